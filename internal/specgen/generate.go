@@ -1,0 +1,195 @@
+package specgen
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+type generator struct {
+	spec    *Spec
+	inTypes bool // rendering types.proto: definitions need no import
+}
+
+// ServiceName is the proto service generated for a spec file: load_balancer -> LoadBalancerService.
+func ServiceName(specFile string) string { return pascal(specFile) + "Service" }
+
+// Generate renders the proto files for spec, keyed by path relative to the proto root
+// (qingcloud/iaas/v1/<file>.proto). The result is deterministic.
+func Generate(spec *Spec) (map[string][]byte, error) {
+	g := &generator{spec: spec}
+	out := map[string][]byte{}
+
+	types, err := g.typesFile()
+	if err != nil {
+		return nil, err
+	}
+	out["qingcloud/iaas/v1/types.proto"] = types
+
+	byFile := map[string][]*Action{}
+	for _, a := range spec.Actions {
+		byFile[a.File] = append(byFile[a.File], a)
+	}
+	for name, actions := range byFile {
+		b, err := g.serviceFile(name, actions)
+		if err != nil {
+			return nil, err
+		}
+		out["qingcloud/iaas/v1/"+name+".proto"] = b
+	}
+	return out, nil
+}
+
+func (g *generator) typesFile() ([]byte, error) {
+	g.inTypes = true
+	defer func() { g.inTypes = false }()
+	f := &file{imports: map[string]bool{}}
+	names := make([]string, 0, len(g.spec.Definitions))
+	for k := range g.spec.Definitions {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var body bytes.Buffer
+	for i, n := range names {
+		m, err := g.buildMessage(f, DefinitionMessage(n), g.spec.Definitions[n], nil)
+		if err != nil {
+			return nil, fmt.Errorf("specgen: definition %s: %w", n, err)
+		}
+		m.comment = fmt.Sprintf("%s is the QingCloud resource `%s` of definitions.json.", m.name, n)
+		if i > 0 {
+			body.WriteString("\n")
+		}
+		writeMessage(&body, m, "")
+	}
+	return assemble(f, "definitions.json", &body), nil
+}
+
+func (g *generator) serviceFile(specFile string, actions []*Action) ([]byte, error) {
+	f := &file{imports: map[string]bool{importAnnotations: true, importOptions: true}}
+	svc := ServiceName(specFile)
+	var rpcs, msgs bytes.Buffer
+	for i, a := range actions {
+		var extra []*field
+		if a.HasZone {
+			extra = append(extra, &field{
+				name: "zone", typ: "string", label: "optional",
+				comment: "Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.",
+			})
+		}
+		req, err := g.buildMessage(f, a.Name+"Request", a.Request, extra)
+		if err != nil {
+			return nil, fmt.Errorf("specgen: %s request: %w", a.Name, err)
+		}
+		req.comment = fmt.Sprintf("%sRequest holds the parameters of the QingCloud action %s.", a.Name, a.Name)
+		resp, err := g.buildMessage(f, a.Name+"Response", a.Response, nil)
+		if err != nil {
+			return nil, fmt.Errorf("specgen: %s response: %w", a.Name, err)
+		}
+		resp.comment = fmt.Sprintf("%sResponse is the answer of the QingCloud action %s.", a.Name, a.Name)
+
+		if i > 0 {
+			rpcs.WriteString("\n")
+		}
+		writeComment(&rpcs, rpcComment(a, resp), "  ")
+		fmt.Fprintf(&rpcs, "  rpc %s(%sRequest) returns (%sResponse) {\n", a.Name, a.Name, a.Name)
+		if IsReadOnly(a.Name) && queryable(req) {
+			fmt.Fprintf(&rpcs, "    option (google.api.http) = {get: %q};\n", RESTPrefix+a.Name)
+		} else {
+			fmt.Fprintf(&rpcs, "    option (google.api.http) = {\n      post: %q\n      body: \"*\"\n    };\n", RESTPrefix+a.Name)
+		}
+		opts := []string{fmt.Sprintf("name: %q", a.Name)}
+		if IsReadOnly(a.Name) {
+			opts = append(opts, "read_only: true")
+		}
+		if a.Post {
+			opts = append(opts, "post: true")
+		}
+		if a.DocURL != "" {
+			opts = append(opts, fmt.Sprintf("doc_url: %q", a.DocURL))
+		}
+		if len(opts) == 1 {
+			fmt.Fprintf(&rpcs, "    option (qingcloud.iaas.v1.action) = {%s};\n  }\n", opts[0])
+		} else {
+			fmt.Fprintf(&rpcs, "    option (qingcloud.iaas.v1.action) = {\n")
+			for _, o := range opts {
+				fmt.Fprintf(&rpcs, "      %s\n", o)
+			}
+			fmt.Fprintf(&rpcs, "    };\n  }\n")
+		}
+
+		msgs.WriteString("\n")
+		writeMessage(&msgs, req, "")
+		msgs.WriteString("\n")
+		writeMessage(&msgs, resp, "")
+	}
+	var body bytes.Buffer
+	writeComment(&body, fmt.Sprintf("%s serves the QingCloud actions of the spec file %s.json.", svc, specFile), "")
+	fmt.Fprintf(&body, "service %s {\n  option (qingcloud.iaas.v1.spec_file) = %q;\n\n", svc, specFile+".json")
+	body.Write(rpcs.Bytes())
+	body.WriteString("}\n")
+	body.Write(msgs.Bytes())
+	return assemble(f, specFile+".json", &body), nil
+}
+
+func rpcComment(a *Action, resp *message) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s calls the QingCloud action %s.", a.Name, a.Name)
+	if a.Summary != "" && a.Summary != a.Name {
+		fmt.Fprintf(&b, " %s", strings.TrimSuffix(a.Summary, ".")+".")
+	}
+	if a.Doc != "" {
+		fmt.Fprintf(&b, "\n%s", a.Doc)
+	}
+	var notes []string
+	if IsReadOnly(a.Name) {
+		notes = append(notes, "Read-only.")
+	}
+	for _, fl := range resp.fields {
+		if fl.name == "job_id" || fl.name == "job_ids" {
+			notes = append(notes, "Delayed: the response carries a "+fl.name+"; stream its progress with WatchService.WatchJobs.")
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n" + strings.Join(notes, " "))
+	}
+	if a.DocURL != "" {
+		b.WriteString("\nDocumentation: " + a.DocURL)
+	}
+	return b.String()
+}
+
+// queryable reports whether every request field can travel as a URL query parameter through grpc-gateway.
+func queryable(m *message) bool {
+	for _, fl := range m.fields {
+		switch {
+		case strings.HasPrefix(fl.typ, "map<"):
+			return false
+		case fl.typ == "google.protobuf.Timestamp":
+		case strings.Contains(fl.typ, ".") || (fl.typ[0] >= 'A' && fl.typ[0] <= 'Z'):
+			return false
+		}
+	}
+	return true
+}
+
+func assemble(f *file, source string, body *bytes.Buffer) []byte {
+	var b bytes.Buffer
+	b.WriteString(Header + "\n")
+	fmt.Fprintf(&b, "// Source: %s\n\n", source)
+	b.WriteString("syntax = \"proto3\";\n\npackage " + Package + ";\n\n")
+	imps := make([]string, 0, len(f.imports))
+	for k := range f.imports {
+		imps = append(imps, k)
+	}
+	sort.Strings(imps)
+	for _, i := range imps {
+		fmt.Fprintf(&b, "import %q;\n", i)
+	}
+	if len(imps) > 0 {
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "option go_package = %q;\n\n", GoPackage)
+	b.Write(body.Bytes())
+	return b.Bytes()
+}

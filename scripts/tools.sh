@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# tools.sh installs the build tools that do not live in go.mod into .tools/ (git-ignored):
+#   - buf, from the npm package @bufbuild/buf (a prebuilt binary; keeps buf's ~100 modules out of go.mod);
+#   - the third-party protos we import (google/api/*), from the npm package google-proto-files.
+# It is idempotent and quick when everything is present. Versions are pinned here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUF_VERSION=1.75.0
+GOOGLE_PROTO_FILES_VERSION=6.0.1
+T=.tools
+
+if [ ! -x "$T/node_modules/.bin/buf" ] || [ "$("$T/node_modules/.bin/buf" --version 2>/dev/null)" != "$BUF_VERSION" ]; then
+  mkdir -p "$T"
+  echo '{"name":"qingcloud-grpc-tools","private":true}' > "$T/package.json"
+  (cd "$T" && npm install --no-audit --no-fund --silent "@bufbuild/buf@$BUF_VERSION")
+fi
+
+G="$T/protos/googleapis"
+if [ ! -f "$G/.version" ] || [ "$(cat "$G/.version")" != "$GOOGLE_PROTO_FILES_VERSION" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "google-proto-files@$GOOGLE_PROTO_FILES_VERSION" >/dev/null && tar xzf ./*.tgz)
+  rm -rf "$G" && mkdir -p "$G/google/api"
+  for f in annotations http field_behavior; do
+    cp "$tmp/package/google/api/$f.proto" "$G/google/api/"
+  done
+  echo "$GOOGLE_PROTO_FILES_VERSION" > "$G/.version"
+  rm -rf "$tmp"
+fi
