@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+)
+
+var actionNameRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{1,79}$`)
+
+// reservedParams are set by the server and the signer; a caller can never supply them.
+var reservedParams = map[string]string{
+	"action":            "set the action with the action field",
+	"zone":              "set the zone with the zone field",
+	"access_key_id":     "credentials are the server's",
+	"signature":         "requests are signed by the server",
+	"signature_method":  "requests are signed by the server",
+	"signature_version": "requests are signed by the server",
+	"time_stamp":        "requests are signed by the server",
+	"token":             "credentials are the server's",
+}
+
+// callService implements CallService: any action by name, with Struct parameters.
+type callService struct {
+	iaasv1.UnimplementedCallServiceServer
+	s *Server
+}
+
+// Call checks the request, flattens the parameters and returns the upstream JSON as a Struct.
+func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv1.CallResponse, error) {
+	action := req.GetAction()
+	if !actionNameRE.MatchString(action) {
+		return nil, invalidArgument([]*errdetails.BadRequest_FieldViolation{violation("action",
+			fmt.Sprintf("action %q is not a QingCloud action name (PascalCase letters and digits, e.g. DescribeInstances)", action))})
+	}
+	var vs []*errdetails.BadRequest_FieldViolation
+	for k := range req.GetParams().GetFields() {
+		if why, ok := reservedParams[k]; ok {
+			vs = append(vs, violation("params."+k, fmt.Sprintf("parameter %q cannot be passed: %s", k, why)))
+		}
+	}
+	if len(vs) > 0 {
+		return nil, invalidArgument(vs)
+	}
+	zone := req.GetZone()
+	if zone == "" {
+		zone = c.s.cfg.DefaultZone
+	}
+	post := false
+	if m := c.s.byAction[action]; m != nil {
+		post = m.Action.GetPost()
+		if err := checkTyped(m, req.GetParams(), zone); err != nil {
+			return nil, err
+		}
+	}
+	params, err := codec.EncodeStruct(req.GetParams())
+	if err != nil {
+		return nil, invalidArgument([]*errdetails.BadRequest_FieldViolation{violation("params", err.Error())})
+	}
+	if zone != "" {
+		params["zone"] = zone
+	}
+	body, err := c.s.cfg.Backend.Call(ctx, action, params, post)
+	if err != nil {
+		return nil, err
+	}
+	out := &structpb.Struct{}
+	if err := protojson.Unmarshal(body, out); err != nil {
+		return nil, qcerr.Transport(action, "upstream answer is not a JSON object: "+err.Error(), true)
+	}
+	return &iaasv1.CallResponse{Response: out}, nil
+}
+
+// checkTyped validates Struct parameters of an action of the typed set against its request message:
+// every known parameter must have the right type, and required parameters must be present. Unknown
+// parameters pass through, since QingCloud adds parameters faster than the spec does.
+func checkTyped(m *ActionMethod, params *structpb.Struct, zone string) error {
+	msg := m.Input.New()
+	fields := m.Input.Descriptor().Fields()
+	byWire := map[string]protoreflect.FieldDescriptor{}
+	for i := 0; i < fields.Len(); i++ {
+		byWire[WireName(fields.Get(i))] = fields.Get(i)
+	}
+	var vs []*errdetails.BadRequest_FieldViolation
+	for k, v := range params.GetFields() {
+		fd := byWire[k]
+		if fd == nil {
+			continue
+		}
+		one, err := json.Marshal(map[string]json.RawMessage{string(fd.Name()): mustJSON(v)})
+		if err != nil {
+			vs = append(vs, violation("params."+k, err.Error()))
+			continue
+		}
+		if err := (protojson.UnmarshalOptions{Merge: true}).Unmarshal(one, msg.Interface()); err != nil {
+			vs = append(vs, violation("params."+k, fmt.Sprintf("parameter %s of %s has the wrong type: want %s", k, m.Action.GetName(), typeName(fd))))
+		}
+	}
+	if len(vs) > 0 {
+		return invalidArgument(vs)
+	}
+	if zf := fields.ByName("zone"); zf != nil && zone != "" {
+		msg.Set(zf, protoreflect.ValueOfString(zone))
+	}
+	return prepare(msg.Interface(), "")
+}
+
+func mustJSON(v *structpb.Value) json.RawMessage {
+	b, err := protojson.Marshal(v)
+	if err != nil {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+func typeName(fd protoreflect.FieldDescriptor) string {
+	var t string
+	switch fd.Kind() {
+	case protoreflect.MessageKind:
+		t = "object (" + string(fd.Message().Name()) + ")"
+	case protoreflect.Int32Kind, protoreflect.Int64Kind, protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.Sint32Kind, protoreflect.Sint64Kind:
+		t = "integer"
+	case protoreflect.BoolKind:
+		t = "boolean"
+	case protoreflect.DoubleKind, protoreflect.FloatKind:
+		t = "number"
+	default:
+		t = fd.Kind().String()
+	}
+	if fd.IsList() {
+		return "list of " + t
+	}
+	return t
+}

@@ -1,0 +1,328 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+)
+
+// stack is a facade wired to an emulator: a gRPC client over bufconn and a REST base URL over httptest.
+type stack struct {
+	emu  *emulator.Emulator
+	conn *grpc.ClientConn
+	rest string
+	srv  *server.Server
+}
+
+func newStack(t *testing.T, secret string) *stack {
+	t.Helper()
+	emu := emulator.New(emulator.Options{JobPending: 20 * time.Millisecond, JobWorking: 50 * time.Millisecond, Quota: -1})
+	up := httptest.NewServer(emu)
+	t.Cleanup(up.Close)
+	be, err := backend.New(backend.Config{
+		Endpoint:    up.URL + "/iaas/",
+		Credentials: signer.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: secret},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Backend: be, DefaultZone: "pek3a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := bufconn.Listen(1 << 20)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufconn",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h, err := srv.HTTPHandler(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := httptest.NewServer(h)
+	t.Cleanup(rest.Close)
+	return &stack{emu: emu, conn: conn, rest: rest.URL, srv: srv}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitJob polls DescribeJobs until the job is terminal and returns its final status.
+func waitJob(t *testing.T, ctx context.Context, jobs iaasv1.JobServiceClient, id string) string {
+	t.Helper()
+	for {
+		resp, err := jobs.DescribeJobs(ctx, &iaasv1.DescribeJobsRequest{Jobs: []string{id}})
+		if err != nil {
+			t.Fatalf("DescribeJobs(%s): %v", id, err)
+		}
+		if len(resp.GetJobSet()) != 1 {
+			t.Fatalf("DescribeJobs(%s) returned %d jobs", id, len(resp.GetJobSet()))
+		}
+		switch st := resp.GetJobSet()[0].GetStatus(); st {
+		case "successful", "failed", "done with failure":
+			return st
+		case "pending", "working":
+		default:
+			t.Fatalf("job %s has unexpected status %q", id, st)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("job %s did not finish: %v", id, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func TestGRPCInstanceLifecycle(t *testing.T) {
+	s := newStack(t, emulator.DefaultSecretAccessKey)
+	ctx := ctxT(t)
+	inst := iaasv1.NewInstanceServiceClient(s.conn)
+	jobs := iaasv1.NewJobServiceClient(s.conn)
+
+	run, err := inst.RunInstances(ctx, &iaasv1.RunInstancesRequest{
+		ImageId:      proto.String("centos7x64d"),
+		InstanceType: proto.String("c1m1"),
+		LoginMode:    proto.String("passwd"),
+		LoginPasswd:  proto.String("Passw0rd1"),
+		Vxnets:       []string{"vxnet-0"},
+		Count:        proto.Int32(2),
+	})
+	if err != nil {
+		t.Fatalf("RunInstances: %v", err)
+	}
+	if len(run.GetInstances()) != 2 || run.GetJobId() == "" {
+		t.Fatalf("RunInstances = %v, want 2 instances and a job", run)
+	}
+	if got := waitJob(t, ctx, jobs, run.GetJobId()); got != "successful" {
+		t.Fatalf("RunInstances job ended %q", got)
+	}
+	desc, err := inst.DescribeInstances(ctx, &iaasv1.DescribeInstancesRequest{Instances: run.GetInstances(), Verbose: proto.Int32(1)})
+	if err != nil {
+		t.Fatalf("DescribeInstances: %v", err)
+	}
+	if desc.GetTotalCount() != 2 || len(desc.GetInstanceSet()) != 2 {
+		t.Fatalf("DescribeInstances total_count=%d len=%d, want 2", desc.GetTotalCount(), len(desc.GetInstanceSet()))
+	}
+	for _, in := range desc.GetInstanceSet() {
+		if in.GetStatus() != "running" || in.GetTransitionStatus() != "" {
+			t.Errorf("instance %s: status %q transition %q, want running and idle", in.GetInstanceId(), in.GetStatus(), in.GetTransitionStatus())
+		}
+		if in.GetCreateTime() == nil {
+			t.Errorf("instance %s: create_time not decoded", in.GetInstanceId())
+		}
+	}
+
+	term, err := inst.TerminateInstances(ctx, &iaasv1.TerminateInstancesRequest{Instances: run.GetInstances()})
+	if err != nil {
+		t.Fatalf("TerminateInstances: %v", err)
+	}
+	if got := waitJob(t, ctx, jobs, term.GetJobId()); got != "successful" {
+		t.Fatalf("TerminateInstances job ended %q", got)
+	}
+	desc, err = inst.DescribeInstances(ctx, &iaasv1.DescribeInstancesRequest{Instances: run.GetInstances()})
+	if err != nil {
+		t.Fatalf("DescribeInstances after terminate: %v", err)
+	}
+	for _, in := range desc.GetInstanceSet() {
+		if in.GetStatus() != "terminated" {
+			t.Errorf("instance %s: status %q after terminate, want terminated", in.GetInstanceId(), in.GetStatus())
+		}
+	}
+}
+
+func TestGRPCDescribeZones(t *testing.T) {
+	s := newStack(t, emulator.DefaultSecretAccessKey)
+	resp, err := iaasv1.NewZoneServiceClient(s.conn).DescribeZones(ctxT(t), &iaasv1.DescribeZonesRequest{})
+	if err != nil {
+		t.Fatalf("DescribeZones: %v", err)
+	}
+	found := false
+	for _, z := range resp.GetZoneSet() {
+		if z.GetZoneId() == "pek3a" && z.GetStatus() == "active" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("DescribeZones = %v, want pek3a active", resp.GetZoneSet())
+	}
+}
+
+func errorInfo(t *testing.T, err error) *errdetails.ErrorInfo {
+	t.Helper()
+	for _, d := range status.Convert(err).Details() {
+		if ei, ok := d.(*errdetails.ErrorInfo); ok {
+			return ei
+		}
+	}
+	t.Fatalf("error %v has no ErrorInfo", err)
+	return nil
+}
+
+func TestWrongSecretIsUnauthenticated(t *testing.T) {
+	s := newStack(t, "not-the-secret")
+	_, err := iaasv1.NewInstanceServiceClient(s.conn).DescribeInstances(ctxT(t), &iaasv1.DescribeInstancesRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("DescribeInstances with a wrong secret: %v, want UNAUTHENTICATED", err)
+	}
+	if ei := errorInfo(t, err); ei.GetReason() != "QINGCLOUD_1200" || ei.GetMetadata()["action"] != "DescribeInstances" {
+		t.Fatalf("ErrorInfo = %v, want reason QINGCLOUD_1200 for DescribeInstances", ei)
+	}
+	if strings.Contains(err.Error(), "not-the-secret") {
+		t.Fatalf("error reveals the secret: %v", err)
+	}
+}
+
+func TestMissingRequiredIsInvalidArgument(t *testing.T) {
+	s := newStack(t, emulator.DefaultSecretAccessKey)
+	_, err := iaasv1.NewInstanceServiceClient(s.conn).RunInstances(ctxT(t), &iaasv1.RunInstancesRequest{LoginMode: proto.String("passwd")})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("RunInstances without image_id: %v, want INVALID_ARGUMENT", err)
+	}
+	var fields []string
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				fields = append(fields, v.GetField())
+			}
+		}
+	}
+	if fmt.Sprint(fields) != "[image_id]" {
+		t.Fatalf("field violations %v, want [image_id]", fields)
+	}
+	if n := s.emu.Stats().Requests["RunInstances"]; n != 0 {
+		t.Fatalf("an invalid request reached the emulator %d times", n)
+	}
+}
+
+// restCall performs one REST request and decodes the JSON answer.
+func restCall(t *testing.T, method, u, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s %s: body is not JSON: %q", method, u, b)
+	}
+	return resp.StatusCode, out
+}
+
+func TestRESTInstanceLifecycle(t *testing.T) {
+	s := newStack(t, emulator.DefaultSecretAccessKey)
+	code, run := restCall(t, "POST", s.rest+"/v1/iaas/RunInstances",
+		`{"image_id":"centos7x64d","instance_type":"c1m1","login_mode":"passwd","login_passwd":"Passw0rd1","vxnets":["vxnet-0"]}`)
+	if code != 200 {
+		t.Fatalf("POST RunInstances: %d %v", code, run)
+	}
+	jobID, _ := run["job_id"].(string)
+	ids, _ := run["instances"].([]any)
+	if jobID == "" || len(ids) != 1 {
+		t.Fatalf("RunInstances = %v, want job_id and one instance", run)
+	}
+	id := ids[0].(string)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, jobs := restCall(t, "GET", s.rest+"/v1/iaas/DescribeJobs?jobs="+url.QueryEscape(jobID), "")
+		if code != 200 {
+			t.Fatalf("GET DescribeJobs: %d %v", code, jobs)
+		}
+		set, _ := jobs["job_set"].([]any)
+		if len(set) == 1 && set[0].(map[string]any)["status"] == "successful" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s not successful: %v", jobID, jobs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, desc := restCall(t, "GET", s.rest+"/v1/iaas/DescribeInstances?instances="+id, "")
+	if code != 200 {
+		t.Fatalf("GET DescribeInstances: %d %v", code, desc)
+	}
+	set, _ := desc["instance_set"].([]any)
+	if len(set) != 1 || set[0].(map[string]any)["status"] != "running" {
+		t.Fatalf("DescribeInstances = %v, want one running instance", desc)
+	}
+	if _, ok := desc["total_count"].(float64); !ok {
+		t.Fatalf("total_count is not a JSON number in %v", desc)
+	}
+	code, term := restCall(t, "POST", s.rest+"/v1/iaas/TerminateInstances", `{"instances":["`+id+`"]}`)
+	if code != 200 || term["job_id"] == "" {
+		t.Fatalf("POST TerminateInstances: %d %v", code, term)
+	}
+}
+
+func TestRESTErrorsAreAIP193(t *testing.T) {
+	s := newStack(t, emulator.DefaultSecretAccessKey)
+	code, body := restCall(t, "POST", s.rest+"/v1/iaas/TerminateInstances", `{"instances":["i-doesnotx"]}`)
+	if code != http.StatusNotFound {
+		t.Fatalf("TerminateInstances of an unknown instance: HTTP %d %v, want 404", code, body)
+	}
+	e, _ := body["error"].(map[string]any)
+	if e["status"] != "NOT_FOUND" || e["code"] != float64(404) {
+		t.Fatalf("error body %v, want status NOT_FOUND code 404", body)
+	}
+	details, _ := e["details"].([]any)
+	if len(details) == 0 || details[0].(map[string]any)["reason"] != "QINGCLOUD_2100" {
+		t.Fatalf("error details %v, want ErrorInfo QINGCLOUD_2100", details)
+	}
+
+	code, body = restCall(t, "POST", s.rest+"/v1/iaas/RunInstances", `{"count":"many"}`)
+	if code != http.StatusBadRequest {
+		t.Fatalf("RunInstances with count \"many\": HTTP %d %v, want 400", code, body)
+	}
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	s := newStack(t, emulator.DefaultSecretAccessKey)
+	code, doc := restCall(t, "GET", s.rest+"/openapi.json", "")
+	if code != 200 || doc["swagger"] != "2.0" {
+		t.Fatalf("GET /openapi.json: %d swagger=%v", code, doc["swagger"])
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	if _, ok := paths["/v1/iaas/DescribeInstances"]; !ok {
+		t.Fatalf("openapi.json lacks /v1/iaas/DescribeInstances")
+	}
+}

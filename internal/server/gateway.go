@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	_ "google.golang.org/genproto/googleapis/rpc/errdetails" // so error details marshal in REST errors
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/gen/openapiv2"
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+)
+
+func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
+
+// forwardedHeaders are the HTTP headers the gateway passes on to gRPC as metadata, besides
+// grpc-gateway's defaults (Grpc-Metadata-*, Grpc-Timeout as the deadline, standard headers).
+var forwardedHeaders = map[string]bool{
+	"authorization": true,
+	"x-request-id":  true,
+	"traceparent":   true,
+	"tracestate":    true,
+}
+
+// HTTPHandler returns the REST API: every RPC through grpc-gateway (JSON in QingCloud's snake_case
+// names), GET /openapi.json, and GET /healthz. The gateway reaches the gRPC server in-process, through
+// the same interceptors as gRPC clients.
+func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
+	conn, err := s.dialInProcess()
+	if err != nil {
+		return nil, fmt.Errorf("server: dial in-process gRPC: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		_ = conn.Close()
+	}()
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+		runtime.WithErrorHandler(writeError),
+		runtime.WithIncomingHeaderMatcher(func(k string) (string, bool) {
+			if forwardedHeaders[strings.ToLower(k)] {
+				return strings.ToLower(k), true
+			}
+			return runtime.DefaultHeaderMatcher(k)
+		}),
+		runtime.WithHealthzEndpoint(healthpb.NewHealthClient(conn)),
+	)
+	for _, register := range iaasv1.GatewayHandlers {
+		if err := register(ctx, gw, conn); err != nil {
+			return nil, fmt.Errorf("server: register gateway handler: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapiv2.Document)
+	})
+	mux.Handle("/", gw)
+	return mux, nil
+}
+
+// restError is the AIP-193 JSON error body: {"error": {"code", "message", "status", "details"}}.
+type restError struct {
+	Error struct {
+		Code    int               `json:"code"`
+		Message string            `json:"message"`
+		Status  string            `json:"status"`
+		Details []json.RawMessage `json:"details,omitempty"`
+	} `json:"error"`
+}
+
+// writeError renders a gRPC status as an AIP-193 error with the matching HTTP status.
+func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	st := status.Convert(err)
+	var body restError
+	body.Error.Code = runtime.HTTPStatusFromCode(st.Code())
+	body.Error.Message = st.Message()
+	body.Error.Status = code.Code_name[int32(st.Code())]
+	for _, d := range st.Proto().GetDetails() {
+		b, err := protojson.Marshal(d)
+		if err != nil {
+			continue
+		}
+		body.Error.Details = append(body.Error.Details, b)
+	}
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		for k, vs := range md.HeaderMD {
+			for _, v := range vs {
+				w.Header().Add(textproto.CanonicalMIMEHeaderKey("Grpc-Metadata-"+k), v)
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(body.Error.Code)
+	_ = json.NewEncoder(w).Encode(&body)
+}
+

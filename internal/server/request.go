@@ -1,0 +1,112 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+)
+
+// prepare fills the default zone into req (when it has an unset zone field) and checks the spec's
+// required parameters, so that a bad request is refused before any upstream call.
+func prepare(req proto.Message, defaultZone string) error {
+	m := req.ProtoReflect()
+	var violations []*errdetails.BadRequest_FieldViolation
+	if zf := m.Descriptor().Fields().ByName("zone"); zf != nil && zf.Kind() == protoreflect.StringKind && !zf.IsList() {
+		if !m.Has(zf) && defaultZone != "" {
+			m.Set(zf, protoreflect.ValueOfString(defaultZone))
+		}
+		switch z := m.Get(zf).String(); {
+		case z == "":
+			violations = append(violations, violation("zone", "zone is required: set it in the request or configure a default zone on the server"))
+		case z != strings.ToLower(z) || strings.TrimSpace(z) != z:
+			violations = append(violations, violation("zone", fmt.Sprintf("zone %q must be a lower-case zone ID such as pek3a", z)))
+		}
+	}
+	violations = append(violations, missingRequired(m, "")...)
+	if len(violations) == 0 {
+		return nil
+	}
+	return invalidArgument(violations)
+}
+
+// missingRequired walks m and reports every field marked REQUIRED that is not set.
+func missingRequired(m protoreflect.Message, prefix string) []*errdetails.BadRequest_FieldViolation {
+	var out []*errdetails.BadRequest_FieldViolation
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		name := prefix + WireName(fd)
+		if isRequired(fd) {
+			missing := !m.Has(fd)
+			if fd.IsList() {
+				missing = m.Get(fd).List().Len() == 0
+			}
+			if missing {
+				out = append(out, violation(name, fmt.Sprintf("%s is required", name)))
+				continue
+			}
+		}
+		if fd.Kind() != protoreflect.MessageKind || fd.Message().ParentFile().Package() != APIPackage || fd.IsMap() {
+			continue
+		}
+		switch {
+		case fd.IsList():
+			l := m.Get(fd).List()
+			for j := 0; j < l.Len(); j++ {
+				out = append(out, missingRequired(l.Get(j).Message(), fmt.Sprintf("%s.%d.", name, j+1))...)
+			}
+		case m.Has(fd):
+			out = append(out, missingRequired(m.Get(fd).Message(), name+".")...)
+		}
+	}
+	return out
+}
+
+func isRequired(fd protoreflect.FieldDescriptor) bool {
+	bs, _ := proto.GetExtension(fd.Options(), annotations.E_FieldBehavior).([]annotations.FieldBehavior)
+	for _, b := range bs {
+		if b == annotations.FieldBehavior_REQUIRED {
+			return true
+		}
+	}
+	return false
+}
+
+// WireName is the QingCloud name of a field: its wire_name option, or else its proto name.
+func WireName(fd protoreflect.FieldDescriptor) string {
+	if w, _ := proto.GetExtension(fd.Options(), iaasv1.E_WireName).(string); w != "" {
+		return w
+	}
+	return string(fd.Name())
+}
+
+func violation(field, desc string) *errdetails.BadRequest_FieldViolation {
+	return &errdetails.BadRequest_FieldViolation{Field: field, Description: desc}
+}
+
+// invalidArgument is the INVALID_ARGUMENT status for bad requests, with a BadRequest detail listing
+// each violation and the ErrorInfo every error of ours carries.
+func invalidArgument(vs []*errdetails.BadRequest_FieldViolation) error {
+	msgs := make([]string, len(vs))
+	for i, v := range vs {
+		msgs[i] = v.GetDescription()
+	}
+	st := status.New(codes.InvalidArgument, "invalid request: "+strings.Join(msgs, "; "))
+	st, err := st.WithDetails(
+		&errdetails.ErrorInfo{Reason: "INVALID_REQUEST", Domain: qcerr.Domain},
+		&errdetails.BadRequest{FieldViolations: vs},
+	)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, "invalid request: "+strings.Join(msgs, "; "))
+	}
+	return st.Err()
+}

@@ -1,0 +1,159 @@
+// Package server wires the qingcloud-grpc API: a gRPC server whose action RPCs are all served by one
+// generic handler built from the generated descriptors, health checking and reflection, and a REST
+// gateway (grpc-gateway) that reaches the same gRPC server in-process, so REST and gRPC share one
+// interceptor chain.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+)
+
+// Backend is the upstream the server forwards to; *backend.Client implements it.
+type Backend interface {
+	// InvokeMethod calls the action behind md with a typed request and returns the typed response.
+	InvokeMethod(ctx context.Context, md protoreflect.MethodDescriptor, req proto.Message) (proto.Message, error)
+	// Call sends one action with flattened parameters and returns the raw JSON answer.
+	Call(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	// Backend serves every action. Required.
+	Backend Backend
+	// DefaultZone fills requests that leave zone unset.
+	DefaultZone string
+	// Logger receives one line per call (never payloads or credentials). nil discards.
+	Logger *slog.Logger
+	// UnaryInterceptors and StreamInterceptors run after the built-in ones (recovery, logging).
+	UnaryInterceptors  []grpc.UnaryServerInterceptor
+	StreamInterceptors []grpc.StreamServerInterceptor
+	// ServerOptions are passed to grpc.NewServer (TLS credentials, keepalive, ...).
+	ServerOptions []grpc.ServerOption
+}
+
+// Server is the qingcloud-grpc API server.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	grpc     *grpc.Server
+	health   *health.Server
+	methods  []*ActionMethod
+	byAction map[string]*ActionMethod
+	inproc   *bufconn.Listener
+}
+
+// New builds the gRPC server and registers every action RPC, CallService, health and reflection.
+func New(cfg Config) (*Server, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("server: Config.Backend is required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	methods, err := ActionMethods()
+	if err != nil {
+		return nil, err
+	}
+	if len(methods) == 0 {
+		return nil, errors.New("server: no action RPCs registered (is the generated package linked?)")
+	}
+	s := &Server{cfg: cfg, log: log, methods: methods, byAction: map[string]*ActionMethod{}, health: health.NewServer()}
+	for _, m := range methods {
+		s.byAction[m.Action.GetName()] = m
+	}
+
+	rec := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic serving a call", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error; the server logged the details")
+	})
+	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		log.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+	unary := append([]grpc.UnaryServerInterceptor{
+		recovery.UnaryServerInterceptor(rec),
+		logging.UnaryServerInterceptor(logger, logOpts...),
+	}, cfg.UnaryInterceptors...)
+	stream := append([]grpc.StreamServerInterceptor{
+		recovery.StreamServerInterceptor(rec),
+		logging.StreamServerInterceptor(logger, logOpts...),
+	}, cfg.StreamInterceptors...)
+	opts := append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+	}, cfg.ServerOptions...)
+
+	s.grpc = grpc.NewServer(opts...)
+	for _, sd := range serviceDescs(methods, s.serveAction) {
+		s.grpc.RegisterService(sd, struct{}{})
+		s.health.SetServingStatus(sd.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
+	iaasv1.RegisterCallServiceServer(s.grpc, &callService{s: s})
+	s.health.SetServingStatus(iaasv1.CallService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+
+	s.inproc = bufconn.Listen(1 << 20)
+	go func() { _ = s.grpc.Serve(s.inproc) }()
+	return s, nil
+}
+
+// serveAction is the one generic handler behind every action RPC.
+func (s *Server) serveAction(ctx context.Context, m *ActionMethod, req proto.Message) (proto.Message, error) {
+	if err := prepare(req, s.cfg.DefaultZone); err != nil {
+		return nil, err
+	}
+	return s.cfg.Backend.InvokeMethod(ctx, m.Desc, req)
+}
+
+// Methods lists the action RPCs the server serves.
+func (s *Server) Methods() []*ActionMethod { return s.methods }
+
+// GRPC returns the underlying gRPC server, for registering further services before Serve.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Health returns the health server, to flip statuses (e.g. NOT_SERVING during shutdown).
+func (s *Server) Health() *health.Server { return s.health }
+
+// Serve accepts gRPC connections on l until Stop or GracefulStop.
+func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
+
+// GracefulStop marks every service NOT_SERVING, stops accepting calls and waits for in-flight calls.
+func (s *Server) GracefulStop() {
+	s.health.Shutdown()
+	s.grpc.GracefulStop()
+}
+
+// Stop closes every connection and listener at once.
+func (s *Server) Stop() {
+	s.health.Shutdown()
+	s.grpc.Stop()
+}
+
+// dialInProcess opens a client connection to this server without a network listener.
+func (s *Server) dialInProcess() (*grpc.ClientConn, error) {
+	return grpc.NewClient("passthrough:///in-process",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecureCreds()),
+	)
+}
