@@ -45,10 +45,10 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		_ = conn.Close()
 	}()
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &jsonMarshaler{runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		}}),
 		runtime.WithErrorHandler(writeError),
 		runtime.WithIncomingHeaderMatcher(func(k string) (string, bool) {
 			if forwardedHeaders[strings.ToLower(k)] {
@@ -71,6 +71,16 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 	mux.Handle("/", gw)
 	return mux, nil
 }
+
+// StreamContentType is the content type of server-streaming REST responses: one JSON object per line,
+// {"result": {...}} for each message and a final {"error": {...}} if the stream fails after it started.
+const StreamContentType = "application/x-ndjson"
+
+// jsonMarshaler is grpc-gateway's JSONPb with QingCloud's snake_case names, announcing NDJSON for streams.
+type jsonMarshaler struct{ runtime.JSONPb }
+
+// StreamContentType implements runtime.StreamContentType.
+func (*jsonMarshaler) StreamContentType(any) string { return StreamContentType }
 
 // restError is the AIP-193 JSON error body: {"error": {"code", "message", "status", "details"}}.
 type restError struct {

@@ -48,6 +48,8 @@ type Config struct {
 	StreamInterceptors []grpc.StreamServerInterceptor
 	// ServerOptions are passed to grpc.NewServer (TLS credentials, keepalive, ...).
 	ServerOptions []grpc.ServerOption
+	// Watch serves WatchService (job and resource streams). nil leaves it unimplemented.
+	Watch iaasv1.WatchServiceServer
 }
 
 // Server is the qingcloud-grpc API server.
@@ -110,6 +112,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	iaasv1.RegisterCallServiceServer(s.grpc, &callService{s: s})
 	s.health.SetServingStatus(iaasv1.CallService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if cfg.Watch != nil {
+		iaasv1.RegisterWatchServiceServer(s.grpc, cfg.Watch)
+		s.health.SetServingStatus(iaasv1.WatchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 

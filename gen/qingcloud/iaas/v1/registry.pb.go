@@ -38,5 +38,6 @@ var GatewayHandlers = []func(context.Context, *runtime.ServeMux, *grpc.ClientCon
 	RegisterUserDataServiceHandler,
 	RegisterVolumeServiceHandler,
 	RegisterVxnetServiceHandler,
+	RegisterWatchServiceHandler,
 	RegisterZoneServiceHandler,
 }
