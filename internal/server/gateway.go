@@ -117,4 +117,3 @@ func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	w.WriteHeader(body.Error.Code)
 	_ = json.NewEncoder(w).Encode(&body)
 }
-

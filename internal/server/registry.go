@@ -42,8 +42,8 @@ func ActionMethods() ([]*ActionMethod, error) {
 				if !ok || a == nil || a.GetName() == "" {
 					continue
 				}
-				if md.IsStreamingClient() || md.IsStreamingServer() {
-					err = fmt.Errorf("server: %s is an action RPC but streams", md.FullName())
+				if md.IsStreamingClient() || md.IsStreamingServer() != (a.GetItemField() != "") {
+					err = fmt.Errorf("server: %s: only the paginating variants of list actions (item_field set) may stream, and only from the server", md.FullName())
 					return false
 				}
 				m := &ActionMethod{Desc: md, Action: a, FullMethod: fmt.Sprintf("/%s/%s", md.Parent().FullName(), md.Name())}
@@ -67,13 +67,19 @@ func ActionMethods() ([]*ActionMethod, error) {
 	return out, nil
 }
 
+// Streams reports whether the RPC is the server-streaming, paginating variant of a list action.
+func (m *ActionMethod) Streams() bool { return m.Action.GetItemField() != "" }
+
 // unaryFunc serves one action RPC once its request is decoded.
 type unaryFunc func(ctx context.Context, m *ActionMethod, req proto.Message) (proto.Message, error)
+
+// streamFunc serves one server-streaming action RPC, sending each message with send.
+type streamFunc func(ctx context.Context, m *ActionMethod, req proto.Message, send func(proto.Message) error) error
 
 // serviceDescs builds the grpc.ServiceDesc tables for the action RPCs, one per proto service,
 // every method dispatching to serve. This replaces the per-service code that protoc-gen-go-grpc
 // would otherwise require us to write.
-func serviceDescs(methods []*ActionMethod, serve unaryFunc) []*grpc.ServiceDesc {
+func serviceDescs(methods []*ActionMethod, serve unaryFunc, serveStream streamFunc) []*grpc.ServiceDesc {
 	byService := map[protoreflect.FullName]*grpc.ServiceDesc{}
 	var order []protoreflect.FullName
 	for _, m := range methods {
@@ -87,6 +93,14 @@ func serviceDescs(methods []*ActionMethod, serve unaryFunc) []*grpc.ServiceDesc 
 			}
 			byService[svc.FullName()] = sd
 			order = append(order, svc.FullName())
+		}
+		if m.Streams() {
+			sd.Streams = append(sd.Streams, grpc.StreamDesc{
+				StreamName:    string(m.Desc.Name()),
+				Handler:       streamHandler(m, serveStream),
+				ServerStreams: true,
+			})
+			continue
 		}
 		sd.Methods = append(sd.Methods, grpc.MethodDesc{
 			MethodName: string(m.Desc.Name()),
@@ -113,5 +127,15 @@ func methodHandler(m *ActionMethod, serve unaryFunc) grpc.MethodHandler {
 			return handler(ctx, req)
 		}
 		return interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: m.FullMethod}, handler)
+	}
+}
+
+func streamHandler(m *ActionMethod, serve streamFunc) grpc.StreamHandler {
+	return func(srv any, stream grpc.ServerStream) error {
+		req := m.Input.New().Interface()
+		if err := stream.RecvMsg(req); err != nil {
+			return err
+		}
+		return serve(stream.Context(), m, req, func(msg proto.Message) error { return stream.SendMsg(msg) })
 	}
 }

@@ -81,7 +81,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, methods: methods, byAction: map[string]*ActionMethod{}, health: health.NewServer()}
 	for _, m := range methods {
-		s.byAction[m.Action.GetName()] = m
+		if !m.Streams() {
+			s.byAction[m.Action.GetName()] = m
+		}
+	}
+	for _, m := range methods {
+		if m.Streams() && s.byAction[m.Action.GetName()] == nil {
+			return nil, fmt.Errorf("server: %s pages action %s, which has no unary RPC", m.FullMethod, m.Action.GetName())
+		}
 	}
 
 	rec := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
@@ -106,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 	}, cfg.ServerOptions...)
 
 	s.grpc = grpc.NewServer(opts...)
-	for _, sd := range serviceDescs(methods, s.serveAction) {
+	for _, sd := range serviceDescs(methods, s.serveAction, s.serveAllPages) {
 		s.grpc.RegisterService(sd, struct{}{})
 		s.health.SetServingStatus(sd.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}

@@ -122,6 +122,10 @@ func (g *generator) serviceFile(specFile string, actions []*Action) ([]byte, err
 		writeMessage(&msgs, req, "")
 		msgs.WriteString("\n")
 		writeMessage(&msgs, resp, "")
+
+		if set := pageSet(a, req, resp); set != nil {
+			writePagedVariant(&rpcs, &msgs, a, req, set)
+		}
 	}
 	var body bytes.Buffer
 	writeComment(&body, fmt.Sprintf("%s serves the QingCloud actions of the spec file %s.json.", svc, specFile), "")
@@ -192,4 +196,69 @@ func assemble(f *file, source string, body *bytes.Buffer) []byte {
 	fmt.Fprintf(&b, "option go_package = %q;\n\n", GoPackage)
 	b.Write(body.Bytes())
 	return b.Bytes()
+}
+
+// pageSet returns the list field of a read-only action that pages with offset/limit, or nil.
+func pageSet(a *Action, req, resp *message) *field {
+	if !IsReadOnly(a.Name) {
+		return nil
+	}
+	var hasOffset, hasLimit bool
+	for _, fl := range req.fields {
+		hasOffset = hasOffset || fl.name == "offset"
+		hasLimit = hasLimit || fl.name == "limit"
+	}
+	if !hasOffset || !hasLimit {
+		return nil
+	}
+	var set *field
+	for _, fl := range resp.fields {
+		if fl.label == "repeated" && strings.HasSuffix(fl.name, "_set") && fl.typ[0] >= 'A' && fl.typ[0] <= 'Z' {
+			if set != nil {
+				return nil // ambiguous
+			}
+			set = fl
+		}
+	}
+	return set
+}
+
+// writePagedVariant renders <Action>All: the same request without offset/limit, streaming one item per
+// message across all pages.
+func writePagedVariant(rpcs, msgs *bytes.Buffer, a *Action, req *message, set *field) {
+	name := a.Name + "All"
+	item := strings.TrimSuffix(set.name, "_set")
+	rpcs.WriteString("\n")
+	writeComment(rpcs, fmt.Sprintf("%s streams every item that %s matches, one per message, fetching pages of 100 "+
+		"until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in QingCloud's order "+
+		"and never repeated.\nRead-only.", name, a.Name), "  ")
+	fmt.Fprintf(rpcs, "  rpc %s(%sRequest) returns (stream %sResponse) {\n", name, name, name)
+	areq := &message{name: name + "Request"}
+	for _, fl := range req.fields {
+		if fl.name != "offset" && fl.name != "limit" {
+			areq.fields = append(areq.fields, fl)
+		}
+	}
+	areq.nested = req.nested
+	if queryable(areq) {
+		fmt.Fprintf(rpcs, "    option (google.api.http) = {get: %q};\n", RESTPrefix+a.Name+":all")
+	} else {
+		fmt.Fprintf(rpcs, "    option (google.api.http) = {\n      post: %q\n      body: \"*\"\n    };\n", RESTPrefix+a.Name+":all")
+	}
+	fmt.Fprintf(rpcs, "    option (qingcloud.iaas.v1.action) = {\n      name: %q\n      read_only: true\n      item_field: %q\n    };\n  }\n", a.Name, set.name)
+
+	areq.comment = fmt.Sprintf("%s holds the filters of %s; paging is the server's.", areq.name, a.Name)
+	aresp := &message{
+		name:    name + "Response",
+		comment: fmt.Sprintf("%sResponse is one item of the %s listing.", name, a.Name),
+		fields: []*field{
+			{name: item, typ: set.typ, comment: "The item."},
+			{name: "total_count", typ: "int32", label: "optional", comment: "The number of matching items QingCloud reported with the page this item came from."},
+			{name: "index", typ: "int32", comment: "The item's position in the listing, from 0."},
+		},
+	}
+	msgs.WriteString("\n")
+	writeMessage(msgs, areq, "")
+	msgs.WriteString("\n")
+	writeMessage(msgs, aresp, "")
 }

@@ -40,9 +40,9 @@ type Parameter struct {
 }
 
 type operation struct {
-	OperationID  string      `json:"operationId"`
-	Summary      string      `json:"summary"`
-	Description  string      `json:"description"`
+	OperationID  string `json:"operationId"`
+	Summary      string `json:"summary"`
+	Description  string `json:"description"`
 	ExternalDocs struct {
 		URL string `json:"url"`
 	} `json:"externalDocs"`

@@ -322,6 +322,157 @@ func (x *DescribeAccessKeysResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeAccessKeysAllRequest holds the filters of DescribeAccessKeys; paging is the server's.
+type DescribeAccessKeysAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	AccessKeys []string               `protobuf:"bytes,1,rep,name=access_keys,json=accessKeys,proto3" json:"access_keys,omitempty"`
+	Owner      *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	Status     []string               `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
+	// QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeAccessKeysAllRequest) Reset() {
+	*x = DescribeAccessKeysAllRequest{}
+	mi := &file_qingcloud_iaas_v1_access_key_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeAccessKeysAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeAccessKeysAllRequest) ProtoMessage() {}
+
+func (x *DescribeAccessKeysAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_access_key_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeAccessKeysAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeAccessKeysAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_access_key_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DescribeAccessKeysAllRequest) GetAccessKeys() []string {
+	if x != nil {
+		return x.AccessKeys
+	}
+	return nil
+}
+
+func (x *DescribeAccessKeysAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeAccessKeysAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeAccessKeysAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeAccessKeysAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeAccessKeysAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeAccessKeysAllResponse is one item of the DescribeAccessKeys listing.
+type DescribeAccessKeysAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	AccessKey *AccessKey `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeAccessKeysAllResponse) Reset() {
+	*x = DescribeAccessKeysAllResponse{}
+	mi := &file_qingcloud_iaas_v1_access_key_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeAccessKeysAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeAccessKeysAllResponse) ProtoMessage() {}
+
+func (x *DescribeAccessKeysAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_access_key_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeAccessKeysAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeAccessKeysAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_access_key_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DescribeAccessKeysAllResponse) GetAccessKey() *AccessKey {
+	if x != nil {
+		return x.AccessKey
+	}
+	return nil
+}
+
+func (x *DescribeAccessKeysAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeAccessKeysAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_qingcloud_iaas_v1_access_key_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_access_key_proto_rawDesc = "" +
@@ -367,12 +518,35 @@ const file_qingcloud_iaas_v1_access_key_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count2\x84\x03\n" +
+	"\f_total_count\"\xff\x01\n" +
+	"\x1cDescribeAccessKeysAllRequest\x12\x1f\n" +
+	"\vaccess_keys\x18\x01 \x03(\tR\n" +
+	"accessKeys\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x04 \x03(\tR\x06status\x12\x1d\n" +
+	"\averbose\x18\x05 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x06 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xa8\x01\n" +
+	"\x1dDescribeAccessKeysAllResponse\x12;\n" +
+	"\n" +
+	"access_key\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.AccessKeyR\taccessKey\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
+	"\f_total_count2\xd6\x04\n" +
 	"\x10AccessKeyService\x12\xa7\x01\n" +
 	"\x10DeleteAccessKeys\x12*.qingcloud.iaas.v1.DeleteAccessKeysRequest\x1a+.qingcloud.iaas.v1.DeleteAccessKeysResponse\":\xc2\xf3\x18\x12\n" +
 	"\x10DeleteAccessKeys\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/iaas/DeleteAccessKeys\x12\xb0\x01\n" +
 	"\x12DescribeAccessKeys\x12,.qingcloud.iaas.v1.DescribeAccessKeysRequest\x1a-.qingcloud.iaas.v1.DescribeAccessKeysResponse\"=\xc2\xf3\x18\x16\n" +
-	"\x12DescribeAccessKeys\x10\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeAccessKeys\x1a\x13\xd2\xf3\x18\x0faccess_key.jsonBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"
+	"\x12DescribeAccessKeys\x10\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeAccessKeys\x12\xcf\x01\n" +
+	"\x15DescribeAccessKeysAll\x12/.qingcloud.iaas.v1.DescribeAccessKeysAllRequest\x1a0.qingcloud.iaas.v1.DescribeAccessKeysAllResponse\"Q\xc2\xf3\x18&\n" +
+	"\x12DescribeAccessKeys\x10\x01*\x0eaccess_key_set\x82\xd3\xe4\x93\x02!\x12\x1f/v1/iaas/DescribeAccessKeys:all0\x01\x1a\x13\xd2\xf3\x18\x0faccess_key.jsonBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"
 
 var (
 	file_qingcloud_iaas_v1_access_key_proto_rawDescOnce sync.Once
@@ -386,25 +560,30 @@ func file_qingcloud_iaas_v1_access_key_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_access_key_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_access_key_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_qingcloud_iaas_v1_access_key_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_qingcloud_iaas_v1_access_key_proto_goTypes = []any{
-	(*DeleteAccessKeysRequest)(nil),    // 0: qingcloud.iaas.v1.DeleteAccessKeysRequest
-	(*DeleteAccessKeysResponse)(nil),   // 1: qingcloud.iaas.v1.DeleteAccessKeysResponse
-	(*DescribeAccessKeysRequest)(nil),  // 2: qingcloud.iaas.v1.DescribeAccessKeysRequest
-	(*DescribeAccessKeysResponse)(nil), // 3: qingcloud.iaas.v1.DescribeAccessKeysResponse
-	(*AccessKey)(nil),                  // 4: qingcloud.iaas.v1.AccessKey
+	(*DeleteAccessKeysRequest)(nil),       // 0: qingcloud.iaas.v1.DeleteAccessKeysRequest
+	(*DeleteAccessKeysResponse)(nil),      // 1: qingcloud.iaas.v1.DeleteAccessKeysResponse
+	(*DescribeAccessKeysRequest)(nil),     // 2: qingcloud.iaas.v1.DescribeAccessKeysRequest
+	(*DescribeAccessKeysResponse)(nil),    // 3: qingcloud.iaas.v1.DescribeAccessKeysResponse
+	(*DescribeAccessKeysAllRequest)(nil),  // 4: qingcloud.iaas.v1.DescribeAccessKeysAllRequest
+	(*DescribeAccessKeysAllResponse)(nil), // 5: qingcloud.iaas.v1.DescribeAccessKeysAllResponse
+	(*AccessKey)(nil),                     // 6: qingcloud.iaas.v1.AccessKey
 }
 var file_qingcloud_iaas_v1_access_key_proto_depIdxs = []int32{
-	4, // 0: qingcloud.iaas.v1.DescribeAccessKeysResponse.access_key_set:type_name -> qingcloud.iaas.v1.AccessKey
-	0, // 1: qingcloud.iaas.v1.AccessKeyService.DeleteAccessKeys:input_type -> qingcloud.iaas.v1.DeleteAccessKeysRequest
-	2, // 2: qingcloud.iaas.v1.AccessKeyService.DescribeAccessKeys:input_type -> qingcloud.iaas.v1.DescribeAccessKeysRequest
-	1, // 3: qingcloud.iaas.v1.AccessKeyService.DeleteAccessKeys:output_type -> qingcloud.iaas.v1.DeleteAccessKeysResponse
-	3, // 4: qingcloud.iaas.v1.AccessKeyService.DescribeAccessKeys:output_type -> qingcloud.iaas.v1.DescribeAccessKeysResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	6, // 0: qingcloud.iaas.v1.DescribeAccessKeysResponse.access_key_set:type_name -> qingcloud.iaas.v1.AccessKey
+	6, // 1: qingcloud.iaas.v1.DescribeAccessKeysAllResponse.access_key:type_name -> qingcloud.iaas.v1.AccessKey
+	0, // 2: qingcloud.iaas.v1.AccessKeyService.DeleteAccessKeys:input_type -> qingcloud.iaas.v1.DeleteAccessKeysRequest
+	2, // 3: qingcloud.iaas.v1.AccessKeyService.DescribeAccessKeys:input_type -> qingcloud.iaas.v1.DescribeAccessKeysRequest
+	4, // 4: qingcloud.iaas.v1.AccessKeyService.DescribeAccessKeysAll:input_type -> qingcloud.iaas.v1.DescribeAccessKeysAllRequest
+	1, // 5: qingcloud.iaas.v1.AccessKeyService.DeleteAccessKeys:output_type -> qingcloud.iaas.v1.DeleteAccessKeysResponse
+	3, // 6: qingcloud.iaas.v1.AccessKeyService.DescribeAccessKeys:output_type -> qingcloud.iaas.v1.DescribeAccessKeysResponse
+	5, // 7: qingcloud.iaas.v1.AccessKeyService.DescribeAccessKeysAll:output_type -> qingcloud.iaas.v1.DescribeAccessKeysAllResponse
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_access_key_proto_init() }
@@ -418,13 +597,15 @@ func file_qingcloud_iaas_v1_access_key_proto_init() {
 	file_qingcloud_iaas_v1_access_key_proto_msgTypes[1].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_access_key_proto_msgTypes[2].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_access_key_proto_msgTypes[3].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_access_key_proto_msgTypes[4].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_access_key_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_access_key_proto_rawDesc), len(file_qingcloud_iaas_v1_access_key_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

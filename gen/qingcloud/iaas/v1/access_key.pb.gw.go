@@ -97,6 +97,34 @@ func local_request_AccessKeyService_DescribeAccessKeys_0(ctx context.Context, ma
 	return msg, metadata, err
 }
 
+var filter_AccessKeyService_DescribeAccessKeysAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_AccessKeyService_DescribeAccessKeysAll_0(ctx context.Context, marshaler runtime.Marshaler, client AccessKeyServiceClient, req *http.Request, pathParams map[string]string) (AccessKeyService_DescribeAccessKeysAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeAccessKeysAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_AccessKeyService_DescribeAccessKeysAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeAccessKeysAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 // RegisterAccessKeyServiceHandlerServer registers the http handlers for service AccessKeyService to "mux".
 // UnaryRPC     :call AccessKeyServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -142,6 +170,13 @@ func RegisterAccessKeyServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 			return
 		}
 		forward_AccessKeyService_DescribeAccessKeys_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_AccessKeyService_DescribeAccessKeysAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 
 	return nil
@@ -217,15 +252,34 @@ func RegisterAccessKeyServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 		}
 		forward_AccessKeyService_DescribeAccessKeys_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_AccessKeyService_DescribeAccessKeysAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.AccessKeyService/DescribeAccessKeysAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeAccessKeys:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_AccessKeyService_DescribeAccessKeysAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AccessKeyService_DescribeAccessKeysAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_AccessKeyService_DeleteAccessKeys_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteAccessKeys"}, ""))
-	pattern_AccessKeyService_DescribeAccessKeys_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeAccessKeys"}, ""))
+	pattern_AccessKeyService_DeleteAccessKeys_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteAccessKeys"}, ""))
+	pattern_AccessKeyService_DescribeAccessKeys_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeAccessKeys"}, ""))
+	pattern_AccessKeyService_DescribeAccessKeysAll_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeAccessKeys"}, "all"))
 )
 
 var (
-	forward_AccessKeyService_DeleteAccessKeys_0   = runtime.ForwardResponseMessage
-	forward_AccessKeyService_DescribeAccessKeys_0 = runtime.ForwardResponseMessage
+	forward_AccessKeyService_DeleteAccessKeys_0      = runtime.ForwardResponseMessage
+	forward_AccessKeyService_DescribeAccessKeys_0    = runtime.ForwardResponseMessage
+	forward_AccessKeyService_DescribeAccessKeysAll_0 = runtime.ForwardResponseStream
 )

@@ -22,8 +22,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccessKeyService_DeleteAccessKeys_FullMethodName   = "/qingcloud.iaas.v1.AccessKeyService/DeleteAccessKeys"
-	AccessKeyService_DescribeAccessKeys_FullMethodName = "/qingcloud.iaas.v1.AccessKeyService/DescribeAccessKeys"
+	AccessKeyService_DeleteAccessKeys_FullMethodName      = "/qingcloud.iaas.v1.AccessKeyService/DeleteAccessKeys"
+	AccessKeyService_DescribeAccessKeys_FullMethodName    = "/qingcloud.iaas.v1.AccessKeyService/DescribeAccessKeys"
+	AccessKeyService_DescribeAccessKeysAll_FullMethodName = "/qingcloud.iaas.v1.AccessKeyService/DescribeAccessKeysAll"
 )
 
 // AccessKeyServiceClient is the client API for AccessKeyService service.
@@ -40,6 +41,12 @@ type AccessKeyServiceClient interface {
 	//
 	// Read-only.
 	DescribeAccessKeys(ctx context.Context, in *DescribeAccessKeysRequest, opts ...grpc.CallOption) (*DescribeAccessKeysResponse, error)
+	// DescribeAccessKeysAll streams every item that DescribeAccessKeys matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeAccessKeysAll(ctx context.Context, in *DescribeAccessKeysAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeAccessKeysAllResponse], error)
 }
 
 type accessKeyServiceClient struct {
@@ -70,6 +77,25 @@ func (c *accessKeyServiceClient) DescribeAccessKeys(ctx context.Context, in *Des
 	return out, nil
 }
 
+func (c *accessKeyServiceClient) DescribeAccessKeysAll(ctx context.Context, in *DescribeAccessKeysAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeAccessKeysAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AccessKeyService_ServiceDesc.Streams[0], AccessKeyService_DescribeAccessKeysAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeAccessKeysAllRequest, DescribeAccessKeysAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccessKeyService_DescribeAccessKeysAllClient = grpc.ServerStreamingClient[DescribeAccessKeysAllResponse]
+
 // AccessKeyServiceServer is the server API for AccessKeyService service.
 // All implementations must embed UnimplementedAccessKeyServiceServer
 // for forward compatibility.
@@ -84,6 +110,12 @@ type AccessKeyServiceServer interface {
 	//
 	// Read-only.
 	DescribeAccessKeys(context.Context, *DescribeAccessKeysRequest) (*DescribeAccessKeysResponse, error)
+	// DescribeAccessKeysAll streams every item that DescribeAccessKeys matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeAccessKeysAll(*DescribeAccessKeysAllRequest, grpc.ServerStreamingServer[DescribeAccessKeysAllResponse]) error
 	mustEmbedUnimplementedAccessKeyServiceServer()
 }
 
@@ -99,6 +131,9 @@ func (UnimplementedAccessKeyServiceServer) DeleteAccessKeys(context.Context, *De
 }
 func (UnimplementedAccessKeyServiceServer) DescribeAccessKeys(context.Context, *DescribeAccessKeysRequest) (*DescribeAccessKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeAccessKeys not implemented")
+}
+func (UnimplementedAccessKeyServiceServer) DescribeAccessKeysAll(*DescribeAccessKeysAllRequest, grpc.ServerStreamingServer[DescribeAccessKeysAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeAccessKeysAll not implemented")
 }
 func (UnimplementedAccessKeyServiceServer) mustEmbedUnimplementedAccessKeyServiceServer() {}
 func (UnimplementedAccessKeyServiceServer) testEmbeddedByValue()                          {}
@@ -157,6 +192,17 @@ func _AccessKeyService_DescribeAccessKeys_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccessKeyService_DescribeAccessKeysAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeAccessKeysAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AccessKeyServiceServer).DescribeAccessKeysAll(m, &grpc.GenericServerStream[DescribeAccessKeysAllRequest, DescribeAccessKeysAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccessKeyService_DescribeAccessKeysAllServer = grpc.ServerStreamingServer[DescribeAccessKeysAllResponse]
+
 // AccessKeyService_ServiceDesc is the grpc.ServiceDesc for AccessKeyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -173,6 +219,12 @@ var AccessKeyService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AccessKeyService_DescribeAccessKeys_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeAccessKeysAll",
+			Handler:       _AccessKeyService_DescribeAccessKeysAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/access_key.proto",
 }

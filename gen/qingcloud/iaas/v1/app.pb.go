@@ -583,6 +583,181 @@ func (x *DescribeAppVersionsResponse) GetVersionSet() []*AppVersion {
 	return nil
 }
 
+// DescribeAppVersionsAllRequest holds the filters of DescribeAppVersions; paging is the server's.
+type DescribeAppVersionsAllRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AppIds  []string               `protobuf:"bytes,1,rep,name=app_ids,json=appIds,proto3" json:"app_ids,omitempty"`
+	Name    *string                `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Owner   *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	Reverse *string                `protobuf:"bytes,4,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
+	SortKey *string                `protobuf:"bytes,5,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	Status  []string               `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
+	// Known values: 1, 0 (others are passed through).
+	Verbose    *int32   `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	VersionIds []string `protobuf:"bytes,8,rep,name=version_ids,json=versionIds,proto3" json:"version_ids,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeAppVersionsAllRequest) Reset() {
+	*x = DescribeAppVersionsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeAppVersionsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeAppVersionsAllRequest) ProtoMessage() {}
+
+func (x *DescribeAppVersionsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeAppVersionsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeAppVersionsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DescribeAppVersionsAllRequest) GetAppIds() []string {
+	if x != nil {
+		return x.AppIds
+	}
+	return nil
+}
+
+func (x *DescribeAppVersionsAllRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *DescribeAppVersionsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeAppVersionsAllRequest) GetReverse() string {
+	if x != nil && x.Reverse != nil {
+		return *x.Reverse
+	}
+	return ""
+}
+
+func (x *DescribeAppVersionsAllRequest) GetSortKey() string {
+	if x != nil && x.SortKey != nil {
+		return *x.SortKey
+	}
+	return ""
+}
+
+func (x *DescribeAppVersionsAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeAppVersionsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeAppVersionsAllRequest) GetVersionIds() []string {
+	if x != nil {
+		return x.VersionIds
+	}
+	return nil
+}
+
+func (x *DescribeAppVersionsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeAppVersionsAllResponse is one item of the DescribeAppVersions listing.
+type DescribeAppVersionsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Version *AppVersion `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeAppVersionsAllResponse) Reset() {
+	*x = DescribeAppVersionsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeAppVersionsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeAppVersionsAllResponse) ProtoMessage() {}
+
+func (x *DescribeAppVersionsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeAppVersionsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeAppVersionsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DescribeAppVersionsAllResponse) GetVersion() *AppVersion {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+func (x *DescribeAppVersionsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeAppVersionsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeAppsRequest holds the parameters of the QingCloud action DescribeApps.
 type DescribeAppsRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -606,7 +781,7 @@ type DescribeAppsRequest struct {
 
 func (x *DescribeAppsRequest) Reset() {
 	*x = DescribeAppsRequest{}
-	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[6]
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +793,7 @@ func (x *DescribeAppsRequest) String() string {
 func (*DescribeAppsRequest) ProtoMessage() {}
 
 func (x *DescribeAppsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[6]
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +806,7 @@ func (x *DescribeAppsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeAppsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeAppsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{6}
+	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DescribeAppsRequest) GetApp() string {
@@ -731,7 +906,7 @@ type DescribeAppsResponse struct {
 
 func (x *DescribeAppsResponse) Reset() {
 	*x = DescribeAppsResponse{}
-	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[7]
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +918,7 @@ func (x *DescribeAppsResponse) String() string {
 func (*DescribeAppsResponse) ProtoMessage() {}
 
 func (x *DescribeAppsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[7]
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +931,7 @@ func (x *DescribeAppsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeAppsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeAppsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{7}
+	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DescribeAppsResponse) GetAction() string {
@@ -787,6 +962,189 @@ func (x *DescribeAppsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeAppsAllRequest holds the filters of DescribeApps; paging is the server's.
+type DescribeAppsAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	App        *string                `protobuf:"bytes,1,opt,name=app,proto3,oneof" json:"app,omitempty"`
+	AppName    *string                `protobuf:"bytes,2,opt,name=app_name,json=appName,proto3,oneof" json:"app_name,omitempty"`
+	AppType    []string               `protobuf:"bytes,3,rep,name=app_type,json=appType,proto3" json:"app_type,omitempty"`
+	Category   *string                `protobuf:"bytes,4,opt,name=category,proto3,oneof" json:"category,omitempty"`
+	SearchWord *string                `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	Status     []string               `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
+	Tags       []string               `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Known values: 1, 0 (others are passed through).
+	Verbose *int32 `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string  `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	Zones         []string `protobuf:"bytes,10,rep,name=zones,proto3" json:"zones,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeAppsAllRequest) Reset() {
+	*x = DescribeAppsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeAppsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeAppsAllRequest) ProtoMessage() {}
+
+func (x *DescribeAppsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeAppsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeAppsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DescribeAppsAllRequest) GetApp() string {
+	if x != nil && x.App != nil {
+		return *x.App
+	}
+	return ""
+}
+
+func (x *DescribeAppsAllRequest) GetAppName() string {
+	if x != nil && x.AppName != nil {
+		return *x.AppName
+	}
+	return ""
+}
+
+func (x *DescribeAppsAllRequest) GetAppType() []string {
+	if x != nil {
+		return x.AppType
+	}
+	return nil
+}
+
+func (x *DescribeAppsAllRequest) GetCategory() string {
+	if x != nil && x.Category != nil {
+		return *x.Category
+	}
+	return ""
+}
+
+func (x *DescribeAppsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeAppsAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeAppsAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeAppsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeAppsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+func (x *DescribeAppsAllRequest) GetZones() []string {
+	if x != nil {
+		return x.Zones
+	}
+	return nil
+}
+
+// DescribeAppsAllResponse is one item of the DescribeApps listing.
+type DescribeAppsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	App *App `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeAppsAllResponse) Reset() {
+	*x = DescribeAppsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeAppsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeAppsAllResponse) ProtoMessage() {}
+
+func (x *DescribeAppsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeAppsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeAppsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DescribeAppsAllResponse) GetApp() *App {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+func (x *DescribeAppsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeAppsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // GetGlobalUniqueIdRequest holds the parameters of the QingCloud action GetGlobalUniqueId.
 type GetGlobalUniqueIdRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -799,7 +1157,7 @@ type GetGlobalUniqueIdRequest struct {
 
 func (x *GetGlobalUniqueIdRequest) Reset() {
 	*x = GetGlobalUniqueIdRequest{}
-	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1169,7 @@ func (x *GetGlobalUniqueIdRequest) String() string {
 func (*GetGlobalUniqueIdRequest) ProtoMessage() {}
 
 func (x *GetGlobalUniqueIdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1182,7 @@ func (x *GetGlobalUniqueIdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGlobalUniqueIdRequest.ProtoReflect.Descriptor instead.
 func (*GetGlobalUniqueIdRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{8}
+	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetGlobalUniqueIdRequest) GetUserId() string {
@@ -853,7 +1211,7 @@ type GetGlobalUniqueIdResponse struct {
 
 func (x *GetGlobalUniqueIdResponse) Reset() {
 	*x = GetGlobalUniqueIdResponse{}
-	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1223,7 @@ func (x *GetGlobalUniqueIdResponse) String() string {
 func (*GetGlobalUniqueIdResponse) ProtoMessage() {}
 
 func (x *GetGlobalUniqueIdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_app_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1236,7 @@ func (x *GetGlobalUniqueIdResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGlobalUniqueIdResponse.ProtoReflect.Descriptor instead.
 func (*GetGlobalUniqueIdResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{9}
+	return file_qingcloud_iaas_v1_app_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetGlobalUniqueIdResponse) GetAction() string {
@@ -1001,6 +1359,31 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"versionSetB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xdd\x02\n" +
+	"\x1dDescribeAppVersionsAllRequest\x12\x17\n" +
+	"\aapp_ids\x18\x01 \x03(\tR\x06appIds\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\x1d\n" +
+	"\areverse\x18\x04 \x01(\tH\x02R\areverse\x88\x01\x01\x12\x1e\n" +
+	"\bsort_key\x18\x05 \x01(\tH\x03R\asortKey\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x06 \x03(\tR\x06status\x12\x1d\n" +
+	"\averbose\x18\a \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x1f\n" +
+	"\vversion_ids\x18\b \x03(\tR\n" +
+	"versionIds\x12\x17\n" +
+	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\a\n" +
+	"\x05_nameB\b\n" +
+	"\x06_ownerB\n" +
+	"\n" +
+	"\b_reverseB\v\n" +
+	"\t_sort_keyB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xa5\x01\n" +
+	"\x1eDescribeAppVersionsAllResponse\x127\n" +
+	"\aversion\x18\x01 \x01(\v2\x1d.qingcloud.iaas.v1.AppVersionR\aversion\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xbc\x03\n" +
 	"\x13DescribeAppsRequest\x12\x15\n" +
 	"\x03app\x18\x01 \x01(\tH\x00R\x03app\x88\x01\x01\x12\x1e\n" +
@@ -1034,6 +1417,32 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xf2\x02\n" +
+	"\x16DescribeAppsAllRequest\x12\x15\n" +
+	"\x03app\x18\x01 \x01(\tH\x00R\x03app\x88\x01\x01\x12\x1e\n" +
+	"\bapp_name\x18\x02 \x01(\tH\x01R\aappName\x88\x01\x01\x12\x19\n" +
+	"\bapp_type\x18\x03 \x03(\tR\aappType\x12\x1f\n" +
+	"\bcategory\x18\x04 \x01(\tH\x02R\bcategory\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x06 \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01\x12\x14\n" +
+	"\x05zones\x18\n" +
+	" \x03(\tR\x05zonesB\x06\n" +
+	"\x04_appB\v\n" +
+	"\t_app_nameB\v\n" +
+	"\t_categoryB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\x8f\x01\n" +
+	"\x17DescribeAppsAllResponse\x12(\n" +
+	"\x03app\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.AppR\x03app\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"f\n" +
 	"\x18GetGlobalUniqueIdRequest\x12\x1c\n" +
 	"\auser_id\x18\x01 \x01(\tH\x00R\x06userId\x88\x01\x01\x12\x17\n" +
@@ -1047,7 +1456,7 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"\x04uuid\x18\x03 \x01(\tH\x02R\x04uuid\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\a\n" +
-	"\x05_uuid2\xef\t\n" +
+	"\x05_uuid2\xf0\f\n" +
 	"\n" +
 	"AppService\x12\xe1\x01\n" +
 	"\x10DeployAppVersion\x12*.qingcloud.iaas.v1.DeployAppVersionRequest\x1a+.qingcloud.iaas.v1.DeployAppVersionResponse\"t\xc2\xf3\x18L\n" +
@@ -1055,9 +1464,13 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"\x1dDescribeAppVersionAttachments\x127.qingcloud.iaas.v1.DescribeAppVersionAttachmentsRequest\x1a8.qingcloud.iaas.v1.DescribeAppVersionAttachmentsResponse\"\x9d\x01\xc2\xf3\x18k\n" +
 	"\x1dDescribeAppVersionAttachments\x10\x01\"Hhttps://docs.qingcloud.com/api/bot/describe_app_version_attachments.html\x82\xd3\xe4\x93\x02(\x12&/v1/iaas/DescribeAppVersionAttachments\x12\xf4\x01\n" +
 	"\x13DescribeAppVersions\x12-.qingcloud.iaas.v1.DescribeAppVersionsRequest\x1a..qingcloud.iaas.v1.DescribeAppVersionsResponse\"~\xc2\xf3\x18V\n" +
-	"\x13DescribeAppVersions\x10\x01\"=https://docs.qingcloud.com/api/bot/describe_app_versions.html\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/iaas/DescribeAppVersions\x12\xc9\x01\n" +
+	"\x13DescribeAppVersions\x10\x01\"=https://docs.qingcloud.com/api/bot/describe_app_versions.html\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/iaas/DescribeAppVersions\x12\xd1\x01\n" +
+	"\x16DescribeAppVersionsAll\x120.qingcloud.iaas.v1.DescribeAppVersionsAllRequest\x1a1.qingcloud.iaas.v1.DescribeAppVersionsAllResponse\"P\xc2\xf3\x18$\n" +
+	"\x13DescribeAppVersions\x10\x01*\vversion_set\x82\xd3\xe4\x93\x02\"\x12 /v1/iaas/DescribeAppVersions:all0\x01\x12\xc9\x01\n" +
 	"\fDescribeApps\x12&.qingcloud.iaas.v1.DescribeAppsRequest\x1a'.qingcloud.iaas.v1.DescribeAppsResponse\"h\xc2\xf3\x18G\n" +
-	"\fDescribeApps\x10\x01\"5https://docs.qingcloud.com/api/bot/describe_apps.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeApps\x12\xf6\x01\n" +
+	"\fDescribeApps\x10\x01\"5https://docs.qingcloud.com/api/bot/describe_apps.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeApps\x12\xaa\x01\n" +
+	"\x0fDescribeAppsAll\x12).qingcloud.iaas.v1.DescribeAppsAllRequest\x1a*.qingcloud.iaas.v1.DescribeAppsAllResponse\">\xc2\xf3\x18\x19\n" +
+	"\fDescribeApps\x10\x01*\aapp_set\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeApps:all0\x01\x12\xf6\x01\n" +
 	"\x11GetGlobalUniqueId\x12+.qingcloud.iaas.v1.GetGlobalUniqueIdRequest\x1a,.qingcloud.iaas.v1.GetGlobalUniqueIdResponse\"\x85\x01\xc2\xf3\x18_\n" +
 	"\x11GetGlobalUniqueId\x10\x01\"Hhttps://docs.qingcloud.com/api/bot/describe_app_version_attachments.html\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/iaas/GetGlobalUniqueId\x1a\f\xd2\xf3\x18\bapp.jsonBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"
 
@@ -1073,7 +1486,7 @@ func file_qingcloud_iaas_v1_app_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_app_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_qingcloud_iaas_v1_app_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_qingcloud_iaas_v1_app_proto_goTypes = []any{
 	(*DeployAppVersionRequest)(nil),               // 0: qingcloud.iaas.v1.DeployAppVersionRequest
 	(*DeployAppVersionResponse)(nil),              // 1: qingcloud.iaas.v1.DeployAppVersionResponse
@@ -1081,33 +1494,43 @@ var file_qingcloud_iaas_v1_app_proto_goTypes = []any{
 	(*DescribeAppVersionAttachmentsResponse)(nil), // 3: qingcloud.iaas.v1.DescribeAppVersionAttachmentsResponse
 	(*DescribeAppVersionsRequest)(nil),            // 4: qingcloud.iaas.v1.DescribeAppVersionsRequest
 	(*DescribeAppVersionsResponse)(nil),           // 5: qingcloud.iaas.v1.DescribeAppVersionsResponse
-	(*DescribeAppsRequest)(nil),                   // 6: qingcloud.iaas.v1.DescribeAppsRequest
-	(*DescribeAppsResponse)(nil),                  // 7: qingcloud.iaas.v1.DescribeAppsResponse
-	(*GetGlobalUniqueIdRequest)(nil),              // 8: qingcloud.iaas.v1.GetGlobalUniqueIdRequest
-	(*GetGlobalUniqueIdResponse)(nil),             // 9: qingcloud.iaas.v1.GetGlobalUniqueIdResponse
-	(*AppVersionAttachment)(nil),                  // 10: qingcloud.iaas.v1.AppVersionAttachment
-	(*AppVersion)(nil),                            // 11: qingcloud.iaas.v1.AppVersion
-	(*App)(nil),                                   // 12: qingcloud.iaas.v1.App
+	(*DescribeAppVersionsAllRequest)(nil),         // 6: qingcloud.iaas.v1.DescribeAppVersionsAllRequest
+	(*DescribeAppVersionsAllResponse)(nil),        // 7: qingcloud.iaas.v1.DescribeAppVersionsAllResponse
+	(*DescribeAppsRequest)(nil),                   // 8: qingcloud.iaas.v1.DescribeAppsRequest
+	(*DescribeAppsResponse)(nil),                  // 9: qingcloud.iaas.v1.DescribeAppsResponse
+	(*DescribeAppsAllRequest)(nil),                // 10: qingcloud.iaas.v1.DescribeAppsAllRequest
+	(*DescribeAppsAllResponse)(nil),               // 11: qingcloud.iaas.v1.DescribeAppsAllResponse
+	(*GetGlobalUniqueIdRequest)(nil),              // 12: qingcloud.iaas.v1.GetGlobalUniqueIdRequest
+	(*GetGlobalUniqueIdResponse)(nil),             // 13: qingcloud.iaas.v1.GetGlobalUniqueIdResponse
+	(*AppVersionAttachment)(nil),                  // 14: qingcloud.iaas.v1.AppVersionAttachment
+	(*AppVersion)(nil),                            // 15: qingcloud.iaas.v1.AppVersion
+	(*App)(nil),                                   // 16: qingcloud.iaas.v1.App
 }
 var file_qingcloud_iaas_v1_app_proto_depIdxs = []int32{
-	10, // 0: qingcloud.iaas.v1.DescribeAppVersionAttachmentsResponse.version_set:type_name -> qingcloud.iaas.v1.AppVersionAttachment
-	11, // 1: qingcloud.iaas.v1.DescribeAppVersionsResponse.version_set:type_name -> qingcloud.iaas.v1.AppVersion
-	12, // 2: qingcloud.iaas.v1.DescribeAppsResponse.app_set:type_name -> qingcloud.iaas.v1.App
-	0,  // 3: qingcloud.iaas.v1.AppService.DeployAppVersion:input_type -> qingcloud.iaas.v1.DeployAppVersionRequest
-	2,  // 4: qingcloud.iaas.v1.AppService.DescribeAppVersionAttachments:input_type -> qingcloud.iaas.v1.DescribeAppVersionAttachmentsRequest
-	4,  // 5: qingcloud.iaas.v1.AppService.DescribeAppVersions:input_type -> qingcloud.iaas.v1.DescribeAppVersionsRequest
-	6,  // 6: qingcloud.iaas.v1.AppService.DescribeApps:input_type -> qingcloud.iaas.v1.DescribeAppsRequest
-	8,  // 7: qingcloud.iaas.v1.AppService.GetGlobalUniqueId:input_type -> qingcloud.iaas.v1.GetGlobalUniqueIdRequest
-	1,  // 8: qingcloud.iaas.v1.AppService.DeployAppVersion:output_type -> qingcloud.iaas.v1.DeployAppVersionResponse
-	3,  // 9: qingcloud.iaas.v1.AppService.DescribeAppVersionAttachments:output_type -> qingcloud.iaas.v1.DescribeAppVersionAttachmentsResponse
-	5,  // 10: qingcloud.iaas.v1.AppService.DescribeAppVersions:output_type -> qingcloud.iaas.v1.DescribeAppVersionsResponse
-	7,  // 11: qingcloud.iaas.v1.AppService.DescribeApps:output_type -> qingcloud.iaas.v1.DescribeAppsResponse
-	9,  // 12: qingcloud.iaas.v1.AppService.GetGlobalUniqueId:output_type -> qingcloud.iaas.v1.GetGlobalUniqueIdResponse
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	14, // 0: qingcloud.iaas.v1.DescribeAppVersionAttachmentsResponse.version_set:type_name -> qingcloud.iaas.v1.AppVersionAttachment
+	15, // 1: qingcloud.iaas.v1.DescribeAppVersionsResponse.version_set:type_name -> qingcloud.iaas.v1.AppVersion
+	15, // 2: qingcloud.iaas.v1.DescribeAppVersionsAllResponse.version:type_name -> qingcloud.iaas.v1.AppVersion
+	16, // 3: qingcloud.iaas.v1.DescribeAppsResponse.app_set:type_name -> qingcloud.iaas.v1.App
+	16, // 4: qingcloud.iaas.v1.DescribeAppsAllResponse.app:type_name -> qingcloud.iaas.v1.App
+	0,  // 5: qingcloud.iaas.v1.AppService.DeployAppVersion:input_type -> qingcloud.iaas.v1.DeployAppVersionRequest
+	2,  // 6: qingcloud.iaas.v1.AppService.DescribeAppVersionAttachments:input_type -> qingcloud.iaas.v1.DescribeAppVersionAttachmentsRequest
+	4,  // 7: qingcloud.iaas.v1.AppService.DescribeAppVersions:input_type -> qingcloud.iaas.v1.DescribeAppVersionsRequest
+	6,  // 8: qingcloud.iaas.v1.AppService.DescribeAppVersionsAll:input_type -> qingcloud.iaas.v1.DescribeAppVersionsAllRequest
+	8,  // 9: qingcloud.iaas.v1.AppService.DescribeApps:input_type -> qingcloud.iaas.v1.DescribeAppsRequest
+	10, // 10: qingcloud.iaas.v1.AppService.DescribeAppsAll:input_type -> qingcloud.iaas.v1.DescribeAppsAllRequest
+	12, // 11: qingcloud.iaas.v1.AppService.GetGlobalUniqueId:input_type -> qingcloud.iaas.v1.GetGlobalUniqueIdRequest
+	1,  // 12: qingcloud.iaas.v1.AppService.DeployAppVersion:output_type -> qingcloud.iaas.v1.DeployAppVersionResponse
+	3,  // 13: qingcloud.iaas.v1.AppService.DescribeAppVersionAttachments:output_type -> qingcloud.iaas.v1.DescribeAppVersionAttachmentsResponse
+	5,  // 14: qingcloud.iaas.v1.AppService.DescribeAppVersions:output_type -> qingcloud.iaas.v1.DescribeAppVersionsResponse
+	7,  // 15: qingcloud.iaas.v1.AppService.DescribeAppVersionsAll:output_type -> qingcloud.iaas.v1.DescribeAppVersionsAllResponse
+	9,  // 16: qingcloud.iaas.v1.AppService.DescribeApps:output_type -> qingcloud.iaas.v1.DescribeAppsResponse
+	11, // 17: qingcloud.iaas.v1.AppService.DescribeAppsAll:output_type -> qingcloud.iaas.v1.DescribeAppsAllResponse
+	13, // 18: qingcloud.iaas.v1.AppService.GetGlobalUniqueId:output_type -> qingcloud.iaas.v1.GetGlobalUniqueIdResponse
+	12, // [12:19] is the sub-list for method output_type
+	5,  // [5:12] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_app_proto_init() }
@@ -1127,13 +1550,17 @@ func file_qingcloud_iaas_v1_app_proto_init() {
 	file_qingcloud_iaas_v1_app_proto_msgTypes[7].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_app_proto_msgTypes[8].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_app_proto_msgTypes[9].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_app_proto_msgTypes[10].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_app_proto_msgTypes[11].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_app_proto_msgTypes[12].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_app_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_app_proto_rawDesc), len(file_qingcloud_iaas_v1_app_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,7 +25,9 @@ const (
 	AppService_DeployAppVersion_FullMethodName              = "/qingcloud.iaas.v1.AppService/DeployAppVersion"
 	AppService_DescribeAppVersionAttachments_FullMethodName = "/qingcloud.iaas.v1.AppService/DescribeAppVersionAttachments"
 	AppService_DescribeAppVersions_FullMethodName           = "/qingcloud.iaas.v1.AppService/DescribeAppVersions"
+	AppService_DescribeAppVersionsAll_FullMethodName        = "/qingcloud.iaas.v1.AppService/DescribeAppVersionsAll"
 	AppService_DescribeApps_FullMethodName                  = "/qingcloud.iaas.v1.AppService/DescribeApps"
+	AppService_DescribeAppsAll_FullMethodName               = "/qingcloud.iaas.v1.AppService/DescribeAppsAll"
 	AppService_GetGlobalUniqueId_FullMethodName             = "/qingcloud.iaas.v1.AppService/GetGlobalUniqueId"
 )
 
@@ -53,12 +55,24 @@ type AppServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/bot/describe_app_versions.html
 	DescribeAppVersions(ctx context.Context, in *DescribeAppVersionsRequest, opts ...grpc.CallOption) (*DescribeAppVersionsResponse, error)
+	// DescribeAppVersionsAll streams every item that DescribeAppVersions matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeAppVersionsAll(ctx context.Context, in *DescribeAppVersionsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeAppVersionsAllResponse], error)
 	// DescribeApps calls the QingCloud action DescribeApps.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/bot/describe_apps.html
 	DescribeApps(ctx context.Context, in *DescribeAppsRequest, opts ...grpc.CallOption) (*DescribeAppsResponse, error)
+	// DescribeAppsAll streams every item that DescribeApps matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeAppsAll(ctx context.Context, in *DescribeAppsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeAppsAllResponse], error)
 	// GetGlobalUniqueId calls the QingCloud action GetGlobalUniqueId.
 	//
 	// Read-only.
@@ -105,6 +119,25 @@ func (c *appServiceClient) DescribeAppVersions(ctx context.Context, in *Describe
 	return out, nil
 }
 
+func (c *appServiceClient) DescribeAppVersionsAll(ctx context.Context, in *DescribeAppVersionsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeAppVersionsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AppService_ServiceDesc.Streams[0], AppService_DescribeAppVersionsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeAppVersionsAllRequest, DescribeAppVersionsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_DescribeAppVersionsAllClient = grpc.ServerStreamingClient[DescribeAppVersionsAllResponse]
+
 func (c *appServiceClient) DescribeApps(ctx context.Context, in *DescribeAppsRequest, opts ...grpc.CallOption) (*DescribeAppsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeAppsResponse)
@@ -114,6 +147,25 @@ func (c *appServiceClient) DescribeApps(ctx context.Context, in *DescribeAppsReq
 	}
 	return out, nil
 }
+
+func (c *appServiceClient) DescribeAppsAll(ctx context.Context, in *DescribeAppsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeAppsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AppService_ServiceDesc.Streams[1], AppService_DescribeAppsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeAppsAllRequest, DescribeAppsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_DescribeAppsAllClient = grpc.ServerStreamingClient[DescribeAppsAllResponse]
 
 func (c *appServiceClient) GetGlobalUniqueId(ctx context.Context, in *GetGlobalUniqueIdRequest, opts ...grpc.CallOption) (*GetGlobalUniqueIdResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -149,12 +201,24 @@ type AppServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/bot/describe_app_versions.html
 	DescribeAppVersions(context.Context, *DescribeAppVersionsRequest) (*DescribeAppVersionsResponse, error)
+	// DescribeAppVersionsAll streams every item that DescribeAppVersions matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeAppVersionsAll(*DescribeAppVersionsAllRequest, grpc.ServerStreamingServer[DescribeAppVersionsAllResponse]) error
 	// DescribeApps calls the QingCloud action DescribeApps.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/bot/describe_apps.html
 	DescribeApps(context.Context, *DescribeAppsRequest) (*DescribeAppsResponse, error)
+	// DescribeAppsAll streams every item that DescribeApps matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeAppsAll(*DescribeAppsAllRequest, grpc.ServerStreamingServer[DescribeAppsAllResponse]) error
 	// GetGlobalUniqueId calls the QingCloud action GetGlobalUniqueId.
 	//
 	// Read-only.
@@ -180,8 +244,14 @@ func (UnimplementedAppServiceServer) DescribeAppVersionAttachments(context.Conte
 func (UnimplementedAppServiceServer) DescribeAppVersions(context.Context, *DescribeAppVersionsRequest) (*DescribeAppVersionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeAppVersions not implemented")
 }
+func (UnimplementedAppServiceServer) DescribeAppVersionsAll(*DescribeAppVersionsAllRequest, grpc.ServerStreamingServer[DescribeAppVersionsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeAppVersionsAll not implemented")
+}
 func (UnimplementedAppServiceServer) DescribeApps(context.Context, *DescribeAppsRequest) (*DescribeAppsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeApps not implemented")
+}
+func (UnimplementedAppServiceServer) DescribeAppsAll(*DescribeAppsAllRequest, grpc.ServerStreamingServer[DescribeAppsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeAppsAll not implemented")
 }
 func (UnimplementedAppServiceServer) GetGlobalUniqueId(context.Context, *GetGlobalUniqueIdRequest) (*GetGlobalUniqueIdResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetGlobalUniqueId not implemented")
@@ -261,6 +331,17 @@ func _AppService_DescribeAppVersions_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AppService_DescribeAppVersionsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeAppVersionsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AppServiceServer).DescribeAppVersionsAll(m, &grpc.GenericServerStream[DescribeAppVersionsAllRequest, DescribeAppVersionsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_DescribeAppVersionsAllServer = grpc.ServerStreamingServer[DescribeAppVersionsAllResponse]
+
 func _AppService_DescribeApps_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeAppsRequest)
 	if err := dec(in); err != nil {
@@ -278,6 +359,17 @@ func _AppService_DescribeApps_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _AppService_DescribeAppsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeAppsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AppServiceServer).DescribeAppsAll(m, &grpc.GenericServerStream[DescribeAppsAllRequest, DescribeAppsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AppService_DescribeAppsAllServer = grpc.ServerStreamingServer[DescribeAppsAllResponse]
 
 func _AppService_GetGlobalUniqueId_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetGlobalUniqueIdRequest)
@@ -325,6 +417,17 @@ var AppService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AppService_GetGlobalUniqueId_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeAppVersionsAll",
+			Handler:       _AppService_DescribeAppVersionsAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeAppsAll",
+			Handler:       _AppService_DescribeAppsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/app.proto",
 }

@@ -1542,6 +1542,157 @@ func (x *DescribeCacheNodesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeCacheNodesAllRequest holds the filters of DescribeCacheNodes; paging is the server's.
+type DescribeCacheNodesAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Cache      *string                `protobuf:"bytes,1,opt,name=cache,proto3,oneof" json:"cache,omitempty"`
+	CacheNodes []string               `protobuf:"bytes,2,rep,name=cache_nodes,json=cacheNodes,proto3" json:"cache_nodes,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Known values: pending, active, deleted, suspended, ceased (others are passed through).
+	Status  []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
+	Verbose *int32   `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeCacheNodesAllRequest) Reset() {
+	*x = DescribeCacheNodesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeCacheNodesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeCacheNodesAllRequest) ProtoMessage() {}
+
+func (x *DescribeCacheNodesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeCacheNodesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeCacheNodesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DescribeCacheNodesAllRequest) GetCache() string {
+	if x != nil && x.Cache != nil {
+		return *x.Cache
+	}
+	return ""
+}
+
+func (x *DescribeCacheNodesAllRequest) GetCacheNodes() []string {
+	if x != nil {
+		return x.CacheNodes
+	}
+	return nil
+}
+
+func (x *DescribeCacheNodesAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeCacheNodesAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeCacheNodesAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeCacheNodesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeCacheNodesAllResponse is one item of the DescribeCacheNodes listing.
+type DescribeCacheNodesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	CacheNode *CacheNode `protobuf:"bytes,1,opt,name=cache_node,json=cacheNode,proto3" json:"cache_node,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeCacheNodesAllResponse) Reset() {
+	*x = DescribeCacheNodesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeCacheNodesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeCacheNodesAllResponse) ProtoMessage() {}
+
+func (x *DescribeCacheNodesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeCacheNodesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeCacheNodesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DescribeCacheNodesAllResponse) GetCacheNode() *CacheNode {
+	if x != nil {
+		return x.CacheNode
+	}
+	return nil
+}
+
+func (x *DescribeCacheNodesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeCacheNodesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeCacheParameterGroupsRequest holds the parameters of the QingCloud action
 // DescribeCacheParameterGroups.
 type DescribeCacheParameterGroupsRequest struct {
@@ -1562,7 +1713,7 @@ type DescribeCacheParameterGroupsRequest struct {
 
 func (x *DescribeCacheParameterGroupsRequest) Reset() {
 	*x = DescribeCacheParameterGroupsRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +1725,7 @@ func (x *DescribeCacheParameterGroupsRequest) String() string {
 func (*DescribeCacheParameterGroupsRequest) ProtoMessage() {}
 
 func (x *DescribeCacheParameterGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +1738,7 @@ func (x *DescribeCacheParameterGroupsRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use DescribeCacheParameterGroupsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeCacheParameterGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{20}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DescribeCacheParameterGroupsRequest) GetCacheParameterGroups() []string {
@@ -1653,7 +1804,7 @@ type DescribeCacheParameterGroupsResponse struct {
 
 func (x *DescribeCacheParameterGroupsResponse) Reset() {
 	*x = DescribeCacheParameterGroupsResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1816,7 @@ func (x *DescribeCacheParameterGroupsResponse) String() string {
 func (*DescribeCacheParameterGroupsResponse) ProtoMessage() {}
 
 func (x *DescribeCacheParameterGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1829,7 @@ func (x *DescribeCacheParameterGroupsResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use DescribeCacheParameterGroupsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeCacheParameterGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{21}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DescribeCacheParameterGroupsResponse) GetAction() string {
@@ -1709,6 +1860,149 @@ func (x *DescribeCacheParameterGroupsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeCacheParameterGroupsAllRequest holds the filters of DescribeCacheParameterGroups; paging
+// is the server's.
+type DescribeCacheParameterGroupsAllRequest struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	CacheParameterGroups []string               `protobuf:"bytes,1,rep,name=cache_parameter_groups,json=cacheParameterGroups,proto3" json:"cache_parameter_groups,omitempty"`
+	CacheType            *string                `protobuf:"bytes,2,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
+	SearchWord           *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	Verbose              *int32                 `protobuf:"varint,4,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeCacheParameterGroupsAllRequest) Reset() {
+	*x = DescribeCacheParameterGroupsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeCacheParameterGroupsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeCacheParameterGroupsAllRequest) ProtoMessage() {}
+
+func (x *DescribeCacheParameterGroupsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeCacheParameterGroupsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeCacheParameterGroupsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DescribeCacheParameterGroupsAllRequest) GetCacheParameterGroups() []string {
+	if x != nil {
+		return x.CacheParameterGroups
+	}
+	return nil
+}
+
+func (x *DescribeCacheParameterGroupsAllRequest) GetCacheType() string {
+	if x != nil && x.CacheType != nil {
+		return *x.CacheType
+	}
+	return ""
+}
+
+func (x *DescribeCacheParameterGroupsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeCacheParameterGroupsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeCacheParameterGroupsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeCacheParameterGroupsAllResponse is one item of the DescribeCacheParameterGroups listing.
+type DescribeCacheParameterGroupsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	CacheParameterGroup *CacheParameterGroup `protobuf:"bytes,1,opt,name=cache_parameter_group,json=cacheParameterGroup,proto3" json:"cache_parameter_group,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeCacheParameterGroupsAllResponse) Reset() {
+	*x = DescribeCacheParameterGroupsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeCacheParameterGroupsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeCacheParameterGroupsAllResponse) ProtoMessage() {}
+
+func (x *DescribeCacheParameterGroupsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeCacheParameterGroupsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeCacheParameterGroupsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DescribeCacheParameterGroupsAllResponse) GetCacheParameterGroup() *CacheParameterGroup {
+	if x != nil {
+		return x.CacheParameterGroup
+	}
+	return nil
+}
+
+func (x *DescribeCacheParameterGroupsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeCacheParameterGroupsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeCacheParametersRequest holds the parameters of the QingCloud action
 // DescribeCacheParameters.
 type DescribeCacheParametersRequest struct {
@@ -1723,7 +2017,7 @@ type DescribeCacheParametersRequest struct {
 
 func (x *DescribeCacheParametersRequest) Reset() {
 	*x = DescribeCacheParametersRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +2029,7 @@ func (x *DescribeCacheParametersRequest) String() string {
 func (*DescribeCacheParametersRequest) ProtoMessage() {}
 
 func (x *DescribeCacheParametersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +2042,7 @@ func (x *DescribeCacheParametersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeCacheParametersRequest.ProtoReflect.Descriptor instead.
 func (*DescribeCacheParametersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{22}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DescribeCacheParametersRequest) GetCacheParameterGroup() string {
@@ -1785,7 +2079,7 @@ type DescribeCacheParametersResponse struct {
 
 func (x *DescribeCacheParametersResponse) Reset() {
 	*x = DescribeCacheParametersResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +2091,7 @@ func (x *DescribeCacheParametersResponse) String() string {
 func (*DescribeCacheParametersResponse) ProtoMessage() {}
 
 func (x *DescribeCacheParametersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +2104,7 @@ func (x *DescribeCacheParametersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeCacheParametersResponse.ProtoReflect.Descriptor instead.
 func (*DescribeCacheParametersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{23}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DescribeCacheParametersResponse) GetAction() string {
@@ -1865,7 +2159,7 @@ type DescribeCachesRequest struct {
 
 func (x *DescribeCachesRequest) Reset() {
 	*x = DescribeCachesRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2171,7 @@ func (x *DescribeCachesRequest) String() string {
 func (*DescribeCachesRequest) ProtoMessage() {}
 
 func (x *DescribeCachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2184,7 @@ func (x *DescribeCachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeCachesRequest.ProtoReflect.Descriptor instead.
 func (*DescribeCachesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{24}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DescribeCachesRequest) GetCacheType() []string {
@@ -1976,7 +2270,7 @@ type DescribeCachesResponse struct {
 
 func (x *DescribeCachesResponse) Reset() {
 	*x = DescribeCachesResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1988,7 +2282,7 @@ func (x *DescribeCachesResponse) String() string {
 func (*DescribeCachesResponse) ProtoMessage() {}
 
 func (x *DescribeCachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2001,7 +2295,7 @@ func (x *DescribeCachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeCachesResponse.ProtoReflect.Descriptor instead.
 func (*DescribeCachesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{25}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DescribeCachesResponse) GetAction() string {
@@ -2032,6 +2326,174 @@ func (x *DescribeCachesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeCachesAllRequest holds the filters of DescribeCaches; paging is the server's.
+type DescribeCachesAllRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Known values: redis2.8.17, redis3.0.5, memcached1.4.13 (others are passed through).
+	CacheType  []string `protobuf:"bytes,1,rep,name=cache_type,json=cacheType,proto3" json:"cache_type,omitempty"`
+	Caches     []string `protobuf:"bytes,2,rep,name=caches,proto3" json:"caches,omitempty"`
+	ProjectId  *string  `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string  `protobuf:"bytes,4,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Known values: pending, active, deleted, suspended, ceased (others are passed through).
+	Status  []string `protobuf:"bytes,5,rep,name=status,proto3" json:"status,omitempty"`
+	Tags    []string `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
+	Verbose *int32   `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,8,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeCachesAllRequest) Reset() {
+	*x = DescribeCachesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeCachesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeCachesAllRequest) ProtoMessage() {}
+
+func (x *DescribeCachesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeCachesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeCachesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DescribeCachesAllRequest) GetCacheType() []string {
+	if x != nil {
+		return x.CacheType
+	}
+	return nil
+}
+
+func (x *DescribeCachesAllRequest) GetCaches() []string {
+	if x != nil {
+		return x.Caches
+	}
+	return nil
+}
+
+func (x *DescribeCachesAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeCachesAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeCachesAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeCachesAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeCachesAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeCachesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeCachesAllResponse is one item of the DescribeCaches listing.
+type DescribeCachesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Cache *Cache `protobuf:"bytes,1,opt,name=cache,proto3" json:"cache,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeCachesAllResponse) Reset() {
+	*x = DescribeCachesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeCachesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeCachesAllResponse) ProtoMessage() {}
+
+func (x *DescribeCachesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeCachesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeCachesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DescribeCachesAllResponse) GetCache() *Cache {
+	if x != nil {
+		return x.Cache
+	}
+	return nil
+}
+
+func (x *DescribeCachesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeCachesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // GetCacheMonitorRequest holds the parameters of the QingCloud action GetCacheMonitor.
 type GetCacheMonitorRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -2050,7 +2512,7 @@ type GetCacheMonitorRequest struct {
 
 func (x *GetCacheMonitorRequest) Reset() {
 	*x = GetCacheMonitorRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2524,7 @@ func (x *GetCacheMonitorRequest) String() string {
 func (*GetCacheMonitorRequest) ProtoMessage() {}
 
 func (x *GetCacheMonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2537,7 @@ func (x *GetCacheMonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCacheMonitorRequest.ProtoReflect.Descriptor instead.
 func (*GetCacheMonitorRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{26}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetCacheMonitorRequest) GetEndTime() *timestamppb.Timestamp {
@@ -2133,7 +2595,7 @@ type GetCacheMonitorResponse struct {
 
 func (x *GetCacheMonitorResponse) Reset() {
 	*x = GetCacheMonitorResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2607,7 @@ func (x *GetCacheMonitorResponse) String() string {
 func (*GetCacheMonitorResponse) ProtoMessage() {}
 
 func (x *GetCacheMonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2620,7 @@ func (x *GetCacheMonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCacheMonitorResponse.ProtoReflect.Descriptor instead.
 func (*GetCacheMonitorResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{27}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetCacheMonitorResponse) GetAction() string {
@@ -2205,7 +2667,7 @@ type ModifyCacheAttributesRequest struct {
 
 func (x *ModifyCacheAttributesRequest) Reset() {
 	*x = ModifyCacheAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2679,7 @@ func (x *ModifyCacheAttributesRequest) String() string {
 func (*ModifyCacheAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyCacheAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2692,7 @@ func (x *ModifyCacheAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyCacheAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyCacheAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{28}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ModifyCacheAttributesRequest) GetAutoBackupTime() int32 {
@@ -2279,7 +2741,7 @@ type ModifyCacheAttributesResponse struct {
 
 func (x *ModifyCacheAttributesResponse) Reset() {
 	*x = ModifyCacheAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2753,7 @@ func (x *ModifyCacheAttributesResponse) String() string {
 func (*ModifyCacheAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyCacheAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2766,7 @@ func (x *ModifyCacheAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyCacheAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyCacheAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{29}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ModifyCacheAttributesResponse) GetAction() string {
@@ -2335,7 +2797,7 @@ type ModifyCacheNodeAttributesRequest struct {
 
 func (x *ModifyCacheNodeAttributesRequest) Reset() {
 	*x = ModifyCacheNodeAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2809,7 @@ func (x *ModifyCacheNodeAttributesRequest) String() string {
 func (*ModifyCacheNodeAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyCacheNodeAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2822,7 @@ func (x *ModifyCacheNodeAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyCacheNodeAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyCacheNodeAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{30}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ModifyCacheNodeAttributesRequest) GetCacheNode() string {
@@ -2396,7 +2858,7 @@ type ModifyCacheNodeAttributesResponse struct {
 
 func (x *ModifyCacheNodeAttributesResponse) Reset() {
 	*x = ModifyCacheNodeAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +2870,7 @@ func (x *ModifyCacheNodeAttributesResponse) String() string {
 func (*ModifyCacheNodeAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyCacheNodeAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +2883,7 @@ func (x *ModifyCacheNodeAttributesResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ModifyCacheNodeAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyCacheNodeAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{31}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ModifyCacheNodeAttributesResponse) GetAction() string {
@@ -2453,7 +2915,7 @@ type ModifyCacheParameterGroupAttributesRequest struct {
 
 func (x *ModifyCacheParameterGroupAttributesRequest) Reset() {
 	*x = ModifyCacheParameterGroupAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2465,7 +2927,7 @@ func (x *ModifyCacheParameterGroupAttributesRequest) String() string {
 func (*ModifyCacheParameterGroupAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyCacheParameterGroupAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2478,7 +2940,7 @@ func (x *ModifyCacheParameterGroupAttributesRequest) ProtoReflect() protoreflect
 
 // Deprecated: Use ModifyCacheParameterGroupAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyCacheParameterGroupAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{32}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ModifyCacheParameterGroupAttributesRequest) GetCacheParameterGroup() string {
@@ -2522,7 +2984,7 @@ type ModifyCacheParameterGroupAttributesResponse struct {
 
 func (x *ModifyCacheParameterGroupAttributesResponse) Reset() {
 	*x = ModifyCacheParameterGroupAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +2996,7 @@ func (x *ModifyCacheParameterGroupAttributesResponse) String() string {
 func (*ModifyCacheParameterGroupAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyCacheParameterGroupAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +3009,7 @@ func (x *ModifyCacheParameterGroupAttributesResponse) ProtoReflect() protoreflec
 
 // Deprecated: Use ModifyCacheParameterGroupAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyCacheParameterGroupAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{33}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ModifyCacheParameterGroupAttributesResponse) GetAction() string {
@@ -2584,7 +3046,7 @@ type ResetCacheParametersRequest struct {
 
 func (x *ResetCacheParametersRequest) Reset() {
 	*x = ResetCacheParametersRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +3058,7 @@ func (x *ResetCacheParametersRequest) String() string {
 func (*ResetCacheParametersRequest) ProtoMessage() {}
 
 func (x *ResetCacheParametersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +3071,7 @@ func (x *ResetCacheParametersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetCacheParametersRequest.ProtoReflect.Descriptor instead.
 func (*ResetCacheParametersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{34}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ResetCacheParametersRequest) GetCacheParameterGroup() string {
@@ -2644,7 +3106,7 @@ type ResetCacheParametersResponse struct {
 
 func (x *ResetCacheParametersResponse) Reset() {
 	*x = ResetCacheParametersResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2656,7 +3118,7 @@ func (x *ResetCacheParametersResponse) String() string {
 func (*ResetCacheParametersResponse) ProtoMessage() {}
 
 func (x *ResetCacheParametersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2669,7 +3131,7 @@ func (x *ResetCacheParametersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetCacheParametersResponse.ProtoReflect.Descriptor instead.
 func (*ResetCacheParametersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{35}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ResetCacheParametersResponse) GetAction() string {
@@ -2699,7 +3161,7 @@ type ResizeCachesRequest struct {
 
 func (x *ResizeCachesRequest) Reset() {
 	*x = ResizeCachesRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[36]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +3173,7 @@ func (x *ResizeCachesRequest) String() string {
 func (*ResizeCachesRequest) ProtoMessage() {}
 
 func (x *ResizeCachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[36]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +3186,7 @@ func (x *ResizeCachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeCachesRequest.ProtoReflect.Descriptor instead.
 func (*ResizeCachesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{36}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ResizeCachesRequest) GetCacheSize() int64 {
@@ -2760,7 +3222,7 @@ type ResizeCachesResponse struct {
 
 func (x *ResizeCachesResponse) Reset() {
 	*x = ResizeCachesResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[37]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2772,7 +3234,7 @@ func (x *ResizeCachesResponse) String() string {
 func (*ResizeCachesResponse) ProtoMessage() {}
 
 func (x *ResizeCachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[37]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2785,7 +3247,7 @@ func (x *ResizeCachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeCachesResponse.ProtoReflect.Descriptor instead.
 func (*ResizeCachesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{37}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ResizeCachesResponse) GetAction() string {
@@ -2822,7 +3284,7 @@ type RestartCacheNodesRequest struct {
 
 func (x *RestartCacheNodesRequest) Reset() {
 	*x = RestartCacheNodesRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[38]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +3296,7 @@ func (x *RestartCacheNodesRequest) String() string {
 func (*RestartCacheNodesRequest) ProtoMessage() {}
 
 func (x *RestartCacheNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[38]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +3309,7 @@ func (x *RestartCacheNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartCacheNodesRequest.ProtoReflect.Descriptor instead.
 func (*RestartCacheNodesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{38}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RestartCacheNodesRequest) GetCache() string {
@@ -2883,7 +3345,7 @@ type RestartCacheNodesResponse struct {
 
 func (x *RestartCacheNodesResponse) Reset() {
 	*x = RestartCacheNodesResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[39]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +3357,7 @@ func (x *RestartCacheNodesResponse) String() string {
 func (*RestartCacheNodesResponse) ProtoMessage() {}
 
 func (x *RestartCacheNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[39]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +3370,7 @@ func (x *RestartCacheNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartCacheNodesResponse.ProtoReflect.Descriptor instead.
 func (*RestartCacheNodesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{39}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RestartCacheNodesResponse) GetAction() string {
@@ -2944,7 +3406,7 @@ type RestartCachesRequest struct {
 
 func (x *RestartCachesRequest) Reset() {
 	*x = RestartCachesRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[40]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2956,7 +3418,7 @@ func (x *RestartCachesRequest) String() string {
 func (*RestartCachesRequest) ProtoMessage() {}
 
 func (x *RestartCachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[40]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2969,7 +3431,7 @@ func (x *RestartCachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartCachesRequest.ProtoReflect.Descriptor instead.
 func (*RestartCachesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{40}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RestartCachesRequest) GetCaches() []string {
@@ -2998,7 +3460,7 @@ type RestartCachesResponse struct {
 
 func (x *RestartCachesResponse) Reset() {
 	*x = RestartCachesResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[41]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3010,7 +3472,7 @@ func (x *RestartCachesResponse) String() string {
 func (*RestartCachesResponse) ProtoMessage() {}
 
 func (x *RestartCachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[41]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3023,7 +3485,7 @@ func (x *RestartCachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartCachesResponse.ProtoReflect.Descriptor instead.
 func (*RestartCachesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{41}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RestartCachesResponse) GetAction() string {
@@ -3059,7 +3521,7 @@ type StartCachesRequest struct {
 
 func (x *StartCachesRequest) Reset() {
 	*x = StartCachesRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[42]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3533,7 @@ func (x *StartCachesRequest) String() string {
 func (*StartCachesRequest) ProtoMessage() {}
 
 func (x *StartCachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[42]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3546,7 @@ func (x *StartCachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCachesRequest.ProtoReflect.Descriptor instead.
 func (*StartCachesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{42}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StartCachesRequest) GetCaches() []string {
@@ -3114,7 +3576,7 @@ type StartCachesResponse struct {
 
 func (x *StartCachesResponse) Reset() {
 	*x = StartCachesResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[43]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3126,7 +3588,7 @@ func (x *StartCachesResponse) String() string {
 func (*StartCachesResponse) ProtoMessage() {}
 
 func (x *StartCachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[43]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3139,7 +3601,7 @@ func (x *StartCachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCachesResponse.ProtoReflect.Descriptor instead.
 func (*StartCachesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{43}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StartCachesResponse) GetAction() string {
@@ -3182,7 +3644,7 @@ type StopCachesRequest struct {
 
 func (x *StopCachesRequest) Reset() {
 	*x = StopCachesRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[44]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +3656,7 @@ func (x *StopCachesRequest) String() string {
 func (*StopCachesRequest) ProtoMessage() {}
 
 func (x *StopCachesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[44]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +3669,7 @@ func (x *StopCachesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopCachesRequest.ProtoReflect.Descriptor instead.
 func (*StopCachesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{44}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *StopCachesRequest) GetCaches() []string {
@@ -3237,7 +3699,7 @@ type StopCachesResponse struct {
 
 func (x *StopCachesResponse) Reset() {
 	*x = StopCachesResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[45]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3249,7 +3711,7 @@ func (x *StopCachesResponse) String() string {
 func (*StopCachesResponse) ProtoMessage() {}
 
 func (x *StopCachesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[45]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3262,7 +3724,7 @@ func (x *StopCachesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopCachesResponse.ProtoReflect.Descriptor instead.
 func (*StopCachesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{45}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StopCachesResponse) GetAction() string {
@@ -3306,7 +3768,7 @@ type UpdateCacheRequest struct {
 
 func (x *UpdateCacheRequest) Reset() {
 	*x = UpdateCacheRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[46]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3318,7 +3780,7 @@ func (x *UpdateCacheRequest) String() string {
 func (*UpdateCacheRequest) ProtoMessage() {}
 
 func (x *UpdateCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[46]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3331,7 +3793,7 @@ func (x *UpdateCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCacheRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCacheRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{46}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UpdateCacheRequest) GetCache() string {
@@ -3367,7 +3829,7 @@ type UpdateCacheResponse struct {
 
 func (x *UpdateCacheResponse) Reset() {
 	*x = UpdateCacheResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[47]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3841,7 @@ func (x *UpdateCacheResponse) String() string {
 func (*UpdateCacheResponse) ProtoMessage() {}
 
 func (x *UpdateCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[47]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3854,7 @@ func (x *UpdateCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCacheResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCacheResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{47}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UpdateCacheResponse) GetAction() string {
@@ -3429,7 +3891,7 @@ type UpdateCacheParametersRequest struct {
 
 func (x *UpdateCacheParametersRequest) Reset() {
 	*x = UpdateCacheParametersRequest{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[48]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3441,7 +3903,7 @@ func (x *UpdateCacheParametersRequest) String() string {
 func (*UpdateCacheParametersRequest) ProtoMessage() {}
 
 func (x *UpdateCacheParametersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[48]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3454,7 +3916,7 @@ func (x *UpdateCacheParametersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCacheParametersRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCacheParametersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{48}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UpdateCacheParametersRequest) GetCacheParameterGroup() string {
@@ -3489,7 +3951,7 @@ type UpdateCacheParametersResponse struct {
 
 func (x *UpdateCacheParametersResponse) Reset() {
 	*x = UpdateCacheParametersResponse{}
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[49]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3501,7 +3963,7 @@ func (x *UpdateCacheParametersResponse) String() string {
 func (*UpdateCacheParametersResponse) ProtoMessage() {}
 
 func (x *UpdateCacheParametersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[49]
+	mi := &file_qingcloud_iaas_v1_cache_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3514,7 +3976,7 @@ func (x *UpdateCacheParametersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCacheParametersResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCacheParametersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{49}
+	return file_qingcloud_iaas_v1_cache_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UpdateCacheParametersResponse) GetAction() string {
@@ -3755,6 +4217,27 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xff\x01\n" +
+	"\x1cDescribeCacheNodesAllRequest\x12\x19\n" +
+	"\x05cache\x18\x01 \x01(\tH\x00R\x05cache\x88\x01\x01\x12\x1f\n" +
+	"\vcache_nodes\x18\x02 \x03(\tR\n" +
+	"cacheNodes\x12$\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x04 \x03(\tR\x06status\x12\x1d\n" +
+	"\averbose\x18\x05 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x06 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_cacheB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xa8\x01\n" +
+	"\x1dDescribeCacheNodesAllResponse\x12;\n" +
+	"\n" +
+	"cache_node\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.CacheNodeR\tcacheNode\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xde\x02\n" +
 	"#DescribeCacheParameterGroupsRequest\x124\n" +
 	"\x16cache_parameter_groups\x18\x01 \x03(\tR\x14cacheParameterGroups\x12\"\n" +
@@ -3781,6 +4264,25 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x94\x02\n" +
+	"&DescribeCacheParameterGroupsAllRequest\x124\n" +
+	"\x16cache_parameter_groups\x18\x01 \x03(\tR\x14cacheParameterGroups\x12\"\n" +
+	"\n" +
+	"cache_type\x18\x02 \x01(\tH\x00R\tcacheType\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
+	"searchWord\x88\x01\x01\x12\x1d\n" +
+	"\averbose\x18\x04 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\r\n" +
+	"\v_cache_typeB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xd1\x01\n" +
+	"'DescribeCacheParameterGroupsAllResponse\x12Z\n" +
+	"\x15cache_parameter_group\x18\x01 \x01(\v2&.qingcloud.iaas.v1.CacheParameterGroupR\x13cacheParameterGroup\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xc5\x01\n" +
 	"\x1eDescribeCacheParametersRequest\x12<\n" +
 	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13cacheParameterGroup\x88\x01\x01\x12\x1d\n" +
@@ -3829,6 +4331,29 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xb3\x02\n" +
+	"\x18DescribeCachesAllRequest\x12\x1d\n" +
+	"\n" +
+	"cache_type\x18\x01 \x03(\tR\tcacheType\x12\x16\n" +
+	"\x06caches\x18\x02 \x03(\tR\x06caches\x12\"\n" +
+	"\n" +
+	"project_id\x18\x03 \x01(\tH\x00R\tprojectId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x04 \x01(\tH\x01R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x05 \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\x06 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\a \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\b \x01(\tH\x03R\x04zone\x88\x01\x01B\r\n" +
+	"\v_project_idB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\x97\x01\n" +
+	"\x19DescribeCachesAllResponse\x12.\n" +
+	"\x05cache\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.CacheR\x05cache\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xad\x02\n" +
 	"\x16GetCacheMonitorRequest\x12:\n" +
 	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\aendTime\x12\x1b\n" +
@@ -3996,7 +4521,7 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code2\xb50\n" +
+	"\t_ret_code2\xcf5\n" +
 	"\fCacheService\x12\xd3\x01\n" +
 	"\rAddCacheNodes\x12'.qingcloud.iaas.v1.AddCacheNodesRequest\x1a(.qingcloud.iaas.v1.AddCacheNodesResponse\"o\xc2\xf3\x18J\n" +
 	"\rAddCacheNodes\"9https://docs.qingcloud.com/api/cache/add_cache_nodes.html\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/iaas/AddCacheNodes\x12\x97\x02\n" +
@@ -4017,13 +4542,19 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\fDeleteCaches\x12&.qingcloud.iaas.v1.DeleteCachesRequest\x1a'.qingcloud.iaas.v1.DeleteCachesResponse\"k\xc2\xf3\x18G\n" +
 	"\fDeleteCaches\"7https://docs.qingcloud.com/api/cache/delete_caches.html\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/iaas/DeleteCaches\x12\xf0\x01\n" +
 	"\x12DescribeCacheNodes\x12,.qingcloud.iaas.v1.DescribeCacheNodesRequest\x1a-.qingcloud.iaas.v1.DescribeCacheNodesResponse\"}\xc2\xf3\x18V\n" +
-	"\x12DescribeCacheNodes\x10\x01\">https://docs.qingcloud.com/api/cache/describe_cache_nodes.html\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeCacheNodes\x12\xae\x02\n" +
+	"\x12DescribeCacheNodes\x10\x01\">https://docs.qingcloud.com/api/cache/describe_cache_nodes.html\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeCacheNodes\x12\xcf\x01\n" +
+	"\x15DescribeCacheNodesAll\x12/.qingcloud.iaas.v1.DescribeCacheNodesAllRequest\x1a0.qingcloud.iaas.v1.DescribeCacheNodesAllResponse\"Q\xc2\xf3\x18&\n" +
+	"\x12DescribeCacheNodes\x10\x01*\x0ecache_node_set\x82\xd3\xe4\x93\x02!\x12\x1f/v1/iaas/DescribeCacheNodes:all0\x01\x12\xae\x02\n" +
 	"\x1cDescribeCacheParameterGroups\x126.qingcloud.iaas.v1.DescribeCacheParameterGroupsRequest\x1a7.qingcloud.iaas.v1.DescribeCacheParameterGroupsResponse\"\x9c\x01\xc2\xf3\x18k\n" +
-	"\x1cDescribeCacheParameterGroups\x10\x01\"Ihttps://docs.qingcloud.com/api/cache/describe_cache_parameter_groups.html\x82\xd3\xe4\x93\x02'\x12%/v1/iaas/DescribeCacheParameterGroups\x12\x8f\x02\n" +
+	"\x1cDescribeCacheParameterGroups\x10\x01\"Ihttps://docs.qingcloud.com/api/cache/describe_cache_parameter_groups.html\x82\xd3\xe4\x93\x02'\x12%/v1/iaas/DescribeCacheParameterGroups\x12\x8c\x02\n" +
+	"\x1fDescribeCacheParameterGroupsAll\x129.qingcloud.iaas.v1.DescribeCacheParameterGroupsAllRequest\x1a:.qingcloud.iaas.v1.DescribeCacheParameterGroupsAllResponse\"p\xc2\xf3\x18;\n" +
+	"\x1cDescribeCacheParameterGroups\x10\x01*\x19cache_parameter_group_set\x82\xd3\xe4\x93\x02+\x12)/v1/iaas/DescribeCacheParameterGroups:all0\x01\x12\x8f\x02\n" +
 	"\x17DescribeCacheParameters\x121.qingcloud.iaas.v1.DescribeCacheParametersRequest\x1a2.qingcloud.iaas.v1.DescribeCacheParametersResponse\"\x8c\x01\xc2\xf3\x18`\n" +
 	"\x17DescribeCacheParameters\x10\x01\"Chttps://docs.qingcloud.com/api/cache/describe_cache_parameters.html\x82\xd3\xe4\x93\x02\"\x12 /v1/iaas/DescribeCacheParameters\x12\xd7\x01\n" +
 	"\x0eDescribeCaches\x12(.qingcloud.iaas.v1.DescribeCachesRequest\x1a).qingcloud.iaas.v1.DescribeCachesResponse\"p\xc2\xf3\x18M\n" +
-	"\x0eDescribeCaches\x10\x01\"9https://docs.qingcloud.com/api/cache/describe_caches.html\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/iaas/DescribeCaches\x12\xe0\x01\n" +
+	"\x0eDescribeCaches\x10\x01\"9https://docs.qingcloud.com/api/cache/describe_caches.html\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/iaas/DescribeCaches\x12\xb6\x01\n" +
+	"\x11DescribeCachesAll\x12+.qingcloud.iaas.v1.DescribeCachesAllRequest\x1a,.qingcloud.iaas.v1.DescribeCachesAllResponse\"D\xc2\xf3\x18\x1d\n" +
+	"\x0eDescribeCaches\x10\x01*\tcache_set\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeCaches:all0\x01\x12\xe0\x01\n" +
 	"\x0fGetCacheMonitor\x12).qingcloud.iaas.v1.GetCacheMonitorRequest\x1a*.qingcloud.iaas.v1.GetCacheMonitorResponse\"v\xc2\xf3\x18R\n" +
 	"\x0fGetCacheMonitor\x10\x01\"=https://docs.qingcloud.com/api/monitor/get_cache_monitor.html\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/iaas/GetCacheMonitor\x12\x84\x02\n" +
 	"\x15ModifyCacheAttributes\x12/.qingcloud.iaas.v1.ModifyCacheAttributesRequest\x1a0.qingcloud.iaas.v1.ModifyCacheAttributesResponse\"\x87\x01\xc2\xf3\x18Z\n" +
@@ -4064,7 +4595,7 @@ func file_qingcloud_iaas_v1_cache_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_cache_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_cache_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_qingcloud_iaas_v1_cache_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_qingcloud_iaas_v1_cache_proto_goTypes = []any{
 	(*AddCacheNodesRequest)(nil),                        // 0: qingcloud.iaas.v1.AddCacheNodesRequest
 	(*AddCacheNodesResponse)(nil),                       // 1: qingcloud.iaas.v1.AddCacheNodesResponse
@@ -4086,113 +4617,128 @@ var file_qingcloud_iaas_v1_cache_proto_goTypes = []any{
 	(*DeleteCachesResponse)(nil),                        // 17: qingcloud.iaas.v1.DeleteCachesResponse
 	(*DescribeCacheNodesRequest)(nil),                   // 18: qingcloud.iaas.v1.DescribeCacheNodesRequest
 	(*DescribeCacheNodesResponse)(nil),                  // 19: qingcloud.iaas.v1.DescribeCacheNodesResponse
-	(*DescribeCacheParameterGroupsRequest)(nil),         // 20: qingcloud.iaas.v1.DescribeCacheParameterGroupsRequest
-	(*DescribeCacheParameterGroupsResponse)(nil),        // 21: qingcloud.iaas.v1.DescribeCacheParameterGroupsResponse
-	(*DescribeCacheParametersRequest)(nil),              // 22: qingcloud.iaas.v1.DescribeCacheParametersRequest
-	(*DescribeCacheParametersResponse)(nil),             // 23: qingcloud.iaas.v1.DescribeCacheParametersResponse
-	(*DescribeCachesRequest)(nil),                       // 24: qingcloud.iaas.v1.DescribeCachesRequest
-	(*DescribeCachesResponse)(nil),                      // 25: qingcloud.iaas.v1.DescribeCachesResponse
-	(*GetCacheMonitorRequest)(nil),                      // 26: qingcloud.iaas.v1.GetCacheMonitorRequest
-	(*GetCacheMonitorResponse)(nil),                     // 27: qingcloud.iaas.v1.GetCacheMonitorResponse
-	(*ModifyCacheAttributesRequest)(nil),                // 28: qingcloud.iaas.v1.ModifyCacheAttributesRequest
-	(*ModifyCacheAttributesResponse)(nil),               // 29: qingcloud.iaas.v1.ModifyCacheAttributesResponse
-	(*ModifyCacheNodeAttributesRequest)(nil),            // 30: qingcloud.iaas.v1.ModifyCacheNodeAttributesRequest
-	(*ModifyCacheNodeAttributesResponse)(nil),           // 31: qingcloud.iaas.v1.ModifyCacheNodeAttributesResponse
-	(*ModifyCacheParameterGroupAttributesRequest)(nil),  // 32: qingcloud.iaas.v1.ModifyCacheParameterGroupAttributesRequest
-	(*ModifyCacheParameterGroupAttributesResponse)(nil), // 33: qingcloud.iaas.v1.ModifyCacheParameterGroupAttributesResponse
-	(*ResetCacheParametersRequest)(nil),                 // 34: qingcloud.iaas.v1.ResetCacheParametersRequest
-	(*ResetCacheParametersResponse)(nil),                // 35: qingcloud.iaas.v1.ResetCacheParametersResponse
-	(*ResizeCachesRequest)(nil),                         // 36: qingcloud.iaas.v1.ResizeCachesRequest
-	(*ResizeCachesResponse)(nil),                        // 37: qingcloud.iaas.v1.ResizeCachesResponse
-	(*RestartCacheNodesRequest)(nil),                    // 38: qingcloud.iaas.v1.RestartCacheNodesRequest
-	(*RestartCacheNodesResponse)(nil),                   // 39: qingcloud.iaas.v1.RestartCacheNodesResponse
-	(*RestartCachesRequest)(nil),                        // 40: qingcloud.iaas.v1.RestartCachesRequest
-	(*RestartCachesResponse)(nil),                       // 41: qingcloud.iaas.v1.RestartCachesResponse
-	(*StartCachesRequest)(nil),                          // 42: qingcloud.iaas.v1.StartCachesRequest
-	(*StartCachesResponse)(nil),                         // 43: qingcloud.iaas.v1.StartCachesResponse
-	(*StopCachesRequest)(nil),                           // 44: qingcloud.iaas.v1.StopCachesRequest
-	(*StopCachesResponse)(nil),                          // 45: qingcloud.iaas.v1.StopCachesResponse
-	(*UpdateCacheRequest)(nil),                          // 46: qingcloud.iaas.v1.UpdateCacheRequest
-	(*UpdateCacheResponse)(nil),                         // 47: qingcloud.iaas.v1.UpdateCacheResponse
-	(*UpdateCacheParametersRequest)(nil),                // 48: qingcloud.iaas.v1.UpdateCacheParametersRequest
-	(*UpdateCacheParametersResponse)(nil),               // 49: qingcloud.iaas.v1.UpdateCacheParametersResponse
-	(*CachePrivateIp)(nil),                              // 50: qingcloud.iaas.v1.CachePrivateIp
-	(*CacheNode)(nil),                                   // 51: qingcloud.iaas.v1.CacheNode
-	(*CacheParameterGroup)(nil),                         // 52: qingcloud.iaas.v1.CacheParameterGroup
-	(*CacheParameter)(nil),                              // 53: qingcloud.iaas.v1.CacheParameter
-	(*Cache)(nil),                                       // 54: qingcloud.iaas.v1.Cache
-	(*timestamppb.Timestamp)(nil),                       // 55: google.protobuf.Timestamp
-	(*Meter)(nil),                                       // 56: qingcloud.iaas.v1.Meter
+	(*DescribeCacheNodesAllRequest)(nil),                // 20: qingcloud.iaas.v1.DescribeCacheNodesAllRequest
+	(*DescribeCacheNodesAllResponse)(nil),               // 21: qingcloud.iaas.v1.DescribeCacheNodesAllResponse
+	(*DescribeCacheParameterGroupsRequest)(nil),         // 22: qingcloud.iaas.v1.DescribeCacheParameterGroupsRequest
+	(*DescribeCacheParameterGroupsResponse)(nil),        // 23: qingcloud.iaas.v1.DescribeCacheParameterGroupsResponse
+	(*DescribeCacheParameterGroupsAllRequest)(nil),      // 24: qingcloud.iaas.v1.DescribeCacheParameterGroupsAllRequest
+	(*DescribeCacheParameterGroupsAllResponse)(nil),     // 25: qingcloud.iaas.v1.DescribeCacheParameterGroupsAllResponse
+	(*DescribeCacheParametersRequest)(nil),              // 26: qingcloud.iaas.v1.DescribeCacheParametersRequest
+	(*DescribeCacheParametersResponse)(nil),             // 27: qingcloud.iaas.v1.DescribeCacheParametersResponse
+	(*DescribeCachesRequest)(nil),                       // 28: qingcloud.iaas.v1.DescribeCachesRequest
+	(*DescribeCachesResponse)(nil),                      // 29: qingcloud.iaas.v1.DescribeCachesResponse
+	(*DescribeCachesAllRequest)(nil),                    // 30: qingcloud.iaas.v1.DescribeCachesAllRequest
+	(*DescribeCachesAllResponse)(nil),                   // 31: qingcloud.iaas.v1.DescribeCachesAllResponse
+	(*GetCacheMonitorRequest)(nil),                      // 32: qingcloud.iaas.v1.GetCacheMonitorRequest
+	(*GetCacheMonitorResponse)(nil),                     // 33: qingcloud.iaas.v1.GetCacheMonitorResponse
+	(*ModifyCacheAttributesRequest)(nil),                // 34: qingcloud.iaas.v1.ModifyCacheAttributesRequest
+	(*ModifyCacheAttributesResponse)(nil),               // 35: qingcloud.iaas.v1.ModifyCacheAttributesResponse
+	(*ModifyCacheNodeAttributesRequest)(nil),            // 36: qingcloud.iaas.v1.ModifyCacheNodeAttributesRequest
+	(*ModifyCacheNodeAttributesResponse)(nil),           // 37: qingcloud.iaas.v1.ModifyCacheNodeAttributesResponse
+	(*ModifyCacheParameterGroupAttributesRequest)(nil),  // 38: qingcloud.iaas.v1.ModifyCacheParameterGroupAttributesRequest
+	(*ModifyCacheParameterGroupAttributesResponse)(nil), // 39: qingcloud.iaas.v1.ModifyCacheParameterGroupAttributesResponse
+	(*ResetCacheParametersRequest)(nil),                 // 40: qingcloud.iaas.v1.ResetCacheParametersRequest
+	(*ResetCacheParametersResponse)(nil),                // 41: qingcloud.iaas.v1.ResetCacheParametersResponse
+	(*ResizeCachesRequest)(nil),                         // 42: qingcloud.iaas.v1.ResizeCachesRequest
+	(*ResizeCachesResponse)(nil),                        // 43: qingcloud.iaas.v1.ResizeCachesResponse
+	(*RestartCacheNodesRequest)(nil),                    // 44: qingcloud.iaas.v1.RestartCacheNodesRequest
+	(*RestartCacheNodesResponse)(nil),                   // 45: qingcloud.iaas.v1.RestartCacheNodesResponse
+	(*RestartCachesRequest)(nil),                        // 46: qingcloud.iaas.v1.RestartCachesRequest
+	(*RestartCachesResponse)(nil),                       // 47: qingcloud.iaas.v1.RestartCachesResponse
+	(*StartCachesRequest)(nil),                          // 48: qingcloud.iaas.v1.StartCachesRequest
+	(*StartCachesResponse)(nil),                         // 49: qingcloud.iaas.v1.StartCachesResponse
+	(*StopCachesRequest)(nil),                           // 50: qingcloud.iaas.v1.StopCachesRequest
+	(*StopCachesResponse)(nil),                          // 51: qingcloud.iaas.v1.StopCachesResponse
+	(*UpdateCacheRequest)(nil),                          // 52: qingcloud.iaas.v1.UpdateCacheRequest
+	(*UpdateCacheResponse)(nil),                         // 53: qingcloud.iaas.v1.UpdateCacheResponse
+	(*UpdateCacheParametersRequest)(nil),                // 54: qingcloud.iaas.v1.UpdateCacheParametersRequest
+	(*UpdateCacheParametersResponse)(nil),               // 55: qingcloud.iaas.v1.UpdateCacheParametersResponse
+	(*CachePrivateIp)(nil),                              // 56: qingcloud.iaas.v1.CachePrivateIp
+	(*CacheNode)(nil),                                   // 57: qingcloud.iaas.v1.CacheNode
+	(*CacheParameterGroup)(nil),                         // 58: qingcloud.iaas.v1.CacheParameterGroup
+	(*CacheParameter)(nil),                              // 59: qingcloud.iaas.v1.CacheParameter
+	(*Cache)(nil),                                       // 60: qingcloud.iaas.v1.Cache
+	(*timestamppb.Timestamp)(nil),                       // 61: google.protobuf.Timestamp
+	(*Meter)(nil),                                       // 62: qingcloud.iaas.v1.Meter
 }
 var file_qingcloud_iaas_v1_cache_proto_depIdxs = []int32{
-	50, // 0: qingcloud.iaas.v1.AddCacheNodesRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
-	50, // 1: qingcloud.iaas.v1.ChangeCacheVxnetRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
-	50, // 2: qingcloud.iaas.v1.CreateCacheRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
-	50, // 3: qingcloud.iaas.v1.CreateCacheFromSnapshotRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
-	51, // 4: qingcloud.iaas.v1.DescribeCacheNodesResponse.cache_node_set:type_name -> qingcloud.iaas.v1.CacheNode
-	52, // 5: qingcloud.iaas.v1.DescribeCacheParameterGroupsResponse.cache_parameter_group_set:type_name -> qingcloud.iaas.v1.CacheParameterGroup
-	53, // 6: qingcloud.iaas.v1.DescribeCacheParametersResponse.cache_parameter_set:type_name -> qingcloud.iaas.v1.CacheParameter
-	54, // 7: qingcloud.iaas.v1.DescribeCachesResponse.cache_set:type_name -> qingcloud.iaas.v1.Cache
-	55, // 8: qingcloud.iaas.v1.GetCacheMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
-	55, // 9: qingcloud.iaas.v1.GetCacheMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
-	56, // 10: qingcloud.iaas.v1.GetCacheMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
-	50, // 11: qingcloud.iaas.v1.UpdateCacheRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
-	53, // 12: qingcloud.iaas.v1.UpdateCacheParametersRequest.parameters:type_name -> qingcloud.iaas.v1.CacheParameter
-	0,  // 13: qingcloud.iaas.v1.CacheService.AddCacheNodes:input_type -> qingcloud.iaas.v1.AddCacheNodesRequest
-	2,  // 14: qingcloud.iaas.v1.CacheService.ApplyCacheParameterGroup:input_type -> qingcloud.iaas.v1.ApplyCacheParameterGroupRequest
-	4,  // 15: qingcloud.iaas.v1.CacheService.ChangeCacheVxnet:input_type -> qingcloud.iaas.v1.ChangeCacheVxnetRequest
-	6,  // 16: qingcloud.iaas.v1.CacheService.CreateCache:input_type -> qingcloud.iaas.v1.CreateCacheRequest
-	8,  // 17: qingcloud.iaas.v1.CacheService.CreateCacheFromSnapshot:input_type -> qingcloud.iaas.v1.CreateCacheFromSnapshotRequest
-	10, // 18: qingcloud.iaas.v1.CacheService.CreateCacheParameterGroup:input_type -> qingcloud.iaas.v1.CreateCacheParameterGroupRequest
-	12, // 19: qingcloud.iaas.v1.CacheService.DeleteCacheNodes:input_type -> qingcloud.iaas.v1.DeleteCacheNodesRequest
-	14, // 20: qingcloud.iaas.v1.CacheService.DeleteCacheParameterGroups:input_type -> qingcloud.iaas.v1.DeleteCacheParameterGroupsRequest
-	16, // 21: qingcloud.iaas.v1.CacheService.DeleteCaches:input_type -> qingcloud.iaas.v1.DeleteCachesRequest
-	18, // 22: qingcloud.iaas.v1.CacheService.DescribeCacheNodes:input_type -> qingcloud.iaas.v1.DescribeCacheNodesRequest
-	20, // 23: qingcloud.iaas.v1.CacheService.DescribeCacheParameterGroups:input_type -> qingcloud.iaas.v1.DescribeCacheParameterGroupsRequest
-	22, // 24: qingcloud.iaas.v1.CacheService.DescribeCacheParameters:input_type -> qingcloud.iaas.v1.DescribeCacheParametersRequest
-	24, // 25: qingcloud.iaas.v1.CacheService.DescribeCaches:input_type -> qingcloud.iaas.v1.DescribeCachesRequest
-	26, // 26: qingcloud.iaas.v1.CacheService.GetCacheMonitor:input_type -> qingcloud.iaas.v1.GetCacheMonitorRequest
-	28, // 27: qingcloud.iaas.v1.CacheService.ModifyCacheAttributes:input_type -> qingcloud.iaas.v1.ModifyCacheAttributesRequest
-	30, // 28: qingcloud.iaas.v1.CacheService.ModifyCacheNodeAttributes:input_type -> qingcloud.iaas.v1.ModifyCacheNodeAttributesRequest
-	32, // 29: qingcloud.iaas.v1.CacheService.ModifyCacheParameterGroupAttributes:input_type -> qingcloud.iaas.v1.ModifyCacheParameterGroupAttributesRequest
-	34, // 30: qingcloud.iaas.v1.CacheService.ResetCacheParameters:input_type -> qingcloud.iaas.v1.ResetCacheParametersRequest
-	36, // 31: qingcloud.iaas.v1.CacheService.ResizeCaches:input_type -> qingcloud.iaas.v1.ResizeCachesRequest
-	38, // 32: qingcloud.iaas.v1.CacheService.RestartCacheNodes:input_type -> qingcloud.iaas.v1.RestartCacheNodesRequest
-	40, // 33: qingcloud.iaas.v1.CacheService.RestartCaches:input_type -> qingcloud.iaas.v1.RestartCachesRequest
-	42, // 34: qingcloud.iaas.v1.CacheService.StartCaches:input_type -> qingcloud.iaas.v1.StartCachesRequest
-	44, // 35: qingcloud.iaas.v1.CacheService.StopCaches:input_type -> qingcloud.iaas.v1.StopCachesRequest
-	46, // 36: qingcloud.iaas.v1.CacheService.UpdateCache:input_type -> qingcloud.iaas.v1.UpdateCacheRequest
-	48, // 37: qingcloud.iaas.v1.CacheService.UpdateCacheParameters:input_type -> qingcloud.iaas.v1.UpdateCacheParametersRequest
-	1,  // 38: qingcloud.iaas.v1.CacheService.AddCacheNodes:output_type -> qingcloud.iaas.v1.AddCacheNodesResponse
-	3,  // 39: qingcloud.iaas.v1.CacheService.ApplyCacheParameterGroup:output_type -> qingcloud.iaas.v1.ApplyCacheParameterGroupResponse
-	5,  // 40: qingcloud.iaas.v1.CacheService.ChangeCacheVxnet:output_type -> qingcloud.iaas.v1.ChangeCacheVxnetResponse
-	7,  // 41: qingcloud.iaas.v1.CacheService.CreateCache:output_type -> qingcloud.iaas.v1.CreateCacheResponse
-	9,  // 42: qingcloud.iaas.v1.CacheService.CreateCacheFromSnapshot:output_type -> qingcloud.iaas.v1.CreateCacheFromSnapshotResponse
-	11, // 43: qingcloud.iaas.v1.CacheService.CreateCacheParameterGroup:output_type -> qingcloud.iaas.v1.CreateCacheParameterGroupResponse
-	13, // 44: qingcloud.iaas.v1.CacheService.DeleteCacheNodes:output_type -> qingcloud.iaas.v1.DeleteCacheNodesResponse
-	15, // 45: qingcloud.iaas.v1.CacheService.DeleteCacheParameterGroups:output_type -> qingcloud.iaas.v1.DeleteCacheParameterGroupsResponse
-	17, // 46: qingcloud.iaas.v1.CacheService.DeleteCaches:output_type -> qingcloud.iaas.v1.DeleteCachesResponse
-	19, // 47: qingcloud.iaas.v1.CacheService.DescribeCacheNodes:output_type -> qingcloud.iaas.v1.DescribeCacheNodesResponse
-	21, // 48: qingcloud.iaas.v1.CacheService.DescribeCacheParameterGroups:output_type -> qingcloud.iaas.v1.DescribeCacheParameterGroupsResponse
-	23, // 49: qingcloud.iaas.v1.CacheService.DescribeCacheParameters:output_type -> qingcloud.iaas.v1.DescribeCacheParametersResponse
-	25, // 50: qingcloud.iaas.v1.CacheService.DescribeCaches:output_type -> qingcloud.iaas.v1.DescribeCachesResponse
-	27, // 51: qingcloud.iaas.v1.CacheService.GetCacheMonitor:output_type -> qingcloud.iaas.v1.GetCacheMonitorResponse
-	29, // 52: qingcloud.iaas.v1.CacheService.ModifyCacheAttributes:output_type -> qingcloud.iaas.v1.ModifyCacheAttributesResponse
-	31, // 53: qingcloud.iaas.v1.CacheService.ModifyCacheNodeAttributes:output_type -> qingcloud.iaas.v1.ModifyCacheNodeAttributesResponse
-	33, // 54: qingcloud.iaas.v1.CacheService.ModifyCacheParameterGroupAttributes:output_type -> qingcloud.iaas.v1.ModifyCacheParameterGroupAttributesResponse
-	35, // 55: qingcloud.iaas.v1.CacheService.ResetCacheParameters:output_type -> qingcloud.iaas.v1.ResetCacheParametersResponse
-	37, // 56: qingcloud.iaas.v1.CacheService.ResizeCaches:output_type -> qingcloud.iaas.v1.ResizeCachesResponse
-	39, // 57: qingcloud.iaas.v1.CacheService.RestartCacheNodes:output_type -> qingcloud.iaas.v1.RestartCacheNodesResponse
-	41, // 58: qingcloud.iaas.v1.CacheService.RestartCaches:output_type -> qingcloud.iaas.v1.RestartCachesResponse
-	43, // 59: qingcloud.iaas.v1.CacheService.StartCaches:output_type -> qingcloud.iaas.v1.StartCachesResponse
-	45, // 60: qingcloud.iaas.v1.CacheService.StopCaches:output_type -> qingcloud.iaas.v1.StopCachesResponse
-	47, // 61: qingcloud.iaas.v1.CacheService.UpdateCache:output_type -> qingcloud.iaas.v1.UpdateCacheResponse
-	49, // 62: qingcloud.iaas.v1.CacheService.UpdateCacheParameters:output_type -> qingcloud.iaas.v1.UpdateCacheParametersResponse
-	38, // [38:63] is the sub-list for method output_type
-	13, // [13:38] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	56, // 0: qingcloud.iaas.v1.AddCacheNodesRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
+	56, // 1: qingcloud.iaas.v1.ChangeCacheVxnetRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
+	56, // 2: qingcloud.iaas.v1.CreateCacheRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
+	56, // 3: qingcloud.iaas.v1.CreateCacheFromSnapshotRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
+	57, // 4: qingcloud.iaas.v1.DescribeCacheNodesResponse.cache_node_set:type_name -> qingcloud.iaas.v1.CacheNode
+	57, // 5: qingcloud.iaas.v1.DescribeCacheNodesAllResponse.cache_node:type_name -> qingcloud.iaas.v1.CacheNode
+	58, // 6: qingcloud.iaas.v1.DescribeCacheParameterGroupsResponse.cache_parameter_group_set:type_name -> qingcloud.iaas.v1.CacheParameterGroup
+	58, // 7: qingcloud.iaas.v1.DescribeCacheParameterGroupsAllResponse.cache_parameter_group:type_name -> qingcloud.iaas.v1.CacheParameterGroup
+	59, // 8: qingcloud.iaas.v1.DescribeCacheParametersResponse.cache_parameter_set:type_name -> qingcloud.iaas.v1.CacheParameter
+	60, // 9: qingcloud.iaas.v1.DescribeCachesResponse.cache_set:type_name -> qingcloud.iaas.v1.Cache
+	60, // 10: qingcloud.iaas.v1.DescribeCachesAllResponse.cache:type_name -> qingcloud.iaas.v1.Cache
+	61, // 11: qingcloud.iaas.v1.GetCacheMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
+	61, // 12: qingcloud.iaas.v1.GetCacheMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
+	62, // 13: qingcloud.iaas.v1.GetCacheMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
+	56, // 14: qingcloud.iaas.v1.UpdateCacheRequest.private_ips:type_name -> qingcloud.iaas.v1.CachePrivateIp
+	59, // 15: qingcloud.iaas.v1.UpdateCacheParametersRequest.parameters:type_name -> qingcloud.iaas.v1.CacheParameter
+	0,  // 16: qingcloud.iaas.v1.CacheService.AddCacheNodes:input_type -> qingcloud.iaas.v1.AddCacheNodesRequest
+	2,  // 17: qingcloud.iaas.v1.CacheService.ApplyCacheParameterGroup:input_type -> qingcloud.iaas.v1.ApplyCacheParameterGroupRequest
+	4,  // 18: qingcloud.iaas.v1.CacheService.ChangeCacheVxnet:input_type -> qingcloud.iaas.v1.ChangeCacheVxnetRequest
+	6,  // 19: qingcloud.iaas.v1.CacheService.CreateCache:input_type -> qingcloud.iaas.v1.CreateCacheRequest
+	8,  // 20: qingcloud.iaas.v1.CacheService.CreateCacheFromSnapshot:input_type -> qingcloud.iaas.v1.CreateCacheFromSnapshotRequest
+	10, // 21: qingcloud.iaas.v1.CacheService.CreateCacheParameterGroup:input_type -> qingcloud.iaas.v1.CreateCacheParameterGroupRequest
+	12, // 22: qingcloud.iaas.v1.CacheService.DeleteCacheNodes:input_type -> qingcloud.iaas.v1.DeleteCacheNodesRequest
+	14, // 23: qingcloud.iaas.v1.CacheService.DeleteCacheParameterGroups:input_type -> qingcloud.iaas.v1.DeleteCacheParameterGroupsRequest
+	16, // 24: qingcloud.iaas.v1.CacheService.DeleteCaches:input_type -> qingcloud.iaas.v1.DeleteCachesRequest
+	18, // 25: qingcloud.iaas.v1.CacheService.DescribeCacheNodes:input_type -> qingcloud.iaas.v1.DescribeCacheNodesRequest
+	20, // 26: qingcloud.iaas.v1.CacheService.DescribeCacheNodesAll:input_type -> qingcloud.iaas.v1.DescribeCacheNodesAllRequest
+	22, // 27: qingcloud.iaas.v1.CacheService.DescribeCacheParameterGroups:input_type -> qingcloud.iaas.v1.DescribeCacheParameterGroupsRequest
+	24, // 28: qingcloud.iaas.v1.CacheService.DescribeCacheParameterGroupsAll:input_type -> qingcloud.iaas.v1.DescribeCacheParameterGroupsAllRequest
+	26, // 29: qingcloud.iaas.v1.CacheService.DescribeCacheParameters:input_type -> qingcloud.iaas.v1.DescribeCacheParametersRequest
+	28, // 30: qingcloud.iaas.v1.CacheService.DescribeCaches:input_type -> qingcloud.iaas.v1.DescribeCachesRequest
+	30, // 31: qingcloud.iaas.v1.CacheService.DescribeCachesAll:input_type -> qingcloud.iaas.v1.DescribeCachesAllRequest
+	32, // 32: qingcloud.iaas.v1.CacheService.GetCacheMonitor:input_type -> qingcloud.iaas.v1.GetCacheMonitorRequest
+	34, // 33: qingcloud.iaas.v1.CacheService.ModifyCacheAttributes:input_type -> qingcloud.iaas.v1.ModifyCacheAttributesRequest
+	36, // 34: qingcloud.iaas.v1.CacheService.ModifyCacheNodeAttributes:input_type -> qingcloud.iaas.v1.ModifyCacheNodeAttributesRequest
+	38, // 35: qingcloud.iaas.v1.CacheService.ModifyCacheParameterGroupAttributes:input_type -> qingcloud.iaas.v1.ModifyCacheParameterGroupAttributesRequest
+	40, // 36: qingcloud.iaas.v1.CacheService.ResetCacheParameters:input_type -> qingcloud.iaas.v1.ResetCacheParametersRequest
+	42, // 37: qingcloud.iaas.v1.CacheService.ResizeCaches:input_type -> qingcloud.iaas.v1.ResizeCachesRequest
+	44, // 38: qingcloud.iaas.v1.CacheService.RestartCacheNodes:input_type -> qingcloud.iaas.v1.RestartCacheNodesRequest
+	46, // 39: qingcloud.iaas.v1.CacheService.RestartCaches:input_type -> qingcloud.iaas.v1.RestartCachesRequest
+	48, // 40: qingcloud.iaas.v1.CacheService.StartCaches:input_type -> qingcloud.iaas.v1.StartCachesRequest
+	50, // 41: qingcloud.iaas.v1.CacheService.StopCaches:input_type -> qingcloud.iaas.v1.StopCachesRequest
+	52, // 42: qingcloud.iaas.v1.CacheService.UpdateCache:input_type -> qingcloud.iaas.v1.UpdateCacheRequest
+	54, // 43: qingcloud.iaas.v1.CacheService.UpdateCacheParameters:input_type -> qingcloud.iaas.v1.UpdateCacheParametersRequest
+	1,  // 44: qingcloud.iaas.v1.CacheService.AddCacheNodes:output_type -> qingcloud.iaas.v1.AddCacheNodesResponse
+	3,  // 45: qingcloud.iaas.v1.CacheService.ApplyCacheParameterGroup:output_type -> qingcloud.iaas.v1.ApplyCacheParameterGroupResponse
+	5,  // 46: qingcloud.iaas.v1.CacheService.ChangeCacheVxnet:output_type -> qingcloud.iaas.v1.ChangeCacheVxnetResponse
+	7,  // 47: qingcloud.iaas.v1.CacheService.CreateCache:output_type -> qingcloud.iaas.v1.CreateCacheResponse
+	9,  // 48: qingcloud.iaas.v1.CacheService.CreateCacheFromSnapshot:output_type -> qingcloud.iaas.v1.CreateCacheFromSnapshotResponse
+	11, // 49: qingcloud.iaas.v1.CacheService.CreateCacheParameterGroup:output_type -> qingcloud.iaas.v1.CreateCacheParameterGroupResponse
+	13, // 50: qingcloud.iaas.v1.CacheService.DeleteCacheNodes:output_type -> qingcloud.iaas.v1.DeleteCacheNodesResponse
+	15, // 51: qingcloud.iaas.v1.CacheService.DeleteCacheParameterGroups:output_type -> qingcloud.iaas.v1.DeleteCacheParameterGroupsResponse
+	17, // 52: qingcloud.iaas.v1.CacheService.DeleteCaches:output_type -> qingcloud.iaas.v1.DeleteCachesResponse
+	19, // 53: qingcloud.iaas.v1.CacheService.DescribeCacheNodes:output_type -> qingcloud.iaas.v1.DescribeCacheNodesResponse
+	21, // 54: qingcloud.iaas.v1.CacheService.DescribeCacheNodesAll:output_type -> qingcloud.iaas.v1.DescribeCacheNodesAllResponse
+	23, // 55: qingcloud.iaas.v1.CacheService.DescribeCacheParameterGroups:output_type -> qingcloud.iaas.v1.DescribeCacheParameterGroupsResponse
+	25, // 56: qingcloud.iaas.v1.CacheService.DescribeCacheParameterGroupsAll:output_type -> qingcloud.iaas.v1.DescribeCacheParameterGroupsAllResponse
+	27, // 57: qingcloud.iaas.v1.CacheService.DescribeCacheParameters:output_type -> qingcloud.iaas.v1.DescribeCacheParametersResponse
+	29, // 58: qingcloud.iaas.v1.CacheService.DescribeCaches:output_type -> qingcloud.iaas.v1.DescribeCachesResponse
+	31, // 59: qingcloud.iaas.v1.CacheService.DescribeCachesAll:output_type -> qingcloud.iaas.v1.DescribeCachesAllResponse
+	33, // 60: qingcloud.iaas.v1.CacheService.GetCacheMonitor:output_type -> qingcloud.iaas.v1.GetCacheMonitorResponse
+	35, // 61: qingcloud.iaas.v1.CacheService.ModifyCacheAttributes:output_type -> qingcloud.iaas.v1.ModifyCacheAttributesResponse
+	37, // 62: qingcloud.iaas.v1.CacheService.ModifyCacheNodeAttributes:output_type -> qingcloud.iaas.v1.ModifyCacheNodeAttributesResponse
+	39, // 63: qingcloud.iaas.v1.CacheService.ModifyCacheParameterGroupAttributes:output_type -> qingcloud.iaas.v1.ModifyCacheParameterGroupAttributesResponse
+	41, // 64: qingcloud.iaas.v1.CacheService.ResetCacheParameters:output_type -> qingcloud.iaas.v1.ResetCacheParametersResponse
+	43, // 65: qingcloud.iaas.v1.CacheService.ResizeCaches:output_type -> qingcloud.iaas.v1.ResizeCachesResponse
+	45, // 66: qingcloud.iaas.v1.CacheService.RestartCacheNodes:output_type -> qingcloud.iaas.v1.RestartCacheNodesResponse
+	47, // 67: qingcloud.iaas.v1.CacheService.RestartCaches:output_type -> qingcloud.iaas.v1.RestartCachesResponse
+	49, // 68: qingcloud.iaas.v1.CacheService.StartCaches:output_type -> qingcloud.iaas.v1.StartCachesResponse
+	51, // 69: qingcloud.iaas.v1.CacheService.StopCaches:output_type -> qingcloud.iaas.v1.StopCachesResponse
+	53, // 70: qingcloud.iaas.v1.CacheService.UpdateCache:output_type -> qingcloud.iaas.v1.UpdateCacheResponse
+	55, // 71: qingcloud.iaas.v1.CacheService.UpdateCacheParameters:output_type -> qingcloud.iaas.v1.UpdateCacheParametersResponse
+	44, // [44:72] is the sub-list for method output_type
+	16, // [16:44] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_cache_proto_init() }
@@ -4252,13 +4798,19 @@ func file_qingcloud_iaas_v1_cache_proto_init() {
 	file_qingcloud_iaas_v1_cache_proto_msgTypes[47].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_cache_proto_msgTypes[48].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_cache_proto_msgTypes[49].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cache_proto_msgTypes[50].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cache_proto_msgTypes[51].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cache_proto_msgTypes[52].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cache_proto_msgTypes[53].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cache_proto_msgTypes[54].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cache_proto_msgTypes[55].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_cache_proto_rawDesc), len(file_qingcloud_iaas_v1_cache_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -313,6 +313,34 @@ func local_request_CacheService_DescribeCacheNodes_0(ctx context.Context, marsha
 	return msg, metadata, err
 }
 
+var filter_CacheService_DescribeCacheNodesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_CacheService_DescribeCacheNodesAll_0(ctx context.Context, marshaler runtime.Marshaler, client CacheServiceClient, req *http.Request, pathParams map[string]string) (CacheService_DescribeCacheNodesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeCacheNodesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_CacheService_DescribeCacheNodesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeCacheNodesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_CacheService_DescribeCacheParameterGroups_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_CacheService_DescribeCacheParameterGroups_0(ctx context.Context, marshaler runtime.Marshaler, client CacheServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -346,6 +374,34 @@ func local_request_CacheService_DescribeCacheParameterGroups_0(ctx context.Conte
 	}
 	msg, err := server.DescribeCacheParameterGroups(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_CacheService_DescribeCacheParameterGroupsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_CacheService_DescribeCacheParameterGroupsAll_0(ctx context.Context, marshaler runtime.Marshaler, client CacheServiceClient, req *http.Request, pathParams map[string]string) (CacheService_DescribeCacheParameterGroupsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeCacheParameterGroupsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_CacheService_DescribeCacheParameterGroupsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeCacheParameterGroupsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 var filter_CacheService_DescribeCacheParameters_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
@@ -416,6 +472,34 @@ func local_request_CacheService_DescribeCaches_0(ctx context.Context, marshaler 
 	}
 	msg, err := server.DescribeCaches(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_CacheService_DescribeCachesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_CacheService_DescribeCachesAll_0(ctx context.Context, marshaler runtime.Marshaler, client CacheServiceClient, req *http.Request, pathParams map[string]string) (CacheService_DescribeCachesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeCachesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_CacheService_DescribeCachesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeCachesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 var filter_CacheService_GetCacheMonitor_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
@@ -956,6 +1040,13 @@ func RegisterCacheServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_CacheService_DescribeCacheNodes_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCacheNodesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCacheParameterGroups_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -975,6 +1066,13 @@ func RegisterCacheServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_CacheService_DescribeCacheParameterGroups_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCacheParameterGroupsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCacheParameters_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1015,6 +1113,13 @@ func RegisterCacheServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_CacheService_DescribeCaches_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCachesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodGet, pattern_CacheService_GetCacheMonitor_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1466,6 +1571,23 @@ func RegisterCacheServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_CacheService_DescribeCacheNodes_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCacheNodesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.CacheService/DescribeCacheNodesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeCacheNodes:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_CacheService_DescribeCacheNodesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CacheService_DescribeCacheNodesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCacheParameterGroups_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1482,6 +1604,23 @@ func RegisterCacheServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_CacheService_DescribeCacheParameterGroups_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCacheParameterGroupsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.CacheService/DescribeCacheParameterGroupsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeCacheParameterGroups:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_CacheService_DescribeCacheParameterGroupsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CacheService_DescribeCacheParameterGroupsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCacheParameters_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1516,6 +1655,23 @@ func RegisterCacheServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_CacheService_DescribeCaches_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_CacheService_DescribeCachesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.CacheService/DescribeCachesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeCaches:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_CacheService_DescribeCachesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CacheService_DescribeCachesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_CacheService_GetCacheMonitor_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1735,9 +1891,12 @@ var (
 	pattern_CacheService_DeleteCacheParameterGroups_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteCacheParameterGroups"}, ""))
 	pattern_CacheService_DeleteCaches_0                        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteCaches"}, ""))
 	pattern_CacheService_DescribeCacheNodes_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeCacheNodes"}, ""))
+	pattern_CacheService_DescribeCacheNodesAll_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeCacheNodes"}, "all"))
 	pattern_CacheService_DescribeCacheParameterGroups_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeCacheParameterGroups"}, ""))
+	pattern_CacheService_DescribeCacheParameterGroupsAll_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeCacheParameterGroups"}, "all"))
 	pattern_CacheService_DescribeCacheParameters_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeCacheParameters"}, ""))
 	pattern_CacheService_DescribeCaches_0                      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeCaches"}, ""))
+	pattern_CacheService_DescribeCachesAll_0                   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeCaches"}, "all"))
 	pattern_CacheService_GetCacheMonitor_0                     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetCacheMonitor"}, ""))
 	pattern_CacheService_ModifyCacheAttributes_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyCacheAttributes"}, ""))
 	pattern_CacheService_ModifyCacheNodeAttributes_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyCacheNodeAttributes"}, ""))
@@ -1763,9 +1922,12 @@ var (
 	forward_CacheService_DeleteCacheParameterGroups_0          = runtime.ForwardResponseMessage
 	forward_CacheService_DeleteCaches_0                        = runtime.ForwardResponseMessage
 	forward_CacheService_DescribeCacheNodes_0                  = runtime.ForwardResponseMessage
+	forward_CacheService_DescribeCacheNodesAll_0               = runtime.ForwardResponseStream
 	forward_CacheService_DescribeCacheParameterGroups_0        = runtime.ForwardResponseMessage
+	forward_CacheService_DescribeCacheParameterGroupsAll_0     = runtime.ForwardResponseStream
 	forward_CacheService_DescribeCacheParameters_0             = runtime.ForwardResponseMessage
 	forward_CacheService_DescribeCaches_0                      = runtime.ForwardResponseMessage
+	forward_CacheService_DescribeCachesAll_0                   = runtime.ForwardResponseStream
 	forward_CacheService_GetCacheMonitor_0                     = runtime.ForwardResponseMessage
 	forward_CacheService_ModifyCacheAttributes_0               = runtime.ForwardResponseMessage
 	forward_CacheService_ModifyCacheNodeAttributes_0           = runtime.ForwardResponseMessage

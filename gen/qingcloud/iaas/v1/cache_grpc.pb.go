@@ -32,9 +32,12 @@ const (
 	CacheService_DeleteCacheParameterGroups_FullMethodName          = "/qingcloud.iaas.v1.CacheService/DeleteCacheParameterGroups"
 	CacheService_DeleteCaches_FullMethodName                        = "/qingcloud.iaas.v1.CacheService/DeleteCaches"
 	CacheService_DescribeCacheNodes_FullMethodName                  = "/qingcloud.iaas.v1.CacheService/DescribeCacheNodes"
+	CacheService_DescribeCacheNodesAll_FullMethodName               = "/qingcloud.iaas.v1.CacheService/DescribeCacheNodesAll"
 	CacheService_DescribeCacheParameterGroups_FullMethodName        = "/qingcloud.iaas.v1.CacheService/DescribeCacheParameterGroups"
+	CacheService_DescribeCacheParameterGroupsAll_FullMethodName     = "/qingcloud.iaas.v1.CacheService/DescribeCacheParameterGroupsAll"
 	CacheService_DescribeCacheParameters_FullMethodName             = "/qingcloud.iaas.v1.CacheService/DescribeCacheParameters"
 	CacheService_DescribeCaches_FullMethodName                      = "/qingcloud.iaas.v1.CacheService/DescribeCaches"
+	CacheService_DescribeCachesAll_FullMethodName                   = "/qingcloud.iaas.v1.CacheService/DescribeCachesAll"
 	CacheService_GetCacheMonitor_FullMethodName                     = "/qingcloud.iaas.v1.CacheService/GetCacheMonitor"
 	CacheService_ModifyCacheAttributes_FullMethodName               = "/qingcloud.iaas.v1.CacheService/ModifyCacheAttributes"
 	CacheService_ModifyCacheNodeAttributes_FullMethodName           = "/qingcloud.iaas.v1.CacheService/ModifyCacheNodeAttributes"
@@ -111,12 +114,24 @@ type CacheServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/cache/describe_cache_nodes.html
 	DescribeCacheNodes(ctx context.Context, in *DescribeCacheNodesRequest, opts ...grpc.CallOption) (*DescribeCacheNodesResponse, error)
+	// DescribeCacheNodesAll streams every item that DescribeCacheNodes matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeCacheNodesAll(ctx context.Context, in *DescribeCacheNodesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeCacheNodesAllResponse], error)
 	// DescribeCacheParameterGroups calls the QingCloud action DescribeCacheParameterGroups.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/cache/describe_cache_parameter_groups.html
 	DescribeCacheParameterGroups(ctx context.Context, in *DescribeCacheParameterGroupsRequest, opts ...grpc.CallOption) (*DescribeCacheParameterGroupsResponse, error)
+	// DescribeCacheParameterGroupsAll streams every item that DescribeCacheParameterGroups matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeCacheParameterGroupsAll(ctx context.Context, in *DescribeCacheParameterGroupsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeCacheParameterGroupsAllResponse], error)
 	// DescribeCacheParameters calls the QingCloud action DescribeCacheParameters.
 	//
 	// Read-only.
@@ -129,6 +144,12 @@ type CacheServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/cache/describe_caches.html
 	DescribeCaches(ctx context.Context, in *DescribeCachesRequest, opts ...grpc.CallOption) (*DescribeCachesResponse, error)
+	// DescribeCachesAll streams every item that DescribeCaches matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeCachesAll(ctx context.Context, in *DescribeCachesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeCachesAllResponse], error)
 	// GetCacheMonitor calls the QingCloud action GetCacheMonitor.
 	//
 	// Read-only.
@@ -305,6 +326,25 @@ func (c *cacheServiceClient) DescribeCacheNodes(ctx context.Context, in *Describ
 	return out, nil
 }
 
+func (c *cacheServiceClient) DescribeCacheNodesAll(ctx context.Context, in *DescribeCacheNodesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeCacheNodesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CacheService_ServiceDesc.Streams[0], CacheService_DescribeCacheNodesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeCacheNodesAllRequest, DescribeCacheNodesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CacheService_DescribeCacheNodesAllClient = grpc.ServerStreamingClient[DescribeCacheNodesAllResponse]
+
 func (c *cacheServiceClient) DescribeCacheParameterGroups(ctx context.Context, in *DescribeCacheParameterGroupsRequest, opts ...grpc.CallOption) (*DescribeCacheParameterGroupsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeCacheParameterGroupsResponse)
@@ -314,6 +354,25 @@ func (c *cacheServiceClient) DescribeCacheParameterGroups(ctx context.Context, i
 	}
 	return out, nil
 }
+
+func (c *cacheServiceClient) DescribeCacheParameterGroupsAll(ctx context.Context, in *DescribeCacheParameterGroupsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeCacheParameterGroupsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CacheService_ServiceDesc.Streams[1], CacheService_DescribeCacheParameterGroupsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeCacheParameterGroupsAllRequest, DescribeCacheParameterGroupsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CacheService_DescribeCacheParameterGroupsAllClient = grpc.ServerStreamingClient[DescribeCacheParameterGroupsAllResponse]
 
 func (c *cacheServiceClient) DescribeCacheParameters(ctx context.Context, in *DescribeCacheParametersRequest, opts ...grpc.CallOption) (*DescribeCacheParametersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -334,6 +393,25 @@ func (c *cacheServiceClient) DescribeCaches(ctx context.Context, in *DescribeCac
 	}
 	return out, nil
 }
+
+func (c *cacheServiceClient) DescribeCachesAll(ctx context.Context, in *DescribeCachesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeCachesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CacheService_ServiceDesc.Streams[2], CacheService_DescribeCachesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeCachesAllRequest, DescribeCachesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CacheService_DescribeCachesAllClient = grpc.ServerStreamingClient[DescribeCachesAllResponse]
 
 func (c *cacheServiceClient) GetCacheMonitor(ctx context.Context, in *GetCacheMonitorRequest, opts ...grpc.CallOption) (*GetCacheMonitorResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -517,12 +595,24 @@ type CacheServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/cache/describe_cache_nodes.html
 	DescribeCacheNodes(context.Context, *DescribeCacheNodesRequest) (*DescribeCacheNodesResponse, error)
+	// DescribeCacheNodesAll streams every item that DescribeCacheNodes matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeCacheNodesAll(*DescribeCacheNodesAllRequest, grpc.ServerStreamingServer[DescribeCacheNodesAllResponse]) error
 	// DescribeCacheParameterGroups calls the QingCloud action DescribeCacheParameterGroups.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/cache/describe_cache_parameter_groups.html
 	DescribeCacheParameterGroups(context.Context, *DescribeCacheParameterGroupsRequest) (*DescribeCacheParameterGroupsResponse, error)
+	// DescribeCacheParameterGroupsAll streams every item that DescribeCacheParameterGroups matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeCacheParameterGroupsAll(*DescribeCacheParameterGroupsAllRequest, grpc.ServerStreamingServer[DescribeCacheParameterGroupsAllResponse]) error
 	// DescribeCacheParameters calls the QingCloud action DescribeCacheParameters.
 	//
 	// Read-only.
@@ -535,6 +625,12 @@ type CacheServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/cache/describe_caches.html
 	DescribeCaches(context.Context, *DescribeCachesRequest) (*DescribeCachesResponse, error)
+	// DescribeCachesAll streams every item that DescribeCaches matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeCachesAll(*DescribeCachesAllRequest, grpc.ServerStreamingServer[DescribeCachesAllResponse]) error
 	// GetCacheMonitor calls the QingCloud action GetCacheMonitor.
 	//
 	// Read-only.
@@ -641,14 +737,23 @@ func (UnimplementedCacheServiceServer) DeleteCaches(context.Context, *DeleteCach
 func (UnimplementedCacheServiceServer) DescribeCacheNodes(context.Context, *DescribeCacheNodesRequest) (*DescribeCacheNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeCacheNodes not implemented")
 }
+func (UnimplementedCacheServiceServer) DescribeCacheNodesAll(*DescribeCacheNodesAllRequest, grpc.ServerStreamingServer[DescribeCacheNodesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeCacheNodesAll not implemented")
+}
 func (UnimplementedCacheServiceServer) DescribeCacheParameterGroups(context.Context, *DescribeCacheParameterGroupsRequest) (*DescribeCacheParameterGroupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeCacheParameterGroups not implemented")
+}
+func (UnimplementedCacheServiceServer) DescribeCacheParameterGroupsAll(*DescribeCacheParameterGroupsAllRequest, grpc.ServerStreamingServer[DescribeCacheParameterGroupsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeCacheParameterGroupsAll not implemented")
 }
 func (UnimplementedCacheServiceServer) DescribeCacheParameters(context.Context, *DescribeCacheParametersRequest) (*DescribeCacheParametersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeCacheParameters not implemented")
 }
 func (UnimplementedCacheServiceServer) DescribeCaches(context.Context, *DescribeCachesRequest) (*DescribeCachesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeCaches not implemented")
+}
+func (UnimplementedCacheServiceServer) DescribeCachesAll(*DescribeCachesAllRequest, grpc.ServerStreamingServer[DescribeCachesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeCachesAll not implemented")
 }
 func (UnimplementedCacheServiceServer) GetCacheMonitor(context.Context, *GetCacheMonitorRequest) (*GetCacheMonitorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCacheMonitor not implemented")
@@ -887,6 +992,17 @@ func _CacheService_DescribeCacheNodes_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CacheService_DescribeCacheNodesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeCacheNodesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CacheServiceServer).DescribeCacheNodesAll(m, &grpc.GenericServerStream[DescribeCacheNodesAllRequest, DescribeCacheNodesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CacheService_DescribeCacheNodesAllServer = grpc.ServerStreamingServer[DescribeCacheNodesAllResponse]
+
 func _CacheService_DescribeCacheParameterGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeCacheParameterGroupsRequest)
 	if err := dec(in); err != nil {
@@ -904,6 +1020,17 @@ func _CacheService_DescribeCacheParameterGroups_Handler(srv interface{}, ctx con
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _CacheService_DescribeCacheParameterGroupsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeCacheParameterGroupsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CacheServiceServer).DescribeCacheParameterGroupsAll(m, &grpc.GenericServerStream[DescribeCacheParameterGroupsAllRequest, DescribeCacheParameterGroupsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CacheService_DescribeCacheParameterGroupsAllServer = grpc.ServerStreamingServer[DescribeCacheParameterGroupsAllResponse]
 
 func _CacheService_DescribeCacheParameters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeCacheParametersRequest)
@@ -940,6 +1067,17 @@ func _CacheService_DescribeCaches_Handler(srv interface{}, ctx context.Context, 
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _CacheService_DescribeCachesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeCachesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CacheServiceServer).DescribeCachesAll(m, &grpc.GenericServerStream[DescribeCachesAllRequest, DescribeCachesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CacheService_DescribeCachesAllServer = grpc.ServerStreamingServer[DescribeCachesAllResponse]
 
 func _CacheService_GetCacheMonitor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCacheMonitorRequest)
@@ -1265,6 +1403,22 @@ var CacheService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _CacheService_UpdateCacheParameters_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeCacheNodesAll",
+			Handler:       _CacheService_DescribeCacheNodesAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeCacheParameterGroupsAll",
+			Handler:       _CacheService_DescribeCacheParameterGroupsAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeCachesAll",
+			Handler:       _CacheService_DescribeCachesAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/cache.proto",
 }

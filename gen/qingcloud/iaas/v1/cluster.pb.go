@@ -1551,6 +1551,196 @@ func (x *DescribeClusterNodesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeClusterNodesAllRequest holds the filters of DescribeClusterNodes; paging is the server's.
+type DescribeClusterNodesAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Cluster    *string                `protobuf:"bytes,1,opt,name=cluster,proto3,oneof" json:"cluster,omitempty"`
+	Console    *string                `protobuf:"bytes,2,opt,name=console,proto3,oneof" json:"console,omitempty"`
+	Nodes      []string               `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Owner      *string                `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	Reverse    *int32                 `protobuf:"varint,5,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
+	Role       *string                `protobuf:"bytes,6,opt,name=role,proto3,oneof" json:"role,omitempty"`
+	SearchWord *string                `protobuf:"bytes,7,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SortKey    *string                `protobuf:"bytes,8,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	Status     *string                `protobuf:"bytes,9,opt,name=status,proto3,oneof" json:"status,omitempty"`
+	Verbose    *int32                 `protobuf:"varint,10,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,11,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeClusterNodesAllRequest) Reset() {
+	*x = DescribeClusterNodesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeClusterNodesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeClusterNodesAllRequest) ProtoMessage() {}
+
+func (x *DescribeClusterNodesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeClusterNodesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeClusterNodesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DescribeClusterNodesAllRequest) GetCluster() string {
+	if x != nil && x.Cluster != nil {
+		return *x.Cluster
+	}
+	return ""
+}
+
+func (x *DescribeClusterNodesAllRequest) GetConsole() string {
+	if x != nil && x.Console != nil {
+		return *x.Console
+	}
+	return ""
+}
+
+func (x *DescribeClusterNodesAllRequest) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *DescribeClusterNodesAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeClusterNodesAllRequest) GetReverse() int32 {
+	if x != nil && x.Reverse != nil {
+		return *x.Reverse
+	}
+	return 0
+}
+
+func (x *DescribeClusterNodesAllRequest) GetRole() string {
+	if x != nil && x.Role != nil {
+		return *x.Role
+	}
+	return ""
+}
+
+func (x *DescribeClusterNodesAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeClusterNodesAllRequest) GetSortKey() string {
+	if x != nil && x.SortKey != nil {
+		return *x.SortKey
+	}
+	return ""
+}
+
+func (x *DescribeClusterNodesAllRequest) GetStatus() string {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return ""
+}
+
+func (x *DescribeClusterNodesAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeClusterNodesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeClusterNodesAllResponse is one item of the DescribeClusterNodes listing.
+type DescribeClusterNodesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Node *ClusterNode `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeClusterNodesAllResponse) Reset() {
+	*x = DescribeClusterNodesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeClusterNodesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeClusterNodesAllResponse) ProtoMessage() {}
+
+func (x *DescribeClusterNodesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeClusterNodesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeClusterNodesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DescribeClusterNodesAllResponse) GetNode() *ClusterNode {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *DescribeClusterNodesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeClusterNodesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeClusterUsersRequest holds the parameters of the QingCloud action DescribeClusterUsers.
 type DescribeClusterUsersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1571,7 +1761,7 @@ type DescribeClusterUsersRequest struct {
 
 func (x *DescribeClusterUsersRequest) Reset() {
 	*x = DescribeClusterUsersRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1773,7 @@ func (x *DescribeClusterUsersRequest) String() string {
 func (*DescribeClusterUsersRequest) ProtoMessage() {}
 
 func (x *DescribeClusterUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1786,7 @@ func (x *DescribeClusterUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeClusterUsersRequest.ProtoReflect.Descriptor instead.
 func (*DescribeClusterUsersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{20}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DescribeClusterUsersRequest) GetAppVersions() []string {
@@ -1668,7 +1858,7 @@ type DescribeClusterUsersResponse struct {
 
 func (x *DescribeClusterUsersResponse) Reset() {
 	*x = DescribeClusterUsersResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1870,7 @@ func (x *DescribeClusterUsersResponse) String() string {
 func (*DescribeClusterUsersResponse) ProtoMessage() {}
 
 func (x *DescribeClusterUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1883,7 @@ func (x *DescribeClusterUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeClusterUsersResponse.ProtoReflect.Descriptor instead.
 func (*DescribeClusterUsersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{21}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DescribeClusterUsersResponse) GetAction() string {
@@ -1757,7 +1947,7 @@ type DescribeClustersRequest struct {
 
 func (x *DescribeClustersRequest) Reset() {
 	*x = DescribeClustersRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1769,7 +1959,7 @@ func (x *DescribeClustersRequest) String() string {
 func (*DescribeClustersRequest) ProtoMessage() {}
 
 func (x *DescribeClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1782,7 +1972,7 @@ func (x *DescribeClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeClustersRequest.ProtoReflect.Descriptor instead.
 func (*DescribeClustersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{22}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DescribeClustersRequest) GetAppVersions() []string {
@@ -1952,7 +2142,7 @@ type DescribeClustersResponse struct {
 
 func (x *DescribeClustersResponse) Reset() {
 	*x = DescribeClustersResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2154,7 @@ func (x *DescribeClustersResponse) String() string {
 func (*DescribeClustersResponse) ProtoMessage() {}
 
 func (x *DescribeClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2167,7 @@ func (x *DescribeClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeClustersResponse.ProtoReflect.Descriptor instead.
 func (*DescribeClustersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{23}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DescribeClustersResponse) GetAction() string {
@@ -2008,6 +2198,269 @@ func (x *DescribeClustersResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeClustersAllRequest holds the filters of DescribeClusters; paging is the server's.
+type DescribeClustersAllRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	AppVersions       []string               `protobuf:"bytes,1,rep,name=app_versions,json=appVersions,proto3" json:"app_versions,omitempty"`
+	Apps              []string               `protobuf:"bytes,2,rep,name=apps,proto3" json:"apps,omitempty"`
+	CfgmgmtId         *string                `protobuf:"bytes,3,opt,name=cfgmgmt_id,json=cfgmgmtId,proto3,oneof" json:"cfgmgmt_id,omitempty"`
+	Clusters          []string               `protobuf:"bytes,4,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	Console           *string                `protobuf:"bytes,5,opt,name=console,proto3,oneof" json:"console,omitempty"`
+	ExternalClusterId *string                `protobuf:"bytes,6,opt,name=external_cluster_id,json=externalClusterId,proto3,oneof" json:"external_cluster_id,omitempty"`
+	Link              *string                `protobuf:"bytes,7,opt,name=link,proto3,oneof" json:"link,omitempty"`
+	Name              *string                `protobuf:"bytes,8,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Owner             *string                `protobuf:"bytes,9,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	Reverse           *int32                 `protobuf:"varint,10,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
+	Role              *string                `protobuf:"bytes,11,opt,name=role,proto3,oneof" json:"role,omitempty"`
+	// Known values: all, cfgmgmt (others are passed through).
+	Scope            *string  `protobuf:"bytes,12,opt,name=scope,proto3,oneof" json:"scope,omitempty"`
+	SearchWord       *string  `protobuf:"bytes,13,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SortKey          *string  `protobuf:"bytes,14,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	Status           *string  `protobuf:"bytes,15,opt,name=status,proto3,oneof" json:"status,omitempty"`
+	TransitionStatus *string  `protobuf:"bytes,16,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
+	Users            []string `protobuf:"bytes,17,rep,name=users,proto3" json:"users,omitempty"`
+	Verbose          *int32   `protobuf:"varint,18,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	Vxnet            *string  `protobuf:"bytes,19,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,20,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeClustersAllRequest) Reset() {
+	*x = DescribeClustersAllRequest{}
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeClustersAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeClustersAllRequest) ProtoMessage() {}
+
+func (x *DescribeClustersAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeClustersAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeClustersAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DescribeClustersAllRequest) GetAppVersions() []string {
+	if x != nil {
+		return x.AppVersions
+	}
+	return nil
+}
+
+func (x *DescribeClustersAllRequest) GetApps() []string {
+	if x != nil {
+		return x.Apps
+	}
+	return nil
+}
+
+func (x *DescribeClustersAllRequest) GetCfgmgmtId() string {
+	if x != nil && x.CfgmgmtId != nil {
+		return *x.CfgmgmtId
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetClusters() []string {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
+func (x *DescribeClustersAllRequest) GetConsole() string {
+	if x != nil && x.Console != nil {
+		return *x.Console
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetExternalClusterId() string {
+	if x != nil && x.ExternalClusterId != nil {
+		return *x.ExternalClusterId
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetLink() string {
+	if x != nil && x.Link != nil {
+		return *x.Link
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetReverse() int32 {
+	if x != nil && x.Reverse != nil {
+		return *x.Reverse
+	}
+	return 0
+}
+
+func (x *DescribeClustersAllRequest) GetRole() string {
+	if x != nil && x.Role != nil {
+		return *x.Role
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetScope() string {
+	if x != nil && x.Scope != nil {
+		return *x.Scope
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetSortKey() string {
+	if x != nil && x.SortKey != nil {
+		return *x.SortKey
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetStatus() string {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetTransitionStatus() string {
+	if x != nil && x.TransitionStatus != nil {
+		return *x.TransitionStatus
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *DescribeClustersAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeClustersAllRequest) GetVxnet() string {
+	if x != nil && x.Vxnet != nil {
+		return *x.Vxnet
+	}
+	return ""
+}
+
+func (x *DescribeClustersAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeClustersAllResponse is one item of the DescribeClusters listing.
+type DescribeClustersAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Cluster *Cluster `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeClustersAllResponse) Reset() {
+	*x = DescribeClustersAllResponse{}
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeClustersAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeClustersAllResponse) ProtoMessage() {}
+
+func (x *DescribeClustersAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeClustersAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeClustersAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DescribeClustersAllResponse) GetCluster() *Cluster {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
+func (x *DescribeClustersAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeClustersAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DissociateEipFromClusterNodeRequest holds the parameters of the QingCloud action
 // DissociateEipFromClusterNode.
 type DissociateEipFromClusterNodeRequest struct {
@@ -2021,7 +2474,7 @@ type DissociateEipFromClusterNodeRequest struct {
 
 func (x *DissociateEipFromClusterNodeRequest) Reset() {
 	*x = DissociateEipFromClusterNodeRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2486,7 @@ func (x *DissociateEipFromClusterNodeRequest) String() string {
 func (*DissociateEipFromClusterNodeRequest) ProtoMessage() {}
 
 func (x *DissociateEipFromClusterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2499,7 @@ func (x *DissociateEipFromClusterNodeRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use DissociateEipFromClusterNodeRequest.ProtoReflect.Descriptor instead.
 func (*DissociateEipFromClusterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{24}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DissociateEipFromClusterNodeRequest) GetEips() []string {
@@ -2076,7 +2529,7 @@ type DissociateEipFromClusterNodeResponse struct {
 
 func (x *DissociateEipFromClusterNodeResponse) Reset() {
 	*x = DissociateEipFromClusterNodeResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2541,7 @@ func (x *DissociateEipFromClusterNodeResponse) String() string {
 func (*DissociateEipFromClusterNodeResponse) ProtoMessage() {}
 
 func (x *DissociateEipFromClusterNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2554,7 @@ func (x *DissociateEipFromClusterNodeResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use DissociateEipFromClusterNodeResponse.ProtoReflect.Descriptor instead.
 func (*DissociateEipFromClusterNodeResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{25}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DissociateEipFromClusterNodeResponse) GetAction() string {
@@ -2147,7 +2600,7 @@ type GetClusterMonitorRequest struct {
 
 func (x *GetClusterMonitorRequest) Reset() {
 	*x = GetClusterMonitorRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2612,7 @@ func (x *GetClusterMonitorRequest) String() string {
 func (*GetClusterMonitorRequest) ProtoMessage() {}
 
 func (x *GetClusterMonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2625,7 @@ func (x *GetClusterMonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMonitorRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterMonitorRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{26}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetClusterMonitorRequest) GetAppId() string {
@@ -2258,7 +2711,7 @@ type GetClusterMonitorResponse struct {
 
 func (x *GetClusterMonitorResponse) Reset() {
 	*x = GetClusterMonitorResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2723,7 @@ func (x *GetClusterMonitorResponse) String() string {
 func (*GetClusterMonitorResponse) ProtoMessage() {}
 
 func (x *GetClusterMonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2736,7 @@ func (x *GetClusterMonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterMonitorResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterMonitorResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{27}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetClusterMonitorResponse) GetAction() string {
@@ -2330,7 +2783,7 @@ type ModifyClusterAttributesRequest struct {
 
 func (x *ModifyClusterAttributesRequest) Reset() {
 	*x = ModifyClusterAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2795,7 @@ func (x *ModifyClusterAttributesRequest) String() string {
 func (*ModifyClusterAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyClusterAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2808,7 @@ func (x *ModifyClusterAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyClusterAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyClusterAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{28}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ModifyClusterAttributesRequest) GetAutoBackupTime() int32 {
@@ -2404,7 +2857,7 @@ type ModifyClusterAttributesResponse struct {
 
 func (x *ModifyClusterAttributesResponse) Reset() {
 	*x = ModifyClusterAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2416,7 +2869,7 @@ func (x *ModifyClusterAttributesResponse) String() string {
 func (*ModifyClusterAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyClusterAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2429,7 +2882,7 @@ func (x *ModifyClusterAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyClusterAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyClusterAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{29}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ModifyClusterAttributesResponse) GetAction() string {
@@ -2460,7 +2913,7 @@ type ModifyClusterNodeAttributesRequest struct {
 
 func (x *ModifyClusterNodeAttributesRequest) Reset() {
 	*x = ModifyClusterNodeAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2925,7 @@ func (x *ModifyClusterNodeAttributesRequest) String() string {
 func (*ModifyClusterNodeAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyClusterNodeAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2938,7 @@ func (x *ModifyClusterNodeAttributesRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ModifyClusterNodeAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyClusterNodeAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{30}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ModifyClusterNodeAttributesRequest) GetClusterNode() string {
@@ -2521,7 +2974,7 @@ type ModifyClusterNodeAttributesResponse struct {
 
 func (x *ModifyClusterNodeAttributesResponse) Reset() {
 	*x = ModifyClusterNodeAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2986,7 @@ func (x *ModifyClusterNodeAttributesResponse) String() string {
 func (*ModifyClusterNodeAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyClusterNodeAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2999,7 @@ func (x *ModifyClusterNodeAttributesResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ModifyClusterNodeAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyClusterNodeAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{31}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ModifyClusterNodeAttributesResponse) GetAction() string {
@@ -2575,7 +3028,7 @@ type RecoverClustersRequest struct {
 
 func (x *RecoverClustersRequest) Reset() {
 	*x = RecoverClustersRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +3040,7 @@ func (x *RecoverClustersRequest) String() string {
 func (*RecoverClustersRequest) ProtoMessage() {}
 
 func (x *RecoverClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +3053,7 @@ func (x *RecoverClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverClustersRequest.ProtoReflect.Descriptor instead.
 func (*RecoverClustersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{32}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RecoverClustersRequest) GetResources() []string {
@@ -2628,7 +3081,7 @@ type RecoverClustersResponse struct {
 
 func (x *RecoverClustersResponse) Reset() {
 	*x = RecoverClustersResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +3093,7 @@ func (x *RecoverClustersResponse) String() string {
 func (*RecoverClustersResponse) ProtoMessage() {}
 
 func (x *RecoverClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +3106,7 @@ func (x *RecoverClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverClustersResponse.ProtoReflect.Descriptor instead.
 func (*RecoverClustersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{33}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RecoverClustersResponse) GetAction() string {
@@ -2687,7 +3140,7 @@ type ResizeClusterRequest struct {
 
 func (x *ResizeClusterRequest) Reset() {
 	*x = ResizeClusterRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +3152,7 @@ func (x *ResizeClusterRequest) String() string {
 func (*ResizeClusterRequest) ProtoMessage() {}
 
 func (x *ResizeClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2712,7 +3165,7 @@ func (x *ResizeClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeClusterRequest.ProtoReflect.Descriptor instead.
 func (*ResizeClusterRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{34}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ResizeClusterRequest) GetCluster() string {
@@ -2782,7 +3235,7 @@ type ResizeClusterResponse struct {
 
 func (x *ResizeClusterResponse) Reset() {
 	*x = ResizeClusterResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +3247,7 @@ func (x *ResizeClusterResponse) String() string {
 func (*ResizeClusterResponse) ProtoMessage() {}
 
 func (x *ResizeClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +3260,7 @@ func (x *ResizeClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeClusterResponse.ProtoReflect.Descriptor instead.
 func (*ResizeClusterResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{35}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ResizeClusterResponse) GetAction() string {
@@ -2886,7 +3339,7 @@ type RestartClusterServiceRequest struct {
 
 func (x *RestartClusterServiceRequest) Reset() {
 	*x = RestartClusterServiceRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[36]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2898,7 +3351,7 @@ func (x *RestartClusterServiceRequest) String() string {
 func (*RestartClusterServiceRequest) ProtoMessage() {}
 
 func (x *RestartClusterServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[36]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2911,7 +3364,7 @@ func (x *RestartClusterServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartClusterServiceRequest.ProtoReflect.Descriptor instead.
 func (*RestartClusterServiceRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{36}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RestartClusterServiceRequest) GetCluster() string {
@@ -2949,7 +3402,7 @@ type RestartClusterServiceResponse struct {
 
 func (x *RestartClusterServiceResponse) Reset() {
 	*x = RestartClusterServiceResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[37]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3414,7 @@ func (x *RestartClusterServiceResponse) String() string {
 func (*RestartClusterServiceResponse) ProtoMessage() {}
 
 func (x *RestartClusterServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[37]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3427,7 @@ func (x *RestartClusterServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartClusterServiceResponse.ProtoReflect.Descriptor instead.
 func (*RestartClusterServiceResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{37}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RestartClusterServiceResponse) GetAction() string {
@@ -3027,7 +3480,7 @@ type RestoreClusterFromSnapshotRequest struct {
 
 func (x *RestoreClusterFromSnapshotRequest) Reset() {
 	*x = RestoreClusterFromSnapshotRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[38]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3039,7 +3492,7 @@ func (x *RestoreClusterFromSnapshotRequest) String() string {
 func (*RestoreClusterFromSnapshotRequest) ProtoMessage() {}
 
 func (x *RestoreClusterFromSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[38]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3052,7 +3505,7 @@ func (x *RestoreClusterFromSnapshotRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use RestoreClusterFromSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RestoreClusterFromSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{38}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RestoreClusterFromSnapshotRequest) GetCluster() string {
@@ -3099,7 +3552,7 @@ type RestoreClusterFromSnapshotResponse struct {
 
 func (x *RestoreClusterFromSnapshotResponse) Reset() {
 	*x = RestoreClusterFromSnapshotResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[39]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3111,7 +3564,7 @@ func (x *RestoreClusterFromSnapshotResponse) String() string {
 func (*RestoreClusterFromSnapshotResponse) ProtoMessage() {}
 
 func (x *RestoreClusterFromSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[39]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3124,7 +3577,7 @@ func (x *RestoreClusterFromSnapshotResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use RestoreClusterFromSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*RestoreClusterFromSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{39}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RestoreClusterFromSnapshotResponse) GetAction() string {
@@ -3185,7 +3638,7 @@ type RunClusterCustomServiceRequest struct {
 
 func (x *RunClusterCustomServiceRequest) Reset() {
 	*x = RunClusterCustomServiceRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[40]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3197,7 +3650,7 @@ func (x *RunClusterCustomServiceRequest) String() string {
 func (*RunClusterCustomServiceRequest) ProtoMessage() {}
 
 func (x *RunClusterCustomServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[40]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3210,7 +3663,7 @@ func (x *RunClusterCustomServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunClusterCustomServiceRequest.ProtoReflect.Descriptor instead.
 func (*RunClusterCustomServiceRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{40}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RunClusterCustomServiceRequest) GetCluster() string {
@@ -3263,7 +3716,7 @@ type RunClusterCustomServiceResponse struct {
 
 func (x *RunClusterCustomServiceResponse) Reset() {
 	*x = RunClusterCustomServiceResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[41]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3728,7 @@ func (x *RunClusterCustomServiceResponse) String() string {
 func (*RunClusterCustomServiceResponse) ProtoMessage() {}
 
 func (x *RunClusterCustomServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[41]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3741,7 @@ func (x *RunClusterCustomServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunClusterCustomServiceResponse.ProtoReflect.Descriptor instead.
 func (*RunClusterCustomServiceResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{41}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RunClusterCustomServiceResponse) GetAction() string {
@@ -3345,7 +3798,7 @@ type StartClustersRequest struct {
 
 func (x *StartClustersRequest) Reset() {
 	*x = StartClustersRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[42]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3357,7 +3810,7 @@ func (x *StartClustersRequest) String() string {
 func (*StartClustersRequest) ProtoMessage() {}
 
 func (x *StartClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[42]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3370,7 +3823,7 @@ func (x *StartClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartClustersRequest.ProtoReflect.Descriptor instead.
 func (*StartClustersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{42}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StartClustersRequest) GetClusters() []string {
@@ -3399,7 +3852,7 @@ type StartClustersResponse struct {
 
 func (x *StartClustersResponse) Reset() {
 	*x = StartClustersResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[43]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3411,7 +3864,7 @@ func (x *StartClustersResponse) String() string {
 func (*StartClustersResponse) ProtoMessage() {}
 
 func (x *StartClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[43]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3424,7 +3877,7 @@ func (x *StartClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartClustersResponse.ProtoReflect.Descriptor instead.
 func (*StartClustersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{43}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StartClustersResponse) GetAction() string {
@@ -3461,7 +3914,7 @@ type StopClustersRequest struct {
 
 func (x *StopClustersRequest) Reset() {
 	*x = StopClustersRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[44]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3473,7 +3926,7 @@ func (x *StopClustersRequest) String() string {
 func (*StopClustersRequest) ProtoMessage() {}
 
 func (x *StopClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[44]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3486,7 +3939,7 @@ func (x *StopClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopClustersRequest.ProtoReflect.Descriptor instead.
 func (*StopClustersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{44}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StopClustersRequest) GetClusters() []string {
@@ -3522,7 +3975,7 @@ type StopClustersResponse struct {
 
 func (x *StopClustersResponse) Reset() {
 	*x = StopClustersResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[45]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3534,7 +3987,7 @@ func (x *StopClustersResponse) String() string {
 func (*StopClustersResponse) ProtoMessage() {}
 
 func (x *StopClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[45]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3547,7 +4000,7 @@ func (x *StopClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopClustersResponse.ProtoReflect.Descriptor instead.
 func (*StopClustersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{45}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StopClustersResponse) GetAction() string {
@@ -3586,7 +4039,7 @@ type UpdateClusterEnvironmentRequest struct {
 
 func (x *UpdateClusterEnvironmentRequest) Reset() {
 	*x = UpdateClusterEnvironmentRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[46]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3598,7 +4051,7 @@ func (x *UpdateClusterEnvironmentRequest) String() string {
 func (*UpdateClusterEnvironmentRequest) ProtoMessage() {}
 
 func (x *UpdateClusterEnvironmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[46]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3611,7 +4064,7 @@ func (x *UpdateClusterEnvironmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterEnvironmentRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClusterEnvironmentRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{46}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UpdateClusterEnvironmentRequest) GetCluster() string {
@@ -3653,7 +4106,7 @@ type UpdateClusterEnvironmentResponse struct {
 
 func (x *UpdateClusterEnvironmentResponse) Reset() {
 	*x = UpdateClusterEnvironmentResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[47]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3665,7 +4118,7 @@ func (x *UpdateClusterEnvironmentResponse) String() string {
 func (*UpdateClusterEnvironmentResponse) ProtoMessage() {}
 
 func (x *UpdateClusterEnvironmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[47]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3678,7 +4131,7 @@ func (x *UpdateClusterEnvironmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterEnvironmentResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterEnvironmentResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{47}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateClusterEnvironmentResponse) GetAction() string {
@@ -3709,7 +4162,7 @@ type UpgradeClustersRequest struct {
 
 func (x *UpgradeClustersRequest) Reset() {
 	*x = UpgradeClustersRequest{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[48]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3721,7 +4174,7 @@ func (x *UpgradeClustersRequest) String() string {
 func (*UpgradeClustersRequest) ProtoMessage() {}
 
 func (x *UpgradeClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[48]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3734,7 +4187,7 @@ func (x *UpgradeClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeClustersRequest.ProtoReflect.Descriptor instead.
 func (*UpgradeClustersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{48}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UpgradeClustersRequest) GetAppVersion() string {
@@ -3777,7 +4230,7 @@ type UpgradeClustersResponse struct {
 
 func (x *UpgradeClustersResponse) Reset() {
 	*x = UpgradeClustersResponse{}
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[49]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3789,7 +4242,7 @@ func (x *UpgradeClustersResponse) String() string {
 func (*UpgradeClustersResponse) ProtoMessage() {}
 
 func (x *UpgradeClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[49]
+	mi := &file_qingcloud_iaas_v1_cluster_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3802,7 +4255,7 @@ func (x *UpgradeClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeClustersResponse.ProtoReflect.Descriptor instead.
 func (*UpgradeClustersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{49}
+	return file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UpgradeClustersResponse) GetAction() string {
@@ -4062,6 +4515,40 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xd6\x03\n" +
+	"\x1eDescribeClusterNodesAllRequest\x12\x1d\n" +
+	"\acluster\x18\x01 \x01(\tH\x00R\acluster\x88\x01\x01\x12\x1d\n" +
+	"\aconsole\x18\x02 \x01(\tH\x01R\aconsole\x88\x01\x01\x12\x14\n" +
+	"\x05nodes\x18\x03 \x03(\tR\x05nodes\x12\x19\n" +
+	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\x1d\n" +
+	"\areverse\x18\x05 \x01(\x05H\x03R\areverse\x88\x01\x01\x12\x17\n" +
+	"\x04role\x18\x06 \x01(\tH\x04R\x04role\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\a \x01(\tH\x05R\n" +
+	"searchWord\x88\x01\x01\x12\x1e\n" +
+	"\bsort_key\x18\b \x01(\tH\x06R\asortKey\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\t \x01(\tH\aR\x06status\x88\x01\x01\x12\x1d\n" +
+	"\averbose\x18\n" +
+	" \x01(\x05H\bR\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\v \x01(\tH\tR\x04zone\x88\x01\x01B\n" +
+	"\n" +
+	"\b_clusterB\n" +
+	"\n" +
+	"\b_consoleB\b\n" +
+	"\x06_ownerB\n" +
+	"\n" +
+	"\b_reverseB\a\n" +
+	"\x05_roleB\x0e\n" +
+	"\f_search_wordB\v\n" +
+	"\t_sort_keyB\t\n" +
+	"\a_statusB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xa1\x01\n" +
+	"\x1fDescribeClusterNodesAllResponse\x122\n" +
+	"\x04node\x18\x01 \x01(\v2\x1e.qingcloud.iaas.v1.ClusterNodeR\x04node\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xa0\x02\n" +
 	"\x1bDescribeClusterUsersRequest\x12!\n" +
 	"\fapp_versions\x18\x01 \x03(\tR\vappVersions\x12\x17\n" +
@@ -4143,6 +4630,56 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xd0\x06\n" +
+	"\x1aDescribeClustersAllRequest\x12!\n" +
+	"\fapp_versions\x18\x01 \x03(\tR\vappVersions\x12\x12\n" +
+	"\x04apps\x18\x02 \x03(\tR\x04apps\x12\"\n" +
+	"\n" +
+	"cfgmgmt_id\x18\x03 \x01(\tH\x00R\tcfgmgmtId\x88\x01\x01\x12\x1a\n" +
+	"\bclusters\x18\x04 \x03(\tR\bclusters\x12\x1d\n" +
+	"\aconsole\x18\x05 \x01(\tH\x01R\aconsole\x88\x01\x01\x123\n" +
+	"\x13external_cluster_id\x18\x06 \x01(\tH\x02R\x11externalClusterId\x88\x01\x01\x12\x17\n" +
+	"\x04link\x18\a \x01(\tH\x03R\x04link\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\b \x01(\tH\x04R\x04name\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\t \x01(\tH\x05R\x05owner\x88\x01\x01\x12\x1d\n" +
+	"\areverse\x18\n" +
+	" \x01(\x05H\x06R\areverse\x88\x01\x01\x12\x17\n" +
+	"\x04role\x18\v \x01(\tH\aR\x04role\x88\x01\x01\x12\x19\n" +
+	"\x05scope\x18\f \x01(\tH\bR\x05scope\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\r \x01(\tH\tR\n" +
+	"searchWord\x88\x01\x01\x12\x1e\n" +
+	"\bsort_key\x18\x0e \x01(\tH\n" +
+	"R\asortKey\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x0f \x01(\tH\vR\x06status\x88\x01\x01\x120\n" +
+	"\x11transition_status\x18\x10 \x01(\tH\fR\x10transitionStatus\x88\x01\x01\x12\x14\n" +
+	"\x05users\x18\x11 \x03(\tR\x05users\x12\x1d\n" +
+	"\averbose\x18\x12 \x01(\x05H\rR\averbose\x88\x01\x01\x12\x19\n" +
+	"\x05vxnet\x18\x13 \x01(\tH\x0eR\x05vxnet\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x14 \x01(\tH\x0fR\x04zone\x88\x01\x01B\r\n" +
+	"\v_cfgmgmt_idB\n" +
+	"\n" +
+	"\b_consoleB\x16\n" +
+	"\x14_external_cluster_idB\a\n" +
+	"\x05_linkB\a\n" +
+	"\x05_nameB\b\n" +
+	"\x06_ownerB\n" +
+	"\n" +
+	"\b_reverseB\a\n" +
+	"\x05_roleB\b\n" +
+	"\x06_scopeB\x0e\n" +
+	"\f_search_wordB\v\n" +
+	"\t_sort_keyB\t\n" +
+	"\a_statusB\x14\n" +
+	"\x12_transition_statusB\n" +
+	"\n" +
+	"\b_verboseB\b\n" +
+	"\x06_vxnetB\a\n" +
+	"\x05_zone\"\x9f\x01\n" +
+	"\x1bDescribeClustersAllResponse\x124\n" +
+	"\acluster\x18\x01 \x01(\v2\x1a.qingcloud.iaas.v1.ClusterR\acluster\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"`\n" +
 	"#DissociateEipFromClusterNodeRequest\x12\x17\n" +
 	"\x04eips\x18\x01 \x03(\tB\x03\xe0A\x02R\x04eips\x12\x17\n" +
@@ -4388,7 +4925,7 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"cluster_id\x18\x02 \x03(\tR\tclusterId\x12\x1e\n" +
 	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code2\xe51\n" +
+	"\t_ret_code2\x805\n" +
 	"\x0eClusterService\x12\xe1\x01\n" +
 	"\x0fAddClusterNodes\x12).qingcloud.iaas.v1.AddClusterNodesRequest\x1a*.qingcloud.iaas.v1.AddClusterNodesResponse\"w\xc2\xf3\x18P\n" +
 	"\x0fAddClusterNodes\"=https://docs.qingcloud.com/api/cluster/add_cluster_nodes.html\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/iaas/AddClusterNodes\x12\xa0\x02\n" +
@@ -4409,11 +4946,15 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\x1aDescribeClusterDisplayTabs\x124.qingcloud.iaas.v1.DescribeClusterDisplayTabsRequest\x1a5.qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse\"\x98\x01\xc2\xf3\x18i\n" +
 	"\x1aDescribeClusterDisplayTabs\x10\x01\"Ihttps://docs.qingcloud.com/api/cluster/describe_cluster_display_tabs.html\x82\xd3\xe4\x93\x02%\x12#/v1/iaas/DescribeClusterDisplayTabs\x12\xff\x01\n" +
 	"\x14DescribeClusterNodes\x12..qingcloud.iaas.v1.DescribeClusterNodesRequest\x1a/.qingcloud.iaas.v1.DescribeClusterNodesResponse\"\x85\x01\xc2\xf3\x18\\\n" +
-	"\x14DescribeClusterNodes\x10\x01\"Bhttps://docs.qingcloud.com/api/cluster/describe_cluster_nodes.html\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/iaas/DescribeClusterNodes\x12\xff\x01\n" +
+	"\x14DescribeClusterNodes\x10\x01\"Bhttps://docs.qingcloud.com/api/cluster/describe_cluster_nodes.html\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/iaas/DescribeClusterNodes\x12\xd3\x01\n" +
+	"\x17DescribeClusterNodesAll\x121.qingcloud.iaas.v1.DescribeClusterNodesAllRequest\x1a2.qingcloud.iaas.v1.DescribeClusterNodesAllResponse\"O\xc2\xf3\x18\"\n" +
+	"\x14DescribeClusterNodes\x10\x01*\bnode_set\x82\xd3\xe4\x93\x02#\x12!/v1/iaas/DescribeClusterNodes:all0\x01\x12\xff\x01\n" +
 	"\x14DescribeClusterUsers\x12..qingcloud.iaas.v1.DescribeClusterUsersRequest\x1a/.qingcloud.iaas.v1.DescribeClusterUsersResponse\"\x85\x01\xc2\xf3\x18\\\n" +
 	"\x14DescribeClusterUsers\x10\x01\"Bhttps://docs.qingcloud.com/api/cluster/describe_cluster_users.html\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/iaas/DescribeClusterUsers\x12\xe5\x01\n" +
 	"\x10DescribeClusters\x12*.qingcloud.iaas.v1.DescribeClustersRequest\x1a+.qingcloud.iaas.v1.DescribeClustersResponse\"x\xc2\xf3\x18S\n" +
-	"\x10DescribeClusters\x10\x01\"=https://docs.qingcloud.com/api/cluster/describe_clusters.html\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeClusters\x12\xb2\x02\n" +
+	"\x10DescribeClusters\x10\x01\"=https://docs.qingcloud.com/api/cluster/describe_clusters.html\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeClusters\x12\xc2\x01\n" +
+	"\x13DescribeClustersAll\x12-.qingcloud.iaas.v1.DescribeClustersAllRequest\x1a..qingcloud.iaas.v1.DescribeClustersAllResponse\"J\xc2\xf3\x18!\n" +
+	"\x10DescribeClusters\x10\x01*\vcluster_set\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/iaas/DescribeClusters:all0\x01\x12\xb2\x02\n" +
 	"\x1cDissociateEipFromClusterNode\x126.qingcloud.iaas.v1.DissociateEipFromClusterNodeRequest\x1a7.qingcloud.iaas.v1.DissociateEipFromClusterNodeResponse\"\xa0\x01\xc2\xf3\x18l\n" +
 	"\x1cDissociateEipFromClusterNode\"Lhttps://docs.qingcloud.com/api/cluster/dissociate_eip_from_cluster_node.html\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/iaas/DissociateEipFromClusterNode\x12\xec\x01\n" +
 	"\x11GetClusterMonitor\x12+.qingcloud.iaas.v1.GetClusterMonitorRequest\x1a,.qingcloud.iaas.v1.GetClusterMonitorResponse\"|\xc2\xf3\x18V\n" +
@@ -4453,7 +4994,7 @@ func file_qingcloud_iaas_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_cluster_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_qingcloud_iaas_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_qingcloud_iaas_v1_cluster_proto_goTypes = []any{
 	(*AddClusterNodesRequest)(nil),               // 0: qingcloud.iaas.v1.AddClusterNodesRequest
 	(*AddClusterNodesResponse)(nil),              // 1: qingcloud.iaas.v1.AddClusterNodesResponse
@@ -4475,117 +5016,127 @@ var file_qingcloud_iaas_v1_cluster_proto_goTypes = []any{
 	(*DescribeClusterDisplayTabsResponse)(nil),   // 17: qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse
 	(*DescribeClusterNodesRequest)(nil),          // 18: qingcloud.iaas.v1.DescribeClusterNodesRequest
 	(*DescribeClusterNodesResponse)(nil),         // 19: qingcloud.iaas.v1.DescribeClusterNodesResponse
-	(*DescribeClusterUsersRequest)(nil),          // 20: qingcloud.iaas.v1.DescribeClusterUsersRequest
-	(*DescribeClusterUsersResponse)(nil),         // 21: qingcloud.iaas.v1.DescribeClusterUsersResponse
-	(*DescribeClustersRequest)(nil),              // 22: qingcloud.iaas.v1.DescribeClustersRequest
-	(*DescribeClustersResponse)(nil),             // 23: qingcloud.iaas.v1.DescribeClustersResponse
-	(*DissociateEipFromClusterNodeRequest)(nil),  // 24: qingcloud.iaas.v1.DissociateEipFromClusterNodeRequest
-	(*DissociateEipFromClusterNodeResponse)(nil), // 25: qingcloud.iaas.v1.DissociateEipFromClusterNodeResponse
-	(*GetClusterMonitorRequest)(nil),             // 26: qingcloud.iaas.v1.GetClusterMonitorRequest
-	(*GetClusterMonitorResponse)(nil),            // 27: qingcloud.iaas.v1.GetClusterMonitorResponse
-	(*ModifyClusterAttributesRequest)(nil),       // 28: qingcloud.iaas.v1.ModifyClusterAttributesRequest
-	(*ModifyClusterAttributesResponse)(nil),      // 29: qingcloud.iaas.v1.ModifyClusterAttributesResponse
-	(*ModifyClusterNodeAttributesRequest)(nil),   // 30: qingcloud.iaas.v1.ModifyClusterNodeAttributesRequest
-	(*ModifyClusterNodeAttributesResponse)(nil),  // 31: qingcloud.iaas.v1.ModifyClusterNodeAttributesResponse
-	(*RecoverClustersRequest)(nil),               // 32: qingcloud.iaas.v1.RecoverClustersRequest
-	(*RecoverClustersResponse)(nil),              // 33: qingcloud.iaas.v1.RecoverClustersResponse
-	(*ResizeClusterRequest)(nil),                 // 34: qingcloud.iaas.v1.ResizeClusterRequest
-	(*ResizeClusterResponse)(nil),                // 35: qingcloud.iaas.v1.ResizeClusterResponse
-	(*RestartClusterServiceRequest)(nil),         // 36: qingcloud.iaas.v1.RestartClusterServiceRequest
-	(*RestartClusterServiceResponse)(nil),        // 37: qingcloud.iaas.v1.RestartClusterServiceResponse
-	(*RestoreClusterFromSnapshotRequest)(nil),    // 38: qingcloud.iaas.v1.RestoreClusterFromSnapshotRequest
-	(*RestoreClusterFromSnapshotResponse)(nil),   // 39: qingcloud.iaas.v1.RestoreClusterFromSnapshotResponse
-	(*RunClusterCustomServiceRequest)(nil),       // 40: qingcloud.iaas.v1.RunClusterCustomServiceRequest
-	(*RunClusterCustomServiceResponse)(nil),      // 41: qingcloud.iaas.v1.RunClusterCustomServiceResponse
-	(*StartClustersRequest)(nil),                 // 42: qingcloud.iaas.v1.StartClustersRequest
-	(*StartClustersResponse)(nil),                // 43: qingcloud.iaas.v1.StartClustersResponse
-	(*StopClustersRequest)(nil),                  // 44: qingcloud.iaas.v1.StopClustersRequest
-	(*StopClustersResponse)(nil),                 // 45: qingcloud.iaas.v1.StopClustersResponse
-	(*UpdateClusterEnvironmentRequest)(nil),      // 46: qingcloud.iaas.v1.UpdateClusterEnvironmentRequest
-	(*UpdateClusterEnvironmentResponse)(nil),     // 47: qingcloud.iaas.v1.UpdateClusterEnvironmentResponse
-	(*UpgradeClustersRequest)(nil),               // 48: qingcloud.iaas.v1.UpgradeClustersRequest
-	(*UpgradeClustersResponse)(nil),              // 49: qingcloud.iaas.v1.UpgradeClustersResponse
-	nil,                                          // 50: qingcloud.iaas.v1.CeaseClustersResponse.JobIdsEntry
-	nil,                                          // 51: qingcloud.iaas.v1.DeleteClustersResponse.JobIdsEntry
-	nil,                                          // 52: qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse.DisplayTabsEntry
-	nil,                                          // 53: qingcloud.iaas.v1.DescribeClusterUsersResponse.UsersEntry
-	nil,                                          // 54: qingcloud.iaas.v1.StartClustersResponse.JobIdsEntry
-	nil,                                          // 55: qingcloud.iaas.v1.StopClustersResponse.JobIdsEntry
-	(*structpb.Struct)(nil),                      // 56: google.protobuf.Struct
-	(*ClusterNode)(nil),                          // 57: qingcloud.iaas.v1.ClusterNode
-	(*Cluster)(nil),                              // 58: qingcloud.iaas.v1.Cluster
-	(*timestamppb.Timestamp)(nil),                // 59: google.protobuf.Timestamp
-	(*Meter)(nil),                                // 60: qingcloud.iaas.v1.Meter
+	(*DescribeClusterNodesAllRequest)(nil),       // 20: qingcloud.iaas.v1.DescribeClusterNodesAllRequest
+	(*DescribeClusterNodesAllResponse)(nil),      // 21: qingcloud.iaas.v1.DescribeClusterNodesAllResponse
+	(*DescribeClusterUsersRequest)(nil),          // 22: qingcloud.iaas.v1.DescribeClusterUsersRequest
+	(*DescribeClusterUsersResponse)(nil),         // 23: qingcloud.iaas.v1.DescribeClusterUsersResponse
+	(*DescribeClustersRequest)(nil),              // 24: qingcloud.iaas.v1.DescribeClustersRequest
+	(*DescribeClustersResponse)(nil),             // 25: qingcloud.iaas.v1.DescribeClustersResponse
+	(*DescribeClustersAllRequest)(nil),           // 26: qingcloud.iaas.v1.DescribeClustersAllRequest
+	(*DescribeClustersAllResponse)(nil),          // 27: qingcloud.iaas.v1.DescribeClustersAllResponse
+	(*DissociateEipFromClusterNodeRequest)(nil),  // 28: qingcloud.iaas.v1.DissociateEipFromClusterNodeRequest
+	(*DissociateEipFromClusterNodeResponse)(nil), // 29: qingcloud.iaas.v1.DissociateEipFromClusterNodeResponse
+	(*GetClusterMonitorRequest)(nil),             // 30: qingcloud.iaas.v1.GetClusterMonitorRequest
+	(*GetClusterMonitorResponse)(nil),            // 31: qingcloud.iaas.v1.GetClusterMonitorResponse
+	(*ModifyClusterAttributesRequest)(nil),       // 32: qingcloud.iaas.v1.ModifyClusterAttributesRequest
+	(*ModifyClusterAttributesResponse)(nil),      // 33: qingcloud.iaas.v1.ModifyClusterAttributesResponse
+	(*ModifyClusterNodeAttributesRequest)(nil),   // 34: qingcloud.iaas.v1.ModifyClusterNodeAttributesRequest
+	(*ModifyClusterNodeAttributesResponse)(nil),  // 35: qingcloud.iaas.v1.ModifyClusterNodeAttributesResponse
+	(*RecoverClustersRequest)(nil),               // 36: qingcloud.iaas.v1.RecoverClustersRequest
+	(*RecoverClustersResponse)(nil),              // 37: qingcloud.iaas.v1.RecoverClustersResponse
+	(*ResizeClusterRequest)(nil),                 // 38: qingcloud.iaas.v1.ResizeClusterRequest
+	(*ResizeClusterResponse)(nil),                // 39: qingcloud.iaas.v1.ResizeClusterResponse
+	(*RestartClusterServiceRequest)(nil),         // 40: qingcloud.iaas.v1.RestartClusterServiceRequest
+	(*RestartClusterServiceResponse)(nil),        // 41: qingcloud.iaas.v1.RestartClusterServiceResponse
+	(*RestoreClusterFromSnapshotRequest)(nil),    // 42: qingcloud.iaas.v1.RestoreClusterFromSnapshotRequest
+	(*RestoreClusterFromSnapshotResponse)(nil),   // 43: qingcloud.iaas.v1.RestoreClusterFromSnapshotResponse
+	(*RunClusterCustomServiceRequest)(nil),       // 44: qingcloud.iaas.v1.RunClusterCustomServiceRequest
+	(*RunClusterCustomServiceResponse)(nil),      // 45: qingcloud.iaas.v1.RunClusterCustomServiceResponse
+	(*StartClustersRequest)(nil),                 // 46: qingcloud.iaas.v1.StartClustersRequest
+	(*StartClustersResponse)(nil),                // 47: qingcloud.iaas.v1.StartClustersResponse
+	(*StopClustersRequest)(nil),                  // 48: qingcloud.iaas.v1.StopClustersRequest
+	(*StopClustersResponse)(nil),                 // 49: qingcloud.iaas.v1.StopClustersResponse
+	(*UpdateClusterEnvironmentRequest)(nil),      // 50: qingcloud.iaas.v1.UpdateClusterEnvironmentRequest
+	(*UpdateClusterEnvironmentResponse)(nil),     // 51: qingcloud.iaas.v1.UpdateClusterEnvironmentResponse
+	(*UpgradeClustersRequest)(nil),               // 52: qingcloud.iaas.v1.UpgradeClustersRequest
+	(*UpgradeClustersResponse)(nil),              // 53: qingcloud.iaas.v1.UpgradeClustersResponse
+	nil,                                          // 54: qingcloud.iaas.v1.CeaseClustersResponse.JobIdsEntry
+	nil,                                          // 55: qingcloud.iaas.v1.DeleteClustersResponse.JobIdsEntry
+	nil,                                          // 56: qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse.DisplayTabsEntry
+	nil,                                          // 57: qingcloud.iaas.v1.DescribeClusterUsersResponse.UsersEntry
+	nil,                                          // 58: qingcloud.iaas.v1.StartClustersResponse.JobIdsEntry
+	nil,                                          // 59: qingcloud.iaas.v1.StopClustersResponse.JobIdsEntry
+	(*structpb.Struct)(nil),                      // 60: google.protobuf.Struct
+	(*ClusterNode)(nil),                          // 61: qingcloud.iaas.v1.ClusterNode
+	(*Cluster)(nil),                              // 62: qingcloud.iaas.v1.Cluster
+	(*timestamppb.Timestamp)(nil),                // 63: google.protobuf.Timestamp
+	(*Meter)(nil),                                // 64: qingcloud.iaas.v1.Meter
 }
 var file_qingcloud_iaas_v1_cluster_proto_depIdxs = []int32{
-	50, // 0: qingcloud.iaas.v1.CeaseClustersResponse.job_ids:type_name -> qingcloud.iaas.v1.CeaseClustersResponse.JobIdsEntry
-	56, // 1: qingcloud.iaas.v1.ChangeClusterVxnetRequest.private_ips:type_name -> google.protobuf.Struct
-	51, // 2: qingcloud.iaas.v1.DeleteClustersResponse.job_ids:type_name -> qingcloud.iaas.v1.DeleteClustersResponse.JobIdsEntry
-	52, // 3: qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse.display_tabs:type_name -> qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse.DisplayTabsEntry
-	57, // 4: qingcloud.iaas.v1.DescribeClusterNodesResponse.node_set:type_name -> qingcloud.iaas.v1.ClusterNode
-	53, // 5: qingcloud.iaas.v1.DescribeClusterUsersResponse.users:type_name -> qingcloud.iaas.v1.DescribeClusterUsersResponse.UsersEntry
-	58, // 6: qingcloud.iaas.v1.DescribeClustersResponse.cluster_set:type_name -> qingcloud.iaas.v1.Cluster
-	59, // 7: qingcloud.iaas.v1.GetClusterMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
-	59, // 8: qingcloud.iaas.v1.GetClusterMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
-	60, // 9: qingcloud.iaas.v1.GetClusterMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
-	54, // 10: qingcloud.iaas.v1.StartClustersResponse.job_ids:type_name -> qingcloud.iaas.v1.StartClustersResponse.JobIdsEntry
-	55, // 11: qingcloud.iaas.v1.StopClustersResponse.job_ids:type_name -> qingcloud.iaas.v1.StopClustersResponse.JobIdsEntry
-	56, // 12: qingcloud.iaas.v1.UpdateClusterEnvironmentRequest.env:type_name -> google.protobuf.Struct
-	0,  // 13: qingcloud.iaas.v1.ClusterService.AddClusterNodes:input_type -> qingcloud.iaas.v1.AddClusterNodesRequest
-	2,  // 14: qingcloud.iaas.v1.ClusterService.AssociateEipToClusterNode:input_type -> qingcloud.iaas.v1.AssociateEipToClusterNodeRequest
-	4,  // 15: qingcloud.iaas.v1.ClusterService.CeaseClusters:input_type -> qingcloud.iaas.v1.CeaseClustersRequest
-	6,  // 16: qingcloud.iaas.v1.ClusterService.ChangeClusterVxnet:input_type -> qingcloud.iaas.v1.ChangeClusterVxnetRequest
-	8,  // 17: qingcloud.iaas.v1.ClusterService.CreateCluster:input_type -> qingcloud.iaas.v1.CreateClusterRequest
-	10, // 18: qingcloud.iaas.v1.ClusterService.CreateClusterFromSnapshot:input_type -> qingcloud.iaas.v1.CreateClusterFromSnapshotRequest
-	12, // 19: qingcloud.iaas.v1.ClusterService.DeleteClusterNodes:input_type -> qingcloud.iaas.v1.DeleteClusterNodesRequest
-	14, // 20: qingcloud.iaas.v1.ClusterService.DeleteClusters:input_type -> qingcloud.iaas.v1.DeleteClustersRequest
-	16, // 21: qingcloud.iaas.v1.ClusterService.DescribeClusterDisplayTabs:input_type -> qingcloud.iaas.v1.DescribeClusterDisplayTabsRequest
-	18, // 22: qingcloud.iaas.v1.ClusterService.DescribeClusterNodes:input_type -> qingcloud.iaas.v1.DescribeClusterNodesRequest
-	20, // 23: qingcloud.iaas.v1.ClusterService.DescribeClusterUsers:input_type -> qingcloud.iaas.v1.DescribeClusterUsersRequest
-	22, // 24: qingcloud.iaas.v1.ClusterService.DescribeClusters:input_type -> qingcloud.iaas.v1.DescribeClustersRequest
-	24, // 25: qingcloud.iaas.v1.ClusterService.DissociateEipFromClusterNode:input_type -> qingcloud.iaas.v1.DissociateEipFromClusterNodeRequest
-	26, // 26: qingcloud.iaas.v1.ClusterService.GetClusterMonitor:input_type -> qingcloud.iaas.v1.GetClusterMonitorRequest
-	28, // 27: qingcloud.iaas.v1.ClusterService.ModifyClusterAttributes:input_type -> qingcloud.iaas.v1.ModifyClusterAttributesRequest
-	30, // 28: qingcloud.iaas.v1.ClusterService.ModifyClusterNodeAttributes:input_type -> qingcloud.iaas.v1.ModifyClusterNodeAttributesRequest
-	32, // 29: qingcloud.iaas.v1.ClusterService.RecoverClusters:input_type -> qingcloud.iaas.v1.RecoverClustersRequest
-	34, // 30: qingcloud.iaas.v1.ClusterService.ResizeCluster:input_type -> qingcloud.iaas.v1.ResizeClusterRequest
-	36, // 31: qingcloud.iaas.v1.ClusterService.RestartClusterService:input_type -> qingcloud.iaas.v1.RestartClusterServiceRequest
-	38, // 32: qingcloud.iaas.v1.ClusterService.RestoreClusterFromSnapshot:input_type -> qingcloud.iaas.v1.RestoreClusterFromSnapshotRequest
-	40, // 33: qingcloud.iaas.v1.ClusterService.RunClusterCustomService:input_type -> qingcloud.iaas.v1.RunClusterCustomServiceRequest
-	42, // 34: qingcloud.iaas.v1.ClusterService.StartClusters:input_type -> qingcloud.iaas.v1.StartClustersRequest
-	44, // 35: qingcloud.iaas.v1.ClusterService.StopClusters:input_type -> qingcloud.iaas.v1.StopClustersRequest
-	46, // 36: qingcloud.iaas.v1.ClusterService.UpdateClusterEnvironment:input_type -> qingcloud.iaas.v1.UpdateClusterEnvironmentRequest
-	48, // 37: qingcloud.iaas.v1.ClusterService.UpgradeClusters:input_type -> qingcloud.iaas.v1.UpgradeClustersRequest
-	1,  // 38: qingcloud.iaas.v1.ClusterService.AddClusterNodes:output_type -> qingcloud.iaas.v1.AddClusterNodesResponse
-	3,  // 39: qingcloud.iaas.v1.ClusterService.AssociateEipToClusterNode:output_type -> qingcloud.iaas.v1.AssociateEipToClusterNodeResponse
-	5,  // 40: qingcloud.iaas.v1.ClusterService.CeaseClusters:output_type -> qingcloud.iaas.v1.CeaseClustersResponse
-	7,  // 41: qingcloud.iaas.v1.ClusterService.ChangeClusterVxnet:output_type -> qingcloud.iaas.v1.ChangeClusterVxnetResponse
-	9,  // 42: qingcloud.iaas.v1.ClusterService.CreateCluster:output_type -> qingcloud.iaas.v1.CreateClusterResponse
-	11, // 43: qingcloud.iaas.v1.ClusterService.CreateClusterFromSnapshot:output_type -> qingcloud.iaas.v1.CreateClusterFromSnapshotResponse
-	13, // 44: qingcloud.iaas.v1.ClusterService.DeleteClusterNodes:output_type -> qingcloud.iaas.v1.DeleteClusterNodesResponse
-	15, // 45: qingcloud.iaas.v1.ClusterService.DeleteClusters:output_type -> qingcloud.iaas.v1.DeleteClustersResponse
-	17, // 46: qingcloud.iaas.v1.ClusterService.DescribeClusterDisplayTabs:output_type -> qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse
-	19, // 47: qingcloud.iaas.v1.ClusterService.DescribeClusterNodes:output_type -> qingcloud.iaas.v1.DescribeClusterNodesResponse
-	21, // 48: qingcloud.iaas.v1.ClusterService.DescribeClusterUsers:output_type -> qingcloud.iaas.v1.DescribeClusterUsersResponse
-	23, // 49: qingcloud.iaas.v1.ClusterService.DescribeClusters:output_type -> qingcloud.iaas.v1.DescribeClustersResponse
-	25, // 50: qingcloud.iaas.v1.ClusterService.DissociateEipFromClusterNode:output_type -> qingcloud.iaas.v1.DissociateEipFromClusterNodeResponse
-	27, // 51: qingcloud.iaas.v1.ClusterService.GetClusterMonitor:output_type -> qingcloud.iaas.v1.GetClusterMonitorResponse
-	29, // 52: qingcloud.iaas.v1.ClusterService.ModifyClusterAttributes:output_type -> qingcloud.iaas.v1.ModifyClusterAttributesResponse
-	31, // 53: qingcloud.iaas.v1.ClusterService.ModifyClusterNodeAttributes:output_type -> qingcloud.iaas.v1.ModifyClusterNodeAttributesResponse
-	33, // 54: qingcloud.iaas.v1.ClusterService.RecoverClusters:output_type -> qingcloud.iaas.v1.RecoverClustersResponse
-	35, // 55: qingcloud.iaas.v1.ClusterService.ResizeCluster:output_type -> qingcloud.iaas.v1.ResizeClusterResponse
-	37, // 56: qingcloud.iaas.v1.ClusterService.RestartClusterService:output_type -> qingcloud.iaas.v1.RestartClusterServiceResponse
-	39, // 57: qingcloud.iaas.v1.ClusterService.RestoreClusterFromSnapshot:output_type -> qingcloud.iaas.v1.RestoreClusterFromSnapshotResponse
-	41, // 58: qingcloud.iaas.v1.ClusterService.RunClusterCustomService:output_type -> qingcloud.iaas.v1.RunClusterCustomServiceResponse
-	43, // 59: qingcloud.iaas.v1.ClusterService.StartClusters:output_type -> qingcloud.iaas.v1.StartClustersResponse
-	45, // 60: qingcloud.iaas.v1.ClusterService.StopClusters:output_type -> qingcloud.iaas.v1.StopClustersResponse
-	47, // 61: qingcloud.iaas.v1.ClusterService.UpdateClusterEnvironment:output_type -> qingcloud.iaas.v1.UpdateClusterEnvironmentResponse
-	49, // 62: qingcloud.iaas.v1.ClusterService.UpgradeClusters:output_type -> qingcloud.iaas.v1.UpgradeClustersResponse
-	38, // [38:63] is the sub-list for method output_type
-	13, // [13:38] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	54, // 0: qingcloud.iaas.v1.CeaseClustersResponse.job_ids:type_name -> qingcloud.iaas.v1.CeaseClustersResponse.JobIdsEntry
+	60, // 1: qingcloud.iaas.v1.ChangeClusterVxnetRequest.private_ips:type_name -> google.protobuf.Struct
+	55, // 2: qingcloud.iaas.v1.DeleteClustersResponse.job_ids:type_name -> qingcloud.iaas.v1.DeleteClustersResponse.JobIdsEntry
+	56, // 3: qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse.display_tabs:type_name -> qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse.DisplayTabsEntry
+	61, // 4: qingcloud.iaas.v1.DescribeClusterNodesResponse.node_set:type_name -> qingcloud.iaas.v1.ClusterNode
+	61, // 5: qingcloud.iaas.v1.DescribeClusterNodesAllResponse.node:type_name -> qingcloud.iaas.v1.ClusterNode
+	57, // 6: qingcloud.iaas.v1.DescribeClusterUsersResponse.users:type_name -> qingcloud.iaas.v1.DescribeClusterUsersResponse.UsersEntry
+	62, // 7: qingcloud.iaas.v1.DescribeClustersResponse.cluster_set:type_name -> qingcloud.iaas.v1.Cluster
+	62, // 8: qingcloud.iaas.v1.DescribeClustersAllResponse.cluster:type_name -> qingcloud.iaas.v1.Cluster
+	63, // 9: qingcloud.iaas.v1.GetClusterMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
+	63, // 10: qingcloud.iaas.v1.GetClusterMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
+	64, // 11: qingcloud.iaas.v1.GetClusterMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
+	58, // 12: qingcloud.iaas.v1.StartClustersResponse.job_ids:type_name -> qingcloud.iaas.v1.StartClustersResponse.JobIdsEntry
+	59, // 13: qingcloud.iaas.v1.StopClustersResponse.job_ids:type_name -> qingcloud.iaas.v1.StopClustersResponse.JobIdsEntry
+	60, // 14: qingcloud.iaas.v1.UpdateClusterEnvironmentRequest.env:type_name -> google.protobuf.Struct
+	0,  // 15: qingcloud.iaas.v1.ClusterService.AddClusterNodes:input_type -> qingcloud.iaas.v1.AddClusterNodesRequest
+	2,  // 16: qingcloud.iaas.v1.ClusterService.AssociateEipToClusterNode:input_type -> qingcloud.iaas.v1.AssociateEipToClusterNodeRequest
+	4,  // 17: qingcloud.iaas.v1.ClusterService.CeaseClusters:input_type -> qingcloud.iaas.v1.CeaseClustersRequest
+	6,  // 18: qingcloud.iaas.v1.ClusterService.ChangeClusterVxnet:input_type -> qingcloud.iaas.v1.ChangeClusterVxnetRequest
+	8,  // 19: qingcloud.iaas.v1.ClusterService.CreateCluster:input_type -> qingcloud.iaas.v1.CreateClusterRequest
+	10, // 20: qingcloud.iaas.v1.ClusterService.CreateClusterFromSnapshot:input_type -> qingcloud.iaas.v1.CreateClusterFromSnapshotRequest
+	12, // 21: qingcloud.iaas.v1.ClusterService.DeleteClusterNodes:input_type -> qingcloud.iaas.v1.DeleteClusterNodesRequest
+	14, // 22: qingcloud.iaas.v1.ClusterService.DeleteClusters:input_type -> qingcloud.iaas.v1.DeleteClustersRequest
+	16, // 23: qingcloud.iaas.v1.ClusterService.DescribeClusterDisplayTabs:input_type -> qingcloud.iaas.v1.DescribeClusterDisplayTabsRequest
+	18, // 24: qingcloud.iaas.v1.ClusterService.DescribeClusterNodes:input_type -> qingcloud.iaas.v1.DescribeClusterNodesRequest
+	20, // 25: qingcloud.iaas.v1.ClusterService.DescribeClusterNodesAll:input_type -> qingcloud.iaas.v1.DescribeClusterNodesAllRequest
+	22, // 26: qingcloud.iaas.v1.ClusterService.DescribeClusterUsers:input_type -> qingcloud.iaas.v1.DescribeClusterUsersRequest
+	24, // 27: qingcloud.iaas.v1.ClusterService.DescribeClusters:input_type -> qingcloud.iaas.v1.DescribeClustersRequest
+	26, // 28: qingcloud.iaas.v1.ClusterService.DescribeClustersAll:input_type -> qingcloud.iaas.v1.DescribeClustersAllRequest
+	28, // 29: qingcloud.iaas.v1.ClusterService.DissociateEipFromClusterNode:input_type -> qingcloud.iaas.v1.DissociateEipFromClusterNodeRequest
+	30, // 30: qingcloud.iaas.v1.ClusterService.GetClusterMonitor:input_type -> qingcloud.iaas.v1.GetClusterMonitorRequest
+	32, // 31: qingcloud.iaas.v1.ClusterService.ModifyClusterAttributes:input_type -> qingcloud.iaas.v1.ModifyClusterAttributesRequest
+	34, // 32: qingcloud.iaas.v1.ClusterService.ModifyClusterNodeAttributes:input_type -> qingcloud.iaas.v1.ModifyClusterNodeAttributesRequest
+	36, // 33: qingcloud.iaas.v1.ClusterService.RecoverClusters:input_type -> qingcloud.iaas.v1.RecoverClustersRequest
+	38, // 34: qingcloud.iaas.v1.ClusterService.ResizeCluster:input_type -> qingcloud.iaas.v1.ResizeClusterRequest
+	40, // 35: qingcloud.iaas.v1.ClusterService.RestartClusterService:input_type -> qingcloud.iaas.v1.RestartClusterServiceRequest
+	42, // 36: qingcloud.iaas.v1.ClusterService.RestoreClusterFromSnapshot:input_type -> qingcloud.iaas.v1.RestoreClusterFromSnapshotRequest
+	44, // 37: qingcloud.iaas.v1.ClusterService.RunClusterCustomService:input_type -> qingcloud.iaas.v1.RunClusterCustomServiceRequest
+	46, // 38: qingcloud.iaas.v1.ClusterService.StartClusters:input_type -> qingcloud.iaas.v1.StartClustersRequest
+	48, // 39: qingcloud.iaas.v1.ClusterService.StopClusters:input_type -> qingcloud.iaas.v1.StopClustersRequest
+	50, // 40: qingcloud.iaas.v1.ClusterService.UpdateClusterEnvironment:input_type -> qingcloud.iaas.v1.UpdateClusterEnvironmentRequest
+	52, // 41: qingcloud.iaas.v1.ClusterService.UpgradeClusters:input_type -> qingcloud.iaas.v1.UpgradeClustersRequest
+	1,  // 42: qingcloud.iaas.v1.ClusterService.AddClusterNodes:output_type -> qingcloud.iaas.v1.AddClusterNodesResponse
+	3,  // 43: qingcloud.iaas.v1.ClusterService.AssociateEipToClusterNode:output_type -> qingcloud.iaas.v1.AssociateEipToClusterNodeResponse
+	5,  // 44: qingcloud.iaas.v1.ClusterService.CeaseClusters:output_type -> qingcloud.iaas.v1.CeaseClustersResponse
+	7,  // 45: qingcloud.iaas.v1.ClusterService.ChangeClusterVxnet:output_type -> qingcloud.iaas.v1.ChangeClusterVxnetResponse
+	9,  // 46: qingcloud.iaas.v1.ClusterService.CreateCluster:output_type -> qingcloud.iaas.v1.CreateClusterResponse
+	11, // 47: qingcloud.iaas.v1.ClusterService.CreateClusterFromSnapshot:output_type -> qingcloud.iaas.v1.CreateClusterFromSnapshotResponse
+	13, // 48: qingcloud.iaas.v1.ClusterService.DeleteClusterNodes:output_type -> qingcloud.iaas.v1.DeleteClusterNodesResponse
+	15, // 49: qingcloud.iaas.v1.ClusterService.DeleteClusters:output_type -> qingcloud.iaas.v1.DeleteClustersResponse
+	17, // 50: qingcloud.iaas.v1.ClusterService.DescribeClusterDisplayTabs:output_type -> qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse
+	19, // 51: qingcloud.iaas.v1.ClusterService.DescribeClusterNodes:output_type -> qingcloud.iaas.v1.DescribeClusterNodesResponse
+	21, // 52: qingcloud.iaas.v1.ClusterService.DescribeClusterNodesAll:output_type -> qingcloud.iaas.v1.DescribeClusterNodesAllResponse
+	23, // 53: qingcloud.iaas.v1.ClusterService.DescribeClusterUsers:output_type -> qingcloud.iaas.v1.DescribeClusterUsersResponse
+	25, // 54: qingcloud.iaas.v1.ClusterService.DescribeClusters:output_type -> qingcloud.iaas.v1.DescribeClustersResponse
+	27, // 55: qingcloud.iaas.v1.ClusterService.DescribeClustersAll:output_type -> qingcloud.iaas.v1.DescribeClustersAllResponse
+	29, // 56: qingcloud.iaas.v1.ClusterService.DissociateEipFromClusterNode:output_type -> qingcloud.iaas.v1.DissociateEipFromClusterNodeResponse
+	31, // 57: qingcloud.iaas.v1.ClusterService.GetClusterMonitor:output_type -> qingcloud.iaas.v1.GetClusterMonitorResponse
+	33, // 58: qingcloud.iaas.v1.ClusterService.ModifyClusterAttributes:output_type -> qingcloud.iaas.v1.ModifyClusterAttributesResponse
+	35, // 59: qingcloud.iaas.v1.ClusterService.ModifyClusterNodeAttributes:output_type -> qingcloud.iaas.v1.ModifyClusterNodeAttributesResponse
+	37, // 60: qingcloud.iaas.v1.ClusterService.RecoverClusters:output_type -> qingcloud.iaas.v1.RecoverClustersResponse
+	39, // 61: qingcloud.iaas.v1.ClusterService.ResizeCluster:output_type -> qingcloud.iaas.v1.ResizeClusterResponse
+	41, // 62: qingcloud.iaas.v1.ClusterService.RestartClusterService:output_type -> qingcloud.iaas.v1.RestartClusterServiceResponse
+	43, // 63: qingcloud.iaas.v1.ClusterService.RestoreClusterFromSnapshot:output_type -> qingcloud.iaas.v1.RestoreClusterFromSnapshotResponse
+	45, // 64: qingcloud.iaas.v1.ClusterService.RunClusterCustomService:output_type -> qingcloud.iaas.v1.RunClusterCustomServiceResponse
+	47, // 65: qingcloud.iaas.v1.ClusterService.StartClusters:output_type -> qingcloud.iaas.v1.StartClustersResponse
+	49, // 66: qingcloud.iaas.v1.ClusterService.StopClusters:output_type -> qingcloud.iaas.v1.StopClustersResponse
+	51, // 67: qingcloud.iaas.v1.ClusterService.UpdateClusterEnvironment:output_type -> qingcloud.iaas.v1.UpdateClusterEnvironmentResponse
+	53, // 68: qingcloud.iaas.v1.ClusterService.UpgradeClusters:output_type -> qingcloud.iaas.v1.UpgradeClustersResponse
+	42, // [42:69] is the sub-list for method output_type
+	15, // [15:42] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_cluster_proto_init() }
@@ -4645,13 +5196,17 @@ func file_qingcloud_iaas_v1_cluster_proto_init() {
 	file_qingcloud_iaas_v1_cluster_proto_msgTypes[47].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_cluster_proto_msgTypes[48].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_cluster_proto_msgTypes[49].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cluster_proto_msgTypes[50].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cluster_proto_msgTypes[51].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cluster_proto_msgTypes[52].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_cluster_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_cluster_proto_rawDesc), len(file_qingcloud_iaas_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   56,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

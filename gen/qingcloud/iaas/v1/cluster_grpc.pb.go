@@ -32,8 +32,10 @@ const (
 	ClusterService_DeleteClusters_FullMethodName               = "/qingcloud.iaas.v1.ClusterService/DeleteClusters"
 	ClusterService_DescribeClusterDisplayTabs_FullMethodName   = "/qingcloud.iaas.v1.ClusterService/DescribeClusterDisplayTabs"
 	ClusterService_DescribeClusterNodes_FullMethodName         = "/qingcloud.iaas.v1.ClusterService/DescribeClusterNodes"
+	ClusterService_DescribeClusterNodesAll_FullMethodName      = "/qingcloud.iaas.v1.ClusterService/DescribeClusterNodesAll"
 	ClusterService_DescribeClusterUsers_FullMethodName         = "/qingcloud.iaas.v1.ClusterService/DescribeClusterUsers"
 	ClusterService_DescribeClusters_FullMethodName             = "/qingcloud.iaas.v1.ClusterService/DescribeClusters"
+	ClusterService_DescribeClustersAll_FullMethodName          = "/qingcloud.iaas.v1.ClusterService/DescribeClustersAll"
 	ClusterService_DissociateEipFromClusterNode_FullMethodName = "/qingcloud.iaas.v1.ClusterService/DissociateEipFromClusterNode"
 	ClusterService_GetClusterMonitor_FullMethodName            = "/qingcloud.iaas.v1.ClusterService/GetClusterMonitor"
 	ClusterService_ModifyClusterAttributes_FullMethodName      = "/qingcloud.iaas.v1.ClusterService/ModifyClusterAttributes"
@@ -115,6 +117,12 @@ type ClusterServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/cluster/describe_cluster_nodes.html
 	DescribeClusterNodes(ctx context.Context, in *DescribeClusterNodesRequest, opts ...grpc.CallOption) (*DescribeClusterNodesResponse, error)
+	// DescribeClusterNodesAll streams every item that DescribeClusterNodes matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeClusterNodesAll(ctx context.Context, in *DescribeClusterNodesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeClusterNodesAllResponse], error)
 	// DescribeClusterUsers calls the QingCloud action DescribeClusterUsers.
 	//
 	// Read-only.
@@ -127,6 +135,12 @@ type ClusterServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/cluster/describe_clusters.html
 	DescribeClusters(ctx context.Context, in *DescribeClustersRequest, opts ...grpc.CallOption) (*DescribeClustersResponse, error)
+	// DescribeClustersAll streams every item that DescribeClusters matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeClustersAll(ctx context.Context, in *DescribeClustersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeClustersAllResponse], error)
 	// DissociateEipFromClusterNode calls the QingCloud action DissociateEipFromClusterNode.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -305,6 +319,25 @@ func (c *clusterServiceClient) DescribeClusterNodes(ctx context.Context, in *Des
 	return out, nil
 }
 
+func (c *clusterServiceClient) DescribeClusterNodesAll(ctx context.Context, in *DescribeClusterNodesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeClusterNodesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[0], ClusterService_DescribeClusterNodesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeClusterNodesAllRequest, DescribeClusterNodesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_DescribeClusterNodesAllClient = grpc.ServerStreamingClient[DescribeClusterNodesAllResponse]
+
 func (c *clusterServiceClient) DescribeClusterUsers(ctx context.Context, in *DescribeClusterUsersRequest, opts ...grpc.CallOption) (*DescribeClusterUsersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeClusterUsersResponse)
@@ -324,6 +357,25 @@ func (c *clusterServiceClient) DescribeClusters(ctx context.Context, in *Describ
 	}
 	return out, nil
 }
+
+func (c *clusterServiceClient) DescribeClustersAll(ctx context.Context, in *DescribeClustersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeClustersAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[1], ClusterService_DescribeClustersAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeClustersAllRequest, DescribeClustersAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_DescribeClustersAllClient = grpc.ServerStreamingClient[DescribeClustersAllResponse]
 
 func (c *clusterServiceClient) DissociateEipFromClusterNode(ctx context.Context, in *DissociateEipFromClusterNodeRequest, opts ...grpc.CallOption) (*DissociateEipFromClusterNodeResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -521,6 +573,12 @@ type ClusterServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/cluster/describe_cluster_nodes.html
 	DescribeClusterNodes(context.Context, *DescribeClusterNodesRequest) (*DescribeClusterNodesResponse, error)
+	// DescribeClusterNodesAll streams every item that DescribeClusterNodes matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeClusterNodesAll(*DescribeClusterNodesAllRequest, grpc.ServerStreamingServer[DescribeClusterNodesAllResponse]) error
 	// DescribeClusterUsers calls the QingCloud action DescribeClusterUsers.
 	//
 	// Read-only.
@@ -533,6 +591,12 @@ type ClusterServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/cluster/describe_clusters.html
 	DescribeClusters(context.Context, *DescribeClustersRequest) (*DescribeClustersResponse, error)
+	// DescribeClustersAll streams every item that DescribeClusters matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeClustersAll(*DescribeClustersAllRequest, grpc.ServerStreamingServer[DescribeClustersAllResponse]) error
 	// DissociateEipFromClusterNode calls the QingCloud action DissociateEipFromClusterNode.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -641,11 +705,17 @@ func (UnimplementedClusterServiceServer) DescribeClusterDisplayTabs(context.Cont
 func (UnimplementedClusterServiceServer) DescribeClusterNodes(context.Context, *DescribeClusterNodesRequest) (*DescribeClusterNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeClusterNodes not implemented")
 }
+func (UnimplementedClusterServiceServer) DescribeClusterNodesAll(*DescribeClusterNodesAllRequest, grpc.ServerStreamingServer[DescribeClusterNodesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeClusterNodesAll not implemented")
+}
 func (UnimplementedClusterServiceServer) DescribeClusterUsers(context.Context, *DescribeClusterUsersRequest) (*DescribeClusterUsersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeClusterUsers not implemented")
 }
 func (UnimplementedClusterServiceServer) DescribeClusters(context.Context, *DescribeClustersRequest) (*DescribeClustersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeClusters not implemented")
+}
+func (UnimplementedClusterServiceServer) DescribeClustersAll(*DescribeClustersAllRequest, grpc.ServerStreamingServer[DescribeClustersAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeClustersAll not implemented")
 }
 func (UnimplementedClusterServiceServer) DissociateEipFromClusterNode(context.Context, *DissociateEipFromClusterNodeRequest) (*DissociateEipFromClusterNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DissociateEipFromClusterNode not implemented")
@@ -887,6 +957,17 @@ func _ClusterService_DescribeClusterNodes_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_DescribeClusterNodesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeClusterNodesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ClusterServiceServer).DescribeClusterNodesAll(m, &grpc.GenericServerStream[DescribeClusterNodesAllRequest, DescribeClusterNodesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_DescribeClusterNodesAllServer = grpc.ServerStreamingServer[DescribeClusterNodesAllResponse]
+
 func _ClusterService_DescribeClusterUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeClusterUsersRequest)
 	if err := dec(in); err != nil {
@@ -922,6 +1003,17 @@ func _ClusterService_DescribeClusters_Handler(srv interface{}, ctx context.Conte
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _ClusterService_DescribeClustersAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeClustersAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ClusterServiceServer).DescribeClustersAll(m, &grpc.GenericServerStream[DescribeClustersAllRequest, DescribeClustersAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_DescribeClustersAllServer = grpc.ServerStreamingServer[DescribeClustersAllResponse]
 
 func _ClusterService_DissociateEipFromClusterNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DissociateEipFromClusterNodeRequest)
@@ -1265,6 +1357,17 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ClusterService_UpgradeClusters_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeClusterNodesAll",
+			Handler:       _ClusterService_DescribeClusterNodesAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeClustersAll",
+			Handler:       _ClusterService_DescribeClustersAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/cluster.proto",
 }

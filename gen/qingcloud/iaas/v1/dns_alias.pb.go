@@ -321,6 +321,140 @@ func (x *DescribeDNSAliasesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeDNSAliasesAllRequest holds the filters of DescribeDNSAliases; paging is the server's.
+type DescribeDNSAliasesAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DnsAliases []string               `protobuf:"bytes,1,rep,name=dns_aliases,json=dnsAliases,proto3" json:"dns_aliases,omitempty"`
+	ResourceId *string                `protobuf:"bytes,2,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeDNSAliasesAllRequest) Reset() {
+	*x = DescribeDNSAliasesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeDNSAliasesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeDNSAliasesAllRequest) ProtoMessage() {}
+
+func (x *DescribeDNSAliasesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeDNSAliasesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeDNSAliasesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DescribeDNSAliasesAllRequest) GetDnsAliases() []string {
+	if x != nil {
+		return x.DnsAliases
+	}
+	return nil
+}
+
+func (x *DescribeDNSAliasesAllRequest) GetResourceId() string {
+	if x != nil && x.ResourceId != nil {
+		return *x.ResourceId
+	}
+	return ""
+}
+
+func (x *DescribeDNSAliasesAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeDNSAliasesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeDNSAliasesAllResponse is one item of the DescribeDNSAliases listing.
+type DescribeDNSAliasesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	DnsAlias *DnsAlias `protobuf:"bytes,1,opt,name=dns_alias,json=dnsAlias,proto3" json:"dns_alias,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeDNSAliasesAllResponse) Reset() {
+	*x = DescribeDNSAliasesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeDNSAliasesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeDNSAliasesAllResponse) ProtoMessage() {}
+
+func (x *DescribeDNSAliasesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeDNSAliasesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeDNSAliasesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DescribeDNSAliasesAllResponse) GetDnsAlias() *DnsAlias {
+	if x != nil {
+		return x.DnsAlias
+	}
+	return nil
+}
+
+func (x *DescribeDNSAliasesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeDNSAliasesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DissociateDNSAliasesRequest holds the parameters of the QingCloud action DissociateDNSAliases.
 type DissociateDNSAliasesRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -333,7 +467,7 @@ type DissociateDNSAliasesRequest struct {
 
 func (x *DissociateDNSAliasesRequest) Reset() {
 	*x = DissociateDNSAliasesRequest{}
-	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[4]
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +479,7 @@ func (x *DissociateDNSAliasesRequest) String() string {
 func (*DissociateDNSAliasesRequest) ProtoMessage() {}
 
 func (x *DissociateDNSAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[4]
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +492,7 @@ func (x *DissociateDNSAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DissociateDNSAliasesRequest.ProtoReflect.Descriptor instead.
 func (*DissociateDNSAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{4}
+	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DissociateDNSAliasesRequest) GetDnsAliases() []string {
@@ -387,7 +521,7 @@ type DissociateDNSAliasesResponse struct {
 
 func (x *DissociateDNSAliasesResponse) Reset() {
 	*x = DissociateDNSAliasesResponse{}
-	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[5]
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +533,7 @@ func (x *DissociateDNSAliasesResponse) String() string {
 func (*DissociateDNSAliasesResponse) ProtoMessage() {}
 
 func (x *DissociateDNSAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[5]
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +546,7 @@ func (x *DissociateDNSAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DissociateDNSAliasesResponse.ProtoReflect.Descriptor instead.
 func (*DissociateDNSAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{5}
+	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DissociateDNSAliasesResponse) GetAction() string {
@@ -447,7 +581,7 @@ type GetDNSLabelRequest struct {
 
 func (x *GetDNSLabelRequest) Reset() {
 	*x = GetDNSLabelRequest{}
-	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[6]
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +593,7 @@ func (x *GetDNSLabelRequest) String() string {
 func (*GetDNSLabelRequest) ProtoMessage() {}
 
 func (x *GetDNSLabelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[6]
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +606,7 @@ func (x *GetDNSLabelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDNSLabelRequest.ProtoReflect.Descriptor instead.
 func (*GetDNSLabelRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{6}
+	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetDNSLabelRequest) GetZone() string {
@@ -495,7 +629,7 @@ type GetDNSLabelResponse struct {
 
 func (x *GetDNSLabelResponse) Reset() {
 	*x = GetDNSLabelResponse{}
-	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[7]
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +641,7 @@ func (x *GetDNSLabelResponse) String() string {
 func (*GetDNSLabelResponse) ProtoMessage() {}
 
 func (x *GetDNSLabelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[7]
+	mi := &file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +654,7 @@ func (x *GetDNSLabelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDNSLabelResponse.ProtoReflect.Descriptor instead.
 func (*GetDNSLabelResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{7}
+	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetDNSLabelResponse) GetAction() string {
@@ -599,6 +733,23 @@ const file_qingcloud_iaas_v1_dns_alias_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xcd\x01\n" +
+	"\x1cDescribeDNSAliasesAllRequest\x12\x1f\n" +
+	"\vdns_aliases\x18\x01 \x03(\tR\n" +
+	"dnsAliases\x12$\n" +
+	"\vresource_id\x18\x02 \x01(\tH\x00R\n" +
+	"resourceId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
+	"searchWord\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0e\n" +
+	"\f_resource_idB\x0e\n" +
+	"\f_search_wordB\a\n" +
+	"\x05_zone\"\xa5\x01\n" +
+	"\x1dDescribeDNSAliasesAllResponse\x128\n" +
+	"\tdns_alias\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.DnsAliasR\bdnsAlias\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"e\n" +
 	"\x1bDissociateDNSAliasesRequest\x12$\n" +
 	"\vdns_aliases\x18\x01 \x03(\tB\x03\xe0A\x02R\n" +
@@ -625,12 +776,14 @@ const file_qingcloud_iaas_v1_dns_alias_proto_rawDesc = "" +
 	"\n" +
 	"_dns_labelB\x0e\n" +
 	"\f_domain_nameB\v\n" +
-	"\t_ret_code2\xe1\a\n" +
+	"\t_ret_code2\xb2\t\n" +
 	"\x0fDnsAliasService\x12\xef\x01\n" +
 	"\x11AssociateDNSAlias\x12+.qingcloud.iaas.v1.AssociateDNSAliasRequest\x1a,.qingcloud.iaas.v1.AssociateDNSAliasResponse\"\x7f\xc2\xf3\x18V\n" +
 	"\x11AssociateDNSAlias\"Ahttps://docs.qingcloud.com/api/dns_alias/associate_dns_alias.html\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/iaas/AssociateDNSAlias\x12\xf5\x01\n" +
 	"\x12DescribeDNSAliases\x12,.qingcloud.iaas.v1.DescribeDNSAliasesRequest\x1a-.qingcloud.iaas.v1.DescribeDNSAliasesResponse\"\x81\x01\xc2\xf3\x18Z\n" +
-	"\x12DescribeDNSAliases\x10\x01\"Bhttps://docs.qingcloud.com/api/dns_alias/describe_dns_aliases.html\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeDNSAliases\x12\x82\x02\n" +
+	"\x12DescribeDNSAliases\x10\x01\"Bhttps://docs.qingcloud.com/api/dns_alias/describe_dns_aliases.html\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeDNSAliases\x12\xce\x01\n" +
+	"\x15DescribeDNSAliasesAll\x12/.qingcloud.iaas.v1.DescribeDNSAliasesAllRequest\x1a0.qingcloud.iaas.v1.DescribeDNSAliasesAllResponse\"P\xc2\xf3\x18%\n" +
+	"\x12DescribeDNSAliases\x10\x01*\rdns_alias_set\x82\xd3\xe4\x93\x02!\x12\x1f/v1/iaas/DescribeDNSAliases:all0\x01\x12\x82\x02\n" +
 	"\x14DissociateDNSAliases\x12..qingcloud.iaas.v1.DissociateDNSAliasesRequest\x1a/.qingcloud.iaas.v1.DissociateDNSAliasesResponse\"\x88\x01\xc2\xf3\x18\\\n" +
 	"\x14DissociateDNSAliases\"Dhttps://docs.qingcloud.com/api/dns_alias/dissociate_dns_aliases.html\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/iaas/DissociateDNSAliases\x12\xca\x01\n" +
 	"\vGetDNSLabel\x12%.qingcloud.iaas.v1.GetDNSLabelRequest\x1a&.qingcloud.iaas.v1.GetDNSLabelResponse\"l\xc2\xf3\x18L\n" +
@@ -648,33 +801,38 @@ func file_qingcloud_iaas_v1_dns_alias_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_dns_alias_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_dns_alias_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_qingcloud_iaas_v1_dns_alias_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_qingcloud_iaas_v1_dns_alias_proto_goTypes = []any{
-	(*AssociateDNSAliasRequest)(nil),     // 0: qingcloud.iaas.v1.AssociateDNSAliasRequest
-	(*AssociateDNSAliasResponse)(nil),    // 1: qingcloud.iaas.v1.AssociateDNSAliasResponse
-	(*DescribeDNSAliasesRequest)(nil),    // 2: qingcloud.iaas.v1.DescribeDNSAliasesRequest
-	(*DescribeDNSAliasesResponse)(nil),   // 3: qingcloud.iaas.v1.DescribeDNSAliasesResponse
-	(*DissociateDNSAliasesRequest)(nil),  // 4: qingcloud.iaas.v1.DissociateDNSAliasesRequest
-	(*DissociateDNSAliasesResponse)(nil), // 5: qingcloud.iaas.v1.DissociateDNSAliasesResponse
-	(*GetDNSLabelRequest)(nil),           // 6: qingcloud.iaas.v1.GetDNSLabelRequest
-	(*GetDNSLabelResponse)(nil),          // 7: qingcloud.iaas.v1.GetDNSLabelResponse
-	(*DnsAlias)(nil),                     // 8: qingcloud.iaas.v1.DnsAlias
+	(*AssociateDNSAliasRequest)(nil),      // 0: qingcloud.iaas.v1.AssociateDNSAliasRequest
+	(*AssociateDNSAliasResponse)(nil),     // 1: qingcloud.iaas.v1.AssociateDNSAliasResponse
+	(*DescribeDNSAliasesRequest)(nil),     // 2: qingcloud.iaas.v1.DescribeDNSAliasesRequest
+	(*DescribeDNSAliasesResponse)(nil),    // 3: qingcloud.iaas.v1.DescribeDNSAliasesResponse
+	(*DescribeDNSAliasesAllRequest)(nil),  // 4: qingcloud.iaas.v1.DescribeDNSAliasesAllRequest
+	(*DescribeDNSAliasesAllResponse)(nil), // 5: qingcloud.iaas.v1.DescribeDNSAliasesAllResponse
+	(*DissociateDNSAliasesRequest)(nil),   // 6: qingcloud.iaas.v1.DissociateDNSAliasesRequest
+	(*DissociateDNSAliasesResponse)(nil),  // 7: qingcloud.iaas.v1.DissociateDNSAliasesResponse
+	(*GetDNSLabelRequest)(nil),            // 8: qingcloud.iaas.v1.GetDNSLabelRequest
+	(*GetDNSLabelResponse)(nil),           // 9: qingcloud.iaas.v1.GetDNSLabelResponse
+	(*DnsAlias)(nil),                      // 10: qingcloud.iaas.v1.DnsAlias
 }
 var file_qingcloud_iaas_v1_dns_alias_proto_depIdxs = []int32{
-	8, // 0: qingcloud.iaas.v1.DescribeDNSAliasesResponse.dns_alias_set:type_name -> qingcloud.iaas.v1.DnsAlias
-	0, // 1: qingcloud.iaas.v1.DnsAliasService.AssociateDNSAlias:input_type -> qingcloud.iaas.v1.AssociateDNSAliasRequest
-	2, // 2: qingcloud.iaas.v1.DnsAliasService.DescribeDNSAliases:input_type -> qingcloud.iaas.v1.DescribeDNSAliasesRequest
-	4, // 3: qingcloud.iaas.v1.DnsAliasService.DissociateDNSAliases:input_type -> qingcloud.iaas.v1.DissociateDNSAliasesRequest
-	6, // 4: qingcloud.iaas.v1.DnsAliasService.GetDNSLabel:input_type -> qingcloud.iaas.v1.GetDNSLabelRequest
-	1, // 5: qingcloud.iaas.v1.DnsAliasService.AssociateDNSAlias:output_type -> qingcloud.iaas.v1.AssociateDNSAliasResponse
-	3, // 6: qingcloud.iaas.v1.DnsAliasService.DescribeDNSAliases:output_type -> qingcloud.iaas.v1.DescribeDNSAliasesResponse
-	5, // 7: qingcloud.iaas.v1.DnsAliasService.DissociateDNSAliases:output_type -> qingcloud.iaas.v1.DissociateDNSAliasesResponse
-	7, // 8: qingcloud.iaas.v1.DnsAliasService.GetDNSLabel:output_type -> qingcloud.iaas.v1.GetDNSLabelResponse
-	5, // [5:9] is the sub-list for method output_type
-	1, // [1:5] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	10, // 0: qingcloud.iaas.v1.DescribeDNSAliasesResponse.dns_alias_set:type_name -> qingcloud.iaas.v1.DnsAlias
+	10, // 1: qingcloud.iaas.v1.DescribeDNSAliasesAllResponse.dns_alias:type_name -> qingcloud.iaas.v1.DnsAlias
+	0,  // 2: qingcloud.iaas.v1.DnsAliasService.AssociateDNSAlias:input_type -> qingcloud.iaas.v1.AssociateDNSAliasRequest
+	2,  // 3: qingcloud.iaas.v1.DnsAliasService.DescribeDNSAliases:input_type -> qingcloud.iaas.v1.DescribeDNSAliasesRequest
+	4,  // 4: qingcloud.iaas.v1.DnsAliasService.DescribeDNSAliasesAll:input_type -> qingcloud.iaas.v1.DescribeDNSAliasesAllRequest
+	6,  // 5: qingcloud.iaas.v1.DnsAliasService.DissociateDNSAliases:input_type -> qingcloud.iaas.v1.DissociateDNSAliasesRequest
+	8,  // 6: qingcloud.iaas.v1.DnsAliasService.GetDNSLabel:input_type -> qingcloud.iaas.v1.GetDNSLabelRequest
+	1,  // 7: qingcloud.iaas.v1.DnsAliasService.AssociateDNSAlias:output_type -> qingcloud.iaas.v1.AssociateDNSAliasResponse
+	3,  // 8: qingcloud.iaas.v1.DnsAliasService.DescribeDNSAliases:output_type -> qingcloud.iaas.v1.DescribeDNSAliasesResponse
+	5,  // 9: qingcloud.iaas.v1.DnsAliasService.DescribeDNSAliasesAll:output_type -> qingcloud.iaas.v1.DescribeDNSAliasesAllResponse
+	7,  // 10: qingcloud.iaas.v1.DnsAliasService.DissociateDNSAliases:output_type -> qingcloud.iaas.v1.DissociateDNSAliasesResponse
+	9,  // 11: qingcloud.iaas.v1.DnsAliasService.GetDNSLabel:output_type -> qingcloud.iaas.v1.GetDNSLabelResponse
+	7,  // [7:12] is the sub-list for method output_type
+	2,  // [2:7] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_dns_alias_proto_init() }
@@ -692,13 +850,15 @@ func file_qingcloud_iaas_v1_dns_alias_proto_init() {
 	file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[5].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[6].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[7].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[8].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_dns_alias_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_dns_alias_proto_rawDesc), len(file_qingcloud_iaas_v1_dns_alias_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

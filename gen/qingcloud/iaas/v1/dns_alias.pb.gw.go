@@ -97,6 +97,34 @@ func local_request_DnsAliasService_DescribeDNSAliases_0(ctx context.Context, mar
 	return msg, metadata, err
 }
 
+var filter_DnsAliasService_DescribeDNSAliasesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_DnsAliasService_DescribeDNSAliasesAll_0(ctx context.Context, marshaler runtime.Marshaler, client DnsAliasServiceClient, req *http.Request, pathParams map[string]string) (DnsAliasService_DescribeDNSAliasesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeDNSAliasesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_DnsAliasService_DescribeDNSAliasesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeDNSAliasesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 func request_DnsAliasService_DissociateDNSAliases_0(ctx context.Context, marshaler runtime.Marshaler, client DnsAliasServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq DissociateDNSAliasesRequest
@@ -204,6 +232,13 @@ func RegisterDnsAliasServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			return
 		}
 		forward_DnsAliasService_DescribeDNSAliases_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_DnsAliasService_DescribeDNSAliasesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodPost, pattern_DnsAliasService_DissociateDNSAliases_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -319,6 +354,23 @@ func RegisterDnsAliasServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_DnsAliasService_DescribeDNSAliases_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_DnsAliasService_DescribeDNSAliasesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.DnsAliasService/DescribeDNSAliasesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeDNSAliases:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_DnsAliasService_DescribeDNSAliasesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_DnsAliasService_DescribeDNSAliasesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_DnsAliasService_DissociateDNSAliases_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -357,15 +409,17 @@ func RegisterDnsAliasServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 }
 
 var (
-	pattern_DnsAliasService_AssociateDNSAlias_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "AssociateDNSAlias"}, ""))
-	pattern_DnsAliasService_DescribeDNSAliases_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeDNSAliases"}, ""))
-	pattern_DnsAliasService_DissociateDNSAliases_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DissociateDNSAliases"}, ""))
-	pattern_DnsAliasService_GetDNSLabel_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetDNSLabel"}, ""))
+	pattern_DnsAliasService_AssociateDNSAlias_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "AssociateDNSAlias"}, ""))
+	pattern_DnsAliasService_DescribeDNSAliases_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeDNSAliases"}, ""))
+	pattern_DnsAliasService_DescribeDNSAliasesAll_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeDNSAliases"}, "all"))
+	pattern_DnsAliasService_DissociateDNSAliases_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DissociateDNSAliases"}, ""))
+	pattern_DnsAliasService_GetDNSLabel_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetDNSLabel"}, ""))
 )
 
 var (
-	forward_DnsAliasService_AssociateDNSAlias_0    = runtime.ForwardResponseMessage
-	forward_DnsAliasService_DescribeDNSAliases_0   = runtime.ForwardResponseMessage
-	forward_DnsAliasService_DissociateDNSAliases_0 = runtime.ForwardResponseMessage
-	forward_DnsAliasService_GetDNSLabel_0          = runtime.ForwardResponseMessage
+	forward_DnsAliasService_AssociateDNSAlias_0     = runtime.ForwardResponseMessage
+	forward_DnsAliasService_DescribeDNSAliases_0    = runtime.ForwardResponseMessage
+	forward_DnsAliasService_DescribeDNSAliasesAll_0 = runtime.ForwardResponseStream
+	forward_DnsAliasService_DissociateDNSAliases_0  = runtime.ForwardResponseMessage
+	forward_DnsAliasService_GetDNSLabel_0           = runtime.ForwardResponseMessage
 )

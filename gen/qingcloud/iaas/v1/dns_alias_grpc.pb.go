@@ -22,10 +22,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DnsAliasService_AssociateDNSAlias_FullMethodName    = "/qingcloud.iaas.v1.DnsAliasService/AssociateDNSAlias"
-	DnsAliasService_DescribeDNSAliases_FullMethodName   = "/qingcloud.iaas.v1.DnsAliasService/DescribeDNSAliases"
-	DnsAliasService_DissociateDNSAliases_FullMethodName = "/qingcloud.iaas.v1.DnsAliasService/DissociateDNSAliases"
-	DnsAliasService_GetDNSLabel_FullMethodName          = "/qingcloud.iaas.v1.DnsAliasService/GetDNSLabel"
+	DnsAliasService_AssociateDNSAlias_FullMethodName     = "/qingcloud.iaas.v1.DnsAliasService/AssociateDNSAlias"
+	DnsAliasService_DescribeDNSAliases_FullMethodName    = "/qingcloud.iaas.v1.DnsAliasService/DescribeDNSAliases"
+	DnsAliasService_DescribeDNSAliasesAll_FullMethodName = "/qingcloud.iaas.v1.DnsAliasService/DescribeDNSAliasesAll"
+	DnsAliasService_DissociateDNSAliases_FullMethodName  = "/qingcloud.iaas.v1.DnsAliasService/DissociateDNSAliases"
+	DnsAliasService_GetDNSLabel_FullMethodName           = "/qingcloud.iaas.v1.DnsAliasService/GetDNSLabel"
 )
 
 // DnsAliasServiceClient is the client API for DnsAliasService service.
@@ -46,6 +47,12 @@ type DnsAliasServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/dns_alias/describe_dns_aliases.html
 	DescribeDNSAliases(ctx context.Context, in *DescribeDNSAliasesRequest, opts ...grpc.CallOption) (*DescribeDNSAliasesResponse, error)
+	// DescribeDNSAliasesAll streams every item that DescribeDNSAliases matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeDNSAliasesAll(ctx context.Context, in *DescribeDNSAliasesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeDNSAliasesAllResponse], error)
 	// DissociateDNSAliases calls the QingCloud action DissociateDNSAliases.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -88,6 +95,25 @@ func (c *dnsAliasServiceClient) DescribeDNSAliases(ctx context.Context, in *Desc
 	return out, nil
 }
 
+func (c *dnsAliasServiceClient) DescribeDNSAliasesAll(ctx context.Context, in *DescribeDNSAliasesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeDNSAliasesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DnsAliasService_ServiceDesc.Streams[0], DnsAliasService_DescribeDNSAliasesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeDNSAliasesAllRequest, DescribeDNSAliasesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DnsAliasService_DescribeDNSAliasesAllClient = grpc.ServerStreamingClient[DescribeDNSAliasesAllResponse]
+
 func (c *dnsAliasServiceClient) DissociateDNSAliases(ctx context.Context, in *DissociateDNSAliasesRequest, opts ...grpc.CallOption) (*DissociateDNSAliasesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DissociateDNSAliasesResponse)
@@ -126,6 +152,12 @@ type DnsAliasServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/dns_alias/describe_dns_aliases.html
 	DescribeDNSAliases(context.Context, *DescribeDNSAliasesRequest) (*DescribeDNSAliasesResponse, error)
+	// DescribeDNSAliasesAll streams every item that DescribeDNSAliases matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeDNSAliasesAll(*DescribeDNSAliasesAllRequest, grpc.ServerStreamingServer[DescribeDNSAliasesAllResponse]) error
 	// DissociateDNSAliases calls the QingCloud action DissociateDNSAliases.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -153,6 +185,9 @@ func (UnimplementedDnsAliasServiceServer) AssociateDNSAlias(context.Context, *As
 }
 func (UnimplementedDnsAliasServiceServer) DescribeDNSAliases(context.Context, *DescribeDNSAliasesRequest) (*DescribeDNSAliasesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeDNSAliases not implemented")
+}
+func (UnimplementedDnsAliasServiceServer) DescribeDNSAliasesAll(*DescribeDNSAliasesAllRequest, grpc.ServerStreamingServer[DescribeDNSAliasesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeDNSAliasesAll not implemented")
 }
 func (UnimplementedDnsAliasServiceServer) DissociateDNSAliases(context.Context, *DissociateDNSAliasesRequest) (*DissociateDNSAliasesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DissociateDNSAliases not implemented")
@@ -217,6 +252,17 @@ func _DnsAliasService_DescribeDNSAliases_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DnsAliasService_DescribeDNSAliasesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeDNSAliasesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DnsAliasServiceServer).DescribeDNSAliasesAll(m, &grpc.GenericServerStream[DescribeDNSAliasesAllRequest, DescribeDNSAliasesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DnsAliasService_DescribeDNSAliasesAllServer = grpc.ServerStreamingServer[DescribeDNSAliasesAllResponse]
+
 func _DnsAliasService_DissociateDNSAliases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DissociateDNSAliasesRequest)
 	if err := dec(in); err != nil {
@@ -277,6 +323,12 @@ var DnsAliasService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _DnsAliasService_GetDNSLabel_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeDNSAliasesAll",
+			Handler:       _DnsAliasService_DescribeDNSAliasesAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/dns_alias.proto",
 }

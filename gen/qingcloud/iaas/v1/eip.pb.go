@@ -752,6 +752,182 @@ func (x *DescribeEipsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeEipsAllRequest holds the filters of DescribeEips; paging is the server's.
+type DescribeEipsAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Eips       []string               `protobuf:"bytes,1,rep,name=eips,proto3" json:"eips,omitempty"`
+	InstanceId *string                `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
+	Owner      *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string                `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Known values: pending, available, associated, suspended, released, ceased (others are passed
+	// through).
+	Status  []string `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
+	Tags    []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
+	Verbose *int32   `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeEipsAllRequest) Reset() {
+	*x = DescribeEipsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeEipsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeEipsAllRequest) ProtoMessage() {}
+
+func (x *DescribeEipsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeEipsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeEipsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DescribeEipsAllRequest) GetEips() []string {
+	if x != nil {
+		return x.Eips
+	}
+	return nil
+}
+
+func (x *DescribeEipsAllRequest) GetInstanceId() string {
+	if x != nil && x.InstanceId != nil {
+		return *x.InstanceId
+	}
+	return ""
+}
+
+func (x *DescribeEipsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeEipsAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeEipsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeEipsAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeEipsAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeEipsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeEipsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeEipsAllResponse is one item of the DescribeEips listing.
+type DescribeEipsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Eip *Eip `protobuf:"bytes,1,opt,name=eip,proto3" json:"eip,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeEipsAllResponse) Reset() {
+	*x = DescribeEipsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeEipsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeEipsAllResponse) ProtoMessage() {}
+
+func (x *DescribeEipsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeEipsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeEipsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DescribeEipsAllResponse) GetEip() *Eip {
+	if x != nil {
+		return x.Eip
+	}
+	return nil
+}
+
+func (x *DescribeEipsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeEipsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DissociateEipsRequest holds the parameters of the QingCloud action DissociateEips.
 type DissociateEipsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -764,7 +940,7 @@ type DissociateEipsRequest struct {
 
 func (x *DissociateEipsRequest) Reset() {
 	*x = DissociateEipsRequest{}
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +952,7 @@ func (x *DissociateEipsRequest) String() string {
 func (*DissociateEipsRequest) ProtoMessage() {}
 
 func (x *DissociateEipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +965,7 @@ func (x *DissociateEipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DissociateEipsRequest.ProtoReflect.Descriptor instead.
 func (*DissociateEipsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{10}
+	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DissociateEipsRequest) GetEips() []string {
@@ -818,7 +994,7 @@ type DissociateEipsResponse struct {
 
 func (x *DissociateEipsResponse) Reset() {
 	*x = DissociateEipsResponse{}
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +1006,7 @@ func (x *DissociateEipsResponse) String() string {
 func (*DissociateEipsResponse) ProtoMessage() {}
 
 func (x *DissociateEipsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +1019,7 @@ func (x *DissociateEipsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DissociateEipsResponse.ProtoReflect.Descriptor instead.
 func (*DissociateEipsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{11}
+	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DissociateEipsResponse) GetAction() string {
@@ -879,7 +1055,7 @@ type ModifyEipAttributesRequest struct {
 
 func (x *ModifyEipAttributesRequest) Reset() {
 	*x = ModifyEipAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1067,7 @@ func (x *ModifyEipAttributesRequest) String() string {
 func (*ModifyEipAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyEipAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1080,7 @@ func (x *ModifyEipAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyEipAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyEipAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{12}
+	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ModifyEipAttributesRequest) GetDescription() string {
@@ -940,7 +1116,7 @@ type ModifyEipAttributesResponse struct {
 
 func (x *ModifyEipAttributesResponse) Reset() {
 	*x = ModifyEipAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1128,7 @@ func (x *ModifyEipAttributesResponse) String() string {
 func (*ModifyEipAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyEipAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1141,7 @@ func (x *ModifyEipAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyEipAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyEipAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{13}
+	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ModifyEipAttributesResponse) GetAction() string {
@@ -1001,7 +1177,7 @@ type ReleaseEipsRequest struct {
 
 func (x *ReleaseEipsRequest) Reset() {
 	*x = ReleaseEipsRequest{}
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1189,7 @@ func (x *ReleaseEipsRequest) String() string {
 func (*ReleaseEipsRequest) ProtoMessage() {}
 
 func (x *ReleaseEipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1202,7 @@ func (x *ReleaseEipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseEipsRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseEipsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{14}
+	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReleaseEipsRequest) GetEips() []string {
@@ -1055,7 +1231,7 @@ type ReleaseEipsResponse struct {
 
 func (x *ReleaseEipsResponse) Reset() {
 	*x = ReleaseEipsResponse{}
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1243,7 @@ func (x *ReleaseEipsResponse) String() string {
 func (*ReleaseEipsResponse) ProtoMessage() {}
 
 func (x *ReleaseEipsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_eip_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1256,7 @@ func (x *ReleaseEipsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseEipsResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseEipsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{15}
+	return file_qingcloud_iaas_v1_eip_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReleaseEipsResponse) GetAction() string {
@@ -1206,6 +1382,32 @@ const file_qingcloud_iaas_v1_eip_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xe9\x02\n" +
+	"\x16DescribeEipsAllRequest\x12\x12\n" +
+	"\x04eips\x18\x01 \x03(\tR\x04eips\x12$\n" +
+	"\vinstance_id\x18\x02 \x01(\tH\x00R\n" +
+	"instanceId\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x04 \x01(\tH\x02R\tprojectId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x06 \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\x0e\n" +
+	"\f_instance_idB\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\x8f\x01\n" +
+	"\x17DescribeEipsAllResponse\x12(\n" +
+	"\x03eip\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.EipR\x03eip\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"R\n" +
 	"\x15DissociateEipsRequest\x12\x17\n" +
 	"\x04eips\x18\x01 \x03(\tB\x03\xe0A\x02R\x04eips\x12\x17\n" +
@@ -1242,7 +1444,7 @@ const file_qingcloud_iaas_v1_eip_proto_rawDesc = "" +
 	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code2\x90\x0e\n" +
+	"\t_ret_code2\xbd\x0f\n" +
 	"\n" +
 	"EipService\x12\xca\x01\n" +
 	"\fAllocateEips\x12&.qingcloud.iaas.v1.AllocateEipsRequest\x1a'.qingcloud.iaas.v1.AllocateEipsResponse\"i\xc2\xf3\x18E\n" +
@@ -1254,7 +1456,9 @@ const file_qingcloud_iaas_v1_eip_proto_rawDesc = "" +
 	"\x15ChangeEipsBillingMode\x12/.qingcloud.iaas.v1.ChangeEipsBillingModeRequest\x1a0.qingcloud.iaas.v1.ChangeEipsBillingModeResponse\"\x86\x01\xc2\xf3\x18Y\n" +
 	"\x15ChangeEipsBillingMode\"@https://docs.qingcloud.com/api/eip/change_eips_billing_mode.html\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/iaas/ChangeEipsBillingMode\x12\xc9\x01\n" +
 	"\fDescribeEips\x12&.qingcloud.iaas.v1.DescribeEipsRequest\x1a'.qingcloud.iaas.v1.DescribeEipsResponse\"h\xc2\xf3\x18G\n" +
-	"\fDescribeEips\x10\x01\"5https://docs.qingcloud.com/api/eip/describe_eips.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeEips\x12\xd6\x01\n" +
+	"\fDescribeEips\x10\x01\"5https://docs.qingcloud.com/api/eip/describe_eips.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeEips\x12\xaa\x01\n" +
+	"\x0fDescribeEipsAll\x12).qingcloud.iaas.v1.DescribeEipsAllRequest\x1a*.qingcloud.iaas.v1.DescribeEipsAllResponse\">\xc2\xf3\x18\x19\n" +
+	"\fDescribeEips\x10\x01*\aeip_set\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeEips:all0\x01\x12\xd6\x01\n" +
 	"\x0eDissociateEips\x12(.qingcloud.iaas.v1.DissociateEipsRequest\x1a).qingcloud.iaas.v1.DissociateEipsResponse\"o\xc2\xf3\x18I\n" +
 	"\x0eDissociateEips\"7https://docs.qingcloud.com/api/eip/dissociate_eips.html\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/iaas/DissociateEips\x12\xf5\x01\n" +
 	"\x13ModifyEipAttributes\x12-.qingcloud.iaas.v1.ModifyEipAttributesRequest\x1a..qingcloud.iaas.v1.ModifyEipAttributesResponse\"\x7f\xc2\xf3\x18T\n" +
@@ -1274,7 +1478,7 @@ func file_qingcloud_iaas_v1_eip_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_eip_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_eip_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_qingcloud_iaas_v1_eip_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_qingcloud_iaas_v1_eip_proto_goTypes = []any{
 	(*AllocateEipsRequest)(nil),           // 0: qingcloud.iaas.v1.AllocateEipsRequest
 	(*AllocateEipsResponse)(nil),          // 1: qingcloud.iaas.v1.AllocateEipsResponse
@@ -1286,37 +1490,42 @@ var file_qingcloud_iaas_v1_eip_proto_goTypes = []any{
 	(*ChangeEipsBillingModeResponse)(nil), // 7: qingcloud.iaas.v1.ChangeEipsBillingModeResponse
 	(*DescribeEipsRequest)(nil),           // 8: qingcloud.iaas.v1.DescribeEipsRequest
 	(*DescribeEipsResponse)(nil),          // 9: qingcloud.iaas.v1.DescribeEipsResponse
-	(*DissociateEipsRequest)(nil),         // 10: qingcloud.iaas.v1.DissociateEipsRequest
-	(*DissociateEipsResponse)(nil),        // 11: qingcloud.iaas.v1.DissociateEipsResponse
-	(*ModifyEipAttributesRequest)(nil),    // 12: qingcloud.iaas.v1.ModifyEipAttributesRequest
-	(*ModifyEipAttributesResponse)(nil),   // 13: qingcloud.iaas.v1.ModifyEipAttributesResponse
-	(*ReleaseEipsRequest)(nil),            // 14: qingcloud.iaas.v1.ReleaseEipsRequest
-	(*ReleaseEipsResponse)(nil),           // 15: qingcloud.iaas.v1.ReleaseEipsResponse
-	(*Eip)(nil),                           // 16: qingcloud.iaas.v1.Eip
+	(*DescribeEipsAllRequest)(nil),        // 10: qingcloud.iaas.v1.DescribeEipsAllRequest
+	(*DescribeEipsAllResponse)(nil),       // 11: qingcloud.iaas.v1.DescribeEipsAllResponse
+	(*DissociateEipsRequest)(nil),         // 12: qingcloud.iaas.v1.DissociateEipsRequest
+	(*DissociateEipsResponse)(nil),        // 13: qingcloud.iaas.v1.DissociateEipsResponse
+	(*ModifyEipAttributesRequest)(nil),    // 14: qingcloud.iaas.v1.ModifyEipAttributesRequest
+	(*ModifyEipAttributesResponse)(nil),   // 15: qingcloud.iaas.v1.ModifyEipAttributesResponse
+	(*ReleaseEipsRequest)(nil),            // 16: qingcloud.iaas.v1.ReleaseEipsRequest
+	(*ReleaseEipsResponse)(nil),           // 17: qingcloud.iaas.v1.ReleaseEipsResponse
+	(*Eip)(nil),                           // 18: qingcloud.iaas.v1.Eip
 }
 var file_qingcloud_iaas_v1_eip_proto_depIdxs = []int32{
-	16, // 0: qingcloud.iaas.v1.DescribeEipsResponse.eip_set:type_name -> qingcloud.iaas.v1.Eip
-	0,  // 1: qingcloud.iaas.v1.EipService.AllocateEips:input_type -> qingcloud.iaas.v1.AllocateEipsRequest
-	2,  // 2: qingcloud.iaas.v1.EipService.AssociateEip:input_type -> qingcloud.iaas.v1.AssociateEipRequest
-	4,  // 3: qingcloud.iaas.v1.EipService.ChangeEipsBandwidth:input_type -> qingcloud.iaas.v1.ChangeEipsBandwidthRequest
-	6,  // 4: qingcloud.iaas.v1.EipService.ChangeEipsBillingMode:input_type -> qingcloud.iaas.v1.ChangeEipsBillingModeRequest
-	8,  // 5: qingcloud.iaas.v1.EipService.DescribeEips:input_type -> qingcloud.iaas.v1.DescribeEipsRequest
-	10, // 6: qingcloud.iaas.v1.EipService.DissociateEips:input_type -> qingcloud.iaas.v1.DissociateEipsRequest
-	12, // 7: qingcloud.iaas.v1.EipService.ModifyEipAttributes:input_type -> qingcloud.iaas.v1.ModifyEipAttributesRequest
-	14, // 8: qingcloud.iaas.v1.EipService.ReleaseEips:input_type -> qingcloud.iaas.v1.ReleaseEipsRequest
-	1,  // 9: qingcloud.iaas.v1.EipService.AllocateEips:output_type -> qingcloud.iaas.v1.AllocateEipsResponse
-	3,  // 10: qingcloud.iaas.v1.EipService.AssociateEip:output_type -> qingcloud.iaas.v1.AssociateEipResponse
-	5,  // 11: qingcloud.iaas.v1.EipService.ChangeEipsBandwidth:output_type -> qingcloud.iaas.v1.ChangeEipsBandwidthResponse
-	7,  // 12: qingcloud.iaas.v1.EipService.ChangeEipsBillingMode:output_type -> qingcloud.iaas.v1.ChangeEipsBillingModeResponse
-	9,  // 13: qingcloud.iaas.v1.EipService.DescribeEips:output_type -> qingcloud.iaas.v1.DescribeEipsResponse
-	11, // 14: qingcloud.iaas.v1.EipService.DissociateEips:output_type -> qingcloud.iaas.v1.DissociateEipsResponse
-	13, // 15: qingcloud.iaas.v1.EipService.ModifyEipAttributes:output_type -> qingcloud.iaas.v1.ModifyEipAttributesResponse
-	15, // 16: qingcloud.iaas.v1.EipService.ReleaseEips:output_type -> qingcloud.iaas.v1.ReleaseEipsResponse
-	9,  // [9:17] is the sub-list for method output_type
-	1,  // [1:9] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	18, // 0: qingcloud.iaas.v1.DescribeEipsResponse.eip_set:type_name -> qingcloud.iaas.v1.Eip
+	18, // 1: qingcloud.iaas.v1.DescribeEipsAllResponse.eip:type_name -> qingcloud.iaas.v1.Eip
+	0,  // 2: qingcloud.iaas.v1.EipService.AllocateEips:input_type -> qingcloud.iaas.v1.AllocateEipsRequest
+	2,  // 3: qingcloud.iaas.v1.EipService.AssociateEip:input_type -> qingcloud.iaas.v1.AssociateEipRequest
+	4,  // 4: qingcloud.iaas.v1.EipService.ChangeEipsBandwidth:input_type -> qingcloud.iaas.v1.ChangeEipsBandwidthRequest
+	6,  // 5: qingcloud.iaas.v1.EipService.ChangeEipsBillingMode:input_type -> qingcloud.iaas.v1.ChangeEipsBillingModeRequest
+	8,  // 6: qingcloud.iaas.v1.EipService.DescribeEips:input_type -> qingcloud.iaas.v1.DescribeEipsRequest
+	10, // 7: qingcloud.iaas.v1.EipService.DescribeEipsAll:input_type -> qingcloud.iaas.v1.DescribeEipsAllRequest
+	12, // 8: qingcloud.iaas.v1.EipService.DissociateEips:input_type -> qingcloud.iaas.v1.DissociateEipsRequest
+	14, // 9: qingcloud.iaas.v1.EipService.ModifyEipAttributes:input_type -> qingcloud.iaas.v1.ModifyEipAttributesRequest
+	16, // 10: qingcloud.iaas.v1.EipService.ReleaseEips:input_type -> qingcloud.iaas.v1.ReleaseEipsRequest
+	1,  // 11: qingcloud.iaas.v1.EipService.AllocateEips:output_type -> qingcloud.iaas.v1.AllocateEipsResponse
+	3,  // 12: qingcloud.iaas.v1.EipService.AssociateEip:output_type -> qingcloud.iaas.v1.AssociateEipResponse
+	5,  // 13: qingcloud.iaas.v1.EipService.ChangeEipsBandwidth:output_type -> qingcloud.iaas.v1.ChangeEipsBandwidthResponse
+	7,  // 14: qingcloud.iaas.v1.EipService.ChangeEipsBillingMode:output_type -> qingcloud.iaas.v1.ChangeEipsBillingModeResponse
+	9,  // 15: qingcloud.iaas.v1.EipService.DescribeEips:output_type -> qingcloud.iaas.v1.DescribeEipsResponse
+	11, // 16: qingcloud.iaas.v1.EipService.DescribeEipsAll:output_type -> qingcloud.iaas.v1.DescribeEipsAllResponse
+	13, // 17: qingcloud.iaas.v1.EipService.DissociateEips:output_type -> qingcloud.iaas.v1.DissociateEipsResponse
+	15, // 18: qingcloud.iaas.v1.EipService.ModifyEipAttributes:output_type -> qingcloud.iaas.v1.ModifyEipAttributesResponse
+	17, // 19: qingcloud.iaas.v1.EipService.ReleaseEips:output_type -> qingcloud.iaas.v1.ReleaseEipsResponse
+	11, // [11:20] is the sub-list for method output_type
+	2,  // [2:11] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_eip_proto_init() }
@@ -1342,13 +1551,15 @@ func file_qingcloud_iaas_v1_eip_proto_init() {
 	file_qingcloud_iaas_v1_eip_proto_msgTypes[13].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_eip_proto_msgTypes[14].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_eip_proto_msgTypes[15].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_eip_proto_msgTypes[16].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_eip_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_eip_proto_rawDesc), len(file_qingcloud_iaas_v1_eip_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -178,6 +178,34 @@ func local_request_EipService_DescribeEips_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
+var filter_EipService_DescribeEipsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_EipService_DescribeEipsAll_0(ctx context.Context, marshaler runtime.Marshaler, client EipServiceClient, req *http.Request, pathParams map[string]string) (EipService_DescribeEipsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeEipsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_EipService_DescribeEipsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeEipsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 func request_EipService_DissociateEips_0(ctx context.Context, marshaler runtime.Marshaler, client EipServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq DissociateEipsRequest
@@ -365,6 +393,13 @@ func RegisterEipServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux,
 		}
 		forward_EipService_DescribeEips_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_EipService_DescribeEipsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodPost, pattern_EipService_DissociateEips_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -550,6 +585,23 @@ func RegisterEipServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux,
 		}
 		forward_EipService_DescribeEips_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_EipService_DescribeEipsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.EipService/DescribeEipsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeEips:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_EipService_DescribeEipsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_EipService_DescribeEipsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_EipService_DissociateEips_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -610,6 +662,7 @@ var (
 	pattern_EipService_ChangeEipsBandwidth_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ChangeEipsBandwidth"}, ""))
 	pattern_EipService_ChangeEipsBillingMode_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ChangeEipsBillingMode"}, ""))
 	pattern_EipService_DescribeEips_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeEips"}, ""))
+	pattern_EipService_DescribeEipsAll_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeEips"}, "all"))
 	pattern_EipService_DissociateEips_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DissociateEips"}, ""))
 	pattern_EipService_ModifyEipAttributes_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyEipAttributes"}, ""))
 	pattern_EipService_ReleaseEips_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ReleaseEips"}, ""))
@@ -621,6 +674,7 @@ var (
 	forward_EipService_ChangeEipsBandwidth_0   = runtime.ForwardResponseMessage
 	forward_EipService_ChangeEipsBillingMode_0 = runtime.ForwardResponseMessage
 	forward_EipService_DescribeEips_0          = runtime.ForwardResponseMessage
+	forward_EipService_DescribeEipsAll_0       = runtime.ForwardResponseStream
 	forward_EipService_DissociateEips_0        = runtime.ForwardResponseMessage
 	forward_EipService_ModifyEipAttributes_0   = runtime.ForwardResponseMessage
 	forward_EipService_ReleaseEips_0           = runtime.ForwardResponseMessage

@@ -27,6 +27,7 @@ const (
 	EipService_ChangeEipsBandwidth_FullMethodName   = "/qingcloud.iaas.v1.EipService/ChangeEipsBandwidth"
 	EipService_ChangeEipsBillingMode_FullMethodName = "/qingcloud.iaas.v1.EipService/ChangeEipsBillingMode"
 	EipService_DescribeEips_FullMethodName          = "/qingcloud.iaas.v1.EipService/DescribeEips"
+	EipService_DescribeEipsAll_FullMethodName       = "/qingcloud.iaas.v1.EipService/DescribeEipsAll"
 	EipService_DissociateEips_FullMethodName        = "/qingcloud.iaas.v1.EipService/DissociateEips"
 	EipService_ModifyEipAttributes_FullMethodName   = "/qingcloud.iaas.v1.EipService/ModifyEipAttributes"
 	EipService_ReleaseEips_FullMethodName           = "/qingcloud.iaas.v1.EipService/ReleaseEips"
@@ -66,6 +67,12 @@ type EipServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/eip/describe_eips.html
 	DescribeEips(ctx context.Context, in *DescribeEipsRequest, opts ...grpc.CallOption) (*DescribeEipsResponse, error)
+	// DescribeEipsAll streams every item that DescribeEips matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeEipsAll(ctx context.Context, in *DescribeEipsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeEipsAllResponse], error)
 	// DissociateEips calls the QingCloud action DissociateEips.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -142,6 +149,25 @@ func (c *eipServiceClient) DescribeEips(ctx context.Context, in *DescribeEipsReq
 	return out, nil
 }
 
+func (c *eipServiceClient) DescribeEipsAll(ctx context.Context, in *DescribeEipsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeEipsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EipService_ServiceDesc.Streams[0], EipService_DescribeEipsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeEipsAllRequest, DescribeEipsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EipService_DescribeEipsAllClient = grpc.ServerStreamingClient[DescribeEipsAllResponse]
+
 func (c *eipServiceClient) DissociateEips(ctx context.Context, in *DissociateEipsRequest, opts ...grpc.CallOption) (*DissociateEipsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DissociateEipsResponse)
@@ -206,6 +232,12 @@ type EipServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/eip/describe_eips.html
 	DescribeEips(context.Context, *DescribeEipsRequest) (*DescribeEipsResponse, error)
+	// DescribeEipsAll streams every item that DescribeEips matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeEipsAll(*DescribeEipsAllRequest, grpc.ServerStreamingServer[DescribeEipsAllResponse]) error
 	// DissociateEips calls the QingCloud action DissociateEips.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -246,6 +278,9 @@ func (UnimplementedEipServiceServer) ChangeEipsBillingMode(context.Context, *Cha
 }
 func (UnimplementedEipServiceServer) DescribeEips(context.Context, *DescribeEipsRequest) (*DescribeEipsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeEips not implemented")
+}
+func (UnimplementedEipServiceServer) DescribeEipsAll(*DescribeEipsAllRequest, grpc.ServerStreamingServer[DescribeEipsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeEipsAll not implemented")
 }
 func (UnimplementedEipServiceServer) DissociateEips(context.Context, *DissociateEipsRequest) (*DissociateEipsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DissociateEips not implemented")
@@ -367,6 +402,17 @@ func _EipService_DescribeEips_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EipService_DescribeEipsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeEipsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EipServiceServer).DescribeEipsAll(m, &grpc.GenericServerStream[DescribeEipsAllRequest, DescribeEipsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EipService_DescribeEipsAllServer = grpc.ServerStreamingServer[DescribeEipsAllResponse]
+
 func _EipService_DissociateEips_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DissociateEipsRequest)
 	if err := dec(in); err != nil {
@@ -461,6 +507,12 @@ var EipService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _EipService_ReleaseEips_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeEipsAll",
+			Handler:       _EipService_DescribeEipsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/eip.proto",
 }

@@ -551,6 +551,124 @@ func (x *DescribeImageUsersResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeImageUsersAllRequest holds the filters of DescribeImageUsers; paging is the server's.
+type DescribeImageUsersAllRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ImageId *string                `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeImageUsersAllRequest) Reset() {
+	*x = DescribeImageUsersAllRequest{}
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeImageUsersAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeImageUsersAllRequest) ProtoMessage() {}
+
+func (x *DescribeImageUsersAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeImageUsersAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeImageUsersAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DescribeImageUsersAllRequest) GetImageId() string {
+	if x != nil && x.ImageId != nil {
+		return *x.ImageId
+	}
+	return ""
+}
+
+func (x *DescribeImageUsersAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeImageUsersAllResponse is one item of the DescribeImageUsers listing.
+type DescribeImageUsersAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	ImageUser *ImageUser `protobuf:"bytes,1,opt,name=image_user,json=imageUser,proto3" json:"image_user,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeImageUsersAllResponse) Reset() {
+	*x = DescribeImageUsersAllResponse{}
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeImageUsersAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeImageUsersAllResponse) ProtoMessage() {}
+
+func (x *DescribeImageUsersAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeImageUsersAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeImageUsersAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DescribeImageUsersAllResponse) GetImageUser() *ImageUser {
+	if x != nil {
+		return x.ImageUser
+	}
+	return nil
+}
+
+func (x *DescribeImageUsersAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeImageUsersAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeImagesRequest holds the parameters of the QingCloud action DescribeImages.
 type DescribeImagesRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -583,7 +701,7 @@ type DescribeImagesRequest struct {
 
 func (x *DescribeImagesRequest) Reset() {
 	*x = DescribeImagesRequest{}
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +713,7 @@ func (x *DescribeImagesRequest) String() string {
 func (*DescribeImagesRequest) ProtoMessage() {}
 
 func (x *DescribeImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +726,7 @@ func (x *DescribeImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeImagesRequest.ProtoReflect.Descriptor instead.
 func (*DescribeImagesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{8}
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DescribeImagesRequest) GetImages() []string {
@@ -722,7 +840,7 @@ type DescribeImagesResponse struct {
 
 func (x *DescribeImagesResponse) Reset() {
 	*x = DescribeImagesResponse{}
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +852,7 @@ func (x *DescribeImagesResponse) String() string {
 func (*DescribeImagesResponse) ProtoMessage() {}
 
 func (x *DescribeImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +865,7 @@ func (x *DescribeImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeImagesResponse.ProtoReflect.Descriptor instead.
 func (*DescribeImagesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{9}
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DescribeImagesResponse) GetAction() string {
@@ -778,6 +896,210 @@ func (x *DescribeImagesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeImagesAllRequest holds the filters of DescribeImages; paging is the server's.
+type DescribeImagesAllRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Images   []string               `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	OsFamily *string                `protobuf:"bytes,2,opt,name=os_family,json=osFamily,proto3,oneof" json:"os_family,omitempty"`
+	Owner    *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	// Known values: 64bit, 32bit (others are passed through).
+	ProcessorType *string `protobuf:"bytes,4,opt,name=processor_type,json=processorType,proto3,oneof" json:"processor_type,omitempty"`
+	ProjectId     *string `protobuf:"bytes,5,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	// Known values: system, self (others are passed through).
+	Provider   *string `protobuf:"bytes,6,opt,name=provider,proto3,oneof" json:"provider,omitempty"`
+	SearchWord *string `protobuf:"bytes,7,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Known values: pending, available, deprecated, suspended, deleted, ceased (others are passed
+	// through).
+	Status []string `protobuf:"bytes,8,rep,name=status,proto3" json:"status,omitempty"`
+	Tags   []string `protobuf:"bytes,9,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Known values: 0 (others are passed through). QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,10,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Known values: public, private (others are passed through).
+	Visibility *string `protobuf:"bytes,11,opt,name=visibility,proto3,oneof" json:"visibility,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,12,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeImagesAllRequest) Reset() {
+	*x = DescribeImagesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeImagesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeImagesAllRequest) ProtoMessage() {}
+
+func (x *DescribeImagesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeImagesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeImagesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DescribeImagesAllRequest) GetImages() []string {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *DescribeImagesAllRequest) GetOsFamily() string {
+	if x != nil && x.OsFamily != nil {
+		return *x.OsFamily
+	}
+	return ""
+}
+
+func (x *DescribeImagesAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeImagesAllRequest) GetProcessorType() string {
+	if x != nil && x.ProcessorType != nil {
+		return *x.ProcessorType
+	}
+	return ""
+}
+
+func (x *DescribeImagesAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeImagesAllRequest) GetProvider() string {
+	if x != nil && x.Provider != nil {
+		return *x.Provider
+	}
+	return ""
+}
+
+func (x *DescribeImagesAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeImagesAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeImagesAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeImagesAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeImagesAllRequest) GetVisibility() string {
+	if x != nil && x.Visibility != nil {
+		return *x.Visibility
+	}
+	return ""
+}
+
+func (x *DescribeImagesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeImagesAllResponse is one item of the DescribeImages listing.
+type DescribeImagesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Image *Image `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeImagesAllResponse) Reset() {
+	*x = DescribeImagesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeImagesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeImagesAllResponse) ProtoMessage() {}
+
+func (x *DescribeImagesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeImagesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeImagesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DescribeImagesAllResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+func (x *DescribeImagesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeImagesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // GrantImageToUsersRequest holds the parameters of the QingCloud action GrantImageToUsers.
 type GrantImageToUsersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -791,7 +1113,7 @@ type GrantImageToUsersRequest struct {
 
 func (x *GrantImageToUsersRequest) Reset() {
 	*x = GrantImageToUsersRequest{}
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +1125,7 @@ func (x *GrantImageToUsersRequest) String() string {
 func (*GrantImageToUsersRequest) ProtoMessage() {}
 
 func (x *GrantImageToUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +1138,7 @@ func (x *GrantImageToUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantImageToUsersRequest.ProtoReflect.Descriptor instead.
 func (*GrantImageToUsersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{10}
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GrantImageToUsersRequest) GetImage() string {
@@ -851,7 +1173,7 @@ type GrantImageToUsersResponse struct {
 
 func (x *GrantImageToUsersResponse) Reset() {
 	*x = GrantImageToUsersResponse{}
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1185,7 @@ func (x *GrantImageToUsersResponse) String() string {
 func (*GrantImageToUsersResponse) ProtoMessage() {}
 
 func (x *GrantImageToUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1198,7 @@ func (x *GrantImageToUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantImageToUsersResponse.ProtoReflect.Descriptor instead.
 func (*GrantImageToUsersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{11}
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GrantImageToUsersResponse) GetAction() string {
@@ -907,7 +1229,7 @@ type ModifyImageAttributesRequest struct {
 
 func (x *ModifyImageAttributesRequest) Reset() {
 	*x = ModifyImageAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1241,7 @@ func (x *ModifyImageAttributesRequest) String() string {
 func (*ModifyImageAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyImageAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1254,7 @@ func (x *ModifyImageAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyImageAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyImageAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{12}
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ModifyImageAttributesRequest) GetDescription() string {
@@ -975,7 +1297,7 @@ type ModifyImageAttributesResponse struct {
 
 func (x *ModifyImageAttributesResponse) Reset() {
 	*x = ModifyImageAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1309,7 @@ func (x *ModifyImageAttributesResponse) String() string {
 func (*ModifyImageAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyImageAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1322,7 @@ func (x *ModifyImageAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyImageAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyImageAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{13}
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ModifyImageAttributesResponse) GetAction() string {
@@ -1037,7 +1359,7 @@ type RevokeImageFromUsersRequest struct {
 
 func (x *RevokeImageFromUsersRequest) Reset() {
 	*x = RevokeImageFromUsersRequest{}
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1371,7 @@ func (x *RevokeImageFromUsersRequest) String() string {
 func (*RevokeImageFromUsersRequest) ProtoMessage() {}
 
 func (x *RevokeImageFromUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1384,7 @@ func (x *RevokeImageFromUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeImageFromUsersRequest.ProtoReflect.Descriptor instead.
 func (*RevokeImageFromUsersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{14}
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RevokeImageFromUsersRequest) GetImage() string {
@@ -1097,7 +1419,7 @@ type RevokeImageFromUsersResponse struct {
 
 func (x *RevokeImageFromUsersResponse) Reset() {
 	*x = RevokeImageFromUsersResponse{}
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1431,7 @@ func (x *RevokeImageFromUsersResponse) String() string {
 func (*RevokeImageFromUsersResponse) ProtoMessage() {}
 
 func (x *RevokeImageFromUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_image_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1444,7 @@ func (x *RevokeImageFromUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeImageFromUsersResponse.ProtoReflect.Descriptor instead.
 func (*RevokeImageFromUsersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{15}
+	return file_qingcloud_iaas_v1_image_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RevokeImageFromUsersResponse) GetAction() string {
@@ -1207,6 +1529,18 @@ const file_qingcloud_iaas_v1_image_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"r\n" +
+	"\x1cDescribeImageUsersAllRequest\x12#\n" +
+	"\bimage_id\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\aimageId\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\v\n" +
+	"\t_image_idB\a\n" +
+	"\x05_zone\"\xa8\x01\n" +
+	"\x1dDescribeImageUsersAllResponse\x12;\n" +
+	"\n" +
+	"image_user\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.ImageUserR\timageUser\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xd4\x04\n" +
 	"\x15DescribeImagesRequest\x12\x16\n" +
 	"\x06images\x18\x01 \x03(\tR\x06images\x12\x19\n" +
@@ -1250,6 +1584,41 @@ const file_qingcloud_iaas_v1_image_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x8a\x04\n" +
+	"\x18DescribeImagesAllRequest\x12\x16\n" +
+	"\x06images\x18\x01 \x03(\tR\x06images\x12 \n" +
+	"\tos_family\x18\x02 \x01(\tH\x00R\bosFamily\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12*\n" +
+	"\x0eprocessor_type\x18\x04 \x01(\tH\x02R\rprocessorType\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x05 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12\x1f\n" +
+	"\bprovider\x18\x06 \x01(\tH\x04R\bprovider\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\a \x01(\tH\x05R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\b \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\t \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\n" +
+	" \x01(\x05H\x06R\averbose\x88\x01\x01\x12#\n" +
+	"\n" +
+	"visibility\x18\v \x01(\tH\aR\n" +
+	"visibility\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\f \x01(\tH\bR\x04zone\x88\x01\x01B\f\n" +
+	"\n" +
+	"_os_familyB\b\n" +
+	"\x06_ownerB\x11\n" +
+	"\x0f_processor_typeB\r\n" +
+	"\v_project_idB\v\n" +
+	"\t_providerB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\r\n" +
+	"\v_visibilityB\a\n" +
+	"\x05_zone\"\x97\x01\n" +
+	"\x19DescribeImagesAllResponse\x12.\n" +
+	"\x05image\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.ImageR\x05image\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x81\x01\n" +
 	"\x18GrantImageToUsersRequest\x12\x1e\n" +
 	"\x05image\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05image\x88\x01\x01\x12\x19\n" +
@@ -1289,7 +1658,7 @@ const file_qingcloud_iaas_v1_image_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code2\xdc\x0e\n" +
+	"\t_ret_code2\xe7\x11\n" +
 	"\fImageService\x12\xde\x01\n" +
 	"\x0fCaptureInstance\x12).qingcloud.iaas.v1.CaptureInstanceRequest\x1a*.qingcloud.iaas.v1.CaptureInstanceResponse\"t\xc2\xf3\x18M\n" +
 	"\x0fCaptureInstance\":https://docs.qingcloud.com/api/image/capture_instance.html\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/iaas/CaptureInstance\x12\xc6\x01\n" +
@@ -1298,9 +1667,13 @@ const file_qingcloud_iaas_v1_image_proto_rawDesc = "" +
 	"\fDeleteImages\x12&.qingcloud.iaas.v1.DeleteImagesRequest\x1a'.qingcloud.iaas.v1.DeleteImagesResponse\"k\xc2\xf3\x18G\n" +
 	"\fDeleteImages\"7https://docs.qingcloud.com/api/image/delete_images.html\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/iaas/DeleteImages\x12\xf0\x01\n" +
 	"\x12DescribeImageUsers\x12,.qingcloud.iaas.v1.DescribeImageUsersRequest\x1a-.qingcloud.iaas.v1.DescribeImageUsersResponse\"}\xc2\xf3\x18V\n" +
-	"\x12DescribeImageUsers\x10\x01\">https://docs.qingcloud.com/api/image/describe-image-users.html\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeImageUsers\x12\xd7\x01\n" +
+	"\x12DescribeImageUsers\x10\x01\">https://docs.qingcloud.com/api/image/describe-image-users.html\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeImageUsers\x12\xcf\x01\n" +
+	"\x15DescribeImageUsersAll\x12/.qingcloud.iaas.v1.DescribeImageUsersAllRequest\x1a0.qingcloud.iaas.v1.DescribeImageUsersAllResponse\"Q\xc2\xf3\x18&\n" +
+	"\x12DescribeImageUsers\x10\x01*\x0eimage_user_set\x82\xd3\xe4\x93\x02!\x12\x1f/v1/iaas/DescribeImageUsers:all0\x01\x12\xd7\x01\n" +
 	"\x0eDescribeImages\x12(.qingcloud.iaas.v1.DescribeImagesRequest\x1a).qingcloud.iaas.v1.DescribeImagesResponse\"p\xc2\xf3\x18M\n" +
-	"\x0eDescribeImages\x10\x01\"9https://docs.qingcloud.com/api/image/describe_images.html\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/iaas/DescribeImages\x12\xec\x01\n" +
+	"\x0eDescribeImages\x10\x01\"9https://docs.qingcloud.com/api/image/describe_images.html\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/iaas/DescribeImages\x12\xb6\x01\n" +
+	"\x11DescribeImagesAll\x12+.qingcloud.iaas.v1.DescribeImagesAllRequest\x1a,.qingcloud.iaas.v1.DescribeImagesAllResponse\"D\xc2\xf3\x18\x1d\n" +
+	"\x0eDescribeImages\x10\x01*\timage_set\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeImages:all0\x01\x12\xec\x01\n" +
 	"\x11GrantImageToUsers\x12+.qingcloud.iaas.v1.GrantImageToUsersRequest\x1a,.qingcloud.iaas.v1.GrantImageToUsersResponse\"|\xc2\xf3\x18S\n" +
 	"\x11GrantImageToUsers\">https://docs.qingcloud.com/api/image/grant-image-to-users.html\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/iaas/GrantImageToUsers\x12\x84\x02\n" +
 	"\x15ModifyImageAttributes\x12/.qingcloud.iaas.v1.ModifyImageAttributesRequest\x1a0.qingcloud.iaas.v1.ModifyImageAttributesResponse\"\x87\x01\xc2\xf3\x18Z\n" +
@@ -1321,7 +1694,7 @@ func file_qingcloud_iaas_v1_image_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_image_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_qingcloud_iaas_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_qingcloud_iaas_v1_image_proto_goTypes = []any{
 	(*CaptureInstanceRequest)(nil),        // 0: qingcloud.iaas.v1.CaptureInstanceRequest
 	(*CaptureInstanceResponse)(nil),       // 1: qingcloud.iaas.v1.CaptureInstanceResponse
@@ -1331,41 +1704,51 @@ var file_qingcloud_iaas_v1_image_proto_goTypes = []any{
 	(*DeleteImagesResponse)(nil),          // 5: qingcloud.iaas.v1.DeleteImagesResponse
 	(*DescribeImageUsersRequest)(nil),     // 6: qingcloud.iaas.v1.DescribeImageUsersRequest
 	(*DescribeImageUsersResponse)(nil),    // 7: qingcloud.iaas.v1.DescribeImageUsersResponse
-	(*DescribeImagesRequest)(nil),         // 8: qingcloud.iaas.v1.DescribeImagesRequest
-	(*DescribeImagesResponse)(nil),        // 9: qingcloud.iaas.v1.DescribeImagesResponse
-	(*GrantImageToUsersRequest)(nil),      // 10: qingcloud.iaas.v1.GrantImageToUsersRequest
-	(*GrantImageToUsersResponse)(nil),     // 11: qingcloud.iaas.v1.GrantImageToUsersResponse
-	(*ModifyImageAttributesRequest)(nil),  // 12: qingcloud.iaas.v1.ModifyImageAttributesRequest
-	(*ModifyImageAttributesResponse)(nil), // 13: qingcloud.iaas.v1.ModifyImageAttributesResponse
-	(*RevokeImageFromUsersRequest)(nil),   // 14: qingcloud.iaas.v1.RevokeImageFromUsersRequest
-	(*RevokeImageFromUsersResponse)(nil),  // 15: qingcloud.iaas.v1.RevokeImageFromUsersResponse
-	(*ImageUser)(nil),                     // 16: qingcloud.iaas.v1.ImageUser
-	(*Image)(nil),                         // 17: qingcloud.iaas.v1.Image
+	(*DescribeImageUsersAllRequest)(nil),  // 8: qingcloud.iaas.v1.DescribeImageUsersAllRequest
+	(*DescribeImageUsersAllResponse)(nil), // 9: qingcloud.iaas.v1.DescribeImageUsersAllResponse
+	(*DescribeImagesRequest)(nil),         // 10: qingcloud.iaas.v1.DescribeImagesRequest
+	(*DescribeImagesResponse)(nil),        // 11: qingcloud.iaas.v1.DescribeImagesResponse
+	(*DescribeImagesAllRequest)(nil),      // 12: qingcloud.iaas.v1.DescribeImagesAllRequest
+	(*DescribeImagesAllResponse)(nil),     // 13: qingcloud.iaas.v1.DescribeImagesAllResponse
+	(*GrantImageToUsersRequest)(nil),      // 14: qingcloud.iaas.v1.GrantImageToUsersRequest
+	(*GrantImageToUsersResponse)(nil),     // 15: qingcloud.iaas.v1.GrantImageToUsersResponse
+	(*ModifyImageAttributesRequest)(nil),  // 16: qingcloud.iaas.v1.ModifyImageAttributesRequest
+	(*ModifyImageAttributesResponse)(nil), // 17: qingcloud.iaas.v1.ModifyImageAttributesResponse
+	(*RevokeImageFromUsersRequest)(nil),   // 18: qingcloud.iaas.v1.RevokeImageFromUsersRequest
+	(*RevokeImageFromUsersResponse)(nil),  // 19: qingcloud.iaas.v1.RevokeImageFromUsersResponse
+	(*ImageUser)(nil),                     // 20: qingcloud.iaas.v1.ImageUser
+	(*Image)(nil),                         // 21: qingcloud.iaas.v1.Image
 }
 var file_qingcloud_iaas_v1_image_proto_depIdxs = []int32{
-	16, // 0: qingcloud.iaas.v1.DescribeImageUsersResponse.image_user_set:type_name -> qingcloud.iaas.v1.ImageUser
-	17, // 1: qingcloud.iaas.v1.DescribeImagesResponse.image_set:type_name -> qingcloud.iaas.v1.Image
-	0,  // 2: qingcloud.iaas.v1.ImageService.CaptureInstance:input_type -> qingcloud.iaas.v1.CaptureInstanceRequest
-	2,  // 3: qingcloud.iaas.v1.ImageService.CloneImages:input_type -> qingcloud.iaas.v1.CloneImagesRequest
-	4,  // 4: qingcloud.iaas.v1.ImageService.DeleteImages:input_type -> qingcloud.iaas.v1.DeleteImagesRequest
-	6,  // 5: qingcloud.iaas.v1.ImageService.DescribeImageUsers:input_type -> qingcloud.iaas.v1.DescribeImageUsersRequest
-	8,  // 6: qingcloud.iaas.v1.ImageService.DescribeImages:input_type -> qingcloud.iaas.v1.DescribeImagesRequest
-	10, // 7: qingcloud.iaas.v1.ImageService.GrantImageToUsers:input_type -> qingcloud.iaas.v1.GrantImageToUsersRequest
-	12, // 8: qingcloud.iaas.v1.ImageService.ModifyImageAttributes:input_type -> qingcloud.iaas.v1.ModifyImageAttributesRequest
-	14, // 9: qingcloud.iaas.v1.ImageService.RevokeImageFromUsers:input_type -> qingcloud.iaas.v1.RevokeImageFromUsersRequest
-	1,  // 10: qingcloud.iaas.v1.ImageService.CaptureInstance:output_type -> qingcloud.iaas.v1.CaptureInstanceResponse
-	3,  // 11: qingcloud.iaas.v1.ImageService.CloneImages:output_type -> qingcloud.iaas.v1.CloneImagesResponse
-	5,  // 12: qingcloud.iaas.v1.ImageService.DeleteImages:output_type -> qingcloud.iaas.v1.DeleteImagesResponse
-	7,  // 13: qingcloud.iaas.v1.ImageService.DescribeImageUsers:output_type -> qingcloud.iaas.v1.DescribeImageUsersResponse
-	9,  // 14: qingcloud.iaas.v1.ImageService.DescribeImages:output_type -> qingcloud.iaas.v1.DescribeImagesResponse
-	11, // 15: qingcloud.iaas.v1.ImageService.GrantImageToUsers:output_type -> qingcloud.iaas.v1.GrantImageToUsersResponse
-	13, // 16: qingcloud.iaas.v1.ImageService.ModifyImageAttributes:output_type -> qingcloud.iaas.v1.ModifyImageAttributesResponse
-	15, // 17: qingcloud.iaas.v1.ImageService.RevokeImageFromUsers:output_type -> qingcloud.iaas.v1.RevokeImageFromUsersResponse
-	10, // [10:18] is the sub-list for method output_type
-	2,  // [2:10] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	20, // 0: qingcloud.iaas.v1.DescribeImageUsersResponse.image_user_set:type_name -> qingcloud.iaas.v1.ImageUser
+	20, // 1: qingcloud.iaas.v1.DescribeImageUsersAllResponse.image_user:type_name -> qingcloud.iaas.v1.ImageUser
+	21, // 2: qingcloud.iaas.v1.DescribeImagesResponse.image_set:type_name -> qingcloud.iaas.v1.Image
+	21, // 3: qingcloud.iaas.v1.DescribeImagesAllResponse.image:type_name -> qingcloud.iaas.v1.Image
+	0,  // 4: qingcloud.iaas.v1.ImageService.CaptureInstance:input_type -> qingcloud.iaas.v1.CaptureInstanceRequest
+	2,  // 5: qingcloud.iaas.v1.ImageService.CloneImages:input_type -> qingcloud.iaas.v1.CloneImagesRequest
+	4,  // 6: qingcloud.iaas.v1.ImageService.DeleteImages:input_type -> qingcloud.iaas.v1.DeleteImagesRequest
+	6,  // 7: qingcloud.iaas.v1.ImageService.DescribeImageUsers:input_type -> qingcloud.iaas.v1.DescribeImageUsersRequest
+	8,  // 8: qingcloud.iaas.v1.ImageService.DescribeImageUsersAll:input_type -> qingcloud.iaas.v1.DescribeImageUsersAllRequest
+	10, // 9: qingcloud.iaas.v1.ImageService.DescribeImages:input_type -> qingcloud.iaas.v1.DescribeImagesRequest
+	12, // 10: qingcloud.iaas.v1.ImageService.DescribeImagesAll:input_type -> qingcloud.iaas.v1.DescribeImagesAllRequest
+	14, // 11: qingcloud.iaas.v1.ImageService.GrantImageToUsers:input_type -> qingcloud.iaas.v1.GrantImageToUsersRequest
+	16, // 12: qingcloud.iaas.v1.ImageService.ModifyImageAttributes:input_type -> qingcloud.iaas.v1.ModifyImageAttributesRequest
+	18, // 13: qingcloud.iaas.v1.ImageService.RevokeImageFromUsers:input_type -> qingcloud.iaas.v1.RevokeImageFromUsersRequest
+	1,  // 14: qingcloud.iaas.v1.ImageService.CaptureInstance:output_type -> qingcloud.iaas.v1.CaptureInstanceResponse
+	3,  // 15: qingcloud.iaas.v1.ImageService.CloneImages:output_type -> qingcloud.iaas.v1.CloneImagesResponse
+	5,  // 16: qingcloud.iaas.v1.ImageService.DeleteImages:output_type -> qingcloud.iaas.v1.DeleteImagesResponse
+	7,  // 17: qingcloud.iaas.v1.ImageService.DescribeImageUsers:output_type -> qingcloud.iaas.v1.DescribeImageUsersResponse
+	9,  // 18: qingcloud.iaas.v1.ImageService.DescribeImageUsersAll:output_type -> qingcloud.iaas.v1.DescribeImageUsersAllResponse
+	11, // 19: qingcloud.iaas.v1.ImageService.DescribeImages:output_type -> qingcloud.iaas.v1.DescribeImagesResponse
+	13, // 20: qingcloud.iaas.v1.ImageService.DescribeImagesAll:output_type -> qingcloud.iaas.v1.DescribeImagesAllResponse
+	15, // 21: qingcloud.iaas.v1.ImageService.GrantImageToUsers:output_type -> qingcloud.iaas.v1.GrantImageToUsersResponse
+	17, // 22: qingcloud.iaas.v1.ImageService.ModifyImageAttributes:output_type -> qingcloud.iaas.v1.ModifyImageAttributesResponse
+	19, // 23: qingcloud.iaas.v1.ImageService.RevokeImageFromUsers:output_type -> qingcloud.iaas.v1.RevokeImageFromUsersResponse
+	14, // [14:24] is the sub-list for method output_type
+	4,  // [4:14] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_image_proto_init() }
@@ -1391,13 +1774,17 @@ func file_qingcloud_iaas_v1_image_proto_init() {
 	file_qingcloud_iaas_v1_image_proto_msgTypes[13].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_image_proto_msgTypes[14].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_image_proto_msgTypes[15].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_image_proto_msgTypes[16].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_image_proto_msgTypes[17].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_image_proto_msgTypes[18].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_image_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_image_proto_rawDesc), len(file_qingcloud_iaas_v1_image_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,7 +26,9 @@ const (
 	ImageService_CloneImages_FullMethodName           = "/qingcloud.iaas.v1.ImageService/CloneImages"
 	ImageService_DeleteImages_FullMethodName          = "/qingcloud.iaas.v1.ImageService/DeleteImages"
 	ImageService_DescribeImageUsers_FullMethodName    = "/qingcloud.iaas.v1.ImageService/DescribeImageUsers"
+	ImageService_DescribeImageUsersAll_FullMethodName = "/qingcloud.iaas.v1.ImageService/DescribeImageUsersAll"
 	ImageService_DescribeImages_FullMethodName        = "/qingcloud.iaas.v1.ImageService/DescribeImages"
+	ImageService_DescribeImagesAll_FullMethodName     = "/qingcloud.iaas.v1.ImageService/DescribeImagesAll"
 	ImageService_GrantImageToUsers_FullMethodName     = "/qingcloud.iaas.v1.ImageService/GrantImageToUsers"
 	ImageService_ModifyImageAttributes_FullMethodName = "/qingcloud.iaas.v1.ImageService/ModifyImageAttributes"
 	ImageService_RevokeImageFromUsers_FullMethodName  = "/qingcloud.iaas.v1.ImageService/RevokeImageFromUsers"
@@ -62,12 +64,24 @@ type ImageServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/image/describe-image-users.html
 	DescribeImageUsers(ctx context.Context, in *DescribeImageUsersRequest, opts ...grpc.CallOption) (*DescribeImageUsersResponse, error)
+	// DescribeImageUsersAll streams every item that DescribeImageUsers matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeImageUsersAll(ctx context.Context, in *DescribeImageUsersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeImageUsersAllResponse], error)
 	// DescribeImages calls the QingCloud action DescribeImages.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/image/describe_images.html
 	DescribeImages(ctx context.Context, in *DescribeImagesRequest, opts ...grpc.CallOption) (*DescribeImagesResponse, error)
+	// DescribeImagesAll streams every item that DescribeImages matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeImagesAll(ctx context.Context, in *DescribeImagesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeImagesAllResponse], error)
 	// GrantImageToUsers calls the QingCloud action GrantImageToUsers.
 	//
 	// Documentation: https://docs.qingcloud.com/api/image/grant-image-to-users.html
@@ -130,6 +144,25 @@ func (c *imageServiceClient) DescribeImageUsers(ctx context.Context, in *Describ
 	return out, nil
 }
 
+func (c *imageServiceClient) DescribeImageUsersAll(ctx context.Context, in *DescribeImageUsersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeImageUsersAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ImageService_ServiceDesc.Streams[0], ImageService_DescribeImageUsersAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeImageUsersAllRequest, DescribeImageUsersAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImageService_DescribeImageUsersAllClient = grpc.ServerStreamingClient[DescribeImageUsersAllResponse]
+
 func (c *imageServiceClient) DescribeImages(ctx context.Context, in *DescribeImagesRequest, opts ...grpc.CallOption) (*DescribeImagesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeImagesResponse)
@@ -139,6 +172,25 @@ func (c *imageServiceClient) DescribeImages(ctx context.Context, in *DescribeIma
 	}
 	return out, nil
 }
+
+func (c *imageServiceClient) DescribeImagesAll(ctx context.Context, in *DescribeImagesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeImagesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ImageService_ServiceDesc.Streams[1], ImageService_DescribeImagesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeImagesAllRequest, DescribeImagesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImageService_DescribeImagesAllClient = grpc.ServerStreamingClient[DescribeImagesAllResponse]
 
 func (c *imageServiceClient) GrantImageToUsers(ctx context.Context, in *GrantImageToUsersRequest, opts ...grpc.CallOption) (*GrantImageToUsersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -200,12 +252,24 @@ type ImageServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/image/describe-image-users.html
 	DescribeImageUsers(context.Context, *DescribeImageUsersRequest) (*DescribeImageUsersResponse, error)
+	// DescribeImageUsersAll streams every item that DescribeImageUsers matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeImageUsersAll(*DescribeImageUsersAllRequest, grpc.ServerStreamingServer[DescribeImageUsersAllResponse]) error
 	// DescribeImages calls the QingCloud action DescribeImages.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/image/describe_images.html
 	DescribeImages(context.Context, *DescribeImagesRequest) (*DescribeImagesResponse, error)
+	// DescribeImagesAll streams every item that DescribeImages matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeImagesAll(*DescribeImagesAllRequest, grpc.ServerStreamingServer[DescribeImagesAllResponse]) error
 	// GrantImageToUsers calls the QingCloud action GrantImageToUsers.
 	//
 	// Documentation: https://docs.qingcloud.com/api/image/grant-image-to-users.html
@@ -240,8 +304,14 @@ func (UnimplementedImageServiceServer) DeleteImages(context.Context, *DeleteImag
 func (UnimplementedImageServiceServer) DescribeImageUsers(context.Context, *DescribeImageUsersRequest) (*DescribeImageUsersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeImageUsers not implemented")
 }
+func (UnimplementedImageServiceServer) DescribeImageUsersAll(*DescribeImageUsersAllRequest, grpc.ServerStreamingServer[DescribeImageUsersAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeImageUsersAll not implemented")
+}
 func (UnimplementedImageServiceServer) DescribeImages(context.Context, *DescribeImagesRequest) (*DescribeImagesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeImages not implemented")
+}
+func (UnimplementedImageServiceServer) DescribeImagesAll(*DescribeImagesAllRequest, grpc.ServerStreamingServer[DescribeImagesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeImagesAll not implemented")
 }
 func (UnimplementedImageServiceServer) GrantImageToUsers(context.Context, *GrantImageToUsersRequest) (*GrantImageToUsersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GrantImageToUsers not implemented")
@@ -345,6 +415,17 @@ func _ImageService_DescribeImageUsers_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ImageService_DescribeImageUsersAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeImageUsersAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ImageServiceServer).DescribeImageUsersAll(m, &grpc.GenericServerStream[DescribeImageUsersAllRequest, DescribeImageUsersAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImageService_DescribeImageUsersAllServer = grpc.ServerStreamingServer[DescribeImageUsersAllResponse]
+
 func _ImageService_DescribeImages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeImagesRequest)
 	if err := dec(in); err != nil {
@@ -362,6 +443,17 @@ func _ImageService_DescribeImages_Handler(srv interface{}, ctx context.Context, 
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _ImageService_DescribeImagesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeImagesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ImageServiceServer).DescribeImagesAll(m, &grpc.GenericServerStream[DescribeImagesAllRequest, DescribeImagesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImageService_DescribeImagesAllServer = grpc.ServerStreamingServer[DescribeImagesAllResponse]
 
 func _ImageService_GrantImageToUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GrantImageToUsersRequest)
@@ -457,6 +549,17 @@ var ImageService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ImageService_RevokeImageFromUsers_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeImageUsersAll",
+			Handler:       _ImageService_DescribeImageUsersAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeImagesAll",
+			Handler:       _ImageService_DescribeImagesAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/image.proto",
 }

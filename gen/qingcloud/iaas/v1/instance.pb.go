@@ -613,6 +613,218 @@ func (x *DescribeInstancesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeInstancesAllRequest holds the filters of DescribeInstances; paging is the server's.
+type DescribeInstancesAllRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ImageId []string               `protobuf:"bytes,1,rep,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
+	// Known values: 0, 1 (others are passed through).
+	InstanceClass *int32   `protobuf:"varint,2,opt,name=instance_class,json=instanceClass,proto3,oneof" json:"instance_class,omitempty"`
+	InstanceType  []string `protobuf:"bytes,3,rep,name=instance_type,json=instanceType,proto3" json:"instance_type,omitempty"`
+	Instances     []string `protobuf:"bytes,4,rep,name=instances,proto3" json:"instances,omitempty"`
+	// QingCloud's default: 0.
+	IsClusterNode *int32  `protobuf:"varint,5,opt,name=is_cluster_node,json=isClusterNode,proto3,oneof" json:"is_cluster_node,omitempty"`
+	Owner         *string `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId     *string `protobuf:"bytes,7,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord    *string `protobuf:"bytes,8,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Known values: pending, running, stopped, suspended, terminated, ceased (others are passed
+	// through).
+	Status []string `protobuf:"bytes,9,rep,name=status,proto3" json:"status,omitempty"`
+	Tags   []string `protobuf:"bytes,10,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Known values: 0, 1 (others are passed through).
+	Verbose *int32 `protobuf:"varint,11,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Known values: 0, 1 (others are passed through).
+	WithoutContract *int32 `protobuf:"varint,12,opt,name=without_contract,json=withoutContract,proto3,oneof" json:"without_contract,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,13,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeInstancesAllRequest) Reset() {
+	*x = DescribeInstancesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeInstancesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeInstancesAllRequest) ProtoMessage() {}
+
+func (x *DescribeInstancesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeInstancesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeInstancesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DescribeInstancesAllRequest) GetImageId() []string {
+	if x != nil {
+		return x.ImageId
+	}
+	return nil
+}
+
+func (x *DescribeInstancesAllRequest) GetInstanceClass() int32 {
+	if x != nil && x.InstanceClass != nil {
+		return *x.InstanceClass
+	}
+	return 0
+}
+
+func (x *DescribeInstancesAllRequest) GetInstanceType() []string {
+	if x != nil {
+		return x.InstanceType
+	}
+	return nil
+}
+
+func (x *DescribeInstancesAllRequest) GetInstances() []string {
+	if x != nil {
+		return x.Instances
+	}
+	return nil
+}
+
+func (x *DescribeInstancesAllRequest) GetIsClusterNode() int32 {
+	if x != nil && x.IsClusterNode != nil {
+		return *x.IsClusterNode
+	}
+	return 0
+}
+
+func (x *DescribeInstancesAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeInstancesAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeInstancesAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeInstancesAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeInstancesAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeInstancesAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeInstancesAllRequest) GetWithoutContract() int32 {
+	if x != nil && x.WithoutContract != nil {
+		return *x.WithoutContract
+	}
+	return 0
+}
+
+func (x *DescribeInstancesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeInstancesAllResponse is one item of the DescribeInstances listing.
+type DescribeInstancesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Instance *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeInstancesAllResponse) Reset() {
+	*x = DescribeInstancesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeInstancesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeInstancesAllResponse) ProtoMessage() {}
+
+func (x *DescribeInstancesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeInstancesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeInstancesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DescribeInstancesAllResponse) GetInstance() *Instance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+func (x *DescribeInstancesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeInstancesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // ModifyInstanceAttributesRequest holds the parameters of the QingCloud action
 // ModifyInstanceAttributes.
 type ModifyInstanceAttributesRequest struct {
@@ -628,7 +840,7 @@ type ModifyInstanceAttributesRequest struct {
 
 func (x *ModifyInstanceAttributesRequest) Reset() {
 	*x = ModifyInstanceAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +852,7 @@ func (x *ModifyInstanceAttributesRequest) String() string {
 func (*ModifyInstanceAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyInstanceAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +865,7 @@ func (x *ModifyInstanceAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyInstanceAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyInstanceAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{8}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ModifyInstanceAttributesRequest) GetDescription() string {
@@ -695,7 +907,7 @@ type ModifyInstanceAttributesResponse struct {
 
 func (x *ModifyInstanceAttributesResponse) Reset() {
 	*x = ModifyInstanceAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +919,7 @@ func (x *ModifyInstanceAttributesResponse) String() string {
 func (*ModifyInstanceAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyInstanceAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +932,7 @@ func (x *ModifyInstanceAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyInstanceAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyInstanceAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{9}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ModifyInstanceAttributesResponse) GetAction() string {
@@ -755,7 +967,7 @@ type ResetInstancesRequest struct {
 
 func (x *ResetInstancesRequest) Reset() {
 	*x = ResetInstancesRequest{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +979,7 @@ func (x *ResetInstancesRequest) String() string {
 func (*ResetInstancesRequest) ProtoMessage() {}
 
 func (x *ResetInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +992,7 @@ func (x *ResetInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetInstancesRequest.ProtoReflect.Descriptor instead.
 func (*ResetInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{10}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResetInstancesRequest) GetInstances() []string {
@@ -837,7 +1049,7 @@ type ResetInstancesResponse struct {
 
 func (x *ResetInstancesResponse) Reset() {
 	*x = ResetInstancesResponse{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +1061,7 @@ func (x *ResetInstancesResponse) String() string {
 func (*ResetInstancesResponse) ProtoMessage() {}
 
 func (x *ResetInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +1074,7 @@ func (x *ResetInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetInstancesResponse.ProtoReflect.Descriptor instead.
 func (*ResetInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{11}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResetInstancesResponse) GetAction() string {
@@ -907,7 +1119,7 @@ type ResizeInstancesRequest struct {
 
 func (x *ResizeInstancesRequest) Reset() {
 	*x = ResizeInstancesRequest{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1131,7 @@ func (x *ResizeInstancesRequest) String() string {
 func (*ResizeInstancesRequest) ProtoMessage() {}
 
 func (x *ResizeInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1144,7 @@ func (x *ResizeInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeInstancesRequest.ProtoReflect.Descriptor instead.
 func (*ResizeInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{12}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResizeInstancesRequest) GetCpu() int32 {
@@ -1003,7 +1215,7 @@ type ResizeInstancesResponse struct {
 
 func (x *ResizeInstancesResponse) Reset() {
 	*x = ResizeInstancesResponse{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1227,7 @@ func (x *ResizeInstancesResponse) String() string {
 func (*ResizeInstancesResponse) ProtoMessage() {}
 
 func (x *ResizeInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1240,7 @@ func (x *ResizeInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeInstancesResponse.ProtoReflect.Descriptor instead.
 func (*ResizeInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{13}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResizeInstancesResponse) GetAction() string {
@@ -1064,7 +1276,7 @@ type RestartInstancesRequest struct {
 
 func (x *RestartInstancesRequest) Reset() {
 	*x = RestartInstancesRequest{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1288,7 @@ func (x *RestartInstancesRequest) String() string {
 func (*RestartInstancesRequest) ProtoMessage() {}
 
 func (x *RestartInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1301,7 @@ func (x *RestartInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartInstancesRequest.ProtoReflect.Descriptor instead.
 func (*RestartInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{14}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RestartInstancesRequest) GetInstances() []string {
@@ -1118,7 +1330,7 @@ type RestartInstancesResponse struct {
 
 func (x *RestartInstancesResponse) Reset() {
 	*x = RestartInstancesResponse{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1342,7 @@ func (x *RestartInstancesResponse) String() string {
 func (*RestartInstancesResponse) ProtoMessage() {}
 
 func (x *RestartInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1355,7 @@ func (x *RestartInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartInstancesResponse.ProtoReflect.Descriptor instead.
 func (*RestartInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{15}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RestartInstancesResponse) GetAction() string {
@@ -1222,7 +1434,7 @@ type RunInstancesRequest struct {
 
 func (x *RunInstancesRequest) Reset() {
 	*x = RunInstancesRequest{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1446,7 @@ func (x *RunInstancesRequest) String() string {
 func (*RunInstancesRequest) ProtoMessage() {}
 
 func (x *RunInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1459,7 @@ func (x *RunInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunInstancesRequest.ProtoReflect.Descriptor instead.
 func (*RunInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{16}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RunInstancesRequest) GetBillingId() string {
@@ -1459,7 +1671,7 @@ type RunInstancesResponse struct {
 
 func (x *RunInstancesResponse) Reset() {
 	*x = RunInstancesResponse{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1683,7 @@ func (x *RunInstancesResponse) String() string {
 func (*RunInstancesResponse) ProtoMessage() {}
 
 func (x *RunInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1696,7 @@ func (x *RunInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunInstancesResponse.ProtoReflect.Descriptor instead.
 func (*RunInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{17}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RunInstancesResponse) GetAction() string {
@@ -1527,7 +1739,7 @@ type StartInstancesRequest struct {
 
 func (x *StartInstancesRequest) Reset() {
 	*x = StartInstancesRequest{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1751,7 @@ func (x *StartInstancesRequest) String() string {
 func (*StartInstancesRequest) ProtoMessage() {}
 
 func (x *StartInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1764,7 @@ func (x *StartInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartInstancesRequest.ProtoReflect.Descriptor instead.
 func (*StartInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{18}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StartInstancesRequest) GetInstances() []string {
@@ -1581,7 +1793,7 @@ type StartInstancesResponse struct {
 
 func (x *StartInstancesResponse) Reset() {
 	*x = StartInstancesResponse{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1805,7 @@ func (x *StartInstancesResponse) String() string {
 func (*StartInstancesResponse) ProtoMessage() {}
 
 func (x *StartInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1818,7 @@ func (x *StartInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartInstancesResponse.ProtoReflect.Descriptor instead.
 func (*StartInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{19}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StartInstancesResponse) GetAction() string {
@@ -1644,7 +1856,7 @@ type StopInstancesRequest struct {
 
 func (x *StopInstancesRequest) Reset() {
 	*x = StopInstancesRequest{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1868,7 @@ func (x *StopInstancesRequest) String() string {
 func (*StopInstancesRequest) ProtoMessage() {}
 
 func (x *StopInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1881,7 @@ func (x *StopInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopInstancesRequest.ProtoReflect.Descriptor instead.
 func (*StopInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{20}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StopInstancesRequest) GetForce() int32 {
@@ -1705,7 +1917,7 @@ type StopInstancesResponse struct {
 
 func (x *StopInstancesResponse) Reset() {
 	*x = StopInstancesResponse{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1717,7 +1929,7 @@ func (x *StopInstancesResponse) String() string {
 func (*StopInstancesResponse) ProtoMessage() {}
 
 func (x *StopInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1730,7 +1942,7 @@ func (x *StopInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopInstancesResponse.ProtoReflect.Descriptor instead.
 func (*StopInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{21}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StopInstancesResponse) GetAction() string {
@@ -1766,7 +1978,7 @@ type TerminateInstancesRequest struct {
 
 func (x *TerminateInstancesRequest) Reset() {
 	*x = TerminateInstancesRequest{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1990,7 @@ func (x *TerminateInstancesRequest) String() string {
 func (*TerminateInstancesRequest) ProtoMessage() {}
 
 func (x *TerminateInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +2003,7 @@ func (x *TerminateInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateInstancesRequest.ProtoReflect.Descriptor instead.
 func (*TerminateInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{22}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TerminateInstancesRequest) GetInstances() []string {
@@ -1820,7 +2032,7 @@ type TerminateInstancesResponse struct {
 
 func (x *TerminateInstancesResponse) Reset() {
 	*x = TerminateInstancesResponse{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +2044,7 @@ func (x *TerminateInstancesResponse) String() string {
 func (*TerminateInstancesResponse) ProtoMessage() {}
 
 func (x *TerminateInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +2057,7 @@ func (x *TerminateInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateInstancesResponse.ProtoReflect.Descriptor instead.
 func (*TerminateInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{23}
+	return file_qingcloud_iaas_v1_instance_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TerminateInstancesResponse) GetAction() string {
@@ -1880,7 +2092,7 @@ type CreateBrokersResponse_Brokers struct {
 
 func (x *CreateBrokersResponse_Brokers) Reset() {
 	*x = CreateBrokersResponse_Brokers{}
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +2104,7 @@ func (x *CreateBrokersResponse_Brokers) String() string {
 func (*CreateBrokersResponse_Brokers) ProtoMessage() {}
 
 func (x *CreateBrokersResponse_Brokers) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_instance_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,6 +2228,38 @@ const file_qingcloud_iaas_v1_instance_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xc7\x04\n" +
+	"\x1bDescribeInstancesAllRequest\x12\x19\n" +
+	"\bimage_id\x18\x01 \x03(\tR\aimageId\x12*\n" +
+	"\x0einstance_class\x18\x02 \x01(\x05H\x00R\rinstanceClass\x88\x01\x01\x12#\n" +
+	"\rinstance_type\x18\x03 \x03(\tR\finstanceType\x12\x1c\n" +
+	"\tinstances\x18\x04 \x03(\tR\tinstances\x12+\n" +
+	"\x0fis_cluster_node\x18\x05 \x01(\x05H\x01R\risClusterNode\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x06 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\a \x01(\tH\x03R\tprojectId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\b \x01(\tH\x04R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\t \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\n" +
+	" \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\v \x01(\x05H\x05R\averbose\x88\x01\x01\x12.\n" +
+	"\x10without_contract\x18\f \x01(\x05H\x06R\x0fwithoutContract\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\r \x01(\tH\aR\x04zone\x88\x01\x01B\x11\n" +
+	"\x0f_instance_classB\x12\n" +
+	"\x10_is_cluster_nodeB\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\x13\n" +
+	"\x11_without_contractB\a\n" +
+	"\x05_zone\"\xa3\x01\n" +
+	"\x1cDescribeInstancesAllResponse\x127\n" +
+	"\binstance\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.InstanceR\binstance\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xe9\x01\n" +
 	"\x1fModifyInstanceAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12$\n" +
@@ -2196,7 +2440,7 @@ const file_qingcloud_iaas_v1_instance_proto_rawDesc = "" +
 	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code2\xb6\x16\n" +
+	"\t_ret_code2\x81\x18\n" +
 	"\x0fInstanceService\x12\xdb\x01\n" +
 	"\x0eCeaseInstances\x12(.qingcloud.iaas.v1.CeaseInstancesRequest\x1a).qingcloud.iaas.v1.CeaseInstancesResponse\"t\xc2\xf3\x18N\n" +
 	"\x0eCeaseInstances\"<https://docs.qingcloud.com/api/instance/cease_instances.html\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/iaas/CeaseInstances\x12\xf2\x01\n" +
@@ -2205,7 +2449,9 @@ const file_qingcloud_iaas_v1_instance_proto_rawDesc = "" +
 	"\x15DescribeInstanceTypes\x12/.qingcloud.iaas.v1.DescribeInstanceTypesRequest\x1a0.qingcloud.iaas.v1.DescribeInstanceTypesResponse\"\x89\x01\xc2\xf3\x18_\n" +
 	"\x15DescribeInstanceTypes\x10\x01\"Dhttps://docs.qingcloud.com/api/instance/describe_instance_types.html\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeInstanceTypes\x12\xec\x01\n" +
 	"\x11DescribeInstances\x12+.qingcloud.iaas.v1.DescribeInstancesRequest\x1a,.qingcloud.iaas.v1.DescribeInstancesResponse\"|\xc2\xf3\x18V\n" +
-	"\x11DescribeInstances\x10\x01\"?https://docs.qingcloud.com/api/instance/describe_instances.html\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/iaas/DescribeInstances\x12\x99\x02\n" +
+	"\x11DescribeInstances\x10\x01\"?https://docs.qingcloud.com/api/instance/describe_instances.html\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/iaas/DescribeInstances\x12\xc8\x01\n" +
+	"\x14DescribeInstancesAll\x12..qingcloud.iaas.v1.DescribeInstancesAllRequest\x1a/.qingcloud.iaas.v1.DescribeInstancesAllResponse\"M\xc2\xf3\x18#\n" +
+	"\x11DescribeInstances\x10\x01*\finstance_set\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeInstances:all0\x01\x12\x99\x02\n" +
 	"\x18ModifyInstanceAttributes\x122.qingcloud.iaas.v1.ModifyInstanceAttributesRequest\x1a3.qingcloud.iaas.v1.ModifyInstanceAttributesResponse\"\x93\x01\xc2\xf3\x18c\n" +
 	"\x18ModifyInstanceAttributes\"Ghttps://docs.qingcloud.com/api/instance/modify_instance_attributes.html\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/iaas/ModifyInstanceAttributes\x12\xdb\x01\n" +
 	"\x0eResetInstances\x12(.qingcloud.iaas.v1.ResetInstancesRequest\x1a).qingcloud.iaas.v1.ResetInstancesResponse\"t\xc2\xf3\x18N\n" +
@@ -2235,7 +2481,7 @@ func file_qingcloud_iaas_v1_instance_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_instance_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_qingcloud_iaas_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_qingcloud_iaas_v1_instance_proto_goTypes = []any{
 	(*CeaseInstancesRequest)(nil),            // 0: qingcloud.iaas.v1.CeaseInstancesRequest
 	(*CeaseInstancesResponse)(nil),           // 1: qingcloud.iaas.v1.CeaseInstancesResponse
@@ -2245,59 +2491,64 @@ var file_qingcloud_iaas_v1_instance_proto_goTypes = []any{
 	(*DescribeInstanceTypesResponse)(nil),    // 5: qingcloud.iaas.v1.DescribeInstanceTypesResponse
 	(*DescribeInstancesRequest)(nil),         // 6: qingcloud.iaas.v1.DescribeInstancesRequest
 	(*DescribeInstancesResponse)(nil),        // 7: qingcloud.iaas.v1.DescribeInstancesResponse
-	(*ModifyInstanceAttributesRequest)(nil),  // 8: qingcloud.iaas.v1.ModifyInstanceAttributesRequest
-	(*ModifyInstanceAttributesResponse)(nil), // 9: qingcloud.iaas.v1.ModifyInstanceAttributesResponse
-	(*ResetInstancesRequest)(nil),            // 10: qingcloud.iaas.v1.ResetInstancesRequest
-	(*ResetInstancesResponse)(nil),           // 11: qingcloud.iaas.v1.ResetInstancesResponse
-	(*ResizeInstancesRequest)(nil),           // 12: qingcloud.iaas.v1.ResizeInstancesRequest
-	(*ResizeInstancesResponse)(nil),          // 13: qingcloud.iaas.v1.ResizeInstancesResponse
-	(*RestartInstancesRequest)(nil),          // 14: qingcloud.iaas.v1.RestartInstancesRequest
-	(*RestartInstancesResponse)(nil),         // 15: qingcloud.iaas.v1.RestartInstancesResponse
-	(*RunInstancesRequest)(nil),              // 16: qingcloud.iaas.v1.RunInstancesRequest
-	(*RunInstancesResponse)(nil),             // 17: qingcloud.iaas.v1.RunInstancesResponse
-	(*StartInstancesRequest)(nil),            // 18: qingcloud.iaas.v1.StartInstancesRequest
-	(*StartInstancesResponse)(nil),           // 19: qingcloud.iaas.v1.StartInstancesResponse
-	(*StopInstancesRequest)(nil),             // 20: qingcloud.iaas.v1.StopInstancesRequest
-	(*StopInstancesResponse)(nil),            // 21: qingcloud.iaas.v1.StopInstancesResponse
-	(*TerminateInstancesRequest)(nil),        // 22: qingcloud.iaas.v1.TerminateInstancesRequest
-	(*TerminateInstancesResponse)(nil),       // 23: qingcloud.iaas.v1.TerminateInstancesResponse
-	(*CreateBrokersResponse_Brokers)(nil),    // 24: qingcloud.iaas.v1.CreateBrokersResponse.Brokers
-	(*InstanceType)(nil),                     // 25: qingcloud.iaas.v1.InstanceType
-	(*Instance)(nil),                         // 26: qingcloud.iaas.v1.Instance
+	(*DescribeInstancesAllRequest)(nil),      // 8: qingcloud.iaas.v1.DescribeInstancesAllRequest
+	(*DescribeInstancesAllResponse)(nil),     // 9: qingcloud.iaas.v1.DescribeInstancesAllResponse
+	(*ModifyInstanceAttributesRequest)(nil),  // 10: qingcloud.iaas.v1.ModifyInstanceAttributesRequest
+	(*ModifyInstanceAttributesResponse)(nil), // 11: qingcloud.iaas.v1.ModifyInstanceAttributesResponse
+	(*ResetInstancesRequest)(nil),            // 12: qingcloud.iaas.v1.ResetInstancesRequest
+	(*ResetInstancesResponse)(nil),           // 13: qingcloud.iaas.v1.ResetInstancesResponse
+	(*ResizeInstancesRequest)(nil),           // 14: qingcloud.iaas.v1.ResizeInstancesRequest
+	(*ResizeInstancesResponse)(nil),          // 15: qingcloud.iaas.v1.ResizeInstancesResponse
+	(*RestartInstancesRequest)(nil),          // 16: qingcloud.iaas.v1.RestartInstancesRequest
+	(*RestartInstancesResponse)(nil),         // 17: qingcloud.iaas.v1.RestartInstancesResponse
+	(*RunInstancesRequest)(nil),              // 18: qingcloud.iaas.v1.RunInstancesRequest
+	(*RunInstancesResponse)(nil),             // 19: qingcloud.iaas.v1.RunInstancesResponse
+	(*StartInstancesRequest)(nil),            // 20: qingcloud.iaas.v1.StartInstancesRequest
+	(*StartInstancesResponse)(nil),           // 21: qingcloud.iaas.v1.StartInstancesResponse
+	(*StopInstancesRequest)(nil),             // 22: qingcloud.iaas.v1.StopInstancesRequest
+	(*StopInstancesResponse)(nil),            // 23: qingcloud.iaas.v1.StopInstancesResponse
+	(*TerminateInstancesRequest)(nil),        // 24: qingcloud.iaas.v1.TerminateInstancesRequest
+	(*TerminateInstancesResponse)(nil),       // 25: qingcloud.iaas.v1.TerminateInstancesResponse
+	(*CreateBrokersResponse_Brokers)(nil),    // 26: qingcloud.iaas.v1.CreateBrokersResponse.Brokers
+	(*InstanceType)(nil),                     // 27: qingcloud.iaas.v1.InstanceType
+	(*Instance)(nil),                         // 28: qingcloud.iaas.v1.Instance
 }
 var file_qingcloud_iaas_v1_instance_proto_depIdxs = []int32{
-	24, // 0: qingcloud.iaas.v1.CreateBrokersResponse.brokers:type_name -> qingcloud.iaas.v1.CreateBrokersResponse.Brokers
-	25, // 1: qingcloud.iaas.v1.DescribeInstanceTypesResponse.instance_type_set:type_name -> qingcloud.iaas.v1.InstanceType
-	26, // 2: qingcloud.iaas.v1.DescribeInstancesResponse.instance_set:type_name -> qingcloud.iaas.v1.Instance
-	0,  // 3: qingcloud.iaas.v1.InstanceService.CeaseInstances:input_type -> qingcloud.iaas.v1.CeaseInstancesRequest
-	2,  // 4: qingcloud.iaas.v1.InstanceService.CreateBrokers:input_type -> qingcloud.iaas.v1.CreateBrokersRequest
-	4,  // 5: qingcloud.iaas.v1.InstanceService.DescribeInstanceTypes:input_type -> qingcloud.iaas.v1.DescribeInstanceTypesRequest
-	6,  // 6: qingcloud.iaas.v1.InstanceService.DescribeInstances:input_type -> qingcloud.iaas.v1.DescribeInstancesRequest
-	8,  // 7: qingcloud.iaas.v1.InstanceService.ModifyInstanceAttributes:input_type -> qingcloud.iaas.v1.ModifyInstanceAttributesRequest
-	10, // 8: qingcloud.iaas.v1.InstanceService.ResetInstances:input_type -> qingcloud.iaas.v1.ResetInstancesRequest
-	12, // 9: qingcloud.iaas.v1.InstanceService.ResizeInstances:input_type -> qingcloud.iaas.v1.ResizeInstancesRequest
-	14, // 10: qingcloud.iaas.v1.InstanceService.RestartInstances:input_type -> qingcloud.iaas.v1.RestartInstancesRequest
-	16, // 11: qingcloud.iaas.v1.InstanceService.RunInstances:input_type -> qingcloud.iaas.v1.RunInstancesRequest
-	18, // 12: qingcloud.iaas.v1.InstanceService.StartInstances:input_type -> qingcloud.iaas.v1.StartInstancesRequest
-	20, // 13: qingcloud.iaas.v1.InstanceService.StopInstances:input_type -> qingcloud.iaas.v1.StopInstancesRequest
-	22, // 14: qingcloud.iaas.v1.InstanceService.TerminateInstances:input_type -> qingcloud.iaas.v1.TerminateInstancesRequest
-	1,  // 15: qingcloud.iaas.v1.InstanceService.CeaseInstances:output_type -> qingcloud.iaas.v1.CeaseInstancesResponse
-	3,  // 16: qingcloud.iaas.v1.InstanceService.CreateBrokers:output_type -> qingcloud.iaas.v1.CreateBrokersResponse
-	5,  // 17: qingcloud.iaas.v1.InstanceService.DescribeInstanceTypes:output_type -> qingcloud.iaas.v1.DescribeInstanceTypesResponse
-	7,  // 18: qingcloud.iaas.v1.InstanceService.DescribeInstances:output_type -> qingcloud.iaas.v1.DescribeInstancesResponse
-	9,  // 19: qingcloud.iaas.v1.InstanceService.ModifyInstanceAttributes:output_type -> qingcloud.iaas.v1.ModifyInstanceAttributesResponse
-	11, // 20: qingcloud.iaas.v1.InstanceService.ResetInstances:output_type -> qingcloud.iaas.v1.ResetInstancesResponse
-	13, // 21: qingcloud.iaas.v1.InstanceService.ResizeInstances:output_type -> qingcloud.iaas.v1.ResizeInstancesResponse
-	15, // 22: qingcloud.iaas.v1.InstanceService.RestartInstances:output_type -> qingcloud.iaas.v1.RestartInstancesResponse
-	17, // 23: qingcloud.iaas.v1.InstanceService.RunInstances:output_type -> qingcloud.iaas.v1.RunInstancesResponse
-	19, // 24: qingcloud.iaas.v1.InstanceService.StartInstances:output_type -> qingcloud.iaas.v1.StartInstancesResponse
-	21, // 25: qingcloud.iaas.v1.InstanceService.StopInstances:output_type -> qingcloud.iaas.v1.StopInstancesResponse
-	23, // 26: qingcloud.iaas.v1.InstanceService.TerminateInstances:output_type -> qingcloud.iaas.v1.TerminateInstancesResponse
-	15, // [15:27] is the sub-list for method output_type
-	3,  // [3:15] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	26, // 0: qingcloud.iaas.v1.CreateBrokersResponse.brokers:type_name -> qingcloud.iaas.v1.CreateBrokersResponse.Brokers
+	27, // 1: qingcloud.iaas.v1.DescribeInstanceTypesResponse.instance_type_set:type_name -> qingcloud.iaas.v1.InstanceType
+	28, // 2: qingcloud.iaas.v1.DescribeInstancesResponse.instance_set:type_name -> qingcloud.iaas.v1.Instance
+	28, // 3: qingcloud.iaas.v1.DescribeInstancesAllResponse.instance:type_name -> qingcloud.iaas.v1.Instance
+	0,  // 4: qingcloud.iaas.v1.InstanceService.CeaseInstances:input_type -> qingcloud.iaas.v1.CeaseInstancesRequest
+	2,  // 5: qingcloud.iaas.v1.InstanceService.CreateBrokers:input_type -> qingcloud.iaas.v1.CreateBrokersRequest
+	4,  // 6: qingcloud.iaas.v1.InstanceService.DescribeInstanceTypes:input_type -> qingcloud.iaas.v1.DescribeInstanceTypesRequest
+	6,  // 7: qingcloud.iaas.v1.InstanceService.DescribeInstances:input_type -> qingcloud.iaas.v1.DescribeInstancesRequest
+	8,  // 8: qingcloud.iaas.v1.InstanceService.DescribeInstancesAll:input_type -> qingcloud.iaas.v1.DescribeInstancesAllRequest
+	10, // 9: qingcloud.iaas.v1.InstanceService.ModifyInstanceAttributes:input_type -> qingcloud.iaas.v1.ModifyInstanceAttributesRequest
+	12, // 10: qingcloud.iaas.v1.InstanceService.ResetInstances:input_type -> qingcloud.iaas.v1.ResetInstancesRequest
+	14, // 11: qingcloud.iaas.v1.InstanceService.ResizeInstances:input_type -> qingcloud.iaas.v1.ResizeInstancesRequest
+	16, // 12: qingcloud.iaas.v1.InstanceService.RestartInstances:input_type -> qingcloud.iaas.v1.RestartInstancesRequest
+	18, // 13: qingcloud.iaas.v1.InstanceService.RunInstances:input_type -> qingcloud.iaas.v1.RunInstancesRequest
+	20, // 14: qingcloud.iaas.v1.InstanceService.StartInstances:input_type -> qingcloud.iaas.v1.StartInstancesRequest
+	22, // 15: qingcloud.iaas.v1.InstanceService.StopInstances:input_type -> qingcloud.iaas.v1.StopInstancesRequest
+	24, // 16: qingcloud.iaas.v1.InstanceService.TerminateInstances:input_type -> qingcloud.iaas.v1.TerminateInstancesRequest
+	1,  // 17: qingcloud.iaas.v1.InstanceService.CeaseInstances:output_type -> qingcloud.iaas.v1.CeaseInstancesResponse
+	3,  // 18: qingcloud.iaas.v1.InstanceService.CreateBrokers:output_type -> qingcloud.iaas.v1.CreateBrokersResponse
+	5,  // 19: qingcloud.iaas.v1.InstanceService.DescribeInstanceTypes:output_type -> qingcloud.iaas.v1.DescribeInstanceTypesResponse
+	7,  // 20: qingcloud.iaas.v1.InstanceService.DescribeInstances:output_type -> qingcloud.iaas.v1.DescribeInstancesResponse
+	9,  // 21: qingcloud.iaas.v1.InstanceService.DescribeInstancesAll:output_type -> qingcloud.iaas.v1.DescribeInstancesAllResponse
+	11, // 22: qingcloud.iaas.v1.InstanceService.ModifyInstanceAttributes:output_type -> qingcloud.iaas.v1.ModifyInstanceAttributesResponse
+	13, // 23: qingcloud.iaas.v1.InstanceService.ResetInstances:output_type -> qingcloud.iaas.v1.ResetInstancesResponse
+	15, // 24: qingcloud.iaas.v1.InstanceService.ResizeInstances:output_type -> qingcloud.iaas.v1.ResizeInstancesResponse
+	17, // 25: qingcloud.iaas.v1.InstanceService.RestartInstances:output_type -> qingcloud.iaas.v1.RestartInstancesResponse
+	19, // 26: qingcloud.iaas.v1.InstanceService.RunInstances:output_type -> qingcloud.iaas.v1.RunInstancesResponse
+	21, // 27: qingcloud.iaas.v1.InstanceService.StartInstances:output_type -> qingcloud.iaas.v1.StartInstancesResponse
+	23, // 28: qingcloud.iaas.v1.InstanceService.StopInstances:output_type -> qingcloud.iaas.v1.StopInstancesResponse
+	25, // 29: qingcloud.iaas.v1.InstanceService.TerminateInstances:output_type -> qingcloud.iaas.v1.TerminateInstancesResponse
+	17, // [17:30] is the sub-list for method output_type
+	4,  // [4:17] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_instance_proto_init() }
@@ -2332,13 +2583,15 @@ func file_qingcloud_iaas_v1_instance_proto_init() {
 	file_qingcloud_iaas_v1_instance_proto_msgTypes[22].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_instance_proto_msgTypes[23].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_instance_proto_msgTypes[24].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_instance_proto_msgTypes[25].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_instance_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_instance_proto_rawDesc), len(file_qingcloud_iaas_v1_instance_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	InstanceService_CreateBrokers_FullMethodName            = "/qingcloud.iaas.v1.InstanceService/CreateBrokers"
 	InstanceService_DescribeInstanceTypes_FullMethodName    = "/qingcloud.iaas.v1.InstanceService/DescribeInstanceTypes"
 	InstanceService_DescribeInstances_FullMethodName        = "/qingcloud.iaas.v1.InstanceService/DescribeInstances"
+	InstanceService_DescribeInstancesAll_FullMethodName     = "/qingcloud.iaas.v1.InstanceService/DescribeInstancesAll"
 	InstanceService_ModifyInstanceAttributes_FullMethodName = "/qingcloud.iaas.v1.InstanceService/ModifyInstanceAttributes"
 	InstanceService_ResetInstances_FullMethodName           = "/qingcloud.iaas.v1.InstanceService/ResetInstances"
 	InstanceService_ResizeInstances_FullMethodName          = "/qingcloud.iaas.v1.InstanceService/ResizeInstances"
@@ -65,6 +66,12 @@ type InstanceServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/instance/describe_instances.html
 	DescribeInstances(ctx context.Context, in *DescribeInstancesRequest, opts ...grpc.CallOption) (*DescribeInstancesResponse, error)
+	// DescribeInstancesAll streams every item that DescribeInstances matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeInstancesAll(ctx context.Context, in *DescribeInstancesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeInstancesAllResponse], error)
 	// ModifyInstanceAttributes calls the QingCloud action ModifyInstanceAttributes.
 	//
 	// Documentation: https://docs.qingcloud.com/api/instance/modify_instance_attributes.html
@@ -160,6 +167,25 @@ func (c *instanceServiceClient) DescribeInstances(ctx context.Context, in *Descr
 	}
 	return out, nil
 }
+
+func (c *instanceServiceClient) DescribeInstancesAll(ctx context.Context, in *DescribeInstancesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeInstancesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &InstanceService_ServiceDesc.Streams[0], InstanceService_DescribeInstancesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeInstancesAllRequest, DescribeInstancesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InstanceService_DescribeInstancesAllClient = grpc.ServerStreamingClient[DescribeInstancesAllResponse]
 
 func (c *instanceServiceClient) ModifyInstanceAttributes(ctx context.Context, in *ModifyInstanceAttributesRequest, opts ...grpc.CallOption) (*ModifyInstanceAttributesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -270,6 +296,12 @@ type InstanceServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/instance/describe_instances.html
 	DescribeInstances(context.Context, *DescribeInstancesRequest) (*DescribeInstancesResponse, error)
+	// DescribeInstancesAll streams every item that DescribeInstances matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeInstancesAll(*DescribeInstancesAllRequest, grpc.ServerStreamingServer[DescribeInstancesAllResponse]) error
 	// ModifyInstanceAttributes calls the QingCloud action ModifyInstanceAttributes.
 	//
 	// Documentation: https://docs.qingcloud.com/api/instance/modify_instance_attributes.html
@@ -337,6 +369,9 @@ func (UnimplementedInstanceServiceServer) DescribeInstanceTypes(context.Context,
 }
 func (UnimplementedInstanceServiceServer) DescribeInstances(context.Context, *DescribeInstancesRequest) (*DescribeInstancesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeInstances not implemented")
+}
+func (UnimplementedInstanceServiceServer) DescribeInstancesAll(*DescribeInstancesAllRequest, grpc.ServerStreamingServer[DescribeInstancesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeInstancesAll not implemented")
 }
 func (UnimplementedInstanceServiceServer) ModifyInstanceAttributes(context.Context, *ModifyInstanceAttributesRequest) (*ModifyInstanceAttributesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ModifyInstanceAttributes not implemented")
@@ -454,6 +489,17 @@ func _InstanceService_DescribeInstances_Handler(srv interface{}, ctx context.Con
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _InstanceService_DescribeInstancesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeInstancesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(InstanceServiceServer).DescribeInstancesAll(m, &grpc.GenericServerStream[DescribeInstancesAllRequest, DescribeInstancesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InstanceService_DescribeInstancesAllServer = grpc.ServerStreamingServer[DescribeInstancesAllResponse]
 
 func _InstanceService_ModifyInstanceAttributes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ModifyInstanceAttributesRequest)
@@ -655,6 +701,12 @@ var InstanceService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _InstanceService_TerminateInstances_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeInstancesAll",
+			Handler:       _InstanceService_DescribeInstancesAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/instance.proto",
 }

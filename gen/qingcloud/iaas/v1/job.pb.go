@@ -193,6 +193,151 @@ func (x *DescribeJobsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeJobsAllRequest holds the filters of DescribeJobs; paging is the server's.
+type DescribeJobsAllRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Jobs  []string               `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	Owner *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	// Known values: pending, working, failed, successful, done with failure (others are passed
+	// through).
+	Status []string `protobuf:"bytes,3,rep,name=status,proto3" json:"status,omitempty"`
+	// Known values: 0 (others are passed through). QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,4,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeJobsAllRequest) Reset() {
+	*x = DescribeJobsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_job_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeJobsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeJobsAllRequest) ProtoMessage() {}
+
+func (x *DescribeJobsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_job_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeJobsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeJobsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_job_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DescribeJobsAllRequest) GetJobs() []string {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *DescribeJobsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeJobsAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeJobsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeJobsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeJobsAllResponse is one item of the DescribeJobs listing.
+type DescribeJobsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Job *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeJobsAllResponse) Reset() {
+	*x = DescribeJobsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_job_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeJobsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeJobsAllResponse) ProtoMessage() {}
+
+func (x *DescribeJobsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_job_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeJobsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeJobsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DescribeJobsAllResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *DescribeJobsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeJobsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_qingcloud_iaas_v1_job_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_job_proto_rawDesc = "" +
@@ -220,11 +365,29 @@ const file_qingcloud_iaas_v1_job_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count2\xe6\x01\n" +
+	"\f_total_count\"\xb6\x01\n" +
+	"\x16DescribeJobsAllRequest\x12\x12\n" +
+	"\x04jobs\x18\x01 \x03(\tR\x04jobs\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x03 \x03(\tR\x06status\x12\x1d\n" +
+	"\averbose\x18\x04 \x01(\x05H\x01R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x05 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\x8f\x01\n" +
+	"\x17DescribeJobsAllResponse\x12(\n" +
+	"\x03job\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.JobR\x03job\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
+	"\f_total_count2\x93\x03\n" +
 	"\n" +
 	"JobService\x12\xc9\x01\n" +
 	"\fDescribeJobs\x12&.qingcloud.iaas.v1.DescribeJobsRequest\x1a'.qingcloud.iaas.v1.DescribeJobsResponse\"h\xc2\xf3\x18G\n" +
-	"\fDescribeJobs\x10\x01\"5https://docs.qingcloud.com/api/job/describe_jobs.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeJobs\x1a\f\xd2\xf3\x18\bjob.jsonBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"
+	"\fDescribeJobs\x10\x01\"5https://docs.qingcloud.com/api/job/describe_jobs.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeJobs\x12\xaa\x01\n" +
+	"\x0fDescribeJobsAll\x12).qingcloud.iaas.v1.DescribeJobsAllRequest\x1a*.qingcloud.iaas.v1.DescribeJobsAllResponse\">\xc2\xf3\x18\x19\n" +
+	"\fDescribeJobs\x10\x01*\ajob_set\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeJobs:all0\x01\x1a\f\xd2\xf3\x18\bjob.jsonBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"
 
 var (
 	file_qingcloud_iaas_v1_job_proto_rawDescOnce sync.Once
@@ -238,21 +401,26 @@ func file_qingcloud_iaas_v1_job_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_job_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_qingcloud_iaas_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_qingcloud_iaas_v1_job_proto_goTypes = []any{
-	(*DescribeJobsRequest)(nil),  // 0: qingcloud.iaas.v1.DescribeJobsRequest
-	(*DescribeJobsResponse)(nil), // 1: qingcloud.iaas.v1.DescribeJobsResponse
-	(*Job)(nil),                  // 2: qingcloud.iaas.v1.Job
+	(*DescribeJobsRequest)(nil),     // 0: qingcloud.iaas.v1.DescribeJobsRequest
+	(*DescribeJobsResponse)(nil),    // 1: qingcloud.iaas.v1.DescribeJobsResponse
+	(*DescribeJobsAllRequest)(nil),  // 2: qingcloud.iaas.v1.DescribeJobsAllRequest
+	(*DescribeJobsAllResponse)(nil), // 3: qingcloud.iaas.v1.DescribeJobsAllResponse
+	(*Job)(nil),                     // 4: qingcloud.iaas.v1.Job
 }
 var file_qingcloud_iaas_v1_job_proto_depIdxs = []int32{
-	2, // 0: qingcloud.iaas.v1.DescribeJobsResponse.job_set:type_name -> qingcloud.iaas.v1.Job
-	0, // 1: qingcloud.iaas.v1.JobService.DescribeJobs:input_type -> qingcloud.iaas.v1.DescribeJobsRequest
-	1, // 2: qingcloud.iaas.v1.JobService.DescribeJobs:output_type -> qingcloud.iaas.v1.DescribeJobsResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	4, // 0: qingcloud.iaas.v1.DescribeJobsResponse.job_set:type_name -> qingcloud.iaas.v1.Job
+	4, // 1: qingcloud.iaas.v1.DescribeJobsAllResponse.job:type_name -> qingcloud.iaas.v1.Job
+	0, // 2: qingcloud.iaas.v1.JobService.DescribeJobs:input_type -> qingcloud.iaas.v1.DescribeJobsRequest
+	2, // 3: qingcloud.iaas.v1.JobService.DescribeJobsAll:input_type -> qingcloud.iaas.v1.DescribeJobsAllRequest
+	1, // 4: qingcloud.iaas.v1.JobService.DescribeJobs:output_type -> qingcloud.iaas.v1.DescribeJobsResponse
+	3, // 5: qingcloud.iaas.v1.JobService.DescribeJobsAll:output_type -> qingcloud.iaas.v1.DescribeJobsAllResponse
+	4, // [4:6] is the sub-list for method output_type
+	2, // [2:4] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_job_proto_init() }
@@ -264,13 +432,15 @@ func file_qingcloud_iaas_v1_job_proto_init() {
 	file_qingcloud_iaas_v1_types_proto_init()
 	file_qingcloud_iaas_v1_job_proto_msgTypes[0].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_job_proto_msgTypes[1].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_job_proto_msgTypes[2].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_job_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_job_proto_rawDesc), len(file_qingcloud_iaas_v1_job_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,7 +22,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_DescribeJobs_FullMethodName = "/qingcloud.iaas.v1.JobService/DescribeJobs"
+	JobService_DescribeJobs_FullMethodName    = "/qingcloud.iaas.v1.JobService/DescribeJobs"
+	JobService_DescribeJobsAll_FullMethodName = "/qingcloud.iaas.v1.JobService/DescribeJobsAll"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -37,6 +38,12 @@ type JobServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/job/describe_jobs.html
 	DescribeJobs(ctx context.Context, in *DescribeJobsRequest, opts ...grpc.CallOption) (*DescribeJobsResponse, error)
+	// DescribeJobsAll streams every item that DescribeJobs matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeJobsAll(ctx context.Context, in *DescribeJobsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeJobsAllResponse], error)
 }
 
 type jobServiceClient struct {
@@ -57,6 +64,25 @@ func (c *jobServiceClient) DescribeJobs(ctx context.Context, in *DescribeJobsReq
 	return out, nil
 }
 
+func (c *jobServiceClient) DescribeJobsAll(ctx context.Context, in *DescribeJobsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeJobsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[0], JobService_DescribeJobsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeJobsAllRequest, DescribeJobsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_DescribeJobsAllClient = grpc.ServerStreamingClient[DescribeJobsAllResponse]
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility.
@@ -69,6 +95,12 @@ type JobServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/job/describe_jobs.html
 	DescribeJobs(context.Context, *DescribeJobsRequest) (*DescribeJobsResponse, error)
+	// DescribeJobsAll streams every item that DescribeJobs matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeJobsAll(*DescribeJobsAllRequest, grpc.ServerStreamingServer[DescribeJobsAllResponse]) error
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -81,6 +113,9 @@ type UnimplementedJobServiceServer struct{}
 
 func (UnimplementedJobServiceServer) DescribeJobs(context.Context, *DescribeJobsRequest) (*DescribeJobsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeJobs not implemented")
+}
+func (UnimplementedJobServiceServer) DescribeJobsAll(*DescribeJobsAllRequest, grpc.ServerStreamingServer[DescribeJobsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeJobsAll not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
@@ -121,6 +156,17 @@ func _JobService_DescribeJobs_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_DescribeJobsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeJobsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(JobServiceServer).DescribeJobsAll(m, &grpc.GenericServerStream[DescribeJobsAllRequest, DescribeJobsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_DescribeJobsAllServer = grpc.ServerStreamingServer[DescribeJobsAllResponse]
+
 // JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -133,6 +179,12 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _JobService_DescribeJobs_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeJobsAll",
+			Handler:       _JobService_DescribeJobsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/job.proto",
 }

@@ -611,6 +611,182 @@ func (x *DescribeKeyPairsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeKeyPairsAllRequest holds the filters of DescribeKeyPairs; paging is the server's.
+type DescribeKeyPairsAllRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Known values: ssh-rsa, ssh-dss (others are passed through).
+	EncryptMethod *string  `protobuf:"bytes,1,opt,name=encrypt_method,json=encryptMethod,proto3,oneof" json:"encrypt_method,omitempty"`
+	InstanceId    *string  `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
+	Keypairs      []string `protobuf:"bytes,3,rep,name=keypairs,proto3" json:"keypairs,omitempty"`
+	Owner         *string  `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId     *string  `protobuf:"bytes,5,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord    *string  `protobuf:"bytes,6,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	Tags          []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
+	// QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeKeyPairsAllRequest) Reset() {
+	*x = DescribeKeyPairsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeKeyPairsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeKeyPairsAllRequest) ProtoMessage() {}
+
+func (x *DescribeKeyPairsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeKeyPairsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeKeyPairsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DescribeKeyPairsAllRequest) GetEncryptMethod() string {
+	if x != nil && x.EncryptMethod != nil {
+		return *x.EncryptMethod
+	}
+	return ""
+}
+
+func (x *DescribeKeyPairsAllRequest) GetInstanceId() string {
+	if x != nil && x.InstanceId != nil {
+		return *x.InstanceId
+	}
+	return ""
+}
+
+func (x *DescribeKeyPairsAllRequest) GetKeypairs() []string {
+	if x != nil {
+		return x.Keypairs
+	}
+	return nil
+}
+
+func (x *DescribeKeyPairsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeKeyPairsAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeKeyPairsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeKeyPairsAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeKeyPairsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeKeyPairsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeKeyPairsAllResponse is one item of the DescribeKeyPairs listing.
+type DescribeKeyPairsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Keypair *Keypair `protobuf:"bytes,1,opt,name=keypair,proto3" json:"keypair,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeKeyPairsAllResponse) Reset() {
+	*x = DescribeKeyPairsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeKeyPairsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeKeyPairsAllResponse) ProtoMessage() {}
+
+func (x *DescribeKeyPairsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeKeyPairsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeKeyPairsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DescribeKeyPairsAllResponse) GetKeypair() *Keypair {
+	if x != nil {
+		return x.Keypair
+	}
+	return nil
+}
+
+func (x *DescribeKeyPairsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeKeyPairsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DetachKeyPairsRequest holds the parameters of the QingCloud action DetachKeyPairs.
 type DetachKeyPairsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -624,7 +800,7 @@ type DetachKeyPairsRequest struct {
 
 func (x *DetachKeyPairsRequest) Reset() {
 	*x = DetachKeyPairsRequest{}
-	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +812,7 @@ func (x *DetachKeyPairsRequest) String() string {
 func (*DetachKeyPairsRequest) ProtoMessage() {}
 
 func (x *DetachKeyPairsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +825,7 @@ func (x *DetachKeyPairsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachKeyPairsRequest.ProtoReflect.Descriptor instead.
 func (*DetachKeyPairsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{8}
+	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DetachKeyPairsRequest) GetInstances() []string {
@@ -685,7 +861,7 @@ type DetachKeyPairsResponse struct {
 
 func (x *DetachKeyPairsResponse) Reset() {
 	*x = DetachKeyPairsResponse{}
-	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +873,7 @@ func (x *DetachKeyPairsResponse) String() string {
 func (*DetachKeyPairsResponse) ProtoMessage() {}
 
 func (x *DetachKeyPairsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +886,7 @@ func (x *DetachKeyPairsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachKeyPairsResponse.ProtoReflect.Descriptor instead.
 func (*DetachKeyPairsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{9}
+	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DetachKeyPairsResponse) GetAction() string {
@@ -749,7 +925,7 @@ type ModifyKeyPairAttributesRequest struct {
 
 func (x *ModifyKeyPairAttributesRequest) Reset() {
 	*x = ModifyKeyPairAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +937,7 @@ func (x *ModifyKeyPairAttributesRequest) String() string {
 func (*ModifyKeyPairAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyKeyPairAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +950,7 @@ func (x *ModifyKeyPairAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyKeyPairAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyKeyPairAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{10}
+	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ModifyKeyPairAttributesRequest) GetDescription() string {
@@ -816,7 +992,7 @@ type ModifyKeyPairAttributesResponse struct {
 
 func (x *ModifyKeyPairAttributesResponse) Reset() {
 	*x = ModifyKeyPairAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1004,7 @@ func (x *ModifyKeyPairAttributesResponse) String() string {
 func (*ModifyKeyPairAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyKeyPairAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_key_pair_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1017,7 @@ func (x *ModifyKeyPairAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyKeyPairAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyKeyPairAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{11}
+	return file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ModifyKeyPairAttributesResponse) GetAction() string {
@@ -943,6 +1119,33 @@ const file_qingcloud_iaas_v1_key_pair_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x9c\x03\n" +
+	"\x1aDescribeKeyPairsAllRequest\x12*\n" +
+	"\x0eencrypt_method\x18\x01 \x01(\tH\x00R\rencryptMethod\x88\x01\x01\x12$\n" +
+	"\vinstance_id\x18\x02 \x01(\tH\x01R\n" +
+	"instanceId\x88\x01\x01\x12\x1a\n" +
+	"\bkeypairs\x18\x03 \x03(\tR\bkeypairs\x12\x19\n" +
+	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x05 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x06 \x01(\tH\x04R\n" +
+	"searchWord\x88\x01\x01\x12\x12\n" +
+	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\b \x01(\x05H\x05R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\t \x01(\tH\x06R\x04zone\x88\x01\x01B\x11\n" +
+	"\x0f_encrypt_methodB\x0e\n" +
+	"\f_instance_idB\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\x9f\x01\n" +
+	"\x1bDescribeKeyPairsAllResponse\x124\n" +
+	"\akeypair\x18\x01 \x01(\v2\x1a.qingcloud.iaas.v1.KeypairR\akeypair\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"}\n" +
 	"\x15DetachKeyPairsRequest\x12!\n" +
 	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x1f\n" +
@@ -970,7 +1173,7 @@ const file_qingcloud_iaas_v1_key_pair_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code2\x95\v\n" +
+	"\t_ret_code2\xda\f\n" +
 	"\x0eKeyPairService\x12\xdb\x01\n" +
 	"\x0eAttachKeyPairs\x12(.qingcloud.iaas.v1.AttachKeyPairsRequest\x1a).qingcloud.iaas.v1.AttachKeyPairsResponse\"t\xc2\xf3\x18N\n" +
 	"\x0eAttachKeyPairs\"<https://docs.qingcloud.com/api/keypair/attach_key_pairs.html\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/iaas/AttachKeyPairs\x12\xd6\x01\n" +
@@ -979,7 +1182,9 @@ const file_qingcloud_iaas_v1_key_pair_proto_rawDesc = "" +
 	"\x0eDeleteKeyPairs\x12(.qingcloud.iaas.v1.DeleteKeyPairsRequest\x1a).qingcloud.iaas.v1.DeleteKeyPairsResponse\"t\xc2\xf3\x18N\n" +
 	"\x0eDeleteKeyPairs\"<https://docs.qingcloud.com/api/keypair/delete_key_pairs.html\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/iaas/DeleteKeyPairs\x12\xe6\x01\n" +
 	"\x10DescribeKeyPairs\x12*.qingcloud.iaas.v1.DescribeKeyPairsRequest\x1a+.qingcloud.iaas.v1.DescribeKeyPairsResponse\"y\xc2\xf3\x18T\n" +
-	"\x10DescribeKeyPairs\x10\x01\">https://docs.qingcloud.com/api/keypair/describe_key_pairs.html\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeKeyPairs\x12\xdb\x01\n" +
+	"\x10DescribeKeyPairs\x10\x01\">https://docs.qingcloud.com/api/keypair/describe_key_pairs.html\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeKeyPairs\x12\xc2\x01\n" +
+	"\x13DescribeKeyPairsAll\x12-.qingcloud.iaas.v1.DescribeKeyPairsAllRequest\x1a..qingcloud.iaas.v1.DescribeKeyPairsAllResponse\"J\xc2\xf3\x18!\n" +
+	"\x10DescribeKeyPairs\x10\x01*\vkeypair_set\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/iaas/DescribeKeyPairs:all0\x01\x12\xdb\x01\n" +
 	"\x0eDetachKeyPairs\x12(.qingcloud.iaas.v1.DetachKeyPairsRequest\x1a).qingcloud.iaas.v1.DetachKeyPairsResponse\"t\xc2\xf3\x18N\n" +
 	"\x0eDetachKeyPairs\"<https://docs.qingcloud.com/api/keypair/detach_key_pairs.html\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/iaas/DetachKeyPairs\x12\x93\x02\n" +
 	"\x17ModifyKeyPairAttributes\x121.qingcloud.iaas.v1.ModifyKeyPairAttributesRequest\x1a2.qingcloud.iaas.v1.ModifyKeyPairAttributesResponse\"\x90\x01\xc2\xf3\x18a\n" +
@@ -997,7 +1202,7 @@ func file_qingcloud_iaas_v1_key_pair_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_key_pair_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_key_pair_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_qingcloud_iaas_v1_key_pair_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_qingcloud_iaas_v1_key_pair_proto_goTypes = []any{
 	(*AttachKeyPairsRequest)(nil),           // 0: qingcloud.iaas.v1.AttachKeyPairsRequest
 	(*AttachKeyPairsResponse)(nil),          // 1: qingcloud.iaas.v1.AttachKeyPairsResponse
@@ -1007,31 +1212,36 @@ var file_qingcloud_iaas_v1_key_pair_proto_goTypes = []any{
 	(*DeleteKeyPairsResponse)(nil),          // 5: qingcloud.iaas.v1.DeleteKeyPairsResponse
 	(*DescribeKeyPairsRequest)(nil),         // 6: qingcloud.iaas.v1.DescribeKeyPairsRequest
 	(*DescribeKeyPairsResponse)(nil),        // 7: qingcloud.iaas.v1.DescribeKeyPairsResponse
-	(*DetachKeyPairsRequest)(nil),           // 8: qingcloud.iaas.v1.DetachKeyPairsRequest
-	(*DetachKeyPairsResponse)(nil),          // 9: qingcloud.iaas.v1.DetachKeyPairsResponse
-	(*ModifyKeyPairAttributesRequest)(nil),  // 10: qingcloud.iaas.v1.ModifyKeyPairAttributesRequest
-	(*ModifyKeyPairAttributesResponse)(nil), // 11: qingcloud.iaas.v1.ModifyKeyPairAttributesResponse
-	(*Keypair)(nil),                         // 12: qingcloud.iaas.v1.Keypair
+	(*DescribeKeyPairsAllRequest)(nil),      // 8: qingcloud.iaas.v1.DescribeKeyPairsAllRequest
+	(*DescribeKeyPairsAllResponse)(nil),     // 9: qingcloud.iaas.v1.DescribeKeyPairsAllResponse
+	(*DetachKeyPairsRequest)(nil),           // 10: qingcloud.iaas.v1.DetachKeyPairsRequest
+	(*DetachKeyPairsResponse)(nil),          // 11: qingcloud.iaas.v1.DetachKeyPairsResponse
+	(*ModifyKeyPairAttributesRequest)(nil),  // 12: qingcloud.iaas.v1.ModifyKeyPairAttributesRequest
+	(*ModifyKeyPairAttributesResponse)(nil), // 13: qingcloud.iaas.v1.ModifyKeyPairAttributesResponse
+	(*Keypair)(nil),                         // 14: qingcloud.iaas.v1.Keypair
 }
 var file_qingcloud_iaas_v1_key_pair_proto_depIdxs = []int32{
-	12, // 0: qingcloud.iaas.v1.DescribeKeyPairsResponse.keypair_set:type_name -> qingcloud.iaas.v1.Keypair
-	0,  // 1: qingcloud.iaas.v1.KeyPairService.AttachKeyPairs:input_type -> qingcloud.iaas.v1.AttachKeyPairsRequest
-	2,  // 2: qingcloud.iaas.v1.KeyPairService.CreateKeyPair:input_type -> qingcloud.iaas.v1.CreateKeyPairRequest
-	4,  // 3: qingcloud.iaas.v1.KeyPairService.DeleteKeyPairs:input_type -> qingcloud.iaas.v1.DeleteKeyPairsRequest
-	6,  // 4: qingcloud.iaas.v1.KeyPairService.DescribeKeyPairs:input_type -> qingcloud.iaas.v1.DescribeKeyPairsRequest
-	8,  // 5: qingcloud.iaas.v1.KeyPairService.DetachKeyPairs:input_type -> qingcloud.iaas.v1.DetachKeyPairsRequest
-	10, // 6: qingcloud.iaas.v1.KeyPairService.ModifyKeyPairAttributes:input_type -> qingcloud.iaas.v1.ModifyKeyPairAttributesRequest
-	1,  // 7: qingcloud.iaas.v1.KeyPairService.AttachKeyPairs:output_type -> qingcloud.iaas.v1.AttachKeyPairsResponse
-	3,  // 8: qingcloud.iaas.v1.KeyPairService.CreateKeyPair:output_type -> qingcloud.iaas.v1.CreateKeyPairResponse
-	5,  // 9: qingcloud.iaas.v1.KeyPairService.DeleteKeyPairs:output_type -> qingcloud.iaas.v1.DeleteKeyPairsResponse
-	7,  // 10: qingcloud.iaas.v1.KeyPairService.DescribeKeyPairs:output_type -> qingcloud.iaas.v1.DescribeKeyPairsResponse
-	9,  // 11: qingcloud.iaas.v1.KeyPairService.DetachKeyPairs:output_type -> qingcloud.iaas.v1.DetachKeyPairsResponse
-	11, // 12: qingcloud.iaas.v1.KeyPairService.ModifyKeyPairAttributes:output_type -> qingcloud.iaas.v1.ModifyKeyPairAttributesResponse
-	7,  // [7:13] is the sub-list for method output_type
-	1,  // [1:7] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	14, // 0: qingcloud.iaas.v1.DescribeKeyPairsResponse.keypair_set:type_name -> qingcloud.iaas.v1.Keypair
+	14, // 1: qingcloud.iaas.v1.DescribeKeyPairsAllResponse.keypair:type_name -> qingcloud.iaas.v1.Keypair
+	0,  // 2: qingcloud.iaas.v1.KeyPairService.AttachKeyPairs:input_type -> qingcloud.iaas.v1.AttachKeyPairsRequest
+	2,  // 3: qingcloud.iaas.v1.KeyPairService.CreateKeyPair:input_type -> qingcloud.iaas.v1.CreateKeyPairRequest
+	4,  // 4: qingcloud.iaas.v1.KeyPairService.DeleteKeyPairs:input_type -> qingcloud.iaas.v1.DeleteKeyPairsRequest
+	6,  // 5: qingcloud.iaas.v1.KeyPairService.DescribeKeyPairs:input_type -> qingcloud.iaas.v1.DescribeKeyPairsRequest
+	8,  // 6: qingcloud.iaas.v1.KeyPairService.DescribeKeyPairsAll:input_type -> qingcloud.iaas.v1.DescribeKeyPairsAllRequest
+	10, // 7: qingcloud.iaas.v1.KeyPairService.DetachKeyPairs:input_type -> qingcloud.iaas.v1.DetachKeyPairsRequest
+	12, // 8: qingcloud.iaas.v1.KeyPairService.ModifyKeyPairAttributes:input_type -> qingcloud.iaas.v1.ModifyKeyPairAttributesRequest
+	1,  // 9: qingcloud.iaas.v1.KeyPairService.AttachKeyPairs:output_type -> qingcloud.iaas.v1.AttachKeyPairsResponse
+	3,  // 10: qingcloud.iaas.v1.KeyPairService.CreateKeyPair:output_type -> qingcloud.iaas.v1.CreateKeyPairResponse
+	5,  // 11: qingcloud.iaas.v1.KeyPairService.DeleteKeyPairs:output_type -> qingcloud.iaas.v1.DeleteKeyPairsResponse
+	7,  // 12: qingcloud.iaas.v1.KeyPairService.DescribeKeyPairs:output_type -> qingcloud.iaas.v1.DescribeKeyPairsResponse
+	9,  // 13: qingcloud.iaas.v1.KeyPairService.DescribeKeyPairsAll:output_type -> qingcloud.iaas.v1.DescribeKeyPairsAllResponse
+	11, // 14: qingcloud.iaas.v1.KeyPairService.DetachKeyPairs:output_type -> qingcloud.iaas.v1.DetachKeyPairsResponse
+	13, // 15: qingcloud.iaas.v1.KeyPairService.ModifyKeyPairAttributes:output_type -> qingcloud.iaas.v1.ModifyKeyPairAttributesResponse
+	9,  // [9:16] is the sub-list for method output_type
+	2,  // [2:9] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_key_pair_proto_init() }
@@ -1053,13 +1263,15 @@ func file_qingcloud_iaas_v1_key_pair_proto_init() {
 	file_qingcloud_iaas_v1_key_pair_proto_msgTypes[9].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_key_pair_proto_msgTypes[10].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_key_pair_proto_msgTypes[11].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_key_pair_proto_msgTypes[12].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_key_pair_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_key_pair_proto_rawDesc), len(file_qingcloud_iaas_v1_key_pair_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -151,6 +151,34 @@ func local_request_KeyPairService_DescribeKeyPairs_0(ctx context.Context, marsha
 	return msg, metadata, err
 }
 
+var filter_KeyPairService_DescribeKeyPairsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_KeyPairService_DescribeKeyPairsAll_0(ctx context.Context, marshaler runtime.Marshaler, client KeyPairServiceClient, req *http.Request, pathParams map[string]string) (KeyPairService_DescribeKeyPairsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeKeyPairsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_KeyPairService_DescribeKeyPairsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeKeyPairsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 func request_KeyPairService_DetachKeyPairs_0(ctx context.Context, marshaler runtime.Marshaler, client KeyPairServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq DetachKeyPairsRequest
@@ -290,6 +318,13 @@ func RegisterKeyPairServiceHandlerServer(ctx context.Context, mux *runtime.Serve
 			return
 		}
 		forward_KeyPairService_DescribeKeyPairs_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_KeyPairService_DescribeKeyPairsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodPost, pattern_KeyPairService_DetachKeyPairs_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -439,6 +474,23 @@ func RegisterKeyPairServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 		}
 		forward_KeyPairService_DescribeKeyPairs_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_KeyPairService_DescribeKeyPairsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.KeyPairService/DescribeKeyPairsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeKeyPairs:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_KeyPairService_DescribeKeyPairsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_KeyPairService_DescribeKeyPairsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_KeyPairService_DetachKeyPairs_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -481,6 +533,7 @@ var (
 	pattern_KeyPairService_CreateKeyPair_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateKeyPair"}, ""))
 	pattern_KeyPairService_DeleteKeyPairs_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteKeyPairs"}, ""))
 	pattern_KeyPairService_DescribeKeyPairs_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeKeyPairs"}, ""))
+	pattern_KeyPairService_DescribeKeyPairsAll_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeKeyPairs"}, "all"))
 	pattern_KeyPairService_DetachKeyPairs_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DetachKeyPairs"}, ""))
 	pattern_KeyPairService_ModifyKeyPairAttributes_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyKeyPairAttributes"}, ""))
 )
@@ -490,6 +543,7 @@ var (
 	forward_KeyPairService_CreateKeyPair_0           = runtime.ForwardResponseMessage
 	forward_KeyPairService_DeleteKeyPairs_0          = runtime.ForwardResponseMessage
 	forward_KeyPairService_DescribeKeyPairs_0        = runtime.ForwardResponseMessage
+	forward_KeyPairService_DescribeKeyPairsAll_0     = runtime.ForwardResponseStream
 	forward_KeyPairService_DetachKeyPairs_0          = runtime.ForwardResponseMessage
 	forward_KeyPairService_ModifyKeyPairAttributes_0 = runtime.ForwardResponseMessage
 )

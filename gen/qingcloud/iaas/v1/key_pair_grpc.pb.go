@@ -26,6 +26,7 @@ const (
 	KeyPairService_CreateKeyPair_FullMethodName           = "/qingcloud.iaas.v1.KeyPairService/CreateKeyPair"
 	KeyPairService_DeleteKeyPairs_FullMethodName          = "/qingcloud.iaas.v1.KeyPairService/DeleteKeyPairs"
 	KeyPairService_DescribeKeyPairs_FullMethodName        = "/qingcloud.iaas.v1.KeyPairService/DescribeKeyPairs"
+	KeyPairService_DescribeKeyPairsAll_FullMethodName     = "/qingcloud.iaas.v1.KeyPairService/DescribeKeyPairsAll"
 	KeyPairService_DetachKeyPairs_FullMethodName          = "/qingcloud.iaas.v1.KeyPairService/DetachKeyPairs"
 	KeyPairService_ModifyKeyPairAttributes_FullMethodName = "/qingcloud.iaas.v1.KeyPairService/ModifyKeyPairAttributes"
 )
@@ -56,6 +57,12 @@ type KeyPairServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/keypair/describe_key_pairs.html
 	DescribeKeyPairs(ctx context.Context, in *DescribeKeyPairsRequest, opts ...grpc.CallOption) (*DescribeKeyPairsResponse, error)
+	// DescribeKeyPairsAll streams every item that DescribeKeyPairs matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeKeyPairsAll(ctx context.Context, in *DescribeKeyPairsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeKeyPairsAllResponse], error)
 	// DetachKeyPairs calls the QingCloud action DetachKeyPairs.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -116,6 +123,25 @@ func (c *keyPairServiceClient) DescribeKeyPairs(ctx context.Context, in *Describ
 	return out, nil
 }
 
+func (c *keyPairServiceClient) DescribeKeyPairsAll(ctx context.Context, in *DescribeKeyPairsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeKeyPairsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &KeyPairService_ServiceDesc.Streams[0], KeyPairService_DescribeKeyPairsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeKeyPairsAllRequest, DescribeKeyPairsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KeyPairService_DescribeKeyPairsAllClient = grpc.ServerStreamingClient[DescribeKeyPairsAllResponse]
+
 func (c *keyPairServiceClient) DetachKeyPairs(ctx context.Context, in *DetachKeyPairsRequest, opts ...grpc.CallOption) (*DetachKeyPairsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DetachKeyPairsResponse)
@@ -162,6 +188,12 @@ type KeyPairServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/keypair/describe_key_pairs.html
 	DescribeKeyPairs(context.Context, *DescribeKeyPairsRequest) (*DescribeKeyPairsResponse, error)
+	// DescribeKeyPairsAll streams every item that DescribeKeyPairs matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeKeyPairsAll(*DescribeKeyPairsAllRequest, grpc.ServerStreamingServer[DescribeKeyPairsAllResponse]) error
 	// DetachKeyPairs calls the QingCloud action DetachKeyPairs.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -193,6 +225,9 @@ func (UnimplementedKeyPairServiceServer) DeleteKeyPairs(context.Context, *Delete
 }
 func (UnimplementedKeyPairServiceServer) DescribeKeyPairs(context.Context, *DescribeKeyPairsRequest) (*DescribeKeyPairsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeKeyPairs not implemented")
+}
+func (UnimplementedKeyPairServiceServer) DescribeKeyPairsAll(*DescribeKeyPairsAllRequest, grpc.ServerStreamingServer[DescribeKeyPairsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeKeyPairsAll not implemented")
 }
 func (UnimplementedKeyPairServiceServer) DetachKeyPairs(context.Context, *DetachKeyPairsRequest) (*DetachKeyPairsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DetachKeyPairs not implemented")
@@ -293,6 +328,17 @@ func _KeyPairService_DescribeKeyPairs_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KeyPairService_DescribeKeyPairsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeKeyPairsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(KeyPairServiceServer).DescribeKeyPairsAll(m, &grpc.GenericServerStream[DescribeKeyPairsAllRequest, DescribeKeyPairsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KeyPairService_DescribeKeyPairsAllServer = grpc.ServerStreamingServer[DescribeKeyPairsAllResponse]
+
 func _KeyPairService_DetachKeyPairs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DetachKeyPairsRequest)
 	if err := dec(in); err != nil {
@@ -361,6 +407,12 @@ var KeyPairService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _KeyPairService_ModifyKeyPairAttributes_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeKeyPairsAll",
+			Handler:       _KeyPairService_DescribeKeyPairsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/key_pair.proto",
 }

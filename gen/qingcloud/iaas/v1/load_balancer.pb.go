@@ -1977,6 +1977,157 @@ func (x *DescribeLoadBalancerBackendsResponse) GetRetCode() int32 {
 	return 0
 }
 
+// DescribeLoadBalancerBackendsAllRequest holds the filters of DescribeLoadBalancerBackends; paging
+// is the server's.
+type DescribeLoadBalancerBackendsAllRequest struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Loadbalancer         *string                `protobuf:"bytes,1,opt,name=loadbalancer,proto3,oneof" json:"loadbalancer,omitempty"`
+	LoadbalancerBackends []string               `protobuf:"bytes,2,rep,name=loadbalancer_backends,json=loadbalancerBackends,proto3" json:"loadbalancer_backends,omitempty"`
+	LoadbalancerListener *string                `protobuf:"bytes,3,opt,name=loadbalancer_listener,json=loadbalancerListener,proto3,oneof" json:"loadbalancer_listener,omitempty"`
+	Owner                *string                `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	Verbose              *int32                 `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancerBackendsAllRequest) Reset() {
+	*x = DescribeLoadBalancerBackendsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancerBackendsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancerBackendsAllRequest) ProtoMessage() {}
+
+func (x *DescribeLoadBalancerBackendsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancerBackendsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancerBackendsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DescribeLoadBalancerBackendsAllRequest) GetLoadbalancer() string {
+	if x != nil && x.Loadbalancer != nil {
+		return *x.Loadbalancer
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancerBackendsAllRequest) GetLoadbalancerBackends() []string {
+	if x != nil {
+		return x.LoadbalancerBackends
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancerBackendsAllRequest) GetLoadbalancerListener() string {
+	if x != nil && x.LoadbalancerListener != nil {
+		return *x.LoadbalancerListener
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancerBackendsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancerBackendsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeLoadBalancerBackendsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeLoadBalancerBackendsAllResponse is one item of the DescribeLoadBalancerBackends listing.
+type DescribeLoadBalancerBackendsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	LoadbalancerBackend *LoadbalancerBackend `protobuf:"bytes,1,opt,name=loadbalancer_backend,json=loadbalancerBackend,proto3" json:"loadbalancer_backend,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancerBackendsAllResponse) Reset() {
+	*x = DescribeLoadBalancerBackendsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancerBackendsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancerBackendsAllResponse) ProtoMessage() {}
+
+func (x *DescribeLoadBalancerBackendsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancerBackendsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancerBackendsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DescribeLoadBalancerBackendsAllResponse) GetLoadbalancerBackend() *LoadbalancerBackend {
+	if x != nil {
+		return x.LoadbalancerBackend
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancerBackendsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeLoadBalancerBackendsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeLoadBalancerListenersRequest holds the parameters of the QingCloud action
 // DescribeLoadBalancerListeners.
 type DescribeLoadBalancerListenersRequest struct {
@@ -1997,7 +2148,7 @@ type DescribeLoadBalancerListenersRequest struct {
 
 func (x *DescribeLoadBalancerListenersRequest) Reset() {
 	*x = DescribeLoadBalancerListenersRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2160,7 @@ func (x *DescribeLoadBalancerListenersRequest) String() string {
 func (*DescribeLoadBalancerListenersRequest) ProtoMessage() {}
 
 func (x *DescribeLoadBalancerListenersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2173,7 @@ func (x *DescribeLoadBalancerListenersRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use DescribeLoadBalancerListenersRequest.ProtoReflect.Descriptor instead.
 func (*DescribeLoadBalancerListenersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{30}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DescribeLoadBalancerListenersRequest) GetLimit() int32 {
@@ -2088,7 +2239,7 @@ type DescribeLoadBalancerListenersResponse struct {
 
 func (x *DescribeLoadBalancerListenersResponse) Reset() {
 	*x = DescribeLoadBalancerListenersResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2100,7 +2251,7 @@ func (x *DescribeLoadBalancerListenersResponse) String() string {
 func (*DescribeLoadBalancerListenersResponse) ProtoMessage() {}
 
 func (x *DescribeLoadBalancerListenersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2264,7 @@ func (x *DescribeLoadBalancerListenersResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use DescribeLoadBalancerListenersResponse.ProtoReflect.Descriptor instead.
 func (*DescribeLoadBalancerListenersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{31}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DescribeLoadBalancerListenersResponse) GetAction() string {
@@ -2144,6 +2295,150 @@ func (x *DescribeLoadBalancerListenersResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeLoadBalancerListenersAllRequest holds the filters of DescribeLoadBalancerListeners;
+// paging is the server's.
+type DescribeLoadBalancerListenersAllRequest struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	Loadbalancer          *string                `protobuf:"bytes,1,opt,name=loadbalancer,proto3,oneof" json:"loadbalancer,omitempty"`
+	LoadbalancerListeners []string               `protobuf:"bytes,2,rep,name=loadbalancer_listeners,json=loadbalancerListeners,proto3" json:"loadbalancer_listeners,omitempty"`
+	Owner                 *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	Verbose               *int32                 `protobuf:"varint,4,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancerListenersAllRequest) Reset() {
+	*x = DescribeLoadBalancerListenersAllRequest{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancerListenersAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancerListenersAllRequest) ProtoMessage() {}
+
+func (x *DescribeLoadBalancerListenersAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancerListenersAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancerListenersAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DescribeLoadBalancerListenersAllRequest) GetLoadbalancer() string {
+	if x != nil && x.Loadbalancer != nil {
+		return *x.Loadbalancer
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancerListenersAllRequest) GetLoadbalancerListeners() []string {
+	if x != nil {
+		return x.LoadbalancerListeners
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancerListenersAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancerListenersAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeLoadBalancerListenersAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeLoadBalancerListenersAllResponse is one item of the DescribeLoadBalancerListeners
+// listing.
+type DescribeLoadBalancerListenersAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	LoadbalancerListener *LoadbalancerListener `protobuf:"bytes,1,opt,name=loadbalancer_listener,json=loadbalancerListener,proto3" json:"loadbalancer_listener,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancerListenersAllResponse) Reset() {
+	*x = DescribeLoadBalancerListenersAllResponse{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancerListenersAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancerListenersAllResponse) ProtoMessage() {}
+
+func (x *DescribeLoadBalancerListenersAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancerListenersAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancerListenersAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DescribeLoadBalancerListenersAllResponse) GetLoadbalancerListener() *LoadbalancerListener {
+	if x != nil {
+		return x.LoadbalancerListener
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancerListenersAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeLoadBalancerListenersAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeLoadBalancerPoliciesRequest holds the parameters of the QingCloud action
 // DescribeLoadBalancerPolicies.
 type DescribeLoadBalancerPoliciesRequest struct {
@@ -2163,7 +2458,7 @@ type DescribeLoadBalancerPoliciesRequest struct {
 
 func (x *DescribeLoadBalancerPoliciesRequest) Reset() {
 	*x = DescribeLoadBalancerPoliciesRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2470,7 @@ func (x *DescribeLoadBalancerPoliciesRequest) String() string {
 func (*DescribeLoadBalancerPoliciesRequest) ProtoMessage() {}
 
 func (x *DescribeLoadBalancerPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2483,7 @@ func (x *DescribeLoadBalancerPoliciesRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use DescribeLoadBalancerPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*DescribeLoadBalancerPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{32}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DescribeLoadBalancerPoliciesRequest) GetLimit() int32 {
@@ -2247,7 +2542,7 @@ type DescribeLoadBalancerPoliciesResponse struct {
 
 func (x *DescribeLoadBalancerPoliciesResponse) Reset() {
 	*x = DescribeLoadBalancerPoliciesResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2259,7 +2554,7 @@ func (x *DescribeLoadBalancerPoliciesResponse) String() string {
 func (*DescribeLoadBalancerPoliciesResponse) ProtoMessage() {}
 
 func (x *DescribeLoadBalancerPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2272,7 +2567,7 @@ func (x *DescribeLoadBalancerPoliciesResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use DescribeLoadBalancerPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*DescribeLoadBalancerPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{33}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DescribeLoadBalancerPoliciesResponse) GetAction() string {
@@ -2303,6 +2598,141 @@ func (x *DescribeLoadBalancerPoliciesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeLoadBalancerPoliciesAllRequest holds the filters of DescribeLoadBalancerPolicies; paging
+// is the server's.
+type DescribeLoadBalancerPoliciesAllRequest struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	LoadbalancerPolicies []string               `protobuf:"bytes,1,rep,name=loadbalancer_policies,json=loadbalancerPolicies,proto3" json:"loadbalancer_policies,omitempty"`
+	Owner                *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	Verbose              *int32                 `protobuf:"varint,3,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancerPoliciesAllRequest) Reset() {
+	*x = DescribeLoadBalancerPoliciesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancerPoliciesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancerPoliciesAllRequest) ProtoMessage() {}
+
+func (x *DescribeLoadBalancerPoliciesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancerPoliciesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancerPoliciesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *DescribeLoadBalancerPoliciesAllRequest) GetLoadbalancerPolicies() []string {
+	if x != nil {
+		return x.LoadbalancerPolicies
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancerPoliciesAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancerPoliciesAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeLoadBalancerPoliciesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeLoadBalancerPoliciesAllResponse is one item of the DescribeLoadBalancerPolicies listing.
+type DescribeLoadBalancerPoliciesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	LoadbalancerPolicy *LoadbalancerPolicy `protobuf:"bytes,1,opt,name=loadbalancer_policy,json=loadbalancerPolicy,proto3" json:"loadbalancer_policy,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancerPoliciesAllResponse) Reset() {
+	*x = DescribeLoadBalancerPoliciesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancerPoliciesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancerPoliciesAllResponse) ProtoMessage() {}
+
+func (x *DescribeLoadBalancerPoliciesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancerPoliciesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancerPoliciesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DescribeLoadBalancerPoliciesAllResponse) GetLoadbalancerPolicy() *LoadbalancerPolicy {
+	if x != nil {
+		return x.LoadbalancerPolicy
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancerPoliciesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeLoadBalancerPoliciesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeLoadBalancerPolicyRulesRequest holds the parameters of the QingCloud action
 // DescribeLoadBalancerPolicyRules.
 type DescribeLoadBalancerPolicyRulesRequest struct {
@@ -2322,7 +2752,7 @@ type DescribeLoadBalancerPolicyRulesRequest struct {
 
 func (x *DescribeLoadBalancerPolicyRulesRequest) Reset() {
 	*x = DescribeLoadBalancerPolicyRulesRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2764,7 @@ func (x *DescribeLoadBalancerPolicyRulesRequest) String() string {
 func (*DescribeLoadBalancerPolicyRulesRequest) ProtoMessage() {}
 
 func (x *DescribeLoadBalancerPolicyRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2777,7 @@ func (x *DescribeLoadBalancerPolicyRulesRequest) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use DescribeLoadBalancerPolicyRulesRequest.ProtoReflect.Descriptor instead.
 func (*DescribeLoadBalancerPolicyRulesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{34}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DescribeLoadBalancerPolicyRulesRequest) GetLimit() int32 {
@@ -2406,7 +2836,7 @@ type DescribeLoadBalancerPolicyRulesResponse struct {
 
 func (x *DescribeLoadBalancerPolicyRulesResponse) Reset() {
 	*x = DescribeLoadBalancerPolicyRulesResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2848,7 @@ func (x *DescribeLoadBalancerPolicyRulesResponse) String() string {
 func (*DescribeLoadBalancerPolicyRulesResponse) ProtoMessage() {}
 
 func (x *DescribeLoadBalancerPolicyRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2861,7 @@ func (x *DescribeLoadBalancerPolicyRulesResponse) ProtoReflect() protoreflect.Me
 
 // Deprecated: Use DescribeLoadBalancerPolicyRulesResponse.ProtoReflect.Descriptor instead.
 func (*DescribeLoadBalancerPolicyRulesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{35}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DescribeLoadBalancerPolicyRulesResponse) GetAction() string {
@@ -2462,6 +2892,142 @@ func (x *DescribeLoadBalancerPolicyRulesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeLoadBalancerPolicyRulesAllRequest holds the filters of DescribeLoadBalancerPolicyRules;
+// paging is the server's.
+type DescribeLoadBalancerPolicyRulesAllRequest struct {
+	state                   protoimpl.MessageState `protogen:"open.v1"`
+	LoadbalancerPolicy      *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy,json=loadbalancerPolicy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
+	LoadbalancerPolicyRules []string               `protobuf:"bytes,2,rep,name=loadbalancer_policy_rules,json=loadbalancerPolicyRules,proto3" json:"loadbalancer_policy_rules,omitempty"`
+	Owner                   *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllRequest) Reset() {
+	*x = DescribeLoadBalancerPolicyRulesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancerPolicyRulesAllRequest) ProtoMessage() {}
+
+func (x *DescribeLoadBalancerPolicyRulesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancerPolicyRulesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancerPolicyRulesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllRequest) GetLoadbalancerPolicy() string {
+	if x != nil && x.LoadbalancerPolicy != nil {
+		return *x.LoadbalancerPolicy
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllRequest) GetLoadbalancerPolicyRules() []string {
+	if x != nil {
+		return x.LoadbalancerPolicyRules
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeLoadBalancerPolicyRulesAllResponse is one item of the DescribeLoadBalancerPolicyRules
+// listing.
+type DescribeLoadBalancerPolicyRulesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	LoadbalancerPolicyRule *LoadbalancerPolicyRule `protobuf:"bytes,1,opt,name=loadbalancer_policy_rule,json=loadbalancerPolicyRule,proto3" json:"loadbalancer_policy_rule,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllResponse) Reset() {
+	*x = DescribeLoadBalancerPolicyRulesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancerPolicyRulesAllResponse) ProtoMessage() {}
+
+func (x *DescribeLoadBalancerPolicyRulesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancerPolicyRulesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancerPolicyRulesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllResponse) GetLoadbalancerPolicyRule() *LoadbalancerPolicyRule {
+	if x != nil {
+		return x.LoadbalancerPolicyRule
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeLoadBalancerPolicyRulesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeLoadBalancersRequest holds the parameters of the QingCloud action DescribeLoadBalancers.
 type DescribeLoadBalancersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2485,7 +3051,7 @@ type DescribeLoadBalancersRequest struct {
 
 func (x *DescribeLoadBalancersRequest) Reset() {
 	*x = DescribeLoadBalancersRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[36]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +3063,7 @@ func (x *DescribeLoadBalancersRequest) String() string {
 func (*DescribeLoadBalancersRequest) ProtoMessage() {}
 
 func (x *DescribeLoadBalancersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[36]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +3076,7 @@ func (x *DescribeLoadBalancersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeLoadBalancersRequest.ProtoReflect.Descriptor instead.
 func (*DescribeLoadBalancersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{36}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DescribeLoadBalancersRequest) GetLimit() int32 {
@@ -2588,7 +3154,7 @@ type DescribeLoadBalancersResponse struct {
 
 func (x *DescribeLoadBalancersResponse) Reset() {
 	*x = DescribeLoadBalancersResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[37]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2600,7 +3166,7 @@ func (x *DescribeLoadBalancersResponse) String() string {
 func (*DescribeLoadBalancersResponse) ProtoMessage() {}
 
 func (x *DescribeLoadBalancersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[37]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2613,7 +3179,7 @@ func (x *DescribeLoadBalancersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeLoadBalancersResponse.ProtoReflect.Descriptor instead.
 func (*DescribeLoadBalancersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{37}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DescribeLoadBalancersResponse) GetAction() string {
@@ -2633,6 +3199,167 @@ func (x *DescribeLoadBalancersResponse) GetLoadbalancerSet() []*Loadbalancer {
 func (x *DescribeLoadBalancersResponse) GetRetCode() int32 {
 	if x != nil && x.RetCode != nil {
 		return *x.RetCode
+	}
+	return 0
+}
+
+// DescribeLoadBalancersAllRequest holds the filters of DescribeLoadBalancers; paging is the
+// server's.
+type DescribeLoadBalancersAllRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Loadbalancers []string               `protobuf:"bytes,1,rep,name=loadbalancers,proto3" json:"loadbalancers,omitempty"`
+	Owner         *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	SearchWord    *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Known values: pending, active, stopped, suspended, deleted, ceased (others are passed through).
+	Status []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
+	Tags   []string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
+	// QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,6,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancersAllRequest) Reset() {
+	*x = DescribeLoadBalancersAllRequest{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancersAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancersAllRequest) ProtoMessage() {}
+
+func (x *DescribeLoadBalancersAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancersAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancersAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *DescribeLoadBalancersAllRequest) GetLoadbalancers() []string {
+	if x != nil {
+		return x.Loadbalancers
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancersAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancersAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeLoadBalancersAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancersAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancersAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeLoadBalancersAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeLoadBalancersAllResponse is one item of the DescribeLoadBalancers listing.
+type DescribeLoadBalancersAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Loadbalancer *Loadbalancer `protobuf:"bytes,1,opt,name=loadbalancer,proto3" json:"loadbalancer,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLoadBalancersAllResponse) Reset() {
+	*x = DescribeLoadBalancersAllResponse{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLoadBalancersAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLoadBalancersAllResponse) ProtoMessage() {}
+
+func (x *DescribeLoadBalancersAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLoadBalancersAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeLoadBalancersAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *DescribeLoadBalancersAllResponse) GetLoadbalancer() *Loadbalancer {
+	if x != nil {
+		return x.Loadbalancer
+	}
+	return nil
+}
+
+func (x *DescribeLoadBalancersAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeLoadBalancersAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
 	}
 	return 0
 }
@@ -2658,7 +3385,7 @@ type DescribeServerCertificatesRequest struct {
 
 func (x *DescribeServerCertificatesRequest) Reset() {
 	*x = DescribeServerCertificatesRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[38]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2670,7 +3397,7 @@ func (x *DescribeServerCertificatesRequest) String() string {
 func (*DescribeServerCertificatesRequest) ProtoMessage() {}
 
 func (x *DescribeServerCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[38]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2683,7 +3410,7 @@ func (x *DescribeServerCertificatesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DescribeServerCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*DescribeServerCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{38}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DescribeServerCertificatesRequest) GetLimit() int32 {
@@ -2749,7 +3476,7 @@ type DescribeServerCertificatesResponse struct {
 
 func (x *DescribeServerCertificatesResponse) Reset() {
 	*x = DescribeServerCertificatesResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[39]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +3488,7 @@ func (x *DescribeServerCertificatesResponse) String() string {
 func (*DescribeServerCertificatesResponse) ProtoMessage() {}
 
 func (x *DescribeServerCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[39]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,7 +3501,7 @@ func (x *DescribeServerCertificatesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use DescribeServerCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*DescribeServerCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{39}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DescribeServerCertificatesResponse) GetAction() string {
@@ -2805,6 +3532,150 @@ func (x *DescribeServerCertificatesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeServerCertificatesAllRequest holds the filters of DescribeServerCertificates; paging is
+// the server's.
+type DescribeServerCertificatesAllRequest struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Owner              *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	SearchWord         *string                `protobuf:"bytes,2,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ServerCertificates []string               `protobuf:"bytes,3,rep,name=server_certificates,json=serverCertificates,proto3" json:"server_certificates,omitempty"`
+	// QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,4,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeServerCertificatesAllRequest) Reset() {
+	*x = DescribeServerCertificatesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeServerCertificatesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeServerCertificatesAllRequest) ProtoMessage() {}
+
+func (x *DescribeServerCertificatesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeServerCertificatesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeServerCertificatesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *DescribeServerCertificatesAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeServerCertificatesAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeServerCertificatesAllRequest) GetServerCertificates() []string {
+	if x != nil {
+		return x.ServerCertificates
+	}
+	return nil
+}
+
+func (x *DescribeServerCertificatesAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeServerCertificatesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeServerCertificatesAllResponse is one item of the DescribeServerCertificates listing.
+type DescribeServerCertificatesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	ServerCertificate *ServerCertificate `protobuf:"bytes,1,opt,name=server_certificate,json=serverCertificate,proto3" json:"server_certificate,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeServerCertificatesAllResponse) Reset() {
+	*x = DescribeServerCertificatesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeServerCertificatesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeServerCertificatesAllResponse) ProtoMessage() {}
+
+func (x *DescribeServerCertificatesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeServerCertificatesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeServerCertificatesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *DescribeServerCertificatesAllResponse) GetServerCertificate() *ServerCertificate {
+	if x != nil {
+		return x.ServerCertificate
+	}
+	return nil
+}
+
+func (x *DescribeServerCertificatesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeServerCertificatesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DissociateEipsFromLoadBalancerRequest holds the parameters of the QingCloud action
 // DissociateEipsFromLoadBalancer.
 type DissociateEipsFromLoadBalancerRequest struct {
@@ -2819,7 +3690,7 @@ type DissociateEipsFromLoadBalancerRequest struct {
 
 func (x *DissociateEipsFromLoadBalancerRequest) Reset() {
 	*x = DissociateEipsFromLoadBalancerRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[40]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2831,7 +3702,7 @@ func (x *DissociateEipsFromLoadBalancerRequest) String() string {
 func (*DissociateEipsFromLoadBalancerRequest) ProtoMessage() {}
 
 func (x *DissociateEipsFromLoadBalancerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[40]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2844,7 +3715,7 @@ func (x *DissociateEipsFromLoadBalancerRequest) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use DissociateEipsFromLoadBalancerRequest.ProtoReflect.Descriptor instead.
 func (*DissociateEipsFromLoadBalancerRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{40}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DissociateEipsFromLoadBalancerRequest) GetEips() []string {
@@ -2881,7 +3752,7 @@ type DissociateEipsFromLoadBalancerResponse struct {
 
 func (x *DissociateEipsFromLoadBalancerResponse) Reset() {
 	*x = DissociateEipsFromLoadBalancerResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[41]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2893,7 +3764,7 @@ func (x *DissociateEipsFromLoadBalancerResponse) String() string {
 func (*DissociateEipsFromLoadBalancerResponse) ProtoMessage() {}
 
 func (x *DissociateEipsFromLoadBalancerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[41]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2906,7 +3777,7 @@ func (x *DissociateEipsFromLoadBalancerResponse) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use DissociateEipsFromLoadBalancerResponse.ProtoReflect.Descriptor instead.
 func (*DissociateEipsFromLoadBalancerResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{41}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DissociateEipsFromLoadBalancerResponse) GetAction() string {
@@ -2951,7 +3822,7 @@ type GetLoadBalancerMonitorRequest struct {
 
 func (x *GetLoadBalancerMonitorRequest) Reset() {
 	*x = GetLoadBalancerMonitorRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[42]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3834,7 @@ func (x *GetLoadBalancerMonitorRequest) String() string {
 func (*GetLoadBalancerMonitorRequest) ProtoMessage() {}
 
 func (x *GetLoadBalancerMonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[42]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3847,7 @@ func (x *GetLoadBalancerMonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoadBalancerMonitorRequest.ProtoReflect.Descriptor instead.
 func (*GetLoadBalancerMonitorRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{42}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetLoadBalancerMonitorRequest) GetEndTime() *timestamppb.Timestamp {
@@ -3041,7 +3912,7 @@ type GetLoadBalancerMonitorResponse struct {
 
 func (x *GetLoadBalancerMonitorResponse) Reset() {
 	*x = GetLoadBalancerMonitorResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[43]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3053,7 +3924,7 @@ func (x *GetLoadBalancerMonitorResponse) String() string {
 func (*GetLoadBalancerMonitorResponse) ProtoMessage() {}
 
 func (x *GetLoadBalancerMonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[43]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3066,7 +3937,7 @@ func (x *GetLoadBalancerMonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoadBalancerMonitorResponse.ProtoReflect.Descriptor instead.
 func (*GetLoadBalancerMonitorResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{43}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetLoadBalancerMonitorResponse) GetAction() string {
@@ -3116,7 +3987,7 @@ type ModifyLoadBalancerAttributesRequest struct {
 
 func (x *ModifyLoadBalancerAttributesRequest) Reset() {
 	*x = ModifyLoadBalancerAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[44]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3128,7 +3999,7 @@ func (x *ModifyLoadBalancerAttributesRequest) String() string {
 func (*ModifyLoadBalancerAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[44]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3141,7 +4012,7 @@ func (x *ModifyLoadBalancerAttributesRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ModifyLoadBalancerAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{44}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ModifyLoadBalancerAttributesRequest) GetDescription() string {
@@ -3212,7 +4083,7 @@ type ModifyLoadBalancerAttributesResponse struct {
 
 func (x *ModifyLoadBalancerAttributesResponse) Reset() {
 	*x = ModifyLoadBalancerAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[45]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3224,7 +4095,7 @@ func (x *ModifyLoadBalancerAttributesResponse) String() string {
 func (*ModifyLoadBalancerAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[45]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3237,7 +4108,7 @@ func (x *ModifyLoadBalancerAttributesResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ModifyLoadBalancerAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{45}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ModifyLoadBalancerAttributesResponse) GetAction() string {
@@ -3273,7 +4144,7 @@ type ModifyLoadBalancerBackendAttributesRequest struct {
 
 func (x *ModifyLoadBalancerBackendAttributesRequest) Reset() {
 	*x = ModifyLoadBalancerBackendAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[46]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3285,7 +4156,7 @@ func (x *ModifyLoadBalancerBackendAttributesRequest) String() string {
 func (*ModifyLoadBalancerBackendAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerBackendAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[46]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3298,7 +4169,7 @@ func (x *ModifyLoadBalancerBackendAttributesRequest) ProtoReflect() protoreflect
 
 // Deprecated: Use ModifyLoadBalancerBackendAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerBackendAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{46}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ModifyLoadBalancerBackendAttributesRequest) GetDisabled() int32 {
@@ -3362,7 +4233,7 @@ type ModifyLoadBalancerBackendAttributesResponse struct {
 
 func (x *ModifyLoadBalancerBackendAttributesResponse) Reset() {
 	*x = ModifyLoadBalancerBackendAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[47]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +4245,7 @@ func (x *ModifyLoadBalancerBackendAttributesResponse) String() string {
 func (*ModifyLoadBalancerBackendAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerBackendAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[47]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +4258,7 @@ func (x *ModifyLoadBalancerBackendAttributesResponse) ProtoReflect() protoreflec
 
 // Deprecated: Use ModifyLoadBalancerBackendAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerBackendAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{47}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ModifyLoadBalancerBackendAttributesResponse) GetAction() string {
@@ -3426,7 +4297,7 @@ type ModifyLoadBalancerListenerAttributesRequest struct {
 
 func (x *ModifyLoadBalancerListenerAttributesRequest) Reset() {
 	*x = ModifyLoadBalancerListenerAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[48]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3438,7 +4309,7 @@ func (x *ModifyLoadBalancerListenerAttributesRequest) String() string {
 func (*ModifyLoadBalancerListenerAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerListenerAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[48]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3451,7 +4322,7 @@ func (x *ModifyLoadBalancerListenerAttributesRequest) ProtoReflect() protoreflec
 
 // Deprecated: Use ModifyLoadBalancerListenerAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerListenerAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{48}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ModifyLoadBalancerListenerAttributesRequest) GetBalanceMode() string {
@@ -3543,7 +4414,7 @@ type ModifyLoadBalancerListenerAttributesResponse struct {
 
 func (x *ModifyLoadBalancerListenerAttributesResponse) Reset() {
 	*x = ModifyLoadBalancerListenerAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[49]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3555,7 +4426,7 @@ func (x *ModifyLoadBalancerListenerAttributesResponse) String() string {
 func (*ModifyLoadBalancerListenerAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerListenerAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[49]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3568,7 +4439,7 @@ func (x *ModifyLoadBalancerListenerAttributesResponse) ProtoReflect() protorefle
 
 // Deprecated: Use ModifyLoadBalancerListenerAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerListenerAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{49}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ModifyLoadBalancerListenerAttributesResponse) GetAction() string {
@@ -3600,7 +4471,7 @@ type ModifyLoadBalancerPolicyAttributesRequest struct {
 
 func (x *ModifyLoadBalancerPolicyAttributesRequest) Reset() {
 	*x = ModifyLoadBalancerPolicyAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[50]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +4483,7 @@ func (x *ModifyLoadBalancerPolicyAttributesRequest) String() string {
 func (*ModifyLoadBalancerPolicyAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerPolicyAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[50]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +4496,7 @@ func (x *ModifyLoadBalancerPolicyAttributesRequest) ProtoReflect() protoreflect.
 
 // Deprecated: Use ModifyLoadBalancerPolicyAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerPolicyAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{50}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ModifyLoadBalancerPolicyAttributesRequest) GetLoadbalancerPolicy() string {
@@ -3669,7 +4540,7 @@ type ModifyLoadBalancerPolicyAttributesResponse struct {
 
 func (x *ModifyLoadBalancerPolicyAttributesResponse) Reset() {
 	*x = ModifyLoadBalancerPolicyAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[51]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3681,7 +4552,7 @@ func (x *ModifyLoadBalancerPolicyAttributesResponse) String() string {
 func (*ModifyLoadBalancerPolicyAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerPolicyAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[51]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3694,7 +4565,7 @@ func (x *ModifyLoadBalancerPolicyAttributesResponse) ProtoReflect() protoreflect
 
 // Deprecated: Use ModifyLoadBalancerPolicyAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerPolicyAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{51}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ModifyLoadBalancerPolicyAttributesResponse) GetAction() string {
@@ -3733,7 +4604,7 @@ type ModifyLoadBalancerPolicyRuleAttributesRequest struct {
 
 func (x *ModifyLoadBalancerPolicyRuleAttributesRequest) Reset() {
 	*x = ModifyLoadBalancerPolicyRuleAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[52]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3745,7 +4616,7 @@ func (x *ModifyLoadBalancerPolicyRuleAttributesRequest) String() string {
 func (*ModifyLoadBalancerPolicyRuleAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerPolicyRuleAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[52]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3758,7 +4629,7 @@ func (x *ModifyLoadBalancerPolicyRuleAttributesRequest) ProtoReflect() protorefl
 
 // Deprecated: Use ModifyLoadBalancerPolicyRuleAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerPolicyRuleAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{52}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ModifyLoadBalancerPolicyRuleAttributesRequest) GetLoadbalancerPolicyRule() string {
@@ -3802,7 +4673,7 @@ type ModifyLoadBalancerPolicyRuleAttributesResponse struct {
 
 func (x *ModifyLoadBalancerPolicyRuleAttributesResponse) Reset() {
 	*x = ModifyLoadBalancerPolicyRuleAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[53]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3814,7 +4685,7 @@ func (x *ModifyLoadBalancerPolicyRuleAttributesResponse) String() string {
 func (*ModifyLoadBalancerPolicyRuleAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyLoadBalancerPolicyRuleAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[53]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3827,7 +4698,7 @@ func (x *ModifyLoadBalancerPolicyRuleAttributesResponse) ProtoReflect() protoref
 
 // Deprecated: Use ModifyLoadBalancerPolicyRuleAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyLoadBalancerPolicyRuleAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{53}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ModifyLoadBalancerPolicyRuleAttributesResponse) GetAction() string {
@@ -3866,7 +4737,7 @@ type ModifyServerCertificateAttributesRequest struct {
 
 func (x *ModifyServerCertificateAttributesRequest) Reset() {
 	*x = ModifyServerCertificateAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[54]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3878,7 +4749,7 @@ func (x *ModifyServerCertificateAttributesRequest) String() string {
 func (*ModifyServerCertificateAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyServerCertificateAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[54]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3891,7 +4762,7 @@ func (x *ModifyServerCertificateAttributesRequest) ProtoReflect() protoreflect.M
 
 // Deprecated: Use ModifyServerCertificateAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyServerCertificateAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{54}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ModifyServerCertificateAttributesRequest) GetDescription() string {
@@ -3934,7 +4805,7 @@ type ModifyServerCertificateAttributesResponse struct {
 
 func (x *ModifyServerCertificateAttributesResponse) Reset() {
 	*x = ModifyServerCertificateAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[55]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3946,7 +4817,7 @@ func (x *ModifyServerCertificateAttributesResponse) String() string {
 func (*ModifyServerCertificateAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyServerCertificateAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[55]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3959,7 +4830,7 @@ func (x *ModifyServerCertificateAttributesResponse) ProtoReflect() protoreflect.
 
 // Deprecated: Use ModifyServerCertificateAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyServerCertificateAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{55}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ModifyServerCertificateAttributesResponse) GetAction() string {
@@ -3990,7 +4861,7 @@ type ResizeLoadBalancersRequest struct {
 
 func (x *ResizeLoadBalancersRequest) Reset() {
 	*x = ResizeLoadBalancersRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[56]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4002,7 +4873,7 @@ func (x *ResizeLoadBalancersRequest) String() string {
 func (*ResizeLoadBalancersRequest) ProtoMessage() {}
 
 func (x *ResizeLoadBalancersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[56]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4015,7 +4886,7 @@ func (x *ResizeLoadBalancersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeLoadBalancersRequest.ProtoReflect.Descriptor instead.
 func (*ResizeLoadBalancersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{56}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ResizeLoadBalancersRequest) GetLoadbalancerType() int32 {
@@ -4051,7 +4922,7 @@ type ResizeLoadBalancersResponse struct {
 
 func (x *ResizeLoadBalancersResponse) Reset() {
 	*x = ResizeLoadBalancersResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[57]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4063,7 +4934,7 @@ func (x *ResizeLoadBalancersResponse) String() string {
 func (*ResizeLoadBalancersResponse) ProtoMessage() {}
 
 func (x *ResizeLoadBalancersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[57]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4076,7 +4947,7 @@ func (x *ResizeLoadBalancersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeLoadBalancersResponse.ProtoReflect.Descriptor instead.
 func (*ResizeLoadBalancersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{57}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ResizeLoadBalancersResponse) GetAction() string {
@@ -4112,7 +4983,7 @@ type StartLoadBalancersRequest struct {
 
 func (x *StartLoadBalancersRequest) Reset() {
 	*x = StartLoadBalancersRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[58]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4124,7 +4995,7 @@ func (x *StartLoadBalancersRequest) String() string {
 func (*StartLoadBalancersRequest) ProtoMessage() {}
 
 func (x *StartLoadBalancersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[58]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4137,7 +5008,7 @@ func (x *StartLoadBalancersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartLoadBalancersRequest.ProtoReflect.Descriptor instead.
 func (*StartLoadBalancersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{58}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *StartLoadBalancersRequest) GetLoadbalancers() []string {
@@ -4166,7 +5037,7 @@ type StartLoadBalancersResponse struct {
 
 func (x *StartLoadBalancersResponse) Reset() {
 	*x = StartLoadBalancersResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[59]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4178,7 +5049,7 @@ func (x *StartLoadBalancersResponse) String() string {
 func (*StartLoadBalancersResponse) ProtoMessage() {}
 
 func (x *StartLoadBalancersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[59]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4191,7 +5062,7 @@ func (x *StartLoadBalancersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartLoadBalancersResponse.ProtoReflect.Descriptor instead.
 func (*StartLoadBalancersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{59}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *StartLoadBalancersResponse) GetAction() string {
@@ -4227,7 +5098,7 @@ type StopLoadBalancersRequest struct {
 
 func (x *StopLoadBalancersRequest) Reset() {
 	*x = StopLoadBalancersRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[60]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4239,7 +5110,7 @@ func (x *StopLoadBalancersRequest) String() string {
 func (*StopLoadBalancersRequest) ProtoMessage() {}
 
 func (x *StopLoadBalancersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[60]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4252,7 +5123,7 @@ func (x *StopLoadBalancersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopLoadBalancersRequest.ProtoReflect.Descriptor instead.
 func (*StopLoadBalancersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{60}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *StopLoadBalancersRequest) GetLoadbalancers() []string {
@@ -4281,7 +5152,7 @@ type StopLoadBalancersResponse struct {
 
 func (x *StopLoadBalancersResponse) Reset() {
 	*x = StopLoadBalancersResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[61]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4293,7 +5164,7 @@ func (x *StopLoadBalancersResponse) String() string {
 func (*StopLoadBalancersResponse) ProtoMessage() {}
 
 func (x *StopLoadBalancersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[61]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4306,7 +5177,7 @@ func (x *StopLoadBalancersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopLoadBalancersResponse.ProtoReflect.Descriptor instead.
 func (*StopLoadBalancersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{61}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *StopLoadBalancersResponse) GetAction() string {
@@ -4342,7 +5213,7 @@ type UpdateLoadBalancersRequest struct {
 
 func (x *UpdateLoadBalancersRequest) Reset() {
 	*x = UpdateLoadBalancersRequest{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[62]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4354,7 +5225,7 @@ func (x *UpdateLoadBalancersRequest) String() string {
 func (*UpdateLoadBalancersRequest) ProtoMessage() {}
 
 func (x *UpdateLoadBalancersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[62]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4367,7 +5238,7 @@ func (x *UpdateLoadBalancersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLoadBalancersRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLoadBalancersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{62}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *UpdateLoadBalancersRequest) GetLoadbalancers() []string {
@@ -4396,7 +5267,7 @@ type UpdateLoadBalancersResponse struct {
 
 func (x *UpdateLoadBalancersResponse) Reset() {
 	*x = UpdateLoadBalancersResponse{}
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[63]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4408,7 +5279,7 @@ func (x *UpdateLoadBalancersResponse) String() string {
 func (*UpdateLoadBalancersResponse) ProtoMessage() {}
 
 func (x *UpdateLoadBalancersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[63]
+	mi := &file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4421,7 +5292,7 @@ func (x *UpdateLoadBalancersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLoadBalancersResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLoadBalancersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{63}
+	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *UpdateLoadBalancersResponse) GetAction() string {
@@ -4664,7 +5535,26 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x18loadbalancer_backend_set\x18\x02 \x03(\v2&.qingcloud.iaas.v1.LoadbalancerBackendR\x16loadbalancerBackendSet\x12\x1e\n" +
 	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xd6\x02\n" +
+	"\t_ret_code\"\xdd\x02\n" +
+	"&DescribeLoadBalancerBackendsAllRequest\x12'\n" +
+	"\floadbalancer\x18\x01 \x01(\tH\x00R\floadbalancer\x88\x01\x01\x123\n" +
+	"\x15loadbalancer_backends\x18\x02 \x03(\tR\x14loadbalancerBackends\x128\n" +
+	"\x15loadbalancer_listener\x18\x03 \x01(\tH\x01R\x14loadbalancerListener\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\x1d\n" +
+	"\averbose\x18\x05 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x06 \x01(\tH\x04R\x04zone\x88\x01\x01B\x0f\n" +
+	"\r_loadbalancerB\x18\n" +
+	"\x16_loadbalancer_listenerB\b\n" +
+	"\x06_ownerB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xd0\x01\n" +
+	"'DescribeLoadBalancerBackendsAllResponse\x12Y\n" +
+	"\x14loadbalancer_backend\x18\x01 \x01(\v2&.qingcloud.iaas.v1.LoadbalancerBackendR\x13loadbalancerBackend\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
+	"\f_total_count\"\xd6\x02\n" +
 	"$DescribeLoadBalancerListenersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12'\n" +
 	"\floadbalancer\x18\x02 \x01(\tH\x01R\floadbalancer\x88\x01\x01\x125\n" +
@@ -4688,6 +5578,23 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x8c\x02\n" +
+	"'DescribeLoadBalancerListenersAllRequest\x12'\n" +
+	"\floadbalancer\x18\x01 \x01(\tH\x00R\floadbalancer\x88\x01\x01\x125\n" +
+	"\x16loadbalancer_listeners\x18\x02 \x03(\tR\x15loadbalancerListeners\x12\x19\n" +
+	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\x1d\n" +
+	"\averbose\x18\x04 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0f\n" +
+	"\r_loadbalancerB\b\n" +
+	"\x06_ownerB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xd4\x01\n" +
+	"(DescribeLoadBalancerListenersAllResponse\x12\\\n" +
+	"\x15loadbalancer_listener\x18\x01 \x01(\v2'.qingcloud.iaas.v1.LoadbalancerListenerR\x14loadbalancerListener\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x99\x02\n" +
 	"#DescribeLoadBalancerPoliciesRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x123\n" +
@@ -4710,6 +5617,21 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xcf\x01\n" +
+	"&DescribeLoadBalancerPoliciesAllRequest\x123\n" +
+	"\x15loadbalancer_policies\x18\x01 \x03(\tR\x14loadbalancerPolicies\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\x1d\n" +
+	"\averbose\x18\x03 \x01(\x05H\x01R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xcd\x01\n" +
+	"'DescribeLoadBalancerPoliciesAllResponse\x12V\n" +
+	"\x13loadbalancer_policy\x18\x01 \x01(\v2%.qingcloud.iaas.v1.LoadbalancerPolicyR\x12loadbalancerPolicy\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xc6\x02\n" +
 	"&DescribeLoadBalancerPolicyRulesRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x124\n" +
@@ -4731,6 +5653,20 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xfc\x01\n" +
+	")DescribeLoadBalancerPolicyRulesAllRequest\x124\n" +
+	"\x13loadbalancer_policy\x18\x01 \x01(\tH\x00R\x12loadbalancerPolicy\x88\x01\x01\x12:\n" +
+	"\x19loadbalancer_policy_rules\x18\x02 \x03(\tR\x17loadbalancerPolicyRules\x12\x19\n" +
+	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\x16\n" +
+	"\x14_loadbalancer_policyB\b\n" +
+	"\x06_ownerB\a\n" +
+	"\x05_zone\"\xdd\x01\n" +
+	"*DescribeLoadBalancerPolicyRulesAllResponse\x12c\n" +
+	"\x18loadbalancer_policy_rule\x18\x01 \x01(\v2).qingcloud.iaas.v1.LoadbalancerPolicyRuleR\x16loadbalancerPolicyRule\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xe5\x02\n" +
 	"\x1cDescribeLoadBalancersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12$\n" +
@@ -4755,7 +5691,27 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x10loadbalancer_set\x18\x02 \x03(\v2\x1f.qingcloud.iaas.v1.LoadbalancerR\x0floadbalancerSet\x12\x1e\n" +
 	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xc9\x02\n" +
+	"\t_ret_code\"\x9b\x02\n" +
+	"\x1fDescribeLoadBalancersAllRequest\x12$\n" +
+	"\rloadbalancers\x18\x01 \x03(\tR\rloadbalancers\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x04 \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\x05 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\x06 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\a \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xb3\x01\n" +
+	" DescribeLoadBalancersAllResponse\x12C\n" +
+	"\floadbalancer\x18\x01 \x01(\v2\x1f.qingcloud.iaas.v1.LoadbalancerR\floadbalancer\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
+	"\f_total_count\"\xc9\x02\n" +
 	"!DescribeServerCertificatesRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
@@ -4780,6 +5736,24 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xff\x01\n" +
+	"$DescribeServerCertificatesAllRequest\x12\x19\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x02 \x01(\tH\x01R\n" +
+	"searchWord\x88\x01\x01\x12/\n" +
+	"\x13server_certificates\x18\x03 \x03(\tR\x12serverCertificates\x12\x1d\n" +
+	"\averbose\x18\x04 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xc8\x01\n" +
+	"%DescribeServerCertificatesAllResponse\x12S\n" +
+	"\x12server_certificate\x18\x01 \x01(\v2$.qingcloud.iaas.v1.ServerCertificateR\x11serverCertificate\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xa1\x01\n" +
 	"%DissociateEipsFromLoadBalancerRequest\x12\x17\n" +
 	"\x04eips\x18\x01 \x03(\tB\x03\xe0A\x02R\x04eips\x12,\n" +
@@ -4982,7 +5956,7 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code2\xe5H\n" +
+	"\t_ret_code2\x9aU\n" +
 	"\x13LoadBalancerService\x12\x8d\x02\n" +
 	"\x17AddLoadBalancerBackends\x121.qingcloud.iaas.v1.AddLoadBalancerBackendsRequest\x1a2.qingcloud.iaas.v1.AddLoadBalancerBackendsResponse\"\x8a\x01\xc2\xf3\x18[\n" +
 	"\x17AddLoadBalancerBackends\"@https://docs.qingcloud.com/api/lb/add_loadbalancer_backends.html\x82\xd3\xe4\x93\x02%:\x01*\" /v1/iaas/AddLoadBalancerBackends\x12\x93\x02\n" +
@@ -5013,17 +5987,29 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x18DeleteServerCertificates\x122.qingcloud.iaas.v1.DeleteServerCertificatesRequest\x1a3.qingcloud.iaas.v1.DeleteServerCertificatesResponse\"\x8d\x01\xc2\xf3\x18]\n" +
 	"\x18DeleteServerCertificates\"Ahttps://docs.qingcloud.com/api/lb/delete_server_certificates.html\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/iaas/DeleteServerCertificates\x12\xaa\x02\n" +
 	"\x1cDescribeLoadBalancerBackends\x126.qingcloud.iaas.v1.DescribeLoadBalancerBackendsRequest\x1a7.qingcloud.iaas.v1.DescribeLoadBalancerBackendsResponse\"\x98\x01\xc2\xf3\x18g\n" +
-	"\x1cDescribeLoadBalancerBackends\x10\x01\"Ehttps://docs.qingcloud.com/api/lb/describe_loadbalancer_backends.html\x82\xd3\xe4\x93\x02'\x12%/v1/iaas/DescribeLoadBalancerBackends\x12\xb0\x02\n" +
+	"\x1cDescribeLoadBalancerBackends\x10\x01\"Ehttps://docs.qingcloud.com/api/lb/describe_loadbalancer_backends.html\x82\xd3\xe4\x93\x02'\x12%/v1/iaas/DescribeLoadBalancerBackends\x12\x8b\x02\n" +
+	"\x1fDescribeLoadBalancerBackendsAll\x129.qingcloud.iaas.v1.DescribeLoadBalancerBackendsAllRequest\x1a:.qingcloud.iaas.v1.DescribeLoadBalancerBackendsAllResponse\"o\xc2\xf3\x18:\n" +
+	"\x1cDescribeLoadBalancerBackends\x10\x01*\x18loadbalancer_backend_set\x82\xd3\xe4\x93\x02+\x12)/v1/iaas/DescribeLoadBalancerBackends:all0\x01\x12\xb0\x02\n" +
 	"\x1dDescribeLoadBalancerListeners\x127.qingcloud.iaas.v1.DescribeLoadBalancerListenersRequest\x1a8.qingcloud.iaas.v1.DescribeLoadBalancerListenersResponse\"\x9b\x01\xc2\xf3\x18i\n" +
-	"\x1dDescribeLoadBalancerListeners\x10\x01\"Fhttps://docs.qingcloud.com/api/lb/describe_loadbalancer_listeners.html\x82\xd3\xe4\x93\x02(\x12&/v1/iaas/DescribeLoadBalancerListeners\x12\xaa\x02\n" +
+	"\x1dDescribeLoadBalancerListeners\x10\x01\"Fhttps://docs.qingcloud.com/api/lb/describe_loadbalancer_listeners.html\x82\xd3\xe4\x93\x02(\x12&/v1/iaas/DescribeLoadBalancerListeners\x12\x91\x02\n" +
+	" DescribeLoadBalancerListenersAll\x12:.qingcloud.iaas.v1.DescribeLoadBalancerListenersAllRequest\x1a;.qingcloud.iaas.v1.DescribeLoadBalancerListenersAllResponse\"r\xc2\xf3\x18<\n" +
+	"\x1dDescribeLoadBalancerListeners\x10\x01*\x19loadbalancer_listener_set\x82\xd3\xe4\x93\x02,\x12*/v1/iaas/DescribeLoadBalancerListeners:all0\x01\x12\xaa\x02\n" +
 	"\x1cDescribeLoadBalancerPolicies\x126.qingcloud.iaas.v1.DescribeLoadBalancerPoliciesRequest\x1a7.qingcloud.iaas.v1.DescribeLoadBalancerPoliciesResponse\"\x98\x01\xc2\xf3\x18g\n" +
-	"\x1cDescribeLoadBalancerPolicies\x10\x01\"Ehttps://docs.qingcloud.com/api/lb/describe_loadbalancer_policies.html\x82\xd3\xe4\x93\x02'\x12%/v1/iaas/DescribeLoadBalancerPolicies\x12\xbd\x02\n" +
+	"\x1cDescribeLoadBalancerPolicies\x10\x01\"Ehttps://docs.qingcloud.com/api/lb/describe_loadbalancer_policies.html\x82\xd3\xe4\x93\x02'\x12%/v1/iaas/DescribeLoadBalancerPolicies\x12\x8a\x02\n" +
+	"\x1fDescribeLoadBalancerPoliciesAll\x129.qingcloud.iaas.v1.DescribeLoadBalancerPoliciesAllRequest\x1a:.qingcloud.iaas.v1.DescribeLoadBalancerPoliciesAllResponse\"n\xc2\xf3\x189\n" +
+	"\x1cDescribeLoadBalancerPolicies\x10\x01*\x17loadbalancer_policy_set\x82\xd3\xe4\x93\x02+\x12)/v1/iaas/DescribeLoadBalancerPolicies:all0\x01\x12\xbd\x02\n" +
 	"\x1fDescribeLoadBalancerPolicyRules\x129.qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesRequest\x1a:.qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesResponse\"\xa2\x01\xc2\xf3\x18n\n" +
-	"\x1fDescribeLoadBalancerPolicyRules\x10\x01\"Ihttps://docs.qingcloud.com/api/lb/describe_loadbalancer_policy_rules.html\x82\xd3\xe4\x93\x02*\x12(/v1/iaas/DescribeLoadBalancerPolicyRules\x12\xff\x01\n" +
+	"\x1fDescribeLoadBalancerPolicyRules\x10\x01\"Ihttps://docs.qingcloud.com/api/lb/describe_loadbalancer_policy_rules.html\x82\xd3\xe4\x93\x02*\x12(/v1/iaas/DescribeLoadBalancerPolicyRules\x12\x9e\x02\n" +
+	"\"DescribeLoadBalancerPolicyRulesAll\x12<.qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesAllRequest\x1a=.qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesAllResponse\"y\xc2\xf3\x18A\n" +
+	"\x1fDescribeLoadBalancerPolicyRules\x10\x01*\x1cloadbalancer_policy_rule_set\x82\xd3\xe4\x93\x02.\x12,/v1/iaas/DescribeLoadBalancerPolicyRules:all0\x01\x12\xff\x01\n" +
 	"\x15DescribeLoadBalancers\x12/.qingcloud.iaas.v1.DescribeLoadBalancersRequest\x1a0.qingcloud.iaas.v1.DescribeLoadBalancersResponse\"\x82\x01\xc2\xf3\x18X\n" +
-	"\x15DescribeLoadBalancers\x10\x01\"=https://docs.qingcloud.com/api/lb/describe_loadbalancers.html\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeLoadBalancers\x12\x9e\x02\n" +
+	"\x15DescribeLoadBalancers\x10\x01\"=https://docs.qingcloud.com/api/lb/describe_loadbalancers.html\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeLoadBalancers\x12\xe0\x01\n" +
+	"\x18DescribeLoadBalancersAll\x122.qingcloud.iaas.v1.DescribeLoadBalancersAllRequest\x1a3.qingcloud.iaas.v1.DescribeLoadBalancersAllResponse\"Y\xc2\xf3\x18+\n" +
+	"\x15DescribeLoadBalancers\x10\x01*\x10loadbalancer_set\x82\xd3\xe4\x93\x02$\x12\"/v1/iaas/DescribeLoadBalancers:all0\x01\x12\x9e\x02\n" +
 	"\x1aDescribeServerCertificates\x124.qingcloud.iaas.v1.DescribeServerCertificatesRequest\x1a5.qingcloud.iaas.v1.DescribeServerCertificatesResponse\"\x92\x01\xc2\xf3\x18c\n" +
-	"\x1aDescribeServerCertificates\x10\x01\"Chttps://docs.qingcloud.com/api/lb/describe_server_certificates.html\x82\xd3\xe4\x93\x02%\x12#/v1/iaas/DescribeServerCertificates\x12\xb8\x02\n" +
+	"\x1aDescribeServerCertificates\x10\x01\"Chttps://docs.qingcloud.com/api/lb/describe_server_certificates.html\x82\xd3\xe4\x93\x02%\x12#/v1/iaas/DescribeServerCertificates\x12\xff\x01\n" +
+	"\x1dDescribeServerCertificatesAll\x127.qingcloud.iaas.v1.DescribeServerCertificatesAllRequest\x1a8.qingcloud.iaas.v1.DescribeServerCertificatesAllResponse\"i\xc2\xf3\x186\n" +
+	"\x1aDescribeServerCertificates\x10\x01*\x16server_certificate_set\x82\xd3\xe4\x93\x02)\x12'/v1/iaas/DescribeServerCertificates:all0\x01\x12\xb8\x02\n" +
 	"\x1eDissociateEipsFromLoadBalancer\x128.qingcloud.iaas.v1.DissociateEipsFromLoadBalancerRequest\x1a9.qingcloud.iaas.v1.DissociateEipsFromLoadBalancerResponse\"\xa0\x01\xc2\xf3\x18j\n" +
 	"\x1eDissociateEipsFromLoadBalancer\"Hhttps://docs.qingcloud.com/api/lb/dissociate_eips_from_loadbalancer.html\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/iaas/DissociateEipsFromLoadBalancer\x12\x8b\x02\n" +
 	"\x16GetLoadBalancerMonitor\x120.qingcloud.iaas.v1.GetLoadBalancerMonitorRequest\x1a1.qingcloud.iaas.v1.GetLoadBalancerMonitorResponse\"\x8b\x01\xc2\xf3\x18`\n" +
@@ -5061,7 +6047,7 @@ func file_qingcloud_iaas_v1_load_balancer_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_load_balancer_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_load_balancer_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_qingcloud_iaas_v1_load_balancer_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_qingcloud_iaas_v1_load_balancer_proto_goTypes = []any{
 	(*AddLoadBalancerBackendsRequest)(nil),                 // 0: qingcloud.iaas.v1.AddLoadBalancerBackendsRequest
 	(*AddLoadBalancerBackendsResponse)(nil),                // 1: qingcloud.iaas.v1.AddLoadBalancerBackendsResponse
@@ -5093,131 +6079,161 @@ var file_qingcloud_iaas_v1_load_balancer_proto_goTypes = []any{
 	(*DeleteServerCertificatesResponse)(nil),               // 27: qingcloud.iaas.v1.DeleteServerCertificatesResponse
 	(*DescribeLoadBalancerBackendsRequest)(nil),            // 28: qingcloud.iaas.v1.DescribeLoadBalancerBackendsRequest
 	(*DescribeLoadBalancerBackendsResponse)(nil),           // 29: qingcloud.iaas.v1.DescribeLoadBalancerBackendsResponse
-	(*DescribeLoadBalancerListenersRequest)(nil),           // 30: qingcloud.iaas.v1.DescribeLoadBalancerListenersRequest
-	(*DescribeLoadBalancerListenersResponse)(nil),          // 31: qingcloud.iaas.v1.DescribeLoadBalancerListenersResponse
-	(*DescribeLoadBalancerPoliciesRequest)(nil),            // 32: qingcloud.iaas.v1.DescribeLoadBalancerPoliciesRequest
-	(*DescribeLoadBalancerPoliciesResponse)(nil),           // 33: qingcloud.iaas.v1.DescribeLoadBalancerPoliciesResponse
-	(*DescribeLoadBalancerPolicyRulesRequest)(nil),         // 34: qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesRequest
-	(*DescribeLoadBalancerPolicyRulesResponse)(nil),        // 35: qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesResponse
-	(*DescribeLoadBalancersRequest)(nil),                   // 36: qingcloud.iaas.v1.DescribeLoadBalancersRequest
-	(*DescribeLoadBalancersResponse)(nil),                  // 37: qingcloud.iaas.v1.DescribeLoadBalancersResponse
-	(*DescribeServerCertificatesRequest)(nil),              // 38: qingcloud.iaas.v1.DescribeServerCertificatesRequest
-	(*DescribeServerCertificatesResponse)(nil),             // 39: qingcloud.iaas.v1.DescribeServerCertificatesResponse
-	(*DissociateEipsFromLoadBalancerRequest)(nil),          // 40: qingcloud.iaas.v1.DissociateEipsFromLoadBalancerRequest
-	(*DissociateEipsFromLoadBalancerResponse)(nil),         // 41: qingcloud.iaas.v1.DissociateEipsFromLoadBalancerResponse
-	(*GetLoadBalancerMonitorRequest)(nil),                  // 42: qingcloud.iaas.v1.GetLoadBalancerMonitorRequest
-	(*GetLoadBalancerMonitorResponse)(nil),                 // 43: qingcloud.iaas.v1.GetLoadBalancerMonitorResponse
-	(*ModifyLoadBalancerAttributesRequest)(nil),            // 44: qingcloud.iaas.v1.ModifyLoadBalancerAttributesRequest
-	(*ModifyLoadBalancerAttributesResponse)(nil),           // 45: qingcloud.iaas.v1.ModifyLoadBalancerAttributesResponse
-	(*ModifyLoadBalancerBackendAttributesRequest)(nil),     // 46: qingcloud.iaas.v1.ModifyLoadBalancerBackendAttributesRequest
-	(*ModifyLoadBalancerBackendAttributesResponse)(nil),    // 47: qingcloud.iaas.v1.ModifyLoadBalancerBackendAttributesResponse
-	(*ModifyLoadBalancerListenerAttributesRequest)(nil),    // 48: qingcloud.iaas.v1.ModifyLoadBalancerListenerAttributesRequest
-	(*ModifyLoadBalancerListenerAttributesResponse)(nil),   // 49: qingcloud.iaas.v1.ModifyLoadBalancerListenerAttributesResponse
-	(*ModifyLoadBalancerPolicyAttributesRequest)(nil),      // 50: qingcloud.iaas.v1.ModifyLoadBalancerPolicyAttributesRequest
-	(*ModifyLoadBalancerPolicyAttributesResponse)(nil),     // 51: qingcloud.iaas.v1.ModifyLoadBalancerPolicyAttributesResponse
-	(*ModifyLoadBalancerPolicyRuleAttributesRequest)(nil),  // 52: qingcloud.iaas.v1.ModifyLoadBalancerPolicyRuleAttributesRequest
-	(*ModifyLoadBalancerPolicyRuleAttributesResponse)(nil), // 53: qingcloud.iaas.v1.ModifyLoadBalancerPolicyRuleAttributesResponse
-	(*ModifyServerCertificateAttributesRequest)(nil),       // 54: qingcloud.iaas.v1.ModifyServerCertificateAttributesRequest
-	(*ModifyServerCertificateAttributesResponse)(nil),      // 55: qingcloud.iaas.v1.ModifyServerCertificateAttributesResponse
-	(*ResizeLoadBalancersRequest)(nil),                     // 56: qingcloud.iaas.v1.ResizeLoadBalancersRequest
-	(*ResizeLoadBalancersResponse)(nil),                    // 57: qingcloud.iaas.v1.ResizeLoadBalancersResponse
-	(*StartLoadBalancersRequest)(nil),                      // 58: qingcloud.iaas.v1.StartLoadBalancersRequest
-	(*StartLoadBalancersResponse)(nil),                     // 59: qingcloud.iaas.v1.StartLoadBalancersResponse
-	(*StopLoadBalancersRequest)(nil),                       // 60: qingcloud.iaas.v1.StopLoadBalancersRequest
-	(*StopLoadBalancersResponse)(nil),                      // 61: qingcloud.iaas.v1.StopLoadBalancersResponse
-	(*UpdateLoadBalancersRequest)(nil),                     // 62: qingcloud.iaas.v1.UpdateLoadBalancersRequest
-	(*UpdateLoadBalancersResponse)(nil),                    // 63: qingcloud.iaas.v1.UpdateLoadBalancersResponse
-	(*LoadbalancerBackend)(nil),                            // 64: qingcloud.iaas.v1.LoadbalancerBackend
-	(*LoadbalancerListener)(nil),                           // 65: qingcloud.iaas.v1.LoadbalancerListener
-	(*LoadbalancerPolicyRule)(nil),                         // 66: qingcloud.iaas.v1.LoadbalancerPolicyRule
-	(*LoadbalancerPolicy)(nil),                             // 67: qingcloud.iaas.v1.LoadbalancerPolicy
-	(*Loadbalancer)(nil),                                   // 68: qingcloud.iaas.v1.Loadbalancer
-	(*ServerCertificate)(nil),                              // 69: qingcloud.iaas.v1.ServerCertificate
-	(*timestamppb.Timestamp)(nil),                          // 70: google.protobuf.Timestamp
-	(*Meter)(nil),                                          // 71: qingcloud.iaas.v1.Meter
+	(*DescribeLoadBalancerBackendsAllRequest)(nil),         // 30: qingcloud.iaas.v1.DescribeLoadBalancerBackendsAllRequest
+	(*DescribeLoadBalancerBackendsAllResponse)(nil),        // 31: qingcloud.iaas.v1.DescribeLoadBalancerBackendsAllResponse
+	(*DescribeLoadBalancerListenersRequest)(nil),           // 32: qingcloud.iaas.v1.DescribeLoadBalancerListenersRequest
+	(*DescribeLoadBalancerListenersResponse)(nil),          // 33: qingcloud.iaas.v1.DescribeLoadBalancerListenersResponse
+	(*DescribeLoadBalancerListenersAllRequest)(nil),        // 34: qingcloud.iaas.v1.DescribeLoadBalancerListenersAllRequest
+	(*DescribeLoadBalancerListenersAllResponse)(nil),       // 35: qingcloud.iaas.v1.DescribeLoadBalancerListenersAllResponse
+	(*DescribeLoadBalancerPoliciesRequest)(nil),            // 36: qingcloud.iaas.v1.DescribeLoadBalancerPoliciesRequest
+	(*DescribeLoadBalancerPoliciesResponse)(nil),           // 37: qingcloud.iaas.v1.DescribeLoadBalancerPoliciesResponse
+	(*DescribeLoadBalancerPoliciesAllRequest)(nil),         // 38: qingcloud.iaas.v1.DescribeLoadBalancerPoliciesAllRequest
+	(*DescribeLoadBalancerPoliciesAllResponse)(nil),        // 39: qingcloud.iaas.v1.DescribeLoadBalancerPoliciesAllResponse
+	(*DescribeLoadBalancerPolicyRulesRequest)(nil),         // 40: qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesRequest
+	(*DescribeLoadBalancerPolicyRulesResponse)(nil),        // 41: qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesResponse
+	(*DescribeLoadBalancerPolicyRulesAllRequest)(nil),      // 42: qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesAllRequest
+	(*DescribeLoadBalancerPolicyRulesAllResponse)(nil),     // 43: qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesAllResponse
+	(*DescribeLoadBalancersRequest)(nil),                   // 44: qingcloud.iaas.v1.DescribeLoadBalancersRequest
+	(*DescribeLoadBalancersResponse)(nil),                  // 45: qingcloud.iaas.v1.DescribeLoadBalancersResponse
+	(*DescribeLoadBalancersAllRequest)(nil),                // 46: qingcloud.iaas.v1.DescribeLoadBalancersAllRequest
+	(*DescribeLoadBalancersAllResponse)(nil),               // 47: qingcloud.iaas.v1.DescribeLoadBalancersAllResponse
+	(*DescribeServerCertificatesRequest)(nil),              // 48: qingcloud.iaas.v1.DescribeServerCertificatesRequest
+	(*DescribeServerCertificatesResponse)(nil),             // 49: qingcloud.iaas.v1.DescribeServerCertificatesResponse
+	(*DescribeServerCertificatesAllRequest)(nil),           // 50: qingcloud.iaas.v1.DescribeServerCertificatesAllRequest
+	(*DescribeServerCertificatesAllResponse)(nil),          // 51: qingcloud.iaas.v1.DescribeServerCertificatesAllResponse
+	(*DissociateEipsFromLoadBalancerRequest)(nil),          // 52: qingcloud.iaas.v1.DissociateEipsFromLoadBalancerRequest
+	(*DissociateEipsFromLoadBalancerResponse)(nil),         // 53: qingcloud.iaas.v1.DissociateEipsFromLoadBalancerResponse
+	(*GetLoadBalancerMonitorRequest)(nil),                  // 54: qingcloud.iaas.v1.GetLoadBalancerMonitorRequest
+	(*GetLoadBalancerMonitorResponse)(nil),                 // 55: qingcloud.iaas.v1.GetLoadBalancerMonitorResponse
+	(*ModifyLoadBalancerAttributesRequest)(nil),            // 56: qingcloud.iaas.v1.ModifyLoadBalancerAttributesRequest
+	(*ModifyLoadBalancerAttributesResponse)(nil),           // 57: qingcloud.iaas.v1.ModifyLoadBalancerAttributesResponse
+	(*ModifyLoadBalancerBackendAttributesRequest)(nil),     // 58: qingcloud.iaas.v1.ModifyLoadBalancerBackendAttributesRequest
+	(*ModifyLoadBalancerBackendAttributesResponse)(nil),    // 59: qingcloud.iaas.v1.ModifyLoadBalancerBackendAttributesResponse
+	(*ModifyLoadBalancerListenerAttributesRequest)(nil),    // 60: qingcloud.iaas.v1.ModifyLoadBalancerListenerAttributesRequest
+	(*ModifyLoadBalancerListenerAttributesResponse)(nil),   // 61: qingcloud.iaas.v1.ModifyLoadBalancerListenerAttributesResponse
+	(*ModifyLoadBalancerPolicyAttributesRequest)(nil),      // 62: qingcloud.iaas.v1.ModifyLoadBalancerPolicyAttributesRequest
+	(*ModifyLoadBalancerPolicyAttributesResponse)(nil),     // 63: qingcloud.iaas.v1.ModifyLoadBalancerPolicyAttributesResponse
+	(*ModifyLoadBalancerPolicyRuleAttributesRequest)(nil),  // 64: qingcloud.iaas.v1.ModifyLoadBalancerPolicyRuleAttributesRequest
+	(*ModifyLoadBalancerPolicyRuleAttributesResponse)(nil), // 65: qingcloud.iaas.v1.ModifyLoadBalancerPolicyRuleAttributesResponse
+	(*ModifyServerCertificateAttributesRequest)(nil),       // 66: qingcloud.iaas.v1.ModifyServerCertificateAttributesRequest
+	(*ModifyServerCertificateAttributesResponse)(nil),      // 67: qingcloud.iaas.v1.ModifyServerCertificateAttributesResponse
+	(*ResizeLoadBalancersRequest)(nil),                     // 68: qingcloud.iaas.v1.ResizeLoadBalancersRequest
+	(*ResizeLoadBalancersResponse)(nil),                    // 69: qingcloud.iaas.v1.ResizeLoadBalancersResponse
+	(*StartLoadBalancersRequest)(nil),                      // 70: qingcloud.iaas.v1.StartLoadBalancersRequest
+	(*StartLoadBalancersResponse)(nil),                     // 71: qingcloud.iaas.v1.StartLoadBalancersResponse
+	(*StopLoadBalancersRequest)(nil),                       // 72: qingcloud.iaas.v1.StopLoadBalancersRequest
+	(*StopLoadBalancersResponse)(nil),                      // 73: qingcloud.iaas.v1.StopLoadBalancersResponse
+	(*UpdateLoadBalancersRequest)(nil),                     // 74: qingcloud.iaas.v1.UpdateLoadBalancersRequest
+	(*UpdateLoadBalancersResponse)(nil),                    // 75: qingcloud.iaas.v1.UpdateLoadBalancersResponse
+	(*LoadbalancerBackend)(nil),                            // 76: qingcloud.iaas.v1.LoadbalancerBackend
+	(*LoadbalancerListener)(nil),                           // 77: qingcloud.iaas.v1.LoadbalancerListener
+	(*LoadbalancerPolicyRule)(nil),                         // 78: qingcloud.iaas.v1.LoadbalancerPolicyRule
+	(*LoadbalancerPolicy)(nil),                             // 79: qingcloud.iaas.v1.LoadbalancerPolicy
+	(*Loadbalancer)(nil),                                   // 80: qingcloud.iaas.v1.Loadbalancer
+	(*ServerCertificate)(nil),                              // 81: qingcloud.iaas.v1.ServerCertificate
+	(*timestamppb.Timestamp)(nil),                          // 82: google.protobuf.Timestamp
+	(*Meter)(nil),                                          // 83: qingcloud.iaas.v1.Meter
 }
 var file_qingcloud_iaas_v1_load_balancer_proto_depIdxs = []int32{
-	64, // 0: qingcloud.iaas.v1.AddLoadBalancerBackendsRequest.backends:type_name -> qingcloud.iaas.v1.LoadbalancerBackend
-	65, // 1: qingcloud.iaas.v1.AddLoadBalancerListenersRequest.listeners:type_name -> qingcloud.iaas.v1.LoadbalancerListener
-	66, // 2: qingcloud.iaas.v1.AddLoadBalancerPolicyRulesRequest.rules:type_name -> qingcloud.iaas.v1.LoadbalancerPolicyRule
-	64, // 3: qingcloud.iaas.v1.DescribeLoadBalancerBackendsResponse.loadbalancer_backend_set:type_name -> qingcloud.iaas.v1.LoadbalancerBackend
-	65, // 4: qingcloud.iaas.v1.DescribeLoadBalancerListenersResponse.loadbalancer_listener_set:type_name -> qingcloud.iaas.v1.LoadbalancerListener
-	67, // 5: qingcloud.iaas.v1.DescribeLoadBalancerPoliciesResponse.loadbalancer_policy_set:type_name -> qingcloud.iaas.v1.LoadbalancerPolicy
-	66, // 6: qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesResponse.loadbalancer_policy_rule_set:type_name -> qingcloud.iaas.v1.LoadbalancerPolicyRule
-	68, // 7: qingcloud.iaas.v1.DescribeLoadBalancersResponse.loadbalancer_set:type_name -> qingcloud.iaas.v1.Loadbalancer
-	69, // 8: qingcloud.iaas.v1.DescribeServerCertificatesResponse.server_certificate_set:type_name -> qingcloud.iaas.v1.ServerCertificate
-	70, // 9: qingcloud.iaas.v1.GetLoadBalancerMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
-	70, // 10: qingcloud.iaas.v1.GetLoadBalancerMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
-	71, // 11: qingcloud.iaas.v1.GetLoadBalancerMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
-	0,  // 12: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerBackends:input_type -> qingcloud.iaas.v1.AddLoadBalancerBackendsRequest
-	2,  // 13: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerListeners:input_type -> qingcloud.iaas.v1.AddLoadBalancerListenersRequest
-	4,  // 14: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerPolicyRules:input_type -> qingcloud.iaas.v1.AddLoadBalancerPolicyRulesRequest
-	6,  // 15: qingcloud.iaas.v1.LoadBalancerService.ApplyLoadBalancerPolicy:input_type -> qingcloud.iaas.v1.ApplyLoadBalancerPolicyRequest
-	8,  // 16: qingcloud.iaas.v1.LoadBalancerService.AssociateEipsToLoadBalancer:input_type -> qingcloud.iaas.v1.AssociateEipsToLoadBalancerRequest
-	10, // 17: qingcloud.iaas.v1.LoadBalancerService.CreateLoadBalancer:input_type -> qingcloud.iaas.v1.CreateLoadBalancerRequest
-	12, // 18: qingcloud.iaas.v1.LoadBalancerService.CreateLoadBalancerPolicy:input_type -> qingcloud.iaas.v1.CreateLoadBalancerPolicyRequest
-	14, // 19: qingcloud.iaas.v1.LoadBalancerService.CreateServerCertificate:input_type -> qingcloud.iaas.v1.CreateServerCertificateRequest
-	16, // 20: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerBackends:input_type -> qingcloud.iaas.v1.DeleteLoadBalancerBackendsRequest
-	18, // 21: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerListeners:input_type -> qingcloud.iaas.v1.DeleteLoadBalancerListenersRequest
-	20, // 22: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerPolicies:input_type -> qingcloud.iaas.v1.DeleteLoadBalancerPoliciesRequest
-	22, // 23: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerPolicyRules:input_type -> qingcloud.iaas.v1.DeleteLoadBalancerPolicyRulesRequest
-	24, // 24: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancers:input_type -> qingcloud.iaas.v1.DeleteLoadBalancersRequest
-	26, // 25: qingcloud.iaas.v1.LoadBalancerService.DeleteServerCertificates:input_type -> qingcloud.iaas.v1.DeleteServerCertificatesRequest
-	28, // 26: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerBackends:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerBackendsRequest
-	30, // 27: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerListeners:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerListenersRequest
-	32, // 28: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicies:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerPoliciesRequest
-	34, // 29: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicyRules:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesRequest
-	36, // 30: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancers:input_type -> qingcloud.iaas.v1.DescribeLoadBalancersRequest
-	38, // 31: qingcloud.iaas.v1.LoadBalancerService.DescribeServerCertificates:input_type -> qingcloud.iaas.v1.DescribeServerCertificatesRequest
-	40, // 32: qingcloud.iaas.v1.LoadBalancerService.DissociateEipsFromLoadBalancer:input_type -> qingcloud.iaas.v1.DissociateEipsFromLoadBalancerRequest
-	42, // 33: qingcloud.iaas.v1.LoadBalancerService.GetLoadBalancerMonitor:input_type -> qingcloud.iaas.v1.GetLoadBalancerMonitorRequest
-	44, // 34: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerAttributesRequest
-	46, // 35: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerBackendAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerBackendAttributesRequest
-	48, // 36: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerListenerAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerListenerAttributesRequest
-	50, // 37: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerPolicyAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerPolicyAttributesRequest
-	52, // 38: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerPolicyRuleAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerPolicyRuleAttributesRequest
-	54, // 39: qingcloud.iaas.v1.LoadBalancerService.ModifyServerCertificateAttributes:input_type -> qingcloud.iaas.v1.ModifyServerCertificateAttributesRequest
-	56, // 40: qingcloud.iaas.v1.LoadBalancerService.ResizeLoadBalancers:input_type -> qingcloud.iaas.v1.ResizeLoadBalancersRequest
-	58, // 41: qingcloud.iaas.v1.LoadBalancerService.StartLoadBalancers:input_type -> qingcloud.iaas.v1.StartLoadBalancersRequest
-	60, // 42: qingcloud.iaas.v1.LoadBalancerService.StopLoadBalancers:input_type -> qingcloud.iaas.v1.StopLoadBalancersRequest
-	62, // 43: qingcloud.iaas.v1.LoadBalancerService.UpdateLoadBalancers:input_type -> qingcloud.iaas.v1.UpdateLoadBalancersRequest
-	1,  // 44: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerBackends:output_type -> qingcloud.iaas.v1.AddLoadBalancerBackendsResponse
-	3,  // 45: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerListeners:output_type -> qingcloud.iaas.v1.AddLoadBalancerListenersResponse
-	5,  // 46: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerPolicyRules:output_type -> qingcloud.iaas.v1.AddLoadBalancerPolicyRulesResponse
-	7,  // 47: qingcloud.iaas.v1.LoadBalancerService.ApplyLoadBalancerPolicy:output_type -> qingcloud.iaas.v1.ApplyLoadBalancerPolicyResponse
-	9,  // 48: qingcloud.iaas.v1.LoadBalancerService.AssociateEipsToLoadBalancer:output_type -> qingcloud.iaas.v1.AssociateEipsToLoadBalancerResponse
-	11, // 49: qingcloud.iaas.v1.LoadBalancerService.CreateLoadBalancer:output_type -> qingcloud.iaas.v1.CreateLoadBalancerResponse
-	13, // 50: qingcloud.iaas.v1.LoadBalancerService.CreateLoadBalancerPolicy:output_type -> qingcloud.iaas.v1.CreateLoadBalancerPolicyResponse
-	15, // 51: qingcloud.iaas.v1.LoadBalancerService.CreateServerCertificate:output_type -> qingcloud.iaas.v1.CreateServerCertificateResponse
-	17, // 52: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerBackends:output_type -> qingcloud.iaas.v1.DeleteLoadBalancerBackendsResponse
-	19, // 53: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerListeners:output_type -> qingcloud.iaas.v1.DeleteLoadBalancerListenersResponse
-	21, // 54: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerPolicies:output_type -> qingcloud.iaas.v1.DeleteLoadBalancerPoliciesResponse
-	23, // 55: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerPolicyRules:output_type -> qingcloud.iaas.v1.DeleteLoadBalancerPolicyRulesResponse
-	25, // 56: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancers:output_type -> qingcloud.iaas.v1.DeleteLoadBalancersResponse
-	27, // 57: qingcloud.iaas.v1.LoadBalancerService.DeleteServerCertificates:output_type -> qingcloud.iaas.v1.DeleteServerCertificatesResponse
-	29, // 58: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerBackends:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerBackendsResponse
-	31, // 59: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerListeners:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerListenersResponse
-	33, // 60: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicies:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerPoliciesResponse
-	35, // 61: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicyRules:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesResponse
-	37, // 62: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancers:output_type -> qingcloud.iaas.v1.DescribeLoadBalancersResponse
-	39, // 63: qingcloud.iaas.v1.LoadBalancerService.DescribeServerCertificates:output_type -> qingcloud.iaas.v1.DescribeServerCertificatesResponse
-	41, // 64: qingcloud.iaas.v1.LoadBalancerService.DissociateEipsFromLoadBalancer:output_type -> qingcloud.iaas.v1.DissociateEipsFromLoadBalancerResponse
-	43, // 65: qingcloud.iaas.v1.LoadBalancerService.GetLoadBalancerMonitor:output_type -> qingcloud.iaas.v1.GetLoadBalancerMonitorResponse
-	45, // 66: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerAttributesResponse
-	47, // 67: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerBackendAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerBackendAttributesResponse
-	49, // 68: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerListenerAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerListenerAttributesResponse
-	51, // 69: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerPolicyAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerPolicyAttributesResponse
-	53, // 70: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerPolicyRuleAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerPolicyRuleAttributesResponse
-	55, // 71: qingcloud.iaas.v1.LoadBalancerService.ModifyServerCertificateAttributes:output_type -> qingcloud.iaas.v1.ModifyServerCertificateAttributesResponse
-	57, // 72: qingcloud.iaas.v1.LoadBalancerService.ResizeLoadBalancers:output_type -> qingcloud.iaas.v1.ResizeLoadBalancersResponse
-	59, // 73: qingcloud.iaas.v1.LoadBalancerService.StartLoadBalancers:output_type -> qingcloud.iaas.v1.StartLoadBalancersResponse
-	61, // 74: qingcloud.iaas.v1.LoadBalancerService.StopLoadBalancers:output_type -> qingcloud.iaas.v1.StopLoadBalancersResponse
-	63, // 75: qingcloud.iaas.v1.LoadBalancerService.UpdateLoadBalancers:output_type -> qingcloud.iaas.v1.UpdateLoadBalancersResponse
-	44, // [44:76] is the sub-list for method output_type
-	12, // [12:44] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	76, // 0: qingcloud.iaas.v1.AddLoadBalancerBackendsRequest.backends:type_name -> qingcloud.iaas.v1.LoadbalancerBackend
+	77, // 1: qingcloud.iaas.v1.AddLoadBalancerListenersRequest.listeners:type_name -> qingcloud.iaas.v1.LoadbalancerListener
+	78, // 2: qingcloud.iaas.v1.AddLoadBalancerPolicyRulesRequest.rules:type_name -> qingcloud.iaas.v1.LoadbalancerPolicyRule
+	76, // 3: qingcloud.iaas.v1.DescribeLoadBalancerBackendsResponse.loadbalancer_backend_set:type_name -> qingcloud.iaas.v1.LoadbalancerBackend
+	76, // 4: qingcloud.iaas.v1.DescribeLoadBalancerBackendsAllResponse.loadbalancer_backend:type_name -> qingcloud.iaas.v1.LoadbalancerBackend
+	77, // 5: qingcloud.iaas.v1.DescribeLoadBalancerListenersResponse.loadbalancer_listener_set:type_name -> qingcloud.iaas.v1.LoadbalancerListener
+	77, // 6: qingcloud.iaas.v1.DescribeLoadBalancerListenersAllResponse.loadbalancer_listener:type_name -> qingcloud.iaas.v1.LoadbalancerListener
+	79, // 7: qingcloud.iaas.v1.DescribeLoadBalancerPoliciesResponse.loadbalancer_policy_set:type_name -> qingcloud.iaas.v1.LoadbalancerPolicy
+	79, // 8: qingcloud.iaas.v1.DescribeLoadBalancerPoliciesAllResponse.loadbalancer_policy:type_name -> qingcloud.iaas.v1.LoadbalancerPolicy
+	78, // 9: qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesResponse.loadbalancer_policy_rule_set:type_name -> qingcloud.iaas.v1.LoadbalancerPolicyRule
+	78, // 10: qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesAllResponse.loadbalancer_policy_rule:type_name -> qingcloud.iaas.v1.LoadbalancerPolicyRule
+	80, // 11: qingcloud.iaas.v1.DescribeLoadBalancersResponse.loadbalancer_set:type_name -> qingcloud.iaas.v1.Loadbalancer
+	80, // 12: qingcloud.iaas.v1.DescribeLoadBalancersAllResponse.loadbalancer:type_name -> qingcloud.iaas.v1.Loadbalancer
+	81, // 13: qingcloud.iaas.v1.DescribeServerCertificatesResponse.server_certificate_set:type_name -> qingcloud.iaas.v1.ServerCertificate
+	81, // 14: qingcloud.iaas.v1.DescribeServerCertificatesAllResponse.server_certificate:type_name -> qingcloud.iaas.v1.ServerCertificate
+	82, // 15: qingcloud.iaas.v1.GetLoadBalancerMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
+	82, // 16: qingcloud.iaas.v1.GetLoadBalancerMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
+	83, // 17: qingcloud.iaas.v1.GetLoadBalancerMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
+	0,  // 18: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerBackends:input_type -> qingcloud.iaas.v1.AddLoadBalancerBackendsRequest
+	2,  // 19: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerListeners:input_type -> qingcloud.iaas.v1.AddLoadBalancerListenersRequest
+	4,  // 20: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerPolicyRules:input_type -> qingcloud.iaas.v1.AddLoadBalancerPolicyRulesRequest
+	6,  // 21: qingcloud.iaas.v1.LoadBalancerService.ApplyLoadBalancerPolicy:input_type -> qingcloud.iaas.v1.ApplyLoadBalancerPolicyRequest
+	8,  // 22: qingcloud.iaas.v1.LoadBalancerService.AssociateEipsToLoadBalancer:input_type -> qingcloud.iaas.v1.AssociateEipsToLoadBalancerRequest
+	10, // 23: qingcloud.iaas.v1.LoadBalancerService.CreateLoadBalancer:input_type -> qingcloud.iaas.v1.CreateLoadBalancerRequest
+	12, // 24: qingcloud.iaas.v1.LoadBalancerService.CreateLoadBalancerPolicy:input_type -> qingcloud.iaas.v1.CreateLoadBalancerPolicyRequest
+	14, // 25: qingcloud.iaas.v1.LoadBalancerService.CreateServerCertificate:input_type -> qingcloud.iaas.v1.CreateServerCertificateRequest
+	16, // 26: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerBackends:input_type -> qingcloud.iaas.v1.DeleteLoadBalancerBackendsRequest
+	18, // 27: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerListeners:input_type -> qingcloud.iaas.v1.DeleteLoadBalancerListenersRequest
+	20, // 28: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerPolicies:input_type -> qingcloud.iaas.v1.DeleteLoadBalancerPoliciesRequest
+	22, // 29: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerPolicyRules:input_type -> qingcloud.iaas.v1.DeleteLoadBalancerPolicyRulesRequest
+	24, // 30: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancers:input_type -> qingcloud.iaas.v1.DeleteLoadBalancersRequest
+	26, // 31: qingcloud.iaas.v1.LoadBalancerService.DeleteServerCertificates:input_type -> qingcloud.iaas.v1.DeleteServerCertificatesRequest
+	28, // 32: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerBackends:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerBackendsRequest
+	30, // 33: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerBackendsAll:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerBackendsAllRequest
+	32, // 34: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerListeners:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerListenersRequest
+	34, // 35: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerListenersAll:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerListenersAllRequest
+	36, // 36: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicies:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerPoliciesRequest
+	38, // 37: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPoliciesAll:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerPoliciesAllRequest
+	40, // 38: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicyRules:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesRequest
+	42, // 39: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicyRulesAll:input_type -> qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesAllRequest
+	44, // 40: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancers:input_type -> qingcloud.iaas.v1.DescribeLoadBalancersRequest
+	46, // 41: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancersAll:input_type -> qingcloud.iaas.v1.DescribeLoadBalancersAllRequest
+	48, // 42: qingcloud.iaas.v1.LoadBalancerService.DescribeServerCertificates:input_type -> qingcloud.iaas.v1.DescribeServerCertificatesRequest
+	50, // 43: qingcloud.iaas.v1.LoadBalancerService.DescribeServerCertificatesAll:input_type -> qingcloud.iaas.v1.DescribeServerCertificatesAllRequest
+	52, // 44: qingcloud.iaas.v1.LoadBalancerService.DissociateEipsFromLoadBalancer:input_type -> qingcloud.iaas.v1.DissociateEipsFromLoadBalancerRequest
+	54, // 45: qingcloud.iaas.v1.LoadBalancerService.GetLoadBalancerMonitor:input_type -> qingcloud.iaas.v1.GetLoadBalancerMonitorRequest
+	56, // 46: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerAttributesRequest
+	58, // 47: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerBackendAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerBackendAttributesRequest
+	60, // 48: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerListenerAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerListenerAttributesRequest
+	62, // 49: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerPolicyAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerPolicyAttributesRequest
+	64, // 50: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerPolicyRuleAttributes:input_type -> qingcloud.iaas.v1.ModifyLoadBalancerPolicyRuleAttributesRequest
+	66, // 51: qingcloud.iaas.v1.LoadBalancerService.ModifyServerCertificateAttributes:input_type -> qingcloud.iaas.v1.ModifyServerCertificateAttributesRequest
+	68, // 52: qingcloud.iaas.v1.LoadBalancerService.ResizeLoadBalancers:input_type -> qingcloud.iaas.v1.ResizeLoadBalancersRequest
+	70, // 53: qingcloud.iaas.v1.LoadBalancerService.StartLoadBalancers:input_type -> qingcloud.iaas.v1.StartLoadBalancersRequest
+	72, // 54: qingcloud.iaas.v1.LoadBalancerService.StopLoadBalancers:input_type -> qingcloud.iaas.v1.StopLoadBalancersRequest
+	74, // 55: qingcloud.iaas.v1.LoadBalancerService.UpdateLoadBalancers:input_type -> qingcloud.iaas.v1.UpdateLoadBalancersRequest
+	1,  // 56: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerBackends:output_type -> qingcloud.iaas.v1.AddLoadBalancerBackendsResponse
+	3,  // 57: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerListeners:output_type -> qingcloud.iaas.v1.AddLoadBalancerListenersResponse
+	5,  // 58: qingcloud.iaas.v1.LoadBalancerService.AddLoadBalancerPolicyRules:output_type -> qingcloud.iaas.v1.AddLoadBalancerPolicyRulesResponse
+	7,  // 59: qingcloud.iaas.v1.LoadBalancerService.ApplyLoadBalancerPolicy:output_type -> qingcloud.iaas.v1.ApplyLoadBalancerPolicyResponse
+	9,  // 60: qingcloud.iaas.v1.LoadBalancerService.AssociateEipsToLoadBalancer:output_type -> qingcloud.iaas.v1.AssociateEipsToLoadBalancerResponse
+	11, // 61: qingcloud.iaas.v1.LoadBalancerService.CreateLoadBalancer:output_type -> qingcloud.iaas.v1.CreateLoadBalancerResponse
+	13, // 62: qingcloud.iaas.v1.LoadBalancerService.CreateLoadBalancerPolicy:output_type -> qingcloud.iaas.v1.CreateLoadBalancerPolicyResponse
+	15, // 63: qingcloud.iaas.v1.LoadBalancerService.CreateServerCertificate:output_type -> qingcloud.iaas.v1.CreateServerCertificateResponse
+	17, // 64: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerBackends:output_type -> qingcloud.iaas.v1.DeleteLoadBalancerBackendsResponse
+	19, // 65: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerListeners:output_type -> qingcloud.iaas.v1.DeleteLoadBalancerListenersResponse
+	21, // 66: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerPolicies:output_type -> qingcloud.iaas.v1.DeleteLoadBalancerPoliciesResponse
+	23, // 67: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancerPolicyRules:output_type -> qingcloud.iaas.v1.DeleteLoadBalancerPolicyRulesResponse
+	25, // 68: qingcloud.iaas.v1.LoadBalancerService.DeleteLoadBalancers:output_type -> qingcloud.iaas.v1.DeleteLoadBalancersResponse
+	27, // 69: qingcloud.iaas.v1.LoadBalancerService.DeleteServerCertificates:output_type -> qingcloud.iaas.v1.DeleteServerCertificatesResponse
+	29, // 70: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerBackends:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerBackendsResponse
+	31, // 71: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerBackendsAll:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerBackendsAllResponse
+	33, // 72: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerListeners:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerListenersResponse
+	35, // 73: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerListenersAll:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerListenersAllResponse
+	37, // 74: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicies:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerPoliciesResponse
+	39, // 75: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPoliciesAll:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerPoliciesAllResponse
+	41, // 76: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicyRules:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesResponse
+	43, // 77: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancerPolicyRulesAll:output_type -> qingcloud.iaas.v1.DescribeLoadBalancerPolicyRulesAllResponse
+	45, // 78: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancers:output_type -> qingcloud.iaas.v1.DescribeLoadBalancersResponse
+	47, // 79: qingcloud.iaas.v1.LoadBalancerService.DescribeLoadBalancersAll:output_type -> qingcloud.iaas.v1.DescribeLoadBalancersAllResponse
+	49, // 80: qingcloud.iaas.v1.LoadBalancerService.DescribeServerCertificates:output_type -> qingcloud.iaas.v1.DescribeServerCertificatesResponse
+	51, // 81: qingcloud.iaas.v1.LoadBalancerService.DescribeServerCertificatesAll:output_type -> qingcloud.iaas.v1.DescribeServerCertificatesAllResponse
+	53, // 82: qingcloud.iaas.v1.LoadBalancerService.DissociateEipsFromLoadBalancer:output_type -> qingcloud.iaas.v1.DissociateEipsFromLoadBalancerResponse
+	55, // 83: qingcloud.iaas.v1.LoadBalancerService.GetLoadBalancerMonitor:output_type -> qingcloud.iaas.v1.GetLoadBalancerMonitorResponse
+	57, // 84: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerAttributesResponse
+	59, // 85: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerBackendAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerBackendAttributesResponse
+	61, // 86: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerListenerAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerListenerAttributesResponse
+	63, // 87: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerPolicyAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerPolicyAttributesResponse
+	65, // 88: qingcloud.iaas.v1.LoadBalancerService.ModifyLoadBalancerPolicyRuleAttributes:output_type -> qingcloud.iaas.v1.ModifyLoadBalancerPolicyRuleAttributesResponse
+	67, // 89: qingcloud.iaas.v1.LoadBalancerService.ModifyServerCertificateAttributes:output_type -> qingcloud.iaas.v1.ModifyServerCertificateAttributesResponse
+	69, // 90: qingcloud.iaas.v1.LoadBalancerService.ResizeLoadBalancers:output_type -> qingcloud.iaas.v1.ResizeLoadBalancersResponse
+	71, // 91: qingcloud.iaas.v1.LoadBalancerService.StartLoadBalancers:output_type -> qingcloud.iaas.v1.StartLoadBalancersResponse
+	73, // 92: qingcloud.iaas.v1.LoadBalancerService.StopLoadBalancers:output_type -> qingcloud.iaas.v1.StopLoadBalancersResponse
+	75, // 93: qingcloud.iaas.v1.LoadBalancerService.UpdateLoadBalancers:output_type -> qingcloud.iaas.v1.UpdateLoadBalancersResponse
+	56, // [56:94] is the sub-list for method output_type
+	18, // [18:56] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_load_balancer_proto_init() }
@@ -5291,13 +6307,25 @@ func file_qingcloud_iaas_v1_load_balancer_proto_init() {
 	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[61].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[62].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[63].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[64].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[65].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[66].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[67].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[68].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[69].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[70].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[71].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[72].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[73].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[74].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_load_balancer_proto_msgTypes[75].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_load_balancer_proto_rawDesc), len(file_qingcloud_iaas_v1_load_balancer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   64,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

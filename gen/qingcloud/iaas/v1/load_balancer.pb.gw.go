@@ -448,6 +448,34 @@ func local_request_LoadBalancerService_DescribeLoadBalancerBackends_0(ctx contex
 	return msg, metadata, err
 }
 
+var filter_LoadBalancerService_DescribeLoadBalancerBackendsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_LoadBalancerService_DescribeLoadBalancerBackendsAll_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (LoadBalancerService_DescribeLoadBalancerBackendsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeLoadBalancerBackendsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_LoadBalancerService_DescribeLoadBalancerBackendsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeLoadBalancerBackendsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_LoadBalancerService_DescribeLoadBalancerListeners_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_LoadBalancerService_DescribeLoadBalancerListeners_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -481,6 +509,34 @@ func local_request_LoadBalancerService_DescribeLoadBalancerListeners_0(ctx conte
 	}
 	msg, err := server.DescribeLoadBalancerListeners(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_LoadBalancerService_DescribeLoadBalancerListenersAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_LoadBalancerService_DescribeLoadBalancerListenersAll_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (LoadBalancerService_DescribeLoadBalancerListenersAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeLoadBalancerListenersAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_LoadBalancerService_DescribeLoadBalancerListenersAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeLoadBalancerListenersAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 var filter_LoadBalancerService_DescribeLoadBalancerPolicies_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
@@ -518,6 +574,34 @@ func local_request_LoadBalancerService_DescribeLoadBalancerPolicies_0(ctx contex
 	return msg, metadata, err
 }
 
+var filter_LoadBalancerService_DescribeLoadBalancerPoliciesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_LoadBalancerService_DescribeLoadBalancerPoliciesAll_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (LoadBalancerService_DescribeLoadBalancerPoliciesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeLoadBalancerPoliciesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_LoadBalancerService_DescribeLoadBalancerPoliciesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeLoadBalancerPoliciesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_LoadBalancerService_DescribeLoadBalancerPolicyRules_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_LoadBalancerService_DescribeLoadBalancerPolicyRules_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -551,6 +635,34 @@ func local_request_LoadBalancerService_DescribeLoadBalancerPolicyRules_0(ctx con
 	}
 	msg, err := server.DescribeLoadBalancerPolicyRules(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (LoadBalancerService_DescribeLoadBalancerPolicyRulesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeLoadBalancerPolicyRulesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeLoadBalancerPolicyRulesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 var filter_LoadBalancerService_DescribeLoadBalancers_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
@@ -588,6 +700,34 @@ func local_request_LoadBalancerService_DescribeLoadBalancers_0(ctx context.Conte
 	return msg, metadata, err
 }
 
+var filter_LoadBalancerService_DescribeLoadBalancersAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_LoadBalancerService_DescribeLoadBalancersAll_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (LoadBalancerService_DescribeLoadBalancersAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeLoadBalancersAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_LoadBalancerService_DescribeLoadBalancersAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeLoadBalancersAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_LoadBalancerService_DescribeServerCertificates_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_LoadBalancerService_DescribeServerCertificates_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -621,6 +761,34 @@ func local_request_LoadBalancerService_DescribeServerCertificates_0(ctx context.
 	}
 	msg, err := server.DescribeServerCertificates(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_LoadBalancerService_DescribeServerCertificatesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_LoadBalancerService_DescribeServerCertificatesAll_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (LoadBalancerService_DescribeServerCertificatesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeServerCertificatesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_LoadBalancerService_DescribeServerCertificatesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeServerCertificatesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 func request_LoadBalancerService_DissociateEipsFromLoadBalancer_0(ctx context.Context, marshaler runtime.Marshaler, client LoadBalancerServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -1261,6 +1429,13 @@ func RegisterLoadBalancerServiceHandlerServer(ctx context.Context, mux *runtime.
 		}
 		forward_LoadBalancerService_DescribeLoadBalancerBackends_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerBackendsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerListeners_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1280,6 +1455,13 @@ func RegisterLoadBalancerServiceHandlerServer(ctx context.Context, mux *runtime.
 			return
 		}
 		forward_LoadBalancerService_DescribeLoadBalancerListeners_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerListenersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerPolicies_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1301,6 +1483,13 @@ func RegisterLoadBalancerServiceHandlerServer(ctx context.Context, mux *runtime.
 		}
 		forward_LoadBalancerService_DescribeLoadBalancerPolicies_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerPoliciesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerPolicyRules_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1320,6 +1509,13 @@ func RegisterLoadBalancerServiceHandlerServer(ctx context.Context, mux *runtime.
 			return
 		}
 		forward_LoadBalancerService_DescribeLoadBalancerPolicyRules_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1341,6 +1537,13 @@ func RegisterLoadBalancerServiceHandlerServer(ctx context.Context, mux *runtime.
 		}
 		forward_LoadBalancerService_DescribeLoadBalancers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeServerCertificates_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1360,6 +1563,13 @@ func RegisterLoadBalancerServiceHandlerServer(ctx context.Context, mux *runtime.
 			return
 		}
 		forward_LoadBalancerService_DescribeServerCertificates_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeServerCertificatesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodPost, pattern_LoadBalancerService_DissociateEipsFromLoadBalancer_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1896,6 +2106,23 @@ func RegisterLoadBalancerServiceHandlerClient(ctx context.Context, mux *runtime.
 		}
 		forward_LoadBalancerService_DescribeLoadBalancerBackends_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerBackendsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerBackendsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeLoadBalancerBackends:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_LoadBalancerService_DescribeLoadBalancerBackendsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LoadBalancerService_DescribeLoadBalancerBackendsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerListeners_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1912,6 +2139,23 @@ func RegisterLoadBalancerServiceHandlerClient(ctx context.Context, mux *runtime.
 			return
 		}
 		forward_LoadBalancerService_DescribeLoadBalancerListeners_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerListenersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerListenersAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeLoadBalancerListeners:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_LoadBalancerService_DescribeLoadBalancerListenersAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LoadBalancerService_DescribeLoadBalancerListenersAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerPolicies_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1930,6 +2174,23 @@ func RegisterLoadBalancerServiceHandlerClient(ctx context.Context, mux *runtime.
 		}
 		forward_LoadBalancerService_DescribeLoadBalancerPolicies_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerPoliciesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerPoliciesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeLoadBalancerPolicies:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_LoadBalancerService_DescribeLoadBalancerPoliciesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LoadBalancerService_DescribeLoadBalancerPoliciesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerPolicyRules_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1946,6 +2207,23 @@ func RegisterLoadBalancerServiceHandlerClient(ctx context.Context, mux *runtime.
 			return
 		}
 		forward_LoadBalancerService_DescribeLoadBalancerPolicyRules_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerPolicyRulesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeLoadBalancerPolicyRules:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1964,6 +2242,23 @@ func RegisterLoadBalancerServiceHandlerClient(ctx context.Context, mux *runtime.
 		}
 		forward_LoadBalancerService_DescribeLoadBalancers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeLoadBalancersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancersAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeLoadBalancers:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_LoadBalancerService_DescribeLoadBalancersAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LoadBalancerService_DescribeLoadBalancersAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeServerCertificates_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1980,6 +2275,23 @@ func RegisterLoadBalancerServiceHandlerClient(ctx context.Context, mux *runtime.
 			return
 		}
 		forward_LoadBalancerService_DescribeServerCertificates_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_LoadBalancerService_DescribeServerCertificatesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.LoadBalancerService/DescribeServerCertificatesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeServerCertificates:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_LoadBalancerService_DescribeServerCertificatesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LoadBalancerService_DescribeServerCertificatesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPost, pattern_LoadBalancerService_DissociateEipsFromLoadBalancer_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -2204,11 +2516,17 @@ var (
 	pattern_LoadBalancerService_DeleteLoadBalancers_0                    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteLoadBalancers"}, ""))
 	pattern_LoadBalancerService_DeleteServerCertificates_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteServerCertificates"}, ""))
 	pattern_LoadBalancerService_DescribeLoadBalancerBackends_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancerBackends"}, ""))
+	pattern_LoadBalancerService_DescribeLoadBalancerBackendsAll_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancerBackends"}, "all"))
 	pattern_LoadBalancerService_DescribeLoadBalancerListeners_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancerListeners"}, ""))
+	pattern_LoadBalancerService_DescribeLoadBalancerListenersAll_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancerListeners"}, "all"))
 	pattern_LoadBalancerService_DescribeLoadBalancerPolicies_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancerPolicies"}, ""))
+	pattern_LoadBalancerService_DescribeLoadBalancerPoliciesAll_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancerPolicies"}, "all"))
 	pattern_LoadBalancerService_DescribeLoadBalancerPolicyRules_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancerPolicyRules"}, ""))
+	pattern_LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancerPolicyRules"}, "all"))
 	pattern_LoadBalancerService_DescribeLoadBalancers_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancers"}, ""))
+	pattern_LoadBalancerService_DescribeLoadBalancersAll_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeLoadBalancers"}, "all"))
 	pattern_LoadBalancerService_DescribeServerCertificates_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeServerCertificates"}, ""))
+	pattern_LoadBalancerService_DescribeServerCertificatesAll_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeServerCertificates"}, "all"))
 	pattern_LoadBalancerService_DissociateEipsFromLoadBalancer_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DissociateEipsFromLoadBalancer"}, ""))
 	pattern_LoadBalancerService_GetLoadBalancerMonitor_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetLoadBalancerMonitor"}, ""))
 	pattern_LoadBalancerService_ModifyLoadBalancerAttributes_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyLoadBalancerAttributes"}, ""))
@@ -2239,11 +2557,17 @@ var (
 	forward_LoadBalancerService_DeleteLoadBalancers_0                    = runtime.ForwardResponseMessage
 	forward_LoadBalancerService_DeleteServerCertificates_0               = runtime.ForwardResponseMessage
 	forward_LoadBalancerService_DescribeLoadBalancerBackends_0           = runtime.ForwardResponseMessage
+	forward_LoadBalancerService_DescribeLoadBalancerBackendsAll_0        = runtime.ForwardResponseStream
 	forward_LoadBalancerService_DescribeLoadBalancerListeners_0          = runtime.ForwardResponseMessage
+	forward_LoadBalancerService_DescribeLoadBalancerListenersAll_0       = runtime.ForwardResponseStream
 	forward_LoadBalancerService_DescribeLoadBalancerPolicies_0           = runtime.ForwardResponseMessage
+	forward_LoadBalancerService_DescribeLoadBalancerPoliciesAll_0        = runtime.ForwardResponseStream
 	forward_LoadBalancerService_DescribeLoadBalancerPolicyRules_0        = runtime.ForwardResponseMessage
+	forward_LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_0     = runtime.ForwardResponseStream
 	forward_LoadBalancerService_DescribeLoadBalancers_0                  = runtime.ForwardResponseMessage
+	forward_LoadBalancerService_DescribeLoadBalancersAll_0               = runtime.ForwardResponseStream
 	forward_LoadBalancerService_DescribeServerCertificates_0             = runtime.ForwardResponseMessage
+	forward_LoadBalancerService_DescribeServerCertificatesAll_0          = runtime.ForwardResponseStream
 	forward_LoadBalancerService_DissociateEipsFromLoadBalancer_0         = runtime.ForwardResponseMessage
 	forward_LoadBalancerService_GetLoadBalancerMonitor_0                 = runtime.ForwardResponseMessage
 	forward_LoadBalancerService_ModifyLoadBalancerAttributes_0           = runtime.ForwardResponseMessage

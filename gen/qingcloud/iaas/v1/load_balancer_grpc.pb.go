@@ -37,11 +37,17 @@ const (
 	LoadBalancerService_DeleteLoadBalancers_FullMethodName                    = "/qingcloud.iaas.v1.LoadBalancerService/DeleteLoadBalancers"
 	LoadBalancerService_DeleteServerCertificates_FullMethodName               = "/qingcloud.iaas.v1.LoadBalancerService/DeleteServerCertificates"
 	LoadBalancerService_DescribeLoadBalancerBackends_FullMethodName           = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerBackends"
+	LoadBalancerService_DescribeLoadBalancerBackendsAll_FullMethodName        = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerBackendsAll"
 	LoadBalancerService_DescribeLoadBalancerListeners_FullMethodName          = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerListeners"
+	LoadBalancerService_DescribeLoadBalancerListenersAll_FullMethodName       = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerListenersAll"
 	LoadBalancerService_DescribeLoadBalancerPolicies_FullMethodName           = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerPolicies"
+	LoadBalancerService_DescribeLoadBalancerPoliciesAll_FullMethodName        = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerPoliciesAll"
 	LoadBalancerService_DescribeLoadBalancerPolicyRules_FullMethodName        = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerPolicyRules"
+	LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_FullMethodName     = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancerPolicyRulesAll"
 	LoadBalancerService_DescribeLoadBalancers_FullMethodName                  = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancers"
+	LoadBalancerService_DescribeLoadBalancersAll_FullMethodName               = "/qingcloud.iaas.v1.LoadBalancerService/DescribeLoadBalancersAll"
 	LoadBalancerService_DescribeServerCertificates_FullMethodName             = "/qingcloud.iaas.v1.LoadBalancerService/DescribeServerCertificates"
+	LoadBalancerService_DescribeServerCertificatesAll_FullMethodName          = "/qingcloud.iaas.v1.LoadBalancerService/DescribeServerCertificatesAll"
 	LoadBalancerService_DissociateEipsFromLoadBalancer_FullMethodName         = "/qingcloud.iaas.v1.LoadBalancerService/DissociateEipsFromLoadBalancer"
 	LoadBalancerService_GetLoadBalancerMonitor_FullMethodName                 = "/qingcloud.iaas.v1.LoadBalancerService/GetLoadBalancerMonitor"
 	LoadBalancerService_ModifyLoadBalancerAttributes_FullMethodName           = "/qingcloud.iaas.v1.LoadBalancerService/ModifyLoadBalancerAttributes"
@@ -132,36 +138,72 @@ type LoadBalancerServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancer_backends.html
 	DescribeLoadBalancerBackends(ctx context.Context, in *DescribeLoadBalancerBackendsRequest, opts ...grpc.CallOption) (*DescribeLoadBalancerBackendsResponse, error)
+	// DescribeLoadBalancerBackendsAll streams every item that DescribeLoadBalancerBackends matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancerBackendsAll(ctx context.Context, in *DescribeLoadBalancerBackendsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancerBackendsAllResponse], error)
 	// DescribeLoadBalancerListeners calls the QingCloud action DescribeLoadBalancerListeners.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancer_listeners.html
 	DescribeLoadBalancerListeners(ctx context.Context, in *DescribeLoadBalancerListenersRequest, opts ...grpc.CallOption) (*DescribeLoadBalancerListenersResponse, error)
+	// DescribeLoadBalancerListenersAll streams every item that DescribeLoadBalancerListeners matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancerListenersAll(ctx context.Context, in *DescribeLoadBalancerListenersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancerListenersAllResponse], error)
 	// DescribeLoadBalancerPolicies calls the QingCloud action DescribeLoadBalancerPolicies.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancer_policies.html
 	DescribeLoadBalancerPolicies(ctx context.Context, in *DescribeLoadBalancerPoliciesRequest, opts ...grpc.CallOption) (*DescribeLoadBalancerPoliciesResponse, error)
+	// DescribeLoadBalancerPoliciesAll streams every item that DescribeLoadBalancerPolicies matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancerPoliciesAll(ctx context.Context, in *DescribeLoadBalancerPoliciesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancerPoliciesAllResponse], error)
 	// DescribeLoadBalancerPolicyRules calls the QingCloud action DescribeLoadBalancerPolicyRules.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancer_policy_rules.html
 	DescribeLoadBalancerPolicyRules(ctx context.Context, in *DescribeLoadBalancerPolicyRulesRequest, opts ...grpc.CallOption) (*DescribeLoadBalancerPolicyRulesResponse, error)
+	// DescribeLoadBalancerPolicyRulesAll streams every item that DescribeLoadBalancerPolicyRules
+	// matches, one per message, fetching pages of 100 until all are sent (QingCloud caps a page at
+	// 100 and silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancerPolicyRulesAll(ctx context.Context, in *DescribeLoadBalancerPolicyRulesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancerPolicyRulesAllResponse], error)
 	// DescribeLoadBalancers calls the QingCloud action DescribeLoadBalancers.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancers.html
 	DescribeLoadBalancers(ctx context.Context, in *DescribeLoadBalancersRequest, opts ...grpc.CallOption) (*DescribeLoadBalancersResponse, error)
+	// DescribeLoadBalancersAll streams every item that DescribeLoadBalancers matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancersAll(ctx context.Context, in *DescribeLoadBalancersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancersAllResponse], error)
 	// DescribeServerCertificates calls the QingCloud action DescribeServerCertificates.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_server_certificates.html
 	DescribeServerCertificates(ctx context.Context, in *DescribeServerCertificatesRequest, opts ...grpc.CallOption) (*DescribeServerCertificatesResponse, error)
+	// DescribeServerCertificatesAll streams every item that DescribeServerCertificates matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeServerCertificatesAll(ctx context.Context, in *DescribeServerCertificatesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeServerCertificatesAllResponse], error)
 	// DissociateEipsFromLoadBalancer calls the QingCloud action DissociateEipsFromLoadBalancer.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -387,6 +429,25 @@ func (c *loadBalancerServiceClient) DescribeLoadBalancerBackends(ctx context.Con
 	return out, nil
 }
 
+func (c *loadBalancerServiceClient) DescribeLoadBalancerBackendsAll(ctx context.Context, in *DescribeLoadBalancerBackendsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancerBackendsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LoadBalancerService_ServiceDesc.Streams[0], LoadBalancerService_DescribeLoadBalancerBackendsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeLoadBalancerBackendsAllRequest, DescribeLoadBalancerBackendsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancerBackendsAllClient = grpc.ServerStreamingClient[DescribeLoadBalancerBackendsAllResponse]
+
 func (c *loadBalancerServiceClient) DescribeLoadBalancerListeners(ctx context.Context, in *DescribeLoadBalancerListenersRequest, opts ...grpc.CallOption) (*DescribeLoadBalancerListenersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeLoadBalancerListenersResponse)
@@ -396,6 +457,25 @@ func (c *loadBalancerServiceClient) DescribeLoadBalancerListeners(ctx context.Co
 	}
 	return out, nil
 }
+
+func (c *loadBalancerServiceClient) DescribeLoadBalancerListenersAll(ctx context.Context, in *DescribeLoadBalancerListenersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancerListenersAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LoadBalancerService_ServiceDesc.Streams[1], LoadBalancerService_DescribeLoadBalancerListenersAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeLoadBalancerListenersAllRequest, DescribeLoadBalancerListenersAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancerListenersAllClient = grpc.ServerStreamingClient[DescribeLoadBalancerListenersAllResponse]
 
 func (c *loadBalancerServiceClient) DescribeLoadBalancerPolicies(ctx context.Context, in *DescribeLoadBalancerPoliciesRequest, opts ...grpc.CallOption) (*DescribeLoadBalancerPoliciesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -407,6 +487,25 @@ func (c *loadBalancerServiceClient) DescribeLoadBalancerPolicies(ctx context.Con
 	return out, nil
 }
 
+func (c *loadBalancerServiceClient) DescribeLoadBalancerPoliciesAll(ctx context.Context, in *DescribeLoadBalancerPoliciesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancerPoliciesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LoadBalancerService_ServiceDesc.Streams[2], LoadBalancerService_DescribeLoadBalancerPoliciesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeLoadBalancerPoliciesAllRequest, DescribeLoadBalancerPoliciesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancerPoliciesAllClient = grpc.ServerStreamingClient[DescribeLoadBalancerPoliciesAllResponse]
+
 func (c *loadBalancerServiceClient) DescribeLoadBalancerPolicyRules(ctx context.Context, in *DescribeLoadBalancerPolicyRulesRequest, opts ...grpc.CallOption) (*DescribeLoadBalancerPolicyRulesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeLoadBalancerPolicyRulesResponse)
@@ -416,6 +515,25 @@ func (c *loadBalancerServiceClient) DescribeLoadBalancerPolicyRules(ctx context.
 	}
 	return out, nil
 }
+
+func (c *loadBalancerServiceClient) DescribeLoadBalancerPolicyRulesAll(ctx context.Context, in *DescribeLoadBalancerPolicyRulesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancerPolicyRulesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LoadBalancerService_ServiceDesc.Streams[3], LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeLoadBalancerPolicyRulesAllRequest, DescribeLoadBalancerPolicyRulesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancerPolicyRulesAllClient = grpc.ServerStreamingClient[DescribeLoadBalancerPolicyRulesAllResponse]
 
 func (c *loadBalancerServiceClient) DescribeLoadBalancers(ctx context.Context, in *DescribeLoadBalancersRequest, opts ...grpc.CallOption) (*DescribeLoadBalancersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -427,6 +545,25 @@ func (c *loadBalancerServiceClient) DescribeLoadBalancers(ctx context.Context, i
 	return out, nil
 }
 
+func (c *loadBalancerServiceClient) DescribeLoadBalancersAll(ctx context.Context, in *DescribeLoadBalancersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeLoadBalancersAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LoadBalancerService_ServiceDesc.Streams[4], LoadBalancerService_DescribeLoadBalancersAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeLoadBalancersAllRequest, DescribeLoadBalancersAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancersAllClient = grpc.ServerStreamingClient[DescribeLoadBalancersAllResponse]
+
 func (c *loadBalancerServiceClient) DescribeServerCertificates(ctx context.Context, in *DescribeServerCertificatesRequest, opts ...grpc.CallOption) (*DescribeServerCertificatesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeServerCertificatesResponse)
@@ -436,6 +573,25 @@ func (c *loadBalancerServiceClient) DescribeServerCertificates(ctx context.Conte
 	}
 	return out, nil
 }
+
+func (c *loadBalancerServiceClient) DescribeServerCertificatesAll(ctx context.Context, in *DescribeServerCertificatesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeServerCertificatesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LoadBalancerService_ServiceDesc.Streams[5], LoadBalancerService_DescribeServerCertificatesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeServerCertificatesAllRequest, DescribeServerCertificatesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeServerCertificatesAllClient = grpc.ServerStreamingClient[DescribeServerCertificatesAllResponse]
 
 func (c *loadBalancerServiceClient) DissociateEipsFromLoadBalancer(ctx context.Context, in *DissociateEipsFromLoadBalancerRequest, opts ...grpc.CallOption) (*DissociateEipsFromLoadBalancerResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -633,36 +789,72 @@ type LoadBalancerServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancer_backends.html
 	DescribeLoadBalancerBackends(context.Context, *DescribeLoadBalancerBackendsRequest) (*DescribeLoadBalancerBackendsResponse, error)
+	// DescribeLoadBalancerBackendsAll streams every item that DescribeLoadBalancerBackends matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancerBackendsAll(*DescribeLoadBalancerBackendsAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancerBackendsAllResponse]) error
 	// DescribeLoadBalancerListeners calls the QingCloud action DescribeLoadBalancerListeners.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancer_listeners.html
 	DescribeLoadBalancerListeners(context.Context, *DescribeLoadBalancerListenersRequest) (*DescribeLoadBalancerListenersResponse, error)
+	// DescribeLoadBalancerListenersAll streams every item that DescribeLoadBalancerListeners matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancerListenersAll(*DescribeLoadBalancerListenersAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancerListenersAllResponse]) error
 	// DescribeLoadBalancerPolicies calls the QingCloud action DescribeLoadBalancerPolicies.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancer_policies.html
 	DescribeLoadBalancerPolicies(context.Context, *DescribeLoadBalancerPoliciesRequest) (*DescribeLoadBalancerPoliciesResponse, error)
+	// DescribeLoadBalancerPoliciesAll streams every item that DescribeLoadBalancerPolicies matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancerPoliciesAll(*DescribeLoadBalancerPoliciesAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancerPoliciesAllResponse]) error
 	// DescribeLoadBalancerPolicyRules calls the QingCloud action DescribeLoadBalancerPolicyRules.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancer_policy_rules.html
 	DescribeLoadBalancerPolicyRules(context.Context, *DescribeLoadBalancerPolicyRulesRequest) (*DescribeLoadBalancerPolicyRulesResponse, error)
+	// DescribeLoadBalancerPolicyRulesAll streams every item that DescribeLoadBalancerPolicyRules
+	// matches, one per message, fetching pages of 100 until all are sent (QingCloud caps a page at
+	// 100 and silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancerPolicyRulesAll(*DescribeLoadBalancerPolicyRulesAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancerPolicyRulesAllResponse]) error
 	// DescribeLoadBalancers calls the QingCloud action DescribeLoadBalancers.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_loadbalancers.html
 	DescribeLoadBalancers(context.Context, *DescribeLoadBalancersRequest) (*DescribeLoadBalancersResponse, error)
+	// DescribeLoadBalancersAll streams every item that DescribeLoadBalancers matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeLoadBalancersAll(*DescribeLoadBalancersAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancersAllResponse]) error
 	// DescribeServerCertificates calls the QingCloud action DescribeServerCertificates.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/lb/describe_server_certificates.html
 	DescribeServerCertificates(context.Context, *DescribeServerCertificatesRequest) (*DescribeServerCertificatesResponse, error)
+	// DescribeServerCertificatesAll streams every item that DescribeServerCertificates matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeServerCertificatesAll(*DescribeServerCertificatesAllRequest, grpc.ServerStreamingServer[DescribeServerCertificatesAllResponse]) error
 	// DissociateEipsFromLoadBalancer calls the QingCloud action DissociateEipsFromLoadBalancer.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -783,20 +975,38 @@ func (UnimplementedLoadBalancerServiceServer) DeleteServerCertificates(context.C
 func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancerBackends(context.Context, *DescribeLoadBalancerBackendsRequest) (*DescribeLoadBalancerBackendsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeLoadBalancerBackends not implemented")
 }
+func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancerBackendsAll(*DescribeLoadBalancerBackendsAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancerBackendsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeLoadBalancerBackendsAll not implemented")
+}
 func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancerListeners(context.Context, *DescribeLoadBalancerListenersRequest) (*DescribeLoadBalancerListenersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeLoadBalancerListeners not implemented")
+}
+func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancerListenersAll(*DescribeLoadBalancerListenersAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancerListenersAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeLoadBalancerListenersAll not implemented")
 }
 func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancerPolicies(context.Context, *DescribeLoadBalancerPoliciesRequest) (*DescribeLoadBalancerPoliciesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeLoadBalancerPolicies not implemented")
 }
+func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancerPoliciesAll(*DescribeLoadBalancerPoliciesAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancerPoliciesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeLoadBalancerPoliciesAll not implemented")
+}
 func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancerPolicyRules(context.Context, *DescribeLoadBalancerPolicyRulesRequest) (*DescribeLoadBalancerPolicyRulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeLoadBalancerPolicyRules not implemented")
+}
+func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancerPolicyRulesAll(*DescribeLoadBalancerPolicyRulesAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancerPolicyRulesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeLoadBalancerPolicyRulesAll not implemented")
 }
 func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancers(context.Context, *DescribeLoadBalancersRequest) (*DescribeLoadBalancersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeLoadBalancers not implemented")
 }
+func (UnimplementedLoadBalancerServiceServer) DescribeLoadBalancersAll(*DescribeLoadBalancersAllRequest, grpc.ServerStreamingServer[DescribeLoadBalancersAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeLoadBalancersAll not implemented")
+}
 func (UnimplementedLoadBalancerServiceServer) DescribeServerCertificates(context.Context, *DescribeServerCertificatesRequest) (*DescribeServerCertificatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeServerCertificates not implemented")
+}
+func (UnimplementedLoadBalancerServiceServer) DescribeServerCertificatesAll(*DescribeServerCertificatesAllRequest, grpc.ServerStreamingServer[DescribeServerCertificatesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeServerCertificatesAll not implemented")
 }
 func (UnimplementedLoadBalancerServiceServer) DissociateEipsFromLoadBalancer(context.Context, *DissociateEipsFromLoadBalancerRequest) (*DissociateEipsFromLoadBalancerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DissociateEipsFromLoadBalancer not implemented")
@@ -1125,6 +1335,17 @@ func _LoadBalancerService_DescribeLoadBalancerBackends_Handler(srv interface{}, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoadBalancerService_DescribeLoadBalancerBackendsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeLoadBalancerBackendsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LoadBalancerServiceServer).DescribeLoadBalancerBackendsAll(m, &grpc.GenericServerStream[DescribeLoadBalancerBackendsAllRequest, DescribeLoadBalancerBackendsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancerBackendsAllServer = grpc.ServerStreamingServer[DescribeLoadBalancerBackendsAllResponse]
+
 func _LoadBalancerService_DescribeLoadBalancerListeners_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeLoadBalancerListenersRequest)
 	if err := dec(in); err != nil {
@@ -1142,6 +1363,17 @@ func _LoadBalancerService_DescribeLoadBalancerListeners_Handler(srv interface{},
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _LoadBalancerService_DescribeLoadBalancerListenersAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeLoadBalancerListenersAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LoadBalancerServiceServer).DescribeLoadBalancerListenersAll(m, &grpc.GenericServerStream[DescribeLoadBalancerListenersAllRequest, DescribeLoadBalancerListenersAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancerListenersAllServer = grpc.ServerStreamingServer[DescribeLoadBalancerListenersAllResponse]
 
 func _LoadBalancerService_DescribeLoadBalancerPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeLoadBalancerPoliciesRequest)
@@ -1161,6 +1393,17 @@ func _LoadBalancerService_DescribeLoadBalancerPolicies_Handler(srv interface{}, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoadBalancerService_DescribeLoadBalancerPoliciesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeLoadBalancerPoliciesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LoadBalancerServiceServer).DescribeLoadBalancerPoliciesAll(m, &grpc.GenericServerStream[DescribeLoadBalancerPoliciesAllRequest, DescribeLoadBalancerPoliciesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancerPoliciesAllServer = grpc.ServerStreamingServer[DescribeLoadBalancerPoliciesAllResponse]
+
 func _LoadBalancerService_DescribeLoadBalancerPolicyRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeLoadBalancerPolicyRulesRequest)
 	if err := dec(in); err != nil {
@@ -1178,6 +1421,17 @@ func _LoadBalancerService_DescribeLoadBalancerPolicyRules_Handler(srv interface{
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeLoadBalancerPolicyRulesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LoadBalancerServiceServer).DescribeLoadBalancerPolicyRulesAll(m, &grpc.GenericServerStream[DescribeLoadBalancerPolicyRulesAllRequest, DescribeLoadBalancerPolicyRulesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancerPolicyRulesAllServer = grpc.ServerStreamingServer[DescribeLoadBalancerPolicyRulesAllResponse]
 
 func _LoadBalancerService_DescribeLoadBalancers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeLoadBalancersRequest)
@@ -1197,6 +1451,17 @@ func _LoadBalancerService_DescribeLoadBalancers_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoadBalancerService_DescribeLoadBalancersAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeLoadBalancersAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LoadBalancerServiceServer).DescribeLoadBalancersAll(m, &grpc.GenericServerStream[DescribeLoadBalancersAllRequest, DescribeLoadBalancersAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeLoadBalancersAllServer = grpc.ServerStreamingServer[DescribeLoadBalancersAllResponse]
+
 func _LoadBalancerService_DescribeServerCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeServerCertificatesRequest)
 	if err := dec(in); err != nil {
@@ -1214,6 +1479,17 @@ func _LoadBalancerService_DescribeServerCertificates_Handler(srv interface{}, ct
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _LoadBalancerService_DescribeServerCertificatesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeServerCertificatesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LoadBalancerServiceServer).DescribeServerCertificatesAll(m, &grpc.GenericServerStream[DescribeServerCertificatesAllRequest, DescribeServerCertificatesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoadBalancerService_DescribeServerCertificatesAllServer = grpc.ServerStreamingServer[DescribeServerCertificatesAllResponse]
 
 func _LoadBalancerService_DissociateEipsFromLoadBalancer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DissociateEipsFromLoadBalancerRequest)
@@ -1567,6 +1843,37 @@ var LoadBalancerService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _LoadBalancerService_UpdateLoadBalancers_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeLoadBalancerBackendsAll",
+			Handler:       _LoadBalancerService_DescribeLoadBalancerBackendsAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeLoadBalancerListenersAll",
+			Handler:       _LoadBalancerService_DescribeLoadBalancerListenersAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeLoadBalancerPoliciesAll",
+			Handler:       _LoadBalancerService_DescribeLoadBalancerPoliciesAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeLoadBalancerPolicyRulesAll",
+			Handler:       _LoadBalancerService_DescribeLoadBalancerPolicyRulesAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeLoadBalancersAll",
+			Handler:       _LoadBalancerService_DescribeLoadBalancersAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeServerCertificatesAll",
+			Handler:       _LoadBalancerService_DescribeServerCertificatesAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/load_balancer.proto",
 }

@@ -965,6 +965,132 @@ func (x *DescribeMongoNodesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeMongoNodesAllRequest holds the filters of DescribeMongoNodes; paging is the server's.
+type DescribeMongoNodesAllRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Mongo  *string                `protobuf:"bytes,1,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
+	Status []string               `protobuf:"bytes,2,rep,name=status,proto3" json:"status,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeMongoNodesAllRequest) Reset() {
+	*x = DescribeMongoNodesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeMongoNodesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeMongoNodesAllRequest) ProtoMessage() {}
+
+func (x *DescribeMongoNodesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeMongoNodesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeMongoNodesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DescribeMongoNodesAllRequest) GetMongo() string {
+	if x != nil && x.Mongo != nil {
+		return *x.Mongo
+	}
+	return ""
+}
+
+func (x *DescribeMongoNodesAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeMongoNodesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeMongoNodesAllResponse is one item of the DescribeMongoNodes listing.
+type DescribeMongoNodesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	MongoNode *MongoNode `protobuf:"bytes,1,opt,name=mongo_node,json=mongoNode,proto3" json:"mongo_node,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeMongoNodesAllResponse) Reset() {
+	*x = DescribeMongoNodesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeMongoNodesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeMongoNodesAllResponse) ProtoMessage() {}
+
+func (x *DescribeMongoNodesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeMongoNodesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeMongoNodesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DescribeMongoNodesAllResponse) GetMongoNode() *MongoNode {
+	if x != nil {
+		return x.MongoNode
+	}
+	return nil
+}
+
+func (x *DescribeMongoNodesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeMongoNodesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeMongoParametersRequest holds the parameters of the QingCloud action
 // DescribeMongoParameters.
 type DescribeMongoParametersRequest struct {
@@ -982,7 +1108,7 @@ type DescribeMongoParametersRequest struct {
 
 func (x *DescribeMongoParametersRequest) Reset() {
 	*x = DescribeMongoParametersRequest{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1120,7 @@ func (x *DescribeMongoParametersRequest) String() string {
 func (*DescribeMongoParametersRequest) ProtoMessage() {}
 
 func (x *DescribeMongoParametersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1133,7 @@ func (x *DescribeMongoParametersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeMongoParametersRequest.ProtoReflect.Descriptor instead.
 func (*DescribeMongoParametersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{12}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DescribeMongoParametersRequest) GetLimit() int32 {
@@ -1051,7 +1177,7 @@ type DescribeMongoParametersResponse struct {
 
 func (x *DescribeMongoParametersResponse) Reset() {
 	*x = DescribeMongoParametersResponse{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1189,7 @@ func (x *DescribeMongoParametersResponse) String() string {
 func (*DescribeMongoParametersResponse) ProtoMessage() {}
 
 func (x *DescribeMongoParametersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1202,7 @@ func (x *DescribeMongoParametersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeMongoParametersResponse.ProtoReflect.Descriptor instead.
 func (*DescribeMongoParametersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{13}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DescribeMongoParametersResponse) GetAction() string {
@@ -1107,6 +1233,125 @@ func (x *DescribeMongoParametersResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeMongoParametersAllRequest holds the filters of DescribeMongoParameters; paging is the
+// server's.
+type DescribeMongoParametersAllRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Mongo *string                `protobuf:"bytes,1,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeMongoParametersAllRequest) Reset() {
+	*x = DescribeMongoParametersAllRequest{}
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeMongoParametersAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeMongoParametersAllRequest) ProtoMessage() {}
+
+func (x *DescribeMongoParametersAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeMongoParametersAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeMongoParametersAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DescribeMongoParametersAllRequest) GetMongo() string {
+	if x != nil && x.Mongo != nil {
+		return *x.Mongo
+	}
+	return ""
+}
+
+func (x *DescribeMongoParametersAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeMongoParametersAllResponse is one item of the DescribeMongoParameters listing.
+type DescribeMongoParametersAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Parameter *MongoParameter `protobuf:"bytes,1,opt,name=parameter,proto3" json:"parameter,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeMongoParametersAllResponse) Reset() {
+	*x = DescribeMongoParametersAllResponse{}
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeMongoParametersAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeMongoParametersAllResponse) ProtoMessage() {}
+
+func (x *DescribeMongoParametersAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeMongoParametersAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeMongoParametersAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DescribeMongoParametersAllResponse) GetParameter() *MongoParameter {
+	if x != nil {
+		return x.Parameter
+	}
+	return nil
+}
+
+func (x *DescribeMongoParametersAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeMongoParametersAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeMongosRequest holds the parameters of the QingCloud action DescribeMongos.
 type DescribeMongosRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1129,7 +1374,7 @@ type DescribeMongosRequest struct {
 
 func (x *DescribeMongosRequest) Reset() {
 	*x = DescribeMongosRequest{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1386,7 @@ func (x *DescribeMongosRequest) String() string {
 func (*DescribeMongosRequest) ProtoMessage() {}
 
 func (x *DescribeMongosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1399,7 @@ func (x *DescribeMongosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeMongosRequest.ProtoReflect.Descriptor instead.
 func (*DescribeMongosRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{14}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DescribeMongosRequest) GetLimit() int32 {
@@ -1233,7 +1478,7 @@ type DescribeMongosResponse struct {
 
 func (x *DescribeMongosResponse) Reset() {
 	*x = DescribeMongosResponse{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1490,7 @@ func (x *DescribeMongosResponse) String() string {
 func (*DescribeMongosResponse) ProtoMessage() {}
 
 func (x *DescribeMongosResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1503,7 @@ func (x *DescribeMongosResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeMongosResponse.ProtoReflect.Descriptor instead.
 func (*DescribeMongosResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{15}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DescribeMongosResponse) GetAction() string {
@@ -1289,6 +1534,165 @@ func (x *DescribeMongosResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeMongosAllRequest holds the filters of DescribeMongos; paging is the server's.
+type DescribeMongosAllRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	MongoName *string                `protobuf:"bytes,1,opt,name=mongo_name,json=mongoName,proto3,oneof" json:"mongo_name,omitempty"`
+	Mongos    []string               `protobuf:"bytes,2,rep,name=mongos,proto3" json:"mongos,omitempty"`
+	ProjectId *string                `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	// Known values: pending, active, stopped, suspended, deleted, ceased (others are passed through).
+	Status  []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
+	Tags    []string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
+	Verbose *int32   `protobuf:"varint,6,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeMongosAllRequest) Reset() {
+	*x = DescribeMongosAllRequest{}
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeMongosAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeMongosAllRequest) ProtoMessage() {}
+
+func (x *DescribeMongosAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeMongosAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeMongosAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DescribeMongosAllRequest) GetMongoName() string {
+	if x != nil && x.MongoName != nil {
+		return *x.MongoName
+	}
+	return ""
+}
+
+func (x *DescribeMongosAllRequest) GetMongos() []string {
+	if x != nil {
+		return x.Mongos
+	}
+	return nil
+}
+
+func (x *DescribeMongosAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeMongosAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeMongosAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeMongosAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeMongosAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeMongosAllResponse is one item of the DescribeMongos listing.
+type DescribeMongosAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Mongo *Mongo `protobuf:"bytes,1,opt,name=mongo,proto3" json:"mongo,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeMongosAllResponse) Reset() {
+	*x = DescribeMongosAllResponse{}
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeMongosAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeMongosAllResponse) ProtoMessage() {}
+
+func (x *DescribeMongosAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeMongosAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeMongosAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DescribeMongosAllResponse) GetMongo() *Mongo {
+	if x != nil {
+		return x.Mongo
+	}
+	return nil
+}
+
+func (x *DescribeMongosAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeMongosAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // GetMongoMonitorRequest holds the parameters of the QingCloud action GetMongoMonitor.
 type GetMongoMonitorRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1308,7 +1712,7 @@ type GetMongoMonitorRequest struct {
 
 func (x *GetMongoMonitorRequest) Reset() {
 	*x = GetMongoMonitorRequest{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1724,7 @@ func (x *GetMongoMonitorRequest) String() string {
 func (*GetMongoMonitorRequest) ProtoMessage() {}
 
 func (x *GetMongoMonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1737,7 @@ func (x *GetMongoMonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMongoMonitorRequest.ProtoReflect.Descriptor instead.
 func (*GetMongoMonitorRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{16}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetMongoMonitorRequest) GetEndTime() *timestamppb.Timestamp {
@@ -1391,7 +1795,7 @@ type GetMongoMonitorResponse struct {
 
 func (x *GetMongoMonitorResponse) Reset() {
 	*x = GetMongoMonitorResponse{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1807,7 @@ func (x *GetMongoMonitorResponse) String() string {
 func (*GetMongoMonitorResponse) ProtoMessage() {}
 
 func (x *GetMongoMonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1820,7 @@ func (x *GetMongoMonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMongoMonitorResponse.ProtoReflect.Descriptor instead.
 func (*GetMongoMonitorResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{17}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetMongoMonitorResponse) GetAction() string {
@@ -1462,7 +1866,7 @@ type ModifyMongoAttributesRequest struct {
 
 func (x *ModifyMongoAttributesRequest) Reset() {
 	*x = ModifyMongoAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1878,7 @@ func (x *ModifyMongoAttributesRequest) String() string {
 func (*ModifyMongoAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyMongoAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1891,7 @@ func (x *ModifyMongoAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyMongoAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyMongoAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{18}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ModifyMongoAttributesRequest) GetAutoBackupTime() int32 {
@@ -1537,7 +1941,7 @@ type ModifyMongoAttributesResponse struct {
 
 func (x *ModifyMongoAttributesResponse) Reset() {
 	*x = ModifyMongoAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1953,7 @@ func (x *ModifyMongoAttributesResponse) String() string {
 func (*ModifyMongoAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyMongoAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1966,7 @@ func (x *ModifyMongoAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyMongoAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyMongoAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{19}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ModifyMongoAttributesResponse) GetAction() string {
@@ -1599,7 +2003,7 @@ type ModifyMongoInstancesRequest struct {
 
 func (x *ModifyMongoInstancesRequest) Reset() {
 	*x = ModifyMongoInstancesRequest{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +2015,7 @@ func (x *ModifyMongoInstancesRequest) String() string {
 func (*ModifyMongoInstancesRequest) ProtoMessage() {}
 
 func (x *ModifyMongoInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +2028,7 @@ func (x *ModifyMongoInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyMongoInstancesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyMongoInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{20}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ModifyMongoInstancesRequest) GetMongo() string {
@@ -1661,7 +2065,7 @@ type ModifyMongoInstancesResponse struct {
 
 func (x *ModifyMongoInstancesResponse) Reset() {
 	*x = ModifyMongoInstancesResponse{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +2077,7 @@ func (x *ModifyMongoInstancesResponse) String() string {
 func (*ModifyMongoInstancesResponse) ProtoMessage() {}
 
 func (x *ModifyMongoInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +2090,7 @@ func (x *ModifyMongoInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyMongoInstancesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyMongoInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{21}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ModifyMongoInstancesResponse) GetAction() string {
@@ -1730,7 +2134,7 @@ type RemoveMongoInstancesRequest struct {
 
 func (x *RemoveMongoInstancesRequest) Reset() {
 	*x = RemoveMongoInstancesRequest{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +2146,7 @@ func (x *RemoveMongoInstancesRequest) String() string {
 func (*RemoveMongoInstancesRequest) ProtoMessage() {}
 
 func (x *RemoveMongoInstancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +2159,7 @@ func (x *RemoveMongoInstancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMongoInstancesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMongoInstancesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{22}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveMongoInstancesRequest) GetMongo() string {
@@ -1792,7 +2196,7 @@ type RemoveMongoInstancesResponse struct {
 
 func (x *RemoveMongoInstancesResponse) Reset() {
 	*x = RemoveMongoInstancesResponse{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1804,7 +2208,7 @@ func (x *RemoveMongoInstancesResponse) String() string {
 func (*RemoveMongoInstancesResponse) ProtoMessage() {}
 
 func (x *RemoveMongoInstancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1817,7 +2221,7 @@ func (x *RemoveMongoInstancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMongoInstancesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMongoInstancesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{23}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RemoveMongoInstancesResponse) GetAction() string {
@@ -1862,7 +2266,7 @@ type ResizeMongosRequest struct {
 
 func (x *ResizeMongosRequest) Reset() {
 	*x = ResizeMongosRequest{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +2278,7 @@ func (x *ResizeMongosRequest) String() string {
 func (*ResizeMongosRequest) ProtoMessage() {}
 
 func (x *ResizeMongosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +2291,7 @@ func (x *ResizeMongosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeMongosRequest.ProtoReflect.Descriptor instead.
 func (*ResizeMongosRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{24}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ResizeMongosRequest) GetMongoType() int32 {
@@ -1931,7 +2335,7 @@ type ResizeMongosResponse struct {
 
 func (x *ResizeMongosResponse) Reset() {
 	*x = ResizeMongosResponse{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2347,7 @@ func (x *ResizeMongosResponse) String() string {
 func (*ResizeMongosResponse) ProtoMessage() {}
 
 func (x *ResizeMongosResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2360,7 @@ func (x *ResizeMongosResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeMongosResponse.ProtoReflect.Descriptor instead.
 func (*ResizeMongosResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{25}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ResizeMongosResponse) GetAction() string {
@@ -1999,7 +2403,7 @@ type StartMongosRequest struct {
 
 func (x *StartMongosRequest) Reset() {
 	*x = StartMongosRequest{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +2415,7 @@ func (x *StartMongosRequest) String() string {
 func (*StartMongosRequest) ProtoMessage() {}
 
 func (x *StartMongosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +2428,7 @@ func (x *StartMongosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartMongosRequest.ProtoReflect.Descriptor instead.
 func (*StartMongosRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{26}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StartMongosRequest) GetMongos() string {
@@ -2053,7 +2457,7 @@ type StartMongosResponse struct {
 
 func (x *StartMongosResponse) Reset() {
 	*x = StartMongosResponse{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2469,7 @@ func (x *StartMongosResponse) String() string {
 func (*StartMongosResponse) ProtoMessage() {}
 
 func (x *StartMongosResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2482,7 @@ func (x *StartMongosResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartMongosResponse.ProtoReflect.Descriptor instead.
 func (*StartMongosResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{27}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StartMongosResponse) GetAction() string {
@@ -2114,7 +2518,7 @@ type StopMongosRequest struct {
 
 func (x *StopMongosRequest) Reset() {
 	*x = StopMongosRequest{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2530,7 @@ func (x *StopMongosRequest) String() string {
 func (*StopMongosRequest) ProtoMessage() {}
 
 func (x *StopMongosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2543,7 @@ func (x *StopMongosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMongosRequest.ProtoReflect.Descriptor instead.
 func (*StopMongosRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{28}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StopMongosRequest) GetMongos() []string {
@@ -2168,7 +2572,7 @@ type StopMongosResponse struct {
 
 func (x *StopMongosResponse) Reset() {
 	*x = StopMongosResponse{}
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2180,7 +2584,7 @@ func (x *StopMongosResponse) String() string {
 func (*StopMongosResponse) ProtoMessage() {}
 
 func (x *StopMongosResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_mongo_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2193,7 +2597,7 @@ func (x *StopMongosResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMongosResponse.ProtoReflect.Descriptor instead.
 func (*StopMongosResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{29}
+	return file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StopMongosResponse) GetAction() string {
@@ -2359,6 +2763,19 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x82\x01\n" +
+	"\x1cDescribeMongoNodesAllRequest\x12\x1e\n" +
+	"\x05mongo\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05mongo\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x02 \x03(\tR\x06status\x12\x17\n" +
+	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_mongoB\a\n" +
+	"\x05_zone\"\xa8\x01\n" +
+	"\x1dDescribeMongoNodesAllResponse\x12;\n" +
+	"\n" +
+	"mongo_node\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.MongoNodeR\tmongoNode\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xb9\x01\n" +
 	"\x1eDescribeMongoParametersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1e\n" +
@@ -2377,6 +2794,17 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"o\n" +
+	"!DescribeMongoParametersAllRequest\x12\x1e\n" +
+	"\x05mongo\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05mongo\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_mongoB\a\n" +
+	"\x05_zone\"\xb1\x01\n" +
+	"\"DescribeMongoParametersAllResponse\x12?\n" +
+	"\tparameter\x18\x01 \x01(\v2!.qingcloud.iaas.v1.MongoParameterR\tparameter\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xdb\x02\n" +
 	"\x15DescribeMongosRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\"\n" +
@@ -2405,6 +2833,27 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x91\x02\n" +
+	"\x18DescribeMongosAllRequest\x12\"\n" +
+	"\n" +
+	"mongo_name\x18\x01 \x01(\tH\x00R\tmongoName\x88\x01\x01\x12\x16\n" +
+	"\x06mongos\x18\x02 \x03(\tR\x06mongos\x12\"\n" +
+	"\n" +
+	"project_id\x18\x03 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x04 \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\x05 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\x06 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\a \x01(\tH\x03R\x04zone\x88\x01\x01B\r\n" +
+	"\v_mongo_nameB\r\n" +
+	"\v_project_idB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\x97\x01\n" +
+	"\x19DescribeMongosAllResponse\x12.\n" +
+	"\x05mongo\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.MongoR\x05mongo\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xad\x02\n" +
 	"\x16GetMongoMonitorRequest\x12:\n" +
 	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\aendTime\x12\x1b\n" +
@@ -2515,7 +2964,7 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code2\xc6\x1b\n" +
+	"\t_ret_code2\xbb \n" +
 	"\fMongoService\x12\xeb\x01\n" +
 	"\x11AddMongoInstances\x12+.qingcloud.iaas.v1.AddMongoInstancesRequest\x1a,.qingcloud.iaas.v1.AddMongoInstancesResponse\"{\xc2\xf3\x18R\n" +
 	"\x11AddMongoInstances\"=https://docs.qingcloud.com/api/mongo/add_mongo_instances.html\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/iaas/AddMongoInstances\x12\xe5\x01\n" +
@@ -2528,11 +2977,17 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\fDeleteMongos\x12&.qingcloud.iaas.v1.DeleteMongosRequest\x1a'.qingcloud.iaas.v1.DeleteMongosResponse\"k\xc2\xf3\x18G\n" +
 	"\fDeleteMongos\"7https://docs.qingcloud.com/api/mongo/delete_mongos.html\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/iaas/DeleteMongos\x12\xf0\x01\n" +
 	"\x12DescribeMongoNodes\x12,.qingcloud.iaas.v1.DescribeMongoNodesRequest\x1a-.qingcloud.iaas.v1.DescribeMongoNodesResponse\"}\xc2\xf3\x18V\n" +
-	"\x12DescribeMongoNodes\x10\x01\">https://docs.qingcloud.com/api/mongo/describe_mongo_nodes.html\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeMongoNodes\x12\x8f\x02\n" +
+	"\x12DescribeMongoNodes\x10\x01\">https://docs.qingcloud.com/api/mongo/describe_mongo_nodes.html\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeMongoNodes\x12\xcf\x01\n" +
+	"\x15DescribeMongoNodesAll\x12/.qingcloud.iaas.v1.DescribeMongoNodesAllRequest\x1a0.qingcloud.iaas.v1.DescribeMongoNodesAllResponse\"Q\xc2\xf3\x18&\n" +
+	"\x12DescribeMongoNodes\x10\x01*\x0emongo_node_set\x82\xd3\xe4\x93\x02!\x12\x1f/v1/iaas/DescribeMongoNodes:all0\x01\x12\x8f\x02\n" +
 	"\x17DescribeMongoParameters\x121.qingcloud.iaas.v1.DescribeMongoParametersRequest\x1a2.qingcloud.iaas.v1.DescribeMongoParametersResponse\"\x8c\x01\xc2\xf3\x18`\n" +
-	"\x17DescribeMongoParameters\x10\x01\"Chttps://docs.qingcloud.com/api/mongo/describe_mongo_parameters.html\x82\xd3\xe4\x93\x02\"\x12 /v1/iaas/DescribeMongoParameters\x12\xd7\x01\n" +
+	"\x17DescribeMongoParameters\x10\x01\"Chttps://docs.qingcloud.com/api/mongo/describe_mongo_parameters.html\x82\xd3\xe4\x93\x02\"\x12 /v1/iaas/DescribeMongoParameters\x12\xe7\x01\n" +
+	"\x1aDescribeMongoParametersAll\x124.qingcloud.iaas.v1.DescribeMongoParametersAllRequest\x1a5.qingcloud.iaas.v1.DescribeMongoParametersAllResponse\"Z\xc2\xf3\x18*\n" +
+	"\x17DescribeMongoParameters\x10\x01*\rparameter_set\x82\xd3\xe4\x93\x02&\x12$/v1/iaas/DescribeMongoParameters:all0\x01\x12\xd7\x01\n" +
 	"\x0eDescribeMongos\x12(.qingcloud.iaas.v1.DescribeMongosRequest\x1a).qingcloud.iaas.v1.DescribeMongosResponse\"p\xc2\xf3\x18M\n" +
-	"\x0eDescribeMongos\x10\x01\"9https://docs.qingcloud.com/api/mongo/describe_mongos.html\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/iaas/DescribeMongos\x12\xe0\x01\n" +
+	"\x0eDescribeMongos\x10\x01\"9https://docs.qingcloud.com/api/mongo/describe_mongos.html\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/iaas/DescribeMongos\x12\xb6\x01\n" +
+	"\x11DescribeMongosAll\x12+.qingcloud.iaas.v1.DescribeMongosAllRequest\x1a,.qingcloud.iaas.v1.DescribeMongosAllResponse\"D\xc2\xf3\x18\x1d\n" +
+	"\x0eDescribeMongos\x10\x01*\tmongo_set\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeMongos:all0\x01\x12\xe0\x01\n" +
 	"\x0fGetMongoMonitor\x12).qingcloud.iaas.v1.GetMongoMonitorRequest\x1a*.qingcloud.iaas.v1.GetMongoMonitorResponse\"v\xc2\xf3\x18R\n" +
 	"\x0fGetMongoMonitor\x10\x01\"=https://docs.qingcloud.com/api/monitor/get_mongo_monitor.html\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/iaas/GetMongoMonitor\x12\x84\x02\n" +
 	"\x15ModifyMongoAttributes\x12/.qingcloud.iaas.v1.ModifyMongoAttributesRequest\x1a0.qingcloud.iaas.v1.ModifyMongoAttributesResponse\"\x87\x01\xc2\xf3\x18Z\n" +
@@ -2563,91 +3018,106 @@ func file_qingcloud_iaas_v1_mongo_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_mongo_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_mongo_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_qingcloud_iaas_v1_mongo_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_qingcloud_iaas_v1_mongo_proto_goTypes = []any{
-	(*AddMongoInstancesRequest)(nil),        // 0: qingcloud.iaas.v1.AddMongoInstancesRequest
-	(*AddMongoInstancesResponse)(nil),       // 1: qingcloud.iaas.v1.AddMongoInstancesResponse
-	(*ChangeMongoVxnetRequest)(nil),         // 2: qingcloud.iaas.v1.ChangeMongoVxnetRequest
-	(*ChangeMongoVxnetResponse)(nil),        // 3: qingcloud.iaas.v1.ChangeMongoVxnetResponse
-	(*CreateMongoRequest)(nil),              // 4: qingcloud.iaas.v1.CreateMongoRequest
-	(*CreateMongoResponse)(nil),             // 5: qingcloud.iaas.v1.CreateMongoResponse
-	(*CreateMongoFromSnapshotRequest)(nil),  // 6: qingcloud.iaas.v1.CreateMongoFromSnapshotRequest
-	(*CreateMongoFromSnapshotResponse)(nil), // 7: qingcloud.iaas.v1.CreateMongoFromSnapshotResponse
-	(*DeleteMongosRequest)(nil),             // 8: qingcloud.iaas.v1.DeleteMongosRequest
-	(*DeleteMongosResponse)(nil),            // 9: qingcloud.iaas.v1.DeleteMongosResponse
-	(*DescribeMongoNodesRequest)(nil),       // 10: qingcloud.iaas.v1.DescribeMongoNodesRequest
-	(*DescribeMongoNodesResponse)(nil),      // 11: qingcloud.iaas.v1.DescribeMongoNodesResponse
-	(*DescribeMongoParametersRequest)(nil),  // 12: qingcloud.iaas.v1.DescribeMongoParametersRequest
-	(*DescribeMongoParametersResponse)(nil), // 13: qingcloud.iaas.v1.DescribeMongoParametersResponse
-	(*DescribeMongosRequest)(nil),           // 14: qingcloud.iaas.v1.DescribeMongosRequest
-	(*DescribeMongosResponse)(nil),          // 15: qingcloud.iaas.v1.DescribeMongosResponse
-	(*GetMongoMonitorRequest)(nil),          // 16: qingcloud.iaas.v1.GetMongoMonitorRequest
-	(*GetMongoMonitorResponse)(nil),         // 17: qingcloud.iaas.v1.GetMongoMonitorResponse
-	(*ModifyMongoAttributesRequest)(nil),    // 18: qingcloud.iaas.v1.ModifyMongoAttributesRequest
-	(*ModifyMongoAttributesResponse)(nil),   // 19: qingcloud.iaas.v1.ModifyMongoAttributesResponse
-	(*ModifyMongoInstancesRequest)(nil),     // 20: qingcloud.iaas.v1.ModifyMongoInstancesRequest
-	(*ModifyMongoInstancesResponse)(nil),    // 21: qingcloud.iaas.v1.ModifyMongoInstancesResponse
-	(*RemoveMongoInstancesRequest)(nil),     // 22: qingcloud.iaas.v1.RemoveMongoInstancesRequest
-	(*RemoveMongoInstancesResponse)(nil),    // 23: qingcloud.iaas.v1.RemoveMongoInstancesResponse
-	(*ResizeMongosRequest)(nil),             // 24: qingcloud.iaas.v1.ResizeMongosRequest
-	(*ResizeMongosResponse)(nil),            // 25: qingcloud.iaas.v1.ResizeMongosResponse
-	(*StartMongosRequest)(nil),              // 26: qingcloud.iaas.v1.StartMongosRequest
-	(*StartMongosResponse)(nil),             // 27: qingcloud.iaas.v1.StartMongosResponse
-	(*StopMongosRequest)(nil),               // 28: qingcloud.iaas.v1.StopMongosRequest
-	(*StopMongosResponse)(nil),              // 29: qingcloud.iaas.v1.StopMongosResponse
-	(*MongoPrivateIp)(nil),                  // 30: qingcloud.iaas.v1.MongoPrivateIp
-	(*MongoNode)(nil),                       // 31: qingcloud.iaas.v1.MongoNode
-	(*MongoParameter)(nil),                  // 32: qingcloud.iaas.v1.MongoParameter
-	(*Mongo)(nil),                           // 33: qingcloud.iaas.v1.Mongo
-	(*timestamppb.Timestamp)(nil),           // 34: google.protobuf.Timestamp
-	(*Meter)(nil),                           // 35: qingcloud.iaas.v1.Meter
+	(*AddMongoInstancesRequest)(nil),           // 0: qingcloud.iaas.v1.AddMongoInstancesRequest
+	(*AddMongoInstancesResponse)(nil),          // 1: qingcloud.iaas.v1.AddMongoInstancesResponse
+	(*ChangeMongoVxnetRequest)(nil),            // 2: qingcloud.iaas.v1.ChangeMongoVxnetRequest
+	(*ChangeMongoVxnetResponse)(nil),           // 3: qingcloud.iaas.v1.ChangeMongoVxnetResponse
+	(*CreateMongoRequest)(nil),                 // 4: qingcloud.iaas.v1.CreateMongoRequest
+	(*CreateMongoResponse)(nil),                // 5: qingcloud.iaas.v1.CreateMongoResponse
+	(*CreateMongoFromSnapshotRequest)(nil),     // 6: qingcloud.iaas.v1.CreateMongoFromSnapshotRequest
+	(*CreateMongoFromSnapshotResponse)(nil),    // 7: qingcloud.iaas.v1.CreateMongoFromSnapshotResponse
+	(*DeleteMongosRequest)(nil),                // 8: qingcloud.iaas.v1.DeleteMongosRequest
+	(*DeleteMongosResponse)(nil),               // 9: qingcloud.iaas.v1.DeleteMongosResponse
+	(*DescribeMongoNodesRequest)(nil),          // 10: qingcloud.iaas.v1.DescribeMongoNodesRequest
+	(*DescribeMongoNodesResponse)(nil),         // 11: qingcloud.iaas.v1.DescribeMongoNodesResponse
+	(*DescribeMongoNodesAllRequest)(nil),       // 12: qingcloud.iaas.v1.DescribeMongoNodesAllRequest
+	(*DescribeMongoNodesAllResponse)(nil),      // 13: qingcloud.iaas.v1.DescribeMongoNodesAllResponse
+	(*DescribeMongoParametersRequest)(nil),     // 14: qingcloud.iaas.v1.DescribeMongoParametersRequest
+	(*DescribeMongoParametersResponse)(nil),    // 15: qingcloud.iaas.v1.DescribeMongoParametersResponse
+	(*DescribeMongoParametersAllRequest)(nil),  // 16: qingcloud.iaas.v1.DescribeMongoParametersAllRequest
+	(*DescribeMongoParametersAllResponse)(nil), // 17: qingcloud.iaas.v1.DescribeMongoParametersAllResponse
+	(*DescribeMongosRequest)(nil),              // 18: qingcloud.iaas.v1.DescribeMongosRequest
+	(*DescribeMongosResponse)(nil),             // 19: qingcloud.iaas.v1.DescribeMongosResponse
+	(*DescribeMongosAllRequest)(nil),           // 20: qingcloud.iaas.v1.DescribeMongosAllRequest
+	(*DescribeMongosAllResponse)(nil),          // 21: qingcloud.iaas.v1.DescribeMongosAllResponse
+	(*GetMongoMonitorRequest)(nil),             // 22: qingcloud.iaas.v1.GetMongoMonitorRequest
+	(*GetMongoMonitorResponse)(nil),            // 23: qingcloud.iaas.v1.GetMongoMonitorResponse
+	(*ModifyMongoAttributesRequest)(nil),       // 24: qingcloud.iaas.v1.ModifyMongoAttributesRequest
+	(*ModifyMongoAttributesResponse)(nil),      // 25: qingcloud.iaas.v1.ModifyMongoAttributesResponse
+	(*ModifyMongoInstancesRequest)(nil),        // 26: qingcloud.iaas.v1.ModifyMongoInstancesRequest
+	(*ModifyMongoInstancesResponse)(nil),       // 27: qingcloud.iaas.v1.ModifyMongoInstancesResponse
+	(*RemoveMongoInstancesRequest)(nil),        // 28: qingcloud.iaas.v1.RemoveMongoInstancesRequest
+	(*RemoveMongoInstancesResponse)(nil),       // 29: qingcloud.iaas.v1.RemoveMongoInstancesResponse
+	(*ResizeMongosRequest)(nil),                // 30: qingcloud.iaas.v1.ResizeMongosRequest
+	(*ResizeMongosResponse)(nil),               // 31: qingcloud.iaas.v1.ResizeMongosResponse
+	(*StartMongosRequest)(nil),                 // 32: qingcloud.iaas.v1.StartMongosRequest
+	(*StartMongosResponse)(nil),                // 33: qingcloud.iaas.v1.StartMongosResponse
+	(*StopMongosRequest)(nil),                  // 34: qingcloud.iaas.v1.StopMongosRequest
+	(*StopMongosResponse)(nil),                 // 35: qingcloud.iaas.v1.StopMongosResponse
+	(*MongoPrivateIp)(nil),                     // 36: qingcloud.iaas.v1.MongoPrivateIp
+	(*MongoNode)(nil),                          // 37: qingcloud.iaas.v1.MongoNode
+	(*MongoParameter)(nil),                     // 38: qingcloud.iaas.v1.MongoParameter
+	(*Mongo)(nil),                              // 39: qingcloud.iaas.v1.Mongo
+	(*timestamppb.Timestamp)(nil),              // 40: google.protobuf.Timestamp
+	(*Meter)(nil),                              // 41: qingcloud.iaas.v1.Meter
 }
 var file_qingcloud_iaas_v1_mongo_proto_depIdxs = []int32{
-	30, // 0: qingcloud.iaas.v1.AddMongoInstancesRequest.private_ips:type_name -> qingcloud.iaas.v1.MongoPrivateIp
-	30, // 1: qingcloud.iaas.v1.ChangeMongoVxnetRequest.private_ips:type_name -> qingcloud.iaas.v1.MongoPrivateIp
-	30, // 2: qingcloud.iaas.v1.CreateMongoRequest.private_ips:type_name -> qingcloud.iaas.v1.MongoPrivateIp
-	31, // 3: qingcloud.iaas.v1.DescribeMongoNodesResponse.mongo_node_set:type_name -> qingcloud.iaas.v1.MongoNode
-	32, // 4: qingcloud.iaas.v1.DescribeMongoParametersResponse.parameter_set:type_name -> qingcloud.iaas.v1.MongoParameter
-	33, // 5: qingcloud.iaas.v1.DescribeMongosResponse.mongo_set:type_name -> qingcloud.iaas.v1.Mongo
-	34, // 6: qingcloud.iaas.v1.GetMongoMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
-	34, // 7: qingcloud.iaas.v1.GetMongoMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
-	35, // 8: qingcloud.iaas.v1.GetMongoMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
-	30, // 9: qingcloud.iaas.v1.ModifyMongoInstancesRequest.private_ips:type_name -> qingcloud.iaas.v1.MongoPrivateIp
-	0,  // 10: qingcloud.iaas.v1.MongoService.AddMongoInstances:input_type -> qingcloud.iaas.v1.AddMongoInstancesRequest
-	2,  // 11: qingcloud.iaas.v1.MongoService.ChangeMongoVxnet:input_type -> qingcloud.iaas.v1.ChangeMongoVxnetRequest
-	4,  // 12: qingcloud.iaas.v1.MongoService.CreateMongo:input_type -> qingcloud.iaas.v1.CreateMongoRequest
-	6,  // 13: qingcloud.iaas.v1.MongoService.CreateMongoFromSnapshot:input_type -> qingcloud.iaas.v1.CreateMongoFromSnapshotRequest
-	8,  // 14: qingcloud.iaas.v1.MongoService.DeleteMongos:input_type -> qingcloud.iaas.v1.DeleteMongosRequest
-	10, // 15: qingcloud.iaas.v1.MongoService.DescribeMongoNodes:input_type -> qingcloud.iaas.v1.DescribeMongoNodesRequest
-	12, // 16: qingcloud.iaas.v1.MongoService.DescribeMongoParameters:input_type -> qingcloud.iaas.v1.DescribeMongoParametersRequest
-	14, // 17: qingcloud.iaas.v1.MongoService.DescribeMongos:input_type -> qingcloud.iaas.v1.DescribeMongosRequest
-	16, // 18: qingcloud.iaas.v1.MongoService.GetMongoMonitor:input_type -> qingcloud.iaas.v1.GetMongoMonitorRequest
-	18, // 19: qingcloud.iaas.v1.MongoService.ModifyMongoAttributes:input_type -> qingcloud.iaas.v1.ModifyMongoAttributesRequest
-	20, // 20: qingcloud.iaas.v1.MongoService.ModifyMongoInstances:input_type -> qingcloud.iaas.v1.ModifyMongoInstancesRequest
-	22, // 21: qingcloud.iaas.v1.MongoService.RemoveMongoInstances:input_type -> qingcloud.iaas.v1.RemoveMongoInstancesRequest
-	24, // 22: qingcloud.iaas.v1.MongoService.ResizeMongos:input_type -> qingcloud.iaas.v1.ResizeMongosRequest
-	26, // 23: qingcloud.iaas.v1.MongoService.StartMongos:input_type -> qingcloud.iaas.v1.StartMongosRequest
-	28, // 24: qingcloud.iaas.v1.MongoService.StopMongos:input_type -> qingcloud.iaas.v1.StopMongosRequest
-	1,  // 25: qingcloud.iaas.v1.MongoService.AddMongoInstances:output_type -> qingcloud.iaas.v1.AddMongoInstancesResponse
-	3,  // 26: qingcloud.iaas.v1.MongoService.ChangeMongoVxnet:output_type -> qingcloud.iaas.v1.ChangeMongoVxnetResponse
-	5,  // 27: qingcloud.iaas.v1.MongoService.CreateMongo:output_type -> qingcloud.iaas.v1.CreateMongoResponse
-	7,  // 28: qingcloud.iaas.v1.MongoService.CreateMongoFromSnapshot:output_type -> qingcloud.iaas.v1.CreateMongoFromSnapshotResponse
-	9,  // 29: qingcloud.iaas.v1.MongoService.DeleteMongos:output_type -> qingcloud.iaas.v1.DeleteMongosResponse
-	11, // 30: qingcloud.iaas.v1.MongoService.DescribeMongoNodes:output_type -> qingcloud.iaas.v1.DescribeMongoNodesResponse
-	13, // 31: qingcloud.iaas.v1.MongoService.DescribeMongoParameters:output_type -> qingcloud.iaas.v1.DescribeMongoParametersResponse
-	15, // 32: qingcloud.iaas.v1.MongoService.DescribeMongos:output_type -> qingcloud.iaas.v1.DescribeMongosResponse
-	17, // 33: qingcloud.iaas.v1.MongoService.GetMongoMonitor:output_type -> qingcloud.iaas.v1.GetMongoMonitorResponse
-	19, // 34: qingcloud.iaas.v1.MongoService.ModifyMongoAttributes:output_type -> qingcloud.iaas.v1.ModifyMongoAttributesResponse
-	21, // 35: qingcloud.iaas.v1.MongoService.ModifyMongoInstances:output_type -> qingcloud.iaas.v1.ModifyMongoInstancesResponse
-	23, // 36: qingcloud.iaas.v1.MongoService.RemoveMongoInstances:output_type -> qingcloud.iaas.v1.RemoveMongoInstancesResponse
-	25, // 37: qingcloud.iaas.v1.MongoService.ResizeMongos:output_type -> qingcloud.iaas.v1.ResizeMongosResponse
-	27, // 38: qingcloud.iaas.v1.MongoService.StartMongos:output_type -> qingcloud.iaas.v1.StartMongosResponse
-	29, // 39: qingcloud.iaas.v1.MongoService.StopMongos:output_type -> qingcloud.iaas.v1.StopMongosResponse
-	25, // [25:40] is the sub-list for method output_type
-	10, // [10:25] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	36, // 0: qingcloud.iaas.v1.AddMongoInstancesRequest.private_ips:type_name -> qingcloud.iaas.v1.MongoPrivateIp
+	36, // 1: qingcloud.iaas.v1.ChangeMongoVxnetRequest.private_ips:type_name -> qingcloud.iaas.v1.MongoPrivateIp
+	36, // 2: qingcloud.iaas.v1.CreateMongoRequest.private_ips:type_name -> qingcloud.iaas.v1.MongoPrivateIp
+	37, // 3: qingcloud.iaas.v1.DescribeMongoNodesResponse.mongo_node_set:type_name -> qingcloud.iaas.v1.MongoNode
+	37, // 4: qingcloud.iaas.v1.DescribeMongoNodesAllResponse.mongo_node:type_name -> qingcloud.iaas.v1.MongoNode
+	38, // 5: qingcloud.iaas.v1.DescribeMongoParametersResponse.parameter_set:type_name -> qingcloud.iaas.v1.MongoParameter
+	38, // 6: qingcloud.iaas.v1.DescribeMongoParametersAllResponse.parameter:type_name -> qingcloud.iaas.v1.MongoParameter
+	39, // 7: qingcloud.iaas.v1.DescribeMongosResponse.mongo_set:type_name -> qingcloud.iaas.v1.Mongo
+	39, // 8: qingcloud.iaas.v1.DescribeMongosAllResponse.mongo:type_name -> qingcloud.iaas.v1.Mongo
+	40, // 9: qingcloud.iaas.v1.GetMongoMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
+	40, // 10: qingcloud.iaas.v1.GetMongoMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
+	41, // 11: qingcloud.iaas.v1.GetMongoMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
+	36, // 12: qingcloud.iaas.v1.ModifyMongoInstancesRequest.private_ips:type_name -> qingcloud.iaas.v1.MongoPrivateIp
+	0,  // 13: qingcloud.iaas.v1.MongoService.AddMongoInstances:input_type -> qingcloud.iaas.v1.AddMongoInstancesRequest
+	2,  // 14: qingcloud.iaas.v1.MongoService.ChangeMongoVxnet:input_type -> qingcloud.iaas.v1.ChangeMongoVxnetRequest
+	4,  // 15: qingcloud.iaas.v1.MongoService.CreateMongo:input_type -> qingcloud.iaas.v1.CreateMongoRequest
+	6,  // 16: qingcloud.iaas.v1.MongoService.CreateMongoFromSnapshot:input_type -> qingcloud.iaas.v1.CreateMongoFromSnapshotRequest
+	8,  // 17: qingcloud.iaas.v1.MongoService.DeleteMongos:input_type -> qingcloud.iaas.v1.DeleteMongosRequest
+	10, // 18: qingcloud.iaas.v1.MongoService.DescribeMongoNodes:input_type -> qingcloud.iaas.v1.DescribeMongoNodesRequest
+	12, // 19: qingcloud.iaas.v1.MongoService.DescribeMongoNodesAll:input_type -> qingcloud.iaas.v1.DescribeMongoNodesAllRequest
+	14, // 20: qingcloud.iaas.v1.MongoService.DescribeMongoParameters:input_type -> qingcloud.iaas.v1.DescribeMongoParametersRequest
+	16, // 21: qingcloud.iaas.v1.MongoService.DescribeMongoParametersAll:input_type -> qingcloud.iaas.v1.DescribeMongoParametersAllRequest
+	18, // 22: qingcloud.iaas.v1.MongoService.DescribeMongos:input_type -> qingcloud.iaas.v1.DescribeMongosRequest
+	20, // 23: qingcloud.iaas.v1.MongoService.DescribeMongosAll:input_type -> qingcloud.iaas.v1.DescribeMongosAllRequest
+	22, // 24: qingcloud.iaas.v1.MongoService.GetMongoMonitor:input_type -> qingcloud.iaas.v1.GetMongoMonitorRequest
+	24, // 25: qingcloud.iaas.v1.MongoService.ModifyMongoAttributes:input_type -> qingcloud.iaas.v1.ModifyMongoAttributesRequest
+	26, // 26: qingcloud.iaas.v1.MongoService.ModifyMongoInstances:input_type -> qingcloud.iaas.v1.ModifyMongoInstancesRequest
+	28, // 27: qingcloud.iaas.v1.MongoService.RemoveMongoInstances:input_type -> qingcloud.iaas.v1.RemoveMongoInstancesRequest
+	30, // 28: qingcloud.iaas.v1.MongoService.ResizeMongos:input_type -> qingcloud.iaas.v1.ResizeMongosRequest
+	32, // 29: qingcloud.iaas.v1.MongoService.StartMongos:input_type -> qingcloud.iaas.v1.StartMongosRequest
+	34, // 30: qingcloud.iaas.v1.MongoService.StopMongos:input_type -> qingcloud.iaas.v1.StopMongosRequest
+	1,  // 31: qingcloud.iaas.v1.MongoService.AddMongoInstances:output_type -> qingcloud.iaas.v1.AddMongoInstancesResponse
+	3,  // 32: qingcloud.iaas.v1.MongoService.ChangeMongoVxnet:output_type -> qingcloud.iaas.v1.ChangeMongoVxnetResponse
+	5,  // 33: qingcloud.iaas.v1.MongoService.CreateMongo:output_type -> qingcloud.iaas.v1.CreateMongoResponse
+	7,  // 34: qingcloud.iaas.v1.MongoService.CreateMongoFromSnapshot:output_type -> qingcloud.iaas.v1.CreateMongoFromSnapshotResponse
+	9,  // 35: qingcloud.iaas.v1.MongoService.DeleteMongos:output_type -> qingcloud.iaas.v1.DeleteMongosResponse
+	11, // 36: qingcloud.iaas.v1.MongoService.DescribeMongoNodes:output_type -> qingcloud.iaas.v1.DescribeMongoNodesResponse
+	13, // 37: qingcloud.iaas.v1.MongoService.DescribeMongoNodesAll:output_type -> qingcloud.iaas.v1.DescribeMongoNodesAllResponse
+	15, // 38: qingcloud.iaas.v1.MongoService.DescribeMongoParameters:output_type -> qingcloud.iaas.v1.DescribeMongoParametersResponse
+	17, // 39: qingcloud.iaas.v1.MongoService.DescribeMongoParametersAll:output_type -> qingcloud.iaas.v1.DescribeMongoParametersAllResponse
+	19, // 40: qingcloud.iaas.v1.MongoService.DescribeMongos:output_type -> qingcloud.iaas.v1.DescribeMongosResponse
+	21, // 41: qingcloud.iaas.v1.MongoService.DescribeMongosAll:output_type -> qingcloud.iaas.v1.DescribeMongosAllResponse
+	23, // 42: qingcloud.iaas.v1.MongoService.GetMongoMonitor:output_type -> qingcloud.iaas.v1.GetMongoMonitorResponse
+	25, // 43: qingcloud.iaas.v1.MongoService.ModifyMongoAttributes:output_type -> qingcloud.iaas.v1.ModifyMongoAttributesResponse
+	27, // 44: qingcloud.iaas.v1.MongoService.ModifyMongoInstances:output_type -> qingcloud.iaas.v1.ModifyMongoInstancesResponse
+	29, // 45: qingcloud.iaas.v1.MongoService.RemoveMongoInstances:output_type -> qingcloud.iaas.v1.RemoveMongoInstancesResponse
+	31, // 46: qingcloud.iaas.v1.MongoService.ResizeMongos:output_type -> qingcloud.iaas.v1.ResizeMongosResponse
+	33, // 47: qingcloud.iaas.v1.MongoService.StartMongos:output_type -> qingcloud.iaas.v1.StartMongosResponse
+	35, // 48: qingcloud.iaas.v1.MongoService.StopMongos:output_type -> qingcloud.iaas.v1.StopMongosResponse
+	31, // [31:49] is the sub-list for method output_type
+	13, // [13:31] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_mongo_proto_init() }
@@ -2687,13 +3157,19 @@ func file_qingcloud_iaas_v1_mongo_proto_init() {
 	file_qingcloud_iaas_v1_mongo_proto_msgTypes[27].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_mongo_proto_msgTypes[28].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_mongo_proto_msgTypes[29].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_mongo_proto_msgTypes[30].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_mongo_proto_msgTypes[31].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_mongo_proto_msgTypes[32].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_mongo_proto_msgTypes[33].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_mongo_proto_msgTypes[34].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_mongo_proto_msgTypes[35].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_mongo_proto_rawDesc), len(file_qingcloud_iaas_v1_mongo_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

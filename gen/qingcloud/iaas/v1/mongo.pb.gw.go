@@ -205,6 +205,34 @@ func local_request_MongoService_DescribeMongoNodes_0(ctx context.Context, marsha
 	return msg, metadata, err
 }
 
+var filter_MongoService_DescribeMongoNodesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_MongoService_DescribeMongoNodesAll_0(ctx context.Context, marshaler runtime.Marshaler, client MongoServiceClient, req *http.Request, pathParams map[string]string) (MongoService_DescribeMongoNodesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeMongoNodesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MongoService_DescribeMongoNodesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeMongoNodesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_MongoService_DescribeMongoParameters_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_MongoService_DescribeMongoParameters_0(ctx context.Context, marshaler runtime.Marshaler, client MongoServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -240,6 +268,34 @@ func local_request_MongoService_DescribeMongoParameters_0(ctx context.Context, m
 	return msg, metadata, err
 }
 
+var filter_MongoService_DescribeMongoParametersAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_MongoService_DescribeMongoParametersAll_0(ctx context.Context, marshaler runtime.Marshaler, client MongoServiceClient, req *http.Request, pathParams map[string]string) (MongoService_DescribeMongoParametersAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeMongoParametersAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MongoService_DescribeMongoParametersAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeMongoParametersAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_MongoService_DescribeMongos_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_MongoService_DescribeMongos_0(ctx context.Context, marshaler runtime.Marshaler, client MongoServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -273,6 +329,34 @@ func local_request_MongoService_DescribeMongos_0(ctx context.Context, marshaler 
 	}
 	msg, err := server.DescribeMongos(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_MongoService_DescribeMongosAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_MongoService_DescribeMongosAll_0(ctx context.Context, marshaler runtime.Marshaler, client MongoServiceClient, req *http.Request, pathParams map[string]string) (MongoService_DescribeMongosAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeMongosAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MongoService_DescribeMongosAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeMongosAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 var filter_MongoService_GetMongoMonitor_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
@@ -598,6 +682,13 @@ func RegisterMongoServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_MongoService_DescribeMongoNodes_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongoNodesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongoParameters_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -618,6 +709,13 @@ func RegisterMongoServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_MongoService_DescribeMongoParameters_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongoParametersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongos_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -637,6 +735,13 @@ func RegisterMongoServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_MongoService_DescribeMongos_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongosAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodGet, pattern_MongoService_GetMongoMonitor_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -920,6 +1025,23 @@ func RegisterMongoServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_MongoService_DescribeMongoNodes_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongoNodesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.MongoService/DescribeMongoNodesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeMongoNodes:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MongoService_DescribeMongoNodesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MongoService_DescribeMongoNodesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongoParameters_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -937,6 +1059,23 @@ func RegisterMongoServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_MongoService_DescribeMongoParameters_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongoParametersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.MongoService/DescribeMongoParametersAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeMongoParameters:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MongoService_DescribeMongoParametersAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MongoService_DescribeMongoParametersAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongos_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -953,6 +1092,23 @@ func RegisterMongoServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_MongoService_DescribeMongos_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_MongoService_DescribeMongosAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.MongoService/DescribeMongosAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeMongos:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MongoService_DescribeMongosAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MongoService_DescribeMongosAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_MongoService_GetMongoMonitor_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1077,37 +1233,43 @@ func RegisterMongoServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 }
 
 var (
-	pattern_MongoService_AddMongoInstances_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "AddMongoInstances"}, ""))
-	pattern_MongoService_ChangeMongoVxnet_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ChangeMongoVxnet"}, ""))
-	pattern_MongoService_CreateMongo_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateMongo"}, ""))
-	pattern_MongoService_CreateMongoFromSnapshot_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateMongoFromSnapshot"}, ""))
-	pattern_MongoService_DeleteMongos_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteMongos"}, ""))
-	pattern_MongoService_DescribeMongoNodes_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeMongoNodes"}, ""))
-	pattern_MongoService_DescribeMongoParameters_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeMongoParameters"}, ""))
-	pattern_MongoService_DescribeMongos_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeMongos"}, ""))
-	pattern_MongoService_GetMongoMonitor_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetMongoMonitor"}, ""))
-	pattern_MongoService_ModifyMongoAttributes_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyMongoAttributes"}, ""))
-	pattern_MongoService_ModifyMongoInstances_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyMongoInstances"}, ""))
-	pattern_MongoService_RemoveMongoInstances_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "RemoveMongoInstances"}, ""))
-	pattern_MongoService_ResizeMongos_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ResizeMongos"}, ""))
-	pattern_MongoService_StartMongos_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "StartMongos"}, ""))
-	pattern_MongoService_StopMongos_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "StopMongos"}, ""))
+	pattern_MongoService_AddMongoInstances_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "AddMongoInstances"}, ""))
+	pattern_MongoService_ChangeMongoVxnet_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ChangeMongoVxnet"}, ""))
+	pattern_MongoService_CreateMongo_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateMongo"}, ""))
+	pattern_MongoService_CreateMongoFromSnapshot_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateMongoFromSnapshot"}, ""))
+	pattern_MongoService_DeleteMongos_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteMongos"}, ""))
+	pattern_MongoService_DescribeMongoNodes_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeMongoNodes"}, ""))
+	pattern_MongoService_DescribeMongoNodesAll_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeMongoNodes"}, "all"))
+	pattern_MongoService_DescribeMongoParameters_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeMongoParameters"}, ""))
+	pattern_MongoService_DescribeMongoParametersAll_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeMongoParameters"}, "all"))
+	pattern_MongoService_DescribeMongos_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeMongos"}, ""))
+	pattern_MongoService_DescribeMongosAll_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeMongos"}, "all"))
+	pattern_MongoService_GetMongoMonitor_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetMongoMonitor"}, ""))
+	pattern_MongoService_ModifyMongoAttributes_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyMongoAttributes"}, ""))
+	pattern_MongoService_ModifyMongoInstances_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyMongoInstances"}, ""))
+	pattern_MongoService_RemoveMongoInstances_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "RemoveMongoInstances"}, ""))
+	pattern_MongoService_ResizeMongos_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ResizeMongos"}, ""))
+	pattern_MongoService_StartMongos_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "StartMongos"}, ""))
+	pattern_MongoService_StopMongos_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "StopMongos"}, ""))
 )
 
 var (
-	forward_MongoService_AddMongoInstances_0       = runtime.ForwardResponseMessage
-	forward_MongoService_ChangeMongoVxnet_0        = runtime.ForwardResponseMessage
-	forward_MongoService_CreateMongo_0             = runtime.ForwardResponseMessage
-	forward_MongoService_CreateMongoFromSnapshot_0 = runtime.ForwardResponseMessage
-	forward_MongoService_DeleteMongos_0            = runtime.ForwardResponseMessage
-	forward_MongoService_DescribeMongoNodes_0      = runtime.ForwardResponseMessage
-	forward_MongoService_DescribeMongoParameters_0 = runtime.ForwardResponseMessage
-	forward_MongoService_DescribeMongos_0          = runtime.ForwardResponseMessage
-	forward_MongoService_GetMongoMonitor_0         = runtime.ForwardResponseMessage
-	forward_MongoService_ModifyMongoAttributes_0   = runtime.ForwardResponseMessage
-	forward_MongoService_ModifyMongoInstances_0    = runtime.ForwardResponseMessage
-	forward_MongoService_RemoveMongoInstances_0    = runtime.ForwardResponseMessage
-	forward_MongoService_ResizeMongos_0            = runtime.ForwardResponseMessage
-	forward_MongoService_StartMongos_0             = runtime.ForwardResponseMessage
-	forward_MongoService_StopMongos_0              = runtime.ForwardResponseMessage
+	forward_MongoService_AddMongoInstances_0          = runtime.ForwardResponseMessage
+	forward_MongoService_ChangeMongoVxnet_0           = runtime.ForwardResponseMessage
+	forward_MongoService_CreateMongo_0                = runtime.ForwardResponseMessage
+	forward_MongoService_CreateMongoFromSnapshot_0    = runtime.ForwardResponseMessage
+	forward_MongoService_DeleteMongos_0               = runtime.ForwardResponseMessage
+	forward_MongoService_DescribeMongoNodes_0         = runtime.ForwardResponseMessage
+	forward_MongoService_DescribeMongoNodesAll_0      = runtime.ForwardResponseStream
+	forward_MongoService_DescribeMongoParameters_0    = runtime.ForwardResponseMessage
+	forward_MongoService_DescribeMongoParametersAll_0 = runtime.ForwardResponseStream
+	forward_MongoService_DescribeMongos_0             = runtime.ForwardResponseMessage
+	forward_MongoService_DescribeMongosAll_0          = runtime.ForwardResponseStream
+	forward_MongoService_GetMongoMonitor_0            = runtime.ForwardResponseMessage
+	forward_MongoService_ModifyMongoAttributes_0      = runtime.ForwardResponseMessage
+	forward_MongoService_ModifyMongoInstances_0       = runtime.ForwardResponseMessage
+	forward_MongoService_RemoveMongoInstances_0       = runtime.ForwardResponseMessage
+	forward_MongoService_ResizeMongos_0               = runtime.ForwardResponseMessage
+	forward_MongoService_StartMongos_0                = runtime.ForwardResponseMessage
+	forward_MongoService_StopMongos_0                 = runtime.ForwardResponseMessage
 )

@@ -22,21 +22,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MongoService_AddMongoInstances_FullMethodName       = "/qingcloud.iaas.v1.MongoService/AddMongoInstances"
-	MongoService_ChangeMongoVxnet_FullMethodName        = "/qingcloud.iaas.v1.MongoService/ChangeMongoVxnet"
-	MongoService_CreateMongo_FullMethodName             = "/qingcloud.iaas.v1.MongoService/CreateMongo"
-	MongoService_CreateMongoFromSnapshot_FullMethodName = "/qingcloud.iaas.v1.MongoService/CreateMongoFromSnapshot"
-	MongoService_DeleteMongos_FullMethodName            = "/qingcloud.iaas.v1.MongoService/DeleteMongos"
-	MongoService_DescribeMongoNodes_FullMethodName      = "/qingcloud.iaas.v1.MongoService/DescribeMongoNodes"
-	MongoService_DescribeMongoParameters_FullMethodName = "/qingcloud.iaas.v1.MongoService/DescribeMongoParameters"
-	MongoService_DescribeMongos_FullMethodName          = "/qingcloud.iaas.v1.MongoService/DescribeMongos"
-	MongoService_GetMongoMonitor_FullMethodName         = "/qingcloud.iaas.v1.MongoService/GetMongoMonitor"
-	MongoService_ModifyMongoAttributes_FullMethodName   = "/qingcloud.iaas.v1.MongoService/ModifyMongoAttributes"
-	MongoService_ModifyMongoInstances_FullMethodName    = "/qingcloud.iaas.v1.MongoService/ModifyMongoInstances"
-	MongoService_RemoveMongoInstances_FullMethodName    = "/qingcloud.iaas.v1.MongoService/RemoveMongoInstances"
-	MongoService_ResizeMongos_FullMethodName            = "/qingcloud.iaas.v1.MongoService/ResizeMongos"
-	MongoService_StartMongos_FullMethodName             = "/qingcloud.iaas.v1.MongoService/StartMongos"
-	MongoService_StopMongos_FullMethodName              = "/qingcloud.iaas.v1.MongoService/StopMongos"
+	MongoService_AddMongoInstances_FullMethodName          = "/qingcloud.iaas.v1.MongoService/AddMongoInstances"
+	MongoService_ChangeMongoVxnet_FullMethodName           = "/qingcloud.iaas.v1.MongoService/ChangeMongoVxnet"
+	MongoService_CreateMongo_FullMethodName                = "/qingcloud.iaas.v1.MongoService/CreateMongo"
+	MongoService_CreateMongoFromSnapshot_FullMethodName    = "/qingcloud.iaas.v1.MongoService/CreateMongoFromSnapshot"
+	MongoService_DeleteMongos_FullMethodName               = "/qingcloud.iaas.v1.MongoService/DeleteMongos"
+	MongoService_DescribeMongoNodes_FullMethodName         = "/qingcloud.iaas.v1.MongoService/DescribeMongoNodes"
+	MongoService_DescribeMongoNodesAll_FullMethodName      = "/qingcloud.iaas.v1.MongoService/DescribeMongoNodesAll"
+	MongoService_DescribeMongoParameters_FullMethodName    = "/qingcloud.iaas.v1.MongoService/DescribeMongoParameters"
+	MongoService_DescribeMongoParametersAll_FullMethodName = "/qingcloud.iaas.v1.MongoService/DescribeMongoParametersAll"
+	MongoService_DescribeMongos_FullMethodName             = "/qingcloud.iaas.v1.MongoService/DescribeMongos"
+	MongoService_DescribeMongosAll_FullMethodName          = "/qingcloud.iaas.v1.MongoService/DescribeMongosAll"
+	MongoService_GetMongoMonitor_FullMethodName            = "/qingcloud.iaas.v1.MongoService/GetMongoMonitor"
+	MongoService_ModifyMongoAttributes_FullMethodName      = "/qingcloud.iaas.v1.MongoService/ModifyMongoAttributes"
+	MongoService_ModifyMongoInstances_FullMethodName       = "/qingcloud.iaas.v1.MongoService/ModifyMongoInstances"
+	MongoService_RemoveMongoInstances_FullMethodName       = "/qingcloud.iaas.v1.MongoService/RemoveMongoInstances"
+	MongoService_ResizeMongos_FullMethodName               = "/qingcloud.iaas.v1.MongoService/ResizeMongos"
+	MongoService_StartMongos_FullMethodName                = "/qingcloud.iaas.v1.MongoService/StartMongos"
+	MongoService_StopMongos_FullMethodName                 = "/qingcloud.iaas.v1.MongoService/StopMongos"
 )
 
 // MongoServiceClient is the client API for MongoService service.
@@ -81,18 +84,36 @@ type MongoServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/mongo/describe_mongo_nodes.html
 	DescribeMongoNodes(ctx context.Context, in *DescribeMongoNodesRequest, opts ...grpc.CallOption) (*DescribeMongoNodesResponse, error)
+	// DescribeMongoNodesAll streams every item that DescribeMongoNodes matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeMongoNodesAll(ctx context.Context, in *DescribeMongoNodesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeMongoNodesAllResponse], error)
 	// DescribeMongoParameters calls the QingCloud action DescribeMongoParameters.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/mongo/describe_mongo_parameters.html
 	DescribeMongoParameters(ctx context.Context, in *DescribeMongoParametersRequest, opts ...grpc.CallOption) (*DescribeMongoParametersResponse, error)
+	// DescribeMongoParametersAll streams every item that DescribeMongoParameters matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeMongoParametersAll(ctx context.Context, in *DescribeMongoParametersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeMongoParametersAllResponse], error)
 	// DescribeMongos calls the QingCloud action DescribeMongos.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/mongo/describe_mongos.html
 	DescribeMongos(ctx context.Context, in *DescribeMongosRequest, opts ...grpc.CallOption) (*DescribeMongosResponse, error)
+	// DescribeMongosAll streams every item that DescribeMongos matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeMongosAll(ctx context.Context, in *DescribeMongosAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeMongosAllResponse], error)
 	// GetMongoMonitor calls the QingCloud action GetMongoMonitor.
 	//
 	// Read-only.
@@ -203,6 +224,25 @@ func (c *mongoServiceClient) DescribeMongoNodes(ctx context.Context, in *Describ
 	return out, nil
 }
 
+func (c *mongoServiceClient) DescribeMongoNodesAll(ctx context.Context, in *DescribeMongoNodesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeMongoNodesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MongoService_ServiceDesc.Streams[0], MongoService_DescribeMongoNodesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeMongoNodesAllRequest, DescribeMongoNodesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MongoService_DescribeMongoNodesAllClient = grpc.ServerStreamingClient[DescribeMongoNodesAllResponse]
+
 func (c *mongoServiceClient) DescribeMongoParameters(ctx context.Context, in *DescribeMongoParametersRequest, opts ...grpc.CallOption) (*DescribeMongoParametersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeMongoParametersResponse)
@@ -213,6 +253,25 @@ func (c *mongoServiceClient) DescribeMongoParameters(ctx context.Context, in *De
 	return out, nil
 }
 
+func (c *mongoServiceClient) DescribeMongoParametersAll(ctx context.Context, in *DescribeMongoParametersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeMongoParametersAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MongoService_ServiceDesc.Streams[1], MongoService_DescribeMongoParametersAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeMongoParametersAllRequest, DescribeMongoParametersAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MongoService_DescribeMongoParametersAllClient = grpc.ServerStreamingClient[DescribeMongoParametersAllResponse]
+
 func (c *mongoServiceClient) DescribeMongos(ctx context.Context, in *DescribeMongosRequest, opts ...grpc.CallOption) (*DescribeMongosResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeMongosResponse)
@@ -222,6 +281,25 @@ func (c *mongoServiceClient) DescribeMongos(ctx context.Context, in *DescribeMon
 	}
 	return out, nil
 }
+
+func (c *mongoServiceClient) DescribeMongosAll(ctx context.Context, in *DescribeMongosAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeMongosAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MongoService_ServiceDesc.Streams[2], MongoService_DescribeMongosAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeMongosAllRequest, DescribeMongosAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MongoService_DescribeMongosAllClient = grpc.ServerStreamingClient[DescribeMongosAllResponse]
 
 func (c *mongoServiceClient) GetMongoMonitor(ctx context.Context, in *GetMongoMonitorRequest, opts ...grpc.CallOption) (*GetMongoMonitorResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -335,18 +413,36 @@ type MongoServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/mongo/describe_mongo_nodes.html
 	DescribeMongoNodes(context.Context, *DescribeMongoNodesRequest) (*DescribeMongoNodesResponse, error)
+	// DescribeMongoNodesAll streams every item that DescribeMongoNodes matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeMongoNodesAll(*DescribeMongoNodesAllRequest, grpc.ServerStreamingServer[DescribeMongoNodesAllResponse]) error
 	// DescribeMongoParameters calls the QingCloud action DescribeMongoParameters.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/mongo/describe_mongo_parameters.html
 	DescribeMongoParameters(context.Context, *DescribeMongoParametersRequest) (*DescribeMongoParametersResponse, error)
+	// DescribeMongoParametersAll streams every item that DescribeMongoParameters matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeMongoParametersAll(*DescribeMongoParametersAllRequest, grpc.ServerStreamingServer[DescribeMongoParametersAllResponse]) error
 	// DescribeMongos calls the QingCloud action DescribeMongos.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/mongo/describe_mongos.html
 	DescribeMongos(context.Context, *DescribeMongosRequest) (*DescribeMongosResponse, error)
+	// DescribeMongosAll streams every item that DescribeMongos matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeMongosAll(*DescribeMongosAllRequest, grpc.ServerStreamingServer[DescribeMongosAllResponse]) error
 	// GetMongoMonitor calls the QingCloud action GetMongoMonitor.
 	//
 	// Read-only.
@@ -415,11 +511,20 @@ func (UnimplementedMongoServiceServer) DeleteMongos(context.Context, *DeleteMong
 func (UnimplementedMongoServiceServer) DescribeMongoNodes(context.Context, *DescribeMongoNodesRequest) (*DescribeMongoNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeMongoNodes not implemented")
 }
+func (UnimplementedMongoServiceServer) DescribeMongoNodesAll(*DescribeMongoNodesAllRequest, grpc.ServerStreamingServer[DescribeMongoNodesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeMongoNodesAll not implemented")
+}
 func (UnimplementedMongoServiceServer) DescribeMongoParameters(context.Context, *DescribeMongoParametersRequest) (*DescribeMongoParametersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeMongoParameters not implemented")
 }
+func (UnimplementedMongoServiceServer) DescribeMongoParametersAll(*DescribeMongoParametersAllRequest, grpc.ServerStreamingServer[DescribeMongoParametersAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeMongoParametersAll not implemented")
+}
 func (UnimplementedMongoServiceServer) DescribeMongos(context.Context, *DescribeMongosRequest) (*DescribeMongosResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeMongos not implemented")
+}
+func (UnimplementedMongoServiceServer) DescribeMongosAll(*DescribeMongosAllRequest, grpc.ServerStreamingServer[DescribeMongosAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeMongosAll not implemented")
 }
 func (UnimplementedMongoServiceServer) GetMongoMonitor(context.Context, *GetMongoMonitorRequest) (*GetMongoMonitorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMongoMonitor not implemented")
@@ -571,6 +676,17 @@ func _MongoService_DescribeMongoNodes_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MongoService_DescribeMongoNodesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeMongoNodesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MongoServiceServer).DescribeMongoNodesAll(m, &grpc.GenericServerStream[DescribeMongoNodesAllRequest, DescribeMongoNodesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MongoService_DescribeMongoNodesAllServer = grpc.ServerStreamingServer[DescribeMongoNodesAllResponse]
+
 func _MongoService_DescribeMongoParameters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeMongoParametersRequest)
 	if err := dec(in); err != nil {
@@ -589,6 +705,17 @@ func _MongoService_DescribeMongoParameters_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MongoService_DescribeMongoParametersAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeMongoParametersAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MongoServiceServer).DescribeMongoParametersAll(m, &grpc.GenericServerStream[DescribeMongoParametersAllRequest, DescribeMongoParametersAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MongoService_DescribeMongoParametersAllServer = grpc.ServerStreamingServer[DescribeMongoParametersAllResponse]
+
 func _MongoService_DescribeMongos_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeMongosRequest)
 	if err := dec(in); err != nil {
@@ -606,6 +733,17 @@ func _MongoService_DescribeMongos_Handler(srv interface{}, ctx context.Context, 
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _MongoService_DescribeMongosAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeMongosAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MongoServiceServer).DescribeMongosAll(m, &grpc.GenericServerStream[DescribeMongosAllRequest, DescribeMongosAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MongoService_DescribeMongosAllServer = grpc.ServerStreamingServer[DescribeMongosAllResponse]
 
 func _MongoService_GetMongoMonitor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetMongoMonitorRequest)
@@ -801,6 +939,22 @@ var MongoService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _MongoService_StopMongos_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeMongoNodesAll",
+			Handler:       _MongoService_DescribeMongoNodesAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeMongoParametersAll",
+			Handler:       _MongoService_DescribeMongoParametersAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeMongosAll",
+			Handler:       _MongoService_DescribeMongosAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/mongo.proto",
 }

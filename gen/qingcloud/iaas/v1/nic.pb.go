@@ -594,6 +594,182 @@ func (x *DescribeNicsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeNicsAllRequest holds the filters of DescribeNics; paging is the server's.
+type DescribeNicsAllRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Instances []string               `protobuf:"bytes,1,rep,name=instances,proto3" json:"instances,omitempty"`
+	NicName   *string                `protobuf:"bytes,2,opt,name=nic_name,json=nicName,proto3,oneof" json:"nic_name,omitempty"`
+	Nics      []string               `protobuf:"bytes,3,rep,name=nics,proto3" json:"nics,omitempty"`
+	Owner     *string                `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId *string                `protobuf:"bytes,5,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	// Known values: available, in-use (others are passed through).
+	Status *string `protobuf:"bytes,6,opt,name=status,proto3,oneof" json:"status,omitempty"`
+	// Known values: 0, 1, 2 (others are passed through).
+	VxnetType []int32  `protobuf:"varint,7,rep,packed,name=vxnet_type,json=vxnetType,proto3" json:"vxnet_type,omitempty"`
+	Vxnets    []string `protobuf:"bytes,8,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeNicsAllRequest) Reset() {
+	*x = DescribeNicsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeNicsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeNicsAllRequest) ProtoMessage() {}
+
+func (x *DescribeNicsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeNicsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeNicsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DescribeNicsAllRequest) GetInstances() []string {
+	if x != nil {
+		return x.Instances
+	}
+	return nil
+}
+
+func (x *DescribeNicsAllRequest) GetNicName() string {
+	if x != nil && x.NicName != nil {
+		return *x.NicName
+	}
+	return ""
+}
+
+func (x *DescribeNicsAllRequest) GetNics() []string {
+	if x != nil {
+		return x.Nics
+	}
+	return nil
+}
+
+func (x *DescribeNicsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeNicsAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeNicsAllRequest) GetStatus() string {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return ""
+}
+
+func (x *DescribeNicsAllRequest) GetVxnetType() []int32 {
+	if x != nil {
+		return x.VxnetType
+	}
+	return nil
+}
+
+func (x *DescribeNicsAllRequest) GetVxnets() []string {
+	if x != nil {
+		return x.Vxnets
+	}
+	return nil
+}
+
+func (x *DescribeNicsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeNicsAllResponse is one item of the DescribeNics listing.
+type DescribeNicsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Nic *Nic `protobuf:"bytes,1,opt,name=nic,proto3" json:"nic,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeNicsAllResponse) Reset() {
+	*x = DescribeNicsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeNicsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeNicsAllResponse) ProtoMessage() {}
+
+func (x *DescribeNicsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeNicsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeNicsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DescribeNicsAllResponse) GetNic() *Nic {
+	if x != nil {
+		return x.Nic
+	}
+	return nil
+}
+
+func (x *DescribeNicsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeNicsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DetachNicsRequest holds the parameters of the QingCloud action DetachNics.
 type DetachNicsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -606,7 +782,7 @@ type DetachNicsRequest struct {
 
 func (x *DetachNicsRequest) Reset() {
 	*x = DetachNicsRequest{}
-	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +794,7 @@ func (x *DetachNicsRequest) String() string {
 func (*DetachNicsRequest) ProtoMessage() {}
 
 func (x *DetachNicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +807,7 @@ func (x *DetachNicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachNicsRequest.ProtoReflect.Descriptor instead.
 func (*DetachNicsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{8}
+	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DetachNicsRequest) GetNics() []string {
@@ -660,7 +836,7 @@ type DetachNicsResponse struct {
 
 func (x *DetachNicsResponse) Reset() {
 	*x = DetachNicsResponse{}
-	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +848,7 @@ func (x *DetachNicsResponse) String() string {
 func (*DetachNicsResponse) ProtoMessage() {}
 
 func (x *DetachNicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +861,7 @@ func (x *DetachNicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachNicsResponse.ProtoReflect.Descriptor instead.
 func (*DetachNicsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{9}
+	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DetachNicsResponse) GetAction() string {
@@ -724,7 +900,7 @@ type ModifyNicAttributesRequest struct {
 
 func (x *ModifyNicAttributesRequest) Reset() {
 	*x = ModifyNicAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +912,7 @@ func (x *ModifyNicAttributesRequest) String() string {
 func (*ModifyNicAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyNicAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +925,7 @@ func (x *ModifyNicAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyNicAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyNicAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{10}
+	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ModifyNicAttributesRequest) GetNic() string {
@@ -798,7 +974,7 @@ type ModifyNicAttributesResponse struct {
 
 func (x *ModifyNicAttributesResponse) Reset() {
 	*x = ModifyNicAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +986,7 @@ func (x *ModifyNicAttributesResponse) String() string {
 func (*ModifyNicAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyNicAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_nic_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +999,7 @@ func (x *ModifyNicAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyNicAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyNicAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{11}
+	return file_qingcloud_iaas_v1_nic_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ModifyNicAttributesResponse) GetAction() string {
@@ -914,6 +1090,29 @@ const file_qingcloud_iaas_v1_nic_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xd0\x02\n" +
+	"\x16DescribeNicsAllRequest\x12\x1c\n" +
+	"\tinstances\x18\x01 \x03(\tR\tinstances\x12\x1e\n" +
+	"\bnic_name\x18\x02 \x01(\tH\x00R\anicName\x88\x01\x01\x12\x12\n" +
+	"\x04nics\x18\x03 \x03(\tR\x04nics\x12\x19\n" +
+	"\x05owner\x18\x04 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x05 \x01(\tH\x02R\tprojectId\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x06 \x01(\tH\x03R\x06status\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"vxnet_type\x18\a \x03(\x05R\tvxnetType\x12\x16\n" +
+	"\x06vxnets\x18\b \x03(\tR\x06vxnets\x12\x17\n" +
+	"\x04zone\x18\t \x01(\tH\x04R\x04zone\x88\x01\x01B\v\n" +
+	"\t_nic_nameB\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\t\n" +
+	"\a_statusB\a\n" +
+	"\x05_zone\"\x8f\x01\n" +
+	"\x17DescribeNicsAllResponse\x12(\n" +
+	"\x03nic\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.NicR\x03nic\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"N\n" +
 	"\x11DetachNicsRequest\x12\x17\n" +
 	"\x04nics\x18\x01 \x03(\tB\x03\xe0A\x02R\x04nics\x12\x17\n" +
@@ -942,7 +1141,7 @@ const file_qingcloud_iaas_v1_nic_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code2\xe2\t\n" +
+	"\t_ret_code2\x8f\v\n" +
 	"\n" +
 	"NicService\x12\xbe\x01\n" +
 	"\n" +
@@ -958,7 +1157,9 @@ const file_qingcloud_iaas_v1_nic_proto_rawDesc = "" +
 	"\n" +
 	"DeleteNics\"3https://docs.qingcloud.com/api/nic/delete_nics.html\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/iaas/DeleteNics\x12\xc9\x01\n" +
 	"\fDescribeNics\x12&.qingcloud.iaas.v1.DescribeNicsRequest\x1a'.qingcloud.iaas.v1.DescribeNicsResponse\"h\xc2\xf3\x18G\n" +
-	"\fDescribeNics\x10\x01\"5https://docs.qingcloud.com/api/nic/describe_nics.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeNics\x12\xbe\x01\n" +
+	"\fDescribeNics\x10\x01\"5https://docs.qingcloud.com/api/nic/describe_nics.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeNics\x12\xaa\x01\n" +
+	"\x0fDescribeNicsAll\x12).qingcloud.iaas.v1.DescribeNicsAllRequest\x1a*.qingcloud.iaas.v1.DescribeNicsAllResponse\">\xc2\xf3\x18\x19\n" +
+	"\fDescribeNics\x10\x01*\anic_set\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeNics:all0\x01\x12\xbe\x01\n" +
 	"\n" +
 	"DetachNics\x12$.qingcloud.iaas.v1.DetachNicsRequest\x1a%.qingcloud.iaas.v1.DetachNicsResponse\"c\xc2\xf3\x18A\n" +
 	"\n" +
@@ -978,7 +1179,7 @@ func file_qingcloud_iaas_v1_nic_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_nic_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_nic_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_qingcloud_iaas_v1_nic_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_qingcloud_iaas_v1_nic_proto_goTypes = []any{
 	(*AttachNicsRequest)(nil),           // 0: qingcloud.iaas.v1.AttachNicsRequest
 	(*AttachNicsResponse)(nil),          // 1: qingcloud.iaas.v1.AttachNicsResponse
@@ -988,33 +1189,38 @@ var file_qingcloud_iaas_v1_nic_proto_goTypes = []any{
 	(*DeleteNicsResponse)(nil),          // 5: qingcloud.iaas.v1.DeleteNicsResponse
 	(*DescribeNicsRequest)(nil),         // 6: qingcloud.iaas.v1.DescribeNicsRequest
 	(*DescribeNicsResponse)(nil),        // 7: qingcloud.iaas.v1.DescribeNicsResponse
-	(*DetachNicsRequest)(nil),           // 8: qingcloud.iaas.v1.DetachNicsRequest
-	(*DetachNicsResponse)(nil),          // 9: qingcloud.iaas.v1.DetachNicsResponse
-	(*ModifyNicAttributesRequest)(nil),  // 10: qingcloud.iaas.v1.ModifyNicAttributesRequest
-	(*ModifyNicAttributesResponse)(nil), // 11: qingcloud.iaas.v1.ModifyNicAttributesResponse
-	(*NicIp)(nil),                       // 12: qingcloud.iaas.v1.NicIp
-	(*Nic)(nil),                         // 13: qingcloud.iaas.v1.Nic
+	(*DescribeNicsAllRequest)(nil),      // 8: qingcloud.iaas.v1.DescribeNicsAllRequest
+	(*DescribeNicsAllResponse)(nil),     // 9: qingcloud.iaas.v1.DescribeNicsAllResponse
+	(*DetachNicsRequest)(nil),           // 10: qingcloud.iaas.v1.DetachNicsRequest
+	(*DetachNicsResponse)(nil),          // 11: qingcloud.iaas.v1.DetachNicsResponse
+	(*ModifyNicAttributesRequest)(nil),  // 12: qingcloud.iaas.v1.ModifyNicAttributesRequest
+	(*ModifyNicAttributesResponse)(nil), // 13: qingcloud.iaas.v1.ModifyNicAttributesResponse
+	(*NicIp)(nil),                       // 14: qingcloud.iaas.v1.NicIp
+	(*Nic)(nil),                         // 15: qingcloud.iaas.v1.Nic
 }
 var file_qingcloud_iaas_v1_nic_proto_depIdxs = []int32{
-	12, // 0: qingcloud.iaas.v1.CreateNicsResponse.nics:type_name -> qingcloud.iaas.v1.NicIp
-	13, // 1: qingcloud.iaas.v1.DescribeNicsResponse.nic_set:type_name -> qingcloud.iaas.v1.Nic
-	0,  // 2: qingcloud.iaas.v1.NicService.AttachNics:input_type -> qingcloud.iaas.v1.AttachNicsRequest
-	2,  // 3: qingcloud.iaas.v1.NicService.CreateNics:input_type -> qingcloud.iaas.v1.CreateNicsRequest
-	4,  // 4: qingcloud.iaas.v1.NicService.DeleteNics:input_type -> qingcloud.iaas.v1.DeleteNicsRequest
-	6,  // 5: qingcloud.iaas.v1.NicService.DescribeNics:input_type -> qingcloud.iaas.v1.DescribeNicsRequest
-	8,  // 6: qingcloud.iaas.v1.NicService.DetachNics:input_type -> qingcloud.iaas.v1.DetachNicsRequest
-	10, // 7: qingcloud.iaas.v1.NicService.ModifyNicAttributes:input_type -> qingcloud.iaas.v1.ModifyNicAttributesRequest
-	1,  // 8: qingcloud.iaas.v1.NicService.AttachNics:output_type -> qingcloud.iaas.v1.AttachNicsResponse
-	3,  // 9: qingcloud.iaas.v1.NicService.CreateNics:output_type -> qingcloud.iaas.v1.CreateNicsResponse
-	5,  // 10: qingcloud.iaas.v1.NicService.DeleteNics:output_type -> qingcloud.iaas.v1.DeleteNicsResponse
-	7,  // 11: qingcloud.iaas.v1.NicService.DescribeNics:output_type -> qingcloud.iaas.v1.DescribeNicsResponse
-	9,  // 12: qingcloud.iaas.v1.NicService.DetachNics:output_type -> qingcloud.iaas.v1.DetachNicsResponse
-	11, // 13: qingcloud.iaas.v1.NicService.ModifyNicAttributes:output_type -> qingcloud.iaas.v1.ModifyNicAttributesResponse
-	8,  // [8:14] is the sub-list for method output_type
-	2,  // [2:8] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	14, // 0: qingcloud.iaas.v1.CreateNicsResponse.nics:type_name -> qingcloud.iaas.v1.NicIp
+	15, // 1: qingcloud.iaas.v1.DescribeNicsResponse.nic_set:type_name -> qingcloud.iaas.v1.Nic
+	15, // 2: qingcloud.iaas.v1.DescribeNicsAllResponse.nic:type_name -> qingcloud.iaas.v1.Nic
+	0,  // 3: qingcloud.iaas.v1.NicService.AttachNics:input_type -> qingcloud.iaas.v1.AttachNicsRequest
+	2,  // 4: qingcloud.iaas.v1.NicService.CreateNics:input_type -> qingcloud.iaas.v1.CreateNicsRequest
+	4,  // 5: qingcloud.iaas.v1.NicService.DeleteNics:input_type -> qingcloud.iaas.v1.DeleteNicsRequest
+	6,  // 6: qingcloud.iaas.v1.NicService.DescribeNics:input_type -> qingcloud.iaas.v1.DescribeNicsRequest
+	8,  // 7: qingcloud.iaas.v1.NicService.DescribeNicsAll:input_type -> qingcloud.iaas.v1.DescribeNicsAllRequest
+	10, // 8: qingcloud.iaas.v1.NicService.DetachNics:input_type -> qingcloud.iaas.v1.DetachNicsRequest
+	12, // 9: qingcloud.iaas.v1.NicService.ModifyNicAttributes:input_type -> qingcloud.iaas.v1.ModifyNicAttributesRequest
+	1,  // 10: qingcloud.iaas.v1.NicService.AttachNics:output_type -> qingcloud.iaas.v1.AttachNicsResponse
+	3,  // 11: qingcloud.iaas.v1.NicService.CreateNics:output_type -> qingcloud.iaas.v1.CreateNicsResponse
+	5,  // 12: qingcloud.iaas.v1.NicService.DeleteNics:output_type -> qingcloud.iaas.v1.DeleteNicsResponse
+	7,  // 13: qingcloud.iaas.v1.NicService.DescribeNics:output_type -> qingcloud.iaas.v1.DescribeNicsResponse
+	9,  // 14: qingcloud.iaas.v1.NicService.DescribeNicsAll:output_type -> qingcloud.iaas.v1.DescribeNicsAllResponse
+	11, // 15: qingcloud.iaas.v1.NicService.DetachNics:output_type -> qingcloud.iaas.v1.DetachNicsResponse
+	13, // 16: qingcloud.iaas.v1.NicService.ModifyNicAttributes:output_type -> qingcloud.iaas.v1.ModifyNicAttributesResponse
+	10, // [10:17] is the sub-list for method output_type
+	3,  // [3:10] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_nic_proto_init() }
@@ -1036,13 +1242,15 @@ func file_qingcloud_iaas_v1_nic_proto_init() {
 	file_qingcloud_iaas_v1_nic_proto_msgTypes[9].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_nic_proto_msgTypes[10].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_nic_proto_msgTypes[11].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_nic_proto_msgTypes[12].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_nic_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_nic_proto_rawDesc), len(file_qingcloud_iaas_v1_nic_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -151,6 +151,34 @@ func local_request_NicService_DescribeNics_0(ctx context.Context, marshaler runt
 	return msg, metadata, err
 }
 
+var filter_NicService_DescribeNicsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_NicService_DescribeNicsAll_0(ctx context.Context, marshaler runtime.Marshaler, client NicServiceClient, req *http.Request, pathParams map[string]string) (NicService_DescribeNicsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeNicsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_NicService_DescribeNicsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeNicsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 func request_NicService_DetachNics_0(ctx context.Context, marshaler runtime.Marshaler, client NicServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq DetachNicsRequest
@@ -290,6 +318,13 @@ func RegisterNicServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux,
 			return
 		}
 		forward_NicService_DescribeNics_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_NicService_DescribeNicsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodPost, pattern_NicService_DetachNics_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -439,6 +474,23 @@ func RegisterNicServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux,
 		}
 		forward_NicService_DescribeNics_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_NicService_DescribeNicsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.NicService/DescribeNicsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeNics:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_NicService_DescribeNicsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_NicService_DescribeNicsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_NicService_DetachNics_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -481,6 +533,7 @@ var (
 	pattern_NicService_CreateNics_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateNics"}, ""))
 	pattern_NicService_DeleteNics_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteNics"}, ""))
 	pattern_NicService_DescribeNics_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeNics"}, ""))
+	pattern_NicService_DescribeNicsAll_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeNics"}, "all"))
 	pattern_NicService_DetachNics_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DetachNics"}, ""))
 	pattern_NicService_ModifyNicAttributes_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyNicAttributes"}, ""))
 )
@@ -490,6 +543,7 @@ var (
 	forward_NicService_CreateNics_0          = runtime.ForwardResponseMessage
 	forward_NicService_DeleteNics_0          = runtime.ForwardResponseMessage
 	forward_NicService_DescribeNics_0        = runtime.ForwardResponseMessage
+	forward_NicService_DescribeNicsAll_0     = runtime.ForwardResponseStream
 	forward_NicService_DetachNics_0          = runtime.ForwardResponseMessage
 	forward_NicService_ModifyNicAttributes_0 = runtime.ForwardResponseMessage
 )

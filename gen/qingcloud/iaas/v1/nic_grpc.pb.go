@@ -26,6 +26,7 @@ const (
 	NicService_CreateNics_FullMethodName          = "/qingcloud.iaas.v1.NicService/CreateNics"
 	NicService_DeleteNics_FullMethodName          = "/qingcloud.iaas.v1.NicService/DeleteNics"
 	NicService_DescribeNics_FullMethodName        = "/qingcloud.iaas.v1.NicService/DescribeNics"
+	NicService_DescribeNicsAll_FullMethodName     = "/qingcloud.iaas.v1.NicService/DescribeNicsAll"
 	NicService_DetachNics_FullMethodName          = "/qingcloud.iaas.v1.NicService/DetachNics"
 	NicService_ModifyNicAttributes_FullMethodName = "/qingcloud.iaas.v1.NicService/ModifyNicAttributes"
 )
@@ -56,6 +57,12 @@ type NicServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/nic/describe_nics.html
 	DescribeNics(ctx context.Context, in *DescribeNicsRequest, opts ...grpc.CallOption) (*DescribeNicsResponse, error)
+	// DescribeNicsAll streams every item that DescribeNics matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeNicsAll(ctx context.Context, in *DescribeNicsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeNicsAllResponse], error)
 	// DetachNics calls the QingCloud action DetachNics.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -116,6 +123,25 @@ func (c *nicServiceClient) DescribeNics(ctx context.Context, in *DescribeNicsReq
 	return out, nil
 }
 
+func (c *nicServiceClient) DescribeNicsAll(ctx context.Context, in *DescribeNicsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeNicsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NicService_ServiceDesc.Streams[0], NicService_DescribeNicsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeNicsAllRequest, DescribeNicsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NicService_DescribeNicsAllClient = grpc.ServerStreamingClient[DescribeNicsAllResponse]
+
 func (c *nicServiceClient) DetachNics(ctx context.Context, in *DetachNicsRequest, opts ...grpc.CallOption) (*DetachNicsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DetachNicsResponse)
@@ -162,6 +188,12 @@ type NicServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/nic/describe_nics.html
 	DescribeNics(context.Context, *DescribeNicsRequest) (*DescribeNicsResponse, error)
+	// DescribeNicsAll streams every item that DescribeNics matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeNicsAll(*DescribeNicsAllRequest, grpc.ServerStreamingServer[DescribeNicsAllResponse]) error
 	// DetachNics calls the QingCloud action DetachNics.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -193,6 +225,9 @@ func (UnimplementedNicServiceServer) DeleteNics(context.Context, *DeleteNicsRequ
 }
 func (UnimplementedNicServiceServer) DescribeNics(context.Context, *DescribeNicsRequest) (*DescribeNicsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeNics not implemented")
+}
+func (UnimplementedNicServiceServer) DescribeNicsAll(*DescribeNicsAllRequest, grpc.ServerStreamingServer[DescribeNicsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeNicsAll not implemented")
 }
 func (UnimplementedNicServiceServer) DetachNics(context.Context, *DetachNicsRequest) (*DetachNicsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DetachNics not implemented")
@@ -293,6 +328,17 @@ func _NicService_DescribeNics_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NicService_DescribeNicsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeNicsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NicServiceServer).DescribeNicsAll(m, &grpc.GenericServerStream[DescribeNicsAllRequest, DescribeNicsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NicService_DescribeNicsAllServer = grpc.ServerStreamingServer[DescribeNicsAllResponse]
+
 func _NicService_DetachNics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DetachNicsRequest)
 	if err := dec(in); err != nil {
@@ -361,6 +407,12 @@ var NicService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _NicService_ModifyNicAttributes_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeNicsAll",
+			Handler:       _NicService_DescribeNicsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/nic.proto",
 }

@@ -176,6 +176,133 @@ func (x *DescribeNotificationListsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeNotificationListsAllRequest holds the filters of DescribeNotificationLists; paging is the
+// server's.
+type DescribeNotificationListsAllRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	NotificationLists []string               `protobuf:"bytes,1,rep,name=notification_lists,json=notificationLists,proto3" json:"notification_lists,omitempty"`
+	Owner             *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeNotificationListsAllRequest) Reset() {
+	*x = DescribeNotificationListsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeNotificationListsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeNotificationListsAllRequest) ProtoMessage() {}
+
+func (x *DescribeNotificationListsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeNotificationListsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeNotificationListsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_notification_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DescribeNotificationListsAllRequest) GetNotificationLists() []string {
+	if x != nil {
+		return x.NotificationLists
+	}
+	return nil
+}
+
+func (x *DescribeNotificationListsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeNotificationListsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeNotificationListsAllResponse is one item of the DescribeNotificationLists listing.
+type DescribeNotificationListsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	NotificationList *NotificationList `protobuf:"bytes,1,opt,name=notification_list,json=notificationList,proto3" json:"notification_list,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeNotificationListsAllResponse) Reset() {
+	*x = DescribeNotificationListsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeNotificationListsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeNotificationListsAllResponse) ProtoMessage() {}
+
+func (x *DescribeNotificationListsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeNotificationListsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeNotificationListsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_notification_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DescribeNotificationListsAllResponse) GetNotificationList() *NotificationList {
+	if x != nil {
+		return x.NotificationList
+	}
+	return nil
+}
+
+func (x *DescribeNotificationListsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeNotificationListsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // SendAlarmNotificationRequest holds the parameters of the QingCloud action SendAlarmNotification.
 type SendAlarmNotificationRequest struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -193,7 +320,7 @@ type SendAlarmNotificationRequest struct {
 
 func (x *SendAlarmNotificationRequest) Reset() {
 	*x = SendAlarmNotificationRequest{}
-	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[2]
+	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +332,7 @@ func (x *SendAlarmNotificationRequest) String() string {
 func (*SendAlarmNotificationRequest) ProtoMessage() {}
 
 func (x *SendAlarmNotificationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[2]
+	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +345,7 @@ func (x *SendAlarmNotificationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendAlarmNotificationRequest.ProtoReflect.Descriptor instead.
 func (*SendAlarmNotificationRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_notification_proto_rawDescGZIP(), []int{2}
+	return file_qingcloud_iaas_v1_notification_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SendAlarmNotificationRequest) GetNotificationData() []*NotificationData {
@@ -281,7 +408,7 @@ type SendAlarmNotificationResponse struct {
 
 func (x *SendAlarmNotificationResponse) Reset() {
 	*x = SendAlarmNotificationResponse{}
-	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[3]
+	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +420,7 @@ func (x *SendAlarmNotificationResponse) String() string {
 func (*SendAlarmNotificationResponse) ProtoMessage() {}
 
 func (x *SendAlarmNotificationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[3]
+	mi := &file_qingcloud_iaas_v1_notification_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +433,7 @@ func (x *SendAlarmNotificationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendAlarmNotificationResponse.ProtoReflect.Descriptor instead.
 func (*SendAlarmNotificationResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_notification_proto_rawDescGZIP(), []int{3}
+	return file_qingcloud_iaas_v1_notification_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SendAlarmNotificationResponse) GetAction() string {
@@ -346,6 +473,18 @@ const file_qingcloud_iaas_v1_notification_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xa0\x01\n" +
+	"#DescribeNotificationListsAllRequest\x122\n" +
+	"\x12notification_lists\x18\x01 \x03(\tB\x03\xe0A\x02R\x11notificationLists\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\a\n" +
+	"\x05_zone\"\xc4\x01\n" +
+	"$DescribeNotificationListsAllResponse\x12P\n" +
+	"\x11notification_list\x18\x01 \x01(\v2#.qingcloud.iaas.v1.NotificationListR\x10notificationList\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xc9\x03\n" +
 	"\x1cSendAlarmNotificationRequest\x12U\n" +
 	"\x11notification_data\x18\x01 \x03(\v2#.qingcloud.iaas.v1.NotificationDataB\x03\xe0A\x02R\x10notificationData\x12:\n" +
@@ -367,10 +506,12 @@ const file_qingcloud_iaas_v1_notification_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code2\xc5\x03\n" +
+	"\t_ret_code2\xc1\x05\n" +
 	"\x13NotificationService\x12\xd3\x01\n" +
 	"\x19DescribeNotificationLists\x123.qingcloud.iaas.v1.DescribeNotificationListsRequest\x1a4.qingcloud.iaas.v1.DescribeNotificationListsResponse\"K\xc2\xf3\x18\x1d\n" +
-	"\x19DescribeNotificationLists\x10\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/iaas/DescribeNotificationLists\x12\xc0\x01\n" +
+	"\x19DescribeNotificationLists\x10\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/iaas/DescribeNotificationLists\x12\xf9\x01\n" +
+	"\x1cDescribeNotificationListsAll\x126.qingcloud.iaas.v1.DescribeNotificationListsAllRequest\x1a7.qingcloud.iaas.v1.DescribeNotificationListsAllResponse\"f\xc2\xf3\x184\n" +
+	"\x19DescribeNotificationLists\x10\x01*\x15notification_list_set\x82\xd3\xe4\x93\x02(\x12&/v1/iaas/DescribeNotificationLists:all0\x01\x12\xc0\x01\n" +
 	"\x15SendAlarmNotification\x12/.qingcloud.iaas.v1.SendAlarmNotificationRequest\x1a0.qingcloud.iaas.v1.SendAlarmNotificationResponse\"D\xc2\xf3\x18\x17\n" +
 	"\x15SendAlarmNotification\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/iaas/SendAlarmNotification\x1a\x15\xd2\xf3\x18\x11notification.jsonBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"
 
@@ -386,27 +527,32 @@ func file_qingcloud_iaas_v1_notification_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_notification_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_qingcloud_iaas_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_qingcloud_iaas_v1_notification_proto_goTypes = []any{
-	(*DescribeNotificationListsRequest)(nil),  // 0: qingcloud.iaas.v1.DescribeNotificationListsRequest
-	(*DescribeNotificationListsResponse)(nil), // 1: qingcloud.iaas.v1.DescribeNotificationListsResponse
-	(*SendAlarmNotificationRequest)(nil),      // 2: qingcloud.iaas.v1.SendAlarmNotificationRequest
-	(*SendAlarmNotificationResponse)(nil),     // 3: qingcloud.iaas.v1.SendAlarmNotificationResponse
-	(*NotificationList)(nil),                  // 4: qingcloud.iaas.v1.NotificationList
-	(*NotificationData)(nil),                  // 5: qingcloud.iaas.v1.NotificationData
+	(*DescribeNotificationListsRequest)(nil),     // 0: qingcloud.iaas.v1.DescribeNotificationListsRequest
+	(*DescribeNotificationListsResponse)(nil),    // 1: qingcloud.iaas.v1.DescribeNotificationListsResponse
+	(*DescribeNotificationListsAllRequest)(nil),  // 2: qingcloud.iaas.v1.DescribeNotificationListsAllRequest
+	(*DescribeNotificationListsAllResponse)(nil), // 3: qingcloud.iaas.v1.DescribeNotificationListsAllResponse
+	(*SendAlarmNotificationRequest)(nil),         // 4: qingcloud.iaas.v1.SendAlarmNotificationRequest
+	(*SendAlarmNotificationResponse)(nil),        // 5: qingcloud.iaas.v1.SendAlarmNotificationResponse
+	(*NotificationList)(nil),                     // 6: qingcloud.iaas.v1.NotificationList
+	(*NotificationData)(nil),                     // 7: qingcloud.iaas.v1.NotificationData
 }
 var file_qingcloud_iaas_v1_notification_proto_depIdxs = []int32{
-	4, // 0: qingcloud.iaas.v1.DescribeNotificationListsResponse.notification_list_set:type_name -> qingcloud.iaas.v1.NotificationList
-	5, // 1: qingcloud.iaas.v1.SendAlarmNotificationRequest.notification_data:type_name -> qingcloud.iaas.v1.NotificationData
-	0, // 2: qingcloud.iaas.v1.NotificationService.DescribeNotificationLists:input_type -> qingcloud.iaas.v1.DescribeNotificationListsRequest
-	2, // 3: qingcloud.iaas.v1.NotificationService.SendAlarmNotification:input_type -> qingcloud.iaas.v1.SendAlarmNotificationRequest
-	1, // 4: qingcloud.iaas.v1.NotificationService.DescribeNotificationLists:output_type -> qingcloud.iaas.v1.DescribeNotificationListsResponse
-	3, // 5: qingcloud.iaas.v1.NotificationService.SendAlarmNotification:output_type -> qingcloud.iaas.v1.SendAlarmNotificationResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	6, // 0: qingcloud.iaas.v1.DescribeNotificationListsResponse.notification_list_set:type_name -> qingcloud.iaas.v1.NotificationList
+	6, // 1: qingcloud.iaas.v1.DescribeNotificationListsAllResponse.notification_list:type_name -> qingcloud.iaas.v1.NotificationList
+	7, // 2: qingcloud.iaas.v1.SendAlarmNotificationRequest.notification_data:type_name -> qingcloud.iaas.v1.NotificationData
+	0, // 3: qingcloud.iaas.v1.NotificationService.DescribeNotificationLists:input_type -> qingcloud.iaas.v1.DescribeNotificationListsRequest
+	2, // 4: qingcloud.iaas.v1.NotificationService.DescribeNotificationListsAll:input_type -> qingcloud.iaas.v1.DescribeNotificationListsAllRequest
+	4, // 5: qingcloud.iaas.v1.NotificationService.SendAlarmNotification:input_type -> qingcloud.iaas.v1.SendAlarmNotificationRequest
+	1, // 6: qingcloud.iaas.v1.NotificationService.DescribeNotificationLists:output_type -> qingcloud.iaas.v1.DescribeNotificationListsResponse
+	3, // 7: qingcloud.iaas.v1.NotificationService.DescribeNotificationListsAll:output_type -> qingcloud.iaas.v1.DescribeNotificationListsAllResponse
+	5, // 8: qingcloud.iaas.v1.NotificationService.SendAlarmNotification:output_type -> qingcloud.iaas.v1.SendAlarmNotificationResponse
+	6, // [6:9] is the sub-list for method output_type
+	3, // [3:6] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_notification_proto_init() }
@@ -420,13 +566,15 @@ func file_qingcloud_iaas_v1_notification_proto_init() {
 	file_qingcloud_iaas_v1_notification_proto_msgTypes[1].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_notification_proto_msgTypes[2].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_notification_proto_msgTypes[3].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_notification_proto_msgTypes[4].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_notification_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_notification_proto_rawDesc), len(file_qingcloud_iaas_v1_notification_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

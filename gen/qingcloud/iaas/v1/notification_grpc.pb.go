@@ -22,8 +22,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NotificationService_DescribeNotificationLists_FullMethodName = "/qingcloud.iaas.v1.NotificationService/DescribeNotificationLists"
-	NotificationService_SendAlarmNotification_FullMethodName     = "/qingcloud.iaas.v1.NotificationService/SendAlarmNotification"
+	NotificationService_DescribeNotificationLists_FullMethodName    = "/qingcloud.iaas.v1.NotificationService/DescribeNotificationLists"
+	NotificationService_DescribeNotificationListsAll_FullMethodName = "/qingcloud.iaas.v1.NotificationService/DescribeNotificationListsAll"
+	NotificationService_SendAlarmNotification_FullMethodName        = "/qingcloud.iaas.v1.NotificationService/SendAlarmNotification"
 )
 
 // NotificationServiceClient is the client API for NotificationService service.
@@ -36,6 +37,12 @@ type NotificationServiceClient interface {
 	//
 	// Read-only.
 	DescribeNotificationLists(ctx context.Context, in *DescribeNotificationListsRequest, opts ...grpc.CallOption) (*DescribeNotificationListsResponse, error)
+	// DescribeNotificationListsAll streams every item that DescribeNotificationLists matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeNotificationListsAll(ctx context.Context, in *DescribeNotificationListsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeNotificationListsAllResponse], error)
 	// SendAlarmNotification calls the QingCloud action SendAlarmNotification.
 	SendAlarmNotification(ctx context.Context, in *SendAlarmNotificationRequest, opts ...grpc.CallOption) (*SendAlarmNotificationResponse, error)
 }
@@ -58,6 +65,25 @@ func (c *notificationServiceClient) DescribeNotificationLists(ctx context.Contex
 	return out, nil
 }
 
+func (c *notificationServiceClient) DescribeNotificationListsAll(ctx context.Context, in *DescribeNotificationListsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeNotificationListsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NotificationService_ServiceDesc.Streams[0], NotificationService_DescribeNotificationListsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeNotificationListsAllRequest, DescribeNotificationListsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NotificationService_DescribeNotificationListsAllClient = grpc.ServerStreamingClient[DescribeNotificationListsAllResponse]
+
 func (c *notificationServiceClient) SendAlarmNotification(ctx context.Context, in *SendAlarmNotificationRequest, opts ...grpc.CallOption) (*SendAlarmNotificationResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SendAlarmNotificationResponse)
@@ -78,6 +104,12 @@ type NotificationServiceServer interface {
 	//
 	// Read-only.
 	DescribeNotificationLists(context.Context, *DescribeNotificationListsRequest) (*DescribeNotificationListsResponse, error)
+	// DescribeNotificationListsAll streams every item that DescribeNotificationLists matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeNotificationListsAll(*DescribeNotificationListsAllRequest, grpc.ServerStreamingServer[DescribeNotificationListsAllResponse]) error
 	// SendAlarmNotification calls the QingCloud action SendAlarmNotification.
 	SendAlarmNotification(context.Context, *SendAlarmNotificationRequest) (*SendAlarmNotificationResponse, error)
 	mustEmbedUnimplementedNotificationServiceServer()
@@ -92,6 +124,9 @@ type UnimplementedNotificationServiceServer struct{}
 
 func (UnimplementedNotificationServiceServer) DescribeNotificationLists(context.Context, *DescribeNotificationListsRequest) (*DescribeNotificationListsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeNotificationLists not implemented")
+}
+func (UnimplementedNotificationServiceServer) DescribeNotificationListsAll(*DescribeNotificationListsAllRequest, grpc.ServerStreamingServer[DescribeNotificationListsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeNotificationListsAll not implemented")
 }
 func (UnimplementedNotificationServiceServer) SendAlarmNotification(context.Context, *SendAlarmNotificationRequest) (*SendAlarmNotificationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendAlarmNotification not implemented")
@@ -135,6 +170,17 @@ func _NotificationService_DescribeNotificationLists_Handler(srv interface{}, ctx
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NotificationService_DescribeNotificationListsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeNotificationListsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NotificationServiceServer).DescribeNotificationListsAll(m, &grpc.GenericServerStream[DescribeNotificationListsAllRequest, DescribeNotificationListsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NotificationService_DescribeNotificationListsAllServer = grpc.ServerStreamingServer[DescribeNotificationListsAllResponse]
+
 func _NotificationService_SendAlarmNotification_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SendAlarmNotificationRequest)
 	if err := dec(in); err != nil {
@@ -169,6 +215,12 @@ var NotificationService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _NotificationService_SendAlarmNotification_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeNotificationListsAll",
+			Handler:       _NotificationService_DescribeNotificationListsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/notification.proto",
 }

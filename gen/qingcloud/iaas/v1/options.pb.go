@@ -36,7 +36,11 @@ type Action struct {
 	// QingCloud wants the parameters as a POST form body rather than a GET query (long parameters).
 	Post bool `protobuf:"varint,3,opt,name=post,proto3" json:"post,omitempty"`
 	// Link to the official documentation page of the action.
-	DocUrl        string `protobuf:"bytes,4,opt,name=doc_url,json=docUrl,proto3" json:"doc_url,omitempty"`
+	DocUrl string `protobuf:"bytes,4,opt,name=doc_url,json=docUrl,proto3" json:"doc_url,omitempty"`
+	// Set on the auto-paginating variant of a list action (`DescribeInstancesAll`): the RPC streams every
+	// element of this repeated field of the action's response (e.g. `instance_set`), fetching pages of 100
+	// until all matching items are sent, so callers never meet QingCloud's silent 100-item cap.
+	ItemField     string `protobuf:"bytes,5,opt,name=item_field,json=itemField,proto3" json:"item_field,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -99,6 +103,13 @@ func (x *Action) GetDocUrl() string {
 	return ""
 }
 
+func (x *Action) GetItemField() string {
+	if x != nil {
+		return x.ItemField
+	}
+	return ""
+}
+
 var file_qingcloud_iaas_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -155,12 +166,14 @@ var File_qingcloud_iaas_v1_options_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1fqingcloud/iaas/v1/options.proto\x12\x11qingcloud.iaas.v1\x1a google/protobuf/descriptor.proto\"f\n" +
+	"\x1fqingcloud/iaas/v1/options.proto\x12\x11qingcloud.iaas.v1\x1a google/protobuf/descriptor.proto\"\x85\x01\n" +
 	"\x06Action\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tread_only\x18\x02 \x01(\bR\breadOnly\x12\x12\n" +
 	"\x04post\x18\x03 \x01(\bR\x04post\x12\x17\n" +
-	"\adoc_url\x18\x04 \x01(\tR\x06docUrl:S\n" +
+	"\adoc_url\x18\x04 \x01(\tR\x06docUrl\x12\x1d\n" +
+	"\n" +
+	"item_field\x18\x05 \x01(\tR\titemField:S\n" +
 	"\x06action\x12\x1e.google.protobuf.MethodOptions\x18\xb8\x8e\x03 \x01(\v2\x19.qingcloud.iaas.v1.ActionR\x06action:<\n" +
 	"\twire_name\x12\x1d.google.protobuf.FieldOptions\x18\xb9\x8e\x03 \x01(\tR\bwireName:>\n" +
 	"\tspec_file\x12\x1f.google.protobuf.ServiceOptions\x18\xba\x8e\x03 \x01(\tR\bspecFileBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"

@@ -505,6 +505,181 @@ func (x *DescribeProjectResourceItemsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeProjectResourceItemsAllRequest holds the filters of DescribeProjectResourceItems; paging
+// is the server's.
+type DescribeProjectResourceItemsAllRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InGlobal      *int32                 `protobuf:"varint,1,opt,name=in_global,json=inGlobal,proto3,oneof" json:"in_global,omitempty"`
+	Owner         *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectIds    []string               `protobuf:"bytes,3,rep,name=project_ids,json=projectIds,proto3" json:"project_ids,omitempty"`
+	Reserve       *int32                 `protobuf:"varint,4,opt,name=reserve,proto3,oneof" json:"reserve,omitempty"`
+	ResourceTypes []string               `protobuf:"bytes,5,rep,name=resource_types,json=resourceTypes,proto3" json:"resource_types,omitempty"`
+	Resources     []string               `protobuf:"bytes,6,rep,name=resources,proto3" json:"resources,omitempty"`
+	SortKey       *string                `protobuf:"bytes,7,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	Verbose       *int32                 `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) Reset() {
+	*x = DescribeProjectResourceItemsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeProjectResourceItemsAllRequest) ProtoMessage() {}
+
+func (x *DescribeProjectResourceItemsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeProjectResourceItemsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeProjectResourceItemsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_project_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) GetInGlobal() int32 {
+	if x != nil && x.InGlobal != nil {
+		return *x.InGlobal
+	}
+	return 0
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) GetProjectIds() []string {
+	if x != nil {
+		return x.ProjectIds
+	}
+	return nil
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) GetReserve() int32 {
+	if x != nil && x.Reserve != nil {
+		return *x.Reserve
+	}
+	return 0
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) GetResourceTypes() []string {
+	if x != nil {
+		return x.ResourceTypes
+	}
+	return nil
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) GetResources() []string {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) GetSortKey() string {
+	if x != nil && x.SortKey != nil {
+		return *x.SortKey
+	}
+	return ""
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeProjectResourceItemsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeProjectResourceItemsAllResponse is one item of the DescribeProjectResourceItems listing.
+type DescribeProjectResourceItemsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	ProjectResourceItem *ProjectResourceItem `protobuf:"bytes,1,opt,name=project_resource_item,json=projectResourceItem,proto3" json:"project_resource_item,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeProjectResourceItemsAllResponse) Reset() {
+	*x = DescribeProjectResourceItemsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeProjectResourceItemsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeProjectResourceItemsAllResponse) ProtoMessage() {}
+
+func (x *DescribeProjectResourceItemsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeProjectResourceItemsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeProjectResourceItemsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_project_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DescribeProjectResourceItemsAllResponse) GetProjectResourceItem() *ProjectResourceItem {
+	if x != nil {
+		return x.ProjectResourceItem
+	}
+	return nil
+}
+
+func (x *DescribeProjectResourceItemsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeProjectResourceItemsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeProjectsRequest holds the parameters of the QingCloud action DescribeProjects.
 type DescribeProjectsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -525,7 +700,7 @@ type DescribeProjectsRequest struct {
 
 func (x *DescribeProjectsRequest) Reset() {
 	*x = DescribeProjectsRequest{}
-	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[6]
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +712,7 @@ func (x *DescribeProjectsRequest) String() string {
 func (*DescribeProjectsRequest) ProtoMessage() {}
 
 func (x *DescribeProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[6]
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +725,7 @@ func (x *DescribeProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeProjectsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_project_proto_rawDescGZIP(), []int{6}
+	return file_qingcloud_iaas_v1_project_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DescribeProjectsRequest) GetLimit() int32 {
@@ -615,7 +790,7 @@ type DescribeProjectsResponse struct {
 
 func (x *DescribeProjectsResponse) Reset() {
 	*x = DescribeProjectsResponse{}
-	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[7]
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +802,7 @@ func (x *DescribeProjectsResponse) String() string {
 func (*DescribeProjectsResponse) ProtoMessage() {}
 
 func (x *DescribeProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[7]
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +815,7 @@ func (x *DescribeProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeProjectsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_project_proto_rawDescGZIP(), []int{7}
+	return file_qingcloud_iaas_v1_project_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DescribeProjectsResponse) GetAction() string {
@@ -667,6 +842,149 @@ func (x *DescribeProjectsResponse) GetRetCode() int32 {
 func (x *DescribeProjectsResponse) GetTotalCount() int32 {
 	if x != nil && x.TotalCount != nil {
 		return *x.TotalCount
+	}
+	return 0
+}
+
+// DescribeProjectsAllRequest holds the filters of DescribeProjects; paging is the server's.
+type DescribeProjectsAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Owner      *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectIds []string               `protobuf:"bytes,2,rep,name=project_ids,json=projectIds,proto3" json:"project_ids,omitempty"`
+	// QingCloud's default: False.
+	Shared *string  `protobuf:"bytes,3,opt,name=shared,proto3,oneof" json:"shared,omitempty"`
+	Status []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeProjectsAllRequest) Reset() {
+	*x = DescribeProjectsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeProjectsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeProjectsAllRequest) ProtoMessage() {}
+
+func (x *DescribeProjectsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeProjectsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeProjectsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_project_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DescribeProjectsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeProjectsAllRequest) GetProjectIds() []string {
+	if x != nil {
+		return x.ProjectIds
+	}
+	return nil
+}
+
+func (x *DescribeProjectsAllRequest) GetShared() string {
+	if x != nil && x.Shared != nil {
+		return *x.Shared
+	}
+	return ""
+}
+
+func (x *DescribeProjectsAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeProjectsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeProjectsAllResponse is one item of the DescribeProjects listing.
+type DescribeProjectsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Project *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeProjectsAllResponse) Reset() {
+	*x = DescribeProjectsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeProjectsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeProjectsAllResponse) ProtoMessage() {}
+
+func (x *DescribeProjectsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_project_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeProjectsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeProjectsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_project_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DescribeProjectsAllResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
+func (x *DescribeProjectsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeProjectsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
 	}
 	return 0
 }
@@ -745,6 +1063,32 @@ const file_qingcloud_iaas_v1_project_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x88\x03\n" +
+	"&DescribeProjectResourceItemsAllRequest\x12 \n" +
+	"\tin_global\x18\x01 \x01(\x05H\x00R\binGlobal\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\x1f\n" +
+	"\vproject_ids\x18\x03 \x03(\tR\n" +
+	"projectIds\x12\x1d\n" +
+	"\areserve\x18\x04 \x01(\x05H\x02R\areserve\x88\x01\x01\x12%\n" +
+	"\x0eresource_types\x18\x05 \x03(\tR\rresourceTypes\x12\x1c\n" +
+	"\tresources\x18\x06 \x03(\tR\tresources\x12\x1e\n" +
+	"\bsort_key\x18\a \x01(\tH\x03R\asortKey\x88\x01\x01\x12\x1d\n" +
+	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\f\n" +
+	"\n" +
+	"_in_globalB\b\n" +
+	"\x06_ownerB\n" +
+	"\n" +
+	"\b_reserveB\v\n" +
+	"\t_sort_keyB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xd1\x01\n" +
+	"'DescribeProjectResourceItemsAllResponse\x12Z\n" +
+	"\x15project_resource_item\x18\x01 \x01(\v2&.qingcloud.iaas.v1.ProjectResourceItemR\x13projectResourceItem\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x8e\x02\n" +
 	"\x17DescribeProjectsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -769,16 +1113,37 @@ const file_qingcloud_iaas_v1_project_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count2\xd9\x06\n" +
+	"\f_total_count\"\xc4\x01\n" +
+	"\x1aDescribeProjectsAllRequest\x12\x19\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\x1f\n" +
+	"\vproject_ids\x18\x02 \x03(\tR\n" +
+	"projectIds\x12\x1b\n" +
+	"\x06shared\x18\x03 \x01(\tH\x01R\x06shared\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x04 \x03(\tR\x06status\x12\x17\n" +
+	"\x04zone\x18\x05 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\t\n" +
+	"\a_sharedB\a\n" +
+	"\x05_zone\"\x9f\x01\n" +
+	"\x1bDescribeProjectsAllResponse\x124\n" +
+	"\aproject\x18\x01 \x01(\v2\x1a.qingcloud.iaas.v1.ProjectR\aproject\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
+	"\f_total_count2\xad\n" +
+	"\n" +
 	"\x0eProjectService\x12\xca\x01\n" +
 	"\x17AddProjectResourceItems\x121.qingcloud.iaas.v1.AddProjectResourceItemsRequest\x1a2.qingcloud.iaas.v1.AddProjectResourceItemsResponse\"H\xc2\xf3\x18\x19\n" +
 	"\x17AddProjectResourceItems\x82\xd3\xe4\x93\x02%:\x01*\" /v1/iaas/AddProjectResourceItems\x12\xd9\x01\n" +
 	"\x1aDeleteProjectResourceItems\x124.qingcloud.iaas.v1.DeleteProjectResourceItemsRequest\x1a5.qingcloud.iaas.v1.DeleteProjectResourceItemsResponse\"N\xc2\xf3\x18\x1c\n" +
 	"\x1aDeleteProjectResourceItems\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/iaas/DeleteProjectResourceItems\x12\xe2\x01\n" +
 	"\x1cDescribeProjectResourceItems\x126.qingcloud.iaas.v1.DescribeProjectResourceItemsRequest\x1a7.qingcloud.iaas.v1.DescribeProjectResourceItemsResponse\"Q\xc2\xf3\x18 \n" +
-	"\x1cDescribeProjectResourceItems\x10\x01\x82\xd3\xe4\x93\x02'\x12%/v1/iaas/DescribeProjectResourceItems\x12\xa6\x01\n" +
+	"\x1cDescribeProjectResourceItems\x10\x01\x82\xd3\xe4\x93\x02'\x12%/v1/iaas/DescribeProjectResourceItems\x12\x8c\x02\n" +
+	"\x1fDescribeProjectResourceItemsAll\x129.qingcloud.iaas.v1.DescribeProjectResourceItemsAllRequest\x1a:.qingcloud.iaas.v1.DescribeProjectResourceItemsAllResponse\"p\xc2\xf3\x18;\n" +
+	"\x1cDescribeProjectResourceItems\x10\x01*\x19project_resource_item_set\x82\xd3\xe4\x93\x02+\x12)/v1/iaas/DescribeProjectResourceItems:all0\x01\x12\xa6\x01\n" +
 	"\x10DescribeProjects\x12*.qingcloud.iaas.v1.DescribeProjectsRequest\x1a+.qingcloud.iaas.v1.DescribeProjectsResponse\"9\xc2\xf3\x18\x14\n" +
-	"\x10DescribeProjects\x10\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeProjects\x1a\x10\xd2\xf3\x18\fproject.jsonBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"
+	"\x10DescribeProjects\x10\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeProjects\x12\xc2\x01\n" +
+	"\x13DescribeProjectsAll\x12-.qingcloud.iaas.v1.DescribeProjectsAllRequest\x1a..qingcloud.iaas.v1.DescribeProjectsAllResponse\"J\xc2\xf3\x18!\n" +
+	"\x10DescribeProjects\x10\x01*\vproject_set\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/iaas/DescribeProjects:all0\x01\x1a\x10\xd2\xf3\x18\fproject.jsonBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"
 
 var (
 	file_qingcloud_iaas_v1_project_proto_rawDescOnce sync.Once
@@ -792,35 +1157,45 @@ func file_qingcloud_iaas_v1_project_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_project_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_qingcloud_iaas_v1_project_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_qingcloud_iaas_v1_project_proto_goTypes = []any{
-	(*AddProjectResourceItemsRequest)(nil),       // 0: qingcloud.iaas.v1.AddProjectResourceItemsRequest
-	(*AddProjectResourceItemsResponse)(nil),      // 1: qingcloud.iaas.v1.AddProjectResourceItemsResponse
-	(*DeleteProjectResourceItemsRequest)(nil),    // 2: qingcloud.iaas.v1.DeleteProjectResourceItemsRequest
-	(*DeleteProjectResourceItemsResponse)(nil),   // 3: qingcloud.iaas.v1.DeleteProjectResourceItemsResponse
-	(*DescribeProjectResourceItemsRequest)(nil),  // 4: qingcloud.iaas.v1.DescribeProjectResourceItemsRequest
-	(*DescribeProjectResourceItemsResponse)(nil), // 5: qingcloud.iaas.v1.DescribeProjectResourceItemsResponse
-	(*DescribeProjectsRequest)(nil),              // 6: qingcloud.iaas.v1.DescribeProjectsRequest
-	(*DescribeProjectsResponse)(nil),             // 7: qingcloud.iaas.v1.DescribeProjectsResponse
-	(*ProjectResourceItem)(nil),                  // 8: qingcloud.iaas.v1.ProjectResourceItem
-	(*Project)(nil),                              // 9: qingcloud.iaas.v1.Project
+	(*AddProjectResourceItemsRequest)(nil),          // 0: qingcloud.iaas.v1.AddProjectResourceItemsRequest
+	(*AddProjectResourceItemsResponse)(nil),         // 1: qingcloud.iaas.v1.AddProjectResourceItemsResponse
+	(*DeleteProjectResourceItemsRequest)(nil),       // 2: qingcloud.iaas.v1.DeleteProjectResourceItemsRequest
+	(*DeleteProjectResourceItemsResponse)(nil),      // 3: qingcloud.iaas.v1.DeleteProjectResourceItemsResponse
+	(*DescribeProjectResourceItemsRequest)(nil),     // 4: qingcloud.iaas.v1.DescribeProjectResourceItemsRequest
+	(*DescribeProjectResourceItemsResponse)(nil),    // 5: qingcloud.iaas.v1.DescribeProjectResourceItemsResponse
+	(*DescribeProjectResourceItemsAllRequest)(nil),  // 6: qingcloud.iaas.v1.DescribeProjectResourceItemsAllRequest
+	(*DescribeProjectResourceItemsAllResponse)(nil), // 7: qingcloud.iaas.v1.DescribeProjectResourceItemsAllResponse
+	(*DescribeProjectsRequest)(nil),                 // 8: qingcloud.iaas.v1.DescribeProjectsRequest
+	(*DescribeProjectsResponse)(nil),                // 9: qingcloud.iaas.v1.DescribeProjectsResponse
+	(*DescribeProjectsAllRequest)(nil),              // 10: qingcloud.iaas.v1.DescribeProjectsAllRequest
+	(*DescribeProjectsAllResponse)(nil),             // 11: qingcloud.iaas.v1.DescribeProjectsAllResponse
+	(*ProjectResourceItem)(nil),                     // 12: qingcloud.iaas.v1.ProjectResourceItem
+	(*Project)(nil),                                 // 13: qingcloud.iaas.v1.Project
 }
 var file_qingcloud_iaas_v1_project_proto_depIdxs = []int32{
-	8, // 0: qingcloud.iaas.v1.DescribeProjectResourceItemsResponse.project_resource_item_set:type_name -> qingcloud.iaas.v1.ProjectResourceItem
-	9, // 1: qingcloud.iaas.v1.DescribeProjectsResponse.project_set:type_name -> qingcloud.iaas.v1.Project
-	0, // 2: qingcloud.iaas.v1.ProjectService.AddProjectResourceItems:input_type -> qingcloud.iaas.v1.AddProjectResourceItemsRequest
-	2, // 3: qingcloud.iaas.v1.ProjectService.DeleteProjectResourceItems:input_type -> qingcloud.iaas.v1.DeleteProjectResourceItemsRequest
-	4, // 4: qingcloud.iaas.v1.ProjectService.DescribeProjectResourceItems:input_type -> qingcloud.iaas.v1.DescribeProjectResourceItemsRequest
-	6, // 5: qingcloud.iaas.v1.ProjectService.DescribeProjects:input_type -> qingcloud.iaas.v1.DescribeProjectsRequest
-	1, // 6: qingcloud.iaas.v1.ProjectService.AddProjectResourceItems:output_type -> qingcloud.iaas.v1.AddProjectResourceItemsResponse
-	3, // 7: qingcloud.iaas.v1.ProjectService.DeleteProjectResourceItems:output_type -> qingcloud.iaas.v1.DeleteProjectResourceItemsResponse
-	5, // 8: qingcloud.iaas.v1.ProjectService.DescribeProjectResourceItems:output_type -> qingcloud.iaas.v1.DescribeProjectResourceItemsResponse
-	7, // 9: qingcloud.iaas.v1.ProjectService.DescribeProjects:output_type -> qingcloud.iaas.v1.DescribeProjectsResponse
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	12, // 0: qingcloud.iaas.v1.DescribeProjectResourceItemsResponse.project_resource_item_set:type_name -> qingcloud.iaas.v1.ProjectResourceItem
+	12, // 1: qingcloud.iaas.v1.DescribeProjectResourceItemsAllResponse.project_resource_item:type_name -> qingcloud.iaas.v1.ProjectResourceItem
+	13, // 2: qingcloud.iaas.v1.DescribeProjectsResponse.project_set:type_name -> qingcloud.iaas.v1.Project
+	13, // 3: qingcloud.iaas.v1.DescribeProjectsAllResponse.project:type_name -> qingcloud.iaas.v1.Project
+	0,  // 4: qingcloud.iaas.v1.ProjectService.AddProjectResourceItems:input_type -> qingcloud.iaas.v1.AddProjectResourceItemsRequest
+	2,  // 5: qingcloud.iaas.v1.ProjectService.DeleteProjectResourceItems:input_type -> qingcloud.iaas.v1.DeleteProjectResourceItemsRequest
+	4,  // 6: qingcloud.iaas.v1.ProjectService.DescribeProjectResourceItems:input_type -> qingcloud.iaas.v1.DescribeProjectResourceItemsRequest
+	6,  // 7: qingcloud.iaas.v1.ProjectService.DescribeProjectResourceItemsAll:input_type -> qingcloud.iaas.v1.DescribeProjectResourceItemsAllRequest
+	8,  // 8: qingcloud.iaas.v1.ProjectService.DescribeProjects:input_type -> qingcloud.iaas.v1.DescribeProjectsRequest
+	10, // 9: qingcloud.iaas.v1.ProjectService.DescribeProjectsAll:input_type -> qingcloud.iaas.v1.DescribeProjectsAllRequest
+	1,  // 10: qingcloud.iaas.v1.ProjectService.AddProjectResourceItems:output_type -> qingcloud.iaas.v1.AddProjectResourceItemsResponse
+	3,  // 11: qingcloud.iaas.v1.ProjectService.DeleteProjectResourceItems:output_type -> qingcloud.iaas.v1.DeleteProjectResourceItemsResponse
+	5,  // 12: qingcloud.iaas.v1.ProjectService.DescribeProjectResourceItems:output_type -> qingcloud.iaas.v1.DescribeProjectResourceItemsResponse
+	7,  // 13: qingcloud.iaas.v1.ProjectService.DescribeProjectResourceItemsAll:output_type -> qingcloud.iaas.v1.DescribeProjectResourceItemsAllResponse
+	9,  // 14: qingcloud.iaas.v1.ProjectService.DescribeProjects:output_type -> qingcloud.iaas.v1.DescribeProjectsResponse
+	11, // 15: qingcloud.iaas.v1.ProjectService.DescribeProjectsAll:output_type -> qingcloud.iaas.v1.DescribeProjectsAllResponse
+	10, // [10:16] is the sub-list for method output_type
+	4,  // [4:10] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_project_proto_init() }
@@ -838,13 +1213,17 @@ func file_qingcloud_iaas_v1_project_proto_init() {
 	file_qingcloud_iaas_v1_project_proto_msgTypes[5].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_project_proto_msgTypes[6].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_project_proto_msgTypes[7].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_project_proto_msgTypes[8].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_project_proto_msgTypes[9].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_project_proto_msgTypes[10].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_project_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_project_proto_rawDesc), len(file_qingcloud_iaas_v1_project_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

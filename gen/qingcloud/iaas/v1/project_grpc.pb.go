@@ -22,10 +22,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ProjectService_AddProjectResourceItems_FullMethodName      = "/qingcloud.iaas.v1.ProjectService/AddProjectResourceItems"
-	ProjectService_DeleteProjectResourceItems_FullMethodName   = "/qingcloud.iaas.v1.ProjectService/DeleteProjectResourceItems"
-	ProjectService_DescribeProjectResourceItems_FullMethodName = "/qingcloud.iaas.v1.ProjectService/DescribeProjectResourceItems"
-	ProjectService_DescribeProjects_FullMethodName             = "/qingcloud.iaas.v1.ProjectService/DescribeProjects"
+	ProjectService_AddProjectResourceItems_FullMethodName         = "/qingcloud.iaas.v1.ProjectService/AddProjectResourceItems"
+	ProjectService_DeleteProjectResourceItems_FullMethodName      = "/qingcloud.iaas.v1.ProjectService/DeleteProjectResourceItems"
+	ProjectService_DescribeProjectResourceItems_FullMethodName    = "/qingcloud.iaas.v1.ProjectService/DescribeProjectResourceItems"
+	ProjectService_DescribeProjectResourceItemsAll_FullMethodName = "/qingcloud.iaas.v1.ProjectService/DescribeProjectResourceItemsAll"
+	ProjectService_DescribeProjects_FullMethodName                = "/qingcloud.iaas.v1.ProjectService/DescribeProjects"
+	ProjectService_DescribeProjectsAll_FullMethodName             = "/qingcloud.iaas.v1.ProjectService/DescribeProjectsAll"
 )
 
 // ProjectServiceClient is the client API for ProjectService service.
@@ -42,10 +44,22 @@ type ProjectServiceClient interface {
 	//
 	// Read-only.
 	DescribeProjectResourceItems(ctx context.Context, in *DescribeProjectResourceItemsRequest, opts ...grpc.CallOption) (*DescribeProjectResourceItemsResponse, error)
+	// DescribeProjectResourceItemsAll streams every item that DescribeProjectResourceItems matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeProjectResourceItemsAll(ctx context.Context, in *DescribeProjectResourceItemsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeProjectResourceItemsAllResponse], error)
 	// DescribeProjects calls the QingCloud action DescribeProjects.
 	//
 	// Read-only.
 	DescribeProjects(ctx context.Context, in *DescribeProjectsRequest, opts ...grpc.CallOption) (*DescribeProjectsResponse, error)
+	// DescribeProjectsAll streams every item that DescribeProjects matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeProjectsAll(ctx context.Context, in *DescribeProjectsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeProjectsAllResponse], error)
 }
 
 type projectServiceClient struct {
@@ -86,6 +100,25 @@ func (c *projectServiceClient) DescribeProjectResourceItems(ctx context.Context,
 	return out, nil
 }
 
+func (c *projectServiceClient) DescribeProjectResourceItemsAll(ctx context.Context, in *DescribeProjectResourceItemsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeProjectResourceItemsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProjectService_ServiceDesc.Streams[0], ProjectService_DescribeProjectResourceItemsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeProjectResourceItemsAllRequest, DescribeProjectResourceItemsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectService_DescribeProjectResourceItemsAllClient = grpc.ServerStreamingClient[DescribeProjectResourceItemsAllResponse]
+
 func (c *projectServiceClient) DescribeProjects(ctx context.Context, in *DescribeProjectsRequest, opts ...grpc.CallOption) (*DescribeProjectsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeProjectsResponse)
@@ -95,6 +128,25 @@ func (c *projectServiceClient) DescribeProjects(ctx context.Context, in *Describ
 	}
 	return out, nil
 }
+
+func (c *projectServiceClient) DescribeProjectsAll(ctx context.Context, in *DescribeProjectsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeProjectsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProjectService_ServiceDesc.Streams[1], ProjectService_DescribeProjectsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeProjectsAllRequest, DescribeProjectsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectService_DescribeProjectsAllClient = grpc.ServerStreamingClient[DescribeProjectsAllResponse]
 
 // ProjectServiceServer is the server API for ProjectService service.
 // All implementations must embed UnimplementedProjectServiceServer
@@ -110,10 +162,22 @@ type ProjectServiceServer interface {
 	//
 	// Read-only.
 	DescribeProjectResourceItems(context.Context, *DescribeProjectResourceItemsRequest) (*DescribeProjectResourceItemsResponse, error)
+	// DescribeProjectResourceItemsAll streams every item that DescribeProjectResourceItems matches,
+	// one per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeProjectResourceItemsAll(*DescribeProjectResourceItemsAllRequest, grpc.ServerStreamingServer[DescribeProjectResourceItemsAllResponse]) error
 	// DescribeProjects calls the QingCloud action DescribeProjects.
 	//
 	// Read-only.
 	DescribeProjects(context.Context, *DescribeProjectsRequest) (*DescribeProjectsResponse, error)
+	// DescribeProjectsAll streams every item that DescribeProjects matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeProjectsAll(*DescribeProjectsAllRequest, grpc.ServerStreamingServer[DescribeProjectsAllResponse]) error
 	mustEmbedUnimplementedProjectServiceServer()
 }
 
@@ -133,8 +197,14 @@ func (UnimplementedProjectServiceServer) DeleteProjectResourceItems(context.Cont
 func (UnimplementedProjectServiceServer) DescribeProjectResourceItems(context.Context, *DescribeProjectResourceItemsRequest) (*DescribeProjectResourceItemsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeProjectResourceItems not implemented")
 }
+func (UnimplementedProjectServiceServer) DescribeProjectResourceItemsAll(*DescribeProjectResourceItemsAllRequest, grpc.ServerStreamingServer[DescribeProjectResourceItemsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeProjectResourceItemsAll not implemented")
+}
 func (UnimplementedProjectServiceServer) DescribeProjects(context.Context, *DescribeProjectsRequest) (*DescribeProjectsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeProjects not implemented")
+}
+func (UnimplementedProjectServiceServer) DescribeProjectsAll(*DescribeProjectsAllRequest, grpc.ServerStreamingServer[DescribeProjectsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeProjectsAll not implemented")
 }
 func (UnimplementedProjectServiceServer) mustEmbedUnimplementedProjectServiceServer() {}
 func (UnimplementedProjectServiceServer) testEmbeddedByValue()                        {}
@@ -211,6 +281,17 @@ func _ProjectService_DescribeProjectResourceItems_Handler(srv interface{}, ctx c
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProjectService_DescribeProjectResourceItemsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeProjectResourceItemsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ProjectServiceServer).DescribeProjectResourceItemsAll(m, &grpc.GenericServerStream[DescribeProjectResourceItemsAllRequest, DescribeProjectResourceItemsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectService_DescribeProjectResourceItemsAllServer = grpc.ServerStreamingServer[DescribeProjectResourceItemsAllResponse]
+
 func _ProjectService_DescribeProjects_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeProjectsRequest)
 	if err := dec(in); err != nil {
@@ -228,6 +309,17 @@ func _ProjectService_DescribeProjects_Handler(srv interface{}, ctx context.Conte
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _ProjectService_DescribeProjectsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeProjectsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ProjectServiceServer).DescribeProjectsAll(m, &grpc.GenericServerStream[DescribeProjectsAllRequest, DescribeProjectsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProjectService_DescribeProjectsAllServer = grpc.ServerStreamingServer[DescribeProjectsAllResponse]
 
 // ProjectService_ServiceDesc is the grpc.ServiceDesc for ProjectService service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -253,6 +345,17 @@ var ProjectService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ProjectService_DescribeProjects_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeProjectResourceItemsAll",
+			Handler:       _ProjectService_DescribeProjectResourceItemsAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeProjectsAll",
+			Handler:       _ProjectService_DescribeProjectsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/project.proto",
 }

@@ -1255,6 +1255,133 @@ func (x *DescribeRDBParametersResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeRDBParametersAllRequest holds the filters of DescribeRDBParameters; paging is the
+// server's.
+type DescribeRDBParametersAllRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ParameterGroup *string                `protobuf:"bytes,1,opt,name=parameter_group,json=parameterGroup,proto3,oneof" json:"parameter_group,omitempty"`
+	Rdb            *string                `protobuf:"bytes,2,opt,name=rdb,proto3,oneof" json:"rdb,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRDBParametersAllRequest) Reset() {
+	*x = DescribeRDBParametersAllRequest{}
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRDBParametersAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRDBParametersAllRequest) ProtoMessage() {}
+
+func (x *DescribeRDBParametersAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRDBParametersAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeRDBParametersAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DescribeRDBParametersAllRequest) GetParameterGroup() string {
+	if x != nil && x.ParameterGroup != nil {
+		return *x.ParameterGroup
+	}
+	return ""
+}
+
+func (x *DescribeRDBParametersAllRequest) GetRdb() string {
+	if x != nil && x.Rdb != nil {
+		return *x.Rdb
+	}
+	return ""
+}
+
+func (x *DescribeRDBParametersAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeRDBParametersAllResponse is one item of the DescribeRDBParameters listing.
+type DescribeRDBParametersAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Parameter *RdbParameter `protobuf:"bytes,1,opt,name=parameter,proto3" json:"parameter,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRDBParametersAllResponse) Reset() {
+	*x = DescribeRDBParametersAllResponse{}
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRDBParametersAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRDBParametersAllResponse) ProtoMessage() {}
+
+func (x *DescribeRDBParametersAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRDBParametersAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeRDBParametersAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DescribeRDBParametersAllResponse) GetParameter() *RdbParameter {
+	if x != nil {
+		return x.Parameter
+	}
+	return nil
+}
+
+func (x *DescribeRDBParametersAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeRDBParametersAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeRDBsRequest holds the parameters of the QingCloud action DescribeRDBs.
 type DescribeRDBsRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1276,7 +1403,7 @@ type DescribeRDBsRequest struct {
 
 func (x *DescribeRDBsRequest) Reset() {
 	*x = DescribeRDBsRequest{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1415,7 @@ func (x *DescribeRDBsRequest) String() string {
 func (*DescribeRDBsRequest) ProtoMessage() {}
 
 func (x *DescribeRDBsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1428,7 @@ func (x *DescribeRDBsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRDBsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRDBsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{16}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DescribeRDBsRequest) GetLimit() int32 {
@@ -1394,7 +1521,7 @@ type DescribeRDBsResponse struct {
 
 func (x *DescribeRDBsResponse) Reset() {
 	*x = DescribeRDBsResponse{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1533,7 @@ func (x *DescribeRDBsResponse) String() string {
 func (*DescribeRDBsResponse) ProtoMessage() {}
 
 func (x *DescribeRDBsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1546,7 @@ func (x *DescribeRDBsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRDBsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeRDBsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{17}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DescribeRDBsResponse) GetAction() string {
@@ -1450,6 +1577,180 @@ func (x *DescribeRDBsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeRDBsAllRequest holds the filters of DescribeRDBs; paging is the server's.
+type DescribeRDBsAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ProjectId  *string                `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	RdbEngine  *string                `protobuf:"bytes,2,opt,name=rdb_engine,json=rdbEngine,proto3,oneof" json:"rdb_engine,omitempty"`
+	RdbName    *string                `protobuf:"bytes,3,opt,name=rdb_name,json=rdbName,proto3,oneof" json:"rdb_name,omitempty"`
+	Rdbs       []string               `protobuf:"bytes,4,rep,name=rdbs,proto3" json:"rdbs,omitempty"`
+	SearchWord *string                `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	Status     []string               `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
+	Tags       []string               `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
+	Verbose    *int32                 `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRDBsAllRequest) Reset() {
+	*x = DescribeRDBsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRDBsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRDBsAllRequest) ProtoMessage() {}
+
+func (x *DescribeRDBsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRDBsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeRDBsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DescribeRDBsAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeRDBsAllRequest) GetRdbEngine() string {
+	if x != nil && x.RdbEngine != nil {
+		return *x.RdbEngine
+	}
+	return ""
+}
+
+func (x *DescribeRDBsAllRequest) GetRdbName() string {
+	if x != nil && x.RdbName != nil {
+		return *x.RdbName
+	}
+	return ""
+}
+
+func (x *DescribeRDBsAllRequest) GetRdbs() []string {
+	if x != nil {
+		return x.Rdbs
+	}
+	return nil
+}
+
+func (x *DescribeRDBsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeRDBsAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeRDBsAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeRDBsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeRDBsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeRDBsAllResponse is one item of the DescribeRDBs listing.
+type DescribeRDBsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Rdb *Rdb `protobuf:"bytes,1,opt,name=rdb,proto3" json:"rdb,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRDBsAllResponse) Reset() {
+	*x = DescribeRDBsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRDBsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRDBsAllResponse) ProtoMessage() {}
+
+func (x *DescribeRDBsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRDBsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeRDBsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DescribeRDBsAllResponse) GetRdb() *Rdb {
+	if x != nil {
+		return x.Rdb
+	}
+	return nil
+}
+
+func (x *DescribeRDBsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeRDBsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // GetRDBInstanceFilesRequest holds the parameters of the QingCloud action GetRDBInstanceFiles.
 type GetRDBInstanceFilesRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -1462,7 +1763,7 @@ type GetRDBInstanceFilesRequest struct {
 
 func (x *GetRDBInstanceFilesRequest) Reset() {
 	*x = GetRDBInstanceFilesRequest{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1775,7 @@ func (x *GetRDBInstanceFilesRequest) String() string {
 func (*GetRDBInstanceFilesRequest) ProtoMessage() {}
 
 func (x *GetRDBInstanceFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1788,7 @@ func (x *GetRDBInstanceFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRDBInstanceFilesRequest.ProtoReflect.Descriptor instead.
 func (*GetRDBInstanceFilesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{18}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetRDBInstanceFilesRequest) GetRdbInstance() string {
@@ -1517,7 +1818,7 @@ type GetRDBInstanceFilesResponse struct {
 
 func (x *GetRDBInstanceFilesResponse) Reset() {
 	*x = GetRDBInstanceFilesResponse{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1830,7 @@ func (x *GetRDBInstanceFilesResponse) String() string {
 func (*GetRDBInstanceFilesResponse) ProtoMessage() {}
 
 func (x *GetRDBInstanceFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1843,7 @@ func (x *GetRDBInstanceFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRDBInstanceFilesResponse.ProtoReflect.Descriptor instead.
 func (*GetRDBInstanceFilesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{19}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetRDBInstanceFilesResponse) GetAction() string {
@@ -1593,7 +1894,7 @@ type GetRDBMonitorRequest struct {
 
 func (x *GetRDBMonitorRequest) Reset() {
 	*x = GetRDBMonitorRequest{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1906,7 @@ func (x *GetRDBMonitorRequest) String() string {
 func (*GetRDBMonitorRequest) ProtoMessage() {}
 
 func (x *GetRDBMonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1919,7 @@ func (x *GetRDBMonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRDBMonitorRequest.ProtoReflect.Descriptor instead.
 func (*GetRDBMonitorRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{20}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetRDBMonitorRequest) GetEndTime() *timestamppb.Timestamp {
@@ -1697,7 +1998,7 @@ type GetRDBMonitorResponse struct {
 
 func (x *GetRDBMonitorResponse) Reset() {
 	*x = GetRDBMonitorResponse{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +2010,7 @@ func (x *GetRDBMonitorResponse) String() string {
 func (*GetRDBMonitorResponse) ProtoMessage() {}
 
 func (x *GetRDBMonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +2023,7 @@ func (x *GetRDBMonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRDBMonitorResponse.ProtoReflect.Descriptor instead.
 func (*GetRDBMonitorResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{21}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetRDBMonitorResponse) GetAction() string {
@@ -1766,7 +2067,7 @@ type ModifyRDBParametersRequest struct {
 
 func (x *ModifyRDBParametersRequest) Reset() {
 	*x = ModifyRDBParametersRequest{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +2079,7 @@ func (x *ModifyRDBParametersRequest) String() string {
 func (*ModifyRDBParametersRequest) ProtoMessage() {}
 
 func (x *ModifyRDBParametersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +2092,7 @@ func (x *ModifyRDBParametersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyRDBParametersRequest.ProtoReflect.Descriptor instead.
 func (*ModifyRDBParametersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{22}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ModifyRDBParametersRequest) GetParameters() []*RdbParameters {
@@ -1827,7 +2128,7 @@ type ModifyRDBParametersResponse struct {
 
 func (x *ModifyRDBParametersResponse) Reset() {
 	*x = ModifyRDBParametersResponse{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +2140,7 @@ func (x *ModifyRDBParametersResponse) String() string {
 func (*ModifyRDBParametersResponse) ProtoMessage() {}
 
 func (x *ModifyRDBParametersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +2153,7 @@ func (x *ModifyRDBParametersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyRDBParametersResponse.ProtoReflect.Descriptor instead.
 func (*ModifyRDBParametersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{23}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ModifyRDBParametersResponse) GetAction() string {
@@ -1889,7 +2190,7 @@ type RDBsJoinVxnetRequest struct {
 
 func (x *RDBsJoinVxnetRequest) Reset() {
 	*x = RDBsJoinVxnetRequest{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +2202,7 @@ func (x *RDBsJoinVxnetRequest) String() string {
 func (*RDBsJoinVxnetRequest) ProtoMessage() {}
 
 func (x *RDBsJoinVxnetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +2215,7 @@ func (x *RDBsJoinVxnetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RDBsJoinVxnetRequest.ProtoReflect.Descriptor instead.
 func (*RDBsJoinVxnetRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{24}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RDBsJoinVxnetRequest) GetRdbs() []string {
@@ -1952,7 +2253,7 @@ type RDBsJoinVxnetResponse struct {
 
 func (x *RDBsJoinVxnetResponse) Reset() {
 	*x = RDBsJoinVxnetResponse{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2265,7 @@ func (x *RDBsJoinVxnetResponse) String() string {
 func (*RDBsJoinVxnetResponse) ProtoMessage() {}
 
 func (x *RDBsJoinVxnetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2278,7 @@ func (x *RDBsJoinVxnetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RDBsJoinVxnetResponse.ProtoReflect.Descriptor instead.
 func (*RDBsJoinVxnetResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{25}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RDBsJoinVxnetResponse) GetAction() string {
@@ -2028,7 +2329,7 @@ type RDBsLeaveVxnetRequest struct {
 
 func (x *RDBsLeaveVxnetRequest) Reset() {
 	*x = RDBsLeaveVxnetRequest{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2341,7 @@ func (x *RDBsLeaveVxnetRequest) String() string {
 func (*RDBsLeaveVxnetRequest) ProtoMessage() {}
 
 func (x *RDBsLeaveVxnetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2354,7 @@ func (x *RDBsLeaveVxnetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RDBsLeaveVxnetRequest.ProtoReflect.Descriptor instead.
 func (*RDBsLeaveVxnetRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{26}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RDBsLeaveVxnetRequest) GetRdbs() []string {
@@ -2089,7 +2390,7 @@ type RDBsLeaveVxnetResponse struct {
 
 func (x *RDBsLeaveVxnetResponse) Reset() {
 	*x = RDBsLeaveVxnetResponse{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2402,7 @@ func (x *RDBsLeaveVxnetResponse) String() string {
 func (*RDBsLeaveVxnetResponse) ProtoMessage() {}
 
 func (x *RDBsLeaveVxnetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2415,7 @@ func (x *RDBsLeaveVxnetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RDBsLeaveVxnetResponse.ProtoReflect.Descriptor instead.
 func (*RDBsLeaveVxnetResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{27}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RDBsLeaveVxnetResponse) GetAction() string {
@@ -2153,7 +2454,7 @@ type ResizeRDBsRequest struct {
 
 func (x *ResizeRDBsRequest) Reset() {
 	*x = ResizeRDBsRequest{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2466,7 @@ func (x *ResizeRDBsRequest) String() string {
 func (*ResizeRDBsRequest) ProtoMessage() {}
 
 func (x *ResizeRDBsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2479,7 @@ func (x *ResizeRDBsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeRDBsRequest.ProtoReflect.Descriptor instead.
 func (*ResizeRDBsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{28}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ResizeRDBsRequest) GetRdbType() int32 {
@@ -2222,7 +2523,7 @@ type ResizeRDBsResponse struct {
 
 func (x *ResizeRDBsResponse) Reset() {
 	*x = ResizeRDBsResponse{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2535,7 @@ func (x *ResizeRDBsResponse) String() string {
 func (*ResizeRDBsResponse) ProtoMessage() {}
 
 func (x *ResizeRDBsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2548,7 @@ func (x *ResizeRDBsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeRDBsResponse.ProtoReflect.Descriptor instead.
 func (*ResizeRDBsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{29}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResizeRDBsResponse) GetAction() string {
@@ -2290,7 +2591,7 @@ type StartRDBsRequest struct {
 
 func (x *StartRDBsRequest) Reset() {
 	*x = StartRDBsRequest{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +2603,7 @@ func (x *StartRDBsRequest) String() string {
 func (*StartRDBsRequest) ProtoMessage() {}
 
 func (x *StartRDBsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +2616,7 @@ func (x *StartRDBsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRDBsRequest.ProtoReflect.Descriptor instead.
 func (*StartRDBsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{30}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StartRDBsRequest) GetRdbs() []string {
@@ -2345,7 +2646,7 @@ type StartRDBsResponse struct {
 
 func (x *StartRDBsResponse) Reset() {
 	*x = StartRDBsResponse{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2658,7 @@ func (x *StartRDBsResponse) String() string {
 func (*StartRDBsResponse) ProtoMessage() {}
 
 func (x *StartRDBsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2671,7 @@ func (x *StartRDBsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRDBsResponse.ProtoReflect.Descriptor instead.
 func (*StartRDBsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{31}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StartRDBsResponse) GetAction() string {
@@ -2413,7 +2714,7 @@ type StopRDBsRequest struct {
 
 func (x *StopRDBsRequest) Reset() {
 	*x = StopRDBsRequest{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2726,7 @@ func (x *StopRDBsRequest) String() string {
 func (*StopRDBsRequest) ProtoMessage() {}
 
 func (x *StopRDBsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2739,7 @@ func (x *StopRDBsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRDBsRequest.ProtoReflect.Descriptor instead.
 func (*StopRDBsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{32}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StopRDBsRequest) GetRdbs() []string {
@@ -2468,7 +2769,7 @@ type StopRDBsResponse struct {
 
 func (x *StopRDBsResponse) Reset() {
 	*x = StopRDBsResponse{}
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2480,7 +2781,7 @@ func (x *StopRDBsResponse) String() string {
 func (*StopRDBsResponse) ProtoMessage() {}
 
 func (x *StopRDBsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_rdb_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2493,7 +2794,7 @@ func (x *StopRDBsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRDBsResponse.ProtoReflect.Descriptor instead.
 func (*StopRDBsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{33}
+	return file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StopRDBsResponse) GetAction() string {
@@ -2706,6 +3007,19 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xa9\x01\n" +
+	"\x1fDescribeRDBParametersAllRequest\x12,\n" +
+	"\x0fparameter_group\x18\x01 \x01(\tH\x00R\x0eparameterGroup\x88\x01\x01\x12\x1a\n" +
+	"\x03rdb\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x03rdb\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x12\n" +
+	"\x10_parameter_groupB\x06\n" +
+	"\x04_rdbB\a\n" +
+	"\x05_zone\"\xad\x01\n" +
+	" DescribeRDBParametersAllResponse\x12=\n" +
+	"\tparameter\x18\x01 \x01(\v2\x1f.qingcloud.iaas.v1.RdbParameterR\tparameter\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xb8\x03\n" +
 	"\x13DescribeRDBsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -2740,6 +3054,32 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xee\x02\n" +
+	"\x16DescribeRDBsAllRequest\x12\"\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tH\x00R\tprojectId\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"rdb_engine\x18\x02 \x01(\tH\x01R\trdbEngine\x88\x01\x01\x12\x1e\n" +
+	"\brdb_name\x18\x03 \x01(\tH\x02R\ardbName\x88\x01\x01\x12\x12\n" +
+	"\x04rdbs\x18\x04 \x03(\tR\x04rdbs\x12$\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x06 \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\r\n" +
+	"\v_project_idB\r\n" +
+	"\v_rdb_engineB\v\n" +
+	"\t_rdb_nameB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\x8f\x01\n" +
+	"\x17DescribeRDBsAllResponse\x12(\n" +
+	"\x03rdb\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.RdbR\x03rdb\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"|\n" +
 	"\x1aGetRDBInstanceFilesRequest\x12+\n" +
 	"\frdb_instance\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\vrdbInstance\x88\x01\x01\x12\x17\n" +
@@ -2864,7 +3204,7 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code2\xf4\x1e\n" +
+	"\t_ret_code2\x81\"\n" +
 	"\n" +
 	"RdbService\x12\x89\x02\n" +
 	"\x16ApplyRDBParameterGroup\x120.qingcloud.iaas.v1.ApplyRDBParameterGroupRequest\x1a1.qingcloud.iaas.v1.ApplyRDBParameterGroupResponse\"\x89\x01\xc2\xf3\x18[\n" +
@@ -2884,9 +3224,13 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\n" +
 	"DeleteRDBs\"3https://docs.qingcloud.com/api/rdb/delete_rdbs.html\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/iaas/DeleteRDBs\x12\x81\x02\n" +
 	"\x15DescribeRDBParameters\x12/.qingcloud.iaas.v1.DescribeRDBParametersRequest\x1a0.qingcloud.iaas.v1.DescribeRDBParametersResponse\"\x84\x01\xc2\xf3\x18Z\n" +
-	"\x15DescribeRDBParameters\x10\x01\"?https://docs.qingcloud.com/api/rdb/describe_rdb_parameters.html\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeRDBParameters\x12\xc9\x01\n" +
+	"\x15DescribeRDBParameters\x10\x01\"?https://docs.qingcloud.com/api/rdb/describe_rdb_parameters.html\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeRDBParameters\x12\xdd\x01\n" +
+	"\x18DescribeRDBParametersAll\x122.qingcloud.iaas.v1.DescribeRDBParametersAllRequest\x1a3.qingcloud.iaas.v1.DescribeRDBParametersAllResponse\"V\xc2\xf3\x18(\n" +
+	"\x15DescribeRDBParameters\x10\x01*\rparameter_set\x82\xd3\xe4\x93\x02$\x12\"/v1/iaas/DescribeRDBParameters:all0\x01\x12\xc9\x01\n" +
 	"\fDescribeRDBs\x12&.qingcloud.iaas.v1.DescribeRDBsRequest\x1a'.qingcloud.iaas.v1.DescribeRDBsResponse\"h\xc2\xf3\x18G\n" +
-	"\fDescribeRDBs\x10\x01\"5https://docs.qingcloud.com/api/rdb/describe_rdbs.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeRDBs\x12\xf5\x01\n" +
+	"\fDescribeRDBs\x10\x01\"5https://docs.qingcloud.com/api/rdb/describe_rdbs.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeRDBs\x12\xaa\x01\n" +
+	"\x0fDescribeRDBsAll\x12).qingcloud.iaas.v1.DescribeRDBsAllRequest\x1a*.qingcloud.iaas.v1.DescribeRDBsAllResponse\">\xc2\xf3\x18\x19\n" +
+	"\fDescribeRDBs\x10\x01*\ardb_set\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeRDBs:all0\x01\x12\xf5\x01\n" +
 	"\x13GetRDBInstanceFiles\x12-.qingcloud.iaas.v1.GetRDBInstanceFilesRequest\x1a..qingcloud.iaas.v1.GetRDBInstanceFilesResponse\"\x7f\xc2\xf3\x18W\n" +
 	"\x13GetRDBInstanceFiles\x10\x01\">https://docs.qingcloud.com/api/rdb/get_rdb_instance_files.html\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/iaas/GetRDBInstanceFiles\x12\xd4\x01\n" +
 	"\rGetRDBMonitor\x12'.qingcloud.iaas.v1.GetRDBMonitorRequest\x1a(.qingcloud.iaas.v1.GetRDBMonitorResponse\"p\xc2\xf3\x18N\n" +
@@ -2918,7 +3262,7 @@ func file_qingcloud_iaas_v1_rdb_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_rdb_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_qingcloud_iaas_v1_rdb_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_qingcloud_iaas_v1_rdb_proto_goTypes = []any{
 	(*ApplyRDBParameterGroupRequest)(nil),             // 0: qingcloud.iaas.v1.ApplyRDBParameterGroupRequest
 	(*ApplyRDBParameterGroupResponse)(nil),            // 1: qingcloud.iaas.v1.ApplyRDBParameterGroupResponse
@@ -2936,81 +3280,91 @@ var file_qingcloud_iaas_v1_rdb_proto_goTypes = []any{
 	(*DeleteRDBsResponse)(nil),                        // 13: qingcloud.iaas.v1.DeleteRDBsResponse
 	(*DescribeRDBParametersRequest)(nil),              // 14: qingcloud.iaas.v1.DescribeRDBParametersRequest
 	(*DescribeRDBParametersResponse)(nil),             // 15: qingcloud.iaas.v1.DescribeRDBParametersResponse
-	(*DescribeRDBsRequest)(nil),                       // 16: qingcloud.iaas.v1.DescribeRDBsRequest
-	(*DescribeRDBsResponse)(nil),                      // 17: qingcloud.iaas.v1.DescribeRDBsResponse
-	(*GetRDBInstanceFilesRequest)(nil),                // 18: qingcloud.iaas.v1.GetRDBInstanceFilesRequest
-	(*GetRDBInstanceFilesResponse)(nil),               // 19: qingcloud.iaas.v1.GetRDBInstanceFilesResponse
-	(*GetRDBMonitorRequest)(nil),                      // 20: qingcloud.iaas.v1.GetRDBMonitorRequest
-	(*GetRDBMonitorResponse)(nil),                     // 21: qingcloud.iaas.v1.GetRDBMonitorResponse
-	(*ModifyRDBParametersRequest)(nil),                // 22: qingcloud.iaas.v1.ModifyRDBParametersRequest
-	(*ModifyRDBParametersResponse)(nil),               // 23: qingcloud.iaas.v1.ModifyRDBParametersResponse
-	(*RDBsJoinVxnetRequest)(nil),                      // 24: qingcloud.iaas.v1.RDBsJoinVxnetRequest
-	(*RDBsJoinVxnetResponse)(nil),                     // 25: qingcloud.iaas.v1.RDBsJoinVxnetResponse
-	(*RDBsLeaveVxnetRequest)(nil),                     // 26: qingcloud.iaas.v1.RDBsLeaveVxnetRequest
-	(*RDBsLeaveVxnetResponse)(nil),                    // 27: qingcloud.iaas.v1.RDBsLeaveVxnetResponse
-	(*ResizeRDBsRequest)(nil),                         // 28: qingcloud.iaas.v1.ResizeRDBsRequest
-	(*ResizeRDBsResponse)(nil),                        // 29: qingcloud.iaas.v1.ResizeRDBsResponse
-	(*StartRDBsRequest)(nil),                          // 30: qingcloud.iaas.v1.StartRDBsRequest
-	(*StartRDBsResponse)(nil),                         // 31: qingcloud.iaas.v1.StartRDBsResponse
-	(*StopRDBsRequest)(nil),                           // 32: qingcloud.iaas.v1.StopRDBsRequest
-	(*StopRDBsResponse)(nil),                          // 33: qingcloud.iaas.v1.StopRDBsResponse
-	(*RdbPrivateIp)(nil),                              // 34: qingcloud.iaas.v1.RdbPrivateIp
-	(*RdbParameter)(nil),                              // 35: qingcloud.iaas.v1.RdbParameter
-	(*Rdb)(nil),                                       // 36: qingcloud.iaas.v1.Rdb
-	(*RdbFile)(nil),                                   // 37: qingcloud.iaas.v1.RdbFile
-	(*timestamppb.Timestamp)(nil),                     // 38: google.protobuf.Timestamp
-	(*Meter)(nil),                                     // 39: qingcloud.iaas.v1.Meter
-	(*RdbParameters)(nil),                             // 40: qingcloud.iaas.v1.RdbParameters
+	(*DescribeRDBParametersAllRequest)(nil),           // 16: qingcloud.iaas.v1.DescribeRDBParametersAllRequest
+	(*DescribeRDBParametersAllResponse)(nil),          // 17: qingcloud.iaas.v1.DescribeRDBParametersAllResponse
+	(*DescribeRDBsRequest)(nil),                       // 18: qingcloud.iaas.v1.DescribeRDBsRequest
+	(*DescribeRDBsResponse)(nil),                      // 19: qingcloud.iaas.v1.DescribeRDBsResponse
+	(*DescribeRDBsAllRequest)(nil),                    // 20: qingcloud.iaas.v1.DescribeRDBsAllRequest
+	(*DescribeRDBsAllResponse)(nil),                   // 21: qingcloud.iaas.v1.DescribeRDBsAllResponse
+	(*GetRDBInstanceFilesRequest)(nil),                // 22: qingcloud.iaas.v1.GetRDBInstanceFilesRequest
+	(*GetRDBInstanceFilesResponse)(nil),               // 23: qingcloud.iaas.v1.GetRDBInstanceFilesResponse
+	(*GetRDBMonitorRequest)(nil),                      // 24: qingcloud.iaas.v1.GetRDBMonitorRequest
+	(*GetRDBMonitorResponse)(nil),                     // 25: qingcloud.iaas.v1.GetRDBMonitorResponse
+	(*ModifyRDBParametersRequest)(nil),                // 26: qingcloud.iaas.v1.ModifyRDBParametersRequest
+	(*ModifyRDBParametersResponse)(nil),               // 27: qingcloud.iaas.v1.ModifyRDBParametersResponse
+	(*RDBsJoinVxnetRequest)(nil),                      // 28: qingcloud.iaas.v1.RDBsJoinVxnetRequest
+	(*RDBsJoinVxnetResponse)(nil),                     // 29: qingcloud.iaas.v1.RDBsJoinVxnetResponse
+	(*RDBsLeaveVxnetRequest)(nil),                     // 30: qingcloud.iaas.v1.RDBsLeaveVxnetRequest
+	(*RDBsLeaveVxnetResponse)(nil),                    // 31: qingcloud.iaas.v1.RDBsLeaveVxnetResponse
+	(*ResizeRDBsRequest)(nil),                         // 32: qingcloud.iaas.v1.ResizeRDBsRequest
+	(*ResizeRDBsResponse)(nil),                        // 33: qingcloud.iaas.v1.ResizeRDBsResponse
+	(*StartRDBsRequest)(nil),                          // 34: qingcloud.iaas.v1.StartRDBsRequest
+	(*StartRDBsResponse)(nil),                         // 35: qingcloud.iaas.v1.StartRDBsResponse
+	(*StopRDBsRequest)(nil),                           // 36: qingcloud.iaas.v1.StopRDBsRequest
+	(*StopRDBsResponse)(nil),                          // 37: qingcloud.iaas.v1.StopRDBsResponse
+	(*RdbPrivateIp)(nil),                              // 38: qingcloud.iaas.v1.RdbPrivateIp
+	(*RdbParameter)(nil),                              // 39: qingcloud.iaas.v1.RdbParameter
+	(*Rdb)(nil),                                       // 40: qingcloud.iaas.v1.Rdb
+	(*RdbFile)(nil),                                   // 41: qingcloud.iaas.v1.RdbFile
+	(*timestamppb.Timestamp)(nil),                     // 42: google.protobuf.Timestamp
+	(*Meter)(nil),                                     // 43: qingcloud.iaas.v1.Meter
+	(*RdbParameters)(nil),                             // 44: qingcloud.iaas.v1.RdbParameters
 }
 var file_qingcloud_iaas_v1_rdb_proto_depIdxs = []int32{
-	34, // 0: qingcloud.iaas.v1.CreateRDBRequest.private_ips:type_name -> qingcloud.iaas.v1.RdbPrivateIp
-	34, // 1: qingcloud.iaas.v1.CreateRDBFromSnapshotRequest.private_ips:type_name -> qingcloud.iaas.v1.RdbPrivateIp
-	35, // 2: qingcloud.iaas.v1.DescribeRDBParametersResponse.parameter_set:type_name -> qingcloud.iaas.v1.RdbParameter
-	36, // 3: qingcloud.iaas.v1.DescribeRDBsResponse.rdb_set:type_name -> qingcloud.iaas.v1.Rdb
-	37, // 4: qingcloud.iaas.v1.GetRDBInstanceFilesResponse.files:type_name -> qingcloud.iaas.v1.RdbFile
-	38, // 5: qingcloud.iaas.v1.GetRDBMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
-	38, // 6: qingcloud.iaas.v1.GetRDBMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
-	39, // 7: qingcloud.iaas.v1.GetRDBMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
-	40, // 8: qingcloud.iaas.v1.ModifyRDBParametersRequest.parameters:type_name -> qingcloud.iaas.v1.RdbParameters
-	0,  // 9: qingcloud.iaas.v1.RdbService.ApplyRDBParameterGroup:input_type -> qingcloud.iaas.v1.ApplyRDBParameterGroupRequest
-	2,  // 10: qingcloud.iaas.v1.RdbService.CeaseRDBInstance:input_type -> qingcloud.iaas.v1.CeaseRDBInstanceRequest
-	4,  // 11: qingcloud.iaas.v1.RdbService.CopyRDBInstanceFilesToFTP:input_type -> qingcloud.iaas.v1.CopyRDBInstanceFilesToFTPRequest
-	6,  // 12: qingcloud.iaas.v1.RdbService.CreateRDB:input_type -> qingcloud.iaas.v1.CreateRDBRequest
-	8,  // 13: qingcloud.iaas.v1.RdbService.CreateRDBFromSnapshot:input_type -> qingcloud.iaas.v1.CreateRDBFromSnapshotRequest
-	10, // 14: qingcloud.iaas.v1.RdbService.CreateTempRDBInstanceFromSnapshot:input_type -> qingcloud.iaas.v1.CreateTempRDBInstanceFromSnapshotRequest
-	12, // 15: qingcloud.iaas.v1.RdbService.DeleteRDBs:input_type -> qingcloud.iaas.v1.DeleteRDBsRequest
-	14, // 16: qingcloud.iaas.v1.RdbService.DescribeRDBParameters:input_type -> qingcloud.iaas.v1.DescribeRDBParametersRequest
-	16, // 17: qingcloud.iaas.v1.RdbService.DescribeRDBs:input_type -> qingcloud.iaas.v1.DescribeRDBsRequest
-	18, // 18: qingcloud.iaas.v1.RdbService.GetRDBInstanceFiles:input_type -> qingcloud.iaas.v1.GetRDBInstanceFilesRequest
-	20, // 19: qingcloud.iaas.v1.RdbService.GetRDBMonitor:input_type -> qingcloud.iaas.v1.GetRDBMonitorRequest
-	22, // 20: qingcloud.iaas.v1.RdbService.ModifyRDBParameters:input_type -> qingcloud.iaas.v1.ModifyRDBParametersRequest
-	24, // 21: qingcloud.iaas.v1.RdbService.RDBsJoinVxnet:input_type -> qingcloud.iaas.v1.RDBsJoinVxnetRequest
-	26, // 22: qingcloud.iaas.v1.RdbService.RDBsLeaveVxnet:input_type -> qingcloud.iaas.v1.RDBsLeaveVxnetRequest
-	28, // 23: qingcloud.iaas.v1.RdbService.ResizeRDBs:input_type -> qingcloud.iaas.v1.ResizeRDBsRequest
-	30, // 24: qingcloud.iaas.v1.RdbService.StartRDBs:input_type -> qingcloud.iaas.v1.StartRDBsRequest
-	32, // 25: qingcloud.iaas.v1.RdbService.StopRDBs:input_type -> qingcloud.iaas.v1.StopRDBsRequest
-	1,  // 26: qingcloud.iaas.v1.RdbService.ApplyRDBParameterGroup:output_type -> qingcloud.iaas.v1.ApplyRDBParameterGroupResponse
-	3,  // 27: qingcloud.iaas.v1.RdbService.CeaseRDBInstance:output_type -> qingcloud.iaas.v1.CeaseRDBInstanceResponse
-	5,  // 28: qingcloud.iaas.v1.RdbService.CopyRDBInstanceFilesToFTP:output_type -> qingcloud.iaas.v1.CopyRDBInstanceFilesToFTPResponse
-	7,  // 29: qingcloud.iaas.v1.RdbService.CreateRDB:output_type -> qingcloud.iaas.v1.CreateRDBResponse
-	9,  // 30: qingcloud.iaas.v1.RdbService.CreateRDBFromSnapshot:output_type -> qingcloud.iaas.v1.CreateRDBFromSnapshotResponse
-	11, // 31: qingcloud.iaas.v1.RdbService.CreateTempRDBInstanceFromSnapshot:output_type -> qingcloud.iaas.v1.CreateTempRDBInstanceFromSnapshotResponse
-	13, // 32: qingcloud.iaas.v1.RdbService.DeleteRDBs:output_type -> qingcloud.iaas.v1.DeleteRDBsResponse
-	15, // 33: qingcloud.iaas.v1.RdbService.DescribeRDBParameters:output_type -> qingcloud.iaas.v1.DescribeRDBParametersResponse
-	17, // 34: qingcloud.iaas.v1.RdbService.DescribeRDBs:output_type -> qingcloud.iaas.v1.DescribeRDBsResponse
-	19, // 35: qingcloud.iaas.v1.RdbService.GetRDBInstanceFiles:output_type -> qingcloud.iaas.v1.GetRDBInstanceFilesResponse
-	21, // 36: qingcloud.iaas.v1.RdbService.GetRDBMonitor:output_type -> qingcloud.iaas.v1.GetRDBMonitorResponse
-	23, // 37: qingcloud.iaas.v1.RdbService.ModifyRDBParameters:output_type -> qingcloud.iaas.v1.ModifyRDBParametersResponse
-	25, // 38: qingcloud.iaas.v1.RdbService.RDBsJoinVxnet:output_type -> qingcloud.iaas.v1.RDBsJoinVxnetResponse
-	27, // 39: qingcloud.iaas.v1.RdbService.RDBsLeaveVxnet:output_type -> qingcloud.iaas.v1.RDBsLeaveVxnetResponse
-	29, // 40: qingcloud.iaas.v1.RdbService.ResizeRDBs:output_type -> qingcloud.iaas.v1.ResizeRDBsResponse
-	31, // 41: qingcloud.iaas.v1.RdbService.StartRDBs:output_type -> qingcloud.iaas.v1.StartRDBsResponse
-	33, // 42: qingcloud.iaas.v1.RdbService.StopRDBs:output_type -> qingcloud.iaas.v1.StopRDBsResponse
-	26, // [26:43] is the sub-list for method output_type
-	9,  // [9:26] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	38, // 0: qingcloud.iaas.v1.CreateRDBRequest.private_ips:type_name -> qingcloud.iaas.v1.RdbPrivateIp
+	38, // 1: qingcloud.iaas.v1.CreateRDBFromSnapshotRequest.private_ips:type_name -> qingcloud.iaas.v1.RdbPrivateIp
+	39, // 2: qingcloud.iaas.v1.DescribeRDBParametersResponse.parameter_set:type_name -> qingcloud.iaas.v1.RdbParameter
+	39, // 3: qingcloud.iaas.v1.DescribeRDBParametersAllResponse.parameter:type_name -> qingcloud.iaas.v1.RdbParameter
+	40, // 4: qingcloud.iaas.v1.DescribeRDBsResponse.rdb_set:type_name -> qingcloud.iaas.v1.Rdb
+	40, // 5: qingcloud.iaas.v1.DescribeRDBsAllResponse.rdb:type_name -> qingcloud.iaas.v1.Rdb
+	41, // 6: qingcloud.iaas.v1.GetRDBInstanceFilesResponse.files:type_name -> qingcloud.iaas.v1.RdbFile
+	42, // 7: qingcloud.iaas.v1.GetRDBMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
+	42, // 8: qingcloud.iaas.v1.GetRDBMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
+	43, // 9: qingcloud.iaas.v1.GetRDBMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
+	44, // 10: qingcloud.iaas.v1.ModifyRDBParametersRequest.parameters:type_name -> qingcloud.iaas.v1.RdbParameters
+	0,  // 11: qingcloud.iaas.v1.RdbService.ApplyRDBParameterGroup:input_type -> qingcloud.iaas.v1.ApplyRDBParameterGroupRequest
+	2,  // 12: qingcloud.iaas.v1.RdbService.CeaseRDBInstance:input_type -> qingcloud.iaas.v1.CeaseRDBInstanceRequest
+	4,  // 13: qingcloud.iaas.v1.RdbService.CopyRDBInstanceFilesToFTP:input_type -> qingcloud.iaas.v1.CopyRDBInstanceFilesToFTPRequest
+	6,  // 14: qingcloud.iaas.v1.RdbService.CreateRDB:input_type -> qingcloud.iaas.v1.CreateRDBRequest
+	8,  // 15: qingcloud.iaas.v1.RdbService.CreateRDBFromSnapshot:input_type -> qingcloud.iaas.v1.CreateRDBFromSnapshotRequest
+	10, // 16: qingcloud.iaas.v1.RdbService.CreateTempRDBInstanceFromSnapshot:input_type -> qingcloud.iaas.v1.CreateTempRDBInstanceFromSnapshotRequest
+	12, // 17: qingcloud.iaas.v1.RdbService.DeleteRDBs:input_type -> qingcloud.iaas.v1.DeleteRDBsRequest
+	14, // 18: qingcloud.iaas.v1.RdbService.DescribeRDBParameters:input_type -> qingcloud.iaas.v1.DescribeRDBParametersRequest
+	16, // 19: qingcloud.iaas.v1.RdbService.DescribeRDBParametersAll:input_type -> qingcloud.iaas.v1.DescribeRDBParametersAllRequest
+	18, // 20: qingcloud.iaas.v1.RdbService.DescribeRDBs:input_type -> qingcloud.iaas.v1.DescribeRDBsRequest
+	20, // 21: qingcloud.iaas.v1.RdbService.DescribeRDBsAll:input_type -> qingcloud.iaas.v1.DescribeRDBsAllRequest
+	22, // 22: qingcloud.iaas.v1.RdbService.GetRDBInstanceFiles:input_type -> qingcloud.iaas.v1.GetRDBInstanceFilesRequest
+	24, // 23: qingcloud.iaas.v1.RdbService.GetRDBMonitor:input_type -> qingcloud.iaas.v1.GetRDBMonitorRequest
+	26, // 24: qingcloud.iaas.v1.RdbService.ModifyRDBParameters:input_type -> qingcloud.iaas.v1.ModifyRDBParametersRequest
+	28, // 25: qingcloud.iaas.v1.RdbService.RDBsJoinVxnet:input_type -> qingcloud.iaas.v1.RDBsJoinVxnetRequest
+	30, // 26: qingcloud.iaas.v1.RdbService.RDBsLeaveVxnet:input_type -> qingcloud.iaas.v1.RDBsLeaveVxnetRequest
+	32, // 27: qingcloud.iaas.v1.RdbService.ResizeRDBs:input_type -> qingcloud.iaas.v1.ResizeRDBsRequest
+	34, // 28: qingcloud.iaas.v1.RdbService.StartRDBs:input_type -> qingcloud.iaas.v1.StartRDBsRequest
+	36, // 29: qingcloud.iaas.v1.RdbService.StopRDBs:input_type -> qingcloud.iaas.v1.StopRDBsRequest
+	1,  // 30: qingcloud.iaas.v1.RdbService.ApplyRDBParameterGroup:output_type -> qingcloud.iaas.v1.ApplyRDBParameterGroupResponse
+	3,  // 31: qingcloud.iaas.v1.RdbService.CeaseRDBInstance:output_type -> qingcloud.iaas.v1.CeaseRDBInstanceResponse
+	5,  // 32: qingcloud.iaas.v1.RdbService.CopyRDBInstanceFilesToFTP:output_type -> qingcloud.iaas.v1.CopyRDBInstanceFilesToFTPResponse
+	7,  // 33: qingcloud.iaas.v1.RdbService.CreateRDB:output_type -> qingcloud.iaas.v1.CreateRDBResponse
+	9,  // 34: qingcloud.iaas.v1.RdbService.CreateRDBFromSnapshot:output_type -> qingcloud.iaas.v1.CreateRDBFromSnapshotResponse
+	11, // 35: qingcloud.iaas.v1.RdbService.CreateTempRDBInstanceFromSnapshot:output_type -> qingcloud.iaas.v1.CreateTempRDBInstanceFromSnapshotResponse
+	13, // 36: qingcloud.iaas.v1.RdbService.DeleteRDBs:output_type -> qingcloud.iaas.v1.DeleteRDBsResponse
+	15, // 37: qingcloud.iaas.v1.RdbService.DescribeRDBParameters:output_type -> qingcloud.iaas.v1.DescribeRDBParametersResponse
+	17, // 38: qingcloud.iaas.v1.RdbService.DescribeRDBParametersAll:output_type -> qingcloud.iaas.v1.DescribeRDBParametersAllResponse
+	19, // 39: qingcloud.iaas.v1.RdbService.DescribeRDBs:output_type -> qingcloud.iaas.v1.DescribeRDBsResponse
+	21, // 40: qingcloud.iaas.v1.RdbService.DescribeRDBsAll:output_type -> qingcloud.iaas.v1.DescribeRDBsAllResponse
+	23, // 41: qingcloud.iaas.v1.RdbService.GetRDBInstanceFiles:output_type -> qingcloud.iaas.v1.GetRDBInstanceFilesResponse
+	25, // 42: qingcloud.iaas.v1.RdbService.GetRDBMonitor:output_type -> qingcloud.iaas.v1.GetRDBMonitorResponse
+	27, // 43: qingcloud.iaas.v1.RdbService.ModifyRDBParameters:output_type -> qingcloud.iaas.v1.ModifyRDBParametersResponse
+	29, // 44: qingcloud.iaas.v1.RdbService.RDBsJoinVxnet:output_type -> qingcloud.iaas.v1.RDBsJoinVxnetResponse
+	31, // 45: qingcloud.iaas.v1.RdbService.RDBsLeaveVxnet:output_type -> qingcloud.iaas.v1.RDBsLeaveVxnetResponse
+	33, // 46: qingcloud.iaas.v1.RdbService.ResizeRDBs:output_type -> qingcloud.iaas.v1.ResizeRDBsResponse
+	35, // 47: qingcloud.iaas.v1.RdbService.StartRDBs:output_type -> qingcloud.iaas.v1.StartRDBsResponse
+	37, // 48: qingcloud.iaas.v1.RdbService.StopRDBs:output_type -> qingcloud.iaas.v1.StopRDBsResponse
+	30, // [30:49] is the sub-list for method output_type
+	11, // [11:30] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_rdb_proto_init() }
@@ -3054,13 +3408,17 @@ func file_qingcloud_iaas_v1_rdb_proto_init() {
 	file_qingcloud_iaas_v1_rdb_proto_msgTypes[31].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_rdb_proto_msgTypes[32].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_rdb_proto_msgTypes[33].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_rdb_proto_msgTypes[34].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_rdb_proto_msgTypes[35].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_rdb_proto_msgTypes[36].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_rdb_proto_msgTypes[37].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_rdb_proto_rawDesc), len(file_qingcloud_iaas_v1_rdb_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

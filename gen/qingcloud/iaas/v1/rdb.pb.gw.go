@@ -259,6 +259,34 @@ func local_request_RdbService_DescribeRDBParameters_0(ctx context.Context, marsh
 	return msg, metadata, err
 }
 
+var filter_RdbService_DescribeRDBParametersAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_RdbService_DescribeRDBParametersAll_0(ctx context.Context, marshaler runtime.Marshaler, client RdbServiceClient, req *http.Request, pathParams map[string]string) (RdbService_DescribeRDBParametersAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeRDBParametersAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RdbService_DescribeRDBParametersAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeRDBParametersAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_RdbService_DescribeRDBs_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_RdbService_DescribeRDBs_0(ctx context.Context, marshaler runtime.Marshaler, client RdbServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -292,6 +320,34 @@ func local_request_RdbService_DescribeRDBs_0(ctx context.Context, marshaler runt
 	}
 	msg, err := server.DescribeRDBs(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_RdbService_DescribeRDBsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_RdbService_DescribeRDBsAll_0(ctx context.Context, marshaler runtime.Marshaler, client RdbServiceClient, req *http.Request, pathParams map[string]string) (RdbService_DescribeRDBsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeRDBsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RdbService_DescribeRDBsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeRDBsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 var filter_RdbService_GetRDBInstanceFiles_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
@@ -692,6 +748,13 @@ func RegisterRdbServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux,
 		}
 		forward_RdbService_DescribeRDBParameters_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_RdbService_DescribeRDBParametersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_RdbService_DescribeRDBs_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -711,6 +774,13 @@ func RegisterRdbServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux,
 			return
 		}
 		forward_RdbService_DescribeRDBs_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_RdbService_DescribeRDBsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodGet, pattern_RdbService_GetRDBInstanceFiles_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1048,6 +1118,23 @@ func RegisterRdbServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux,
 		}
 		forward_RdbService_DescribeRDBParameters_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_RdbService_DescribeRDBParametersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.RdbService/DescribeRDBParametersAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeRDBParameters:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RdbService_DescribeRDBParametersAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RdbService_DescribeRDBParametersAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_RdbService_DescribeRDBs_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1064,6 +1151,23 @@ func RegisterRdbServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux,
 			return
 		}
 		forward_RdbService_DescribeRDBs_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_RdbService_DescribeRDBsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.RdbService/DescribeRDBsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeRDBs:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RdbService_DescribeRDBsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RdbService_DescribeRDBsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RdbService_GetRDBInstanceFiles_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1213,7 +1317,9 @@ var (
 	pattern_RdbService_CreateTempRDBInstanceFromSnapshot_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateTempRDBInstanceFromSnapshot"}, ""))
 	pattern_RdbService_DeleteRDBs_0                        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteRDBs"}, ""))
 	pattern_RdbService_DescribeRDBParameters_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRDBParameters"}, ""))
+	pattern_RdbService_DescribeRDBParametersAll_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRDBParameters"}, "all"))
 	pattern_RdbService_DescribeRDBs_0                      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRDBs"}, ""))
+	pattern_RdbService_DescribeRDBsAll_0                   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRDBs"}, "all"))
 	pattern_RdbService_GetRDBInstanceFiles_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetRDBInstanceFiles"}, ""))
 	pattern_RdbService_GetRDBMonitor_0                     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetRDBMonitor"}, ""))
 	pattern_RdbService_ModifyRDBParameters_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyRDBParameters"}, ""))
@@ -1233,7 +1339,9 @@ var (
 	forward_RdbService_CreateTempRDBInstanceFromSnapshot_0 = runtime.ForwardResponseMessage
 	forward_RdbService_DeleteRDBs_0                        = runtime.ForwardResponseMessage
 	forward_RdbService_DescribeRDBParameters_0             = runtime.ForwardResponseMessage
+	forward_RdbService_DescribeRDBParametersAll_0          = runtime.ForwardResponseStream
 	forward_RdbService_DescribeRDBs_0                      = runtime.ForwardResponseMessage
+	forward_RdbService_DescribeRDBsAll_0                   = runtime.ForwardResponseStream
 	forward_RdbService_GetRDBInstanceFiles_0               = runtime.ForwardResponseMessage
 	forward_RdbService_GetRDBMonitor_0                     = runtime.ForwardResponseMessage
 	forward_RdbService_ModifyRDBParameters_0               = runtime.ForwardResponseMessage

@@ -30,7 +30,9 @@ const (
 	RdbService_CreateTempRDBInstanceFromSnapshot_FullMethodName = "/qingcloud.iaas.v1.RdbService/CreateTempRDBInstanceFromSnapshot"
 	RdbService_DeleteRDBs_FullMethodName                        = "/qingcloud.iaas.v1.RdbService/DeleteRDBs"
 	RdbService_DescribeRDBParameters_FullMethodName             = "/qingcloud.iaas.v1.RdbService/DescribeRDBParameters"
+	RdbService_DescribeRDBParametersAll_FullMethodName          = "/qingcloud.iaas.v1.RdbService/DescribeRDBParametersAll"
 	RdbService_DescribeRDBs_FullMethodName                      = "/qingcloud.iaas.v1.RdbService/DescribeRDBs"
+	RdbService_DescribeRDBsAll_FullMethodName                   = "/qingcloud.iaas.v1.RdbService/DescribeRDBsAll"
 	RdbService_GetRDBInstanceFiles_FullMethodName               = "/qingcloud.iaas.v1.RdbService/GetRDBInstanceFiles"
 	RdbService_GetRDBMonitor_FullMethodName                     = "/qingcloud.iaas.v1.RdbService/GetRDBMonitor"
 	RdbService_ModifyRDBParameters_FullMethodName               = "/qingcloud.iaas.v1.RdbService/ModifyRDBParameters"
@@ -95,12 +97,24 @@ type RdbServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/rdb/describe_rdb_parameters.html
 	DescribeRDBParameters(ctx context.Context, in *DescribeRDBParametersRequest, opts ...grpc.CallOption) (*DescribeRDBParametersResponse, error)
+	// DescribeRDBParametersAll streams every item that DescribeRDBParameters matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRDBParametersAll(ctx context.Context, in *DescribeRDBParametersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRDBParametersAllResponse], error)
 	// DescribeRDBs calls the QingCloud action DescribeRDBs.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/rdb/describe_rdbs.html
 	DescribeRDBs(ctx context.Context, in *DescribeRDBsRequest, opts ...grpc.CallOption) (*DescribeRDBsResponse, error)
+	// DescribeRDBsAll streams every item that DescribeRDBs matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRDBsAll(ctx context.Context, in *DescribeRDBsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRDBsAllResponse], error)
 	// GetRDBInstanceFiles calls the QingCloud action GetRDBInstanceFiles.
 	//
 	// Read-only.
@@ -237,6 +251,25 @@ func (c *rdbServiceClient) DescribeRDBParameters(ctx context.Context, in *Descri
 	return out, nil
 }
 
+func (c *rdbServiceClient) DescribeRDBParametersAll(ctx context.Context, in *DescribeRDBParametersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRDBParametersAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RdbService_ServiceDesc.Streams[0], RdbService_DescribeRDBParametersAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeRDBParametersAllRequest, DescribeRDBParametersAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RdbService_DescribeRDBParametersAllClient = grpc.ServerStreamingClient[DescribeRDBParametersAllResponse]
+
 func (c *rdbServiceClient) DescribeRDBs(ctx context.Context, in *DescribeRDBsRequest, opts ...grpc.CallOption) (*DescribeRDBsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeRDBsResponse)
@@ -246,6 +279,25 @@ func (c *rdbServiceClient) DescribeRDBs(ctx context.Context, in *DescribeRDBsReq
 	}
 	return out, nil
 }
+
+func (c *rdbServiceClient) DescribeRDBsAll(ctx context.Context, in *DescribeRDBsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRDBsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RdbService_ServiceDesc.Streams[1], RdbService_DescribeRDBsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeRDBsAllRequest, DescribeRDBsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RdbService_DescribeRDBsAllClient = grpc.ServerStreamingClient[DescribeRDBsAllResponse]
 
 func (c *rdbServiceClient) GetRDBInstanceFiles(ctx context.Context, in *GetRDBInstanceFilesRequest, opts ...grpc.CallOption) (*GetRDBInstanceFilesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -381,12 +433,24 @@ type RdbServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/rdb/describe_rdb_parameters.html
 	DescribeRDBParameters(context.Context, *DescribeRDBParametersRequest) (*DescribeRDBParametersResponse, error)
+	// DescribeRDBParametersAll streams every item that DescribeRDBParameters matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRDBParametersAll(*DescribeRDBParametersAllRequest, grpc.ServerStreamingServer[DescribeRDBParametersAllResponse]) error
 	// DescribeRDBs calls the QingCloud action DescribeRDBs.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/rdb/describe_rdbs.html
 	DescribeRDBs(context.Context, *DescribeRDBsRequest) (*DescribeRDBsResponse, error)
+	// DescribeRDBsAll streams every item that DescribeRDBs matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRDBsAll(*DescribeRDBsAllRequest, grpc.ServerStreamingServer[DescribeRDBsAllResponse]) error
 	// GetRDBInstanceFiles calls the QingCloud action GetRDBInstanceFiles.
 	//
 	// Read-only.
@@ -467,8 +531,14 @@ func (UnimplementedRdbServiceServer) DeleteRDBs(context.Context, *DeleteRDBsRequ
 func (UnimplementedRdbServiceServer) DescribeRDBParameters(context.Context, *DescribeRDBParametersRequest) (*DescribeRDBParametersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeRDBParameters not implemented")
 }
+func (UnimplementedRdbServiceServer) DescribeRDBParametersAll(*DescribeRDBParametersAllRequest, grpc.ServerStreamingServer[DescribeRDBParametersAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeRDBParametersAll not implemented")
+}
 func (UnimplementedRdbServiceServer) DescribeRDBs(context.Context, *DescribeRDBsRequest) (*DescribeRDBsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeRDBs not implemented")
+}
+func (UnimplementedRdbServiceServer) DescribeRDBsAll(*DescribeRDBsAllRequest, grpc.ServerStreamingServer[DescribeRDBsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeRDBsAll not implemented")
 }
 func (UnimplementedRdbServiceServer) GetRDBInstanceFiles(context.Context, *GetRDBInstanceFilesRequest) (*GetRDBInstanceFilesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRDBInstanceFiles not implemented")
@@ -659,6 +729,17 @@ func _RdbService_DescribeRDBParameters_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RdbService_DescribeRDBParametersAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeRDBParametersAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RdbServiceServer).DescribeRDBParametersAll(m, &grpc.GenericServerStream[DescribeRDBParametersAllRequest, DescribeRDBParametersAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RdbService_DescribeRDBParametersAllServer = grpc.ServerStreamingServer[DescribeRDBParametersAllResponse]
+
 func _RdbService_DescribeRDBs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeRDBsRequest)
 	if err := dec(in); err != nil {
@@ -676,6 +757,17 @@ func _RdbService_DescribeRDBs_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _RdbService_DescribeRDBsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeRDBsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RdbServiceServer).DescribeRDBsAll(m, &grpc.GenericServerStream[DescribeRDBsAllRequest, DescribeRDBsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RdbService_DescribeRDBsAllServer = grpc.ServerStreamingServer[DescribeRDBsAllResponse]
 
 func _RdbService_GetRDBInstanceFiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetRDBInstanceFilesRequest)
@@ -897,6 +989,17 @@ var RdbService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RdbService_StopRDBs_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeRDBParametersAll",
+			Handler:       _RdbService_DescribeRDBParametersAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeRDBsAll",
+			Handler:       _RdbService_DescribeRDBsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/rdb.proto",
 }

@@ -950,6 +950,141 @@ func (x *DescribeRouterStaticEntriesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeRouterStaticEntriesAllRequest holds the filters of DescribeRouterStaticEntries; paging is
+// the server's.
+type DescribeRouterStaticEntriesAllRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Owner               *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	RouterStatic        *string                `protobuf:"bytes,2,opt,name=router_static,json=routerStatic,proto3,oneof" json:"router_static,omitempty"`
+	RouterStaticEntries *string                `protobuf:"bytes,3,opt,name=router_static_entries,json=routerStaticEntries,proto3,oneof" json:"router_static_entries,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRouterStaticEntriesAllRequest) Reset() {
+	*x = DescribeRouterStaticEntriesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRouterStaticEntriesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRouterStaticEntriesAllRequest) ProtoMessage() {}
+
+func (x *DescribeRouterStaticEntriesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRouterStaticEntriesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeRouterStaticEntriesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DescribeRouterStaticEntriesAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeRouterStaticEntriesAllRequest) GetRouterStatic() string {
+	if x != nil && x.RouterStatic != nil {
+		return *x.RouterStatic
+	}
+	return ""
+}
+
+func (x *DescribeRouterStaticEntriesAllRequest) GetRouterStaticEntries() string {
+	if x != nil && x.RouterStaticEntries != nil {
+		return *x.RouterStaticEntries
+	}
+	return ""
+}
+
+func (x *DescribeRouterStaticEntriesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeRouterStaticEntriesAllResponse is one item of the DescribeRouterStaticEntries listing.
+type DescribeRouterStaticEntriesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	RouterStaticEntry *RouterStaticEntry `protobuf:"bytes,1,opt,name=router_static_entry,json=routerStaticEntry,proto3" json:"router_static_entry,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRouterStaticEntriesAllResponse) Reset() {
+	*x = DescribeRouterStaticEntriesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRouterStaticEntriesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRouterStaticEntriesAllResponse) ProtoMessage() {}
+
+func (x *DescribeRouterStaticEntriesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRouterStaticEntriesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeRouterStaticEntriesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DescribeRouterStaticEntriesAllResponse) GetRouterStaticEntry() *RouterStaticEntry {
+	if x != nil {
+		return x.RouterStaticEntry
+	}
+	return nil
+}
+
+func (x *DescribeRouterStaticEntriesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeRouterStaticEntriesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeRouterStaticsRequest holds the parameters of the QingCloud action DescribeRouterStatics.
 type DescribeRouterStaticsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -973,7 +1108,7 @@ type DescribeRouterStaticsRequest struct {
 
 func (x *DescribeRouterStaticsRequest) Reset() {
 	*x = DescribeRouterStaticsRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1120,7 @@ func (x *DescribeRouterStaticsRequest) String() string {
 func (*DescribeRouterStaticsRequest) ProtoMessage() {}
 
 func (x *DescribeRouterStaticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1133,7 @@ func (x *DescribeRouterStaticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRouterStaticsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRouterStaticsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{14}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DescribeRouterStaticsRequest) GetLimit() int32 {
@@ -1077,7 +1212,7 @@ type DescribeRouterStaticsResponse struct {
 
 func (x *DescribeRouterStaticsResponse) Reset() {
 	*x = DescribeRouterStaticsResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1224,7 @@ func (x *DescribeRouterStaticsResponse) String() string {
 func (*DescribeRouterStaticsResponse) ProtoMessage() {}
 
 func (x *DescribeRouterStaticsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1237,7 @@ func (x *DescribeRouterStaticsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRouterStaticsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeRouterStaticsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{15}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DescribeRouterStaticsResponse) GetAction() string {
@@ -1133,6 +1268,167 @@ func (x *DescribeRouterStaticsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeRouterStaticsAllRequest holds the filters of DescribeRouterStatics; paging is the
+// server's.
+type DescribeRouterStaticsAllRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	Router        *string                `protobuf:"bytes,2,opt,name=router,proto3,oneof" json:"router,omitempty"`
+	RouterStatics []string               `protobuf:"bytes,3,rep,name=router_statics,json=routerStatics,proto3" json:"router_statics,omitempty"`
+	// Known values: 1, 2, 3, 4, 5, 6, 7, 8 (others are passed through).
+	StaticType *int32 `protobuf:"varint,4,opt,name=static_type,json=staticType,proto3,oneof" json:"static_type,omitempty"`
+	// Known values: 0, 1 (others are passed through).
+	Verbose *int32  `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	Vxnet   *string `protobuf:"bytes,6,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRouterStaticsAllRequest) Reset() {
+	*x = DescribeRouterStaticsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRouterStaticsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRouterStaticsAllRequest) ProtoMessage() {}
+
+func (x *DescribeRouterStaticsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRouterStaticsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeRouterStaticsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DescribeRouterStaticsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeRouterStaticsAllRequest) GetRouter() string {
+	if x != nil && x.Router != nil {
+		return *x.Router
+	}
+	return ""
+}
+
+func (x *DescribeRouterStaticsAllRequest) GetRouterStatics() []string {
+	if x != nil {
+		return x.RouterStatics
+	}
+	return nil
+}
+
+func (x *DescribeRouterStaticsAllRequest) GetStaticType() int32 {
+	if x != nil && x.StaticType != nil {
+		return *x.StaticType
+	}
+	return 0
+}
+
+func (x *DescribeRouterStaticsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeRouterStaticsAllRequest) GetVxnet() string {
+	if x != nil && x.Vxnet != nil {
+		return *x.Vxnet
+	}
+	return ""
+}
+
+func (x *DescribeRouterStaticsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeRouterStaticsAllResponse is one item of the DescribeRouterStatics listing.
+type DescribeRouterStaticsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	RouterStatic *RouterStatic `protobuf:"bytes,1,opt,name=router_static,json=routerStatic,proto3" json:"router_static,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRouterStaticsAllResponse) Reset() {
+	*x = DescribeRouterStaticsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRouterStaticsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRouterStaticsAllResponse) ProtoMessage() {}
+
+func (x *DescribeRouterStaticsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRouterStaticsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeRouterStaticsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DescribeRouterStaticsAllResponse) GetRouterStatic() *RouterStatic {
+	if x != nil {
+		return x.RouterStatic
+	}
+	return nil
+}
+
+func (x *DescribeRouterStaticsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeRouterStaticsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeRouterVxnetsRequest holds the parameters of the QingCloud action DescribeRouterVxnets.
 type DescribeRouterVxnetsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1152,7 +1448,7 @@ type DescribeRouterVxnetsRequest struct {
 
 func (x *DescribeRouterVxnetsRequest) Reset() {
 	*x = DescribeRouterVxnetsRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1460,7 @@ func (x *DescribeRouterVxnetsRequest) String() string {
 func (*DescribeRouterVxnetsRequest) ProtoMessage() {}
 
 func (x *DescribeRouterVxnetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1473,7 @@ func (x *DescribeRouterVxnetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRouterVxnetsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRouterVxnetsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{16}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DescribeRouterVxnetsRequest) GetLimit() int32 {
@@ -1235,7 +1531,7 @@ type DescribeRouterVxnetsResponse struct {
 
 func (x *DescribeRouterVxnetsResponse) Reset() {
 	*x = DescribeRouterVxnetsResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1543,7 @@ func (x *DescribeRouterVxnetsResponse) String() string {
 func (*DescribeRouterVxnetsResponse) ProtoMessage() {}
 
 func (x *DescribeRouterVxnetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1556,7 @@ func (x *DescribeRouterVxnetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRouterVxnetsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeRouterVxnetsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{17}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DescribeRouterVxnetsResponse) GetAction() string {
@@ -1291,6 +1587,141 @@ func (x *DescribeRouterVxnetsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeRouterVxnetsAllRequest holds the filters of DescribeRouterVxnets; paging is the server's.
+type DescribeRouterVxnetsAllRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Router *string                `protobuf:"bytes,1,opt,name=router,proto3,oneof" json:"router,omitempty"`
+	// Known values: 0, 1 (others are passed through).
+	Verbose *int32  `protobuf:"varint,2,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	Vxnet   *string `protobuf:"bytes,3,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRouterVxnetsAllRequest) Reset() {
+	*x = DescribeRouterVxnetsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRouterVxnetsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRouterVxnetsAllRequest) ProtoMessage() {}
+
+func (x *DescribeRouterVxnetsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRouterVxnetsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeRouterVxnetsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DescribeRouterVxnetsAllRequest) GetRouter() string {
+	if x != nil && x.Router != nil {
+		return *x.Router
+	}
+	return ""
+}
+
+func (x *DescribeRouterVxnetsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeRouterVxnetsAllRequest) GetVxnet() string {
+	if x != nil && x.Vxnet != nil {
+		return *x.Vxnet
+	}
+	return ""
+}
+
+func (x *DescribeRouterVxnetsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeRouterVxnetsAllResponse is one item of the DescribeRouterVxnets listing.
+type DescribeRouterVxnetsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	RouterVxnet *RouterVxnet `protobuf:"bytes,1,opt,name=router_vxnet,json=routerVxnet,proto3" json:"router_vxnet,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRouterVxnetsAllResponse) Reset() {
+	*x = DescribeRouterVxnetsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRouterVxnetsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRouterVxnetsAllResponse) ProtoMessage() {}
+
+func (x *DescribeRouterVxnetsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRouterVxnetsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeRouterVxnetsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DescribeRouterVxnetsAllResponse) GetRouterVxnet() *RouterVxnet {
+	if x != nil {
+		return x.RouterVxnet
+	}
+	return nil
+}
+
+func (x *DescribeRouterVxnetsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeRouterVxnetsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeRoutersRequest holds the parameters of the QingCloud action DescribeRouters.
 type DescribeRoutersRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1315,7 +1746,7 @@ type DescribeRoutersRequest struct {
 
 func (x *DescribeRoutersRequest) Reset() {
 	*x = DescribeRoutersRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1758,7 @@ func (x *DescribeRoutersRequest) String() string {
 func (*DescribeRoutersRequest) ProtoMessage() {}
 
 func (x *DescribeRoutersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1771,7 @@ func (x *DescribeRoutersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRoutersRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRoutersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{18}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DescribeRoutersRequest) GetLimit() int32 {
@@ -1433,7 +1864,7 @@ type DescribeRoutersResponse struct {
 
 func (x *DescribeRoutersResponse) Reset() {
 	*x = DescribeRoutersResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1876,7 @@ func (x *DescribeRoutersResponse) String() string {
 func (*DescribeRoutersResponse) ProtoMessage() {}
 
 func (x *DescribeRoutersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1889,7 @@ func (x *DescribeRoutersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRoutersResponse.ProtoReflect.Descriptor instead.
 func (*DescribeRoutersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{19}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DescribeRoutersResponse) GetAction() string {
@@ -1489,6 +1920,183 @@ func (x *DescribeRoutersResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeRoutersAllRequest holds the filters of DescribeRouters; paging is the server's.
+type DescribeRoutersAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Owner      *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	Routers    []string               `protobuf:"bytes,3,rep,name=routers,proto3" json:"routers,omitempty"`
+	SearchWord *string                `protobuf:"bytes,4,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Known values: pending, active, poweroffed, suspended, deleted, ceased (others are passed
+	// through).
+	Status []string `protobuf:"bytes,5,rep,name=status,proto3" json:"status,omitempty"`
+	Tags   []string `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Known values: 0, 1 (others are passed through).
+	Verbose *int32  `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	Vxnet   *string `protobuf:"bytes,8,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRoutersAllRequest) Reset() {
+	*x = DescribeRoutersAllRequest{}
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRoutersAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRoutersAllRequest) ProtoMessage() {}
+
+func (x *DescribeRoutersAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRoutersAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeRoutersAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DescribeRoutersAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeRoutersAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeRoutersAllRequest) GetRouters() []string {
+	if x != nil {
+		return x.Routers
+	}
+	return nil
+}
+
+func (x *DescribeRoutersAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeRoutersAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeRoutersAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeRoutersAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeRoutersAllRequest) GetVxnet() string {
+	if x != nil && x.Vxnet != nil {
+		return *x.Vxnet
+	}
+	return ""
+}
+
+func (x *DescribeRoutersAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeRoutersAllResponse is one item of the DescribeRouters listing.
+type DescribeRoutersAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Router *Router `protobuf:"bytes,1,opt,name=router,proto3" json:"router,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeRoutersAllResponse) Reset() {
+	*x = DescribeRoutersAllResponse{}
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeRoutersAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeRoutersAllResponse) ProtoMessage() {}
+
+func (x *DescribeRoutersAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeRoutersAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeRoutersAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DescribeRoutersAllResponse) GetRouter() *Router {
+	if x != nil {
+		return x.Router
+	}
+	return nil
+}
+
+func (x *DescribeRoutersAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeRoutersAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // GetRouterMonitorRequest holds the parameters of the QingCloud action GetRouterMonitor.
 type GetRouterMonitorRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1506,7 +2114,7 @@ type GetRouterMonitorRequest struct {
 
 func (x *GetRouterMonitorRequest) Reset() {
 	*x = GetRouterMonitorRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +2126,7 @@ func (x *GetRouterMonitorRequest) String() string {
 func (*GetRouterMonitorRequest) ProtoMessage() {}
 
 func (x *GetRouterMonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +2139,7 @@ func (x *GetRouterMonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouterMonitorRequest.ProtoReflect.Descriptor instead.
 func (*GetRouterMonitorRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{20}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetRouterMonitorRequest) GetEndTime() *timestamppb.Timestamp {
@@ -1589,7 +2197,7 @@ type GetRouterMonitorResponse struct {
 
 func (x *GetRouterMonitorResponse) Reset() {
 	*x = GetRouterMonitorResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +2209,7 @@ func (x *GetRouterMonitorResponse) String() string {
 func (*GetRouterMonitorResponse) ProtoMessage() {}
 
 func (x *GetRouterMonitorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +2222,7 @@ func (x *GetRouterMonitorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouterMonitorResponse.ProtoReflect.Descriptor instead.
 func (*GetRouterMonitorResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{21}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetRouterMonitorResponse) GetAction() string {
@@ -1659,7 +2267,7 @@ type GetVPNCertsRequest struct {
 
 func (x *GetVPNCertsRequest) Reset() {
 	*x = GetVPNCertsRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +2279,7 @@ func (x *GetVPNCertsRequest) String() string {
 func (*GetVPNCertsRequest) ProtoMessage() {}
 
 func (x *GetVPNCertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +2292,7 @@ func (x *GetVPNCertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVPNCertsRequest.ProtoReflect.Descriptor instead.
 func (*GetVPNCertsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{22}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetVPNCertsRequest) GetPlatform() string {
@@ -1729,7 +2337,7 @@ type GetVPNCertsResponse struct {
 
 func (x *GetVPNCertsResponse) Reset() {
 	*x = GetVPNCertsResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +2349,7 @@ func (x *GetVPNCertsResponse) String() string {
 func (*GetVPNCertsResponse) ProtoMessage() {}
 
 func (x *GetVPNCertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +2362,7 @@ func (x *GetVPNCertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVPNCertsResponse.ProtoReflect.Descriptor instead.
 func (*GetVPNCertsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{23}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetVPNCertsResponse) GetAction() string {
@@ -1853,7 +2461,7 @@ type JoinRouterRequest struct {
 
 func (x *JoinRouterRequest) Reset() {
 	*x = JoinRouterRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +2473,7 @@ func (x *JoinRouterRequest) String() string {
 func (*JoinRouterRequest) ProtoMessage() {}
 
 func (x *JoinRouterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +2486,7 @@ func (x *JoinRouterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRouterRequest.ProtoReflect.Descriptor instead.
 func (*JoinRouterRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{24}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *JoinRouterRequest) GetDynIpEnd() string {
@@ -1951,7 +2559,7 @@ type JoinRouterResponse struct {
 
 func (x *JoinRouterResponse) Reset() {
 	*x = JoinRouterResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1963,7 +2571,7 @@ func (x *JoinRouterResponse) String() string {
 func (*JoinRouterResponse) ProtoMessage() {}
 
 func (x *JoinRouterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1976,7 +2584,7 @@ func (x *JoinRouterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRouterResponse.ProtoReflect.Descriptor instead.
 func (*JoinRouterResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{25}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *JoinRouterResponse) GetAction() string {
@@ -2027,7 +2635,7 @@ type LeaveRouterRequest struct {
 
 func (x *LeaveRouterRequest) Reset() {
 	*x = LeaveRouterRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2647,7 @@ func (x *LeaveRouterRequest) String() string {
 func (*LeaveRouterRequest) ProtoMessage() {}
 
 func (x *LeaveRouterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2660,7 @@ func (x *LeaveRouterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRouterRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRouterRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{26}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LeaveRouterRequest) GetRouter() string {
@@ -2090,7 +2698,7 @@ type LeaveRouterResponse struct {
 
 func (x *LeaveRouterResponse) Reset() {
 	*x = LeaveRouterResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2710,7 @@ func (x *LeaveRouterResponse) String() string {
 func (*LeaveRouterResponse) ProtoMessage() {}
 
 func (x *LeaveRouterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2723,7 @@ func (x *LeaveRouterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRouterResponse.ProtoReflect.Descriptor instead.
 func (*LeaveRouterResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{27}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LeaveRouterResponse) GetAction() string {
@@ -2175,7 +2783,7 @@ type ModifyRouterAttributesRequest struct {
 
 func (x *ModifyRouterAttributesRequest) Reset() {
 	*x = ModifyRouterAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2795,7 @@ func (x *ModifyRouterAttributesRequest) String() string {
 func (*ModifyRouterAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyRouterAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2808,7 @@ func (x *ModifyRouterAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyRouterAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyRouterAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{28}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ModifyRouterAttributesRequest) GetDescription() string {
@@ -2284,7 +2892,7 @@ type ModifyRouterAttributesResponse struct {
 
 func (x *ModifyRouterAttributesResponse) Reset() {
 	*x = ModifyRouterAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2904,7 @@ func (x *ModifyRouterAttributesResponse) String() string {
 func (*ModifyRouterAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyRouterAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2917,7 @@ func (x *ModifyRouterAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyRouterAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyRouterAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{29}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ModifyRouterAttributesResponse) GetAction() string {
@@ -2349,7 +2957,7 @@ type ModifyRouterStaticAttributesRequest struct {
 
 func (x *ModifyRouterStaticAttributesRequest) Reset() {
 	*x = ModifyRouterStaticAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2969,7 @@ func (x *ModifyRouterStaticAttributesRequest) String() string {
 func (*ModifyRouterStaticAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyRouterStaticAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2982,7 @@ func (x *ModifyRouterStaticAttributesRequest) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ModifyRouterStaticAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyRouterStaticAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{30}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ModifyRouterStaticAttributesRequest) GetRouterStatic() string {
@@ -2474,7 +3082,7 @@ type ModifyRouterStaticAttributesResponse struct {
 
 func (x *ModifyRouterStaticAttributesResponse) Reset() {
 	*x = ModifyRouterStaticAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2486,7 +3094,7 @@ func (x *ModifyRouterStaticAttributesResponse) String() string {
 func (*ModifyRouterStaticAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyRouterStaticAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2499,7 +3107,7 @@ func (x *ModifyRouterStaticAttributesResponse) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ModifyRouterStaticAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyRouterStaticAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{31}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ModifyRouterStaticAttributesResponse) GetAction() string {
@@ -2539,7 +3147,7 @@ type ModifyRouterStaticEntryAttributesRequest struct {
 
 func (x *ModifyRouterStaticEntryAttributesRequest) Reset() {
 	*x = ModifyRouterStaticEntryAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2551,7 +3159,7 @@ func (x *ModifyRouterStaticEntryAttributesRequest) String() string {
 func (*ModifyRouterStaticEntryAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyRouterStaticEntryAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2564,7 +3172,7 @@ func (x *ModifyRouterStaticEntryAttributesRequest) ProtoReflect() protoreflect.M
 
 // Deprecated: Use ModifyRouterStaticEntryAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyRouterStaticEntryAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{32}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ModifyRouterStaticEntryAttributesRequest) GetRouterStaticEntry() string {
@@ -2615,7 +3223,7 @@ type ModifyRouterStaticEntryAttributesResponse struct {
 
 func (x *ModifyRouterStaticEntryAttributesResponse) Reset() {
 	*x = ModifyRouterStaticEntryAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +3235,7 @@ func (x *ModifyRouterStaticEntryAttributesResponse) String() string {
 func (*ModifyRouterStaticEntryAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyRouterStaticEntryAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +3248,7 @@ func (x *ModifyRouterStaticEntryAttributesResponse) ProtoReflect() protoreflect.
 
 // Deprecated: Use ModifyRouterStaticEntryAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyRouterStaticEntryAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{33}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ModifyRouterStaticEntryAttributesResponse) GetAction() string {
@@ -2676,7 +3284,7 @@ type PowerOffRoutersRequest struct {
 
 func (x *PowerOffRoutersRequest) Reset() {
 	*x = PowerOffRoutersRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2688,7 +3296,7 @@ func (x *PowerOffRoutersRequest) String() string {
 func (*PowerOffRoutersRequest) ProtoMessage() {}
 
 func (x *PowerOffRoutersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2701,7 +3309,7 @@ func (x *PowerOffRoutersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerOffRoutersRequest.ProtoReflect.Descriptor instead.
 func (*PowerOffRoutersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{34}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PowerOffRoutersRequest) GetRouters() []string {
@@ -2730,7 +3338,7 @@ type PowerOffRoutersResponse struct {
 
 func (x *PowerOffRoutersResponse) Reset() {
 	*x = PowerOffRoutersResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +3350,7 @@ func (x *PowerOffRoutersResponse) String() string {
 func (*PowerOffRoutersResponse) ProtoMessage() {}
 
 func (x *PowerOffRoutersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +3363,7 @@ func (x *PowerOffRoutersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerOffRoutersResponse.ProtoReflect.Descriptor instead.
 func (*PowerOffRoutersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{35}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PowerOffRoutersResponse) GetAction() string {
@@ -2791,7 +3399,7 @@ type PowerOnRoutersRequest struct {
 
 func (x *PowerOnRoutersRequest) Reset() {
 	*x = PowerOnRoutersRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[36]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +3411,7 @@ func (x *PowerOnRoutersRequest) String() string {
 func (*PowerOnRoutersRequest) ProtoMessage() {}
 
 func (x *PowerOnRoutersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[36]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +3424,7 @@ func (x *PowerOnRoutersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerOnRoutersRequest.ProtoReflect.Descriptor instead.
 func (*PowerOnRoutersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{36}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PowerOnRoutersRequest) GetRouters() []string {
@@ -2845,7 +3453,7 @@ type PowerOnRoutersResponse struct {
 
 func (x *PowerOnRoutersResponse) Reset() {
 	*x = PowerOnRoutersResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[37]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +3465,7 @@ func (x *PowerOnRoutersResponse) String() string {
 func (*PowerOnRoutersResponse) ProtoMessage() {}
 
 func (x *PowerOnRoutersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[37]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +3478,7 @@ func (x *PowerOnRoutersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerOnRoutersResponse.ProtoReflect.Descriptor instead.
 func (*PowerOnRoutersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{37}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PowerOnRoutersResponse) GetAction() string {
@@ -2906,7 +3514,7 @@ type UpdateRoutersRequest struct {
 
 func (x *UpdateRoutersRequest) Reset() {
 	*x = UpdateRoutersRequest{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[38]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2918,7 +3526,7 @@ func (x *UpdateRoutersRequest) String() string {
 func (*UpdateRoutersRequest) ProtoMessage() {}
 
 func (x *UpdateRoutersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[38]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2931,7 +3539,7 @@ func (x *UpdateRoutersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRoutersRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRoutersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{38}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UpdateRoutersRequest) GetRouters() []string {
@@ -2960,7 +3568,7 @@ type UpdateRoutersResponse struct {
 
 func (x *UpdateRoutersResponse) Reset() {
 	*x = UpdateRoutersResponse{}
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[39]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3580,7 @@ func (x *UpdateRoutersResponse) String() string {
 func (*UpdateRoutersResponse) ProtoMessage() {}
 
 func (x *UpdateRoutersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[39]
+	mi := &file_qingcloud_iaas_v1_router_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3593,7 @@ func (x *UpdateRoutersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRoutersResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRoutersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{39}
+	return file_qingcloud_iaas_v1_router_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpdateRoutersResponse) GetAction() string {
@@ -3117,6 +3725,21 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xfd\x01\n" +
+	"%DescribeRouterStaticEntriesAllRequest\x12\x19\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12(\n" +
+	"\rrouter_static\x18\x02 \x01(\tH\x01R\frouterStatic\x88\x01\x01\x127\n" +
+	"\x15router_static_entries\x18\x03 \x01(\tH\x02R\x13routerStaticEntries\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\x10\n" +
+	"\x0e_router_staticB\x18\n" +
+	"\x16_router_static_entriesB\a\n" +
+	"\x05_zone\"\xca\x01\n" +
+	"&DescribeRouterStaticEntriesAllResponse\x12T\n" +
+	"\x13router_static_entry\x18\x01 \x01(\v2$.qingcloud.iaas.v1.RouterStaticEntryR\x11routerStaticEntry\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x8c\x03\n" +
 	"\x1cDescribeRouterStaticsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -3146,6 +3769,28 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xc2\x02\n" +
+	"\x1fDescribeRouterStaticsAllRequest\x12\x19\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12 \n" +
+	"\x06router\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x06router\x88\x01\x01\x12%\n" +
+	"\x0erouter_statics\x18\x03 \x03(\tR\rrouterStatics\x12$\n" +
+	"\vstatic_type\x18\x04 \x01(\x05H\x02R\n" +
+	"staticType\x88\x01\x01\x12\x1d\n" +
+	"\averbose\x18\x05 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x19\n" +
+	"\x05vxnet\x18\x06 \x01(\tH\x04R\x05vxnet\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\a \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\t\n" +
+	"\a_routerB\x0e\n" +
+	"\f_static_typeB\n" +
+	"\n" +
+	"\b_verboseB\b\n" +
+	"\x06_vxnetB\a\n" +
+	"\x05_zone\"\xb4\x01\n" +
+	" DescribeRouterStaticsAllResponse\x12D\n" +
+	"\rrouter_static\x18\x01 \x01(\v2\x1f.qingcloud.iaas.v1.RouterStaticR\frouterStatic\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x89\x02\n" +
 	"\x1bDescribeRouterVxnetsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -3169,6 +3814,22 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xbf\x01\n" +
+	"\x1eDescribeRouterVxnetsAllRequest\x12 \n" +
+	"\x06router\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x06router\x88\x01\x01\x12\x1d\n" +
+	"\averbose\x18\x02 \x01(\x05H\x01R\averbose\x88\x01\x01\x12\x19\n" +
+	"\x05vxnet\x18\x03 \x01(\tH\x02R\x05vxnet\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\t\n" +
+	"\a_routerB\n" +
+	"\n" +
+	"\b_verboseB\b\n" +
+	"\x06_vxnetB\a\n" +
+	"\x05_zone\"\xb0\x01\n" +
+	"\x1fDescribeRouterVxnetsAllResponse\x12A\n" +
+	"\frouter_vxnet\x18\x01 \x01(\v2\x1e.qingcloud.iaas.v1.RouterVxnetR\vrouterVxnet\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xab\x03\n" +
 	"\x16DescribeRoutersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -3203,6 +3864,31 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xe1\x02\n" +
+	"\x19DescribeRoutersAllRequest\x12\x19\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12\x18\n" +
+	"\arouters\x18\x03 \x03(\tR\arouters\x12$\n" +
+	"\vsearch_word\x18\x04 \x01(\tH\x02R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x05 \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\x06 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\a \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x19\n" +
+	"\x05vxnet\x18\b \x01(\tH\x04R\x05vxnet\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\b\n" +
+	"\x06_vxnetB\a\n" +
+	"\x05_zone\"\x9b\x01\n" +
+	"\x1aDescribeRoutersAllResponse\x121\n" +
+	"\x06router\x18\x01 \x01(\v2\x19.qingcloud.iaas.v1.RouterR\x06router\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xae\x02\n" +
 	"\x17GetRouterMonitorRequest\x12:\n" +
 	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\aendTime\x12\x1b\n" +
@@ -3425,7 +4111,7 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code2\xd7&\n" +
+	"\t_ret_code2\xe0-\n" +
 	"\rRouterService\x12\x8c\x02\n" +
 	"\x16AddRouterStaticEntries\x120.qingcloud.iaas.v1.AddRouterStaticEntriesRequest\x1a1.qingcloud.iaas.v1.AddRouterStaticEntriesResponse\"\x8c\x01\xc2\xf3\x18^\n" +
 	"\x16AddRouterStaticEntries\"Dhttps://docs.qingcloud.com/api/router/add_router_static_entries.html\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/iaas/AddRouterStaticEntries\x12\xe6\x01\n" +
@@ -3440,13 +4126,22 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\rDeleteRouters\x12'.qingcloud.iaas.v1.DeleteRoutersRequest\x1a(.qingcloud.iaas.v1.DeleteRoutersResponse\"o\xc2\xf3\x18J\n" +
 	"\rDeleteRouters\"9https://docs.qingcloud.com/api/router/delete_routers.html\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/iaas/DeleteRouters\x12\xa9\x02\n" +
 	"\x1bDescribeRouterStaticEntries\x125.qingcloud.iaas.v1.DescribeRouterStaticEntriesRequest\x1a6.qingcloud.iaas.v1.DescribeRouterStaticEntriesResponse\"\x9a\x01\xc2\xf3\x18j\n" +
-	"\x1bDescribeRouterStaticEntries\x10\x01\"Ihttps://docs.qingcloud.com/api/router/describe_router_static_entries.html\x82\xd3\xe4\x93\x02&\x12$/v1/iaas/DescribeRouterStaticEntries\x12\x84\x02\n" +
+	"\x1bDescribeRouterStaticEntries\x10\x01\"Ihttps://docs.qingcloud.com/api/router/describe_router_static_entries.html\x82\xd3\xe4\x93\x02&\x12$/v1/iaas/DescribeRouterStaticEntries\x12\x85\x02\n" +
+	"\x1eDescribeRouterStaticEntriesAll\x128.qingcloud.iaas.v1.DescribeRouterStaticEntriesAllRequest\x1a9.qingcloud.iaas.v1.DescribeRouterStaticEntriesAllResponse\"l\xc2\xf3\x188\n" +
+	"\x1bDescribeRouterStaticEntries\x10\x01*\x17router_static_entry_set\x82\xd3\xe4\x93\x02*\x12(/v1/iaas/DescribeRouterStaticEntries:all0\x01\x12\x84\x02\n" +
 	"\x15DescribeRouterStatics\x12/.qingcloud.iaas.v1.DescribeRouterStaticsRequest\x1a0.qingcloud.iaas.v1.DescribeRouterStaticsResponse\"\x87\x01\xc2\xf3\x18]\n" +
-	"\x15DescribeRouterStatics\x10\x01\"Bhttps://docs.qingcloud.com/api/router/describe_router_statics.html\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeRouterStatics\x12\xfe\x01\n" +
+	"\x15DescribeRouterStatics\x10\x01\"Bhttps://docs.qingcloud.com/api/router/describe_router_statics.html\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeRouterStatics\x12\xe1\x01\n" +
+	"\x18DescribeRouterStaticsAll\x122.qingcloud.iaas.v1.DescribeRouterStaticsAllRequest\x1a3.qingcloud.iaas.v1.DescribeRouterStaticsAllResponse\"Z\xc2\xf3\x18,\n" +
+	"\x15DescribeRouterStatics\x10\x01*\x11router_static_set\x82\xd3\xe4\x93\x02$\x12\"/v1/iaas/DescribeRouterStatics:all0\x01\x12\xfe\x01\n" +
 	"\x14DescribeRouterVxnets\x12..qingcloud.iaas.v1.DescribeRouterVxnetsRequest\x1a/.qingcloud.iaas.v1.DescribeRouterVxnetsResponse\"\x84\x01\xc2\xf3\x18[\n" +
-	"\x14DescribeRouterVxnets\x10\x01\"Ahttps://docs.qingcloud.com/api/router/describe_router_vxnets.html\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/iaas/DescribeRouterVxnets\x12\xde\x01\n" +
+	"\x14DescribeRouterVxnets\x10\x01\"Ahttps://docs.qingcloud.com/api/router/describe_router_vxnets.html\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/iaas/DescribeRouterVxnets\x12\xdb\x01\n" +
+	"\x17DescribeRouterVxnetsAll\x121.qingcloud.iaas.v1.DescribeRouterVxnetsAllRequest\x1a2.qingcloud.iaas.v1.DescribeRouterVxnetsAllResponse\"W\xc2\xf3\x18*\n" +
+	"\x14DescribeRouterVxnets\x10\x01*\x10router_vxnet_set\x82\xd3\xe4\x93\x02#\x12!/v1/iaas/DescribeRouterVxnets:all0\x01\x12\xde\x01\n" +
 	"\x0fDescribeRouters\x12).qingcloud.iaas.v1.DescribeRoutersRequest\x1a*.qingcloud.iaas.v1.DescribeRoutersResponse\"t\xc2\xf3\x18P\n" +
-	"\x0fDescribeRouters\x10\x01\";https://docs.qingcloud.com/api/router/describe_routers.html\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/iaas/DescribeRouters\x12\xdf\x01\n" +
+	"\x0fDescribeRouters\x10\x01\";https://docs.qingcloud.com/api/router/describe_routers.html\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/iaas/DescribeRouters\x12\xbc\x01\n" +
+	"\x12DescribeRoutersAll\x12,.qingcloud.iaas.v1.DescribeRoutersAllRequest\x1a-.qingcloud.iaas.v1.DescribeRoutersAllResponse\"G\xc2\xf3\x18\x1f\n" +
+	"\x0fDescribeRouters\x10\x01*\n" +
+	"router_set\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/iaas/DescribeRouters:all0\x01\x12\xdf\x01\n" +
 	"\x10GetRouterMonitor\x12*.qingcloud.iaas.v1.GetRouterMonitorRequest\x1a+.qingcloud.iaas.v1.GetRouterMonitorResponse\"r\xc2\xf3\x18M\n" +
 	"\x10GetRouterMonitor\x10\x01\"7https://docs.qingcloud.com/api/monitor/get_monitor.html\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/GetRouterMonitor\x12\xc7\x01\n" +
 	"\vGetVPNCerts\x12%.qingcloud.iaas.v1.GetVPNCertsRequest\x1a&.qingcloud.iaas.v1.GetVPNCertsResponse\"i\xc2\xf3\x18I\n" +
@@ -3482,7 +4177,7 @@ func file_qingcloud_iaas_v1_router_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_router_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_router_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_qingcloud_iaas_v1_router_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_qingcloud_iaas_v1_router_proto_goTypes = []any{
 	(*AddRouterStaticEntriesRequest)(nil),             // 0: qingcloud.iaas.v1.AddRouterStaticEntriesRequest
 	(*AddRouterStaticEntriesResponse)(nil),            // 1: qingcloud.iaas.v1.AddRouterStaticEntriesResponse
@@ -3498,94 +4193,114 @@ var file_qingcloud_iaas_v1_router_proto_goTypes = []any{
 	(*DeleteRoutersResponse)(nil),                     // 11: qingcloud.iaas.v1.DeleteRoutersResponse
 	(*DescribeRouterStaticEntriesRequest)(nil),        // 12: qingcloud.iaas.v1.DescribeRouterStaticEntriesRequest
 	(*DescribeRouterStaticEntriesResponse)(nil),       // 13: qingcloud.iaas.v1.DescribeRouterStaticEntriesResponse
-	(*DescribeRouterStaticsRequest)(nil),              // 14: qingcloud.iaas.v1.DescribeRouterStaticsRequest
-	(*DescribeRouterStaticsResponse)(nil),             // 15: qingcloud.iaas.v1.DescribeRouterStaticsResponse
-	(*DescribeRouterVxnetsRequest)(nil),               // 16: qingcloud.iaas.v1.DescribeRouterVxnetsRequest
-	(*DescribeRouterVxnetsResponse)(nil),              // 17: qingcloud.iaas.v1.DescribeRouterVxnetsResponse
-	(*DescribeRoutersRequest)(nil),                    // 18: qingcloud.iaas.v1.DescribeRoutersRequest
-	(*DescribeRoutersResponse)(nil),                   // 19: qingcloud.iaas.v1.DescribeRoutersResponse
-	(*GetRouterMonitorRequest)(nil),                   // 20: qingcloud.iaas.v1.GetRouterMonitorRequest
-	(*GetRouterMonitorResponse)(nil),                  // 21: qingcloud.iaas.v1.GetRouterMonitorResponse
-	(*GetVPNCertsRequest)(nil),                        // 22: qingcloud.iaas.v1.GetVPNCertsRequest
-	(*GetVPNCertsResponse)(nil),                       // 23: qingcloud.iaas.v1.GetVPNCertsResponse
-	(*JoinRouterRequest)(nil),                         // 24: qingcloud.iaas.v1.JoinRouterRequest
-	(*JoinRouterResponse)(nil),                        // 25: qingcloud.iaas.v1.JoinRouterResponse
-	(*LeaveRouterRequest)(nil),                        // 26: qingcloud.iaas.v1.LeaveRouterRequest
-	(*LeaveRouterResponse)(nil),                       // 27: qingcloud.iaas.v1.LeaveRouterResponse
-	(*ModifyRouterAttributesRequest)(nil),             // 28: qingcloud.iaas.v1.ModifyRouterAttributesRequest
-	(*ModifyRouterAttributesResponse)(nil),            // 29: qingcloud.iaas.v1.ModifyRouterAttributesResponse
-	(*ModifyRouterStaticAttributesRequest)(nil),       // 30: qingcloud.iaas.v1.ModifyRouterStaticAttributesRequest
-	(*ModifyRouterStaticAttributesResponse)(nil),      // 31: qingcloud.iaas.v1.ModifyRouterStaticAttributesResponse
-	(*ModifyRouterStaticEntryAttributesRequest)(nil),  // 32: qingcloud.iaas.v1.ModifyRouterStaticEntryAttributesRequest
-	(*ModifyRouterStaticEntryAttributesResponse)(nil), // 33: qingcloud.iaas.v1.ModifyRouterStaticEntryAttributesResponse
-	(*PowerOffRoutersRequest)(nil),                    // 34: qingcloud.iaas.v1.PowerOffRoutersRequest
-	(*PowerOffRoutersResponse)(nil),                   // 35: qingcloud.iaas.v1.PowerOffRoutersResponse
-	(*PowerOnRoutersRequest)(nil),                     // 36: qingcloud.iaas.v1.PowerOnRoutersRequest
-	(*PowerOnRoutersResponse)(nil),                    // 37: qingcloud.iaas.v1.PowerOnRoutersResponse
-	(*UpdateRoutersRequest)(nil),                      // 38: qingcloud.iaas.v1.UpdateRoutersRequest
-	(*UpdateRoutersResponse)(nil),                     // 39: qingcloud.iaas.v1.UpdateRoutersResponse
-	(*RouterStaticEntry)(nil),                         // 40: qingcloud.iaas.v1.RouterStaticEntry
-	(*RouterStatic)(nil),                              // 41: qingcloud.iaas.v1.RouterStatic
-	(*RouterVxnet)(nil),                               // 42: qingcloud.iaas.v1.RouterVxnet
-	(*Router)(nil),                                    // 43: qingcloud.iaas.v1.Router
-	(*timestamppb.Timestamp)(nil),                     // 44: google.protobuf.Timestamp
-	(*Meter)(nil),                                     // 45: qingcloud.iaas.v1.Meter
+	(*DescribeRouterStaticEntriesAllRequest)(nil),     // 14: qingcloud.iaas.v1.DescribeRouterStaticEntriesAllRequest
+	(*DescribeRouterStaticEntriesAllResponse)(nil),    // 15: qingcloud.iaas.v1.DescribeRouterStaticEntriesAllResponse
+	(*DescribeRouterStaticsRequest)(nil),              // 16: qingcloud.iaas.v1.DescribeRouterStaticsRequest
+	(*DescribeRouterStaticsResponse)(nil),             // 17: qingcloud.iaas.v1.DescribeRouterStaticsResponse
+	(*DescribeRouterStaticsAllRequest)(nil),           // 18: qingcloud.iaas.v1.DescribeRouterStaticsAllRequest
+	(*DescribeRouterStaticsAllResponse)(nil),          // 19: qingcloud.iaas.v1.DescribeRouterStaticsAllResponse
+	(*DescribeRouterVxnetsRequest)(nil),               // 20: qingcloud.iaas.v1.DescribeRouterVxnetsRequest
+	(*DescribeRouterVxnetsResponse)(nil),              // 21: qingcloud.iaas.v1.DescribeRouterVxnetsResponse
+	(*DescribeRouterVxnetsAllRequest)(nil),            // 22: qingcloud.iaas.v1.DescribeRouterVxnetsAllRequest
+	(*DescribeRouterVxnetsAllResponse)(nil),           // 23: qingcloud.iaas.v1.DescribeRouterVxnetsAllResponse
+	(*DescribeRoutersRequest)(nil),                    // 24: qingcloud.iaas.v1.DescribeRoutersRequest
+	(*DescribeRoutersResponse)(nil),                   // 25: qingcloud.iaas.v1.DescribeRoutersResponse
+	(*DescribeRoutersAllRequest)(nil),                 // 26: qingcloud.iaas.v1.DescribeRoutersAllRequest
+	(*DescribeRoutersAllResponse)(nil),                // 27: qingcloud.iaas.v1.DescribeRoutersAllResponse
+	(*GetRouterMonitorRequest)(nil),                   // 28: qingcloud.iaas.v1.GetRouterMonitorRequest
+	(*GetRouterMonitorResponse)(nil),                  // 29: qingcloud.iaas.v1.GetRouterMonitorResponse
+	(*GetVPNCertsRequest)(nil),                        // 30: qingcloud.iaas.v1.GetVPNCertsRequest
+	(*GetVPNCertsResponse)(nil),                       // 31: qingcloud.iaas.v1.GetVPNCertsResponse
+	(*JoinRouterRequest)(nil),                         // 32: qingcloud.iaas.v1.JoinRouterRequest
+	(*JoinRouterResponse)(nil),                        // 33: qingcloud.iaas.v1.JoinRouterResponse
+	(*LeaveRouterRequest)(nil),                        // 34: qingcloud.iaas.v1.LeaveRouterRequest
+	(*LeaveRouterResponse)(nil),                       // 35: qingcloud.iaas.v1.LeaveRouterResponse
+	(*ModifyRouterAttributesRequest)(nil),             // 36: qingcloud.iaas.v1.ModifyRouterAttributesRequest
+	(*ModifyRouterAttributesResponse)(nil),            // 37: qingcloud.iaas.v1.ModifyRouterAttributesResponse
+	(*ModifyRouterStaticAttributesRequest)(nil),       // 38: qingcloud.iaas.v1.ModifyRouterStaticAttributesRequest
+	(*ModifyRouterStaticAttributesResponse)(nil),      // 39: qingcloud.iaas.v1.ModifyRouterStaticAttributesResponse
+	(*ModifyRouterStaticEntryAttributesRequest)(nil),  // 40: qingcloud.iaas.v1.ModifyRouterStaticEntryAttributesRequest
+	(*ModifyRouterStaticEntryAttributesResponse)(nil), // 41: qingcloud.iaas.v1.ModifyRouterStaticEntryAttributesResponse
+	(*PowerOffRoutersRequest)(nil),                    // 42: qingcloud.iaas.v1.PowerOffRoutersRequest
+	(*PowerOffRoutersResponse)(nil),                   // 43: qingcloud.iaas.v1.PowerOffRoutersResponse
+	(*PowerOnRoutersRequest)(nil),                     // 44: qingcloud.iaas.v1.PowerOnRoutersRequest
+	(*PowerOnRoutersResponse)(nil),                    // 45: qingcloud.iaas.v1.PowerOnRoutersResponse
+	(*UpdateRoutersRequest)(nil),                      // 46: qingcloud.iaas.v1.UpdateRoutersRequest
+	(*UpdateRoutersResponse)(nil),                     // 47: qingcloud.iaas.v1.UpdateRoutersResponse
+	(*RouterStaticEntry)(nil),                         // 48: qingcloud.iaas.v1.RouterStaticEntry
+	(*RouterStatic)(nil),                              // 49: qingcloud.iaas.v1.RouterStatic
+	(*RouterVxnet)(nil),                               // 50: qingcloud.iaas.v1.RouterVxnet
+	(*Router)(nil),                                    // 51: qingcloud.iaas.v1.Router
+	(*timestamppb.Timestamp)(nil),                     // 52: google.protobuf.Timestamp
+	(*Meter)(nil),                                     // 53: qingcloud.iaas.v1.Meter
 }
 var file_qingcloud_iaas_v1_router_proto_depIdxs = []int32{
-	40, // 0: qingcloud.iaas.v1.AddRouterStaticEntriesRequest.entries:type_name -> qingcloud.iaas.v1.RouterStaticEntry
-	41, // 1: qingcloud.iaas.v1.AddRouterStaticsRequest.statics:type_name -> qingcloud.iaas.v1.RouterStatic
-	40, // 2: qingcloud.iaas.v1.DescribeRouterStaticEntriesResponse.router_static_entry_set:type_name -> qingcloud.iaas.v1.RouterStaticEntry
-	41, // 3: qingcloud.iaas.v1.DescribeRouterStaticsResponse.router_static_set:type_name -> qingcloud.iaas.v1.RouterStatic
-	42, // 4: qingcloud.iaas.v1.DescribeRouterVxnetsResponse.router_vxnet_set:type_name -> qingcloud.iaas.v1.RouterVxnet
-	43, // 5: qingcloud.iaas.v1.DescribeRoutersResponse.router_set:type_name -> qingcloud.iaas.v1.Router
-	44, // 6: qingcloud.iaas.v1.GetRouterMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
-	44, // 7: qingcloud.iaas.v1.GetRouterMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
-	45, // 8: qingcloud.iaas.v1.GetRouterMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
-	0,  // 9: qingcloud.iaas.v1.RouterService.AddRouterStaticEntries:input_type -> qingcloud.iaas.v1.AddRouterStaticEntriesRequest
-	2,  // 10: qingcloud.iaas.v1.RouterService.AddRouterStatics:input_type -> qingcloud.iaas.v1.AddRouterStaticsRequest
-	4,  // 11: qingcloud.iaas.v1.RouterService.CreateRouters:input_type -> qingcloud.iaas.v1.CreateRoutersRequest
-	6,  // 12: qingcloud.iaas.v1.RouterService.DeleteRouterStaticEntries:input_type -> qingcloud.iaas.v1.DeleteRouterStaticEntriesRequest
-	8,  // 13: qingcloud.iaas.v1.RouterService.DeleteRouterStatics:input_type -> qingcloud.iaas.v1.DeleteRouterStaticsRequest
-	10, // 14: qingcloud.iaas.v1.RouterService.DeleteRouters:input_type -> qingcloud.iaas.v1.DeleteRoutersRequest
-	12, // 15: qingcloud.iaas.v1.RouterService.DescribeRouterStaticEntries:input_type -> qingcloud.iaas.v1.DescribeRouterStaticEntriesRequest
-	14, // 16: qingcloud.iaas.v1.RouterService.DescribeRouterStatics:input_type -> qingcloud.iaas.v1.DescribeRouterStaticsRequest
-	16, // 17: qingcloud.iaas.v1.RouterService.DescribeRouterVxnets:input_type -> qingcloud.iaas.v1.DescribeRouterVxnetsRequest
-	18, // 18: qingcloud.iaas.v1.RouterService.DescribeRouters:input_type -> qingcloud.iaas.v1.DescribeRoutersRequest
-	20, // 19: qingcloud.iaas.v1.RouterService.GetRouterMonitor:input_type -> qingcloud.iaas.v1.GetRouterMonitorRequest
-	22, // 20: qingcloud.iaas.v1.RouterService.GetVPNCerts:input_type -> qingcloud.iaas.v1.GetVPNCertsRequest
-	24, // 21: qingcloud.iaas.v1.RouterService.JoinRouter:input_type -> qingcloud.iaas.v1.JoinRouterRequest
-	26, // 22: qingcloud.iaas.v1.RouterService.LeaveRouter:input_type -> qingcloud.iaas.v1.LeaveRouterRequest
-	28, // 23: qingcloud.iaas.v1.RouterService.ModifyRouterAttributes:input_type -> qingcloud.iaas.v1.ModifyRouterAttributesRequest
-	30, // 24: qingcloud.iaas.v1.RouterService.ModifyRouterStaticAttributes:input_type -> qingcloud.iaas.v1.ModifyRouterStaticAttributesRequest
-	32, // 25: qingcloud.iaas.v1.RouterService.ModifyRouterStaticEntryAttributes:input_type -> qingcloud.iaas.v1.ModifyRouterStaticEntryAttributesRequest
-	34, // 26: qingcloud.iaas.v1.RouterService.PowerOffRouters:input_type -> qingcloud.iaas.v1.PowerOffRoutersRequest
-	36, // 27: qingcloud.iaas.v1.RouterService.PowerOnRouters:input_type -> qingcloud.iaas.v1.PowerOnRoutersRequest
-	38, // 28: qingcloud.iaas.v1.RouterService.UpdateRouters:input_type -> qingcloud.iaas.v1.UpdateRoutersRequest
-	1,  // 29: qingcloud.iaas.v1.RouterService.AddRouterStaticEntries:output_type -> qingcloud.iaas.v1.AddRouterStaticEntriesResponse
-	3,  // 30: qingcloud.iaas.v1.RouterService.AddRouterStatics:output_type -> qingcloud.iaas.v1.AddRouterStaticsResponse
-	5,  // 31: qingcloud.iaas.v1.RouterService.CreateRouters:output_type -> qingcloud.iaas.v1.CreateRoutersResponse
-	7,  // 32: qingcloud.iaas.v1.RouterService.DeleteRouterStaticEntries:output_type -> qingcloud.iaas.v1.DeleteRouterStaticEntriesResponse
-	9,  // 33: qingcloud.iaas.v1.RouterService.DeleteRouterStatics:output_type -> qingcloud.iaas.v1.DeleteRouterStaticsResponse
-	11, // 34: qingcloud.iaas.v1.RouterService.DeleteRouters:output_type -> qingcloud.iaas.v1.DeleteRoutersResponse
-	13, // 35: qingcloud.iaas.v1.RouterService.DescribeRouterStaticEntries:output_type -> qingcloud.iaas.v1.DescribeRouterStaticEntriesResponse
-	15, // 36: qingcloud.iaas.v1.RouterService.DescribeRouterStatics:output_type -> qingcloud.iaas.v1.DescribeRouterStaticsResponse
-	17, // 37: qingcloud.iaas.v1.RouterService.DescribeRouterVxnets:output_type -> qingcloud.iaas.v1.DescribeRouterVxnetsResponse
-	19, // 38: qingcloud.iaas.v1.RouterService.DescribeRouters:output_type -> qingcloud.iaas.v1.DescribeRoutersResponse
-	21, // 39: qingcloud.iaas.v1.RouterService.GetRouterMonitor:output_type -> qingcloud.iaas.v1.GetRouterMonitorResponse
-	23, // 40: qingcloud.iaas.v1.RouterService.GetVPNCerts:output_type -> qingcloud.iaas.v1.GetVPNCertsResponse
-	25, // 41: qingcloud.iaas.v1.RouterService.JoinRouter:output_type -> qingcloud.iaas.v1.JoinRouterResponse
-	27, // 42: qingcloud.iaas.v1.RouterService.LeaveRouter:output_type -> qingcloud.iaas.v1.LeaveRouterResponse
-	29, // 43: qingcloud.iaas.v1.RouterService.ModifyRouterAttributes:output_type -> qingcloud.iaas.v1.ModifyRouterAttributesResponse
-	31, // 44: qingcloud.iaas.v1.RouterService.ModifyRouterStaticAttributes:output_type -> qingcloud.iaas.v1.ModifyRouterStaticAttributesResponse
-	33, // 45: qingcloud.iaas.v1.RouterService.ModifyRouterStaticEntryAttributes:output_type -> qingcloud.iaas.v1.ModifyRouterStaticEntryAttributesResponse
-	35, // 46: qingcloud.iaas.v1.RouterService.PowerOffRouters:output_type -> qingcloud.iaas.v1.PowerOffRoutersResponse
-	37, // 47: qingcloud.iaas.v1.RouterService.PowerOnRouters:output_type -> qingcloud.iaas.v1.PowerOnRoutersResponse
-	39, // 48: qingcloud.iaas.v1.RouterService.UpdateRouters:output_type -> qingcloud.iaas.v1.UpdateRoutersResponse
-	29, // [29:49] is the sub-list for method output_type
-	9,  // [9:29] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	48, // 0: qingcloud.iaas.v1.AddRouterStaticEntriesRequest.entries:type_name -> qingcloud.iaas.v1.RouterStaticEntry
+	49, // 1: qingcloud.iaas.v1.AddRouterStaticsRequest.statics:type_name -> qingcloud.iaas.v1.RouterStatic
+	48, // 2: qingcloud.iaas.v1.DescribeRouterStaticEntriesResponse.router_static_entry_set:type_name -> qingcloud.iaas.v1.RouterStaticEntry
+	48, // 3: qingcloud.iaas.v1.DescribeRouterStaticEntriesAllResponse.router_static_entry:type_name -> qingcloud.iaas.v1.RouterStaticEntry
+	49, // 4: qingcloud.iaas.v1.DescribeRouterStaticsResponse.router_static_set:type_name -> qingcloud.iaas.v1.RouterStatic
+	49, // 5: qingcloud.iaas.v1.DescribeRouterStaticsAllResponse.router_static:type_name -> qingcloud.iaas.v1.RouterStatic
+	50, // 6: qingcloud.iaas.v1.DescribeRouterVxnetsResponse.router_vxnet_set:type_name -> qingcloud.iaas.v1.RouterVxnet
+	50, // 7: qingcloud.iaas.v1.DescribeRouterVxnetsAllResponse.router_vxnet:type_name -> qingcloud.iaas.v1.RouterVxnet
+	51, // 8: qingcloud.iaas.v1.DescribeRoutersResponse.router_set:type_name -> qingcloud.iaas.v1.Router
+	51, // 9: qingcloud.iaas.v1.DescribeRoutersAllResponse.router:type_name -> qingcloud.iaas.v1.Router
+	52, // 10: qingcloud.iaas.v1.GetRouterMonitorRequest.end_time:type_name -> google.protobuf.Timestamp
+	52, // 11: qingcloud.iaas.v1.GetRouterMonitorRequest.start_time:type_name -> google.protobuf.Timestamp
+	53, // 12: qingcloud.iaas.v1.GetRouterMonitorResponse.meter_set:type_name -> qingcloud.iaas.v1.Meter
+	0,  // 13: qingcloud.iaas.v1.RouterService.AddRouterStaticEntries:input_type -> qingcloud.iaas.v1.AddRouterStaticEntriesRequest
+	2,  // 14: qingcloud.iaas.v1.RouterService.AddRouterStatics:input_type -> qingcloud.iaas.v1.AddRouterStaticsRequest
+	4,  // 15: qingcloud.iaas.v1.RouterService.CreateRouters:input_type -> qingcloud.iaas.v1.CreateRoutersRequest
+	6,  // 16: qingcloud.iaas.v1.RouterService.DeleteRouterStaticEntries:input_type -> qingcloud.iaas.v1.DeleteRouterStaticEntriesRequest
+	8,  // 17: qingcloud.iaas.v1.RouterService.DeleteRouterStatics:input_type -> qingcloud.iaas.v1.DeleteRouterStaticsRequest
+	10, // 18: qingcloud.iaas.v1.RouterService.DeleteRouters:input_type -> qingcloud.iaas.v1.DeleteRoutersRequest
+	12, // 19: qingcloud.iaas.v1.RouterService.DescribeRouterStaticEntries:input_type -> qingcloud.iaas.v1.DescribeRouterStaticEntriesRequest
+	14, // 20: qingcloud.iaas.v1.RouterService.DescribeRouterStaticEntriesAll:input_type -> qingcloud.iaas.v1.DescribeRouterStaticEntriesAllRequest
+	16, // 21: qingcloud.iaas.v1.RouterService.DescribeRouterStatics:input_type -> qingcloud.iaas.v1.DescribeRouterStaticsRequest
+	18, // 22: qingcloud.iaas.v1.RouterService.DescribeRouterStaticsAll:input_type -> qingcloud.iaas.v1.DescribeRouterStaticsAllRequest
+	20, // 23: qingcloud.iaas.v1.RouterService.DescribeRouterVxnets:input_type -> qingcloud.iaas.v1.DescribeRouterVxnetsRequest
+	22, // 24: qingcloud.iaas.v1.RouterService.DescribeRouterVxnetsAll:input_type -> qingcloud.iaas.v1.DescribeRouterVxnetsAllRequest
+	24, // 25: qingcloud.iaas.v1.RouterService.DescribeRouters:input_type -> qingcloud.iaas.v1.DescribeRoutersRequest
+	26, // 26: qingcloud.iaas.v1.RouterService.DescribeRoutersAll:input_type -> qingcloud.iaas.v1.DescribeRoutersAllRequest
+	28, // 27: qingcloud.iaas.v1.RouterService.GetRouterMonitor:input_type -> qingcloud.iaas.v1.GetRouterMonitorRequest
+	30, // 28: qingcloud.iaas.v1.RouterService.GetVPNCerts:input_type -> qingcloud.iaas.v1.GetVPNCertsRequest
+	32, // 29: qingcloud.iaas.v1.RouterService.JoinRouter:input_type -> qingcloud.iaas.v1.JoinRouterRequest
+	34, // 30: qingcloud.iaas.v1.RouterService.LeaveRouter:input_type -> qingcloud.iaas.v1.LeaveRouterRequest
+	36, // 31: qingcloud.iaas.v1.RouterService.ModifyRouterAttributes:input_type -> qingcloud.iaas.v1.ModifyRouterAttributesRequest
+	38, // 32: qingcloud.iaas.v1.RouterService.ModifyRouterStaticAttributes:input_type -> qingcloud.iaas.v1.ModifyRouterStaticAttributesRequest
+	40, // 33: qingcloud.iaas.v1.RouterService.ModifyRouterStaticEntryAttributes:input_type -> qingcloud.iaas.v1.ModifyRouterStaticEntryAttributesRequest
+	42, // 34: qingcloud.iaas.v1.RouterService.PowerOffRouters:input_type -> qingcloud.iaas.v1.PowerOffRoutersRequest
+	44, // 35: qingcloud.iaas.v1.RouterService.PowerOnRouters:input_type -> qingcloud.iaas.v1.PowerOnRoutersRequest
+	46, // 36: qingcloud.iaas.v1.RouterService.UpdateRouters:input_type -> qingcloud.iaas.v1.UpdateRoutersRequest
+	1,  // 37: qingcloud.iaas.v1.RouterService.AddRouterStaticEntries:output_type -> qingcloud.iaas.v1.AddRouterStaticEntriesResponse
+	3,  // 38: qingcloud.iaas.v1.RouterService.AddRouterStatics:output_type -> qingcloud.iaas.v1.AddRouterStaticsResponse
+	5,  // 39: qingcloud.iaas.v1.RouterService.CreateRouters:output_type -> qingcloud.iaas.v1.CreateRoutersResponse
+	7,  // 40: qingcloud.iaas.v1.RouterService.DeleteRouterStaticEntries:output_type -> qingcloud.iaas.v1.DeleteRouterStaticEntriesResponse
+	9,  // 41: qingcloud.iaas.v1.RouterService.DeleteRouterStatics:output_type -> qingcloud.iaas.v1.DeleteRouterStaticsResponse
+	11, // 42: qingcloud.iaas.v1.RouterService.DeleteRouters:output_type -> qingcloud.iaas.v1.DeleteRoutersResponse
+	13, // 43: qingcloud.iaas.v1.RouterService.DescribeRouterStaticEntries:output_type -> qingcloud.iaas.v1.DescribeRouterStaticEntriesResponse
+	15, // 44: qingcloud.iaas.v1.RouterService.DescribeRouterStaticEntriesAll:output_type -> qingcloud.iaas.v1.DescribeRouterStaticEntriesAllResponse
+	17, // 45: qingcloud.iaas.v1.RouterService.DescribeRouterStatics:output_type -> qingcloud.iaas.v1.DescribeRouterStaticsResponse
+	19, // 46: qingcloud.iaas.v1.RouterService.DescribeRouterStaticsAll:output_type -> qingcloud.iaas.v1.DescribeRouterStaticsAllResponse
+	21, // 47: qingcloud.iaas.v1.RouterService.DescribeRouterVxnets:output_type -> qingcloud.iaas.v1.DescribeRouterVxnetsResponse
+	23, // 48: qingcloud.iaas.v1.RouterService.DescribeRouterVxnetsAll:output_type -> qingcloud.iaas.v1.DescribeRouterVxnetsAllResponse
+	25, // 49: qingcloud.iaas.v1.RouterService.DescribeRouters:output_type -> qingcloud.iaas.v1.DescribeRoutersResponse
+	27, // 50: qingcloud.iaas.v1.RouterService.DescribeRoutersAll:output_type -> qingcloud.iaas.v1.DescribeRoutersAllResponse
+	29, // 51: qingcloud.iaas.v1.RouterService.GetRouterMonitor:output_type -> qingcloud.iaas.v1.GetRouterMonitorResponse
+	31, // 52: qingcloud.iaas.v1.RouterService.GetVPNCerts:output_type -> qingcloud.iaas.v1.GetVPNCertsResponse
+	33, // 53: qingcloud.iaas.v1.RouterService.JoinRouter:output_type -> qingcloud.iaas.v1.JoinRouterResponse
+	35, // 54: qingcloud.iaas.v1.RouterService.LeaveRouter:output_type -> qingcloud.iaas.v1.LeaveRouterResponse
+	37, // 55: qingcloud.iaas.v1.RouterService.ModifyRouterAttributes:output_type -> qingcloud.iaas.v1.ModifyRouterAttributesResponse
+	39, // 56: qingcloud.iaas.v1.RouterService.ModifyRouterStaticAttributes:output_type -> qingcloud.iaas.v1.ModifyRouterStaticAttributesResponse
+	41, // 57: qingcloud.iaas.v1.RouterService.ModifyRouterStaticEntryAttributes:output_type -> qingcloud.iaas.v1.ModifyRouterStaticEntryAttributesResponse
+	43, // 58: qingcloud.iaas.v1.RouterService.PowerOffRouters:output_type -> qingcloud.iaas.v1.PowerOffRoutersResponse
+	45, // 59: qingcloud.iaas.v1.RouterService.PowerOnRouters:output_type -> qingcloud.iaas.v1.PowerOnRoutersResponse
+	47, // 60: qingcloud.iaas.v1.RouterService.UpdateRouters:output_type -> qingcloud.iaas.v1.UpdateRoutersResponse
+	37, // [37:61] is the sub-list for method output_type
+	13, // [13:37] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_router_proto_init() }
@@ -3635,13 +4350,21 @@ func file_qingcloud_iaas_v1_router_proto_init() {
 	file_qingcloud_iaas_v1_router_proto_msgTypes[37].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_router_proto_msgTypes[38].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_router_proto_msgTypes[39].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_router_proto_msgTypes[40].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_router_proto_msgTypes[41].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_router_proto_msgTypes[42].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_router_proto_msgTypes[43].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_router_proto_msgTypes[44].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_router_proto_msgTypes[45].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_router_proto_msgTypes[46].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_router_proto_msgTypes[47].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_router_proto_rawDesc), len(file_qingcloud_iaas_v1_router_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

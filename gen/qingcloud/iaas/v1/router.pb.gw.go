@@ -232,6 +232,34 @@ func local_request_RouterService_DescribeRouterStaticEntries_0(ctx context.Conte
 	return msg, metadata, err
 }
 
+var filter_RouterService_DescribeRouterStaticEntriesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_RouterService_DescribeRouterStaticEntriesAll_0(ctx context.Context, marshaler runtime.Marshaler, client RouterServiceClient, req *http.Request, pathParams map[string]string) (RouterService_DescribeRouterStaticEntriesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeRouterStaticEntriesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RouterService_DescribeRouterStaticEntriesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeRouterStaticEntriesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_RouterService_DescribeRouterStatics_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_RouterService_DescribeRouterStatics_0(ctx context.Context, marshaler runtime.Marshaler, client RouterServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -265,6 +293,34 @@ func local_request_RouterService_DescribeRouterStatics_0(ctx context.Context, ma
 	}
 	msg, err := server.DescribeRouterStatics(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_RouterService_DescribeRouterStaticsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_RouterService_DescribeRouterStaticsAll_0(ctx context.Context, marshaler runtime.Marshaler, client RouterServiceClient, req *http.Request, pathParams map[string]string) (RouterService_DescribeRouterStaticsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeRouterStaticsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RouterService_DescribeRouterStaticsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeRouterStaticsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 var filter_RouterService_DescribeRouterVxnets_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
@@ -302,6 +358,34 @@ func local_request_RouterService_DescribeRouterVxnets_0(ctx context.Context, mar
 	return msg, metadata, err
 }
 
+var filter_RouterService_DescribeRouterVxnetsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_RouterService_DescribeRouterVxnetsAll_0(ctx context.Context, marshaler runtime.Marshaler, client RouterServiceClient, req *http.Request, pathParams map[string]string) (RouterService_DescribeRouterVxnetsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeRouterVxnetsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RouterService_DescribeRouterVxnetsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeRouterVxnetsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_RouterService_DescribeRouters_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_RouterService_DescribeRouters_0(ctx context.Context, marshaler runtime.Marshaler, client RouterServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -335,6 +419,34 @@ func local_request_RouterService_DescribeRouters_0(ctx context.Context, marshale
 	}
 	msg, err := server.DescribeRouters(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_RouterService_DescribeRoutersAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_RouterService_DescribeRoutersAll_0(ctx context.Context, marshaler runtime.Marshaler, client RouterServiceClient, req *http.Request, pathParams map[string]string) (RouterService_DescribeRoutersAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeRoutersAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RouterService_DescribeRoutersAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeRoutersAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 var filter_RouterService_GetRouterMonitor_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
@@ -769,6 +881,13 @@ func RegisterRouterServiceHandlerServer(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_RouterService_DescribeRouterStaticEntries_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterStaticEntriesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterStatics_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -788,6 +907,13 @@ func RegisterRouterServiceHandlerServer(ctx context.Context, mux *runtime.ServeM
 			return
 		}
 		forward_RouterService_DescribeRouterStatics_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterStaticsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterVxnets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -809,6 +935,13 @@ func RegisterRouterServiceHandlerServer(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_RouterService_DescribeRouterVxnets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterVxnetsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouters_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -828,6 +961,13 @@ func RegisterRouterServiceHandlerServer(ctx context.Context, mux *runtime.ServeM
 			return
 		}
 		forward_RouterService_DescribeRouters_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRoutersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodGet, pattern_RouterService_GetRouterMonitor_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1188,6 +1328,23 @@ func RegisterRouterServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_RouterService_DescribeRouterStaticEntries_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterStaticEntriesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.RouterService/DescribeRouterStaticEntriesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeRouterStaticEntries:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RouterService_DescribeRouterStaticEntriesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RouterService_DescribeRouterStaticEntriesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterStatics_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1204,6 +1361,23 @@ func RegisterRouterServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 			return
 		}
 		forward_RouterService_DescribeRouterStatics_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterStaticsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.RouterService/DescribeRouterStaticsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeRouterStatics:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RouterService_DescribeRouterStaticsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RouterService_DescribeRouterStaticsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterVxnets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1222,6 +1396,23 @@ func RegisterRouterServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_RouterService_DescribeRouterVxnets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouterVxnetsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.RouterService/DescribeRouterVxnetsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeRouterVxnets:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RouterService_DescribeRouterVxnetsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RouterService_DescribeRouterVxnetsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRouters_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1238,6 +1429,23 @@ func RegisterRouterServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 			return
 		}
 		forward_RouterService_DescribeRouters_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_RouterService_DescribeRoutersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.RouterService/DescribeRoutersAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeRouters:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RouterService_DescribeRoutersAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RouterService_DescribeRoutersAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_RouterService_GetRouterMonitor_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1420,9 +1628,13 @@ var (
 	pattern_RouterService_DeleteRouterStatics_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteRouterStatics"}, ""))
 	pattern_RouterService_DeleteRouters_0                     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteRouters"}, ""))
 	pattern_RouterService_DescribeRouterStaticEntries_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRouterStaticEntries"}, ""))
+	pattern_RouterService_DescribeRouterStaticEntriesAll_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRouterStaticEntries"}, "all"))
 	pattern_RouterService_DescribeRouterStatics_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRouterStatics"}, ""))
+	pattern_RouterService_DescribeRouterStaticsAll_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRouterStatics"}, "all"))
 	pattern_RouterService_DescribeRouterVxnets_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRouterVxnets"}, ""))
+	pattern_RouterService_DescribeRouterVxnetsAll_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRouterVxnets"}, "all"))
 	pattern_RouterService_DescribeRouters_0                   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRouters"}, ""))
+	pattern_RouterService_DescribeRoutersAll_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeRouters"}, "all"))
 	pattern_RouterService_GetRouterMonitor_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetRouterMonitor"}, ""))
 	pattern_RouterService_GetVPNCerts_0                       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "GetVPNCerts"}, ""))
 	pattern_RouterService_JoinRouter_0                        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "JoinRouter"}, ""))
@@ -1443,9 +1655,13 @@ var (
 	forward_RouterService_DeleteRouterStatics_0               = runtime.ForwardResponseMessage
 	forward_RouterService_DeleteRouters_0                     = runtime.ForwardResponseMessage
 	forward_RouterService_DescribeRouterStaticEntries_0       = runtime.ForwardResponseMessage
+	forward_RouterService_DescribeRouterStaticEntriesAll_0    = runtime.ForwardResponseStream
 	forward_RouterService_DescribeRouterStatics_0             = runtime.ForwardResponseMessage
+	forward_RouterService_DescribeRouterStaticsAll_0          = runtime.ForwardResponseStream
 	forward_RouterService_DescribeRouterVxnets_0              = runtime.ForwardResponseMessage
+	forward_RouterService_DescribeRouterVxnetsAll_0           = runtime.ForwardResponseStream
 	forward_RouterService_DescribeRouters_0                   = runtime.ForwardResponseMessage
+	forward_RouterService_DescribeRoutersAll_0                = runtime.ForwardResponseStream
 	forward_RouterService_GetRouterMonitor_0                  = runtime.ForwardResponseMessage
 	forward_RouterService_GetVPNCerts_0                       = runtime.ForwardResponseMessage
 	forward_RouterService_JoinRouter_0                        = runtime.ForwardResponseMessage

@@ -29,9 +29,13 @@ const (
 	RouterService_DeleteRouterStatics_FullMethodName               = "/qingcloud.iaas.v1.RouterService/DeleteRouterStatics"
 	RouterService_DeleteRouters_FullMethodName                     = "/qingcloud.iaas.v1.RouterService/DeleteRouters"
 	RouterService_DescribeRouterStaticEntries_FullMethodName       = "/qingcloud.iaas.v1.RouterService/DescribeRouterStaticEntries"
+	RouterService_DescribeRouterStaticEntriesAll_FullMethodName    = "/qingcloud.iaas.v1.RouterService/DescribeRouterStaticEntriesAll"
 	RouterService_DescribeRouterStatics_FullMethodName             = "/qingcloud.iaas.v1.RouterService/DescribeRouterStatics"
+	RouterService_DescribeRouterStaticsAll_FullMethodName          = "/qingcloud.iaas.v1.RouterService/DescribeRouterStaticsAll"
 	RouterService_DescribeRouterVxnets_FullMethodName              = "/qingcloud.iaas.v1.RouterService/DescribeRouterVxnets"
+	RouterService_DescribeRouterVxnetsAll_FullMethodName           = "/qingcloud.iaas.v1.RouterService/DescribeRouterVxnetsAll"
 	RouterService_DescribeRouters_FullMethodName                   = "/qingcloud.iaas.v1.RouterService/DescribeRouters"
+	RouterService_DescribeRoutersAll_FullMethodName                = "/qingcloud.iaas.v1.RouterService/DescribeRoutersAll"
 	RouterService_GetRouterMonitor_FullMethodName                  = "/qingcloud.iaas.v1.RouterService/GetRouterMonitor"
 	RouterService_GetVPNCerts_FullMethodName                       = "/qingcloud.iaas.v1.RouterService/GetVPNCerts"
 	RouterService_JoinRouter_FullMethodName                        = "/qingcloud.iaas.v1.RouterService/JoinRouter"
@@ -84,24 +88,48 @@ type RouterServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/router/describe_router_static_entries.html
 	DescribeRouterStaticEntries(ctx context.Context, in *DescribeRouterStaticEntriesRequest, opts ...grpc.CallOption) (*DescribeRouterStaticEntriesResponse, error)
+	// DescribeRouterStaticEntriesAll streams every item that DescribeRouterStaticEntries matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRouterStaticEntriesAll(ctx context.Context, in *DescribeRouterStaticEntriesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRouterStaticEntriesAllResponse], error)
 	// DescribeRouterStatics calls the QingCloud action DescribeRouterStatics.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/router/describe_router_statics.html
 	DescribeRouterStatics(ctx context.Context, in *DescribeRouterStaticsRequest, opts ...grpc.CallOption) (*DescribeRouterStaticsResponse, error)
+	// DescribeRouterStaticsAll streams every item that DescribeRouterStatics matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRouterStaticsAll(ctx context.Context, in *DescribeRouterStaticsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRouterStaticsAllResponse], error)
 	// DescribeRouterVxnets calls the QingCloud action DescribeRouterVxnets.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/router/describe_router_vxnets.html
 	DescribeRouterVxnets(ctx context.Context, in *DescribeRouterVxnetsRequest, opts ...grpc.CallOption) (*DescribeRouterVxnetsResponse, error)
+	// DescribeRouterVxnetsAll streams every item that DescribeRouterVxnets matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRouterVxnetsAll(ctx context.Context, in *DescribeRouterVxnetsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRouterVxnetsAllResponse], error)
 	// DescribeRouters calls the QingCloud action DescribeRouters.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/router/describe_routers.html
 	DescribeRouters(ctx context.Context, in *DescribeRoutersRequest, opts ...grpc.CallOption) (*DescribeRoutersResponse, error)
+	// DescribeRoutersAll streams every item that DescribeRouters matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRoutersAll(ctx context.Context, in *DescribeRoutersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRoutersAllResponse], error)
 	// GetRouterMonitor calls the QingCloud action GetRouterMonitor. GetMonitor.
 	//
 	// Read-only.
@@ -236,6 +264,25 @@ func (c *routerServiceClient) DescribeRouterStaticEntries(ctx context.Context, i
 	return out, nil
 }
 
+func (c *routerServiceClient) DescribeRouterStaticEntriesAll(ctx context.Context, in *DescribeRouterStaticEntriesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRouterStaticEntriesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RouterService_ServiceDesc.Streams[0], RouterService_DescribeRouterStaticEntriesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeRouterStaticEntriesAllRequest, DescribeRouterStaticEntriesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RouterService_DescribeRouterStaticEntriesAllClient = grpc.ServerStreamingClient[DescribeRouterStaticEntriesAllResponse]
+
 func (c *routerServiceClient) DescribeRouterStatics(ctx context.Context, in *DescribeRouterStaticsRequest, opts ...grpc.CallOption) (*DescribeRouterStaticsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeRouterStaticsResponse)
@@ -245,6 +292,25 @@ func (c *routerServiceClient) DescribeRouterStatics(ctx context.Context, in *Des
 	}
 	return out, nil
 }
+
+func (c *routerServiceClient) DescribeRouterStaticsAll(ctx context.Context, in *DescribeRouterStaticsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRouterStaticsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RouterService_ServiceDesc.Streams[1], RouterService_DescribeRouterStaticsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeRouterStaticsAllRequest, DescribeRouterStaticsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RouterService_DescribeRouterStaticsAllClient = grpc.ServerStreamingClient[DescribeRouterStaticsAllResponse]
 
 func (c *routerServiceClient) DescribeRouterVxnets(ctx context.Context, in *DescribeRouterVxnetsRequest, opts ...grpc.CallOption) (*DescribeRouterVxnetsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -256,6 +322,25 @@ func (c *routerServiceClient) DescribeRouterVxnets(ctx context.Context, in *Desc
 	return out, nil
 }
 
+func (c *routerServiceClient) DescribeRouterVxnetsAll(ctx context.Context, in *DescribeRouterVxnetsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRouterVxnetsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RouterService_ServiceDesc.Streams[2], RouterService_DescribeRouterVxnetsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeRouterVxnetsAllRequest, DescribeRouterVxnetsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RouterService_DescribeRouterVxnetsAllClient = grpc.ServerStreamingClient[DescribeRouterVxnetsAllResponse]
+
 func (c *routerServiceClient) DescribeRouters(ctx context.Context, in *DescribeRoutersRequest, opts ...grpc.CallOption) (*DescribeRoutersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeRoutersResponse)
@@ -265,6 +350,25 @@ func (c *routerServiceClient) DescribeRouters(ctx context.Context, in *DescribeR
 	}
 	return out, nil
 }
+
+func (c *routerServiceClient) DescribeRoutersAll(ctx context.Context, in *DescribeRoutersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeRoutersAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RouterService_ServiceDesc.Streams[3], RouterService_DescribeRoutersAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeRoutersAllRequest, DescribeRoutersAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RouterService_DescribeRoutersAllClient = grpc.ServerStreamingClient[DescribeRoutersAllResponse]
 
 func (c *routerServiceClient) GetRouterMonitor(ctx context.Context, in *GetRouterMonitorRequest, opts ...grpc.CallOption) (*GetRouterMonitorResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -406,24 +510,48 @@ type RouterServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/router/describe_router_static_entries.html
 	DescribeRouterStaticEntries(context.Context, *DescribeRouterStaticEntriesRequest) (*DescribeRouterStaticEntriesResponse, error)
+	// DescribeRouterStaticEntriesAll streams every item that DescribeRouterStaticEntries matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRouterStaticEntriesAll(*DescribeRouterStaticEntriesAllRequest, grpc.ServerStreamingServer[DescribeRouterStaticEntriesAllResponse]) error
 	// DescribeRouterStatics calls the QingCloud action DescribeRouterStatics.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/router/describe_router_statics.html
 	DescribeRouterStatics(context.Context, *DescribeRouterStaticsRequest) (*DescribeRouterStaticsResponse, error)
+	// DescribeRouterStaticsAll streams every item that DescribeRouterStatics matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRouterStaticsAll(*DescribeRouterStaticsAllRequest, grpc.ServerStreamingServer[DescribeRouterStaticsAllResponse]) error
 	// DescribeRouterVxnets calls the QingCloud action DescribeRouterVxnets.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/router/describe_router_vxnets.html
 	DescribeRouterVxnets(context.Context, *DescribeRouterVxnetsRequest) (*DescribeRouterVxnetsResponse, error)
+	// DescribeRouterVxnetsAll streams every item that DescribeRouterVxnets matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRouterVxnetsAll(*DescribeRouterVxnetsAllRequest, grpc.ServerStreamingServer[DescribeRouterVxnetsAllResponse]) error
 	// DescribeRouters calls the QingCloud action DescribeRouters.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/router/describe_routers.html
 	DescribeRouters(context.Context, *DescribeRoutersRequest) (*DescribeRoutersResponse, error)
+	// DescribeRoutersAll streams every item that DescribeRouters matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeRoutersAll(*DescribeRoutersAllRequest, grpc.ServerStreamingServer[DescribeRoutersAllResponse]) error
 	// GetRouterMonitor calls the QingCloud action GetRouterMonitor. GetMonitor.
 	//
 	// Read-only.
@@ -509,14 +637,26 @@ func (UnimplementedRouterServiceServer) DeleteRouters(context.Context, *DeleteRo
 func (UnimplementedRouterServiceServer) DescribeRouterStaticEntries(context.Context, *DescribeRouterStaticEntriesRequest) (*DescribeRouterStaticEntriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeRouterStaticEntries not implemented")
 }
+func (UnimplementedRouterServiceServer) DescribeRouterStaticEntriesAll(*DescribeRouterStaticEntriesAllRequest, grpc.ServerStreamingServer[DescribeRouterStaticEntriesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeRouterStaticEntriesAll not implemented")
+}
 func (UnimplementedRouterServiceServer) DescribeRouterStatics(context.Context, *DescribeRouterStaticsRequest) (*DescribeRouterStaticsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeRouterStatics not implemented")
+}
+func (UnimplementedRouterServiceServer) DescribeRouterStaticsAll(*DescribeRouterStaticsAllRequest, grpc.ServerStreamingServer[DescribeRouterStaticsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeRouterStaticsAll not implemented")
 }
 func (UnimplementedRouterServiceServer) DescribeRouterVxnets(context.Context, *DescribeRouterVxnetsRequest) (*DescribeRouterVxnetsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeRouterVxnets not implemented")
 }
+func (UnimplementedRouterServiceServer) DescribeRouterVxnetsAll(*DescribeRouterVxnetsAllRequest, grpc.ServerStreamingServer[DescribeRouterVxnetsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeRouterVxnetsAll not implemented")
+}
 func (UnimplementedRouterServiceServer) DescribeRouters(context.Context, *DescribeRoutersRequest) (*DescribeRoutersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeRouters not implemented")
+}
+func (UnimplementedRouterServiceServer) DescribeRoutersAll(*DescribeRoutersAllRequest, grpc.ServerStreamingServer[DescribeRoutersAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeRoutersAll not implemented")
 }
 func (UnimplementedRouterServiceServer) GetRouterMonitor(context.Context, *GetRouterMonitorRequest) (*GetRouterMonitorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRouterMonitor not implemented")
@@ -695,6 +835,17 @@ func _RouterService_DescribeRouterStaticEntries_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RouterService_DescribeRouterStaticEntriesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeRouterStaticEntriesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RouterServiceServer).DescribeRouterStaticEntriesAll(m, &grpc.GenericServerStream[DescribeRouterStaticEntriesAllRequest, DescribeRouterStaticEntriesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RouterService_DescribeRouterStaticEntriesAllServer = grpc.ServerStreamingServer[DescribeRouterStaticEntriesAllResponse]
+
 func _RouterService_DescribeRouterStatics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeRouterStaticsRequest)
 	if err := dec(in); err != nil {
@@ -712,6 +863,17 @@ func _RouterService_DescribeRouterStatics_Handler(srv interface{}, ctx context.C
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _RouterService_DescribeRouterStaticsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeRouterStaticsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RouterServiceServer).DescribeRouterStaticsAll(m, &grpc.GenericServerStream[DescribeRouterStaticsAllRequest, DescribeRouterStaticsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RouterService_DescribeRouterStaticsAllServer = grpc.ServerStreamingServer[DescribeRouterStaticsAllResponse]
 
 func _RouterService_DescribeRouterVxnets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeRouterVxnetsRequest)
@@ -731,6 +893,17 @@ func _RouterService_DescribeRouterVxnets_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RouterService_DescribeRouterVxnetsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeRouterVxnetsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RouterServiceServer).DescribeRouterVxnetsAll(m, &grpc.GenericServerStream[DescribeRouterVxnetsAllRequest, DescribeRouterVxnetsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RouterService_DescribeRouterVxnetsAllServer = grpc.ServerStreamingServer[DescribeRouterVxnetsAllResponse]
+
 func _RouterService_DescribeRouters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeRoutersRequest)
 	if err := dec(in); err != nil {
@@ -748,6 +921,17 @@ func _RouterService_DescribeRouters_Handler(srv interface{}, ctx context.Context
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _RouterService_DescribeRoutersAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeRoutersAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RouterServiceServer).DescribeRoutersAll(m, &grpc.GenericServerStream[DescribeRoutersAllRequest, DescribeRoutersAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RouterService_DescribeRoutersAllServer = grpc.ServerStreamingServer[DescribeRoutersAllResponse]
 
 func _RouterService_GetRouterMonitor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetRouterMonitorRequest)
@@ -1017,6 +1201,27 @@ var RouterService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RouterService_UpdateRouters_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeRouterStaticEntriesAll",
+			Handler:       _RouterService_DescribeRouterStaticEntriesAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeRouterStaticsAll",
+			Handler:       _RouterService_DescribeRouterStaticsAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeRouterVxnetsAll",
+			Handler:       _RouterService_DescribeRouterVxnetsAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeRoutersAll",
+			Handler:       _RouterService_DescribeRoutersAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/router.proto",
 }

@@ -1426,6 +1426,175 @@ func (x *DescribeSecurityGroupIPSetsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeSecurityGroupIPSetsAllRequest holds the filters of DescribeSecurityGroupIPSets; paging is
+// the server's.
+type DescribeSecurityGroupIPSetsAllRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Known values: 0, 1 (others are passed through).
+	IpsetType              *int32   `protobuf:"varint,1,opt,name=ipset_type,json=ipsetType,proto3,oneof" json:"ipset_type,omitempty"`
+	Owner                  *string  `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId              *string  `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	SecurityGroupIpsetName *string  `protobuf:"bytes,4,opt,name=security_group_ipset_name,json=securityGroupIpsetName,proto3,oneof" json:"security_group_ipset_name,omitempty"`
+	SecurityGroupIpsets    []string `protobuf:"bytes,5,rep,name=security_group_ipsets,json=securityGroupIpsets,proto3" json:"security_group_ipsets,omitempty"`
+	Tags                   []string `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
+	// QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,8,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) Reset() {
+	*x = DescribeSecurityGroupIPSetsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSecurityGroupIPSetsAllRequest) ProtoMessage() {}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSecurityGroupIPSetsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeSecurityGroupIPSetsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) GetIpsetType() int32 {
+	if x != nil && x.IpsetType != nil {
+		return *x.IpsetType
+	}
+	return 0
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) GetSecurityGroupIpsetName() string {
+	if x != nil && x.SecurityGroupIpsetName != nil {
+		return *x.SecurityGroupIpsetName
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) GetSecurityGroupIpsets() []string {
+	if x != nil {
+		return x.SecurityGroupIpsets
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeSecurityGroupIPSetsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeSecurityGroupIPSetsAllResponse is one item of the DescribeSecurityGroupIPSets listing.
+type DescribeSecurityGroupIPSetsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	SecurityGroupIpset *SecurityGroupIpset `protobuf:"bytes,1,opt,name=security_group_ipset,json=securityGroupIpset,proto3" json:"security_group_ipset,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSecurityGroupIPSetsAllResponse) Reset() {
+	*x = DescribeSecurityGroupIPSetsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSecurityGroupIPSetsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSecurityGroupIPSetsAllResponse) ProtoMessage() {}
+
+func (x *DescribeSecurityGroupIPSetsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSecurityGroupIPSetsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeSecurityGroupIPSetsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DescribeSecurityGroupIPSetsAllResponse) GetSecurityGroupIpset() *SecurityGroupIpset {
+	if x != nil {
+		return x.SecurityGroupIpset
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupIPSetsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeSecurityGroupIPSetsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeSecurityGroupRulesRequest holds the parameters of the QingCloud action
 // DescribeSecurityGroupRules.
 type DescribeSecurityGroupRulesRequest struct {
@@ -1447,7 +1616,7 @@ type DescribeSecurityGroupRulesRequest struct {
 
 func (x *DescribeSecurityGroupRulesRequest) Reset() {
 	*x = DescribeSecurityGroupRulesRequest{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1628,7 @@ func (x *DescribeSecurityGroupRulesRequest) String() string {
 func (*DescribeSecurityGroupRulesRequest) ProtoMessage() {}
 
 func (x *DescribeSecurityGroupRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1641,7 @@ func (x *DescribeSecurityGroupRulesRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DescribeSecurityGroupRulesRequest.ProtoReflect.Descriptor instead.
 func (*DescribeSecurityGroupRulesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{22}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DescribeSecurityGroupRulesRequest) GetDirection() int32 {
@@ -1538,7 +1707,7 @@ type DescribeSecurityGroupRulesResponse struct {
 
 func (x *DescribeSecurityGroupRulesResponse) Reset() {
 	*x = DescribeSecurityGroupRulesResponse{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1719,7 @@ func (x *DescribeSecurityGroupRulesResponse) String() string {
 func (*DescribeSecurityGroupRulesResponse) ProtoMessage() {}
 
 func (x *DescribeSecurityGroupRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1732,7 @@ func (x *DescribeSecurityGroupRulesResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use DescribeSecurityGroupRulesResponse.ProtoReflect.Descriptor instead.
 func (*DescribeSecurityGroupRulesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{23}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DescribeSecurityGroupRulesResponse) GetAction() string {
@@ -1594,6 +1763,150 @@ func (x *DescribeSecurityGroupRulesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeSecurityGroupRulesAllRequest holds the filters of DescribeSecurityGroupRules; paging is
+// the server's.
+type DescribeSecurityGroupRulesAllRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Known values: 0, 1 (others are passed through).
+	Direction          *int32   `protobuf:"varint,1,opt,name=direction,proto3,oneof" json:"direction,omitempty"`
+	Owner              *string  `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	SecurityGroup      *string  `protobuf:"bytes,3,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroupRules []string `protobuf:"bytes,4,rep,name=security_group_rules,json=securityGroupRules,proto3" json:"security_group_rules,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSecurityGroupRulesAllRequest) Reset() {
+	*x = DescribeSecurityGroupRulesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSecurityGroupRulesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSecurityGroupRulesAllRequest) ProtoMessage() {}
+
+func (x *DescribeSecurityGroupRulesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSecurityGroupRulesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeSecurityGroupRulesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DescribeSecurityGroupRulesAllRequest) GetDirection() int32 {
+	if x != nil && x.Direction != nil {
+		return *x.Direction
+	}
+	return 0
+}
+
+func (x *DescribeSecurityGroupRulesAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupRulesAllRequest) GetSecurityGroup() string {
+	if x != nil && x.SecurityGroup != nil {
+		return *x.SecurityGroup
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupRulesAllRequest) GetSecurityGroupRules() []string {
+	if x != nil {
+		return x.SecurityGroupRules
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupRulesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeSecurityGroupRulesAllResponse is one item of the DescribeSecurityGroupRules listing.
+type DescribeSecurityGroupRulesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	SecurityGroupRule *SecurityGroupRule `protobuf:"bytes,1,opt,name=security_group_rule,json=securityGroupRule,proto3" json:"security_group_rule,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSecurityGroupRulesAllResponse) Reset() {
+	*x = DescribeSecurityGroupRulesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSecurityGroupRulesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSecurityGroupRulesAllResponse) ProtoMessage() {}
+
+func (x *DescribeSecurityGroupRulesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSecurityGroupRulesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeSecurityGroupRulesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DescribeSecurityGroupRulesAllResponse) GetSecurityGroupRule() *SecurityGroupRule {
+	if x != nil {
+		return x.SecurityGroupRule
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupRulesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeSecurityGroupRulesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeSecurityGroupSnapshotsRequest holds the parameters of the QingCloud action
 // DescribeSecurityGroupSnapshots.
 type DescribeSecurityGroupSnapshotsRequest struct {
@@ -1615,7 +1928,7 @@ type DescribeSecurityGroupSnapshotsRequest struct {
 
 func (x *DescribeSecurityGroupSnapshotsRequest) Reset() {
 	*x = DescribeSecurityGroupSnapshotsRequest{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1940,7 @@ func (x *DescribeSecurityGroupSnapshotsRequest) String() string {
 func (*DescribeSecurityGroupSnapshotsRequest) ProtoMessage() {}
 
 func (x *DescribeSecurityGroupSnapshotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1953,7 @@ func (x *DescribeSecurityGroupSnapshotsRequest) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use DescribeSecurityGroupSnapshotsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeSecurityGroupSnapshotsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{24}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DescribeSecurityGroupSnapshotsRequest) GetLimit() int32 {
@@ -1706,7 +2019,7 @@ type DescribeSecurityGroupSnapshotsResponse struct {
 
 func (x *DescribeSecurityGroupSnapshotsResponse) Reset() {
 	*x = DescribeSecurityGroupSnapshotsResponse{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +2031,7 @@ func (x *DescribeSecurityGroupSnapshotsResponse) String() string {
 func (*DescribeSecurityGroupSnapshotsResponse) ProtoMessage() {}
 
 func (x *DescribeSecurityGroupSnapshotsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +2044,7 @@ func (x *DescribeSecurityGroupSnapshotsResponse) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use DescribeSecurityGroupSnapshotsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeSecurityGroupSnapshotsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{25}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DescribeSecurityGroupSnapshotsResponse) GetAction() string {
@@ -1762,6 +2075,151 @@ func (x *DescribeSecurityGroupSnapshotsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeSecurityGroupSnapshotsAllRequest holds the filters of DescribeSecurityGroupSnapshots;
+// paging is the server's.
+type DescribeSecurityGroupSnapshotsAllRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProjectId *string                `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	// QingCloud's default: 1.
+	Reverse                *int32   `protobuf:"varint,2,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
+	SecurityGroup          *string  `protobuf:"bytes,3,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroupSnapshots []string `protobuf:"bytes,4,rep,name=security_group_snapshots,json=securityGroupSnapshots,proto3" json:"security_group_snapshots,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllRequest) Reset() {
+	*x = DescribeSecurityGroupSnapshotsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSecurityGroupSnapshotsAllRequest) ProtoMessage() {}
+
+func (x *DescribeSecurityGroupSnapshotsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSecurityGroupSnapshotsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeSecurityGroupSnapshotsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllRequest) GetReverse() int32 {
+	if x != nil && x.Reverse != nil {
+		return *x.Reverse
+	}
+	return 0
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllRequest) GetSecurityGroup() string {
+	if x != nil && x.SecurityGroup != nil {
+		return *x.SecurityGroup
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllRequest) GetSecurityGroupSnapshots() []string {
+	if x != nil {
+		return x.SecurityGroupSnapshots
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeSecurityGroupSnapshotsAllResponse is one item of the DescribeSecurityGroupSnapshots
+// listing.
+type DescribeSecurityGroupSnapshotsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	SecurityGroupSnapshot *SecurityGroupSnapshot `protobuf:"bytes,1,opt,name=security_group_snapshot,json=securityGroupSnapshot,proto3" json:"security_group_snapshot,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllResponse) Reset() {
+	*x = DescribeSecurityGroupSnapshotsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSecurityGroupSnapshotsAllResponse) ProtoMessage() {}
+
+func (x *DescribeSecurityGroupSnapshotsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSecurityGroupSnapshotsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeSecurityGroupSnapshotsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllResponse) GetSecurityGroupSnapshot() *SecurityGroupSnapshot {
+	if x != nil {
+		return x.SecurityGroupSnapshot
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeSecurityGroupSnapshotsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeSecurityGroupsRequest holds the parameters of the QingCloud action
 // DescribeSecurityGroups.
 type DescribeSecurityGroupsRequest struct {
@@ -1785,7 +2243,7 @@ type DescribeSecurityGroupsRequest struct {
 
 func (x *DescribeSecurityGroupsRequest) Reset() {
 	*x = DescribeSecurityGroupsRequest{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +2255,7 @@ func (x *DescribeSecurityGroupsRequest) String() string {
 func (*DescribeSecurityGroupsRequest) ProtoMessage() {}
 
 func (x *DescribeSecurityGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +2268,7 @@ func (x *DescribeSecurityGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeSecurityGroupsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeSecurityGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{26}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DescribeSecurityGroupsRequest) GetLimit() int32 {
@@ -1889,7 +2347,7 @@ type DescribeSecurityGroupsResponse struct {
 
 func (x *DescribeSecurityGroupsResponse) Reset() {
 	*x = DescribeSecurityGroupsResponse{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +2359,7 @@ func (x *DescribeSecurityGroupsResponse) String() string {
 func (*DescribeSecurityGroupsResponse) ProtoMessage() {}
 
 func (x *DescribeSecurityGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +2372,7 @@ func (x *DescribeSecurityGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeSecurityGroupsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeSecurityGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{27}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DescribeSecurityGroupsResponse) GetAction() string {
@@ -1945,6 +2403,166 @@ func (x *DescribeSecurityGroupsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeSecurityGroupsAllRequest holds the filters of DescribeSecurityGroups; paging is the
+// server's.
+type DescribeSecurityGroupsAllRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Owner          *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId      *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord     *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SecurityGroups []string               `protobuf:"bytes,4,rep,name=security_groups,json=securityGroups,proto3" json:"security_groups,omitempty"`
+	Tags           []string               `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
+	// QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,6,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSecurityGroupsAllRequest) Reset() {
+	*x = DescribeSecurityGroupsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSecurityGroupsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSecurityGroupsAllRequest) ProtoMessage() {}
+
+func (x *DescribeSecurityGroupsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSecurityGroupsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeSecurityGroupsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DescribeSecurityGroupsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupsAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeSecurityGroupsAllRequest) GetSecurityGroups() []string {
+	if x != nil {
+		return x.SecurityGroups
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupsAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeSecurityGroupsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeSecurityGroupsAllResponse is one item of the DescribeSecurityGroups listing.
+type DescribeSecurityGroupsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	SecurityGroup *SecurityGroup `protobuf:"bytes,1,opt,name=security_group,json=securityGroup,proto3" json:"security_group,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSecurityGroupsAllResponse) Reset() {
+	*x = DescribeSecurityGroupsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSecurityGroupsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSecurityGroupsAllResponse) ProtoMessage() {}
+
+func (x *DescribeSecurityGroupsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSecurityGroupsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeSecurityGroupsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DescribeSecurityGroupsAllResponse) GetSecurityGroup() *SecurityGroup {
+	if x != nil {
+		return x.SecurityGroup
+	}
+	return nil
+}
+
+func (x *DescribeSecurityGroupsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeSecurityGroupsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // ModifySecurityGroupAttributesRequest holds the parameters of the QingCloud action
 // ModifySecurityGroupAttributes.
 type ModifySecurityGroupAttributesRequest struct {
@@ -1960,7 +2578,7 @@ type ModifySecurityGroupAttributesRequest struct {
 
 func (x *ModifySecurityGroupAttributesRequest) Reset() {
 	*x = ModifySecurityGroupAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2590,7 @@ func (x *ModifySecurityGroupAttributesRequest) String() string {
 func (*ModifySecurityGroupAttributesRequest) ProtoMessage() {}
 
 func (x *ModifySecurityGroupAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2603,7 @@ func (x *ModifySecurityGroupAttributesRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ModifySecurityGroupAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifySecurityGroupAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{28}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ModifySecurityGroupAttributesRequest) GetDescription() string {
@@ -2029,7 +2647,7 @@ type ModifySecurityGroupAttributesResponse struct {
 
 func (x *ModifySecurityGroupAttributesResponse) Reset() {
 	*x = ModifySecurityGroupAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2659,7 @@ func (x *ModifySecurityGroupAttributesResponse) String() string {
 func (*ModifySecurityGroupAttributesResponse) ProtoMessage() {}
 
 func (x *ModifySecurityGroupAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2672,7 @@ func (x *ModifySecurityGroupAttributesResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ModifySecurityGroupAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifySecurityGroupAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{29}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ModifySecurityGroupAttributesResponse) GetAction() string {
@@ -2094,7 +2712,7 @@ type ModifySecurityGroupIPSetAttributesRequest struct {
 
 func (x *ModifySecurityGroupIPSetAttributesRequest) Reset() {
 	*x = ModifySecurityGroupIPSetAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2106,7 +2724,7 @@ func (x *ModifySecurityGroupIPSetAttributesRequest) String() string {
 func (*ModifySecurityGroupIPSetAttributesRequest) ProtoMessage() {}
 
 func (x *ModifySecurityGroupIPSetAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2119,7 +2737,7 @@ func (x *ModifySecurityGroupIPSetAttributesRequest) ProtoReflect() protoreflect.
 
 // Deprecated: Use ModifySecurityGroupIPSetAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifySecurityGroupIPSetAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{30}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ModifySecurityGroupIPSetAttributesRequest) GetDescription() string {
@@ -2170,7 +2788,7 @@ type ModifySecurityGroupIPSetAttributesResponse struct {
 
 func (x *ModifySecurityGroupIPSetAttributesResponse) Reset() {
 	*x = ModifySecurityGroupIPSetAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2800,7 @@ func (x *ModifySecurityGroupIPSetAttributesResponse) String() string {
 func (*ModifySecurityGroupIPSetAttributesResponse) ProtoMessage() {}
 
 func (x *ModifySecurityGroupIPSetAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2813,7 @@ func (x *ModifySecurityGroupIPSetAttributesResponse) ProtoReflect() protoreflect
 
 // Deprecated: Use ModifySecurityGroupIPSetAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifySecurityGroupIPSetAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{31}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ModifySecurityGroupIPSetAttributesResponse) GetAction() string {
@@ -2243,7 +2861,7 @@ type ModifySecurityGroupRuleAttributesRequest struct {
 
 func (x *ModifySecurityGroupRuleAttributesRequest) Reset() {
 	*x = ModifySecurityGroupRuleAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2255,7 +2873,7 @@ func (x *ModifySecurityGroupRuleAttributesRequest) String() string {
 func (*ModifySecurityGroupRuleAttributesRequest) ProtoMessage() {}
 
 func (x *ModifySecurityGroupRuleAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2268,7 +2886,7 @@ func (x *ModifySecurityGroupRuleAttributesRequest) ProtoReflect() protoreflect.M
 
 // Deprecated: Use ModifySecurityGroupRuleAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifySecurityGroupRuleAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{32}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ModifySecurityGroupRuleAttributesRequest) GetDirection() int32 {
@@ -2361,7 +2979,7 @@ type ModifySecurityGroupRuleAttributesResponse struct {
 
 func (x *ModifySecurityGroupRuleAttributesResponse) Reset() {
 	*x = ModifySecurityGroupRuleAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2991,7 @@ func (x *ModifySecurityGroupRuleAttributesResponse) String() string {
 func (*ModifySecurityGroupRuleAttributesResponse) ProtoMessage() {}
 
 func (x *ModifySecurityGroupRuleAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +3004,7 @@ func (x *ModifySecurityGroupRuleAttributesResponse) ProtoReflect() protoreflect.
 
 // Deprecated: Use ModifySecurityGroupRuleAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifySecurityGroupRuleAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{33}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ModifySecurityGroupRuleAttributesResponse) GetAction() string {
@@ -2423,7 +3041,7 @@ type RollbackSecurityGroupRequest struct {
 
 func (x *RollbackSecurityGroupRequest) Reset() {
 	*x = RollbackSecurityGroupRequest{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +3053,7 @@ func (x *RollbackSecurityGroupRequest) String() string {
 func (*RollbackSecurityGroupRequest) ProtoMessage() {}
 
 func (x *RollbackSecurityGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +3066,7 @@ func (x *RollbackSecurityGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackSecurityGroupRequest.ProtoReflect.Descriptor instead.
 func (*RollbackSecurityGroupRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{34}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RollbackSecurityGroupRequest) GetSecurityGroup() string {
@@ -2485,7 +3103,7 @@ type RollbackSecurityGroupResponse struct {
 
 func (x *RollbackSecurityGroupResponse) Reset() {
 	*x = RollbackSecurityGroupResponse{}
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +3115,7 @@ func (x *RollbackSecurityGroupResponse) String() string {
 func (*RollbackSecurityGroupResponse) ProtoMessage() {}
 
 func (x *RollbackSecurityGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_security_group_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +3128,7 @@ func (x *RollbackSecurityGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackSecurityGroupResponse.ProtoReflect.Descriptor instead.
 func (*RollbackSecurityGroupResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{35}
+	return file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RollbackSecurityGroupResponse) GetAction() string {
@@ -2698,6 +3316,30 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xa5\x03\n" +
+	"%DescribeSecurityGroupIPSetsAllRequest\x12\"\n" +
+	"\n" +
+	"ipset_type\x18\x01 \x01(\x05H\x00R\tipsetType\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x03 \x01(\tH\x02R\tprojectId\x88\x01\x01\x12>\n" +
+	"\x19security_group_ipset_name\x18\x04 \x01(\tH\x03R\x16securityGroupIpsetName\x88\x01\x01\x122\n" +
+	"\x15security_group_ipsets\x18\x05 \x03(\tR\x13securityGroupIpsets\x12\x12\n" +
+	"\x04tags\x18\x06 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\a \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\b \x01(\tH\x05R\x04zone\x88\x01\x01B\r\n" +
+	"\v_ipset_typeB\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\x1c\n" +
+	"\x1a_security_group_ipset_nameB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xcd\x01\n" +
+	"&DescribeSecurityGroupIPSetsAllResponse\x12W\n" +
+	"\x14security_group_ipset\x18\x01 \x01(\v2%.qingcloud.iaas.v1.SecurityGroupIpsetR\x12securityGroupIpset\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xd9\x02\n" +
 	"!DescribeSecurityGroupRulesRequest\x12!\n" +
 	"\tdirection\x18\x01 \x01(\x05H\x00R\tdirection\x88\x01\x01\x12\x19\n" +
@@ -2722,6 +3364,23 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x8f\x02\n" +
+	"$DescribeSecurityGroupRulesAllRequest\x12!\n" +
+	"\tdirection\x18\x01 \x01(\x05H\x00R\tdirection\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x01R\x05owner\x88\x01\x01\x12*\n" +
+	"\x0esecurity_group\x18\x03 \x01(\tH\x02R\rsecurityGroup\x88\x01\x01\x120\n" +
+	"\x14security_group_rules\x18\x04 \x03(\tR\x12securityGroupRules\x12\x17\n" +
+	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\f\n" +
+	"\n" +
+	"_directionB\b\n" +
+	"\x06_ownerB\x11\n" +
+	"\x0f_security_groupB\a\n" +
+	"\x05_zone\"\xc9\x01\n" +
+	"%DescribeSecurityGroupRulesAllResponse\x12T\n" +
+	"\x13security_group_rule\x18\x01 \x01(\v2$.qingcloud.iaas.v1.SecurityGroupRuleR\x11securityGroupRule\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xf2\x02\n" +
 	"%DescribeSecurityGroupSnapshotsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -2747,6 +3406,24 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xa8\x02\n" +
+	"(DescribeSecurityGroupSnapshotsAllRequest\x12\"\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tH\x00R\tprojectId\x88\x01\x01\x12\x1d\n" +
+	"\areverse\x18\x02 \x01(\x05H\x01R\areverse\x88\x01\x01\x12/\n" +
+	"\x0esecurity_group\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\rsecurityGroup\x88\x01\x01\x128\n" +
+	"\x18security_group_snapshots\x18\x04 \x03(\tR\x16securityGroupSnapshots\x12\x17\n" +
+	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\r\n" +
+	"\v_project_idB\n" +
+	"\n" +
+	"\b_reverseB\x11\n" +
+	"\x0f_security_groupB\a\n" +
+	"\x05_zone\"\xd9\x01\n" +
+	")DescribeSecurityGroupSnapshotsAllResponse\x12`\n" +
+	"\x17security_group_snapshot\x18\x01 \x01(\v2(.qingcloud.iaas.v1.SecurityGroupSnapshotR\x15securityGroupSnapshot\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x84\x03\n" +
 	"\x1dDescribeSecurityGroupsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -2776,6 +3453,28 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xba\x02\n" +
+	" DescribeSecurityGroupsAllRequest\x12\x19\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x02R\n" +
+	"searchWord\x88\x01\x01\x12'\n" +
+	"\x0fsecurity_groups\x18\x04 \x03(\tR\x0esecurityGroups\x12\x12\n" +
+	"\x04tags\x18\x05 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\x06 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\a \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xb8\x01\n" +
+	"!DescribeSecurityGroupsAllResponse\x12G\n" +
+	"\x0esecurity_group\x18\x01 \x01(\v2 .qingcloud.iaas.v1.SecurityGroupR\rsecurityGroup\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x90\x02\n" +
 	"$ModifySecurityGroupAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12/\n" +
@@ -2860,7 +3559,7 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x14\n" +
 	"\x12_security_group_idB\x1d\n" +
-	"\x1b_security_group_snapshot_id2\xbc(\n" +
+	"\x1b_security_group_snapshot_id2\xcd0\n" +
 	"\x14SecurityGroupService\x12\x82\x02\n" +
 	"\x15AddSecurityGroupRules\x12/.qingcloud.iaas.v1.AddSecurityGroupRulesRequest\x1a0.qingcloud.iaas.v1.AddSecurityGroupRulesResponse\"\x85\x01\xc2\xf3\x18X\n" +
 	"\x15AddSecurityGroupRules\"?https://docs.qingcloud.com/api/sg/add_security_group_rules.html\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/iaas/AddSecurityGroupRules\x12\xee\x01\n" +
@@ -2883,13 +3582,21 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\x14DeleteSecurityGroups\x12..qingcloud.iaas.v1.DeleteSecurityGroupsRequest\x1a/.qingcloud.iaas.v1.DeleteSecurityGroupsResponse\"\x81\x01\xc2\xf3\x18U\n" +
 	"\x14DeleteSecurityGroups\"=https://docs.qingcloud.com/api/sg/delete_security_groups.html\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/iaas/DeleteSecurityGroups\x12\xa5\x02\n" +
 	"\x1bDescribeSecurityGroupIPSets\x125.qingcloud.iaas.v1.DescribeSecurityGroupIPSetsRequest\x1a6.qingcloud.iaas.v1.DescribeSecurityGroupIPSetsResponse\"\x96\x01\xc2\xf3\x18f\n" +
-	"\x1bDescribeSecurityGroupIPSets\x10\x01\"Ehttps://docs.qingcloud.com/api/sg/describe_security_group_ipsets.html\x82\xd3\xe4\x93\x02&\x12$/v1/iaas/DescribeSecurityGroupIPSets\x12\x9f\x02\n" +
+	"\x1bDescribeSecurityGroupIPSets\x10\x01\"Ehttps://docs.qingcloud.com/api/sg/describe_security_group_ipsets.html\x82\xd3\xe4\x93\x02&\x12$/v1/iaas/DescribeSecurityGroupIPSets\x12\x86\x02\n" +
+	"\x1eDescribeSecurityGroupIPSetsAll\x128.qingcloud.iaas.v1.DescribeSecurityGroupIPSetsAllRequest\x1a9.qingcloud.iaas.v1.DescribeSecurityGroupIPSetsAllResponse\"m\xc2\xf3\x189\n" +
+	"\x1bDescribeSecurityGroupIPSets\x10\x01*\x18security_group_ipset_set\x82\xd3\xe4\x93\x02*\x12(/v1/iaas/DescribeSecurityGroupIPSets:all0\x01\x12\x9f\x02\n" +
 	"\x1aDescribeSecurityGroupRules\x124.qingcloud.iaas.v1.DescribeSecurityGroupRulesRequest\x1a5.qingcloud.iaas.v1.DescribeSecurityGroupRulesResponse\"\x93\x01\xc2\xf3\x18d\n" +
-	"\x1aDescribeSecurityGroupRules\x10\x01\"Dhttps://docs.qingcloud.com/api/sg/describe_security_group_rules.html\x82\xd3\xe4\x93\x02%\x12#/v1/iaas/DescribeSecurityGroupRules\x12\xb7\x02\n" +
+	"\x1aDescribeSecurityGroupRules\x10\x01\"Dhttps://docs.qingcloud.com/api/sg/describe_security_group_rules.html\x82\xd3\xe4\x93\x02%\x12#/v1/iaas/DescribeSecurityGroupRules\x12\x80\x02\n" +
+	"\x1dDescribeSecurityGroupRulesAll\x127.qingcloud.iaas.v1.DescribeSecurityGroupRulesAllRequest\x1a8.qingcloud.iaas.v1.DescribeSecurityGroupRulesAllResponse\"j\xc2\xf3\x187\n" +
+	"\x1aDescribeSecurityGroupRules\x10\x01*\x17security_group_rule_set\x82\xd3\xe4\x93\x02)\x12'/v1/iaas/DescribeSecurityGroupRules:all0\x01\x12\xb7\x02\n" +
 	"\x1eDescribeSecurityGroupSnapshots\x128.qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsRequest\x1a9.qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsResponse\"\x9f\x01\xc2\xf3\x18l\n" +
-	"\x1eDescribeSecurityGroupSnapshots\x10\x01\"Hhttps://docs.qingcloud.com/api/sg/describe_security_group_snapshots.html\x82\xd3\xe4\x93\x02)\x12'/v1/iaas/DescribeSecurityGroupSnapshots\x12\x86\x02\n" +
+	"\x1eDescribeSecurityGroupSnapshots\x10\x01\"Hhttps://docs.qingcloud.com/api/sg/describe_security_group_snapshots.html\x82\xd3\xe4\x93\x02)\x12'/v1/iaas/DescribeSecurityGroupSnapshots\x12\x98\x02\n" +
+	"!DescribeSecurityGroupSnapshotsAll\x12;.qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsAllRequest\x1a<.qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsAllResponse\"v\xc2\xf3\x18?\n" +
+	"\x1eDescribeSecurityGroupSnapshots\x10\x01*\x1bsecurity_group_snapshot_set\x82\xd3\xe4\x93\x02-\x12+/v1/iaas/DescribeSecurityGroupSnapshots:all0\x01\x12\x86\x02\n" +
 	"\x16DescribeSecurityGroups\x120.qingcloud.iaas.v1.DescribeSecurityGroupsRequest\x1a1.qingcloud.iaas.v1.DescribeSecurityGroupsResponse\"\x86\x01\xc2\xf3\x18[\n" +
-	"\x16DescribeSecurityGroups\x10\x01\"?https://docs.qingcloud.com/api/sg/describe_security_groups.html\x82\xd3\xe4\x93\x02!\x12\x1f/v1/iaas/DescribeSecurityGroups\x12\xb2\x02\n" +
+	"\x16DescribeSecurityGroups\x10\x01\"?https://docs.qingcloud.com/api/sg/describe_security_groups.html\x82\xd3\xe4\x93\x02!\x12\x1f/v1/iaas/DescribeSecurityGroups\x12\xe7\x01\n" +
+	"\x19DescribeSecurityGroupsAll\x123.qingcloud.iaas.v1.DescribeSecurityGroupsAllRequest\x1a4.qingcloud.iaas.v1.DescribeSecurityGroupsAllResponse\"]\xc2\xf3\x18.\n" +
+	"\x16DescribeSecurityGroups\x10\x01*\x12security_group_set\x82\xd3\xe4\x93\x02%\x12#/v1/iaas/DescribeSecurityGroups:all0\x01\x12\xb2\x02\n" +
 	"\x1dModifySecurityGroupAttributes\x127.qingcloud.iaas.v1.ModifySecurityGroupAttributesRequest\x1a8.qingcloud.iaas.v1.ModifySecurityGroupAttributesResponse\"\x9d\x01\xc2\xf3\x18h\n" +
 	"\x1dModifySecurityGroupAttributes\"Ghttps://docs.qingcloud.com/api/sg/modify_security_group_attributes.html\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/iaas/ModifySecurityGroupAttributes\x12\xd1\x02\n" +
 	"\"ModifySecurityGroupIPSetAttributes\x12<.qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesRequest\x1a=.qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesResponse\"\xad\x01\xc2\xf3\x18s\n" +
@@ -2911,7 +3618,7 @@ func file_qingcloud_iaas_v1_security_group_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_security_group_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_security_group_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_qingcloud_iaas_v1_security_group_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_qingcloud_iaas_v1_security_group_proto_goTypes = []any{
 	(*AddSecurityGroupRulesRequest)(nil),               // 0: qingcloud.iaas.v1.AddSecurityGroupRulesRequest
 	(*AddSecurityGroupRulesResponse)(nil),              // 1: qingcloud.iaas.v1.AddSecurityGroupRulesResponse
@@ -2935,72 +3642,92 @@ var file_qingcloud_iaas_v1_security_group_proto_goTypes = []any{
 	(*DeleteSecurityGroupsResponse)(nil),               // 19: qingcloud.iaas.v1.DeleteSecurityGroupsResponse
 	(*DescribeSecurityGroupIPSetsRequest)(nil),         // 20: qingcloud.iaas.v1.DescribeSecurityGroupIPSetsRequest
 	(*DescribeSecurityGroupIPSetsResponse)(nil),        // 21: qingcloud.iaas.v1.DescribeSecurityGroupIPSetsResponse
-	(*DescribeSecurityGroupRulesRequest)(nil),          // 22: qingcloud.iaas.v1.DescribeSecurityGroupRulesRequest
-	(*DescribeSecurityGroupRulesResponse)(nil),         // 23: qingcloud.iaas.v1.DescribeSecurityGroupRulesResponse
-	(*DescribeSecurityGroupSnapshotsRequest)(nil),      // 24: qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsRequest
-	(*DescribeSecurityGroupSnapshotsResponse)(nil),     // 25: qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsResponse
-	(*DescribeSecurityGroupsRequest)(nil),              // 26: qingcloud.iaas.v1.DescribeSecurityGroupsRequest
-	(*DescribeSecurityGroupsResponse)(nil),             // 27: qingcloud.iaas.v1.DescribeSecurityGroupsResponse
-	(*ModifySecurityGroupAttributesRequest)(nil),       // 28: qingcloud.iaas.v1.ModifySecurityGroupAttributesRequest
-	(*ModifySecurityGroupAttributesResponse)(nil),      // 29: qingcloud.iaas.v1.ModifySecurityGroupAttributesResponse
-	(*ModifySecurityGroupIPSetAttributesRequest)(nil),  // 30: qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesRequest
-	(*ModifySecurityGroupIPSetAttributesResponse)(nil), // 31: qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesResponse
-	(*ModifySecurityGroupRuleAttributesRequest)(nil),   // 32: qingcloud.iaas.v1.ModifySecurityGroupRuleAttributesRequest
-	(*ModifySecurityGroupRuleAttributesResponse)(nil),  // 33: qingcloud.iaas.v1.ModifySecurityGroupRuleAttributesResponse
-	(*RollbackSecurityGroupRequest)(nil),               // 34: qingcloud.iaas.v1.RollbackSecurityGroupRequest
-	(*RollbackSecurityGroupResponse)(nil),              // 35: qingcloud.iaas.v1.RollbackSecurityGroupResponse
-	(*SecurityGroupRule)(nil),                          // 36: qingcloud.iaas.v1.SecurityGroupRule
-	(*SecurityGroupIpset)(nil),                         // 37: qingcloud.iaas.v1.SecurityGroupIpset
-	(*SecurityGroupSnapshot)(nil),                      // 38: qingcloud.iaas.v1.SecurityGroupSnapshot
-	(*SecurityGroup)(nil),                              // 39: qingcloud.iaas.v1.SecurityGroup
+	(*DescribeSecurityGroupIPSetsAllRequest)(nil),      // 22: qingcloud.iaas.v1.DescribeSecurityGroupIPSetsAllRequest
+	(*DescribeSecurityGroupIPSetsAllResponse)(nil),     // 23: qingcloud.iaas.v1.DescribeSecurityGroupIPSetsAllResponse
+	(*DescribeSecurityGroupRulesRequest)(nil),          // 24: qingcloud.iaas.v1.DescribeSecurityGroupRulesRequest
+	(*DescribeSecurityGroupRulesResponse)(nil),         // 25: qingcloud.iaas.v1.DescribeSecurityGroupRulesResponse
+	(*DescribeSecurityGroupRulesAllRequest)(nil),       // 26: qingcloud.iaas.v1.DescribeSecurityGroupRulesAllRequest
+	(*DescribeSecurityGroupRulesAllResponse)(nil),      // 27: qingcloud.iaas.v1.DescribeSecurityGroupRulesAllResponse
+	(*DescribeSecurityGroupSnapshotsRequest)(nil),      // 28: qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsRequest
+	(*DescribeSecurityGroupSnapshotsResponse)(nil),     // 29: qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsResponse
+	(*DescribeSecurityGroupSnapshotsAllRequest)(nil),   // 30: qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsAllRequest
+	(*DescribeSecurityGroupSnapshotsAllResponse)(nil),  // 31: qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsAllResponse
+	(*DescribeSecurityGroupsRequest)(nil),              // 32: qingcloud.iaas.v1.DescribeSecurityGroupsRequest
+	(*DescribeSecurityGroupsResponse)(nil),             // 33: qingcloud.iaas.v1.DescribeSecurityGroupsResponse
+	(*DescribeSecurityGroupsAllRequest)(nil),           // 34: qingcloud.iaas.v1.DescribeSecurityGroupsAllRequest
+	(*DescribeSecurityGroupsAllResponse)(nil),          // 35: qingcloud.iaas.v1.DescribeSecurityGroupsAllResponse
+	(*ModifySecurityGroupAttributesRequest)(nil),       // 36: qingcloud.iaas.v1.ModifySecurityGroupAttributesRequest
+	(*ModifySecurityGroupAttributesResponse)(nil),      // 37: qingcloud.iaas.v1.ModifySecurityGroupAttributesResponse
+	(*ModifySecurityGroupIPSetAttributesRequest)(nil),  // 38: qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesRequest
+	(*ModifySecurityGroupIPSetAttributesResponse)(nil), // 39: qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesResponse
+	(*ModifySecurityGroupRuleAttributesRequest)(nil),   // 40: qingcloud.iaas.v1.ModifySecurityGroupRuleAttributesRequest
+	(*ModifySecurityGroupRuleAttributesResponse)(nil),  // 41: qingcloud.iaas.v1.ModifySecurityGroupRuleAttributesResponse
+	(*RollbackSecurityGroupRequest)(nil),               // 42: qingcloud.iaas.v1.RollbackSecurityGroupRequest
+	(*RollbackSecurityGroupResponse)(nil),              // 43: qingcloud.iaas.v1.RollbackSecurityGroupResponse
+	(*SecurityGroupRule)(nil),                          // 44: qingcloud.iaas.v1.SecurityGroupRule
+	(*SecurityGroupIpset)(nil),                         // 45: qingcloud.iaas.v1.SecurityGroupIpset
+	(*SecurityGroupSnapshot)(nil),                      // 46: qingcloud.iaas.v1.SecurityGroupSnapshot
+	(*SecurityGroup)(nil),                              // 47: qingcloud.iaas.v1.SecurityGroup
 }
 var file_qingcloud_iaas_v1_security_group_proto_depIdxs = []int32{
-	36, // 0: qingcloud.iaas.v1.AddSecurityGroupRulesRequest.rules:type_name -> qingcloud.iaas.v1.SecurityGroupRule
-	37, // 1: qingcloud.iaas.v1.DescribeSecurityGroupIPSetsResponse.security_group_ipset_set:type_name -> qingcloud.iaas.v1.SecurityGroupIpset
-	36, // 2: qingcloud.iaas.v1.DescribeSecurityGroupRulesResponse.security_group_rule_set:type_name -> qingcloud.iaas.v1.SecurityGroupRule
-	38, // 3: qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsResponse.security_group_snapshot_set:type_name -> qingcloud.iaas.v1.SecurityGroupSnapshot
-	39, // 4: qingcloud.iaas.v1.DescribeSecurityGroupsResponse.security_group_set:type_name -> qingcloud.iaas.v1.SecurityGroup
-	0,  // 5: qingcloud.iaas.v1.SecurityGroupService.AddSecurityGroupRules:input_type -> qingcloud.iaas.v1.AddSecurityGroupRulesRequest
-	2,  // 6: qingcloud.iaas.v1.SecurityGroupService.ApplySecurityGroup:input_type -> qingcloud.iaas.v1.ApplySecurityGroupRequest
-	4,  // 7: qingcloud.iaas.v1.SecurityGroupService.ApplySecurityGroupIPSets:input_type -> qingcloud.iaas.v1.ApplySecurityGroupIPSetsRequest
-	6,  // 8: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroup:input_type -> qingcloud.iaas.v1.CreateSecurityGroupRequest
-	8,  // 9: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroupIPSet:input_type -> qingcloud.iaas.v1.CreateSecurityGroupIPSetRequest
-	10, // 10: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroupSnapshot:input_type -> qingcloud.iaas.v1.CreateSecurityGroupSnapshotRequest
-	12, // 11: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupIPSets:input_type -> qingcloud.iaas.v1.DeleteSecurityGroupIPSetsRequest
-	14, // 12: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupRules:input_type -> qingcloud.iaas.v1.DeleteSecurityGroupRulesRequest
-	16, // 13: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupSnapshots:input_type -> qingcloud.iaas.v1.DeleteSecurityGroupSnapshotsRequest
-	18, // 14: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroups:input_type -> qingcloud.iaas.v1.DeleteSecurityGroupsRequest
-	20, // 15: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupIPSets:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupIPSetsRequest
-	22, // 16: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupRules:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupRulesRequest
-	24, // 17: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupSnapshots:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsRequest
-	26, // 18: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroups:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupsRequest
-	28, // 19: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupAttributes:input_type -> qingcloud.iaas.v1.ModifySecurityGroupAttributesRequest
-	30, // 20: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupIPSetAttributes:input_type -> qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesRequest
-	32, // 21: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupRuleAttributes:input_type -> qingcloud.iaas.v1.ModifySecurityGroupRuleAttributesRequest
-	34, // 22: qingcloud.iaas.v1.SecurityGroupService.RollbackSecurityGroup:input_type -> qingcloud.iaas.v1.RollbackSecurityGroupRequest
-	1,  // 23: qingcloud.iaas.v1.SecurityGroupService.AddSecurityGroupRules:output_type -> qingcloud.iaas.v1.AddSecurityGroupRulesResponse
-	3,  // 24: qingcloud.iaas.v1.SecurityGroupService.ApplySecurityGroup:output_type -> qingcloud.iaas.v1.ApplySecurityGroupResponse
-	5,  // 25: qingcloud.iaas.v1.SecurityGroupService.ApplySecurityGroupIPSets:output_type -> qingcloud.iaas.v1.ApplySecurityGroupIPSetsResponse
-	7,  // 26: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroup:output_type -> qingcloud.iaas.v1.CreateSecurityGroupResponse
-	9,  // 27: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroupIPSet:output_type -> qingcloud.iaas.v1.CreateSecurityGroupIPSetResponse
-	11, // 28: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroupSnapshot:output_type -> qingcloud.iaas.v1.CreateSecurityGroupSnapshotResponse
-	13, // 29: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupIPSets:output_type -> qingcloud.iaas.v1.DeleteSecurityGroupIPSetsResponse
-	15, // 30: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupRules:output_type -> qingcloud.iaas.v1.DeleteSecurityGroupRulesResponse
-	17, // 31: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupSnapshots:output_type -> qingcloud.iaas.v1.DeleteSecurityGroupSnapshotsResponse
-	19, // 32: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroups:output_type -> qingcloud.iaas.v1.DeleteSecurityGroupsResponse
-	21, // 33: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupIPSets:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupIPSetsResponse
-	23, // 34: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupRules:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupRulesResponse
-	25, // 35: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupSnapshots:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsResponse
-	27, // 36: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroups:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupsResponse
-	29, // 37: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupAttributes:output_type -> qingcloud.iaas.v1.ModifySecurityGroupAttributesResponse
-	31, // 38: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupIPSetAttributes:output_type -> qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesResponse
-	33, // 39: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupRuleAttributes:output_type -> qingcloud.iaas.v1.ModifySecurityGroupRuleAttributesResponse
-	35, // 40: qingcloud.iaas.v1.SecurityGroupService.RollbackSecurityGroup:output_type -> qingcloud.iaas.v1.RollbackSecurityGroupResponse
-	23, // [23:41] is the sub-list for method output_type
-	5,  // [5:23] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	44, // 0: qingcloud.iaas.v1.AddSecurityGroupRulesRequest.rules:type_name -> qingcloud.iaas.v1.SecurityGroupRule
+	45, // 1: qingcloud.iaas.v1.DescribeSecurityGroupIPSetsResponse.security_group_ipset_set:type_name -> qingcloud.iaas.v1.SecurityGroupIpset
+	45, // 2: qingcloud.iaas.v1.DescribeSecurityGroupIPSetsAllResponse.security_group_ipset:type_name -> qingcloud.iaas.v1.SecurityGroupIpset
+	44, // 3: qingcloud.iaas.v1.DescribeSecurityGroupRulesResponse.security_group_rule_set:type_name -> qingcloud.iaas.v1.SecurityGroupRule
+	44, // 4: qingcloud.iaas.v1.DescribeSecurityGroupRulesAllResponse.security_group_rule:type_name -> qingcloud.iaas.v1.SecurityGroupRule
+	46, // 5: qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsResponse.security_group_snapshot_set:type_name -> qingcloud.iaas.v1.SecurityGroupSnapshot
+	46, // 6: qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsAllResponse.security_group_snapshot:type_name -> qingcloud.iaas.v1.SecurityGroupSnapshot
+	47, // 7: qingcloud.iaas.v1.DescribeSecurityGroupsResponse.security_group_set:type_name -> qingcloud.iaas.v1.SecurityGroup
+	47, // 8: qingcloud.iaas.v1.DescribeSecurityGroupsAllResponse.security_group:type_name -> qingcloud.iaas.v1.SecurityGroup
+	0,  // 9: qingcloud.iaas.v1.SecurityGroupService.AddSecurityGroupRules:input_type -> qingcloud.iaas.v1.AddSecurityGroupRulesRequest
+	2,  // 10: qingcloud.iaas.v1.SecurityGroupService.ApplySecurityGroup:input_type -> qingcloud.iaas.v1.ApplySecurityGroupRequest
+	4,  // 11: qingcloud.iaas.v1.SecurityGroupService.ApplySecurityGroupIPSets:input_type -> qingcloud.iaas.v1.ApplySecurityGroupIPSetsRequest
+	6,  // 12: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroup:input_type -> qingcloud.iaas.v1.CreateSecurityGroupRequest
+	8,  // 13: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroupIPSet:input_type -> qingcloud.iaas.v1.CreateSecurityGroupIPSetRequest
+	10, // 14: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroupSnapshot:input_type -> qingcloud.iaas.v1.CreateSecurityGroupSnapshotRequest
+	12, // 15: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupIPSets:input_type -> qingcloud.iaas.v1.DeleteSecurityGroupIPSetsRequest
+	14, // 16: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupRules:input_type -> qingcloud.iaas.v1.DeleteSecurityGroupRulesRequest
+	16, // 17: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupSnapshots:input_type -> qingcloud.iaas.v1.DeleteSecurityGroupSnapshotsRequest
+	18, // 18: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroups:input_type -> qingcloud.iaas.v1.DeleteSecurityGroupsRequest
+	20, // 19: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupIPSets:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupIPSetsRequest
+	22, // 20: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupIPSetsAll:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupIPSetsAllRequest
+	24, // 21: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupRules:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupRulesRequest
+	26, // 22: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupRulesAll:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupRulesAllRequest
+	28, // 23: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupSnapshots:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsRequest
+	30, // 24: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupSnapshotsAll:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsAllRequest
+	32, // 25: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroups:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupsRequest
+	34, // 26: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupsAll:input_type -> qingcloud.iaas.v1.DescribeSecurityGroupsAllRequest
+	36, // 27: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupAttributes:input_type -> qingcloud.iaas.v1.ModifySecurityGroupAttributesRequest
+	38, // 28: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupIPSetAttributes:input_type -> qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesRequest
+	40, // 29: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupRuleAttributes:input_type -> qingcloud.iaas.v1.ModifySecurityGroupRuleAttributesRequest
+	42, // 30: qingcloud.iaas.v1.SecurityGroupService.RollbackSecurityGroup:input_type -> qingcloud.iaas.v1.RollbackSecurityGroupRequest
+	1,  // 31: qingcloud.iaas.v1.SecurityGroupService.AddSecurityGroupRules:output_type -> qingcloud.iaas.v1.AddSecurityGroupRulesResponse
+	3,  // 32: qingcloud.iaas.v1.SecurityGroupService.ApplySecurityGroup:output_type -> qingcloud.iaas.v1.ApplySecurityGroupResponse
+	5,  // 33: qingcloud.iaas.v1.SecurityGroupService.ApplySecurityGroupIPSets:output_type -> qingcloud.iaas.v1.ApplySecurityGroupIPSetsResponse
+	7,  // 34: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroup:output_type -> qingcloud.iaas.v1.CreateSecurityGroupResponse
+	9,  // 35: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroupIPSet:output_type -> qingcloud.iaas.v1.CreateSecurityGroupIPSetResponse
+	11, // 36: qingcloud.iaas.v1.SecurityGroupService.CreateSecurityGroupSnapshot:output_type -> qingcloud.iaas.v1.CreateSecurityGroupSnapshotResponse
+	13, // 37: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupIPSets:output_type -> qingcloud.iaas.v1.DeleteSecurityGroupIPSetsResponse
+	15, // 38: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupRules:output_type -> qingcloud.iaas.v1.DeleteSecurityGroupRulesResponse
+	17, // 39: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroupSnapshots:output_type -> qingcloud.iaas.v1.DeleteSecurityGroupSnapshotsResponse
+	19, // 40: qingcloud.iaas.v1.SecurityGroupService.DeleteSecurityGroups:output_type -> qingcloud.iaas.v1.DeleteSecurityGroupsResponse
+	21, // 41: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupIPSets:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupIPSetsResponse
+	23, // 42: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupIPSetsAll:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupIPSetsAllResponse
+	25, // 43: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupRules:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupRulesResponse
+	27, // 44: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupRulesAll:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupRulesAllResponse
+	29, // 45: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupSnapshots:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsResponse
+	31, // 46: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupSnapshotsAll:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupSnapshotsAllResponse
+	33, // 47: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroups:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupsResponse
+	35, // 48: qingcloud.iaas.v1.SecurityGroupService.DescribeSecurityGroupsAll:output_type -> qingcloud.iaas.v1.DescribeSecurityGroupsAllResponse
+	37, // 49: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupAttributes:output_type -> qingcloud.iaas.v1.ModifySecurityGroupAttributesResponse
+	39, // 50: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupIPSetAttributes:output_type -> qingcloud.iaas.v1.ModifySecurityGroupIPSetAttributesResponse
+	41, // 51: qingcloud.iaas.v1.SecurityGroupService.ModifySecurityGroupRuleAttributes:output_type -> qingcloud.iaas.v1.ModifySecurityGroupRuleAttributesResponse
+	43, // 52: qingcloud.iaas.v1.SecurityGroupService.RollbackSecurityGroup:output_type -> qingcloud.iaas.v1.RollbackSecurityGroupResponse
+	31, // [31:53] is the sub-list for method output_type
+	9,  // [9:31] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_security_group_proto_init() }
@@ -3046,13 +3773,21 @@ func file_qingcloud_iaas_v1_security_group_proto_init() {
 	file_qingcloud_iaas_v1_security_group_proto_msgTypes[33].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_security_group_proto_msgTypes[34].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_security_group_proto_msgTypes[35].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_security_group_proto_msgTypes[36].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_security_group_proto_msgTypes[37].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_security_group_proto_msgTypes[38].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_security_group_proto_msgTypes[39].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_security_group_proto_msgTypes[40].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_security_group_proto_msgTypes[41].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_security_group_proto_msgTypes[42].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_security_group_proto_msgTypes[43].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_security_group_proto_rawDesc), len(file_qingcloud_iaas_v1_security_group_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -340,6 +340,34 @@ func local_request_SecurityGroupService_DescribeSecurityGroupIPSets_0(ctx contex
 	return msg, metadata, err
 }
 
+var filter_SecurityGroupService_DescribeSecurityGroupIPSetsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SecurityGroupService_DescribeSecurityGroupIPSetsAll_0(ctx context.Context, marshaler runtime.Marshaler, client SecurityGroupServiceClient, req *http.Request, pathParams map[string]string) (SecurityGroupService_DescribeSecurityGroupIPSetsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeSecurityGroupIPSetsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SecurityGroupService_DescribeSecurityGroupIPSetsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeSecurityGroupIPSetsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_SecurityGroupService_DescribeSecurityGroupRules_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_SecurityGroupService_DescribeSecurityGroupRules_0(ctx context.Context, marshaler runtime.Marshaler, client SecurityGroupServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -373,6 +401,34 @@ func local_request_SecurityGroupService_DescribeSecurityGroupRules_0(ctx context
 	}
 	msg, err := server.DescribeSecurityGroupRules(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_SecurityGroupService_DescribeSecurityGroupRulesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SecurityGroupService_DescribeSecurityGroupRulesAll_0(ctx context.Context, marshaler runtime.Marshaler, client SecurityGroupServiceClient, req *http.Request, pathParams map[string]string) (SecurityGroupService_DescribeSecurityGroupRulesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeSecurityGroupRulesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SecurityGroupService_DescribeSecurityGroupRulesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeSecurityGroupRulesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 var filter_SecurityGroupService_DescribeSecurityGroupSnapshots_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
@@ -410,6 +466,34 @@ func local_request_SecurityGroupService_DescribeSecurityGroupSnapshots_0(ctx con
 	return msg, metadata, err
 }
 
+var filter_SecurityGroupService_DescribeSecurityGroupSnapshotsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SecurityGroupService_DescribeSecurityGroupSnapshotsAll_0(ctx context.Context, marshaler runtime.Marshaler, client SecurityGroupServiceClient, req *http.Request, pathParams map[string]string) (SecurityGroupService_DescribeSecurityGroupSnapshotsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeSecurityGroupSnapshotsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SecurityGroupService_DescribeSecurityGroupSnapshotsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeSecurityGroupSnapshotsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_SecurityGroupService_DescribeSecurityGroups_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_SecurityGroupService_DescribeSecurityGroups_0(ctx context.Context, marshaler runtime.Marshaler, client SecurityGroupServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -443,6 +527,34 @@ func local_request_SecurityGroupService_DescribeSecurityGroups_0(ctx context.Con
 	}
 	msg, err := server.DescribeSecurityGroups(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_SecurityGroupService_DescribeSecurityGroupsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SecurityGroupService_DescribeSecurityGroupsAll_0(ctx context.Context, marshaler runtime.Marshaler, client SecurityGroupServiceClient, req *http.Request, pathParams map[string]string) (SecurityGroupService_DescribeSecurityGroupsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeSecurityGroupsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SecurityGroupService_DescribeSecurityGroupsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeSecurityGroupsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 func request_SecurityGroupService_ModifySecurityGroupAttributes_0(ctx context.Context, marshaler runtime.Marshaler, client SecurityGroupServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -779,6 +891,13 @@ func RegisterSecurityGroupServiceHandlerServer(ctx context.Context, mux *runtime
 		}
 		forward_SecurityGroupService_DescribeSecurityGroupIPSets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupIPSetsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupRules_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -798,6 +917,13 @@ func RegisterSecurityGroupServiceHandlerServer(ctx context.Context, mux *runtime
 			return
 		}
 		forward_SecurityGroupService_DescribeSecurityGroupRules_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupRulesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupSnapshots_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -819,6 +945,13 @@ func RegisterSecurityGroupServiceHandlerServer(ctx context.Context, mux *runtime
 		}
 		forward_SecurityGroupService_DescribeSecurityGroupSnapshots_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupSnapshotsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroups_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -838,6 +971,13 @@ func RegisterSecurityGroupServiceHandlerServer(ctx context.Context, mux *runtime
 			return
 		}
 		forward_SecurityGroupService_DescribeSecurityGroups_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodPost, pattern_SecurityGroupService_ModifySecurityGroupAttributes_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1146,6 +1286,23 @@ func RegisterSecurityGroupServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_SecurityGroupService_DescribeSecurityGroupIPSets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupIPSetsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupIPSetsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeSecurityGroupIPSets:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SecurityGroupService_DescribeSecurityGroupIPSetsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SecurityGroupService_DescribeSecurityGroupIPSetsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupRules_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1162,6 +1319,23 @@ func RegisterSecurityGroupServiceHandlerClient(ctx context.Context, mux *runtime
 			return
 		}
 		forward_SecurityGroupService_DescribeSecurityGroupRules_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupRulesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupRulesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeSecurityGroupRules:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SecurityGroupService_DescribeSecurityGroupRulesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SecurityGroupService_DescribeSecurityGroupRulesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupSnapshots_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1180,6 +1354,23 @@ func RegisterSecurityGroupServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_SecurityGroupService_DescribeSecurityGroupSnapshots_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupSnapshotsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupSnapshotsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeSecurityGroupSnapshots:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SecurityGroupService_DescribeSecurityGroupSnapshotsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SecurityGroupService_DescribeSecurityGroupSnapshotsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroups_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1196,6 +1387,23 @@ func RegisterSecurityGroupServiceHandlerClient(ctx context.Context, mux *runtime
 			return
 		}
 		forward_SecurityGroupService_DescribeSecurityGroups_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_SecurityGroupService_DescribeSecurityGroupsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeSecurityGroups:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SecurityGroupService_DescribeSecurityGroupsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SecurityGroupService_DescribeSecurityGroupsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPost, pattern_SecurityGroupService_ModifySecurityGroupAttributes_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1280,9 +1488,13 @@ var (
 	pattern_SecurityGroupService_DeleteSecurityGroupSnapshots_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteSecurityGroupSnapshots"}, ""))
 	pattern_SecurityGroupService_DeleteSecurityGroups_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteSecurityGroups"}, ""))
 	pattern_SecurityGroupService_DescribeSecurityGroupIPSets_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSecurityGroupIPSets"}, ""))
+	pattern_SecurityGroupService_DescribeSecurityGroupIPSetsAll_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSecurityGroupIPSets"}, "all"))
 	pattern_SecurityGroupService_DescribeSecurityGroupRules_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSecurityGroupRules"}, ""))
+	pattern_SecurityGroupService_DescribeSecurityGroupRulesAll_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSecurityGroupRules"}, "all"))
 	pattern_SecurityGroupService_DescribeSecurityGroupSnapshots_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSecurityGroupSnapshots"}, ""))
+	pattern_SecurityGroupService_DescribeSecurityGroupSnapshotsAll_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSecurityGroupSnapshots"}, "all"))
 	pattern_SecurityGroupService_DescribeSecurityGroups_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSecurityGroups"}, ""))
+	pattern_SecurityGroupService_DescribeSecurityGroupsAll_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSecurityGroups"}, "all"))
 	pattern_SecurityGroupService_ModifySecurityGroupAttributes_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifySecurityGroupAttributes"}, ""))
 	pattern_SecurityGroupService_ModifySecurityGroupIPSetAttributes_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifySecurityGroupIPSetAttributes"}, ""))
 	pattern_SecurityGroupService_ModifySecurityGroupRuleAttributes_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifySecurityGroupRuleAttributes"}, ""))
@@ -1301,9 +1513,13 @@ var (
 	forward_SecurityGroupService_DeleteSecurityGroupSnapshots_0       = runtime.ForwardResponseMessage
 	forward_SecurityGroupService_DeleteSecurityGroups_0               = runtime.ForwardResponseMessage
 	forward_SecurityGroupService_DescribeSecurityGroupIPSets_0        = runtime.ForwardResponseMessage
+	forward_SecurityGroupService_DescribeSecurityGroupIPSetsAll_0     = runtime.ForwardResponseStream
 	forward_SecurityGroupService_DescribeSecurityGroupRules_0         = runtime.ForwardResponseMessage
+	forward_SecurityGroupService_DescribeSecurityGroupRulesAll_0      = runtime.ForwardResponseStream
 	forward_SecurityGroupService_DescribeSecurityGroupSnapshots_0     = runtime.ForwardResponseMessage
+	forward_SecurityGroupService_DescribeSecurityGroupSnapshotsAll_0  = runtime.ForwardResponseStream
 	forward_SecurityGroupService_DescribeSecurityGroups_0             = runtime.ForwardResponseMessage
+	forward_SecurityGroupService_DescribeSecurityGroupsAll_0          = runtime.ForwardResponseStream
 	forward_SecurityGroupService_ModifySecurityGroupAttributes_0      = runtime.ForwardResponseMessage
 	forward_SecurityGroupService_ModifySecurityGroupIPSetAttributes_0 = runtime.ForwardResponseMessage
 	forward_SecurityGroupService_ModifySecurityGroupRuleAttributes_0  = runtime.ForwardResponseMessage

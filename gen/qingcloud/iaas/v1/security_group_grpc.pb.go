@@ -33,9 +33,13 @@ const (
 	SecurityGroupService_DeleteSecurityGroupSnapshots_FullMethodName       = "/qingcloud.iaas.v1.SecurityGroupService/DeleteSecurityGroupSnapshots"
 	SecurityGroupService_DeleteSecurityGroups_FullMethodName               = "/qingcloud.iaas.v1.SecurityGroupService/DeleteSecurityGroups"
 	SecurityGroupService_DescribeSecurityGroupIPSets_FullMethodName        = "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupIPSets"
+	SecurityGroupService_DescribeSecurityGroupIPSetsAll_FullMethodName     = "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupIPSetsAll"
 	SecurityGroupService_DescribeSecurityGroupRules_FullMethodName         = "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupRules"
+	SecurityGroupService_DescribeSecurityGroupRulesAll_FullMethodName      = "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupRulesAll"
 	SecurityGroupService_DescribeSecurityGroupSnapshots_FullMethodName     = "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupSnapshots"
+	SecurityGroupService_DescribeSecurityGroupSnapshotsAll_FullMethodName  = "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupSnapshotsAll"
 	SecurityGroupService_DescribeSecurityGroups_FullMethodName             = "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroups"
+	SecurityGroupService_DescribeSecurityGroupsAll_FullMethodName          = "/qingcloud.iaas.v1.SecurityGroupService/DescribeSecurityGroupsAll"
 	SecurityGroupService_ModifySecurityGroupAttributes_FullMethodName      = "/qingcloud.iaas.v1.SecurityGroupService/ModifySecurityGroupAttributes"
 	SecurityGroupService_ModifySecurityGroupIPSetAttributes_FullMethodName = "/qingcloud.iaas.v1.SecurityGroupService/ModifySecurityGroupIPSetAttributes"
 	SecurityGroupService_ModifySecurityGroupRuleAttributes_FullMethodName  = "/qingcloud.iaas.v1.SecurityGroupService/ModifySecurityGroupRuleAttributes"
@@ -98,24 +102,48 @@ type SecurityGroupServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/describe_security_group_ipsets.html
 	DescribeSecurityGroupIPSets(ctx context.Context, in *DescribeSecurityGroupIPSetsRequest, opts ...grpc.CallOption) (*DescribeSecurityGroupIPSetsResponse, error)
+	// DescribeSecurityGroupIPSetsAll streams every item that DescribeSecurityGroupIPSets matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSecurityGroupIPSetsAll(ctx context.Context, in *DescribeSecurityGroupIPSetsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSecurityGroupIPSetsAllResponse], error)
 	// DescribeSecurityGroupRules calls the QingCloud action DescribeSecurityGroupRules.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/describe_security_group_rules.html
 	DescribeSecurityGroupRules(ctx context.Context, in *DescribeSecurityGroupRulesRequest, opts ...grpc.CallOption) (*DescribeSecurityGroupRulesResponse, error)
+	// DescribeSecurityGroupRulesAll streams every item that DescribeSecurityGroupRules matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSecurityGroupRulesAll(ctx context.Context, in *DescribeSecurityGroupRulesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSecurityGroupRulesAllResponse], error)
 	// DescribeSecurityGroupSnapshots calls the QingCloud action DescribeSecurityGroupSnapshots.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/describe_security_group_snapshots.html
 	DescribeSecurityGroupSnapshots(ctx context.Context, in *DescribeSecurityGroupSnapshotsRequest, opts ...grpc.CallOption) (*DescribeSecurityGroupSnapshotsResponse, error)
+	// DescribeSecurityGroupSnapshotsAll streams every item that DescribeSecurityGroupSnapshots
+	// matches, one per message, fetching pages of 100 until all are sent (QingCloud caps a page at
+	// 100 and silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSecurityGroupSnapshotsAll(ctx context.Context, in *DescribeSecurityGroupSnapshotsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSecurityGroupSnapshotsAllResponse], error)
 	// DescribeSecurityGroups calls the QingCloud action DescribeSecurityGroups.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/describe_security_groups.html
 	DescribeSecurityGroups(ctx context.Context, in *DescribeSecurityGroupsRequest, opts ...grpc.CallOption) (*DescribeSecurityGroupsResponse, error)
+	// DescribeSecurityGroupsAll streams every item that DescribeSecurityGroups matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSecurityGroupsAll(ctx context.Context, in *DescribeSecurityGroupsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSecurityGroupsAllResponse], error)
 	// ModifySecurityGroupAttributes calls the QingCloud action ModifySecurityGroupAttributes.
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/modify_security_group_attributes.html
@@ -253,6 +281,25 @@ func (c *securityGroupServiceClient) DescribeSecurityGroupIPSets(ctx context.Con
 	return out, nil
 }
 
+func (c *securityGroupServiceClient) DescribeSecurityGroupIPSetsAll(ctx context.Context, in *DescribeSecurityGroupIPSetsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSecurityGroupIPSetsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SecurityGroupService_ServiceDesc.Streams[0], SecurityGroupService_DescribeSecurityGroupIPSetsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeSecurityGroupIPSetsAllRequest, DescribeSecurityGroupIPSetsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SecurityGroupService_DescribeSecurityGroupIPSetsAllClient = grpc.ServerStreamingClient[DescribeSecurityGroupIPSetsAllResponse]
+
 func (c *securityGroupServiceClient) DescribeSecurityGroupRules(ctx context.Context, in *DescribeSecurityGroupRulesRequest, opts ...grpc.CallOption) (*DescribeSecurityGroupRulesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeSecurityGroupRulesResponse)
@@ -262,6 +309,25 @@ func (c *securityGroupServiceClient) DescribeSecurityGroupRules(ctx context.Cont
 	}
 	return out, nil
 }
+
+func (c *securityGroupServiceClient) DescribeSecurityGroupRulesAll(ctx context.Context, in *DescribeSecurityGroupRulesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSecurityGroupRulesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SecurityGroupService_ServiceDesc.Streams[1], SecurityGroupService_DescribeSecurityGroupRulesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeSecurityGroupRulesAllRequest, DescribeSecurityGroupRulesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SecurityGroupService_DescribeSecurityGroupRulesAllClient = grpc.ServerStreamingClient[DescribeSecurityGroupRulesAllResponse]
 
 func (c *securityGroupServiceClient) DescribeSecurityGroupSnapshots(ctx context.Context, in *DescribeSecurityGroupSnapshotsRequest, opts ...grpc.CallOption) (*DescribeSecurityGroupSnapshotsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -273,6 +339,25 @@ func (c *securityGroupServiceClient) DescribeSecurityGroupSnapshots(ctx context.
 	return out, nil
 }
 
+func (c *securityGroupServiceClient) DescribeSecurityGroupSnapshotsAll(ctx context.Context, in *DescribeSecurityGroupSnapshotsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSecurityGroupSnapshotsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SecurityGroupService_ServiceDesc.Streams[2], SecurityGroupService_DescribeSecurityGroupSnapshotsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeSecurityGroupSnapshotsAllRequest, DescribeSecurityGroupSnapshotsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SecurityGroupService_DescribeSecurityGroupSnapshotsAllClient = grpc.ServerStreamingClient[DescribeSecurityGroupSnapshotsAllResponse]
+
 func (c *securityGroupServiceClient) DescribeSecurityGroups(ctx context.Context, in *DescribeSecurityGroupsRequest, opts ...grpc.CallOption) (*DescribeSecurityGroupsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeSecurityGroupsResponse)
@@ -282,6 +367,25 @@ func (c *securityGroupServiceClient) DescribeSecurityGroups(ctx context.Context,
 	}
 	return out, nil
 }
+
+func (c *securityGroupServiceClient) DescribeSecurityGroupsAll(ctx context.Context, in *DescribeSecurityGroupsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSecurityGroupsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SecurityGroupService_ServiceDesc.Streams[3], SecurityGroupService_DescribeSecurityGroupsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeSecurityGroupsAllRequest, DescribeSecurityGroupsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SecurityGroupService_DescribeSecurityGroupsAllClient = grpc.ServerStreamingClient[DescribeSecurityGroupsAllResponse]
 
 func (c *securityGroupServiceClient) ModifySecurityGroupAttributes(ctx context.Context, in *ModifySecurityGroupAttributesRequest, opts ...grpc.CallOption) (*ModifySecurityGroupAttributesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -379,24 +483,48 @@ type SecurityGroupServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/describe_security_group_ipsets.html
 	DescribeSecurityGroupIPSets(context.Context, *DescribeSecurityGroupIPSetsRequest) (*DescribeSecurityGroupIPSetsResponse, error)
+	// DescribeSecurityGroupIPSetsAll streams every item that DescribeSecurityGroupIPSets matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSecurityGroupIPSetsAll(*DescribeSecurityGroupIPSetsAllRequest, grpc.ServerStreamingServer[DescribeSecurityGroupIPSetsAllResponse]) error
 	// DescribeSecurityGroupRules calls the QingCloud action DescribeSecurityGroupRules.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/describe_security_group_rules.html
 	DescribeSecurityGroupRules(context.Context, *DescribeSecurityGroupRulesRequest) (*DescribeSecurityGroupRulesResponse, error)
+	// DescribeSecurityGroupRulesAll streams every item that DescribeSecurityGroupRules matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSecurityGroupRulesAll(*DescribeSecurityGroupRulesAllRequest, grpc.ServerStreamingServer[DescribeSecurityGroupRulesAllResponse]) error
 	// DescribeSecurityGroupSnapshots calls the QingCloud action DescribeSecurityGroupSnapshots.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/describe_security_group_snapshots.html
 	DescribeSecurityGroupSnapshots(context.Context, *DescribeSecurityGroupSnapshotsRequest) (*DescribeSecurityGroupSnapshotsResponse, error)
+	// DescribeSecurityGroupSnapshotsAll streams every item that DescribeSecurityGroupSnapshots
+	// matches, one per message, fetching pages of 100 until all are sent (QingCloud caps a page at
+	// 100 and silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSecurityGroupSnapshotsAll(*DescribeSecurityGroupSnapshotsAllRequest, grpc.ServerStreamingServer[DescribeSecurityGroupSnapshotsAllResponse]) error
 	// DescribeSecurityGroups calls the QingCloud action DescribeSecurityGroups.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/describe_security_groups.html
 	DescribeSecurityGroups(context.Context, *DescribeSecurityGroupsRequest) (*DescribeSecurityGroupsResponse, error)
+	// DescribeSecurityGroupsAll streams every item that DescribeSecurityGroups matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSecurityGroupsAll(*DescribeSecurityGroupsAllRequest, grpc.ServerStreamingServer[DescribeSecurityGroupsAllResponse]) error
 	// ModifySecurityGroupAttributes calls the QingCloud action ModifySecurityGroupAttributes.
 	//
 	// Documentation: https://docs.qingcloud.com/api/sg/modify_security_group_attributes.html
@@ -457,14 +585,26 @@ func (UnimplementedSecurityGroupServiceServer) DeleteSecurityGroups(context.Cont
 func (UnimplementedSecurityGroupServiceServer) DescribeSecurityGroupIPSets(context.Context, *DescribeSecurityGroupIPSetsRequest) (*DescribeSecurityGroupIPSetsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeSecurityGroupIPSets not implemented")
 }
+func (UnimplementedSecurityGroupServiceServer) DescribeSecurityGroupIPSetsAll(*DescribeSecurityGroupIPSetsAllRequest, grpc.ServerStreamingServer[DescribeSecurityGroupIPSetsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeSecurityGroupIPSetsAll not implemented")
+}
 func (UnimplementedSecurityGroupServiceServer) DescribeSecurityGroupRules(context.Context, *DescribeSecurityGroupRulesRequest) (*DescribeSecurityGroupRulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeSecurityGroupRules not implemented")
+}
+func (UnimplementedSecurityGroupServiceServer) DescribeSecurityGroupRulesAll(*DescribeSecurityGroupRulesAllRequest, grpc.ServerStreamingServer[DescribeSecurityGroupRulesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeSecurityGroupRulesAll not implemented")
 }
 func (UnimplementedSecurityGroupServiceServer) DescribeSecurityGroupSnapshots(context.Context, *DescribeSecurityGroupSnapshotsRequest) (*DescribeSecurityGroupSnapshotsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeSecurityGroupSnapshots not implemented")
 }
+func (UnimplementedSecurityGroupServiceServer) DescribeSecurityGroupSnapshotsAll(*DescribeSecurityGroupSnapshotsAllRequest, grpc.ServerStreamingServer[DescribeSecurityGroupSnapshotsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeSecurityGroupSnapshotsAll not implemented")
+}
 func (UnimplementedSecurityGroupServiceServer) DescribeSecurityGroups(context.Context, *DescribeSecurityGroupsRequest) (*DescribeSecurityGroupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeSecurityGroups not implemented")
+}
+func (UnimplementedSecurityGroupServiceServer) DescribeSecurityGroupsAll(*DescribeSecurityGroupsAllRequest, grpc.ServerStreamingServer[DescribeSecurityGroupsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeSecurityGroupsAll not implemented")
 }
 func (UnimplementedSecurityGroupServiceServer) ModifySecurityGroupAttributes(context.Context, *ModifySecurityGroupAttributesRequest) (*ModifySecurityGroupAttributesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ModifySecurityGroupAttributes not implemented")
@@ -697,6 +837,17 @@ func _SecurityGroupService_DescribeSecurityGroupIPSets_Handler(srv interface{}, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SecurityGroupService_DescribeSecurityGroupIPSetsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeSecurityGroupIPSetsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SecurityGroupServiceServer).DescribeSecurityGroupIPSetsAll(m, &grpc.GenericServerStream[DescribeSecurityGroupIPSetsAllRequest, DescribeSecurityGroupIPSetsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SecurityGroupService_DescribeSecurityGroupIPSetsAllServer = grpc.ServerStreamingServer[DescribeSecurityGroupIPSetsAllResponse]
+
 func _SecurityGroupService_DescribeSecurityGroupRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeSecurityGroupRulesRequest)
 	if err := dec(in); err != nil {
@@ -714,6 +865,17 @@ func _SecurityGroupService_DescribeSecurityGroupRules_Handler(srv interface{}, c
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _SecurityGroupService_DescribeSecurityGroupRulesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeSecurityGroupRulesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SecurityGroupServiceServer).DescribeSecurityGroupRulesAll(m, &grpc.GenericServerStream[DescribeSecurityGroupRulesAllRequest, DescribeSecurityGroupRulesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SecurityGroupService_DescribeSecurityGroupRulesAllServer = grpc.ServerStreamingServer[DescribeSecurityGroupRulesAllResponse]
 
 func _SecurityGroupService_DescribeSecurityGroupSnapshots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeSecurityGroupSnapshotsRequest)
@@ -733,6 +895,17 @@ func _SecurityGroupService_DescribeSecurityGroupSnapshots_Handler(srv interface{
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SecurityGroupService_DescribeSecurityGroupSnapshotsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeSecurityGroupSnapshotsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SecurityGroupServiceServer).DescribeSecurityGroupSnapshotsAll(m, &grpc.GenericServerStream[DescribeSecurityGroupSnapshotsAllRequest, DescribeSecurityGroupSnapshotsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SecurityGroupService_DescribeSecurityGroupSnapshotsAllServer = grpc.ServerStreamingServer[DescribeSecurityGroupSnapshotsAllResponse]
+
 func _SecurityGroupService_DescribeSecurityGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeSecurityGroupsRequest)
 	if err := dec(in); err != nil {
@@ -750,6 +923,17 @@ func _SecurityGroupService_DescribeSecurityGroups_Handler(srv interface{}, ctx c
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _SecurityGroupService_DescribeSecurityGroupsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeSecurityGroupsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SecurityGroupServiceServer).DescribeSecurityGroupsAll(m, &grpc.GenericServerStream[DescribeSecurityGroupsAllRequest, DescribeSecurityGroupsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SecurityGroupService_DescribeSecurityGroupsAllServer = grpc.ServerStreamingServer[DescribeSecurityGroupsAllResponse]
 
 func _SecurityGroupService_ModifySecurityGroupAttributes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ModifySecurityGroupAttributesRequest)
@@ -903,6 +1087,27 @@ var SecurityGroupService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SecurityGroupService_RollbackSecurityGroup_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeSecurityGroupIPSetsAll",
+			Handler:       _SecurityGroupService_DescribeSecurityGroupIPSetsAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeSecurityGroupRulesAll",
+			Handler:       _SecurityGroupService_DescribeSecurityGroupRulesAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeSecurityGroupSnapshotsAll",
+			Handler:       _SecurityGroupService_DescribeSecurityGroupSnapshotsAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeSecurityGroupsAll",
+			Handler:       _SecurityGroupService_DescribeSecurityGroupsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/security_group.proto",
 }

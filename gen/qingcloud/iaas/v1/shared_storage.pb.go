@@ -1007,6 +1007,135 @@ func (x *DescribeS2DefaultParametersResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeS2DefaultParametersAllRequest holds the filters of DescribeS2DefaultParameters; paging is
+// the server's.
+type DescribeS2DefaultParametersAllRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Known values: vsan (others are passed through).
+	ServiceType *string `protobuf:"bytes,1,opt,name=service_type,json=serviceType,proto3,oneof" json:"service_type,omitempty"`
+	// Known values: ISCSI (others are passed through).
+	TargetType *string `protobuf:"bytes,2,opt,name=target_type,json=targetType,proto3,oneof" json:"target_type,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeS2DefaultParametersAllRequest) Reset() {
+	*x = DescribeS2DefaultParametersAllRequest{}
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeS2DefaultParametersAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeS2DefaultParametersAllRequest) ProtoMessage() {}
+
+func (x *DescribeS2DefaultParametersAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeS2DefaultParametersAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeS2DefaultParametersAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DescribeS2DefaultParametersAllRequest) GetServiceType() string {
+	if x != nil && x.ServiceType != nil {
+		return *x.ServiceType
+	}
+	return ""
+}
+
+func (x *DescribeS2DefaultParametersAllRequest) GetTargetType() string {
+	if x != nil && x.TargetType != nil {
+		return *x.TargetType
+	}
+	return ""
+}
+
+func (x *DescribeS2DefaultParametersAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeS2DefaultParametersAllResponse is one item of the DescribeS2DefaultParameters listing.
+type DescribeS2DefaultParametersAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	S2DefaultParameters *S2DefaultParameters `protobuf:"bytes,1,opt,name=s2_default_parameters,json=s2DefaultParameters,proto3" json:"s2_default_parameters,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeS2DefaultParametersAllResponse) Reset() {
+	*x = DescribeS2DefaultParametersAllResponse{}
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeS2DefaultParametersAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeS2DefaultParametersAllResponse) ProtoMessage() {}
+
+func (x *DescribeS2DefaultParametersAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeS2DefaultParametersAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeS2DefaultParametersAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DescribeS2DefaultParametersAllResponse) GetS2DefaultParameters() *S2DefaultParameters {
+	if x != nil {
+		return x.S2DefaultParameters
+	}
+	return nil
+}
+
+func (x *DescribeS2DefaultParametersAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeS2DefaultParametersAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeS2ServersRequest holds the parameters of the QingCloud action DescribeS2Servers.
 type DescribeS2ServersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1029,7 +1158,7 @@ type DescribeS2ServersRequest struct {
 
 func (x *DescribeS2ServersRequest) Reset() {
 	*x = DescribeS2ServersRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1170,7 @@ func (x *DescribeS2ServersRequest) String() string {
 func (*DescribeS2ServersRequest) ProtoMessage() {}
 
 func (x *DescribeS2ServersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1183,7 @@ func (x *DescribeS2ServersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeS2ServersRequest.ProtoReflect.Descriptor instead.
 func (*DescribeS2ServersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{14}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DescribeS2ServersRequest) GetLimit() int32 {
@@ -1126,7 +1255,7 @@ type DescribeS2ServersResponse struct {
 
 func (x *DescribeS2ServersResponse) Reset() {
 	*x = DescribeS2ServersResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1267,7 @@ func (x *DescribeS2ServersResponse) String() string {
 func (*DescribeS2ServersResponse) ProtoMessage() {}
 
 func (x *DescribeS2ServersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1280,7 @@ func (x *DescribeS2ServersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeS2ServersResponse.ProtoReflect.Descriptor instead.
 func (*DescribeS2ServersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{15}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DescribeS2ServersResponse) GetAction() string {
@@ -1182,6 +1311,158 @@ func (x *DescribeS2ServersResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeS2ServersAllRequest holds the filters of DescribeS2Servers; paging is the server's.
+type DescribeS2ServersAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	S2Servers  []string               `protobuf:"bytes,1,rep,name=s2_servers,json=s2Servers,proto3" json:"s2_servers,omitempty"`
+	SearchWord *string                `protobuf:"bytes,2,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Known values: pending, active, poweroffed, suspended, deleted, ceased (others are passed
+	// through).
+	Status  []string `protobuf:"bytes,3,rep,name=status,proto3" json:"status,omitempty"`
+	Tags    []string `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	Verbose *int32   `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeS2ServersAllRequest) Reset() {
+	*x = DescribeS2ServersAllRequest{}
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeS2ServersAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeS2ServersAllRequest) ProtoMessage() {}
+
+func (x *DescribeS2ServersAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeS2ServersAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeS2ServersAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DescribeS2ServersAllRequest) GetS2Servers() []string {
+	if x != nil {
+		return x.S2Servers
+	}
+	return nil
+}
+
+func (x *DescribeS2ServersAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeS2ServersAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeS2ServersAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeS2ServersAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeS2ServersAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeS2ServersAllResponse is one item of the DescribeS2Servers listing.
+type DescribeS2ServersAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	S2Server *S2Server `protobuf:"bytes,1,opt,name=s2_server,json=s2Server,proto3" json:"s2_server,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeS2ServersAllResponse) Reset() {
+	*x = DescribeS2ServersAllResponse{}
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeS2ServersAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeS2ServersAllResponse) ProtoMessage() {}
+
+func (x *DescribeS2ServersAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeS2ServersAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeS2ServersAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DescribeS2ServersAllResponse) GetS2Server() *S2Server {
+	if x != nil {
+		return x.S2Server
+	}
+	return nil
+}
+
+func (x *DescribeS2ServersAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeS2ServersAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeS2SharedTargetsRequest holds the parameters of the QingCloud action
 // DescribeS2SharedTargets.
 type DescribeS2SharedTargetsRequest struct {
@@ -1202,7 +1483,7 @@ type DescribeS2SharedTargetsRequest struct {
 
 func (x *DescribeS2SharedTargetsRequest) Reset() {
 	*x = DescribeS2SharedTargetsRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1495,7 @@ func (x *DescribeS2SharedTargetsRequest) String() string {
 func (*DescribeS2SharedTargetsRequest) ProtoMessage() {}
 
 func (x *DescribeS2SharedTargetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[16]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1508,7 @@ func (x *DescribeS2SharedTargetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeS2SharedTargetsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeS2SharedTargetsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{16}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DescribeS2SharedTargetsRequest) GetLimit() int32 {
@@ -1292,7 +1573,7 @@ type DescribeS2SharedTargetsResponse struct {
 
 func (x *DescribeS2SharedTargetsResponse) Reset() {
 	*x = DescribeS2SharedTargetsResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1585,7 @@ func (x *DescribeS2SharedTargetsResponse) String() string {
 func (*DescribeS2SharedTargetsResponse) ProtoMessage() {}
 
 func (x *DescribeS2SharedTargetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[17]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1598,7 @@ func (x *DescribeS2SharedTargetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeS2SharedTargetsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeS2SharedTargetsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{17}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DescribeS2SharedTargetsResponse) GetAction() string {
@@ -1348,6 +1629,149 @@ func (x *DescribeS2SharedTargetsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeS2SharedTargetsAllRequest holds the filters of DescribeS2SharedTargets; paging is the
+// server's.
+type DescribeS2SharedTargetsAllRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	S2ServerId    *string                `protobuf:"bytes,1,opt,name=s2_server_id,json=s2ServerId,proto3,oneof" json:"s2_server_id,omitempty"`
+	SearchWord    *string                `protobuf:"bytes,2,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SharedTargets []string               `protobuf:"bytes,3,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	Verbose       *int32                 `protobuf:"varint,4,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeS2SharedTargetsAllRequest) Reset() {
+	*x = DescribeS2SharedTargetsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeS2SharedTargetsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeS2SharedTargetsAllRequest) ProtoMessage() {}
+
+func (x *DescribeS2SharedTargetsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeS2SharedTargetsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeS2SharedTargetsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DescribeS2SharedTargetsAllRequest) GetS2ServerId() string {
+	if x != nil && x.S2ServerId != nil {
+		return *x.S2ServerId
+	}
+	return ""
+}
+
+func (x *DescribeS2SharedTargetsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeS2SharedTargetsAllRequest) GetSharedTargets() []string {
+	if x != nil {
+		return x.SharedTargets
+	}
+	return nil
+}
+
+func (x *DescribeS2SharedTargetsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeS2SharedTargetsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeS2SharedTargetsAllResponse is one item of the DescribeS2SharedTargets listing.
+type DescribeS2SharedTargetsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	SharedTarget *S2SharedTarget `protobuf:"bytes,1,opt,name=shared_target,json=sharedTarget,proto3" json:"shared_target,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeS2SharedTargetsAllResponse) Reset() {
+	*x = DescribeS2SharedTargetsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeS2SharedTargetsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeS2SharedTargetsAllResponse) ProtoMessage() {}
+
+func (x *DescribeS2SharedTargetsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeS2SharedTargetsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeS2SharedTargetsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DescribeS2SharedTargetsAllResponse) GetSharedTarget() *S2SharedTarget {
+	if x != nil {
+		return x.SharedTarget
+	}
+	return nil
+}
+
+func (x *DescribeS2SharedTargetsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeS2SharedTargetsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DetachFromS2SharedTargetRequest holds the parameters of the QingCloud action
 // DetachFromS2SharedTarget.
 type DetachFromS2SharedTargetRequest struct {
@@ -1362,7 +1786,7 @@ type DetachFromS2SharedTargetRequest struct {
 
 func (x *DetachFromS2SharedTargetRequest) Reset() {
 	*x = DetachFromS2SharedTargetRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1798,7 @@ func (x *DetachFromS2SharedTargetRequest) String() string {
 func (*DetachFromS2SharedTargetRequest) ProtoMessage() {}
 
 func (x *DetachFromS2SharedTargetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[18]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1811,7 @@ func (x *DetachFromS2SharedTargetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachFromS2SharedTargetRequest.ProtoReflect.Descriptor instead.
 func (*DetachFromS2SharedTargetRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{18}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DetachFromS2SharedTargetRequest) GetSharedTarget() string {
@@ -1423,7 +1847,7 @@ type DetachFromS2SharedTargetResponse struct {
 
 func (x *DetachFromS2SharedTargetResponse) Reset() {
 	*x = DetachFromS2SharedTargetResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1859,7 @@ func (x *DetachFromS2SharedTargetResponse) String() string {
 func (*DetachFromS2SharedTargetResponse) ProtoMessage() {}
 
 func (x *DetachFromS2SharedTargetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[19]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1872,7 @@ func (x *DetachFromS2SharedTargetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachFromS2SharedTargetResponse.ProtoReflect.Descriptor instead.
 func (*DetachFromS2SharedTargetResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{19}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DetachFromS2SharedTargetResponse) GetAction() string {
@@ -1485,7 +1909,7 @@ type DisableS2SharedTargetsRequest struct {
 
 func (x *DisableS2SharedTargetsRequest) Reset() {
 	*x = DisableS2SharedTargetsRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1921,7 @@ func (x *DisableS2SharedTargetsRequest) String() string {
 func (*DisableS2SharedTargetsRequest) ProtoMessage() {}
 
 func (x *DisableS2SharedTargetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[20]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1934,7 @@ func (x *DisableS2SharedTargetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableS2SharedTargetsRequest.ProtoReflect.Descriptor instead.
 func (*DisableS2SharedTargetsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{20}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DisableS2SharedTargetsRequest) GetSharedTargets() []string {
@@ -1539,7 +1963,7 @@ type DisableS2SharedTargetsResponse struct {
 
 func (x *DisableS2SharedTargetsResponse) Reset() {
 	*x = DisableS2SharedTargetsResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1975,7 @@ func (x *DisableS2SharedTargetsResponse) String() string {
 func (*DisableS2SharedTargetsResponse) ProtoMessage() {}
 
 func (x *DisableS2SharedTargetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[21]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1988,7 @@ func (x *DisableS2SharedTargetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableS2SharedTargetsResponse.ProtoReflect.Descriptor instead.
 func (*DisableS2SharedTargetsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{21}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DisableS2SharedTargetsResponse) GetAction() string {
@@ -1600,7 +2024,7 @@ type EnableS2SharedTargetsRequest struct {
 
 func (x *EnableS2SharedTargetsRequest) Reset() {
 	*x = EnableS2SharedTargetsRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +2036,7 @@ func (x *EnableS2SharedTargetsRequest) String() string {
 func (*EnableS2SharedTargetsRequest) ProtoMessage() {}
 
 func (x *EnableS2SharedTargetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[22]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +2049,7 @@ func (x *EnableS2SharedTargetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableS2SharedTargetsRequest.ProtoReflect.Descriptor instead.
 func (*EnableS2SharedTargetsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{22}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EnableS2SharedTargetsRequest) GetSharedTargets() []string {
@@ -1654,7 +2078,7 @@ type EnableS2SharedTargetsResponse struct {
 
 func (x *EnableS2SharedTargetsResponse) Reset() {
 	*x = EnableS2SharedTargetsResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +2090,7 @@ func (x *EnableS2SharedTargetsResponse) String() string {
 func (*EnableS2SharedTargetsResponse) ProtoMessage() {}
 
 func (x *EnableS2SharedTargetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[23]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +2103,7 @@ func (x *EnableS2SharedTargetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableS2SharedTargetsResponse.ProtoReflect.Descriptor instead.
 func (*EnableS2SharedTargetsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{23}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EnableS2SharedTargetsResponse) GetAction() string {
@@ -1717,7 +2141,7 @@ type ModifyS2ServerRequest struct {
 
 func (x *ModifyS2ServerRequest) Reset() {
 	*x = ModifyS2ServerRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +2153,7 @@ func (x *ModifyS2ServerRequest) String() string {
 func (*ModifyS2ServerRequest) ProtoMessage() {}
 
 func (x *ModifyS2ServerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[24]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +2166,7 @@ func (x *ModifyS2ServerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyS2ServerRequest.ProtoReflect.Descriptor instead.
 func (*ModifyS2ServerRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{24}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ModifyS2ServerRequest) GetDescription() string {
@@ -1784,7 +2208,7 @@ type ModifyS2ServerResponse struct {
 
 func (x *ModifyS2ServerResponse) Reset() {
 	*x = ModifyS2ServerResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +2220,7 @@ func (x *ModifyS2ServerResponse) String() string {
 func (*ModifyS2ServerResponse) ProtoMessage() {}
 
 func (x *ModifyS2ServerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[25]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2233,7 @@ func (x *ModifyS2ServerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyS2ServerResponse.ProtoReflect.Descriptor instead.
 func (*ModifyS2ServerResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{25}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ModifyS2ServerResponse) GetAction() string {
@@ -1841,7 +2265,7 @@ type ModifyS2SharedTargetsRequest struct {
 
 func (x *ModifyS2SharedTargetsRequest) Reset() {
 	*x = ModifyS2SharedTargetsRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2277,7 @@ func (x *ModifyS2SharedTargetsRequest) String() string {
 func (*ModifyS2SharedTargetsRequest) ProtoMessage() {}
 
 func (x *ModifyS2SharedTargetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[26]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2290,7 @@ func (x *ModifyS2SharedTargetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyS2SharedTargetsRequest.ProtoReflect.Descriptor instead.
 func (*ModifyS2SharedTargetsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{26}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ModifyS2SharedTargetsRequest) GetInitiatorNames() []string {
@@ -1915,7 +2339,7 @@ type ModifyS2SharedTargetsResponse struct {
 
 func (x *ModifyS2SharedTargetsResponse) Reset() {
 	*x = ModifyS2SharedTargetsResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2351,7 @@ func (x *ModifyS2SharedTargetsResponse) String() string {
 func (*ModifyS2SharedTargetsResponse) ProtoMessage() {}
 
 func (x *ModifyS2SharedTargetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[27]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2364,7 @@ func (x *ModifyS2SharedTargetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyS2SharedTargetsResponse.ProtoReflect.Descriptor instead.
 func (*ModifyS2SharedTargetsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{27}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ModifyS2SharedTargetsResponse) GetAction() string {
@@ -1969,7 +2393,7 @@ type PowerOffS2ServersRequest struct {
 
 func (x *PowerOffS2ServersRequest) Reset() {
 	*x = PowerOffS2ServersRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1981,7 +2405,7 @@ func (x *PowerOffS2ServersRequest) String() string {
 func (*PowerOffS2ServersRequest) ProtoMessage() {}
 
 func (x *PowerOffS2ServersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[28]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1994,7 +2418,7 @@ func (x *PowerOffS2ServersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerOffS2ServersRequest.ProtoReflect.Descriptor instead.
 func (*PowerOffS2ServersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{28}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PowerOffS2ServersRequest) GetS2Servers() string {
@@ -2023,7 +2447,7 @@ type PowerOffS2ServersResponse struct {
 
 func (x *PowerOffS2ServersResponse) Reset() {
 	*x = PowerOffS2ServersResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2459,7 @@ func (x *PowerOffS2ServersResponse) String() string {
 func (*PowerOffS2ServersResponse) ProtoMessage() {}
 
 func (x *PowerOffS2ServersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[29]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2472,7 @@ func (x *PowerOffS2ServersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerOffS2ServersResponse.ProtoReflect.Descriptor instead.
 func (*PowerOffS2ServersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{29}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PowerOffS2ServersResponse) GetAction() string {
@@ -2084,7 +2508,7 @@ type PowerOnS2ServersRequest struct {
 
 func (x *PowerOnS2ServersRequest) Reset() {
 	*x = PowerOnS2ServersRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2520,7 @@ func (x *PowerOnS2ServersRequest) String() string {
 func (*PowerOnS2ServersRequest) ProtoMessage() {}
 
 func (x *PowerOnS2ServersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[30]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2533,7 @@ func (x *PowerOnS2ServersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerOnS2ServersRequest.ProtoReflect.Descriptor instead.
 func (*PowerOnS2ServersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{30}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PowerOnS2ServersRequest) GetS2Servers() []string {
@@ -2138,7 +2562,7 @@ type PowerOnS2ServersResponse struct {
 
 func (x *PowerOnS2ServersResponse) Reset() {
 	*x = PowerOnS2ServersResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2574,7 @@ func (x *PowerOnS2ServersResponse) String() string {
 func (*PowerOnS2ServersResponse) ProtoMessage() {}
 
 func (x *PowerOnS2ServersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[31]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2587,7 @@ func (x *PowerOnS2ServersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerOnS2ServersResponse.ProtoReflect.Descriptor instead.
 func (*PowerOnS2ServersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{31}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PowerOnS2ServersResponse) GetAction() string {
@@ -2200,7 +2624,7 @@ type ResizeS2ServersRequest struct {
 
 func (x *ResizeS2ServersRequest) Reset() {
 	*x = ResizeS2ServersRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2212,7 +2636,7 @@ func (x *ResizeS2ServersRequest) String() string {
 func (*ResizeS2ServersRequest) ProtoMessage() {}
 
 func (x *ResizeS2ServersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[32]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2225,7 +2649,7 @@ func (x *ResizeS2ServersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeS2ServersRequest.ProtoReflect.Descriptor instead.
 func (*ResizeS2ServersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{32}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ResizeS2ServersRequest) GetS2Server() string {
@@ -2261,7 +2685,7 @@ type ResizeS2ServersResponse struct {
 
 func (x *ResizeS2ServersResponse) Reset() {
 	*x = ResizeS2ServersResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2697,7 @@ func (x *ResizeS2ServersResponse) String() string {
 func (*ResizeS2ServersResponse) ProtoMessage() {}
 
 func (x *ResizeS2ServersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[33]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2710,7 @@ func (x *ResizeS2ServersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeS2ServersResponse.ProtoReflect.Descriptor instead.
 func (*ResizeS2ServersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{33}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ResizeS2ServersResponse) GetAction() string {
@@ -2322,7 +2746,7 @@ type UpdateS2ServersRequest struct {
 
 func (x *UpdateS2ServersRequest) Reset() {
 	*x = UpdateS2ServersRequest{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2758,7 @@ func (x *UpdateS2ServersRequest) String() string {
 func (*UpdateS2ServersRequest) ProtoMessage() {}
 
 func (x *UpdateS2ServersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[34]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2771,7 @@ func (x *UpdateS2ServersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateS2ServersRequest.ProtoReflect.Descriptor instead.
 func (*UpdateS2ServersRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{34}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UpdateS2ServersRequest) GetS2Servers() []string {
@@ -2376,7 +2800,7 @@ type UpdateS2ServersResponse struct {
 
 func (x *UpdateS2ServersResponse) Reset() {
 	*x = UpdateS2ServersResponse{}
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2812,7 @@ func (x *UpdateS2ServersResponse) String() string {
 func (*UpdateS2ServersResponse) ProtoMessage() {}
 
 func (x *UpdateS2ServersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[35]
+	mi := &file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2825,7 @@ func (x *UpdateS2ServersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateS2ServersResponse.ProtoReflect.Descriptor instead.
 func (*UpdateS2ServersResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{35}
+	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UpdateS2ServersResponse) GetAction() string {
@@ -2557,6 +2981,20 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xb8\x01\n" +
+	"%DescribeS2DefaultParametersAllRequest\x12&\n" +
+	"\fservice_type\x18\x01 \x01(\tH\x00R\vserviceType\x88\x01\x01\x12$\n" +
+	"\vtarget_type\x18\x02 \x01(\tH\x01R\n" +
+	"targetType\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0f\n" +
+	"\r_service_typeB\x0e\n" +
+	"\f_target_typeB\a\n" +
+	"\x05_zone\"\xd0\x01\n" +
+	"&DescribeS2DefaultParametersAllResponse\x12Z\n" +
+	"\x15s2_default_parameters\x18\x01 \x01(\v2&.qingcloud.iaas.v1.S2DefaultParametersR\x13s2DefaultParameters\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xb5\x02\n" +
 	"\x18DescribeS2ServersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -2583,6 +3021,25 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xeb\x01\n" +
+	"\x1bDescribeS2ServersAllRequest\x12\x1d\n" +
+	"\n" +
+	"s2_servers\x18\x01 \x03(\tR\ts2Servers\x12$\n" +
+	"\vsearch_word\x18\x02 \x01(\tH\x00R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x03 \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\x05 \x01(\x05H\x01R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x06 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xa4\x01\n" +
+	"\x1cDescribeS2ServersAllResponse\x128\n" +
+	"\ts2_server\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.S2ServerR\bs2Server\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xcf\x02\n" +
 	"\x1eDescribeS2SharedTargetsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -2609,6 +3066,25 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x85\x02\n" +
+	"!DescribeS2SharedTargetsAllRequest\x12%\n" +
+	"\fs2_server_id\x18\x01 \x01(\tH\x00R\n" +
+	"s2ServerId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x02 \x01(\tH\x01R\n" +
+	"searchWord\x88\x01\x01\x12%\n" +
+	"\x0eshared_targets\x18\x03 \x03(\tR\rsharedTargets\x12\x1d\n" +
+	"\averbose\x18\x04 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0f\n" +
+	"\r_s2_server_idB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xb8\x01\n" +
+	"\"DescribeS2SharedTargetsAllResponse\x12F\n" +
+	"\rshared_target\x18\x01 \x01(\v2!.qingcloud.iaas.v1.S2SharedTargetR\fsharedTarget\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xa3\x01\n" +
 	"\x1fDetachFromS2SharedTargetRequest\x12-\n" +
 	"\rshared_target\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\fsharedTarget\x88\x01\x01\x12\x1d\n" +
@@ -2724,7 +3200,7 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code2\xca#\n" +
+	"\t_ret_code2\x8e)\n" +
 	"\x14SharedStorageService\x12\x8b\x02\n" +
 	"\x16AttachToS2SharedTarget\x120.qingcloud.iaas.v1.AttachToS2SharedTargetRequest\x1a1.qingcloud.iaas.v1.AttachToS2SharedTargetResponse\"\x8b\x01\xc2\xf3\x18]\n" +
 	"\x16AttachToS2SharedTarget\"Chttps://docs.qingcloud.com/api/vsan/attach_to_s2_shared_target.html\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/iaas/AttachToS2SharedTarget\x12\xf8\x01\n" +
@@ -2739,11 +3215,17 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"\x15DeleteS2SharedTargets\x12/.qingcloud.iaas.v1.DeleteS2SharedTargetsRequest\x1a0.qingcloud.iaas.v1.DeleteS2SharedTargetsResponse\"\x87\x01\xc2\xf3\x18Z\n" +
 	"\x15DeleteS2SharedTargets\"Ahttps://docs.qingcloud.com/api/vsan/delete_s2_shared_targets.html\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/iaas/DeleteS2SharedTargets\x12\xa8\x02\n" +
 	"\x1bDescribeS2DefaultParameters\x125.qingcloud.iaas.v1.DescribeS2DefaultParametersRequest\x1a6.qingcloud.iaas.v1.DescribeS2DefaultParametersResponse\"\x99\x01\xc2\xf3\x18i\n" +
-	"\x1bDescribeS2DefaultParameters\x10\x01\"Hhttps://docs.qingcloud.com/api/vsan/describle_s2_default_parameters.html\x82\xd3\xe4\x93\x02&\x12$/v1/iaas/DescribeS2DefaultParameters\x12\xe9\x01\n" +
+	"\x1bDescribeS2DefaultParameters\x10\x01\"Hhttps://docs.qingcloud.com/api/vsan/describle_s2_default_parameters.html\x82\xd3\xe4\x93\x02&\x12$/v1/iaas/DescribeS2DefaultParameters\x12\x87\x02\n" +
+	"\x1eDescribeS2DefaultParametersAll\x128.qingcloud.iaas.v1.DescribeS2DefaultParametersAllRequest\x1a9.qingcloud.iaas.v1.DescribeS2DefaultParametersAllResponse\"n\xc2\xf3\x18:\n" +
+	"\x1bDescribeS2DefaultParameters\x10\x01*\x19s2_default_parameters_set\x82\xd3\xe4\x93\x02*\x12(/v1/iaas/DescribeS2DefaultParameters:all0\x01\x12\xe9\x01\n" +
 	"\x11DescribeS2Servers\x12+.qingcloud.iaas.v1.DescribeS2ServersRequest\x1a,.qingcloud.iaas.v1.DescribeS2ServersResponse\"y\xc2\xf3\x18S\n" +
-	"\x11DescribeS2Servers\x10\x01\"<https://docs.qingcloud.com/api/vsan/describe_s2_servers.html\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/iaas/DescribeS2Servers\x12\x8f\x02\n" +
+	"\x11DescribeS2Servers\x10\x01\"<https://docs.qingcloud.com/api/vsan/describe_s2_servers.html\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/iaas/DescribeS2Servers\x12\xc9\x01\n" +
+	"\x14DescribeS2ServersAll\x12..qingcloud.iaas.v1.DescribeS2ServersAllRequest\x1a/.qingcloud.iaas.v1.DescribeS2ServersAllResponse\"N\xc2\xf3\x18$\n" +
+	"\x11DescribeS2Servers\x10\x01*\rs2_server_set\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeS2Servers:all0\x01\x12\x8f\x02\n" +
 	"\x17DescribeS2SharedTargets\x121.qingcloud.iaas.v1.DescribeS2SharedTargetsRequest\x1a2.qingcloud.iaas.v1.DescribeS2SharedTargetsResponse\"\x8c\x01\xc2\xf3\x18`\n" +
-	"\x17DescribeS2SharedTargets\x10\x01\"Chttps://docs.qingcloud.com/api/vsan/describe_s2_shared_targets.html\x82\xd3\xe4\x93\x02\"\x12 /v1/iaas/DescribeS2SharedTargets\x12\x97\x02\n" +
+	"\x17DescribeS2SharedTargets\x10\x01\"Chttps://docs.qingcloud.com/api/vsan/describe_s2_shared_targets.html\x82\xd3\xe4\x93\x02\"\x12 /v1/iaas/DescribeS2SharedTargets\x12\xeb\x01\n" +
+	"\x1aDescribeS2SharedTargetsAll\x124.qingcloud.iaas.v1.DescribeS2SharedTargetsAllRequest\x1a5.qingcloud.iaas.v1.DescribeS2SharedTargetsAllResponse\"^\xc2\xf3\x18.\n" +
+	"\x17DescribeS2SharedTargets\x10\x01*\x11shared_target_set\x82\xd3\xe4\x93\x02&\x12$/v1/iaas/DescribeS2SharedTargets:all0\x01\x12\x97\x02\n" +
 	"\x18DetachFromS2SharedTarget\x122.qingcloud.iaas.v1.DetachFromS2SharedTargetRequest\x1a3.qingcloud.iaas.v1.DetachFromS2SharedTargetResponse\"\x91\x01\xc2\xf3\x18a\n" +
 	"\x18DetachFromS2SharedTarget\"Ehttps://docs.qingcloud.com/api/vsan/detach_from_s2_shared_target.html\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/iaas/DetachFromS2SharedTarget\x12\x8a\x02\n" +
 	"\x16DisableS2SharedTargets\x120.qingcloud.iaas.v1.DisableS2SharedTargetsRequest\x1a1.qingcloud.iaas.v1.DisableS2SharedTargetsResponse\"\x8a\x01\xc2\xf3\x18\\\n" +
@@ -2775,95 +3257,110 @@ func file_qingcloud_iaas_v1_shared_storage_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_shared_storage_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_shared_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_qingcloud_iaas_v1_shared_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_qingcloud_iaas_v1_shared_storage_proto_goTypes = []any{
-	(*AttachToS2SharedTargetRequest)(nil),       // 0: qingcloud.iaas.v1.AttachToS2SharedTargetRequest
-	(*AttachToS2SharedTargetResponse)(nil),      // 1: qingcloud.iaas.v1.AttachToS2SharedTargetResponse
-	(*ChangeS2ServerVxnetRequest)(nil),          // 2: qingcloud.iaas.v1.ChangeS2ServerVxnetRequest
-	(*ChangeS2ServerVxnetResponse)(nil),         // 3: qingcloud.iaas.v1.ChangeS2ServerVxnetResponse
-	(*CreateS2ServerRequest)(nil),               // 4: qingcloud.iaas.v1.CreateS2ServerRequest
-	(*CreateS2ServerResponse)(nil),              // 5: qingcloud.iaas.v1.CreateS2ServerResponse
-	(*CreateS2SharedTargetRequest)(nil),         // 6: qingcloud.iaas.v1.CreateS2SharedTargetRequest
-	(*CreateS2SharedTargetResponse)(nil),        // 7: qingcloud.iaas.v1.CreateS2SharedTargetResponse
-	(*DeleteS2ServersRequest)(nil),              // 8: qingcloud.iaas.v1.DeleteS2ServersRequest
-	(*DeleteS2ServersResponse)(nil),             // 9: qingcloud.iaas.v1.DeleteS2ServersResponse
-	(*DeleteS2SharedTargetsRequest)(nil),        // 10: qingcloud.iaas.v1.DeleteS2SharedTargetsRequest
-	(*DeleteS2SharedTargetsResponse)(nil),       // 11: qingcloud.iaas.v1.DeleteS2SharedTargetsResponse
-	(*DescribeS2DefaultParametersRequest)(nil),  // 12: qingcloud.iaas.v1.DescribeS2DefaultParametersRequest
-	(*DescribeS2DefaultParametersResponse)(nil), // 13: qingcloud.iaas.v1.DescribeS2DefaultParametersResponse
-	(*DescribeS2ServersRequest)(nil),            // 14: qingcloud.iaas.v1.DescribeS2ServersRequest
-	(*DescribeS2ServersResponse)(nil),           // 15: qingcloud.iaas.v1.DescribeS2ServersResponse
-	(*DescribeS2SharedTargetsRequest)(nil),      // 16: qingcloud.iaas.v1.DescribeS2SharedTargetsRequest
-	(*DescribeS2SharedTargetsResponse)(nil),     // 17: qingcloud.iaas.v1.DescribeS2SharedTargetsResponse
-	(*DetachFromS2SharedTargetRequest)(nil),     // 18: qingcloud.iaas.v1.DetachFromS2SharedTargetRequest
-	(*DetachFromS2SharedTargetResponse)(nil),    // 19: qingcloud.iaas.v1.DetachFromS2SharedTargetResponse
-	(*DisableS2SharedTargetsRequest)(nil),       // 20: qingcloud.iaas.v1.DisableS2SharedTargetsRequest
-	(*DisableS2SharedTargetsResponse)(nil),      // 21: qingcloud.iaas.v1.DisableS2SharedTargetsResponse
-	(*EnableS2SharedTargetsRequest)(nil),        // 22: qingcloud.iaas.v1.EnableS2SharedTargetsRequest
-	(*EnableS2SharedTargetsResponse)(nil),       // 23: qingcloud.iaas.v1.EnableS2SharedTargetsResponse
-	(*ModifyS2ServerRequest)(nil),               // 24: qingcloud.iaas.v1.ModifyS2ServerRequest
-	(*ModifyS2ServerResponse)(nil),              // 25: qingcloud.iaas.v1.ModifyS2ServerResponse
-	(*ModifyS2SharedTargetsRequest)(nil),        // 26: qingcloud.iaas.v1.ModifyS2SharedTargetsRequest
-	(*ModifyS2SharedTargetsResponse)(nil),       // 27: qingcloud.iaas.v1.ModifyS2SharedTargetsResponse
-	(*PowerOffS2ServersRequest)(nil),            // 28: qingcloud.iaas.v1.PowerOffS2ServersRequest
-	(*PowerOffS2ServersResponse)(nil),           // 29: qingcloud.iaas.v1.PowerOffS2ServersResponse
-	(*PowerOnS2ServersRequest)(nil),             // 30: qingcloud.iaas.v1.PowerOnS2ServersRequest
-	(*PowerOnS2ServersResponse)(nil),            // 31: qingcloud.iaas.v1.PowerOnS2ServersResponse
-	(*ResizeS2ServersRequest)(nil),              // 32: qingcloud.iaas.v1.ResizeS2ServersRequest
-	(*ResizeS2ServersResponse)(nil),             // 33: qingcloud.iaas.v1.ResizeS2ServersResponse
-	(*UpdateS2ServersRequest)(nil),              // 34: qingcloud.iaas.v1.UpdateS2ServersRequest
-	(*UpdateS2ServersResponse)(nil),             // 35: qingcloud.iaas.v1.UpdateS2ServersResponse
-	(*S2SharedTarget)(nil),                      // 36: qingcloud.iaas.v1.S2SharedTarget
-	(*S2DefaultParameters)(nil),                 // 37: qingcloud.iaas.v1.S2DefaultParameters
-	(*S2Server)(nil),                            // 38: qingcloud.iaas.v1.S2Server
+	(*AttachToS2SharedTargetRequest)(nil),          // 0: qingcloud.iaas.v1.AttachToS2SharedTargetRequest
+	(*AttachToS2SharedTargetResponse)(nil),         // 1: qingcloud.iaas.v1.AttachToS2SharedTargetResponse
+	(*ChangeS2ServerVxnetRequest)(nil),             // 2: qingcloud.iaas.v1.ChangeS2ServerVxnetRequest
+	(*ChangeS2ServerVxnetResponse)(nil),            // 3: qingcloud.iaas.v1.ChangeS2ServerVxnetResponse
+	(*CreateS2ServerRequest)(nil),                  // 4: qingcloud.iaas.v1.CreateS2ServerRequest
+	(*CreateS2ServerResponse)(nil),                 // 5: qingcloud.iaas.v1.CreateS2ServerResponse
+	(*CreateS2SharedTargetRequest)(nil),            // 6: qingcloud.iaas.v1.CreateS2SharedTargetRequest
+	(*CreateS2SharedTargetResponse)(nil),           // 7: qingcloud.iaas.v1.CreateS2SharedTargetResponse
+	(*DeleteS2ServersRequest)(nil),                 // 8: qingcloud.iaas.v1.DeleteS2ServersRequest
+	(*DeleteS2ServersResponse)(nil),                // 9: qingcloud.iaas.v1.DeleteS2ServersResponse
+	(*DeleteS2SharedTargetsRequest)(nil),           // 10: qingcloud.iaas.v1.DeleteS2SharedTargetsRequest
+	(*DeleteS2SharedTargetsResponse)(nil),          // 11: qingcloud.iaas.v1.DeleteS2SharedTargetsResponse
+	(*DescribeS2DefaultParametersRequest)(nil),     // 12: qingcloud.iaas.v1.DescribeS2DefaultParametersRequest
+	(*DescribeS2DefaultParametersResponse)(nil),    // 13: qingcloud.iaas.v1.DescribeS2DefaultParametersResponse
+	(*DescribeS2DefaultParametersAllRequest)(nil),  // 14: qingcloud.iaas.v1.DescribeS2DefaultParametersAllRequest
+	(*DescribeS2DefaultParametersAllResponse)(nil), // 15: qingcloud.iaas.v1.DescribeS2DefaultParametersAllResponse
+	(*DescribeS2ServersRequest)(nil),               // 16: qingcloud.iaas.v1.DescribeS2ServersRequest
+	(*DescribeS2ServersResponse)(nil),              // 17: qingcloud.iaas.v1.DescribeS2ServersResponse
+	(*DescribeS2ServersAllRequest)(nil),            // 18: qingcloud.iaas.v1.DescribeS2ServersAllRequest
+	(*DescribeS2ServersAllResponse)(nil),           // 19: qingcloud.iaas.v1.DescribeS2ServersAllResponse
+	(*DescribeS2SharedTargetsRequest)(nil),         // 20: qingcloud.iaas.v1.DescribeS2SharedTargetsRequest
+	(*DescribeS2SharedTargetsResponse)(nil),        // 21: qingcloud.iaas.v1.DescribeS2SharedTargetsResponse
+	(*DescribeS2SharedTargetsAllRequest)(nil),      // 22: qingcloud.iaas.v1.DescribeS2SharedTargetsAllRequest
+	(*DescribeS2SharedTargetsAllResponse)(nil),     // 23: qingcloud.iaas.v1.DescribeS2SharedTargetsAllResponse
+	(*DetachFromS2SharedTargetRequest)(nil),        // 24: qingcloud.iaas.v1.DetachFromS2SharedTargetRequest
+	(*DetachFromS2SharedTargetResponse)(nil),       // 25: qingcloud.iaas.v1.DetachFromS2SharedTargetResponse
+	(*DisableS2SharedTargetsRequest)(nil),          // 26: qingcloud.iaas.v1.DisableS2SharedTargetsRequest
+	(*DisableS2SharedTargetsResponse)(nil),         // 27: qingcloud.iaas.v1.DisableS2SharedTargetsResponse
+	(*EnableS2SharedTargetsRequest)(nil),           // 28: qingcloud.iaas.v1.EnableS2SharedTargetsRequest
+	(*EnableS2SharedTargetsResponse)(nil),          // 29: qingcloud.iaas.v1.EnableS2SharedTargetsResponse
+	(*ModifyS2ServerRequest)(nil),                  // 30: qingcloud.iaas.v1.ModifyS2ServerRequest
+	(*ModifyS2ServerResponse)(nil),                 // 31: qingcloud.iaas.v1.ModifyS2ServerResponse
+	(*ModifyS2SharedTargetsRequest)(nil),           // 32: qingcloud.iaas.v1.ModifyS2SharedTargetsRequest
+	(*ModifyS2SharedTargetsResponse)(nil),          // 33: qingcloud.iaas.v1.ModifyS2SharedTargetsResponse
+	(*PowerOffS2ServersRequest)(nil),               // 34: qingcloud.iaas.v1.PowerOffS2ServersRequest
+	(*PowerOffS2ServersResponse)(nil),              // 35: qingcloud.iaas.v1.PowerOffS2ServersResponse
+	(*PowerOnS2ServersRequest)(nil),                // 36: qingcloud.iaas.v1.PowerOnS2ServersRequest
+	(*PowerOnS2ServersResponse)(nil),               // 37: qingcloud.iaas.v1.PowerOnS2ServersResponse
+	(*ResizeS2ServersRequest)(nil),                 // 38: qingcloud.iaas.v1.ResizeS2ServersRequest
+	(*ResizeS2ServersResponse)(nil),                // 39: qingcloud.iaas.v1.ResizeS2ServersResponse
+	(*UpdateS2ServersRequest)(nil),                 // 40: qingcloud.iaas.v1.UpdateS2ServersRequest
+	(*UpdateS2ServersResponse)(nil),                // 41: qingcloud.iaas.v1.UpdateS2ServersResponse
+	(*S2SharedTarget)(nil),                         // 42: qingcloud.iaas.v1.S2SharedTarget
+	(*S2DefaultParameters)(nil),                    // 43: qingcloud.iaas.v1.S2DefaultParameters
+	(*S2Server)(nil),                               // 44: qingcloud.iaas.v1.S2Server
 }
 var file_qingcloud_iaas_v1_shared_storage_proto_depIdxs = []int32{
-	36, // 0: qingcloud.iaas.v1.AttachToS2SharedTargetResponse.shared_target:type_name -> qingcloud.iaas.v1.S2SharedTarget
-	37, // 1: qingcloud.iaas.v1.DescribeS2DefaultParametersResponse.s2_default_parameters_set:type_name -> qingcloud.iaas.v1.S2DefaultParameters
-	38, // 2: qingcloud.iaas.v1.DescribeS2ServersResponse.s2_server_set:type_name -> qingcloud.iaas.v1.S2Server
-	36, // 3: qingcloud.iaas.v1.DescribeS2SharedTargetsResponse.shared_target_set:type_name -> qingcloud.iaas.v1.S2SharedTarget
-	36, // 4: qingcloud.iaas.v1.DetachFromS2SharedTargetResponse.shared_target:type_name -> qingcloud.iaas.v1.S2SharedTarget
-	0,  // 5: qingcloud.iaas.v1.SharedStorageService.AttachToS2SharedTarget:input_type -> qingcloud.iaas.v1.AttachToS2SharedTargetRequest
-	2,  // 6: qingcloud.iaas.v1.SharedStorageService.ChangeS2ServerVxnet:input_type -> qingcloud.iaas.v1.ChangeS2ServerVxnetRequest
-	4,  // 7: qingcloud.iaas.v1.SharedStorageService.CreateS2Server:input_type -> qingcloud.iaas.v1.CreateS2ServerRequest
-	6,  // 8: qingcloud.iaas.v1.SharedStorageService.CreateS2SharedTarget:input_type -> qingcloud.iaas.v1.CreateS2SharedTargetRequest
-	8,  // 9: qingcloud.iaas.v1.SharedStorageService.DeleteS2Servers:input_type -> qingcloud.iaas.v1.DeleteS2ServersRequest
-	10, // 10: qingcloud.iaas.v1.SharedStorageService.DeleteS2SharedTargets:input_type -> qingcloud.iaas.v1.DeleteS2SharedTargetsRequest
-	12, // 11: qingcloud.iaas.v1.SharedStorageService.DescribeS2DefaultParameters:input_type -> qingcloud.iaas.v1.DescribeS2DefaultParametersRequest
-	14, // 12: qingcloud.iaas.v1.SharedStorageService.DescribeS2Servers:input_type -> qingcloud.iaas.v1.DescribeS2ServersRequest
-	16, // 13: qingcloud.iaas.v1.SharedStorageService.DescribeS2SharedTargets:input_type -> qingcloud.iaas.v1.DescribeS2SharedTargetsRequest
-	18, // 14: qingcloud.iaas.v1.SharedStorageService.DetachFromS2SharedTarget:input_type -> qingcloud.iaas.v1.DetachFromS2SharedTargetRequest
-	20, // 15: qingcloud.iaas.v1.SharedStorageService.DisableS2SharedTargets:input_type -> qingcloud.iaas.v1.DisableS2SharedTargetsRequest
-	22, // 16: qingcloud.iaas.v1.SharedStorageService.EnableS2SharedTargets:input_type -> qingcloud.iaas.v1.EnableS2SharedTargetsRequest
-	24, // 17: qingcloud.iaas.v1.SharedStorageService.ModifyS2Server:input_type -> qingcloud.iaas.v1.ModifyS2ServerRequest
-	26, // 18: qingcloud.iaas.v1.SharedStorageService.ModifyS2SharedTargets:input_type -> qingcloud.iaas.v1.ModifyS2SharedTargetsRequest
-	28, // 19: qingcloud.iaas.v1.SharedStorageService.PowerOffS2Servers:input_type -> qingcloud.iaas.v1.PowerOffS2ServersRequest
-	30, // 20: qingcloud.iaas.v1.SharedStorageService.PowerOnS2Servers:input_type -> qingcloud.iaas.v1.PowerOnS2ServersRequest
-	32, // 21: qingcloud.iaas.v1.SharedStorageService.ResizeS2Servers:input_type -> qingcloud.iaas.v1.ResizeS2ServersRequest
-	34, // 22: qingcloud.iaas.v1.SharedStorageService.UpdateS2Servers:input_type -> qingcloud.iaas.v1.UpdateS2ServersRequest
-	1,  // 23: qingcloud.iaas.v1.SharedStorageService.AttachToS2SharedTarget:output_type -> qingcloud.iaas.v1.AttachToS2SharedTargetResponse
-	3,  // 24: qingcloud.iaas.v1.SharedStorageService.ChangeS2ServerVxnet:output_type -> qingcloud.iaas.v1.ChangeS2ServerVxnetResponse
-	5,  // 25: qingcloud.iaas.v1.SharedStorageService.CreateS2Server:output_type -> qingcloud.iaas.v1.CreateS2ServerResponse
-	7,  // 26: qingcloud.iaas.v1.SharedStorageService.CreateS2SharedTarget:output_type -> qingcloud.iaas.v1.CreateS2SharedTargetResponse
-	9,  // 27: qingcloud.iaas.v1.SharedStorageService.DeleteS2Servers:output_type -> qingcloud.iaas.v1.DeleteS2ServersResponse
-	11, // 28: qingcloud.iaas.v1.SharedStorageService.DeleteS2SharedTargets:output_type -> qingcloud.iaas.v1.DeleteS2SharedTargetsResponse
-	13, // 29: qingcloud.iaas.v1.SharedStorageService.DescribeS2DefaultParameters:output_type -> qingcloud.iaas.v1.DescribeS2DefaultParametersResponse
-	15, // 30: qingcloud.iaas.v1.SharedStorageService.DescribeS2Servers:output_type -> qingcloud.iaas.v1.DescribeS2ServersResponse
-	17, // 31: qingcloud.iaas.v1.SharedStorageService.DescribeS2SharedTargets:output_type -> qingcloud.iaas.v1.DescribeS2SharedTargetsResponse
-	19, // 32: qingcloud.iaas.v1.SharedStorageService.DetachFromS2SharedTarget:output_type -> qingcloud.iaas.v1.DetachFromS2SharedTargetResponse
-	21, // 33: qingcloud.iaas.v1.SharedStorageService.DisableS2SharedTargets:output_type -> qingcloud.iaas.v1.DisableS2SharedTargetsResponse
-	23, // 34: qingcloud.iaas.v1.SharedStorageService.EnableS2SharedTargets:output_type -> qingcloud.iaas.v1.EnableS2SharedTargetsResponse
-	25, // 35: qingcloud.iaas.v1.SharedStorageService.ModifyS2Server:output_type -> qingcloud.iaas.v1.ModifyS2ServerResponse
-	27, // 36: qingcloud.iaas.v1.SharedStorageService.ModifyS2SharedTargets:output_type -> qingcloud.iaas.v1.ModifyS2SharedTargetsResponse
-	29, // 37: qingcloud.iaas.v1.SharedStorageService.PowerOffS2Servers:output_type -> qingcloud.iaas.v1.PowerOffS2ServersResponse
-	31, // 38: qingcloud.iaas.v1.SharedStorageService.PowerOnS2Servers:output_type -> qingcloud.iaas.v1.PowerOnS2ServersResponse
-	33, // 39: qingcloud.iaas.v1.SharedStorageService.ResizeS2Servers:output_type -> qingcloud.iaas.v1.ResizeS2ServersResponse
-	35, // 40: qingcloud.iaas.v1.SharedStorageService.UpdateS2Servers:output_type -> qingcloud.iaas.v1.UpdateS2ServersResponse
-	23, // [23:41] is the sub-list for method output_type
-	5,  // [5:23] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	42, // 0: qingcloud.iaas.v1.AttachToS2SharedTargetResponse.shared_target:type_name -> qingcloud.iaas.v1.S2SharedTarget
+	43, // 1: qingcloud.iaas.v1.DescribeS2DefaultParametersResponse.s2_default_parameters_set:type_name -> qingcloud.iaas.v1.S2DefaultParameters
+	43, // 2: qingcloud.iaas.v1.DescribeS2DefaultParametersAllResponse.s2_default_parameters:type_name -> qingcloud.iaas.v1.S2DefaultParameters
+	44, // 3: qingcloud.iaas.v1.DescribeS2ServersResponse.s2_server_set:type_name -> qingcloud.iaas.v1.S2Server
+	44, // 4: qingcloud.iaas.v1.DescribeS2ServersAllResponse.s2_server:type_name -> qingcloud.iaas.v1.S2Server
+	42, // 5: qingcloud.iaas.v1.DescribeS2SharedTargetsResponse.shared_target_set:type_name -> qingcloud.iaas.v1.S2SharedTarget
+	42, // 6: qingcloud.iaas.v1.DescribeS2SharedTargetsAllResponse.shared_target:type_name -> qingcloud.iaas.v1.S2SharedTarget
+	42, // 7: qingcloud.iaas.v1.DetachFromS2SharedTargetResponse.shared_target:type_name -> qingcloud.iaas.v1.S2SharedTarget
+	0,  // 8: qingcloud.iaas.v1.SharedStorageService.AttachToS2SharedTarget:input_type -> qingcloud.iaas.v1.AttachToS2SharedTargetRequest
+	2,  // 9: qingcloud.iaas.v1.SharedStorageService.ChangeS2ServerVxnet:input_type -> qingcloud.iaas.v1.ChangeS2ServerVxnetRequest
+	4,  // 10: qingcloud.iaas.v1.SharedStorageService.CreateS2Server:input_type -> qingcloud.iaas.v1.CreateS2ServerRequest
+	6,  // 11: qingcloud.iaas.v1.SharedStorageService.CreateS2SharedTarget:input_type -> qingcloud.iaas.v1.CreateS2SharedTargetRequest
+	8,  // 12: qingcloud.iaas.v1.SharedStorageService.DeleteS2Servers:input_type -> qingcloud.iaas.v1.DeleteS2ServersRequest
+	10, // 13: qingcloud.iaas.v1.SharedStorageService.DeleteS2SharedTargets:input_type -> qingcloud.iaas.v1.DeleteS2SharedTargetsRequest
+	12, // 14: qingcloud.iaas.v1.SharedStorageService.DescribeS2DefaultParameters:input_type -> qingcloud.iaas.v1.DescribeS2DefaultParametersRequest
+	14, // 15: qingcloud.iaas.v1.SharedStorageService.DescribeS2DefaultParametersAll:input_type -> qingcloud.iaas.v1.DescribeS2DefaultParametersAllRequest
+	16, // 16: qingcloud.iaas.v1.SharedStorageService.DescribeS2Servers:input_type -> qingcloud.iaas.v1.DescribeS2ServersRequest
+	18, // 17: qingcloud.iaas.v1.SharedStorageService.DescribeS2ServersAll:input_type -> qingcloud.iaas.v1.DescribeS2ServersAllRequest
+	20, // 18: qingcloud.iaas.v1.SharedStorageService.DescribeS2SharedTargets:input_type -> qingcloud.iaas.v1.DescribeS2SharedTargetsRequest
+	22, // 19: qingcloud.iaas.v1.SharedStorageService.DescribeS2SharedTargetsAll:input_type -> qingcloud.iaas.v1.DescribeS2SharedTargetsAllRequest
+	24, // 20: qingcloud.iaas.v1.SharedStorageService.DetachFromS2SharedTarget:input_type -> qingcloud.iaas.v1.DetachFromS2SharedTargetRequest
+	26, // 21: qingcloud.iaas.v1.SharedStorageService.DisableS2SharedTargets:input_type -> qingcloud.iaas.v1.DisableS2SharedTargetsRequest
+	28, // 22: qingcloud.iaas.v1.SharedStorageService.EnableS2SharedTargets:input_type -> qingcloud.iaas.v1.EnableS2SharedTargetsRequest
+	30, // 23: qingcloud.iaas.v1.SharedStorageService.ModifyS2Server:input_type -> qingcloud.iaas.v1.ModifyS2ServerRequest
+	32, // 24: qingcloud.iaas.v1.SharedStorageService.ModifyS2SharedTargets:input_type -> qingcloud.iaas.v1.ModifyS2SharedTargetsRequest
+	34, // 25: qingcloud.iaas.v1.SharedStorageService.PowerOffS2Servers:input_type -> qingcloud.iaas.v1.PowerOffS2ServersRequest
+	36, // 26: qingcloud.iaas.v1.SharedStorageService.PowerOnS2Servers:input_type -> qingcloud.iaas.v1.PowerOnS2ServersRequest
+	38, // 27: qingcloud.iaas.v1.SharedStorageService.ResizeS2Servers:input_type -> qingcloud.iaas.v1.ResizeS2ServersRequest
+	40, // 28: qingcloud.iaas.v1.SharedStorageService.UpdateS2Servers:input_type -> qingcloud.iaas.v1.UpdateS2ServersRequest
+	1,  // 29: qingcloud.iaas.v1.SharedStorageService.AttachToS2SharedTarget:output_type -> qingcloud.iaas.v1.AttachToS2SharedTargetResponse
+	3,  // 30: qingcloud.iaas.v1.SharedStorageService.ChangeS2ServerVxnet:output_type -> qingcloud.iaas.v1.ChangeS2ServerVxnetResponse
+	5,  // 31: qingcloud.iaas.v1.SharedStorageService.CreateS2Server:output_type -> qingcloud.iaas.v1.CreateS2ServerResponse
+	7,  // 32: qingcloud.iaas.v1.SharedStorageService.CreateS2SharedTarget:output_type -> qingcloud.iaas.v1.CreateS2SharedTargetResponse
+	9,  // 33: qingcloud.iaas.v1.SharedStorageService.DeleteS2Servers:output_type -> qingcloud.iaas.v1.DeleteS2ServersResponse
+	11, // 34: qingcloud.iaas.v1.SharedStorageService.DeleteS2SharedTargets:output_type -> qingcloud.iaas.v1.DeleteS2SharedTargetsResponse
+	13, // 35: qingcloud.iaas.v1.SharedStorageService.DescribeS2DefaultParameters:output_type -> qingcloud.iaas.v1.DescribeS2DefaultParametersResponse
+	15, // 36: qingcloud.iaas.v1.SharedStorageService.DescribeS2DefaultParametersAll:output_type -> qingcloud.iaas.v1.DescribeS2DefaultParametersAllResponse
+	17, // 37: qingcloud.iaas.v1.SharedStorageService.DescribeS2Servers:output_type -> qingcloud.iaas.v1.DescribeS2ServersResponse
+	19, // 38: qingcloud.iaas.v1.SharedStorageService.DescribeS2ServersAll:output_type -> qingcloud.iaas.v1.DescribeS2ServersAllResponse
+	21, // 39: qingcloud.iaas.v1.SharedStorageService.DescribeS2SharedTargets:output_type -> qingcloud.iaas.v1.DescribeS2SharedTargetsResponse
+	23, // 40: qingcloud.iaas.v1.SharedStorageService.DescribeS2SharedTargetsAll:output_type -> qingcloud.iaas.v1.DescribeS2SharedTargetsAllResponse
+	25, // 41: qingcloud.iaas.v1.SharedStorageService.DetachFromS2SharedTarget:output_type -> qingcloud.iaas.v1.DetachFromS2SharedTargetResponse
+	27, // 42: qingcloud.iaas.v1.SharedStorageService.DisableS2SharedTargets:output_type -> qingcloud.iaas.v1.DisableS2SharedTargetsResponse
+	29, // 43: qingcloud.iaas.v1.SharedStorageService.EnableS2SharedTargets:output_type -> qingcloud.iaas.v1.EnableS2SharedTargetsResponse
+	31, // 44: qingcloud.iaas.v1.SharedStorageService.ModifyS2Server:output_type -> qingcloud.iaas.v1.ModifyS2ServerResponse
+	33, // 45: qingcloud.iaas.v1.SharedStorageService.ModifyS2SharedTargets:output_type -> qingcloud.iaas.v1.ModifyS2SharedTargetsResponse
+	35, // 46: qingcloud.iaas.v1.SharedStorageService.PowerOffS2Servers:output_type -> qingcloud.iaas.v1.PowerOffS2ServersResponse
+	37, // 47: qingcloud.iaas.v1.SharedStorageService.PowerOnS2Servers:output_type -> qingcloud.iaas.v1.PowerOnS2ServersResponse
+	39, // 48: qingcloud.iaas.v1.SharedStorageService.ResizeS2Servers:output_type -> qingcloud.iaas.v1.ResizeS2ServersResponse
+	41, // 49: qingcloud.iaas.v1.SharedStorageService.UpdateS2Servers:output_type -> qingcloud.iaas.v1.UpdateS2ServersResponse
+	29, // [29:50] is the sub-list for method output_type
+	8,  // [8:29] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_shared_storage_proto_init() }
@@ -2909,13 +3406,19 @@ func file_qingcloud_iaas_v1_shared_storage_proto_init() {
 	file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[33].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[34].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[35].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[36].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[37].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[38].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[39].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[40].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_shared_storage_proto_msgTypes[41].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_shared_storage_proto_rawDesc), len(file_qingcloud_iaas_v1_shared_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

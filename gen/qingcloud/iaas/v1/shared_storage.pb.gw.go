@@ -232,6 +232,34 @@ func local_request_SharedStorageService_DescribeS2DefaultParameters_0(ctx contex
 	return msg, metadata, err
 }
 
+var filter_SharedStorageService_DescribeS2DefaultParametersAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SharedStorageService_DescribeS2DefaultParametersAll_0(ctx context.Context, marshaler runtime.Marshaler, client SharedStorageServiceClient, req *http.Request, pathParams map[string]string) (SharedStorageService_DescribeS2DefaultParametersAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeS2DefaultParametersAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SharedStorageService_DescribeS2DefaultParametersAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeS2DefaultParametersAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_SharedStorageService_DescribeS2Servers_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_SharedStorageService_DescribeS2Servers_0(ctx context.Context, marshaler runtime.Marshaler, client SharedStorageServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -267,6 +295,34 @@ func local_request_SharedStorageService_DescribeS2Servers_0(ctx context.Context,
 	return msg, metadata, err
 }
 
+var filter_SharedStorageService_DescribeS2ServersAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SharedStorageService_DescribeS2ServersAll_0(ctx context.Context, marshaler runtime.Marshaler, client SharedStorageServiceClient, req *http.Request, pathParams map[string]string) (SharedStorageService_DescribeS2ServersAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeS2ServersAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SharedStorageService_DescribeS2ServersAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeS2ServersAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_SharedStorageService_DescribeS2SharedTargets_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_SharedStorageService_DescribeS2SharedTargets_0(ctx context.Context, marshaler runtime.Marshaler, client SharedStorageServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -300,6 +356,34 @@ func local_request_SharedStorageService_DescribeS2SharedTargets_0(ctx context.Co
 	}
 	msg, err := server.DescribeS2SharedTargets(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_SharedStorageService_DescribeS2SharedTargetsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SharedStorageService_DescribeS2SharedTargetsAll_0(ctx context.Context, marshaler runtime.Marshaler, client SharedStorageServiceClient, req *http.Request, pathParams map[string]string) (SharedStorageService_DescribeS2SharedTargetsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeS2SharedTargetsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SharedStorageService_DescribeS2SharedTargetsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeS2SharedTargetsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 func request_SharedStorageService_DetachFromS2SharedTarget_0(ctx context.Context, marshaler runtime.Marshaler, client SharedStorageServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -691,6 +775,13 @@ func RegisterSharedStorageServiceHandlerServer(ctx context.Context, mux *runtime
 		}
 		forward_SharedStorageService_DescribeS2DefaultParameters_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2DefaultParametersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2Servers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -711,6 +802,13 @@ func RegisterSharedStorageServiceHandlerServer(ctx context.Context, mux *runtime
 		}
 		forward_SharedStorageService_DescribeS2Servers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2ServersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2SharedTargets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -730,6 +828,13 @@ func RegisterSharedStorageServiceHandlerServer(ctx context.Context, mux *runtime
 			return
 		}
 		forward_SharedStorageService_DescribeS2SharedTargets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2SharedTargetsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodPost, pattern_SharedStorageService_DetachFromS2SharedTarget_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1070,6 +1175,23 @@ func RegisterSharedStorageServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_SharedStorageService_DescribeS2DefaultParameters_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2DefaultParametersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.SharedStorageService/DescribeS2DefaultParametersAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeS2DefaultParameters:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SharedStorageService_DescribeS2DefaultParametersAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SharedStorageService_DescribeS2DefaultParametersAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2Servers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1087,6 +1209,23 @@ func RegisterSharedStorageServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_SharedStorageService_DescribeS2Servers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2ServersAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.SharedStorageService/DescribeS2ServersAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeS2Servers:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SharedStorageService_DescribeS2ServersAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SharedStorageService_DescribeS2ServersAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2SharedTargets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1103,6 +1242,23 @@ func RegisterSharedStorageServiceHandlerClient(ctx context.Context, mux *runtime
 			return
 		}
 		forward_SharedStorageService_DescribeS2SharedTargets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_SharedStorageService_DescribeS2SharedTargetsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.SharedStorageService/DescribeS2SharedTargetsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeS2SharedTargets:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SharedStorageService_DescribeS2SharedTargetsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SharedStorageService_DescribeS2SharedTargetsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPost, pattern_SharedStorageService_DetachFromS2SharedTarget_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1261,43 +1417,49 @@ func RegisterSharedStorageServiceHandlerClient(ctx context.Context, mux *runtime
 }
 
 var (
-	pattern_SharedStorageService_AttachToS2SharedTarget_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "AttachToS2SharedTarget"}, ""))
-	pattern_SharedStorageService_ChangeS2ServerVxnet_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ChangeS2ServerVxnet"}, ""))
-	pattern_SharedStorageService_CreateS2Server_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateS2Server"}, ""))
-	pattern_SharedStorageService_CreateS2SharedTarget_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateS2SharedTarget"}, ""))
-	pattern_SharedStorageService_DeleteS2Servers_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteS2Servers"}, ""))
-	pattern_SharedStorageService_DeleteS2SharedTargets_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteS2SharedTargets"}, ""))
-	pattern_SharedStorageService_DescribeS2DefaultParameters_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeS2DefaultParameters"}, ""))
-	pattern_SharedStorageService_DescribeS2Servers_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeS2Servers"}, ""))
-	pattern_SharedStorageService_DescribeS2SharedTargets_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeS2SharedTargets"}, ""))
-	pattern_SharedStorageService_DetachFromS2SharedTarget_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DetachFromS2SharedTarget"}, ""))
-	pattern_SharedStorageService_DisableS2SharedTargets_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DisableS2SharedTargets"}, ""))
-	pattern_SharedStorageService_EnableS2SharedTargets_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "EnableS2SharedTargets"}, ""))
-	pattern_SharedStorageService_ModifyS2Server_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyS2Server"}, ""))
-	pattern_SharedStorageService_ModifyS2SharedTargets_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyS2SharedTargets"}, ""))
-	pattern_SharedStorageService_PowerOffS2Servers_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "PowerOffS2Servers"}, ""))
-	pattern_SharedStorageService_PowerOnS2Servers_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "PowerOnS2Servers"}, ""))
-	pattern_SharedStorageService_ResizeS2Servers_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ResizeS2Servers"}, ""))
-	pattern_SharedStorageService_UpdateS2Servers_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "UpdateS2Servers"}, ""))
+	pattern_SharedStorageService_AttachToS2SharedTarget_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "AttachToS2SharedTarget"}, ""))
+	pattern_SharedStorageService_ChangeS2ServerVxnet_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ChangeS2ServerVxnet"}, ""))
+	pattern_SharedStorageService_CreateS2Server_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateS2Server"}, ""))
+	pattern_SharedStorageService_CreateS2SharedTarget_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateS2SharedTarget"}, ""))
+	pattern_SharedStorageService_DeleteS2Servers_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteS2Servers"}, ""))
+	pattern_SharedStorageService_DeleteS2SharedTargets_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteS2SharedTargets"}, ""))
+	pattern_SharedStorageService_DescribeS2DefaultParameters_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeS2DefaultParameters"}, ""))
+	pattern_SharedStorageService_DescribeS2DefaultParametersAll_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeS2DefaultParameters"}, "all"))
+	pattern_SharedStorageService_DescribeS2Servers_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeS2Servers"}, ""))
+	pattern_SharedStorageService_DescribeS2ServersAll_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeS2Servers"}, "all"))
+	pattern_SharedStorageService_DescribeS2SharedTargets_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeS2SharedTargets"}, ""))
+	pattern_SharedStorageService_DescribeS2SharedTargetsAll_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeS2SharedTargets"}, "all"))
+	pattern_SharedStorageService_DetachFromS2SharedTarget_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DetachFromS2SharedTarget"}, ""))
+	pattern_SharedStorageService_DisableS2SharedTargets_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DisableS2SharedTargets"}, ""))
+	pattern_SharedStorageService_EnableS2SharedTargets_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "EnableS2SharedTargets"}, ""))
+	pattern_SharedStorageService_ModifyS2Server_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyS2Server"}, ""))
+	pattern_SharedStorageService_ModifyS2SharedTargets_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyS2SharedTargets"}, ""))
+	pattern_SharedStorageService_PowerOffS2Servers_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "PowerOffS2Servers"}, ""))
+	pattern_SharedStorageService_PowerOnS2Servers_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "PowerOnS2Servers"}, ""))
+	pattern_SharedStorageService_ResizeS2Servers_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ResizeS2Servers"}, ""))
+	pattern_SharedStorageService_UpdateS2Servers_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "UpdateS2Servers"}, ""))
 )
 
 var (
-	forward_SharedStorageService_AttachToS2SharedTarget_0      = runtime.ForwardResponseMessage
-	forward_SharedStorageService_ChangeS2ServerVxnet_0         = runtime.ForwardResponseMessage
-	forward_SharedStorageService_CreateS2Server_0              = runtime.ForwardResponseMessage
-	forward_SharedStorageService_CreateS2SharedTarget_0        = runtime.ForwardResponseMessage
-	forward_SharedStorageService_DeleteS2Servers_0             = runtime.ForwardResponseMessage
-	forward_SharedStorageService_DeleteS2SharedTargets_0       = runtime.ForwardResponseMessage
-	forward_SharedStorageService_DescribeS2DefaultParameters_0 = runtime.ForwardResponseMessage
-	forward_SharedStorageService_DescribeS2Servers_0           = runtime.ForwardResponseMessage
-	forward_SharedStorageService_DescribeS2SharedTargets_0     = runtime.ForwardResponseMessage
-	forward_SharedStorageService_DetachFromS2SharedTarget_0    = runtime.ForwardResponseMessage
-	forward_SharedStorageService_DisableS2SharedTargets_0      = runtime.ForwardResponseMessage
-	forward_SharedStorageService_EnableS2SharedTargets_0       = runtime.ForwardResponseMessage
-	forward_SharedStorageService_ModifyS2Server_0              = runtime.ForwardResponseMessage
-	forward_SharedStorageService_ModifyS2SharedTargets_0       = runtime.ForwardResponseMessage
-	forward_SharedStorageService_PowerOffS2Servers_0           = runtime.ForwardResponseMessage
-	forward_SharedStorageService_PowerOnS2Servers_0            = runtime.ForwardResponseMessage
-	forward_SharedStorageService_ResizeS2Servers_0             = runtime.ForwardResponseMessage
-	forward_SharedStorageService_UpdateS2Servers_0             = runtime.ForwardResponseMessage
+	forward_SharedStorageService_AttachToS2SharedTarget_0         = runtime.ForwardResponseMessage
+	forward_SharedStorageService_ChangeS2ServerVxnet_0            = runtime.ForwardResponseMessage
+	forward_SharedStorageService_CreateS2Server_0                 = runtime.ForwardResponseMessage
+	forward_SharedStorageService_CreateS2SharedTarget_0           = runtime.ForwardResponseMessage
+	forward_SharedStorageService_DeleteS2Servers_0                = runtime.ForwardResponseMessage
+	forward_SharedStorageService_DeleteS2SharedTargets_0          = runtime.ForwardResponseMessage
+	forward_SharedStorageService_DescribeS2DefaultParameters_0    = runtime.ForwardResponseMessage
+	forward_SharedStorageService_DescribeS2DefaultParametersAll_0 = runtime.ForwardResponseStream
+	forward_SharedStorageService_DescribeS2Servers_0              = runtime.ForwardResponseMessage
+	forward_SharedStorageService_DescribeS2ServersAll_0           = runtime.ForwardResponseStream
+	forward_SharedStorageService_DescribeS2SharedTargets_0        = runtime.ForwardResponseMessage
+	forward_SharedStorageService_DescribeS2SharedTargetsAll_0     = runtime.ForwardResponseStream
+	forward_SharedStorageService_DetachFromS2SharedTarget_0       = runtime.ForwardResponseMessage
+	forward_SharedStorageService_DisableS2SharedTargets_0         = runtime.ForwardResponseMessage
+	forward_SharedStorageService_EnableS2SharedTargets_0          = runtime.ForwardResponseMessage
+	forward_SharedStorageService_ModifyS2Server_0                 = runtime.ForwardResponseMessage
+	forward_SharedStorageService_ModifyS2SharedTargets_0          = runtime.ForwardResponseMessage
+	forward_SharedStorageService_PowerOffS2Servers_0              = runtime.ForwardResponseMessage
+	forward_SharedStorageService_PowerOnS2Servers_0               = runtime.ForwardResponseMessage
+	forward_SharedStorageService_ResizeS2Servers_0                = runtime.ForwardResponseMessage
+	forward_SharedStorageService_UpdateS2Servers_0                = runtime.ForwardResponseMessage
 )

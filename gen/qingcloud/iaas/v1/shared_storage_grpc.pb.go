@@ -22,24 +22,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SharedStorageService_AttachToS2SharedTarget_FullMethodName      = "/qingcloud.iaas.v1.SharedStorageService/AttachToS2SharedTarget"
-	SharedStorageService_ChangeS2ServerVxnet_FullMethodName         = "/qingcloud.iaas.v1.SharedStorageService/ChangeS2ServerVxnet"
-	SharedStorageService_CreateS2Server_FullMethodName              = "/qingcloud.iaas.v1.SharedStorageService/CreateS2Server"
-	SharedStorageService_CreateS2SharedTarget_FullMethodName        = "/qingcloud.iaas.v1.SharedStorageService/CreateS2SharedTarget"
-	SharedStorageService_DeleteS2Servers_FullMethodName             = "/qingcloud.iaas.v1.SharedStorageService/DeleteS2Servers"
-	SharedStorageService_DeleteS2SharedTargets_FullMethodName       = "/qingcloud.iaas.v1.SharedStorageService/DeleteS2SharedTargets"
-	SharedStorageService_DescribeS2DefaultParameters_FullMethodName = "/qingcloud.iaas.v1.SharedStorageService/DescribeS2DefaultParameters"
-	SharedStorageService_DescribeS2Servers_FullMethodName           = "/qingcloud.iaas.v1.SharedStorageService/DescribeS2Servers"
-	SharedStorageService_DescribeS2SharedTargets_FullMethodName     = "/qingcloud.iaas.v1.SharedStorageService/DescribeS2SharedTargets"
-	SharedStorageService_DetachFromS2SharedTarget_FullMethodName    = "/qingcloud.iaas.v1.SharedStorageService/DetachFromS2SharedTarget"
-	SharedStorageService_DisableS2SharedTargets_FullMethodName      = "/qingcloud.iaas.v1.SharedStorageService/DisableS2SharedTargets"
-	SharedStorageService_EnableS2SharedTargets_FullMethodName       = "/qingcloud.iaas.v1.SharedStorageService/EnableS2SharedTargets"
-	SharedStorageService_ModifyS2Server_FullMethodName              = "/qingcloud.iaas.v1.SharedStorageService/ModifyS2Server"
-	SharedStorageService_ModifyS2SharedTargets_FullMethodName       = "/qingcloud.iaas.v1.SharedStorageService/ModifyS2SharedTargets"
-	SharedStorageService_PowerOffS2Servers_FullMethodName           = "/qingcloud.iaas.v1.SharedStorageService/PowerOffS2Servers"
-	SharedStorageService_PowerOnS2Servers_FullMethodName            = "/qingcloud.iaas.v1.SharedStorageService/PowerOnS2Servers"
-	SharedStorageService_ResizeS2Servers_FullMethodName             = "/qingcloud.iaas.v1.SharedStorageService/ResizeS2Servers"
-	SharedStorageService_UpdateS2Servers_FullMethodName             = "/qingcloud.iaas.v1.SharedStorageService/UpdateS2Servers"
+	SharedStorageService_AttachToS2SharedTarget_FullMethodName         = "/qingcloud.iaas.v1.SharedStorageService/AttachToS2SharedTarget"
+	SharedStorageService_ChangeS2ServerVxnet_FullMethodName            = "/qingcloud.iaas.v1.SharedStorageService/ChangeS2ServerVxnet"
+	SharedStorageService_CreateS2Server_FullMethodName                 = "/qingcloud.iaas.v1.SharedStorageService/CreateS2Server"
+	SharedStorageService_CreateS2SharedTarget_FullMethodName           = "/qingcloud.iaas.v1.SharedStorageService/CreateS2SharedTarget"
+	SharedStorageService_DeleteS2Servers_FullMethodName                = "/qingcloud.iaas.v1.SharedStorageService/DeleteS2Servers"
+	SharedStorageService_DeleteS2SharedTargets_FullMethodName          = "/qingcloud.iaas.v1.SharedStorageService/DeleteS2SharedTargets"
+	SharedStorageService_DescribeS2DefaultParameters_FullMethodName    = "/qingcloud.iaas.v1.SharedStorageService/DescribeS2DefaultParameters"
+	SharedStorageService_DescribeS2DefaultParametersAll_FullMethodName = "/qingcloud.iaas.v1.SharedStorageService/DescribeS2DefaultParametersAll"
+	SharedStorageService_DescribeS2Servers_FullMethodName              = "/qingcloud.iaas.v1.SharedStorageService/DescribeS2Servers"
+	SharedStorageService_DescribeS2ServersAll_FullMethodName           = "/qingcloud.iaas.v1.SharedStorageService/DescribeS2ServersAll"
+	SharedStorageService_DescribeS2SharedTargets_FullMethodName        = "/qingcloud.iaas.v1.SharedStorageService/DescribeS2SharedTargets"
+	SharedStorageService_DescribeS2SharedTargetsAll_FullMethodName     = "/qingcloud.iaas.v1.SharedStorageService/DescribeS2SharedTargetsAll"
+	SharedStorageService_DetachFromS2SharedTarget_FullMethodName       = "/qingcloud.iaas.v1.SharedStorageService/DetachFromS2SharedTarget"
+	SharedStorageService_DisableS2SharedTargets_FullMethodName         = "/qingcloud.iaas.v1.SharedStorageService/DisableS2SharedTargets"
+	SharedStorageService_EnableS2SharedTargets_FullMethodName          = "/qingcloud.iaas.v1.SharedStorageService/EnableS2SharedTargets"
+	SharedStorageService_ModifyS2Server_FullMethodName                 = "/qingcloud.iaas.v1.SharedStorageService/ModifyS2Server"
+	SharedStorageService_ModifyS2SharedTargets_FullMethodName          = "/qingcloud.iaas.v1.SharedStorageService/ModifyS2SharedTargets"
+	SharedStorageService_PowerOffS2Servers_FullMethodName              = "/qingcloud.iaas.v1.SharedStorageService/PowerOffS2Servers"
+	SharedStorageService_PowerOnS2Servers_FullMethodName               = "/qingcloud.iaas.v1.SharedStorageService/PowerOnS2Servers"
+	SharedStorageService_ResizeS2Servers_FullMethodName                = "/qingcloud.iaas.v1.SharedStorageService/ResizeS2Servers"
+	SharedStorageService_UpdateS2Servers_FullMethodName                = "/qingcloud.iaas.v1.SharedStorageService/UpdateS2Servers"
 )
 
 // SharedStorageServiceClient is the client API for SharedStorageService service.
@@ -84,18 +87,36 @@ type SharedStorageServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/vsan/describle_s2_default_parameters.html
 	DescribeS2DefaultParameters(ctx context.Context, in *DescribeS2DefaultParametersRequest, opts ...grpc.CallOption) (*DescribeS2DefaultParametersResponse, error)
+	// DescribeS2DefaultParametersAll streams every item that DescribeS2DefaultParameters matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeS2DefaultParametersAll(ctx context.Context, in *DescribeS2DefaultParametersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeS2DefaultParametersAllResponse], error)
 	// DescribeS2Servers calls the QingCloud action DescribeS2Servers.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/vsan/describe_s2_servers.html
 	DescribeS2Servers(ctx context.Context, in *DescribeS2ServersRequest, opts ...grpc.CallOption) (*DescribeS2ServersResponse, error)
+	// DescribeS2ServersAll streams every item that DescribeS2Servers matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeS2ServersAll(ctx context.Context, in *DescribeS2ServersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeS2ServersAllResponse], error)
 	// DescribeS2SharedTargets calls the QingCloud action DescribeS2SharedTargets.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/vsan/describe_s2_shared_targets.html
 	DescribeS2SharedTargets(ctx context.Context, in *DescribeS2SharedTargetsRequest, opts ...grpc.CallOption) (*DescribeS2SharedTargetsResponse, error)
+	// DescribeS2SharedTargetsAll streams every item that DescribeS2SharedTargets matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeS2SharedTargetsAll(ctx context.Context, in *DescribeS2SharedTargetsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeS2SharedTargetsAllResponse], error)
 	// DetachFromS2SharedTarget calls the QingCloud action DetachFromS2SharedTarget.
 	//
 	// Documentation: https://docs.qingcloud.com/api/vsan/detach_from_s2_shared_target.html
@@ -220,6 +241,25 @@ func (c *sharedStorageServiceClient) DescribeS2DefaultParameters(ctx context.Con
 	return out, nil
 }
 
+func (c *sharedStorageServiceClient) DescribeS2DefaultParametersAll(ctx context.Context, in *DescribeS2DefaultParametersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeS2DefaultParametersAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SharedStorageService_ServiceDesc.Streams[0], SharedStorageService_DescribeS2DefaultParametersAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeS2DefaultParametersAllRequest, DescribeS2DefaultParametersAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SharedStorageService_DescribeS2DefaultParametersAllClient = grpc.ServerStreamingClient[DescribeS2DefaultParametersAllResponse]
+
 func (c *sharedStorageServiceClient) DescribeS2Servers(ctx context.Context, in *DescribeS2ServersRequest, opts ...grpc.CallOption) (*DescribeS2ServersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeS2ServersResponse)
@@ -230,6 +270,25 @@ func (c *sharedStorageServiceClient) DescribeS2Servers(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *sharedStorageServiceClient) DescribeS2ServersAll(ctx context.Context, in *DescribeS2ServersAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeS2ServersAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SharedStorageService_ServiceDesc.Streams[1], SharedStorageService_DescribeS2ServersAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeS2ServersAllRequest, DescribeS2ServersAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SharedStorageService_DescribeS2ServersAllClient = grpc.ServerStreamingClient[DescribeS2ServersAllResponse]
+
 func (c *sharedStorageServiceClient) DescribeS2SharedTargets(ctx context.Context, in *DescribeS2SharedTargetsRequest, opts ...grpc.CallOption) (*DescribeS2SharedTargetsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeS2SharedTargetsResponse)
@@ -239,6 +298,25 @@ func (c *sharedStorageServiceClient) DescribeS2SharedTargets(ctx context.Context
 	}
 	return out, nil
 }
+
+func (c *sharedStorageServiceClient) DescribeS2SharedTargetsAll(ctx context.Context, in *DescribeS2SharedTargetsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeS2SharedTargetsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SharedStorageService_ServiceDesc.Streams[2], SharedStorageService_DescribeS2SharedTargetsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeS2SharedTargetsAllRequest, DescribeS2SharedTargetsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SharedStorageService_DescribeS2SharedTargetsAllClient = grpc.ServerStreamingClient[DescribeS2SharedTargetsAllResponse]
 
 func (c *sharedStorageServiceClient) DetachFromS2SharedTarget(ctx context.Context, in *DetachFromS2SharedTargetRequest, opts ...grpc.CallOption) (*DetachFromS2SharedTargetResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -372,18 +450,36 @@ type SharedStorageServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/vsan/describle_s2_default_parameters.html
 	DescribeS2DefaultParameters(context.Context, *DescribeS2DefaultParametersRequest) (*DescribeS2DefaultParametersResponse, error)
+	// DescribeS2DefaultParametersAll streams every item that DescribeS2DefaultParameters matches, one
+	// per message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and
+	// silently truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeS2DefaultParametersAll(*DescribeS2DefaultParametersAllRequest, grpc.ServerStreamingServer[DescribeS2DefaultParametersAllResponse]) error
 	// DescribeS2Servers calls the QingCloud action DescribeS2Servers.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/vsan/describe_s2_servers.html
 	DescribeS2Servers(context.Context, *DescribeS2ServersRequest) (*DescribeS2ServersResponse, error)
+	// DescribeS2ServersAll streams every item that DescribeS2Servers matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeS2ServersAll(*DescribeS2ServersAllRequest, grpc.ServerStreamingServer[DescribeS2ServersAllResponse]) error
 	// DescribeS2SharedTargets calls the QingCloud action DescribeS2SharedTargets.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/vsan/describe_s2_shared_targets.html
 	DescribeS2SharedTargets(context.Context, *DescribeS2SharedTargetsRequest) (*DescribeS2SharedTargetsResponse, error)
+	// DescribeS2SharedTargetsAll streams every item that DescribeS2SharedTargets matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeS2SharedTargetsAll(*DescribeS2SharedTargetsAllRequest, grpc.ServerStreamingServer[DescribeS2SharedTargetsAllResponse]) error
 	// DetachFromS2SharedTarget calls the QingCloud action DetachFromS2SharedTarget.
 	//
 	// Documentation: https://docs.qingcloud.com/api/vsan/detach_from_s2_shared_target.html
@@ -459,11 +555,20 @@ func (UnimplementedSharedStorageServiceServer) DeleteS2SharedTargets(context.Con
 func (UnimplementedSharedStorageServiceServer) DescribeS2DefaultParameters(context.Context, *DescribeS2DefaultParametersRequest) (*DescribeS2DefaultParametersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeS2DefaultParameters not implemented")
 }
+func (UnimplementedSharedStorageServiceServer) DescribeS2DefaultParametersAll(*DescribeS2DefaultParametersAllRequest, grpc.ServerStreamingServer[DescribeS2DefaultParametersAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeS2DefaultParametersAll not implemented")
+}
 func (UnimplementedSharedStorageServiceServer) DescribeS2Servers(context.Context, *DescribeS2ServersRequest) (*DescribeS2ServersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeS2Servers not implemented")
 }
+func (UnimplementedSharedStorageServiceServer) DescribeS2ServersAll(*DescribeS2ServersAllRequest, grpc.ServerStreamingServer[DescribeS2ServersAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeS2ServersAll not implemented")
+}
 func (UnimplementedSharedStorageServiceServer) DescribeS2SharedTargets(context.Context, *DescribeS2SharedTargetsRequest) (*DescribeS2SharedTargetsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeS2SharedTargets not implemented")
+}
+func (UnimplementedSharedStorageServiceServer) DescribeS2SharedTargetsAll(*DescribeS2SharedTargetsAllRequest, grpc.ServerStreamingServer[DescribeS2SharedTargetsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeS2SharedTargetsAll not implemented")
 }
 func (UnimplementedSharedStorageServiceServer) DetachFromS2SharedTarget(context.Context, *DetachFromS2SharedTargetRequest) (*DetachFromS2SharedTargetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DetachFromS2SharedTarget not implemented")
@@ -639,6 +744,17 @@ func _SharedStorageService_DescribeS2DefaultParameters_Handler(srv interface{}, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SharedStorageService_DescribeS2DefaultParametersAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeS2DefaultParametersAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SharedStorageServiceServer).DescribeS2DefaultParametersAll(m, &grpc.GenericServerStream[DescribeS2DefaultParametersAllRequest, DescribeS2DefaultParametersAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SharedStorageService_DescribeS2DefaultParametersAllServer = grpc.ServerStreamingServer[DescribeS2DefaultParametersAllResponse]
+
 func _SharedStorageService_DescribeS2Servers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeS2ServersRequest)
 	if err := dec(in); err != nil {
@@ -657,6 +773,17 @@ func _SharedStorageService_DescribeS2Servers_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SharedStorageService_DescribeS2ServersAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeS2ServersAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SharedStorageServiceServer).DescribeS2ServersAll(m, &grpc.GenericServerStream[DescribeS2ServersAllRequest, DescribeS2ServersAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SharedStorageService_DescribeS2ServersAllServer = grpc.ServerStreamingServer[DescribeS2ServersAllResponse]
+
 func _SharedStorageService_DescribeS2SharedTargets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeS2SharedTargetsRequest)
 	if err := dec(in); err != nil {
@@ -674,6 +801,17 @@ func _SharedStorageService_DescribeS2SharedTargets_Handler(srv interface{}, ctx 
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _SharedStorageService_DescribeS2SharedTargetsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeS2SharedTargetsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SharedStorageServiceServer).DescribeS2SharedTargetsAll(m, &grpc.GenericServerStream[DescribeS2SharedTargetsAllRequest, DescribeS2SharedTargetsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SharedStorageService_DescribeS2SharedTargetsAllServer = grpc.ServerStreamingServer[DescribeS2SharedTargetsAllResponse]
 
 func _SharedStorageService_DetachFromS2SharedTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DetachFromS2SharedTargetRequest)
@@ -917,6 +1055,22 @@ var SharedStorageService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SharedStorageService_UpdateS2Servers_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeS2DefaultParametersAll",
+			Handler:       _SharedStorageService_DescribeS2DefaultParametersAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeS2ServersAll",
+			Handler:       _SharedStorageService_DescribeS2ServersAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeS2SharedTargetsAll",
+			Handler:       _SharedStorageService_DescribeS2SharedTargetsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/shared_storage.proto",
 }

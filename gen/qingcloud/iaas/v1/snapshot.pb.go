@@ -884,6 +884,199 @@ func (x *DescribeSnapshotsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeSnapshotsAllRequest holds the filters of DescribeSnapshots; paging is the server's.
+type DescribeSnapshotsAllRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Owner        *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId    *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ResourceId   *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
+	SearchWord   *string                `protobuf:"bytes,4,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SnapshotTime *string                `protobuf:"bytes,5,opt,name=snapshot_time,json=snapshotTime,proto3,oneof" json:"snapshot_time,omitempty"`
+	// Known values: 0, 1 (others are passed through).
+	SnapshotType *int32   `protobuf:"varint,6,opt,name=snapshot_type,json=snapshotType,proto3,oneof" json:"snapshot_type,omitempty"`
+	Snapshots    []string `protobuf:"bytes,7,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
+	// Known values: pending, available, suspended, deleted, ceased (others are passed through).
+	Status []string `protobuf:"bytes,8,rep,name=status,proto3" json:"status,omitempty"`
+	Tags   []string `protobuf:"bytes,9,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,10,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,11,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSnapshotsAllRequest) Reset() {
+	*x = DescribeSnapshotsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSnapshotsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSnapshotsAllRequest) ProtoMessage() {}
+
+func (x *DescribeSnapshotsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSnapshotsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeSnapshotsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_snapshot_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DescribeSnapshotsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeSnapshotsAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeSnapshotsAllRequest) GetResourceId() string {
+	if x != nil && x.ResourceId != nil {
+		return *x.ResourceId
+	}
+	return ""
+}
+
+func (x *DescribeSnapshotsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeSnapshotsAllRequest) GetSnapshotTime() string {
+	if x != nil && x.SnapshotTime != nil {
+		return *x.SnapshotTime
+	}
+	return ""
+}
+
+func (x *DescribeSnapshotsAllRequest) GetSnapshotType() int32 {
+	if x != nil && x.SnapshotType != nil {
+		return *x.SnapshotType
+	}
+	return 0
+}
+
+func (x *DescribeSnapshotsAllRequest) GetSnapshots() []string {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
+func (x *DescribeSnapshotsAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeSnapshotsAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeSnapshotsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeSnapshotsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeSnapshotsAllResponse is one item of the DescribeSnapshots listing.
+type DescribeSnapshotsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Snapshot *Snapshot `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeSnapshotsAllResponse) Reset() {
+	*x = DescribeSnapshotsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeSnapshotsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeSnapshotsAllResponse) ProtoMessage() {}
+
+func (x *DescribeSnapshotsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeSnapshotsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeSnapshotsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_snapshot_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DescribeSnapshotsAllResponse) GetSnapshot() *Snapshot {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+func (x *DescribeSnapshotsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeSnapshotsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // ModifySnapshotAttributesRequest holds the parameters of the QingCloud action
 // ModifySnapshotAttributes.
 type ModifySnapshotAttributesRequest struct {
@@ -899,7 +1092,7 @@ type ModifySnapshotAttributesRequest struct {
 
 func (x *ModifySnapshotAttributesRequest) Reset() {
 	*x = ModifySnapshotAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1104,7 @@ func (x *ModifySnapshotAttributesRequest) String() string {
 func (*ModifySnapshotAttributesRequest) ProtoMessage() {}
 
 func (x *ModifySnapshotAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1117,7 @@ func (x *ModifySnapshotAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifySnapshotAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifySnapshotAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_snapshot_proto_rawDescGZIP(), []int{12}
+	return file_qingcloud_iaas_v1_snapshot_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ModifySnapshotAttributesRequest) GetDescription() string {
@@ -966,7 +1159,7 @@ type ModifySnapshotAttributesResponse struct {
 
 func (x *ModifySnapshotAttributesResponse) Reset() {
 	*x = ModifySnapshotAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1171,7 @@ func (x *ModifySnapshotAttributesResponse) String() string {
 func (*ModifySnapshotAttributesResponse) ProtoMessage() {}
 
 func (x *ModifySnapshotAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_snapshot_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1184,7 @@ func (x *ModifySnapshotAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifySnapshotAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifySnapshotAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_snapshot_proto_rawDescGZIP(), []int{13}
+	return file_qingcloud_iaas_v1_snapshot_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ModifySnapshotAttributesResponse) GetAction() string {
@@ -1126,6 +1319,37 @@ const file_qingcloud_iaas_v1_snapshot_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xf0\x03\n" +
+	"\x1bDescribeSnapshotsAllRequest\x12\x19\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12$\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x02R\n" +
+	"resourceId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x04 \x01(\tH\x03R\n" +
+	"searchWord\x88\x01\x01\x12(\n" +
+	"\rsnapshot_time\x18\x05 \x01(\tH\x04R\fsnapshotTime\x88\x01\x01\x12(\n" +
+	"\rsnapshot_type\x18\x06 \x01(\x05H\x05R\fsnapshotType\x88\x01\x01\x12\x1c\n" +
+	"\tsnapshots\x18\a \x03(\tR\tsnapshots\x12\x16\n" +
+	"\x06status\x18\b \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\t \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\n" +
+	" \x01(\x05H\x06R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\v \x01(\tH\aR\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\x0e\n" +
+	"\f_resource_idB\x0e\n" +
+	"\f_search_wordB\x10\n" +
+	"\x0e_snapshot_timeB\x10\n" +
+	"\x0e_snapshot_typeB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\xa3\x01\n" +
+	"\x1cDescribeSnapshotsAllResponse\x127\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.SnapshotR\bsnapshot\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xe9\x01\n" +
 	"\x1fModifySnapshotAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12$\n" +
@@ -1140,7 +1364,7 @@ const file_qingcloud_iaas_v1_snapshot_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code2\xa1\x0e\n" +
+	"\t_ret_code2\xec\x0f\n" +
 	"\x0fSnapshotService\x12\xdb\x01\n" +
 	"\x0eApplySnapshots\x12(.qingcloud.iaas.v1.ApplySnapshotsRequest\x1a).qingcloud.iaas.v1.ApplySnapshotsResponse\"t\xc2\xf3\x18N\n" +
 	"\x0eApplySnapshots\"<https://docs.qingcloud.com/api/snapshot/apply_snapshots.html\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/iaas/ApplySnapshots\x12\xac\x02\n" +
@@ -1153,7 +1377,9 @@ const file_qingcloud_iaas_v1_snapshot_proto_rawDesc = "" +
 	"\x0fDeleteSnapshots\x12).qingcloud.iaas.v1.DeleteSnapshotsRequest\x1a*.qingcloud.iaas.v1.DeleteSnapshotsResponse\"w\xc2\xf3\x18P\n" +
 	"\x0fDeleteSnapshots\"=https://docs.qingcloud.com/api/snapshot/delete_snapshots.html\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/iaas/DeleteSnapshots\x12\xec\x01\n" +
 	"\x11DescribeSnapshots\x12+.qingcloud.iaas.v1.DescribeSnapshotsRequest\x1a,.qingcloud.iaas.v1.DescribeSnapshotsResponse\"|\xc2\xf3\x18V\n" +
-	"\x11DescribeSnapshots\x10\x01\"?https://docs.qingcloud.com/api/snapshot/describe_snapshots.html\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/iaas/DescribeSnapshots\x12\x99\x02\n" +
+	"\x11DescribeSnapshots\x10\x01\"?https://docs.qingcloud.com/api/snapshot/describe_snapshots.html\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/iaas/DescribeSnapshots\x12\xc8\x01\n" +
+	"\x14DescribeSnapshotsAll\x12..qingcloud.iaas.v1.DescribeSnapshotsAllRequest\x1a/.qingcloud.iaas.v1.DescribeSnapshotsAllResponse\"M\xc2\xf3\x18#\n" +
+	"\x11DescribeSnapshots\x10\x01*\fsnapshot_set\x82\xd3\xe4\x93\x02 \x12\x1e/v1/iaas/DescribeSnapshots:all0\x01\x12\x99\x02\n" +
 	"\x18ModifySnapshotAttributes\x122.qingcloud.iaas.v1.ModifySnapshotAttributesRequest\x1a3.qingcloud.iaas.v1.ModifySnapshotAttributesResponse\"\x93\x01\xc2\xf3\x18c\n" +
 	"\x18ModifySnapshotAttributes\"Ghttps://docs.qingcloud.com/api/snapshot/modify_snapshot_attributes.html\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/iaas/ModifySnapshotAttributes\x1a\x11\xd2\xf3\x18\rsnapshot.jsonBGZEgithub.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1b\x06proto3"
 
@@ -1169,7 +1395,7 @@ func file_qingcloud_iaas_v1_snapshot_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_snapshot_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_qingcloud_iaas_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_qingcloud_iaas_v1_snapshot_proto_goTypes = []any{
 	(*ApplySnapshotsRequest)(nil),               // 0: qingcloud.iaas.v1.ApplySnapshotsRequest
 	(*ApplySnapshotsResponse)(nil),              // 1: qingcloud.iaas.v1.ApplySnapshotsResponse
@@ -1183,31 +1409,36 @@ var file_qingcloud_iaas_v1_snapshot_proto_goTypes = []any{
 	(*DeleteSnapshotsResponse)(nil),             // 9: qingcloud.iaas.v1.DeleteSnapshotsResponse
 	(*DescribeSnapshotsRequest)(nil),            // 10: qingcloud.iaas.v1.DescribeSnapshotsRequest
 	(*DescribeSnapshotsResponse)(nil),           // 11: qingcloud.iaas.v1.DescribeSnapshotsResponse
-	(*ModifySnapshotAttributesRequest)(nil),     // 12: qingcloud.iaas.v1.ModifySnapshotAttributesRequest
-	(*ModifySnapshotAttributesResponse)(nil),    // 13: qingcloud.iaas.v1.ModifySnapshotAttributesResponse
-	(*Snapshot)(nil),                            // 14: qingcloud.iaas.v1.Snapshot
+	(*DescribeSnapshotsAllRequest)(nil),         // 12: qingcloud.iaas.v1.DescribeSnapshotsAllRequest
+	(*DescribeSnapshotsAllResponse)(nil),        // 13: qingcloud.iaas.v1.DescribeSnapshotsAllResponse
+	(*ModifySnapshotAttributesRequest)(nil),     // 14: qingcloud.iaas.v1.ModifySnapshotAttributesRequest
+	(*ModifySnapshotAttributesResponse)(nil),    // 15: qingcloud.iaas.v1.ModifySnapshotAttributesResponse
+	(*Snapshot)(nil),                            // 16: qingcloud.iaas.v1.Snapshot
 }
 var file_qingcloud_iaas_v1_snapshot_proto_depIdxs = []int32{
-	14, // 0: qingcloud.iaas.v1.DescribeSnapshotsResponse.snapshot_set:type_name -> qingcloud.iaas.v1.Snapshot
-	0,  // 1: qingcloud.iaas.v1.SnapshotService.ApplySnapshots:input_type -> qingcloud.iaas.v1.ApplySnapshotsRequest
-	2,  // 2: qingcloud.iaas.v1.SnapshotService.CaptureInstanceFromSnapshot:input_type -> qingcloud.iaas.v1.CaptureInstanceFromSnapshotRequest
-	4,  // 3: qingcloud.iaas.v1.SnapshotService.CreateSnapshots:input_type -> qingcloud.iaas.v1.CreateSnapshotsRequest
-	6,  // 4: qingcloud.iaas.v1.SnapshotService.CreateVolumeFromSnapshot:input_type -> qingcloud.iaas.v1.CreateVolumeFromSnapshotRequest
-	8,  // 5: qingcloud.iaas.v1.SnapshotService.DeleteSnapshots:input_type -> qingcloud.iaas.v1.DeleteSnapshotsRequest
-	10, // 6: qingcloud.iaas.v1.SnapshotService.DescribeSnapshots:input_type -> qingcloud.iaas.v1.DescribeSnapshotsRequest
-	12, // 7: qingcloud.iaas.v1.SnapshotService.ModifySnapshotAttributes:input_type -> qingcloud.iaas.v1.ModifySnapshotAttributesRequest
-	1,  // 8: qingcloud.iaas.v1.SnapshotService.ApplySnapshots:output_type -> qingcloud.iaas.v1.ApplySnapshotsResponse
-	3,  // 9: qingcloud.iaas.v1.SnapshotService.CaptureInstanceFromSnapshot:output_type -> qingcloud.iaas.v1.CaptureInstanceFromSnapshotResponse
-	5,  // 10: qingcloud.iaas.v1.SnapshotService.CreateSnapshots:output_type -> qingcloud.iaas.v1.CreateSnapshotsResponse
-	7,  // 11: qingcloud.iaas.v1.SnapshotService.CreateVolumeFromSnapshot:output_type -> qingcloud.iaas.v1.CreateVolumeFromSnapshotResponse
-	9,  // 12: qingcloud.iaas.v1.SnapshotService.DeleteSnapshots:output_type -> qingcloud.iaas.v1.DeleteSnapshotsResponse
-	11, // 13: qingcloud.iaas.v1.SnapshotService.DescribeSnapshots:output_type -> qingcloud.iaas.v1.DescribeSnapshotsResponse
-	13, // 14: qingcloud.iaas.v1.SnapshotService.ModifySnapshotAttributes:output_type -> qingcloud.iaas.v1.ModifySnapshotAttributesResponse
-	8,  // [8:15] is the sub-list for method output_type
-	1,  // [1:8] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	16, // 0: qingcloud.iaas.v1.DescribeSnapshotsResponse.snapshot_set:type_name -> qingcloud.iaas.v1.Snapshot
+	16, // 1: qingcloud.iaas.v1.DescribeSnapshotsAllResponse.snapshot:type_name -> qingcloud.iaas.v1.Snapshot
+	0,  // 2: qingcloud.iaas.v1.SnapshotService.ApplySnapshots:input_type -> qingcloud.iaas.v1.ApplySnapshotsRequest
+	2,  // 3: qingcloud.iaas.v1.SnapshotService.CaptureInstanceFromSnapshot:input_type -> qingcloud.iaas.v1.CaptureInstanceFromSnapshotRequest
+	4,  // 4: qingcloud.iaas.v1.SnapshotService.CreateSnapshots:input_type -> qingcloud.iaas.v1.CreateSnapshotsRequest
+	6,  // 5: qingcloud.iaas.v1.SnapshotService.CreateVolumeFromSnapshot:input_type -> qingcloud.iaas.v1.CreateVolumeFromSnapshotRequest
+	8,  // 6: qingcloud.iaas.v1.SnapshotService.DeleteSnapshots:input_type -> qingcloud.iaas.v1.DeleteSnapshotsRequest
+	10, // 7: qingcloud.iaas.v1.SnapshotService.DescribeSnapshots:input_type -> qingcloud.iaas.v1.DescribeSnapshotsRequest
+	12, // 8: qingcloud.iaas.v1.SnapshotService.DescribeSnapshotsAll:input_type -> qingcloud.iaas.v1.DescribeSnapshotsAllRequest
+	14, // 9: qingcloud.iaas.v1.SnapshotService.ModifySnapshotAttributes:input_type -> qingcloud.iaas.v1.ModifySnapshotAttributesRequest
+	1,  // 10: qingcloud.iaas.v1.SnapshotService.ApplySnapshots:output_type -> qingcloud.iaas.v1.ApplySnapshotsResponse
+	3,  // 11: qingcloud.iaas.v1.SnapshotService.CaptureInstanceFromSnapshot:output_type -> qingcloud.iaas.v1.CaptureInstanceFromSnapshotResponse
+	5,  // 12: qingcloud.iaas.v1.SnapshotService.CreateSnapshots:output_type -> qingcloud.iaas.v1.CreateSnapshotsResponse
+	7,  // 13: qingcloud.iaas.v1.SnapshotService.CreateVolumeFromSnapshot:output_type -> qingcloud.iaas.v1.CreateVolumeFromSnapshotResponse
+	9,  // 14: qingcloud.iaas.v1.SnapshotService.DeleteSnapshots:output_type -> qingcloud.iaas.v1.DeleteSnapshotsResponse
+	11, // 15: qingcloud.iaas.v1.SnapshotService.DescribeSnapshots:output_type -> qingcloud.iaas.v1.DescribeSnapshotsResponse
+	13, // 16: qingcloud.iaas.v1.SnapshotService.DescribeSnapshotsAll:output_type -> qingcloud.iaas.v1.DescribeSnapshotsAllResponse
+	15, // 17: qingcloud.iaas.v1.SnapshotService.ModifySnapshotAttributes:output_type -> qingcloud.iaas.v1.ModifySnapshotAttributesResponse
+	10, // [10:18] is the sub-list for method output_type
+	2,  // [2:10] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_snapshot_proto_init() }
@@ -1231,13 +1462,15 @@ func file_qingcloud_iaas_v1_snapshot_proto_init() {
 	file_qingcloud_iaas_v1_snapshot_proto_msgTypes[11].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_snapshot_proto_msgTypes[12].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_snapshot_proto_msgTypes[13].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_snapshot_proto_msgTypes[14].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_snapshot_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_snapshot_proto_rawDesc), len(file_qingcloud_iaas_v1_snapshot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -205,6 +205,34 @@ func local_request_SnapshotService_DescribeSnapshots_0(ctx context.Context, mars
 	return msg, metadata, err
 }
 
+var filter_SnapshotService_DescribeSnapshotsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SnapshotService_DescribeSnapshotsAll_0(ctx context.Context, marshaler runtime.Marshaler, client SnapshotServiceClient, req *http.Request, pathParams map[string]string) (SnapshotService_DescribeSnapshotsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeSnapshotsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SnapshotService_DescribeSnapshotsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeSnapshotsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 func request_SnapshotService_ModifySnapshotAttributes_0(ctx context.Context, marshaler runtime.Marshaler, client SnapshotServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq ModifySnapshotAttributesRequest
@@ -357,6 +385,13 @@ func RegisterSnapshotServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			return
 		}
 		forward_SnapshotService_DescribeSnapshots_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_SnapshotService_DescribeSnapshotsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodPost, pattern_SnapshotService_ModifySnapshotAttributes_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -520,6 +555,23 @@ func RegisterSnapshotServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_SnapshotService_DescribeSnapshots_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SnapshotService_DescribeSnapshotsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.SnapshotService/DescribeSnapshotsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeSnapshots:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SnapshotService_DescribeSnapshotsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SnapshotService_DescribeSnapshotsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_SnapshotService_ModifySnapshotAttributes_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -547,6 +599,7 @@ var (
 	pattern_SnapshotService_CreateVolumeFromSnapshot_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateVolumeFromSnapshot"}, ""))
 	pattern_SnapshotService_DeleteSnapshots_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteSnapshots"}, ""))
 	pattern_SnapshotService_DescribeSnapshots_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSnapshots"}, ""))
+	pattern_SnapshotService_DescribeSnapshotsAll_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeSnapshots"}, "all"))
 	pattern_SnapshotService_ModifySnapshotAttributes_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifySnapshotAttributes"}, ""))
 )
 
@@ -557,5 +610,6 @@ var (
 	forward_SnapshotService_CreateVolumeFromSnapshot_0    = runtime.ForwardResponseMessage
 	forward_SnapshotService_DeleteSnapshots_0             = runtime.ForwardResponseMessage
 	forward_SnapshotService_DescribeSnapshots_0           = runtime.ForwardResponseMessage
+	forward_SnapshotService_DescribeSnapshotsAll_0        = runtime.ForwardResponseStream
 	forward_SnapshotService_ModifySnapshotAttributes_0    = runtime.ForwardResponseMessage
 )

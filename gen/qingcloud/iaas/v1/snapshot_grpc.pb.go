@@ -28,6 +28,7 @@ const (
 	SnapshotService_CreateVolumeFromSnapshot_FullMethodName    = "/qingcloud.iaas.v1.SnapshotService/CreateVolumeFromSnapshot"
 	SnapshotService_DeleteSnapshots_FullMethodName             = "/qingcloud.iaas.v1.SnapshotService/DeleteSnapshots"
 	SnapshotService_DescribeSnapshots_FullMethodName           = "/qingcloud.iaas.v1.SnapshotService/DescribeSnapshots"
+	SnapshotService_DescribeSnapshotsAll_FullMethodName        = "/qingcloud.iaas.v1.SnapshotService/DescribeSnapshotsAll"
 	SnapshotService_ModifySnapshotAttributes_FullMethodName    = "/qingcloud.iaas.v1.SnapshotService/ModifySnapshotAttributes"
 )
 
@@ -73,6 +74,12 @@ type SnapshotServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/snapshot/describe_snapshots.html
 	DescribeSnapshots(ctx context.Context, in *DescribeSnapshotsRequest, opts ...grpc.CallOption) (*DescribeSnapshotsResponse, error)
+	// DescribeSnapshotsAll streams every item that DescribeSnapshots matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSnapshotsAll(ctx context.Context, in *DescribeSnapshotsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSnapshotsAllResponse], error)
 	// ModifySnapshotAttributes calls the QingCloud action ModifySnapshotAttributes.
 	//
 	// Documentation: https://docs.qingcloud.com/api/snapshot/modify_snapshot_attributes.html
@@ -147,6 +154,25 @@ func (c *snapshotServiceClient) DescribeSnapshots(ctx context.Context, in *Descr
 	return out, nil
 }
 
+func (c *snapshotServiceClient) DescribeSnapshotsAll(ctx context.Context, in *DescribeSnapshotsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeSnapshotsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SnapshotService_ServiceDesc.Streams[0], SnapshotService_DescribeSnapshotsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeSnapshotsAllRequest, DescribeSnapshotsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SnapshotService_DescribeSnapshotsAllClient = grpc.ServerStreamingClient[DescribeSnapshotsAllResponse]
+
 func (c *snapshotServiceClient) ModifySnapshotAttributes(ctx context.Context, in *ModifySnapshotAttributesRequest, opts ...grpc.CallOption) (*ModifySnapshotAttributesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ModifySnapshotAttributesResponse)
@@ -199,6 +225,12 @@ type SnapshotServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/snapshot/describe_snapshots.html
 	DescribeSnapshots(context.Context, *DescribeSnapshotsRequest) (*DescribeSnapshotsResponse, error)
+	// DescribeSnapshotsAll streams every item that DescribeSnapshots matches, one per message,
+	// fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates).
+	// Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeSnapshotsAll(*DescribeSnapshotsAllRequest, grpc.ServerStreamingServer[DescribeSnapshotsAllResponse]) error
 	// ModifySnapshotAttributes calls the QingCloud action ModifySnapshotAttributes.
 	//
 	// Documentation: https://docs.qingcloud.com/api/snapshot/modify_snapshot_attributes.html
@@ -230,6 +262,9 @@ func (UnimplementedSnapshotServiceServer) DeleteSnapshots(context.Context, *Dele
 }
 func (UnimplementedSnapshotServiceServer) DescribeSnapshots(context.Context, *DescribeSnapshotsRequest) (*DescribeSnapshotsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeSnapshots not implemented")
+}
+func (UnimplementedSnapshotServiceServer) DescribeSnapshotsAll(*DescribeSnapshotsAllRequest, grpc.ServerStreamingServer[DescribeSnapshotsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeSnapshotsAll not implemented")
 }
 func (UnimplementedSnapshotServiceServer) ModifySnapshotAttributes(context.Context, *ModifySnapshotAttributesRequest) (*ModifySnapshotAttributesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ModifySnapshotAttributes not implemented")
@@ -363,6 +398,17 @@ func _SnapshotService_DescribeSnapshots_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SnapshotService_DescribeSnapshotsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeSnapshotsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SnapshotServiceServer).DescribeSnapshotsAll(m, &grpc.GenericServerStream[DescribeSnapshotsAllRequest, DescribeSnapshotsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SnapshotService_DescribeSnapshotsAllServer = grpc.ServerStreamingServer[DescribeSnapshotsAllResponse]
+
 func _SnapshotService_ModifySnapshotAttributes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ModifySnapshotAttributesRequest)
 	if err := dec(in); err != nil {
@@ -417,6 +463,12 @@ var SnapshotService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SnapshotService_ModifySnapshotAttributes_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeSnapshotsAll",
+			Handler:       _SnapshotService_DescribeSnapshotsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/snapshot.proto",
 }

@@ -528,6 +528,141 @@ func (x *DescribeTagsResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeTagsAllRequest holds the filters of DescribeTags; paging is the server's.
+type DescribeTagsAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	SearchWord *string                `protobuf:"bytes,1,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	Tags       []string               `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,3,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeTagsAllRequest) Reset() {
+	*x = DescribeTagsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeTagsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeTagsAllRequest) ProtoMessage() {}
+
+func (x *DescribeTagsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeTagsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeTagsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DescribeTagsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeTagsAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeTagsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeTagsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeTagsAllResponse is one item of the DescribeTags listing.
+type DescribeTagsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Tag *Tag `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeTagsAllResponse) Reset() {
+	*x = DescribeTagsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeTagsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeTagsAllResponse) ProtoMessage() {}
+
+func (x *DescribeTagsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeTagsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeTagsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DescribeTagsAllResponse) GetTag() *Tag {
+	if x != nil {
+		return x.Tag
+	}
+	return nil
+}
+
+func (x *DescribeTagsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeTagsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DetachTagsRequest holds the parameters of the QingCloud action DetachTags.
 type DetachTagsRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -540,7 +675,7 @@ type DetachTagsRequest struct {
 
 func (x *DetachTagsRequest) Reset() {
 	*x = DetachTagsRequest{}
-	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +687,7 @@ func (x *DetachTagsRequest) String() string {
 func (*DetachTagsRequest) ProtoMessage() {}
 
 func (x *DetachTagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +700,7 @@ func (x *DetachTagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachTagsRequest.ProtoReflect.Descriptor instead.
 func (*DetachTagsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{8}
+	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DetachTagsRequest) GetResourceTagPairs() []*ResourceTagPair {
@@ -593,7 +728,7 @@ type DetachTagsResponse struct {
 
 func (x *DetachTagsResponse) Reset() {
 	*x = DetachTagsResponse{}
-	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +740,7 @@ func (x *DetachTagsResponse) String() string {
 func (*DetachTagsResponse) ProtoMessage() {}
 
 func (x *DetachTagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +753,7 @@ func (x *DetachTagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachTagsResponse.ProtoReflect.Descriptor instead.
 func (*DetachTagsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{9}
+	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DetachTagsResponse) GetAction() string {
@@ -650,7 +785,7 @@ type ModifyTagAttributesRequest struct {
 
 func (x *ModifyTagAttributesRequest) Reset() {
 	*x = ModifyTagAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +797,7 @@ func (x *ModifyTagAttributesRequest) String() string {
 func (*ModifyTagAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyTagAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +810,7 @@ func (x *ModifyTagAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyTagAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyTagAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{10}
+	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ModifyTagAttributesRequest) GetColor() string {
@@ -724,7 +859,7 @@ type ModifyTagAttributesResponse struct {
 
 func (x *ModifyTagAttributesResponse) Reset() {
 	*x = ModifyTagAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +871,7 @@ func (x *ModifyTagAttributesResponse) String() string {
 func (*ModifyTagAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyTagAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_tag_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +884,7 @@ func (x *ModifyTagAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyTagAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyTagAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{11}
+	return file_qingcloud_iaas_v1_tag_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ModifyTagAttributesResponse) GetAction() string {
@@ -826,6 +961,22 @@ const file_qingcloud_iaas_v1_tag_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xaf\x01\n" +
+	"\x16DescribeTagsAllRequest\x12$\n" +
+	"\vsearch_word\x18\x01 \x01(\tH\x00R\n" +
+	"searchWord\x88\x01\x01\x12\x12\n" +
+	"\x04tags\x18\x02 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\x03 \x01(\x05H\x01R\averbose\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\a\n" +
+	"\x05_zone\"\x8f\x01\n" +
+	"\x17DescribeTagsAllResponse\x12(\n" +
+	"\x03tag\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.TagR\x03tag\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x8c\x01\n" +
 	"\x11DetachTagsRequest\x12U\n" +
 	"\x12resource_tag_pairs\x18\x01 \x03(\v2\".qingcloud.iaas.v1.ResourceTagPairB\x03\xe0A\x02R\x10resourceTagPairs\x12\x17\n" +
@@ -851,7 +1002,7 @@ const file_qingcloud_iaas_v1_tag_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code2\xdc\t\n" +
+	"\t_ret_code2\x89\v\n" +
 	"\n" +
 	"TagService\x12\xbe\x01\n" +
 	"\n" +
@@ -865,7 +1016,9 @@ const file_qingcloud_iaas_v1_tag_proto_rawDesc = "" +
 	"\n" +
 	"DeleteTags\"3https://docs.qingcloud.com/api/tag/delete_tags.html\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/iaas/DeleteTags\x12\xc9\x01\n" +
 	"\fDescribeTags\x12&.qingcloud.iaas.v1.DescribeTagsRequest\x1a'.qingcloud.iaas.v1.DescribeTagsResponse\"h\xc2\xf3\x18G\n" +
-	"\fDescribeTags\x10\x01\"5https://docs.qingcloud.com/api/tag/describe_tags.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeTags\x12\xbe\x01\n" +
+	"\fDescribeTags\x10\x01\"5https://docs.qingcloud.com/api/tag/describe_tags.html\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/iaas/DescribeTags\x12\xaa\x01\n" +
+	"\x0fDescribeTagsAll\x12).qingcloud.iaas.v1.DescribeTagsAllRequest\x1a*.qingcloud.iaas.v1.DescribeTagsAllResponse\">\xc2\xf3\x18\x19\n" +
+	"\fDescribeTags\x10\x01*\atag_set\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/iaas/DescribeTags:all0\x01\x12\xbe\x01\n" +
 	"\n" +
 	"DetachTags\x12$.qingcloud.iaas.v1.DetachTagsRequest\x1a%.qingcloud.iaas.v1.DetachTagsResponse\"c\xc2\xf3\x18A\n" +
 	"\n" +
@@ -885,7 +1038,7 @@ func file_qingcloud_iaas_v1_tag_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_tag_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_tag_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_qingcloud_iaas_v1_tag_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_qingcloud_iaas_v1_tag_proto_goTypes = []any{
 	(*AttachTagsRequest)(nil),           // 0: qingcloud.iaas.v1.AttachTagsRequest
 	(*AttachTagsResponse)(nil),          // 1: qingcloud.iaas.v1.AttachTagsResponse
@@ -895,34 +1048,39 @@ var file_qingcloud_iaas_v1_tag_proto_goTypes = []any{
 	(*DeleteTagsResponse)(nil),          // 5: qingcloud.iaas.v1.DeleteTagsResponse
 	(*DescribeTagsRequest)(nil),         // 6: qingcloud.iaas.v1.DescribeTagsRequest
 	(*DescribeTagsResponse)(nil),        // 7: qingcloud.iaas.v1.DescribeTagsResponse
-	(*DetachTagsRequest)(nil),           // 8: qingcloud.iaas.v1.DetachTagsRequest
-	(*DetachTagsResponse)(nil),          // 9: qingcloud.iaas.v1.DetachTagsResponse
-	(*ModifyTagAttributesRequest)(nil),  // 10: qingcloud.iaas.v1.ModifyTagAttributesRequest
-	(*ModifyTagAttributesResponse)(nil), // 11: qingcloud.iaas.v1.ModifyTagAttributesResponse
-	(*ResourceTagPair)(nil),             // 12: qingcloud.iaas.v1.ResourceTagPair
-	(*Tag)(nil),                         // 13: qingcloud.iaas.v1.Tag
+	(*DescribeTagsAllRequest)(nil),      // 8: qingcloud.iaas.v1.DescribeTagsAllRequest
+	(*DescribeTagsAllResponse)(nil),     // 9: qingcloud.iaas.v1.DescribeTagsAllResponse
+	(*DetachTagsRequest)(nil),           // 10: qingcloud.iaas.v1.DetachTagsRequest
+	(*DetachTagsResponse)(nil),          // 11: qingcloud.iaas.v1.DetachTagsResponse
+	(*ModifyTagAttributesRequest)(nil),  // 12: qingcloud.iaas.v1.ModifyTagAttributesRequest
+	(*ModifyTagAttributesResponse)(nil), // 13: qingcloud.iaas.v1.ModifyTagAttributesResponse
+	(*ResourceTagPair)(nil),             // 14: qingcloud.iaas.v1.ResourceTagPair
+	(*Tag)(nil),                         // 15: qingcloud.iaas.v1.Tag
 }
 var file_qingcloud_iaas_v1_tag_proto_depIdxs = []int32{
-	12, // 0: qingcloud.iaas.v1.AttachTagsRequest.resource_tag_pairs:type_name -> qingcloud.iaas.v1.ResourceTagPair
-	13, // 1: qingcloud.iaas.v1.DescribeTagsResponse.tag_set:type_name -> qingcloud.iaas.v1.Tag
-	12, // 2: qingcloud.iaas.v1.DetachTagsRequest.resource_tag_pairs:type_name -> qingcloud.iaas.v1.ResourceTagPair
-	0,  // 3: qingcloud.iaas.v1.TagService.AttachTags:input_type -> qingcloud.iaas.v1.AttachTagsRequest
-	2,  // 4: qingcloud.iaas.v1.TagService.CreateTag:input_type -> qingcloud.iaas.v1.CreateTagRequest
-	4,  // 5: qingcloud.iaas.v1.TagService.DeleteTags:input_type -> qingcloud.iaas.v1.DeleteTagsRequest
-	6,  // 6: qingcloud.iaas.v1.TagService.DescribeTags:input_type -> qingcloud.iaas.v1.DescribeTagsRequest
-	8,  // 7: qingcloud.iaas.v1.TagService.DetachTags:input_type -> qingcloud.iaas.v1.DetachTagsRequest
-	10, // 8: qingcloud.iaas.v1.TagService.ModifyTagAttributes:input_type -> qingcloud.iaas.v1.ModifyTagAttributesRequest
-	1,  // 9: qingcloud.iaas.v1.TagService.AttachTags:output_type -> qingcloud.iaas.v1.AttachTagsResponse
-	3,  // 10: qingcloud.iaas.v1.TagService.CreateTag:output_type -> qingcloud.iaas.v1.CreateTagResponse
-	5,  // 11: qingcloud.iaas.v1.TagService.DeleteTags:output_type -> qingcloud.iaas.v1.DeleteTagsResponse
-	7,  // 12: qingcloud.iaas.v1.TagService.DescribeTags:output_type -> qingcloud.iaas.v1.DescribeTagsResponse
-	9,  // 13: qingcloud.iaas.v1.TagService.DetachTags:output_type -> qingcloud.iaas.v1.DetachTagsResponse
-	11, // 14: qingcloud.iaas.v1.TagService.ModifyTagAttributes:output_type -> qingcloud.iaas.v1.ModifyTagAttributesResponse
-	9,  // [9:15] is the sub-list for method output_type
-	3,  // [3:9] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	14, // 0: qingcloud.iaas.v1.AttachTagsRequest.resource_tag_pairs:type_name -> qingcloud.iaas.v1.ResourceTagPair
+	15, // 1: qingcloud.iaas.v1.DescribeTagsResponse.tag_set:type_name -> qingcloud.iaas.v1.Tag
+	15, // 2: qingcloud.iaas.v1.DescribeTagsAllResponse.tag:type_name -> qingcloud.iaas.v1.Tag
+	14, // 3: qingcloud.iaas.v1.DetachTagsRequest.resource_tag_pairs:type_name -> qingcloud.iaas.v1.ResourceTagPair
+	0,  // 4: qingcloud.iaas.v1.TagService.AttachTags:input_type -> qingcloud.iaas.v1.AttachTagsRequest
+	2,  // 5: qingcloud.iaas.v1.TagService.CreateTag:input_type -> qingcloud.iaas.v1.CreateTagRequest
+	4,  // 6: qingcloud.iaas.v1.TagService.DeleteTags:input_type -> qingcloud.iaas.v1.DeleteTagsRequest
+	6,  // 7: qingcloud.iaas.v1.TagService.DescribeTags:input_type -> qingcloud.iaas.v1.DescribeTagsRequest
+	8,  // 8: qingcloud.iaas.v1.TagService.DescribeTagsAll:input_type -> qingcloud.iaas.v1.DescribeTagsAllRequest
+	10, // 9: qingcloud.iaas.v1.TagService.DetachTags:input_type -> qingcloud.iaas.v1.DetachTagsRequest
+	12, // 10: qingcloud.iaas.v1.TagService.ModifyTagAttributes:input_type -> qingcloud.iaas.v1.ModifyTagAttributesRequest
+	1,  // 11: qingcloud.iaas.v1.TagService.AttachTags:output_type -> qingcloud.iaas.v1.AttachTagsResponse
+	3,  // 12: qingcloud.iaas.v1.TagService.CreateTag:output_type -> qingcloud.iaas.v1.CreateTagResponse
+	5,  // 13: qingcloud.iaas.v1.TagService.DeleteTags:output_type -> qingcloud.iaas.v1.DeleteTagsResponse
+	7,  // 14: qingcloud.iaas.v1.TagService.DescribeTags:output_type -> qingcloud.iaas.v1.DescribeTagsResponse
+	9,  // 15: qingcloud.iaas.v1.TagService.DescribeTagsAll:output_type -> qingcloud.iaas.v1.DescribeTagsAllResponse
+	11, // 16: qingcloud.iaas.v1.TagService.DetachTags:output_type -> qingcloud.iaas.v1.DetachTagsResponse
+	13, // 17: qingcloud.iaas.v1.TagService.ModifyTagAttributes:output_type -> qingcloud.iaas.v1.ModifyTagAttributesResponse
+	11, // [11:18] is the sub-list for method output_type
+	4,  // [4:11] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_tag_proto_init() }
@@ -944,13 +1102,15 @@ func file_qingcloud_iaas_v1_tag_proto_init() {
 	file_qingcloud_iaas_v1_tag_proto_msgTypes[9].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_tag_proto_msgTypes[10].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_tag_proto_msgTypes[11].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_tag_proto_msgTypes[12].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_tag_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_tag_proto_rawDesc), len(file_qingcloud_iaas_v1_tag_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

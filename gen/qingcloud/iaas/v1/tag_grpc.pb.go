@@ -26,6 +26,7 @@ const (
 	TagService_CreateTag_FullMethodName           = "/qingcloud.iaas.v1.TagService/CreateTag"
 	TagService_DeleteTags_FullMethodName          = "/qingcloud.iaas.v1.TagService/DeleteTags"
 	TagService_DescribeTags_FullMethodName        = "/qingcloud.iaas.v1.TagService/DescribeTags"
+	TagService_DescribeTagsAll_FullMethodName     = "/qingcloud.iaas.v1.TagService/DescribeTagsAll"
 	TagService_DetachTags_FullMethodName          = "/qingcloud.iaas.v1.TagService/DetachTags"
 	TagService_ModifyTagAttributes_FullMethodName = "/qingcloud.iaas.v1.TagService/ModifyTagAttributes"
 )
@@ -54,6 +55,12 @@ type TagServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/tag/describe_tags.html
 	DescribeTags(ctx context.Context, in *DescribeTagsRequest, opts ...grpc.CallOption) (*DescribeTagsResponse, error)
+	// DescribeTagsAll streams every item that DescribeTags matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeTagsAll(ctx context.Context, in *DescribeTagsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeTagsAllResponse], error)
 	// DetachTags calls the QingCloud action DetachTags.
 	//
 	// Documentation: https://docs.qingcloud.com/api/tag/detach_tags.html
@@ -112,6 +119,25 @@ func (c *tagServiceClient) DescribeTags(ctx context.Context, in *DescribeTagsReq
 	return out, nil
 }
 
+func (c *tagServiceClient) DescribeTagsAll(ctx context.Context, in *DescribeTagsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeTagsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TagService_ServiceDesc.Streams[0], TagService_DescribeTagsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeTagsAllRequest, DescribeTagsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TagService_DescribeTagsAllClient = grpc.ServerStreamingClient[DescribeTagsAllResponse]
+
 func (c *tagServiceClient) DetachTags(ctx context.Context, in *DetachTagsRequest, opts ...grpc.CallOption) (*DetachTagsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DetachTagsResponse)
@@ -156,6 +182,12 @@ type TagServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/tag/describe_tags.html
 	DescribeTags(context.Context, *DescribeTagsRequest) (*DescribeTagsResponse, error)
+	// DescribeTagsAll streams every item that DescribeTags matches, one per message, fetching pages
+	// of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items are in
+	// QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeTagsAll(*DescribeTagsAllRequest, grpc.ServerStreamingServer[DescribeTagsAllResponse]) error
 	// DetachTags calls the QingCloud action DetachTags.
 	//
 	// Documentation: https://docs.qingcloud.com/api/tag/detach_tags.html
@@ -185,6 +217,9 @@ func (UnimplementedTagServiceServer) DeleteTags(context.Context, *DeleteTagsRequ
 }
 func (UnimplementedTagServiceServer) DescribeTags(context.Context, *DescribeTagsRequest) (*DescribeTagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeTags not implemented")
+}
+func (UnimplementedTagServiceServer) DescribeTagsAll(*DescribeTagsAllRequest, grpc.ServerStreamingServer[DescribeTagsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeTagsAll not implemented")
 }
 func (UnimplementedTagServiceServer) DetachTags(context.Context, *DetachTagsRequest) (*DetachTagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DetachTags not implemented")
@@ -285,6 +320,17 @@ func _TagService_DescribeTags_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TagService_DescribeTagsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeTagsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TagServiceServer).DescribeTagsAll(m, &grpc.GenericServerStream[DescribeTagsAllRequest, DescribeTagsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TagService_DescribeTagsAllServer = grpc.ServerStreamingServer[DescribeTagsAllResponse]
+
 func _TagService_DetachTags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DetachTagsRequest)
 	if err := dec(in); err != nil {
@@ -353,6 +399,12 @@ var TagService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _TagService_ModifyTagAttributes_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeTagsAll",
+			Handler:       _TagService_DescribeTagsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/tag.proto",
 }

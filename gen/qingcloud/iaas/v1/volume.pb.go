@@ -780,6 +780,184 @@ func (x *DescribeVolumesResponse) GetVolumeSet() []*Volume {
 	return nil
 }
 
+// DescribeVolumesAllRequest holds the filters of DescribeVolumes; paging is the server's.
+type DescribeVolumesAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Owner      *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	// Known values: pending, available, in-use, suspended, deleted, ceased (others are passed
+	// through).
+	Status []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
+	Tags   []string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,6,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Known values: 0, 1, 2, 3, 4, 5, 6, 10, 100, 200 (others are passed through).
+	VolumeType *int32   `protobuf:"varint,7,opt,name=volume_type,json=volumeType,proto3,oneof" json:"volume_type,omitempty"`
+	Volumes    []string `protobuf:"bytes,8,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeVolumesAllRequest) Reset() {
+	*x = DescribeVolumesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeVolumesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeVolumesAllRequest) ProtoMessage() {}
+
+func (x *DescribeVolumesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeVolumesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeVolumesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DescribeVolumesAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeVolumesAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeVolumesAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeVolumesAllRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DescribeVolumesAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeVolumesAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeVolumesAllRequest) GetVolumeType() int32 {
+	if x != nil && x.VolumeType != nil {
+		return *x.VolumeType
+	}
+	return 0
+}
+
+func (x *DescribeVolumesAllRequest) GetVolumes() []string {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
+func (x *DescribeVolumesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeVolumesAllResponse is one item of the DescribeVolumes listing.
+type DescribeVolumesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Volume *Volume `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeVolumesAllResponse) Reset() {
+	*x = DescribeVolumesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeVolumesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeVolumesAllResponse) ProtoMessage() {}
+
+func (x *DescribeVolumesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeVolumesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeVolumesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DescribeVolumesAllResponse) GetVolume() *Volume {
+	if x != nil {
+		return x.Volume
+	}
+	return nil
+}
+
+func (x *DescribeVolumesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeVolumesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DetachVolumesRequest holds the parameters of the QingCloud action DetachVolumes.
 type DetachVolumesRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -793,7 +971,7 @@ type DetachVolumesRequest struct {
 
 func (x *DetachVolumesRequest) Reset() {
 	*x = DetachVolumesRequest{}
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +983,7 @@ func (x *DetachVolumesRequest) String() string {
 func (*DetachVolumesRequest) ProtoMessage() {}
 
 func (x *DetachVolumesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +996,7 @@ func (x *DetachVolumesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachVolumesRequest.ProtoReflect.Descriptor instead.
 func (*DetachVolumesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{10}
+	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DetachVolumesRequest) GetInstance() string {
@@ -854,7 +1032,7 @@ type DetachVolumesResponse struct {
 
 func (x *DetachVolumesResponse) Reset() {
 	*x = DetachVolumesResponse{}
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1044,7 @@ func (x *DetachVolumesResponse) String() string {
 func (*DetachVolumesResponse) ProtoMessage() {}
 
 func (x *DetachVolumesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1057,7 @@ func (x *DetachVolumesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachVolumesResponse.ProtoReflect.Descriptor instead.
 func (*DetachVolumesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{11}
+	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DetachVolumesResponse) GetAction() string {
@@ -918,7 +1096,7 @@ type ModifyVolumeAttributesRequest struct {
 
 func (x *ModifyVolumeAttributesRequest) Reset() {
 	*x = ModifyVolumeAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1108,7 @@ func (x *ModifyVolumeAttributesRequest) String() string {
 func (*ModifyVolumeAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyVolumeAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1121,7 @@ func (x *ModifyVolumeAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyVolumeAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyVolumeAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{12}
+	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ModifyVolumeAttributesRequest) GetDescription() string {
@@ -985,7 +1163,7 @@ type ModifyVolumeAttributesResponse struct {
 
 func (x *ModifyVolumeAttributesResponse) Reset() {
 	*x = ModifyVolumeAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1175,7 @@ func (x *ModifyVolumeAttributesResponse) String() string {
 func (*ModifyVolumeAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyVolumeAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1188,7 @@ func (x *ModifyVolumeAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyVolumeAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyVolumeAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{13}
+	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ModifyVolumeAttributesResponse) GetAction() string {
@@ -1040,7 +1218,7 @@ type ResizeVolumesRequest struct {
 
 func (x *ResizeVolumesRequest) Reset() {
 	*x = ResizeVolumesRequest{}
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1230,7 @@ func (x *ResizeVolumesRequest) String() string {
 func (*ResizeVolumesRequest) ProtoMessage() {}
 
 func (x *ResizeVolumesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[14]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1243,7 @@ func (x *ResizeVolumesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeVolumesRequest.ProtoReflect.Descriptor instead.
 func (*ResizeVolumesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{14}
+	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResizeVolumesRequest) GetSize() int64 {
@@ -1101,7 +1279,7 @@ type ResizeVolumesResponse struct {
 
 func (x *ResizeVolumesResponse) Reset() {
 	*x = ResizeVolumesResponse{}
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1291,7 @@ func (x *ResizeVolumesResponse) String() string {
 func (*ResizeVolumesResponse) ProtoMessage() {}
 
 func (x *ResizeVolumesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[15]
+	mi := &file_qingcloud_iaas_v1_volume_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1304,7 @@ func (x *ResizeVolumesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeVolumesResponse.ProtoReflect.Descriptor instead.
 func (*ResizeVolumesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{15}
+	return file_qingcloud_iaas_v1_volume_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResizeVolumesResponse) GetAction() string {
@@ -1260,6 +1438,32 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"volume_set\x18\x04 \x03(\v2\x19.qingcloud.iaas.v1.VolumeR\tvolumeSetB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xf2\x02\n" +
+	"\x19DescribeVolumesAllRequest\x12\x19\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x02R\n" +
+	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x04 \x03(\tR\x06status\x12\x12\n" +
+	"\x04tags\x18\x05 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\x06 \x01(\x05H\x03R\averbose\x88\x01\x01\x12$\n" +
+	"\vvolume_type\x18\a \x01(\x05H\x04R\n" +
+	"volumeType\x88\x01\x01\x12\x18\n" +
+	"\avolumes\x18\b \x03(\tR\avolumes\x12\x17\n" +
+	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\x0e\n" +
+	"\f_volume_typeB\a\n" +
+	"\x05_zone\"\x9b\x01\n" +
+	"\x1aDescribeVolumesAllResponse\x121\n" +
+	"\x06volume\x18\x01 \x01(\v2\x19.qingcloud.iaas.v1.VolumeR\x06volume\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x8a\x01\n" +
 	"\x14DetachVolumesRequest\x12$\n" +
 	"\binstance\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\binstance\x88\x01\x01\x12\x1d\n" +
@@ -1301,7 +1505,7 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code2\xef\r\n" +
+	"\t_ret_code2\xae\x0f\n" +
 	"\rVolumeService\x12\xd3\x01\n" +
 	"\rAttachVolumes\x12'.qingcloud.iaas.v1.AttachVolumesRequest\x1a(.qingcloud.iaas.v1.AttachVolumesResponse\"o\xc2\xf3\x18J\n" +
 	"\rAttachVolumes\"9https://docs.qingcloud.com/api/volume/attach_volumes.html\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/iaas/AttachVolumes\x12\xaf\x01\n" +
@@ -1312,7 +1516,10 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"\rDeleteVolumes\x12'.qingcloud.iaas.v1.DeleteVolumesRequest\x1a(.qingcloud.iaas.v1.DeleteVolumesResponse\"o\xc2\xf3\x18J\n" +
 	"\rDeleteVolumes\"9https://docs.qingcloud.com/api/volume/delete_volumes.html\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/iaas/DeleteVolumes\x12\xde\x01\n" +
 	"\x0fDescribeVolumes\x12).qingcloud.iaas.v1.DescribeVolumesRequest\x1a*.qingcloud.iaas.v1.DescribeVolumesResponse\"t\xc2\xf3\x18P\n" +
-	"\x0fDescribeVolumes\x10\x01\";https://docs.qingcloud.com/api/volume/describe_volumes.html\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/iaas/DescribeVolumes\x12\xd3\x01\n" +
+	"\x0fDescribeVolumes\x10\x01\";https://docs.qingcloud.com/api/volume/describe_volumes.html\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/iaas/DescribeVolumes\x12\xbc\x01\n" +
+	"\x12DescribeVolumesAll\x12,.qingcloud.iaas.v1.DescribeVolumesAllRequest\x1a-.qingcloud.iaas.v1.DescribeVolumesAllResponse\"G\xc2\xf3\x18\x1f\n" +
+	"\x0fDescribeVolumes\x10\x01*\n" +
+	"volume_set\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/iaas/DescribeVolumes:all0\x01\x12\xd3\x01\n" +
 	"\rDetachVolumes\x12'.qingcloud.iaas.v1.DetachVolumesRequest\x1a(.qingcloud.iaas.v1.DetachVolumesResponse\"o\xc2\xf3\x18J\n" +
 	"\rDetachVolumes\"9https://docs.qingcloud.com/api/volume/detach_volumes.html\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/iaas/DetachVolumes\x12\x8b\x02\n" +
 	"\x16ModifyVolumeAttributes\x120.qingcloud.iaas.v1.ModifyVolumeAttributesRequest\x1a1.qingcloud.iaas.v1.ModifyVolumeAttributesResponse\"\x8b\x01\xc2\xf3\x18]\n" +
@@ -1332,7 +1539,7 @@ func file_qingcloud_iaas_v1_volume_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_volume_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_volume_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_qingcloud_iaas_v1_volume_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_qingcloud_iaas_v1_volume_proto_goTypes = []any{
 	(*AttachVolumesRequest)(nil),           // 0: qingcloud.iaas.v1.AttachVolumesRequest
 	(*AttachVolumesResponse)(nil),          // 1: qingcloud.iaas.v1.AttachVolumesResponse
@@ -1344,37 +1551,42 @@ var file_qingcloud_iaas_v1_volume_proto_goTypes = []any{
 	(*DeleteVolumesResponse)(nil),          // 7: qingcloud.iaas.v1.DeleteVolumesResponse
 	(*DescribeVolumesRequest)(nil),         // 8: qingcloud.iaas.v1.DescribeVolumesRequest
 	(*DescribeVolumesResponse)(nil),        // 9: qingcloud.iaas.v1.DescribeVolumesResponse
-	(*DetachVolumesRequest)(nil),           // 10: qingcloud.iaas.v1.DetachVolumesRequest
-	(*DetachVolumesResponse)(nil),          // 11: qingcloud.iaas.v1.DetachVolumesResponse
-	(*ModifyVolumeAttributesRequest)(nil),  // 12: qingcloud.iaas.v1.ModifyVolumeAttributesRequest
-	(*ModifyVolumeAttributesResponse)(nil), // 13: qingcloud.iaas.v1.ModifyVolumeAttributesResponse
-	(*ResizeVolumesRequest)(nil),           // 14: qingcloud.iaas.v1.ResizeVolumesRequest
-	(*ResizeVolumesResponse)(nil),          // 15: qingcloud.iaas.v1.ResizeVolumesResponse
-	(*Volume)(nil),                         // 16: qingcloud.iaas.v1.Volume
+	(*DescribeVolumesAllRequest)(nil),      // 10: qingcloud.iaas.v1.DescribeVolumesAllRequest
+	(*DescribeVolumesAllResponse)(nil),     // 11: qingcloud.iaas.v1.DescribeVolumesAllResponse
+	(*DetachVolumesRequest)(nil),           // 12: qingcloud.iaas.v1.DetachVolumesRequest
+	(*DetachVolumesResponse)(nil),          // 13: qingcloud.iaas.v1.DetachVolumesResponse
+	(*ModifyVolumeAttributesRequest)(nil),  // 14: qingcloud.iaas.v1.ModifyVolumeAttributesRequest
+	(*ModifyVolumeAttributesResponse)(nil), // 15: qingcloud.iaas.v1.ModifyVolumeAttributesResponse
+	(*ResizeVolumesRequest)(nil),           // 16: qingcloud.iaas.v1.ResizeVolumesRequest
+	(*ResizeVolumesResponse)(nil),          // 17: qingcloud.iaas.v1.ResizeVolumesResponse
+	(*Volume)(nil),                         // 18: qingcloud.iaas.v1.Volume
 }
 var file_qingcloud_iaas_v1_volume_proto_depIdxs = []int32{
-	16, // 0: qingcloud.iaas.v1.DescribeVolumesResponse.volume_set:type_name -> qingcloud.iaas.v1.Volume
-	0,  // 1: qingcloud.iaas.v1.VolumeService.AttachVolumes:input_type -> qingcloud.iaas.v1.AttachVolumesRequest
-	2,  // 2: qingcloud.iaas.v1.VolumeService.CloneVolumes:input_type -> qingcloud.iaas.v1.CloneVolumesRequest
-	4,  // 3: qingcloud.iaas.v1.VolumeService.CreateVolumes:input_type -> qingcloud.iaas.v1.CreateVolumesRequest
-	6,  // 4: qingcloud.iaas.v1.VolumeService.DeleteVolumes:input_type -> qingcloud.iaas.v1.DeleteVolumesRequest
-	8,  // 5: qingcloud.iaas.v1.VolumeService.DescribeVolumes:input_type -> qingcloud.iaas.v1.DescribeVolumesRequest
-	10, // 6: qingcloud.iaas.v1.VolumeService.DetachVolumes:input_type -> qingcloud.iaas.v1.DetachVolumesRequest
-	12, // 7: qingcloud.iaas.v1.VolumeService.ModifyVolumeAttributes:input_type -> qingcloud.iaas.v1.ModifyVolumeAttributesRequest
-	14, // 8: qingcloud.iaas.v1.VolumeService.ResizeVolumes:input_type -> qingcloud.iaas.v1.ResizeVolumesRequest
-	1,  // 9: qingcloud.iaas.v1.VolumeService.AttachVolumes:output_type -> qingcloud.iaas.v1.AttachVolumesResponse
-	3,  // 10: qingcloud.iaas.v1.VolumeService.CloneVolumes:output_type -> qingcloud.iaas.v1.CloneVolumesResponse
-	5,  // 11: qingcloud.iaas.v1.VolumeService.CreateVolumes:output_type -> qingcloud.iaas.v1.CreateVolumesResponse
-	7,  // 12: qingcloud.iaas.v1.VolumeService.DeleteVolumes:output_type -> qingcloud.iaas.v1.DeleteVolumesResponse
-	9,  // 13: qingcloud.iaas.v1.VolumeService.DescribeVolumes:output_type -> qingcloud.iaas.v1.DescribeVolumesResponse
-	11, // 14: qingcloud.iaas.v1.VolumeService.DetachVolumes:output_type -> qingcloud.iaas.v1.DetachVolumesResponse
-	13, // 15: qingcloud.iaas.v1.VolumeService.ModifyVolumeAttributes:output_type -> qingcloud.iaas.v1.ModifyVolumeAttributesResponse
-	15, // 16: qingcloud.iaas.v1.VolumeService.ResizeVolumes:output_type -> qingcloud.iaas.v1.ResizeVolumesResponse
-	9,  // [9:17] is the sub-list for method output_type
-	1,  // [1:9] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	18, // 0: qingcloud.iaas.v1.DescribeVolumesResponse.volume_set:type_name -> qingcloud.iaas.v1.Volume
+	18, // 1: qingcloud.iaas.v1.DescribeVolumesAllResponse.volume:type_name -> qingcloud.iaas.v1.Volume
+	0,  // 2: qingcloud.iaas.v1.VolumeService.AttachVolumes:input_type -> qingcloud.iaas.v1.AttachVolumesRequest
+	2,  // 3: qingcloud.iaas.v1.VolumeService.CloneVolumes:input_type -> qingcloud.iaas.v1.CloneVolumesRequest
+	4,  // 4: qingcloud.iaas.v1.VolumeService.CreateVolumes:input_type -> qingcloud.iaas.v1.CreateVolumesRequest
+	6,  // 5: qingcloud.iaas.v1.VolumeService.DeleteVolumes:input_type -> qingcloud.iaas.v1.DeleteVolumesRequest
+	8,  // 6: qingcloud.iaas.v1.VolumeService.DescribeVolumes:input_type -> qingcloud.iaas.v1.DescribeVolumesRequest
+	10, // 7: qingcloud.iaas.v1.VolumeService.DescribeVolumesAll:input_type -> qingcloud.iaas.v1.DescribeVolumesAllRequest
+	12, // 8: qingcloud.iaas.v1.VolumeService.DetachVolumes:input_type -> qingcloud.iaas.v1.DetachVolumesRequest
+	14, // 9: qingcloud.iaas.v1.VolumeService.ModifyVolumeAttributes:input_type -> qingcloud.iaas.v1.ModifyVolumeAttributesRequest
+	16, // 10: qingcloud.iaas.v1.VolumeService.ResizeVolumes:input_type -> qingcloud.iaas.v1.ResizeVolumesRequest
+	1,  // 11: qingcloud.iaas.v1.VolumeService.AttachVolumes:output_type -> qingcloud.iaas.v1.AttachVolumesResponse
+	3,  // 12: qingcloud.iaas.v1.VolumeService.CloneVolumes:output_type -> qingcloud.iaas.v1.CloneVolumesResponse
+	5,  // 13: qingcloud.iaas.v1.VolumeService.CreateVolumes:output_type -> qingcloud.iaas.v1.CreateVolumesResponse
+	7,  // 14: qingcloud.iaas.v1.VolumeService.DeleteVolumes:output_type -> qingcloud.iaas.v1.DeleteVolumesResponse
+	9,  // 15: qingcloud.iaas.v1.VolumeService.DescribeVolumes:output_type -> qingcloud.iaas.v1.DescribeVolumesResponse
+	11, // 16: qingcloud.iaas.v1.VolumeService.DescribeVolumesAll:output_type -> qingcloud.iaas.v1.DescribeVolumesAllResponse
+	13, // 17: qingcloud.iaas.v1.VolumeService.DetachVolumes:output_type -> qingcloud.iaas.v1.DetachVolumesResponse
+	15, // 18: qingcloud.iaas.v1.VolumeService.ModifyVolumeAttributes:output_type -> qingcloud.iaas.v1.ModifyVolumeAttributesResponse
+	17, // 19: qingcloud.iaas.v1.VolumeService.ResizeVolumes:output_type -> qingcloud.iaas.v1.ResizeVolumesResponse
+	11, // [11:20] is the sub-list for method output_type
+	2,  // [2:11] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_volume_proto_init() }
@@ -1400,13 +1612,15 @@ func file_qingcloud_iaas_v1_volume_proto_init() {
 	file_qingcloud_iaas_v1_volume_proto_msgTypes[13].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_volume_proto_msgTypes[14].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_volume_proto_msgTypes[15].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_volume_proto_msgTypes[16].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_volume_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_volume_proto_rawDesc), len(file_qingcloud_iaas_v1_volume_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	VolumeService_CreateVolumes_FullMethodName          = "/qingcloud.iaas.v1.VolumeService/CreateVolumes"
 	VolumeService_DeleteVolumes_FullMethodName          = "/qingcloud.iaas.v1.VolumeService/DeleteVolumes"
 	VolumeService_DescribeVolumes_FullMethodName        = "/qingcloud.iaas.v1.VolumeService/DescribeVolumes"
+	VolumeService_DescribeVolumesAll_FullMethodName     = "/qingcloud.iaas.v1.VolumeService/DescribeVolumesAll"
 	VolumeService_DetachVolumes_FullMethodName          = "/qingcloud.iaas.v1.VolumeService/DetachVolumes"
 	VolumeService_ModifyVolumeAttributes_FullMethodName = "/qingcloud.iaas.v1.VolumeService/ModifyVolumeAttributes"
 	VolumeService_ResizeVolumes_FullMethodName          = "/qingcloud.iaas.v1.VolumeService/ResizeVolumes"
@@ -68,6 +69,12 @@ type VolumeServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/volume/describe_volumes.html
 	DescribeVolumes(ctx context.Context, in *DescribeVolumesRequest, opts ...grpc.CallOption) (*DescribeVolumesResponse, error)
+	// DescribeVolumesAll streams every item that DescribeVolumes matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeVolumesAll(ctx context.Context, in *DescribeVolumesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeVolumesAllResponse], error)
 	// DetachVolumes calls the QingCloud action DetachVolumes.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -144,6 +151,25 @@ func (c *volumeServiceClient) DescribeVolumes(ctx context.Context, in *DescribeV
 	return out, nil
 }
 
+func (c *volumeServiceClient) DescribeVolumesAll(ctx context.Context, in *DescribeVolumesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeVolumesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &VolumeService_ServiceDesc.Streams[0], VolumeService_DescribeVolumesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeVolumesAllRequest, DescribeVolumesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VolumeService_DescribeVolumesAllClient = grpc.ServerStreamingClient[DescribeVolumesAllResponse]
+
 func (c *volumeServiceClient) DetachVolumes(ctx context.Context, in *DetachVolumesRequest, opts ...grpc.CallOption) (*DetachVolumesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DetachVolumesResponse)
@@ -210,6 +236,12 @@ type VolumeServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/volume/describe_volumes.html
 	DescribeVolumes(context.Context, *DescribeVolumesRequest) (*DescribeVolumesResponse, error)
+	// DescribeVolumesAll streams every item that DescribeVolumes matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeVolumesAll(*DescribeVolumesAllRequest, grpc.ServerStreamingServer[DescribeVolumesAllResponse]) error
 	// DetachVolumes calls the QingCloud action DetachVolumes.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -250,6 +282,9 @@ func (UnimplementedVolumeServiceServer) DeleteVolumes(context.Context, *DeleteVo
 }
 func (UnimplementedVolumeServiceServer) DescribeVolumes(context.Context, *DescribeVolumesRequest) (*DescribeVolumesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeVolumes not implemented")
+}
+func (UnimplementedVolumeServiceServer) DescribeVolumesAll(*DescribeVolumesAllRequest, grpc.ServerStreamingServer[DescribeVolumesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeVolumesAll not implemented")
 }
 func (UnimplementedVolumeServiceServer) DetachVolumes(context.Context, *DetachVolumesRequest) (*DetachVolumesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DetachVolumes not implemented")
@@ -371,6 +406,17 @@ func _VolumeService_DescribeVolumes_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VolumeService_DescribeVolumesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeVolumesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(VolumeServiceServer).DescribeVolumesAll(m, &grpc.GenericServerStream[DescribeVolumesAllRequest, DescribeVolumesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VolumeService_DescribeVolumesAllServer = grpc.ServerStreamingServer[DescribeVolumesAllResponse]
+
 func _VolumeService_DetachVolumes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DetachVolumesRequest)
 	if err := dec(in); err != nil {
@@ -465,6 +511,12 @@ var VolumeService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _VolumeService_ResizeVolumes_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeVolumesAll",
+			Handler:       _VolumeService_DescribeVolumesAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/volume.proto",
 }

@@ -447,6 +447,157 @@ func (x *DescribeVxnetInstancesResponse) GetTotalCount() int32 {
 	return 0
 }
 
+// DescribeVxnetInstancesAllRequest holds the filters of DescribeVxnetInstances; paging is the
+// server's.
+type DescribeVxnetInstancesAllRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Image        *string                `protobuf:"bytes,1,opt,name=image,proto3,oneof" json:"image,omitempty"`
+	InstanceType *string                `protobuf:"bytes,2,opt,name=instance_type,json=instanceType,proto3,oneof" json:"instance_type,omitempty"`
+	Instances    []string               `protobuf:"bytes,3,rep,name=instances,proto3" json:"instances,omitempty"`
+	Status       *string                `protobuf:"bytes,4,opt,name=status,proto3,oneof" json:"status,omitempty"`
+	Vxnet        *string                `protobuf:"bytes,5,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeVxnetInstancesAllRequest) Reset() {
+	*x = DescribeVxnetInstancesAllRequest{}
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeVxnetInstancesAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeVxnetInstancesAllRequest) ProtoMessage() {}
+
+func (x *DescribeVxnetInstancesAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeVxnetInstancesAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeVxnetInstancesAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DescribeVxnetInstancesAllRequest) GetImage() string {
+	if x != nil && x.Image != nil {
+		return *x.Image
+	}
+	return ""
+}
+
+func (x *DescribeVxnetInstancesAllRequest) GetInstanceType() string {
+	if x != nil && x.InstanceType != nil {
+		return *x.InstanceType
+	}
+	return ""
+}
+
+func (x *DescribeVxnetInstancesAllRequest) GetInstances() []string {
+	if x != nil {
+		return x.Instances
+	}
+	return nil
+}
+
+func (x *DescribeVxnetInstancesAllRequest) GetStatus() string {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return ""
+}
+
+func (x *DescribeVxnetInstancesAllRequest) GetVxnet() string {
+	if x != nil && x.Vxnet != nil {
+		return *x.Vxnet
+	}
+	return ""
+}
+
+func (x *DescribeVxnetInstancesAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeVxnetInstancesAllResponse is one item of the DescribeVxnetInstances listing.
+type DescribeVxnetInstancesAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Instance *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeVxnetInstancesAllResponse) Reset() {
+	*x = DescribeVxnetInstancesAllResponse{}
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeVxnetInstancesAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeVxnetInstancesAllResponse) ProtoMessage() {}
+
+func (x *DescribeVxnetInstancesAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeVxnetInstancesAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeVxnetInstancesAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DescribeVxnetInstancesAllResponse) GetInstance() *Instance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+func (x *DescribeVxnetInstancesAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeVxnetInstancesAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // DescribeVxnetsRequest holds the parameters of the QingCloud action DescribeVxnets.
 type DescribeVxnetsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -471,7 +622,7 @@ type DescribeVxnetsRequest struct {
 
 func (x *DescribeVxnetsRequest) Reset() {
 	*x = DescribeVxnetsRequest{}
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[6]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +634,7 @@ func (x *DescribeVxnetsRequest) String() string {
 func (*DescribeVxnetsRequest) ProtoMessage() {}
 
 func (x *DescribeVxnetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[6]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +647,7 @@ func (x *DescribeVxnetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeVxnetsRequest.ProtoReflect.Descriptor instead.
 func (*DescribeVxnetsRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{6}
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DescribeVxnetsRequest) GetLimit() int32 {
@@ -582,7 +733,7 @@ type DescribeVxnetsResponse struct {
 
 func (x *DescribeVxnetsResponse) Reset() {
 	*x = DescribeVxnetsResponse{}
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[7]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +745,7 @@ func (x *DescribeVxnetsResponse) String() string {
 func (*DescribeVxnetsResponse) ProtoMessage() {}
 
 func (x *DescribeVxnetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[7]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +758,7 @@ func (x *DescribeVxnetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeVxnetsResponse.ProtoReflect.Descriptor instead.
 func (*DescribeVxnetsResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{7}
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DescribeVxnetsResponse) GetAction() string {
@@ -638,6 +789,174 @@ func (x *DescribeVxnetsResponse) GetVxnetSet() []*Vxnet {
 	return nil
 }
 
+// DescribeVxnetsAllRequest holds the filters of DescribeVxnets; paging is the server's.
+type DescribeVxnetsAllRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Owner      *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	Tags       []string               `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
+	Verbose *int32 `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
+	// Known values: 0, 1, 2 (others are passed through).
+	VxnetType *int32   `protobuf:"varint,6,opt,name=vxnet_type,json=vxnetType,proto3,oneof" json:"vxnet_type,omitempty"`
+	Vxnets    []string `protobuf:"bytes,7,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
+	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
+	Zone          *string `protobuf:"bytes,8,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeVxnetsAllRequest) Reset() {
+	*x = DescribeVxnetsAllRequest{}
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeVxnetsAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeVxnetsAllRequest) ProtoMessage() {}
+
+func (x *DescribeVxnetsAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeVxnetsAllRequest.ProtoReflect.Descriptor instead.
+func (*DescribeVxnetsAllRequest) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DescribeVxnetsAllRequest) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *DescribeVxnetsAllRequest) GetProjectId() string {
+	if x != nil && x.ProjectId != nil {
+		return *x.ProjectId
+	}
+	return ""
+}
+
+func (x *DescribeVxnetsAllRequest) GetSearchWord() string {
+	if x != nil && x.SearchWord != nil {
+		return *x.SearchWord
+	}
+	return ""
+}
+
+func (x *DescribeVxnetsAllRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DescribeVxnetsAllRequest) GetVerbose() int32 {
+	if x != nil && x.Verbose != nil {
+		return *x.Verbose
+	}
+	return 0
+}
+
+func (x *DescribeVxnetsAllRequest) GetVxnetType() int32 {
+	if x != nil && x.VxnetType != nil {
+		return *x.VxnetType
+	}
+	return 0
+}
+
+func (x *DescribeVxnetsAllRequest) GetVxnets() []string {
+	if x != nil {
+		return x.Vxnets
+	}
+	return nil
+}
+
+func (x *DescribeVxnetsAllRequest) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+// DescribeVxnetsAllResponse is one item of the DescribeVxnets listing.
+type DescribeVxnetsAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item.
+	Vxnet *Vxnet `protobuf:"bytes,1,opt,name=vxnet,proto3" json:"vxnet,omitempty"`
+	// The number of matching items QingCloud reported with the page this item came from.
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	// The item's position in the listing, from 0.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeVxnetsAllResponse) Reset() {
+	*x = DescribeVxnetsAllResponse{}
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeVxnetsAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeVxnetsAllResponse) ProtoMessage() {}
+
+func (x *DescribeVxnetsAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeVxnetsAllResponse.ProtoReflect.Descriptor instead.
+func (*DescribeVxnetsAllResponse) Descriptor() ([]byte, []int) {
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DescribeVxnetsAllResponse) GetVxnet() *Vxnet {
+	if x != nil {
+		return x.Vxnet
+	}
+	return nil
+}
+
+func (x *DescribeVxnetsAllResponse) GetTotalCount() int32 {
+	if x != nil && x.TotalCount != nil {
+		return *x.TotalCount
+	}
+	return 0
+}
+
+func (x *DescribeVxnetsAllResponse) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // JoinVxnetRequest holds the parameters of the QingCloud action JoinVxnet.
 type JoinVxnetRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -651,7 +970,7 @@ type JoinVxnetRequest struct {
 
 func (x *JoinVxnetRequest) Reset() {
 	*x = JoinVxnetRequest{}
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +982,7 @@ func (x *JoinVxnetRequest) String() string {
 func (*JoinVxnetRequest) ProtoMessage() {}
 
 func (x *JoinVxnetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[8]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +995,7 @@ func (x *JoinVxnetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinVxnetRequest.ProtoReflect.Descriptor instead.
 func (*JoinVxnetRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{8}
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JoinVxnetRequest) GetInstances() []string {
@@ -712,7 +1031,7 @@ type JoinVxnetResponse struct {
 
 func (x *JoinVxnetResponse) Reset() {
 	*x = JoinVxnetResponse{}
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +1043,7 @@ func (x *JoinVxnetResponse) String() string {
 func (*JoinVxnetResponse) ProtoMessage() {}
 
 func (x *JoinVxnetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[9]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +1056,7 @@ func (x *JoinVxnetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinVxnetResponse.ProtoReflect.Descriptor instead.
 func (*JoinVxnetResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{9}
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *JoinVxnetResponse) GetAction() string {
@@ -774,7 +1093,7 @@ type LeaveVxnetRequest struct {
 
 func (x *LeaveVxnetRequest) Reset() {
 	*x = LeaveVxnetRequest{}
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +1105,7 @@ func (x *LeaveVxnetRequest) String() string {
 func (*LeaveVxnetRequest) ProtoMessage() {}
 
 func (x *LeaveVxnetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[10]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +1118,7 @@ func (x *LeaveVxnetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveVxnetRequest.ProtoReflect.Descriptor instead.
 func (*LeaveVxnetRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{10}
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LeaveVxnetRequest) GetInstances() []string {
@@ -835,7 +1154,7 @@ type LeaveVxnetResponse struct {
 
 func (x *LeaveVxnetResponse) Reset() {
 	*x = LeaveVxnetResponse{}
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +1166,7 @@ func (x *LeaveVxnetResponse) String() string {
 func (*LeaveVxnetResponse) ProtoMessage() {}
 
 func (x *LeaveVxnetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[11]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +1179,7 @@ func (x *LeaveVxnetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveVxnetResponse.ProtoReflect.Descriptor instead.
 func (*LeaveVxnetResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{11}
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LeaveVxnetResponse) GetAction() string {
@@ -898,7 +1217,7 @@ type ModifyVxnetAttributesRequest struct {
 
 func (x *ModifyVxnetAttributesRequest) Reset() {
 	*x = ModifyVxnetAttributesRequest{}
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1229,7 @@ func (x *ModifyVxnetAttributesRequest) String() string {
 func (*ModifyVxnetAttributesRequest) ProtoMessage() {}
 
 func (x *ModifyVxnetAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[12]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1242,7 @@ func (x *ModifyVxnetAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyVxnetAttributesRequest.ProtoReflect.Descriptor instead.
 func (*ModifyVxnetAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{12}
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ModifyVxnetAttributesRequest) GetDescription() string {
@@ -965,7 +1284,7 @@ type ModifyVxnetAttributesResponse struct {
 
 func (x *ModifyVxnetAttributesResponse) Reset() {
 	*x = ModifyVxnetAttributesResponse{}
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1296,7 @@ func (x *ModifyVxnetAttributesResponse) String() string {
 func (*ModifyVxnetAttributesResponse) ProtoMessage() {}
 
 func (x *ModifyVxnetAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[13]
+	mi := &file_qingcloud_iaas_v1_vxnet_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1309,7 @@ func (x *ModifyVxnetAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyVxnetAttributesResponse.ProtoReflect.Descriptor instead.
 func (*ModifyVxnetAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{13}
+	return file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ModifyVxnetAttributesResponse) GetAction() string {
@@ -1063,6 +1382,24 @@ const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"totalCount\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\x95\x02\n" +
+	" DescribeVxnetInstancesAllRequest\x12\x19\n" +
+	"\x05image\x18\x01 \x01(\tH\x00R\x05image\x88\x01\x01\x12(\n" +
+	"\rinstance_type\x18\x02 \x01(\tH\x01R\finstanceType\x88\x01\x01\x12\x1c\n" +
+	"\tinstances\x18\x03 \x03(\tR\tinstances\x12\x1b\n" +
+	"\x06status\x18\x04 \x01(\tH\x02R\x06status\x88\x01\x01\x12\x1e\n" +
+	"\x05vxnet\x18\x05 \x01(\tB\x03\xe0A\x02H\x03R\x05vxnet\x88\x01\x01\x12\x17\n" +
+	"\x04zone\x18\x06 \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_imageB\x10\n" +
+	"\x0e_instance_typeB\t\n" +
+	"\a_statusB\b\n" +
+	"\x06_vxnetB\a\n" +
+	"\x05_zone\"\xa8\x01\n" +
+	"!DescribeVxnetInstancesAllResponse\x127\n" +
+	"\binstance\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.InstanceR\binstance\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x9e\x03\n" +
 	"\x15DescribeVxnetsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
@@ -1096,6 +1433,31 @@ const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"\tvxnet_set\x18\x04 \x03(\v2\x18.qingcloud.iaas.v1.VxnetR\bvxnetSetB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
+	"\f_total_count\"\xd4\x02\n" +
+	"\x18DescribeVxnetsAllRequest\x12\x19\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12$\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x02R\n" +
+	"searchWord\x88\x01\x01\x12\x12\n" +
+	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x1d\n" +
+	"\averbose\x18\x05 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"vxnet_type\x18\x06 \x01(\x05H\x04R\tvxnetType\x88\x01\x01\x12\x16\n" +
+	"\x06vxnets\x18\a \x03(\tR\x06vxnets\x12\x17\n" +
+	"\x04zone\x18\b \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
+	"\x06_ownerB\r\n" +
+	"\v_project_idB\x0e\n" +
+	"\f_search_wordB\n" +
+	"\n" +
+	"\b_verboseB\r\n" +
+	"\v_vxnet_typeB\a\n" +
+	"\x05_zone\"\x97\x01\n" +
+	"\x19DescribeVxnetsAllResponse\x12.\n" +
+	"\x05vxnet\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.VxnetR\x05vxnet\x12$\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
+	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x81\x01\n" +
 	"\x10JoinVxnetRequest\x12!\n" +
 	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x1e\n" +
@@ -1137,16 +1499,20 @@ const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code2\xa9\f\n" +
+	"\t_ret_code2\xc6\x0f\n" +
 	"\fVxnetService\x12\xcc\x01\n" +
 	"\fCreateVxnets\x12&.qingcloud.iaas.v1.CreateVxnetsRequest\x1a'.qingcloud.iaas.v1.CreateVxnetsResponse\"k\xc2\xf3\x18G\n" +
 	"\fCreateVxnets\"7https://docs.qingcloud.com/api/vxnet/create_vxnets.html\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/iaas/CreateVxnets\x12\xcc\x01\n" +
 	"\fDeleteVxnets\x12&.qingcloud.iaas.v1.DeleteVxnetsRequest\x1a'.qingcloud.iaas.v1.DeleteVxnetsResponse\"k\xc2\xf3\x18G\n" +
 	"\fDeleteVxnets\"7https://docs.qingcloud.com/api/vxnet/delete_vxnets.html\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/iaas/DeleteVxnets\x12\x89\x02\n" +
 	"\x16DescribeVxnetInstances\x120.qingcloud.iaas.v1.DescribeVxnetInstancesRequest\x1a1.qingcloud.iaas.v1.DescribeVxnetInstancesResponse\"\x89\x01\xc2\xf3\x18^\n" +
-	"\x16DescribeVxnetInstances\x10\x01\"Bhttps://docs.qingcloud.com/api/vxnet/describe_vxnet_instances.html\x82\xd3\xe4\x93\x02!\x12\x1f/v1/iaas/DescribeVxnetInstances\x12\xd7\x01\n" +
+	"\x16DescribeVxnetInstances\x10\x01\"Bhttps://docs.qingcloud.com/api/vxnet/describe_vxnet_instances.html\x82\xd3\xe4\x93\x02!\x12\x1f/v1/iaas/DescribeVxnetInstances\x12\xe1\x01\n" +
+	"\x19DescribeVxnetInstancesAll\x123.qingcloud.iaas.v1.DescribeVxnetInstancesAllRequest\x1a4.qingcloud.iaas.v1.DescribeVxnetInstancesAllResponse\"W\xc2\xf3\x18(\n" +
+	"\x16DescribeVxnetInstances\x10\x01*\finstance_set\x82\xd3\xe4\x93\x02%\x12#/v1/iaas/DescribeVxnetInstances:all0\x01\x12\xd7\x01\n" +
 	"\x0eDescribeVxnets\x12(.qingcloud.iaas.v1.DescribeVxnetsRequest\x1a).qingcloud.iaas.v1.DescribeVxnetsResponse\"p\xc2\xf3\x18M\n" +
-	"\x0eDescribeVxnets\x10\x01\"9https://docs.qingcloud.com/api/vxnet/describe_vxnets.html\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/iaas/DescribeVxnets\x12\xba\x01\n" +
+	"\x0eDescribeVxnets\x10\x01\"9https://docs.qingcloud.com/api/vxnet/describe_vxnets.html\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/iaas/DescribeVxnets\x12\xb6\x01\n" +
+	"\x11DescribeVxnetsAll\x12+.qingcloud.iaas.v1.DescribeVxnetsAllRequest\x1a,.qingcloud.iaas.v1.DescribeVxnetsAllResponse\"D\xc2\xf3\x18\x1d\n" +
+	"\x0eDescribeVxnets\x10\x01*\tvxnet_set\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/iaas/DescribeVxnets:all0\x01\x12\xba\x01\n" +
 	"\tJoinVxnet\x12#.qingcloud.iaas.v1.JoinVxnetRequest\x1a$.qingcloud.iaas.v1.JoinVxnetResponse\"b\xc2\xf3\x18A\n" +
 	"\tJoinVxnet\"4https://docs.qingcloud.com/api/vxnet/join_vxnet.html\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/iaas/JoinVxnet\x12\xc0\x01\n" +
 	"\n" +
@@ -1169,47 +1535,57 @@ func file_qingcloud_iaas_v1_vxnet_proto_rawDescGZIP() []byte {
 	return file_qingcloud_iaas_v1_vxnet_proto_rawDescData
 }
 
-var file_qingcloud_iaas_v1_vxnet_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_qingcloud_iaas_v1_vxnet_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_qingcloud_iaas_v1_vxnet_proto_goTypes = []any{
-	(*CreateVxnetsRequest)(nil),            // 0: qingcloud.iaas.v1.CreateVxnetsRequest
-	(*CreateVxnetsResponse)(nil),           // 1: qingcloud.iaas.v1.CreateVxnetsResponse
-	(*DeleteVxnetsRequest)(nil),            // 2: qingcloud.iaas.v1.DeleteVxnetsRequest
-	(*DeleteVxnetsResponse)(nil),           // 3: qingcloud.iaas.v1.DeleteVxnetsResponse
-	(*DescribeVxnetInstancesRequest)(nil),  // 4: qingcloud.iaas.v1.DescribeVxnetInstancesRequest
-	(*DescribeVxnetInstancesResponse)(nil), // 5: qingcloud.iaas.v1.DescribeVxnetInstancesResponse
-	(*DescribeVxnetsRequest)(nil),          // 6: qingcloud.iaas.v1.DescribeVxnetsRequest
-	(*DescribeVxnetsResponse)(nil),         // 7: qingcloud.iaas.v1.DescribeVxnetsResponse
-	(*JoinVxnetRequest)(nil),               // 8: qingcloud.iaas.v1.JoinVxnetRequest
-	(*JoinVxnetResponse)(nil),              // 9: qingcloud.iaas.v1.JoinVxnetResponse
-	(*LeaveVxnetRequest)(nil),              // 10: qingcloud.iaas.v1.LeaveVxnetRequest
-	(*LeaveVxnetResponse)(nil),             // 11: qingcloud.iaas.v1.LeaveVxnetResponse
-	(*ModifyVxnetAttributesRequest)(nil),   // 12: qingcloud.iaas.v1.ModifyVxnetAttributesRequest
-	(*ModifyVxnetAttributesResponse)(nil),  // 13: qingcloud.iaas.v1.ModifyVxnetAttributesResponse
-	(*Instance)(nil),                       // 14: qingcloud.iaas.v1.Instance
-	(*Vxnet)(nil),                          // 15: qingcloud.iaas.v1.Vxnet
+	(*CreateVxnetsRequest)(nil),               // 0: qingcloud.iaas.v1.CreateVxnetsRequest
+	(*CreateVxnetsResponse)(nil),              // 1: qingcloud.iaas.v1.CreateVxnetsResponse
+	(*DeleteVxnetsRequest)(nil),               // 2: qingcloud.iaas.v1.DeleteVxnetsRequest
+	(*DeleteVxnetsResponse)(nil),              // 3: qingcloud.iaas.v1.DeleteVxnetsResponse
+	(*DescribeVxnetInstancesRequest)(nil),     // 4: qingcloud.iaas.v1.DescribeVxnetInstancesRequest
+	(*DescribeVxnetInstancesResponse)(nil),    // 5: qingcloud.iaas.v1.DescribeVxnetInstancesResponse
+	(*DescribeVxnetInstancesAllRequest)(nil),  // 6: qingcloud.iaas.v1.DescribeVxnetInstancesAllRequest
+	(*DescribeVxnetInstancesAllResponse)(nil), // 7: qingcloud.iaas.v1.DescribeVxnetInstancesAllResponse
+	(*DescribeVxnetsRequest)(nil),             // 8: qingcloud.iaas.v1.DescribeVxnetsRequest
+	(*DescribeVxnetsResponse)(nil),            // 9: qingcloud.iaas.v1.DescribeVxnetsResponse
+	(*DescribeVxnetsAllRequest)(nil),          // 10: qingcloud.iaas.v1.DescribeVxnetsAllRequest
+	(*DescribeVxnetsAllResponse)(nil),         // 11: qingcloud.iaas.v1.DescribeVxnetsAllResponse
+	(*JoinVxnetRequest)(nil),                  // 12: qingcloud.iaas.v1.JoinVxnetRequest
+	(*JoinVxnetResponse)(nil),                 // 13: qingcloud.iaas.v1.JoinVxnetResponse
+	(*LeaveVxnetRequest)(nil),                 // 14: qingcloud.iaas.v1.LeaveVxnetRequest
+	(*LeaveVxnetResponse)(nil),                // 15: qingcloud.iaas.v1.LeaveVxnetResponse
+	(*ModifyVxnetAttributesRequest)(nil),      // 16: qingcloud.iaas.v1.ModifyVxnetAttributesRequest
+	(*ModifyVxnetAttributesResponse)(nil),     // 17: qingcloud.iaas.v1.ModifyVxnetAttributesResponse
+	(*Instance)(nil),                          // 18: qingcloud.iaas.v1.Instance
+	(*Vxnet)(nil),                             // 19: qingcloud.iaas.v1.Vxnet
 }
 var file_qingcloud_iaas_v1_vxnet_proto_depIdxs = []int32{
-	14, // 0: qingcloud.iaas.v1.DescribeVxnetInstancesResponse.instance_set:type_name -> qingcloud.iaas.v1.Instance
-	15, // 1: qingcloud.iaas.v1.DescribeVxnetsResponse.vxnet_set:type_name -> qingcloud.iaas.v1.Vxnet
-	0,  // 2: qingcloud.iaas.v1.VxnetService.CreateVxnets:input_type -> qingcloud.iaas.v1.CreateVxnetsRequest
-	2,  // 3: qingcloud.iaas.v1.VxnetService.DeleteVxnets:input_type -> qingcloud.iaas.v1.DeleteVxnetsRequest
-	4,  // 4: qingcloud.iaas.v1.VxnetService.DescribeVxnetInstances:input_type -> qingcloud.iaas.v1.DescribeVxnetInstancesRequest
-	6,  // 5: qingcloud.iaas.v1.VxnetService.DescribeVxnets:input_type -> qingcloud.iaas.v1.DescribeVxnetsRequest
-	8,  // 6: qingcloud.iaas.v1.VxnetService.JoinVxnet:input_type -> qingcloud.iaas.v1.JoinVxnetRequest
-	10, // 7: qingcloud.iaas.v1.VxnetService.LeaveVxnet:input_type -> qingcloud.iaas.v1.LeaveVxnetRequest
-	12, // 8: qingcloud.iaas.v1.VxnetService.ModifyVxnetAttributes:input_type -> qingcloud.iaas.v1.ModifyVxnetAttributesRequest
-	1,  // 9: qingcloud.iaas.v1.VxnetService.CreateVxnets:output_type -> qingcloud.iaas.v1.CreateVxnetsResponse
-	3,  // 10: qingcloud.iaas.v1.VxnetService.DeleteVxnets:output_type -> qingcloud.iaas.v1.DeleteVxnetsResponse
-	5,  // 11: qingcloud.iaas.v1.VxnetService.DescribeVxnetInstances:output_type -> qingcloud.iaas.v1.DescribeVxnetInstancesResponse
-	7,  // 12: qingcloud.iaas.v1.VxnetService.DescribeVxnets:output_type -> qingcloud.iaas.v1.DescribeVxnetsResponse
-	9,  // 13: qingcloud.iaas.v1.VxnetService.JoinVxnet:output_type -> qingcloud.iaas.v1.JoinVxnetResponse
-	11, // 14: qingcloud.iaas.v1.VxnetService.LeaveVxnet:output_type -> qingcloud.iaas.v1.LeaveVxnetResponse
-	13, // 15: qingcloud.iaas.v1.VxnetService.ModifyVxnetAttributes:output_type -> qingcloud.iaas.v1.ModifyVxnetAttributesResponse
-	9,  // [9:16] is the sub-list for method output_type
-	2,  // [2:9] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	18, // 0: qingcloud.iaas.v1.DescribeVxnetInstancesResponse.instance_set:type_name -> qingcloud.iaas.v1.Instance
+	18, // 1: qingcloud.iaas.v1.DescribeVxnetInstancesAllResponse.instance:type_name -> qingcloud.iaas.v1.Instance
+	19, // 2: qingcloud.iaas.v1.DescribeVxnetsResponse.vxnet_set:type_name -> qingcloud.iaas.v1.Vxnet
+	19, // 3: qingcloud.iaas.v1.DescribeVxnetsAllResponse.vxnet:type_name -> qingcloud.iaas.v1.Vxnet
+	0,  // 4: qingcloud.iaas.v1.VxnetService.CreateVxnets:input_type -> qingcloud.iaas.v1.CreateVxnetsRequest
+	2,  // 5: qingcloud.iaas.v1.VxnetService.DeleteVxnets:input_type -> qingcloud.iaas.v1.DeleteVxnetsRequest
+	4,  // 6: qingcloud.iaas.v1.VxnetService.DescribeVxnetInstances:input_type -> qingcloud.iaas.v1.DescribeVxnetInstancesRequest
+	6,  // 7: qingcloud.iaas.v1.VxnetService.DescribeVxnetInstancesAll:input_type -> qingcloud.iaas.v1.DescribeVxnetInstancesAllRequest
+	8,  // 8: qingcloud.iaas.v1.VxnetService.DescribeVxnets:input_type -> qingcloud.iaas.v1.DescribeVxnetsRequest
+	10, // 9: qingcloud.iaas.v1.VxnetService.DescribeVxnetsAll:input_type -> qingcloud.iaas.v1.DescribeVxnetsAllRequest
+	12, // 10: qingcloud.iaas.v1.VxnetService.JoinVxnet:input_type -> qingcloud.iaas.v1.JoinVxnetRequest
+	14, // 11: qingcloud.iaas.v1.VxnetService.LeaveVxnet:input_type -> qingcloud.iaas.v1.LeaveVxnetRequest
+	16, // 12: qingcloud.iaas.v1.VxnetService.ModifyVxnetAttributes:input_type -> qingcloud.iaas.v1.ModifyVxnetAttributesRequest
+	1,  // 13: qingcloud.iaas.v1.VxnetService.CreateVxnets:output_type -> qingcloud.iaas.v1.CreateVxnetsResponse
+	3,  // 14: qingcloud.iaas.v1.VxnetService.DeleteVxnets:output_type -> qingcloud.iaas.v1.DeleteVxnetsResponse
+	5,  // 15: qingcloud.iaas.v1.VxnetService.DescribeVxnetInstances:output_type -> qingcloud.iaas.v1.DescribeVxnetInstancesResponse
+	7,  // 16: qingcloud.iaas.v1.VxnetService.DescribeVxnetInstancesAll:output_type -> qingcloud.iaas.v1.DescribeVxnetInstancesAllResponse
+	9,  // 17: qingcloud.iaas.v1.VxnetService.DescribeVxnets:output_type -> qingcloud.iaas.v1.DescribeVxnetsResponse
+	11, // 18: qingcloud.iaas.v1.VxnetService.DescribeVxnetsAll:output_type -> qingcloud.iaas.v1.DescribeVxnetsAllResponse
+	13, // 19: qingcloud.iaas.v1.VxnetService.JoinVxnet:output_type -> qingcloud.iaas.v1.JoinVxnetResponse
+	15, // 20: qingcloud.iaas.v1.VxnetService.LeaveVxnet:output_type -> qingcloud.iaas.v1.LeaveVxnetResponse
+	17, // 21: qingcloud.iaas.v1.VxnetService.ModifyVxnetAttributes:output_type -> qingcloud.iaas.v1.ModifyVxnetAttributesResponse
+	13, // [13:22] is the sub-list for method output_type
+	4,  // [4:13] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_qingcloud_iaas_v1_vxnet_proto_init() }
@@ -1233,13 +1609,17 @@ func file_qingcloud_iaas_v1_vxnet_proto_init() {
 	file_qingcloud_iaas_v1_vxnet_proto_msgTypes[11].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_vxnet_proto_msgTypes[12].OneofWrappers = []any{}
 	file_qingcloud_iaas_v1_vxnet_proto_msgTypes[13].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_vxnet_proto_msgTypes[14].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_vxnet_proto_msgTypes[15].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_vxnet_proto_msgTypes[16].OneofWrappers = []any{}
+	file_qingcloud_iaas_v1_vxnet_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qingcloud_iaas_v1_vxnet_proto_rawDesc), len(file_qingcloud_iaas_v1_vxnet_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -124,6 +124,34 @@ func local_request_VxnetService_DescribeVxnetInstances_0(ctx context.Context, ma
 	return msg, metadata, err
 }
 
+var filter_VxnetService_DescribeVxnetInstancesAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_VxnetService_DescribeVxnetInstancesAll_0(ctx context.Context, marshaler runtime.Marshaler, client VxnetServiceClient, req *http.Request, pathParams map[string]string) (VxnetService_DescribeVxnetInstancesAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeVxnetInstancesAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_VxnetService_DescribeVxnetInstancesAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeVxnetInstancesAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 var filter_VxnetService_DescribeVxnets_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_VxnetService_DescribeVxnets_0(ctx context.Context, marshaler runtime.Marshaler, client VxnetServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -157,6 +185,34 @@ func local_request_VxnetService_DescribeVxnets_0(ctx context.Context, marshaler 
 	}
 	msg, err := server.DescribeVxnets(ctx, &protoReq)
 	return msg, metadata, err
+}
+
+var filter_VxnetService_DescribeVxnetsAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_VxnetService_DescribeVxnetsAll_0(ctx context.Context, marshaler runtime.Marshaler, client VxnetServiceClient, req *http.Request, pathParams map[string]string) (VxnetService_DescribeVxnetsAllClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq DescribeVxnetsAllRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_VxnetService_DescribeVxnetsAll_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.DescribeVxnetsAll(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
 }
 
 func request_VxnetService_JoinVxnet_0(ctx context.Context, marshaler runtime.Marshaler, client VxnetServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -306,6 +362,13 @@ func RegisterVxnetServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_VxnetService_DescribeVxnetInstances_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+
+	mux.Handle(http.MethodGet, pattern_VxnetService_DescribeVxnetInstancesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
 	mux.Handle(http.MethodGet, pattern_VxnetService_DescribeVxnets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -325,6 +388,13 @@ func RegisterVxnetServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_VxnetService_DescribeVxnets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodGet, pattern_VxnetService_DescribeVxnetsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 	mux.Handle(http.MethodPost, pattern_VxnetService_JoinVxnet_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -477,6 +547,23 @@ func RegisterVxnetServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_VxnetService_DescribeVxnetInstances_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_VxnetService_DescribeVxnetInstancesAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.VxnetService/DescribeVxnetInstancesAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeVxnetInstances:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_VxnetService_DescribeVxnetInstancesAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_VxnetService_DescribeVxnetInstancesAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_VxnetService_DescribeVxnets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -493,6 +580,23 @@ func RegisterVxnetServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_VxnetService_DescribeVxnets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_VxnetService_DescribeVxnetsAll_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/qingcloud.iaas.v1.VxnetService/DescribeVxnetsAll", runtime.WithHTTPPathPattern("/v1/iaas/DescribeVxnets:all"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_VxnetService_DescribeVxnetsAll_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_VxnetService_DescribeVxnetsAll_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodPost, pattern_VxnetService_JoinVxnet_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -549,21 +653,25 @@ func RegisterVxnetServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 }
 
 var (
-	pattern_VxnetService_CreateVxnets_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateVxnets"}, ""))
-	pattern_VxnetService_DeleteVxnets_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteVxnets"}, ""))
-	pattern_VxnetService_DescribeVxnetInstances_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeVxnetInstances"}, ""))
-	pattern_VxnetService_DescribeVxnets_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeVxnets"}, ""))
-	pattern_VxnetService_JoinVxnet_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "JoinVxnet"}, ""))
-	pattern_VxnetService_LeaveVxnet_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "LeaveVxnet"}, ""))
-	pattern_VxnetService_ModifyVxnetAttributes_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyVxnetAttributes"}, ""))
+	pattern_VxnetService_CreateVxnets_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "CreateVxnets"}, ""))
+	pattern_VxnetService_DeleteVxnets_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DeleteVxnets"}, ""))
+	pattern_VxnetService_DescribeVxnetInstances_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeVxnetInstances"}, ""))
+	pattern_VxnetService_DescribeVxnetInstancesAll_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeVxnetInstances"}, "all"))
+	pattern_VxnetService_DescribeVxnets_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeVxnets"}, ""))
+	pattern_VxnetService_DescribeVxnetsAll_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "DescribeVxnets"}, "all"))
+	pattern_VxnetService_JoinVxnet_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "JoinVxnet"}, ""))
+	pattern_VxnetService_LeaveVxnet_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "LeaveVxnet"}, ""))
+	pattern_VxnetService_ModifyVxnetAttributes_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "iaas", "ModifyVxnetAttributes"}, ""))
 )
 
 var (
-	forward_VxnetService_CreateVxnets_0           = runtime.ForwardResponseMessage
-	forward_VxnetService_DeleteVxnets_0           = runtime.ForwardResponseMessage
-	forward_VxnetService_DescribeVxnetInstances_0 = runtime.ForwardResponseMessage
-	forward_VxnetService_DescribeVxnets_0         = runtime.ForwardResponseMessage
-	forward_VxnetService_JoinVxnet_0              = runtime.ForwardResponseMessage
-	forward_VxnetService_LeaveVxnet_0             = runtime.ForwardResponseMessage
-	forward_VxnetService_ModifyVxnetAttributes_0  = runtime.ForwardResponseMessage
+	forward_VxnetService_CreateVxnets_0              = runtime.ForwardResponseMessage
+	forward_VxnetService_DeleteVxnets_0              = runtime.ForwardResponseMessage
+	forward_VxnetService_DescribeVxnetInstances_0    = runtime.ForwardResponseMessage
+	forward_VxnetService_DescribeVxnetInstancesAll_0 = runtime.ForwardResponseStream
+	forward_VxnetService_DescribeVxnets_0            = runtime.ForwardResponseMessage
+	forward_VxnetService_DescribeVxnetsAll_0         = runtime.ForwardResponseStream
+	forward_VxnetService_JoinVxnet_0                 = runtime.ForwardResponseMessage
+	forward_VxnetService_LeaveVxnet_0                = runtime.ForwardResponseMessage
+	forward_VxnetService_ModifyVxnetAttributes_0     = runtime.ForwardResponseMessage
 )

@@ -22,13 +22,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	VxnetService_CreateVxnets_FullMethodName           = "/qingcloud.iaas.v1.VxnetService/CreateVxnets"
-	VxnetService_DeleteVxnets_FullMethodName           = "/qingcloud.iaas.v1.VxnetService/DeleteVxnets"
-	VxnetService_DescribeVxnetInstances_FullMethodName = "/qingcloud.iaas.v1.VxnetService/DescribeVxnetInstances"
-	VxnetService_DescribeVxnets_FullMethodName         = "/qingcloud.iaas.v1.VxnetService/DescribeVxnets"
-	VxnetService_JoinVxnet_FullMethodName              = "/qingcloud.iaas.v1.VxnetService/JoinVxnet"
-	VxnetService_LeaveVxnet_FullMethodName             = "/qingcloud.iaas.v1.VxnetService/LeaveVxnet"
-	VxnetService_ModifyVxnetAttributes_FullMethodName  = "/qingcloud.iaas.v1.VxnetService/ModifyVxnetAttributes"
+	VxnetService_CreateVxnets_FullMethodName              = "/qingcloud.iaas.v1.VxnetService/CreateVxnets"
+	VxnetService_DeleteVxnets_FullMethodName              = "/qingcloud.iaas.v1.VxnetService/DeleteVxnets"
+	VxnetService_DescribeVxnetInstances_FullMethodName    = "/qingcloud.iaas.v1.VxnetService/DescribeVxnetInstances"
+	VxnetService_DescribeVxnetInstancesAll_FullMethodName = "/qingcloud.iaas.v1.VxnetService/DescribeVxnetInstancesAll"
+	VxnetService_DescribeVxnets_FullMethodName            = "/qingcloud.iaas.v1.VxnetService/DescribeVxnets"
+	VxnetService_DescribeVxnetsAll_FullMethodName         = "/qingcloud.iaas.v1.VxnetService/DescribeVxnetsAll"
+	VxnetService_JoinVxnet_FullMethodName                 = "/qingcloud.iaas.v1.VxnetService/JoinVxnet"
+	VxnetService_LeaveVxnet_FullMethodName                = "/qingcloud.iaas.v1.VxnetService/LeaveVxnet"
+	VxnetService_ModifyVxnetAttributes_FullMethodName     = "/qingcloud.iaas.v1.VxnetService/ModifyVxnetAttributes"
 )
 
 // VxnetServiceClient is the client API for VxnetService service.
@@ -51,12 +53,24 @@ type VxnetServiceClient interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/vxnet/describe_vxnet_instances.html
 	DescribeVxnetInstances(ctx context.Context, in *DescribeVxnetInstancesRequest, opts ...grpc.CallOption) (*DescribeVxnetInstancesResponse, error)
+	// DescribeVxnetInstancesAll streams every item that DescribeVxnetInstances matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeVxnetInstancesAll(ctx context.Context, in *DescribeVxnetInstancesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeVxnetInstancesAllResponse], error)
 	// DescribeVxnets calls the QingCloud action DescribeVxnets.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/vxnet/describe_vxnets.html
 	DescribeVxnets(ctx context.Context, in *DescribeVxnetsRequest, opts ...grpc.CallOption) (*DescribeVxnetsResponse, error)
+	// DescribeVxnetsAll streams every item that DescribeVxnets matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeVxnetsAll(ctx context.Context, in *DescribeVxnetsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeVxnetsAllResponse], error)
 	// JoinVxnet calls the QingCloud action JoinVxnet.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -113,6 +127,25 @@ func (c *vxnetServiceClient) DescribeVxnetInstances(ctx context.Context, in *Des
 	return out, nil
 }
 
+func (c *vxnetServiceClient) DescribeVxnetInstancesAll(ctx context.Context, in *DescribeVxnetInstancesAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeVxnetInstancesAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &VxnetService_ServiceDesc.Streams[0], VxnetService_DescribeVxnetInstancesAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeVxnetInstancesAllRequest, DescribeVxnetInstancesAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VxnetService_DescribeVxnetInstancesAllClient = grpc.ServerStreamingClient[DescribeVxnetInstancesAllResponse]
+
 func (c *vxnetServiceClient) DescribeVxnets(ctx context.Context, in *DescribeVxnetsRequest, opts ...grpc.CallOption) (*DescribeVxnetsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DescribeVxnetsResponse)
@@ -122,6 +155,25 @@ func (c *vxnetServiceClient) DescribeVxnets(ctx context.Context, in *DescribeVxn
 	}
 	return out, nil
 }
+
+func (c *vxnetServiceClient) DescribeVxnetsAll(ctx context.Context, in *DescribeVxnetsAllRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DescribeVxnetsAllResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &VxnetService_ServiceDesc.Streams[1], VxnetService_DescribeVxnetsAll_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DescribeVxnetsAllRequest, DescribeVxnetsAllResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VxnetService_DescribeVxnetsAllClient = grpc.ServerStreamingClient[DescribeVxnetsAllResponse]
 
 func (c *vxnetServiceClient) JoinVxnet(ctx context.Context, in *JoinVxnetRequest, opts ...grpc.CallOption) (*JoinVxnetResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -173,12 +225,24 @@ type VxnetServiceServer interface {
 	//
 	// Documentation: https://docs.qingcloud.com/api/vxnet/describe_vxnet_instances.html
 	DescribeVxnetInstances(context.Context, *DescribeVxnetInstancesRequest) (*DescribeVxnetInstancesResponse, error)
+	// DescribeVxnetInstancesAll streams every item that DescribeVxnetInstances matches, one per
+	// message, fetching pages of 100 until all are sent (QingCloud caps a page at 100 and silently
+	// truncates). Items are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeVxnetInstancesAll(*DescribeVxnetInstancesAllRequest, grpc.ServerStreamingServer[DescribeVxnetInstancesAllResponse]) error
 	// DescribeVxnets calls the QingCloud action DescribeVxnets.
 	//
 	// Read-only.
 	//
 	// Documentation: https://docs.qingcloud.com/api/vxnet/describe_vxnets.html
 	DescribeVxnets(context.Context, *DescribeVxnetsRequest) (*DescribeVxnetsResponse, error)
+	// DescribeVxnetsAll streams every item that DescribeVxnets matches, one per message, fetching
+	// pages of 100 until all are sent (QingCloud caps a page at 100 and silently truncates). Items
+	// are in QingCloud's order and never repeated.
+	//
+	// Read-only.
+	DescribeVxnetsAll(*DescribeVxnetsAllRequest, grpc.ServerStreamingServer[DescribeVxnetsAllResponse]) error
 	// JoinVxnet calls the QingCloud action JoinVxnet.
 	//
 	// Delayed: the response carries a job_id; stream its progress with WatchService.WatchJobs.
@@ -214,8 +278,14 @@ func (UnimplementedVxnetServiceServer) DeleteVxnets(context.Context, *DeleteVxne
 func (UnimplementedVxnetServiceServer) DescribeVxnetInstances(context.Context, *DescribeVxnetInstancesRequest) (*DescribeVxnetInstancesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeVxnetInstances not implemented")
 }
+func (UnimplementedVxnetServiceServer) DescribeVxnetInstancesAll(*DescribeVxnetInstancesAllRequest, grpc.ServerStreamingServer[DescribeVxnetInstancesAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeVxnetInstancesAll not implemented")
+}
 func (UnimplementedVxnetServiceServer) DescribeVxnets(context.Context, *DescribeVxnetsRequest) (*DescribeVxnetsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeVxnets not implemented")
+}
+func (UnimplementedVxnetServiceServer) DescribeVxnetsAll(*DescribeVxnetsAllRequest, grpc.ServerStreamingServer[DescribeVxnetsAllResponse]) error {
+	return status.Error(codes.Unimplemented, "method DescribeVxnetsAll not implemented")
 }
 func (UnimplementedVxnetServiceServer) JoinVxnet(context.Context, *JoinVxnetRequest) (*JoinVxnetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method JoinVxnet not implemented")
@@ -301,6 +371,17 @@ func _VxnetService_DescribeVxnetInstances_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VxnetService_DescribeVxnetInstancesAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeVxnetInstancesAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(VxnetServiceServer).DescribeVxnetInstancesAll(m, &grpc.GenericServerStream[DescribeVxnetInstancesAllRequest, DescribeVxnetInstancesAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VxnetService_DescribeVxnetInstancesAllServer = grpc.ServerStreamingServer[DescribeVxnetInstancesAllResponse]
+
 func _VxnetService_DescribeVxnets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DescribeVxnetsRequest)
 	if err := dec(in); err != nil {
@@ -318,6 +399,17 @@ func _VxnetService_DescribeVxnets_Handler(srv interface{}, ctx context.Context, 
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _VxnetService_DescribeVxnetsAll_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DescribeVxnetsAllRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(VxnetServiceServer).DescribeVxnetsAll(m, &grpc.GenericServerStream[DescribeVxnetsAllRequest, DescribeVxnetsAllResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VxnetService_DescribeVxnetsAllServer = grpc.ServerStreamingServer[DescribeVxnetsAllResponse]
 
 func _VxnetService_JoinVxnet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(JoinVxnetRequest)
@@ -409,6 +501,17 @@ var VxnetService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _VxnetService_ModifyVxnetAttributes_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DescribeVxnetInstancesAll",
+			Handler:       _VxnetService_DescribeVxnetInstancesAll_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DescribeVxnetsAll",
+			Handler:       _VxnetService_DescribeVxnetsAll_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "qingcloud/iaas/v1/vxnet.proto",
 }
