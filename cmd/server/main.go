@@ -6,6 +6,9 @@
 //
 // With QINGCLOUD_ACCESS_KEY and QINGCLOUD_SECRET_KEY (and optionally QINGCLOUD_ZONE, QINGCLOUD_ENDPOINT)
 // it calls the real API. Run with -h for the flags; flags override the variables.
+//
+// "server healthcheck [-grpc-addr host:port]" exits 0 when a running server reports SERVING; it is meant
+// for container HEALTHCHECK instructions.
 package main
 
 import (
@@ -28,6 +31,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		if err := healthcheck(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
