@@ -1,0 +1,192 @@
+package emulator
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// handler executes one action for an account; it runs under the account lock after settle.
+type handler func(a *account, r *request) (result, *apiError)
+
+type actionSpec struct {
+	h      handler
+	noZone bool // the action takes no zone parameter (zone is optional)
+}
+
+// actions is the table of modeled actions, filled by the init functions of the resource files.
+var actions = map[string]actionSpec{}
+
+func register(name string, h handler) { actions[name] = actionSpec{h: h} }
+
+func registerNoZone(name string, h handler) { actions[name] = actionSpec{h: h, noZone: true} }
+
+// fallbackHandler answers actions that are not modeled; it is set when generated descriptors
+// are linked in (see fallback.go). It returns ok=false for actions it does not know either.
+var fallbackHandler func(a *account, r *request) (res result, err *apiError, ok bool)
+
+// fallbackNoZone reports whether a fallback action takes no zone parameter.
+var fallbackNoZone func(action string) bool
+
+// ModeledActions returns the names of the actions the emulator models with state.
+func ModeledActions() []string {
+	out := make([]string, 0, len(actions))
+	for name := range actions {
+		out = append(out, name)
+	}
+	return out
+}
+
+// serveAPI handles one request to /iaas or /iaas/.
+func (e *Emulator) serveAPI(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet && req.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{
+			"ret_code": 1100, "message": "ParameterError, use GET or POST",
+		})
+		return
+	}
+	start := time.Now()
+	params, aerr := readParams(req)
+	action := params["action"]
+	keyID := ""
+	if aerr == nil {
+		keyID, aerr = e.authenticate(req.Method, req.URL.Path, params)
+	}
+	e.stats.request(keyID, action)
+	if aerr == nil && !e.quota.allow(keyID, e.now()) {
+		aerr = newError(2500, "QuotaExceeded", "API request quota of %d per %s exceeded for access key [%s], please try later",
+			e.quota.limit, e.quota.window, keyID)
+	}
+
+	faults := e.Faults()
+	fault := ""
+	if aerr == nil && faults.applies(action) {
+		if faults.Latency > 0 {
+			e.stats.fault(keyID, action, faultLatency)
+			sleep(req.Context(), faults.Latency)
+		}
+		fault = faults.pick()
+		if fault != "" {
+			e.stats.fault(keyID, action, fault)
+		}
+		switch fault {
+		case faultRetCode5100, faultRetCode5000, faultRetCode2500:
+			aerr = faultError(fault)
+		case faultHTTP502:
+			writeHTTPError(w, http.StatusBadGateway)
+			e.logRequest(req, keyID, action, -502, start)
+			return
+		case faultHTTP503:
+			writeHTTPError(w, http.StatusServiceUnavailable)
+			e.logRequest(req, keyID, action, -503, start)
+			return
+		case faultConnReset:
+			e.logRequest(req, keyID, action, -1, start)
+			if !resetConnection(w) {
+				panic(http.ErrAbortHandler)
+			}
+			return
+		}
+	}
+
+	var body []byte
+	if aerr == nil {
+		body, aerr = e.dispatch(keyID, action, params, faults)
+	}
+	code := 0
+	if aerr != nil {
+		body, code = encodeError(aerr), aerr.code
+	}
+	if fault == faultTruncatedBody {
+		body = truncate(body)
+	}
+	writeBody(w, http.StatusOK, body)
+	e.stats.retCode(keyID, action, code)
+	e.logRequest(req, keyID, action, code, start)
+}
+
+func (e *Emulator) logRequest(req *http.Request, keyID, action string, code int, start time.Time) {
+	e.log.LogAttrs(req.Context(), slog.LevelDebug, "emulator request",
+		slog.String("method", req.Method), slog.String("path", req.URL.Path),
+		slog.String("access_key_id", keyID), slog.String("action", action),
+		slog.Int("ret_code", code), slog.Duration("elapsed", time.Since(start)))
+}
+
+// dispatch runs an authenticated action and renders its answer.
+func (e *Emulator) dispatch(keyID, action string, params map[string]string, f Faults) ([]byte, *apiError) {
+	if action == "" {
+		return nil, errMissing("action")
+	}
+	spec, modeled := actions[action]
+	if !modeled {
+		if fallbackHandler == nil || fallbackNoZone == nil || !fallbackKnows(action) {
+			return nil, errUnknownAction
+		}
+		spec = actionSpec{noZone: fallbackNoZone(action)}
+	}
+	r := &request{action: action, params: params, keyID: keyID, faults: f}
+	if err := r.resolveZone(spec.noZone); err != nil {
+		return nil, err
+	}
+	a := e.account(keyID)
+	if a == nil {
+		return nil, newError(1200, "AuthFailure", "access_key_id [%s] does not exist", keyID)
+	}
+	res, err := e.run(a, r, spec, modeled)
+	if err != nil {
+		return nil, err
+	}
+	b, merr := encodeSuccess(action, res)
+	if merr != nil {
+		return nil, newError(5000, "InternalError", "%v", merr)
+	}
+	return b, nil
+}
+
+// run calls the handler under the account lock; a panic becomes a 5000 answer.
+func (e *Emulator) run(a *account, r *request, spec actionSpec, modeled bool) (res result, err *apiError) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("emulator handler panic", "action", r.action, "panic", fmt.Sprint(p))
+			res, err = nil, newError(5000, "InternalError", "internal error in [%s]", r.action)
+		}
+	}()
+	r.now = e.now()
+	a.settle(r.now)
+	if modeled {
+		return spec.h(a, r)
+	}
+	res, err, _ = fallbackHandler(a, r)
+	return res, err
+}
+
+// fallbackKnows reports whether the fallback handles action.
+func fallbackKnows(action string) bool {
+	return fallbackActionKnown != nil && fallbackActionKnown(action)
+}
+
+// fallbackActionKnown is set by fallback.go.
+var fallbackActionKnown func(action string) bool
+
+// resolveZone validates the zone parameter and sets r.zone and r.zones.
+func (r *request) resolveZone(optional bool) *apiError {
+	z := strings.ToLower(strings.TrimSpace(r.params["zone"]))
+	if z == "" {
+		if !optional {
+			return errMissing("zone")
+		}
+		r.zones = allZoneIDs()
+		return nil
+	}
+	zones, ok := resolveZone(z)
+	if !ok {
+		return errInvalid("zone [%s] is not available", clip(z))
+	}
+	r.zone, r.zones = z, zones
+	return nil
+}

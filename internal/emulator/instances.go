@@ -1,0 +1,533 @@
+package emulator
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// instance statuses: pending, running, stopped, suspended, terminated, ceased.
+type instance struct {
+	base
+	instanceType  string
+	cpu, memory   int
+	instanceClass int
+	osDiskSize    int
+	imageID       string
+	nics          []*nic
+	eipID         string
+	volumeIDs     []string
+	keypairIDs    []string
+	sgID          string
+}
+
+// nic is an instance's interface in a vxnet; its private IP is shown once the instance is
+// running and the clock has passed readyAt.
+type nic struct {
+	vxnetID string
+	nicID   string
+	ip      string
+	readyAt time.Time
+}
+
+func instBase(v *instance) *base { return &v.base }
+
+type imageRef struct {
+	ImageID       string `json:"image_id"`
+	ImageName     string `json:"image_name"`
+	OsFamily      string `json:"os_family"`
+	Platform      string `json:"platform"`
+	ProcessorType string `json:"processor_type"`
+	Provider      string `json:"provider"`
+	Size          int    `json:"size"`
+	DefaultUser   string `json:"default_user,omitempty"`
+}
+
+type nicVxnetOut struct {
+	NicID     string `json:"nic_id"`
+	VxnetID   string `json:"vxnet_id"`
+	VxnetName string `json:"vxnet_name"`
+	VxnetType int    `json:"vxnet_type"`
+	Role      int    `json:"role"`
+	PrivateIP string `json:"private_ip"`
+}
+
+type eipRef struct {
+	EipID     string `json:"eip_id"`
+	EipAddr   string `json:"eip_addr"`
+	Bandwidth *int   `json:"bandwidth,omitempty"`
+}
+
+type sgRef struct {
+	SecurityGroupID   string `json:"security_group_id"`
+	SecurityGroupName string `json:"security_group_name"`
+	IsDefault         int    `json:"is_default"`
+}
+
+type extraOut struct {
+	OsDiskSize int `json:"os_disk_size"`
+	CPUMax     int `json:"cpu_max"`
+	MemMax     int `json:"mem_max"`
+}
+
+type instanceOut struct {
+	InstanceID       string        `json:"instance_id"`
+	InstanceName     string        `json:"instance_name"`
+	Description      string        `json:"description"`
+	InstanceType     string        `json:"instance_type"`
+	VcpusCurrent     int           `json:"vcpus_current"`
+	MemoryCurrent    int           `json:"memory_current"`
+	Status           string        `json:"status"`
+	TransitionStatus string        `json:"transition_status"`
+	CreateTime       jtime         `json:"create_time"`
+	StatusTime       jtime         `json:"status_time"`
+	Image            *imageRef     `json:"image"`
+	Vxnets           []nicVxnetOut `json:"vxnets"`
+	EIP              eipRef        `json:"eip"`
+	VolumeIDs        []string      `json:"volume_ids,omitempty"`
+	KeypairIDs       []string      `json:"keypair_ids,omitempty"`
+	SecurityGroup    *sgRef        `json:"security_group,omitempty"`
+	InstanceClass    int           `json:"instance_class"`
+	SubCode          int           `json:"sub_code"`
+	AlarmStatus      string        `json:"alarm_status"`
+	Extra            extraOut      `json:"extra"`
+	Tags             []tagOut      `json:"tags"`
+	ZoneID           string        `json:"zone_id"`
+}
+
+func init() {
+	register("RunInstances", runInstances)
+	register("DescribeInstances", describeInstances)
+	register("TerminateInstances", terminateInstances)
+	register("StartInstances", startInstances)
+	register("StopInstances", stopInstances)
+	register("RestartInstances", restartInstances)
+	register("ResetInstances", resetInstances)
+	register("ResizeInstances", resizeInstances)
+	register("CeaseInstances", ceaseInstances)
+	register("ModifyInstanceAttributes", modifyInstanceAttributes)
+}
+
+var validCPU = []int{1, 2, 4, 8, 16}
+var validMemory = []int{1024, 2048, 4096, 6144, 8192, 12288, 16384, 24576, 32768}
+
+// sizing parses instance_type or cpu+memory ("if both are given, cpu and memory win").
+// It returns ok=false when neither is given.
+func sizing(r *request) (typ string, cpu, memory int, ok bool, err *apiError) {
+	if cpu, err = r.integer("cpu", 0); err != nil {
+		return
+	}
+	if memory, err = r.integer("memory", 0); err != nil {
+		return
+	}
+	if cpu != 0 || memory != 0 {
+		if !slices.Contains(validCPU, cpu) {
+			err = errInvalid("parameter [cpu] should be one of %v, got [%d]", validCPU, cpu)
+			return
+		}
+		if !slices.Contains(validMemory, memory) {
+			err = errInvalid("parameter [memory] should be one of %v, got [%d]", validMemory, memory)
+			return
+		}
+		return instanceTypeFor(cpu, memory), cpu, memory, true, nil
+	}
+	typ = strings.TrimSpace(r.str("instance_type"))
+	if typ == "" {
+		return "", 0, 0, false, nil
+	}
+	t, found := findInstanceType(typ)
+	if !found {
+		err = errInvalid("instance_type [%s] is not available", clip(typ))
+		return
+	}
+	return t.id, t.cpu, t.memory, true, nil
+}
+
+func runInstances(a *account, r *request) (result, *apiError) {
+	imageID, err := r.required("image_id")
+	if err != nil {
+		return nil, err
+	}
+	img, err := a.findImage(r, imageID)
+	if err != nil {
+		return nil, err
+	}
+	if img.status != "available" || img.busy != "" {
+		return nil, errDenied("image [%s] is not available, can not run instances from it", imageID)
+	}
+	if _, err := r.required("login_mode"); err != nil {
+		return nil, err
+	}
+	mode, err := r.oneOf("login_mode", "", "keypair", "passwd")
+	if err != nil {
+		return nil, err
+	}
+	var kp *keypair
+	if mode == "keypair" {
+		id, err := r.required("login_keypair")
+		if err != nil {
+			return nil, err
+		}
+		if kp, err = lookupOne(r, a.keypairs, id, kpBase); err != nil {
+			return nil, err
+		}
+	} else if _, err := r.required("login_passwd"); err != nil {
+		return nil, err
+	}
+	typ, cpu, memory, ok, err := sizing(r)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errMissing("instance_type")
+	}
+	count, err := r.count()
+	if err != nil {
+		return nil, err
+	}
+	class, err := r.integer("instance_class", 0)
+	if err != nil {
+		return nil, err
+	}
+	diskSize, err := r.integer("os_disk_size", img.size)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"gpu", "need_newsid", "need_userdata", "cpu_max", "mem_max"} {
+		if _, err := r.integer(name, 0); err != nil {
+			return nil, err
+		}
+	}
+	type vxnetReq struct {
+		v  *vxnet
+		ip string
+	}
+	var vxReqs []vxnetReq
+	for _, entry := range r.list("vxnets") {
+		id, ip, _ := strings.Cut(entry, "|")
+		v, err := a.findVxnet(r, id)
+		if err != nil {
+			return nil, err
+		}
+		vxReqs = append(vxReqs, vxnetReq{v, ip})
+	}
+	sgID := a.defaultSGs[a.createZone(r)]
+	if id := strings.TrimSpace(r.str("security_group")); id != "" {
+		sg, err := lookupOne(r, a.sgs, id, sgBase)
+		if err != nil {
+			return nil, err
+		}
+		sgID = sg.id
+	}
+	vols, err := lookup(r, a.volumes, r.list("volumes"), volBase)
+	if err != nil {
+		return nil, err
+	}
+	if len(vols) > 0 && count > 1 {
+		return nil, errInvalid("parameter [volumes] can only be used with count 1")
+	}
+	for _, v := range vols {
+		if err := v.need("attached", "available"); err != nil {
+			return nil, err
+		}
+	}
+
+	insts := make([]*instance, count)
+	ids := make([]string, count)
+	for i := range insts {
+		inst := &instance{
+			base:         a.newBase(r, "instance", "i", r.str("instance_name"), "pending"),
+			instanceType: typ, cpu: cpu, memory: memory, instanceClass: class, osDiskSize: diskSize,
+			imageID: img.id, sgID: sgID,
+		}
+		insts[i], ids[i] = inst, inst.id
+	}
+	j := a.newJob(r, ids)
+	for i, inst := range insts {
+		inst := inst
+		for _, vr := range vxReqs {
+			n := a.newNic(vr.v, vr.ip, j.end)
+			inst.nics = append(inst.nics, n)
+		}
+		if kp != nil {
+			inst.keypairIDs = []string{kp.id}
+			kp.instanceIDs = append(kp.instanceIDs, inst.id)
+		}
+		a.instances[inst.id] = inst
+		a.begin(&inst.base, j, i, count, op{transition: "creating", to: "running", failTo: "ceased",
+			undo: func() { a.releaseInstance(inst) }}, a.remover(a.instances, inst.id))
+	}
+	if len(vols) > 0 {
+		inst := insts[0]
+		for i, v := range vols {
+			a.attachVolume(v, inst, j, i, len(vols))
+		}
+	}
+	return result{"instances": ids, "job_id": j.id}, nil
+}
+
+// remover returns a func that deletes id from m.
+func (a *account) remover(m any, id string) func() {
+	return func() {
+		switch m := m.(type) {
+		case map[string]*instance:
+			delete(m, id)
+		case map[string]*volume:
+			delete(m, id)
+		case map[string]*eip:
+			delete(m, id)
+		case map[string]*snapshot:
+			delete(m, id)
+		case map[string]*image:
+			delete(m, id)
+		case map[string]*router:
+			delete(m, id)
+		case map[string]*loadBalancer:
+			delete(m, id)
+		default:
+			panic(fmt.Sprintf("remover: unexpected map %T", m))
+		}
+		a.dropTags(id)
+	}
+}
+
+// newNic creates a nic of v; the private IP becomes visible at readyAt.
+func (a *account) newNic(v *vxnet, ip string, readyAt time.Time) *nic {
+	n := &nic{vxnetID: v.id, nicID: randomMAC(), readyAt: readyAt}
+	switch {
+	case ip != "":
+		n.ip = ip
+	case v.id == vxnet0:
+		a.ipSeq++
+		n.ip = fmt.Sprintf("10.70.%d.%d", (a.ipSeq/250)%256, a.ipSeq%250+2)
+	case v.vxnetType == 1 && v.routerID != "":
+		n.ip = v.nextIP()
+	}
+	return n
+}
+
+func randomMAC() string {
+	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", rand.IntN(256), rand.IntN(256), rand.IntN(256), rand.IntN(256))
+}
+
+// releaseInstance detaches everything from an instance that is terminated or failed to create.
+func (a *account) releaseInstance(inst *instance) {
+	for _, vid := range inst.volumeIDs {
+		if v := a.volumes[vid]; v != nil && v.instanceID == inst.id {
+			v.instanceID, v.device = "", ""
+			if v.status == "in-use" {
+				v.status, v.statusTime = "available", inst.statusTime
+			}
+		}
+	}
+	inst.volumeIDs = nil
+	if e := a.eips[inst.eipID]; e != nil && e.resourceID == inst.id {
+		e.resourceID, e.resourceType, e.resourceName = "", "", ""
+		if e.status == "associated" {
+			e.status, e.statusTime = "available", inst.statusTime
+		}
+	}
+	inst.eipID = ""
+	for _, kid := range inst.keypairIDs {
+		if kp := a.keypairs[kid]; kp != nil {
+			kp.instanceIDs = slices.DeleteFunc(kp.instanceIDs, func(s string) bool { return s == inst.id })
+		}
+	}
+	inst.keypairIDs = nil
+	inst.nics = nil
+}
+
+func describeInstances(a *account, r *request) (result, *apiError) {
+	verbose, err := r.flag("verbose")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"instance_class", "is_cluster_node", "without_contract"} {
+		if _, err := r.integer(name, 0); err != nil {
+			return nil, err
+		}
+	}
+	keep := a.describeFilter(r, "instances")
+	imageOK, typeOK := idFilter(r.list("image_id")), idFilter(r.list("instance_type"))
+	class, hasClass := r.str("instance_class"), strings.TrimSpace(r.str("instance_class")) != ""
+	items := filterSorted(a.instances, instBase, func(v *instance) bool {
+		return keep(&v.base) && imageOK(v.imageID) && typeOK(v.instanceType) &&
+			(!hasClass || fmt.Sprint(v.instanceClass) == strings.TrimSpace(class))
+	})
+	return describeResult(r, "instance_set", items, func(v *instance) instanceOut { return a.renderInstance(r, v, verbose) })
+}
+
+func (a *account) renderInstance(r *request, v *instance, verbose bool) instanceOut {
+	out := instanceOut{
+		InstanceID: v.id, InstanceName: v.name, Description: v.description, InstanceType: v.instanceType,
+		VcpusCurrent: v.cpu, MemoryCurrent: v.memory, Status: v.status, TransitionStatus: v.transition,
+		CreateTime: jtime(v.created), StatusTime: jtime(v.statusTime), InstanceClass: v.instanceClass,
+		AlarmStatus: "", Extra: extraOut{OsDiskSize: v.osDiskSize, CPUMax: v.cpu, MemMax: v.memory},
+		Tags: a.tagsOf(v.id), ZoneID: v.zone, Vxnets: []nicVxnetOut{},
+	}
+	if img := a.imageByID(v.imageID); img != nil {
+		out.Image = &imageRef{ImageID: img.id, ImageName: img.name, OsFamily: img.osFamily, Platform: img.platform,
+			ProcessorType: img.processor, Provider: img.provider, Size: img.size, DefaultUser: img.defaultUser}
+	}
+	for i, n := range v.nics {
+		vx := a.vxnets[n.vxnetID]
+		no := nicVxnetOut{NicID: n.nicID, VxnetID: n.vxnetID, Role: 0}
+		if i == 0 {
+			no.Role = 1
+		}
+		if vx != nil {
+			no.VxnetName, no.VxnetType = vx.name, vx.vxnetType
+		}
+		if v.status != "pending" && !r.now.Before(n.readyAt) {
+			no.PrivateIP = n.ip
+		}
+		out.Vxnets = append(out.Vxnets, no)
+	}
+	if e := a.eips[v.eipID]; e != nil {
+		bw := e.bandwidth
+		out.EIP = eipRef{EipID: e.id, EipAddr: e.addr, Bandwidth: &bw}
+	}
+	if sg := a.sgs[v.sgID]; sg != nil {
+		out.SecurityGroup = &sgRef{SecurityGroupID: sg.id, SecurityGroupName: sg.name, IsDefault: b2i(sg.isDefault)}
+	}
+	if verbose {
+		out.VolumeIDs = slices.Clone(v.volumeIDs)
+		out.KeypairIDs = slices.Clone(v.keypairIDs)
+		if out.VolumeIDs == nil {
+			out.VolumeIDs = []string{}
+		}
+		if out.KeypairIDs == nil {
+			out.KeypairIDs = []string{}
+		}
+	}
+	return out
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// instanceAction is the common shape of the instances.N actions with a job.
+func instanceAction(a *account, r *request, verb string, allowed []string, o func(*instance) op) (result, *apiError) {
+	ids, err := r.requiredList("instances")
+	if err != nil {
+		return nil, err
+	}
+	insts, err := lookup(r, a.instances, ids, instBase)
+	if err != nil {
+		return nil, err
+	}
+	for _, inst := range insts {
+		if err := inst.need(verb, allowed...); err != nil {
+			return nil, err
+		}
+	}
+	j := a.newJob(r, ids)
+	for i, inst := range insts {
+		a.begin(&inst.base, j, i, len(insts), o(inst), a.remover(a.instances, inst.id))
+	}
+	return result{"job_id": j.id}, nil
+}
+
+func terminateInstances(a *account, r *request) (result, *apiError) {
+	return instanceAction(a, r, "terminated", []string{"running", "stopped", "suspended"}, func(inst *instance) op {
+		return op{transition: "terminating", to: "terminated", ok: func() { a.releaseInstance(inst) }}
+	})
+}
+
+func startInstances(a *account, r *request) (result, *apiError) {
+	return instanceAction(a, r, "started", []string{"stopped"}, func(*instance) op {
+		return op{transition: "starting", to: "running"}
+	})
+}
+
+func stopInstances(a *account, r *request) (result, *apiError) {
+	if _, err := r.flag("force"); err != nil {
+		return nil, err
+	}
+	return instanceAction(a, r, "stopped", []string{"running"}, func(*instance) op {
+		return op{transition: "stopping", to: "stopped"}
+	})
+}
+
+func restartInstances(a *account, r *request) (result, *apiError) {
+	return instanceAction(a, r, "restarted", []string{"running"}, func(*instance) op {
+		return op{transition: "restarting", to: "running"}
+	})
+}
+
+func resetInstances(a *account, r *request) (result, *apiError) {
+	if _, err := r.required("login_mode"); err != nil {
+		return nil, err
+	}
+	if _, err := r.oneOf("login_mode", "", "keypair", "passwd"); err != nil {
+		return nil, err
+	}
+	if _, err := r.flag("need_newsid"); err != nil {
+		return nil, err
+	}
+	return instanceAction(a, r, "reset", []string{"running", "stopped"}, func(*instance) op {
+		return op{transition: "resetting"}
+	})
+}
+
+func resizeInstances(a *account, r *request) (result, *apiError) {
+	typ, cpu, memory, ok, err := sizing(r)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errMissing("instance_type")
+	}
+	if _, err := r.integer("os_disk_size", 0); err != nil {
+		return nil, err
+	}
+	return instanceAction(a, r, "resized", []string{"stopped"}, func(inst *instance) op {
+		return op{label: "resizing", ok: func() { inst.instanceType, inst.cpu, inst.memory = typ, cpu, memory }}
+	})
+}
+
+func ceaseInstances(a *account, r *request) (result, *apiError) {
+	return instanceAction(a, r, "ceased", []string{"terminated"}, func(*instance) op {
+		return op{label: "ceasing", to: "ceased"}
+	})
+}
+
+func modifyInstanceAttributes(a *account, r *request) (result, *apiError) {
+	id, err := r.required("instance")
+	if err != nil {
+		return nil, err
+	}
+	inst, err := lookupOne(r, a.instances, id, instBase)
+	if err != nil {
+		return nil, err
+	}
+	if err := inst.alive(); err != nil {
+		return nil, err
+	}
+	inst.modify(r, "instance_name")
+	return result{}, nil
+}
+
+// alive refuses operations on resources in a terminal status.
+func (b *base) alive() *apiError {
+	if terminal(b.status) {
+		return errDenied("%s [%s] has been %s", b.kind, b.id, b.status)
+	}
+	return nil
+}
+
+// modify applies the name parameter and description, when present.
+func (b *base) modify(r *request, nameParam string) {
+	if r.has(nameParam) {
+		b.name = strings.TrimSpace(r.str(nameParam))
+	}
+	if r.has("description") {
+		b.description = strings.TrimSpace(r.str("description"))
+	}
+}

@@ -1,0 +1,460 @@
+package emulator
+
+import (
+	"strings"
+	"time"
+)
+
+// snapshot statuses: pending, available, suspended, deleted, ceased.
+type snapshot struct {
+	base
+	snapshotType int // 1 full, 0 incremental
+	resourceID   string
+	resourceType string
+	resourceName string
+	size         int
+	snapshotTime time.Time
+}
+
+func snapBase(v *snapshot) *base { return &v.base }
+
+// image statuses: pending, available, deprecated, suspended, deleted, ceased. System images are
+// shared by all accounts and never change.
+type image struct {
+	base
+	osFamily    string
+	platform    string
+	processor   string
+	provider    string
+	visibility  string
+	size        int
+	defaultUser string
+	system      bool
+}
+
+func imgBase(v *image) *base { return &v.base }
+
+var systemImages = func() map[string]*image {
+	m := make(map[string]*image, len(imageCatalog))
+	for _, s := range imageCatalog {
+		m[s.id] = &image{
+			base: base{kind: "image", id: s.id, name: s.name, status: "available", created: catalogEpoch,
+				statusTime: catalogEpoch},
+			osFamily: s.osFamily, platform: s.platform, processor: s.processor, provider: "system",
+			visibility: "public", size: s.size, defaultUser: s.defaultUser, system: true,
+		}
+	}
+	return m
+}()
+
+// imageByID returns a system or private image (any zone).
+func (a *account) imageByID(id string) *image {
+	if img := systemImages[id]; img != nil {
+		return img
+	}
+	return a.images[id]
+}
+
+// findImage looks up an image usable in the request zone (2100 if unknown).
+func (a *account) findImage(r *request, id string) (*image, *apiError) {
+	if img := systemImages[id]; img != nil {
+		return img, nil
+	}
+	return lookupOne(r, a.images, id, imgBase)
+}
+
+type snapshotResourceOut struct {
+	ResourceID   string `json:"resource_id"`
+	ResourceName string `json:"resource_name"`
+	ResourceType string `json:"resource_type"`
+}
+
+type snapshotOut struct {
+	SnapshotID       string              `json:"snapshot_id"`
+	SnapshotName     string              `json:"snapshot_name"`
+	Description      string              `json:"description"`
+	SnapshotType     int                 `json:"snapshot_type"`
+	Status           string              `json:"status"`
+	TransitionStatus string              `json:"transition_status"`
+	CreateTime       jtime               `json:"create_time"`
+	StatusTime       jtime               `json:"status_time"`
+	SnapshotTime     jtime               `json:"snapshot_time"`
+	IsTaken          int                 `json:"is_taken"`
+	IsHead           int                 `json:"is_head"`
+	RootID           string              `json:"root_id"`
+	ParentID         string              `json:"parent_id"`
+	Size             int                 `json:"size"`
+	TotalSize        int                 `json:"total_size"`
+	Provider         string              `json:"provider"`
+	Visibility       string              `json:"visibility"`
+	Resource         snapshotResourceOut `json:"resource"`
+	SubCode          int                 `json:"sub_code"`
+	Tags             []tagOut            `json:"tags"`
+}
+
+type imageOut struct {
+	ImageID          string   `json:"image_id"`
+	ImageName        string   `json:"image_name"`
+	Description      string   `json:"description"`
+	Size             int      `json:"size"`
+	ProcessorType    string   `json:"processor_type"`
+	Platform         string   `json:"platform"`
+	OsFamily         string   `json:"os_family"`
+	Visibility       string   `json:"visibility"`
+	Provider         string   `json:"provider"`
+	Owner            string   `json:"owner"`
+	RecommendedType  string   `json:"recommended_type"`
+	Status           string   `json:"status"`
+	TransitionStatus string   `json:"transition_status"`
+	CreateTime       jtime    `json:"create_time"`
+	StatusTime       jtime    `json:"status_time"`
+	DefaultUser      string   `json:"default_user"`
+	SubCode          int      `json:"sub_code"`
+	InstanceIDs      []string `json:"instance_ids"`
+}
+
+func init() {
+	register("CreateSnapshots", createSnapshots)
+	register("DescribeSnapshots", describeSnapshots)
+	register("DeleteSnapshots", deleteSnapshots)
+	register("ApplySnapshots", applySnapshots)
+	register("ModifySnapshotAttributes", modifySnapshotAttributes)
+	register("CreateVolumeFromSnapshot", createVolumeFromSnapshot)
+	register("CaptureInstanceFromSnapshot", captureInstanceFromSnapshot)
+	register("DescribeImages", describeImages)
+	register("CaptureInstance", captureInstance)
+	register("DeleteImages", deleteImages)
+	register("ModifyImageAttributes", modifyImageAttributes)
+}
+
+// snapshotTarget is a resource that can be snapshotted.
+type snapshotTarget struct {
+	b    *base
+	typ  string
+	size int
+	vol  *volume
+}
+
+func (a *account) snapshotTarget(r *request, id string) (snapshotTarget, *apiError) {
+	if inst := a.instances[id]; inst != nil && r.inZone(inst.zone) {
+		if err := inst.need("snapshotted", "running", "stopped"); err != nil {
+			return snapshotTarget{}, err
+		}
+		return snapshotTarget{b: &inst.base, typ: "instance", size: inst.osDiskSize}, nil
+	}
+	if v := a.volumes[id]; v != nil && r.inZone(v.zone) {
+		if err := v.need("snapshotted", "available", "in-use"); err != nil {
+			return snapshotTarget{}, err
+		}
+		return snapshotTarget{b: &v.base, typ: "volume", size: v.size, vol: v}, nil
+	}
+	return snapshotTarget{}, errNotFound(id)
+}
+
+func createSnapshots(a *account, r *request) (result, *apiError) {
+	idl, err := r.requiredList("resources")
+	if err != nil {
+		return nil, err
+	}
+	full, err := r.flag("is_full")
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]snapshotTarget, len(idl))
+	for i, id := range idl {
+		if targets[i], err = a.snapshotTarget(r, id); err != nil {
+			return nil, err
+		}
+	}
+	j := a.newJob(r, nil)
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		t := t
+		s := &snapshot{base: a.newBase(r, "snapshot", "ss", r.str("snapshot_name"), "pending"), snapshotType: b2i(full),
+			resourceID: t.b.id, resourceType: t.typ, resourceName: t.b.name, size: t.size, snapshotTime: r.now}
+		a.snapshots[s.id] = s
+		out[i] = s.id
+		a.begin(&s.base, j, i, len(targets), op{transition: "creating", to: "available", failTo: "ceased", ok: func() {
+			if t.vol != nil {
+				t.vol.lastSnapshot = j.end
+			}
+		}}, a.remover(a.snapshots, s.id))
+	}
+	j.resourceIDs = append(append([]string{}, idl...), out...)
+	return result{"snapshots": out, "job_id": j.id}, nil
+}
+
+func describeSnapshots(a *account, r *request) (result, *apiError) {
+	if _, err := r.flag("verbose"); err != nil {
+		return nil, err
+	}
+	typ, err := r.integer("snapshot_type", -1)
+	if err != nil {
+		return nil, err
+	}
+	keep := a.describeFilter(r, "snapshots")
+	res := strings.TrimSpace(r.str("resource_id"))
+	items := filterSorted(a.snapshots, snapBase, func(v *snapshot) bool {
+		return keep(&v.base) && (typ < 0 || v.snapshotType == typ) && (res == "" || v.resourceID == res)
+	})
+	return describeResult(r, "snapshot_set", items, func(v *snapshot) snapshotOut {
+		return snapshotOut{SnapshotID: v.id, SnapshotName: v.name, Description: v.description, SnapshotType: v.snapshotType,
+			Status: v.status, TransitionStatus: v.transition, CreateTime: jtime(v.created), StatusTime: jtime(v.statusTime),
+			SnapshotTime: jtime(v.snapshotTime), IsTaken: b2i(v.status == "available"), IsHead: 1, RootID: v.id,
+			Size: v.size, TotalSize: v.size, Provider: "self", Visibility: "private", Tags: a.tagsOf(v.id),
+			Resource: snapshotResourceOut{ResourceID: v.resourceID, ResourceName: v.resourceName, ResourceType: v.resourceType}}
+	})
+}
+
+func snapshotsParam(a *account, r *request) ([]*snapshot, *apiError) {
+	idl, err := r.requiredList("snapshots")
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := lookup(r, a.snapshots, idl, snapBase)
+	if err != nil {
+		return nil, err
+	}
+	return snaps, nil
+}
+
+func deleteSnapshots(a *account, r *request) (result, *apiError) {
+	snaps, err := snapshotsParam(a, r)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range snaps {
+		if err := s.need("deleted", "available"); err != nil {
+			return nil, err
+		}
+	}
+	j := a.newJob(r, ids(snaps, snapBase))
+	for i, s := range snaps {
+		a.begin(&s.base, j, i, len(snaps), op{transition: "deleting", to: "deleted"}, a.remover(a.snapshots, s.id))
+	}
+	return result{"job_id": j.id}, nil
+}
+
+// applySnapshots restores resources from snapshots: instances must be stopped, volumes available.
+func applySnapshots(a *account, r *request) (result, *apiError) {
+	snaps, err := snapshotsParam(a, r)
+	if err != nil {
+		return nil, err
+	}
+	var targets []*base
+	for _, s := range snaps {
+		if err := s.need("applied", "available"); err != nil {
+			return nil, err
+		}
+		switch s.resourceType {
+		case "instance":
+			inst := a.instances[s.resourceID]
+			if inst == nil {
+				return nil, errNotFound(s.resourceID)
+			}
+			if err := inst.need("restored", "stopped"); err != nil {
+				return nil, err
+			}
+			targets = append(targets, &inst.base)
+		case "volume":
+			v := a.volumes[s.resourceID]
+			if v == nil {
+				return nil, errNotFound(s.resourceID)
+			}
+			if err := v.need("restored", "available"); err != nil {
+				return nil, err
+			}
+			targets = append(targets, &v.base)
+		}
+	}
+	j := a.newJob(r, ids(snaps, snapBase))
+	for i, b := range targets {
+		a.begin(b, j, i, len(targets), op{label: "applying snapshot"}, nil)
+	}
+	return result{"job_id": j.id}, nil
+}
+
+func modifySnapshotAttributes(a *account, r *request) (result, *apiError) {
+	id, err := r.required("snapshot")
+	if err != nil {
+		return nil, err
+	}
+	s, err := lookupOne(r, a.snapshots, id, snapBase)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.alive(); err != nil {
+		return nil, err
+	}
+	s.modify(r, "snapshot_name")
+	return result{}, nil
+}
+
+// snapshotOf looks up the snapshot parameter, which must be available and of resource type typ.
+func (a *account) snapshotOf(r *request, typ, verb string) (*snapshot, *apiError) {
+	id, err := r.required("snapshot")
+	if err != nil {
+		return nil, err
+	}
+	s, err := lookupOne(r, a.snapshots, id, snapBase)
+	if err != nil {
+		return nil, err
+	}
+	if s.status != "available" || s.busy != "" {
+		if s.busy != "" {
+			return nil, s.idle()
+		}
+		return nil, errDenied("snapshot [%s] is not available, can not %s from it", s.id, verb)
+	}
+	if s.resourceType != typ {
+		return nil, errDenied("snapshot [%s] is a snapshot of a %s, can not %s from it", s.id, s.resourceType, verb)
+	}
+	return s, nil
+}
+
+func createVolumeFromSnapshot(a *account, r *request) (result, *apiError) {
+	s, err := a.snapshotOf(r, "volume", "create volume")
+	if err != nil {
+		return nil, err
+	}
+	j := a.newJob(r, nil)
+	v := a.createVolume(r, r.str("volume_name"), s.size, 0, j, 0, 1)
+	j.resourceIDs = []string{s.id, v.id}
+	return result{"volume_id": v.id, "job_id": j.id}, nil
+}
+
+// createImage creates a private image, available when j ends.
+func (a *account) createImage(r *request, name string, size int, from *image, j *job) *image {
+	img := &image{base: a.newBase(r, "image", "img", name, "pending"), provider: "self", visibility: "private",
+		size: size, processor: "64bit", platform: "linux", osFamily: "centos", defaultUser: "root"}
+	if from != nil {
+		img.osFamily, img.platform, img.processor, img.defaultUser = from.osFamily, from.platform, from.processor, from.defaultUser
+	}
+	a.images[img.id] = img
+	a.begin(&img.base, j, 0, 1, op{transition: "creating", to: "available", failTo: "ceased"}, a.remover(a.images, img.id))
+	return img
+}
+
+func captureInstanceFromSnapshot(a *account, r *request) (result, *apiError) {
+	s, err := a.snapshotOf(r, "instance", "capture image")
+	if err != nil {
+		return nil, err
+	}
+	var from *image
+	if inst := a.instances[s.resourceID]; inst != nil {
+		from = a.imageByID(inst.imageID)
+	}
+	j := a.newJob(r, nil)
+	img := a.createImage(r, r.str("image_name"), s.size, from, j)
+	j.resourceIDs = []string{s.id, img.id}
+	return result{"image_id": img.id, "job_id": j.id}, nil
+}
+
+func captureInstance(a *account, r *request) (result, *apiError) {
+	id, err := r.required("instance")
+	if err != nil {
+		return nil, err
+	}
+	inst, err := lookupOne(r, a.instances, id, instBase)
+	if err != nil {
+		return nil, err
+	}
+	if err := inst.need("captured", "stopped"); err != nil {
+		return nil, err
+	}
+	j := a.newJob(r, nil)
+	img := a.createImage(r, r.str("image_name"), inst.osDiskSize, a.imageByID(inst.imageID), j)
+	j.resourceIDs = []string{inst.id, img.id}
+	a.begin(&inst.base, j, 0, 1, op{label: "capturing"}, a.remover(a.instances, inst.id))
+	return result{"image_id": img.id, "job_id": j.id}, nil
+}
+
+func describeImages(a *account, r *request) (result, *apiError) {
+	if _, err := r.integer("verbose", 0); err != nil {
+		return nil, err
+	}
+	idOK, statusOK := idFilter(r.list("images")), idFilter(r.list("status"))
+	tagIDs := r.list("tags")
+	str := func(name string) string { return strings.TrimSpace(r.str(name)) }
+	proc, fam, vis, prov := str("processor_type"), str("os_family"), str("visibility"), str("provider")
+	keep := func(v *image) bool {
+		return (v.system || r.inZone(v.zone)) && idOK(v.id) && statusOK(v.status) && r.searchMatch(v.id, v.name) &&
+			(proc == "" || v.processor == proc) && (fam == "" || v.osFamily == fam) &&
+			(vis == "" || v.visibility == vis) && (prov == "" || v.provider == prov) && a.hasAnyTag(v.id, tagIDs)
+	}
+	var items []*image
+	for _, s := range imageCatalog {
+		if img := systemImages[s.id]; keep(img) {
+			items = append(items, img)
+		}
+	}
+	items = append(filterSorted(a.images, imgBase, keep), items...)
+	return describeResult(r, "image_set", items, func(v *image) imageOut {
+		owner := a.owner
+		if v.system {
+			owner = "system"
+		}
+		instIDs := []string{}
+		for _, inst := range filterSorted(a.instances, instBase, func(i *instance) bool {
+			return i.imageID == v.id && r.inZone(i.zone) && !terminal(i.status)
+		}) {
+			instIDs = append(instIDs, inst.id)
+		}
+		return imageOut{ImageID: v.id, ImageName: v.name, Description: v.description, Size: v.size,
+			ProcessorType: v.processor, Platform: v.platform, OsFamily: v.osFamily, Visibility: v.visibility,
+			Provider: v.provider, Owner: owner, RecommendedType: "c1m1", Status: v.status, TransitionStatus: v.transition,
+			CreateTime: jtime(v.created), StatusTime: jtime(v.statusTime), DefaultUser: v.defaultUser, InstanceIDs: instIDs}
+	})
+}
+
+func privateImages(a *account, r *request, idl []string) ([]*image, *apiError) {
+	out := make([]*image, 0, len(idl))
+	for _, id := range idl {
+		if systemImages[id] != nil {
+			return nil, errDenied("image [%s] is a system image, can not be changed", id)
+		}
+		img, err := lookupOne(r, a.images, id, imgBase)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+func deleteImages(a *account, r *request) (result, *apiError) {
+	idl, err := r.requiredList("images")
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := privateImages(a, r, idl)
+	if err != nil {
+		return nil, err
+	}
+	for _, img := range imgs {
+		if err := img.need("deleted", "available", "deprecated"); err != nil {
+			return nil, err
+		}
+	}
+	j := a.newJob(r, idl)
+	for i, img := range imgs {
+		a.begin(&img.base, j, i, len(imgs), op{transition: "deleting", to: "deleted"}, a.remover(a.images, img.id))
+	}
+	return result{"job_id": j.id}, nil
+}
+
+func modifyImageAttributes(a *account, r *request) (result, *apiError) {
+	id, err := r.required("image")
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := privateImages(a, r, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	if err := imgs[0].alive(); err != nil {
+		return nil, err
+	}
+	imgs[0].modify(r, "image_name")
+	return result{"image_id": id}, nil
+}
