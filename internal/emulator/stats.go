@@ -1,48 +1,66 @@
 package emulator
 
 import (
-	"sort"
+	"maps"
 	"sync"
 )
+
+// Counters count API requests by action.
+type Counters struct {
+	// Requests counts requests received, by action.
+	Requests map[string]int64 `json:"requests"`
+	// RetCodes counts JSON answers by action and ret_code (0 for success).
+	RetCodes map[string]map[int]int64 `json:"ret_codes"`
+	// Faults counts injected faults by action and kind ("ret_code_5100", "ret_code_5000",
+	// "ret_code_2500", "http_502", "http_503", "conn_reset", "truncated_body", "latency").
+	Faults map[string]map[string]int64 `json:"faults"`
+}
+
+func newCounters() Counters {
+	return Counters{Requests: map[string]int64{}, RetCodes: map[string]map[int]int64{}, Faults: map[string]map[string]int64{}}
+}
+
+func (c Counters) clone() Counters {
+	out := newCounters()
+	for k, v := range c.Requests {
+		out.Requests[k] = v
+	}
+	for k, m := range c.RetCodes {
+		out.RetCodes[k] = maps.Clone(m)
+	}
+	for k, m := range c.Faults {
+		out.Faults[k] = maps.Clone(m)
+	}
+	return out
+}
 
 // Stats are counters for reliability tests. Requests whose access key could not be
 // authenticated are counted under the key "".
 type Stats struct {
-	// Requests is the number of API requests received (all keys, all actions).
-	Requests int64 `json:"requests"`
-	// Actions aggregates ActionStats over all keys.
-	Actions map[string]*ActionStats `json:"actions"`
-	// Keys holds the counters and resource counts per access key id.
+	// TotalRequests is the number of API requests received.
+	TotalRequests int64 `json:"total_requests"`
+	// Counters aggregate all keys.
+	Counters
+	// Keys holds the counters, resource counts and job counts per access key id.
 	Keys map[string]*KeyStats `json:"keys"`
 }
 
 // KeyStats are the counters of one access key.
 type KeyStats struct {
-	Requests int64                   `json:"requests"`
-	Actions  map[string]*ActionStats `json:"actions"`
+	Counters
 	// Resources counts live (not terminated, deleted, released or ceased) resources by type:
-	// "instance", "volume", "eip", "vxnet", "security_group", "keypair", "snapshot", "image",
-	// "tag", "router", "loadbalancer". Empty for unauthenticated requests.
-	Resources map[string]int `json:"resources,omitempty"`
+	// "instance", "volume", "eip", "vxnet" (without vxnet-0), "security_group", "keypair",
+	// "snapshot", "image" (private), "tag", "router", "loadbalancer".
+	Resources map[string]int `json:"resources"`
 	// Jobs counts jobs by current status.
-	Jobs map[string]int `json:"jobs,omitempty"`
-}
-
-// ActionStats are the counters of one action.
-type ActionStats struct {
-	// Requests received.
-	Requests int64 `json:"requests"`
-	// RetCodes counts JSON answers by ret_code (0 for success).
-	RetCodes map[int]int64 `json:"ret_codes"`
-	// Faults counts injected faults by kind ("ret_code_5100", "http_502", "conn_reset",
-	// "truncated_body", "latency", ...).
-	Faults map[string]int64 `json:"faults,omitempty"`
+	Jobs map[string]int `json:"jobs"`
 }
 
 type statsCollector struct {
-	mu   sync.Mutex
-	s    Stats
-	keys map[string]*KeyStats
+	mu    sync.Mutex
+	total int64
+	all   Counters
+	keys  map[string]Counters
 }
 
 func newStatsCollector() *statsCollector {
@@ -54,24 +72,7 @@ func newStatsCollector() *statsCollector {
 func (c *statsCollector) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.s = Stats{Actions: map[string]*ActionStats{}, Keys: map[string]*KeyStats{}}
-}
-
-func (c *statsCollector) entries(key, action string) (*KeyStats, *ActionStats, *ActionStats) {
-	ks := c.s.Keys[key]
-	if ks == nil {
-		ks = &KeyStats{Actions: map[string]*ActionStats{}}
-		c.s.Keys[key] = ks
-	}
-	get := func(m map[string]*ActionStats) *ActionStats {
-		as := m[action]
-		if as == nil {
-			as = &ActionStats{RetCodes: map[int]int64{}}
-			m[action] = as
-		}
-		return as
-	}
-	return ks, get(ks.Actions), get(c.s.Actions)
+	c.total, c.all, c.keys = 0, newCounters(), map[string]Counters{}
 }
 
 // maxActionName bounds the length of an action name kept in stats (garbage actions are grouped).
@@ -84,83 +85,71 @@ func statsAction(action string) string {
 	return action
 }
 
+// both returns the aggregate and the per-key counters.
+func (c *statsCollector) both(key string) [2]Counters {
+	k, ok := c.keys[key]
+	if !ok {
+		k = newCounters()
+		c.keys[key] = k
+	}
+	return [2]Counters{c.all, k}
+}
+
 func (c *statsCollector) request(key, action string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ks, a1, a2 := c.entries(key, statsAction(action))
-	c.s.Requests++
-	ks.Requests++
-	a1.Requests++
-	a2.Requests++
+	c.total++
+	for _, cs := range c.both(key) {
+		cs.Requests[statsAction(action)]++
+	}
 }
 
 func (c *statsCollector) retCode(key, action string, code int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, a1, a2 := c.entries(key, statsAction(action))
-	a1.RetCodes[code]++
-	a2.RetCodes[code]++
+	action = statsAction(action)
+	for _, cs := range c.both(key) {
+		m := cs.RetCodes[action]
+		if m == nil {
+			m = map[int]int64{}
+			cs.RetCodes[action] = m
+		}
+		m[code]++
+	}
 }
 
 func (c *statsCollector) fault(key, action, kind string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, a1, a2 := c.entries(key, statsAction(action))
-	for _, a := range []*ActionStats{a1, a2} {
-		if a.Faults == nil {
-			a.Faults = map[string]int64{}
+	action = statsAction(action)
+	for _, cs := range c.both(key) {
+		m := cs.Faults[action]
+		if m == nil {
+			m = map[string]int64{}
+			cs.Faults[action] = m
 		}
-		a.Faults[kind]++
+		m[kind]++
 	}
-}
-
-func (a *ActionStats) clone() *ActionStats {
-	out := &ActionStats{Requests: a.Requests, RetCodes: make(map[int]int64, len(a.RetCodes))}
-	for k, v := range a.RetCodes {
-		out.RetCodes[k] = v
-	}
-	if a.Faults != nil {
-		out.Faults = make(map[string]int64, len(a.Faults))
-		for k, v := range a.Faults {
-			out.Faults[k] = v
-		}
-	}
-	return out
-}
-
-func cloneActions(m map[string]*ActionStats) map[string]*ActionStats {
-	out := make(map[string]*ActionStats, len(m))
-	for k, v := range m {
-		out[k] = v.clone()
-	}
-	return out
 }
 
 // Stats returns a snapshot of the counters, with the current resource and job counts of every
 // account.
 func (e *Emulator) Stats() Stats {
 	e.stats.mu.Lock()
-	out := Stats{Requests: e.stats.s.Requests, Actions: cloneActions(e.stats.s.Actions), Keys: map[string]*KeyStats{}}
-	for k, ks := range e.stats.s.Keys {
-		out.Keys[k] = &KeyStats{Requests: ks.Requests, Actions: cloneActions(ks.Actions)}
+	out := Stats{TotalRequests: e.stats.total, Counters: e.stats.all.clone(), Keys: map[string]*KeyStats{}}
+	for k, cs := range e.stats.keys {
+		out.Keys[k] = &KeyStats{Counters: cs.clone()}
 	}
 	e.stats.mu.Unlock()
 
-	e.accountsMu.RLock()
-	ids := make([]string, 0, len(e.accounts))
-	for id := range e.accounts {
-		ids = append(ids, id)
-	}
-	e.accountsMu.RUnlock()
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range e.keyIDsOrder {
 		a := e.account(id)
 		if a == nil {
 			continue
 		}
 		ks := out.Keys[id]
 		if ks == nil {
-			ks = &KeyStats{Actions: map[string]*ActionStats{}}
+			ks = &KeyStats{Counters: newCounters()}
 			out.Keys[id] = ks
 		}
 		ks.Resources, ks.Jobs = a.counts()
@@ -190,7 +179,9 @@ func (a *account) counts() (map[string]int, map[string]int) {
 		add("eip", &v.base)
 	}
 	for _, v := range a.vxnets {
-		add("vxnet", &v.base)
+		if v.id != vxnet0 {
+			add("vxnet", &v.base)
+		}
 	}
 	for _, v := range a.sgs {
 		add("security_group", &v.base)
