@@ -86,8 +86,8 @@ type instanceOut struct {
 	Image            *imageRef     `json:"image"`
 	Vxnets           []nicVxnetOut `json:"vxnets"`
 	EIP              eipRef        `json:"eip"`
-	VolumeIDs        []string      `json:"volume_ids,omitempty"`
-	KeypairIDs       []string      `json:"keypair_ids,omitempty"`
+	VolumeIDs        *[]string     `json:"volume_ids,omitempty"`
+	KeypairIDs       *[]string     `json:"keypair_ids,omitempty"`
 	SecurityGroup    *sgRef        `json:"security_group,omitempty"`
 	InstanceClass    int           `json:"instance_class"`
 	SubCode          int           `json:"sub_code"`
@@ -393,14 +393,8 @@ func (a *account) renderInstance(r *request, v *instance, verbose bool) instance
 		out.SecurityGroup = &sgRef{SecurityGroupID: sg.id, SecurityGroupName: sg.name, IsDefault: b2i(sg.isDefault)}
 	}
 	if verbose {
-		out.VolumeIDs = slices.Clone(v.volumeIDs)
-		out.KeypairIDs = slices.Clone(v.keypairIDs)
-		if out.VolumeIDs == nil {
-			out.VolumeIDs = []string{}
-		}
-		if out.KeypairIDs == nil {
-			out.KeypairIDs = []string{}
-		}
+		vols, kps := append([]string{}, v.volumeIDs...), append([]string{}, v.keypairIDs...)
+		out.VolumeIDs, out.KeypairIDs = &vols, &kps
 	}
 	return out
 }
