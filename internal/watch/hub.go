@@ -147,7 +147,7 @@ type pollerKey struct{ account, zone string }
 // counters are the cumulative Stats.
 type counters struct {
 	rounds, freshRounds, calls, failures, events atomic.Int64
-	lastRoundCalls, maxRoundCalls               atomic.Int64
+	lastRoundCalls, maxRoundCalls                atomic.Int64
 }
 
 // New returns a Hub that picks each caller's account with opts.Account.
