@@ -347,7 +347,7 @@ func TestQuota(t *testing.T) {
 	if msg := a.fail(2500, "DescribeZones"); !strings.HasPrefix(msg, "QuotaExceeded, ") {
 		t.Fatalf("message %q", msg)
 	}
-	b.ok("DescribeZones") // other keys are not affected
+	b.ok("DescribeZones")           // other keys are not affected
 	f.clk.Advance(31 * time.Second) // the first request leaves the window
 	a.ok("DescribeZones")
 	a.fail(2500, "DescribeZones")
