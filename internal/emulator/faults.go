@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,14 +60,17 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	}{plain(f), f.Latency.String()})
 }
 
-// UnmarshalJSON accepts Latency as a duration string ("250ms") or a number of nanoseconds.
+// UnmarshalJSON accepts Latency as a duration string ("250ms") or a number of nanoseconds, and
+// rejects unknown fields.
 func (f *Faults) UnmarshalJSON(b []byte) error {
 	type plain Faults
 	aux := struct {
 		*plain
 		Latency json.RawMessage `json:"latency"`
 	}{plain: (*plain)(f)}
-	if err := json.Unmarshal(b, &aux); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&aux); err != nil {
 		return err
 	}
 	if len(aux.Latency) == 0 || string(aux.Latency) == "null" {

@@ -1,0 +1,74 @@
+package emulator_test
+
+import (
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
+)
+
+// TestConcurrentClients runs many clients against one account on the real clock with tiny job
+// durations (run with -race): every job completes, and the emulator starts no goroutines of its
+// own for jobs.
+func TestConcurrentClients(t *testing.T) {
+	emu := emulator.New(emulator.Options{JobPending: 5 * time.Millisecond, JobWorking: 10 * time.Millisecond, Quota: -1})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	const workers, rounds = 8, 5
+	var wg sync.WaitGroup
+	errs := make(chan string, workers*rounds)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newClient(t, srv.URL, time.Now)
+			for i := 0; i < rounds; i++ {
+				out := c.call("RunInstances", append(append([]string{}, runArgs...), "count", "2")...)
+				if code(out) != 0 {
+					errs <- "RunInstances: " + out["message"].(string)
+					continue
+				}
+				job := out["job_id"].(string)
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					j := c.call("DescribeJobs", "jobs.1", job)
+					if items, _ := j["job_set"].([]any); len(items) == 1 && items[0].(map[string]any)["status"] == "successful" {
+						break
+					}
+					if time.Now().After(deadline) {
+						errs <- "job " + job + " did not finish"
+						break
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+				ids := strs(out["instances"])
+				if out := c.call("TerminateInstances", "instances.1", ids[0], "instances.2", ids[1]); code(out) != 0 {
+					errs <- "TerminateInstances: " + out["message"].(string)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	time.Sleep(20 * time.Millisecond)
+	st := emu.Stats().Keys[emulator.DefaultAccessKeyID]
+	if st.Jobs["successful"] != 2*workers*rounds || st.Resources["instance"] != 0 {
+		t.Fatalf("jobs %v, live instances %d", st.Jobs, st.Resources["instance"])
+	}
+
+	// Thousands of pending jobs cost no goroutines.
+	before := runtime.NumGoroutine()
+	c := newClient(t, srv.URL, time.Now)
+	for i := 0; i < 200; i++ {
+		c.ok("CreateVolumes", "size", "10", "count", "5")
+	}
+	if after := runtime.NumGoroutine(); after > before+5 {
+		t.Fatalf("goroutines grew from %d to %d with pending jobs", before, after)
+	}
+}
