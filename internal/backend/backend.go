@@ -1,0 +1,519 @@
+// Package backend is the one upstream path of qingcloud-grpc: it encodes a request message into
+// QingCloud parameters ([codec.Encode]), signs them (signature v1, [signer.Signer]), sends them through
+// one shared http.Client with timeouts and the caller's deadline, checks the answer, and decodes the
+// JSON into the response message ([codec.Decode]).
+//
+// Every failure is a gRPC status error built by package qcerr: a QingCloud error answer (ret_code ≠ 0)
+// by [qcerr.FromRetCode]; anything else upstream (connection, HTTP status, content type, truncated or
+// oversized body, missing ret_code) is UNAVAILABLE by [qcerr.Transport], saying whether the request may
+// have been applied; the caller's cancellation and deadline by [qcerr.Context]. Errors and logs never
+// contain the signed URL, the signature or the secret key.
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+)
+
+const (
+	// DefaultEndpoint is QingCloud's public IaaS API endpoint.
+	DefaultEndpoint = "https://api.qingcloud.com/iaas/"
+	// DefaultTimeout bounds one upstream attempt when the caller's context has no earlier deadline.
+	DefaultTimeout = 30 * time.Second
+	// DefaultUserAgent is sent when Config.UserAgent is empty.
+	DefaultUserAgent = "qingcloud-grpc"
+	// MaxResponseBytes is the largest upstream answer read; a larger one is an error.
+	MaxResponseBytes = 32 << 20
+)
+
+// Config configures a Client.
+type Config struct {
+	// Endpoint is the API URL, e.g. "https://api.qingcloud.com/iaas/" or the emulator's
+	// "http://127.0.0.1:7780/iaas/". Its path is signed exactly as sent. Required.
+	Endpoint string
+	// Credentials sign every request. Both keys are required.
+	Credentials signer.Credentials
+	// SignatureMethod is HmacSHA256 (the default when empty) or HmacSHA1.
+	SignatureMethod string
+	// HTTPClient sends the requests. nil means one client shared by all Clients: dial 5 s, TLS
+	// handshake 5 s, response header 30 s, idle connections reused, no overall timeout (the deadline
+	// comes from the context). A given client is copied; redirects are never followed, since the
+	// signature would travel to wherever the redirect points.
+	HTTPClient *http.Client
+	// Timeout bounds one upstream attempt when the context has no earlier deadline; 0 means 30 s.
+	Timeout time.Duration
+	// UserAgent is the User-Agent header; empty means "qingcloud-grpc".
+	UserAgent string
+	// Logger receives one debug line per call and warnings for upstream trouble; never parameters,
+	// URLs or credentials. nil discards.
+	Logger *slog.Logger
+}
+
+// Client calls QingCloud. It is safe for concurrent use.
+type Client struct {
+	endpoint  url.URL // without query
+	path      string  // the path that is signed (as sent)
+	signer    signer.Signer
+	http      *http.Client
+	timeout   time.Duration
+	userAgent string
+	log       *slog.Logger
+
+	methods sync.Map // protoreflect.MethodDescriptor -> *method
+	warned  sync.Map // action -> struct{}: decode mismatches already logged at warning level
+}
+
+// New validates cfg and returns a Client. Errors name the setting at fault.
+func New(cfg Config) (*Client, error) {
+	if strings.TrimSpace(cfg.Endpoint) == "" {
+		return nil, errors.New("backend: Config.Endpoint is empty: set the QingCloud API URL, e.g. " + DefaultEndpoint)
+	}
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("backend: Config.Endpoint is not a URL: %v", unwrapURLError(err))
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("backend: Config.Endpoint %q must be an http or https URL", u.Redacted())
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("backend: Config.Endpoint %q has no host", u.Redacted())
+	case u.User != nil:
+		return nil, fmt.Errorf("backend: Config.Endpoint %q must not carry user information; set Config.Credentials", u.Redacted())
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, fmt.Errorf("backend: Config.Endpoint %q must not have a query or fragment", u.Redacted())
+	}
+	if u.Path == "" {
+		u.Path = "/"
+		u.RawPath = ""
+	}
+	if cfg.Credentials.AccessKeyID == "" {
+		return nil, errors.New("backend: Config.Credentials.AccessKeyID is empty")
+	}
+	if cfg.Credentials.SecretAccessKey == "" {
+		return nil, fmt.Errorf("backend: Config.Credentials.SecretAccessKey is empty (access key id %q)", cfg.Credentials.AccessKeyID)
+	}
+	method := cfg.SignatureMethod
+	if method == "" {
+		method = signer.HmacSHA256
+	}
+	if method != signer.HmacSHA256 && method != signer.HmacSHA1 {
+		return nil, fmt.Errorf("backend: Config.SignatureMethod %q is not HmacSHA256 or HmacSHA1", cfg.SignatureMethod)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("backend: Config.Timeout %v is negative", cfg.Timeout)
+	}
+	c := &Client{
+		endpoint:  *u,
+		path:      u.EscapedPath(),
+		signer:    signer.Signer{Credentials: cfg.Credentials, Algorithm: method},
+		http:      sharedHTTPClient(),
+		timeout:   cfg.Timeout,
+		userAgent: cfg.UserAgent,
+		log:       cfg.Logger,
+	}
+	if cfg.HTTPClient != nil {
+		hc := *cfg.HTTPClient
+		hc.CheckRedirect = noRedirects
+		c.http = &hc
+	}
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.userAgent == "" {
+		c.userAgent = DefaultUserAgent
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+var (
+	sharedOnce   sync.Once
+	sharedClient *http.Client
+)
+
+// sharedHTTPClient returns the http.Client shared by every Client without Config.HTTPClient.
+func sharedHTTPClient() *http.Client {
+	sharedOnce.Do(func() {
+		sharedClient = &http.Client{
+			Transport: &http.Transport{
+				Proxy:                 http.ProxyFromEnvironment,
+				DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+				TLSHandshakeTimeout:   5 * time.Second,
+				ResponseHeaderTimeout: 30 * time.Second,
+				ExpectContinueTimeout: time.Second,
+				ForceAttemptHTTP2:     true,
+				MaxIdleConns:          100,
+				MaxIdleConnsPerHost:   32,
+				IdleConnTimeout:       90 * time.Second,
+			},
+			CheckRedirect: noRedirects,
+		}
+	})
+	return sharedClient
+}
+
+// noRedirects makes the client return a redirect response as it is (reported as an HTTP error).
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Call sends one action: it adds action=<action> to params (which it does not modify), signs, sends a
+// GET query (or a POST form when post is set) and reads the answer. ret_code 0 returns the JSON body;
+// a QingCloud error answer is a qcerr status error; anything else upstream is UNAVAILABLE
+// (qcerr.Transport); the end of ctx is CANCELED or DEADLINE_EXCEEDED.
+func (c *Client) Call(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error) {
+	if action == "" {
+		return nil, qcerr.InvalidRequest(action, "the action name is empty")
+	}
+	p := make(map[string]string, len(params)+1)
+	for k, v := range params {
+		p[k] = v
+	}
+	p["action"] = action
+	start := time.Now()
+	// Issue 6 adds the retry policy here: it repeats attempt (which re-signs with a fresh time_stamp)
+	// for errors that qcerr.Retryable or !qcerr.MayHaveApplied allow, within ctx.
+	body, err := c.attempt(ctx, action, p, post)
+	c.logCall(ctx, action, post, time.Since(start), err)
+	return body, err
+}
+
+// attempt signs and sends one request and checks the answer.
+func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error) {
+	method := http.MethodGet
+	if post {
+		method = http.MethodPost
+	}
+	signed, err := c.signer.Sign(method, c.path, params)
+	if err != nil {
+		return nil, internalError(action, "SIGNING_FAILED", "signing the request failed: "+err.Error())
+	}
+
+	actx := ctx
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > c.timeout {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	// wrote turns true as soon as any part of the request may have been handed to the connection;
+	// until then the request provably never reached QingCloud.
+	var wrote atomic.Bool
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		WroteHeaderField: func(string, []string) { wrote.Store(true) },
+		WroteHeaders:     func() { wrote.Store(true) },
+		WroteRequest:     func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	})
+
+	req, err := c.newRequest(actx, method, signed)
+	if err != nil {
+		return nil, internalError(action, "REQUEST_FAILED", "building the HTTP request failed: "+c.scrub(unwrapURLError(err).Error(), signed))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.failure(ctx, actx, action, err, wrote.Load(), signed)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+		return nil, qcerr.Transport(action, "upstream answered HTTP "+httpStatus(resp), true)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		if ct == "" {
+			return nil, qcerr.Transport(action, "upstream answered without a content type, not JSON", true)
+		}
+		return nil, qcerr.Transport(action, fmt.Sprintf("upstream answered with content type %q, not JSON", clip(ct)), true)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return nil, c.failure(ctx, actx, action, err, true, signed)
+	}
+	if len(body) > MaxResponseBytes {
+		return nil, qcerr.Transport(action, fmt.Sprintf("upstream answer is larger than the %d MiB limit", MaxResponseBytes>>20), true)
+	}
+	return c.checkAnswer(action, body)
+}
+
+// newRequest builds the HTTP request for a signed parameter string.
+func (c *Client) newRequest(ctx context.Context, method, signed string) (*http.Request, error) {
+	u := c.endpoint
+	var req *http.Request
+	var err error
+	if method == http.MethodPost {
+		req, err = http.NewRequestWithContext(ctx, method, u.String(), strings.NewReader(signed))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		u.RawQuery = signed
+		req, err = http.NewRequestWithContext(ctx, method, u.String(), nil)
+		if err != nil {
+			return nil, err
+		}
+		// net/http silently re-sends a body-less GET on a new connection when a reused connection
+		// closes after the request was written. QingCloud's GETs change things (RunInstances), so such
+		// a replay could apply an action twice. A body without GetBody makes the request non-replayable;
+		// for a GET, net/http finds it empty and sends no body. Repeating is the retry policy's decision.
+		req.Body = emptyBody{}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	return req, nil
+}
+
+// emptyBody is an empty request body that net/http cannot rewind.
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyBody) Close() error             { return nil }
+
+// checkAnswer reads ret_code (and message) from a JSON answer.
+func (c *Client) checkAnswer(action string, body []byte) ([]byte, error) {
+	var head struct {
+		RetCode json.RawMessage `json:"ret_code"`
+		Message json.RawMessage `json:"message"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case len(strings.TrimSpace(string(body))) == 0:
+			return nil, qcerr.Transport(action, "upstream answered with an empty body", true)
+		case errors.As(err, &typeErr):
+			return nil, qcerr.Transport(action, "upstream answer is JSON but not an object", true)
+		}
+		return nil, qcerr.Transport(action, fmt.Sprintf("upstream answer is not valid JSON (truncated?) after %d bytes: %v", len(body), err), true)
+	}
+	if len(head.RetCode) == 0 || string(head.RetCode) == "null" {
+		return nil, qcerr.Transport(action, "upstream answer has no ret_code", true)
+	}
+	code, ok := parseRetCode(head.RetCode)
+	if !ok {
+		return nil, qcerr.Transport(action, fmt.Sprintf("upstream answer has a malformed ret_code %s", clip(string(head.RetCode))), true)
+	}
+	if code != 0 {
+		return nil, qcerr.FromRetCode(action, code, messageText(head.Message))
+	}
+	return body, nil
+}
+
+// parseRetCode accepts an integer ret_code, also as a numeric string.
+func parseRetCode(raw json.RawMessage) (int, bool) {
+	s := string(raw)
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, false
+		}
+		s = strings.TrimSpace(s)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || f != float64(int(f)) {
+			return 0, false
+		}
+		n = int(f)
+	}
+	return n, true
+}
+
+// messageText returns the upstream message: a string as it is, null as "", anything else as JSON text.
+func messageText(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// failure maps an error from sending the request or reading the answer. ctx is the caller's context,
+// actx the attempt's (which may carry the Client's own Timeout).
+func (c *Client) failure(ctx, actx context.Context, action string, err error, wrote bool, signed string) error {
+	if ctx.Err() != nil {
+		return qcerr.Context(action, ctx.Err(), wrote)
+	}
+	if actx.Err() != nil {
+		return qcerr.Transport(action, fmt.Sprintf("QingCloud did not answer within %v", c.timeout), wrote)
+	}
+	cause := unwrapURLError(err)
+	detail := "request failed: " + c.scrub(cause.Error(), signed)
+	if !wrote {
+		detail = "could not send the request: " + c.scrub(cause.Error(), signed)
+	} else if errors.Is(cause, io.ErrUnexpectedEOF) || errors.Is(cause, io.EOF) {
+		detail = "the connection closed before the whole answer arrived: " + c.scrub(cause.Error(), signed)
+	}
+	return qcerr.Transport(action, detail, wrote)
+}
+
+// unwrapURLError strips *url.Error, whose text contains the (signed) URL, down to its cause.
+func unwrapURLError(err error) error {
+	for {
+		var ue *url.Error
+		if !errors.As(err, &ue) || ue.Err == nil {
+			return err
+		}
+		err = ue.Err
+	}
+}
+
+// scrub removes the signed parameters and the secret from text that is about to leave the client.
+func (c *Client) scrub(text, signed string) string {
+	if signed != "" {
+		text = strings.ReplaceAll(text, signed, "[signed parameters]")
+	}
+	if s := c.signer.Credentials.SecretAccessKey; s != "" {
+		text = strings.ReplaceAll(text, s, "[secret]")
+	}
+	if i := strings.Index(text, "signature="); i >= 0 {
+		text = text[:i] + "[redacted]"
+	}
+	return text
+}
+
+// httpStatus formats the status of a response, e.g. "502 Bad Gateway".
+func httpStatus(resp *http.Response) string {
+	if text := http.StatusText(resp.StatusCode); text != "" {
+		return strconv.Itoa(resp.StatusCode) + " " + text
+	}
+	return strconv.Itoa(resp.StatusCode)
+}
+
+// logCall writes one line per call; never parameters or URLs.
+func (c *Client) logCall(ctx context.Context, action string, post bool, d time.Duration, err error) {
+	if err == nil {
+		c.log.DebugContext(ctx, "qingcloud call", "action", action, "post", post, "duration", d)
+		return
+	}
+	attrs := []any{"action", action, "post", post, "duration", d, "code", status.Code(err).String(), "error", status.Convert(err).Message()}
+	if _, ok := qcerr.RetCode(err); ok {
+		c.log.DebugContext(ctx, "qingcloud call answered with an error", attrs...)
+		return
+	}
+	c.log.WarnContext(ctx, "qingcloud call failed", attrs...)
+}
+
+// Invoke encodes req with codec.Encode, calls the action and decodes the answer into resp. Values that
+// did not fit resp (a codec.MismatchError) are logged, not returned: resp holds everything else.
+func (c *Client) Invoke(ctx context.Context, action string, post bool, req, resp proto.Message) error {
+	params, err := codec.Encode(req)
+	if err != nil {
+		return qcerr.InvalidRequest(action, err.Error())
+	}
+	body, err := c.Call(ctx, action, params, post)
+	if err != nil {
+		return err
+	}
+	if err := codec.Decode(body, resp); err != nil {
+		var mismatch *codec.MismatchError
+		if !errors.As(err, &mismatch) {
+			return qcerr.Transport(action, "upstream answer could not be decoded: "+err.Error(), true)
+		}
+		level := slog.LevelDebug
+		if _, seen := c.warned.LoadOrStore(action, struct{}{}); !seen {
+			level = slog.LevelWarn
+		}
+		c.log.Log(ctx, level, "qingcloud answer did not fully fit the response message; the values were skipped",
+			"action", action, "response", string(resp.ProtoReflect().Descriptor().FullName()), "mismatches", mismatch.Error())
+	}
+	return nil
+}
+
+// method is what InvokeMethod needs to know about an RPC.
+type method struct {
+	action string
+	post   bool
+	input  protoreflect.FullName
+	output protoreflect.MessageType
+}
+
+// InvokeMethod is the generic path the server uses: the action name and the post flag come from md's
+// (qingcloud.iaas.v1.action) option, the response type from protoregistry.GlobalTypes for md.Output().
+func (c *Client) InvokeMethod(ctx context.Context, md protoreflect.MethodDescriptor, req proto.Message) (proto.Message, error) {
+	m, err := c.method(md)
+	if err != nil {
+		return nil, err
+	}
+	if req == nil || !req.ProtoReflect().IsValid() {
+		return nil, qcerr.InvalidRequest(m.action, "the request message is nil")
+	}
+	if got := req.ProtoReflect().Descriptor().FullName(); got != m.input {
+		return nil, internalError(m.action, "WRONG_REQUEST_TYPE", fmt.Sprintf("%s takes %s, got %s", md.FullName(), m.input, got))
+	}
+	resp := m.output.New().Interface()
+	if err := c.Invoke(ctx, m.action, m.post, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// method returns the cached description of md.
+func (c *Client) method(md protoreflect.MethodDescriptor) (*method, error) {
+	if v, ok := c.methods.Load(md); ok {
+		return v.(*method), nil
+	}
+	a, _ := proto.GetExtension(md.Options(), iaasv1.E_Action).(*iaasv1.Action)
+	if a.GetName() == "" {
+		return nil, statusError(codes.Unimplemented, string(md.Name()), "NOT_AN_ACTION", fmt.Sprintf("%s has no (qingcloud.iaas.v1.action) option naming a QingCloud action", md.FullName()))
+	}
+	out, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
+	if err != nil {
+		return nil, internalError(a.GetName(), "UNKNOWN_RESPONSE_TYPE", fmt.Sprintf("response type %s of %s is not linked in: %v", md.Output().FullName(), md.FullName(), err))
+	}
+	m := &method{action: a.GetName(), post: a.GetPost(), input: md.Input().FullName(), output: out}
+	v, _ := c.methods.LoadOrStore(md, m)
+	return v.(*method), nil
+}
+
+// internalError is an INTERNAL status with the ErrorInfo every error carries.
+func internalError(action, reason, msg string) error {
+	return statusError(codes.Internal, action, reason, msg)
+}
+
+// statusError is a status error with one ErrorInfo (reason, qcerr.Domain, metadata action).
+func statusError(code codes.Code, action, reason, msg string) error {
+	st, err := status.New(code, "QingCloud "+action+": "+msg).WithDetails(&errdetails.ErrorInfo{
+		Reason: reason, Domain: qcerr.Domain, Metadata: map[string]string{"action": action},
+	})
+	if err != nil {
+		return status.Error(code, msg)
+	}
+	return st.Err()
+}
+
+// clip shortens upstream text for a message.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
