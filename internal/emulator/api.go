@@ -23,13 +23,6 @@ func register(name string, h handler) { actions[name] = actionSpec{h: h} }
 
 func registerNoZone(name string, h handler) { actions[name] = actionSpec{h: h, noZone: true} }
 
-// fallbackHandler answers actions that are not modeled; it is set when generated descriptors
-// are linked in (see fallback.go). It returns ok=false for actions it does not know either.
-var fallbackHandler func(a *account, r *request) (res result, err *apiError, ok bool)
-
-// fallbackNoZone reports whether a fallback action takes no zone parameter.
-var fallbackNoZone func(action string) bool
-
 // ModeledActions returns the names of the actions the emulator models with state.
 func ModeledActions() []string {
 	out := make([]string, 0, len(actions))
@@ -115,27 +108,40 @@ func (e *Emulator) logRequest(req *http.Request, keyID, action string, code int,
 		slog.Int("ret_code", code), slog.Duration("elapsed", time.Since(start)))
 }
 
-// dispatch runs an authenticated action and renders its answer.
+// dispatch runs an authenticated action and renders its answer. Actions of the generated
+// descriptors are checked against them first (required parameters, scalar syntax); modeled
+// actions then run their handler, the others get the spec-driven empty answer.
 func (e *Emulator) dispatch(keyID, action string, params map[string]string, f Faults) ([]byte, *apiError) {
 	if action == "" {
 		return nil, errMissing("action")
 	}
 	spec, modeled := actions[action]
-	if !modeled {
-		if fallbackHandler == nil || fallbackNoZone == nil || !fallbackKnows(action) {
-			return nil, errUnknownAction
-		}
-		spec = actionSpec{noZone: fallbackNoZone(action)}
+	sa := specActions()[action]
+	if !modeled && sa == nil {
+		return nil, errUnknownAction
 	}
 	r := &request{action: action, params: params, keyID: keyID, faults: f}
-	if err := r.resolveZone(spec.noZone); err != nil {
+	noZone := spec.noZone
+	if !modeled {
+		noZone = sa.noZone
+	}
+	if err := r.resolveZone(noZone); err != nil {
 		return nil, err
+	}
+	if sa != nil {
+		if err := sa.validate(params); err != nil {
+			return nil, err
+		}
 	}
 	a := e.account(keyID)
 	if a == nil {
 		return nil, newError(1200, "AuthFailure", "access_key_id [%s] does not exist", keyID)
 	}
-	res, err := e.run(a, r, spec, modeled)
+	h := spec.h
+	if !modeled {
+		h = func(a *account, r *request) (result, *apiError) { return fallbackAnswer(a, r, sa), nil }
+	}
+	res, err := e.run(a, r, h)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +152,9 @@ func (e *Emulator) dispatch(keyID, action string, params map[string]string, f Fa
 	return b, nil
 }
 
-// run calls the handler under the account lock; a panic becomes a 5000 answer.
-func (e *Emulator) run(a *account, r *request, spec actionSpec, modeled bool) (res result, err *apiError) {
+// run calls h under the account lock, after settling deferred changes; a panic becomes a 5000
+// answer.
+func (e *Emulator) run(a *account, r *request, h handler) (res result, err *apiError) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	defer func() {
@@ -158,20 +165,8 @@ func (e *Emulator) run(a *account, r *request, spec actionSpec, modeled bool) (r
 	}()
 	r.now = e.now()
 	a.settle(r.now)
-	if modeled {
-		return spec.h(a, r)
-	}
-	res, err, _ = fallbackHandler(a, r)
-	return res, err
+	return h(a, r)
 }
-
-// fallbackKnows reports whether the fallback handles action.
-func fallbackKnows(action string) bool {
-	return fallbackActionKnown != nil && fallbackActionKnown(action)
-}
-
-// fallbackActionKnown is set by fallback.go.
-var fallbackActionKnown func(action string) bool
 
 // resolveZone validates the zone parameter and sets r.zone and r.zones.
 func (r *request) resolveZone(optional bool) *apiError {
