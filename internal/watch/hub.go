@@ -182,6 +182,7 @@ func (h *Hub) Close() {
 		for _, p := range h.pollers {
 			pollers = append(pollers, p)
 		}
+		clear(h.pollers)
 		h.mu.Unlock()
 		err := errShutdown()
 		for _, p := range pollers {

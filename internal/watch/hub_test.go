@@ -209,7 +209,7 @@ func TestRetryInfoDelaysPollAndNotifies(t *testing.T) {
 		return st.Err()
 	}
 	opts := fastOptions()
-	opts.MaxBackoff = time.Second
+	opts.MaxBackoff = 400 * time.Millisecond
 	h := newTestHub(t, f, opts)
 	ctx := testCtx(t)
 	w, err := h.Jobs(ctx, "", []string{"j-quota001"})
