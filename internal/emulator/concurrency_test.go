@@ -1,6 +1,7 @@
 package emulator_test
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"runtime"
 	"sync"
@@ -71,4 +72,37 @@ func TestConcurrentClients(t *testing.T) {
 	if after := runtime.NumGoroutine(); after > before+5 {
 		t.Fatalf("goroutines grew from %d to %d with pending jobs", before, after)
 	}
+}
+
+// BenchmarkDescribeJobs measures one DescribeJobs of a single job among 1,000 pending ones,
+// through the handler (no network), from parallel clients on one account.
+func BenchmarkDescribeJobs(b *testing.B) {
+	emu := emulator.New(emulator.Options{JobPending: time.Hour, JobWorking: time.Hour, Quota: -1})
+	t := &testing.T{}
+	rec := func(c *client, action string, kv ...string) map[string]any {
+		p := c.params(action, kv...)
+		req := httptest.NewRequest("GET", "/iaas/?"+canonical(p)+"&signature="+pctEncode(p["signature"]), nil)
+		w := httptest.NewRecorder()
+		emu.ServeHTTP(w, req)
+		var out map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &out)
+		return out
+	}
+	c := newClient(t, "", time.Now)
+	var jobs []string
+	for i := 0; i < 1000; i++ {
+		jobs = append(jobs, rec(c, "CreateVolumes", "size", "10")["job_id"].(string))
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			out := rec(c, "DescribeJobs", "jobs.1", jobs[i%len(jobs)])
+			if code(out) != 0 {
+				b.Errorf("ret_code %v", out["ret_code"])
+				return
+			}
+			i++
+		}
+	})
 }
