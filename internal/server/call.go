@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -102,9 +103,12 @@ func checkTyped(m *ActionMethod, params *structpb.Struct, zone string) error {
 			vs = append(vs, violation("params."+k, err.Error()))
 			continue
 		}
-		if err := (protojson.UnmarshalOptions{Merge: true}).Unmarshal(one, msg.Interface()); err != nil {
+		scratch := m.Input.New().Interface()
+		if err := protojson.Unmarshal(one, scratch); err != nil {
 			vs = append(vs, violation("params."+k, fmt.Sprintf("parameter %s of %s has the wrong type: want %s", k, m.Action.GetName(), typeName(fd))))
+			continue
 		}
+		proto.Merge(msg.Interface(), scratch)
 	}
 	if len(vs) > 0 {
 		return invalidArgument(vs)
