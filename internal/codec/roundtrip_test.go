@@ -154,7 +154,9 @@ func isMsg(fd protoreflect.FieldDescriptor) bool {
 	return fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind
 }
 
-func isWKT(md protoreflect.MessageDescriptor) bool { return md.ParentFile().Package() == "google.protobuf" }
+func isWKT(md protoreflect.MessageDescriptor) bool {
+	return md.ParentFile().Package() == "google.protobuf"
+}
 
 // wireName reads the wire_name option, independently of the codec.
 func wireName(fd protoreflect.FieldDescriptor) string {
