@@ -91,7 +91,7 @@ var instanceTypeCatalog = func() []instanceTypeSeed {
 	}
 	for _, c := range []int{1, 2, 4, 8, 16} {
 		for _, m := range []int{1, 2, 4, 8, 16, 32} {
-			if m >= c && m <= 4*c || (c == 1 && m == 2) {
+			if m >= c && m <= 4*c {
 				out = append(out, instanceTypeSeed{fmt.Sprintf("c%dm%d", c, m), c, m * 1024})
 			}
 		}
