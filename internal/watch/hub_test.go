@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,5 +388,83 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestNoGoroutineLeak opens watches that end every way (finished, canceled, closed, failed, cut by
+// Close) on several Hubs and checks that every goroutine of the Hubs is gone afterwards.
+func TestNoGoroutineLeak(t *testing.T) {
+	base := runtime.NumGoroutine()
+	for round := range 3 {
+		f := newFake()
+		f.set("j-done0001", JobSuccessful)
+		f.set("j-run00001", JobWorking)
+		h := NewSingle(f, "pek3a", fastOptions())
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for i := range 30 {
+			ids := []string{"j-done0001"}
+			switch i % 4 {
+			case 1:
+				ids = []string{"j-run00001"}
+			case 2:
+				ids = []string{"j-run00001", "j-nosuch01"}
+			}
+			zone := "pek3a"
+			if i%5 == 0 {
+				zone = "gd2a" // a second poller
+			}
+			w, err := h.Jobs(ctx, zone, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer w.Close()
+				if i%4 == 3 {
+					return // closed without reading
+				}
+				_, _, _ = recvAll(ctx, w)
+			}()
+		}
+		if _, err := h.Resources(ctx, "", "volume", []string{"vol-1"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if round == 1 {
+			cancel()
+		}
+		h.Close()
+		wg.Wait()
+		cancel()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPollerRetiresWhenIdle checks that a poller stops as soon as its last watcher leaves.
+func TestPollerRetiresWhenIdle(t *testing.T) {
+	f := newFake()
+	f.set("j-run00001", JobWorking)
+	h := newTestHub(t, f, fastOptions())
+	base := runtime.NumGoroutine()
+	w, err := h.Jobs(testCtx(t), "", []string{"j-run00001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return h.Stats().Events > 0 })
+	w.Close()
+	waitFor(t, func() bool { return h.Stats().Pollers == 0 && runtime.NumGoroutine() <= base })
+	n := len(f.callLog())
+	time.Sleep(100 * time.Millisecond)
+	if more := len(f.callLog()) - n; more > 0 {
+		t.Errorf("%d calls after the last watcher left", more)
 	}
 }
