@@ -294,6 +294,11 @@ func writeMessage(b *bytes.Buffer, m *message, indent string) {
 			lbl = fl.label + " "
 		}
 		var opts []string
+		if jsonCamel(fl.name) != fl.name {
+			// Keep QingCloud's snake_case in every protojson consumer (grpcurl, proto-loader, ...),
+			// not only in our gateway.
+			opts = append(opts, fmt.Sprintf("json_name = %q", fl.name))
+		}
 		if fl.required {
 			opts = append(opts, "(google.api.field_behavior) = REQUIRED")
 		}
@@ -301,8 +306,11 @@ func writeMessage(b *bytes.Buffer, m *message, indent string) {
 			opts = append(opts, fmt.Sprintf("(qingcloud.iaas.v1.wire_name) = %q", fl.wire))
 		}
 		o := ""
-		if len(opts) > 0 {
-			o = " [" + strings.Join(opts, ", ") + "]"
+		switch {
+		case len(opts) == 1:
+			o = " [" + opts[0] + "]"
+		case len(opts) > 1: // buf format puts several options on their own lines
+			o = " [\n" + indent + "    " + strings.Join(opts, ",\n"+indent+"    ") + "\n" + indent + "  ]"
 		}
 		fmt.Fprintf(b, "%s  %s%s %s = %d%s;\n", indent, lbl, fl.typ, fl.name, i+1, o)
 	}
@@ -342,4 +350,22 @@ func wrap(text string, width int) []string {
 		}
 	}
 	return out
+}
+
+// jsonCamel is protoc's default JSON name of a field: lowerCamelCase.
+func jsonCamel(name string) string {
+	var b strings.Builder
+	up := false
+	for _, r := range name {
+		if r == '_' {
+			up = true
+			continue
+		}
+		if up && r >= 'a' && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		up = false
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -136,13 +136,16 @@ func TestGenerateTiny(t *testing.T) {
 	}
 	for _, want := range []string{
 		"message Widget {",
-		"google.protobuf.Timestamp create_time = 2;",
+		`google.protobuf.Timestamp create_time = 2 [json_name = "create_time"];`,
 		"optional int64 size = 7;",
 		"optional int32 count = 1;",
 		"map<string, string> labels = 4;",
 		"google.protobuf.Struct extra = 3;",
 		"repeated google.protobuf.ListValue points = 6;",
-		`optional string odd_name = 5 [(qingcloud.iaas.v1.wire_name) = "odd-name"];`,
+		`optional string odd_name = 5 [
+    json_name = "odd_name",
+    (qingcloud.iaas.v1.wire_name) = "odd-name"
+  ];`,
 		"Known values: pending, done with failure (others are passed through).",
 		`import "qingcloud/iaas/v1/options.proto";`,
 	} {

@@ -28,7 +28,7 @@ const (
 // DeleteAccessKeysRequest holds the parameters of the QingCloud action DeleteAccessKeys.
 type DeleteAccessKeysRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	AccessKeys []string               `protobuf:"bytes,1,rep,name=access_keys,json=accessKeys,proto3" json:"access_keys,omitempty"`
+	AccessKeys []string               `protobuf:"bytes,1,rep,name=access_keys,proto3" json:"access_keys,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -82,10 +82,10 @@ func (x *DeleteAccessKeysRequest) GetZone() string {
 // DeleteAccessKeysResponse is the answer of the QingCloud action DeleteAccessKeys.
 type DeleteAccessKeysResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccessKeys    []string               `protobuf:"bytes,1,rep,name=access_keys,json=accessKeys,proto3" json:"access_keys,omitempty"`
+	AccessKeys    []string               `protobuf:"bytes,1,rep,name=access_keys,proto3" json:"access_keys,omitempty"`
 	Action        *string                `protobuf:"bytes,2,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -151,13 +151,13 @@ func (x *DeleteAccessKeysResponse) GetRetCode() int32 {
 // DescribeAccessKeysRequest holds the parameters of the QingCloud action DescribeAccessKeys.
 type DescribeAccessKeysRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	AccessKeys []string               `protobuf:"bytes,1,rep,name=access_keys,json=accessKeys,proto3" json:"access_keys,omitempty"`
+	AccessKeys []string               `protobuf:"bytes,1,rep,name=access_keys,proto3" json:"access_keys,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32   `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner      *string  `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	SearchWord *string  `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string  `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Status     []string `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -256,10 +256,10 @@ func (x *DescribeAccessKeysRequest) GetZone() string {
 // DescribeAccessKeysResponse is the answer of the QingCloud action DescribeAccessKeys.
 type DescribeAccessKeysResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccessKeySet  []*AccessKey           `protobuf:"bytes,1,rep,name=access_key_set,json=accessKeySet,proto3" json:"access_key_set,omitempty"`
+	AccessKeySet  []*AccessKey           `protobuf:"bytes,1,rep,name=access_key_set,proto3" json:"access_key_set,omitempty"`
 	Action        *string                `protobuf:"bytes,2,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,9 +325,9 @@ func (x *DescribeAccessKeysResponse) GetTotalCount() int32 {
 // DescribeAccessKeysAllRequest holds the filters of DescribeAccessKeys; paging is the server's.
 type DescribeAccessKeysAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	AccessKeys []string               `protobuf:"bytes,1,rep,name=access_keys,json=accessKeys,proto3" json:"access_keys,omitempty"`
+	AccessKeys []string               `protobuf:"bytes,1,rep,name=access_keys,proto3" json:"access_keys,omitempty"`
 	Owner      *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Status     []string               `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -413,9 +413,9 @@ func (x *DescribeAccessKeysAllRequest) GetZone() string {
 type DescribeAccessKeysAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	AccessKey *AccessKey `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
+	AccessKey *AccessKey `protobuf:"bytes,1,opt,name=access_key,proto3" json:"access_key,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -477,29 +477,25 @@ var File_qingcloud_iaas_v1_access_key_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_access_key_proto_rawDesc = "" +
 	"\n" +
-	"\"qingcloud/iaas/v1/access_key.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"a\n" +
-	"\x17DeleteAccessKeysRequest\x12$\n" +
-	"\vaccess_keys\x18\x01 \x03(\tB\x03\xe0A\x02R\n" +
-	"accessKeys\x12\x17\n" +
+	"\"qingcloud/iaas/v1/access_key.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"b\n" +
+	"\x17DeleteAccessKeysRequest\x12%\n" +
+	"\vaccess_keys\x18\x01 \x03(\tB\x03\xe0A\x02R\vaccess_keys\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xb7\x01\n" +
-	"\x18DeleteAccessKeysResponse\x12\x1f\n" +
-	"\vaccess_keys\x18\x01 \x03(\tR\n" +
-	"accessKeys\x12\x1b\n" +
-	"\x06action\x18\x02 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x05_zone\"\xba\x01\n" +
+	"\x18DeleteAccessKeysResponse\x12 \n" +
+	"\vaccess_keys\x18\x01 \x03(\tR\vaccess_keys\x12\x1b\n" +
+	"\x06action\x18\x02 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xc9\x02\n" +
-	"\x19DescribeAccessKeysRequest\x12\x1f\n" +
-	"\vaccess_keys\x18\x01 \x03(\tR\n" +
-	"accessKeys\x12\x19\n" +
+	"\t_ret_code\"\xcb\x02\n" +
+	"\x19DescribeAccessKeysRequest\x12 \n" +
+	"\vaccess_keys\x18\x01 \x03(\tR\vaccess_keys\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x03 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x1d\n" +
 	"\averbose\x18\a \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\b \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
@@ -509,22 +505,19 @@ const file_qingcloud_iaas_v1_access_key_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xeb\x01\n" +
-	"\x1aDescribeAccessKeysResponse\x12B\n" +
-	"\x0eaccess_key_set\x18\x01 \x03(\v2\x1c.qingcloud.iaas.v1.AccessKeyR\faccessKeySet\x12\x1b\n" +
-	"\x06action\x18\x02 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x05_zone\"\xef\x01\n" +
+	"\x1aDescribeAccessKeysResponse\x12D\n" +
+	"\x0eaccess_key_set\x18\x01 \x03(\v2\x1c.qingcloud.iaas.v1.AccessKeyR\x0eaccess_key_set\x12\x1b\n" +
+	"\x06action\x18\x02 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xff\x01\n" +
-	"\x1cDescribeAccessKeysAllRequest\x12\x1f\n" +
-	"\vaccess_keys\x18\x01 \x03(\tR\n" +
-	"accessKeys\x12\x19\n" +
-	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\f_total_count\"\x81\x02\n" +
+	"\x1cDescribeAccessKeysAllRequest\x12 \n" +
+	"\vaccess_keys\x18\x01 \x03(\tR\vaccess_keys\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x04 \x03(\tR\x06status\x12\x1d\n" +
 	"\averbose\x18\x05 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
@@ -532,12 +525,12 @@ const file_qingcloud_iaas_v1_access_key_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xa8\x01\n" +
-	"\x1dDescribeAccessKeysAllResponse\x12;\n" +
+	"\x05_zone\"\xaa\x01\n" +
+	"\x1dDescribeAccessKeysAllResponse\x12<\n" +
 	"\n" +
-	"access_key\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.AccessKeyR\taccessKey\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"access_key\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.AccessKeyR\n" +
+	"access_key\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count2\xd6\x04\n" +
 	"\x10AccessKeyService\x12\xa7\x01\n" +

@@ -28,13 +28,13 @@ const (
 // DeployAppVersionRequest holds the parameters of the QingCloud action DeployAppVersion.
 type DeployAppVersionRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	AppId      *string                `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3,oneof" json:"app_id,omitempty"`
-	AppType    *string                `protobuf:"bytes,2,opt,name=app_type,json=appType,proto3,oneof" json:"app_type,omitempty"`
-	ChargeMode *string                `protobuf:"bytes,3,opt,name=charge_mode,json=chargeMode,proto3,oneof" json:"charge_mode,omitempty"`
+	AppId      *string                `protobuf:"bytes,1,opt,name=app_id,proto3,oneof" json:"app_id,omitempty"`
+	AppType    *string                `protobuf:"bytes,2,opt,name=app_type,proto3,oneof" json:"app_type,omitempty"`
+	ChargeMode *string                `protobuf:"bytes,3,opt,name=charge_mode,proto3,oneof" json:"charge_mode,omitempty"`
 	Conf       *string                `protobuf:"bytes,4,opt,name=conf,proto3,oneof" json:"conf,omitempty"`
 	Debug      *int32                 `protobuf:"varint,5,opt,name=debug,proto3,oneof" json:"debug,omitempty"`
 	Owner      *string                `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	VersionId  *string                `protobuf:"bytes,7,opt,name=version_id,json=versionId,proto3,oneof" json:"version_id,omitempty"`
+	VersionId  *string                `protobuf:"bytes,7,opt,name=version_id,proto3,oneof" json:"version_id,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,8,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -131,15 +131,15 @@ func (x *DeployAppVersionRequest) GetZone() string {
 type DeployAppVersionResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	AppId         *string                `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3,oneof" json:"app_id,omitempty"`
-	AppVersion    *string                `protobuf:"bytes,3,opt,name=app_version,json=appVersion,proto3,oneof" json:"app_version,omitempty"`
-	ClusterId     *string                `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	ClusterName   *string                `protobuf:"bytes,5,opt,name=cluster_name,json=clusterName,proto3,oneof" json:"cluster_name,omitempty"`
-	JobId         *string                `protobuf:"bytes,6,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	NodeCount     *int32                 `protobuf:"varint,7,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	NodeIds       []string               `protobuf:"bytes,8,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,9,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,10,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	AppId         *string                `protobuf:"bytes,2,opt,name=app_id,proto3,oneof" json:"app_id,omitempty"`
+	AppVersion    *string                `protobuf:"bytes,3,opt,name=app_version,proto3,oneof" json:"app_version,omitempty"`
+	ClusterId     *string                `protobuf:"bytes,4,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	ClusterName   *string                `protobuf:"bytes,5,opt,name=cluster_name,proto3,oneof" json:"cluster_name,omitempty"`
+	JobId         *string                `protobuf:"bytes,6,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	NodeCount     *int32                 `protobuf:"varint,7,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	NodeIds       []string               `protobuf:"bytes,8,rep,name=node_ids,proto3" json:"node_ids,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,9,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,10,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -248,11 +248,11 @@ func (x *DeployAppVersionResponse) GetVxnetId() string {
 // DescribeAppVersionAttachments.
 type DescribeAppVersionAttachmentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AttachmentIds []string               `protobuf:"bytes,1,rep,name=attachment_ids,json=attachmentIds,proto3" json:"attachment_ids,omitempty"`
+	AttachmentIds []string               `protobuf:"bytes,1,rep,name=attachment_ids,proto3" json:"attachment_ids,omitempty"`
 	// Known values: config.json, locale/zh-cn.json, locale/en.json, cluster.json.mustache (others are
 	// passed through).
-	ContentKeys []string `protobuf:"bytes,2,rep,name=content_keys,json=contentKeys,proto3" json:"content_keys,omitempty"`
-	VersionId   *string  `protobuf:"bytes,3,opt,name=version_id,json=versionId,proto3,oneof" json:"version_id,omitempty"`
+	ContentKeys []string `protobuf:"bytes,2,rep,name=content_keys,proto3" json:"content_keys,omitempty"`
+	VersionId   *string  `protobuf:"bytes,3,opt,name=version_id,proto3,oneof" json:"version_id,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -322,9 +322,9 @@ func (x *DescribeAppVersionAttachmentsRequest) GetZone() string {
 type DescribeAppVersionAttachmentsResponse struct {
 	state         protoimpl.MessageState  `protogen:"open.v1"`
 	Action        *string                 `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                  `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                  `protobuf:"varint,3,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
-	VersionSet    []*AppVersionAttachment `protobuf:"bytes,4,rep,name=version_set,json=versionSet,proto3" json:"version_set,omitempty"`
+	RetCode       *int32                  `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                  `protobuf:"varint,3,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
+	VersionSet    []*AppVersionAttachment `protobuf:"bytes,4,rep,name=version_set,proto3" json:"version_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -390,17 +390,17 @@ func (x *DescribeAppVersionAttachmentsResponse) GetVersionSet() []*AppVersionAtt
 // DescribeAppVersionsRequest holds the parameters of the QingCloud action DescribeAppVersions.
 type DescribeAppVersionsRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	AppIds  []string               `protobuf:"bytes,1,rep,name=app_ids,json=appIds,proto3" json:"app_ids,omitempty"`
+	AppIds  []string               `protobuf:"bytes,1,rep,name=app_ids,proto3" json:"app_ids,omitempty"`
 	Limit   *int32                 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	Name    *string                `protobuf:"bytes,3,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	Offset  *int32                 `protobuf:"varint,4,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner   *string                `protobuf:"bytes,5,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Reverse *string                `protobuf:"bytes,6,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
-	SortKey *string                `protobuf:"bytes,7,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	SortKey *string                `protobuf:"bytes,7,opt,name=sort_key,proto3,oneof" json:"sort_key,omitempty"`
 	Status  []string               `protobuf:"bytes,8,rep,name=status,proto3" json:"status,omitempty"`
 	// Known values: 1, 0 (others are passed through).
 	Verbose    *int32   `protobuf:"varint,9,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
-	VersionIds []string `protobuf:"bytes,10,rep,name=version_ids,json=versionIds,proto3" json:"version_ids,omitempty"`
+	VersionIds []string `protobuf:"bytes,10,rep,name=version_ids,proto3" json:"version_ids,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,11,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -518,9 +518,9 @@ func (x *DescribeAppVersionsRequest) GetZone() string {
 type DescribeAppVersionsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,3,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
-	VersionSet    []*AppVersion          `protobuf:"bytes,4,rep,name=version_set,json=versionSet,proto3" json:"version_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,3,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
+	VersionSet    []*AppVersion          `protobuf:"bytes,4,rep,name=version_set,proto3" json:"version_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -586,15 +586,15 @@ func (x *DescribeAppVersionsResponse) GetVersionSet() []*AppVersion {
 // DescribeAppVersionsAllRequest holds the filters of DescribeAppVersions; paging is the server's.
 type DescribeAppVersionsAllRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	AppIds  []string               `protobuf:"bytes,1,rep,name=app_ids,json=appIds,proto3" json:"app_ids,omitempty"`
+	AppIds  []string               `protobuf:"bytes,1,rep,name=app_ids,proto3" json:"app_ids,omitempty"`
 	Name    *string                `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	Owner   *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Reverse *string                `protobuf:"bytes,4,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
-	SortKey *string                `protobuf:"bytes,5,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	SortKey *string                `protobuf:"bytes,5,opt,name=sort_key,proto3,oneof" json:"sort_key,omitempty"`
 	Status  []string               `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
 	// Known values: 1, 0 (others are passed through).
 	Verbose    *int32   `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
-	VersionIds []string `protobuf:"bytes,8,rep,name=version_ids,json=versionIds,proto3" json:"version_ids,omitempty"`
+	VersionIds []string `protobuf:"bytes,8,rep,name=version_ids,proto3" json:"version_ids,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -700,7 +700,7 @@ type DescribeAppVersionsAllResponse struct {
 	// The item.
 	Version *AppVersion `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -762,12 +762,12 @@ func (x *DescribeAppVersionsAllResponse) GetIndex() int32 {
 type DescribeAppsRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	App        *string                `protobuf:"bytes,1,opt,name=app,proto3,oneof" json:"app,omitempty"`
-	AppName    *string                `protobuf:"bytes,2,opt,name=app_name,json=appName,proto3,oneof" json:"app_name,omitempty"`
-	AppType    []string               `protobuf:"bytes,3,rep,name=app_type,json=appType,proto3" json:"app_type,omitempty"`
+	AppName    *string                `protobuf:"bytes,2,opt,name=app_name,proto3,oneof" json:"app_name,omitempty"`
+	AppType    []string               `protobuf:"bytes,3,rep,name=app_type,proto3" json:"app_type,omitempty"`
 	Category   *string                `protobuf:"bytes,4,opt,name=category,proto3,oneof" json:"category,omitempty"`
 	Limit      *int32                 `protobuf:"varint,5,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	Offset     *int32                 `protobuf:"varint,6,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	SearchWord *string                `protobuf:"bytes,7,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string                `protobuf:"bytes,7,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Status     []string               `protobuf:"bytes,8,rep,name=status,proto3" json:"status,omitempty"`
 	Tags       []string               `protobuf:"bytes,9,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: 1, 0 (others are passed through).
@@ -897,9 +897,9 @@ func (x *DescribeAppsRequest) GetZones() []string {
 type DescribeAppsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	AppSet        []*App                 `protobuf:"bytes,2,rep,name=app_set,json=appSet,proto3" json:"app_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	AppSet        []*App                 `protobuf:"bytes,2,rep,name=app_set,proto3" json:"app_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -966,10 +966,10 @@ func (x *DescribeAppsResponse) GetTotalCount() int32 {
 type DescribeAppsAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	App        *string                `protobuf:"bytes,1,opt,name=app,proto3,oneof" json:"app,omitempty"`
-	AppName    *string                `protobuf:"bytes,2,opt,name=app_name,json=appName,proto3,oneof" json:"app_name,omitempty"`
-	AppType    []string               `protobuf:"bytes,3,rep,name=app_type,json=appType,proto3" json:"app_type,omitempty"`
+	AppName    *string                `protobuf:"bytes,2,opt,name=app_name,proto3,oneof" json:"app_name,omitempty"`
+	AppType    []string               `protobuf:"bytes,3,rep,name=app_type,proto3" json:"app_type,omitempty"`
 	Category   *string                `protobuf:"bytes,4,opt,name=category,proto3,oneof" json:"category,omitempty"`
-	SearchWord *string                `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string                `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Status     []string               `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
 	Tags       []string               `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: 1, 0 (others are passed through).
@@ -1087,7 +1087,7 @@ type DescribeAppsAllResponse struct {
 	// The item.
 	App *App `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1148,7 +1148,7 @@ func (x *DescribeAppsAllResponse) GetIndex() int32 {
 // GetGlobalUniqueIdRequest holds the parameters of the QingCloud action GetGlobalUniqueId.
 type GetGlobalUniqueIdRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
-	UserId *string                `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3,oneof" json:"user_id,omitempty"`
+	UserId *string                `protobuf:"bytes,1,opt,name=user_id,proto3,oneof" json:"user_id,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1203,7 +1203,7 @@ func (x *GetGlobalUniqueIdRequest) GetZone() string {
 type GetGlobalUniqueIdResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Uuid          *string                `protobuf:"bytes,3,opt,name=uuid,proto3,oneof" json:"uuid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1264,17 +1264,17 @@ var File_qingcloud_iaas_v1_app_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"\n" +
-	"\x1bqingcloud/iaas/v1/app.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xe4\x02\n" +
-	"\x17DeployAppVersionRequest\x12\x1a\n" +
-	"\x06app_id\x18\x01 \x01(\tH\x00R\x05appId\x88\x01\x01\x12\x1e\n" +
-	"\bapp_type\x18\x02 \x01(\tH\x01R\aappType\x88\x01\x01\x12$\n" +
-	"\vcharge_mode\x18\x03 \x01(\tH\x02R\n" +
-	"chargeMode\x88\x01\x01\x12\x17\n" +
+	"\x1bqingcloud/iaas/v1/app.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xe8\x02\n" +
+	"\x17DeployAppVersionRequest\x12\x1b\n" +
+	"\x06app_id\x18\x01 \x01(\tH\x00R\x06app_id\x88\x01\x01\x12\x1f\n" +
+	"\bapp_type\x18\x02 \x01(\tH\x01R\bapp_type\x88\x01\x01\x12%\n" +
+	"\vcharge_mode\x18\x03 \x01(\tH\x02R\vcharge_mode\x88\x01\x01\x12\x17\n" +
 	"\x04conf\x18\x04 \x01(\tH\x03R\x04conf\x88\x01\x01\x12\x19\n" +
 	"\x05debug\x18\x05 \x01(\x05H\x04R\x05debug\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x06 \x01(\tH\x05R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x06 \x01(\tH\x05R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"version_id\x18\a \x01(\tH\x06R\tversionId\x88\x01\x01\x12\x17\n" +
+	"version_id\x18\a \x01(\tH\x06R\n" +
+	"version_id\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\b \x01(\tH\aR\x04zone\x88\x01\x01B\t\n" +
 	"\a_app_idB\v\n" +
 	"\t_app_typeB\x0e\n" +
@@ -1283,22 +1283,23 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"\x06_debugB\b\n" +
 	"\x06_ownerB\r\n" +
 	"\v_version_idB\a\n" +
-	"\x05_zone\"\xda\x03\n" +
+	"\x05_zone\"\xe3\x03\n" +
 	"\x18DeployAppVersionResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06app_id\x18\x02 \x01(\tH\x01R\x05appId\x88\x01\x01\x12$\n" +
-	"\vapp_version\x18\x03 \x01(\tH\x02R\n" +
-	"appVersion\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06app_id\x18\x02 \x01(\tH\x01R\x06app_id\x88\x01\x01\x12%\n" +
+	"\vapp_version\x18\x03 \x01(\tH\x02R\vapp_version\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x04 \x01(\tH\x03R\tclusterId\x88\x01\x01\x12&\n" +
-	"\fcluster_name\x18\x05 \x01(\tH\x04R\vclusterName\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x06 \x01(\tH\x05R\x05jobId\x88\x01\x01\x12\"\n" +
+	"cluster_id\x18\x04 \x01(\tH\x03R\n" +
+	"cluster_id\x88\x01\x01\x12'\n" +
+	"\fcluster_name\x18\x05 \x01(\tH\x04R\fcluster_name\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x06 \x01(\tH\x05R\x06job_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\a \x01(\x05H\x06R\tnodeCount\x88\x01\x01\x12\x19\n" +
-	"\bnode_ids\x18\b \x03(\tR\anodeIds\x12\x1e\n" +
-	"\bret_code\x18\t \x01(\x05H\aR\aretCode\x88\x01\x01\x12\x1e\n" +
+	"node_count\x18\a \x01(\x05H\x06R\n" +
+	"node_count\x88\x01\x01\x12\x1a\n" +
+	"\bnode_ids\x18\b \x03(\tR\bnode_ids\x12\x1f\n" +
+	"\bret_code\x18\t \x01(\x05H\aR\bret_code\x88\x01\x01\x12\x1f\n" +
 	"\bvxnet_id\x18\n" +
-	" \x01(\tH\bR\avxnetId\x88\x01\x01B\t\n" +
+	" \x01(\tH\bR\bvxnet_id\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_app_idB\x0e\n" +
 	"\f_app_versionB\r\n" +
@@ -1307,38 +1308,36 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"\a_job_idB\r\n" +
 	"\v_node_countB\v\n" +
 	"\t_ret_codeB\v\n" +
-	"\t_vxnet_id\"\xc5\x01\n" +
-	"$DescribeAppVersionAttachmentsRequest\x12%\n" +
-	"\x0eattachment_ids\x18\x01 \x03(\tR\rattachmentIds\x12!\n" +
-	"\fcontent_keys\x18\x02 \x03(\tR\vcontentKeys\x12\"\n" +
+	"\t_vxnet_id\"\xc8\x01\n" +
+	"$DescribeAppVersionAttachmentsRequest\x12&\n" +
+	"\x0eattachment_ids\x18\x01 \x03(\tR\x0eattachment_ids\x12\"\n" +
+	"\fcontent_keys\x18\x02 \x03(\tR\fcontent_keys\x12#\n" +
 	"\n" +
-	"version_id\x18\x03 \x01(\tH\x00R\tversionId\x88\x01\x01\x12\x17\n" +
+	"version_id\x18\x03 \x01(\tH\x00R\n" +
+	"version_id\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x01R\x04zone\x88\x01\x01B\r\n" +
 	"\v_version_idB\a\n" +
-	"\x05_zone\"\xfc\x01\n" +
+	"\x05_zone\"\xff\x01\n" +
 	"%DescribeAppVersionAttachmentsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x03 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01\x12H\n" +
-	"\vversion_set\x18\x04 \x03(\v2'.qingcloud.iaas.v1.AppVersionAttachmentR\n" +
-	"versionSetB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x03 \x01(\x05H\x02R\vtotal_count\x88\x01\x01\x12I\n" +
+	"\vversion_set\x18\x04 \x03(\v2'.qingcloud.iaas.v1.AppVersionAttachmentR\vversion_setB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xa7\x03\n" +
-	"\x1aDescribeAppVersionsRequest\x12\x17\n" +
-	"\aapp_ids\x18\x01 \x03(\tR\x06appIds\x12\x19\n" +
+	"\f_total_count\"\xaa\x03\n" +
+	"\x1aDescribeAppVersionsRequest\x12\x18\n" +
+	"\aapp_ids\x18\x01 \x03(\tR\aapp_ids\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x03 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x05 \x01(\tH\x03R\x05owner\x88\x01\x01\x12\x1d\n" +
-	"\areverse\x18\x06 \x01(\tH\x04R\areverse\x88\x01\x01\x12\x1e\n" +
-	"\bsort_key\x18\a \x01(\tH\x05R\asortKey\x88\x01\x01\x12\x16\n" +
+	"\areverse\x18\x06 \x01(\tH\x04R\areverse\x88\x01\x01\x12\x1f\n" +
+	"\bsort_key\x18\a \x01(\tH\x05R\bsort_key\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\b \x03(\tR\x06status\x12\x1d\n" +
-	"\averbose\x18\t \x01(\x05H\x06R\averbose\x88\x01\x01\x12\x1f\n" +
+	"\averbose\x18\t \x01(\x05H\x06R\averbose\x88\x01\x01\x12 \n" +
 	"\vversion_ids\x18\n" +
-	" \x03(\tR\n" +
-	"versionIds\x12\x17\n" +
+	" \x03(\tR\vversion_ids\x12\x17\n" +
 	"\x04zone\x18\v \x01(\tH\aR\x04zone\x88\x01\x01B\b\n" +
 	"\x06_limitB\a\n" +
 	"\x05_nameB\t\n" +
@@ -1349,27 +1348,24 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"\t_sort_keyB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xe8\x01\n" +
+	"\x05_zone\"\xeb\x01\n" +
 	"\x1bDescribeAppVersionsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x03 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01\x12>\n" +
-	"\vversion_set\x18\x04 \x03(\v2\x1d.qingcloud.iaas.v1.AppVersionR\n" +
-	"versionSetB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x03 \x01(\x05H\x02R\vtotal_count\x88\x01\x01\x12?\n" +
+	"\vversion_set\x18\x04 \x03(\v2\x1d.qingcloud.iaas.v1.AppVersionR\vversion_setB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xdd\x02\n" +
-	"\x1dDescribeAppVersionsAllRequest\x12\x17\n" +
-	"\aapp_ids\x18\x01 \x03(\tR\x06appIds\x12\x17\n" +
+	"\f_total_count\"\xe0\x02\n" +
+	"\x1dDescribeAppVersionsAllRequest\x12\x18\n" +
+	"\aapp_ids\x18\x01 \x03(\tR\aapp_ids\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\x1d\n" +
-	"\areverse\x18\x04 \x01(\tH\x02R\areverse\x88\x01\x01\x12\x1e\n" +
-	"\bsort_key\x18\x05 \x01(\tH\x03R\asortKey\x88\x01\x01\x12\x16\n" +
+	"\areverse\x18\x04 \x01(\tH\x02R\areverse\x88\x01\x01\x12\x1f\n" +
+	"\bsort_key\x18\x05 \x01(\tH\x03R\bsort_key\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x1d\n" +
-	"\averbose\x18\a \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x1f\n" +
-	"\vversion_ids\x18\b \x03(\tR\n" +
-	"versionIds\x12\x17\n" +
+	"\averbose\x18\a \x01(\x05H\x04R\averbose\x88\x01\x01\x12 \n" +
+	"\vversion_ids\x18\b \x03(\tR\vversion_ids\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\a\n" +
 	"\x05_nameB\b\n" +
 	"\x06_ownerB\n" +
@@ -1378,22 +1374,20 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"\t_sort_keyB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xa5\x01\n" +
+	"\x05_zone\"\xa6\x01\n" +
 	"\x1eDescribeAppVersionsAllResponse\x127\n" +
-	"\aversion\x18\x01 \x01(\v2\x1d.qingcloud.iaas.v1.AppVersionR\aversion\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\aversion\x18\x01 \x01(\v2\x1d.qingcloud.iaas.v1.AppVersionR\aversion\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xbc\x03\n" +
+	"\f_total_count\"\xbf\x03\n" +
 	"\x13DescribeAppsRequest\x12\x15\n" +
-	"\x03app\x18\x01 \x01(\tH\x00R\x03app\x88\x01\x01\x12\x1e\n" +
-	"\bapp_name\x18\x02 \x01(\tH\x01R\aappName\x88\x01\x01\x12\x19\n" +
-	"\bapp_type\x18\x03 \x03(\tR\aappType\x12\x1f\n" +
+	"\x03app\x18\x01 \x01(\tH\x00R\x03app\x88\x01\x01\x12\x1f\n" +
+	"\bapp_name\x18\x02 \x01(\tH\x01R\bapp_name\x88\x01\x01\x12\x1a\n" +
+	"\bapp_type\x18\x03 \x03(\tR\bapp_type\x12\x1f\n" +
 	"\bcategory\x18\x04 \x01(\tH\x02R\bcategory\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x05 \x01(\x05H\x03R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x06 \x01(\x05H\x04R\x06offset\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\a \x01(\tH\x05R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06offset\x18\x06 \x01(\x05H\x04R\x06offset\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\a \x01(\tH\x05R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\b \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\t \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\n" +
@@ -1408,23 +1402,21 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xd2\x01\n" +
+	"\x05_zone\"\xd5\x01\n" +
 	"\x14DescribeAppsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12/\n" +
-	"\aapp_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.AppR\x06appSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x120\n" +
+	"\aapp_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.AppR\aapp_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xf2\x02\n" +
+	"\f_total_count\"\xf5\x02\n" +
 	"\x16DescribeAppsAllRequest\x12\x15\n" +
-	"\x03app\x18\x01 \x01(\tH\x00R\x03app\x88\x01\x01\x12\x1e\n" +
-	"\bapp_name\x18\x02 \x01(\tH\x01R\aappName\x88\x01\x01\x12\x19\n" +
-	"\bapp_type\x18\x03 \x03(\tR\aappType\x12\x1f\n" +
-	"\bcategory\x18\x04 \x01(\tH\x02R\bcategory\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x03app\x18\x01 \x01(\tH\x00R\x03app\x88\x01\x01\x12\x1f\n" +
+	"\bapp_name\x18\x02 \x01(\tH\x01R\bapp_name\x88\x01\x01\x12\x1a\n" +
+	"\bapp_type\x18\x03 \x03(\tR\bapp_type\x12\x1f\n" +
+	"\bcategory\x18\x04 \x01(\tH\x02R\bcategory\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
@@ -1437,22 +1429,21 @@ const file_qingcloud_iaas_v1_app_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x8f\x01\n" +
+	"\x05_zone\"\x90\x01\n" +
 	"\x17DescribeAppsAllResponse\x12(\n" +
-	"\x03app\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.AppR\x03app\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x03app\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.AppR\x03app\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"f\n" +
-	"\x18GetGlobalUniqueIdRequest\x12\x1c\n" +
-	"\auser_id\x18\x01 \x01(\tH\x00R\x06userId\x88\x01\x01\x12\x17\n" +
+	"\f_total_count\"g\n" +
+	"\x18GetGlobalUniqueIdRequest\x12\x1d\n" +
+	"\auser_id\x18\x01 \x01(\tH\x00R\auser_id\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\n" +
 	"\n" +
 	"\b_user_idB\a\n" +
-	"\x05_zone\"\x92\x01\n" +
+	"\x05_zone\"\x93\x01\n" +
 	"\x19GetGlobalUniqueIdResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12\x17\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12\x17\n" +
 	"\x04uuid\x18\x03 \x01(\tH\x02R\x04uuid\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\a\n" +

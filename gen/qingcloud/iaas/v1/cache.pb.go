@@ -30,8 +30,8 @@ const (
 type AddCacheNodesRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Cache      *string                `protobuf:"bytes,1,opt,name=cache,proto3,oneof" json:"cache,omitempty"`
-	NodeCount  *int32                 `protobuf:"varint,2,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	PrivateIps []*CachePrivateIp      `protobuf:"bytes,3,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
+	NodeCount  *int32                 `protobuf:"varint,2,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	PrivateIps []*CachePrivateIp      `protobuf:"bytes,3,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -100,9 +100,9 @@ func (x *AddCacheNodesRequest) GetZone() string {
 type AddCacheNodesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheNodes    []string               `protobuf:"bytes,2,rep,name=cache_nodes,json=cacheNodes,proto3" json:"cache_nodes,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	CacheNodes    []string               `protobuf:"bytes,2,rep,name=cache_nodes,proto3" json:"cache_nodes,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -169,7 +169,7 @@ func (x *AddCacheNodesResponse) GetRetCode() int32 {
 // ApplyCacheParameterGroup.
 type ApplyCacheParameterGroupRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroup *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,json=cacheParameterGroup,proto3,oneof" json:"cache_parameter_group,omitempty"`
+	CacheParameterGroup *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,proto3,oneof" json:"cache_parameter_group,omitempty"`
 	Caches              []string               `protobuf:"bytes,2,rep,name=caches,proto3" json:"caches,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -232,8 +232,8 @@ func (x *ApplyCacheParameterGroupRequest) GetZone() string {
 type ApplyCacheParameterGroupResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -293,7 +293,7 @@ func (x *ApplyCacheParameterGroupResponse) GetRetCode() int32 {
 type ChangeCacheVxnetRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Cache      *string                `protobuf:"bytes,1,opt,name=cache,proto3,oneof" json:"cache,omitempty"`
-	PrivateIps []*CachePrivateIp      `protobuf:"bytes,2,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
+	PrivateIps []*CachePrivateIp      `protobuf:"bytes,2,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
 	Vxnet      *string                `protobuf:"bytes,3,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -363,10 +363,10 @@ func (x *ChangeCacheVxnetRequest) GetZone() string {
 type ChangeCacheVxnetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheId       *string                `protobuf:"bytes,2,opt,name=cache_id,json=cacheId,proto3,oneof" json:"cache_id,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,5,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	CacheId       *string                `protobuf:"bytes,2,opt,name=cache_id,proto3,oneof" json:"cache_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,5,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -440,19 +440,19 @@ func (x *ChangeCacheVxnetResponse) GetVxnetId() string {
 type CreateCacheRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: -1.
-	AutoBackupTime *int32 `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoBackupTime *int32 `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	CacheClass          *int32  `protobuf:"varint,2,opt,name=cache_class,json=cacheClass,proto3,oneof" json:"cache_class,omitempty"`
-	CacheName           *string `protobuf:"bytes,3,opt,name=cache_name,json=cacheName,proto3,oneof" json:"cache_name,omitempty"`
-	CacheParameterGroup *string `protobuf:"bytes,4,opt,name=cache_parameter_group,json=cacheParameterGroup,proto3,oneof" json:"cache_parameter_group,omitempty"`
-	CacheSize           *int64  `protobuf:"varint,5,opt,name=cache_size,json=cacheSize,proto3,oneof" json:"cache_size,omitempty"`
-	CacheType           *string `protobuf:"bytes,6,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
-	MasterCount         *int32  `protobuf:"varint,7,opt,name=master_count,json=masterCount,proto3,oneof" json:"master_count,omitempty"`
-	NetworkType         *int32  `protobuf:"varint,8,opt,name=network_type,json=networkType,proto3,oneof" json:"network_type,omitempty"`
+	CacheClass          *int32  `protobuf:"varint,2,opt,name=cache_class,proto3,oneof" json:"cache_class,omitempty"`
+	CacheName           *string `protobuf:"bytes,3,opt,name=cache_name,proto3,oneof" json:"cache_name,omitempty"`
+	CacheParameterGroup *string `protobuf:"bytes,4,opt,name=cache_parameter_group,proto3,oneof" json:"cache_parameter_group,omitempty"`
+	CacheSize           *int64  `protobuf:"varint,5,opt,name=cache_size,proto3,oneof" json:"cache_size,omitempty"`
+	CacheType           *string `protobuf:"bytes,6,opt,name=cache_type,proto3,oneof" json:"cache_type,omitempty"`
+	MasterCount         *int32  `protobuf:"varint,7,opt,name=master_count,proto3,oneof" json:"master_count,omitempty"`
+	NetworkType         *int32  `protobuf:"varint,8,opt,name=network_type,proto3,oneof" json:"network_type,omitempty"`
 	// QingCloud's default: 1.
-	NodeCount      *int32            `protobuf:"varint,9,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	PrivateIps     []*CachePrivateIp `protobuf:"bytes,10,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
-	ReplicateCount *int32            `protobuf:"varint,11,opt,name=replicate_count,json=replicateCount,proto3,oneof" json:"replicate_count,omitempty"`
+	NodeCount      *int32            `protobuf:"varint,9,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	PrivateIps     []*CachePrivateIp `protobuf:"bytes,10,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
+	ReplicateCount *int32            `protobuf:"varint,11,opt,name=replicate_count,proto3,oneof" json:"replicate_count,omitempty"`
 	Vxnet          *string           `protobuf:"bytes,12,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,13,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -585,10 +585,10 @@ func (x *CreateCacheRequest) GetZone() string {
 type CreateCacheResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheId       *string                `protobuf:"bytes,2,opt,name=cache_id,json=cacheId,proto3,oneof" json:"cache_id,omitempty"`
-	CacheNodes    []string               `protobuf:"bytes,3,rep,name=cache_nodes,json=cacheNodes,proto3" json:"cache_nodes,omitempty"`
-	JobId         *string                `protobuf:"bytes,4,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	CacheId       *string                `protobuf:"bytes,2,opt,name=cache_id,proto3,oneof" json:"cache_id,omitempty"`
+	CacheNodes    []string               `protobuf:"bytes,3,rep,name=cache_nodes,proto3" json:"cache_nodes,omitempty"`
+	JobId         *string                `protobuf:"bytes,4,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -662,16 +662,16 @@ func (x *CreateCacheResponse) GetRetCode() int32 {
 // CreateCacheFromSnapshot.
 type CreateCacheFromSnapshotRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	CacheClass          *int32            `protobuf:"varint,2,opt,name=cache_class,json=cacheClass,proto3,oneof" json:"cache_class,omitempty"`
-	CacheName           *string           `protobuf:"bytes,3,opt,name=cache_name,json=cacheName,proto3,oneof" json:"cache_name,omitempty"`
-	CacheParameterGroup *string           `protobuf:"bytes,4,opt,name=cache_parameter_group,json=cacheParameterGroup,proto3,oneof" json:"cache_parameter_group,omitempty"`
-	CacheSize           *int64            `protobuf:"varint,5,opt,name=cache_size,json=cacheSize,proto3,oneof" json:"cache_size,omitempty"`
-	CacheType           *string           `protobuf:"bytes,6,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
-	NetworkType         *int32            `protobuf:"varint,7,opt,name=network_type,json=networkType,proto3,oneof" json:"network_type,omitempty"`
-	NodeCount           *int32            `protobuf:"varint,8,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	PrivateIps          []*CachePrivateIp `protobuf:"bytes,9,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
+	CacheClass          *int32            `protobuf:"varint,2,opt,name=cache_class,proto3,oneof" json:"cache_class,omitempty"`
+	CacheName           *string           `protobuf:"bytes,3,opt,name=cache_name,proto3,oneof" json:"cache_name,omitempty"`
+	CacheParameterGroup *string           `protobuf:"bytes,4,opt,name=cache_parameter_group,proto3,oneof" json:"cache_parameter_group,omitempty"`
+	CacheSize           *int64            `protobuf:"varint,5,opt,name=cache_size,proto3,oneof" json:"cache_size,omitempty"`
+	CacheType           *string           `protobuf:"bytes,6,opt,name=cache_type,proto3,oneof" json:"cache_type,omitempty"`
+	NetworkType         *int32            `protobuf:"varint,7,opt,name=network_type,proto3,oneof" json:"network_type,omitempty"`
+	NodeCount           *int32            `protobuf:"varint,8,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	PrivateIps          []*CachePrivateIp `protobuf:"bytes,9,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
 	Snapshot            *string           `protobuf:"bytes,10,opt,name=snapshot,proto3,oneof" json:"snapshot,omitempty"`
 	Vxnet               *string           `protobuf:"bytes,11,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -798,10 +798,10 @@ func (x *CreateCacheFromSnapshotRequest) GetZone() string {
 type CreateCacheFromSnapshotResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheId       *string                `protobuf:"bytes,2,opt,name=cache_id,json=cacheId,proto3,oneof" json:"cache_id,omitempty"`
-	CacheNodes    []string               `protobuf:"bytes,3,rep,name=cache_nodes,json=cacheNodes,proto3" json:"cache_nodes,omitempty"`
-	JobId         *string                `protobuf:"bytes,4,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	CacheId       *string                `protobuf:"bytes,2,opt,name=cache_id,proto3,oneof" json:"cache_id,omitempty"`
+	CacheNodes    []string               `protobuf:"bytes,3,rep,name=cache_nodes,proto3" json:"cache_nodes,omitempty"`
+	JobId         *string                `protobuf:"bytes,4,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -875,9 +875,9 @@ func (x *CreateCacheFromSnapshotResponse) GetRetCode() int32 {
 // CreateCacheParameterGroup.
 type CreateCacheParameterGroupRequest struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroupName *string                `protobuf:"bytes,1,opt,name=cache_parameter_group_name,json=cacheParameterGroupName,proto3,oneof" json:"cache_parameter_group_name,omitempty"`
+	CacheParameterGroupName *string                `protobuf:"bytes,1,opt,name=cache_parameter_group_name,proto3,oneof" json:"cache_parameter_group_name,omitempty"`
 	// Known values: redis2.8.17, memcached1.4.13 (others are passed through).
-	CacheType *string `protobuf:"bytes,2,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
+	CacheType *string `protobuf:"bytes,2,opt,name=cache_type,proto3,oneof" json:"cache_type,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -940,8 +940,8 @@ func (x *CreateCacheParameterGroupRequest) GetZone() string {
 type CreateCacheParameterGroupResponse struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Action                *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheParameterGroupId *string                `protobuf:"bytes,2,opt,name=cache_parameter_group_id,json=cacheParameterGroupId,proto3,oneof" json:"cache_parameter_group_id,omitempty"`
-	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	CacheParameterGroupId *string                `protobuf:"bytes,2,opt,name=cache_parameter_group_id,proto3,oneof" json:"cache_parameter_group_id,omitempty"`
+	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -1001,7 +1001,7 @@ func (x *CreateCacheParameterGroupResponse) GetRetCode() int32 {
 type DeleteCacheNodesRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Cache      *string                `protobuf:"bytes,1,opt,name=cache,proto3,oneof" json:"cache,omitempty"`
-	CacheNodes []string               `protobuf:"bytes,2,rep,name=cache_nodes,json=cacheNodes,proto3" json:"cache_nodes,omitempty"`
+	CacheNodes []string               `protobuf:"bytes,2,rep,name=cache_nodes,proto3" json:"cache_nodes,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1063,9 +1063,9 @@ func (x *DeleteCacheNodesRequest) GetZone() string {
 type DeleteCacheNodesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheNodes    []string               `protobuf:"bytes,2,rep,name=cache_nodes,json=cacheNodes,proto3" json:"cache_nodes,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	CacheNodes    []string               `protobuf:"bytes,2,rep,name=cache_nodes,proto3" json:"cache_nodes,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1132,7 +1132,7 @@ func (x *DeleteCacheNodesResponse) GetRetCode() int32 {
 // DeleteCacheParameterGroups.
 type DeleteCacheParameterGroupsRequest struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroups []string               `protobuf:"bytes,1,rep,name=cache_parameter_groups,json=cacheParameterGroups,proto3" json:"cache_parameter_groups,omitempty"`
+	CacheParameterGroups []string               `protobuf:"bytes,1,rep,name=cache_parameter_groups,proto3" json:"cache_parameter_groups,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1188,8 +1188,8 @@ func (x *DeleteCacheParameterGroupsRequest) GetZone() string {
 type DeleteCacheParameterGroupsResponse struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Action          *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ParameterGroups []string               `protobuf:"bytes,2,rep,name=parameter_groups,json=parameterGroups,proto3" json:"parameter_groups,omitempty"`
-	RetCode         *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	ParameterGroups []string               `protobuf:"bytes,2,rep,name=parameter_groups,proto3" json:"parameter_groups,omitempty"`
+	RetCode         *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1303,9 +1303,9 @@ func (x *DeleteCachesRequest) GetZone() string {
 type DeleteCachesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheIds      []string               `protobuf:"bytes,2,rep,name=cache_ids,json=cacheIds,proto3" json:"cache_ids,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	CacheIds      []string               `protobuf:"bytes,2,rep,name=cache_ids,proto3" json:"cache_ids,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1372,12 +1372,12 @@ func (x *DeleteCachesResponse) GetRetCode() int32 {
 type DescribeCacheNodesRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Cache      *string                `protobuf:"bytes,1,opt,name=cache,proto3,oneof" json:"cache,omitempty"`
-	CacheNodes []string               `protobuf:"bytes,2,rep,name=cache_nodes,json=cacheNodes,proto3" json:"cache_nodes,omitempty"`
+	CacheNodes []string               `protobuf:"bytes,2,rep,name=cache_nodes,proto3" json:"cache_nodes,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,3,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32  `protobuf:"varint,4,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, deleted, suspended, ceased (others are passed through).
 	Status  []string `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
 	Verbose *int32   `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -1477,9 +1477,9 @@ func (x *DescribeCacheNodesRequest) GetZone() string {
 type DescribeCacheNodesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheNodeSet  []*CacheNode           `protobuf:"bytes,2,rep,name=cache_node_set,json=cacheNodeSet,proto3" json:"cache_node_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	CacheNodeSet  []*CacheNode           `protobuf:"bytes,2,rep,name=cache_node_set,proto3" json:"cache_node_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1546,8 +1546,8 @@ func (x *DescribeCacheNodesResponse) GetTotalCount() int32 {
 type DescribeCacheNodesAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Cache      *string                `protobuf:"bytes,1,opt,name=cache,proto3,oneof" json:"cache,omitempty"`
-	CacheNodes []string               `protobuf:"bytes,2,rep,name=cache_nodes,json=cacheNodes,proto3" json:"cache_nodes,omitempty"`
-	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	CacheNodes []string               `protobuf:"bytes,2,rep,name=cache_nodes,proto3" json:"cache_nodes,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, deleted, suspended, ceased (others are passed through).
 	Status  []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
 	Verbose *int32   `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -1633,9 +1633,9 @@ func (x *DescribeCacheNodesAllRequest) GetZone() string {
 type DescribeCacheNodesAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	CacheNode *CacheNode `protobuf:"bytes,1,opt,name=cache_node,json=cacheNode,proto3" json:"cache_node,omitempty"`
+	CacheNode *CacheNode `protobuf:"bytes,1,opt,name=cache_node,proto3" json:"cache_node,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1697,13 +1697,13 @@ func (x *DescribeCacheNodesAllResponse) GetIndex() int32 {
 // DescribeCacheParameterGroups.
 type DescribeCacheParameterGroupsRequest struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroups []string               `protobuf:"bytes,1,rep,name=cache_parameter_groups,json=cacheParameterGroups,proto3" json:"cache_parameter_groups,omitempty"`
-	CacheType            *string                `protobuf:"bytes,2,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
+	CacheParameterGroups []string               `protobuf:"bytes,1,rep,name=cache_parameter_groups,proto3" json:"cache_parameter_groups,omitempty"`
+	CacheType            *string                `protobuf:"bytes,2,opt,name=cache_type,proto3,oneof" json:"cache_type,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,3,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32  `protobuf:"varint,4,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Verbose    *int32  `protobuf:"varint,6,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -1795,9 +1795,9 @@ func (x *DescribeCacheParameterGroupsRequest) GetZone() string {
 type DescribeCacheParameterGroupsResponse struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
 	Action                 *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheParameterGroupSet []*CacheParameterGroup `protobuf:"bytes,2,rep,name=cache_parameter_group_set,json=cacheParameterGroupSet,proto3" json:"cache_parameter_group_set,omitempty"`
-	RetCode                *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount             *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	CacheParameterGroupSet []*CacheParameterGroup `protobuf:"bytes,2,rep,name=cache_parameter_group_set,proto3" json:"cache_parameter_group_set,omitempty"`
+	RetCode                *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount             *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -1864,9 +1864,9 @@ func (x *DescribeCacheParameterGroupsResponse) GetTotalCount() int32 {
 // is the server's.
 type DescribeCacheParameterGroupsAllRequest struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroups []string               `protobuf:"bytes,1,rep,name=cache_parameter_groups,json=cacheParameterGroups,proto3" json:"cache_parameter_groups,omitempty"`
-	CacheType            *string                `protobuf:"bytes,2,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
-	SearchWord           *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	CacheParameterGroups []string               `protobuf:"bytes,1,rep,name=cache_parameter_groups,proto3" json:"cache_parameter_groups,omitempty"`
+	CacheType            *string                `protobuf:"bytes,2,opt,name=cache_type,proto3,oneof" json:"cache_type,omitempty"`
+	SearchWord           *string                `protobuf:"bytes,3,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Verbose              *int32                 `protobuf:"varint,4,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -1943,9 +1943,9 @@ func (x *DescribeCacheParameterGroupsAllRequest) GetZone() string {
 type DescribeCacheParameterGroupsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	CacheParameterGroup *CacheParameterGroup `protobuf:"bytes,1,opt,name=cache_parameter_group,json=cacheParameterGroup,proto3" json:"cache_parameter_group,omitempty"`
+	CacheParameterGroup *CacheParameterGroup `protobuf:"bytes,1,opt,name=cache_parameter_group,proto3" json:"cache_parameter_group,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2007,7 +2007,7 @@ func (x *DescribeCacheParameterGroupsAllResponse) GetIndex() int32 {
 // DescribeCacheParameters.
 type DescribeCacheParametersRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroup *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,json=cacheParameterGroup,proto3,oneof" json:"cache_parameter_group,omitempty"`
+	CacheParameterGroup *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,proto3,oneof" json:"cache_parameter_group,omitempty"`
 	Verbose             *int32                 `protobuf:"varint,2,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -2070,9 +2070,9 @@ func (x *DescribeCacheParametersRequest) GetZone() string {
 type DescribeCacheParametersResponse struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Action            *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheParameterSet []*CacheParameter      `protobuf:"bytes,2,rep,name=cache_parameter_set,json=cacheParameterSet,proto3" json:"cache_parameter_set,omitempty"`
-	RetCode           *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount        *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	CacheParameterSet []*CacheParameter      `protobuf:"bytes,2,rep,name=cache_parameter_set,proto3" json:"cache_parameter_set,omitempty"`
+	RetCode           *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount        *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -2139,14 +2139,14 @@ func (x *DescribeCacheParametersResponse) GetTotalCount() int32 {
 type DescribeCachesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: redis2.8.17, redis3.0.5, memcached1.4.13 (others are passed through).
-	CacheType []string `protobuf:"bytes,1,rep,name=cache_type,json=cacheType,proto3" json:"cache_type,omitempty"`
+	CacheType []string `protobuf:"bytes,1,rep,name=cache_type,proto3" json:"cache_type,omitempty"`
 	Caches    []string `protobuf:"bytes,2,rep,name=caches,proto3" json:"caches,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,3,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32  `protobuf:"varint,4,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	ProjectId  *string `protobuf:"bytes,5,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string `protobuf:"bytes,6,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string `protobuf:"bytes,5,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string `protobuf:"bytes,6,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, deleted, suspended, ceased (others are passed through).
 	Status  []string `protobuf:"bytes,7,rep,name=status,proto3" json:"status,omitempty"`
 	Tags    []string `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty"`
@@ -2261,9 +2261,9 @@ func (x *DescribeCachesRequest) GetZone() string {
 type DescribeCachesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheSet      []*Cache               `protobuf:"bytes,2,rep,name=cache_set,json=cacheSet,proto3" json:"cache_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	CacheSet      []*Cache               `protobuf:"bytes,2,rep,name=cache_set,proto3" json:"cache_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2330,10 +2330,10 @@ func (x *DescribeCachesResponse) GetTotalCount() int32 {
 type DescribeCachesAllRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: redis2.8.17, redis3.0.5, memcached1.4.13 (others are passed through).
-	CacheType  []string `protobuf:"bytes,1,rep,name=cache_type,json=cacheType,proto3" json:"cache_type,omitempty"`
+	CacheType  []string `protobuf:"bytes,1,rep,name=cache_type,proto3" json:"cache_type,omitempty"`
 	Caches     []string `protobuf:"bytes,2,rep,name=caches,proto3" json:"caches,omitempty"`
-	ProjectId  *string  `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string  `protobuf:"bytes,4,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string  `protobuf:"bytes,3,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string  `protobuf:"bytes,4,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, deleted, suspended, ceased (others are passed through).
 	Status  []string `protobuf:"bytes,5,rep,name=status,proto3" json:"status,omitempty"`
 	Tags    []string `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
@@ -2436,7 +2436,7 @@ type DescribeCachesAllResponse struct {
 	// The item.
 	Cache *Cache `protobuf:"bytes,1,opt,name=cache,proto3" json:"cache,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2497,11 +2497,11 @@ func (x *DescribeCachesAllResponse) GetIndex() int32 {
 // GetCacheMonitorRequest holds the parameters of the QingCloud action GetCacheMonitor.
 type GetCacheMonitorRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	EndTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,proto3" json:"end_time,omitempty"`
 	// Known values: traffic, stats (others are passed through).
 	Meters    []string               `protobuf:"bytes,2,rep,name=meters,proto3" json:"meters,omitempty"`
 	Resource  *string                `protobuf:"bytes,3,opt,name=resource,proto3,oneof" json:"resource,omitempty"`
-	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,proto3" json:"start_time,omitempty"`
 	// Known values: 5m, 15m, 2h, 1d (others are passed through).
 	Step *string `protobuf:"bytes,5,opt,name=step,proto3,oneof" json:"step,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -2586,9 +2586,9 @@ func (x *GetCacheMonitorRequest) GetZone() string {
 type GetCacheMonitorResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,json=meterSet,proto3" json:"meter_set,omitempty"`
-	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,proto3" json:"meter_set,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2655,9 +2655,9 @@ func (x *GetCacheMonitorResponse) GetRetCode() int32 {
 type ModifyCacheAttributesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: 99.
-	AutoBackupTime *int32  `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoBackupTime *int32  `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	Cache          *string `protobuf:"bytes,2,opt,name=cache,proto3,oneof" json:"cache,omitempty"`
-	CacheName      *string `protobuf:"bytes,3,opt,name=cache_name,json=cacheName,proto3,oneof" json:"cache_name,omitempty"`
+	CacheName      *string `protobuf:"bytes,3,opt,name=cache_name,proto3,oneof" json:"cache_name,omitempty"`
 	Description    *string `protobuf:"bytes,4,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -2734,7 +2734,7 @@ func (x *ModifyCacheAttributesRequest) GetZone() string {
 type ModifyCacheAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2787,8 +2787,8 @@ func (x *ModifyCacheAttributesResponse) GetRetCode() int32 {
 // ModifyCacheNodeAttributes.
 type ModifyCacheNodeAttributesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	CacheNode     *string                `protobuf:"bytes,1,opt,name=cache_node,json=cacheNode,proto3,oneof" json:"cache_node,omitempty"`
-	CacheNodeName *string                `protobuf:"bytes,2,opt,name=cache_node_name,json=cacheNodeName,proto3,oneof" json:"cache_node_name,omitempty"`
+	CacheNode     *string                `protobuf:"bytes,1,opt,name=cache_node,proto3,oneof" json:"cache_node,omitempty"`
+	CacheNodeName *string                `protobuf:"bytes,2,opt,name=cache_node_name,proto3,oneof" json:"cache_node_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2851,7 +2851,7 @@ func (x *ModifyCacheNodeAttributesRequest) GetZone() string {
 type ModifyCacheNodeAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2904,8 +2904,8 @@ func (x *ModifyCacheNodeAttributesResponse) GetRetCode() int32 {
 // ModifyCacheParameterGroupAttributes.
 type ModifyCacheParameterGroupAttributesRequest struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroup     *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,json=cacheParameterGroup,proto3,oneof" json:"cache_parameter_group,omitempty"`
-	CacheParameterGroupName *string                `protobuf:"bytes,2,opt,name=cache_parameter_group_name,json=cacheParameterGroupName,proto3,oneof" json:"cache_parameter_group_name,omitempty"`
+	CacheParameterGroup     *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,proto3,oneof" json:"cache_parameter_group,omitempty"`
+	CacheParameterGroupName *string                `protobuf:"bytes,2,opt,name=cache_parameter_group_name,proto3,oneof" json:"cache_parameter_group_name,omitempty"`
 	Description             *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -2976,8 +2976,8 @@ func (x *ModifyCacheParameterGroupAttributesRequest) GetZone() string {
 type ModifyCacheParameterGroupAttributesResponse struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Action                *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheParameterGroupId *string                `protobuf:"bytes,2,opt,name=cache_parameter_group_id,json=cacheParameterGroupId,proto3,oneof" json:"cache_parameter_group_id,omitempty"`
-	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	CacheParameterGroupId *string                `protobuf:"bytes,2,opt,name=cache_parameter_group_id,proto3,oneof" json:"cache_parameter_group_id,omitempty"`
+	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -3036,8 +3036,8 @@ func (x *ModifyCacheParameterGroupAttributesResponse) GetRetCode() int32 {
 // ResetCacheParametersRequest holds the parameters of the QingCloud action ResetCacheParameters.
 type ResetCacheParametersRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroup *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,json=cacheParameterGroup,proto3,oneof" json:"cache_parameter_group,omitempty"`
-	CacheParameterNames []string               `protobuf:"bytes,2,rep,name=cache_parameter_names,json=cacheParameterNames,proto3" json:"cache_parameter_names,omitempty"`
+	CacheParameterGroup *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,proto3,oneof" json:"cache_parameter_group,omitempty"`
+	CacheParameterNames []string               `protobuf:"bytes,2,rep,name=cache_parameter_names,proto3" json:"cache_parameter_names,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3099,7 +3099,7 @@ func (x *ResetCacheParametersRequest) GetZone() string {
 type ResetCacheParametersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3151,7 +3151,7 @@ func (x *ResetCacheParametersResponse) GetRetCode() int32 {
 // ResizeCachesRequest holds the parameters of the QingCloud action ResizeCaches.
 type ResizeCachesRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	CacheSize *int64                 `protobuf:"varint,1,opt,name=cache_size,json=cacheSize,proto3,oneof" json:"cache_size,omitempty"`
+	CacheSize *int64                 `protobuf:"varint,1,opt,name=cache_size,proto3,oneof" json:"cache_size,omitempty"`
 	Caches    []string               `protobuf:"bytes,2,rep,name=caches,proto3" json:"caches,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -3214,8 +3214,8 @@ func (x *ResizeCachesRequest) GetZone() string {
 type ResizeCachesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3275,7 +3275,7 @@ func (x *ResizeCachesResponse) GetRetCode() int32 {
 type RestartCacheNodesRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Cache      *string                `protobuf:"bytes,1,opt,name=cache,proto3,oneof" json:"cache,omitempty"`
-	CacheNodes []string               `protobuf:"bytes,2,rep,name=cache_nodes,json=cacheNodes,proto3" json:"cache_nodes,omitempty"`
+	CacheNodes []string               `protobuf:"bytes,2,rep,name=cache_nodes,proto3" json:"cache_nodes,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3337,8 +3337,8 @@ func (x *RestartCacheNodesRequest) GetZone() string {
 type RestartCacheNodesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3452,8 +3452,8 @@ func (x *RestartCachesRequest) GetZone() string {
 type RestartCachesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3567,9 +3567,9 @@ func (x *StartCachesRequest) GetZone() string {
 type StartCachesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheIds      []string               `protobuf:"bytes,2,rep,name=cache_ids,json=cacheIds,proto3" json:"cache_ids,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	CacheIds      []string               `protobuf:"bytes,2,rep,name=cache_ids,proto3" json:"cache_ids,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3690,9 +3690,9 @@ func (x *StopCachesRequest) GetZone() string {
 type StopCachesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CacheIds      []string               `protobuf:"bytes,2,rep,name=cache_ids,json=cacheIds,proto3" json:"cache_ids,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	CacheIds      []string               `protobuf:"bytes,2,rep,name=cache_ids,proto3" json:"cache_ids,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3759,7 +3759,7 @@ func (x *StopCachesResponse) GetRetCode() int32 {
 type UpdateCacheRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Cache      *string                `protobuf:"bytes,1,opt,name=cache,proto3,oneof" json:"cache,omitempty"`
-	PrivateIps []*CachePrivateIp      `protobuf:"bytes,2,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
+	PrivateIps []*CachePrivateIp      `protobuf:"bytes,2,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3821,8 +3821,8 @@ func (x *UpdateCacheRequest) GetZone() string {
 type UpdateCacheResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3881,7 +3881,7 @@ func (x *UpdateCacheResponse) GetRetCode() int32 {
 // UpdateCacheParametersRequest holds the parameters of the QingCloud action UpdateCacheParameters.
 type UpdateCacheParametersRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroup *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,json=cacheParameterGroup,proto3,oneof" json:"cache_parameter_group,omitempty"`
+	CacheParameterGroup *string                `protobuf:"bytes,1,opt,name=cache_parameter_group,proto3,oneof" json:"cache_parameter_group,omitempty"`
 	Parameters          *CacheParameter        `protobuf:"bytes,2,opt,name=parameters,proto3" json:"parameters,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -3944,7 +3944,7 @@ func (x *UpdateCacheParametersRequest) GetZone() string {
 type UpdateCacheParametersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3997,78 +3997,78 @@ var File_qingcloud_iaas_v1_cache_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\n" +
-	"\x1dqingcloud/iaas/v1/cache.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xde\x01\n" +
+	"\x1dqingcloud/iaas/v1/cache.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xe0\x01\n" +
 	"\x14AddCacheNodesRequest\x12\x1e\n" +
-	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12'\n" +
+	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12(\n" +
 	"\n" +
-	"node_count\x18\x02 \x01(\x05B\x03\xe0A\x02H\x01R\tnodeCount\x88\x01\x01\x12B\n" +
-	"\vprivate_ips\x18\x03 \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\n" +
-	"privateIps\x12\x17\n" +
+	"node_count\x18\x02 \x01(\x05B\x03\xe0A\x02H\x01R\n" +
+	"node_count\x88\x01\x01\x12C\n" +
+	"\vprivate_ips\x18\x03 \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\vprivate_ips\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_cacheB\r\n" +
 	"\v_node_countB\a\n" +
-	"\x05_zone\"\xb4\x01\n" +
+	"\x05_zone\"\xb7\x01\n" +
 	"\x15AddCacheNodesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
-	"\vcache_nodes\x18\x02 \x03(\tR\n" +
-	"cacheNodes\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12 \n" +
+	"\vcache_nodes\x18\x02 \x03(\tR\vcache_nodes\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xb3\x01\n" +
-	"\x1fApplyCacheParameterGroupRequest\x12<\n" +
-	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13cacheParameterGroup\x88\x01\x01\x12\x16\n" +
+	"\t_ret_code\"\xb5\x01\n" +
+	"\x1fApplyCacheParameterGroupRequest\x12>\n" +
+	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x15cache_parameter_group\x88\x01\x01\x12\x16\n" +
 	"\x06caches\x18\x02 \x03(\tR\x06caches\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x18\n" +
 	"\x16_cache_parameter_groupB\a\n" +
-	"\x05_zone\"\x9e\x01\n" +
+	"\x05_zone\"\xa0\x01\n" +
 	" ApplyCacheParameterGroupResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xd3\x01\n" +
+	"\t_ret_code\"\xd4\x01\n" +
 	"\x17ChangeCacheVxnetRequest\x12\x1e\n" +
-	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12B\n" +
-	"\vprivate_ips\x18\x02 \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\n" +
-	"privateIps\x12\x1e\n" +
+	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12C\n" +
+	"\vprivate_ips\x18\x02 \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\vprivate_ips\x12\x1e\n" +
 	"\x05vxnet\x18\x03 \x01(\tB\x03\xe0A\x02H\x01R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_cacheB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xf0\x01\n" +
+	"\x05_zone\"\xf4\x01\n" +
 	"\x18ChangeCacheVxnetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bcache_id\x18\x02 \x01(\tH\x01R\acacheId\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\x05 \x01(\tH\x04R\avxnetId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bcache_id\x18\x02 \x01(\tH\x01R\bcache_id\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\x05 \x01(\tH\x04R\bvxnet_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_cache_idB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_codeB\v\n" +
-	"\t_vxnet_id\"\xfb\x05\n" +
-	"\x12CreateCacheRequest\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12$\n" +
-	"\vcache_class\x18\x02 \x01(\x05H\x01R\n" +
-	"cacheClass\x88\x01\x01\x12\"\n" +
+	"\t_vxnet_id\"\x88\x06\n" +
+	"\x12CreateCacheRequest\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12%\n" +
+	"\vcache_class\x18\x02 \x01(\x05H\x01R\vcache_class\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_name\x18\x03 \x01(\tH\x02R\tcacheName\x88\x01\x01\x127\n" +
-	"\x15cache_parameter_group\x18\x04 \x01(\tH\x03R\x13cacheParameterGroup\x88\x01\x01\x12'\n" +
+	"cache_name\x18\x03 \x01(\tH\x02R\n" +
+	"cache_name\x88\x01\x01\x129\n" +
+	"\x15cache_parameter_group\x18\x04 \x01(\tH\x03R\x15cache_parameter_group\x88\x01\x01\x12(\n" +
 	"\n" +
-	"cache_size\x18\x05 \x01(\x03B\x03\xe0A\x02H\x04R\tcacheSize\x88\x01\x01\x12'\n" +
+	"cache_size\x18\x05 \x01(\x03B\x03\xe0A\x02H\x04R\n" +
+	"cache_size\x88\x01\x01\x12(\n" +
 	"\n" +
-	"cache_type\x18\x06 \x01(\tB\x03\xe0A\x02H\x05R\tcacheType\x88\x01\x01\x12&\n" +
-	"\fmaster_count\x18\a \x01(\x05H\x06R\vmasterCount\x88\x01\x01\x12&\n" +
-	"\fnetwork_type\x18\b \x01(\x05H\aR\vnetworkType\x88\x01\x01\x12\"\n" +
+	"cache_type\x18\x06 \x01(\tB\x03\xe0A\x02H\x05R\n" +
+	"cache_type\x88\x01\x01\x12'\n" +
+	"\fmaster_count\x18\a \x01(\x05H\x06R\fmaster_count\x88\x01\x01\x12'\n" +
+	"\fnetwork_type\x18\b \x01(\x05H\aR\fnetwork_type\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\t \x01(\x05H\bR\tnodeCount\x88\x01\x01\x12B\n" +
+	"node_count\x18\t \x01(\x05H\bR\n" +
+	"node_count\x88\x01\x01\x12C\n" +
 	"\vprivate_ips\x18\n" +
-	" \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\n" +
-	"privateIps\x12,\n" +
-	"\x0freplicate_count\x18\v \x01(\x05H\tR\x0ereplicateCount\x88\x01\x01\x12\x1e\n" +
+	" \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\vprivate_ips\x12-\n" +
+	"\x0freplicate_count\x18\v \x01(\x05H\tR\x0freplicate_count\x88\x01\x01\x12\x1e\n" +
 	"\x05vxnet\x18\f \x01(\tB\x03\xe0A\x02H\n" +
 	"R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\r \x01(\tH\vR\x04zone\x88\x01\x01B\x13\n" +
@@ -4083,34 +4083,35 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\v_node_countB\x12\n" +
 	"\x10_replicate_countB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xdf\x01\n" +
+	"\x05_zone\"\xe3\x01\n" +
 	"\x13CreateCacheResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bcache_id\x18\x02 \x01(\tH\x01R\acacheId\x88\x01\x01\x12\x1f\n" +
-	"\vcache_nodes\x18\x03 \x03(\tR\n" +
-	"cacheNodes\x12\x1a\n" +
-	"\x06job_id\x18\x04 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x05 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bcache_id\x18\x02 \x01(\tH\x01R\bcache_id\x88\x01\x01\x12 \n" +
+	"\vcache_nodes\x18\x03 \x03(\tR\vcache_nodes\x12\x1b\n" +
+	"\x06job_id\x18\x04 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x05 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_cache_idB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xb5\x05\n" +
-	"\x1eCreateCacheFromSnapshotRequest\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12$\n" +
-	"\vcache_class\x18\x02 \x01(\x05H\x01R\n" +
-	"cacheClass\x88\x01\x01\x12\"\n" +
+	"\t_ret_code\"\xc0\x05\n" +
+	"\x1eCreateCacheFromSnapshotRequest\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12%\n" +
+	"\vcache_class\x18\x02 \x01(\x05H\x01R\vcache_class\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_name\x18\x03 \x01(\tH\x02R\tcacheName\x88\x01\x01\x127\n" +
-	"\x15cache_parameter_group\x18\x04 \x01(\tH\x03R\x13cacheParameterGroup\x88\x01\x01\x12\"\n" +
+	"cache_name\x18\x03 \x01(\tH\x02R\n" +
+	"cache_name\x88\x01\x01\x129\n" +
+	"\x15cache_parameter_group\x18\x04 \x01(\tH\x03R\x15cache_parameter_group\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_size\x18\x05 \x01(\x03H\x04R\tcacheSize\x88\x01\x01\x12\"\n" +
+	"cache_size\x18\x05 \x01(\x03H\x04R\n" +
+	"cache_size\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_type\x18\x06 \x01(\tH\x05R\tcacheType\x88\x01\x01\x12&\n" +
-	"\fnetwork_type\x18\a \x01(\x05H\x06R\vnetworkType\x88\x01\x01\x12\"\n" +
+	"cache_type\x18\x06 \x01(\tH\x05R\n" +
+	"cache_type\x88\x01\x01\x12'\n" +
+	"\fnetwork_type\x18\a \x01(\x05H\x06R\fnetwork_type\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\b \x01(\x05H\aR\tnodeCount\x88\x01\x01\x12B\n" +
-	"\vprivate_ips\x18\t \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\n" +
-	"privateIps\x12$\n" +
+	"node_count\x18\b \x01(\x05H\aR\n" +
+	"node_count\x88\x01\x01\x12C\n" +
+	"\vprivate_ips\x18\t \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\vprivate_ips\x12$\n" +
 	"\bsnapshot\x18\n" +
 	" \x01(\tB\x03\xe0A\x02H\bR\bsnapshot\x88\x01\x01\x12\x1e\n" +
 	"\x05vxnet\x18\v \x01(\tB\x03\xe0A\x02H\tR\x05vxnet\x88\x01\x01\x12\x17\n" +
@@ -4126,79 +4127,75 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\v_node_countB\v\n" +
 	"\t_snapshotB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xeb\x01\n" +
+	"\x05_zone\"\xef\x01\n" +
 	"\x1fCreateCacheFromSnapshotResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bcache_id\x18\x02 \x01(\tH\x01R\acacheId\x88\x01\x01\x12\x1f\n" +
-	"\vcache_nodes\x18\x03 \x03(\tR\n" +
-	"cacheNodes\x12\x1a\n" +
-	"\x06job_id\x18\x04 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x05 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bcache_id\x18\x02 \x01(\tH\x01R\bcache_id\x88\x01\x01\x12 \n" +
+	"\vcache_nodes\x18\x03 \x03(\tR\vcache_nodes\x12\x1b\n" +
+	"\x06job_id\x18\x04 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x05 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_cache_idB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xdd\x01\n" +
-	" CreateCacheParameterGroupRequest\x12@\n" +
-	"\x1acache_parameter_group_name\x18\x01 \x01(\tH\x00R\x17cacheParameterGroupName\x88\x01\x01\x12'\n" +
+	"\t_ret_code\"\xe1\x01\n" +
+	" CreateCacheParameterGroupRequest\x12C\n" +
+	"\x1acache_parameter_group_name\x18\x01 \x01(\tH\x00R\x1acache_parameter_group_name\x88\x01\x01\x12(\n" +
 	"\n" +
-	"cache_type\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\tcacheType\x88\x01\x01\x12\x17\n" +
+	"cache_type\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\n" +
+	"cache_type\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x1d\n" +
 	"\x1b_cache_parameter_group_nameB\r\n" +
 	"\v_cache_typeB\a\n" +
-	"\x05_zone\"\xd3\x01\n" +
+	"\x05_zone\"\xd7\x01\n" +
 	"!CreateCacheParameterGroupResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12<\n" +
-	"\x18cache_parameter_group_id\x18\x02 \x01(\tH\x01R\x15cacheParameterGroupId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12?\n" +
+	"\x18cache_parameter_group_id\x18\x02 \x01(\tH\x01R\x18cache_parameter_group_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x1b\n" +
 	"\x19_cache_parameter_group_idB\v\n" +
-	"\t_ret_code\"\x8b\x01\n" +
+	"\t_ret_code\"\x8c\x01\n" +
 	"\x17DeleteCacheNodesRequest\x12\x1e\n" +
-	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12$\n" +
-	"\vcache_nodes\x18\x02 \x03(\tB\x03\xe0A\x02R\n" +
-	"cacheNodes\x12\x17\n" +
+	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12%\n" +
+	"\vcache_nodes\x18\x02 \x03(\tB\x03\xe0A\x02R\vcache_nodes\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_cacheB\a\n" +
-	"\x05_zone\"\xb7\x01\n" +
+	"\x05_zone\"\xba\x01\n" +
 	"\x18DeleteCacheNodesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
-	"\vcache_nodes\x18\x02 \x03(\tR\n" +
-	"cacheNodes\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12 \n" +
+	"\vcache_nodes\x18\x02 \x03(\tR\vcache_nodes\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\x80\x01\n" +
-	"!DeleteCacheParameterGroupsRequest\x129\n" +
-	"\x16cache_parameter_groups\x18\x01 \x03(\tB\x03\xe0A\x02R\x14cacheParameterGroups\x12\x17\n" +
+	"\t_ret_code\"\x82\x01\n" +
+	"!DeleteCacheParameterGroupsRequest\x12;\n" +
+	"\x16cache_parameter_groups\x18\x01 \x03(\tB\x03\xe0A\x02R\x16cache_parameter_groups\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xa4\x01\n" +
+	"\x05_zone\"\xa6\x01\n" +
 	"\"DeleteCacheParameterGroupsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12)\n" +
-	"\x10parameter_groups\x18\x02 \x03(\tR\x0fparameterGroups\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12*\n" +
+	"\x10parameter_groups\x18\x02 \x03(\tR\x10parameter_groups\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"T\n" +
 	"\x13DeleteCachesRequest\x12\x1b\n" +
 	"\x06caches\x18\x01 \x03(\tB\x03\xe0A\x02R\x06caches\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xaf\x01\n" +
+	"\x05_zone\"\xb2\x01\n" +
 	"\x14DeleteCachesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
-	"\tcache_ids\x18\x02 \x03(\tR\bcacheIds\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1c\n" +
+	"\tcache_ids\x18\x02 \x03(\tR\tcache_ids\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xc9\x02\n" +
+	"\t_ret_code\"\xcb\x02\n" +
 	"\x19DescribeCacheNodesRequest\x12\x19\n" +
-	"\x05cache\x18\x01 \x01(\tH\x00R\x05cache\x88\x01\x01\x12\x1f\n" +
-	"\vcache_nodes\x18\x02 \x03(\tR\n" +
-	"cacheNodes\x12\x19\n" +
+	"\x05cache\x18\x01 \x01(\tH\x00R\x05cache\x88\x01\x01\x12 \n" +
+	"\vcache_nodes\x18\x02 \x03(\tR\vcache_nodes\x12\x19\n" +
 	"\x05limit\x18\x03 \x01(\x05H\x01R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x1d\n" +
 	"\averbose\x18\a \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\b \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
@@ -4208,22 +4205,19 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xeb\x01\n" +
+	"\x05_zone\"\xef\x01\n" +
 	"\x1aDescribeCacheNodesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12B\n" +
-	"\x0ecache_node_set\x18\x02 \x03(\v2\x1c.qingcloud.iaas.v1.CacheNodeR\fcacheNodeSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12D\n" +
+	"\x0ecache_node_set\x18\x02 \x03(\v2\x1c.qingcloud.iaas.v1.CacheNodeR\x0ecache_node_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xff\x01\n" +
+	"\f_total_count\"\x81\x02\n" +
 	"\x1cDescribeCacheNodesAllRequest\x12\x19\n" +
-	"\x05cache\x18\x01 \x01(\tH\x00R\x05cache\x88\x01\x01\x12\x1f\n" +
-	"\vcache_nodes\x18\x02 \x03(\tR\n" +
-	"cacheNodes\x12$\n" +
-	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x05cache\x18\x01 \x01(\tH\x00R\x05cache\x88\x01\x01\x12 \n" +
+	"\vcache_nodes\x18\x02 \x03(\tR\vcache_nodes\x12%\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x04 \x03(\tR\x06status\x12\x1d\n" +
 	"\averbose\x18\x05 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
@@ -4231,22 +4225,22 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xa8\x01\n" +
-	"\x1dDescribeCacheNodesAllResponse\x12;\n" +
+	"\x05_zone\"\xaa\x01\n" +
+	"\x1dDescribeCacheNodesAllResponse\x12<\n" +
 	"\n" +
-	"cache_node\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.CacheNodeR\tcacheNode\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"cache_node\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.CacheNodeR\n" +
+	"cache_node\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xde\x02\n" +
-	"#DescribeCacheParameterGroupsRequest\x124\n" +
-	"\x16cache_parameter_groups\x18\x01 \x03(\tR\x14cacheParameterGroups\x12\"\n" +
+	"\f_total_count\"\xe2\x02\n" +
+	"#DescribeCacheParameterGroupsRequest\x126\n" +
+	"\x16cache_parameter_groups\x18\x01 \x03(\tR\x16cache_parameter_groups\x12#\n" +
 	"\n" +
-	"cache_type\x18\x02 \x01(\tH\x00R\tcacheType\x88\x01\x01\x12\x19\n" +
+	"cache_type\x18\x02 \x01(\tH\x00R\n" +
+	"cache_type\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x03 \x01(\x05H\x01R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12\x1d\n" +
+	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\x06 \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x05R\x04zone\x88\x01\x01B\r\n" +
 	"\v_cache_typeB\b\n" +
@@ -4255,62 +4249,60 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x94\x02\n" +
+	"\x05_zone\"\x99\x02\n" +
 	"$DescribeCacheParameterGroupsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12a\n" +
-	"\x19cache_parameter_group_set\x18\x02 \x03(\v2&.qingcloud.iaas.v1.CacheParameterGroupR\x16cacheParameterGroupSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12d\n" +
+	"\x19cache_parameter_group_set\x18\x02 \x03(\v2&.qingcloud.iaas.v1.CacheParameterGroupR\x19cache_parameter_group_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x94\x02\n" +
-	"&DescribeCacheParameterGroupsAllRequest\x124\n" +
-	"\x16cache_parameter_groups\x18\x01 \x03(\tR\x14cacheParameterGroups\x12\"\n" +
+	"\f_total_count\"\x98\x02\n" +
+	"&DescribeCacheParameterGroupsAllRequest\x126\n" +
+	"\x16cache_parameter_groups\x18\x01 \x03(\tR\x16cache_parameter_groups\x12#\n" +
 	"\n" +
-	"cache_type\x18\x02 \x01(\tH\x00R\tcacheType\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
-	"searchWord\x88\x01\x01\x12\x1d\n" +
+	"cache_type\x18\x02 \x01(\tH\x00R\n" +
+	"cache_type\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\vsearch_word\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\x04 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\r\n" +
 	"\v_cache_typeB\x0e\n" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xd1\x01\n" +
-	"'DescribeCacheParameterGroupsAllResponse\x12Z\n" +
-	"\x15cache_parameter_group\x18\x01 \x01(\v2&.qingcloud.iaas.v1.CacheParameterGroupR\x13cacheParameterGroup\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xd4\x01\n" +
+	"'DescribeCacheParameterGroupsAllResponse\x12\\\n" +
+	"\x15cache_parameter_group\x18\x01 \x01(\v2&.qingcloud.iaas.v1.CacheParameterGroupR\x15cache_parameter_group\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xc5\x01\n" +
-	"\x1eDescribeCacheParametersRequest\x12<\n" +
-	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13cacheParameterGroup\x88\x01\x01\x12\x1d\n" +
+	"\f_total_count\"\xc7\x01\n" +
+	"\x1eDescribeCacheParametersRequest\x12>\n" +
+	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x15cache_parameter_group\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\x02 \x01(\x05H\x01R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x18\n" +
 	"\x16_cache_parameter_groupB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xff\x01\n" +
+	"\x05_zone\"\x83\x02\n" +
 	"\x1fDescribeCacheParametersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12Q\n" +
-	"\x13cache_parameter_set\x18\x02 \x03(\v2!.qingcloud.iaas.v1.CacheParameterR\x11cacheParameterSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12S\n" +
+	"\x13cache_parameter_set\x18\x02 \x03(\v2!.qingcloud.iaas.v1.CacheParameterR\x13cache_parameter_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xfd\x02\n" +
-	"\x15DescribeCachesRequest\x12\x1d\n" +
+	"\f_total_count\"\x80\x03\n" +
+	"\x15DescribeCachesRequest\x12\x1e\n" +
 	"\n" +
-	"cache_type\x18\x01 \x03(\tR\tcacheType\x12\x16\n" +
+	"cache_type\x18\x01 \x03(\tR\n" +
+	"cache_type\x12\x16\n" +
 	"\x06caches\x18\x02 \x03(\tR\x06caches\x12\x19\n" +
 	"\x05limit\x18\x03 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x04 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\"\n" +
+	"\x06offset\x18\x04 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x05 \x01(\tH\x02R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x06 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x05 \x01(\tH\x02R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x06 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\a \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\b \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\t \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
@@ -4322,24 +4314,24 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xda\x01\n" +
+	"\x05_zone\"\xdd\x01\n" +
 	"\x16DescribeCachesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\tcache_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.CacheR\bcacheSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\tcache_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.CacheR\tcache_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xb3\x02\n" +
-	"\x18DescribeCachesAllRequest\x12\x1d\n" +
+	"\f_total_count\"\xb6\x02\n" +
+	"\x18DescribeCachesAllRequest\x12\x1e\n" +
 	"\n" +
-	"cache_type\x18\x01 \x03(\tR\tcacheType\x12\x16\n" +
-	"\x06caches\x18\x02 \x03(\tR\x06caches\x12\"\n" +
+	"cache_type\x18\x01 \x03(\tR\n" +
+	"cache_type\x12\x16\n" +
+	"\x06caches\x18\x02 \x03(\tR\x06caches\x12#\n" +
 	"\n" +
-	"project_id\x18\x03 \x01(\tH\x00R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x04 \x01(\tH\x01R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x03 \x01(\tH\x00R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x04 \x01(\tH\x01R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x05 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\x06 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\a \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
@@ -4348,178 +4340,178 @@ const file_qingcloud_iaas_v1_cache_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x97\x01\n" +
+	"\x05_zone\"\x98\x01\n" +
 	"\x19DescribeCachesAllResponse\x12.\n" +
-	"\x05cache\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.CacheR\x05cache\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05cache\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.CacheR\x05cache\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xad\x02\n" +
-	"\x16GetCacheMonitorRequest\x12:\n" +
-	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\aendTime\x12\x1b\n" +
+	"\f_total_count\"\xaf\x02\n" +
+	"\x16GetCacheMonitorRequest\x12;\n" +
+	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\bend_time\x12\x1b\n" +
 	"\x06meters\x18\x02 \x03(\tB\x03\xe0A\x02R\x06meters\x12$\n" +
-	"\bresource\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\bresource\x88\x01\x01\x12>\n" +
+	"\bresource\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\bresource\x88\x01\x01\x12?\n" +
 	"\n" +
-	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\tstartTime\x12\x1c\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\n" +
+	"start_time\x12\x1c\n" +
 	"\x04step\x18\x05 \x01(\tB\x03\xe0A\x02H\x01R\x04step\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x02R\x04zone\x88\x01\x01B\v\n" +
 	"\t_resourceB\a\n" +
 	"\x05_stepB\a\n" +
-	"\x05_zone\"\xdb\x01\n" +
+	"\x05_zone\"\xde\x01\n" +
 	"\x17GetCacheMonitorResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\bmeterSet\x12$\n" +
-	"\vresource_id\x18\x03 \x01(\tH\x01R\n" +
-	"resourceId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\tmeter_set\x12%\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x01R\vresource_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x0e\n" +
 	"\f_resource_idB\v\n" +
-	"\t_ret_code\"\x98\x02\n" +
-	"\x1cModifyCacheAttributesRequest\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12\x1e\n" +
-	"\x05cache\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x05cache\x88\x01\x01\x12\"\n" +
+	"\t_ret_code\"\x9b\x02\n" +
+	"\x1cModifyCacheAttributesRequest\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12\x1e\n" +
+	"\x05cache\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x05cache\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_name\x18\x03 \x01(\tH\x02R\tcacheName\x88\x01\x01\x12%\n" +
+	"cache_name\x18\x03 \x01(\tH\x02R\n" +
+	"cache_name\x88\x01\x01\x12%\n" +
 	"\vdescription\x18\x04 \x01(\tH\x03R\vdescription\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\x13\n" +
 	"\x11_auto_backup_timeB\b\n" +
 	"\x06_cacheB\r\n" +
 	"\v_cache_nameB\x0e\n" +
 	"\f_descriptionB\a\n" +
-	"\x05_zone\"t\n" +
+	"\x05_zone\"u\n" +
 	"\x1dModifyCacheAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xbd\x01\n" +
-	" ModifyCacheNodeAttributesRequest\x12'\n" +
+	"\t_ret_code\"\xc0\x01\n" +
+	" ModifyCacheNodeAttributesRequest\x12(\n" +
 	"\n" +
-	"cache_node\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\tcacheNode\x88\x01\x01\x12+\n" +
-	"\x0fcache_node_name\x18\x02 \x01(\tH\x01R\rcacheNodeName\x88\x01\x01\x12\x17\n" +
+	"cache_node\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\n" +
+	"cache_node\x88\x01\x01\x12-\n" +
+	"\x0fcache_node_name\x18\x02 \x01(\tH\x01R\x0fcache_node_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\r\n" +
 	"\v_cache_nodeB\x12\n" +
 	"\x10_cache_node_nameB\a\n" +
-	"\x05_zone\"x\n" +
+	"\x05_zone\"y\n" +
 	"!ModifyCacheNodeAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xbe\x02\n" +
-	"*ModifyCacheParameterGroupAttributesRequest\x12<\n" +
-	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13cacheParameterGroup\x88\x01\x01\x12@\n" +
-	"\x1acache_parameter_group_name\x18\x02 \x01(\tH\x01R\x17cacheParameterGroupName\x88\x01\x01\x12%\n" +
+	"\t_ret_code\"\xc3\x02\n" +
+	"*ModifyCacheParameterGroupAttributesRequest\x12>\n" +
+	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x15cache_parameter_group\x88\x01\x01\x12C\n" +
+	"\x1acache_parameter_group_name\x18\x02 \x01(\tH\x01R\x1acache_parameter_group_name\x88\x01\x01\x12%\n" +
 	"\vdescription\x18\x03 \x01(\tH\x02R\vdescription\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x18\n" +
 	"\x16_cache_parameter_groupB\x1d\n" +
 	"\x1b_cache_parameter_group_nameB\x0e\n" +
 	"\f_descriptionB\a\n" +
-	"\x05_zone\"\xdd\x01\n" +
+	"\x05_zone\"\xe1\x01\n" +
 	"+ModifyCacheParameterGroupAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12<\n" +
-	"\x18cache_parameter_group_id\x18\x02 \x01(\tH\x01R\x15cacheParameterGroupId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12?\n" +
+	"\x18cache_parameter_group_id\x18\x02 \x01(\tH\x01R\x18cache_parameter_group_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x1b\n" +
 	"\x19_cache_parameter_group_idB\v\n" +
-	"\t_ret_code\"\xcb\x01\n" +
-	"\x1bResetCacheParametersRequest\x12<\n" +
-	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13cacheParameterGroup\x88\x01\x01\x122\n" +
-	"\x15cache_parameter_names\x18\x02 \x03(\tR\x13cacheParameterNames\x12\x17\n" +
+	"\t_ret_code\"\xcf\x01\n" +
+	"\x1bResetCacheParametersRequest\x12>\n" +
+	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x15cache_parameter_group\x88\x01\x01\x124\n" +
+	"\x15cache_parameter_names\x18\x02 \x03(\tR\x15cache_parameter_names\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x18\n" +
 	"\x16_cache_parameter_groupB\a\n" +
-	"\x05_zone\"s\n" +
+	"\x05_zone\"t\n" +
 	"\x1cResetCacheParametersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x8c\x01\n" +
-	"\x13ResizeCachesRequest\x12'\n" +
+	"\t_ret_code\"\x8d\x01\n" +
+	"\x13ResizeCachesRequest\x12(\n" +
 	"\n" +
-	"cache_size\x18\x01 \x01(\x03B\x03\xe0A\x02H\x00R\tcacheSize\x88\x01\x01\x12\x1b\n" +
+	"cache_size\x18\x01 \x01(\x03B\x03\xe0A\x02H\x00R\n" +
+	"cache_size\x88\x01\x01\x12\x1b\n" +
 	"\x06caches\x18\x02 \x03(\tB\x03\xe0A\x02R\x06caches\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\r\n" +
 	"\v_cache_sizeB\a\n" +
-	"\x05_zone\"\x92\x01\n" +
+	"\x05_zone\"\x94\x01\n" +
 	"\x14ResizeCachesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\x8c\x01\n" +
+	"\t_ret_code\"\x8d\x01\n" +
 	"\x18RestartCacheNodesRequest\x12\x1e\n" +
-	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12$\n" +
-	"\vcache_nodes\x18\x02 \x03(\tB\x03\xe0A\x02R\n" +
-	"cacheNodes\x12\x17\n" +
+	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12%\n" +
+	"\vcache_nodes\x18\x02 \x03(\tB\x03\xe0A\x02R\vcache_nodes\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_cacheB\a\n" +
-	"\x05_zone\"\x97\x01\n" +
+	"\x05_zone\"\x99\x01\n" +
 	"\x19RestartCacheNodesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"U\n" +
 	"\x14RestartCachesRequest\x12\x1b\n" +
 	"\x06caches\x18\x01 \x03(\tB\x03\xe0A\x02R\x06caches\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x93\x01\n" +
+	"\x05_zone\"\x95\x01\n" +
 	"\x15RestartCachesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"S\n" +
 	"\x12StartCachesRequest\x12\x1b\n" +
 	"\x06caches\x18\x01 \x03(\tB\x03\xe0A\x02R\x06caches\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xae\x01\n" +
+	"\x05_zone\"\xb1\x01\n" +
 	"\x13StartCachesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
-	"\tcache_ids\x18\x02 \x03(\tR\bcacheIds\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1c\n" +
+	"\tcache_ids\x18\x02 \x03(\tR\tcache_ids\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"R\n" +
 	"\x11StopCachesRequest\x12\x1b\n" +
 	"\x06caches\x18\x01 \x03(\tB\x03\xe0A\x02R\x06caches\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xad\x01\n" +
+	"\x05_zone\"\xb0\x01\n" +
 	"\x12StopCachesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
-	"\tcache_ids\x18\x02 \x03(\tR\bcacheIds\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1c\n" +
+	"\tcache_ids\x18\x02 \x03(\tR\tcache_ids\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xa4\x01\n" +
+	"\t_ret_code\"\xa5\x01\n" +
 	"\x12UpdateCacheRequest\x12\x1e\n" +
-	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12B\n" +
-	"\vprivate_ips\x18\x02 \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\n" +
-	"privateIps\x12\x17\n" +
+	"\x05cache\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05cache\x88\x01\x01\x12C\n" +
+	"\vprivate_ips\x18\x02 \x03(\v2!.qingcloud.iaas.v1.CachePrivateIpR\vprivate_ips\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_cacheB\a\n" +
-	"\x05_zone\"\x91\x01\n" +
+	"\x05_zone\"\x93\x01\n" +
 	"\x13UpdateCacheResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xe0\x01\n" +
-	"\x1cUpdateCacheParametersRequest\x12<\n" +
-	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13cacheParameterGroup\x88\x01\x01\x12F\n" +
+	"\t_ret_code\"\xe2\x01\n" +
+	"\x1cUpdateCacheParametersRequest\x12>\n" +
+	"\x15cache_parameter_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x15cache_parameter_group\x88\x01\x01\x12F\n" +
 	"\n" +
 	"parameters\x18\x02 \x01(\v2!.qingcloud.iaas.v1.CacheParameterB\x03\xe0A\x02R\n" +
 	"parameters\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x18\n" +
 	"\x16_cache_parameter_groupB\a\n" +
-	"\x05_zone\"t\n" +
+	"\x05_zone\"u\n" +
 	"\x1dUpdateCacheParametersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code2\xcf5\n" +
 	"\fCacheService\x12\xd3\x01\n" +

@@ -31,11 +31,11 @@ const (
 type AddClusterNodesRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Cluster      *string                `protobuf:"bytes,1,opt,name=cluster,proto3,oneof" json:"cluster,omitempty"`
-	NodeCount    *int32                 `protobuf:"varint,2,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	NodeName     *string                `protobuf:"bytes,3,opt,name=node_name,json=nodeName,proto3,oneof" json:"node_name,omitempty"`
-	NodeRole     *string                `protobuf:"bytes,4,opt,name=node_role,json=nodeRole,proto3,oneof" json:"node_role,omitempty"`
-	PrivateIps   []string               `protobuf:"bytes,5,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
-	ResourceConf *string                `protobuf:"bytes,6,opt,name=resource_conf,json=resourceConf,proto3,oneof" json:"resource_conf,omitempty"`
+	NodeCount    *int32                 `protobuf:"varint,2,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	NodeName     *string                `protobuf:"bytes,3,opt,name=node_name,proto3,oneof" json:"node_name,omitempty"`
+	NodeRole     *string                `protobuf:"bytes,4,opt,name=node_role,proto3,oneof" json:"node_role,omitempty"`
+	PrivateIps   []string               `protobuf:"bytes,5,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
+	ResourceConf *string                `protobuf:"bytes,6,opt,name=resource_conf,proto3,oneof" json:"resource_conf,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -125,10 +125,10 @@ func (x *AddClusterNodesRequest) GetZone() string {
 type AddClusterNodesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	NewNodeIds    []string               `protobuf:"bytes,4,rep,name=new_node_ids,json=newNodeIds,proto3" json:"new_node_ids,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	NewNodeIds    []string               `protobuf:"bytes,4,rep,name=new_node_ids,proto3" json:"new_node_ids,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,7 +202,7 @@ func (x *AddClusterNodesResponse) GetRetCode() int32 {
 // AssociateEipToClusterNode.
 type AssociateEipToClusterNodeRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	ClusterNode *string                `protobuf:"bytes,1,opt,name=cluster_node,json=clusterNode,proto3,oneof" json:"cluster_node,omitempty"`
+	ClusterNode *string                `protobuf:"bytes,1,opt,name=cluster_node,proto3,oneof" json:"cluster_node,omitempty"`
 	Eip         *string                `protobuf:"bytes,2,opt,name=eip,proto3,oneof" json:"eip,omitempty"`
 	Nic         *string                `protobuf:"bytes,3,opt,name=nic,proto3,oneof" json:"nic,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -274,8 +274,8 @@ func (x *AssociateEipToClusterNodeRequest) GetZone() string {
 type AssociateEipToClusterNodeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -389,8 +389,8 @@ func (x *CeaseClustersRequest) GetZone() string {
 type CeaseClustersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobIds        map[string]string      `protobuf:"bytes,2,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobIds        map[string]string      `protobuf:"bytes,2,rep,name=job_ids,proto3" json:"job_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -450,7 +450,7 @@ func (x *CeaseClustersResponse) GetRetCode() int32 {
 type ChangeClusterVxnetRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Cluster    *string                `protobuf:"bytes,1,opt,name=cluster,proto3,oneof" json:"cluster,omitempty"`
-	PrivateIps *structpb.Struct       `protobuf:"bytes,2,opt,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
+	PrivateIps *structpb.Struct       `protobuf:"bytes,2,opt,name=private_ips,proto3" json:"private_ips,omitempty"`
 	Roles      []string               `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
 	Vxnet      *string                `protobuf:"bytes,4,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -528,10 +528,10 @@ func (x *ChangeClusterVxnetRequest) GetZone() string {
 type ChangeClusterVxnetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,5,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,5,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -659,14 +659,14 @@ func (x *CreateClusterRequest) GetZone() string {
 type CreateClusterResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	AppId         *string                `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3,oneof" json:"app_id,omitempty"`
-	AppVersion    *string                `protobuf:"bytes,3,opt,name=app_version,json=appVersion,proto3,oneof" json:"app_version,omitempty"`
-	ClusterId     *string                `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	ClusterName   *string                `protobuf:"bytes,5,opt,name=cluster_name,json=clusterName,proto3,oneof" json:"cluster_name,omitempty"`
-	JobId         *string                `protobuf:"bytes,6,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	NodeIds       []string               `protobuf:"bytes,7,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,8,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,9,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	AppId         *string                `protobuf:"bytes,2,opt,name=app_id,proto3,oneof" json:"app_id,omitempty"`
+	AppVersion    *string                `protobuf:"bytes,3,opt,name=app_version,proto3,oneof" json:"app_version,omitempty"`
+	ClusterId     *string                `protobuf:"bytes,4,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	ClusterName   *string                `protobuf:"bytes,5,opt,name=cluster_name,proto3,oneof" json:"cluster_name,omitempty"`
+	JobId         *string                `protobuf:"bytes,6,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	NodeIds       []string               `protobuf:"bytes,7,rep,name=node_ids,proto3" json:"node_ids,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,8,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,9,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -769,7 +769,7 @@ func (x *CreateClusterResponse) GetVxnetId() string {
 type CreateClusterFromSnapshotRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Conf       *string                `protobuf:"bytes,1,opt,name=conf,proto3,oneof" json:"conf,omitempty"`
-	SnapshotId *string                `protobuf:"bytes,2,opt,name=snapshot_id,json=snapshotId,proto3,oneof" json:"snapshot_id,omitempty"`
+	SnapshotId *string                `protobuf:"bytes,2,opt,name=snapshot_id,proto3,oneof" json:"snapshot_id,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -832,14 +832,14 @@ func (x *CreateClusterFromSnapshotRequest) GetZone() string {
 type CreateClusterFromSnapshotResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	AppId         *string                `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3,oneof" json:"app_id,omitempty"`
-	AppVersion    *string                `protobuf:"bytes,3,opt,name=app_version,json=appVersion,proto3,oneof" json:"app_version,omitempty"`
-	ClusterId     *string                `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	ClusterName   *string                `protobuf:"bytes,5,opt,name=cluster_name,json=clusterName,proto3,oneof" json:"cluster_name,omitempty"`
-	JobId         *string                `protobuf:"bytes,6,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	NodeIds       []string               `protobuf:"bytes,7,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,8,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,9,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	AppId         *string                `protobuf:"bytes,2,opt,name=app_id,proto3,oneof" json:"app_id,omitempty"`
+	AppVersion    *string                `protobuf:"bytes,3,opt,name=app_version,proto3,oneof" json:"app_version,omitempty"`
+	ClusterId     *string                `protobuf:"bytes,4,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	ClusterName   *string                `protobuf:"bytes,5,opt,name=cluster_name,proto3,oneof" json:"cluster_name,omitempty"`
+	JobId         *string                `protobuf:"bytes,6,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	NodeIds       []string               `protobuf:"bytes,7,rep,name=node_ids,proto3" json:"node_ids,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,8,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,9,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1011,10 +1011,10 @@ func (x *DeleteClusterNodesRequest) GetZone() string {
 type DeleteClusterNodesResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Action         *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ClusterId      *string                `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	DeletedNodeIds []string               `protobuf:"bytes,3,rep,name=deleted_node_ids,json=deletedNodeIds,proto3" json:"deleted_node_ids,omitempty"`
-	JobId          *string                `protobuf:"bytes,4,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode        *int32                 `protobuf:"varint,5,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	ClusterId      *string                `protobuf:"bytes,2,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	DeletedNodeIds []string               `protobuf:"bytes,3,rep,name=deleted_node_ids,proto3" json:"deleted_node_ids,omitempty"`
+	JobId          *string                `protobuf:"bytes,4,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode        *int32                 `protobuf:"varint,5,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1150,8 +1150,8 @@ func (x *DeleteClustersRequest) GetZone() string {
 type DeleteClustersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobIds        map[string]string      `protobuf:"bytes,2,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobIds        map[string]string      `protobuf:"bytes,2,rep,name=job_ids,proto3" json:"job_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1212,7 +1212,7 @@ func (x *DeleteClustersResponse) GetRetCode() int32 {
 type DescribeClusterDisplayTabsRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Cluster     *string                `protobuf:"bytes,1,opt,name=cluster,proto3,oneof" json:"cluster,omitempty"`
-	DisplayTabs *string                `protobuf:"bytes,2,opt,name=display_tabs,json=displayTabs,proto3,oneof" json:"display_tabs,omitempty"`
+	DisplayTabs *string                `protobuf:"bytes,2,opt,name=display_tabs,proto3,oneof" json:"display_tabs,omitempty"`
 	Role        *string                `protobuf:"bytes,3,opt,name=role,proto3,oneof" json:"role,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -1283,8 +1283,8 @@ func (x *DescribeClusterDisplayTabsRequest) GetZone() string {
 type DescribeClusterDisplayTabsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	DisplayTabs   map[string]string      `protobuf:"bytes,2,rep,name=display_tabs,json=displayTabs,proto3" json:"display_tabs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	DisplayTabs   map[string]string      `protobuf:"bytes,2,rep,name=display_tabs,proto3" json:"display_tabs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1351,8 +1351,8 @@ type DescribeClusterNodesRequest struct {
 	Owner      *string                `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Reverse    *int32                 `protobuf:"varint,7,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
 	Role       *string                `protobuf:"bytes,8,opt,name=role,proto3,oneof" json:"role,omitempty"`
-	SearchWord *string                `protobuf:"bytes,9,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SortKey    *string                `protobuf:"bytes,10,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	SearchWord *string                `protobuf:"bytes,9,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SortKey    *string                `protobuf:"bytes,10,opt,name=sort_key,proto3,oneof" json:"sort_key,omitempty"`
 	Status     *string                `protobuf:"bytes,11,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	Verbose    *int32                 `protobuf:"varint,12,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -1486,9 +1486,9 @@ func (x *DescribeClusterNodesRequest) GetZone() string {
 type DescribeClusterNodesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	NodeSet       []*ClusterNode         `protobuf:"bytes,2,rep,name=node_set,json=nodeSet,proto3" json:"node_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	NodeSet       []*ClusterNode         `protobuf:"bytes,2,rep,name=node_set,proto3" json:"node_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1560,8 +1560,8 @@ type DescribeClusterNodesAllRequest struct {
 	Owner      *string                `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Reverse    *int32                 `protobuf:"varint,5,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
 	Role       *string                `protobuf:"bytes,6,opt,name=role,proto3,oneof" json:"role,omitempty"`
-	SearchWord *string                `protobuf:"bytes,7,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SortKey    *string                `protobuf:"bytes,8,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	SearchWord *string                `protobuf:"bytes,7,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SortKey    *string                `protobuf:"bytes,8,opt,name=sort_key,proto3,oneof" json:"sort_key,omitempty"`
 	Status     *string                `protobuf:"bytes,9,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	Verbose    *int32                 `protobuf:"varint,10,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -1683,7 +1683,7 @@ type DescribeClusterNodesAllResponse struct {
 	// The item.
 	Node *ClusterNode `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1744,9 +1744,9 @@ func (x *DescribeClusterNodesAllResponse) GetIndex() int32 {
 // DescribeClusterUsersRequest holds the parameters of the QingCloud action DescribeClusterUsers.
 type DescribeClusterUsersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppVersions   []string               `protobuf:"bytes,1,rep,name=app_versions,json=appVersions,proto3" json:"app_versions,omitempty"`
+	AppVersions   []string               `protobuf:"bytes,1,rep,name=app_versions,proto3" json:"app_versions,omitempty"`
 	Apps          []string               `protobuf:"bytes,2,rep,name=apps,proto3" json:"apps,omitempty"`
-	ClusterStatus []string               `protobuf:"bytes,3,rep,name=cluster_status,json=clusterStatus,proto3" json:"cluster_status,omitempty"`
+	ClusterStatus []string               `protobuf:"bytes,3,rep,name=cluster_status,proto3" json:"cluster_status,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,4,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
@@ -1850,7 +1850,7 @@ type DescribeClusterUsersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Apps          []string               `protobuf:"bytes,2,rep,name=apps,proto3" json:"apps,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Users         map[string]string      `protobuf:"bytes,4,rep,name=users,proto3" json:"users,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1917,12 +1917,12 @@ func (x *DescribeClusterUsersResponse) GetUsers() map[string]string {
 // DescribeClustersRequest holds the parameters of the QingCloud action DescribeClusters.
 type DescribeClustersRequest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
-	AppVersions       []string               `protobuf:"bytes,1,rep,name=app_versions,json=appVersions,proto3" json:"app_versions,omitempty"`
+	AppVersions       []string               `protobuf:"bytes,1,rep,name=app_versions,proto3" json:"app_versions,omitempty"`
 	Apps              []string               `protobuf:"bytes,2,rep,name=apps,proto3" json:"apps,omitempty"`
-	CfgmgmtId         *string                `protobuf:"bytes,3,opt,name=cfgmgmt_id,json=cfgmgmtId,proto3,oneof" json:"cfgmgmt_id,omitempty"`
+	CfgmgmtId         *string                `protobuf:"bytes,3,opt,name=cfgmgmt_id,proto3,oneof" json:"cfgmgmt_id,omitempty"`
 	Clusters          []string               `protobuf:"bytes,4,rep,name=clusters,proto3" json:"clusters,omitempty"`
 	Console           *string                `protobuf:"bytes,5,opt,name=console,proto3,oneof" json:"console,omitempty"`
-	ExternalClusterId *string                `protobuf:"bytes,6,opt,name=external_cluster_id,json=externalClusterId,proto3,oneof" json:"external_cluster_id,omitempty"`
+	ExternalClusterId *string                `protobuf:"bytes,6,opt,name=external_cluster_id,proto3,oneof" json:"external_cluster_id,omitempty"`
 	Limit             *int32                 `protobuf:"varint,7,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	Link              *string                `protobuf:"bytes,8,opt,name=link,proto3,oneof" json:"link,omitempty"`
 	Name              *string                `protobuf:"bytes,9,opt,name=name,proto3,oneof" json:"name,omitempty"`
@@ -1932,10 +1932,10 @@ type DescribeClustersRequest struct {
 	Role              *string                `protobuf:"bytes,13,opt,name=role,proto3,oneof" json:"role,omitempty"`
 	// Known values: all, cfgmgmt (others are passed through).
 	Scope            *string  `protobuf:"bytes,14,opt,name=scope,proto3,oneof" json:"scope,omitempty"`
-	SearchWord       *string  `protobuf:"bytes,15,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SortKey          *string  `protobuf:"bytes,16,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	SearchWord       *string  `protobuf:"bytes,15,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SortKey          *string  `protobuf:"bytes,16,opt,name=sort_key,proto3,oneof" json:"sort_key,omitempty"`
 	Status           *string  `protobuf:"bytes,17,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	TransitionStatus *string  `protobuf:"bytes,18,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
+	TransitionStatus *string  `protobuf:"bytes,18,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
 	Users            []string `protobuf:"bytes,19,rep,name=users,proto3" json:"users,omitempty"`
 	Verbose          *int32   `protobuf:"varint,20,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	Vxnet            *string  `protobuf:"bytes,21,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
@@ -2133,9 +2133,9 @@ func (x *DescribeClustersRequest) GetZone() string {
 type DescribeClustersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ClusterSet    []*Cluster             `protobuf:"bytes,2,rep,name=cluster_set,json=clusterSet,proto3" json:"cluster_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	ClusterSet    []*Cluster             `protobuf:"bytes,2,rep,name=cluster_set,proto3" json:"cluster_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2201,12 +2201,12 @@ func (x *DescribeClustersResponse) GetTotalCount() int32 {
 // DescribeClustersAllRequest holds the filters of DescribeClusters; paging is the server's.
 type DescribeClustersAllRequest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
-	AppVersions       []string               `protobuf:"bytes,1,rep,name=app_versions,json=appVersions,proto3" json:"app_versions,omitempty"`
+	AppVersions       []string               `protobuf:"bytes,1,rep,name=app_versions,proto3" json:"app_versions,omitempty"`
 	Apps              []string               `protobuf:"bytes,2,rep,name=apps,proto3" json:"apps,omitempty"`
-	CfgmgmtId         *string                `protobuf:"bytes,3,opt,name=cfgmgmt_id,json=cfgmgmtId,proto3,oneof" json:"cfgmgmt_id,omitempty"`
+	CfgmgmtId         *string                `protobuf:"bytes,3,opt,name=cfgmgmt_id,proto3,oneof" json:"cfgmgmt_id,omitempty"`
 	Clusters          []string               `protobuf:"bytes,4,rep,name=clusters,proto3" json:"clusters,omitempty"`
 	Console           *string                `protobuf:"bytes,5,opt,name=console,proto3,oneof" json:"console,omitempty"`
-	ExternalClusterId *string                `protobuf:"bytes,6,opt,name=external_cluster_id,json=externalClusterId,proto3,oneof" json:"external_cluster_id,omitempty"`
+	ExternalClusterId *string                `protobuf:"bytes,6,opt,name=external_cluster_id,proto3,oneof" json:"external_cluster_id,omitempty"`
 	Link              *string                `protobuf:"bytes,7,opt,name=link,proto3,oneof" json:"link,omitempty"`
 	Name              *string                `protobuf:"bytes,8,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	Owner             *string                `protobuf:"bytes,9,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
@@ -2214,10 +2214,10 @@ type DescribeClustersAllRequest struct {
 	Role              *string                `protobuf:"bytes,11,opt,name=role,proto3,oneof" json:"role,omitempty"`
 	// Known values: all, cfgmgmt (others are passed through).
 	Scope            *string  `protobuf:"bytes,12,opt,name=scope,proto3,oneof" json:"scope,omitempty"`
-	SearchWord       *string  `protobuf:"bytes,13,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SortKey          *string  `protobuf:"bytes,14,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	SearchWord       *string  `protobuf:"bytes,13,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SortKey          *string  `protobuf:"bytes,14,opt,name=sort_key,proto3,oneof" json:"sort_key,omitempty"`
 	Status           *string  `protobuf:"bytes,15,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	TransitionStatus *string  `protobuf:"bytes,16,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
+	TransitionStatus *string  `protobuf:"bytes,16,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
 	Users            []string `protobuf:"bytes,17,rep,name=users,proto3" json:"users,omitempty"`
 	Verbose          *int32   `protobuf:"varint,18,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	Vxnet            *string  `protobuf:"bytes,19,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
@@ -2403,7 +2403,7 @@ type DescribeClustersAllResponse struct {
 	// The item.
 	Cluster *Cluster `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2521,8 +2521,8 @@ func (x *DissociateEipFromClusterNodeRequest) GetZone() string {
 type DissociateEipFromClusterNodeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2581,15 +2581,15 @@ func (x *DissociateEipFromClusterNodeResponse) GetRetCode() int32 {
 // GetClusterMonitorRequest holds the parameters of the QingCloud action GetClusterMonitor.
 type GetClusterMonitorRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	AppId       *string                `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3,oneof" json:"app_id,omitempty"`
-	AppVersion  *string                `protobuf:"bytes,2,opt,name=app_version,json=appVersion,proto3,oneof" json:"app_version,omitempty"`
-	AppVersions []string               `protobuf:"bytes,3,rep,name=app_versions,json=appVersions,proto3" json:"app_versions,omitempty"`
-	EndTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	AppId       *string                `protobuf:"bytes,1,opt,name=app_id,proto3,oneof" json:"app_id,omitempty"`
+	AppVersion  *string                `protobuf:"bytes,2,opt,name=app_version,proto3,oneof" json:"app_version,omitempty"`
+	AppVersions []string               `protobuf:"bytes,3,rep,name=app_versions,proto3" json:"app_versions,omitempty"`
+	EndTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,proto3" json:"end_time,omitempty"`
 	// Known values: traffic, stats (others are passed through).
 	Meters    []string               `protobuf:"bytes,5,rep,name=meters,proto3" json:"meters,omitempty"`
 	Resource  *string                `protobuf:"bytes,6,opt,name=resource,proto3,oneof" json:"resource,omitempty"`
 	Role      *string                `protobuf:"bytes,7,opt,name=role,proto3,oneof" json:"role,omitempty"`
-	StartTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_time,proto3" json:"start_time,omitempty"`
 	// Known values: 10s, 5m, 15m, 2h, 1d (others are passed through).
 	Step *string `protobuf:"bytes,9,opt,name=step,proto3,oneof" json:"step,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -2702,9 +2702,9 @@ func (x *GetClusterMonitorRequest) GetZone() string {
 type GetClusterMonitorResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,json=meterSet,proto3" json:"meter_set,omitempty"`
-	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,proto3" json:"meter_set,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2771,7 +2771,7 @@ func (x *GetClusterMonitorResponse) GetRetCode() int32 {
 // ModifyClusterAttributes.
 type ModifyClusterAttributesRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	Cluster        *string                `protobuf:"bytes,2,opt,name=cluster,proto3,oneof" json:"cluster,omitempty"`
 	Description    *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Name           *string                `protobuf:"bytes,4,opt,name=name,proto3,oneof" json:"name,omitempty"`
@@ -2850,7 +2850,7 @@ func (x *ModifyClusterAttributesRequest) GetZone() string {
 type ModifyClusterAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2903,7 +2903,7 @@ func (x *ModifyClusterAttributesResponse) GetRetCode() int32 {
 // ModifyClusterNodeAttributes.
 type ModifyClusterNodeAttributesRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	ClusterNode *string                `protobuf:"bytes,1,opt,name=cluster_node,json=clusterNode,proto3,oneof" json:"cluster_node,omitempty"`
+	ClusterNode *string                `protobuf:"bytes,1,opt,name=cluster_node,proto3,oneof" json:"cluster_node,omitempty"`
 	Name        *string                `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -2967,7 +2967,7 @@ func (x *ModifyClusterNodeAttributesRequest) GetZone() string {
 type ModifyClusterNodeAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3074,7 +3074,7 @@ func (x *RecoverClustersRequest) GetZone() string {
 type RecoverClustersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3130,8 +3130,8 @@ type ResizeClusterRequest struct {
 	Cpu         *int32                 `protobuf:"varint,2,opt,name=cpu,proto3,oneof" json:"cpu,omitempty"`
 	Gpu         *int32                 `protobuf:"varint,3,opt,name=gpu,proto3,oneof" json:"gpu,omitempty"`
 	Memory      *int64                 `protobuf:"varint,4,opt,name=memory,proto3,oneof" json:"memory,omitempty"`
-	NodeRole    *string                `protobuf:"bytes,5,opt,name=node_role,json=nodeRole,proto3,oneof" json:"node_role,omitempty"`
-	StorageSize *int64                 `protobuf:"varint,6,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	NodeRole    *string                `protobuf:"bytes,5,opt,name=node_role,proto3,oneof" json:"node_role,omitempty"`
+	StorageSize *int64                 `protobuf:"varint,6,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3221,14 +3221,14 @@ func (x *ResizeClusterRequest) GetZone() string {
 type ResizeClusterResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
+	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
 	Cpu           *int32                 `protobuf:"varint,3,opt,name=cpu,proto3,oneof" json:"cpu,omitempty"`
 	Gpu           *int32                 `protobuf:"varint,4,opt,name=gpu,proto3,oneof" json:"gpu,omitempty"`
-	JobId         *string                `protobuf:"bytes,5,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,5,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Memory        *int64                 `protobuf:"varint,6,opt,name=memory,proto3,oneof" json:"memory,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,7,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,7,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Role          *string                `protobuf:"bytes,8,opt,name=role,proto3,oneof" json:"role,omitempty"`
-	StorageSize   *int64                 `protobuf:"varint,9,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	StorageSize   *int64                 `protobuf:"varint,9,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3392,9 +3392,9 @@ func (x *RestartClusterServiceRequest) GetZone() string {
 type RestartClusterServiceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Role          *string                `protobuf:"bytes,5,opt,name=role,proto3,oneof" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3470,7 +3470,7 @@ func (x *RestartClusterServiceResponse) GetRole() string {
 type RestoreClusterFromSnapshotRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Cluster       *string                `protobuf:"bytes,1,opt,name=cluster,proto3,oneof" json:"cluster,omitempty"`
-	ServiceParams *string                `protobuf:"bytes,2,opt,name=service_params,json=serviceParams,proto3,oneof" json:"service_params,omitempty"`
+	ServiceParams *string                `protobuf:"bytes,2,opt,name=service_params,proto3,oneof" json:"service_params,omitempty"`
 	Snapshot      *string                `protobuf:"bytes,3,opt,name=snapshot,proto3,oneof" json:"snapshot,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -3541,11 +3541,11 @@ func (x *RestoreClusterFromSnapshotRequest) GetZone() string {
 type RestoreClusterFromSnapshotResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	ServiceParams *string                `protobuf:"bytes,5,opt,name=service_params,json=serviceParams,proto3,oneof" json:"service_params,omitempty"`
-	SnapshotId    *string                `protobuf:"bytes,6,opt,name=snapshot_id,json=snapshotId,proto3,oneof" json:"snapshot_id,omitempty"`
+	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	ServiceParams *string                `protobuf:"bytes,5,opt,name=service_params,proto3,oneof" json:"service_params,omitempty"`
+	SnapshotId    *string                `protobuf:"bytes,6,opt,name=snapshot_id,proto3,oneof" json:"snapshot_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3629,7 +3629,7 @@ type RunClusterCustomServiceRequest struct {
 	Cluster       *string                `protobuf:"bytes,1,opt,name=cluster,proto3,oneof" json:"cluster,omitempty"`
 	Role          *string                `protobuf:"bytes,2,opt,name=role,proto3,oneof" json:"role,omitempty"`
 	Service       *string                `protobuf:"bytes,3,opt,name=service,proto3,oneof" json:"service,omitempty"`
-	ServiceParams *string                `protobuf:"bytes,4,opt,name=service_params,json=serviceParams,proto3,oneof" json:"service_params,omitempty"`
+	ServiceParams *string                `protobuf:"bytes,4,opt,name=service_params,proto3,oneof" json:"service_params,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3705,9 +3705,9 @@ func (x *RunClusterCustomServiceRequest) GetZone() string {
 type RunClusterCustomServiceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	ClusterId     *string                `protobuf:"bytes,2,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Role          *string                `protobuf:"bytes,5,opt,name=role,proto3,oneof" json:"role,omitempty"`
 	Service       *string                `protobuf:"bytes,6,opt,name=service,proto3,oneof" json:"service,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3844,8 +3844,8 @@ func (x *StartClustersRequest) GetZone() string {
 type StartClustersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobIds        map[string]string      `protobuf:"bytes,2,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobIds        map[string]string      `protobuf:"bytes,2,rep,name=job_ids,proto3" json:"job_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3967,8 +3967,8 @@ func (x *StopClustersRequest) GetZone() string {
 type StopClustersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobIds        map[string]string      `protobuf:"bytes,2,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobIds        map[string]string      `protobuf:"bytes,2,rep,name=job_ids,proto3" json:"job_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4099,7 +4099,7 @@ func (x *UpdateClusterEnvironmentRequest) GetZone() string {
 type UpdateClusterEnvironmentResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4151,9 +4151,9 @@ func (x *UpdateClusterEnvironmentResponse) GetRetCode() int32 {
 // UpgradeClustersRequest holds the parameters of the QingCloud action UpgradeClusters.
 type UpgradeClustersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppVersion    *string                `protobuf:"bytes,1,opt,name=app_version,json=appVersion,proto3,oneof" json:"app_version,omitempty"`
+	AppVersion    *string                `protobuf:"bytes,1,opt,name=app_version,proto3,oneof" json:"app_version,omitempty"`
 	Clusters      []string               `protobuf:"bytes,2,rep,name=clusters,proto3" json:"clusters,omitempty"`
-	ServiceParams *string                `protobuf:"bytes,3,opt,name=service_params,json=serviceParams,proto3,oneof" json:"service_params,omitempty"`
+	ServiceParams *string                `protobuf:"bytes,3,opt,name=service_params,proto3,oneof" json:"service_params,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -4222,8 +4222,8 @@ func (x *UpgradeClustersRequest) GetZone() string {
 type UpgradeClustersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ClusterId     []string               `protobuf:"bytes,2,rep,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	ClusterId     []string               `protobuf:"bytes,2,rep,name=cluster_id,proto3" json:"cluster_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4283,16 +4283,16 @@ var File_qingcloud_iaas_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1fqingcloud/iaas/v1/cluster.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xdf\x02\n" +
+	"\x1fqingcloud/iaas/v1/cluster.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xe4\x02\n" +
 	"\x16AddClusterNodesRequest\x12\"\n" +
-	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x12'\n" +
+	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x12(\n" +
 	"\n" +
-	"node_count\x18\x02 \x01(\x05B\x03\xe0A\x02H\x01R\tnodeCount\x88\x01\x01\x12 \n" +
-	"\tnode_name\x18\x03 \x01(\tH\x02R\bnodeName\x88\x01\x01\x12 \n" +
-	"\tnode_role\x18\x04 \x01(\tH\x03R\bnodeRole\x88\x01\x01\x12\x1f\n" +
-	"\vprivate_ips\x18\x05 \x03(\tR\n" +
-	"privateIps\x12(\n" +
-	"\rresource_conf\x18\x06 \x01(\tH\x04R\fresourceConf\x88\x01\x01\x12\x17\n" +
+	"node_count\x18\x02 \x01(\x05B\x03\xe0A\x02H\x01R\n" +
+	"node_count\x88\x01\x01\x12!\n" +
+	"\tnode_name\x18\x03 \x01(\tH\x02R\tnode_name\x88\x01\x01\x12!\n" +
+	"\tnode_role\x18\x04 \x01(\tH\x03R\tnode_role\x88\x01\x01\x12 \n" +
+	"\vprivate_ips\x18\x05 \x03(\tR\vprivate_ips\x12)\n" +
+	"\rresource_conf\x18\x06 \x01(\tH\x04R\rresource_conf\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x05R\x04zone\x88\x01\x01B\n" +
 	"\n" +
 	"\b_clusterB\r\n" +
@@ -4302,66 +4302,66 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"_node_roleB\x10\n" +
 	"\x0e_resource_confB\a\n" +
-	"\x05_zone\"\xea\x01\n" +
+	"\x05_zone\"\xef\x01\n" +
 	"\x17AddClusterNodesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\tH\x01R\tclusterId\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12 \n" +
-	"\fnew_node_ids\x18\x04 \x03(\tR\n" +
-	"newNodeIds\x12\x1e\n" +
-	"\bret_code\x18\x05 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"cluster_id\x18\x02 \x01(\tH\x01R\n" +
+	"cluster_id\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\"\n" +
+	"\fnew_node_ids\x18\x04 \x03(\tR\fnew_node_ids\x12\x1f\n" +
+	"\bret_code\x18\x05 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\r\n" +
 	"\v_cluster_idB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xc5\x01\n" +
-	" AssociateEipToClusterNodeRequest\x12+\n" +
-	"\fcluster_node\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\vclusterNode\x88\x01\x01\x12\x1a\n" +
+	"\t_ret_code\"\xc6\x01\n" +
+	" AssociateEipToClusterNodeRequest\x12,\n" +
+	"\fcluster_node\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\fcluster_node\x88\x01\x01\x12\x1a\n" +
 	"\x03eip\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x03eip\x88\x01\x01\x12\x15\n" +
 	"\x03nic\x18\x03 \x01(\tH\x02R\x03nic\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_cluster_nodeB\x06\n" +
 	"\x04_eipB\x06\n" +
 	"\x04_nicB\a\n" +
-	"\x05_zone\"\x9f\x01\n" +
+	"\x05_zone\"\xa1\x01\n" +
 	"!AssociateEipToClusterNodeResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"Y\n" +
 	"\x14CeaseClustersRequest\x12\x1f\n" +
 	"\bclusters\x18\x01 \x03(\tB\x03\xe0A\x02R\bclusters\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xf6\x01\n" +
+	"\x05_zone\"\xf8\x01\n" +
 	"\x15CeaseClustersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12M\n" +
-	"\ajob_ids\x18\x02 \x03(\v24.qingcloud.iaas.v1.CeaseClustersResponse.JobIdsEntryR\x06jobIds\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x1a9\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12N\n" +
+	"\ajob_ids\x18\x02 \x03(\v24.qingcloud.iaas.v1.CeaseClustersResponse.JobIdsEntryR\ajob_ids\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x1a9\n" +
 	"\vJobIdsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xe7\x01\n" +
+	"\t_ret_code\"\xe8\x01\n" +
 	"\x19ChangeClusterVxnetRequest\x12\"\n" +
-	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x128\n" +
-	"\vprivate_ips\x18\x02 \x01(\v2\x17.google.protobuf.StructR\n" +
-	"privateIps\x12\x14\n" +
+	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x129\n" +
+	"\vprivate_ips\x18\x02 \x01(\v2\x17.google.protobuf.StructR\vprivate_ips\x12\x14\n" +
 	"\x05roles\x18\x03 \x03(\tR\x05roles\x12\x1e\n" +
 	"\x05vxnet\x18\x04 \x01(\tB\x03\xe0A\x02H\x01R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x02R\x04zone\x88\x01\x01B\n" +
 	"\n" +
 	"\b_clusterB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xf8\x01\n" +
+	"\x05_zone\"\xfc\x01\n" +
 	"\x1aChangeClusterVxnetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\tH\x01R\tclusterId\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\x05 \x01(\tH\x04R\avxnetId\x88\x01\x01B\t\n" +
+	"cluster_id\x18\x02 \x01(\tH\x01R\n" +
+	"cluster_id\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\x05 \x01(\tH\x04R\bvxnet_id\x88\x01\x01B\t\n" +
 	"\a_actionB\r\n" +
 	"\v_cluster_idB\t\n" +
 	"\a_job_idB\v\n" +
@@ -4371,19 +4371,19 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\x04conf\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x04conf\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\a\n" +
 	"\x05_confB\a\n" +
-	"\x05_zone\"\xa4\x03\n" +
+	"\x05_zone\"\xac\x03\n" +
 	"\x15CreateClusterResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06app_id\x18\x02 \x01(\tH\x01R\x05appId\x88\x01\x01\x12$\n" +
-	"\vapp_version\x18\x03 \x01(\tH\x02R\n" +
-	"appVersion\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06app_id\x18\x02 \x01(\tH\x01R\x06app_id\x88\x01\x01\x12%\n" +
+	"\vapp_version\x18\x03 \x01(\tH\x02R\vapp_version\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x04 \x01(\tH\x03R\tclusterId\x88\x01\x01\x12&\n" +
-	"\fcluster_name\x18\x05 \x01(\tH\x04R\vclusterName\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x06 \x01(\tH\x05R\x05jobId\x88\x01\x01\x12\x19\n" +
-	"\bnode_ids\x18\a \x03(\tR\anodeIds\x12\x1e\n" +
-	"\bret_code\x18\b \x01(\x05H\x06R\aretCode\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\t \x01(\tH\aR\avxnetId\x88\x01\x01B\t\n" +
+	"cluster_id\x18\x04 \x01(\tH\x03R\n" +
+	"cluster_id\x88\x01\x01\x12'\n" +
+	"\fcluster_name\x18\x05 \x01(\tH\x04R\fcluster_name\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x06 \x01(\tH\x05R\x06job_id\x88\x01\x01\x12\x1a\n" +
+	"\bnode_ids\x18\a \x03(\tR\bnode_ids\x12\x1f\n" +
+	"\bret_code\x18\b \x01(\x05H\x06R\bret_code\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\t \x01(\tH\aR\bvxnet_id\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_app_idB\x0e\n" +
 	"\f_app_versionB\r\n" +
@@ -4391,27 +4391,26 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\r_cluster_nameB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_codeB\v\n" +
-	"\t_vxnet_id\"\xa6\x01\n" +
+	"\t_vxnet_id\"\xa7\x01\n" +
 	" CreateClusterFromSnapshotRequest\x12\x1c\n" +
-	"\x04conf\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x04conf\x88\x01\x01\x12)\n" +
-	"\vsnapshot_id\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\n" +
-	"snapshotId\x88\x01\x01\x12\x17\n" +
+	"\x04conf\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x04conf\x88\x01\x01\x12*\n" +
+	"\vsnapshot_id\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\vsnapshot_id\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\a\n" +
 	"\x05_confB\x0e\n" +
 	"\f_snapshot_idB\a\n" +
-	"\x05_zone\"\xb0\x03\n" +
+	"\x05_zone\"\xb8\x03\n" +
 	"!CreateClusterFromSnapshotResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06app_id\x18\x02 \x01(\tH\x01R\x05appId\x88\x01\x01\x12$\n" +
-	"\vapp_version\x18\x03 \x01(\tH\x02R\n" +
-	"appVersion\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06app_id\x18\x02 \x01(\tH\x01R\x06app_id\x88\x01\x01\x12%\n" +
+	"\vapp_version\x18\x03 \x01(\tH\x02R\vapp_version\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x04 \x01(\tH\x03R\tclusterId\x88\x01\x01\x12&\n" +
-	"\fcluster_name\x18\x05 \x01(\tH\x04R\vclusterName\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x06 \x01(\tH\x05R\x05jobId\x88\x01\x01\x12\x19\n" +
-	"\bnode_ids\x18\a \x03(\tR\anodeIds\x12\x1e\n" +
-	"\bret_code\x18\b \x01(\x05H\x06R\aretCode\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\t \x01(\tH\aR\avxnetId\x88\x01\x01B\t\n" +
+	"cluster_id\x18\x04 \x01(\tH\x03R\n" +
+	"cluster_id\x88\x01\x01\x12'\n" +
+	"\fcluster_name\x18\x05 \x01(\tH\x04R\fcluster_name\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x06 \x01(\tH\x05R\x06job_id\x88\x01\x01\x12\x1a\n" +
+	"\bnode_ids\x18\a \x03(\tR\bnode_ids\x12\x1f\n" +
+	"\bret_code\x18\b \x01(\x05H\x06R\bret_code\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\t \x01(\tH\aR\bvxnet_id\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_app_idB\x0e\n" +
 	"\f_app_versionB\r\n" +
@@ -4428,14 +4427,15 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\b_clusterB\b\n" +
 	"\x06_forceB\a\n" +
-	"\x05_zone\"\xf5\x01\n" +
+	"\x05_zone\"\xfa\x01\n" +
 	"\x1aDeleteClusterNodesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\tH\x01R\tclusterId\x88\x01\x01\x12(\n" +
-	"\x10deleted_node_ids\x18\x03 \x03(\tR\x0edeletedNodeIds\x12\x1a\n" +
-	"\x06job_id\x18\x04 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x05 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"cluster_id\x18\x02 \x01(\tH\x01R\n" +
+	"cluster_id\x88\x01\x01\x12*\n" +
+	"\x10deleted_node_ids\x18\x03 \x03(\tR\x10deleted_node_ids\x12\x1b\n" +
+	"\x06job_id\x18\x04 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x05 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\r\n" +
 	"\v_cluster_idB\t\n" +
 	"\a_job_idB\v\n" +
@@ -4445,35 +4445,35 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\x05force\x18\x02 \x01(\x05H\x00R\x05force\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_forceB\a\n" +
-	"\x05_zone\"\xf8\x01\n" +
+	"\x05_zone\"\xfa\x01\n" +
 	"\x16DeleteClustersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12N\n" +
-	"\ajob_ids\x18\x02 \x03(\v25.qingcloud.iaas.v1.DeleteClustersResponse.JobIdsEntryR\x06jobIds\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x1a9\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12O\n" +
+	"\ajob_ids\x18\x02 \x03(\v25.qingcloud.iaas.v1.DeleteClustersResponse.JobIdsEntryR\ajob_ids\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x1a9\n" +
 	"\vJobIdsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xd5\x01\n" +
+	"\t_ret_code\"\xd6\x01\n" +
 	"!DescribeClusterDisplayTabsRequest\x12\"\n" +
-	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x12+\n" +
-	"\fdisplay_tabs\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\vdisplayTabs\x88\x01\x01\x12\x17\n" +
+	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x12,\n" +
+	"\fdisplay_tabs\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\fdisplay_tabs\x88\x01\x01\x12\x17\n" +
 	"\x04role\x18\x03 \x01(\tH\x02R\x04role\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\n" +
 	"\n" +
 	"\b_clusterB\x0f\n" +
 	"\r_display_tabsB\a\n" +
 	"\x05_roleB\a\n" +
-	"\x05_zone\"\xa4\x02\n" +
+	"\x05_zone\"\xa6\x02\n" +
 	"\"DescribeClusterDisplayTabsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12i\n" +
-	"\fdisplay_tabs\x18\x02 \x03(\v2F.qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse.DisplayTabsEntryR\vdisplayTabs\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x1a>\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12j\n" +
+	"\fdisplay_tabs\x18\x02 \x03(\v2F.qingcloud.iaas.v1.DescribeClusterDisplayTabsResponse.DisplayTabsEntryR\fdisplay_tabs\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x1a>\n" +
 	"\x10DisplayTabsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xa0\x04\n" +
+	"\t_ret_code\"\xa2\x04\n" +
 	"\x1bDescribeClusterNodesRequest\x12\x1d\n" +
 	"\acluster\x18\x01 \x01(\tH\x00R\acluster\x88\x01\x01\x12\x1d\n" +
 	"\aconsole\x18\x02 \x01(\tH\x01R\aconsole\x88\x01\x01\x12\x19\n" +
@@ -4482,11 +4482,10 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\x05H\x03R\x06offset\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x06 \x01(\tH\x04R\x05owner\x88\x01\x01\x12\x1d\n" +
 	"\areverse\x18\a \x01(\x05H\x05R\areverse\x88\x01\x01\x12\x17\n" +
-	"\x04role\x18\b \x01(\tH\x06R\x04role\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\t \x01(\tH\aR\n" +
-	"searchWord\x88\x01\x01\x12\x1e\n" +
+	"\x04role\x18\b \x01(\tH\x06R\x04role\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\t \x01(\tH\aR\vsearch_word\x88\x01\x01\x12\x1f\n" +
 	"\bsort_key\x18\n" +
-	" \x01(\tH\bR\asortKey\x88\x01\x01\x12\x1b\n" +
+	" \x01(\tH\bR\bsort_key\x88\x01\x01\x12\x1b\n" +
 	"\x06status\x18\v \x01(\tH\tR\x06status\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\f \x01(\x05H\n" +
 	"R\averbose\x88\x01\x01\x12\x17\n" +
@@ -4506,26 +4505,24 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\a_statusB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xe4\x01\n" +
+	"\x05_zone\"\xe7\x01\n" +
 	"\x1cDescribeClusterNodesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x129\n" +
-	"\bnode_set\x18\x02 \x03(\v2\x1e.qingcloud.iaas.v1.ClusterNodeR\anodeSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12:\n" +
+	"\bnode_set\x18\x02 \x03(\v2\x1e.qingcloud.iaas.v1.ClusterNodeR\bnode_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xd6\x03\n" +
+	"\f_total_count\"\xd8\x03\n" +
 	"\x1eDescribeClusterNodesAllRequest\x12\x1d\n" +
 	"\acluster\x18\x01 \x01(\tH\x00R\acluster\x88\x01\x01\x12\x1d\n" +
 	"\aconsole\x18\x02 \x01(\tH\x01R\aconsole\x88\x01\x01\x12\x14\n" +
 	"\x05nodes\x18\x03 \x03(\tR\x05nodes\x12\x19\n" +
 	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\x1d\n" +
 	"\areverse\x18\x05 \x01(\x05H\x03R\areverse\x88\x01\x01\x12\x17\n" +
-	"\x04role\x18\x06 \x01(\tH\x04R\x04role\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\a \x01(\tH\x05R\n" +
-	"searchWord\x88\x01\x01\x12\x1e\n" +
-	"\bsort_key\x18\b \x01(\tH\x06R\asortKey\x88\x01\x01\x12\x1b\n" +
+	"\x04role\x18\x06 \x01(\tH\x04R\x04role\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\a \x01(\tH\x05R\vsearch_word\x88\x01\x01\x12\x1f\n" +
+	"\bsort_key\x18\b \x01(\tH\x06R\bsort_key\x88\x01\x01\x12\x1b\n" +
 	"\x06status\x18\t \x01(\tH\aR\x06status\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\n" +
 	" \x01(\x05H\bR\averbose\x88\x01\x01\x12\x17\n" +
@@ -4543,17 +4540,16 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\a_statusB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xa1\x01\n" +
+	"\x05_zone\"\xa2\x01\n" +
 	"\x1fDescribeClusterNodesAllResponse\x122\n" +
-	"\x04node\x18\x01 \x01(\v2\x1e.qingcloud.iaas.v1.ClusterNodeR\x04node\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x04node\x18\x01 \x01(\v2\x1e.qingcloud.iaas.v1.ClusterNodeR\x04node\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xa0\x02\n" +
-	"\x1bDescribeClusterUsersRequest\x12!\n" +
-	"\fapp_versions\x18\x01 \x03(\tR\vappVersions\x12\x17\n" +
-	"\x04apps\x18\x02 \x03(\tB\x03\xe0A\x02R\x04apps\x12%\n" +
-	"\x0ecluster_status\x18\x03 \x03(\tR\rclusterStatus\x12\x19\n" +
+	"\f_total_count\"\xa2\x02\n" +
+	"\x1bDescribeClusterUsersRequest\x12\"\n" +
+	"\fapp_versions\x18\x01 \x03(\tR\fapp_versions\x12\x17\n" +
+	"\x04apps\x18\x02 \x03(\tB\x03\xe0A\x02R\x04apps\x12&\n" +
+	"\x0ecluster_status\x18\x03 \x03(\tR\x0ecluster_status\x12\x19\n" +
 	"\x05limit\x18\x04 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x05 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x14\n" +
 	"\x05users\x18\x06 \x03(\tR\x05users\x12\x17\n" +
@@ -4561,26 +4557,27 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\x05zones\x18\b \x03(\tB\x03\xe0A\x02R\x05zonesB\b\n" +
 	"\x06_limitB\t\n" +
 	"\a_offsetB\a\n" +
-	"\x05_zone\"\x93\x02\n" +
+	"\x05_zone\"\x94\x02\n" +
 	"\x1cDescribeClusterUsersResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x12\n" +
-	"\x04apps\x18\x02 \x03(\tR\x04apps\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12P\n" +
+	"\x04apps\x18\x02 \x03(\tR\x04apps\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12P\n" +
 	"\x05users\x18\x04 \x03(\v2:.qingcloud.iaas.v1.DescribeClusterUsersResponse.UsersEntryR\x05users\x1a8\n" +
 	"\n" +
 	"UsersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x9a\a\n" +
-	"\x17DescribeClustersRequest\x12!\n" +
-	"\fapp_versions\x18\x01 \x03(\tR\vappVersions\x12\x12\n" +
-	"\x04apps\x18\x02 \x03(\tR\x04apps\x12\"\n" +
+	"\t_ret_code\"\xa1\a\n" +
+	"\x17DescribeClustersRequest\x12\"\n" +
+	"\fapp_versions\x18\x01 \x03(\tR\fapp_versions\x12\x12\n" +
+	"\x04apps\x18\x02 \x03(\tR\x04apps\x12#\n" +
 	"\n" +
-	"cfgmgmt_id\x18\x03 \x01(\tH\x00R\tcfgmgmtId\x88\x01\x01\x12\x1a\n" +
+	"cfgmgmt_id\x18\x03 \x01(\tH\x00R\n" +
+	"cfgmgmt_id\x88\x01\x01\x12\x1a\n" +
 	"\bclusters\x18\x04 \x03(\tR\bclusters\x12\x1d\n" +
-	"\aconsole\x18\x05 \x01(\tH\x01R\aconsole\x88\x01\x01\x123\n" +
-	"\x13external_cluster_id\x18\x06 \x01(\tH\x02R\x11externalClusterId\x88\x01\x01\x12\x19\n" +
+	"\aconsole\x18\x05 \x01(\tH\x01R\aconsole\x88\x01\x01\x125\n" +
+	"\x13external_cluster_id\x18\x06 \x01(\tH\x02R\x13external_cluster_id\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\a \x01(\x05H\x03R\x05limit\x88\x01\x01\x12\x17\n" +
 	"\x04link\x18\b \x01(\tH\x04R\x04link\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\t \x01(\tH\x05R\x04name\x88\x01\x01\x12\x1b\n" +
@@ -4590,12 +4587,11 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\areverse\x18\f \x01(\x05H\bR\areverse\x88\x01\x01\x12\x17\n" +
 	"\x04role\x18\r \x01(\tH\tR\x04role\x88\x01\x01\x12\x19\n" +
 	"\x05scope\x18\x0e \x01(\tH\n" +
-	"R\x05scope\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x0f \x01(\tH\vR\n" +
-	"searchWord\x88\x01\x01\x12\x1e\n" +
-	"\bsort_key\x18\x10 \x01(\tH\fR\asortKey\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x11 \x01(\tH\rR\x06status\x88\x01\x01\x120\n" +
-	"\x11transition_status\x18\x12 \x01(\tH\x0eR\x10transitionStatus\x88\x01\x01\x12\x14\n" +
+	"R\x05scope\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x0f \x01(\tH\vR\vsearch_word\x88\x01\x01\x12\x1f\n" +
+	"\bsort_key\x18\x10 \x01(\tH\fR\bsort_key\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x11 \x01(\tH\rR\x06status\x88\x01\x01\x121\n" +
+	"\x11transition_status\x18\x12 \x01(\tH\x0eR\x11transition_status\x88\x01\x01\x12\x14\n" +
 	"\x05users\x18\x13 \x03(\tR\x05users\x12\x1d\n" +
 	"\averbose\x18\x14 \x01(\x05H\x0fR\averbose\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\x15 \x01(\tH\x10R\x05vxnet\x88\x01\x01\x12\x17\n" +
@@ -4620,38 +4616,36 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xe2\x01\n" +
+	"\x05_zone\"\xe5\x01\n" +
 	"\x18DescribeClustersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12;\n" +
-	"\vcluster_set\x18\x02 \x03(\v2\x1a.qingcloud.iaas.v1.ClusterR\n" +
-	"clusterSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12<\n" +
+	"\vcluster_set\x18\x02 \x03(\v2\x1a.qingcloud.iaas.v1.ClusterR\vcluster_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xd0\x06\n" +
-	"\x1aDescribeClustersAllRequest\x12!\n" +
-	"\fapp_versions\x18\x01 \x03(\tR\vappVersions\x12\x12\n" +
-	"\x04apps\x18\x02 \x03(\tR\x04apps\x12\"\n" +
+	"\f_total_count\"\xd7\x06\n" +
+	"\x1aDescribeClustersAllRequest\x12\"\n" +
+	"\fapp_versions\x18\x01 \x03(\tR\fapp_versions\x12\x12\n" +
+	"\x04apps\x18\x02 \x03(\tR\x04apps\x12#\n" +
 	"\n" +
-	"cfgmgmt_id\x18\x03 \x01(\tH\x00R\tcfgmgmtId\x88\x01\x01\x12\x1a\n" +
+	"cfgmgmt_id\x18\x03 \x01(\tH\x00R\n" +
+	"cfgmgmt_id\x88\x01\x01\x12\x1a\n" +
 	"\bclusters\x18\x04 \x03(\tR\bclusters\x12\x1d\n" +
-	"\aconsole\x18\x05 \x01(\tH\x01R\aconsole\x88\x01\x01\x123\n" +
-	"\x13external_cluster_id\x18\x06 \x01(\tH\x02R\x11externalClusterId\x88\x01\x01\x12\x17\n" +
+	"\aconsole\x18\x05 \x01(\tH\x01R\aconsole\x88\x01\x01\x125\n" +
+	"\x13external_cluster_id\x18\x06 \x01(\tH\x02R\x13external_cluster_id\x88\x01\x01\x12\x17\n" +
 	"\x04link\x18\a \x01(\tH\x03R\x04link\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\b \x01(\tH\x04R\x04name\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\t \x01(\tH\x05R\x05owner\x88\x01\x01\x12\x1d\n" +
 	"\areverse\x18\n" +
 	" \x01(\x05H\x06R\areverse\x88\x01\x01\x12\x17\n" +
 	"\x04role\x18\v \x01(\tH\aR\x04role\x88\x01\x01\x12\x19\n" +
-	"\x05scope\x18\f \x01(\tH\bR\x05scope\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\r \x01(\tH\tR\n" +
-	"searchWord\x88\x01\x01\x12\x1e\n" +
+	"\x05scope\x18\f \x01(\tH\bR\x05scope\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\r \x01(\tH\tR\vsearch_word\x88\x01\x01\x12\x1f\n" +
 	"\bsort_key\x18\x0e \x01(\tH\n" +
-	"R\asortKey\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x0f \x01(\tH\vR\x06status\x88\x01\x01\x120\n" +
-	"\x11transition_status\x18\x10 \x01(\tH\fR\x10transitionStatus\x88\x01\x01\x12\x14\n" +
+	"R\bsort_key\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x0f \x01(\tH\vR\x06status\x88\x01\x01\x121\n" +
+	"\x11transition_status\x18\x10 \x01(\tH\fR\x11transition_status\x88\x01\x01\x12\x14\n" +
 	"\x05users\x18\x11 \x03(\tR\x05users\x12\x1d\n" +
 	"\averbose\x18\x12 \x01(\x05H\rR\averbose\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\x13 \x01(\tH\x0eR\x05vxnet\x88\x01\x01\x12\x17\n" +
@@ -4674,35 +4668,34 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\x9f\x01\n" +
+	"\x05_zone\"\xa0\x01\n" +
 	"\x1bDescribeClustersAllResponse\x124\n" +
-	"\acluster\x18\x01 \x01(\v2\x1a.qingcloud.iaas.v1.ClusterR\acluster\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\acluster\x18\x01 \x01(\v2\x1a.qingcloud.iaas.v1.ClusterR\acluster\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"`\n" +
 	"#DissociateEipFromClusterNodeRequest\x12\x17\n" +
 	"\x04eips\x18\x01 \x03(\tB\x03\xe0A\x02R\x04eips\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xa2\x01\n" +
+	"\x05_zone\"\xa4\x01\n" +
 	"$DissociateEipFromClusterNodeResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xd1\x03\n" +
-	"\x18GetClusterMonitorRequest\x12\x1a\n" +
-	"\x06app_id\x18\x01 \x01(\tH\x00R\x05appId\x88\x01\x01\x12$\n" +
-	"\vapp_version\x18\x02 \x01(\tH\x01R\n" +
-	"appVersion\x88\x01\x01\x12!\n" +
-	"\fapp_versions\x18\x03 \x03(\tR\vappVersions\x12:\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\aendTime\x12\x1b\n" +
+	"\t_ret_code\"\xd6\x03\n" +
+	"\x18GetClusterMonitorRequest\x12\x1b\n" +
+	"\x06app_id\x18\x01 \x01(\tH\x00R\x06app_id\x88\x01\x01\x12%\n" +
+	"\vapp_version\x18\x02 \x01(\tH\x01R\vapp_version\x88\x01\x01\x12\"\n" +
+	"\fapp_versions\x18\x03 \x03(\tR\fapp_versions\x12;\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\bend_time\x12\x1b\n" +
 	"\x06meters\x18\x05 \x03(\tB\x03\xe0A\x02R\x06meters\x12$\n" +
 	"\bresource\x18\x06 \x01(\tB\x03\xe0A\x02H\x02R\bresource\x88\x01\x01\x12\x17\n" +
-	"\x04role\x18\a \x01(\tH\x03R\x04role\x88\x01\x01\x12>\n" +
+	"\x04role\x18\a \x01(\tH\x03R\x04role\x88\x01\x01\x12?\n" +
 	"\n" +
-	"start_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\tstartTime\x12\x1c\n" +
+	"start_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\n" +
+	"start_time\x12\x1c\n" +
 	"\x04step\x18\t \x01(\tB\x03\xe0A\x02H\x04R\x04step\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\n" +
 	" \x01(\tH\x05R\x04zone\x88\x01\x01B\t\n" +
@@ -4711,18 +4704,17 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\t_resourceB\a\n" +
 	"\x05_roleB\a\n" +
 	"\x05_stepB\a\n" +
-	"\x05_zone\"\xdd\x01\n" +
+	"\x05_zone\"\xe0\x01\n" +
 	"\x19GetClusterMonitorResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\bmeterSet\x12$\n" +
-	"\vresource_id\x18\x03 \x01(\tH\x01R\n" +
-	"resourceId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\tmeter_set\x12%\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x01R\vresource_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x0e\n" +
 	"\f_resource_idB\v\n" +
-	"\t_ret_code\"\x8f\x02\n" +
-	"\x1eModifyClusterAttributesRequest\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12\"\n" +
+	"\t_ret_code\"\x91\x02\n" +
+	"\x1eModifyClusterAttributesRequest\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12\"\n" +
 	"\acluster\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\acluster\x88\x01\x01\x12%\n" +
 	"\vdescription\x18\x03 \x01(\tH\x02R\vdescription\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x04 \x01(\tH\x03R\x04name\x88\x01\x01\x12\x17\n" +
@@ -4732,40 +4724,40 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\b_clusterB\x0e\n" +
 	"\f_descriptionB\a\n" +
 	"\x05_nameB\a\n" +
-	"\x05_zone\"v\n" +
+	"\x05_zone\"w\n" +
 	"\x1fModifyClusterAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xa6\x01\n" +
-	"\"ModifyClusterNodeAttributesRequest\x12+\n" +
-	"\fcluster_node\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\vclusterNode\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\xa7\x01\n" +
+	"\"ModifyClusterNodeAttributesRequest\x12,\n" +
+	"\fcluster_node\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\fcluster_node\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_cluster_nodeB\a\n" +
 	"\x05_nameB\a\n" +
-	"\x05_zone\"z\n" +
+	"\x05_zone\"{\n" +
 	"#ModifyClusterNodeAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"X\n" +
 	"\x16RecoverClustersRequest\x12\x1c\n" +
 	"\tresources\x18\x01 \x03(\tR\tresources\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"n\n" +
+	"\x05_zone\"o\n" +
 	"\x17RecoverClustersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xb7\x02\n" +
+	"\t_ret_code\"\xb9\x02\n" +
 	"\x14ResizeClusterRequest\x12\"\n" +
 	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x12\x15\n" +
 	"\x03cpu\x18\x02 \x01(\x05H\x01R\x03cpu\x88\x01\x01\x12\x15\n" +
 	"\x03gpu\x18\x03 \x01(\x05H\x02R\x03gpu\x88\x01\x01\x12\x1b\n" +
-	"\x06memory\x18\x04 \x01(\x03H\x03R\x06memory\x88\x01\x01\x12 \n" +
-	"\tnode_role\x18\x05 \x01(\tH\x04R\bnodeRole\x88\x01\x01\x12&\n" +
-	"\fstorage_size\x18\x06 \x01(\x03H\x05R\vstorageSize\x88\x01\x01\x12\x17\n" +
+	"\x06memory\x18\x04 \x01(\x03H\x03R\x06memory\x88\x01\x01\x12!\n" +
+	"\tnode_role\x18\x05 \x01(\tH\x04R\tnode_role\x88\x01\x01\x12'\n" +
+	"\fstorage_size\x18\x06 \x01(\x03H\x05R\fstorage_size\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x06R\x04zone\x88\x01\x01B\n" +
 	"\n" +
 	"\b_clusterB\x06\n" +
@@ -4775,18 +4767,19 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"_node_roleB\x0f\n" +
 	"\r_storage_sizeB\a\n" +
-	"\x05_zone\"\x87\x03\n" +
+	"\x05_zone\"\x8b\x03\n" +
 	"\x15ResizeClusterResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\tH\x01R\tclusterId\x88\x01\x01\x12\x15\n" +
+	"cluster_id\x18\x02 \x01(\tH\x01R\n" +
+	"cluster_id\x88\x01\x01\x12\x15\n" +
 	"\x03cpu\x18\x03 \x01(\x05H\x02R\x03cpu\x88\x01\x01\x12\x15\n" +
-	"\x03gpu\x18\x04 \x01(\x05H\x03R\x03gpu\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x05 \x01(\tH\x04R\x05jobId\x88\x01\x01\x12\x1b\n" +
-	"\x06memory\x18\x06 \x01(\x03H\x05R\x06memory\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\a \x01(\x05H\x06R\aretCode\x88\x01\x01\x12\x17\n" +
-	"\x04role\x18\b \x01(\tH\aR\x04role\x88\x01\x01\x12&\n" +
-	"\fstorage_size\x18\t \x01(\x03H\bR\vstorageSize\x88\x01\x01B\t\n" +
+	"\x03gpu\x18\x04 \x01(\x05H\x03R\x03gpu\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x05 \x01(\tH\x04R\x06job_id\x88\x01\x01\x12\x1b\n" +
+	"\x06memory\x18\x06 \x01(\x03H\x05R\x06memory\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\a \x01(\x05H\x06R\bret_code\x88\x01\x01\x12\x17\n" +
+	"\x04role\x18\b \x01(\tH\aR\x04role\x88\x01\x01\x12'\n" +
+	"\fstorage_size\x18\t \x01(\x03H\bR\fstorage_size\x88\x01\x01B\t\n" +
 	"\a_actionB\r\n" +
 	"\v_cluster_idB\x06\n" +
 	"\x04_cpuB\x06\n" +
@@ -4803,49 +4796,50 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\b_clusterB\a\n" +
 	"\x05_roleB\a\n" +
-	"\x05_zone\"\xf0\x01\n" +
+	"\x05_zone\"\xf3\x01\n" +
 	"\x1dRestartClusterServiceResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\tH\x01R\tclusterId\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01\x12\x17\n" +
+	"cluster_id\x18\x02 \x01(\tH\x01R\n" +
+	"cluster_id\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01\x12\x17\n" +
 	"\x04role\x18\x05 \x01(\tH\x04R\x04role\x88\x01\x01B\t\n" +
 	"\a_actionB\r\n" +
 	"\v_cluster_idB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_codeB\a\n" +
-	"\x05_role\"\xe7\x01\n" +
+	"\x05_role\"\xe8\x01\n" +
 	"!RestoreClusterFromSnapshotRequest\x12\"\n" +
-	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x12*\n" +
-	"\x0eservice_params\x18\x02 \x01(\tH\x01R\rserviceParams\x88\x01\x01\x12$\n" +
+	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x12+\n" +
+	"\x0eservice_params\x18\x02 \x01(\tH\x01R\x0eservice_params\x88\x01\x01\x12$\n" +
 	"\bsnapshot\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\bsnapshot\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\n" +
 	"\n" +
 	"\b_clusterB\x11\n" +
 	"\x0f_service_paramsB\v\n" +
 	"\t_snapshotB\a\n" +
-	"\x05_zone\"\xc8\x02\n" +
+	"\x05_zone\"\xcd\x02\n" +
 	"\"RestoreClusterFromSnapshotResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\tH\x01R\tclusterId\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01\x12*\n" +
-	"\x0eservice_params\x18\x05 \x01(\tH\x04R\rserviceParams\x88\x01\x01\x12$\n" +
-	"\vsnapshot_id\x18\x06 \x01(\tH\x05R\n" +
-	"snapshotId\x88\x01\x01B\t\n" +
+	"cluster_id\x18\x02 \x01(\tH\x01R\n" +
+	"cluster_id\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01\x12+\n" +
+	"\x0eservice_params\x18\x05 \x01(\tH\x04R\x0eservice_params\x88\x01\x01\x12%\n" +
+	"\vsnapshot_id\x18\x06 \x01(\tH\x05R\vsnapshot_id\x88\x01\x01B\t\n" +
 	"\a_actionB\r\n" +
 	"\v_cluster_idB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_codeB\x11\n" +
 	"\x0f_service_paramsB\x0e\n" +
-	"\f_snapshot_id\"\x83\x02\n" +
+	"\f_snapshot_id\"\x84\x02\n" +
 	"\x1eRunClusterCustomServiceRequest\x12\"\n" +
 	"\acluster\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\acluster\x88\x01\x01\x12\x17\n" +
 	"\x04role\x18\x02 \x01(\tH\x01R\x04role\x88\x01\x01\x12\"\n" +
-	"\aservice\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\aservice\x88\x01\x01\x12*\n" +
-	"\x0eservice_params\x18\x04 \x01(\tH\x03R\rserviceParams\x88\x01\x01\x12\x17\n" +
+	"\aservice\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\aservice\x88\x01\x01\x12+\n" +
+	"\x0eservice_params\x18\x04 \x01(\tH\x03R\x0eservice_params\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\n" +
 	"\n" +
 	"\b_clusterB\a\n" +
@@ -4853,13 +4847,14 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\b_serviceB\x11\n" +
 	"\x0f_service_paramsB\a\n" +
-	"\x05_zone\"\x9d\x02\n" +
+	"\x05_zone\"\xa0\x02\n" +
 	"\x1fRunClusterCustomServiceResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\tH\x01R\tclusterId\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01\x12\x17\n" +
+	"cluster_id\x18\x02 \x01(\tH\x01R\n" +
+	"cluster_id\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01\x12\x17\n" +
 	"\x04role\x18\x05 \x01(\tH\x04R\x04role\x88\x01\x01\x12\x1d\n" +
 	"\aservice\x18\x06 \x01(\tH\x05R\aservice\x88\x01\x01B\t\n" +
 	"\a_actionB\r\n" +
@@ -4872,11 +4867,11 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\x14StartClustersRequest\x12\x1f\n" +
 	"\bclusters\x18\x01 \x03(\tB\x03\xe0A\x02R\bclusters\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xf6\x01\n" +
+	"\x05_zone\"\xf8\x01\n" +
 	"\x15StartClustersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12M\n" +
-	"\ajob_ids\x18\x02 \x03(\v24.qingcloud.iaas.v1.StartClustersResponse.JobIdsEntryR\x06jobIds\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x1a9\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12N\n" +
+	"\ajob_ids\x18\x02 \x03(\v24.qingcloud.iaas.v1.StartClustersResponse.JobIdsEntryR\ajob_ids\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x1a9\n" +
 	"\vJobIdsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -4887,11 +4882,11 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\x05force\x18\x02 \x01(\x05H\x00R\x05force\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_forceB\a\n" +
-	"\x05_zone\"\xf4\x01\n" +
+	"\x05_zone\"\xf6\x01\n" +
 	"\x14StopClustersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12L\n" +
-	"\ajob_ids\x18\x02 \x03(\v23.qingcloud.iaas.v1.StopClustersResponse.JobIdsEntryR\x06jobIds\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x1a9\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12M\n" +
+	"\ajob_ids\x18\x02 \x03(\v23.qingcloud.iaas.v1.StopClustersResponse.JobIdsEntryR\ajob_ids\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x1a9\n" +
 	"\vJobIdsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -4904,26 +4899,26 @@ const file_qingcloud_iaas_v1_cluster_proto_rawDesc = "" +
 	"\x04zone\x18\x04 \x01(\tH\x01R\x04zone\x88\x01\x01B\n" +
 	"\n" +
 	"\b_clusterB\a\n" +
-	"\x05_zone\"w\n" +
+	"\x05_zone\"x\n" +
 	" UpdateClusterEnvironmentResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xcb\x01\n" +
-	"\x16UpgradeClustersRequest\x12$\n" +
-	"\vapp_version\x18\x01 \x01(\tH\x00R\n" +
-	"appVersion\x88\x01\x01\x12\x1a\n" +
-	"\bclusters\x18\x02 \x03(\tR\bclusters\x12*\n" +
-	"\x0eservice_params\x18\x03 \x01(\tH\x01R\rserviceParams\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\xcd\x01\n" +
+	"\x16UpgradeClustersRequest\x12%\n" +
+	"\vapp_version\x18\x01 \x01(\tH\x00R\vapp_version\x88\x01\x01\x12\x1a\n" +
+	"\bclusters\x18\x02 \x03(\tR\bclusters\x12+\n" +
+	"\x0eservice_params\x18\x03 \x01(\tH\x01R\x0eservice_params\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_app_versionB\x11\n" +
 	"\x0f_service_paramsB\a\n" +
-	"\x05_zone\"\x8d\x01\n" +
+	"\x05_zone\"\x8f\x01\n" +
 	"\x17UpgradeClustersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1d\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x03(\tR\tclusterId\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"cluster_id\x18\x02 \x03(\tR\n" +
+	"cluster_id\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code2\x805\n" +
 	"\x0eClusterService\x12\xe1\x01\n" +

@@ -91,10 +91,10 @@ func (x *AssociateDNSAliasRequest) GetZone() string {
 type AssociateDNSAliasResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	DnsAliasId    *string                `protobuf:"bytes,2,opt,name=dns_alias_id,json=dnsAliasId,proto3,oneof" json:"dns_alias_id,omitempty"`
-	DomainName    *string                `protobuf:"bytes,3,opt,name=domain_name,json=domainName,proto3,oneof" json:"domain_name,omitempty"`
-	JobId         *string                `protobuf:"bytes,4,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	DnsAliasId    *string                `protobuf:"bytes,2,opt,name=dns_alias_id,proto3,oneof" json:"dns_alias_id,omitempty"`
+	DomainName    *string                `protobuf:"bytes,3,opt,name=domain_name,proto3,oneof" json:"domain_name,omitempty"`
+	JobId         *string                `protobuf:"bytes,4,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -167,13 +167,13 @@ func (x *AssociateDNSAliasResponse) GetRetCode() int32 {
 // DescribeDNSAliasesRequest holds the parameters of the QingCloud action DescribeDNSAliases.
 type DescribeDNSAliasesRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	DnsAliases []string               `protobuf:"bytes,1,rep,name=dns_aliases,json=dnsAliases,proto3" json:"dns_aliases,omitempty"`
+	DnsAliases []string               `protobuf:"bytes,1,rep,name=dns_aliases,proto3" json:"dns_aliases,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32  `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	ResourceId *string `protobuf:"bytes,4,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ResourceId *string `protobuf:"bytes,4,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -256,9 +256,9 @@ func (x *DescribeDNSAliasesRequest) GetZone() string {
 type DescribeDNSAliasesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	DnsAliasSet   []*DnsAlias            `protobuf:"bytes,2,rep,name=dns_alias_set,json=dnsAliasSet,proto3" json:"dns_alias_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	DnsAliasSet   []*DnsAlias            `protobuf:"bytes,2,rep,name=dns_alias_set,proto3" json:"dns_alias_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -324,9 +324,9 @@ func (x *DescribeDNSAliasesResponse) GetTotalCount() int32 {
 // DescribeDNSAliasesAllRequest holds the filters of DescribeDNSAliases; paging is the server's.
 type DescribeDNSAliasesAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	DnsAliases []string               `protobuf:"bytes,1,rep,name=dns_aliases,json=dnsAliases,proto3" json:"dns_aliases,omitempty"`
-	ResourceId *string                `protobuf:"bytes,2,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	DnsAliases []string               `protobuf:"bytes,1,rep,name=dns_aliases,proto3" json:"dns_aliases,omitempty"`
+	ResourceId *string                `protobuf:"bytes,2,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -395,9 +395,9 @@ func (x *DescribeDNSAliasesAllRequest) GetZone() string {
 type DescribeDNSAliasesAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	DnsAlias *DnsAlias `protobuf:"bytes,1,opt,name=dns_alias,json=dnsAlias,proto3" json:"dns_alias,omitempty"`
+	DnsAlias *DnsAlias `protobuf:"bytes,1,opt,name=dns_alias,proto3" json:"dns_alias,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -458,7 +458,7 @@ func (x *DescribeDNSAliasesAllResponse) GetIndex() int32 {
 // DissociateDNSAliasesRequest holds the parameters of the QingCloud action DissociateDNSAliases.
 type DissociateDNSAliasesRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	DnsAliases []string               `protobuf:"bytes,1,rep,name=dns_aliases,json=dnsAliases,proto3" json:"dns_aliases,omitempty"`
+	DnsAliases []string               `protobuf:"bytes,1,rep,name=dns_aliases,proto3" json:"dns_aliases,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -513,8 +513,8 @@ func (x *DissociateDNSAliasesRequest) GetZone() string {
 type DissociateDNSAliasesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -620,9 +620,9 @@ func (x *GetDNSLabelRequest) GetZone() string {
 type GetDNSLabelResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	DnsLabel      *string                `protobuf:"bytes,2,opt,name=dns_label,json=dnsLabel,proto3,oneof" json:"dns_label,omitempty"`
-	DomainName    *string                `protobuf:"bytes,3,opt,name=domain_name,json=domainName,proto3,oneof" json:"domain_name,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	DnsLabel      *string                `protobuf:"bytes,2,opt,name=dns_label,proto3,oneof" json:"dns_label,omitempty"`
+	DomainName    *string                `protobuf:"bytes,3,opt,name=domain_name,proto3,oneof" json:"domain_name,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -696,82 +696,70 @@ const file_qingcloud_iaas_v1_dns_alias_proto_rawDesc = "" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\t\n" +
 	"\a_prefixB\v\n" +
 	"\t_resourceB\a\n" +
-	"\x05_zone\"\x85\x02\n" +
+	"\x05_zone\"\x8a\x02\n" +
 	"\x19AssociateDNSAliasResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12%\n" +
-	"\fdns_alias_id\x18\x02 \x01(\tH\x01R\n" +
-	"dnsAliasId\x88\x01\x01\x12$\n" +
-	"\vdomain_name\x18\x03 \x01(\tH\x02R\n" +
-	"domainName\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x04 \x01(\tH\x03R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x05 \x01(\x05H\x04R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12'\n" +
+	"\fdns_alias_id\x18\x02 \x01(\tH\x01R\fdns_alias_id\x88\x01\x01\x12%\n" +
+	"\vdomain_name\x18\x03 \x01(\tH\x02R\vdomain_name\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x04 \x01(\tH\x03R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x05 \x01(\x05H\x04R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x0f\n" +
 	"\r_dns_alias_idB\x0e\n" +
 	"\f_domain_nameB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\x97\x02\n" +
-	"\x19DescribeDNSAliasesRequest\x12\x1f\n" +
-	"\vdns_aliases\x18\x01 \x03(\tR\n" +
-	"dnsAliases\x12\x19\n" +
+	"\t_ret_code\"\x9a\x02\n" +
+	"\x19DescribeDNSAliasesRequest\x12 \n" +
+	"\vdns_aliases\x18\x01 \x03(\tR\vdns_aliases\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x03 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12$\n" +
-	"\vresource_id\x18\x04 \x01(\tH\x02R\n" +
-	"resourceId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12\x17\n" +
+	"\x06offset\x18\x03 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12%\n" +
+	"\vresource_id\x18\x04 \x01(\tH\x02R\vresource_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_limitB\t\n" +
 	"\a_offsetB\x0e\n" +
 	"\f_resource_idB\x0e\n" +
 	"\f_search_wordB\a\n" +
-	"\x05_zone\"\xe8\x01\n" +
+	"\x05_zone\"\xec\x01\n" +
 	"\x1aDescribeDNSAliasesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12?\n" +
-	"\rdns_alias_set\x18\x02 \x03(\v2\x1b.qingcloud.iaas.v1.DnsAliasR\vdnsAliasSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12A\n" +
+	"\rdns_alias_set\x18\x02 \x03(\v2\x1b.qingcloud.iaas.v1.DnsAliasR\rdns_alias_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xcd\x01\n" +
-	"\x1cDescribeDNSAliasesAllRequest\x12\x1f\n" +
-	"\vdns_aliases\x18\x01 \x03(\tR\n" +
-	"dnsAliases\x12$\n" +
-	"\vresource_id\x18\x02 \x01(\tH\x00R\n" +
-	"resourceId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
-	"searchWord\x88\x01\x01\x12\x17\n" +
+	"\f_total_count\"\xd0\x01\n" +
+	"\x1cDescribeDNSAliasesAllRequest\x12 \n" +
+	"\vdns_aliases\x18\x01 \x03(\tR\vdns_aliases\x12%\n" +
+	"\vresource_id\x18\x02 \x01(\tH\x00R\vresource_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\vsearch_word\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_resource_idB\x0e\n" +
 	"\f_search_wordB\a\n" +
-	"\x05_zone\"\xa5\x01\n" +
-	"\x1dDescribeDNSAliasesAllResponse\x128\n" +
-	"\tdns_alias\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.DnsAliasR\bdnsAlias\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xa7\x01\n" +
+	"\x1dDescribeDNSAliasesAllResponse\x129\n" +
+	"\tdns_alias\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.DnsAliasR\tdns_alias\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"e\n" +
-	"\x1bDissociateDNSAliasesRequest\x12$\n" +
-	"\vdns_aliases\x18\x01 \x03(\tB\x03\xe0A\x02R\n" +
-	"dnsAliases\x12\x17\n" +
+	"\f_total_count\"f\n" +
+	"\x1bDissociateDNSAliasesRequest\x12%\n" +
+	"\vdns_aliases\x18\x01 \x03(\tB\x03\xe0A\x02R\vdns_aliases\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x9a\x01\n" +
+	"\x05_zone\"\x9c\x01\n" +
 	"\x1cDissociateDNSAliasesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"6\n" +
 	"\x12GetDNSLabelRequest\x12\x17\n" +
 	"\x04zone\x18\x01 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xd0\x01\n" +
+	"\x05_zone\"\xd3\x01\n" +
 	"\x13GetDNSLabelResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12 \n" +
-	"\tdns_label\x18\x02 \x01(\tH\x01R\bdnsLabel\x88\x01\x01\x12$\n" +
-	"\vdomain_name\x18\x03 \x01(\tH\x02R\n" +
-	"domainName\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12!\n" +
+	"\tdns_label\x18\x02 \x01(\tH\x01R\tdns_label\x88\x01\x01\x12%\n" +
+	"\vdomain_name\x18\x03 \x01(\tH\x02R\vdomain_name\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\f\n" +
 	"\n" +
 	"_dns_labelB\x0e\n" +

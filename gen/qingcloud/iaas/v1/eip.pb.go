@@ -30,12 +30,12 @@ type AllocateEipsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Bandwidth *int32                 `protobuf:"varint,1,opt,name=bandwidth,proto3,oneof" json:"bandwidth,omitempty"`
 	// Known values: bandwidth, traffic (others are passed through). QingCloud's default: bandwidth.
-	BillingMode *string `protobuf:"bytes,2,opt,name=billing_mode,json=billingMode,proto3,oneof" json:"billing_mode,omitempty"`
+	BillingMode *string `protobuf:"bytes,2,opt,name=billing_mode,proto3,oneof" json:"billing_mode,omitempty"`
 	// QingCloud's default: 1.
 	Count   *int32  `protobuf:"varint,3,opt,name=count,proto3,oneof" json:"count,omitempty"`
-	EipName *string `protobuf:"bytes,4,opt,name=eip_name,json=eipName,proto3,oneof" json:"eip_name,omitempty"`
+	EipName *string `protobuf:"bytes,4,opt,name=eip_name,proto3,oneof" json:"eip_name,omitempty"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
-	NeedIcp *int32 `protobuf:"varint,5,opt,name=need_icp,json=needIcp,proto3,oneof" json:"need_icp,omitempty"`
+	NeedIcp *int32 `protobuf:"varint,5,opt,name=need_icp,proto3,oneof" json:"need_icp,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -119,7 +119,7 @@ type AllocateEipsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Eips          []string               `protobuf:"bytes,2,rep,name=eips,proto3" json:"eips,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -241,8 +241,8 @@ func (x *AssociateEipRequest) GetZone() string {
 type AssociateEipResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,8 +364,8 @@ func (x *ChangeEipsBandwidthRequest) GetZone() string {
 type ChangeEipsBandwidthResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,8 +425,8 @@ func (x *ChangeEipsBandwidthResponse) GetRetCode() int32 {
 type ChangeEipsBillingModeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: bandwidth, traffic (others are passed through). QingCloud's default: bandwidth.
-	BillingMode *string  `protobuf:"bytes,1,opt,name=billing_mode,json=billingMode,proto3,oneof" json:"billing_mode,omitempty"`
-	EipGroup    *string  `protobuf:"bytes,2,opt,name=eip_group,json=eipGroup,proto3,oneof" json:"eip_group,omitempty"`
+	BillingMode *string  `protobuf:"bytes,1,opt,name=billing_mode,proto3,oneof" json:"billing_mode,omitempty"`
+	EipGroup    *string  `protobuf:"bytes,2,opt,name=eip_group,proto3,oneof" json:"eip_group,omitempty"`
 	Eips        []string `protobuf:"bytes,3,rep,name=eips,proto3" json:"eips,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -496,8 +496,8 @@ func (x *ChangeEipsBillingModeRequest) GetZone() string {
 type ChangeEipsBillingModeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -557,14 +557,14 @@ func (x *ChangeEipsBillingModeResponse) GetRetCode() int32 {
 type DescribeEipsRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Eips       []string               `protobuf:"bytes,1,rep,name=eips,proto3" json:"eips,omitempty"`
-	InstanceId *string                `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
+	InstanceId *string                `protobuf:"bytes,2,opt,name=instance_id,proto3,oneof" json:"instance_id,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,3,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32  `protobuf:"varint,4,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner      *string `protobuf:"bytes,5,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string `protobuf:"bytes,6,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string `protobuf:"bytes,7,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string `protobuf:"bytes,6,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string `protobuf:"bytes,7,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, available, associated, suspended, released, ceased (others are passed
 	// through).
 	Status  []string `protobuf:"bytes,8,rep,name=status,proto3" json:"status,omitempty"`
@@ -687,9 +687,9 @@ func (x *DescribeEipsRequest) GetZone() string {
 type DescribeEipsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	EipSet        []*Eip                 `protobuf:"bytes,2,rep,name=eip_set,json=eipSet,proto3" json:"eip_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	EipSet        []*Eip                 `protobuf:"bytes,2,rep,name=eip_set,proto3" json:"eip_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -756,10 +756,10 @@ func (x *DescribeEipsResponse) GetTotalCount() int32 {
 type DescribeEipsAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Eips       []string               `protobuf:"bytes,1,rep,name=eips,proto3" json:"eips,omitempty"`
-	InstanceId *string                `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
+	InstanceId *string                `protobuf:"bytes,2,opt,name=instance_id,proto3,oneof" json:"instance_id,omitempty"`
 	Owner      *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string                `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string                `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,4,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string                `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, available, associated, suspended, released, ceased (others are passed
 	// through).
 	Status  []string `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
@@ -870,7 +870,7 @@ type DescribeEipsAllResponse struct {
 	// The item.
 	Eip *Eip `protobuf:"bytes,1,opt,name=eip,proto3" json:"eip,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -986,8 +986,8 @@ func (x *DissociateEipsRequest) GetZone() string {
 type DissociateEipsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1048,7 +1048,7 @@ type ModifyEipAttributesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Description   *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Eip           *string                `protobuf:"bytes,2,opt,name=eip,proto3,oneof" json:"eip,omitempty"`
-	EipName       *string                `protobuf:"bytes,3,opt,name=eip_name,json=eipName,proto3,oneof" json:"eip_name,omitempty"`
+	EipName       *string                `protobuf:"bytes,3,opt,name=eip_name,proto3,oneof" json:"eip_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1108,8 +1108,8 @@ func (x *ModifyEipAttributesRequest) GetEipName() string {
 type ModifyEipAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	EipId         *string                `protobuf:"bytes,2,opt,name=eip_id,json=eipId,proto3,oneof" json:"eip_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	EipId         *string                `protobuf:"bytes,2,opt,name=eip_id,proto3,oneof" json:"eip_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1223,8 +1223,8 @@ func (x *ReleaseEipsRequest) GetZone() string {
 type ReleaseEipsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1284,13 +1284,13 @@ var File_qingcloud_iaas_v1_eip_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_eip_proto_rawDesc = "" +
 	"\n" +
-	"\x1bqingcloud/iaas/v1/eip.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xa5\x02\n" +
+	"\x1bqingcloud/iaas/v1/eip.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xa8\x02\n" +
 	"\x13AllocateEipsRequest\x12&\n" +
-	"\tbandwidth\x18\x01 \x01(\x05B\x03\xe0A\x02H\x00R\tbandwidth\x88\x01\x01\x12&\n" +
-	"\fbilling_mode\x18\x02 \x01(\tH\x01R\vbillingMode\x88\x01\x01\x12\x19\n" +
-	"\x05count\x18\x03 \x01(\x05H\x02R\x05count\x88\x01\x01\x12\x1e\n" +
-	"\beip_name\x18\x04 \x01(\tH\x03R\aeipName\x88\x01\x01\x12\x1e\n" +
-	"\bneed_icp\x18\x05 \x01(\x05H\x04R\aneedIcp\x88\x01\x01\x12\x17\n" +
+	"\tbandwidth\x18\x01 \x01(\x05B\x03\xe0A\x02H\x00R\tbandwidth\x88\x01\x01\x12'\n" +
+	"\fbilling_mode\x18\x02 \x01(\tH\x01R\fbilling_mode\x88\x01\x01\x12\x19\n" +
+	"\x05count\x18\x03 \x01(\x05H\x02R\x05count\x88\x01\x01\x12\x1f\n" +
+	"\beip_name\x18\x04 \x01(\tH\x03R\beip_name\x88\x01\x01\x12\x1f\n" +
+	"\bneed_icp\x18\x05 \x01(\x05H\x04R\bneed_icp\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x05R\x04zone\x88\x01\x01B\f\n" +
 	"\n" +
 	"_bandwidthB\x0f\n" +
@@ -1298,11 +1298,11 @@ const file_qingcloud_iaas_v1_eip_proto_rawDesc = "" +
 	"\x06_countB\v\n" +
 	"\t_eip_nameB\v\n" +
 	"\t_need_icpB\a\n" +
-	"\x05_zone\"\x7f\n" +
+	"\x05_zone\"\x80\x01\n" +
 	"\x14AllocateEipsResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x12\n" +
-	"\x04eips\x18\x02 \x03(\tR\x04eips\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x04eips\x18\x02 \x03(\tR\x04eips\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"\x8e\x01\n" +
 	"\x13AssociateEipRequest\x12\x1a\n" +
@@ -1311,11 +1311,11 @@ const file_qingcloud_iaas_v1_eip_proto_rawDesc = "" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x06\n" +
 	"\x04_eipB\v\n" +
 	"\t_instanceB\a\n" +
-	"\x05_zone\"\x92\x01\n" +
+	"\x05_zone\"\x94\x01\n" +
 	"\x14AssociateEipResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"\x8d\x01\n" +
@@ -1325,41 +1325,40 @@ const file_qingcloud_iaas_v1_eip_proto_rawDesc = "" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\f\n" +
 	"\n" +
 	"_bandwidthB\a\n" +
-	"\x05_zone\"\x99\x01\n" +
+	"\x05_zone\"\x9b\x01\n" +
 	"\x1bChangeEipsBandwidthResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xc7\x01\n" +
-	"\x1cChangeEipsBillingModeRequest\x12+\n" +
-	"\fbilling_mode\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\vbillingMode\x88\x01\x01\x12 \n" +
-	"\teip_group\x18\x02 \x01(\tH\x01R\beipGroup\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\xc9\x01\n" +
+	"\x1cChangeEipsBillingModeRequest\x12,\n" +
+	"\fbilling_mode\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\fbilling_mode\x88\x01\x01\x12!\n" +
+	"\teip_group\x18\x02 \x01(\tH\x01R\teip_group\x88\x01\x01\x12\x17\n" +
 	"\x04eips\x18\x03 \x03(\tB\x03\xe0A\x02R\x04eips\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_billing_modeB\f\n" +
 	"\n" +
 	"_eip_groupB\a\n" +
-	"\x05_zone\"\x9b\x01\n" +
+	"\x05_zone\"\x9d\x01\n" +
 	"\x1dChangeEipsBillingModeResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xb3\x03\n" +
+	"\t_ret_code\"\xb6\x03\n" +
 	"\x13DescribeEipsRequest\x12\x12\n" +
-	"\x04eips\x18\x01 \x03(\tR\x04eips\x12$\n" +
-	"\vinstance_id\x18\x02 \x01(\tH\x00R\n" +
-	"instanceId\x88\x01\x01\x12\x19\n" +
+	"\x04eips\x18\x01 \x03(\tR\x04eips\x12%\n" +
+	"\vinstance_id\x18\x02 \x01(\tH\x00R\vinstance_id\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x03 \x01(\x05H\x01R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x05 \x01(\tH\x03R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x05 \x01(\tH\x03R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x06 \x01(\tH\x04R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\a \x01(\tH\x05R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x06 \x01(\tH\x04R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\a \x01(\tH\x05R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\b \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\t \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\n" +
@@ -1373,25 +1372,23 @@ const file_qingcloud_iaas_v1_eip_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xd2\x01\n" +
+	"\x05_zone\"\xd5\x01\n" +
 	"\x14DescribeEipsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12/\n" +
-	"\aeip_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.EipR\x06eipSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x120\n" +
+	"\aeip_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.EipR\aeip_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xe9\x02\n" +
+	"\f_total_count\"\xec\x02\n" +
 	"\x16DescribeEipsAllRequest\x12\x12\n" +
-	"\x04eips\x18\x01 \x03(\tR\x04eips\x12$\n" +
-	"\vinstance_id\x18\x02 \x01(\tH\x00R\n" +
-	"instanceId\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x04eips\x18\x01 \x03(\tR\x04eips\x12%\n" +
+	"\vinstance_id\x18\x02 \x01(\tH\x00R\vinstance_id\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x04 \x01(\tH\x02R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x04 \x01(\tH\x02R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
@@ -1402,46 +1399,45 @@ const file_qingcloud_iaas_v1_eip_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x8f\x01\n" +
+	"\x05_zone\"\x90\x01\n" +
 	"\x17DescribeEipsAllResponse\x12(\n" +
-	"\x03eip\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.EipR\x03eip\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x03eip\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.EipR\x03eip\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"R\n" +
 	"\x15DissociateEipsRequest\x12\x17\n" +
 	"\x04eips\x18\x01 \x03(\tB\x03\xe0A\x02R\x04eips\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x94\x01\n" +
+	"\x05_zone\"\x96\x01\n" +
 	"\x16DissociateEipsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xa4\x01\n" +
+	"\t_ret_code\"\xa5\x01\n" +
 	"\x1aModifyEipAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x1a\n" +
-	"\x03eip\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x03eip\x88\x01\x01\x12\x1e\n" +
-	"\beip_name\x18\x03 \x01(\tH\x02R\aeipName\x88\x01\x01B\x0e\n" +
+	"\x03eip\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x03eip\x88\x01\x01\x12\x1f\n" +
+	"\beip_name\x18\x03 \x01(\tH\x02R\beip_name\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x06\n" +
 	"\x04_eipB\v\n" +
-	"\t_eip_name\"\x99\x01\n" +
+	"\t_eip_name\"\x9b\x01\n" +
 	"\x1bModifyEipAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06eip_id\x18\x02 \x01(\tH\x01R\x05eipId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06eip_id\x18\x02 \x01(\tH\x01R\x06eip_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_eip_idB\v\n" +
 	"\t_ret_code\"O\n" +
 	"\x12ReleaseEipsRequest\x12\x17\n" +
 	"\x04eips\x18\x01 \x03(\tB\x03\xe0A\x02R\x04eips\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x91\x01\n" +
+	"\x05_zone\"\x93\x01\n" +
 	"\x13ReleaseEipsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code2\xbd\x0f\n" +

@@ -28,7 +28,7 @@ const (
 // CaptureInstanceRequest holds the parameters of the QingCloud action CaptureInstance.
 type CaptureInstanceRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	ImageName *string                `protobuf:"bytes,1,opt,name=image_name,json=imageName,proto3,oneof" json:"image_name,omitempty"`
+	ImageName *string                `protobuf:"bytes,1,opt,name=image_name,proto3,oneof" json:"image_name,omitempty"`
 	Instance  *string                `protobuf:"bytes,2,opt,name=instance,proto3,oneof" json:"instance,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -91,9 +91,9 @@ func (x *CaptureInstanceRequest) GetZone() string {
 type CaptureInstanceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ImageId       *string                `protobuf:"bytes,2,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	ImageId       *string                `protobuf:"bytes,2,opt,name=image_id,proto3,oneof" json:"image_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -161,7 +161,7 @@ type CloneImagesRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Count     *int32                 `protobuf:"varint,1,opt,name=count,proto3,oneof" json:"count,omitempty"`
 	Image     *string                `protobuf:"bytes,2,opt,name=image,proto3,oneof" json:"image,omitempty"`
-	ImageName *string                `protobuf:"bytes,3,opt,name=image_name,json=imageName,proto3,oneof" json:"image_name,omitempty"`
+	ImageName *string                `protobuf:"bytes,3,opt,name=image_name,proto3,oneof" json:"image_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -231,8 +231,8 @@ type CloneImagesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Images        []string               `protobuf:"bytes,2,rep,name=images,proto3" json:"images,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -353,8 +353,8 @@ func (x *DeleteImagesRequest) GetZone() string {
 type DeleteImagesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,7 +413,7 @@ func (x *DeleteImagesResponse) GetRetCode() int32 {
 // DescribeImageUsersRequest holds the parameters of the QingCloud action DescribeImageUsers.
 type DescribeImageUsersRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	ImageId *string                `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
+	ImageId *string                `protobuf:"bytes,1,opt,name=image_id,proto3,oneof" json:"image_id,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
@@ -486,9 +486,9 @@ func (x *DescribeImageUsersRequest) GetZone() string {
 type DescribeImageUsersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ImageUserSet  []*ImageUser           `protobuf:"bytes,2,rep,name=image_user_set,json=imageUserSet,proto3" json:"image_user_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	ImageUserSet  []*ImageUser           `protobuf:"bytes,2,rep,name=image_user_set,proto3" json:"image_user_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -554,7 +554,7 @@ func (x *DescribeImageUsersResponse) GetTotalCount() int32 {
 // DescribeImageUsersAllRequest holds the filters of DescribeImageUsers; paging is the server's.
 type DescribeImageUsersAllRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	ImageId *string                `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
+	ImageId *string                `protobuf:"bytes,1,opt,name=image_id,proto3,oneof" json:"image_id,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -609,9 +609,9 @@ func (x *DescribeImageUsersAllRequest) GetZone() string {
 type DescribeImageUsersAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	ImageUser *ImageUser `protobuf:"bytes,1,opt,name=image_user,json=imageUser,proto3" json:"image_user,omitempty"`
+	ImageUser *ImageUser `protobuf:"bytes,1,opt,name=image_user,proto3" json:"image_user,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -677,14 +677,14 @@ type DescribeImagesRequest struct {
 	Limit *int32 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset   *int32  `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	OsFamily *string `protobuf:"bytes,4,opt,name=os_family,json=osFamily,proto3,oneof" json:"os_family,omitempty"`
+	OsFamily *string `protobuf:"bytes,4,opt,name=os_family,proto3,oneof" json:"os_family,omitempty"`
 	Owner    *string `protobuf:"bytes,5,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	// Known values: 64bit, 32bit (others are passed through).
-	ProcessorType *string `protobuf:"bytes,6,opt,name=processor_type,json=processorType,proto3,oneof" json:"processor_type,omitempty"`
-	ProjectId     *string `protobuf:"bytes,7,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProcessorType *string `protobuf:"bytes,6,opt,name=processor_type,proto3,oneof" json:"processor_type,omitempty"`
+	ProjectId     *string `protobuf:"bytes,7,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	// Known values: system, self (others are passed through).
 	Provider   *string `protobuf:"bytes,8,opt,name=provider,proto3,oneof" json:"provider,omitempty"`
-	SearchWord *string `protobuf:"bytes,9,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string `protobuf:"bytes,9,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, available, deprecated, suspended, deleted, ceased (others are passed
 	// through).
 	Status []string `protobuf:"bytes,10,rep,name=status,proto3" json:"status,omitempty"`
@@ -831,9 +831,9 @@ func (x *DescribeImagesRequest) GetZone() string {
 type DescribeImagesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ImageSet      []*Image               `protobuf:"bytes,2,rep,name=image_set,json=imageSet,proto3" json:"image_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	ImageSet      []*Image               `protobuf:"bytes,2,rep,name=image_set,proto3" json:"image_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -900,14 +900,14 @@ func (x *DescribeImagesResponse) GetTotalCount() int32 {
 type DescribeImagesAllRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Images   []string               `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
-	OsFamily *string                `protobuf:"bytes,2,opt,name=os_family,json=osFamily,proto3,oneof" json:"os_family,omitempty"`
+	OsFamily *string                `protobuf:"bytes,2,opt,name=os_family,proto3,oneof" json:"os_family,omitempty"`
 	Owner    *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	// Known values: 64bit, 32bit (others are passed through).
-	ProcessorType *string `protobuf:"bytes,4,opt,name=processor_type,json=processorType,proto3,oneof" json:"processor_type,omitempty"`
-	ProjectId     *string `protobuf:"bytes,5,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProcessorType *string `protobuf:"bytes,4,opt,name=processor_type,proto3,oneof" json:"processor_type,omitempty"`
+	ProjectId     *string `protobuf:"bytes,5,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	// Known values: system, self (others are passed through).
 	Provider   *string `protobuf:"bytes,6,opt,name=provider,proto3,oneof" json:"provider,omitempty"`
-	SearchWord *string `protobuf:"bytes,7,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string `protobuf:"bytes,7,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, available, deprecated, suspended, deleted, ceased (others are passed
 	// through).
 	Status []string `protobuf:"bytes,8,rep,name=status,proto3" json:"status,omitempty"`
@@ -1042,7 +1042,7 @@ type DescribeImagesAllResponse struct {
 	// The item.
 	Image *Image `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1166,7 +1166,7 @@ func (x *GrantImageToUsersRequest) GetZone() string {
 type GrantImageToUsersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1220,7 +1220,7 @@ type ModifyImageAttributesRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Description *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Image       *string                `protobuf:"bytes,2,opt,name=image,proto3,oneof" json:"image,omitempty"`
-	ImageName   *string                `protobuf:"bytes,3,opt,name=image_name,json=imageName,proto3,oneof" json:"image_name,omitempty"`
+	ImageName   *string                `protobuf:"bytes,3,opt,name=image_name,proto3,oneof" json:"image_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1289,8 +1289,8 @@ func (x *ModifyImageAttributesRequest) GetZone() string {
 type ModifyImageAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ImageId       *string                `protobuf:"bytes,2,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	ImageId       *string                `protobuf:"bytes,2,opt,name=image_id,proto3,oneof" json:"image_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1412,7 +1412,7 @@ func (x *RevokeImageFromUsersRequest) GetZone() string {
 type RevokeImageFromUsersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1465,95 +1465,96 @@ var File_qingcloud_iaas_v1_image_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_image_proto_rawDesc = "" +
 	"\n" +
-	"\x1dqingcloud/iaas/v1/image.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xa0\x01\n" +
-	"\x16CaptureInstanceRequest\x12\"\n" +
+	"\x1dqingcloud/iaas/v1/image.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xa1\x01\n" +
+	"\x16CaptureInstanceRequest\x12#\n" +
 	"\n" +
-	"image_name\x18\x01 \x01(\tH\x00R\timageName\x88\x01\x01\x12$\n" +
+	"image_name\x18\x01 \x01(\tH\x00R\n" +
+	"image_name\x88\x01\x01\x12$\n" +
 	"\binstance\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\binstance\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\r\n" +
 	"\v_image_nameB\v\n" +
 	"\t_instanceB\a\n" +
-	"\x05_zone\"\xc2\x01\n" +
+	"\x05_zone\"\xc5\x01\n" +
 	"\x17CaptureInstanceResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bimage_id\x18\x02 \x01(\tH\x01R\aimageId\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bimage_id\x18\x02 \x01(\tH\x01R\bimage_id\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_image_idB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xb8\x01\n" +
+	"\t_ret_code\"\xb9\x01\n" +
 	"\x12CloneImagesRequest\x12\x19\n" +
 	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12\x1e\n" +
-	"\x05image\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x05image\x88\x01\x01\x12\"\n" +
+	"\x05image\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x05image\x88\x01\x01\x12#\n" +
 	"\n" +
-	"image_name\x18\x03 \x01(\tH\x02R\timageName\x88\x01\x01\x12\x17\n" +
+	"image_name\x18\x03 \x01(\tH\x02R\n" +
+	"image_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_countB\b\n" +
 	"\x06_imageB\r\n" +
 	"\v_image_nameB\a\n" +
-	"\x05_zone\"\xa9\x01\n" +
+	"\x05_zone\"\xab\x01\n" +
 	"\x13CloneImagesResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x16\n" +
-	"\x06images\x18\x02 \x03(\tR\x06images\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06images\x18\x02 \x03(\tR\x06images\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"T\n" +
 	"\x13DeleteImagesRequest\x12\x1b\n" +
 	"\x06images\x18\x01 \x03(\tB\x03\xe0A\x02R\x06images\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x92\x01\n" +
+	"\x05_zone\"\x94\x01\n" +
 	"\x14DeleteImagesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xbc\x01\n" +
-	"\x19DescribeImageUsersRequest\x12#\n" +
-	"\bimage_id\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\aimageId\x88\x01\x01\x12\x19\n" +
+	"\t_ret_code\"\xbd\x01\n" +
+	"\x19DescribeImageUsersRequest\x12$\n" +
+	"\bimage_id\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\bimage_id\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x05H\x01R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x03 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\v\n" +
 	"\t_image_idB\b\n" +
 	"\x06_limitB\t\n" +
 	"\a_offsetB\a\n" +
-	"\x05_zone\"\xeb\x01\n" +
+	"\x05_zone\"\xef\x01\n" +
 	"\x1aDescribeImageUsersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12B\n" +
-	"\x0eimage_user_set\x18\x02 \x03(\v2\x1c.qingcloud.iaas.v1.ImageUserR\fimageUserSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12D\n" +
+	"\x0eimage_user_set\x18\x02 \x03(\v2\x1c.qingcloud.iaas.v1.ImageUserR\x0eimage_user_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"r\n" +
-	"\x1cDescribeImageUsersAllRequest\x12#\n" +
-	"\bimage_id\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\aimageId\x88\x01\x01\x12\x17\n" +
+	"\f_total_count\"s\n" +
+	"\x1cDescribeImageUsersAllRequest\x12$\n" +
+	"\bimage_id\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\bimage_id\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\v\n" +
 	"\t_image_idB\a\n" +
-	"\x05_zone\"\xa8\x01\n" +
-	"\x1dDescribeImageUsersAllResponse\x12;\n" +
+	"\x05_zone\"\xaa\x01\n" +
+	"\x1dDescribeImageUsersAllResponse\x12<\n" +
 	"\n" +
-	"image_user\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.ImageUserR\timageUser\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"image_user\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.ImageUserR\n" +
+	"image_user\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xd4\x04\n" +
+	"\f_total_count\"\xd8\x04\n" +
 	"\x15DescribeImagesRequest\x12\x16\n" +
 	"\x06images\x18\x01 \x03(\tR\x06images\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x03 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12 \n" +
-	"\tos_family\x18\x04 \x01(\tH\x02R\bosFamily\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x05 \x01(\tH\x03R\x05owner\x88\x01\x01\x12*\n" +
-	"\x0eprocessor_type\x18\x06 \x01(\tH\x04R\rprocessorType\x88\x01\x01\x12\"\n" +
+	"\x06offset\x18\x03 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12!\n" +
+	"\tos_family\x18\x04 \x01(\tH\x02R\tos_family\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x05 \x01(\tH\x03R\x05owner\x88\x01\x01\x12+\n" +
+	"\x0eprocessor_type\x18\x06 \x01(\tH\x04R\x0eprocessor_type\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\a \x01(\tH\x05R\tprojectId\x88\x01\x01\x12\x1f\n" +
-	"\bprovider\x18\b \x01(\tH\x06R\bprovider\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\t \x01(\tH\aR\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\a \x01(\tH\x05R\n" +
+	"project_id\x88\x01\x01\x12\x1f\n" +
+	"\bprovider\x18\b \x01(\tH\x06R\bprovider\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\t \x01(\tH\aR\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\n" +
 	" \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\v \x03(\tR\x04tags\x12\x1d\n" +
@@ -1575,26 +1576,25 @@ const file_qingcloud_iaas_v1_image_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\r\n" +
 	"\v_visibilityB\a\n" +
-	"\x05_zone\"\xda\x01\n" +
+	"\x05_zone\"\xdd\x01\n" +
 	"\x16DescribeImagesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\timage_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.ImageR\bimageSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\timage_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.ImageR\timage_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x8a\x04\n" +
+	"\f_total_count\"\x8e\x04\n" +
 	"\x18DescribeImagesAllRequest\x12\x16\n" +
-	"\x06images\x18\x01 \x03(\tR\x06images\x12 \n" +
-	"\tos_family\x18\x02 \x01(\tH\x00R\bosFamily\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12*\n" +
-	"\x0eprocessor_type\x18\x04 \x01(\tH\x02R\rprocessorType\x88\x01\x01\x12\"\n" +
+	"\x06images\x18\x01 \x03(\tR\x06images\x12!\n" +
+	"\tos_family\x18\x02 \x01(\tH\x00R\tos_family\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12+\n" +
+	"\x0eprocessor_type\x18\x04 \x01(\tH\x02R\x0eprocessor_type\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x05 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12\x1f\n" +
-	"\bprovider\x18\x06 \x01(\tH\x04R\bprovider\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\a \x01(\tH\x05R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x05 \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12\x1f\n" +
+	"\bprovider\x18\x06 \x01(\tH\x04R\bprovider\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\a \x01(\tH\x05R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\b \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\t \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\n" +
@@ -1613,11 +1613,10 @@ const file_qingcloud_iaas_v1_image_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\r\n" +
 	"\v_visibilityB\a\n" +
-	"\x05_zone\"\x97\x01\n" +
+	"\x05_zone\"\x98\x01\n" +
 	"\x19DescribeImagesAllResponse\x12.\n" +
-	"\x05image\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.ImageR\x05image\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05image\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.ImageR\x05image\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x81\x01\n" +
 	"\x18GrantImageToUsersRequest\x12\x1e\n" +
@@ -1625,26 +1624,27 @@ const file_qingcloud_iaas_v1_image_proto_rawDesc = "" +
 	"\x05users\x18\x02 \x03(\tB\x03\xe0A\x02R\x05users\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_imageB\a\n" +
-	"\x05_zone\"p\n" +
+	"\x05_zone\"q\n" +
 	"\x19GrantImageToUsersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xd4\x01\n" +
+	"\t_ret_code\"\xd5\x01\n" +
 	"\x1cModifyImageAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x1e\n" +
-	"\x05image\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x05image\x88\x01\x01\x12\"\n" +
+	"\x05image\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x05image\x88\x01\x01\x12#\n" +
 	"\n" +
-	"image_name\x18\x03 \x01(\tH\x02R\timageName\x88\x01\x01\x12\x17\n" +
+	"image_name\x18\x03 \x01(\tH\x02R\n" +
+	"image_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\b\n" +
 	"\x06_imageB\r\n" +
 	"\v_image_nameB\a\n" +
-	"\x05_zone\"\xa1\x01\n" +
+	"\x05_zone\"\xa3\x01\n" +
 	"\x1dModifyImageAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bimage_id\x18\x02 \x01(\tH\x01R\aimageId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bimage_id\x18\x02 \x01(\tH\x01R\bimage_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_image_idB\v\n" +
 	"\t_ret_code\"\x84\x01\n" +
@@ -1653,10 +1653,10 @@ const file_qingcloud_iaas_v1_image_proto_rawDesc = "" +
 	"\x05users\x18\x02 \x03(\tB\x03\xe0A\x02R\x05users\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_imageB\a\n" +
-	"\x05_zone\"s\n" +
+	"\x05_zone\"t\n" +
 	"\x1cRevokeImageFromUsersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code2\xe7\x11\n" +
 	"\fImageService\x12\xde\x01\n" +

@@ -83,8 +83,8 @@ func (x *CeaseInstancesRequest) GetZone() string {
 type CeaseInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -199,7 +199,7 @@ type CreateBrokersResponse struct {
 	state         protoimpl.MessageState           `protogen:"open.v1"`
 	Action        *string                          `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Brokers       []*CreateBrokersResponse_Brokers `protobuf:"bytes,2,rep,name=brokers,proto3" json:"brokers,omitempty"`
-	RetCode       *int32                           `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                           `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -258,7 +258,7 @@ func (x *CreateBrokersResponse) GetRetCode() int32 {
 // DescribeInstanceTypesRequest holds the parameters of the QingCloud action DescribeInstanceTypes.
 type DescribeInstanceTypesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	InstanceTypes []string               `protobuf:"bytes,1,rep,name=instance_types,json=instanceTypes,proto3" json:"instance_types,omitempty"`
+	InstanceTypes []string               `protobuf:"bytes,1,rep,name=instance_types,proto3" json:"instance_types,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -313,9 +313,9 @@ func (x *DescribeInstanceTypesRequest) GetZone() string {
 type DescribeInstanceTypesResponse struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Action          *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	InstanceTypeSet []*InstanceType        `protobuf:"bytes,2,rep,name=instance_type_set,json=instanceTypeSet,proto3" json:"instance_type_set,omitempty"`
-	RetCode         *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount      *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	InstanceTypeSet []*InstanceType        `protobuf:"bytes,2,rep,name=instance_type_set,proto3" json:"instance_type_set,omitempty"`
+	RetCode         *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount      *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -381,20 +381,20 @@ func (x *DescribeInstanceTypesResponse) GetTotalCount() int32 {
 // DescribeInstancesRequest holds the parameters of the QingCloud action DescribeInstances.
 type DescribeInstancesRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	ImageId []string               `protobuf:"bytes,1,rep,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
+	ImageId []string               `protobuf:"bytes,1,rep,name=image_id,proto3" json:"image_id,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	InstanceClass *int32   `protobuf:"varint,2,opt,name=instance_class,json=instanceClass,proto3,oneof" json:"instance_class,omitempty"`
-	InstanceType  []string `protobuf:"bytes,3,rep,name=instance_type,json=instanceType,proto3" json:"instance_type,omitempty"`
+	InstanceClass *int32   `protobuf:"varint,2,opt,name=instance_class,proto3,oneof" json:"instance_class,omitempty"`
+	InstanceType  []string `protobuf:"bytes,3,rep,name=instance_type,proto3" json:"instance_type,omitempty"`
 	Instances     []string `protobuf:"bytes,4,rep,name=instances,proto3" json:"instances,omitempty"`
 	// QingCloud's default: 0.
-	IsClusterNode *int32 `protobuf:"varint,5,opt,name=is_cluster_node,json=isClusterNode,proto3,oneof" json:"is_cluster_node,omitempty"`
+	IsClusterNode *int32 `protobuf:"varint,5,opt,name=is_cluster_node,proto3,oneof" json:"is_cluster_node,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,6,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32  `protobuf:"varint,7,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner      *string `protobuf:"bytes,8,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string `protobuf:"bytes,9,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string `protobuf:"bytes,10,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string `protobuf:"bytes,9,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string `protobuf:"bytes,10,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, running, stopped, suspended, terminated, ceased (others are passed
 	// through).
 	Status []string `protobuf:"bytes,11,rep,name=status,proto3" json:"status,omitempty"`
@@ -402,7 +402,7 @@ type DescribeInstancesRequest struct {
 	// Known values: 0, 1 (others are passed through).
 	Verbose *int32 `protobuf:"varint,13,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	WithoutContract *int32 `protobuf:"varint,14,opt,name=without_contract,json=withoutContract,proto3,oneof" json:"without_contract,omitempty"`
+	WithoutContract *int32 `protobuf:"varint,14,opt,name=without_contract,proto3,oneof" json:"without_contract,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,15,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -548,9 +548,9 @@ func (x *DescribeInstancesRequest) GetZone() string {
 type DescribeInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	InstanceSet   []*Instance            `protobuf:"bytes,2,rep,name=instance_set,json=instanceSet,proto3" json:"instance_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	InstanceSet   []*Instance            `protobuf:"bytes,2,rep,name=instance_set,proto3" json:"instance_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -616,16 +616,16 @@ func (x *DescribeInstancesResponse) GetTotalCount() int32 {
 // DescribeInstancesAllRequest holds the filters of DescribeInstances; paging is the server's.
 type DescribeInstancesAllRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	ImageId []string               `protobuf:"bytes,1,rep,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
+	ImageId []string               `protobuf:"bytes,1,rep,name=image_id,proto3" json:"image_id,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	InstanceClass *int32   `protobuf:"varint,2,opt,name=instance_class,json=instanceClass,proto3,oneof" json:"instance_class,omitempty"`
-	InstanceType  []string `protobuf:"bytes,3,rep,name=instance_type,json=instanceType,proto3" json:"instance_type,omitempty"`
+	InstanceClass *int32   `protobuf:"varint,2,opt,name=instance_class,proto3,oneof" json:"instance_class,omitempty"`
+	InstanceType  []string `protobuf:"bytes,3,rep,name=instance_type,proto3" json:"instance_type,omitempty"`
 	Instances     []string `protobuf:"bytes,4,rep,name=instances,proto3" json:"instances,omitempty"`
 	// QingCloud's default: 0.
-	IsClusterNode *int32  `protobuf:"varint,5,opt,name=is_cluster_node,json=isClusterNode,proto3,oneof" json:"is_cluster_node,omitempty"`
+	IsClusterNode *int32  `protobuf:"varint,5,opt,name=is_cluster_node,proto3,oneof" json:"is_cluster_node,omitempty"`
 	Owner         *string `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId     *string `protobuf:"bytes,7,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord    *string `protobuf:"bytes,8,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId     *string `protobuf:"bytes,7,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord    *string `protobuf:"bytes,8,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, running, stopped, suspended, terminated, ceased (others are passed
 	// through).
 	Status []string `protobuf:"bytes,9,rep,name=status,proto3" json:"status,omitempty"`
@@ -633,7 +633,7 @@ type DescribeInstancesAllRequest struct {
 	// Known values: 0, 1 (others are passed through).
 	Verbose *int32 `protobuf:"varint,11,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	WithoutContract *int32 `protobuf:"varint,12,opt,name=without_contract,json=withoutContract,proto3,oneof" json:"without_contract,omitempty"`
+	WithoutContract *int32 `protobuf:"varint,12,opt,name=without_contract,proto3,oneof" json:"without_contract,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,13,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -767,7 +767,7 @@ type DescribeInstancesAllResponse struct {
 	// The item.
 	Instance *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -831,7 +831,7 @@ type ModifyInstanceAttributesRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Description  *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Instance     *string                `protobuf:"bytes,2,opt,name=instance,proto3,oneof" json:"instance,omitempty"`
-	InstanceName *string                `protobuf:"bytes,3,opt,name=instance_name,json=instanceName,proto3,oneof" json:"instance_name,omitempty"`
+	InstanceName *string                `protobuf:"bytes,3,opt,name=instance_name,proto3,oneof" json:"instance_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -900,7 +900,7 @@ func (x *ModifyInstanceAttributesRequest) GetZone() string {
 type ModifyInstanceAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -953,12 +953,12 @@ func (x *ModifyInstanceAttributesResponse) GetRetCode() int32 {
 type ResetInstancesRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Instances    []string               `protobuf:"bytes,1,rep,name=instances,proto3" json:"instances,omitempty"`
-	LoginKeypair *string                `protobuf:"bytes,2,opt,name=login_keypair,json=loginKeypair,proto3,oneof" json:"login_keypair,omitempty"`
+	LoginKeypair *string                `protobuf:"bytes,2,opt,name=login_keypair,proto3,oneof" json:"login_keypair,omitempty"`
 	// Known values: keypair, passwd (others are passed through).
-	LoginMode   *string `protobuf:"bytes,3,opt,name=login_mode,json=loginMode,proto3,oneof" json:"login_mode,omitempty"`
-	LoginPasswd *string `protobuf:"bytes,4,opt,name=login_passwd,json=loginPasswd,proto3,oneof" json:"login_passwd,omitempty"`
+	LoginMode   *string `protobuf:"bytes,3,opt,name=login_mode,proto3,oneof" json:"login_mode,omitempty"`
+	LoginPasswd *string `protobuf:"bytes,4,opt,name=login_passwd,proto3,oneof" json:"login_passwd,omitempty"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
-	NeedNewsid *int32 `protobuf:"varint,5,opt,name=need_newsid,json=needNewsid,proto3,oneof" json:"need_newsid,omitempty"`
+	NeedNewsid *int32 `protobuf:"varint,5,opt,name=need_newsid,proto3,oneof" json:"need_newsid,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1041,8 +1041,8 @@ func (x *ResetInstancesRequest) GetZone() string {
 type ResetInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1103,14 +1103,14 @@ type ResizeInstancesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 1, 2, 4, 8, 16 (others are passed through).
 	Cpu          *int32   `protobuf:"varint,1,opt,name=cpu,proto3,oneof" json:"cpu,omitempty"`
-	CpuModel     *string  `protobuf:"bytes,2,opt,name=cpu_model,json=cpuModel,proto3,oneof" json:"cpu_model,omitempty"`
+	CpuModel     *string  `protobuf:"bytes,2,opt,name=cpu_model,proto3,oneof" json:"cpu_model,omitempty"`
 	Gpu          *int32   `protobuf:"varint,3,opt,name=gpu,proto3,oneof" json:"gpu,omitempty"`
-	InstanceType *string  `protobuf:"bytes,4,opt,name=instance_type,json=instanceType,proto3,oneof" json:"instance_type,omitempty"`
+	InstanceType *string  `protobuf:"bytes,4,opt,name=instance_type,proto3,oneof" json:"instance_type,omitempty"`
 	Instances    []string `protobuf:"bytes,5,rep,name=instances,proto3" json:"instances,omitempty"`
 	// Known values: 1024, 2048, 4096, 6144, 8192, 12288, 16384, 24576, 32768 (others are passed
 	// through).
 	Memory     *int64 `protobuf:"varint,6,opt,name=memory,proto3,oneof" json:"memory,omitempty"`
-	OsDiskSize *int64 `protobuf:"varint,7,opt,name=os_disk_size,json=osDiskSize,proto3,oneof" json:"os_disk_size,omitempty"`
+	OsDiskSize *int64 `protobuf:"varint,7,opt,name=os_disk_size,proto3,oneof" json:"os_disk_size,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,8,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1207,8 +1207,8 @@ func (x *ResizeInstancesRequest) GetZone() string {
 type ResizeInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1322,8 +1322,8 @@ func (x *RestartInstancesRequest) GetZone() string {
 type RestartInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1382,48 +1382,48 @@ func (x *RestartInstancesResponse) GetRetCode() int32 {
 // RunInstancesRequest holds the parameters of the QingCloud action RunInstances.
 type RunInstancesRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	BillingId *string                `protobuf:"bytes,1,opt,name=billing_id,json=billingId,proto3,oneof" json:"billing_id,omitempty"`
+	BillingId *string                `protobuf:"bytes,1,opt,name=billing_id,proto3,oneof" json:"billing_id,omitempty"`
 	// QingCloud's default: 1.
 	Count *int32 `protobuf:"varint,2,opt,name=count,proto3,oneof" json:"count,omitempty"`
 	// Known values: 1, 2, 4, 8, 16 (others are passed through). QingCloud's default: 1.
 	Cpu *int32 `protobuf:"varint,3,opt,name=cpu,proto3,oneof" json:"cpu,omitempty"`
 	// Known values: 1, 2, 4, 8, 16 (others are passed through).
-	CpuMax *int32 `protobuf:"varint,4,opt,name=cpu_max,json=cpuMax,proto3,oneof" json:"cpu_max,omitempty"`
+	CpuMax *int32 `protobuf:"varint,4,opt,name=cpu_max,proto3,oneof" json:"cpu_max,omitempty"`
 	// Known values: Westmere, SandyBridge, IvyBridge, Haswell, Broadwell (others are passed through).
 	// QingCloud's default: Westmere.
-	CpuModel *string `protobuf:"bytes,5,opt,name=cpu_model,json=cpuModel,proto3,oneof" json:"cpu_model,omitempty"`
+	CpuModel *string `protobuf:"bytes,5,opt,name=cpu_model,proto3,oneof" json:"cpu_model,omitempty"`
 	// QingCloud's default: 0.
 	Gpu      *int32  `protobuf:"varint,6,opt,name=gpu,proto3,oneof" json:"gpu,omitempty"`
 	Hostname *string `protobuf:"bytes,7,opt,name=hostname,proto3,oneof" json:"hostname,omitempty"`
-	ImageId  *string `protobuf:"bytes,8,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
+	ImageId  *string `protobuf:"bytes,8,opt,name=image_id,proto3,oneof" json:"image_id,omitempty"`
 	// Known values: 0, 1, 2, 3, 4, 5, 6, 100, 101, 200, 201, 300, 301 (others are passed through).
-	InstanceClass *int32  `protobuf:"varint,9,opt,name=instance_class,json=instanceClass,proto3,oneof" json:"instance_class,omitempty"`
-	InstanceName  *string `protobuf:"bytes,10,opt,name=instance_name,json=instanceName,proto3,oneof" json:"instance_name,omitempty"`
-	InstanceType  *string `protobuf:"bytes,11,opt,name=instance_type,json=instanceType,proto3,oneof" json:"instance_type,omitempty"`
-	LoginKeypair  *string `protobuf:"bytes,12,opt,name=login_keypair,json=loginKeypair,proto3,oneof" json:"login_keypair,omitempty"`
+	InstanceClass *int32  `protobuf:"varint,9,opt,name=instance_class,proto3,oneof" json:"instance_class,omitempty"`
+	InstanceName  *string `protobuf:"bytes,10,opt,name=instance_name,proto3,oneof" json:"instance_name,omitempty"`
+	InstanceType  *string `protobuf:"bytes,11,opt,name=instance_type,proto3,oneof" json:"instance_type,omitempty"`
+	LoginKeypair  *string `protobuf:"bytes,12,opt,name=login_keypair,proto3,oneof" json:"login_keypair,omitempty"`
 	// Known values: keypair, passwd (others are passed through).
-	LoginMode   *string `protobuf:"bytes,13,opt,name=login_mode,json=loginMode,proto3,oneof" json:"login_mode,omitempty"`
-	LoginPasswd *string `protobuf:"bytes,14,opt,name=login_passwd,json=loginPasswd,proto3,oneof" json:"login_passwd,omitempty"`
+	LoginMode   *string `protobuf:"bytes,13,opt,name=login_mode,proto3,oneof" json:"login_mode,omitempty"`
+	LoginPasswd *string `protobuf:"bytes,14,opt,name=login_passwd,proto3,oneof" json:"login_passwd,omitempty"`
 	// Known values: 1024, 2048, 4096, 6144, 8192, 12288, 16384, 24576, 32768 (others are passed
 	// through).
-	MemMax *int32 `protobuf:"varint,15,opt,name=mem_max,json=memMax,proto3,oneof" json:"mem_max,omitempty"`
+	MemMax *int32 `protobuf:"varint,15,opt,name=mem_max,proto3,oneof" json:"mem_max,omitempty"`
 	// Known values: 1024, 2048, 4096, 6144, 8192, 12288, 16384, 24576, 32768 (others are passed
 	// through). QingCloud's default: 1024.
 	Memory *int64 `protobuf:"varint,16,opt,name=memory,proto3,oneof" json:"memory,omitempty"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
-	NeedNewsid *int32 `protobuf:"varint,17,opt,name=need_newsid,json=needNewsid,proto3,oneof" json:"need_newsid,omitempty"`
+	NeedNewsid *int32 `protobuf:"varint,17,opt,name=need_newsid,proto3,oneof" json:"need_newsid,omitempty"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
-	NeedUserdata  *int32  `protobuf:"varint,18,opt,name=need_userdata,json=needUserdata,proto3,oneof" json:"need_userdata,omitempty"`
-	OsDiskSize    *int64  `protobuf:"varint,19,opt,name=os_disk_size,json=osDiskSize,proto3,oneof" json:"os_disk_size,omitempty"`
-	SecurityGroup *string `protobuf:"bytes,20,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	UiType        *string `protobuf:"bytes,21,opt,name=ui_type,json=uiType,proto3,oneof" json:"ui_type,omitempty"`
+	NeedUserdata  *int32  `protobuf:"varint,18,opt,name=need_userdata,proto3,oneof" json:"need_userdata,omitempty"`
+	OsDiskSize    *int64  `protobuf:"varint,19,opt,name=os_disk_size,proto3,oneof" json:"os_disk_size,omitempty"`
+	SecurityGroup *string `protobuf:"bytes,20,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	UiType        *string `protobuf:"bytes,21,opt,name=ui_type,proto3,oneof" json:"ui_type,omitempty"`
 	// QingCloud's default: /etc/rc.local.
-	UserdataFile *string `protobuf:"bytes,22,opt,name=userdata_file,json=userdataFile,proto3,oneof" json:"userdata_file,omitempty"`
+	UserdataFile *string `protobuf:"bytes,22,opt,name=userdata_file,proto3,oneof" json:"userdata_file,omitempty"`
 	// QingCloud's default: /etc/qingcloud/userdata.
-	UserdataPath *string `protobuf:"bytes,23,opt,name=userdata_path,json=userdataPath,proto3,oneof" json:"userdata_path,omitempty"`
+	UserdataPath *string `protobuf:"bytes,23,opt,name=userdata_path,proto3,oneof" json:"userdata_path,omitempty"`
 	// Known values: plain, exec, tar (others are passed through).
-	UserdataType  *string  `protobuf:"bytes,24,opt,name=userdata_type,json=userdataType,proto3,oneof" json:"userdata_type,omitempty"`
-	UserdataValue *string  `protobuf:"bytes,25,opt,name=userdata_value,json=userdataValue,proto3,oneof" json:"userdata_value,omitempty"`
+	UserdataType  *string  `protobuf:"bytes,24,opt,name=userdata_type,proto3,oneof" json:"userdata_type,omitempty"`
+	UserdataValue *string  `protobuf:"bytes,25,opt,name=userdata_value,proto3,oneof" json:"userdata_value,omitempty"`
 	Volumes       []string `protobuf:"bytes,26,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	Vxnets        []string `protobuf:"bytes,27,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -1663,8 +1663,8 @@ type RunInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Instances     []string               `protobuf:"bytes,2,rep,name=instances,proto3" json:"instances,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1785,8 +1785,8 @@ func (x *StartInstancesRequest) GetZone() string {
 type StartInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1909,8 +1909,8 @@ func (x *StopInstancesRequest) GetZone() string {
 type StopInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2024,8 +2024,8 @@ func (x *TerminateInstancesRequest) GetZone() string {
 type TerminateInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2083,9 +2083,9 @@ func (x *TerminateInstancesResponse) GetRetCode() int32 {
 
 type CreateBrokersResponse_Brokers struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	BrokerHost    *string                `protobuf:"bytes,1,opt,name=broker_host,json=brokerHost,proto3,oneof" json:"broker_host,omitempty"`
-	BrokerPort    *int32                 `protobuf:"varint,2,opt,name=broker_port,json=brokerPort,proto3,oneof" json:"broker_port,omitempty"`
-	InstanceId    *string                `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
+	BrokerHost    *string                `protobuf:"bytes,1,opt,name=broker_host,proto3,oneof" json:"broker_host,omitempty"`
+	BrokerPort    *int32                 `protobuf:"varint,2,opt,name=broker_port,proto3,oneof" json:"broker_port,omitempty"`
+	InstanceId    *string                `protobuf:"bytes,3,opt,name=instance_id,proto3,oneof" json:"instance_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2149,65 +2149,61 @@ const file_qingcloud_iaas_v1_instance_proto_rawDesc = "" +
 	"\x15CeaseInstancesRequest\x12!\n" +
 	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x94\x01\n" +
+	"\x05_zone\"\x96\x01\n" +
 	"\x16CeaseInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"[\n" +
 	"\x14CreateBrokersRequest\x12!\n" +
 	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xe6\x02\n" +
+	"\x05_zone\"\xea\x02\n" +
 	"\x15CreateBrokersResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12J\n" +
-	"\abrokers\x18\x02 \x03(\v20.qingcloud.iaas.v1.CreateBrokersResponse.BrokersR\abrokers\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x1a\xab\x01\n" +
-	"\aBrokers\x12$\n" +
-	"\vbroker_host\x18\x01 \x01(\tH\x00R\n" +
-	"brokerHost\x88\x01\x01\x12$\n" +
-	"\vbroker_port\x18\x02 \x01(\x05H\x01R\n" +
-	"brokerPort\x88\x01\x01\x12$\n" +
-	"\vinstance_id\x18\x03 \x01(\tH\x02R\n" +
-	"instanceId\x88\x01\x01B\x0e\n" +
+	"\abrokers\x18\x02 \x03(\v20.qingcloud.iaas.v1.CreateBrokersResponse.BrokersR\abrokers\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x1a\xae\x01\n" +
+	"\aBrokers\x12%\n" +
+	"\vbroker_host\x18\x01 \x01(\tH\x00R\vbroker_host\x88\x01\x01\x12%\n" +
+	"\vbroker_port\x18\x02 \x01(\x05H\x01R\vbroker_port\x88\x01\x01\x12%\n" +
+	"\vinstance_id\x18\x03 \x01(\tH\x02R\vinstance_id\x88\x01\x01B\x0e\n" +
 	"\f_broker_hostB\x0e\n" +
 	"\f_broker_portB\x0e\n" +
 	"\f_instance_idB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"g\n" +
-	"\x1cDescribeInstanceTypesRequest\x12%\n" +
-	"\x0einstance_types\x18\x01 \x03(\tR\rinstanceTypes\x12\x17\n" +
+	"\t_ret_code\"h\n" +
+	"\x1cDescribeInstanceTypesRequest\x12&\n" +
+	"\x0einstance_types\x18\x01 \x03(\tR\x0einstance_types\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xf7\x01\n" +
+	"\x05_zone\"\xfb\x01\n" +
 	"\x1dDescribeInstanceTypesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12K\n" +
-	"\x11instance_type_set\x18\x02 \x03(\v2\x1f.qingcloud.iaas.v1.InstanceTypeR\x0finstanceTypeSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12M\n" +
+	"\x11instance_type_set\x18\x02 \x03(\v2\x1f.qingcloud.iaas.v1.InstanceTypeR\x11instance_type_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x91\x05\n" +
-	"\x18DescribeInstancesRequest\x12\x19\n" +
-	"\bimage_id\x18\x01 \x03(\tR\aimageId\x12*\n" +
-	"\x0einstance_class\x18\x02 \x01(\x05H\x00R\rinstanceClass\x88\x01\x01\x12#\n" +
-	"\rinstance_type\x18\x03 \x03(\tR\finstanceType\x12\x1c\n" +
-	"\tinstances\x18\x04 \x03(\tR\tinstances\x12+\n" +
-	"\x0fis_cluster_node\x18\x05 \x01(\x05H\x01R\risClusterNode\x88\x01\x01\x12\x19\n" +
+	"\f_total_count\"\x99\x05\n" +
+	"\x18DescribeInstancesRequest\x12\x1a\n" +
+	"\bimage_id\x18\x01 \x03(\tR\bimage_id\x12+\n" +
+	"\x0einstance_class\x18\x02 \x01(\x05H\x00R\x0einstance_class\x88\x01\x01\x12$\n" +
+	"\rinstance_type\x18\x03 \x03(\tR\rinstance_type\x12\x1c\n" +
+	"\tinstances\x18\x04 \x03(\tR\tinstances\x12-\n" +
+	"\x0fis_cluster_node\x18\x05 \x01(\x05H\x01R\x0fis_cluster_node\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x06 \x01(\x05H\x02R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\a \x01(\x05H\x03R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\b \x01(\tH\x04R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\b \x01(\tH\x04R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\t \x01(\tH\x05R\tprojectId\x88\x01\x01\x12$\n" +
+	"project_id\x18\t \x01(\tH\x05R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
 	"\vsearch_word\x18\n" +
-	" \x01(\tH\x06R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	" \x01(\tH\x06R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\v \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\f \x03(\tR\x04tags\x12\x1d\n" +
-	"\averbose\x18\r \x01(\x05H\aR\averbose\x88\x01\x01\x12.\n" +
-	"\x10without_contract\x18\x0e \x01(\x05H\bR\x0fwithoutContract\x88\x01\x01\x12\x17\n" +
+	"\averbose\x18\r \x01(\x05H\aR\averbose\x88\x01\x01\x12/\n" +
+	"\x10without_contract\x18\x0e \x01(\x05H\bR\x10without_contract\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x0f \x01(\tH\tR\x04zone\x88\x01\x01B\x11\n" +
 	"\x0f_instance_classB\x12\n" +
 	"\x10_is_cluster_nodeB\b\n" +
@@ -2219,32 +2215,31 @@ const file_qingcloud_iaas_v1_instance_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\x13\n" +
 	"\x11_without_contractB\a\n" +
-	"\x05_zone\"\xe6\x01\n" +
+	"\x05_zone\"\xe9\x01\n" +
 	"\x19DescribeInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12>\n" +
-	"\finstance_set\x18\x02 \x03(\v2\x1b.qingcloud.iaas.v1.InstanceR\vinstanceSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12?\n" +
+	"\finstance_set\x18\x02 \x03(\v2\x1b.qingcloud.iaas.v1.InstanceR\finstance_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xc7\x04\n" +
-	"\x1bDescribeInstancesAllRequest\x12\x19\n" +
-	"\bimage_id\x18\x01 \x03(\tR\aimageId\x12*\n" +
-	"\x0einstance_class\x18\x02 \x01(\x05H\x00R\rinstanceClass\x88\x01\x01\x12#\n" +
-	"\rinstance_type\x18\x03 \x03(\tR\finstanceType\x12\x1c\n" +
-	"\tinstances\x18\x04 \x03(\tR\tinstances\x12+\n" +
-	"\x0fis_cluster_node\x18\x05 \x01(\x05H\x01R\risClusterNode\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x06 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\f_total_count\"\xcf\x04\n" +
+	"\x1bDescribeInstancesAllRequest\x12\x1a\n" +
+	"\bimage_id\x18\x01 \x03(\tR\bimage_id\x12+\n" +
+	"\x0einstance_class\x18\x02 \x01(\x05H\x00R\x0einstance_class\x88\x01\x01\x12$\n" +
+	"\rinstance_type\x18\x03 \x03(\tR\rinstance_type\x12\x1c\n" +
+	"\tinstances\x18\x04 \x03(\tR\tinstances\x12-\n" +
+	"\x0fis_cluster_node\x18\x05 \x01(\x05H\x01R\x0fis_cluster_node\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x06 \x01(\tH\x02R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\a \x01(\tH\x03R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\b \x01(\tH\x04R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\a \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\b \x01(\tH\x04R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\t \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\n" +
 	" \x03(\tR\x04tags\x12\x1d\n" +
-	"\averbose\x18\v \x01(\x05H\x05R\averbose\x88\x01\x01\x12.\n" +
-	"\x10without_contract\x18\f \x01(\x05H\x06R\x0fwithoutContract\x88\x01\x01\x12\x17\n" +
+	"\averbose\x18\v \x01(\x05H\x05R\averbose\x88\x01\x01\x12/\n" +
+	"\x10without_contract\x18\f \x01(\x05H\x06R\x10without_contract\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\r \x01(\tH\aR\x04zone\x88\x01\x01B\x11\n" +
 	"\x0f_instance_classB\x12\n" +
 	"\x10_is_cluster_nodeB\b\n" +
@@ -2254,57 +2249,55 @@ const file_qingcloud_iaas_v1_instance_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\x13\n" +
 	"\x11_without_contractB\a\n" +
-	"\x05_zone\"\xa3\x01\n" +
+	"\x05_zone\"\xa4\x01\n" +
 	"\x1cDescribeInstancesAllResponse\x127\n" +
-	"\binstance\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.InstanceR\binstance\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\binstance\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.InstanceR\binstance\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xe9\x01\n" +
+	"\f_total_count\"\xea\x01\n" +
 	"\x1fModifyInstanceAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12$\n" +
-	"\binstance\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\binstance\x88\x01\x01\x12(\n" +
-	"\rinstance_name\x18\x03 \x01(\tH\x02R\finstanceName\x88\x01\x01\x12\x17\n" +
+	"\binstance\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\binstance\x88\x01\x01\x12)\n" +
+	"\rinstance_name\x18\x03 \x01(\tH\x02R\rinstance_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\v\n" +
 	"\t_instanceB\x10\n" +
 	"\x0e_instance_nameB\a\n" +
-	"\x05_zone\"w\n" +
+	"\x05_zone\"x\n" +
 	" ModifyInstanceAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xbf\x02\n" +
+	"\t_ret_code\"\xc3\x02\n" +
 	"\x15ResetInstancesRequest\x12!\n" +
-	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12(\n" +
-	"\rlogin_keypair\x18\x02 \x01(\tH\x00R\floginKeypair\x88\x01\x01\x12'\n" +
+	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12)\n" +
+	"\rlogin_keypair\x18\x02 \x01(\tH\x00R\rlogin_keypair\x88\x01\x01\x12(\n" +
 	"\n" +
-	"login_mode\x18\x03 \x01(\tB\x03\xe0A\x02H\x01R\tloginMode\x88\x01\x01\x12&\n" +
-	"\flogin_passwd\x18\x04 \x01(\tH\x02R\vloginPasswd\x88\x01\x01\x12$\n" +
-	"\vneed_newsid\x18\x05 \x01(\x05H\x03R\n" +
-	"needNewsid\x88\x01\x01\x12\x17\n" +
+	"login_mode\x18\x03 \x01(\tB\x03\xe0A\x02H\x01R\n" +
+	"login_mode\x88\x01\x01\x12'\n" +
+	"\flogin_passwd\x18\x04 \x01(\tH\x02R\flogin_passwd\x88\x01\x01\x12%\n" +
+	"\vneed_newsid\x18\x05 \x01(\x05H\x03R\vneed_newsid\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x04R\x04zone\x88\x01\x01B\x10\n" +
 	"\x0e_login_keypairB\r\n" +
 	"\v_login_modeB\x0f\n" +
 	"\r_login_passwdB\x0e\n" +
 	"\f_need_newsidB\a\n" +
-	"\x05_zone\"\x94\x01\n" +
+	"\x05_zone\"\x96\x01\n" +
 	"\x16ResetInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xe7\x02\n" +
+	"\t_ret_code\"\xeb\x02\n" +
 	"\x16ResizeInstancesRequest\x12\x15\n" +
-	"\x03cpu\x18\x01 \x01(\x05H\x00R\x03cpu\x88\x01\x01\x12 \n" +
-	"\tcpu_model\x18\x02 \x01(\tH\x01R\bcpuModel\x88\x01\x01\x12\x15\n" +
-	"\x03gpu\x18\x03 \x01(\x05H\x02R\x03gpu\x88\x01\x01\x12(\n" +
-	"\rinstance_type\x18\x04 \x01(\tH\x03R\finstanceType\x88\x01\x01\x12!\n" +
+	"\x03cpu\x18\x01 \x01(\x05H\x00R\x03cpu\x88\x01\x01\x12!\n" +
+	"\tcpu_model\x18\x02 \x01(\tH\x01R\tcpu_model\x88\x01\x01\x12\x15\n" +
+	"\x03gpu\x18\x03 \x01(\x05H\x02R\x03gpu\x88\x01\x01\x12)\n" +
+	"\rinstance_type\x18\x04 \x01(\tH\x03R\rinstance_type\x88\x01\x01\x12!\n" +
 	"\tinstances\x18\x05 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x1b\n" +
-	"\x06memory\x18\x06 \x01(\x03H\x04R\x06memory\x88\x01\x01\x12%\n" +
-	"\fos_disk_size\x18\a \x01(\x03H\x05R\n" +
-	"osDiskSize\x88\x01\x01\x12\x17\n" +
+	"\x06memory\x18\x06 \x01(\x03H\x04R\x06memory\x88\x01\x01\x12'\n" +
+	"\fos_disk_size\x18\a \x01(\x03H\x05R\fos_disk_size\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\b \x01(\tH\x06R\x04zone\x88\x01\x01B\x06\n" +
 	"\x04_cpuB\f\n" +
 	"\n" +
@@ -2313,58 +2306,57 @@ const file_qingcloud_iaas_v1_instance_proto_rawDesc = "" +
 	"\x0e_instance_typeB\t\n" +
 	"\a_memoryB\x0f\n" +
 	"\r_os_disk_sizeB\a\n" +
-	"\x05_zone\"\x95\x01\n" +
+	"\x05_zone\"\x97\x01\n" +
 	"\x17ResizeInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"^\n" +
 	"\x17RestartInstancesRequest\x12!\n" +
 	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x96\x01\n" +
+	"\x05_zone\"\x98\x01\n" +
 	"\x18RestartInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xf5\n" +
+	"\t_ret_code\"\x8a\v\n" +
+	"\x13RunInstancesRequest\x12#\n" +
 	"\n" +
-	"\x13RunInstancesRequest\x12\"\n" +
-	"\n" +
-	"billing_id\x18\x01 \x01(\tH\x00R\tbillingId\x88\x01\x01\x12\x19\n" +
+	"billing_id\x18\x01 \x01(\tH\x00R\n" +
+	"billing_id\x88\x01\x01\x12\x19\n" +
 	"\x05count\x18\x02 \x01(\x05H\x01R\x05count\x88\x01\x01\x12\x15\n" +
-	"\x03cpu\x18\x03 \x01(\x05H\x02R\x03cpu\x88\x01\x01\x12\x1c\n" +
-	"\acpu_max\x18\x04 \x01(\x05H\x03R\x06cpuMax\x88\x01\x01\x12 \n" +
-	"\tcpu_model\x18\x05 \x01(\tH\x04R\bcpuModel\x88\x01\x01\x12\x15\n" +
+	"\x03cpu\x18\x03 \x01(\x05H\x02R\x03cpu\x88\x01\x01\x12\x1d\n" +
+	"\acpu_max\x18\x04 \x01(\x05H\x03R\acpu_max\x88\x01\x01\x12!\n" +
+	"\tcpu_model\x18\x05 \x01(\tH\x04R\tcpu_model\x88\x01\x01\x12\x15\n" +
 	"\x03gpu\x18\x06 \x01(\x05H\x05R\x03gpu\x88\x01\x01\x12\x1f\n" +
-	"\bhostname\x18\a \x01(\tH\x06R\bhostname\x88\x01\x01\x12#\n" +
-	"\bimage_id\x18\b \x01(\tB\x03\xe0A\x02H\aR\aimageId\x88\x01\x01\x12*\n" +
-	"\x0einstance_class\x18\t \x01(\x05H\bR\rinstanceClass\x88\x01\x01\x12(\n" +
+	"\bhostname\x18\a \x01(\tH\x06R\bhostname\x88\x01\x01\x12$\n" +
+	"\bimage_id\x18\b \x01(\tB\x03\xe0A\x02H\aR\bimage_id\x88\x01\x01\x12+\n" +
+	"\x0einstance_class\x18\t \x01(\x05H\bR\x0einstance_class\x88\x01\x01\x12)\n" +
 	"\rinstance_name\x18\n" +
-	" \x01(\tH\tR\finstanceName\x88\x01\x01\x12(\n" +
+	" \x01(\tH\tR\rinstance_name\x88\x01\x01\x12)\n" +
 	"\rinstance_type\x18\v \x01(\tH\n" +
-	"R\finstanceType\x88\x01\x01\x12(\n" +
-	"\rlogin_keypair\x18\f \x01(\tH\vR\floginKeypair\x88\x01\x01\x12'\n" +
+	"R\rinstance_type\x88\x01\x01\x12)\n" +
+	"\rlogin_keypair\x18\f \x01(\tH\vR\rlogin_keypair\x88\x01\x01\x12(\n" +
 	"\n" +
-	"login_mode\x18\r \x01(\tB\x03\xe0A\x02H\fR\tloginMode\x88\x01\x01\x12&\n" +
-	"\flogin_passwd\x18\x0e \x01(\tH\rR\vloginPasswd\x88\x01\x01\x12\x1c\n" +
-	"\amem_max\x18\x0f \x01(\x05H\x0eR\x06memMax\x88\x01\x01\x12\x1b\n" +
-	"\x06memory\x18\x10 \x01(\x03H\x0fR\x06memory\x88\x01\x01\x12$\n" +
-	"\vneed_newsid\x18\x11 \x01(\x05H\x10R\n" +
-	"needNewsid\x88\x01\x01\x12(\n" +
-	"\rneed_userdata\x18\x12 \x01(\x05H\x11R\fneedUserdata\x88\x01\x01\x12%\n" +
-	"\fos_disk_size\x18\x13 \x01(\x03H\x12R\n" +
-	"osDiskSize\x88\x01\x01\x12*\n" +
-	"\x0esecurity_group\x18\x14 \x01(\tH\x13R\rsecurityGroup\x88\x01\x01\x12\x1c\n" +
-	"\aui_type\x18\x15 \x01(\tH\x14R\x06uiType\x88\x01\x01\x12(\n" +
-	"\ruserdata_file\x18\x16 \x01(\tH\x15R\fuserdataFile\x88\x01\x01\x12(\n" +
-	"\ruserdata_path\x18\x17 \x01(\tH\x16R\fuserdataPath\x88\x01\x01\x12(\n" +
-	"\ruserdata_type\x18\x18 \x01(\tH\x17R\fuserdataType\x88\x01\x01\x12*\n" +
-	"\x0euserdata_value\x18\x19 \x01(\tH\x18R\ruserdataValue\x88\x01\x01\x12\x18\n" +
+	"login_mode\x18\r \x01(\tB\x03\xe0A\x02H\fR\n" +
+	"login_mode\x88\x01\x01\x12'\n" +
+	"\flogin_passwd\x18\x0e \x01(\tH\rR\flogin_passwd\x88\x01\x01\x12\x1d\n" +
+	"\amem_max\x18\x0f \x01(\x05H\x0eR\amem_max\x88\x01\x01\x12\x1b\n" +
+	"\x06memory\x18\x10 \x01(\x03H\x0fR\x06memory\x88\x01\x01\x12%\n" +
+	"\vneed_newsid\x18\x11 \x01(\x05H\x10R\vneed_newsid\x88\x01\x01\x12)\n" +
+	"\rneed_userdata\x18\x12 \x01(\x05H\x11R\rneed_userdata\x88\x01\x01\x12'\n" +
+	"\fos_disk_size\x18\x13 \x01(\x03H\x12R\fos_disk_size\x88\x01\x01\x12+\n" +
+	"\x0esecurity_group\x18\x14 \x01(\tH\x13R\x0esecurity_group\x88\x01\x01\x12\x1d\n" +
+	"\aui_type\x18\x15 \x01(\tH\x14R\aui_type\x88\x01\x01\x12)\n" +
+	"\ruserdata_file\x18\x16 \x01(\tH\x15R\ruserdata_file\x88\x01\x01\x12)\n" +
+	"\ruserdata_path\x18\x17 \x01(\tH\x16R\ruserdata_path\x88\x01\x01\x12)\n" +
+	"\ruserdata_type\x18\x18 \x01(\tH\x17R\ruserdata_type\x88\x01\x01\x12+\n" +
+	"\x0euserdata_value\x18\x19 \x01(\tH\x18R\x0euserdata_value\x88\x01\x01\x12\x18\n" +
 	"\avolumes\x18\x1a \x03(\tR\avolumes\x12\x16\n" +
 	"\x06vxnets\x18\x1b \x03(\tR\x06vxnets\x12\x17\n" +
 	"\x04zone\x18\x1c \x01(\tH\x19R\x04zone\x88\x01\x01B\r\n" +
@@ -2397,23 +2389,23 @@ const file_qingcloud_iaas_v1_instance_proto_rawDesc = "" +
 	"\x0e_userdata_pathB\x10\n" +
 	"\x0e_userdata_typeB\x11\n" +
 	"\x0f_userdata_valueB\a\n" +
-	"\x05_zone\"\xb0\x01\n" +
+	"\x05_zone\"\xb2\x01\n" +
 	"\x14RunInstancesResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1c\n" +
-	"\tinstances\x18\x02 \x03(\tR\tinstances\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\tinstances\x18\x02 \x03(\tR\tinstances\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"\\\n" +
 	"\x15StartInstancesRequest\x12!\n" +
 	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x94\x01\n" +
+	"\x05_zone\"\x96\x01\n" +
 	"\x16StartInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"\x80\x01\n" +
@@ -2422,22 +2414,22 @@ const file_qingcloud_iaas_v1_instance_proto_rawDesc = "" +
 	"\tinstances\x18\x02 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_forceB\a\n" +
-	"\x05_zone\"\x93\x01\n" +
+	"\x05_zone\"\x95\x01\n" +
 	"\x15StopInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"`\n" +
 	"\x19TerminateInstancesRequest\x12!\n" +
 	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x98\x01\n" +
+	"\x05_zone\"\x9a\x01\n" +
 	"\x1aTerminateInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code2\x81\x18\n" +

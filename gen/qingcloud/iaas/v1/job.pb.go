@@ -128,9 +128,9 @@ func (x *DescribeJobsRequest) GetZone() string {
 type DescribeJobsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobSet        []*Job                 `protobuf:"bytes,2,rep,name=job_set,json=jobSet,proto3" json:"job_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	JobSet        []*Job                 `protobuf:"bytes,2,rep,name=job_set,proto3" json:"job_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -280,7 +280,7 @@ type DescribeJobsAllResponse struct {
 	// The item.
 	Job *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -356,13 +356,12 @@ const file_qingcloud_iaas_v1_job_proto_rawDesc = "" +
 	"\x06_ownerB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xd2\x01\n" +
+	"\x05_zone\"\xd5\x01\n" +
 	"\x14DescribeJobsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12/\n" +
-	"\ajob_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.JobR\x06jobSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x120\n" +
+	"\ajob_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.JobR\ajob_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
 	"\f_total_count\"\xb6\x01\n" +
@@ -375,11 +374,10 @@ const file_qingcloud_iaas_v1_job_proto_rawDesc = "" +
 	"\x06_ownerB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x8f\x01\n" +
+	"\x05_zone\"\x90\x01\n" +
 	"\x17DescribeJobsAllResponse\x12(\n" +
-	"\x03job\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.JobR\x03job\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x03job\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.JobR\x03job\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count2\x93\x03\n" +
 	"\n" +

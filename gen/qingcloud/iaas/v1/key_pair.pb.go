@@ -91,8 +91,8 @@ func (x *AttachKeyPairsRequest) GetZone() string {
 type AttachKeyPairsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,11 +152,11 @@ func (x *AttachKeyPairsResponse) GetRetCode() int32 {
 type CreateKeyPairRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: ssh-rsa, ssh-dss (others are passed through). QingCloud's default: ssh-rsa.
-	EncryptMethod *string `protobuf:"bytes,1,opt,name=encrypt_method,json=encryptMethod,proto3,oneof" json:"encrypt_method,omitempty"`
-	KeypairName   *string `protobuf:"bytes,2,opt,name=keypair_name,json=keypairName,proto3,oneof" json:"keypair_name,omitempty"`
+	EncryptMethod *string `protobuf:"bytes,1,opt,name=encrypt_method,proto3,oneof" json:"encrypt_method,omitempty"`
+	KeypairName   *string `protobuf:"bytes,2,opt,name=keypair_name,proto3,oneof" json:"keypair_name,omitempty"`
 	// Known values: system, user (others are passed through). QingCloud's default: system.
 	Mode      *string `protobuf:"bytes,3,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
-	PublicKey *string `protobuf:"bytes,4,opt,name=public_key,json=publicKey,proto3,oneof" json:"public_key,omitempty"`
+	PublicKey *string `protobuf:"bytes,4,opt,name=public_key,proto3,oneof" json:"public_key,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -232,9 +232,9 @@ func (x *CreateKeyPairRequest) GetZone() string {
 type CreateKeyPairResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	KeypairId     *string                `protobuf:"bytes,2,opt,name=keypair_id,json=keypairId,proto3,oneof" json:"keypair_id,omitempty"`
-	PrivateKey    *string                `protobuf:"bytes,3,opt,name=private_key,json=privateKey,proto3,oneof" json:"private_key,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	KeypairId     *string                `protobuf:"bytes,2,opt,name=keypair_id,proto3,oneof" json:"keypair_id,omitempty"`
+	PrivateKey    *string                `protobuf:"bytes,3,opt,name=private_key,proto3,oneof" json:"private_key,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -356,7 +356,7 @@ type DeleteKeyPairsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Keypairs      []string               `protobuf:"bytes,2,rep,name=keypairs,proto3" json:"keypairs,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -416,16 +416,16 @@ func (x *DeleteKeyPairsResponse) GetRetCode() int32 {
 type DescribeKeyPairsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: ssh-rsa, ssh-dss (others are passed through).
-	EncryptMethod *string  `protobuf:"bytes,1,opt,name=encrypt_method,json=encryptMethod,proto3,oneof" json:"encrypt_method,omitempty"`
-	InstanceId    *string  `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
+	EncryptMethod *string  `protobuf:"bytes,1,opt,name=encrypt_method,proto3,oneof" json:"encrypt_method,omitempty"`
+	InstanceId    *string  `protobuf:"bytes,2,opt,name=instance_id,proto3,oneof" json:"instance_id,omitempty"`
 	Keypairs      []string `protobuf:"bytes,3,rep,name=keypairs,proto3" json:"keypairs,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,4,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32   `protobuf:"varint,5,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner      *string  `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string  `protobuf:"bytes,7,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string  `protobuf:"bytes,8,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string  `protobuf:"bytes,7,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string  `protobuf:"bytes,8,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Tags       []string `protobuf:"bytes,9,rep,name=tags,proto3" json:"tags,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,10,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -546,9 +546,9 @@ func (x *DescribeKeyPairsRequest) GetZone() string {
 type DescribeKeyPairsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	KeypairSet    []*Keypair             `protobuf:"bytes,2,rep,name=keypair_set,json=keypairSet,proto3" json:"keypair_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	KeypairSet    []*Keypair             `protobuf:"bytes,2,rep,name=keypair_set,proto3" json:"keypair_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -615,12 +615,12 @@ func (x *DescribeKeyPairsResponse) GetTotalCount() int32 {
 type DescribeKeyPairsAllRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: ssh-rsa, ssh-dss (others are passed through).
-	EncryptMethod *string  `protobuf:"bytes,1,opt,name=encrypt_method,json=encryptMethod,proto3,oneof" json:"encrypt_method,omitempty"`
-	InstanceId    *string  `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
+	EncryptMethod *string  `protobuf:"bytes,1,opt,name=encrypt_method,proto3,oneof" json:"encrypt_method,omitempty"`
+	InstanceId    *string  `protobuf:"bytes,2,opt,name=instance_id,proto3,oneof" json:"instance_id,omitempty"`
 	Keypairs      []string `protobuf:"bytes,3,rep,name=keypairs,proto3" json:"keypairs,omitempty"`
 	Owner         *string  `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId     *string  `protobuf:"bytes,5,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord    *string  `protobuf:"bytes,6,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId     *string  `protobuf:"bytes,5,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord    *string  `protobuf:"bytes,6,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Tags          []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -729,7 +729,7 @@ type DescribeKeyPairsAllResponse struct {
 	// The item.
 	Keypair *Keypair `protobuf:"bytes,1,opt,name=keypair,proto3" json:"keypair,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -853,8 +853,8 @@ func (x *DetachKeyPairsRequest) GetZone() string {
 type DetachKeyPairsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -916,7 +916,7 @@ type ModifyKeyPairAttributesRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Description *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Keypair     *string                `protobuf:"bytes,2,opt,name=keypair,proto3,oneof" json:"keypair,omitempty"`
-	KeypairName *string                `protobuf:"bytes,3,opt,name=keypair_name,json=keypairName,proto3,oneof" json:"keypair_name,omitempty"`
+	KeypairName *string                `protobuf:"bytes,3,opt,name=keypair_name,proto3,oneof" json:"keypair_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -985,7 +985,7 @@ func (x *ModifyKeyPairAttributesRequest) GetZone() string {
 type ModifyKeyPairAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1043,33 +1043,34 @@ const file_qingcloud_iaas_v1_key_pair_proto_rawDesc = "" +
 	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x1f\n" +
 	"\bkeypairs\x18\x02 \x03(\tB\x03\xe0A\x02R\bkeypairs\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x94\x01\n" +
+	"\x05_zone\"\x96\x01\n" +
 	"\x16AttachKeyPairsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\x85\x02\n" +
-	"\x14CreateKeyPairRequest\x12*\n" +
-	"\x0eencrypt_method\x18\x01 \x01(\tH\x00R\rencryptMethod\x88\x01\x01\x12&\n" +
-	"\fkeypair_name\x18\x02 \x01(\tH\x01R\vkeypairName\x88\x01\x01\x12\x17\n" +
-	"\x04mode\x18\x03 \x01(\tH\x02R\x04mode\x88\x01\x01\x12\"\n" +
+	"\t_ret_code\"\x88\x02\n" +
+	"\x14CreateKeyPairRequest\x12+\n" +
+	"\x0eencrypt_method\x18\x01 \x01(\tH\x00R\x0eencrypt_method\x88\x01\x01\x12'\n" +
+	"\fkeypair_name\x18\x02 \x01(\tH\x01R\fkeypair_name\x88\x01\x01\x12\x17\n" +
+	"\x04mode\x18\x03 \x01(\tH\x02R\x04mode\x88\x01\x01\x12#\n" +
 	"\n" +
-	"public_key\x18\x04 \x01(\tH\x03R\tpublicKey\x88\x01\x01\x12\x17\n" +
+	"public_key\x18\x04 \x01(\tH\x03R\n" +
+	"public_key\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\x11\n" +
 	"\x0f_encrypt_methodB\x0f\n" +
 	"\r_keypair_nameB\a\n" +
 	"\x05_modeB\r\n" +
 	"\v_public_keyB\a\n" +
-	"\x05_zone\"\xd5\x01\n" +
+	"\x05_zone\"\xd8\x01\n" +
 	"\x15CreateKeyPairResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12#\n" +
 	"\n" +
-	"keypair_id\x18\x02 \x01(\tH\x01R\tkeypairId\x88\x01\x01\x12$\n" +
-	"\vprivate_key\x18\x03 \x01(\tH\x02R\n" +
-	"privateKey\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"keypair_id\x18\x02 \x01(\tH\x01R\n" +
+	"keypair_id\x88\x01\x01\x12%\n" +
+	"\vprivate_key\x18\x03 \x01(\tH\x02R\vprivate_key\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\r\n" +
 	"\v_keypair_idB\x0e\n" +
 	"\f_private_keyB\v\n" +
@@ -1077,25 +1078,24 @@ const file_qingcloud_iaas_v1_key_pair_proto_rawDesc = "" +
 	"\x15DeleteKeyPairsRequest\x12\x1f\n" +
 	"\bkeypairs\x18\x01 \x03(\tB\x03\xe0A\x02R\bkeypairs\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x89\x01\n" +
+	"\x05_zone\"\x8a\x01\n" +
 	"\x16DeleteKeyPairsResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\bkeypairs\x18\x02 \x03(\tR\bkeypairs\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\bkeypairs\x18\x02 \x03(\tR\bkeypairs\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xe6\x03\n" +
-	"\x17DescribeKeyPairsRequest\x12*\n" +
-	"\x0eencrypt_method\x18\x01 \x01(\tH\x00R\rencryptMethod\x88\x01\x01\x12$\n" +
-	"\vinstance_id\x18\x02 \x01(\tH\x01R\n" +
-	"instanceId\x88\x01\x01\x12\x1a\n" +
+	"\t_ret_code\"\xea\x03\n" +
+	"\x17DescribeKeyPairsRequest\x12+\n" +
+	"\x0eencrypt_method\x18\x01 \x01(\tH\x00R\x0eencrypt_method\x88\x01\x01\x12%\n" +
+	"\vinstance_id\x18\x02 \x01(\tH\x01R\vinstance_id\x88\x01\x01\x12\x1a\n" +
 	"\bkeypairs\x18\x03 \x03(\tR\bkeypairs\x12\x19\n" +
 	"\x05limit\x18\x04 \x01(\x05H\x02R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x05 \x01(\x05H\x03R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x06 \x01(\tH\x04R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x06 \x01(\tH\x04R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\a \x01(\tH\x05R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\b \x01(\tH\x06R\n" +
-	"searchWord\x88\x01\x01\x12\x12\n" +
+	"project_id\x18\a \x01(\tH\x05R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\b \x01(\tH\x06R\vsearch_word\x88\x01\x01\x12\x12\n" +
 	"\x04tags\x18\t \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\n" +
 	" \x01(\x05H\aR\averbose\x88\x01\x01\x12\x17\n" +
@@ -1109,27 +1109,24 @@ const file_qingcloud_iaas_v1_key_pair_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xe2\x01\n" +
+	"\x05_zone\"\xe5\x01\n" +
 	"\x18DescribeKeyPairsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12;\n" +
-	"\vkeypair_set\x18\x02 \x03(\v2\x1a.qingcloud.iaas.v1.KeypairR\n" +
-	"keypairSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12<\n" +
+	"\vkeypair_set\x18\x02 \x03(\v2\x1a.qingcloud.iaas.v1.KeypairR\vkeypair_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x9c\x03\n" +
-	"\x1aDescribeKeyPairsAllRequest\x12*\n" +
-	"\x0eencrypt_method\x18\x01 \x01(\tH\x00R\rencryptMethod\x88\x01\x01\x12$\n" +
-	"\vinstance_id\x18\x02 \x01(\tH\x01R\n" +
-	"instanceId\x88\x01\x01\x12\x1a\n" +
+	"\f_total_count\"\xa0\x03\n" +
+	"\x1aDescribeKeyPairsAllRequest\x12+\n" +
+	"\x0eencrypt_method\x18\x01 \x01(\tH\x00R\x0eencrypt_method\x88\x01\x01\x12%\n" +
+	"\vinstance_id\x18\x02 \x01(\tH\x01R\vinstance_id\x88\x01\x01\x12\x1a\n" +
 	"\bkeypairs\x18\x03 \x03(\tR\bkeypairs\x12\x19\n" +
-	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x05 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x06 \x01(\tH\x04R\n" +
-	"searchWord\x88\x01\x01\x12\x12\n" +
+	"project_id\x18\x05 \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x06 \x01(\tH\x04R\vsearch_word\x88\x01\x01\x12\x12\n" +
 	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\b \x01(\x05H\x05R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\x06R\x04zone\x88\x01\x01B\x11\n" +
@@ -1140,38 +1137,37 @@ const file_qingcloud_iaas_v1_key_pair_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x9f\x01\n" +
+	"\x05_zone\"\xa0\x01\n" +
 	"\x1bDescribeKeyPairsAllResponse\x124\n" +
-	"\akeypair\x18\x01 \x01(\v2\x1a.qingcloud.iaas.v1.KeypairR\akeypair\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\akeypair\x18\x01 \x01(\v2\x1a.qingcloud.iaas.v1.KeypairR\akeypair\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"}\n" +
 	"\x15DetachKeyPairsRequest\x12!\n" +
 	"\tinstances\x18\x01 \x03(\tB\x03\xe0A\x02R\tinstances\x12\x1f\n" +
 	"\bkeypairs\x18\x02 \x03(\tB\x03\xe0A\x02R\bkeypairs\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x94\x01\n" +
+	"\x05_zone\"\x96\x01\n" +
 	"\x16DetachKeyPairsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xe2\x01\n" +
+	"\t_ret_code\"\xe3\x01\n" +
 	"\x1eModifyKeyPairAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\"\n" +
-	"\akeypair\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\akeypair\x88\x01\x01\x12&\n" +
-	"\fkeypair_name\x18\x03 \x01(\tH\x02R\vkeypairName\x88\x01\x01\x12\x17\n" +
+	"\akeypair\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\akeypair\x88\x01\x01\x12'\n" +
+	"\fkeypair_name\x18\x03 \x01(\tH\x02R\fkeypair_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\n" +
 	"\n" +
 	"\b_keypairB\x0f\n" +
 	"\r_keypair_nameB\a\n" +
-	"\x05_zone\"v\n" +
+	"\x05_zone\"w\n" +
 	"\x1fModifyKeyPairAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code2\xda\f\n" +
 	"\x0eKeyPairService\x12\xdb\x01\n" +

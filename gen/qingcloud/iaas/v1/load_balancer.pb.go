@@ -31,7 +31,7 @@ const (
 type AddLoadBalancerBackendsRequest struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Backends             []*LoadbalancerBackend `protobuf:"bytes,1,rep,name=backends,proto3" json:"backends,omitempty"`
-	LoadbalancerListener *string                `protobuf:"bytes,2,opt,name=loadbalancer_listener,json=loadbalancerListener,proto3,oneof" json:"loadbalancer_listener,omitempty"`
+	LoadbalancerListener *string                `protobuf:"bytes,2,opt,name=loadbalancer_listener,proto3,oneof" json:"loadbalancer_listener,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -93,8 +93,8 @@ func (x *AddLoadBalancerBackendsRequest) GetZone() string {
 type AddLoadBalancerBackendsResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerBackends []string               `protobuf:"bytes,2,rep,name=loadbalancer_backends,json=loadbalancerBackends,proto3" json:"loadbalancer_backends,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerBackends []string               `protobuf:"bytes,2,rep,name=loadbalancer_backends,proto3" json:"loadbalancer_backends,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -217,8 +217,8 @@ func (x *AddLoadBalancerListenersRequest) GetZone() string {
 type AddLoadBalancerListenersResponse struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Action                *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerListeners []string               `protobuf:"bytes,2,rep,name=loadbalancer_listeners,json=loadbalancerListeners,proto3" json:"loadbalancer_listeners,omitempty"`
-	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerListeners []string               `protobuf:"bytes,2,rep,name=loadbalancer_listeners,proto3" json:"loadbalancer_listeners,omitempty"`
+	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -278,7 +278,7 @@ func (x *AddLoadBalancerListenersResponse) GetRetCode() int32 {
 // AddLoadBalancerPolicyRules.
 type AddLoadBalancerPolicyRulesRequest struct {
 	state              protoimpl.MessageState    `protogen:"open.v1"`
-	LoadbalancerPolicy *string                   `protobuf:"bytes,1,opt,name=loadbalancer_policy,json=loadbalancerPolicy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
+	LoadbalancerPolicy *string                   `protobuf:"bytes,1,opt,name=loadbalancer_policy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
 	Rules              []*LoadbalancerPolicyRule `protobuf:"bytes,2,rep,name=rules,proto3" json:"rules,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -342,8 +342,8 @@ func (x *AddLoadBalancerPolicyRulesRequest) GetZone() string {
 type AddLoadBalancerPolicyRulesResponse struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
 	Action                  *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerPolicyRules []string               `protobuf:"bytes,2,rep,name=loadbalancer_policy_rules,json=loadbalancerPolicyRules,proto3" json:"loadbalancer_policy_rules,omitempty"`
-	RetCode                 *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerPolicyRules []string               `protobuf:"bytes,2,rep,name=loadbalancer_policy_rules,proto3" json:"loadbalancer_policy_rules,omitempty"`
+	RetCode                 *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
@@ -403,7 +403,7 @@ func (x *AddLoadBalancerPolicyRulesResponse) GetRetCode() int32 {
 // ApplyLoadBalancerPolicy.
 type ApplyLoadBalancerPolicyRequest struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerPolicy *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy,json=loadbalancerPolicy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
+	LoadbalancerPolicy *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -458,8 +458,8 @@ func (x *ApplyLoadBalancerPolicyRequest) GetZone() string {
 type ApplyLoadBalancerPolicyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -583,8 +583,8 @@ func (x *AssociateEipsToLoadBalancerRequest) GetZone() string {
 type AssociateEipsToLoadBalancerResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -644,18 +644,18 @@ func (x *AssociateEipsToLoadBalancerResponse) GetRetCode() int32 {
 type CreateLoadBalancerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
-	ClusterMode      *int32   `protobuf:"varint,1,opt,name=cluster_mode,json=clusterMode,proto3,oneof" json:"cluster_mode,omitempty"`
+	ClusterMode      *int32   `protobuf:"varint,1,opt,name=cluster_mode,proto3,oneof" json:"cluster_mode,omitempty"`
 	Eips             []string `protobuf:"bytes,2,rep,name=eips,proto3" json:"eips,omitempty"`
-	HttpHeaderSize   *int64   `protobuf:"varint,3,opt,name=http_header_size,json=httpHeaderSize,proto3,oneof" json:"http_header_size,omitempty"`
-	LoadbalancerName *string  `protobuf:"bytes,4,opt,name=loadbalancer_name,json=loadbalancerName,proto3,oneof" json:"loadbalancer_name,omitempty"`
+	HttpHeaderSize   *int64   `protobuf:"varint,3,opt,name=http_header_size,proto3,oneof" json:"http_header_size,omitempty"`
+	LoadbalancerName *string  `protobuf:"bytes,4,opt,name=loadbalancer_name,proto3,oneof" json:"loadbalancer_name,omitempty"`
 	// Known values: 0, 1, 2, 3, 4, 5 (others are passed through). QingCloud's default: 0.
-	LoadbalancerType *int32 `protobuf:"varint,5,opt,name=loadbalancer_type,json=loadbalancerType,proto3,oneof" json:"loadbalancer_type,omitempty"`
+	LoadbalancerType *int32 `protobuf:"varint,5,opt,name=loadbalancer_type,proto3,oneof" json:"loadbalancer_type,omitempty"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
 	Mode          *int32  `protobuf:"varint,6,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
-	NodeCount     *int32  `protobuf:"varint,7,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	PrivateIp     *string `protobuf:"bytes,8,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
-	ProjectId     *string `protobuf:"bytes,9,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SecurityGroup *string `protobuf:"bytes,10,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
+	NodeCount     *int32  `protobuf:"varint,7,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	PrivateIp     *string `protobuf:"bytes,8,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
+	ProjectId     *string `protobuf:"bytes,9,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SecurityGroup *string `protobuf:"bytes,10,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
 	Vxnet         *string `protobuf:"bytes,11,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,12,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -781,9 +781,9 @@ func (x *CreateLoadBalancerRequest) GetZone() string {
 type CreateLoadBalancerResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Action         *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId          *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	LoadbalancerId *string                `protobuf:"bytes,3,opt,name=loadbalancer_id,json=loadbalancerId,proto3,oneof" json:"loadbalancer_id,omitempty"`
-	RetCode        *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId          *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	LoadbalancerId *string                `protobuf:"bytes,3,opt,name=loadbalancer_id,proto3,oneof" json:"loadbalancer_id,omitempty"`
+	RetCode        *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -850,7 +850,7 @@ func (x *CreateLoadBalancerResponse) GetRetCode() int32 {
 // CreateLoadBalancerPolicy.
 type CreateLoadBalancerPolicyRequest struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerPolicyName *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy_name,json=loadbalancerPolicyName,proto3,oneof" json:"loadbalancer_policy_name,omitempty"`
+	LoadbalancerPolicyName *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy_name,proto3,oneof" json:"loadbalancer_policy_name,omitempty"`
 	// Known values: or, and (others are passed through). QingCloud's default: or.
 	Operator *string `protobuf:"bytes,2,opt,name=operator,proto3,oneof" json:"operator,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -914,8 +914,8 @@ func (x *CreateLoadBalancerPolicyRequest) GetZone() string {
 type CreateLoadBalancerPolicyResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerPolicyId *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_id,json=loadbalancerPolicyId,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerPolicyId *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_id,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -975,9 +975,9 @@ func (x *CreateLoadBalancerPolicyResponse) GetRetCode() int32 {
 // CreateServerCertificate.
 type CreateServerCertificateRequest struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
-	CertificateContent    *string                `protobuf:"bytes,1,opt,name=certificate_content,json=certificateContent,proto3,oneof" json:"certificate_content,omitempty"`
-	PrivateKey            *string                `protobuf:"bytes,2,opt,name=private_key,json=privateKey,proto3,oneof" json:"private_key,omitempty"`
-	ServerCertificateName *string                `protobuf:"bytes,3,opt,name=server_certificate_name,json=serverCertificateName,proto3,oneof" json:"server_certificate_name,omitempty"`
+	CertificateContent    *string                `protobuf:"bytes,1,opt,name=certificate_content,proto3,oneof" json:"certificate_content,omitempty"`
+	PrivateKey            *string                `protobuf:"bytes,2,opt,name=private_key,proto3,oneof" json:"private_key,omitempty"`
+	ServerCertificateName *string                `protobuf:"bytes,3,opt,name=server_certificate_name,proto3,oneof" json:"server_certificate_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1046,8 +1046,8 @@ func (x *CreateServerCertificateRequest) GetZone() string {
 type CreateServerCertificateResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Action              *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	ServerCertificateId *string                `protobuf:"bytes,3,opt,name=server_certificate_id,json=serverCertificateId,proto3,oneof" json:"server_certificate_id,omitempty"`
+	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	ServerCertificateId *string                `protobuf:"bytes,3,opt,name=server_certificate_id,proto3,oneof" json:"server_certificate_id,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -1107,7 +1107,7 @@ func (x *CreateServerCertificateResponse) GetServerCertificateId() string {
 // DeleteLoadBalancerBackends.
 type DeleteLoadBalancerBackendsRequest struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerBackends []string               `protobuf:"bytes,1,rep,name=loadbalancer_backends,json=loadbalancerBackends,proto3" json:"loadbalancer_backends,omitempty"`
+	LoadbalancerBackends []string               `protobuf:"bytes,1,rep,name=loadbalancer_backends,proto3" json:"loadbalancer_backends,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1163,8 +1163,8 @@ func (x *DeleteLoadBalancerBackendsRequest) GetZone() string {
 type DeleteLoadBalancerBackendsResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerBackends []string               `protobuf:"bytes,2,rep,name=loadbalancer_backends,json=loadbalancerBackends,proto3" json:"loadbalancer_backends,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerBackends []string               `protobuf:"bytes,2,rep,name=loadbalancer_backends,proto3" json:"loadbalancer_backends,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -1224,7 +1224,7 @@ func (x *DeleteLoadBalancerBackendsResponse) GetRetCode() int32 {
 // DeleteLoadBalancerListeners.
 type DeleteLoadBalancerListenersRequest struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerListeners []string               `protobuf:"bytes,1,rep,name=loadbalancer_listeners,json=loadbalancerListeners,proto3" json:"loadbalancer_listeners,omitempty"`
+	LoadbalancerListeners []string               `protobuf:"bytes,1,rep,name=loadbalancer_listeners,proto3" json:"loadbalancer_listeners,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1280,8 +1280,8 @@ func (x *DeleteLoadBalancerListenersRequest) GetZone() string {
 type DeleteLoadBalancerListenersResponse struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Action                *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerListeners []string               `protobuf:"bytes,2,rep,name=loadbalancer_listeners,json=loadbalancerListeners,proto3" json:"loadbalancer_listeners,omitempty"`
-	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerListeners []string               `protobuf:"bytes,2,rep,name=loadbalancer_listeners,proto3" json:"loadbalancer_listeners,omitempty"`
+	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -1341,7 +1341,7 @@ func (x *DeleteLoadBalancerListenersResponse) GetRetCode() int32 {
 // DeleteLoadBalancerPolicies.
 type DeleteLoadBalancerPoliciesRequest struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerPolicies []string               `protobuf:"bytes,1,rep,name=loadbalancer_policies,json=loadbalancerPolicies,proto3" json:"loadbalancer_policies,omitempty"`
+	LoadbalancerPolicies []string               `protobuf:"bytes,1,rep,name=loadbalancer_policies,proto3" json:"loadbalancer_policies,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1397,8 +1397,8 @@ func (x *DeleteLoadBalancerPoliciesRequest) GetZone() string {
 type DeleteLoadBalancerPoliciesResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerPolicies []string               `protobuf:"bytes,2,rep,name=loadbalancer_policies,json=loadbalancerPolicies,proto3" json:"loadbalancer_policies,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerPolicies []string               `protobuf:"bytes,2,rep,name=loadbalancer_policies,proto3" json:"loadbalancer_policies,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -1458,7 +1458,7 @@ func (x *DeleteLoadBalancerPoliciesResponse) GetRetCode() int32 {
 // DeleteLoadBalancerPolicyRules.
 type DeleteLoadBalancerPolicyRulesRequest struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerPolicyRules []string               `protobuf:"bytes,1,rep,name=loadbalancer_policy_rules,json=loadbalancerPolicyRules,proto3" json:"loadbalancer_policy_rules,omitempty"`
+	LoadbalancerPolicyRules []string               `protobuf:"bytes,1,rep,name=loadbalancer_policy_rules,proto3" json:"loadbalancer_policy_rules,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1514,8 +1514,8 @@ func (x *DeleteLoadBalancerPolicyRulesRequest) GetZone() string {
 type DeleteLoadBalancerPolicyRulesResponse struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
 	Action                  *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerPolicyRules []string               `protobuf:"bytes,2,rep,name=loadbalancer_policy_rules,json=loadbalancerPolicyRules,proto3" json:"loadbalancer_policy_rules,omitempty"`
-	RetCode                 *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerPolicyRules []string               `protobuf:"bytes,2,rep,name=loadbalancer_policy_rules,proto3" json:"loadbalancer_policy_rules,omitempty"`
+	RetCode                 *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
@@ -1629,9 +1629,9 @@ func (x *DeleteLoadBalancersRequest) GetZone() string {
 type DeleteLoadBalancersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Loadbalancers []string               `protobuf:"bytes,3,rep,name=loadbalancers,proto3" json:"loadbalancers,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1698,7 +1698,7 @@ func (x *DeleteLoadBalancersResponse) GetRetCode() int32 {
 // DeleteServerCertificates.
 type DeleteServerCertificatesRequest struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
-	ServerCertificates []string               `protobuf:"bytes,1,rep,name=server_certificates,json=serverCertificates,proto3" json:"server_certificates,omitempty"`
+	ServerCertificates []string               `protobuf:"bytes,1,rep,name=server_certificates,proto3" json:"server_certificates,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1753,8 +1753,8 @@ func (x *DeleteServerCertificatesRequest) GetZone() string {
 type DeleteServerCertificatesResponse struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	Action             *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode            *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	ServerCertificates []string               `protobuf:"bytes,3,rep,name=server_certificates,json=serverCertificates,proto3" json:"server_certificates,omitempty"`
+	RetCode            *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	ServerCertificates []string               `protobuf:"bytes,3,rep,name=server_certificates,proto3" json:"server_certificates,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1817,8 +1817,8 @@ type DescribeLoadBalancerBackendsRequest struct {
 	// QingCloud's default: 20.
 	Limit                *int32   `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	Loadbalancer         *string  `protobuf:"bytes,2,opt,name=loadbalancer,proto3,oneof" json:"loadbalancer,omitempty"`
-	LoadbalancerBackends []string `protobuf:"bytes,3,rep,name=loadbalancer_backends,json=loadbalancerBackends,proto3" json:"loadbalancer_backends,omitempty"`
-	LoadbalancerListener *string  `protobuf:"bytes,4,opt,name=loadbalancer_listener,json=loadbalancerListener,proto3,oneof" json:"loadbalancer_listener,omitempty"`
+	LoadbalancerBackends []string `protobuf:"bytes,3,rep,name=loadbalancer_backends,proto3" json:"loadbalancer_backends,omitempty"`
+	LoadbalancerListener *string  `protobuf:"bytes,4,opt,name=loadbalancer_listener,proto3,oneof" json:"loadbalancer_listener,omitempty"`
 	// QingCloud's default: 0.
 	Offset  *int32  `protobuf:"varint,5,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner   *string `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
@@ -1920,8 +1920,8 @@ func (x *DescribeLoadBalancerBackendsRequest) GetZone() string {
 type DescribeLoadBalancerBackendsResponse struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
 	Action                 *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerBackendSet []*LoadbalancerBackend `protobuf:"bytes,2,rep,name=loadbalancer_backend_set,json=loadbalancerBackendSet,proto3" json:"loadbalancer_backend_set,omitempty"`
-	RetCode                *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerBackendSet []*LoadbalancerBackend `protobuf:"bytes,2,rep,name=loadbalancer_backend_set,proto3" json:"loadbalancer_backend_set,omitempty"`
+	RetCode                *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -1982,8 +1982,8 @@ func (x *DescribeLoadBalancerBackendsResponse) GetRetCode() int32 {
 type DescribeLoadBalancerBackendsAllRequest struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Loadbalancer         *string                `protobuf:"bytes,1,opt,name=loadbalancer,proto3,oneof" json:"loadbalancer,omitempty"`
-	LoadbalancerBackends []string               `protobuf:"bytes,2,rep,name=loadbalancer_backends,json=loadbalancerBackends,proto3" json:"loadbalancer_backends,omitempty"`
-	LoadbalancerListener *string                `protobuf:"bytes,3,opt,name=loadbalancer_listener,json=loadbalancerListener,proto3,oneof" json:"loadbalancer_listener,omitempty"`
+	LoadbalancerBackends []string               `protobuf:"bytes,2,rep,name=loadbalancer_backends,proto3" json:"loadbalancer_backends,omitempty"`
+	LoadbalancerListener *string                `protobuf:"bytes,3,opt,name=loadbalancer_listener,proto3,oneof" json:"loadbalancer_listener,omitempty"`
 	Owner                *string                `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Verbose              *int32                 `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -2068,9 +2068,9 @@ func (x *DescribeLoadBalancerBackendsAllRequest) GetZone() string {
 type DescribeLoadBalancerBackendsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	LoadbalancerBackend *LoadbalancerBackend `protobuf:"bytes,1,opt,name=loadbalancer_backend,json=loadbalancerBackend,proto3" json:"loadbalancer_backend,omitempty"`
+	LoadbalancerBackend *LoadbalancerBackend `protobuf:"bytes,1,opt,name=loadbalancer_backend,proto3" json:"loadbalancer_backend,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2135,7 +2135,7 @@ type DescribeLoadBalancerListenersRequest struct {
 	// QingCloud's default: 20.
 	Limit                 *int32   `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	Loadbalancer          *string  `protobuf:"bytes,2,opt,name=loadbalancer,proto3,oneof" json:"loadbalancer,omitempty"`
-	LoadbalancerListeners []string `protobuf:"bytes,3,rep,name=loadbalancer_listeners,json=loadbalancerListeners,proto3" json:"loadbalancer_listeners,omitempty"`
+	LoadbalancerListeners []string `protobuf:"bytes,3,rep,name=loadbalancer_listeners,proto3" json:"loadbalancer_listeners,omitempty"`
 	// QingCloud's default: 0.
 	Offset  *int32  `protobuf:"varint,4,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner   *string `protobuf:"bytes,5,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
@@ -2230,9 +2230,9 @@ func (x *DescribeLoadBalancerListenersRequest) GetZone() string {
 type DescribeLoadBalancerListenersResponse struct {
 	state                   protoimpl.MessageState  `protogen:"open.v1"`
 	Action                  *string                 `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerListenerSet []*LoadbalancerListener `protobuf:"bytes,2,rep,name=loadbalancer_listener_set,json=loadbalancerListenerSet,proto3" json:"loadbalancer_listener_set,omitempty"`
-	RetCode                 *int32                  `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount              *int32                  `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	LoadbalancerListenerSet []*LoadbalancerListener `protobuf:"bytes,2,rep,name=loadbalancer_listener_set,proto3" json:"loadbalancer_listener_set,omitempty"`
+	RetCode                 *int32                  `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount              *int32                  `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
@@ -2300,7 +2300,7 @@ func (x *DescribeLoadBalancerListenersResponse) GetTotalCount() int32 {
 type DescribeLoadBalancerListenersAllRequest struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Loadbalancer          *string                `protobuf:"bytes,1,opt,name=loadbalancer,proto3,oneof" json:"loadbalancer,omitempty"`
-	LoadbalancerListeners []string               `protobuf:"bytes,2,rep,name=loadbalancer_listeners,json=loadbalancerListeners,proto3" json:"loadbalancer_listeners,omitempty"`
+	LoadbalancerListeners []string               `protobuf:"bytes,2,rep,name=loadbalancer_listeners,proto3" json:"loadbalancer_listeners,omitempty"`
 	Owner                 *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Verbose               *int32                 `protobuf:"varint,4,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -2379,9 +2379,9 @@ func (x *DescribeLoadBalancerListenersAllRequest) GetZone() string {
 type DescribeLoadBalancerListenersAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	LoadbalancerListener *LoadbalancerListener `protobuf:"bytes,1,opt,name=loadbalancer_listener,json=loadbalancerListener,proto3" json:"loadbalancer_listener,omitempty"`
+	LoadbalancerListener *LoadbalancerListener `protobuf:"bytes,1,opt,name=loadbalancer_listener,proto3" json:"loadbalancer_listener,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2445,7 +2445,7 @@ type DescribeLoadBalancerPoliciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: 20.
 	Limit                *int32   `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
-	LoadbalancerPolicies []string `protobuf:"bytes,2,rep,name=loadbalancer_policies,json=loadbalancerPolicies,proto3" json:"loadbalancer_policies,omitempty"`
+	LoadbalancerPolicies []string `protobuf:"bytes,2,rep,name=loadbalancer_policies,proto3" json:"loadbalancer_policies,omitempty"`
 	// QingCloud's default: 0.
 	Offset  *int32  `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner   *string `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
@@ -2533,9 +2533,9 @@ func (x *DescribeLoadBalancerPoliciesRequest) GetZone() string {
 type DescribeLoadBalancerPoliciesResponse struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Action                *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerPolicySet []*LoadbalancerPolicy  `protobuf:"bytes,2,rep,name=loadbalancer_policy_set,json=loadbalancerPolicySet,proto3" json:"loadbalancer_policy_set,omitempty"`
-	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount            *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	LoadbalancerPolicySet []*LoadbalancerPolicy  `protobuf:"bytes,2,rep,name=loadbalancer_policy_set,proto3" json:"loadbalancer_policy_set,omitempty"`
+	RetCode               *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount            *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -2602,7 +2602,7 @@ func (x *DescribeLoadBalancerPoliciesResponse) GetTotalCount() int32 {
 // is the server's.
 type DescribeLoadBalancerPoliciesAllRequest struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerPolicies []string               `protobuf:"bytes,1,rep,name=loadbalancer_policies,json=loadbalancerPolicies,proto3" json:"loadbalancer_policies,omitempty"`
+	LoadbalancerPolicies []string               `protobuf:"bytes,1,rep,name=loadbalancer_policies,proto3" json:"loadbalancer_policies,omitempty"`
 	Owner                *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Verbose              *int32                 `protobuf:"varint,3,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -2673,9 +2673,9 @@ func (x *DescribeLoadBalancerPoliciesAllRequest) GetZone() string {
 type DescribeLoadBalancerPoliciesAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	LoadbalancerPolicy *LoadbalancerPolicy `protobuf:"bytes,1,opt,name=loadbalancer_policy,json=loadbalancerPolicy,proto3" json:"loadbalancer_policy,omitempty"`
+	LoadbalancerPolicy *LoadbalancerPolicy `protobuf:"bytes,1,opt,name=loadbalancer_policy,proto3" json:"loadbalancer_policy,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2739,8 +2739,8 @@ type DescribeLoadBalancerPolicyRulesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: 20.
 	Limit                   *int32   `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
-	LoadbalancerPolicy      *string  `protobuf:"bytes,2,opt,name=loadbalancer_policy,json=loadbalancerPolicy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
-	LoadbalancerPolicyRules []string `protobuf:"bytes,3,rep,name=loadbalancer_policy_rules,json=loadbalancerPolicyRules,proto3" json:"loadbalancer_policy_rules,omitempty"`
+	LoadbalancerPolicy      *string  `protobuf:"bytes,2,opt,name=loadbalancer_policy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
+	LoadbalancerPolicyRules []string `protobuf:"bytes,3,rep,name=loadbalancer_policy_rules,proto3" json:"loadbalancer_policy_rules,omitempty"`
 	// QingCloud's default: 0.
 	Offset *int32  `protobuf:"varint,4,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner  *string `protobuf:"bytes,5,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
@@ -2827,9 +2827,9 @@ func (x *DescribeLoadBalancerPolicyRulesRequest) GetZone() string {
 type DescribeLoadBalancerPolicyRulesResponse struct {
 	state                     protoimpl.MessageState    `protogen:"open.v1"`
 	Action                    *string                   `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerPolicyRuleSet []*LoadbalancerPolicyRule `protobuf:"bytes,2,rep,name=loadbalancer_policy_rule_set,json=loadbalancerPolicyRuleSet,proto3" json:"loadbalancer_policy_rule_set,omitempty"`
-	RetCode                   *int32                    `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount                *int32                    `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	LoadbalancerPolicyRuleSet []*LoadbalancerPolicyRule `protobuf:"bytes,2,rep,name=loadbalancer_policy_rule_set,proto3" json:"loadbalancer_policy_rule_set,omitempty"`
+	RetCode                   *int32                    `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount                *int32                    `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields             protoimpl.UnknownFields
 	sizeCache                 protoimpl.SizeCache
 }
@@ -2896,8 +2896,8 @@ func (x *DescribeLoadBalancerPolicyRulesResponse) GetTotalCount() int32 {
 // paging is the server's.
 type DescribeLoadBalancerPolicyRulesAllRequest struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerPolicy      *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy,json=loadbalancerPolicy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
-	LoadbalancerPolicyRules []string               `protobuf:"bytes,2,rep,name=loadbalancer_policy_rules,json=loadbalancerPolicyRules,proto3" json:"loadbalancer_policy_rules,omitempty"`
+	LoadbalancerPolicy      *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
+	LoadbalancerPolicyRules []string               `protobuf:"bytes,2,rep,name=loadbalancer_policy_rules,proto3" json:"loadbalancer_policy_rules,omitempty"`
 	Owner                   *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -2968,9 +2968,9 @@ func (x *DescribeLoadBalancerPolicyRulesAllRequest) GetZone() string {
 type DescribeLoadBalancerPolicyRulesAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	LoadbalancerPolicyRule *LoadbalancerPolicyRule `protobuf:"bytes,1,opt,name=loadbalancer_policy_rule,json=loadbalancerPolicyRule,proto3" json:"loadbalancer_policy_rule,omitempty"`
+	LoadbalancerPolicyRule *LoadbalancerPolicyRule `protobuf:"bytes,1,opt,name=loadbalancer_policy_rule,proto3" json:"loadbalancer_policy_rule,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3037,7 +3037,7 @@ type DescribeLoadBalancersRequest struct {
 	// QingCloud's default: 0.
 	Offset     *int32  `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner      *string `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, stopped, suspended, deleted, ceased (others are passed through).
 	Status []string `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
 	Tags   []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
@@ -3146,8 +3146,8 @@ func (x *DescribeLoadBalancersRequest) GetZone() string {
 type DescribeLoadBalancersResponse struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Action          *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerSet []*Loadbalancer        `protobuf:"bytes,2,rep,name=loadbalancer_set,json=loadbalancerSet,proto3" json:"loadbalancer_set,omitempty"`
-	RetCode         *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerSet []*Loadbalancer        `protobuf:"bytes,2,rep,name=loadbalancer_set,proto3" json:"loadbalancer_set,omitempty"`
+	RetCode         *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -3209,7 +3209,7 @@ type DescribeLoadBalancersAllRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Loadbalancers []string               `protobuf:"bytes,1,rep,name=loadbalancers,proto3" json:"loadbalancers,omitempty"`
 	Owner         *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	SearchWord    *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord    *string                `protobuf:"bytes,3,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, stopped, suspended, deleted, ceased (others are passed through).
 	Status []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
 	Tags   []string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
@@ -3306,7 +3306,7 @@ type DescribeLoadBalancersAllResponse struct {
 	// The item.
 	Loadbalancer *Loadbalancer `protobuf:"bytes,1,opt,name=loadbalancer,proto3" json:"loadbalancer,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3373,8 +3373,8 @@ type DescribeServerCertificatesRequest struct {
 	// QingCloud's default: 0.
 	Offset             *int32   `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner              *string  `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	SearchWord         *string  `protobuf:"bytes,4,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	ServerCertificates []string `protobuf:"bytes,5,rep,name=server_certificates,json=serverCertificates,proto3" json:"server_certificates,omitempty"`
+	SearchWord         *string  `protobuf:"bytes,4,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	ServerCertificates []string `protobuf:"bytes,5,rep,name=server_certificates,proto3" json:"server_certificates,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,6,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -3467,9 +3467,9 @@ func (x *DescribeServerCertificatesRequest) GetZone() string {
 type DescribeServerCertificatesResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	ServerCertificateSet []*ServerCertificate   `protobuf:"bytes,3,rep,name=server_certificate_set,json=serverCertificateSet,proto3" json:"server_certificate_set,omitempty"`
-	TotalCount           *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	ServerCertificateSet []*ServerCertificate   `protobuf:"bytes,3,rep,name=server_certificate_set,proto3" json:"server_certificate_set,omitempty"`
+	TotalCount           *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -3537,8 +3537,8 @@ func (x *DescribeServerCertificatesResponse) GetTotalCount() int32 {
 type DescribeServerCertificatesAllRequest struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	Owner              *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	SearchWord         *string                `protobuf:"bytes,2,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	ServerCertificates []string               `protobuf:"bytes,3,rep,name=server_certificates,json=serverCertificates,proto3" json:"server_certificates,omitempty"`
+	SearchWord         *string                `protobuf:"bytes,2,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	ServerCertificates []string               `protobuf:"bytes,3,rep,name=server_certificates,proto3" json:"server_certificates,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,4,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -3616,9 +3616,9 @@ func (x *DescribeServerCertificatesAllRequest) GetZone() string {
 type DescribeServerCertificatesAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	ServerCertificate *ServerCertificate `protobuf:"bytes,1,opt,name=server_certificate,json=serverCertificate,proto3" json:"server_certificate,omitempty"`
+	ServerCertificate *ServerCertificate `protobuf:"bytes,1,opt,name=server_certificate,proto3" json:"server_certificate,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3744,8 +3744,8 @@ func (x *DissociateEipsFromLoadBalancerRequest) GetZone() string {
 type DissociateEipsFromLoadBalancerResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3805,13 +3805,13 @@ func (x *DissociateEipsFromLoadBalancerResponse) GetRetCode() int32 {
 // GetLoadBalancerMonitor.
 type GetLoadBalancerMonitorRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	EndTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,proto3" json:"end_time,omitempty"`
 	// Known values: traffic (others are passed through).
 	Meters   []string `protobuf:"bytes,2,rep,name=meters,proto3" json:"meters,omitempty"`
 	Resource *string  `protobuf:"bytes,3,opt,name=resource,proto3,oneof" json:"resource,omitempty"`
 	// QingCloud's default: loadbalancer.
-	ResourceType *string                `protobuf:"bytes,4,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
-	StartTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	ResourceType *string                `protobuf:"bytes,4,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
+	StartTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,proto3" json:"start_time,omitempty"`
 	// Known values: 5m, 15m, 2h, 1d (others are passed through).
 	Step *string `protobuf:"bytes,6,opt,name=step,proto3,oneof" json:"step,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -3903,9 +3903,9 @@ func (x *GetLoadBalancerMonitorRequest) GetZone() string {
 type GetLoadBalancerMonitorResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,json=meterSet,proto3" json:"meter_set,omitempty"`
-	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,proto3" json:"meter_set,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3973,12 +3973,12 @@ func (x *GetLoadBalancerMonitorResponse) GetRetCode() int32 {
 type ModifyLoadBalancerAttributesRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Description      *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	HttpHeaderSize   *int64                 `protobuf:"varint,2,opt,name=http_header_size,json=httpHeaderSize,proto3,oneof" json:"http_header_size,omitempty"`
+	HttpHeaderSize   *int64                 `protobuf:"varint,2,opt,name=http_header_size,proto3,oneof" json:"http_header_size,omitempty"`
 	Loadbalancer     *string                `protobuf:"bytes,3,opt,name=loadbalancer,proto3,oneof" json:"loadbalancer,omitempty"`
-	LoadbalancerName *string                `protobuf:"bytes,4,opt,name=loadbalancer_name,json=loadbalancerName,proto3,oneof" json:"loadbalancer_name,omitempty"`
-	NodeCount        *int32                 `protobuf:"varint,5,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	PrivateIp        *string                `protobuf:"bytes,6,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
-	SecurityGroup    *string                `protobuf:"bytes,7,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
+	LoadbalancerName *string                `protobuf:"bytes,4,opt,name=loadbalancer_name,proto3,oneof" json:"loadbalancer_name,omitempty"`
+	NodeCount        *int32                 `protobuf:"varint,5,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	PrivateIp        *string                `protobuf:"bytes,6,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
+	SecurityGroup    *string                `protobuf:"bytes,7,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,8,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -4076,7 +4076,7 @@ func (x *ModifyLoadBalancerAttributesRequest) GetZone() string {
 type ModifyLoadBalancerAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4131,9 +4131,9 @@ type ModifyLoadBalancerBackendAttributesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 0, 1 (others are passed through).
 	Disabled                *int32  `protobuf:"varint,1,opt,name=disabled,proto3,oneof" json:"disabled,omitempty"`
-	LoadbalancerBackend     *string `protobuf:"bytes,2,opt,name=loadbalancer_backend,json=loadbalancerBackend,proto3,oneof" json:"loadbalancer_backend,omitempty"`
-	LoadbalancerBackendName *string `protobuf:"bytes,3,opt,name=loadbalancer_backend_name,json=loadbalancerBackendName,proto3,oneof" json:"loadbalancer_backend_name,omitempty"`
-	LoadbalancerPolicyId    *string `protobuf:"bytes,4,opt,name=loadbalancer_policy_id,json=loadbalancerPolicyId,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
+	LoadbalancerBackend     *string `protobuf:"bytes,2,opt,name=loadbalancer_backend,proto3,oneof" json:"loadbalancer_backend,omitempty"`
+	LoadbalancerBackendName *string `protobuf:"bytes,3,opt,name=loadbalancer_backend_name,proto3,oneof" json:"loadbalancer_backend_name,omitempty"`
+	LoadbalancerPolicyId    *string `protobuf:"bytes,4,opt,name=loadbalancer_policy_id,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
 	Port                    *int32  `protobuf:"varint,5,opt,name=port,proto3,oneof" json:"port,omitempty"`
 	Weight                  *int32  `protobuf:"varint,6,opt,name=weight,proto3,oneof" json:"weight,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -4226,7 +4226,7 @@ func (x *ModifyLoadBalancerBackendAttributesRequest) GetZone() string {
 type ModifyLoadBalancerBackendAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4279,15 +4279,15 @@ func (x *ModifyLoadBalancerBackendAttributesResponse) GetRetCode() int32 {
 // ModifyLoadBalancerListenerAttributes.
 type ModifyLoadBalancerListenerAttributesRequest struct {
 	state                    protoimpl.MessageState `protogen:"open.v1"`
-	BalanceMode              *string                `protobuf:"bytes,1,opt,name=balance_mode,json=balanceMode,proto3,oneof" json:"balance_mode,omitempty"`
+	BalanceMode              *string                `protobuf:"bytes,1,opt,name=balance_mode,proto3,oneof" json:"balance_mode,omitempty"`
 	Forwardfor               *int32                 `protobuf:"varint,2,opt,name=forwardfor,proto3,oneof" json:"forwardfor,omitempty"`
-	HealthyCheckMethod       *string                `protobuf:"bytes,3,opt,name=healthy_check_method,json=healthyCheckMethod,proto3,oneof" json:"healthy_check_method,omitempty"`
-	HealthyCheckOption       *string                `protobuf:"bytes,4,opt,name=healthy_check_option,json=healthyCheckOption,proto3,oneof" json:"healthy_check_option,omitempty"`
-	ListenerOption           *int32                 `protobuf:"varint,5,opt,name=listener_option,json=listenerOption,proto3,oneof" json:"listener_option,omitempty"`
-	LoadbalancerListener     *string                `protobuf:"bytes,6,opt,name=loadbalancer_listener,json=loadbalancerListener,proto3,oneof" json:"loadbalancer_listener,omitempty"`
-	LoadbalancerListenerName *string                `protobuf:"bytes,7,opt,name=loadbalancer_listener_name,json=loadbalancerListenerName,proto3,oneof" json:"loadbalancer_listener_name,omitempty"`
-	ServerCertificateId      []string               `protobuf:"bytes,8,rep,name=server_certificate_id,json=serverCertificateId,proto3" json:"server_certificate_id,omitempty"`
-	SessionSticky            *string                `protobuf:"bytes,9,opt,name=session_sticky,json=sessionSticky,proto3,oneof" json:"session_sticky,omitempty"`
+	HealthyCheckMethod       *string                `protobuf:"bytes,3,opt,name=healthy_check_method,proto3,oneof" json:"healthy_check_method,omitempty"`
+	HealthyCheckOption       *string                `protobuf:"bytes,4,opt,name=healthy_check_option,proto3,oneof" json:"healthy_check_option,omitempty"`
+	ListenerOption           *int32                 `protobuf:"varint,5,opt,name=listener_option,proto3,oneof" json:"listener_option,omitempty"`
+	LoadbalancerListener     *string                `protobuf:"bytes,6,opt,name=loadbalancer_listener,proto3,oneof" json:"loadbalancer_listener,omitempty"`
+	LoadbalancerListenerName *string                `protobuf:"bytes,7,opt,name=loadbalancer_listener_name,proto3,oneof" json:"loadbalancer_listener_name,omitempty"`
+	ServerCertificateId      []string               `protobuf:"bytes,8,rep,name=server_certificate_id,proto3" json:"server_certificate_id,omitempty"`
+	SessionSticky            *string                `protobuf:"bytes,9,opt,name=session_sticky,proto3,oneof" json:"session_sticky,omitempty"`
 	Timeout                  *int32                 `protobuf:"varint,10,opt,name=timeout,proto3,oneof" json:"timeout,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,11,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -4407,7 +4407,7 @@ func (x *ModifyLoadBalancerListenerAttributesRequest) GetZone() string {
 type ModifyLoadBalancerListenerAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4460,8 +4460,8 @@ func (x *ModifyLoadBalancerListenerAttributesResponse) GetRetCode() int32 {
 // ModifyLoadBalancerPolicyAttributes.
 type ModifyLoadBalancerPolicyAttributesRequest struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerPolicy     *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy,json=loadbalancerPolicy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
-	LoadbalancerPolicyName *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_name,json=loadbalancerPolicyName,proto3,oneof" json:"loadbalancer_policy_name,omitempty"`
+	LoadbalancerPolicy     *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy,proto3,oneof" json:"loadbalancer_policy,omitempty"`
+	LoadbalancerPolicyName *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_name,proto3,oneof" json:"loadbalancer_policy_name,omitempty"`
 	Operator               *string                `protobuf:"bytes,3,opt,name=operator,proto3,oneof" json:"operator,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -4532,8 +4532,8 @@ func (x *ModifyLoadBalancerPolicyAttributesRequest) GetZone() string {
 type ModifyLoadBalancerPolicyAttributesResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerPolicyId *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_id,json=loadbalancerPolicyId,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerPolicyId *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_id,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -4593,8 +4593,8 @@ func (x *ModifyLoadBalancerPolicyAttributesResponse) GetRetCode() int32 {
 // ModifyLoadBalancerPolicyRuleAttributes.
 type ModifyLoadBalancerPolicyRuleAttributesRequest struct {
 	state                      protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerPolicyRule     *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy_rule,json=loadbalancerPolicyRule,proto3,oneof" json:"loadbalancer_policy_rule,omitempty"`
-	LoadbalancerPolicyRuleName *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_rule_name,json=loadbalancerPolicyRuleName,proto3,oneof" json:"loadbalancer_policy_rule_name,omitempty"`
+	LoadbalancerPolicyRule     *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy_rule,proto3,oneof" json:"loadbalancer_policy_rule,omitempty"`
+	LoadbalancerPolicyRuleName *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_rule_name,proto3,oneof" json:"loadbalancer_policy_rule_name,omitempty"`
 	Val                        *string                `protobuf:"bytes,3,opt,name=val,proto3,oneof" json:"val,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -4665,8 +4665,8 @@ func (x *ModifyLoadBalancerPolicyRuleAttributesRequest) GetZone() string {
 type ModifyLoadBalancerPolicyRuleAttributesResponse struct {
 	state                    protoimpl.MessageState `protogen:"open.v1"`
 	Action                   *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	LoadbalancerPolicyRuleId *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_rule_id,json=loadbalancerPolicyRuleId,proto3,oneof" json:"loadbalancer_policy_rule_id,omitempty"`
-	RetCode                  *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	LoadbalancerPolicyRuleId *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_rule_id,proto3,oneof" json:"loadbalancer_policy_rule_id,omitempty"`
+	RetCode                  *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields            protoimpl.UnknownFields
 	sizeCache                protoimpl.SizeCache
 }
@@ -4727,8 +4727,8 @@ func (x *ModifyLoadBalancerPolicyRuleAttributesResponse) GetRetCode() int32 {
 type ModifyServerCertificateAttributesRequest struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Description           *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	ServerCertificate     *string                `protobuf:"bytes,2,opt,name=server_certificate,json=serverCertificate,proto3,oneof" json:"server_certificate,omitempty"`
-	ServerCertificateName *string                `protobuf:"bytes,3,opt,name=server_certificate_name,json=serverCertificateName,proto3,oneof" json:"server_certificate_name,omitempty"`
+	ServerCertificate     *string                `protobuf:"bytes,2,opt,name=server_certificate,proto3,oneof" json:"server_certificate,omitempty"`
+	ServerCertificateName *string                `protobuf:"bytes,3,opt,name=server_certificate_name,proto3,oneof" json:"server_certificate_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -4798,7 +4798,7 @@ func (x *ModifyServerCertificateAttributesRequest) GetZone() string {
 type ModifyServerCertificateAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4851,7 +4851,7 @@ func (x *ModifyServerCertificateAttributesResponse) GetRetCode() int32 {
 type ResizeLoadBalancersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 0, 1, 2, 3, 4, 5 (others are passed through).
-	LoadbalancerType *int32   `protobuf:"varint,1,opt,name=loadbalancer_type,json=loadbalancerType,proto3,oneof" json:"loadbalancer_type,omitempty"`
+	LoadbalancerType *int32   `protobuf:"varint,1,opt,name=loadbalancer_type,proto3,oneof" json:"loadbalancer_type,omitempty"`
 	Loadbalancers    []string `protobuf:"bytes,2,rep,name=loadbalancers,proto3" json:"loadbalancers,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -4914,8 +4914,8 @@ func (x *ResizeLoadBalancersRequest) GetZone() string {
 type ResizeLoadBalancersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5029,8 +5029,8 @@ func (x *StartLoadBalancersRequest) GetZone() string {
 type StartLoadBalancersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5144,8 +5144,8 @@ func (x *StopLoadBalancersRequest) GetZone() string {
 type StopLoadBalancersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5259,8 +5259,8 @@ func (x *UpdateLoadBalancersRequest) GetZone() string {
 type UpdateLoadBalancersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5320,17 +5320,17 @@ var File_qingcloud_iaas_v1_load_balancer_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\n" +
-	"%qingcloud/iaas/v1/load_balancer.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xe4\x01\n" +
+	"%qingcloud/iaas/v1/load_balancer.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xe5\x01\n" +
 	"\x1eAddLoadBalancerBackendsRequest\x12G\n" +
-	"\bbackends\x18\x01 \x03(\v2&.qingcloud.iaas.v1.LoadbalancerBackendB\x03\xe0A\x02R\bbackends\x12=\n" +
-	"\x15loadbalancer_listener\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x14loadbalancerListener\x88\x01\x01\x12\x17\n" +
+	"\bbackends\x18\x01 \x03(\v2&.qingcloud.iaas.v1.LoadbalancerBackendB\x03\xe0A\x02R\bbackends\x12>\n" +
+	"\x15loadbalancer_listener\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x15loadbalancer_listener\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x18\n" +
 	"\x16_loadbalancer_listenerB\a\n" +
-	"\x05_zone\"\xab\x01\n" +
+	"\x05_zone\"\xad\x01\n" +
 	"\x1fAddLoadBalancerBackendsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x123\n" +
-	"\x15loadbalancer_backends\x18\x02 \x03(\tR\x14loadbalancerBackends\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x124\n" +
+	"\x15loadbalancer_backends\x18\x02 \x03(\tR\x15loadbalancer_backends\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"\xc4\x01\n" +
 	"\x1fAddLoadBalancerListenersRequest\x12E\n" +
@@ -5338,34 +5338,34 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\floadbalancer\x18\x02 \x01(\tH\x00R\floadbalancer\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_loadbalancerB\a\n" +
-	"\x05_zone\"\xae\x01\n" +
+	"\x05_zone\"\xb0\x01\n" +
 	" AddLoadBalancerListenersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\x16loadbalancer_listeners\x18\x02 \x03(\tR\x15loadbalancerListeners\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\x16loadbalancer_listeners\x18\x02 \x03(\tR\x16loadbalancer_listeners\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xd4\x01\n" +
-	"!AddLoadBalancerPolicyRulesRequest\x124\n" +
-	"\x13loadbalancer_policy\x18\x01 \x01(\tH\x00R\x12loadbalancerPolicy\x88\x01\x01\x12?\n" +
+	"\t_ret_code\"\xd5\x01\n" +
+	"!AddLoadBalancerPolicyRulesRequest\x125\n" +
+	"\x13loadbalancer_policy\x18\x01 \x01(\tH\x00R\x13loadbalancer_policy\x88\x01\x01\x12?\n" +
 	"\x05rules\x18\x02 \x03(\v2).qingcloud.iaas.v1.LoadbalancerPolicyRuleR\x05rules\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x16\n" +
 	"\x14_loadbalancer_policyB\a\n" +
-	"\x05_zone\"\xb5\x01\n" +
+	"\x05_zone\"\xb8\x01\n" +
 	"\"AddLoadBalancerPolicyRulesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12:\n" +
-	"\x19loadbalancer_policy_rules\x18\x02 \x03(\tR\x17loadbalancerPolicyRules\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12<\n" +
+	"\x19loadbalancer_policy_rules\x18\x02 \x03(\tR\x19loadbalancer_policy_rules\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x95\x01\n" +
-	"\x1eApplyLoadBalancerPolicyRequest\x129\n" +
-	"\x13loadbalancer_policy\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x12loadbalancerPolicy\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\x96\x01\n" +
+	"\x1eApplyLoadBalancerPolicyRequest\x12:\n" +
+	"\x13loadbalancer_policy\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13loadbalancer_policy\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\x16\n" +
 	"\x14_loadbalancer_policyB\a\n" +
-	"\x05_zone\"\x9d\x01\n" +
+	"\x05_zone\"\x9f\x01\n" +
 	"\x1fApplyLoadBalancerPolicyResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"\x9e\x01\n" +
@@ -5374,29 +5374,32 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\floadbalancer\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\floadbalancer\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_loadbalancerB\a\n" +
-	"\x05_zone\"\xa1\x01\n" +
+	"\x05_zone\"\xa3\x01\n" +
 	"#AssociateEipsToLoadBalancerResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xfd\x04\n" +
-	"\x19CreateLoadBalancerRequest\x12&\n" +
-	"\fcluster_mode\x18\x01 \x01(\x05H\x00R\vclusterMode\x88\x01\x01\x12\x12\n" +
-	"\x04eips\x18\x02 \x03(\tR\x04eips\x12-\n" +
-	"\x10http_header_size\x18\x03 \x01(\x03H\x01R\x0ehttpHeaderSize\x88\x01\x01\x120\n" +
-	"\x11loadbalancer_name\x18\x04 \x01(\tH\x02R\x10loadbalancerName\x88\x01\x01\x120\n" +
-	"\x11loadbalancer_type\x18\x05 \x01(\x05H\x03R\x10loadbalancerType\x88\x01\x01\x12\x17\n" +
-	"\x04mode\x18\x06 \x01(\x05H\x04R\x04mode\x88\x01\x01\x12\"\n" +
+	"\t_ret_code\"\x86\x05\n" +
+	"\x19CreateLoadBalancerRequest\x12'\n" +
+	"\fcluster_mode\x18\x01 \x01(\x05H\x00R\fcluster_mode\x88\x01\x01\x12\x12\n" +
+	"\x04eips\x18\x02 \x03(\tR\x04eips\x12/\n" +
+	"\x10http_header_size\x18\x03 \x01(\x03H\x01R\x10http_header_size\x88\x01\x01\x121\n" +
+	"\x11loadbalancer_name\x18\x04 \x01(\tH\x02R\x11loadbalancer_name\x88\x01\x01\x121\n" +
+	"\x11loadbalancer_type\x18\x05 \x01(\x05H\x03R\x11loadbalancer_type\x88\x01\x01\x12\x17\n" +
+	"\x04mode\x18\x06 \x01(\x05H\x04R\x04mode\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\a \x01(\x05H\x05R\tnodeCount\x88\x01\x01\x12\"\n" +
+	"node_count\x18\a \x01(\x05H\x05R\n" +
+	"node_count\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18\b \x01(\tH\x06R\tprivateIp\x88\x01\x01\x12\"\n" +
+	"private_ip\x18\b \x01(\tH\x06R\n" +
+	"private_ip\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\t \x01(\tH\aR\tprojectId\x88\x01\x01\x12*\n" +
+	"project_id\x18\t \x01(\tH\aR\n" +
+	"project_id\x88\x01\x01\x12+\n" +
 	"\x0esecurity_group\x18\n" +
-	" \x01(\tH\bR\rsecurityGroup\x88\x01\x01\x12\x19\n" +
+	" \x01(\tH\bR\x0esecurity_group\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\v \x01(\tH\tR\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\f \x01(\tH\n" +
 	"R\x04zone\x88\x01\x01B\x0f\n" +
@@ -5410,114 +5413,113 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\v_project_idB\x11\n" +
 	"\x0f_security_groupB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xda\x01\n" +
+	"\x05_zone\"\xdd\x01\n" +
 	"\x1aCreateLoadBalancerResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12,\n" +
-	"\x0floadbalancer_id\x18\x03 \x01(\tH\x02R\x0eloadbalancerId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12-\n" +
+	"\x0floadbalancer_id\x18\x03 \x01(\tH\x02R\x0floadbalancer_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\x12\n" +
 	"\x10_loadbalancer_idB\v\n" +
-	"\t_ret_code\"\xd2\x01\n" +
-	"\x1fCreateLoadBalancerPolicyRequest\x12B\n" +
-	"\x18loadbalancer_policy_name\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x16loadbalancerPolicyName\x88\x01\x01\x12\x1f\n" +
+	"\t_ret_code\"\xd4\x01\n" +
+	"\x1fCreateLoadBalancerPolicyRequest\x12D\n" +
+	"\x18loadbalancer_policy_name\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x18loadbalancer_policy_name\x88\x01\x01\x12\x1f\n" +
 	"\boperator\x18\x02 \x01(\tH\x01R\boperator\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x1b\n" +
 	"\x19_loadbalancer_policy_nameB\v\n" +
 	"\t_operatorB\a\n" +
-	"\x05_zone\"\xcd\x01\n" +
+	"\x05_zone\"\xd0\x01\n" +
 	" CreateLoadBalancerPolicyResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x129\n" +
-	"\x16loadbalancer_policy_id\x18\x02 \x01(\tH\x01R\x14loadbalancerPolicyId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12;\n" +
+	"\x16loadbalancer_policy_id\x18\x02 \x01(\tH\x01R\x16loadbalancer_policy_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x19\n" +
 	"\x17_loadbalancer_policy_idB\v\n" +
-	"\t_ret_code\"\xa9\x02\n" +
-	"\x1eCreateServerCertificateRequest\x129\n" +
-	"\x13certificate_content\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x12certificateContent\x88\x01\x01\x12)\n" +
-	"\vprivate_key\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\n" +
-	"privateKey\x88\x01\x01\x12;\n" +
-	"\x17server_certificate_name\x18\x03 \x01(\tH\x02R\x15serverCertificateName\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\xad\x02\n" +
+	"\x1eCreateServerCertificateRequest\x12:\n" +
+	"\x13certificate_content\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13certificate_content\x88\x01\x01\x12*\n" +
+	"\vprivate_key\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\vprivate_key\x88\x01\x01\x12=\n" +
+	"\x17server_certificate_name\x18\x03 \x01(\tH\x02R\x17server_certificate_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x16\n" +
 	"\x14_certificate_contentB\x0e\n" +
 	"\f_private_keyB\x1a\n" +
 	"\x18_server_certificate_nameB\a\n" +
-	"\x05_zone\"\xc9\x01\n" +
+	"\x05_zone\"\xcc\x01\n" +
 	"\x1fCreateServerCertificateResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x127\n" +
-	"\x15server_certificate_id\x18\x03 \x01(\tH\x02R\x13serverCertificateId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x129\n" +
+	"\x15server_certificate_id\x18\x03 \x01(\tH\x02R\x15server_certificate_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x18\n" +
-	"\x16_server_certificate_id\"\x7f\n" +
-	"!DeleteLoadBalancerBackendsRequest\x128\n" +
-	"\x15loadbalancer_backends\x18\x01 \x03(\tB\x03\xe0A\x02R\x14loadbalancerBackends\x12\x17\n" +
+	"\x16_server_certificate_id\"\x80\x01\n" +
+	"!DeleteLoadBalancerBackendsRequest\x129\n" +
+	"\x15loadbalancer_backends\x18\x01 \x03(\tB\x03\xe0A\x02R\x15loadbalancer_backends\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xae\x01\n" +
+	"\x05_zone\"\xb0\x01\n" +
 	"\"DeleteLoadBalancerBackendsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x123\n" +
-	"\x15loadbalancer_backends\x18\x02 \x03(\tR\x14loadbalancerBackends\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x124\n" +
+	"\x15loadbalancer_backends\x18\x02 \x03(\tR\x15loadbalancer_backends\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x82\x01\n" +
-	"\"DeleteLoadBalancerListenersRequest\x12:\n" +
-	"\x16loadbalancer_listeners\x18\x01 \x03(\tB\x03\xe0A\x02R\x15loadbalancerListeners\x12\x17\n" +
+	"\t_ret_code\"\x83\x01\n" +
+	"\"DeleteLoadBalancerListenersRequest\x12;\n" +
+	"\x16loadbalancer_listeners\x18\x01 \x03(\tB\x03\xe0A\x02R\x16loadbalancer_listeners\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xb1\x01\n" +
+	"\x05_zone\"\xb3\x01\n" +
 	"#DeleteLoadBalancerListenersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\x16loadbalancer_listeners\x18\x02 \x03(\tR\x15loadbalancerListeners\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\x16loadbalancer_listeners\x18\x02 \x03(\tR\x16loadbalancer_listeners\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x7f\n" +
-	"!DeleteLoadBalancerPoliciesRequest\x128\n" +
-	"\x15loadbalancer_policies\x18\x01 \x03(\tB\x03\xe0A\x02R\x14loadbalancerPolicies\x12\x17\n" +
+	"\t_ret_code\"\x80\x01\n" +
+	"!DeleteLoadBalancerPoliciesRequest\x129\n" +
+	"\x15loadbalancer_policies\x18\x01 \x03(\tB\x03\xe0A\x02R\x15loadbalancer_policies\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xae\x01\n" +
+	"\x05_zone\"\xb0\x01\n" +
 	"\"DeleteLoadBalancerPoliciesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x123\n" +
-	"\x15loadbalancer_policies\x18\x02 \x03(\tR\x14loadbalancerPolicies\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x124\n" +
+	"\x15loadbalancer_policies\x18\x02 \x03(\tR\x15loadbalancer_policies\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x89\x01\n" +
-	"$DeleteLoadBalancerPolicyRulesRequest\x12?\n" +
-	"\x19loadbalancer_policy_rules\x18\x01 \x03(\tB\x03\xe0A\x02R\x17loadbalancerPolicyRules\x12\x17\n" +
+	"\t_ret_code\"\x8b\x01\n" +
+	"$DeleteLoadBalancerPolicyRulesRequest\x12A\n" +
+	"\x19loadbalancer_policy_rules\x18\x01 \x03(\tB\x03\xe0A\x02R\x19loadbalancer_policy_rules\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xb8\x01\n" +
+	"\x05_zone\"\xbb\x01\n" +
 	"%DeleteLoadBalancerPolicyRulesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12:\n" +
-	"\x19loadbalancer_policy_rules\x18\x02 \x03(\tR\x17loadbalancerPolicyRules\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12<\n" +
+	"\x19loadbalancer_policy_rules\x18\x02 \x03(\tR\x19loadbalancer_policy_rules\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"i\n" +
 	"\x1aDeleteLoadBalancersRequest\x12)\n" +
 	"\rloadbalancers\x18\x01 \x03(\tB\x03\xe0A\x02R\rloadbalancers\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xbf\x01\n" +
+	"\x05_zone\"\xc1\x01\n" +
 	"\x1bDeleteLoadBalancersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12$\n" +
-	"\rloadbalancers\x18\x03 \x03(\tR\rloadbalancers\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12$\n" +
+	"\rloadbalancers\x18\x03 \x03(\tR\rloadbalancers\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"y\n" +
-	"\x1fDeleteServerCertificatesRequest\x124\n" +
-	"\x13server_certificates\x18\x01 \x03(\tB\x03\xe0A\x02R\x12serverCertificates\x12\x17\n" +
+	"\t_ret_code\"z\n" +
+	"\x1fDeleteServerCertificatesRequest\x125\n" +
+	"\x13server_certificates\x18\x01 \x03(\tB\x03\xe0A\x02R\x13server_certificates\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xa8\x01\n" +
+	"\x05_zone\"\xaa\x01\n" +
 	" DeleteServerCertificatesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12/\n" +
-	"\x13server_certificates\x18\x03 \x03(\tR\x12serverCertificatesB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x120\n" +
+	"\x13server_certificates\x18\x03 \x03(\tR\x13server_certificatesB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xa7\x03\n" +
+	"\t_ret_code\"\xa9\x03\n" +
 	"#DescribeLoadBalancerBackendsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12'\n" +
-	"\floadbalancer\x18\x02 \x01(\tH\x01R\floadbalancer\x88\x01\x01\x123\n" +
-	"\x15loadbalancer_backends\x18\x03 \x03(\tR\x14loadbalancerBackends\x128\n" +
-	"\x15loadbalancer_listener\x18\x04 \x01(\tH\x02R\x14loadbalancerListener\x88\x01\x01\x12\x1b\n" +
+	"\floadbalancer\x18\x02 \x01(\tH\x01R\floadbalancer\x88\x01\x01\x124\n" +
+	"\x15loadbalancer_backends\x18\x03 \x03(\tR\x15loadbalancer_backends\x129\n" +
+	"\x15loadbalancer_listener\x18\x04 \x01(\tH\x02R\x15loadbalancer_listener\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x05 \x01(\x05H\x03R\x06offset\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x06 \x01(\tH\x04R\x05owner\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\a \x01(\x05H\x05R\averbose\x88\x01\x01\x12\x17\n" +
@@ -5529,17 +5531,17 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x06_ownerB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xdd\x01\n" +
+	"\x05_zone\"\xe0\x01\n" +
 	"$DescribeLoadBalancerBackendsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12`\n" +
-	"\x18loadbalancer_backend_set\x18\x02 \x03(\v2&.qingcloud.iaas.v1.LoadbalancerBackendR\x16loadbalancerBackendSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12b\n" +
+	"\x18loadbalancer_backend_set\x18\x02 \x03(\v2&.qingcloud.iaas.v1.LoadbalancerBackendR\x18loadbalancer_backend_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xdd\x02\n" +
+	"\t_ret_code\"\xdf\x02\n" +
 	"&DescribeLoadBalancerBackendsAllRequest\x12'\n" +
-	"\floadbalancer\x18\x01 \x01(\tH\x00R\floadbalancer\x88\x01\x01\x123\n" +
-	"\x15loadbalancer_backends\x18\x02 \x03(\tR\x14loadbalancerBackends\x128\n" +
-	"\x15loadbalancer_listener\x18\x03 \x01(\tH\x01R\x14loadbalancerListener\x88\x01\x01\x12\x19\n" +
+	"\floadbalancer\x18\x01 \x01(\tH\x00R\floadbalancer\x88\x01\x01\x124\n" +
+	"\x15loadbalancer_backends\x18\x02 \x03(\tR\x15loadbalancer_backends\x129\n" +
+	"\x15loadbalancer_listener\x18\x03 \x01(\tH\x01R\x15loadbalancer_listener\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\x05 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x04R\x04zone\x88\x01\x01B\x0f\n" +
@@ -5548,17 +5550,16 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x06_ownerB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xd0\x01\n" +
-	"'DescribeLoadBalancerBackendsAllResponse\x12Y\n" +
-	"\x14loadbalancer_backend\x18\x01 \x01(\v2&.qingcloud.iaas.v1.LoadbalancerBackendR\x13loadbalancerBackend\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xd2\x01\n" +
+	"'DescribeLoadBalancerBackendsAllResponse\x12Z\n" +
+	"\x14loadbalancer_backend\x18\x01 \x01(\v2&.qingcloud.iaas.v1.LoadbalancerBackendR\x14loadbalancer_backend\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xd6\x02\n" +
+	"\f_total_count\"\xd7\x02\n" +
 	"$DescribeLoadBalancerListenersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12'\n" +
-	"\floadbalancer\x18\x02 \x01(\tH\x01R\floadbalancer\x88\x01\x01\x125\n" +
-	"\x16loadbalancer_listeners\x18\x03 \x03(\tR\x15loadbalancerListeners\x12\x1b\n" +
+	"\floadbalancer\x18\x02 \x01(\tH\x01R\floadbalancer\x88\x01\x01\x126\n" +
+	"\x16loadbalancer_listeners\x18\x03 \x03(\tR\x16loadbalancer_listeners\x12\x1b\n" +
 	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x05 \x01(\tH\x03R\x05owner\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\x06 \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
@@ -5569,19 +5570,18 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x06_ownerB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x97\x02\n" +
+	"\x05_zone\"\x9b\x02\n" +
 	"%DescribeLoadBalancerListenersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12c\n" +
-	"\x19loadbalancer_listener_set\x18\x02 \x03(\v2'.qingcloud.iaas.v1.LoadbalancerListenerR\x17loadbalancerListenerSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12e\n" +
+	"\x19loadbalancer_listener_set\x18\x02 \x03(\v2'.qingcloud.iaas.v1.LoadbalancerListenerR\x19loadbalancer_listener_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x8c\x02\n" +
+	"\f_total_count\"\x8d\x02\n" +
 	"'DescribeLoadBalancerListenersAllRequest\x12'\n" +
-	"\floadbalancer\x18\x01 \x01(\tH\x00R\floadbalancer\x88\x01\x01\x125\n" +
-	"\x16loadbalancer_listeners\x18\x02 \x03(\tR\x15loadbalancerListeners\x12\x19\n" +
+	"\floadbalancer\x18\x01 \x01(\tH\x00R\floadbalancer\x88\x01\x01\x126\n" +
+	"\x16loadbalancer_listeners\x18\x02 \x03(\tR\x16loadbalancer_listeners\x12\x19\n" +
 	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\x04 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0f\n" +
@@ -5589,16 +5589,15 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x06_ownerB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xd4\x01\n" +
-	"(DescribeLoadBalancerListenersAllResponse\x12\\\n" +
-	"\x15loadbalancer_listener\x18\x01 \x01(\v2'.qingcloud.iaas.v1.LoadbalancerListenerR\x14loadbalancerListener\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xd6\x01\n" +
+	"(DescribeLoadBalancerListenersAllResponse\x12]\n" +
+	"\x15loadbalancer_listener\x18\x01 \x01(\v2'.qingcloud.iaas.v1.LoadbalancerListenerR\x15loadbalancer_listener\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\x99\x02\n" +
+	"\f_total_count\"\x9a\x02\n" +
 	"#DescribeLoadBalancerPoliciesRequest\x12\x19\n" +
-	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x123\n" +
-	"\x15loadbalancer_policies\x18\x02 \x03(\tR\x14loadbalancerPolicies\x12\x1b\n" +
+	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x124\n" +
+	"\x15loadbalancer_policies\x18\x02 \x03(\tR\x15loadbalancer_policies\x12\x1b\n" +
 	"\x06offset\x18\x03 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\x05 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x17\n" +
@@ -5608,35 +5607,33 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x06_ownerB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x90\x02\n" +
+	"\x05_zone\"\x94\x02\n" +
 	"$DescribeLoadBalancerPoliciesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12]\n" +
-	"\x17loadbalancer_policy_set\x18\x02 \x03(\v2%.qingcloud.iaas.v1.LoadbalancerPolicyR\x15loadbalancerPolicySet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12_\n" +
+	"\x17loadbalancer_policy_set\x18\x02 \x03(\v2%.qingcloud.iaas.v1.LoadbalancerPolicyR\x17loadbalancer_policy_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xcf\x01\n" +
-	"&DescribeLoadBalancerPoliciesAllRequest\x123\n" +
-	"\x15loadbalancer_policies\x18\x01 \x03(\tR\x14loadbalancerPolicies\x12\x19\n" +
+	"\f_total_count\"\xd0\x01\n" +
+	"&DescribeLoadBalancerPoliciesAllRequest\x124\n" +
+	"\x15loadbalancer_policies\x18\x01 \x03(\tR\x15loadbalancer_policies\x12\x19\n" +
 	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\x03 \x01(\x05H\x01R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_ownerB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xcd\x01\n" +
-	"'DescribeLoadBalancerPoliciesAllResponse\x12V\n" +
-	"\x13loadbalancer_policy\x18\x01 \x01(\v2%.qingcloud.iaas.v1.LoadbalancerPolicyR\x12loadbalancerPolicy\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xcf\x01\n" +
+	"'DescribeLoadBalancerPoliciesAllResponse\x12W\n" +
+	"\x13loadbalancer_policy\x18\x01 \x01(\v2%.qingcloud.iaas.v1.LoadbalancerPolicyR\x13loadbalancer_policy\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xc6\x02\n" +
+	"\f_total_count\"\xc9\x02\n" +
 	"&DescribeLoadBalancerPolicyRulesRequest\x12\x19\n" +
-	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x124\n" +
-	"\x13loadbalancer_policy\x18\x02 \x01(\tH\x01R\x12loadbalancerPolicy\x88\x01\x01\x12:\n" +
-	"\x19loadbalancer_policy_rules\x18\x03 \x03(\tR\x17loadbalancerPolicyRules\x12\x1b\n" +
+	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x125\n" +
+	"\x13loadbalancer_policy\x18\x02 \x01(\tH\x01R\x13loadbalancer_policy\x88\x01\x01\x12<\n" +
+	"\x19loadbalancer_policy_rules\x18\x03 \x03(\tR\x19loadbalancer_policy_rules\x12\x1b\n" +
 	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x05 \x01(\tH\x03R\x05owner\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
@@ -5644,37 +5641,34 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x14_loadbalancer_policyB\t\n" +
 	"\a_offsetB\b\n" +
 	"\x06_ownerB\a\n" +
-	"\x05_zone\"\xa0\x02\n" +
+	"\x05_zone\"\xa5\x02\n" +
 	"'DescribeLoadBalancerPolicyRulesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12j\n" +
-	"\x1cloadbalancer_policy_rule_set\x18\x02 \x03(\v2).qingcloud.iaas.v1.LoadbalancerPolicyRuleR\x19loadbalancerPolicyRuleSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12m\n" +
+	"\x1cloadbalancer_policy_rule_set\x18\x02 \x03(\v2).qingcloud.iaas.v1.LoadbalancerPolicyRuleR\x1cloadbalancer_policy_rule_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xfc\x01\n" +
-	")DescribeLoadBalancerPolicyRulesAllRequest\x124\n" +
-	"\x13loadbalancer_policy\x18\x01 \x01(\tH\x00R\x12loadbalancerPolicy\x88\x01\x01\x12:\n" +
-	"\x19loadbalancer_policy_rules\x18\x02 \x03(\tR\x17loadbalancerPolicyRules\x12\x19\n" +
+	"\f_total_count\"\xff\x01\n" +
+	")DescribeLoadBalancerPolicyRulesAllRequest\x125\n" +
+	"\x13loadbalancer_policy\x18\x01 \x01(\tH\x00R\x13loadbalancer_policy\x88\x01\x01\x12<\n" +
+	"\x19loadbalancer_policy_rules\x18\x02 \x03(\tR\x19loadbalancer_policy_rules\x12\x19\n" +
 	"\x05owner\x18\x03 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\x16\n" +
 	"\x14_loadbalancer_policyB\b\n" +
 	"\x06_ownerB\a\n" +
-	"\x05_zone\"\xdd\x01\n" +
-	"*DescribeLoadBalancerPolicyRulesAllResponse\x12c\n" +
-	"\x18loadbalancer_policy_rule\x18\x01 \x01(\v2).qingcloud.iaas.v1.LoadbalancerPolicyRuleR\x16loadbalancerPolicyRule\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xe0\x01\n" +
+	"*DescribeLoadBalancerPolicyRulesAllResponse\x12e\n" +
+	"\x18loadbalancer_policy_rule\x18\x01 \x01(\v2).qingcloud.iaas.v1.LoadbalancerPolicyRuleR\x18loadbalancer_policy_rule\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xe5\x02\n" +
+	"\f_total_count\"\xe6\x02\n" +
 	"\x1cDescribeLoadBalancersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12$\n" +
 	"\rloadbalancers\x18\x02 \x03(\tR\rloadbalancers\x12\x1b\n" +
 	"\x06offset\x18\x03 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
@@ -5685,18 +5679,17 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xc0\x01\n" +
+	"\x05_zone\"\xc2\x01\n" +
 	"\x1dDescribeLoadBalancersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12J\n" +
-	"\x10loadbalancer_set\x18\x02 \x03(\v2\x1f.qingcloud.iaas.v1.LoadbalancerR\x0floadbalancerSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12K\n" +
+	"\x10loadbalancer_set\x18\x02 \x03(\v2\x1f.qingcloud.iaas.v1.LoadbalancerR\x10loadbalancer_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x9b\x02\n" +
+	"\t_ret_code\"\x9c\x02\n" +
 	"\x1fDescribeLoadBalancersAllRequest\x12$\n" +
 	"\rloadbalancers\x18\x01 \x03(\tR\rloadbalancers\x12\x19\n" +
-	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x03 \x01(\tH\x01R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x01R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x04 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\x05 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\x06 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
@@ -5705,20 +5698,18 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xb3\x01\n" +
+	"\x05_zone\"\xb4\x01\n" +
 	" DescribeLoadBalancersAllResponse\x12C\n" +
-	"\floadbalancer\x18\x01 \x01(\v2\x1f.qingcloud.iaas.v1.LoadbalancerR\floadbalancer\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\floadbalancer\x18\x01 \x01(\v2\x1f.qingcloud.iaas.v1.LoadbalancerR\floadbalancer\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xc9\x02\n" +
+	"\f_total_count\"\xcb\x02\n" +
 	"!DescribeServerCertificatesRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x04 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12/\n" +
-	"\x13server_certificates\x18\x05 \x03(\tR\x12serverCertificates\x12\x1d\n" +
+	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x04 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x120\n" +
+	"\x13server_certificates\x18\x05 \x03(\tR\x13server_certificates\x12\x1d\n" +
 	"\averbose\x18\x06 \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_limitB\t\n" +
@@ -5727,32 +5718,29 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x8b\x02\n" +
+	"\x05_zone\"\x8f\x02\n" +
 	"\"DescribeServerCertificatesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12Z\n" +
-	"\x16server_certificate_set\x18\x03 \x03(\v2$.qingcloud.iaas.v1.ServerCertificateR\x14serverCertificateSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12\\\n" +
+	"\x16server_certificate_set\x18\x03 \x03(\v2$.qingcloud.iaas.v1.ServerCertificateR\x16server_certificate_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xff\x01\n" +
+	"\f_total_count\"\x81\x02\n" +
 	"$DescribeServerCertificatesAllRequest\x12\x19\n" +
-	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x02 \x01(\tH\x01R\n" +
-	"searchWord\x88\x01\x01\x12/\n" +
-	"\x13server_certificates\x18\x03 \x03(\tR\x12serverCertificates\x12\x1d\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x02 \x01(\tH\x01R\vsearch_word\x88\x01\x01\x120\n" +
+	"\x13server_certificates\x18\x03 \x03(\tR\x13server_certificates\x12\x1d\n" +
 	"\averbose\x18\x04 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_ownerB\x0e\n" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xc8\x01\n" +
-	"%DescribeServerCertificatesAllResponse\x12S\n" +
-	"\x12server_certificate\x18\x01 \x01(\v2$.qingcloud.iaas.v1.ServerCertificateR\x11serverCertificate\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xca\x01\n" +
+	"%DescribeServerCertificatesAllResponse\x12T\n" +
+	"\x12server_certificate\x18\x01 \x01(\v2$.qingcloud.iaas.v1.ServerCertificateR\x12server_certificate\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xa1\x01\n" +
 	"%DissociateEipsFromLoadBalancerRequest\x12\x17\n" +
@@ -5760,46 +5748,48 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\floadbalancer\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\floadbalancer\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_loadbalancerB\a\n" +
-	"\x05_zone\"\xa4\x01\n" +
+	"\x05_zone\"\xa6\x01\n" +
 	"&DissociateEipsFromLoadBalancerResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xf0\x02\n" +
-	"\x1dGetLoadBalancerMonitorRequest\x12:\n" +
-	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\aendTime\x12\x1b\n" +
+	"\t_ret_code\"\xf3\x02\n" +
+	"\x1dGetLoadBalancerMonitorRequest\x12;\n" +
+	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\bend_time\x12\x1b\n" +
 	"\x06meters\x18\x02 \x03(\tB\x03\xe0A\x02R\x06meters\x12$\n" +
-	"\bresource\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\bresource\x88\x01\x01\x12(\n" +
-	"\rresource_type\x18\x04 \x01(\tH\x01R\fresourceType\x88\x01\x01\x12>\n" +
+	"\bresource\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\bresource\x88\x01\x01\x12)\n" +
+	"\rresource_type\x18\x04 \x01(\tH\x01R\rresource_type\x88\x01\x01\x12?\n" +
 	"\n" +
-	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\tstartTime\x12\x1c\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\n" +
+	"start_time\x12\x1c\n" +
 	"\x04step\x18\x06 \x01(\tB\x03\xe0A\x02H\x02R\x04step\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x03R\x04zone\x88\x01\x01B\v\n" +
 	"\t_resourceB\x10\n" +
 	"\x0e_resource_typeB\a\n" +
 	"\x05_stepB\a\n" +
-	"\x05_zone\"\xe2\x01\n" +
+	"\x05_zone\"\xe5\x01\n" +
 	"\x1eGetLoadBalancerMonitorResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\bmeterSet\x12$\n" +
-	"\vresource_id\x18\x03 \x01(\tH\x01R\n" +
-	"resourceId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\tmeter_set\x12%\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x01R\vresource_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x0e\n" +
 	"\f_resource_idB\v\n" +
-	"\t_ret_code\"\xee\x03\n" +
+	"\t_ret_code\"\xf4\x03\n" +
 	"#ModifyLoadBalancerAttributesRequest\x12%\n" +
-	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12-\n" +
-	"\x10http_header_size\x18\x02 \x01(\x03H\x01R\x0ehttpHeaderSize\x88\x01\x01\x12,\n" +
-	"\floadbalancer\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\floadbalancer\x88\x01\x01\x120\n" +
-	"\x11loadbalancer_name\x18\x04 \x01(\tH\x03R\x10loadbalancerName\x88\x01\x01\x12\"\n" +
+	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12/\n" +
+	"\x10http_header_size\x18\x02 \x01(\x03H\x01R\x10http_header_size\x88\x01\x01\x12,\n" +
+	"\floadbalancer\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\floadbalancer\x88\x01\x01\x121\n" +
+	"\x11loadbalancer_name\x18\x04 \x01(\tH\x03R\x11loadbalancer_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\x05 \x01(\x05H\x04R\tnodeCount\x88\x01\x01\x12\"\n" +
+	"node_count\x18\x05 \x01(\x05H\x04R\n" +
+	"node_count\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18\x06 \x01(\tH\x05R\tprivateIp\x88\x01\x01\x12*\n" +
-	"\x0esecurity_group\x18\a \x01(\tH\x06R\rsecurityGroup\x88\x01\x01\x12\x17\n" +
+	"private_ip\x18\x06 \x01(\tH\x05R\n" +
+	"private_ip\x88\x01\x01\x12+\n" +
+	"\x0esecurity_group\x18\a \x01(\tH\x06R\x0esecurity_group\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\b \x01(\tH\aR\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x13\n" +
 	"\x11_http_header_sizeB\x0f\n" +
@@ -5808,17 +5798,17 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\v_node_countB\r\n" +
 	"\v_private_ipB\x11\n" +
 	"\x0f_security_groupB\a\n" +
-	"\x05_zone\"{\n" +
+	"\x05_zone\"|\n" +
 	"$ModifyLoadBalancerAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xcc\x03\n" +
+	"\t_ret_code\"\xd1\x03\n" +
 	"*ModifyLoadBalancerBackendAttributesRequest\x12\x1f\n" +
-	"\bdisabled\x18\x01 \x01(\x05H\x00R\bdisabled\x88\x01\x01\x126\n" +
-	"\x14loadbalancer_backend\x18\x02 \x01(\tH\x01R\x13loadbalancerBackend\x88\x01\x01\x12?\n" +
-	"\x19loadbalancer_backend_name\x18\x03 \x01(\tH\x02R\x17loadbalancerBackendName\x88\x01\x01\x129\n" +
-	"\x16loadbalancer_policy_id\x18\x04 \x01(\tH\x03R\x14loadbalancerPolicyId\x88\x01\x01\x12\x17\n" +
+	"\bdisabled\x18\x01 \x01(\x05H\x00R\bdisabled\x88\x01\x01\x127\n" +
+	"\x14loadbalancer_backend\x18\x02 \x01(\tH\x01R\x14loadbalancer_backend\x88\x01\x01\x12A\n" +
+	"\x19loadbalancer_backend_name\x18\x03 \x01(\tH\x02R\x19loadbalancer_backend_name\x88\x01\x01\x12;\n" +
+	"\x16loadbalancer_policy_id\x18\x04 \x01(\tH\x03R\x16loadbalancer_policy_id\x88\x01\x01\x12\x17\n" +
 	"\x04port\x18\x05 \x01(\x05H\x04R\x04port\x88\x01\x01\x12\x1b\n" +
 	"\x06weight\x18\x06 \x01(\x05H\x05R\x06weight\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x06R\x04zone\x88\x01\x01B\v\n" +
@@ -5828,24 +5818,24 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x17_loadbalancer_policy_idB\a\n" +
 	"\x05_portB\t\n" +
 	"\a_weightB\a\n" +
-	"\x05_zone\"\x82\x01\n" +
+	"\x05_zone\"\x83\x01\n" +
 	"+ModifyLoadBalancerBackendAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xf7\x05\n" +
-	"+ModifyLoadBalancerListenerAttributesRequest\x12&\n" +
-	"\fbalance_mode\x18\x01 \x01(\tH\x00R\vbalanceMode\x88\x01\x01\x12#\n" +
+	"\t_ret_code\"\x83\x06\n" +
+	"+ModifyLoadBalancerListenerAttributesRequest\x12'\n" +
+	"\fbalance_mode\x18\x01 \x01(\tH\x00R\fbalance_mode\x88\x01\x01\x12#\n" +
 	"\n" +
 	"forwardfor\x18\x02 \x01(\x05H\x01R\n" +
-	"forwardfor\x88\x01\x01\x125\n" +
-	"\x14healthy_check_method\x18\x03 \x01(\tH\x02R\x12healthyCheckMethod\x88\x01\x01\x125\n" +
-	"\x14healthy_check_option\x18\x04 \x01(\tH\x03R\x12healthyCheckOption\x88\x01\x01\x12,\n" +
-	"\x0flistener_option\x18\x05 \x01(\x05H\x04R\x0elistenerOption\x88\x01\x01\x12=\n" +
-	"\x15loadbalancer_listener\x18\x06 \x01(\tB\x03\xe0A\x02H\x05R\x14loadbalancerListener\x88\x01\x01\x12A\n" +
-	"\x1aloadbalancer_listener_name\x18\a \x01(\tH\x06R\x18loadbalancerListenerName\x88\x01\x01\x122\n" +
-	"\x15server_certificate_id\x18\b \x03(\tR\x13serverCertificateId\x12*\n" +
-	"\x0esession_sticky\x18\t \x01(\tH\aR\rsessionSticky\x88\x01\x01\x12\x1d\n" +
+	"forwardfor\x88\x01\x01\x127\n" +
+	"\x14healthy_check_method\x18\x03 \x01(\tH\x02R\x14healthy_check_method\x88\x01\x01\x127\n" +
+	"\x14healthy_check_option\x18\x04 \x01(\tH\x03R\x14healthy_check_option\x88\x01\x01\x12-\n" +
+	"\x0flistener_option\x18\x05 \x01(\x05H\x04R\x0flistener_option\x88\x01\x01\x12>\n" +
+	"\x15loadbalancer_listener\x18\x06 \x01(\tB\x03\xe0A\x02H\x05R\x15loadbalancer_listener\x88\x01\x01\x12C\n" +
+	"\x1aloadbalancer_listener_name\x18\a \x01(\tH\x06R\x1aloadbalancer_listener_name\x88\x01\x01\x124\n" +
+	"\x15server_certificate_id\x18\b \x03(\tR\x15server_certificate_id\x12+\n" +
+	"\x0esession_sticky\x18\t \x01(\tH\aR\x0esession_sticky\x88\x01\x01\x12\x1d\n" +
 	"\atimeout\x18\n" +
 	" \x01(\x05H\bR\atimeout\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\v \x01(\tH\tR\x04zone\x88\x01\x01B\x0f\n" +
@@ -5859,101 +5849,101 @@ const file_qingcloud_iaas_v1_load_balancer_proto_rawDesc = "" +
 	"\x0f_session_stickyB\n" +
 	"\n" +
 	"\b_timeoutB\a\n" +
-	"\x05_zone\"\x83\x01\n" +
+	"\x05_zone\"\x84\x01\n" +
 	",ModifyLoadBalancerListenerAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xaa\x02\n" +
-	")ModifyLoadBalancerPolicyAttributesRequest\x129\n" +
-	"\x13loadbalancer_policy\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x12loadbalancerPolicy\x88\x01\x01\x12=\n" +
-	"\x18loadbalancer_policy_name\x18\x02 \x01(\tH\x01R\x16loadbalancerPolicyName\x88\x01\x01\x12\x1f\n" +
+	"\t_ret_code\"\xad\x02\n" +
+	")ModifyLoadBalancerPolicyAttributesRequest\x12:\n" +
+	"\x13loadbalancer_policy\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13loadbalancer_policy\x88\x01\x01\x12?\n" +
+	"\x18loadbalancer_policy_name\x18\x02 \x01(\tH\x01R\x18loadbalancer_policy_name\x88\x01\x01\x12\x1f\n" +
 	"\boperator\x18\x03 \x01(\tH\x02R\boperator\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x16\n" +
 	"\x14_loadbalancer_policyB\x1b\n" +
 	"\x19_loadbalancer_policy_nameB\v\n" +
 	"\t_operatorB\a\n" +
-	"\x05_zone\"\xd7\x01\n" +
+	"\x05_zone\"\xda\x01\n" +
 	"*ModifyLoadBalancerPolicyAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x129\n" +
-	"\x16loadbalancer_policy_id\x18\x02 \x01(\tH\x01R\x14loadbalancerPolicyId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12;\n" +
+	"\x16loadbalancer_policy_id\x18\x02 \x01(\tH\x01R\x16loadbalancer_policy_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x19\n" +
 	"\x17_loadbalancer_policy_idB\v\n" +
-	"\t_ret_code\"\xbb\x02\n" +
-	"-ModifyLoadBalancerPolicyRuleAttributesRequest\x12B\n" +
-	"\x18loadbalancer_policy_rule\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x16loadbalancerPolicyRule\x88\x01\x01\x12F\n" +
-	"\x1dloadbalancer_policy_rule_name\x18\x02 \x01(\tH\x01R\x1aloadbalancerPolicyRuleName\x88\x01\x01\x12\x15\n" +
+	"\t_ret_code\"\xc0\x02\n" +
+	"-ModifyLoadBalancerPolicyRuleAttributesRequest\x12D\n" +
+	"\x18loadbalancer_policy_rule\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x18loadbalancer_policy_rule\x88\x01\x01\x12I\n" +
+	"\x1dloadbalancer_policy_rule_name\x18\x02 \x01(\tH\x01R\x1dloadbalancer_policy_rule_name\x88\x01\x01\x12\x15\n" +
 	"\x03val\x18\x03 \x01(\tH\x02R\x03val\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x1b\n" +
 	"\x19_loadbalancer_policy_ruleB \n" +
 	"\x1e_loadbalancer_policy_rule_nameB\x06\n" +
 	"\x04_valB\a\n" +
-	"\x05_zone\"\xe9\x01\n" +
+	"\x05_zone\"\xed\x01\n" +
 	".ModifyLoadBalancerPolicyRuleAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12B\n" +
-	"\x1bloadbalancer_policy_rule_id\x18\x02 \x01(\tH\x01R\x18loadbalancerPolicyRuleId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12E\n" +
+	"\x1bloadbalancer_policy_rule_id\x18\x02 \x01(\tH\x01R\x1bloadbalancer_policy_rule_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x1e\n" +
 	"\x1c_loadbalancer_policy_rule_idB\v\n" +
-	"\t_ret_code\"\xac\x02\n" +
+	"\t_ret_code\"\xaf\x02\n" +
 	"(ModifyServerCertificateAttributesRequest\x12%\n" +
-	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x127\n" +
-	"\x12server_certificate\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x11serverCertificate\x88\x01\x01\x12;\n" +
-	"\x17server_certificate_name\x18\x03 \x01(\tH\x02R\x15serverCertificateName\x88\x01\x01\x12\x17\n" +
+	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x128\n" +
+	"\x12server_certificate\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x12server_certificate\x88\x01\x01\x12=\n" +
+	"\x17server_certificate_name\x18\x03 \x01(\tH\x02R\x17server_certificate_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x15\n" +
 	"\x13_server_certificateB\x1a\n" +
 	"\x18_server_certificate_nameB\a\n" +
-	"\x05_zone\"\x80\x01\n" +
+	"\x05_zone\"\x81\x01\n" +
 	")ModifyServerCertificateAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xac\x01\n" +
-	"\x1aResizeLoadBalancersRequest\x120\n" +
-	"\x11loadbalancer_type\x18\x01 \x01(\x05H\x00R\x10loadbalancerType\x88\x01\x01\x12$\n" +
+	"\t_ret_code\"\xad\x01\n" +
+	"\x1aResizeLoadBalancersRequest\x121\n" +
+	"\x11loadbalancer_type\x18\x01 \x01(\x05H\x00R\x11loadbalancer_type\x88\x01\x01\x12$\n" +
 	"\rloadbalancers\x18\x02 \x03(\tR\rloadbalancers\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x14\n" +
 	"\x12_loadbalancer_typeB\a\n" +
-	"\x05_zone\"\x99\x01\n" +
+	"\x05_zone\"\x9b\x01\n" +
 	"\x1bResizeLoadBalancersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"h\n" +
 	"\x19StartLoadBalancersRequest\x12)\n" +
 	"\rloadbalancers\x18\x01 \x03(\tB\x03\xe0A\x02R\rloadbalancers\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x98\x01\n" +
+	"\x05_zone\"\x9a\x01\n" +
 	"\x1aStartLoadBalancersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"g\n" +
 	"\x18StopLoadBalancersRequest\x12)\n" +
 	"\rloadbalancers\x18\x01 \x03(\tB\x03\xe0A\x02R\rloadbalancers\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x97\x01\n" +
+	"\x05_zone\"\x99\x01\n" +
 	"\x19StopLoadBalancersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"i\n" +
 	"\x1aUpdateLoadBalancersRequest\x12)\n" +
 	"\rloadbalancers\x18\x01 \x03(\tB\x03\xe0A\x02R\rloadbalancers\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x99\x01\n" +
+	"\x05_zone\"\x9b\x01\n" +
 	"\x1bUpdateLoadBalancersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code2\x9aU\n" +

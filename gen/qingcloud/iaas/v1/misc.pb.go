@@ -28,7 +28,7 @@ const (
 // GetQuotaLeftRequest holds the parameters of the QingCloud action GetQuotaLeft.
 type GetQuotaLeftRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	ResourceTypes []string               `protobuf:"bytes,1,rep,name=resource_types,json=resourceTypes,proto3" json:"resource_types,omitempty"`
+	ResourceTypes []string               `protobuf:"bytes,1,rep,name=resource_types,proto3" json:"resource_types,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -83,8 +83,8 @@ func (x *GetQuotaLeftRequest) GetZone() string {
 type GetQuotaLeftResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	QuotaLeftSet  []*QuotaLeft           `protobuf:"bytes,2,rep,name=quota_left_set,json=quotaLeftSet,proto3" json:"quota_left_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	QuotaLeftSet  []*QuotaLeft           `protobuf:"bytes,2,rep,name=quota_left_set,proto3" json:"quota_left_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -143,7 +143,7 @@ func (x *GetQuotaLeftResponse) GetRetCode() int32 {
 // GetResourceLimitRequest holds the parameters of the QingCloud action GetResourceLimit.
 type GetResourceLimitRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	VolumeType *int32                 `protobuf:"varint,1,opt,name=volume_type,json=volumeType,proto3,oneof" json:"volume_type,omitempty"`
+	VolumeType *int32                 `protobuf:"varint,1,opt,name=volume_type,proto3,oneof" json:"volume_type,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -198,13 +198,13 @@ func (x *GetResourceLimitRequest) GetZone() string {
 type GetResourceLimitResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Action         *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MaxSize        *int64                 `protobuf:"varint,2,opt,name=max_size,json=maxSize,proto3,oneof" json:"max_size,omitempty"`
-	MinSize        *int64                 `protobuf:"varint,3,opt,name=min_size,json=minSize,proto3,oneof" json:"min_size,omitempty"`
-	ResourceLimits *ResourceLimits        `protobuf:"bytes,4,opt,name=resource_limits,json=resourceLimits,proto3" json:"resource_limits,omitempty"`
-	RetCode        *int32                 `protobuf:"varint,5,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	MaxSize        *int64                 `protobuf:"varint,2,opt,name=max_size,proto3,oneof" json:"max_size,omitempty"`
+	MinSize        *int64                 `protobuf:"varint,3,opt,name=min_size,proto3,oneof" json:"min_size,omitempty"`
+	ResourceLimits *ResourceLimits        `protobuf:"bytes,4,opt,name=resource_limits,proto3" json:"resource_limits,omitempty"`
+	RetCode        *int32                 `protobuf:"varint,5,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Step           *int32                 `protobuf:"varint,6,opt,name=step,proto3,oneof" json:"step,omitempty"`
-	VxnetSubnets   []string               `protobuf:"bytes,7,rep,name=vxnet_subnets,json=vxnetSubnets,proto3" json:"vxnet_subnets,omitempty"`
-	VxnetVersion   *int32                 `protobuf:"varint,8,opt,name=vxnet_version,json=vxnetVersion,proto3,oneof" json:"vxnet_version,omitempty"`
+	VxnetSubnets   []string               `protobuf:"bytes,7,rep,name=vxnet_subnets,proto3" json:"vxnet_subnets,omitempty"`
+	VxnetVersion   *int32                 `protobuf:"varint,8,opt,name=vxnet_version,proto3,oneof" json:"vxnet_version,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -299,32 +299,31 @@ var File_qingcloud_iaas_v1_misc_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_misc_proto_rawDesc = "" +
 	"\n" +
-	"\x1cqingcloud/iaas/v1/misc.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"^\n" +
-	"\x13GetQuotaLeftRequest\x12%\n" +
-	"\x0eresource_types\x18\x01 \x03(\tR\rresourceTypes\x12\x17\n" +
+	"\x1cqingcloud/iaas/v1/misc.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"_\n" +
+	"\x13GetQuotaLeftRequest\x12&\n" +
+	"\x0eresource_types\x18\x01 \x03(\tR\x0eresource_types\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xaf\x01\n" +
+	"\x05_zone\"\xb2\x01\n" +
 	"\x14GetQuotaLeftResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12B\n" +
-	"\x0equota_left_set\x18\x02 \x03(\v2\x1c.qingcloud.iaas.v1.QuotaLeftR\fquotaLeftSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12D\n" +
+	"\x0equota_left_set\x18\x02 \x03(\v2\x1c.qingcloud.iaas.v1.QuotaLeftR\x0equota_left_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"q\n" +
-	"\x17GetResourceLimitRequest\x12$\n" +
-	"\vvolume_type\x18\x01 \x01(\x05H\x00R\n" +
-	"volumeType\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"r\n" +
+	"\x17GetResourceLimitRequest\x12%\n" +
+	"\vvolume_type\x18\x01 \x01(\x05H\x00R\vvolume_type\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_volume_typeB\a\n" +
-	"\x05_zone\"\xb4\x03\n" +
+	"\x05_zone\"\xba\x03\n" +
 	"\x18GetResourceLimitResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12,\n" +
-	"\bmax_size\x18\x02 \x01(\x03B\f\xca\xf3\x18\bmax-sizeH\x01R\amaxSize\x88\x01\x01\x12,\n" +
-	"\bmin_size\x18\x03 \x01(\x03B\f\xca\xf3\x18\bmin-sizeH\x02R\aminSize\x88\x01\x01\x12J\n" +
-	"\x0fresource_limits\x18\x04 \x01(\v2!.qingcloud.iaas.v1.ResourceLimitsR\x0eresourceLimits\x12\x1e\n" +
-	"\bret_code\x18\x05 \x01(\x05H\x03R\aretCode\x88\x01\x01\x12\x17\n" +
-	"\x04step\x18\x06 \x01(\x05H\x04R\x04step\x88\x01\x01\x12#\n" +
-	"\rvxnet_subnets\x18\a \x03(\tR\fvxnetSubnets\x12(\n" +
-	"\rvxnet_version\x18\b \x01(\x05H\x05R\fvxnetVersion\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12-\n" +
+	"\bmax_size\x18\x02 \x01(\x03B\f\xca\xf3\x18\bmax-sizeH\x01R\bmax_size\x88\x01\x01\x12-\n" +
+	"\bmin_size\x18\x03 \x01(\x03B\f\xca\xf3\x18\bmin-sizeH\x02R\bmin_size\x88\x01\x01\x12K\n" +
+	"\x0fresource_limits\x18\x04 \x01(\v2!.qingcloud.iaas.v1.ResourceLimitsR\x0fresource_limits\x12\x1f\n" +
+	"\bret_code\x18\x05 \x01(\x05H\x03R\bret_code\x88\x01\x01\x12\x17\n" +
+	"\x04step\x18\x06 \x01(\x05H\x04R\x04step\x88\x01\x01\x12$\n" +
+	"\rvxnet_subnets\x18\a \x03(\tR\rvxnet_subnets\x12)\n" +
+	"\rvxnet_version\x18\b \x01(\x05H\x05R\rvxnet_version\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_max_sizeB\v\n" +
 	"\t_min_sizeB\v\n" +

@@ -30,8 +30,8 @@ const (
 type AddMongoInstancesRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Mongo      *string                `protobuf:"bytes,1,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	NodeCount  *int32                 `protobuf:"varint,2,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	PrivateIps []*MongoPrivateIp      `protobuf:"bytes,3,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
+	NodeCount  *int32                 `protobuf:"varint,2,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	PrivateIps []*MongoPrivateIp      `protobuf:"bytes,3,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -100,10 +100,10 @@ func (x *AddMongoInstancesRequest) GetZone() string {
 type AddMongoInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Mongo         *string                `protobuf:"bytes,3,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	MongoNode     []string               `protobuf:"bytes,4,rep,name=mongo_node,json=mongoNode,proto3" json:"mongo_node,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	MongoNode     []string               `protobuf:"bytes,4,rep,name=mongo_node,proto3" json:"mongo_node,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,5,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -177,7 +177,7 @@ func (x *AddMongoInstancesResponse) GetRetCode() int32 {
 type ChangeMongoVxnetRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Mongo      *string                `protobuf:"bytes,1,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	PrivateIps []*MongoPrivateIp      `protobuf:"bytes,2,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
+	PrivateIps []*MongoPrivateIp      `protobuf:"bytes,2,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
 	Vxnet      *string                `protobuf:"bytes,3,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -247,9 +247,9 @@ func (x *ChangeMongoVxnetRequest) GetZone() string {
 type ChangeMongoVxnetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Mongo         *string                `protobuf:"bytes,3,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -315,16 +315,16 @@ func (x *ChangeMongoVxnetResponse) GetRetCode() int32 {
 // CreateMongoRequest holds the parameters of the QingCloud action CreateMongo.
 type CreateMongoRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	Description    *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	MongoName      *string                `protobuf:"bytes,3,opt,name=mongo_name,json=mongoName,proto3,oneof" json:"mongo_name,omitempty"`
-	MongoPassword  *string                `protobuf:"bytes,4,opt,name=mongo_password,json=mongoPassword,proto3,oneof" json:"mongo_password,omitempty"`
-	MongoType      *int32                 `protobuf:"varint,5,opt,name=mongo_type,json=mongoType,proto3,oneof" json:"mongo_type,omitempty"`
-	MongoUsername  *string                `protobuf:"bytes,6,opt,name=mongo_username,json=mongoUsername,proto3,oneof" json:"mongo_username,omitempty"`
-	MongoVersion   *string                `protobuf:"bytes,7,opt,name=mongo_version,json=mongoVersion,proto3,oneof" json:"mongo_version,omitempty"`
-	PrivateIps     []*MongoPrivateIp      `protobuf:"bytes,8,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
-	ResourceClass  *int32                 `protobuf:"varint,9,opt,name=resource_class,json=resourceClass,proto3,oneof" json:"resource_class,omitempty"`
-	StorageSize    *int64                 `protobuf:"varint,10,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	MongoName      *string                `protobuf:"bytes,3,opt,name=mongo_name,proto3,oneof" json:"mongo_name,omitempty"`
+	MongoPassword  *string                `protobuf:"bytes,4,opt,name=mongo_password,proto3,oneof" json:"mongo_password,omitempty"`
+	MongoType      *int32                 `protobuf:"varint,5,opt,name=mongo_type,proto3,oneof" json:"mongo_type,omitempty"`
+	MongoUsername  *string                `protobuf:"bytes,6,opt,name=mongo_username,proto3,oneof" json:"mongo_username,omitempty"`
+	MongoVersion   *string                `protobuf:"bytes,7,opt,name=mongo_version,proto3,oneof" json:"mongo_version,omitempty"`
+	PrivateIps     []*MongoPrivateIp      `protobuf:"bytes,8,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
+	ResourceClass  *int32                 `protobuf:"varint,9,opt,name=resource_class,proto3,oneof" json:"resource_class,omitempty"`
+	StorageSize    *int64                 `protobuf:"varint,10,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	Vxnet          *string                `protobuf:"bytes,11,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,12,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -450,9 +450,9 @@ func (x *CreateMongoRequest) GetZone() string {
 type CreateMongoResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Mongo         *string                `protobuf:"bytes,3,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -519,13 +519,13 @@ func (x *CreateMongoResponse) GetRetCode() int32 {
 // CreateMongoFromSnapshot.
 type CreateMongoFromSnapshotRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
-	MongoName      *string                `protobuf:"bytes,2,opt,name=mongo_name,json=mongoName,proto3,oneof" json:"mongo_name,omitempty"`
-	MongoType      *int32                 `protobuf:"varint,3,opt,name=mongo_type,json=mongoType,proto3,oneof" json:"mongo_type,omitempty"`
-	MongoVersion   *int32                 `protobuf:"varint,4,opt,name=mongo_version,json=mongoVersion,proto3,oneof" json:"mongo_version,omitempty"`
-	ResourceClass  *int32                 `protobuf:"varint,5,opt,name=resource_class,json=resourceClass,proto3,oneof" json:"resource_class,omitempty"`
+	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
+	MongoName      *string                `protobuf:"bytes,2,opt,name=mongo_name,proto3,oneof" json:"mongo_name,omitempty"`
+	MongoType      *int32                 `protobuf:"varint,3,opt,name=mongo_type,proto3,oneof" json:"mongo_type,omitempty"`
+	MongoVersion   *int32                 `protobuf:"varint,4,opt,name=mongo_version,proto3,oneof" json:"mongo_version,omitempty"`
+	ResourceClass  *int32                 `protobuf:"varint,5,opt,name=resource_class,proto3,oneof" json:"resource_class,omitempty"`
 	Snapshot       *string                `protobuf:"bytes,6,opt,name=snapshot,proto3,oneof" json:"snapshot,omitempty"`
-	StorageSize    *int64                 `protobuf:"varint,7,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	StorageSize    *int64                 `protobuf:"varint,7,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	Vxnet          *string                `protobuf:"bytes,8,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -630,9 +630,9 @@ func (x *CreateMongoFromSnapshotRequest) GetZone() string {
 type CreateMongoFromSnapshotResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Mongo         *string                `protobuf:"bytes,3,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -753,9 +753,9 @@ func (x *DeleteMongosRequest) GetZone() string {
 type DeleteMongosResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Mongos        []string               `protobuf:"bytes,3,rep,name=mongos,proto3" json:"mongos,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -900,9 +900,9 @@ func (x *DescribeMongoNodesRequest) GetZone() string {
 type DescribeMongoNodesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MongoNodeSet  []*MongoNode           `protobuf:"bytes,2,rep,name=mongo_node_set,json=mongoNodeSet,proto3" json:"mongo_node_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	MongoNodeSet  []*MongoNode           `protobuf:"bytes,2,rep,name=mongo_node_set,proto3" json:"mongo_node_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1031,9 +1031,9 @@ func (x *DescribeMongoNodesAllRequest) GetZone() string {
 type DescribeMongoNodesAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	MongoNode *MongoNode `protobuf:"bytes,1,opt,name=mongo_node,json=mongoNode,proto3" json:"mongo_node,omitempty"`
+	MongoNode *MongoNode `protobuf:"bytes,1,opt,name=mongo_node,proto3" json:"mongo_node,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1168,9 +1168,9 @@ func (x *DescribeMongoParametersRequest) GetZone() string {
 type DescribeMongoParametersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ParameterSet  []*MongoParameter      `protobuf:"bytes,2,rep,name=parameter_set,json=parameterSet,proto3" json:"parameter_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	ParameterSet  []*MongoParameter      `protobuf:"bytes,2,rep,name=parameter_set,proto3" json:"parameter_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1294,7 +1294,7 @@ type DescribeMongoParametersAllResponse struct {
 	// The item.
 	Parameter *MongoParameter `protobuf:"bytes,1,opt,name=parameter,proto3" json:"parameter,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1357,11 +1357,11 @@ type DescribeMongosRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: 20.
 	Limit     *int32   `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
-	MongoName *string  `protobuf:"bytes,2,opt,name=mongo_name,json=mongoName,proto3,oneof" json:"mongo_name,omitempty"`
+	MongoName *string  `protobuf:"bytes,2,opt,name=mongo_name,proto3,oneof" json:"mongo_name,omitempty"`
 	Mongos    []string `protobuf:"bytes,3,rep,name=mongos,proto3" json:"mongos,omitempty"`
 	// QingCloud's default: 0.
 	Offset    *int32  `protobuf:"varint,4,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	ProjectId *string `protobuf:"bytes,5,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProjectId *string `protobuf:"bytes,5,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	// Known values: pending, active, stopped, suspended, deleted, ceased (others are passed through).
 	Status  []string `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
 	Tags    []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
@@ -1469,9 +1469,9 @@ func (x *DescribeMongosRequest) GetZone() string {
 type DescribeMongosResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MongoSet      []*Mongo               `protobuf:"bytes,2,rep,name=mongo_set,json=mongoSet,proto3" json:"mongo_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	MongoSet      []*Mongo               `protobuf:"bytes,2,rep,name=mongo_set,proto3" json:"mongo_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1537,9 +1537,9 @@ func (x *DescribeMongosResponse) GetTotalCount() int32 {
 // DescribeMongosAllRequest holds the filters of DescribeMongos; paging is the server's.
 type DescribeMongosAllRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	MongoName *string                `protobuf:"bytes,1,opt,name=mongo_name,json=mongoName,proto3,oneof" json:"mongo_name,omitempty"`
+	MongoName *string                `protobuf:"bytes,1,opt,name=mongo_name,proto3,oneof" json:"mongo_name,omitempty"`
 	Mongos    []string               `protobuf:"bytes,2,rep,name=mongos,proto3" json:"mongos,omitempty"`
-	ProjectId *string                `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProjectId *string                `protobuf:"bytes,3,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	// Known values: pending, active, stopped, suspended, deleted, ceased (others are passed through).
 	Status  []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
 	Tags    []string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
@@ -1635,7 +1635,7 @@ type DescribeMongosAllResponse struct {
 	// The item.
 	Mongo *Mongo `protobuf:"bytes,1,opt,name=mongo,proto3" json:"mongo,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1696,12 +1696,12 @@ func (x *DescribeMongosAllResponse) GetIndex() int32 {
 // GetMongoMonitorRequest holds the parameters of the QingCloud action GetMongoMonitor.
 type GetMongoMonitorRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	EndTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,proto3" json:"end_time,omitempty"`
 	// Known values: cpu, memory, disk-us-volume, disk-iops-volume, disk-volume (others are passed
 	// through).
 	Meters    []string               `protobuf:"bytes,2,rep,name=meters,proto3" json:"meters,omitempty"`
 	Resource  *string                `protobuf:"bytes,3,opt,name=resource,proto3,oneof" json:"resource,omitempty"`
-	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,proto3" json:"start_time,omitempty"`
 	// Known values: 5m, 15m, 2h, 1d (others are passed through).
 	Step *string `protobuf:"bytes,5,opt,name=step,proto3,oneof" json:"step,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -1786,9 +1786,9 @@ func (x *GetMongoMonitorRequest) GetZone() string {
 type GetMongoMonitorResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,json=meterSet,proto3" json:"meter_set,omitempty"`
-	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,proto3" json:"meter_set,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1854,10 +1854,10 @@ func (x *GetMongoMonitorResponse) GetRetCode() int32 {
 // ModifyMongoAttributesRequest holds the parameters of the QingCloud action ModifyMongoAttributes.
 type ModifyMongoAttributesRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	Description    *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Mongo          *string                `protobuf:"bytes,3,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	MongoName      *string                `protobuf:"bytes,4,opt,name=mongo_name,json=mongoName,proto3,oneof" json:"mongo_name,omitempty"`
+	MongoName      *string                `protobuf:"bytes,4,opt,name=mongo_name,proto3,oneof" json:"mongo_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1934,7 +1934,7 @@ type ModifyMongoAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Mongo         *string                `protobuf:"bytes,2,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1994,7 +1994,7 @@ func (x *ModifyMongoAttributesResponse) GetRetCode() int32 {
 type ModifyMongoInstancesRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Mongo      *string                `protobuf:"bytes,1,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	PrivateIps []*MongoPrivateIp      `protobuf:"bytes,2,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
+	PrivateIps []*MongoPrivateIp      `protobuf:"bytes,2,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2056,9 +2056,9 @@ func (x *ModifyMongoInstancesRequest) GetZone() string {
 type ModifyMongoInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Mongo         *string                `protobuf:"bytes,3,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2125,7 +2125,7 @@ func (x *ModifyMongoInstancesResponse) GetRetCode() int32 {
 type RemoveMongoInstancesRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Mongo          *string                `protobuf:"bytes,1,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	MongoInstances []string               `protobuf:"bytes,2,rep,name=mongo_instances,json=mongoInstances,proto3" json:"mongo_instances,omitempty"`
+	MongoInstances []string               `protobuf:"bytes,2,rep,name=mongo_instances,proto3" json:"mongo_instances,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2187,9 +2187,9 @@ func (x *RemoveMongoInstancesRequest) GetZone() string {
 type RemoveMongoInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Mongo         *string                `protobuf:"bytes,3,opt,name=mongo,proto3,oneof" json:"mongo,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2255,9 +2255,9 @@ func (x *RemoveMongoInstancesResponse) GetRetCode() int32 {
 // ResizeMongosRequest holds the parameters of the QingCloud action ResizeMongos.
 type ResizeMongosRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	MongoType   *int32                 `protobuf:"varint,1,opt,name=mongo_type,json=mongoType,proto3,oneof" json:"mongo_type,omitempty"`
+	MongoType   *int32                 `protobuf:"varint,1,opt,name=mongo_type,proto3,oneof" json:"mongo_type,omitempty"`
 	Mongos      []string               `protobuf:"bytes,2,rep,name=mongos,proto3" json:"mongos,omitempty"`
-	StorageSize *int64                 `protobuf:"varint,3,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	StorageSize *int64                 `protobuf:"varint,3,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2326,9 +2326,9 @@ func (x *ResizeMongosRequest) GetZone() string {
 type ResizeMongosResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Mongos        []string               `protobuf:"bytes,3,rep,name=mongos,proto3" json:"mongos,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2449,8 +2449,8 @@ func (x *StartMongosRequest) GetZone() string {
 type StartMongosResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2564,8 +2564,8 @@ func (x *StopMongosRequest) GetZone() string {
 type StopMongosResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2625,61 +2625,62 @@ var File_qingcloud_iaas_v1_mongo_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\n" +
-	"\x1dqingcloud/iaas/v1/mongo.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xd8\x01\n" +
+	"\x1dqingcloud/iaas/v1/mongo.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xda\x01\n" +
 	"\x18AddMongoInstancesRequest\x12\x19\n" +
-	"\x05mongo\x18\x01 \x01(\tH\x00R\x05mongo\x88\x01\x01\x12\"\n" +
+	"\x05mongo\x18\x01 \x01(\tH\x00R\x05mongo\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\x02 \x01(\x05H\x01R\tnodeCount\x88\x01\x01\x12B\n" +
-	"\vprivate_ips\x18\x03 \x03(\v2!.qingcloud.iaas.v1.MongoPrivateIpR\n" +
-	"privateIps\x12\x17\n" +
+	"node_count\x18\x02 \x01(\x05H\x01R\n" +
+	"node_count\x88\x01\x01\x12C\n" +
+	"\vprivate_ips\x18\x03 \x03(\v2!.qingcloud.iaas.v1.MongoPrivateIpR\vprivate_ips\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_mongoB\r\n" +
 	"\v_node_countB\a\n" +
-	"\x05_zone\"\xdb\x01\n" +
+	"\x05_zone\"\xde\x01\n" +
 	"\x19AddMongoInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x19\n" +
-	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1d\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x19\n" +
+	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1e\n" +
 	"\n" +
-	"mongo_node\x18\x04 \x03(\tR\tmongoNode\x12\x1e\n" +
-	"\bret_code\x18\x05 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"mongo_node\x18\x04 \x03(\tR\n" +
+	"mongo_node\x12\x1f\n" +
+	"\bret_code\x18\x05 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\b\n" +
 	"\x06_mongoB\v\n" +
-	"\t_ret_code\"\xd3\x01\n" +
+	"\t_ret_code\"\xd4\x01\n" +
 	"\x17ChangeMongoVxnetRequest\x12\x1e\n" +
-	"\x05mongo\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05mongo\x88\x01\x01\x12B\n" +
-	"\vprivate_ips\x18\x02 \x03(\v2!.qingcloud.iaas.v1.MongoPrivateIpR\n" +
-	"privateIps\x12\x1e\n" +
+	"\x05mongo\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05mongo\x88\x01\x01\x12C\n" +
+	"\vprivate_ips\x18\x02 \x03(\v2!.qingcloud.iaas.v1.MongoPrivateIpR\vprivate_ips\x12\x1e\n" +
 	"\x05vxnet\x18\x03 \x01(\tB\x03\xe0A\x02H\x01R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_mongoB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xbb\x01\n" +
+	"\x05_zone\"\xbd\x01\n" +
 	"\x18ChangeMongoVxnetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x19\n" +
-	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x19\n" +
+	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\b\n" +
 	"\x06_mongoB\v\n" +
-	"\t_ret_code\"\xc1\x05\n" +
-	"\x12CreateMongoRequest\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12\"\n" +
+	"\t_ret_code\"\xcb\x05\n" +
+	"\x12CreateMongoRequest\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"mongo_name\x18\x03 \x01(\tH\x02R\tmongoName\x88\x01\x01\x12*\n" +
-	"\x0emongo_password\x18\x04 \x01(\tH\x03R\rmongoPassword\x88\x01\x01\x12'\n" +
+	"mongo_name\x18\x03 \x01(\tH\x02R\n" +
+	"mongo_name\x88\x01\x01\x12+\n" +
+	"\x0emongo_password\x18\x04 \x01(\tH\x03R\x0emongo_password\x88\x01\x01\x12(\n" +
 	"\n" +
-	"mongo_type\x18\x05 \x01(\x05B\x03\xe0A\x02H\x04R\tmongoType\x88\x01\x01\x12*\n" +
-	"\x0emongo_username\x18\x06 \x01(\tH\x05R\rmongoUsername\x88\x01\x01\x12(\n" +
-	"\rmongo_version\x18\a \x01(\tH\x06R\fmongoVersion\x88\x01\x01\x12B\n" +
-	"\vprivate_ips\x18\b \x03(\v2!.qingcloud.iaas.v1.MongoPrivateIpR\n" +
-	"privateIps\x12*\n" +
-	"\x0eresource_class\x18\t \x01(\x05H\aR\rresourceClass\x88\x01\x01\x12+\n" +
+	"mongo_type\x18\x05 \x01(\x05B\x03\xe0A\x02H\x04R\n" +
+	"mongo_type\x88\x01\x01\x12+\n" +
+	"\x0emongo_username\x18\x06 \x01(\tH\x05R\x0emongo_username\x88\x01\x01\x12)\n" +
+	"\rmongo_version\x18\a \x01(\tH\x06R\rmongo_version\x88\x01\x01\x12C\n" +
+	"\vprivate_ips\x18\b \x03(\v2!.qingcloud.iaas.v1.MongoPrivateIpR\vprivate_ips\x12+\n" +
+	"\x0eresource_class\x18\t \x01(\x05H\aR\x0eresource_class\x88\x01\x01\x12,\n" +
 	"\fstorage_size\x18\n" +
-	" \x01(\x03B\x03\xe0A\x02H\bR\vstorageSize\x88\x01\x01\x12\x1e\n" +
+	" \x01(\x03B\x03\xe0A\x02H\bR\fstorage_size\x88\x01\x01\x12\x1e\n" +
 	"\x05vxnet\x18\v \x01(\tB\x03\xe0A\x02H\tR\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\f \x01(\tH\n" +
 	"R\x04zone\x88\x01\x01B\x13\n" +
@@ -2693,26 +2694,28 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\x0f_resource_classB\x0f\n" +
 	"\r_storage_sizeB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xb6\x01\n" +
+	"\x05_zone\"\xb8\x01\n" +
 	"\x13CreateMongoResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x19\n" +
-	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x19\n" +
+	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\b\n" +
 	"\x06_mongoB\v\n" +
-	"\t_ret_code\"\xf3\x03\n" +
-	"\x1eCreateMongoFromSnapshotRequest\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12\"\n" +
+	"\t_ret_code\"\xfa\x03\n" +
+	"\x1eCreateMongoFromSnapshotRequest\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12#\n" +
 	"\n" +
-	"mongo_name\x18\x02 \x01(\tH\x01R\tmongoName\x88\x01\x01\x12\"\n" +
+	"mongo_name\x18\x02 \x01(\tH\x01R\n" +
+	"mongo_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"mongo_type\x18\x03 \x01(\x05H\x02R\tmongoType\x88\x01\x01\x12(\n" +
-	"\rmongo_version\x18\x04 \x01(\x05H\x03R\fmongoVersion\x88\x01\x01\x12*\n" +
-	"\x0eresource_class\x18\x05 \x01(\x05H\x04R\rresourceClass\x88\x01\x01\x12\x1f\n" +
-	"\bsnapshot\x18\x06 \x01(\tH\x05R\bsnapshot\x88\x01\x01\x12&\n" +
-	"\fstorage_size\x18\a \x01(\x03H\x06R\vstorageSize\x88\x01\x01\x12\x19\n" +
+	"mongo_type\x18\x03 \x01(\x05H\x02R\n" +
+	"mongo_type\x88\x01\x01\x12)\n" +
+	"\rmongo_version\x18\x04 \x01(\x05H\x03R\rmongo_version\x88\x01\x01\x12+\n" +
+	"\x0eresource_class\x18\x05 \x01(\x05H\x04R\x0eresource_class\x88\x01\x01\x12\x1f\n" +
+	"\bsnapshot\x18\x06 \x01(\tH\x05R\bsnapshot\x88\x01\x01\x12'\n" +
+	"\fstorage_size\x18\a \x01(\x03H\x06R\fstorage_size\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\b \x01(\tH\aR\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\bR\x04zone\x88\x01\x01B\x13\n" +
 	"\x11_auto_backup_timeB\r\n" +
@@ -2723,12 +2726,12 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\t_snapshotB\x0f\n" +
 	"\r_storage_sizeB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xc2\x01\n" +
+	"\x05_zone\"\xc4\x01\n" +
 	"\x1fCreateMongoFromSnapshotResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x19\n" +
-	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x19\n" +
+	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\b\n" +
 	"\x06_mongoB\v\n" +
@@ -2736,12 +2739,12 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\x13DeleteMongosRequest\x12\x1b\n" +
 	"\x06mongos\x18\x01 \x03(\tB\x03\xe0A\x02R\x06mongos\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xaa\x01\n" +
+	"\x05_zone\"\xac\x01\n" +
 	"\x14DeleteMongosResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x16\n" +
-	"\x06mongos\x18\x03 \x03(\tR\x06mongos\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x16\n" +
+	"\x06mongos\x18\x03 \x03(\tR\x06mongos\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"\xcc\x01\n" +
@@ -2754,13 +2757,12 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\x06_limitB\b\n" +
 	"\x06_mongoB\t\n" +
 	"\a_offsetB\a\n" +
-	"\x05_zone\"\xeb\x01\n" +
+	"\x05_zone\"\xef\x01\n" +
 	"\x1aDescribeMongoNodesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12B\n" +
-	"\x0emongo_node_set\x18\x02 \x03(\v2\x1c.qingcloud.iaas.v1.MongoNodeR\fmongoNodeSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12D\n" +
+	"\x0emongo_node_set\x18\x02 \x03(\v2\x1c.qingcloud.iaas.v1.MongoNodeR\x0emongo_node_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
 	"\f_total_count\"\x82\x01\n" +
@@ -2769,12 +2771,12 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x03(\tR\x06status\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_mongoB\a\n" +
-	"\x05_zone\"\xa8\x01\n" +
-	"\x1dDescribeMongoNodesAllResponse\x12;\n" +
+	"\x05_zone\"\xaa\x01\n" +
+	"\x1dDescribeMongoNodesAllResponse\x12<\n" +
 	"\n" +
-	"mongo_node\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.MongoNodeR\tmongoNode\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"mongo_node\x18\x01 \x01(\v2\x1c.qingcloud.iaas.v1.MongoNodeR\n" +
+	"mongo_node\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\xb9\x01\n" +
 	"\x1eDescribeMongoParametersRequest\x12\x19\n" +
@@ -2785,13 +2787,12 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\x06_limitB\b\n" +
 	"\x06_mongoB\t\n" +
 	"\a_offsetB\a\n" +
-	"\x05_zone\"\xf4\x01\n" +
+	"\x05_zone\"\xf7\x01\n" +
 	"\x1fDescribeMongoParametersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12F\n" +
-	"\rparameter_set\x18\x02 \x03(\v2!.qingcloud.iaas.v1.MongoParameterR\fparameterSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12G\n" +
+	"\rparameter_set\x18\x02 \x03(\v2!.qingcloud.iaas.v1.MongoParameterR\rparameter_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
 	"\f_total_count\"o\n" +
@@ -2799,21 +2800,22 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\x05mongo\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05mongo\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_mongoB\a\n" +
-	"\x05_zone\"\xb1\x01\n" +
+	"\x05_zone\"\xb2\x01\n" +
 	"\"DescribeMongoParametersAllResponse\x12?\n" +
-	"\tparameter\x18\x01 \x01(\v2!.qingcloud.iaas.v1.MongoParameterR\tparameter\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\tparameter\x18\x01 \x01(\v2!.qingcloud.iaas.v1.MongoParameterR\tparameter\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xdb\x02\n" +
+	"\f_total_count\"\xdd\x02\n" +
 	"\x15DescribeMongosRequest\x12\x19\n" +
-	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\"\n" +
+	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12#\n" +
 	"\n" +
-	"mongo_name\x18\x02 \x01(\tH\x01R\tmongoName\x88\x01\x01\x12\x16\n" +
+	"mongo_name\x18\x02 \x01(\tH\x01R\n" +
+	"mongo_name\x88\x01\x01\x12\x16\n" +
 	"\x06mongos\x18\x03 \x03(\tR\x06mongos\x12\x1b\n" +
-	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\"\n" +
+	"\x06offset\x18\x04 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x05 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x05 \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
@@ -2824,22 +2826,23 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\v_project_idB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xda\x01\n" +
+	"\x05_zone\"\xdd\x01\n" +
 	"\x16DescribeMongosResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\tmongo_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MongoR\bmongoSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\tmongo_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MongoR\tmongo_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x91\x02\n" +
-	"\x18DescribeMongosAllRequest\x12\"\n" +
+	"\f_total_count\"\x93\x02\n" +
+	"\x18DescribeMongosAllRequest\x12#\n" +
 	"\n" +
-	"mongo_name\x18\x01 \x01(\tH\x00R\tmongoName\x88\x01\x01\x12\x16\n" +
-	"\x06mongos\x18\x02 \x03(\tR\x06mongos\x12\"\n" +
+	"mongo_name\x18\x01 \x01(\tH\x00R\n" +
+	"mongo_name\x88\x01\x01\x12\x16\n" +
+	"\x06mongos\x18\x02 \x03(\tR\x06mongos\x12#\n" +
 	"\n" +
-	"project_id\x18\x03 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x03 \x01(\tH\x01R\n" +
+	"project_id\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x04 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\x05 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\x06 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
@@ -2848,97 +2851,97 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\v_project_idB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x97\x01\n" +
+	"\x05_zone\"\x98\x01\n" +
 	"\x19DescribeMongosAllResponse\x12.\n" +
-	"\x05mongo\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.MongoR\x05mongo\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05mongo\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.MongoR\x05mongo\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xad\x02\n" +
-	"\x16GetMongoMonitorRequest\x12:\n" +
-	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\aendTime\x12\x1b\n" +
+	"\f_total_count\"\xaf\x02\n" +
+	"\x16GetMongoMonitorRequest\x12;\n" +
+	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\bend_time\x12\x1b\n" +
 	"\x06meters\x18\x02 \x03(\tB\x03\xe0A\x02R\x06meters\x12$\n" +
-	"\bresource\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\bresource\x88\x01\x01\x12>\n" +
+	"\bresource\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\bresource\x88\x01\x01\x12?\n" +
 	"\n" +
-	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\tstartTime\x12\x1c\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\n" +
+	"start_time\x12\x1c\n" +
 	"\x04step\x18\x05 \x01(\tB\x03\xe0A\x02H\x01R\x04step\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x02R\x04zone\x88\x01\x01B\v\n" +
 	"\t_resourceB\a\n" +
 	"\x05_stepB\a\n" +
-	"\x05_zone\"\xdb\x01\n" +
+	"\x05_zone\"\xde\x01\n" +
 	"\x17GetMongoMonitorResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\bmeterSet\x12$\n" +
-	"\vresource_id\x18\x03 \x01(\tH\x01R\n" +
-	"resourceId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\tmeter_set\x12%\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x01R\vresource_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x0e\n" +
 	"\f_resource_idB\v\n" +
-	"\t_ret_code\"\x98\x02\n" +
-	"\x1cModifyMongoAttributesRequest\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12%\n" +
+	"\t_ret_code\"\x9b\x02\n" +
+	"\x1cModifyMongoAttributesRequest\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12%\n" +
 	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12\x1e\n" +
-	"\x05mongo\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x05mongo\x88\x01\x01\x12\"\n" +
+	"\x05mongo\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x05mongo\x88\x01\x01\x12#\n" +
 	"\n" +
-	"mongo_name\x18\x04 \x01(\tH\x03R\tmongoName\x88\x01\x01\x12\x17\n" +
+	"mongo_name\x18\x04 \x01(\tH\x03R\n" +
+	"mongo_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\x13\n" +
 	"\x11_auto_backup_timeB\x0e\n" +
 	"\f_descriptionB\b\n" +
 	"\x06_mongoB\r\n" +
 	"\v_mongo_nameB\a\n" +
-	"\x05_zone\"\x99\x01\n" +
+	"\x05_zone\"\x9a\x01\n" +
 	"\x1dModifyMongoAttributesResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x19\n" +
-	"\x05mongo\x18\x02 \x01(\tH\x01R\x05mongo\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x05mongo\x18\x02 \x01(\tH\x01R\x05mongo\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\b\n" +
 	"\x06_mongoB\v\n" +
-	"\t_ret_code\"\xad\x01\n" +
+	"\t_ret_code\"\xae\x01\n" +
 	"\x1bModifyMongoInstancesRequest\x12\x1e\n" +
-	"\x05mongo\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05mongo\x88\x01\x01\x12B\n" +
-	"\vprivate_ips\x18\x02 \x03(\v2!.qingcloud.iaas.v1.MongoPrivateIpR\n" +
-	"privateIps\x12\x17\n" +
+	"\x05mongo\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05mongo\x88\x01\x01\x12C\n" +
+	"\vprivate_ips\x18\x02 \x03(\v2!.qingcloud.iaas.v1.MongoPrivateIpR\vprivate_ips\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_mongoB\a\n" +
-	"\x05_zone\"\xbf\x01\n" +
+	"\x05_zone\"\xc1\x01\n" +
 	"\x1cModifyMongoInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x19\n" +
-	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x19\n" +
+	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\b\n" +
 	"\x06_mongoB\v\n" +
-	"\t_ret_code\"\x97\x01\n" +
+	"\t_ret_code\"\x98\x01\n" +
 	"\x1bRemoveMongoInstancesRequest\x12\x1e\n" +
-	"\x05mongo\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05mongo\x88\x01\x01\x12,\n" +
-	"\x0fmongo_instances\x18\x02 \x03(\tB\x03\xe0A\x02R\x0emongoInstances\x12\x17\n" +
+	"\x05mongo\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x05mongo\x88\x01\x01\x12-\n" +
+	"\x0fmongo_instances\x18\x02 \x03(\tB\x03\xe0A\x02R\x0fmongo_instances\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_mongoB\a\n" +
-	"\x05_zone\"\xbf\x01\n" +
+	"\x05_zone\"\xc1\x01\n" +
 	"\x1cRemoveMongoInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x19\n" +
-	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x19\n" +
+	"\x05mongo\x18\x03 \x01(\tH\x02R\x05mongo\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\b\n" +
 	"\x06_mongoB\v\n" +
-	"\t_ret_code\"\xc0\x01\n" +
-	"\x13ResizeMongosRequest\x12\"\n" +
+	"\t_ret_code\"\xc2\x01\n" +
+	"\x13ResizeMongosRequest\x12#\n" +
 	"\n" +
-	"mongo_type\x18\x01 \x01(\x05H\x00R\tmongoType\x88\x01\x01\x12\x1b\n" +
-	"\x06mongos\x18\x02 \x03(\tB\x03\xe0A\x02R\x06mongos\x12&\n" +
-	"\fstorage_size\x18\x03 \x01(\x03H\x01R\vstorageSize\x88\x01\x01\x12\x17\n" +
+	"mongo_type\x18\x01 \x01(\x05H\x00R\n" +
+	"mongo_type\x88\x01\x01\x12\x1b\n" +
+	"\x06mongos\x18\x02 \x03(\tB\x03\xe0A\x02R\x06mongos\x12'\n" +
+	"\fstorage_size\x18\x03 \x01(\x03H\x01R\fstorage_size\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\r\n" +
 	"\v_mongo_typeB\x0f\n" +
 	"\r_storage_sizeB\a\n" +
-	"\x05_zone\"\xaa\x01\n" +
+	"\x05_zone\"\xac\x01\n" +
 	"\x14ResizeMongosResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x16\n" +
-	"\x06mongos\x18\x03 \x03(\tR\x06mongos\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x16\n" +
+	"\x06mongos\x18\x03 \x03(\tR\x06mongos\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"c\n" +
@@ -2946,22 +2949,22 @@ const file_qingcloud_iaas_v1_mongo_proto_rawDesc = "" +
 	"\x06mongos\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x06mongos\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\t\n" +
 	"\a_mongosB\a\n" +
-	"\x05_zone\"\x91\x01\n" +
+	"\x05_zone\"\x93\x01\n" +
 	"\x13StartMongosResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"R\n" +
 	"\x11StopMongosRequest\x12\x1b\n" +
 	"\x06mongos\x18\x01 \x03(\tB\x03\xe0A\x02R\x06mongos\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x90\x01\n" +
+	"\x05_zone\"\x92\x01\n" +
 	"\x12StopMongosResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code2\xbb \n" +

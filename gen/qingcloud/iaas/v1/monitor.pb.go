@@ -29,10 +29,10 @@ const (
 // GetMonitorRequest holds the parameters of the QingCloud action GetMonitor.
 type GetMonitorRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	EndTime   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,proto3" json:"end_time,omitempty"`
 	Meters    []string               `protobuf:"bytes,2,rep,name=meters,proto3" json:"meters,omitempty"`
 	Resource  *string                `protobuf:"bytes,3,opt,name=resource,proto3,oneof" json:"resource,omitempty"`
-	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,proto3" json:"start_time,omitempty"`
 	// Known values: 5m, 15m, 2h, 1d (others are passed through).
 	Step *string `protobuf:"bytes,5,opt,name=step,proto3,oneof" json:"step,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -117,9 +117,9 @@ func (x *GetMonitorRequest) GetZone() string {
 type GetMonitorResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,json=meterSet,proto3" json:"meter_set,omitempty"`
-	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,proto3" json:"meter_set,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -186,24 +186,24 @@ var File_qingcloud_iaas_v1_monitor_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_monitor_proto_rawDesc = "" +
 	"\n" +
-	"\x1fqingcloud/iaas/v1/monitor.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\x8f\x02\n" +
-	"\x11GetMonitorRequest\x125\n" +
-	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x16\n" +
+	"\x1fqingcloud/iaas/v1/monitor.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\x91\x02\n" +
+	"\x11GetMonitorRequest\x126\n" +
+	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bend_time\x12\x16\n" +
 	"\x06meters\x18\x02 \x03(\tR\x06meters\x12\x1f\n" +
-	"\bresource\x18\x03 \x01(\tH\x00R\bresource\x88\x01\x01\x129\n" +
+	"\bresource\x18\x03 \x01(\tH\x00R\bresource\x88\x01\x01\x12:\n" +
 	"\n" +
-	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x17\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"start_time\x12\x17\n" +
 	"\x04step\x18\x05 \x01(\tH\x01R\x04step\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x02R\x04zone\x88\x01\x01B\v\n" +
 	"\t_resourceB\a\n" +
 	"\x05_stepB\a\n" +
-	"\x05_zone\"\xd6\x01\n" +
+	"\x05_zone\"\xd9\x01\n" +
 	"\x12GetMonitorResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\bmeterSet\x12$\n" +
-	"\vresource_id\x18\x03 \x01(\tH\x01R\n" +
-	"resourceId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\tmeter_set\x12%\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x01R\vresource_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x0e\n" +
 	"\f_resource_idB\v\n" +
 	"\t_ret_code2\xe6\x01\n" +

@@ -91,8 +91,8 @@ func (x *AttachNicsRequest) GetZone() string {
 type AttachNicsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -153,8 +153,8 @@ type CreateNicsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: 1.
 	Count      *int32   `protobuf:"varint,1,opt,name=count,proto3,oneof" json:"count,omitempty"`
-	NicName    *string  `protobuf:"bytes,2,opt,name=nic_name,json=nicName,proto3,oneof" json:"nic_name,omitempty"`
-	PrivateIps []string `protobuf:"bytes,3,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
+	NicName    *string  `protobuf:"bytes,2,opt,name=nic_name,proto3,oneof" json:"nic_name,omitempty"`
+	PrivateIps []string `protobuf:"bytes,3,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
 	Vxnet      *string  `protobuf:"bytes,4,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -232,7 +232,7 @@ type CreateNicsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Nics          []*NicIp               `protobuf:"bytes,2,rep,name=nics,proto3" json:"nics,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -346,7 +346,7 @@ func (x *DeleteNicsRequest) GetZone() string {
 type DeleteNicsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -401,16 +401,16 @@ type DescribeNicsRequest struct {
 	Instances []string               `protobuf:"bytes,1,rep,name=instances,proto3" json:"instances,omitempty"`
 	// QingCloud's default: 20.
 	Limit   *int32   `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
-	NicName *string  `protobuf:"bytes,3,opt,name=nic_name,json=nicName,proto3,oneof" json:"nic_name,omitempty"`
+	NicName *string  `protobuf:"bytes,3,opt,name=nic_name,proto3,oneof" json:"nic_name,omitempty"`
 	Nics    []string `protobuf:"bytes,4,rep,name=nics,proto3" json:"nics,omitempty"`
 	// QingCloud's default: 0.
 	Offset    *int32  `protobuf:"varint,5,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner     *string `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId *string `protobuf:"bytes,7,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProjectId *string `protobuf:"bytes,7,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	// Known values: available, in-use (others are passed through).
 	Status *string `protobuf:"bytes,8,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	// Known values: 0, 1, 2 (others are passed through).
-	VxnetType []int32  `protobuf:"varint,9,rep,packed,name=vxnet_type,json=vxnetType,proto3" json:"vxnet_type,omitempty"`
+	VxnetType []int32  `protobuf:"varint,9,rep,packed,name=vxnet_type,proto3" json:"vxnet_type,omitempty"`
 	Vxnets    []string `protobuf:"bytes,10,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,11,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -529,9 +529,9 @@ func (x *DescribeNicsRequest) GetZone() string {
 type DescribeNicsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	NicSet        []*Nic                 `protobuf:"bytes,2,rep,name=nic_set,json=nicSet,proto3" json:"nic_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	NicSet        []*Nic                 `protobuf:"bytes,2,rep,name=nic_set,proto3" json:"nic_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -598,14 +598,14 @@ func (x *DescribeNicsResponse) GetTotalCount() int32 {
 type DescribeNicsAllRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Instances []string               `protobuf:"bytes,1,rep,name=instances,proto3" json:"instances,omitempty"`
-	NicName   *string                `protobuf:"bytes,2,opt,name=nic_name,json=nicName,proto3,oneof" json:"nic_name,omitempty"`
+	NicName   *string                `protobuf:"bytes,2,opt,name=nic_name,proto3,oneof" json:"nic_name,omitempty"`
 	Nics      []string               `protobuf:"bytes,3,rep,name=nics,proto3" json:"nics,omitempty"`
 	Owner     *string                `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId *string                `protobuf:"bytes,5,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProjectId *string                `protobuf:"bytes,5,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	// Known values: available, in-use (others are passed through).
 	Status *string `protobuf:"bytes,6,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	// Known values: 0, 1, 2 (others are passed through).
-	VxnetType []int32  `protobuf:"varint,7,rep,packed,name=vxnet_type,json=vxnetType,proto3" json:"vxnet_type,omitempty"`
+	VxnetType []int32  `protobuf:"varint,7,rep,packed,name=vxnet_type,proto3" json:"vxnet_type,omitempty"`
 	Vxnets    []string `protobuf:"bytes,8,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -712,7 +712,7 @@ type DescribeNicsAllResponse struct {
 	// The item.
 	Nic *Nic `protobuf:"bytes,1,opt,name=nic,proto3" json:"nic,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -828,8 +828,8 @@ func (x *DetachNicsRequest) GetZone() string {
 type DetachNicsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -889,8 +889,8 @@ func (x *DetachNicsResponse) GetRetCode() int32 {
 type ModifyNicAttributesRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Nic       *string                `protobuf:"bytes,1,opt,name=nic,proto3,oneof" json:"nic,omitempty"`
-	NicName   *string                `protobuf:"bytes,2,opt,name=nic_name,json=nicName,proto3,oneof" json:"nic_name,omitempty"`
-	PrivateIp *string                `protobuf:"bytes,3,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
+	NicName   *string                `protobuf:"bytes,2,opt,name=nic_name,proto3,oneof" json:"nic_name,omitempty"`
+	PrivateIp *string                `protobuf:"bytes,3,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
 	Vxnet     *string                `protobuf:"bytes,4,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -967,7 +967,7 @@ func (x *ModifyNicAttributesRequest) GetZone() string {
 type ModifyNicAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1026,52 +1026,53 @@ const file_qingcloud_iaas_v1_nic_proto_rawDesc = "" +
 	"\x04nics\x18\x02 \x03(\tB\x03\xe0A\x02R\x04nics\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\v\n" +
 	"\t_instanceB\a\n" +
-	"\x05_zone\"\x90\x01\n" +
+	"\x05_zone\"\x92\x01\n" +
 	"\x12AttachNicsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xd2\x01\n" +
+	"\t_ret_code\"\xd4\x01\n" +
 	"\x11CreateNicsRequest\x12\x19\n" +
-	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12\x1e\n" +
-	"\bnic_name\x18\x02 \x01(\tH\x01R\anicName\x88\x01\x01\x12\x1f\n" +
-	"\vprivate_ips\x18\x03 \x03(\tR\n" +
-	"privateIps\x12\x1e\n" +
+	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12\x1f\n" +
+	"\bnic_name\x18\x02 \x01(\tH\x01R\bnic_name\x88\x01\x01\x12 \n" +
+	"\vprivate_ips\x18\x03 \x03(\tR\vprivate_ips\x12\x1e\n" +
 	"\x05vxnet\x18\x04 \x01(\tB\x03\xe0A\x02H\x02R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_countB\v\n" +
 	"\t_nic_nameB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\x97\x01\n" +
+	"\x05_zone\"\x98\x01\n" +
 	"\x12CreateNicsResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12,\n" +
-	"\x04nics\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.NicIpR\x04nics\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x04nics\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.NicIpR\x04nics\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"N\n" +
 	"\x11DeleteNicsRequest\x12\x17\n" +
 	"\x04nics\x18\x01 \x03(\tB\x03\xe0A\x02R\x04nics\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"i\n" +
+	"\x05_zone\"j\n" +
 	"\x12DeleteNicsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x9a\x03\n" +
+	"\t_ret_code\"\x9d\x03\n" +
 	"\x13DescribeNicsRequest\x12\x1c\n" +
 	"\tinstances\x18\x01 \x03(\tR\tinstances\x12\x19\n" +
-	"\x05limit\x18\x02 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1e\n" +
-	"\bnic_name\x18\x03 \x01(\tH\x01R\anicName\x88\x01\x01\x12\x12\n" +
+	"\x05limit\x18\x02 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1f\n" +
+	"\bnic_name\x18\x03 \x01(\tH\x01R\bnic_name\x88\x01\x01\x12\x12\n" +
 	"\x04nics\x18\x04 \x03(\tR\x04nics\x12\x1b\n" +
 	"\x06offset\x18\x05 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x06 \x01(\tH\x03R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x06 \x01(\tH\x03R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\a \x01(\tH\x04R\tprojectId\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\b \x01(\tH\x05R\x06status\x88\x01\x01\x12\x1d\n" +
+	"project_id\x18\a \x01(\tH\x04R\n" +
+	"project_id\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\b \x01(\tH\x05R\x06status\x88\x01\x01\x12\x1e\n" +
 	"\n" +
-	"vxnet_type\x18\t \x03(\x05R\tvxnetType\x12\x16\n" +
+	"vxnet_type\x18\t \x03(\x05R\n" +
+	"vxnet_type\x12\x16\n" +
 	"\x06vxnets\x18\n" +
 	" \x03(\tR\x06vxnets\x12\x17\n" +
 	"\x04zone\x18\v \x01(\tH\x06R\x04zone\x88\x01\x01B\b\n" +
@@ -1081,65 +1082,66 @@ const file_qingcloud_iaas_v1_nic_proto_rawDesc = "" +
 	"\x06_ownerB\r\n" +
 	"\v_project_idB\t\n" +
 	"\a_statusB\a\n" +
-	"\x05_zone\"\xd2\x01\n" +
+	"\x05_zone\"\xd5\x01\n" +
 	"\x14DescribeNicsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12/\n" +
-	"\anic_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.NicR\x06nicSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x120\n" +
+	"\anic_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.NicR\anic_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xd0\x02\n" +
+	"\f_total_count\"\xd3\x02\n" +
 	"\x16DescribeNicsAllRequest\x12\x1c\n" +
-	"\tinstances\x18\x01 \x03(\tR\tinstances\x12\x1e\n" +
-	"\bnic_name\x18\x02 \x01(\tH\x00R\anicName\x88\x01\x01\x12\x12\n" +
+	"\tinstances\x18\x01 \x03(\tR\tinstances\x12\x1f\n" +
+	"\bnic_name\x18\x02 \x01(\tH\x00R\bnic_name\x88\x01\x01\x12\x12\n" +
 	"\x04nics\x18\x03 \x03(\tR\x04nics\x12\x19\n" +
-	"\x05owner\x18\x04 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x04 \x01(\tH\x01R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x05 \x01(\tH\x02R\tprojectId\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x06 \x01(\tH\x03R\x06status\x88\x01\x01\x12\x1d\n" +
+	"project_id\x18\x05 \x01(\tH\x02R\n" +
+	"project_id\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x06 \x01(\tH\x03R\x06status\x88\x01\x01\x12\x1e\n" +
 	"\n" +
-	"vxnet_type\x18\a \x03(\x05R\tvxnetType\x12\x16\n" +
+	"vxnet_type\x18\a \x03(\x05R\n" +
+	"vxnet_type\x12\x16\n" +
 	"\x06vxnets\x18\b \x03(\tR\x06vxnets\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\x04R\x04zone\x88\x01\x01B\v\n" +
 	"\t_nic_nameB\b\n" +
 	"\x06_ownerB\r\n" +
 	"\v_project_idB\t\n" +
 	"\a_statusB\a\n" +
-	"\x05_zone\"\x8f\x01\n" +
+	"\x05_zone\"\x90\x01\n" +
 	"\x17DescribeNicsAllResponse\x12(\n" +
-	"\x03nic\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.NicR\x03nic\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x03nic\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.NicR\x03nic\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"N\n" +
 	"\x11DetachNicsRequest\x12\x17\n" +
 	"\x04nics\x18\x01 \x03(\tB\x03\xe0A\x02R\x04nics\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x90\x01\n" +
+	"\x05_zone\"\x92\x01\n" +
 	"\x12DetachNicsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xe7\x01\n" +
+	"\t_ret_code\"\xe9\x01\n" +
 	"\x1aModifyNicAttributesRequest\x12\x1a\n" +
-	"\x03nic\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x03nic\x88\x01\x01\x12\x1e\n" +
-	"\bnic_name\x18\x02 \x01(\tH\x01R\anicName\x88\x01\x01\x12\"\n" +
+	"\x03nic\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x03nic\x88\x01\x01\x12\x1f\n" +
+	"\bnic_name\x18\x02 \x01(\tH\x01R\bnic_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18\x03 \x01(\tH\x02R\tprivateIp\x88\x01\x01\x12\x19\n" +
+	"private_ip\x18\x03 \x01(\tH\x02R\n" +
+	"private_ip\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\x04 \x01(\tH\x03R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\x06\n" +
 	"\x04_nicB\v\n" +
 	"\t_nic_nameB\r\n" +
 	"\v_private_ipB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"r\n" +
+	"\x05_zone\"s\n" +
 	"\x1bModifyNicAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code2\x8f\v\n" +
 	"\n" +

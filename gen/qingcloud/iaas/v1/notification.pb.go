@@ -31,7 +31,7 @@ type DescribeNotificationListsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: 10.
 	Limit             *int32   `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
-	NotificationLists []string `protobuf:"bytes,2,rep,name=notification_lists,json=notificationLists,proto3" json:"notification_lists,omitempty"`
+	NotificationLists []string `protobuf:"bytes,2,rep,name=notification_lists,proto3" json:"notification_lists,omitempty"`
 	// QingCloud's default: 0.
 	Offset *int32  `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner  *string `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
@@ -111,9 +111,9 @@ func (x *DescribeNotificationListsRequest) GetZone() string {
 type DescribeNotificationListsResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Action              *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	NotificationListSet []*NotificationList    `protobuf:"bytes,2,rep,name=notification_list_set,json=notificationListSet,proto3" json:"notification_list_set,omitempty"`
-	RetCode             *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount          *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	NotificationListSet []*NotificationList    `protobuf:"bytes,2,rep,name=notification_list_set,proto3" json:"notification_list_set,omitempty"`
+	RetCode             *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount          *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -180,7 +180,7 @@ func (x *DescribeNotificationListsResponse) GetTotalCount() int32 {
 // server's.
 type DescribeNotificationListsAllRequest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
-	NotificationLists []string               `protobuf:"bytes,1,rep,name=notification_lists,json=notificationLists,proto3" json:"notification_lists,omitempty"`
+	NotificationLists []string               `protobuf:"bytes,1,rep,name=notification_lists,proto3" json:"notification_lists,omitempty"`
 	Owner             *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -243,9 +243,9 @@ func (x *DescribeNotificationListsAllRequest) GetZone() string {
 type DescribeNotificationListsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	NotificationList *NotificationList `protobuf:"bytes,1,opt,name=notification_list,json=notificationList,proto3" json:"notification_list,omitempty"`
+	NotificationList *NotificationList `protobuf:"bytes,1,opt,name=notification_list,proto3" json:"notification_list,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -306,12 +306,12 @@ func (x *DescribeNotificationListsAllResponse) GetIndex() int32 {
 // SendAlarmNotificationRequest holds the parameters of the QingCloud action SendAlarmNotification.
 type SendAlarmNotificationRequest struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
-	NotificationData   []*NotificationData    `protobuf:"bytes,1,rep,name=notification_data,json=notificationData,proto3" json:"notification_data,omitempty"`
-	NotificationListId *string                `protobuf:"bytes,2,opt,name=notification_list_id,json=notificationListId,proto3,oneof" json:"notification_list_id,omitempty"`
-	ResourceId         *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	ResourceName       *string                `protobuf:"bytes,4,opt,name=resource_name,json=resourceName,proto3,oneof" json:"resource_name,omitempty"`
-	ResourceType       *string                `protobuf:"bytes,5,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
-	UserId             *string                `protobuf:"bytes,6,opt,name=user_id,json=userId,proto3,oneof" json:"user_id,omitempty"`
+	NotificationData   []*NotificationData    `protobuf:"bytes,1,rep,name=notification_data,proto3" json:"notification_data,omitempty"`
+	NotificationListId *string                `protobuf:"bytes,2,opt,name=notification_list_id,proto3,oneof" json:"notification_list_id,omitempty"`
+	ResourceId         *string                `protobuf:"bytes,3,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	ResourceName       *string                `protobuf:"bytes,4,opt,name=resource_name,proto3,oneof" json:"resource_name,omitempty"`
+	ResourceType       *string                `protobuf:"bytes,5,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
+	UserId             *string                `protobuf:"bytes,6,opt,name=user_id,proto3,oneof" json:"user_id,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -401,7 +401,7 @@ func (x *SendAlarmNotificationRequest) GetZone() string {
 type SendAlarmNotificationResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -454,46 +454,43 @@ var File_qingcloud_iaas_v1_notification_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_notification_proto_rawDesc = "" +
 	"\n" +
-	"$qingcloud/iaas/v1/notification.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xea\x01\n" +
+	"$qingcloud/iaas/v1/notification.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xeb\x01\n" +
 	" DescribeNotificationListsRequest\x12\x19\n" +
-	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x122\n" +
-	"\x12notification_lists\x18\x02 \x03(\tB\x03\xe0A\x02R\x11notificationLists\x12\x1b\n" +
+	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x123\n" +
+	"\x12notification_lists\x18\x02 \x03(\tB\x03\xe0A\x02R\x12notification_lists\x12\x1b\n" +
 	"\x06offset\x18\x03 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_limitB\t\n" +
 	"\a_offsetB\b\n" +
 	"\x06_ownerB\a\n" +
-	"\x05_zone\"\x87\x02\n" +
+	"\x05_zone\"\x8b\x02\n" +
 	"!DescribeNotificationListsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12W\n" +
-	"\x15notification_list_set\x18\x02 \x03(\v2#.qingcloud.iaas.v1.NotificationListR\x13notificationListSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12Y\n" +
+	"\x15notification_list_set\x18\x02 \x03(\v2#.qingcloud.iaas.v1.NotificationListR\x15notification_list_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xa0\x01\n" +
-	"#DescribeNotificationListsAllRequest\x122\n" +
-	"\x12notification_lists\x18\x01 \x03(\tB\x03\xe0A\x02R\x11notificationLists\x12\x19\n" +
+	"\f_total_count\"\xa1\x01\n" +
+	"#DescribeNotificationListsAllRequest\x123\n" +
+	"\x12notification_lists\x18\x01 \x03(\tB\x03\xe0A\x02R\x12notification_lists\x12\x19\n" +
 	"\x05owner\x18\x02 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_ownerB\a\n" +
-	"\x05_zone\"\xc4\x01\n" +
-	"$DescribeNotificationListsAllResponse\x12P\n" +
-	"\x11notification_list\x18\x01 \x01(\v2#.qingcloud.iaas.v1.NotificationListR\x10notificationList\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xc6\x01\n" +
+	"$DescribeNotificationListsAllResponse\x12Q\n" +
+	"\x11notification_list\x18\x01 \x01(\v2#.qingcloud.iaas.v1.NotificationListR\x11notification_list\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xc9\x03\n" +
-	"\x1cSendAlarmNotificationRequest\x12U\n" +
-	"\x11notification_data\x18\x01 \x03(\v2#.qingcloud.iaas.v1.NotificationDataB\x03\xe0A\x02R\x10notificationData\x12:\n" +
-	"\x14notification_list_id\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x12notificationListId\x88\x01\x01\x12$\n" +
-	"\vresource_id\x18\x03 \x01(\tH\x01R\n" +
-	"resourceId\x88\x01\x01\x12(\n" +
-	"\rresource_name\x18\x04 \x01(\tH\x02R\fresourceName\x88\x01\x01\x12(\n" +
-	"\rresource_type\x18\x05 \x01(\tH\x03R\fresourceType\x88\x01\x01\x12!\n" +
-	"\auser_id\x18\x06 \x01(\tB\x03\xe0A\x02H\x04R\x06userId\x88\x01\x01\x12\x17\n" +
+	"\f_total_count\"\xd0\x03\n" +
+	"\x1cSendAlarmNotificationRequest\x12V\n" +
+	"\x11notification_data\x18\x01 \x03(\v2#.qingcloud.iaas.v1.NotificationDataB\x03\xe0A\x02R\x11notification_data\x12<\n" +
+	"\x14notification_list_id\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x14notification_list_id\x88\x01\x01\x12%\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x01R\vresource_id\x88\x01\x01\x12)\n" +
+	"\rresource_name\x18\x04 \x01(\tH\x02R\rresource_name\x88\x01\x01\x12)\n" +
+	"\rresource_type\x18\x05 \x01(\tH\x03R\rresource_type\x88\x01\x01\x12\"\n" +
+	"\auser_id\x18\x06 \x01(\tB\x03\xe0A\x02H\x04R\auser_id\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x05R\x04zone\x88\x01\x01B\x17\n" +
 	"\x15_notification_list_idB\x0e\n" +
 	"\f_resource_idB\x10\n" +
@@ -501,10 +498,10 @@ const file_qingcloud_iaas_v1_notification_proto_rawDesc = "" +
 	"\x0e_resource_typeB\n" +
 	"\n" +
 	"\b_user_idB\a\n" +
-	"\x05_zone\"t\n" +
+	"\x05_zone\"u\n" +
 	"\x1dSendAlarmNotificationResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code2\xc1\x05\n" +
 	"\x13NotificationService\x12\xd3\x01\n" +

@@ -29,7 +29,7 @@ const (
 // AddProjectResourceItems.
 type AddProjectResourceItemsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	ProjectId *string                `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProjectId *string                `protobuf:"bytes,1,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	Resources []string               `protobuf:"bytes,2,rep,name=resources,proto3" json:"resources,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -92,10 +92,10 @@ func (x *AddProjectResourceItemsRequest) GetZone() string {
 type AddProjectResourceItemsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ProjectId     *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	ResourceIds   []string               `protobuf:"bytes,3,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	ZoneId        *string                `protobuf:"bytes,5,opt,name=zone_id,json=zoneId,proto3,oneof" json:"zone_id,omitempty"`
+	ProjectId     *string                `protobuf:"bytes,2,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	ResourceIds   []string               `protobuf:"bytes,3,rep,name=resource_ids,proto3" json:"resource_ids,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	ZoneId        *string                `protobuf:"bytes,5,opt,name=zone_id,proto3,oneof" json:"zone_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -169,7 +169,7 @@ func (x *AddProjectResourceItemsResponse) GetZoneId() string {
 // DeleteProjectResourceItems.
 type DeleteProjectResourceItemsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	ProjectId []string               `protobuf:"bytes,1,rep,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	ProjectId []string               `protobuf:"bytes,1,rep,name=project_id,proto3" json:"project_id,omitempty"`
 	Resources []string               `protobuf:"bytes,2,rep,name=resources,proto3" json:"resources,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -233,10 +233,10 @@ func (x *DeleteProjectResourceItemsRequest) GetZone() string {
 type DeleteProjectResourceItemsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ProjectId     []string               `protobuf:"bytes,2,rep,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
-	ResourceIds   []string               `protobuf:"bytes,3,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	ZoneId        *string                `protobuf:"bytes,5,opt,name=zone_id,json=zoneId,proto3,oneof" json:"zone_id,omitempty"`
+	ProjectId     []string               `protobuf:"bytes,2,rep,name=project_id,proto3" json:"project_id,omitempty"`
+	ResourceIds   []string               `protobuf:"bytes,3,rep,name=resource_ids,proto3" json:"resource_ids,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	ZoneId        *string                `protobuf:"bytes,5,opt,name=zone_id,proto3,oneof" json:"zone_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -310,17 +310,17 @@ func (x *DeleteProjectResourceItemsResponse) GetZoneId() string {
 // DescribeProjectResourceItems.
 type DescribeProjectResourceItemsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
-	InGlobal *int32                 `protobuf:"varint,1,opt,name=in_global,json=inGlobal,proto3,oneof" json:"in_global,omitempty"`
+	InGlobal *int32                 `protobuf:"varint,1,opt,name=in_global,proto3,oneof" json:"in_global,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset        *int32   `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner         *string  `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectIds    []string `protobuf:"bytes,5,rep,name=project_ids,json=projectIds,proto3" json:"project_ids,omitempty"`
+	ProjectIds    []string `protobuf:"bytes,5,rep,name=project_ids,proto3" json:"project_ids,omitempty"`
 	Reserve       *int32   `protobuf:"varint,6,opt,name=reserve,proto3,oneof" json:"reserve,omitempty"`
-	ResourceTypes []string `protobuf:"bytes,7,rep,name=resource_types,json=resourceTypes,proto3" json:"resource_types,omitempty"`
+	ResourceTypes []string `protobuf:"bytes,7,rep,name=resource_types,proto3" json:"resource_types,omitempty"`
 	Resources     []string `protobuf:"bytes,8,rep,name=resources,proto3" json:"resources,omitempty"`
-	SortKey       *string  `protobuf:"bytes,9,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	SortKey       *string  `protobuf:"bytes,9,opt,name=sort_key,proto3,oneof" json:"sort_key,omitempty"`
 	Verbose       *int32   `protobuf:"varint,10,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,11,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -440,9 +440,9 @@ func (x *DescribeProjectResourceItemsRequest) GetZone() string {
 type DescribeProjectResourceItemsResponse struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
 	Action                 *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ProjectResourceItemSet []*ProjectResourceItem `protobuf:"bytes,2,rep,name=project_resource_item_set,json=projectResourceItemSet,proto3" json:"project_resource_item_set,omitempty"`
-	RetCode                *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount             *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	ProjectResourceItemSet []*ProjectResourceItem `protobuf:"bytes,2,rep,name=project_resource_item_set,proto3" json:"project_resource_item_set,omitempty"`
+	RetCode                *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount             *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -509,13 +509,13 @@ func (x *DescribeProjectResourceItemsResponse) GetTotalCount() int32 {
 // is the server's.
 type DescribeProjectResourceItemsAllRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	InGlobal      *int32                 `protobuf:"varint,1,opt,name=in_global,json=inGlobal,proto3,oneof" json:"in_global,omitempty"`
+	InGlobal      *int32                 `protobuf:"varint,1,opt,name=in_global,proto3,oneof" json:"in_global,omitempty"`
 	Owner         *string                `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectIds    []string               `protobuf:"bytes,3,rep,name=project_ids,json=projectIds,proto3" json:"project_ids,omitempty"`
+	ProjectIds    []string               `protobuf:"bytes,3,rep,name=project_ids,proto3" json:"project_ids,omitempty"`
 	Reserve       *int32                 `protobuf:"varint,4,opt,name=reserve,proto3,oneof" json:"reserve,omitempty"`
-	ResourceTypes []string               `protobuf:"bytes,5,rep,name=resource_types,json=resourceTypes,proto3" json:"resource_types,omitempty"`
+	ResourceTypes []string               `protobuf:"bytes,5,rep,name=resource_types,proto3" json:"resource_types,omitempty"`
 	Resources     []string               `protobuf:"bytes,6,rep,name=resources,proto3" json:"resources,omitempty"`
-	SortKey       *string                `protobuf:"bytes,7,opt,name=sort_key,json=sortKey,proto3,oneof" json:"sort_key,omitempty"`
+	SortKey       *string                `protobuf:"bytes,7,opt,name=sort_key,proto3,oneof" json:"sort_key,omitempty"`
 	Verbose       *int32                 `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -620,9 +620,9 @@ func (x *DescribeProjectResourceItemsAllRequest) GetZone() string {
 type DescribeProjectResourceItemsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	ProjectResourceItem *ProjectResourceItem `protobuf:"bytes,1,opt,name=project_resource_item,json=projectResourceItem,proto3" json:"project_resource_item,omitempty"`
+	ProjectResourceItem *ProjectResourceItem `protobuf:"bytes,1,opt,name=project_resource_item,proto3" json:"project_resource_item,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -688,7 +688,7 @@ type DescribeProjectsRequest struct {
 	// QingCloud's default: 0.
 	Offset     *int32   `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner      *string  `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectIds []string `protobuf:"bytes,4,rep,name=project_ids,json=projectIds,proto3" json:"project_ids,omitempty"`
+	ProjectIds []string `protobuf:"bytes,4,rep,name=project_ids,proto3" json:"project_ids,omitempty"`
 	// QingCloud's default: False.
 	Shared *string  `protobuf:"bytes,5,opt,name=shared,proto3,oneof" json:"shared,omitempty"`
 	Status []string `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
@@ -781,9 +781,9 @@ func (x *DescribeProjectsRequest) GetZone() string {
 type DescribeProjectsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ProjectSet    []*Project             `protobuf:"bytes,2,rep,name=project_set,json=projectSet,proto3" json:"project_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	ProjectSet    []*Project             `protobuf:"bytes,2,rep,name=project_set,proto3" json:"project_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -850,7 +850,7 @@ func (x *DescribeProjectsResponse) GetTotalCount() int32 {
 type DescribeProjectsAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Owner      *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectIds []string               `protobuf:"bytes,2,rep,name=project_ids,json=projectIds,proto3" json:"project_ids,omitempty"`
+	ProjectIds []string               `protobuf:"bytes,2,rep,name=project_ids,proto3" json:"project_ids,omitempty"`
 	// QingCloud's default: False.
 	Shared *string  `protobuf:"bytes,3,opt,name=shared,proto3,oneof" json:"shared,omitempty"`
 	Status []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
@@ -931,7 +931,7 @@ type DescribeProjectsAllResponse struct {
 	// The item.
 	Project *Project `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -993,54 +993,57 @@ var File_qingcloud_iaas_v1_project_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_project_proto_rawDesc = "" +
 	"\n" +
-	"\x1fqingcloud/iaas/v1/project.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\x9d\x01\n" +
-	"\x1eAddProjectResourceItemsRequest\x12'\n" +
+	"\x1fqingcloud/iaas/v1/project.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\x9e\x01\n" +
+	"\x1eAddProjectResourceItemsRequest\x12(\n" +
 	"\n" +
-	"project_id\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\tprojectId\x88\x01\x01\x12!\n" +
+	"project_id\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\n" +
+	"project_id\x88\x01\x01\x12!\n" +
 	"\tresources\x18\x02 \x03(\tB\x03\xe0A\x02R\tresources\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\r\n" +
 	"\v_project_idB\a\n" +
-	"\x05_zone\"\xf6\x01\n" +
+	"\x05_zone\"\xfa\x01\n" +
 	"\x1fAddProjectResourceItemsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12!\n" +
-	"\fresource_ids\x18\x03 \x03(\tR\vresourceIds\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12\x1c\n" +
-	"\azone_id\x18\x05 \x01(\tH\x03R\x06zoneId\x88\x01\x01B\t\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\n" +
+	"project_id\x88\x01\x01\x12\"\n" +
+	"\fresource_ids\x18\x03 \x03(\tR\fresource_ids\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12\x1d\n" +
+	"\azone_id\x18\x05 \x01(\tH\x03R\azone_id\x88\x01\x01B\t\n" +
 	"\a_actionB\r\n" +
 	"\v_project_idB\v\n" +
 	"\t_ret_codeB\n" +
 	"\n" +
-	"\b_zone_id\"\x8c\x01\n" +
-	"!DeleteProjectResourceItemsRequest\x12\"\n" +
+	"\b_zone_id\"\x8d\x01\n" +
+	"!DeleteProjectResourceItemsRequest\x12#\n" +
 	"\n" +
-	"project_id\x18\x01 \x03(\tB\x03\xe0A\x02R\tprojectId\x12!\n" +
+	"project_id\x18\x01 \x03(\tB\x03\xe0A\x02R\n" +
+	"project_id\x12!\n" +
 	"\tresources\x18\x02 \x03(\tB\x03\xe0A\x02R\tresources\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xe5\x01\n" +
+	"\x05_zone\"\xe9\x01\n" +
 	"\"DeleteProjectResourceItemsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1d\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
 	"\n" +
-	"project_id\x18\x02 \x03(\tR\tprojectId\x12!\n" +
-	"\fresource_ids\x18\x03 \x03(\tR\vresourceIds\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12\x1c\n" +
-	"\azone_id\x18\x05 \x01(\tH\x02R\x06zoneId\x88\x01\x01B\t\n" +
+	"project_id\x18\x02 \x03(\tR\n" +
+	"project_id\x12\"\n" +
+	"\fresource_ids\x18\x03 \x03(\tR\fresource_ids\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12\x1d\n" +
+	"\azone_id\x18\x05 \x01(\tH\x02R\azone_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\n" +
 	"\n" +
-	"\b_zone_id\"\xd2\x03\n" +
-	"#DescribeProjectResourceItemsRequest\x12 \n" +
-	"\tin_global\x18\x01 \x01(\x05H\x00R\binGlobal\x88\x01\x01\x12\x19\n" +
+	"\b_zone_id\"\xd6\x03\n" +
+	"#DescribeProjectResourceItemsRequest\x12!\n" +
+	"\tin_global\x18\x01 \x01(\x05H\x00R\tin_global\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x05H\x01R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x03 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x04 \x01(\tH\x03R\x05owner\x88\x01\x01\x12\x1f\n" +
-	"\vproject_ids\x18\x05 \x03(\tR\n" +
-	"projectIds\x12\x1d\n" +
-	"\areserve\x18\x06 \x01(\x05H\x04R\areserve\x88\x01\x01\x12%\n" +
-	"\x0eresource_types\x18\a \x03(\tR\rresourceTypes\x12\x1c\n" +
-	"\tresources\x18\b \x03(\tR\tresources\x12\x1e\n" +
-	"\bsort_key\x18\t \x01(\tH\x05R\asortKey\x88\x01\x01\x12\x1d\n" +
+	"\x05owner\x18\x04 \x01(\tH\x03R\x05owner\x88\x01\x01\x12 \n" +
+	"\vproject_ids\x18\x05 \x03(\tR\vproject_ids\x12\x1d\n" +
+	"\areserve\x18\x06 \x01(\x05H\x04R\areserve\x88\x01\x01\x12&\n" +
+	"\x0eresource_types\x18\a \x03(\tR\x0eresource_types\x12\x1c\n" +
+	"\tresources\x18\b \x03(\tR\tresources\x12\x1f\n" +
+	"\bsort_key\x18\t \x01(\tH\x05R\bsort_key\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\n" +
 	" \x01(\x05H\x06R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\v \x01(\tH\aR\x04zone\x88\x01\x01B\f\n" +
@@ -1054,25 +1057,23 @@ const file_qingcloud_iaas_v1_project_proto_rawDesc = "" +
 	"\t_sort_keyB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x94\x02\n" +
+	"\x05_zone\"\x99\x02\n" +
 	"$DescribeProjectResourceItemsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12a\n" +
-	"\x19project_resource_item_set\x18\x02 \x03(\v2&.qingcloud.iaas.v1.ProjectResourceItemR\x16projectResourceItemSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12d\n" +
+	"\x19project_resource_item_set\x18\x02 \x03(\v2&.qingcloud.iaas.v1.ProjectResourceItemR\x19project_resource_item_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x88\x03\n" +
-	"&DescribeProjectResourceItemsAllRequest\x12 \n" +
-	"\tin_global\x18\x01 \x01(\x05H\x00R\binGlobal\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x02 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\x1f\n" +
-	"\vproject_ids\x18\x03 \x03(\tR\n" +
-	"projectIds\x12\x1d\n" +
-	"\areserve\x18\x04 \x01(\x05H\x02R\areserve\x88\x01\x01\x12%\n" +
-	"\x0eresource_types\x18\x05 \x03(\tR\rresourceTypes\x12\x1c\n" +
-	"\tresources\x18\x06 \x03(\tR\tresources\x12\x1e\n" +
-	"\bsort_key\x18\a \x01(\tH\x03R\asortKey\x88\x01\x01\x12\x1d\n" +
+	"\f_total_count\"\x8c\x03\n" +
+	"&DescribeProjectResourceItemsAllRequest\x12!\n" +
+	"\tin_global\x18\x01 \x01(\x05H\x00R\tin_global\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x01R\x05owner\x88\x01\x01\x12 \n" +
+	"\vproject_ids\x18\x03 \x03(\tR\vproject_ids\x12\x1d\n" +
+	"\areserve\x18\x04 \x01(\x05H\x02R\areserve\x88\x01\x01\x12&\n" +
+	"\x0eresource_types\x18\x05 \x03(\tR\x0eresource_types\x12\x1c\n" +
+	"\tresources\x18\x06 \x03(\tR\tresources\x12\x1f\n" +
+	"\bsort_key\x18\a \x01(\tH\x03R\bsort_key\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\f\n" +
 	"\n" +
@@ -1083,19 +1084,17 @@ const file_qingcloud_iaas_v1_project_proto_rawDesc = "" +
 	"\t_sort_keyB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xd1\x01\n" +
-	"'DescribeProjectResourceItemsAllResponse\x12Z\n" +
-	"\x15project_resource_item\x18\x01 \x01(\v2&.qingcloud.iaas.v1.ProjectResourceItemR\x13projectResourceItem\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xd4\x01\n" +
+	"'DescribeProjectResourceItemsAllResponse\x12\\\n" +
+	"\x15project_resource_item\x18\x01 \x01(\v2&.qingcloud.iaas.v1.ProjectResourceItemR\x15project_resource_item\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\x8e\x02\n" +
+	"\f_total_count\"\x8f\x02\n" +
 	"\x17DescribeProjectsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\x1f\n" +
-	"\vproject_ids\x18\x04 \x03(\tR\n" +
-	"projectIds\x12\x1b\n" +
+	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12 \n" +
+	"\vproject_ids\x18\x04 \x03(\tR\vproject_ids\x12\x1b\n" +
 	"\x06shared\x18\x05 \x01(\tH\x03R\x06shared\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
@@ -1103,31 +1102,27 @@ const file_qingcloud_iaas_v1_project_proto_rawDesc = "" +
 	"\a_offsetB\b\n" +
 	"\x06_ownerB\t\n" +
 	"\a_sharedB\a\n" +
-	"\x05_zone\"\xe2\x01\n" +
+	"\x05_zone\"\xe5\x01\n" +
 	"\x18DescribeProjectsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12;\n" +
-	"\vproject_set\x18\x02 \x03(\v2\x1a.qingcloud.iaas.v1.ProjectR\n" +
-	"projectSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12<\n" +
+	"\vproject_set\x18\x02 \x03(\v2\x1a.qingcloud.iaas.v1.ProjectR\vproject_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xc4\x01\n" +
+	"\f_total_count\"\xc5\x01\n" +
 	"\x1aDescribeProjectsAllRequest\x12\x19\n" +
-	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\x1f\n" +
-	"\vproject_ids\x18\x02 \x03(\tR\n" +
-	"projectIds\x12\x1b\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12 \n" +
+	"\vproject_ids\x18\x02 \x03(\tR\vproject_ids\x12\x1b\n" +
 	"\x06shared\x18\x03 \x01(\tH\x01R\x06shared\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x04 \x03(\tR\x06status\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_ownerB\t\n" +
 	"\a_sharedB\a\n" +
-	"\x05_zone\"\x9f\x01\n" +
+	"\x05_zone\"\xa0\x01\n" +
 	"\x1bDescribeProjectsAllResponse\x124\n" +
-	"\aproject\x18\x01 \x01(\v2\x1a.qingcloud.iaas.v1.ProjectR\aproject\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\aproject\x18\x01 \x01(\v2\x1a.qingcloud.iaas.v1.ProjectR\aproject\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count2\xad\n" +
 	"\n" +

@@ -85,9 +85,9 @@ func (x *ApplyRDBParameterGroupRequest) GetZone() string {
 type ApplyRDBParameterGroupResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Rdb           *string                `protobuf:"bytes,3,opt,name=rdb,proto3,oneof" json:"rdb,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -154,7 +154,7 @@ func (x *ApplyRDBParameterGroupResponse) GetRetCode() int32 {
 type CeaseRDBInstanceRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Rdb         *string                `protobuf:"bytes,1,opt,name=rdb,proto3,oneof" json:"rdb,omitempty"`
-	RdbInstance *string                `protobuf:"bytes,2,opt,name=rdb_instance,json=rdbInstance,proto3,oneof" json:"rdb_instance,omitempty"`
+	RdbInstance *string                `protobuf:"bytes,2,opt,name=rdb_instance,proto3,oneof" json:"rdb_instance,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -216,8 +216,8 @@ func (x *CeaseRDBInstanceRequest) GetZone() string {
 type CeaseRDBInstanceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -278,7 +278,7 @@ func (x *CeaseRDBInstanceResponse) GetRetCode() int32 {
 type CopyRDBInstanceFilesToFTPRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Files       []string               `protobuf:"bytes,1,rep,name=files,proto3" json:"files,omitempty"`
-	RdbInstance *string                `protobuf:"bytes,2,opt,name=rdb_instance,json=rdbInstance,proto3,oneof" json:"rdb_instance,omitempty"`
+	RdbInstance *string                `protobuf:"bytes,2,opt,name=rdb_instance,proto3,oneof" json:"rdb_instance,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -341,9 +341,9 @@ func (x *CopyRDBInstanceFilesToFTPRequest) GetZone() string {
 type CopyRDBInstanceFilesToFTPResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RdbInstance   *string                `protobuf:"bytes,3,opt,name=rdb_instance,json=rdbInstance,proto3,oneof" json:"rdb_instance,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RdbInstance   *string                `protobuf:"bytes,3,opt,name=rdb_instance,proto3,oneof" json:"rdb_instance,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,23 +409,23 @@ func (x *CopyRDBInstanceFilesToFTPResponse) GetRetCode() int32 {
 // CreateRDBRequest holds the parameters of the QingCloud action CreateRDB.
 type CreateRDBRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	Description    *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// Known values: mysql,5.5, mysql,5.6, mysql,5.7, psql,9.3, psql,9.4 (others are passed through).
 	// QingCloud's default: mysql,5.7.
-	EngineVersion *string         `protobuf:"bytes,3,opt,name=engine_version,json=engineVersion,proto3,oneof" json:"engine_version,omitempty"`
-	NodeCount     *int32          `protobuf:"varint,4,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	PrivateIps    []*RdbPrivateIp `protobuf:"bytes,5,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
-	ProxyCount    *int32          `protobuf:"varint,6,opt,name=proxy_count,json=proxyCount,proto3,oneof" json:"proxy_count,omitempty"`
-	RdbClass      *int32          `protobuf:"varint,7,opt,name=rdb_class,json=rdbClass,proto3,oneof" json:"rdb_class,omitempty"`
+	EngineVersion *string         `protobuf:"bytes,3,opt,name=engine_version,proto3,oneof" json:"engine_version,omitempty"`
+	NodeCount     *int32          `protobuf:"varint,4,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	PrivateIps    []*RdbPrivateIp `protobuf:"bytes,5,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
+	ProxyCount    *int32          `protobuf:"varint,6,opt,name=proxy_count,proto3,oneof" json:"proxy_count,omitempty"`
+	RdbClass      *int32          `protobuf:"varint,7,opt,name=rdb_class,proto3,oneof" json:"rdb_class,omitempty"`
 	// Known values: mysql, psql (others are passed through). QingCloud's default: mysql.
-	RdbEngine   *string `protobuf:"bytes,8,opt,name=rdb_engine,json=rdbEngine,proto3,oneof" json:"rdb_engine,omitempty"`
-	RdbName     *string `protobuf:"bytes,9,opt,name=rdb_name,json=rdbName,proto3,oneof" json:"rdb_name,omitempty"`
-	RdbPassword *string `protobuf:"bytes,10,opt,name=rdb_password,json=rdbPassword,proto3,oneof" json:"rdb_password,omitempty"`
+	RdbEngine   *string `protobuf:"bytes,8,opt,name=rdb_engine,proto3,oneof" json:"rdb_engine,omitempty"`
+	RdbName     *string `protobuf:"bytes,9,opt,name=rdb_name,proto3,oneof" json:"rdb_name,omitempty"`
+	RdbPassword *string `protobuf:"bytes,10,opt,name=rdb_password,proto3,oneof" json:"rdb_password,omitempty"`
 	// Known values: 1, 2, 4, 8, 16, 32 (others are passed through).
-	RdbType     *int32  `protobuf:"varint,11,opt,name=rdb_type,json=rdbType,proto3,oneof" json:"rdb_type,omitempty"`
-	RdbUsername *string `protobuf:"bytes,12,opt,name=rdb_username,json=rdbUsername,proto3,oneof" json:"rdb_username,omitempty"`
-	StorageSize *int64  `protobuf:"varint,13,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	RdbType     *int32  `protobuf:"varint,11,opt,name=rdb_type,proto3,oneof" json:"rdb_type,omitempty"`
+	RdbUsername *string `protobuf:"bytes,12,opt,name=rdb_username,proto3,oneof" json:"rdb_username,omitempty"`
+	StorageSize *int64  `protobuf:"varint,13,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	Vxnet       *string `protobuf:"bytes,14,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,15,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -572,9 +572,9 @@ func (x *CreateRDBRequest) GetZone() string {
 type CreateRDBResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Rdb           *string                `protobuf:"bytes,3,opt,name=rdb,proto3,oneof" json:"rdb,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -640,21 +640,21 @@ func (x *CreateRDBResponse) GetRetCode() int32 {
 // CreateRDBFromSnapshotRequest holds the parameters of the QingCloud action CreateRDBFromSnapshot.
 type CreateRDBFromSnapshotRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	Description    *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// Known values: mysql,5.5, mysql,5.6, mysql,5.7, psql,9.3, psql,9.4 (others are passed through).
 	// QingCloud's default: mysql,5.7.
-	EngineVersion *string         `protobuf:"bytes,3,opt,name=engine_version,json=engineVersion,proto3,oneof" json:"engine_version,omitempty"`
-	NodeCount     *int32          `protobuf:"varint,4,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	PrivateIps    []*RdbPrivateIp `protobuf:"bytes,5,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
-	ProxyCount    *int32          `protobuf:"varint,6,opt,name=proxy_count,json=proxyCount,proto3,oneof" json:"proxy_count,omitempty"`
+	EngineVersion *string         `protobuf:"bytes,3,opt,name=engine_version,proto3,oneof" json:"engine_version,omitempty"`
+	NodeCount     *int32          `protobuf:"varint,4,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	PrivateIps    []*RdbPrivateIp `protobuf:"bytes,5,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
+	ProxyCount    *int32          `protobuf:"varint,6,opt,name=proxy_count,proto3,oneof" json:"proxy_count,omitempty"`
 	// Known values: mysql, psql (others are passed through). QingCloud's default: mysql.
-	RdbEngine *string `protobuf:"bytes,7,opt,name=rdb_engine,json=rdbEngine,proto3,oneof" json:"rdb_engine,omitempty"`
-	RdbName   *string `protobuf:"bytes,8,opt,name=rdb_name,json=rdbName,proto3,oneof" json:"rdb_name,omitempty"`
+	RdbEngine *string `protobuf:"bytes,7,opt,name=rdb_engine,proto3,oneof" json:"rdb_engine,omitempty"`
+	RdbName   *string `protobuf:"bytes,8,opt,name=rdb_name,proto3,oneof" json:"rdb_name,omitempty"`
 	// Known values: 1, 2, 4, 8, 16, 32 (others are passed through).
-	RdbType     *int32  `protobuf:"varint,9,opt,name=rdb_type,json=rdbType,proto3,oneof" json:"rdb_type,omitempty"`
+	RdbType     *int32  `protobuf:"varint,9,opt,name=rdb_type,proto3,oneof" json:"rdb_type,omitempty"`
 	Snapshot    *string `protobuf:"bytes,10,opt,name=snapshot,proto3,oneof" json:"snapshot,omitempty"`
-	StorageSize *int64  `protobuf:"varint,11,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	StorageSize *int64  `protobuf:"varint,11,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	Vxnet       *string `protobuf:"bytes,12,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,13,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -787,9 +787,9 @@ func (x *CreateRDBFromSnapshotRequest) GetZone() string {
 type CreateRDBFromSnapshotResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Rdb           *string                `protobuf:"bytes,3,opt,name=rdb,proto3,oneof" json:"rdb,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -920,9 +920,9 @@ func (x *CreateTempRDBInstanceFromSnapshotRequest) GetZone() string {
 type CreateTempRDBInstanceFromSnapshotResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Rdb           *string                `protobuf:"bytes,3,opt,name=rdb,proto3,oneof" json:"rdb,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1043,9 +1043,9 @@ func (x *DeleteRDBsRequest) GetZone() string {
 type DeleteRDBsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Rdbs          []string               `protobuf:"bytes,3,rep,name=rdbs,proto3" json:"rdbs,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1113,7 +1113,7 @@ type DescribeRDBParametersRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Limit          *int32                 `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	Offset         *int32                 `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	ParameterGroup *string                `protobuf:"bytes,3,opt,name=parameter_group,json=parameterGroup,proto3,oneof" json:"parameter_group,omitempty"`
+	ParameterGroup *string                `protobuf:"bytes,3,opt,name=parameter_group,proto3,oneof" json:"parameter_group,omitempty"`
 	Rdb            *string                `protobuf:"bytes,4,opt,name=rdb,proto3,oneof" json:"rdb,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -1190,9 +1190,9 @@ func (x *DescribeRDBParametersRequest) GetZone() string {
 type DescribeRDBParametersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ParameterSet  []*RdbParameter        `protobuf:"bytes,2,rep,name=parameter_set,json=parameterSet,proto3" json:"parameter_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	ParameterSet  []*RdbParameter        `protobuf:"bytes,2,rep,name=parameter_set,proto3" json:"parameter_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1259,7 +1259,7 @@ func (x *DescribeRDBParametersResponse) GetTotalCount() int32 {
 // server's.
 type DescribeRDBParametersAllRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	ParameterGroup *string                `protobuf:"bytes,1,opt,name=parameter_group,json=parameterGroup,proto3,oneof" json:"parameter_group,omitempty"`
+	ParameterGroup *string                `protobuf:"bytes,1,opt,name=parameter_group,proto3,oneof" json:"parameter_group,omitempty"`
 	Rdb            *string                `protobuf:"bytes,2,opt,name=rdb,proto3,oneof" json:"rdb,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -1324,7 +1324,7 @@ type DescribeRDBParametersAllResponse struct {
 	// The item.
 	Parameter *RdbParameter `protobuf:"bytes,1,opt,name=parameter,proto3" json:"parameter,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1387,11 +1387,11 @@ type DescribeRDBsRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Limit      *int32                 `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	Offset     *int32                 `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	ProjectId  *string                `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	RdbEngine  *string                `protobuf:"bytes,4,opt,name=rdb_engine,json=rdbEngine,proto3,oneof" json:"rdb_engine,omitempty"`
-	RdbName    *string                `protobuf:"bytes,5,opt,name=rdb_name,json=rdbName,proto3,oneof" json:"rdb_name,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,3,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	RdbEngine  *string                `protobuf:"bytes,4,opt,name=rdb_engine,proto3,oneof" json:"rdb_engine,omitempty"`
+	RdbName    *string                `protobuf:"bytes,5,opt,name=rdb_name,proto3,oneof" json:"rdb_name,omitempty"`
 	Rdbs       []string               `protobuf:"bytes,6,rep,name=rdbs,proto3" json:"rdbs,omitempty"`
-	SearchWord *string                `protobuf:"bytes,7,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string                `protobuf:"bytes,7,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Status     []string               `protobuf:"bytes,8,rep,name=status,proto3" json:"status,omitempty"`
 	Tags       []string               `protobuf:"bytes,9,rep,name=tags,proto3" json:"tags,omitempty"`
 	Verbose    *int32                 `protobuf:"varint,10,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -1512,9 +1512,9 @@ func (x *DescribeRDBsRequest) GetZone() string {
 type DescribeRDBsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RdbSet        []*Rdb                 `protobuf:"bytes,2,rep,name=rdb_set,json=rdbSet,proto3" json:"rdb_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RdbSet        []*Rdb                 `protobuf:"bytes,2,rep,name=rdb_set,proto3" json:"rdb_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1580,11 +1580,11 @@ func (x *DescribeRDBsResponse) GetTotalCount() int32 {
 // DescribeRDBsAllRequest holds the filters of DescribeRDBs; paging is the server's.
 type DescribeRDBsAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	ProjectId  *string                `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	RdbEngine  *string                `protobuf:"bytes,2,opt,name=rdb_engine,json=rdbEngine,proto3,oneof" json:"rdb_engine,omitempty"`
-	RdbName    *string                `protobuf:"bytes,3,opt,name=rdb_name,json=rdbName,proto3,oneof" json:"rdb_name,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,1,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	RdbEngine  *string                `protobuf:"bytes,2,opt,name=rdb_engine,proto3,oneof" json:"rdb_engine,omitempty"`
+	RdbName    *string                `protobuf:"bytes,3,opt,name=rdb_name,proto3,oneof" json:"rdb_name,omitempty"`
 	Rdbs       []string               `protobuf:"bytes,4,rep,name=rdbs,proto3" json:"rdbs,omitempty"`
-	SearchWord *string                `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string                `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Status     []string               `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
 	Tags       []string               `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
 	Verbose    *int32                 `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -1693,7 +1693,7 @@ type DescribeRDBsAllResponse struct {
 	// The item.
 	Rdb *Rdb `protobuf:"bytes,1,opt,name=rdb,proto3" json:"rdb,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1754,7 +1754,7 @@ func (x *DescribeRDBsAllResponse) GetIndex() int32 {
 // GetRDBInstanceFilesRequest holds the parameters of the QingCloud action GetRDBInstanceFiles.
 type GetRDBInstanceFilesRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	RdbInstance *string                `protobuf:"bytes,1,opt,name=rdb_instance,json=rdbInstance,proto3,oneof" json:"rdb_instance,omitempty"`
+	RdbInstance *string                `protobuf:"bytes,1,opt,name=rdb_instance,proto3,oneof" json:"rdb_instance,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1810,8 +1810,8 @@ type GetRDBInstanceFilesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Files         *RdbFile               `protobuf:"bytes,2,opt,name=files,proto3" json:"files,omitempty"`
-	RdbInstance   *string                `protobuf:"bytes,3,opt,name=rdb_instance,json=rdbInstance,proto3,oneof" json:"rdb_instance,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RdbInstance   *string                `protobuf:"bytes,3,opt,name=rdb_instance,proto3,oneof" json:"rdb_instance,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1877,13 +1877,13 @@ func (x *GetRDBInstanceFilesResponse) GetRetCode() int32 {
 // GetRDBMonitorRequest holds the parameters of the QingCloud action GetRDBMonitor.
 type GetRDBMonitorRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	EndTime     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,proto3" json:"end_time,omitempty"`
 	Meters      []string               `protobuf:"bytes,2,rep,name=meters,proto3" json:"meters,omitempty"`
-	RdbEngine   *string                `protobuf:"bytes,3,opt,name=rdb_engine,json=rdbEngine,proto3,oneof" json:"rdb_engine,omitempty"`
-	RdbInstance *string                `protobuf:"bytes,4,opt,name=rdb_instance,json=rdbInstance,proto3,oneof" json:"rdb_instance,omitempty"`
+	RdbEngine   *string                `protobuf:"bytes,3,opt,name=rdb_engine,proto3,oneof" json:"rdb_engine,omitempty"`
+	RdbInstance *string                `protobuf:"bytes,4,opt,name=rdb_instance,proto3,oneof" json:"rdb_instance,omitempty"`
 	Resource    *string                `protobuf:"bytes,5,opt,name=resource,proto3,oneof" json:"resource,omitempty"`
 	Role        *string                `protobuf:"bytes,6,opt,name=role,proto3,oneof" json:"role,omitempty"`
-	StartTime   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	StartTime   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,proto3" json:"start_time,omitempty"`
 	// Known values: 5m, 15m, 2h, 1d (others are passed through).
 	Step *string `protobuf:"bytes,8,opt,name=step,proto3,oneof" json:"step,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -1989,9 +1989,9 @@ func (x *GetRDBMonitorRequest) GetZone() string {
 type GetRDBMonitorResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,json=meterSet,proto3" json:"meter_set,omitempty"`
-	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,proto3" json:"meter_set,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2121,7 +2121,7 @@ type ModifyRDBParametersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
 	Rdb           *string                `protobuf:"bytes,2,opt,name=rdb,proto3,oneof" json:"rdb,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2243,9 +2243,9 @@ func (x *RDBsJoinVxnetRequest) GetZone() string {
 type RDBsJoinVxnetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Rdbs          []string               `protobuf:"bytes,3,rep,name=rdbs,proto3" json:"rdbs,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Vxnet         *string                `protobuf:"bytes,5,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2382,8 +2382,8 @@ func (x *RDBsLeaveVxnetRequest) GetZone() string {
 type RDBsLeaveVxnetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2443,9 +2443,9 @@ func (x *RDBsLeaveVxnetResponse) GetRetCode() int32 {
 type ResizeRDBsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 1, 2, 4, 8, 16, 32 (others are passed through).
-	RdbType     *int32   `protobuf:"varint,1,opt,name=rdb_type,json=rdbType,proto3,oneof" json:"rdb_type,omitempty"`
+	RdbType     *int32   `protobuf:"varint,1,opt,name=rdb_type,proto3,oneof" json:"rdb_type,omitempty"`
 	Rdbs        []string `protobuf:"bytes,2,rep,name=rdbs,proto3" json:"rdbs,omitempty"`
-	StorageSize *int64   `protobuf:"varint,3,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	StorageSize *int64   `protobuf:"varint,3,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2514,9 +2514,9 @@ func (x *ResizeRDBsRequest) GetZone() string {
 type ResizeRDBsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Rdbs          []string               `protobuf:"bytes,3,rep,name=rdbs,proto3" json:"rdbs,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2637,9 +2637,9 @@ func (x *StartRDBsRequest) GetZone() string {
 type StartRDBsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Rdbs          []string               `protobuf:"bytes,3,rep,name=rdbs,proto3" json:"rdbs,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2760,9 +2760,9 @@ func (x *StopRDBsRequest) GetZone() string {
 type StopRDBsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Rdbs          []string               `protobuf:"bytes,3,rep,name=rdbs,proto3" json:"rdbs,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2834,65 +2834,65 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\x03rdb\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x03rdb\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\x06\n" +
 	"\x04_rdbB\a\n" +
-	"\x05_zone\"\xbb\x01\n" +
+	"\x05_zone\"\xbd\x01\n" +
 	"\x1eApplyRDBParameterGroupResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x15\n" +
-	"\x03rdb\x18\x03 \x01(\tH\x02R\x03rdb\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x15\n" +
+	"\x03rdb\x18\x03 \x01(\tH\x02R\x03rdb\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\x06\n" +
 	"\x04_rdbB\v\n" +
-	"\t_ret_code\"\x9d\x01\n" +
+	"\t_ret_code\"\x9e\x01\n" +
 	"\x17CeaseRDBInstanceRequest\x12\x1a\n" +
-	"\x03rdb\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x03rdb\x88\x01\x01\x12+\n" +
-	"\frdb_instance\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\vrdbInstance\x88\x01\x01\x12\x17\n" +
+	"\x03rdb\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x03rdb\x88\x01\x01\x12,\n" +
+	"\frdb_instance\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\frdb_instance\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x06\n" +
 	"\x04_rdbB\x0f\n" +
 	"\r_rdb_instanceB\a\n" +
-	"\x05_zone\"\x96\x01\n" +
+	"\x05_zone\"\x98\x01\n" +
 	"\x18CeaseRDBInstanceResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\x9d\x01\n" +
+	"\t_ret_code\"\x9e\x01\n" +
 	" CopyRDBInstanceFilesToFTPRequest\x12\x19\n" +
-	"\x05files\x18\x01 \x03(\tB\x03\xe0A\x02R\x05files\x12+\n" +
-	"\frdb_instance\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\vrdbInstance\x88\x01\x01\x12\x17\n" +
+	"\x05files\x18\x01 \x03(\tB\x03\xe0A\x02R\x05files\x12,\n" +
+	"\frdb_instance\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\frdb_instance\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_rdb_instanceB\a\n" +
-	"\x05_zone\"\xd8\x01\n" +
+	"\x05_zone\"\xdb\x01\n" +
 	"!CopyRDBInstanceFilesToFTPResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12&\n" +
-	"\frdb_instance\x18\x03 \x01(\tH\x02R\vrdbInstance\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12'\n" +
+	"\frdb_instance\x18\x03 \x01(\tH\x02R\frdb_instance\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\x0f\n" +
 	"\r_rdb_instanceB\v\n" +
-	"\t_ret_code\"\xbf\x06\n" +
-	"\x10CreateRDBRequest\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12*\n" +
-	"\x0eengine_version\x18\x03 \x01(\tH\x02R\rengineVersion\x88\x01\x01\x12\"\n" +
+	"\t_ret_code\"\xcc\x06\n" +
+	"\x10CreateRDBRequest\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12+\n" +
+	"\x0eengine_version\x18\x03 \x01(\tH\x02R\x0eengine_version\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\x04 \x01(\x05H\x03R\tnodeCount\x88\x01\x01\x12@\n" +
-	"\vprivate_ips\x18\x05 \x03(\v2\x1f.qingcloud.iaas.v1.RdbPrivateIpR\n" +
-	"privateIps\x12$\n" +
-	"\vproxy_count\x18\x06 \x01(\x05H\x04R\n" +
-	"proxyCount\x88\x01\x01\x12 \n" +
-	"\trdb_class\x18\a \x01(\x05H\x05R\brdbClass\x88\x01\x01\x12\"\n" +
+	"node_count\x18\x04 \x01(\x05H\x03R\n" +
+	"node_count\x88\x01\x01\x12A\n" +
+	"\vprivate_ips\x18\x05 \x03(\v2\x1f.qingcloud.iaas.v1.RdbPrivateIpR\vprivate_ips\x12%\n" +
+	"\vproxy_count\x18\x06 \x01(\x05H\x04R\vproxy_count\x88\x01\x01\x12!\n" +
+	"\trdb_class\x18\a \x01(\x05H\x05R\trdb_class\x88\x01\x01\x12#\n" +
 	"\n" +
-	"rdb_engine\x18\b \x01(\tH\x06R\trdbEngine\x88\x01\x01\x12\x1e\n" +
-	"\brdb_name\x18\t \x01(\tH\aR\ardbName\x88\x01\x01\x12+\n" +
+	"rdb_engine\x18\b \x01(\tH\x06R\n" +
+	"rdb_engine\x88\x01\x01\x12\x1f\n" +
+	"\brdb_name\x18\t \x01(\tH\aR\brdb_name\x88\x01\x01\x12,\n" +
 	"\frdb_password\x18\n" +
-	" \x01(\tB\x03\xe0A\x02H\bR\vrdbPassword\x88\x01\x01\x12#\n" +
-	"\brdb_type\x18\v \x01(\x05B\x03\xe0A\x02H\tR\ardbType\x88\x01\x01\x12+\n" +
+	" \x01(\tB\x03\xe0A\x02H\bR\frdb_password\x88\x01\x01\x12$\n" +
+	"\brdb_type\x18\v \x01(\x05B\x03\xe0A\x02H\tR\brdb_type\x88\x01\x01\x12,\n" +
 	"\frdb_username\x18\f \x01(\tB\x03\xe0A\x02H\n" +
-	"R\vrdbUsername\x88\x01\x01\x12+\n" +
-	"\fstorage_size\x18\r \x01(\x03B\x03\xe0A\x02H\vR\vstorageSize\x88\x01\x01\x12\x1e\n" +
+	"R\frdb_username\x88\x01\x01\x12,\n" +
+	"\fstorage_size\x18\r \x01(\x03B\x03\xe0A\x02H\vR\fstorage_size\x88\x01\x01\x12\x1e\n" +
 	"\x05vxnet\x18\x0e \x01(\tB\x03\xe0A\x02H\fR\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x0f \x01(\tH\rR\x04zone\x88\x01\x01B\x13\n" +
 	"\x11_auto_backup_timeB\x0e\n" +
@@ -2909,33 +2909,33 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\r_rdb_usernameB\x0f\n" +
 	"\r_storage_sizeB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xae\x01\n" +
+	"\x05_zone\"\xb0\x01\n" +
 	"\x11CreateRDBResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x15\n" +
-	"\x03rdb\x18\x03 \x01(\tH\x02R\x03rdb\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x15\n" +
+	"\x03rdb\x18\x03 \x01(\tH\x02R\x03rdb\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\x06\n" +
 	"\x04_rdbB\v\n" +
-	"\t_ret_code\"\xcd\x05\n" +
-	"\x1cCreateRDBFromSnapshotRequest\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12*\n" +
-	"\x0eengine_version\x18\x03 \x01(\tH\x02R\rengineVersion\x88\x01\x01\x12\"\n" +
+	"\t_ret_code\"\xd7\x05\n" +
+	"\x1cCreateRDBFromSnapshotRequest\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12+\n" +
+	"\x0eengine_version\x18\x03 \x01(\tH\x02R\x0eengine_version\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\x04 \x01(\x05H\x03R\tnodeCount\x88\x01\x01\x12@\n" +
-	"\vprivate_ips\x18\x05 \x03(\v2\x1f.qingcloud.iaas.v1.RdbPrivateIpR\n" +
-	"privateIps\x12$\n" +
-	"\vproxy_count\x18\x06 \x01(\x05H\x04R\n" +
-	"proxyCount\x88\x01\x01\x12\"\n" +
+	"node_count\x18\x04 \x01(\x05H\x03R\n" +
+	"node_count\x88\x01\x01\x12A\n" +
+	"\vprivate_ips\x18\x05 \x03(\v2\x1f.qingcloud.iaas.v1.RdbPrivateIpR\vprivate_ips\x12%\n" +
+	"\vproxy_count\x18\x06 \x01(\x05H\x04R\vproxy_count\x88\x01\x01\x12#\n" +
 	"\n" +
-	"rdb_engine\x18\a \x01(\tH\x05R\trdbEngine\x88\x01\x01\x12\x1e\n" +
-	"\brdb_name\x18\b \x01(\tH\x06R\ardbName\x88\x01\x01\x12#\n" +
-	"\brdb_type\x18\t \x01(\x05B\x03\xe0A\x02H\aR\ardbType\x88\x01\x01\x12$\n" +
+	"rdb_engine\x18\a \x01(\tH\x05R\n" +
+	"rdb_engine\x88\x01\x01\x12\x1f\n" +
+	"\brdb_name\x18\b \x01(\tH\x06R\brdb_name\x88\x01\x01\x12$\n" +
+	"\brdb_type\x18\t \x01(\x05B\x03\xe0A\x02H\aR\brdb_type\x88\x01\x01\x12$\n" +
 	"\bsnapshot\x18\n" +
-	" \x01(\tB\x03\xe0A\x02H\bR\bsnapshot\x88\x01\x01\x12&\n" +
-	"\fstorage_size\x18\v \x01(\x03H\tR\vstorageSize\x88\x01\x01\x12\x1e\n" +
+	" \x01(\tB\x03\xe0A\x02H\bR\bsnapshot\x88\x01\x01\x12'\n" +
+	"\fstorage_size\x18\v \x01(\x03H\tR\fstorage_size\x88\x01\x01\x12\x1e\n" +
 	"\x05vxnet\x18\f \x01(\tB\x03\xe0A\x02H\n" +
 	"R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\r \x01(\tH\vR\x04zone\x88\x01\x01B\x13\n" +
@@ -2950,12 +2950,12 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\t_snapshotB\x0f\n" +
 	"\r_storage_sizeB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xba\x01\n" +
+	"\x05_zone\"\xbc\x01\n" +
 	"\x1dCreateRDBFromSnapshotResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x15\n" +
-	"\x03rdb\x18\x03 \x01(\tH\x02R\x03rdb\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x15\n" +
+	"\x03rdb\x18\x03 \x01(\tH\x02R\x03rdb\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\x06\n" +
 	"\x04_rdbB\v\n" +
@@ -2966,12 +2966,12 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x06\n" +
 	"\x04_rdbB\v\n" +
 	"\t_snapshotB\a\n" +
-	"\x05_zone\"\xc6\x01\n" +
+	"\x05_zone\"\xc8\x01\n" +
 	")CreateTempRDBInstanceFromSnapshotResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x15\n" +
-	"\x03rdb\x18\x03 \x01(\tH\x02R\x03rdb\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x15\n" +
+	"\x03rdb\x18\x03 \x01(\tH\x02R\x03rdb\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\x06\n" +
 	"\x04_rdbB\v\n" +
@@ -2979,59 +2979,58 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\x11DeleteRDBsRequest\x12\x17\n" +
 	"\x04rdbs\x18\x01 \x03(\tB\x03\xe0A\x02R\x04rdbs\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xa4\x01\n" +
+	"\x05_zone\"\xa6\x01\n" +
 	"\x12DeleteRDBsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x12\n" +
-	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x12\n" +
+	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xf3\x01\n" +
+	"\t_ret_code\"\xf4\x01\n" +
 	"\x1cDescribeRDBParametersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12,\n" +
-	"\x0fparameter_group\x18\x03 \x01(\tH\x02R\x0eparameterGroup\x88\x01\x01\x12\x1a\n" +
+	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12-\n" +
+	"\x0fparameter_group\x18\x03 \x01(\tH\x02R\x0fparameter_group\x88\x01\x01\x12\x1a\n" +
 	"\x03rdb\x18\x04 \x01(\tB\x03\xe0A\x02H\x03R\x03rdb\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_limitB\t\n" +
 	"\a_offsetB\x12\n" +
 	"\x10_parameter_groupB\x06\n" +
 	"\x04_rdbB\a\n" +
-	"\x05_zone\"\xf0\x01\n" +
+	"\x05_zone\"\xf3\x01\n" +
 	"\x1dDescribeRDBParametersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12D\n" +
-	"\rparameter_set\x18\x02 \x03(\v2\x1f.qingcloud.iaas.v1.RdbParameterR\fparameterSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12E\n" +
+	"\rparameter_set\x18\x02 \x03(\v2\x1f.qingcloud.iaas.v1.RdbParameterR\rparameter_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xa9\x01\n" +
-	"\x1fDescribeRDBParametersAllRequest\x12,\n" +
-	"\x0fparameter_group\x18\x01 \x01(\tH\x00R\x0eparameterGroup\x88\x01\x01\x12\x1a\n" +
+	"\f_total_count\"\xaa\x01\n" +
+	"\x1fDescribeRDBParametersAllRequest\x12-\n" +
+	"\x0fparameter_group\x18\x01 \x01(\tH\x00R\x0fparameter_group\x88\x01\x01\x12\x1a\n" +
 	"\x03rdb\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x03rdb\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x12\n" +
 	"\x10_parameter_groupB\x06\n" +
 	"\x04_rdbB\a\n" +
-	"\x05_zone\"\xad\x01\n" +
+	"\x05_zone\"\xae\x01\n" +
 	" DescribeRDBParametersAllResponse\x12=\n" +
-	"\tparameter\x18\x01 \x01(\v2\x1f.qingcloud.iaas.v1.RdbParameterR\tparameter\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\tparameter\x18\x01 \x01(\v2\x1f.qingcloud.iaas.v1.RdbParameterR\tparameter\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xb8\x03\n" +
+	"\f_total_count\"\xbc\x03\n" +
 	"\x13DescribeRDBsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\"\n" +
+	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x03 \x01(\tH\x02R\tprojectId\x88\x01\x01\x12\"\n" +
+	"project_id\x18\x03 \x01(\tH\x02R\n" +
+	"project_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"rdb_engine\x18\x04 \x01(\tH\x03R\trdbEngine\x88\x01\x01\x12\x1e\n" +
-	"\brdb_name\x18\x05 \x01(\tH\x04R\ardbName\x88\x01\x01\x12\x12\n" +
-	"\x04rdbs\x18\x06 \x03(\tR\x04rdbs\x12$\n" +
-	"\vsearch_word\x18\a \x01(\tH\x05R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"rdb_engine\x18\x04 \x01(\tH\x03R\n" +
+	"rdb_engine\x88\x01\x01\x12\x1f\n" +
+	"\brdb_name\x18\x05 \x01(\tH\x04R\brdb_name\x88\x01\x01\x12\x12\n" +
+	"\x04rdbs\x18\x06 \x03(\tR\x04rdbs\x12%\n" +
+	"\vsearch_word\x18\a \x01(\tH\x05R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\b \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\t \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\n" +
@@ -3045,25 +3044,25 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xd2\x01\n" +
+	"\x05_zone\"\xd5\x01\n" +
 	"\x14DescribeRDBsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12/\n" +
-	"\ardb_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.RdbR\x06rdbSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x120\n" +
+	"\ardb_set\x18\x02 \x03(\v2\x16.qingcloud.iaas.v1.RdbR\ardb_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xee\x02\n" +
-	"\x16DescribeRDBsAllRequest\x12\"\n" +
+	"\f_total_count\"\xf2\x02\n" +
+	"\x16DescribeRDBsAllRequest\x12#\n" +
 	"\n" +
-	"project_id\x18\x01 \x01(\tH\x00R\tprojectId\x88\x01\x01\x12\"\n" +
+	"project_id\x18\x01 \x01(\tH\x00R\n" +
+	"project_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"rdb_engine\x18\x02 \x01(\tH\x01R\trdbEngine\x88\x01\x01\x12\x1e\n" +
-	"\brdb_name\x18\x03 \x01(\tH\x02R\ardbName\x88\x01\x01\x12\x12\n" +
-	"\x04rdbs\x18\x04 \x03(\tR\x04rdbs\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"rdb_engine\x18\x02 \x01(\tH\x01R\n" +
+	"rdb_engine\x88\x01\x01\x12\x1f\n" +
+	"\brdb_name\x18\x03 \x01(\tH\x02R\brdb_name\x88\x01\x01\x12\x12\n" +
+	"\x04rdbs\x18\x04 \x03(\tR\x04rdbs\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\b \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
@@ -3074,36 +3073,37 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x8f\x01\n" +
+	"\x05_zone\"\x90\x01\n" +
 	"\x17DescribeRDBsAllResponse\x12(\n" +
-	"\x03rdb\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.RdbR\x03rdb\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x03rdb\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.RdbR\x03rdb\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"|\n" +
-	"\x1aGetRDBInstanceFilesRequest\x12+\n" +
-	"\frdb_instance\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\vrdbInstance\x88\x01\x01\x12\x17\n" +
+	"\f_total_count\"}\n" +
+	"\x1aGetRDBInstanceFilesRequest\x12,\n" +
+	"\frdb_instance\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\frdb_instance\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_rdb_instanceB\a\n" +
-	"\x05_zone\"\xdd\x01\n" +
+	"\x05_zone\"\xdf\x01\n" +
 	"\x1bGetRDBInstanceFilesResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x120\n" +
-	"\x05files\x18\x02 \x01(\v2\x1a.qingcloud.iaas.v1.RdbFileR\x05files\x12&\n" +
-	"\frdb_instance\x18\x03 \x01(\tH\x01R\vrdbInstance\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x05files\x18\x02 \x01(\v2\x1a.qingcloud.iaas.v1.RdbFileR\x05files\x12'\n" +
+	"\frdb_instance\x18\x03 \x01(\tH\x01R\frdb_instance\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x0f\n" +
 	"\r_rdb_instanceB\v\n" +
-	"\t_ret_code\"\xc3\x03\n" +
-	"\x14GetRDBMonitorRequest\x12:\n" +
-	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\aendTime\x12\x1b\n" +
-	"\x06meters\x18\x02 \x03(\tB\x03\xe0A\x02R\x06meters\x12'\n" +
+	"\t_ret_code\"\xc7\x03\n" +
+	"\x14GetRDBMonitorRequest\x12;\n" +
+	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\bend_time\x12\x1b\n" +
+	"\x06meters\x18\x02 \x03(\tB\x03\xe0A\x02R\x06meters\x12(\n" +
 	"\n" +
-	"rdb_engine\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\trdbEngine\x88\x01\x01\x12&\n" +
-	"\frdb_instance\x18\x04 \x01(\tH\x01R\vrdbInstance\x88\x01\x01\x12$\n" +
+	"rdb_engine\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\n" +
+	"rdb_engine\x88\x01\x01\x12'\n" +
+	"\frdb_instance\x18\x04 \x01(\tH\x01R\frdb_instance\x88\x01\x01\x12$\n" +
 	"\bresource\x18\x05 \x01(\tB\x03\xe0A\x02H\x02R\bresource\x88\x01\x01\x12\x1c\n" +
-	"\x04role\x18\x06 \x01(\tB\x03\xe0A\x02H\x03R\x04role\x88\x01\x01\x12>\n" +
+	"\x04role\x18\x06 \x01(\tB\x03\xe0A\x02H\x03R\x04role\x88\x01\x01\x12?\n" +
 	"\n" +
-	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\tstartTime\x12\x1c\n" +
+	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\n" +
+	"start_time\x12\x1c\n" +
 	"\x04step\x18\b \x01(\tB\x03\xe0A\x02H\x04R\x04step\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\r\n" +
 	"\v_rdb_engineB\x0f\n" +
@@ -3111,13 +3111,12 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\t_resourceB\a\n" +
 	"\x05_roleB\a\n" +
 	"\x05_stepB\a\n" +
-	"\x05_zone\"\xd9\x01\n" +
+	"\x05_zone\"\xdc\x01\n" +
 	"\x15GetRDBMonitorResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\bmeterSet\x12$\n" +
-	"\vresource_id\x18\x03 \x01(\tH\x01R\n" +
-	"resourceId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\tmeter_set\x12%\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x01R\vresource_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x0e\n" +
 	"\f_resource_idB\v\n" +
 	"\t_ret_code\"\xa4\x01\n" +
@@ -3128,11 +3127,11 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\x03rdb\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x03rdb\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x06\n" +
 	"\x04_rdbB\a\n" +
-	"\x05_zone\"\x91\x01\n" +
+	"\x05_zone\"\x92\x01\n" +
 	"\x1bModifyRDBParametersResponse\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x15\n" +
-	"\x03rdb\x18\x02 \x01(\tH\x01R\x03rdb\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x03rdb\x18\x02 \x01(\tH\x01R\x03rdb\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x06\n" +
 	"\x04_rdbB\v\n" +
 	"\t_ret_code\"{\n" +
@@ -3141,12 +3140,12 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\x05vxnet\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xcc\x01\n" +
+	"\x05_zone\"\xce\x01\n" +
 	"\x15RDBsJoinVxnetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x12\n" +
-	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12\x19\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x12\n" +
+	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\x05 \x01(\tH\x03R\x05vxnet\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
@@ -3157,51 +3156,51 @@ const file_qingcloud_iaas_v1_rdb_proto_rawDesc = "" +
 	"\x05vxnet\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\x94\x01\n" +
+	"\x05_zone\"\x96\x01\n" +
 	"\x16RDBsLeaveVxnetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xb4\x01\n" +
-	"\x11ResizeRDBsRequest\x12\x1e\n" +
-	"\brdb_type\x18\x01 \x01(\x05H\x00R\ardbType\x88\x01\x01\x12\x17\n" +
-	"\x04rdbs\x18\x02 \x03(\tB\x03\xe0A\x02R\x04rdbs\x12&\n" +
-	"\fstorage_size\x18\x03 \x01(\x03H\x01R\vstorageSize\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\xb6\x01\n" +
+	"\x11ResizeRDBsRequest\x12\x1f\n" +
+	"\brdb_type\x18\x01 \x01(\x05H\x00R\brdb_type\x88\x01\x01\x12\x17\n" +
+	"\x04rdbs\x18\x02 \x03(\tB\x03\xe0A\x02R\x04rdbs\x12'\n" +
+	"\fstorage_size\x18\x03 \x01(\x03H\x01R\fstorage_size\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\v\n" +
 	"\t_rdb_typeB\x0f\n" +
 	"\r_storage_sizeB\a\n" +
-	"\x05_zone\"\xa4\x01\n" +
+	"\x05_zone\"\xa6\x01\n" +
 	"\x12ResizeRDBsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x12\n" +
-	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x12\n" +
+	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"M\n" +
 	"\x10StartRDBsRequest\x12\x17\n" +
 	"\x04rdbs\x18\x01 \x03(\tB\x03\xe0A\x02R\x04rdbs\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xa3\x01\n" +
+	"\x05_zone\"\xa5\x01\n" +
 	"\x11StartRDBsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x12\n" +
-	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x12\n" +
+	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"L\n" +
 	"\x0fStopRDBsRequest\x12\x17\n" +
 	"\x04rdbs\x18\x01 \x03(\tB\x03\xe0A\x02R\x04rdbs\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xa2\x01\n" +
+	"\x05_zone\"\xa4\x01\n" +
 	"\x10StopRDBsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x12\n" +
-	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x12\n" +
+	"\x04rdbs\x18\x03 \x03(\tR\x04rdbs\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code2\x81\"\n" +

@@ -31,7 +31,7 @@ const (
 type AddRouterStaticEntriesRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Entries      []*RouterStaticEntry   `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	RouterStatic *string                `protobuf:"bytes,2,opt,name=router_static,json=routerStatic,proto3,oneof" json:"router_static,omitempty"`
+	RouterStatic *string                `protobuf:"bytes,2,opt,name=router_static,proto3,oneof" json:"router_static,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -93,8 +93,8 @@ func (x *AddRouterStaticEntriesRequest) GetZone() string {
 type AddRouterStaticEntriesResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Action              *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterStaticEntries []string               `protobuf:"bytes,3,rep,name=router_static_entries,json=routerStaticEntries,proto3" json:"router_static_entries,omitempty"`
+	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterStaticEntries []string               `protobuf:"bytes,3,rep,name=router_static_entries,proto3" json:"router_static_entries,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -224,8 +224,8 @@ func (x *AddRouterStaticsRequest) GetZone() string {
 type AddRouterStaticsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterStatics []string               `protobuf:"bytes,3,rep,name=router_statics,json=routerStatics,proto3" json:"router_statics,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterStatics []string               `protobuf:"bytes,3,rep,name=router_statics,proto3" json:"router_statics,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,11 +286,11 @@ type CreateRoutersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: 1.
 	Count      *int32  `protobuf:"varint,1,opt,name=count,proto3,oneof" json:"count,omitempty"`
-	RouterName *string `protobuf:"bytes,2,opt,name=router_name,json=routerName,proto3,oneof" json:"router_name,omitempty"`
+	RouterName *string `protobuf:"bytes,2,opt,name=router_name,proto3,oneof" json:"router_name,omitempty"`
 	// Known values: 0, 1, 2, 3 (others are passed through). QingCloud's default: 1.
-	RouterType    *int32  `protobuf:"varint,3,opt,name=router_type,json=routerType,proto3,oneof" json:"router_type,omitempty"`
-	SecurityGroup *string `protobuf:"bytes,4,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	VpcNetwork    *string `protobuf:"bytes,5,opt,name=vpc_network,json=vpcNetwork,proto3,oneof" json:"vpc_network,omitempty"`
+	RouterType    *int32  `protobuf:"varint,3,opt,name=router_type,proto3,oneof" json:"router_type,omitempty"`
+	SecurityGroup *string `protobuf:"bytes,4,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	VpcNetwork    *string `protobuf:"bytes,5,opt,name=vpc_network,proto3,oneof" json:"vpc_network,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -373,8 +373,8 @@ func (x *CreateRoutersRequest) GetZone() string {
 type CreateRoutersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Routers       []string               `protobuf:"bytes,4,rep,name=routers,proto3" json:"routers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -442,7 +442,7 @@ func (x *CreateRoutersResponse) GetRouters() []string {
 // DeleteRouterStaticEntries.
 type DeleteRouterStaticEntriesRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	RouterStaticEntries []string               `protobuf:"bytes,1,rep,name=router_static_entries,json=routerStaticEntries,proto3" json:"router_static_entries,omitempty"`
+	RouterStaticEntries []string               `protobuf:"bytes,1,rep,name=router_static_entries,proto3" json:"router_static_entries,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -498,8 +498,8 @@ func (x *DeleteRouterStaticEntriesRequest) GetZone() string {
 type DeleteRouterStaticEntriesResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Action              *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterStaticEntries []string               `protobuf:"bytes,3,rep,name=router_static_entries,json=routerStaticEntries,proto3" json:"router_static_entries,omitempty"`
+	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterStaticEntries []string               `protobuf:"bytes,3,rep,name=router_static_entries,proto3" json:"router_static_entries,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -558,7 +558,7 @@ func (x *DeleteRouterStaticEntriesResponse) GetRouterStaticEntries() []string {
 // DeleteRouterStaticsRequest holds the parameters of the QingCloud action DeleteRouterStatics.
 type DeleteRouterStaticsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	RouterStatics []string               `protobuf:"bytes,1,rep,name=router_statics,json=routerStatics,proto3" json:"router_statics,omitempty"`
+	RouterStatics []string               `protobuf:"bytes,1,rep,name=router_statics,proto3" json:"router_statics,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -613,8 +613,8 @@ func (x *DeleteRouterStaticsRequest) GetZone() string {
 type DeleteRouterStaticsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterStatics []string               `protobuf:"bytes,3,rep,name=router_statics,json=routerStatics,proto3" json:"router_statics,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterStatics []string               `protobuf:"bytes,3,rep,name=router_statics,proto3" json:"router_statics,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -728,8 +728,8 @@ func (x *DeleteRoutersRequest) GetZone() string {
 type DeleteRoutersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Routers       []string               `protobuf:"bytes,4,rep,name=routers,proto3" json:"routers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -800,8 +800,8 @@ type DescribeRouterStaticEntriesRequest struct {
 	Limit               *int32                 `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	Offset              *int32                 `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner               *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	RouterStatic        *string                `protobuf:"bytes,4,opt,name=router_static,json=routerStatic,proto3,oneof" json:"router_static,omitempty"`
-	RouterStaticEntries *string                `protobuf:"bytes,5,opt,name=router_static_entries,json=routerStaticEntries,proto3,oneof" json:"router_static_entries,omitempty"`
+	RouterStatic        *string                `protobuf:"bytes,4,opt,name=router_static,proto3,oneof" json:"router_static,omitempty"`
+	RouterStaticEntries *string                `protobuf:"bytes,5,opt,name=router_static_entries,proto3,oneof" json:"router_static_entries,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -885,9 +885,9 @@ func (x *DescribeRouterStaticEntriesRequest) GetZone() string {
 type DescribeRouterStaticEntriesResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterStaticEntrySet []*RouterStaticEntry   `protobuf:"bytes,3,rep,name=router_static_entry_set,json=routerStaticEntrySet,proto3" json:"router_static_entry_set,omitempty"`
-	TotalCount           *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterStaticEntrySet []*RouterStaticEntry   `protobuf:"bytes,3,rep,name=router_static_entry_set,proto3" json:"router_static_entry_set,omitempty"`
+	TotalCount           *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -955,8 +955,8 @@ func (x *DescribeRouterStaticEntriesResponse) GetTotalCount() int32 {
 type DescribeRouterStaticEntriesAllRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Owner               *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	RouterStatic        *string                `protobuf:"bytes,2,opt,name=router_static,json=routerStatic,proto3,oneof" json:"router_static,omitempty"`
-	RouterStaticEntries *string                `protobuf:"bytes,3,opt,name=router_static_entries,json=routerStaticEntries,proto3,oneof" json:"router_static_entries,omitempty"`
+	RouterStatic        *string                `protobuf:"bytes,2,opt,name=router_static,proto3,oneof" json:"router_static,omitempty"`
+	RouterStaticEntries *string                `protobuf:"bytes,3,opt,name=router_static_entries,proto3,oneof" json:"router_static_entries,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1025,9 +1025,9 @@ func (x *DescribeRouterStaticEntriesAllRequest) GetZone() string {
 type DescribeRouterStaticEntriesAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	RouterStaticEntry *RouterStaticEntry `protobuf:"bytes,1,opt,name=router_static_entry,json=routerStaticEntry,proto3" json:"router_static_entry,omitempty"`
+	RouterStaticEntry *RouterStaticEntry `protobuf:"bytes,1,opt,name=router_static_entry,proto3" json:"router_static_entry,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1094,9 +1094,9 @@ type DescribeRouterStaticsRequest struct {
 	Offset        *int32   `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner         *string  `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Router        *string  `protobuf:"bytes,4,opt,name=router,proto3,oneof" json:"router,omitempty"`
-	RouterStatics []string `protobuf:"bytes,5,rep,name=router_statics,json=routerStatics,proto3" json:"router_statics,omitempty"`
+	RouterStatics []string `protobuf:"bytes,5,rep,name=router_statics,proto3" json:"router_statics,omitempty"`
 	// Known values: 1, 2, 3, 4, 5, 6, 7, 8 (others are passed through).
-	StaticType *int32 `protobuf:"varint,6,opt,name=static_type,json=staticType,proto3,oneof" json:"static_type,omitempty"`
+	StaticType *int32 `protobuf:"varint,6,opt,name=static_type,proto3,oneof" json:"static_type,omitempty"`
 	// Known values: 0, 1 (others are passed through).
 	Verbose *int32  `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	Vxnet   *string `protobuf:"bytes,8,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
@@ -1203,9 +1203,9 @@ func (x *DescribeRouterStaticsRequest) GetZone() string {
 type DescribeRouterStaticsResponse struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Action          *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode         *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterStaticSet []*RouterStatic        `protobuf:"bytes,3,rep,name=router_static_set,json=routerStaticSet,proto3" json:"router_static_set,omitempty"`
-	TotalCount      *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode         *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterStaticSet []*RouterStatic        `protobuf:"bytes,3,rep,name=router_static_set,proto3" json:"router_static_set,omitempty"`
+	TotalCount      *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1274,9 +1274,9 @@ type DescribeRouterStaticsAllRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Owner         *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Router        *string                `protobuf:"bytes,2,opt,name=router,proto3,oneof" json:"router,omitempty"`
-	RouterStatics []string               `protobuf:"bytes,3,rep,name=router_statics,json=routerStatics,proto3" json:"router_statics,omitempty"`
+	RouterStatics []string               `protobuf:"bytes,3,rep,name=router_statics,proto3" json:"router_statics,omitempty"`
 	// Known values: 1, 2, 3, 4, 5, 6, 7, 8 (others are passed through).
-	StaticType *int32 `protobuf:"varint,4,opt,name=static_type,json=staticType,proto3,oneof" json:"static_type,omitempty"`
+	StaticType *int32 `protobuf:"varint,4,opt,name=static_type,proto3,oneof" json:"static_type,omitempty"`
 	// Known values: 0, 1 (others are passed through).
 	Verbose *int32  `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	Vxnet   *string `protobuf:"bytes,6,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
@@ -1369,9 +1369,9 @@ func (x *DescribeRouterStaticsAllRequest) GetZone() string {
 type DescribeRouterStaticsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	RouterStatic *RouterStatic `protobuf:"bytes,1,opt,name=router_static,json=routerStatic,proto3" json:"router_static,omitempty"`
+	RouterStatic *RouterStatic `protobuf:"bytes,1,opt,name=router_static,proto3" json:"router_static,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1522,9 +1522,9 @@ func (x *DescribeRouterVxnetsRequest) GetZone() string {
 type DescribeRouterVxnetsResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Action         *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode        *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterVxnetSet []*RouterVxnet         `protobuf:"bytes,3,rep,name=router_vxnet_set,json=routerVxnetSet,proto3" json:"router_vxnet_set,omitempty"`
-	TotalCount     *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode        *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterVxnetSet []*RouterVxnet         `protobuf:"bytes,3,rep,name=router_vxnet_set,proto3" json:"router_vxnet_set,omitempty"`
+	TotalCount     *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1662,9 +1662,9 @@ func (x *DescribeRouterVxnetsAllRequest) GetZone() string {
 type DescribeRouterVxnetsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	RouterVxnet *RouterVxnet `protobuf:"bytes,1,opt,name=router_vxnet,json=routerVxnet,proto3" json:"router_vxnet,omitempty"`
+	RouterVxnet *RouterVxnet `protobuf:"bytes,1,opt,name=router_vxnet,proto3" json:"router_vxnet,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1728,9 +1728,9 @@ type DescribeRoutersRequest struct {
 	Limit      *int32                 `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	Offset     *int32                 `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner      *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string                `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,4,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	Routers    []string               `protobuf:"bytes,5,rep,name=routers,proto3" json:"routers,omitempty"`
-	SearchWord *string                `protobuf:"bytes,6,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string                `protobuf:"bytes,6,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, poweroffed, suspended, deleted, ceased (others are passed
 	// through).
 	Status []string `protobuf:"bytes,7,rep,name=status,proto3" json:"status,omitempty"`
@@ -1855,9 +1855,9 @@ func (x *DescribeRoutersRequest) GetZone() string {
 type DescribeRoutersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterSet     []*Router              `protobuf:"bytes,3,rep,name=router_set,json=routerSet,proto3" json:"router_set,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterSet     []*Router              `protobuf:"bytes,3,rep,name=router_set,proto3" json:"router_set,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1924,9 +1924,9 @@ func (x *DescribeRoutersResponse) GetTotalCount() int32 {
 type DescribeRoutersAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Owner      *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,2,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	Routers    []string               `protobuf:"bytes,3,rep,name=routers,proto3" json:"routers,omitempty"`
-	SearchWord *string                `protobuf:"bytes,4,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string                `protobuf:"bytes,4,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, poweroffed, suspended, deleted, ceased (others are passed
 	// through).
 	Status []string `protobuf:"bytes,5,rep,name=status,proto3" json:"status,omitempty"`
@@ -2039,7 +2039,7 @@ type DescribeRoutersAllResponse struct {
 	// The item.
 	Router *Router `protobuf:"bytes,1,opt,name=router,proto3" json:"router,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2100,10 +2100,10 @@ func (x *DescribeRoutersAllResponse) GetIndex() int32 {
 // GetRouterMonitorRequest holds the parameters of the QingCloud action GetRouterMonitor.
 type GetRouterMonitorRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	EndTime   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=end_time,proto3" json:"end_time,omitempty"`
 	Meters    []string               `protobuf:"bytes,2,rep,name=meters,proto3" json:"meters,omitempty"`
 	Resource  *string                `protobuf:"bytes,3,opt,name=resource,proto3,oneof" json:"resource,omitempty"`
-	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,proto3" json:"start_time,omitempty"`
 	// Known values: 5m, 15m, 2h, 1d (others are passed through).
 	Step *string `protobuf:"bytes,5,opt,name=step,proto3,oneof" json:"step,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -2188,9 +2188,9 @@ func (x *GetRouterMonitorRequest) GetZone() string {
 type GetRouterMonitorResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,json=meterSet,proto3" json:"meter_set,omitempty"`
-	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	MeterSet      []*Meter               `protobuf:"bytes,2,rep,name=meter_set,proto3" json:"meter_set,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,3,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2320,17 +2320,17 @@ func (x *GetVPNCertsRequest) GetZone() string {
 type GetVPNCertsResponse struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Action          *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	CaCert          *string                `protobuf:"bytes,2,opt,name=ca_cert,json=caCert,proto3,oneof" json:"ca_cert,omitempty"`
-	ClientCrt       *string                `protobuf:"bytes,3,opt,name=client_crt,json=clientCrt,proto3,oneof" json:"client_crt,omitempty"`
-	ClientKey       *string                `protobuf:"bytes,4,opt,name=client_key,json=clientKey,proto3,oneof" json:"client_key,omitempty"`
-	LinuxConfSample *string                `protobuf:"bytes,5,opt,name=linux_conf_sample,json=linuxConfSample,proto3,oneof" json:"linux_conf_sample,omitempty"`
-	MacConfSample   *string                `protobuf:"bytes,6,opt,name=mac_conf_sample,json=macConfSample,proto3,oneof" json:"mac_conf_sample,omitempty"`
+	CaCert          *string                `protobuf:"bytes,2,opt,name=ca_cert,proto3,oneof" json:"ca_cert,omitempty"`
+	ClientCrt       *string                `protobuf:"bytes,3,opt,name=client_crt,proto3,oneof" json:"client_crt,omitempty"`
+	ClientKey       *string                `protobuf:"bytes,4,opt,name=client_key,proto3,oneof" json:"client_key,omitempty"`
+	LinuxConfSample *string                `protobuf:"bytes,5,opt,name=linux_conf_sample,proto3,oneof" json:"linux_conf_sample,omitempty"`
+	MacConfSample   *string                `protobuf:"bytes,6,opt,name=mac_conf_sample,proto3,oneof" json:"mac_conf_sample,omitempty"`
 	// Known values: linux, windows, mac (others are passed through).
 	Platform          *string `protobuf:"bytes,7,opt,name=platform,proto3,oneof" json:"platform,omitempty"`
-	RetCode           *int32  `protobuf:"varint,8,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterId          *string `protobuf:"bytes,9,opt,name=router_id,json=routerId,proto3,oneof" json:"router_id,omitempty"`
-	StaticKey         *string `protobuf:"bytes,10,opt,name=static_key,json=staticKey,proto3,oneof" json:"static_key,omitempty"`
-	WindowsConfSample *string `protobuf:"bytes,11,opt,name=windows_conf_sample,json=windowsConfSample,proto3,oneof" json:"windows_conf_sample,omitempty"`
+	RetCode           *int32  `protobuf:"varint,8,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterId          *string `protobuf:"bytes,9,opt,name=router_id,proto3,oneof" json:"router_id,omitempty"`
+	StaticKey         *string `protobuf:"bytes,10,opt,name=static_key,proto3,oneof" json:"static_key,omitempty"`
+	WindowsConfSample *string `protobuf:"bytes,11,opt,name=windows_conf_sample,proto3,oneof" json:"windows_conf_sample,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -2445,12 +2445,12 @@ func (x *GetVPNCertsResponse) GetWindowsConfSample() string {
 // JoinRouterRequest holds the parameters of the QingCloud action JoinRouter.
 type JoinRouterRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	DynIpEnd   *string                `protobuf:"bytes,1,opt,name=dyn_ip_end,json=dynIpEnd,proto3,oneof" json:"dyn_ip_end,omitempty"`
-	DynIpStart *string                `protobuf:"bytes,2,opt,name=dyn_ip_start,json=dynIpStart,proto3,oneof" json:"dyn_ip_start,omitempty"`
+	DynIpEnd   *string                `protobuf:"bytes,1,opt,name=dyn_ip_end,proto3,oneof" json:"dyn_ip_end,omitempty"`
+	DynIpStart *string                `protobuf:"bytes,2,opt,name=dyn_ip_start,proto3,oneof" json:"dyn_ip_start,omitempty"`
 	// Known values: 1 (others are passed through). QingCloud's default: 1.
 	Features  *int32  `protobuf:"varint,3,opt,name=features,proto3,oneof" json:"features,omitempty"`
-	IpNetwork *string `protobuf:"bytes,4,opt,name=ip_network,json=ipNetwork,proto3,oneof" json:"ip_network,omitempty"`
-	ManagerIp *string `protobuf:"bytes,5,opt,name=manager_ip,json=managerIp,proto3,oneof" json:"manager_ip,omitempty"`
+	IpNetwork *string `protobuf:"bytes,4,opt,name=ip_network,proto3,oneof" json:"ip_network,omitempty"`
+	ManagerIp *string `protobuf:"bytes,5,opt,name=manager_ip,proto3,oneof" json:"manager_ip,omitempty"`
 	Router    *string `protobuf:"bytes,6,opt,name=router,proto3,oneof" json:"router,omitempty"`
 	Vxnet     *string `protobuf:"bytes,7,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -2549,10 +2549,10 @@ func (x *JoinRouterRequest) GetZone() string {
 type JoinRouterResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterId      *string                `protobuf:"bytes,4,opt,name=router_id,json=routerId,proto3,oneof" json:"router_id,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,5,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterId      *string                `protobuf:"bytes,4,opt,name=router_id,proto3,oneof" json:"router_id,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,5,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2688,9 +2688,9 @@ func (x *LeaveRouterRequest) GetZone() string {
 type LeaveRouterResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterId      *string                `protobuf:"bytes,4,opt,name=router_id,json=routerId,proto3,oneof" json:"router_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterId      *string                `protobuf:"bytes,4,opt,name=router_id,proto3,oneof" json:"router_id,omitempty"`
 	Vxnets        []string               `protobuf:"bytes,5,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2766,14 +2766,14 @@ func (x *LeaveRouterResponse) GetVxnets() []string {
 type ModifyRouterAttributesRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Description *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	DynIpEnd    *string                `protobuf:"bytes,2,opt,name=dyn_ip_end,json=dynIpEnd,proto3,oneof" json:"dyn_ip_end,omitempty"`
-	DynIpStart  *string                `protobuf:"bytes,3,opt,name=dyn_ip_start,json=dynIpStart,proto3,oneof" json:"dyn_ip_start,omitempty"`
+	DynIpEnd    *string                `protobuf:"bytes,2,opt,name=dyn_ip_end,proto3,oneof" json:"dyn_ip_end,omitempty"`
+	DynIpStart  *string                `protobuf:"bytes,3,opt,name=dyn_ip_start,proto3,oneof" json:"dyn_ip_start,omitempty"`
 	Eip         *string                `protobuf:"bytes,4,opt,name=eip,proto3,oneof" json:"eip,omitempty"`
 	// Known values: 1, 2 (others are passed through).
 	Features      *int32  `protobuf:"varint,5,opt,name=features,proto3,oneof" json:"features,omitempty"`
 	Router        *string `protobuf:"bytes,6,opt,name=router,proto3,oneof" json:"router,omitempty"`
-	RouterName    *string `protobuf:"bytes,7,opt,name=router_name,json=routerName,proto3,oneof" json:"router_name,omitempty"`
-	SecurityGroup *string `protobuf:"bytes,8,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
+	RouterName    *string `protobuf:"bytes,7,opt,name=router_name,proto3,oneof" json:"router_name,omitempty"`
+	SecurityGroup *string `protobuf:"bytes,8,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
 	Vxnet         *string `protobuf:"bytes,9,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,10,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -2885,7 +2885,7 @@ func (x *ModifyRouterAttributesRequest) GetZone() string {
 type ModifyRouterAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2938,8 +2938,8 @@ func (x *ModifyRouterAttributesResponse) GetRetCode() int32 {
 // ModifyRouterStaticAttributes.
 type ModifyRouterStaticAttributesRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
-	RouterStatic     *string                `protobuf:"bytes,1,opt,name=router_static,json=routerStatic,proto3,oneof" json:"router_static,omitempty"`
-	RouterStaticName *string                `protobuf:"bytes,2,opt,name=router_static_name,json=routerStaticName,proto3,oneof" json:"router_static_name,omitempty"`
+	RouterStatic     *string                `protobuf:"bytes,1,opt,name=router_static,proto3,oneof" json:"router_static,omitempty"`
+	RouterStaticName *string                `protobuf:"bytes,2,opt,name=router_static_name,proto3,oneof" json:"router_static_name,omitempty"`
 	Val1             *string                `protobuf:"bytes,3,opt,name=val1,proto3,oneof" json:"val1,omitempty"`
 	Val2             *string                `protobuf:"bytes,4,opt,name=val2,proto3,oneof" json:"val2,omitempty"`
 	Val3             *string                `protobuf:"bytes,5,opt,name=val3,proto3,oneof" json:"val3,omitempty"`
@@ -3074,8 +3074,8 @@ func (x *ModifyRouterStaticAttributesRequest) GetZone() string {
 type ModifyRouterStaticAttributesResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Action         *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode        *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterStaticId *string                `protobuf:"bytes,3,opt,name=router_static_id,json=routerStaticId,proto3,oneof" json:"router_static_id,omitempty"`
+	RetCode        *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterStaticId *string                `protobuf:"bytes,3,opt,name=router_static_id,proto3,oneof" json:"router_static_id,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -3135,8 +3135,8 @@ func (x *ModifyRouterStaticAttributesResponse) GetRouterStaticId() string {
 // ModifyRouterStaticEntryAttributes.
 type ModifyRouterStaticEntryAttributesRequest struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
-	RouterStaticEntry     *string                `protobuf:"bytes,1,opt,name=router_static_entry,json=routerStaticEntry,proto3,oneof" json:"router_static_entry,omitempty"`
-	RouterStaticEntryName *string                `protobuf:"bytes,2,opt,name=router_static_entry_name,json=routerStaticEntryName,proto3,oneof" json:"router_static_entry_name,omitempty"`
+	RouterStaticEntry     *string                `protobuf:"bytes,1,opt,name=router_static_entry,proto3,oneof" json:"router_static_entry,omitempty"`
+	RouterStaticEntryName *string                `protobuf:"bytes,2,opt,name=router_static_entry_name,proto3,oneof" json:"router_static_entry_name,omitempty"`
 	Val1                  *string                `protobuf:"bytes,3,opt,name=val1,proto3,oneof" json:"val1,omitempty"`
 	Val2                  *string                `protobuf:"bytes,4,opt,name=val2,proto3,oneof" json:"val2,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
@@ -3215,8 +3215,8 @@ func (x *ModifyRouterStaticEntryAttributesRequest) GetZone() string {
 type ModifyRouterStaticEntryAttributesResponse struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Action            *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode           *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	RouterStaticEntry *string                `protobuf:"bytes,3,opt,name=router_static_entry,json=routerStaticEntry,proto3,oneof" json:"router_static_entry,omitempty"`
+	RetCode           *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	RouterStaticEntry *string                `protobuf:"bytes,3,opt,name=router_static_entry,proto3,oneof" json:"router_static_entry,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -3330,8 +3330,8 @@ func (x *PowerOffRoutersRequest) GetZone() string {
 type PowerOffRoutersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3445,8 +3445,8 @@ func (x *PowerOnRoutersRequest) GetZone() string {
 type PowerOnRoutersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3560,8 +3560,8 @@ func (x *UpdateRoutersRequest) GetZone() string {
 type UpdateRoutersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3621,17 +3621,17 @@ var File_qingcloud_iaas_v1_router_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\n" +
-	"\x1eqingcloud/iaas/v1/router.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xc2\x01\n" +
+	"\x1eqingcloud/iaas/v1/router.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xc3\x01\n" +
 	"\x1dAddRouterStaticEntriesRequest\x12>\n" +
-	"\aentries\x18\x01 \x03(\v2$.qingcloud.iaas.v1.RouterStaticEntryR\aentries\x12-\n" +
-	"\rrouter_static\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\frouterStatic\x88\x01\x01\x12\x17\n" +
+	"\aentries\x18\x01 \x03(\v2$.qingcloud.iaas.v1.RouterStaticEntryR\aentries\x12.\n" +
+	"\rrouter_static\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\rrouter_static\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x10\n" +
 	"\x0e_router_staticB\a\n" +
-	"\x05_zone\"\xa9\x01\n" +
+	"\x05_zone\"\xac\x01\n" +
 	"\x1eAddRouterStaticEntriesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x122\n" +
-	"\x15router_static_entries\x18\x03 \x03(\tR\x13routerStaticEntriesB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x124\n" +
+	"\x15router_static_entries\x18\x03 \x03(\tR\x15router_static_entriesB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"\xcd\x01\n" +
 	"\x17AddRouterStaticsRequest\x12 \n" +
@@ -3641,114 +3641,108 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\t\n" +
 	"\a_routerB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\x96\x01\n" +
+	"\x05_zone\"\x98\x01\n" +
 	"\x18AddRouterStaticsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12%\n" +
-	"\x0erouter_statics\x18\x03 \x03(\tR\rrouterStaticsB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12&\n" +
+	"\x0erouter_statics\x18\x03 \x03(\tR\x0erouter_staticsB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xbe\x02\n" +
+	"\t_ret_code\"\xc2\x02\n" +
 	"\x14CreateRoutersRequest\x12\x19\n" +
-	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12$\n" +
-	"\vrouter_name\x18\x02 \x01(\tH\x01R\n" +
-	"routerName\x88\x01\x01\x12$\n" +
-	"\vrouter_type\x18\x03 \x01(\x05H\x02R\n" +
-	"routerType\x88\x01\x01\x12*\n" +
-	"\x0esecurity_group\x18\x04 \x01(\tH\x03R\rsecurityGroup\x88\x01\x01\x12$\n" +
-	"\vvpc_network\x18\x05 \x01(\tH\x04R\n" +
-	"vpcNetwork\x88\x01\x01\x12\x17\n" +
+	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12%\n" +
+	"\vrouter_name\x18\x02 \x01(\tH\x01R\vrouter_name\x88\x01\x01\x12%\n" +
+	"\vrouter_type\x18\x03 \x01(\x05H\x02R\vrouter_type\x88\x01\x01\x12+\n" +
+	"\x0esecurity_group\x18\x04 \x01(\tH\x03R\x0esecurity_group\x88\x01\x01\x12%\n" +
+	"\vvpc_network\x18\x05 \x01(\tH\x04R\vvpc_network\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_countB\x0e\n" +
 	"\f_router_nameB\x0e\n" +
 	"\f_router_typeB\x11\n" +
 	"\x0f_security_groupB\x0e\n" +
 	"\f_vpc_networkB\a\n" +
-	"\x05_zone\"\xad\x01\n" +
+	"\x05_zone\"\xaf\x01\n" +
 	"\x15CreateRoutersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12\x18\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12\x18\n" +
 	"\arouters\x18\x04 \x03(\tR\aroutersB\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"}\n" +
-	" DeleteRouterStaticEntriesRequest\x127\n" +
-	"\x15router_static_entries\x18\x01 \x03(\tB\x03\xe0A\x02R\x13routerStaticEntries\x12\x17\n" +
+	"\t_ret_code\"\x7f\n" +
+	" DeleteRouterStaticEntriesRequest\x129\n" +
+	"\x15router_static_entries\x18\x01 \x03(\tB\x03\xe0A\x02R\x15router_static_entries\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xac\x01\n" +
+	"\x05_zone\"\xaf\x01\n" +
 	"!DeleteRouterStaticEntriesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x122\n" +
-	"\x15router_static_entries\x18\x03 \x03(\tR\x13routerStaticEntriesB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x124\n" +
+	"\x15router_static_entries\x18\x03 \x03(\tR\x15router_static_entriesB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"j\n" +
-	"\x1aDeleteRouterStaticsRequest\x12*\n" +
-	"\x0erouter_statics\x18\x01 \x03(\tB\x03\xe0A\x02R\rrouterStatics\x12\x17\n" +
+	"\t_ret_code\"k\n" +
+	"\x1aDeleteRouterStaticsRequest\x12+\n" +
+	"\x0erouter_statics\x18\x01 \x03(\tB\x03\xe0A\x02R\x0erouter_statics\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x99\x01\n" +
+	"\x05_zone\"\x9b\x01\n" +
 	"\x1bDeleteRouterStaticsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12%\n" +
-	"\x0erouter_statics\x18\x03 \x03(\tR\rrouterStaticsB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12&\n" +
+	"\x0erouter_statics\x18\x03 \x03(\tR\x0erouter_staticsB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"W\n" +
 	"\x14DeleteRoutersRequest\x12\x1d\n" +
 	"\arouters\x18\x01 \x03(\tB\x03\xe0A\x02R\arouters\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xad\x01\n" +
+	"\x05_zone\"\xaf\x01\n" +
 	"\x15DeleteRoutersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12\x18\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12\x18\n" +
 	"\arouters\x18\x04 \x03(\tR\aroutersB\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xc7\x02\n" +
+	"\t_ret_code\"\xca\x02\n" +
 	"\"DescribeRouterStaticEntriesRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12(\n" +
-	"\rrouter_static\x18\x04 \x01(\tH\x03R\frouterStatic\x88\x01\x01\x127\n" +
-	"\x15router_static_entries\x18\x05 \x01(\tH\x04R\x13routerStaticEntries\x88\x01\x01\x12\x17\n" +
+	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12)\n" +
+	"\rrouter_static\x18\x04 \x01(\tH\x03R\rrouter_static\x88\x01\x01\x129\n" +
+	"\x15router_static_entries\x18\x05 \x01(\tH\x04R\x15router_static_entries\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_limitB\t\n" +
 	"\a_offsetB\b\n" +
 	"\x06_ownerB\x10\n" +
 	"\x0e_router_staticB\x18\n" +
 	"\x16_router_static_entriesB\a\n" +
-	"\x05_zone\"\x8d\x02\n" +
+	"\x05_zone\"\x92\x02\n" +
 	"#DescribeRouterStaticEntriesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12[\n" +
-	"\x17router_static_entry_set\x18\x03 \x03(\v2$.qingcloud.iaas.v1.RouterStaticEntryR\x14routerStaticEntrySet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12^\n" +
+	"\x17router_static_entry_set\x18\x03 \x03(\v2$.qingcloud.iaas.v1.RouterStaticEntryR\x17router_static_entry_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xfd\x01\n" +
+	"\f_total_count\"\x80\x02\n" +
 	"%DescribeRouterStaticEntriesAllRequest\x12\x19\n" +
-	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12(\n" +
-	"\rrouter_static\x18\x02 \x01(\tH\x01R\frouterStatic\x88\x01\x01\x127\n" +
-	"\x15router_static_entries\x18\x03 \x01(\tH\x02R\x13routerStaticEntries\x88\x01\x01\x12\x17\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12)\n" +
+	"\rrouter_static\x18\x02 \x01(\tH\x01R\rrouter_static\x88\x01\x01\x129\n" +
+	"\x15router_static_entries\x18\x03 \x01(\tH\x02R\x15router_static_entries\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_ownerB\x10\n" +
 	"\x0e_router_staticB\x18\n" +
 	"\x16_router_static_entriesB\a\n" +
-	"\x05_zone\"\xca\x01\n" +
-	"&DescribeRouterStaticEntriesAllResponse\x12T\n" +
-	"\x13router_static_entry\x18\x01 \x01(\v2$.qingcloud.iaas.v1.RouterStaticEntryR\x11routerStaticEntry\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xcd\x01\n" +
+	"&DescribeRouterStaticEntriesAllResponse\x12V\n" +
+	"\x13router_static_entry\x18\x01 \x01(\v2$.qingcloud.iaas.v1.RouterStaticEntryR\x13router_static_entry\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\x8c\x03\n" +
+	"\f_total_count\"\x8e\x03\n" +
 	"\x1cDescribeRouterStaticsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12 \n" +
-	"\x06router\x18\x04 \x01(\tB\x03\xe0A\x02H\x03R\x06router\x88\x01\x01\x12%\n" +
-	"\x0erouter_statics\x18\x05 \x03(\tR\rrouterStatics\x12$\n" +
-	"\vstatic_type\x18\x06 \x01(\x05H\x04R\n" +
-	"staticType\x88\x01\x01\x12\x1d\n" +
+	"\x06router\x18\x04 \x01(\tB\x03\xe0A\x02H\x03R\x06router\x88\x01\x01\x12&\n" +
+	"\x0erouter_statics\x18\x05 \x03(\tR\x0erouter_statics\x12%\n" +
+	"\vstatic_type\x18\x06 \x01(\x05H\x04R\vstatic_type\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\a \x01(\x05H\x05R\averbose\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\b \x01(\tH\x06R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\aR\x04zone\x88\x01\x01B\b\n" +
@@ -3760,22 +3754,20 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xf7\x01\n" +
+	"\x05_zone\"\xfb\x01\n" +
 	"\x1dDescribeRouterStaticsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12K\n" +
-	"\x11router_static_set\x18\x03 \x03(\v2\x1f.qingcloud.iaas.v1.RouterStaticR\x0frouterStaticSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12M\n" +
+	"\x11router_static_set\x18\x03 \x03(\v2\x1f.qingcloud.iaas.v1.RouterStaticR\x11router_static_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xc2\x02\n" +
+	"\f_total_count\"\xc4\x02\n" +
 	"\x1fDescribeRouterStaticsAllRequest\x12\x19\n" +
 	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12 \n" +
-	"\x06router\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x06router\x88\x01\x01\x12%\n" +
-	"\x0erouter_statics\x18\x03 \x03(\tR\rrouterStatics\x12$\n" +
-	"\vstatic_type\x18\x04 \x01(\x05H\x02R\n" +
-	"staticType\x88\x01\x01\x12\x1d\n" +
+	"\x06router\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x06router\x88\x01\x01\x12&\n" +
+	"\x0erouter_statics\x18\x03 \x03(\tR\x0erouter_statics\x12%\n" +
+	"\vstatic_type\x18\x04 \x01(\x05H\x02R\vstatic_type\x88\x01\x01\x12\x1d\n" +
 	"\averbose\x18\x05 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\x06 \x01(\tH\x04R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
@@ -3785,11 +3777,10 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xb4\x01\n" +
-	" DescribeRouterStaticsAllResponse\x12D\n" +
-	"\rrouter_static\x18\x01 \x01(\v2\x1f.qingcloud.iaas.v1.RouterStaticR\frouterStatic\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xb6\x01\n" +
+	" DescribeRouterStaticsAllResponse\x12E\n" +
+	"\rrouter_static\x18\x01 \x01(\v2\x1f.qingcloud.iaas.v1.RouterStaticR\rrouter_static\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x89\x02\n" +
 	"\x1bDescribeRouterVxnetsRequest\x12\x19\n" +
@@ -3805,13 +3796,12 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xf3\x01\n" +
+	"\x05_zone\"\xf7\x01\n" +
 	"\x1cDescribeRouterVxnetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12H\n" +
-	"\x10router_vxnet_set\x18\x03 \x03(\v2\x1e.qingcloud.iaas.v1.RouterVxnetR\x0erouterVxnetSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12J\n" +
+	"\x10router_vxnet_set\x18\x03 \x03(\v2\x1e.qingcloud.iaas.v1.RouterVxnetR\x10router_vxnet_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
 	"\f_total_count\"\xbf\x01\n" +
@@ -3824,22 +3814,21 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xb0\x01\n" +
-	"\x1fDescribeRouterVxnetsAllResponse\x12A\n" +
-	"\frouter_vxnet\x18\x01 \x01(\v2\x1e.qingcloud.iaas.v1.RouterVxnetR\vrouterVxnet\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xb2\x01\n" +
+	"\x1fDescribeRouterVxnetsAllResponse\x12B\n" +
+	"\frouter_vxnet\x18\x01 \x01(\v2\x1e.qingcloud.iaas.v1.RouterVxnetR\frouter_vxnet\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xab\x03\n" +
+	"\f_total_count\"\xad\x03\n" +
 	"\x16DescribeRoutersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x04 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12\x18\n" +
-	"\arouters\x18\x05 \x03(\tR\arouters\x12$\n" +
-	"\vsearch_word\x18\x06 \x01(\tH\x04R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x04 \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12\x18\n" +
+	"\arouters\x18\x05 \x03(\tR\arouters\x12%\n" +
+	"\vsearch_word\x18\x06 \x01(\tH\x04R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\a \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\b \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\t \x01(\x05H\x05R\averbose\x88\x01\x01\x12\x19\n" +
@@ -3854,24 +3843,24 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xde\x01\n" +
+	"\x05_zone\"\xe1\x01\n" +
 	"\x17DescribeRoutersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x128\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x129\n" +
 	"\n" +
-	"router_set\x18\x03 \x03(\v2\x19.qingcloud.iaas.v1.RouterR\trouterSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"router_set\x18\x03 \x03(\v2\x19.qingcloud.iaas.v1.RouterR\n" +
+	"router_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xe1\x02\n" +
+	"\f_total_count\"\xe3\x02\n" +
 	"\x19DescribeRoutersAllRequest\x12\x19\n" +
-	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12\x18\n" +
-	"\arouters\x18\x03 \x03(\tR\arouters\x12$\n" +
-	"\vsearch_word\x18\x04 \x01(\tH\x02R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\n" +
+	"project_id\x88\x01\x01\x12\x18\n" +
+	"\arouters\x18\x03 \x03(\tR\arouters\x12%\n" +
+	"\vsearch_word\x18\x04 \x01(\tH\x02R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x05 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\x06 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\a \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x19\n" +
@@ -3883,30 +3872,29 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\x9b\x01\n" +
+	"\x05_zone\"\x9c\x01\n" +
 	"\x1aDescribeRoutersAllResponse\x121\n" +
-	"\x06router\x18\x01 \x01(\v2\x19.qingcloud.iaas.v1.RouterR\x06router\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x06router\x18\x01 \x01(\v2\x19.qingcloud.iaas.v1.RouterR\x06router\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xae\x02\n" +
-	"\x17GetRouterMonitorRequest\x12:\n" +
-	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\aendTime\x12\x1b\n" +
+	"\f_total_count\"\xb0\x02\n" +
+	"\x17GetRouterMonitorRequest\x12;\n" +
+	"\bend_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\bend_time\x12\x1b\n" +
 	"\x06meters\x18\x02 \x03(\tB\x03\xe0A\x02R\x06meters\x12$\n" +
-	"\bresource\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\bresource\x88\x01\x01\x12>\n" +
+	"\bresource\x18\x03 \x01(\tB\x03\xe0A\x02H\x00R\bresource\x88\x01\x01\x12?\n" +
 	"\n" +
-	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\tstartTime\x12\x1c\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\n" +
+	"start_time\x12\x1c\n" +
 	"\x04step\x18\x05 \x01(\tB\x03\xe0A\x02H\x01R\x04step\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x02R\x04zone\x88\x01\x01B\v\n" +
 	"\t_resourceB\a\n" +
 	"\x05_stepB\a\n" +
-	"\x05_zone\"\xdc\x01\n" +
+	"\x05_zone\"\xdf\x01\n" +
 	"\x18GetRouterMonitorResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x125\n" +
-	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\bmeterSet\x12$\n" +
-	"\vresource_id\x18\x03 \x01(\tH\x01R\n" +
-	"resourceId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x126\n" +
+	"\tmeter_set\x18\x02 \x03(\v2\x18.qingcloud.iaas.v1.MeterR\tmeter_set\x12%\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x01R\vresource_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x0e\n" +
 	"\f_resource_idB\v\n" +
 	"\t_ret_code\"\x91\x01\n" +
@@ -3916,24 +3904,27 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\v\n" +
 	"\t_platformB\t\n" +
 	"\a_routerB\a\n" +
-	"\x05_zone\"\xe0\x04\n" +
+	"\x05_zone\"\xec\x04\n" +
 	"\x13GetVPNCertsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1c\n" +
-	"\aca_cert\x18\x02 \x01(\tH\x01R\x06caCert\x88\x01\x01\x12\"\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1d\n" +
+	"\aca_cert\x18\x02 \x01(\tH\x01R\aca_cert\x88\x01\x01\x12#\n" +
 	"\n" +
-	"client_crt\x18\x03 \x01(\tH\x02R\tclientCrt\x88\x01\x01\x12\"\n" +
+	"client_crt\x18\x03 \x01(\tH\x02R\n" +
+	"client_crt\x88\x01\x01\x12#\n" +
 	"\n" +
-	"client_key\x18\x04 \x01(\tH\x03R\tclientKey\x88\x01\x01\x12/\n" +
-	"\x11linux_conf_sample\x18\x05 \x01(\tH\x04R\x0flinuxConfSample\x88\x01\x01\x12+\n" +
-	"\x0fmac_conf_sample\x18\x06 \x01(\tH\x05R\rmacConfSample\x88\x01\x01\x12\x1f\n" +
-	"\bplatform\x18\a \x01(\tH\x06R\bplatform\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\b \x01(\x05H\aR\aretCode\x88\x01\x01\x12 \n" +
-	"\trouter_id\x18\t \x01(\tH\bR\brouterId\x88\x01\x01\x12\"\n" +
+	"client_key\x18\x04 \x01(\tH\x03R\n" +
+	"client_key\x88\x01\x01\x121\n" +
+	"\x11linux_conf_sample\x18\x05 \x01(\tH\x04R\x11linux_conf_sample\x88\x01\x01\x12-\n" +
+	"\x0fmac_conf_sample\x18\x06 \x01(\tH\x05R\x0fmac_conf_sample\x88\x01\x01\x12\x1f\n" +
+	"\bplatform\x18\a \x01(\tH\x06R\bplatform\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\b \x01(\x05H\aR\bret_code\x88\x01\x01\x12!\n" +
+	"\trouter_id\x18\t \x01(\tH\bR\trouter_id\x88\x01\x01\x12#\n" +
 	"\n" +
 	"static_key\x18\n" +
-	" \x01(\tH\tR\tstaticKey\x88\x01\x01\x123\n" +
+	" \x01(\tH\tR\n" +
+	"static_key\x88\x01\x01\x125\n" +
 	"\x13windows_conf_sample\x18\v \x01(\tH\n" +
-	"R\x11windowsConfSample\x88\x01\x01B\t\n" +
+	"R\x13windows_conf_sample\x88\x01\x01B\t\n" +
 	"\a_actionB\n" +
 	"\n" +
 	"\b_ca_certB\r\n" +
@@ -3946,17 +3937,19 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\n" +
 	"_router_idB\r\n" +
 	"\v_static_keyB\x16\n" +
-	"\x14_windows_conf_sample\"\x8f\x03\n" +
-	"\x11JoinRouterRequest\x12!\n" +
+	"\x14_windows_conf_sample\"\x95\x03\n" +
+	"\x11JoinRouterRequest\x12#\n" +
 	"\n" +
-	"dyn_ip_end\x18\x01 \x01(\tH\x00R\bdynIpEnd\x88\x01\x01\x12%\n" +
-	"\fdyn_ip_start\x18\x02 \x01(\tH\x01R\n" +
-	"dynIpStart\x88\x01\x01\x12\x1f\n" +
-	"\bfeatures\x18\x03 \x01(\x05H\x02R\bfeatures\x88\x01\x01\x12'\n" +
+	"dyn_ip_end\x18\x01 \x01(\tH\x00R\n" +
+	"dyn_ip_end\x88\x01\x01\x12'\n" +
+	"\fdyn_ip_start\x18\x02 \x01(\tH\x01R\fdyn_ip_start\x88\x01\x01\x12\x1f\n" +
+	"\bfeatures\x18\x03 \x01(\x05H\x02R\bfeatures\x88\x01\x01\x12(\n" +
 	"\n" +
-	"ip_network\x18\x04 \x01(\tB\x03\xe0A\x02H\x03R\tipNetwork\x88\x01\x01\x12\"\n" +
+	"ip_network\x18\x04 \x01(\tB\x03\xe0A\x02H\x03R\n" +
+	"ip_network\x88\x01\x01\x12#\n" +
 	"\n" +
-	"manager_ip\x18\x05 \x01(\tH\x04R\tmanagerIp\x88\x01\x01\x12 \n" +
+	"manager_ip\x18\x05 \x01(\tH\x04R\n" +
+	"manager_ip\x88\x01\x01\x12 \n" +
 	"\x06router\x18\x06 \x01(\tB\x03\xe0A\x02H\x05R\x06router\x88\x01\x01\x12\x1e\n" +
 	"\x05vxnet\x18\a \x01(\tB\x03\xe0A\x02H\x06R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\b \x01(\tH\aR\x04zone\x88\x01\x01B\r\n" +
@@ -3967,13 +3960,13 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\v_manager_ipB\t\n" +
 	"\a_routerB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xed\x01\n" +
+	"\x05_zone\"\xf1\x01\n" +
 	"\x12JoinRouterResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12 \n" +
-	"\trouter_id\x18\x04 \x01(\tH\x03R\brouterId\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\x05 \x01(\tH\x04R\avxnetId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12!\n" +
+	"\trouter_id\x18\x04 \x01(\tH\x03R\trouter_id\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\x05 \x01(\tH\x04R\bvxnet_id\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_codeB\f\n" +
@@ -3985,30 +3978,29 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\x06vxnets\x18\x02 \x03(\tB\x03\xe0A\x02R\x06vxnets\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\t\n" +
 	"\a_routerB\a\n" +
-	"\x05_zone\"\xd9\x01\n" +
+	"\x05_zone\"\xdc\x01\n" +
 	"\x13LeaveRouterResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12 \n" +
-	"\trouter_id\x18\x04 \x01(\tH\x03R\brouterId\x88\x01\x01\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12!\n" +
+	"\trouter_id\x18\x04 \x01(\tH\x03R\trouter_id\x88\x01\x01\x12\x16\n" +
 	"\x06vxnets\x18\x05 \x03(\tR\x06vxnetsB\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_codeB\f\n" +
 	"\n" +
-	"_router_id\"\xf6\x03\n" +
+	"_router_id\"\xfc\x03\n" +
 	"\x1dModifyRouterAttributesRequest\x12%\n" +
-	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12!\n" +
+	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"dyn_ip_end\x18\x02 \x01(\tH\x01R\bdynIpEnd\x88\x01\x01\x12%\n" +
-	"\fdyn_ip_start\x18\x03 \x01(\tH\x02R\n" +
-	"dynIpStart\x88\x01\x01\x12\x15\n" +
+	"dyn_ip_end\x18\x02 \x01(\tH\x01R\n" +
+	"dyn_ip_end\x88\x01\x01\x12'\n" +
+	"\fdyn_ip_start\x18\x03 \x01(\tH\x02R\fdyn_ip_start\x88\x01\x01\x12\x15\n" +
 	"\x03eip\x18\x04 \x01(\tH\x03R\x03eip\x88\x01\x01\x12\x1f\n" +
 	"\bfeatures\x18\x05 \x01(\x05H\x04R\bfeatures\x88\x01\x01\x12 \n" +
-	"\x06router\x18\x06 \x01(\tB\x03\xe0A\x02H\x05R\x06router\x88\x01\x01\x12$\n" +
-	"\vrouter_name\x18\a \x01(\tH\x06R\n" +
-	"routerName\x88\x01\x01\x12*\n" +
-	"\x0esecurity_group\x18\b \x01(\tH\aR\rsecurityGroup\x88\x01\x01\x12\x19\n" +
+	"\x06router\x18\x06 \x01(\tB\x03\xe0A\x02H\x05R\x06router\x88\x01\x01\x12%\n" +
+	"\vrouter_name\x18\a \x01(\tH\x06R\vrouter_name\x88\x01\x01\x12+\n" +
+	"\x0esecurity_group\x18\b \x01(\tH\aR\x0esecurity_group\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\t \x01(\tH\bR\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\n" +
 	" \x01(\tH\tR\x04zone\x88\x01\x01B\x0e\n" +
@@ -4021,15 +4013,15 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\f_router_nameB\x11\n" +
 	"\x0f_security_groupB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"u\n" +
+	"\x05_zone\"v\n" +
 	"\x1eModifyRouterAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x84\x04\n" +
-	"#ModifyRouterStaticAttributesRequest\x12-\n" +
-	"\rrouter_static\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\frouterStatic\x88\x01\x01\x121\n" +
-	"\x12router_static_name\x18\x02 \x01(\tH\x01R\x10routerStaticName\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\x87\x04\n" +
+	"#ModifyRouterStaticAttributesRequest\x12.\n" +
+	"\rrouter_static\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\rrouter_static\x88\x01\x01\x123\n" +
+	"\x12router_static_name\x18\x02 \x01(\tH\x01R\x12router_static_name\x88\x01\x01\x12\x17\n" +
 	"\x04val1\x18\x03 \x01(\tH\x02R\x04val1\x88\x01\x01\x12\x17\n" +
 	"\x04val2\x18\x04 \x01(\tH\x03R\x04val2\x88\x01\x01\x12\x17\n" +
 	"\x04val3\x18\x05 \x01(\tH\x04R\x04val3\x88\x01\x01\x12\x17\n" +
@@ -4053,17 +4045,17 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\x05_val7B\a\n" +
 	"\x05_val8B\a\n" +
 	"\x05_val9B\a\n" +
-	"\x05_zone\"\xbf\x01\n" +
+	"\x05_zone\"\xc2\x01\n" +
 	"$ModifyRouterStaticAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12-\n" +
-	"\x10router_static_id\x18\x03 \x01(\tH\x02R\x0erouterStaticId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12/\n" +
+	"\x10router_static_id\x18\x03 \x01(\tH\x02R\x10router_static_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x13\n" +
-	"\x11_router_static_id\"\xbd\x02\n" +
-	"(ModifyRouterStaticEntryAttributesRequest\x128\n" +
-	"\x13router_static_entry\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x11routerStaticEntry\x88\x01\x01\x12<\n" +
-	"\x18router_static_entry_name\x18\x02 \x01(\tH\x01R\x15routerStaticEntryName\x88\x01\x01\x12\x17\n" +
+	"\x11_router_static_id\"\xc2\x02\n" +
+	"(ModifyRouterStaticEntryAttributesRequest\x12:\n" +
+	"\x13router_static_entry\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x13router_static_entry\x88\x01\x01\x12?\n" +
+	"\x18router_static_entry_name\x18\x02 \x01(\tH\x01R\x18router_static_entry_name\x88\x01\x01\x12\x17\n" +
 	"\x04val1\x18\x03 \x01(\tH\x02R\x04val1\x88\x01\x01\x12\x17\n" +
 	"\x04val2\x18\x04 \x01(\tH\x03R\x04val2\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\x16\n" +
@@ -4071,44 +4063,44 @@ const file_qingcloud_iaas_v1_router_proto_rawDesc = "" +
 	"\x19_router_static_entry_nameB\a\n" +
 	"\x05_val1B\a\n" +
 	"\x05_val2B\a\n" +
-	"\x05_zone\"\xcd\x01\n" +
+	"\x05_zone\"\xd0\x01\n" +
 	")ModifyRouterStaticEntryAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x123\n" +
-	"\x13router_static_entry\x18\x03 \x01(\tH\x02R\x11routerStaticEntry\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x125\n" +
+	"\x13router_static_entry\x18\x03 \x01(\tH\x02R\x13router_static_entry\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x16\n" +
 	"\x14_router_static_entry\"Y\n" +
 	"\x16PowerOffRoutersRequest\x12\x1d\n" +
 	"\arouters\x18\x01 \x03(\tB\x03\xe0A\x02R\arouters\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x95\x01\n" +
+	"\x05_zone\"\x97\x01\n" +
 	"\x17PowerOffRoutersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"X\n" +
 	"\x15PowerOnRoutersRequest\x12\x1d\n" +
 	"\arouters\x18\x01 \x03(\tB\x03\xe0A\x02R\arouters\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x94\x01\n" +
+	"\x05_zone\"\x96\x01\n" +
 	"\x16PowerOnRoutersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"W\n" +
 	"\x14UpdateRoutersRequest\x12\x1d\n" +
 	"\arouters\x18\x01 \x03(\tB\x03\xe0A\x02R\arouters\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x93\x01\n" +
+	"\x05_zone\"\x95\x01\n" +
 	"\x15UpdateRoutersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code2\xe0-\n" +

@@ -29,7 +29,7 @@ const (
 type AddSecurityGroupRulesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rules         []*SecurityGroupRule   `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
-	SecurityGroup *string                `protobuf:"bytes,2,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroup *string                `protobuf:"bytes,2,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -91,8 +91,8 @@ func (x *AddSecurityGroupRulesRequest) GetZone() string {
 type AddSecurityGroupRulesResponse struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	Action             *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode            *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupRules []string               `protobuf:"bytes,3,rep,name=security_group_rules,json=securityGroupRules,proto3" json:"security_group_rules,omitempty"`
+	RetCode            *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupRules []string               `protobuf:"bytes,3,rep,name=security_group_rules,proto3" json:"security_group_rules,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -152,7 +152,7 @@ func (x *AddSecurityGroupRulesResponse) GetSecurityGroupRules() []string {
 type ApplySecurityGroupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Instances     []string               `protobuf:"bytes,1,rep,name=instances,proto3" json:"instances,omitempty"`
-	SecurityGroup *string                `protobuf:"bytes,2,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroup *string                `protobuf:"bytes,2,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -214,8 +214,8 @@ func (x *ApplySecurityGroupRequest) GetZone() string {
 type ApplySecurityGroupResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -275,7 +275,7 @@ func (x *ApplySecurityGroupResponse) GetRetCode() int32 {
 // ApplySecurityGroupIPSets.
 type ApplySecurityGroupIPSetsRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	SecurityGroupIpsets []string               `protobuf:"bytes,1,rep,name=security_group_ipsets,json=securityGroupIpsets,proto3" json:"security_group_ipsets,omitempty"`
+	SecurityGroupIpsets []string               `protobuf:"bytes,1,rep,name=security_group_ipsets,proto3" json:"security_group_ipsets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -330,8 +330,8 @@ func (x *ApplySecurityGroupIPSetsRequest) GetZone() string {
 type ApplySecurityGroupIPSetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -390,7 +390,7 @@ func (x *ApplySecurityGroupIPSetsResponse) GetRetCode() int32 {
 // CreateSecurityGroupRequest holds the parameters of the QingCloud action CreateSecurityGroup.
 type CreateSecurityGroupRequest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
-	SecurityGroupName *string                `protobuf:"bytes,1,opt,name=security_group_name,json=securityGroupName,proto3,oneof" json:"security_group_name,omitempty"`
+	SecurityGroupName *string                `protobuf:"bytes,1,opt,name=security_group_name,proto3,oneof" json:"security_group_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -445,8 +445,8 @@ func (x *CreateSecurityGroupRequest) GetZone() string {
 type CreateSecurityGroupResponse struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Action          *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode         *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupId *string                `protobuf:"bytes,3,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
+	RetCode         *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupId *string                `protobuf:"bytes,3,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -507,8 +507,8 @@ func (x *CreateSecurityGroupResponse) GetSecurityGroupId() string {
 type CreateSecurityGroupIPSetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 0, 1 (others are passed through).
-	IpsetType              *int32  `protobuf:"varint,1,opt,name=ipset_type,json=ipsetType,proto3,oneof" json:"ipset_type,omitempty"`
-	SecurityGroupIpsetName *string `protobuf:"bytes,2,opt,name=security_group_ipset_name,json=securityGroupIpsetName,proto3,oneof" json:"security_group_ipset_name,omitempty"`
+	IpsetType              *int32  `protobuf:"varint,1,opt,name=ipset_type,proto3,oneof" json:"ipset_type,omitempty"`
+	SecurityGroupIpsetName *string `protobuf:"bytes,2,opt,name=security_group_ipset_name,proto3,oneof" json:"security_group_ipset_name,omitempty"`
 	Val                    *string `protobuf:"bytes,3,opt,name=val,proto3,oneof" json:"val,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -578,8 +578,8 @@ func (x *CreateSecurityGroupIPSetRequest) GetZone() string {
 type CreateSecurityGroupIPSetResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupIpsetId *string                `protobuf:"bytes,3,opt,name=security_group_ipset_id,json=securityGroupIpsetId,proto3,oneof" json:"security_group_ipset_id,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupIpsetId *string                `protobuf:"bytes,3,opt,name=security_group_ipset_id,proto3,oneof" json:"security_group_ipset_id,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -640,7 +640,7 @@ func (x *CreateSecurityGroupIPSetResponse) GetSecurityGroupIpsetId() string {
 type CreateSecurityGroupSnapshotRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          *string                `protobuf:"bytes,1,opt,name=name,proto3,oneof" json:"name,omitempty"`
-	SecurityGroup *string                `protobuf:"bytes,2,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroup *string                `protobuf:"bytes,2,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -703,9 +703,9 @@ func (x *CreateSecurityGroupSnapshotRequest) GetZone() string {
 type CreateSecurityGroupSnapshotResponse struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
 	Action                  *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode                 *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupId         *string                `protobuf:"bytes,3,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
-	SecurityGroupSnapshotId *string                `protobuf:"bytes,4,opt,name=security_group_snapshot_id,json=securityGroupSnapshotId,proto3,oneof" json:"security_group_snapshot_id,omitempty"`
+	RetCode                 *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupId         *string                `protobuf:"bytes,3,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
+	SecurityGroupSnapshotId *string                `protobuf:"bytes,4,opt,name=security_group_snapshot_id,proto3,oneof" json:"security_group_snapshot_id,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
@@ -772,7 +772,7 @@ func (x *CreateSecurityGroupSnapshotResponse) GetSecurityGroupSnapshotId() strin
 // DeleteSecurityGroupIPSets.
 type DeleteSecurityGroupIPSetsRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	SecurityGroupIpsets []string               `protobuf:"bytes,1,rep,name=security_group_ipsets,json=securityGroupIpsets,proto3" json:"security_group_ipsets,omitempty"`
+	SecurityGroupIpsets []string               `protobuf:"bytes,1,rep,name=security_group_ipsets,proto3" json:"security_group_ipsets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -828,8 +828,8 @@ func (x *DeleteSecurityGroupIPSetsRequest) GetZone() string {
 type DeleteSecurityGroupIPSetsResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Action              *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupIpsets []string               `protobuf:"bytes,3,rep,name=security_group_ipsets,json=securityGroupIpsets,proto3" json:"security_group_ipsets,omitempty"`
+	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupIpsets []string               `protobuf:"bytes,3,rep,name=security_group_ipsets,proto3" json:"security_group_ipsets,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -889,7 +889,7 @@ func (x *DeleteSecurityGroupIPSetsResponse) GetSecurityGroupIpsets() []string {
 // DeleteSecurityGroupRules.
 type DeleteSecurityGroupRulesRequest struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
-	SecurityGroupRules []string               `protobuf:"bytes,1,rep,name=security_group_rules,json=securityGroupRules,proto3" json:"security_group_rules,omitempty"`
+	SecurityGroupRules []string               `protobuf:"bytes,1,rep,name=security_group_rules,proto3" json:"security_group_rules,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -944,8 +944,8 @@ func (x *DeleteSecurityGroupRulesRequest) GetZone() string {
 type DeleteSecurityGroupRulesResponse struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	Action             *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode            *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupRules []string               `protobuf:"bytes,3,rep,name=security_group_rules,json=securityGroupRules,proto3" json:"security_group_rules,omitempty"`
+	RetCode            *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupRules []string               `protobuf:"bytes,3,rep,name=security_group_rules,proto3" json:"security_group_rules,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1005,7 +1005,7 @@ func (x *DeleteSecurityGroupRulesResponse) GetSecurityGroupRules() []string {
 // DeleteSecurityGroupSnapshots.
 type DeleteSecurityGroupSnapshotsRequest struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
-	SecurityGroupSnapshots []string               `protobuf:"bytes,1,rep,name=security_group_snapshots,json=securityGroupSnapshots,proto3" json:"security_group_snapshots,omitempty"`
+	SecurityGroupSnapshots []string               `protobuf:"bytes,1,rep,name=security_group_snapshots,proto3" json:"security_group_snapshots,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1061,8 +1061,8 @@ func (x *DeleteSecurityGroupSnapshotsRequest) GetZone() string {
 type DeleteSecurityGroupSnapshotsResponse struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
 	Action                 *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode                *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupSnapshots []string               `protobuf:"bytes,3,rep,name=security_group_snapshots,json=securityGroupSnapshots,proto3" json:"security_group_snapshots,omitempty"`
+	RetCode                *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupSnapshots []string               `protobuf:"bytes,3,rep,name=security_group_snapshots,proto3" json:"security_group_snapshots,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -1121,7 +1121,7 @@ func (x *DeleteSecurityGroupSnapshotsResponse) GetSecurityGroupSnapshots() []str
 // DeleteSecurityGroupsRequest holds the parameters of the QingCloud action DeleteSecurityGroups.
 type DeleteSecurityGroupsRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	SecurityGroups []string               `protobuf:"bytes,1,rep,name=security_groups,json=securityGroups,proto3" json:"security_groups,omitempty"`
+	SecurityGroups []string               `protobuf:"bytes,1,rep,name=security_groups,proto3" json:"security_groups,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1176,8 +1176,8 @@ func (x *DeleteSecurityGroupsRequest) GetZone() string {
 type DeleteSecurityGroupsResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Action         *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode        *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroups []string               `protobuf:"bytes,3,rep,name=security_groups,json=securityGroups,proto3" json:"security_groups,omitempty"`
+	RetCode        *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroups []string               `protobuf:"bytes,3,rep,name=security_groups,proto3" json:"security_groups,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1238,15 +1238,15 @@ func (x *DeleteSecurityGroupsResponse) GetSecurityGroups() []string {
 type DescribeSecurityGroupIPSetsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 0, 1 (others are passed through).
-	IpsetType *int32 `protobuf:"varint,1,opt,name=ipset_type,json=ipsetType,proto3,oneof" json:"ipset_type,omitempty"`
+	IpsetType *int32 `protobuf:"varint,1,opt,name=ipset_type,proto3,oneof" json:"ipset_type,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset                 *int32   `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner                  *string  `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId              *string  `protobuf:"bytes,5,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SecurityGroupIpsetName *string  `protobuf:"bytes,6,opt,name=security_group_ipset_name,json=securityGroupIpsetName,proto3,oneof" json:"security_group_ipset_name,omitempty"`
-	SecurityGroupIpsets    []string `protobuf:"bytes,7,rep,name=security_group_ipsets,json=securityGroupIpsets,proto3" json:"security_group_ipsets,omitempty"`
+	ProjectId              *string  `protobuf:"bytes,5,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SecurityGroupIpsetName *string  `protobuf:"bytes,6,opt,name=security_group_ipset_name,proto3,oneof" json:"security_group_ipset_name,omitempty"`
+	SecurityGroupIpsets    []string `protobuf:"bytes,7,rep,name=security_group_ipsets,proto3" json:"security_group_ipsets,omitempty"`
 	Tags                   []string `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,9,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -1361,9 +1361,9 @@ func (x *DescribeSecurityGroupIPSetsRequest) GetZone() string {
 type DescribeSecurityGroupIPSetsResponse struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Action                *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode               *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupIpsetSet []*SecurityGroupIpset  `protobuf:"bytes,3,rep,name=security_group_ipset_set,json=securityGroupIpsetSet,proto3" json:"security_group_ipset_set,omitempty"`
-	TotalCount            *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode               *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupIpsetSet []*SecurityGroupIpset  `protobuf:"bytes,3,rep,name=security_group_ipset_set,proto3" json:"security_group_ipset_set,omitempty"`
+	TotalCount            *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -1431,11 +1431,11 @@ func (x *DescribeSecurityGroupIPSetsResponse) GetTotalCount() int32 {
 type DescribeSecurityGroupIPSetsAllRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 0, 1 (others are passed through).
-	IpsetType              *int32   `protobuf:"varint,1,opt,name=ipset_type,json=ipsetType,proto3,oneof" json:"ipset_type,omitempty"`
+	IpsetType              *int32   `protobuf:"varint,1,opt,name=ipset_type,proto3,oneof" json:"ipset_type,omitempty"`
 	Owner                  *string  `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId              *string  `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SecurityGroupIpsetName *string  `protobuf:"bytes,4,opt,name=security_group_ipset_name,json=securityGroupIpsetName,proto3,oneof" json:"security_group_ipset_name,omitempty"`
-	SecurityGroupIpsets    []string `protobuf:"bytes,5,rep,name=security_group_ipsets,json=securityGroupIpsets,proto3" json:"security_group_ipsets,omitempty"`
+	ProjectId              *string  `protobuf:"bytes,3,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SecurityGroupIpsetName *string  `protobuf:"bytes,4,opt,name=security_group_ipset_name,proto3,oneof" json:"security_group_ipset_name,omitempty"`
+	SecurityGroupIpsets    []string `protobuf:"bytes,5,rep,name=security_group_ipsets,proto3" json:"security_group_ipsets,omitempty"`
 	Tags                   []string `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -1535,9 +1535,9 @@ func (x *DescribeSecurityGroupIPSetsAllRequest) GetZone() string {
 type DescribeSecurityGroupIPSetsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	SecurityGroupIpset *SecurityGroupIpset `protobuf:"bytes,1,opt,name=security_group_ipset,json=securityGroupIpset,proto3" json:"security_group_ipset,omitempty"`
+	SecurityGroupIpset *SecurityGroupIpset `protobuf:"bytes,1,opt,name=security_group_ipset,proto3" json:"security_group_ipset,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1606,8 +1606,8 @@ type DescribeSecurityGroupRulesRequest struct {
 	// QingCloud's default: 0.
 	Offset             *int32   `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner              *string  `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	SecurityGroup      *string  `protobuf:"bytes,5,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	SecurityGroupRules []string `protobuf:"bytes,6,rep,name=security_group_rules,json=securityGroupRules,proto3" json:"security_group_rules,omitempty"`
+	SecurityGroup      *string  `protobuf:"bytes,5,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroupRules []string `protobuf:"bytes,6,rep,name=security_group_rules,proto3" json:"security_group_rules,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1698,9 +1698,9 @@ func (x *DescribeSecurityGroupRulesRequest) GetZone() string {
 type DescribeSecurityGroupRulesResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupRuleSet []*SecurityGroupRule   `protobuf:"bytes,3,rep,name=security_group_rule_set,json=securityGroupRuleSet,proto3" json:"security_group_rule_set,omitempty"`
-	TotalCount           *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupRuleSet []*SecurityGroupRule   `protobuf:"bytes,3,rep,name=security_group_rule_set,proto3" json:"security_group_rule_set,omitempty"`
+	TotalCount           *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -1770,8 +1770,8 @@ type DescribeSecurityGroupRulesAllRequest struct {
 	// Known values: 0, 1 (others are passed through).
 	Direction          *int32   `protobuf:"varint,1,opt,name=direction,proto3,oneof" json:"direction,omitempty"`
 	Owner              *string  `protobuf:"bytes,2,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	SecurityGroup      *string  `protobuf:"bytes,3,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	SecurityGroupRules []string `protobuf:"bytes,4,rep,name=security_group_rules,json=securityGroupRules,proto3" json:"security_group_rules,omitempty"`
+	SecurityGroup      *string  `protobuf:"bytes,3,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroupRules []string `protobuf:"bytes,4,rep,name=security_group_rules,proto3" json:"security_group_rules,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1847,9 +1847,9 @@ func (x *DescribeSecurityGroupRulesAllRequest) GetZone() string {
 type DescribeSecurityGroupRulesAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	SecurityGroupRule *SecurityGroupRule `protobuf:"bytes,1,opt,name=security_group_rule,json=securityGroupRule,proto3" json:"security_group_rule,omitempty"`
+	SecurityGroupRule *SecurityGroupRule `protobuf:"bytes,1,opt,name=security_group_rule,proto3" json:"security_group_rule,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1915,11 +1915,11 @@ type DescribeSecurityGroupSnapshotsRequest struct {
 	Limit *int32 `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset    *int32  `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	ProjectId *string `protobuf:"bytes,3,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProjectId *string `protobuf:"bytes,3,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	// QingCloud's default: 1.
 	Reverse                *int32   `protobuf:"varint,4,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
-	SecurityGroup          *string  `protobuf:"bytes,5,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	SecurityGroupSnapshots []string `protobuf:"bytes,6,rep,name=security_group_snapshots,json=securityGroupSnapshots,proto3" json:"security_group_snapshots,omitempty"`
+	SecurityGroup          *string  `protobuf:"bytes,5,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroupSnapshots []string `protobuf:"bytes,6,rep,name=security_group_snapshots,proto3" json:"security_group_snapshots,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2010,9 +2010,9 @@ func (x *DescribeSecurityGroupSnapshotsRequest) GetZone() string {
 type DescribeSecurityGroupSnapshotsResponse struct {
 	state                    protoimpl.MessageState   `protogen:"open.v1"`
 	Action                   *string                  `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode                  *int32                   `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupSnapshotSet []*SecurityGroupSnapshot `protobuf:"bytes,3,rep,name=security_group_snapshot_set,json=securityGroupSnapshotSet,proto3" json:"security_group_snapshot_set,omitempty"`
-	TotalCount               *int32                   `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode                  *int32                   `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupSnapshotSet []*SecurityGroupSnapshot `protobuf:"bytes,3,rep,name=security_group_snapshot_set,proto3" json:"security_group_snapshot_set,omitempty"`
+	TotalCount               *int32                   `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields            protoimpl.UnknownFields
 	sizeCache                protoimpl.SizeCache
 }
@@ -2079,11 +2079,11 @@ func (x *DescribeSecurityGroupSnapshotsResponse) GetTotalCount() int32 {
 // paging is the server's.
 type DescribeSecurityGroupSnapshotsAllRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	ProjectId *string                `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
+	ProjectId *string                `protobuf:"bytes,1,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
 	// QingCloud's default: 1.
 	Reverse                *int32   `protobuf:"varint,2,opt,name=reverse,proto3,oneof" json:"reverse,omitempty"`
-	SecurityGroup          *string  `protobuf:"bytes,3,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	SecurityGroupSnapshots []string `protobuf:"bytes,4,rep,name=security_group_snapshots,json=securityGroupSnapshots,proto3" json:"security_group_snapshots,omitempty"`
+	SecurityGroup          *string  `protobuf:"bytes,3,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroupSnapshots []string `protobuf:"bytes,4,rep,name=security_group_snapshots,proto3" json:"security_group_snapshots,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2160,9 +2160,9 @@ func (x *DescribeSecurityGroupSnapshotsAllRequest) GetZone() string {
 type DescribeSecurityGroupSnapshotsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	SecurityGroupSnapshot *SecurityGroupSnapshot `protobuf:"bytes,1,opt,name=security_group_snapshot,json=securityGroupSnapshot,proto3" json:"security_group_snapshot,omitempty"`
+	SecurityGroupSnapshot *SecurityGroupSnapshot `protobuf:"bytes,1,opt,name=security_group_snapshot,proto3" json:"security_group_snapshot,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2229,9 +2229,9 @@ type DescribeSecurityGroupsRequest struct {
 	// QingCloud's default: 0.
 	Offset         *int32   `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner          *string  `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId      *string  `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord     *string  `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SecurityGroups []string `protobuf:"bytes,6,rep,name=security_groups,json=securityGroups,proto3" json:"security_groups,omitempty"`
+	ProjectId      *string  `protobuf:"bytes,4,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord     *string  `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SecurityGroups []string `protobuf:"bytes,6,rep,name=security_groups,proto3" json:"security_groups,omitempty"`
 	Tags           []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -2338,9 +2338,9 @@ func (x *DescribeSecurityGroupsRequest) GetZone() string {
 type DescribeSecurityGroupsResponse struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Action           *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode          *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupSet []*SecurityGroup       `protobuf:"bytes,3,rep,name=security_group_set,json=securityGroupSet,proto3" json:"security_group_set,omitempty"`
-	TotalCount       *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode          *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupSet []*SecurityGroup       `protobuf:"bytes,3,rep,name=security_group_set,proto3" json:"security_group_set,omitempty"`
+	TotalCount       *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -2408,9 +2408,9 @@ func (x *DescribeSecurityGroupsResponse) GetTotalCount() int32 {
 type DescribeSecurityGroupsAllRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Owner          *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId      *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord     *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SecurityGroups []string               `protobuf:"bytes,4,rep,name=security_groups,json=securityGroups,proto3" json:"security_groups,omitempty"`
+	ProjectId      *string                `protobuf:"bytes,2,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord     *string                `protobuf:"bytes,3,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SecurityGroups []string               `protobuf:"bytes,4,rep,name=security_groups,proto3" json:"security_groups,omitempty"`
 	Tags           []string               `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
 	// QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,6,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -2503,9 +2503,9 @@ func (x *DescribeSecurityGroupsAllRequest) GetZone() string {
 type DescribeSecurityGroupsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	SecurityGroup *SecurityGroup `protobuf:"bytes,1,opt,name=security_group,json=securityGroup,proto3" json:"security_group,omitempty"`
+	SecurityGroup *SecurityGroup `protobuf:"bytes,1,opt,name=security_group,proto3" json:"security_group,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2568,8 +2568,8 @@ func (x *DescribeSecurityGroupsAllResponse) GetIndex() int32 {
 type ModifySecurityGroupAttributesRequest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Description       *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	SecurityGroup     *string                `protobuf:"bytes,2,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	SecurityGroupName *string                `protobuf:"bytes,3,opt,name=security_group_name,json=securityGroupName,proto3,oneof" json:"security_group_name,omitempty"`
+	SecurityGroup     *string                `protobuf:"bytes,2,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroupName *string                `protobuf:"bytes,3,opt,name=security_group_name,proto3,oneof" json:"security_group_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2639,8 +2639,8 @@ func (x *ModifySecurityGroupAttributesRequest) GetZone() string {
 type ModifySecurityGroupAttributesResponse struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Action          *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode         *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupId *string                `protobuf:"bytes,3,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
+	RetCode         *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupId *string                `protobuf:"bytes,3,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -2701,8 +2701,8 @@ func (x *ModifySecurityGroupAttributesResponse) GetSecurityGroupId() string {
 type ModifySecurityGroupIPSetAttributesRequest struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
 	Description            *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	SecurityGroupIpset     *string                `protobuf:"bytes,2,opt,name=security_group_ipset,json=securityGroupIpset,proto3,oneof" json:"security_group_ipset,omitempty"`
-	SecurityGroupIpsetName *string                `protobuf:"bytes,3,opt,name=security_group_ipset_name,json=securityGroupIpsetName,proto3,oneof" json:"security_group_ipset_name,omitempty"`
+	SecurityGroupIpset     *string                `protobuf:"bytes,2,opt,name=security_group_ipset,proto3,oneof" json:"security_group_ipset,omitempty"`
+	SecurityGroupIpsetName *string                `protobuf:"bytes,3,opt,name=security_group_ipset_name,proto3,oneof" json:"security_group_ipset_name,omitempty"`
 	Val                    *string                `protobuf:"bytes,4,opt,name=val,proto3,oneof" json:"val,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -2780,8 +2780,8 @@ func (x *ModifySecurityGroupIPSetAttributesRequest) GetZone() string {
 type ModifySecurityGroupIPSetAttributesResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Action               *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupIpsetId *string                `protobuf:"bytes,3,opt,name=security_group_ipset_id,json=securityGroupIpsetId,proto3,oneof" json:"security_group_ipset_id,omitempty"`
+	RetCode              *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupIpsetId *string                `protobuf:"bytes,3,opt,name=security_group_ipset_id,proto3,oneof" json:"security_group_ipset_id,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -2846,10 +2846,10 @@ type ModifySecurityGroupRuleAttributesRequest struct {
 	Priority  *int32  `protobuf:"varint,2,opt,name=priority,proto3,oneof" json:"priority,omitempty"`
 	Protocol  *string `protobuf:"bytes,3,opt,name=protocol,proto3,oneof" json:"protocol,omitempty"`
 	// Known values: accept, drop (others are passed through).
-	RuleAction            *string `protobuf:"bytes,4,opt,name=rule_action,json=ruleAction,proto3,oneof" json:"rule_action,omitempty"`
-	SecurityGroup         *string `protobuf:"bytes,5,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	SecurityGroupRule     *string `protobuf:"bytes,6,opt,name=security_group_rule,json=securityGroupRule,proto3,oneof" json:"security_group_rule,omitempty"`
-	SecurityGroupRuleName *string `protobuf:"bytes,7,opt,name=security_group_rule_name,json=securityGroupRuleName,proto3,oneof" json:"security_group_rule_name,omitempty"`
+	RuleAction            *string `protobuf:"bytes,4,opt,name=rule_action,proto3,oneof" json:"rule_action,omitempty"`
+	SecurityGroup         *string `protobuf:"bytes,5,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroupRule     *string `protobuf:"bytes,6,opt,name=security_group_rule,proto3,oneof" json:"security_group_rule,omitempty"`
+	SecurityGroupRuleName *string `protobuf:"bytes,7,opt,name=security_group_rule_name,proto3,oneof" json:"security_group_rule_name,omitempty"`
 	Val1                  *string `protobuf:"bytes,8,opt,name=val1,proto3,oneof" json:"val1,omitempty"`
 	Val2                  *string `protobuf:"bytes,9,opt,name=val2,proto3,oneof" json:"val2,omitempty"`
 	Val3                  *string `protobuf:"bytes,10,opt,name=val3,proto3,oneof" json:"val3,omitempty"`
@@ -2971,8 +2971,8 @@ func (x *ModifySecurityGroupRuleAttributesRequest) GetZone() string {
 type ModifySecurityGroupRuleAttributesResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	Action              *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupRuleId *string                `protobuf:"bytes,3,opt,name=security_group_rule_id,json=securityGroupRuleId,proto3,oneof" json:"security_group_rule_id,omitempty"`
+	RetCode             *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupRuleId *string                `protobuf:"bytes,3,opt,name=security_group_rule_id,proto3,oneof" json:"security_group_rule_id,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -3031,8 +3031,8 @@ func (x *ModifySecurityGroupRuleAttributesResponse) GetSecurityGroupRuleId() str
 // RollbackSecurityGroupRequest holds the parameters of the QingCloud action RollbackSecurityGroup.
 type RollbackSecurityGroupRequest struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
-	SecurityGroup         *string                `protobuf:"bytes,1,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	SecurityGroupSnapshot *string                `protobuf:"bytes,2,opt,name=security_group_snapshot,json=securityGroupSnapshot,proto3,oneof" json:"security_group_snapshot,omitempty"`
+	SecurityGroup         *string                `protobuf:"bytes,1,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	SecurityGroupSnapshot *string                `protobuf:"bytes,2,opt,name=security_group_snapshot,proto3,oneof" json:"security_group_snapshot,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3094,9 +3094,9 @@ func (x *RollbackSecurityGroupRequest) GetZone() string {
 type RollbackSecurityGroupResponse struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
 	Action                  *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode                 *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SecurityGroupId         *string                `protobuf:"bytes,3,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
-	SecurityGroupSnapshotId *string                `protobuf:"bytes,4,opt,name=security_group_snapshot_id,json=securityGroupSnapshotId,proto3,oneof" json:"security_group_snapshot_id,omitempty"`
+	RetCode                 *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SecurityGroupId         *string                `protobuf:"bytes,3,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
+	SecurityGroupSnapshotId *string                `protobuf:"bytes,4,opt,name=security_group_snapshot_id,proto3,oneof" json:"security_group_snapshot_id,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
@@ -3163,138 +3163,141 @@ var File_qingcloud_iaas_v1_security_group_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\n" +
-	"&qingcloud/iaas/v1/security_group.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xc5\x01\n" +
+	"&qingcloud/iaas/v1/security_group.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xc6\x01\n" +
 	"\x1cAddSecurityGroupRulesRequest\x12?\n" +
-	"\x05rules\x18\x01 \x03(\v2$.qingcloud.iaas.v1.SecurityGroupRuleB\x03\xe0A\x02R\x05rules\x12/\n" +
-	"\x0esecurity_group\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\rsecurityGroup\x88\x01\x01\x12\x17\n" +
+	"\x05rules\x18\x01 \x03(\v2$.qingcloud.iaas.v1.SecurityGroupRuleB\x03\xe0A\x02R\x05rules\x120\n" +
+	"\x0esecurity_group\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x0esecurity_group\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x11\n" +
 	"\x0f_security_groupB\a\n" +
-	"\x05_zone\"\xa6\x01\n" +
+	"\x05_zone\"\xa9\x01\n" +
 	"\x1dAddSecurityGroupRulesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x120\n" +
-	"\x14security_group_rules\x18\x03 \x03(\tR\x12securityGroupRulesB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x122\n" +
+	"\x14security_group_rules\x18\x03 \x03(\tR\x14security_group_rulesB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x9f\x01\n" +
+	"\t_ret_code\"\xa0\x01\n" +
 	"\x19ApplySecurityGroupRequest\x12\x1c\n" +
-	"\tinstances\x18\x01 \x03(\tR\tinstances\x12/\n" +
-	"\x0esecurity_group\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\rsecurityGroup\x88\x01\x01\x12\x17\n" +
+	"\tinstances\x18\x01 \x03(\tR\tinstances\x120\n" +
+	"\x0esecurity_group\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x0esecurity_group\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x11\n" +
 	"\x0f_security_groupB\a\n" +
-	"\x05_zone\"\x98\x01\n" +
+	"\x05_zone\"\x9a\x01\n" +
 	"\x1aApplySecurityGroupResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"|\n" +
-	"\x1fApplySecurityGroupIPSetsRequest\x127\n" +
-	"\x15security_group_ipsets\x18\x01 \x03(\tB\x03\xe0A\x02R\x13securityGroupIpsets\x12\x17\n" +
+	"\t_ret_code\"~\n" +
+	"\x1fApplySecurityGroupIPSetsRequest\x129\n" +
+	"\x15security_group_ipsets\x18\x01 \x03(\tB\x03\xe0A\x02R\x15security_group_ipsets\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x9e\x01\n" +
+	"\x05_zone\"\xa0\x01\n" +
 	" ApplySecurityGroupIPSetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\x8b\x01\n" +
-	"\x1aCreateSecurityGroupRequest\x123\n" +
-	"\x13security_group_name\x18\x01 \x01(\tH\x00R\x11securityGroupName\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\x8d\x01\n" +
+	"\x1aCreateSecurityGroupRequest\x125\n" +
+	"\x13security_group_name\x18\x01 \x01(\tH\x00R\x13security_group_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\x16\n" +
 	"\x14_security_group_nameB\a\n" +
-	"\x05_zone\"\xb9\x01\n" +
+	"\x05_zone\"\xbc\x01\n" +
 	"\x1bCreateSecurityGroupResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12/\n" +
-	"\x11security_group_id\x18\x03 \x01(\tH\x02R\x0fsecurityGroupId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x121\n" +
+	"\x11security_group_id\x18\x03 \x01(\tH\x02R\x11security_group_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x14\n" +
-	"\x12_security_group_id\"\xfd\x01\n" +
-	"\x1fCreateSecurityGroupIPSetRequest\x12'\n" +
+	"\x12_security_group_id\"\x81\x02\n" +
+	"\x1fCreateSecurityGroupIPSetRequest\x12(\n" +
 	"\n" +
-	"ipset_type\x18\x01 \x01(\x05B\x03\xe0A\x02H\x00R\tipsetType\x88\x01\x01\x12>\n" +
-	"\x19security_group_ipset_name\x18\x02 \x01(\tH\x01R\x16securityGroupIpsetName\x88\x01\x01\x12\x1a\n" +
+	"ipset_type\x18\x01 \x01(\x05B\x03\xe0A\x02H\x00R\n" +
+	"ipset_type\x88\x01\x01\x12A\n" +
+	"\x19security_group_ipset_name\x18\x02 \x01(\tH\x01R\x19security_group_ipset_name\x88\x01\x01\x12\x1a\n" +
 	"\x03val\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x03val\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\r\n" +
 	"\v_ipset_typeB\x1c\n" +
 	"\x1a_security_group_ipset_nameB\x06\n" +
 	"\x04_valB\a\n" +
-	"\x05_zone\"\xcf\x01\n" +
+	"\x05_zone\"\xd3\x01\n" +
 	" CreateSecurityGroupIPSetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12:\n" +
-	"\x17security_group_ipset_id\x18\x03 \x01(\tH\x02R\x14securityGroupIpsetId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12=\n" +
+	"\x17security_group_ipset_id\x18\x03 \x01(\tH\x02R\x17security_group_ipset_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x1a\n" +
-	"\x18_security_group_ipset_id\"\xac\x01\n" +
+	"\x18_security_group_ipset_id\"\xad\x01\n" +
 	"\"CreateSecurityGroupSnapshotRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tH\x00R\x04name\x88\x01\x01\x12/\n" +
-	"\x0esecurity_group\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\rsecurityGroup\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tH\x00R\x04name\x88\x01\x01\x120\n" +
+	"\x0esecurity_group\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x0esecurity_group\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\a\n" +
 	"\x05_nameB\x11\n" +
 	"\x0f_security_groupB\a\n" +
-	"\x05_zone\"\xa2\x02\n" +
+	"\x05_zone\"\xa8\x02\n" +
 	"#CreateSecurityGroupSnapshotResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12/\n" +
-	"\x11security_group_id\x18\x03 \x01(\tH\x02R\x0fsecurityGroupId\x88\x01\x01\x12@\n" +
-	"\x1asecurity_group_snapshot_id\x18\x04 \x01(\tH\x03R\x17securityGroupSnapshotId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x121\n" +
+	"\x11security_group_id\x18\x03 \x01(\tH\x02R\x11security_group_id\x88\x01\x01\x12C\n" +
+	"\x1asecurity_group_snapshot_id\x18\x04 \x01(\tH\x03R\x1asecurity_group_snapshot_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x14\n" +
 	"\x12_security_group_idB\x1d\n" +
-	"\x1b_security_group_snapshot_id\"}\n" +
-	" DeleteSecurityGroupIPSetsRequest\x127\n" +
-	"\x15security_group_ipsets\x18\x01 \x03(\tB\x03\xe0A\x02R\x13securityGroupIpsets\x12\x17\n" +
+	"\x1b_security_group_snapshot_id\"\x7f\n" +
+	" DeleteSecurityGroupIPSetsRequest\x129\n" +
+	"\x15security_group_ipsets\x18\x01 \x03(\tB\x03\xe0A\x02R\x15security_group_ipsets\x12\x17\n" +
+	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
+	"\x05_zone\"\xaf\x01\n" +
+	"!DeleteSecurityGroupIPSetsResponse\x12\x1b\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x124\n" +
+	"\x15security_group_ipsets\x18\x03 \x03(\tR\x15security_group_ipsetsB\t\n" +
+	"\a_actionB\v\n" +
+	"\t_ret_code\"|\n" +
+	"\x1fDeleteSecurityGroupRulesRequest\x127\n" +
+	"\x14security_group_rules\x18\x01 \x03(\tB\x03\xe0A\x02R\x14security_group_rules\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
 	"\x05_zone\"\xac\x01\n" +
-	"!DeleteSecurityGroupIPSetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x122\n" +
-	"\x15security_group_ipsets\x18\x03 \x03(\tR\x13securityGroupIpsetsB\t\n" +
-	"\a_actionB\v\n" +
-	"\t_ret_code\"z\n" +
-	"\x1fDeleteSecurityGroupRulesRequest\x125\n" +
-	"\x14security_group_rules\x18\x01 \x03(\tB\x03\xe0A\x02R\x12securityGroupRules\x12\x17\n" +
-	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xa9\x01\n" +
 	" DeleteSecurityGroupRulesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x120\n" +
-	"\x14security_group_rules\x18\x03 \x03(\tR\x12securityGroupRulesB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x122\n" +
+	"\x14security_group_rules\x18\x03 \x03(\tR\x14security_group_rulesB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x86\x01\n" +
-	"#DeleteSecurityGroupSnapshotsRequest\x12=\n" +
-	"\x18security_group_snapshots\x18\x01 \x03(\tB\x03\xe0A\x02R\x16securityGroupSnapshots\x12\x17\n" +
+	"\t_ret_code\"\x88\x01\n" +
+	"#DeleteSecurityGroupSnapshotsRequest\x12?\n" +
+	"\x18security_group_snapshots\x18\x01 \x03(\tB\x03\xe0A\x02R\x18security_group_snapshots\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xb5\x01\n" +
+	"\x05_zone\"\xb8\x01\n" +
 	"$DeleteSecurityGroupSnapshotsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x128\n" +
-	"\x18security_group_snapshots\x18\x03 \x03(\tR\x16securityGroupSnapshotsB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12:\n" +
+	"\x18security_group_snapshots\x18\x03 \x03(\tR\x18security_group_snapshotsB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"m\n" +
-	"\x1bDeleteSecurityGroupsRequest\x12,\n" +
-	"\x0fsecurity_groups\x18\x01 \x03(\tB\x03\xe0A\x02R\x0esecurityGroups\x12\x17\n" +
+	"\t_ret_code\"n\n" +
+	"\x1bDeleteSecurityGroupsRequest\x12-\n" +
+	"\x0fsecurity_groups\x18\x01 \x03(\tB\x03\xe0A\x02R\x0fsecurity_groups\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x9c\x01\n" +
+	"\x05_zone\"\x9e\x01\n" +
 	"\x1cDeleteSecurityGroupsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12'\n" +
-	"\x0fsecurity_groups\x18\x03 \x03(\tR\x0esecurityGroupsB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12(\n" +
+	"\x0fsecurity_groups\x18\x03 \x03(\tR\x0fsecurity_groupsB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xef\x03\n" +
-	"\"DescribeSecurityGroupIPSetsRequest\x12\"\n" +
+	"\t_ret_code\"\xf6\x03\n" +
+	"\"DescribeSecurityGroupIPSetsRequest\x12#\n" +
 	"\n" +
-	"ipset_type\x18\x01 \x01(\x05H\x00R\tipsetType\x88\x01\x01\x12\x19\n" +
+	"ipset_type\x18\x01 \x01(\x05H\x00R\n" +
+	"ipset_type\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x05H\x01R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x03 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x04 \x01(\tH\x03R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x04 \x01(\tH\x03R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x05 \x01(\tH\x04R\tprojectId\x88\x01\x01\x12>\n" +
-	"\x19security_group_ipset_name\x18\x06 \x01(\tH\x05R\x16securityGroupIpsetName\x88\x01\x01\x122\n" +
-	"\x15security_group_ipsets\x18\a \x03(\tR\x13securityGroupIpsets\x12\x12\n" +
+	"project_id\x18\x05 \x01(\tH\x04R\n" +
+	"project_id\x88\x01\x01\x12A\n" +
+	"\x19security_group_ipset_name\x18\x06 \x01(\tH\x05R\x19security_group_ipset_name\x88\x01\x01\x124\n" +
+	"\x15security_group_ipsets\x18\a \x03(\tR\x15security_group_ipsets\x12\x12\n" +
 	"\x04tags\x18\b \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\t \x01(\x05H\x06R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\n" +
@@ -3307,24 +3310,25 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\x1a_security_group_ipset_nameB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x90\x02\n" +
+	"\x05_zone\"\x95\x02\n" +
 	"#DescribeSecurityGroupIPSetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12^\n" +
-	"\x18security_group_ipset_set\x18\x03 \x03(\v2%.qingcloud.iaas.v1.SecurityGroupIpsetR\x15securityGroupIpsetSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12a\n" +
+	"\x18security_group_ipset_set\x18\x03 \x03(\v2%.qingcloud.iaas.v1.SecurityGroupIpsetR\x18security_group_ipset_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xa5\x03\n" +
-	"%DescribeSecurityGroupIPSetsAllRequest\x12\"\n" +
+	"\f_total_count\"\xac\x03\n" +
+	"%DescribeSecurityGroupIPSetsAllRequest\x12#\n" +
 	"\n" +
-	"ipset_type\x18\x01 \x01(\x05H\x00R\tipsetType\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x02 \x01(\tH\x01R\x05owner\x88\x01\x01\x12\"\n" +
+	"ipset_type\x18\x01 \x01(\x05H\x00R\n" +
+	"ipset_type\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x02 \x01(\tH\x01R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x03 \x01(\tH\x02R\tprojectId\x88\x01\x01\x12>\n" +
-	"\x19security_group_ipset_name\x18\x04 \x01(\tH\x03R\x16securityGroupIpsetName\x88\x01\x01\x122\n" +
-	"\x15security_group_ipsets\x18\x05 \x03(\tR\x13securityGroupIpsets\x12\x12\n" +
+	"project_id\x18\x03 \x01(\tH\x02R\n" +
+	"project_id\x88\x01\x01\x12A\n" +
+	"\x19security_group_ipset_name\x18\x04 \x01(\tH\x03R\x19security_group_ipset_name\x88\x01\x01\x124\n" +
+	"\x15security_group_ipsets\x18\x05 \x03(\tR\x15security_group_ipsets\x12\x12\n" +
 	"\x04tags\x18\x06 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\a \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\b \x01(\tH\x05R\x04zone\x88\x01\x01B\r\n" +
@@ -3334,20 +3338,19 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\x1a_security_group_ipset_nameB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xcd\x01\n" +
-	"&DescribeSecurityGroupIPSetsAllResponse\x12W\n" +
-	"\x14security_group_ipset\x18\x01 \x01(\v2%.qingcloud.iaas.v1.SecurityGroupIpsetR\x12securityGroupIpset\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xd0\x01\n" +
+	"&DescribeSecurityGroupIPSetsAllResponse\x12Y\n" +
+	"\x14security_group_ipset\x18\x01 \x01(\v2%.qingcloud.iaas.v1.SecurityGroupIpsetR\x14security_group_ipset\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xd9\x02\n" +
+	"\f_total_count\"\xdc\x02\n" +
 	"!DescribeSecurityGroupRulesRequest\x12!\n" +
 	"\tdirection\x18\x01 \x01(\x05H\x00R\tdirection\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x05H\x01R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x03 \x01(\x05H\x02R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x04 \x01(\tH\x03R\x05owner\x88\x01\x01\x12*\n" +
-	"\x0esecurity_group\x18\x05 \x01(\tH\x04R\rsecurityGroup\x88\x01\x01\x120\n" +
-	"\x14security_group_rules\x18\x06 \x03(\tR\x12securityGroupRules\x12\x17\n" +
+	"\x05owner\x18\x04 \x01(\tH\x03R\x05owner\x88\x01\x01\x12+\n" +
+	"\x0esecurity_group\x18\x05 \x01(\tH\x04R\x0esecurity_group\x88\x01\x01\x122\n" +
+	"\x14security_group_rules\x18\x06 \x03(\tR\x14security_group_rules\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x05R\x04zone\x88\x01\x01B\f\n" +
 	"\n" +
 	"_directionB\b\n" +
@@ -3355,41 +3358,40 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\a_offsetB\b\n" +
 	"\x06_ownerB\x11\n" +
 	"\x0f_security_groupB\a\n" +
-	"\x05_zone\"\x8c\x02\n" +
+	"\x05_zone\"\x91\x02\n" +
 	"\"DescribeSecurityGroupRulesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12[\n" +
-	"\x17security_group_rule_set\x18\x03 \x03(\v2$.qingcloud.iaas.v1.SecurityGroupRuleR\x14securityGroupRuleSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12^\n" +
+	"\x17security_group_rule_set\x18\x03 \x03(\v2$.qingcloud.iaas.v1.SecurityGroupRuleR\x17security_group_rule_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x8f\x02\n" +
+	"\f_total_count\"\x92\x02\n" +
 	"$DescribeSecurityGroupRulesAllRequest\x12!\n" +
 	"\tdirection\x18\x01 \x01(\x05H\x00R\tdirection\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x02 \x01(\tH\x01R\x05owner\x88\x01\x01\x12*\n" +
-	"\x0esecurity_group\x18\x03 \x01(\tH\x02R\rsecurityGroup\x88\x01\x01\x120\n" +
-	"\x14security_group_rules\x18\x04 \x03(\tR\x12securityGroupRules\x12\x17\n" +
+	"\x05owner\x18\x02 \x01(\tH\x01R\x05owner\x88\x01\x01\x12+\n" +
+	"\x0esecurity_group\x18\x03 \x01(\tH\x02R\x0esecurity_group\x88\x01\x01\x122\n" +
+	"\x14security_group_rules\x18\x04 \x03(\tR\x14security_group_rules\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\f\n" +
 	"\n" +
 	"_directionB\b\n" +
 	"\x06_ownerB\x11\n" +
 	"\x0f_security_groupB\a\n" +
-	"\x05_zone\"\xc9\x01\n" +
-	"%DescribeSecurityGroupRulesAllResponse\x12T\n" +
-	"\x13security_group_rule\x18\x01 \x01(\v2$.qingcloud.iaas.v1.SecurityGroupRuleR\x11securityGroupRule\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xcc\x01\n" +
+	"%DescribeSecurityGroupRulesAllResponse\x12V\n" +
+	"\x13security_group_rule\x18\x01 \x01(\v2$.qingcloud.iaas.v1.SecurityGroupRuleR\x13security_group_rule\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xf2\x02\n" +
+	"\f_total_count\"\xf6\x02\n" +
 	"%DescribeSecurityGroupSnapshotsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\"\n" +
+	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x03 \x01(\tH\x02R\tprojectId\x88\x01\x01\x12\x1d\n" +
-	"\areverse\x18\x04 \x01(\x05H\x03R\areverse\x88\x01\x01\x12/\n" +
-	"\x0esecurity_group\x18\x05 \x01(\tB\x03\xe0A\x02H\x04R\rsecurityGroup\x88\x01\x01\x128\n" +
-	"\x18security_group_snapshots\x18\x06 \x03(\tR\x16securityGroupSnapshots\x12\x17\n" +
+	"project_id\x18\x03 \x01(\tH\x02R\n" +
+	"project_id\x88\x01\x01\x12\x1d\n" +
+	"\areverse\x18\x04 \x01(\x05H\x03R\areverse\x88\x01\x01\x120\n" +
+	"\x0esecurity_group\x18\x05 \x01(\tB\x03\xe0A\x02H\x04R\x0esecurity_group\x88\x01\x01\x12:\n" +
+	"\x18security_group_snapshots\x18\x06 \x03(\tR\x18security_group_snapshots\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_limitB\t\n" +
 	"\a_offsetB\r\n" +
@@ -3397,43 +3399,42 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\n" +
 	"\b_reverseB\x11\n" +
 	"\x0f_security_groupB\a\n" +
-	"\x05_zone\"\x9c\x02\n" +
+	"\x05_zone\"\xa1\x02\n" +
 	"&DescribeSecurityGroupSnapshotsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12g\n" +
-	"\x1bsecurity_group_snapshot_set\x18\x03 \x03(\v2(.qingcloud.iaas.v1.SecurityGroupSnapshotR\x18securityGroupSnapshotSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12j\n" +
+	"\x1bsecurity_group_snapshot_set\x18\x03 \x03(\v2(.qingcloud.iaas.v1.SecurityGroupSnapshotR\x1bsecurity_group_snapshot_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xa8\x02\n" +
-	"(DescribeSecurityGroupSnapshotsAllRequest\x12\"\n" +
+	"\f_total_count\"\xac\x02\n" +
+	"(DescribeSecurityGroupSnapshotsAllRequest\x12#\n" +
 	"\n" +
-	"project_id\x18\x01 \x01(\tH\x00R\tprojectId\x88\x01\x01\x12\x1d\n" +
-	"\areverse\x18\x02 \x01(\x05H\x01R\areverse\x88\x01\x01\x12/\n" +
-	"\x0esecurity_group\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\rsecurityGroup\x88\x01\x01\x128\n" +
-	"\x18security_group_snapshots\x18\x04 \x03(\tR\x16securityGroupSnapshots\x12\x17\n" +
+	"project_id\x18\x01 \x01(\tH\x00R\n" +
+	"project_id\x88\x01\x01\x12\x1d\n" +
+	"\areverse\x18\x02 \x01(\x05H\x01R\areverse\x88\x01\x01\x120\n" +
+	"\x0esecurity_group\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x0esecurity_group\x88\x01\x01\x12:\n" +
+	"\x18security_group_snapshots\x18\x04 \x03(\tR\x18security_group_snapshots\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\r\n" +
 	"\v_project_idB\n" +
 	"\n" +
 	"\b_reverseB\x11\n" +
 	"\x0f_security_groupB\a\n" +
-	"\x05_zone\"\xd9\x01\n" +
-	")DescribeSecurityGroupSnapshotsAllResponse\x12`\n" +
-	"\x17security_group_snapshot\x18\x01 \x01(\v2(.qingcloud.iaas.v1.SecurityGroupSnapshotR\x15securityGroupSnapshot\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xdc\x01\n" +
+	")DescribeSecurityGroupSnapshotsAllResponse\x12b\n" +
+	"\x17security_group_snapshot\x18\x01 \x01(\v2(.qingcloud.iaas.v1.SecurityGroupSnapshotR\x17security_group_snapshot\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\x84\x03\n" +
+	"\f_total_count\"\x87\x03\n" +
 	"\x1dDescribeSecurityGroupsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x04 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x04R\n" +
-	"searchWord\x88\x01\x01\x12'\n" +
-	"\x0fsecurity_groups\x18\x06 \x03(\tR\x0esecurityGroups\x12\x12\n" +
+	"project_id\x18\x04 \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x04R\vsearch_word\x88\x01\x01\x12(\n" +
+	"\x0fsecurity_groups\x18\x06 \x03(\tR\x0fsecurity_groups\x12\x12\n" +
 	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\b \x01(\x05H\x05R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\x06R\x04zone\x88\x01\x01B\b\n" +
@@ -3444,23 +3445,22 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xfb\x01\n" +
+	"\x05_zone\"\xff\x01\n" +
 	"\x1eDescribeSecurityGroupsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12N\n" +
-	"\x12security_group_set\x18\x03 \x03(\v2 .qingcloud.iaas.v1.SecurityGroupR\x10securityGroupSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12P\n" +
+	"\x12security_group_set\x18\x03 \x03(\v2 .qingcloud.iaas.v1.SecurityGroupR\x12security_group_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xba\x02\n" +
+	"\f_total_count\"\xbd\x02\n" +
 	" DescribeSecurityGroupsAllRequest\x12\x19\n" +
-	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x03 \x01(\tH\x02R\n" +
-	"searchWord\x88\x01\x01\x12'\n" +
-	"\x0fsecurity_groups\x18\x04 \x03(\tR\x0esecurityGroups\x12\x12\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x02R\vsearch_word\x88\x01\x01\x12(\n" +
+	"\x0fsecurity_groups\x18\x04 \x03(\tR\x0fsecurity_groups\x12\x12\n" +
 	"\x04tags\x18\x05 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\x06 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
@@ -3469,56 +3469,54 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xb8\x01\n" +
-	"!DescribeSecurityGroupsAllResponse\x12G\n" +
-	"\x0esecurity_group\x18\x01 \x01(\v2 .qingcloud.iaas.v1.SecurityGroupR\rsecurityGroup\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xba\x01\n" +
+	"!DescribeSecurityGroupsAllResponse\x12H\n" +
+	"\x0esecurity_group\x18\x01 \x01(\v2 .qingcloud.iaas.v1.SecurityGroupR\x0esecurity_group\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\x90\x02\n" +
+	"\f_total_count\"\x93\x02\n" +
 	"$ModifySecurityGroupAttributesRequest\x12%\n" +
-	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12/\n" +
-	"\x0esecurity_group\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\rsecurityGroup\x88\x01\x01\x123\n" +
-	"\x13security_group_name\x18\x03 \x01(\tH\x02R\x11securityGroupName\x88\x01\x01\x12\x17\n" +
+	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x120\n" +
+	"\x0esecurity_group\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x0esecurity_group\x88\x01\x01\x125\n" +
+	"\x13security_group_name\x18\x03 \x01(\tH\x02R\x13security_group_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x11\n" +
 	"\x0f_security_groupB\x16\n" +
 	"\x14_security_group_nameB\a\n" +
-	"\x05_zone\"\xc3\x01\n" +
+	"\x05_zone\"\xc6\x01\n" +
 	"%ModifySecurityGroupAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12/\n" +
-	"\x11security_group_id\x18\x03 \x01(\tH\x02R\x0fsecurityGroupId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x121\n" +
+	"\x11security_group_id\x18\x03 \x01(\tH\x02R\x11security_group_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x14\n" +
-	"\x12_security_group_id\"\xd6\x02\n" +
+	"\x12_security_group_id\"\xdb\x02\n" +
 	")ModifySecurityGroupIPSetAttributesRequest\x12%\n" +
-	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12:\n" +
-	"\x14security_group_ipset\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x12securityGroupIpset\x88\x01\x01\x12>\n" +
-	"\x19security_group_ipset_name\x18\x03 \x01(\tH\x02R\x16securityGroupIpsetName\x88\x01\x01\x12\x15\n" +
+	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12<\n" +
+	"\x14security_group_ipset\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x14security_group_ipset\x88\x01\x01\x12A\n" +
+	"\x19security_group_ipset_name\x18\x03 \x01(\tH\x02R\x19security_group_ipset_name\x88\x01\x01\x12\x15\n" +
 	"\x03val\x18\x04 \x01(\tH\x03R\x03val\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x17\n" +
 	"\x15_security_group_ipsetB\x1c\n" +
 	"\x1a_security_group_ipset_nameB\x06\n" +
 	"\x04_valB\a\n" +
-	"\x05_zone\"\xd9\x01\n" +
+	"\x05_zone\"\xdd\x01\n" +
 	"*ModifySecurityGroupIPSetAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12:\n" +
-	"\x17security_group_ipset_id\x18\x03 \x01(\tH\x02R\x14securityGroupIpsetId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12=\n" +
+	"\x17security_group_ipset_id\x18\x03 \x01(\tH\x02R\x17security_group_ipset_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x1a\n" +
-	"\x18_security_group_ipset_id\"\xe1\x04\n" +
+	"\x18_security_group_ipset_id\"\xe8\x04\n" +
 	"(ModifySecurityGroupRuleAttributesRequest\x12!\n" +
 	"\tdirection\x18\x01 \x01(\x05H\x00R\tdirection\x88\x01\x01\x12\x1f\n" +
 	"\bpriority\x18\x02 \x01(\x05H\x01R\bpriority\x88\x01\x01\x12\x1f\n" +
-	"\bprotocol\x18\x03 \x01(\tH\x02R\bprotocol\x88\x01\x01\x12$\n" +
-	"\vrule_action\x18\x04 \x01(\tH\x03R\n" +
-	"ruleAction\x88\x01\x01\x12*\n" +
-	"\x0esecurity_group\x18\x05 \x01(\tH\x04R\rsecurityGroup\x88\x01\x01\x128\n" +
-	"\x13security_group_rule\x18\x06 \x01(\tB\x03\xe0A\x02H\x05R\x11securityGroupRule\x88\x01\x01\x12<\n" +
-	"\x18security_group_rule_name\x18\a \x01(\tH\x06R\x15securityGroupRuleName\x88\x01\x01\x12\x17\n" +
+	"\bprotocol\x18\x03 \x01(\tH\x02R\bprotocol\x88\x01\x01\x12%\n" +
+	"\vrule_action\x18\x04 \x01(\tH\x03R\vrule_action\x88\x01\x01\x12+\n" +
+	"\x0esecurity_group\x18\x05 \x01(\tH\x04R\x0esecurity_group\x88\x01\x01\x12:\n" +
+	"\x13security_group_rule\x18\x06 \x01(\tB\x03\xe0A\x02H\x05R\x13security_group_rule\x88\x01\x01\x12?\n" +
+	"\x18security_group_rule_name\x18\a \x01(\tH\x06R\x18security_group_rule_name\x88\x01\x01\x12\x17\n" +
 	"\x04val1\x18\b \x01(\tH\aR\x04val1\x88\x01\x01\x12\x17\n" +
 	"\x04val2\x18\t \x01(\tH\bR\x04val2\x88\x01\x01\x12\x17\n" +
 	"\x04val3\x18\n" +
@@ -3536,26 +3534,26 @@ const file_qingcloud_iaas_v1_security_group_proto_rawDesc = "" +
 	"\x05_val1B\a\n" +
 	"\x05_val2B\a\n" +
 	"\x05_val3B\a\n" +
-	"\x05_zone\"\xd5\x01\n" +
+	"\x05_zone\"\xd9\x01\n" +
 	")ModifySecurityGroupRuleAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x128\n" +
-	"\x16security_group_rule_id\x18\x03 \x01(\tH\x02R\x13securityGroupRuleId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12;\n" +
+	"\x16security_group_rule_id\x18\x03 \x01(\tH\x02R\x16security_group_rule_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x19\n" +
-	"\x17_security_group_rule_id\"\xe2\x01\n" +
-	"\x1cRollbackSecurityGroupRequest\x12/\n" +
-	"\x0esecurity_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\rsecurityGroup\x88\x01\x01\x12@\n" +
-	"\x17security_group_snapshot\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x15securityGroupSnapshot\x88\x01\x01\x12\x17\n" +
+	"\x17_security_group_rule_id\"\xe5\x01\n" +
+	"\x1cRollbackSecurityGroupRequest\x120\n" +
+	"\x0esecurity_group\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x0esecurity_group\x88\x01\x01\x12B\n" +
+	"\x17security_group_snapshot\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x17security_group_snapshot\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x11\n" +
 	"\x0f_security_groupB\x1a\n" +
 	"\x18_security_group_snapshotB\a\n" +
-	"\x05_zone\"\x9c\x02\n" +
+	"\x05_zone\"\xa2\x02\n" +
 	"\x1dRollbackSecurityGroupResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12/\n" +
-	"\x11security_group_id\x18\x03 \x01(\tH\x02R\x0fsecurityGroupId\x88\x01\x01\x12@\n" +
-	"\x1asecurity_group_snapshot_id\x18\x04 \x01(\tH\x03R\x17securityGroupSnapshotId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x121\n" +
+	"\x11security_group_id\x18\x03 \x01(\tH\x02R\x11security_group_id\x88\x01\x01\x12C\n" +
+	"\x1asecurity_group_snapshot_id\x18\x04 \x01(\tH\x03R\x1asecurity_group_snapshot_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x14\n" +
 	"\x12_security_group_idB\x1d\n" +

@@ -29,7 +29,7 @@ const (
 // AttachToS2SharedTarget.
 type AttachToS2SharedTargetRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
-	SharedTarget *string                `protobuf:"bytes,1,opt,name=shared_target,json=sharedTarget,proto3,oneof" json:"shared_target,omitempty"`
+	SharedTarget *string                `protobuf:"bytes,1,opt,name=shared_target,proto3,oneof" json:"shared_target,omitempty"`
 	Volumes      []string               `protobuf:"bytes,2,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -92,8 +92,8 @@ func (x *AttachToS2SharedTargetRequest) GetZone() string {
 type AttachToS2SharedTargetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SharedTarget  *S2SharedTarget        `protobuf:"bytes,3,opt,name=shared_target,json=sharedTarget,proto3" json:"shared_target,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SharedTarget  *S2SharedTarget        `protobuf:"bytes,3,opt,name=shared_target,proto3" json:"shared_target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,8 +152,8 @@ func (x *AttachToS2SharedTargetResponse) GetSharedTarget() *S2SharedTarget {
 // ChangeS2ServerVxnetRequest holds the parameters of the QingCloud action ChangeS2ServerVxnet.
 type ChangeS2ServerVxnetRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	PrivateIp *string                `protobuf:"bytes,1,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
-	S2Server  *string                `protobuf:"bytes,2,opt,name=s2_server,json=s2Server,proto3,oneof" json:"s2_server,omitempty"`
+	PrivateIp *string                `protobuf:"bytes,1,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
+	S2Server  *string                `protobuf:"bytes,2,opt,name=s2_server,proto3,oneof" json:"s2_server,omitempty"`
 	Vxnet     *string                `protobuf:"bytes,3,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -223,8 +223,8 @@ func (x *ChangeS2ServerVxnetRequest) GetZone() string {
 type ChangeS2ServerVxnetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,11 +284,11 @@ func (x *ChangeS2ServerVxnetResponse) GetRetCode() int32 {
 type CreateS2ServerRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Description *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	PrivateIp   *string                `protobuf:"bytes,2,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
+	PrivateIp   *string                `protobuf:"bytes,2,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	S2Class      *int32  `protobuf:"varint,3,opt,name=s2_class,json=s2Class,proto3,oneof" json:"s2_class,omitempty"`
-	S2ServerName *string `protobuf:"bytes,4,opt,name=s2_server_name,json=s2ServerName,proto3,oneof" json:"s2_server_name,omitempty"`
-	ServiceType  *string `protobuf:"bytes,5,opt,name=service_type,json=serviceType,proto3,oneof" json:"service_type,omitempty"`
+	S2Class      *int32  `protobuf:"varint,3,opt,name=s2_class,proto3,oneof" json:"s2_class,omitempty"`
+	S2ServerName *string `protobuf:"bytes,4,opt,name=s2_server_name,proto3,oneof" json:"s2_server_name,omitempty"`
+	ServiceType  *string `protobuf:"bytes,5,opt,name=service_type,proto3,oneof" json:"service_type,omitempty"`
 	Vxnet        *string `protobuf:"bytes,6,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -379,9 +379,9 @@ func (x *CreateS2ServerRequest) GetZone() string {
 type CreateS2ServerResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	S2Server      *string                `protobuf:"bytes,4,opt,name=s2_server,json=s2Server,proto3,oneof" json:"s2_server,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	S2Server      *string                `protobuf:"bytes,4,opt,name=s2_server,proto3,oneof" json:"s2_server,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -448,13 +448,13 @@ func (x *CreateS2ServerResponse) GetS2Server() string {
 type CreateS2SharedTargetRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Description    *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	ExportName     *string                `protobuf:"bytes,2,opt,name=export_name,json=exportName,proto3,oneof" json:"export_name,omitempty"`
-	ExportNameNfs  *string                `protobuf:"bytes,3,opt,name=export_name_nfs,json=exportNameNfs,proto3,oneof" json:"export_name_nfs,omitempty"`
-	InitiatorNames []string               `protobuf:"bytes,4,rep,name=initiator_names,json=initiatorNames,proto3" json:"initiator_names,omitempty"`
-	S2Group        *string                `protobuf:"bytes,5,opt,name=s2_group,json=s2Group,proto3,oneof" json:"s2_group,omitempty"`
-	S2ServerId     *string                `protobuf:"bytes,6,opt,name=s2_server_id,json=s2ServerId,proto3,oneof" json:"s2_server_id,omitempty"`
+	ExportName     *string                `protobuf:"bytes,2,opt,name=export_name,proto3,oneof" json:"export_name,omitempty"`
+	ExportNameNfs  *string                `protobuf:"bytes,3,opt,name=export_name_nfs,proto3,oneof" json:"export_name_nfs,omitempty"`
+	InitiatorNames []string               `protobuf:"bytes,4,rep,name=initiator_names,proto3" json:"initiator_names,omitempty"`
+	S2Group        *string                `protobuf:"bytes,5,opt,name=s2_group,proto3,oneof" json:"s2_group,omitempty"`
+	S2ServerId     *string                `protobuf:"bytes,6,opt,name=s2_server_id,proto3,oneof" json:"s2_server_id,omitempty"`
 	// Known values: ISCSI, NFS (others are passed through).
-	TargetType *string  `protobuf:"bytes,7,opt,name=target_type,json=targetType,proto3,oneof" json:"target_type,omitempty"`
+	TargetType *string  `protobuf:"bytes,7,opt,name=target_type,proto3,oneof" json:"target_type,omitempty"`
 	Volumes    []string `protobuf:"bytes,8,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -559,8 +559,8 @@ func (x *CreateS2SharedTargetRequest) GetZone() string {
 type CreateS2SharedTargetResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Action         *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode        *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	S2SharedTarget *string                `protobuf:"bytes,3,opt,name=s2_shared_target,json=s2SharedTarget,proto3,oneof" json:"s2_shared_target,omitempty"`
+	RetCode        *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	S2SharedTarget *string                `protobuf:"bytes,3,opt,name=s2_shared_target,proto3,oneof" json:"s2_shared_target,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -619,7 +619,7 @@ func (x *CreateS2SharedTargetResponse) GetS2SharedTarget() string {
 // DeleteS2ServersRequest holds the parameters of the QingCloud action DeleteS2Servers.
 type DeleteS2ServersRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	S2Servers []string               `protobuf:"bytes,1,rep,name=s2_servers,json=s2Servers,proto3" json:"s2_servers,omitempty"`
+	S2Servers []string               `protobuf:"bytes,1,rep,name=s2_servers,proto3" json:"s2_servers,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -674,9 +674,9 @@ func (x *DeleteS2ServersRequest) GetZone() string {
 type DeleteS2ServersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	S2Servers     []string               `protobuf:"bytes,4,rep,name=s2_servers,json=s2Servers,proto3" json:"s2_servers,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	S2Servers     []string               `protobuf:"bytes,4,rep,name=s2_servers,proto3" json:"s2_servers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -742,7 +742,7 @@ func (x *DeleteS2ServersResponse) GetS2Servers() []string {
 // DeleteS2SharedTargetsRequest holds the parameters of the QingCloud action DeleteS2SharedTargets.
 type DeleteS2SharedTargetsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	SharedTargets []string               `protobuf:"bytes,1,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	SharedTargets []string               `protobuf:"bytes,1,rep,name=shared_targets,proto3" json:"shared_targets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -797,8 +797,8 @@ func (x *DeleteS2SharedTargetsRequest) GetZone() string {
 type DeleteS2SharedTargetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SharedTargets []string               `protobuf:"bytes,3,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SharedTargets []string               `protobuf:"bytes,3,rep,name=shared_targets,proto3" json:"shared_targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -863,9 +863,9 @@ type DescribeS2DefaultParametersRequest struct {
 	// QingCloud's default: 0.
 	Offset *int32 `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	// Known values: vsan (others are passed through).
-	ServiceType *string `protobuf:"bytes,3,opt,name=service_type,json=serviceType,proto3,oneof" json:"service_type,omitempty"`
+	ServiceType *string `protobuf:"bytes,3,opt,name=service_type,proto3,oneof" json:"service_type,omitempty"`
 	// Known values: ISCSI (others are passed through).
-	TargetType *string `protobuf:"bytes,4,opt,name=target_type,json=targetType,proto3,oneof" json:"target_type,omitempty"`
+	TargetType *string `protobuf:"bytes,4,opt,name=target_type,proto3,oneof" json:"target_type,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -942,9 +942,9 @@ func (x *DescribeS2DefaultParametersRequest) GetZone() string {
 type DescribeS2DefaultParametersResponse struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
 	Action                 *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode                *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	S2DefaultParametersSet []*S2DefaultParameters `protobuf:"bytes,3,rep,name=s2_default_parameters_set,json=s2DefaultParametersSet,proto3" json:"s2_default_parameters_set,omitempty"`
-	TotalCount             *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode                *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	S2DefaultParametersSet []*S2DefaultParameters `protobuf:"bytes,3,rep,name=s2_default_parameters_set,proto3" json:"s2_default_parameters_set,omitempty"`
+	TotalCount             *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -1012,9 +1012,9 @@ func (x *DescribeS2DefaultParametersResponse) GetTotalCount() int32 {
 type DescribeS2DefaultParametersAllRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: vsan (others are passed through).
-	ServiceType *string `protobuf:"bytes,1,opt,name=service_type,json=serviceType,proto3,oneof" json:"service_type,omitempty"`
+	ServiceType *string `protobuf:"bytes,1,opt,name=service_type,proto3,oneof" json:"service_type,omitempty"`
 	// Known values: ISCSI (others are passed through).
-	TargetType *string `protobuf:"bytes,2,opt,name=target_type,json=targetType,proto3,oneof" json:"target_type,omitempty"`
+	TargetType *string `protobuf:"bytes,2,opt,name=target_type,proto3,oneof" json:"target_type,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1076,9 +1076,9 @@ func (x *DescribeS2DefaultParametersAllRequest) GetZone() string {
 type DescribeS2DefaultParametersAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	S2DefaultParameters *S2DefaultParameters `protobuf:"bytes,1,opt,name=s2_default_parameters,json=s2DefaultParameters,proto3" json:"s2_default_parameters,omitempty"`
+	S2DefaultParameters *S2DefaultParameters `protobuf:"bytes,1,opt,name=s2_default_parameters,proto3" json:"s2_default_parameters,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1143,8 +1143,8 @@ type DescribeS2ServersRequest struct {
 	Limit *int32 `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32   `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	S2Servers  []string `protobuf:"bytes,3,rep,name=s2_servers,json=s2Servers,proto3" json:"s2_servers,omitempty"`
-	SearchWord *string  `protobuf:"bytes,4,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	S2Servers  []string `protobuf:"bytes,3,rep,name=s2_servers,proto3" json:"s2_servers,omitempty"`
+	SearchWord *string  `protobuf:"bytes,4,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, poweroffed, suspended, deleted, ceased (others are passed
 	// through).
 	Status  []string `protobuf:"bytes,5,rep,name=status,proto3" json:"status,omitempty"`
@@ -1246,9 +1246,9 @@ func (x *DescribeS2ServersRequest) GetZone() string {
 type DescribeS2ServersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	S2ServerSet   []*S2Server            `protobuf:"bytes,3,rep,name=s2_server_set,json=s2ServerSet,proto3" json:"s2_server_set,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	S2ServerSet   []*S2Server            `protobuf:"bytes,3,rep,name=s2_server_set,proto3" json:"s2_server_set,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1314,8 +1314,8 @@ func (x *DescribeS2ServersResponse) GetTotalCount() int32 {
 // DescribeS2ServersAllRequest holds the filters of DescribeS2Servers; paging is the server's.
 type DescribeS2ServersAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	S2Servers  []string               `protobuf:"bytes,1,rep,name=s2_servers,json=s2Servers,proto3" json:"s2_servers,omitempty"`
-	SearchWord *string                `protobuf:"bytes,2,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	S2Servers  []string               `protobuf:"bytes,1,rep,name=s2_servers,proto3" json:"s2_servers,omitempty"`
+	SearchWord *string                `protobuf:"bytes,2,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, active, poweroffed, suspended, deleted, ceased (others are passed
 	// through).
 	Status  []string `protobuf:"bytes,3,rep,name=status,proto3" json:"status,omitempty"`
@@ -1403,9 +1403,9 @@ func (x *DescribeS2ServersAllRequest) GetZone() string {
 type DescribeS2ServersAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	S2Server *S2Server `protobuf:"bytes,1,opt,name=s2_server,json=s2Server,proto3" json:"s2_server,omitempty"`
+	S2Server *S2Server `protobuf:"bytes,1,opt,name=s2_server,proto3" json:"s2_server,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1471,9 +1471,9 @@ type DescribeS2SharedTargetsRequest struct {
 	Limit *int32 `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset        *int32   `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	S2ServerId    *string  `protobuf:"bytes,3,opt,name=s2_server_id,json=s2ServerId,proto3,oneof" json:"s2_server_id,omitempty"`
-	SearchWord    *string  `protobuf:"bytes,4,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SharedTargets []string `protobuf:"bytes,5,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	S2ServerId    *string  `protobuf:"bytes,3,opt,name=s2_server_id,proto3,oneof" json:"s2_server_id,omitempty"`
+	SearchWord    *string  `protobuf:"bytes,4,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SharedTargets []string `protobuf:"bytes,5,rep,name=shared_targets,proto3" json:"shared_targets,omitempty"`
 	Verbose       *int32   `protobuf:"varint,6,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,7,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -1564,9 +1564,9 @@ func (x *DescribeS2SharedTargetsRequest) GetZone() string {
 type DescribeS2SharedTargetsResponse struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Action          *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode         *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SharedTargetSet []*S2SharedTarget      `protobuf:"bytes,3,rep,name=shared_target_set,json=sharedTargetSet,proto3" json:"shared_target_set,omitempty"`
-	TotalCount      *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode         *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SharedTargetSet []*S2SharedTarget      `protobuf:"bytes,3,rep,name=shared_target_set,proto3" json:"shared_target_set,omitempty"`
+	TotalCount      *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1633,9 +1633,9 @@ func (x *DescribeS2SharedTargetsResponse) GetTotalCount() int32 {
 // server's.
 type DescribeS2SharedTargetsAllRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	S2ServerId    *string                `protobuf:"bytes,1,opt,name=s2_server_id,json=s2ServerId,proto3,oneof" json:"s2_server_id,omitempty"`
-	SearchWord    *string                `protobuf:"bytes,2,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SharedTargets []string               `protobuf:"bytes,3,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	S2ServerId    *string                `protobuf:"bytes,1,opt,name=s2_server_id,proto3,oneof" json:"s2_server_id,omitempty"`
+	SearchWord    *string                `protobuf:"bytes,2,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SharedTargets []string               `protobuf:"bytes,3,rep,name=shared_targets,proto3" json:"shared_targets,omitempty"`
 	Verbose       *int32                 `protobuf:"varint,4,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -1712,9 +1712,9 @@ func (x *DescribeS2SharedTargetsAllRequest) GetZone() string {
 type DescribeS2SharedTargetsAllResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The item.
-	SharedTarget *S2SharedTarget `protobuf:"bytes,1,opt,name=shared_target,json=sharedTarget,proto3" json:"shared_target,omitempty"`
+	SharedTarget *S2SharedTarget `protobuf:"bytes,1,opt,name=shared_target,proto3" json:"shared_target,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1776,7 +1776,7 @@ func (x *DescribeS2SharedTargetsAllResponse) GetIndex() int32 {
 // DetachFromS2SharedTarget.
 type DetachFromS2SharedTargetRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
-	SharedTarget *string                `protobuf:"bytes,1,opt,name=shared_target,json=sharedTarget,proto3,oneof" json:"shared_target,omitempty"`
+	SharedTarget *string                `protobuf:"bytes,1,opt,name=shared_target,proto3,oneof" json:"shared_target,omitempty"`
 	Volumes      []string               `protobuf:"bytes,2,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -1839,8 +1839,8 @@ func (x *DetachFromS2SharedTargetRequest) GetZone() string {
 type DetachFromS2SharedTargetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SharedTarget  *S2SharedTarget        `protobuf:"bytes,3,opt,name=shared_target,json=sharedTarget,proto3" json:"shared_target,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SharedTarget  *S2SharedTarget        `protobuf:"bytes,3,opt,name=shared_target,proto3" json:"shared_target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1900,7 +1900,7 @@ func (x *DetachFromS2SharedTargetResponse) GetSharedTarget() *S2SharedTarget {
 // DisableS2SharedTargets.
 type DisableS2SharedTargetsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	SharedTargets []string               `protobuf:"bytes,1,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	SharedTargets []string               `protobuf:"bytes,1,rep,name=shared_targets,proto3" json:"shared_targets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1955,8 +1955,8 @@ func (x *DisableS2SharedTargetsRequest) GetZone() string {
 type DisableS2SharedTargetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SharedTargets []string               `protobuf:"bytes,3,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SharedTargets []string               `protobuf:"bytes,3,rep,name=shared_targets,proto3" json:"shared_targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2015,7 +2015,7 @@ func (x *DisableS2SharedTargetsResponse) GetSharedTargets() []string {
 // EnableS2SharedTargetsRequest holds the parameters of the QingCloud action EnableS2SharedTargets.
 type EnableS2SharedTargetsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	SharedTargets []string               `protobuf:"bytes,1,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	SharedTargets []string               `protobuf:"bytes,1,rep,name=shared_targets,proto3" json:"shared_targets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2070,8 +2070,8 @@ func (x *EnableS2SharedTargetsRequest) GetZone() string {
 type EnableS2SharedTargetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SharedTargets []string               `protobuf:"bytes,3,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SharedTargets []string               `protobuf:"bytes,3,rep,name=shared_targets,proto3" json:"shared_targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2131,8 +2131,8 @@ func (x *EnableS2SharedTargetsResponse) GetSharedTargets() []string {
 type ModifyS2ServerRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Description  *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	S2Server     *string                `protobuf:"bytes,2,opt,name=s2_server,json=s2Server,proto3,oneof" json:"s2_server,omitempty"`
-	S2ServerName *string                `protobuf:"bytes,3,opt,name=s2_server_name,json=s2ServerName,proto3,oneof" json:"s2_server_name,omitempty"`
+	S2Server     *string                `protobuf:"bytes,2,opt,name=s2_server,proto3,oneof" json:"s2_server,omitempty"`
+	S2ServerName *string                `protobuf:"bytes,3,opt,name=s2_server_name,proto3,oneof" json:"s2_server_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2201,7 +2201,7 @@ func (x *ModifyS2ServerRequest) GetZone() string {
 type ModifyS2ServerResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2253,10 +2253,10 @@ func (x *ModifyS2ServerResponse) GetRetCode() int32 {
 // ModifyS2SharedTargetsRequest holds the parameters of the QingCloud action ModifyS2SharedTargets.
 type ModifyS2SharedTargetsRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	InitiatorNames []string               `protobuf:"bytes,1,rep,name=initiator_names,json=initiatorNames,proto3" json:"initiator_names,omitempty"`
+	InitiatorNames []string               `protobuf:"bytes,1,rep,name=initiator_names,proto3" json:"initiator_names,omitempty"`
 	Operation      *string                `protobuf:"bytes,2,opt,name=operation,proto3,oneof" json:"operation,omitempty"`
 	Parameters     []string               `protobuf:"bytes,3,rep,name=parameters,proto3" json:"parameters,omitempty"`
-	SharedTargets  []string               `protobuf:"bytes,4,rep,name=shared_targets,json=sharedTargets,proto3" json:"shared_targets,omitempty"`
+	SharedTargets  []string               `protobuf:"bytes,4,rep,name=shared_targets,proto3" json:"shared_targets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2332,7 +2332,7 @@ func (x *ModifyS2SharedTargetsRequest) GetZone() string {
 type ModifyS2SharedTargetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2384,7 +2384,7 @@ func (x *ModifyS2SharedTargetsResponse) GetRetCode() int32 {
 // PowerOffS2ServersRequest holds the parameters of the QingCloud action PowerOffS2Servers.
 type PowerOffS2ServersRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	S2Servers *string                `protobuf:"bytes,1,opt,name=s2_servers,json=s2Servers,proto3,oneof" json:"s2_servers,omitempty"`
+	S2Servers *string                `protobuf:"bytes,1,opt,name=s2_servers,proto3,oneof" json:"s2_servers,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2439,8 +2439,8 @@ func (x *PowerOffS2ServersRequest) GetZone() string {
 type PowerOffS2ServersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2499,7 +2499,7 @@ func (x *PowerOffS2ServersResponse) GetRetCode() int32 {
 // PowerOnS2ServersRequest holds the parameters of the QingCloud action PowerOnS2Servers.
 type PowerOnS2ServersRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	S2Servers []string               `protobuf:"bytes,1,rep,name=s2_servers,json=s2Servers,proto3" json:"s2_servers,omitempty"`
+	S2Servers []string               `protobuf:"bytes,1,rep,name=s2_servers,proto3" json:"s2_servers,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2554,8 +2554,8 @@ func (x *PowerOnS2ServersRequest) GetZone() string {
 type PowerOnS2ServersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2614,8 +2614,8 @@ func (x *PowerOnS2ServersResponse) GetRetCode() int32 {
 // ResizeS2ServersRequest holds the parameters of the QingCloud action ResizeS2Servers.
 type ResizeS2ServersRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
-	S2Server     *string                `protobuf:"bytes,1,opt,name=s2_server,json=s2Server,proto3,oneof" json:"s2_server,omitempty"`
-	S2ServerType *int32                 `protobuf:"varint,2,opt,name=s2_server_type,json=s2ServerType,proto3,oneof" json:"s2_server_type,omitempty"`
+	S2Server     *string                `protobuf:"bytes,1,opt,name=s2_server,proto3,oneof" json:"s2_server,omitempty"`
+	S2ServerType *int32                 `protobuf:"varint,2,opt,name=s2_server_type,proto3,oneof" json:"s2_server_type,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2677,8 +2677,8 @@ func (x *ResizeS2ServersRequest) GetZone() string {
 type ResizeS2ServersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2737,7 +2737,7 @@ func (x *ResizeS2ServersResponse) GetRetCode() int32 {
 // UpdateS2ServersRequest holds the parameters of the QingCloud action UpdateS2Servers.
 type UpdateS2ServersRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	S2Servers []string               `protobuf:"bytes,1,rep,name=s2_servers,json=s2Servers,proto3" json:"s2_servers,omitempty"`
+	S2Servers []string               `protobuf:"bytes,1,rep,name=s2_servers,proto3" json:"s2_servers,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2792,8 +2792,8 @@ func (x *UpdateS2ServersRequest) GetZone() string {
 type UpdateS2ServersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2853,44 +2853,46 @@ var File_qingcloud_iaas_v1_shared_storage_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"\n" +
-	"&qingcloud/iaas/v1/shared_storage.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xa1\x01\n" +
-	"\x1dAttachToS2SharedTargetRequest\x12-\n" +
-	"\rshared_target\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\fsharedTarget\x88\x01\x01\x12\x1d\n" +
+	"&qingcloud/iaas/v1/shared_storage.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xa2\x01\n" +
+	"\x1dAttachToS2SharedTargetRequest\x12.\n" +
+	"\rshared_target\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\rshared_target\x88\x01\x01\x12\x1d\n" +
 	"\avolumes\x18\x02 \x03(\tB\x03\xe0A\x02R\avolumes\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x10\n" +
 	"\x0e_shared_targetB\a\n" +
-	"\x05_zone\"\xbd\x01\n" +
+	"\x05_zone\"\xbf\x01\n" +
 	"\x1eAttachToS2SharedTargetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12F\n" +
-	"\rshared_target\x18\x03 \x01(\v2!.qingcloud.iaas.v1.S2SharedTargetR\fsharedTargetB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12G\n" +
+	"\rshared_target\x18\x03 \x01(\v2!.qingcloud.iaas.v1.S2SharedTargetR\rshared_targetB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xd0\x01\n" +
-	"\x1aChangeS2ServerVxnetRequest\x12\"\n" +
+	"\t_ret_code\"\xd2\x01\n" +
+	"\x1aChangeS2ServerVxnetRequest\x12#\n" +
 	"\n" +
-	"private_ip\x18\x01 \x01(\tH\x00R\tprivateIp\x88\x01\x01\x12%\n" +
-	"\ts2_server\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\bs2Server\x88\x01\x01\x12\x1e\n" +
+	"private_ip\x18\x01 \x01(\tH\x00R\n" +
+	"private_ip\x88\x01\x01\x12&\n" +
+	"\ts2_server\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\ts2_server\x88\x01\x01\x12\x1e\n" +
 	"\x05vxnet\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\r\n" +
 	"\v_private_ipB\f\n" +
 	"\n" +
 	"_s2_serverB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\x99\x01\n" +
+	"\x05_zone\"\x9b\x01\n" +
 	"\x1bChangeS2ServerVxnetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xec\x02\n" +
+	"\t_ret_code\"\xf1\x02\n" +
 	"\x15CreateS2ServerRequest\x12%\n" +
-	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\"\n" +
+	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18\x02 \x01(\tH\x01R\tprivateIp\x88\x01\x01\x12\x1e\n" +
-	"\bs2_class\x18\x03 \x01(\x05H\x02R\as2Class\x88\x01\x01\x12)\n" +
-	"\x0es2_server_name\x18\x04 \x01(\tH\x03R\fs2ServerName\x88\x01\x01\x12&\n" +
-	"\fservice_type\x18\x05 \x01(\tH\x04R\vserviceType\x88\x01\x01\x12\x19\n" +
+	"private_ip\x18\x02 \x01(\tH\x01R\n" +
+	"private_ip\x88\x01\x01\x12\x1f\n" +
+	"\bs2_class\x18\x03 \x01(\x05H\x02R\bs2_class\x88\x01\x01\x12+\n" +
+	"\x0es2_server_name\x18\x04 \x01(\tH\x03R\x0es2_server_name\x88\x01\x01\x12'\n" +
+	"\fservice_type\x18\x05 \x01(\tH\x04R\fservice_type\x88\x01\x01\x12\x19\n" +
 	"\x05vxnet\x18\x06 \x01(\tH\x05R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x06R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\r\n" +
@@ -2899,28 +2901,25 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"\x0f_s2_server_nameB\x0f\n" +
 	"\r_service_typeB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xc4\x01\n" +
+	"\x05_zone\"\xc7\x01\n" +
 	"\x16CreateS2ServerResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12 \n" +
-	"\ts2_server\x18\x04 \x01(\tH\x03R\bs2Server\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12!\n" +
+	"\ts2_server\x18\x04 \x01(\tH\x03R\ts2_server\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_codeB\f\n" +
 	"\n" +
-	"_s2_server\"\xda\x03\n" +
+	"_s2_server\"\xe2\x03\n" +
 	"\x1bCreateS2SharedTargetRequest\x12%\n" +
-	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12)\n" +
-	"\vexport_name\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\n" +
-	"exportName\x88\x01\x01\x12+\n" +
-	"\x0fexport_name_nfs\x18\x03 \x01(\tH\x02R\rexportNameNfs\x88\x01\x01\x12'\n" +
-	"\x0finitiator_names\x18\x04 \x03(\tR\x0einitiatorNames\x12\x1e\n" +
-	"\bs2_group\x18\x05 \x01(\tH\x03R\as2Group\x88\x01\x01\x12*\n" +
-	"\fs2_server_id\x18\x06 \x01(\tB\x03\xe0A\x02H\x04R\n" +
-	"s2ServerId\x88\x01\x01\x12)\n" +
-	"\vtarget_type\x18\a \x01(\tB\x03\xe0A\x02H\x05R\n" +
-	"targetType\x88\x01\x01\x12\x18\n" +
+	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12*\n" +
+	"\vexport_name\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\vexport_name\x88\x01\x01\x12-\n" +
+	"\x0fexport_name_nfs\x18\x03 \x01(\tH\x02R\x0fexport_name_nfs\x88\x01\x01\x12(\n" +
+	"\x0finitiator_names\x18\x04 \x03(\tR\x0finitiator_names\x12\x1f\n" +
+	"\bs2_group\x18\x05 \x01(\tH\x03R\bs2_group\x88\x01\x01\x12,\n" +
+	"\fs2_server_id\x18\x06 \x01(\tB\x03\xe0A\x02H\x04R\fs2_server_id\x88\x01\x01\x12*\n" +
+	"\vtarget_type\x18\a \x01(\tB\x03\xe0A\x02H\x05R\vtarget_type\x88\x01\x01\x12\x18\n" +
 	"\avolumes\x18\b \x03(\tR\avolumes\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\x06R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x0e\n" +
@@ -2929,80 +2928,78 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"\t_s2_groupB\x0f\n" +
 	"\r_s2_server_idB\x0e\n" +
 	"\f_target_typeB\a\n" +
-	"\x05_zone\"\xb7\x01\n" +
+	"\x05_zone\"\xba\x01\n" +
 	"\x1cCreateS2SharedTargetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12-\n" +
-	"\x10s2_shared_target\x18\x03 \x01(\tH\x02R\x0es2SharedTarget\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12/\n" +
+	"\x10s2_shared_target\x18\x03 \x01(\tH\x02R\x10s2_shared_target\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x13\n" +
-	"\x11_s2_shared_target\"^\n" +
-	"\x16DeleteS2ServersRequest\x12\"\n" +
+	"\x11_s2_shared_target\"_\n" +
+	"\x16DeleteS2ServersRequest\x12#\n" +
 	"\n" +
-	"s2_servers\x18\x01 \x03(\tB\x03\xe0A\x02R\ts2Servers\x12\x17\n" +
+	"s2_servers\x18\x01 \x03(\tB\x03\xe0A\x02R\n" +
+	"s2_servers\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\xb4\x01\n" +
+	"\x05_zone\"\xb7\x01\n" +
 	"\x17DeleteS2ServersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12\x1d\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12\x1e\n" +
 	"\n" +
-	"s2_servers\x18\x04 \x03(\tR\ts2ServersB\t\n" +
+	"s2_servers\x18\x04 \x03(\tR\n" +
+	"s2_serversB\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"l\n" +
-	"\x1cDeleteS2SharedTargetsRequest\x12*\n" +
-	"\x0eshared_targets\x18\x01 \x03(\tB\x03\xe0A\x02R\rsharedTargets\x12\x17\n" +
+	"\t_ret_code\"m\n" +
+	"\x1cDeleteS2SharedTargetsRequest\x12+\n" +
+	"\x0eshared_targets\x18\x01 \x03(\tB\x03\xe0A\x02R\x0eshared_targets\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x9b\x01\n" +
+	"\x05_zone\"\x9d\x01\n" +
 	"\x1dDeleteS2SharedTargetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12%\n" +
-	"\x0eshared_targets\x18\x03 \x03(\tR\rsharedTargetsB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12&\n" +
+	"\x0eshared_targets\x18\x03 \x03(\tR\x0eshared_targetsB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x82\x02\n" +
+	"\t_ret_code\"\x84\x02\n" +
 	"\"DescribeS2DefaultParametersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12&\n" +
-	"\fservice_type\x18\x03 \x01(\tH\x02R\vserviceType\x88\x01\x01\x12$\n" +
-	"\vtarget_type\x18\x04 \x01(\tH\x03R\n" +
-	"targetType\x88\x01\x01\x12\x17\n" +
+	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12'\n" +
+	"\fservice_type\x18\x03 \x01(\tH\x02R\fservice_type\x88\x01\x01\x12%\n" +
+	"\vtarget_type\x18\x04 \x01(\tH\x03R\vtarget_type\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_limitB\t\n" +
 	"\a_offsetB\x0f\n" +
 	"\r_service_typeB\x0e\n" +
 	"\f_target_typeB\a\n" +
-	"\x05_zone\"\x93\x02\n" +
+	"\x05_zone\"\x98\x02\n" +
 	"#DescribeS2DefaultParametersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12a\n" +
-	"\x19s2_default_parameters_set\x18\x03 \x03(\v2&.qingcloud.iaas.v1.S2DefaultParametersR\x16s2DefaultParametersSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12d\n" +
+	"\x19s2_default_parameters_set\x18\x03 \x03(\v2&.qingcloud.iaas.v1.S2DefaultParametersR\x19s2_default_parameters_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xb8\x01\n" +
-	"%DescribeS2DefaultParametersAllRequest\x12&\n" +
-	"\fservice_type\x18\x01 \x01(\tH\x00R\vserviceType\x88\x01\x01\x12$\n" +
-	"\vtarget_type\x18\x02 \x01(\tH\x01R\n" +
-	"targetType\x88\x01\x01\x12\x17\n" +
+	"\f_total_count\"\xba\x01\n" +
+	"%DescribeS2DefaultParametersAllRequest\x12'\n" +
+	"\fservice_type\x18\x01 \x01(\tH\x00R\fservice_type\x88\x01\x01\x12%\n" +
+	"\vtarget_type\x18\x02 \x01(\tH\x01R\vtarget_type\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_service_typeB\x0e\n" +
 	"\f_target_typeB\a\n" +
-	"\x05_zone\"\xd0\x01\n" +
-	"&DescribeS2DefaultParametersAllResponse\x12Z\n" +
-	"\x15s2_default_parameters\x18\x01 \x01(\v2&.qingcloud.iaas.v1.S2DefaultParametersR\x13s2DefaultParameters\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xd3\x01\n" +
+	"&DescribeS2DefaultParametersAllResponse\x12\\\n" +
+	"\x15s2_default_parameters\x18\x01 \x01(\v2&.qingcloud.iaas.v1.S2DefaultParametersR\x15s2_default_parameters\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xb5\x02\n" +
+	"\f_total_count\"\xb7\x02\n" +
 	"\x18DescribeS2ServersRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x1d\n" +
+	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x1e\n" +
 	"\n" +
-	"s2_servers\x18\x03 \x03(\tR\ts2Servers\x12$\n" +
-	"\vsearch_word\x18\x04 \x01(\tH\x02R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"s2_servers\x18\x03 \x03(\tR\n" +
+	"s2_servers\x12%\n" +
+	"\vsearch_word\x18\x04 \x01(\tH\x02R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x05 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\x06 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\a \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x17\n" +
@@ -3012,21 +3009,20 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xe7\x01\n" +
+	"\x05_zone\"\xeb\x01\n" +
 	"\x19DescribeS2ServersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12?\n" +
-	"\rs2_server_set\x18\x03 \x03(\v2\x1b.qingcloud.iaas.v1.S2ServerR\vs2ServerSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12A\n" +
+	"\rs2_server_set\x18\x03 \x03(\v2\x1b.qingcloud.iaas.v1.S2ServerR\rs2_server_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xeb\x01\n" +
-	"\x1bDescribeS2ServersAllRequest\x12\x1d\n" +
+	"\f_total_count\"\xed\x01\n" +
+	"\x1bDescribeS2ServersAllRequest\x12\x1e\n" +
 	"\n" +
-	"s2_servers\x18\x01 \x03(\tR\ts2Servers\x12$\n" +
-	"\vsearch_word\x18\x02 \x01(\tH\x00R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"s2_servers\x18\x01 \x03(\tR\n" +
+	"s2_servers\x12%\n" +
+	"\vsearch_word\x18\x02 \x01(\tH\x00R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x03 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\x05 \x01(\x05H\x01R\averbose\x88\x01\x01\x12\x17\n" +
@@ -3034,21 +3030,18 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xa4\x01\n" +
-	"\x1cDescribeS2ServersAllResponse\x128\n" +
-	"\ts2_server\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.S2ServerR\bs2Server\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xa6\x01\n" +
+	"\x1cDescribeS2ServersAllResponse\x129\n" +
+	"\ts2_server\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.S2ServerR\ts2_server\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xcf\x02\n" +
+	"\f_total_count\"\xd3\x02\n" +
 	"\x1eDescribeS2SharedTargetsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12%\n" +
-	"\fs2_server_id\x18\x03 \x01(\tH\x02R\n" +
-	"s2ServerId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x04 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12%\n" +
-	"\x0eshared_targets\x18\x05 \x03(\tR\rsharedTargets\x12\x1d\n" +
+	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12'\n" +
+	"\fs2_server_id\x18\x03 \x01(\tH\x02R\fs2_server_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x04 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12&\n" +
+	"\x0eshared_targets\x18\x05 \x03(\tR\x0eshared_targets\x12\x1d\n" +
 	"\averbose\x18\x06 \x01(\x05H\x04R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\a \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_limitB\t\n" +
@@ -3057,147 +3050,146 @@ const file_qingcloud_iaas_v1_shared_storage_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xfb\x01\n" +
+	"\x05_zone\"\xff\x01\n" +
 	"\x1fDescribeS2SharedTargetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12M\n" +
-	"\x11shared_target_set\x18\x03 \x03(\v2!.qingcloud.iaas.v1.S2SharedTargetR\x0fsharedTargetSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12O\n" +
+	"\x11shared_target_set\x18\x03 \x03(\v2!.qingcloud.iaas.v1.S2SharedTargetR\x11shared_target_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x85\x02\n" +
-	"!DescribeS2SharedTargetsAllRequest\x12%\n" +
-	"\fs2_server_id\x18\x01 \x01(\tH\x00R\n" +
-	"s2ServerId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x02 \x01(\tH\x01R\n" +
-	"searchWord\x88\x01\x01\x12%\n" +
-	"\x0eshared_targets\x18\x03 \x03(\tR\rsharedTargets\x12\x1d\n" +
+	"\f_total_count\"\x89\x02\n" +
+	"!DescribeS2SharedTargetsAllRequest\x12'\n" +
+	"\fs2_server_id\x18\x01 \x01(\tH\x00R\fs2_server_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x02 \x01(\tH\x01R\vsearch_word\x88\x01\x01\x12&\n" +
+	"\x0eshared_targets\x18\x03 \x03(\tR\x0eshared_targets\x12\x1d\n" +
 	"\averbose\x18\x04 \x01(\x05H\x02R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0f\n" +
 	"\r_s2_server_idB\x0e\n" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xb8\x01\n" +
-	"\"DescribeS2SharedTargetsAllResponse\x12F\n" +
-	"\rshared_target\x18\x01 \x01(\v2!.qingcloud.iaas.v1.S2SharedTargetR\fsharedTarget\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05_zone\"\xba\x01\n" +
+	"\"DescribeS2SharedTargetsAllResponse\x12G\n" +
+	"\rshared_target\x18\x01 \x01(\v2!.qingcloud.iaas.v1.S2SharedTargetR\rshared_target\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xa3\x01\n" +
-	"\x1fDetachFromS2SharedTargetRequest\x12-\n" +
-	"\rshared_target\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\fsharedTarget\x88\x01\x01\x12\x1d\n" +
+	"\f_total_count\"\xa4\x01\n" +
+	"\x1fDetachFromS2SharedTargetRequest\x12.\n" +
+	"\rshared_target\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\rshared_target\x88\x01\x01\x12\x1d\n" +
 	"\avolumes\x18\x02 \x03(\tB\x03\xe0A\x02R\avolumes\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\x10\n" +
 	"\x0e_shared_targetB\a\n" +
-	"\x05_zone\"\xbf\x01\n" +
+	"\x05_zone\"\xc1\x01\n" +
 	" DetachFromS2SharedTargetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12F\n" +
-	"\rshared_target\x18\x03 \x01(\v2!.qingcloud.iaas.v1.S2SharedTargetR\fsharedTargetB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12G\n" +
+	"\rshared_target\x18\x03 \x01(\v2!.qingcloud.iaas.v1.S2SharedTargetR\rshared_targetB\t\n" +
+	"\a_actionB\v\n" +
+	"\t_ret_code\"n\n" +
+	"\x1dDisableS2SharedTargetsRequest\x12+\n" +
+	"\x0eshared_targets\x18\x01 \x03(\tB\x03\xe0A\x02R\x0eshared_targets\x12\x17\n" +
+	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
+	"\x05_zone\"\x9e\x01\n" +
+	"\x1eDisableS2SharedTargetsResponse\x12\x1b\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12&\n" +
+	"\x0eshared_targets\x18\x03 \x03(\tR\x0eshared_targetsB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"m\n" +
-	"\x1dDisableS2SharedTargetsRequest\x12*\n" +
-	"\x0eshared_targets\x18\x01 \x03(\tB\x03\xe0A\x02R\rsharedTargets\x12\x17\n" +
+	"\x1cEnableS2SharedTargetsRequest\x12+\n" +
+	"\x0eshared_targets\x18\x01 \x03(\tB\x03\xe0A\x02R\x0eshared_targets\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x9c\x01\n" +
-	"\x1eDisableS2SharedTargetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12%\n" +
-	"\x0eshared_targets\x18\x03 \x03(\tR\rsharedTargetsB\t\n" +
-	"\a_actionB\v\n" +
-	"\t_ret_code\"l\n" +
-	"\x1cEnableS2SharedTargetsRequest\x12*\n" +
-	"\x0eshared_targets\x18\x01 \x03(\tB\x03\xe0A\x02R\rsharedTargets\x12\x17\n" +
-	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x9b\x01\n" +
+	"\x05_zone\"\x9d\x01\n" +
 	"\x1dEnableS2SharedTargetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12%\n" +
-	"\x0eshared_targets\x18\x03 \x03(\tR\rsharedTargetsB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12&\n" +
+	"\x0eshared_targets\x18\x03 \x03(\tR\x0eshared_targetsB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xe3\x01\n" +
+	"\t_ret_code\"\xe6\x01\n" +
 	"\x15ModifyS2ServerRequest\x12%\n" +
-	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12%\n" +
-	"\ts2_server\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\bs2Server\x88\x01\x01\x12)\n" +
-	"\x0es2_server_name\x18\x03 \x01(\tH\x02R\fs2ServerName\x88\x01\x01\x12\x17\n" +
+	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12&\n" +
+	"\ts2_server\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\ts2_server\x88\x01\x01\x12+\n" +
+	"\x0es2_server_name\x18\x03 \x01(\tH\x02R\x0es2_server_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\f\n" +
 	"\n" +
 	"_s2_serverB\x11\n" +
 	"\x0f_s2_server_nameB\a\n" +
-	"\x05_zone\"m\n" +
+	"\x05_zone\"n\n" +
 	"\x16ModifyS2ServerResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xf0\x01\n" +
-	"\x1cModifyS2SharedTargetsRequest\x12'\n" +
-	"\x0finitiator_names\x18\x01 \x03(\tR\x0einitiatorNames\x12&\n" +
+	"\t_ret_code\"\xf2\x01\n" +
+	"\x1cModifyS2SharedTargetsRequest\x12(\n" +
+	"\x0finitiator_names\x18\x01 \x03(\tR\x0finitiator_names\x12&\n" +
 	"\toperation\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\toperation\x88\x01\x01\x12#\n" +
 	"\n" +
 	"parameters\x18\x03 \x03(\tB\x03\xe0A\x02R\n" +
-	"parameters\x12*\n" +
-	"\x0eshared_targets\x18\x04 \x03(\tB\x03\xe0A\x02R\rsharedTargets\x12\x17\n" +
+	"parameters\x12+\n" +
+	"\x0eshared_targets\x18\x04 \x03(\tB\x03\xe0A\x02R\x0eshared_targets\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x01R\x04zone\x88\x01\x01B\f\n" +
 	"\n" +
 	"_operationB\a\n" +
-	"\x05_zone\"t\n" +
+	"\x05_zone\"u\n" +
 	"\x1dModifyS2SharedTargetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"t\n" +
-	"\x18PowerOffS2ServersRequest\x12'\n" +
+	"\t_ret_code\"u\n" +
+	"\x18PowerOffS2ServersRequest\x12(\n" +
 	"\n" +
-	"s2_servers\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\ts2Servers\x88\x01\x01\x12\x17\n" +
+	"s2_servers\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\n" +
+	"s2_servers\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x01R\x04zone\x88\x01\x01B\r\n" +
 	"\v_s2_serversB\a\n" +
-	"\x05_zone\"\x97\x01\n" +
+	"\x05_zone\"\x99\x01\n" +
 	"\x19PowerOffS2ServersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"_\n" +
-	"\x17PowerOnS2ServersRequest\x12\"\n" +
+	"\t_ret_code\"`\n" +
+	"\x17PowerOnS2ServersRequest\x12#\n" +
 	"\n" +
-	"s2_servers\x18\x01 \x03(\tB\x03\xe0A\x02R\ts2Servers\x12\x17\n" +
+	"s2_servers\x18\x01 \x03(\tB\x03\xe0A\x02R\n" +
+	"s2_servers\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x96\x01\n" +
+	"\x05_zone\"\x98\x01\n" +
 	"\x18PowerOnS2ServersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xb2\x01\n" +
-	"\x16ResizeS2ServersRequest\x12%\n" +
-	"\ts2_server\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\bs2Server\x88\x01\x01\x12.\n" +
-	"\x0es2_server_type\x18\x02 \x01(\x05B\x03\xe0A\x02H\x01R\fs2ServerType\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\xb5\x01\n" +
+	"\x16ResizeS2ServersRequest\x12&\n" +
+	"\ts2_server\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\ts2_server\x88\x01\x01\x120\n" +
+	"\x0es2_server_type\x18\x02 \x01(\x05B\x03\xe0A\x02H\x01R\x0es2_server_type\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\f\n" +
 	"\n" +
 	"_s2_serverB\x11\n" +
 	"\x0f_s2_server_typeB\a\n" +
-	"\x05_zone\"\x95\x01\n" +
+	"\x05_zone\"\x97\x01\n" +
 	"\x17ResizeS2ServersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"^\n" +
-	"\x16UpdateS2ServersRequest\x12\"\n" +
+	"\t_ret_code\"_\n" +
+	"\x16UpdateS2ServersRequest\x12#\n" +
 	"\n" +
-	"s2_servers\x18\x01 \x03(\tB\x03\xe0A\x02R\ts2Servers\x12\x17\n" +
+	"s2_servers\x18\x01 \x03(\tB\x03\xe0A\x02R\n" +
+	"s2_servers\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x95\x01\n" +
+	"\x05_zone\"\x97\x01\n" +
 	"\x17UpdateS2ServersResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code2\x8e)\n" +

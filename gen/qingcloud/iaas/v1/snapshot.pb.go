@@ -83,8 +83,8 @@ func (x *ApplySnapshotsRequest) GetZone() string {
 type ApplySnapshotsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -144,7 +144,7 @@ func (x *ApplySnapshotsResponse) GetRetCode() int32 {
 // CaptureInstanceFromSnapshot.
 type CaptureInstanceFromSnapshotRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	ImageName *string                `protobuf:"bytes,1,opt,name=image_name,json=imageName,proto3,oneof" json:"image_name,omitempty"`
+	ImageName *string                `protobuf:"bytes,1,opt,name=image_name,proto3,oneof" json:"image_name,omitempty"`
 	Snapshot  *string                `protobuf:"bytes,2,opt,name=snapshot,proto3,oneof" json:"snapshot,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -208,9 +208,9 @@ func (x *CaptureInstanceFromSnapshotRequest) GetZone() string {
 type CaptureInstanceFromSnapshotResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	ImageId       *string                `protobuf:"bytes,2,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
-	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	ImageId       *string                `protobuf:"bytes,2,opt,name=image_id,proto3,oneof" json:"image_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,3,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,4,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -277,10 +277,10 @@ func (x *CaptureInstanceFromSnapshotResponse) GetRetCode() int32 {
 type CreateSnapshotsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 0, 1 (others are passed through).
-	IsFull        *int32   `protobuf:"varint,1,opt,name=is_full,json=isFull,proto3,oneof" json:"is_full,omitempty"`
+	IsFull        *int32   `protobuf:"varint,1,opt,name=is_full,proto3,oneof" json:"is_full,omitempty"`
 	Resources     []string `protobuf:"bytes,2,rep,name=resources,proto3" json:"resources,omitempty"`
-	ServiceParams *string  `protobuf:"bytes,3,opt,name=service_params,json=serviceParams,proto3,oneof" json:"service_params,omitempty"`
-	SnapshotName  *string  `protobuf:"bytes,4,opt,name=snapshot_name,json=snapshotName,proto3,oneof" json:"snapshot_name,omitempty"`
+	ServiceParams *string  `protobuf:"bytes,3,opt,name=service_params,proto3,oneof" json:"service_params,omitempty"`
+	SnapshotName  *string  `protobuf:"bytes,4,opt,name=snapshot_name,proto3,oneof" json:"snapshot_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -356,8 +356,8 @@ func (x *CreateSnapshotsRequest) GetZone() string {
 type CreateSnapshotsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Snapshots     []string               `protobuf:"bytes,4,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -426,7 +426,7 @@ func (x *CreateSnapshotsResponse) GetSnapshots() []string {
 type CreateVolumeFromSnapshotRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Snapshot   *string                `protobuf:"bytes,1,opt,name=snapshot,proto3,oneof" json:"snapshot,omitempty"`
-	VolumeName *string                `protobuf:"bytes,2,opt,name=volume_name,json=volumeName,proto3,oneof" json:"volume_name,omitempty"`
+	VolumeName *string                `protobuf:"bytes,2,opt,name=volume_name,proto3,oneof" json:"volume_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -488,9 +488,9 @@ func (x *CreateVolumeFromSnapshotRequest) GetZone() string {
 type CreateVolumeFromSnapshotResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	VolumeId      *string                `protobuf:"bytes,4,opt,name=volume_id,json=volumeId,proto3,oneof" json:"volume_id,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	VolumeId      *string                `protobuf:"bytes,4,opt,name=volume_id,proto3,oneof" json:"volume_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -611,8 +611,8 @@ func (x *DeleteSnapshotsRequest) GetZone() string {
 type DeleteSnapshotsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -676,12 +676,12 @@ type DescribeSnapshotsRequest struct {
 	// QingCloud's default: 0.
 	Offset       *int32  `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner        *string `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId    *string `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	ResourceId   *string `protobuf:"bytes,5,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	SearchWord   *string `protobuf:"bytes,6,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SnapshotTime *string `protobuf:"bytes,7,opt,name=snapshot_time,json=snapshotTime,proto3,oneof" json:"snapshot_time,omitempty"`
+	ProjectId    *string `protobuf:"bytes,4,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	ResourceId   *string `protobuf:"bytes,5,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	SearchWord   *string `protobuf:"bytes,6,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SnapshotTime *string `protobuf:"bytes,7,opt,name=snapshot_time,proto3,oneof" json:"snapshot_time,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	SnapshotType *int32   `protobuf:"varint,8,opt,name=snapshot_type,json=snapshotType,proto3,oneof" json:"snapshot_type,omitempty"`
+	SnapshotType *int32   `protobuf:"varint,8,opt,name=snapshot_type,proto3,oneof" json:"snapshot_type,omitempty"`
 	Snapshots    []string `protobuf:"bytes,9,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
 	// Known values: pending, available, suspended, deleted, ceased (others are passed through).
 	Status []string `protobuf:"bytes,10,rep,name=status,proto3" json:"status,omitempty"`
@@ -819,9 +819,9 @@ func (x *DescribeSnapshotsRequest) GetZone() string {
 type DescribeSnapshotsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	SnapshotSet   []*Snapshot            `protobuf:"bytes,3,rep,name=snapshot_set,json=snapshotSet,proto3" json:"snapshot_set,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	SnapshotSet   []*Snapshot            `protobuf:"bytes,3,rep,name=snapshot_set,proto3" json:"snapshot_set,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -888,12 +888,12 @@ func (x *DescribeSnapshotsResponse) GetTotalCount() int32 {
 type DescribeSnapshotsAllRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Owner        *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId    *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	ResourceId   *string                `protobuf:"bytes,3,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	SearchWord   *string                `protobuf:"bytes,4,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
-	SnapshotTime *string                `protobuf:"bytes,5,opt,name=snapshot_time,json=snapshotTime,proto3,oneof" json:"snapshot_time,omitempty"`
+	ProjectId    *string                `protobuf:"bytes,2,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	ResourceId   *string                `protobuf:"bytes,3,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	SearchWord   *string                `protobuf:"bytes,4,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
+	SnapshotTime *string                `protobuf:"bytes,5,opt,name=snapshot_time,proto3,oneof" json:"snapshot_time,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	SnapshotType *int32   `protobuf:"varint,6,opt,name=snapshot_type,json=snapshotType,proto3,oneof" json:"snapshot_type,omitempty"`
+	SnapshotType *int32   `protobuf:"varint,6,opt,name=snapshot_type,proto3,oneof" json:"snapshot_type,omitempty"`
 	Snapshots    []string `protobuf:"bytes,7,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
 	// Known values: pending, available, suspended, deleted, ceased (others are passed through).
 	Status []string `protobuf:"bytes,8,rep,name=status,proto3" json:"status,omitempty"`
@@ -1019,7 +1019,7 @@ type DescribeSnapshotsAllResponse struct {
 	// The item.
 	Snapshot *Snapshot `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1083,7 +1083,7 @@ type ModifySnapshotAttributesRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Description  *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Snapshot     *string                `protobuf:"bytes,2,opt,name=snapshot,proto3,oneof" json:"snapshot,omitempty"`
-	SnapshotName *string                `protobuf:"bytes,3,opt,name=snapshot_name,json=snapshotName,proto3,oneof" json:"snapshot_name,omitempty"`
+	SnapshotName *string                `protobuf:"bytes,3,opt,name=snapshot_name,proto3,oneof" json:"snapshot_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1152,7 +1152,7 @@ func (x *ModifySnapshotAttributesRequest) GetZone() string {
 type ModifySnapshotAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1209,63 +1209,63 @@ const file_qingcloud_iaas_v1_snapshot_proto_rawDesc = "" +
 	"\x15ApplySnapshotsRequest\x12!\n" +
 	"\tsnapshots\x18\x01 \x03(\tB\x03\xe0A\x02R\tsnapshots\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x94\x01\n" +
+	"\x05_zone\"\x96\x01\n" +
 	"\x16ApplySnapshotsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xac\x01\n" +
-	"\"CaptureInstanceFromSnapshotRequest\x12\"\n" +
+	"\t_ret_code\"\xad\x01\n" +
+	"\"CaptureInstanceFromSnapshotRequest\x12#\n" +
 	"\n" +
-	"image_name\x18\x01 \x01(\tH\x00R\timageName\x88\x01\x01\x12$\n" +
+	"image_name\x18\x01 \x01(\tH\x00R\n" +
+	"image_name\x88\x01\x01\x12$\n" +
 	"\bsnapshot\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\bsnapshot\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\r\n" +
 	"\v_image_nameB\v\n" +
 	"\t_snapshotB\a\n" +
-	"\x05_zone\"\xce\x01\n" +
+	"\x05_zone\"\xd1\x01\n" +
 	"#CaptureInstanceFromSnapshotResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bimage_id\x18\x02 \x01(\tH\x01R\aimageId\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x03 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x04 \x01(\x05H\x03R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bimage_id\x18\x02 \x01(\tH\x01R\bimage_id\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x03 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x04 \x01(\x05H\x03R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_image_idB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\x82\x02\n" +
-	"\x16CreateSnapshotsRequest\x12\x1c\n" +
-	"\ais_full\x18\x01 \x01(\x05H\x00R\x06isFull\x88\x01\x01\x12!\n" +
-	"\tresources\x18\x02 \x03(\tB\x03\xe0A\x02R\tresources\x12*\n" +
-	"\x0eservice_params\x18\x03 \x01(\tH\x01R\rserviceParams\x88\x01\x01\x12(\n" +
-	"\rsnapshot_name\x18\x04 \x01(\tH\x02R\fsnapshotName\x88\x01\x01\x12\x17\n" +
+	"\t_ret_code\"\x85\x02\n" +
+	"\x16CreateSnapshotsRequest\x12\x1d\n" +
+	"\ais_full\x18\x01 \x01(\x05H\x00R\ais_full\x88\x01\x01\x12!\n" +
+	"\tresources\x18\x02 \x03(\tB\x03\xe0A\x02R\tresources\x12+\n" +
+	"\x0eservice_params\x18\x03 \x01(\tH\x01R\x0eservice_params\x88\x01\x01\x12)\n" +
+	"\rsnapshot_name\x18\x04 \x01(\tH\x02R\rsnapshot_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x03R\x04zone\x88\x01\x01B\n" +
 	"\n" +
 	"\b_is_fullB\x11\n" +
 	"\x0f_service_paramsB\x10\n" +
 	"\x0e_snapshot_nameB\a\n" +
-	"\x05_zone\"\xb3\x01\n" +
+	"\x05_zone\"\xb5\x01\n" +
 	"\x17CreateSnapshotsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12\x1c\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12\x1c\n" +
 	"\tsnapshots\x18\x04 \x03(\tR\tsnapshotsB\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xac\x01\n" +
+	"\t_ret_code\"\xad\x01\n" +
 	"\x1fCreateVolumeFromSnapshotRequest\x12$\n" +
-	"\bsnapshot\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\bsnapshot\x88\x01\x01\x12$\n" +
-	"\vvolume_name\x18\x02 \x01(\tH\x01R\n" +
-	"volumeName\x88\x01\x01\x12\x17\n" +
+	"\bsnapshot\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\bsnapshot\x88\x01\x01\x12%\n" +
+	"\vvolume_name\x18\x02 \x01(\tH\x01R\vvolume_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\v\n" +
 	"\t_snapshotB\x0e\n" +
 	"\f_volume_nameB\a\n" +
-	"\x05_zone\"\xce\x01\n" +
+	"\x05_zone\"\xd1\x01\n" +
 	" CreateVolumeFromSnapshotResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12 \n" +
-	"\tvolume_id\x18\x04 \x01(\tH\x03R\bvolumeId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12!\n" +
+	"\tvolume_id\x18\x04 \x01(\tH\x03R\tvolume_id\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_codeB\f\n" +
@@ -1274,26 +1274,25 @@ const file_qingcloud_iaas_v1_snapshot_proto_rawDesc = "" +
 	"\x16DeleteSnapshotsRequest\x12!\n" +
 	"\tsnapshots\x18\x01 \x03(\tB\x03\xe0A\x02R\tsnapshots\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x95\x01\n" +
+	"\x05_zone\"\x97\x01\n" +
 	"\x17DeleteSnapshotsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xba\x04\n" +
+	"\t_ret_code\"\xbf\x04\n" +
 	"\x18DescribeSnapshotsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x04 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vresource_id\x18\x05 \x01(\tH\x04R\n" +
-	"resourceId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x06 \x01(\tH\x05R\n" +
-	"searchWord\x88\x01\x01\x12(\n" +
-	"\rsnapshot_time\x18\a \x01(\tH\x06R\fsnapshotTime\x88\x01\x01\x12(\n" +
-	"\rsnapshot_type\x18\b \x01(\x05H\aR\fsnapshotType\x88\x01\x01\x12\x1c\n" +
+	"project_id\x18\x04 \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vresource_id\x18\x05 \x01(\tH\x04R\vresource_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x06 \x01(\tH\x05R\vsearch_word\x88\x01\x01\x12)\n" +
+	"\rsnapshot_time\x18\a \x01(\tH\x06R\rsnapshot_time\x88\x01\x01\x12)\n" +
+	"\rsnapshot_type\x18\b \x01(\x05H\aR\rsnapshot_type\x88\x01\x01\x12\x1c\n" +
 	"\tsnapshots\x18\t \x03(\tR\tsnapshots\x12\x16\n" +
 	"\x06status\x18\n" +
 	" \x03(\tR\x06status\x12\x12\n" +
@@ -1310,26 +1309,24 @@ const file_qingcloud_iaas_v1_snapshot_proto_rawDesc = "" +
 	"\x0e_snapshot_typeB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xe6\x01\n" +
+	"\x05_zone\"\xe9\x01\n" +
 	"\x19DescribeSnapshotsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12>\n" +
-	"\fsnapshot_set\x18\x03 \x03(\v2\x1b.qingcloud.iaas.v1.SnapshotR\vsnapshotSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12?\n" +
+	"\fsnapshot_set\x18\x03 \x03(\v2\x1b.qingcloud.iaas.v1.SnapshotR\fsnapshot_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xf0\x03\n" +
+	"\f_total_count\"\xf5\x03\n" +
 	"\x1bDescribeSnapshotsAllRequest\x12\x19\n" +
-	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vresource_id\x18\x03 \x01(\tH\x02R\n" +
-	"resourceId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x04 \x01(\tH\x03R\n" +
-	"searchWord\x88\x01\x01\x12(\n" +
-	"\rsnapshot_time\x18\x05 \x01(\tH\x04R\fsnapshotTime\x88\x01\x01\x12(\n" +
-	"\rsnapshot_type\x18\x06 \x01(\x05H\x05R\fsnapshotType\x88\x01\x01\x12\x1c\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vresource_id\x18\x03 \x01(\tH\x02R\vresource_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x04 \x01(\tH\x03R\vsearch_word\x88\x01\x01\x12)\n" +
+	"\rsnapshot_time\x18\x05 \x01(\tH\x04R\rsnapshot_time\x88\x01\x01\x12)\n" +
+	"\rsnapshot_type\x18\x06 \x01(\x05H\x05R\rsnapshot_type\x88\x01\x01\x12\x1c\n" +
 	"\tsnapshots\x18\a \x03(\tR\tsnapshots\x12\x16\n" +
 	"\x06status\x18\b \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\t \x03(\tR\x04tags\x12\x1d\n" +
@@ -1344,25 +1341,24 @@ const file_qingcloud_iaas_v1_snapshot_proto_rawDesc = "" +
 	"\x0e_snapshot_typeB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xa3\x01\n" +
+	"\x05_zone\"\xa4\x01\n" +
 	"\x1cDescribeSnapshotsAllResponse\x127\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.SnapshotR\bsnapshot\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.SnapshotR\bsnapshot\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\xe9\x01\n" +
+	"\f_total_count\"\xea\x01\n" +
 	"\x1fModifySnapshotAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12$\n" +
-	"\bsnapshot\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\bsnapshot\x88\x01\x01\x12(\n" +
-	"\rsnapshot_name\x18\x03 \x01(\tH\x02R\fsnapshotName\x88\x01\x01\x12\x17\n" +
+	"\bsnapshot\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\bsnapshot\x88\x01\x01\x12)\n" +
+	"\rsnapshot_name\x18\x03 \x01(\tH\x02R\rsnapshot_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\v\n" +
 	"\t_snapshotB\x10\n" +
 	"\x0e_snapshot_nameB\a\n" +
-	"\x05_zone\"w\n" +
+	"\x05_zone\"x\n" +
 	" ModifySnapshotAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code2\xec\x0f\n" +
 	"\x0fSnapshotService\x12\xdb\x01\n" +

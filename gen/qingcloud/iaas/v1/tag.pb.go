@@ -28,7 +28,7 @@ const (
 // AttachTagsRequest holds the parameters of the QingCloud action AttachTags.
 type AttachTagsRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
-	ResourceTagPairs []*ResourceTagPair     `protobuf:"bytes,1,rep,name=resource_tag_pairs,json=resourceTagPairs,proto3" json:"resource_tag_pairs,omitempty"`
+	ResourceTagPairs []*ResourceTagPair     `protobuf:"bytes,1,rep,name=resource_tag_pairs,proto3" json:"resource_tag_pairs,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -83,7 +83,7 @@ func (x *AttachTagsRequest) GetZone() string {
 type AttachTagsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -136,7 +136,7 @@ func (x *AttachTagsResponse) GetRetCode() int32 {
 type CreateTagRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Color   *string                `protobuf:"bytes,1,opt,name=color,proto3,oneof" json:"color,omitempty"`
-	TagName *string                `protobuf:"bytes,2,opt,name=tag_name,json=tagName,proto3,oneof" json:"tag_name,omitempty"`
+	TagName *string                `protobuf:"bytes,2,opt,name=tag_name,proto3,oneof" json:"tag_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -198,8 +198,8 @@ func (x *CreateTagRequest) GetZone() string {
 type CreateTagResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TagId         *string                `protobuf:"bytes,3,opt,name=tag_id,json=tagId,proto3,oneof" json:"tag_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TagId         *string                `protobuf:"bytes,3,opt,name=tag_id,proto3,oneof" json:"tag_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -313,7 +313,7 @@ func (x *DeleteTagsRequest) GetZone() string {
 type DeleteTagsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Tags          []string               `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -377,7 +377,7 @@ type DescribeTagsRequest struct {
 	Limit *int32 `protobuf:"varint,1,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// QingCloud's default: 0.
 	Offset     *int32   `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
-	SearchWord *string  `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string  `protobuf:"bytes,3,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Tags       []string `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -463,9 +463,9 @@ func (x *DescribeTagsRequest) GetZone() string {
 type DescribeTagsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TagSet        []*Tag                 `protobuf:"bytes,3,rep,name=tag_set,json=tagSet,proto3" json:"tag_set,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TagSet        []*Tag                 `protobuf:"bytes,3,rep,name=tag_set,proto3" json:"tag_set,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -531,7 +531,7 @@ func (x *DescribeTagsResponse) GetTotalCount() int32 {
 // DescribeTagsAllRequest holds the filters of DescribeTags; paging is the server's.
 type DescribeTagsAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	SearchWord *string                `protobuf:"bytes,1,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	SearchWord *string                `protobuf:"bytes,1,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Tags       []string               `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,3,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
@@ -605,7 +605,7 @@ type DescribeTagsAllResponse struct {
 	// The item.
 	Tag *Tag `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -666,7 +666,7 @@ func (x *DescribeTagsAllResponse) GetIndex() int32 {
 // DetachTagsRequest holds the parameters of the QingCloud action DetachTags.
 type DetachTagsRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
-	ResourceTagPairs []*ResourceTagPair     `protobuf:"bytes,1,rep,name=resource_tag_pairs,json=resourceTagPairs,proto3" json:"resource_tag_pairs,omitempty"`
+	ResourceTagPairs []*ResourceTagPair     `protobuf:"bytes,1,rep,name=resource_tag_pairs,proto3" json:"resource_tag_pairs,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,2,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -721,7 +721,7 @@ func (x *DetachTagsRequest) GetZone() string {
 type DetachTagsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -776,7 +776,7 @@ type ModifyTagAttributesRequest struct {
 	Color       *string                `protobuf:"bytes,1,opt,name=color,proto3,oneof" json:"color,omitempty"`
 	Description *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Tag         *string                `protobuf:"bytes,3,opt,name=tag,proto3,oneof" json:"tag,omitempty"`
-	TagName     *string                `protobuf:"bytes,4,opt,name=tag_name,json=tagName,proto3,oneof" json:"tag_name,omitempty"`
+	TagName     *string                `protobuf:"bytes,4,opt,name=tag_name,proto3,oneof" json:"tag_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,5,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -852,7 +852,7 @@ func (x *ModifyTagAttributesRequest) GetZone() string {
 type ModifyTagAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -905,45 +905,44 @@ var File_qingcloud_iaas_v1_tag_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_tag_proto_rawDesc = "" +
 	"\n" +
-	"\x1bqingcloud/iaas/v1/tag.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\x8c\x01\n" +
-	"\x11AttachTagsRequest\x12U\n" +
-	"\x12resource_tag_pairs\x18\x01 \x03(\v2\".qingcloud.iaas.v1.ResourceTagPairB\x03\xe0A\x02R\x10resourceTagPairs\x12\x17\n" +
+	"\x1bqingcloud/iaas/v1/tag.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\x8e\x01\n" +
+	"\x11AttachTagsRequest\x12W\n" +
+	"\x12resource_tag_pairs\x18\x01 \x03(\v2\".qingcloud.iaas.v1.ResourceTagPairB\x03\xe0A\x02R\x12resource_tag_pairs\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"i\n" +
+	"\x05_zone\"j\n" +
 	"\x12AttachTagsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\x86\x01\n" +
+	"\t_ret_code\"\x87\x01\n" +
 	"\x10CreateTagRequest\x12\x19\n" +
-	"\x05color\x18\x01 \x01(\tH\x00R\x05color\x88\x01\x01\x12\x1e\n" +
-	"\btag_name\x18\x02 \x01(\tH\x01R\atagName\x88\x01\x01\x12\x17\n" +
+	"\x05color\x18\x01 \x01(\tH\x00R\x05color\x88\x01\x01\x12\x1f\n" +
+	"\btag_name\x18\x02 \x01(\tH\x01R\btag_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_colorB\v\n" +
 	"\t_tag_nameB\a\n" +
-	"\x05_zone\"\x8f\x01\n" +
+	"\x05_zone\"\x91\x01\n" +
 	"\x11CreateTagResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12\x1a\n" +
-	"\x06tag_id\x18\x03 \x01(\tH\x02R\x05tagId\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12\x1b\n" +
+	"\x06tag_id\x18\x03 \x01(\tH\x02R\x06tag_id\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\t\n" +
 	"\a_tag_id\"N\n" +
 	"\x11DeleteTagsRequest\x12\x17\n" +
 	"\x04tags\x18\x01 \x03(\tB\x03\xe0A\x02R\x04tags\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"}\n" +
+	"\x05_zone\"~\n" +
 	"\x12DeleteTagsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12\x12\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12\x12\n" +
 	"\x04tags\x18\x03 \x03(\tR\x04tagsB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xf9\x01\n" +
+	"\t_ret_code\"\xfa\x01\n" +
 	"\x13DescribeTagsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
-	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x03 \x01(\tH\x02R\n" +
-	"searchWord\x88\x01\x01\x12\x12\n" +
+	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x02R\vsearch_word\x88\x01\x01\x12\x12\n" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\x05 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
@@ -952,55 +951,52 @@ const file_qingcloud_iaas_v1_tag_proto_rawDesc = "" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\xd2\x01\n" +
+	"\x05_zone\"\xd5\x01\n" +
 	"\x14DescribeTagsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12/\n" +
-	"\atag_set\x18\x03 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x06tagSet\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x120\n" +
+	"\atag_set\x18\x03 \x03(\v2\x16.qingcloud.iaas.v1.TagR\atag_set\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xaf\x01\n" +
-	"\x16DescribeTagsAllRequest\x12$\n" +
-	"\vsearch_word\x18\x01 \x01(\tH\x00R\n" +
-	"searchWord\x88\x01\x01\x12\x12\n" +
+	"\f_total_count\"\xb0\x01\n" +
+	"\x16DescribeTagsAllRequest\x12%\n" +
+	"\vsearch_word\x18\x01 \x01(\tH\x00R\vsearch_word\x88\x01\x01\x12\x12\n" +
 	"\x04tags\x18\x02 \x03(\tR\x04tags\x12\x1d\n" +
 	"\averbose\x18\x03 \x01(\x05H\x01R\averbose\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x02R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_search_wordB\n" +
 	"\n" +
 	"\b_verboseB\a\n" +
-	"\x05_zone\"\x8f\x01\n" +
+	"\x05_zone\"\x90\x01\n" +
 	"\x17DescribeTagsAllResponse\x12(\n" +
-	"\x03tag\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.TagR\x03tag\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x03tag\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.TagR\x03tag\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\x8c\x01\n" +
-	"\x11DetachTagsRequest\x12U\n" +
-	"\x12resource_tag_pairs\x18\x01 \x03(\v2\".qingcloud.iaas.v1.ResourceTagPairB\x03\xe0A\x02R\x10resourceTagPairs\x12\x17\n" +
+	"\f_total_count\"\x8e\x01\n" +
+	"\x11DetachTagsRequest\x12W\n" +
+	"\x12resource_tag_pairs\x18\x01 \x03(\v2\".qingcloud.iaas.v1.ResourceTagPairB\x03\xe0A\x02R\x12resource_tag_pairs\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"i\n" +
+	"\x05_zone\"j\n" +
 	"\x12DetachTagsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xeb\x01\n" +
+	"\t_ret_code\"\xec\x01\n" +
 	"\x1aModifyTagAttributesRequest\x12\x19\n" +
 	"\x05color\x18\x01 \x01(\tH\x00R\x05color\x88\x01\x01\x12%\n" +
 	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12\x1a\n" +
-	"\x03tag\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x03tag\x88\x01\x01\x12\x1e\n" +
-	"\btag_name\x18\x04 \x01(\tH\x03R\atagName\x88\x01\x01\x12\x17\n" +
+	"\x03tag\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x03tag\x88\x01\x01\x12\x1f\n" +
+	"\btag_name\x18\x04 \x01(\tH\x03R\btag_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x05 \x01(\tH\x04R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_colorB\x0e\n" +
 	"\f_descriptionB\x06\n" +
 	"\x04_tagB\v\n" +
 	"\t_tag_nameB\a\n" +
-	"\x05_zone\"r\n" +
+	"\x05_zone\"s\n" +
 	"\x1bModifyTagAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code2\x89\v\n" +
 	"\n" +

@@ -30,18 +30,18 @@ const (
 // AccessKey is the QingCloud resource `access_key` of definitions.json.
 type AccessKey struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
-	AccessKeyId     *string                `protobuf:"bytes,1,opt,name=access_key_id,json=accessKeyId,proto3,oneof" json:"access_key_id,omitempty"`
-	AccessKeyName   *string                `protobuf:"bytes,2,opt,name=access_key_name,json=accessKeyName,proto3,oneof" json:"access_key_name,omitempty"`
-	ConsoleId       *string                `protobuf:"bytes,3,opt,name=console_id,json=consoleId,proto3,oneof" json:"console_id,omitempty"`
+	AccessKeyId     *string                `protobuf:"bytes,1,opt,name=access_key_id,proto3,oneof" json:"access_key_id,omitempty"`
+	AccessKeyName   *string                `protobuf:"bytes,2,opt,name=access_key_name,proto3,oneof" json:"access_key_name,omitempty"`
+	ConsoleId       *string                `protobuf:"bytes,3,opt,name=console_id,proto3,oneof" json:"console_id,omitempty"`
 	Controller      *string                `protobuf:"bytes,4,opt,name=controller,proto3,oneof" json:"controller,omitempty"`
-	CreateTime      *string                `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3,oneof" json:"create_time,omitempty"`
+	CreateTime      *string                `protobuf:"bytes,5,opt,name=create_time,proto3,oneof" json:"create_time,omitempty"`
 	Description     *string                `protobuf:"bytes,6,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	IpWhiteList     *string                `protobuf:"bytes,7,opt,name=ip_white_list,json=ipWhiteList,proto3,oneof" json:"ip_white_list,omitempty"`
+	IpWhiteList     *string                `protobuf:"bytes,7,opt,name=ip_white_list,proto3,oneof" json:"ip_white_list,omitempty"`
 	Owner           *string                `protobuf:"bytes,8,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	RootUserId      *string                `protobuf:"bytes,9,opt,name=root_user_id,json=rootUserId,proto3,oneof" json:"root_user_id,omitempty"`
-	SecretAccessKey *string                `protobuf:"bytes,10,opt,name=secret_access_key,json=secretAccessKey,proto3,oneof" json:"secret_access_key,omitempty"`
+	RootUserId      *string                `protobuf:"bytes,9,opt,name=root_user_id,proto3,oneof" json:"root_user_id,omitempty"`
+	SecretAccessKey *string                `protobuf:"bytes,10,opt,name=secret_access_key,proto3,oneof" json:"secret_access_key,omitempty"`
 	Status          *string                `protobuf:"bytes,11,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime      *string                `protobuf:"bytes,12,opt,name=status_time,json=statusTime,proto3,oneof" json:"status_time,omitempty"`
+	StatusTime      *string                `protobuf:"bytes,12,opt,name=status_time,proto3,oneof" json:"status_time,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -164,26 +164,26 @@ func (x *AccessKey) GetStatusTime() string {
 type App struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	Abstraction           *string                `protobuf:"bytes,1,opt,name=abstraction,proto3,oneof" json:"abstraction,omitempty"`
-	AppContractStatus     *string                `protobuf:"bytes,2,opt,name=app_contract_status,json=appContractStatus,proto3,oneof" json:"app_contract_status,omitempty"`
-	AppId                 *string                `protobuf:"bytes,3,opt,name=app_id,json=appId,proto3,oneof" json:"app_id,omitempty"`
-	AppInstanceId         *string                `protobuf:"bytes,4,opt,name=app_instance_id,json=appInstanceId,proto3,oneof" json:"app_instance_id,omitempty"`
-	AppName               *string                `protobuf:"bytes,5,opt,name=app_name,json=appName,proto3,oneof" json:"app_name,omitempty"`
-	AppType               *string                `protobuf:"bytes,6,opt,name=app_type,json=appType,proto3,oneof" json:"app_type,omitempty"`
-	AuthLevel             *int32                 `protobuf:"varint,7,opt,name=auth_level,json=authLevel,proto3,oneof" json:"auth_level,omitempty"`
+	AppContractStatus     *string                `protobuf:"bytes,2,opt,name=app_contract_status,proto3,oneof" json:"app_contract_status,omitempty"`
+	AppId                 *string                `protobuf:"bytes,3,opt,name=app_id,proto3,oneof" json:"app_id,omitempty"`
+	AppInstanceId         *string                `protobuf:"bytes,4,opt,name=app_instance_id,proto3,oneof" json:"app_instance_id,omitempty"`
+	AppName               *string                `protobuf:"bytes,5,opt,name=app_name,proto3,oneof" json:"app_name,omitempty"`
+	AppType               *string                `protobuf:"bytes,6,opt,name=app_type,proto3,oneof" json:"app_type,omitempty"`
+	AuthLevel             *int32                 `protobuf:"varint,7,opt,name=auth_level,proto3,oneof" json:"auth_level,omitempty"`
 	Category              *string                `protobuf:"bytes,8,opt,name=category,proto3,oneof" json:"category,omitempty"`
-	CompanyUrl            *string                `protobuf:"bytes,9,opt,name=company_url,json=companyUrl,proto3,oneof" json:"company_url,omitempty"`
+	CompanyUrl            *string                `protobuf:"bytes,9,opt,name=company_url,proto3,oneof" json:"company_url,omitempty"`
 	Contact               *string                `protobuf:"bytes,10,opt,name=contact,proto3,oneof" json:"contact,omitempty"`
-	CoverImg              *string                `protobuf:"bytes,11,opt,name=cover_img,json=coverImg,proto3,oneof" json:"cover_img,omitempty"`
+	CoverImg              *string                `protobuf:"bytes,11,opt,name=cover_img,proto3,oneof" json:"cover_img,omitempty"`
 	Description           *string                `protobuf:"bytes,12,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Icon                  *string                `protobuf:"bytes,13,opt,name=icon,proto3,oneof" json:"icon,omitempty"`
 	Screenshots           []string               `protobuf:"bytes,14,rep,name=screenshots,proto3" json:"screenshots,omitempty"`
 	Status                *string                `protobuf:"bytes,15,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	Tags                  []string               `protobuf:"bytes,16,rep,name=tags,proto3" json:"tags,omitempty"`
-	TermsOfService        *string                `protobuf:"bytes,17,opt,name=terms_of_service,json=termsOfService,proto3,oneof" json:"terms_of_service,omitempty"`
-	TermsOfServiceLink    *string                `protobuf:"bytes,18,opt,name=terms_of_service_link,json=termsOfServiceLink,proto3,oneof" json:"terms_of_service_link,omitempty"`
+	TermsOfService        *string                `protobuf:"bytes,17,opt,name=terms_of_service,proto3,oneof" json:"terms_of_service,omitempty"`
+	TermsOfServiceLink    *string                `protobuf:"bytes,18,opt,name=terms_of_service_link,proto3,oneof" json:"terms_of_service_link,omitempty"`
 	Url                   *string                `protobuf:"bytes,19,opt,name=url,proto3,oneof" json:"url,omitempty"`
-	UsageInstructions     *string                `protobuf:"bytes,20,opt,name=usage_instructions,json=usageInstructions,proto3,oneof" json:"usage_instructions,omitempty"`
-	UsageInstructionsLink *string                `protobuf:"bytes,21,opt,name=usage_instructions_link,json=usageInstructionsLink,proto3,oneof" json:"usage_instructions_link,omitempty"`
+	UsageInstructions     *string                `protobuf:"bytes,20,opt,name=usage_instructions,proto3,oneof" json:"usage_instructions,omitempty"`
+	UsageInstructionsLink *string                `protobuf:"bytes,21,opt,name=usage_instructions_link,proto3,oneof" json:"usage_instructions_link,omitempty"`
 	Visibility            *string                `protobuf:"bytes,22,opt,name=visibility,proto3,oneof" json:"visibility,omitempty"`
 	Zones                 []string               `protobuf:"bytes,23,rep,name=zones,proto3" json:"zones,omitempty"`
 	unknownFields         protoimpl.UnknownFields
@@ -384,14 +384,14 @@ func (x *App) GetZones() []string {
 // AppVersion is the QingCloud resource `app_version` of definitions.json.
 type AppVersion struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppId         *string                `protobuf:"bytes,1,opt,name=app_id,json=appId,proto3,oneof" json:"app_id,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	AppId         *string                `protobuf:"bytes,1,opt,name=app_id,proto3,oneof" json:"app_id,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description   *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Name          *string                `protobuf:"bytes,4,opt,name=name,proto3,oneof" json:"name,omitempty"`
-	ResourceKit   *string                `protobuf:"bytes,5,opt,name=resource_kit,json=resourceKit,proto3,oneof" json:"resource_kit,omitempty"`
+	ResourceKit   *string                `protobuf:"bytes,5,opt,name=resource_kit,proto3,oneof" json:"resource_kit,omitempty"`
 	Status        *string                `protobuf:"bytes,6,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	VersionId     *string                `protobuf:"bytes,8,opt,name=version_id,json=versionId,proto3,oneof" json:"version_id,omitempty"`
+	StatusTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	VersionId     *string                `protobuf:"bytes,8,opt,name=version_id,proto3,oneof" json:"version_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,18 +485,18 @@ func (x *AppVersion) GetVersionId() string {
 // AppVersionAttachment is the QingCloud resource `app_version_attachment` of definitions.json.
 type AppVersionAttachment struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	AttachmentId   *string                `protobuf:"bytes,1,opt,name=attachment_id,json=attachmentId,proto3,oneof" json:"attachment_id,omitempty"`
-	AttachmentType *string                `protobuf:"bytes,2,opt,name=attachment_type,json=attachmentType,proto3,oneof" json:"attachment_type,omitempty"`
+	AttachmentId   *string                `protobuf:"bytes,1,opt,name=attachment_id,proto3,oneof" json:"attachment_id,omitempty"`
+	AttachmentType *string                `protobuf:"bytes,2,opt,name=attachment_type,proto3,oneof" json:"attachment_type,omitempty"`
 	Category       *string                `protobuf:"bytes,3,opt,name=category,proto3,oneof" json:"category,omitempty"`
-	CreateTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Filename       *string                `protobuf:"bytes,5,opt,name=filename,proto3,oneof" json:"filename,omitempty"`
 	Filesize       *int64                 `protobuf:"varint,6,opt,name=filesize,proto3,oneof" json:"filesize,omitempty"`
 	Name           *string                `protobuf:"bytes,7,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	Owner          *string                `protobuf:"bytes,8,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ResourceId     *string                `protobuf:"bytes,9,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	ResourceType   *string                `protobuf:"bytes,10,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
-	StatusTime     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	SubCategory    *string                `protobuf:"bytes,12,opt,name=sub_category,json=subCategory,proto3,oneof" json:"sub_category,omitempty"`
+	ResourceId     *string                `protobuf:"bytes,9,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	ResourceType   *string                `protobuf:"bytes,10,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
+	StatusTime     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	SubCategory    *string                `protobuf:"bytes,12,opt,name=sub_category,proto3,oneof" json:"sub_category,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -618,35 +618,35 @@ func (x *AppVersionAttachment) GetSubCategory() string {
 // Cache is the QingCloud resource `cache` of definitions.json.
 type Cache struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoBackupTime *int32                 `protobuf:"varint,1,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	CacheClass            *int32  `protobuf:"varint,2,opt,name=cache_class,json=cacheClass,proto3,oneof" json:"cache_class,omitempty"`
-	CacheId               *string `protobuf:"bytes,3,opt,name=cache_id,json=cacheId,proto3,oneof" json:"cache_id,omitempty"`
-	CacheName             *string `protobuf:"bytes,4,opt,name=cache_name,json=cacheName,proto3,oneof" json:"cache_name,omitempty"`
-	CacheParameterGroupId *string `protobuf:"bytes,5,opt,name=cache_parameter_group_id,json=cacheParameterGroupId,proto3,oneof" json:"cache_parameter_group_id,omitempty"`
-	CachePort             *int32  `protobuf:"varint,6,opt,name=cache_port,json=cachePort,proto3,oneof" json:"cache_port,omitempty"`
-	CacheSize             *int64  `protobuf:"varint,7,opt,name=cache_size,json=cacheSize,proto3,oneof" json:"cache_size,omitempty"`
+	CacheClass            *int32  `protobuf:"varint,2,opt,name=cache_class,proto3,oneof" json:"cache_class,omitempty"`
+	CacheId               *string `protobuf:"bytes,3,opt,name=cache_id,proto3,oneof" json:"cache_id,omitempty"`
+	CacheName             *string `protobuf:"bytes,4,opt,name=cache_name,proto3,oneof" json:"cache_name,omitempty"`
+	CacheParameterGroupId *string `protobuf:"bytes,5,opt,name=cache_parameter_group_id,proto3,oneof" json:"cache_parameter_group_id,omitempty"`
+	CachePort             *int32  `protobuf:"varint,6,opt,name=cache_port,proto3,oneof" json:"cache_port,omitempty"`
+	CacheSize             *int64  `protobuf:"varint,7,opt,name=cache_size,proto3,oneof" json:"cache_size,omitempty"`
 	// Known values: Redis2.8.17, Memcached1.4.13 (others are passed through).
-	CacheType    *string                `protobuf:"bytes,8,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
-	CacheVersion *string                `protobuf:"bytes,9,opt,name=cache_version,json=cacheVersion,proto3,oneof" json:"cache_version,omitempty"`
-	CreateTime   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CacheType    *string                `protobuf:"bytes,8,opt,name=cache_type,proto3,oneof" json:"cache_type,omitempty"`
+	CacheVersion *string                `protobuf:"bytes,9,opt,name=cache_version,proto3,oneof" json:"cache_version,omitempty"`
+	CreateTime   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description  *string                `protobuf:"bytes,11,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsApplied       *int32       `protobuf:"varint,12,opt,name=is_applied,json=isApplied,proto3,oneof" json:"is_applied,omitempty"`
-	MasterCount     *int32       `protobuf:"varint,13,opt,name=master_count,json=masterCount,proto3,oneof" json:"master_count,omitempty"`
-	MaxMemory       *int64       `protobuf:"varint,14,opt,name=max_memory,json=maxMemory,proto3,oneof" json:"max_memory,omitempty"`
-	NodeCount       *int32       `protobuf:"varint,15,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
+	IsApplied       *int32       `protobuf:"varint,12,opt,name=is_applied,proto3,oneof" json:"is_applied,omitempty"`
+	MasterCount     *int32       `protobuf:"varint,13,opt,name=master_count,proto3,oneof" json:"master_count,omitempty"`
+	MaxMemory       *int64       `protobuf:"varint,14,opt,name=max_memory,proto3,oneof" json:"max_memory,omitempty"`
+	NodeCount       *int32       `protobuf:"varint,15,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
 	Nodes           []*CacheNode `protobuf:"bytes,16,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	ReplicateCount  *int32       `protobuf:"varint,17,opt,name=replicate_count,json=replicateCount,proto3,oneof" json:"replicate_count,omitempty"`
-	SecurityGroupId *string      `protobuf:"bytes,18,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
+	ReplicateCount  *int32       `protobuf:"varint,17,opt,name=replicate_count,proto3,oneof" json:"replicate_count,omitempty"`
+	SecurityGroupId *string      `protobuf:"bytes,18,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
 	// Known values: pending, active, stopped, suspended, deleted, ceased (others are passed through).
 	Status     *string                `protobuf:"bytes,19,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	SubCode    *int32                 `protobuf:"varint,21,opt,name=sub_code,json=subCode,proto3,oneof" json:"sub_code,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	SubCode    *int32                 `protobuf:"varint,21,opt,name=sub_code,proto3,oneof" json:"sub_code,omitempty"`
 	Tags       []*Tag                 `protobuf:"bytes,22,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: creating, starting, stopping, updating, suspending, resuming, deleting (others
 	// are passed through).
-	TransitionStatus *string `protobuf:"bytes,23,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,23,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
 	Vxnet            *Vxnet  `protobuf:"bytes,24,opt,name=vxnet,proto3" json:"vxnet,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -853,22 +853,22 @@ func (x *Cache) GetVxnet() *Vxnet {
 // CacheNode is the QingCloud resource `cache_node` of definitions.json.
 type CacheNode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AlarmStatus   *string                `protobuf:"bytes,1,opt,name=alarm_status,json=alarmStatus,proto3,oneof" json:"alarm_status,omitempty"`
-	CacheId       *string                `protobuf:"bytes,2,opt,name=cache_id,json=cacheId,proto3,oneof" json:"cache_id,omitempty"`
-	CacheNodeId   *string                `protobuf:"bytes,3,opt,name=cache_node_id,json=cacheNodeId,proto3,oneof" json:"cache_node_id,omitempty"`
-	CacheNodeName *string                `protobuf:"bytes,4,opt,name=cache_node_name,json=cacheNodeName,proto3,oneof" json:"cache_node_name,omitempty"`
+	AlarmStatus   *string                `protobuf:"bytes,1,opt,name=alarm_status,proto3,oneof" json:"alarm_status,omitempty"`
+	CacheId       *string                `protobuf:"bytes,2,opt,name=cache_id,proto3,oneof" json:"cache_id,omitempty"`
+	CacheNodeId   *string                `protobuf:"bytes,3,opt,name=cache_node_id,proto3,oneof" json:"cache_node_id,omitempty"`
+	CacheNodeName *string                `protobuf:"bytes,4,opt,name=cache_node_name,proto3,oneof" json:"cache_node_name,omitempty"`
 	// Known values: master, slave (others are passed through).
-	CacheRole  *string                `protobuf:"bytes,5,opt,name=cache_role,json=cacheRole,proto3,oneof" json:"cache_role,omitempty"`
-	CacheType  *string                `protobuf:"bytes,6,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
-	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	PrivateIp  *string                `protobuf:"bytes,8,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
+	CacheRole  *string                `protobuf:"bytes,5,opt,name=cache_role,proto3,oneof" json:"cache_role,omitempty"`
+	CacheType  *string                `protobuf:"bytes,6,opt,name=cache_type,proto3,oneof" json:"cache_type,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,proto3" json:"create_time,omitempty"`
+	PrivateIp  *string                `protobuf:"bytes,8,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
 	Slaveof    *string                `protobuf:"bytes,9,opt,name=slaveof,proto3,oneof" json:"slaveof,omitempty"`
 	// Known values: pending, active, down, suspended (others are passed through).
 	Status     *string                `protobuf:"bytes,10,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=status_time,proto3" json:"status_time,omitempty"`
 	// Known values: creating, starting, stopping, updating, suspending, resuming, deleting (others
 	// are passed through).
-	TransitionStatus *string `protobuf:"bytes,12,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,12,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -990,17 +990,17 @@ func (x *CacheNode) GetTransitionStatus() string {
 // CacheParameter is the QingCloud resource `cache_parameter` of definitions.json.
 type CacheParameter struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterName  *string                `protobuf:"bytes,1,opt,name=cache_parameter_name,json=cacheParameterName,proto3,oneof" json:"cache_parameter_name,omitempty"`
-	CacheParameterType  *string                `protobuf:"bytes,2,opt,name=cache_parameter_type,json=cacheParameterType,proto3,oneof" json:"cache_parameter_type,omitempty"`
-	CacheParameterValue *string                `protobuf:"bytes,3,opt,name=cache_parameter_value,json=cacheParameterValue,proto3,oneof" json:"cache_parameter_value,omitempty"`
-	CacheType           *string                `protobuf:"bytes,4,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
+	CacheParameterName  *string                `protobuf:"bytes,1,opt,name=cache_parameter_name,proto3,oneof" json:"cache_parameter_name,omitempty"`
+	CacheParameterType  *string                `protobuf:"bytes,2,opt,name=cache_parameter_type,proto3,oneof" json:"cache_parameter_type,omitempty"`
+	CacheParameterValue *string                `protobuf:"bytes,3,opt,name=cache_parameter_value,proto3,oneof" json:"cache_parameter_value,omitempty"`
+	CacheType           *string                `protobuf:"bytes,4,opt,name=cache_type,proto3,oneof" json:"cache_type,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsReadonly      *int32  `protobuf:"varint,5,opt,name=is_readonly,json=isReadonly,proto3,oneof" json:"is_readonly,omitempty"`
-	IsStatic        *int32  `protobuf:"varint,6,opt,name=is_static,json=isStatic,proto3,oneof" json:"is_static,omitempty"`
-	OptName         *string `protobuf:"bytes,7,opt,name=opt_name,json=optName,proto3,oneof" json:"opt_name,omitempty"`
-	ParameterType   *string `protobuf:"bytes,8,opt,name=parameter_type,json=parameterType,proto3,oneof" json:"parameter_type,omitempty"`
-	ResourceVersion *string `protobuf:"bytes,9,opt,name=resource_version,json=resourceVersion,proto3,oneof" json:"resource_version,omitempty"`
-	ValueRange      *string `protobuf:"bytes,10,opt,name=value_range,json=valueRange,proto3,oneof" json:"value_range,omitempty"`
+	IsReadonly      *int32  `protobuf:"varint,5,opt,name=is_readonly,proto3,oneof" json:"is_readonly,omitempty"`
+	IsStatic        *int32  `protobuf:"varint,6,opt,name=is_static,proto3,oneof" json:"is_static,omitempty"`
+	OptName         *string `protobuf:"bytes,7,opt,name=opt_name,proto3,oneof" json:"opt_name,omitempty"`
+	ParameterType   *string `protobuf:"bytes,8,opt,name=parameter_type,proto3,oneof" json:"parameter_type,omitempty"`
+	ResourceVersion *string `protobuf:"bytes,9,opt,name=resource_version,proto3,oneof" json:"resource_version,omitempty"`
+	ValueRange      *string `protobuf:"bytes,10,opt,name=value_range,proto3,oneof" json:"value_range,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1108,14 +1108,14 @@ func (x *CacheParameter) GetValueRange() string {
 // CacheParameterGroup is the QingCloud resource `cache_parameter_group` of definitions.json.
 type CacheParameterGroup struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
-	CacheParameterGroupId   *string                `protobuf:"bytes,1,opt,name=cache_parameter_group_id,json=cacheParameterGroupId,proto3,oneof" json:"cache_parameter_group_id,omitempty"`
-	CacheParameterGroupName *string                `protobuf:"bytes,2,opt,name=cache_parameter_group_name,json=cacheParameterGroupName,proto3,oneof" json:"cache_parameter_group_name,omitempty"`
-	CacheType               *string                `protobuf:"bytes,3,opt,name=cache_type,json=cacheType,proto3,oneof" json:"cache_type,omitempty"`
-	CreateTime              *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CacheParameterGroupId   *string                `protobuf:"bytes,1,opt,name=cache_parameter_group_id,proto3,oneof" json:"cache_parameter_group_id,omitempty"`
+	CacheParameterGroupName *string                `protobuf:"bytes,2,opt,name=cache_parameter_group_name,proto3,oneof" json:"cache_parameter_group_name,omitempty"`
+	CacheType               *string                `protobuf:"bytes,3,opt,name=cache_type,proto3,oneof" json:"cache_type,omitempty"`
+	CreateTime              *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description             *string                `protobuf:"bytes,5,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsApplied     *int32      `protobuf:"varint,6,opt,name=is_applied,json=isApplied,proto3,oneof" json:"is_applied,omitempty"`
-	IsDefault     *int32      `protobuf:"varint,7,opt,name=is_default,json=isDefault,proto3,oneof" json:"is_default,omitempty"`
+	IsApplied     *int32      `protobuf:"varint,6,opt,name=is_applied,proto3,oneof" json:"is_applied,omitempty"`
+	IsDefault     *int32      `protobuf:"varint,7,opt,name=is_default,proto3,oneof" json:"is_default,omitempty"`
 	Resources     []*Resource `protobuf:"bytes,8,rep,name=resources,proto3" json:"resources,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1210,10 +1210,10 @@ func (x *CacheParameterGroup) GetResources() []*Resource {
 // CachePrivateIp is the QingCloud resource `cache_private_ip` of definitions.json.
 type CachePrivateIp struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	CacheNodeId *string                `protobuf:"bytes,1,opt,name=cache_node_id,json=cacheNodeId,proto3,oneof" json:"cache_node_id,omitempty"`
+	CacheNodeId *string                `protobuf:"bytes,1,opt,name=cache_node_id,proto3,oneof" json:"cache_node_id,omitempty"`
 	// Known values: master, slave (others are passed through).
-	CacheRole     *string `protobuf:"bytes,2,opt,name=cache_role,json=cacheRole,proto3,oneof" json:"cache_role,omitempty"`
-	PrivateIps    *string `protobuf:"bytes,3,opt,name=private_ips,json=privateIps,proto3,oneof" json:"private_ips,omitempty"`
+	CacheRole     *string `protobuf:"bytes,2,opt,name=cache_role,proto3,oneof" json:"cache_role,omitempty"`
+	PrivateIps    *string `protobuf:"bytes,3,opt,name=private_ips,proto3,oneof" json:"private_ips,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1272,50 +1272,50 @@ func (x *CachePrivateIp) GetPrivateIps() string {
 // Cluster is the QingCloud resource `cluster` of definitions.json.
 type Cluster struct {
 	state                      protoimpl.MessageState `protogen:"open.v1"`
-	AdvancedActions            map[string]string      `protobuf:"bytes,1,rep,name=advanced_actions,json=advancedActions,proto3" json:"advanced_actions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	AppId                      *string                `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3,oneof" json:"app_id,omitempty"`
-	AppInfo                    *structpb.Struct       `protobuf:"bytes,3,opt,name=app_info,json=appInfo,proto3" json:"app_info,omitempty"`
-	AppVersion                 *string                `protobuf:"bytes,4,opt,name=app_version,json=appVersion,proto3,oneof" json:"app_version,omitempty"`
-	AppVersionInfo             *structpb.Struct       `protobuf:"bytes,5,opt,name=app_version_info,json=appVersionInfo,proto3" json:"app_version_info,omitempty"`
-	AutoBackupTime             *int32                 `protobuf:"varint,6,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AdvancedActions            map[string]string      `protobuf:"bytes,1,rep,name=advanced_actions,proto3" json:"advanced_actions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	AppId                      *string                `protobuf:"bytes,2,opt,name=app_id,proto3,oneof" json:"app_id,omitempty"`
+	AppInfo                    *structpb.Struct       `protobuf:"bytes,3,opt,name=app_info,proto3" json:"app_info,omitempty"`
+	AppVersion                 *string                `protobuf:"bytes,4,opt,name=app_version,proto3,oneof" json:"app_version,omitempty"`
+	AppVersionInfo             *structpb.Struct       `protobuf:"bytes,5,opt,name=app_version_info,proto3" json:"app_version_info,omitempty"`
+	AutoBackupTime             *int32                 `protobuf:"varint,6,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
 	Backup                     map[string]bool        `protobuf:"bytes,7,rep,name=backup,proto3" json:"backup,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	BackupPolicy               *string                `protobuf:"bytes,8,opt,name=backup_policy,json=backupPolicy,proto3,oneof" json:"backup_policy,omitempty"`
-	BackupService              *structpb.Struct       `protobuf:"bytes,9,opt,name=backup_service,json=backupService,proto3" json:"backup_service,omitempty"`
-	CfgmgmtId                  *string                `protobuf:"bytes,10,opt,name=cfgmgmt_id,json=cfgmgmtId,proto3,oneof" json:"cfgmgmt_id,omitempty"`
-	ClusterId                  *string                `protobuf:"bytes,11,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	ClusterType                *int32                 `protobuf:"varint,12,opt,name=cluster_type,json=clusterType,proto3,oneof" json:"cluster_type,omitempty"`
-	ConsoleId                  *string                `protobuf:"bytes,13,opt,name=console_id,json=consoleId,proto3,oneof" json:"console_id,omitempty"`
+	BackupPolicy               *string                `protobuf:"bytes,8,opt,name=backup_policy,proto3,oneof" json:"backup_policy,omitempty"`
+	BackupService              *structpb.Struct       `protobuf:"bytes,9,opt,name=backup_service,proto3" json:"backup_service,omitempty"`
+	CfgmgmtId                  *string                `protobuf:"bytes,10,opt,name=cfgmgmt_id,proto3,oneof" json:"cfgmgmt_id,omitempty"`
+	ClusterId                  *string                `protobuf:"bytes,11,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	ClusterType                *int32                 `protobuf:"varint,12,opt,name=cluster_type,proto3,oneof" json:"cluster_type,omitempty"`
+	ConsoleId                  *string                `protobuf:"bytes,13,opt,name=console_id,proto3,oneof" json:"console_id,omitempty"`
 	Controller                 *string                `protobuf:"bytes,14,opt,name=controller,proto3,oneof" json:"controller,omitempty"`
-	CreateTime                 *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	CustomService              *structpb.Struct       `protobuf:"bytes,16,opt,name=custom_service,json=customService,proto3" json:"custom_service,omitempty"`
+	CreateTime                 *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,proto3" json:"create_time,omitempty"`
+	CustomService              *structpb.Struct       `protobuf:"bytes,16,opt,name=custom_service,proto3" json:"custom_service,omitempty"`
 	Debug                      *bool                  `protobuf:"varint,17,opt,name=debug,proto3,oneof" json:"debug,omitempty"`
 	Description                *string                `protobuf:"bytes,18,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	DisplayTabs                *structpb.Struct       `protobuf:"bytes,19,opt,name=display_tabs,json=displayTabs,proto3" json:"display_tabs,omitempty"`
+	DisplayTabs                *structpb.Struct       `protobuf:"bytes,19,opt,name=display_tabs,proto3" json:"display_tabs,omitempty"`
 	Endpoints                  *structpb.Struct       `protobuf:"bytes,20,opt,name=endpoints,proto3" json:"endpoints,omitempty"`
-	GlobalUuid                 *string                `protobuf:"bytes,21,opt,name=global_uuid,json=globalUuid,proto3,oneof" json:"global_uuid,omitempty"`
-	HealthCheckEnablement      map[string]bool        `protobuf:"bytes,22,rep,name=health_check_enablement,json=healthCheckEnablement,proto3" json:"health_check_enablement,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	IncrementalBackupSupported *bool                  `protobuf:"varint,23,opt,name=incremental_backup_supported,json=incrementalBackupSupported,proto3,oneof" json:"incremental_backup_supported,omitempty"`
-	LastestSnapshotTime        *string                `protobuf:"bytes,24,opt,name=lastest_snapshot_time,json=lastestSnapshotTime,proto3,oneof" json:"lastest_snapshot_time,omitempty"`
+	GlobalUuid                 *string                `protobuf:"bytes,21,opt,name=global_uuid,proto3,oneof" json:"global_uuid,omitempty"`
+	HealthCheckEnablement      map[string]bool        `protobuf:"bytes,22,rep,name=health_check_enablement,proto3" json:"health_check_enablement,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	IncrementalBackupSupported *bool                  `protobuf:"varint,23,opt,name=incremental_backup_supported,proto3,oneof" json:"incremental_backup_supported,omitempty"`
+	LastestSnapshotTime        *string                `protobuf:"bytes,24,opt,name=lastest_snapshot_time,proto3,oneof" json:"lastest_snapshot_time,omitempty"`
 	Links                      map[string]string      `protobuf:"bytes,25,rep,name=links,proto3" json:"links,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	MetadataRootAccess         *bool                  `protobuf:"varint,26,opt,name=metadata_root_access,json=metadataRootAccess,proto3,oneof" json:"metadata_root_access,omitempty"`
+	MetadataRootAccess         *bool                  `protobuf:"varint,26,opt,name=metadata_root_access,proto3,oneof" json:"metadata_root_access,omitempty"`
 	Name                       *string                `protobuf:"bytes,27,opt,name=name,proto3,oneof" json:"name,omitempty"`
-	NodeCount                  *int32                 `protobuf:"varint,28,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
+	NodeCount                  *int32                 `protobuf:"varint,28,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
 	Nodes                      []*ClusterNode         `protobuf:"bytes,29,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	Owner                      *string                `protobuf:"bytes,30,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	PartnerAccess              *bool                  `protobuf:"varint,31,opt,name=partner_access,json=partnerAccess,proto3,oneof" json:"partner_access,omitempty"`
-	RestoreService             *structpb.Struct       `protobuf:"bytes,32,opt,name=restore_service,json=restoreService,proto3" json:"restore_service,omitempty"`
-	ReuseHyper                 *bool                  `protobuf:"varint,33,opt,name=reuse_hyper,json=reuseHyper,proto3,oneof" json:"reuse_hyper,omitempty"`
-	RoleCount                  map[string]int64       `protobuf:"bytes,34,rep,name=role_count,json=roleCount,proto3" json:"role_count,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	PartnerAccess              *bool                  `protobuf:"varint,31,opt,name=partner_access,proto3,oneof" json:"partner_access,omitempty"`
+	RestoreService             *structpb.Struct       `protobuf:"bytes,32,opt,name=restore_service,proto3" json:"restore_service,omitempty"`
+	ReuseHyper                 *bool                  `protobuf:"varint,33,opt,name=reuse_hyper,proto3,oneof" json:"reuse_hyper,omitempty"`
+	RoleCount                  map[string]int64       `protobuf:"bytes,34,rep,name=role_count,proto3" json:"role_count,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	Roles                      []string               `protobuf:"bytes,35,rep,name=roles,proto3" json:"roles,omitempty"`
-	RootUserId                 *string                `protobuf:"bytes,36,opt,name=root_user_id,json=rootUserId,proto3,oneof" json:"root_user_id,omitempty"`
-	SecurityGroupId            *string                `protobuf:"bytes,37,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
+	RootUserId                 *string                `protobuf:"bytes,36,opt,name=root_user_id,proto3,oneof" json:"root_user_id,omitempty"`
+	SecurityGroupId            *string                `protobuf:"bytes,37,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
 	Status                     *string                `protobuf:"bytes,38,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime                 *timestamppb.Timestamp `protobuf:"bytes,39,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	SubCode                    *int32                 `protobuf:"varint,40,opt,name=sub_code,json=subCode,proto3,oneof" json:"sub_code,omitempty"`
-	TransitionStatus           *string                `protobuf:"bytes,41,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
-	UpgradePolicy              []*structpb.Value      `protobuf:"bytes,42,rep,name=upgrade_policy,json=upgradePolicy,proto3" json:"upgrade_policy,omitempty"`
-	UpgradeStatus              *string                `protobuf:"bytes,43,opt,name=upgrade_status,json=upgradeStatus,proto3,oneof" json:"upgrade_status,omitempty"`
-	UpgradeTime                *timestamppb.Timestamp `protobuf:"bytes,44,opt,name=upgrade_time,json=upgradeTime,proto3" json:"upgrade_time,omitempty"`
+	StatusTime                 *timestamppb.Timestamp `protobuf:"bytes,39,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	SubCode                    *int32                 `protobuf:"varint,40,opt,name=sub_code,proto3,oneof" json:"sub_code,omitempty"`
+	TransitionStatus           *string                `protobuf:"bytes,41,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
+	UpgradePolicy              []*structpb.Value      `protobuf:"bytes,42,rep,name=upgrade_policy,proto3" json:"upgrade_policy,omitempty"`
+	UpgradeStatus              *string                `protobuf:"bytes,43,opt,name=upgrade_status,proto3,oneof" json:"upgrade_status,omitempty"`
+	UpgradeTime                *timestamppb.Timestamp `protobuf:"bytes,44,opt,name=upgrade_time,proto3" json:"upgrade_time,omitempty"`
 	Vxnet                      *Vxnet                 `protobuf:"bytes,45,opt,name=vxnet,proto3" json:"vxnet,omitempty"`
 	unknownFields              protoimpl.UnknownFields
 	sizeCache                  protoimpl.SizeCache
@@ -1669,68 +1669,68 @@ func (x *Cluster) GetVxnet() *Vxnet {
 // ClusterNode is the QingCloud resource `cluster_node` of definitions.json.
 type ClusterNode struct {
 	state                      protoimpl.MessageState `protogen:"open.v1"`
-	AdvancedActions            *string                `protobuf:"bytes,1,opt,name=advanced_actions,json=advancedActions,proto3,oneof" json:"advanced_actions,omitempty"`
-	AgentInstalled             *bool                  `protobuf:"varint,2,opt,name=agent_installed,json=agentInstalled,proto3,oneof" json:"agent_installed,omitempty"`
-	AlarmStatus                *string                `protobuf:"bytes,3,opt,name=alarm_status,json=alarmStatus,proto3,oneof" json:"alarm_status,omitempty"`
-	AppId                      *string                `protobuf:"bytes,4,opt,name=app_id,json=appId,proto3,oneof" json:"app_id,omitempty"`
-	AppVersion                 *string                `protobuf:"bytes,5,opt,name=app_version,json=appVersion,proto3,oneof" json:"app_version,omitempty"`
-	AutoBackup                 *int32                 `protobuf:"varint,6,opt,name=auto_backup,json=autoBackup,proto3,oneof" json:"auto_backup,omitempty"`
-	BackupPolicy               *string                `protobuf:"bytes,7,opt,name=backup_policy,json=backupPolicy,proto3,oneof" json:"backup_policy,omitempty"`
-	BackupService              *structpb.Struct       `protobuf:"bytes,8,opt,name=backup_service,json=backupService,proto3" json:"backup_service,omitempty"`
-	ClusterId                  *string                `protobuf:"bytes,9,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
-	ConsoleId                  *string                `protobuf:"bytes,10,opt,name=console_id,json=consoleId,proto3,oneof" json:"console_id,omitempty"`
+	AdvancedActions            *string                `protobuf:"bytes,1,opt,name=advanced_actions,proto3,oneof" json:"advanced_actions,omitempty"`
+	AgentInstalled             *bool                  `protobuf:"varint,2,opt,name=agent_installed,proto3,oneof" json:"agent_installed,omitempty"`
+	AlarmStatus                *string                `protobuf:"bytes,3,opt,name=alarm_status,proto3,oneof" json:"alarm_status,omitempty"`
+	AppId                      *string                `protobuf:"bytes,4,opt,name=app_id,proto3,oneof" json:"app_id,omitempty"`
+	AppVersion                 *string                `protobuf:"bytes,5,opt,name=app_version,proto3,oneof" json:"app_version,omitempty"`
+	AutoBackup                 *int32                 `protobuf:"varint,6,opt,name=auto_backup,proto3,oneof" json:"auto_backup,omitempty"`
+	BackupPolicy               *string                `protobuf:"bytes,7,opt,name=backup_policy,proto3,oneof" json:"backup_policy,omitempty"`
+	BackupService              *structpb.Struct       `protobuf:"bytes,8,opt,name=backup_service,proto3" json:"backup_service,omitempty"`
+	ClusterId                  *string                `protobuf:"bytes,9,opt,name=cluster_id,proto3,oneof" json:"cluster_id,omitempty"`
+	ConsoleId                  *string                `protobuf:"bytes,10,opt,name=console_id,proto3,oneof" json:"console_id,omitempty"`
 	Controller                 *string                `protobuf:"bytes,11,opt,name=controller,proto3,oneof" json:"controller,omitempty"`
 	Cpu                        *int32                 `protobuf:"varint,12,opt,name=cpu,proto3,oneof" json:"cpu,omitempty"`
-	CreateTime                 *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	CustomMetadataScript       *structpb.Struct       `protobuf:"bytes,14,opt,name=custom_metadata_script,json=customMetadataScript,proto3" json:"custom_metadata_script,omitempty"`
-	CustomService              *structpb.Struct       `protobuf:"bytes,15,opt,name=custom_service,json=customService,proto3" json:"custom_service,omitempty"`
+	CreateTime                 *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,proto3" json:"create_time,omitempty"`
+	CustomMetadataScript       *structpb.Struct       `protobuf:"bytes,14,opt,name=custom_metadata_script,proto3" json:"custom_metadata_script,omitempty"`
+	CustomService              *structpb.Struct       `protobuf:"bytes,15,opt,name=custom_service,proto3" json:"custom_service,omitempty"`
 	Debug                      *bool                  `protobuf:"varint,16,opt,name=debug,proto3,oneof" json:"debug,omitempty"`
-	DestroyService             *structpb.Struct       `protobuf:"bytes,17,opt,name=destroy_service,json=destroyService,proto3" json:"destroy_service,omitempty"`
-	DisplayTabs                *structpb.Struct       `protobuf:"bytes,18,opt,name=display_tabs,json=displayTabs,proto3" json:"display_tabs,omitempty"`
+	DestroyService             *structpb.Struct       `protobuf:"bytes,17,opt,name=destroy_service,proto3" json:"destroy_service,omitempty"`
+	DisplayTabs                *structpb.Struct       `protobuf:"bytes,18,opt,name=display_tabs,proto3" json:"display_tabs,omitempty"`
 	Eip                        *string                `protobuf:"bytes,19,opt,name=eip,proto3,oneof" json:"eip,omitempty"`
 	Env                        *string                `protobuf:"bytes,20,opt,name=env,proto3,oneof" json:"env,omitempty"`
-	GlobalServerId             *int64                 `protobuf:"varint,21,opt,name=global_server_id,json=globalServerId,proto3,oneof" json:"global_server_id,omitempty"`
+	GlobalServerId             *int64                 `protobuf:"varint,21,opt,name=global_server_id,proto3,oneof" json:"global_server_id,omitempty"`
 	Gpu                        *int32                 `protobuf:"varint,22,opt,name=gpu,proto3,oneof" json:"gpu,omitempty"`
-	GpuClass                   *int32                 `protobuf:"varint,23,opt,name=gpu_class,json=gpuClass,proto3,oneof" json:"gpu_class,omitempty"`
-	GroupId                    *int32                 `protobuf:"varint,24,opt,name=group_id,json=groupId,proto3,oneof" json:"group_id,omitempty"`
-	HealthCheck                *structpb.Struct       `protobuf:"bytes,25,opt,name=health_check,json=healthCheck,proto3" json:"health_check,omitempty"`
-	HealthStatus               *string                `protobuf:"bytes,26,opt,name=health_status,json=healthStatus,proto3,oneof" json:"health_status,omitempty"`
+	GpuClass                   *int32                 `protobuf:"varint,23,opt,name=gpu_class,proto3,oneof" json:"gpu_class,omitempty"`
+	GroupId                    *int32                 `protobuf:"varint,24,opt,name=group_id,proto3,oneof" json:"group_id,omitempty"`
+	HealthCheck                *structpb.Struct       `protobuf:"bytes,25,opt,name=health_check,proto3" json:"health_check,omitempty"`
+	HealthStatus               *string                `protobuf:"bytes,26,opt,name=health_status,proto3,oneof" json:"health_status,omitempty"`
 	Hypervisor                 *string                `protobuf:"bytes,27,opt,name=hypervisor,proto3,oneof" json:"hypervisor,omitempty"`
-	ImageId                    *string                `protobuf:"bytes,28,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
-	IncrementalBackupSupported *bool                  `protobuf:"varint,29,opt,name=incremental_backup_supported,json=incrementalBackupSupported,proto3,oneof" json:"incremental_backup_supported,omitempty"`
-	InitService                *structpb.Struct       `protobuf:"bytes,30,opt,name=init_service,json=initService,proto3" json:"init_service,omitempty"`
-	InstanceId                 *string                `protobuf:"bytes,31,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
-	IsBackup                   *int32                 `protobuf:"varint,32,opt,name=is_backup,json=isBackup,proto3,oneof" json:"is_backup,omitempty"`
+	ImageId                    *string                `protobuf:"bytes,28,opt,name=image_id,proto3,oneof" json:"image_id,omitempty"`
+	IncrementalBackupSupported *bool                  `protobuf:"varint,29,opt,name=incremental_backup_supported,proto3,oneof" json:"incremental_backup_supported,omitempty"`
+	InitService                *structpb.Struct       `protobuf:"bytes,30,opt,name=init_service,proto3" json:"init_service,omitempty"`
+	InstanceId                 *string                `protobuf:"bytes,31,opt,name=instance_id,proto3,oneof" json:"instance_id,omitempty"`
+	IsBackup                   *int32                 `protobuf:"varint,32,opt,name=is_backup,proto3,oneof" json:"is_backup,omitempty"`
 	Memory                     *int64                 `protobuf:"varint,33,opt,name=memory,proto3,oneof" json:"memory,omitempty"`
 	Monitor                    *structpb.Struct       `protobuf:"bytes,34,opt,name=monitor,proto3" json:"monitor,omitempty"`
 	Name                       *string                `protobuf:"bytes,35,opt,name=name,proto3,oneof" json:"name,omitempty"`
-	NodeId                     *string                `protobuf:"bytes,36,opt,name=node_id,json=nodeId,proto3,oneof" json:"node_id,omitempty"`
+	NodeId                     *string                `protobuf:"bytes,36,opt,name=node_id,proto3,oneof" json:"node_id,omitempty"`
 	Owner                      *string                `protobuf:"bytes,37,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Passphraseless             *string                `protobuf:"bytes,38,opt,name=passphraseless,proto3,oneof" json:"passphraseless,omitempty"`
-	PrivateIp                  *string                `protobuf:"bytes,39,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
+	PrivateIp                  *string                `protobuf:"bytes,39,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
 	Repl                       *string                `protobuf:"bytes,40,opt,name=repl,proto3,oneof" json:"repl,omitempty"`
-	ResourceClass              *int32                 `protobuf:"varint,41,opt,name=resource_class,json=resourceClass,proto3,oneof" json:"resource_class,omitempty"`
-	RestartService             *structpb.Struct       `protobuf:"bytes,42,opt,name=restart_service,json=restartService,proto3" json:"restart_service,omitempty"`
-	RestoreService             *structpb.Struct       `protobuf:"bytes,43,opt,name=restore_service,json=restoreService,proto3" json:"restore_service,omitempty"`
+	ResourceClass              *int32                 `protobuf:"varint,41,opt,name=resource_class,proto3,oneof" json:"resource_class,omitempty"`
+	RestartService             *structpb.Struct       `protobuf:"bytes,42,opt,name=restart_service,proto3" json:"restart_service,omitempty"`
+	RestoreService             *structpb.Struct       `protobuf:"bytes,43,opt,name=restore_service,proto3" json:"restore_service,omitempty"`
 	Role                       *string                `protobuf:"bytes,44,opt,name=role,proto3,oneof" json:"role,omitempty"`
-	RootUserId                 *string                `protobuf:"bytes,45,opt,name=root_user_id,json=rootUserId,proto3,oneof" json:"root_user_id,omitempty"`
-	ScaleInService             *structpb.Struct       `protobuf:"bytes,46,opt,name=scale_in_service,json=scaleInService,proto3" json:"scale_in_service,omitempty"`
-	ScaleOutService            *structpb.Struct       `protobuf:"bytes,47,opt,name=scale_out_service,json=scaleOutService,proto3" json:"scale_out_service,omitempty"`
-	SecurityGroup              *string                `protobuf:"bytes,48,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
-	ServerId                   *int64                 `protobuf:"varint,49,opt,name=server_id,json=serverId,proto3,oneof" json:"server_id,omitempty"`
-	ServerIdUpperBound         *int64                 `protobuf:"varint,50,opt,name=server_id_upper_bound,json=serverIdUpperBound,proto3,oneof" json:"server_id_upper_bound,omitempty"`
-	SingleNodeRepl             *string                `protobuf:"bytes,51,opt,name=single_node_repl,json=singleNodeRepl,proto3,oneof" json:"single_node_repl,omitempty"`
-	StartService               *structpb.Struct       `protobuf:"bytes,52,opt,name=start_service,json=startService,proto3" json:"start_service,omitempty"`
+	RootUserId                 *string                `protobuf:"bytes,45,opt,name=root_user_id,proto3,oneof" json:"root_user_id,omitempty"`
+	ScaleInService             *structpb.Struct       `protobuf:"bytes,46,opt,name=scale_in_service,proto3" json:"scale_in_service,omitempty"`
+	ScaleOutService            *structpb.Struct       `protobuf:"bytes,47,opt,name=scale_out_service,proto3" json:"scale_out_service,omitempty"`
+	SecurityGroup              *string                `protobuf:"bytes,48,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
+	ServerId                   *int64                 `protobuf:"varint,49,opt,name=server_id,proto3,oneof" json:"server_id,omitempty"`
+	ServerIdUpperBound         *int64                 `protobuf:"varint,50,opt,name=server_id_upper_bound,proto3,oneof" json:"server_id_upper_bound,omitempty"`
+	SingleNodeRepl             *string                `protobuf:"bytes,51,opt,name=single_node_repl,proto3,oneof" json:"single_node_repl,omitempty"`
+	StartService               *structpb.Struct       `protobuf:"bytes,52,opt,name=start_service,proto3" json:"start_service,omitempty"`
 	Status                     *string                `protobuf:"bytes,53,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime                 *timestamppb.Timestamp `protobuf:"bytes,54,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	StopService                *structpb.Struct       `protobuf:"bytes,55,opt,name=stop_service,json=stopService,proto3" json:"stop_service,omitempty"`
-	StorageSize                *int64                 `protobuf:"varint,56,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
-	TransitionStatus           *string                `protobuf:"bytes,57,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
-	UserAccess                 *int32                 `protobuf:"varint,58,opt,name=user_access,json=userAccess,proto3,oneof" json:"user_access,omitempty"`
-	VerticalScalingPolicy      *string                `protobuf:"bytes,59,opt,name=vertical_scaling_policy,json=verticalScalingPolicy,proto3,oneof" json:"vertical_scaling_policy,omitempty"`
-	VolumeIds                  *string                `protobuf:"bytes,60,opt,name=volume_ids,json=volumeIds,proto3,oneof" json:"volume_ids,omitempty"`
-	VolumeType                 *int32                 `protobuf:"varint,61,opt,name=volume_type,json=volumeType,proto3,oneof" json:"volume_type,omitempty"`
-	VxnetId                    *string                `protobuf:"bytes,62,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	StatusTime                 *timestamppb.Timestamp `protobuf:"bytes,54,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	StopService                *structpb.Struct       `protobuf:"bytes,55,opt,name=stop_service,proto3" json:"stop_service,omitempty"`
+	StorageSize                *int64                 `protobuf:"varint,56,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
+	TransitionStatus           *string                `protobuf:"bytes,57,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
+	UserAccess                 *int32                 `protobuf:"varint,58,opt,name=user_access,proto3,oneof" json:"user_access,omitempty"`
+	VerticalScalingPolicy      *string                `protobuf:"bytes,59,opt,name=vertical_scaling_policy,proto3,oneof" json:"vertical_scaling_policy,omitempty"`
+	VolumeIds                  *string                `protobuf:"bytes,60,opt,name=volume_ids,proto3,oneof" json:"volume_ids,omitempty"`
+	VolumeType                 *int32                 `protobuf:"varint,61,opt,name=volume_type,proto3,oneof" json:"volume_type,omitempty"`
+	VxnetId                    *string                `protobuf:"bytes,62,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields              protoimpl.UnknownFields
 	sizeCache                  protoimpl.SizeCache
 }
@@ -2203,7 +2203,7 @@ func (x *ClusterNode) GetVxnetId() string {
 type Data struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          *string                `protobuf:"bytes,1,opt,name=data,proto3,oneof" json:"data,omitempty"`
-	EipId         *string                `protobuf:"bytes,2,opt,name=eip_id,json=eipId,proto3,oneof" json:"eip_id,omitempty"`
+	EipId         *string                `protobuf:"bytes,2,opt,name=eip_id,proto3,oneof" json:"eip_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2255,7 +2255,7 @@ func (x *Data) GetEipId() string {
 // DhcpOption is the QingCloud resource `dhcp_option` of definitions.json.
 type DhcpOption struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	RouterStaticId *string                `protobuf:"bytes,1,opt,name=router_static_id,json=routerStaticId,proto3,oneof" json:"router_static_id,omitempty"`
+	RouterStaticId *string                `protobuf:"bytes,1,opt,name=router_static_id,proto3,oneof" json:"router_static_id,omitempty"`
 	Val2           *string                `protobuf:"bytes,2,opt,name=val2,proto3,oneof" json:"val2,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -2308,12 +2308,12 @@ func (x *DhcpOption) GetVal2() string {
 // DnsAlias is the QingCloud resource `dns_alias` of definitions.json.
 type DnsAlias struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description   *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	DnsAliasId    *string                `protobuf:"bytes,3,opt,name=dns_alias_id,json=dnsAliasId,proto3,oneof" json:"dns_alias_id,omitempty"`
-	DnsAliasName  *string                `protobuf:"bytes,4,opt,name=dns_alias_name,json=dnsAliasName,proto3,oneof" json:"dns_alias_name,omitempty"`
-	DomainName    *string                `protobuf:"bytes,5,opt,name=domain_name,json=domainName,proto3,oneof" json:"domain_name,omitempty"`
-	ResourceId    *string                `protobuf:"bytes,6,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
+	DnsAliasId    *string                `protobuf:"bytes,3,opt,name=dns_alias_id,proto3,oneof" json:"dns_alias_id,omitempty"`
+	DnsAliasName  *string                `protobuf:"bytes,4,opt,name=dns_alias_name,proto3,oneof" json:"dns_alias_name,omitempty"`
+	DomainName    *string                `protobuf:"bytes,5,opt,name=domain_name,proto3,oneof" json:"domain_name,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,6,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
 	Status        *string                `protobuf:"bytes,7,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2401,29 +2401,29 @@ func (x *DnsAlias) GetStatus() string {
 // Eip is the QingCloud resource `eip` of definitions.json.
 type Eip struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AlarmStatus   *string                `protobuf:"bytes,1,opt,name=alarm_status,json=alarmStatus,proto3,oneof" json:"alarm_status,omitempty"`
-	AssociateMode *int32                 `protobuf:"varint,2,opt,name=associate_mode,json=associateMode,proto3,oneof" json:"associate_mode,omitempty"`
+	AlarmStatus   *string                `protobuf:"bytes,1,opt,name=alarm_status,proto3,oneof" json:"alarm_status,omitempty"`
+	AssociateMode *int32                 `protobuf:"varint,2,opt,name=associate_mode,proto3,oneof" json:"associate_mode,omitempty"`
 	Bandwidth     *int32                 `protobuf:"varint,3,opt,name=bandwidth,proto3,oneof" json:"bandwidth,omitempty"`
 	// Known values: bandwidth, traffic (others are passed through).
-	BillingMode *string                `protobuf:"bytes,4,opt,name=billing_mode,json=billingMode,proto3,oneof" json:"billing_mode,omitempty"`
-	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	BillingMode *string                `protobuf:"bytes,4,opt,name=billing_mode,proto3,oneof" json:"billing_mode,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description *string                `protobuf:"bytes,6,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	EipAddr     *string                `protobuf:"bytes,7,opt,name=eip_addr,json=eipAddr,proto3,oneof" json:"eip_addr,omitempty"`
-	EipGroup    *EipGroup              `protobuf:"bytes,8,opt,name=eip_group,json=eipGroup,proto3" json:"eip_group,omitempty"`
-	EipId       *string                `protobuf:"bytes,9,opt,name=eip_id,json=eipId,proto3,oneof" json:"eip_id,omitempty"`
-	EipName     *string                `protobuf:"bytes,10,opt,name=eip_name,json=eipName,proto3,oneof" json:"eip_name,omitempty"`
-	IcpCodes    *string                `protobuf:"bytes,11,opt,name=icp_codes,json=icpCodes,proto3,oneof" json:"icp_codes,omitempty"`
-	NeedIcp     *int32                 `protobuf:"varint,12,opt,name=need_icp,json=needIcp,proto3,oneof" json:"need_icp,omitempty"`
+	EipAddr     *string                `protobuf:"bytes,7,opt,name=eip_addr,proto3,oneof" json:"eip_addr,omitempty"`
+	EipGroup    *EipGroup              `protobuf:"bytes,8,opt,name=eip_group,proto3" json:"eip_group,omitempty"`
+	EipId       *string                `protobuf:"bytes,9,opt,name=eip_id,proto3,oneof" json:"eip_id,omitempty"`
+	EipName     *string                `protobuf:"bytes,10,opt,name=eip_name,proto3,oneof" json:"eip_name,omitempty"`
+	IcpCodes    *string                `protobuf:"bytes,11,opt,name=icp_codes,proto3,oneof" json:"icp_codes,omitempty"`
+	NeedIcp     *int32                 `protobuf:"varint,12,opt,name=need_icp,proto3,oneof" json:"need_icp,omitempty"`
 	Resource    *EipResource           `protobuf:"bytes,13,opt,name=resource,proto3" json:"resource,omitempty"`
 	// Known values: pending, available, associated, suspended, released, ceased (others are passed
 	// through).
 	Status     *string                `protobuf:"bytes,14,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	SubCode    *int32                 `protobuf:"varint,16,opt,name=sub_code,json=subCode,proto3,oneof" json:"sub_code,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	SubCode    *int32                 `protobuf:"varint,16,opt,name=sub_code,proto3,oneof" json:"sub_code,omitempty"`
 	Tags       []*Tag                 `protobuf:"bytes,17,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: associating, dissociating, suspending, resuming, releasing (others are passed
 	// through).
-	TransitionStatus *string `protobuf:"bytes,18,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,18,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -2587,8 +2587,8 @@ func (x *Eip) GetTransitionStatus() string {
 // EipGroup is the QingCloud resource `eip_group` of definitions.json.
 type EipGroup struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	EipGroupId    *string                `protobuf:"bytes,1,opt,name=eip_group_id,json=eipGroupId,proto3,oneof" json:"eip_group_id,omitempty"`
-	EipGroupName  *string                `protobuf:"bytes,2,opt,name=eip_group_name,json=eipGroupName,proto3,oneof" json:"eip_group_name,omitempty"`
+	EipGroupId    *string                `protobuf:"bytes,1,opt,name=eip_group_id,proto3,oneof" json:"eip_group_id,omitempty"`
+	EipGroupName  *string                `protobuf:"bytes,2,opt,name=eip_group_name,proto3,oneof" json:"eip_group_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2640,9 +2640,9 @@ func (x *EipGroup) GetEipGroupName() string {
 // EipResource is the QingCloud resource `eip_resource` of definitions.json.
 type EipResource struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	ResourceId    *string                `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	ResourceName  *string                `protobuf:"bytes,2,opt,name=resource_name,json=resourceName,proto3,oneof" json:"resource_name,omitempty"`
-	ResourceType  *string                `protobuf:"bytes,3,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,1,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	ResourceName  *string                `protobuf:"bytes,2,opt,name=resource_name,proto3,oneof" json:"resource_name,omitempty"`
+	ResourceType  *string                `protobuf:"bytes,3,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2701,17 +2701,17 @@ func (x *EipResource) GetResourceType() string {
 // Extra is the QingCloud resource `extra` of definitions.json.
 type Extra struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	BlockBus      *string                `protobuf:"bytes,1,opt,name=block_bus,json=blockBus,proto3,oneof" json:"block_bus,omitempty"`
-	BootDev       *string                `protobuf:"bytes,2,opt,name=boot_dev,json=bootDev,proto3,oneof" json:"boot_dev,omitempty"`
-	CpuMax        *int32                 `protobuf:"varint,3,opt,name=cpu_max,json=cpuMax,proto3,oneof" json:"cpu_max,omitempty"`
-	CpuModel      *string                `protobuf:"bytes,4,opt,name=cpu_model,json=cpuModel,proto3,oneof" json:"cpu_model,omitempty"`
+	BlockBus      *string                `protobuf:"bytes,1,opt,name=block_bus,proto3,oneof" json:"block_bus,omitempty"`
+	BootDev       *string                `protobuf:"bytes,2,opt,name=boot_dev,proto3,oneof" json:"boot_dev,omitempty"`
+	CpuMax        *int32                 `protobuf:"varint,3,opt,name=cpu_max,proto3,oneof" json:"cpu_max,omitempty"`
+	CpuModel      *string                `protobuf:"bytes,4,opt,name=cpu_model,proto3,oneof" json:"cpu_model,omitempty"`
 	Features      *int32                 `protobuf:"varint,5,opt,name=features,proto3,oneof" json:"features,omitempty"`
 	Hypervisor    *string                `protobuf:"bytes,6,opt,name=hypervisor,proto3,oneof" json:"hypervisor,omitempty"`
-	MemMax        *int32                 `protobuf:"varint,7,opt,name=mem_max,json=memMax,proto3,oneof" json:"mem_max,omitempty"`
-	NicMqueue     *int32                 `protobuf:"varint,8,opt,name=nic_mqueue,json=nicMqueue,proto3,oneof" json:"nic_mqueue,omitempty"`
-	NoLimit       *int32                 `protobuf:"varint,9,opt,name=no_limit,json=noLimit,proto3,oneof" json:"no_limit,omitempty"`
-	NoRestrict    *int32                 `protobuf:"varint,10,opt,name=no_restrict,json=noRestrict,proto3,oneof" json:"no_restrict,omitempty"`
-	OsDiskSize    *int64                 `protobuf:"varint,11,opt,name=os_disk_size,json=osDiskSize,proto3,oneof" json:"os_disk_size,omitempty"`
+	MemMax        *int32                 `protobuf:"varint,7,opt,name=mem_max,proto3,oneof" json:"mem_max,omitempty"`
+	NicMqueue     *int32                 `protobuf:"varint,8,opt,name=nic_mqueue,proto3,oneof" json:"nic_mqueue,omitempty"`
+	NoLimit       *int32                 `protobuf:"varint,9,opt,name=no_limit,proto3,oneof" json:"no_limit,omitempty"`
+	NoRestrict    *int32                 `protobuf:"varint,10,opt,name=no_restrict,proto3,oneof" json:"no_restrict,omitempty"`
+	OsDiskSize    *int64                 `protobuf:"varint,11,opt,name=os_disk_size,proto3,oneof" json:"os_disk_size,omitempty"`
 	Usb           *int32                 `protobuf:"varint,12,opt,name=usb,proto3,oneof" json:"usb,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2835,7 +2835,7 @@ func (x *Extra) GetUsb() int32 {
 type File struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	File          *string                `protobuf:"bytes,1,opt,name=file,proto3,oneof" json:"file,omitempty"`
-	LastModify    *string                `protobuf:"bytes,2,opt,name=last_modify,json=lastModify,proto3,oneof" json:"last_modify,omitempty"`
+	LastModify    *string                `protobuf:"bytes,2,opt,name=last_modify,proto3,oneof" json:"last_modify,omitempty"`
 	Size          *int64                 `protobuf:"varint,3,opt,name=size,proto3,oneof" json:"size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2895,39 +2895,39 @@ func (x *File) GetSize() int64 {
 // Image is the QingCloud resource `image` of definitions.json.
 type Image struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppBillingId  *string                `protobuf:"bytes,1,opt,name=app_billing_id,json=appBillingId,proto3,oneof" json:"app_billing_id,omitempty"`
+	AppBillingId  *string                `protobuf:"bytes,1,opt,name=app_billing_id,proto3,oneof" json:"app_billing_id,omitempty"`
 	Architecture  *string                `protobuf:"bytes,2,opt,name=architecture,proto3,oneof" json:"architecture,omitempty"`
-	BillingId     *string                `protobuf:"bytes,3,opt,name=billing_id,json=billingId,proto3,oneof" json:"billing_id,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	DefaultPasswd *string                `protobuf:"bytes,5,opt,name=default_passwd,json=defaultPasswd,proto3,oneof" json:"default_passwd,omitempty"`
-	DefaultUser   *string                `protobuf:"bytes,6,opt,name=default_user,json=defaultUser,proto3,oneof" json:"default_user,omitempty"`
+	BillingId     *string                `protobuf:"bytes,3,opt,name=billing_id,proto3,oneof" json:"billing_id,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,proto3" json:"create_time,omitempty"`
+	DefaultPasswd *string                `protobuf:"bytes,5,opt,name=default_passwd,proto3,oneof" json:"default_passwd,omitempty"`
+	DefaultUser   *string                `protobuf:"bytes,6,opt,name=default_user,proto3,oneof" json:"default_user,omitempty"`
 	Description   *string                `protobuf:"bytes,7,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	FResetpwd     *int32                 `protobuf:"varint,8,opt,name=f_resetpwd,json=fResetpwd,proto3,oneof" json:"f_resetpwd,omitempty"`
+	FResetpwd     *int32                 `protobuf:"varint,8,opt,name=f_resetpwd,proto3,oneof" json:"f_resetpwd,omitempty"`
 	Feature       *int32                 `protobuf:"varint,9,opt,name=feature,proto3,oneof" json:"feature,omitempty"`
 	Features      *int32                 `protobuf:"varint,10,opt,name=features,proto3,oneof" json:"features,omitempty"`
 	Hypervisor    *string                `protobuf:"bytes,11,opt,name=hypervisor,proto3,oneof" json:"hypervisor,omitempty"`
-	ImageId       *string                `protobuf:"bytes,12,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
-	ImageName     *string                `protobuf:"bytes,13,opt,name=image_name,json=imageName,proto3,oneof" json:"image_name,omitempty"`
-	InstanceIds   []string               `protobuf:"bytes,14,rep,name=instance_ids,json=instanceIds,proto3" json:"instance_ids,omitempty"`
-	OsFamily      *string                `protobuf:"bytes,15,opt,name=os_family,json=osFamily,proto3,oneof" json:"os_family,omitempty"`
+	ImageId       *string                `protobuf:"bytes,12,opt,name=image_id,proto3,oneof" json:"image_id,omitempty"`
+	ImageName     *string                `protobuf:"bytes,13,opt,name=image_name,proto3,oneof" json:"image_name,omitempty"`
+	InstanceIds   []string               `protobuf:"bytes,14,rep,name=instance_ids,proto3" json:"instance_ids,omitempty"`
+	OsFamily      *string                `protobuf:"bytes,15,opt,name=os_family,proto3,oneof" json:"os_family,omitempty"`
 	Owner         *string                `protobuf:"bytes,16,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	// Known values: linux, windows (others are passed through).
 	Platform *string `protobuf:"bytes,17,opt,name=platform,proto3,oneof" json:"platform,omitempty"`
 	// Known values: 64bit, 32bit (others are passed through).
-	ProcessorType *string `protobuf:"bytes,18,opt,name=processor_type,json=processorType,proto3,oneof" json:"processor_type,omitempty"`
+	ProcessorType *string `protobuf:"bytes,18,opt,name=processor_type,proto3,oneof" json:"processor_type,omitempty"`
 	// Known values: system, self (others are passed through).
 	Provider        *string `protobuf:"bytes,19,opt,name=provider,proto3,oneof" json:"provider,omitempty"`
-	RecommendedType *string `protobuf:"bytes,20,opt,name=recommended_type,json=recommendedType,proto3,oneof" json:"recommended_type,omitempty"`
-	RootId          *string `protobuf:"bytes,21,opt,name=root_id,json=rootId,proto3,oneof" json:"root_id,omitempty"`
+	RecommendedType *string `protobuf:"bytes,20,opt,name=recommended_type,proto3,oneof" json:"recommended_type,omitempty"`
+	RootId          *string `protobuf:"bytes,21,opt,name=root_id,proto3,oneof" json:"root_id,omitempty"`
 	Size            *int64  `protobuf:"varint,22,opt,name=size,proto3,oneof" json:"size,omitempty"`
 	// Known values: pending, available, deprecated, suspended, deleted, ceased (others are passed
 	// through).
 	Status     *string                `protobuf:"bytes,23,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	SubCode    *int32                 `protobuf:"varint,25,opt,name=sub_code,json=subCode,proto3,oneof" json:"sub_code,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	SubCode    *int32                 `protobuf:"varint,25,opt,name=sub_code,proto3,oneof" json:"sub_code,omitempty"`
 	// Known values: creating, suspending, resuming, deleting, recovering (others are passed through).
-	TransitionStatus *string `protobuf:"bytes,26,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
-	UiType           *string `protobuf:"bytes,27,opt,name=ui_type,json=uiType,proto3,oneof" json:"ui_type,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,26,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
+	UiType           *string `protobuf:"bytes,27,opt,name=ui_type,proto3,oneof" json:"ui_type,omitempty"`
 	// Known values: public, private (others are passed through).
 	Visibility    *string `protobuf:"bytes,28,opt,name=visibility,proto3,oneof" json:"visibility,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3163,8 +3163,8 @@ func (x *Image) GetVisibility() string {
 // ImageUser is the QingCloud resource `image_user` of definitions.json.
 type ImageUser struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	ImageId       *string                `protobuf:"bytes,2,opt,name=image_id,json=imageId,proto3,oneof" json:"image_id,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
+	ImageId       *string                `protobuf:"bytes,2,opt,name=image_id,proto3,oneof" json:"image_id,omitempty"`
 	User          *User                  `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3224,39 +3224,39 @@ func (x *ImageUser) GetUser() *User {
 // Instance is the QingCloud resource `instance` of definitions.json.
 type Instance struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
-	AlarmStatus      *string                `protobuf:"bytes,1,opt,name=alarm_status,json=alarmStatus,proto3,oneof" json:"alarm_status,omitempty"`
-	CpuTopology      *string                `protobuf:"bytes,2,opt,name=cpu_topology,json=cpuTopology,proto3,oneof" json:"cpu_topology,omitempty"`
-	CreateTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	AlarmStatus      *string                `protobuf:"bytes,1,opt,name=alarm_status,proto3,oneof" json:"alarm_status,omitempty"`
+	CpuTopology      *string                `protobuf:"bytes,2,opt,name=cpu_topology,proto3,oneof" json:"cpu_topology,omitempty"`
+	CreateTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description      *string                `protobuf:"bytes,4,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Device           *string                `protobuf:"bytes,5,opt,name=device,proto3,oneof" json:"device,omitempty"`
-	DnsAliases       []*DnsAlias            `protobuf:"bytes,6,rep,name=dns_aliases,json=dnsAliases,proto3" json:"dns_aliases,omitempty"`
+	DnsAliases       []*DnsAlias            `protobuf:"bytes,6,rep,name=dns_aliases,proto3" json:"dns_aliases,omitempty"`
 	Eip              *Eip                   `protobuf:"bytes,7,opt,name=eip,proto3" json:"eip,omitempty"`
 	Extra            *Extra                 `protobuf:"bytes,8,opt,name=extra,proto3" json:"extra,omitempty"`
-	GraphicsPasswd   *string                `protobuf:"bytes,9,opt,name=graphics_passwd,json=graphicsPasswd,proto3,oneof" json:"graphics_passwd,omitempty"`
-	GraphicsProtocol *string                `protobuf:"bytes,10,opt,name=graphics_protocol,json=graphicsProtocol,proto3,oneof" json:"graphics_protocol,omitempty"`
+	GraphicsPasswd   *string                `protobuf:"bytes,9,opt,name=graphics_passwd,proto3,oneof" json:"graphics_passwd,omitempty"`
+	GraphicsProtocol *string                `protobuf:"bytes,10,opt,name=graphics_protocol,proto3,oneof" json:"graphics_protocol,omitempty"`
 	Image            *Image                 `protobuf:"bytes,11,opt,name=image,proto3" json:"image,omitempty"`
-	InstanceClass    *int32                 `protobuf:"varint,12,opt,name=instance_class,json=instanceClass,proto3,oneof" json:"instance_class,omitempty"`
-	InstanceId       *string                `protobuf:"bytes,13,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
-	InstanceName     *string                `protobuf:"bytes,14,opt,name=instance_name,json=instanceName,proto3,oneof" json:"instance_name,omitempty"`
-	InstanceType     *string                `protobuf:"bytes,15,opt,name=instance_type,json=instanceType,proto3,oneof" json:"instance_type,omitempty"`
-	KeypairIds       []string               `protobuf:"bytes,16,rep,name=keypair_ids,json=keypairIds,proto3" json:"keypair_ids,omitempty"`
-	MemoryCurrent    *int64                 `protobuf:"varint,17,opt,name=memory_current,json=memoryCurrent,proto3,oneof" json:"memory_current,omitempty"`
+	InstanceClass    *int32                 `protobuf:"varint,12,opt,name=instance_class,proto3,oneof" json:"instance_class,omitempty"`
+	InstanceId       *string                `protobuf:"bytes,13,opt,name=instance_id,proto3,oneof" json:"instance_id,omitempty"`
+	InstanceName     *string                `protobuf:"bytes,14,opt,name=instance_name,proto3,oneof" json:"instance_name,omitempty"`
+	InstanceType     *string                `protobuf:"bytes,15,opt,name=instance_type,proto3,oneof" json:"instance_type,omitempty"`
+	KeypairIds       []string               `protobuf:"bytes,16,rep,name=keypair_ids,proto3" json:"keypair_ids,omitempty"`
+	MemoryCurrent    *int64                 `protobuf:"varint,17,opt,name=memory_current,proto3,oneof" json:"memory_current,omitempty"`
 	Repl             *string                `protobuf:"bytes,18,opt,name=repl,proto3,oneof" json:"repl,omitempty"`
-	SecurityGroup    *SecurityGroup         `protobuf:"bytes,19,opt,name=security_group,json=securityGroup,proto3" json:"security_group,omitempty"`
+	SecurityGroup    *SecurityGroup         `protobuf:"bytes,19,opt,name=security_group,proto3" json:"security_group,omitempty"`
 	// Known values: pending, running, stopped, suspended, terminated, ceased (others are passed
 	// through).
 	Status     *string                `protobuf:"bytes,20,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	SubCode    *int32                 `protobuf:"varint,22,opt,name=sub_code,json=subCode,proto3,oneof" json:"sub_code,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	SubCode    *int32                 `protobuf:"varint,22,opt,name=sub_code,proto3,oneof" json:"sub_code,omitempty"`
 	Tags       []*Tag                 `protobuf:"bytes,23,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: creating, starting, stopping, restarting, suspending, resuming, terminating,
 	// recovering, resetting (others are passed through).
-	TransitionStatus *string     `protobuf:"bytes,24,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
-	VcpusCurrent     *int32      `protobuf:"varint,25,opt,name=vcpus_current,json=vcpusCurrent,proto3,oneof" json:"vcpus_current,omitempty"`
-	VolumeIds        []string    `protobuf:"bytes,26,rep,name=volume_ids,json=volumeIds,proto3" json:"volume_ids,omitempty"`
+	TransitionStatus *string     `protobuf:"bytes,24,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
+	VcpusCurrent     *int32      `protobuf:"varint,25,opt,name=vcpus_current,proto3,oneof" json:"vcpus_current,omitempty"`
+	VolumeIds        []string    `protobuf:"bytes,26,rep,name=volume_ids,proto3" json:"volume_ids,omitempty"`
 	Volumes          []*Volume   `protobuf:"bytes,27,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	Vxnets           []*NicVxnet `protobuf:"bytes,28,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
-	ZoneId           *string     `protobuf:"bytes,29,opt,name=zone_id,json=zoneId,proto3,oneof" json:"zone_id,omitempty"`
+	ZoneId           *string     `protobuf:"bytes,29,opt,name=zone_id,proto3,oneof" json:"zone_id,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -3498,13 +3498,13 @@ func (x *Instance) GetZoneId() string {
 type InstanceType struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Description      *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	InstanceTypeId   *string                `protobuf:"bytes,2,opt,name=instance_type_id,json=instanceTypeId,proto3,oneof" json:"instance_type_id,omitempty"`
-	InstanceTypeName *string                `protobuf:"bytes,3,opt,name=instance_type_name,json=instanceTypeName,proto3,oneof" json:"instance_type_name,omitempty"`
-	MemoryCurrent    *int64                 `protobuf:"varint,4,opt,name=memory_current,json=memoryCurrent,proto3,oneof" json:"memory_current,omitempty"`
+	InstanceTypeId   *string                `protobuf:"bytes,2,opt,name=instance_type_id,proto3,oneof" json:"instance_type_id,omitempty"`
+	InstanceTypeName *string                `protobuf:"bytes,3,opt,name=instance_type_name,proto3,oneof" json:"instance_type_name,omitempty"`
+	MemoryCurrent    *int64                 `protobuf:"varint,4,opt,name=memory_current,proto3,oneof" json:"memory_current,omitempty"`
 	// Known values: available, deprecated (others are passed through).
 	Status        *string `protobuf:"bytes,5,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	VcpusCurrent  *int32  `protobuf:"varint,6,opt,name=vcpus_current,json=vcpusCurrent,proto3,oneof" json:"vcpus_current,omitempty"`
-	ZoneId        *string `protobuf:"bytes,7,opt,name=zone_id,json=zoneId,proto3,oneof" json:"zone_id,omitempty"`
+	VcpusCurrent  *int32  `protobuf:"varint,6,opt,name=vcpus_current,proto3,oneof" json:"vcpus_current,omitempty"`
+	ZoneId        *string `protobuf:"bytes,7,opt,name=zone_id,proto3,oneof" json:"zone_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3591,13 +3591,13 @@ func (x *InstanceType) GetZoneId() string {
 // InstanceVxnet is the QingCloud resource `instance_vxnet` of definitions.json.
 type InstanceVxnet struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	NicId     *string                `protobuf:"bytes,1,opt,name=nic_id,json=nicId,proto3,oneof" json:"nic_id,omitempty"`
-	PrivateIp *string                `protobuf:"bytes,2,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
+	NicId     *string                `protobuf:"bytes,1,opt,name=nic_id,proto3,oneof" json:"nic_id,omitempty"`
+	PrivateIp *string                `protobuf:"bytes,2,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
 	Role      *int32                 `protobuf:"varint,3,opt,name=role,proto3,oneof" json:"role,omitempty"`
-	VxnetId   *string                `protobuf:"bytes,4,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
-	VxnetName *string                `protobuf:"bytes,5,opt,name=vxnet_name,json=vxnetName,proto3,oneof" json:"vxnet_name,omitempty"`
+	VxnetId   *string                `protobuf:"bytes,4,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
+	VxnetName *string                `protobuf:"bytes,5,opt,name=vxnet_name,proto3,oneof" json:"vxnet_name,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	VxnetType     *int32 `protobuf:"varint,6,opt,name=vxnet_type,json=vxnetType,proto3,oneof" json:"vxnet_type,omitempty"`
+	VxnetType     *int32 `protobuf:"varint,6,opt,name=vxnet_type,proto3,oneof" json:"vxnet_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3677,16 +3677,16 @@ func (x *InstanceVxnet) GetVxnetType() int32 {
 // Job is the QingCloud resource `job` of definitions.json.
 type Job struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Directive   *string                `protobuf:"bytes,2,opt,name=directive,proto3,oneof" json:"directive,omitempty"`
-	JobAction   *string                `protobuf:"bytes,3,opt,name=job_action,json=jobAction,proto3,oneof" json:"job_action,omitempty"`
-	JobId       *string                `protobuf:"bytes,4,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
+	JobAction   *string                `protobuf:"bytes,3,opt,name=job_action,proto3,oneof" json:"job_action,omitempty"`
+	JobId       *string                `protobuf:"bytes,4,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
 	Owner       *string                `protobuf:"bytes,5,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ResourceIds *string                `protobuf:"bytes,6,opt,name=resource_ids,json=resourceIds,proto3,oneof" json:"resource_ids,omitempty"`
+	ResourceIds *string                `protobuf:"bytes,6,opt,name=resource_ids,proto3,oneof" json:"resource_ids,omitempty"`
 	// Known values: pending, working, failed, successful, done with failure (others are passed
 	// through).
 	Status        *string                `protobuf:"bytes,7,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
+	StatusTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=status_time,proto3" json:"status_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3780,17 +3780,17 @@ func (x *Job) GetStatusTime() *timestamppb.Timestamp {
 // Keypair is the QingCloud resource `keypair` of definitions.json.
 type Keypair struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// Known values: ssh-rsa, ssh-dss (others are passed through).
-	EncryptMethod *string  `protobuf:"bytes,3,opt,name=encrypt_method,json=encryptMethod,proto3,oneof" json:"encrypt_method,omitempty"`
-	InstanceIds   []string `protobuf:"bytes,4,rep,name=instance_ids,json=instanceIds,proto3" json:"instance_ids,omitempty"`
-	KeypairId     *string  `protobuf:"bytes,5,opt,name=keypair_id,json=keypairId,proto3,oneof" json:"keypair_id,omitempty"`
-	KeypairName   *string  `protobuf:"bytes,6,opt,name=keypair_name,json=keypairName,proto3,oneof" json:"keypair_name,omitempty"`
+	EncryptMethod *string  `protobuf:"bytes,3,opt,name=encrypt_method,proto3,oneof" json:"encrypt_method,omitempty"`
+	InstanceIds   []string `protobuf:"bytes,4,rep,name=instance_ids,proto3" json:"instance_ids,omitempty"`
+	KeypairId     *string  `protobuf:"bytes,5,opt,name=keypair_id,proto3,oneof" json:"keypair_id,omitempty"`
+	KeypairName   *string  `protobuf:"bytes,6,opt,name=keypair_name,proto3,oneof" json:"keypair_name,omitempty"`
 	Owner         *string  `protobuf:"bytes,7,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	PrivKey       *string  `protobuf:"bytes,8,opt,name=priv_key,json=privKey,proto3,oneof" json:"priv_key,omitempty"`
-	PubKey        *string  `protobuf:"bytes,9,opt,name=pub_key,json=pubKey,proto3,oneof" json:"pub_key,omitempty"`
-	ResourceIds   []string `protobuf:"bytes,10,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	PrivKey       *string  `protobuf:"bytes,8,opt,name=priv_key,proto3,oneof" json:"priv_key,omitempty"`
+	PubKey        *string  `protobuf:"bytes,9,opt,name=pub_key,proto3,oneof" json:"pub_key,omitempty"`
+	ResourceIds   []string `protobuf:"bytes,10,rep,name=resource_ids,proto3" json:"resource_ids,omitempty"`
 	Tags          []*Tag   `protobuf:"bytes,11,rep,name=tags,proto3" json:"tags,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3907,27 +3907,27 @@ func (x *Keypair) GetTags() []*Tag {
 type Loadbalancer struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Cluster     []*Eip                 `protobuf:"bytes,1,rep,name=cluster,proto3" json:"cluster,omitempty"`
-	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Eips        []*Eip                 `protobuf:"bytes,4,rep,name=eips,proto3" json:"eips,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsApplied        *int32                  `protobuf:"varint,5,opt,name=is_applied,json=isApplied,proto3,oneof" json:"is_applied,omitempty"`
+	IsApplied        *int32                  `protobuf:"varint,5,opt,name=is_applied,proto3,oneof" json:"is_applied,omitempty"`
 	Listeners        []*LoadbalancerListener `protobuf:"bytes,6,rep,name=listeners,proto3" json:"listeners,omitempty"`
-	LoadbalancerId   *string                 `protobuf:"bytes,7,opt,name=loadbalancer_id,json=loadbalancerId,proto3,oneof" json:"loadbalancer_id,omitempty"`
-	LoadbalancerName *string                 `protobuf:"bytes,8,opt,name=loadbalancer_name,json=loadbalancerName,proto3,oneof" json:"loadbalancer_name,omitempty"`
+	LoadbalancerId   *string                 `protobuf:"bytes,7,opt,name=loadbalancer_id,proto3,oneof" json:"loadbalancer_id,omitempty"`
+	LoadbalancerName *string                 `protobuf:"bytes,8,opt,name=loadbalancer_name,proto3,oneof" json:"loadbalancer_name,omitempty"`
 	// Known values: 0, 1, 2, 3, 4, 5 (others are passed through).
-	LoadbalancerType *int32   `protobuf:"varint,9,opt,name=loadbalancer_type,json=loadbalancerType,proto3,oneof" json:"loadbalancer_type,omitempty"`
-	NodeCount        *int32   `protobuf:"varint,10,opt,name=node_count,json=nodeCount,proto3,oneof" json:"node_count,omitempty"`
-	PrivateIps       []string `protobuf:"bytes,11,rep,name=private_ips,json=privateIps,proto3" json:"private_ips,omitempty"`
-	SecurityGroupId  *string  `protobuf:"bytes,12,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
+	LoadbalancerType *int32   `protobuf:"varint,9,opt,name=loadbalancer_type,proto3,oneof" json:"loadbalancer_type,omitempty"`
+	NodeCount        *int32   `protobuf:"varint,10,opt,name=node_count,proto3,oneof" json:"node_count,omitempty"`
+	PrivateIps       []string `protobuf:"bytes,11,rep,name=private_ips,proto3" json:"private_ips,omitempty"`
+	SecurityGroupId  *string  `protobuf:"bytes,12,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
 	// Known values: pending, active, stopped, suspended, deleted, ceased (others are passed through).
 	Status     *string                `protobuf:"bytes,13,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=status_time,proto3" json:"status_time,omitempty"`
 	Tags       []*Tag                 `protobuf:"bytes,15,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: creating, starting, stopping, updating, suspending, resuming, deleting (others
 	// are passed through).
-	TransitionStatus *string `protobuf:"bytes,16,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
-	VxnetId          *string `protobuf:"bytes,17,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,16,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
+	VxnetId          *string `protobuf:"bytes,17,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -4084,14 +4084,14 @@ func (x *Loadbalancer) GetVxnetId() string {
 // LoadbalancerBackend is the QingCloud resource `loadbalancer_backend` of definitions.json.
 type LoadbalancerBackend struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime              *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	LoadbalancerBackendId   *string                `protobuf:"bytes,2,opt,name=loadbalancer_backend_id,json=loadbalancerBackendId,proto3,oneof" json:"loadbalancer_backend_id,omitempty"`
-	LoadbalancerBackendName *string                `protobuf:"bytes,3,opt,name=loadbalancer_backend_name,json=loadbalancerBackendName,proto3,oneof" json:"loadbalancer_backend_name,omitempty"`
-	LoadbalancerId          *string                `protobuf:"bytes,4,opt,name=loadbalancer_id,json=loadbalancerId,proto3,oneof" json:"loadbalancer_id,omitempty"`
-	LoadbalancerListenerId  *string                `protobuf:"bytes,5,opt,name=loadbalancer_listener_id,json=loadbalancerListenerId,proto3,oneof" json:"loadbalancer_listener_id,omitempty"`
-	LoadbalancerPolicyId    *string                `protobuf:"bytes,6,opt,name=loadbalancer_policy_id,json=loadbalancerPolicyId,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
+	CreateTime              *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
+	LoadbalancerBackendId   *string                `protobuf:"bytes,2,opt,name=loadbalancer_backend_id,proto3,oneof" json:"loadbalancer_backend_id,omitempty"`
+	LoadbalancerBackendName *string                `protobuf:"bytes,3,opt,name=loadbalancer_backend_name,proto3,oneof" json:"loadbalancer_backend_name,omitempty"`
+	LoadbalancerId          *string                `protobuf:"bytes,4,opt,name=loadbalancer_id,proto3,oneof" json:"loadbalancer_id,omitempty"`
+	LoadbalancerListenerId  *string                `protobuf:"bytes,5,opt,name=loadbalancer_listener_id,proto3,oneof" json:"loadbalancer_listener_id,omitempty"`
+	LoadbalancerPolicyId    *string                `protobuf:"bytes,6,opt,name=loadbalancer_policy_id,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
 	Port                    *int32                 `protobuf:"varint,7,opt,name=port,proto3,oneof" json:"port,omitempty"`
-	ResourceId              *string                `protobuf:"bytes,8,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
+	ResourceId              *string                `protobuf:"bytes,8,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
 	Status                  *string                `protobuf:"bytes,9,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	Weight                  *int32                 `protobuf:"varint,10,opt,name=weight,proto3,oneof" json:"weight,omitempty"`
 	unknownFields           protoimpl.UnknownFields
@@ -4201,24 +4201,24 @@ func (x *LoadbalancerBackend) GetWeight() int32 {
 // LoadbalancerListener is the QingCloud resource `loadbalancer_listener` of definitions.json.
 type LoadbalancerListener struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
-	BackendProtocol *string                `protobuf:"bytes,1,opt,name=backend_protocol,json=backendProtocol,proto3,oneof" json:"backend_protocol,omitempty"`
+	BackendProtocol *string                `protobuf:"bytes,1,opt,name=backend_protocol,proto3,oneof" json:"backend_protocol,omitempty"`
 	Backends        []*LoadbalancerBackend `protobuf:"bytes,2,rep,name=backends,proto3" json:"backends,omitempty"`
 	// Known values: roundrobin, leastconn, source (others are passed through).
-	BalanceMode        *string                `protobuf:"bytes,3,opt,name=balance_mode,json=balanceMode,proto3,oneof" json:"balance_mode,omitempty"`
-	CreateTime         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	BalanceMode        *string                `protobuf:"bytes,3,opt,name=balance_mode,proto3,oneof" json:"balance_mode,omitempty"`
+	CreateTime         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Forwardfor         *int32                 `protobuf:"varint,5,opt,name=forwardfor,proto3,oneof" json:"forwardfor,omitempty"`
-	HealthyCheckMethod *string                `protobuf:"bytes,6,opt,name=healthy_check_method,json=healthyCheckMethod,proto3,oneof" json:"healthy_check_method,omitempty"`
+	HealthyCheckMethod *string                `protobuf:"bytes,6,opt,name=healthy_check_method,proto3,oneof" json:"healthy_check_method,omitempty"`
 	// QingCloud's default: 10|5|2|5.
-	HealthyCheckOption       *string  `protobuf:"bytes,7,opt,name=healthy_check_option,json=healthyCheckOption,proto3,oneof" json:"healthy_check_option,omitempty"`
-	ListenerOption           *int32   `protobuf:"varint,8,opt,name=listener_option,json=listenerOption,proto3,oneof" json:"listener_option,omitempty"`
-	ListenerPort             *int32   `protobuf:"varint,9,opt,name=listener_port,json=listenerPort,proto3,oneof" json:"listener_port,omitempty"`
-	ListenerProtocol         *string  `protobuf:"bytes,10,opt,name=listener_protocol,json=listenerProtocol,proto3,oneof" json:"listener_protocol,omitempty"`
-	LoadbalancerId           *string  `protobuf:"bytes,11,opt,name=loadbalancer_id,json=loadbalancerId,proto3,oneof" json:"loadbalancer_id,omitempty"`
-	LoadbalancerListenerId   *string  `protobuf:"bytes,12,opt,name=loadbalancer_listener_id,json=loadbalancerListenerId,proto3,oneof" json:"loadbalancer_listener_id,omitempty"`
-	LoadbalancerListenerName *string  `protobuf:"bytes,13,opt,name=loadbalancer_listener_name,json=loadbalancerListenerName,proto3,oneof" json:"loadbalancer_listener_name,omitempty"`
+	HealthyCheckOption       *string  `protobuf:"bytes,7,opt,name=healthy_check_option,proto3,oneof" json:"healthy_check_option,omitempty"`
+	ListenerOption           *int32   `protobuf:"varint,8,opt,name=listener_option,proto3,oneof" json:"listener_option,omitempty"`
+	ListenerPort             *int32   `protobuf:"varint,9,opt,name=listener_port,proto3,oneof" json:"listener_port,omitempty"`
+	ListenerProtocol         *string  `protobuf:"bytes,10,opt,name=listener_protocol,proto3,oneof" json:"listener_protocol,omitempty"`
+	LoadbalancerId           *string  `protobuf:"bytes,11,opt,name=loadbalancer_id,proto3,oneof" json:"loadbalancer_id,omitempty"`
+	LoadbalancerListenerId   *string  `protobuf:"bytes,12,opt,name=loadbalancer_listener_id,proto3,oneof" json:"loadbalancer_listener_id,omitempty"`
+	LoadbalancerListenerName *string  `protobuf:"bytes,13,opt,name=loadbalancer_listener_name,proto3,oneof" json:"loadbalancer_listener_name,omitempty"`
 	Scene                    *int32   `protobuf:"varint,14,opt,name=scene,proto3,oneof" json:"scene,omitempty"`
-	ServerCertificateId      []string `protobuf:"bytes,15,rep,name=server_certificate_id,json=serverCertificateId,proto3" json:"server_certificate_id,omitempty"`
-	SessionSticky            *string  `protobuf:"bytes,16,opt,name=session_sticky,json=sessionSticky,proto3,oneof" json:"session_sticky,omitempty"`
+	ServerCertificateId      []string `protobuf:"bytes,15,rep,name=server_certificate_id,proto3" json:"server_certificate_id,omitempty"`
+	SessionSticky            *string  `protobuf:"bytes,16,opt,name=session_sticky,proto3,oneof" json:"session_sticky,omitempty"`
 	Timeout                  *int32   `protobuf:"varint,17,opt,name=timeout,proto3,oneof" json:"timeout,omitempty"`
 	unknownFields            protoimpl.UnknownFields
 	sizeCache                protoimpl.SizeCache
@@ -4376,12 +4376,12 @@ func (x *LoadbalancerListener) GetTimeout() int32 {
 // LoadbalancerPolicy is the QingCloud resource `loadbalancer_policy` of definitions.json.
 type LoadbalancerPolicy struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsApplied              *int32   `protobuf:"varint,2,opt,name=is_applied,json=isApplied,proto3,oneof" json:"is_applied,omitempty"`
-	LoadbalancerIds        []string `protobuf:"bytes,3,rep,name=loadbalancer_ids,json=loadbalancerIds,proto3" json:"loadbalancer_ids,omitempty"`
-	LoadbalancerPolicyId   *string  `protobuf:"bytes,4,opt,name=loadbalancer_policy_id,json=loadbalancerPolicyId,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
-	LoadbalancerPolicyName *string  `protobuf:"bytes,5,opt,name=loadbalancer_policy_name,json=loadbalancerPolicyName,proto3,oneof" json:"loadbalancer_policy_name,omitempty"`
+	IsApplied              *int32   `protobuf:"varint,2,opt,name=is_applied,proto3,oneof" json:"is_applied,omitempty"`
+	LoadbalancerIds        []string `protobuf:"bytes,3,rep,name=loadbalancer_ids,proto3" json:"loadbalancer_ids,omitempty"`
+	LoadbalancerPolicyId   *string  `protobuf:"bytes,4,opt,name=loadbalancer_policy_id,proto3,oneof" json:"loadbalancer_policy_id,omitempty"`
+	LoadbalancerPolicyName *string  `protobuf:"bytes,5,opt,name=loadbalancer_policy_name,proto3,oneof" json:"loadbalancer_policy_name,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -4454,9 +4454,9 @@ func (x *LoadbalancerPolicy) GetLoadbalancerPolicyName() string {
 // LoadbalancerPolicyRule is the QingCloud resource `loadbalancer_policy_rule` of definitions.json.
 type LoadbalancerPolicyRule struct {
 	state                      protoimpl.MessageState `protogen:"open.v1"`
-	LoadbalancerPolicyRuleId   *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy_rule_id,json=loadbalancerPolicyRuleId,proto3,oneof" json:"loadbalancer_policy_rule_id,omitempty"`
-	LoadbalancerPolicyRuleName *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_rule_name,json=loadbalancerPolicyRuleName,proto3,oneof" json:"loadbalancer_policy_rule_name,omitempty"`
-	RuleType                   *string                `protobuf:"bytes,3,opt,name=rule_type,json=ruleType,proto3,oneof" json:"rule_type,omitempty"`
+	LoadbalancerPolicyRuleId   *string                `protobuf:"bytes,1,opt,name=loadbalancer_policy_rule_id,proto3,oneof" json:"loadbalancer_policy_rule_id,omitempty"`
+	LoadbalancerPolicyRuleName *string                `protobuf:"bytes,2,opt,name=loadbalancer_policy_rule_name,proto3,oneof" json:"loadbalancer_policy_rule_name,omitempty"`
+	RuleType                   *string                `protobuf:"bytes,3,opt,name=rule_type,proto3,oneof" json:"rule_type,omitempty"`
 	Val                        *string                `protobuf:"bytes,4,opt,name=val,proto3,oneof" json:"val,omitempty"`
 	unknownFields              protoimpl.UnknownFields
 	sizeCache                  protoimpl.SizeCache
@@ -4524,9 +4524,9 @@ func (x *LoadbalancerPolicyRule) GetVal() string {
 type Meter struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          []*structpb.Value      `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
-	MeterId       *string                `protobuf:"bytes,2,opt,name=meter_id,json=meterId,proto3,oneof" json:"meter_id,omitempty"`
+	MeterId       *string                `protobuf:"bytes,2,opt,name=meter_id,proto3,oneof" json:"meter_id,omitempty"`
 	Sequence      *int32                 `protobuf:"varint,3,opt,name=sequence,proto3,oneof" json:"sequence,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,4,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,4,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4593,25 +4593,25 @@ func (x *Meter) GetVxnetId() string {
 type Mongo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: ok, alarm, insufficient (others are passed through).
-	AlarmStatus         *string                `protobuf:"bytes,1,opt,name=alarm_status,json=alarmStatus,proto3,oneof" json:"alarm_status,omitempty"`
-	AutoBackupTime      *int32                 `protobuf:"varint,2,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
-	AutoMinorVerUpgrade *int32                 `protobuf:"varint,3,opt,name=auto_minor_ver_upgrade,json=autoMinorVerUpgrade,proto3,oneof" json:"auto_minor_ver_upgrade,omitempty"`
-	CreateTime          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	AlarmStatus         *string                `protobuf:"bytes,1,opt,name=alarm_status,proto3,oneof" json:"alarm_status,omitempty"`
+	AutoBackupTime      *int32                 `protobuf:"varint,2,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoMinorVerUpgrade *int32                 `protobuf:"varint,3,opt,name=auto_minor_ver_upgrade,proto3,oneof" json:"auto_minor_ver_upgrade,omitempty"`
+	CreateTime          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description         *string                `protobuf:"bytes,5,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	LastestSnapshotTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=lastest_snapshot_time,json=lastestSnapshotTime,proto3" json:"lastest_snapshot_time,omitempty"`
-	MongoId             *string                `protobuf:"bytes,7,opt,name=mongo_id,json=mongoId,proto3,oneof" json:"mongo_id,omitempty"`
-	MongoName           *string                `protobuf:"bytes,8,opt,name=mongo_name,json=mongoName,proto3,oneof" json:"mongo_name,omitempty"`
-	MongoType           *int32                 `protobuf:"varint,9,opt,name=mongo_type,json=mongoType,proto3,oneof" json:"mongo_type,omitempty"`
-	MongoVersion        *string                `protobuf:"bytes,10,opt,name=mongo_version,json=mongoVersion,proto3,oneof" json:"mongo_version,omitempty"`
+	LastestSnapshotTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=lastest_snapshot_time,proto3" json:"lastest_snapshot_time,omitempty"`
+	MongoId             *string                `protobuf:"bytes,7,opt,name=mongo_id,proto3,oneof" json:"mongo_id,omitempty"`
+	MongoName           *string                `protobuf:"bytes,8,opt,name=mongo_name,proto3,oneof" json:"mongo_name,omitempty"`
+	MongoType           *int32                 `protobuf:"varint,9,opt,name=mongo_type,proto3,oneof" json:"mongo_type,omitempty"`
+	MongoVersion        *string                `protobuf:"bytes,10,opt,name=mongo_version,proto3,oneof" json:"mongo_version,omitempty"`
 	// Known values: pending, active, stopped, deleted, suspended, ceased (others are passed through).
 	Status      *string                `protobuf:"bytes,11,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	StorageSize *int64                 `protobuf:"varint,13,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	StatusTime  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	StorageSize *int64                 `protobuf:"varint,13,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	Tags        []*Tag                 `protobuf:"bytes,14,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: creating, stopping, starting, deleting, resizing, suspending, vxnet-changing,
 	// snapshot-creating, instances-adding, instances-removing, pg-applying (others are passed
 	// through).
-	TransitionStatus *string `protobuf:"bytes,15,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,15,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
 	Vxnet            *Vxnet  `protobuf:"bytes,16,opt,name=vxnet,proto3" json:"vxnet,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -4763,11 +4763,11 @@ func (x *Mongo) GetVxnet() *Vxnet {
 type MongoNode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ip            *string                `protobuf:"bytes,1,opt,name=ip,proto3,oneof" json:"ip,omitempty"`
-	MongoId       *string                `protobuf:"bytes,2,opt,name=mongo_id,json=mongoId,proto3,oneof" json:"mongo_id,omitempty"`
-	MongoNodeId   *string                `protobuf:"bytes,3,opt,name=mongo_node_id,json=mongoNodeId,proto3,oneof" json:"mongo_node_id,omitempty"`
+	MongoId       *string                `protobuf:"bytes,2,opt,name=mongo_id,proto3,oneof" json:"mongo_id,omitempty"`
+	MongoNodeId   *string                `protobuf:"bytes,3,opt,name=mongo_node_id,proto3,oneof" json:"mongo_node_id,omitempty"`
 	Primary       *int32                 `protobuf:"varint,4,opt,name=primary,proto3,oneof" json:"primary,omitempty"`
 	Status        *string                `protobuf:"bytes,5,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,6,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,6,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4848,15 +4848,15 @@ func (x *MongoNode) GetVxnetId() string {
 type MongoParameter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: 0, 1 (others are passed through).
-	IsReadonly *int32 `protobuf:"varint,1,opt,name=is_readonly,json=isReadonly,proto3,oneof" json:"is_readonly,omitempty"`
+	IsReadonly *int32 `protobuf:"varint,1,opt,name=is_readonly,proto3,oneof" json:"is_readonly,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsStatic      *int32  `protobuf:"varint,2,opt,name=is_static,json=isStatic,proto3,oneof" json:"is_static,omitempty"`
-	OptName       *string `protobuf:"bytes,3,opt,name=opt_name,json=optName,proto3,oneof" json:"opt_name,omitempty"`
-	ParameterName *string `protobuf:"bytes,4,opt,name=parameter_name,json=parameterName,proto3,oneof" json:"parameter_name,omitempty"`
+	IsStatic      *int32  `protobuf:"varint,2,opt,name=is_static,proto3,oneof" json:"is_static,omitempty"`
+	OptName       *string `protobuf:"bytes,3,opt,name=opt_name,proto3,oneof" json:"opt_name,omitempty"`
+	ParameterName *string `protobuf:"bytes,4,opt,name=parameter_name,proto3,oneof" json:"parameter_name,omitempty"`
 	// Known values: string, int, bool (others are passed through).
-	ParameterType  *string `protobuf:"bytes,5,opt,name=parameter_type,json=parameterType,proto3,oneof" json:"parameter_type,omitempty"`
-	ParameterValue *string `protobuf:"bytes,6,opt,name=parameter_value,json=parameterValue,proto3,oneof" json:"parameter_value,omitempty"`
-	ResourceType   *string `protobuf:"bytes,7,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
+	ParameterType  *string `protobuf:"bytes,5,opt,name=parameter_type,proto3,oneof" json:"parameter_type,omitempty"`
+	ParameterValue *string `protobuf:"bytes,6,opt,name=parameter_value,proto3,oneof" json:"parameter_value,omitempty"`
+	ResourceType   *string `protobuf:"bytes,7,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -4996,22 +4996,22 @@ func (x *MongoPrivateIp) GetReplica() string {
 // Nic is the QingCloud resource `nic` of definitions.json.
 type Nic struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Eip           *NicEip                `protobuf:"bytes,2,opt,name=eip,proto3" json:"eip,omitempty"`
-	InstanceId    *string                `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3,oneof" json:"instance_id,omitempty"`
-	NicId         *string                `protobuf:"bytes,4,opt,name=nic_id,json=nicId,proto3,oneof" json:"nic_id,omitempty"`
-	NicName       *string                `protobuf:"bytes,5,opt,name=nic_name,json=nicName,proto3,oneof" json:"nic_name,omitempty"`
+	InstanceId    *string                `protobuf:"bytes,3,opt,name=instance_id,proto3,oneof" json:"instance_id,omitempty"`
+	NicId         *string                `protobuf:"bytes,4,opt,name=nic_id,proto3,oneof" json:"nic_id,omitempty"`
+	NicName       *string                `protobuf:"bytes,5,opt,name=nic_name,proto3,oneof" json:"nic_name,omitempty"`
 	Owner         *string                `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	PrivateIp     *string                `protobuf:"bytes,7,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
+	PrivateIp     *string                `protobuf:"bytes,7,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
 	Role          *int32                 `protobuf:"varint,8,opt,name=role,proto3,oneof" json:"role,omitempty"`
-	RootUserId    *string                `protobuf:"bytes,9,opt,name=root_user_id,json=rootUserId,proto3,oneof" json:"root_user_id,omitempty"`
-	SecurityGroup *string                `protobuf:"bytes,10,opt,name=security_group,json=securityGroup,proto3,oneof" json:"security_group,omitempty"`
+	RootUserId    *string                `protobuf:"bytes,9,opt,name=root_user_id,proto3,oneof" json:"root_user_id,omitempty"`
+	SecurityGroup *string                `protobuf:"bytes,10,opt,name=security_group,proto3,oneof" json:"security_group,omitempty"`
 	Sequence      *int32                 `protobuf:"varint,11,opt,name=sequence,proto3,oneof" json:"sequence,omitempty"`
 	// Known values: available, in-use (others are passed through).
 	Status        *string                `protobuf:"bytes,12,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
+	StatusTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=status_time,proto3" json:"status_time,omitempty"`
 	Tags          []*Tag                 `protobuf:"bytes,14,rep,name=tags,proto3" json:"tags,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,15,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,15,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5155,8 +5155,8 @@ func (x *Nic) GetVxnetId() string {
 type NicEip struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Bandwidth     *int32                 `protobuf:"varint,1,opt,name=bandwidth,proto3,oneof" json:"bandwidth,omitempty"`
-	EipAddr       *string                `protobuf:"bytes,2,opt,name=eip_addr,json=eipAddr,proto3,oneof" json:"eip_addr,omitempty"`
-	EipId         *string                `protobuf:"bytes,3,opt,name=eip_id,json=eipId,proto3,oneof" json:"eip_id,omitempty"`
+	EipAddr       *string                `protobuf:"bytes,2,opt,name=eip_addr,proto3,oneof" json:"eip_addr,omitempty"`
+	EipId         *string                `protobuf:"bytes,3,opt,name=eip_id,proto3,oneof" json:"eip_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5215,8 +5215,8 @@ func (x *NicEip) GetEipId() string {
 // NicIp is the QingCloud resource `nic_ip` of definitions.json.
 type NicIp struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	NicId         *string                `protobuf:"bytes,1,opt,name=nic_id,json=nicId,proto3,oneof" json:"nic_id,omitempty"`
-	PrivateIp     *string                `protobuf:"bytes,2,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
+	NicId         *string                `protobuf:"bytes,1,opt,name=nic_id,proto3,oneof" json:"nic_id,omitempty"`
+	PrivateIp     *string                `protobuf:"bytes,2,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5268,12 +5268,12 @@ func (x *NicIp) GetPrivateIp() string {
 // NicVxnet is the QingCloud resource `nic_vxnet` of definitions.json.
 type NicVxnet struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	NicId         *string                `protobuf:"bytes,1,opt,name=nic_id,json=nicId,proto3,oneof" json:"nic_id,omitempty"`
-	PrivateIp     *string                `protobuf:"bytes,2,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
+	NicId         *string                `protobuf:"bytes,1,opt,name=nic_id,proto3,oneof" json:"nic_id,omitempty"`
+	PrivateIp     *string                `protobuf:"bytes,2,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
 	Role          *int32                 `protobuf:"varint,3,opt,name=role,proto3,oneof" json:"role,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,4,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
-	VxnetName     *string                `protobuf:"bytes,5,opt,name=vxnet_name,json=vxnetName,proto3,oneof" json:"vxnet_name,omitempty"`
-	VxnetType     *int32                 `protobuf:"varint,6,opt,name=vxnet_type,json=vxnetType,proto3,oneof" json:"vxnet_type,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,4,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
+	VxnetName     *string                `protobuf:"bytes,5,opt,name=vxnet_name,proto3,oneof" json:"vxnet_name,omitempty"`
+	VxnetType     *int32                 `protobuf:"varint,6,opt,name=vxnet_type,proto3,oneof" json:"vxnet_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5353,11 +5353,11 @@ func (x *NicVxnet) GetVxnetType() int32 {
 // NotificationData is the QingCloud resource `notification_data` of definitions.json.
 type NotificationData struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AlarmPolicy   *string                `protobuf:"bytes,1,opt,name=alarm_policy,json=alarmPolicy,proto3,oneof" json:"alarm_policy,omitempty"`
-	PrevStatus    *string                `protobuf:"bytes,2,opt,name=prev_status,json=prevStatus,proto3,oneof" json:"prev_status,omitempty"`
+	AlarmPolicy   *string                `protobuf:"bytes,1,opt,name=alarm_policy,proto3,oneof" json:"alarm_policy,omitempty"`
+	PrevStatus    *string                `protobuf:"bytes,2,opt,name=prev_status,proto3,oneof" json:"prev_status,omitempty"`
 	Rules         *string                `protobuf:"bytes,3,opt,name=rules,proto3,oneof" json:"rules,omitempty"`
-	TriggerStatus *string                `protobuf:"bytes,4,opt,name=trigger_status,json=triggerStatus,proto3,oneof" json:"trigger_status,omitempty"`
-	UserId        *string                `protobuf:"bytes,5,opt,name=user_id,json=userId,proto3,oneof" json:"user_id,omitempty"`
+	TriggerStatus *string                `protobuf:"bytes,4,opt,name=trigger_status,proto3,oneof" json:"trigger_status,omitempty"`
+	UserId        *string                `protobuf:"bytes,5,opt,name=user_id,proto3,oneof" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5430,14 +5430,14 @@ func (x *NotificationData) GetUserId() string {
 // NotificationList is the QingCloud resource `notification_list` of definitions.json.
 type NotificationList struct {
 	state                protoimpl.MessageState  `protogen:"open.v1"`
-	ConsoleId            *string                 `protobuf:"bytes,1,opt,name=console_id,json=consoleId,proto3,oneof" json:"console_id,omitempty"`
-	CreateTime           *string                 `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3,oneof" json:"create_time,omitempty"`
-	IsMine               *string                 `protobuf:"bytes,3,opt,name=is_mine,json=isMine,proto3,oneof" json:"is_mine,omitempty"`
+	ConsoleId            *string                 `protobuf:"bytes,1,opt,name=console_id,proto3,oneof" json:"console_id,omitempty"`
+	CreateTime           *string                 `protobuf:"bytes,2,opt,name=create_time,proto3,oneof" json:"create_time,omitempty"`
+	IsMine               *string                 `protobuf:"bytes,3,opt,name=is_mine,proto3,oneof" json:"is_mine,omitempty"`
 	Items                []*NotificationListItem `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`
-	NotificationListId   *string                 `protobuf:"bytes,5,opt,name=notification_list_id,json=notificationListId,proto3,oneof" json:"notification_list_id,omitempty"`
-	NotificationListName *string                 `protobuf:"bytes,6,opt,name=notification_list_name,json=notificationListName,proto3,oneof" json:"notification_list_name,omitempty"`
+	NotificationListId   *string                 `protobuf:"bytes,5,opt,name=notification_list_id,proto3,oneof" json:"notification_list_id,omitempty"`
+	NotificationListName *string                 `protobuf:"bytes,6,opt,name=notification_list_name,proto3,oneof" json:"notification_list_name,omitempty"`
 	Owner                *string                 `protobuf:"bytes,7,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	RootUserId           *string                 `protobuf:"bytes,8,opt,name=root_user_id,json=rootUserId,proto3,oneof" json:"root_user_id,omitempty"`
+	RootUserId           *string                 `protobuf:"bytes,8,opt,name=root_user_id,proto3,oneof" json:"root_user_id,omitempty"`
 	Shared               *string                 `protobuf:"bytes,9,opt,name=shared,proto3,oneof" json:"shared,omitempty"`
 	Visibility           *string                 `protobuf:"bytes,10,opt,name=visibility,proto3,oneof" json:"visibility,omitempty"`
 	unknownFields        protoimpl.UnknownFields
@@ -5547,18 +5547,18 @@ func (x *NotificationList) GetVisibility() string {
 // NotificationListItem is the QingCloud resource `notification_list_item` of definitions.json.
 type NotificationListItem struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
-	ConsoleId            *string                `protobuf:"bytes,1,opt,name=console_id,json=consoleId,proto3,oneof" json:"console_id,omitempty"`
+	ConsoleId            *string                `protobuf:"bytes,1,opt,name=console_id,proto3,oneof" json:"console_id,omitempty"`
 	Content              *string                `protobuf:"bytes,2,opt,name=content,proto3,oneof" json:"content,omitempty"`
-	CreateTime           *string                `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3,oneof" json:"create_time,omitempty"`
-	NotificationItemId   *string                `protobuf:"bytes,4,opt,name=notification_item_id,json=notificationItemId,proto3,oneof" json:"notification_item_id,omitempty"`
-	NotificationItemType *string                `protobuf:"bytes,5,opt,name=notification_item_type,json=notificationItemType,proto3,oneof" json:"notification_item_type,omitempty"`
+	CreateTime           *string                `protobuf:"bytes,3,opt,name=create_time,proto3,oneof" json:"create_time,omitempty"`
+	NotificationItemId   *string                `protobuf:"bytes,4,opt,name=notification_item_id,proto3,oneof" json:"notification_item_id,omitempty"`
+	NotificationItemType *string                `protobuf:"bytes,5,opt,name=notification_item_type,proto3,oneof" json:"notification_item_type,omitempty"`
 	Owner                *string                `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Remarks              *string                `protobuf:"bytes,7,opt,name=remarks,proto3,oneof" json:"remarks,omitempty"`
-	RootUserId           *string                `protobuf:"bytes,8,opt,name=root_user_id,json=rootUserId,proto3,oneof" json:"root_user_id,omitempty"`
-	ValidStatus          *int32                 `protobuf:"varint,9,opt,name=valid_status,json=validStatus,proto3,oneof" json:"valid_status,omitempty"`
-	VerificationCode     *string                `protobuf:"bytes,10,opt,name=verification_code,json=verificationCode,proto3,oneof" json:"verification_code,omitempty"`
+	RootUserId           *string                `protobuf:"bytes,8,opt,name=root_user_id,proto3,oneof" json:"root_user_id,omitempty"`
+	ValidStatus          *int32                 `protobuf:"varint,9,opt,name=valid_status,proto3,oneof" json:"valid_status,omitempty"`
+	VerificationCode     *string                `protobuf:"bytes,10,opt,name=verification_code,proto3,oneof" json:"verification_code,omitempty"`
 	Verified             *int32                 `protobuf:"varint,11,opt,name=verified,proto3,oneof" json:"verified,omitempty"`
-	VerifyTime           *string                `protobuf:"bytes,12,opt,name=verify_time,json=verifyTime,proto3,oneof" json:"verify_time,omitempty"`
+	VerifyTime           *string                `protobuf:"bytes,12,opt,name=verify_time,proto3,oneof" json:"verify_time,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -5680,17 +5680,17 @@ func (x *NotificationListItem) GetVerifyTime() string {
 // Project is the QingCloud resource `project` of definitions.json.
 type Project struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
-	ConsoleId       *string                `protobuf:"bytes,1,opt,name=console_id,json=consoleId,proto3,oneof" json:"console_id,omitempty"`
-	CreateTime      *string                `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3,oneof" json:"create_time,omitempty"`
+	ConsoleId       *string                `protobuf:"bytes,1,opt,name=console_id,proto3,oneof" json:"console_id,omitempty"`
+	CreateTime      *string                `protobuf:"bytes,2,opt,name=create_time,proto3,oneof" json:"create_time,omitempty"`
 	Description     *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Enabled         *int32                 `protobuf:"varint,4,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
 	Meta            *string                `protobuf:"bytes,5,opt,name=meta,proto3,oneof" json:"meta,omitempty"`
 	Owner           *string                `protobuf:"bytes,6,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	OwnerName       *string                `protobuf:"bytes,7,opt,name=owner_name,json=ownerName,proto3,oneof" json:"owner_name,omitempty"`
-	ProjectId       *string                `protobuf:"bytes,8,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	ProjectName     *string                `protobuf:"bytes,9,opt,name=project_name,json=projectName,proto3,oneof" json:"project_name,omitempty"`
-	ResourceGroupId *string                `protobuf:"bytes,10,opt,name=resource_group_id,json=resourceGroupId,proto3,oneof" json:"resource_group_id,omitempty"`
-	RootUserId      *string                `protobuf:"bytes,11,opt,name=root_user_id,json=rootUserId,proto3,oneof" json:"root_user_id,omitempty"`
+	OwnerName       *string                `protobuf:"bytes,7,opt,name=owner_name,proto3,oneof" json:"owner_name,omitempty"`
+	ProjectId       *string                `protobuf:"bytes,8,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	ProjectName     *string                `protobuf:"bytes,9,opt,name=project_name,proto3,oneof" json:"project_name,omitempty"`
+	ResourceGroupId *string                `protobuf:"bytes,10,opt,name=resource_group_id,proto3,oneof" json:"resource_group_id,omitempty"`
+	RootUserId      *string                `protobuf:"bytes,11,opt,name=root_user_id,proto3,oneof" json:"root_user_id,omitempty"`
 	Status          *string                `protobuf:"bytes,12,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -5813,16 +5813,16 @@ func (x *Project) GetStatus() string {
 // ProjectResourceItem is the QingCloud resource `project_resource_item` of definitions.json.
 type ProjectResourceItem struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime      *string                `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3,oneof" json:"create_time,omitempty"`
+	CreateTime      *string                `protobuf:"bytes,1,opt,name=create_time,proto3,oneof" json:"create_time,omitempty"`
 	Meta            *string                `protobuf:"bytes,2,opt,name=meta,proto3,oneof" json:"meta,omitempty"`
 	Owner           *string                `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId       *string                `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	ProjectName     *string                `protobuf:"bytes,5,opt,name=project_name,json=projectName,proto3,oneof" json:"project_name,omitempty"`
-	ResourceGroupId *string                `protobuf:"bytes,6,opt,name=resource_group_id,json=resourceGroupId,proto3,oneof" json:"resource_group_id,omitempty"`
-	ResourceId      *string                `protobuf:"bytes,7,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	ResourceType    *string                `protobuf:"bytes,8,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
-	RootUserId      *string                `protobuf:"bytes,9,opt,name=root_user_id,json=rootUserId,proto3,oneof" json:"root_user_id,omitempty"`
-	ZoneId          *string                `protobuf:"bytes,10,opt,name=zone_id,json=zoneId,proto3,oneof" json:"zone_id,omitempty"`
+	ProjectId       *string                `protobuf:"bytes,4,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	ProjectName     *string                `protobuf:"bytes,5,opt,name=project_name,proto3,oneof" json:"project_name,omitempty"`
+	ResourceGroupId *string                `protobuf:"bytes,6,opt,name=resource_group_id,proto3,oneof" json:"resource_group_id,omitempty"`
+	ResourceId      *string                `protobuf:"bytes,7,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	ResourceType    *string                `protobuf:"bytes,8,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
+	RootUserId      *string                `protobuf:"bytes,9,opt,name=root_user_id,proto3,oneof" json:"root_user_id,omitempty"`
+	ZoneId          *string                `protobuf:"bytes,10,opt,name=zone_id,proto3,oneof" json:"zone_id,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -5931,7 +5931,7 @@ func (x *ProjectResourceItem) GetZoneId() string {
 type QuotaLeft struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Left          *int64                 `protobuf:"varint,1,opt,name=left,proto3,oneof" json:"left,omitempty"`
-	ResourceType  *string                `protobuf:"bytes,2,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
+	ResourceType  *string                `protobuf:"bytes,2,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5984,27 +5984,27 @@ func (x *QuotaLeft) GetResourceType() string {
 type Rdb struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Known values: ok, alarm, insufficient (others are passed through).
-	AlarmStatus         *string                `protobuf:"bytes,1,opt,name=alarm_status,json=alarmStatus,proto3,oneof" json:"alarm_status,omitempty"`
-	AutoBackupTime      *int32                 `protobuf:"varint,2,opt,name=auto_backup_time,json=autoBackupTime,proto3,oneof" json:"auto_backup_time,omitempty"`
-	AutoMinorVerUpgrade *int32                 `protobuf:"varint,3,opt,name=auto_minor_ver_upgrade,json=autoMinorVerUpgrade,proto3,oneof" json:"auto_minor_ver_upgrade,omitempty"`
-	CreateTime          *string                `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3,oneof" json:"create_time,omitempty"`
+	AlarmStatus         *string                `protobuf:"bytes,1,opt,name=alarm_status,proto3,oneof" json:"alarm_status,omitempty"`
+	AutoBackupTime      *int32                 `protobuf:"varint,2,opt,name=auto_backup_time,proto3,oneof" json:"auto_backup_time,omitempty"`
+	AutoMinorVerUpgrade *int32                 `protobuf:"varint,3,opt,name=auto_minor_ver_upgrade,proto3,oneof" json:"auto_minor_ver_upgrade,omitempty"`
+	CreateTime          *string                `protobuf:"bytes,4,opt,name=create_time,proto3,oneof" json:"create_time,omitempty"`
 	Description         *string                `protobuf:"bytes,5,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	EngineVersion       *string                `protobuf:"bytes,6,opt,name=engine_version,json=engineVersion,proto3,oneof" json:"engine_version,omitempty"`
-	LastestSnapshotTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=lastest_snapshot_time,json=lastestSnapshotTime,proto3" json:"lastest_snapshot_time,omitempty"`
-	MasterIp            *string                `protobuf:"bytes,8,opt,name=master_ip,json=masterIp,proto3,oneof" json:"master_ip,omitempty"`
-	RdbEngine           *string                `protobuf:"bytes,9,opt,name=rdb_engine,json=rdbEngine,proto3,oneof" json:"rdb_engine,omitempty"`
-	RdbId               *string                `protobuf:"bytes,10,opt,name=rdb_id,json=rdbId,proto3,oneof" json:"rdb_id,omitempty"`
-	RdbName             *string                `protobuf:"bytes,11,opt,name=rdb_name,json=rdbName,proto3,oneof" json:"rdb_name,omitempty"`
-	RdbType             *int32                 `protobuf:"varint,12,opt,name=rdb_type,json=rdbType,proto3,oneof" json:"rdb_type,omitempty"`
+	EngineVersion       *string                `protobuf:"bytes,6,opt,name=engine_version,proto3,oneof" json:"engine_version,omitempty"`
+	LastestSnapshotTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=lastest_snapshot_time,proto3" json:"lastest_snapshot_time,omitempty"`
+	MasterIp            *string                `protobuf:"bytes,8,opt,name=master_ip,proto3,oneof" json:"master_ip,omitempty"`
+	RdbEngine           *string                `protobuf:"bytes,9,opt,name=rdb_engine,proto3,oneof" json:"rdb_engine,omitempty"`
+	RdbId               *string                `protobuf:"bytes,10,opt,name=rdb_id,proto3,oneof" json:"rdb_id,omitempty"`
+	RdbName             *string                `protobuf:"bytes,11,opt,name=rdb_name,proto3,oneof" json:"rdb_name,omitempty"`
+	RdbType             *int32                 `protobuf:"varint,12,opt,name=rdb_type,proto3,oneof" json:"rdb_type,omitempty"`
 	// Known values: pending, active, stopped, deleted, suspended, ceased (others are passed through).
 	Status      *string `protobuf:"bytes,13,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime  *string `protobuf:"bytes,14,opt,name=status_time,json=statusTime,proto3,oneof" json:"status_time,omitempty"`
-	StorageSize *int64  `protobuf:"varint,15,opt,name=storage_size,json=storageSize,proto3,oneof" json:"storage_size,omitempty"`
+	StatusTime  *string `protobuf:"bytes,14,opt,name=status_time,proto3,oneof" json:"status_time,omitempty"`
+	StorageSize *int64  `protobuf:"varint,15,opt,name=storage_size,proto3,oneof" json:"storage_size,omitempty"`
 	Tags        []*Tag  `protobuf:"bytes,16,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: creating, stopping, starting, deleting, backup-creating, temp-creating,
 	// configuring, switching, invalid-tackling, resizing, suspending, ceasing, instance-ceasing,
 	// vxnet-leaving, vxnet-joining (others are passed through).
-	TransitionStatus *string `protobuf:"bytes,17,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,17,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
 	Vxnet            *Vxnet  `protobuf:"bytes,18,opt,name=vxnet,proto3" json:"vxnet,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -6169,9 +6169,9 @@ func (x *Rdb) GetVxnet() *Vxnet {
 // RdbFile is the QingCloud resource `rdb_file` of definitions.json.
 type RdbFile struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	BinaryLog     []*File                `protobuf:"bytes,1,rep,name=binary_log,json=binaryLog,proto3" json:"binary_log,omitempty"`
-	ErrorLog      []*File                `protobuf:"bytes,2,rep,name=error_log,json=errorLog,proto3" json:"error_log,omitempty"`
-	SlowLog       []*File                `protobuf:"bytes,3,rep,name=slow_log,json=slowLog,proto3" json:"slow_log,omitempty"`
+	BinaryLog     []*File                `protobuf:"bytes,1,rep,name=binary_log,proto3" json:"binary_log,omitempty"`
+	ErrorLog      []*File                `protobuf:"bytes,2,rep,name=error_log,proto3" json:"error_log,omitempty"`
+	SlowLog       []*File                `protobuf:"bytes,3,rep,name=slow_log,proto3" json:"slow_log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6232,16 +6232,16 @@ type RdbParameter struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Family *string                `protobuf:"bytes,1,opt,name=family,proto3,oneof" json:"family,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsReadonly *int32 `protobuf:"varint,2,opt,name=is_readonly,json=isReadonly,proto3,oneof" json:"is_readonly,omitempty"`
+	IsReadonly *int32 `protobuf:"varint,2,opt,name=is_readonly,proto3,oneof" json:"is_readonly,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsStatic      *int32  `protobuf:"varint,3,opt,name=is_static,json=isStatic,proto3,oneof" json:"is_static,omitempty"`
-	MaxValue      *int64  `protobuf:"varint,4,opt,name=max_value,json=maxValue,proto3,oneof" json:"max_value,omitempty"`
-	MinValue      *int64  `protobuf:"varint,5,opt,name=min_value,json=minValue,proto3,oneof" json:"min_value,omitempty"`
-	OptName       *string `protobuf:"bytes,6,opt,name=opt_name,json=optName,proto3,oneof" json:"opt_name,omitempty"`
-	SectionName   *string `protobuf:"bytes,7,opt,name=section_name,json=sectionName,proto3,oneof" json:"section_name,omitempty"`
-	VarName       *string `protobuf:"bytes,8,opt,name=var_name,json=varName,proto3,oneof" json:"var_name,omitempty"`
-	VarType       *string `protobuf:"bytes,9,opt,name=var_type,json=varType,proto3,oneof" json:"var_type,omitempty"`
-	VarValue      *string `protobuf:"bytes,10,opt,name=var_value,json=varValue,proto3,oneof" json:"var_value,omitempty"`
+	IsStatic      *int32  `protobuf:"varint,3,opt,name=is_static,proto3,oneof" json:"is_static,omitempty"`
+	MaxValue      *int64  `protobuf:"varint,4,opt,name=max_value,proto3,oneof" json:"max_value,omitempty"`
+	MinValue      *int64  `protobuf:"varint,5,opt,name=min_value,proto3,oneof" json:"min_value,omitempty"`
+	OptName       *string `protobuf:"bytes,6,opt,name=opt_name,proto3,oneof" json:"opt_name,omitempty"`
+	SectionName   *string `protobuf:"bytes,7,opt,name=section_name,proto3,oneof" json:"section_name,omitempty"`
+	VarName       *string `protobuf:"bytes,8,opt,name=var_name,proto3,oneof" json:"var_name,omitempty"`
+	VarType       *string `protobuf:"bytes,9,opt,name=var_type,proto3,oneof" json:"var_type,omitempty"`
+	VarValue      *string `protobuf:"bytes,10,opt,name=var_value,proto3,oneof" json:"var_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6349,61 +6349,61 @@ func (x *RdbParameter) GetVarValue() string {
 // RdbParameters is the QingCloud resource `rdb_parameters` of definitions.json.
 type RdbParameters struct {
 	state                     protoimpl.MessageState `protogen:"open.v1"`
-	BindAddress               *string                `protobuf:"bytes,1,opt,name=bind_address,json=bindAddress,proto3,oneof" json:"bind_address,omitempty"`
-	BinlogFormat              *string                `protobuf:"bytes,2,opt,name=binlog_format,json=binlogFormat,proto3,oneof" json:"binlog_format,omitempty"`
-	CharacterSetServer        *string                `protobuf:"bytes,3,opt,name=character_set_server,json=characterSetServer,proto3,oneof" json:"character_set_server,omitempty"`
+	BindAddress               *string                `protobuf:"bytes,1,opt,name=bind_address,proto3,oneof" json:"bind_address,omitempty"`
+	BinlogFormat              *string                `protobuf:"bytes,2,opt,name=binlog_format,proto3,oneof" json:"binlog_format,omitempty"`
+	CharacterSetServer        *string                `protobuf:"bytes,3,opt,name=character_set_server,proto3,oneof" json:"character_set_server,omitempty"`
 	Datadir                   *string                `protobuf:"bytes,4,opt,name=datadir,proto3,oneof" json:"datadir,omitempty"`
-	DefaultStorageEngine      *string                `protobuf:"bytes,5,opt,name=default_storage_engine,json=defaultStorageEngine,proto3,oneof" json:"default_storage_engine,omitempty"`
-	ExpireLogsDays            *int32                 `protobuf:"varint,6,opt,name=expire_logs_days,json=expireLogsDays,proto3,oneof" json:"expire_logs_days,omitempty"`
+	DefaultStorageEngine      *string                `protobuf:"bytes,5,opt,name=default_storage_engine,proto3,oneof" json:"default_storage_engine,omitempty"`
+	ExpireLogsDays            *int32                 `protobuf:"varint,6,opt,name=expire_logs_days,proto3,oneof" json:"expire_logs_days,omitempty"`
 	Innodb                    *string                `protobuf:"bytes,7,opt,name=innodb,proto3,oneof" json:"innodb,omitempty"`
-	InnodbBufferPoolInstances *int32                 `protobuf:"varint,8,opt,name=innodb_buffer_pool_instances,json=innodbBufferPoolInstances,proto3,oneof" json:"innodb_buffer_pool_instances,omitempty"`
-	InnodbBufferPoolSize      *string                `protobuf:"bytes,9,opt,name=innodb_buffer_pool_size,json=innodbBufferPoolSize,proto3,oneof" json:"innodb_buffer_pool_size,omitempty"`
-	InnodbFilePerTable        *int32                 `protobuf:"varint,10,opt,name=innodb_file_per_table,json=innodbFilePerTable,proto3,oneof" json:"innodb_file_per_table,omitempty"`
-	InnodbFlushLogAtTrxCommit *int32                 `protobuf:"varint,11,opt,name=innodb_flush_log_at_trx_commit,json=innodbFlushLogAtTrxCommit,proto3,oneof" json:"innodb_flush_log_at_trx_commit,omitempty"`
-	InnodbFlushMethod         *string                `protobuf:"bytes,12,opt,name=innodb_flush_method,json=innodbFlushMethod,proto3,oneof" json:"innodb_flush_method,omitempty"`
-	InnodbIoCapacity          *int32                 `protobuf:"varint,13,opt,name=innodb_io_capacity,json=innodbIoCapacity,proto3,oneof" json:"innodb_io_capacity,omitempty"`
-	InnodbLogBufferSize       *string                `protobuf:"bytes,14,opt,name=innodb_log_buffer_size,json=innodbLogBufferSize,proto3,oneof" json:"innodb_log_buffer_size,omitempty"`
-	InnodbLogFileSize         *string                `protobuf:"bytes,15,opt,name=innodb_log_file_size,json=innodbLogFileSize,proto3,oneof" json:"innodb_log_file_size,omitempty"`
-	InnodbLogFilesInGroup     *int32                 `protobuf:"varint,16,opt,name=innodb_log_files_in_group,json=innodbLogFilesInGroup,proto3,oneof" json:"innodb_log_files_in_group,omitempty"`
-	InnodbMaxDirtyPagesPct    *int32                 `protobuf:"varint,17,opt,name=innodb_max_dirty_pages_pct,json=innodbMaxDirtyPagesPct,proto3,oneof" json:"innodb_max_dirty_pages_pct,omitempty"`
-	InnodbReadIoThreads       *int32                 `protobuf:"varint,18,opt,name=innodb_read_io_threads,json=innodbReadIoThreads,proto3,oneof" json:"innodb_read_io_threads,omitempty"`
-	InnodbWriteIoThreads      *int32                 `protobuf:"varint,19,opt,name=innodb_write_io_threads,json=innodbWriteIoThreads,proto3,oneof" json:"innodb_write_io_threads,omitempty"`
-	InteractiveTimeout        *int32                 `protobuf:"varint,20,opt,name=interactive_timeout,json=interactiveTimeout,proto3,oneof" json:"interactive_timeout,omitempty"`
-	KeyBufferSize             *string                `protobuf:"bytes,21,opt,name=key_buffer_size,json=keyBufferSize,proto3,oneof" json:"key_buffer_size,omitempty"`
-	LogBin                    *string                `protobuf:"bytes,22,opt,name=log_bin,json=logBin,proto3,oneof" json:"log_bin,omitempty"`
-	LogBinIndex               *string                `protobuf:"bytes,23,opt,name=log_bin_index,json=logBinIndex,proto3,oneof" json:"log_bin_index,omitempty"`
-	LogError                  *string                `protobuf:"bytes,24,opt,name=log_error,json=logError,proto3,oneof" json:"log_error,omitempty"`
-	LogQueriesNotUsingIndexes *string                `protobuf:"bytes,25,opt,name=log_queries_not_using_indexes,json=logQueriesNotUsingIndexes,proto3,oneof" json:"log_queries_not_using_indexes,omitempty"`
-	LogSlaveUpdates           *int32                 `protobuf:"varint,26,opt,name=log_slave_updates,json=logSlaveUpdates,proto3,oneof" json:"log_slave_updates,omitempty"`
-	LongQueryTime             *int32                 `protobuf:"varint,27,opt,name=long_query_time,json=longQueryTime,proto3,oneof" json:"long_query_time,omitempty"`
-	LowerCaseTableNames       *int32                 `protobuf:"varint,28,opt,name=lower_case_table_names,json=lowerCaseTableNames,proto3,oneof" json:"lower_case_table_names,omitempty"`
-	MaxAllowedPacket          *string                `protobuf:"bytes,29,opt,name=max_allowed_packet,json=maxAllowedPacket,proto3,oneof" json:"max_allowed_packet,omitempty"`
-	MaxConnectErrors          *int32                 `protobuf:"varint,30,opt,name=max_connect_errors,json=maxConnectErrors,proto3,oneof" json:"max_connect_errors,omitempty"`
-	MaxConnections            *int32                 `protobuf:"varint,31,opt,name=max_connections,json=maxConnections,proto3,oneof" json:"max_connections,omitempty"`
-	MaxHeapTableSize          *string                `protobuf:"bytes,32,opt,name=max_heap_table_size,json=maxHeapTableSize,proto3,oneof" json:"max_heap_table_size,omitempty"`
-	OpenFilesLimit            *int32                 `protobuf:"varint,33,opt,name=open_files_limit,json=openFilesLimit,proto3,oneof" json:"open_files_limit,omitempty"`
+	InnodbBufferPoolInstances *int32                 `protobuf:"varint,8,opt,name=innodb_buffer_pool_instances,proto3,oneof" json:"innodb_buffer_pool_instances,omitempty"`
+	InnodbBufferPoolSize      *string                `protobuf:"bytes,9,opt,name=innodb_buffer_pool_size,proto3,oneof" json:"innodb_buffer_pool_size,omitempty"`
+	InnodbFilePerTable        *int32                 `protobuf:"varint,10,opt,name=innodb_file_per_table,proto3,oneof" json:"innodb_file_per_table,omitempty"`
+	InnodbFlushLogAtTrxCommit *int32                 `protobuf:"varint,11,opt,name=innodb_flush_log_at_trx_commit,proto3,oneof" json:"innodb_flush_log_at_trx_commit,omitempty"`
+	InnodbFlushMethod         *string                `protobuf:"bytes,12,opt,name=innodb_flush_method,proto3,oneof" json:"innodb_flush_method,omitempty"`
+	InnodbIoCapacity          *int32                 `protobuf:"varint,13,opt,name=innodb_io_capacity,proto3,oneof" json:"innodb_io_capacity,omitempty"`
+	InnodbLogBufferSize       *string                `protobuf:"bytes,14,opt,name=innodb_log_buffer_size,proto3,oneof" json:"innodb_log_buffer_size,omitempty"`
+	InnodbLogFileSize         *string                `protobuf:"bytes,15,opt,name=innodb_log_file_size,proto3,oneof" json:"innodb_log_file_size,omitempty"`
+	InnodbLogFilesInGroup     *int32                 `protobuf:"varint,16,opt,name=innodb_log_files_in_group,proto3,oneof" json:"innodb_log_files_in_group,omitempty"`
+	InnodbMaxDirtyPagesPct    *int32                 `protobuf:"varint,17,opt,name=innodb_max_dirty_pages_pct,proto3,oneof" json:"innodb_max_dirty_pages_pct,omitempty"`
+	InnodbReadIoThreads       *int32                 `protobuf:"varint,18,opt,name=innodb_read_io_threads,proto3,oneof" json:"innodb_read_io_threads,omitempty"`
+	InnodbWriteIoThreads      *int32                 `protobuf:"varint,19,opt,name=innodb_write_io_threads,proto3,oneof" json:"innodb_write_io_threads,omitempty"`
+	InteractiveTimeout        *int32                 `protobuf:"varint,20,opt,name=interactive_timeout,proto3,oneof" json:"interactive_timeout,omitempty"`
+	KeyBufferSize             *string                `protobuf:"bytes,21,opt,name=key_buffer_size,proto3,oneof" json:"key_buffer_size,omitempty"`
+	LogBin                    *string                `protobuf:"bytes,22,opt,name=log_bin,proto3,oneof" json:"log_bin,omitempty"`
+	LogBinIndex               *string                `protobuf:"bytes,23,opt,name=log_bin_index,proto3,oneof" json:"log_bin_index,omitempty"`
+	LogError                  *string                `protobuf:"bytes,24,opt,name=log_error,proto3,oneof" json:"log_error,omitempty"`
+	LogQueriesNotUsingIndexes *string                `protobuf:"bytes,25,opt,name=log_queries_not_using_indexes,proto3,oneof" json:"log_queries_not_using_indexes,omitempty"`
+	LogSlaveUpdates           *int32                 `protobuf:"varint,26,opt,name=log_slave_updates,proto3,oneof" json:"log_slave_updates,omitempty"`
+	LongQueryTime             *int32                 `protobuf:"varint,27,opt,name=long_query_time,proto3,oneof" json:"long_query_time,omitempty"`
+	LowerCaseTableNames       *int32                 `protobuf:"varint,28,opt,name=lower_case_table_names,proto3,oneof" json:"lower_case_table_names,omitempty"`
+	MaxAllowedPacket          *string                `protobuf:"bytes,29,opt,name=max_allowed_packet,proto3,oneof" json:"max_allowed_packet,omitempty"`
+	MaxConnectErrors          *int32                 `protobuf:"varint,30,opt,name=max_connect_errors,proto3,oneof" json:"max_connect_errors,omitempty"`
+	MaxConnections            *int32                 `protobuf:"varint,31,opt,name=max_connections,proto3,oneof" json:"max_connections,omitempty"`
+	MaxHeapTableSize          *string                `protobuf:"bytes,32,opt,name=max_heap_table_size,proto3,oneof" json:"max_heap_table_size,omitempty"`
+	OpenFilesLimit            *int32                 `protobuf:"varint,33,opt,name=open_files_limit,proto3,oneof" json:"open_files_limit,omitempty"`
 	Port                      *int32                 `protobuf:"varint,34,opt,name=port,proto3,oneof" json:"port,omitempty"`
-	QueryCacheSize            *int64                 `protobuf:"varint,35,opt,name=query_cache_size,json=queryCacheSize,proto3,oneof" json:"query_cache_size,omitempty"`
-	QueryCacheType            *int32                 `protobuf:"varint,36,opt,name=query_cache_type,json=queryCacheType,proto3,oneof" json:"query_cache_type,omitempty"`
-	RelayLog                  *string                `protobuf:"bytes,37,opt,name=relay_log,json=relayLog,proto3,oneof" json:"relay_log,omitempty"`
-	RelayLogIndex             *string                `protobuf:"bytes,38,opt,name=relay_log_index,json=relayLogIndex,proto3,oneof" json:"relay_log_index,omitempty"`
-	SkipNameResolve           *int32                 `protobuf:"varint,39,opt,name=skip_name_resolve,json=skipNameResolve,proto3,oneof" json:"skip_name_resolve,omitempty"`
-	SkipSlaveStart            *int32                 `protobuf:"varint,40,opt,name=skip_slave_start,json=skipSlaveStart,proto3,oneof" json:"skip_slave_start,omitempty"`
-	SlaveExecMode             *string                `protobuf:"bytes,41,opt,name=slave_exec_mode,json=slaveExecMode,proto3,oneof" json:"slave_exec_mode,omitempty"`
-	SlaveNetTimeout           *int32                 `protobuf:"varint,42,opt,name=slave_net_timeout,json=slaveNetTimeout,proto3,oneof" json:"slave_net_timeout,omitempty"`
-	SlowQueryLog              *int32                 `protobuf:"varint,43,opt,name=slow_query_log,json=slowQueryLog,proto3,oneof" json:"slow_query_log,omitempty"`
-	SlowQueryLogFile          *string                `protobuf:"bytes,44,opt,name=slow_query_log_file,json=slowQueryLogFile,proto3,oneof" json:"slow_query_log_file,omitempty"`
-	SqlMode                   *string                `protobuf:"bytes,45,opt,name=sql_mode,json=sqlMode,proto3,oneof" json:"sql_mode,omitempty"`
-	SyncBinlog                *int32                 `protobuf:"varint,46,opt,name=sync_binlog,json=syncBinlog,proto3,oneof" json:"sync_binlog,omitempty"`
-	SyncMasterInfo            *int32                 `protobuf:"varint,47,opt,name=sync_master_info,json=syncMasterInfo,proto3,oneof" json:"sync_master_info,omitempty"`
-	SyncRelayLog              *int32                 `protobuf:"varint,48,opt,name=sync_relay_log,json=syncRelayLog,proto3,oneof" json:"sync_relay_log,omitempty"`
-	SyncRelayLogInfo          *int32                 `protobuf:"varint,49,opt,name=sync_relay_log_info,json=syncRelayLogInfo,proto3,oneof" json:"sync_relay_log_info,omitempty"`
-	TableOpenCache            *int32                 `protobuf:"varint,50,opt,name=table_open_cache,json=tableOpenCache,proto3,oneof" json:"table_open_cache,omitempty"`
-	ThreadCacheSize           *int64                 `protobuf:"varint,51,opt,name=thread_cache_size,json=threadCacheSize,proto3,oneof" json:"thread_cache_size,omitempty"`
-	TmpTableSize              *string                `protobuf:"bytes,52,opt,name=tmp_table_size,json=tmpTableSize,proto3,oneof" json:"tmp_table_size,omitempty"`
+	QueryCacheSize            *int64                 `protobuf:"varint,35,opt,name=query_cache_size,proto3,oneof" json:"query_cache_size,omitempty"`
+	QueryCacheType            *int32                 `protobuf:"varint,36,opt,name=query_cache_type,proto3,oneof" json:"query_cache_type,omitempty"`
+	RelayLog                  *string                `protobuf:"bytes,37,opt,name=relay_log,proto3,oneof" json:"relay_log,omitempty"`
+	RelayLogIndex             *string                `protobuf:"bytes,38,opt,name=relay_log_index,proto3,oneof" json:"relay_log_index,omitempty"`
+	SkipNameResolve           *int32                 `protobuf:"varint,39,opt,name=skip_name_resolve,proto3,oneof" json:"skip_name_resolve,omitempty"`
+	SkipSlaveStart            *int32                 `protobuf:"varint,40,opt,name=skip_slave_start,proto3,oneof" json:"skip_slave_start,omitempty"`
+	SlaveExecMode             *string                `protobuf:"bytes,41,opt,name=slave_exec_mode,proto3,oneof" json:"slave_exec_mode,omitempty"`
+	SlaveNetTimeout           *int32                 `protobuf:"varint,42,opt,name=slave_net_timeout,proto3,oneof" json:"slave_net_timeout,omitempty"`
+	SlowQueryLog              *int32                 `protobuf:"varint,43,opt,name=slow_query_log,proto3,oneof" json:"slow_query_log,omitempty"`
+	SlowQueryLogFile          *string                `protobuf:"bytes,44,opt,name=slow_query_log_file,proto3,oneof" json:"slow_query_log_file,omitempty"`
+	SqlMode                   *string                `protobuf:"bytes,45,opt,name=sql_mode,proto3,oneof" json:"sql_mode,omitempty"`
+	SyncBinlog                *int32                 `protobuf:"varint,46,opt,name=sync_binlog,proto3,oneof" json:"sync_binlog,omitempty"`
+	SyncMasterInfo            *int32                 `protobuf:"varint,47,opt,name=sync_master_info,proto3,oneof" json:"sync_master_info,omitempty"`
+	SyncRelayLog              *int32                 `protobuf:"varint,48,opt,name=sync_relay_log,proto3,oneof" json:"sync_relay_log,omitempty"`
+	SyncRelayLogInfo          *int32                 `protobuf:"varint,49,opt,name=sync_relay_log_info,proto3,oneof" json:"sync_relay_log_info,omitempty"`
+	TableOpenCache            *int32                 `protobuf:"varint,50,opt,name=table_open_cache,proto3,oneof" json:"table_open_cache,omitempty"`
+	ThreadCacheSize           *int64                 `protobuf:"varint,51,opt,name=thread_cache_size,proto3,oneof" json:"thread_cache_size,omitempty"`
+	TmpTableSize              *string                `protobuf:"bytes,52,opt,name=tmp_table_size,proto3,oneof" json:"tmp_table_size,omitempty"`
 	Tmpdir                    *string                `protobuf:"bytes,53,opt,name=tmpdir,proto3,oneof" json:"tmpdir,omitempty"`
 	User                      *string                `protobuf:"bytes,54,opt,name=user,proto3,oneof" json:"user,omitempty"`
-	WaitTimeout               *int32                 `protobuf:"varint,55,opt,name=wait_timeout,json=waitTimeout,proto3,oneof" json:"wait_timeout,omitempty"`
+	WaitTimeout               *int32                 `protobuf:"varint,55,opt,name=wait_timeout,proto3,oneof" json:"wait_timeout,omitempty"`
 	unknownFields             protoimpl.UnknownFields
 	sizeCache                 protoimpl.SizeCache
 }
@@ -6879,9 +6879,9 @@ func (x *RdbPrivateIp) GetTopslave() string {
 // Resource is the QingCloud resource `resource` of definitions.json.
 type Resource struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	ResourceId    *string                `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	ResourceName  *string                `protobuf:"bytes,2,opt,name=resource_name,json=resourceName,proto3,oneof" json:"resource_name,omitempty"`
-	ResourceType  *string                `protobuf:"bytes,3,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,1,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	ResourceName  *string                `protobuf:"bytes,2,opt,name=resource_name,proto3,oneof" json:"resource_name,omitempty"`
+	ResourceType  *string                `protobuf:"bytes,3,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6940,80 +6940,80 @@ func (x *Resource) GetResourceType() string {
 // ResourceLimits is the QingCloud resource `resource_limits` of definitions.json.
 type ResourceLimits struct {
 	state                             protoimpl.MessageState `protogen:"open.v1"`
-	BanMmVxnets                       *int32                 `protobuf:"varint,1,opt,name=ban_mm_vxnets,json=banMmVxnets,proto3,oneof" json:"ban_mm_vxnets,omitempty"`
-	BmZones                           []string               `protobuf:"bytes,2,rep,name=bm_zones,json=bmZones,proto3" json:"bm_zones,omitempty"`
-	BucketCreateWhitelist             *string                `protobuf:"bytes,3,opt,name=bucket_create_whitelist,json=bucketCreateWhitelist,proto3,oneof" json:"bucket_create_whitelist,omitempty"`
+	BanMmVxnets                       *int32                 `protobuf:"varint,1,opt,name=ban_mm_vxnets,proto3,oneof" json:"ban_mm_vxnets,omitempty"`
+	BmZones                           []string               `protobuf:"bytes,2,rep,name=bm_zones,proto3" json:"bm_zones,omitempty"`
+	BucketCreateWhitelist             *string                `protobuf:"bytes,3,opt,name=bucket_create_whitelist,proto3,oneof" json:"bucket_create_whitelist,omitempty"`
 	Comments                          *string                `protobuf:"bytes,4,opt,name=comments,proto3,oneof" json:"comments,omitempty"`
-	DisabledActions                   []string               `protobuf:"bytes,5,rep,name=disabled_actions,json=disabledActions,proto3" json:"disabled_actions,omitempty"`
-	DisabledFeatures                  []string               `protobuf:"bytes,6,rep,name=disabled_features,json=disabledFeatures,proto3" json:"disabled_features,omitempty"`
-	EnableNicBandwidth                *int32                 `protobuf:"varint,7,opt,name=enable_nic_bandwidth,json=enableNicBandwidth,proto3,oneof" json:"enable_nic_bandwidth,omitempty"`
-	GpuZones                          []string               `protobuf:"bytes,8,rep,name=gpu_zones,json=gpuZones,proto3" json:"gpu_zones,omitempty"`
-	HadoopTypes                       *structpb.Struct       `protobuf:"bytes,9,opt,name=hadoop_types,json=hadoopTypes,proto3" json:"hadoop_types,omitempty"`
-	HbaseTypes                        *structpb.Struct       `protobuf:"bytes,10,opt,name=hbase_types,json=hbaseTypes,proto3" json:"hbase_types,omitempty"`
-	HcVolumeStep                      *int32                 `protobuf:"varint,11,opt,name=hc_volume_step,json=hcVolumeStep,proto3,oneof" json:"hc_volume_step,omitempty"`
-	HcsVolumeStep                     *int32                 `protobuf:"varint,12,opt,name=hcs_volume_step,json=hcsVolumeStep,proto3,oneof" json:"hcs_volume_step,omitempty"`
-	HdfsDisksPerNode                  *int32                 `protobuf:"varint,13,opt,name=hdfs_disks_per_node,json=hdfsDisksPerNode,proto3,oneof" json:"hdfs_disks_per_node,omitempty"`
-	HpsVolumeStep                     *int32                 `protobuf:"varint,14,opt,name=hps_volume_step,json=hpsVolumeStep,proto3,oneof" json:"hps_volume_step,omitempty"`
-	IgnoreMmVxnetUsers                *string                `protobuf:"bytes,15,opt,name=ignore_mm_vxnet_users,json=ignoreMmVxnetUsers,proto3,oneof" json:"ignore_mm_vxnet_users,omitempty"`
-	MaxAbuseEipCnt                    *int32                 `protobuf:"varint,16,opt,name=max_abuse_eip_cnt,json=maxAbuseEipCnt,proto3,oneof" json:"max_abuse_eip_cnt,omitempty"`
-	MaxAlarmPolicyActions             *int32                 `protobuf:"varint,17,opt,name=max_alarm_policy_actions,json=maxAlarmPolicyActions,proto3,oneof" json:"max_alarm_policy_actions,omitempty"`
-	MaxAlarmPolicyResources           *int32                 `protobuf:"varint,18,opt,name=max_alarm_policy_resources,json=maxAlarmPolicyResources,proto3,oneof" json:"max_alarm_policy_resources,omitempty"`
-	MaxAlarmPolicyRules               *int32                 `protobuf:"varint,19,opt,name=max_alarm_policy_rules,json=maxAlarmPolicyRules,proto3,oneof" json:"max_alarm_policy_rules,omitempty"`
-	MaxChangeEipBillingModeCnt        *int32                 `protobuf:"varint,20,opt,name=max_change_eip_billing_mode_cnt,json=maxChangeEipBillingModeCnt,proto3,oneof" json:"max_change_eip_billing_mode_cnt,omitempty"`
-	MaxEipBandwidth                   *int32                 `protobuf:"varint,21,opt,name=max_eip_bandwidth,json=maxEipBandwidth,proto3,oneof" json:"max_eip_bandwidth,omitempty"`
-	MaxEipCount                       *int32                 `protobuf:"varint,22,opt,name=max_eip_count,json=maxEipCount,proto3,oneof" json:"max_eip_count,omitempty"`
-	MaxGpuCount                       *int32                 `protobuf:"varint,23,opt,name=max_gpu_count,json=maxGpuCount,proto3,oneof" json:"max_gpu_count,omitempty"`
-	MaxHcVolumeSize                   *int64                 `protobuf:"varint,24,opt,name=max_hc_volume_size,json=maxHcVolumeSize,proto3,oneof" json:"max_hc_volume_size,omitempty"`
-	MaxHcsVolumeSize                  *int64                 `protobuf:"varint,25,opt,name=max_hcs_volume_size,json=maxHcsVolumeSize,proto3,oneof" json:"max_hcs_volume_size,omitempty"`
-	MaxHpsVolumeSize                  *int64                 `protobuf:"varint,26,opt,name=max_hps_volume_size,json=maxHpsVolumeSize,proto3,oneof" json:"max_hps_volume_size,omitempty"`
-	MaxImageSharedUsers               *int32                 `protobuf:"varint,27,opt,name=max_image_shared_users,json=maxImageSharedUsers,proto3,oneof" json:"max_image_shared_users,omitempty"`
-	MaxInstanceCount                  *int32                 `protobuf:"varint,28,opt,name=max_instance_count,json=maxInstanceCount,proto3,oneof" json:"max_instance_count,omitempty"`
-	MaxItemInResourceGroup            *int32                 `protobuf:"varint,29,opt,name=max_item_in_resource_group,json=maxItemInResourceGroup,proto3,oneof" json:"max_item_in_resource_group,omitempty"`
-	MaxListenerBackends               *int32                 `protobuf:"varint,30,opt,name=max_listener_backends,json=maxListenerBackends,proto3,oneof" json:"max_listener_backends,omitempty"`
-	MaxLoadbalancerListeners          *int32                 `protobuf:"varint,31,opt,name=max_loadbalancer_listeners,json=maxLoadbalancerListeners,proto3,oneof" json:"max_loadbalancer_listeners,omitempty"`
-	MaxLoadbalancerPolicyRewriteRules *int32                 `protobuf:"varint,32,opt,name=max_loadbalancer_policy_rewrite_rules,json=maxLoadbalancerPolicyRewriteRules,proto3,oneof" json:"max_loadbalancer_policy_rewrite_rules,omitempty"`
-	MaxLoadbalancerPolicyRules        *int32                 `protobuf:"varint,33,opt,name=max_loadbalancer_policy_rules,json=maxLoadbalancerPolicyRules,proto3,oneof" json:"max_loadbalancer_policy_rules,omitempty"`
-	MaxMemberInUserGroup              *int32                 `protobuf:"varint,34,opt,name=max_member_in_user_group,json=maxMemberInUserGroup,proto3,oneof" json:"max_member_in_user_group,omitempty"`
-	MaxNicPerInstance                 *int32                 `protobuf:"varint,35,opt,name=max_nic_per_instance,json=maxNicPerInstance,proto3,oneof" json:"max_nic_per_instance,omitempty"`
-	MaxResourceSharedUsers            *int32                 `protobuf:"varint,36,opt,name=max_resource_shared_users,json=maxResourceSharedUsers,proto3,oneof" json:"max_resource_shared_users,omitempty"`
-	MaxRgCntItemCanJoin               *int32                 `protobuf:"varint,37,opt,name=max_rg_cnt_item_can_join,json=maxRgCntItemCanJoin,proto3,oneof" json:"max_rg_cnt_item_can_join,omitempty"`
-	MaxRouterCount                    *int32                 `protobuf:"varint,38,opt,name=max_router_count,json=maxRouterCount,proto3,oneof" json:"max_router_count,omitempty"`
-	MaxRouterEntries                  *int32                 `protobuf:"varint,39,opt,name=max_router_entries,json=maxRouterEntries,proto3,oneof" json:"max_router_entries,omitempty"`
-	MaxRouterStatics                  *int32                 `protobuf:"varint,40,opt,name=max_router_statics,json=maxRouterStatics,proto3,oneof" json:"max_router_statics,omitempty"`
-	MaxRouterVxnets                   *int32                 `protobuf:"varint,41,opt,name=max_router_vxnets,json=maxRouterVxnets,proto3,oneof" json:"max_router_vxnets,omitempty"`
-	MaxRuleInGroupRole                *int32                 `protobuf:"varint,42,opt,name=max_rule_in_group_role,json=maxRuleInGroupRole,proto3,oneof" json:"max_rule_in_group_role,omitempty"`
-	MaxSecurityGroupRules             *int32                 `protobuf:"varint,43,opt,name=max_security_group_rules,json=maxSecurityGroupRules,proto3,oneof" json:"max_security_group_rules,omitempty"`
-	MaxSecurityGroupRulesets          *int32                 `protobuf:"varint,44,opt,name=max_security_group_rulesets,json=maxSecurityGroupRulesets,proto3,oneof" json:"max_security_group_rulesets,omitempty"`
-	MaxSecurityGroupSnapshots         *int32                 `protobuf:"varint,45,opt,name=max_security_group_snapshots,json=maxSecurityGroupSnapshots,proto3,oneof" json:"max_security_group_snapshots,omitempty"`
-	MaxUsersInOneDepartment           *int32                 `protobuf:"varint,46,opt,name=max_users_in_one_department,json=maxUsersInOneDepartment,proto3,oneof" json:"max_users_in_one_department,omitempty"`
-	MaxVolumeCount                    *int32                 `protobuf:"varint,47,opt,name=max_volume_count,json=maxVolumeCount,proto3,oneof" json:"max_volume_count,omitempty"`
-	MaxVolumePerInst                  *int32                 `protobuf:"varint,48,opt,name=max_volume_per_inst,json=maxVolumePerInst,proto3,oneof" json:"max_volume_per_inst,omitempty"`
-	MaxVolumeSize                     *int64                 `protobuf:"varint,49,opt,name=max_volume_size,json=maxVolumeSize,proto3,oneof" json:"max_volume_size,omitempty"`
-	MaxVosReplicaCount                *int32                 `protobuf:"varint,50,opt,name=max_vos_replica_count,json=maxVosReplicaCount,proto3,oneof" json:"max_vos_replica_count,omitempty"`
-	MaxVxnetCount                     *int32                 `protobuf:"varint,51,opt,name=max_vxnet_count,json=maxVxnetCount,proto3,oneof" json:"max_vxnet_count,omitempty"`
-	MinAbuseEipSec                    *int32                 `protobuf:"varint,52,opt,name=min_abuse_eip_sec,json=minAbuseEipSec,proto3,oneof" json:"min_abuse_eip_sec,omitempty"`
-	MinHcVolumeSize                   *int64                 `protobuf:"varint,53,opt,name=min_hc_volume_size,json=minHcVolumeSize,proto3,oneof" json:"min_hc_volume_size,omitempty"`
-	MinHcsVolumeSize                  *int64                 `protobuf:"varint,54,opt,name=min_hcs_volume_size,json=minHcsVolumeSize,proto3,oneof" json:"min_hcs_volume_size,omitempty"`
-	MinHostsPerDedicatedGroup         *int32                 `protobuf:"varint,55,opt,name=min_hosts_per_dedicated_group,json=minHostsPerDedicatedGroup,proto3,oneof" json:"min_hosts_per_dedicated_group,omitempty"`
-	MinHpsVolumeSize                  *int64                 `protobuf:"varint,56,opt,name=min_hps_volume_size,json=minHpsVolumeSize,proto3,oneof" json:"min_hps_volume_size,omitempty"`
-	MinReservedHostsInPool            *int32                 `protobuf:"varint,57,opt,name=min_reserved_hosts_in_pool,json=minReservedHostsInPool,proto3,oneof" json:"min_reserved_hosts_in_pool,omitempty"`
-	MinVolumeSize                     *int64                 `protobuf:"varint,58,opt,name=min_volume_size,json=minVolumeSize,proto3,oneof" json:"min_volume_size,omitempty"`
-	PrivilegeOfLxc                    *int32                 `protobuf:"varint,59,opt,name=privilege_of_lxc,json=privilegeOfLxc,proto3,oneof" json:"privilege_of_lxc,omitempty"`
-	SparkTypes                        *structpb.Struct       `protobuf:"bytes,60,opt,name=spark_types,json=sparkTypes,proto3" json:"spark_types,omitempty"`
-	StormTypes                        *structpb.Struct       `protobuf:"bytes,61,opt,name=storm_types,json=stormTypes,proto3" json:"storm_types,omitempty"`
-	ValidCacheSize                    []int64                `protobuf:"varint,62,rep,packed,name=valid_cache_size,json=validCacheSize,proto3" json:"valid_cache_size,omitempty"`
-	ValidCpuCores                     []int32                `protobuf:"varint,63,rep,packed,name=valid_cpu_cores,json=validCpuCores,proto3" json:"valid_cpu_cores,omitempty"`
-	ValidCpuMemoryPairs               *structpb.Struct       `protobuf:"bytes,64,opt,name=valid_cpu_memory_pairs,json=validCpuMemoryPairs,proto3" json:"valid_cpu_memory_pairs,omitempty"`
-	ValidDedicatedHostGroupClasses    []int32                `protobuf:"varint,65,rep,packed,name=valid_dedicated_host_group_classes,json=validDedicatedHostGroupClasses,proto3" json:"valid_dedicated_host_group_classes,omitempty"`
-	ValidInstanceClasses              []int32                `protobuf:"varint,66,rep,packed,name=valid_instance_classes,json=validInstanceClasses,proto3" json:"valid_instance_classes,omitempty"`
-	ValidLoadbalancerTypes            []int32                `protobuf:"varint,67,rep,packed,name=valid_loadbalancer_types,json=validLoadbalancerTypes,proto3" json:"valid_loadbalancer_types,omitempty"`
-	ValidMemorySize                   []int64                `protobuf:"varint,68,rep,packed,name=valid_memory_size,json=validMemorySize,proto3" json:"valid_memory_size,omitempty"`
-	ValidResourceClasses              []int32                `protobuf:"varint,69,rep,packed,name=valid_resource_classes,json=validResourceClasses,proto3" json:"valid_resource_classes,omitempty"`
-	ValidVolumeTypes                  []int32                `protobuf:"varint,70,rep,packed,name=valid_volume_types,json=validVolumeTypes,proto3" json:"valid_volume_types,omitempty"`
-	VolumeStep                        *int32                 `protobuf:"varint,71,opt,name=volume_step,json=volumeStep,proto3,oneof" json:"volume_step,omitempty"`
-	VpcIpv6Prefixlen                  *int32                 `protobuf:"varint,72,opt,name=vpc_ipv6_prefixlen,json=vpcIpv6Prefixlen,proto3,oneof" json:"vpc_ipv6_prefixlen,omitempty"`
-	VxnetIpv6Prefixlen                *int32                 `protobuf:"varint,73,opt,name=vxnet_ipv6_prefixlen,json=vxnetIpv6Prefixlen,proto3,oneof" json:"vxnet_ipv6_prefixlen,omitempty"`
-	VxnetKsWhiteList                  *string                `protobuf:"bytes,74,opt,name=vxnet_ks_white_list,json=vxnetKsWhiteList,proto3,oneof" json:"vxnet_ks_white_list,omitempty"`
+	DisabledActions                   []string               `protobuf:"bytes,5,rep,name=disabled_actions,proto3" json:"disabled_actions,omitempty"`
+	DisabledFeatures                  []string               `protobuf:"bytes,6,rep,name=disabled_features,proto3" json:"disabled_features,omitempty"`
+	EnableNicBandwidth                *int32                 `protobuf:"varint,7,opt,name=enable_nic_bandwidth,proto3,oneof" json:"enable_nic_bandwidth,omitempty"`
+	GpuZones                          []string               `protobuf:"bytes,8,rep,name=gpu_zones,proto3" json:"gpu_zones,omitempty"`
+	HadoopTypes                       *structpb.Struct       `protobuf:"bytes,9,opt,name=hadoop_types,proto3" json:"hadoop_types,omitempty"`
+	HbaseTypes                        *structpb.Struct       `protobuf:"bytes,10,opt,name=hbase_types,proto3" json:"hbase_types,omitempty"`
+	HcVolumeStep                      *int32                 `protobuf:"varint,11,opt,name=hc_volume_step,proto3,oneof" json:"hc_volume_step,omitempty"`
+	HcsVolumeStep                     *int32                 `protobuf:"varint,12,opt,name=hcs_volume_step,proto3,oneof" json:"hcs_volume_step,omitempty"`
+	HdfsDisksPerNode                  *int32                 `protobuf:"varint,13,opt,name=hdfs_disks_per_node,proto3,oneof" json:"hdfs_disks_per_node,omitempty"`
+	HpsVolumeStep                     *int32                 `protobuf:"varint,14,opt,name=hps_volume_step,proto3,oneof" json:"hps_volume_step,omitempty"`
+	IgnoreMmVxnetUsers                *string                `protobuf:"bytes,15,opt,name=ignore_mm_vxnet_users,proto3,oneof" json:"ignore_mm_vxnet_users,omitempty"`
+	MaxAbuseEipCnt                    *int32                 `protobuf:"varint,16,opt,name=max_abuse_eip_cnt,proto3,oneof" json:"max_abuse_eip_cnt,omitempty"`
+	MaxAlarmPolicyActions             *int32                 `protobuf:"varint,17,opt,name=max_alarm_policy_actions,proto3,oneof" json:"max_alarm_policy_actions,omitempty"`
+	MaxAlarmPolicyResources           *int32                 `protobuf:"varint,18,opt,name=max_alarm_policy_resources,proto3,oneof" json:"max_alarm_policy_resources,omitempty"`
+	MaxAlarmPolicyRules               *int32                 `protobuf:"varint,19,opt,name=max_alarm_policy_rules,proto3,oneof" json:"max_alarm_policy_rules,omitempty"`
+	MaxChangeEipBillingModeCnt        *int32                 `protobuf:"varint,20,opt,name=max_change_eip_billing_mode_cnt,proto3,oneof" json:"max_change_eip_billing_mode_cnt,omitempty"`
+	MaxEipBandwidth                   *int32                 `protobuf:"varint,21,opt,name=max_eip_bandwidth,proto3,oneof" json:"max_eip_bandwidth,omitempty"`
+	MaxEipCount                       *int32                 `protobuf:"varint,22,opt,name=max_eip_count,proto3,oneof" json:"max_eip_count,omitempty"`
+	MaxGpuCount                       *int32                 `protobuf:"varint,23,opt,name=max_gpu_count,proto3,oneof" json:"max_gpu_count,omitempty"`
+	MaxHcVolumeSize                   *int64                 `protobuf:"varint,24,opt,name=max_hc_volume_size,proto3,oneof" json:"max_hc_volume_size,omitempty"`
+	MaxHcsVolumeSize                  *int64                 `protobuf:"varint,25,opt,name=max_hcs_volume_size,proto3,oneof" json:"max_hcs_volume_size,omitempty"`
+	MaxHpsVolumeSize                  *int64                 `protobuf:"varint,26,opt,name=max_hps_volume_size,proto3,oneof" json:"max_hps_volume_size,omitempty"`
+	MaxImageSharedUsers               *int32                 `protobuf:"varint,27,opt,name=max_image_shared_users,proto3,oneof" json:"max_image_shared_users,omitempty"`
+	MaxInstanceCount                  *int32                 `protobuf:"varint,28,opt,name=max_instance_count,proto3,oneof" json:"max_instance_count,omitempty"`
+	MaxItemInResourceGroup            *int32                 `protobuf:"varint,29,opt,name=max_item_in_resource_group,proto3,oneof" json:"max_item_in_resource_group,omitempty"`
+	MaxListenerBackends               *int32                 `protobuf:"varint,30,opt,name=max_listener_backends,proto3,oneof" json:"max_listener_backends,omitempty"`
+	MaxLoadbalancerListeners          *int32                 `protobuf:"varint,31,opt,name=max_loadbalancer_listeners,proto3,oneof" json:"max_loadbalancer_listeners,omitempty"`
+	MaxLoadbalancerPolicyRewriteRules *int32                 `protobuf:"varint,32,opt,name=max_loadbalancer_policy_rewrite_rules,proto3,oneof" json:"max_loadbalancer_policy_rewrite_rules,omitempty"`
+	MaxLoadbalancerPolicyRules        *int32                 `protobuf:"varint,33,opt,name=max_loadbalancer_policy_rules,proto3,oneof" json:"max_loadbalancer_policy_rules,omitempty"`
+	MaxMemberInUserGroup              *int32                 `protobuf:"varint,34,opt,name=max_member_in_user_group,proto3,oneof" json:"max_member_in_user_group,omitempty"`
+	MaxNicPerInstance                 *int32                 `protobuf:"varint,35,opt,name=max_nic_per_instance,proto3,oneof" json:"max_nic_per_instance,omitempty"`
+	MaxResourceSharedUsers            *int32                 `protobuf:"varint,36,opt,name=max_resource_shared_users,proto3,oneof" json:"max_resource_shared_users,omitempty"`
+	MaxRgCntItemCanJoin               *int32                 `protobuf:"varint,37,opt,name=max_rg_cnt_item_can_join,proto3,oneof" json:"max_rg_cnt_item_can_join,omitempty"`
+	MaxRouterCount                    *int32                 `protobuf:"varint,38,opt,name=max_router_count,proto3,oneof" json:"max_router_count,omitempty"`
+	MaxRouterEntries                  *int32                 `protobuf:"varint,39,opt,name=max_router_entries,proto3,oneof" json:"max_router_entries,omitempty"`
+	MaxRouterStatics                  *int32                 `protobuf:"varint,40,opt,name=max_router_statics,proto3,oneof" json:"max_router_statics,omitempty"`
+	MaxRouterVxnets                   *int32                 `protobuf:"varint,41,opt,name=max_router_vxnets,proto3,oneof" json:"max_router_vxnets,omitempty"`
+	MaxRuleInGroupRole                *int32                 `protobuf:"varint,42,opt,name=max_rule_in_group_role,proto3,oneof" json:"max_rule_in_group_role,omitempty"`
+	MaxSecurityGroupRules             *int32                 `protobuf:"varint,43,opt,name=max_security_group_rules,proto3,oneof" json:"max_security_group_rules,omitempty"`
+	MaxSecurityGroupRulesets          *int32                 `protobuf:"varint,44,opt,name=max_security_group_rulesets,proto3,oneof" json:"max_security_group_rulesets,omitempty"`
+	MaxSecurityGroupSnapshots         *int32                 `protobuf:"varint,45,opt,name=max_security_group_snapshots,proto3,oneof" json:"max_security_group_snapshots,omitempty"`
+	MaxUsersInOneDepartment           *int32                 `protobuf:"varint,46,opt,name=max_users_in_one_department,proto3,oneof" json:"max_users_in_one_department,omitempty"`
+	MaxVolumeCount                    *int32                 `protobuf:"varint,47,opt,name=max_volume_count,proto3,oneof" json:"max_volume_count,omitempty"`
+	MaxVolumePerInst                  *int32                 `protobuf:"varint,48,opt,name=max_volume_per_inst,proto3,oneof" json:"max_volume_per_inst,omitempty"`
+	MaxVolumeSize                     *int64                 `protobuf:"varint,49,opt,name=max_volume_size,proto3,oneof" json:"max_volume_size,omitempty"`
+	MaxVosReplicaCount                *int32                 `protobuf:"varint,50,opt,name=max_vos_replica_count,proto3,oneof" json:"max_vos_replica_count,omitempty"`
+	MaxVxnetCount                     *int32                 `protobuf:"varint,51,opt,name=max_vxnet_count,proto3,oneof" json:"max_vxnet_count,omitempty"`
+	MinAbuseEipSec                    *int32                 `protobuf:"varint,52,opt,name=min_abuse_eip_sec,proto3,oneof" json:"min_abuse_eip_sec,omitempty"`
+	MinHcVolumeSize                   *int64                 `protobuf:"varint,53,opt,name=min_hc_volume_size,proto3,oneof" json:"min_hc_volume_size,omitempty"`
+	MinHcsVolumeSize                  *int64                 `protobuf:"varint,54,opt,name=min_hcs_volume_size,proto3,oneof" json:"min_hcs_volume_size,omitempty"`
+	MinHostsPerDedicatedGroup         *int32                 `protobuf:"varint,55,opt,name=min_hosts_per_dedicated_group,proto3,oneof" json:"min_hosts_per_dedicated_group,omitempty"`
+	MinHpsVolumeSize                  *int64                 `protobuf:"varint,56,opt,name=min_hps_volume_size,proto3,oneof" json:"min_hps_volume_size,omitempty"`
+	MinReservedHostsInPool            *int32                 `protobuf:"varint,57,opt,name=min_reserved_hosts_in_pool,proto3,oneof" json:"min_reserved_hosts_in_pool,omitempty"`
+	MinVolumeSize                     *int64                 `protobuf:"varint,58,opt,name=min_volume_size,proto3,oneof" json:"min_volume_size,omitempty"`
+	PrivilegeOfLxc                    *int32                 `protobuf:"varint,59,opt,name=privilege_of_lxc,proto3,oneof" json:"privilege_of_lxc,omitempty"`
+	SparkTypes                        *structpb.Struct       `protobuf:"bytes,60,opt,name=spark_types,proto3" json:"spark_types,omitempty"`
+	StormTypes                        *structpb.Struct       `protobuf:"bytes,61,opt,name=storm_types,proto3" json:"storm_types,omitempty"`
+	ValidCacheSize                    []int64                `protobuf:"varint,62,rep,packed,name=valid_cache_size,proto3" json:"valid_cache_size,omitempty"`
+	ValidCpuCores                     []int32                `protobuf:"varint,63,rep,packed,name=valid_cpu_cores,proto3" json:"valid_cpu_cores,omitempty"`
+	ValidCpuMemoryPairs               *structpb.Struct       `protobuf:"bytes,64,opt,name=valid_cpu_memory_pairs,proto3" json:"valid_cpu_memory_pairs,omitempty"`
+	ValidDedicatedHostGroupClasses    []int32                `protobuf:"varint,65,rep,packed,name=valid_dedicated_host_group_classes,proto3" json:"valid_dedicated_host_group_classes,omitempty"`
+	ValidInstanceClasses              []int32                `protobuf:"varint,66,rep,packed,name=valid_instance_classes,proto3" json:"valid_instance_classes,omitempty"`
+	ValidLoadbalancerTypes            []int32                `protobuf:"varint,67,rep,packed,name=valid_loadbalancer_types,proto3" json:"valid_loadbalancer_types,omitempty"`
+	ValidMemorySize                   []int64                `protobuf:"varint,68,rep,packed,name=valid_memory_size,proto3" json:"valid_memory_size,omitempty"`
+	ValidResourceClasses              []int32                `protobuf:"varint,69,rep,packed,name=valid_resource_classes,proto3" json:"valid_resource_classes,omitempty"`
+	ValidVolumeTypes                  []int32                `protobuf:"varint,70,rep,packed,name=valid_volume_types,proto3" json:"valid_volume_types,omitempty"`
+	VolumeStep                        *int32                 `protobuf:"varint,71,opt,name=volume_step,proto3,oneof" json:"volume_step,omitempty"`
+	VpcIpv6Prefixlen                  *int32                 `protobuf:"varint,72,opt,name=vpc_ipv6_prefixlen,proto3,oneof" json:"vpc_ipv6_prefixlen,omitempty"`
+	VxnetIpv6Prefixlen                *int32                 `protobuf:"varint,73,opt,name=vxnet_ipv6_prefixlen,proto3,oneof" json:"vxnet_ipv6_prefixlen,omitempty"`
+	VxnetKsWhiteList                  *string                `protobuf:"bytes,74,opt,name=vxnet_ks_white_list,proto3,oneof" json:"vxnet_ks_white_list,omitempty"`
 	unknownFields                     protoimpl.UnknownFields
 	sizeCache                         protoimpl.SizeCache
 }
@@ -7569,10 +7569,10 @@ func (x *ResourceLimits) GetVxnetKsWhiteList() string {
 // ResourceTagPair is the QingCloud resource `resource_tag_pair` of definitions.json.
 type ResourceTagPair struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	ResourceId    *string                `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3,oneof" json:"resource_id,omitempty"`
-	ResourceType  *string                `protobuf:"bytes,2,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
+	ResourceId    *string                `protobuf:"bytes,1,opt,name=resource_id,proto3,oneof" json:"resource_id,omitempty"`
+	ResourceType  *string                `protobuf:"bytes,2,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
 	Status        *string                `protobuf:"bytes,3,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	TagId         *string                `protobuf:"bytes,4,opt,name=tag_id,json=tagId,proto3,oneof" json:"tag_id,omitempty"`
+	TagId         *string                `protobuf:"bytes,4,opt,name=tag_id,proto3,oneof" json:"tag_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7639,7 +7639,7 @@ func (x *ResourceTagPair) GetTagId() string {
 type ResourceTypeCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Count         *int32                 `protobuf:"varint,1,opt,name=count,proto3,oneof" json:"count,omitempty"`
-	ResourceType  *string                `protobuf:"bytes,2,opt,name=resource_type,json=resourceType,proto3,oneof" json:"resource_type,omitempty"`
+	ResourceType  *string                `protobuf:"bytes,2,opt,name=resource_type,proto3,oneof" json:"resource_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7691,31 +7691,31 @@ func (x *ResourceTypeCount) GetResourceType() string {
 // Router is the QingCloud resource `router` of definitions.json.
 type Router struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	DynIpEnd    *string                `protobuf:"bytes,3,opt,name=dyn_ip_end,json=dynIpEnd,proto3,oneof" json:"dyn_ip_end,omitempty"`
-	DynIpStart  *string                `protobuf:"bytes,4,opt,name=dyn_ip_start,json=dynIpStart,proto3,oneof" json:"dyn_ip_start,omitempty"`
+	DynIpEnd    *string                `protobuf:"bytes,3,opt,name=dyn_ip_end,proto3,oneof" json:"dyn_ip_end,omitempty"`
+	DynIpStart  *string                `protobuf:"bytes,4,opt,name=dyn_ip_start,proto3,oneof" json:"dyn_ip_start,omitempty"`
 	Eip         *Eip                   `protobuf:"bytes,5,opt,name=eip,proto3" json:"eip,omitempty"`
-	IpNetwork   *string                `protobuf:"bytes,6,opt,name=ip_network,json=ipNetwork,proto3,oneof" json:"ip_network,omitempty"`
+	IpNetwork   *string                `protobuf:"bytes,6,opt,name=ip_network,proto3,oneof" json:"ip_network,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsApplied  *int32  `protobuf:"varint,7,opt,name=is_applied,json=isApplied,proto3,oneof" json:"is_applied,omitempty"`
-	ManagerIp  *string `protobuf:"bytes,8,opt,name=manager_ip,json=managerIp,proto3,oneof" json:"manager_ip,omitempty"`
+	IsApplied  *int32  `protobuf:"varint,7,opt,name=is_applied,proto3,oneof" json:"is_applied,omitempty"`
+	ManagerIp  *string `protobuf:"bytes,8,opt,name=manager_ip,proto3,oneof" json:"manager_ip,omitempty"`
 	Mode       *int32  `protobuf:"varint,9,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
-	PrivateIp  *string `protobuf:"bytes,10,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
-	RouterId   *string `protobuf:"bytes,11,opt,name=router_id,json=routerId,proto3,oneof" json:"router_id,omitempty"`
-	RouterName *string `protobuf:"bytes,12,opt,name=router_name,json=routerName,proto3,oneof" json:"router_name,omitempty"`
+	PrivateIp  *string `protobuf:"bytes,10,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
+	RouterId   *string `protobuf:"bytes,11,opt,name=router_id,proto3,oneof" json:"router_id,omitempty"`
+	RouterName *string `protobuf:"bytes,12,opt,name=router_name,proto3,oneof" json:"router_name,omitempty"`
 	// Known values: 1 (others are passed through).
-	RouterType      *int32  `protobuf:"varint,13,opt,name=router_type,json=routerType,proto3,oneof" json:"router_type,omitempty"`
-	SecurityGroupId *string `protobuf:"bytes,14,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
+	RouterType      *int32  `protobuf:"varint,13,opt,name=router_type,proto3,oneof" json:"router_type,omitempty"`
+	SecurityGroupId *string `protobuf:"bytes,14,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
 	// Known values: pending, active, poweroffed, suspended, deleted, ceased (others are passed
 	// through).
 	Status     *string                `protobuf:"bytes,15,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=status_time,proto3" json:"status_time,omitempty"`
 	Tags       []*Tag                 `protobuf:"bytes,17,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: creating, updating, suspending, resuming, poweroffing, poweroning, deleting
 	// (others are passed through).
-	TransitionStatus *string  `protobuf:"bytes,18,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
-	VpcNetwork       *string  `protobuf:"bytes,19,opt,name=vpc_network,json=vpcNetwork,proto3,oneof" json:"vpc_network,omitempty"`
+	TransitionStatus *string  `protobuf:"bytes,18,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
+	VpcNetwork       *string  `protobuf:"bytes,19,opt,name=vpc_network,proto3,oneof" json:"vpc_network,omitempty"`
 	Vxnets           []*Vxnet `protobuf:"bytes,20,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -7894,13 +7894,13 @@ func (x *Router) GetVxnets() []*Vxnet {
 // RouterStatic is the QingCloud resource `router_static` of definitions.json.
 type RouterStatic struct {
 	state            protoimpl.MessageState     `protogen:"open.v1"`
-	CreateTime       *timestamppb.Timestamp     `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	EntrySet         []*RouterStaticEntrySimple `protobuf:"bytes,2,rep,name=entry_set,json=entrySet,proto3" json:"entry_set,omitempty"`
-	RouterId         *string                    `protobuf:"bytes,3,opt,name=router_id,json=routerId,proto3,oneof" json:"router_id,omitempty"`
-	RouterStaticId   *string                    `protobuf:"bytes,4,opt,name=router_static_id,json=routerStaticId,proto3,oneof" json:"router_static_id,omitempty"`
-	RouterStaticName *string                    `protobuf:"bytes,5,opt,name=router_static_name,json=routerStaticName,proto3,oneof" json:"router_static_name,omitempty"`
+	CreateTime       *timestamppb.Timestamp     `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
+	EntrySet         []*RouterStaticEntrySimple `protobuf:"bytes,2,rep,name=entry_set,proto3" json:"entry_set,omitempty"`
+	RouterId         *string                    `protobuf:"bytes,3,opt,name=router_id,proto3,oneof" json:"router_id,omitempty"`
+	RouterStaticId   *string                    `protobuf:"bytes,4,opt,name=router_static_id,proto3,oneof" json:"router_static_id,omitempty"`
+	RouterStaticName *string                    `protobuf:"bytes,5,opt,name=router_static_name,proto3,oneof" json:"router_static_name,omitempty"`
 	// Known values: 1, 2, 3, 4, 5, 6, 7, 8 (others are passed through).
-	StaticType    *int32  `protobuf:"varint,6,opt,name=static_type,json=staticType,proto3,oneof" json:"static_type,omitempty"`
+	StaticType    *int32  `protobuf:"varint,6,opt,name=static_type,proto3,oneof" json:"static_type,omitempty"`
 	Val1          *string `protobuf:"bytes,7,opt,name=val1,proto3,oneof" json:"val1,omitempty"`
 	Val2          *string `protobuf:"bytes,8,opt,name=val2,proto3,oneof" json:"val2,omitempty"`
 	Val3          *string `protobuf:"bytes,9,opt,name=val3,proto3,oneof" json:"val3,omitempty"`
@@ -7910,7 +7910,7 @@ type RouterStatic struct {
 	Val7          *string `protobuf:"bytes,13,opt,name=val7,proto3,oneof" json:"val7,omitempty"`
 	Val8          *string `protobuf:"bytes,14,opt,name=val8,proto3,oneof" json:"val8,omitempty"`
 	Val9          *string `protobuf:"bytes,15,opt,name=val9,proto3,oneof" json:"val9,omitempty"`
-	VxnetId       *string `protobuf:"bytes,16,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	VxnetId       *string `protobuf:"bytes,16,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8060,10 +8060,10 @@ func (x *RouterStatic) GetVxnetId() string {
 // RouterStaticEntry is the QingCloud resource `router_static_entry` of definitions.json.
 type RouterStaticEntry struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
-	RouterId              *string                `protobuf:"bytes,1,opt,name=router_id,json=routerId,proto3,oneof" json:"router_id,omitempty"`
-	RouterStaticEntryId   *string                `protobuf:"bytes,2,opt,name=router_static_entry_id,json=routerStaticEntryId,proto3,oneof" json:"router_static_entry_id,omitempty"`
-	RouterStaticEntryName *string                `protobuf:"bytes,3,opt,name=router_static_entry_name,json=routerStaticEntryName,proto3,oneof" json:"router_static_entry_name,omitempty"`
-	RouterStaticId        *string                `protobuf:"bytes,4,opt,name=router_static_id,json=routerStaticId,proto3,oneof" json:"router_static_id,omitempty"`
+	RouterId              *string                `protobuf:"bytes,1,opt,name=router_id,proto3,oneof" json:"router_id,omitempty"`
+	RouterStaticEntryId   *string                `protobuf:"bytes,2,opt,name=router_static_entry_id,proto3,oneof" json:"router_static_entry_id,omitempty"`
+	RouterStaticEntryName *string                `protobuf:"bytes,3,opt,name=router_static_entry_name,proto3,oneof" json:"router_static_entry_name,omitempty"`
+	RouterStaticId        *string                `protobuf:"bytes,4,opt,name=router_static_id,proto3,oneof" json:"router_static_id,omitempty"`
 	Val1                  *string                `protobuf:"bytes,5,opt,name=val1,proto3,oneof" json:"val1,omitempty"`
 	Val2                  *string                `protobuf:"bytes,6,opt,name=val2,proto3,oneof" json:"val2,omitempty"`
 	unknownFields         protoimpl.UnknownFields
@@ -8146,7 +8146,7 @@ func (x *RouterStaticEntry) GetVal2() string {
 // definitions.json.
 type RouterStaticEntrySimple struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	RouterStaticEntryId *string                `protobuf:"bytes,1,opt,name=router_static_entry_id,json=routerStaticEntryId,proto3,oneof" json:"router_static_entry_id,omitempty"`
+	RouterStaticEntryId *string                `protobuf:"bytes,1,opt,name=router_static_entry_id,proto3,oneof" json:"router_static_entry_id,omitempty"`
 	Val1                *string                `protobuf:"bytes,2,opt,name=val1,proto3,oneof" json:"val1,omitempty"`
 	Val2                *string                `protobuf:"bytes,3,opt,name=val2,proto3,oneof" json:"val2,omitempty"`
 	unknownFields       protoimpl.UnknownFields
@@ -8207,14 +8207,14 @@ func (x *RouterStaticEntrySimple) GetVal2() string {
 // RouterVxnet is the QingCloud resource `router_vxnet` of definitions.json.
 type RouterVxnet struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	DynIpEnd      *string                `protobuf:"bytes,2,opt,name=dyn_ip_end,json=dynIpEnd,proto3,oneof" json:"dyn_ip_end,omitempty"`
-	DynIpStart    *string                `protobuf:"bytes,3,opt,name=dyn_ip_start,json=dynIpStart,proto3,oneof" json:"dyn_ip_start,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
+	DynIpEnd      *string                `protobuf:"bytes,2,opt,name=dyn_ip_end,proto3,oneof" json:"dyn_ip_end,omitempty"`
+	DynIpStart    *string                `protobuf:"bytes,3,opt,name=dyn_ip_start,proto3,oneof" json:"dyn_ip_start,omitempty"`
 	Features      *int32                 `protobuf:"varint,4,opt,name=features,proto3,oneof" json:"features,omitempty"`
-	IpNetwork     *string                `protobuf:"bytes,5,opt,name=ip_network,json=ipNetwork,proto3,oneof" json:"ip_network,omitempty"`
-	ManagerIp     *string                `protobuf:"bytes,6,opt,name=manager_ip,json=managerIp,proto3,oneof" json:"manager_ip,omitempty"`
-	RouterId      *string                `protobuf:"bytes,7,opt,name=router_id,json=routerId,proto3,oneof" json:"router_id,omitempty"`
-	VxnetId       *string                `protobuf:"bytes,8,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
+	IpNetwork     *string                `protobuf:"bytes,5,opt,name=ip_network,proto3,oneof" json:"ip_network,omitempty"`
+	ManagerIp     *string                `protobuf:"bytes,6,opt,name=manager_ip,proto3,oneof" json:"manager_ip,omitempty"`
+	RouterId      *string                `protobuf:"bytes,7,opt,name=router_id,proto3,oneof" json:"router_id,omitempty"`
+	VxnetId       *string                `protobuf:"bytes,8,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8308,11 +8308,11 @@ func (x *RouterVxnet) GetVxnetId() string {
 // S2DefaultParameters is the QingCloud resource `s2_default_parameters` of definitions.json.
 type S2DefaultParameters struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	DefaultValue  *string                `protobuf:"bytes,1,opt,name=default_value,json=defaultValue,proto3,oneof" json:"default_value,omitempty"`
+	DefaultValue  *string                `protobuf:"bytes,1,opt,name=default_value,proto3,oneof" json:"default_value,omitempty"`
 	Description   *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	ParamName     *string                `protobuf:"bytes,3,opt,name=param_name,json=paramName,proto3,oneof" json:"param_name,omitempty"`
-	ServiceType   *string                `protobuf:"bytes,4,opt,name=service_type,json=serviceType,proto3,oneof" json:"service_type,omitempty"`
-	TargetType    *string                `protobuf:"bytes,5,opt,name=target_type,json=targetType,proto3,oneof" json:"target_type,omitempty"`
+	ParamName     *string                `protobuf:"bytes,3,opt,name=param_name,proto3,oneof" json:"param_name,omitempty"`
+	ServiceType   *string                `protobuf:"bytes,4,opt,name=service_type,proto3,oneof" json:"service_type,omitempty"`
+	TargetType    *string                `protobuf:"bytes,5,opt,name=target_type,proto3,oneof" json:"target_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8385,25 +8385,25 @@ func (x *S2DefaultParameters) GetTargetType() string {
 // S2Server is the QingCloud resource `s2_server` of definitions.json.
 type S2Server struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsApplied  *int32  `protobuf:"varint,3,opt,name=is_applied,json=isApplied,proto3,oneof" json:"is_applied,omitempty"`
+	IsApplied  *int32  `protobuf:"varint,3,opt,name=is_applied,proto3,oneof" json:"is_applied,omitempty"`
 	Name       *string `protobuf:"bytes,4,opt,name=name,proto3,oneof" json:"name,omitempty"`
-	PrivateIp  *string `protobuf:"bytes,5,opt,name=private_ip,json=privateIp,proto3,oneof" json:"private_ip,omitempty"`
-	S2ServerId *string `protobuf:"bytes,6,opt,name=s2_server_id,json=s2ServerId,proto3,oneof" json:"s2_server_id,omitempty"`
+	PrivateIp  *string `protobuf:"bytes,5,opt,name=private_ip,proto3,oneof" json:"private_ip,omitempty"`
+	S2ServerId *string `protobuf:"bytes,6,opt,name=s2_server_id,proto3,oneof" json:"s2_server_id,omitempty"`
 	// Known values: 0, 1, 2, 3 (others are passed through).
-	S2ServerType *int32 `protobuf:"varint,7,opt,name=s2_server_type,json=s2ServerType,proto3,oneof" json:"s2_server_type,omitempty"`
+	S2ServerType *int32 `protobuf:"varint,7,opt,name=s2_server_type,proto3,oneof" json:"s2_server_type,omitempty"`
 	// Known values: vsan (others are passed through).
-	ServiceType *string `protobuf:"bytes,8,opt,name=service_type,json=serviceType,proto3,oneof" json:"service_type,omitempty"`
+	ServiceType *string `protobuf:"bytes,8,opt,name=service_type,proto3,oneof" json:"service_type,omitempty"`
 	// Known values: pending, active, poweroffed, suspended, deleted, ceased (others are passed
 	// through).
 	Status     *string                `protobuf:"bytes,9,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=status_time,proto3" json:"status_time,omitempty"`
 	Tags       []*Tag                 `protobuf:"bytes,11,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: creating, updating, suspending, resuming, poweroffing (others are passed
 	// through).
-	TransitionStatus *string `protobuf:"bytes,12,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,12,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
 	Vxnet            *Vxnet  `protobuf:"bytes,13,opt,name=vxnet,proto3" json:"vxnet,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -8533,14 +8533,14 @@ func (x *S2Server) GetVxnet() *Vxnet {
 // S2SharedTarget is the QingCloud resource `s2_shared_target` of definitions.json.
 type S2SharedTarget struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime       *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime       *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description      *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	ExportName       *string                `protobuf:"bytes,3,opt,name=export_name,json=exportName,proto3,oneof" json:"export_name,omitempty"`
-	S2ServerId       *string                `protobuf:"bytes,4,opt,name=s2_server_id,json=s2ServerId,proto3,oneof" json:"s2_server_id,omitempty"`
-	S2SharedTargetId *string                `protobuf:"bytes,5,opt,name=s2_shared_target_id,json=s2SharedTargetId,proto3,oneof" json:"s2_shared_target_id,omitempty"`
-	StatusTime       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
+	ExportName       *string                `protobuf:"bytes,3,opt,name=export_name,proto3,oneof" json:"export_name,omitempty"`
+	S2ServerId       *string                `protobuf:"bytes,4,opt,name=s2_server_id,proto3,oneof" json:"s2_server_id,omitempty"`
+	S2SharedTargetId *string                `protobuf:"bytes,5,opt,name=s2_shared_target_id,proto3,oneof" json:"s2_shared_target_id,omitempty"`
+	StatusTime       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=status_time,proto3" json:"status_time,omitempty"`
 	// Known values: ISCSI, NFS (others are passed through).
-	TargetType    *string `protobuf:"bytes,7,opt,name=target_type,json=targetType,proto3,oneof" json:"target_type,omitempty"`
+	TargetType    *string `protobuf:"bytes,7,opt,name=target_type,proto3,oneof" json:"target_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8627,13 +8627,13 @@ func (x *S2SharedTarget) GetTargetType() string {
 // SecurityGroup is the QingCloud resource `security_group` of definitions.json.
 type SecurityGroup struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime        *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime        *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description       *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	IsApplied         *int32                 `protobuf:"varint,3,opt,name=is_applied,json=isApplied,proto3,oneof" json:"is_applied,omitempty"`
-	IsDefault         *int32                 `protobuf:"varint,4,opt,name=is_default,json=isDefault,proto3,oneof" json:"is_default,omitempty"`
+	IsApplied         *int32                 `protobuf:"varint,3,opt,name=is_applied,proto3,oneof" json:"is_applied,omitempty"`
+	IsDefault         *int32                 `protobuf:"varint,4,opt,name=is_default,proto3,oneof" json:"is_default,omitempty"`
 	Resources         []*Resource            `protobuf:"bytes,5,rep,name=resources,proto3" json:"resources,omitempty"`
-	SecurityGroupId   *string                `protobuf:"bytes,6,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
-	SecurityGroupName *string                `protobuf:"bytes,7,opt,name=security_group_name,json=securityGroupName,proto3,oneof" json:"security_group_name,omitempty"`
+	SecurityGroupId   *string                `protobuf:"bytes,6,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
+	SecurityGroupName *string                `protobuf:"bytes,7,opt,name=security_group_name,proto3,oneof" json:"security_group_name,omitempty"`
 	Tags              []*Tag                 `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -8728,12 +8728,12 @@ func (x *SecurityGroup) GetTags() []*Tag {
 // SecurityGroupIpset is the QingCloud resource `security_group_ipset` of definitions.json.
 type SecurityGroupIpset struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IpsetType              *int32  `protobuf:"varint,3,opt,name=ipset_type,json=ipsetType,proto3,oneof" json:"ipset_type,omitempty"`
-	SecurityGroupIpsetId   *string `protobuf:"bytes,4,opt,name=security_group_ipset_id,json=securityGroupIpsetId,proto3,oneof" json:"security_group_ipset_id,omitempty"`
-	SecurityGroupIpsetName *string `protobuf:"bytes,5,opt,name=security_group_ipset_name,json=securityGroupIpsetName,proto3,oneof" json:"security_group_ipset_name,omitempty"`
+	IpsetType              *int32  `protobuf:"varint,3,opt,name=ipset_type,proto3,oneof" json:"ipset_type,omitempty"`
+	SecurityGroupIpsetId   *string `protobuf:"bytes,4,opt,name=security_group_ipset_id,proto3,oneof" json:"security_group_ipset_id,omitempty"`
+	SecurityGroupIpsetName *string `protobuf:"bytes,5,opt,name=security_group_ipset_name,proto3,oneof" json:"security_group_ipset_name,omitempty"`
 	Val                    *string `protobuf:"bytes,6,opt,name=val,proto3,oneof" json:"val,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
@@ -8820,9 +8820,9 @@ type SecurityGroupRule struct {
 	Direction             *int32  `protobuf:"varint,2,opt,name=direction,proto3,oneof" json:"direction,omitempty"`
 	Priority              *int32  `protobuf:"varint,3,opt,name=priority,proto3,oneof" json:"priority,omitempty"`
 	Protocol              *string `protobuf:"bytes,4,opt,name=protocol,proto3,oneof" json:"protocol,omitempty"`
-	SecurityGroupId       *string `protobuf:"bytes,5,opt,name=security_group_id,json=securityGroupId,proto3,oneof" json:"security_group_id,omitempty"`
-	SecurityGroupRuleId   *string `protobuf:"bytes,6,opt,name=security_group_rule_id,json=securityGroupRuleId,proto3,oneof" json:"security_group_rule_id,omitempty"`
-	SecurityGroupRuleName *string `protobuf:"bytes,7,opt,name=security_group_rule_name,json=securityGroupRuleName,proto3,oneof" json:"security_group_rule_name,omitempty"`
+	SecurityGroupId       *string `protobuf:"bytes,5,opt,name=security_group_id,proto3,oneof" json:"security_group_id,omitempty"`
+	SecurityGroupRuleId   *string `protobuf:"bytes,6,opt,name=security_group_rule_id,proto3,oneof" json:"security_group_rule_id,omitempty"`
+	SecurityGroupRuleName *string `protobuf:"bytes,7,opt,name=security_group_rule_name,proto3,oneof" json:"security_group_rule_name,omitempty"`
 	Val1                  *string `protobuf:"bytes,8,opt,name=val1,proto3,oneof" json:"val1,omitempty"`
 	Val2                  *string `protobuf:"bytes,9,opt,name=val2,proto3,oneof" json:"val2,omitempty"`
 	Val3                  *string `protobuf:"bytes,10,opt,name=val3,proto3,oneof" json:"val3,omitempty"`
@@ -8933,9 +8933,9 @@ func (x *SecurityGroupRule) GetVal3() string {
 // SecurityGroupSnapshot is the QingCloud resource `security_group_snapshot` of definitions.json.
 type SecurityGroupSnapshot struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
-	GroupId                 *string                `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3,oneof" json:"group_id,omitempty"`
+	GroupId                 *string                `protobuf:"bytes,1,opt,name=group_id,proto3,oneof" json:"group_id,omitempty"`
 	Rules                   []*SecurityGroupRule   `protobuf:"bytes,2,rep,name=rules,proto3" json:"rules,omitempty"`
-	SecurityGroupSnapshotId *string                `protobuf:"bytes,3,opt,name=security_group_snapshot_id,json=securityGroupSnapshotId,proto3,oneof" json:"security_group_snapshot_id,omitempty"`
+	SecurityGroupSnapshotId *string                `protobuf:"bytes,3,opt,name=security_group_snapshot_id,proto3,oneof" json:"security_group_snapshot_id,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
@@ -8994,12 +8994,12 @@ func (x *SecurityGroupSnapshot) GetSecurityGroupSnapshotId() string {
 // ServerCertificate is the QingCloud resource `server_certificate` of definitions.json.
 type ServerCertificate struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
-	CertificateContent    *string                `protobuf:"bytes,1,opt,name=certificate_content,json=certificateContent,proto3,oneof" json:"certificate_content,omitempty"`
-	CreateTime            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CertificateContent    *string                `protobuf:"bytes,1,opt,name=certificate_content,proto3,oneof" json:"certificate_content,omitempty"`
+	CreateTime            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description           *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	PrivateKey            *string                `protobuf:"bytes,4,opt,name=private_key,json=privateKey,proto3,oneof" json:"private_key,omitempty"`
-	ServerCertificateId   *string                `protobuf:"bytes,5,opt,name=server_certificate_id,json=serverCertificateId,proto3,oneof" json:"server_certificate_id,omitempty"`
-	ServerCertificateName *string                `protobuf:"bytes,6,opt,name=server_certificate_name,json=serverCertificateName,proto3,oneof" json:"server_certificate_name,omitempty"`
+	PrivateKey            *string                `protobuf:"bytes,4,opt,name=private_key,proto3,oneof" json:"private_key,omitempty"`
+	ServerCertificateId   *string                `protobuf:"bytes,5,opt,name=server_certificate_id,proto3,oneof" json:"server_certificate_id,omitempty"`
+	ServerCertificateName *string                `protobuf:"bytes,6,opt,name=server_certificate_name,proto3,oneof" json:"server_certificate_name,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -9079,35 +9079,35 @@ func (x *ServerCertificate) GetServerCertificateName() string {
 // Snapshot is the QingCloud resource `snapshot` of definitions.json.
 type Snapshot struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	HeadChain   *int32                 `protobuf:"varint,3,opt,name=head_chain,json=headChain,proto3,oneof" json:"head_chain,omitempty"`
+	HeadChain   *int32                 `protobuf:"varint,3,opt,name=head_chain,proto3,oneof" json:"head_chain,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsHead *int32 `protobuf:"varint,4,opt,name=is_head,json=isHead,proto3,oneof" json:"is_head,omitempty"`
+	IsHead *int32 `protobuf:"varint,4,opt,name=is_head,proto3,oneof" json:"is_head,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	IsTaken            *int32                 `protobuf:"varint,5,opt,name=is_taken,json=isTaken,proto3,oneof" json:"is_taken,omitempty"`
-	LatestSnapshotTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=latest_snapshot_time,json=latestSnapshotTime,proto3" json:"latest_snapshot_time,omitempty"`
-	ParentId           *string                `protobuf:"bytes,7,opt,name=parent_id,json=parentId,proto3,oneof" json:"parent_id,omitempty"`
+	IsTaken            *int32                 `protobuf:"varint,5,opt,name=is_taken,proto3,oneof" json:"is_taken,omitempty"`
+	LatestSnapshotTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=latest_snapshot_time,proto3" json:"latest_snapshot_time,omitempty"`
+	ParentId           *string                `protobuf:"bytes,7,opt,name=parent_id,proto3,oneof" json:"parent_id,omitempty"`
 	Provider           *string                `protobuf:"bytes,8,opt,name=provider,proto3,oneof" json:"provider,omitempty"`
 	Resource           *Resource              `protobuf:"bytes,9,opt,name=resource,proto3" json:"resource,omitempty"`
-	RootId             *string                `protobuf:"bytes,10,opt,name=root_id,json=rootId,proto3,oneof" json:"root_id,omitempty"`
+	RootId             *string                `protobuf:"bytes,10,opt,name=root_id,proto3,oneof" json:"root_id,omitempty"`
 	Size               *int64                 `protobuf:"varint,11,opt,name=size,proto3,oneof" json:"size,omitempty"`
-	SnapshotId         *string                `protobuf:"bytes,12,opt,name=snapshot_id,json=snapshotId,proto3,oneof" json:"snapshot_id,omitempty"`
-	SnapshotName       *string                `protobuf:"bytes,13,opt,name=snapshot_name,json=snapshotName,proto3,oneof" json:"snapshot_name,omitempty"`
-	SnapshotResource   *SnapshotResource      `protobuf:"bytes,14,opt,name=snapshot_resource,json=snapshotResource,proto3" json:"snapshot_resource,omitempty"`
-	SnapshotTime       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=snapshot_time,json=snapshotTime,proto3" json:"snapshot_time,omitempty"`
+	SnapshotId         *string                `protobuf:"bytes,12,opt,name=snapshot_id,proto3,oneof" json:"snapshot_id,omitempty"`
+	SnapshotName       *string                `protobuf:"bytes,13,opt,name=snapshot_name,proto3,oneof" json:"snapshot_name,omitempty"`
+	SnapshotResource   *SnapshotResource      `protobuf:"bytes,14,opt,name=snapshot_resource,proto3" json:"snapshot_resource,omitempty"`
+	SnapshotTime       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=snapshot_time,proto3" json:"snapshot_time,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	SnapshotType *int32 `protobuf:"varint,16,opt,name=snapshot_type,json=snapshotType,proto3,oneof" json:"snapshot_type,omitempty"`
+	SnapshotType *int32 `protobuf:"varint,16,opt,name=snapshot_type,proto3,oneof" json:"snapshot_type,omitempty"`
 	// Known values: pending, available, suspended, deleted, ceased (others are passed through).
 	Status     *string                `protobuf:"bytes,17,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	SubCode    *int32                 `protobuf:"varint,19,opt,name=sub_code,json=subCode,proto3,oneof" json:"sub_code,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	SubCode    *int32                 `protobuf:"varint,19,opt,name=sub_code,proto3,oneof" json:"sub_code,omitempty"`
 	Tags       []*Tag                 `protobuf:"bytes,20,rep,name=tags,proto3" json:"tags,omitempty"`
-	TotalCount *int32                 `protobuf:"varint,21,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
-	TotalSize  *int64                 `protobuf:"varint,22,opt,name=total_size,json=totalSize,proto3,oneof" json:"total_size,omitempty"`
+	TotalCount *int32                 `protobuf:"varint,21,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
+	TotalSize  *int64                 `protobuf:"varint,22,opt,name=total_size,proto3,oneof" json:"total_size,omitempty"`
 	// Known values: creating, suspending, resuming, deleting, recovering (others are passed through).
-	TransitionStatus *string `protobuf:"bytes,23,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
-	VirtualSize      *int64  `protobuf:"varint,24,opt,name=virtual_size,json=virtualSize,proto3,oneof" json:"virtual_size,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,23,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
+	VirtualSize      *int64  `protobuf:"varint,24,opt,name=virtual_size,proto3,oneof" json:"virtual_size,omitempty"`
 	Visibility       *string `protobuf:"bytes,25,opt,name=visibility,proto3,oneof" json:"visibility,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -9323,11 +9323,11 @@ type SnapshotResource struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Architecture  *string                `protobuf:"bytes,1,opt,name=architecture,proto3,oneof" json:"architecture,omitempty"`
 	Filesystem    *string                `protobuf:"bytes,2,opt,name=filesystem,proto3,oneof" json:"filesystem,omitempty"`
-	MountOptions  *string                `protobuf:"bytes,3,opt,name=mount_options,json=mountOptions,proto3,oneof" json:"mount_options,omitempty"`
-	MountPoint    *string                `protobuf:"bytes,4,opt,name=mount_point,json=mountPoint,proto3,oneof" json:"mount_point,omitempty"`
+	MountOptions  *string                `protobuf:"bytes,3,opt,name=mount_options,proto3,oneof" json:"mount_options,omitempty"`
+	MountPoint    *string                `protobuf:"bytes,4,opt,name=mount_point,proto3,oneof" json:"mount_point,omitempty"`
 	Size          *int64                 `protobuf:"varint,5,opt,name=size,proto3,oneof" json:"size,omitempty"`
-	VolumeId      *string                `protobuf:"bytes,6,opt,name=volume_id,json=volumeId,proto3,oneof" json:"volume_id,omitempty"`
-	VolumeType    *int32                 `protobuf:"varint,7,opt,name=volume_type,json=volumeType,proto3,oneof" json:"volume_type,omitempty"`
+	VolumeId      *string                `protobuf:"bytes,6,opt,name=volume_id,proto3,oneof" json:"volume_id,omitempty"`
+	VolumeType    *int32                 `protobuf:"varint,7,opt,name=volume_type,proto3,oneof" json:"volume_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9415,15 +9415,15 @@ func (x *SnapshotResource) GetVolumeType() int32 {
 type Tag struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Color             *string                `protobuf:"bytes,1,opt,name=color,proto3,oneof" json:"color,omitempty"`
-	CreateTime        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description       *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Owner             *string                `protobuf:"bytes,4,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ResourceCount     *int32                 `protobuf:"varint,5,opt,name=resource_count,json=resourceCount,proto3,oneof" json:"resource_count,omitempty"`
-	ResourceTagPairs  []*ResourceTagPair     `protobuf:"bytes,6,rep,name=resource_tag_pairs,json=resourceTagPairs,proto3" json:"resource_tag_pairs,omitempty"`
-	ResourceTypeCount []*ResourceTypeCount   `protobuf:"bytes,7,rep,name=resource_type_count,json=resourceTypeCount,proto3" json:"resource_type_count,omitempty"`
-	TagId             *string                `protobuf:"bytes,8,opt,name=tag_id,json=tagId,proto3,oneof" json:"tag_id,omitempty"`
-	TagKey            *string                `protobuf:"bytes,9,opt,name=tag_key,json=tagKey,proto3,oneof" json:"tag_key,omitempty"`
-	TagName           *string                `protobuf:"bytes,10,opt,name=tag_name,json=tagName,proto3,oneof" json:"tag_name,omitempty"`
+	ResourceCount     *int32                 `protobuf:"varint,5,opt,name=resource_count,proto3,oneof" json:"resource_count,omitempty"`
+	ResourceTagPairs  []*ResourceTagPair     `protobuf:"bytes,6,rep,name=resource_tag_pairs,proto3" json:"resource_tag_pairs,omitempty"`
+	ResourceTypeCount []*ResourceTypeCount   `protobuf:"bytes,7,rep,name=resource_type_count,proto3" json:"resource_type_count,omitempty"`
+	TagId             *string                `protobuf:"bytes,8,opt,name=tag_id,proto3,oneof" json:"tag_id,omitempty"`
+	TagKey            *string                `protobuf:"bytes,9,opt,name=tag_key,proto3,oneof" json:"tag_key,omitempty"`
+	TagName           *string                `protobuf:"bytes,10,opt,name=tag_name,proto3,oneof" json:"tag_name,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -9532,7 +9532,7 @@ func (x *Tag) GetTagName() string {
 type User struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Email         *string                `protobuf:"bytes,1,opt,name=email,proto3,oneof" json:"email,omitempty"`
-	UserId        *string                `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3,oneof" json:"user_id,omitempty"`
+	UserId        *string                `protobuf:"bytes,2,opt,name=user_id,proto3,oneof" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9584,30 +9584,30 @@ func (x *User) GetUserId() string {
 // Volume is the QingCloud resource `volume` of definitions.json.
 type Volume struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	CreateTime          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description         *string                `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Device              *string                `protobuf:"bytes,3,opt,name=device,proto3,oneof" json:"device,omitempty"`
 	Instance            *Instance              `protobuf:"bytes,4,opt,name=instance,proto3" json:"instance,omitempty"`
 	Instances           []*Instance            `protobuf:"bytes,5,rep,name=instances,proto3" json:"instances,omitempty"`
-	LastestSnapshotTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=lastest_snapshot_time,json=lastestSnapshotTime,proto3" json:"lastest_snapshot_time,omitempty"`
+	LastestSnapshotTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=lastest_snapshot_time,proto3" json:"lastest_snapshot_time,omitempty"`
 	Owner               *string                `protobuf:"bytes,7,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	PlaceGroupId        *string                `protobuf:"bytes,8,opt,name=place_group_id,json=placeGroupId,proto3,oneof" json:"place_group_id,omitempty"`
+	PlaceGroupId        *string                `protobuf:"bytes,8,opt,name=place_group_id,proto3,oneof" json:"place_group_id,omitempty"`
 	Repl                *string                `protobuf:"bytes,9,opt,name=repl,proto3,oneof" json:"repl,omitempty"`
 	Size                *int64                 `protobuf:"varint,10,opt,name=size,proto3,oneof" json:"size,omitempty"`
 	// Known values: pending, available, in-use, suspended, deleted, ceased (others are passed
 	// through).
 	Status     *string                `protobuf:"bytes,11,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	StatusTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
-	SubCode    *int32                 `protobuf:"varint,13,opt,name=sub_code,json=subCode,proto3,oneof" json:"sub_code,omitempty"`
+	StatusTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=status_time,proto3" json:"status_time,omitempty"`
+	SubCode    *int32                 `protobuf:"varint,13,opt,name=sub_code,proto3,oneof" json:"sub_code,omitempty"`
 	Tags       []*Tag                 `protobuf:"bytes,14,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: creating, attaching, detaching, suspending, resuming, deleting, recovering
 	// (others are passed through).
-	TransitionStatus *string `protobuf:"bytes,15,opt,name=transition_status,json=transitionStatus,proto3,oneof" json:"transition_status,omitempty"`
-	VolumeId         *string `protobuf:"bytes,16,opt,name=volume_id,json=volumeId,proto3,oneof" json:"volume_id,omitempty"`
-	VolumeName       *string `protobuf:"bytes,17,opt,name=volume_name,json=volumeName,proto3,oneof" json:"volume_name,omitempty"`
+	TransitionStatus *string `protobuf:"bytes,15,opt,name=transition_status,proto3,oneof" json:"transition_status,omitempty"`
+	VolumeId         *string `protobuf:"bytes,16,opt,name=volume_id,proto3,oneof" json:"volume_id,omitempty"`
+	VolumeName       *string `protobuf:"bytes,17,opt,name=volume_name,proto3,oneof" json:"volume_name,omitempty"`
 	// Known values: 0, 1, 2, 3 (others are passed through).
-	VolumeType    *int32  `protobuf:"varint,18,opt,name=volume_type,json=volumeType,proto3,oneof" json:"volume_type,omitempty"`
-	ZoneId        *string `protobuf:"bytes,19,opt,name=zone_id,json=zoneId,proto3,oneof" json:"zone_id,omitempty"`
+	VolumeType    *int32  `protobuf:"varint,18,opt,name=volume_type,proto3,oneof" json:"volume_type,omitempty"`
+	ZoneId        *string `protobuf:"bytes,19,opt,name=zone_id,proto3,oneof" json:"zone_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9778,19 +9778,19 @@ func (x *Volume) GetZoneId() string {
 // Vxnet is the QingCloud resource `vxnet` of definitions.json.
 type Vxnet struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
-	AvailableIpCount *int32                 `protobuf:"varint,1,opt,name=available_ip_count,json=availableIpCount,proto3,oneof" json:"available_ip_count,omitempty"`
-	CreateTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	AvailableIpCount *int32                 `protobuf:"varint,1,opt,name=available_ip_count,proto3,oneof" json:"available_ip_count,omitempty"`
+	CreateTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,proto3" json:"create_time,omitempty"`
 	Description      *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
-	InstanceIds      []string               `protobuf:"bytes,4,rep,name=instance_ids,json=instanceIds,proto3" json:"instance_ids,omitempty"`
+	InstanceIds      []string               `protobuf:"bytes,4,rep,name=instance_ids,proto3" json:"instance_ids,omitempty"`
 	Owner            *string                `protobuf:"bytes,5,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
 	Router           *Router                `protobuf:"bytes,6,opt,name=router,proto3" json:"router,omitempty"`
 	Tags             []*Tag                 `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
-	VpcRouterId      *string                `protobuf:"bytes,8,opt,name=vpc_router_id,json=vpcRouterId,proto3,oneof" json:"vpc_router_id,omitempty"`
-	VxnetId          *string                `protobuf:"bytes,9,opt,name=vxnet_id,json=vxnetId,proto3,oneof" json:"vxnet_id,omitempty"`
-	VxnetName        *string                `protobuf:"bytes,10,opt,name=vxnet_name,json=vxnetName,proto3,oneof" json:"vxnet_name,omitempty"`
+	VpcRouterId      *string                `protobuf:"bytes,8,opt,name=vpc_router_id,proto3,oneof" json:"vpc_router_id,omitempty"`
+	VxnetId          *string                `protobuf:"bytes,9,opt,name=vxnet_id,proto3,oneof" json:"vxnet_id,omitempty"`
+	VxnetName        *string                `protobuf:"bytes,10,opt,name=vxnet_name,proto3,oneof" json:"vxnet_name,omitempty"`
 	// Known values: 0, 1, 2 (others are passed through).
-	VxnetType     *int32  `protobuf:"varint,11,opt,name=vxnet_type,json=vxnetType,proto3,oneof" json:"vxnet_type,omitempty"`
-	ZoneId        *string `protobuf:"bytes,12,opt,name=zone_id,json=zoneId,proto3,oneof" json:"zone_id,omitempty"`
+	VxnetType     *int32  `protobuf:"varint,11,opt,name=vxnet_type,proto3,oneof" json:"vxnet_type,omitempty"`
+	ZoneId        *string `protobuf:"bytes,12,opt,name=zone_id,proto3,oneof" json:"zone_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9912,10 +9912,10 @@ func (x *Vxnet) GetZoneId() string {
 // Zone is the QingCloud resource `zone` of definitions.json.
 type Zone struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
-	RegionId *string                `protobuf:"bytes,1,opt,name=region_id,json=regionId,proto3,oneof" json:"region_id,omitempty"`
+	RegionId *string                `protobuf:"bytes,1,opt,name=region_id,proto3,oneof" json:"region_id,omitempty"`
 	// Known values: active, faulty, defunct (others are passed through).
 	Status        *string `protobuf:"bytes,2,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	ZoneId        *string `protobuf:"bytes,3,opt,name=zone_id,json=zoneId,proto3,oneof" json:"zone_id,omitempty"`
+	ZoneId        *string `protobuf:"bytes,3,opt,name=zone_id,proto3,oneof" json:"zone_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9975,28 +9975,26 @@ var File_qingcloud_iaas_v1_types_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\n" +
-	"\x1dqingcloud/iaas/v1/types.proto\x12\x11qingcloud.iaas.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\"\x98\x05\n" +
-	"\tAccessKey\x12'\n" +
-	"\raccess_key_id\x18\x01 \x01(\tH\x00R\vaccessKeyId\x88\x01\x01\x12+\n" +
-	"\x0faccess_key_name\x18\x02 \x01(\tH\x01R\raccessKeyName\x88\x01\x01\x12\"\n" +
+	"\x1dqingcloud/iaas/v1/types.proto\x12\x11qingcloud.iaas.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fqingcloud/iaas/v1/options.proto\"\xa5\x05\n" +
+	"\tAccessKey\x12)\n" +
+	"\raccess_key_id\x18\x01 \x01(\tH\x00R\raccess_key_id\x88\x01\x01\x12-\n" +
+	"\x0faccess_key_name\x18\x02 \x01(\tH\x01R\x0faccess_key_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"console_id\x18\x03 \x01(\tH\x02R\tconsoleId\x88\x01\x01\x12#\n" +
+	"console_id\x18\x03 \x01(\tH\x02R\n" +
+	"console_id\x88\x01\x01\x12#\n" +
 	"\n" +
 	"controller\x18\x04 \x01(\tH\x03R\n" +
-	"controller\x88\x01\x01\x12$\n" +
-	"\vcreate_time\x18\x05 \x01(\tH\x04R\n" +
-	"createTime\x88\x01\x01\x12%\n" +
-	"\vdescription\x18\x06 \x01(\tH\x05R\vdescription\x88\x01\x01\x12'\n" +
-	"\rip_white_list\x18\a \x01(\tH\x06R\vipWhiteList\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\b \x01(\tH\aR\x05owner\x88\x01\x01\x12%\n" +
-	"\froot_user_id\x18\t \x01(\tH\bR\n" +
-	"rootUserId\x88\x01\x01\x12/\n" +
+	"controller\x88\x01\x01\x12%\n" +
+	"\vcreate_time\x18\x05 \x01(\tH\x04R\vcreate_time\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\x06 \x01(\tH\x05R\vdescription\x88\x01\x01\x12)\n" +
+	"\rip_white_list\x18\a \x01(\tH\x06R\rip_white_list\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\b \x01(\tH\aR\x05owner\x88\x01\x01\x12'\n" +
+	"\froot_user_id\x18\t \x01(\tH\bR\froot_user_id\x88\x01\x01\x121\n" +
 	"\x11secret_access_key\x18\n" +
-	" \x01(\tH\tR\x0fsecretAccessKey\x88\x01\x01\x12\x1b\n" +
+	" \x01(\tH\tR\x11secret_access_key\x88\x01\x01\x12\x1b\n" +
 	"\x06status\x18\v \x01(\tH\n" +
-	"R\x06status\x88\x01\x01\x12$\n" +
-	"\vstatus_time\x18\f \x01(\tH\vR\n" +
-	"statusTime\x88\x01\x01B\x10\n" +
+	"R\x06status\x88\x01\x01\x12%\n" +
+	"\vstatus_time\x18\f \x01(\tH\vR\vstatus_time\x88\x01\x01B\x10\n" +
 	"\x0e_access_key_idB\x12\n" +
 	"\x10_access_key_nameB\r\n" +
 	"\v_console_idB\r\n" +
@@ -10008,33 +10006,33 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\r_root_user_idB\x14\n" +
 	"\x12_secret_access_keyB\t\n" +
 	"\a_statusB\x0e\n" +
-	"\f_status_time\"\x97\t\n" +
+	"\f_status_time\"\xa9\t\n" +
 	"\x03App\x12%\n" +
-	"\vabstraction\x18\x01 \x01(\tH\x00R\vabstraction\x88\x01\x01\x123\n" +
-	"\x13app_contract_status\x18\x02 \x01(\tH\x01R\x11appContractStatus\x88\x01\x01\x12\x1a\n" +
-	"\x06app_id\x18\x03 \x01(\tH\x02R\x05appId\x88\x01\x01\x12+\n" +
-	"\x0fapp_instance_id\x18\x04 \x01(\tH\x03R\rappInstanceId\x88\x01\x01\x12\x1e\n" +
-	"\bapp_name\x18\x05 \x01(\tH\x04R\aappName\x88\x01\x01\x12\x1e\n" +
-	"\bapp_type\x18\x06 \x01(\tH\x05R\aappType\x88\x01\x01\x12\"\n" +
+	"\vabstraction\x18\x01 \x01(\tH\x00R\vabstraction\x88\x01\x01\x125\n" +
+	"\x13app_contract_status\x18\x02 \x01(\tH\x01R\x13app_contract_status\x88\x01\x01\x12\x1b\n" +
+	"\x06app_id\x18\x03 \x01(\tH\x02R\x06app_id\x88\x01\x01\x12-\n" +
+	"\x0fapp_instance_id\x18\x04 \x01(\tH\x03R\x0fapp_instance_id\x88\x01\x01\x12\x1f\n" +
+	"\bapp_name\x18\x05 \x01(\tH\x04R\bapp_name\x88\x01\x01\x12\x1f\n" +
+	"\bapp_type\x18\x06 \x01(\tH\x05R\bapp_type\x88\x01\x01\x12#\n" +
 	"\n" +
-	"auth_level\x18\a \x01(\x05H\x06R\tauthLevel\x88\x01\x01\x12\x1f\n" +
-	"\bcategory\x18\b \x01(\tH\aR\bcategory\x88\x01\x01\x12$\n" +
-	"\vcompany_url\x18\t \x01(\tH\bR\n" +
-	"companyUrl\x88\x01\x01\x12\x1d\n" +
+	"auth_level\x18\a \x01(\x05H\x06R\n" +
+	"auth_level\x88\x01\x01\x12\x1f\n" +
+	"\bcategory\x18\b \x01(\tH\aR\bcategory\x88\x01\x01\x12%\n" +
+	"\vcompany_url\x18\t \x01(\tH\bR\vcompany_url\x88\x01\x01\x12\x1d\n" +
 	"\acontact\x18\n" +
-	" \x01(\tH\tR\acontact\x88\x01\x01\x12 \n" +
+	" \x01(\tH\tR\acontact\x88\x01\x01\x12!\n" +
 	"\tcover_img\x18\v \x01(\tH\n" +
-	"R\bcoverImg\x88\x01\x01\x12%\n" +
+	"R\tcover_img\x88\x01\x01\x12%\n" +
 	"\vdescription\x18\f \x01(\tH\vR\vdescription\x88\x01\x01\x12\x17\n" +
 	"\x04icon\x18\r \x01(\tH\fR\x04icon\x88\x01\x01\x12 \n" +
 	"\vscreenshots\x18\x0e \x03(\tR\vscreenshots\x12\x1b\n" +
 	"\x06status\x18\x0f \x01(\tH\rR\x06status\x88\x01\x01\x12\x12\n" +
-	"\x04tags\x18\x10 \x03(\tR\x04tags\x12-\n" +
-	"\x10terms_of_service\x18\x11 \x01(\tH\x0eR\x0etermsOfService\x88\x01\x01\x126\n" +
-	"\x15terms_of_service_link\x18\x12 \x01(\tH\x0fR\x12termsOfServiceLink\x88\x01\x01\x12\x15\n" +
-	"\x03url\x18\x13 \x01(\tH\x10R\x03url\x88\x01\x01\x122\n" +
-	"\x12usage_instructions\x18\x14 \x01(\tH\x11R\x11usageInstructions\x88\x01\x01\x12;\n" +
-	"\x17usage_instructions_link\x18\x15 \x01(\tH\x12R\x15usageInstructionsLink\x88\x01\x01\x12#\n" +
+	"\x04tags\x18\x10 \x03(\tR\x04tags\x12/\n" +
+	"\x10terms_of_service\x18\x11 \x01(\tH\x0eR\x10terms_of_service\x88\x01\x01\x129\n" +
+	"\x15terms_of_service_link\x18\x12 \x01(\tH\x0fR\x15terms_of_service_link\x88\x01\x01\x12\x15\n" +
+	"\x03url\x18\x13 \x01(\tH\x10R\x03url\x88\x01\x01\x123\n" +
+	"\x12usage_instructions\x18\x14 \x01(\tH\x11R\x12usage_instructions\x88\x01\x01\x12=\n" +
+	"\x17usage_instructions_link\x18\x15 \x01(\tH\x12R\x17usage_instructions_link\x88\x01\x01\x12#\n" +
 	"\n" +
 	"visibility\x18\x16 \x01(\tH\x13R\n" +
 	"visibility\x88\x01\x01\x12\x14\n" +
@@ -10060,43 +10058,39 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x04_urlB\x15\n" +
 	"\x13_usage_instructionsB\x1a\n" +
 	"\x18_usage_instructions_linkB\r\n" +
-	"\v_visibility\"\x9a\x03\n" +
+	"\v_visibility\"\x9f\x03\n" +
 	"\n" +
-	"AppVersion\x12\x1a\n" +
-	"\x06app_id\x18\x01 \x01(\tH\x00R\x05appId\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
+	"AppVersion\x12\x1b\n" +
+	"\x06app_id\x18\x01 \x01(\tH\x00R\x06app_id\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
 	"\vdescription\x18\x03 \x01(\tH\x01R\vdescription\x88\x01\x01\x12\x17\n" +
-	"\x04name\x18\x04 \x01(\tH\x02R\x04name\x88\x01\x01\x12&\n" +
-	"\fresource_kit\x18\x05 \x01(\tH\x03R\vresourceKit\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x06 \x01(\tH\x04R\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12\"\n" +
+	"\x04name\x18\x04 \x01(\tH\x02R\x04name\x88\x01\x01\x12'\n" +
+	"\fresource_kit\x18\x05 \x01(\tH\x03R\fresource_kit\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x06 \x01(\tH\x04R\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12#\n" +
 	"\n" +
-	"version_id\x18\b \x01(\tH\x05R\tversionId\x88\x01\x01B\t\n" +
+	"version_id\x18\b \x01(\tH\x05R\n" +
+	"version_id\x88\x01\x01B\t\n" +
 	"\a_app_idB\x0e\n" +
 	"\f_descriptionB\a\n" +
 	"\x05_nameB\x0f\n" +
 	"\r_resource_kitB\t\n" +
 	"\a_statusB\r\n" +
-	"\v_version_id\"\x8a\x05\n" +
-	"\x14AppVersionAttachment\x12(\n" +
-	"\rattachment_id\x18\x01 \x01(\tH\x00R\fattachmentId\x88\x01\x01\x12,\n" +
-	"\x0fattachment_type\x18\x02 \x01(\tH\x01R\x0eattachmentType\x88\x01\x01\x12\x1f\n" +
-	"\bcategory\x18\x03 \x01(\tH\x02R\bcategory\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12\x1f\n" +
+	"\v_version_id\"\x91\x05\n" +
+	"\x14AppVersionAttachment\x12)\n" +
+	"\rattachment_id\x18\x01 \x01(\tH\x00R\rattachment_id\x88\x01\x01\x12-\n" +
+	"\x0fattachment_type\x18\x02 \x01(\tH\x01R\x0fattachment_type\x88\x01\x01\x12\x1f\n" +
+	"\bcategory\x18\x03 \x01(\tH\x02R\bcategory\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12\x1f\n" +
 	"\bfilename\x18\x05 \x01(\tH\x03R\bfilename\x88\x01\x01\x12\x1f\n" +
 	"\bfilesize\x18\x06 \x01(\x03H\x04R\bfilesize\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\a \x01(\tH\x05R\x04name\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\b \x01(\tH\x06R\x05owner\x88\x01\x01\x12$\n" +
-	"\vresource_id\x18\t \x01(\tH\aR\n" +
-	"resourceId\x88\x01\x01\x12(\n" +
+	"\x05owner\x18\b \x01(\tH\x06R\x05owner\x88\x01\x01\x12%\n" +
+	"\vresource_id\x18\t \x01(\tH\aR\vresource_id\x88\x01\x01\x12)\n" +
 	"\rresource_type\x18\n" +
-	" \x01(\tH\bR\fresourceType\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12&\n" +
-	"\fsub_category\x18\f \x01(\tH\tR\vsubCategory\x88\x01\x01B\x10\n" +
+	" \x01(\tH\bR\rresource_type\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12'\n" +
+	"\fsub_category\x18\f \x01(\tH\tR\fsub_category\x88\x01\x01B\x10\n" +
 	"\x0e_attachment_idB\x12\n" +
 	"\x10_attachment_typeB\v\n" +
 	"\t_categoryB\v\n" +
@@ -10106,44 +10100,48 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x06_ownerB\x0e\n" +
 	"\f_resource_idB\x10\n" +
 	"\x0e_resource_typeB\x0f\n" +
-	"\r_sub_category\"\xca\n" +
+	"\r_sub_category\"\xe1\n" +
 	"\n" +
-	"\x05Cache\x12-\n" +
-	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x0eautoBackupTime\x88\x01\x01\x12$\n" +
-	"\vcache_class\x18\x02 \x01(\x05H\x01R\n" +
-	"cacheClass\x88\x01\x01\x12\x1e\n" +
-	"\bcache_id\x18\x03 \x01(\tH\x02R\acacheId\x88\x01\x01\x12\"\n" +
+	"\x05Cache\x12/\n" +
+	"\x10auto_backup_time\x18\x01 \x01(\x05H\x00R\x10auto_backup_time\x88\x01\x01\x12%\n" +
+	"\vcache_class\x18\x02 \x01(\x05H\x01R\vcache_class\x88\x01\x01\x12\x1f\n" +
+	"\bcache_id\x18\x03 \x01(\tH\x02R\bcache_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_name\x18\x04 \x01(\tH\x03R\tcacheName\x88\x01\x01\x12<\n" +
-	"\x18cache_parameter_group_id\x18\x05 \x01(\tH\x04R\x15cacheParameterGroupId\x88\x01\x01\x12\"\n" +
+	"cache_name\x18\x04 \x01(\tH\x03R\n" +
+	"cache_name\x88\x01\x01\x12?\n" +
+	"\x18cache_parameter_group_id\x18\x05 \x01(\tH\x04R\x18cache_parameter_group_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_port\x18\x06 \x01(\x05H\x05R\tcachePort\x88\x01\x01\x12\"\n" +
+	"cache_port\x18\x06 \x01(\x05H\x05R\n" +
+	"cache_port\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_size\x18\a \x01(\x03H\x06R\tcacheSize\x88\x01\x01\x12\"\n" +
+	"cache_size\x18\a \x01(\x03H\x06R\n" +
+	"cache_size\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_type\x18\b \x01(\tH\aR\tcacheType\x88\x01\x01\x12(\n" +
-	"\rcache_version\x18\t \x01(\tH\bR\fcacheVersion\x88\x01\x01\x12;\n" +
+	"cache_type\x18\b \x01(\tH\aR\n" +
+	"cache_type\x88\x01\x01\x12)\n" +
+	"\rcache_version\x18\t \x01(\tH\bR\rcache_version\x88\x01\x01\x12<\n" +
 	"\vcreate_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\v \x01(\tH\tR\vdescription\x88\x01\x01\x12\"\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\v \x01(\tH\tR\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
 	"is_applied\x18\f \x01(\x05H\n" +
-	"R\tisApplied\x88\x01\x01\x12&\n" +
-	"\fmaster_count\x18\r \x01(\x05H\vR\vmasterCount\x88\x01\x01\x12\"\n" +
+	"R\n" +
+	"is_applied\x88\x01\x01\x12'\n" +
+	"\fmaster_count\x18\r \x01(\x05H\vR\fmaster_count\x88\x01\x01\x12#\n" +
 	"\n" +
-	"max_memory\x18\x0e \x01(\x03H\fR\tmaxMemory\x88\x01\x01\x12\"\n" +
+	"max_memory\x18\x0e \x01(\x03H\fR\n" +
+	"max_memory\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\x0f \x01(\x05H\rR\tnodeCount\x88\x01\x01\x122\n" +
-	"\x05nodes\x18\x10 \x03(\v2\x1c.qingcloud.iaas.v1.CacheNodeR\x05nodes\x12,\n" +
-	"\x0freplicate_count\x18\x11 \x01(\x05H\x0eR\x0ereplicateCount\x88\x01\x01\x12/\n" +
-	"\x11security_group_id\x18\x12 \x01(\tH\x0fR\x0fsecurityGroupId\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x13 \x01(\tH\x10R\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12\x1e\n" +
-	"\bsub_code\x18\x15 \x01(\x05H\x11R\asubCode\x88\x01\x01\x12*\n" +
-	"\x04tags\x18\x16 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x120\n" +
-	"\x11transition_status\x18\x17 \x01(\tH\x12R\x10transitionStatus\x88\x01\x01\x12.\n" +
+	"node_count\x18\x0f \x01(\x05H\rR\n" +
+	"node_count\x88\x01\x01\x122\n" +
+	"\x05nodes\x18\x10 \x03(\v2\x1c.qingcloud.iaas.v1.CacheNodeR\x05nodes\x12-\n" +
+	"\x0freplicate_count\x18\x11 \x01(\x05H\x0eR\x0freplicate_count\x88\x01\x01\x121\n" +
+	"\x11security_group_id\x18\x12 \x01(\tH\x0fR\x11security_group_id\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x13 \x01(\tH\x10R\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12\x1f\n" +
+	"\bsub_code\x18\x15 \x01(\x05H\x11R\bsub_code\x88\x01\x01\x12*\n" +
+	"\x04tags\x18\x16 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x121\n" +
+	"\x11transition_status\x18\x17 \x01(\tH\x12R\x11transition_status\x88\x01\x01\x12.\n" +
 	"\x05vxnet\x18\x18 \x01(\v2\x18.qingcloud.iaas.v1.VxnetR\x05vxnetB\x13\n" +
 	"\x11_auto_backup_timeB\x0e\n" +
 	"\f_cache_classB\v\n" +
@@ -10163,26 +10161,27 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x12_security_group_idB\t\n" +
 	"\a_statusB\v\n" +
 	"\t_sub_codeB\x14\n" +
-	"\x12_transition_status\"\x9b\x05\n" +
-	"\tCacheNode\x12&\n" +
-	"\falarm_status\x18\x01 \x01(\tH\x00R\valarmStatus\x88\x01\x01\x12\x1e\n" +
-	"\bcache_id\x18\x02 \x01(\tH\x01R\acacheId\x88\x01\x01\x12'\n" +
-	"\rcache_node_id\x18\x03 \x01(\tH\x02R\vcacheNodeId\x88\x01\x01\x12+\n" +
-	"\x0fcache_node_name\x18\x04 \x01(\tH\x03R\rcacheNodeName\x88\x01\x01\x12\"\n" +
+	"\x12_transition_status\"\xa7\x05\n" +
+	"\tCacheNode\x12'\n" +
+	"\falarm_status\x18\x01 \x01(\tH\x00R\falarm_status\x88\x01\x01\x12\x1f\n" +
+	"\bcache_id\x18\x02 \x01(\tH\x01R\bcache_id\x88\x01\x01\x12)\n" +
+	"\rcache_node_id\x18\x03 \x01(\tH\x02R\rcache_node_id\x88\x01\x01\x12-\n" +
+	"\x0fcache_node_name\x18\x04 \x01(\tH\x03R\x0fcache_node_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_role\x18\x05 \x01(\tH\x04R\tcacheRole\x88\x01\x01\x12\"\n" +
+	"cache_role\x18\x05 \x01(\tH\x04R\n" +
+	"cache_role\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_type\x18\x06 \x01(\tH\x05R\tcacheType\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12\"\n" +
+	"cache_type\x18\x06 \x01(\tH\x05R\n" +
+	"cache_type\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12#\n" +
 	"\n" +
-	"private_ip\x18\b \x01(\tH\x06R\tprivateIp\x88\x01\x01\x12\x1d\n" +
+	"private_ip\x18\b \x01(\tH\x06R\n" +
+	"private_ip\x88\x01\x01\x12\x1d\n" +
 	"\aslaveof\x18\t \x01(\tH\aR\aslaveof\x88\x01\x01\x12\x1b\n" +
 	"\x06status\x18\n" +
-	" \x01(\tH\bR\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x120\n" +
-	"\x11transition_status\x18\f \x01(\tH\tR\x10transitionStatus\x88\x01\x01B\x0f\n" +
+	" \x01(\tH\bR\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x121\n" +
+	"\x11transition_status\x18\f \x01(\tH\tR\x11transition_status\x88\x01\x01B\x0f\n" +
 	"\r_alarm_statusB\v\n" +
 	"\t_cache_idB\x10\n" +
 	"\x0e_cache_node_idB\x12\n" +
@@ -10193,22 +10192,21 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"\b_slaveofB\t\n" +
 	"\a_statusB\x14\n" +
-	"\x12_transition_status\"\x8d\x05\n" +
-	"\x0eCacheParameter\x12:\n" +
-	"\x14cache_parameter_name\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x12cacheParameterName\x88\x01\x01\x125\n" +
-	"\x14cache_parameter_type\x18\x02 \x01(\tH\x01R\x12cacheParameterType\x88\x01\x01\x12<\n" +
-	"\x15cache_parameter_value\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x13cacheParameterValue\x88\x01\x01\x12\"\n" +
+	"\x12_transition_status\"\x9a\x05\n" +
+	"\x0eCacheParameter\x12<\n" +
+	"\x14cache_parameter_name\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x14cache_parameter_name\x88\x01\x01\x127\n" +
+	"\x14cache_parameter_type\x18\x02 \x01(\tH\x01R\x14cache_parameter_type\x88\x01\x01\x12>\n" +
+	"\x15cache_parameter_value\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x15cache_parameter_value\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_type\x18\x04 \x01(\tH\x03R\tcacheType\x88\x01\x01\x12$\n" +
-	"\vis_readonly\x18\x05 \x01(\x05H\x04R\n" +
-	"isReadonly\x88\x01\x01\x12 \n" +
-	"\tis_static\x18\x06 \x01(\x05H\x05R\bisStatic\x88\x01\x01\x12\x1e\n" +
-	"\bopt_name\x18\a \x01(\tH\x06R\aoptName\x88\x01\x01\x12*\n" +
-	"\x0eparameter_type\x18\b \x01(\tH\aR\rparameterType\x88\x01\x01\x12.\n" +
-	"\x10resource_version\x18\t \x01(\tH\bR\x0fresourceVersion\x88\x01\x01\x12$\n" +
+	"cache_type\x18\x04 \x01(\tH\x03R\n" +
+	"cache_type\x88\x01\x01\x12%\n" +
+	"\vis_readonly\x18\x05 \x01(\x05H\x04R\vis_readonly\x88\x01\x01\x12!\n" +
+	"\tis_static\x18\x06 \x01(\x05H\x05R\tis_static\x88\x01\x01\x12\x1f\n" +
+	"\bopt_name\x18\a \x01(\tH\x06R\bopt_name\x88\x01\x01\x12+\n" +
+	"\x0eparameter_type\x18\b \x01(\tH\aR\x0eparameter_type\x88\x01\x01\x12/\n" +
+	"\x10resource_version\x18\t \x01(\tH\bR\x10resource_version\x88\x01\x01\x12%\n" +
 	"\vvalue_range\x18\n" +
-	" \x01(\tH\tR\n" +
-	"valueRange\x88\x01\x01B\x17\n" +
+	" \x01(\tH\tR\vvalue_range\x88\x01\x01B\x17\n" +
 	"\x15_cache_parameter_nameB\x17\n" +
 	"\x15_cache_parameter_typeB\x18\n" +
 	"\x16_cache_parameter_valueB\r\n" +
@@ -10219,95 +10217,96 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\t_opt_nameB\x11\n" +
 	"\x0f_parameter_typeB\x13\n" +
 	"\x11_resource_versionB\x0e\n" +
-	"\f_value_range\"\x99\x04\n" +
-	"\x13CacheParameterGroup\x12<\n" +
-	"\x18cache_parameter_group_id\x18\x01 \x01(\tH\x00R\x15cacheParameterGroupId\x88\x01\x01\x12@\n" +
-	"\x1acache_parameter_group_name\x18\x02 \x01(\tH\x01R\x17cacheParameterGroupName\x88\x01\x01\x12\"\n" +
+	"\f_value_range\"\xa3\x04\n" +
+	"\x13CacheParameterGroup\x12?\n" +
+	"\x18cache_parameter_group_id\x18\x01 \x01(\tH\x00R\x18cache_parameter_group_id\x88\x01\x01\x12C\n" +
+	"\x1acache_parameter_group_name\x18\x02 \x01(\tH\x01R\x1acache_parameter_group_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_type\x18\x03 \x01(\tH\x02R\tcacheType\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x05 \x01(\tH\x03R\vdescription\x88\x01\x01\x12\"\n" +
+	"cache_type\x18\x03 \x01(\tH\x02R\n" +
+	"cache_type\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x05 \x01(\tH\x03R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"is_applied\x18\x06 \x01(\x05H\x04R\tisApplied\x88\x01\x01\x12\"\n" +
+	"is_applied\x18\x06 \x01(\x05H\x04R\n" +
+	"is_applied\x88\x01\x01\x12#\n" +
 	"\n" +
-	"is_default\x18\a \x01(\x05H\x05R\tisDefault\x88\x01\x01\x129\n" +
+	"is_default\x18\a \x01(\x05H\x05R\n" +
+	"is_default\x88\x01\x01\x129\n" +
 	"\tresources\x18\b \x03(\v2\x1b.qingcloud.iaas.v1.ResourceR\tresourcesB\x1b\n" +
 	"\x19_cache_parameter_group_idB\x1d\n" +
 	"\x1b_cache_parameter_group_nameB\r\n" +
 	"\v_cache_typeB\x0e\n" +
 	"\f_descriptionB\r\n" +
 	"\v_is_appliedB\r\n" +
-	"\v_is_default\"\xb4\x01\n" +
-	"\x0eCachePrivateIp\x12'\n" +
-	"\rcache_node_id\x18\x01 \x01(\tH\x00R\vcacheNodeId\x88\x01\x01\x12\"\n" +
+	"\v_is_default\"\xb8\x01\n" +
+	"\x0eCachePrivateIp\x12)\n" +
+	"\rcache_node_id\x18\x01 \x01(\tH\x00R\rcache_node_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cache_role\x18\x02 \x01(\tH\x01R\tcacheRole\x88\x01\x01\x12$\n" +
-	"\vprivate_ips\x18\x03 \x01(\tH\x02R\n" +
-	"privateIps\x88\x01\x01B\x10\n" +
+	"cache_role\x18\x02 \x01(\tH\x01R\n" +
+	"cache_role\x88\x01\x01\x12%\n" +
+	"\vprivate_ips\x18\x03 \x01(\tH\x02R\vprivate_ips\x88\x01\x01B\x10\n" +
 	"\x0e_cache_node_idB\r\n" +
 	"\v_cache_roleB\x0e\n" +
-	"\f_private_ips\"\xc6\x17\n" +
-	"\aCluster\x12Z\n" +
-	"\x10advanced_actions\x18\x01 \x03(\v2/.qingcloud.iaas.v1.Cluster.AdvancedActionsEntryR\x0fadvancedActions\x12\x1a\n" +
-	"\x06app_id\x18\x02 \x01(\tH\x00R\x05appId\x88\x01\x01\x122\n" +
-	"\bapp_info\x18\x03 \x01(\v2\x17.google.protobuf.StructR\aappInfo\x12$\n" +
-	"\vapp_version\x18\x04 \x01(\tH\x01R\n" +
-	"appVersion\x88\x01\x01\x12A\n" +
-	"\x10app_version_info\x18\x05 \x01(\v2\x17.google.protobuf.StructR\x0eappVersionInfo\x12-\n" +
-	"\x10auto_backup_time\x18\x06 \x01(\x05H\x02R\x0eautoBackupTime\x88\x01\x01\x12>\n" +
-	"\x06backup\x18\a \x03(\v2&.qingcloud.iaas.v1.Cluster.BackupEntryR\x06backup\x12(\n" +
-	"\rbackup_policy\x18\b \x01(\tH\x03R\fbackupPolicy\x88\x01\x01\x12>\n" +
-	"\x0ebackup_service\x18\t \x01(\v2\x17.google.protobuf.StructR\rbackupService\x12\"\n" +
+	"\f_private_ips\"\xef\x17\n" +
+	"\aCluster\x12[\n" +
+	"\x10advanced_actions\x18\x01 \x03(\v2/.qingcloud.iaas.v1.Cluster.AdvancedActionsEntryR\x10advanced_actions\x12\x1b\n" +
+	"\x06app_id\x18\x02 \x01(\tH\x00R\x06app_id\x88\x01\x01\x123\n" +
+	"\bapp_info\x18\x03 \x01(\v2\x17.google.protobuf.StructR\bapp_info\x12%\n" +
+	"\vapp_version\x18\x04 \x01(\tH\x01R\vapp_version\x88\x01\x01\x12C\n" +
+	"\x10app_version_info\x18\x05 \x01(\v2\x17.google.protobuf.StructR\x10app_version_info\x12/\n" +
+	"\x10auto_backup_time\x18\x06 \x01(\x05H\x02R\x10auto_backup_time\x88\x01\x01\x12>\n" +
+	"\x06backup\x18\a \x03(\v2&.qingcloud.iaas.v1.Cluster.BackupEntryR\x06backup\x12)\n" +
+	"\rbackup_policy\x18\b \x01(\tH\x03R\rbackup_policy\x88\x01\x01\x12?\n" +
+	"\x0ebackup_service\x18\t \x01(\v2\x17.google.protobuf.StructR\x0ebackup_service\x12#\n" +
 	"\n" +
 	"cfgmgmt_id\x18\n" +
-	" \x01(\tH\x04R\tcfgmgmtId\x88\x01\x01\x12\"\n" +
+	" \x01(\tH\x04R\n" +
+	"cfgmgmt_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"cluster_id\x18\v \x01(\tH\x05R\tclusterId\x88\x01\x01\x12&\n" +
-	"\fcluster_type\x18\f \x01(\x05H\x06R\vclusterType\x88\x01\x01\x12\"\n" +
+	"cluster_id\x18\v \x01(\tH\x05R\n" +
+	"cluster_id\x88\x01\x01\x12'\n" +
+	"\fcluster_type\x18\f \x01(\x05H\x06R\fcluster_type\x88\x01\x01\x12#\n" +
 	"\n" +
-	"console_id\x18\r \x01(\tH\aR\tconsoleId\x88\x01\x01\x12#\n" +
+	"console_id\x18\r \x01(\tH\aR\n" +
+	"console_id\x88\x01\x01\x12#\n" +
 	"\n" +
 	"controller\x18\x0e \x01(\tH\bR\n" +
-	"controller\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12>\n" +
-	"\x0ecustom_service\x18\x10 \x01(\v2\x17.google.protobuf.StructR\rcustomService\x12\x19\n" +
+	"controller\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12?\n" +
+	"\x0ecustom_service\x18\x10 \x01(\v2\x17.google.protobuf.StructR\x0ecustom_service\x12\x19\n" +
 	"\x05debug\x18\x11 \x01(\bH\tR\x05debug\x88\x01\x01\x12%\n" +
 	"\vdescription\x18\x12 \x01(\tH\n" +
-	"R\vdescription\x88\x01\x01\x12:\n" +
-	"\fdisplay_tabs\x18\x13 \x01(\v2\x17.google.protobuf.StructR\vdisplayTabs\x125\n" +
-	"\tendpoints\x18\x14 \x01(\v2\x17.google.protobuf.StructR\tendpoints\x12$\n" +
-	"\vglobal_uuid\x18\x15 \x01(\tH\vR\n" +
-	"globalUuid\x88\x01\x01\x12m\n" +
-	"\x17health_check_enablement\x18\x16 \x03(\v25.qingcloud.iaas.v1.Cluster.HealthCheckEnablementEntryR\x15healthCheckEnablement\x12E\n" +
-	"\x1cincremental_backup_supported\x18\x17 \x01(\bH\fR\x1aincrementalBackupSupported\x88\x01\x01\x127\n" +
-	"\x15lastest_snapshot_time\x18\x18 \x01(\tH\rR\x13lastestSnapshotTime\x88\x01\x01\x12;\n" +
-	"\x05links\x18\x19 \x03(\v2%.qingcloud.iaas.v1.Cluster.LinksEntryR\x05links\x125\n" +
-	"\x14metadata_root_access\x18\x1a \x01(\bH\x0eR\x12metadataRootAccess\x88\x01\x01\x12\x17\n" +
-	"\x04name\x18\x1b \x01(\tH\x0fR\x04name\x88\x01\x01\x12\"\n" +
+	"R\vdescription\x88\x01\x01\x12;\n" +
+	"\fdisplay_tabs\x18\x13 \x01(\v2\x17.google.protobuf.StructR\fdisplay_tabs\x125\n" +
+	"\tendpoints\x18\x14 \x01(\v2\x17.google.protobuf.StructR\tendpoints\x12%\n" +
+	"\vglobal_uuid\x18\x15 \x01(\tH\vR\vglobal_uuid\x88\x01\x01\x12o\n" +
+	"\x17health_check_enablement\x18\x16 \x03(\v25.qingcloud.iaas.v1.Cluster.HealthCheckEnablementEntryR\x17health_check_enablement\x12G\n" +
+	"\x1cincremental_backup_supported\x18\x17 \x01(\bH\fR\x1cincremental_backup_supported\x88\x01\x01\x129\n" +
+	"\x15lastest_snapshot_time\x18\x18 \x01(\tH\rR\x15lastest_snapshot_time\x88\x01\x01\x12;\n" +
+	"\x05links\x18\x19 \x03(\v2%.qingcloud.iaas.v1.Cluster.LinksEntryR\x05links\x127\n" +
+	"\x14metadata_root_access\x18\x1a \x01(\bH\x0eR\x14metadata_root_access\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\x1b \x01(\tH\x0fR\x04name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"node_count\x18\x1c \x01(\x05H\x10R\tnodeCount\x88\x01\x01\x124\n" +
+	"node_count\x18\x1c \x01(\x05H\x10R\n" +
+	"node_count\x88\x01\x01\x124\n" +
 	"\x05nodes\x18\x1d \x03(\v2\x1e.qingcloud.iaas.v1.ClusterNodeR\x05nodes\x12\x19\n" +
-	"\x05owner\x18\x1e \x01(\tH\x11R\x05owner\x88\x01\x01\x12*\n" +
-	"\x0epartner_access\x18\x1f \x01(\bH\x12R\rpartnerAccess\x88\x01\x01\x12@\n" +
-	"\x0frestore_service\x18  \x01(\v2\x17.google.protobuf.StructR\x0erestoreService\x12$\n" +
-	"\vreuse_hyper\x18! \x01(\bH\x13R\n" +
-	"reuseHyper\x88\x01\x01\x12H\n" +
+	"\x05owner\x18\x1e \x01(\tH\x11R\x05owner\x88\x01\x01\x12+\n" +
+	"\x0epartner_access\x18\x1f \x01(\bH\x12R\x0epartner_access\x88\x01\x01\x12A\n" +
+	"\x0frestore_service\x18  \x01(\v2\x17.google.protobuf.StructR\x0frestore_service\x12%\n" +
+	"\vreuse_hyper\x18! \x01(\bH\x13R\vreuse_hyper\x88\x01\x01\x12I\n" +
 	"\n" +
-	"role_count\x18\" \x03(\v2).qingcloud.iaas.v1.Cluster.RoleCountEntryR\troleCount\x12\x14\n" +
-	"\x05roles\x18# \x03(\tR\x05roles\x12%\n" +
-	"\froot_user_id\x18$ \x01(\tH\x14R\n" +
-	"rootUserId\x88\x01\x01\x12/\n" +
-	"\x11security_group_id\x18% \x01(\tH\x15R\x0fsecurityGroupId\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18& \x01(\tH\x16R\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18' \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12\x1e\n" +
-	"\bsub_code\x18( \x01(\x05H\x17R\asubCode\x88\x01\x01\x120\n" +
-	"\x11transition_status\x18) \x01(\tH\x18R\x10transitionStatus\x88\x01\x01\x12=\n" +
-	"\x0eupgrade_policy\x18* \x03(\v2\x16.google.protobuf.ValueR\rupgradePolicy\x12*\n" +
-	"\x0eupgrade_status\x18+ \x01(\tH\x19R\rupgradeStatus\x88\x01\x01\x12=\n" +
-	"\fupgrade_time\x18, \x01(\v2\x1a.google.protobuf.TimestampR\vupgradeTime\x12.\n" +
+	"role_count\x18\" \x03(\v2).qingcloud.iaas.v1.Cluster.RoleCountEntryR\n" +
+	"role_count\x12\x14\n" +
+	"\x05roles\x18# \x03(\tR\x05roles\x12'\n" +
+	"\froot_user_id\x18$ \x01(\tH\x14R\froot_user_id\x88\x01\x01\x121\n" +
+	"\x11security_group_id\x18% \x01(\tH\x15R\x11security_group_id\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18& \x01(\tH\x16R\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18' \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12\x1f\n" +
+	"\bsub_code\x18( \x01(\x05H\x17R\bsub_code\x88\x01\x01\x121\n" +
+	"\x11transition_status\x18) \x01(\tH\x18R\x11transition_status\x88\x01\x01\x12>\n" +
+	"\x0eupgrade_policy\x18* \x03(\v2\x16.google.protobuf.ValueR\x0eupgrade_policy\x12+\n" +
+	"\x0eupgrade_status\x18+ \x01(\tH\x19R\x0eupgrade_status\x88\x01\x01\x12>\n" +
+	"\fupgrade_time\x18, \x01(\v2\x1a.google.protobuf.TimestampR\fupgrade_time\x12.\n" +
 	"\x05vxnet\x18- \x01(\v2\x18.qingcloud.iaas.v1.VxnetR\x05vxnet\x1aB\n" +
 	"\x14AdvancedActionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -10350,88 +10349,84 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\a_statusB\v\n" +
 	"\t_sub_codeB\x14\n" +
 	"\x12_transition_statusB\x11\n" +
-	"\x0f_upgrade_status\"\xf5\x1a\n" +
-	"\vClusterNode\x12.\n" +
-	"\x10advanced_actions\x18\x01 \x01(\tH\x00R\x0fadvancedActions\x88\x01\x01\x12,\n" +
-	"\x0fagent_installed\x18\x02 \x01(\bH\x01R\x0eagentInstalled\x88\x01\x01\x12&\n" +
-	"\falarm_status\x18\x03 \x01(\tH\x02R\valarmStatus\x88\x01\x01\x12\x1a\n" +
-	"\x06app_id\x18\x04 \x01(\tH\x03R\x05appId\x88\x01\x01\x12$\n" +
-	"\vapp_version\x18\x05 \x01(\tH\x04R\n" +
-	"appVersion\x88\x01\x01\x12$\n" +
-	"\vauto_backup\x18\x06 \x01(\x05H\x05R\n" +
-	"autoBackup\x88\x01\x01\x12(\n" +
-	"\rbackup_policy\x18\a \x01(\tH\x06R\fbackupPolicy\x88\x01\x01\x12>\n" +
-	"\x0ebackup_service\x18\b \x01(\v2\x17.google.protobuf.StructR\rbackupService\x12\"\n" +
+	"\x0f_upgrade_status\"\xae\x1b\n" +
+	"\vClusterNode\x12/\n" +
+	"\x10advanced_actions\x18\x01 \x01(\tH\x00R\x10advanced_actions\x88\x01\x01\x12-\n" +
+	"\x0fagent_installed\x18\x02 \x01(\bH\x01R\x0fagent_installed\x88\x01\x01\x12'\n" +
+	"\falarm_status\x18\x03 \x01(\tH\x02R\falarm_status\x88\x01\x01\x12\x1b\n" +
+	"\x06app_id\x18\x04 \x01(\tH\x03R\x06app_id\x88\x01\x01\x12%\n" +
+	"\vapp_version\x18\x05 \x01(\tH\x04R\vapp_version\x88\x01\x01\x12%\n" +
+	"\vauto_backup\x18\x06 \x01(\x05H\x05R\vauto_backup\x88\x01\x01\x12)\n" +
+	"\rbackup_policy\x18\a \x01(\tH\x06R\rbackup_policy\x88\x01\x01\x12?\n" +
+	"\x0ebackup_service\x18\b \x01(\v2\x17.google.protobuf.StructR\x0ebackup_service\x12#\n" +
 	"\n" +
-	"cluster_id\x18\t \x01(\tH\aR\tclusterId\x88\x01\x01\x12\"\n" +
+	"cluster_id\x18\t \x01(\tH\aR\n" +
+	"cluster_id\x88\x01\x01\x12#\n" +
 	"\n" +
 	"console_id\x18\n" +
-	" \x01(\tH\bR\tconsoleId\x88\x01\x01\x12#\n" +
+	" \x01(\tH\bR\n" +
+	"console_id\x88\x01\x01\x12#\n" +
 	"\n" +
 	"controller\x18\v \x01(\tH\tR\n" +
 	"controller\x88\x01\x01\x12\x15\n" +
 	"\x03cpu\x18\f \x01(\x05H\n" +
-	"R\x03cpu\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12M\n" +
-	"\x16custom_metadata_script\x18\x0e \x01(\v2\x17.google.protobuf.StructR\x14customMetadataScript\x12>\n" +
-	"\x0ecustom_service\x18\x0f \x01(\v2\x17.google.protobuf.StructR\rcustomService\x12\x19\n" +
-	"\x05debug\x18\x10 \x01(\bH\vR\x05debug\x88\x01\x01\x12@\n" +
-	"\x0fdestroy_service\x18\x11 \x01(\v2\x17.google.protobuf.StructR\x0edestroyService\x12:\n" +
-	"\fdisplay_tabs\x18\x12 \x01(\v2\x17.google.protobuf.StructR\vdisplayTabs\x12\x15\n" +
+	"R\x03cpu\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12O\n" +
+	"\x16custom_metadata_script\x18\x0e \x01(\v2\x17.google.protobuf.StructR\x16custom_metadata_script\x12?\n" +
+	"\x0ecustom_service\x18\x0f \x01(\v2\x17.google.protobuf.StructR\x0ecustom_service\x12\x19\n" +
+	"\x05debug\x18\x10 \x01(\bH\vR\x05debug\x88\x01\x01\x12A\n" +
+	"\x0fdestroy_service\x18\x11 \x01(\v2\x17.google.protobuf.StructR\x0fdestroy_service\x12;\n" +
+	"\fdisplay_tabs\x18\x12 \x01(\v2\x17.google.protobuf.StructR\fdisplay_tabs\x12\x15\n" +
 	"\x03eip\x18\x13 \x01(\tH\fR\x03eip\x88\x01\x01\x12\x15\n" +
-	"\x03env\x18\x14 \x01(\tH\rR\x03env\x88\x01\x01\x12-\n" +
-	"\x10global_server_id\x18\x15 \x01(\x03H\x0eR\x0eglobalServerId\x88\x01\x01\x12\x15\n" +
-	"\x03gpu\x18\x16 \x01(\x05H\x0fR\x03gpu\x88\x01\x01\x12 \n" +
-	"\tgpu_class\x18\x17 \x01(\x05H\x10R\bgpuClass\x88\x01\x01\x12\x1e\n" +
-	"\bgroup_id\x18\x18 \x01(\x05H\x11R\agroupId\x88\x01\x01\x12:\n" +
-	"\fhealth_check\x18\x19 \x01(\v2\x17.google.protobuf.StructR\vhealthCheck\x12(\n" +
-	"\rhealth_status\x18\x1a \x01(\tH\x12R\fhealthStatus\x88\x01\x01\x12#\n" +
+	"\x03env\x18\x14 \x01(\tH\rR\x03env\x88\x01\x01\x12/\n" +
+	"\x10global_server_id\x18\x15 \x01(\x03H\x0eR\x10global_server_id\x88\x01\x01\x12\x15\n" +
+	"\x03gpu\x18\x16 \x01(\x05H\x0fR\x03gpu\x88\x01\x01\x12!\n" +
+	"\tgpu_class\x18\x17 \x01(\x05H\x10R\tgpu_class\x88\x01\x01\x12\x1f\n" +
+	"\bgroup_id\x18\x18 \x01(\x05H\x11R\bgroup_id\x88\x01\x01\x12;\n" +
+	"\fhealth_check\x18\x19 \x01(\v2\x17.google.protobuf.StructR\fhealth_check\x12)\n" +
+	"\rhealth_status\x18\x1a \x01(\tH\x12R\rhealth_status\x88\x01\x01\x12#\n" +
 	"\n" +
 	"hypervisor\x18\x1b \x01(\tH\x13R\n" +
-	"hypervisor\x88\x01\x01\x12\x1e\n" +
-	"\bimage_id\x18\x1c \x01(\tH\x14R\aimageId\x88\x01\x01\x12E\n" +
-	"\x1cincremental_backup_supported\x18\x1d \x01(\bH\x15R\x1aincrementalBackupSupported\x88\x01\x01\x12:\n" +
-	"\finit_service\x18\x1e \x01(\v2\x17.google.protobuf.StructR\vinitService\x12$\n" +
-	"\vinstance_id\x18\x1f \x01(\tH\x16R\n" +
-	"instanceId\x88\x01\x01\x12 \n" +
-	"\tis_backup\x18  \x01(\x05H\x17R\bisBackup\x88\x01\x01\x12\x1b\n" +
+	"hypervisor\x88\x01\x01\x12\x1f\n" +
+	"\bimage_id\x18\x1c \x01(\tH\x14R\bimage_id\x88\x01\x01\x12G\n" +
+	"\x1cincremental_backup_supported\x18\x1d \x01(\bH\x15R\x1cincremental_backup_supported\x88\x01\x01\x12;\n" +
+	"\finit_service\x18\x1e \x01(\v2\x17.google.protobuf.StructR\finit_service\x12%\n" +
+	"\vinstance_id\x18\x1f \x01(\tH\x16R\vinstance_id\x88\x01\x01\x12!\n" +
+	"\tis_backup\x18  \x01(\x05H\x17R\tis_backup\x88\x01\x01\x12\x1b\n" +
 	"\x06memory\x18! \x01(\x03H\x18R\x06memory\x88\x01\x01\x121\n" +
 	"\amonitor\x18\" \x01(\v2\x17.google.protobuf.StructR\amonitor\x12\x17\n" +
-	"\x04name\x18# \x01(\tH\x19R\x04name\x88\x01\x01\x12\x1c\n" +
-	"\anode_id\x18$ \x01(\tH\x1aR\x06nodeId\x88\x01\x01\x12\x19\n" +
+	"\x04name\x18# \x01(\tH\x19R\x04name\x88\x01\x01\x12\x1d\n" +
+	"\anode_id\x18$ \x01(\tH\x1aR\anode_id\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18% \x01(\tH\x1bR\x05owner\x88\x01\x01\x12+\n" +
-	"\x0epassphraseless\x18& \x01(\tH\x1cR\x0epassphraseless\x88\x01\x01\x12\"\n" +
+	"\x0epassphraseless\x18& \x01(\tH\x1cR\x0epassphraseless\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18' \x01(\tH\x1dR\tprivateIp\x88\x01\x01\x12\x17\n" +
-	"\x04repl\x18( \x01(\tH\x1eR\x04repl\x88\x01\x01\x12*\n" +
-	"\x0eresource_class\x18) \x01(\x05H\x1fR\rresourceClass\x88\x01\x01\x12@\n" +
-	"\x0frestart_service\x18* \x01(\v2\x17.google.protobuf.StructR\x0erestartService\x12@\n" +
-	"\x0frestore_service\x18+ \x01(\v2\x17.google.protobuf.StructR\x0erestoreService\x12\x17\n" +
-	"\x04role\x18, \x01(\tH R\x04role\x88\x01\x01\x12%\n" +
-	"\froot_user_id\x18- \x01(\tH!R\n" +
-	"rootUserId\x88\x01\x01\x12A\n" +
-	"\x10scale_in_service\x18. \x01(\v2\x17.google.protobuf.StructR\x0escaleInService\x12C\n" +
-	"\x11scale_out_service\x18/ \x01(\v2\x17.google.protobuf.StructR\x0fscaleOutService\x12*\n" +
-	"\x0esecurity_group\x180 \x01(\tH\"R\rsecurityGroup\x88\x01\x01\x12 \n" +
-	"\tserver_id\x181 \x01(\x03H#R\bserverId\x88\x01\x01\x126\n" +
-	"\x15server_id_upper_bound\x182 \x01(\x03H$R\x12serverIdUpperBound\x88\x01\x01\x12-\n" +
-	"\x10single_node_repl\x183 \x01(\tH%R\x0esingleNodeRepl\x88\x01\x01\x12<\n" +
-	"\rstart_service\x184 \x01(\v2\x17.google.protobuf.StructR\fstartService\x12\x1b\n" +
-	"\x06status\x185 \x01(\tH&R\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x186 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12:\n" +
-	"\fstop_service\x187 \x01(\v2\x17.google.protobuf.StructR\vstopService\x12&\n" +
-	"\fstorage_size\x188 \x01(\x03H'R\vstorageSize\x88\x01\x01\x120\n" +
-	"\x11transition_status\x189 \x01(\tH(R\x10transitionStatus\x88\x01\x01\x12$\n" +
-	"\vuser_access\x18: \x01(\x05H)R\n" +
-	"userAccess\x88\x01\x01\x12;\n" +
-	"\x17vertical_scaling_policy\x18; \x01(\tH*R\x15verticalScalingPolicy\x88\x01\x01\x12\"\n" +
+	"private_ip\x18' \x01(\tH\x1dR\n" +
+	"private_ip\x88\x01\x01\x12\x17\n" +
+	"\x04repl\x18( \x01(\tH\x1eR\x04repl\x88\x01\x01\x12+\n" +
+	"\x0eresource_class\x18) \x01(\x05H\x1fR\x0eresource_class\x88\x01\x01\x12A\n" +
+	"\x0frestart_service\x18* \x01(\v2\x17.google.protobuf.StructR\x0frestart_service\x12A\n" +
+	"\x0frestore_service\x18+ \x01(\v2\x17.google.protobuf.StructR\x0frestore_service\x12\x17\n" +
+	"\x04role\x18, \x01(\tH R\x04role\x88\x01\x01\x12'\n" +
+	"\froot_user_id\x18- \x01(\tH!R\froot_user_id\x88\x01\x01\x12C\n" +
+	"\x10scale_in_service\x18. \x01(\v2\x17.google.protobuf.StructR\x10scale_in_service\x12E\n" +
+	"\x11scale_out_service\x18/ \x01(\v2\x17.google.protobuf.StructR\x11scale_out_service\x12+\n" +
+	"\x0esecurity_group\x180 \x01(\tH\"R\x0esecurity_group\x88\x01\x01\x12!\n" +
+	"\tserver_id\x181 \x01(\x03H#R\tserver_id\x88\x01\x01\x129\n" +
+	"\x15server_id_upper_bound\x182 \x01(\x03H$R\x15server_id_upper_bound\x88\x01\x01\x12/\n" +
+	"\x10single_node_repl\x183 \x01(\tH%R\x10single_node_repl\x88\x01\x01\x12=\n" +
+	"\rstart_service\x184 \x01(\v2\x17.google.protobuf.StructR\rstart_service\x12\x1b\n" +
+	"\x06status\x185 \x01(\tH&R\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x186 \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12;\n" +
+	"\fstop_service\x187 \x01(\v2\x17.google.protobuf.StructR\fstop_service\x12'\n" +
+	"\fstorage_size\x188 \x01(\x03H'R\fstorage_size\x88\x01\x01\x121\n" +
+	"\x11transition_status\x189 \x01(\tH(R\x11transition_status\x88\x01\x01\x12%\n" +
+	"\vuser_access\x18: \x01(\x05H)R\vuser_access\x88\x01\x01\x12=\n" +
+	"\x17vertical_scaling_policy\x18; \x01(\tH*R\x17vertical_scaling_policy\x88\x01\x01\x12#\n" +
 	"\n" +
-	"volume_ids\x18< \x01(\tH+R\tvolumeIds\x88\x01\x01\x12$\n" +
-	"\vvolume_type\x18= \x01(\x05H,R\n" +
-	"volumeType\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18> \x01(\tH-R\avxnetId\x88\x01\x01B\x13\n" +
+	"volume_ids\x18< \x01(\tH+R\n" +
+	"volume_ids\x88\x01\x01\x12%\n" +
+	"\vvolume_type\x18= \x01(\x05H,R\vvolume_type\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18> \x01(\tH-R\bvxnet_id\x88\x01\x01B\x13\n" +
 	"\x11_advanced_actionsB\x12\n" +
 	"\x10_agent_installedB\x0f\n" +
 	"\r_alarm_statusB\t\n" +
@@ -10481,59 +10476,53 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x18_vertical_scaling_policyB\r\n" +
 	"\v_volume_idsB\x0e\n" +
 	"\f_volume_typeB\v\n" +
-	"\t_vxnet_id\"O\n" +
+	"\t_vxnet_id\"P\n" +
 	"\x04Data\x12\x17\n" +
-	"\x04data\x18\x01 \x01(\tH\x00R\x04data\x88\x01\x01\x12\x1a\n" +
-	"\x06eip_id\x18\x02 \x01(\tH\x01R\x05eipId\x88\x01\x01B\a\n" +
+	"\x04data\x18\x01 \x01(\tH\x00R\x04data\x88\x01\x01\x12\x1b\n" +
+	"\x06eip_id\x18\x02 \x01(\tH\x01R\x06eip_id\x88\x01\x01B\a\n" +
 	"\x05_dataB\t\n" +
-	"\a_eip_id\"r\n" +
+	"\a_eip_id\"t\n" +
 	"\n" +
-	"DhcpOption\x12-\n" +
-	"\x10router_static_id\x18\x01 \x01(\tH\x00R\x0erouterStaticId\x88\x01\x01\x12\x17\n" +
+	"DhcpOption\x12/\n" +
+	"\x10router_static_id\x18\x01 \x01(\tH\x00R\x10router_static_id\x88\x01\x01\x12\x17\n" +
 	"\x04val2\x18\x02 \x01(\tH\x01R\x04val2\x88\x01\x01B\x13\n" +
 	"\x11_router_static_idB\a\n" +
-	"\x05_val2\"\x88\x03\n" +
-	"\bDnsAlias\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12%\n" +
-	"\fdns_alias_id\x18\x03 \x01(\tH\x01R\n" +
-	"dnsAliasId\x88\x01\x01\x12)\n" +
-	"\x0edns_alias_name\x18\x04 \x01(\tH\x02R\fdnsAliasName\x88\x01\x01\x12$\n" +
-	"\vdomain_name\x18\x05 \x01(\tH\x03R\n" +
-	"domainName\x88\x01\x01\x12$\n" +
-	"\vresource_id\x18\x06 \x01(\tH\x04R\n" +
-	"resourceId\x88\x01\x01\x12\x1b\n" +
+	"\x05_val2\"\x8f\x03\n" +
+	"\bDnsAlias\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12'\n" +
+	"\fdns_alias_id\x18\x03 \x01(\tH\x01R\fdns_alias_id\x88\x01\x01\x12+\n" +
+	"\x0edns_alias_name\x18\x04 \x01(\tH\x02R\x0edns_alias_name\x88\x01\x01\x12%\n" +
+	"\vdomain_name\x18\x05 \x01(\tH\x03R\vdomain_name\x88\x01\x01\x12%\n" +
+	"\vresource_id\x18\x06 \x01(\tH\x04R\vresource_id\x88\x01\x01\x12\x1b\n" +
 	"\x06status\x18\a \x01(\tH\x05R\x06status\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x0f\n" +
 	"\r_dns_alias_idB\x11\n" +
 	"\x0f_dns_alias_nameB\x0e\n" +
 	"\f_domain_nameB\x0e\n" +
 	"\f_resource_idB\t\n" +
-	"\a_status\"\xb5\a\n" +
-	"\x03Eip\x12&\n" +
-	"\falarm_status\x18\x01 \x01(\tH\x00R\valarmStatus\x88\x01\x01\x12*\n" +
-	"\x0eassociate_mode\x18\x02 \x01(\x05H\x01R\rassociateMode\x88\x01\x01\x12!\n" +
-	"\tbandwidth\x18\x03 \x01(\x05H\x02R\tbandwidth\x88\x01\x01\x12&\n" +
-	"\fbilling_mode\x18\x04 \x01(\tH\x03R\vbillingMode\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x06 \x01(\tH\x04R\vdescription\x88\x01\x01\x12\x1e\n" +
-	"\beip_addr\x18\a \x01(\tH\x05R\aeipAddr\x88\x01\x01\x128\n" +
-	"\teip_group\x18\b \x01(\v2\x1b.qingcloud.iaas.v1.EipGroupR\beipGroup\x12\x1a\n" +
-	"\x06eip_id\x18\t \x01(\tH\x06R\x05eipId\x88\x01\x01\x12\x1e\n" +
+	"\a_status\"\xc2\a\n" +
+	"\x03Eip\x12'\n" +
+	"\falarm_status\x18\x01 \x01(\tH\x00R\falarm_status\x88\x01\x01\x12+\n" +
+	"\x0eassociate_mode\x18\x02 \x01(\x05H\x01R\x0eassociate_mode\x88\x01\x01\x12!\n" +
+	"\tbandwidth\x18\x03 \x01(\x05H\x02R\tbandwidth\x88\x01\x01\x12'\n" +
+	"\fbilling_mode\x18\x04 \x01(\tH\x03R\fbilling_mode\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x06 \x01(\tH\x04R\vdescription\x88\x01\x01\x12\x1f\n" +
+	"\beip_addr\x18\a \x01(\tH\x05R\beip_addr\x88\x01\x01\x129\n" +
+	"\teip_group\x18\b \x01(\v2\x1b.qingcloud.iaas.v1.EipGroupR\teip_group\x12\x1b\n" +
+	"\x06eip_id\x18\t \x01(\tH\x06R\x06eip_id\x88\x01\x01\x12\x1f\n" +
 	"\beip_name\x18\n" +
-	" \x01(\tH\aR\aeipName\x88\x01\x01\x12 \n" +
-	"\ticp_codes\x18\v \x01(\tH\bR\bicpCodes\x88\x01\x01\x12\x1e\n" +
-	"\bneed_icp\x18\f \x01(\x05H\tR\aneedIcp\x88\x01\x01\x12:\n" +
+	" \x01(\tH\aR\beip_name\x88\x01\x01\x12!\n" +
+	"\ticp_codes\x18\v \x01(\tH\bR\ticp_codes\x88\x01\x01\x12\x1f\n" +
+	"\bneed_icp\x18\f \x01(\x05H\tR\bneed_icp\x88\x01\x01\x12:\n" +
 	"\bresource\x18\r \x01(\v2\x1e.qingcloud.iaas.v1.EipResourceR\bresource\x12\x1b\n" +
 	"\x06status\x18\x0e \x01(\tH\n" +
-	"R\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12\x1e\n" +
-	"\bsub_code\x18\x10 \x01(\x05H\vR\asubCode\x88\x01\x01\x12*\n" +
-	"\x04tags\x18\x11 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x120\n" +
-	"\x11transition_status\x18\x12 \x01(\tH\fR\x10transitionStatus\x88\x01\x01B\x0f\n" +
+	"R\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12\x1f\n" +
+	"\bsub_code\x18\x10 \x01(\x05H\vR\bsub_code\x88\x01\x01\x12*\n" +
+	"\x04tags\x18\x11 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x121\n" +
+	"\x11transition_status\x18\x12 \x01(\tH\fR\x11transition_status\x88\x01\x01B\x0f\n" +
 	"\r_alarm_statusB\x11\n" +
 	"\x0f_associate_modeB\f\n" +
 	"\n" +
@@ -10548,40 +10537,37 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\t_need_icpB\t\n" +
 	"\a_statusB\v\n" +
 	"\t_sub_codeB\x14\n" +
-	"\x12_transition_status\"\x80\x01\n" +
-	"\bEipGroup\x12%\n" +
-	"\feip_group_id\x18\x01 \x01(\tH\x00R\n" +
-	"eipGroupId\x88\x01\x01\x12)\n" +
-	"\x0eeip_group_name\x18\x02 \x01(\tH\x01R\feipGroupName\x88\x01\x01B\x0f\n" +
+	"\x12_transition_status\"\x84\x01\n" +
+	"\bEipGroup\x12'\n" +
+	"\feip_group_id\x18\x01 \x01(\tH\x00R\feip_group_id\x88\x01\x01\x12+\n" +
+	"\x0eeip_group_name\x18\x02 \x01(\tH\x01R\x0eeip_group_name\x88\x01\x01B\x0f\n" +
 	"\r_eip_group_idB\x11\n" +
-	"\x0f_eip_group_name\"\xbb\x01\n" +
-	"\vEipResource\x12$\n" +
-	"\vresource_id\x18\x01 \x01(\tH\x00R\n" +
-	"resourceId\x88\x01\x01\x12(\n" +
-	"\rresource_name\x18\x02 \x01(\tH\x01R\fresourceName\x88\x01\x01\x12(\n" +
-	"\rresource_type\x18\x03 \x01(\tH\x02R\fresourceType\x88\x01\x01B\x0e\n" +
+	"\x0f_eip_group_name\"\xbe\x01\n" +
+	"\vEipResource\x12%\n" +
+	"\vresource_id\x18\x01 \x01(\tH\x00R\vresource_id\x88\x01\x01\x12)\n" +
+	"\rresource_name\x18\x02 \x01(\tH\x01R\rresource_name\x88\x01\x01\x12)\n" +
+	"\rresource_type\x18\x03 \x01(\tH\x02R\rresource_type\x88\x01\x01B\x0e\n" +
 	"\f_resource_idB\x10\n" +
 	"\x0e_resource_nameB\x10\n" +
-	"\x0e_resource_type\"\xb7\x04\n" +
-	"\x05Extra\x12 \n" +
-	"\tblock_bus\x18\x01 \x01(\tH\x00R\bblockBus\x88\x01\x01\x12\x1e\n" +
-	"\bboot_dev\x18\x02 \x01(\tH\x01R\abootDev\x88\x01\x01\x12\x1c\n" +
-	"\acpu_max\x18\x03 \x01(\x05H\x02R\x06cpuMax\x88\x01\x01\x12 \n" +
-	"\tcpu_model\x18\x04 \x01(\tH\x03R\bcpuModel\x88\x01\x01\x12\x1f\n" +
+	"\x0e_resource_type\"\xc1\x04\n" +
+	"\x05Extra\x12!\n" +
+	"\tblock_bus\x18\x01 \x01(\tH\x00R\tblock_bus\x88\x01\x01\x12\x1f\n" +
+	"\bboot_dev\x18\x02 \x01(\tH\x01R\bboot_dev\x88\x01\x01\x12\x1d\n" +
+	"\acpu_max\x18\x03 \x01(\x05H\x02R\acpu_max\x88\x01\x01\x12!\n" +
+	"\tcpu_model\x18\x04 \x01(\tH\x03R\tcpu_model\x88\x01\x01\x12\x1f\n" +
 	"\bfeatures\x18\x05 \x01(\x05H\x04R\bfeatures\x88\x01\x01\x12#\n" +
 	"\n" +
 	"hypervisor\x18\x06 \x01(\tH\x05R\n" +
-	"hypervisor\x88\x01\x01\x12\x1c\n" +
-	"\amem_max\x18\a \x01(\x05H\x06R\x06memMax\x88\x01\x01\x12\"\n" +
+	"hypervisor\x88\x01\x01\x12\x1d\n" +
+	"\amem_max\x18\a \x01(\x05H\x06R\amem_max\x88\x01\x01\x12#\n" +
 	"\n" +
-	"nic_mqueue\x18\b \x01(\x05H\aR\tnicMqueue\x88\x01\x01\x12\x1e\n" +
-	"\bno_limit\x18\t \x01(\x05H\bR\anoLimit\x88\x01\x01\x12$\n" +
+	"nic_mqueue\x18\b \x01(\x05H\aR\n" +
+	"nic_mqueue\x88\x01\x01\x12\x1f\n" +
+	"\bno_limit\x18\t \x01(\x05H\bR\bno_limit\x88\x01\x01\x12%\n" +
 	"\vno_restrict\x18\n" +
-	" \x01(\x05H\tR\n" +
-	"noRestrict\x88\x01\x01\x12%\n" +
+	" \x01(\x05H\tR\vno_restrict\x88\x01\x01\x12'\n" +
 	"\fos_disk_size\x18\v \x01(\x03H\n" +
-	"R\n" +
-	"osDiskSize\x88\x01\x01\x12\x15\n" +
+	"R\fos_disk_size\x88\x01\x01\x12\x15\n" +
 	"\x03usb\x18\f \x01(\x05H\vR\x03usb\x88\x01\x01B\f\n" +
 	"\n" +
 	"_block_busB\v\n" +
@@ -10598,52 +10584,52 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\t_no_limitB\x0e\n" +
 	"\f_no_restrictB\x0f\n" +
 	"\r_os_disk_sizeB\x06\n" +
-	"\x04_usb\"\x80\x01\n" +
+	"\x04_usb\"\x81\x01\n" +
 	"\x04File\x12\x17\n" +
-	"\x04file\x18\x01 \x01(\tH\x00R\x04file\x88\x01\x01\x12$\n" +
-	"\vlast_modify\x18\x02 \x01(\tH\x01R\n" +
-	"lastModify\x88\x01\x01\x12\x17\n" +
+	"\x04file\x18\x01 \x01(\tH\x00R\x04file\x88\x01\x01\x12%\n" +
+	"\vlast_modify\x18\x02 \x01(\tH\x01R\vlast_modify\x88\x01\x01\x12\x17\n" +
 	"\x04size\x18\x03 \x01(\x03H\x02R\x04size\x88\x01\x01B\a\n" +
 	"\x05_fileB\x0e\n" +
 	"\f_last_modifyB\a\n" +
-	"\x05_size\"\x9a\v\n" +
-	"\x05Image\x12)\n" +
-	"\x0eapp_billing_id\x18\x01 \x01(\tH\x00R\fappBillingId\x88\x01\x01\x12'\n" +
-	"\farchitecture\x18\x02 \x01(\tH\x01R\farchitecture\x88\x01\x01\x12\"\n" +
+	"\x05_size\"\xac\v\n" +
+	"\x05Image\x12+\n" +
+	"\x0eapp_billing_id\x18\x01 \x01(\tH\x00R\x0eapp_billing_id\x88\x01\x01\x12'\n" +
+	"\farchitecture\x18\x02 \x01(\tH\x01R\farchitecture\x88\x01\x01\x12#\n" +
 	"\n" +
-	"billing_id\x18\x03 \x01(\tH\x02R\tbillingId\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12*\n" +
-	"\x0edefault_passwd\x18\x05 \x01(\tH\x03R\rdefaultPasswd\x88\x01\x01\x12&\n" +
-	"\fdefault_user\x18\x06 \x01(\tH\x04R\vdefaultUser\x88\x01\x01\x12%\n" +
-	"\vdescription\x18\a \x01(\tH\x05R\vdescription\x88\x01\x01\x12\"\n" +
+	"billing_id\x18\x03 \x01(\tH\x02R\n" +
+	"billing_id\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12+\n" +
+	"\x0edefault_passwd\x18\x05 \x01(\tH\x03R\x0edefault_passwd\x88\x01\x01\x12'\n" +
+	"\fdefault_user\x18\x06 \x01(\tH\x04R\fdefault_user\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\a \x01(\tH\x05R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"f_resetpwd\x18\b \x01(\x05H\x06R\tfResetpwd\x88\x01\x01\x12\x1d\n" +
+	"f_resetpwd\x18\b \x01(\x05H\x06R\n" +
+	"f_resetpwd\x88\x01\x01\x12\x1d\n" +
 	"\afeature\x18\t \x01(\x05H\aR\afeature\x88\x01\x01\x12\x1f\n" +
 	"\bfeatures\x18\n" +
 	" \x01(\x05H\bR\bfeatures\x88\x01\x01\x12#\n" +
 	"\n" +
 	"hypervisor\x18\v \x01(\tH\tR\n" +
-	"hypervisor\x88\x01\x01\x12\x1e\n" +
+	"hypervisor\x88\x01\x01\x12\x1f\n" +
 	"\bimage_id\x18\f \x01(\tH\n" +
-	"R\aimageId\x88\x01\x01\x12\"\n" +
+	"R\bimage_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"image_name\x18\r \x01(\tH\vR\timageName\x88\x01\x01\x12!\n" +
-	"\finstance_ids\x18\x0e \x03(\tR\vinstanceIds\x12 \n" +
-	"\tos_family\x18\x0f \x01(\tH\fR\bosFamily\x88\x01\x01\x12\x19\n" +
+	"image_name\x18\r \x01(\tH\vR\n" +
+	"image_name\x88\x01\x01\x12\"\n" +
+	"\finstance_ids\x18\x0e \x03(\tR\finstance_ids\x12!\n" +
+	"\tos_family\x18\x0f \x01(\tH\fR\tos_family\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x10 \x01(\tH\rR\x05owner\x88\x01\x01\x12\x1f\n" +
-	"\bplatform\x18\x11 \x01(\tH\x0eR\bplatform\x88\x01\x01\x12*\n" +
-	"\x0eprocessor_type\x18\x12 \x01(\tH\x0fR\rprocessorType\x88\x01\x01\x12\x1f\n" +
-	"\bprovider\x18\x13 \x01(\tH\x10R\bprovider\x88\x01\x01\x12.\n" +
-	"\x10recommended_type\x18\x14 \x01(\tH\x11R\x0frecommendedType\x88\x01\x01\x12\x1c\n" +
-	"\aroot_id\x18\x15 \x01(\tH\x12R\x06rootId\x88\x01\x01\x12\x17\n" +
+	"\bplatform\x18\x11 \x01(\tH\x0eR\bplatform\x88\x01\x01\x12+\n" +
+	"\x0eprocessor_type\x18\x12 \x01(\tH\x0fR\x0eprocessor_type\x88\x01\x01\x12\x1f\n" +
+	"\bprovider\x18\x13 \x01(\tH\x10R\bprovider\x88\x01\x01\x12/\n" +
+	"\x10recommended_type\x18\x14 \x01(\tH\x11R\x10recommended_type\x88\x01\x01\x12\x1d\n" +
+	"\aroot_id\x18\x15 \x01(\tH\x12R\aroot_id\x88\x01\x01\x12\x17\n" +
 	"\x04size\x18\x16 \x01(\x03H\x13R\x04size\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x17 \x01(\tH\x14R\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12\x1e\n" +
-	"\bsub_code\x18\x19 \x01(\x05H\x15R\asubCode\x88\x01\x01\x120\n" +
-	"\x11transition_status\x18\x1a \x01(\tH\x16R\x10transitionStatus\x88\x01\x01\x12\x1c\n" +
-	"\aui_type\x18\x1b \x01(\tH\x17R\x06uiType\x88\x01\x01\x12#\n" +
+	"\x06status\x18\x17 \x01(\tH\x14R\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12\x1f\n" +
+	"\bsub_code\x18\x19 \x01(\x05H\x15R\bsub_code\x88\x01\x01\x121\n" +
+	"\x11transition_status\x18\x1a \x01(\tH\x16R\x11transition_status\x88\x01\x01\x12\x1d\n" +
+	"\aui_type\x18\x1b \x01(\tH\x17R\aui_type\x88\x01\x01\x12#\n" +
 	"\n" +
 	"visibility\x18\x1c \x01(\tH\x18R\n" +
 	"visibility\x88\x01\x01B\x11\n" +
@@ -10675,51 +10661,46 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x12_transition_statusB\n" +
 	"\n" +
 	"\b_ui_typeB\r\n" +
-	"\v_visibility\"\xa2\x01\n" +
-	"\tImageUser\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12\x1e\n" +
-	"\bimage_id\x18\x02 \x01(\tH\x00R\aimageId\x88\x01\x01\x12+\n" +
+	"\v_visibility\"\xa4\x01\n" +
+	"\tImageUser\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12\x1f\n" +
+	"\bimage_id\x18\x02 \x01(\tH\x00R\bimage_id\x88\x01\x01\x12+\n" +
 	"\x04user\x18\x03 \x01(\v2\x17.qingcloud.iaas.v1.UserR\x04userB\v\n" +
-	"\t_image_id\"\x97\f\n" +
-	"\bInstance\x12&\n" +
-	"\falarm_status\x18\x01 \x01(\tH\x00R\valarmStatus\x88\x01\x01\x12&\n" +
-	"\fcpu_topology\x18\x02 \x01(\tH\x01R\vcpuTopology\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
+	"\t_image_id\"\xaa\f\n" +
+	"\bInstance\x12'\n" +
+	"\falarm_status\x18\x01 \x01(\tH\x00R\falarm_status\x88\x01\x01\x12'\n" +
+	"\fcpu_topology\x18\x02 \x01(\tH\x01R\fcpu_topology\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
 	"\vdescription\x18\x04 \x01(\tH\x02R\vdescription\x88\x01\x01\x12\x1b\n" +
-	"\x06device\x18\x05 \x01(\tH\x03R\x06device\x88\x01\x01\x12<\n" +
-	"\vdns_aliases\x18\x06 \x03(\v2\x1b.qingcloud.iaas.v1.DnsAliasR\n" +
-	"dnsAliases\x12(\n" +
+	"\x06device\x18\x05 \x01(\tH\x03R\x06device\x88\x01\x01\x12=\n" +
+	"\vdns_aliases\x18\x06 \x03(\v2\x1b.qingcloud.iaas.v1.DnsAliasR\vdns_aliases\x12(\n" +
 	"\x03eip\x18\a \x01(\v2\x16.qingcloud.iaas.v1.EipR\x03eip\x12.\n" +
-	"\x05extra\x18\b \x01(\v2\x18.qingcloud.iaas.v1.ExtraR\x05extra\x12,\n" +
-	"\x0fgraphics_passwd\x18\t \x01(\tH\x04R\x0egraphicsPasswd\x88\x01\x01\x120\n" +
+	"\x05extra\x18\b \x01(\v2\x18.qingcloud.iaas.v1.ExtraR\x05extra\x12-\n" +
+	"\x0fgraphics_passwd\x18\t \x01(\tH\x04R\x0fgraphics_passwd\x88\x01\x01\x121\n" +
 	"\x11graphics_protocol\x18\n" +
-	" \x01(\tH\x05R\x10graphicsProtocol\x88\x01\x01\x12.\n" +
-	"\x05image\x18\v \x01(\v2\x18.qingcloud.iaas.v1.ImageR\x05image\x12*\n" +
-	"\x0einstance_class\x18\f \x01(\x05H\x06R\rinstanceClass\x88\x01\x01\x12$\n" +
-	"\vinstance_id\x18\r \x01(\tH\aR\n" +
-	"instanceId\x88\x01\x01\x12(\n" +
-	"\rinstance_name\x18\x0e \x01(\tH\bR\finstanceName\x88\x01\x01\x12(\n" +
-	"\rinstance_type\x18\x0f \x01(\tH\tR\finstanceType\x88\x01\x01\x12\x1f\n" +
-	"\vkeypair_ids\x18\x10 \x03(\tR\n" +
-	"keypairIds\x12*\n" +
+	" \x01(\tH\x05R\x11graphics_protocol\x88\x01\x01\x12.\n" +
+	"\x05image\x18\v \x01(\v2\x18.qingcloud.iaas.v1.ImageR\x05image\x12+\n" +
+	"\x0einstance_class\x18\f \x01(\x05H\x06R\x0einstance_class\x88\x01\x01\x12%\n" +
+	"\vinstance_id\x18\r \x01(\tH\aR\vinstance_id\x88\x01\x01\x12)\n" +
+	"\rinstance_name\x18\x0e \x01(\tH\bR\rinstance_name\x88\x01\x01\x12)\n" +
+	"\rinstance_type\x18\x0f \x01(\tH\tR\rinstance_type\x88\x01\x01\x12 \n" +
+	"\vkeypair_ids\x18\x10 \x03(\tR\vkeypair_ids\x12+\n" +
 	"\x0ememory_current\x18\x11 \x01(\x03H\n" +
-	"R\rmemoryCurrent\x88\x01\x01\x12\x17\n" +
-	"\x04repl\x18\x12 \x01(\tH\vR\x04repl\x88\x01\x01\x12G\n" +
-	"\x0esecurity_group\x18\x13 \x01(\v2 .qingcloud.iaas.v1.SecurityGroupR\rsecurityGroup\x12\x1b\n" +
-	"\x06status\x18\x14 \x01(\tH\fR\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12\x1e\n" +
-	"\bsub_code\x18\x16 \x01(\x05H\rR\asubCode\x88\x01\x01\x12*\n" +
-	"\x04tags\x18\x17 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x120\n" +
-	"\x11transition_status\x18\x18 \x01(\tH\x0eR\x10transitionStatus\x88\x01\x01\x12(\n" +
-	"\rvcpus_current\x18\x19 \x01(\x05H\x0fR\fvcpusCurrent\x88\x01\x01\x12\x1d\n" +
+	"R\x0ememory_current\x88\x01\x01\x12\x17\n" +
+	"\x04repl\x18\x12 \x01(\tH\vR\x04repl\x88\x01\x01\x12H\n" +
+	"\x0esecurity_group\x18\x13 \x01(\v2 .qingcloud.iaas.v1.SecurityGroupR\x0esecurity_group\x12\x1b\n" +
+	"\x06status\x18\x14 \x01(\tH\fR\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12\x1f\n" +
+	"\bsub_code\x18\x16 \x01(\x05H\rR\bsub_code\x88\x01\x01\x12*\n" +
+	"\x04tags\x18\x17 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x121\n" +
+	"\x11transition_status\x18\x18 \x01(\tH\x0eR\x11transition_status\x88\x01\x01\x12)\n" +
+	"\rvcpus_current\x18\x19 \x01(\x05H\x0fR\rvcpus_current\x88\x01\x01\x12\x1e\n" +
 	"\n" +
-	"volume_ids\x18\x1a \x03(\tR\tvolumeIds\x123\n" +
+	"volume_ids\x18\x1a \x03(\tR\n" +
+	"volume_ids\x123\n" +
 	"\avolumes\x18\x1b \x03(\v2\x19.qingcloud.iaas.v1.VolumeR\avolumes\x123\n" +
-	"\x06vxnets\x18\x1c \x03(\v2\x1b.qingcloud.iaas.v1.NicVxnetR\x06vxnets\x12\x1c\n" +
-	"\azone_id\x18\x1d \x01(\tH\x10R\x06zoneId\x88\x01\x01B\x0f\n" +
+	"\x06vxnets\x18\x1c \x03(\v2\x1b.qingcloud.iaas.v1.NicVxnetR\x06vxnets\x12\x1d\n" +
+	"\azone_id\x18\x1d \x01(\tH\x10R\azone_id\x88\x01\x01B\x0f\n" +
 	"\r_alarm_statusB\x0f\n" +
 	"\r_cpu_topologyB\x0e\n" +
 	"\f_descriptionB\t\n" +
@@ -10737,15 +10718,15 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x12_transition_statusB\x10\n" +
 	"\x0e_vcpus_currentB\n" +
 	"\n" +
-	"\b_zone_id\"\xa0\x03\n" +
+	"\b_zone_id\"\xa7\x03\n" +
 	"\fInstanceType\x12%\n" +
-	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12-\n" +
-	"\x10instance_type_id\x18\x02 \x01(\tH\x01R\x0einstanceTypeId\x88\x01\x01\x121\n" +
-	"\x12instance_type_name\x18\x03 \x01(\tH\x02R\x10instanceTypeName\x88\x01\x01\x12*\n" +
-	"\x0ememory_current\x18\x04 \x01(\x03H\x03R\rmemoryCurrent\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x05 \x01(\tH\x04R\x06status\x88\x01\x01\x12(\n" +
-	"\rvcpus_current\x18\x06 \x01(\x05H\x05R\fvcpusCurrent\x88\x01\x01\x12\x1c\n" +
-	"\azone_id\x18\a \x01(\tH\x06R\x06zoneId\x88\x01\x01B\x0e\n" +
+	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12/\n" +
+	"\x10instance_type_id\x18\x02 \x01(\tH\x01R\x10instance_type_id\x88\x01\x01\x123\n" +
+	"\x12instance_type_name\x18\x03 \x01(\tH\x02R\x12instance_type_name\x88\x01\x01\x12+\n" +
+	"\x0ememory_current\x18\x04 \x01(\x03H\x03R\x0ememory_current\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x05 \x01(\tH\x04R\x06status\x88\x01\x01\x12)\n" +
+	"\rvcpus_current\x18\x06 \x01(\x05H\x05R\rvcpus_current\x88\x01\x01\x12\x1d\n" +
+	"\azone_id\x18\a \x01(\tH\x06R\azone_id\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x13\n" +
 	"\x11_instance_type_idB\x15\n" +
 	"\x13_instance_type_nameB\x11\n" +
@@ -10753,56 +10734,58 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\a_statusB\x10\n" +
 	"\x0e_vcpus_currentB\n" +
 	"\n" +
-	"\b_zone_id\"\x9e\x02\n" +
-	"\rInstanceVxnet\x12\x1a\n" +
-	"\x06nic_id\x18\x01 \x01(\tH\x00R\x05nicId\x88\x01\x01\x12\"\n" +
+	"\b_zone_id\"\xa3\x02\n" +
+	"\rInstanceVxnet\x12\x1b\n" +
+	"\x06nic_id\x18\x01 \x01(\tH\x00R\x06nic_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18\x02 \x01(\tH\x01R\tprivateIp\x88\x01\x01\x12\x17\n" +
-	"\x04role\x18\x03 \x01(\x05H\x02R\x04role\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\x04 \x01(\tH\x03R\avxnetId\x88\x01\x01\x12\"\n" +
+	"private_ip\x18\x02 \x01(\tH\x01R\n" +
+	"private_ip\x88\x01\x01\x12\x17\n" +
+	"\x04role\x18\x03 \x01(\x05H\x02R\x04role\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\x04 \x01(\tH\x03R\bvxnet_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"vxnet_name\x18\x05 \x01(\tH\x04R\tvxnetName\x88\x01\x01\x12\"\n" +
+	"vxnet_name\x18\x05 \x01(\tH\x04R\n" +
+	"vxnet_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"vxnet_type\x18\x06 \x01(\x05H\x05R\tvxnetType\x88\x01\x01B\t\n" +
+	"vxnet_type\x18\x06 \x01(\x05H\x05R\n" +
+	"vxnet_type\x88\x01\x01B\t\n" +
 	"\a_nic_idB\r\n" +
 	"\v_private_ipB\a\n" +
 	"\x05_roleB\v\n" +
 	"\t_vxnet_idB\r\n" +
 	"\v_vxnet_nameB\r\n" +
-	"\v_vxnet_type\"\x90\x03\n" +
-	"\x03Job\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12!\n" +
-	"\tdirective\x18\x02 \x01(\tH\x00R\tdirective\x88\x01\x01\x12\"\n" +
+	"\v_vxnet_type\"\x95\x03\n" +
+	"\x03Job\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12!\n" +
+	"\tdirective\x18\x02 \x01(\tH\x00R\tdirective\x88\x01\x01\x12#\n" +
 	"\n" +
-	"job_action\x18\x03 \x01(\tH\x01R\tjobAction\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x04 \x01(\tH\x02R\x05jobId\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x05 \x01(\tH\x03R\x05owner\x88\x01\x01\x12&\n" +
-	"\fresource_ids\x18\x06 \x01(\tH\x04R\vresourceIds\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\a \x01(\tH\x05R\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTimeB\f\n" +
+	"job_action\x18\x03 \x01(\tH\x01R\n" +
+	"job_action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x04 \x01(\tH\x02R\x06job_id\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x05 \x01(\tH\x03R\x05owner\x88\x01\x01\x12'\n" +
+	"\fresource_ids\x18\x06 \x01(\tH\x04R\fresource_ids\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\a \x01(\tH\x05R\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_timeB\f\n" +
 	"\n" +
 	"_directiveB\r\n" +
 	"\v_job_actionB\t\n" +
 	"\a_job_idB\b\n" +
 	"\x06_ownerB\x0f\n" +
 	"\r_resource_idsB\t\n" +
-	"\a_status\"\x96\x04\n" +
-	"\aKeypair\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12*\n" +
-	"\x0eencrypt_method\x18\x03 \x01(\tH\x01R\rencryptMethod\x88\x01\x01\x12!\n" +
-	"\finstance_ids\x18\x04 \x03(\tR\vinstanceIds\x12\"\n" +
+	"\a_status\"\x9e\x04\n" +
+	"\aKeypair\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12+\n" +
+	"\x0eencrypt_method\x18\x03 \x01(\tH\x01R\x0eencrypt_method\x88\x01\x01\x12\"\n" +
+	"\finstance_ids\x18\x04 \x03(\tR\finstance_ids\x12#\n" +
 	"\n" +
-	"keypair_id\x18\x05 \x01(\tH\x02R\tkeypairId\x88\x01\x01\x12&\n" +
-	"\fkeypair_name\x18\x06 \x01(\tH\x03R\vkeypairName\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\a \x01(\tH\x04R\x05owner\x88\x01\x01\x12\x1e\n" +
-	"\bpriv_key\x18\b \x01(\tH\x05R\aprivKey\x88\x01\x01\x12\x1c\n" +
-	"\apub_key\x18\t \x01(\tH\x06R\x06pubKey\x88\x01\x01\x12!\n" +
+	"keypair_id\x18\x05 \x01(\tH\x02R\n" +
+	"keypair_id\x88\x01\x01\x12'\n" +
+	"\fkeypair_name\x18\x06 \x01(\tH\x03R\fkeypair_name\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\a \x01(\tH\x04R\x05owner\x88\x01\x01\x12\x1f\n" +
+	"\bpriv_key\x18\b \x01(\tH\x05R\bpriv_key\x88\x01\x01\x12\x1d\n" +
+	"\apub_key\x18\t \x01(\tH\x06R\apub_key\x88\x01\x01\x12\"\n" +
 	"\fresource_ids\x18\n" +
-	" \x03(\tR\vresourceIds\x12*\n" +
+	" \x03(\tR\fresource_ids\x12*\n" +
 	"\x04tags\x18\v \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tagsB\x0e\n" +
 	"\f_descriptionB\x11\n" +
 	"\x0f_encrypt_methodB\r\n" +
@@ -10811,31 +10794,30 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x06_ownerB\v\n" +
 	"\t_priv_keyB\n" +
 	"\n" +
-	"\b_pub_key\"\xcd\a\n" +
+	"\b_pub_key\"\xd9\a\n" +
 	"\fLoadbalancer\x120\n" +
-	"\acluster\x18\x01 \x03(\v2\x16.qingcloud.iaas.v1.EipR\acluster\x12;\n" +
-	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
+	"\acluster\x18\x01 \x03(\v2\x16.qingcloud.iaas.v1.EipR\acluster\x12<\n" +
+	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
 	"\vdescription\x18\x03 \x01(\tH\x00R\vdescription\x88\x01\x01\x12*\n" +
-	"\x04eips\x18\x04 \x03(\v2\x16.qingcloud.iaas.v1.EipR\x04eips\x12\"\n" +
+	"\x04eips\x18\x04 \x03(\v2\x16.qingcloud.iaas.v1.EipR\x04eips\x12#\n" +
 	"\n" +
-	"is_applied\x18\x05 \x01(\x05H\x01R\tisApplied\x88\x01\x01\x12E\n" +
-	"\tlisteners\x18\x06 \x03(\v2'.qingcloud.iaas.v1.LoadbalancerListenerR\tlisteners\x12,\n" +
-	"\x0floadbalancer_id\x18\a \x01(\tH\x02R\x0eloadbalancerId\x88\x01\x01\x120\n" +
-	"\x11loadbalancer_name\x18\b \x01(\tH\x03R\x10loadbalancerName\x88\x01\x01\x120\n" +
-	"\x11loadbalancer_type\x18\t \x01(\x05H\x04R\x10loadbalancerType\x88\x01\x01\x12\"\n" +
+	"is_applied\x18\x05 \x01(\x05H\x01R\n" +
+	"is_applied\x88\x01\x01\x12E\n" +
+	"\tlisteners\x18\x06 \x03(\v2'.qingcloud.iaas.v1.LoadbalancerListenerR\tlisteners\x12-\n" +
+	"\x0floadbalancer_id\x18\a \x01(\tH\x02R\x0floadbalancer_id\x88\x01\x01\x121\n" +
+	"\x11loadbalancer_name\x18\b \x01(\tH\x03R\x11loadbalancer_name\x88\x01\x01\x121\n" +
+	"\x11loadbalancer_type\x18\t \x01(\x05H\x04R\x11loadbalancer_type\x88\x01\x01\x12#\n" +
 	"\n" +
 	"node_count\x18\n" +
-	" \x01(\x05H\x05R\tnodeCount\x88\x01\x01\x12\x1f\n" +
-	"\vprivate_ips\x18\v \x03(\tR\n" +
-	"privateIps\x12/\n" +
-	"\x11security_group_id\x18\f \x01(\tH\x06R\x0fsecurityGroupId\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\r \x01(\tH\aR\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12*\n" +
-	"\x04tags\x18\x0f \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x120\n" +
-	"\x11transition_status\x18\x10 \x01(\tH\bR\x10transitionStatus\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\x11 \x01(\tH\tR\avxnetId\x88\x01\x01B\x0e\n" +
+	" \x01(\x05H\x05R\n" +
+	"node_count\x88\x01\x01\x12 \n" +
+	"\vprivate_ips\x18\v \x03(\tR\vprivate_ips\x121\n" +
+	"\x11security_group_id\x18\f \x01(\tH\x06R\x11security_group_id\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\r \x01(\tH\aR\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12*\n" +
+	"\x04tags\x18\x0f \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x121\n" +
+	"\x11transition_status\x18\x10 \x01(\tH\bR\x11transition_status\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\x11 \x01(\tH\tR\bvxnet_id\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\r\n" +
 	"\v_is_appliedB\x12\n" +
 	"\x10_loadbalancer_idB\x14\n" +
@@ -10845,18 +10827,16 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x12_security_group_idB\t\n" +
 	"\a_statusB\x14\n" +
 	"\x12_transition_statusB\v\n" +
-	"\t_vxnet_id\"\xa6\x05\n" +
-	"\x13LoadbalancerBackend\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\x17loadbalancer_backend_id\x18\x02 \x01(\tH\x00R\x15loadbalancerBackendId\x88\x01\x01\x12?\n" +
-	"\x19loadbalancer_backend_name\x18\x03 \x01(\tH\x01R\x17loadbalancerBackendName\x88\x01\x01\x12,\n" +
-	"\x0floadbalancer_id\x18\x04 \x01(\tH\x02R\x0eloadbalancerId\x88\x01\x01\x12=\n" +
-	"\x18loadbalancer_listener_id\x18\x05 \x01(\tH\x03R\x16loadbalancerListenerId\x88\x01\x01\x129\n" +
-	"\x16loadbalancer_policy_id\x18\x06 \x01(\tH\x04R\x14loadbalancerPolicyId\x88\x01\x01\x12\x17\n" +
-	"\x04port\x18\a \x01(\x05H\x05R\x04port\x88\x01\x01\x12$\n" +
-	"\vresource_id\x18\b \x01(\tH\x06R\n" +
-	"resourceId\x88\x01\x01\x12\x1b\n" +
+	"\t_vxnet_id\"\xb1\x05\n" +
+	"\x13LoadbalancerBackend\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12=\n" +
+	"\x17loadbalancer_backend_id\x18\x02 \x01(\tH\x00R\x17loadbalancer_backend_id\x88\x01\x01\x12A\n" +
+	"\x19loadbalancer_backend_name\x18\x03 \x01(\tH\x01R\x19loadbalancer_backend_name\x88\x01\x01\x12-\n" +
+	"\x0floadbalancer_id\x18\x04 \x01(\tH\x02R\x0floadbalancer_id\x88\x01\x01\x12?\n" +
+	"\x18loadbalancer_listener_id\x18\x05 \x01(\tH\x03R\x18loadbalancer_listener_id\x88\x01\x01\x12;\n" +
+	"\x16loadbalancer_policy_id\x18\x06 \x01(\tH\x04R\x16loadbalancer_policy_id\x88\x01\x01\x12\x17\n" +
+	"\x04port\x18\a \x01(\x05H\x05R\x04port\x88\x01\x01\x12%\n" +
+	"\vresource_id\x18\b \x01(\tH\x06R\vresource_id\x88\x01\x01\x12\x1b\n" +
 	"\x06status\x18\t \x01(\tH\aR\x06status\x88\x01\x01\x12\x1b\n" +
 	"\x06weight\x18\n" +
 	" \x01(\x05H\bR\x06weight\x88\x01\x01B\x1a\n" +
@@ -10868,29 +10848,28 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x05_portB\x0e\n" +
 	"\f_resource_idB\t\n" +
 	"\a_statusB\t\n" +
-	"\a_weight\"\xf2\b\n" +
-	"\x14LoadbalancerListener\x12.\n" +
-	"\x10backend_protocol\x18\x01 \x01(\tH\x00R\x0fbackendProtocol\x88\x01\x01\x12B\n" +
-	"\bbackends\x18\x02 \x03(\v2&.qingcloud.iaas.v1.LoadbalancerBackendR\bbackends\x12&\n" +
-	"\fbalance_mode\x18\x03 \x01(\tH\x01R\vbalanceMode\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12#\n" +
+	"\a_weight\"\x84\t\n" +
+	"\x14LoadbalancerListener\x12/\n" +
+	"\x10backend_protocol\x18\x01 \x01(\tH\x00R\x10backend_protocol\x88\x01\x01\x12B\n" +
+	"\bbackends\x18\x02 \x03(\v2&.qingcloud.iaas.v1.LoadbalancerBackendR\bbackends\x12'\n" +
+	"\fbalance_mode\x18\x03 \x01(\tH\x01R\fbalance_mode\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12#\n" +
 	"\n" +
 	"forwardfor\x18\x05 \x01(\x05H\x02R\n" +
-	"forwardfor\x88\x01\x01\x125\n" +
-	"\x14healthy_check_method\x18\x06 \x01(\tH\x03R\x12healthyCheckMethod\x88\x01\x01\x125\n" +
-	"\x14healthy_check_option\x18\a \x01(\tH\x04R\x12healthyCheckOption\x88\x01\x01\x12,\n" +
-	"\x0flistener_option\x18\b \x01(\x05H\x05R\x0elistenerOption\x88\x01\x01\x12(\n" +
-	"\rlistener_port\x18\t \x01(\x05H\x06R\flistenerPort\x88\x01\x01\x120\n" +
+	"forwardfor\x88\x01\x01\x127\n" +
+	"\x14healthy_check_method\x18\x06 \x01(\tH\x03R\x14healthy_check_method\x88\x01\x01\x127\n" +
+	"\x14healthy_check_option\x18\a \x01(\tH\x04R\x14healthy_check_option\x88\x01\x01\x12-\n" +
+	"\x0flistener_option\x18\b \x01(\x05H\x05R\x0flistener_option\x88\x01\x01\x12)\n" +
+	"\rlistener_port\x18\t \x01(\x05H\x06R\rlistener_port\x88\x01\x01\x121\n" +
 	"\x11listener_protocol\x18\n" +
-	" \x01(\tH\aR\x10listenerProtocol\x88\x01\x01\x12,\n" +
-	"\x0floadbalancer_id\x18\v \x01(\tH\bR\x0eloadbalancerId\x88\x01\x01\x12=\n" +
-	"\x18loadbalancer_listener_id\x18\f \x01(\tH\tR\x16loadbalancerListenerId\x88\x01\x01\x12A\n" +
+	" \x01(\tH\aR\x11listener_protocol\x88\x01\x01\x12-\n" +
+	"\x0floadbalancer_id\x18\v \x01(\tH\bR\x0floadbalancer_id\x88\x01\x01\x12?\n" +
+	"\x18loadbalancer_listener_id\x18\f \x01(\tH\tR\x18loadbalancer_listener_id\x88\x01\x01\x12C\n" +
 	"\x1aloadbalancer_listener_name\x18\r \x01(\tH\n" +
-	"R\x18loadbalancerListenerName\x88\x01\x01\x12\x19\n" +
-	"\x05scene\x18\x0e \x01(\x05H\vR\x05scene\x88\x01\x01\x122\n" +
-	"\x15server_certificate_id\x18\x0f \x03(\tR\x13serverCertificateId\x12*\n" +
-	"\x0esession_sticky\x18\x10 \x01(\tH\fR\rsessionSticky\x88\x01\x01\x12\x1d\n" +
+	"R\x1aloadbalancer_listener_name\x88\x01\x01\x12\x19\n" +
+	"\x05scene\x18\x0e \x01(\x05H\vR\x05scene\x88\x01\x01\x124\n" +
+	"\x15server_certificate_id\x18\x0f \x03(\tR\x15server_certificate_id\x12+\n" +
+	"\x0esession_sticky\x18\x10 \x01(\tH\fR\x0esession_sticky\x88\x01\x01\x12\x1d\n" +
 	"\atimeout\x18\x11 \x01(\x05H\rR\atimeout\x88\x01\x01B\x13\n" +
 	"\x11_backend_protocolB\x0f\n" +
 	"\r_balance_modeB\r\n" +
@@ -10906,58 +10885,58 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x06_sceneB\x11\n" +
 	"\x0f_session_stickyB\n" +
 	"\n" +
-	"\b_timeout\"\xe1\x02\n" +
-	"\x12LoadbalancerPolicy\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12\"\n" +
+	"\b_timeout\"\xe8\x02\n" +
+	"\x12LoadbalancerPolicy\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12#\n" +
 	"\n" +
-	"is_applied\x18\x02 \x01(\x05H\x00R\tisApplied\x88\x01\x01\x12)\n" +
-	"\x10loadbalancer_ids\x18\x03 \x03(\tR\x0floadbalancerIds\x129\n" +
-	"\x16loadbalancer_policy_id\x18\x04 \x01(\tH\x01R\x14loadbalancerPolicyId\x88\x01\x01\x12=\n" +
-	"\x18loadbalancer_policy_name\x18\x05 \x01(\tH\x02R\x16loadbalancerPolicyName\x88\x01\x01B\r\n" +
+	"is_applied\x18\x02 \x01(\x05H\x00R\n" +
+	"is_applied\x88\x01\x01\x12*\n" +
+	"\x10loadbalancer_ids\x18\x03 \x03(\tR\x10loadbalancer_ids\x12;\n" +
+	"\x16loadbalancer_policy_id\x18\x04 \x01(\tH\x01R\x16loadbalancer_policy_id\x88\x01\x01\x12?\n" +
+	"\x18loadbalancer_policy_name\x18\x05 \x01(\tH\x02R\x18loadbalancer_policy_name\x88\x01\x01B\r\n" +
 	"\v_is_appliedB\x19\n" +
 	"\x17_loadbalancer_policy_idB\x1b\n" +
-	"\x19_loadbalancer_policy_name\"\xb5\x02\n" +
-	"\x16LoadbalancerPolicyRule\x12B\n" +
-	"\x1bloadbalancer_policy_rule_id\x18\x01 \x01(\tH\x00R\x18loadbalancerPolicyRuleId\x88\x01\x01\x12F\n" +
-	"\x1dloadbalancer_policy_rule_name\x18\x02 \x01(\tH\x01R\x1aloadbalancerPolicyRuleName\x88\x01\x01\x12 \n" +
-	"\trule_type\x18\x03 \x01(\tH\x02R\bruleType\x88\x01\x01\x12\x15\n" +
+	"\x19_loadbalancer_policy_name\"\xbc\x02\n" +
+	"\x16LoadbalancerPolicyRule\x12E\n" +
+	"\x1bloadbalancer_policy_rule_id\x18\x01 \x01(\tH\x00R\x1bloadbalancer_policy_rule_id\x88\x01\x01\x12I\n" +
+	"\x1dloadbalancer_policy_rule_name\x18\x02 \x01(\tH\x01R\x1dloadbalancer_policy_rule_name\x88\x01\x01\x12!\n" +
+	"\trule_type\x18\x03 \x01(\tH\x02R\trule_type\x88\x01\x01\x12\x15\n" +
 	"\x03val\x18\x04 \x01(\tH\x03R\x03val\x88\x01\x01B\x1e\n" +
 	"\x1c_loadbalancer_policy_rule_idB \n" +
 	"\x1e_loadbalancer_policy_rule_nameB\f\n" +
 	"\n" +
 	"_rule_typeB\x06\n" +
-	"\x04_val\"\xbb\x01\n" +
+	"\x04_val\"\xbd\x01\n" +
 	"\x05Meter\x12*\n" +
-	"\x04data\x18\x01 \x03(\v2\x16.google.protobuf.ValueR\x04data\x12\x1e\n" +
-	"\bmeter_id\x18\x02 \x01(\tH\x00R\ameterId\x88\x01\x01\x12\x1f\n" +
-	"\bsequence\x18\x03 \x01(\x05H\x01R\bsequence\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\x04 \x01(\tH\x02R\avxnetId\x88\x01\x01B\v\n" +
+	"\x04data\x18\x01 \x03(\v2\x16.google.protobuf.ValueR\x04data\x12\x1f\n" +
+	"\bmeter_id\x18\x02 \x01(\tH\x00R\bmeter_id\x88\x01\x01\x12\x1f\n" +
+	"\bsequence\x18\x03 \x01(\x05H\x01R\bsequence\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\x04 \x01(\tH\x02R\bvxnet_id\x88\x01\x01B\v\n" +
 	"\t_meter_idB\v\n" +
 	"\t_sequenceB\v\n" +
-	"\t_vxnet_id\"\xae\a\n" +
-	"\x05Mongo\x12&\n" +
-	"\falarm_status\x18\x01 \x01(\tH\x00R\valarmStatus\x88\x01\x01\x12-\n" +
-	"\x10auto_backup_time\x18\x02 \x01(\x05H\x01R\x0eautoBackupTime\x88\x01\x01\x128\n" +
-	"\x16auto_minor_ver_upgrade\x18\x03 \x01(\x05H\x02R\x13autoMinorVerUpgrade\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x05 \x01(\tH\x03R\vdescription\x88\x01\x01\x12N\n" +
-	"\x15lastest_snapshot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x13lastestSnapshotTime\x12\x1e\n" +
-	"\bmongo_id\x18\a \x01(\tH\x04R\amongoId\x88\x01\x01\x12\"\n" +
+	"\t_vxnet_id\"\xbe\a\n" +
+	"\x05Mongo\x12'\n" +
+	"\falarm_status\x18\x01 \x01(\tH\x00R\falarm_status\x88\x01\x01\x12/\n" +
+	"\x10auto_backup_time\x18\x02 \x01(\x05H\x01R\x10auto_backup_time\x88\x01\x01\x12;\n" +
+	"\x16auto_minor_ver_upgrade\x18\x03 \x01(\x05H\x02R\x16auto_minor_ver_upgrade\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x05 \x01(\tH\x03R\vdescription\x88\x01\x01\x12P\n" +
+	"\x15lastest_snapshot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x15lastest_snapshot_time\x12\x1f\n" +
+	"\bmongo_id\x18\a \x01(\tH\x04R\bmongo_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"mongo_name\x18\b \x01(\tH\x05R\tmongoName\x88\x01\x01\x12\"\n" +
+	"mongo_name\x18\b \x01(\tH\x05R\n" +
+	"mongo_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"mongo_type\x18\t \x01(\x05H\x06R\tmongoType\x88\x01\x01\x12(\n" +
+	"mongo_type\x18\t \x01(\x05H\x06R\n" +
+	"mongo_type\x88\x01\x01\x12)\n" +
 	"\rmongo_version\x18\n" +
-	" \x01(\tH\aR\fmongoVersion\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\v \x01(\tH\bR\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12&\n" +
-	"\fstorage_size\x18\r \x01(\x03H\tR\vstorageSize\x88\x01\x01\x12*\n" +
-	"\x04tags\x18\x0e \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x120\n" +
+	" \x01(\tH\aR\rmongo_version\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\v \x01(\tH\bR\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12'\n" +
+	"\fstorage_size\x18\r \x01(\x03H\tR\fstorage_size\x88\x01\x01\x12*\n" +
+	"\x04tags\x18\x0e \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x121\n" +
 	"\x11transition_status\x18\x0f \x01(\tH\n" +
-	"R\x10transitionStatus\x88\x01\x01\x12.\n" +
+	"R\x11transition_status\x88\x01\x01\x12.\n" +
 	"\x05vxnet\x18\x10 \x01(\v2\x18.qingcloud.iaas.v1.VxnetR\x05vxnetB\x0f\n" +
 	"\r_alarm_statusB\x13\n" +
 	"\x11_auto_backup_timeB\x19\n" +
@@ -10969,30 +10948,29 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x0e_mongo_versionB\t\n" +
 	"\a_statusB\x0f\n" +
 	"\r_storage_sizeB\x14\n" +
-	"\x12_transition_status\"\x8f\x02\n" +
+	"\x12_transition_status\"\x93\x02\n" +
 	"\tMongoNode\x12\x13\n" +
-	"\x02ip\x18\x01 \x01(\tH\x00R\x02ip\x88\x01\x01\x12\x1e\n" +
-	"\bmongo_id\x18\x02 \x01(\tH\x01R\amongoId\x88\x01\x01\x12'\n" +
-	"\rmongo_node_id\x18\x03 \x01(\tH\x02R\vmongoNodeId\x88\x01\x01\x12\x1d\n" +
+	"\x02ip\x18\x01 \x01(\tH\x00R\x02ip\x88\x01\x01\x12\x1f\n" +
+	"\bmongo_id\x18\x02 \x01(\tH\x01R\bmongo_id\x88\x01\x01\x12)\n" +
+	"\rmongo_node_id\x18\x03 \x01(\tH\x02R\rmongo_node_id\x88\x01\x01\x12\x1d\n" +
 	"\aprimary\x18\x04 \x01(\x05H\x03R\aprimary\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x05 \x01(\tH\x04R\x06status\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\x06 \x01(\tH\x05R\avxnetId\x88\x01\x01B\x05\n" +
+	"\x06status\x18\x05 \x01(\tH\x04R\x06status\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\x06 \x01(\tH\x05R\bvxnet_id\x88\x01\x01B\x05\n" +
 	"\x03_ipB\v\n" +
 	"\t_mongo_idB\x10\n" +
 	"\x0e_mongo_node_idB\n" +
 	"\n" +
 	"\b_primaryB\t\n" +
 	"\a_statusB\v\n" +
-	"\t_vxnet_id\"\x9f\x03\n" +
-	"\x0eMongoParameter\x12$\n" +
-	"\vis_readonly\x18\x01 \x01(\x05H\x00R\n" +
-	"isReadonly\x88\x01\x01\x12 \n" +
-	"\tis_static\x18\x02 \x01(\x05H\x01R\bisStatic\x88\x01\x01\x12\x1e\n" +
-	"\bopt_name\x18\x03 \x01(\tH\x02R\aoptName\x88\x01\x01\x12*\n" +
-	"\x0eparameter_name\x18\x04 \x01(\tH\x03R\rparameterName\x88\x01\x01\x12*\n" +
-	"\x0eparameter_type\x18\x05 \x01(\tH\x04R\rparameterType\x88\x01\x01\x12,\n" +
-	"\x0fparameter_value\x18\x06 \x01(\tH\x05R\x0eparameterValue\x88\x01\x01\x12(\n" +
-	"\rresource_type\x18\a \x01(\tH\x06R\fresourceType\x88\x01\x01B\x0e\n" +
+	"\t_vxnet_id\"\xa6\x03\n" +
+	"\x0eMongoParameter\x12%\n" +
+	"\vis_readonly\x18\x01 \x01(\x05H\x00R\vis_readonly\x88\x01\x01\x12!\n" +
+	"\tis_static\x18\x02 \x01(\x05H\x01R\tis_static\x88\x01\x01\x12\x1f\n" +
+	"\bopt_name\x18\x03 \x01(\tH\x02R\bopt_name\x88\x01\x01\x12+\n" +
+	"\x0eparameter_name\x18\x04 \x01(\tH\x03R\x0eparameter_name\x88\x01\x01\x12+\n" +
+	"\x0eparameter_type\x18\x05 \x01(\tH\x04R\x0eparameter_type\x88\x01\x01\x12-\n" +
+	"\x0fparameter_value\x18\x06 \x01(\tH\x05R\x0fparameter_value\x88\x01\x01\x12)\n" +
+	"\rresource_type\x18\a \x01(\tH\x06R\rresource_type\x88\x01\x01B\x0e\n" +
 	"\f_is_readonlyB\f\n" +
 	"\n" +
 	"_is_staticB\v\n" +
@@ -11007,30 +10985,27 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"_priority0B\n" +
 	"\n" +
-	"\b_replica\"\xd6\x05\n" +
-	"\x03Nic\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12+\n" +
-	"\x03eip\x18\x02 \x01(\v2\x19.qingcloud.iaas.v1.NicEipR\x03eip\x12$\n" +
-	"\vinstance_id\x18\x03 \x01(\tH\x00R\n" +
-	"instanceId\x88\x01\x01\x12\x1a\n" +
-	"\x06nic_id\x18\x04 \x01(\tH\x01R\x05nicId\x88\x01\x01\x12\x1e\n" +
-	"\bnic_name\x18\x05 \x01(\tH\x02R\anicName\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x06 \x01(\tH\x03R\x05owner\x88\x01\x01\x12\"\n" +
+	"\b_replica\"\xe0\x05\n" +
+	"\x03Nic\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12+\n" +
+	"\x03eip\x18\x02 \x01(\v2\x19.qingcloud.iaas.v1.NicEipR\x03eip\x12%\n" +
+	"\vinstance_id\x18\x03 \x01(\tH\x00R\vinstance_id\x88\x01\x01\x12\x1b\n" +
+	"\x06nic_id\x18\x04 \x01(\tH\x01R\x06nic_id\x88\x01\x01\x12\x1f\n" +
+	"\bnic_name\x18\x05 \x01(\tH\x02R\bnic_name\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\x06 \x01(\tH\x03R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18\a \x01(\tH\x04R\tprivateIp\x88\x01\x01\x12\x17\n" +
-	"\x04role\x18\b \x01(\x05H\x05R\x04role\x88\x01\x01\x12%\n" +
-	"\froot_user_id\x18\t \x01(\tH\x06R\n" +
-	"rootUserId\x88\x01\x01\x12*\n" +
+	"private_ip\x18\a \x01(\tH\x04R\n" +
+	"private_ip\x88\x01\x01\x12\x17\n" +
+	"\x04role\x18\b \x01(\x05H\x05R\x04role\x88\x01\x01\x12'\n" +
+	"\froot_user_id\x18\t \x01(\tH\x06R\froot_user_id\x88\x01\x01\x12+\n" +
 	"\x0esecurity_group\x18\n" +
-	" \x01(\tH\aR\rsecurityGroup\x88\x01\x01\x12\x1f\n" +
+	" \x01(\tH\aR\x0esecurity_group\x88\x01\x01\x12\x1f\n" +
 	"\bsequence\x18\v \x01(\x05H\bR\bsequence\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\f \x01(\tH\tR\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12*\n" +
-	"\x04tags\x18\x0e \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x12\x1e\n" +
+	"\x06status\x18\f \x01(\tH\tR\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12*\n" +
+	"\x04tags\x18\x0e \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x12\x1f\n" +
 	"\bvxnet_id\x18\x0f \x01(\tH\n" +
-	"R\avxnetId\x88\x01\x01B\x0e\n" +
+	"R\bvxnet_id\x88\x01\x01B\x0e\n" +
 	"\f_instance_idB\t\n" +
 	"\a_nic_idB\v\n" +
 	"\t_nic_nameB\b\n" +
@@ -11041,62 +11016,64 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x0f_security_groupB\v\n" +
 	"\t_sequenceB\t\n" +
 	"\a_statusB\v\n" +
-	"\t_vxnet_id\"\x8d\x01\n" +
+	"\t_vxnet_id\"\x8f\x01\n" +
 	"\x06NicEip\x12!\n" +
-	"\tbandwidth\x18\x01 \x01(\x05H\x00R\tbandwidth\x88\x01\x01\x12\x1e\n" +
-	"\beip_addr\x18\x02 \x01(\tH\x01R\aeipAddr\x88\x01\x01\x12\x1a\n" +
-	"\x06eip_id\x18\x03 \x01(\tH\x02R\x05eipId\x88\x01\x01B\f\n" +
+	"\tbandwidth\x18\x01 \x01(\x05H\x00R\tbandwidth\x88\x01\x01\x12\x1f\n" +
+	"\beip_addr\x18\x02 \x01(\tH\x01R\beip_addr\x88\x01\x01\x12\x1b\n" +
+	"\x06eip_id\x18\x03 \x01(\tH\x02R\x06eip_id\x88\x01\x01B\f\n" +
 	"\n" +
 	"_bandwidthB\v\n" +
 	"\t_eip_addrB\t\n" +
-	"\a_eip_id\"a\n" +
-	"\x05NicIp\x12\x1a\n" +
-	"\x06nic_id\x18\x01 \x01(\tH\x00R\x05nicId\x88\x01\x01\x12\"\n" +
+	"\a_eip_id\"c\n" +
+	"\x05NicIp\x12\x1b\n" +
+	"\x06nic_id\x18\x01 \x01(\tH\x00R\x06nic_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18\x02 \x01(\tH\x01R\tprivateIp\x88\x01\x01B\t\n" +
+	"private_ip\x18\x02 \x01(\tH\x01R\n" +
+	"private_ip\x88\x01\x01B\t\n" +
 	"\a_nic_idB\r\n" +
-	"\v_private_ip\"\x99\x02\n" +
-	"\bNicVxnet\x12\x1a\n" +
-	"\x06nic_id\x18\x01 \x01(\tH\x00R\x05nicId\x88\x01\x01\x12\"\n" +
+	"\v_private_ip\"\x9e\x02\n" +
+	"\bNicVxnet\x12\x1b\n" +
+	"\x06nic_id\x18\x01 \x01(\tH\x00R\x06nic_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18\x02 \x01(\tH\x01R\tprivateIp\x88\x01\x01\x12\x17\n" +
-	"\x04role\x18\x03 \x01(\x05H\x02R\x04role\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\x04 \x01(\tH\x03R\avxnetId\x88\x01\x01\x12\"\n" +
+	"private_ip\x18\x02 \x01(\tH\x01R\n" +
+	"private_ip\x88\x01\x01\x12\x17\n" +
+	"\x04role\x18\x03 \x01(\x05H\x02R\x04role\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\x04 \x01(\tH\x03R\bvxnet_id\x88\x01\x01\x12#\n" +
 	"\n" +
-	"vxnet_name\x18\x05 \x01(\tH\x04R\tvxnetName\x88\x01\x01\x12\"\n" +
+	"vxnet_name\x18\x05 \x01(\tH\x04R\n" +
+	"vxnet_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"vxnet_type\x18\x06 \x01(\x05H\x05R\tvxnetType\x88\x01\x01B\t\n" +
+	"vxnet_type\x18\x06 \x01(\x05H\x05R\n" +
+	"vxnet_type\x88\x01\x01B\t\n" +
 	"\a_nic_idB\r\n" +
 	"\v_private_ipB\a\n" +
 	"\x05_roleB\v\n" +
 	"\t_vxnet_idB\r\n" +
 	"\v_vxnet_nameB\r\n" +
-	"\v_vxnet_type\"\x8f\x02\n" +
-	"\x10NotificationData\x12&\n" +
-	"\falarm_policy\x18\x01 \x01(\tH\x00R\valarmPolicy\x88\x01\x01\x12$\n" +
-	"\vprev_status\x18\x02 \x01(\tH\x01R\n" +
-	"prevStatus\x88\x01\x01\x12\x19\n" +
-	"\x05rules\x18\x03 \x01(\tH\x02R\x05rules\x88\x01\x01\x12*\n" +
-	"\x0etrigger_status\x18\x04 \x01(\tH\x03R\rtriggerStatus\x88\x01\x01\x12\x1c\n" +
-	"\auser_id\x18\x05 \x01(\tH\x04R\x06userId\x88\x01\x01B\x0f\n" +
+	"\v_vxnet_type\"\x93\x02\n" +
+	"\x10NotificationData\x12'\n" +
+	"\falarm_policy\x18\x01 \x01(\tH\x00R\falarm_policy\x88\x01\x01\x12%\n" +
+	"\vprev_status\x18\x02 \x01(\tH\x01R\vprev_status\x88\x01\x01\x12\x19\n" +
+	"\x05rules\x18\x03 \x01(\tH\x02R\x05rules\x88\x01\x01\x12+\n" +
+	"\x0etrigger_status\x18\x04 \x01(\tH\x03R\x0etrigger_status\x88\x01\x01\x12\x1d\n" +
+	"\auser_id\x18\x05 \x01(\tH\x04R\auser_id\x88\x01\x01B\x0f\n" +
 	"\r_alarm_policyB\x0e\n" +
 	"\f_prev_statusB\b\n" +
 	"\x06_rulesB\x11\n" +
 	"\x0f_trigger_statusB\n" +
 	"\n" +
-	"\b_user_id\"\xc3\x04\n" +
-	"\x10NotificationList\x12\"\n" +
+	"\b_user_id\"\xcc\x04\n" +
+	"\x10NotificationList\x12#\n" +
 	"\n" +
-	"console_id\x18\x01 \x01(\tH\x00R\tconsoleId\x88\x01\x01\x12$\n" +
-	"\vcreate_time\x18\x02 \x01(\tH\x01R\n" +
-	"createTime\x88\x01\x01\x12\x1c\n" +
-	"\ais_mine\x18\x03 \x01(\tH\x02R\x06isMine\x88\x01\x01\x12=\n" +
-	"\x05items\x18\x04 \x03(\v2'.qingcloud.iaas.v1.NotificationListItemR\x05items\x125\n" +
-	"\x14notification_list_id\x18\x05 \x01(\tH\x03R\x12notificationListId\x88\x01\x01\x129\n" +
-	"\x16notification_list_name\x18\x06 \x01(\tH\x04R\x14notificationListName\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\a \x01(\tH\x05R\x05owner\x88\x01\x01\x12%\n" +
-	"\froot_user_id\x18\b \x01(\tH\x06R\n" +
-	"rootUserId\x88\x01\x01\x12\x1b\n" +
+	"console_id\x18\x01 \x01(\tH\x00R\n" +
+	"console_id\x88\x01\x01\x12%\n" +
+	"\vcreate_time\x18\x02 \x01(\tH\x01R\vcreate_time\x88\x01\x01\x12\x1d\n" +
+	"\ais_mine\x18\x03 \x01(\tH\x02R\ais_mine\x88\x01\x01\x12=\n" +
+	"\x05items\x18\x04 \x03(\v2'.qingcloud.iaas.v1.NotificationListItemR\x05items\x127\n" +
+	"\x14notification_list_id\x18\x05 \x01(\tH\x03R\x14notification_list_id\x88\x01\x01\x12;\n" +
+	"\x16notification_list_name\x18\x06 \x01(\tH\x04R\x16notification_list_name\x88\x01\x01\x12\x19\n" +
+	"\x05owner\x18\a \x01(\tH\x05R\x05owner\x88\x01\x01\x12'\n" +
+	"\froot_user_id\x18\b \x01(\tH\x06R\froot_user_id\x88\x01\x01\x12\x1b\n" +
 	"\x06shared\x18\t \x01(\tH\aR\x06shared\x88\x01\x01\x12#\n" +
 	"\n" +
 	"visibility\x18\n" +
@@ -11111,26 +11088,24 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x06_ownerB\x0f\n" +
 	"\r_root_user_idB\t\n" +
 	"\a_sharedB\r\n" +
-	"\v_visibility\"\xbd\x05\n" +
-	"\x14NotificationListItem\x12\"\n" +
+	"\v_visibility\"\xc8\x05\n" +
+	"\x14NotificationListItem\x12#\n" +
 	"\n" +
-	"console_id\x18\x01 \x01(\tH\x00R\tconsoleId\x88\x01\x01\x12\x1d\n" +
-	"\acontent\x18\x02 \x01(\tH\x01R\acontent\x88\x01\x01\x12$\n" +
-	"\vcreate_time\x18\x03 \x01(\tH\x02R\n" +
-	"createTime\x88\x01\x01\x125\n" +
-	"\x14notification_item_id\x18\x04 \x01(\tH\x03R\x12notificationItemId\x88\x01\x01\x129\n" +
-	"\x16notification_item_type\x18\x05 \x01(\tH\x04R\x14notificationItemType\x88\x01\x01\x12\x19\n" +
+	"console_id\x18\x01 \x01(\tH\x00R\n" +
+	"console_id\x88\x01\x01\x12\x1d\n" +
+	"\acontent\x18\x02 \x01(\tH\x01R\acontent\x88\x01\x01\x12%\n" +
+	"\vcreate_time\x18\x03 \x01(\tH\x02R\vcreate_time\x88\x01\x01\x127\n" +
+	"\x14notification_item_id\x18\x04 \x01(\tH\x03R\x14notification_item_id\x88\x01\x01\x12;\n" +
+	"\x16notification_item_type\x18\x05 \x01(\tH\x04R\x16notification_item_type\x88\x01\x01\x12\x19\n" +
 	"\x05owner\x18\x06 \x01(\tH\x05R\x05owner\x88\x01\x01\x12\x1d\n" +
-	"\aremarks\x18\a \x01(\tH\x06R\aremarks\x88\x01\x01\x12%\n" +
-	"\froot_user_id\x18\b \x01(\tH\aR\n" +
-	"rootUserId\x88\x01\x01\x12&\n" +
-	"\fvalid_status\x18\t \x01(\x05H\bR\vvalidStatus\x88\x01\x01\x120\n" +
+	"\aremarks\x18\a \x01(\tH\x06R\aremarks\x88\x01\x01\x12'\n" +
+	"\froot_user_id\x18\b \x01(\tH\aR\froot_user_id\x88\x01\x01\x12'\n" +
+	"\fvalid_status\x18\t \x01(\x05H\bR\fvalid_status\x88\x01\x01\x121\n" +
 	"\x11verification_code\x18\n" +
-	" \x01(\tH\tR\x10verificationCode\x88\x01\x01\x12\x1f\n" +
+	" \x01(\tH\tR\x11verification_code\x88\x01\x01\x12\x1f\n" +
 	"\bverified\x18\v \x01(\x05H\n" +
-	"R\bverified\x88\x01\x01\x12$\n" +
-	"\vverify_time\x18\f \x01(\tH\vR\n" +
-	"verifyTime\x88\x01\x01B\r\n" +
+	"R\bverified\x88\x01\x01\x12%\n" +
+	"\vverify_time\x18\f \x01(\tH\vR\vverify_time\x88\x01\x01B\r\n" +
 	"\v_console_idB\n" +
 	"\n" +
 	"\b_contentB\x0e\n" +
@@ -11144,26 +11119,27 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\r_valid_statusB\x14\n" +
 	"\x12_verification_codeB\v\n" +
 	"\t_verifiedB\x0e\n" +
-	"\f_verify_time\"\xe1\x04\n" +
-	"\aProject\x12\"\n" +
+	"\f_verify_time\"\xea\x04\n" +
+	"\aProject\x12#\n" +
 	"\n" +
-	"console_id\x18\x01 \x01(\tH\x00R\tconsoleId\x88\x01\x01\x12$\n" +
-	"\vcreate_time\x18\x02 \x01(\tH\x01R\n" +
-	"createTime\x88\x01\x01\x12%\n" +
+	"console_id\x18\x01 \x01(\tH\x00R\n" +
+	"console_id\x88\x01\x01\x12%\n" +
+	"\vcreate_time\x18\x02 \x01(\tH\x01R\vcreate_time\x88\x01\x01\x12%\n" +
 	"\vdescription\x18\x03 \x01(\tH\x02R\vdescription\x88\x01\x01\x12\x1d\n" +
 	"\aenabled\x18\x04 \x01(\x05H\x03R\aenabled\x88\x01\x01\x12\x17\n" +
 	"\x04meta\x18\x05 \x01(\tH\x04R\x04meta\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x06 \x01(\tH\x05R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x06 \x01(\tH\x05R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"owner_name\x18\a \x01(\tH\x06R\townerName\x88\x01\x01\x12\"\n" +
+	"owner_name\x18\a \x01(\tH\x06R\n" +
+	"owner_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\b \x01(\tH\aR\tprojectId\x88\x01\x01\x12&\n" +
-	"\fproject_name\x18\t \x01(\tH\bR\vprojectName\x88\x01\x01\x12/\n" +
+	"project_id\x18\b \x01(\tH\aR\n" +
+	"project_id\x88\x01\x01\x12'\n" +
+	"\fproject_name\x18\t \x01(\tH\bR\fproject_name\x88\x01\x01\x121\n" +
 	"\x11resource_group_id\x18\n" +
-	" \x01(\tH\tR\x0fresourceGroupId\x88\x01\x01\x12%\n" +
+	" \x01(\tH\tR\x11resource_group_id\x88\x01\x01\x12'\n" +
 	"\froot_user_id\x18\v \x01(\tH\n" +
-	"R\n" +
-	"rootUserId\x88\x01\x01\x12\x1b\n" +
+	"R\froot_user_id\x88\x01\x01\x12\x1b\n" +
 	"\x06status\x18\f \x01(\tH\vR\x06status\x88\x01\x01B\r\n" +
 	"\v_console_idB\x0e\n" +
 	"\f_create_timeB\x0e\n" +
@@ -11177,23 +11153,21 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\r_project_nameB\x14\n" +
 	"\x12_resource_group_idB\x0f\n" +
 	"\r_root_user_idB\t\n" +
-	"\a_status\"\x99\x04\n" +
-	"\x13ProjectResourceItem\x12$\n" +
-	"\vcreate_time\x18\x01 \x01(\tH\x00R\n" +
-	"createTime\x88\x01\x01\x12\x17\n" +
+	"\a_status\"\xa3\x04\n" +
+	"\x13ProjectResourceItem\x12%\n" +
+	"\vcreate_time\x18\x01 \x01(\tH\x00R\vcreate_time\x88\x01\x01\x12\x17\n" +
 	"\x04meta\x18\x02 \x01(\tH\x01R\x04meta\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x04 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12&\n" +
-	"\fproject_name\x18\x05 \x01(\tH\x04R\vprojectName\x88\x01\x01\x12/\n" +
-	"\x11resource_group_id\x18\x06 \x01(\tH\x05R\x0fresourceGroupId\x88\x01\x01\x12$\n" +
-	"\vresource_id\x18\a \x01(\tH\x06R\n" +
-	"resourceId\x88\x01\x01\x12(\n" +
-	"\rresource_type\x18\b \x01(\tH\aR\fresourceType\x88\x01\x01\x12%\n" +
-	"\froot_user_id\x18\t \x01(\tH\bR\n" +
-	"rootUserId\x88\x01\x01\x12\x1c\n" +
+	"project_id\x18\x04 \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12'\n" +
+	"\fproject_name\x18\x05 \x01(\tH\x04R\fproject_name\x88\x01\x01\x121\n" +
+	"\x11resource_group_id\x18\x06 \x01(\tH\x05R\x11resource_group_id\x88\x01\x01\x12%\n" +
+	"\vresource_id\x18\a \x01(\tH\x06R\vresource_id\x88\x01\x01\x12)\n" +
+	"\rresource_type\x18\b \x01(\tH\aR\rresource_type\x88\x01\x01\x12'\n" +
+	"\froot_user_id\x18\t \x01(\tH\bR\froot_user_id\x88\x01\x01\x12\x1d\n" +
 	"\azone_id\x18\n" +
-	" \x01(\tH\tR\x06zoneId\x88\x01\x01B\x0e\n" +
+	" \x01(\tH\tR\azone_id\x88\x01\x01B\x0e\n" +
 	"\f_create_timeB\a\n" +
 	"\x05_metaB\b\n" +
 	"\x06_ownerB\r\n" +
@@ -11204,35 +11178,34 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x0e_resource_typeB\x0f\n" +
 	"\r_root_user_idB\n" +
 	"\n" +
-	"\b_zone_id\"i\n" +
+	"\b_zone_id\"j\n" +
 	"\tQuotaLeft\x12\x17\n" +
-	"\x04left\x18\x01 \x01(\x03H\x00R\x04left\x88\x01\x01\x12(\n" +
-	"\rresource_type\x18\x02 \x01(\tH\x01R\fresourceType\x88\x01\x01B\a\n" +
+	"\x04left\x18\x01 \x01(\x03H\x00R\x04left\x88\x01\x01\x12)\n" +
+	"\rresource_type\x18\x02 \x01(\tH\x01R\rresource_type\x88\x01\x01B\a\n" +
 	"\x05_leftB\x10\n" +
-	"\x0e_resource_type\"\xf2\a\n" +
-	"\x03Rdb\x12&\n" +
-	"\falarm_status\x18\x01 \x01(\tH\x00R\valarmStatus\x88\x01\x01\x12-\n" +
-	"\x10auto_backup_time\x18\x02 \x01(\x05H\x01R\x0eautoBackupTime\x88\x01\x01\x128\n" +
-	"\x16auto_minor_ver_upgrade\x18\x03 \x01(\x05H\x02R\x13autoMinorVerUpgrade\x88\x01\x01\x12$\n" +
-	"\vcreate_time\x18\x04 \x01(\tH\x03R\n" +
-	"createTime\x88\x01\x01\x12%\n" +
-	"\vdescription\x18\x05 \x01(\tH\x04R\vdescription\x88\x01\x01\x12*\n" +
-	"\x0eengine_version\x18\x06 \x01(\tH\x05R\rengineVersion\x88\x01\x01\x12N\n" +
-	"\x15lastest_snapshot_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x13lastestSnapshotTime\x12 \n" +
-	"\tmaster_ip\x18\b \x01(\tH\x06R\bmasterIp\x88\x01\x01\x12\"\n" +
+	"\x0e_resource_type\"\x84\b\n" +
+	"\x03Rdb\x12'\n" +
+	"\falarm_status\x18\x01 \x01(\tH\x00R\falarm_status\x88\x01\x01\x12/\n" +
+	"\x10auto_backup_time\x18\x02 \x01(\x05H\x01R\x10auto_backup_time\x88\x01\x01\x12;\n" +
+	"\x16auto_minor_ver_upgrade\x18\x03 \x01(\x05H\x02R\x16auto_minor_ver_upgrade\x88\x01\x01\x12%\n" +
+	"\vcreate_time\x18\x04 \x01(\tH\x03R\vcreate_time\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\x05 \x01(\tH\x04R\vdescription\x88\x01\x01\x12+\n" +
+	"\x0eengine_version\x18\x06 \x01(\tH\x05R\x0eengine_version\x88\x01\x01\x12P\n" +
+	"\x15lastest_snapshot_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x15lastest_snapshot_time\x12!\n" +
+	"\tmaster_ip\x18\b \x01(\tH\x06R\tmaster_ip\x88\x01\x01\x12#\n" +
 	"\n" +
-	"rdb_engine\x18\t \x01(\tH\aR\trdbEngine\x88\x01\x01\x12\x1a\n" +
+	"rdb_engine\x18\t \x01(\tH\aR\n" +
+	"rdb_engine\x88\x01\x01\x12\x1b\n" +
 	"\x06rdb_id\x18\n" +
-	" \x01(\tH\bR\x05rdbId\x88\x01\x01\x12\x1e\n" +
-	"\brdb_name\x18\v \x01(\tH\tR\ardbName\x88\x01\x01\x12\x1e\n" +
+	" \x01(\tH\bR\x06rdb_id\x88\x01\x01\x12\x1f\n" +
+	"\brdb_name\x18\v \x01(\tH\tR\brdb_name\x88\x01\x01\x12\x1f\n" +
 	"\brdb_type\x18\f \x01(\x05H\n" +
-	"R\ardbType\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\r \x01(\tH\vR\x06status\x88\x01\x01\x12$\n" +
-	"\vstatus_time\x18\x0e \x01(\tH\fR\n" +
-	"statusTime\x88\x01\x01\x12&\n" +
-	"\fstorage_size\x18\x0f \x01(\x03H\rR\vstorageSize\x88\x01\x01\x12*\n" +
-	"\x04tags\x18\x10 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x120\n" +
-	"\x11transition_status\x18\x11 \x01(\tH\x0eR\x10transitionStatus\x88\x01\x01\x12.\n" +
+	"R\brdb_type\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\r \x01(\tH\vR\x06status\x88\x01\x01\x12%\n" +
+	"\vstatus_time\x18\x0e \x01(\tH\fR\vstatus_time\x88\x01\x01\x12'\n" +
+	"\fstorage_size\x18\x0f \x01(\x03H\rR\fstorage_size\x88\x01\x01\x12*\n" +
+	"\x04tags\x18\x10 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x121\n" +
+	"\x11transition_status\x18\x11 \x01(\tH\x0eR\x11transition_status\x88\x01\x01\x12.\n" +
 	"\x05vxnet\x18\x12 \x01(\v2\x18.qingcloud.iaas.v1.VxnetR\x05vxnetB\x0f\n" +
 	"\r_alarm_statusB\x13\n" +
 	"\x11_auto_backup_timeB\x19\n" +
@@ -11249,25 +11222,25 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\a_statusB\x0e\n" +
 	"\f_status_timeB\x0f\n" +
 	"\r_storage_sizeB\x14\n" +
-	"\x12_transition_status\"\xab\x01\n" +
-	"\aRdbFile\x126\n" +
+	"\x12_transition_status\"\xae\x01\n" +
+	"\aRdbFile\x127\n" +
 	"\n" +
-	"binary_log\x18\x01 \x03(\v2\x17.qingcloud.iaas.v1.FileR\tbinaryLog\x124\n" +
-	"\terror_log\x18\x02 \x03(\v2\x17.qingcloud.iaas.v1.FileR\berrorLog\x122\n" +
-	"\bslow_log\x18\x03 \x03(\v2\x17.qingcloud.iaas.v1.FileR\aslowLog\"\xec\x03\n" +
+	"binary_log\x18\x01 \x03(\v2\x17.qingcloud.iaas.v1.FileR\n" +
+	"binary_log\x125\n" +
+	"\terror_log\x18\x02 \x03(\v2\x17.qingcloud.iaas.v1.FileR\terror_log\x123\n" +
+	"\bslow_log\x18\x03 \x03(\v2\x17.qingcloud.iaas.v1.FileR\bslow_log\"\xf5\x03\n" +
 	"\fRdbParameter\x12\x1b\n" +
-	"\x06family\x18\x01 \x01(\tH\x00R\x06family\x88\x01\x01\x12$\n" +
-	"\vis_readonly\x18\x02 \x01(\x05H\x01R\n" +
-	"isReadonly\x88\x01\x01\x12 \n" +
-	"\tis_static\x18\x03 \x01(\x05H\x02R\bisStatic\x88\x01\x01\x12 \n" +
-	"\tmax_value\x18\x04 \x01(\x03H\x03R\bmaxValue\x88\x01\x01\x12 \n" +
-	"\tmin_value\x18\x05 \x01(\x03H\x04R\bminValue\x88\x01\x01\x12\x1e\n" +
-	"\bopt_name\x18\x06 \x01(\tH\x05R\aoptName\x88\x01\x01\x12&\n" +
-	"\fsection_name\x18\a \x01(\tH\x06R\vsectionName\x88\x01\x01\x12\x1e\n" +
-	"\bvar_name\x18\b \x01(\tH\aR\avarName\x88\x01\x01\x12\x1e\n" +
-	"\bvar_type\x18\t \x01(\tH\bR\avarType\x88\x01\x01\x12 \n" +
+	"\x06family\x18\x01 \x01(\tH\x00R\x06family\x88\x01\x01\x12%\n" +
+	"\vis_readonly\x18\x02 \x01(\x05H\x01R\vis_readonly\x88\x01\x01\x12!\n" +
+	"\tis_static\x18\x03 \x01(\x05H\x02R\tis_static\x88\x01\x01\x12!\n" +
+	"\tmax_value\x18\x04 \x01(\x03H\x03R\tmax_value\x88\x01\x01\x12!\n" +
+	"\tmin_value\x18\x05 \x01(\x03H\x04R\tmin_value\x88\x01\x01\x12\x1f\n" +
+	"\bopt_name\x18\x06 \x01(\tH\x05R\bopt_name\x88\x01\x01\x12'\n" +
+	"\fsection_name\x18\a \x01(\tH\x06R\fsection_name\x88\x01\x01\x12\x1f\n" +
+	"\bvar_name\x18\b \x01(\tH\aR\bvar_name\x88\x01\x01\x12\x1f\n" +
+	"\bvar_type\x18\t \x01(\tH\bR\bvar_type\x88\x01\x01\x12!\n" +
 	"\tvar_value\x18\n" +
-	" \x01(\tH\tR\bvarValue\x88\x01\x01B\t\n" +
+	" \x01(\tH\tR\tvar_value\x88\x01\x01B\t\n" +
 	"\a_familyB\x0e\n" +
 	"\f_is_readonlyB\f\n" +
 	"\n" +
@@ -11281,66 +11254,65 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\t_var_nameB\v\n" +
 	"\t_var_typeB\f\n" +
 	"\n" +
-	"_var_value\"\x90\x1e\n" +
-	"\rRdbParameters\x12&\n" +
-	"\fbind_address\x18\x01 \x01(\tH\x00R\vbindAddress\x88\x01\x01\x12(\n" +
-	"\rbinlog_format\x18\x02 \x01(\tH\x01R\fbinlogFormat\x88\x01\x01\x125\n" +
-	"\x14character_set_server\x18\x03 \x01(\tH\x02R\x12characterSetServer\x88\x01\x01\x12\x1d\n" +
-	"\adatadir\x18\x04 \x01(\tH\x03R\adatadir\x88\x01\x01\x129\n" +
-	"\x16default_storage_engine\x18\x05 \x01(\tH\x04R\x14defaultStorageEngine\x88\x01\x01\x12-\n" +
-	"\x10expire_logs_days\x18\x06 \x01(\x05H\x05R\x0eexpireLogsDays\x88\x01\x01\x12\x1b\n" +
-	"\x06innodb\x18\a \x01(\tH\x06R\x06innodb\x88\x01\x01\x12D\n" +
-	"\x1cinnodb_buffer_pool_instances\x18\b \x01(\x05H\aR\x19innodbBufferPoolInstances\x88\x01\x01\x12:\n" +
-	"\x17innodb_buffer_pool_size\x18\t \x01(\tH\bR\x14innodbBufferPoolSize\x88\x01\x01\x126\n" +
+	"_var_value\"\xfe\x1e\n" +
+	"\rRdbParameters\x12'\n" +
+	"\fbind_address\x18\x01 \x01(\tH\x00R\fbind_address\x88\x01\x01\x12)\n" +
+	"\rbinlog_format\x18\x02 \x01(\tH\x01R\rbinlog_format\x88\x01\x01\x127\n" +
+	"\x14character_set_server\x18\x03 \x01(\tH\x02R\x14character_set_server\x88\x01\x01\x12\x1d\n" +
+	"\adatadir\x18\x04 \x01(\tH\x03R\adatadir\x88\x01\x01\x12;\n" +
+	"\x16default_storage_engine\x18\x05 \x01(\tH\x04R\x16default_storage_engine\x88\x01\x01\x12/\n" +
+	"\x10expire_logs_days\x18\x06 \x01(\x05H\x05R\x10expire_logs_days\x88\x01\x01\x12\x1b\n" +
+	"\x06innodb\x18\a \x01(\tH\x06R\x06innodb\x88\x01\x01\x12G\n" +
+	"\x1cinnodb_buffer_pool_instances\x18\b \x01(\x05H\aR\x1cinnodb_buffer_pool_instances\x88\x01\x01\x12=\n" +
+	"\x17innodb_buffer_pool_size\x18\t \x01(\tH\bR\x17innodb_buffer_pool_size\x88\x01\x01\x129\n" +
 	"\x15innodb_file_per_table\x18\n" +
-	" \x01(\x05H\tR\x12innodbFilePerTable\x88\x01\x01\x12F\n" +
+	" \x01(\x05H\tR\x15innodb_file_per_table\x88\x01\x01\x12K\n" +
 	"\x1einnodb_flush_log_at_trx_commit\x18\v \x01(\x05H\n" +
-	"R\x19innodbFlushLogAtTrxCommit\x88\x01\x01\x123\n" +
-	"\x13innodb_flush_method\x18\f \x01(\tH\vR\x11innodbFlushMethod\x88\x01\x01\x121\n" +
-	"\x12innodb_io_capacity\x18\r \x01(\x05H\fR\x10innodbIoCapacity\x88\x01\x01\x128\n" +
-	"\x16innodb_log_buffer_size\x18\x0e \x01(\tH\rR\x13innodbLogBufferSize\x88\x01\x01\x124\n" +
-	"\x14innodb_log_file_size\x18\x0f \x01(\tH\x0eR\x11innodbLogFileSize\x88\x01\x01\x12=\n" +
-	"\x19innodb_log_files_in_group\x18\x10 \x01(\x05H\x0fR\x15innodbLogFilesInGroup\x88\x01\x01\x12?\n" +
-	"\x1ainnodb_max_dirty_pages_pct\x18\x11 \x01(\x05H\x10R\x16innodbMaxDirtyPagesPct\x88\x01\x01\x128\n" +
-	"\x16innodb_read_io_threads\x18\x12 \x01(\x05H\x11R\x13innodbReadIoThreads\x88\x01\x01\x12:\n" +
-	"\x17innodb_write_io_threads\x18\x13 \x01(\x05H\x12R\x14innodbWriteIoThreads\x88\x01\x01\x124\n" +
-	"\x13interactive_timeout\x18\x14 \x01(\x05H\x13R\x12interactiveTimeout\x88\x01\x01\x12+\n" +
-	"\x0fkey_buffer_size\x18\x15 \x01(\tH\x14R\rkeyBufferSize\x88\x01\x01\x12\x1c\n" +
-	"\alog_bin\x18\x16 \x01(\tH\x15R\x06logBin\x88\x01\x01\x12:\n" +
-	"\rlog_bin_index\x18\x17 \x01(\tB\x11\xca\xf3\x18\rlog-bin-indexH\x16R\vlogBinIndex\x88\x01\x01\x12 \n" +
-	"\tlog_error\x18\x18 \x01(\tH\x17R\blogError\x88\x01\x01\x12E\n" +
-	"\x1dlog_queries_not_using_indexes\x18\x19 \x01(\tH\x18R\x19logQueriesNotUsingIndexes\x88\x01\x01\x12/\n" +
-	"\x11log_slave_updates\x18\x1a \x01(\x05H\x19R\x0flogSlaveUpdates\x88\x01\x01\x12+\n" +
-	"\x0flong_query_time\x18\x1b \x01(\x05H\x1aR\rlongQueryTime\x88\x01\x01\x128\n" +
-	"\x16lower_case_table_names\x18\x1c \x01(\x05H\x1bR\x13lowerCaseTableNames\x88\x01\x01\x121\n" +
-	"\x12max_allowed_packet\x18\x1d \x01(\tH\x1cR\x10maxAllowedPacket\x88\x01\x01\x121\n" +
-	"\x12max_connect_errors\x18\x1e \x01(\x05H\x1dR\x10maxConnectErrors\x88\x01\x01\x12,\n" +
-	"\x0fmax_connections\x18\x1f \x01(\x05H\x1eR\x0emaxConnections\x88\x01\x01\x122\n" +
-	"\x13max_heap_table_size\x18  \x01(\tH\x1fR\x10maxHeapTableSize\x88\x01\x01\x12-\n" +
-	"\x10open_files_limit\x18! \x01(\x05H R\x0eopenFilesLimit\x88\x01\x01\x12\x17\n" +
-	"\x04port\x18\" \x01(\x05H!R\x04port\x88\x01\x01\x12-\n" +
-	"\x10query_cache_size\x18# \x01(\x03H\"R\x0equeryCacheSize\x88\x01\x01\x12-\n" +
-	"\x10query_cache_type\x18$ \x01(\x05H#R\x0equeryCacheType\x88\x01\x01\x12 \n" +
-	"\trelay_log\x18% \x01(\tH$R\brelayLog\x88\x01\x01\x12+\n" +
-	"\x0frelay_log_index\x18& \x01(\tH%R\rrelayLogIndex\x88\x01\x01\x12/\n" +
-	"\x11skip_name_resolve\x18' \x01(\x05H&R\x0fskipNameResolve\x88\x01\x01\x12C\n" +
-	"\x10skip_slave_start\x18( \x01(\x05B\x14\xca\xf3\x18\x10skip-slave-startH'R\x0eskipSlaveStart\x88\x01\x01\x12+\n" +
-	"\x0fslave_exec_mode\x18) \x01(\tH(R\rslaveExecMode\x88\x01\x01\x12/\n" +
-	"\x11slave_net_timeout\x18* \x01(\x05H)R\x0fslaveNetTimeout\x88\x01\x01\x12)\n" +
-	"\x0eslow_query_log\x18+ \x01(\x05H*R\fslowQueryLog\x88\x01\x01\x122\n" +
-	"\x13slow_query_log_file\x18, \x01(\tH+R\x10slowQueryLogFile\x88\x01\x01\x12\x1e\n" +
-	"\bsql_mode\x18- \x01(\tH,R\asqlMode\x88\x01\x01\x12$\n" +
-	"\vsync_binlog\x18. \x01(\x05H-R\n" +
-	"syncBinlog\x88\x01\x01\x12-\n" +
-	"\x10sync_master_info\x18/ \x01(\x05H.R\x0esyncMasterInfo\x88\x01\x01\x12)\n" +
-	"\x0esync_relay_log\x180 \x01(\x05H/R\fsyncRelayLog\x88\x01\x01\x122\n" +
-	"\x13sync_relay_log_info\x181 \x01(\x05H0R\x10syncRelayLogInfo\x88\x01\x01\x12-\n" +
-	"\x10table_open_cache\x182 \x01(\x05H1R\x0etableOpenCache\x88\x01\x01\x12/\n" +
-	"\x11thread_cache_size\x183 \x01(\x03H2R\x0fthreadCacheSize\x88\x01\x01\x12)\n" +
-	"\x0etmp_table_size\x184 \x01(\tH3R\ftmpTableSize\x88\x01\x01\x12\x1b\n" +
+	"R\x1einnodb_flush_log_at_trx_commit\x88\x01\x01\x125\n" +
+	"\x13innodb_flush_method\x18\f \x01(\tH\vR\x13innodb_flush_method\x88\x01\x01\x123\n" +
+	"\x12innodb_io_capacity\x18\r \x01(\x05H\fR\x12innodb_io_capacity\x88\x01\x01\x12;\n" +
+	"\x16innodb_log_buffer_size\x18\x0e \x01(\tH\rR\x16innodb_log_buffer_size\x88\x01\x01\x127\n" +
+	"\x14innodb_log_file_size\x18\x0f \x01(\tH\x0eR\x14innodb_log_file_size\x88\x01\x01\x12A\n" +
+	"\x19innodb_log_files_in_group\x18\x10 \x01(\x05H\x0fR\x19innodb_log_files_in_group\x88\x01\x01\x12C\n" +
+	"\x1ainnodb_max_dirty_pages_pct\x18\x11 \x01(\x05H\x10R\x1ainnodb_max_dirty_pages_pct\x88\x01\x01\x12;\n" +
+	"\x16innodb_read_io_threads\x18\x12 \x01(\x05H\x11R\x16innodb_read_io_threads\x88\x01\x01\x12=\n" +
+	"\x17innodb_write_io_threads\x18\x13 \x01(\x05H\x12R\x17innodb_write_io_threads\x88\x01\x01\x125\n" +
+	"\x13interactive_timeout\x18\x14 \x01(\x05H\x13R\x13interactive_timeout\x88\x01\x01\x12-\n" +
+	"\x0fkey_buffer_size\x18\x15 \x01(\tH\x14R\x0fkey_buffer_size\x88\x01\x01\x12\x1d\n" +
+	"\alog_bin\x18\x16 \x01(\tH\x15R\alog_bin\x88\x01\x01\x12<\n" +
+	"\rlog_bin_index\x18\x17 \x01(\tB\x11\xca\xf3\x18\rlog-bin-indexH\x16R\rlog_bin_index\x88\x01\x01\x12!\n" +
+	"\tlog_error\x18\x18 \x01(\tH\x17R\tlog_error\x88\x01\x01\x12I\n" +
+	"\x1dlog_queries_not_using_indexes\x18\x19 \x01(\tH\x18R\x1dlog_queries_not_using_indexes\x88\x01\x01\x121\n" +
+	"\x11log_slave_updates\x18\x1a \x01(\x05H\x19R\x11log_slave_updates\x88\x01\x01\x12-\n" +
+	"\x0flong_query_time\x18\x1b \x01(\x05H\x1aR\x0flong_query_time\x88\x01\x01\x12;\n" +
+	"\x16lower_case_table_names\x18\x1c \x01(\x05H\x1bR\x16lower_case_table_names\x88\x01\x01\x123\n" +
+	"\x12max_allowed_packet\x18\x1d \x01(\tH\x1cR\x12max_allowed_packet\x88\x01\x01\x123\n" +
+	"\x12max_connect_errors\x18\x1e \x01(\x05H\x1dR\x12max_connect_errors\x88\x01\x01\x12-\n" +
+	"\x0fmax_connections\x18\x1f \x01(\x05H\x1eR\x0fmax_connections\x88\x01\x01\x125\n" +
+	"\x13max_heap_table_size\x18  \x01(\tH\x1fR\x13max_heap_table_size\x88\x01\x01\x12/\n" +
+	"\x10open_files_limit\x18! \x01(\x05H R\x10open_files_limit\x88\x01\x01\x12\x17\n" +
+	"\x04port\x18\" \x01(\x05H!R\x04port\x88\x01\x01\x12/\n" +
+	"\x10query_cache_size\x18# \x01(\x03H\"R\x10query_cache_size\x88\x01\x01\x12/\n" +
+	"\x10query_cache_type\x18$ \x01(\x05H#R\x10query_cache_type\x88\x01\x01\x12!\n" +
+	"\trelay_log\x18% \x01(\tH$R\trelay_log\x88\x01\x01\x12-\n" +
+	"\x0frelay_log_index\x18& \x01(\tH%R\x0frelay_log_index\x88\x01\x01\x121\n" +
+	"\x11skip_name_resolve\x18' \x01(\x05H&R\x11skip_name_resolve\x88\x01\x01\x12E\n" +
+	"\x10skip_slave_start\x18( \x01(\x05B\x14\xca\xf3\x18\x10skip-slave-startH'R\x10skip_slave_start\x88\x01\x01\x12-\n" +
+	"\x0fslave_exec_mode\x18) \x01(\tH(R\x0fslave_exec_mode\x88\x01\x01\x121\n" +
+	"\x11slave_net_timeout\x18* \x01(\x05H)R\x11slave_net_timeout\x88\x01\x01\x12+\n" +
+	"\x0eslow_query_log\x18+ \x01(\x05H*R\x0eslow_query_log\x88\x01\x01\x125\n" +
+	"\x13slow_query_log_file\x18, \x01(\tH+R\x13slow_query_log_file\x88\x01\x01\x12\x1f\n" +
+	"\bsql_mode\x18- \x01(\tH,R\bsql_mode\x88\x01\x01\x12%\n" +
+	"\vsync_binlog\x18. \x01(\x05H-R\vsync_binlog\x88\x01\x01\x12/\n" +
+	"\x10sync_master_info\x18/ \x01(\x05H.R\x10sync_master_info\x88\x01\x01\x12+\n" +
+	"\x0esync_relay_log\x180 \x01(\x05H/R\x0esync_relay_log\x88\x01\x01\x125\n" +
+	"\x13sync_relay_log_info\x181 \x01(\x05H0R\x13sync_relay_log_info\x88\x01\x01\x12/\n" +
+	"\x10table_open_cache\x182 \x01(\x05H1R\x10table_open_cache\x88\x01\x01\x121\n" +
+	"\x11thread_cache_size\x183 \x01(\x03H2R\x11thread_cache_size\x88\x01\x01\x12+\n" +
+	"\x0etmp_table_size\x184 \x01(\tH3R\x0etmp_table_size\x88\x01\x01\x12\x1b\n" +
 	"\x06tmpdir\x185 \x01(\tH4R\x06tmpdir\x88\x01\x01\x12\x17\n" +
-	"\x04user\x186 \x01(\tH5R\x04user\x88\x01\x01\x12&\n" +
-	"\fwait_timeout\x187 \x01(\x05H6R\vwaitTimeout\x88\x01\x01B\x0f\n" +
+	"\x04user\x186 \x01(\tH5R\x04user\x88\x01\x01\x12'\n" +
+	"\fwait_timeout\x187 \x01(\x05H6R\fwait_timeout\x88\x01\x01B\x0f\n" +
 	"\r_bind_addressB\x10\n" +
 	"\x0e_binlog_formatB\x17\n" +
 	"\x15_character_set_serverB\n" +
@@ -11404,97 +11376,92 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x06master\x18\x01 \x01(\tH\x00R\x06master\x88\x01\x01\x12\x1f\n" +
 	"\btopslave\x18\x02 \x01(\tH\x01R\btopslave\x88\x01\x01B\t\n" +
 	"\a_masterB\v\n" +
-	"\t_topslave\"\xb8\x01\n" +
-	"\bResource\x12$\n" +
-	"\vresource_id\x18\x01 \x01(\tH\x00R\n" +
-	"resourceId\x88\x01\x01\x12(\n" +
-	"\rresource_name\x18\x02 \x01(\tH\x01R\fresourceName\x88\x01\x01\x12(\n" +
-	"\rresource_type\x18\x03 \x01(\tH\x02R\fresourceType\x88\x01\x01B\x0e\n" +
+	"\t_topslave\"\xbb\x01\n" +
+	"\bResource\x12%\n" +
+	"\vresource_id\x18\x01 \x01(\tH\x00R\vresource_id\x88\x01\x01\x12)\n" +
+	"\rresource_name\x18\x02 \x01(\tH\x01R\rresource_name\x88\x01\x01\x12)\n" +
+	"\rresource_type\x18\x03 \x01(\tH\x02R\rresource_type\x88\x01\x01B\x0e\n" +
 	"\f_resource_idB\x10\n" +
 	"\x0e_resource_nameB\x10\n" +
-	"\x0e_resource_type\"\xc9*\n" +
-	"\x0eResourceLimits\x12'\n" +
-	"\rban_mm_vxnets\x18\x01 \x01(\x05H\x00R\vbanMmVxnets\x88\x01\x01\x12\x19\n" +
-	"\bbm_zones\x18\x02 \x03(\tR\abmZones\x12;\n" +
-	"\x17bucket_create_whitelist\x18\x03 \x01(\tH\x01R\x15bucketCreateWhitelist\x88\x01\x01\x12/\n" +
+	"\x0e_resource_type\"\x80,\n" +
+	"\x0eResourceLimits\x12)\n" +
+	"\rban_mm_vxnets\x18\x01 \x01(\x05H\x00R\rban_mm_vxnets\x88\x01\x01\x12\x1a\n" +
+	"\bbm_zones\x18\x02 \x03(\tR\bbm_zones\x12=\n" +
+	"\x17bucket_create_whitelist\x18\x03 \x01(\tH\x01R\x17bucket_create_whitelist\x88\x01\x01\x12/\n" +
 	"\bcomments\x18\x04 \x01(\tB\x0e\xca\xf3\x18\n" +
-	"__commentsH\x02R\bcomments\x88\x01\x01\x12)\n" +
-	"\x10disabled_actions\x18\x05 \x03(\tR\x0fdisabledActions\x12+\n" +
-	"\x11disabled_features\x18\x06 \x03(\tR\x10disabledFeatures\x125\n" +
-	"\x14enable_nic_bandwidth\x18\a \x01(\x05H\x03R\x12enableNicBandwidth\x88\x01\x01\x12\x1b\n" +
-	"\tgpu_zones\x18\b \x03(\tR\bgpuZones\x12:\n" +
-	"\fhadoop_types\x18\t \x01(\v2\x17.google.protobuf.StructR\vhadoopTypes\x128\n" +
+	"__commentsH\x02R\bcomments\x88\x01\x01\x12*\n" +
+	"\x10disabled_actions\x18\x05 \x03(\tR\x10disabled_actions\x12,\n" +
+	"\x11disabled_features\x18\x06 \x03(\tR\x11disabled_features\x127\n" +
+	"\x14enable_nic_bandwidth\x18\a \x01(\x05H\x03R\x14enable_nic_bandwidth\x88\x01\x01\x12\x1c\n" +
+	"\tgpu_zones\x18\b \x03(\tR\tgpu_zones\x12;\n" +
+	"\fhadoop_types\x18\t \x01(\v2\x17.google.protobuf.StructR\fhadoop_types\x129\n" +
 	"\vhbase_types\x18\n" +
-	" \x01(\v2\x17.google.protobuf.StructR\n" +
-	"hbaseTypes\x12)\n" +
-	"\x0ehc_volume_step\x18\v \x01(\x05H\x04R\fhcVolumeStep\x88\x01\x01\x12+\n" +
-	"\x0fhcs_volume_step\x18\f \x01(\x05H\x05R\rhcsVolumeStep\x88\x01\x01\x122\n" +
-	"\x13hdfs_disks_per_node\x18\r \x01(\x05H\x06R\x10hdfsDisksPerNode\x88\x01\x01\x12+\n" +
-	"\x0fhps_volume_step\x18\x0e \x01(\x05H\aR\rhpsVolumeStep\x88\x01\x01\x126\n" +
-	"\x15ignore_mm_vxnet_users\x18\x0f \x01(\tH\bR\x12ignoreMmVxnetUsers\x88\x01\x01\x12.\n" +
-	"\x11max_abuse_eip_cnt\x18\x10 \x01(\x05H\tR\x0emaxAbuseEipCnt\x88\x01\x01\x12<\n" +
+	" \x01(\v2\x17.google.protobuf.StructR\vhbase_types\x12+\n" +
+	"\x0ehc_volume_step\x18\v \x01(\x05H\x04R\x0ehc_volume_step\x88\x01\x01\x12-\n" +
+	"\x0fhcs_volume_step\x18\f \x01(\x05H\x05R\x0fhcs_volume_step\x88\x01\x01\x125\n" +
+	"\x13hdfs_disks_per_node\x18\r \x01(\x05H\x06R\x13hdfs_disks_per_node\x88\x01\x01\x12-\n" +
+	"\x0fhps_volume_step\x18\x0e \x01(\x05H\aR\x0fhps_volume_step\x88\x01\x01\x129\n" +
+	"\x15ignore_mm_vxnet_users\x18\x0f \x01(\tH\bR\x15ignore_mm_vxnet_users\x88\x01\x01\x121\n" +
+	"\x11max_abuse_eip_cnt\x18\x10 \x01(\x05H\tR\x11max_abuse_eip_cnt\x88\x01\x01\x12?\n" +
 	"\x18max_alarm_policy_actions\x18\x11 \x01(\x05H\n" +
-	"R\x15maxAlarmPolicyActions\x88\x01\x01\x12@\n" +
-	"\x1amax_alarm_policy_resources\x18\x12 \x01(\x05H\vR\x17maxAlarmPolicyResources\x88\x01\x01\x128\n" +
-	"\x16max_alarm_policy_rules\x18\x13 \x01(\x05H\fR\x13maxAlarmPolicyRules\x88\x01\x01\x12H\n" +
-	"\x1fmax_change_eip_billing_mode_cnt\x18\x14 \x01(\x05H\rR\x1amaxChangeEipBillingModeCnt\x88\x01\x01\x12/\n" +
-	"\x11max_eip_bandwidth\x18\x15 \x01(\x05H\x0eR\x0fmaxEipBandwidth\x88\x01\x01\x12'\n" +
-	"\rmax_eip_count\x18\x16 \x01(\x05H\x0fR\vmaxEipCount\x88\x01\x01\x12'\n" +
-	"\rmax_gpu_count\x18\x17 \x01(\x05H\x10R\vmaxGpuCount\x88\x01\x01\x120\n" +
-	"\x12max_hc_volume_size\x18\x18 \x01(\x03H\x11R\x0fmaxHcVolumeSize\x88\x01\x01\x122\n" +
-	"\x13max_hcs_volume_size\x18\x19 \x01(\x03H\x12R\x10maxHcsVolumeSize\x88\x01\x01\x122\n" +
-	"\x13max_hps_volume_size\x18\x1a \x01(\x03H\x13R\x10maxHpsVolumeSize\x88\x01\x01\x128\n" +
-	"\x16max_image_shared_users\x18\x1b \x01(\x05H\x14R\x13maxImageSharedUsers\x88\x01\x01\x121\n" +
-	"\x12max_instance_count\x18\x1c \x01(\x05H\x15R\x10maxInstanceCount\x88\x01\x01\x12?\n" +
-	"\x1amax_item_in_resource_group\x18\x1d \x01(\x05H\x16R\x16maxItemInResourceGroup\x88\x01\x01\x127\n" +
-	"\x15max_listener_backends\x18\x1e \x01(\x05H\x17R\x13maxListenerBackends\x88\x01\x01\x12A\n" +
-	"\x1amax_loadbalancer_listeners\x18\x1f \x01(\x05H\x18R\x18maxLoadbalancerListeners\x88\x01\x01\x12U\n" +
-	"%max_loadbalancer_policy_rewrite_rules\x18  \x01(\x05H\x19R!maxLoadbalancerPolicyRewriteRules\x88\x01\x01\x12F\n" +
-	"\x1dmax_loadbalancer_policy_rules\x18! \x01(\x05H\x1aR\x1amaxLoadbalancerPolicyRules\x88\x01\x01\x12;\n" +
-	"\x18max_member_in_user_group\x18\" \x01(\x05H\x1bR\x14maxMemberInUserGroup\x88\x01\x01\x124\n" +
-	"\x14max_nic_per_instance\x18# \x01(\x05H\x1cR\x11maxNicPerInstance\x88\x01\x01\x12>\n" +
-	"\x19max_resource_shared_users\x18$ \x01(\x05H\x1dR\x16maxResourceSharedUsers\x88\x01\x01\x12:\n" +
-	"\x18max_rg_cnt_item_can_join\x18% \x01(\x05H\x1eR\x13maxRgCntItemCanJoin\x88\x01\x01\x12-\n" +
-	"\x10max_router_count\x18& \x01(\x05H\x1fR\x0emaxRouterCount\x88\x01\x01\x121\n" +
-	"\x12max_router_entries\x18' \x01(\x05H R\x10maxRouterEntries\x88\x01\x01\x121\n" +
-	"\x12max_router_statics\x18( \x01(\x05H!R\x10maxRouterStatics\x88\x01\x01\x12/\n" +
-	"\x11max_router_vxnets\x18) \x01(\x05H\"R\x0fmaxRouterVxnets\x88\x01\x01\x127\n" +
-	"\x16max_rule_in_group_role\x18* \x01(\x05H#R\x12maxRuleInGroupRole\x88\x01\x01\x12<\n" +
-	"\x18max_security_group_rules\x18+ \x01(\x05H$R\x15maxSecurityGroupRules\x88\x01\x01\x12B\n" +
-	"\x1bmax_security_group_rulesets\x18, \x01(\x05H%R\x18maxSecurityGroupRulesets\x88\x01\x01\x12D\n" +
-	"\x1cmax_security_group_snapshots\x18- \x01(\x05H&R\x19maxSecurityGroupSnapshots\x88\x01\x01\x12A\n" +
-	"\x1bmax_users_in_one_department\x18. \x01(\x05H'R\x17maxUsersInOneDepartment\x88\x01\x01\x12-\n" +
-	"\x10max_volume_count\x18/ \x01(\x05H(R\x0emaxVolumeCount\x88\x01\x01\x122\n" +
-	"\x13max_volume_per_inst\x180 \x01(\x05H)R\x10maxVolumePerInst\x88\x01\x01\x12+\n" +
-	"\x0fmax_volume_size\x181 \x01(\x03H*R\rmaxVolumeSize\x88\x01\x01\x126\n" +
-	"\x15max_vos_replica_count\x182 \x01(\x05H+R\x12maxVosReplicaCount\x88\x01\x01\x12+\n" +
-	"\x0fmax_vxnet_count\x183 \x01(\x05H,R\rmaxVxnetCount\x88\x01\x01\x12.\n" +
-	"\x11min_abuse_eip_sec\x184 \x01(\x05H-R\x0eminAbuseEipSec\x88\x01\x01\x120\n" +
-	"\x12min_hc_volume_size\x185 \x01(\x03H.R\x0fminHcVolumeSize\x88\x01\x01\x122\n" +
-	"\x13min_hcs_volume_size\x186 \x01(\x03H/R\x10minHcsVolumeSize\x88\x01\x01\x12E\n" +
-	"\x1dmin_hosts_per_dedicated_group\x187 \x01(\x05H0R\x19minHostsPerDedicatedGroup\x88\x01\x01\x122\n" +
-	"\x13min_hps_volume_size\x188 \x01(\x03H1R\x10minHpsVolumeSize\x88\x01\x01\x12?\n" +
-	"\x1amin_reserved_hosts_in_pool\x189 \x01(\x05H2R\x16minReservedHostsInPool\x88\x01\x01\x12+\n" +
-	"\x0fmin_volume_size\x18: \x01(\x03H3R\rminVolumeSize\x88\x01\x01\x12-\n" +
-	"\x10privilege_of_lxc\x18; \x01(\x05H4R\x0eprivilegeOfLxc\x88\x01\x01\x128\n" +
-	"\vspark_types\x18< \x01(\v2\x17.google.protobuf.StructR\n" +
-	"sparkTypes\x128\n" +
-	"\vstorm_types\x18= \x01(\v2\x17.google.protobuf.StructR\n" +
-	"stormTypes\x12(\n" +
-	"\x10valid_cache_size\x18> \x03(\x03R\x0evalidCacheSize\x12&\n" +
-	"\x0fvalid_cpu_cores\x18? \x03(\x05R\rvalidCpuCores\x12L\n" +
-	"\x16valid_cpu_memory_pairs\x18@ \x01(\v2\x17.google.protobuf.StructR\x13validCpuMemoryPairs\x12J\n" +
-	"\"valid_dedicated_host_group_classes\x18A \x03(\x05R\x1evalidDedicatedHostGroupClasses\x124\n" +
-	"\x16valid_instance_classes\x18B \x03(\x05R\x14validInstanceClasses\x128\n" +
-	"\x18valid_loadbalancer_types\x18C \x03(\x05R\x16validLoadbalancerTypes\x12*\n" +
-	"\x11valid_memory_size\x18D \x03(\x03R\x0fvalidMemorySize\x124\n" +
-	"\x16valid_resource_classes\x18E \x03(\x05R\x14validResourceClasses\x12,\n" +
-	"\x12valid_volume_types\x18F \x03(\x05R\x10validVolumeTypes\x12$\n" +
-	"\vvolume_step\x18G \x01(\x05H5R\n" +
-	"volumeStep\x88\x01\x01\x121\n" +
-	"\x12vpc_ipv6_prefixlen\x18H \x01(\x05H6R\x10vpcIpv6Prefixlen\x88\x01\x01\x125\n" +
-	"\x14vxnet_ipv6_prefixlen\x18I \x01(\x05H7R\x12vxnetIpv6Prefixlen\x88\x01\x01\x122\n" +
-	"\x13vxnet_ks_white_list\x18J \x01(\tH8R\x10vxnetKsWhiteList\x88\x01\x01B\x10\n" +
+	"R\x18max_alarm_policy_actions\x88\x01\x01\x12C\n" +
+	"\x1amax_alarm_policy_resources\x18\x12 \x01(\x05H\vR\x1amax_alarm_policy_resources\x88\x01\x01\x12;\n" +
+	"\x16max_alarm_policy_rules\x18\x13 \x01(\x05H\fR\x16max_alarm_policy_rules\x88\x01\x01\x12M\n" +
+	"\x1fmax_change_eip_billing_mode_cnt\x18\x14 \x01(\x05H\rR\x1fmax_change_eip_billing_mode_cnt\x88\x01\x01\x121\n" +
+	"\x11max_eip_bandwidth\x18\x15 \x01(\x05H\x0eR\x11max_eip_bandwidth\x88\x01\x01\x12)\n" +
+	"\rmax_eip_count\x18\x16 \x01(\x05H\x0fR\rmax_eip_count\x88\x01\x01\x12)\n" +
+	"\rmax_gpu_count\x18\x17 \x01(\x05H\x10R\rmax_gpu_count\x88\x01\x01\x123\n" +
+	"\x12max_hc_volume_size\x18\x18 \x01(\x03H\x11R\x12max_hc_volume_size\x88\x01\x01\x125\n" +
+	"\x13max_hcs_volume_size\x18\x19 \x01(\x03H\x12R\x13max_hcs_volume_size\x88\x01\x01\x125\n" +
+	"\x13max_hps_volume_size\x18\x1a \x01(\x03H\x13R\x13max_hps_volume_size\x88\x01\x01\x12;\n" +
+	"\x16max_image_shared_users\x18\x1b \x01(\x05H\x14R\x16max_image_shared_users\x88\x01\x01\x123\n" +
+	"\x12max_instance_count\x18\x1c \x01(\x05H\x15R\x12max_instance_count\x88\x01\x01\x12C\n" +
+	"\x1amax_item_in_resource_group\x18\x1d \x01(\x05H\x16R\x1amax_item_in_resource_group\x88\x01\x01\x129\n" +
+	"\x15max_listener_backends\x18\x1e \x01(\x05H\x17R\x15max_listener_backends\x88\x01\x01\x12C\n" +
+	"\x1amax_loadbalancer_listeners\x18\x1f \x01(\x05H\x18R\x1amax_loadbalancer_listeners\x88\x01\x01\x12Y\n" +
+	"%max_loadbalancer_policy_rewrite_rules\x18  \x01(\x05H\x19R%max_loadbalancer_policy_rewrite_rules\x88\x01\x01\x12I\n" +
+	"\x1dmax_loadbalancer_policy_rules\x18! \x01(\x05H\x1aR\x1dmax_loadbalancer_policy_rules\x88\x01\x01\x12?\n" +
+	"\x18max_member_in_user_group\x18\" \x01(\x05H\x1bR\x18max_member_in_user_group\x88\x01\x01\x127\n" +
+	"\x14max_nic_per_instance\x18# \x01(\x05H\x1cR\x14max_nic_per_instance\x88\x01\x01\x12A\n" +
+	"\x19max_resource_shared_users\x18$ \x01(\x05H\x1dR\x19max_resource_shared_users\x88\x01\x01\x12?\n" +
+	"\x18max_rg_cnt_item_can_join\x18% \x01(\x05H\x1eR\x18max_rg_cnt_item_can_join\x88\x01\x01\x12/\n" +
+	"\x10max_router_count\x18& \x01(\x05H\x1fR\x10max_router_count\x88\x01\x01\x123\n" +
+	"\x12max_router_entries\x18' \x01(\x05H R\x12max_router_entries\x88\x01\x01\x123\n" +
+	"\x12max_router_statics\x18( \x01(\x05H!R\x12max_router_statics\x88\x01\x01\x121\n" +
+	"\x11max_router_vxnets\x18) \x01(\x05H\"R\x11max_router_vxnets\x88\x01\x01\x12;\n" +
+	"\x16max_rule_in_group_role\x18* \x01(\x05H#R\x16max_rule_in_group_role\x88\x01\x01\x12?\n" +
+	"\x18max_security_group_rules\x18+ \x01(\x05H$R\x18max_security_group_rules\x88\x01\x01\x12E\n" +
+	"\x1bmax_security_group_rulesets\x18, \x01(\x05H%R\x1bmax_security_group_rulesets\x88\x01\x01\x12G\n" +
+	"\x1cmax_security_group_snapshots\x18- \x01(\x05H&R\x1cmax_security_group_snapshots\x88\x01\x01\x12E\n" +
+	"\x1bmax_users_in_one_department\x18. \x01(\x05H'R\x1bmax_users_in_one_department\x88\x01\x01\x12/\n" +
+	"\x10max_volume_count\x18/ \x01(\x05H(R\x10max_volume_count\x88\x01\x01\x125\n" +
+	"\x13max_volume_per_inst\x180 \x01(\x05H)R\x13max_volume_per_inst\x88\x01\x01\x12-\n" +
+	"\x0fmax_volume_size\x181 \x01(\x03H*R\x0fmax_volume_size\x88\x01\x01\x129\n" +
+	"\x15max_vos_replica_count\x182 \x01(\x05H+R\x15max_vos_replica_count\x88\x01\x01\x12-\n" +
+	"\x0fmax_vxnet_count\x183 \x01(\x05H,R\x0fmax_vxnet_count\x88\x01\x01\x121\n" +
+	"\x11min_abuse_eip_sec\x184 \x01(\x05H-R\x11min_abuse_eip_sec\x88\x01\x01\x123\n" +
+	"\x12min_hc_volume_size\x185 \x01(\x03H.R\x12min_hc_volume_size\x88\x01\x01\x125\n" +
+	"\x13min_hcs_volume_size\x186 \x01(\x03H/R\x13min_hcs_volume_size\x88\x01\x01\x12I\n" +
+	"\x1dmin_hosts_per_dedicated_group\x187 \x01(\x05H0R\x1dmin_hosts_per_dedicated_group\x88\x01\x01\x125\n" +
+	"\x13min_hps_volume_size\x188 \x01(\x03H1R\x13min_hps_volume_size\x88\x01\x01\x12C\n" +
+	"\x1amin_reserved_hosts_in_pool\x189 \x01(\x05H2R\x1amin_reserved_hosts_in_pool\x88\x01\x01\x12-\n" +
+	"\x0fmin_volume_size\x18: \x01(\x03H3R\x0fmin_volume_size\x88\x01\x01\x12/\n" +
+	"\x10privilege_of_lxc\x18; \x01(\x05H4R\x10privilege_of_lxc\x88\x01\x01\x129\n" +
+	"\vspark_types\x18< \x01(\v2\x17.google.protobuf.StructR\vspark_types\x129\n" +
+	"\vstorm_types\x18= \x01(\v2\x17.google.protobuf.StructR\vstorm_types\x12*\n" +
+	"\x10valid_cache_size\x18> \x03(\x03R\x10valid_cache_size\x12(\n" +
+	"\x0fvalid_cpu_cores\x18? \x03(\x05R\x0fvalid_cpu_cores\x12O\n" +
+	"\x16valid_cpu_memory_pairs\x18@ \x01(\v2\x17.google.protobuf.StructR\x16valid_cpu_memory_pairs\x12N\n" +
+	"\"valid_dedicated_host_group_classes\x18A \x03(\x05R\"valid_dedicated_host_group_classes\x126\n" +
+	"\x16valid_instance_classes\x18B \x03(\x05R\x16valid_instance_classes\x12:\n" +
+	"\x18valid_loadbalancer_types\x18C \x03(\x05R\x18valid_loadbalancer_types\x12,\n" +
+	"\x11valid_memory_size\x18D \x03(\x03R\x11valid_memory_size\x126\n" +
+	"\x16valid_resource_classes\x18E \x03(\x05R\x16valid_resource_classes\x12.\n" +
+	"\x12valid_volume_types\x18F \x03(\x05R\x12valid_volume_types\x12%\n" +
+	"\vvolume_step\x18G \x01(\x05H5R\vvolume_step\x88\x01\x01\x123\n" +
+	"\x12vpc_ipv6_prefixlen\x18H \x01(\x05H6R\x12vpc_ipv6_prefixlen\x88\x01\x01\x127\n" +
+	"\x14vxnet_ipv6_prefixlen\x18I \x01(\x05H7R\x14vxnet_ipv6_prefixlen\x88\x01\x01\x125\n" +
+	"\x13vxnet_ks_white_list\x18J \x01(\tH8R\x13vxnet_ks_white_list\x88\x01\x01B\x10\n" +
 	"\x0e_ban_mm_vxnetsB\x1a\n" +
 	"\x18_bucket_create_whitelistB\v\n" +
 	"\t_commentsB\x17\n" +
@@ -11551,55 +11518,53 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\f_volume_stepB\x15\n" +
 	"\x13_vpc_ipv6_prefixlenB\x17\n" +
 	"\x15_vxnet_ipv6_prefixlenB\x16\n" +
-	"\x14_vxnet_ks_white_list\"\xd2\x01\n" +
-	"\x0fResourceTagPair\x12$\n" +
-	"\vresource_id\x18\x01 \x01(\tH\x00R\n" +
-	"resourceId\x88\x01\x01\x12(\n" +
-	"\rresource_type\x18\x02 \x01(\tH\x01R\fresourceType\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x03 \x01(\tH\x02R\x06status\x88\x01\x01\x12\x1a\n" +
-	"\x06tag_id\x18\x04 \x01(\tH\x03R\x05tagId\x88\x01\x01B\x0e\n" +
+	"\x14_vxnet_ks_white_list\"\xd5\x01\n" +
+	"\x0fResourceTagPair\x12%\n" +
+	"\vresource_id\x18\x01 \x01(\tH\x00R\vresource_id\x88\x01\x01\x12)\n" +
+	"\rresource_type\x18\x02 \x01(\tH\x01R\rresource_type\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x03 \x01(\tH\x02R\x06status\x88\x01\x01\x12\x1b\n" +
+	"\x06tag_id\x18\x04 \x01(\tH\x03R\x06tag_id\x88\x01\x01B\x0e\n" +
 	"\f_resource_idB\x10\n" +
 	"\x0e_resource_typeB\t\n" +
 	"\a_statusB\t\n" +
-	"\a_tag_id\"t\n" +
+	"\a_tag_id\"u\n" +
 	"\x11ResourceTypeCount\x12\x19\n" +
-	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12(\n" +
-	"\rresource_type\x18\x02 \x01(\tH\x01R\fresourceType\x88\x01\x01B\b\n" +
+	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12)\n" +
+	"\rresource_type\x18\x02 \x01(\tH\x01R\rresource_type\x88\x01\x01B\b\n" +
 	"\x06_countB\x10\n" +
-	"\x0e_resource_type\"\xa2\b\n" +
-	"\x06Router\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12!\n" +
+	"\x0e_resource_type\"\xb3\b\n" +
+	"\x06Router\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"dyn_ip_end\x18\x03 \x01(\tH\x01R\bdynIpEnd\x88\x01\x01\x12%\n" +
-	"\fdyn_ip_start\x18\x04 \x01(\tH\x02R\n" +
-	"dynIpStart\x88\x01\x01\x12(\n" +
-	"\x03eip\x18\x05 \x01(\v2\x16.qingcloud.iaas.v1.EipR\x03eip\x12\"\n" +
+	"dyn_ip_end\x18\x03 \x01(\tH\x01R\n" +
+	"dyn_ip_end\x88\x01\x01\x12'\n" +
+	"\fdyn_ip_start\x18\x04 \x01(\tH\x02R\fdyn_ip_start\x88\x01\x01\x12(\n" +
+	"\x03eip\x18\x05 \x01(\v2\x16.qingcloud.iaas.v1.EipR\x03eip\x12#\n" +
 	"\n" +
-	"ip_network\x18\x06 \x01(\tH\x03R\tipNetwork\x88\x01\x01\x12\"\n" +
+	"ip_network\x18\x06 \x01(\tH\x03R\n" +
+	"ip_network\x88\x01\x01\x12#\n" +
 	"\n" +
-	"is_applied\x18\a \x01(\x05H\x04R\tisApplied\x88\x01\x01\x12\"\n" +
+	"is_applied\x18\a \x01(\x05H\x04R\n" +
+	"is_applied\x88\x01\x01\x12#\n" +
 	"\n" +
-	"manager_ip\x18\b \x01(\tH\x05R\tmanagerIp\x88\x01\x01\x12\x17\n" +
-	"\x04mode\x18\t \x01(\x05H\x06R\x04mode\x88\x01\x01\x12\"\n" +
+	"manager_ip\x18\b \x01(\tH\x05R\n" +
+	"manager_ip\x88\x01\x01\x12\x17\n" +
+	"\x04mode\x18\t \x01(\x05H\x06R\x04mode\x88\x01\x01\x12#\n" +
 	"\n" +
 	"private_ip\x18\n" +
-	" \x01(\tH\aR\tprivateIp\x88\x01\x01\x12 \n" +
-	"\trouter_id\x18\v \x01(\tH\bR\brouterId\x88\x01\x01\x12$\n" +
-	"\vrouter_name\x18\f \x01(\tH\tR\n" +
-	"routerName\x88\x01\x01\x12$\n" +
+	" \x01(\tH\aR\n" +
+	"private_ip\x88\x01\x01\x12!\n" +
+	"\trouter_id\x18\v \x01(\tH\bR\trouter_id\x88\x01\x01\x12%\n" +
+	"\vrouter_name\x18\f \x01(\tH\tR\vrouter_name\x88\x01\x01\x12%\n" +
 	"\vrouter_type\x18\r \x01(\x05H\n" +
-	"R\n" +
-	"routerType\x88\x01\x01\x12/\n" +
-	"\x11security_group_id\x18\x0e \x01(\tH\vR\x0fsecurityGroupId\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x0f \x01(\tH\fR\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12*\n" +
-	"\x04tags\x18\x11 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x120\n" +
-	"\x11transition_status\x18\x12 \x01(\tH\rR\x10transitionStatus\x88\x01\x01\x12$\n" +
-	"\vvpc_network\x18\x13 \x01(\tH\x0eR\n" +
-	"vpcNetwork\x88\x01\x01\x120\n" +
+	"R\vrouter_type\x88\x01\x01\x121\n" +
+	"\x11security_group_id\x18\x0e \x01(\tH\vR\x11security_group_id\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x0f \x01(\tH\fR\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12*\n" +
+	"\x04tags\x18\x11 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x121\n" +
+	"\x11transition_status\x18\x12 \x01(\tH\rR\x11transition_status\x88\x01\x01\x12%\n" +
+	"\vvpc_network\x18\x13 \x01(\tH\x0eR\vvpc_network\x88\x01\x01\x120\n" +
 	"\x06vxnets\x18\x14 \x03(\v2\x18.qingcloud.iaas.v1.VxnetR\x06vxnetsB\x0e\n" +
 	"\f_descriptionB\r\n" +
 	"\v_dyn_ip_endB\x0f\n" +
@@ -11616,16 +11581,14 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x12_security_group_idB\t\n" +
 	"\a_statusB\x14\n" +
 	"\x12_transition_statusB\x0e\n" +
-	"\f_vpc_network\"\xe7\x05\n" +
-	"\fRouterStatic\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12G\n" +
-	"\tentry_set\x18\x02 \x03(\v2*.qingcloud.iaas.v1.RouterStaticEntrySimpleR\bentrySet\x12 \n" +
-	"\trouter_id\x18\x03 \x01(\tH\x00R\brouterId\x88\x01\x01\x12-\n" +
-	"\x10router_static_id\x18\x04 \x01(\tH\x01R\x0erouterStaticId\x88\x01\x01\x121\n" +
-	"\x12router_static_name\x18\x05 \x01(\tH\x02R\x10routerStaticName\x88\x01\x01\x12$\n" +
-	"\vstatic_type\x18\x06 \x01(\x05H\x03R\n" +
-	"staticType\x88\x01\x01\x12\x17\n" +
+	"\f_vpc_network\"\xf0\x05\n" +
+	"\fRouterStatic\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12H\n" +
+	"\tentry_set\x18\x02 \x03(\v2*.qingcloud.iaas.v1.RouterStaticEntrySimpleR\tentry_set\x12!\n" +
+	"\trouter_id\x18\x03 \x01(\tH\x00R\trouter_id\x88\x01\x01\x12/\n" +
+	"\x10router_static_id\x18\x04 \x01(\tH\x01R\x10router_static_id\x88\x01\x01\x123\n" +
+	"\x12router_static_name\x18\x05 \x01(\tH\x02R\x12router_static_name\x88\x01\x01\x12%\n" +
+	"\vstatic_type\x18\x06 \x01(\x05H\x03R\vstatic_type\x88\x01\x01\x12\x17\n" +
 	"\x04val1\x18\a \x01(\tH\x04R\x04val1\x88\x01\x01\x12\x17\n" +
 	"\x04val2\x18\b \x01(\tH\x05R\x04val2\x88\x01\x01\x12\x17\n" +
 	"\x04val3\x18\t \x01(\tH\x06R\x04val3\x88\x01\x01\x12\x17\n" +
@@ -11636,8 +11599,8 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x04val7\x18\r \x01(\tH\n" +
 	"R\x04val7\x88\x01\x01\x12\x17\n" +
 	"\x04val8\x18\x0e \x01(\tH\vR\x04val8\x88\x01\x01\x12\x17\n" +
-	"\x04val9\x18\x0f \x01(\tH\fR\x04val9\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\x10 \x01(\tH\rR\avxnetId\x88\x01\x01B\f\n" +
+	"\x04val9\x18\x0f \x01(\tH\fR\x04val9\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\x10 \x01(\tH\rR\bvxnet_id\x88\x01\x01B\f\n" +
 	"\n" +
 	"_router_idB\x13\n" +
 	"\x11_router_static_idB\x15\n" +
@@ -11652,12 +11615,12 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x05_val7B\a\n" +
 	"\x05_val8B\a\n" +
 	"\x05_val9B\v\n" +
-	"\t_vxnet_id\"\xfb\x02\n" +
-	"\x11RouterStaticEntry\x12 \n" +
-	"\trouter_id\x18\x01 \x01(\tH\x00R\brouterId\x88\x01\x01\x128\n" +
-	"\x16router_static_entry_id\x18\x02 \x01(\tH\x01R\x13routerStaticEntryId\x88\x01\x01\x12<\n" +
-	"\x18router_static_entry_name\x18\x03 \x01(\tH\x02R\x15routerStaticEntryName\x88\x01\x01\x12-\n" +
-	"\x10router_static_id\x18\x04 \x01(\tH\x03R\x0erouterStaticId\x88\x01\x01\x12\x17\n" +
+	"\t_vxnet_id\"\x84\x03\n" +
+	"\x11RouterStaticEntry\x12!\n" +
+	"\trouter_id\x18\x01 \x01(\tH\x00R\trouter_id\x88\x01\x01\x12;\n" +
+	"\x16router_static_entry_id\x18\x02 \x01(\tH\x01R\x16router_static_entry_id\x88\x01\x01\x12?\n" +
+	"\x18router_static_entry_name\x18\x03 \x01(\tH\x02R\x18router_static_entry_name\x88\x01\x01\x12/\n" +
+	"\x10router_static_id\x18\x04 \x01(\tH\x03R\x10router_static_id\x88\x01\x01\x12\x17\n" +
 	"\x04val1\x18\x05 \x01(\tH\x04R\x04val1\x88\x01\x01\x12\x17\n" +
 	"\x04val2\x18\x06 \x01(\tH\x05R\x04val2\x88\x01\x01B\f\n" +
 	"\n" +
@@ -11666,28 +11629,29 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x19_router_static_entry_nameB\x13\n" +
 	"\x11_router_static_idB\a\n" +
 	"\x05_val1B\a\n" +
-	"\x05_val2\"\xb2\x01\n" +
-	"\x17RouterStaticEntrySimple\x128\n" +
-	"\x16router_static_entry_id\x18\x01 \x01(\tH\x00R\x13routerStaticEntryId\x88\x01\x01\x12\x17\n" +
+	"\x05_val2\"\xb5\x01\n" +
+	"\x17RouterStaticEntrySimple\x12;\n" +
+	"\x16router_static_entry_id\x18\x01 \x01(\tH\x00R\x16router_static_entry_id\x88\x01\x01\x12\x17\n" +
 	"\x04val1\x18\x02 \x01(\tH\x01R\x04val1\x88\x01\x01\x12\x17\n" +
 	"\x04val2\x18\x03 \x01(\tH\x02R\x04val2\x88\x01\x01B\x19\n" +
 	"\x17_router_static_entry_idB\a\n" +
 	"\x05_val1B\a\n" +
-	"\x05_val2\"\xa5\x03\n" +
-	"\vRouterVxnet\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12!\n" +
+	"\x05_val2\"\xae\x03\n" +
+	"\vRouterVxnet\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12#\n" +
 	"\n" +
-	"dyn_ip_end\x18\x02 \x01(\tH\x00R\bdynIpEnd\x88\x01\x01\x12%\n" +
-	"\fdyn_ip_start\x18\x03 \x01(\tH\x01R\n" +
-	"dynIpStart\x88\x01\x01\x12\x1f\n" +
-	"\bfeatures\x18\x04 \x01(\x05H\x02R\bfeatures\x88\x01\x01\x12\"\n" +
+	"dyn_ip_end\x18\x02 \x01(\tH\x00R\n" +
+	"dyn_ip_end\x88\x01\x01\x12'\n" +
+	"\fdyn_ip_start\x18\x03 \x01(\tH\x01R\fdyn_ip_start\x88\x01\x01\x12\x1f\n" +
+	"\bfeatures\x18\x04 \x01(\x05H\x02R\bfeatures\x88\x01\x01\x12#\n" +
 	"\n" +
-	"ip_network\x18\x05 \x01(\tH\x03R\tipNetwork\x88\x01\x01\x12\"\n" +
+	"ip_network\x18\x05 \x01(\tH\x03R\n" +
+	"ip_network\x88\x01\x01\x12#\n" +
 	"\n" +
-	"manager_ip\x18\x06 \x01(\tH\x04R\tmanagerIp\x88\x01\x01\x12 \n" +
-	"\trouter_id\x18\a \x01(\tH\x05R\brouterId\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\b \x01(\tH\x06R\avxnetId\x88\x01\x01B\r\n" +
+	"manager_ip\x18\x06 \x01(\tH\x04R\n" +
+	"manager_ip\x88\x01\x01\x12!\n" +
+	"\trouter_id\x18\a \x01(\tH\x05R\trouter_id\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\b \x01(\tH\x06R\bvxnet_id\x88\x01\x01B\r\n" +
 	"\v_dyn_ip_endB\x0f\n" +
 	"\r_dyn_ip_startB\v\n" +
 	"\t_featuresB\r\n" +
@@ -11695,39 +11659,38 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\v_manager_ipB\f\n" +
 	"\n" +
 	"_router_idB\v\n" +
-	"\t_vxnet_id\"\xaa\x02\n" +
-	"\x13S2DefaultParameters\x12(\n" +
-	"\rdefault_value\x18\x01 \x01(\tH\x00R\fdefaultValue\x88\x01\x01\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12\"\n" +
+	"\t_vxnet_id\"\xae\x02\n" +
+	"\x13S2DefaultParameters\x12)\n" +
+	"\rdefault_value\x18\x01 \x01(\tH\x00R\rdefault_value\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x01R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"param_name\x18\x03 \x01(\tH\x02R\tparamName\x88\x01\x01\x12&\n" +
-	"\fservice_type\x18\x04 \x01(\tH\x03R\vserviceType\x88\x01\x01\x12$\n" +
-	"\vtarget_type\x18\x05 \x01(\tH\x04R\n" +
-	"targetType\x88\x01\x01B\x10\n" +
+	"param_name\x18\x03 \x01(\tH\x02R\n" +
+	"param_name\x88\x01\x01\x12'\n" +
+	"\fservice_type\x18\x04 \x01(\tH\x03R\fservice_type\x88\x01\x01\x12%\n" +
+	"\vtarget_type\x18\x05 \x01(\tH\x04R\vtarget_type\x88\x01\x01B\x10\n" +
 	"\x0e_default_valueB\x0e\n" +
 	"\f_descriptionB\r\n" +
 	"\v_param_nameB\x0f\n" +
 	"\r_service_typeB\x0e\n" +
-	"\f_target_type\"\xbe\x05\n" +
-	"\bS2Server\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\"\n" +
+	"\f_target_type\"\xc8\x05\n" +
+	"\bS2Server\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"is_applied\x18\x03 \x01(\x05H\x01R\tisApplied\x88\x01\x01\x12\x17\n" +
-	"\x04name\x18\x04 \x01(\tH\x02R\x04name\x88\x01\x01\x12\"\n" +
+	"is_applied\x18\x03 \x01(\x05H\x01R\n" +
+	"is_applied\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\x04 \x01(\tH\x02R\x04name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"private_ip\x18\x05 \x01(\tH\x03R\tprivateIp\x88\x01\x01\x12%\n" +
-	"\fs2_server_id\x18\x06 \x01(\tH\x04R\n" +
-	"s2ServerId\x88\x01\x01\x12)\n" +
-	"\x0es2_server_type\x18\a \x01(\x05H\x05R\fs2ServerType\x88\x01\x01\x12&\n" +
-	"\fservice_type\x18\b \x01(\tH\x06R\vserviceType\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\t \x01(\tH\aR\x06status\x88\x01\x01\x12;\n" +
+	"private_ip\x18\x05 \x01(\tH\x03R\n" +
+	"private_ip\x88\x01\x01\x12'\n" +
+	"\fs2_server_id\x18\x06 \x01(\tH\x04R\fs2_server_id\x88\x01\x01\x12+\n" +
+	"\x0es2_server_type\x18\a \x01(\x05H\x05R\x0es2_server_type\x88\x01\x01\x12'\n" +
+	"\fservice_type\x18\b \x01(\tH\x06R\fservice_type\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\t \x01(\tH\aR\x06status\x88\x01\x01\x12<\n" +
 	"\vstatus_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12*\n" +
-	"\x04tags\x18\v \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x120\n" +
-	"\x11transition_status\x18\f \x01(\tH\bR\x10transitionStatus\x88\x01\x01\x12.\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12*\n" +
+	"\x04tags\x18\v \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x121\n" +
+	"\x11transition_status\x18\f \x01(\tH\bR\x11transition_status\x88\x01\x01\x12.\n" +
 	"\x05vxnet\x18\r \x01(\v2\x18.qingcloud.iaas.v1.VxnetR\x05vxnetB\x0e\n" +
 	"\f_descriptionB\r\n" +
 	"\v_is_appliedB\a\n" +
@@ -11737,64 +11700,60 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x0f_s2_server_typeB\x0f\n" +
 	"\r_service_typeB\t\n" +
 	"\a_statusB\x14\n" +
-	"\x12_transition_status\"\xb1\x03\n" +
-	"\x0eS2SharedTarget\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12$\n" +
-	"\vexport_name\x18\x03 \x01(\tH\x01R\n" +
-	"exportName\x88\x01\x01\x12%\n" +
-	"\fs2_server_id\x18\x04 \x01(\tH\x02R\n" +
-	"s2ServerId\x88\x01\x01\x122\n" +
-	"\x13s2_shared_target_id\x18\x05 \x01(\tH\x03R\x10s2SharedTargetId\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12$\n" +
-	"\vtarget_type\x18\a \x01(\tH\x04R\n" +
-	"targetType\x88\x01\x01B\x0e\n" +
+	"\x12_transition_status\"\xba\x03\n" +
+	"\x0eS2SharedTarget\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12%\n" +
+	"\vexport_name\x18\x03 \x01(\tH\x01R\vexport_name\x88\x01\x01\x12'\n" +
+	"\fs2_server_id\x18\x04 \x01(\tH\x02R\fs2_server_id\x88\x01\x01\x125\n" +
+	"\x13s2_shared_target_id\x18\x05 \x01(\tH\x03R\x13s2_shared_target_id\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12%\n" +
+	"\vtarget_type\x18\a \x01(\tH\x04R\vtarget_type\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\x0e\n" +
 	"\f_export_nameB\x0f\n" +
 	"\r_s2_server_idB\x16\n" +
 	"\x14_s2_shared_target_idB\x0e\n" +
-	"\f_target_type\"\xe4\x03\n" +
-	"\rSecurityGroup\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\"\n" +
+	"\f_target_type\"\xeb\x03\n" +
+	"\rSecurityGroup\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"is_applied\x18\x03 \x01(\x05H\x01R\tisApplied\x88\x01\x01\x12\"\n" +
+	"is_applied\x18\x03 \x01(\x05H\x01R\n" +
+	"is_applied\x88\x01\x01\x12#\n" +
 	"\n" +
-	"is_default\x18\x04 \x01(\x05H\x02R\tisDefault\x88\x01\x01\x129\n" +
-	"\tresources\x18\x05 \x03(\v2\x1b.qingcloud.iaas.v1.ResourceR\tresources\x12/\n" +
-	"\x11security_group_id\x18\x06 \x01(\tH\x03R\x0fsecurityGroupId\x88\x01\x01\x123\n" +
-	"\x13security_group_name\x18\a \x01(\tH\x04R\x11securityGroupName\x88\x01\x01\x12*\n" +
+	"is_default\x18\x04 \x01(\x05H\x02R\n" +
+	"is_default\x88\x01\x01\x129\n" +
+	"\tresources\x18\x05 \x03(\v2\x1b.qingcloud.iaas.v1.ResourceR\tresources\x121\n" +
+	"\x11security_group_id\x18\x06 \x01(\tH\x03R\x11security_group_id\x88\x01\x01\x125\n" +
+	"\x13security_group_name\x18\a \x01(\tH\x04R\x13security_group_name\x88\x01\x01\x12*\n" +
 	"\x04tags\x18\b \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tagsB\x0e\n" +
 	"\f_descriptionB\r\n" +
 	"\v_is_appliedB\r\n" +
 	"\v_is_defaultB\x14\n" +
 	"\x12_security_group_idB\x16\n" +
-	"\x14_security_group_name\"\x90\x03\n" +
-	"\x12SecurityGroupIpset\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\"\n" +
+	"\x14_security_group_name\"\x98\x03\n" +
+	"\x12SecurityGroupIpset\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"ipset_type\x18\x03 \x01(\x05H\x01R\tipsetType\x88\x01\x01\x12:\n" +
-	"\x17security_group_ipset_id\x18\x04 \x01(\tH\x02R\x14securityGroupIpsetId\x88\x01\x01\x12>\n" +
-	"\x19security_group_ipset_name\x18\x05 \x01(\tH\x03R\x16securityGroupIpsetName\x88\x01\x01\x12\x15\n" +
+	"ipset_type\x18\x03 \x01(\x05H\x01R\n" +
+	"ipset_type\x88\x01\x01\x12=\n" +
+	"\x17security_group_ipset_id\x18\x04 \x01(\tH\x02R\x17security_group_ipset_id\x88\x01\x01\x12A\n" +
+	"\x19security_group_ipset_name\x18\x05 \x01(\tH\x03R\x19security_group_ipset_name\x88\x01\x01\x12\x15\n" +
 	"\x03val\x18\x06 \x01(\tH\x04R\x03val\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\r\n" +
 	"\v_ipset_typeB\x1a\n" +
 	"\x18_security_group_ipset_idB\x1c\n" +
 	"\x1a_security_group_ipset_nameB\x06\n" +
-	"\x04_val\"\xa5\x04\n" +
+	"\x04_val\"\xad\x04\n" +
 	"\x11SecurityGroupRule\x12\x1b\n" +
 	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12!\n" +
 	"\tdirection\x18\x02 \x01(\x05H\x01R\tdirection\x88\x01\x01\x12\x1f\n" +
 	"\bpriority\x18\x03 \x01(\x05H\x02R\bpriority\x88\x01\x01\x12\x1f\n" +
-	"\bprotocol\x18\x04 \x01(\tH\x03R\bprotocol\x88\x01\x01\x12/\n" +
-	"\x11security_group_id\x18\x05 \x01(\tH\x04R\x0fsecurityGroupId\x88\x01\x01\x128\n" +
-	"\x16security_group_rule_id\x18\x06 \x01(\tH\x05R\x13securityGroupRuleId\x88\x01\x01\x12<\n" +
-	"\x18security_group_rule_name\x18\a \x01(\tH\x06R\x15securityGroupRuleName\x88\x01\x01\x12\x17\n" +
+	"\bprotocol\x18\x04 \x01(\tH\x03R\bprotocol\x88\x01\x01\x121\n" +
+	"\x11security_group_id\x18\x05 \x01(\tH\x04R\x11security_group_id\x88\x01\x01\x12;\n" +
+	"\x16security_group_rule_id\x18\x06 \x01(\tH\x05R\x16security_group_rule_id\x88\x01\x01\x12?\n" +
+	"\x18security_group_rule_name\x18\a \x01(\tH\x06R\x18security_group_rule_name\x88\x01\x01\x12\x17\n" +
 	"\x04val1\x18\b \x01(\tH\aR\x04val1\x88\x01\x01\x12\x17\n" +
 	"\x04val2\x18\t \x01(\tH\bR\x04val2\x88\x01\x01\x12\x17\n" +
 	"\x04val3\x18\n" +
@@ -11809,61 +11768,57 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x19_security_group_rule_nameB\a\n" +
 	"\x05_val1B\a\n" +
 	"\x05_val2B\a\n" +
-	"\x05_val3\"\xe1\x01\n" +
-	"\x15SecurityGroupSnapshot\x12\x1e\n" +
-	"\bgroup_id\x18\x01 \x01(\tH\x00R\agroupId\x88\x01\x01\x12:\n" +
-	"\x05rules\x18\x02 \x03(\v2$.qingcloud.iaas.v1.SecurityGroupRuleR\x05rules\x12@\n" +
-	"\x1asecurity_group_snapshot_id\x18\x03 \x01(\tH\x01R\x17securityGroupSnapshotId\x88\x01\x01B\v\n" +
+	"\x05_val3\"\xe5\x01\n" +
+	"\x15SecurityGroupSnapshot\x12\x1f\n" +
+	"\bgroup_id\x18\x01 \x01(\tH\x00R\bgroup_id\x88\x01\x01\x12:\n" +
+	"\x05rules\x18\x02 \x03(\v2$.qingcloud.iaas.v1.SecurityGroupRuleR\x05rules\x12C\n" +
+	"\x1asecurity_group_snapshot_id\x18\x03 \x01(\tH\x01R\x1asecurity_group_snapshot_id\x88\x01\x01B\v\n" +
 	"\t_group_idB\x1d\n" +
-	"\x1b_security_group_snapshot_id\"\xb7\x03\n" +
-	"\x11ServerCertificate\x124\n" +
-	"\x13certificate_content\x18\x01 \x01(\tH\x00R\x12certificateContent\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x03 \x01(\tH\x01R\vdescription\x88\x01\x01\x12$\n" +
-	"\vprivate_key\x18\x04 \x01(\tH\x02R\n" +
-	"privateKey\x88\x01\x01\x127\n" +
-	"\x15server_certificate_id\x18\x05 \x01(\tH\x03R\x13serverCertificateId\x88\x01\x01\x12;\n" +
-	"\x17server_certificate_name\x18\x06 \x01(\tH\x04R\x15serverCertificateName\x88\x01\x01B\x16\n" +
+	"\x1b_security_group_snapshot_id\"\xbe\x03\n" +
+	"\x11ServerCertificate\x125\n" +
+	"\x13certificate_content\x18\x01 \x01(\tH\x00R\x13certificate_content\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x03 \x01(\tH\x01R\vdescription\x88\x01\x01\x12%\n" +
+	"\vprivate_key\x18\x04 \x01(\tH\x02R\vprivate_key\x88\x01\x01\x129\n" +
+	"\x15server_certificate_id\x18\x05 \x01(\tH\x03R\x15server_certificate_id\x88\x01\x01\x12=\n" +
+	"\x17server_certificate_name\x18\x06 \x01(\tH\x04R\x17server_certificate_name\x88\x01\x01B\x16\n" +
 	"\x14_certificate_contentB\x0e\n" +
 	"\f_descriptionB\x0e\n" +
 	"\f_private_keyB\x18\n" +
 	"\x16_server_certificate_idB\x1a\n" +
-	"\x18_server_certificate_name\"\xd6\n" +
+	"\x18_server_certificate_name\"\xe9\n" +
 	"\n" +
-	"\bSnapshot\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\"\n" +
+	"\bSnapshot\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12#\n" +
 	"\n" +
-	"head_chain\x18\x03 \x01(\x05H\x01R\theadChain\x88\x01\x01\x12\x1c\n" +
-	"\ais_head\x18\x04 \x01(\x05H\x02R\x06isHead\x88\x01\x01\x12\x1e\n" +
-	"\bis_taken\x18\x05 \x01(\x05H\x03R\aisTaken\x88\x01\x01\x12L\n" +
-	"\x14latest_snapshot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x12latestSnapshotTime\x12 \n" +
-	"\tparent_id\x18\a \x01(\tH\x04R\bparentId\x88\x01\x01\x12\x1f\n" +
+	"head_chain\x18\x03 \x01(\x05H\x01R\n" +
+	"head_chain\x88\x01\x01\x12\x1d\n" +
+	"\ais_head\x18\x04 \x01(\x05H\x02R\ais_head\x88\x01\x01\x12\x1f\n" +
+	"\bis_taken\x18\x05 \x01(\x05H\x03R\bis_taken\x88\x01\x01\x12N\n" +
+	"\x14latest_snapshot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x14latest_snapshot_time\x12!\n" +
+	"\tparent_id\x18\a \x01(\tH\x04R\tparent_id\x88\x01\x01\x12\x1f\n" +
 	"\bprovider\x18\b \x01(\tH\x05R\bprovider\x88\x01\x01\x127\n" +
-	"\bresource\x18\t \x01(\v2\x1b.qingcloud.iaas.v1.ResourceR\bresource\x12\x1c\n" +
+	"\bresource\x18\t \x01(\v2\x1b.qingcloud.iaas.v1.ResourceR\bresource\x12\x1d\n" +
 	"\aroot_id\x18\n" +
-	" \x01(\tH\x06R\x06rootId\x88\x01\x01\x12\x17\n" +
-	"\x04size\x18\v \x01(\x03H\aR\x04size\x88\x01\x01\x12$\n" +
-	"\vsnapshot_id\x18\f \x01(\tH\bR\n" +
-	"snapshotId\x88\x01\x01\x12(\n" +
-	"\rsnapshot_name\x18\r \x01(\tH\tR\fsnapshotName\x88\x01\x01\x12P\n" +
-	"\x11snapshot_resource\x18\x0e \x01(\v2#.qingcloud.iaas.v1.SnapshotResourceR\x10snapshotResource\x12?\n" +
-	"\rsnapshot_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\fsnapshotTime\x12(\n" +
+	" \x01(\tH\x06R\aroot_id\x88\x01\x01\x12\x17\n" +
+	"\x04size\x18\v \x01(\x03H\aR\x04size\x88\x01\x01\x12%\n" +
+	"\vsnapshot_id\x18\f \x01(\tH\bR\vsnapshot_id\x88\x01\x01\x12)\n" +
+	"\rsnapshot_name\x18\r \x01(\tH\tR\rsnapshot_name\x88\x01\x01\x12Q\n" +
+	"\x11snapshot_resource\x18\x0e \x01(\v2#.qingcloud.iaas.v1.SnapshotResourceR\x11snapshot_resource\x12@\n" +
+	"\rsnapshot_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\rsnapshot_time\x12)\n" +
 	"\rsnapshot_type\x18\x10 \x01(\x05H\n" +
-	"R\fsnapshotType\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x11 \x01(\tH\vR\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12\x1e\n" +
-	"\bsub_code\x18\x13 \x01(\x05H\fR\asubCode\x88\x01\x01\x12*\n" +
-	"\x04tags\x18\x14 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x12$\n" +
-	"\vtotal_count\x18\x15 \x01(\x05H\rR\n" +
-	"totalCount\x88\x01\x01\x12\"\n" +
+	"R\rsnapshot_type\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x11 \x01(\tH\vR\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12\x1f\n" +
+	"\bsub_code\x18\x13 \x01(\x05H\fR\bsub_code\x88\x01\x01\x12*\n" +
+	"\x04tags\x18\x14 \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x12%\n" +
+	"\vtotal_count\x18\x15 \x01(\x05H\rR\vtotal_count\x88\x01\x01\x12#\n" +
 	"\n" +
-	"total_size\x18\x16 \x01(\x03H\x0eR\ttotalSize\x88\x01\x01\x120\n" +
-	"\x11transition_status\x18\x17 \x01(\tH\x0fR\x10transitionStatus\x88\x01\x01\x12&\n" +
-	"\fvirtual_size\x18\x18 \x01(\x03H\x10R\vvirtualSize\x88\x01\x01\x12#\n" +
+	"total_size\x18\x16 \x01(\x03H\x0eR\n" +
+	"total_size\x88\x01\x01\x121\n" +
+	"\x11transition_status\x18\x17 \x01(\tH\x0fR\x11transition_status\x88\x01\x01\x12'\n" +
+	"\fvirtual_size\x18\x18 \x01(\x03H\x10R\fvirtual_size\x88\x01\x01\x12#\n" +
 	"\n" +
 	"visibility\x18\x19 \x01(\tH\x11R\n" +
 	"visibility\x88\x01\x01B\x0e\n" +
@@ -11887,19 +11842,17 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\v_total_sizeB\x14\n" +
 	"\x12_transition_statusB\x0f\n" +
 	"\r_virtual_sizeB\r\n" +
-	"\v_visibility\"\xfa\x02\n" +
+	"\v_visibility\"\xfe\x02\n" +
 	"\x10SnapshotResource\x12'\n" +
 	"\farchitecture\x18\x01 \x01(\tH\x00R\farchitecture\x88\x01\x01\x12#\n" +
 	"\n" +
 	"filesystem\x18\x02 \x01(\tH\x01R\n" +
-	"filesystem\x88\x01\x01\x12(\n" +
-	"\rmount_options\x18\x03 \x01(\tH\x02R\fmountOptions\x88\x01\x01\x12$\n" +
-	"\vmount_point\x18\x04 \x01(\tH\x03R\n" +
-	"mountPoint\x88\x01\x01\x12\x17\n" +
-	"\x04size\x18\x05 \x01(\x03H\x04R\x04size\x88\x01\x01\x12 \n" +
-	"\tvolume_id\x18\x06 \x01(\tH\x05R\bvolumeId\x88\x01\x01\x12$\n" +
-	"\vvolume_type\x18\a \x01(\x05H\x06R\n" +
-	"volumeType\x88\x01\x01B\x0f\n" +
+	"filesystem\x88\x01\x01\x12)\n" +
+	"\rmount_options\x18\x03 \x01(\tH\x02R\rmount_options\x88\x01\x01\x12%\n" +
+	"\vmount_point\x18\x04 \x01(\tH\x03R\vmount_point\x88\x01\x01\x12\x17\n" +
+	"\x04size\x18\x05 \x01(\x03H\x04R\x04size\x88\x01\x01\x12!\n" +
+	"\tvolume_id\x18\x06 \x01(\tH\x05R\tvolume_id\x88\x01\x01\x12%\n" +
+	"\vvolume_type\x18\a \x01(\x05H\x06R\vvolume_type\x88\x01\x01B\x0f\n" +
 	"\r_architectureB\r\n" +
 	"\v_filesystemB\x10\n" +
 	"\x0e_mount_optionsB\x0e\n" +
@@ -11907,20 +11860,19 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\x05_sizeB\f\n" +
 	"\n" +
 	"_volume_idB\x0e\n" +
-	"\f_volume_type\"\xa8\x04\n" +
+	"\f_volume_type\"\xb1\x04\n" +
 	"\x03Tag\x12\x19\n" +
-	"\x05color\x18\x01 \x01(\tH\x00R\x05color\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
+	"\x05color\x18\x01 \x01(\tH\x00R\x05color\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
 	"\vdescription\x18\x03 \x01(\tH\x01R\vdescription\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12*\n" +
-	"\x0eresource_count\x18\x05 \x01(\x05H\x03R\rresourceCount\x88\x01\x01\x12P\n" +
-	"\x12resource_tag_pairs\x18\x06 \x03(\v2\".qingcloud.iaas.v1.ResourceTagPairR\x10resourceTagPairs\x12T\n" +
-	"\x13resource_type_count\x18\a \x03(\v2$.qingcloud.iaas.v1.ResourceTypeCountR\x11resourceTypeCount\x12\x1a\n" +
-	"\x06tag_id\x18\b \x01(\tH\x04R\x05tagId\x88\x01\x01\x12\x1c\n" +
-	"\atag_key\x18\t \x01(\tH\x05R\x06tagKey\x88\x01\x01\x12\x1e\n" +
+	"\x05owner\x18\x04 \x01(\tH\x02R\x05owner\x88\x01\x01\x12+\n" +
+	"\x0eresource_count\x18\x05 \x01(\x05H\x03R\x0eresource_count\x88\x01\x01\x12R\n" +
+	"\x12resource_tag_pairs\x18\x06 \x03(\v2\".qingcloud.iaas.v1.ResourceTagPairR\x12resource_tag_pairs\x12V\n" +
+	"\x13resource_type_count\x18\a \x03(\v2$.qingcloud.iaas.v1.ResourceTypeCountR\x13resource_type_count\x12\x1b\n" +
+	"\x06tag_id\x18\b \x01(\tH\x04R\x06tag_id\x88\x01\x01\x12\x1d\n" +
+	"\atag_key\x18\t \x01(\tH\x05R\atag_key\x88\x01\x01\x12\x1f\n" +
 	"\btag_name\x18\n" +
-	" \x01(\tH\x06R\atagName\x88\x01\x01B\b\n" +
+	" \x01(\tH\x06R\btag_name\x88\x01\x01B\b\n" +
 	"\x06_colorB\x0e\n" +
 	"\f_descriptionB\b\n" +
 	"\x06_ownerB\x11\n" +
@@ -11928,39 +11880,35 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\a_tag_idB\n" +
 	"\n" +
 	"\b_tag_keyB\v\n" +
-	"\t_tag_name\"U\n" +
+	"\t_tag_name\"V\n" +
 	"\x04User\x12\x19\n" +
-	"\x05email\x18\x01 \x01(\tH\x00R\x05email\x88\x01\x01\x12\x1c\n" +
-	"\auser_id\x18\x02 \x01(\tH\x01R\x06userId\x88\x01\x01B\b\n" +
+	"\x05email\x18\x01 \x01(\tH\x00R\x05email\x88\x01\x01\x12\x1d\n" +
+	"\auser_id\x18\x02 \x01(\tH\x01R\auser_id\x88\x01\x01B\b\n" +
 	"\x06_emailB\n" +
 	"\n" +
-	"\b_user_id\"\xdb\a\n" +
-	"\x06Volume\x12;\n" +
-	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
+	"\b_user_id\"\xe7\a\n" +
+	"\x06Volume\x12<\n" +
+	"\vcreate_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
 	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x1b\n" +
 	"\x06device\x18\x03 \x01(\tH\x01R\x06device\x88\x01\x01\x127\n" +
 	"\binstance\x18\x04 \x01(\v2\x1b.qingcloud.iaas.v1.InstanceR\binstance\x129\n" +
-	"\tinstances\x18\x05 \x03(\v2\x1b.qingcloud.iaas.v1.InstanceR\tinstances\x12N\n" +
-	"\x15lastest_snapshot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x13lastestSnapshotTime\x12\x19\n" +
-	"\x05owner\x18\a \x01(\tH\x02R\x05owner\x88\x01\x01\x12)\n" +
-	"\x0eplace_group_id\x18\b \x01(\tH\x03R\fplaceGroupId\x88\x01\x01\x12\x17\n" +
+	"\tinstances\x18\x05 \x03(\v2\x1b.qingcloud.iaas.v1.InstanceR\tinstances\x12P\n" +
+	"\x15lastest_snapshot_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x15lastest_snapshot_time\x12\x19\n" +
+	"\x05owner\x18\a \x01(\tH\x02R\x05owner\x88\x01\x01\x12+\n" +
+	"\x0eplace_group_id\x18\b \x01(\tH\x03R\x0eplace_group_id\x88\x01\x01\x12\x17\n" +
 	"\x04repl\x18\t \x01(\tH\x04R\x04repl\x88\x01\x01\x12\x17\n" +
 	"\x04size\x18\n" +
 	" \x01(\x03H\x05R\x04size\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\v \x01(\tH\x06R\x06status\x88\x01\x01\x12;\n" +
-	"\vstatus_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"statusTime\x12\x1e\n" +
-	"\bsub_code\x18\r \x01(\x05H\aR\asubCode\x88\x01\x01\x12*\n" +
-	"\x04tags\x18\x0e \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x120\n" +
-	"\x11transition_status\x18\x0f \x01(\tH\bR\x10transitionStatus\x88\x01\x01\x12 \n" +
-	"\tvolume_id\x18\x10 \x01(\tH\tR\bvolumeId\x88\x01\x01\x12$\n" +
+	"\x06status\x18\v \x01(\tH\x06R\x06status\x88\x01\x01\x12<\n" +
+	"\vstatus_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vstatus_time\x12\x1f\n" +
+	"\bsub_code\x18\r \x01(\x05H\aR\bsub_code\x88\x01\x01\x12*\n" +
+	"\x04tags\x18\x0e \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x121\n" +
+	"\x11transition_status\x18\x0f \x01(\tH\bR\x11transition_status\x88\x01\x01\x12!\n" +
+	"\tvolume_id\x18\x10 \x01(\tH\tR\tvolume_id\x88\x01\x01\x12%\n" +
 	"\vvolume_name\x18\x11 \x01(\tH\n" +
-	"R\n" +
-	"volumeName\x88\x01\x01\x12$\n" +
-	"\vvolume_type\x18\x12 \x01(\x05H\vR\n" +
-	"volumeType\x88\x01\x01\x12\x1c\n" +
-	"\azone_id\x18\x13 \x01(\tH\fR\x06zoneId\x88\x01\x01B\x0e\n" +
+	"R\vvolume_name\x88\x01\x01\x12%\n" +
+	"\vvolume_type\x18\x12 \x01(\x05H\vR\vvolume_type\x88\x01\x01\x12\x1d\n" +
+	"\azone_id\x18\x13 \x01(\tH\fR\azone_id\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\t\n" +
 	"\a_deviceB\b\n" +
 	"\x06_ownerB\x11\n" +
@@ -11975,24 +11923,25 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\f_volume_nameB\x0e\n" +
 	"\f_volume_typeB\n" +
 	"\n" +
-	"\b_zone_id\"\xe4\x04\n" +
-	"\x05Vxnet\x121\n" +
-	"\x12available_ip_count\x18\x01 \x01(\x05H\x00R\x10availableIpCount\x88\x01\x01\x12;\n" +
-	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12%\n" +
-	"\vdescription\x18\x03 \x01(\tH\x01R\vdescription\x88\x01\x01\x12!\n" +
-	"\finstance_ids\x18\x04 \x03(\tR\vinstanceIds\x12\x19\n" +
+	"\b_zone_id\"\xee\x04\n" +
+	"\x05Vxnet\x123\n" +
+	"\x12available_ip_count\x18\x01 \x01(\x05H\x00R\x12available_ip_count\x88\x01\x01\x12<\n" +
+	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcreate_time\x12%\n" +
+	"\vdescription\x18\x03 \x01(\tH\x01R\vdescription\x88\x01\x01\x12\"\n" +
+	"\finstance_ids\x18\x04 \x03(\tR\finstance_ids\x12\x19\n" +
 	"\x05owner\x18\x05 \x01(\tH\x02R\x05owner\x88\x01\x01\x121\n" +
 	"\x06router\x18\x06 \x01(\v2\x19.qingcloud.iaas.v1.RouterR\x06router\x12*\n" +
-	"\x04tags\x18\a \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x12'\n" +
-	"\rvpc_router_id\x18\b \x01(\tH\x03R\vvpcRouterId\x88\x01\x01\x12\x1e\n" +
-	"\bvxnet_id\x18\t \x01(\tH\x04R\avxnetId\x88\x01\x01\x12\"\n" +
+	"\x04tags\x18\a \x03(\v2\x16.qingcloud.iaas.v1.TagR\x04tags\x12)\n" +
+	"\rvpc_router_id\x18\b \x01(\tH\x03R\rvpc_router_id\x88\x01\x01\x12\x1f\n" +
+	"\bvxnet_id\x18\t \x01(\tH\x04R\bvxnet_id\x88\x01\x01\x12#\n" +
 	"\n" +
 	"vxnet_name\x18\n" +
-	" \x01(\tH\x05R\tvxnetName\x88\x01\x01\x12\"\n" +
+	" \x01(\tH\x05R\n" +
+	"vxnet_name\x88\x01\x01\x12#\n" +
 	"\n" +
-	"vxnet_type\x18\v \x01(\x05H\x06R\tvxnetType\x88\x01\x01\x12\x1c\n" +
-	"\azone_id\x18\f \x01(\tH\aR\x06zoneId\x88\x01\x01B\x15\n" +
+	"vxnet_type\x18\v \x01(\x05H\x06R\n" +
+	"vxnet_type\x88\x01\x01\x12\x1d\n" +
+	"\azone_id\x18\f \x01(\tH\aR\azone_id\x88\x01\x01B\x15\n" +
 	"\x13_available_ip_countB\x0e\n" +
 	"\f_descriptionB\b\n" +
 	"\x06_ownerB\x10\n" +
@@ -12001,11 +11950,11 @@ const file_qingcloud_iaas_v1_types_proto_rawDesc = "" +
 	"\v_vxnet_nameB\r\n" +
 	"\v_vxnet_typeB\n" +
 	"\n" +
-	"\b_zone_id\"\x88\x01\n" +
-	"\x04Zone\x12 \n" +
-	"\tregion_id\x18\x01 \x01(\tH\x00R\bregionId\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x02 \x01(\tH\x01R\x06status\x88\x01\x01\x12\x1c\n" +
-	"\azone_id\x18\x03 \x01(\tH\x02R\x06zoneId\x88\x01\x01B\f\n" +
+	"\b_zone_id\"\x8a\x01\n" +
+	"\x04Zone\x12!\n" +
+	"\tregion_id\x18\x01 \x01(\tH\x00R\tregion_id\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\x02 \x01(\tH\x01R\x06status\x88\x01\x01\x12\x1d\n" +
+	"\azone_id\x18\x03 \x01(\tH\x02R\azone_id\x88\x01\x01B\f\n" +
 	"\n" +
 	"_region_idB\t\n" +
 	"\a_statusB\n" +

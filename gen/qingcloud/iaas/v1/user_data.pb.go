@@ -29,8 +29,8 @@ const (
 // UploadUserDataAttachment.
 type UploadUserDataAttachmentRequest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
-	AttachmentContent *string                `protobuf:"bytes,1,opt,name=attachment_content,json=attachmentContent,proto3,oneof" json:"attachment_content,omitempty"`
-	AttachmentName    *string                `protobuf:"bytes,2,opt,name=attachment_name,json=attachmentName,proto3,oneof" json:"attachment_name,omitempty"`
+	AttachmentContent *string                `protobuf:"bytes,1,opt,name=attachment_content,proto3,oneof" json:"attachment_content,omitempty"`
+	AttachmentName    *string                `protobuf:"bytes,2,opt,name=attachment_name,proto3,oneof" json:"attachment_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,3,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -92,8 +92,8 @@ func (x *UploadUserDataAttachmentRequest) GetZone() string {
 type UploadUserDataAttachmentResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	AttachmentId  *string                `protobuf:"bytes,2,opt,name=attachment_id,json=attachmentId,proto3,oneof" json:"attachment_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	AttachmentId  *string                `protobuf:"bytes,2,opt,name=attachment_id,proto3,oneof" json:"attachment_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -153,18 +153,18 @@ var File_qingcloud_iaas_v1_user_data_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_user_data_proto_rawDesc = "" +
 	"\n" +
-	"!qingcloud/iaas/v1/user_data.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\"\xd5\x01\n" +
-	"\x1fUploadUserDataAttachmentRequest\x127\n" +
-	"\x12attachment_content\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x11attachmentContent\x88\x01\x01\x12,\n" +
-	"\x0fattachment_name\x18\x02 \x01(\tH\x01R\x0eattachmentName\x88\x01\x01\x12\x17\n" +
+	"!qingcloud/iaas/v1/user_data.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\"\xd7\x01\n" +
+	"\x1fUploadUserDataAttachmentRequest\x128\n" +
+	"\x12attachment_content\x18\x01 \x01(\tB\x03\xe0A\x02H\x00R\x12attachment_content\x88\x01\x01\x12-\n" +
+	"\x0fattachment_name\x18\x02 \x01(\tH\x01R\x0fattachment_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x02R\x04zone\x88\x01\x01B\x15\n" +
 	"\x13_attachment_contentB\x12\n" +
 	"\x10_attachment_nameB\a\n" +
-	"\x05_zone\"\xb3\x01\n" +
+	"\x05_zone\"\xb5\x01\n" +
 	" UploadUserDataAttachmentResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12(\n" +
-	"\rattachment_id\x18\x02 \x01(\tH\x01R\fattachmentId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12)\n" +
+	"\rattachment_id\x18\x02 \x01(\tH\x01R\rattachment_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\x10\n" +
 	"\x0e_attachment_idB\v\n" +
 	"\t_ret_code2\xc3\x02\n" +

@@ -91,8 +91,8 @@ func (x *AttachVolumesRequest) GetZone() string {
 type AttachVolumesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -153,12 +153,12 @@ type CloneVolumesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: 1.
 	Count      *int32  `protobuf:"varint,1,opt,name=count,proto3,oneof" json:"count,omitempty"`
-	SubZones   *string `protobuf:"bytes,2,opt,name=sub_zones,json=subZones,proto3,oneof" json:"sub_zones,omitempty"`
+	SubZones   *string `protobuf:"bytes,2,opt,name=sub_zones,proto3,oneof" json:"sub_zones,omitempty"`
 	Volume     *string `protobuf:"bytes,3,opt,name=volume,proto3,oneof" json:"volume,omitempty"`
-	VolumeName *string `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3,oneof" json:"volume_name,omitempty"`
+	VolumeName *string `protobuf:"bytes,4,opt,name=volume_name,proto3,oneof" json:"volume_name,omitempty"`
 	// Known values: 0, 1, 2, 3, 4, 5, 6, 10, 100, 200 (others are passed through). QingCloud's
 	// default: 0.
-	VolumeType *int32 `protobuf:"varint,5,opt,name=volume_type,json=volumeType,proto3,oneof" json:"volume_type,omitempty"`
+	VolumeType *int32 `protobuf:"varint,5,opt,name=volume_type,proto3,oneof" json:"volume_type,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -241,8 +241,8 @@ func (x *CloneVolumesRequest) GetZone() string {
 type CloneVolumesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Volumes       []string               `protobuf:"bytes,4,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -313,10 +313,10 @@ type CreateVolumesRequest struct {
 	Count      *int32  `protobuf:"varint,1,opt,name=count,proto3,oneof" json:"count,omitempty"`
 	Repl       *string `protobuf:"bytes,2,opt,name=repl,proto3,oneof" json:"repl,omitempty"`
 	Size       *int64  `protobuf:"varint,3,opt,name=size,proto3,oneof" json:"size,omitempty"`
-	VolumeName *string `protobuf:"bytes,4,opt,name=volume_name,json=volumeName,proto3,oneof" json:"volume_name,omitempty"`
+	VolumeName *string `protobuf:"bytes,4,opt,name=volume_name,proto3,oneof" json:"volume_name,omitempty"`
 	// Known values: 0, 1, 2, 3, 4, 5, 6, 10, 100, 200 (others are passed through). QingCloud's
 	// default: 0.
-	VolumeType *int32 `protobuf:"varint,5,opt,name=volume_type,json=volumeType,proto3,oneof" json:"volume_type,omitempty"`
+	VolumeType *int32 `protobuf:"varint,5,opt,name=volume_type,proto3,oneof" json:"volume_type,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,6,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -399,8 +399,8 @@ func (x *CreateVolumesRequest) GetZone() string {
 type CreateVolumesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Volumes       []string               `protobuf:"bytes,4,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -522,8 +522,8 @@ func (x *DeleteVolumesRequest) GetZone() string {
 type DeleteVolumesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -587,8 +587,8 @@ type DescribeVolumesRequest struct {
 	// QingCloud's default: 0.
 	Offset     *int32  `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner      *string `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string `protobuf:"bytes,4,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, available, in-use, suspended, deleted, ceased (others are passed
 	// through).
 	Status []string `protobuf:"bytes,6,rep,name=status,proto3" json:"status,omitempty"`
@@ -596,7 +596,7 @@ type DescribeVolumesRequest struct {
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,8,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Known values: 0, 1, 2, 3, 4, 5, 6, 10, 100, 200 (others are passed through).
-	VolumeType *int32   `protobuf:"varint,9,opt,name=volume_type,json=volumeType,proto3,oneof" json:"volume_type,omitempty"`
+	VolumeType *int32   `protobuf:"varint,9,opt,name=volume_type,proto3,oneof" json:"volume_type,omitempty"`
 	Volumes    []string `protobuf:"bytes,10,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,11,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -715,9 +715,9 @@ func (x *DescribeVolumesRequest) GetZone() string {
 type DescribeVolumesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,3,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
-	VolumeSet     []*Volume              `protobuf:"bytes,4,rep,name=volume_set,json=volumeSet,proto3" json:"volume_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,3,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
+	VolumeSet     []*Volume              `protobuf:"bytes,4,rep,name=volume_set,proto3" json:"volume_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -784,8 +784,8 @@ func (x *DescribeVolumesResponse) GetVolumeSet() []*Volume {
 type DescribeVolumesAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Owner      *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,2,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	// Known values: pending, available, in-use, suspended, deleted, ceased (others are passed
 	// through).
 	Status []string `protobuf:"bytes,4,rep,name=status,proto3" json:"status,omitempty"`
@@ -793,7 +793,7 @@ type DescribeVolumesAllRequest struct {
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,6,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Known values: 0, 1, 2, 3, 4, 5, 6, 10, 100, 200 (others are passed through).
-	VolumeType *int32   `protobuf:"varint,7,opt,name=volume_type,json=volumeType,proto3,oneof" json:"volume_type,omitempty"`
+	VolumeType *int32   `protobuf:"varint,7,opt,name=volume_type,proto3,oneof" json:"volume_type,omitempty"`
 	Volumes    []string `protobuf:"bytes,8,rep,name=volumes,proto3" json:"volumes,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,9,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -900,7 +900,7 @@ type DescribeVolumesAllResponse struct {
 	// The item.
 	Volume *Volume `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1024,8 +1024,8 @@ func (x *DetachVolumesRequest) GetZone() string {
 type DetachVolumesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1087,7 +1087,7 @@ type ModifyVolumeAttributesRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Description *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Volume      *string                `protobuf:"bytes,2,opt,name=volume,proto3,oneof" json:"volume,omitempty"`
-	VolumeName  *string                `protobuf:"bytes,3,opt,name=volume_name,json=volumeName,proto3,oneof" json:"volume_name,omitempty"`
+	VolumeName  *string                `protobuf:"bytes,3,opt,name=volume_name,proto3,oneof" json:"volume_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1156,7 +1156,7 @@ func (x *ModifyVolumeAttributesRequest) GetZone() string {
 type ModifyVolumeAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1271,8 +1271,8 @@ func (x *ResizeVolumesRequest) GetZone() string {
 type ResizeVolumesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1338,22 +1338,20 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"\avolumes\x18\x02 \x03(\tB\x03\xe0A\x02R\avolumes\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\v\n" +
 	"\t_instanceB\a\n" +
-	"\x05_zone\"\x93\x01\n" +
+	"\x05_zone\"\x95\x01\n" +
 	"\x15AttachVolumesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xa5\x02\n" +
+	"\t_ret_code\"\xa8\x02\n" +
 	"\x13CloneVolumesRequest\x12\x19\n" +
-	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12 \n" +
-	"\tsub_zones\x18\x02 \x01(\tH\x01R\bsubZones\x88\x01\x01\x12 \n" +
-	"\x06volume\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x06volume\x88\x01\x01\x12$\n" +
-	"\vvolume_name\x18\x04 \x01(\tH\x03R\n" +
-	"volumeName\x88\x01\x01\x12$\n" +
-	"\vvolume_type\x18\x05 \x01(\x05H\x04R\n" +
-	"volumeType\x88\x01\x01\x12\x17\n" +
+	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12!\n" +
+	"\tsub_zones\x18\x02 \x01(\tH\x01R\tsub_zones\x88\x01\x01\x12 \n" +
+	"\x06volume\x18\x03 \x01(\tB\x03\xe0A\x02H\x02R\x06volume\x88\x01\x01\x12%\n" +
+	"\vvolume_name\x18\x04 \x01(\tH\x03R\vvolume_name\x88\x01\x01\x12%\n" +
+	"\vvolume_type\x18\x05 \x01(\x05H\x04R\vvolume_type\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_countB\f\n" +
 	"\n" +
@@ -1361,34 +1359,32 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"\a_volumeB\x0e\n" +
 	"\f_volume_nameB\x0e\n" +
 	"\f_volume_typeB\a\n" +
-	"\x05_zone\"\xac\x01\n" +
+	"\x05_zone\"\xae\x01\n" +
 	"\x14CloneVolumesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12\x18\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12\x18\n" +
 	"\avolumes\x18\x04 \x03(\tR\avolumesB\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\x92\x02\n" +
+	"\t_ret_code\"\x94\x02\n" +
 	"\x14CreateVolumesRequest\x12\x19\n" +
 	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12\x17\n" +
 	"\x04repl\x18\x02 \x01(\tH\x01R\x04repl\x88\x01\x01\x12\x1c\n" +
-	"\x04size\x18\x03 \x01(\x03B\x03\xe0A\x02H\x02R\x04size\x88\x01\x01\x12$\n" +
-	"\vvolume_name\x18\x04 \x01(\tH\x03R\n" +
-	"volumeName\x88\x01\x01\x12$\n" +
-	"\vvolume_type\x18\x05 \x01(\x05H\x04R\n" +
-	"volumeType\x88\x01\x01\x12\x17\n" +
+	"\x04size\x18\x03 \x01(\x03B\x03\xe0A\x02H\x02R\x04size\x88\x01\x01\x12%\n" +
+	"\vvolume_name\x18\x04 \x01(\tH\x03R\vvolume_name\x88\x01\x01\x12%\n" +
+	"\vvolume_type\x18\x05 \x01(\x05H\x04R\vvolume_type\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x06 \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_countB\a\n" +
 	"\x05_replB\a\n" +
 	"\x05_sizeB\x0e\n" +
 	"\f_volume_nameB\x0e\n" +
 	"\f_volume_typeB\a\n" +
-	"\x05_zone\"\xad\x01\n" +
+	"\x05_zone\"\xaf\x01\n" +
 	"\x15CreateVolumesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01\x12\x18\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01\x12\x18\n" +
 	"\avolumes\x18\x04 \x03(\tR\avolumesB\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
@@ -1396,27 +1392,26 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"\x14DeleteVolumesRequest\x12\x1d\n" +
 	"\avolumes\x18\x01 \x03(\tB\x03\xe0A\x02R\avolumes\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x93\x01\n" +
+	"\x05_zone\"\x95\x01\n" +
 	"\x15DeleteVolumesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xbc\x03\n" +
+	"\t_ret_code\"\xbf\x03\n" +
 	"\x16DescribeVolumesRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x04 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x04R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x04 \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x04R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x06 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\a \x03(\tR\x04tags\x12\x1d\n" +
-	"\averbose\x18\b \x01(\x05H\x05R\averbose\x88\x01\x01\x12$\n" +
-	"\vvolume_type\x18\t \x01(\x05H\x06R\n" +
-	"volumeType\x88\x01\x01\x12\x18\n" +
+	"\averbose\x18\b \x01(\x05H\x05R\averbose\x88\x01\x01\x12%\n" +
+	"\vvolume_type\x18\t \x01(\x05H\x06R\vvolume_type\x88\x01\x01\x12\x18\n" +
 	"\avolumes\x18\n" +
 	" \x03(\tR\avolumes\x12\x17\n" +
 	"\x04zone\x18\v \x01(\tH\aR\x04zone\x88\x01\x01B\b\n" +
@@ -1428,28 +1423,27 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\x0e\n" +
 	"\f_volume_typeB\a\n" +
-	"\x05_zone\"\xde\x01\n" +
+	"\x05_zone\"\xe1\x01\n" +
 	"\x17DescribeVolumesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x03 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01\x128\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x03 \x01(\x05H\x02R\vtotal_count\x88\x01\x01\x129\n" +
 	"\n" +
-	"volume_set\x18\x04 \x03(\v2\x19.qingcloud.iaas.v1.VolumeR\tvolumeSetB\t\n" +
+	"volume_set\x18\x04 \x03(\v2\x19.qingcloud.iaas.v1.VolumeR\n" +
+	"volume_setB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xf2\x02\n" +
+	"\f_total_count\"\xf5\x02\n" +
 	"\x19DescribeVolumesAllRequest\x12\x19\n" +
-	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x03 \x01(\tH\x02R\n" +
-	"searchWord\x88\x01\x01\x12\x16\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x02R\vsearch_word\x88\x01\x01\x12\x16\n" +
 	"\x06status\x18\x04 \x03(\tR\x06status\x12\x12\n" +
 	"\x04tags\x18\x05 \x03(\tR\x04tags\x12\x1d\n" +
-	"\averbose\x18\x06 \x01(\x05H\x03R\averbose\x88\x01\x01\x12$\n" +
-	"\vvolume_type\x18\a \x01(\x05H\x04R\n" +
-	"volumeType\x88\x01\x01\x12\x18\n" +
+	"\averbose\x18\x06 \x01(\x05H\x03R\averbose\x88\x01\x01\x12%\n" +
+	"\vvolume_type\x18\a \x01(\x05H\x04R\vvolume_type\x88\x01\x01\x12\x18\n" +
 	"\avolumes\x18\b \x03(\tR\avolumes\x12\x17\n" +
 	"\x04zone\x18\t \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_ownerB\r\n" +
@@ -1458,11 +1452,10 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\x0e\n" +
 	"\f_volume_typeB\a\n" +
-	"\x05_zone\"\x9b\x01\n" +
+	"\x05_zone\"\x9c\x01\n" +
 	"\x1aDescribeVolumesAllResponse\x121\n" +
-	"\x06volume\x18\x01 \x01(\v2\x19.qingcloud.iaas.v1.VolumeR\x06volume\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x06volume\x18\x01 \x01(\v2\x19.qingcloud.iaas.v1.VolumeR\x06volume\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x8a\x01\n" +
 	"\x14DetachVolumesRequest\x12$\n" +
@@ -1470,27 +1463,26 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"\avolumes\x18\x02 \x03(\tB\x03\xe0A\x02R\avolumes\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\v\n" +
 	"\t_instanceB\a\n" +
-	"\x05_zone\"\x93\x01\n" +
+	"\x05_zone\"\x95\x01\n" +
 	"\x15DetachVolumesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xdb\x01\n" +
+	"\t_ret_code\"\xdc\x01\n" +
 	"\x1dModifyVolumeAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12 \n" +
-	"\x06volume\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x06volume\x88\x01\x01\x12$\n" +
-	"\vvolume_name\x18\x03 \x01(\tH\x02R\n" +
-	"volumeName\x88\x01\x01\x12\x17\n" +
+	"\x06volume\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x06volume\x88\x01\x01\x12%\n" +
+	"\vvolume_name\x18\x03 \x01(\tH\x02R\vvolume_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\t\n" +
 	"\a_volumeB\x0e\n" +
 	"\f_volume_nameB\a\n" +
-	"\x05_zone\"u\n" +
+	"\x05_zone\"v\n" +
 	"\x1eModifyVolumeAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"~\n" +
 	"\x14ResizeVolumesRequest\x12\x1c\n" +
@@ -1498,11 +1490,11 @@ const file_qingcloud_iaas_v1_volume_proto_rawDesc = "" +
 	"\avolumes\x18\x02 \x03(\tB\x03\xe0A\x02R\avolumes\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\a\n" +
 	"\x05_sizeB\a\n" +
-	"\x05_zone\"\x93\x01\n" +
+	"\x05_zone\"\x95\x01\n" +
 	"\x15ResizeVolumesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code2\xae\x0f\n" +

@@ -30,9 +30,9 @@ type CreateVxnetsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// QingCloud's default: 1.
 	Count     *int32  `protobuf:"varint,1,opt,name=count,proto3,oneof" json:"count,omitempty"`
-	VxnetName *string `protobuf:"bytes,2,opt,name=vxnet_name,json=vxnetName,proto3,oneof" json:"vxnet_name,omitempty"`
+	VxnetName *string `protobuf:"bytes,2,opt,name=vxnet_name,proto3,oneof" json:"vxnet_name,omitempty"`
 	// Known values: 0, 1 (others are passed through).
-	VxnetType *int32 `protobuf:"varint,3,opt,name=vxnet_type,json=vxnetType,proto3,oneof" json:"vxnet_type,omitempty"`
+	VxnetType *int32 `protobuf:"varint,3,opt,name=vxnet_type,proto3,oneof" json:"vxnet_type,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -101,7 +101,7 @@ func (x *CreateVxnetsRequest) GetZone() string {
 type CreateVxnetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Vxnets        []string               `protobuf:"bytes,3,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -216,7 +216,7 @@ func (x *DeleteVxnetsRequest) GetZone() string {
 type DeleteVxnetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	Vxnets        []string               `protobuf:"bytes,3,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -278,7 +278,7 @@ func (x *DeleteVxnetsResponse) GetVxnets() []string {
 type DescribeVxnetInstancesRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Image        *string                `protobuf:"bytes,1,opt,name=image,proto3,oneof" json:"image,omitempty"`
-	InstanceType *string                `protobuf:"bytes,2,opt,name=instance_type,json=instanceType,proto3,oneof" json:"instance_type,omitempty"`
+	InstanceType *string                `protobuf:"bytes,2,opt,name=instance_type,proto3,oneof" json:"instance_type,omitempty"`
 	Instances    []string               `protobuf:"bytes,3,rep,name=instances,proto3" json:"instances,omitempty"`
 	// QingCloud's default: 20.
 	Limit *int32 `protobuf:"varint,4,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
@@ -382,9 +382,9 @@ func (x *DescribeVxnetInstancesRequest) GetZone() string {
 type DescribeVxnetInstancesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	InstanceSet   []*Instance            `protobuf:"bytes,2,rep,name=instance_set,json=instanceSet,proto3" json:"instance_set,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	InstanceSet   []*Instance            `protobuf:"bytes,2,rep,name=instance_set,proto3" json:"instance_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,4,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -452,7 +452,7 @@ func (x *DescribeVxnetInstancesResponse) GetTotalCount() int32 {
 type DescribeVxnetInstancesAllRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Image        *string                `protobuf:"bytes,1,opt,name=image,proto3,oneof" json:"image,omitempty"`
-	InstanceType *string                `protobuf:"bytes,2,opt,name=instance_type,json=instanceType,proto3,oneof" json:"instance_type,omitempty"`
+	InstanceType *string                `protobuf:"bytes,2,opt,name=instance_type,proto3,oneof" json:"instance_type,omitempty"`
 	Instances    []string               `protobuf:"bytes,3,rep,name=instances,proto3" json:"instances,omitempty"`
 	Status       *string                `protobuf:"bytes,4,opt,name=status,proto3,oneof" json:"status,omitempty"`
 	Vxnet        *string                `protobuf:"bytes,5,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
@@ -540,7 +540,7 @@ type DescribeVxnetInstancesAllResponse struct {
 	// The item.
 	Instance *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -606,13 +606,13 @@ type DescribeVxnetsRequest struct {
 	// QingCloud's default: 0.
 	Offset     *int32   `protobuf:"varint,2,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
 	Owner      *string  `protobuf:"bytes,3,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string  `protobuf:"bytes,4,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string  `protobuf:"bytes,5,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string  `protobuf:"bytes,4,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string  `protobuf:"bytes,5,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Tags       []string `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,7,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Known values: 0, 1, 2 (others are passed through).
-	VxnetType *int32   `protobuf:"varint,8,opt,name=vxnet_type,json=vxnetType,proto3,oneof" json:"vxnet_type,omitempty"`
+	VxnetType *int32   `protobuf:"varint,8,opt,name=vxnet_type,proto3,oneof" json:"vxnet_type,omitempty"`
 	Vxnets    []string `protobuf:"bytes,9,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,10,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -724,9 +724,9 @@ func (x *DescribeVxnetsRequest) GetZone() string {
 type DescribeVxnetsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,3,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
-	VxnetSet      []*Vxnet               `protobuf:"bytes,4,rep,name=vxnet_set,json=vxnetSet,proto3" json:"vxnet_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,3,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
+	VxnetSet      []*Vxnet               `protobuf:"bytes,4,rep,name=vxnet_set,proto3" json:"vxnet_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -793,13 +793,13 @@ func (x *DescribeVxnetsResponse) GetVxnetSet() []*Vxnet {
 type DescribeVxnetsAllRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Owner      *string                `protobuf:"bytes,1,opt,name=owner,proto3,oneof" json:"owner,omitempty"`
-	ProjectId  *string                `protobuf:"bytes,2,opt,name=project_id,json=projectId,proto3,oneof" json:"project_id,omitempty"`
-	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,json=searchWord,proto3,oneof" json:"search_word,omitempty"`
+	ProjectId  *string                `protobuf:"bytes,2,opt,name=project_id,proto3,oneof" json:"project_id,omitempty"`
+	SearchWord *string                `protobuf:"bytes,3,opt,name=search_word,proto3,oneof" json:"search_word,omitempty"`
 	Tags       []string               `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Known values: 0, 1 (others are passed through). QingCloud's default: 0.
 	Verbose *int32 `protobuf:"varint,5,opt,name=verbose,proto3,oneof" json:"verbose,omitempty"`
 	// Known values: 0, 1, 2 (others are passed through).
-	VxnetType *int32   `protobuf:"varint,6,opt,name=vxnet_type,json=vxnetType,proto3,oneof" json:"vxnet_type,omitempty"`
+	VxnetType *int32   `protobuf:"varint,6,opt,name=vxnet_type,proto3,oneof" json:"vxnet_type,omitempty"`
 	Vxnets    []string `protobuf:"bytes,7,rep,name=vxnets,proto3" json:"vxnets,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,8,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
@@ -899,7 +899,7 @@ type DescribeVxnetsAllResponse struct {
 	// The item.
 	Vxnet *Vxnet `protobuf:"bytes,1,opt,name=vxnet,proto3" json:"vxnet,omitempty"`
 	// The number of matching items QingCloud reported with the page this item came from.
-	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
+	TotalCount *int32 `protobuf:"varint,2,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
 	// The item's position in the listing, from 0.
 	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1023,8 +1023,8 @@ func (x *JoinVxnetRequest) GetZone() string {
 type JoinVxnetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1146,8 +1146,8 @@ func (x *LeaveVxnetRequest) GetZone() string {
 type LeaveVxnetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3,oneof" json:"job_id,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	JobId         *string                `protobuf:"bytes,2,opt,name=job_id,proto3,oneof" json:"job_id,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,3,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1208,7 +1208,7 @@ type ModifyVxnetAttributesRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Description *string                `protobuf:"bytes,1,opt,name=description,proto3,oneof" json:"description,omitempty"`
 	Vxnet       *string                `protobuf:"bytes,2,opt,name=vxnet,proto3,oneof" json:"vxnet,omitempty"`
-	VxnetName   *string                `protobuf:"bytes,3,opt,name=vxnet_name,json=vxnetName,proto3,oneof" json:"vxnet_name,omitempty"`
+	VxnetName   *string                `protobuf:"bytes,3,opt,name=vxnet_name,proto3,oneof" json:"vxnet_name,omitempty"`
 	// Zone ID, lower case (e.g. pek3a). Defaults to the server's configured zone when unset.
 	Zone          *string `protobuf:"bytes,4,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1277,7 +1277,7 @@ func (x *ModifyVxnetAttributesRequest) GetZone() string {
 type ModifyVxnetAttributesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1330,37 +1330,39 @@ var File_qingcloud_iaas_v1_vxnet_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"\n" +
-	"\x1dqingcloud/iaas/v1/vxnet.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xc7\x01\n" +
+	"\x1dqingcloud/iaas/v1/vxnet.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"\xc9\x01\n" +
 	"\x13CreateVxnetsRequest\x12\x19\n" +
-	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12\"\n" +
+	"\x05count\x18\x01 \x01(\x05H\x00R\x05count\x88\x01\x01\x12#\n" +
 	"\n" +
-	"vxnet_name\x18\x02 \x01(\tH\x01R\tvxnetName\x88\x01\x01\x12'\n" +
+	"vxnet_name\x18\x02 \x01(\tH\x01R\n" +
+	"vxnet_name\x88\x01\x01\x12(\n" +
 	"\n" +
-	"vxnet_type\x18\x03 \x01(\x05B\x03\xe0A\x02H\x02R\tvxnetType\x88\x01\x01\x12\x17\n" +
+	"vxnet_type\x18\x03 \x01(\x05B\x03\xe0A\x02H\x02R\n" +
+	"vxnet_type\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_countB\r\n" +
 	"\v_vxnet_nameB\r\n" +
 	"\v_vxnet_typeB\a\n" +
-	"\x05_zone\"\x83\x01\n" +
+	"\x05_zone\"\x84\x01\n" +
 	"\x14CreateVxnetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12\x16\n" +
 	"\x06vxnets\x18\x03 \x03(\tR\x06vxnetsB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code\"T\n" +
 	"\x13DeleteVxnetsRequest\x12\x1b\n" +
 	"\x06vxnets\x18\x01 \x03(\tB\x03\xe0A\x02R\x06vxnets\x12\x17\n" +
 	"\x04zone\x18\x02 \x01(\tH\x00R\x04zone\x88\x01\x01B\a\n" +
-	"\x05_zone\"\x83\x01\n" +
+	"\x05_zone\"\x84\x01\n" +
 	"\x14DeleteVxnetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12\x16\n" +
 	"\x06vxnets\x18\x03 \x03(\tR\x06vxnetsB\t\n" +
 	"\a_actionB\v\n" +
-	"\t_ret_code\"\xdf\x02\n" +
+	"\t_ret_code\"\xe0\x02\n" +
 	"\x1dDescribeVxnetInstancesRequest\x12\x19\n" +
-	"\x05image\x18\x01 \x01(\tH\x00R\x05image\x88\x01\x01\x12(\n" +
-	"\rinstance_type\x18\x02 \x01(\tH\x01R\finstanceType\x88\x01\x01\x12\x1c\n" +
+	"\x05image\x18\x01 \x01(\tH\x00R\x05image\x88\x01\x01\x12)\n" +
+	"\rinstance_type\x18\x02 \x01(\tH\x01R\rinstance_type\x88\x01\x01\x12\x1c\n" +
 	"\tinstances\x18\x03 \x03(\tR\tinstances\x12\x19\n" +
 	"\x05limit\x18\x04 \x01(\x05H\x02R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x05 \x01(\x05H\x03R\x06offset\x88\x01\x01\x12\x1b\n" +
@@ -1373,19 +1375,18 @@ const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"\a_offsetB\t\n" +
 	"\a_statusB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xeb\x01\n" +
+	"\x05_zone\"\xee\x01\n" +
 	"\x1eDescribeVxnetInstancesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12>\n" +
-	"\finstance_set\x18\x02 \x03(\v2\x1b.qingcloud.iaas.v1.InstanceR\vinstanceSet\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x04 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12?\n" +
+	"\finstance_set\x18\x02 \x03(\v2\x1b.qingcloud.iaas.v1.InstanceR\finstance_set\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x04 \x01(\x05H\x02R\vtotal_count\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\x95\x02\n" +
+	"\f_total_count\"\x96\x02\n" +
 	" DescribeVxnetInstancesAllRequest\x12\x19\n" +
-	"\x05image\x18\x01 \x01(\tH\x00R\x05image\x88\x01\x01\x12(\n" +
-	"\rinstance_type\x18\x02 \x01(\tH\x01R\finstanceType\x88\x01\x01\x12\x1c\n" +
+	"\x05image\x18\x01 \x01(\tH\x00R\x05image\x88\x01\x01\x12)\n" +
+	"\rinstance_type\x18\x02 \x01(\tH\x01R\rinstance_type\x88\x01\x01\x12\x1c\n" +
 	"\tinstances\x18\x03 \x03(\tR\tinstances\x12\x1b\n" +
 	"\x06status\x18\x04 \x01(\tH\x02R\x06status\x88\x01\x01\x12\x1e\n" +
 	"\x05vxnet\x18\x05 \x01(\tB\x03\xe0A\x02H\x03R\x05vxnet\x88\x01\x01\x12\x17\n" +
@@ -1394,25 +1395,25 @@ const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"\x0e_instance_typeB\t\n" +
 	"\a_statusB\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\xa8\x01\n" +
+	"\x05_zone\"\xa9\x01\n" +
 	"!DescribeVxnetInstancesAllResponse\x127\n" +
-	"\binstance\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.InstanceR\binstance\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\binstance\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.InstanceR\binstance\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
-	"\f_total_count\"\x9e\x03\n" +
+	"\f_total_count\"\xa1\x03\n" +
 	"\x15DescribeVxnetsRequest\x12\x19\n" +
 	"\x05limit\x18\x01 \x01(\x05H\x00R\x05limit\x88\x01\x01\x12\x1b\n" +
 	"\x06offset\x18\x02 \x01(\x05H\x01R\x06offset\x88\x01\x01\x12\x19\n" +
-	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x03 \x01(\tH\x02R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x04 \x01(\tH\x03R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x05 \x01(\tH\x04R\n" +
-	"searchWord\x88\x01\x01\x12\x12\n" +
+	"project_id\x18\x04 \x01(\tH\x03R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x05 \x01(\tH\x04R\vsearch_word\x88\x01\x01\x12\x12\n" +
 	"\x04tags\x18\x06 \x03(\tR\x04tags\x12\x1d\n" +
-	"\averbose\x18\a \x01(\x05H\x05R\averbose\x88\x01\x01\x12\"\n" +
+	"\averbose\x18\a \x01(\x05H\x05R\averbose\x88\x01\x01\x12#\n" +
 	"\n" +
-	"vxnet_type\x18\b \x01(\x05H\x06R\tvxnetType\x88\x01\x01\x12\x16\n" +
+	"vxnet_type\x18\b \x01(\x05H\x06R\n" +
+	"vxnet_type\x88\x01\x01\x12\x16\n" +
 	"\x06vxnets\x18\t \x03(\tR\x06vxnets\x12\x17\n" +
 	"\x04zone\x18\n" +
 	" \x01(\tH\aR\x04zone\x88\x01\x01B\b\n" +
@@ -1424,26 +1425,26 @@ const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\r\n" +
 	"\v_vxnet_typeB\a\n" +
-	"\x05_zone\"\xda\x01\n" +
+	"\x05_zone\"\xdd\x01\n" +
 	"\x16DescribeVxnetsResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x03 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01\x125\n" +
-	"\tvxnet_set\x18\x04 \x03(\v2\x18.qingcloud.iaas.v1.VxnetR\bvxnetSetB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x03 \x01(\x05H\x02R\vtotal_count\x88\x01\x01\x126\n" +
+	"\tvxnet_set\x18\x04 \x03(\v2\x18.qingcloud.iaas.v1.VxnetR\tvxnet_setB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
-	"\f_total_count\"\xd4\x02\n" +
+	"\f_total_count\"\xd7\x02\n" +
 	"\x18DescribeVxnetsAllRequest\x12\x19\n" +
-	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12\"\n" +
+	"\x05owner\x18\x01 \x01(\tH\x00R\x05owner\x88\x01\x01\x12#\n" +
 	"\n" +
-	"project_id\x18\x02 \x01(\tH\x01R\tprojectId\x88\x01\x01\x12$\n" +
-	"\vsearch_word\x18\x03 \x01(\tH\x02R\n" +
-	"searchWord\x88\x01\x01\x12\x12\n" +
+	"project_id\x18\x02 \x01(\tH\x01R\n" +
+	"project_id\x88\x01\x01\x12%\n" +
+	"\vsearch_word\x18\x03 \x01(\tH\x02R\vsearch_word\x88\x01\x01\x12\x12\n" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x1d\n" +
-	"\averbose\x18\x05 \x01(\x05H\x03R\averbose\x88\x01\x01\x12\"\n" +
+	"\averbose\x18\x05 \x01(\x05H\x03R\averbose\x88\x01\x01\x12#\n" +
 	"\n" +
-	"vxnet_type\x18\x06 \x01(\x05H\x04R\tvxnetType\x88\x01\x01\x12\x16\n" +
+	"vxnet_type\x18\x06 \x01(\x05H\x04R\n" +
+	"vxnet_type\x88\x01\x01\x12\x16\n" +
 	"\x06vxnets\x18\a \x03(\tR\x06vxnets\x12\x17\n" +
 	"\x04zone\x18\b \x01(\tH\x05R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_ownerB\r\n" +
@@ -1452,11 +1453,10 @@ const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"\n" +
 	"\b_verboseB\r\n" +
 	"\v_vxnet_typeB\a\n" +
-	"\x05_zone\"\x97\x01\n" +
+	"\x05_zone\"\x98\x01\n" +
 	"\x19DescribeVxnetsAllResponse\x12.\n" +
-	"\x05vxnet\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.VxnetR\x05vxnet\x12$\n" +
-	"\vtotal_count\x18\x02 \x01(\x05H\x00R\n" +
-	"totalCount\x88\x01\x01\x12\x14\n" +
+	"\x05vxnet\x18\x01 \x01(\v2\x18.qingcloud.iaas.v1.VxnetR\x05vxnet\x12%\n" +
+	"\vtotal_count\x18\x02 \x01(\x05H\x00R\vtotal_count\x88\x01\x01\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x05R\x05indexB\x0e\n" +
 	"\f_total_count\"\x81\x01\n" +
 	"\x10JoinVxnetRequest\x12!\n" +
@@ -1464,11 +1464,11 @@ const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"\x05vxnet\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\x8f\x01\n" +
+	"\x05_zone\"\x91\x01\n" +
 	"\x11JoinVxnetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
 	"\t_ret_code\"\x82\x01\n" +
@@ -1477,27 +1477,28 @@ const file_qingcloud_iaas_v1_vxnet_proto_rawDesc = "" +
 	"\x05vxnet\x18\x02 \x01(\tB\x03\xe0A\x02H\x00R\x05vxnet\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x03 \x01(\tH\x01R\x04zone\x88\x01\x01B\b\n" +
 	"\x06_vxnetB\a\n" +
-	"\x05_zone\"\x90\x01\n" +
+	"\x05_zone\"\x92\x01\n" +
 	"\x12LeaveVxnetResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1a\n" +
-	"\x06job_id\x18\x02 \x01(\tH\x01R\x05jobId\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x03 \x01(\x05H\x02R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1b\n" +
+	"\x06job_id\x18\x02 \x01(\tH\x01R\x06job_id\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x03 \x01(\x05H\x02R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\t\n" +
 	"\a_job_idB\v\n" +
-	"\t_ret_code\"\xd4\x01\n" +
+	"\t_ret_code\"\xd5\x01\n" +
 	"\x1cModifyVxnetAttributesRequest\x12%\n" +
 	"\vdescription\x18\x01 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x1e\n" +
-	"\x05vxnet\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x05vxnet\x88\x01\x01\x12\"\n" +
+	"\x05vxnet\x18\x02 \x01(\tB\x03\xe0A\x02H\x01R\x05vxnet\x88\x01\x01\x12#\n" +
 	"\n" +
-	"vxnet_name\x18\x03 \x01(\tH\x02R\tvxnetName\x88\x01\x01\x12\x17\n" +
+	"vxnet_name\x18\x03 \x01(\tH\x02R\n" +
+	"vxnet_name\x88\x01\x01\x12\x17\n" +
 	"\x04zone\x18\x04 \x01(\tH\x03R\x04zone\x88\x01\x01B\x0e\n" +
 	"\f_descriptionB\b\n" +
 	"\x06_vxnetB\r\n" +
 	"\v_vxnet_nameB\a\n" +
-	"\x05_zone\"t\n" +
+	"\x05_zone\"u\n" +
 	"\x1dModifyVxnetAttributesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01B\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01B\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_code2\xc6\x0f\n" +
 	"\fVxnetService\x12\xcc\x01\n" +

@@ -32,7 +32,7 @@ type WatchJobsRequest struct {
 	// Zone ID of the jobs. Defaults to the server's configured zone when unset.
 	Zone *string `protobuf:"bytes,1,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	// Job ids (j-xxxxxxxx) as returned by delayed actions.
-	JobIds        []string `protobuf:"bytes,2,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty"`
+	JobIds        []string `protobuf:"bytes,2,rep,name=job_ids,proto3" json:"job_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -178,7 +178,7 @@ type JobEvent struct {
 	// The job ended without full success (failed or done with failure).
 	Failed bool `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
 	// For failed jobs: what QingCloud says about it (error codes, status), in plain words.
-	FailureMessage string `protobuf:"bytes,4,opt,name=failure_message,json=failureMessage,proto3" json:"failure_message,omitempty"`
+	FailureMessage string `protobuf:"bytes,4,opt,name=failure_message,proto3" json:"failure_message,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -245,7 +245,7 @@ func (x *JobEvent) GetFailureMessage() string {
 type PollNotice struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// When the next upstream poll will happen.
-	NextPollTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=next_poll_time,json=nextPollTime,proto3" json:"next_poll_time,omitempty"`
+	NextPollTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=next_poll_time,proto3" json:"next_poll_time,omitempty"`
 	// Why, e.g. "quota budget low" or "upstream unavailable: ...".
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -302,7 +302,7 @@ type WaitJobsRequest struct {
 	// Zone ID of the jobs. Defaults to the server's configured zone when unset.
 	Zone *string `protobuf:"bytes,1,opt,name=zone,proto3,oneof" json:"zone,omitempty"`
 	// Job ids (j-xxxxxxxx).
-	JobIds        []string `protobuf:"bytes,2,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty"`
+	JobIds        []string `protobuf:"bytes,2,rep,name=job_ids,proto3" json:"job_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -357,7 +357,7 @@ type WaitJobsResponse struct {
 	// One event per job, in the order of the request, all terminal.
 	Jobs []*JobEvent `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	// Some job ended failed or done with failure.
-	AnyFailed     bool `protobuf:"varint,2,opt,name=any_failed,json=anyFailed,proto3" json:"any_failed,omitempty"`
+	AnyFailed     bool `protobuf:"varint,2,opt,name=any_failed,proto3" json:"any_failed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -415,9 +415,9 @@ type WatchResourcesRequest struct {
 	// keypair, nic, s2_server, cache, rdb, mongo.
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	// Resource ids of that kind.
-	ResourceIds []string `protobuf:"bytes,3,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	ResourceIds []string `protobuf:"bytes,3,rep,name=resource_ids,proto3" json:"resource_ids,omitempty"`
 	// The status to wait for (e.g. running, available, active). When unset, any idle status counts.
-	TargetStatus  *string `protobuf:"bytes,4,opt,name=target_status,json=targetStatus,proto3,oneof" json:"target_status,omitempty"`
+	TargetStatus  *string `protobuf:"bytes,4,opt,name=target_status,proto3,oneof" json:"target_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -573,17 +573,17 @@ type ResourceEvent struct {
 	// Resource kind, as in the request.
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	// Resource id.
-	ResourceId string `protobuf:"bytes,2,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	ResourceId string `protobuf:"bytes,2,opt,name=resource_id,proto3" json:"resource_id,omitempty"`
 	// Its status (e.g. pending, running, ceased); empty for kinds without a status.
 	Status string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
 	// Its transition status; empty when idle.
-	TransitionStatus string `protobuf:"bytes,4,opt,name=transition_status,json=transitionStatus,proto3" json:"transition_status,omitempty"`
+	TransitionStatus string `protobuf:"bytes,4,opt,name=transition_status,proto3" json:"transition_status,omitempty"`
 	// The resource reached the target (idle, in the target status, network ready) and is no longer watched.
 	Settled bool `protobuf:"varint,5,opt,name=settled,proto3" json:"settled,omitempty"`
 	// The resource is gone (absent, ceased, deleted or terminated) while another status was awaited.
 	Gone bool `protobuf:"varint,6,opt,name=gone,proto3" json:"gone,omitempty"`
 	// For instances: the first private IP, once assigned.
-	PrivateIp string `protobuf:"bytes,7,opt,name=private_ip,json=privateIp,proto3" json:"private_ip,omitempty"`
+	PrivateIp string `protobuf:"bytes,7,opt,name=private_ip,proto3" json:"private_ip,omitempty"`
 	// The resource as QingCloud describes it.
 	Resource      *structpb.Struct `protobuf:"bytes,8,opt,name=resource,proto3" json:"resource,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -680,53 +680,54 @@ var File_qingcloud_iaas_v1_watch_proto protoreflect.FileDescriptor
 
 const file_qingcloud_iaas_v1_watch_proto_rawDesc = "" +
 	"\n" +
-	"\x1dqingcloud/iaas/v1/watch.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"R\n" +
+	"\x1dqingcloud/iaas/v1/watch.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"S\n" +
 	"\x10WatchJobsRequest\x12\x17\n" +
-	"\x04zone\x18\x01 \x01(\tH\x00R\x04zone\x88\x01\x01\x12\x1c\n" +
-	"\ajob_ids\x18\x02 \x03(\tB\x03\xe0A\x02R\x06jobIdsB\a\n" +
+	"\x04zone\x18\x01 \x01(\tH\x00R\x04zone\x88\x01\x01\x12\x1d\n" +
+	"\ajob_ids\x18\x02 \x03(\tB\x03\xe0A\x02R\ajob_idsB\a\n" +
 	"\x05_zone\"\x86\x01\n" +
 	"\x11WatchJobsResponse\x12/\n" +
 	"\x03job\x18\x01 \x01(\v2\x1b.qingcloud.iaas.v1.JobEventH\x00R\x03job\x127\n" +
 	"\x06notice\x18\x02 \x01(\v2\x1d.qingcloud.iaas.v1.PollNoticeH\x00R\x06noticeB\a\n" +
-	"\x05event\"\x91\x01\n" +
+	"\x05event\"\x92\x01\n" +
 	"\bJobEvent\x12(\n" +
 	"\x03job\x18\x01 \x01(\v2\x16.qingcloud.iaas.v1.JobR\x03job\x12\x1a\n" +
 	"\bterminal\x18\x02 \x01(\bR\bterminal\x12\x16\n" +
-	"\x06failed\x18\x03 \x01(\bR\x06failed\x12'\n" +
-	"\x0ffailure_message\x18\x04 \x01(\tR\x0efailureMessage\"f\n" +
+	"\x06failed\x18\x03 \x01(\bR\x06failed\x12(\n" +
+	"\x0ffailure_message\x18\x04 \x01(\tR\x0ffailure_message\"h\n" +
 	"\n" +
-	"PollNotice\x12@\n" +
-	"\x0enext_poll_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\fnextPollTime\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"Q\n" +
+	"PollNotice\x12B\n" +
+	"\x0enext_poll_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0enext_poll_time\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"R\n" +
 	"\x0fWaitJobsRequest\x12\x17\n" +
-	"\x04zone\x18\x01 \x01(\tH\x00R\x04zone\x88\x01\x01\x12\x1c\n" +
-	"\ajob_ids\x18\x02 \x03(\tB\x03\xe0A\x02R\x06jobIdsB\a\n" +
-	"\x05_zone\"b\n" +
+	"\x04zone\x18\x01 \x01(\tH\x00R\x04zone\x88\x01\x01\x12\x1d\n" +
+	"\ajob_ids\x18\x02 \x03(\tB\x03\xe0A\x02R\ajob_idsB\a\n" +
+	"\x05_zone\"c\n" +
 	"\x10WaitJobsResponse\x12/\n" +
-	"\x04jobs\x18\x01 \x03(\v2\x1b.qingcloud.iaas.v1.JobEventR\x04jobs\x12\x1d\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x1b.qingcloud.iaas.v1.JobEventR\x04jobs\x12\x1e\n" +
 	"\n" +
-	"any_failed\x18\x02 \x01(\bR\tanyFailed\"\xb6\x01\n" +
+	"any_failed\x18\x02 \x01(\bR\n" +
+	"any_failed\"\xb8\x01\n" +
 	"\x15WatchResourcesRequest\x12\x17\n" +
 	"\x04zone\x18\x01 \x01(\tH\x00R\x04zone\x88\x01\x01\x12\x17\n" +
-	"\x04kind\x18\x02 \x01(\tB\x03\xe0A\x02R\x04kind\x12&\n" +
-	"\fresource_ids\x18\x03 \x03(\tB\x03\xe0A\x02R\vresourceIds\x12(\n" +
-	"\rtarget_status\x18\x04 \x01(\tH\x01R\ftargetStatus\x88\x01\x01B\a\n" +
+	"\x04kind\x18\x02 \x01(\tB\x03\xe0A\x02R\x04kind\x12'\n" +
+	"\fresource_ids\x18\x03 \x03(\tB\x03\xe0A\x02R\fresource_ids\x12)\n" +
+	"\rtarget_status\x18\x04 \x01(\tH\x01R\rtarget_status\x88\x01\x01B\a\n" +
 	"\x05_zoneB\x10\n" +
 	"\x0e_target_status\"\x9a\x01\n" +
 	"\x16WatchResourcesResponse\x12>\n" +
 	"\bresource\x18\x01 \x01(\v2 .qingcloud.iaas.v1.ResourceEventH\x00R\bresource\x127\n" +
 	"\x06notice\x18\x02 \x01(\v2\x1d.qingcloud.iaas.v1.PollNoticeH\x00R\x06noticeB\a\n" +
-	"\x05event\"\x8b\x02\n" +
+	"\x05event\"\x8e\x02\n" +
 	"\rResourceEvent\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1f\n" +
-	"\vresource_id\x18\x02 \x01(\tR\n" +
-	"resourceId\x12\x16\n" +
-	"\x06status\x18\x03 \x01(\tR\x06status\x12+\n" +
-	"\x11transition_status\x18\x04 \x01(\tR\x10transitionStatus\x12\x18\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12 \n" +
+	"\vresource_id\x18\x02 \x01(\tR\vresource_id\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12,\n" +
+	"\x11transition_status\x18\x04 \x01(\tR\x11transition_status\x12\x18\n" +
 	"\asettled\x18\x05 \x01(\bR\asettled\x12\x12\n" +
-	"\x04gone\x18\x06 \x01(\bR\x04gone\x12\x1d\n" +
+	"\x04gone\x18\x06 \x01(\bR\x04gone\x12\x1e\n" +
 	"\n" +
-	"private_ip\x18\a \x01(\tR\tprivateIp\x123\n" +
+	"private_ip\x18\a \x01(\tR\n" +
+	"private_ip\x123\n" +
 	"\bresource\x18\b \x01(\v2\x17.google.protobuf.StructR\bresource2\x85\x03\n" +
 	"\fWatchService\x12u\n" +
 	"\tWatchJobs\x12#.qingcloud.iaas.v1.WatchJobsRequest\x1a$.qingcloud.iaas.v1.WatchJobsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/iaas/jobs:watch0\x01\x12r\n" +

@@ -83,9 +83,9 @@ func (x *DescribeZonesRequest) GetZones() []string {
 type DescribeZonesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        *string                `protobuf:"bytes,1,opt,name=action,proto3,oneof" json:"action,omitempty"`
-	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,json=retCode,proto3,oneof" json:"ret_code,omitempty"`
-	TotalCount    *int32                 `protobuf:"varint,3,opt,name=total_count,json=totalCount,proto3,oneof" json:"total_count,omitempty"`
-	ZoneSet       []*Zone                `protobuf:"bytes,4,rep,name=zone_set,json=zoneSet,proto3" json:"zone_set,omitempty"`
+	RetCode       *int32                 `protobuf:"varint,2,opt,name=ret_code,proto3,oneof" json:"ret_code,omitempty"`
+	TotalCount    *int32                 `protobuf:"varint,3,opt,name=total_count,proto3,oneof" json:"total_count,omitempty"`
+	ZoneSet       []*Zone                `protobuf:"bytes,4,rep,name=zone_set,proto3" json:"zone_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -155,13 +155,12 @@ const file_qingcloud_iaas_v1_zone_proto_rawDesc = "" +
 	"\x1cqingcloud/iaas/v1/zone.proto\x12\x11qingcloud.iaas.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fqingcloud/iaas/v1/options.proto\x1a\x1dqingcloud/iaas/v1/types.proto\"D\n" +
 	"\x14DescribeZonesRequest\x12\x16\n" +
 	"\x06status\x18\x01 \x03(\tR\x06status\x12\x14\n" +
-	"\x05zones\x18\x02 \x03(\tR\x05zones\"\xd6\x01\n" +
+	"\x05zones\x18\x02 \x03(\tR\x05zones\"\xd9\x01\n" +
 	"\x15DescribeZonesResponse\x12\x1b\n" +
-	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1e\n" +
-	"\bret_code\x18\x02 \x01(\x05H\x01R\aretCode\x88\x01\x01\x12$\n" +
-	"\vtotal_count\x18\x03 \x01(\x05H\x02R\n" +
-	"totalCount\x88\x01\x01\x122\n" +
-	"\bzone_set\x18\x04 \x03(\v2\x17.qingcloud.iaas.v1.ZoneR\azoneSetB\t\n" +
+	"\x06action\x18\x01 \x01(\tH\x00R\x06action\x88\x01\x01\x12\x1f\n" +
+	"\bret_code\x18\x02 \x01(\x05H\x01R\bret_code\x88\x01\x01\x12%\n" +
+	"\vtotal_count\x18\x03 \x01(\x05H\x02R\vtotal_count\x88\x01\x01\x123\n" +
+	"\bzone_set\x18\x04 \x03(\v2\x17.qingcloud.iaas.v1.ZoneR\bzone_setB\t\n" +
 	"\a_actionB\v\n" +
 	"\t_ret_codeB\x0e\n" +
 	"\f_total_count2\xef\x01\n" +
