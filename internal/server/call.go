@@ -53,9 +53,13 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	if len(vs) > 0 {
 		return nil, invalidArgument(vs)
 	}
+	be, defaultZone, err := c.s.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
 	zone := req.GetZone()
 	if zone == "" {
-		zone = c.s.cfg.DefaultZone
+		zone = defaultZone
 	}
 	post := false
 	if m := c.s.byAction[action]; m != nil {
@@ -71,7 +75,7 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	if zone != "" {
 		params["zone"] = zone
 	}
-	body, err := c.s.cfg.Backend.Call(ctx, action, params, post)
+	body, err := be.Call(ctx, action, params, post)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,11 @@ func (s *Server) serveAllPages(ctx context.Context, m *ActionMethod, req proto.M
 	if err := copyFields(req, breq.Interface()); err != nil {
 		return status.Errorf(codes.Internal, "%s: %v", m.FullMethod, err)
 	}
-	if err := prepare(breq.Interface(), s.cfg.DefaultZone); err != nil {
+	be, zone, err := s.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if err := prepare(breq.Interface(), zone); err != nil {
 		return err
 	}
 	in := base.Input.Descriptor().Fields()
@@ -43,7 +47,7 @@ func (s *Server) serveAllPages(ctx context.Context, m *ActionMethod, req proto.M
 	for {
 		breq.Set(offsetF, intValue(offsetF, offset))
 		breq.Set(limitF, intValue(limitF, PageSize))
-		resp, err := s.cfg.Backend.InvokeMethod(ctx, base.Desc, breq.Interface())
+		resp, err := be.InvokeMethod(ctx, base.Desc, breq.Interface())
 		if err != nil {
 			return err
 		}

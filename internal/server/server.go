@@ -37,10 +37,14 @@ type Backend interface {
 
 // Config configures a Server.
 type Config struct {
-	// Backend serves every action. Required.
+	// Backend serves every action when Tenant is nil.
 	Backend Backend
-	// DefaultZone fills requests that leave zone unset.
+	// DefaultZone fills requests that leave zone unset, when Tenant is nil.
 	DefaultZone string
+	// Tenant, when set, picks the upstream and default zone of each call from its context (the caller's
+	// credential profile, put there by the auth interceptor), so that no caller can act with another's
+	// keys. It returns a gRPC status error when the caller has no tenant.
+	Tenant func(ctx context.Context) (Backend, string, error)
 	// Logger receives one line per call (never payloads or credentials). nil discards.
 	Logger *slog.Logger
 	// UnaryInterceptors and StreamInterceptors run after the built-in ones (recovery, logging).
@@ -65,8 +69,8 @@ type Server struct {
 
 // New builds the gRPC server and registers every action RPC, CallService, health and reflection.
 func New(cfg Config) (*Server, error) {
-	if cfg.Backend == nil {
-		return nil, errors.New("server: Config.Backend is required")
+	if cfg.Backend == nil && cfg.Tenant == nil {
+		return nil, errors.New("server: Config.Backend or Config.Tenant is required")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -133,10 +137,22 @@ func New(cfg Config) (*Server, error) {
 
 // serveAction is the one generic handler behind every action RPC.
 func (s *Server) serveAction(ctx context.Context, m *ActionMethod, req proto.Message) (proto.Message, error) {
-	if err := prepare(req, s.cfg.DefaultZone); err != nil {
+	be, zone, err := s.tenant(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return s.cfg.Backend.InvokeMethod(ctx, m.Desc, req)
+	if err := prepare(req, zone); err != nil {
+		return nil, err
+	}
+	return be.InvokeMethod(ctx, m.Desc, req)
+}
+
+// tenant returns the upstream and default zone for the call in ctx.
+func (s *Server) tenant(ctx context.Context) (Backend, string, error) {
+	if s.cfg.Tenant != nil {
+		return s.cfg.Tenant(ctx)
+	}
+	return s.cfg.Backend, s.cfg.DefaultZone, nil
 }
 
 // Methods lists the action RPCs the server serves.
