@@ -100,7 +100,7 @@ func Decode(data []byte, msg proto.Message) error {
 	}
 	proto.Reset(msg)
 	var d decoder
-	d.object(m, obj, "")
+	d.object(m, obj)
 	if len(d.mismatches) == 0 {
 		return nil
 	}
@@ -113,19 +113,43 @@ func Decode(data []byte, msg proto.Message) error {
 type decoder struct {
 	mismatches []FieldMismatch
 	omitted    int
+	// stack is the path to the value being decoded; it is rendered only when a mismatch is recorded.
+	stack []pathStep
+}
+
+func (d *decoder) push(s pathStep) { d.stack = append(d.stack, s) }
+func (d *decoder) pop()            { d.stack = d.stack[:len(d.stack)-1] }
+
+// path renders the current path, e.g. instance_set[3].eip.bandwidth or role_count["master"].
+func (d *decoder) path() string {
+	var b strings.Builder
+	for _, s := range d.stack {
+		switch s.kind {
+		case indexElem:
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+		case mapKeyElem:
+			b.WriteString("[" + strconv.Quote(s.key) + "]")
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(s.key)
+		}
+	}
+	return b.String()
 }
 
 // skip records a value that did not fit.
-func (d *decoder) skip(path, reason string) {
+func (d *decoder) skip(reason string) {
 	if len(d.mismatches) >= maxMismatches {
 		d.omitted++
 		return
 	}
-	d.mismatches = append(d.mismatches, FieldMismatch{Path: path, Reason: reason})
+	d.mismatches = append(d.mismatches, FieldMismatch{Path: d.path(), Reason: reason})
 }
 
 // object fills the fields of m from obj.
-func (d *decoder) object(m protoreflect.Message, obj map[string]any, path string) {
+func (d *decoder) object(m protoreflect.Message, obj map[string]any) {
 	ix := indexOf(m.Descriptor())
 	for k, v := range obj {
 		ent, ok := ix.byKey[k]
@@ -138,29 +162,31 @@ func (d *decoder) object(m protoreflect.Message, obj map[string]any, path string
 				continue
 			}
 		}
-		d.field(m, ent.fd, v, join(path, k))
+		d.push(pathStep{key: k})
+		d.field(m, ent.fd, v)
+		d.pop()
 	}
 }
 
 // field fills one field of m from v.
-func (d *decoder) field(m protoreflect.Message, fd protoreflect.FieldDescriptor, v any, path string) {
+func (d *decoder) field(m protoreflect.Message, fd protoreflect.FieldDescriptor, v any) {
 	if v == nil {
 		return
 	}
 	switch {
 	case fd.IsMap():
-		d.mapField(m, fd, v, path)
+		d.mapField(m, fd, v)
 	case fd.IsList():
-		d.listField(m, fd, v, path)
+		d.listField(m, fd, v)
 	default:
-		if val, ok := d.single(m.NewField(fd), fd, v, path); ok {
+		if val, ok := d.single(m.NewField(fd), fd, v); ok {
 			m.Set(fd, val)
 		}
 	}
 }
 
 // listField fills a repeated field from an array (or a single value, as a one-element list).
-func (d *decoder) listField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v any, path string) {
+func (d *decoder) listField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v any) {
 	arr, ok := v.([]any)
 	if !ok {
 		if s, isStr := v.(string); isStr && s == "" {
@@ -176,9 +202,11 @@ func (d *decoder) listField(m protoreflect.Message, fd protoreflect.FieldDescrip
 		if el == nil && !holdsValue(fd) {
 			continue
 		}
-		if val, ok := d.single(l.NewElement(), fd, el, fmt.Sprintf("%s[%d]", path, i)); ok {
+		d.push(pathStep{index: i, kind: indexElem})
+		if val, ok := d.single(l.NewElement(), fd, el); ok {
 			l.Append(val)
 		}
+		d.pop()
 	}
 	if l.Len() == 0 {
 		m.Clear(fd)
@@ -186,13 +214,13 @@ func (d *decoder) listField(m protoreflect.Message, fd protoreflect.FieldDescrip
 }
 
 // mapField fills a map field from an object.
-func (d *decoder) mapField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v any, path string) {
+func (d *decoder) mapField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v any) {
 	obj, ok := asObject(v)
 	if !ok {
 		if s, isStr := v.(string); isStr && s == "" {
 			return
 		}
-		d.skip(path, "want an object, got "+describe(v))
+		d.skip("want an object, got " + describe(v))
 		return
 	}
 	if len(obj) == 0 {
@@ -200,10 +228,11 @@ func (d *decoder) mapField(m protoreflect.Message, fd protoreflect.FieldDescript
 	}
 	mp := m.Mutable(fd).Map()
 	for k, el := range obj {
-		p := fmt.Sprintf("%s[%q]", path, k)
 		key, reason := mapKey(fd.MapKey().Kind(), k)
 		if reason != "" {
-			d.skip(p, reason)
+			d.push(pathStep{key: k, kind: mapKeyElem})
+			d.skip(reason)
+			d.pop()
 			continue
 		}
 		if el == nil && !holdsValue(fd.MapValue()) {
@@ -213,9 +242,11 @@ func (d *decoder) mapField(m protoreflect.Message, fd protoreflect.FieldDescript
 		if isMessage(fd.MapValue()) {
 			zero = mp.NewValue()
 		}
-		if val, ok := d.single(zero, fd.MapValue(), el, p); ok {
+		d.push(pathStep{key: k, kind: mapKeyElem})
+		if val, ok := d.single(zero, fd.MapValue(), el); ok {
 			mp.Set(key, val)
 		}
+		d.pop()
 	}
 	if mp.Len() == 0 {
 		m.Clear(fd)
@@ -230,9 +261,9 @@ func holdsValue(fd protoreflect.FieldDescriptor) bool {
 // single converts v to one value of fd's kind: a singular field, a list element or a map value. For
 // message kinds, fresh is a new empty message to fill. ok is false when the value is skipped (a mismatch
 // is then recorded, except for null and "" which simply mean unset).
-func (d *decoder) single(fresh protoreflect.Value, fd protoreflect.FieldDescriptor, v any, path string) (protoreflect.Value, bool) {
+func (d *decoder) single(fresh protoreflect.Value, fd protoreflect.FieldDescriptor, v any) (protoreflect.Value, bool) {
 	if isMessage(fd) {
-		if ok := d.message(fresh.Message(), v, path); ok {
+		if ok := d.message(fresh.Message(), v); ok {
 			return fresh, true
 		}
 		return protoreflect.Value{}, false
@@ -243,7 +274,7 @@ func (d *decoder) single(fresh protoreflect.Value, fd protoreflect.FieldDescript
 		return val, true
 	case unset:
 	default:
-		d.skip(path, reason)
+		d.skip(reason)
 	}
 	return protoreflect.Value{}, false
 }
@@ -252,12 +283,12 @@ func (d *decoder) single(fresh protoreflect.Value, fd protoreflect.FieldDescript
 const unset = "\x00unset"
 
 // message fills m from v and reports whether m should be stored.
-func (d *decoder) message(m protoreflect.Message, v any, path string) bool {
+func (d *decoder) message(m protoreflect.Message, v any) bool {
 	switch fn := m.Descriptor().FullName(); {
 	case fn == timestampName:
 		s, ok := v.(string)
 		if !ok {
-			d.skip(path, "want an RFC 3339 timestamp string, got "+describe(v))
+			d.skip("want an RFC 3339 timestamp string, got " + describe(v))
 			return false
 		}
 		if strings.TrimSpace(s) == "" {
@@ -265,7 +296,7 @@ func (d *decoder) message(m protoreflect.Message, v any, path string) bool {
 		}
 		t, err := parseTime(s)
 		if err != nil {
-			d.skip(path, err.Error())
+			d.skip(err.Error())
 			return false
 		}
 		fields := m.Descriptor().Fields()
@@ -278,19 +309,19 @@ func (d *decoder) message(m protoreflect.Message, v any, path string) bool {
 			if s, isStr := v.(string); isStr && s == "" {
 				return false
 			}
-			d.skip(path, "want an object, got "+describe(v))
+			d.skip("want an object, got " + describe(v))
 			return false
 		}
-		d.fillStruct(m, obj, path)
+		d.fillStruct(m, obj)
 		return true
 	case fn == valueName:
-		return d.fillValue(m, v, path)
+		return d.fillValue(m, v)
 	case fn == listValueName:
 		arr, ok := v.([]any)
 		if !ok {
 			arr = []any{v}
 		}
-		d.fillList(m, arr, path)
+		d.fillList(m, arr)
 		return true
 	case isWrapper(fn):
 		fd := m.Descriptor().Fields().ByNumber(1)
@@ -301,7 +332,7 @@ func (d *decoder) message(m protoreflect.Message, v any, path string) bool {
 			return true
 		case unset:
 		default:
-			d.skip(path, reason)
+			d.skip(reason)
 		}
 		return false
 	case fn.Parent() == "google.protobuf":
@@ -311,7 +342,7 @@ func (d *decoder) message(m protoreflect.Message, v any, path string) bool {
 			err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m.Interface())
 		}
 		if err != nil {
-			d.skip(path, fmt.Sprintf("not a valid %s: %v", fn.Name(), err))
+			d.skip(fmt.Sprintf("not a valid %s: %v", fn.Name(), err))
 			return false
 		}
 		return true
@@ -321,37 +352,41 @@ func (d *decoder) message(m protoreflect.Message, v any, path string) bool {
 		if s, isStr := v.(string); isStr && s == "" {
 			return false
 		}
-		d.skip(path, "want an object, got "+describe(v))
+		d.skip("want an object, got " + describe(v))
 		return false
 	}
-	d.object(m, obj, path)
+	d.object(m, obj)
 	return true
 }
 
 // fillStruct fills a google.protobuf.Struct from obj.
-func (d *decoder) fillStruct(m protoreflect.Message, obj map[string]any, path string) {
+func (d *decoder) fillStruct(m protoreflect.Message, obj map[string]any) {
 	fields := m.Mutable(m.Descriptor().Fields().ByNumber(1)).Map()
 	for k, el := range obj {
 		val := fields.NewValue()
-		if d.fillValue(val.Message(), el, join(path, k)) {
+		d.push(pathStep{key: k})
+		if d.fillValue(val.Message(), el) {
 			fields.Set(protoreflect.ValueOfString(k).MapKey(), val)
 		}
+		d.pop()
 	}
 }
 
 // fillList fills a google.protobuf.ListValue from arr.
-func (d *decoder) fillList(m protoreflect.Message, arr []any, path string) {
+func (d *decoder) fillList(m protoreflect.Message, arr []any) {
 	l := m.Mutable(m.Descriptor().Fields().ByNumber(1)).List()
 	for i, el := range arr {
 		val := l.NewElement()
-		if d.fillValue(val.Message(), el, fmt.Sprintf("%s[%d]", path, i)) {
+		d.push(pathStep{index: i, kind: indexElem})
+		if d.fillValue(val.Message(), el) {
 			l.Append(val)
 		}
+		d.pop()
 	}
 }
 
 // fillValue fills a google.protobuf.Value from any JSON value (null included).
-func (d *decoder) fillValue(m protoreflect.Message, v any, path string) bool {
+func (d *decoder) fillValue(m protoreflect.Message, v any) bool {
 	fields := m.Descriptor().Fields()
 	switch x := v.(type) {
 	case nil:
@@ -363,22 +398,22 @@ func (d *decoder) fillValue(m protoreflect.Message, v any, path string) bool {
 	case json.Number:
 		f, err := strconv.ParseFloat(string(x), 64)
 		if err != nil {
-			d.skip(path, fmt.Sprintf("number %s does not fit a double", clip(string(x))))
+			d.skip(fmt.Sprintf("number %s does not fit a double", clip(string(x))))
 			return false
 		}
 		m.Set(fields.ByNumber(valueNumberField), protoreflect.ValueOfFloat64(f))
 	case map[string]any:
 		fd := fields.ByNumber(valueStructField)
 		s := m.NewField(fd)
-		d.fillStruct(s.Message(), x, path)
+		d.fillStruct(s.Message(), x)
 		m.Set(fd, s)
 	case []any:
 		fd := fields.ByNumber(valueListField)
 		l := m.NewField(fd)
-		d.fillList(l.Message(), x, path)
+		d.fillList(l.Message(), x)
 		m.Set(fd, l)
 	default:
-		d.skip(path, "unexpected JSON value")
+		d.skip("unexpected JSON value")
 		return false
 	}
 	return true
@@ -715,10 +750,18 @@ func clip(s string) string {
 	return s[:cut] + "..."
 }
 
-// join appends a key to a path.
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+// pathStep is one step of the path to a value.
+type pathStep struct {
+	kind  pathKind
+	key   string
+	index int
 }
+
+// pathKind tells how a pathStep is rendered.
+type pathKind int
+
+const (
+	fieldElem  pathKind = iota // .key
+	indexElem                  // [index]
+	mapKeyElem                 // ["key"]
+)

@@ -1,0 +1,84 @@
+package codec_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
+)
+
+// BenchmarkEncode flattens a RunInstances request and an AddSecurityGroupRules request with ten rules.
+func BenchmarkEncode(b *testing.B) {
+	run := &iaasv1.RunInstancesRequest{
+		ImageId: proto.String("centos7x64d"), InstanceType: proto.String("s1.large.r2"), Count: proto.Int32(3),
+		LoginMode: proto.String("keypair"), LoginKeypair: proto.String("kp-bn2n77ow"),
+		Vxnets: []string{"vxnet-0", "vxnet-abcd123|192.168.1.2"}, Volumes: []string{"vol-1", "vol-2"},
+		InstanceName: proto.String("web"), Zone: proto.String("pek3a"),
+	}
+	rules := &iaasv1.AddSecurityGroupRulesRequest{SecurityGroup: proto.String("sg-6ft05wt6"), Zone: proto.String("pek3a")}
+	for i := 0; i < 10; i++ {
+		rules.Rules = append(rules.Rules, &iaasv1.SecurityGroupRule{
+			Action: proto.String("accept"), Direction: proto.Int32(0), Priority: proto.Int32(int32(i)),
+			Protocol: proto.String("tcp"), Val1: proto.String(fmt.Sprint(8000 + i)), Val2: proto.String(""),
+		})
+	}
+	for name, msg := range map[string]proto.Message{"RunInstances": run, "AddSecurityGroupRules10": rules} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := codec.Encode(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// describeInstances100 is a DescribeInstances answer with 100 instances in the documented shape.
+func describeInstances100() []byte {
+	const inst = `{"vcpus_current":1,"instance_id":"i-%08d","image":{"processor_type":"64bit","platform":"linux",
+"image_size":20,"image_name":"CentOS 7.7 64bit","image_id":"centos77x64a","os_family":"centos","provider":"system"},
+"vxnets":[{"vxnet_name":"primary vxnet","vxnet_type":1,"vxnet_id":"vxnet-0","nic_id":"52:54:6d:56:6d:1b","private_ip":"10.50.15.%d"}],
+"memory_current":1024,"sub_code":0,"transition_status":"","instance_name":"web-%d","instance_type":"s1.small.r1",
+"create_time":"2013-08-28T14:26:03Z","status":"running","status_time":"2013-08-29T06:25:56Z","description":null,
+"eip":{"eip_id":"eip-1234abcd","eip_addr":"121.201.7.44","bandwidth":2},
+"security_group":{"is_default":1,"security_group_id":"sg-z13kokni","security_group_name":"default security group"},
+"volume_ids":["vol-g7xy7d6g"],"keypair_ids":["kp-bn2n77ow"],"tags":[{"tag_id":"tag-1","tag_name":"prod"}]}`
+	var b strings.Builder
+	b.WriteString(`{"action":"DescribeInstancesResponse","ret_code":0,"total_count":100,"instance_set":[`)
+	for i := 0; i < 100; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, inst, i, i%250, i)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// BenchmarkDecode decodes a DescribeInstances answer with 100 instances.
+func BenchmarkDecode(b *testing.B) {
+	data := describeInstances100()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var resp iaasv1.DescribeInstancesResponse
+		if err := codec.Decode(data, &resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestBenchmarkFixtureDecodes(t *testing.T) {
+	var resp iaasv1.DescribeInstancesResponse
+	if err := codec.Decode(describeInstances100(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetInstanceSet()) != 100 || resp.GetInstanceSet()[99].GetInstanceId() != "i-00000099" {
+		t.Fatalf("fixture decoded to %d instances", len(resp.GetInstanceSet()))
+	}
+}
