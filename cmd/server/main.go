@@ -28,6 +28,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
 func main() {
@@ -82,7 +83,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Backend: be, DefaultZone: cfg.Zone, Logger: log.With("component", "grpc")})
+	hub := watch.NewSingle(be, cfg.Zone, watch.Options{Logger: log.With("component", "watch")})
+	defer hub.Close()
+	srv, err := server.New(server.Config{Backend: be, DefaultZone: cfg.Zone, Watch: hub, Logger: log.With("component", "grpc")})
 	if err != nil {
 		return err
 	}
@@ -117,6 +120,8 @@ func run(args []string) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	srv.Health().Shutdown() // NOT_SERVING first, so load balancers stop sending new calls
+	hub.Close()             // watch streams end UNAVAILABLE so clients resume elsewhere
 	_ = hs.Shutdown(shutdownCtx)
 	done := make(chan struct{})
 	go func() { srv.GracefulStop(); close(done) }()
