@@ -3,9 +3,14 @@ package watch_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -17,66 +22,77 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
-// scaleConfig is one run of the scale scenario.
-type scaleConfig struct {
-	streams, jobs int
-	// mode "hub" drives WatchService.WatchJobs in-process with a stream that records what is sent
-	// (the gRPC handler's code path without transport); "grpc" opens real gRPC streams to the
-	// facade server over bufconn.
-	mode string
-	// pending and working are the emulator's job durations.
-	pending, working time.Duration
-	hub              watch.Options
+// The scale scenario of issue 5: 10,000 concurrent watch streams over 1,000 jobs on the emulator.
+// Jobs stay pending 2s and working 3s; stream i watches job i mod 1,000 (10 watchers per job). It runs
+// in one of two modes:
+//
+//   - "hub": everything in this process; WatchService.WatchJobs is called directly with a server stream
+//     that records what is sent (the gRPC handler's code path without the transport).
+//   - "grpc": the facade (server.New with the Hub, over an in-process emulator) runs in a child process
+//     listening on loopback TCP; this process creates the jobs through InstanceService.RunInstances and
+//     opens the 10,000 streams over 16 gRPC connections. The server's memory is read from the child's
+//     /proc/<pid>/status, so it excludes the clients.
+const (
+	scaleStreams = 10000
+	scaleJobs    = 1000
+	scalePending = 2 * time.Second
+	scaleWorking = 3 * time.Second
+)
+
+// loggedCall is one DescribeJobs call of the Hub.
+type loggedCall struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	IDs   []string  `json:"ids"`
 }
 
-// scaleResult are the measured figures of a run.
-type scaleResult struct {
-	cfg                          scaleConfig
-	setup, run                   time.Duration
-	rounds, freshRounds          int64
-	describeJobs, maxRoundCalls  int64
-	events                       int64
-	rssBefore, rssPeak, hwm      int64 // bytes
-	heapPeak                     uint64
-	goroutinesPeak               int
-	delayP50, delayP99, delayMax time.Duration // job end -> event at every watcher
-	lateJobs                     int           // jobs whose delay exceeded one poll interval
-	interval                     time.Duration // the poll interval bound used for lateJobs
+// pollLog is an Upstream that records the Hub's DescribeJobs calls.
+type pollLog struct {
+	up    watch.Upstream
+	mu    sync.Mutex
+	calls []loggedCall
 }
 
-func (r scaleResult) String() string {
-	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-	return fmt.Sprintf("mode=%s streams=%d jobs=%d: setup %v, run %v; DescribeJobs %d over %d full rounds + %d first looks, at most %d per round; "+
-		"events %d; RSS before streams %s, peak %s (VmHWM %s), heap in use peak %.1f MiB, goroutines peak %d; "+
-		"job end -> event at every watcher: p50 %v p99 %v max %v (%d jobs over %v)",
-		r.cfg.mode, r.cfg.streams, r.cfg.jobs, r.setup.Round(time.Millisecond), r.run.Round(time.Millisecond),
-		r.describeJobs, r.rounds, r.freshRounds, r.maxRoundCalls, r.events,
-		mib(r.rssBefore), mib(r.rssPeak), mib(r.hwm), float64(r.heapPeak)/(1<<20), r.goroutinesPeak,
-		r.delayP50.Round(time.Millisecond), r.delayP99.Round(time.Millisecond), r.delayMax.Round(time.Millisecond),
-		r.lateJobs, r.interval)
+// Call implements watch.Upstream.
+func (l *pollLog) Call(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error) {
+	start := time.Now()
+	data, err := l.up.Call(ctx, action, params, post)
+	if action == "DescribeJobs" {
+		c := loggedCall{Start: start, End: time.Now()}
+		for i := 1; params["jobs."+strconv.Itoa(i)] != ""; i++ {
+			c.IDs = append(c.IDs, params["jobs."+strconv.Itoa(i)])
+		}
+		l.mu.Lock()
+		l.calls = append(l.calls, c)
+		l.mu.Unlock()
+	}
+	return data, err
 }
 
-// procStatus returns VmRSS and VmHWM of this process in bytes (0 where /proc is missing).
-func procStatus() (rss, hwm int64) {
-	f, err := os.Open("/proc/self/status")
+func (l *pollLog) log() []loggedCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls)
+}
+
+// procStatus returns VmRSS and VmHWM in bytes of a process ("self" or a pid); 0 where /proc is missing.
+func procStatus(pid string) (rss, hwm int64) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
 		fields := strings.Fields(v)
 		if len(fields) == 0 {
 			continue
@@ -90,6 +106,132 @@ func procStatus() (rss, hwm int64) {
 		}
 	}
 	return rss, hwm
+}
+
+// scaleResult are the figures of one run.
+type scaleResult struct {
+	mode                         string
+	streams, jobs                int
+	setup, run                   time.Duration
+	stats                        watch.Stats
+	describeJobs                 int64
+	rssBefore, rssPeak, hwm      int64  // bytes, of the process that serves the streams
+	heapPeak                     uint64 // hub mode only
+	goroutinesPeak               int    // hub mode only
+	delayP50, delayP99, delayMax time.Duration
+	intervalP50, intervalMax     time.Duration
+	fanoutP50, fanoutP99         time.Duration
+	fanoutMax                    time.Duration
+	// lateJobs counts jobs whose delay exceeded the poll interval in effect (the job ended just after
+	// a poll started, so the next poll's own duration and the fan-out come on top); excessMax is the
+	// largest excess, and slowJobs counts jobs whose excess is more than that poll's duration plus
+	// 100ms of fan-out.
+	lateJobs, slowJobs int
+	excessMax          time.Duration
+}
+
+func (r scaleResult) String() string {
+	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	s := fmt.Sprintf("mode=%s streams=%d jobs=%d: setup %v, run %v\n", r.mode, r.streams, r.jobs, ms(r.setup), ms(r.run))
+	s += fmt.Sprintf("  upstream: %d DescribeJobs over %d full rounds + %d first looks; at most %d per round\n",
+		r.describeJobs, r.stats.Rounds, r.stats.FreshRounds, r.stats.MaxRoundCalls)
+	s += fmt.Sprintf("  server memory: RSS %s before the streams, peak %s (VmHWM %s)", mib(r.rssBefore), mib(r.rssPeak), mib(r.hwm))
+	if r.heapPeak > 0 {
+		s += fmt.Sprintf("; heap in use peak %.1f MiB; goroutines peak %d", float64(r.heapPeak)/(1<<20), r.goroutinesPeak)
+	}
+	s += fmt.Sprintf("\n  job end -> terminal event at every watcher: p50 %v, p99 %v, max %v\n", ms(r.delayP50), ms(r.delayP99), ms(r.delayMax))
+	s += fmt.Sprintf("  poll interval in effect when the jobs ended: p50 %v, max %v\n", ms(r.intervalP50), ms(r.intervalMax))
+	s += fmt.Sprintf("  jobs whose delay exceeded their poll interval: %d (by at most %v); by more than the poll's own duration + 100ms: %d\n",
+		r.lateJobs, ms(r.excessMax), r.slowJobs)
+	s += fmt.Sprintf("  answer of the poll that saw the end -> every watcher: p50 %v, p99 %v, max %v", ms(r.fanoutP50), ms(r.fanoutP99), ms(r.fanoutMax))
+	return s
+}
+
+// quantiles returns the median, 99th percentile and maximum of ds (sorted in place).
+func quantiles(ds []time.Duration) (p50, p99, maxd time.Duration) {
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1]
+}
+
+// analyse computes the delays of a run. ends[j] is no later than job j's end, endsBy[j] no earlier;
+// received[i] is when stream i got its terminal event (UnixNano).
+func (r *scaleResult) analyse(tb testing.TB, ids []string, ends []time.Time, received []atomic.Int64, calls []loggedCall) {
+	last := make([]int64, len(ids))
+	for i := range received {
+		at := received[i].Load()
+		if at == 0 {
+			tb.Fatalf("stream %d got no terminal event", i)
+		}
+		last[i%len(ids)] = max(last[i%len(ids)], at)
+	}
+	byJob := map[string][]loggedCall{}
+	for _, c := range calls {
+		for _, id := range c.IDs {
+			byJob[id] = append(byJob[id], c)
+		}
+	}
+	var delays, intervals, fanouts []time.Duration
+	for j, id := range ids {
+		got := time.Unix(0, last[j])
+		delay := max(0, got.Sub(ends[j]))
+		delays = append(delays, delay)
+		// A job leaves the batches once terminal: the last call naming it saw it end, and the one
+		// before it did not; the gap between them is the poll interval in effect.
+		cs := byJob[id]
+		if len(cs) < 2 {
+			tb.Fatalf("job %s: %d DescribeJobs calls named it; want one before and one after its end", id, len(cs))
+		}
+		prev, seen := cs[len(cs)-2], cs[len(cs)-1]
+		interval := seen.Start.Sub(prev.Start)
+		intervals = append(intervals, interval)
+		fanouts = append(fanouts, max(0, got.Sub(seen.End)))
+		if delay > interval {
+			r.lateJobs++
+			r.excessMax = max(r.excessMax, delay-interval)
+			if delay > interval+seen.End.Sub(seen.Start)+100*time.Millisecond {
+				r.slowJobs++
+			}
+		}
+	}
+	r.delayP50, r.delayP99, r.delayMax = quantiles(delays)
+	r.intervalP50, _, r.intervalMax = quantiles(intervals)
+	r.fanoutP50, r.fanoutP99, r.fanoutMax = quantiles(fanouts)
+}
+
+// createJobs runs create(i) for i < n with 8 workers and returns the job ids with bounds of their
+// ends: a job ends pending+working after the emulator created it, which is between sending and
+// receiving the answer.
+func createJobs(tb testing.TB, n int, create func() (string, error)) (ids []string, ends, endsBy []time.Time) {
+	ids, ends, endsBy = make([]string, n), make([]time.Time, n), make([]time.Time, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				sent := time.Now()
+				id, err := create()
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i], ends[i], endsBy[i] = id, sent.Add(scalePending+scaleWorking), time.Now().Add(scalePending+scaleWorking)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		tb.Fatal(err)
+	}
+	return ids, ends, endsBy
 }
 
 // recordingStream is a WatchJobs server stream that calls onSend for each message.
@@ -106,212 +248,279 @@ func (s *recordingStream) Send(m *iaasv1.WatchJobsResponse) error {
 	return nil
 }
 
-// runScale creates cfg.jobs jobs on an in-process emulator, opens cfg.streams watch streams over
-// them (stream i watches job i mod jobs), and measures calls, memory and delivery delay.
-func runScale(tb testing.TB, cfg scaleConfig) scaleResult {
-	res := scaleResult{cfg: cfg}
+// runScaleHub runs the scenario in this process.
+func runScaleHub(tb testing.TB, streams int) scaleResult {
+	r := scaleResult{mode: "hub", streams: streams, jobs: scaleJobs}
 	start := time.Now()
-	e := newEnv(tb, emulator.Options{JobPending: cfg.pending, JobWorking: cfg.working, Quota: -1}, cfg.hub)
+	e := newEnv(tb, emulator.Options{JobPending: scalePending, JobWorking: scaleWorking, Quota: -1}, watch.Options{})
+	plog := &pollLog{up: e.be}
+	hub := watch.NewSingle(plog, "pek3a", watch.Options{})
+	defer hub.Close()
+	ids, ends, _ := createJobs(tb, scaleJobs, func() (string, error) {
+		id, _ := e.runInstances(tb, 1)
+		return id, nil
+	})
+	runtime.GC()
+	r.rssBefore, _ = procStatus("self")
+	describeBefore := e.describeJobs()
 
-	// Create the jobs with 8 parallel RunInstances callers; a job ends pending+working after it was
-	// created, which is no earlier than the request was sent.
-	ids := make([]string, cfg.jobs)
-	ends := make([]time.Time, cfg.jobs)
-	var next atomic.Int64
+	received := make([]atomic.Int64, streams)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	errs := make(chan error, streams)
 	var wg sync.WaitGroup
-	for range 8 {
+	for i := range streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= cfg.jobs {
-					return
+			s := &recordingStream{ctx: ctx, onSend: func(m *iaasv1.WatchJobsResponse) {
+				if m.GetJob().GetTerminal() {
+					received[i].Store(time.Now().UnixNano())
 				}
-				sent := time.Now()
-				ids[i], _ = e.runInstances(tb, 1)
-				ends[i] = sent.Add(cfg.pending + cfg.working)
-			}
+			}}
+			errs <- hub.WatchJobs(&iaasv1.WatchJobsRequest{JobIds: []string{ids[i%scaleJobs]}}, s)
 		}()
 	}
-	wg.Wait()
-	runtime.GC()
-	res.rssBefore, _ = procStatus()
-	describeBefore := e.describeJobs()
-
-	// received[i] is when stream i got its job's terminal event.
-	received := make([]atomic.Int64, cfg.streams)
-	var events atomic.Int64
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.pending+cfg.working+2*time.Minute)
-	defer cancel()
-	errs := make(chan error, cfg.streams)
-	var streams sync.WaitGroup
-	record := func(i int, m *iaasv1.WatchJobsResponse) {
-		events.Add(1)
-		if m.GetJob().GetTerminal() {
-			received[i].Store(time.Now().UnixNano())
-		}
-	}
-	switch cfg.mode {
-	case "hub":
-		for i := range cfg.streams {
-			streams.Add(1)
-			go func() {
-				defer streams.Done()
-				s := &recordingStream{ctx: ctx, onSend: func(m *iaasv1.WatchJobsResponse) { record(i, m) }}
-				errs <- e.hub.WatchJobs(&iaasv1.WatchJobsRequest{JobIds: []string{ids[i%cfg.jobs]}}, s)
-			}()
-		}
-	case "grpc":
-		srv, err := server.New(server.Config{Backend: e.be, DefaultZone: "pek3a", Watch: e.hub})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer srv.Stop()
-		lis := bufconn.Listen(1 << 20)
-		go func() { _ = srv.Serve(lis) }()
-		const conns = 16
-		clients := make([]iaasv1.WatchServiceClient, conns)
-		for c := range clients {
-			conn, err := grpc.NewClient("passthrough:///bufconn",
-				grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-				grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				tb.Fatal(err)
-			}
-			defer conn.Close()
-			clients[c] = iaasv1.NewWatchServiceClient(conn)
-		}
-		for i := range cfg.streams {
-			streams.Add(1)
-			go func() {
-				defer streams.Done()
-				st, err := clients[i%conns].WatchJobs(ctx, &iaasv1.WatchJobsRequest{JobIds: []string{ids[i%cfg.jobs]}})
-				if err != nil {
-					errs <- err
-					return
-				}
-				for {
-					m, err := st.Recv()
-					if err != nil {
-						if err.Error() == "EOF" {
-							err = nil
-						}
-						errs <- err
-						return
-					}
-					record(i, m)
-				}
-			}()
-		}
-	default:
-		tb.Fatalf("unknown mode %q", cfg.mode)
-	}
-	res.setup = time.Since(start)
-
-	// Sample memory while the streams run.
+	r.setup = time.Since(start)
 	runStart := time.Now()
-	done := make(chan struct{})
-	go func() { streams.Wait(); close(done) }()
-	tick := time.NewTicker(100 * time.Millisecond)
-	var ms runtime.MemStats
-sample:
-	for {
-		select {
-		case <-done:
-			break sample
-		case <-tick.C:
-			rss, _ := procStatus()
-			res.rssPeak = max(res.rssPeak, rss)
-			runtime.ReadMemStats(&ms)
-			res.heapPeak = max(res.heapPeak, ms.HeapInuse)
-			res.goroutinesPeak = max(res.goroutinesPeak, runtime.NumGoroutine())
-		}
-	}
-	tick.Stop()
-	res.run = time.Since(runStart)
+	sample(&wg, func() {
+		rss, _ := procStatus("self")
+		r.rssPeak = max(r.rssPeak, rss)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		r.heapPeak = max(r.heapPeak, ms.HeapInuse)
+		r.goroutinesPeak = max(r.goroutinesPeak, runtime.NumGoroutine())
+	})
+	r.run = time.Since(runStart)
 	close(errs)
 	for err := range errs {
 		if err != nil {
 			tb.Fatalf("stream: %v", err)
 		}
 	}
-	_, res.hwm = procStatus()
-
-	s := e.hub.Stats()
-	res.rounds, res.freshRounds, res.maxRoundCalls = s.Rounds, s.FreshRounds, s.MaxRoundCalls
-	res.describeJobs = e.describeJobs() - describeBefore
-	res.events = events.Load()
-
-	// Delay per job: from its end to the last of its watchers getting the terminal event.
-	last := make([]int64, cfg.jobs)
-	for i := range cfg.streams {
-		at := received[i].Load()
-		if at == 0 {
-			tb.Fatalf("stream %d got no terminal event", i)
-		}
-		last[i%cfg.jobs] = max(last[i%cfg.jobs], at)
-	}
-	o := cfg.hub
-	if o.MinInterval == 0 {
-		o.MinInterval = watch.DefaultMinInterval
-	}
-	jit := o.Jitter
-	if jit == 0 {
-		jit = watch.DefaultJitter
-	}
-	res.interval = time.Duration(float64(o.MinInterval) * (1 + max(jit, 0)))
-	delays := make([]time.Duration, cfg.jobs)
-	for j := range cfg.jobs {
-		delays[j] = max(0, time.Unix(0, last[j]).Sub(ends[j]))
-		if delays[j] > res.interval {
-			res.lateJobs++
-		}
-	}
-	slices.Sort(delays)
-	res.delayP50, res.delayP99, res.delayMax = delays[len(delays)/2], delays[len(delays)*99/100], delays[len(delays)-1]
-	return res
+	_, r.hwm = procStatus("self")
+	r.stats = hub.Stats()
+	r.describeJobs = e.describeJobs() - describeBefore
+	r.analyse(tb, ids, ends, received, plog.log())
+	return r
 }
 
-// TestWatchScale is the benchmark of issue 5: 10,000 concurrent watch streams over 1,000 jobs on
-// the in-process emulator. It runs only with WATCH_SCALE=hub or WATCH_SCALE=grpc (the mode), so CI
-// stays fast:
+// sample calls f every 100ms until wg is done.
+func sample(wg *sync.WaitGroup, f func()) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			f()
+		}
+	}
+}
+
+// scaleServerReport is what the child server process reports when its stdin closes.
+type scaleServerReport struct {
+	Calls        []loggedCall `json:"calls"`
+	Stats        watch.Stats  `json:"stats"`
+	DescribeJobs int64        `json:"describe_jobs"`
+}
+
+// TestWatchScaleServer is the child process of the "grpc" mode: the facade with the Hub over an
+// in-process emulator on loopback TCP. It prints "ADDR <host:port>", serves until stdin closes, then
+// prints its report as one JSON line. It is skipped unless started by runScaleGRPC.
+func TestWatchScaleServer(t *testing.T) {
+	if os.Getenv("WATCH_SCALE_SERVER") != "1" {
+		t.Skip("the child process of TestWatchScale (WATCH_SCALE=grpc)")
+	}
+	emu := emulator.New(emulator.Options{JobPending: scalePending, JobWorking: scaleWorking, Quota: -1})
+	up := httptest.NewServer(emu)
+	defer up.Close()
+	be, err := backend.New(backend.Config{Endpoint: up.URL + "/iaas/",
+		Credentials: signer.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plog := &pollLog{up: be}
+	hub := watch.NewSingle(plog, "pek3a", watch.Options{})
+	defer hub.Close()
+	srv, err := server.New(server.Config{Backend: be, DefaultZone: "pek3a", Watch: hub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	fmt.Printf("ADDR %s\n", lis.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	b, _ := json.Marshal(scaleServerReport{Calls: plog.log(), Stats: hub.Stats(), DescribeJobs: emu.Stats().Requests["DescribeJobs"]})
+	fmt.Printf("REPORT %s\n", b)
+}
+
+// runScaleGRPC runs the scenario against a child server process over real gRPC.
+func runScaleGRPC(tb testing.TB, streams int) scaleResult {
+	r := scaleResult{mode: "grpc", streams: streams, jobs: scaleJobs}
+	start := time.Now()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchScaleServer$", "-test.v")
+	cmd.Env = append(os.Environ(), "WATCH_SCALE_SERVER=1", "GOMAXPROCS="+strconv.Itoa(runtime.GOMAXPROCS(0)))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := strconv.Itoa(cmd.Process.Pid)
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(make([]byte, 1<<20), 64<<20)
+	addr := ""
+	for addr == "" && lines.Scan() {
+		if a, ok := strings.CutPrefix(lines.Text(), "ADDR "); ok {
+			addr = a
+		}
+	}
+	if addr == "" {
+		tb.Fatal("the server process printed no address")
+	}
+
+	const conns = 16
+	var clients []*grpc.ClientConn
+	for range conns {
+		conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer conn.Close()
+		clients = append(clients, conn)
+	}
+	inst := iaasv1.NewInstanceServiceClient(clients[0])
+	ids, ends, _ := createJobs(tb, scaleJobs, func() (string, error) {
+		resp, err := inst.RunInstances(context.Background(), &iaasv1.RunInstancesRequest{
+			ImageId: proto.String("centos7x64d"), InstanceType: proto.String("c1m1"),
+			LoginMode: proto.String("passwd"), LoginPasswd: proto.String("Passw0rd1"),
+		})
+		return resp.GetJobId(), err
+	})
+	r.rssBefore, _ = procStatus(pid)
+
+	received := make([]atomic.Int64, streams)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	errs := make(chan error, streams)
+	var wg sync.WaitGroup
+	for i := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := iaasv1.NewWatchServiceClient(clients[i%conns]).WatchJobs(ctx, &iaasv1.WatchJobsRequest{JobIds: []string{ids[i%scaleJobs]}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			for {
+				m, err := st.Recv()
+				if errors.Is(err, io.EOF) {
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if m.GetJob().GetTerminal() {
+					received[i].Store(time.Now().UnixNano())
+				}
+			}
+		}()
+	}
+	r.setup = time.Since(start)
+	runStart := time.Now()
+	sample(&wg, func() {
+		rss, _ := procStatus(pid)
+		r.rssPeak = max(r.rssPeak, rss)
+	})
+	r.run = time.Since(runStart)
+	close(errs)
+	for err := range errs {
+		tb.Fatalf("stream: %v", err)
+	}
+	_, r.hwm = procStatus(pid)
+	_ = stdin.Close()
+	var rep scaleServerReport
+	for lines.Scan() {
+		if js, ok := strings.CutPrefix(lines.Text(), "REPORT "); ok {
+			if err := json.Unmarshal([]byte(js), &rep); err != nil {
+				tb.Fatal(err)
+			}
+			break
+		}
+	}
+	r.stats, r.describeJobs = rep.Stats, rep.DescribeJobs
+	r.analyse(tb, ids, ends, received, rep.Calls)
+	return r
+}
+
+// TestWatchScale is the benchmark of issue 5 (see the constants above and docs/bench-watch.md). It runs
+// only with WATCH_SCALE=hub or WATCH_SCALE=grpc, so CI stays fast:
 //
-//	WATCH_SCALE=hub go test -run TestWatchScale -v ./internal/watch
+//	WATCH_SCALE=grpc go test -run 'TestWatchScale$' -v ./internal/watch
 func TestWatchScale(t *testing.T) {
 	mode := os.Getenv("WATCH_SCALE")
 	if mode == "" || testing.Short() {
 		t.Skip("set WATCH_SCALE=hub or WATCH_SCALE=grpc to run the 10,000-stream benchmark")
 	}
-	streams, jobs := 10000, 1000
-	if v, err := strconv.Atoi(os.Getenv("WATCH_SCALE_STREAMS")); err == nil {
+	streams := scaleStreams
+	if v, err := strconv.Atoi(os.Getenv("WATCH_SCALE_STREAMS")); err == nil && v > 0 {
 		streams = v
 	}
-	r := runScale(t, scaleConfig{streams: streams, jobs: jobs, mode: mode, pending: 2 * time.Second, working: 3 * time.Second})
+	var r scaleResult
+	switch mode {
+	case "hub":
+		r = runScaleHub(t, streams)
+	case "grpc":
+		r = runScaleGRPC(t, streams)
+	default:
+		t.Fatalf("WATCH_SCALE=%q: want hub or grpc", mode)
+	}
 	t.Log(r)
-	if r.maxRoundCalls > 10 {
-		t.Errorf("a round made %d DescribeJobs calls; target at most 10", r.maxRoundCalls)
+	if r.stats.MaxRoundCalls > 10 {
+		t.Errorf("a round made %d DescribeJobs calls; target at most 10", r.stats.MaxRoundCalls)
 	}
 	if r.hwm > 256<<20 {
-		t.Errorf("peak RSS %d MiB; target under 256 MiB", r.hwm>>20)
+		t.Errorf("server peak RSS %d MiB; target under 256 MiB", r.hwm>>20)
 	}
-	if r.lateJobs > 0 {
-		t.Errorf("%d jobs reached some watcher later than one poll interval (%v) after they ended", r.lateJobs, r.interval)
+	if r.slowJobs > 0 {
+		t.Errorf("%d jobs reached some watcher later than one poll interval (plus that poll's duration and 100ms) after they ended", r.slowJobs)
 	}
 }
 
-// BenchmarkWatch10kStreams runs the scale scenario once per iteration and reports its figures as
-// metrics (use -benchtime=1x).
+// BenchmarkWatch10kStreams runs the scale scenario once per iteration in both modes and reports its
+// figures as metrics (run with -benchtime=1x).
 func BenchmarkWatch10kStreams(b *testing.B) {
 	for _, mode := range []string{"hub", "grpc"} {
 		b.Run(mode, func(b *testing.B) {
 			for range b.N {
-				r := runScale(b, scaleConfig{streams: 10000, jobs: 1000, mode: mode, pending: 2 * time.Second, working: 3 * time.Second})
-				b.ReportMetric(float64(r.maxRoundCalls), "calls/round")
-				b.ReportMetric(float64(r.hwm)/(1<<20), "MiB-VmHWM")
-				b.ReportMetric(float64(r.rssPeak)/(1<<20), "MiB-RSS")
-				b.ReportMetric(float64(r.delayMax.Milliseconds()), "ms-max-delay")
+				var r scaleResult
+				if mode == "hub" {
+					r = runScaleHub(b, scaleStreams)
+				} else {
+					r = runScaleGRPC(b, scaleStreams)
+				}
+				b.ReportMetric(float64(r.stats.MaxRoundCalls), "calls/round")
+				b.ReportMetric(float64(r.hwm)/(1<<20), "MiB-peak-RSS")
 				b.ReportMetric(float64(r.delayP50.Milliseconds()), "ms-p50-delay")
+				b.ReportMetric(float64(r.delayMax.Milliseconds()), "ms-max-delay")
+				b.ReportMetric(float64(r.fanoutMax.Milliseconds()), "ms-max-fanout")
 				b.Log(r)
 			}
 		})
