@@ -142,7 +142,7 @@ func refine1400(msg string) entry {
 		return entry{code: codes.Unavailable, what: "the resource is busy (" + st[1] + ")", todo: "retry when the operation in progress has finished", retry: retry{retryable: true, delay: 5 * time.Second}}
 	}
 	if strings.Contains(m, "lease info not ready") {
-		return entry{code: codes.Unavailable, what: "the resource was created moments ago and its lease is not ready", todo: "retry in about 30 seconds", retry: retry{retryable: true, delay: 10 * time.Second}}
+		return entry{code: codes.Unavailable, what: "the resource was created moments ago and its lease is not ready", todo: "retry in 15 to 30 seconds", retry: retry{retryable: true, delay: 15 * time.Second}}
 	}
 	if strings.Contains(m, "please try later") || strings.Contains(m, "try again later") || strings.Contains(msg, "请稍后") {
 		return entry{code: codes.Unavailable, what: "the resource is busy", todo: "retry later", retry: retry{retryable: true, delay: 5 * time.Second}}
