@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 )
 
 // fakeUpstream is a scripted DescribeJobs / DescribeVolumes upstream for unit tests.
@@ -32,6 +34,7 @@ type fakeCall struct {
 	at     time.Time
 	action string
 	ids    []string
+	class  callclass.Class
 }
 
 func newFake() *fakeUpstream {
@@ -73,7 +76,7 @@ func (f *fakeUpstream) Call(ctx context.Context, action string, params map[strin
 		}
 		ids = append(ids, id)
 	}
-	f.calls = append(f.calls, fakeCall{time.Now(), action, ids})
+	f.calls = append(f.calls, fakeCall{time.Now(), action, ids, callclass.From(ctx)})
 	if f.fail != nil {
 		if err := f.fail(len(f.calls)); err != nil {
 			return nil, err

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 )
 
 // fastOptions poll quickly, for tests.
@@ -300,6 +301,26 @@ func TestUnwatchedIDLeavesBatch(t *testing.T) {
 	for _, c := range f.callLog()[n+1:] {
 		if strings.Join(c.ids, ",") != "j-keep0001" {
 			t.Fatalf("call after Close names %v; want only j-keep0001", c.ids)
+		}
+	}
+}
+
+func TestPollCallsAreClassPoll(t *testing.T) {
+	f := newFake()
+	f.set("j-class001", JobSuccessful)
+	h := newTestHub(t, f, fastOptions())
+	ctx := testCtx(t)
+	w, err := h.Jobs(callclass.With(ctx, callclass.User), "", []string{"j-class001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, _, err := recvAll(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.callLog() {
+		if c.class != callclass.Poll {
+			t.Errorf("%s call of class %v, want poll", c.action, c.class)
 		}
 	}
 }
