@@ -368,6 +368,7 @@ func TestOnePollerForManyWatchers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitUntil(t, func() bool { return e.hub.Stats().Pollers == 0 }) // the last round is counted
 	s := e.hub.Stats()
 	describe := e.describeJobs() - before
 	t.Logf("%d watchers of %d jobs: %d full rounds, %d first looks, %d DescribeJobs calls, at most %d per round",
