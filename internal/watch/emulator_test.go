@@ -19,6 +19,7 @@ import (
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
@@ -294,6 +295,9 @@ func TestWatchJobsDeadline(t *testing.T) {
 	_, err = e.hub.WaitJobs(wctx, &iaasv1.WaitJobsRequest{JobIds: []string{job}})
 	if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), job) {
 		t.Fatalf("WaitJobs: err = %v, want DEADLINE_EXCEEDED naming %s", err, job)
+	}
+	if info := qcerr.Info(err); info.GetReason() != qcerr.ReasonDeadlineExceeded || info.GetDomain() != qcerr.Domain {
+		t.Errorf("WaitJobs: ErrorInfo %v, want reason %s", info, qcerr.ReasonDeadlineExceeded)
 	}
 }
 

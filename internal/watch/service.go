@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 )
 
 var _ iaasv1.WatchServiceServer = (*Hub)(nil)
@@ -64,6 +66,13 @@ func (h *Hub) WaitJobs(ctx context.Context, req *iaasv1.WaitJobsRequest) (*iaasv
 		return nil, err
 	}
 	defer w.Close()
+	// Give up a little before the caller's deadline, so that the answer naming the unfinished jobs
+	// reaches the caller before its own deadline cuts the call.
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-min(waitMargin, time.Until(dl)/20)))
+		defer cancel()
+	}
 	last := make(map[string]*iaasv1.JobEvent, len(w.IDs()))
 	for {
 		msg, err := w.Recv(ctx)
@@ -72,7 +81,7 @@ func (h *Hub) WaitJobs(ctx context.Context, req *iaasv1.WaitJobsRequest) (*iaasv
 		}
 		if err != nil {
 			if c := status.Code(err); c == codes.DeadlineExceeded || c == codes.Canceled {
-				return nil, status.Error(c, waitingFor(w.IDs(), last, c))
+				return nil, withInfo(c, qcerr.Info(err).GetReason(), waitingFor(w.IDs(), last, c))
 			}
 			return nil, err
 		}
@@ -88,6 +97,9 @@ func (h *Hub) WaitJobs(ctx context.Context, req *iaasv1.WaitJobsRequest) (*iaasv
 	}
 	return resp, nil
 }
+
+// waitMargin is the most WaitJobs ends before the caller's deadline (at most 5% of the time left).
+const waitMargin = 100 * time.Millisecond
 
 // waitingFor describes the jobs still unfinished when a wait ended early.
 func waitingFor(ids []string, last map[string]*iaasv1.JobEvent, c codes.Code) string {

@@ -2,12 +2,14 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"sync"
 
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 )
 
 // noticeKey is the mailbox key of PollNotices ("" is never a valid id).
@@ -164,9 +166,12 @@ func (x *Watch[R]) Close() {
 // IDs returns the watched ids, deduplicated, in request order.
 func (x *Watch[R]) IDs() []string { return x.w.ids }
 
-// ctxError is the gRPC status of a done context: CANCELED or DEADLINE_EXCEEDED.
+// ctxError is the gRPC status of a done context: CANCELED or DEADLINE_EXCEEDED, with an ErrorInfo.
 func ctxError(ctx context.Context) error {
-	return status.FromContextError(ctx.Err()).Err()
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return withInfo(codes.Canceled, qcerr.ReasonCanceled, "the watch was canceled")
+	}
+	return withInfo(codes.DeadlineExceeded, qcerr.ReasonDeadlineExceeded, "the deadline passed before the watch ended")
 }
 
 func wrapJob(m proto.Message) *iaasv1.WatchJobsResponse {
