@@ -48,7 +48,7 @@ api() {
   if [ -n "$body" ]; then args+=(-H 'Content-Type: application/json' --data-binary "$body"); fi
   code=$(curl "${args[@]}" "$BASE$path") || die "$method $path: curl could not complete the request (is the server at $BASE?)"
   if [ "$code" -lt 200 ] || [ "$code" -ge 300 ]; then
-    die "$method $path: HTTP $code: $(jq -r '.error | "\(.status): \(.message)"' "$tmp/body" 2>/dev/null || cat "$tmp/body")"
+    die "$method $path: HTTP $code: $(jq -r '.error | "\(.status // .code): \(.message)"' "$tmp/body" 2>/dev/null || cat "$tmp/body")"
   fi
   cat "$tmp/body"
 }
@@ -61,12 +61,14 @@ watch_job() {
   local job=$1 line rc
   : >"$tmp/last"
   # --fail-with-body: an HTTP error status makes curl exit 22 and its JSON error body still reaches the loop.
-  curl "${CURL_OPTS[@]}" -N --fail-with-body --max-time "$WATCH_TIMEOUT" -H 'Accept: application/x-ndjson' \
+  # The pipeline runs as an `if` condition so that its failure does not end the script (set -e) before
+  # the checks below; PIPESTATUS[0] is curl's exit status.
+  if curl "${CURL_OPTS[@]}" -N --fail-with-body --max-time "$WATCH_TIMEOUT" -H 'Accept: application/x-ndjson' \
     "$BASE/v1/iaas/jobs:watch?job_ids=$job$(zq)" |
     while IFS= read -r line; do
       [ -n "$line" ] || continue
       if jq -e 'has("error")' >/dev/null <<<"$line"; then
-        echo "  stream error: $(jq -r '.error | "\(.status): \(.message)"' <<<"$line")"
+        echo "  stream error: $(jq -r '.error | "\(.status // .code): \(.message)"' <<<"$line")"
         echo "error" >"$tmp/last"
         continue
       fi
@@ -80,8 +82,7 @@ watch_job() {
         (if (.failure_message // "") != "" then " failure: \(.failure_message)" else "" end)' <<<"$line"
       jq -c '.result.job | {terminal: (.terminal // false), failed: (.failed // false), status: .job.status}' \
         <<<"$line" >"$tmp/last"
-    done
-  rc=${PIPESTATUS[0]}
+    done; then rc=${PIPESTATUS[0]}; else rc=${PIPESTATUS[0]}; fi
   if grep -qx error "$tmp/last"; then die "jobs:watch $job: the stream ended with an error (curl exit $rc)"; fi
   if [ "$rc" -ne 0 ]; then die "jobs:watch $job: curl exit $rc (22: HTTP error status, 28: timeout after ${WATCH_TIMEOUT}s)"; fi
   [ -s "$tmp/last" ] || die "jobs:watch $job: the stream ended without any event"
