@@ -23,6 +23,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -394,10 +395,16 @@ func invalidArgument(field, desc string) error {
 	return st.Err()
 }
 
-// clip shortens user input quoted in messages.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
+// clip shortens user input quoted in messages to about 64 bytes.
+func clip(s string) string { return clipN(s, 64) }
+
+// clipN shortens s to at most n bytes (plus "..."), without splitting a UTF-8 sequence.
+func clipN(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -487,5 +488,17 @@ func TestPollerRetiresWhenIdle(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if more := len(f.callLog()) - n; more > 0 {
 		t.Errorf("%d calls after the last watcher left", more)
+	}
+}
+
+func TestClipKeepsUTF8(t *testing.T) {
+	s := strings.Repeat("配额", 50) // 3 bytes per rune
+	for n := 0; n < 20; n++ {
+		if got := clipN(s, n); !utf8.ValidString(got) {
+			t.Fatalf("clipN(%d) = %q is not valid UTF-8", n, got)
+		}
+	}
+	if got := clipN("short", 64); got != "short" {
+		t.Errorf("clipN kept %q", got)
 	}
 }

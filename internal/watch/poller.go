@@ -410,10 +410,7 @@ func retryDelay(err error) time.Duration {
 // noticeReason says why polling slowed down.
 func noticeReason(err error) string {
 	st := status.Convert(err)
-	msg := st.Message()
-	if len(msg) > 200 {
-		msg = msg[:200] + "..."
-	}
+	msg := clipN(st.Message(), 200)
 	switch st.Code() {
 	case codes.ResourceExhausted:
 		return "quota budget exhausted; polling slowed down: " + msg
