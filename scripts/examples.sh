@@ -10,7 +10,10 @@
 # It installs what the examples need (missing Debian packages with apt-get, `npm ci` for the Node
 # example, Google's protos via scripts/tools.sh), builds cmd/server into a temporary folder, starts it
 # on free loopback ports on the built-in emulator, waits until its gRPC health check answers SERVING,
-# runs the examples, and always stops the server at the end. Exits non-zero if any example fails.
+# runs the examples, then checks that each example also *detects* failure (the emulator is told to fail
+# RunInstances jobs; every example must then exit non-zero), and always stops the server at the end.
+# Exits non-zero if any example fails, or passes when it should not. QCG_EXAMPLES_FAILURE_CHECK=0 skips
+# the failure check.
 # Runs non-interactively; installing packages needs root (or password-less sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,13 +84,16 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 GRPC_ADDR=127.0.0.1:$(free_port)
 HTTP_ADDR=127.0.0.1:$(free_port)
 while [ "$HTTP_ADDR" = "$GRPC_ADDR" ]; do HTTP_ADDR=127.0.0.1:$(free_port); done
+EMU_ADDR=127.0.0.1:$(free_port)
+while [ "$EMU_ADDR" = "$GRPC_ADDR" ] || [ "$EMU_ADDR" = "$HTTP_ADDR" ]; do EMU_ADDR=127.0.0.1:$(free_port); done
 
 step "start the server (gRPC $GRPC_ADDR, REST $HTTP_ADDR, built-in emulator)"
 # Never let the examples reach the real QingCloud API (they start and terminate instances): no
 # QINGCLOUD_* variables, and an empty HOME so ~/.qingcloud/config.yaml is not read either.
 mkdir -p "$work/home"
 env -u QINGCLOUD_ACCESS_KEY -u QINGCLOUD_SECRET_KEY -u QINGCLOUD_ENDPOINT -u QINGCLOUD_ZONE -u QINGCLOUD_CONFIG \
-  HOME="$work/home" "$work/server" -grpc-addr "$GRPC_ADDR" -http-addr "$HTTP_ADDR" >"$work/server.log" 2>&1 &
+  HOME="$work/home" "$work/server" -grpc-addr "$GRPC_ADDR" -http-addr "$HTTP_ADDR" -emulator-addr "$EMU_ADDR" \
+  >"$work/server.log" 2>&1 &
 server_pid=$!
 
 # Healthy = the gRPC health service answers SERVING (the server's own healthcheck subcommand) and the
@@ -108,13 +114,16 @@ echo "healthy (pid $server_pid)"
 
 export QCG_GRPC_ADDR=$GRPC_ADDR QCG_HTTP_URL=http://$HTTP_ADDR
 export QCG_WATCH_TIMEOUT=${QCG_WATCH_TIMEOUT:-60}
-failed=()
-for e in "${EXAMPLES[@]}"; do
-  case $e in
+example_cmd() {
+  case $1 in
   node) cmd=(node examples/node/client.js) ;;
   python) cmd=(/usr/bin/python3 examples/python/client.py) ;;
   curl) cmd=(bash examples/curl/rest.sh) ;;
   esac
+}
+failed=()
+for e in "${EXAMPLES[@]}"; do
+  example_cmd "$e"
   step "example $e: ${cmd[*]}"
   start=$SECONDS
   if "${cmd[@]}"; then
@@ -127,6 +136,28 @@ for e in "${EXAMPLES[@]}"; do
     echo "the server died during example $e" >&2; exit 1
   fi
 done
+
+if [ "${QCG_EXAMPLES_FAILURE_CHECK:-1}" != 0 ]; then
+  # The emulator's control API (docs/emulator.md): RunInstances jobs now end "failed".
+  step "failure check: the emulator fails RunInstances jobs; every example must exit non-zero"
+  curl -sf --max-time 5 -X PUT "http://$EMU_ADDR/_emulator/faults" -d '{"fail_actions":["RunInstances"]}' >/dev/null ||
+    { echo "could not set the emulator's faults at http://$EMU_ADDR/_emulator/faults" >&2; exit 1; }
+  for e in "${EXAMPLES[@]}"; do
+    example_cmd "$e"
+    set +e
+    out=$("${cmd[@]}" 2>&1)
+    rc=$?
+    set -e
+    if [ "$rc" -ne 0 ] && grep -q 'FAILED: job .* ended failed' <<<"$out"; then
+      echo "--- $e: exit $rc, reported: $(grep 'FAILED: job' <<<"$out" | head -n 1 | cut -c1-160)"
+    else
+      echo "$out" | tail -n 15
+      echo "--- $e: FAILED: exit $rc; want non-zero and a 'FAILED: job ... ended failed' line"
+      failed+=("$e(failure-check)")
+    fi
+  done
+  curl -sf --max-time 5 -X PUT "http://$EMU_ADDR/_emulator/faults" -d '{}' >/dev/null || true
+fi
 
 step "summary"
 if [ ${#failed[@]} -gt 0 ]; then
