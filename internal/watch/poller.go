@@ -438,10 +438,12 @@ func transient(err error) bool {
 // whole with NOT_FOUND or INVALID_ARGUMENT (one bad id poisons a QingCloud batch) is split in halves
 // until the bad ids are alone; other permanent errors end the watches of the batch's ids.
 func (p *poller) poll(b batch) (changed bool, calls int, err error) {
-	params := map[string]string{"zone": p.key.zone, "limit": strconv.Itoa(BatchSize), "verbose": "0"}
+	params := map[string]string{"zone": p.key.zone, "limit": strconv.Itoa(BatchSize)}
 	name := "jobs"
 	if b.kind != nil {
 		name = b.kind.IDParam
+	} else {
+		params["verbose"] = "0" // the only value DescribeJobs supports
 	}
 	for i, id := range b.ids {
 		params[name+"."+strconv.Itoa(i+1)] = id
