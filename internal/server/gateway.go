@@ -19,22 +19,28 @@ import (
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/gen/openapiv2"
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 )
 
 func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
 
 // forwardedHeaders are the HTTP headers the gateway passes on to gRPC as metadata, besides
 // grpc-gateway's defaults (Grpc-Metadata-*, Grpc-Timeout as the deadline, standard headers).
+// Trace context (traceparent, tracestate) is not among them: the otelgrpc client handler of the
+// in-process connection sends the context of the HTTP server span, which continues the caller's.
 var forwardedHeaders = map[string]bool{
-	"authorization": true,
-	"x-request-id":  true,
-	"traceparent":   true,
-	"tracestate":    true,
+	"authorization":           true,
+	telemetry.RequestIDHeader: true,
 }
 
+// untracedPaths get no HTTP server span: scrapes and probes would drown the traces of real calls.
+var untracedPaths = []string{"/metrics", "/healthz", "/openapi.json"}
+
 // HTTPHandler returns the REST API: every RPC through grpc-gateway (JSON in QingCloud's snake_case
-// names), GET /openapi.json, and GET /healthz. The gateway reaches the gRPC server in-process, through
-// the same interceptors as gRPC clients.
+// names), GET /openapi.json, GET /healthz and GET /metrics (Prometheus). The gateway reaches the gRPC
+// server in-process, through the same interceptors as gRPC clients. Every request gets a request id
+// (X-Request-Id, also on the answer) and, unless it is a scrape or a probe, a server span that the
+// gRPC and upstream spans of the call descend from.
 func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 	conn, err := s.dialInProcess()
 	if err != nil {
@@ -56,6 +62,7 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 			}
 			return runtime.DefaultHeaderMatcher(k)
 		}),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithHealthzEndpoint(healthpb.NewHealthClient(conn)),
 	)
 	for _, register := range iaasv1.GatewayHandlers {
@@ -64,12 +71,22 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.tel.MetricsHandler())
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapiv2.Document)
 	})
 	mux.Handle("/", gw)
-	return mux, nil
+	return s.tel.HTTPHandler(mux, s.log, untracedPaths...), nil
+}
+
+// outgoingHeader maps gRPC response header metadata to HTTP headers: Grpc-Metadata-<key>, except the
+// request id, which the HTTP layer has already set as X-Request-Id.
+func outgoingHeader(k string) (string, bool) {
+	if strings.EqualFold(k, telemetry.RequestIDHeader) {
+		return "", false
+	}
+	return runtime.MetadataHeaderPrefix + k, true
 }
 
 // StreamContentType is the content type of server-streaming REST responses: one JSON object per line,
@@ -108,8 +125,12 @@ func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	}
 	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
 		for k, vs := range md.HeaderMD {
+			h, ok := outgoingHeader(k)
+			if !ok {
+				continue
+			}
 			for _, v := range vs {
-				w.Header().Add(textproto.CanonicalMIMEHeaderKey("Grpc-Metadata-"+k), v)
+				w.Header().Add(textproto.CanonicalMIMEHeaderKey(h), v)
 			}
 		}
 	}

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"runtime/debug"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -25,6 +27,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 )
 
 // Backend is the upstream the server forwards to; *backend.Client implements it.
@@ -45,9 +48,21 @@ type Config struct {
 	// credential profile, put there by the auth interceptor), so that no caller can act with another's
 	// keys. It returns a gRPC status error when the caller has no tenant.
 	Tenant func(ctx context.Context) (Backend, string, error)
-	// Logger receives one line per call (never payloads or credentials). nil discards.
+	// Logger receives one line per call (never payloads or credentials), with the call's request_id
+	// and, when traced, trace_id and span_id. nil discards.
 	Logger *slog.Logger
-	// UnaryInterceptors and StreamInterceptors run after the built-in ones (recovery, logging).
+	// Telemetry records metrics, traces calls and assigns request ids; the same one should serve the
+	// backend's transport (Telemetry.HTTPClient). nil means a private one with tracing off, whose
+	// metrics are still served at /metrics.
+	Telemetry *telemetry.Telemetry
+	// UpstreamStats and WatchStats, when set, are read at every scrape of /metrics: the backend's
+	// retries, coalesced calls and quota budget per credential profile, and the watch hub's streams,
+	// pollers and calls.
+	UpstreamStats func() []telemetry.UpstreamStats
+	WatchStats    func() telemetry.WatchStats
+	// UnaryInterceptors and StreamInterceptors run after the built-in ones, in this order: the
+	// telemetry interceptor (request id, metrics), logging, recovery, then these (auth, rate limits).
+	// The otelgrpc stats handler sees every call before any interceptor.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
 	// ServerOptions are passed to grpc.NewServer (TLS credentials, keepalive, ...).
@@ -64,6 +79,8 @@ type Server struct {
 	health   *health.Server
 	methods  []*ActionMethod
 	byAction map[string]*ActionMethod
+	byMethod map[string]*ActionMethod // by FullMethod, streaming variants included
+	tel      *telemetry.Telemetry
 	inproc   *bufconn.Listener
 }
 
@@ -76,6 +93,19 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = telemetry.WrapLogger(log)
+	tel := cfg.Telemetry
+	if tel == nil {
+		var err error
+		if tel, err = telemetry.New(context.Background(), telemetry.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.UpstreamStats != nil || cfg.WatchStats != nil {
+		if err := tel.Registry().Register(&telemetry.StatsCollector{Upstream: cfg.UpstreamStats, Watch: cfg.WatchStats}); err != nil {
+			return nil, fmt.Errorf("server: register the upstream and watch metrics: %w", err)
+		}
+	}
 	methods, err := ActionMethods()
 	if err != nil {
 		return nil, err
@@ -83,8 +113,9 @@ func New(cfg Config) (*Server, error) {
 	if len(methods) == 0 {
 		return nil, errors.New("server: no action RPCs registered (is the generated package linked?)")
 	}
-	s := &Server{cfg: cfg, log: log, methods: methods, byAction: map[string]*ActionMethod{}, health: health.NewServer()}
+	s := &Server{cfg: cfg, log: log, methods: methods, byAction: map[string]*ActionMethod{}, byMethod: map[string]*ActionMethod{}, tel: tel, health: health.NewServer()}
 	for _, m := range methods {
+		s.byMethod[m.FullMethod] = m
 		if !m.Streams() {
 			s.byAction[m.Action.GetName()] = m
 		}
@@ -102,16 +133,31 @@ func New(cfg Config) (*Server, error) {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+	logOpts := []logging.Option{
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
+			if c := telemetry.CallFrom(ctx); c != nil && c.Action != "" {
+				return logging.Fields{"qingcloud.action", c.Action}
+			}
+			return nil
+		}),
+	}
+	// Order (conventions §4): the otelgrpc stats handler (outside every interceptor), then request
+	// ids and metrics, logging, and recovery. Recovery sits right after logging rather than last so
+	// that it also covers the interceptors of Config (auth, rate limits): grpc-go does not recover
+	// panics, and metrics and logs still see a panic as INTERNAL.
 	unary := append([]grpc.UnaryServerInterceptor{
-		recovery.UnaryServerInterceptor(rec),
+		tel.UnaryServerInterceptor(s.resolveAction),
 		logging.UnaryServerInterceptor(logger, logOpts...),
+		recovery.UnaryServerInterceptor(rec),
 	}, cfg.UnaryInterceptors...)
 	stream := append([]grpc.StreamServerInterceptor{
-		recovery.StreamServerInterceptor(rec),
+		tel.StreamServerInterceptor(s.resolveAction),
 		logging.StreamServerInterceptor(logger, logOpts...),
+		recovery.StreamServerInterceptor(rec),
 	}, cfg.StreamInterceptors...)
 	opts := append([]grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tel.TracerProvider()), otelgrpc.WithPropagators(tel.Propagator()))),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}, cfg.ServerOptions...)
@@ -147,6 +193,18 @@ func (s *Server) serveAction(ctx context.Context, m *ActionMethod, req proto.Mes
 	return be.InvokeMethod(ctx, m.Desc, req)
 }
 
+// resolveAction names the QingCloud action of a call, for metrics, logs and spans: the method's
+// action for typed RPCs, the request's (when well-formed) for CallService, "" otherwise.
+func (s *Server) resolveAction(fullMethod string, req any) string {
+	if m := s.byMethod[fullMethod]; m != nil {
+		return m.Action.GetName()
+	}
+	if r, ok := req.(*iaasv1.CallRequest); ok && actionNameRE.MatchString(r.GetAction()) {
+		return r.GetAction()
+	}
+	return ""
+}
+
 // tenant returns the upstream and default zone for the call in ctx.
 func (s *Server) tenant(ctx context.Context) (Backend, string, error) {
 	if s.cfg.Tenant != nil {
@@ -160,6 +218,12 @@ func (s *Server) Methods() []*ActionMethod { return s.methods }
 
 // GRPC returns the underlying gRPC server, for registering further services before Serve.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Telemetry returns the server's telemetry (metrics registry, tracer provider).
+func (s *Server) Telemetry() *telemetry.Telemetry { return s.tel }
+
+// MetricsHandler serves the Prometheus metrics; HTTPHandler mounts it at GET /metrics.
+func (s *Server) MetricsHandler() http.Handler { return s.tel.MetricsHandler() }
 
 // Health returns the health server, to flip statuses (e.g. NOT_SERVING during shutdown).
 func (s *Server) Health() *health.Server { return s.health }
@@ -184,5 +248,6 @@ func (s *Server) dialInProcess() (*grpc.ClientConn, error) {
 	return grpc.NewClient("passthrough:///in-process",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecureCreds()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(s.tel.TracerProvider()), otelgrpc.WithPropagators(s.tel.Propagator()))),
 	)
 }

@@ -1,0 +1,210 @@
+package telemetry
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// Metric names. docs/observability.md describes each with its labels.
+const (
+	MetricRPCHandled       = "qingcloud_grpc_server_handled_total"
+	MetricRPCSeconds       = "qingcloud_grpc_server_handling_seconds"
+	MetricRPCInFlight      = "qingcloud_grpc_server_in_flight"
+	MetricRPCMsgSent       = "qingcloud_grpc_server_msg_sent_total"
+	MetricHTTPRequests     = "qingcloud_http_requests_total"
+	MetricUpstreamRequests = "qingcloud_upstream_requests_total"
+	MetricUpstreamSeconds  = "qingcloud_upstream_request_duration_seconds"
+	MetricUpstreamRetCodes = "qingcloud_upstream_ret_codes_total"
+)
+
+// latencyBuckets suit calls that take from a millisecond (emulator, coalesced reads) to the upstream
+// timeout.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// metrics are the vectors the interceptors, the HTTP middleware and the upstream transport update.
+type metrics struct {
+	rpcHandled   *prometheus.CounterVec
+	rpcSeconds   *prometheus.HistogramVec
+	rpcInFlight  *prometheus.GaugeVec
+	rpcMsgSent   *prometheus.CounterVec
+	httpRequests *prometheus.CounterVec
+	upRequests   *prometheus.CounterVec
+	upSeconds    *prometheus.HistogramVec
+	upRetCodes   *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		rpcHandled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricRPCHandled,
+			Help: "RPCs completed (gRPC and REST, which reaches gRPC in-process), by method, QingCloud action and gRPC status code.",
+		}, []string{"grpc_service", "grpc_method", "grpc_type", "action", "grpc_code"}),
+		rpcSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricRPCSeconds,
+			Help:    "Time from the start of an RPC to its end, by method and QingCloud action (streams: the whole stream).",
+			Buckets: latencyBuckets,
+		}, []string{"grpc_service", "grpc_method", "grpc_type", "action"}),
+		rpcInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricRPCInFlight,
+			Help: "RPCs (and open streams) being served now.",
+		}, []string{"grpc_service", "grpc_method", "grpc_type"}),
+		rpcMsgSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricRPCMsgSent,
+			Help: "Messages sent on server streams (pages of auto-paginated lists, watch events).",
+		}, []string{"grpc_service", "grpc_method"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricHTTPRequests,
+			Help: "HTTP requests served by the REST listener, by method and HTTP status code.",
+		}, []string{"method", "code"}),
+		upRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricUpstreamRequests,
+			Help: "HTTP requests sent to QingCloud (every attempt, retries included), by action, call class (user or poll) and HTTP status code (\"error\" when no answer came).",
+		}, []string{"action", "class", "code"}),
+		upSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricUpstreamSeconds,
+			Help:    "Time of one HTTP request to QingCloud, until its answer is read, by action and call class.",
+			Buckets: latencyBuckets,
+		}, []string{"action", "class"}),
+		upRetCodes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricUpstreamRetCodes,
+			Help: "QingCloud answers by action and ret_code (0 is success).",
+		}, []string{"action", "ret_code"}),
+	}
+	for _, c := range []prometheus.Collector{m.rpcHandled, m.rpcSeconds, m.rpcInFlight, m.rpcMsgSent, m.httpRequests, m.upRequests, m.upSeconds, m.upRetCodes} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// ActionResolver names the QingCloud action a call runs: from the method table for typed RPCs, from
+// the request for CallService (req is nil for streams). It returns "" for calls that are not actions
+// and must return only well-formed action names (they appear in logs and spans; metrics bound them
+// further with ActionLabel).
+type ActionResolver func(fullMethod string, req any) string
+
+// splitMethod splits "/pkg.Service/Method".
+func splitMethod(full string) (string, string) {
+	full = strings.TrimPrefix(full, "/")
+	if i := strings.LastIndex(full, "/"); i >= 0 {
+		return full[:i], full[i+1:]
+	}
+	return "unknown", full
+}
+
+func streamType(info *grpc.StreamServerInfo) string {
+	switch {
+	case info.IsClientStream && info.IsServerStream:
+		return "bidi_stream"
+	case info.IsClientStream:
+		return "client_stream"
+	default:
+		return "server_stream"
+	}
+}
+
+// begin assigns the call its request id (the caller's x-request-id when sane, else a new one), sends
+// it back as response header metadata, and annotates the current span.
+func begin(ctx context.Context, action string, setHeader func(metadata.MD) error) (context.Context, *Call) {
+	c := &Call{RequestID: incomingRequestID(ctx), Action: action}
+	_ = setHeader(metadata.Pairs(RequestIDHeader, c.RequestID))
+	span := trace.SpanFromContext(ctx)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("request_id", c.RequestID))
+		if action != "" {
+			span.SetAttributes(attribute.String("qingcloud.action", action))
+		}
+	}
+	return WithCall(ctx, c), c
+}
+
+func actionLabel(action string) string {
+	if action == "" {
+		return ""
+	}
+	return ActionLabel(action)
+}
+
+// UnaryServerInterceptor gives every unary call its request id (see begin) and records it in the
+// RPC metrics. It belongs first in the chain, after the otelgrpc stats handler and before logging.
+func (t *Telemetry) UnaryServerInterceptor(resolve ActionResolver) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		action := ""
+		if resolve != nil {
+			action = resolve(info.FullMethod, req)
+		}
+		ctx, _ = begin(ctx, action, func(md metadata.MD) error { return grpc.SetHeader(ctx, md) })
+		svc, method := splitMethod(info.FullMethod)
+		inFlight := t.metrics.rpcInFlight.WithLabelValues(svc, method, "unary")
+		inFlight.Inc()
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		inFlight.Dec()
+		al := actionLabel(action)
+		t.metrics.rpcSeconds.WithLabelValues(svc, method, "unary", al).Observe(time.Since(start).Seconds())
+		t.metrics.rpcHandled.WithLabelValues(svc, method, "unary", al, status.Code(err).String()).Inc()
+		return resp, err
+	}
+}
+
+// StreamServerInterceptor is the streaming counterpart of UnaryServerInterceptor; it also counts the
+// messages each stream sends.
+func (t *Telemetry) StreamServerInterceptor(resolve ActionResolver) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		action := ""
+		if resolve != nil {
+			action = resolve(info.FullMethod, nil)
+		}
+		ctx, _ := begin(ss.Context(), action, ss.SetHeader)
+		svc, method := splitMethod(info.FullMethod)
+		typ := streamType(info)
+		inFlight := t.metrics.rpcInFlight.WithLabelValues(svc, method, typ)
+		inFlight.Inc()
+		start := time.Now()
+		err := handler(srv, &observedStream{ServerStream: ss, ctx: ctx, sent: t.metrics.rpcMsgSent.WithLabelValues(svc, method)})
+		inFlight.Dec()
+		al := actionLabel(action)
+		t.metrics.rpcSeconds.WithLabelValues(svc, method, typ, al).Observe(time.Since(start).Seconds())
+		t.metrics.rpcHandled.WithLabelValues(svc, method, typ, al, status.Code(err).String()).Inc()
+		return err
+	}
+}
+
+// observedStream carries the call's context and counts sent messages.
+type observedStream struct {
+	grpc.ServerStream
+	ctx  context.Context
+	sent prometheus.Counter
+}
+
+func (s *observedStream) Context() context.Context { return s.ctx }
+
+func (s *observedStream) SendMsg(m any) error {
+	err := s.ServerStream.SendMsg(m)
+	if err == nil {
+		s.sent.Inc()
+	}
+	return err
+}
+
+// httpMethodLabel bounds the method label of HTTP metrics.
+func httpMethodLabel(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return m
+	}
+	return "other"
+}
+
+// codeLabel formats an HTTP status code.
+func codeLabel(code int) string { return strconv.Itoa(code) }
