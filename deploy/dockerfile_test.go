@@ -3,6 +3,8 @@ package deploy_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 // buildCommand is the build step shared by the Dockerfile and scripts/image-build.sh (which runs it
@@ -108,6 +112,68 @@ func TestDockerfile(t *testing.T) {
 	for _, want := range []string{"-grpc-addr 0.0.0.0:9090", "-http-addr 0.0.0.0:8080"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("CMD %q: want %s so that the published ports reach the server", cmd, want)
+		}
+	}
+}
+
+// TestDockerignoreKeepsBuildInputs checks that ../.dockerignore leaves every file `go build ./cmd/server`
+// reads in the build context (Go files and embedded files of the module's packages, go.mod, go.sum), and
+// keeps the bulky folders out.
+func TestDockerignoreKeepsBuildInputs(t *testing.T) {
+	f, err := os.Open("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "list", "-e", "-deps", "-f",
+		`{{if .Module}}{{if .Module.Main}}{{.Dir}}|{{join .GoFiles ","}}|{{join .EmbedFiles ","}}{{end}}{{end}}`, "./cmd/server")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "GOWORK=off")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list ./cmd/server: %v", err)
+	}
+	inputs := []string{"go.mod", "go.sum"}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		parts := strings.Split(line, "|")
+		if len(parts) != 3 {
+			continue
+		}
+		rel, err := filepath.Rel(root, parts[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, list := range parts[1:] {
+			for _, name := range strings.Split(list, ",") {
+				if name != "" {
+					inputs = append(inputs, filepath.ToSlash(filepath.Join(rel, name)))
+				}
+			}
+		}
+	}
+	if len(inputs) < 10 {
+		t.Fatalf("go list found only %v", inputs)
+	}
+	for _, p := range inputs {
+		if excluded, err := pm.MatchesOrParentMatches(p); err != nil || excluded {
+			t.Errorf(".dockerignore excludes %s, which the build needs (err %v)", p, err)
+		}
+	}
+	for _, p := range []string{".git/HEAD", ".tools/node_modules/x", "examples/node/node_modules/x", "bin/image/server"} {
+		if excluded, _ := pm.MatchesOrParentMatches(p); !excluded {
+			t.Errorf(".dockerignore should exclude %s", p)
 		}
 	}
 }
