@@ -11,22 +11,39 @@ type UpstreamStats struct {
 	// Profile names the credential profile ("default" for a single-account server). It is a label:
 	// never an access key id or anything secret.
 	Profile string
+	// Actions holds the counters per QingCloud action. Names outside the typed API are summed under
+	// OtherAction.
+	Actions map[string]UpstreamActionStats
+	// Budget is the client-side quota budget; nil when the client has none (or it is unlimited).
+	Budget *BudgetStats
+}
+
+// UpstreamActionStats are the counters of one action of one upstream client.
+type UpstreamActionStats struct {
 	// Calls counts calls asked of the client (before coalescing, retries and the budget).
 	Calls int64
 	// Retries counts repeated attempts after retryable failures.
 	Retries int64
 	// Coalesced counts calls that shared another identical in-flight call instead of going upstream.
 	Coalesced int64
-	// Budget is the client-side quota budget; nil when the client has none.
-	Budget *BudgetStats
+	// Refused counts calls (or retries) the quota budget refused before sending.
+	Refused int64
 }
 
 // BudgetStats is the state of a client-side quota budget.
 type BudgetStats struct {
-	// Remaining is the number of requests left in the current window; Limit the window's size.
-	Remaining, Limit float64
-	// Rejected counts calls refused locally (RESOURCE_EXHAUSTED) because the budget was spent.
-	Rejected int64
+	// Limit is the number of requests per window, Remaining those left in the current window.
+	Limit, Remaining float64
+	// Classes holds the figures per call class ("user", "poll").
+	Classes map[string]BudgetClassStats
+}
+
+// BudgetClassStats are the figures of one call class of a quota budget.
+type BudgetClassStats struct {
+	// Remaining is how many more requests of the class would be admitted now.
+	Remaining float64
+	// Refused counts requests of the class refused since the budget was made.
+	Refused int64
 }
 
 // WatchStats is a snapshot of the watch hub's figures.
@@ -48,9 +65,11 @@ const (
 	MetricUpstreamCalls     = "qingcloud_upstream_calls_total"
 	MetricUpstreamRetries   = "qingcloud_upstream_retries_total"
 	MetricUpstreamCoalesced = "qingcloud_upstream_coalesced_calls_total"
-	MetricBudgetRemaining   = "qingcloud_quota_budget_remaining"
+	MetricUpstreamRefused   = "qingcloud_upstream_refused_calls_total"
 	MetricBudgetLimit       = "qingcloud_quota_budget_limit"
-	MetricBudgetRejected    = "qingcloud_quota_budget_rejected_total"
+	MetricBudgetRemaining   = "qingcloud_quota_budget_remaining"
+	MetricBudgetClassLeft   = "qingcloud_quota_budget_class_remaining"
+	MetricBudgetRefused     = "qingcloud_quota_budget_refused_total"
 	MetricWatchStreams      = "qingcloud_watch_streams"
 	MetricWatchPollers      = "qingcloud_watch_pollers"
 	MetricWatchTargets      = "qingcloud_watch_targets"
@@ -61,12 +80,14 @@ const (
 )
 
 var (
-	descUpCalls     = prometheus.NewDesc(MetricUpstreamCalls, "Calls asked of the upstream client, before coalescing, retries and the quota budget.", []string{"profile"}, nil)
-	descUpRetries   = prometheus.NewDesc(MetricUpstreamRetries, "Upstream attempts repeated after a retryable failure.", []string{"profile"}, nil)
-	descUpCoalesced = prometheus.NewDesc(MetricUpstreamCoalesced, "Upstream calls saved by coalescing identical concurrent reads.", []string{"profile"}, nil)
-	descBudgetLeft  = prometheus.NewDesc(MetricBudgetRemaining, "Requests left in the current quota budget window.", []string{"profile"}, nil)
+	descUpCalls     = prometheus.NewDesc(MetricUpstreamCalls, "Calls asked of the upstream client, before coalescing, retries and the quota budget.", []string{"profile", "action"}, nil)
+	descUpRetries   = prometheus.NewDesc(MetricUpstreamRetries, "Upstream attempts repeated after a retryable failure.", []string{"profile", "action"}, nil)
+	descUpCoalesced = prometheus.NewDesc(MetricUpstreamCoalesced, "Upstream calls saved by coalescing identical concurrent reads.", []string{"profile", "action"}, nil)
+	descUpRefused   = prometheus.NewDesc(MetricUpstreamRefused, "Calls (or retries) refused locally because the quota budget was spent.", []string{"profile", "action"}, nil)
 	descBudgetLimit = prometheus.NewDesc(MetricBudgetLimit, "Requests allowed per quota budget window.", []string{"profile"}, nil)
-	descBudgetRej   = prometheus.NewDesc(MetricBudgetRejected, "Calls refused locally with RESOURCE_EXHAUSTED because the quota budget was spent.", []string{"profile"}, nil)
+	descBudgetLeft  = prometheus.NewDesc(MetricBudgetRemaining, "Requests left in the current quota budget window.", []string{"profile"}, nil)
+	descBudgetClass = prometheus.NewDesc(MetricBudgetClassLeft, "Requests of a call class (user, poll) the quota budget would admit now.", []string{"profile", "class"}, nil)
+	descBudgetRef   = prometheus.NewDesc(MetricBudgetRefused, "Requests refused by the quota budget, by call class.", []string{"profile", "class"}, nil)
 	descWStreams    = prometheus.NewDesc(MetricWatchStreams, "Open watch streams (WatchService).", nil, nil)
 	descWPollers    = prometheus.NewDesc(MetricWatchPollers, "Pollers serving the open watch streams.", nil, nil)
 	descWTargets    = prometheus.NewDesc(MetricWatchTargets, "Distinct jobs and resources being watched.", []string{"kind"}, nil)
@@ -86,7 +107,7 @@ type StatsCollector struct {
 // Describe implements prometheus.Collector.
 func (c *StatsCollector) Describe(ch chan<- *prometheus.Desc) {
 	if c.Upstream != nil {
-		for _, d := range []*prometheus.Desc{descUpCalls, descUpRetries, descUpCoalesced, descBudgetLeft, descBudgetLimit, descBudgetRej} {
+		for _, d := range []*prometheus.Desc{descUpCalls, descUpRetries, descUpCoalesced, descUpRefused, descBudgetLimit, descBudgetLeft, descBudgetClass, descBudgetRef} {
 			ch <- d
 		}
 	}
@@ -100,25 +121,7 @@ func (c *StatsCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *StatsCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.Upstream != nil {
-		seen := map[string]bool{}
-		for _, s := range c.Upstream() {
-			p := s.Profile
-			if p == "" {
-				p = "default"
-			}
-			if seen[p] { // a duplicate profile would fail the whole scrape
-				continue
-			}
-			seen[p] = true
-			ch <- prometheus.MustNewConstMetric(descUpCalls, prometheus.CounterValue, float64(s.Calls), p)
-			ch <- prometheus.MustNewConstMetric(descUpRetries, prometheus.CounterValue, float64(s.Retries), p)
-			ch <- prometheus.MustNewConstMetric(descUpCoalesced, prometheus.CounterValue, float64(s.Coalesced), p)
-			if b := s.Budget; b != nil {
-				ch <- prometheus.MustNewConstMetric(descBudgetLeft, prometheus.GaugeValue, b.Remaining, p)
-				ch <- prometheus.MustNewConstMetric(descBudgetLimit, prometheus.GaugeValue, b.Limit, p)
-				ch <- prometheus.MustNewConstMetric(descBudgetRej, prometheus.CounterValue, float64(b.Rejected), p)
-			}
-		}
+		c.collectUpstream(ch)
 	}
 	if c.Watch != nil {
 		w := c.Watch()
@@ -130,5 +133,51 @@ func (c *StatsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWFailures, prometheus.CounterValue, float64(w.Failures))
 		ch <- prometheus.MustNewConstMetric(descWSaved, prometheus.CounterValue, float64(w.Saved))
 		ch <- prometheus.MustNewConstMetric(descWEvents, prometheus.CounterValue, float64(w.Events))
+	}
+}
+
+// collectUpstream emits the upstream figures, merging what would otherwise be duplicate series (two
+// snapshots of one profile, several unknown actions): a duplicate would fail the whole scrape.
+func (c *StatsCollector) collectUpstream(ch chan<- prometheus.Metric) {
+	type key struct{ profile, action string }
+	actions := map[key]*UpstreamActionStats{}
+	budgets := map[string]*BudgetStats{}
+	for _, s := range c.Upstream() {
+		p := s.Profile
+		if p == "" {
+			p = "default"
+		}
+		for name, a := range s.Actions {
+			k := key{p, ActionLabel(name)}
+			sum := actions[k]
+			if sum == nil {
+				sum = &UpstreamActionStats{}
+				actions[k] = sum
+			}
+			sum.Calls += a.Calls
+			sum.Retries += a.Retries
+			sum.Coalesced += a.Coalesced
+			sum.Refused += a.Refused
+		}
+		if s.Budget != nil && budgets[p] == nil {
+			budgets[p] = s.Budget
+		}
+	}
+	for k, a := range actions {
+		ch <- prometheus.MustNewConstMetric(descUpCalls, prometheus.CounterValue, float64(a.Calls), k.profile, k.action)
+		ch <- prometheus.MustNewConstMetric(descUpRetries, prometheus.CounterValue, float64(a.Retries), k.profile, k.action)
+		ch <- prometheus.MustNewConstMetric(descUpCoalesced, prometheus.CounterValue, float64(a.Coalesced), k.profile, k.action)
+		ch <- prometheus.MustNewConstMetric(descUpRefused, prometheus.CounterValue, float64(a.Refused), k.profile, k.action)
+	}
+	for p, b := range budgets {
+		ch <- prometheus.MustNewConstMetric(descBudgetLimit, prometheus.GaugeValue, b.Limit, p)
+		ch <- prometheus.MustNewConstMetric(descBudgetLeft, prometheus.GaugeValue, b.Remaining, p)
+		for class, cs := range b.Classes {
+			if class != "user" && class != "poll" {
+				continue // bounded label set
+			}
+			ch <- prometheus.MustNewConstMetric(descBudgetClass, prometheus.GaugeValue, cs.Remaining, p, class)
+			ch <- prometheus.MustNewConstMetric(descBudgetRef, prometheus.CounterValue, float64(cs.Refused), p, class)
+		}
 	}
 }
