@@ -3,6 +3,18 @@
 // one shared http.Client with timeouts and the caller's deadline, checks the answer, and decodes the
 // JSON into the response message ([codec.Decode]).
 //
+// Around each call it keeps the upstream discipline of docs/upstream.md:
+//
+//   - a default deadline for calls that bring none (Config.DefaultTimeout) and a timeout per attempt;
+//   - one retry policy ([Policy]): read-only actions are retried on transient failures with jittered
+//     exponential backoff inside the deadline; a mutation is repeated only when the request provably
+//     never left (or QingCloud refused it for clock skew), so nothing is ever applied twice by us;
+//   - a quota budget per access key (package budget) that every attempt spends, shared by user calls
+//     and watch polling (package callclass) with a reserved share each; when it is spent the caller
+//     gets RESOURCE_EXHAUSTED with RetryInfo at once and QingCloud never sees a request to answer 2500;
+//   - coalescing: identical read-only calls in flight at the same time share one upstream call;
+//   - counters for metrics ([Client.Stats]).
+//
 // Every failure is a gRPC status error built by package qcerr: a QingCloud error answer (ret_code ≠ 0)
 // by [qcerr.FromRetCode]; anything else upstream (connection, HTTP status, content type, truncated or
 // oversized body, missing ret_code) is UNAVAILABLE by [qcerr.Transport], saying whether the request may
@@ -35,6 +47,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
@@ -43,8 +57,21 @@ import (
 const (
 	// DefaultEndpoint is QingCloud's public IaaS API endpoint.
 	DefaultEndpoint = "https://api.qingcloud.com/iaas/"
-	// DefaultTimeout bounds one upstream attempt when the caller's context has no earlier deadline.
-	DefaultTimeout = 30 * time.Second
+	// DefaultAttemptTimeout bounds one upstream attempt when the call's deadline is not earlier.
+	DefaultAttemptTimeout = 30 * time.Second
+	// DefaultCallTimeout is the deadline of a call whose context brings none, retries included.
+	DefaultCallTimeout = 60 * time.Second
+	// DefaultMaxAttempts caps the upstream attempts of one call (the first and its retries).
+	DefaultMaxAttempts = 5
+	// DefaultRetryBaseDelay is the first backoff step of a retry.
+	DefaultRetryBaseDelay = 200 * time.Millisecond
+	// DefaultRetryMaxDelay caps the backoff step.
+	DefaultRetryMaxDelay = 5 * time.Second
+	// DefaultDialTimeout, DefaultTLSHandshakeTimeout and DefaultResponseHeaderTimeout are the
+	// connection timeouts of the http.Client made when Config.HTTPClient is nil.
+	DefaultDialTimeout           = 5 * time.Second
+	DefaultTLSHandshakeTimeout   = 5 * time.Second
+	DefaultResponseHeaderTimeout = 30 * time.Second
 	// DefaultUserAgent is sent when Config.UserAgent is empty.
 	DefaultUserAgent = "qingcloud-grpc"
 	// MaxResponseBytes is the largest upstream answer read; a larger one is an error.
@@ -60,13 +87,36 @@ type Config struct {
 	Credentials signer.Credentials
 	// SignatureMethod is HmacSHA256 (the default when empty) or HmacSHA1.
 	SignatureMethod string
-	// HTTPClient sends the requests. nil means one client shared by all Clients: dial 5 s, TLS
-	// handshake 5 s, response header 30 s, idle connections reused, no overall timeout (the deadline
-	// comes from the context). A given client is copied; redirects are never followed, since the
-	// signature would travel to wherever the redirect points.
+	// HTTPClient sends the requests. nil means one client shared by all Clients with the default
+	// connection timeouts below (or a client of the Client's own when any is set): idle connections
+	// reused, no overall timeout (the deadline comes from the context). A given client is copied;
+	// redirects are never followed, since the signature would travel to wherever the redirect points.
 	HTTPClient *http.Client
-	// Timeout bounds one upstream attempt when the context has no earlier deadline; 0 means 30 s.
+	// DialTimeout, TLSHandshakeTimeout and ResponseHeaderTimeout configure the http.Client made when
+	// HTTPClient is nil; 0 means 5 s, 5 s and 30 s. They are ignored with HTTPClient.
+	DialTimeout           time.Duration
+	TLSHandshakeTimeout   time.Duration
+	ResponseHeaderTimeout time.Duration
+	// Timeout bounds one upstream attempt when the call's deadline is not earlier; 0 means 30 s.
 	Timeout time.Duration
+	// DefaultTimeout is the deadline of a call whose context has none, retries included; 0 means
+	// 60 s, a negative value means no default deadline.
+	DefaultTimeout time.Duration
+	// MaxAttempts caps the upstream attempts of one call, the first included; 0 means 5, 1 turns
+	// retries off (including the 1300 re-sign).
+	MaxAttempts int
+	// RetryBaseDelay is the first backoff step (doubled per retry, capped by RetryMaxDelay, half of
+	// it random); 0 means 200 ms. RetryMaxDelay 0 means 5 s.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+	// Budget is the quota budget of the access key, spent by every upstream attempt. Share one
+	// Budget between all Clients of the same key (budget.Registry.For). nil means a budget of the
+	// Client's own with budget.Config defaults (QingCloud's 2000 requests per 3600 s); use
+	// budget.Unlimited() to only count.
+	Budget *budget.Budget
+	// DisableCoalescing makes every read-only call send its own request even when an identical one
+	// is in flight.
+	DisableCoalescing bool
 	// UserAgent is the User-Agent header; empty means "qingcloud-grpc".
 	UserAgent string
 	// Logger receives one debug line per call and warnings for upstream trouble; never parameters,
@@ -76,13 +126,20 @@ type Config struct {
 
 // Client calls QingCloud. It is safe for concurrent use.
 type Client struct {
-	endpoint  url.URL // without query
-	path      string  // the path that is signed (as sent)
-	signer    signer.Signer
-	http      *http.Client
-	timeout   time.Duration
-	userAgent string
-	log       *slog.Logger
+	endpoint    url.URL // without query
+	path        string  // the path that is signed (as sent)
+	signer      signer.Signer
+	http        *http.Client
+	timeout     time.Duration // per attempt
+	callTimeout time.Duration // default deadline; <= 0: none
+	maxAttempts int
+	retryBase   time.Duration
+	retryMax    time.Duration
+	budget      *budget.Budget
+	flights     *flights // nil: coalescing off
+	stats       counters
+	userAgent   string
+	log         *slog.Logger
 
 	methods sync.Map // protoreflect.MethodDescriptor -> *method
 	warned  sync.Map // action -> struct{}: decode mismatches already logged at warning level
@@ -124,25 +181,58 @@ func New(cfg Config) (*Client, error) {
 	if method != signer.HmacSHA256 && method != signer.HmacSHA1 {
 		return nil, fmt.Errorf("backend: Config.SignatureMethod %q is not HmacSHA256 or HmacSHA1", cfg.SignatureMethod)
 	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("backend: Config.Timeout %v is negative", cfg.Timeout)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"Timeout", cfg.Timeout}, {"DialTimeout", cfg.DialTimeout}, {"TLSHandshakeTimeout", cfg.TLSHandshakeTimeout},
+		{"ResponseHeaderTimeout", cfg.ResponseHeaderTimeout}, {"RetryBaseDelay", cfg.RetryBaseDelay}, {"RetryMaxDelay", cfg.RetryMaxDelay},
+	} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("backend: Config.%s %v is negative", d.name, d.v)
+		}
+	}
+	if cfg.MaxAttempts < 0 {
+		return nil, fmt.Errorf("backend: Config.MaxAttempts %d is negative", cfg.MaxAttempts)
 	}
 	c := &Client{
-		endpoint:  *u,
-		path:      u.EscapedPath(),
-		signer:    signer.Signer{Credentials: cfg.Credentials, Algorithm: method},
-		http:      sharedHTTPClient(),
-		timeout:   cfg.Timeout,
-		userAgent: cfg.UserAgent,
-		log:       cfg.Logger,
+		endpoint:    *u,
+		path:        u.EscapedPath(),
+		signer:      signer.Signer{Credentials: cfg.Credentials, Algorithm: method},
+		timeout:     orDefault(cfg.Timeout, DefaultAttemptTimeout),
+		callTimeout: orDefault(cfg.DefaultTimeout, DefaultCallTimeout),
+		maxAttempts: cfg.MaxAttempts,
+		retryBase:   orDefault(cfg.RetryBaseDelay, DefaultRetryBaseDelay),
+		retryMax:    orDefault(cfg.RetryMaxDelay, DefaultRetryMaxDelay),
+		budget:      cfg.Budget,
+		userAgent:   cfg.UserAgent,
+		log:         cfg.Logger,
 	}
-	if cfg.HTTPClient != nil {
+	if c.maxAttempts == 0 {
+		c.maxAttempts = DefaultMaxAttempts
+	}
+	if c.retryMax < c.retryBase {
+		return nil, fmt.Errorf("backend: Config.RetryMaxDelay %v is below RetryBaseDelay %v", c.retryMax, c.retryBase)
+	}
+	if c.budget == nil {
+		c.budget, err = budget.New(budget.Config{})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.DisableCoalescing {
+		c.flights = &flights{}
+	}
+	switch {
+	case cfg.HTTPClient != nil:
 		hc := *cfg.HTTPClient
 		hc.CheckRedirect = noRedirects
 		c.http = &hc
-	}
-	if c.timeout == 0 {
-		c.timeout = DefaultTimeout
+	case cfg.DialTimeout == 0 && cfg.TLSHandshakeTimeout == 0 && cfg.ResponseHeaderTimeout == 0:
+		c.http = sharedHTTPClient()
+	default:
+		c.http = newHTTPClient(orDefault(cfg.DialTimeout, DefaultDialTimeout), orDefault(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
+			orDefault(cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout))
 	}
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
@@ -158,25 +248,38 @@ var (
 	sharedClient *http.Client
 )
 
-// sharedHTTPClient returns the http.Client shared by every Client without Config.HTTPClient.
+// orDefault returns d, or def when d is 0.
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// sharedHTTPClient returns the http.Client shared by every Client with the default connection timeouts.
 func sharedHTTPClient() *http.Client {
 	sharedOnce.Do(func() {
-		sharedClient = &http.Client{
-			Transport: &http.Transport{
-				Proxy:                 http.ProxyFromEnvironment,
-				DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-				TLSHandshakeTimeout:   5 * time.Second,
-				ResponseHeaderTimeout: 30 * time.Second,
-				ExpectContinueTimeout: time.Second,
-				ForceAttemptHTTP2:     true,
-				MaxIdleConns:          100,
-				MaxIdleConnsPerHost:   32,
-				IdleConnTimeout:       90 * time.Second,
-			},
-			CheckRedirect: noRedirects,
-		}
+		sharedClient = newHTTPClient(DefaultDialTimeout, DefaultTLSHandshakeTimeout, DefaultResponseHeaderTimeout)
 	})
 	return sharedClient
+}
+
+// newHTTPClient returns an http.Client with connection reuse, the given timeouts and no redirects.
+func newHTTPClient(dial, tlsHandshake, responseHeader time.Duration) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   tlsHandshake,
+			ResponseHeaderTimeout: responseHeader,
+			ExpectContinueTimeout: time.Second,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   32,
+			IdleConnTimeout:       90 * time.Second,
+		},
+		CheckRedirect: noRedirects,
+	}
 }
 
 // noRedirects makes the client return a redirect response as it is (reported as an HTTP error).
@@ -185,8 +288,15 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // Call sends one action: it adds action=<action> to params (which it does not modify), signs, sends a
 // GET query (or a POST form when post is set) and reads the answer. ret_code 0 returns the JSON body;
 // a QingCloud error answer is a qcerr status error; anything else upstream is UNAVAILABLE
-// (qcerr.Transport); the end of ctx is CANCELED or DEADLINE_EXCEEDED.
+// (qcerr.Transport); the end of ctx is CANCELED or DEADLINE_EXCEEDED; a spent quota budget is
+// RESOURCE_EXHAUSTED (qcerr.BudgetExhausted). Whether the action only reads, which decides retries
+// and coalescing, comes from [ReadOnly]. The call class (user or poll) comes from callclass.From(ctx).
 func (c *Client) Call(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error) {
+	return c.call(ctx, action, params, post, ReadOnly(action))
+}
+
+// call is Call with the read-only flag known.
+func (c *Client) call(ctx context.Context, action string, params map[string]string, post, readOnly bool) ([]byte, error) {
 	if action == "" {
 		return nil, qcerr.InvalidRequest(action, "the action name is empty")
 	}
@@ -195,23 +305,86 @@ func (c *Client) Call(ctx context.Context, action string, params map[string]stri
 		p[k] = v
 	}
 	p["action"] = action
+	c.stats.call(action)
+	if _, ok := ctx.Deadline(); !ok && c.callTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.callTimeout)
+		defer cancel()
+	}
 	start := time.Now()
-	// Issue 6 adds the retry policy here: it repeats attempt (which re-signs with a fresh time_stamp)
-	// for errors that qcerr.Retryable or !qcerr.MayHaveApplied allow, within ctx.
-	body, err := c.attempt(ctx, action, p, post)
-	c.logCall(ctx, action, post, time.Since(start), err)
+	var body []byte
+	var err error
+	var attempts int
+	if readOnly && c.flights != nil {
+		key := flightKey(c.signer.Credentials.AccessKeyID, callclass.From(ctx).String(), post, p)
+		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) { return c.send(fctx, action, p, post, true) })
+		body, attempts, err = r.body, r.attempts, r.err
+		if r.shared {
+			c.stats.coalesced(action)
+		}
+		if r.left {
+			err = qcerr.Context(action, ctx.Err(), true)
+		}
+	} else {
+		body, attempts, err = c.send(ctx, action, p, post, readOnly)
+	}
+	c.logCall(ctx, action, post, time.Since(start), attempts, err)
 	return body, err
 }
 
+// send makes the attempts of one call under the retry policy and the quota budget. It returns the
+// body or the error of the last attempt, and the number of attempts made.
+func (c *Client) send(ctx context.Context, action string, p map[string]string, post, readOnly bool) ([]byte, int, error) {
+	class := callclass.From(ctx)
+	resigned := false
+	var last error
+	for n := 1; ; n++ {
+		if ok, retryAfter := c.budget.Take(class); !ok {
+			c.stats.refused(action)
+			return nil, n - 1, qcerr.BudgetExhausted(action, qcerr.Budget{
+				Class: class.String(), ClassLimit: c.budget.ClassMax(class), Limit: c.budget.Limit(), Window: c.budget.Window(),
+				RetryAfter: retryAfter, Attempts: n - 1, Last: last,
+			})
+		}
+		body, o, err := c.attempt(ctx, action, p, post, readOnly)
+		c.stats.attempt(action, n, o)
+		if err == nil {
+			return body, n, nil
+		}
+		last = err
+		if n >= c.maxAttempts {
+			return nil, n, err
+		}
+		var delay time.Duration
+		switch decide(o, readOnly) {
+		case NoRetry:
+			return nil, n, err
+		case OnceNow:
+			if resigned {
+				return nil, n, err
+			}
+			resigned = true
+		case Backoff:
+			delay = c.backoff(n)
+		}
+		if !wait(ctx, delay) {
+			return nil, n, err
+		}
+	}
+}
+
 // attempt signs and sends one request and checks the answer.
-func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error) {
+func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post, readOnly bool) ([]byte, outcome, error) {
 	method := http.MethodGet
 	if post {
 		method = http.MethodPost
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, outcome{kind: outcomeContext}, qcerr.Context(action, err, false)
+	}
 	signed, err := c.signer.Sign(method, c.path, params)
 	if err != nil {
-		return nil, internalError(action, "SIGNING_FAILED", "signing the request failed: "+err.Error())
+		return nil, outcome{kind: outcomeLocal}, internalError(action, "SIGNING_FAILED", "signing the request failed: "+err.Error())
 	}
 
 	actx := ctx
@@ -231,33 +404,34 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 
 	req, err := c.newRequest(actx, method, signed)
 	if err != nil {
-		return nil, internalError(action, "REQUEST_FAILED", "building the HTTP request failed: "+c.scrub(unwrapURLError(err).Error(), signed))
+		return nil, outcome{kind: outcomeLocal}, internalError(action, "REQUEST_FAILED", "building the HTTP request failed: "+c.scrub(unwrapURLError(err).Error(), signed))
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.failure(ctx, actx, action, err, wrote.Load(), signed)
+		return c.failure(ctx, actx, action, err, wrote.Load(), signed)
 	}
 	defer resp.Body.Close()
 
+	sent := outcome{kind: outcomeTransport, wrote: true}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-		return nil, qcerr.Transport(action, "upstream answered HTTP "+httpStatus(resp), true)
+		return nil, sent, qcerr.Transport(action, "upstream answered HTTP "+httpStatus(resp), true)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		if ct == "" {
-			return nil, qcerr.Transport(action, "upstream answered without a content type, not JSON", true)
+			return nil, sent, qcerr.Transport(action, "upstream answered without a content type, not JSON", true)
 		}
-		return nil, qcerr.Transport(action, fmt.Sprintf("upstream answered with content type %q, not JSON", clip(ct)), true)
+		return nil, sent, qcerr.Transport(action, fmt.Sprintf("upstream answered with content type %q, not JSON", clip(ct)), true)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return nil, c.failure(ctx, actx, action, err, true, signed)
+		return c.failure(ctx, actx, action, err, true, signed)
 	}
 	if len(body) > MaxResponseBytes {
-		return nil, qcerr.Transport(action, fmt.Sprintf("upstream answer is larger than the %d MiB limit", MaxResponseBytes>>20), true)
+		return nil, sent, qcerr.Transport(action, fmt.Sprintf("upstream answer is larger than the %d MiB limit", MaxResponseBytes>>20), true)
 	}
-	return c.checkAnswer(action, body)
+	return c.checkAnswer(action, body, readOnly)
 }
 
 // newRequest builds the HTTP request for a signed parameter string.
@@ -295,7 +469,8 @@ func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
 func (emptyBody) Close() error             { return nil }
 
 // checkAnswer reads ret_code (and message) from a JSON answer.
-func (c *Client) checkAnswer(action string, body []byte) ([]byte, error) {
+func (c *Client) checkAnswer(action string, body []byte, readOnly bool) ([]byte, outcome, error) {
+	bad := outcome{kind: outcomeTransport, wrote: true}
 	var head struct {
 		RetCode json.RawMessage `json:"ret_code"`
 		Message json.RawMessage `json:"message"`
@@ -304,23 +479,28 @@ func (c *Client) checkAnswer(action string, body []byte) ([]byte, error) {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case len(strings.TrimSpace(string(body))) == 0:
-			return nil, qcerr.Transport(action, "upstream answered with an empty body", true)
+			return nil, bad, qcerr.Transport(action, "upstream answered with an empty body", true)
 		case errors.As(err, &typeErr):
-			return nil, qcerr.Transport(action, "upstream answer is JSON but not an object", true)
+			return nil, bad, qcerr.Transport(action, "upstream answer is JSON but not an object", true)
 		}
-		return nil, qcerr.Transport(action, fmt.Sprintf("upstream answer is not valid JSON (truncated?) after %d bytes: %v", len(body), err), true)
+		return nil, bad, qcerr.Transport(action, fmt.Sprintf("upstream answer is not valid JSON (truncated?) after %d bytes: %v", len(body), err), true)
 	}
 	if len(head.RetCode) == 0 || string(head.RetCode) == "null" {
-		return nil, qcerr.Transport(action, "upstream answer has no ret_code", true)
+		return nil, bad, qcerr.Transport(action, "upstream answer has no ret_code", true)
 	}
 	code, ok := parseRetCode(head.RetCode)
 	if !ok {
-		return nil, qcerr.Transport(action, fmt.Sprintf("upstream answer has a malformed ret_code %s", clip(string(head.RetCode))), true)
+		return nil, bad, qcerr.Transport(action, fmt.Sprintf("upstream answer has a malformed ret_code %s", clip(string(head.RetCode))), true)
 	}
 	if code != 0 {
-		return nil, qcerr.FromRetCode(action, code, messageText(head.Message))
+		msg := messageText(head.Message)
+		o := outcome{kind: outcomeAnswer, retCode: code, message: msg}
+		if readOnly {
+			return nil, o, qcerr.FromRetCode(action, code, msg)
+		}
+		return nil, o, qcerr.FromMutationRetCode(action, code, msg)
 	}
-	return body, nil
+	return body, outcome{kind: outcomeOK}, nil
 }
 
 // parseRetCode accepts an integer ret_code, also as a numeric string.
@@ -355,14 +535,15 @@ func messageText(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// failure maps an error from sending the request or reading the answer. ctx is the caller's context,
+// failure maps an error from sending the request or reading the answer. ctx is the call's context,
 // actx the attempt's (which may carry the Client's own Timeout).
-func (c *Client) failure(ctx, actx context.Context, action string, err error, wrote bool, signed string) error {
+func (c *Client) failure(ctx, actx context.Context, action string, err error, wrote bool, signed string) ([]byte, outcome, error) {
 	if ctx.Err() != nil {
-		return qcerr.Context(action, ctx.Err(), wrote)
+		return nil, outcome{kind: outcomeContext, wrote: wrote}, qcerr.Context(action, ctx.Err(), wrote)
 	}
+	o := outcome{kind: outcomeTransport, wrote: wrote}
 	if actx.Err() != nil {
-		return qcerr.Transport(action, fmt.Sprintf("QingCloud did not answer within %v", c.timeout), wrote)
+		return nil, o, qcerr.Transport(action, fmt.Sprintf("QingCloud did not answer within %v", c.timeout), wrote)
 	}
 	cause := unwrapURLError(err)
 	detail := "request failed: " + c.scrub(cause.Error(), signed)
@@ -371,7 +552,7 @@ func (c *Client) failure(ctx, actx context.Context, action string, err error, wr
 	} else if errors.Is(cause, io.ErrUnexpectedEOF) || errors.Is(cause, io.EOF) {
 		detail = "the connection closed before the whole answer arrived: " + c.scrub(cause.Error(), signed)
 	}
-	return qcerr.Transport(action, detail, wrote)
+	return nil, o, qcerr.Transport(action, detail, wrote)
 }
 
 // unwrapURLError strips *url.Error, whose text contains the (signed) URL, down to its cause.
@@ -407,13 +588,14 @@ func httpStatus(resp *http.Response) string {
 	return strconv.Itoa(resp.StatusCode)
 }
 
-// logCall writes one line per call; never parameters or URLs.
-func (c *Client) logCall(ctx context.Context, action string, post bool, d time.Duration, err error) {
+// logCall writes one line per call; never parameters or URLs. attempts is 0 for a call that shared
+// another's upstream request or was refused by the budget at once.
+func (c *Client) logCall(ctx context.Context, action string, post bool, d time.Duration, attempts int, err error) {
 	if err == nil {
-		c.log.DebugContext(ctx, "qingcloud call", "action", action, "post", post, "duration", d)
+		c.log.DebugContext(ctx, "qingcloud call", "action", action, "post", post, "duration", d, "attempts", attempts)
 		return
 	}
-	attrs := []any{"action", action, "post", post, "duration", d, "code", status.Code(err).String(), "error", status.Convert(err).Message()}
+	attrs := []any{"action", action, "post", post, "duration", d, "attempts", attempts, "code", status.Code(err).String(), "error", status.Convert(err).Message()}
 	if _, ok := qcerr.RetCode(err); ok {
 		c.log.DebugContext(ctx, "qingcloud call answered with an error", attrs...)
 		return
@@ -423,12 +605,17 @@ func (c *Client) logCall(ctx context.Context, action string, post bool, d time.D
 
 // Invoke encodes req with codec.Encode, calls the action and decodes the answer into resp. Values that
 // did not fit resp (a codec.MismatchError) are logged, not returned: resp holds everything else.
+// Whether the action only reads comes from [ReadOnly].
 func (c *Client) Invoke(ctx context.Context, action string, post bool, req, resp proto.Message) error {
+	return c.invoke(ctx, action, post, ReadOnly(action), req, resp)
+}
+
+func (c *Client) invoke(ctx context.Context, action string, post, readOnly bool, req, resp proto.Message) error {
 	params, err := codec.Encode(req)
 	if err != nil {
 		return qcerr.InvalidRequest(action, err.Error())
 	}
-	body, err := c.Call(ctx, action, params, post)
+	body, err := c.call(ctx, action, params, post, readOnly)
 	if err != nil {
 		return err
 	}
@@ -449,14 +636,16 @@ func (c *Client) Invoke(ctx context.Context, action string, post bool, req, resp
 
 // method is what InvokeMethod needs to know about an RPC.
 type method struct {
-	action string
-	post   bool
-	input  protoreflect.FullName
-	output protoreflect.MessageType
+	action   string
+	post     bool
+	readOnly bool
+	input    protoreflect.FullName
+	output   protoreflect.MessageType
 }
 
-// InvokeMethod is the generic path the server uses: the action name and the post flag come from md's
-// (qingcloud.iaas.v1.action) option, the response type from protoregistry.GlobalTypes for md.Output().
+// InvokeMethod is the generic path the server uses: the action name and the post and read_only flags
+// come from md's (qingcloud.iaas.v1.action) option, the response type from protoregistry.GlobalTypes
+// for md.Output().
 func (c *Client) InvokeMethod(ctx context.Context, md protoreflect.MethodDescriptor, req proto.Message) (proto.Message, error) {
 	m, err := c.method(md)
 	if err != nil {
@@ -469,7 +658,7 @@ func (c *Client) InvokeMethod(ctx context.Context, md protoreflect.MethodDescrip
 		return nil, internalError(m.action, "WRONG_REQUEST_TYPE", fmt.Sprintf("%s takes %s, got %s", md.FullName(), m.input, got))
 	}
 	resp := m.output.New().Interface()
-	if err := c.Invoke(ctx, m.action, m.post, req, resp); err != nil {
+	if err := c.invoke(ctx, m.action, m.post, m.readOnly, req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -488,7 +677,7 @@ func (c *Client) method(md protoreflect.MethodDescriptor) (*method, error) {
 	if err != nil {
 		return nil, internalError(a.GetName(), "UNKNOWN_RESPONSE_TYPE", fmt.Sprintf("response type %s of %s is not linked in: %v", md.Output().FullName(), md.FullName(), err))
 	}
-	m := &method{action: a.GetName(), post: a.GetPost(), input: md.Input().FullName(), output: out}
+	m := &method{action: a.GetName(), post: a.GetPost(), readOnly: a.GetReadOnly(), input: md.Input().FullName(), output: out}
 	v, _ := c.methods.LoadOrStore(md, m)
 	return v.(*method), nil
 }

@@ -48,6 +48,9 @@ func newClient(t testing.TB, endpoint string, mod ...func(*backend.Config)) *bac
 		Credentials: signer.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret},
 		// A private transport per test, so connection reuse between tests cannot interfere.
 		HTTPClient: &http.Client{Transport: &http.Transport{}},
+		// Quick retries, so tests of failures stay fast.
+		RetryBaseDelay: time.Millisecond,
+		RetryMaxDelay:  5 * time.Millisecond,
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -615,7 +618,7 @@ func TestDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("client timeout without caller deadline", func(t *testing.T) {
-		c := newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) { cfg.Timeout = 100 * time.Millisecond })
+		c := newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) { cfg.Timeout = 100 * time.Millisecond; cfg.MaxAttempts = 1 })
 		_, err := c.Call(context.Background(), "DescribeInstances", nil, false)
 		if code, ei := info(t, err); code != codes.Unavailable || !strings.Contains(err.Error(), "did not answer within 100ms") || ei.GetMetadata()["may_have_applied"] != "true" {
 			t.Errorf("got %v", err)
@@ -655,6 +658,10 @@ func TestNew(t *testing.T) {
 		{"no secret", func(c *backend.Config) { c.Credentials.SecretAccessKey = "" }, "Config.Credentials.SecretAccessKey"},
 		{"signature method", func(c *backend.Config) { c.SignatureMethod = "HmacMD5" }, "Config.SignatureMethod"},
 		{"negative timeout", func(c *backend.Config) { c.Timeout = -time.Second }, "Config.Timeout"},
+		{"negative dial timeout", func(c *backend.Config) { c.DialTimeout = -time.Second }, "Config.DialTimeout"},
+		{"negative attempts", func(c *backend.Config) { c.MaxAttempts = -1 }, "Config.MaxAttempts"},
+		{"negative retry delay", func(c *backend.Config) { c.RetryBaseDelay = -time.Second }, "Config.RetryBaseDelay"},
+		{"max delay below base", func(c *backend.Config) { c.RetryBaseDelay = time.Second; c.RetryMaxDelay = time.Millisecond }, "Config.RetryMaxDelay"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,7 +6,11 @@
 // A QingCloud error answer (HTTP 200 with a non-zero ret_code) becomes [FromRetCode], mapped by one
 // table (ret_code → code, retry advice). A failure that is not a QingCloud answer (connection, HTTP
 // status, unreadable body) becomes [Transport], always UNAVAILABLE, which says whether the action may
-// have been applied. The caller's own cancellation and deadline become [Context].
+// have been applied. The caller's own cancellation and deadline become [Context]. A request the
+// server's own quota budget refused becomes [BudgetExhausted] (RESOURCE_EXHAUSTED with RetryInfo).
+//
+// Whether an error may be retried, and by whom, is the backend's retry policy (docs/upstream.md):
+// [Retryable] only says whether repeating the same request later may succeed.
 package qcerr
 
 import (
@@ -40,6 +44,9 @@ const (
 	ReasonDeadlineExceeded = "DEADLINE_EXCEEDED"
 	// ReasonInvalidRequest: the request cannot be sent as QingCloud parameters.
 	ReasonInvalidRequest = "INVALID_REQUEST"
+	// ReasonBudgetExhausted: the server's client-side quota budget for the access key is spent, so
+	// the request was not sent (it would have earned a ret_code 2500).
+	ReasonBudgetExhausted = "QUOTA_BUDGET_EXHAUSTED"
 )
 
 // ReasonPrefix starts the ErrorInfo reason of a QingCloud error answer; the ret_code follows.
@@ -192,6 +199,22 @@ func Retryable(retCode int, message string) bool {
 // later may help, and a QuotaFailure for 2500. The status message names the action, says what happened
 // and what to do, and quotes the upstream message.
 func FromRetCode(action string, retCode int, message string) error {
+	return fromRetCode(action, retCode, message, false)
+}
+
+// AnswerMayHaveApplied reports whether a QingCloud error answer leaves open whether a mutating action
+// was applied: 5000 (an unknown internal error) and 5100 (server busy, which QingCloud also answers
+// when the execution timed out). Every other error answer means QingCloud refused the action.
+func AnswerMayHaveApplied(retCode int) bool { return retCode == 5000 || retCode == 5100 }
+
+// FromMutationRetCode is FromRetCode for an action that changes something. When the answer leaves open
+// whether the action was applied ([AnswerMayHaveApplied]), the ErrorInfo metadata also carries
+// may_have_applied "true" and the message tells the caller to check the result before repeating.
+func FromMutationRetCode(action string, retCode int, message string) error {
+	return fromRetCode(action, retCode, message, AnswerMayHaveApplied(retCode))
+}
+
+func fromRetCode(action string, retCode int, message string, mayHaveApplied bool) error {
 	e := classify(retCode, message)
 	upstream := sanitize(message)
 	var b strings.Builder
@@ -200,14 +223,19 @@ func FromRetCode(action string, retCode int, message string) error {
 		fmt.Fprintf(&b, " (QingCloud said: %q)", upstream)
 	}
 	b.WriteString("; " + e.todo)
+	meta := map[string]string{
+		"action":   action,
+		"ret_code": strconv.Itoa(retCode),
+		"message":  upstream,
+	}
+	if mayHaveApplied {
+		meta["may_have_applied"] = "true"
+		b.WriteString("; the action may have been applied: check the result before repeating it")
+	}
 	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{
-		Reason: ReasonPrefix + strconv.Itoa(retCode),
-		Domain: Domain,
-		Metadata: map[string]string{
-			"action":   action,
-			"ret_code": strconv.Itoa(retCode),
-			"message":  upstream,
-		},
+		Reason:   ReasonPrefix + strconv.Itoa(retCode),
+		Domain:   Domain,
+		Metadata: meta,
 	}}
 	if retCode == 2500 {
 		subject, desc := "resources", "resource quota exceeded"
@@ -223,6 +251,12 @@ func FromRetCode(action string, retCode int, message string) error {
 		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.delay)})
 	}
 	return newStatus(e.code, b.String(), details...)
+}
+
+// IsAPIRateLimit reports whether a 2500 answer is about the account's API request quota (worth coming
+// back to later) rather than a resource quota.
+func IsAPIRateLimit(retCode int, message string) bool {
+	return retCode == 2500 && classify(retCode, message).delay > 0
 }
 
 // Transport reports an upstream failure that is not a QingCloud answer (connection, HTTP status, bad
@@ -303,11 +337,80 @@ func RetCode(err error) (int, bool) {
 	return n, convErr == nil
 }
 
-// MayHaveApplied reports whether an error from Transport or Context says the request may have been
-// applied. Errors that carry no such statement (QingCloud answers, which are definite) report false.
+// MayHaveApplied reports whether an error says the request may have been applied: a Transport or
+// Context error after the request may have reached QingCloud, or a FromMutationRetCode error whose
+// answer leaves the outcome open. Other errors (definite QingCloud answers, refusals before sending)
+// report false.
 func MayHaveApplied(err error) bool {
 	info := Info(err)
 	return info != nil && info.GetDomain() == Domain && info.GetMetadata()["may_have_applied"] == "true"
+}
+
+// RetryDelay returns the RetryInfo delay of a status error, if it carries one.
+func RetryDelay(err error) (time.Duration, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st == nil {
+		return 0, false
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			return ri.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
+}
+
+// Budget describes a refusal by the client-side quota budget (package budget).
+type Budget struct {
+	// Class is the call class refused ("user" or "poll").
+	Class string
+	// ClassLimit is the most requests the class may make per Window.
+	ClassLimit int
+	// Limit is the access key's whole budget per Window.
+	Limit int
+	// Window is the budget's sliding window.
+	Window time.Duration
+	// RetryAfter is when a request of the class will be admitted again.
+	RetryAfter time.Duration
+	// Attempts is the number of upstream attempts the call had already made (0 when refused at once).
+	Attempts int
+	// Last is the error of the last attempt, when the budget ran out between retries.
+	Last error
+}
+
+// BudgetExhausted reports that the client-side quota budget refused an upstream request, so the call
+// never reached QingCloud with it: RESOURCE_EXHAUSTED with ErrorInfo reason QUOTA_BUDGET_EXHAUSTED
+// (metadata action, call_class, class_limit, limit, window_seconds, retry_after_seconds), a
+// QuotaFailure (subject "api_requests/<class>") and RetryInfo saying when to come back.
+func BudgetExhausted(action string, b Budget) error {
+	retry := b.RetryAfter.Round(time.Millisecond)
+	if retry <= 0 {
+		retry = time.Millisecond
+	}
+	msg := fmt.Sprintf("QingCloud %s: the server's budget of %d QingCloud API requests per %v for %s calls (of %d for the access key) is spent; retry after %v",
+		actionOr(action), b.ClassLimit, b.Window, b.Class, b.Limit, retry)
+	if b.Last != nil {
+		msg += fmt.Sprintf(" (the call stopped after %d attempts; the last failed: %s)", b.Attempts, sanitize(status.Convert(b.Last).Message()))
+	}
+	return newStatus(codes.ResourceExhausted, msg,
+		&errdetails.ErrorInfo{
+			Reason: ReasonBudgetExhausted,
+			Domain: Domain,
+			Metadata: map[string]string{
+				"action":              action,
+				"call_class":          b.Class,
+				"class_limit":         strconv.Itoa(b.ClassLimit),
+				"limit":               strconv.Itoa(b.Limit),
+				"window_seconds":      strconv.FormatFloat(b.Window.Seconds(), 'f', -1, 64),
+				"retry_after_seconds": strconv.FormatFloat(retry.Seconds(), 'f', -1, 64),
+			},
+		},
+		&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
+			Subject:     "api_requests/" + b.Class,
+			Description: fmt.Sprintf("%d QingCloud API requests per %v for %s calls", b.ClassLimit, b.Window, b.Class),
+		}}},
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(retry)},
+	)
 }
 
 // newStatus builds the status error; attaching details cannot fail for these message types.

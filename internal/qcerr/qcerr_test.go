@@ -238,3 +238,110 @@ func TestInfoOfOtherErrors(t *testing.T) {
 		t.Error("MayHaveApplied without ErrorInfo")
 	}
 }
+
+// documentedCodes are every ret_code of qingcloud-protocol.md §6.1.
+var documentedCodes = []int{
+	1100, 1101, 1200, 1300, 1400, 1500, 1510, 1520, 1600, 1610, 1620, 1630, 1640, 1650, 1660, 1661, 1662,
+	2000, 2100, 2110, 2200, 2300, 2400, 2500, 3300,
+	4000, 4001, 4002, 4003, 4004, 4005,
+	5000, 5100, 5200, 5300, 5400, 5500, 5600,
+	8000, 8001, 8002, 8003, 8004,
+}
+
+func TestEveryDocumentedCodeIsMapped(t *testing.T) {
+	for _, code := range documentedCodes {
+		st, info, _, _ := details(t, qcerr.FromRetCode("DescribeInstances", code, ""))
+		if st.Code() == codes.Unknown || st.Code() == codes.OK {
+			t.Errorf("ret_code %d maps to %v", code, st.Code())
+		}
+		if info.GetReason() != fmt.Sprintf("QINGCLOUD_%d", code) {
+			t.Errorf("ret_code %d: reason %q", code, info.GetReason())
+		}
+		if strings.Contains(st.Message(), "unknown error") {
+			t.Errorf("ret_code %d is described as unknown: %q", code, st.Message())
+		}
+	}
+}
+
+func TestFromMutationRetCode(t *testing.T) {
+	for _, code := range documentedCodes {
+		err := qcerr.FromMutationRetCode("RunInstances", code, "x")
+		want := code == 5000 || code == 5100
+		if qcerr.MayHaveApplied(err) != want || qcerr.AnswerMayHaveApplied(code) != want {
+			t.Errorf("ret_code %d: MayHaveApplied = %v, want %v", code, qcerr.MayHaveApplied(err), want)
+		}
+		plain := qcerr.FromRetCode("RunInstances", code, "x")
+		if status.Code(plain) != status.Code(err) {
+			t.Errorf("ret_code %d: the mutation variant changes the code", code)
+		}
+		if want && !strings.Contains(status.Convert(err).Message(), "may have been applied") {
+			t.Errorf("ret_code %d: message %q does not warn", code, status.Convert(err).Message())
+		}
+		if qcerr.MayHaveApplied(plain) {
+			t.Errorf("ret_code %d: FromRetCode says may have applied", code)
+		}
+	}
+}
+
+func TestIsAPIRateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		msg  string
+		want bool
+	}{
+		{2500, "QuotaExceeded, API request quota of 2000 per 1h0m0s exceeded for access key [X], please try later", true},
+		{2500, "quota exceeded, please try later (injected fault)", true},
+		{2500, "QuotaExceeded, instance quota [10] exceeded", false},
+		{5100, "too many requests", false},
+	} {
+		if got := qcerr.IsAPIRateLimit(tc.code, tc.msg); got != tc.want {
+			t.Errorf("IsAPIRateLimit(%d, %q) = %v", tc.code, tc.msg, got)
+		}
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	if d, ok := qcerr.RetryDelay(qcerr.FromRetCode("A", 5100, "")); !ok || d != 2*time.Second {
+		t.Errorf("5100: %v %v", d, ok)
+	}
+	if _, ok := qcerr.RetryDelay(qcerr.FromRetCode("A", 2100, "")); ok {
+		t.Error("2100 has no RetryInfo")
+	}
+	if _, ok := qcerr.RetryDelay(fmt.Errorf("plain")); ok {
+		t.Error("plain error")
+	}
+}
+
+func TestBudgetExhausted(t *testing.T) {
+	err := qcerr.BudgetExhausted("DescribeInstances", qcerr.Budget{
+		Class: "user", ClassLimit: 18, Limit: 20, Window: time.Minute, RetryAfter: 12345 * time.Microsecond,
+	})
+	st, info, retry, quota := details(t, err)
+	if st.Code() != codes.ResourceExhausted || info.GetReason() != qcerr.ReasonBudgetExhausted {
+		t.Fatalf("%v %v", st.Code(), info.GetReason())
+	}
+	md := info.GetMetadata()
+	if md["action"] != "DescribeInstances" || md["call_class"] != "user" || md["class_limit"] != "18" || md["limit"] != "20" ||
+		md["window_seconds"] != "60" || md["retry_after_seconds"] != "0.012" {
+		t.Errorf("metadata %v", md)
+	}
+	if retry.GetRetryDelay().AsDuration() != 12*time.Millisecond {
+		t.Errorf("RetryInfo %v", retry)
+	}
+	if v := quota.GetViolations(); len(v) != 1 || v[0].GetSubject() != "api_requests/user" {
+		t.Errorf("QuotaFailure %v", quota)
+	}
+	if _, ok := qcerr.RetCode(err); ok || qcerr.MayHaveApplied(err) {
+		t.Error("a budget refusal is neither a QingCloud answer nor possibly applied")
+	}
+	if !strings.Contains(st.Message(), "18 QingCloud API requests per 1m0s") {
+		t.Errorf("message %q", st.Message())
+	}
+
+	err = qcerr.BudgetExhausted("DescribeInstances", qcerr.Budget{Class: "poll", ClassLimit: 5, Limit: 20, Window: time.Minute,
+		Attempts: 2, Last: qcerr.FromRetCode("DescribeInstances", 5100, "ServerBusy")})
+	st, _, retry, _ = details(t, err)
+	if !strings.Contains(st.Message(), "after 2 attempts") || !strings.Contains(st.Message(), "5100") || retry.GetRetryDelay().AsDuration() <= 0 {
+		t.Errorf("message %q retry %v", st.Message(), retry)
+	}
+}
