@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
@@ -555,6 +556,19 @@ func TestTracePropagationGRPC(t *testing.T) {
 	up := findSpan(spans, trace.SpanKindClient, "QingCloud DescribeZones")
 	if up.Parent().SpanID() != srv.SpanContext().SpanID() {
 		t.Errorf("upstream span's parent %s, want the gRPC server span %s", up.Parent().SpanID(), srv.SpanContext().SpanID())
+	}
+
+	// Probes are not traced.
+	if _, err := healthpb.NewHealthClient(s.conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := s.do(t, "GET", "/healthz", "", nil); resp.StatusCode != 200 {
+		t.Fatalf("GET /healthz: %d", resp.StatusCode)
+	}
+	for _, sp := range s.spans.Ended() {
+		if strings.Contains(sp.Name(), "Health") || strings.Contains(sp.Name(), "healthz") {
+			t.Errorf("a probe was traced: %s %q", sp.SpanKind(), sp.Name())
+		}
 	}
 }
 
