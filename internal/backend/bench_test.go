@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 )
 
 // BenchmarkInvokeMethod measures one DescribeInstances round trip (encode, sign, HTTP over loopback,
@@ -39,5 +41,38 @@ func BenchmarkInvokeMethod(b *testing.B) {
 		if _, err := c.InvokeMethod(ctx, md, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCallDiscipline measures what the upstream discipline costs per call (retry loop, budget,
+// coalescing, stats) on a canned loopback upstream: compare the variants with each other.
+func BenchmarkCallDiscipline(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, `{"action":"DescribeZonesResponse","ret_code":0,"total_count":1,"zone_set":[{"zone_id":"pek3a","status":"active"}]}`)
+	}))
+	defer up.Close()
+	params := map[string]string{"zone": "pek3a"}
+	for _, v := range []struct {
+		name string
+		mod  func(*backend.Config)
+	}{
+		{"bare", func(c *backend.Config) { c.Budget = budget.Unlimited(); c.DisableCoalescing = true; c.MaxAttempts = 1 }},
+		{"budget", func(c *backend.Config) {
+			c.Budget, _ = budget.New(budget.Config{Limit: 1 << 30})
+			c.DisableCoalescing = true
+		}},
+		{"coalescing", func(c *backend.Config) { c.Budget = budget.Unlimited() }},
+		{"all", func(c *backend.Config) { c.Budget, _ = budget.New(budget.Config{Limit: 1 << 30}) }},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			c := newClient(b, up.URL+"/iaas/", v.mod)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Call(ctx, "DescribeZones", params, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -40,14 +40,20 @@ var quickJobs = emulator.Options{JobPending: 20 * time.Millisecond, JobWorking: 
 // upStack is a stack whose emulator and backend are configured by the test.
 type upStack struct {
 	*stack
-	be *backend.Client
+	be       *backend.Client
+	endpoint string // the emulator's API URL
 }
 
 // newUpStack wires a facade like newStack, with emulator options eo and the backend configuration
 // changed by mod. Retries are quick unless mod says otherwise.
 func newUpStack(t testing.TB, eo emulator.Options, mod func(*backend.Config)) *upStack {
 	t.Helper()
-	emu := emulator.New(eo)
+	return newUpStackOn(t, emulator.New(eo), mod)
+}
+
+// newUpStackOn is newUpStack on a given emulator.
+func newUpStackOn(t testing.TB, emu *emulator.Emulator, mod func(*backend.Config)) *upStack {
+	t.Helper()
 	up := httptest.NewServer(emu)
 	t.Cleanup(up.Close)
 	cfg := backend.Config{
@@ -86,7 +92,7 @@ func newUpStack(t testing.TB, eo emulator.Options, mod func(*backend.Config)) *u
 	}
 	rest := httptest.NewServer(h)
 	t.Cleanup(rest.Close)
-	return &upStack{stack: &stack{emu: emu, conn: conn, rest: rest.URL, srv: srv}, be: be}
+	return &upStack{stack: &stack{emu: emu, conn: conn, rest: rest.URL, srv: srv}, be: be, endpoint: up.URL + "/iaas/"}
 }
 
 func runRequest(count int32) *iaasv1.RunInstancesRequest {

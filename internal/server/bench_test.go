@@ -1,0 +1,228 @@
+package server_test
+
+// Benchmarks of the facade's overhead per call: the same action against the same emulator, called
+// directly (signed HTTP GET, JSON decoded: what an SDK does) and through the facade over gRPC (bufconn)
+// and REST (httptest, loopback TCP). Each iteration makes one direct call and one facade call, timed
+// separately, so both see the same machine state and the ratio comes from one run. See
+// docs/bench-upstream.md for the method and the figures.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+)
+
+// benchStack is a facade on an emulator with 100 instances, without a quota on either side, and a
+// direct HTTP client for the same emulator.
+type benchStack struct {
+	*upStack
+	direct *http.Client
+	signer signer.Signer
+}
+
+func newBenchStack(tb testing.TB) *benchStack {
+	tb.Helper()
+	s := newUpStack(tb, emulator.Options{Quota: -1}, func(c *backend.Config) { c.Budget = budget.Unlimited() })
+	run, err := iaasv1.NewInstanceServiceClient(s.conn).RunInstances(context.Background(), runRequest(100))
+	if err != nil || len(run.GetInstances()) != 100 {
+		tb.Fatalf("RunInstances: %v", err)
+	}
+	return &benchStack{
+		upStack: s,
+		direct:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		signer:  signer.Signer{Credentials: signer.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey}},
+	}
+}
+
+// callDirect signs and sends one GET to the emulator and decodes the JSON, as an SDK would.
+func (s *benchStack) callDirect(params map[string]string) error {
+	signed, err := s.signer.Sign(http.MethodGet, "/iaas/", params)
+	if err != nil {
+		return err
+	}
+	resp, err := s.direct.Get(s.endpoint + "?" + signed)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return err
+	}
+	if out["ret_code"] != float64(0) {
+		return fmt.Errorf("ret_code %v: %v", out["ret_code"], out["message"])
+	}
+	return nil
+}
+
+// callREST sends one REST GET to the facade and decodes the JSON.
+func (s *benchStack) callREST(path string) error {
+	resp, err := s.direct.Get(s.rest + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
+	}
+	var out map[string]any
+	return json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// benchCase is one action called the three ways.
+type benchCase struct {
+	name   string
+	direct map[string]string // QingCloud parameters
+	grpc   func(ctx context.Context, s *benchStack) error
+	rest   string // REST path and query
+}
+
+var benchCases = []benchCase{
+	{
+		name:   "DescribeZones",
+		direct: map[string]string{"action": "DescribeZones", "zone": "pek3a"},
+		grpc: func(ctx context.Context, s *benchStack) error {
+			_, err := iaasv1.NewZoneServiceClient(s.conn).DescribeZones(ctx, &iaasv1.DescribeZonesRequest{})
+			return err
+		},
+		rest: "/v1/iaas/DescribeZones",
+	},
+	{
+		name:   "DescribeInstances100",
+		direct: map[string]string{"action": "DescribeInstances", "zone": "pek3a", "limit": "100", "verbose": "1"},
+		grpc: func(ctx context.Context, s *benchStack) error {
+			resp, err := iaasv1.NewInstanceServiceClient(s.conn).DescribeInstances(ctx, &iaasv1.DescribeInstancesRequest{
+				Limit: proto.Int32(100), Verbose: proto.Int32(1)})
+			if err == nil && len(resp.GetInstanceSet()) != 100 {
+				err = fmt.Errorf("%d instances", len(resp.GetInstanceSet()))
+			}
+			return err
+		},
+		rest: "/v1/iaas/DescribeInstances?limit=100&verbose=1",
+	},
+}
+
+// pair times one direct call and one facade call per iteration and reports both and their ratio.
+func pair(b *testing.B, direct, facade func() error) {
+	for range 20 { // warm connections and caches
+		if err := direct(); err != nil {
+			b.Fatal(err)
+		}
+		if err := facade(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var dDirect, dFacade time.Duration
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		if err := direct(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := facade(); err != nil {
+			b.Fatal(err)
+		}
+		dFacade += time.Since(t1)
+		dDirect += t1.Sub(t0)
+		n++
+	}
+	report(b, dDirect, dFacade, n)
+}
+
+func report(b *testing.B, dDirect, dFacade time.Duration, n int) {
+	b.ReportMetric(float64(dDirect.Microseconds())/float64(n), "direct-µs/call")
+	b.ReportMetric(float64(dFacade.Microseconds())/float64(n), "facade-µs/call")
+	b.ReportMetric(float64(dFacade-dDirect)/float64(n)/1e3, "overhead-µs/call")
+	b.ReportMetric(float64(dFacade)/float64(dDirect), "ratio")
+}
+
+// BenchmarkFacadeOverhead: one caller, one call at a time. ns/op and allocs are of the pair (direct
+// + facade); the custom metrics split them.
+func BenchmarkFacadeOverhead(b *testing.B) {
+	s := newBenchStack(b)
+	ctx := context.Background()
+	for _, bc := range benchCases {
+		b.Run(bc.name+"/gRPC", func(b *testing.B) {
+			pair(b, func() error { return s.callDirect(bc.direct) }, func() error { return bc.grpc(ctx, s) })
+		})
+		b.Run(bc.name+"/REST", func(b *testing.B) {
+			pair(b, func() error { return s.callDirect(bc.direct) }, func() error { return s.callREST(bc.rest) })
+		})
+	}
+}
+
+// BenchmarkFacadeOverheadParallel: GOMAXPROCS×4 concurrent callers, each alternating a direct call and a
+// facade call; the ratio compares the mean latencies under that load.
+func BenchmarkFacadeOverheadParallel(b *testing.B) {
+	s := newBenchStack(b)
+	ctx := context.Background()
+	for _, bc := range benchCases {
+		for _, via := range []string{"gRPC", "REST"} {
+			facade := func() error { return bc.grpc(ctx, s) }
+			if via == "REST" {
+				facade = func() error { return s.callREST(bc.rest) }
+			}
+			b.Run(bc.name+"/"+via, func(b *testing.B) {
+				var dDirect, dFacade, n atomic.Int64
+				b.SetParallelism(4)
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						t0 := time.Now()
+						if err := s.callDirect(bc.direct); err != nil {
+							b.Error(err)
+							return
+						}
+						t1 := time.Now()
+						if err := facade(); err != nil {
+							b.Error(err)
+							return
+						}
+						dFacade.Add(int64(time.Since(t1)))
+						dDirect.Add(int64(t1.Sub(t0)))
+						n.Add(1)
+					}
+				})
+				if n.Load() > 0 {
+					report(b, time.Duration(dDirect.Load()), time.Duration(dFacade.Load()), int(n.Load()))
+				}
+			})
+		}
+	}
+}
+
+// TestBenchPaths runs each benchmarked path once, so a broken benchmark fails `go test`.
+func TestBenchPaths(t *testing.T) {
+	s := newBenchStack(t)
+	for _, bc := range benchCases {
+		if err := s.callDirect(bc.direct); err != nil {
+			t.Fatalf("%s direct: %v", bc.name, err)
+		}
+		if err := bc.grpc(context.Background(), s); err != nil {
+			t.Fatalf("%s gRPC: %v", bc.name, err)
+		}
+		if err := s.callREST(bc.rest); err != nil {
+			t.Fatalf("%s REST: %v", bc.name, err)
+		}
+	}
+	// RunInstances, then each case once over gRPC and REST: every facade call is one upstream request.
+	if st := s.be.Stats().Total; st.Attempts != 5 || st.RetCodes[0] != 5 {
+		t.Fatalf("backend stats %+v", st)
+	}
+}
