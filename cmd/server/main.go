@@ -1,134 +1,67 @@
 // Command server runs the qingcloud-grpc facade: typed gRPC and REST APIs over QingCloud IaaS.
 //
-// With no credentials it starts the built-in QingCloud emulator on a loopback port and serves from it:
+// With no QingCloud keys configured it starts the built-in QingCloud emulator on a loopback port and
+// serves from it, on loopback, without caller authentication:
 //
 //	go run ./cmd/server
 //
-// With QINGCLOUD_ACCESS_KEY and QINGCLOUD_SECRET_KEY (and optionally QINGCLOUD_ZONE, QINGCLOUD_ENDPOINT)
-// it calls the real API. Run with -h for the flags; flags override the variables.
+// Keys come from QingCloud's own ~/.qingcloud/config.yaml, QINGCLOUD_* variables or flags (flags
+// override variables override the file); this server's own settings (addresses, TLS, credential
+// profiles, bearer tokens) live in the same file under "qingcloud_grpc:". See docs/configuration.md,
+// docs/security.md, or run with -h.
 //
-// "server healthcheck [-grpc-addr host:port]" exits 0 when a running server reports SERVING; it is meant
-// for container HEALTHCHECK instructions.
+// Subcommands:
+//
+//	server healthcheck [-grpc-addr host:port] [-tls] [-ca file] [-cert file -key file]
+//	    exits 0 when a running server reports SERVING (for container HEALTHCHECK instructions)
+//	server hash-token [-generate]
+//	    prints the SHA-256 of a bearer token read from stdin, the form the config file stores
+//
+// On SIGTERM or SIGINT the server shuts down gracefully: health turns NOT_SERVING, new calls are
+// refused, watch streams end with UNAVAILABLE, and in-flight calls get -shutdown-grace to finish.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		if err := healthcheck(os.Args[2:], os.Stdout); err != nil {
+	if len(os.Args) > 1 {
+		var err error
+		switch os.Args[1] {
+		case "healthcheck":
+			err = healthcheck(os.Args[2:], os.Stdout)
+		case "hash-token":
+			err = hashToken(os.Args[2:], os.Stdin, os.Stdout)
+		default:
+			goto serve
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := run(os.Args[1:]); err != nil {
+serve:
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal terminates at once
+	}()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	stop()
+	switch {
+	case errors.Is(err, config.ErrHelp):
+		config.Usage(os.Stdout)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
 	}
-}
-
-func run(args []string) error {
-	cfg, err := config.Load(args, os.Getenv)
-	if err != nil {
-		return err
-	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	creds, endpoint := cfg.Credentials, cfg.Endpoint
-	if cfg.UseEmulator() {
-		emu, err := emulator.Listen(cfg.EmulatorAddr, emulator.Options{
-			JobPending: cfg.EmulatorJobPending,
-			JobWorking: cfg.EmulatorJobWorking,
-			Logger:     log.With("component", "emulator"),
-		})
-		if err != nil {
-			return fmt.Errorf("start the built-in emulator: %w", err)
-		}
-		defer emu.Close()
-		creds = signer.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey}
-		endpoint = emu.Endpoint()
-		log.Info("no QingCloud credentials configured: serving from the built-in QingCloud emulator",
-			"emulator_endpoint", endpoint,
-			"example_access_key_id", emulator.DefaultAccessKeyID,
-			"example_secret_access_key", emulator.DefaultSecretAccessKey,
-			"zone", cfg.Zone)
-	} else {
-		log.Info("calling QingCloud", "endpoint", endpoint, "access_key_id", creds.AccessKeyID, "zone", cfg.Zone)
-	}
-
-	be, err := backend.New(backend.Config{Endpoint: endpoint, Credentials: creds, Logger: log.With("component", "backend")})
-	if err != nil {
-		return err
-	}
-	hub := watch.NewSingle(be, cfg.Zone, watch.Options{Logger: log.With("component", "watch")})
-	defer hub.Close()
-	srv, err := server.New(server.Config{Backend: be, DefaultZone: cfg.Zone, Watch: hub, Logger: log.With("component", "grpc")})
-	if err != nil {
-		return err
-	}
-	httpHandler, err := srv.HTTPHandler(ctx)
-	if err != nil {
-		return err
-	}
-
-	gl, err := net.Listen("tcp", cfg.GRPCAddr)
-	if err != nil {
-		return fmt.Errorf("listen -grpc-addr %s: %w", cfg.GRPCAddr, err)
-	}
-	hl, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		gl.Close()
-		return fmt.Errorf("listen -http-addr %s: %w", cfg.HTTPAddr, err)
-	}
-	hs := &http.Server{Handler: httpHandler, ReadHeaderTimeout: 10 * time.Second}
-
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(gl) }()
-	go func() { errc <- hs.Serve(hl) }()
-	log.Info("serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(), "actions", len(srv.Methods()))
-
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv.Health().Shutdown() // NOT_SERVING first, so load balancers stop sending new calls
-	hub.Close()             // watch streams end UNAVAILABLE so clients resume elsewhere
-	_ = hs.Shutdown(shutdownCtx)
-	done := make(chan struct{})
-	go func() { srv.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-	case <-shutdownCtx.Done():
-		srv.Stop()
-	}
-	return nil
 }

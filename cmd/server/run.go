@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
+)
+
+// listening are the addresses a running server bound (useful when the configuration asks for port 0).
+type listening struct {
+	GRPC, HTTP, Health string // Health is empty without -health-addr
+}
+
+// run loads the configuration from args and getenv, serves until ctx ends, then shuts down
+// gracefully within the configured grace period and returns. Logs go to logw. ready, when not nil, is
+// called once every listener is serving.
+func run(ctx context.Context, args []string, getenv func(string) string, logw io.Writer, ready func(listening)) error {
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(logw, cfg.LogLevel)
+	if cfg.File != "" {
+		log.Info("read configuration file", "path", cfg.File)
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+
+	up, err := newUpstream(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer up.close()
+
+	authn, err := newAuthenticator(cfg)
+	if err != nil {
+		return err
+	}
+	hub, err := watch.New(watch.Options{
+		Account: func(ctx context.Context) (string, watch.Upstream, string, error) {
+			t, err := up.dir.Lookup(ctx)
+			if err != nil {
+				return "", nil, "", err
+			}
+			return t.Profile, t.Upstream, t.Zone, nil // one poller per profile and zone
+		},
+		Logger: log.With("component", "watch"),
+	})
+	if err != nil {
+		return err
+	}
+	defer hub.Close()
+
+	var tlsCfg *tls.Config
+	if cfg.TLS.Enabled() {
+		if tlsCfg, err = auth.ServerTLS(cfg.TLS, log.With("component", "tls")); err != nil {
+			return fmt.Errorf("TLS (%s): %w", cfg.Source(config.SettingTLSCertFile), err)
+		}
+	}
+	dr := newDrain()
+	scfg := server.Config{
+		Tenant: func(ctx context.Context) (server.Backend, string, error) {
+			t, err := up.dir.Lookup(ctx)
+			if err != nil {
+				return nil, "", err
+			}
+			return t.Upstream, t.Zone, nil
+		},
+		Watch:              hub,
+		Logger:             log.With("component", "grpc"),
+		UnaryInterceptors:  []grpc.UnaryServerInterceptor{dr.unary(), authn.UnaryInterceptor()},
+		StreamInterceptors: []grpc.StreamServerInterceptor{dr.stream(), authn.StreamInterceptor()},
+	}
+	if tlsCfg != nil {
+		scfg.ServerOptions = append(scfg.ServerOptions, grpc.Creds(auth.ServerCredentials(tlsCfg)))
+	}
+	srv, err := server.New(scfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	// The gateway's in-process connection lives until run returns, not until ctx ends: REST calls in
+	// flight at shutdown must be able to finish.
+	gwCtx, gwCancel := context.WithCancel(context.Background())
+	defer gwCancel()
+	httpHandler, err := srv.HTTPHandler(gwCtx)
+	if err != nil {
+		return err
+	}
+
+	var lns []net.Listener
+	closeAll := func() {
+		for _, l := range lns {
+			_ = l.Close()
+		}
+	}
+	listen := func(setting, addr string) (net.Listener, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("listen on %s (%s): %w", addr, cfg.Source(setting), err)
+		}
+		lns = append(lns, l)
+		return l, nil
+	}
+	gl, err := listen(config.SettingGRPCAddr, cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	hl, err := listen(config.SettingHTTPAddr, cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	var healthLn net.Listener
+	if cfg.HealthAddr != "" {
+		if healthLn, err = listen(config.SettingHealthAddr, cfg.HealthAddr); err != nil {
+			return err
+		}
+	}
+
+	hs := &http.Server{
+		Handler:           httpHandler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 3)
+	go func() { errc <- srv.Serve(gl) }()
+	if tlsCfg != nil {
+		hs.TLSConfig = tlsCfg.Clone()
+		go func() { errc <- hs.ServeTLS(hl, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(hl) }()
+	}
+	// The health-only listener shares the main server's health status, so it turns NOT_SERVING at
+	// shutdown too; it serves nothing else and needs neither TLS nor a token.
+	var healthSrv *grpc.Server
+	if healthLn != nil {
+		healthSrv = grpc.NewServer(grpc.Creds(insecure.NewCredentials()))
+		healthpb.RegisterHealthServer(healthSrv, srv.Health())
+		go func() { errc <- healthSrv.Serve(healthLn) }()
+		defer healthSrv.Stop()
+	}
+
+	addrs := listening{GRPC: gl.Addr().String(), HTTP: hl.Addr().String()}
+	if healthLn != nil {
+		addrs.Health = healthLn.Addr().String()
+	}
+	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "health", addrs.Health,
+		"tls", tlsMode(cfg), "caller_auth", authMode(cfg), "profiles", strings.Join(up.dir.Profiles(), ","),
+		"actions", len(srv.Methods()), "shutdown_grace", cfg.ShutdownGrace)
+	if ready != nil {
+		ready(addrs)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+			serveErr = err
+			log.Error("a listener failed; shutting down", "error", err)
+		}
+	}
+	shutdown(log, cfg.ShutdownGrace, srv, hs, hub, dr)
+	if healthSrv != nil {
+		healthSrv.Stop()
+	}
+	return serveErr
+}
+
+// shutdown stops the server within grace: health NOT_SERVING (load balancers stop sending calls),
+// new calls refused, watch streams ended with UNAVAILABLE (clients resume elsewhere), then in-flight
+// calls drained; whatever is still running when grace ends is cut.
+func shutdown(log *slog.Logger, grace time.Duration, srv *server.Server, hs *http.Server, hub *watch.Hub, dr *drain) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	srv.Health().Shutdown()
+	dr.begin()
+	hub.Close()
+
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Shutdown(ctx) }()
+	grpcDone := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(grpcDone)
+	}()
+	forced := false
+	select {
+	case <-grpcDone:
+	case <-ctx.Done():
+		forced = true
+		srv.Stop()
+		<-grpcDone
+	}
+	if err := <-httpDone; err != nil {
+		forced = true
+		_ = hs.Close()
+	}
+	if forced {
+		log.Warn("shutdown grace period ended; closed the connections of calls still running", "grace", grace)
+		return
+	}
+	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
+}
+
+func newAuthenticator(cfg *config.Config) (*auth.Authenticator, error) {
+	if len(cfg.Tokens) > 0 {
+		return auth.New(auth.Config{Tokens: cfg.Tokens})
+	}
+	return auth.New(auth.Config{Anonymous: config.DefaultProfile})
+}
+
+func tlsMode(cfg *config.Config) string {
+	switch {
+	case cfg.TLS.ClientCAFile != "":
+		return "mutual"
+	case cfg.TLS.Enabled():
+		return "on"
+	}
+	return "off"
+}
+
+func authMode(cfg *config.Config) string {
+	var m []string
+	if len(cfg.Tokens) > 0 {
+		m = append(m, fmt.Sprintf("bearer tokens (%d)", len(cfg.Tokens)))
+	}
+	if cfg.TLS.ClientCAFile != "" {
+		m = append(m, "client certificates")
+	}
+	if len(m) == 0 {
+		return "none (loopback only)"
+	}
+	return strings.Join(m, " + ")
+}

@@ -1,0 +1,125 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// setting is one scalar setting: a flag, a QINGCLOUD_* variable and (mostly) a key of the file.
+type setting struct {
+	name  string // the name Config.Source takes
+	flag  string // without the dash
+	env   string
+	file  string // dotted key in the file; "" when the file has no such key
+	def   string // default, as text; "" means unset
+	usage string
+	path  bool // a file path: relative paths in the config file are relative to the file's folder
+}
+
+// Names of the settings, for Config.Source.
+const (
+	SettingAccessKey          = "access_key"
+	SettingSecretKey          = "secret_key"
+	SettingZone               = "zone"
+	SettingEndpoint           = "endpoint"
+	SettingConnectionRetries  = "connection_retries"
+	SettingConnectionTimeout  = "connection_timeout"
+	SettingQuotaRequests      = "quota_requests"
+	SettingQuotaWindow        = "quota_window"
+	SettingGRPCAddr           = "grpc_addr"
+	SettingHTTPAddr           = "http_addr"
+	SettingHealthAddr         = "health_addr"
+	SettingTLSCertFile        = "tls_cert_file"
+	SettingTLSKeyFile         = "tls_key_file"
+	SettingTLSClientCAFile    = "tls_client_ca_file"
+	SettingTokenSHA256        = "token_sha256"
+	SettingShutdownGrace      = "shutdown_grace"
+	SettingLogLevel           = "log_level"
+	SettingEmulatorAddr       = "emulator_addr"
+	SettingEmulatorJobPending = "emulator_job_pending"
+	SettingEmulatorJobWorking = "emulator_job_working"
+)
+
+// settings lists every scalar setting in the order -h shows them.
+var settings = []setting{
+	{name: SettingAccessKey, flag: "access-key", env: "QINGCLOUD_ACCESS_KEY", file: "qy_access_key_id",
+		usage: "QingCloud access key ID of the default profile"},
+	{name: SettingSecretKey, flag: "secret-key-file", env: "QINGCLOUD_SECRET_KEY", file: "qy_secret_access_key",
+		usage: "file holding the QingCloud secret access key (the variable and the file key hold the key itself); a file keeps it out of process lists", path: true},
+	{name: SettingZone, flag: "zone", env: "QINGCLOUD_ZONE", file: "zone", def: DefaultZone,
+		usage: "default zone for requests that set none"},
+	{name: SettingEndpoint, flag: "endpoint", env: "QINGCLOUD_ENDPOINT", file: "host, port, protocol, uri", def: DefaultEndpoint,
+		usage: "QingCloud API endpoint URL; the file builds it from protocol://host:port/uri as the official SDK does"},
+	{name: SettingConnectionRetries, flag: "connection-retries", env: "QINGCLOUD_CONNECTION_RETRIES", file: "connection_retries", def: "3",
+		usage: "retries of upstream calls that provably never reached QingCloud (could not connect)"},
+	{name: SettingConnectionTimeout, flag: "connection-timeout", env: "QINGCLOUD_CONNECTION_TIMEOUT", file: "connection_timeout", def: "5s",
+		usage: "timeout of connecting to QingCloud: a duration, or whole seconds as in the official file"},
+	{name: SettingQuotaRequests, flag: "quota-requests", env: "QINGCLOUD_QUOTA_REQUESTS", file: Section + ".quota_requests", def: "2000",
+		usage: "client-side API quota budget per access key: requests per quota window (profiles may set their own)"},
+	{name: SettingQuotaWindow, flag: "quota-window", env: "QINGCLOUD_QUOTA_WINDOW", file: Section + ".quota_window", def: "1h",
+		usage: "window of the quota budget"},
+	{name: SettingGRPCAddr, flag: "grpc-addr", env: "QINGCLOUD_GRPC_ADDR", file: Section + ".grpc_addr", def: "127.0.0.1:9090",
+		usage: "gRPC listen address; a non-loopback address requires caller authentication"},
+	{name: SettingHTTPAddr, flag: "http-addr", env: "QINGCLOUD_HTTP_ADDR", file: Section + ".http_addr", def: "127.0.0.1:8080",
+		usage: "REST listen address; a non-loopback address requires caller authentication"},
+	{name: SettingHealthAddr, flag: "health-addr", env: "QINGCLOUD_HEALTH_ADDR", file: Section + ".health_addr",
+		usage: "optional plaintext listener serving only gRPC health checking (for probes that cannot do TLS or tokens); empty: off"},
+	{name: SettingTLSCertFile, flag: "tls-cert", env: "QINGCLOUD_TLS_CERT_FILE", file: Section + ".tls.cert_file",
+		usage: "PEM certificate chain: serve gRPC and REST over TLS (1.2 or later)", path: true},
+	{name: SettingTLSKeyFile, flag: "tls-key", env: "QINGCLOUD_TLS_KEY_FILE", file: Section + ".tls.key_file",
+		usage: "PEM private key of -tls-cert", path: true},
+	{name: SettingTLSClientCAFile, flag: "tls-client-ca", env: "QINGCLOUD_TLS_CLIENT_CA_FILE", file: Section + ".tls.client_ca_file",
+		usage: "PEM CA certificates: require client certificates signed by them (mutual TLS)", path: true},
+	{name: SettingTokenSHA256, flag: "token-sha256", env: "QINGCLOUD_TOKEN_SHA256",
+		usage: "comma-separated SHA-256 hashes of bearer tokens of the default profile (`server hash-token` prints one); the file lists tokens under " + Section + ".tokens"},
+	{name: SettingShutdownGrace, flag: "shutdown-grace", env: "QINGCLOUD_SHUTDOWN_GRACE", file: Section + ".shutdown_grace", def: "15s",
+		usage: "on SIGTERM: how long in-flight calls may finish before connections are closed"},
+	{name: SettingLogLevel, flag: "log-level", env: "QINGCLOUD_LOG_LEVEL", file: Section + ".log_level", def: "info",
+		usage: "log level: debug, info, warn or error"},
+	{name: SettingEmulatorAddr, flag: "emulator-addr", env: "QINGCLOUD_EMULATOR_ADDR", file: Section + ".emulator.addr", def: "127.0.0.1:0",
+		usage: "loopback address of the built-in emulator (used when no QingCloud keys are configured)"},
+	{name: SettingEmulatorJobPending, flag: "emulator-job-pending", env: "QINGCLOUD_EMULATOR_JOB_PENDING", file: Section + ".emulator.job_pending", def: "500ms",
+		usage: "emulator: how long a job stays pending"},
+	{name: SettingEmulatorJobWorking, flag: "emulator-job-working", env: "QINGCLOUD_EMULATOR_JOB_WORKING", file: Section + ".emulator.job_working", def: "2s",
+		usage: "emulator: how long a job stays working"},
+}
+
+func settingByName(name string) setting {
+	for _, s := range settings {
+		if s.name == name {
+			return s
+		}
+	}
+	panic("config: unknown setting " + name)
+}
+
+// Usage writes the -h text: every flag with its variable, file key and default.
+func Usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  server [flags]                 serve gRPC and REST
+  server healthcheck [flags]     exit 0 when a running server reports SERVING (-h for its flags)
+  server hash-token [-generate]  print the SHA-256 of a bearer token read from stdin
+
+Settings come from flags, then QINGCLOUD_* variables, then the config file (QingCloud's own
+~/.qingcloud/config.yaml unless -config or QINGCLOUD_CONFIG names another), then defaults.
+This server's own settings live under the file's "`+Section+`:" key; see docs/configuration.md.
+
+Flags:
+  -config path
+        configuration file (QINGCLOUD_CONFIG; default ~/.qingcloud/config.yaml, skipped when absent)
+`)
+	for _, s := range settings {
+		fmt.Fprintf(w, "  -%s value\n        %s\n        (%s", s.flag, s.usage, s.env)
+		if s.file != "" {
+			fmt.Fprintf(w, "; file: %s", s.file)
+		}
+		if s.def != "" {
+			fmt.Fprintf(w, "; default %s", s.def)
+		}
+		fmt.Fprintln(w, ")")
+	}
+	fmt.Fprintln(w, strings.TrimSpace(`
+The config file can also define credential profiles (`+Section+`.profiles) and bearer tokens
+mapped to them (`+Section+`.tokens).`))
+}
