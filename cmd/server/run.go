@@ -19,6 +19,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
@@ -35,7 +36,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	if err != nil {
 		return err
 	}
-	log := newLogger(logw, cfg.LogLevel)
+	// Every line logged with a call's context carries its request id (and trace id when traced).
+	log := telemetry.WrapLogger(newLogger(logw, cfg.LogLevel))
 	if cfg.File != "" {
 		log.Info("read configuration file", "path", cfg.File)
 	}
@@ -43,7 +45,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		log.Warn(w)
 	}
 
-	up, err := newUpstream(cfg, log)
+	tel, err := telemetry.New(ctx, telemetry.Options{
+		Exporter:     cfg.TraceExporter,
+		OTLPEndpoint: cfg.OTLPEndpoint,
+		OTLPInsecure: cfg.OTLPInsecure,
+		SampleRatio:  cfg.TraceSampleRatio,
+	})
+	if err != nil {
+		return fmt.Errorf("tracing (%s): %w", cfg.Source(config.SettingTraceExporter), err)
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(fctx); err != nil {
+			log.Warn("flushing spans failed", "error", err)
+		}
+	}()
+
+	up, err := newUpstream(cfg, tel, log)
 	if err != nil {
 		return err
 	}
@@ -85,6 +104,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		},
 		Watch:              hub,
 		Logger:             log.With("component", "grpc"),
+		Telemetry:          tel,
+		UpstreamStats:      up.stats,
+		WatchStats:         func() telemetry.WatchStats { return server.WatchStats(hub.Stats()) },
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{dr.unary(), authn.UnaryInterceptor()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{dr.stream(), authn.StreamInterceptor()},
 	}

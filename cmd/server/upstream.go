@@ -9,16 +9,25 @@ import (
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 )
 
 // upstream is one backend.Client per credential profile (so each access key has its own client and
 // quota budget), and the built-in emulator when no keys are configured.
 type upstream struct {
-	dir *auth.Directory
-	emu *emulator.Server
+	dir     *auth.Directory
+	emu     *emulator.Server
+	clients []profileClient
+}
+
+type profileClient struct {
+	name string
+	be   *backend.Client
 }
 
 func (u *upstream) close() {
@@ -32,7 +41,7 @@ func emulatorKeyID(profile string) string { return "EMULATOR-" + profile }
 
 // newUpstream builds the profiles' clients; in emulator mode it first starts the emulator with one
 // isolated account per profile (the default profile keeps the documented example keys).
-func newUpstream(cfg *config.Config, log *slog.Logger) (*upstream, error) {
+func newUpstream(cfg *config.Config, tel *telemetry.Telemetry, log *slog.Logger) (*upstream, error) {
 	u := &upstream{}
 	profiles := append([]config.Profile(nil), cfg.Profiles...)
 	endpoint := cfg.Endpoint
@@ -70,23 +79,34 @@ func newUpstream(cfg *config.Config, log *slog.Logger) (*upstream, error) {
 		}
 	}
 
-	var hc *http.Client
-	if cfg.ConnectionTimeout > 0 {
-		hc = httpClient(cfg.ConnectionTimeout)
-	}
+	// One HTTP client for every profile (connections are reused), measured and traced by telemetry,
+	// with the configured connection timeout.
+	hc := &http.Client{Transport: tel.Transport(baseTransport(cfg.ConnectionTimeout))}
+	budgets := map[string]*budget.Budget{} // by access key: profiles sharing a key share its budget
 	tenants := make([]auth.Tenant, 0, len(profiles))
 	for _, p := range profiles {
-		// TODO(issue 6): pass cfg.ConnectionRetries and p.Quota once backend.Config has the fields.
+		b := budgets[p.Credentials.AccessKeyID]
+		if b == nil {
+			var err error
+			if b, err = budget.New(budget.Config{Limit: p.Quota.Requests, Window: p.Quota.Window}); err != nil {
+				u.close()
+				return nil, fmt.Errorf("profile %s: quota budget: %w", p.Name, err)
+			}
+			budgets[p.Credentials.AccessKeyID] = b
+		}
 		be, err := backend.New(backend.Config{
 			Endpoint:    endpoint,
 			Credentials: p.Credentials,
 			HTTPClient:  hc,
+			MaxAttempts: cfg.ConnectionRetries + 1,
+			Budget:      b,
 			Logger:      log.With("component", "backend", "profile", p.Name),
 		})
 		if err != nil {
 			u.close()
 			return nil, fmt.Errorf("profile %s: %w", p.Name, err)
 		}
+		u.clients = append(u.clients, profileClient{name: p.Name, be: be})
 		tenants = append(tenants, auth.Tenant{Profile: p.Name, Upstream: be, Zone: p.Zone})
 	}
 	dir, err := auth.NewDirectory(tenants...)
@@ -98,20 +118,31 @@ func newUpstream(cfg *config.Config, log *slog.Logger) (*upstream, error) {
 	return u, nil
 }
 
-// httpClient is the upstream HTTP client with the configured connection (dial) timeout; the other
-// settings are the backend's defaults. One client serves every profile, so connections are reused.
-func httpClient(dial time.Duration) *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   max(dial, 5*time.Second),
-			ResponseHeaderTimeout: 30 * time.Second,
-			ExpectContinueTimeout: time.Second,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   32,
-			IdleConnTimeout:       90 * time.Second,
-		},
+// stats returns every profile's upstream counters for /metrics (labelled by profile name, never by
+// access key).
+func (u *upstream) stats() []telemetry.UpstreamStats {
+	out := make([]telemetry.UpstreamStats, 0, len(u.clients))
+	for _, c := range u.clients {
+		out = append(out, server.BackendStats(c.name, c.be.Stats()))
+	}
+	return out
+}
+
+// baseTransport is the upstream transport: the backend's defaults, with the dial timeout configured
+// by connection_timeout (0: 5 s).
+func baseTransport(dial time.Duration) *http.Transport {
+	if dial <= 0 {
+		dial = 5 * time.Second
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
 	}
 }

@@ -95,12 +95,16 @@ func (a *Authenticator) Authenticate(ctx context.Context) (Identity, error) {
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
-	switch len(vals) {
-	case 0:
+	if len(vals) == 0 {
 		return Identity{}, unauthenticated("MISSING_CREDENTIALS", "this server requires a bearer token: send the metadata \"authorization: Bearer <token>\" (over REST, the header \"Authorization: Bearer <token>\")")
-	case 1:
-	default:
-		return Identity{}, unauthenticated("INVALID_CREDENTIALS", "send exactly one authorization value (\"Bearer <token>\")")
+	}
+	// The REST gateway may pass the Authorization header on more than once; repeats of one value are
+	// one credential, but different values are ambiguous and refused (a caller must not be able to
+	// smuggle a second credential next to the first, e.g. as Grpc-Metadata-Authorization).
+	for _, v := range vals[1:] {
+		if strings.TrimSpace(v) != strings.TrimSpace(vals[0]) {
+			return Identity{}, unauthenticated("INVALID_CREDENTIALS", "send exactly one authorization value (\"Bearer <token>\")")
+		}
 	}
 	scheme, token, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
 	token = strings.TrimSpace(token)

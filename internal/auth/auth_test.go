@@ -122,7 +122,9 @@ func TestAuthenticate(t *testing.T) {
 		{"basic auth", incoming("authorization", "Basic "+tokenA), "", "INVALID_CREDENTIALS", "must be \"Bearer <token>\""},
 		{"bare token", incoming("authorization", tokenA), "", "INVALID_CREDENTIALS", "must be \"Bearer <token>\""},
 		{"empty bearer", incoming("authorization", "Bearer "), "", "INVALID_CREDENTIALS", "must be"},
-		{"two values", incoming("authorization", "Bearer "+tokenA, "authorization", "Bearer "+tokenB), "", "INVALID_CREDENTIALS", "exactly one"},
+		{"two different values", incoming("authorization", "Bearer "+tokenA, "authorization", "Bearer "+tokenB), "", "INVALID_CREDENTIALS", "exactly one"},
+		{"a wrong value next to a right one", incoming("authorization", "Bearer "+strings.Repeat("C", 43), "authorization", "Bearer "+tokenA), "", "INVALID_CREDENTIALS", "exactly one"},
+		{"the same value twice (the REST gateway)", incoming("authorization", "Bearer "+tokenA, "authorization", "Bearer "+tokenA), "team-a", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

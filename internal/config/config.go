@@ -104,6 +104,12 @@ type Config struct {
 
 	LogLevel string // debug, info, warn, error
 
+	// Tracing: span exporter (none, stdout, otlp), OTLP collector, and sampling of new traces.
+	TraceExporter    string
+	OTLPEndpoint     string
+	OTLPInsecure     bool
+	TraceSampleRatio float64
+
 	// Warnings are problems that do not stop the server (e.g. a config file with secrets that others
 	// can read); log them at start.
 	Warnings []string
@@ -153,7 +159,9 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	fset.SetOutput(io.Discard)
 	flags := map[string]*string{}
 	for _, s := range settings {
-		flags[s.name] = fset.String(s.flag, "", s.usage)
+		v := &flagValue{isBool: s.isBool}
+		fset.Var(v, s.flag, s.usage)
+		flags[s.name] = &v.v
 	}
 	configFlag := fset.String("config", "", "configuration file")
 	if err := fset.Parse(args); err != nil {
@@ -175,6 +183,16 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	l := &loader{flags: flags, visited: visited, getenv: getenv, file: file, c: &Config{sources: map[string]string{}}}
 	return l.load()
 }
+
+// flagValue is a string flag; a boolean one may be given without a value.
+type flagValue struct {
+	v      string
+	isBool bool
+}
+
+func (f *flagValue) String() string     { return f.v }
+func (f *flagValue) Set(v string) error { f.v = v; return nil }
+func (f *flagValue) IsBoolFlag() bool   { return f.isBool }
 
 // readFile finds and parses the configuration file. A missing default file is no error; a missing
 // file named by -config or QINGCLOUD_CONFIG is.
@@ -281,7 +299,9 @@ func (l *loader) load() (*Config, error) {
 		l.fail("%s: log level %q must be debug, info, warn or error", lv.src, lv.v)
 	}
 
+	l.telemetry()
 	l.profiles()
+	l.sharedKeys()
 	l.tokens()
 	l.tls()
 	l.exposure()
@@ -289,6 +309,31 @@ func (l *loader) load() (*Config, error) {
 		return nil, fmt.Errorf("config: %w", errors.Join(l.errs...))
 	}
 	return c, nil
+}
+
+// telemetry reads the tracing settings.
+func (l *loader) telemetry() {
+	c := l.c
+	ex := l.get(SettingTraceExporter)
+	c.TraceExporter = strings.ToLower(ex.v)
+	switch c.TraceExporter {
+	case "none", "stdout", "otlp":
+	default:
+		l.fail("%s: trace exporter %q must be none, stdout or otlp", ex.src, ex.v)
+	}
+	c.OTLPEndpoint = l.get(SettingOTLPEndpoint).v
+	ins := l.get(SettingOTLPInsecure)
+	b, err := strconv.ParseBool(ins.v)
+	if err != nil {
+		l.fail("%s: %q must be true or false", ins.src, ins.v)
+	}
+	c.OTLPInsecure = b
+	r := l.get(SettingTraceSampleRatio)
+	f, err := strconv.ParseFloat(r.v, 64)
+	if err != nil || !(f > 0 && f <= 1) {
+		l.fail("%s: sample ratio %q must be a number in (0, 1], such as 0.1", r.src, r.v)
+	}
+	c.TraceSampleRatio = f
 }
 
 // addr validates a host:port listen address.
@@ -522,7 +567,11 @@ func (l *loader) seconds(v value, lo, hi time.Duration) time.Duration {
 func (l *loader) quota(req, win value, def Quota) Quota {
 	q := def
 	if req.set || def.Requests == 0 {
-		q.Requests = l.intIn(req, 1, 1_000_000)
+		if req.v == "-1" {
+			q.Requests = -1 // no client-side budget
+		} else {
+			q.Requests = l.intIn(req, 1, 1_000_000)
+		}
 	}
 	if win.set || def.Window == 0 {
 		q.Window = l.duration(win, time.Second, 24*time.Hour)
@@ -607,6 +656,24 @@ func (l *loader) profiles() {
 		c.Profiles = append(c.Profiles, Profile{Name: DefaultProfile, Credentials: c.Credentials, Zone: c.Zone, Quota: c.Quota})
 	}
 	c.Profiles = append(c.Profiles, named...)
+}
+
+// sharedKeys checks that profiles sharing an access key agree on its quota budget: the budget belongs
+// to the key, not to the profile.
+func (l *loader) sharedKeys() {
+	first := map[string]Profile{}
+	for _, p := range l.c.Profiles {
+		k := p.Credentials.AccessKeyID
+		if k == "" {
+			continue
+		}
+		if q, ok := first[k]; ok && q.Quota != p.Quota {
+			l.fail("profiles %s and %s use the same access key %s but different quota budgets (%d per %v, %d per %v); the budget belongs to the key: give them the same quota_requests and quota_window",
+				q.Name, p.Name, k, q.Quota.Requests, q.Quota.Window, p.Quota.Requests, p.Quota.Window)
+			continue
+		}
+		first[k] = p
+	}
 }
 
 func profileLine(f *fileData, name string) int {

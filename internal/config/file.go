@@ -26,7 +26,8 @@ var officialKeys = map[string]bool{
 var (
 	sectionKeys = []string{
 		"grpc_addr", "http_addr", "health_addr", "log_level", "shutdown_grace",
-		"quota_requests", "quota_window", "tls", "emulator", "profiles", "tokens",
+		"quota_requests", "quota_window", "trace_exporter", "otlp_endpoint", "otlp_insecure", "trace_sample_ratio",
+		"tls", "emulator", "profiles", "tokens",
 	}
 	tlsKeys      = []string{"cert_file", "key_file", "client_ca_file"}
 	emulatorKeys = []string{"addr", "job_pending", "job_working"}

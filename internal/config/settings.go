@@ -8,13 +8,14 @@ import (
 
 // setting is one scalar setting: a flag, a QINGCLOUD_* variable and (mostly) a key of the file.
 type setting struct {
-	name  string // the name Config.Source takes
-	flag  string // without the dash
-	env   string
-	file  string // dotted key in the file; "" when the file has no such key
-	def   string // default, as text; "" means unset
-	usage string
-	path  bool // a file path: relative paths in the config file are relative to the file's folder
+	name   string // the name Config.Source takes
+	flag   string // without the dash
+	env    string
+	file   string // dotted key in the file; "" when the file has no such key
+	def    string // default, as text; "" means unset
+	usage  string
+	path   bool // a file path: relative paths in the config file are relative to the file's folder
+	isBool bool // a flag that may be given without a value (-otlp-insecure)
 }
 
 // Names of the settings, for Config.Source.
@@ -39,6 +40,10 @@ const (
 	SettingEmulatorAddr       = "emulator_addr"
 	SettingEmulatorJobPending = "emulator_job_pending"
 	SettingEmulatorJobWorking = "emulator_job_working"
+	SettingTraceExporter      = "trace_exporter"
+	SettingOTLPEndpoint       = "otlp_endpoint"
+	SettingOTLPInsecure       = "otlp_insecure"
+	SettingTraceSampleRatio   = "trace_sample_ratio"
 )
 
 // settings lists every scalar setting in the order -h shows them.
@@ -56,7 +61,7 @@ var settings = []setting{
 	{name: SettingConnectionTimeout, flag: "connection-timeout", env: "QINGCLOUD_CONNECTION_TIMEOUT", file: "connection_timeout", def: "5s",
 		usage: "timeout of connecting to QingCloud: a duration, or whole seconds as in the official file"},
 	{name: SettingQuotaRequests, flag: "quota-requests", env: "QINGCLOUD_QUOTA_REQUESTS", file: Section + ".quota_requests", def: "2000",
-		usage: "client-side API quota budget per access key: requests per quota window (profiles may set their own)"},
+		usage: "client-side API quota budget per access key: requests per quota window, -1 for none (profiles may set their own)"},
 	{name: SettingQuotaWindow, flag: "quota-window", env: "QINGCLOUD_QUOTA_WINDOW", file: Section + ".quota_window", def: "1h",
 		usage: "window of the quota budget"},
 	{name: SettingGRPCAddr, flag: "grpc-addr", env: "QINGCLOUD_GRPC_ADDR", file: Section + ".grpc_addr", def: "127.0.0.1:9090",
@@ -77,6 +82,14 @@ var settings = []setting{
 		usage: "on SIGTERM: how long in-flight calls may finish before connections are closed"},
 	{name: SettingLogLevel, flag: "log-level", env: "QINGCLOUD_LOG_LEVEL", file: Section + ".log_level", def: "info",
 		usage: "log level: debug, info, warn or error"},
+	{name: SettingTraceExporter, flag: "trace-exporter", env: "QINGCLOUD_TRACE_EXPORTER", file: Section + ".trace_exporter", def: "none",
+		usage: "OpenTelemetry span export: none, stdout or otlp (incoming trace context is passed on either way)"},
+	{name: SettingOTLPEndpoint, flag: "otlp-endpoint", env: "QINGCLOUD_OTLP_ENDPOINT", file: Section + ".otlp_endpoint",
+		usage: "OTLP/gRPC collector host:port or URL (default: OTEL_EXPORTER_OTLP_ENDPOINT, else localhost:4317)"},
+	{name: SettingOTLPInsecure, flag: "otlp-insecure", env: "QINGCLOUD_OTLP_INSECURE", file: Section + ".otlp_insecure", def: "false", isBool: true,
+		usage: "send OTLP without TLS (a collector on the same host or pod)"},
+	{name: SettingTraceSampleRatio, flag: "trace-sample-ratio", env: "QINGCLOUD_TRACE_SAMPLE_RATIO", file: Section + ".trace_sample_ratio", def: "1",
+		usage: "share of new traces recorded, in (0, 1]; a sampled incoming trace is always recorded"},
 	{name: SettingEmulatorAddr, flag: "emulator-addr", env: "QINGCLOUD_EMULATOR_ADDR", file: Section + ".emulator.addr", def: "127.0.0.1:0",
 		usage: "loopback address of the built-in emulator (used when no QingCloud keys are configured)"},
 	{name: SettingEmulatorJobPending, flag: "emulator-job-pending", env: "QINGCLOUD_EMULATOR_JOB_PENDING", file: Section + ".emulator.job_pending", def: "500ms",
