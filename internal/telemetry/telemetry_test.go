@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -260,4 +261,16 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	if err := tel.Shutdown(context.Background()); err != nil {
 		t.Fatalf("second Shutdown: %v", err)
 	}
+
+	// The OTLP exporter connects lazily: building it needs no collector.
+	otlp, err := New(context.Background(), Options{Exporter: "otlp", OTLPEndpoint: "127.0.0.1:1", OTLPInsecure: true})
+	if err != nil {
+		t.Fatalf("otlp exporter: %v", err)
+	}
+	if !otlp.Tracing() {
+		t.Fatal("otlp exporter: tracing is off")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = otlp.Shutdown(ctx) // nothing to flush; the unreachable collector must not hang it
 }
