@@ -530,3 +530,65 @@ func TestBuildEndpoint(t *testing.T) {
 		t.Fatal("a host with a path was accepted")
 	}
 }
+
+func TestTelemetrySettings(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil || c.TraceExporter != "none" || c.OTLPInsecure || c.TraceSampleRatio != 1 || c.OTLPEndpoint != "" {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	f := writeFile(t, "qingcloud_grpc:\n  trace_exporter: stdout\n  otlp_insecure: true\n  trace_sample_ratio: 0.5\n")
+	c, err = Load([]string{"-config", f}, env(nil))
+	if err != nil || c.TraceExporter != "stdout" || !c.OTLPInsecure || c.TraceSampleRatio != 0.5 {
+		t.Fatalf("file: %+v, %v", c, err)
+	}
+	// A boolean flag without a value; flags override the file.
+	c, err = Load([]string{"-config", f, "-trace-exporter", "otlp", "-otlp-endpoint", "collector:4317", "-otlp-insecure=false"}, env(nil))
+	if err != nil || c.TraceExporter != "otlp" || c.OTLPInsecure || c.OTLPEndpoint != "collector:4317" {
+		t.Fatalf("flags: %+v, %v", c, err)
+	}
+	c, err = Load([]string{"-otlp-insecure"}, env(nil))
+	if err != nil || !c.OTLPInsecure {
+		t.Fatalf("-otlp-insecure: %+v, %v", c, err)
+	}
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-trace-exporter", "jaeger"}, nil, "-trace-exporter: trace exporter \"jaeger\" must be none, stdout or otlp"},
+		{nil, map[string]string{"QINGCLOUD_OTLP_INSECURE": "maybe"}, "QINGCLOUD_OTLP_INSECURE: \"maybe\" must be true or false"},
+		{[]string{"-trace-sample-ratio", "0"}, nil, "-trace-sample-ratio: sample ratio \"0\" must be a number in (0, 1]"},
+	} {
+		if _, err := Load(tt.args, env(tt.env)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Load(%v, %v) = %v, want %q", tt.args, tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestQuotaBudgets(t *testing.T) {
+	c, err := Load([]string{"-quota-requests", "-1"}, env(nil))
+	if err != nil || c.Quota.Requests != -1 {
+		t.Fatalf("-quota-requests -1: %+v, %v", c.Quota, err)
+	}
+	// Two profiles with one access key share its budget, so they must agree on it.
+	f := writeFile(t, `
+qingcloud_grpc:
+  profiles:
+    a: {qy_access_key_id: K, qy_secret_access_key: S, quota_requests: 100}
+    b: {qy_access_key_id: K, qy_secret_access_key: S, quota_requests: 200}
+  tokens: [{sha256: `+hashA+`, profile: a}]
+`)
+	if _, err := Load([]string{"-config", f}, env(nil)); err == nil || !strings.Contains(err.Error(), "profiles a and b use the same access key K but different quota budgets") {
+		t.Fatalf("Load = %v", err)
+	}
+	f = writeFile(t, `
+qingcloud_grpc:
+  profiles:
+    a: {qy_access_key_id: K, qy_secret_access_key: S, zone: pek3a}
+    b: {qy_access_key_id: K, qy_secret_access_key: S, zone: sh1a}
+  tokens: [{sha256: `+hashA+`, profile: a}, {sha256: `+hashB+`, profile: b}]
+`)
+	if c, err := Load([]string{"-config", f}, env(nil)); err != nil || len(c.Profiles) != 2 {
+		t.Fatalf("one key, two zones: %v", err)
+	}
+}
