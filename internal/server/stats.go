@@ -28,6 +28,6 @@ func BackendStats(profile string, st backend.Stats) telemetry.UpstreamStats {
 func WatchStats(st watch.Stats) telemetry.WatchStats {
 	return telemetry.WatchStats{
 		Watches: st.Watches, Pollers: st.Pollers, Jobs: st.Jobs, Resources: st.Resources,
-		Calls: st.Calls, Failures: st.Failures, Events: st.Events,
+		Calls: st.Calls, Failures: st.Failures, Events: st.Events, Saved: st.Saved,
 	}
 }

@@ -386,6 +386,11 @@ func TestOnePollerForManyWatchers(t *testing.T) {
 	if max := 3 * (s.Rounds + s.FreshRounds); describe > max {
 		t.Errorf("%d DescribeJobs calls over %d rounds: more than 3 per round", describe, s.Rounds+s.FreshRounds)
 	}
+	// Each watcher polling on its own would make at least one call per round; the first full round
+	// polls all of them in at most 3 calls, so batching saved at least watchers-3 calls.
+	if min := int64(watchers - 3); s.Saved < min {
+		t.Errorf("Saved = %d over %d full rounds of %d watchers, want at least %d", s.Saved, s.Rounds, watchers, min)
+	}
 }
 
 func TestQuotaExhaustionSendsNotice(t *testing.T) {

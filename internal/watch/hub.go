@@ -147,8 +147,8 @@ type pollerKey struct{ account, zone string }
 
 // counters are the cumulative Stats.
 type counters struct {
-	rounds, freshRounds, calls, failures, events atomic.Int64
-	lastRoundCalls, maxRoundCalls                atomic.Int64
+	rounds, freshRounds, calls, failures, events, saved atomic.Int64
+	lastRoundCalls, maxRoundCalls                       atomic.Int64
 }
 
 // New returns a Hub that picks each caller's account with opts.Account.
@@ -203,6 +203,9 @@ type Stats struct {
 	Rounds, FreshRounds int64
 	// Calls counts upstream Describe calls; Failures those that failed.
 	Calls, Failures int64
+	// Saved counts the upstream calls batching saved: per round, the calls that every watcher polling
+	// its own ids (one call per 100 ids, as the SDKs' wait helpers do) would have made, less Calls.
+	Saved int64
 	// Events counts messages queued to watchers.
 	Events int64
 	// LastRoundCalls and MaxRoundCalls are the calls of the latest full round and the most of any
@@ -215,6 +218,7 @@ func (h *Hub) Stats() Stats {
 	s := Stats{
 		Rounds: h.stats.rounds.Load(), FreshRounds: h.stats.freshRounds.Load(),
 		Calls: h.stats.calls.Load(), Failures: h.stats.failures.Load(), Events: h.stats.events.Load(),
+		Saved:          h.stats.saved.Load(),
 		LastRoundCalls: h.stats.lastRoundCalls.Load(), MaxRoundCalls: h.stats.maxRoundCalls.Load(),
 	}
 	h.mu.Lock()
