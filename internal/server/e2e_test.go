@@ -326,3 +326,40 @@ func TestOpenAPIServed(t *testing.T) {
 		t.Fatalf("openapi.json lacks /v1/iaas/DescribeInstances")
 	}
 }
+
+func TestRESTDecodingErrorsNameTheField(t *testing.T) {
+	s := newStack(t, emulator.DefaultSecretAccessKey)
+	tests := []struct {
+		method, path, body, field string
+	}{
+		{"POST", "/v1/iaas/RunInstances", `{"count":"many"}`, "count"},
+		{"POST", "/v1/iaas/RunInstances", `{"nope":1}`, "nope"},
+		{"GET", "/v1/iaas/DescribeInstances?limit=abc", "", "limit"},
+		{"POST", "/v1/iaas/RunInstances", `{bad json`, "body"},
+	}
+	for _, tt := range tests {
+		code, body := restCall(t, tt.method, s.rest+tt.path, tt.body)
+		e, _ := body["error"].(map[string]any)
+		if code != http.StatusBadRequest || e["status"] != "INVALID_ARGUMENT" {
+			t.Errorf("%s %s %s: HTTP %d %v, want 400 INVALID_ARGUMENT", tt.method, tt.path, tt.body, code, body)
+			continue
+		}
+		var reason, field string
+		for _, d := range e["details"].([]any) {
+			dm := d.(map[string]any)
+			if r, ok := dm["reason"].(string); ok {
+				reason = r
+			}
+			if fv, ok := dm["fieldViolations"].([]any); ok && len(fv) > 0 {
+				field, _ = fv[0].(map[string]any)["field"].(string)
+			}
+		}
+		if reason != "INVALID_REQUEST" || field != tt.field {
+			t.Errorf("%s %s %s: reason %q field %q, want INVALID_REQUEST and %q (%v)", tt.method, tt.path, tt.body, reason, field, tt.field, body)
+		}
+	}
+	code, body := restCall(t, "GET", s.rest+"/v1/iaas/NoSuchAction", "")
+	if e, _ := body["error"].(map[string]any); code != http.StatusNotFound || len(e["details"].([]any)) != 1 {
+		t.Errorf("unknown path: HTTP %d %v, want 404 with one ErrorInfo", code, body)
+	}
+}

@@ -111,7 +111,7 @@ type restError struct {
 
 // writeError renders a gRPC status as an AIP-193 error with the matching HTTP status.
 func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	st := status.Convert(err)
+	st := withErrorInfo(status.Convert(err))
 	var body restError
 	body.Error.Code = runtime.HTTPStatusFromCode(st.Code())
 	body.Error.Message = st.Message()
