@@ -57,7 +57,7 @@ var settings = []setting{
 	{name: SettingEndpoint, flag: "endpoint", env: "QINGCLOUD_ENDPOINT", file: "host, port, protocol, uri", def: DefaultEndpoint,
 		usage: "QingCloud API endpoint URL; the file builds it from protocol://host:port/uri as the official SDK does"},
 	{name: SettingConnectionRetries, flag: "connection-retries", env: "QINGCLOUD_CONNECTION_RETRIES", file: "connection_retries", def: "3",
-		usage: "retries of upstream calls that provably never reached QingCloud (could not connect)"},
+		usage: "retries of one upstream call, at most: calls that provably never reached QingCloud, and read-only calls on transient failures (mutations that may have arrived are never repeated)"},
 	{name: SettingConnectionTimeout, flag: "connection-timeout", env: "QINGCLOUD_CONNECTION_TIMEOUT", file: "connection_timeout", def: "5s",
 		usage: "timeout of connecting to QingCloud: a duration, or whole seconds as in the official file"},
 	{name: SettingQuotaRequests, flag: "quota-requests", env: "QINGCLOUD_QUOTA_REQUESTS", file: Section + ".quota_requests", def: "2000",
@@ -132,7 +132,7 @@ Flags:
 		}
 		fmt.Fprintln(w, ")")
 	}
-	fmt.Fprintln(w, strings.TrimSpace(`
+	fmt.Fprintln(w, "\n"+strings.TrimSpace(`
 The config file can also define credential profiles (`+Section+`.profiles) and bearer tokens
 mapped to them (`+Section+`.tokens).`))
 }
