@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		log.Warn(w)
 	}
 
-	tel, err := telemetry.New(ctx, telemetry.Options{
+	tel, err := telemetry.New(context.Background(), telemetry.Options{
 		Exporter:     cfg.TraceExporter,
 		OTLPEndpoint: cfg.OTLPEndpoint,
 		OTLPInsecure: cfg.OTLPInsecure,

@@ -592,3 +592,19 @@ qingcloud_grpc:
 		t.Fatalf("one key, two zones: %v", err)
 	}
 }
+
+func TestTokenHashesFlagOverridesVariable(t *testing.T) {
+	e := env(map[string]string{"QINGCLOUD_ACCESS_KEY": "K", "QINGCLOUD_SECRET_KEY": "S", "QINGCLOUD_TOKEN_SHA256": hashA + "," + hashB})
+	c, err := Load(nil, e)
+	if err != nil || len(c.Tokens) != 2 || c.Tokens[1].Name != "QINGCLOUD_TOKEN_SHA256#2" || c.Source(SettingTokenSHA256) != "QINGCLOUD_TOKEN_SHA256" {
+		t.Fatalf("variable: %+v, %v", c, err)
+	}
+	c, err = Load([]string{"-token-sha256", hashB}, e)
+	if err != nil || len(c.Tokens) != 1 || c.Tokens[0].Name != "token-sha256#1" || c.Tokens[0].Profile != DefaultProfile {
+		t.Fatalf("flag: %+v, %v", c.Tokens, err)
+	}
+	// In emulator mode the default profile has (the emulator's example) keys, so tokens may use it.
+	if c, err := Load([]string{"-token-sha256", hashA}, env(nil)); err != nil || !c.UseEmulator() || len(c.Tokens) != 1 {
+		t.Fatalf("emulator mode: %v", err)
+	}
+}
