@@ -25,11 +25,12 @@ import (
 func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
 
 // forwardedHeaders are the HTTP headers the gateway passes on to gRPC as metadata, besides
-// grpc-gateway's defaults (Grpc-Metadata-*, Grpc-Timeout as the deadline, standard headers).
+// grpc-gateway's defaults (Authorization, Grpc-Metadata-*, Grpc-Timeout as the deadline, standard
+// headers). Authorization is forwarded by grpc-gateway itself, once; Grpc-Metadata-Authorization is
+// refused so that the Authorization header is the only source of a REST caller's credentials.
 // Trace context (traceparent, tracestate) is not among them: the otelgrpc client handler of the
 // in-process connection sends the context of the HTTP server span, which continues the caller's.
 var forwardedHeaders = map[string]bool{
-	"authorization":           true,
 	telemetry.RequestIDHeader: true,
 }
 
@@ -57,8 +58,11 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		}}),
 		runtime.WithErrorHandler(writeError),
 		runtime.WithIncomingHeaderMatcher(func(k string) (string, bool) {
-			if forwardedHeaders[strings.ToLower(k)] {
-				return strings.ToLower(k), true
+			switch lk := strings.ToLower(k); {
+			case forwardedHeaders[lk]:
+				return lk, true
+			case lk == "grpc-metadata-authorization":
+				return "", false
 			}
 			return runtime.DefaultHeaderMatcher(k)
 		}),
