@@ -25,7 +25,7 @@ import (
 
 // serverShutdownGrace is the server's default shutdown grace period (cmd/server). When the Deployment
 // passes a -shutdown-grace style flag, that value is used instead.
-const serverShutdownGrace = 10 * time.Second
+const serverShutdownGrace = 15 * time.Second
 
 // The image's user: nonroot of gcr.io/distroless/static-debian12.
 const nonrootUID = 65532
@@ -204,7 +204,8 @@ func TestDeployment(t *testing.T) {
 
 	// Keys from the Secret that secret.example.yaml shows.
 	secret := m.secrets[0]
-	for _, key := range []string{"QINGCLOUD_ACCESS_KEY", "QINGCLOUD_SECRET_KEY"} {
+	// The server refuses a non-loopback bind without caller auth, so the token hash must come too.
+	for _, key := range []string{"QINGCLOUD_ACCESS_KEY", "QINGCLOUD_SECRET_KEY", "QINGCLOUD_TOKEN_SHA256"} {
 		var ref *corev1.SecretKeySelector
 		for _, e := range c.Env {
 			if e.Name == key && e.ValueFrom != nil {
