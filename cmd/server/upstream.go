@@ -81,7 +81,7 @@ func newUpstream(cfg *config.Config, tel *telemetry.Telemetry, log *slog.Logger)
 
 	// One HTTP client for every profile (connections are reused), measured and traced by telemetry,
 	// with the configured connection timeout.
-	hc := &http.Client{Transport: tel.Transport(baseTransport(cfg.ConnectionTimeout))}
+	hc := &http.Client{Transport: tel.Transport(baseTransport(cfg.ConnectionTimeout, cfg.AttemptTimeout))}
 	budgets := map[string]*budget.Budget{} // by access key: profiles sharing a key share its budget
 	tenants := make([]auth.Tenant, 0, len(profiles))
 	for _, p := range profiles {
@@ -95,12 +95,14 @@ func newUpstream(cfg *config.Config, tel *telemetry.Telemetry, log *slog.Logger)
 			budgets[p.Credentials.AccessKeyID] = b
 		}
 		be, err := backend.New(backend.Config{
-			Endpoint:    endpoint,
-			Credentials: p.Credentials,
-			HTTPClient:  hc,
-			MaxAttempts: cfg.ConnectionRetries + 1,
-			Budget:      b,
-			Logger:      log.With("component", "backend", "profile", p.Name),
+			Endpoint:       endpoint,
+			Credentials:    p.Credentials,
+			HTTPClient:     hc,
+			MaxAttempts:    cfg.ConnectionRetries + 1,
+			DefaultTimeout: cfg.CallTimeout,
+			Timeout:        cfg.AttemptTimeout,
+			Budget:         b,
+			Logger:         log.With("component", "backend", "profile", p.Name),
 		})
 		if err != nil {
 			u.close()
@@ -129,16 +131,19 @@ func (u *upstream) stats() []telemetry.UpstreamStats {
 }
 
 // baseTransport is the upstream transport: the backend's defaults, with the dial timeout configured
-// by connection_timeout (0: 5 s).
-func baseTransport(dial time.Duration) *http.Transport {
+// by connection_timeout (0: 5 s) and the wait for the answer's headers by attempt_timeout (0: 30 s).
+func baseTransport(dial, attempt time.Duration) *http.Transport {
 	if dial <= 0 {
 		dial = 5 * time.Second
+	}
+	if attempt <= 0 {
+		attempt = 30 * time.Second
 	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   5 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
+		ResponseHeaderTimeout: attempt,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,

@@ -85,6 +85,10 @@ type Config struct {
 	ConnectionRetries int
 	// ConnectionTimeout bounds connecting to QingCloud (the dial); 0 keeps the backend's default.
 	ConnectionTimeout time.Duration
+	// CallTimeout is the deadline of a call whose caller set none.
+	CallTimeout time.Duration
+	// AttemptTimeout bounds one upstream HTTP attempt, the wait for QingCloud's answer included.
+	AttemptTimeout time.Duration
 
 	// Profiles are the credential profiles callers can act as: the default profile (when it has keys,
 	// or in emulator mode) first, then qingcloud_grpc.profiles sorted by name.
@@ -286,6 +290,8 @@ func (l *loader) load() (*Config, error) {
 	if v := l.get(SettingConnectionTimeout); v.set {
 		c.ConnectionTimeout = l.seconds(v, time.Millisecond, 10*time.Minute)
 	}
+	c.CallTimeout = l.duration(l.get(SettingCallTimeout), time.Millisecond, 24*time.Hour)
+	c.AttemptTimeout = l.duration(l.get(SettingAttemptTimeout), time.Millisecond, time.Hour)
 	c.Quota = l.quota(l.get(SettingQuotaRequests), l.get(SettingQuotaWindow), Quota{})
 	c.ShutdownGrace = l.duration(l.get(SettingShutdownGrace), time.Millisecond, 24*time.Hour)
 	c.EmulatorJobPending = l.duration(l.get(SettingEmulatorJobPending), time.Millisecond, time.Hour)

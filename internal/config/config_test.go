@@ -608,3 +608,36 @@ func TestTokenHashesFlagOverridesVariable(t *testing.T) {
 		t.Fatalf("emulator mode: %v", err)
 	}
 }
+
+func TestCallAndAttemptTimeouts(t *testing.T) {
+	file := writeFile(t, "qingcloud_grpc:\n  call_timeout: 2m\n  attempt_timeout: 20s\n")
+	tests := []struct {
+		name          string
+		args          []string
+		env           map[string]string
+		call, attempt time.Duration
+	}{
+		{"defaults", nil, map[string]string{"HOME": t.TempDir()}, 60 * time.Second, 30 * time.Second},
+		{"file", nil, map[string]string{"QINGCLOUD_CONFIG": file}, 2 * time.Minute, 20 * time.Second},
+		{"env over file", nil, map[string]string{"QINGCLOUD_CONFIG": file, "QINGCLOUD_CALL_TIMEOUT": "90s"}, 90 * time.Second, 20 * time.Second},
+		{"flags over env", []string{"-call-timeout", "5s", "-attempt-timeout", "2s"},
+			map[string]string{"QINGCLOUD_CONFIG": file, "QINGCLOUD_CALL_TIMEOUT": "90s"}, 5 * time.Second, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.args, env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.CallTimeout != tt.call || c.AttemptTimeout != tt.attempt {
+				t.Fatalf("call %v attempt %v, want %v and %v", c.CallTimeout, c.AttemptTimeout, tt.call, tt.attempt)
+			}
+		})
+	}
+	for _, bad := range [][]string{{"-call-timeout", "soon"}, {"-attempt-timeout", "0s"}} {
+		_, err := Load(bad, env(map[string]string{"HOME": t.TempDir()}))
+		if err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("Load(%v) error %v, want it to name %s", bad, err, bad[0])
+		}
+	}
+}

@@ -26,6 +26,8 @@ const (
 	SettingEndpoint           = "endpoint"
 	SettingConnectionRetries  = "connection_retries"
 	SettingConnectionTimeout  = "connection_timeout"
+	SettingCallTimeout        = "call_timeout"
+	SettingAttemptTimeout     = "attempt_timeout"
 	SettingQuotaRequests      = "quota_requests"
 	SettingQuotaWindow        = "quota_window"
 	SettingGRPCAddr           = "grpc_addr"
@@ -60,6 +62,10 @@ var settings = []setting{
 		usage: "retries of one upstream call, at most: calls that provably never reached QingCloud, and read-only calls on transient failures (mutations that may have arrived are never repeated)"},
 	{name: SettingConnectionTimeout, flag: "connection-timeout", env: "QINGCLOUD_CONNECTION_TIMEOUT", file: "connection_timeout", def: "5s",
 		usage: "timeout of connecting to QingCloud: a duration, or whole seconds as in the official file"},
+	{name: SettingCallTimeout, flag: "call-timeout", env: "QINGCLOUD_CALL_TIMEOUT", file: Section + ".call_timeout", def: "60s",
+		usage: "deadline of a call whose caller set none (a gRPC deadline or Grpc-Timeout header always wins)"},
+	{name: SettingAttemptTimeout, flag: "attempt-timeout", env: "QINGCLOUD_ATTEMPT_TIMEOUT", file: Section + ".attempt_timeout", def: "30s",
+		usage: "how long one upstream HTTP attempt may take, waiting for QingCloud's answer included"},
 	{name: SettingQuotaRequests, flag: "quota-requests", env: "QINGCLOUD_QUOTA_REQUESTS", file: Section + ".quota_requests", def: "2000",
 		usage: "client-side API quota budget per access key: requests per quota window, -1 for none (profiles may set their own)"},
 	{name: SettingQuotaWindow, flag: "quota-window", env: "QINGCLOUD_QUOTA_WINDOW", file: Section + ".quota_window", def: "1h",
