@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
@@ -86,6 +87,61 @@ func FuzzEncodeStruct(f *testing.F) {
 				if !found {
 					t.Fatalf("parameter %q does not come from a top-level key", k)
 				}
+			}
+		}
+	})
+}
+
+// FuzzEncode flattens arbitrary typed requests (decoded from fuzzed protobuf bytes) with nested lists,
+// maps and free-form values: it must never panic, must be deterministic, and every parameter name must
+// start with the QingCloud name of a populated top-level field.
+func FuzzEncode(f *testing.F) {
+	seeds := []proto.Message{
+		&iaasv1.AddSecurityGroupRulesRequest{SecurityGroup: proto.String("sg-1"), Rules: []*iaasv1.SecurityGroupRule{
+			{Protocol: proto.String("tcp"), Direction: proto.Int32(0), Val2: proto.String("")}}},
+		&iaasv1.RunInstancesRequest{ImageId: proto.String("centos7x64d"), Vxnets: []string{"vxnet-0", "vxnet-1|10.0.0.2"}, Count: proto.Int32(2)},
+		&iaasv1.UpdateClusterEnvironmentRequest{Cluster: proto.String("cl-1")},
+	}
+	for _, m := range seeds {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(0), b)
+		f.Add(uint8(1), b)
+		f.Add(uint8(2), b)
+	}
+	newMsg := []func() proto.Message{
+		func() proto.Message { return &iaasv1.AddSecurityGroupRulesRequest{} },
+		func() proto.Message { return &iaasv1.RunInstancesRequest{} },
+		func() proto.Message { return &iaasv1.UpdateClusterEnvironmentRequest{} },
+		func() proto.Message { return &iaasv1.AddLoadBalancerListenersRequest{} },
+	}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		msg := newMsg[int(which)%len(newMsg)]()
+		if err := proto.Unmarshal(data, msg); err != nil {
+			return
+		}
+		a, errA := codec.Encode(msg)
+		b, errB := codec.Encode(msg)
+		if (errA == nil) != (errB == nil) || !maps.Equal(a, b) {
+			t.Fatalf("Encode is not deterministic: %v/%v", errA, errB)
+		}
+		if errA != nil {
+			return
+		}
+		var tops []string
+		msg.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			tops = append(tops, codec.WireName(fd))
+			return true
+		})
+		for k := range a {
+			ok := false
+			for _, top := range tops {
+				ok = ok || k == top || strings.HasPrefix(k, top+".")
+			}
+			if !ok {
+				t.Fatalf("parameter %q does not come from a populated field (%v)", k, tops)
 			}
 		}
 	})
