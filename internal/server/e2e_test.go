@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -16,16 +14,13 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 )
 
 // stack is a facade wired to an emulator: a gRPC client over bufconn and a REST base URL over httptest.
@@ -39,38 +34,7 @@ type stack struct {
 func newStack(t *testing.T, secret string) *stack {
 	t.Helper()
 	emu := emulator.New(emulator.Options{JobPending: 20 * time.Millisecond, JobWorking: 50 * time.Millisecond, Quota: -1})
-	up := httptest.NewServer(emu)
-	t.Cleanup(up.Close)
-	be, err := backend.New(backend.Config{
-		Endpoint:    up.URL + "/iaas/",
-		Credentials: signer.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: secret},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Backend: be, DefaultZone: "pek3a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	h, err := srv.HTTPHandler(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rest := httptest.NewServer(h)
-	t.Cleanup(rest.Close)
-	return &stack{emu: emu, conn: conn, rest: rest.URL, srv: srv}
+	return newUpStackOn(t, emu, func(c *backend.Config) { c.Credentials.SecretAccessKey = secret }).stack
 }
 
 func ctxT(t *testing.T) context.Context {
