@@ -26,6 +26,7 @@ import (
 // listening are the addresses a running server bound (useful when the configuration asks for port 0).
 type listening struct {
 	GRPC, HTTP, Health string // Health is empty without -health-addr
+	Metrics            string // empty without -metrics-addr
 }
 
 // run loads the configuration from args and getenv, serves until ctx ends, then shuts down
@@ -113,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	if tlsCfg != nil {
 		scfg.ServerOptions = append(scfg.ServerOptions, grpc.Creds(auth.ServerCredentials(tlsCfg)))
 	}
+	scfg.MetricsElsewhere = cfg.MetricsAddr != ""
 	srv, err := server.New(scfg)
 	if err != nil {
 		return err
@@ -157,13 +159,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		}
 	}
 
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = listen(config.SettingMetricsAddr, cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
+
 	hs := &http.Server{
 		Handler:           httpHandler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- srv.Serve(gl) }()
 	if tlsCfg != nil {
 		hs.TLSConfig = tlsCfg.Clone()
@@ -181,11 +190,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		defer healthSrv.Stop()
 	}
 
+	// The metrics-only listener: plaintext scrapes, nothing else, stopped with the rest at shutdown.
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- ms.Serve(metricsLn) }()
+		defer ms.Close()
+	}
+
 	addrs := listening{GRPC: gl.Addr().String(), HTTP: hl.Addr().String()}
 	if healthLn != nil {
 		addrs.Health = healthLn.Addr().String()
 	}
-	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "health", addrs.Health,
+	if metricsLn != nil {
+		addrs.Metrics = metricsLn.Addr().String()
+	}
+	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "health", addrs.Health, "metrics", addrs.Metrics,
 		"tls", tlsMode(cfg), "caller_auth", authMode(cfg), "profiles", strings.Join(up.dir.Profiles(), ","),
 		"actions", len(srv.Methods()), "shutdown_grace", cfg.ShutdownGrace)
 	if ready != nil {

@@ -551,3 +551,34 @@ func startRecorder(t *testing.T) (string, *atomic.Int64) {
 	t.Cleanup(srv.Close)
 	return srv.URL + "/iaas/", &hits
 }
+
+// TestMetricsListener moves GET /metrics off the REST listener onto -metrics-addr.
+func TestMetricsListener(t *testing.T) {
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	r := start(t, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0"}, nil)
+	if r.addrs.Metrics == "" {
+		t.Fatal("no metrics listener")
+	}
+	if code, body := get("http://" + r.addrs.Metrics + "/metrics"); code != 200 || !strings.Contains(body, "qingcloud_") {
+		t.Fatalf("GET /metrics on -metrics-addr: %d %.200s", code, body)
+	}
+	if code, _ := get("http://" + r.addrs.HTTP + "/metrics"); code != http.StatusNotFound {
+		t.Fatalf("GET /metrics on the REST listener: %d, want 404 with -metrics-addr", code)
+	}
+	if code, _ := get("http://" + r.addrs.HTTP + "/v1/iaas/DescribeZones"); code != 200 {
+		t.Fatalf("REST still serves the API: %d", code)
+	}
+
+	plain := start(t, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, nil)
+	if code, body := get("http://" + plain.addrs.HTTP + "/metrics"); code != 200 || !strings.Contains(body, "qingcloud_") {
+		t.Fatalf("GET /metrics on the REST listener without -metrics-addr: %d", code)
+	}
+}

@@ -75,6 +75,9 @@ type Config struct {
 	GRPCAddr   string // gRPC listen address
 	HTTPAddr   string // REST listen address
 	HealthAddr string // optional plaintext health-only gRPC listener; empty: none
+	// MetricsAddr is an optional plaintext listener serving only GET /metrics; empty: /metrics is on
+	// the REST listener.
+	MetricsAddr string
 
 	Credentials signer.Credentials // keys of the default profile; empty: see UseEmulator
 	Zone        string             // default zone of the default profile
@@ -281,6 +284,7 @@ func (l *loader) load() (*Config, error) {
 	c.GRPCAddr = l.addr(SettingGRPCAddr, false)
 	c.HTTPAddr = l.addr(SettingHTTPAddr, false)
 	c.HealthAddr = l.addr(SettingHealthAddr, true)
+	c.MetricsAddr = l.addr(SettingMetricsAddr, true)
 	c.EmulatorAddr = l.addr(SettingEmulatorAddr, false)
 
 	c.Credentials = l.credentials()

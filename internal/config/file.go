@@ -25,7 +25,7 @@ var officialKeys = map[string]bool{
 // sectionKeys are the scalar keys of the qingcloud_grpc section, and the keys of its sub-mappings.
 var (
 	sectionKeys = []string{
-		"grpc_addr", "http_addr", "health_addr", "log_level", "shutdown_grace", "call_timeout", "attempt_timeout",
+		"grpc_addr", "http_addr", "health_addr", "metrics_addr", "log_level", "shutdown_grace", "call_timeout", "attempt_timeout",
 		"quota_requests", "quota_window", "trace_exporter", "otlp_endpoint", "otlp_insecure", "trace_sample_ratio",
 		"tls", "emulator", "profiles", "tokens",
 	}

@@ -33,6 +33,7 @@ const (
 	SettingGRPCAddr           = "grpc_addr"
 	SettingHTTPAddr           = "http_addr"
 	SettingHealthAddr         = "health_addr"
+	SettingMetricsAddr        = "metrics_addr"
 	SettingTLSCertFile        = "tls_cert_file"
 	SettingTLSKeyFile         = "tls_key_file"
 	SettingTLSClientCAFile    = "tls_client_ca_file"
@@ -76,6 +77,8 @@ var settings = []setting{
 		usage: "REST listen address; a non-loopback address requires caller authentication"},
 	{name: SettingHealthAddr, flag: "health-addr", env: "QINGCLOUD_HEALTH_ADDR", file: Section + ".health_addr",
 		usage: "optional plaintext listener serving only gRPC health checking (for probes that cannot do TLS or tokens); empty: off"},
+	{name: SettingMetricsAddr, flag: "metrics-addr", env: "QINGCLOUD_METRICS_ADDR", file: Section + ".metrics_addr",
+		usage: "optional plaintext listener serving only GET /metrics, which then leaves the REST listener (keep scrapes on an internal network); empty: /metrics on the REST listener"},
 	{name: SettingTLSCertFile, flag: "tls-cert", env: "QINGCLOUD_TLS_CERT_FILE", file: Section + ".tls.cert_file",
 		usage: "PEM certificate chain: serve gRPC and REST over TLS (1.2 or later)", path: true},
 	{name: SettingTLSKeyFile, flag: "tls-key", env: "QINGCLOUD_TLS_KEY_FILE", file: Section + ".tls.key_file",

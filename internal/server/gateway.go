@@ -75,7 +75,9 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.tel.MetricsHandler())
+	if !s.cfg.MetricsElsewhere {
+		mux.Handle("GET /metrics", s.tel.MetricsHandler())
+	}
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapiv2.Document)

@@ -54,6 +54,9 @@ type Config struct {
 	// backend's transport (Telemetry.HTTPClient). nil means a private one with tracing off, whose
 	// metrics are still served at /metrics.
 	Telemetry *telemetry.Telemetry
+	// MetricsElsewhere leaves GET /metrics out of HTTPHandler, for a server that serves MetricsHandler
+	// on a listener of its own.
+	MetricsElsewhere bool
 	// UpstreamStats and WatchStats, when set, are read at every scrape of /metrics: the backend's
 	// retries, coalesced calls and quota budget per credential profile, and the watch hub's streams,
 	// pollers and calls.
