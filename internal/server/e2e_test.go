@@ -327,3 +327,27 @@ func TestRESTDecodingErrorsNameTheField(t *testing.T) {
 		t.Errorf("unknown path: HTTP %d %v, want 404 with one ErrorInfo", code, body)
 	}
 }
+
+func TestRESTStreamErrorsAreAIP193(t *testing.T) {
+	s := newStack(t, "not-the-secret")
+	resp, err := http.Get(s.rest + "/v1/iaas/DescribeInstances:all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	// Failing before the first message, the stream is answered as one JSON error with the HTTP status.
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/") {
+		t.Fatalf("GET DescribeInstances:all with a wrong secret: HTTP %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	var line map[string]map[string]any
+	if err := json.Unmarshal(b, &line); err != nil {
+		t.Fatalf("stream error line %q: %v", b, err)
+	}
+	e := line["error"]
+	details, _ := e["details"].([]any)
+	if e["code"] != float64(401) || e["status"] != "UNAUTHENTICATED" || len(details) == 0 ||
+		details[0].(map[string]any)["reason"] != "QINGCLOUD_1200" {
+		t.Fatalf("stream error line %s, want AIP-193 code 401 status UNAUTHENTICATED reason QINGCLOUD_1200", b)
+	}
+}

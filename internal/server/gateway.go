@@ -82,7 +82,7 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapiv2.Document)
 	})
-	mux.Handle("/", gw)
+	mux.Handle("/", aip193Streams(gw))
 	return s.tel.HTTPHandler(mux, s.log, untracedPaths...), nil
 }
 
@@ -96,7 +96,7 @@ func outgoingHeader(k string) (string, bool) {
 }
 
 // StreamContentType is the content type of server-streaming REST responses: one JSON object per line,
-// {"result": {...}} for each message and a final {"error": {...}} if the stream fails after it started.
+// {"result": {...}} for each message and a final AIP-193 {"error": {...}} line if the stream fails.
 const StreamContentType = "application/x-ndjson"
 
 // jsonMarshaler is grpc-gateway's JSONPb with QingCloud's snake_case names, announcing NDJSON for streams.
