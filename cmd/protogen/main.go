@@ -6,7 +6,9 @@
 //
 // It writes one file per spec file plus types.proto under <out>/qingcloud/iaas/v1, and deletes generated
 // files (those starting with the generated-code header) that the specs no longer produce. Hand-written
-// files in the same directory are left alone.
+// files in the same directory are left alone. Field numbers already in the generated files are kept:
+// new fields get new numbers and the numbers of removed fields are reserved, so clients built against
+// an earlier version keep working.
 package main
 
 import (
@@ -37,11 +39,15 @@ func run(specDir, outDir string) error {
 	if err != nil {
 		return err
 	}
-	files, err := specgen.Generate(spec)
+	dir := filepath.Join(outDir, "qingcloud", "iaas", "v1")
+	prev, err := publishedNumbers(dir)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(outDir, "qingcloud", "iaas", "v1")
+	files, err := specgen.Generate(spec, prev)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -75,6 +81,29 @@ func run(specDir, outDir string) error {
 	}
 	fmt.Printf("protogen: %d actions in %d files\n", len(spec.Actions), len(files))
 	return nil
+}
+
+// publishedNumbers reads the field numbers of the generated files already in dir, so that
+// regenerating never renumbers a field.
+func publishedNumbers(dir string) (specgen.Numbers, error) {
+	prev := specgen.Numbers{}
+	files, err := filepath.Glob(filepath.Join(dir, "*.proto"))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range files {
+		if !generated(p) {
+			continue
+		}
+		src, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := specgen.ParseNumbers(src, prev); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return prev, nil
 }
 
 func generated(path string) bool {

@@ -9,16 +9,21 @@ import (
 
 type generator struct {
 	spec    *Spec
-	inTypes bool // rendering types.proto: definitions need no import
+	numbers Numbers // published field numbers, kept
+	inTypes bool    // rendering types.proto: definitions need no import
 }
 
 // ServiceName is the proto service generated for a spec file: load_balancer -> LoadBalancerService.
 func ServiceName(specFile string) string { return pascal(specFile) + "Service" }
 
 // Generate renders the proto files for spec, keyed by path relative to the proto root
-// (qingcloud/iaas/v1/<file>.proto). The result is deterministic.
-func Generate(spec *Spec) (map[string][]byte, error) {
-	g := &generator{spec: spec}
+// (qingcloud/iaas/v1/<file>.proto). Field numbers published in prev (read from the committed protos
+// with ParseNumbers; nil for none) are kept. The result is deterministic.
+func Generate(spec *Spec, prev Numbers) (map[string][]byte, error) {
+	if prev == nil {
+		prev = Numbers{}
+	}
+	g := &generator{spec: spec, numbers: prev}
 	out := map[string][]byte{}
 
 	types, err := g.typesFile()
@@ -60,7 +65,7 @@ func (g *generator) typesFile() ([]byte, error) {
 		if i > 0 {
 			body.WriteString("\n")
 		}
-		writeMessage(&body, m, "")
+		g.writeMessage(&body, m, "", "")
 	}
 	return assemble(f, "definitions.json", &body), nil
 }
@@ -119,12 +124,12 @@ func (g *generator) serviceFile(specFile string, actions []*Action) ([]byte, err
 		}
 
 		msgs.WriteString("\n")
-		writeMessage(&msgs, req, "")
+		g.writeMessage(&msgs, req, "", "")
 		msgs.WriteString("\n")
-		writeMessage(&msgs, resp, "")
+		g.writeMessage(&msgs, resp, "", "")
 
 		if set := pageSet(a, req, resp); set != nil {
-			writePagedVariant(&rpcs, &msgs, a, req, set)
+			g.writePagedVariant(&rpcs, &msgs, a, req, set)
 		}
 	}
 	var body bytes.Buffer
@@ -225,7 +230,7 @@ func pageSet(a *Action, req, resp *message) *field {
 
 // writePagedVariant renders <Action>All: the same request without offset/limit, streaming one item per
 // message across all pages.
-func writePagedVariant(rpcs, msgs *bytes.Buffer, a *Action, req *message, set *field) {
+func (g *generator) writePagedVariant(rpcs, msgs *bytes.Buffer, a *Action, req *message, set *field) {
 	name := a.Name + "All"
 	item := strings.TrimSuffix(set.name, "_set")
 	rpcs.WriteString("\n")
@@ -258,7 +263,7 @@ func writePagedVariant(rpcs, msgs *bytes.Buffer, a *Action, req *message, set *f
 		},
 	}
 	msgs.WriteString("\n")
-	writeMessage(msgs, areq, "")
+	g.writeMessage(msgs, areq, "", "")
 	msgs.WriteString("\n")
-	writeMessage(msgs, aresp, "")
+	g.writeMessage(msgs, aresp, "", "")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -36,6 +37,7 @@ type message struct {
 }
 
 type field struct {
+	number   int    // field number, assigned by Numbers.assign when the message is written
 	name     string // proto field name
 	wire     string // QingCloud name when it differs from name
 	typ      string
@@ -275,17 +277,30 @@ func fieldComment(s *Schema) string {
 	return strings.Join(parts, " ")
 }
 
-// writeMessage prints m at the given indent.
-func writeMessage(b *bytes.Buffer, m *message, indent string) {
+// writeMessage prints m at the given indent; parent is the path of the enclosing message ("" at the
+// top level). Field numbers come from g.numbers.
+func (g *generator) writeMessage(b *bytes.Buffer, m *message, indent, parent string) {
+	path := m.name
+	if parent != "" {
+		path = parent + "." + m.name
+	}
 	if m.comment != "" {
 		writeComment(b, m.comment, indent)
 	}
 	fmt.Fprintf(b, "%smessage %s {\n", indent, m.name)
 	for _, n := range m.nested {
-		writeMessage(b, n, indent+"  ")
+		g.writeMessage(b, n, indent+"  ", path)
 		b.WriteString("\n")
 	}
-	for i, fl := range m.fields {
+	reserved := g.numbers.assign(path, m.fields)
+	if len(reserved) > 0 {
+		nums := make([]string, len(reserved))
+		for i, r := range reserved {
+			nums[i] = strconv.Itoa(r)
+		}
+		fmt.Fprintf(b, "%s  reserved %s;\n", indent, strings.Join(nums, ", "))
+	}
+	for _, fl := range m.fields {
 		if fl.comment != "" {
 			writeComment(b, fl.comment, indent+"  ")
 		}
@@ -312,7 +327,7 @@ func writeMessage(b *bytes.Buffer, m *message, indent string) {
 		case len(opts) > 1: // buf format puts several options on their own lines
 			o = " [\n" + indent + "    " + strings.Join(opts, ",\n"+indent+"    ") + "\n" + indent + "  ]"
 		}
-		fmt.Fprintf(b, "%s  %s%s %s = %d%s;\n", indent, lbl, fl.typ, fl.name, i+1, o)
+		fmt.Fprintf(b, "%s  %s%s %s = %d%s;\n", indent, lbl, fl.typ, fl.name, fl.number, o)
 	}
 	fmt.Fprintf(b, "%s}\n", indent)
 }

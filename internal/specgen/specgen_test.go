@@ -104,7 +104,7 @@ func TestGenerateTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := Generate(spec)
+	files, err := Generate(spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestLoadErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Generate(spec); err == nil || !strings.Contains(err.Error(), "nope") {
+	if _, err := Generate(spec, nil); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("Generate with a dangling $ref: %v", err)
 	}
 }
@@ -190,17 +190,34 @@ func TestOfficialSpecs(t *testing.T) {
 	if n := len(spec.Actions); n != 261 {
 		t.Errorf("loaded %d actions, want 261", n)
 	}
-	a, err := Generate(spec)
+	// The committed numbers, as cmd/protogen reads them.
+	prev := Numbers{}
+	committedFiles, err := filepath.Glob(filepath.Join("..", "..", "proto", "qingcloud", "iaas", "v1", "*.proto"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Generate(spec)
+	for _, p := range committedFiles {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.HasPrefix(src, []byte(Header)) {
+			if err := ParseNumbers(src, prev); err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+		}
+	}
+	a, err := Generate(spec, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Generate(spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, body := range a {
 		if !bytes.Equal(body, b[name]) {
-			t.Errorf("%s differs between two runs", name)
+			t.Errorf("%s: numbering differs from a fresh run; the committed numbers are not the sorted ones", name)
 		}
 		committed, err := os.ReadFile(filepath.Join("..", "..", "proto", name))
 		if err != nil {
@@ -210,5 +227,59 @@ func TestOfficialSpecs(t *testing.T) {
 		if !bytes.Equal(committed, body) {
 			t.Errorf("proto/%s is stale: run scripts/generate.sh", name)
 		}
+	}
+}
+
+// TestNumbersAreKept regenerates after the spec gained and lost fields: published numbers stay, new
+// fields take new numbers, and removed fields' numbers are reserved.
+func TestNumbersAreKept(t *testing.T) {
+	gen := func(defs string, prev Numbers) (string, Numbers) {
+		t.Helper()
+		dir := writeSpec(t, map[string]string{"definitions.json": defs, "widget_box.json": tinyWidget})
+		spec, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := Generate(spec, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		types := files["qingcloud/iaas/v1/types.proto"]
+		parsed := Numbers{}
+		for _, body := range files {
+			if err := ParseNumbers(body, parsed); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return string(types), parsed
+	}
+	v1, nums := gen(tinyDefinitions, nil)
+	if n := nums["Widget"].Fields["widget_id"]; n != 9 {
+		t.Fatalf("widget_id = %d in the first version, want 9\n%s", n, v1)
+	}
+	if n := nums["CreateWidgetsRequest.Spec"].Fields["depth"]; n != 1 {
+		t.Fatalf("nested CreateWidgetsRequest.Spec.depth = %d, want 1", n)
+	}
+	// The spec adds "aaa_new" (sorting first) and drops "count" (number 1).
+	defs := strings.Replace(tinyDefinitions, `"count": {"type": "integer"},`, `"aaa_new": {"type": "string"},`, 1)
+	v2, nums2 := gen(defs, nums)
+	for field, want := range nums["Widget"].Fields {
+		if field == "count" {
+			continue
+		}
+		if got := nums2["Widget"].Fields[field]; got != want {
+			t.Errorf("Widget.%s renumbered %d -> %d", field, want, got)
+		}
+	}
+	if got := nums2["Widget"].Fields["aaa_new"]; got != 10 {
+		t.Errorf("new field aaa_new = %d, want 10 (after the highest number ever used)", got)
+	}
+	if !strings.Contains(v2, "reserved 1;") {
+		t.Errorf("the number of removed field count is not reserved:\n%s", v2)
+	}
+	// A third run keeps the reservation and is stable.
+	v3, _ := gen(defs, nums2)
+	if v3 != v2 {
+		t.Errorf("regenerating with the published numbers changed the output:\n%s\n---\n%s", v2, v3)
 	}
 }
