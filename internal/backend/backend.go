@@ -445,6 +445,10 @@ func (c *Client) newRequest(ctx context.Context, method, signed string) (*http.R
 			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		// With GetBody, net/http's HTTP/2 transport re-sends a request whose stream was reset with
+		// PROTOCOL_ERROR (golang/go#47635), which does not prove QingCloud never processed it; without
+		// GetBody it re-sends only requests that never left. Repeating is the retry policy's decision.
+		req.GetBody = nil
 	} else {
 		u.RawQuery = signed
 		req, err = http.NewRequestWithContext(ctx, method, u.String(), nil)
