@@ -10,7 +10,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/code"
-	_ "google.golang.org/genproto/googleapis/rpc/errdetails" // so error details marshal in REST errors
+	"google.golang.org/genproto/googleapis/rpc/errdetails" // also so error details marshal in REST errors
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -33,6 +33,12 @@ func insecureCreds() credentials.TransportCredentials { return insecure.NewCrede
 var forwardedHeaders = map[string]bool{
 	telemetry.RequestIDHeader: true,
 }
+
+// MaxRequestBodyBytes bounds the body of a REST request. grpc-gateway decodes the body before the
+// call reaches gRPC, so before the interceptors check the caller's token: without a bound anyone who
+// reaches the REST port could make the server buffer a body of any size. A request message is
+// refused by gRPC above 4 MiB anyway; its JSON form may be larger (base64, escapes), hence 8 MiB.
+const MaxRequestBodyBytes = 8 << 20
 
 // untracedPaths get no HTTP server span: scrapes and probes would drown the traces of real calls.
 var untracedPaths = []string{"/metrics", "/healthz", "/openapi.json"}
@@ -83,7 +89,22 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		_, _ = w.Write(openapiv2.Document)
 	})
 	mux.Handle("/", aip193Streams(gw))
-	return s.tel.HTTPHandler(mux, s.log, untracedPaths...), nil
+	return s.tel.HTTPHandler(limitBody(mux), s.log, untracedPaths...), nil
+}
+
+// limitBody refuses request bodies larger than MaxRequestBodyBytes: at once when the declared length
+// says so, else when reading passes the limit (grpc-gateway then answers INVALID_ARGUMENT "http:
+// request body too large"). Either way the server stops reading and closes the connection.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxRequestBodyBytes {
+			writeError(r.Context(), nil, nil, w, r, invalidArgument([]*errdetails.BadRequest_FieldViolation{violation("body",
+				fmt.Sprintf("the request body is too large: %d bytes, at most %d", r.ContentLength, MaxRequestBodyBytes))}))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBodyBytes)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // outgoingHeader maps gRPC response header metadata to HTTP headers: Grpc-Metadata-<key>, except the
