@@ -406,6 +406,18 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 	if err != nil {
 		return nil, outcome{kind: outcomeLocal}, internalError(action, "REQUEST_FAILED", "building the HTTP request failed: "+c.scrub(unwrapURLError(err).Error(), signed))
 	}
+	if getBody := req.GetBody; getBody != nil {
+		// net/http's HTTP/2 transport re-sends a POST through GetBody when its stream is reset with
+		// PROTOCOL_ERROR (golang/go#47635), which does not prove QingCloud never processed it. GetBody
+		// serves readers before the request goes out (telemetry peeks at the action) and refuses once
+		// any of it may have been written, so net/http re-sends only requests that never left.
+		req.GetBody = func() (io.ReadCloser, error) {
+			if wrote.Load() {
+				return nil, errNoReplay
+			}
+			return getBody()
+		}
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return c.failure(ctx, actx, action, err, wrote.Load(), signed)
@@ -445,10 +457,6 @@ func (c *Client) newRequest(ctx context.Context, method, signed string) (*http.R
 			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		// With GetBody, net/http's HTTP/2 transport re-sends a request whose stream was reset with
-		// PROTOCOL_ERROR (golang/go#47635), which does not prove QingCloud never processed it; without
-		// GetBody it re-sends only requests that never left. Repeating is the retry policy's decision.
-		req.GetBody = nil
 	} else {
 		u.RawQuery = signed
 		req, err = http.NewRequestWithContext(ctx, method, u.String(), nil)
@@ -465,6 +473,9 @@ func (c *Client) newRequest(ctx context.Context, method, signed string) (*http.R
 	req.Header.Set("User-Agent", c.userAgent)
 	return req, nil
 }
+
+// errNoReplay is what GetBody returns when net/http wants to re-send a request that may have been sent.
+var errNoReplay = errors.New("the connection failed after the request was sent, and net/http may not re-send it")
 
 // emptyBody is an empty request body that net/http cannot rewind.
 type emptyBody struct{}

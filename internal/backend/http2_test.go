@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -104,3 +106,33 @@ func TestHTTP2MutationNotReplayed(t *testing.T) {
 		})
 	}
 }
+
+// TestPOSTBodyPeekable checks that a transport can still read a POST form through GetBody before the
+// request goes out (telemetry finds the action there).
+func TestPOSTBodyPeekable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, `{"ret_code":0}`) }))
+	t.Cleanup(srv.Close)
+	var peeked string
+	c := newClient(t, srv.URL+"/iaas/", func(cfg *backend.Config) {
+		base := &http.Transport{}
+		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.GetBody != nil {
+				if body, err := r.GetBody(); err == nil {
+					b, _ := io.ReadAll(body)
+					peeked = string(b)
+				}
+			}
+			return base.RoundTrip(r)
+		})}
+	})
+	if _, err := c.Call(context.Background(), "RunInstances", nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(peeked, "action=RunInstances") {
+		t.Errorf("GetBody gave %q", peeked)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
