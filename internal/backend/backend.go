@@ -315,7 +315,10 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 	var body []byte
 	var err error
 	var attempts int
-	if readOnly && c.flights != nil {
+	if cerr := ctx.Err(); cerr != nil {
+		// Checked before coalescing, whose shared call does not inherit this caller's cancellation.
+		err = qcerr.Context(action, cerr, false)
+	} else if readOnly && c.flights != nil {
 		key := flightKey(c.signer.Credentials.AccessKeyID, callclass.From(ctx).String(), post, p)
 		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) { return c.send(fctx, action, p, post, true) })
 		body, attempts, err = r.body, r.attempts, r.err
@@ -339,6 +342,10 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 	resigned := false
 	var last error
 	for n := 1; ; n++ {
+		if err := ctx.Err(); err != nil {
+			// Checked before the budget: an attempt that will not be sent spends nothing.
+			return nil, n - 1, qcerr.Context(action, err, false)
+		}
 		if ok, retryAfter := c.budget.Take(class); !ok {
 			c.stats.refused(action)
 			return nil, n - 1, qcerr.BudgetExhausted(action, qcerr.Budget{

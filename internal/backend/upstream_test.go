@@ -574,3 +574,40 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestEndedContextSpendsNoBudget checks that a call whose context ended before any attempt is refused
+// without spending the quota budget (nothing is sent).
+func TestEndedContextSpendsNoBudget(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	for _, tt := range []struct {
+		name     string
+		ctx      context.Context
+		action   string
+		coalesce bool
+		want     codes.Code
+	}{
+		{"canceled read", canceled, "DescribeInstances", false, codes.Canceled},
+		{"canceled coalesced read", canceled, "DescribeInstances", true, codes.Canceled},
+		{"canceled mutation", canceled, "RunInstances", false, codes.Canceled},
+		{"expired read", expired, "DescribeInstances", false, codes.DeadlineExceeded},
+		{"expired coalesced read", expired, "DescribeInstances", true, codes.DeadlineExceeded},
+		{"expired mutation", expired, "RunInstances", false, codes.DeadlineExceeded},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, endpoint := newFlaky(t, 0, nil)
+			b, _ := budget.New(budget.Config{Limit: 10, Window: time.Minute})
+			c := newClient(t, endpoint, func(cfg *backend.Config) { cfg.Budget = b; cfg.DisableCoalescing = !tt.coalesce })
+			_, err := c.Call(tt.ctx, tt.action, nil, false)
+			if status.Code(err) != tt.want {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			time.Sleep(20 * time.Millisecond) // a coalesced call runs in its own goroutine
+			if used := b.Stats().Used; used != 0 || f.seen.Load() != 0 {
+				t.Errorf("budget used %d, upstream saw %d; want 0, 0", used, f.seen.Load())
+			}
+		})
+	}
+}
