@@ -61,6 +61,11 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	if zone == "" {
 		zone = defaultZone
 	}
+	if zone != "" {
+		if v := zoneViolation(zone); v != nil {
+			return nil, invalidArgument([]*errdetails.BadRequest_FieldViolation{v})
+		}
+	}
 	post := false
 	if m := c.s.byAction[action]; m != nil {
 		post = m.Action.GetPost()
