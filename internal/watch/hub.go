@@ -267,7 +267,7 @@ func (h *Hub) Resources(ctx context.Context, zone, kind string, ids []string, ta
 	if k == nil {
 		return nil, invalidArgument("kind", fmt.Sprintf("kind %q is not one of %s", clip(kind), strings.Join(KindNames(), ", ")))
 	}
-	target = strings.TrimSpace(target)
+	target = strings.ToLower(strings.TrimSpace(target)) // QingCloud statuses are lower-case, like zones
 	if target != "" && !k.HasStatus {
 		return nil, invalidArgument("target_status", fmt.Sprintf("kind %s has no status; leave target_status unset", k.Name))
 	}

@@ -502,3 +502,29 @@ func TestClipKeepsUTF8(t *testing.T) {
 		t.Errorf("clipN kept %q", got)
 	}
 }
+
+// TestTargetStatusIgnoresCase: QingCloud statuses are lower-case, like zones; a target status spelt
+// "Available" must settle on "available" rather than keep the watch open until the deadline.
+func TestTargetStatusIgnoresCase(t *testing.T) {
+	f := newFake()
+	f.set("vol-aaaa0001", "available/")
+	h := newTestHub(t, f, fastOptions())
+	for _, target := range []string{"available", "Available", " AVAILABLE "} {
+		t.Run(target, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Second)
+			defer cancel()
+			w, err := h.Resources(ctx, "", "volume", []string{"vol-aaaa0001"}, target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			m, err := w.Recv(ctx)
+			if err != nil || !m.GetResource().GetSettled() {
+				t.Fatalf("first event %v, %v; want settled", m, err)
+			}
+			if _, err := w.Recv(ctx); !errors.Is(err, io.EOF) {
+				t.Fatalf("after the settled event: %v, want io.EOF", err)
+			}
+		})
+	}
+}
