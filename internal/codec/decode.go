@@ -673,7 +673,7 @@ func parseTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			if y := t.Year(); y < 1 || y > 9999 {
+			if y := t.UTC().Year(); y < 1 || y > 9999 { // google.protobuf.Timestamp's range is in UTC
 				break
 			}
 			return t, nil

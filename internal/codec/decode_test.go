@@ -303,3 +303,36 @@ func cmpDiff(want, got proto.Message) string {
 	}
 	return "want: " + prototext.Format(want) + "\n got: " + prototext.Format(got)
 }
+
+// TestDecodeTimestampRange checks that a timestamp whose offset moves it outside the range of
+// google.protobuf.Timestamp (0001-01-01 .. 9999-12-31 UTC) is skipped, not stored as a Timestamp that
+// protojson (the REST gateway) cannot render.
+func TestDecodeTimestampRange(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want bool // decoded
+	}{
+		{"0001-01-01T00:00:00Z", true},
+		{"9999-12-31T23:59:59Z", true},
+		{"0001-01-01T00:00:00-01:00", true},
+		{"9999-12-31T23:59:59+01:00", true},
+		{"0001-01-01T00:00:00+01:00", false},
+		{"9999-12-31T23:59:59-01:00", false},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			got := &iaasv1.DescribeInstancesResponse{}
+			err := codec.Decode([]byte(`{"instance_set":[{"create_time":"`+tt.in+`"}]}`), got)
+			ts := got.GetInstanceSet()[0].GetCreateTime()
+			if tt.want {
+				if err != nil || ts == nil || ts.CheckValid() != nil {
+					t.Fatalf("got %v (%v), err %v", ts, ts.CheckValid(), err)
+				}
+				return
+			}
+			var mm *codec.MismatchError
+			if !errors.As(err, &mm) || ts != nil {
+				t.Fatalf("got %v (valid: %v), err %v; want it skipped", ts, ts.CheckValid(), err)
+			}
+		})
+	}
+}
