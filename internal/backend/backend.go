@@ -91,6 +91,11 @@ type Config struct {
 	// connection timeouts below (or a client of the Client's own when any is set): idle connections
 	// reused, no overall timeout (the deadline comes from the context). A given client is copied;
 	// redirects are never followed, since the signature would travel to wherever the redirect points.
+	//
+	// A given client's transport must honour the request's net/http/httptrace hooks (http.Transport
+	// and wrappers that pass the request on, like otelhttp, do): the retry policy learns from them
+	// whether a mutation may have been sent, and a transport that hides them would make every failed
+	// mutation look unsent, and so retried.
 	HTTPClient *http.Client
 	// DialTimeout, TLSHandshakeTimeout and ResponseHeaderTimeout configure the http.Client made when
 	// HTTPClient is nil; 0 means 5 s, 5 s and 30 s. They are ignored with HTTPClient.
