@@ -145,17 +145,23 @@ func (f *flightCtx) join(ctx context.Context) bool {
 // expire ends the context at its deadline, unless the deadline moved meanwhile.
 func (f *flightCtx) expire() {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	// Checked and canceled under one lock: a waiter joining with a later deadline in between would
+	// otherwise see the call canceled for a deadline that no longer holds.
 	if f.deadline.IsZero() || time.Now().Before(f.deadline) {
-		f.mu.Unlock()
 		return
 	}
-	f.mu.Unlock()
-	f.cancel(context.DeadlineExceeded)
+	f.cancelLocked(context.DeadlineExceeded)
 }
 
 func (f *flightCtx) cancel(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.cancelLocked(err)
+}
+
+// cancelLocked ends the shared call with err; the caller holds f.mu.
+func (f *flightCtx) cancelLocked(err error) {
 	if f.err != nil {
 		return
 	}
