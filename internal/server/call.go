@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -46,7 +47,7 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	}
 	var vs []*errdetails.BadRequest_FieldViolation
 	for k := range req.GetParams().GetFields() {
-		if why, ok := reservedParams[k]; ok {
+		if why, ok := reservedParams[strings.ToLower(k)]; ok {
 			vs = append(vs, violation("params."+k, fmt.Sprintf("parameter %q cannot be passed: %s", k, why)))
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
@@ -349,5 +350,19 @@ func TestRESTStreamErrorsAreAIP193(t *testing.T) {
 	if e["code"] != float64(401) || e["status"] != "UNAUTHENTICATED" || len(details) == 0 ||
 		details[0].(map[string]any)["reason"] != "QINGCLOUD_1200" {
 		t.Fatalf("stream error line %s, want AIP-193 code 401 status UNAUTHENTICATED reason QINGCLOUD_1200", b)
+	}
+}
+
+func TestCallReservedParamsAnyCase(t *testing.T) {
+	s := newStack(t, emulator.DefaultSecretAccessKey)
+	for _, k := range []string{"zone", "Zone", "ACTION", "Access_Key_Id", "Signature"} {
+		params, _ := structpb.NewStruct(map[string]any{k: "x"})
+		_, err := iaasv1.NewCallServiceClient(s.conn).Call(ctxT(t), &iaasv1.CallRequest{Action: "DescribeZones", Params: params})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("Call with parameter %q: %v, want INVALID_ARGUMENT", k, err)
+		}
+	}
+	if n := s.emu.Stats().Requests["DescribeZones"]; n != 0 {
+		t.Errorf("refused calls reached the emulator %d times", n)
 	}
 }

@@ -56,11 +56,12 @@ func (s *Server) serveAllPages(ctx context.Context, m *ActionMethod, req proto.M
 		for i := 0; i < list.Len(); i++ {
 			it := list.Get(i).Message()
 			if idF != nil {
-				id := it.Get(idF).String()
-				if seen[id] {
-					continue
+				if id := it.Get(idF).String(); id != "" {
+					if seen[id] {
+						continue
+					}
+					seen[id] = true
 				}
-				seen[id] = true
 			}
 			msg := m.Output.New()
 			msg.Set(itemF, protoreflect.ValueOfMessage(it))

@@ -59,7 +59,7 @@ func (b *syncBuffer) String() string {
 
 // upstreamRequest is what the emulator was sent.
 type upstreamRequest struct {
-	action, traceparent, signature, accessKeyID string
+	action, traceparent, baggage, signature, accessKeyID string
 }
 
 // observedUpstream wraps the emulator and records each request's trace header and signature.
@@ -78,7 +78,7 @@ func (o *observedUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	o.mu.Lock()
 	o.reqs = append(o.reqs, upstreamRequest{
-		action: params.Get("action"), traceparent: r.Header.Get("traceparent"),
+		action: params.Get("action"), traceparent: r.Header.Get("traceparent"), baggage: r.Header.Get("baggage"),
 		signature: params.Get("signature"), accessKeyID: params.Get("access_key_id"),
 	})
 	o.mu.Unlock()
@@ -480,7 +480,8 @@ func findSpan(spans []sdktrace.ReadOnlySpan, kind trace.SpanKind, name string) s
 func TestTracePropagationRESTToUpstream(t *testing.T) {
 	s := newObsStack(t, obsOptions{})
 	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
-	resp, body := s.do(t, "GET", "/v1/iaas/DescribeZones", "", map[string]string{"traceparent": "00-" + callerTrace + "-00f067aa0ba902b7-01"})
+	resp, body := s.do(t, "GET", "/v1/iaas/DescribeZones", "", map[string]string{
+		"traceparent": "00-" + callerTrace + "-00f067aa0ba902b7-01", "baggage": "team=a,secret-ish=x"})
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET DescribeZones: %d %s", resp.StatusCode, body)
 	}
@@ -516,6 +517,9 @@ func TestTracePropagationRESTToUpstream(t *testing.T) {
 	for _, r := range s.upstream.requests() {
 		if r.action == "DescribeZones" {
 			tp = r.traceparent
+			if r.baggage != "" {
+				t.Errorf("the caller's baggage %q reached QingCloud", r.baggage)
+			}
 		}
 	}
 	if wantTP := "00-" + callerTrace + "-" + upSpan.SpanContext().SpanID().String() + "-01"; tp != wantTP {

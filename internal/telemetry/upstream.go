@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/propagation"
 	"io"
 	"net"
 	"net/http"
@@ -41,7 +42,8 @@ func (t *Telemetry) Transport(base http.RoundTripper) http.RoundTripper {
 	}
 	traced := otelhttp.NewTransport(restoreQuery{next: base},
 		otelhttp.WithTracerProvider(t.tp),
-		otelhttp.WithPropagators(t.prop),
+		// Only the trace context goes to QingCloud, never the caller-controlled W3C baggage.
+		otelhttp.WithPropagators(propagation.TraceContext{}),
 		otelhttp.WithFilter(func(r *http.Request) bool {
 			return callclass.From(r.Context()) != callclass.Poll || trace.SpanContextFromContext(r.Context()).IsValid()
 		}),
