@@ -149,10 +149,10 @@ func (t *Telemetry) UnaryServerInterceptor(resolve ActionResolver) grpc.UnarySer
 		inFlight.Inc()
 		start := time.Now()
 		resp, err := handler(ctx, req)
-		inFlight.Dec()
 		al := actionLabel(action)
 		t.metrics.rpcSeconds.WithLabelValues(svc, method, "unary", al).Observe(time.Since(start).Seconds())
 		t.metrics.rpcHandled.WithLabelValues(svc, method, "unary", al, status.Code(err).String()).Inc()
+		inFlight.Dec() // last: a scrape that sees the call gone also sees it counted
 		return resp, err
 	}
 }
@@ -172,10 +172,10 @@ func (t *Telemetry) StreamServerInterceptor(resolve ActionResolver) grpc.StreamS
 		inFlight.Inc()
 		start := time.Now()
 		err := handler(srv, &observedStream{ServerStream: ss, ctx: ctx, sent: t.metrics.rpcMsgSent.WithLabelValues(svc, method)})
-		inFlight.Dec()
 		al := actionLabel(action)
 		t.metrics.rpcSeconds.WithLabelValues(svc, method, typ, al).Observe(time.Since(start).Seconds())
 		t.metrics.rpcHandled.WithLabelValues(svc, method, typ, al, status.Code(err).String()).Inc()
+		inFlight.Dec() // last: a scrape that sees the stream gone also sees it counted
 		return err
 	}
 }
