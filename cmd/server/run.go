@@ -39,6 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	}
 	// Every line logged with a call's context carries its request id (and trace id when traced).
 	log := telemetry.WrapLogger(newLogger(logw, cfg.LogLevel))
+	if n := applySoftMemoryLimit(); n > 0 {
+		log.Info("soft memory limit set from the container's memory limit", "bytes", n, "share", memLimitShare)
+	}
 	if cfg.File != "" {
 		log.Info("read configuration file", "path", cfg.File)
 	}
