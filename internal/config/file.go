@@ -22,18 +22,27 @@ var officialKeys = map[string]bool{
 	"connection_retries": true, "connection_timeout": true,
 }
 
-// sectionKeys are the scalar keys of the qingcloud_grpc section, and the keys of its sub-mappings.
+// The keys of the qingcloud_grpc section and of its sub-mappings. The scalar keys come from the
+// settings table, so a setting added there is accepted in the file without a second list to update.
 var (
-	sectionKeys = []string{
-		"grpc_addr", "http_addr", "health_addr", "metrics_addr", "log_level", "shutdown_grace", "call_timeout", "attempt_timeout",
-		"quota_requests", "quota_window", "trace_exporter", "otlp_endpoint", "otlp_insecure", "trace_sample_ratio",
-		"tls", "emulator", "profiles", "tokens",
-	}
-	tlsKeys      = []string{"cert_file", "key_file", "client_ca_file"}
-	emulatorKeys = []string{"addr", "job_pending", "job_working"}
+	sectionKeys  = append(settingFileKeys(Section+"."), "tls", "emulator", "profiles", "tokens")
+	tlsKeys      = settingFileKeys(Section + ".tls.")
+	emulatorKeys = settingFileKeys(Section + ".emulator.")
 	profileKeys  = []string{"qy_access_key_id", "qy_secret_access_key", "secret_access_key_file", "zone", "quota_requests", "quota_window"}
 	tokenKeys    = []string{"name", "sha256", "profile"}
 )
+
+// settingFileKeys lists the file keys of the settings directly under prefix ("qingcloud_grpc."), in
+// the order of the settings table.
+func settingFileKeys(prefix string) []string {
+	var keys []string
+	for _, s := range settings {
+		if k, ok := strings.CutPrefix(s.file, prefix); ok && !strings.Contains(k, ".") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
 
 // fileValue is one scalar of the file and where it is.
 type fileValue struct {
