@@ -261,6 +261,46 @@ func lookup[T any](r *request, m map[string]*T, ids []string, b func(*T) *base) 
 	return out, nil
 }
 
+// remover returns a func that deletes id from m and drops the resource's tags, for a resource whose
+// terminal state has outlived the retention period.
+func remover[T any](a *account, m map[string]*T, id string) func() {
+	return func() {
+		delete(m, id)
+		a.dropTags(id)
+	}
+}
+
+// jobOnEach is the shape of the delayed actions on a list of resources of one kind: every id of the
+// list parameter param must exist in m (else 2100), be in a state allowed for verb (else 1400) and
+// pass check (when not nil); only then does one job move each resource through the operation o
+// gives it, so a refused request changes nothing.
+func jobOnEach[T any](a *account, r *request, param string, m map[string]*T, b func(*T) *base,
+	verb string, allowed []string, check func(*T) *apiError, o func(*T) op) (result, *apiError) {
+	idl, err := r.requiredList(param)
+	if err != nil {
+		return nil, err
+	}
+	items, err := lookup(r, m, idl, b)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if err := b(it).need(verb, allowed...); err != nil {
+			return nil, err
+		}
+		if check != nil {
+			if err := check(it); err != nil {
+				return nil, err
+			}
+		}
+	}
+	j := a.newJob(r, idl)
+	for i, it := range items {
+		a.begin(b(it), j, i, len(items), o(it), remover(a, m, b(it).id))
+	}
+	return result{"job_id": j.id}, nil
+}
+
 // lookupOne finds one id.
 func lookupOne[T any](r *request, m map[string]*T, id string, b func(*T) *base) (*T, *apiError) {
 	l, err := lookup(r, m, []string{id}, b)

@@ -156,7 +156,7 @@ func associateEip(a *account, r *request) (result, *apiError) {
 	inst.eipID = e.id
 	a.begin(&e.base, j, 0, 1, op{transition: "associating", to: "associated", undo: func() {
 		a.unlinkEip(e)
-	}}, a.remover(a.eips, e.id))
+	}}, remover(a, a.eips, e.id))
 	return result{"job_id": j.id}, nil
 }
 
@@ -184,70 +184,22 @@ func (a *account) unlinkEip(e *eip) {
 }
 
 func dissociateEips(a *account, r *request) (result, *apiError) {
-	idl, err := r.requiredList("eips")
-	if err != nil {
-		return nil, err
-	}
-	eips, err := lookup(r, a.eips, idl, eipBase)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range eips {
-		if err := e.need("dissociated", "associated"); err != nil {
-			return nil, err
-		}
-	}
-	j := a.newJob(r, idl)
-	for i, e := range eips {
-		e := e
-		a.begin(&e.base, j, i, len(eips), op{transition: "dissociating", to: "available", ok: func() { a.unlinkEip(e) }},
-			a.remover(a.eips, e.id))
-	}
-	return result{"job_id": j.id}, nil
+	return jobOnEach(a, r, "eips", a.eips, eipBase, "dissociated", []string{"associated"}, nil, func(e *eip) op {
+		return op{transition: "dissociating", to: "available", ok: func() { a.unlinkEip(e) }}
+	})
 }
 
 func releaseEips(a *account, r *request) (result, *apiError) {
-	idl, err := r.requiredList("eips")
-	if err != nil {
-		return nil, err
-	}
-	eips, err := lookup(r, a.eips, idl, eipBase)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range eips {
-		if err := e.need("released", "available"); err != nil {
-			return nil, err
-		}
-	}
-	j := a.newJob(r, idl)
-	for i, e := range eips {
-		a.begin(&e.base, j, i, len(eips), op{transition: "releasing", to: "released"}, a.remover(a.eips, e.id))
-	}
-	return result{"job_id": j.id}, nil
+	return jobOnEach(a, r, "eips", a.eips, eipBase, "released", []string{"available"}, nil, func(*eip) op {
+		return op{transition: "releasing", to: "released"}
+	})
 }
 
 // eipChange is the shape of ChangeEipsBandwidth/ChangeEipsBillingMode: a job, no transition.
 func eipChange(a *account, r *request, apply func(*eip)) (result, *apiError) {
-	idl, err := r.requiredList("eips")
-	if err != nil {
-		return nil, err
-	}
-	eips, err := lookup(r, a.eips, idl, eipBase)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range eips {
-		if err := e.need("changed", "available", "associated"); err != nil {
-			return nil, err
-		}
-	}
-	j := a.newJob(r, idl)
-	for i, e := range eips {
-		e := e
-		a.begin(&e.base, j, i, len(eips), op{label: "updating", ok: func() { apply(e) }}, a.remover(a.eips, e.id))
-	}
-	return result{"job_id": j.id}, nil
+	return jobOnEach(a, r, "eips", a.eips, eipBase, "changed", []string{"available", "associated"}, nil, func(e *eip) op {
+		return op{label: "updating", ok: func() { apply(e) }}
+	})
 }
 
 func changeEipsBandwidth(a *account, r *request) (result, *apiError) {

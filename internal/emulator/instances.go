@@ -257,7 +257,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		}
 		a.instances[inst.id] = inst
 		a.begin(&inst.base, j, i, count, op{transition: "creating", to: "running", failTo: "ceased",
-			undo: func() { a.releaseInstance(inst) }}, a.remover(a.instances, inst.id))
+			undo: func() { a.releaseInstance(inst) }}, remover(a, a.instances, inst.id))
 	}
 	if len(vols) > 0 {
 		inst := insts[0]
@@ -266,31 +266,6 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		}
 	}
 	return result{"instances": ids, "job_id": j.id}, nil
-}
-
-// remover returns a func that deletes id from m.
-func (a *account) remover(m any, id string) func() {
-	return func() {
-		switch m := m.(type) {
-		case map[string]*instance:
-			delete(m, id)
-		case map[string]*volume:
-			delete(m, id)
-		case map[string]*eip:
-			delete(m, id)
-		case map[string]*snapshot:
-			delete(m, id)
-		case map[string]*image:
-			delete(m, id)
-		case map[string]*router:
-			delete(m, id)
-		case map[string]*loadBalancer:
-			delete(m, id)
-		default:
-			panic(fmt.Sprintf("remover: unexpected map %T", m))
-		}
-		a.dropTags(id)
-	}
 }
 
 // newNic creates a nic of v; the private IP becomes visible at readyAt.
@@ -408,24 +383,7 @@ func b2i(b bool) int {
 
 // instanceAction is the common shape of the instances.N actions with a job.
 func instanceAction(a *account, r *request, verb string, allowed []string, o func(*instance) op) (result, *apiError) {
-	ids, err := r.requiredList("instances")
-	if err != nil {
-		return nil, err
-	}
-	insts, err := lookup(r, a.instances, ids, instBase)
-	if err != nil {
-		return nil, err
-	}
-	for _, inst := range insts {
-		if err := inst.need(verb, allowed...); err != nil {
-			return nil, err
-		}
-	}
-	j := a.newJob(r, ids)
-	for i, inst := range insts {
-		a.begin(&inst.base, j, i, len(insts), o(inst), a.remover(a.instances, inst.id))
-	}
-	return result{"job_id": j.id}, nil
+	return jobOnEach(a, r, "instances", a.instances, instBase, verb, allowed, nil, o)
 }
 
 func terminateInstances(a *account, r *request) (result, *apiError) {

@@ -164,7 +164,7 @@ func attachKeyPairs(a *account, r *request) (result, *apiError) {
 				inst.keypairIDs = removeString(inst.keypairIDs, kp.id)
 				kp.instanceIDs = removeString(kp.instanceIDs, inst.id)
 			}
-		}}, a.remover(a.instances, inst.id))
+		}}, remover(a, a.instances, inst.id))
 	}
 	return result{"job_id": j.id}, nil
 }
@@ -189,7 +189,7 @@ func detachKeyPairs(a *account, r *request) (result, *apiError) {
 				inst.keypairIDs = removeString(inst.keypairIDs, kp.id)
 				kp.instanceIDs = removeString(kp.instanceIDs, inst.id)
 			}
-		}}, a.remover(a.instances, inst.id))
+		}}, remover(a, a.instances, inst.id))
 	}
 	return result{"job_id": j.id}, nil
 }

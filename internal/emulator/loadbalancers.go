@@ -147,7 +147,7 @@ func (a *account) associateLBEips(lb *loadBalancer, eips []*eip, j *job) {
 		a.linkEip(e, "loadbalancer", lb.id, lb.name)
 		lb.eipIDs = append(lb.eipIDs, e.id)
 		a.begin(&e.base, j, i, len(eips), op{transition: "associating", to: "associated", undo: func() { a.unlinkEip(e) }},
-			a.remover(a.eips, e.id))
+			remover(a, a.eips, e.id))
 	}
 }
 
@@ -201,7 +201,7 @@ func createLoadBalancer(a *account, r *request) (result, *apiError) {
 	a.lbs[lb.id] = lb
 	j := a.newJob(r, append([]string{lb.id}, ids(eips, eipBase)...))
 	a.begin(&lb.base, j, 0, 1, op{transition: "creating", to: "active", failTo: "ceased",
-		undo: func() { a.releaseLB(lb) }}, a.remover(a.lbs, lb.id))
+		undo: func() { a.releaseLB(lb) }}, remover(a, a.lbs, lb.id))
 	a.associateLBEips(lb, eips, j)
 	return result{"loadbalancer_id": lb.id, "job_id": j.id}, nil
 }
@@ -270,25 +270,9 @@ func (a *account) lbListeners(lbID string) []*lbListener {
 	return out
 }
 
+// lbAction is the common shape of the loadbalancers.N actions with a job.
 func (a *account) lbAction(r *request, verb string, allowed []string, o func(*loadBalancer) op) (result, *apiError) {
-	idl, err := r.requiredList("loadbalancers")
-	if err != nil {
-		return nil, err
-	}
-	lbs, err := lookup(r, a.lbs, idl, lbBase)
-	if err != nil {
-		return nil, err
-	}
-	for _, lb := range lbs {
-		if err := lb.need(verb, allowed...); err != nil {
-			return nil, err
-		}
-	}
-	j := a.newJob(r, idl)
-	for i, lb := range lbs {
-		a.begin(&lb.base, j, i, len(lbs), o(lb), a.remover(a.lbs, lb.id))
-	}
-	return result{"job_id": j.id}, nil
+	return jobOnEach(a, r, "loadbalancers", a.lbs, lbBase, verb, allowed, nil, o)
 }
 
 func deleteLoadBalancers(a *account, r *request) (result, *apiError) {
@@ -363,7 +347,7 @@ func associateEipsToLoadBalancer(a *account, r *request) (result, *apiError) {
 		}
 	}
 	j := a.newJob(r, append([]string{lb.id}, ids(eips, eipBase)...))
-	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, a.remover(a.lbs, lb.id))
+	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.lbs, lb.id))
 	a.associateLBEips(lb, eips, j)
 	return result{"job_id": j.id}, nil
 }
@@ -382,11 +366,11 @@ func dissociateEipsFromLoadBalancer(a *account, r *request) (result, *apiError) 
 		}
 	}
 	j := a.newJob(r, append([]string{lb.id}, ids(eips, eipBase)...))
-	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, a.remover(a.lbs, lb.id))
+	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.lbs, lb.id))
 	for i, e := range eips {
 		e := e
 		a.begin(&e.base, j, i, len(eips), op{transition: "dissociating", to: "available", ok: func() { a.unlinkEip(e) }},
-			a.remover(a.eips, e.id))
+			remover(a, a.eips, e.id))
 	}
 	return result{"job_id": j.id}, nil
 }

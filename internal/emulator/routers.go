@@ -103,7 +103,7 @@ func createRouters(a *account, r *request) (result, *apiError) {
 			privateIP: fmt.Sprintf("10.70.%d.%d", (a.ipSeq/250)%256, a.ipSeq%250+2)}
 		a.routers[rt.id] = rt
 		out[i] = rt.id
-		a.begin(&rt.base, j, i, count, op{transition: "creating", to: "active", failTo: "ceased"}, a.remover(a.routers, rt.id))
+		a.begin(&rt.base, j, i, count, op{transition: "creating", to: "active", failTo: "ceased"}, remover(a, a.routers, rt.id))
 	}
 	j.resourceIDs = out
 	return result{"routers": out, "job_id": j.id}, nil
@@ -149,29 +149,7 @@ func describeRouters(a *account, r *request) (result, *apiError) {
 // routerAction is the common shape of the routers.N actions with a job.
 func routerAction(a *account, r *request, verb string, allowed []string, check func(*router) *apiError,
 	o func(*router) op) (result, *apiError) {
-	idl, err := r.requiredList("routers")
-	if err != nil {
-		return nil, err
-	}
-	rts, err := lookup(r, a.routers, idl, rtBase)
-	if err != nil {
-		return nil, err
-	}
-	for _, rt := range rts {
-		if err := rt.need(verb, allowed...); err != nil {
-			return nil, err
-		}
-		if check != nil {
-			if err := check(rt); err != nil {
-				return nil, err
-			}
-		}
-	}
-	j := a.newJob(r, idl)
-	for i, rt := range rts {
-		a.begin(&rt.base, j, i, len(rts), o(rt), a.remover(a.routers, rt.id))
-	}
-	return result{"job_id": j.id}, nil
+	return jobOnEach(a, r, "routers", a.routers, rtBase, verb, allowed, check, o)
 }
 
 func deleteRouters(a *account, r *request) (result, *apiError) {
@@ -271,7 +249,7 @@ func joinRouter(a *account, r *request) (result, *apiError) {
 	v.routerID, v.ipNetwork, v.managerIP, v.dynStart, v.dynEnd, v.features, v.joinedAt, v.nextHost =
 		rt.id, network, manager, start, end, features, r.now, 2
 	a.begin(&rt.base, j, 0, 1, op{transition: "updating", undo: func() { v.routerID, v.ipNetwork = "", "" }},
-		a.remover(a.routers, rt.id))
+		remover(a, a.routers, rt.id))
 	return result{"vxnet_id": v.id, "router_id": rt.id, "job_id": j.id}, nil
 }
 
@@ -308,7 +286,7 @@ func leaveRouter(a *account, r *request) (result, *apiError) {
 		for _, v := range vxs {
 			v.routerID, v.ipNetwork, v.managerIP, v.dynStart, v.dynEnd = "", "", "", "", ""
 		}
-	}}, a.remover(a.routers, rt.id))
+	}}, remover(a, a.routers, rt.id))
 	return result{"vxnets": vids, "router_id": rt.id, "job_id": j.id}, nil
 }
 

@@ -178,7 +178,7 @@ func createSnapshots(a *account, r *request) (result, *apiError) {
 			if t.vol != nil {
 				t.vol.lastSnapshot = j.end
 			}
-		}}, a.remover(a.snapshots, s.id))
+		}}, remover(a, a.snapshots, s.id))
 	}
 	j.resourceIDs = append(append([]string{}, idl...), out...)
 	return result{"snapshots": out, "job_id": j.id}, nil
@@ -219,20 +219,9 @@ func snapshotsParam(a *account, r *request) ([]*snapshot, *apiError) {
 }
 
 func deleteSnapshots(a *account, r *request) (result, *apiError) {
-	snaps, err := snapshotsParam(a, r)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range snaps {
-		if err := s.need("deleted", "available"); err != nil {
-			return nil, err
-		}
-	}
-	j := a.newJob(r, ids(snaps, snapBase))
-	for i, s := range snaps {
-		a.begin(&s.base, j, i, len(snaps), op{transition: "deleting", to: "deleted"}, a.remover(a.snapshots, s.id))
-	}
-	return result{"job_id": j.id}, nil
+	return jobOnEach(a, r, "snapshots", a.snapshots, snapBase, "deleted", []string{"available"}, nil, func(*snapshot) op {
+		return op{transition: "deleting", to: "deleted"}
+	})
 }
 
 // applySnapshots restores resources from snapshots: instances must be stopped, volumes available.
@@ -331,7 +320,7 @@ func (a *account) createImage(r *request, name string, size int, from *image, j 
 		img.osFamily, img.platform, img.processor, img.defaultUser = from.osFamily, from.platform, from.processor, from.defaultUser
 	}
 	a.images[img.id] = img
-	a.begin(&img.base, j, 0, 1, op{transition: "creating", to: "available", failTo: "ceased"}, a.remover(a.images, img.id))
+	a.begin(&img.base, j, 0, 1, op{transition: "creating", to: "available", failTo: "ceased"}, remover(a, a.images, img.id))
 	return img
 }
 
@@ -365,7 +354,7 @@ func captureInstance(a *account, r *request) (result, *apiError) {
 	j := a.newJob(r, nil)
 	img := a.createImage(r, r.str("image_name"), inst.osDiskSize, a.imageByID(inst.imageID), j)
 	j.resourceIDs = []string{inst.id, img.id}
-	a.begin(&inst.base, j, 0, 1, op{label: "capturing"}, a.remover(a.instances, inst.id))
+	a.begin(&inst.base, j, 0, 1, op{label: "capturing"}, remover(a, a.instances, inst.id))
 	return result{"image_id": img.id, "job_id": j.id}, nil
 }
 
@@ -438,7 +427,7 @@ func deleteImages(a *account, r *request) (result, *apiError) {
 	}
 	j := a.newJob(r, idl)
 	for i, img := range imgs {
-		a.begin(&img.base, j, i, len(imgs), op{transition: "deleting", to: "deleted"}, a.remover(a.images, img.id))
+		a.begin(&img.base, j, i, len(imgs), op{transition: "deleting", to: "deleted"}, remover(a, a.images, img.id))
 	}
 	return result{"job_id": j.id}, nil
 }

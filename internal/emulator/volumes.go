@@ -65,7 +65,7 @@ func validSize(size int) *apiError {
 func (a *account) createVolume(r *request, name string, size, typ int, j *job, i, n int) *volume {
 	v := &volume{base: a.newBase(r, "volume", "vol", name, "pending"), size: size, volumeType: typ}
 	a.volumes[v.id] = v
-	a.begin(&v.base, j, i, n, op{transition: "creating", to: "available", failTo: "ceased"}, a.remover(a.volumes, v.id))
+	a.begin(&v.base, j, i, n, op{transition: "creating", to: "available", failTo: "ceased"}, remover(a, a.volumes, v.id))
 	return v
 }
 
@@ -132,7 +132,7 @@ func (a *account) attachVolume(v *volume, inst *instance, j *job, i, n int) {
 	v.device = "/dev/sd" + string(rune('b'+min(len(inst.volumeIDs), 24)))
 	inst.volumeIDs = append(inst.volumeIDs, v.id)
 	a.begin(&v.base, j, i, n, op{transition: "attaching", to: "in-use", undo: func() { a.unlinkVolume(v, inst) }},
-		a.remover(a.volumes, v.id))
+		remover(a, a.volumes, v.id))
 }
 
 func (a *account) unlinkVolume(v *volume, inst *instance) {
@@ -201,7 +201,7 @@ func detachVolumes(a *account, r *request) (result, *apiError) {
 	for i, v := range vols {
 		v := v
 		a.begin(&v.base, j, i, len(vols), op{transition: "detaching", to: "available",
-			ok: func() { a.unlinkVolume(v, inst) }}, a.remover(a.volumes, v.id))
+			ok: func() { a.unlinkVolume(v, inst) }}, remover(a, a.volumes, v.id))
 	}
 	return result{"job_id": j.id}, nil
 }
@@ -233,30 +233,15 @@ func resizeVolumes(a *account, r *request) (result, *apiError) {
 	j := a.newJob(r, ids)
 	for i, v := range vols {
 		v := v
-		a.begin(&v.base, j, i, len(vols), op{label: "resizing", ok: func() { v.size = size }}, a.remover(a.volumes, v.id))
+		a.begin(&v.base, j, i, len(vols), op{label: "resizing", ok: func() { v.size = size }}, remover(a, a.volumes, v.id))
 	}
 	return result{"job_id": j.id}, nil
 }
 
 func deleteVolumes(a *account, r *request) (result, *apiError) {
-	ids, err := r.requiredList("volumes")
-	if err != nil {
-		return nil, err
-	}
-	vols, err := lookup(r, a.volumes, ids, volBase)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range vols {
-		if err := v.need("deleted", "available"); err != nil {
-			return nil, err
-		}
-	}
-	j := a.newJob(r, ids)
-	for i, v := range vols {
-		a.begin(&v.base, j, i, len(vols), op{transition: "deleting", to: "deleted"}, a.remover(a.volumes, v.id))
-	}
-	return result{"job_id": j.id}, nil
+	return jobOnEach(a, r, "volumes", a.volumes, volBase, "deleted", []string{"available"}, nil, func(*volume) op {
+		return op{transition: "deleting", to: "deleted"}
+	})
 }
 
 func modifyVolumeAttributes(a *account, r *request) (result, *apiError) {

@@ -253,7 +253,7 @@ func joinVxnet(a *account, r *request) (result, *apiError) {
 		inst.nics = append(inst.nics, n)
 		a.begin(&inst.base, j, i, len(insts), op{label: "joining vxnet", undo: func() {
 			inst.nics = slices.DeleteFunc(inst.nics, func(x *nic) bool { return x == n })
-		}}, a.remover(a.instances, inst.id))
+		}}, remover(a, a.instances, inst.id))
 	}
 	return result{"job_id": j.id}, nil
 }
@@ -278,7 +278,7 @@ func leaveVxnet(a *account, r *request) (result, *apiError) {
 		inst := inst
 		a.begin(&inst.base, j, i, len(insts), op{label: "leaving vxnet", ok: func() {
 			inst.nics = slices.DeleteFunc(inst.nics, func(x *nic) bool { return x.vxnetID == v.id })
-		}}, a.remover(a.instances, inst.id))
+		}}, remover(a, a.instances, inst.id))
 	}
 	return result{"job_id": j.id}, nil
 }
