@@ -5,13 +5,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,28 +32,10 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 )
 
-// syncBuffer collects the server's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is a server started by start: its addresses, its logs, and how to stop it.
 type running struct {
 	addrs  listening
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -77,7 +59,7 @@ func (r *running) stop(t *testing.T) error {
 func start(t *testing.T, args []string, env map[string]string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	r := &running{logs: &testutil.SyncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan listening, 1)
 	go func() {
 		r.done <- run(ctx, args, func(k string) string { return env[k] }, r.logs, func(l listening) { ready <- l })

@@ -2,7 +2,6 @@ package backend_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -10,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 	"hash"
 	"io"
 	"log/slog"
@@ -283,24 +283,6 @@ func methodByAction(t testing.TB, action string) protoreflect.MethodDescriptor {
 	return nil
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestInvokeMethodDecodes(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vals, _ := requestParams(r)
@@ -312,7 +294,7 @@ func TestInvokeMethodDecodes(t *testing.T) {
 			 "eip":{"eip_id":"eip-1","bandwidth":"50"},"description":null,"brand_new_field":[1]}]}`)
 	}))
 	defer up.Close()
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	c := newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) {
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -38,24 +39,6 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // upstreamRequest is what the emulator was sent.
 type upstreamRequest struct {
@@ -113,7 +96,7 @@ type obsStack struct {
 	srv      *server.Server
 	tel      *telemetry.Telemetry
 	spans    *tracetest.SpanRecorder
-	logs     *syncBuffer
+	logs     *testutil.SyncBuffer
 	hub      *watch.Hub
 }
 
@@ -128,7 +111,7 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 	if o.secret == "" {
 		o.secret = emulator.DefaultSecretAccessKey
 	}
-	s := &obsStack{logs: &syncBuffer{}, spans: tracetest.NewSpanRecorder()}
+	s := &obsStack{logs: &testutil.SyncBuffer{}, spans: tracetest.NewSpanRecorder()}
 	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	s.emu = emulator.New(emulator.Options{Keys: o.keys, JobPending: o.jobPending, JobWorking: 50 * time.Millisecond, Quota: -1})
 	s.upstream = &observedUpstream{next: s.emu}
