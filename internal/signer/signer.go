@@ -42,13 +42,19 @@ const (
 	TimeLayout = "2006-01-02T15:04:05Z"
 )
 
-// Names of the parameters that take part in authentication.
+// Names of the parameters the signer sets: they take part in authentication, so a caller may never
+// supply them (package api keeps the one list of reserved parameter names, built on these).
 const (
-	paramAccessKeyID      = "access_key_id"
-	paramSignatureMethod  = "signature_method"
-	paramSignatureVersion = "signature_version"
-	paramTimeStamp        = "time_stamp"
-	paramSignature        = "signature"
+	// ParamAccessKeyID carries the access key id.
+	ParamAccessKeyID = "access_key_id"
+	// ParamSignatureMethod names the HMAC, HmacSHA256 or HmacSHA1.
+	ParamSignatureMethod = "signature_method"
+	// ParamSignatureVersion is always Version.
+	ParamSignatureVersion = "signature_version"
+	// ParamTimeStamp is the signing time; QingCloud refuses a request whose time_stamp is too far off.
+	ParamTimeStamp = "time_stamp"
+	// ParamSignature is the signature itself, appended last.
+	ParamSignature = "signature"
 )
 
 // Sentinel errors, usable with [errors.Is]. Errors returned by this package wrap one of them and add
@@ -127,7 +133,7 @@ func CanonicalQuery(params map[string]string) string {
 	keys := make([]string, 0, len(params))
 	size := 0
 	for k, v := range params {
-		if k == paramSignature {
+		if k == ParamSignature {
 			continue
 		}
 		keys = append(keys, k)
@@ -231,16 +237,16 @@ func (s *Signer) Sign(method, path string, params map[string]string) (string, er
 
 	p := make(map[string]string, len(params)+4)
 	maps.Copy(p, params)
-	delete(p, paramSignature)
-	p[paramAccessKeyID] = s.Credentials.AccessKeyID
-	p[paramSignatureMethod] = algorithm
-	p[paramSignatureVersion] = Version
-	if _, ok := p[paramTimeStamp]; !ok {
+	delete(p, ParamSignature)
+	p[ParamAccessKeyID] = s.Credentials.AccessKeyID
+	p[ParamSignatureMethod] = algorithm
+	p[ParamSignatureVersion] = Version
+	if _, ok := p[ParamTimeStamp]; !ok {
 		now := time.Now
 		if s.Now != nil {
 			now = s.Now
 		}
-		p[paramTimeStamp] = now().UTC().Format(TimeLayout)
+		p[ParamTimeStamp] = now().UTC().Format(TimeLayout)
 	}
 
 	query := CanonicalQuery(p)
@@ -249,7 +255,7 @@ func (s *Signer) Sign(method, path string, params map[string]string) (string, er
 	var b strings.Builder
 	b.Grow(len(query) + len("&signature=") + escapedLen(sig))
 	b.WriteString(query)
-	b.WriteString("&" + paramSignature + "=")
+	b.WriteString("&" + ParamSignature + "=")
 	writeEscaped(&b, sig)
 	return b.String(), nil
 }
@@ -260,11 +266,11 @@ func (s *Signer) Sign(method, path string, params map[string]string) (string, er
 // It returns a descriptive error (missing signature, unknown method, mismatch) that never contains the
 // secret or the expected signature. It does not check signature_version or time_stamp.
 func Verify(method, path string, params map[string]string, secret string) error {
-	got, ok := params[paramSignature]
+	got, ok := params[ParamSignature]
 	if !ok || got == "" {
 		return fmt.Errorf("signer: verify %s %q: no signature parameter: %w", method, clip(path), ErrMissingSignature)
 	}
-	algorithm, ok := params[paramSignatureMethod]
+	algorithm, ok := params[ParamSignatureMethod]
 	if !ok {
 		return fmt.Errorf("signer: verify %s %q: no signature_method parameter: %w", method, clip(path), ErrUnknownAlgorithm)
 	}
@@ -281,7 +287,7 @@ func Verify(method, path string, params map[string]string, secret string) error 
 	got = strings.ReplaceAll(got, " ", "+")
 	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		return fmt.Errorf("signer: verify %s %q: access_key_id %q, signature_method %s: %w",
-			method, clip(path), clip(params[paramAccessKeyID]), algorithm, ErrSignatureMismatch)
+			method, clip(path), clip(params[ParamAccessKeyID]), algorithm, ErrSignatureMismatch)
 	}
 	return nil
 }
