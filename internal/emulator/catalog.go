@@ -9,20 +9,14 @@ import (
 // zoneSeed is a zone of the seeded catalog.
 type zoneSeed struct{ id, region string }
 
-// zoneCatalog lists the zones every account sees, all active (qingcloud-protocol.md §11.1).
+// zoneCatalog lists the zones every account sees, all active, with their regions as QingCloud's
+// docs name them (qingcloud-protocol.md §11.1): pek3a and ap2a are zones of their own, region pek3 is
+// pek3b/pek3c/pek3d, sh1 is sh1a/sh1b and gd2 is gd2a/gd2b.
 var zoneCatalog = []zoneSeed{
-	{"pek3a", "pek3"}, {"pek3b", "pek3"}, {"pek3c", "pek3"}, {"pek3d", "pek3"},
+	{"pek3a", "pek3a"}, {"pek3b", "pek3"}, {"pek3c", "pek3"}, {"pek3d", "pek3"},
 	{"sh1a", "sh1"}, {"sh1b", "sh1"},
 	{"gd2a", "gd2"}, {"gd2b", "gd2"},
-	{"ap2a", "ap2"},
-}
-
-// regionAliases are region ids accepted as the zone parameter; resources created there live in
-// the first zone listed.
-var regionAliases = map[string][]string{
-	"pek3": {"pek3b", "pek3c", "pek3d"},
-	"sh1":  {"sh1b", "sh1a"},
-	"gd2":  {"gd2a", "gd2b"},
+	{"ap2a", "ap2a"},
 }
 
 func allZoneIDs() []string {
@@ -33,17 +27,20 @@ func allZoneIDs() []string {
 	return out
 }
 
-// resolveZone returns the zones a zone parameter covers.
+// resolveZone returns the zones a zone parameter covers: a zone id covers itself, a region id
+// every zone DescribeZones reports in that region (resources created there live in the first of
+// them), so that zone=<region_id> sees exactly the resources of the zones that name that region.
 func resolveZone(z string) ([]string, bool) {
+	var region []string
 	for _, s := range zoneCatalog {
 		if s.id == z {
 			return []string{z}, true
 		}
+		if s.region == z {
+			region = append(region, s.id)
+		}
 	}
-	if zs, ok := regionAliases[z]; ok {
-		return zs, true
-	}
-	return nil, false
+	return region, len(region) > 0
 }
 
 type zoneOut struct {
@@ -158,7 +155,8 @@ func describeZones(a *account, r *request) (result, *apiError) {
 	})
 }
 
-// describeInstanceTypes: instance_types.N in the request zone.
+// describeInstanceTypes: instance_types.N in the request zone. The action takes no offset/limit
+// (unlike the other Describe actions), so every matching type is answered.
 func describeInstanceTypes(a *account, r *request) (result, *apiError) {
 	idOK := idFilter(r.list("instance_types"))
 	var items []instanceTypeSeed
@@ -168,12 +166,14 @@ func describeInstanceTypes(a *account, r *request) (result, *apiError) {
 		}
 	}
 	zone := a.createZone(r)
-	return describeResult(r, "instance_type_set", items, func(t instanceTypeSeed) instanceTypeOut {
-		return instanceTypeOut{
+	out := make([]instanceTypeOut, len(items))
+	for i, t := range items {
+		out[i] = instanceTypeOut{
 			InstanceTypeID: t.id, InstanceTypeName: fmt.Sprintf("%d CPU %d GB", t.cpu, t.memory/1024),
 			VcpusCurrent: t.cpu, MemoryCurrent: t.memory, Status: "available", ZoneID: zone,
 		}
-	})
+	}
+	return result{"instance_type_set": out, "total_count": len(out)}, nil
 }
 
 // seed creates the per-account defaults: a default security group in every zone.

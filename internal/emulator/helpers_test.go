@@ -175,8 +175,9 @@ func (c *client) call(action string, kv ...string) map[string]any {
 	if resp.StatusCode != http.StatusOK {
 		c.t.Fatalf("%s: HTTP %d: %s", action, resp.StatusCode, body)
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		c.t.Fatalf("%s: Content-Type %q", action, ct)
+	// Exactly application/json, as QingCloud sends: older sdk-go versions decode nothing otherwise.
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		c.t.Fatalf("%s: Content-Type %q, want exactly application/json", action, ct)
 	}
 	var out map[string]any
 	if err := json.Unmarshal(body, &out); err != nil {

@@ -179,9 +179,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeBody(w, status, b)
 }
 
+// contentType is exactly what QingCloud sends: sdk-go before 2023 (the version the Terraform provider
+// pins) decodes a body only when the header is exactly this, without a charset parameter.
+const contentType = "application/json"
+
 func writeBody(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", fmt.Sprint(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -218,8 +219,8 @@ func TestResponseShape(t *testing.T) {
 	}
 	vol := f.c.ok("CreateVolumes", "size", "10")
 	v := f.c.one("DescribeVolumes", "volume_set", "volumes", strs(vol["volumes"])[0])
-	if v["lastest_snapshot_time"] != nil {
-		t.Errorf("lastest_snapshot_time = %#v, want null", v["lastest_snapshot_time"])
+	if v["lastest_snapshot_time"] != nil || v["latest_snapshot_time"] != nil {
+		t.Errorf("lastest_snapshot_time = %#v, latest_snapshot_time = %#v, want null", v["lastest_snapshot_time"], v["latest_snapshot_time"])
 	}
 	for _, id := range append(strs(run["instances"]), strs(vol["volumes"])...) {
 		if !idPattern(id) {
@@ -451,4 +452,87 @@ func TestListen(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+// TestContentTypeExact checks that every JSON answer (success, API error, unknown path, wrong
+// method, control API) carries exactly "application/json", without a charset: sdk-go before 2023,
+// the version the Terraform provider pins, decodes nothing otherwise.
+func TestContentTypeExact(t *testing.T) {
+	f := newFixture(t, nil)
+	check := func(name string, resp *http.Response, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Values("Content-Type"); len(got) != 1 || got[0] != "application/json" {
+			t.Errorf("%s: Content-Type %q, want exactly [application/json]", name, got)
+		}
+	}
+	for _, action := range []string{"DescribeZones", "NoSuchAction", "RunInstances"} {
+		resp, _, err := f.c.send(f.c.params(action))
+		check(action, resp, err)
+	}
+	resp, _, err := f.c.with(func(c *client) { c.secret = "wrong" }).send(f.c.with(func(c *client) { c.secret = "wrong" }).params("DescribeZones"))
+	check("bad signature", resp, err)
+	resp, err = http.Get(f.srv.URL + "/other")
+	check("unknown path", resp, err)
+	req, _ := http.NewRequest(http.MethodDelete, f.srv.URL+"/iaas/", nil)
+	resp, err = http.DefaultClient.Do(req)
+	check("DELETE /iaas/", resp, err)
+	resp, err = http.Get(f.srv.URL + "/_emulator/stats")
+	check("control stats", resp, err)
+}
+
+// TestInstanceTypesComplete: DescribeInstanceTypes takes no offset/limit, so one answer holds every
+// type (more than a default page of 20), and total_count says how many.
+func TestInstanceTypesComplete(t *testing.T) {
+	f := newFixture(t, nil)
+	out := f.c.ok("DescribeInstanceTypes")
+	types := set(t, out, "instance_type_set")
+	if len(types) <= 20 || num(out["total_count"]) != len(types) {
+		t.Fatalf("%d instance types, total_count %v: want every type (more than 20) in one answer", len(types), out["total_count"])
+	}
+	seen := map[string]bool{}
+	for _, it := range types {
+		seen[it["instance_type_id"].(string)] = true
+	}
+	for _, id := range []string{"small_a", "c1m1", "c16m32", "e2.4xlarge.r4"} {
+		if !seen[id] {
+			t.Errorf("instance type %s missing", id)
+		}
+	}
+}
+
+// TestRegionZones: every region_id DescribeZones reports is accepted as the zone parameter and covers
+// exactly the zones that report it; a resource of a zone outside the region is not seen there.
+func TestRegionZones(t *testing.T) {
+	f := newFixture(t, nil)
+	zones := set(t, f.c.with(func(c *client) { c.zone = "" }).ok("DescribeZones"), "zone_set")
+	byRegion := map[string][]string{}
+	for _, z := range zones {
+		byRegion[z["region_id"].(string)] = append(byRegion[z["region_id"].(string)], z["zone_id"].(string))
+	}
+	if got := strings.Join(byRegion["pek3"], " "); got != "pek3b pek3c pek3d" {
+		t.Fatalf("region pek3 = %q, want pek3b pek3c pek3d (pek3a is a zone of its own)", got)
+	}
+	kps := map[string]string{} // zone -> key pair id
+	for _, z := range zones {
+		zone := z["zone_id"].(string)
+		kps[zone] = f.c.with(func(c *client) { c.zone = zone }).ok("CreateKeyPair", "keypair_name", zone)["keypair_id"].(string)
+	}
+	for region, members := range byRegion {
+		out := f.c.with(func(c *client) { c.zone = region }).ok("DescribeKeyPairs", "limit", "100")
+		var got []string
+		for _, kp := range set(t, out, "keypair_set") {
+			got = append(got, kp["keypair_name"].(string))
+		}
+		sort.Strings(got)
+		want := append([]string(nil), members...)
+		sort.Strings(want)
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("zone=%s sees key pairs of %v, want %v", region, got, want)
+		}
+	}
+	f.c.with(func(c *client) { c.zone = "pek3" }).fail(2100, "DeleteKeyPairs", "keypairs.1", kps["pek3a"])
 }

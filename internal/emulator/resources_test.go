@@ -292,6 +292,10 @@ func TestSnapshotLifecycle(t *testing.T) {
 	f.finish()
 	out := f.c.ok("CreateSnapshots", "resources.1", vol, "resources.2", inst, "snapshot_name", "nightly", "is_full", "1")
 	snaps := strs(out["snapshots"])
+	// job_id is a one-element list, as production sends it for CreateSnapshots.
+	if jobs := strs(out["job_id"]); len(jobs) != 1 || f.jobStatus(jobs[0]) != "pending" {
+		t.Fatalf("CreateSnapshots job_id %#v, want a one-element list naming a pending job", out["job_id"])
+	}
 	snap := func(id string) map[string]any { return f.c.one("DescribeSnapshots", "snapshot_set", "snapshots", id) }
 	expectState(t, "creating", snap(snaps[0]), "pending", "creating")
 	f.finish()
@@ -300,8 +304,9 @@ func TestSnapshotLifecycle(t *testing.T) {
 	if s["resource"].(map[string]any)["resource_id"] != vol || num(s["size"]) != 30 || num(s["snapshot_type"]) != 1 {
 		t.Fatalf("snapshot %v", s)
 	}
-	if f.volume(vol)["lastest_snapshot_time"] == nil {
-		t.Fatal("volume lastest_snapshot_time not set")
+	// Clients read latest_snapshot_time; the spec spells it lastest_snapshot_time: both are sent.
+	if v := f.volume(vol); v["lastest_snapshot_time"] == nil || v["latest_snapshot_time"] != v["lastest_snapshot_time"] {
+		t.Fatalf("volume snapshot times: lastest %v, latest %v", v["lastest_snapshot_time"], v["latest_snapshot_time"])
 	}
 	if n := num(f.c.ok("DescribeSnapshots", "resource_id", inst)["total_count"]); n != 1 {
 		t.Fatalf("snapshots of the instance: %d", n)

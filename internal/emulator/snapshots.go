@@ -181,7 +181,9 @@ func createSnapshots(a *account, r *request) (result, *apiError) {
 		}}, remover(a, a.snapshots, s.id))
 	}
 	j.resourceIDs = append(append([]string{}, idl...), out...)
-	return result{"snapshots": out, "job_id": j.id}, nil
+	// Production answers job_id as a one-element list here (the 2013 spec says a string; QingCloud's
+	// Go SDK changed the field to a list in 2024 to parse production answers).
+	return result{"snapshots": out, "job_id": []string{j.id}}, nil
 }
 
 func describeSnapshots(a *account, r *request) (result, *apiError) {

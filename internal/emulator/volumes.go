@@ -35,7 +35,8 @@ type volumeOut struct {
 	Instance            *volumeInstanceRef `json:"instance"`
 	CreateTime          jtime              `json:"create_time"`
 	StatusTime          jtime              `json:"status_time"`
-	LastestSnapshotTime jtime              `json:"lastest_snapshot_time"`
+	LastestSnapshotTime jtime              `json:"lastest_snapshot_time"` // the spec's spelling
+	LatestSnapshotTime  jtime              `json:"latest_snapshot_time"`  // what clients read
 	Owner               string             `json:"owner"`
 	Device              string             `json:"device"`
 	Tags                []tagOut           `json:"tags"`
@@ -117,7 +118,7 @@ func (a *account) renderVolume(v *volume) volumeOut {
 	out := volumeOut{
 		VolumeID: v.id, VolumeName: v.name, Description: v.description, Size: v.size, VolumeType: v.volumeType,
 		Status: v.status, TransitionStatus: v.transition, CreateTime: jtime(v.created), StatusTime: jtime(v.statusTime),
-		LastestSnapshotTime: jtime(v.lastSnapshot), Owner: a.owner, Device: v.device, Tags: a.tagsOf(v.id), ZoneID: v.zone,
+		LastestSnapshotTime: jtime(v.lastSnapshot), LatestSnapshotTime: jtime(v.lastSnapshot), Owner: a.owner, Device: v.device, Tags: a.tagsOf(v.id), ZoneID: v.zone,
 		Instance: &volumeInstanceRef{},
 	}
 	if inst := a.instances[v.instanceID]; inst != nil {
