@@ -114,6 +114,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{dr.unary(), authn.UnaryInterceptor()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{dr.stream(), authn.StreamInterceptor()},
 	}
+	// Callers are checked from their headers before any body or message is read, then again by the
+	// interceptors.
+	scfg.ServerOptions = append(scfg.ServerOptions, grpc.InTapHandle(authn.TapHandle()))
+	scfg.CheckCaller = authn.CheckHTTP
 	if tlsCfg != nil {
 		scfg.ServerOptions = append(scfg.ServerOptions, grpc.Creds(auth.ServerCredentials(tlsCfg)))
 	}

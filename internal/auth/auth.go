@@ -61,6 +61,7 @@ type Config struct {
 type Authenticator struct {
 	tokens    []Token
 	anonymous string
+	exempt    chan struct{} // a slot per open unauthenticated call of an Exempt method (TapHandle)
 }
 
 // New validates cfg and returns an Authenticator.
@@ -81,7 +82,8 @@ func New(cfg Config) (*Authenticator, error) {
 		}
 		seen[t.Hash] = t.Name
 	}
-	return &Authenticator{tokens: append([]Token(nil), cfg.Tokens...), anonymous: cfg.Anonymous}, nil
+	return &Authenticator{tokens: append([]Token(nil), cfg.Tokens...), anonymous: cfg.Anonymous,
+		exempt: make(chan struct{}, MaxUnauthenticatedStreams)}, nil
 }
 
 // Anonymous reports whether callers need no token.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	grpctap "google.golang.org/grpc/tap"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth/authtest"
@@ -453,3 +455,49 @@ func TestServerCredentialsPlaintextInProcessOnly(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestEarlyChecks: CheckHTTP and TapHandle decide from headers alone, as Authenticate does; the tap
+// lets the Exempt methods through without a token, and anonymous servers accept everything.
+func TestEarlyChecks(t *testing.T) {
+	a := newAuth(t)
+	anon, err := New(Config{Anonymous: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := a.TapHandle()
+	for _, tt := range []struct {
+		name, method string
+		header       []string // authorization values
+		ok           bool
+	}{
+		{"valid token", "/qingcloud.iaas.v1.CallService/Call", []string{"Bearer " + tokenA}, true},
+		{"no token", "/qingcloud.iaas.v1.CallService/Call", nil, false},
+		{"wrong token", "/qingcloud.iaas.v1.CallService/Call", []string{"Bearer " + strings.Repeat("C", 43)}, false},
+		{"two different tokens", "/qingcloud.iaas.v1.CallService/Call", []string{"Bearer " + tokenA, "Bearer " + tokenB}, false},
+		{"health without a token", "/grpc.health.v1.Health/Check", nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v1/iaas:call", nil)
+			for _, v := range tt.header {
+				r.Header.Add("Authorization", v)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, tapErr := tap(ctx, &grpctap.Info{FullMethodName: tt.method, Header: metadata.MD{"authorization": tt.header}})
+			if (tapErr == nil) != tt.ok {
+				t.Errorf("TapHandle: %v, want ok=%v", tapErr, tt.ok)
+			}
+			if !Exempt(tt.method) {
+				if err := a.CheckHTTP(r); (err == nil) != tt.ok || (err != nil && status.Code(err) != codes.Unauthenticated) {
+					t.Errorf("CheckHTTP: %v, want ok=%v", err, tt.ok)
+				}
+			}
+			if err := anon.CheckHTTP(r); err != nil {
+				t.Errorf("anonymous CheckHTTP: %v", err)
+			}
+			if _, err := anon.TapHandle()(ctx, &grpctap.Info{FullMethodName: tt.method}); err != nil {
+				t.Errorf("anonymous TapHandle: %v", err)
+			}
+		})
+	}
+}

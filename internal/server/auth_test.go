@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,8 @@ type tenantStack struct {
 	conn       *grpc.ClientConn
 	rest       string
 	tokA, tokB string
+	// grpcRead and restRead count the bytes the server read from its gRPC and REST connections.
+	grpcRead, restRead *atomic.Int64
 }
 
 func newTenantStack(t *testing.T) *tenantStack {
@@ -99,13 +102,16 @@ func newTenantStack(t *testing.T) *tenantStack {
 		Watch:              s.hub,
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{authn.UnaryInterceptor()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{authn.StreamInterceptor()},
+		ServerOptions:      []grpc.ServerOption{grpc.InTapHandle(authn.TapHandle())},
+		CheckCaller:        authn.CheckHTTP,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
 	lis := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(lis) }()
+	s.grpcRead = new(atomic.Int64)
+	go func() { _ = srv.Serve(countingListener{lis, s.grpcRead}) }()
 	s.conn, err = grpc.NewClient("passthrough:///bufconn",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -119,10 +125,38 @@ func newTenantStack(t *testing.T) *tenantStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rest := httptest.NewServer(h)
+	rest := httptest.NewUnstartedServer(h)
+	s.restRead = new(atomic.Int64)
+	rest.Listener = countingListener{rest.Listener, s.restRead}
+	rest.Start()
 	t.Cleanup(rest.Close)
 	s.rest = rest.URL
 	return s
+}
+
+// countingListener counts the bytes the server reads from the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, l.n}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func bearer(ctx context.Context, tok string) context.Context {

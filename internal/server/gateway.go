@@ -89,7 +89,28 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		_, _ = w.Write(openapiv2.Document)
 	})
 	mux.Handle("/", aip193Streams(gw))
-	return s.tel.HTTPHandler(limitBody(mux), s.log, untracedPaths...), nil
+	return s.tel.HTTPHandler(s.checkCaller(limitBody(mux)), s.log, untracedPaths...), nil
+}
+
+// openPaths are served to GET requests without a token: probes, scrapes and the public schema.
+var openPaths = map[string]bool{"/healthz": true, "/openapi.json": true, "/metrics": true}
+
+// checkCaller answers a request that Config.CheckCaller refuses without reading its body (net/http
+// then closes the connection rather than drain a large body), so that a caller without a valid token
+// never makes the gateway buffer or decode anything. GET requests for openPaths pass.
+func (s *Server) checkCaller(next http.Handler) http.Handler {
+	if s.cfg.CheckCaller == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !((r.Method == http.MethodGet || r.Method == http.MethodHead) && openPaths[r.URL.Path]) {
+			if err := s.cfg.CheckCaller(r); err != nil {
+				writeError(r.Context(), nil, nil, w, r, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // limitBody refuses request bodies larger than MaxRequestBodyBytes: at once when the declared length

@@ -67,8 +67,13 @@ type Config struct {
 	// The otelgrpc stats handler sees every call before any interceptor.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
-	// ServerOptions are passed to grpc.NewServer (TLS credentials, keepalive, ...).
+	// ServerOptions are passed to grpc.NewServer (TLS credentials, a tap handle that checks callers
+	// before their messages are read, ...).
 	ServerOptions []grpc.ServerOption
+	// CheckCaller, when set, runs on every REST request for the API before its body is read (auth:
+	// Authenticator.CheckHTTP); the gRPC status it returns is the answer, and the body is never read.
+	// GET /healthz, /openapi.json and /metrics are not checked.
+	CheckCaller func(*http.Request) error
 	// Watch serves WatchService (job and resource streams). nil leaves it unimplemented.
 	Watch iaasv1.WatchServiceServer
 }
