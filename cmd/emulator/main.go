@@ -3,6 +3,9 @@
 //
 //	go run ./cmd/emulator -addr 127.0.0.1:7780
 //
+// It refuses an address beyond loopback unless -allow-remote is given: its control API has no
+// authentication.
+//
 // Faults can be set with flags and changed at run time through the control API
 // (GET/PUT /_emulator/faults, GET /_emulator/stats, POST /_emulator/reset). See docs/emulator.md.
 package main
@@ -13,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sort"
@@ -31,9 +36,28 @@ func main() {
 
 // config is the parsed command line.
 type config struct {
-	addr     string
-	logLevel string
-	opts     emulator.Options
+	addr        string
+	allowRemote bool
+	logLevel    string
+	opts        emulator.Options
+}
+
+// checkLoopback refuses a listen address beyond loopback unless allowRemote: the control API
+// (/_emulator/) has no authentication, and the default keys are the documentation's example pair.
+func checkLoopback(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: want host:port: %w", addr, err)
+	}
+	if allowRemote || host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap().IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("-addr %q is not a loopback address: the emulator's control API (/_emulator/) has no "+
+		"authentication and anyone reaching it can change faults or reset state; listen on 127.0.0.1 or [::1], "+
+		"or pass -allow-remote to listen beyond loopback anyway", addr)
 }
 
 // listFlag is a comma-separated list of names.
@@ -88,7 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	o := &c.opts
 	var keys keysFlag
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:7780", "listen address (host:port)")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:7780", "listen address (host:port); loopback only unless -allow-remote")
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow an -addr beyond loopback (the control API has no authentication)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug (one line per request), info, warn, error")
 	fs.Var(&keys, "keys", "access keys as id:secret,id2:secret2 (default: the example pair "+
 		emulator.DefaultAccessKeyID+":"+emulator.DefaultSecretAccessKey+"); each key is an isolated account")
@@ -119,6 +144,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkLoopback(c.addr, c.allowRemote); err != nil {
+		return nil, err
+	}
 	if len(keys) > 0 {
 		o.Keys = keys
 	}
@@ -145,6 +173,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer srv.Close()
+	if c.allowRemote {
+		log.Warn("listening beyond loopback: the control API /_emulator/ has no authentication", "addr", srv.Addr().String())
+	}
 	printBanner(stdout, srv.Endpoint(), c.opts.Keys)
 	<-ctx.Done()
 	log.Info("shutting down")

@@ -33,6 +33,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"-fault-502", "2"}, {"-keys", "nosecret"}, {"-keys", ","}, {"extra"}, {"-job-pending", "soon"},
+		{"-addr", "7780"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
@@ -53,5 +54,25 @@ func TestBanner(t *testing.T) {
 	printBanner(&b, "http://127.0.0.1:1/iaas/", map[string]string{"K1": "topsecret"})
 	if !strings.Contains(b.String(), "K1") || strings.Contains(b.String(), "topsecret") {
 		t.Errorf("custom keys banner:\n%s", b.String())
+	}
+}
+
+// TestLoopbackOnly: an address beyond loopback is refused with an error naming -allow-remote,
+// unless that flag is given.
+func TestLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:7780", "127.1.2.3:0", "[::1]:7780", "localhost:7780", "[::ffff:127.0.0.1]:1"} {
+		if _, err := parseFlags([]string{"-addr", addr}, io.Discard); err != nil {
+			t.Errorf("%s refused: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{"0.0.0.0:7780", ":7780", "[::]:7780", "10.0.0.5:7780", "example.com:7780"} {
+		_, err := parseFlags([]string{"-addr", addr}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-allow-remote") || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("%s: err %v, want a refusal naming -allow-remote", addr, err)
+		}
+		c, err := parseFlags([]string{"-addr", addr, "-allow-remote"}, io.Discard)
+		if err != nil || !c.allowRemote {
+			t.Errorf("%s -allow-remote: %v", addr, err)
+		}
 	}
 }
