@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 )
@@ -185,9 +183,5 @@ func (s *identityStream) Context() context.Context { return s.ctx }
 
 // unauthenticated is UNAUTHENTICATED with the ErrorInfo every error of this service carries.
 func unauthenticated(reason, msg string) error {
-	st, err := status.New(codes.Unauthenticated, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: qcerr.Domain})
-	if err != nil {
-		return status.Error(codes.Unauthenticated, msg)
-	}
-	return st.Err()
+	return qcerr.New(codes.Unauthenticated, reason, msg, nil)
 }

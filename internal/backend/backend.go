@@ -39,7 +39,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -716,13 +715,7 @@ func internalError(action, reason, msg string) error {
 
 // statusError is a status error with one ErrorInfo (reason, qcerr.Domain, metadata action).
 func statusError(code codes.Code, action, reason, msg string) error {
-	st, err := status.New(code, "QingCloud "+action+": "+msg).WithDetails(&errdetails.ErrorInfo{
-		Reason: reason, Domain: qcerr.Domain, Metadata: map[string]string{"action": action},
-	})
-	if err != nil {
-		return status.Error(code, msg)
-	}
-	return st.Err()
+	return qcerr.New(code, reason, "QingCloud "+action+": "+msg, map[string]string{"action": action})
 }
 
 // clip shortens upstream text for a message.

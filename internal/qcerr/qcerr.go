@@ -9,6 +9,10 @@
 // have been applied. The caller's own cancellation and deadline become [Context]. A request the
 // server's own quota budget refused becomes [BudgetExhausted] (RESOURCE_EXHAUSTED with RetryInfo).
 //
+// Every status error of the service, not only QingCloud's, is made by one builder, [New] (or [Status]),
+// which puts the ErrorInfo first; [BadRequest] is the INVALID_ARGUMENT of a request refused before
+// any upstream call, with a BadRequest detail naming the fields ([Violation]).
+//
 // Whether an error may be retried, and by whom, is the backend's retry policy (docs/upstream.md):
 // [Retryable] only says whether repeating the same request later may succeed.
 package qcerr
@@ -232,11 +236,7 @@ func fromRetCode(action string, retCode int, message string, mayHaveApplied bool
 		meta["may_have_applied"] = "true"
 		b.WriteString("; the action may have been applied: check the result before repeating it")
 	}
-	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{
-		Reason:   ReasonPrefix + strconv.Itoa(retCode),
-		Domain:   Domain,
-		Metadata: meta,
-	}}
+	var details []protoadapt.MessageV1
 	if retCode == 2500 {
 		subject, desc := "resources", "resource quota exceeded"
 		if e.delay > 0 {
@@ -250,7 +250,7 @@ func fromRetCode(action string, retCode int, message string, mayHaveApplied bool
 	if e.delay > 0 {
 		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.delay)})
 	}
-	return newStatus(e.code, b.String(), details...)
+	return New(e.code, ReasonPrefix+strconv.Itoa(retCode), b.String(), meta, details...)
 }
 
 // IsAPIRateLimit reports whether a 2500 answer is about the account's API request quota (worth coming
@@ -272,14 +272,10 @@ func Transport(action, detail string, mayHaveApplied bool) error {
 	} else {
 		msg += "the request did not reach QingCloud, so it is safe to retry"
 	}
-	return newStatus(codes.Unavailable, msg, &errdetails.ErrorInfo{
-		Reason: ReasonUpstreamUnavailable,
-		Domain: Domain,
-		Metadata: map[string]string{
-			"action":           action,
-			"detail":           detail,
-			"may_have_applied": strconv.FormatBool(mayHaveApplied),
-		},
+	return New(codes.Unavailable, ReasonUpstreamUnavailable, msg, map[string]string{
+		"action":           action,
+		"detail":           detail,
+		"may_have_applied": strconv.FormatBool(mayHaveApplied),
 	})
 }
 
@@ -294,13 +290,9 @@ func Context(action string, ctxErr error, mayHaveApplied bool) error {
 	if mayHaveApplied {
 		msg += "; the request reached QingCloud and may have been applied: check the result before repeating a change"
 	}
-	return newStatus(code, msg, &errdetails.ErrorInfo{
-		Reason: reason,
-		Domain: Domain,
-		Metadata: map[string]string{
-			"action":           action,
-			"may_have_applied": strconv.FormatBool(mayHaveApplied),
-		},
+	return New(code, reason, msg, map[string]string{
+		"action":           action,
+		"may_have_applied": strconv.FormatBool(mayHaveApplied),
 	})
 }
 
@@ -308,8 +300,8 @@ func Context(action string, ctxErr error, mayHaveApplied bool) error {
 // reason INVALID_REQUEST).
 func InvalidRequest(action, detail string) error {
 	detail = sanitize(detail)
-	return newStatus(codes.InvalidArgument, fmt.Sprintf("QingCloud %s: the request cannot be sent: %s; fix the request", actionOr(action), detail),
-		&errdetails.ErrorInfo{Reason: ReasonInvalidRequest, Domain: Domain, Metadata: map[string]string{"action": action, "detail": detail}})
+	return New(codes.InvalidArgument, ReasonInvalidRequest, fmt.Sprintf("QingCloud %s: the request cannot be sent: %s; fix the request", actionOr(action), detail),
+		map[string]string{"action": action, "detail": detail})
 }
 
 // Info returns the ErrorInfo of an error made by this package (or any status error that carries one),
@@ -392,18 +384,14 @@ func BudgetExhausted(action string, b Budget) error {
 	if b.Last != nil {
 		msg += fmt.Sprintf(" (the call stopped after %d attempts; the last failed: %s)", b.Attempts, sanitize(status.Convert(b.Last).Message()))
 	}
-	return newStatus(codes.ResourceExhausted, msg,
-		&errdetails.ErrorInfo{
-			Reason: ReasonBudgetExhausted,
-			Domain: Domain,
-			Metadata: map[string]string{
-				"action":              action,
-				"call_class":          b.Class,
-				"class_limit":         strconv.Itoa(b.ClassLimit),
-				"limit":               strconv.Itoa(b.Limit),
-				"window_seconds":      strconv.FormatFloat(b.Window.Seconds(), 'f', -1, 64),
-				"retry_after_seconds": strconv.FormatFloat(retry.Seconds(), 'f', -1, 64),
-			},
+	return New(codes.ResourceExhausted, ReasonBudgetExhausted, msg,
+		map[string]string{
+			"action":              action,
+			"call_class":          b.Class,
+			"class_limit":         strconv.Itoa(b.ClassLimit),
+			"limit":               strconv.Itoa(b.Limit),
+			"window_seconds":      strconv.FormatFloat(b.Window.Seconds(), 'f', -1, 64),
+			"retry_after_seconds": strconv.FormatFloat(retry.Seconds(), 'f', -1, 64),
 		},
 		&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
 			Subject:     "api_requests/" + b.Class,
@@ -411,16 +399,6 @@ func BudgetExhausted(action string, b Budget) error {
 		}}},
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(retry)},
 	)
-}
-
-// newStatus builds the status error; attaching details cannot fail for these message types.
-func newStatus(code codes.Code, msg string, details ...protoadapt.MessageV1) error {
-	st := status.New(code, msg)
-	withDetails, err := st.WithDetails(details...)
-	if err != nil {
-		return st.Err()
-	}
-	return withDetails.Err()
 }
 
 func actionOr(action string) string {

@@ -42,17 +42,17 @@ type callService struct {
 func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv1.CallResponse, error) {
 	action := req.GetAction()
 	if !actionNameRE.MatchString(action) {
-		return nil, invalidArgument([]*errdetails.BadRequest_FieldViolation{violation("action",
-			fmt.Sprintf("action %q is not a QingCloud action name (PascalCase letters and digits, e.g. DescribeInstances)", action))})
+		return nil, qcerr.BadRequest(qcerr.Violation("action",
+			fmt.Sprintf("action %q is not a QingCloud action name (PascalCase letters and digits, e.g. DescribeInstances)", action)))
 	}
 	var vs []*errdetails.BadRequest_FieldViolation
 	for k := range req.GetParams().GetFields() {
 		if why, ok := reservedParams[strings.ToLower(k)]; ok {
-			vs = append(vs, violation("params."+k, fmt.Sprintf("parameter %q cannot be passed: %s", k, why)))
+			vs = append(vs, qcerr.Violation("params."+k, fmt.Sprintf("parameter %q cannot be passed: %s", k, why)))
 		}
 	}
 	if len(vs) > 0 {
-		return nil, invalidArgument(vs)
+		return nil, qcerr.BadRequest(vs...)
 	}
 	be, defaultZone, err := c.s.tenant(ctx)
 	if err != nil {
@@ -64,7 +64,7 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	}
 	if zone != "" {
 		if v := zoneViolation(zone); v != nil {
-			return nil, invalidArgument([]*errdetails.BadRequest_FieldViolation{v})
+			return nil, qcerr.BadRequest(v)
 		}
 	}
 	post := false
@@ -76,7 +76,7 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	}
 	params, err := codec.EncodeStruct(req.GetParams())
 	if err != nil {
-		return nil, invalidArgument([]*errdetails.BadRequest_FieldViolation{violation("params", err.Error())})
+		return nil, qcerr.BadRequest(qcerr.Violation("params", err.Error()))
 	}
 	if zone != "" {
 		params["zone"] = zone
@@ -110,18 +110,18 @@ func checkTyped(m *ActionMethod, params *structpb.Struct, zone string) error {
 		}
 		one, err := json.Marshal(map[string]json.RawMessage{string(fd.Name()): mustJSON(v)})
 		if err != nil {
-			vs = append(vs, violation("params."+k, err.Error()))
+			vs = append(vs, qcerr.Violation("params."+k, err.Error()))
 			continue
 		}
 		scratch := m.Input.New().Interface()
 		if err := protojson.Unmarshal(one, scratch); err != nil {
-			vs = append(vs, violation("params."+k, fmt.Sprintf("parameter %s of %s has the wrong type: want %s", k, m.Action.GetName(), typeName(fd))))
+			vs = append(vs, qcerr.Violation("params."+k, fmt.Sprintf("parameter %s of %s has the wrong type: want %s", k, m.Action.GetName(), typeName(fd))))
 			continue
 		}
 		proto.Merge(msg.Interface(), scratch)
 	}
 	if len(vs) > 0 {
-		return invalidArgument(vs)
+		return qcerr.BadRequest(vs...)
 	}
 	if zf := fields.ByName("zone"); zf != nil && zone != "" {
 		msg.Set(zf, protoreflect.ValueOfString(zone))

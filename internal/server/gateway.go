@@ -10,7 +10,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/code"
-	"google.golang.org/genproto/googleapis/rpc/errdetails" // also so error details marshal in REST errors
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/gen/openapiv2"
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 )
 
@@ -119,8 +119,8 @@ func (s *Server) checkCaller(next http.Handler) http.Handler {
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxRequestBodyBytes {
-			writeError(r.Context(), nil, nil, w, r, invalidArgument([]*errdetails.BadRequest_FieldViolation{violation("body",
-				fmt.Sprintf("the request body is too large: %d bytes, at most %d", r.ContentLength, MaxRequestBodyBytes))}))
+			writeError(r.Context(), nil, nil, w, r, qcerr.BadRequest(qcerr.Violation("body",
+				fmt.Sprintf("the request body is too large: %d bytes, at most %d", r.ContentLength, MaxRequestBodyBytes))))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBodyBytes)

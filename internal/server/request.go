@@ -3,12 +3,9 @@ package server
 import (
 	"fmt"
 	"regexp"
-	"strings"
 
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -33,7 +30,7 @@ func prepare(req proto.Message, defaultZone string) error {
 	if len(violations) == 0 {
 		return nil
 	}
-	return invalidArgument(violations)
+	return qcerr.BadRequest(violations...)
 }
 
 // zoneRE matches zone ids (pek3a, sh1a, ap2a), as the server's own zone setting must.
@@ -45,9 +42,9 @@ var zoneRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)
 func zoneViolation(z string) *errdetails.BadRequest_FieldViolation {
 	switch {
 	case z == "":
-		return violation("zone", "zone is required: set it in the request or configure a default zone on the server")
+		return qcerr.Violation("zone", "zone is required: set it in the request or configure a default zone on the server")
 	case !zoneRE.MatchString(z):
-		return violation("zone", fmt.Sprintf("zone %q must be a lower-case zone ID such as pek3a", z))
+		return qcerr.Violation("zone", fmt.Sprintf("zone %q must be a lower-case zone ID such as pek3a", z))
 	}
 	return nil
 }
@@ -65,7 +62,7 @@ func missingRequired(m protoreflect.Message, prefix string) []*errdetails.BadReq
 				missing = m.Get(fd).List().Len() == 0
 			}
 			if missing {
-				out = append(out, violation(name, fmt.Sprintf("%s is required", name)))
+				out = append(out, qcerr.Violation(name, fmt.Sprintf("%s is required", name)))
 				continue
 			}
 		}
@@ -101,26 +98,4 @@ func WireName(fd protoreflect.FieldDescriptor) string {
 		return w
 	}
 	return string(fd.Name())
-}
-
-func violation(field, desc string) *errdetails.BadRequest_FieldViolation {
-	return &errdetails.BadRequest_FieldViolation{Field: field, Description: desc}
-}
-
-// invalidArgument is the INVALID_ARGUMENT status for bad requests, with a BadRequest detail listing
-// each violation and the ErrorInfo every error of ours carries.
-func invalidArgument(vs []*errdetails.BadRequest_FieldViolation) error {
-	msgs := make([]string, len(vs))
-	for i, v := range vs {
-		msgs[i] = v.GetDescription()
-	}
-	st := status.New(codes.InvalidArgument, "invalid request: "+strings.Join(msgs, "; "))
-	st, err := st.WithDetails(
-		&errdetails.ErrorInfo{Reason: "INVALID_REQUEST", Domain: qcerr.Domain},
-		&errdetails.BadRequest{FieldViolations: vs},
-	)
-	if err != nil {
-		return status.Error(codes.InvalidArgument, "invalid request: "+strings.Join(msgs, "; "))
-	}
-	return st.Err()
 }

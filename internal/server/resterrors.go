@@ -7,6 +7,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 )
@@ -42,18 +43,14 @@ func withErrorInfo(st *status.Status) *status.Status {
 		if field == "body" {
 			msg = "invalid request: the body is not a JSON object of the request's fields: " + st.Message()
 		}
-		out, err := status.New(codes.InvalidArgument, msg).WithDetails(
-			&errdetails.ErrorInfo{Reason: "INVALID_REQUEST", Domain: qcerr.Domain},
-			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: st.Message()}}},
-		)
-		if err != nil {
-			return st
+		return qcerr.Status(codes.InvalidArgument, qcerr.ReasonInvalidRequest, msg, nil,
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{qcerr.Violation(field, st.Message())}})
+	}
+	var kept []protoadapt.MessageV1
+	for _, d := range st.Details() {
+		if m, ok := d.(protoadapt.MessageV1); ok {
+			kept = append(kept, m)
 		}
-		return out
 	}
-	out, err := st.WithDetails(&errdetails.ErrorInfo{Reason: code.Code_name[int32(st.Code())], Domain: qcerr.Domain})
-	if err != nil {
-		return st
-	}
-	return out
+	return qcerr.Status(st.Code(), code.Code_name[int32(st.Code())], st.Message(), nil, kept...)
 }

@@ -25,7 +25,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -265,11 +264,11 @@ func (h *Hub) Jobs(ctx context.Context, zone string, jobIDs []string) (*Watch[*i
 func (h *Hub) Resources(ctx context.Context, zone, kind string, ids []string, target string) (*Watch[*iaasv1.WatchResourcesResponse], error) {
 	k := kindByName[strings.TrimSpace(kind)]
 	if k == nil {
-		return nil, invalidArgument("kind", fmt.Sprintf("kind %q is not one of %s", clip(kind), strings.Join(KindNames(), ", ")))
+		return nil, qcerr.BadRequest(qcerr.Violation("kind", fmt.Sprintf("kind %q is not one of %s", clip(kind), strings.Join(KindNames(), ", "))))
 	}
 	target = strings.ToLower(strings.TrimSpace(target)) // QingCloud statuses are lower-case, like zones
 	if target != "" && !k.HasStatus {
-		return nil, invalidArgument("target_status", fmt.Sprintf("kind %s has no status; leave target_status unset", k.Name))
+		return nil, qcerr.BadRequest(qcerr.Violation("target_status", fmt.Sprintf("kind %s has no status; leave target_status unset", k.Name)))
 	}
 	ids, err := h.checkIDs("resource_ids", ids)
 	if err != nil {
@@ -285,14 +284,14 @@ func (h *Hub) Resources(ctx context.Context, zone, kind string, ids []string, ta
 // checkIDs validates and deduplicates ids, keeping their order.
 func (h *Hub) checkIDs(field string, ids []string) ([]string, error) {
 	if len(ids) == 0 {
-		return nil, invalidArgument(field, field+" is required: name at least one id")
+		return nil, qcerr.BadRequest(qcerr.Violation(field, field+" is required: name at least one id"))
 	}
 	seen := make(map[string]bool, len(ids))
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
 		id = strings.TrimSpace(id)
 		if !validID(id) {
-			return nil, invalidArgument(field, fmt.Sprintf("%q is not a QingCloud id (letters, digits, '-', '_' and '.', at most 64)", clip(id)))
+			return nil, qcerr.BadRequest(qcerr.Violation(field, fmt.Sprintf("%q is not a QingCloud id (letters, digits, '-', '_' and '.', at most 64)", clip(id))))
 		}
 		if !seen[id] {
 			seen[id] = true
@@ -300,7 +299,7 @@ func (h *Hub) checkIDs(field string, ids []string) ([]string, error) {
 		}
 	}
 	if len(out) > h.opts.MaxIDs {
-		return nil, invalidArgument(field, fmt.Sprintf("%d ids in one watch; at most %d (split them over several watches)", len(out), h.opts.MaxIDs))
+		return nil, qcerr.BadRequest(qcerr.Violation(field, fmt.Sprintf("%d ids in one watch; at most %d (split them over several watches)", len(out), h.opts.MaxIDs)))
 	}
 	return out, nil
 }
@@ -336,10 +335,10 @@ func (h *Hub) subscribe(ctx context.Context, zone string, w *watcher) error {
 		zone = strings.ToLower(strings.TrimSpace(defZone))
 	}
 	if zone == "" {
-		return invalidArgument("zone", "zone is required: this server has no default zone")
+		return qcerr.BadRequest(qcerr.Violation("zone", "zone is required: this server has no default zone"))
 	}
 	if !validID(zone) {
-		return invalidArgument("zone", fmt.Sprintf("zone %q is not a zone id such as pek3a", clip(zone)))
+		return qcerr.BadRequest(qcerr.Violation("zone", fmt.Sprintf("zone %q is not a zone id such as pek3a", clip(zone))))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -375,28 +374,7 @@ func (h *Hub) retire(p *poller) bool {
 
 // errShutdown is the error of watches ended by Close.
 func errShutdown() error {
-	return withInfo(codes.Unavailable, "SHUTTING_DOWN", "server shutting down; resume the watch")
-}
-
-// withInfo returns a status with code and msg and the ErrorInfo every error of ours carries.
-func withInfo(c codes.Code, reason, msg string) error {
-	st, err := status.New(c, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: qcerr.Domain})
-	if err != nil {
-		return status.Error(c, msg)
-	}
-	return st.Err()
-}
-
-// invalidArgument is INVALID_ARGUMENT for one bad field, with ErrorInfo and BadRequest details.
-func invalidArgument(field, desc string) error {
-	st, err := status.New(codes.InvalidArgument, "invalid request: "+desc).WithDetails(
-		&errdetails.ErrorInfo{Reason: "INVALID_REQUEST", Domain: qcerr.Domain},
-		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: desc}}},
-	)
-	if err != nil {
-		return status.Error(codes.InvalidArgument, "invalid request: "+desc)
-	}
-	return st.Err()
+	return qcerr.New(codes.Unavailable, qcerr.ReasonShuttingDown, "server shutting down; resume the watch", nil)
 }
 
 // clip shortens user input quoted in messages to about 64 bytes.

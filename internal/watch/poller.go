@@ -635,11 +635,5 @@ func (p *poller) failIDs(b batch, err error) {
 
 // errNotFound is NOT_FOUND naming the job, with an ErrorInfo.
 func errNotFound(msg, id, zone string) error {
-	st, err := status.New(codes.NotFound, msg).WithDetails(&errdetails.ErrorInfo{
-		Reason: "JOB_NOT_FOUND", Domain: qcerr.Domain, Metadata: map[string]string{"job_id": id, "zone": zone},
-	})
-	if err != nil {
-		return status.Error(codes.NotFound, msg)
-	}
-	return st.Err()
+	return qcerr.New(codes.NotFound, "JOB_NOT_FOUND", msg, map[string]string{"job_id": id, "zone": zone})
 }

@@ -81,7 +81,7 @@ func (h *Hub) WaitJobs(ctx context.Context, req *iaasv1.WaitJobsRequest) (*iaasv
 		}
 		if err != nil {
 			if c := status.Code(err); c == codes.DeadlineExceeded || c == codes.Canceled {
-				return nil, withInfo(c, qcerr.Info(err).GetReason(), waitingFor(w.IDs(), last, c))
+				return nil, qcerr.New(c, qcerr.Info(err).GetReason(), waitingFor(w.IDs(), last, c), nil)
 			}
 			return nil, err
 		}

@@ -169,9 +169,9 @@ func (x *Watch[R]) IDs() []string { return x.w.ids }
 // ctxError is the gRPC status of a done context: CANCELED or DEADLINE_EXCEEDED, with an ErrorInfo.
 func ctxError(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return withInfo(codes.Canceled, qcerr.ReasonCanceled, "the watch was canceled")
+		return qcerr.New(codes.Canceled, qcerr.ReasonCanceled, "the watch was canceled", nil)
 	}
-	return withInfo(codes.DeadlineExceeded, qcerr.ReasonDeadlineExceeded, "the deadline passed before the watch ended")
+	return qcerr.New(codes.DeadlineExceeded, qcerr.ReasonDeadlineExceeded, "the deadline passed before the watch ended", nil)
 }
 
 func wrapJob(m proto.Message) *iaasv1.WatchJobsResponse {
