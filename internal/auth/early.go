@@ -4,10 +4,8 @@ import (
 	"context"
 	"net/http"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
@@ -66,9 +64,5 @@ func (a *Authenticator) TapHandle() tap.ServerInHandle {
 
 func tooManyUnauthenticated() error {
 	msg := "too many calls without a token are in progress; retry shortly, or send a bearer token"
-	st, err := status.New(codes.ResourceExhausted, msg).WithDetails(&errdetails.ErrorInfo{Reason: "UNAUTHENTICATED_CALLS_EXHAUSTED", Domain: qcerr.Domain})
-	if err != nil {
-		return status.Error(codes.ResourceExhausted, msg)
-	}
-	return st.Err()
+	return qcerr.New(codes.ResourceExhausted, "UNAUTHENTICATED_CALLS_EXHAUSTED", msg, nil)
 }
