@@ -5,16 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http/httptest"
+	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
@@ -38,13 +41,23 @@ var (
 		FirstPollDelay: 2 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 )
 
+// The emulator is served in memory (bufconn) rather than on loopback, so that the tests can run in a
+// testing/synctest bubble: on the bubble's fake clock, jobs and polls keep their timing whatever the
+// machine's load.
 func newEnv(t testing.TB, eo emulator.Options, ho watch.Options) *env {
 	t.Helper()
 	emu := emulator.New(eo)
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
+	lis := bufconn.Listen(1 << 20)
+	srv := &http.Server{Handler: emu}
+	go func() { _ = srv.Serve(lis) }()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return lis.DialContext(ctx) }}
+	t.Cleanup(func() {
+		_ = srv.Close()
+		tr.CloseIdleConnections()
+	})
 	be, err := backend.New(backend.Config{
-		Endpoint:    srv.URL + "/iaas/",
+		Endpoint:    "http://emulator/iaas/",
+		HTTPClient:  &http.Client{Transport: tr},
 		Credentials: signer.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey},
 	})
 	if err != nil {
@@ -163,7 +176,9 @@ func checkJob(t *testing.T, id string, evs []*iaasv1.JobEvent, want string) {
 	}
 }
 
-func TestWatchJobsSuccess(t *testing.T) {
+func TestWatchJobsSuccess(t *testing.T) { synctest.Test(t, testWatchJobsSuccess) }
+
+func testWatchJobsSuccess(t *testing.T) {
 	e := newEnv(t, quickJobs, quickHub)
 	job, _ := e.runInstances(t, 1)
 	ctx := ctxT(t, 20*time.Second)
@@ -181,7 +196,9 @@ func TestWatchJobsSuccess(t *testing.T) {
 	}
 }
 
-func TestWatchJobsFailed(t *testing.T) {
+func TestWatchJobsFailed(t *testing.T) { synctest.Test(t, testWatchJobsFailed) }
+
+func testWatchJobsFailed(t *testing.T) {
 	eo := quickJobs
 	eo.Faults = emulator.Faults{FailActions: []string{"RunInstances"}}
 	e := newEnv(t, eo, quickHub)
@@ -198,7 +215,9 @@ func TestWatchJobsFailed(t *testing.T) {
 	checkJob(t, job, evs, "failed")
 }
 
-func TestWatchJobsDoneWithFailure(t *testing.T) {
+func TestWatchJobsDoneWithFailure(t *testing.T) { synctest.Test(t, testWatchJobsDoneWithFailure) }
+
+func testWatchJobsDoneWithFailure(t *testing.T) {
 	eo := quickJobs
 	eo.Faults = emulator.Faults{DoneWithFailure: []string{"RunInstances"}}
 	e := newEnv(t, eo, quickHub)
@@ -218,7 +237,9 @@ func TestWatchJobsDoneWithFailure(t *testing.T) {
 	}
 }
 
-func TestWatchJobsMixedBatch(t *testing.T) {
+func TestWatchJobsMixedBatch(t *testing.T) { synctest.Test(t, testWatchJobsMixedBatch) }
+
+func testWatchJobsMixedBatch(t *testing.T) {
 	e := newEnv(t, quickJobs, quickHub)
 	ok1, _ := e.runInstances(t, 1)
 	e.emu.SetFaults(emulator.Faults{FailActions: []string{"RunInstances"}})
@@ -249,7 +270,9 @@ func TestWatchJobsMixedBatch(t *testing.T) {
 	}
 }
 
-func TestWatchJobsCancel(t *testing.T) {
+func TestWatchJobsCancel(t *testing.T) { synctest.Test(t, testWatchJobsCancel) }
+
+func testWatchJobsCancel(t *testing.T) {
 	eo := quickJobs
 	eo.JobWorking = time.Minute
 	e := newEnv(t, eo, quickHub)
@@ -271,7 +294,9 @@ func TestWatchJobsCancel(t *testing.T) {
 	waitUntil(t, func() bool { s := e.hub.Stats(); return s.Pollers == 0 && s.Jobs == 0 && s.Watches == 0 })
 }
 
-func TestWatchJobsDeadline(t *testing.T) {
+func TestWatchJobsDeadline(t *testing.T) { synctest.Test(t, testWatchJobsDeadline) }
+
+func testWatchJobsDeadline(t *testing.T) {
 	eo := quickJobs
 	eo.JobWorking = time.Minute
 	e := newEnv(t, eo, quickHub)
@@ -301,7 +326,9 @@ func TestWatchJobsDeadline(t *testing.T) {
 	}
 }
 
-func TestWatchJobsUnknownID(t *testing.T) {
+func TestWatchJobsUnknownID(t *testing.T) { synctest.Test(t, testWatchJobsUnknownID) }
+
+func testWatchJobsUnknownID(t *testing.T) {
 	e := newEnv(t, quickJobs, quickHub)
 	job, _ := e.runInstances(t, 1)
 	ctx := ctxT(t, 20*time.Second)
@@ -325,7 +352,9 @@ func TestWatchJobsUnknownID(t *testing.T) {
 
 // TestOnePollerForManyWatchers checks the batching promise: W watchers of J distinct jobs cost
 // ceil(J/100) DescribeJobs calls per round, whatever W.
-func TestOnePollerForManyWatchers(t *testing.T) {
+func TestOnePollerForManyWatchers(t *testing.T) { synctest.Test(t, testOnePollerForManyWatchers) }
+
+func testOnePollerForManyWatchers(t *testing.T) {
 	const jobs, watchers, perWatcher = 250, 200, 50
 	eo := quickJobs
 	eo.JobPending, eo.JobWorking = 2*time.Second, 500*time.Millisecond
@@ -393,11 +422,15 @@ func TestOnePollerForManyWatchers(t *testing.T) {
 	}
 }
 
-func TestQuotaExhaustionSendsNotice(t *testing.T) {
+func TestQuotaExhaustionSendsNotice(t *testing.T) { synctest.Test(t, testQuotaExhaustionSendsNotice) }
+
+func testQuotaExhaustionSendsNotice(t *testing.T) {
 	testPollNotice(t, emulator.Faults{RetCode2500: 1, Actions: []string{"DescribeJobs"}}, "quota")
 }
 
-func TestUnavailableSendsNotice(t *testing.T) {
+func TestUnavailableSendsNotice(t *testing.T) { synctest.Test(t, testUnavailableSendsNotice) }
+
+func testUnavailableSendsNotice(t *testing.T) {
 	testPollNotice(t, emulator.Faults{HTTP503: 1, Actions: []string{"DescribeJobs"}}, "unavailable")
 }
 
@@ -427,7 +460,8 @@ func testPollNotice(t *testing.T, faults emulator.Faults, reason string) {
 		t.Errorf("next poll time %v is in the past", n.GetNextPollTime().AsTime())
 	}
 	calls := e.describeJobs()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // on the bubble's clock
+	synctest.Wait()
 	if more := e.describeJobs() - calls; more > 10 {
 		t.Errorf("%d DescribeJobs calls in 300ms while failing; want backoff", more)
 	}
@@ -439,7 +473,9 @@ func testPollNotice(t *testing.T, faults emulator.Faults, reason string) {
 	checkJob(t, job, evs, "successful")
 }
 
-func TestCloseEndsStreamsUnavailable(t *testing.T) {
+func TestCloseEndsStreamsUnavailable(t *testing.T) { synctest.Test(t, testCloseEndsStreamsUnavailable) }
+
+func testCloseEndsStreamsUnavailable(t *testing.T) {
 	eo := quickJobs
 	eo.JobWorking = time.Minute
 	e := newEnv(t, eo, quickHub)
@@ -471,7 +507,9 @@ func TestCloseEndsStreamsUnavailable(t *testing.T) {
 	}
 }
 
-func TestWaitJobs(t *testing.T) {
+func TestWaitJobs(t *testing.T) { synctest.Test(t, testWaitJobs) }
+
+func testWaitJobs(t *testing.T) {
 	e := newEnv(t, quickJobs, quickHub)
 	ok, _ := e.runInstances(t, 1)
 	e.emu.SetFaults(emulator.Faults{FailActions: []string{"RunInstances"}})
@@ -517,6 +555,10 @@ func watchResources(t *testing.T, ctx context.Context, w *watch.Watch[*iaasv1.Wa
 }
 
 func TestWatchResourcesInstanceUntilRunningWithIP(t *testing.T) {
+	synctest.Test(t, testWatchResourcesInstanceUntilRunningWithIP)
+}
+
+func testWatchResourcesInstanceUntilRunningWithIP(t *testing.T) {
 	e := newEnv(t, quickJobs, quickHub)
 	_, insts := e.runInstances(t, 2)
 	ctx := ctxT(t, 20*time.Second)
@@ -548,7 +590,9 @@ func TestWatchResourcesInstanceUntilRunningWithIP(t *testing.T) {
 	}
 }
 
-func TestWatchResourcesVolume(t *testing.T) {
+func TestWatchResourcesVolume(t *testing.T) { synctest.Test(t, testWatchResourcesVolume) }
+
+func testWatchResourcesVolume(t *testing.T) {
 	e := newEnv(t, quickJobs, quickHub)
 	var out struct {
 		Volumes []string `json:"volumes"`
@@ -574,14 +618,19 @@ func TestWatchResourcesVolume(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond for up to 5s.
+// waitUntil waits, in a synctest bubble, until cond holds once every goroutine of the bubble is
+// blocked, letting the bubble's clock run for up to 5s.
 func waitUntil(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
+	for {
+		synctest.Wait()
+		if cond() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met within 5s")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond) // advances the bubble's clock: the next poll timer fires
 	}
 }

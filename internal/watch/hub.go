@@ -73,6 +73,8 @@ type Options struct {
 	MaxIDs int
 	// Logger receives poll failures (never credentials). nil discards.
 	Logger *slog.Logger
+	// Clock times the polls. nil means the real clock.
+	Clock Clock
 }
 
 // Defaults of Options.
@@ -121,6 +123,9 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
 	}
 }
 

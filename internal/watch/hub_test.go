@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unicode/utf8"
 
@@ -147,7 +149,9 @@ func TestMailboxCoalescesPerID(t *testing.T) {
 	}
 }
 
-func TestSlowReaderGetsLatestState(t *testing.T) {
+func TestSlowReaderGetsLatestState(t *testing.T) { synctest.Test(t, testSlowReaderGetsLatestState) }
+
+func testSlowReaderGetsLatestState(t *testing.T) {
 	f := newFake()
 	f.set("j-slow", JobPending)
 	h := newTestHub(t, f, fastOptions())
@@ -172,6 +176,10 @@ func TestSlowReaderGetsLatestState(t *testing.T) {
 }
 
 func TestBatchRejectedForUnknownIDIsSplit(t *testing.T) {
+	synctest.Test(t, testBatchRejectedForUnknownIDIsSplit)
+}
+
+func testBatchRejectedForUnknownIDIsSplit(t *testing.T) {
 	f := newFake()
 	f.rejectUnknown = true
 	var good []string
@@ -202,6 +210,10 @@ func TestBatchRejectedForUnknownIDIsSplit(t *testing.T) {
 }
 
 func TestRetryInfoDelaysPollAndNotifies(t *testing.T) {
+	synctest.Test(t, testRetryInfoDelaysPollAndNotifies)
+}
+
+func testRetryInfoDelaysPollAndNotifies(t *testing.T) {
 	f := newFake()
 	f.set("j-quota001", JobWorking)
 	const delay = 250 * time.Millisecond
@@ -245,7 +257,9 @@ func TestRetryInfoDelaysPollAndNotifies(t *testing.T) {
 	}
 }
 
-func TestIntervalBacksOffAndResets(t *testing.T) {
+func TestIntervalBacksOffAndResets(t *testing.T) { synctest.Test(t, testIntervalBacksOffAndResets) }
+
+func testIntervalBacksOffAndResets(t *testing.T) {
 	f := newFake()
 	f.set("j-steady01", JobWorking)
 	opts := fastOptions() // 10ms growing by 1.5 to 80ms, no jitter
@@ -274,13 +288,16 @@ func TestIntervalBacksOffAndResets(t *testing.T) {
 	if err != nil || !evs[len(evs)-1].GetTerminal() {
 		t.Fatalf("events %v err %v", evs, err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // on the bubble's clock
+	synctest.Wait()
 	if after := len(f.callLog()); after > before+1 {
 		t.Errorf("%d calls after the only job ended; want none beyond the one that saw it end", after-before-1)
 	}
 }
 
-func TestUnwatchedIDLeavesBatch(t *testing.T) {
+func TestUnwatchedIDLeavesBatch(t *testing.T) { synctest.Test(t, testUnwatchedIDLeavesBatch) }
+
+func testUnwatchedIDLeavesBatch(t *testing.T) {
 	f := newFake()
 	f.set("j-keep0001", JobWorking)
 	f.set("j-drop0001", JobWorking)
@@ -306,7 +323,9 @@ func TestUnwatchedIDLeavesBatch(t *testing.T) {
 	}
 }
 
-func TestPollCallsAreClassPoll(t *testing.T) {
+func TestPollCallsAreClassPoll(t *testing.T) { synctest.Test(t, testPollCallsAreClassPoll) }
+
+func testPollCallsAreClassPoll(t *testing.T) {
 	f := newFake()
 	f.set("j-class001", JobSuccessful)
 	h := newTestHub(t, f, fastOptions())
@@ -326,7 +345,9 @@ func TestPollCallsAreClassPoll(t *testing.T) {
 	}
 }
 
-func TestPermanentErrorEndsWatch(t *testing.T) {
+func TestPermanentErrorEndsWatch(t *testing.T) { synctest.Test(t, testPermanentErrorEndsWatch) }
+
+func testPermanentErrorEndsWatch(t *testing.T) {
 	f := newFake()
 	f.set("j-denied01", JobWorking)
 	f.fail = func(int) error { return status.Error(codes.PermissionDenied, "PermissionDenied, access denied") }
@@ -367,7 +388,9 @@ func TestRequestValidation(t *testing.T) {
 	}
 }
 
-func TestResourceWatchWithFake(t *testing.T) {
+func TestResourceWatchWithFake(t *testing.T) { synctest.Test(t, testResourceWatchWithFake) }
+
+func testResourceWatchWithFake(t *testing.T) {
 	f := newFake()
 	f.set("vol-aaaa0001", "pending/creating")
 	h := newTestHub(t, f, fastOptions())
@@ -401,22 +424,29 @@ func TestResourceWatchWithFake(t *testing.T) {
 	}
 }
 
-// waitFor polls cond for up to 5s.
+// waitFor waits, in a synctest bubble, until cond holds once every goroutine of the bubble is
+// blocked, letting the bubble's clock run for up to 5s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
+	for {
+		synctest.Wait()
+		if cond() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met within 5s")
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(time.Millisecond) // advances the bubble's clock: the next poll timer fires
 	}
 }
 
 // TestNoGoroutineLeak opens watches that end every way (finished, canceled, closed, failed, cut by
 // Close) on several Hubs and checks that every goroutine of the Hubs is gone afterwards.
-func TestNoGoroutineLeak(t *testing.T) {
-	base := runtime.NumGoroutine()
+func TestNoGoroutineLeak(t *testing.T) { synctest.Test(t, testNoGoroutineLeak) }
+
+func testNoGoroutineLeak(t *testing.T) {
+	base := bubbleGoroutines()
 	for round := range 3 {
 		f := newFake()
 		f.set("j-done0001", JobSuccessful)
@@ -453,7 +483,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		if _, err := h.Resources(ctx, "", "volume", []string{"vol-1"}, ""); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // on the bubble's clock: the watches get under way
 		if round == 1 {
 			cancel()
 		}
@@ -461,31 +491,39 @@ func TestNoGoroutineLeak(t *testing.T) {
 		wg.Wait()
 		cancel()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(5 * time.Millisecond)
+	synctest.Wait() // every goroutine of the bubble has ended or is blocked for good (leaked)
+	if n := bubbleGoroutines(); n > base {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
 	}
 }
 
+// bubbleGoroutines counts the goroutines of the synctest bubble (tests of this package run one at a
+// time): unlike runtime.NumGoroutine, other tests' leftovers and the runtime's own goroutines do not
+// change it.
+func bubbleGoroutines() int {
+	buf := make([]byte, 1<<20)
+	return bytes.Count(buf[:runtime.Stack(buf, true)], []byte(", synctest bubble "))
+}
+
 // TestPollerRetiresWhenIdle checks that a poller stops as soon as its last watcher leaves.
-func TestPollerRetiresWhenIdle(t *testing.T) {
+func TestPollerRetiresWhenIdle(t *testing.T) { synctest.Test(t, testPollerRetiresWhenIdle) }
+
+func testPollerRetiresWhenIdle(t *testing.T) {
 	f := newFake()
 	f.set("j-run00001", JobWorking)
 	h := newTestHub(t, f, fastOptions())
-	base := runtime.NumGoroutine()
+	base := bubbleGoroutines()
 	w, err := h.Jobs(testCtx(t), "", []string{"j-run00001"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return h.Stats().Events > 0 })
 	w.Close()
-	waitFor(t, func() bool { return h.Stats().Pollers == 0 && runtime.NumGoroutine() <= base })
+	waitFor(t, func() bool { return h.Stats().Pollers == 0 && bubbleGoroutines() <= base })
 	n := len(f.callLog())
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // on the bubble's clock
+	synctest.Wait()
 	if more := len(f.callLog()) - n; more > 0 {
 		t.Errorf("%d calls after the last watcher left", more)
 	}
@@ -506,25 +544,72 @@ func TestClipKeepsUTF8(t *testing.T) {
 // TestTargetStatusIgnoresCase: QingCloud statuses are lower-case, like zones; a target status spelt
 // "Available" must settle on "available" rather than keep the watch open until the deadline.
 func TestTargetStatusIgnoresCase(t *testing.T) {
-	f := newFake()
-	f.set("vol-aaaa0001", "available/")
-	h := newTestHub(t, f, fastOptions())
 	for _, target := range []string{"available", "Available", " AVAILABLE "} {
 		t.Run(target, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Second)
-			defer cancel()
-			w, err := h.Resources(ctx, "", "volume", []string{"vol-aaaa0001"}, target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			m, err := w.Recv(ctx)
-			if err != nil || !m.GetResource().GetSettled() {
-				t.Fatalf("first event %v, %v; want settled", m, err)
-			}
-			if _, err := w.Recv(ctx); !errors.Is(err, io.EOF) {
-				t.Fatalf("after the settled event: %v, want io.EOF", err)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				f := newFake()
+				f.set("vol-aaaa0001", "available/")
+				h := newTestHub(t, f, fastOptions())
+				ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Second)
+				defer cancel()
+				w, err := h.Resources(ctx, "", "volume", []string{"vol-aaaa0001"}, target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer w.Close()
+				m, err := w.Recv(ctx)
+				if err != nil || !m.GetResource().GetSettled() {
+					t.Fatalf("first event %v, %v; want settled", m, err)
+				}
+				if _, err := w.Recv(ctx); !errors.Is(err, io.EOF) {
+					t.Fatalf("after the settled event: %v, want io.EOF", err)
+				}
+			})
 		})
+	}
+}
+
+// TestPollsFollowTheClock runs a Hub on a fake Clock, outside a synctest bubble (as tests with real
+// network I/O must): the poll calls, the backoff after a refusal and the PollNotice's next poll time
+// are all on that clock, and the poller polls again exactly when the notice said.
+func TestPollsFollowTheClock(t *testing.T) {
+	start := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := newFakeClock(start)
+	ctx := testCtx(t)
+	go clock.run(ctx)
+	f := newFake()
+	f.now = clock.Now
+	f.set("j-clock001", JobSuccessful)
+	const delay = 250 * time.Millisecond
+	f.fail = func(n int) error {
+		if n > 1 {
+			return nil
+		}
+		st, _ := status.New(codes.ResourceExhausted, "poll budget exhausted").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)})
+		return st.Err()
+	}
+	opts := fastOptions()
+	opts.Clock = clock
+	h := newTestHub(t, f, opts)
+	w, err := h.Jobs(ctx, "", []string{"j-clock001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	evs, notices, err := recvAll(ctx, w)
+	if err != nil || len(evs) != 1 || !evs[0].GetTerminal() || len(notices) != 1 {
+		t.Fatalf("events %v, notices %v, err %v; want one notice, then the terminal event", evs, notices, err)
+	}
+	calls := f.callLog()
+	if len(calls) != 2 {
+		t.Fatalf("%d calls, want the refused one and the one after the backoff", len(calls))
+	}
+	next := notices[0].GetNextPollTime().AsTime()
+	if !calls[0].at.After(start) || next.Before(calls[0].at.Add(delay)) {
+		t.Errorf("first call at %v (clock started at %v), next poll announced for %v: want the RetryInfo delay %v honoured on the clock",
+			calls[0].at, start, next, delay)
+	}
+	if !calls[1].at.Equal(next) {
+		t.Errorf("second call at %v, want the announced %v", calls[1].at, next)
 	}
 }

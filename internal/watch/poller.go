@@ -56,7 +56,7 @@ func newPoller(h *Hub, key pollerKey, up Upstream) *poller {
 	return &poller{
 		h: h, key: key, up: up, wake: make(chan struct{}, 1),
 		targets: map[targetKey]*target{}, watchers: map[*watcher]struct{}{},
-		interval: h.opts.MinInterval, next: time.Now().Add(h.opts.MinInterval),
+		interval: h.opts.MinInterval, next: h.opts.Clock.Now().Add(h.opts.MinInterval),
 	}
 }
 
@@ -72,7 +72,8 @@ func (p *poller) poke() {
 // adaptive schedule. It ends when the Hub closes or the last watcher leaves.
 func (p *poller) run() {
 	defer p.h.wg.Done()
-	timer := time.NewTimer(p.h.opts.MinInterval)
+	clock := p.h.opts.Clock
+	timer := clock.NewTimer(p.h.opts.MinInterval)
 	defer timer.Stop()
 	for {
 		select {
@@ -86,19 +87,19 @@ func (p *poller) run() {
 				return
 			}
 			p.mu.Lock()
-			blocked := time.Now().Before(p.blockedUntil)
+			blocked := clock.Now().Before(p.blockedUntil)
 			p.mu.Unlock()
 			if !blocked {
 				p.round(true)
 			}
-		case <-timer.C:
+		case <-timer.C():
 			p.round(false)
 		}
 		if p.h.retire(p) {
 			return
 		}
 		p.mu.Lock()
-		d := time.Until(p.next)
+		d := p.next.Sub(clock.Now())
 		p.mu.Unlock()
 		timer.Reset(max(d, 0))
 	}
@@ -106,10 +107,10 @@ func (p *poller) run() {
 
 // sleep waits d; false when the Hub closed meanwhile.
 func (p *poller) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
+	t := p.h.opts.Clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return true
 	case <-p.h.done:
 		return false
@@ -369,8 +370,8 @@ func (p *poller) naiveCalls(batches []batch) int64 {
 func (p *poller) schedule(fresh, changed bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
 	o := &p.h.opts
+	now := o.Clock.Now()
 	if err != nil {
 		if p.h.ctx.Err() != nil {
 			return // closing
@@ -498,13 +499,13 @@ func (p *poller) poll(b batch) (changed bool, calls int, err error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if code == codes.NotFound {
-			p.applyMissing(b, time.Now())
+			p.applyMissing(b, p.h.opts.Clock.Now())
 		} else {
 			p.failIDs(b, err)
 		}
 		return true, calls, nil
 	}
-	now := time.Now()
+	now := p.h.opts.Clock.Now()
 	if b.kind == nil {
 		evs, derr := parseJobs(data)
 		if derr != nil {
