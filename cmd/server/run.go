@@ -118,6 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	// interceptors.
 	scfg.ServerOptions = append(scfg.ServerOptions, grpc.InTapHandle(authn.TapHandle()))
 	scfg.CheckCaller = authn.CheckHTTP
+	scfg.Limits = server.Limits{HeaderTimeout: cfg.HeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.IdleTimeout}
 	if tlsCfg != nil {
 		scfg.ServerOptions = append(scfg.ServerOptions, grpc.Creds(auth.ServerCredentials(tlsCfg)))
 	}
@@ -174,11 +175,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	}
 
 	hs := &http.Server{
-		Handler:           httpHandler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+		Handler:  httpHandler,
+		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 	}
+	srv.ConfigureHTTP(hs) // header, idle and HTTP/2 limits
 	errc := make(chan error, 4)
 	go func() { errc <- srv.Serve(gl) }()
 	if tlsCfg != nil {

@@ -102,6 +102,10 @@ type Config struct {
 	// ShutdownGrace bounds the graceful shutdown on SIGTERM.
 	ShutdownGrace time.Duration
 
+	// HeaderTimeout, BodyTimeout and IdleTimeout bound slow and idle connections on both listeners
+	// (server.Limits).
+	HeaderTimeout, BodyTimeout, IdleTimeout time.Duration
+
 	EmulatorAddr       string        // where the built-in emulator listens
 	EmulatorJobPending time.Duration // emulator: time a job stays pending
 	EmulatorJobWorking time.Duration // emulator: time a job stays working
@@ -295,6 +299,9 @@ func (l *loader) load() (*Config, error) {
 	c.AttemptTimeout = l.duration(l.get(SettingAttemptTimeout), time.Millisecond, time.Hour)
 	c.Quota = l.quota(l.get(SettingQuotaRequests), l.get(SettingQuotaWindow), Quota{})
 	c.ShutdownGrace = l.duration(l.get(SettingShutdownGrace), time.Millisecond, 24*time.Hour)
+	c.HeaderTimeout = l.duration(l.get(SettingHeaderTimeout), time.Millisecond, time.Hour)
+	c.BodyTimeout = l.duration(l.get(SettingBodyTimeout), time.Millisecond, time.Hour)
+	c.IdleTimeout = l.duration(l.get(SettingIdleTimeout), time.Millisecond, 24*time.Hour)
 	c.EmulatorJobPending = l.duration(l.get(SettingEmulatorJobPending), time.Millisecond, time.Hour)
 	c.EmulatorJobWorking = l.duration(l.get(SettingEmulatorJobWorking), time.Millisecond, time.Hour)
 

@@ -39,6 +39,9 @@ const (
 	SettingTLSClientCAFile    = "tls_client_ca_file"
 	SettingTokenSHA256        = "token_sha256"
 	SettingShutdownGrace      = "shutdown_grace"
+	SettingHeaderTimeout      = "header_timeout"
+	SettingBodyTimeout        = "body_timeout"
+	SettingIdleTimeout        = "idle_timeout"
 	SettingLogLevel           = "log_level"
 	SettingEmulatorAddr       = "emulator_addr"
 	SettingEmulatorJobPending = "emulator_job_pending"
@@ -81,6 +84,12 @@ var settings = []setting{
 		usage: "comma-separated SHA-256 hashes of bearer tokens of the default profile (`server hash-token` prints one); the file lists tokens under " + Section + ".tokens"},
 	{name: SettingShutdownGrace, flag: "shutdown-grace", env: "QINGCLOUD_SHUTDOWN_GRACE", file: Section + ".shutdown_grace", def: "15s",
 		usage: "on SIGTERM: how long in-flight calls may finish before connections are closed"},
+	{name: SettingHeaderTimeout, flag: "header-timeout", env: "QINGCLOUD_HEADER_TIMEOUT", file: Section + ".header_timeout", def: "10s",
+		usage: "how long a new connection may take to send its headers (REST: each request's; gRPC: the TLS handshake and HTTP/2 preface) before it is closed"},
+	{name: SettingBodyTimeout, flag: "body-timeout", env: "QINGCLOUD_BODY_TIMEOUT", file: Section + ".body_timeout", def: "30s",
+		usage: "how long a REST request may take to send its body before it is refused (400) and its connection closed"},
+	{name: SettingIdleTimeout, flag: "idle-timeout", env: "QINGCLOUD_IDLE_TIMEOUT", file: Section + ".idle_timeout", def: "2m",
+		usage: "connections with no request or call in progress for this long are closed (gRPC: GOAWAY first)"},
 	{name: SettingCallTimeout, flag: "call-timeout", env: "QINGCLOUD_CALL_TIMEOUT", file: Section + ".call_timeout", def: "60s",
 		usage: "deadline of a call whose caller set none (a gRPC deadline or Grpc-Timeout header always wins)"},
 	{name: SettingAttemptTimeout, flag: "attempt-timeout", env: "QINGCLOUD_ATTEMPT_TIMEOUT", file: Section + ".attempt_timeout", def: "30s",

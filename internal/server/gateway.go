@@ -89,7 +89,7 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		_, _ = w.Write(openapiv2.Document)
 	})
 	mux.Handle("/", aip193Streams(gw))
-	return s.tel.HTTPHandler(s.checkCaller(limitBody(mux)), s.log, untracedPaths...), nil
+	return s.tel.HTTPHandler(s.checkCaller(limitBody(s.limitBodyTime(mux))), s.log, untracedPaths...), nil
 }
 
 // openPaths are served to GET requests without a token: probes, scrapes and the public schema.

@@ -76,6 +76,9 @@ type Config struct {
 	CheckCaller func(*http.Request) error
 	// Watch serves WatchService (job and resource streams). nil leaves it unimplemented.
 	Watch iaasv1.WatchServiceServer
+	// Limits bounds connections on both listeners (timeouts, keepalive, header size, streams); unset
+	// fields take DefaultLimits. The REST listener's http.Server gets them from ConfigureHTTP.
+	Limits Limits
 }
 
 // Server is the qingcloud-grpc API server.
@@ -89,6 +92,7 @@ type Server struct {
 	byMethod map[string]*ActionMethod // by FullMethod, streaming variants included
 	tel      *telemetry.Telemetry
 	inproc   *bufconn.Listener
+	limits   Limits
 }
 
 // New builds the gRPC server and registers every action RPC, CallService, health and reflection.
@@ -120,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 	if len(methods) == 0 {
 		return nil, errors.New("server: no action RPCs registered (is the generated package linked?)")
 	}
-	s := &Server{cfg: cfg, log: log, methods: methods, byAction: map[string]*ActionMethod{}, byMethod: map[string]*ActionMethod{}, tel: tel, health: health.NewServer()}
+	s := &Server{cfg: cfg, log: log, methods: methods, byAction: map[string]*ActionMethod{}, byMethod: map[string]*ActionMethod{}, tel: tel, health: health.NewServer(), limits: cfg.Limits.withDefaults()}
 	for _, m := range methods {
 		s.byMethod[m.FullMethod] = m
 		if !m.Streams() {
@@ -167,7 +171,8 @@ func New(cfg Config) (*Server, error) {
 		grpc.StatsHandler(tel.GRPCServerHandler()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	}, cfg.ServerOptions...)
+	}, s.limits.grpcOptions()...)
+	opts = append(opts, cfg.ServerOptions...)
 
 	s.grpc = grpc.NewServer(opts...)
 	for _, sd := range serviceDescs(methods, s.serveAction, s.serveAllPages) {
