@@ -24,13 +24,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
 
 // DefaultEndpoint is QingCloud's public IaaS API.
@@ -368,10 +368,8 @@ func (l *loader) addr(name string, optional bool) string {
 	return v.v
 }
 
-var zoneRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)
-
 func (l *loader) zone(v value) string {
-	if !zoneRE.MatchString(v.v) {
+	if !zone.Valid(v.v) {
 		l.fail("%s: zone %q must be a lower-case zone id such as pek3a", v.src, v.v)
 	}
 	return v.v

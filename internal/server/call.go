@@ -16,6 +16,7 @@ import (
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
 
 var actionNameRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{1,79}$`)
@@ -58,19 +59,17 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	if err != nil {
 		return nil, err
 	}
-	zone := req.GetZone()
-	if zone == "" {
-		zone = defaultZone
-	}
-	if zone != "" {
-		if v := zoneViolation(zone); v != nil {
+	// CallService sends a zone when one is named or configured; zone-less actions need none.
+	z := zone.Resolve(req.GetZone(), defaultZone)
+	if z != "" {
+		if v := zone.Violation(z); v != nil {
 			return nil, qcerr.BadRequest(v)
 		}
 	}
 	post := false
 	if m := c.s.byAction[action]; m != nil {
 		post = m.Action.GetPost()
-		if err := checkTyped(m, req.GetParams(), zone); err != nil {
+		if err := checkTyped(m, req.GetParams(), z); err != nil {
 			return nil, err
 		}
 	}
@@ -78,8 +77,8 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	if err != nil {
 		return nil, qcerr.BadRequest(qcerr.Violation("params", err.Error()))
 	}
-	if zone != "" {
-		params["zone"] = zone
+	if z != "" {
+		params["zone"] = z
 	}
 	body, err := be.Call(ctx, action, params, post)
 	if err != nil {
@@ -95,7 +94,7 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 // checkTyped validates Struct parameters of an action of the typed set against its request message:
 // every known parameter must have the right type, and required parameters must be present. Unknown
 // parameters pass through, since QingCloud adds parameters faster than the spec does.
-func checkTyped(m *ActionMethod, params *structpb.Struct, zone string) error {
+func checkTyped(m *ActionMethod, params *structpb.Struct, z string) error {
 	msg := m.Input.New()
 	fields := m.Input.Descriptor().Fields()
 	byWire := map[string]protoreflect.FieldDescriptor{}
@@ -123,8 +122,8 @@ func checkTyped(m *ActionMethod, params *structpb.Struct, zone string) error {
 	if len(vs) > 0 {
 		return qcerr.BadRequest(vs...)
 	}
-	if zf := fields.ByName("zone"); zf != nil && zone != "" {
-		msg.Set(zf, protoreflect.ValueOfString(zone))
+	if zf := fields.ByName("zone"); zf != nil && z != "" {
+		msg.Set(zf, protoreflect.ValueOfString(z))
 	}
 	return prepare(msg.Interface(), "")
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"regexp"
 
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -11,18 +10,20 @@ import (
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
 
-// prepare fills the default zone into req (when it has an unset zone field) and checks the spec's
-// required parameters, so that a bad request is refused before any upstream call.
+// prepare fills the default zone into req (when it has an empty zone field; the rule is package
+// zone's) and checks the zone and the spec's required parameters, so that a bad request is refused before any upstream call.
 func prepare(req proto.Message, defaultZone string) error {
 	m := req.ProtoReflect()
 	var violations []*errdetails.BadRequest_FieldViolation
 	if zf := m.Descriptor().Fields().ByName("zone"); zf != nil && zf.Kind() == protoreflect.StringKind && !zf.IsList() {
-		if !m.Has(zf) && defaultZone != "" {
-			m.Set(zf, protoreflect.ValueOfString(defaultZone))
+		z := zone.Resolve(m.Get(zf).String(), defaultZone)
+		if z != "" {
+			m.Set(zf, protoreflect.ValueOfString(z))
 		}
-		if v := zoneViolation(m.Get(zf).String()); v != nil {
+		if v := zone.Violation(z); v != nil {
 			violations = append(violations, v)
 		}
 	}
@@ -31,22 +32,6 @@ func prepare(req proto.Message, defaultZone string) error {
 		return nil
 	}
 	return qcerr.BadRequest(violations...)
-}
-
-// zoneRE matches zone ids (pek3a, sh1a, ap2a), as the server's own zone setting must.
-var zoneRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)
-
-// zoneViolation describes what is wrong with the zone of a request, or returns nil when it is a zone
-// id. A zone is sent upstream as a signed parameter, so a malformed one could never inject anything;
-// it is refused here so that it costs no upstream call (and quota) and gets a clear answer.
-func zoneViolation(z string) *errdetails.BadRequest_FieldViolation {
-	switch {
-	case z == "":
-		return qcerr.Violation("zone", "zone is required: set it in the request or configure a default zone on the server")
-	case !zoneRE.MatchString(z):
-		return qcerr.Violation("zone", fmt.Sprintf("zone %q must be a lower-case zone ID such as pek3a", z))
-	}
-	return nil
 }
 
 // missingRequired walks m and reports every field marked REQUIRED that is not set.

@@ -31,6 +31,7 @@ import (
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+	zoneid "github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
 
 // Upstream sends one QingCloud action; *backend.Client implements it. Call returns the raw JSON of a
@@ -335,15 +336,9 @@ func (h *Hub) subscribe(ctx context.Context, zone string, w *watcher) error {
 	if up == nil {
 		return status.Error(codes.Internal, "watch: no upstream for this account")
 	}
-	zone = strings.ToLower(strings.TrimSpace(zone))
-	if zone == "" {
-		zone = strings.ToLower(strings.TrimSpace(defZone))
-	}
-	if zone == "" {
-		return qcerr.BadRequest(qcerr.Violation("zone", "zone is required: this server has no default zone"))
-	}
-	if !validID(zone) {
-		return qcerr.BadRequest(qcerr.Violation("zone", fmt.Sprintf("zone %q is not a zone id such as pek3a", clip(zone))))
+	zone = zoneid.Resolve(zone, defZone)
+	if v := zoneid.Violation(zone); v != nil {
+		return qcerr.BadRequest(v)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

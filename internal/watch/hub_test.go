@@ -388,6 +388,36 @@ func TestRequestValidation(t *testing.T) {
 	}
 }
 
+// TestZoneRule: watches follow the zone rule of typed RPCs and CallService (package zone): a zone that
+// is not a lower-case zone id is refused, not corrected; a zone id is accepted.
+func TestZoneRule(t *testing.T) { synctest.Test(t, testZoneRule) }
+
+func testZoneRule(t *testing.T) {
+	h := newTestHub(t, newFake(), fastOptions())
+	ctx := testCtx(t)
+	for _, zone := range []string{"PEK3A", " pek3a", "pek3a ", "pek3a&action=RunInstances", "p"} {
+		_, err := h.Jobs(ctx, zone, []string{"j-1"})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("zone %q: err = %v, want INVALID_ARGUMENT", zone, err)
+			continue
+		}
+		var field string
+		for _, d := range status.Convert(err).Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 {
+				field = br.GetFieldViolations()[0].GetField()
+			}
+		}
+		if field != "zone" {
+			t.Errorf("zone %q: BadRequest names %q, want zone (%v)", zone, field, err)
+		}
+	}
+	w, err := h.Jobs(ctx, "gd2", []string{"j-1"})
+	if err != nil {
+		t.Fatalf("zone gd2: %v", err)
+	}
+	w.Close()
+}
+
 func TestResourceWatchWithFake(t *testing.T) { synctest.Test(t, testResourceWatchWithFake) }
 
 func testResourceWatchWithFake(t *testing.T) {
