@@ -35,8 +35,9 @@ type account struct {
 	lbs        map[string]*loadBalancer
 	listeners  map[string]*lbListener
 	backends   map[string]*lbBackend
-	defaultSGs map[string]string // zone -> default security group id
-	ipSeq      int               // private IPs handed out in vxnet-0
+	store      map[string]map[string]*stored // generic store: kind -> id -> item
+	defaultSGs map[string]string             // zone -> default security group id
+	ipSeq      int                           // private IPs handed out in vxnet-0
 	eipSeq     int
 }
 
@@ -60,6 +61,7 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		lbs:        make(map[string]*loadBalancer),
 		listeners:  make(map[string]*lbListener),
 		backends:   make(map[string]*lbBackend),
+		store:      make(map[string]map[string]*stored),
 		defaultSGs: make(map[string]string),
 	}
 	a.owner = a.newID("usr")

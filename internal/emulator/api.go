@@ -139,7 +139,7 @@ func (e *Emulator) dispatch(keyID, action string, params map[string]string, f Fa
 	}
 	h := spec.h
 	if !modeled {
-		h = func(a *account, r *request) (result, *apiError) { return fallbackAnswer(a, r, sa), nil }
+		h = func(a *account, r *request) (result, *apiError) { return a.genericAnswer(r, sa) }
 	}
 	res, err := e.run(a, r, h)
 	if err != nil {

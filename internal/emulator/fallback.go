@@ -6,21 +6,16 @@ import (
 	"strings"
 	"sync"
 
-	"google.golang.org/genproto/googleapis/api/annotations"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
-	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 )
 
-// This file drives the emulator from the generated descriptors of package qingcloud.iaas.v1
-// (themselves generated from the official Swagger specs): every action there is known, its
-// required parameters and scalar types are checked for modeled and unmodeled actions alike, and
-// an action that is not modeled gets a schema-valid, empty answer (with a job when the action is
-// delayed).
-
-const specPackage = "qingcloud.iaas.v1"
+// This file drives the emulator from the action table (internal/api, derived from the generated
+// descriptors of package qingcloud.iaas.v1, themselves generated from the official Swagger specs):
+// every action there is known, and its required parameters and scalar types are checked for modeled
+// and unmodeled actions alike, by the emulator's own code. An action that is not modeled is answered
+// from the generic store (store.go).
 
 // specAction is what the descriptors say about one action.
 type specAction struct {
@@ -31,31 +26,17 @@ type specAction struct {
 	jobIDs  bool // the response has job_ids
 }
 
-// specActions returns the actions of the registered descriptors by name.
+// specActions returns the actions of the action table (internal/api) by name.
 var specActions = sync.OnceValue(func() map[string]*specAction {
 	out := map[string]*specAction{}
-	protoregistry.GlobalFiles.RangeFilesByPackage(specPackage, func(fd protoreflect.FileDescriptor) bool {
-		svcs := fd.Services()
-		for i := 0; i < svcs.Len(); i++ {
-			methods := svcs.Get(i).Methods()
-			for j := 0; j < methods.Len(); j++ {
-				m := methods.Get(j)
-				opt, _ := proto.GetExtension(m.Options(), iaasv1.E_Action).(*iaasv1.Action)
-				if opt.GetName() == "" || opt.GetItemField() != "" || m.IsStreamingServer() || m.IsStreamingClient() {
-					continue // not an action, or the streaming variant of one
-				}
-				if _, dup := out[opt.GetName()]; dup {
-					continue
-				}
-				sa := &specAction{name: opt.GetName(), in: m.Input(), out: m.Output()}
-				sa.noZone = sa.in.Fields().ByName("zone") == nil
-				sa.jobID = sa.out.Fields().ByName("job_id") != nil
-				sa.jobIDs = sa.out.Fields().ByName("job_ids") != nil
-				out[sa.name] = sa
-			}
-		}
-		return true
-	})
+	for _, name := range api.Actions() {
+		m := api.ByAction(name)
+		sa := &specAction{name: name, in: m.Input.Descriptor(), out: m.Output.Descriptor()}
+		sa.noZone = sa.in.Fields().ByName("zone") == nil
+		sa.jobID = sa.out.Fields().ByName("job_id") != nil
+		sa.jobIDs = sa.out.Fields().ByName("job_ids") != nil
+		out[name] = sa
+	}
 	return out
 })
 
@@ -70,24 +51,6 @@ func SpecActions() []string {
 	return out
 }
 
-// wireName is the QingCloud name of a field.
-func wireName(fd protoreflect.FieldDescriptor) string {
-	if n, _ := proto.GetExtension(fd.Options(), iaasv1.E_WireName).(string); n != "" {
-		return n
-	}
-	return string(fd.Name())
-}
-
-func isRequired(fd protoreflect.FieldDescriptor) bool {
-	behaviors, _ := proto.GetExtension(fd.Options(), annotations.E_FieldBehavior).([]annotations.FieldBehavior)
-	for _, b := range behaviors {
-		if b == annotations.FieldBehavior_REQUIRED {
-			return true
-		}
-	}
-	return false
-}
-
 // validate checks required parameters (1100 naming the first missing one, in field order) and
 // the syntax of scalar values (1100 when an integer, number or boolean does not parse).
 func (sa *specAction) validate(params map[string]string) *apiError {
@@ -98,13 +61,13 @@ func validateMessage(md protoreflect.MessageDescriptor, prefix string, params ma
 	fields := md.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
-		name := prefix + wireName(fd)
+		name := prefix + api.WireName(fd)
 		switch {
 		case fd.IsMap():
 			continue
 		case fd.IsList() && fd.Kind() == protoreflect.MessageKind:
 			idx := listIndexes(params, name, true)
-			if top && isRequired(fd) && len(idx) == 0 {
+			if top && api.IsRequired(fd) && len(idx) == 0 {
 				return errMissing(name + ".1")
 			}
 			if isStruct(fd.Message()) {
@@ -117,7 +80,7 @@ func validateMessage(md protoreflect.MessageDescriptor, prefix string, params ma
 			}
 		case fd.IsList():
 			idx := listIndexes(params, name, false)
-			if top && isRequired(fd) && len(idx) == 0 {
+			if top && api.IsRequired(fd) && len(idx) == 0 {
 				return errMissing(name + ".1")
 			}
 			for _, n := range idx {
@@ -128,12 +91,12 @@ func validateMessage(md protoreflect.MessageDescriptor, prefix string, params ma
 			}
 		case fd.Kind() == protoreflect.MessageKind:
 			// A nested object is sent as JSON text (or flattened); only presence is checked.
-			if top && isRequired(fd) && params[name] == "" && len(listIndexes(params, name, true)) == 0 {
+			if top && api.IsRequired(fd) && params[name] == "" && len(listIndexes(params, name, true)) == 0 {
 				return errMissing(name)
 			}
 		default:
 			v, ok := params[name]
-			if top && isRequired(fd) && strings.TrimSpace(v) == "" {
+			if top && api.IsRequired(fd) && strings.TrimSpace(v) == "" {
 				return errMissing(name)
 			}
 			if ok {
@@ -217,34 +180,6 @@ func checkScalar(fd protoreflect.FieldDescriptor, key, v string) *apiError {
 	return nil
 }
 
-// fallbackAnswer answers an action that is not modeled: [] for every list (total_count 0), and a
-// job that runs to completion for delayed actions. Nothing else changes.
-func fallbackAnswer(a *account, r *request, sa *specAction) result {
-	res := result{}
-	fields := sa.out.Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		name := wireName(fd)
-		switch {
-		case name == "action" || name == "ret_code":
-		case name == "total_count":
-			res[name] = 0
-		case fd.IsList():
-			res[name] = []any{}
-		}
-	}
-	if sa.jobID || sa.jobIDs {
-		j := a.newJob(r, requestIDs(sa, r.params))
-		if sa.jobID {
-			res["job_id"] = j.id
-		}
-		if sa.jobIDs {
-			res["job_ids"] = []string{j.id}
-		}
-	}
-	return res
-}
-
 // requestIDs collects the values of the required string parameters (the resources a delayed
 // action acts on), for the job's resource_ids.
 func requestIDs(sa *specAction, params map[string]string) []string {
@@ -252,10 +187,10 @@ func requestIDs(sa *specAction, params map[string]string) []string {
 	fields := sa.in.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
-		if fd.Kind() != protoreflect.StringKind || !isRequired(fd) || fd.Name() == "zone" {
+		if fd.Kind() != protoreflect.StringKind || !api.IsRequired(fd) || fd.Name() == "zone" {
 			continue
 		}
-		name := wireName(fd)
+		name := api.WireName(fd)
 		if fd.IsList() {
 			for _, n := range listIndexes(params, name, false) {
 				out = append(out, strings.TrimSpace(params[name+"."+n]))

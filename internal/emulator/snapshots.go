@@ -123,6 +123,7 @@ func init() {
 	register("CaptureInstanceFromSnapshot", captureInstanceFromSnapshot)
 	register("DescribeImages", describeImages)
 	register("CaptureInstance", captureInstance)
+	register("CloneImages", cloneImages)
 	register("DeleteImages", deleteImages)
 	register("ModifyImageAttributes", modifyImageAttributes)
 }
@@ -339,6 +340,36 @@ func captureInstanceFromSnapshot(a *account, r *request) (result, *apiError) {
 	img := a.createImage(r, r.str("image_name"), s.size, from, j)
 	j.resourceIDs = []string{s.id, img.id}
 	return result{"image_id": img.id, "job_id": j.id}, nil
+}
+
+// cloneImages copies an available image (a system or a private one) into count private images.
+func cloneImages(a *account, r *request) (result, *apiError) {
+	id, err := r.required("image")
+	if err != nil {
+		return nil, err
+	}
+	src, err := a.findImage(r, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := src.need("cloned", "available"); err != nil {
+		return nil, err
+	}
+	count, err := r.count()
+	if err != nil {
+		return nil, err
+	}
+	name := r.str("image_name")
+	if name == "" {
+		name = src.name
+	}
+	j := a.newJob(r, nil)
+	ids := make([]string, count)
+	for i := range ids {
+		ids[i] = a.createImage(r, name, src.size, src, j).id
+	}
+	j.resourceIDs = append([]string{src.id}, ids...)
+	return result{"images": ids, "job_id": j.id}, nil
 }
 
 func captureInstance(a *account, r *request) (result, *apiError) {

@@ -47,6 +47,7 @@ var validVolumeTypes = []int{0, 1, 2, 3, 4, 5, 6, 10, 100, 200}
 
 func init() {
 	register("CreateVolumes", createVolumes)
+	register("CloneVolumes", cloneVolumes)
 	register("DescribeVolumes", describeVolumes)
 	register("DeleteVolumes", deleteVolumes)
 	register("AttachVolumes", attachVolumes)
@@ -96,6 +97,41 @@ func createVolumes(a *account, r *request) (result, *apiError) {
 		ids[i] = a.createVolume(r, r.str("volume_name"), size, typ, j, i, count).id
 	}
 	j.resourceIDs = ids
+	return result{"volumes": ids, "job_id": j.id}, nil
+}
+
+// cloneVolumes copies an available or in-use volume (count copies, of its size and type unless
+// volume_type is given); the copies are available when the job ends.
+func cloneVolumes(a *account, r *request) (result, *apiError) {
+	id, err := r.required("volume")
+	if err != nil {
+		return nil, err
+	}
+	src, err := lookupOne(r, a.volumes, id, volBase)
+	if err != nil {
+		return nil, err
+	}
+	if err := src.need("cloned", "available", "in-use"); err != nil {
+		return nil, err
+	}
+	typ, err := r.integer("volume_type", src.volumeType)
+	if err != nil {
+		return nil, err
+	}
+	count, err := r.count()
+	if err != nil {
+		return nil, err
+	}
+	name := r.str("volume_name")
+	if name == "" {
+		name = src.name
+	}
+	j := a.newJob(r, nil)
+	ids := make([]string, count)
+	for i := range ids {
+		ids[i] = a.createVolume(r, name, src.size, typ, j, i, count).id
+	}
+	j.resourceIDs = append([]string{src.id}, ids...)
 	return result{"volumes": ids, "job_id": j.id}, nil
 }
 

@@ -1,0 +1,632 @@
+package emulator
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
+)
+
+// This file is the generic resource store: every kind of resource that a Describe action of the
+// descriptors lists (api.ResourceKinds) and that no hand-written handler models is kept here as a
+// generated qingcloud.iaas.v1 item message, and every action on it that is not modelled is answered
+// from its descriptors:
+//
+//   - Describe<Kind>s lists the stored items (ids, status.N, search_word, zone, and any other request
+//     parameter that names a field of the item), paged by offset/limit;
+//   - an action whose answer has an id of a kind (<kind>_id, or the kind's id list) and whose name
+//     starts with a create verb (Create, Add, Upload, Allocate, Clone, Associate, Deploy, Run) creates
+//     the items; the request's parameters fill the item's fields of the same name (or of the same name
+//     plus _id, as router fills router_id); a delayed action starts them pending and its job makes
+//     them active;
+//   - Delete, Start, Stop, Restart, Resize, Update on a list of ids move the named items through the
+//     verb's transition (with the action's job when it is delayed); Modify...Attributes sets the
+//     fields its parameters name;
+//   - the named ids of a kind that can be created must exist (2100 otherwise);
+//   - every other id of the answer echoes the request parameter it names (router_id ← router,
+//     cache_ids ← caches), or is a fresh id.
+//
+// A simple family is therefore a row of kindRows (its id prefix and final status) or nothing at all.
+
+// kindRow is what the descriptors do not say about a kind of the generic store.
+type kindRow struct {
+	prefix string // id prefix; default: the initials of the kind's words
+	status string // status once created; default "active" for kinds with a status
+}
+
+// kindRows are the kinds whose id prefix or status differs from the defaults.
+var kindRows = map[string]kindRow{
+	"server_certificate":       {prefix: "sc"},
+	"loadbalancer_policy":      {prefix: "lbp"},
+	"loadbalancer_policy_rule": {prefix: "lbpr"},
+	"router_static":            {prefix: "rtrs"},
+	"security_group_ipset":     {prefix: "ipset"},
+	"security_group_snapshot":  {prefix: "sgs"},
+	"cache_parameter_group":    {prefix: "cpg"},
+	"cache":                    {prefix: "c"},
+	"cache_node":               {prefix: "cn"},
+	"cluster":                  {prefix: "cl"},
+	"node":                     {prefix: "cln"},
+	"dns_alias":                {prefix: "dnsa"},
+	"mongo":                    {prefix: "mongo"},
+	"rdb":                      {prefix: "rdb"},
+	"s2_server":                {prefix: "s2"},
+	"nic":                      {prefix: "nic", status: "available"},
+	"notification_list":        {prefix: "nl"},
+	"access_key":               {prefix: "ak"},
+}
+
+// storeKind is one kind of the generic store.
+type storeKind struct {
+	api.ResourceKind
+	item      protoreflect.MessageType // the item message of SetField
+	prefix    string
+	status    string // "" for kinds without status
+	creatable bool   // some action creates items of this kind
+}
+
+// createVerbs start the name of actions that create the ids of their answer.
+var createVerbs = []string{"Create", "Add", "Upload", "Allocate", "Clone", "Associate", "Deploy", "Run"}
+
+// verbOps are the transitions of the lifecycle verbs on stored items with a status.
+var verbOps = map[string]op{
+	"Delete":  {transition: "deleting", to: "deleted"},
+	"Start":   {transition: "starting", to: "active"},
+	"Stop":    {transition: "stopping", to: "stopped"},
+	"Restart": {transition: "restarting", to: "active"},
+	"Resize":  {transition: "resizing"},
+	"Update":  {transition: "updating"},
+}
+
+// verbOf returns the leading verb of an action name ("Delete" of "DeleteCaches").
+func verbOf(action string) string {
+	for i := 1; i < len(action); i++ {
+		if action[i] >= 'A' && action[i] <= 'Z' {
+			return action[:i]
+		}
+	}
+	return action
+}
+
+func isCreateVerb(v string) bool {
+	for _, c := range createVerbs {
+		if v == c {
+			return true
+		}
+	}
+	return false
+}
+
+// storeKinds returns the kinds of the generic store by name.
+var storeKinds = sync.OnceValue(func() map[string]*storeKind {
+	modelledKind := map[string]bool{}
+	for _, k := range api.ResourceKinds() {
+		if _, ok := actions[k.Action]; ok {
+			modelledKind[k.Name] = true
+		}
+	}
+	out := map[string]*storeKind{}
+	for _, k := range api.ResourceKinds() {
+		if _, ok := actions[k.Action]; ok || modelledKind[k.Name] || out[k.Name] != nil {
+			continue
+		}
+		m := api.ByAction(k.Action)
+		set := api.FieldByWireName(m.Output.Descriptor(), k.SetField)
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(set.Message().FullName())
+		if err != nil {
+			continue
+		}
+		row := kindRows[k.Name]
+		sk := &storeKind{ResourceKind: k, item: mt, prefix: row.prefix, status: row.status}
+		if sk.prefix == "" {
+			for _, w := range strings.Split(k.Name, "_") {
+				sk.prefix += w[:1]
+			}
+		}
+		if k.HasStatus && sk.status == "" {
+			sk.status = "active"
+		}
+		if !k.HasStatus {
+			sk.status = ""
+		}
+		out[k.Name] = sk
+	}
+	for _, sa := range specActions() {
+		if _, modelled := actions[sa.name]; modelled || !isCreateVerb(verbOf(sa.name)) {
+			continue
+		}
+		fields := sa.out.Fields()
+		for i := 0; i < fields.Len(); i++ {
+			if k := kindOfIDField(out, fields.Get(i)); k != nil {
+				k.creatable = true
+			}
+		}
+	}
+	return out
+})
+
+// kindOfIDField returns the stored kind whose ids an answer field holds: <kind>_id, or a list named
+// the kind's id parameter, <kind>_ids or new_<kind>_ids.
+func kindOfIDField(kinds map[string]*storeKind, fd protoreflect.FieldDescriptor) *storeKind {
+	if fd.Kind() != protoreflect.StringKind {
+		return nil
+	}
+	name := api.WireName(fd)
+	if !fd.IsList() {
+		if base, ok := strings.CutSuffix(name, "_id"); ok {
+			return kinds[base]
+		}
+		return nil
+	}
+	for _, k := range kinds {
+		if name == k.IDParam || name == k.Name+"_ids" || name == "new_"+k.Name+"_ids" {
+			return k
+		}
+	}
+	return nil
+}
+
+// stored is one item of the generic store.
+type stored struct {
+	base
+	kind *storeKind
+	msg  proto.Message // the item's fields other than those of base
+}
+
+// storeOf returns the items of kind k in a, creating the map.
+func (a *account) storeOf(k *storeKind) map[string]*stored {
+	m := a.store[k.Name]
+	if m == nil {
+		m = map[string]*stored{}
+		a.store[k.Name] = m
+	}
+	return m
+}
+
+func storedBase(s *stored) *base { return &s.base }
+
+// describeStoreKind returns the stored kind that a Describe action lists, or nil.
+func describeStoreKind(action string) *storeKind {
+	k, ok := api.ResourceKindOf(action)
+	if !ok {
+		return nil
+	}
+	sk := storeKinds()[k.Name]
+	if sk == nil || sk.Action != action {
+		return nil
+	}
+	return sk
+}
+
+// standardParams are the request parameters of Describe actions that are not item filters.
+var standardParams = map[string]bool{
+	"zone": true, "offset": true, "limit": true, "verbose": true, "search_word": true, "owner": true,
+	"status": true, "tags": true, "project_id": true, "sort_key": true, "reverse": true,
+}
+
+// describeStored lists the stored items of k.
+func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (result, *apiError) {
+	keep := a.describeFilter(r, k.IDParam)
+	type eq struct {
+		fd protoreflect.FieldDescriptor
+		v  string
+	}
+	var filters []eq
+	fields := sa.in.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		name := api.WireName(fd)
+		v := strings.TrimSpace(r.params[name])
+		if fd.IsList() || fd.Kind() != protoreflect.StringKind || standardParams[name] || v == "" {
+			continue
+		}
+		if target := itemField(k.item.Descriptor(), name); target != nil && target.Kind() == protoreflect.StringKind {
+			filters = append(filters, eq{target, v})
+		}
+	}
+	items := filterSorted(a.storeOf(k), storedBase, func(s *stored) bool {
+		if !keep(&s.base) {
+			return false
+		}
+		m := s.msg.ProtoReflect()
+		for _, f := range filters {
+			if m.Get(f.fd).String() != f.v {
+				return false
+			}
+		}
+		return true
+	})
+	return describeResult(r, k.SetField, items, func(s *stored) map[string]any { return a.renderStored(s) })
+}
+
+// itemField returns the field of an item that a request parameter names: the same wire name, or
+// the name plus _id (router → router_id).
+func itemField(md protoreflect.MessageDescriptor, param string) protoreflect.FieldDescriptor {
+	if fd := api.FieldByWireName(md, param); fd != nil && !fd.IsList() && !fd.IsMap() {
+		return fd
+	}
+	if fd := api.FieldByWireName(md, param+"_id"); fd != nil && !fd.IsList() && !fd.IsMap() {
+		return fd
+	}
+	return nil
+}
+
+// secretField reports whether an item field holds a secret that answers never carry.
+func secretField(name string) bool {
+	for _, s := range []string{"private_key", "passwd", "password", "secret"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// fill sets the scalar fields of s's message that the request's parameters name.
+func (s *stored) fill(r *request) *apiError {
+	m := s.msg.ProtoReflect()
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		name := api.WireName(fd)
+		if fd.IsList() || fd.IsMap() || fd.Kind() == protoreflect.MessageKind || secretField(name) || name == s.kind.IDField {
+			continue
+		}
+		v, ok := r.params[name]
+		if !ok && strings.HasSuffix(name, "_id") {
+			v, ok = r.params[strings.TrimSuffix(name, "_id")]
+		}
+		if !ok || strings.TrimSpace(v) == "" {
+			continue
+		}
+		val, err := scalarOf(fd, strings.TrimSpace(v))
+		if err != nil {
+			return errInvalid("parameter [%s]: %v", name, err)
+		}
+		m.Set(fd, val)
+	}
+	if v := r.str(s.kind.Name + "_name"); v != "" {
+		s.name = v
+	}
+	if v, ok := r.params["description"]; ok {
+		s.description = v
+	}
+	return nil
+}
+
+// scalarOf parses a parameter value for a scalar field (its syntax was checked by validate).
+func scalarOf(fd protoreflect.FieldDescriptor, v string) (protoreflect.Value, error) {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		return protoreflect.ValueOfString(v), nil
+	case protoreflect.BoolKind:
+		return protoreflect.ValueOfBool(v == "1" || strings.EqualFold(v, "true")), nil
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		n, err := strconv.ParseInt(v, 10, 32)
+		return protoreflect.ValueOfInt32(int32(n)), err
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		n, err := strconv.ParseInt(v, 10, 64)
+		return protoreflect.ValueOfInt64(n), err
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		n, err := strconv.ParseUint(v, 10, 32)
+		return protoreflect.ValueOfUint32(uint32(n)), err
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		n, err := strconv.ParseUint(v, 10, 64)
+		return protoreflect.ValueOfUint64(n), err
+	case protoreflect.FloatKind:
+		f, err := strconv.ParseFloat(v, 32)
+		return protoreflect.ValueOfFloat32(float32(f)), err
+	case protoreflect.DoubleKind:
+		f, err := strconv.ParseFloat(v, 64)
+		return protoreflect.ValueOfFloat64(f), err
+	case protoreflect.EnumKind:
+		if ev := fd.Enum().Values().ByName(protoreflect.Name(v)); ev != nil {
+			return protoreflect.ValueOfEnum(ev.Number()), nil
+		}
+		n, err := strconv.Atoi(v)
+		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n)), err
+	}
+	return protoreflect.Value{}, nil
+}
+
+// renderStored renders an item: its message with the fields of base set.
+func (a *account) renderStored(s *stored) map[string]any {
+	m := proto.Clone(s.msg).ProtoReflect()
+	md := m.Descriptor()
+	set := func(name, v string) {
+		if fd := api.FieldByWireName(md, name); fd != nil && fd.Kind() == protoreflect.StringKind && !fd.IsList() {
+			m.Set(fd, protoreflect.ValueOfString(v))
+		}
+	}
+	setTime := func(name string, t time.Time) {
+		if fd := api.FieldByWireName(md, name); fd != nil && fd.Kind() == protoreflect.MessageKind &&
+			fd.Message().FullName() == "google.protobuf.Timestamp" && !t.IsZero() {
+			m.Set(fd, protoreflect.ValueOfMessage(timestamppb.New(t).ProtoReflect()))
+		}
+	}
+	set(s.kind.IDField, s.id)
+	set(s.kind.Name+"_name", s.name)
+	set("description", s.description)
+	set("zone_id", s.zone)
+	set("owner", a.owner)
+	if s.kind.HasStatus {
+		set("status", s.status)
+		set("transition_status", s.transition)
+	}
+	setTime("create_time", s.created)
+	setTime("status_time", s.statusTime)
+	out := render(m)
+	if s.kind.HasStatus {
+		out["transition_status"] = s.transition // "" is a value here, not an absent field
+	}
+	return out
+}
+
+// storedRef is a stored item that a request names, and whether it is named in a list parameter.
+type storedRef struct {
+	it   *stored
+	list bool
+}
+
+// refs returns the stored items the request names: a list parameter named a kind's id parameter, or
+// a singular parameter named the kind. An unknown id of a kind that can be created is 2100.
+func (a *account) refs(r *request, sa *specAction) ([]storedRef, *apiError) {
+	kinds := storeKinds()
+	byParam := map[string]*storeKind{}
+	for _, k := range kinds {
+		byParam[k.IDParam] = k
+	}
+	var out []storedRef
+	fields := sa.in.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.Kind() != protoreflect.StringKind {
+			continue
+		}
+		name := api.WireName(fd)
+		var k *storeKind
+		var ids []string
+		if fd.IsList() {
+			k, ids = byParam[name], r.list(name)
+		} else {
+			k, ids = kinds[name], nil
+			if v := strings.TrimSpace(r.params[name]); v != "" {
+				ids = []string{v}
+			}
+		}
+		if k == nil {
+			continue
+		}
+		for _, id := range ids {
+			it := a.storeOf(k)[id]
+			if it == nil || !r.inZone(it.zone) {
+				if k.creatable {
+					return nil, errNotFound(id)
+				}
+				continue
+			}
+			out = append(out, storedRef{it: it, list: fd.IsList()})
+		}
+	}
+	return out, nil
+}
+
+// create adds n items of kind k made by the request (pending under job j when it is delayed).
+func (a *account) create(r *request, k *storeKind, j *job, n int) ([]string, *apiError) {
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		status := k.status
+		if j != nil && status != "" {
+			status = "pending"
+		}
+		s := &stored{base: a.newBase(r, k.Name, k.prefix, "", status), kind: k, msg: k.item.New().Interface()}
+		if err := s.fill(r); err != nil {
+			return nil, err
+		}
+		a.storeOf(k)[s.id] = s
+		if j != nil && status != "" {
+			a.begin(&s.base, j, i, n, op{transition: "creating", to: k.status}, remover(a, a.storeOf(k), s.id))
+		}
+		out = append(out, s.id)
+	}
+	return out, nil
+}
+
+// apply moves a stored item through the lifecycle verb of the request (under job j when delayed).
+func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int) *apiError {
+	s := ref.it
+	switch {
+	case verb == "Modify" && !ref.list:
+		if err := s.idle(); err != nil {
+			return err
+		}
+		return s.fill(r)
+	case !ref.list:
+		return nil
+	}
+	o, ok := verbOps[verb]
+	if !ok {
+		return nil
+	}
+	if err := s.idle(); err != nil {
+		return err
+	}
+	if s.gone {
+		return errDenied("%s [%s] has been deleted", s.kind.Name, s.id)
+	}
+	rm := remover(a, a.storeOf(s.kind), s.id)
+	switch {
+	case s.kind.status == "" && verb == "Delete":
+		rm()
+	case s.kind.status == "":
+	case j != nil:
+		a.begin(&s.base, j, i, n, o, rm)
+	case o.to != "":
+		s.status, s.statusTime = o.to, r.now
+		if terminal(s.status) {
+			a.retire(&s.base, r.now, rm)
+		}
+	}
+	return nil
+}
+
+// genericAnswer answers an action that no handler models, from its descriptors and the generic
+// store.
+func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) {
+	if k := describeStoreKind(sa.name); k != nil {
+		return a.describeStored(r, sa, k)
+	}
+	refs, err := a.refs(r, sa)
+	if err != nil {
+		return nil, err
+	}
+	res := result{}
+	fields := sa.out.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		switch name := api.WireName(fd); {
+		case name == "action" || name == "ret_code":
+		case name == "total_count":
+			res[name] = 0
+		case fd.IsList():
+			res[name] = []any{}
+		}
+	}
+	var j *job
+	if sa.jobID || sa.jobIDs {
+		j = a.newJob(r, requestIDs(sa, r.params))
+		if sa.jobID {
+			res["job_id"] = j.id
+		}
+		if sa.jobIDs {
+			res["job_ids"] = []string{j.id}
+		}
+	}
+	verb := verbOf(sa.name)
+	nList := 0
+	for _, ref := range refs {
+		if ref.list {
+			nList++
+		}
+	}
+	i := 0
+	for _, ref := range refs {
+		if err := a.apply(r, ref, verb, j, i, nList); err != nil {
+			return nil, err
+		}
+		if ref.list {
+			i++
+		}
+	}
+	kinds := storeKinds()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		name := api.WireName(fd)
+		if fd.Kind() != protoreflect.StringKind || name == "job_id" || name == "job_ids" {
+			continue
+		}
+		if echo := echoed(r, fd); len(echo) > 0 {
+			res[name] = oneOrList(fd, echo)
+			continue
+		}
+		if !idAnswerField(fd, verb) {
+			continue
+		}
+		var created []string
+		if k := kindOfIDField(kinds, fd); k != nil && isCreateVerb(verb) {
+			n := 1
+			if c, _ := r.integer("node_count", 1); fd.IsList() && c > 1 && c <= maxCount {
+				n = c
+			}
+			if created, err = a.create(r, k, j, n); err != nil {
+				return nil, err
+			}
+		} else if name == "zone_id" {
+			created = []string{a.createZone(r)}
+		} else if name == "vxnet_id" {
+			created = []string{vxnet0} // the base network every account has
+		} else {
+			created = []string{a.newID(idPrefix(name))}
+		}
+		if j != nil {
+			j.resourceIDs = append(j.resourceIDs, created...)
+		}
+		res[name] = oneOrList(fd, created)
+	}
+	return res, nil
+}
+
+// idAnswerField reports whether an answer field that repeats no request parameter holds ids: a
+// string named *_id, a list named *_ids or holding the ids of a stored kind, or any list of strings
+// of an action that creates (vxnet_subnets of GetResourceLimit is no id list).
+func idAnswerField(fd protoreflect.FieldDescriptor, verb string) bool {
+	name := api.WireName(fd)
+	if !fd.IsList() {
+		return strings.HasSuffix(name, "_id")
+	}
+	return strings.HasSuffix(name, "_ids") || kindOfIDField(storeKinds(), fd) != nil || isCreateVerb(verb)
+}
+
+// echoed returns the request ids an answer field repeats: a parameter of the same name (a list
+// parameter for a list field), or the field's name without _id (router_id ← router), or the plural
+// of the field's name without _ids (cache_ids ← caches).
+func echoed(r *request, fd protoreflect.FieldDescriptor) []string {
+	name := api.WireName(fd)
+	if fd.IsList() {
+		cands := []string{name}
+		if base, ok := strings.CutSuffix(name, "_ids"); ok {
+			cands = append(cands, base+"s", base+"es", strings.TrimSuffix(base, "y")+"ies")
+		}
+		for _, c := range cands {
+			if l := r.list(c); len(l) > 0 {
+				return l
+			}
+		}
+		return nil
+	}
+	for _, c := range []string{name, strings.TrimSuffix(name, "_id")} {
+		if v := strings.TrimSpace(r.params[c]); v != "" && c != "zone" {
+			return []string{v}
+		}
+	}
+	return nil
+}
+
+// idPrefix is the prefix of a fresh id for an answer field: the initials of its words without
+// id/ids/new ("app" for app_id, "n" for node_ids).
+func idPrefix(name string) string {
+	p := ""
+	for _, w := range strings.Split(name, "_") {
+		if w != "" && w != "id" && w != "ids" && w != "new" {
+			p += w[:1]
+		}
+	}
+	if p == "" {
+		p = "x"
+	}
+	return p
+}
+
+func oneOrList(fd protoreflect.FieldDescriptor, ids []string) any {
+	if fd.IsList() {
+		return ids
+	}
+	return ids[0]
+}
+
+// storedKindNames returns the names of the kinds of the generic store, sorted.
+func storedKindNames() []string {
+	var out []string
+	for name := range storeKinds() {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
