@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // maxMismatches bounds how many skipped values a MismatchError lists; the rest are only counted.
@@ -57,6 +57,23 @@ func (e *MismatchError) Error() string {
 	return b.String()
 }
 
+// Errors of Decode and ReadAnswer for a body that is not a JSON object at all; any other plain error
+// means malformed JSON.
+var (
+	// ErrEmptyBody is returned for a body that is empty or only whitespace.
+	ErrEmptyBody = errors.New("codec: response body is empty")
+	// ErrNotObject is wrapped by the error for a body that is valid JSON but not an object.
+	ErrNotObject = errors.New("not a JSON object")
+)
+
+// Answer is the envelope of a QingCloud answer: the raw JSON text of its top-level ret_code and
+// message members (nil when absent; the last one when repeated; keys matched like encoding/json, case
+// insensitively). Both alias the decoded data.
+type Answer struct {
+	RetCode []byte
+	Message []byte
+}
+
 // Decode fills msg from a QingCloud JSON response body; msg is reset first. It is tolerant:
 //
 //   - JSON keys are matched to fields by wire name (also by proto and JSON name); unknown keys are ignored;
@@ -69,52 +86,101 @@ func (e *MismatchError) Error() string {
 //     "T", and without a zone, read as UTC);
 //   - Struct takes an object, ListValue any JSON (a non-list becomes a one-element list), Value any
 //     JSON; a message, Struct or map field also takes a string holding a JSON object;
-//   - a single value where a list is expected is read as a one-element list.
+//   - a single value where a list is expected is read as a one-element list;
+//   - a key given twice counts once, the last time (and a wire name over an alias of the same field).
 //
 // Values that cannot be made to fit (an object into an int, an int32 overflow, an unparsable timestamp)
 // are skipped; after everything else is filled Decode returns a *MismatchError listing them.
-// Malformed JSON, trailing data, or a top level that is not an object is a plain error.
+// Malformed JSON, trailing data, or a top level that is not an object is a plain error (msg is then
+// left empty).
+//
+// Decode reads the body once, filling msg as it goes, with a plan of the message type worked out on
+// first use (see planOf).
 func Decode(data []byte, msg proto.Message) error {
 	if msg == nil {
 		return errors.New("codec: Decode into a nil message")
 	}
-	m := msg.ProtoReflect()
-	if !m.IsValid() {
-		return errors.New("codec: Decode into a nil message pointer")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var root any
-	if err := dec.Decode(&root); err != nil {
-		if err == io.EOF {
-			return errors.New("codec: response body is empty")
-		}
-		return fmt.Errorf("codec: response is not valid JSON: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("codec: response has data after the JSON value")
-	}
-	obj, ok := root.(map[string]any)
-	if !ok {
-		return fmt.Errorf("codec: response is %s, not a JSON object", describe(root))
-	}
-	proto.Reset(msg)
-	var d decoder
-	d.object(m, obj)
-	if len(d.mismatches) == 0 {
-		return nil
-	}
-	slices.SortFunc(d.mismatches, func(a, b FieldMismatch) int { return strings.Compare(a.Path, b.Path) })
-	return &MismatchError{Fields: d.mismatches, Omitted: d.omitted}
+	_, err := ReadAnswer(data, msg)
+	return err
 }
 
-// decoder fills messages from decoded JSON (map[string]any, []any, json.Number, string, bool, nil) and
-// collects mismatches.
+// ReadAnswer is Decode that also returns the answer's top-level ret_code and message, read in the same
+// pass. With a nil msg it only checks that data is one JSON object and reads those two members. A
+// *MismatchError comes with a complete Answer.
+func ReadAnswer(data []byte, msg proto.Message) (Answer, error) {
+	var m protoreflect.Message
+	var p *msgPlan
+	if msg != nil {
+		m = msg.ProtoReflect()
+		if !m.IsValid() {
+			return Answer{}, errors.New("codec: Decode into a nil message pointer")
+		}
+		p = planOf(m.Descriptor())
+	}
+	var ans Answer
+	d := decoder{s: scanner{data: data}, answer: &ans}
+	s := &d.s
+	s.ws()
+	if s.pos == len(data) {
+		return Answer{}, ErrEmptyBody
+	}
+	if s.peek() != '{' {
+		v, err := s.value()
+		if err != nil {
+			return Answer{}, fmt.Errorf("codec: response is not valid JSON: %w", err)
+		}
+		if s.ws(); s.pos != len(data) {
+			return Answer{}, errTrailing
+		}
+		return Answer{}, fmt.Errorf("codec: response is %s, %w", describe(&v), ErrNotObject)
+	}
+	if m != nil {
+		proto.Reset(msg)
+	}
+	err := d.object(p, m)
+	if err == nil {
+		if s.ws(); s.pos != len(data) {
+			err = errTrailing
+		}
+	} else {
+		err = fmt.Errorf("codec: response is not valid JSON: %w", err)
+	}
+	if err != nil {
+		if m != nil {
+			proto.Reset(msg)
+		}
+		return Answer{}, err
+	}
+	if mm := d.result(); mm != nil {
+		return ans, mm
+	}
+	return ans, nil
+}
+
+var errTrailing = errors.New("codec: response has data after the JSON value")
+
+// decoder fills messages from a scanner following their plans, and collects mismatches.
 type decoder struct {
-	mismatches []FieldMismatch
+	s scanner
+
+	mismatches []FieldMismatch // a dead one (taken back) has an empty Reason
+	dead       int
 	omitted    int
+	// ranges remembers which mismatches each member of the objects being decoded recorded, so that a
+	// repeated key can take back those of its earlier value; only members with mismatches are listed.
+	ranges []mismatchRange
 	// stack is the path to the value being decoded; it is rendered only when a mismatch is recorded.
 	stack []pathStep
+	// answer receives ret_code and message of the top-level object; nil once it was entered.
+	answer *Answer
+}
+
+// mismatchRange is the mismatches recorded by one member of an object.
+type mismatchRange struct {
+	field      int    // field index, or -1 for a key of a map or Struct (then key)
+	key        string //
+	start, end int    // d.mismatches[start:end]
+	omitted    int    // how many more were only counted
 }
 
 func (d *decoder) push(s pathStep) { d.stack = append(d.stack, s) }
@@ -141,134 +207,560 @@ func (d *decoder) path() string {
 
 // skip records a value that did not fit.
 func (d *decoder) skip(reason string) {
-	if len(d.mismatches) >= maxMismatches {
+	if len(d.mismatches)-d.dead >= maxMismatches {
 		d.omitted++
 		return
 	}
 	d.mismatches = append(d.mismatches, FieldMismatch{Path: d.path(), Reason: reason})
 }
 
-// object fills the fields of m from obj.
-func (d *decoder) object(m protoreflect.Message, obj map[string]any) {
-	ix := indexOf(m.Descriptor())
-	for k, v := range obj {
-		ent, ok := ix.byKey[k]
-		if !ok {
-			continue
-		}
-		if ent.alias {
-			// The wire name wins over an alias for the same field.
-			if _, both := obj[ix.wire[ent.fd.Index()]]; both {
-				continue
-			}
-		}
-		d.push(pathStep{key: k})
-		d.field(m, ent.fd, v)
-		d.pop()
+// mark notes where a member's mismatches start; track lists them once the member is done.
+func (d *decoder) mark() (int, int) { return len(d.mismatches), d.omitted }
+
+func (d *decoder) track(field int, key string, start, omitted int) {
+	if len(d.mismatches) != start || d.omitted != omitted {
+		d.ranges = append(d.ranges, mismatchRange{field: field, key: key, start: start, end: len(d.mismatches), omitted: d.omitted - omitted})
 	}
 }
 
-// field fills one field of m from v.
-func (d *decoder) field(m protoreflect.Message, fd protoreflect.FieldDescriptor, v any) {
-	if v == nil {
-		return
+// forget takes back the mismatches of earlier values of a member of the current object (whose
+// ranges start at base).
+func (d *decoder) forget(base, field int, key string) {
+	for i := base; i < len(d.ranges); i++ {
+		r := &d.ranges[i]
+		if r.field != field || r.key != key {
+			continue
+		}
+		for j := r.start; j < r.end; j++ {
+			if d.mismatches[j].Reason != "" {
+				d.mismatches[j] = FieldMismatch{}
+				d.dead++
+			}
+		}
+		d.omitted -= r.omitted
+		r.field, r.key = -2, ""
 	}
-	switch {
-	case fd.IsMap():
-		d.mapField(m, fd, v)
-	case fd.IsList():
-		d.listField(m, fd, v)
-	default:
-		if val, ok := d.single(m.NewField(fd), fd, v); ok {
-			m.Set(fd, val)
+}
+
+// result returns the recorded mismatches, sorted by path, or nil.
+func (d *decoder) result() *MismatchError {
+	if d.dead > 0 {
+		d.mismatches = slices.DeleteFunc(d.mismatches, func(f FieldMismatch) bool { return f.Reason == "" })
+	}
+	if len(d.mismatches) == 0 && d.omitted == 0 {
+		return nil
+	}
+	slices.SortFunc(d.mismatches, func(a, b FieldMismatch) int { return strings.Compare(a.Path, b.Path) })
+	return &MismatchError{Fields: d.mismatches, Omitted: d.omitted}
+}
+
+// object fills m (of plan p) from the object at the read position. With a nil plan it only reads the
+// object (and the answer's members).
+func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
+	s := &d.s
+	empty, err := s.openObject()
+	if err != nil || empty {
+		d.answer = nil
+		return err
+	}
+	ans := d.answer
+	d.answer = nil
+	// seen and wire are sets of fields: given at all, given by wire name.
+	var sets [4]uint64
+	var seen, wire []uint64
+	if p != nil {
+		if p.words <= 2 {
+			seen, wire = sets[:p.words], sets[2:2+p.words]
+		} else {
+			buf := make([]uint64, 2*p.words)
+			seen, wire = buf[:p.words], buf[p.words:]
 		}
 	}
+	base := len(d.ranges)
+	for {
+		raw, fl, err := s.key()
+		if err != nil {
+			return err
+		}
+		start := s.pos
+		var ref keyRef
+		ok := false
+		if p != nil {
+			if fl&strEscaped == 0 {
+				ref, ok = p.byKey[string(raw)]
+			} else {
+				ref, ok = p.byKey[unquote(raw)]
+			}
+		}
+		switch {
+		case !ok || ref.alias && wire[ref.field/64]&(1<<(ref.field%64)) != 0:
+			err = s.skip()
+		default:
+			i := ref.field
+			fp := &p.fields[i]
+			if seen[i/64]&(1<<(i%64)) != 0 {
+				// The key (or another of the field's keys) was given before: the last one counts.
+				d.forget(base, i, "")
+				m.Clear(fp.fd)
+			}
+			seen[i/64] |= 1 << (i % 64)
+			if !ref.alias {
+				wire[i/64] |= 1 << (i % 64)
+			}
+			ms, om := d.mark()
+			d.push(pathStep{key: ref.key})
+			err = d.field(fp, m)
+			d.pop()
+			d.track(i, "", ms, om)
+		}
+		if err != nil {
+			return err
+		}
+		if ans != nil {
+			ans.note(raw, fl, s.data[start:s.pos])
+		}
+		end, err := s.next('}', "after object key:value pair")
+		if err != nil {
+			return err
+		}
+		if end {
+			break
+		}
+	}
+	s.leave()
+	d.ranges = d.ranges[:base]
+	return nil
+}
+
+// note keeps the value of a top-level member if it is ret_code or message.
+func (a *Answer) note(raw []byte, fl strFlags, value []byte) {
+	key := raw
+	if fl&strEscaped != 0 {
+		key = []byte(unquote(raw))
+	}
+	switch {
+	case string(key) == "ret_code" || bytes.EqualFold(key, []byte("ret_code")):
+		a.RetCode = value
+	case string(key) == "message" || bytes.EqualFold(key, []byte("message")):
+		a.Message = value
+	}
+}
+
+// field fills one field of m from the value at the read position.
+func (d *decoder) field(fp *fieldPlan, m protoreflect.Message) error {
+	s := &d.s
+	if s.peek() == 'n' {
+		return s.literal("null") // unset
+	}
+	switch fp.shape {
+	case shapeMap:
+		_, err := d.objectOr(func() error { return d.mapObject(fp, m) })
+		return err
+	case shapeList:
+		return d.listField(fp, m)
+	}
+	if fp.msg != nil {
+		fresh := m.NewField(fp.fd)
+		ok, err := d.message(fp.msg, fresh.Message())
+		if ok {
+			m.Set(fp.fd, fresh)
+		}
+		return err
+	}
+	v, err := s.value()
+	if err != nil {
+		return err
+	}
+	if val, ok := d.scalar(&fp.sc, &v); ok {
+		m.Set(fp.fd, val)
+	}
+	return nil
 }
 
 // listField fills a repeated field from an array (or a single value, as a one-element list).
-func (d *decoder) listField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v any) {
-	arr, ok := v.([]any)
-	if !ok {
-		if s, isStr := v.(string); isStr && s == "" {
-			return
+func (d *decoder) listField(fp *fieldPlan, m protoreflect.Message) error {
+	s := &d.s
+	if s.peek() != '[' {
+		if s.pos+1 < len(s.data) && s.data[s.pos] == '"' && s.data[s.pos+1] == '"' {
+			s.pos += 2 // "" is unset
+			return nil
 		}
-		arr = []any{v}
-	}
-	if len(arr) == 0 {
-		return
-	}
-	l := m.Mutable(fd).List()
-	for i, el := range arr {
-		if el == nil && !holdsValue(fd) {
-			continue
-		}
-		d.push(pathStep{index: i, kind: indexElem})
-		if val, ok := d.single(l.NewElement(), fd, el); ok {
-			l.Append(val)
-		}
+		l := m.Mutable(fp.fd).List()
+		d.push(pathStep{index: 0, kind: indexElem})
+		err := d.element(fp, l)
 		d.pop()
-	}
-	if l.Len() == 0 {
-		m.Clear(fd)
-	}
-}
-
-// mapField fills a map field from an object.
-func (d *decoder) mapField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v any) {
-	obj, ok := asObject(v)
-	if !ok {
-		if s, isStr := v.(string); isStr && s == "" {
-			return
+		if l.Len() == 0 {
+			m.Clear(fp.fd)
 		}
-		d.skip("want an object, got " + describe(v))
-		return
+		return err
 	}
-	if len(obj) == 0 {
-		return
+	empty, err := s.openArray()
+	if err != nil || empty {
+		return err
 	}
-	mp := m.Mutable(fd).Map()
-	for k, el := range obj {
-		key, reason := mapKey(fd.MapKey().Kind(), k)
-		if reason != "" {
-			d.push(pathStep{key: k, kind: mapKeyElem})
-			d.skip(reason)
+	l := m.Mutable(fp.fd).List()
+	for i := 0; ; i++ {
+		if s.peek() == 'n' && !fp.holdsValue {
+			err = s.literal("null") // dropped
+		} else {
+			d.push(pathStep{index: i, kind: indexElem})
+			err = d.element(fp, l)
 			d.pop()
-			continue
 		}
-		if el == nil && !holdsValue(fd.MapValue()) {
-			continue
+		if err != nil {
+			return err
 		}
-		var zero protoreflect.Value
-		if isMessage(fd.MapValue()) {
-			zero = mp.NewValue()
+		end, err := s.next(']', "after array element")
+		if err != nil {
+			return err
 		}
+		if end {
+			break
+		}
+	}
+	s.leave()
+	if l.Len() == 0 {
+		m.Clear(fp.fd)
+	}
+	return nil
+}
+
+// element appends one value to a list.
+func (d *decoder) element(fp *fieldPlan, l protoreflect.List) error {
+	if fp.msg != nil {
+		fresh := l.NewElement()
+		ok, err := d.message(fp.msg, fresh.Message())
+		if ok {
+			l.Append(fresh)
+		}
+		return err
+	}
+	v, err := d.s.value()
+	if err != nil {
+		return err
+	}
+	if val, ok := d.scalar(&fp.sc, &v); ok {
+		l.Append(val)
+	}
+	return nil
+}
+
+// mapObject fills a map field from the object at the read position.
+func (d *decoder) mapObject(fp *fieldPlan, m protoreflect.Message) error {
+	s := &d.s
+	empty, err := s.openObject()
+	if err != nil || empty {
+		return err
+	}
+	mp := m.Mutable(fp.fd).Map()
+	base := len(d.ranges)
+	for {
+		raw, fl, err := s.key()
+		if err != nil {
+			return err
+		}
+		k := strValue(raw, fl)
+		if len(d.ranges) > base {
+			d.forget(base, -1, k)
+		}
+		ms, om := d.mark()
 		d.push(pathStep{key: k, kind: mapKeyElem})
-		if val, ok := d.single(zero, fd.MapValue(), el); ok {
-			mp.Set(key, val)
-		}
+		err = d.mapEntry(fp, mp, k)
 		d.pop()
-	}
-	if mp.Len() == 0 {
-		m.Clear(fd)
-	}
-}
-
-// holdsValue reports whether fd holds google.protobuf.Value, where null is a value of its own.
-func holdsValue(fd protoreflect.FieldDescriptor) bool {
-	return isMessage(fd) && fd.Message().FullName() == valueName
-}
-
-// single converts v to one value of fd's kind: a singular field, a list element or a map value. For
-// message kinds, fresh is a new empty message to fill. ok is false when the value is skipped (a mismatch
-// is then recorded, except for null and "" which simply mean unset).
-func (d *decoder) single(fresh protoreflect.Value, fd protoreflect.FieldDescriptor, v any) (protoreflect.Value, bool) {
-	if isMessage(fd) {
-		if ok := d.message(fresh.Message(), v); ok {
-			return fresh, true
+		d.track(-1, k, ms, om)
+		if err != nil {
+			return err
 		}
-		return protoreflect.Value{}, false
+		end, err := s.next('}', "after object key:value pair")
+		if err != nil {
+			return err
+		}
+		if end {
+			break
+		}
 	}
-	val, reason := scalarValue(fd, v)
+	s.leave()
+	d.ranges = d.ranges[:base]
+	if mp.Len() == 0 {
+		m.Clear(fp.fd)
+	}
+	return nil
+}
+
+// mapEntry sets one entry of a map from the value at the read position.
+func (d *decoder) mapEntry(fp *fieldPlan, mp protoreflect.Map, k string) error {
+	s := &d.s
+	key, reason := mapKey(fp.keyKind, k)
+	if reason != "" {
+		d.skip(reason)
+		return s.skip()
+	}
+	if mp.Has(key) {
+		mp.Clear(key) // the key was given before: the last one counts
+	}
+	if s.peek() == 'n' && !fp.holdsValue {
+		return s.literal("null")
+	}
+	if fp.msg != nil {
+		fresh := mp.NewValue()
+		ok, err := d.message(fp.msg, fresh.Message())
+		if ok {
+			mp.Set(key, fresh)
+		}
+		return err
+	}
+	v, err := s.value()
+	if err != nil {
+		return err
+	}
+	if val, ok := d.scalar(&fp.sc, &v); ok {
+		mp.Set(key, val)
+	}
+	return nil
+}
+
+// objectOr reads a value that should be an object: fill reads an object, also one given as a string
+// holding a JSON object (QingCloud sends some objects as JSON text); "" is unset, anything else a
+// mismatch. It reports whether fill ran.
+func (d *decoder) objectOr(fill func() error) (bool, error) {
+	s := &d.s
+	switch s.peek() {
+	case '{':
+		return true, fill()
+	case '"':
+		raw, fl, err := s.str()
+		if err != nil || len(raw) == 0 {
+			return false, err
+		}
+		text := strValue(raw, fl)
+		if t := strings.TrimSpace(text); strings.HasPrefix(t, "{") {
+			doc := []byte(t)
+			check := scanner{data: doc}
+			if check.skip() == nil && check.pos == len(doc) {
+				saved := d.s
+				d.s = scanner{data: doc}
+				err := fill()
+				d.s = saved
+				return err == nil, err
+			}
+		}
+		d.skip(fmt.Sprintf("want an object, got the string %q", clip(text)))
+		return false, nil
+	}
+	v, err := s.value()
+	if err != nil {
+		return false, err
+	}
+	d.skip("want an object, got " + describe(&v))
+	return false, nil
+}
+
+// message fills m (of plan p) from the value at the read position and reports whether m should be
+// stored. null never reaches it except for google.protobuf.Value.
+func (d *decoder) message(p *msgPlan, m protoreflect.Message) (bool, error) {
+	s := &d.s
+	switch p.wkt {
+	case wktNone:
+		return d.objectOr(func() error { return d.object(p, m) })
+	case wktStruct:
+		return d.objectOr(func() error { return d.structObject(p, m) })
+	case wktValue:
+		return d.value(p, m)
+	case wktListValue:
+		if s.peek() == '[' {
+			return true, d.listValue(p, m)
+		}
+		// A single value is a one-element list.
+		l := m.Mutable(p.f1).List()
+		el := l.NewElement()
+		d.push(pathStep{index: 0, kind: indexElem})
+		ok, err := d.value(p.value, el.Message())
+		d.pop()
+		if ok {
+			l.Append(el)
+		}
+		return true, err
+	case wktTimestamp:
+		v, err := s.value()
+		if err != nil {
+			return false, err
+		}
+		if v.kind != jsonString {
+			d.skip("want an RFC 3339 timestamp string, got " + describe(&v))
+			return false, nil
+		}
+		text := v.text()
+		if strings.TrimSpace(text) == "" {
+			return false, nil
+		}
+		t, perr := parseTime(text)
+		if perr != nil {
+			d.skip(perr.Error())
+			return false, nil
+		}
+		if ts, ok := m.Interface().(*timestamppb.Timestamp); ok {
+			ts.Seconds, ts.Nanos = t.Unix(), int32(t.Nanosecond())
+		} else {
+			m.Set(p.f1, protoreflect.ValueOfInt64(t.Unix()))
+			m.Set(p.f2, protoreflect.ValueOfInt32(int32(t.Nanosecond())))
+		}
+		return true, nil
+	case wktWrapper:
+		v, err := s.value()
+		if err != nil {
+			return false, err
+		}
+		val, reason := scalarValue(&p.wrapped, &v)
+		switch reason {
+		case "":
+			m.Set(p.f1, val)
+			return true, nil
+		case unset:
+		default:
+			d.skip(reason)
+		}
+		return false, nil
+	case wktOther:
+		start := s.pos
+		if err := s.skip(); err != nil {
+			return false, err
+		}
+		var x any
+		err := json.Unmarshal(s.data[start:s.pos], &x)
+		var b []byte
+		if err == nil {
+			b, err = json.Marshal(x)
+		}
+		if err == nil {
+			err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m.Interface())
+		}
+		if err != nil {
+			d.skip(fmt.Sprintf("not a valid %s: %v", p.md.Name(), err))
+			return false, nil
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// structObject fills a google.protobuf.Struct from the object at the read position.
+func (d *decoder) structObject(p *msgPlan, m protoreflect.Message) error {
+	s := &d.s
+	fields := m.Mutable(p.f1).Map()
+	empty, err := s.openObject()
+	if err != nil || empty {
+		return err
+	}
+	base := len(d.ranges)
+	for {
+		raw, fl, err := s.key()
+		if err != nil {
+			return err
+		}
+		k := strValue(raw, fl)
+		key := protoreflect.ValueOfString(k).MapKey()
+		if len(d.ranges) > base {
+			d.forget(base, -1, k)
+		}
+		fields.Clear(key) // a key given twice: the last one counts
+		ms, om := d.mark()
+		val := fields.NewValue()
+		d.push(pathStep{key: k})
+		ok, err := d.value(p.value, val.Message())
+		d.pop()
+		d.track(-1, k, ms, om)
+		if err != nil {
+			return err
+		}
+		if ok {
+			fields.Set(key, val)
+		}
+		end, err := s.next('}', "after object key:value pair")
+		if err != nil {
+			return err
+		}
+		if end {
+			break
+		}
+	}
+	s.leave()
+	d.ranges = d.ranges[:base]
+	return nil
+}
+
+// listValue fills a google.protobuf.ListValue from the array at the read position.
+func (d *decoder) listValue(p *msgPlan, m protoreflect.Message) error {
+	s := &d.s
+	l := m.Mutable(p.f1).List()
+	empty, err := s.openArray()
+	if err != nil || empty {
+		return err
+	}
+	for i := 0; ; i++ {
+		el := l.NewElement()
+		d.push(pathStep{index: i, kind: indexElem})
+		ok, err := d.value(p.value, el.Message())
+		d.pop()
+		if err != nil {
+			return err
+		}
+		if ok {
+			l.Append(el)
+		}
+		end, err := s.next(']', "after array element")
+		if err != nil {
+			return err
+		}
+		if end {
+			break
+		}
+	}
+	s.leave()
+	return nil
+}
+
+// value fills a google.protobuf.Value (plan p) from any JSON value, null included.
+func (d *decoder) value(p *msgPlan, m protoreflect.Message) (bool, error) {
+	s := &d.s
+	switch s.peek() {
+	case '{':
+		fd := p.members[valueStructField]
+		sv := m.NewField(fd)
+		err := d.structObject(p.structPlan, sv.Message())
+		m.Set(fd, sv)
+		return true, err
+	case '[':
+		fd := p.members[valueListField]
+		lv := m.NewField(fd)
+		err := d.listValue(p.listPlan, lv.Message())
+		m.Set(fd, lv)
+		return true, err
+	}
+	v, err := s.value()
+	if err != nil {
+		return false, err
+	}
+	switch v.kind {
+	case jsonNull:
+		m.Set(p.members[valueNullField], protoreflect.ValueOfEnum(0))
+	case jsonBool:
+		m.Set(p.members[valueBoolField], protoreflect.ValueOfBool(v.b))
+	case jsonString:
+		m.Set(p.members[valueStringField], protoreflect.ValueOfString(v.text()))
+	default:
+		f, err := strconv.ParseFloat(string(v.raw), 64)
+		if err != nil {
+			d.skip(fmt.Sprintf("number %s does not fit a double", clip(string(v.raw))))
+			return false, nil
+		}
+		m.Set(p.members[valueNumberField], protoreflect.ValueOfFloat64(f))
+	}
+	return true, nil
+}
+
+// scalar converts v for a non-message field, recording a mismatch when it does not fit.
+func (d *decoder) scalar(sc *scalarSpec, v *jval) (protoreflect.Value, bool) {
+	val, reason := scalarValue(sc, v)
 	switch reason {
 	case "":
 		return val, true
@@ -282,183 +774,46 @@ func (d *decoder) single(fresh protoreflect.Value, fd protoreflect.FieldDescript
 // unset is the scalarValue reason for values that mean "not set" (null, "" for a non-string field).
 const unset = "\x00unset"
 
-// message fills m from v and reports whether m should be stored.
-func (d *decoder) message(m protoreflect.Message, v any) bool {
-	switch fn := m.Descriptor().FullName(); {
-	case fn == timestampName:
-		s, ok := v.(string)
-		if !ok {
-			d.skip("want an RFC 3339 timestamp string, got " + describe(v))
-			return false
-		}
-		if strings.TrimSpace(s) == "" {
-			return false
-		}
-		t, err := parseTime(s)
-		if err != nil {
-			d.skip(err.Error())
-			return false
-		}
-		fields := m.Descriptor().Fields()
-		m.Set(fields.ByNumber(1), protoreflect.ValueOfInt64(t.Unix()))
-		m.Set(fields.ByNumber(2), protoreflect.ValueOfInt32(int32(t.Nanosecond())))
-		return true
-	case fn == structName:
-		obj, ok := asObject(v)
-		if !ok {
-			if s, isStr := v.(string); isStr && s == "" {
-				return false
-			}
-			d.skip("want an object, got " + describe(v))
-			return false
-		}
-		d.fillStruct(m, obj)
-		return true
-	case fn == valueName:
-		return d.fillValue(m, v)
-	case fn == listValueName:
-		arr, ok := v.([]any)
-		if !ok {
-			arr = []any{v}
-		}
-		d.fillList(m, arr)
-		return true
-	case isWrapper(fn):
-		fd := m.Descriptor().Fields().ByNumber(1)
-		val, reason := scalarValue(fd, v)
-		switch reason {
-		case "":
-			m.Set(fd, val)
-			return true
-		case unset:
-		default:
-			d.skip(reason)
-		}
-		return false
-	case fn.Parent() == "google.protobuf":
-		// Other well-known types (Duration, FieldMask, Any, Empty): their canonical JSON form.
-		b, err := json.Marshal(v)
-		if err == nil {
-			err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m.Interface())
-		}
-		if err != nil {
-			d.skip(fmt.Sprintf("not a valid %s: %v", fn.Name(), err))
-			return false
-		}
-		return true
-	}
-	obj, ok := asObject(v)
-	if !ok {
-		if s, isStr := v.(string); isStr && s == "" {
-			return false
-		}
-		d.skip("want an object, got " + describe(v))
-		return false
-	}
-	d.object(m, obj)
-	return true
-}
-
-// fillStruct fills a google.protobuf.Struct from obj.
-func (d *decoder) fillStruct(m protoreflect.Message, obj map[string]any) {
-	fields := m.Mutable(m.Descriptor().Fields().ByNumber(1)).Map()
-	for k, el := range obj {
-		val := fields.NewValue()
-		d.push(pathStep{key: k})
-		if d.fillValue(val.Message(), el) {
-			fields.Set(protoreflect.ValueOfString(k).MapKey(), val)
-		}
-		d.pop()
-	}
-}
-
-// fillList fills a google.protobuf.ListValue from arr.
-func (d *decoder) fillList(m protoreflect.Message, arr []any) {
-	l := m.Mutable(m.Descriptor().Fields().ByNumber(1)).List()
-	for i, el := range arr {
-		val := l.NewElement()
-		d.push(pathStep{index: i, kind: indexElem})
-		if d.fillValue(val.Message(), el) {
-			l.Append(val)
-		}
-		d.pop()
-	}
-}
-
-// fillValue fills a google.protobuf.Value from any JSON value (null included).
-func (d *decoder) fillValue(m protoreflect.Message, v any) bool {
-	fields := m.Descriptor().Fields()
-	switch x := v.(type) {
-	case nil:
-		m.Set(fields.ByNumber(valueNullField), protoreflect.ValueOfEnum(0))
-	case bool:
-		m.Set(fields.ByNumber(valueBoolField), protoreflect.ValueOfBool(x))
-	case string:
-		m.Set(fields.ByNumber(valueStringField), protoreflect.ValueOfString(x))
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil {
-			d.skip(fmt.Sprintf("number %s does not fit a double", clip(string(x))))
-			return false
-		}
-		m.Set(fields.ByNumber(valueNumberField), protoreflect.ValueOfFloat64(f))
-	case map[string]any:
-		fd := fields.ByNumber(valueStructField)
-		s := m.NewField(fd)
-		d.fillStruct(s.Message(), x)
-		m.Set(fd, s)
-	case []any:
-		fd := fields.ByNumber(valueListField)
-		l := m.NewField(fd)
-		d.fillList(l.Message(), x)
-		m.Set(fd, l)
-	default:
-		d.skip("unexpected JSON value")
-		return false
-	}
-	return true
-}
-
 // scalarValue converts v for a non-message field. The reason is "" on success, unset when v means
 // "not set", and otherwise says why v does not fit.
-func scalarValue(fd protoreflect.FieldDescriptor, v any) (protoreflect.Value, string) {
-	switch fd.Kind() {
+func scalarValue(sc *scalarSpec, v *jval) (protoreflect.Value, string) {
+	switch sc.kind {
 	case protoreflect.StringKind:
-		switch x := v.(type) {
-		case string:
-			return protoreflect.ValueOfString(x), ""
-		case json.Number:
-			return protoreflect.ValueOfString(string(x)), ""
-		case bool:
-			return protoreflect.ValueOfString(strconv.FormatBool(x)), ""
-		case map[string]any, []any:
-			b, err := compactJSON(x)
+		switch v.kind {
+		case jsonString:
+			return protoreflect.ValueOfString(v.text()), ""
+		case jsonNumber:
+			return protoreflect.ValueOfString(string(v.raw)), ""
+		case jsonBool:
+			return protoreflect.ValueOfString(strconv.FormatBool(v.b)), ""
+		case jsonObject, jsonArray:
+			text, err := compactText(v.raw)
 			if err != nil {
 				return protoreflect.Value{}, "cannot render the value as text: " + err.Error()
 			}
-			return protoreflect.ValueOfString(b), ""
+			return protoreflect.ValueOfString(text), ""
 		}
 	case protoreflect.BoolKind:
 		return boolValue(v)
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
-		n, reason := intValue(v, 32, fd.Kind())
+		n, reason := intValue(v, 32, sc.kind)
 		return protoreflect.ValueOfInt32(int32(n)), reason
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		n, reason := intValue(v, 64, fd.Kind())
+		n, reason := intValue(v, 64, sc.kind)
 		return protoreflect.ValueOfInt64(n), reason
 	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		n, reason := uintValue(v, 32, fd.Kind())
+		n, reason := uintValue(v, 32, sc.kind)
 		return protoreflect.ValueOfUint32(uint32(n)), reason
 	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		n, reason := uintValue(v, 64, fd.Kind())
+		n, reason := uintValue(v, 64, sc.kind)
 		return protoreflect.ValueOfUint64(n), reason
 	case protoreflect.DoubleKind, protoreflect.FloatKind:
-		return floatValue(v, fd.Kind())
+		return floatValue(v, sc.kind)
 	case protoreflect.BytesKind:
-		s, ok := v.(string)
-		if !ok {
+		if v.kind != jsonString {
 			return protoreflect.Value{}, "want a base64 string, got " + describe(v)
 		}
+		s := v.text()
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
 			if b, err := enc.DecodeString(s); err == nil {
 				return protoreflect.ValueOfBytes(b), ""
@@ -466,25 +821,24 @@ func scalarValue(fd protoreflect.FieldDescriptor, v any) (protoreflect.Value, st
 		}
 		return protoreflect.Value{}, fmt.Sprintf("%q is not base64", clip(s))
 	case protoreflect.EnumKind:
-		switch x := v.(type) {
-		case string:
-			if ev := fd.Enum().Values().ByName(protoreflect.Name(x)); ev != nil {
+		if v.kind == jsonString {
+			if ev := sc.enum.Values().ByName(protoreflect.Name(v.text())); ev != nil {
 				return protoreflect.ValueOfEnum(ev.Number()), ""
 			}
 		}
-		n, reason := intValue(v, 32, fd.Kind())
+		n, reason := intValue(v, 32, sc.kind)
 		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n)), reason
 	}
-	return protoreflect.Value{}, fmt.Sprintf("want %s, got %s", fd.Kind(), describe(v))
+	return protoreflect.Value{}, fmt.Sprintf("want %s, got %s", sc.kind, describe(v))
 }
 
 // numberText returns the text of a JSON number or string, reporting unset for "".
-func numberText(v any, kind protoreflect.Kind) (string, string) {
-	switch x := v.(type) {
-	case json.Number:
-		return string(x), ""
-	case string:
-		s := strings.TrimSpace(x)
+func numberText(v *jval, kind protoreflect.Kind) (string, string) {
+	switch v.kind {
+	case jsonNumber:
+		return string(v.raw), ""
+	case jsonString:
+		s := strings.TrimSpace(v.text())
 		if s == "" {
 			return "", unset
 		}
@@ -493,13 +847,40 @@ func numberText(v any, kind protoreflect.Kind) (string, string) {
 	return "", fmt.Sprintf("want %s, got %s", kind, describe(v))
 }
 
+// smallInt parses the text of a JSON number that is a plain integer of at most 18 digits.
+func smallInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
 // intValue converts v to a signed integer of the given size.
-func intValue(v any, bits int, kind protoreflect.Kind) (int64, string) {
-	if b, ok := v.(bool); ok {
-		if b {
+func intValue(v *jval, bits int, kind protoreflect.Kind) (int64, string) {
+	switch v.kind {
+	case jsonBool:
+		if v.b {
 			return 1, ""
 		}
 		return 0, ""
+	case jsonNumber:
+		if n, ok := smallInt(v.raw); ok && (bits == 64 || n == int64(int32(n))) {
+			return n, ""
+		}
 	}
 	s, reason := numberText(v, kind)
 	if reason != "" {
@@ -527,12 +908,17 @@ func intValue(v any, bits int, kind protoreflect.Kind) (int64, string) {
 }
 
 // uintValue converts v to an unsigned integer of the given size.
-func uintValue(v any, bits int, kind protoreflect.Kind) (uint64, string) {
-	if b, ok := v.(bool); ok {
-		if b {
+func uintValue(v *jval, bits int, kind protoreflect.Kind) (uint64, string) {
+	switch v.kind {
+	case jsonBool:
+		if v.b {
 			return 1, ""
 		}
 		return 0, ""
+	case jsonNumber:
+		if n, ok := smallInt(v.raw); ok && n >= 0 && (bits == 64 || n == int64(uint32(n))) {
+			return uint64(n), ""
+		}
 	}
 	s, reason := numberText(v, kind)
 	if reason != "" {
@@ -559,7 +945,7 @@ func uintValue(v any, bits int, kind protoreflect.Kind) (uint64, string) {
 }
 
 // floatValue converts v to a double or float.
-func floatValue(v any, kind protoreflect.Kind) (protoreflect.Value, string) {
+func floatValue(v *jval, kind protoreflect.Kind) (protoreflect.Value, string) {
 	s, reason := numberText(v, kind)
 	if reason != "" {
 		return protoreflect.Value{}, reason
@@ -586,19 +972,20 @@ func floatValue(v any, kind protoreflect.Kind) (protoreflect.Value, string) {
 }
 
 // boolValue converts true/false, 0/1 (numbers or strings) and "true"/"false" to a bool.
-func boolValue(v any) (protoreflect.Value, string) {
-	switch x := v.(type) {
-	case bool:
-		return protoreflect.ValueOfBool(x), ""
-	case json.Number:
-		switch f, err := strconv.ParseFloat(string(x), 64); {
+func boolValue(v *jval) (protoreflect.Value, string) {
+	switch v.kind {
+	case jsonBool:
+		return protoreflect.ValueOfBool(v.b), ""
+	case jsonNumber:
+		switch f, err := strconv.ParseFloat(string(v.raw), 64); {
 		case err == nil && f == 0:
 			return protoreflect.ValueOfBool(false), ""
 		case err == nil && f == 1:
 			return protoreflect.ValueOfBool(true), ""
 		}
-		return protoreflect.Value{}, fmt.Sprintf("want a bool (0 or 1), got %s", clip(string(x)))
-	case string:
+		return protoreflect.Value{}, fmt.Sprintf("want a bool (0 or 1), got %s", clip(string(v.raw)))
+	case jsonString:
+		x := v.text()
 		switch strings.ToLower(strings.TrimSpace(x)) {
 		case "":
 			return protoreflect.Value{}, unset
@@ -614,41 +1001,72 @@ func boolValue(v any) (protoreflect.Value, string) {
 
 // mapKey converts a JSON object key to a map key of the given kind.
 func mapKey(kind protoreflect.Kind, k string) (protoreflect.MapKey, string) {
-	switch kind {
-	case protoreflect.StringKind:
+	if kind == protoreflect.StringKind {
 		return protoreflect.ValueOfString(k).MapKey(), ""
+	}
+	v := jval{kind: jsonString, raw: []byte(k)} // already unescaped: read as it is
+	switch kind {
 	case protoreflect.BoolKind:
-		v, reason := boolValue(k)
+		b, reason := boolValue(&v)
 		if reason != "" {
 			return protoreflect.MapKey{}, keyReason(reason)
 		}
-		return v.MapKey(), ""
+		return b.MapKey(), ""
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
-		n, reason := intValue(k, 32, kind)
+		n, reason := intValue(&v, 32, kind)
 		if reason != "" {
 			return protoreflect.MapKey{}, keyReason(reason)
 		}
 		return protoreflect.ValueOfInt32(int32(n)).MapKey(), ""
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		n, reason := intValue(k, 64, kind)
+		n, reason := intValue(&v, 64, kind)
 		if reason != "" {
 			return protoreflect.MapKey{}, keyReason(reason)
 		}
 		return protoreflect.ValueOfInt64(n).MapKey(), ""
 	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		n, reason := uintValue(k, 32, kind)
+		n, reason := uintValue(&v, 32, kind)
 		if reason != "" {
 			return protoreflect.MapKey{}, keyReason(reason)
 		}
 		return protoreflect.ValueOfUint32(uint32(n)).MapKey(), ""
 	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		n, reason := uintValue(k, 64, kind)
+		n, reason := uintValue(&v, 64, kind)
 		if reason != "" {
 			return protoreflect.MapKey{}, keyReason(reason)
 		}
 		return protoreflect.ValueOfUint64(n).MapKey(), ""
 	}
 	return protoreflect.MapKey{}, fmt.Sprintf("map keys of kind %s are not supported", kind)
+}
+
+// compactText renders a raw JSON object or array as compact text (keys sorted, numbers as written,
+// HTML characters not escaped).
+func compactText(raw []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "", err
+	}
+	return compactJSON(v)
+}
+
+// describe names the JSON type of v for messages.
+func describe(v *jval) string {
+	switch v.kind {
+	case jsonNull:
+		return "null"
+	case jsonBool:
+		return "a JSON bool"
+	case jsonNumber:
+		return "the number " + clip(string(v.raw))
+	case jsonString:
+		return fmt.Sprintf("the string %q", clip(v.text()))
+	case jsonObject:
+		return "a JSON object"
+	}
+	return "a JSON array"
 }
 
 // keyReason words a map-key conversion failure.
@@ -682,31 +1100,6 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 timestamp", clip(s))
 }
 
-// asObject returns v as an object; a string holding a JSON object counts too (QingCloud sends some
-// objects as JSON text).
-func asObject(v any) (map[string]any, bool) {
-	switch x := v.(type) {
-	case map[string]any:
-		return x, true
-	case string:
-		t := strings.TrimSpace(x)
-		if !strings.HasPrefix(t, "{") {
-			return nil, false
-		}
-		dec := json.NewDecoder(strings.NewReader(t))
-		dec.UseNumber()
-		var obj map[string]any
-		if err := dec.Decode(&obj); err != nil || obj == nil {
-			return nil, false
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, false
-		}
-		return obj, true
-	}
-	return nil, false
-}
-
 // compactJSON renders a decoded JSON value as compact text without HTML escaping.
 func compactJSON(v any) (string, error) {
 	var buf bytes.Buffer
@@ -716,25 +1109,6 @@ func compactJSON(v any) (string, error) {
 		return "", err
 	}
 	return strings.TrimSuffix(buf.String(), "\n"), nil
-}
-
-// describe names the JSON type of v for messages.
-func describe(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a JSON bool"
-	case json.Number:
-		return "the number " + clip(string(x))
-	case string:
-		return fmt.Sprintf("the string %q", clip(x))
-	case map[string]any:
-		return "a JSON object"
-	case []any:
-		return "a JSON array"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // clip shortens untrusted text for an error message.

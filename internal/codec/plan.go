@@ -1,0 +1,169 @@
+package codec
+
+import (
+	"sync"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// msgPlan is what Decode needs to know about a message type, worked out once per type: how each JSON
+// key maps to a field, and for each field its shape, kind and the plan of its messages.
+type msgPlan struct {
+	md  protoreflect.MessageDescriptor
+	wkt wktKind
+	// fields is the plan of each field, by fd.Index(); byKey maps the wire name, the proto name and
+	// the JSON name of each field to it.
+	fields []fieldPlan
+	byKey  map[string]keyRef
+	// words is the number of uint64 words of a set of fields.
+	words int
+
+	// Well-known types. f1 is field 1: Timestamp's seconds, Struct's fields, ListValue's values, a
+	// wrapper's value; f2 is Timestamp's nanos; wrapped the kind of a wrapper's value. value is the
+	// plan of google.protobuf.Value for Struct and ListValue.
+	f1, f2  protoreflect.FieldDescriptor
+	wrapped scalarSpec
+	value   *msgPlan
+	// Value's members, by field number, and the plans of its struct_value and list_value.
+	members              [valueListField + 1]protoreflect.FieldDescriptor
+	structPlan, listPlan *msgPlan
+}
+
+// wktKind tells which well-known type a message is, if any.
+type wktKind uint8
+
+const (
+	wktNone wktKind = iota
+	wktTimestamp
+	wktStruct
+	wktValue
+	wktListValue
+	wktWrapper
+	wktOther // Duration, FieldMask, Any, Empty: their canonical JSON form
+)
+
+// keyRef is one JSON key that selects a field.
+type keyRef struct {
+	field int // fd.Index()
+	// alias is set when the key is not the field's wire name; a document that carries both the wire
+	// name and an alias is decoded from the wire name.
+	alias bool
+	key   string // the key itself, for mismatch paths
+}
+
+// fieldShape is how a field holds its values.
+type fieldShape uint8
+
+const (
+	shapeSingle fieldShape = iota
+	shapeList
+	shapeMap
+)
+
+// fieldPlan is the plan of one field. For a map field, msg, sc and holdsValue describe its values.
+type fieldPlan struct {
+	fd    protoreflect.FieldDescriptor
+	shape fieldShape
+	// msg is the plan of the field's messages; nil for scalars, which sc describes.
+	msg *msgPlan
+	sc  scalarSpec
+	// holdsValue is set for google.protobuf.Value elements, where null is a value of its own.
+	holdsValue bool
+	// keyKind is the kind of a map's keys.
+	keyKind protoreflect.Kind
+}
+
+// scalarSpec is the kind of a scalar field (and its enum type).
+type scalarSpec struct {
+	kind protoreflect.Kind
+	enum protoreflect.EnumDescriptor
+}
+
+var (
+	plans   sync.Map // protoreflect.MessageDescriptor -> *msgPlan, complete ones only
+	plansMu sync.Mutex
+)
+
+// planOf returns the plan of md, building the plans of md and every message type it reaches on
+// first use.
+func planOf(md protoreflect.MessageDescriptor) *msgPlan {
+	if p, ok := plans.Load(md); ok {
+		return p.(*msgPlan)
+	}
+	plansMu.Lock()
+	defer plansMu.Unlock()
+	building := map[protoreflect.MessageDescriptor]*msgPlan{}
+	p := buildPlan(md, building)
+	// Published only when the whole graph (recursive types included) is complete.
+	for k, v := range building {
+		plans.Store(k, v)
+	}
+	return p
+}
+
+// buildPlan builds the plan of md; building holds the plans under construction (for recursion).
+func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.MessageDescriptor]*msgPlan) *msgPlan {
+	if p, ok := plans.Load(md); ok {
+		return p.(*msgPlan)
+	}
+	if p, ok := building[md]; ok {
+		return p
+	}
+	p := &msgPlan{md: md}
+	building[md] = p
+	fields := md.Fields()
+	switch fn := md.FullName(); {
+	case fn == timestampName:
+		p.wkt, p.f1, p.f2 = wktTimestamp, fields.ByNumber(1), fields.ByNumber(2)
+	case fn == structName:
+		p.wkt, p.f1 = wktStruct, fields.ByNumber(1)
+		p.value = buildPlan(p.f1.MapValue().Message(), building)
+	case fn == valueName:
+		p.wkt = wktValue
+		for n := valueNullField; n <= valueListField; n++ {
+			p.members[n] = fields.ByNumber(protoreflect.FieldNumber(n))
+		}
+		p.structPlan = buildPlan(p.members[valueStructField].Message(), building)
+		p.listPlan = buildPlan(p.members[valueListField].Message(), building)
+	case fn == listValueName:
+		p.wkt, p.f1 = wktListValue, fields.ByNumber(1)
+		p.value = buildPlan(p.f1.Message(), building)
+	case isWrapper(fn):
+		p.wkt, p.f1 = wktWrapper, fields.ByNumber(1)
+		p.wrapped = scalarSpec{kind: p.f1.Kind(), enum: p.f1.Enum()}
+	case fn.Parent() == "google.protobuf":
+		p.wkt = wktOther
+	}
+	// Every message, a well-known one at the top level included, is also decoded as an object of its fields.
+	p.fields = make([]fieldPlan, fields.Len())
+	p.words = (fields.Len() + 63) / 64
+	for i := range p.fields {
+		fd := fields.Get(i)
+		fp := &p.fields[i]
+		fp.fd = fd
+		el := fd
+		switch {
+		case fd.IsMap():
+			fp.shape, fp.keyKind, el = shapeMap, fd.MapKey().Kind(), fd.MapValue()
+		case fd.IsList():
+			fp.shape = shapeList
+		}
+		fp.holdsValue = holdsValue(el)
+		if isMessage(el) {
+			fp.msg = buildPlan(el.Message(), building)
+		} else {
+			fp.sc = scalarSpec{kind: el.Kind(), enum: el.Enum()}
+		}
+	}
+	ix := indexOf(md)
+	p.byKey = make(map[string]keyRef, len(ix.byKey))
+	for k, ent := range ix.byKey {
+		p.byKey[k] = keyRef{field: ent.fd.Index(), alias: ent.alias, key: k}
+	}
+	return p
+}
+
+// holdsValue reports whether fd holds google.protobuf.Value, where null is a value of its own.
+func holdsValue(fd protoreflect.FieldDescriptor) bool {
+	return isMessage(fd) && fd.Message().FullName() == valueName
+}
