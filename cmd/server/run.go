@@ -20,6 +20,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
@@ -66,26 +67,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		}
 	}()
 
-	up, err := newUpstream(cfg, tel, log)
+	tenants, err := tenant.Build(cfg, tenant.Options{Telemetry: tel, Logger: log})
 	if err != nil {
 		return err
 	}
-	defer up.close()
+	defer tenants.Close()
 
 	authn, err := newAuthenticator(cfg)
 	if err != nil {
 		return err
 	}
-	hub, err := watch.New(watch.Options{
-		Account: func(ctx context.Context) (string, watch.Upstream, string, error) {
-			t, err := up.dir.Lookup(ctx)
-			if err != nil {
-				return "", nil, "", err
-			}
-			return t.Profile, t.Upstream, t.Zone, nil // one poller per profile and zone
-		},
-		Logger: log.With("component", "watch"),
-	})
+	hub, err := watch.New(watch.Options{Tenants: tenants, Logger: log.With("component", "watch")})
 	if err != nil {
 		return err
 	}
@@ -99,17 +91,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	}
 	dr := newDrain()
 	scfg := server.Config{
-		Tenant: func(ctx context.Context) (server.Backend, string, error) {
-			t, err := up.dir.Lookup(ctx)
-			if err != nil {
-				return nil, "", err
-			}
-			return t.Upstream, t.Zone, nil
-		},
+		Tenants:            tenants,
 		Watch:              hub,
 		Logger:             log.With("component", "grpc"),
 		Telemetry:          tel,
-		UpstreamStats:      up.stats,
+		UpstreamStats:      func() []telemetry.UpstreamStats { return upstreamStats(tenants) },
 		WatchStats:         func() telemetry.WatchStats { return server.WatchStats(hub.Stats()) },
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{dr.unary(), authn.UnaryInterceptor()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{dr.stream(), authn.StreamInterceptor()},
@@ -214,7 +200,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		addrs.Metrics = metricsLn.Addr().String()
 	}
 	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "health", addrs.Health, "metrics", addrs.Metrics,
-		"tls", tlsMode(cfg), "caller_auth", authMode(cfg), "profiles", strings.Join(up.dir.Profiles(), ","),
+		"tls", tlsMode(cfg), "caller_auth", authMode(cfg), "profiles", strings.Join(tenants.Profiles(), ","),
 		"actions", len(srv.Methods()), "shutdown_grace", cfg.ShutdownGrace)
 	if ready != nil {
 		ready(addrs)
@@ -272,6 +258,16 @@ func shutdown(log *slog.Logger, grace time.Duration, srv *server.Server, hs *htt
 		return
 	}
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+}
+
+// upstreamStats returns every profile's upstream counters for /metrics (labelled by profile name,
+// never by access key).
+func upstreamStats(tenants *tenant.Set) []telemetry.UpstreamStats {
+	out := make([]telemetry.UpstreamStats, 0, len(tenants.Backends()))
+	for _, b := range tenants.Backends() {
+		out = append(out, server.BackendStats(b.Profile, b.Client.Stats()))
+	}
+	return out
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -226,31 +226,12 @@ func TestInterceptors(t *testing.T) {
 	}
 }
 
-type fakeUpstream struct{ Upstream }
-
-func TestDirectory(t *testing.T) {
-	up := fakeUpstream{}
-	d, err := NewDirectory(Tenant{Profile: "b", Upstream: up, Zone: "gd2a"}, Tenant{Profile: "a", Upstream: up, Zone: "pek3a"})
-	if err != nil {
-		t.Fatal(err)
+func TestProfile(t *testing.T) {
+	if p, err := Profile(NewContext(context.Background(), Identity{Profile: "b"})); err != nil || p != "b" {
+		t.Fatalf("Profile(b) = %q, %v", p, err)
 	}
-	if got := strings.Join(d.Profiles(), ","); got != "a,b" || !d.Has("a") || d.Has("c") {
-		t.Fatalf("Profiles = %s", got)
-	}
-	if tn, err := d.Lookup(NewContext(context.Background(), Identity{Profile: "b"})); err != nil || tn.Zone != "gd2a" {
-		t.Fatalf("Lookup(b) = %+v, %v", tn, err)
-	}
-	if _, err := d.Lookup(context.Background()); status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("Lookup without identity = %v", err)
-	}
-	if _, err := d.Lookup(NewContext(context.Background(), Identity{Profile: "c"})); status.Code(err) != codes.Internal {
-		t.Fatalf("Lookup(c) = %v", err)
-	}
-	if _, err := NewDirectory(Tenant{Profile: "a", Upstream: up}, Tenant{Profile: "a", Upstream: up}); err == nil {
-		t.Fatal("duplicate profile accepted")
-	}
-	if _, err := NewDirectory(Tenant{Profile: "a"}); err == nil {
-		t.Fatal("tenant without upstream accepted")
+	if _, err := Profile(context.Background()); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("Profile without identity = %v", err)
 	}
 }
 

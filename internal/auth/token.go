@@ -4,8 +4,8 @@
 // Authorization header over REST, which the gateway forwards). The server stores only the SHA-256 of
 // each token ([HashToken]); a presented token is hashed and compared in constant time with every stored
 // hash. Each token names a profile: a set of QingCloud keys with its own default zone and quota
-// budget. The interceptors put the caller's [Identity] in the call's context; a [Directory] then
-// returns the profile's upstream, so no caller can act with another's keys.
+// budget. The interceptors put the caller's [Identity] in the call's context; package tenant then
+// picks the profile's upstream from it ([Profile]), so no caller can act with another's keys.
 //
 // Health checking and server reflection are reachable without a token ([Exempt]): load balancers and
 // kubelet probe health without credentials, and reflection only describes the public API schema.

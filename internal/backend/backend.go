@@ -23,6 +23,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -235,8 +236,7 @@ func New(cfg Config) (*Client, error) {
 	case cfg.DialTimeout == 0 && cfg.TLSHandshakeTimeout == 0 && cfg.ResponseHeaderTimeout == 0:
 		c.http = sharedHTTPClient()
 	default:
-		c.http = newHTTPClient(orDefault(cfg.DialTimeout, DefaultDialTimeout), orDefault(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
-			orDefault(cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout))
+		c.http = newHTTPClient(cfg.DialTimeout, cfg.TLSHandshakeTimeout, cfg.ResponseHeaderTimeout)
 	}
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
@@ -268,21 +268,29 @@ func sharedHTTPClient() *http.Client {
 	return sharedClient
 }
 
-// newHTTPClient returns an http.Client with connection reuse, the given timeouts and no redirects.
+// newHTTPClient returns an http.Client on NewTransport with the given timeouts and no redirects.
 func newHTTPClient(dial, tlsHandshake, responseHeader time.Duration) *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   tlsHandshake,
-			ResponseHeaderTimeout: responseHeader,
-			ExpectContinueTimeout: time.Second,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   32,
-			IdleConnTimeout:       90 * time.Second,
-		},
-		CheckRedirect: noRedirects,
+	return &http.Client{Transport: NewTransport(dial, tlsHandshake, responseHeader), CheckRedirect: noRedirects}
+}
+
+// NewTransport returns the upstream HTTP transport: proxy from the environment, pooled idle
+// connections (HTTP/2 when the endpoint offers it), and the given dial, TLS handshake and response
+// header timeouts (0 or less: DefaultDialTimeout, DefaultTLSHandshakeTimeout,
+// DefaultResponseHeaderTimeout).
+// The default client of a Client with no Config.HTTPClient is built on it; give the same transport
+// (wrapped, e.g. by telemetry) to every Client that shares connections.
+func NewTransport(dial, tlsHandshake, responseHeader time.Duration) *http.Transport {
+	orDefault := func(d, def time.Duration) time.Duration { return cmp.Or(max(d, 0), def) }
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: orDefault(dial, DefaultDialTimeout), KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   orDefault(tlsHandshake, DefaultTLSHandshakeTimeout),
+		ResponseHeaderTimeout: orDefault(responseHeader, DefaultResponseHeaderTimeout),
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
 	}
 }
 

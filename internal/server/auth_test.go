@@ -30,11 +30,12 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
 // tenantStack is the server wired as cmd/server wires it: bearer tokens for two profiles, each with
-// its own emulator account, Config.Tenant and the watch hub's Account from the auth directory.
+// its own emulator account, and the server and the watch hub resolving tenants from one tenant.Directory.
 type tenantStack struct {
 	emu        *emulator.Emulator
 	hub        *watch.Hub
@@ -53,15 +54,15 @@ func newTenantStack(t *testing.T) *tenantStack {
 	})
 	up := httptest.NewServer(emu)
 	t.Cleanup(up.Close)
-	var tenants []auth.Tenant
+	var tenants []tenant.Tenant
 	for _, p := range []struct{ name, key, secret string }{{"team-a", "KEYA", "secret-a"}, {"team-b", "KEYB", "secret-b"}} {
 		be, err := backend.New(backend.Config{Endpoint: up.URL + "/iaas/", Credentials: signer.Credentials{AccessKeyID: p.key, SecretAccessKey: p.secret}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tenants = append(tenants, auth.Tenant{Profile: p.name, Upstream: be, Zone: "pek3a"})
+		tenants = append(tenants, tenant.Tenant{Profile: p.name, Upstream: be, Zone: "pek3a"})
 	}
-	dir, err := auth.NewDirectory(tenants...)
+	dir, err := tenant.NewDirectory(tenants...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,25 +81,13 @@ func newTenantStack(t *testing.T) *tenantStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.hub, err = watch.New(watch.Options{Account: func(ctx context.Context) (string, watch.Upstream, string, error) {
-		tn, err := dir.Lookup(ctx)
-		if err != nil {
-			return "", nil, "", err
-		}
-		return tn.Profile, tn.Upstream, tn.Zone, nil
-	}})
+	s.hub, err = watch.New(watch.Options{Tenants: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.hub.Close)
 	srv, err := server.New(server.Config{
-		Tenant: func(ctx context.Context) (server.Backend, string, error) {
-			tn, err := dir.Lookup(ctx)
-			if err != nil {
-				return nil, "", err
-			}
-			return tn.Upstream, tn.Zone, nil
-		},
+		Tenants:            dir,
 		Watch:              s.hub,
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{authn.UnaryInterceptor()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{authn.StreamInterceptor()},

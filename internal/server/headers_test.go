@@ -14,6 +14,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 )
 
 // TestRESTAuthorizationForwardedOnce checks that a REST caller's Authorization header reaches gRPC
@@ -35,7 +36,7 @@ func TestRESTAuthorizationForwardedOnce(t *testing.T) {
 		mu.Unlock()
 		return h(ctx, req)
 	}
-	srv, err := server.New(server.Config{Backend: be, DefaultZone: "pek3a", UnaryInterceptors: []grpc.UnaryServerInterceptor{record}})
+	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: be, Zone: "pek3a"}, UnaryInterceptors: []grpc.UnaryServerInterceptor{record}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 )
 
 // testLimits are small limits, so that the tests see connections closed quickly; they wait on the
@@ -34,7 +35,7 @@ var testLimits = server.Limits{
 func limitedListeners(t *testing.T) (grpcAddr, restAddr string) {
 	t.Helper()
 	emu := emulator.New(emulator.Options{Quota: -1})
-	srv, err := server.New(server.Config{Backend: newUpStackOn(t, emu, nil).be, DefaultZone: "pek3a", Limits: testLimits})
+	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: newUpStackOn(t, emu, nil).be, Zone: "pek3a"}, Limits: testLimits})
 	if err != nil {
 		t.Fatal(err)
 	}

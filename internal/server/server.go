@@ -23,30 +23,18 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 )
-
-// Backend is the upstream the server forwards to; *backend.Client implements it.
-type Backend interface {
-	// InvokeMethod calls the action behind md with a typed request and returns the typed response.
-	InvokeMethod(ctx context.Context, md protoreflect.MethodDescriptor, req proto.Message) (proto.Message, error)
-	// Call sends one action with flattened parameters and returns the raw JSON answer.
-	Call(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error)
-}
 
 // Config configures a Server.
 type Config struct {
-	// Backend serves every action when Tenant is nil.
-	Backend Backend
-	// DefaultZone fills requests that leave zone unset, when Tenant is nil.
-	DefaultZone string
-	// Tenant, when set, picks the upstream and default zone of each call from its context (the caller's
+	// Tenants picks the upstream and default zone of each call from its context (the caller's
 	// credential profile, put there by the auth interceptor), so that no caller can act with another's
-	// keys. It returns a gRPC status error when the caller has no tenant.
-	Tenant func(ctx context.Context) (Backend, string, error)
+	// keys; tenant.Single serves every call with one upstream. Required.
+	Tenants tenant.Resolver
 	// Logger receives one line per call (never payloads or credentials), with the call's request_id
 	// and, when traced, trace_id and span_id. nil discards.
 	Logger *slog.Logger
@@ -97,8 +85,8 @@ type Server struct {
 
 // New builds the gRPC server and registers every action RPC, CallService, health and reflection.
 func New(cfg Config) (*Server, error) {
-	if cfg.Backend == nil && cfg.Tenant == nil {
-		return nil, errors.New("server: Config.Backend or Config.Tenant is required")
+	if cfg.Tenants == nil {
+		return nil, errors.New("server: Config.Tenants is required")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -218,11 +206,12 @@ func (s *Server) resolveAction(fullMethod string, req any) string {
 }
 
 // tenant returns the upstream and default zone for the call in ctx.
-func (s *Server) tenant(ctx context.Context) (Backend, string, error) {
-	if s.cfg.Tenant != nil {
-		return s.cfg.Tenant(ctx)
+func (s *Server) tenant(ctx context.Context) (tenant.Upstream, string, error) {
+	t, err := s.cfg.Tenants.Lookup(ctx)
+	if err != nil {
+		return nil, "", err
 	}
-	return s.cfg.Backend, s.cfg.DefaultZone, nil
+	return t.Upstream, t.Zone, nil
 }
 
 // Methods lists the action RPCs the server serves.

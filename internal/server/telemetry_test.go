@@ -37,6 +37,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
@@ -144,8 +145,7 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 	s.hub = watch.NewSingle(be, "pek3a", watch.Options{MinInterval: 20 * time.Millisecond, Logger: log.With("component", "watch")})
 	t.Cleanup(s.hub.Close)
 	s.srv, err = server.New(server.Config{
-		Backend:            be,
-		DefaultZone:        "pek3a",
+		Tenants:            tenant.Single{Upstream: be, Zone: "pek3a"},
 		Logger:             log.With("component", "grpc"),
 		Telemetry:          s.tel,
 		Watch:              s.hub,

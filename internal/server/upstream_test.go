@@ -32,6 +32,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 )
 
 // quickJobs are the emulator options of these tests: fast jobs, no upstream quota.
@@ -70,7 +71,7 @@ func newUpStackOn(t testing.TB, emu *emulator.Emulator, mod func(*backend.Config
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Backend: be, DefaultZone: "pek3a"})
+	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: be, Zone: "pek3a"}})
 	if err != nil {
 		t.Fatal(err)
 	}

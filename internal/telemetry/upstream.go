@@ -4,7 +4,6 @@ import (
 	"context"
 	"go.opentelemetry.io/otel/propagation"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,8 +26,8 @@ func (t *Telemetry) HTTPClient() *http.Client {
 	return &http.Client{Transport: t.Transport(nil)}
 }
 
-// Transport wraps base (nil: a transport tuned like the backend's shared one: dial 5 s, TLS 5 s,
-// response header 30 s, pooled idle connections) for the upstream QingCloud client:
+// Transport wraps base (nil: http.DefaultTransport; the server passes backend.NewTransport) for the
+// upstream QingCloud client:
 //   - every request (attempt) is counted and timed by action, call class and HTTP status, and each
 //     QingCloud answer by its ret_code (read from the body as the backend reads it, without buffering);
 //   - user calls, and poll calls that belong to a trace, get an OpenTelemetry client span, and the W3C
@@ -38,7 +37,7 @@ func (t *Telemetry) HTTPClient() *http.Client {
 // Error texts that would contain the signed query are scrubbed.
 func (t *Telemetry) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
-		base = newBaseTransport()
+		base = http.DefaultTransport
 	}
 	traced := otelhttp.NewTransport(restoreQuery{next: base},
 		otelhttp.WithTracerProvider(t.tp),
@@ -55,20 +54,6 @@ func (t *Telemetry) Transport(base http.RoundTripper) http.RoundTripper {
 		}),
 	)
 	return &upstreamTransport{m: t.metrics, next: traced}
-}
-
-func newBaseTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       90 * time.Second,
-	}
 }
 
 type upstreamKey struct{}

@@ -29,6 +29,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
@@ -56,14 +57,14 @@ type loggedCall struct {
 	IDs   []string  `json:"ids"`
 }
 
-// pollLog is an Upstream that records the Hub's DescribeJobs calls.
+// pollLog is an upstream that records the Hub's DescribeJobs calls.
 type pollLog struct {
-	up    watch.Upstream
+	up    tenant.Caller
 	mu    sync.Mutex
 	calls []loggedCall
 }
 
-// Call implements watch.Upstream.
+// Call implements tenant.Caller.
 func (l *pollLog) Call(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error) {
 	start := time.Now()
 	data, err := l.up.Call(ctx, action, params, post)
@@ -349,7 +350,7 @@ func TestWatchScaleServer(t *testing.T) {
 	plog := &pollLog{up: be}
 	hub := watch.NewSingle(plog, "pek3a", watch.Options{})
 	defer hub.Close()
-	srv, err := server.New(server.Config{Backend: be, DefaultZone: "pek3a", Watch: hub})
+	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: be, Zone: "pek3a"}, Watch: hub})
 	if err != nil {
 		t.Fatal(err)
 	}

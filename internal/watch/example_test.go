@@ -9,13 +9,12 @@ import (
 	"net/http/httptest"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
@@ -84,21 +83,22 @@ func ExampleHub_Jobs() {
 	// instance running with a private IP: true
 }
 
-// A multi-tenant server picks each caller's account; watchers of the same account and zone share a
-// poller.
+// A multi-tenant server resolves each caller's tenant (credential profile) from the identity the auth
+// interceptors put in the call's context; watchers of the same profile and zone share a poller.
 func ExampleNew() {
-	clients := map[string]watch.Upstream{} // access key id -> its backend.Client, filled elsewhere
-	hub, err := watch.New(watch.Options{
-		Account: func(ctx context.Context) (string, watch.Upstream, string, error) {
-			md, _ := metadata.FromIncomingContext(ctx)
-			for _, key := range md.Get("x-qingcloud-access-key-id") {
-				if up := clients[key]; up != nil {
-					return key, up, "pek3a", nil
-				}
-			}
-			return "", nil, "", status.Error(codes.Unauthenticated, "unknown caller")
-		},
-	})
+	var tenants []tenant.Tenant
+	for _, p := range []struct{ profile, key, secret, zone string }{{"alice", "KEY-A", "SECRET-A", "pek3a"}, {"bob", "KEY-B", "SECRET-B", "gd2"}} {
+		be, err := backend.New(backend.Config{Endpoint: backend.DefaultEndpoint, Credentials: signer.Credentials{AccessKeyID: p.key, SecretAccessKey: p.secret}})
+		if err != nil {
+			panic(err)
+		}
+		tenants = append(tenants, tenant.Tenant{Profile: p.profile, Upstream: be, Zone: p.zone})
+	}
+	dir, err := tenant.NewDirectory(tenants...)
+	if err != nil {
+		panic(err)
+	}
+	hub, err := watch.New(watch.Options{Tenants: dir})
 	if err != nil {
 		panic(err)
 	}

@@ -31,27 +31,18 @@ import (
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 	zoneid "github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
 
-// Upstream sends one QingCloud action; *backend.Client implements it. Call returns the raw JSON of a
-// ret_code 0 answer, or a gRPC status error (RESOURCE_EXHAUSTED with RetryInfo when over quota,
-// UNAVAILABLE for transport problems).
-type Upstream interface {
-	Call(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error)
-}
-
-// AccountFunc picks the upstream account of a caller: a stable key naming the account (watchers with
-// equal keys and zones share a poller), the Upstream that calls with its credentials, and its default
-// zone. It runs once per watch with the caller's context; the returned Upstream is then used by the
-// shared poller with the Hub's own context, so it must carry its credentials itself. An error ends
-// the watch before it starts (return a gRPC status, e.g. UNAUTHENTICATED).
-type AccountFunc func(ctx context.Context) (key string, up Upstream, defaultZone string, err error)
-
 // Options configure a Hub. Zero fields take the defaults listed.
 type Options struct {
-	// Account picks each caller's account. Required by New; NewSingle sets it.
-	Account AccountFunc
+	// Tenants picks each caller's tenant, once per watch, with the caller's context: watchers of the
+	// same profile and zone share a poller, which calls the tenant's Upstream with the Hub's own
+	// context (so the Upstream must carry its credentials itself), and the tenant's zone is the
+	// default zone. An error ends the watch before it starts (a gRPC status, e.g. UNAUTHENTICATED).
+	// Required by New; NewSingle serves every caller from one upstream instead.
+	Tenants tenant.Resolver
 	// MinInterval is the first poll interval, used again whenever something changes or new ids
 	// arrive. Default 500ms.
 	MinInterval time.Duration
@@ -134,11 +125,12 @@ func (o *Options) defaults() {
 type Hub struct {
 	iaasv1.UnimplementedWatchServiceServer
 
-	opts   Options
-	ctx    context.Context // poll calls: callclass.Poll, canceled by Close
-	cancel context.CancelFunc
-	done   chan struct{} // closed by Close
-	wg     sync.WaitGroup
+	opts    Options
+	account func(context.Context) (key string, up tenant.Caller, defaultZone string, err error)
+	ctx     context.Context // poll calls: callclass.Poll, canceled by Close
+	cancel  context.CancelFunc
+	done    chan struct{} // closed by Close
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
@@ -156,22 +148,31 @@ type counters struct {
 	lastRoundCalls, maxRoundCalls                       atomic.Int64
 }
 
-// New returns a Hub that picks each caller's account with opts.Account.
+// New returns a Hub that picks each caller's tenant with opts.Tenants.
 func New(opts Options) (*Hub, error) {
-	if opts.Account == nil {
-		return nil, errors.New("watch: Options.Account is required")
+	if opts.Tenants == nil {
+		return nil, errors.New("watch: Options.Tenants is required")
 	}
-	opts.defaults()
-	ctx, cancel := context.WithCancel(callclass.With(context.Background(), callclass.Poll))
-	return &Hub{opts: opts, ctx: ctx, cancel: cancel, done: make(chan struct{}), pollers: map[pollerKey]*poller{}}, nil
+	tenants := opts.Tenants
+	return newHub(opts, func(ctx context.Context) (string, tenant.Caller, string, error) {
+		t, err := tenants.Lookup(ctx)
+		if err != nil {
+			return "", nil, "", err
+		}
+		return t.Profile, t.Upstream, t.Zone, nil
+	}), nil
 }
 
-// NewSingle returns a Hub serving every caller from one account: up, with defaultZone for watches
-// that name no zone.
-func NewSingle(up Upstream, defaultZone string, opts Options) *Hub {
-	opts.Account = func(context.Context) (string, Upstream, string, error) { return "default", up, defaultZone, nil }
-	h, _ := New(opts)
-	return h
+// NewSingle returns a Hub serving every caller from one upstream, with defaultZone for watches that
+// name no zone (opts.Tenants is ignored).
+func NewSingle(up tenant.Caller, defaultZone string, opts Options) *Hub {
+	return newHub(opts, func(context.Context) (string, tenant.Caller, string, error) { return "default", up, defaultZone, nil })
+}
+
+func newHub(opts Options, account func(context.Context) (string, tenant.Caller, string, error)) *Hub {
+	opts.defaults()
+	ctx, cancel := context.WithCancel(callclass.With(context.Background(), callclass.Poll))
+	return &Hub{opts: opts, account: account, ctx: ctx, cancel: cancel, done: make(chan struct{}), pollers: map[pollerKey]*poller{}}
 }
 
 // Service returns the WatchService implementation, for server.Config.Watch.
@@ -329,7 +330,7 @@ func (h *Hub) subscribe(ctx context.Context, zone string, w *watcher) error {
 	if err := ctx.Err(); err != nil {
 		return ctxError(ctx)
 	}
-	key, up, defZone, err := h.opts.Account(ctx)
+	key, up, defZone, err := h.account(ctx)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 )
 
 // fastOptions poll quickly, for tests.
@@ -34,7 +35,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func newTestHub(t *testing.T, up Upstream, opts Options) *Hub {
+func newTestHub(t *testing.T, up tenant.Caller, opts Options) *Hub {
 	h := NewSingle(up, "pek3a", opts)
 	t.Cleanup(h.Close)
 	return h
@@ -384,7 +385,7 @@ func TestRequestValidation(t *testing.T) {
 		t.Errorf("no zone: err = %v, want INVALID_ARGUMENT", err)
 	}
 	if _, err := New(Options{}); err == nil {
-		t.Error("New without Account: want an error")
+		t.Error("New without Tenants: want an error")
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 )
 
 // targetKey names one watched id: kind is "" for jobs, else a Kind name.
@@ -39,7 +40,7 @@ type target struct {
 type poller struct {
 	h    *Hub
 	key  pollerKey
-	up   Upstream
+	up   tenant.Caller
 	wake chan struct{} // capacity 1: new ids to look at, or the last watcher left
 
 	mu           sync.Mutex
@@ -52,7 +53,7 @@ type poller struct {
 	notice       *iaasv1.PollNotice // while backing off: the notice new watchers get too
 }
 
-func newPoller(h *Hub, key pollerKey, up Upstream) *poller {
+func newPoller(h *Hub, key pollerKey, up tenant.Caller) *poller {
 	return &poller{
 		h: h, key: key, up: up, wake: make(chan struct{}, 1),
 		targets: map[targetKey]*target{}, watchers: map[*watcher]struct{}{},

@@ -23,6 +23,7 @@ import (
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 )
 
 // served is the facade server with the Hub as its WatchService: a REST base URL and a gRPC client.
@@ -33,7 +34,7 @@ type served struct {
 
 func serve(t *testing.T, e *env) *served {
 	t.Helper()
-	srv, err := server.New(server.Config{Backend: e.be, DefaultZone: "pek3a", Watch: e.hub.Service()})
+	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: e.be, Zone: "pek3a"}, Watch: e.hub.Service()})
 	if err != nil {
 		t.Fatal(err)
 	}
