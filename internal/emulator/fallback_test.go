@@ -146,12 +146,14 @@ func TestSpecFallback(t *testing.T) {
 					t.Errorf("%s: job_id %v", name, out[wn])
 				}
 				jobs = append(jobs, id)
-			case wn == "job_ids":
-				ids := strs(out[wn])
-				if len(ids) != 1 {
+			case wn == "job_ids": // an object: resource id -> job id
+				m, _ := out[wn].(map[string]any)
+				if len(m) == 0 {
 					t.Errorf("%s: job_ids %v", name, out[wn])
 				}
-				jobs = append(jobs, ids...)
+				for _, id := range m {
+					jobs = append(jobs, id.(string))
+				}
 			case fd.IsList():
 				if _, ok := out[wn].([]any); !ok {
 					t.Errorf("%s: %s = %v, want a list", name, wn, out[wn])

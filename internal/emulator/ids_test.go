@@ -1,6 +1,7 @@
 package emulator_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -97,6 +98,7 @@ type idTest struct {
 	kinds map[string]api.ResourceKind // by kind name
 	given map[string]bool             // ids the request named
 	sent  map[string]string           // the parameters of the last call
+	body  []byte                      // the answer of the last call
 	depth int
 }
 
@@ -238,7 +240,16 @@ func (it *idTest) call(name string, ra registryAction, fixed map[string]string) 
 	for i := 0; i+1 < len(kv); i += 2 {
 		it.sent[kv[i]] = kv[i+1]
 	}
-	return c.call(name, kv...)
+	resp, body, err := c.send(c.params(name, kv...))
+	if err != nil {
+		it.t.Fatalf("%s: %v", name, err)
+	}
+	var out map[string]any
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &out) != nil {
+		it.t.Fatalf("%s: HTTP %d %q %s", name, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	it.body = body
+	return out
 }
 
 // sampleKV returns key/value pairs that set fd to a valid sample (as minimal does for required

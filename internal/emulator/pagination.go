@@ -58,7 +58,8 @@ func paginate[T any](r *request, items []T) ([]T, int, *apiError) {
 	return items[offset:end], total, nil
 }
 
-// describeResult renders a Describe answer: setName holds the page, total_count the total.
+// describeResult renders a Describe answer: setName holds the page, total_count the total (when
+// the action's answer has that field: DescribeLoadBalancers and DescribeLoadBalancerBackends do not).
 func describeResult[T any, O any](r *request, setName string, items []T, render func(T) O) (result, *apiError) {
 	page, total, err := paginate(r, items)
 	if err != nil {
@@ -68,5 +69,9 @@ func describeResult[T any, O any](r *request, setName string, items []T, render 
 	for _, it := range page {
 		out = append(out, render(it))
 	}
-	return result{setName: out, "total_count": total}, nil
+	res := result{setName: out}
+	if sa := specActions()[r.action]; sa == nil || sa.out.Fields().ByName("total_count") != nil {
+		res["total_count"] = total
+	}
+	return res, nil
 }

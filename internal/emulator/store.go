@@ -363,7 +363,7 @@ func (a *account) renderStored(s *stored) map[string]any {
 	setTime("create_time", s.created)
 	setTime("status_time", s.statusTime)
 	out := render(m)
-	if s.kind.HasStatus {
+	if api.FieldByWireName(md, "transition_status") != nil {
 		out["transition_status"] = s.transition // "" is a value here, not an absent field
 	}
 	return out
@@ -500,14 +500,17 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 		}
 	}
 	var j *job
-	if sa.jobID || sa.jobIDs {
+	if sa.jobID {
 		j = a.newJob(r, requestIDs(sa, r.params))
-		if sa.jobID {
-			res["job_id"] = j.id
+		res["job_id"] = j.id
+	}
+	if sa.jobIDs {
+		// job_ids maps each resource of the request to its own job (the cluster actions).
+		jobs := map[string]string{}
+		for _, id := range requestIDs(sa, r.params) {
+			jobs[id] = a.newJob(r, []string{id}).id
 		}
-		if sa.jobIDs {
-			res["job_ids"] = []string{j.id}
-		}
+		res["job_ids"] = jobs
 	}
 	verb := verbOf(sa.name)
 	nList := 0
