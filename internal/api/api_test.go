@@ -192,7 +192,7 @@ func TestReserved(t *testing.T) {
 			t.Errorf("the signer sets %s, which is not reserved", name)
 		}
 	}
-	for _, name := range []string{"action", "zone", "token", "Signature", "TIME_STAMP", "Access_Key_ID"} {
+	for _, name := range []string{"action", "zone", "token", "Signature", "TIME_STAMP", "Access_Key_ID", "expires", "Expires"} {
 		if why, ok := api.Reserved(name); !ok || why == "" {
 			t.Errorf("Reserved(%q) = %q, %v; want reserved with a reason", name, why, ok)
 		}

@@ -18,6 +18,9 @@ var reserved = map[string]string{
 	signer.ParamSignatureMethod:  "requests are signed by the server",
 	signer.ParamSignatureVersion: "requests are signed by the server",
 	signer.ParamTimeStamp:        "requests are signed by the server",
+	// QingCloud honours a signed expires in place of the 60 s time_stamp window: a request signed
+	// with a far expires could be replayed for as long.
+	"expires": "requests are signed by the server, and expire 60 s after their time_stamp",
 }
 
 // Reserved reports whether a caller may not pass the parameter name (in any letter case), and why.

@@ -76,6 +76,11 @@ const (
 	DefaultUserAgent = "qingcloud-grpc"
 	// MaxResponseBytes is the largest upstream answer read; a larger one is an error.
 	MaxResponseBytes = 32 << 20
+	// MaxURLBytes bounds the URL of a GET request (endpoint and signed query): a request whose
+	// parameters make a longer one is refused with INVALID_ARGUMENT before anything is sent or any
+	// quota is spent. Front ends refuse long request lines (HTTP 414 or 431) and QingCloud's own SDKs
+	// send GET only, so a longer request could never succeed.
+	MaxURLBytes = 16 << 10
 )
 
 // Config configures a Client.
@@ -327,7 +332,9 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 	var body []byte
 	var err error
 	var attempts int
-	if cerr := ctx.Err(); cerr != nil {
+	if uerr := c.checkURL(action, p, post); uerr != nil {
+		err = uerr
+	} else if cerr := ctx.Err(); cerr != nil {
 		// Checked before coalescing, whose shared call does not inherit this caller's cancellation.
 		err = qcerr.Context(action, cerr, false)
 	} else if readOnly && c.flights != nil {
@@ -446,6 +453,9 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 	sent := outcome{kind: outcomeTransport, wrote: true}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+		if refusedBeforeAPI(resp.StatusCode) {
+			return nil, outcome{kind: outcomeRefused}, refusedError(action, resp)
+		}
 		return nil, sent, qcerr.Transport(action, "upstream answered HTTP "+httpStatus(resp), true)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
@@ -464,6 +474,45 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 	}
 	return c.checkAnswer(action, body, readOnly)
 }
+
+// checkURL refuses a GET call whose signed URL would be longer than MaxURLBytes.
+func (c *Client) checkURL(action string, p map[string]string, post bool) error {
+	if post {
+		return nil
+	}
+	signed, err := c.signer.Sign(http.MethodGet, c.path, p)
+	if err != nil {
+		return nil // the attempt reports it
+	}
+	if n := len(c.endpoint.String()) + 1 + len(signed); n > MaxURLBytes {
+		return qcerr.InvalidRequest(action, fmt.Sprintf("its parameters make a request URL of %d bytes, and at most %d are sent: split it into calls with fewer items", n, MaxURLBytes))
+	}
+	return nil
+}
+
+// refusedBeforeAPI reports whether an HTTP status says QingCloud's front end refused the request
+// before its API saw it: a 4xx other than 429 (QingCloud's API answers errors as HTTP 200 with a
+// ret_code). Repeating the same request would be refused the same way.
+func refusedBeforeAPI(code int) bool {
+	return code >= 400 && code < 500 && code != http.StatusTooManyRequests
+}
+
+// refusedError is the error of a request refused with a 4xx: INVALID_ARGUMENT when it was too large,
+// FAILED_PRECONDITION otherwise (the endpoint or a proxy refuses such requests); never applied.
+func refusedError(action string, resp *http.Response) error {
+	switch resp.StatusCode {
+	case http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong, http.StatusRequestHeaderFieldsTooLarge:
+		return qcerr.InvalidRequest(action, "QingCloud refused it as too large (HTTP "+httpStatus(resp)+"): split it into calls with fewer items")
+	}
+	detail := "upstream refused the request with HTTP " + httpStatus(resp) + " before acting on it"
+	return qcerr.New(codes.FailedPrecondition, ReasonUpstreamRefused,
+		"QingCloud "+action+": "+detail+"; it was not applied, and repeating it will not help: check the server's endpoint setting",
+		map[string]string{"action": action, "detail": detail, "may_have_applied": "false"})
+}
+
+// ReasonUpstreamRefused is the ErrorInfo reason of a request QingCloud's front end refused with an
+// HTTP 4xx other than 429.
+const ReasonUpstreamRefused = "UPSTREAM_REFUSED"
 
 // newRequest builds the HTTP request for a signed parameter string.
 func (c *Client) newRequest(ctx context.Context, method, signed string) (*http.Request, error) {

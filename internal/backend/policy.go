@@ -65,6 +65,11 @@ var policy = []Rule{
 		Why: "nothing was sent; RESOURCE_EXHAUSTED with RetryInfo goes back at once",
 	},
 	{
+		Outcome: "a GET whose signed URL would be longer than 16 KiB (MaxURLBytes; checked before the first attempt)",
+		Read:    NoRetry, Mutation: NoRetry,
+		Why: "nothing was sent: INVALID_ARGUMENT says to split the call",
+	},
+	{
 		Outcome: "the caller canceled, or the call's deadline passed",
 		Read:    NoRetry, Mutation: NoRetry,
 		Why:   "nobody waits for the answer",
@@ -111,13 +116,19 @@ var policy = []Rule{
 		match: func(o outcome) bool { return o.kind == outcomeAnswer },
 	},
 	{
+		Outcome: "HTTP 4xx other than 429 (QingCloud's front end refused the request: too large, malformed, wrong path)",
+		Read:    NoRetry, Mutation: NoRetry,
+		Why:   "refused before the API saw it, so not applied (may_have_applied=false), and refused the same way again: INVALID_ARGUMENT when too large, else FAILED_PRECONDITION",
+		match: func(o outcome) bool { return o.kind == outcomeRefused },
+	},
+	{
 		Outcome: "no answer, and the request provably never left (dial, DNS or TLS failed): may_have_applied=false",
 		Read:    Backoff, Mutation: Backoff,
 		Why:   "QingCloud never saw it, so repeating cannot apply anything twice",
 		match: func(o outcome) bool { return o.kind == outcomeTransport && !o.wrote },
 	},
 	{
-		Outcome: "no usable answer after the request was sent (connection reset or closed, attempt timeout, HTTP status not 200, non-JSON or truncated body): may_have_applied=true",
+		Outcome: "no usable answer after the request was sent (connection reset or closed, attempt timeout, another HTTP status not 200, non-JSON or truncated body): may_have_applied=true",
 		Read:    Backoff, Mutation: NoRetry,
 		Why:   "a mutation may have been applied: UNAVAILABLE whose ErrorInfo says so (may_have_applied=true), never repeated by us",
 		match: func(o outcome) bool { return o.kind == outcomeTransport },
@@ -149,6 +160,7 @@ const (
 	outcomeTransport                    // no usable answer
 	outcomeContext                      // the caller's context ended
 	outcomeLocal                        // the request could not be built
+	outcomeRefused                      // an HTTP 4xx other than 429: refused before the API saw it
 )
 
 // outcome is what came of one attempt.

@@ -102,7 +102,7 @@ func (c *counters) attempt(action string, n int, o outcome) {
 				a.RetCodes = map[int]int64{}
 			}
 			a.RetCodes[o.retCode]++
-		case outcomeTransport:
+		case outcomeTransport, outcomeRefused:
 			a.TransportFailures++
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ var transient = []failure{
 	{"1400 lease", answer(1400, "PermissionDenied, resource [eip-1] lease info not ready yet, please try later")},
 	{"HTTP 502", httpError(http.StatusBadGateway)},
 	{"HTTP 503", httpError(http.StatusServiceUnavailable)},
+	{"HTTP 429", httpError(http.StatusTooManyRequests)},
 	{"connection reset", connReset},
 	{"truncated body", truncated},
 }
@@ -106,6 +108,64 @@ func TestReadsRetriedOnTransientFailures(t *testing.T) {
 				t.Errorf("stats %+v", a)
 			}
 		})
+	}
+}
+
+// TestFixed4xxNotRetried: an HTTP 4xx other than 429 is the front end refusing the request before
+// QingCloud's API saw it: neither a read nor a mutation is repeated, and the error says it was not
+// applied (INVALID_ARGUMENT when the request was too large, FAILED_PRECONDITION otherwise).
+func TestFixed4xxNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   codes.Code
+	}{
+		{http.StatusBadRequest, codes.FailedPrecondition},
+		{http.StatusNotFound, codes.FailedPrecondition},
+		{http.StatusRequestEntityTooLarge, codes.InvalidArgument},
+		{http.StatusRequestURITooLong, codes.InvalidArgument},
+		{http.StatusRequestHeaderFieldsTooLarge, codes.InvalidArgument},
+	} {
+		for _, action := range []string{"DescribeInstances", "RunInstances"} {
+			t.Run(fmt.Sprintf("%d %s", tc.status, action), func(t *testing.T) {
+				f, endpoint := newFlaky(t, 5, httpError(tc.status))
+				c := newClient(t, endpoint)
+				_, err := c.Call(context.Background(), action, nil, false)
+				if n := f.seen.Load(); n != 1 {
+					t.Errorf("upstream saw %d requests, want 1", n)
+				}
+				if status.Code(err) != tc.code || qcerr.MayHaveApplied(err) || strings.Contains(err.Error(), "may have been applied") {
+					t.Errorf("%v, want %v saying it was not applied", err, tc.code)
+				}
+				if !strings.Contains(err.Error(), strconv.Itoa(tc.status)) {
+					t.Errorf("%v does not name the HTTP status", err)
+				}
+			})
+		}
+	}
+}
+
+// TestLongURLRefusedLocally: a GET whose signed URL would pass MaxURLBytes is refused with
+// INVALID_ARGUMENT before anything is sent or any quota spent; a POST carries its parameters in the
+// body and is sent.
+func TestLongURLRefusedLocally(t *testing.T) {
+	f, endpoint := newFlaky(t, 0, nil)
+	c := newClient(t, endpoint)
+	params := map[string]string{"description": strings.Repeat("x", backend.MaxURLBytes)}
+	_, err := c.Call(context.Background(), "DescribeInstances", params, false)
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), strconv.Itoa(backend.MaxURLBytes)) {
+		t.Errorf("%v, want INVALID_ARGUMENT naming the bound", err)
+	}
+	if n := f.seen.Load(); n != 0 {
+		t.Errorf("upstream saw %d requests", n)
+	}
+	if used := c.Stats().Budget.Used; used != 0 {
+		t.Errorf("the refused call spent %d of the quota budget", used)
+	}
+	if _, err := c.Call(context.Background(), "DescribeInstances", params, true); err != nil {
+		t.Errorf("the same as a POST: %v", err)
+	}
+	if _, err := c.Call(context.Background(), "DescribeInstances", map[string]string{"description": strings.Repeat("x", backend.MaxURLBytes/2)}, false); err != nil {
+		t.Errorf("a GET within the bound: %v", err)
 	}
 }
 

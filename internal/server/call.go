@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -14,24 +13,13 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
 
 var actionNameRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{1,79}$`)
-
-// reservedParams are set by the server and the signer; a caller can never supply them.
-var reservedParams = map[string]string{
-	"action":            "set the action with the action field",
-	"zone":              "set the zone with the zone field",
-	"access_key_id":     "credentials are the server's",
-	"signature":         "requests are signed by the server",
-	"signature_method":  "requests are signed by the server",
-	"signature_version": "requests are signed by the server",
-	"time_stamp":        "requests are signed by the server",
-	"token":             "credentials are the server's",
-}
 
 // callService implements CallService: any action by name, with Struct parameters.
 type callService struct {
@@ -48,7 +36,7 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	}
 	var vs []*errdetails.BadRequest_FieldViolation
 	for k := range req.GetParams().GetFields() {
-		if why, ok := reservedParams[strings.ToLower(k)]; ok {
+		if why, ok := api.Reserved(k); ok {
 			vs = append(vs, qcerr.Violation("params."+k, fmt.Sprintf("parameter %q cannot be passed: %s", k, why)))
 		}
 	}

@@ -355,7 +355,7 @@ func TestRESTStreamErrorsAreAIP193(t *testing.T) {
 
 func TestCallReservedParamsAnyCase(t *testing.T) {
 	s := newStack(t, emulator.DefaultSecretAccessKey)
-	for _, k := range []string{"zone", "Zone", "ACTION", "Access_Key_Id", "Signature"} {
+	for _, k := range []string{"zone", "Zone", "ACTION", "Access_Key_Id", "Signature", "expires", "EXPIRES"} {
 		params, _ := structpb.NewStruct(map[string]any{k: "x"})
 		_, err := iaasv1.NewCallServiceClient(s.conn).Call(ctxT(t), &iaasv1.CallRequest{Action: "DescribeZones", Params: params})
 		if status.Code(err) != codes.InvalidArgument {
