@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -276,7 +277,8 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 			seen, wire = buf[:p.words], buf[p.words:]
 		}
 	}
-	base := len(d.ranges)
+	lay, base := p.structOf(m)
+	rbase := len(d.ranges)
 	for {
 		raw, fl, err := s.key()
 		if err != nil {
@@ -300,7 +302,7 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 			fp := &p.fields[i]
 			if seen[i/64]&(1<<(i%64)) != 0 {
 				// The key (or another of the field's keys) was given before: the last one counts.
-				d.forget(base, i, "")
+				d.forget(rbase, i, "")
 				m.Clear(fp.fd)
 			}
 			seen[i/64] |= 1 << (i % 64)
@@ -309,7 +311,11 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 			}
 			ms, om := d.mark()
 			d.push(pathStep{key: ref.key})
-			err = d.field(fp, m)
+			if lay != nil && lay.fields[i].op != opReflect {
+				err = d.fastField(fp, &lay.fields[i], unsafe.Add(base, lay.fields[i].off))
+			} else {
+				err = d.field(fp, m)
+			}
 			d.pop()
 			d.track(i, "", ms, om)
 		}
@@ -328,7 +334,7 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 		}
 	}
 	s.leave()
-	d.ranges = d.ranges[:base]
+	d.ranges = d.ranges[:rbase]
 	return nil
 }
 
@@ -379,32 +385,38 @@ func (d *decoder) field(fp *fieldPlan, m protoreflect.Message) error {
 
 // listField fills a repeated field from an array (or a single value, as a one-element list).
 func (d *decoder) listField(fp *fieldPlan, m protoreflect.Message) error {
+	l := m.Mutable(fp.fd).List()
+	err := d.list(fp.holdsValue, func() error { return d.element(fp, l) })
+	if l.Len() == 0 {
+		m.Clear(fp.fd)
+	}
+	return err
+}
+
+// list reads an array, or a single value as a one-element list ("" is unset), calling elem at each
+// element with its index on the path; null elements are dropped unless keepNull.
+func (d *decoder) list(keepNull bool, elem func() error) error {
 	s := &d.s
 	if s.peek() != '[' {
 		if s.pos+1 < len(s.data) && s.data[s.pos] == '"' && s.data[s.pos+1] == '"' {
-			s.pos += 2 // "" is unset
+			s.pos += 2
 			return nil
 		}
-		l := m.Mutable(fp.fd).List()
 		d.push(pathStep{index: 0, kind: indexElem})
-		err := d.element(fp, l)
+		err := elem()
 		d.pop()
-		if l.Len() == 0 {
-			m.Clear(fp.fd)
-		}
 		return err
 	}
 	empty, err := s.openArray()
 	if err != nil || empty {
 		return err
 	}
-	l := m.Mutable(fp.fd).List()
 	for i := 0; ; i++ {
-		if s.peek() == 'n' && !fp.holdsValue {
-			err = s.literal("null") // dropped
+		if s.peek() == 'n' && !keepNull {
+			err = s.literal("null")
 		} else {
 			d.push(pathStep{index: i, kind: indexElem})
-			err = d.element(fp, l)
+			err = elem()
 			d.pop()
 		}
 		if err != nil {
@@ -419,8 +431,52 @@ func (d *decoder) listField(fp *fieldPlan, m protoreflect.Message) error {
 		}
 	}
 	s.leave()
-	if l.Len() == 0 {
-		m.Clear(fp.fd)
+	return nil
+}
+
+// fastField fills a field of a generated message by writing it at p (see layout).
+func (d *decoder) fastField(fp *fieldPlan, ff *fastField, p unsafe.Pointer) error {
+	s := &d.s
+	if s.peek() == 'n' {
+		return s.literal("null") // unset
+	}
+	switch ff.op {
+	case opMsg:
+		fresh := ff.mt.New()
+		ok, err := d.message(fp.msg, fresh)
+		if ok {
+			*(*unsafe.Pointer)(p) = addressOf(fresh)
+		}
+		return err
+	case opMsgs:
+		list := (*[]unsafe.Pointer)(p)
+		return d.list(fp.holdsValue, func() error {
+			fresh := ff.mt.New()
+			ok, err := d.message(fp.msg, fresh)
+			if ok {
+				*list = append(*list, addressOf(fresh))
+			}
+			return err
+		})
+	case opStrings:
+		list := (*[]string)(p)
+		return d.list(false, func() error {
+			v, err := s.value()
+			if err != nil {
+				return err
+			}
+			if val, ok := d.scalar(&fp.sc, &v); ok {
+				*list = append(*list, val.String())
+			}
+			return nil
+		})
+	}
+	v, err := s.value()
+	if err != nil {
+		return err
+	}
+	if val, ok := d.scalar(&fp.sc, &v); ok {
+		store(ff.op, p, val)
 	}
 	return nil
 }

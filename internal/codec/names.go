@@ -13,7 +13,9 @@
 //   - any other singular message, Struct, map (and a Value holding an object or a list) is compact JSON
 //     text, as QingCloud expects for parameters such as env or private_ips.
 //
-// Responses come back as JSON and are decoded tolerantly ([Decode]): unknown fields are ignored, values
+// Responses come back as JSON and are decoded tolerantly ([Decode]) in one pass over the bytes, with a
+// plan of each message type worked out on first use from its descriptor (and, for generated types, the
+// layout of the Go struct, whose fields are then written directly): unknown fields are ignored, values
 // of a near-miss type are converted where the intent is clear (a numeric string into an integer, 0 or 1
 // into a bool, ...), and values that cannot be made to fit are skipped and reported together in a
 // [*MismatchError], which callers treat as a warning.

@@ -17,6 +17,8 @@ type msgPlan struct {
 	byKey  map[string]keyRef
 	// words is the number of uint64 words of a set of fields.
 	words int
+	// lay is the layout of the generated Go type; nil when none is linked in.
+	lay *layout
 
 	// Well-known types. f1 is field 1: Timestamp's seconds, Struct's fields, ListValue's values, a
 	// wrapper's value; f2 is Timestamp's nanos; wrapped the kind of a wrapper's value. value is the
@@ -156,6 +158,7 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Mess
 		}
 	}
 	ix := indexOf(md)
+	p.lay = buildLayout(md)
 	p.byKey = make(map[string]keyRef, len(ix.byKey))
 	for k, ent := range ix.byKey {
 		p.byKey[k] = keyRef{field: ent.fd.Index(), alias: ent.alias, key: k}
