@@ -345,3 +345,20 @@ func TestBudgetExhausted(t *testing.T) {
 		t.Errorf("message %q retry %v", st.Message(), retry)
 	}
 }
+
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short", 8, "short"},
+		{"exactly8", 8, "exactly8"},
+		{"123456789", 8, "12345678...(9 bytes)"},
+		{"ab\u00e9\u00e9", 3, "ab...(6 bytes)"}, // never cuts a rune in two
+	} {
+		if got := qcerr.Clip(tc.in, tc.max); got != tc.want {
+			t.Errorf("Clip(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}

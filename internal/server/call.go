@@ -32,11 +32,12 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 	action := req.GetAction()
 	if !actionNameRE.MatchString(action) {
 		return nil, qcerr.BadRequest(qcerr.Violation("action",
-			fmt.Sprintf("action %q is not a QingCloud action name (PascalCase letters and digits, e.g. DescribeInstances)", action)))
+			fmt.Sprintf("action %q is not a QingCloud action name (PascalCase letters and digits, e.g. DescribeInstances)", qcerr.Clip(action, qcerr.MaxEcho))))
 	}
 	var vs []*errdetails.BadRequest_FieldViolation
 	for k := range req.GetParams().GetFields() {
 		if why, ok := api.Reserved(k); ok {
+			k = qcerr.Clip(k, qcerr.MaxEcho)
 			vs = append(vs, qcerr.Violation("params."+k, fmt.Sprintf("parameter %q cannot be passed: %s", k, why)))
 		}
 	}

@@ -21,6 +21,9 @@ var gatewayFieldError = []*regexp.Regexp{
 	regexp.MustCompile(`field "([\w.]+)"`),
 }
 
+// maxGatewayMessage bounds the part of a grpc-gateway error message kept in an answer.
+const maxGatewayMessage = 256
+
 // withErrorInfo returns st unchanged when it already carries an ErrorInfo (every error of ours does).
 // Errors raised by grpc-gateway itself before the call reached gRPC (undecodable JSON, a query value of
 // the wrong type, an unknown path) get one too, so REST clients always find a reason; a decoding error
@@ -31,20 +34,23 @@ func withErrorInfo(st *status.Status) *status.Status {
 			return st
 		}
 	}
+	// The gateway's messages quote what the caller sent (names, values): clipped, so that a caller
+	// cannot make the server answer or log megabytes.
+	gm := qcerr.Clip(st.Message(), maxGatewayMessage)
 	if st.Code() == codes.InvalidArgument {
 		field := "body"
 		for _, re := range gatewayFieldError {
-			if m := re.FindStringSubmatch(st.Message()); m != nil {
-				field = m[1]
+			if m := re.FindStringSubmatch(gm); m != nil {
+				field = qcerr.Clip(m[1], qcerr.MaxEcho)
 				break
 			}
 		}
-		msg := "invalid request: " + field + ": " + st.Message()
+		msg := "invalid request: " + field + ": " + gm
 		if field == "body" {
-			msg = "invalid request: the body is not a JSON object of the request's fields: " + st.Message()
+			msg = "invalid request: the body is not a JSON object of the request's fields: " + gm
 		}
 		return qcerr.Status(codes.InvalidArgument, qcerr.ReasonInvalidRequest, msg, nil,
-			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{qcerr.Violation(field, st.Message())}})
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{qcerr.Violation(field, gm)}})
 	}
 	var kept []protoadapt.MessageV1
 	for _, d := range st.Details() {
@@ -52,5 +58,5 @@ func withErrorInfo(st *status.Status) *status.Status {
 			kept = append(kept, m)
 		}
 	}
-	return qcerr.Status(st.Code(), code.Code_name[int32(st.Code())], st.Message(), nil, kept...)
+	return qcerr.Status(st.Code(), code.Code_name[int32(st.Code())], gm, nil, kept...)
 }
