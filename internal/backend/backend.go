@@ -309,11 +309,14 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // RESOURCE_EXHAUSTED (qcerr.BudgetExhausted). Whether the action only reads, which decides retries
 // and coalescing, comes from [ReadOnly]. The call class (user or poll) comes from callclass.From(ctx).
 func (c *Client) Call(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error) {
-	return c.call(ctx, action, params, post, ReadOnly(action))
+	return c.call(ctx, action, params, post, ReadOnly(action), nil)
 }
 
-// call is Call with the read-only flag known.
-func (c *Client) call(ctx context.Context, action string, params map[string]string, post, readOnly bool) ([]byte, error) {
+// call is Call with the read-only flag known. With a non-nil into, a successful answer is also decoded
+// into into.msg, in the same pass over the body that reads ret_code; into.msg must be private to the
+// call (the shared call of coalesced callers may still write it after the caller left). into.done
+// tells whether that happened: a caller that joined another's coalesced call gets only the body.
+func (c *Client) call(ctx context.Context, action string, params map[string]string, post, readOnly bool, into *answerInto) ([]byte, error) {
 	if action == "" {
 		return nil, qcerr.InvalidRequest(action, "the action name is empty")
 	}
@@ -339,7 +342,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		err = qcerr.Context(action, cerr, false)
 	} else if readOnly && c.flights != nil {
 		key := flightKey(c.signer.Credentials.AccessKeyID, callclass.From(ctx).String(), post, p)
-		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) { return c.send(fctx, action, p, post, true) })
+		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) { return c.send(fctx, action, p, post, true, into) })
 		body, attempts, err = r.body, r.attempts, r.err
 		if r.shared {
 			c.stats.coalesced(action)
@@ -348,7 +351,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 			err = qcerr.Context(action, ctx.Err(), true)
 		}
 	} else {
-		body, attempts, err = c.send(ctx, action, p, post, readOnly)
+		body, attempts, err = c.send(ctx, action, p, post, readOnly, into)
 	}
 	c.logCall(ctx, action, post, time.Since(start), attempts, err)
 	return body, err
@@ -356,7 +359,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 
 // send makes the attempts of one call under the retry policy and the quota budget. It returns the
 // body or the error of the last attempt, and the number of attempts made.
-func (c *Client) send(ctx context.Context, action string, p map[string]string, post, readOnly bool) ([]byte, int, error) {
+func (c *Client) send(ctx context.Context, action string, p map[string]string, post, readOnly bool, into *answerInto) ([]byte, int, error) {
 	class := callclass.From(ctx)
 	resigned := false
 	var last error
@@ -372,7 +375,7 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 				RetryAfter: retryAfter, Attempts: n - 1, Last: last,
 			})
 		}
-		body, o, err := c.attempt(ctx, action, p, post, readOnly)
+		body, o, err := c.attempt(ctx, action, p, post, readOnly, into)
 		c.stats.attempt(action, n, o)
 		if err == nil {
 			return body, n, nil
@@ -400,7 +403,7 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 }
 
 // attempt signs and sends one request and checks the answer.
-func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post, readOnly bool) ([]byte, outcome, error) {
+func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post, readOnly bool, into *answerInto) ([]byte, outcome, error) {
 	method := http.MethodGet
 	if post {
 		method = http.MethodPost
@@ -472,7 +475,7 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 	if len(body) > MaxResponseBytes {
 		return nil, sent, qcerr.Transport(action, fmt.Sprintf("upstream answer is larger than the %d MiB limit", MaxResponseBytes>>20), true)
 	}
-	return c.checkAnswer(action, body, readOnly)
+	return c.checkAnswer(action, body, readOnly, into)
 }
 
 // checkURL refuses a GET call whose signed URL would be longer than MaxURLBytes.
@@ -551,20 +554,32 @@ type emptyBody struct{}
 func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
 func (emptyBody) Close() error             { return nil }
 
-// checkAnswer reads ret_code (and message) from a JSON answer.
-func (c *Client) checkAnswer(action string, body []byte, readOnly bool) ([]byte, outcome, error) {
+// answerInto is where a typed call decodes its answer (see call).
+type answerInto struct {
+	msg      proto.Message
+	done     bool                 // msg holds the answer
+	mismatch *codec.MismatchError // values of the answer that did not fit msg
+}
+
+// checkAnswer reads ret_code (and message) from a JSON answer, in the pass that decodes it into
+// into.msg when into is set (codec.ReadAnswer); the body must be one JSON object.
+func (c *Client) checkAnswer(action string, body []byte, readOnly bool, into *answerInto) ([]byte, outcome, error) {
 	bad := outcome{kind: outcomeTransport, wrote: true}
-	var head struct {
-		RetCode json.RawMessage `json:"ret_code"`
-		Message json.RawMessage `json:"message"`
+	var msg proto.Message
+	if into != nil {
+		msg, into.done, into.mismatch = into.msg, false, nil
 	}
-	if err := json.Unmarshal(body, &head); err != nil {
-		var typeErr *json.UnmarshalTypeError
+	head, err := codec.ReadAnswer(body, msg)
+	var mismatch *codec.MismatchError
+	if err != nil && !errors.As(err, &mismatch) {
 		switch {
-		case len(strings.TrimSpace(string(body))) == 0:
+		case errors.Is(err, codec.ErrEmptyBody):
 			return nil, bad, qcerr.Transport(action, "upstream answered with an empty body", true)
-		case errors.As(err, &typeErr):
+		case errors.Is(err, codec.ErrNotObject):
 			return nil, bad, qcerr.Transport(action, "upstream answer is JSON but not an object", true)
+		}
+		if cause := errors.Unwrap(err); cause != nil {
+			err = cause // the syntax error without codec's prefix
 		}
 		return nil, bad, qcerr.Transport(action, fmt.Sprintf("upstream answer is not valid JSON (truncated?) after %d bytes: %v", len(body), err), true)
 	}
@@ -582,6 +597,9 @@ func (c *Client) checkAnswer(action string, body []byte, readOnly bool) ([]byte,
 			return nil, o, qcerr.FromRetCode(action, code, msg)
 		}
 		return nil, o, qcerr.FromMutationRetCode(action, code, msg)
+	}
+	if into != nil {
+		into.done, into.mismatch = true, mismatch
 	}
 	return body, outcome{kind: outcomeOK}, nil
 }
@@ -690,23 +708,36 @@ func (c *Client) logCall(ctx context.Context, action string, post bool, d time.D
 // did not fit resp (a codec.MismatchError) are logged, not returned: resp holds everything else.
 // Whether the action only reads comes from [ReadOnly].
 func (c *Client) Invoke(ctx context.Context, action string, post bool, req, resp proto.Message) error {
-	return c.invoke(ctx, action, post, ReadOnly(action), req, resp)
+	// The answer is decoded into a message of the call's own (see call), then handed over.
+	own := resp.ProtoReflect().New().Interface()
+	if err := c.invoke(ctx, action, post, ReadOnly(action), req, own); err != nil {
+		return err
+	}
+	proto.Reset(resp)
+	proto.Merge(resp, own)
+	return nil
 }
 
+// invoke is Invoke into a resp that nobody else sees before invoke returns (see call): the answer is
+// decoded into it in the same pass that checks ret_code.
 func (c *Client) invoke(ctx context.Context, action string, post, readOnly bool, req, resp proto.Message) error {
 	params, err := codec.Encode(req)
 	if err != nil {
 		return qcerr.InvalidRequest(action, err.Error())
 	}
-	body, err := c.call(ctx, action, params, post, readOnly)
+	into := &answerInto{msg: resp}
+	body, err := c.call(ctx, action, params, post, readOnly, into)
 	if err != nil {
 		return err
 	}
-	if err := codec.Decode(body, resp); err != nil {
-		var mismatch *codec.MismatchError
-		if !errors.As(err, &mismatch) {
+	mismatch := into.mismatch
+	if !into.done {
+		// This caller shared another's coalesced call: decode its copy of the body.
+		if err := codec.Decode(body, resp); err != nil && !errors.As(err, &mismatch) {
 			return qcerr.Transport(action, "upstream answer could not be decoded: "+err.Error(), true)
 		}
+	}
+	if mismatch != nil {
 		level := slog.LevelDebug
 		if _, seen := c.warned.LoadOrStore(action, struct{}{}); !seen {
 			level = slog.LevelWarn

@@ -470,6 +470,11 @@ func TestUpstreamFailures(t *testing.T) {
 			if tc.reason == "UPSTREAM_UNAVAILABLE" && ei.GetMetadata()["may_have_applied"] != "true" {
 				t.Errorf("an answered request may have been applied: %v", ei.GetMetadata())
 			}
+			// The typed path reads ret_code in the pass that decodes the answer: the same error.
+			_, terr := c.InvokeMethod(context.Background(), methodByAction(t, "StopInstances"), &iaasv1.StopInstancesRequest{Instances: []string{"i-1"}})
+			if tcode, tei := info(t, terr); tcode != code || tei.GetReason() != ei.GetReason() || status.Convert(terr).Message() != status.Convert(err).Message() {
+				t.Errorf("typed call: %v %s %q; raw call: %v %s %q", tcode, tei.GetReason(), status.Convert(terr).Message(), code, ei.GetReason(), status.Convert(err).Message())
+			}
 		})
 	}
 }
@@ -674,5 +679,38 @@ func TestErrorsAreStatusErrors(t *testing.T) {
 	_, err := c.Call(context.Background(), "DescribeZones", nil, false)
 	if _, ok := status.FromError(err); !ok || errors.Unwrap(err) != nil && strings.Contains(errors.Unwrap(err).Error(), "signature") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestTypedCallLogsValuesThatDidNotFit: a value that does not fit the response message is skipped and
+// logged (a warning the first time per action, then at debug level); the rest of the answer is decoded
+// in the same pass that checked ret_code, with or without coalescing.
+func TestTypedCallLogsValuesThatDidNotFit(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, `{"ret_code":0,"total_count":1,"instance_set":[{"instance_id":"i-1","vcpus_current":{"n":1}}]}`)
+	}))
+	defer up.Close()
+	for _, coalesce := range []bool{true, false} {
+		var logs testutil.SyncBuffer
+		c := newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) {
+			cfg.DisableCoalescing = !coalesce
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		})
+		for range 2 {
+			resp, err := c.InvokeMethod(context.Background(), methodByAction(t, "DescribeInstances"), &iaasv1.DescribeInstancesRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := resp.(*iaasv1.DescribeInstancesResponse)
+			if got.GetTotalCount() != 1 || got.GetInstanceSet()[0].GetInstanceId() != "i-1" || got.GetInstanceSet()[0].VcpusCurrent != nil {
+				t.Fatalf("coalesce %v: got %v", coalesce, got)
+			}
+		}
+		out := logs.String()
+		warn := strings.Count(out, `level=WARN msg="qingcloud answer did not fully fit`)
+		debug := strings.Count(out, `level=DEBUG msg="qingcloud answer did not fully fit`)
+		if warn != 1 || debug != 1 || !strings.Contains(out, "instance_set[0].vcpus_current") {
+			t.Errorf("coalesce %v: %d warnings, %d debug lines:\n%s", coalesce, warn, debug, out)
+		}
 	}
 }

@@ -19,7 +19,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
@@ -442,6 +444,49 @@ func TestCoalescingSharesIdenticalReads(t *testing.T) {
 			t.Fatalf("body %d shares memory with body 0: %q", i, bodies[i][:10])
 		}
 	}
+}
+
+// TestCoalescedTypedCallsGetTheirOwnMessages: concurrent identical typed reads share upstream calls;
+// the caller whose call ran gets the message decoded in the pass that checked ret_code, the others
+// decode their copy of the body; every caller gets a complete message of its own.
+func TestCoalescedTypedCallsGetTheirOwnMessages(t *testing.T) {
+	s := &slow{delay: 100 * time.Millisecond}
+	up := httptest.NewServer(s)
+	defer up.Close()
+	c := newClient(t, up.URL+"/iaas/")
+	md := methodByAction(t, "DescribeInstances")
+	const n = 20
+	resps := make([]*iaasv1.DescribeInstancesResponse, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.InvokeMethod(context.Background(), md, &iaasv1.DescribeInstancesRequest{Zone: proto.String("pek3a")})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resps[i] = resp.(*iaasv1.DescribeInstancesResponse)
+		}()
+	}
+	wg.Wait()
+	for i, r := range resps {
+		if r.GetTotalCount() != 1 || len(r.GetInstanceSet()) != 1 || r.GetInstanceSet()[0].GetInstanceId() != "i-1" || r.GetRetCode() != 0 || r.RetCode == nil {
+			t.Fatalf("caller %d got %v", i, r)
+		}
+	}
+	resps[0].InstanceSet[0].InstanceId = proto.String("changed")
+	for i := 1; i < n; i++ {
+		if resps[i].GetInstanceSet()[0].GetInstanceId() != "i-1" {
+			t.Fatalf("caller %d shares its message with caller 0", i)
+		}
+	}
+	st := c.Stats().Actions["DescribeInstances"]
+	if st.Calls != n || st.Coalesced+st.Attempts != n {
+		t.Errorf("stats %+v", st)
+	}
+	t.Logf("%d upstream calls for %d callers", st.Attempts, n)
 }
 
 func TestCoalescingOnlyIdenticalReads(t *testing.T) {
