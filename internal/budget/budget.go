@@ -8,7 +8,7 @@
 // within the window. A token bucket (golang.org/x/time/rate) does not fit: a bucket of size Limit that
 // refills Limit per window admits up to twice Limit requests in one window (a full burst, then the
 // refill), which QingCloud would answer with 2500; a bucket small enough to be safe forbids the bursts
-// the real quota allows. The log costs one timestamp per admitted request (16 KiB at 2000).
+// the real quota allows. The log costs 16 bytes per admitted request (32 KiB at 2000).
 //
 // Two kinds of calls share one key (package callclass): calls clients ask for (User) and calls the
 // server makes to follow jobs and resources for watchers (Poll). Each keeps a share the other cannot
@@ -63,8 +63,12 @@ type Config struct {
 	// reach QingCloud (whose window starts when the request arrives, ours when it is sent);
 	// 0 means DefaultSlack (1 s), a negative value means none.
 	Slack time.Duration
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means time.Now. A shared Budget takes its window from Redis's clock and
+	// uses Now only for its fallback.
 	Now func() time.Time
+	// Shared, when set, keeps the window log in Redis, shared by every replica (see [Shared]); nil
+	// keeps it in this process only.
+	Shared *Shared
 }
 
 // withDefaults validates c and fills in the defaults.
@@ -97,6 +101,11 @@ func (c Config) withDefaults() (Config, error) {
 		c.Slack = DefaultSlack
 	case c.Slack < 0:
 		c.Slack = 0
+	}
+	if c.Shared != nil {
+		if err := c.Shared.validate(); err != nil {
+			return c, err
+		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -133,8 +142,10 @@ type Budget struct {
 	max   [nClasses]int // per class; meaningless when unlimited
 	epoch time.Time
 
+	shared *shared // nil: the log is local only
+
 	mu      sync.Mutex
-	logs    [nClasses]ring // start offsets (from epoch) of the requests in the window, oldest first
+	logs    [nClasses]ring // the requests this process admitted in the window, oldest first
 	spent   [nClasses]int64
 	refused [nClasses]int64
 }
@@ -151,6 +162,9 @@ func New(cfg Config) (*Budget, error) {
 		reserve := min(pollMax, int(math.Floor(float64(cfg.Limit)*cfg.PollReserve)))
 		b.max[poll] = min(pollMax, cfg.Limit)
 		b.max[user] = max(1, cfg.Limit-reserve)
+	}
+	if cfg.Shared != nil {
+		b.shared = newShared(*cfg.Shared)
 	}
 	return b, nil
 }
@@ -180,6 +194,9 @@ func (b *Budget) ClassMax(c callclass.Class) int {
 // meanwhile).
 func (b *Budget) Take(c callclass.Class) (ok bool, retryAfter time.Duration) {
 	i := index(c)
+	if b.shared != nil && b.cfg.Limit >= 0 {
+		return b.takeShared(i)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.cfg.Now().Sub(b.epoch)
@@ -187,20 +204,38 @@ func (b *Budget) Take(c callclass.Class) (ok bool, retryAfter time.Duration) {
 		b.spent[i]++
 		return true, 0
 	}
+	return b.takeLocal(i, now, b.cfg.Limit, b.max, 0)
+}
+
+// takeLocal admits a request of class i against the local log, under limit and the class maxima;
+// b.mu is held.
+func (b *Budget) takeLocal(i int, now time.Duration, limit int, classMax [nClasses]int, seq uint64) (bool, time.Duration) {
+	if ok, wait := b.checkLocal(i, now, limit, classMax); !ok {
+		b.refused[i]++
+		return false, wait
+	}
+	b.logs[i].push(entry{t: now, seq: seq})
+	b.spent[i]++
+	return true, 0
+}
+
+// checkLocal reports whether the local log admits a request of class i under limit and the class
+// maxima, and if not, how long until it would; b.mu is held.
+func (b *Budget) checkLocal(i int, now time.Duration, limit int, classMax [nClasses]int) (bool, time.Duration) {
 	b.expire(now)
 	total := b.logs[user].n + b.logs[poll].n
-	if total < b.cfg.Limit && b.logs[i].n < b.max[i] {
-		b.logs[i].push(now)
-		b.spent[i]++
+	if total < limit && b.logs[i].n < classMax[i] {
 		return true, 0
 	}
-	b.refused[i]++
 	var wait time.Duration
-	if total >= b.cfg.Limit {
-		wait = b.kthOldest(total-b.cfg.Limit+1) + b.hold - now
+	if total >= limit && limit > 0 {
+		wait = b.kthOldest(total-limit+1) + b.hold - now
 	}
-	if n := b.logs[i].n; n >= b.max[i] {
-		wait = max(wait, b.logs[i].at(n-b.max[i])+b.hold-now)
+	if n := b.logs[i].n; n >= classMax[i] && classMax[i] > 0 {
+		wait = max(wait, b.logs[i].at(n-classMax[i])+b.hold-now)
+	}
+	if wait <= 0 { // a limit of 0 (a fallback share too small for one request): no request leaves
+		wait = b.hold
 	}
 	return false, max(wait, time.Millisecond)
 }
@@ -259,6 +294,12 @@ type Stats struct {
 	Remaining int `json:"remaining"`
 	// Classes holds the usage per call class, by name ("user", "poll").
 	Classes map[string]ClassStats `json:"classes"`
+	// Shared says the window log is in Redis (Config.Shared); Used is then the shared log's usage at
+	// the last answer from Redis, by every replica.
+	Shared bool `json:"shared,omitempty"`
+	// Fallback says a shared Budget cannot reach Redis and admits alone, within its fallback share;
+	// Used then counts this process's requests.
+	Fallback bool `json:"fallback,omitempty"`
 }
 
 // Stats returns the current usage.
@@ -275,13 +316,19 @@ func (b *Budget) Stats() Stats {
 		return out
 	}
 	b.expire(now)
-	out.Used = b.logs[user].n + b.logs[poll].n
-	out.Remaining = b.cfg.Limit - out.Used
+	used := [nClasses]int{b.logs[user].n, b.logs[poll].n}
+	var down bool
+	if out.Shared, down, used = b.sharedState(); !out.Shared || down {
+		out.Fallback = down
+		used = [nClasses]int{b.logs[user].n, b.logs[poll].n}
+	}
+	out.Used = used[user] + used[poll]
+	out.Remaining = max(0, b.cfg.Limit-out.Used)
 	for i, name := range classNames {
 		out.Classes[name] = ClassStats{
 			Max:       b.max[i],
-			Used:      b.logs[i].n,
-			Remaining: max(0, min(b.max[i]-b.logs[i].n, out.Remaining)),
+			Used:      used[i],
+			Remaining: max(0, min(b.max[i]-used[i], out.Remaining)),
 			Spent:     b.spent[i],
 			Refused:   b.refused[i],
 		}
@@ -312,7 +359,13 @@ func (r *Registry) For(accessKeyID string) *Budget {
 	if b := r.m[accessKeyID]; b != nil {
 		return b
 	}
-	b, err := New(r.cfg)
+	cfg := r.cfg
+	if cfg.Shared != nil {
+		sh := *cfg.Shared
+		sh.Key = accessKeyID
+		cfg.Shared = &sh
+	}
+	b, err := New(cfg)
 	if err != nil {
 		panic(errors.New("budget: Registry config became invalid: " + err.Error())) // validated in NewRegistry
 	}
@@ -335,28 +388,38 @@ func (r *Registry) Stats() map[string]Stats {
 	return out
 }
 
-// ring is a growable FIFO of offsets.
+// entry is one admitted request: its start (offset from the Budget's epoch) and, for a shared
+// Budget, its sequence number (its member name in Redis); 0 otherwise.
+type entry struct {
+	t   time.Duration
+	seq uint64
+}
+
+// ring is a growable FIFO of entries.
 type ring struct {
-	buf     []time.Duration
+	buf     []entry
 	head, n int
 }
 
-// at returns the i-th oldest entry.
-func (r *ring) at(i int) time.Duration { return r.buf[(r.head+i)%len(r.buf)] }
+// at returns the start of the i-th oldest entry.
+func (r *ring) at(i int) time.Duration { return r.buf[(r.head+i)%len(r.buf)].t }
+
+// entry returns the i-th oldest entry.
+func (r *ring) entry(i int) entry { return r.buf[(r.head+i)%len(r.buf)] }
 
 func (r *ring) pop() {
 	r.head = (r.head + 1) % len(r.buf)
 	r.n--
 }
 
-func (r *ring) push(t time.Duration) {
+func (r *ring) push(e entry) {
 	if r.n == len(r.buf) {
-		nb := make([]time.Duration, max(16, 2*len(r.buf)))
+		nb := make([]entry, max(16, 2*len(r.buf)))
 		for i := 0; i < r.n; i++ {
-			nb[i] = r.at(i)
+			nb[i] = r.entry(i)
 		}
 		r.buf, r.head = nb, 0
 	}
-	r.buf[(r.head+r.n)%len(r.buf)] = t
+	r.buf[(r.head+r.n)%len(r.buf)] = e
 	r.n++
 }
