@@ -112,6 +112,9 @@ type Config struct {
 
 	LogLevel string // debug, info, warn, error
 
+	// Redis is the Redis the replicas share; its URL is empty when the server runs alone.
+	Redis Redis
+
 	// Tracing: span exporter (none, stdout, otlp), OTLP collector, and sampling of new traces.
 	TraceExporter    string
 	OTLPEndpoint     string
@@ -314,6 +317,7 @@ func (l *loader) load() (*Config, error) {
 	}
 
 	l.telemetry()
+	l.redis()
 	l.profiles()
 	l.sharedKeys()
 	l.tokens()

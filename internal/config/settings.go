@@ -50,6 +50,9 @@ const (
 	SettingOTLPEndpoint       = "otlp_endpoint"
 	SettingOTLPInsecure       = "otlp_insecure"
 	SettingTraceSampleRatio   = "trace_sample_ratio"
+	SettingRedisURL           = "redis_url"
+	SettingRedisPasswordFile  = "redis_password_file"
+	SettingRedisFallbackShare = "redis_fallback_share"
 )
 
 // settings lists every scalar setting in the order -h shows them.
@@ -108,6 +111,12 @@ var settings = []setting{
 		usage: "send OTLP without TLS (a collector on the same host or pod)"},
 	{name: SettingTraceSampleRatio, flag: "trace-sample-ratio", env: "QINGCLOUD_TRACE_SAMPLE_RATIO", file: Section + ".trace_sample_ratio", def: "1",
 		usage: "share of new traces recorded, in (0, 1]; a sampled incoming trace is always recorded"},
+	{name: SettingRedisURL, flag: "redis-url", env: "QINGCLOUD_GRPC_REDIS_URL", file: Section + ".redis_url",
+		usage: "Redis shared by the replicas (quota budget, one poller per account and zone): redis://[user:password@]host:port[/db], rediss:// for TLS, ?master_name=NAME for Sentinel, ?cluster=true or several &addr= for Cluster; empty: this process alone (see docs/scale-out.md)"},
+	{name: SettingRedisPasswordFile, flag: "redis-password-file", env: "QINGCLOUD_GRPC_REDIS_PASSWORD_FILE", file: Section + ".redis_password_file",
+		usage: "file holding Redis's password (wins over one in -redis-url); keeps it out of process lists and config files", path: true},
+	{name: SettingRedisFallbackShare, flag: "redis-fallback-share", env: "QINGCLOUD_GRPC_REDIS_FALLBACK_SHARE", file: Section + ".redis_fallback_share",
+		usage: "share of each quota limit, in (0, 1], a replica may use alone while Redis is unreachable; empty: 1 / the replicas last seen alive"},
 	{name: SettingEmulatorAddr, flag: "emulator-addr", env: "QINGCLOUD_EMULATOR_ADDR", file: Section + ".emulator.addr", def: "127.0.0.1:0",
 		usage: "loopback address of the built-in emulator (used when no QingCloud keys are configured)"},
 	{name: SettingEmulatorJobPending, flag: "emulator-job-pending", env: "QINGCLOUD_EMULATOR_JOB_PENDING", file: Section + ".emulator.job_pending", def: "500ms",
