@@ -67,7 +67,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		}
 	}()
 
-	tenants, err := tenant.Build(cfg, tenant.Options{Telemetry: tel, Logger: log})
+	co, err := openCoordination(cfg, tel, log)
+	if err != nil {
+		return err
+	}
+	defer co.close()
+	tenants, err := tenant.Build(cfg, tenant.Options{Telemetry: tel, Logger: log, SharedBudget: co.budgetShared})
 	if err != nil {
 		return err
 	}
@@ -114,6 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		return err
 	}
 	defer srv.Stop()
+	co.setHealth(srv.Health())
 	// The gateway's in-process connection lives until run returns, not until ctx ends: REST calls in
 	// flight at shutdown must be able to finish.
 	gwCtx, gwCancel := context.WithCancel(context.Background())

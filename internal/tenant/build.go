@@ -36,6 +36,9 @@ type Options struct {
 	// Logger receives the upstream endpoints and profiles at start, and each client's warnings
 	// (never secrets). nil discards.
 	Logger *slog.Logger
+	// SharedBudget, when set, gives the Redis settings of an access key's quota budget, so replicas
+	// share it (budget.Shared); nil, or a nil result, keeps the budget in this process.
+	SharedBudget func(accessKeyID string) *budget.Shared
 }
 
 // EmulatorKeyID is the emulator access key id of a named profile (other than the default profile,
@@ -101,7 +104,11 @@ func Build(cfg *config.Config, opts Options) (*Set, error) {
 		b := budgets[p.Credentials.AccessKeyID]
 		if b == nil {
 			var err error
-			if b, err = budget.New(budget.Config{Limit: p.Quota.Requests, Window: p.Quota.Window}); err != nil {
+			bc := budget.Config{Limit: p.Quota.Requests, Window: p.Quota.Window}
+			if opts.SharedBudget != nil {
+				bc.Shared = opts.SharedBudget(p.Credentials.AccessKeyID)
+			}
+			if b, err = budget.New(bc); err != nil {
 				return nil, errors.Join(fmt.Errorf("profile %s: quota budget: %w", p.Name, err), s.Close())
 			}
 			budgets[p.Credentials.AccessKeyID] = b
