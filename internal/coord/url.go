@@ -109,4 +109,3 @@ func redact(err error, u *url.URL) error {
 	}
 	return errors.New(strings.TrimPrefix(msg, "redis: "))
 }
-
