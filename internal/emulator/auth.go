@@ -1,11 +1,15 @@
 package emulator
 
 import (
-	"errors"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"hash"
+	"sort"
+	"strings"
 	"sync"
 	"time"
-
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 )
 
 // authParams are the parameters every API request must carry.
@@ -19,7 +23,7 @@ func (e *Emulator) authenticate(method, path string, params map[string]string) (
 			return "", errMissing(name)
 		}
 	}
-	if v := params["signature_version"]; v != signer.Version {
+	if v := params["signature_version"]; v != "1" {
 		return "", errInvalid("signature_version [%s] is not supported, use 1", clip(v))
 	}
 	keyID := params["access_key_id"]
@@ -27,11 +31,14 @@ func (e *Emulator) authenticate(method, path string, params map[string]string) (
 	if !ok {
 		return "", newError(1200, "AuthFailure", "access_key_id [%s] does not exist", clip(keyID))
 	}
-	if err := signer.Verify(method, path, params, secret); err != nil {
-		if errors.Is(err, signer.ErrUnknownAlgorithm) {
-			return "", newError(1200, "AuthFailure", "signature_method [%s] is not supported, use HmacSHA256 or HmacSHA1",
-				clip(params["signature_method"]))
-		}
+	newHash, ok := signatureHashes[params["signature_method"]]
+	if !ok {
+		return "", newError(1200, "AuthFailure", "signature_method [%s] is not supported, use HmacSHA256 or HmacSHA1",
+			clip(params["signature_method"]))
+	}
+	// Form decoding turned an unescaped '+' of the signature into a space; base64 has no spaces.
+	got := strings.ReplaceAll(params["signature"], " ", "+")
+	if !hmac.Equal([]byte(got), []byte(signature(newHash, secret, method, path, params))) {
 		return "", newError(1200, "AuthFailure", "signature does not match")
 	}
 	ts, err := parseTime(params["time_stamp"])
@@ -59,6 +66,52 @@ func (e *Emulator) authenticate(method, path string, params map[string]string) (
 			ts.UTC().Format(timeLayout), e.timeWindow, now.UTC().Format(timeLayout))
 	}
 	return keyID, nil
+}
+
+// The emulator verifies signatures with its own code (qingcloud-protocol.md §2.1), not the facade's
+// internal/signer, so that it checks the facade's signer against a second implementation.
+
+// signatureHashes are the signature_method values QingCloud accepts.
+var signatureHashes = map[string]func() hash.Hash{"HmacSHA256": sha256.New, "HmacSHA1": sha1.New}
+
+// signature is base64(HMAC(secret, method + "\n" + path + "\n" + canonical query)), where the
+// canonical query is every parameter but signature, sorted by name byte-wise, as name=value with
+// both percent-encoded (RFC 3986 unreserved bytes stay, others become upper-case %XX), joined by &.
+func signature(newHash func() hash.Hash, secret, method, path string, params map[string]string) string {
+	names := make([]string, 0, len(params))
+	for name := range params {
+		if name != "signature" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	m := hmac.New(newHash, []byte(secret))
+	m.Write([]byte(method + "\n" + path + "\n"))
+	for i, name := range names {
+		if i > 0 {
+			m.Write([]byte{'&'})
+		}
+		m.Write([]byte(percentEncode(name) + "=" + percentEncode(params[name])))
+	}
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// percentEncode keeps the RFC 3986 unreserved bytes and writes every other byte as upper-case %XX
+// (a space is %20, never +).
+func percentEncode(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&0xf])
+		}
+	}
+	return b.String()
 }
 
 // parseTime parses a time_stamp or expires value: 2006-01-02T15:04:05Z, or any RFC 3339 time.

@@ -106,7 +106,8 @@ type idTest struct {
 // the kind's name plus _id.
 func (it *idTest) kindOfParam(name string, list bool) (api.ResourceKind, bool) {
 	for _, k := range it.kinds {
-		if list && (name == k.IDParam || name == k.Name+"_ids") || !list && (name == k.Name || name == k.Name+"_id") {
+		// A singular parameter named the id list (mongos of StartMongos) is a spec quirk: one id.
+		if list && (name == k.IDParam || name == k.Name+"_ids") || !list && (name == k.Name || name == k.Name+"_id" || name == k.IDParam) {
 			return k, true
 		}
 	}
@@ -170,7 +171,7 @@ func answerFieldOf(out protoreflect.MessageDescriptor, k api.ResourceKind) proto
 		if fd.Kind() != protoreflect.StringKind {
 			continue
 		}
-		if !fd.IsList() && name == k.Name+"_id" || fd.IsList() && (name == k.IDParam || name == k.Name+"_ids") {
+		if !fd.IsList() && (name == k.Name+"_id" || name == k.Name) || fd.IsList() && (name == k.IDParam || name == k.Name+"_ids") {
 			return fd
 		}
 	}
@@ -286,8 +287,9 @@ func (it *idTest) idAnswerFields(ra registryAction) []protoreflect.FieldDescript
 			continue
 		}
 		_, isKind := it.kindOfParam(name, true)
+		_, isOne := it.kindOfParam(name, false)
 		in := ra.in.Fields().ByName(protoreflect.Name(name))
-		if strings.HasSuffix(name, "_id") && !fd.IsList() || strings.HasSuffix(name, "_ids") ||
+		if (strings.HasSuffix(name, "_id") || isOne) && !fd.IsList() || strings.HasSuffix(name, "_ids") ||
 			fd.IsList() && (isKind || in != nil && in.IsList() || creates(ra.name)) {
 			ids = append(ids, fd)
 		}

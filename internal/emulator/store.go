@@ -153,14 +153,17 @@ var storeKinds = sync.OnceValue(func() map[string]*storeKind {
 	return out
 })
 
-// kindOfIDField returns the stored kind whose ids an answer field holds: <kind>_id, or a list named
-// the kind's id parameter, <kind>_ids or new_<kind>_ids.
+// kindOfIDField returns the stored kind whose ids an answer field holds: <kind>_id or <kind> (the
+// rdb of CreateRDB), or a list named the kind's id parameter, <kind>_ids or new_<kind>_ids.
 func kindOfIDField(kinds map[string]*storeKind, fd protoreflect.FieldDescriptor) *storeKind {
 	if fd.Kind() != protoreflect.StringKind {
 		return nil
 	}
 	name := api.WireName(fd)
 	if !fd.IsList() {
+		if k := kinds[name]; k != nil {
+			return k
+		}
 		if base, ok := strings.CutSuffix(name, "_id"); ok {
 			return kinds[base]
 		}
@@ -393,10 +396,18 @@ func (a *account) refs(r *request, sa *specAction) ([]storedRef, *apiError) {
 		name := api.WireName(fd)
 		var k *storeKind
 		var ids []string
-		if fd.IsList() {
+		list := fd.IsList()
+		switch {
+		case list:
 			k, ids = byParam[name], r.list(name)
-		} else {
-			k, ids = kinds[name], nil
+		case byParam[name] != nil:
+			// An id list the spec declares as one string (mongos of StartMongos): name or name.N.
+			k, ids, list = byParam[name], r.list(name), true
+			if v := strings.TrimSpace(r.params[name]); v != "" {
+				ids = append(ids, v)
+			}
+		default:
+			k = kinds[name]
 			if v := strings.TrimSpace(r.params[name]); v != "" {
 				ids = []string{v}
 			}
@@ -412,7 +423,7 @@ func (a *account) refs(r *request, sa *specAction) ([]storedRef, *apiError) {
 				}
 				continue
 			}
-			out = append(out, storedRef{it: it, list: fd.IsList()})
+			out = append(out, storedRef{it: it, list: list})
 		}
 	}
 	return out, nil
@@ -566,15 +577,18 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 	return res, nil
 }
 
-// idAnswerField reports whether an answer field that repeats no request parameter holds ids: a
-// string named *_id, a list named *_ids or holding the ids of a stored kind, or any list of strings
-// of an action that creates (vxnet_subnets of GetResourceLimit is no id list).
+// idAnswerField reports whether an answer field that repeats no request parameter holds ids: the
+// ids of a stored kind, a string named *_id, a list named *_ids, or any list of strings of an action
+// that creates (vxnet_subnets of GetResourceLimit is no id list).
 func idAnswerField(fd protoreflect.FieldDescriptor, verb string) bool {
 	name := api.WireName(fd)
+	if kindOfIDField(storeKinds(), fd) != nil {
+		return true
+	}
 	if !fd.IsList() {
 		return strings.HasSuffix(name, "_id")
 	}
-	return strings.HasSuffix(name, "_ids") || kindOfIDField(storeKinds(), fd) != nil || isCreateVerb(verb)
+	return strings.HasSuffix(name, "_ids") || isCreateVerb(verb)
 }
 
 // echoed returns the request ids an answer field repeats: a parameter of the same name (a list
