@@ -18,3 +18,5 @@ fi
 find gen -name '*.go' ! -name 'embed.go' -delete 2>/dev/null || true
 rm -f gen/openapiv2/*.json
 "$BUF" generate --path proto/qingcloud
+# The REST gateway of google.longrunning.Operations (its Go types come from cloud.google.com/go/longrunning).
+"$BUF" generate --template buf.gen.longrunning.yaml --path .tools/protos/googleapis/google/longrunning/operations.proto

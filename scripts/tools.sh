@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tools.sh installs the build tools that do not live in go.mod into .tools/ (git-ignored):
 #   - buf, from the npm package @bufbuild/buf (a prebuilt binary; keeps buf's ~100 modules out of go.mod);
-#   - the third-party protos we import (google/api/*), from the npm package google-proto-files.
+#   - the third-party protos we import (google/api/*) and google/longrunning/operations.proto (whose REST
+#     gateway we generate; its Go types come from cloud.google.com/go/longrunning), from the npm package
+#     google-proto-files.
 # It is idempotent and quick when everything is present. Versions are pinned here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,13 +19,13 @@ if [ ! -x "$T/node_modules/.bin/buf" ] || [ "$("$T/node_modules/.bin/buf" --vers
 fi
 
 G="$T/protos/googleapis"
-if [ ! -f "$G/.version" ] || [ "$(cat "$G/.version")" != "$GOOGLE_PROTO_FILES_VERSION" ]; then
+if [ ! -f "$G/.version" ] || [ "$(cat "$G/.version")" != "$GOOGLE_PROTO_FILES_VERSION-lro" ]; then
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack --silent "google-proto-files@$GOOGLE_PROTO_FILES_VERSION" >/dev/null && tar xzf ./*.tgz)
-  rm -rf "$G" && mkdir -p "$G/google/api"
-  for f in annotations http field_behavior; do
-    cp "$tmp/package/google/api/$f.proto" "$G/google/api/"
+  rm -rf "$G" && mkdir -p "$G/google/api" "$G/google/longrunning" "$G/google/rpc"
+  for f in api/annotations api/http api/field_behavior api/client api/launch_stage longrunning/operations rpc/status; do
+    cp "$tmp/package/google/$f.proto" "$G/google/$f.proto"
   done
-  echo "$GOOGLE_PROTO_FILES_VERSION" > "$G/.version"
+  echo "$GOOGLE_PROTO_FILES_VERSION-lro" > "$G/.version"
   rm -rf "$tmp"
 fi

@@ -1,0 +1,285 @@
+// Package idempotency makes mutations safe to retry for callers: a call that carries an idempotency
+// key (gRPC metadata "idempotency-key", REST header Idempotency-Key, as in the IETF
+// Idempotency-Key draft and AIP-155's request_id) runs once; its outcome is recorded with a
+// fingerprint of the request, and a repeat with the same key gets the recorded outcome without a
+// second upstream call.
+//
+// The rules, per tenant (keys of different tenants never meet):
+//
+//   - The first call with a key runs. It runs to its end even when its caller goes away (a dropped
+//     connection, a canceled client), so that a retry learns what happened.
+//   - Its outcome is recorded when it may have changed something: the answer, or an error whose
+//     ErrorInfo says may_have_applied=true. An error that proves nothing was applied (an invalid
+//     request, a spent quota budget, a request that never left) frees the key, so a retry runs again.
+//   - A repeat with the same key and the same request gets the recorded outcome (header
+//     "idempotent-replayed: true"); a repeat while the first still runs waits for it, bounded by the
+//     repeat's own deadline (then DEADLINE_EXCEEDED saying so).
+//   - The same key with a different request (another method or other parameters) is refused with
+//     FAILED_PRECONDITION, reason IDEMPOTENCY_KEY_REUSED (HTTP 422 over REST).
+//   - Read-only calls ignore the key.
+//
+// Outcomes are kept for a retention period (24 h by default) in process memory ([Memory]) or in a
+// shared store, so that a retry that lands on another replica gets the same answer.
+package idempotency
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+)
+
+const (
+	// MetadataKey is the gRPC metadata key of an idempotency key; REST callers send the
+	// Idempotency-Key header, which the gateway forwards under this key.
+	MetadataKey = "idempotency-key"
+	// ReplayedHeader is set to "true" on the response header of an answer that was replayed.
+	ReplayedHeader = "idempotent-replayed"
+	// ReasonKeyReused is the ErrorInfo reason of a key reused for another request.
+	ReasonKeyReused = "IDEMPOTENCY_KEY_REUSED"
+	// ReasonStillRunning is the ErrorInfo reason of a repeat whose deadline passed while the first
+	// call with its key was still running.
+	ReasonStillRunning = "IDEMPOTENT_CALL_RUNNING"
+	// MaxKeyLen bounds a key's length.
+	MaxKeyLen = 255
+	// DefaultRunTimeout bounds the first call of a key once it runs detached from its caller.
+	DefaultRunTimeout = 2 * time.Minute
+)
+
+// Options configure a Guard.
+type Options struct {
+	// Store keeps the outcomes. Required.
+	Store Store
+	// Tenant names the caller's tenant (its credential profile); keys are scoped by it. Required.
+	Tenant func(ctx context.Context) (string, error)
+	// Mutation reports whether a call changes something (only those honour keys). Required.
+	Mutation func(fullMethod string, req any) bool
+	// RunTimeout bounds a keyed call after its caller went away; default DefaultRunTimeout. It should
+	// be at least the upstream call timeout.
+	RunTimeout time.Duration
+}
+
+// Guard applies idempotency keys to unary calls.
+type Guard struct {
+	opts Options
+}
+
+// New returns a Guard.
+func New(o Options) (*Guard, error) {
+	if o.Store == nil || o.Tenant == nil || o.Mutation == nil {
+		return nil, errors.New("idempotency: Options.Store, Tenant and Mutation are required")
+	}
+	if o.RunTimeout <= 0 {
+		o.RunTimeout = DefaultRunTimeout
+	}
+	return &Guard{opts: o}, nil
+}
+
+// UnaryServerInterceptor applies the key of each keyed mutation. It must run after authentication
+// (it reads the caller's tenant).
+func (g *Guard) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		key, err := keyFrom(ctx)
+		if err != nil || key == "" {
+			return nilOr(err, handler, ctx, req)
+		}
+		if !g.opts.Mutation(info.FullMethod, req) {
+			return handler(ctx, req)
+		}
+		msg, ok := req.(proto.Message)
+		if !ok {
+			return handler(ctx, req)
+		}
+		tenant, err := g.opts.Tenant(ctx)
+		if err != nil {
+			return nil, err
+		}
+		fp, err := Fingerprint(info.FullMethod, msg)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "idempotency: fingerprint the request: %v", err)
+		}
+		skey := scopedKey(tenant, key)
+		claimTTL := g.opts.RunTimeout + time.Minute
+		o, err := g.opts.Store.Begin(ctx, skey, fp, claimTTL)
+		switch {
+		case errors.Is(err, ErrConflict):
+			return nil, statusError(codes.FailedPrecondition, ReasonKeyReused,
+				fmt.Sprintf("idempotency key %q was first used for another request (another method or other parameters); use a new key for a new request", clip(key)),
+				map[string]string{"idempotency_key": clip(key), "method": info.FullMethod})
+		case errors.Is(err, ErrFull):
+			return nil, statusError(codes.ResourceExhausted, "IDEMPOTENCY_STORE_FULL",
+				"the server holds as many idempotency keys as it may; retry later or without a key", nil)
+		case ctx.Err() != nil:
+			c := codes.DeadlineExceeded
+			if errors.Is(ctx.Err(), context.Canceled) {
+				c = codes.Canceled
+			}
+			return nil, statusError(c, ReasonStillRunning,
+				fmt.Sprintf("the first call with idempotency key %q is still running; repeat the call with the same key to get its outcome", clip(key)),
+				map[string]string{"idempotency_key": clip(key)})
+		case err != nil:
+			return nil, status.Errorf(codes.Unavailable, "idempotency store: %v", err)
+		case o != nil:
+			_ = grpc.SetHeader(ctx, metadata.Pairs(ReplayedHeader, "true"))
+			return replay(o)
+		}
+		return g.run(ctx, skey, req, handler)
+	}
+}
+
+// run runs the first call of a key detached from its caller's cancellation, and records or frees
+// the key by its outcome.
+func (g *Guard) run(ctx context.Context, skey string, req any, handler grpc.UnaryHandler) (any, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opts.RunTimeout)
+	defer cancel()
+	resp, herr := handler(rctx, req)
+	// The store's own calls must not depend on the caller either.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer scancel()
+	if herr != nil && !qcerr.MayHaveApplied(herr) {
+		_ = g.opts.Store.Abandon(sctx, skey)
+		return resp, herr
+	}
+	o, err := record(resp, herr)
+	if err != nil {
+		_ = g.opts.Store.Abandon(sctx, skey)
+		return resp, herr
+	}
+	_ = g.opts.Store.Finish(sctx, skey, o)
+	return resp, herr
+}
+
+// nilOr returns err when set, else runs the handler.
+func nilOr(err error, handler grpc.UnaryHandler, ctx context.Context, req any) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+// keyFrom reads the idempotency key of the call: "" when it has none, INVALID_ARGUMENT when it is
+// malformed.
+func keyFrom(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vs := md.Get(MetadataKey)
+	switch {
+	case len(vs) == 0:
+		return "", nil
+	case len(vs) > 1:
+		return "", badKey("send the idempotency key once")
+	}
+	k := vs[0]
+	if k == "" || len(k) > MaxKeyLen {
+		return "", badKey(fmt.Sprintf("the idempotency key must be 1 to %d characters long", MaxKeyLen))
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return "", badKey("the idempotency key must be printable ASCII without spaces (a UUID is a good key)")
+		}
+	}
+	return k, nil
+}
+
+func badKey(msg string) error {
+	st, err := status.New(codes.InvalidArgument, msg).WithDetails(
+		&errdetails.ErrorInfo{Reason: qcerr.ReasonInvalidRequest, Domain: qcerr.Domain},
+		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: MetadataKey, Description: msg}}})
+	if err != nil {
+		return status.Error(codes.InvalidArgument, msg)
+	}
+	return st.Err()
+}
+
+// statusError is a status with an ErrorInfo of reason and metadata md.
+func statusError(c codes.Code, reason, msg string, md map[string]string) error {
+	st, err := status.New(c, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: qcerr.Domain, Metadata: md})
+	if err != nil {
+		return status.Error(c, msg)
+	}
+	return st.Err()
+}
+
+// Fingerprint identifies a request: its method and its parameters (deterministic binary form).
+func Fingerprint(fullMethod string, req proto.Message) (string, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write([]byte(fullMethod))
+	h.Write([]byte{0})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// scopedKey is the store key of a caller's key: tenant and key hashed, so that the store never holds
+// a caller's key text and keys of different tenants never meet.
+func scopedKey(tenant, key string) string {
+	h := sha256.Sum256([]byte(tenant + "\x00" + key))
+	return hex.EncodeToString(h[:])
+}
+
+// record turns a call's result into an Outcome.
+func record(resp any, err error) (*Outcome, error) {
+	if err != nil {
+		b, merr := proto.Marshal(status.Convert(err).Proto())
+		if merr != nil {
+			return nil, merr
+		}
+		return &Outcome{Status: b}, nil
+	}
+	m, ok := resp.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("response %T is not a proto message", resp)
+	}
+	a, err := anypb.New(m)
+	if err != nil {
+		return nil, err
+	}
+	b, err := proto.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	return &Outcome{Response: b}, nil
+}
+
+// replay returns a recorded outcome as the call's result.
+func replay(o *Outcome) (any, error) {
+	if o.Status != nil {
+		var st spb.Status
+		if err := proto.Unmarshal(o.Status, &st); err != nil {
+			return nil, status.Errorf(codes.Internal, "idempotency: recorded error unreadable: %v", err)
+		}
+		return nil, status.ErrorProto(&st)
+	}
+	var a anypb.Any
+	if err := proto.Unmarshal(o.Response, &a); err != nil {
+		return nil, status.Errorf(codes.Internal, "idempotency: recorded answer unreadable: %v", err)
+	}
+	m, err := a.UnmarshalNew()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "idempotency: recorded answer unreadable: %v", err)
+	}
+	return m, nil
+}
+
+// clip shortens caller input quoted in errors.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return s[:64] + "..."
+}
