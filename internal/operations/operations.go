@@ -32,12 +32,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
@@ -313,17 +312,18 @@ func jobError(ev *iaasv1.JobEvent) *spb.Status {
 // resources describes the resources a successful job names, by the Describe action of their kind: the
 // kind of the first resource id with a known prefix, and every id of that kind.
 func (s *Server) resources(ctx context.Context, zone string, job *iaasv1.Job) (proto.Message, error) {
-	var kind *resourceKind
+	var kind api.ResourceKind
 	var ids []string
 	for _, id := range strings.Fields(strings.ReplaceAll(job.GetResourceIds(), ",", " ")) {
-		k := kindOf(id)
-		if k == nil || (kind != nil && k != kind) {
+		k, ok := kindOf(id)
+		if !ok || (ids != nil && k.Action != kind.Action) {
 			continue
 		}
 		kind = k
 		ids = append(ids, id)
 	}
-	if kind == nil {
+	m := api.ByAction(kind.Action)
+	if ids == nil || m == nil {
 		return &emptypb.Empty{}, nil
 	}
 	_, up, defZone, err := s.account(ctx)
@@ -333,22 +333,18 @@ func (s *Server) resources(ctx context.Context, zone string, job *iaasv1.Job) (p
 	if zone == "" {
 		zone = defZone
 	}
-	params := map[string]string{"verbose": "1", "limit": strconv.Itoa(max(len(ids), 1))}
+	params := map[string]string{"verbose": "1", "limit": strconv.Itoa(len(ids))}
 	if zone != "" {
 		params["zone"] = zone
 	}
 	for i, id := range ids {
-		params[kind.idParam+"."+strconv.Itoa(i+1)] = id
+		params[kind.IDParam+"."+strconv.Itoa(i+1)] = id
 	}
-	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName("qingcloud.iaas.v1." + kind.action + "Response"))
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "operations: no response type for %s: %v", kind.action, err)
-	}
-	body, err := up.Call(ctx, kind.action, params, false)
+	body, err := up.Call(ctx, kind.Action, params, false)
 	if err != nil {
 		return nil, err
 	}
-	resp := mt.New().Interface()
+	resp := m.Output.New().Interface()
 	if err := decode(body, resp); err != nil {
 		return nil, err
 	}
