@@ -111,8 +111,6 @@ func (e *env) runInstances(t *testing.T, count int) (string, []string) {
 	return out.JobID, out.Instances
 }
 
-
-
 // TestLROClientWaitsForRunInstances drives RunInstances → wait → done with Google's own Go LRO client:
 // the response holds the instances as they are at the end, the metadata the job.
 func TestLROClientWaitsForRunInstances(t *testing.T) {
