@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -109,29 +108,29 @@ func (g *Guard) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 		}
 		fp, err := Fingerprint(info.FullMethod, msg)
 		if err != nil {
-			return nil, status.Errorf(codes.Internal, "idempotency: fingerprint the request: %v", err)
+			return nil, qcerr.New(codes.Internal, "INTERNAL", fmt.Sprintf("idempotency: fingerprint the request: %v", err), nil)
 		}
 		skey := scopedKey(tenant, key)
 		claimTTL := g.opts.RunTimeout + time.Minute
 		o, err := g.opts.Store.Begin(ctx, skey, fp, claimTTL)
 		switch {
 		case errors.Is(err, ErrConflict):
-			return nil, statusError(codes.FailedPrecondition, ReasonKeyReused,
+			return nil, qcerr.New(codes.FailedPrecondition, ReasonKeyReused,
 				fmt.Sprintf("idempotency key %q was first used for another request (another method or other parameters); use a new key for a new request", clip(key)),
 				map[string]string{"idempotency_key": clip(key), "method": info.FullMethod})
 		case errors.Is(err, ErrFull):
-			return nil, statusError(codes.ResourceExhausted, "IDEMPOTENCY_STORE_FULL",
+			return nil, qcerr.New(codes.ResourceExhausted, "IDEMPOTENCY_STORE_FULL",
 				"the server holds as many idempotency keys as it may; retry later or without a key", nil)
 		case ctx.Err() != nil:
 			c := codes.DeadlineExceeded
 			if errors.Is(ctx.Err(), context.Canceled) {
 				c = codes.Canceled
 			}
-			return nil, statusError(c, ReasonStillRunning,
+			return nil, qcerr.New(c, ReasonStillRunning,
 				fmt.Sprintf("the first call with idempotency key %q is still running; repeat the call with the same key to get its outcome", clip(key)),
 				map[string]string{"idempotency_key": clip(key)})
 		case err != nil:
-			return nil, status.Errorf(codes.Unavailable, "idempotency store: %v", err)
+			return nil, qcerr.New(codes.Unavailable, "IDEMPOTENCY_STORE_UNAVAILABLE", fmt.Sprintf("idempotency store: %v", err), nil)
 		case o != nil:
 			_ = grpc.SetHeader(ctx, metadata.Pairs(ReplayedHeader, "true"))
 			return replay(o)
@@ -194,22 +193,7 @@ func keyFrom(ctx context.Context) (string, error) {
 }
 
 func badKey(msg string) error {
-	st, err := status.New(codes.InvalidArgument, msg).WithDetails(
-		&errdetails.ErrorInfo{Reason: qcerr.ReasonInvalidRequest, Domain: qcerr.Domain},
-		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: MetadataKey, Description: msg}}})
-	if err != nil {
-		return status.Error(codes.InvalidArgument, msg)
-	}
-	return st.Err()
-}
-
-// statusError is a status with an ErrorInfo of reason and metadata md.
-func statusError(c codes.Code, reason, msg string, md map[string]string) error {
-	st, err := status.New(c, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: qcerr.Domain, Metadata: md})
-	if err != nil {
-		return status.Error(c, msg)
-	}
-	return st.Err()
+	return qcerr.BadRequest(qcerr.Violation(MetadataKey, msg))
 }
 
 // Fingerprint identifies a request: its method and its parameters (deterministic binary form).
@@ -261,17 +245,17 @@ func replay(o *Outcome) (any, error) {
 	if o.Status != nil {
 		var st spb.Status
 		if err := proto.Unmarshal(o.Status, &st); err != nil {
-			return nil, status.Errorf(codes.Internal, "idempotency: recorded error unreadable: %v", err)
+			return nil, qcerr.New(codes.Internal, "INTERNAL", fmt.Sprintf("idempotency: recorded error unreadable: %v", err), nil)
 		}
 		return nil, status.ErrorProto(&st)
 	}
 	var a anypb.Any
 	if err := proto.Unmarshal(o.Response, &a); err != nil {
-		return nil, status.Errorf(codes.Internal, "idempotency: recorded answer unreadable: %v", err)
+		return nil, qcerr.New(codes.Internal, "INTERNAL", fmt.Sprintf("idempotency: recorded answer unreadable: %v", err), nil)
 	}
 	m, err := a.UnmarshalNew()
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "idempotency: recorded answer unreadable: %v", err)
+		return nil, qcerr.New(codes.Internal, "INTERNAL", fmt.Sprintf("idempotency: recorded answer unreadable: %v", err), nil)
 	}
 	return m, nil
 }

@@ -27,10 +27,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -41,6 +39,9 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
+
+// ReasonNotSupported is the ErrorInfo reason of CancelOperation and DeleteOperation.
+const ReasonNotSupported = "NOT_SUPPORTED_BY_QINGCLOUD"
 
 // Defaults of ListOperations paging.
 const (
@@ -153,7 +154,7 @@ func nextJob(ctx context.Context, w *watch.Watch[*iaasv1.WatchJobsResponse]) (*i
 	for {
 		msg, err := w.Recv(ctx)
 		if errors.Is(err, io.EOF) {
-			return nil, status.Error(codes.Internal, "the job watch ended before the job's state arrived")
+			return nil, qcerr.New(codes.Internal, "INTERNAL", "the job watch ended before the job's state arrived", nil)
 		}
 		if err != nil {
 			return nil, err
@@ -243,12 +244,12 @@ func watchEvent(j *iaasv1.Job) *iaasv1.JobEvent {
 
 // CancelOperation is UNIMPLEMENTED: QingCloud cannot cancel a job.
 func (s *Server) CancelOperation(context.Context, *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "QingCloud jobs cannot be cancelled: the API has no action for it; undo the change with the opposite action once the job has ended")
+	return nil, qcerr.New(codes.Unimplemented, ReasonNotSupported, "QingCloud jobs cannot be cancelled: the API has no action for it; undo the change with the opposite action once the job has ended", nil)
 }
 
 // DeleteOperation is UNIMPLEMENTED: QingCloud keeps its job records and has no action to delete one.
 func (s *Server) DeleteOperation(context.Context, *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "QingCloud job records cannot be deleted: the API has no action for it; QingCloud expires them itself")
+	return nil, qcerr.New(codes.Unimplemented, ReasonNotSupported, "QingCloud job records cannot be deleted: the API has no action for it; QingCloud expires them itself", nil)
 }
 
 // operation builds the Operation of a job event; for a successful job it describes the resources.
@@ -268,7 +269,7 @@ func (s *Server) operation(ctx context.Context, n Name, ev *iaasv1.JobEvent) (*l
 func operation(n Name, ev *iaasv1.JobEvent, resp proto.Message) (*longrunningpb.Operation, error) {
 	meta, err := anypb.New(ev.GetJob())
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "operations: pack job metadata: %v", err)
+		return nil, qcerr.New(codes.Internal, "INTERNAL", fmt.Sprintf("operations: pack job metadata: %v", err), nil)
 	}
 	op := &longrunningpb.Operation{Name: n.String(), Metadata: meta, Done: ev.GetTerminal()}
 	switch {
@@ -277,7 +278,7 @@ func operation(n Name, ev *iaasv1.JobEvent, resp proto.Message) (*longrunningpb.
 	case ev.GetTerminal() && resp != nil:
 		a, err := anypb.New(resp)
 		if err != nil {
-			return nil, status.Errorf(codes.Internal, "operations: pack job response: %v", err)
+			return nil, qcerr.New(codes.Internal, "INTERNAL", fmt.Sprintf("operations: pack job response: %v", err), nil)
 		}
 		op.Result = &longrunningpb.Operation_Response{Response: a}
 	}
@@ -302,11 +303,7 @@ func jobError(ev *iaasv1.JobEvent) *spb.Status {
 	if msg == "" {
 		msg = fmt.Sprintf("job %s ended %s", j.GetJobId(), j.GetStatus())
 	}
-	st, err := status.New(codes.Aborted, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: qcerr.Domain, Metadata: md})
-	if err != nil {
-		st = status.New(codes.Aborted, msg)
-	}
-	return st.Proto()
+	return qcerr.Status(codes.Aborted, reason, msg, md).Proto()
 }
 
 // resources describes the resources a successful job names, by the Describe action of their kind: the
@@ -356,7 +353,7 @@ func decode(body []byte, m proto.Message) error {
 	if err := codec.Decode(body, m); err != nil {
 		var mismatch *codec.MismatchError
 		if !errors.As(err, &mismatch) {
-			return status.Errorf(codes.Unavailable, "upstream answer could not be decoded: %v", err)
+			return qcerr.New(codes.Unavailable, "UPSTREAM_ANSWER_UNREADABLE", fmt.Sprintf("upstream answer could not be decoded: %v", err), nil)
 		}
 	}
 	return nil
@@ -401,14 +398,7 @@ func decodePageToken(tok, filter string) (int, error) {
 
 // badField is INVALID_ARGUMENT naming one request field.
 func badField(field, msg string) error {
-	st, err := status.New(codes.InvalidArgument, msg).WithDetails(
-		&errdetails.ErrorInfo{Reason: qcerr.ReasonInvalidRequest, Domain: qcerr.Domain},
-		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}}},
-	)
-	if err != nil {
-		return status.Error(codes.InvalidArgument, msg)
-	}
-	return st.Err()
+	return qcerr.BadRequest(qcerr.Violation(field, msg))
 }
 
 // clip shortens caller input quoted in an error.
