@@ -3,6 +3,8 @@ package operations
 import (
 	"fmt"
 	"strings"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
 
 // Collection is the collection id of operation names, and the name ListOperations takes.
@@ -66,15 +68,5 @@ func validJobID(s string) bool {
 	return true
 }
 
-// validZone reports whether s looks like a QingCloud zone id (pek3a, ap2a, gd2).
-func validZone(s string) bool {
-	if s == "" || len(s) > 32 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validZone reports whether s is a zone id, by the one zone rule.
+func validZone(s string) bool { return zone.Valid(s) }

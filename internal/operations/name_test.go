@@ -19,7 +19,8 @@ func TestParseName(t *testing.T) {
 		{in: "operations/i-abc", wantErr: "is not a QingCloud job id"},
 		{in: "operations/j-ABC", wantErr: "is not a QingCloud job id"},
 		{in: "operations/PEK3B/j-abc", wantErr: "is not a zone id"},
-		{in: "operations/a/b/j-abc", wantErr: "is not a QingCloud job id"},
+		{in: "operations/ab/cd/j-abc", wantErr: "is not a QingCloud job id"},
+		{in: "operations/a/j-abc", wantErr: "is not a zone id"},
 		{in: "operations/" + strings.Repeat("j", 200), wantErr: "bytes long"},
 	} {
 		got, err := ParseName(tt.in)
