@@ -101,6 +101,8 @@ type Config struct {
 
 	// ShutdownGrace bounds the graceful shutdown on SIGTERM.
 	ShutdownGrace time.Duration
+	// IdempotencyRetention is how long outcomes of calls with an idempotency key are kept.
+	IdempotencyRetention time.Duration
 
 	// HeaderTimeout, BodyTimeout and IdleTimeout bound slow and idle connections on both listeners
 	// (server.Limits).
@@ -302,6 +304,7 @@ func (l *loader) load() (*Config, error) {
 	c.AttemptTimeout = l.duration(l.get(SettingAttemptTimeout), time.Millisecond, time.Hour)
 	c.Quota = l.quota(l.get(SettingQuotaRequests), l.get(SettingQuotaWindow), Quota{})
 	c.ShutdownGrace = l.duration(l.get(SettingShutdownGrace), time.Millisecond, 24*time.Hour)
+	c.IdempotencyRetention = l.duration(l.get(SettingIdempotencyTTL), time.Second, 30*24*time.Hour)
 	c.HeaderTimeout = l.duration(l.get(SettingHeaderTimeout), time.Millisecond, time.Hour)
 	c.BodyTimeout = l.duration(l.get(SettingBodyTimeout), time.Millisecond, time.Hour)
 	c.IdleTimeout = l.duration(l.get(SettingIdleTimeout), time.Millisecond, 24*time.Hour)

@@ -43,6 +43,7 @@ const (
 	SettingBodyTimeout        = "body_timeout"
 	SettingIdleTimeout        = "idle_timeout"
 	SettingLogLevel           = "log_level"
+	SettingIdempotencyTTL     = "idempotency_retention"
 	SettingEmulatorAddr       = "emulator_addr"
 	SettingEmulatorJobPending = "emulator_job_pending"
 	SettingEmulatorJobWorking = "emulator_job_working"
@@ -101,6 +102,8 @@ var settings = []setting{
 		usage: "client-side API quota budget per access key: requests per quota window, -1 for none (profiles may set their own)"},
 	{name: SettingQuotaWindow, flag: "quota-window", env: "QINGCLOUD_QUOTA_WINDOW", file: Section + ".quota_window", def: "1h",
 		usage: "window of the quota budget"},
+	{name: SettingIdempotencyTTL, flag: "idempotency-retention", env: "QINGCLOUD_IDEMPOTENCY_RETENTION", file: Section + ".idempotency_retention", def: "24h",
+		usage: "how long the outcome of a mutation sent with an Idempotency-Key is kept for retries with the same key"},
 	{name: SettingLogLevel, flag: "log-level", env: "QINGCLOUD_LOG_LEVEL", file: Section + ".log_level", def: "info",
 		usage: "log level: debug, info, warn or error"},
 	{name: SettingTraceExporter, flag: "trace-exporter", env: "QINGCLOUD_TRACE_EXPORTER", file: Section + ".trace_exporter", def: "none",

@@ -16,8 +16,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	lrogw "github.com/qingcloud-grpc/qingcloud-grpc/gen/google/longrunning"
 	"github.com/qingcloud-grpc/qingcloud-grpc/gen/openapiv2"
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/idempotency"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/operations"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 )
@@ -30,8 +33,17 @@ func insecureCreds() credentials.TransportCredentials { return insecure.NewCrede
 // refused so that the Authorization header is the only source of a REST caller's credentials.
 // Trace context (traceparent, tracestate) is not among them: the otelgrpc client handler of the
 // in-process connection sends the context of the HTTP server span, which continues the caller's.
+// Idempotency-Key is forwarded as the idempotency-key metadata (package idempotency).
 var forwardedHeaders = map[string]bool{
 	telemetry.RequestIDHeader: true,
+	idempotency.MetadataKey:   true,
+}
+
+// plainHeaders are the response header metadata a REST caller gets as plain HTTP headers (not
+// Grpc-Metadata-<key>): the operation of a delayed action, and the mark of a replayed answer.
+var plainHeaders = map[string]string{
+	operations.HeaderKey:       "X-Qingcloud-Operation",
+	idempotency.ReplayedHeader: "Idempotent-Replayed",
 }
 
 // MaxRequestBodyBytes bounds the body of a REST request. grpc-gateway decodes the body before the
@@ -78,6 +90,11 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 	for _, register := range iaasv1.GatewayHandlers {
 		if err := register(ctx, gw, conn); err != nil {
 			return nil, fmt.Errorf("server: register gateway handler: %w", err)
+		}
+	}
+	if s.cfg.Operations != nil {
+		if err := lrogw.RegisterOperationsHandler(ctx, gw, conn); err != nil {
+			return nil, fmt.Errorf("server: register the operations gateway handler: %w", err)
 		}
 	}
 	mux := http.NewServeMux()
@@ -134,6 +151,9 @@ func outgoingHeader(k string) (string, bool) {
 	if strings.EqualFold(k, telemetry.RequestIDHeader) {
 		return "", false
 	}
+	if h, ok := plainHeaders[strings.ToLower(k)]; ok {
+		return h, true
+	}
 	return runtime.MetadataHeaderPrefix + k, true
 }
 
@@ -157,11 +177,20 @@ type restError struct {
 	} `json:"error"`
 }
 
+// httpStatus is the HTTP status of an error: grpc-gateway's mapping, except 422 Unprocessable Content
+// for an idempotency key reused for another request (the IETF Idempotency-Key draft's answer).
+func httpStatus(st *status.Status) int {
+	if qcerr.Info(st.Err()).GetReason() == idempotency.ReasonKeyReused {
+		return http.StatusUnprocessableEntity
+	}
+	return runtime.HTTPStatusFromCode(st.Code())
+}
+
 // writeError renders a gRPC status as an AIP-193 error with the matching HTTP status.
 func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := withErrorInfo(status.Convert(err))
 	var body restError
-	body.Error.Code = runtime.HTTPStatusFromCode(st.Code())
+	body.Error.Code = httpStatus(st)
 	body.Error.Message = st.Message()
 	body.Error.Status = code.Code_name[int32(st.Code())]
 	for _, d := range st.Proto().GetDetails() {

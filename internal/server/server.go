@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"runtime/debug"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
@@ -64,6 +65,9 @@ type Config struct {
 	CheckCaller func(*http.Request) error
 	// Watch serves WatchService (job and resource streams). nil leaves it unimplemented.
 	Watch iaasv1.WatchServiceServer
+	// Operations serves google.longrunning.Operations (package operations), over gRPC and REST
+	// (/v1/operations). nil leaves it unimplemented.
+	Operations longrunningpb.OperationsServer
 	// Limits bounds connections on both listeners (timeouts, keepalive, header size, streams); unset
 	// fields take DefaultLimits. The REST listener's http.Server gets them from ConfigureHTTP.
 	Limits Limits
@@ -172,6 +176,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Watch != nil {
 		iaasv1.RegisterWatchServiceServer(s.grpc, cfg.Watch)
 		s.health.SetServingStatus(iaasv1.WatchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
+	if cfg.Operations != nil {
+		longrunningpb.RegisterOperationsServer(s.grpc, cfg.Operations)
+		s.health.SetServingStatus(longrunningpb.Operations_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
