@@ -285,3 +285,7 @@ func TestMemoryFull(t *testing.T) {
 		t.Errorf("third key: %v, want ErrFull", err)
 	}
 }
+
+func metadataCtx(kv ...string) context.Context {
+	return metadata.NewIncomingContext(context.Background(), metadata.Pairs(kv...))
+}
