@@ -19,13 +19,16 @@ if [ ! -x "$T/node_modules/.bin/buf" ] || [ "$("$T/node_modules/.bin/buf" --vers
 fi
 
 G="$T/protos/googleapis"
-if [ ! -f "$G/.version" ] || [ "$(cat "$G/.version")" != "$GOOGLE_PROTO_FILES_VERSION-lro" ]; then
+if [ ! -f "$G/.version" ] || [ "$(cat "$G/.version")" != "$GOOGLE_PROTO_FILES_VERSION-lro2" ]; then
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack --silent "google-proto-files@$GOOGLE_PROTO_FILES_VERSION" >/dev/null && tar xzf ./*.tgz)
   rm -rf "$G" && mkdir -p "$G/google/api" "$G/google/longrunning" "$G/google/rpc"
   for f in api/annotations api/http api/field_behavior api/client api/launch_stage longrunning/operations rpc/status; do
     cp "$tmp/package/google/$f.proto" "$G/google/$f.proto"
   done
-  echo "$GOOGLE_PROTO_FILES_VERSION-lro" > "$G/.version"
+  # Our REST mapping of google.longrunning.Operations is proto/longrunning_http.yaml alone: the file's
+  # own bindings are dropped, since its GET /v1/{name=operations/**} would also match GET /v1/operations.
+  sed -i '/option (google.api.http) = {/,/};/d' "$G/google/longrunning/operations.proto"
+  echo "$GOOGLE_PROTO_FILES_VERSION-lro2" > "$G/.version"
   rm -rf "$tmp"
 fi

@@ -18,6 +18,8 @@ import (
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/idempotency"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/operations"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
@@ -94,10 +96,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 			return fmt.Errorf("TLS (%s): %w", cfg.Source(config.SettingTLSCertFile), err)
 		}
 	}
+	ops, err := operations.New(operations.Options{Hub: hub, Tenants: tenants})
+	if err != nil {
+		return err
+	}
 	dr := newDrain()
 	scfg := server.Config{
 		Tenants:            tenants,
 		Watch:              hub,
+		Operations:         ops,
+		Idempotency:        idempotency.NewMemory(idempotency.MemoryOptions{Retention: cfg.IdempotencyRetention}),
 		Logger:             log.With("component", "grpc"),
 		Telemetry:          tel,
 		UpstreamStats:      func() []telemetry.UpstreamStats { return upstreamStats(tenants) },

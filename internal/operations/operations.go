@@ -37,7 +37,9 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
 
 // ReasonNotSupported is the ErrorInfo reason of CancelOperation and DeleteOperation.
@@ -53,26 +55,26 @@ const (
 type Options struct {
 	// Hub follows jobs; GetOperation and WaitOperation watch through it. Required.
 	Hub *watch.Hub
-	// Account picks the caller's upstream and default zone, for ListOperations and for describing a
+	// Tenants picks the caller's upstream and default zone, for ListOperations and for describing a
 	// finished job's resources. Required.
-	Account watch.AccountFunc
+	Tenants tenant.Resolver
 }
 
 // Server implements longrunningpb.OperationsServer over QingCloud jobs.
 type Server struct {
 	longrunningpb.UnimplementedOperationsServer
 	hub     *watch.Hub
-	account watch.AccountFunc
+	tenants tenant.Resolver
 }
 
 var _ longrunningpb.OperationsServer = (*Server)(nil)
 
 // New returns a Server.
 func New(opts Options) (*Server, error) {
-	if opts.Hub == nil || opts.Account == nil {
-		return nil, errors.New("operations: Options.Hub and Options.Account are required")
+	if opts.Hub == nil || opts.Tenants == nil {
+		return nil, errors.New("operations: Options.Hub and Options.Tenants are required")
 	}
-	return &Server{hub: opts.Hub, account: opts.Account}, nil
+	return &Server{hub: opts.Hub, tenants: opts.Tenants}, nil
 }
 
 // GetOperation returns the job's current state.
@@ -187,13 +189,11 @@ func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 	if err != nil {
 		return nil, badField("page_token", err.Error())
 	}
-	_, up, zone, err := s.account(ctx)
+	t, err := s.tenants.Lookup(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if f.Zone != "" {
-		zone = f.Zone
-	}
+	up, zone := t.Upstream, zoneOr(f.Zone, t.Zone)
 	params := map[string]string{"offset": strconv.Itoa(offset), "limit": strconv.Itoa(size), "verbose": "1"}
 	if zone != "" {
 		params["zone"] = zone
@@ -323,13 +323,12 @@ func (s *Server) resources(ctx context.Context, zone string, job *iaasv1.Job) (p
 	if ids == nil || m == nil {
 		return &emptypb.Empty{}, nil
 	}
-	_, up, defZone, err := s.account(ctx)
+	t, err := s.tenants.Lookup(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if zone == "" {
-		zone = defZone
-	}
+	up := t.Upstream
+	zone = zoneOr(zone, t.Zone)
 	params := map[string]string{"verbose": "1", "limit": strconv.Itoa(len(ids))}
 	if zone != "" {
 		params["zone"] = zone
@@ -347,6 +346,9 @@ func (s *Server) resources(ctx context.Context, zone string, job *iaasv1.Job) (p
 	}
 	return resp, nil
 }
+
+// zoneOr is the zone of a call by the one zone rule: the requested one, else the tenant's.
+func zoneOr(requested, fallback string) string { return zone.Resolve(requested, fallback) }
 
 // decode decodes a QingCloud answer, keeping what fits when some values do not.
 func decode(body []byte, m proto.Message) error {

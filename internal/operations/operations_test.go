@@ -26,6 +26,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/operations"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
@@ -57,9 +58,7 @@ func newEnvWith(t *testing.T, eo emulator.Options) *env {
 	}
 	hub := watch.NewSingle(be, "pek3a", watch.Options{MinInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, FirstPollDelay: time.Millisecond})
 	t.Cleanup(hub.Close)
-	srv, err := operations.New(operations.Options{Hub: hub, Account: func(context.Context) (string, watch.Upstream, string, error) {
-		return "default", be, "pek3a", nil
-	}})
+	srv, err := operations.New(operations.Options{Hub: hub, Tenants: tenant.Single{Profile: "default", Upstream: be, Zone: "pek3a"}})
 	if err != nil {
 		t.Fatal(err)
 	}

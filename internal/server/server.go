@@ -26,6 +26,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/idempotency"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/operations"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
 )
@@ -68,6 +71,9 @@ type Config struct {
 	// Operations serves google.longrunning.Operations (package operations), over gRPC and REST
 	// (/v1/operations). nil leaves it unimplemented.
 	Operations longrunningpb.OperationsServer
+	// Idempotency, when set, keeps the outcomes of mutations sent with an idempotency key (package
+	// idempotency), so that a retry with the same key gets the first call's outcome. nil ignores keys.
+	Idempotency idempotency.Store
 	// Limits bounds connections on both listeners (timeouts, keepalive, header size, streams); unset
 	// fields take DefaultLimits. The REST listener's http.Server gets them from ConfigureHTTP.
 	Limits Limits
@@ -154,6 +160,16 @@ func New(cfg Config) (*Server, error) {
 		logging.UnaryServerInterceptor(logger, logOpts...),
 		recovery.UnaryServerInterceptor(rec),
 	}, cfg.UnaryInterceptors...)
+	// After authentication (cfg's interceptors): operation names on delayed actions' answers, replayed
+	// answers included, then idempotency keys.
+	unary = append(unary, operations.HeaderInterceptor(s.defaultZone))
+	if cfg.Idempotency != nil {
+		g, err := idempotency.New(idempotency.Options{Store: cfg.Idempotency, Tenant: s.tenantName, Mutation: mutation})
+		if err != nil {
+			return nil, err
+		}
+		unary = append(unary, g.UnaryServerInterceptor())
+	}
 	stream := append([]grpc.StreamServerInterceptor{
 		tel.StreamServerInterceptor(s.resolveAction),
 		logging.StreamServerInterceptor(logger, logOpts...),
@@ -220,6 +236,36 @@ func (s *Server) tenant(ctx context.Context) (tenant.Upstream, string, error) {
 		return nil, "", err
 	}
 	return t.Upstream, t.Zone, nil
+}
+
+// defaultZone is the default zone of the caller's tenant ("" when it has none).
+func (s *Server) defaultZone(ctx context.Context) string {
+	t, err := s.cfg.Tenants.Lookup(ctx)
+	if err != nil {
+		return ""
+	}
+	return t.Zone
+}
+
+// tenantName names the caller's tenant, which scopes its idempotency keys.
+func (s *Server) tenantName(ctx context.Context) (string, error) {
+	t, err := s.cfg.Tenants.Lookup(ctx)
+	if err != nil {
+		return "", err
+	}
+	return t.Profile, nil
+}
+
+// mutation reports whether a call changes something: a typed action RPC that is not read-only, or a
+// CallService call of such an action.
+func mutation(fullMethod string, req any) bool {
+	if m := api.ByFullMethod(fullMethod); m != nil {
+		return !m.ReadOnly
+	}
+	if r, ok := req.(*iaasv1.CallRequest); ok {
+		return !api.ReadOnly(r.GetAction())
+	}
+	return false
 }
 
 // Methods lists the action RPCs the server serves.
