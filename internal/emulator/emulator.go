@@ -3,7 +3,10 @@
 // It speaks the real wire protocol — signed GET query strings and POST forms on /iaas and /iaas/,
 // HTTP 200 JSON answers with a ret_code — and models the common resource families (instances,
 // volumes, EIPs, vxnets, security groups, key pairs, snapshots, tags, routers, load balancers) with
-// their status/transition_status state machines and the jobs of delayed actions. Each access key is
+// their status/transition_status state machines and the jobs of delayed actions by hand-written
+// handlers; every other kind that a Describe action of the descriptors lists (server certificates,
+// router statics, load balancer policies, caches, RDBs, clusters, ...) is kept as generated iaasv1
+// messages in one generic store answered from the descriptors (store.go). Each access key is
 // an isolated account. Faults (error ret_codes, HTTP 502/503, connection resets, truncated bodies,
 // latency, failing jobs) can be injected for reliability tests, through [Options], [Emulator.SetFaults]
 // or the control API under /_emulator/.
