@@ -279,6 +279,7 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 	}
 	lay, base := p.structOf(m)
 	rbase := len(d.ranges)
+	prev := 0 // the slot of p.next predicting the next key
 	for {
 		raw, fl, err := s.key()
 		if err != nil {
@@ -288,10 +289,19 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 		var ref keyRef
 		ok := false
 		if p != nil {
-			if fl&strEscaped == 0 {
+			switch g := p.next[prev].Load(); {
+			case g != 0 && fl == 0 && string(raw) == p.keys[g-1].key:
+				ref, ok = p.keys[g-1], true
+			case fl&strEscaped == 0:
 				ref, ok = p.byKey[string(raw)]
-			} else {
+			default:
 				ref, ok = p.byKey[unquote(raw)]
+			}
+			if ok {
+				if p.next[prev].Load() != int32(ref.id+1) {
+					p.next[prev].Store(int32(ref.id + 1))
+				}
+				prev = ref.id + 1
 			}
 		}
 		switch {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -335,4 +336,38 @@ func TestDecodeTimestampRange(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDecodeConcurrent decodes documents of one type whose keys come in different orders from many
+// goroutines at once: the plans and their learned key order are shared, and every decode must still
+// come out right (run with -race).
+func TestDecodeConcurrent(t *testing.T) {
+	docs := []string{
+		`{"instance_set":[{"instance_id":"i-1","status":"running","vcpus_current":2}],"total_count":1,"ret_code":0}`,
+		`{"ret_code":0,"total_count":1,"instance_set":[{"vcpus_current":2,"status":"running","instance_id":"i-1"}]}`,
+		`{"total_count":1,"instance_set":[{"status":"running","x":1,"instance_id":"i-1","vcpus_current":"2"}]}`,
+	}
+	want := &iaasv1.DescribeInstancesResponse{TotalCount: proto.Int32(1), InstanceSet: []*iaasv1.Instance{
+		{InstanceId: proto.String("i-1"), Status: proto.String("running"), VcpusCurrent: proto.Int32(2)}}}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				doc := docs[(g+i)%len(docs)]
+				got := &iaasv1.DescribeInstancesResponse{}
+				if err := codec.Decode([]byte(doc), got); err != nil {
+					t.Error(err)
+					return
+				}
+				got.RetCode = nil
+				if diff := cmpDiff(want, got); diff != "" {
+					t.Errorf("%s:\n%s", doc, diff)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
