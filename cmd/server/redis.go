@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -11,6 +12,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/coord"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/idempotency"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 )
 
@@ -59,6 +61,17 @@ func (c *coordination) budgetShared(accessKeyID string) *budget.Shared {
 		return nil
 	}
 	return &budget.Shared{Client: c.co.Client(), Key: accessKeyID, Timeout: c.co.Timeout(), Fallback: c.co.Component("budget")}
+}
+
+// idempotencyStore returns the store of idempotency keys: in Redis, shared by the replicas, or in
+// this process without Redis.
+func (c *coordination) idempotencyStore(retention time.Duration) idempotency.Store {
+	if c == nil {
+		return idempotency.NewMemory(idempotency.MemoryOptions{Retention: retention})
+	}
+	return idempotency.NewRedis(c.co.Client(), idempotency.RedisOptions{
+		Retention: retention, CommandTimeout: c.co.Timeout(), Fallback: c.co.Component("idempotency"),
+	})
 }
 
 // setHealth reports Redis's state on h, now and on every change.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/idempotency"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/operations"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
@@ -105,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		Tenants:            tenants,
 		Watch:              hub,
 		Operations:         ops,
-		Idempotency:        idempotency.NewMemory(idempotency.MemoryOptions{Retention: cfg.IdempotencyRetention}),
+		Idempotency:        co.idempotencyStore(cfg.IdempotencyRetention),
 		Logger:             log.With("component", "grpc"),
 		Telemetry:          tel,
 		UpstreamStats:      func() []telemetry.UpstreamStats { return upstreamStats(tenants) },

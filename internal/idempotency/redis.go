@@ -27,7 +27,11 @@ type Redis struct {
 	timeout   time.Duration
 	poll      time.Duration
 	log       *slog.Logger
-	local     *Memory
+	fallback  interface {
+		Down(error)
+		Up()
+	}
+	local *Memory
 
 	mu      sync.Mutex
 	isLocal map[string]bool // keys claimed in local while Redis was unreachable
@@ -42,7 +46,13 @@ type RedisOptions struct {
 	CommandTimeout time.Duration
 	// PollInterval is the longest wait between looks at a key another call is running. Default 200ms.
 	PollInterval time.Duration
-	// Logger receives the outage and recovery lines. nil discards.
+	// Fallback, when set, is told when this store stops reaching Redis (Down) and reaches it again
+	// (Up), for metrics, health and logs (coord.Component implements it); when nil the store logs.
+	Fallback interface {
+		Down(error)
+		Up()
+	}
+	// Logger receives the outage and recovery lines when Fallback is nil. nil discards.
 	Logger *slog.Logger
 }
 
@@ -60,7 +70,7 @@ func NewRedis(rdb redis.UniversalClient, o RedisOptions) *Redis {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Redis{rdb: rdb, retention: o.Retention, timeout: o.CommandTimeout, poll: o.PollInterval, log: o.Logger,
+	return &Redis{rdb: rdb, retention: o.Retention, timeout: o.CommandTimeout, poll: o.PollInterval, log: o.Logger, fallback: o.Fallback,
 		local: NewMemory(MemoryOptions{Retention: o.Retention}), isLocal: map[string]bool{}}
 }
 
@@ -190,20 +200,30 @@ func (r *Redis) Abandon(ctx context.Context, key string) error {
 func (r *Redis) outage(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.down {
-		r.down = true
-		r.log.Warn("idempotency store: Redis unreachable; keys are kept in this process until it returns", "error", err)
+	if r.down {
+		return
 	}
+	r.down = true
+	if r.fallback != nil {
+		r.fallback.Down(err)
+		return
+	}
+	r.log.Warn("idempotency store: Redis unreachable; keys are kept in this process until it returns", "error", err)
 }
 
 // recovered logs the end of an outage.
 func (r *Redis) recovered() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.down {
-		r.down = false
-		r.log.Info("idempotency store: Redis reachable again")
+	if !r.down {
+		return
 	}
+	r.down = false
+	if r.fallback != nil {
+		r.fallback.Up()
+		return
+	}
+	r.log.Info("idempotency store: Redis reachable again")
 }
 
 // encodeOutcome is "r" + response bytes or "s" + status bytes.
