@@ -43,10 +43,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
-	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
@@ -151,8 +149,7 @@ type Client struct {
 	userAgent   string
 	log         *slog.Logger
 
-	methods sync.Map // protoreflect.MethodDescriptor -> *method
-	warned  sync.Map // action -> struct{}: decode mismatches already logged at warning level
+	warned sync.Map // action -> struct{}: decode mismatches already logged at warning level
 }
 
 // New validates cfg and returns a Client. Errors name the setting at fault.
@@ -307,9 +304,9 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // a QingCloud error answer is a qcerr status error; anything else upstream is UNAVAILABLE
 // (qcerr.Transport); the end of ctx is CANCELED or DEADLINE_EXCEEDED; a spent quota budget is
 // RESOURCE_EXHAUSTED (qcerr.BudgetExhausted). Whether the action only reads, which decides retries
-// and coalescing, comes from [ReadOnly]. The call class (user or poll) comes from callclass.From(ctx).
+// and coalescing, comes from [api.ReadOnly]. The call class (user or poll) comes from callclass.From(ctx).
 func (c *Client) Call(ctx context.Context, action string, params map[string]string, post bool) ([]byte, error) {
-	return c.call(ctx, action, params, post, ReadOnly(action), nil)
+	return c.call(ctx, action, params, post, api.ReadOnly(action), nil)
 }
 
 // call is Call with the read-only flag known. With a non-nil into, a successful answer is also decoded
@@ -706,11 +703,11 @@ func (c *Client) logCall(ctx context.Context, action string, post bool, d time.D
 
 // Invoke encodes req with codec.Encode, calls the action and decodes the answer into resp. Values that
 // did not fit resp (a codec.MismatchError) are logged, not returned: resp holds everything else.
-// Whether the action only reads comes from [ReadOnly].
+// Whether the action only reads comes from [api.ReadOnly].
 func (c *Client) Invoke(ctx context.Context, action string, post bool, req, resp proto.Message) error {
 	// The answer is decoded into a message of the call's own (see call), then handed over.
 	own := resp.ProtoReflect().New().Interface()
-	if err := c.invoke(ctx, action, post, ReadOnly(action), req, own); err != nil {
+	if err := c.invoke(ctx, action, post, api.ReadOnly(action), req, own); err != nil {
 		return err
 	}
 	proto.Reset(resp)
@@ -748,52 +745,28 @@ func (c *Client) invoke(ctx context.Context, action string, post, readOnly bool,
 	return nil
 }
 
-// method is what InvokeMethod needs to know about an RPC.
-type method struct {
-	action   string
-	post     bool
-	readOnly bool
-	input    protoreflect.FullName
-	output   protoreflect.MessageType
-}
-
-// InvokeMethod is the generic path the server uses: the action name and the post and read_only flags
-// come from md's (qingcloud.iaas.v1.action) option, the response type from protoregistry.GlobalTypes
-// for md.Output().
-func (c *Client) InvokeMethod(ctx context.Context, md protoreflect.MethodDescriptor, req proto.Message) (proto.Message, error) {
-	m, err := c.method(md)
-	if err != nil {
-		return nil, err
+// InvokeMethod is the generic path the server uses: m, resolved from the action table (package api),
+// names the action and says whether it is read-only and sent as POST, and which messages it takes
+// and returns. A nil m, or the paginating variant of a list action, is refused: the server pages by
+// invoking the action's unary RPC.
+func (c *Client) InvokeMethod(ctx context.Context, m *api.Method, req proto.Message) (proto.Message, error) {
+	if m == nil {
+		return nil, statusError(codes.Unimplemented, "(no action)", "NOT_AN_ACTION", "the RPC has no (qingcloud.iaas.v1.action) option naming a QingCloud action")
+	}
+	if m.Streams() {
+		return nil, internalError(m.Action, "NOT_AN_ACTION", fmt.Sprintf("%s pages %s: invoke its unary RPC", m.FullMethod, m.Action))
 	}
 	if req == nil || !req.ProtoReflect().IsValid() {
-		return nil, qcerr.InvalidRequest(m.action, "the request message is nil")
+		return nil, qcerr.InvalidRequest(m.Action, "the request message is nil")
 	}
-	if got := req.ProtoReflect().Descriptor().FullName(); got != m.input {
-		return nil, internalError(m.action, "WRONG_REQUEST_TYPE", fmt.Sprintf("%s takes %s, got %s", md.FullName(), m.input, got))
+	if got, want := req.ProtoReflect().Descriptor().FullName(), m.Input.Descriptor().FullName(); got != want {
+		return nil, internalError(m.Action, "WRONG_REQUEST_TYPE", fmt.Sprintf("%s takes %s, got %s", m.FullMethod, want, got))
 	}
-	resp := m.output.New().Interface()
-	if err := c.invoke(ctx, m.action, m.post, m.readOnly, req, resp); err != nil {
+	resp := m.Output.New().Interface()
+	if err := c.invoke(ctx, m.Action, m.Post, m.ReadOnly, req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
-}
-
-// method returns the cached description of md.
-func (c *Client) method(md protoreflect.MethodDescriptor) (*method, error) {
-	if v, ok := c.methods.Load(md); ok {
-		return v.(*method), nil
-	}
-	a, _ := proto.GetExtension(md.Options(), iaasv1.E_Action).(*iaasv1.Action)
-	if a.GetName() == "" {
-		return nil, statusError(codes.Unimplemented, string(md.Name()), "NOT_AN_ACTION", fmt.Sprintf("%s has no (qingcloud.iaas.v1.action) option naming a QingCloud action", md.FullName()))
-	}
-	out, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
-	if err != nil {
-		return nil, internalError(a.GetName(), "UNKNOWN_RESPONSE_TYPE", fmt.Sprintf("response type %s of %s is not linked in: %v", md.Output().FullName(), md.FullName(), err))
-	}
-	m := &method{action: a.GetName(), post: a.GetPost(), readOnly: a.GetReadOnly(), input: md.Input().FullName(), output: out}
-	v, _ := c.methods.LoadOrStore(md, m)
-	return v.(*method), nil
 }
 
 // internalError is an INTERNAL status with the ErrorInfo every error carries.

@@ -28,10 +28,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 )
@@ -263,24 +263,13 @@ func TestInvokeMethodPOSTForm(t *testing.T) {
 }
 
 // methodByAction finds the RPC whose (qingcloud.iaas.v1.action) names action.
-func methodByAction(t testing.TB, action string) protoreflect.MethodDescriptor {
+func methodByAction(t testing.TB, action string) *api.Method {
 	t.Helper()
-	for _, fd := range []protoreflect.FileDescriptor{
-		iaasv1.File_qingcloud_iaas_v1_instance_proto, iaasv1.File_qingcloud_iaas_v1_load_balancer_proto,
-		iaasv1.File_qingcloud_iaas_v1_monitor_proto,
-	} {
-		for i := 0; i < fd.Services().Len(); i++ {
-			ms := fd.Services().Get(i).Methods()
-			for j := 0; j < ms.Len(); j++ {
-				a, _ := proto.GetExtension(ms.Get(j).Options(), iaasv1.E_Action).(*iaasv1.Action)
-				if a.GetName() == action {
-					return ms.Get(j)
-				}
-			}
-		}
+	m := api.ByAction(action)
+	if m == nil {
+		t.Fatalf("no RPC for action %s", action)
 	}
-	t.Fatalf("no RPC for action %s", action)
-	return nil
+	return m
 }
 
 func TestInvokeMethodDecodes(t *testing.T) {
@@ -331,11 +320,17 @@ func TestInvokeMethodErrors(t *testing.T) {
 	if code, _ := info(t, err); code != codes.Internal {
 		t.Errorf("wrong request type: %v", err)
 	}
-	// A method without the action option.
+	// A method without the action option is not in the action table.
 	md := iaasv1.File_qingcloud_iaas_v1_call_proto.Services().Get(0).Methods().Get(0)
-	_, err = c.InvokeMethod(context.Background(), md, &iaasv1.CallRequest{})
+	m := api.ByFullMethod("/" + string(md.Parent().FullName()) + "/" + string(md.Name()))
+	_, err = c.InvokeMethod(context.Background(), m, &iaasv1.CallRequest{})
 	if code, _ := info(t, err); code != codes.Unimplemented {
 		t.Errorf("method without action: %v", err)
+	}
+	// The paginating variant of a list action is paged by the server, never invoked.
+	_, err = c.InvokeMethod(context.Background(), api.ByFullMethod("/qingcloud.iaas.v1.InstanceService/DescribeInstancesAll"), &iaasv1.DescribeInstancesAllRequest{})
+	if code, _ := info(t, err); code != codes.Internal {
+		t.Errorf("paginating variant: %v", err)
 	}
 }
 

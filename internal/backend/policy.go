@@ -4,15 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
-	"strings"
-	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
-
-	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 )
 
@@ -41,8 +34,9 @@ func (r Retry) String() string {
 }
 
 // Rule is one row of the retry policy: what came of an attempt, and what happens next for read-only
-// actions (the read_only flag of the RPC's (qingcloud.iaas.v1.action) option; for actions outside the
-// typed set, names starting with Describe or Get) and for actions that change something.
+// actions ([api.ReadOnly]: the read_only flag of the RPC's (qingcloud.iaas.v1.action) option; for
+// actions outside the typed set, names starting with Describe or Get) and for actions that change
+// something.
 type Rule struct {
 	// Outcome says what came of the attempt.
 	Outcome string
@@ -203,32 +197,4 @@ func wait(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// readOnlyActions maps the QingCloud actions of the typed API to their read_only flag.
-var readOnlyActions = sync.OnceValue(func() map[string]bool {
-	m := map[string]bool{}
-	protoregistry.GlobalFiles.RangeFilesByPackage("qingcloud.iaas.v1", func(fd protoreflect.FileDescriptor) bool {
-		for i := 0; i < fd.Services().Len(); i++ {
-			ms := fd.Services().Get(i).Methods()
-			for j := 0; j < ms.Len(); j++ {
-				if a, _ := proto.GetExtension(ms.Get(j).Options(), iaasv1.E_Action).(*iaasv1.Action); a.GetName() != "" {
-					m[a.GetName()] = a.GetReadOnly()
-				}
-			}
-		}
-		return true
-	})
-	return m
-})
-
-// ReadOnly reports whether action only reads, which lets the retry policy repeat it and identical
-// concurrent calls share one upstream request: the read_only flag of the (qingcloud.iaas.v1.action)
-// option of the RPC that calls it, or, for an action outside the typed API, QingCloud's naming rule
-// (Describe*, Get*), which the flag follows for every typed action too.
-func ReadOnly(action string) bool {
-	if ro, ok := readOnlyActions()[action]; ok {
-		return ro
-	}
-	return strings.HasPrefix(action, "Describe") || strings.HasPrefix(action, "Get")
 }

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 )
 
@@ -11,8 +12,9 @@ import (
 // rest are counted under OtherActions.
 const maxTrackedActions = 1024
 
-// OtherActions is the Stats key of actions beyond the first maxTrackedActions seen.
-const OtherActions = "(other)"
+// OtherActions is the Stats key of actions beyond the first maxTrackedActions seen: the label of
+// every action outside the typed set, [api.OtherAction].
+const OtherActions = api.OtherAction
 
 // ActionStats are the counters of one action.
 type ActionStats struct {

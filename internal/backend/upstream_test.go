@@ -616,18 +616,6 @@ func TestCoalescingDisabled(t *testing.T) {
 	}
 }
 
-func TestReadOnly(t *testing.T) {
-	for action, want := range map[string]bool{
-		"DescribeInstances": true, "DescribeJobs": true, "GetQuotaLeft": true, "GetMonitor": true,
-		"RunInstances": false, "TerminateInstances": false, "ModifyInstanceAttributes": false,
-		"DescribeSomethingNew": true, "GetSomethingNew": true, "CreateSomethingNew": false,
-	} {
-		if got := backend.ReadOnly(action); got != want {
-			t.Errorf("ReadOnly(%s) = %v, want %v", action, got, want)
-		}
-	}
-}
-
 // TestPolicyIsDocumented keeps the table of docs/upstream.md equal to the policy in code.
 func TestPolicyIsDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/upstream.md")

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
 )
 
@@ -132,7 +133,7 @@ func FuzzEncode(f *testing.F) {
 		}
 		var tops []string
 		msg.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-			tops = append(tops, codec.WireName(fd))
+			tops = append(tops, api.WireName(fd))
 			return true
 		})
 		for k := range a {

@@ -24,20 +24,13 @@ package codec
 import (
 	"sync"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 )
 
-// WireName returns the QingCloud name of a field: its (qingcloud.iaas.v1.wire_name) option when set,
-// otherwise its proto field name.
-func WireName(fd protoreflect.FieldDescriptor) string {
-	return indexOf(fd.ContainingMessage()).wire[fd.Index()]
-}
-
-// fieldIndex caches, per message descriptor, the wire name of every field and the JSON keys that
-// select a field when decoding.
+// fieldIndex caches, per message descriptor, the wire name of every field ([api.WireName], the one
+// rule) and the JSON keys that select a field when decoding.
 type fieldIndex struct {
 	// wire is the wire name of each field, by fd.Index().
 	wire []string
@@ -64,10 +57,7 @@ func indexOf(md protoreflect.MessageDescriptor) *fieldIndex {
 	ix := &fieldIndex{wire: make([]string, fields.Len()), byKey: make(map[string]keyEntry, fields.Len())}
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
-		name := string(fd.Name())
-		if w, _ := proto.GetExtension(fd.Options(), iaasv1.E_WireName).(string); w != "" {
-			name = w
-		}
+		name := api.WireName(fd)
 		ix.wire[i] = name
 		ix.byKey[name] = keyEntry{fd: fd}
 	}

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 )
 
 // fillRequired sets every REQUIRED field of m (recursively) to a plausible value.
@@ -87,10 +87,10 @@ func reachedUpstream(err error) bool {
 // emulator, with its required fields filled in.
 func TestEveryRPCOverGRPCAndREST(t *testing.T) {
 	s := newStack(t, emulator.DefaultSecretAccessKey)
-	methods, err := server.ActionMethods()
-	if err != nil {
+	if err := api.Check(); err != nil {
 		t.Fatal(err)
 	}
+	methods := api.Methods()
 	var unary, streams int
 	for _, m := range methods {
 		if m.Streams() {
@@ -139,7 +139,7 @@ func TestEveryRPCOverGRPCAndREST(t *testing.T) {
 }
 
 // restCheck calls the RPC's REST binding and checks the gateway routed it: a 200, or a QingCloud error body.
-func restCheck(t *testing.T, ctx context.Context, base string, m *server.ActionMethod, req proto.Message) {
+func restCheck(t *testing.T, ctx context.Context, base string, m *api.Method, req proto.Message) {
 	t.Helper()
 	rule, _ := proto.GetExtension(m.Desc.Options(), annotations.E_Http).(*annotations.HttpRule)
 	var hreq *http.Request

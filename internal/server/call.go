@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -14,12 +13,11 @@ import (
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api/naming"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
-
-var actionNameRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{1,79}$`)
 
 // callService implements CallService: any action by name, with Struct parameters.
 type callService struct {
@@ -30,7 +28,7 @@ type callService struct {
 // Call checks the request, flattens the parameters and returns the upstream JSON as a Struct.
 func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv1.CallResponse, error) {
 	action := req.GetAction()
-	if !actionNameRE.MatchString(action) {
+	if !naming.ValidAction(action) {
 		return nil, qcerr.BadRequest(qcerr.Violation("action",
 			fmt.Sprintf("action %q is not a QingCloud action name (PascalCase letters and digits, e.g. DescribeInstances)", qcerr.Clip(action, qcerr.MaxEcho))))
 	}
@@ -56,8 +54,8 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 		}
 	}
 	post := false
-	if m := c.s.byAction[action]; m != nil {
-		post = m.Action.GetPost()
+	if m := api.ByAction(action); m != nil {
+		post = m.Post
 		if err := checkTyped(m, req.GetParams(), z); err != nil {
 			return nil, err
 		}
@@ -83,16 +81,12 @@ func (c *callService) Call(ctx context.Context, req *iaasv1.CallRequest) (*iaasv
 // checkTyped validates Struct parameters of an action of the typed set against its request message:
 // every known parameter must have the right type, and required parameters must be present. Unknown
 // parameters pass through, since QingCloud adds parameters faster than the spec does.
-func checkTyped(m *ActionMethod, params *structpb.Struct, z string) error {
+func checkTyped(m *api.Method, params *structpb.Struct, z string) error {
 	msg := m.Input.New()
 	fields := m.Input.Descriptor().Fields()
-	byWire := map[string]protoreflect.FieldDescriptor{}
-	for i := 0; i < fields.Len(); i++ {
-		byWire[WireName(fields.Get(i))] = fields.Get(i)
-	}
 	var vs []*errdetails.BadRequest_FieldViolation
 	for k, v := range params.GetFields() {
-		fd := byWire[k]
+		fd := api.FieldByWireName(m.Input.Descriptor(), k)
 		if fd == nil {
 			continue
 		}
@@ -103,7 +97,7 @@ func checkTyped(m *ActionMethod, params *structpb.Struct, z string) error {
 		}
 		scratch := m.Input.New().Interface()
 		if err := protojson.Unmarshal(one, scratch); err != nil {
-			vs = append(vs, qcerr.Violation("params."+k, fmt.Sprintf("parameter %s of %s has the wrong type: want %s", k, m.Action.GetName(), typeName(fd))))
+			vs = append(vs, qcerr.Violation("params."+k, fmt.Sprintf("parameter %s of %s has the wrong type: want %s", k, m.Action, typeName(fd))))
 			continue
 		}
 		proto.Merge(msg.Interface(), scratch)

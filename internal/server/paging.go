@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 )
 
 // PageSize is the page the paginating variants ask QingCloud for: its maximum.
@@ -18,8 +20,8 @@ const PageSize = 100
 // serveAllPages serves the <Action>All variant of a list action: it calls the action page by page
 // (offset/limit 100) and sends every item once, in QingCloud's order, until total_count items were
 // seen or a page comes back short.
-func (s *Server) serveAllPages(ctx context.Context, m *ActionMethod, req proto.Message, send func(proto.Message) error) error {
-	base := s.byAction[m.Action.GetName()]
+func (s *Server) serveAllPages(ctx context.Context, m *api.Method, req proto.Message, send func(proto.Message) error) error {
+	base := api.ByAction(m.Action)
 	breq := base.Input.New()
 	if err := copyFields(req, breq.Interface()); err != nil {
 		return status.Errorf(codes.Internal, "%s: %v", m.FullMethod, err)
@@ -34,9 +36,9 @@ func (s *Server) serveAllPages(ctx context.Context, m *ActionMethod, req proto.M
 	in := base.Input.Descriptor().Fields()
 	offsetF, limitF := in.ByName("offset"), in.ByName("limit")
 	out := base.Output.Descriptor().Fields()
-	setF, totalF := out.ByName(protoreflect.Name(m.Action.GetItemField())), out.ByName("total_count")
+	setF, totalF := out.ByName(protoreflect.Name(m.ItemField)), out.ByName("total_count")
 	if offsetF == nil || limitF == nil || setF == nil || !setF.IsList() || setF.Message() == nil {
-		return status.Errorf(codes.Internal, "%s: the API description of %s does not page (item_field %q)", m.FullMethod, base.Action.GetName(), m.Action.GetItemField())
+		return status.Errorf(codes.Internal, "%s: the API description of %s does not page (item_field %q)", m.FullMethod, base.Action, m.ItemField)
 	}
 	item := m.Output.Descriptor().Fields()
 	itemF, countF, indexF := item.ByNumber(1), item.ByName("total_count"), item.ByName("index")
@@ -47,7 +49,7 @@ func (s *Server) serveAllPages(ctx context.Context, m *ActionMethod, req proto.M
 	for {
 		breq.Set(offsetF, intValue(offsetF, offset))
 		breq.Set(limitF, intValue(limitF, PageSize))
-		resp, err := be.InvokeMethod(ctx, base.Desc, breq.Interface())
+		resp, err := be.InvokeMethod(ctx, base, breq.Interface())
 		if err != nil {
 			return err
 		}

@@ -3,12 +3,11 @@ package server
 import (
 	"fmt"
 
-	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/zone"
 )
@@ -40,8 +39,8 @@ func missingRequired(m protoreflect.Message, prefix string) []*errdetails.BadReq
 	fields := m.Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
-		name := prefix + WireName(fd)
-		if isRequired(fd) {
+		name := prefix + api.WireName(fd)
+		if api.IsRequired(fd) {
 			missing := !m.Has(fd)
 			if fd.IsList() {
 				missing = m.Get(fd).List().Len() == 0
@@ -51,7 +50,7 @@ func missingRequired(m protoreflect.Message, prefix string) []*errdetails.BadReq
 				continue
 			}
 		}
-		if fd.Kind() != protoreflect.MessageKind || fd.Message().ParentFile().Package() != APIPackage || fd.IsMap() {
+		if fd.Kind() != protoreflect.MessageKind || fd.Message().ParentFile().Package() != api.Package || fd.IsMap() {
 			continue
 		}
 		switch {
@@ -65,22 +64,4 @@ func missingRequired(m protoreflect.Message, prefix string) []*errdetails.BadReq
 		}
 	}
 	return out
-}
-
-func isRequired(fd protoreflect.FieldDescriptor) bool {
-	bs, _ := proto.GetExtension(fd.Options(), annotations.E_FieldBehavior).([]annotations.FieldBehavior)
-	for _, b := range bs {
-		if b == annotations.FieldBehavior_REQUIRED {
-			return true
-		}
-	}
-	return false
-}
-
-// WireName is the QingCloud name of a field: its wire_name option, or else its proto name.
-func WireName(fd protoreflect.FieldDescriptor) string {
-	if w, _ := proto.GetExtension(fd.Options(), iaasv1.E_WireName).(string); w != "" {
-		return w
-	}
-	return string(fd.Name())
 }

@@ -27,6 +27,7 @@ import (
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api/naming"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/idempotency"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/operations"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
@@ -81,16 +82,14 @@ type Config struct {
 
 // Server is the qingcloud-grpc API server.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	grpc     *grpc.Server
-	health   *health.Server
-	methods  []*ActionMethod
-	byAction map[string]*ActionMethod
-	byMethod map[string]*ActionMethod // by FullMethod, streaming variants included
-	tel      *telemetry.Telemetry
-	inproc   *bufconn.Listener
-	limits   Limits
+	cfg     Config
+	log     *slog.Logger
+	grpc    *grpc.Server
+	health  *health.Server
+	methods []*api.Method
+	tel     *telemetry.Telemetry
+	inproc  *bufconn.Listener
+	limits  Limits
 }
 
 // New builds the gRPC server and registers every action RPC, CallService, health and reflection.
@@ -115,25 +114,14 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: register the upstream and watch metrics: %w", err)
 		}
 	}
-	methods, err := ActionMethods()
-	if err != nil {
+	if err := api.Check(); err != nil {
 		return nil, err
 	}
+	methods := api.Methods()
 	if len(methods) == 0 {
 		return nil, errors.New("server: no action RPCs registered (is the generated package linked?)")
 	}
-	s := &Server{cfg: cfg, log: log, methods: methods, byAction: map[string]*ActionMethod{}, byMethod: map[string]*ActionMethod{}, tel: tel, health: health.NewServer(), limits: cfg.Limits.withDefaults()}
-	for _, m := range methods {
-		s.byMethod[m.FullMethod] = m
-		if !m.Streams() {
-			s.byAction[m.Action.GetName()] = m
-		}
-	}
-	for _, m := range methods {
-		if m.Streams() && s.byAction[m.Action.GetName()] == nil {
-			return nil, fmt.Errorf("server: %s pages action %s, which has no unary RPC", m.FullMethod, m.Action.GetName())
-		}
-	}
+	s := &Server{cfg: cfg, log: log, methods: methods, tel: tel, health: health.NewServer(), limits: cfg.Limits.withDefaults()}
 
 	rec := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic serving a call", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -206,7 +194,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // serveAction is the one generic handler behind every action RPC.
-func (s *Server) serveAction(ctx context.Context, m *ActionMethod, req proto.Message) (proto.Message, error) {
+func (s *Server) serveAction(ctx context.Context, m *api.Method, req proto.Message) (proto.Message, error) {
 	be, zone, err := s.tenant(ctx)
 	if err != nil {
 		return nil, err
@@ -214,16 +202,16 @@ func (s *Server) serveAction(ctx context.Context, m *ActionMethod, req proto.Mes
 	if err := prepare(req, zone); err != nil {
 		return nil, err
 	}
-	return be.InvokeMethod(ctx, m.Desc, req)
+	return be.InvokeMethod(ctx, m, req)
 }
 
 // resolveAction names the QingCloud action of a call, for metrics, logs and spans: the method's
 // action for typed RPCs, the request's (when well-formed) for CallService, "" otherwise.
 func (s *Server) resolveAction(fullMethod string, req any) string {
-	if m := s.byMethod[fullMethod]; m != nil {
-		return m.Action.GetName()
+	if m := api.ByFullMethod(fullMethod); m != nil {
+		return m.Action
 	}
-	if r, ok := req.(*iaasv1.CallRequest); ok && actionNameRE.MatchString(r.GetAction()) {
+	if r, ok := req.(*iaasv1.CallRequest); ok && naming.ValidAction(r.GetAction()) {
 		return r.GetAction()
 	}
 	return ""
@@ -269,7 +257,7 @@ func mutation(fullMethod string, req any) bool {
 }
 
 // Methods lists the action RPCs the server serves.
-func (s *Server) Methods() []*ActionMethod { return s.methods }
+func (s *Server) Methods() []*api.Method { return s.methods }
 
 // GRPC returns the underlying gRPC server, for registering further services before Serve.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }

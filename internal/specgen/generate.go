@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api/naming"
 )
 
 type generator struct {
@@ -98,13 +100,13 @@ func (g *generator) serviceFile(specFile string, actions []*Action) ([]byte, err
 		}
 		writeComment(&rpcs, rpcComment(a, resp), "  ")
 		fmt.Fprintf(&rpcs, "  rpc %s(%sRequest) returns (%sResponse) {\n", a.Name, a.Name, a.Name)
-		if IsReadOnly(a.Name) && queryable(req) {
+		if naming.ReadOnlyByName(a.Name) && queryable(req) {
 			fmt.Fprintf(&rpcs, "    option (google.api.http) = {get: %q};\n", RESTPrefix+a.Name)
 		} else {
 			fmt.Fprintf(&rpcs, "    option (google.api.http) = {\n      post: %q\n      body: \"*\"\n    };\n", RESTPrefix+a.Name)
 		}
 		opts := []string{fmt.Sprintf("name: %q", a.Name)}
-		if IsReadOnly(a.Name) {
+		if naming.ReadOnlyByName(a.Name) {
 			opts = append(opts, "read_only: true")
 		}
 		if a.Post {
@@ -151,7 +153,7 @@ func rpcComment(a *Action, resp *message) string {
 		fmt.Fprintf(&b, "\n%s", a.Doc)
 	}
 	var notes []string
-	if IsReadOnly(a.Name) {
+	if naming.ReadOnlyByName(a.Name) {
 		notes = append(notes, "Read-only.")
 	}
 	for _, fl := range resp.fields {
@@ -205,7 +207,7 @@ func assemble(f *file, source string, body *bytes.Buffer) []byte {
 
 // pageSet returns the list field of a read-only action that pages with offset/limit, or nil.
 func pageSet(a *Action, req, resp *message) *field {
-	if !IsReadOnly(a.Name) {
+	if !naming.ReadOnlyByName(a.Name) {
 		return nil
 	}
 	var hasOffset, hasLimit bool

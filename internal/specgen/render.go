@@ -8,11 +8,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api/naming"
 )
 
 // Package, GoPackage and RESTPrefix name what the generated protos declare.
 const (
-	Package    = "qingcloud.iaas.v1"
+	Package    = naming.Package
 	GoPackage  = "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1;iaasv1"
 	RESTPrefix = "/v1/iaas/"
 	// Header starts every generated file; the generator only ever deletes files that start with it.
@@ -102,11 +104,6 @@ func DefinitionMessage(def string) string { return pascal(def) }
 // int64Names are integer fields that can exceed int32 (sizes, byte counts, memory, ids); every other
 // integer is int32, which renders as a JSON number in REST responses.
 var int64Names = regexp.MustCompile(`size|bytes|traffic|memory|(^|_)(left|value|server_id|server_id_upper_bound|filesize)$`)
-
-// IsReadOnly reports whether an action only reads (by QingCloud's naming: Describe*, Get*).
-func IsReadOnly(action string) bool {
-	return strings.HasPrefix(action, "Describe") || strings.HasPrefix(action, "Get")
-}
 
 // schemaType resolves the proto type of a schema used as field name inside parent.
 func (g *generator) schemaType(f *file, parent *message, name string, s *Schema) (typ, label string, err error) {

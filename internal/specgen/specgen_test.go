@@ -41,16 +41,6 @@ func TestPascal(t *testing.T) {
 	}
 }
 
-func TestIsReadOnly(t *testing.T) {
-	for name, want := range map[string]bool{
-		"DescribeInstances": true, "GetMonitor": true, "RunInstances": false, "DeleteVolumes": false, "Describe": true,
-	} {
-		if got := IsReadOnly(name); got != want {
-			t.Errorf("IsReadOnly(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
 // writeSpec lays out a tiny spec directory.
 func writeSpec(t *testing.T, files map[string]string) string {
 	t.Helper()

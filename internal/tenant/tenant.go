@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth"
 )
 
@@ -31,8 +31,9 @@ type Caller interface {
 // Upstream calls QingCloud with one profile's keys; *backend.Client implements it.
 type Upstream interface {
 	Caller
-	// InvokeMethod calls the action behind md with a typed request and returns the typed response.
-	InvokeMethod(ctx context.Context, md protoreflect.MethodDescriptor, req proto.Message) (proto.Message, error)
+	// InvokeMethod calls the action of m (resolved by package api) with a typed request and returns
+	// the typed response.
+	InvokeMethod(ctx context.Context, m *api.Method, req proto.Message) (proto.Message, error)
 }
 
 // Tenant is one credential profile as the server uses it.

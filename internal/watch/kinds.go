@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 )
 
 // Kind describes how to follow one resource kind: which Describe action lists it, which parameter
@@ -40,28 +41,44 @@ type Kind struct {
 	AppliedField string
 }
 
-// Kinds is the table of resource kinds WatchResources follows.
-var Kinds = []Kind{
-	{Name: "instance", Action: "DescribeInstances", IDParam: "instances", SetField: "instance_set", IDField: "instance_id",
-		HasStatus: true, IPPath: "vxnets.0.private_ip", WaitIPIn: []string{"running"}},
-	{Name: "volume", Action: "DescribeVolumes", IDParam: "volumes", SetField: "volume_set", IDField: "volume_id", HasStatus: true},
-	{Name: "eip", Action: "DescribeEips", IDParam: "eips", SetField: "eip_set", IDField: "eip_id", HasStatus: true},
-	{Name: "router", Action: "DescribeRouters", IDParam: "routers", SetField: "router_set", IDField: "router_id",
-		HasStatus: true, IPPath: "private_ip"},
-	{Name: "loadbalancer", Action: "DescribeLoadBalancers", IDParam: "loadbalancers", SetField: "loadbalancer_set",
-		IDField: "loadbalancer_id", HasStatus: true, IPPath: "private_ips.0"},
-	{Name: "image", Action: "DescribeImages", IDParam: "images", SetField: "image_set", IDField: "image_id", HasStatus: true},
-	{Name: "snapshot", Action: "DescribeSnapshots", IDParam: "snapshots", SetField: "snapshot_set", IDField: "snapshot_id", HasStatus: true},
-	{Name: "vxnet", Action: "DescribeVxnets", IDParam: "vxnets", SetField: "vxnet_set", IDField: "vxnet_id"},
-	{Name: "security_group", Action: "DescribeSecurityGroups", IDParam: "security_groups", SetField: "security_group_set",
-		IDField: "security_group_id", AppliedField: "is_applied"},
-	{Name: "keypair", Action: "DescribeKeyPairs", IDParam: "keypairs", SetField: "keypair_set", IDField: "keypair_id"},
-	{Name: "nic", Action: "DescribeNics", IDParam: "nics", SetField: "nic_set", IDField: "nic_id", HasStatus: true, IPPath: "private_ip"},
-	{Name: "s2_server", Action: "DescribeS2Servers", IDParam: "s2_servers", SetField: "s2_server_set", IDField: "s2_server_id",
-		HasStatus: true, IPPath: "private_ip"},
-	{Name: "cache", Action: "DescribeCaches", IDParam: "caches", SetField: "cache_set", IDField: "cache_id", HasStatus: true},
-	{Name: "rdb", Action: "DescribeRDBs", IDParam: "rdbs", SetField: "rdb_set", IDField: "rdb_id", HasStatus: true},
-	{Name: "mongo", Action: "DescribeMongos", IDParam: "mongos", SetField: "mongo_set", IDField: "mongo_id", HasStatus: true},
+// watched is what the descriptors cannot say about the kinds WatchResources follows: which Describe
+// actions they are (in the order clients see the kinds), and where an item's private IP is and what
+// else settling needs. Everything else of a row comes from the action's shape ([api.ResourceKindOf]).
+var watched = []Kind{
+	{Action: "DescribeInstances", IPPath: "vxnets.0.private_ip", WaitIPIn: []string{"running"}},
+	{Action: "DescribeVolumes"},
+	{Action: "DescribeEips"},
+	{Action: "DescribeRouters", IPPath: "private_ip"},
+	{Action: "DescribeLoadBalancers", IPPath: "private_ips.0"},
+	{Action: "DescribeImages"},
+	{Action: "DescribeSnapshots"},
+	{Action: "DescribeVxnets"},
+	{Action: "DescribeSecurityGroups", AppliedField: "is_applied"},
+	{Action: "DescribeKeyPairs"},
+	{Action: "DescribeNics", IPPath: "private_ip"},
+	{Action: "DescribeS2Servers", IPPath: "private_ip"},
+	{Action: "DescribeCaches"},
+	{Action: "DescribeRDBs"},
+	{Action: "DescribeMongos"},
+}
+
+// Kinds is the table of resource kinds WatchResources follows: the rows of watched, completed from
+// the descriptors.
+var Kinds = mustKinds(watched)
+
+// mustKinds completes each row from the shape of its Describe action. A row whose action is not of
+// that shape is a programming error that the package's tests catch, so it panics at start-up.
+func mustKinds(rows []Kind) []Kind {
+	out := make([]Kind, len(rows))
+	for i, row := range rows {
+		rk, ok := api.ResourceKindOf(row.Action)
+		if !ok {
+			panic(fmt.Sprintf("watch: %s is not a Describe action of the derivable shape (api.ResourceKinds)", row.Action))
+		}
+		row.Name, row.IDParam, row.SetField, row.IDField, row.HasStatus = rk.Name, rk.IDParam, rk.SetField, rk.IDField, rk.HasStatus
+		out[i] = row
+	}
+	return out
 }
 
 // kindByName indexes Kinds.
