@@ -27,7 +27,6 @@ type account struct {
 	vxnets     map[string]*vxnet
 	sgs        map[string]*securityGroup
 	sgRules    map[string]*sgRule
-	keypairs   map[string]*keypair
 	snapshots  map[string]*snapshot
 	images     map[string]*image
 	tags       map[string]*tag
@@ -53,7 +52,6 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		vxnets:     make(map[string]*vxnet),
 		sgs:        make(map[string]*securityGroup),
 		sgRules:    make(map[string]*sgRule),
-		keypairs:   make(map[string]*keypair),
 		snapshots:  make(map[string]*snapshot),
 		images:     make(map[string]*image),
 		tags:       make(map[string]*tag),

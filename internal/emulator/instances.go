@@ -164,13 +164,13 @@ func runInstances(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var kp *keypair
+	var kp *stored
 	if mode == "keypair" {
 		id, err := r.required("login_keypair")
 		if err != nil {
 			return nil, err
 		}
-		if kp, err = lookupOne(r, a.keypairs, id, kpBase); err != nil {
+		if kp, err = lookupOne(r, a.storeOf(storeKinds()["keypair"]), id, storedBase); err != nil {
 			return nil, err
 		}
 	} else if _, err := r.required("login_passwd"); err != nil {
@@ -253,7 +253,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		}
 		if kp != nil {
 			inst.keypairIDs = []string{kp.id}
-			kp.instanceIDs = append(kp.instanceIDs, inst.id)
+			kp.setStrs("instance_ids", append(kp.strs("instance_ids"), inst.id))
 		}
 		a.instances[inst.id] = inst
 		a.begin(&inst.base, j, i, count, op{transition: "creating", to: "running", failTo: "ceased",
@@ -306,8 +306,8 @@ func (a *account) releaseInstance(inst *instance) {
 	}
 	inst.eipID = ""
 	for _, kid := range inst.keypairIDs {
-		if kp := a.keypairs[kid]; kp != nil {
-			kp.instanceIDs = slices.DeleteFunc(kp.instanceIDs, func(s string) bool { return s == inst.id })
+		if kp := a.storeOf(storeKinds()["keypair"])[kid]; kp != nil {
+			kp.setStrs("instance_ids", removeString(kp.strs("instance_ids"), inst.id))
 		}
 	}
 	inst.keypairIDs = nil

@@ -186,8 +186,10 @@ func (a *account) counts() (map[string]int, map[string]int) {
 	for _, v := range a.sgs {
 		add("security_group", &v.base)
 	}
-	for _, v := range a.keypairs {
-		add("keypair", &v.base)
+	for kind, m := range a.store {
+		for _, v := range m {
+			add(kind, &v.base)
+		}
 	}
 	for _, v := range a.snapshots {
 		add("snapshot", &v.base)

@@ -40,10 +40,16 @@ import (
 type kindRow struct {
 	prefix string // id prefix; default: the initials of the kind's words
 	status string // status once created; default "active" for kinds with a status
+	// create, when set, checks the create request further and completes the new item; it may add
+	// fields to the answer res.
+	create func(a *account, r *request, s *stored, res result) *apiError
+	// deletable, when set, refuses to delete an item (1400 saying why).
+	deletable func(a *account, s *stored) *apiError
 }
 
-// kindRows are the kinds whose id prefix or status differs from the defaults.
+// kindRows are the kinds whose id prefix, status or hooks differ from the defaults.
 var kindRows = map[string]kindRow{
+	"keypair":                  keypairRow,
 	"server_certificate":       {prefix: "sc"},
 	"loadbalancer_policy":      {prefix: "lbp"},
 	"loadbalancer_policy_rule": {prefix: "lbpr"},
@@ -68,6 +74,7 @@ var kindRows = map[string]kindRow{
 type storeKind struct {
 	api.ResourceKind
 	item      protoreflect.MessageType // the item message of SetField
+	row       kindRow
 	prefix    string
 	status    string // "" for kinds without status
 	creatable bool   // some action creates items of this kind
@@ -125,7 +132,7 @@ var storeKinds = sync.OnceValue(func() map[string]*storeKind {
 			continue
 		}
 		row := kindRows[k.Name]
-		sk := &storeKind{ResourceKind: k, item: mt, prefix: row.prefix, status: row.status}
+		sk := &storeKind{ResourceKind: k, item: mt, row: row, prefix: row.prefix, status: row.status}
 		if sk.prefix == "" {
 			for _, w := range strings.Split(k.Name, "_") {
 				sk.prefix += w[:1]
@@ -196,6 +203,42 @@ func (a *account) storeOf(k *storeKind) map[string]*stored {
 
 func storedBase(s *stored) *base { return &s.base }
 
+// field returns the field of s's item named name on the wire; it panics on a name the item does not
+// have (a programming error, caught by run as a 5000).
+func (s *stored) field(name string) protoreflect.FieldDescriptor {
+	fd := api.FieldByWireName(s.msg.ProtoReflect().Descriptor(), name)
+	if fd == nil {
+		panic("emulator: " + s.kind.Name + " has no field " + name)
+	}
+	return fd
+}
+
+// setStr sets a string field of s's item.
+func (s *stored) setStr(name, v string) {
+	s.msg.ProtoReflect().Set(s.field(name), protoreflect.ValueOfString(v))
+}
+
+// strs returns a repeated string field of s's item.
+func (s *stored) strs(name string) []string {
+	l := s.msg.ProtoReflect().Get(s.field(name)).List()
+	out := make([]string, l.Len())
+	for i := range out {
+		out[i] = l.Get(i).String()
+	}
+	return out
+}
+
+// setStrs replaces a repeated string field of s's item.
+func (s *stored) setStrs(name string, v []string) {
+	m := s.msg.ProtoReflect()
+	fd := s.field(name)
+	m.Clear(fd)
+	l := m.Mutable(fd).List()
+	for _, x := range v {
+		l.Append(protoreflect.ValueOfString(x))
+	}
+}
+
 // describeStoreKind returns the stored kind that a Describe action lists, or nil.
 func describeStoreKind(action string) *storeKind {
 	k, ok := api.ResourceKindOf(action)
@@ -219,7 +262,7 @@ var standardParams = map[string]bool{
 func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (result, *apiError) {
 	keep := a.describeFilter(r, k.IDParam)
 	type eq struct {
-		fd protoreflect.FieldDescriptor
+		fd protoreflect.FieldDescriptor // a string field equal to v, or a string list holding v
 		v  string
 	}
 	var filters []eq
@@ -233,6 +276,8 @@ func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (resu
 		}
 		if target := itemField(k.item.Descriptor(), name); target != nil && target.Kind() == protoreflect.StringKind {
 			filters = append(filters, eq{target, v})
+		} else if l := api.FieldByWireName(k.item.Descriptor(), name+"s"); l != nil && l.IsList() && l.Kind() == protoreflect.StringKind {
+			filters = append(filters, eq{l, v}) // instance_id of DescribeKeyPairs: one of instance_ids
 		}
 	}
 	items := filterSorted(a.storeOf(k), storedBase, func(s *stored) bool {
@@ -241,13 +286,22 @@ func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (resu
 		}
 		m := s.msg.ProtoReflect()
 		for _, f := range filters {
-			if m.Get(f.fd).String() != f.v {
+			if !f.fd.IsList() && m.Get(f.fd).String() != f.v || f.fd.IsList() && !listHas(m.Get(f.fd).List(), f.v) {
 				return false
 			}
 		}
 		return true
 	})
 	return describeResult(r, k.SetField, items, func(s *stored) map[string]any { return a.renderStored(s) })
+}
+
+func listHas(l protoreflect.List, v string) bool {
+	for i := 0; i < l.Len(); i++ {
+		if l.Get(i).String() == v {
+			return true
+		}
+	}
+	return false
 }
 
 // itemField returns the field of an item that a request parameter names: the same wire name, or
@@ -366,8 +420,27 @@ func (a *account) renderStored(s *stored) map[string]any {
 	setTime("create_time", s.created)
 	setTime("status_time", s.statusTime)
 	out := render(m)
+	if fd := api.FieldByWireName(md, "tags"); fd != nil && fd.IsList() {
+		out["tags"] = a.tagsOf(s.id)
+	}
+	for _, fd := range listFieldsOf(md) {
+		if _, set := out[api.WireName(fd)]; !set {
+			out[api.WireName(fd)] = []any{} // an empty list is [], as QingCloud sends it
+		}
+	}
 	if api.FieldByWireName(md, "transition_status") != nil {
 		out["transition_status"] = s.transition // "" is a value here, not an absent field
+	}
+	return out
+}
+
+// listFieldsOf returns the repeated string fields of an item (instance_ids, ...).
+func listFieldsOf(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
+	var out []protoreflect.FieldDescriptor
+	for i := 0; i < md.Fields().Len(); i++ {
+		if fd := md.Fields().Get(i); fd.IsList() && fd.Kind() == protoreflect.StringKind {
+			out = append(out, fd)
+		}
 	}
 	return out
 }
@@ -429,8 +502,9 @@ func (a *account) refs(r *request, sa *specAction) ([]storedRef, *apiError) {
 	return out, nil
 }
 
-// create adds n items of kind k made by the request (pending under job j when it is delayed).
-func (a *account) create(r *request, k *storeKind, j *job, n int) ([]string, *apiError) {
+// create adds n items of kind k made by the request (pending under job j when it is delayed); the
+// kind's create hook may add fields to the answer res.
+func (a *account) create(r *request, k *storeKind, j *job, n int, res result) ([]string, *apiError) {
 	out := make([]string, 0, n)
 	for i := 0; i < n; i++ {
 		status := k.status
@@ -441,6 +515,11 @@ func (a *account) create(r *request, k *storeKind, j *job, n int) ([]string, *ap
 		if err := s.fill(r); err != nil {
 			return nil, err
 		}
+		if k.row.create != nil {
+			if err := k.row.create(a, r, s, res); err != nil {
+				return nil, err
+			}
+		}
 		a.storeOf(k)[s.id] = s
 		if j != nil && status != "" {
 			a.begin(&s.base, j, i, n, op{transition: "creating", to: k.status}, remover(a, a.storeOf(k), s.id))
@@ -450,20 +529,14 @@ func (a *account) create(r *request, k *storeKind, j *job, n int) ([]string, *ap
 	return out, nil
 }
 
-// apply moves a stored item through the lifecycle verb of the request (under job j when delayed).
-func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int) *apiError {
+// check refuses the lifecycle verb of the request on a stored item: busy, deleted, or refused by
+// the kind's deletable hook.
+func (a *account) check(ref storedRef, verb string) *apiError {
 	s := ref.it
-	switch {
-	case verb == "Modify" && !ref.list:
-		if err := s.idle(); err != nil {
-			return err
-		}
-		return s.fill(r)
-	case !ref.list:
-		return nil
+	if verb == "Modify" && !ref.list {
+		return s.idle()
 	}
-	o, ok := verbOps[verb]
-	if !ok {
+	if _, ok := verbOps[verb]; !ok || !ref.list {
 		return nil
 	}
 	if err := s.idle(); err != nil {
@@ -471,6 +544,26 @@ func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int
 	}
 	if s.gone {
 		return errDenied("%s [%s] has been deleted", s.kind.Name, s.id)
+	}
+	if verb == "Delete" && s.kind.row.deletable != nil {
+		return s.kind.row.deletable(a, s)
+	}
+	return nil
+}
+
+// apply moves a stored item through the lifecycle verb of the request (under job j when delayed);
+// check has accepted it.
+func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int) *apiError {
+	s := ref.it
+	switch {
+	case verb == "Modify" && !ref.list:
+		return s.fill(r)
+	case !ref.list:
+		return nil
+	}
+	o, ok := verbOps[verb]
+	if !ok {
+		return nil
 	}
 	rm := remover(a, a.storeOf(s.kind), s.id)
 	switch {
@@ -498,6 +591,12 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 	if err != nil {
 		return nil, err
 	}
+	verb := verbOf(sa.name)
+	for _, ref := range refs { // all or nothing: every named item is checked before any changes
+		if err := a.check(ref, verb); err != nil {
+			return nil, err
+		}
+	}
 	res := result{}
 	fields := sa.out.Fields()
 	for i := 0; i < fields.Len(); i++ {
@@ -523,7 +622,6 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 		}
 		res["job_ids"] = jobs
 	}
-	verb := verbOf(sa.name)
 	nList := 0
 	for _, ref := range refs {
 		if ref.list {
@@ -559,7 +657,7 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 			if c, _ := r.integer("node_count", 1); fd.IsList() && c > 1 && c <= maxCount {
 				n = c
 			}
-			if created, err = a.create(r, k, j, n); err != nil {
+			if created, err = a.create(r, k, j, n, res); err != nil {
 				return nil, err
 			}
 		} else if name == "zone_id" {

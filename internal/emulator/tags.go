@@ -112,10 +112,6 @@ func (a *account) taggable(r *request, typ, id string) *apiError {
 		if v := a.sgs[id]; v != nil {
 			b = &v.base
 		}
-	case "keypair":
-		if v := a.keypairs[id]; v != nil {
-			b = &v.base
-		}
 	case "snapshot":
 		if v := a.snapshots[id]; v != nil {
 			b = &v.base
@@ -133,7 +129,13 @@ func (a *account) taggable(r *request, typ, id string) *apiError {
 			b = &v.base
 		}
 	default:
-		return errInvalid("resource_type [%s] can not be tagged", clip(typ))
+		k := storeKinds()[typ]
+		if k == nil {
+			return errInvalid("resource_type [%s] can not be tagged", clip(typ))
+		}
+		if v := a.storeOf(k)[id]; v != nil {
+			b = &v.base
+		}
 	}
 	if b == nil || !r.inZone(b.zone) {
 		return errNotFound(id)
