@@ -81,19 +81,24 @@ type table struct {
 	err      error              // what is wrong with the descriptors, if anything
 }
 
-var load = sync.OnceValue(build)
+var load = sync.OnceValue(func() *table { return build(protoregistry.GlobalFiles, protoregistry.GlobalTypes) })
 
-// build walks the RPCs of Package. A method that breaks a rule of the table is left out and reported
-// in err (which [Check] returns), so lookups stay usable while the server refuses to start.
-func build() *table {
+// messageTypes finds the Go type of a message; *protoregistry.Types is one.
+type messageTypes interface {
+	FindMessageByName(protoreflect.FullName) (protoreflect.MessageType, error)
+}
+
+// build walks the RPCs of Package in files. A method that breaks a rule of the table is left out and
+// reported in err (which [Check] returns), so lookups stay usable while the server refuses to start.
+func build(files *protoregistry.Files, types messageTypes) *table {
 	t := &table{byFull: map[string]*Method{}, byAction: map[string]*Method{}}
 	var errs []string
-	protoregistry.GlobalFiles.RangeFilesByPackage(Package, func(fd protoreflect.FileDescriptor) bool {
+	files.RangeFilesByPackage(Package, func(fd protoreflect.FileDescriptor) bool {
 		svcs := fd.Services()
 		for i := 0; i < svcs.Len(); i++ {
 			ms := svcs.Get(i).Methods()
 			for j := 0; j < ms.Len(); j++ {
-				m, err := newMethod(ms.Get(j))
+				m, err := newMethod(ms.Get(j), types)
 				if err != nil {
 					errs = append(errs, err.Error())
 				}
@@ -139,7 +144,7 @@ func build() *table {
 }
 
 // newMethod describes md, or returns nil when md has no action option.
-func newMethod(md protoreflect.MethodDescriptor) (*Method, error) {
+func newMethod(md protoreflect.MethodDescriptor, types messageTypes) (*Method, error) {
 	a, _ := proto.GetExtension(md.Options(), iaasv1.E_Action).(*iaasv1.Action)
 	if a.GetName() == "" {
 		return nil, nil
@@ -159,10 +164,10 @@ func newMethod(md protoreflect.MethodDescriptor) (*Method, error) {
 		ItemField:  a.GetItemField(),
 	}
 	var err error
-	if m.Input, err = protoregistry.GlobalTypes.FindMessageByName(md.Input().FullName()); err != nil {
+	if m.Input, err = types.FindMessageByName(md.Input().FullName()); err != nil {
 		return nil, fmt.Errorf("%s input: %w", md.FullName(), err)
 	}
-	if m.Output, err = protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName()); err != nil {
+	if m.Output, err = types.FindMessageByName(md.Output().FullName()); err != nil {
 		return nil, fmt.Errorf("%s output: %w", md.FullName(), err)
 	}
 	return m, nil
