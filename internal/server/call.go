@@ -85,11 +85,13 @@ func checkTyped(m *api.Method, params *structpb.Struct, z string) error {
 	msg := m.Input.New()
 	fields := m.Input.Descriptor().Fields()
 	var vs []*errdetails.BadRequest_FieldViolation
+	bad := map[string]bool{} // wire names with the wrong type: not reported missing as well
 	for k, v := range params.GetFields() {
 		fd := api.FieldByWireName(m.Input.Descriptor(), k)
 		if fd == nil {
 			continue
 		}
+		bad[k] = true
 		one, err := json.Marshal(map[string]json.RawMessage{string(fd.Name()): mustJSON(v)})
 		if err != nil {
 			vs = append(vs, qcerr.Violation("params."+k, err.Error()))
@@ -100,15 +102,23 @@ func checkTyped(m *api.Method, params *structpb.Struct, z string) error {
 			vs = append(vs, qcerr.Violation("params."+k, fmt.Sprintf("parameter %s of %s has the wrong type: want %s", k, m.Action, typeName(fd))))
 			continue
 		}
+		delete(bad, k)
 		proto.Merge(msg.Interface(), scratch)
-	}
-	if len(vs) > 0 {
-		return qcerr.BadRequest(vs...)
 	}
 	if zf := fields.ByName("zone"); zf != nil && z != "" {
 		msg.Set(zf, protoreflect.ValueOfString(z))
 	}
-	return prepare(msg.Interface(), "")
+	// Every problem at once: wrong types, and the rest of the checks (missing required parameters,
+	// paging bounds) on what was well-typed.
+	for _, v := range requestViolations(msg.Interface(), "") {
+		if !bad[v.GetField()] {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) > 0 {
+		return qcerr.BadRequest(vs...)
+	}
+	return nil
 }
 
 func mustJSON(v *structpb.Value) json.RawMessage {

@@ -6,19 +6,27 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	lrogw "github.com/qingcloud-grpc/qingcloud-grpc/gen/google/longrunning"
 	"github.com/qingcloud-grpc/qingcloud-grpc/gen/openapiv2"
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/idempotency"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/operations"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
@@ -72,9 +80,11 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &jsonMarshaler{runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false, RecursionLimit: recursionLimit},
 		}}),
 		runtime.WithErrorHandler(writeError),
+		runtime.WithRoutingErrorHandler(routingError),
+		runtime.SetQueryParameterParser(&queryParser{}), // process-wide in grpc-gateway; ours is the only gateway
 		runtime.WithIncomingHeaderMatcher(func(k string) (string, bool) {
 			switch lk := strings.ToLower(k); {
 			case forwardedHeaders[lk]:
@@ -101,12 +111,44 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 	if !s.cfg.MetricsElsewhere {
 		mux.Handle("GET /metrics", s.tel.MetricsHandler())
 	}
+	doc, err := openAPIDocument()
+	if err != nil {
+		return nil, err
+	}
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(openapiv2.Document)
+		_, _ = w.Write(doc)
 	})
-	mux.Handle("/", aip193Streams(gw))
+	mux.Handle("/", keepViolations(aip193Streams(gw)))
 	return s.tel.HTTPHandler(s.checkCaller(limitBody(s.limitBodyTime(mux))), s.log, untracedPaths...), nil
+}
+
+// OpenAPITitle and OpenAPIVersion are the info of the served OpenAPI document. protoc-gen-openapiv2
+// takes them from the first proto file it reads (its path, "version not set") when no file sets them.
+const (
+	OpenAPITitle   = "qingcloud-grpc: QingCloud IaaS API"
+	OpenAPIVersion = "v1"
+)
+
+// openAPIDocument is the generated OpenAPI document with its info set.
+func openAPIDocument() ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(openapiv2.Document, &doc); err != nil {
+		return nil, fmt.Errorf("server: the embedded OpenAPI document: %w", err)
+	}
+	info := map[string]any{}
+	if raw, ok := doc["info"]; ok {
+		_ = json.Unmarshal(raw, &info)
+	}
+	info["title"] = OpenAPITitle
+	info["version"] = OpenAPIVersion
+	info["description"] = "Every QingCloud IaaS action as REST/JSON, with QingCloud's own field names; the same API is served over gRPC (package qingcloud.iaas.v1)."
+	b, err := json.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	doc["info"] = b
+	return json.Marshal(doc)
 }
 
 // openPaths are served to GET requests without a token: probes, scrapes and the public schema.
@@ -188,9 +230,74 @@ func httpStatus(st *status.Status) int {
 
 // writeError renders a gRPC status as an AIP-193 error with the matching HTTP status.
 func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	st := withErrorInfo(status.Convert(err))
+	st := status.Convert(err)
+	if vs := violationsOf(r); len(vs) > 0 && st.Code() == codes.InvalidArgument && len(st.Details()) == 0 {
+		st = status.Convert(qcerr.BadRequest(vs...)) // the body decoder's findings, field by field
+	}
+	st = withErrorInfo(st)
+	writeStatus(ctx, w, st, httpStatus(st))
+}
+
+// routingError answers a request that matches no route: 404, or 405 (with Allow) when the path is an
+// RPC's under another method. grpc-gateway would answer 405 as 501 UNIMPLEMENTED.
+func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if httpStatus != http.StatusMethodNotAllowed {
+		runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
+		return
+	}
+	allowed := routeMethods()[r.URL.Path]
+	msg := fmt.Sprintf("%s is not allowed on %s", r.Method, qcerr.Clip(r.URL.Path, qcerr.MaxEcho))
+	if len(allowed) > 0 {
+		msg += ": use " + strings.Join(allowed, " or ")
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+	}
+	writeStatus(ctx, w, qcerr.Status(codes.Unimplemented, "METHOD_NOT_ALLOWED", msg, nil), http.StatusMethodNotAllowed)
+}
+
+// routeMethods maps each fixed REST path of the API to the HTTP methods that reach it.
+var routeMethods = sync.OnceValue(func() map[string][]string {
+	out := map[string][]string{}
+	add := func(rule *annotations.HttpRule) {
+		var method, path string
+		switch p := rule.GetPattern().(type) {
+		case *annotations.HttpRule_Get:
+			method, path = http.MethodGet, p.Get
+		case *annotations.HttpRule_Post:
+			method, path = http.MethodPost, p.Post
+		case *annotations.HttpRule_Put:
+			method, path = http.MethodPut, p.Put
+		case *annotations.HttpRule_Delete:
+			method, path = http.MethodDelete, p.Delete
+		case *annotations.HttpRule_Patch:
+			method, path = http.MethodPatch, p.Patch
+		}
+		if path != "" && !strings.Contains(path, "{") && !slices.Contains(out[path], method) {
+			out[path] = append(out[path], method)
+		}
+	}
+	protoregistry.GlobalFiles.RangeFilesByPackage(api.Package, func(fd protoreflect.FileDescriptor) bool {
+		for i := 0; i < fd.Services().Len(); i++ {
+			ms := fd.Services().Get(i).Methods()
+			for j := 0; j < ms.Len(); j++ {
+				rule, _ := proto.GetExtension(ms.Get(j).Options(), annotations.E_Http).(*annotations.HttpRule)
+				if rule == nil {
+					continue
+				}
+				add(rule)
+				for _, b := range rule.GetAdditionalBindings() {
+					add(b)
+				}
+			}
+		}
+		return true
+	})
+	return out
+})
+
+// writeStatus writes st as an AIP-193 error body with the HTTP status httpCode.
+func writeStatus(ctx context.Context, w http.ResponseWriter, st *status.Status, httpCode int) {
 	var body restError
-	body.Error.Code = httpStatus(st)
+	body.Error.Code = httpCode
 	body.Error.Message = st.Message()
 	body.Error.Status = code.Code_name[int32(st.Code())]
 	for _, d := range st.Proto().GetDetails() {

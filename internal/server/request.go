@@ -15,6 +15,14 @@ import (
 // prepare fills the default zone into req (when it has an empty zone field; the rule is package
 // zone's) and checks the zone and the spec's required parameters, so that a bad request is refused before any upstream call.
 func prepare(req proto.Message, defaultZone string) error {
+	if vs := requestViolations(req, defaultZone); len(vs) > 0 {
+		return qcerr.BadRequest(vs...)
+	}
+	return nil
+}
+
+// requestViolations is prepare's checks, returning every violation found.
+func requestViolations(req proto.Message, defaultZone string) []*errdetails.BadRequest_FieldViolation {
 	m := req.ProtoReflect()
 	var violations []*errdetails.BadRequest_FieldViolation
 	if zf := m.Descriptor().Fields().ByName("zone"); zf != nil && zf.Kind() == protoreflect.StringKind && !zf.IsList() {
@@ -26,11 +34,32 @@ func prepare(req proto.Message, defaultZone string) error {
 			violations = append(violations, v)
 		}
 	}
-	violations = append(violations, missingRequired(m, "")...)
-	if len(violations) == 0 {
+	violations = append(violations, pagingViolations(m)...)
+	return append(violations, missingRequired(m, "")...)
+}
+
+// pagingViolations checks the offset and limit of a paged action's request: QingCloud returns at most
+// PageSize items per call and would silently return fewer for a larger limit (or its default for 0),
+// and refuses a negative offset only after spending an API call; all three are refused here, the same
+// way, saying what is accepted.
+func pagingViolations(m protoreflect.Message) []*errdetails.BadRequest_FieldViolation {
+	fields := m.Descriptor().Fields()
+	offsetF, limitF := fields.ByName("offset"), fields.ByName("limit")
+	if offsetF == nil || limitF == nil || offsetF.IsList() || limitF.IsList() {
 		return nil
 	}
-	return qcerr.BadRequest(violations...)
+	var out []*errdetails.BadRequest_FieldViolation
+	if m.Has(limitF) {
+		if l := m.Get(limitF).Int(); l < 1 || l > PageSize {
+			out = append(out, qcerr.Violation("limit", fmt.Sprintf("limit must be from 1 to %d (the most QingCloud returns per call), not %d: page with offset, or use the auto-paging <Action>All stream", PageSize, l)))
+		}
+	}
+	if m.Has(offsetF) {
+		if o := m.Get(offsetF).Int(); o < 0 {
+			out = append(out, qcerr.Violation("offset", fmt.Sprintf("offset must be 0 or more, not %d", o)))
+		}
+	}
+	return out
 }
 
 // missingRequired walks m and reports every field marked REQUIRED that is not set.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"regexp"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -24,6 +25,9 @@ var gatewayFieldError = []*regexp.Regexp{
 // maxGatewayMessage bounds the part of a grpc-gateway error message kept in an answer.
 const maxGatewayMessage = 256
 
+// queryError finds the parameter named by an error of queryParser.
+var queryError = regexp.MustCompile(`query parameter "([^"]*)"`)
+
 // withErrorInfo returns st unchanged when it already carries an ErrorInfo (every error of ours does).
 // Errors raised by grpc-gateway itself before the call reached gRPC (undecodable JSON, a query value of
 // the wrong type, an unknown path) get one too, so REST clients always find a reason; a decoding error
@@ -37,6 +41,16 @@ func withErrorInfo(st *status.Status) *status.Status {
 	// The gateway's messages quote what the caller sent (names, values): clipped, so that a caller
 	// cannot make the server answer or log megabytes.
 	gm := qcerr.Clip(st.Message(), maxGatewayMessage)
+	if st.Code() == codes.InvalidArgument && queryError.MatchString(gm) {
+		// Our query parser's errors, one per parameter: "query parameter "limit" must be ...".
+		var vs []*errdetails.BadRequest_FieldViolation
+		for _, part := range strings.Split(gm, "; ") {
+			if m := queryError.FindStringSubmatch(part); m != nil {
+				vs = append(vs, qcerr.Violation(m[1], part))
+			}
+		}
+		return status.Convert(qcerr.BadRequest(vs...))
+	}
 	if st.Code() == codes.InvalidArgument {
 		field := "body"
 		for _, re := range gatewayFieldError {

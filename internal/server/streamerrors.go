@@ -9,6 +9,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // aip193Streams rewrites the error line of NDJSON streams into the same AIP-193 shape as unary errors.
@@ -101,7 +103,17 @@ func rewriteStreamError(line []byte) []byte {
 	out.Error.Code = runtime.HTTPStatusFromCode(c)
 	out.Error.Message = in.Error.Message
 	out.Error.Status = code.Code_name[int32(c)]
-	out.Error.Details = in.Error.Details
+	// The gateway wrote the details with the API's marshaler (proto names, default values); unary
+	// errors spell them as protojson does by default (fieldViolations, no empty fields), so re-encode.
+	for _, d := range in.Error.Details {
+		var a anypb.Any
+		if protojson.Unmarshal(d, &a) == nil {
+			if b, err := protojson.Marshal(&a); err == nil {
+				d = b
+			}
+		}
+		out.Error.Details = append(out.Error.Details, d)
+	}
 	b, err := json.Marshal(&out)
 	if err != nil {
 		return line

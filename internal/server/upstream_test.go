@@ -183,10 +183,11 @@ func TestUpstreamErrorsMapped(t *testing.T) {
 		{
 			name: "1100 bad parameter",
 			call: func(t *testing.T, ctx context.Context, e env) error {
-				_, err := e.inst.DescribeInstances(ctx, &iaasv1.DescribeInstancesRequest{Offset: proto.Int32(-1)})
+				// A zone id the emulator does not have: well-formed, so only QingCloud can refuse it.
+				_, err := e.inst.DescribeInstances(ctx, &iaasv1.DescribeInstancesRequest{Zone: proto.String("zz9z")})
 				return err
 			},
-			rest: "GET /v1/iaas/DescribeInstances?offset=-1", code: codes.InvalidArgument, reason: "QINGCLOUD_1100", http: 400,
+			rest: "GET /v1/iaas/DescribeInstances?zone=zz9z", code: codes.InvalidArgument, reason: "QINGCLOUD_1100", http: 400,
 		},
 		{
 			name: "1200 wrong secret",
