@@ -107,8 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		Idempotency:        co.idempotencyStore(cfg.IdempotencyRetention),
 		Logger:             log.With("component", "grpc"),
 		Telemetry:          tel,
-		UpstreamStats:      func() []telemetry.UpstreamStats { return upstreamStats(tenants) },
-		WatchStats:         func() telemetry.WatchStats { return server.WatchStats(hub.Stats()) },
+		WatchStats:         hub.Stats,
 		UnaryInterceptors:  []grpc.UnaryServerInterceptor{dr.unary(), authn.UnaryInterceptor()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{dr.stream(), authn.StreamInterceptor()},
 	}
@@ -271,16 +270,6 @@ func shutdown(log *slog.Logger, grace time.Duration, srv *server.Server, hs *htt
 		return
 	}
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
-}
-
-// upstreamStats returns every profile's upstream counters for /metrics (labelled by profile name,
-// never by access key).
-func upstreamStats(tenants *tenant.Set) []telemetry.UpstreamStats {
-	out := make([]telemetry.UpstreamStats, 0, len(tenants.Backends()))
-	for _, b := range tenants.Backends() {
-		out = append(out, server.BackendStats(b.Profile, b.Client.Stats()))
-	}
-	return out
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -13,7 +13,8 @@
 //     and watch polling (package callclass) with a reserved share each; when it is spent the caller
 //     gets RESOURCE_EXHAUSTED with RetryInfo at once and QingCloud never sees a request to answer 2500;
 //   - coalescing: identical read-only calls in flight at the same time share one upstream call;
-//   - counters for metrics ([Client.Stats]).
+//   - every call, budget refusal and upstream attempt (action, ret_code, outcome, duration) reported
+//     to Config.Observer, for metrics.
 //
 // Every failure is a gRPC status error built by package qcerr: a QingCloud error answer (ret_code ≠ 0)
 // by [qcerr.FromRetCode]; anything else upstream (connection, HTTP status, content type, truncated or
@@ -130,6 +131,9 @@ type Config struct {
 	// Logger receives one debug line per call and warnings for upstream trouble; never parameters,
 	// URLs or credentials. nil discards.
 	Logger *slog.Logger
+	// Observer is told of every call, budget refusal and upstream attempt, for metrics (package
+	// telemetry provides one per credential profile). nil reports nothing.
+	Observer Observer
 }
 
 // Client calls QingCloud. It is safe for concurrent use.
@@ -145,7 +149,7 @@ type Client struct {
 	retryMax    time.Duration
 	budget      *budget.Budget
 	flights     *flights // nil: coalescing off
-	stats       counters
+	obs         Observer
 	userAgent   string
 	log         *slog.Logger
 
@@ -214,6 +218,7 @@ func New(cfg Config) (*Client, error) {
 		budget:      cfg.Budget,
 		userAgent:   cfg.UserAgent,
 		log:         cfg.Logger,
+		obs:         cfg.Observer,
 	}
 	if c.maxAttempts == 0 {
 		c.maxAttempts = DefaultMaxAttempts
@@ -245,6 +250,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.obs == nil {
+		c.obs = nopObserver{}
 	}
 	return c, nil
 }
@@ -322,7 +330,6 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		p[k] = v
 	}
 	p["action"] = action
-	c.stats.call(action)
 	if _, ok := ctx.Deadline(); !ok && c.callTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.callTimeout)
@@ -332,6 +339,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 	var body []byte
 	var err error
 	var attempts int
+	shared := false
 	if uerr := c.checkURL(action, p, post); uerr != nil {
 		err = uerr
 	} else if cerr := ctx.Err(); cerr != nil {
@@ -341,15 +349,14 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		key := flightKey(c.signer.Credentials.AccessKeyID, callclass.From(ctx).String(), post, p)
 		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) { return c.send(fctx, action, p, post, true, into) })
 		body, attempts, err = r.body, r.attempts, r.err
-		if r.shared {
-			c.stats.coalesced(action)
-		}
+		shared = r.shared
 		if r.left {
 			err = qcerr.Context(action, ctx.Err(), true)
 		}
 	} else {
 		body, attempts, err = c.send(ctx, action, p, post, readOnly, into)
 	}
+	c.obs.ObserveCall(action, callclass.From(ctx), shared)
 	c.logCall(ctx, action, post, time.Since(start), attempts, err)
 	return body, err
 }
@@ -366,14 +373,15 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 			return nil, n - 1, qcerr.Context(action, err, false)
 		}
 		if ok, retryAfter := c.budget.Take(class); !ok {
-			c.stats.refused(action)
+			c.obs.ObserveRefusal(action, class)
 			return nil, n - 1, qcerr.BudgetExhausted(action, qcerr.Budget{
 				Class: class.String(), ClassLimit: c.budget.ClassMax(class), Limit: c.budget.Limit(), Window: c.budget.Window(),
 				RetryAfter: retryAfter, Attempts: n - 1, Last: last,
 			})
 		}
-		body, o, err := c.attempt(ctx, action, p, post, readOnly, into)
-		c.stats.attempt(action, n, o)
+		start := time.Now()
+		body, o, err := c.attempt(withAction(ctx, action), action, p, post, readOnly, into)
+		c.observeAttempt(action, class, n, o, time.Since(start))
 		if err == nil {
 			return body, n, nil
 		}
@@ -400,7 +408,7 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 }
 
 // attempt signs and sends one request and checks the answer.
-func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post, readOnly bool, into *answerInto) ([]byte, outcome, error) {
+func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post, readOnly bool, into *answerInto) (_ []byte, o outcome, _ error) {
 	method := http.MethodGet
 	if post {
 		method = http.MethodPost
@@ -435,8 +443,8 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 	if getBody := req.GetBody; getBody != nil {
 		// net/http's HTTP/2 transport re-sends a POST through GetBody when its stream is reset with
 		// PROTOCOL_ERROR (golang/go#47635), which does not prove QingCloud never processed it. GetBody
-		// serves readers before the request goes out (telemetry peeks at the action) and refuses once
-		// any of it may have been written, so net/http re-sends only requests that never left.
+		// serves readers before the request goes out and refuses once any of it may have been
+		// written, so net/http re-sends only requests that never left.
 		req.GetBody = func() (io.ReadCloser, error) {
 			if wrote.Load() {
 				return nil, errNoReplay
@@ -449,6 +457,7 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 		return c.failure(ctx, actx, action, err, wrote.Load(), signed)
 	}
 	defer resp.Body.Close()
+	defer func() { o.httpStatus = resp.StatusCode }()
 
 	sent := outcome{kind: outcomeTransport, wrote: true}
 	if resp.StatusCode != http.StatusOK {

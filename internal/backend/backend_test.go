@@ -33,6 +33,7 @@ import (
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend/backendtest"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 )
 
@@ -40,6 +41,11 @@ const (
 	testKeyID  = "QYACCESSKEYIDEXAMPLE"
 	testSecret = "TOPSECRET-do-not-leak-3f9a"
 )
+
+// observe makes a Client report to rec.
+func observe(rec *backendtest.Recorder) func(*backend.Config) {
+	return func(cfg *backend.Config) { cfg.Observer = rec }
+}
 
 func newClient(t testing.TB, endpoint string, mod ...func(*backend.Config)) *backend.Client {
 	t.Helper()

@@ -163,6 +163,8 @@ type outcome struct {
 	retCode int    // outcomeAnswer
 	message string // outcomeAnswer: the upstream message
 	wrote   bool   // outcomeTransport, outcomeContext: the request may have reached QingCloud
+	// httpStatus is the status of the HTTP answer, 0 when none came (for metrics).
+	httpStatus int
 }
 
 // minAttemptTime is the least time left before the deadline for which a retry is still started.

@@ -1,134 +1,114 @@
 package backend
 
 import (
-	"maps"
-	"sync"
+	"context"
+	"time"
 
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 )
 
-// maxTrackedActions bounds the actions counted by name (CallService accepts any action name); the
-// rest are counted under OtherActions.
-const maxTrackedActions = 1024
-
-// OtherActions is the Stats key of actions beyond the first maxTrackedActions seen: the label of
-// every action outside the typed set, [api.OtherAction].
-const OtherActions = api.OtherAction
-
-// ActionStats are the counters of one action.
-type ActionStats struct {
-	// Calls counts calls made to the Client (coalesced and refused ones included).
-	Calls int64 `json:"calls"`
-	// Attempts counts upstream requests sent (or tried: a failed dial counts).
-	Attempts int64 `json:"attempts"`
-	// Retries counts attempts after the first of a call.
-	Retries int64 `json:"retries"`
-	// Coalesced counts calls that shared another identical call's upstream request: calls saved.
-	Coalesced int64 `json:"coalesced"`
-	// Refused counts calls (or retries) the quota budget refused before sending.
-	Refused int64 `json:"refused"`
-	// RetCodes counts QingCloud answers by ret_code (0 = success).
-	RetCodes map[int]int64 `json:"ret_codes"`
-	// TransportFailures counts attempts without a usable QingCloud answer.
-	TransportFailures int64 `json:"transport_failures"`
+// Observer is told what a Client does, as it happens, for metrics: package telemetry implements it
+// (one per credential profile, labelled by the profile's name). The backend keeps no counters of its
+// own. Methods are called concurrently, on the calls' goroutines, and must return at once.
+type Observer interface {
+	// ObserveCall reports a call that was asked of the Client and has finished; shared is set when
+	// it used an identical concurrent call's upstream request (coalescing) instead of its own.
+	ObserveCall(action string, class callclass.Class, shared bool)
+	// ObserveRefusal reports a request (a call's first attempt or a retry) that the quota budget
+	// refused, so it was never sent.
+	ObserveRefusal(action string, class callclass.Class)
+	// ObserveAttempt reports one upstream attempt and what came of it.
+	ObserveAttempt(Attempt)
 }
 
-func (a *ActionStats) add(o ActionStats) {
-	a.Calls += o.Calls
-	a.Attempts += o.Attempts
-	a.Retries += o.Retries
-	a.Coalesced += o.Coalesced
-	a.Refused += o.Refused
-	a.TransportFailures += o.TransportFailures
-	for k, v := range o.RetCodes {
-		if a.RetCodes == nil {
-			a.RetCodes = map[int]int64{}
-		}
-		a.RetCodes[k] += v
+// Attempt is one upstream request of a call.
+type Attempt struct {
+	// Action is the QingCloud action, as the caller named it (unbounded for CallService: an observer
+	// that makes labels of it must bound it).
+	Action string
+	// Class is the call class (user or poll).
+	Class callclass.Class
+	// Retry is set on every attempt of a call but the first.
+	Retry bool
+	// Outcome says what came of the attempt.
+	Outcome Outcome
+	// RetCode is QingCloud's ret_code: 0 with OutcomeOK, the error code with OutcomeAnswer.
+	RetCode int
+	// HTTPStatus is the status of the HTTP answer; 0 when none came.
+	HTTPStatus int
+	// Duration is the time from the start of the attempt until its answer was read (or it failed).
+	Duration time.Duration
+}
+
+// Outcome classifies an attempt.
+type Outcome int
+
+const (
+	// OutcomeOK: QingCloud answered ret_code 0.
+	OutcomeOK Outcome = iota
+	// OutcomeAnswer: QingCloud answered an error (ret_code ≠ 0).
+	OutcomeAnswer
+	// OutcomeTransportFailure: no usable QingCloud answer (connection, HTTP status, body).
+	OutcomeTransportFailure
+	// OutcomeCanceled: the caller's context ended (canceled or past its deadline).
+	OutcomeCanceled
+	// OutcomeLocal: the request could not be built (signing), so it was not sent.
+	OutcomeLocal
+)
+
+var outcomeNames = [...]string{"ok", "error_answer", "transport_failure", "canceled", "local_failure"}
+
+// String returns the outcome's metric label: ok, error_answer, transport_failure, canceled or
+// local_failure.
+func (o Outcome) String() string {
+	if o >= 0 && int(o) < len(outcomeNames) {
+		return outcomeNames[o]
 	}
+	return "unknown"
 }
 
-// Stats are the Client's counters since it was made, for metrics.
-type Stats struct {
-	// Total sums every action.
-	Total ActionStats `json:"total"`
-	// Actions holds the counters per QingCloud action.
-	Actions map[string]ActionStats `json:"actions"`
-	// Budget is the usage of the quota budget (shared by every Client of the same Budget), with the
-	// remaining requests per call class.
-	Budget budget.Stats `json:"budget"`
-}
-
-// counters collects Stats.
-type counters struct {
-	mu      sync.Mutex
-	actions map[string]*ActionStats
-}
-
-// with runs f on the counters of action under the lock.
-func (c *counters) with(action string, f func(*ActionStats)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.actions == nil {
-		c.actions = map[string]*ActionStats{}
+// exported maps the retry policy's outcome kinds to Outcome.
+func (k outcomeKind) exported() Outcome {
+	switch k {
+	case outcomeOK:
+		return OutcomeOK
+	case outcomeAnswer:
+		return OutcomeAnswer
+	case outcomeContext:
+		return OutcomeCanceled
+	case outcomeLocal:
+		return OutcomeLocal
 	}
-	a := c.actions[action]
-	if a == nil {
-		if len(c.actions) >= maxTrackedActions {
-			action = OtherActions
-			a = c.actions[action]
-		}
-		if a == nil {
-			a = &ActionStats{}
-			c.actions[action] = a
-		}
-	}
-	f(a)
+	return OutcomeTransportFailure
 }
 
-func (c *counters) call(action string)      { c.with(action, func(a *ActionStats) { a.Calls++ }) }
-func (c *counters) coalesced(action string) { c.with(action, func(a *ActionStats) { a.Coalesced++ }) }
-func (c *counters) refused(action string)   { c.with(action, func(a *ActionStats) { a.Refused++ }) }
-
-// attempt records one upstream attempt (n is 1 for the first of a call) and what came of it.
-func (c *counters) attempt(action string, n int, o outcome) {
-	c.with(action, func(a *ActionStats) {
-		a.Attempts++
-		if n > 1 {
-			a.Retries++
-		}
-		switch o.kind {
-		case outcomeOK, outcomeAnswer:
-			if a.RetCodes == nil {
-				a.RetCodes = map[int]int64{}
-			}
-			a.RetCodes[o.retCode]++
-		case outcomeTransport, outcomeRefused:
-			a.TransportFailures++
-		}
+// observeAttempt reports attempt n (1 for the first) of a call.
+func (c *Client) observeAttempt(action string, class callclass.Class, n int, o outcome, d time.Duration) {
+	c.obs.ObserveAttempt(Attempt{
+		Action: action, Class: class, Retry: n > 1, Outcome: o.kind.exported(), RetCode: o.retCode,
+		HTTPStatus: o.httpStatus, Duration: d,
 	})
 }
 
-// snapshot returns copies of the counters.
-func (c *counters) snapshot() (ActionStats, map[string]ActionStats) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var total ActionStats
-	out := make(map[string]ActionStats, len(c.actions))
-	for k, a := range c.actions {
-		cp := *a
-		cp.RetCodes = maps.Clone(a.RetCodes)
-		out[k] = cp
-		total.add(*a)
-	}
-	return total, out
+// nopObserver is the Observer of a Client configured without one.
+type nopObserver struct{}
+
+func (nopObserver) ObserveCall(string, callclass.Class, bool) {}
+func (nopObserver) ObserveRefusal(string, callclass.Class)    {}
+func (nopObserver) ObserveAttempt(Attempt)                    {}
+
+// actionKey is the context key of the action of an upstream request.
+type actionKey struct{}
+
+// ActionFrom returns the QingCloud action of an upstream request, from the request's context, which
+// the Client sets on every attempt; "" for other requests. Tracing transports name spans by it
+// without reading the (signed) query or body.
+func ActionFrom(ctx context.Context) string {
+	a, _ := ctx.Value(actionKey{}).(string)
+	return a
 }
 
-// Stats returns the Client's counters: calls, attempts, retries, coalesced (saved) calls, budget
-// refusals and upstream ret_codes per action and in total, and the quota budget's remaining requests
-// per call class.
-func (c *Client) Stats() Stats {
-	total, actions := c.stats.snapshot()
-	return Stats{Total: total, Actions: actions, Budget: c.budget.Stats()}
+// withAction returns ctx carrying the action of the requests made under it.
+func withAction(ctx context.Context, action string) context.Context {
+	return context.WithValue(ctx, actionKey{}, action)
 }

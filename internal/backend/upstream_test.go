@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend/backendtest"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
@@ -98,15 +100,15 @@ func TestReadsRetriedOnTransientFailures(t *testing.T) {
 	for _, fl := range transient {
 		t.Run(fl.name, func(t *testing.T) {
 			f, endpoint := newFlaky(t, 3, fl.serve)
-			c := newClient(t, endpoint)
+			rec := &backendtest.Recorder{}
+			c := newClient(t, endpoint, observe(rec))
 			if _, err := c.Call(context.Background(), "DescribeInstances", nil, false); err != nil {
 				t.Fatalf("a read failing 3 times then succeeding: %v", err)
 			}
 			if n := f.seen.Load(); n != 4 {
 				t.Errorf("upstream saw %d requests, want 4", n)
 			}
-			st := c.Stats()
-			if a := st.Actions["DescribeInstances"]; a.Calls != 1 || a.Attempts != 4 || a.Retries != 3 || a.RetCodes[0] != 1 {
+			if a := rec.Action("DescribeInstances"); a.Calls != 1 || a.Attempts != 4 || a.Retries != 3 || a.RetCodes[0] != 1 {
 				t.Errorf("stats %+v", a)
 			}
 		})
@@ -151,16 +153,20 @@ func TestFixed4xxNotRetried(t *testing.T) {
 // body and is sent.
 func TestLongURLRefusedLocally(t *testing.T) {
 	f, endpoint := newFlaky(t, 0, nil)
-	c := newClient(t, endpoint)
+	b, err := budget.New(budget.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, endpoint, func(cfg *backend.Config) { cfg.Budget = b })
 	params := map[string]string{"description": strings.Repeat("x", backend.MaxURLBytes)}
-	_, err := c.Call(context.Background(), "DescribeInstances", params, false)
+	_, err = c.Call(context.Background(), "DescribeInstances", params, false)
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), strconv.Itoa(backend.MaxURLBytes)) {
 		t.Errorf("%v, want INVALID_ARGUMENT naming the bound", err)
 	}
 	if n := f.seen.Load(); n != 0 {
 		t.Errorf("upstream saw %d requests", n)
 	}
-	if used := c.Stats().Budget.Used; used != 0 {
+	if used := b.Stats().Used; used != 0 {
 		t.Errorf("the refused call spent %d of the quota budget", used)
 	}
 	if _, err := c.Call(context.Background(), "DescribeInstances", params, true); err != nil {
@@ -211,7 +217,8 @@ func refusingDialer(n int32) (func(context.Context, string, string) (net.Conn, e
 func TestMutationRetriedWhenNeverSent(t *testing.T) {
 	f, endpoint := newFlaky(t, 0, nil)
 	dial, dials := refusingDialer(2)
-	c := newClient(t, endpoint, func(cfg *backend.Config) {
+	rec := &backendtest.Recorder{}
+	c := newClient(t, endpoint, observe(rec), func(cfg *backend.Config) {
 		cfg.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: dial}}
 	})
 	if _, err := c.Call(context.Background(), "RunInstances", map[string]string{"image_id": "centos7x64d"}, false); err != nil {
@@ -220,7 +227,7 @@ func TestMutationRetriedWhenNeverSent(t *testing.T) {
 	if n, d := f.seen.Load(), dials.Load(); n != 1 || d != 3 {
 		t.Errorf("upstream saw %d requests after %d dials, want 1 after 3", n, d)
 	}
-	if a := c.Stats().Actions["RunInstances"]; a.Attempts != 3 || a.TransportFailures != 2 || a.Retries != 2 {
+	if a := rec.Action("RunInstances"); a.Attempts != 3 || a.TransportFailures != 2 || a.Retries != 2 {
 		t.Errorf("stats %+v", a)
 	}
 }
@@ -284,9 +291,10 @@ func TestMaxAttempts(t *testing.T) {
 }
 
 func newClientDefaultAttempts(t *testing.T, endpoint string) int64 {
-	c := newClient(t, endpoint)
+	rec := &backendtest.Recorder{}
+	c := newClient(t, endpoint, observe(rec))
 	c.Call(context.Background(), "DescribeInstances", nil, false)
-	return c.Stats().Actions["DescribeInstances"].Attempts
+	return rec.Action("DescribeInstances").Attempts
 }
 
 func TestRetriesStayInsideTheDeadline(t *testing.T) {
@@ -349,7 +357,8 @@ func TestBudgetRefusesLocally(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, endpoint, func(cfg *backend.Config) { cfg.Budget = b; cfg.DisableCoalescing = true })
+	rec := &backendtest.Recorder{}
+	c := newClient(t, endpoint, observe(rec), func(cfg *backend.Config) { cfg.Budget = b; cfg.DisableCoalescing = true })
 	ok, refused := 0, 0
 	for range 50 {
 		_, err := c.Call(context.Background(), "RunInstances", nil, false)
@@ -375,9 +384,8 @@ func TestBudgetRefusesLocally(t *testing.T) {
 	if _, err := c.Call(pctx, "DescribeJobs", nil, false); err != nil {
 		t.Fatalf("a poll call after a user flood: %v", err)
 	}
-	st := c.Stats()
-	if st.Budget.Remaining != 0 || st.Budget.Classes["user"].Refused != 41 || st.Total.Refused != 41 {
-		t.Fatalf("stats %+v", st)
+	if bs, total := b.Stats(), rec.Total(); bs.Remaining != 0 || bs.Classes["user"].Refused != 41 || total.Refused != 41 {
+		t.Fatalf("budget %+v, refused %d", bs, total.Refused)
 	}
 }
 
@@ -414,7 +422,8 @@ func TestCoalescingSharesIdenticalReads(t *testing.T) {
 	s := &slow{delay: 100 * time.Millisecond}
 	up := httptest.NewServer(s)
 	defer up.Close()
-	c := newClient(t, up.URL+"/iaas/")
+	rec := &backendtest.Recorder{}
+	c := newClient(t, up.URL+"/iaas/", observe(rec))
 	const n = 50
 	bodies := make([][]byte, n)
 	var wg sync.WaitGroup
@@ -433,7 +442,7 @@ func TestCoalescingSharesIdenticalReads(t *testing.T) {
 	if got := s.seen.Load(); got > 3 {
 		t.Errorf("%d identical concurrent reads made %d upstream calls, want 1 (a few at most)", n, got)
 	}
-	st := c.Stats().Actions["DescribeInstances"]
+	st := rec.Action("DescribeInstances")
 	if st.Calls != n || st.Coalesced != n-int64(s.seen.Load()) || st.Attempts != int64(s.seen.Load()) {
 		t.Errorf("stats %+v", st)
 	}
@@ -453,7 +462,8 @@ func TestCoalescedTypedCallsGetTheirOwnMessages(t *testing.T) {
 	s := &slow{delay: 100 * time.Millisecond}
 	up := httptest.NewServer(s)
 	defer up.Close()
-	c := newClient(t, up.URL+"/iaas/")
+	rec := &backendtest.Recorder{}
+	c := newClient(t, up.URL+"/iaas/", observe(rec))
 	md := methodByAction(t, "DescribeInstances")
 	const n = 20
 	resps := make([]*iaasv1.DescribeInstancesResponse, n)
@@ -482,7 +492,7 @@ func TestCoalescedTypedCallsGetTheirOwnMessages(t *testing.T) {
 			t.Fatalf("caller %d shares its message with caller 0", i)
 		}
 	}
-	st := c.Stats().Actions["DescribeInstances"]
+	st := rec.Action("DescribeInstances")
 	if st.Calls != n || st.Coalesced+st.Attempts != n {
 		t.Errorf("stats %+v", st)
 	}
@@ -529,7 +539,8 @@ func TestCoalescedCallerCancelDoesNotCancelOthers(t *testing.T) {
 	s := &slow{delay: 500 * time.Millisecond}
 	up := httptest.NewServer(s)
 	defer up.Close()
-	c := newClient(t, up.URL+"/iaas/")
+	rec := &backendtest.Recorder{}
+	c := newClient(t, up.URL+"/iaas/", observe(rec))
 	leaderCtx, cancelLeader := context.WithCancel(context.Background())
 	leaderErr := make(chan error, 1)
 	go func() {
@@ -550,9 +561,9 @@ func TestCoalescedCallerCancelDoesNotCancelOthers(t *testing.T) {
 	if err := <-followerErr; err != nil {
 		t.Errorf("follower of a canceled leader: %v", err)
 	}
-	if s.seen.Load() != 1 || s.canceled.Load() != 0 || c.Stats().Actions["DescribeInstances"].Coalesced != 1 {
+	if s.seen.Load() != 1 || s.canceled.Load() != 0 || rec.Action("DescribeInstances").Coalesced != 1 {
 		t.Errorf("upstream saw %d requests, %d canceled, stats %+v; want 1 shared, 0 canceled",
-			s.seen.Load(), s.canceled.Load(), c.Stats().Actions["DescribeInstances"])
+			s.seen.Load(), s.canceled.Load(), rec.Action("DescribeInstances"))
 	}
 }
 
@@ -632,28 +643,53 @@ func TestPolicyIsDocumented(t *testing.T) {
 	}
 }
 
-func TestStats(t *testing.T) {
+// TestObserver: the Client reports every call, attempt (with its ret_code, outcome and HTTP status)
+// and budget refusal to its Observer.
+func TestObserver(t *testing.T) {
 	f, endpoint := newFlaky(t, 2, answer(5100, "ServerBusy"))
-	c := newClient(t, endpoint)
+	b, err := budget.New(budget.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &backendtest.Recorder{}
+	c := newClient(t, endpoint, observe(rec), func(cfg *backend.Config) { cfg.Budget = b })
 	c.Call(context.Background(), "DescribeInstances", nil, false)
 	c.Call(context.Background(), "DescribeZones", nil, false)
-	st := c.Stats()
-	if st.Total.Calls != 2 || st.Total.Attempts != 4 || st.Total.Retries != 2 || st.Total.RetCodes[5100] != 2 || st.Total.RetCodes[0] != 2 {
-		t.Errorf("total %+v", st.Total)
+	st := rec.Total()
+	if st.Calls != 2 || st.Attempts != 4 || st.Retries != 2 || st.RetCodes[5100] != 2 || st.RetCodes[0] != 2 || st.HTTPStatuses[200] != 4 {
+		t.Errorf("total %+v", st)
 	}
-	if st.Budget.Limit != budget.DefaultLimit || st.Budget.Used != 4 || st.Budget.Classes["user"].Remaining != 1800-4 {
-		t.Errorf("budget %+v", st.Budget)
+	if bs := b.Stats(); bs.Limit != budget.DefaultLimit || bs.Used != 4 || bs.Classes["user"].Remaining != 1800-4 {
+		t.Errorf("budget %+v", bs)
 	}
 	if f.seen.Load() != 4 {
 		t.Errorf("seen %d", f.seen.Load())
 	}
-	// Arbitrary action names cannot grow the stats without bound.
-	c = newClient(t, endpoint, func(cfg *backend.Config) { cfg.Budget = budget.Unlimited() })
-	for i := range 1100 {
-		c.Call(context.Background(), fmt.Sprintf("DescribeThing%d", i), nil, false)
+	var outcomes []string
+	for _, a := range rec.Attempts() {
+		if a.Class != callclass.User || a.Duration <= 0 {
+			t.Errorf("attempt %+v: want class user and a duration", a)
+		}
+		outcomes = append(outcomes, fmt.Sprintf("%s %t %s %d", a.Action, a.Retry, a.Outcome, a.RetCode))
 	}
-	if st := c.Stats(); len(st.Actions) > 1025 || st.Actions[backend.OtherActions].Calls != 1100-1024 {
-		t.Errorf("%d actions tracked, other %+v", len(st.Actions), st.Actions[backend.OtherActions])
+	want := []string{
+		"DescribeInstances false error_answer 5100", "DescribeInstances true error_answer 5100", "DescribeInstances true ok 0",
+		"DescribeZones false ok 0",
+	}
+	if !slices.Equal(outcomes, want) {
+		t.Errorf("attempts %q, want %q", outcomes, want)
+	}
+
+	// A connection that fails is a transport failure without an HTTP status.
+	dial, _ := refusingDialer(1)
+	rec = &backendtest.Recorder{}
+	c = newClient(t, endpoint, observe(rec), func(cfg *backend.Config) {
+		cfg.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: dial}}
+		cfg.MaxAttempts = 1
+	})
+	c.Call(context.Background(), "DescribeZones", nil, false)
+	if a := rec.Attempts(); len(a) != 1 || a[0].Outcome != backend.OutcomeTransportFailure || a[0].HTTPStatus != 0 {
+		t.Errorf("attempts %+v, want one transport failure without an HTTP status", a)
 	}
 }
 

@@ -226,7 +226,7 @@ func TestBenchPaths(t *testing.T) {
 		}
 	}
 	// RunInstances, then each case once over gRPC and REST: every facade call is one upstream request.
-	if st := s.be.Stats().Total; st.Attempts != 5 || st.RetCodes[0] != 5 {
+	if st := s.rec.Total(); st.Attempts != 5 || st.RetCodes[0] != 5 {
 		t.Fatalf("backend stats %+v", st)
 	}
 }

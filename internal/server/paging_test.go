@@ -179,7 +179,7 @@ func TestDescribeInstancesAllUnderFaults(t *testing.T) {
 		t.Fatalf("listing under 30 %% faults: %v", err)
 	}
 	checkAll(t, got, created, order)
-	t.Logf("listing under faults: %d retries", s.be.Stats().Actions["DescribeInstances"].Retries)
+	t.Logf("listing under faults: %d retries", s.rec.Action("DescribeInstances").Retries)
 }
 
 func TestDescribeInstancesAllStopsWhenBudgetIsSpent(t *testing.T) {

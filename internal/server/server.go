@@ -32,6 +32,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/operations"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
 // Config configures a Server.
@@ -50,11 +51,9 @@ type Config struct {
 	// MetricsElsewhere leaves GET /metrics out of HTTPHandler, for a server that serves MetricsHandler
 	// on a listener of its own.
 	MetricsElsewhere bool
-	// UpstreamStats and WatchStats, when set, are read at every scrape of /metrics: the backend's
-	// retries, coalesced calls and quota budget per credential profile, and the watch hub's streams,
-	// pollers and calls.
-	UpstreamStats func() []telemetry.UpstreamStats
-	WatchStats    func() telemetry.WatchStats
+	// WatchStats, when set, is read at every scrape of /metrics: the watch hub's streams, pollers and
+	// calls (watch.Hub.Stats). The backend reports its own figures (Telemetry.Upstream).
+	WatchStats func() watch.Stats
 	// UnaryInterceptors and StreamInterceptors run after the built-in ones, in this order: the
 	// telemetry interceptor (request id, metrics), logging, recovery, then these (auth, rate limits).
 	// The otelgrpc stats handler sees every call before any interceptor.
@@ -109,9 +108,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if cfg.UpstreamStats != nil || cfg.WatchStats != nil {
-		if err := tel.Registry().Register(&telemetry.StatsCollector{Upstream: cfg.UpstreamStats, Watch: cfg.WatchStats}); err != nil {
-			return nil, fmt.Errorf("server: register the upstream and watch metrics: %w", err)
+	if cfg.WatchStats != nil {
+		if err := tel.Registry().Register(watchCollector(cfg.WatchStats)); err != nil {
+			return nil, fmt.Errorf("server: register the watch metrics: %w", err)
 		}
 	}
 	if err := api.Check(); err != nil {

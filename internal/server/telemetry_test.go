@@ -33,6 +33,7 @@ import (
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
@@ -77,13 +78,12 @@ func (o *observedUpstream) requests() []upstreamRequest {
 
 // obsOptions vary the observed stack.
 type obsOptions struct {
-	keys          map[string]string // emulator accounts; nil: the default pair
-	accessKeyID   string            // the backend's key; "" the emulator's default
-	secret        string            // the backend's secret; "" the emulator's default
-	jobPending    time.Duration
-	unary         []grpc.UnaryServerInterceptor
-	stream        []grpc.StreamServerInterceptor
-	upstreamStats func() []telemetry.UpstreamStats
+	keys        map[string]string // emulator accounts; nil: the default pair
+	accessKeyID string            // the backend's key; "" the emulator's default
+	secret      string            // the backend's secret; "" the emulator's default
+	jobPending  time.Duration
+	unary       []grpc.UnaryServerInterceptor
+	stream      []grpc.StreamServerInterceptor
 }
 
 // obsStack is a facade with telemetry wired as cmd/server wires it (one Telemetry for the server and
@@ -125,10 +125,16 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.tel.Shutdown(context.Background()) })
+	b, err := budget.New(budget.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	be, err := backend.New(backend.Config{
 		Endpoint:    up.URL + "/iaas/",
 		Credentials: signer.Credentials{AccessKeyID: o.accessKeyID, SecretAccessKey: o.secret},
 		HTTPClient:  s.tel.HTTPClient(),
+		Budget:      b,
+		Observer:    s.tel.Upstream("default", b),
 		Logger:      log.With("component", "backend"),
 		// Quick retries, so that tests of failing reads stay fast.
 		RetryBaseDelay: time.Millisecond,
@@ -136,11 +142,6 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if o.upstreamStats == nil {
-		o.upstreamStats = func() []telemetry.UpstreamStats {
-			return []telemetry.UpstreamStats{server.BackendStats("default", be.Stats())}
-		}
 	}
 	s.hub = watch.NewSingle(be, "pek3a", watch.Options{MinInterval: 20 * time.Millisecond, Logger: log.With("component", "watch")})
 	t.Cleanup(s.hub.Close)
@@ -151,8 +152,7 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 		Watch:              s.hub,
 		UnaryInterceptors:  o.unary,
 		StreamInterceptors: o.stream,
-		UpstreamStats:      o.upstreamStats,
-		WatchStats:         func() telemetry.WatchStats { return server.WatchStats(s.hub.Stats()) },
+		WatchStats:         s.hub.Stats,
 	})
 	if err != nil {
 		t.Fatal(err)

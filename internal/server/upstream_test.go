@@ -26,6 +26,7 @@ import (
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend/backendtest"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
@@ -42,7 +43,8 @@ var quickJobs = emulator.Options{JobPending: 20 * time.Millisecond, JobWorking: 
 type upStack struct {
 	*stack
 	be       *backend.Client
-	endpoint string // the emulator's API URL
+	rec      *backendtest.Recorder // what the backend reported (Config.Observer)
+	endpoint string                // the emulator's API URL
 }
 
 // newUpStack wires a facade like newStack, with emulator options eo and the backend configuration
@@ -63,6 +65,7 @@ func newUpStackOn(t testing.TB, emu *emulator.Emulator, mod func(*backend.Config
 		HTTPClient:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 		RetryBaseDelay: time.Millisecond,
 		RetryMaxDelay:  20 * time.Millisecond,
+		Observer:       &backendtest.Recorder{},
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -71,6 +74,7 @@ func newUpStackOn(t testing.TB, emu *emulator.Emulator, mod func(*backend.Config
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec, _ := cfg.Observer.(*backendtest.Recorder)
 	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: be, Zone: "pek3a"}})
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +97,7 @@ func newUpStackOn(t testing.TB, emu *emulator.Emulator, mod func(*backend.Config
 	}
 	rest := httptest.NewServer(h)
 	t.Cleanup(rest.Close)
-	return &upStack{stack: &stack{emu: emu, conn: conn, rest: rest.URL, srv: srv}, be: be, endpoint: up.URL + "/iaas/"}
+	return &upStack{stack: &stack{emu: emu, conn: conn, rest: rest.URL, srv: srv}, be: be, rec: rec, endpoint: up.URL + "/iaas/"}
 }
 
 func runRequest(count int32) *iaasv1.RunInstancesRequest {
@@ -463,7 +467,7 @@ func TestReadsSucceedUnderMixedFaults(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	st := s.be.Stats().Actions["DescribeInstances"]
+	st := s.rec.Action("DescribeInstances")
 	faults := faultsInjected(s.emu)
 	t.Logf("%d reads, %d failed; %d upstream attempts, %d retries, %d faults injected", calls, failed.Load(), st.Attempts, st.Retries, faults)
 	if faults < calls/10 || st.Retries < faults-5 {
@@ -600,7 +604,7 @@ func TestBudgetFloodRefusedLocally(t *testing.T) {
 	if n := s.retCodes()[2500]; n != 0 {
 		t.Errorf("upstream answered 2500 %d times", n)
 	}
-	st := s.be.Stats().Budget
+	st := b.Stats()
 	if st.Remaining != 0 || st.Classes["user"].Refused != flood-18 || st.Classes["poll"].Used != 2 {
 		t.Errorf("budget stats %+v", st)
 	}
@@ -629,7 +633,7 @@ func TestCoalescingCutsUpstreamCalls(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		return s.requests("DescribeInstances"), s.be.Stats().Actions["DescribeInstances"].Coalesced
+		return s.requests("DescribeInstances"), s.rec.Action("DescribeInstances").Coalesced
 	}
 	upstream, saved := measure(t, false)
 	without, _ := measure(t, true)

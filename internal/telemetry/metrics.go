@@ -16,14 +16,21 @@ import (
 
 // Metric names. docs/observability.md describes each with its labels.
 const (
-	MetricRPCHandled       = "qingcloud_grpc_server_handled_total"
-	MetricRPCSeconds       = "qingcloud_grpc_server_handling_seconds"
-	MetricRPCInFlight      = "qingcloud_grpc_server_in_flight"
-	MetricRPCMsgSent       = "qingcloud_grpc_server_msg_sent_total"
-	MetricHTTPRequests     = "qingcloud_http_requests_total"
-	MetricUpstreamRequests = "qingcloud_upstream_requests_total"
-	MetricUpstreamSeconds  = "qingcloud_upstream_request_duration_seconds"
-	MetricUpstreamRetCodes = "qingcloud_upstream_ret_codes_total"
+	MetricRPCHandled   = "qingcloud_grpc_server_handled_total"
+	MetricRPCSeconds   = "qingcloud_grpc_server_handling_seconds"
+	MetricRPCInFlight  = "qingcloud_grpc_server_in_flight"
+	MetricRPCMsgSent   = "qingcloud_grpc_server_msg_sent_total"
+	MetricHTTPRequests = "qingcloud_http_requests_total"
+	// The upstream metrics, reported by the backend through Telemetry.Upstream, all labelled by
+	// credential profile.
+	MetricUpstreamRequests          = "qingcloud_upstream_requests_total"
+	MetricUpstreamSeconds           = "qingcloud_upstream_request_duration_seconds"
+	MetricUpstreamRetCodes          = "qingcloud_upstream_ret_codes_total"
+	MetricUpstreamTransportFailures = "qingcloud_upstream_transport_failures_total"
+	MetricUpstreamCalls             = "qingcloud_upstream_calls_total"
+	MetricUpstreamRetries           = "qingcloud_upstream_retries_total"
+	MetricUpstreamCoalesced         = "qingcloud_upstream_coalesced_calls_total"
+	MetricUpstreamRefused           = "qingcloud_upstream_refused_calls_total"
 )
 
 // latencyBuckets suit calls that take from a millisecond (emulator, coalesced reads) to the upstream
@@ -40,6 +47,12 @@ type metrics struct {
 	upRequests   *prometheus.CounterVec
 	upSeconds    *prometheus.HistogramVec
 	upRetCodes   *prometheus.CounterVec
+	// upTransportFailures counts attempts without a usable QingCloud answer.
+	upTransportFailures *prometheus.CounterVec
+	upCalls             *prometheus.CounterVec
+	upRetries           *prometheus.CounterVec
+	upCoalesced         *prometheus.CounterVec
+	upRefused           *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -67,19 +80,42 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"method", "code"}),
 		upRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricUpstreamRequests,
-			Help: "HTTP requests sent to QingCloud (every attempt, retries included), by action, call class (user or poll) and HTTP status code (\"error\" when no answer came).",
-		}, []string{"action", "class", "code"}),
+			Help: "Upstream attempts: HTTP requests sent to QingCloud (retries included), by profile, action, call class (user or poll) and HTTP status code (\"error\" when no answer came).",
+		}, []string{"profile", "action", "class", "code"}),
 		upSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    MetricUpstreamSeconds,
-			Help:    "Time of one HTTP request to QingCloud, until its answer is read, by action and call class.",
+			Help:    "Time of one upstream attempt, until its answer is read, by profile, action and call class.",
 			Buckets: latencyBuckets,
-		}, []string{"action", "class"}),
+		}, []string{"profile", "action", "class"}),
 		upRetCodes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricUpstreamRetCodes,
-			Help: "QingCloud answers by action and ret_code (0 is success).",
-		}, []string{"action", "ret_code"}),
+			Help: "QingCloud answers by profile, action and ret_code (0 is success).",
+		}, []string{"profile", "action", "ret_code"}),
+		upTransportFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricUpstreamTransportFailures,
+			Help: "Upstream attempts without a usable QingCloud answer (connection failure, timeout, HTTP error status, unreadable body), by profile, action and call class.",
+		}, []string{"profile", "action", "class"}),
+		upCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricUpstreamCalls,
+			Help: "Calls asked of the upstream client, before coalescing, retries and the quota budget.",
+		}, []string{"profile", "action"}),
+		upRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricUpstreamRetries,
+			Help: "Upstream attempts repeated after a retryable failure.",
+		}, []string{"profile", "action"}),
+		upCoalesced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricUpstreamCoalesced,
+			Help: "Upstream calls saved by coalescing identical concurrent reads.",
+		}, []string{"profile", "action"}),
+		upRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricUpstreamRefused,
+			Help: "Calls (or retries) refused locally because the quota budget was spent.",
+		}, []string{"profile", "action"}),
 	}
-	for _, c := range []prometheus.Collector{m.rpcHandled, m.rpcSeconds, m.rpcInFlight, m.rpcMsgSent, m.httpRequests, m.upRequests, m.upSeconds, m.upRetCodes} {
+	for _, c := range []prometheus.Collector{
+		m.rpcHandled, m.rpcSeconds, m.rpcInFlight, m.rpcMsgSent, m.httpRequests,
+		m.upRequests, m.upSeconds, m.upRetCodes, m.upTransportFailures, m.upCalls, m.upRetries, m.upCoalesced, m.upRefused,
+	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -2,9 +2,10 @@
 // registry, OpenTelemetry traces (W3C trace context from REST through gRPC to the upstream HTTP call),
 // request ids, and a slog handler that puts the request id and trace id on every log line.
 //
-// One [Telemetry] serves the whole process. Build it first ([New]), hand [Telemetry.HTTPClient] (or
-// [Telemetry.Transport]) to the backend so upstream calls are traced and counted, then pass the
-// Telemetry to the server, which installs the gRPC stats handlers and interceptors and serves
+// One [Telemetry] serves the whole process. Build it first ([New]); give every backend client the
+// observer of its credential profile ([Telemetry.Upstream], which counts its calls and attempts)
+// and [Telemetry.HTTPClient] (or [Telemetry.Transport], which traces them); then pass the Telemetry
+// to the server, which installs the gRPC stats handlers and interceptors and serves
 // [Telemetry.MetricsHandler] at /metrics.
 //
 // Nothing here ever records a payload, a credential, a bearer token, a signature or a signed URL:
@@ -81,6 +82,7 @@ type Telemetry struct {
 	sdk     *sdktrace.TracerProvider // nil when no span is recorded
 	prop    propagation.TextMapPropagator
 	metrics *metrics
+	budgets *budgets
 }
 
 // New builds the metrics registry and the tracer provider described by opts. Call Shutdown at exit
@@ -99,6 +101,10 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		return nil, err
 	}
 	t.metrics = m
+	t.budgets = &budgets{}
+	if err := t.reg.Register(t.budgets); err != nil {
+		return nil, err
+	}
 
 	exp, err := newExporter(ctx, opts)
 	if err != nil {

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
-	"testing/iotest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,51 +20,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 )
-
-func TestRetCodeMatcher(t *testing.T) {
-	for _, tc := range []struct{ body, want string }{
-		{`{"action":"DescribeZonesResponse","zone_set":[],"ret_code":0}`, "0"},
-		{`{"ret_code":2100,"message":"ResourceNotFound"}`, "2100"},
-		{`{"ret_code" :  "1200" }`, "1200"},
-		{`{"ret_code":-1}`, "-1"},
-		{`{"message":"no code"}`, ""},
-		{`{"x":"\"ret_code\":5","ret_code":5000}`, "5000"},
-		{`{""ret_code":7}`, "7"},
-		{`{"ret_code":}`, ""},
-		{`{"ret_code":12`, "12"},
-		{`{"ret_code":1234567890123}`, ""},
-		{`<html>502</html>`, ""},
-	} {
-		// Every split point: the matcher must not depend on how the body is chunked.
-		for cut := 0; cut <= len(tc.body); cut++ {
-			var m retCodeMatcher
-			m.feed([]byte(tc.body[:cut]))
-			m.feed([]byte(tc.body[cut:]))
-			if got := m.result(); got != tc.want {
-				t.Fatalf("%s cut at %d: ret_code %q, want %q", tc.body, cut, got, tc.want)
-			}
-		}
-	}
-}
-
-func TestActionParam(t *testing.T) {
-	for q, want := range map[string]string{
-		"access_key_id=X&action=DescribeInstances&signature=abc": "DescribeInstances",
-		"action=RunInstances":               "RunInstances",
-		"xaction=Foo&action=Bar":            "Bar",
-		"action=describe":                   "",
-		"action=Foo%20Bar":                  "",
-		"action=" + strings.Repeat("A", 81): "",
-		"zone=pek3a":                        "",
-		"":                                  "",
-	} {
-		if got := actionParam(q); got != want {
-			t.Errorf("actionParam(%q) = %q, want %q", q, got, want)
-		}
-	}
-}
 
 func TestValidRequestID(t *testing.T) {
 	for id, want := range map[string]bool{
@@ -111,32 +72,69 @@ type wrapErr struct {
 func (e *wrapErr) Error() string { return e.msg }
 func (e *wrapErr) Unwrap() error { return e.err }
 
-func TestTransportHidesQueryFromSpansAndCounts(t *testing.T) {
-	var gotQuery, gotTraceparent string
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotQuery, gotTraceparent = r.URL.RawQuery, r.Header.Get("traceparent")
+// upstreamServer answers every request with body, as QingCloud would; it records the last query and
+// traceparent header.
+type upstreamServer struct {
+	srv                        *httptest.Server
+	mu                         sync.Mutex
+	lastQuery, lastTraceparent string
+}
+
+func newUpstreamServer(t *testing.T, status int, body string) *upstreamServer {
+	u := &upstreamServer{}
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.lastQuery, u.lastTraceparent = r.URL.RawQuery, r.Header.Get("traceparent")
+		u.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"action":"DescribeZonesResponse","ret_code":0}`)
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
 	}))
-	defer up.Close()
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+// newBackend is a client of endpoint traced by tel, reporting to obs, spending b (nil: unlimited).
+func newBackend(t *testing.T, tel *Telemetry, endpoint string, obs backend.Observer, b *budget.Budget) *backend.Client {
+	if b == nil {
+		b = budget.Unlimited()
+	}
+	c, err := backend.New(backend.Config{
+		Endpoint:    endpoint + "/iaas/",
+		Credentials: signer.Credentials{AccessKeyID: "AKID", SecretAccessKey: "SECRET"},
+		HTTPClient:  tel.HTTPClient(),
+		Budget:      b,
+		Observer:    obs,
+		MaxAttempts: 2,
+		// Quick retries.
+		RetryBaseDelay: time.Millisecond,
+		RetryMaxDelay:  time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestTransportTracesWithoutTheSignedQuery(t *testing.T) {
+	up := newUpstreamServer(t, 200, `{"action":"DescribeZonesResponse","ret_code":0}`)
 	rec := tracetest.NewSpanRecorder()
 	tel, err := New(context.Background(), Options{SpanProcessors: []sdktrace.SpanProcessor{rec}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := tel.HTTPClient()
+	c := newBackend(t, tel, up.srv.URL, tel.Upstream("default", nil), nil)
 	ctx, parent := tel.TracerProvider().Tracer("test").Start(context.Background(), "parent")
-	req, _ := http.NewRequestWithContext(ctx, "GET", up.URL+"/iaas/?access_key_id=AKID&action=DescribeZones&signature=SIGVALUE", nil)
-	resp, err := client.Do(req)
-	if err != nil {
+	if _, err := c.Call(ctx, "DescribeZones", nil, false); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.ReadAll(iotest.OneByteReader(resp.Body))
-	resp.Body.Close()
 	parent.End()
 
-	if !strings.Contains(gotQuery, "signature=SIGVALUE") {
-		t.Fatalf("upstream got query %q: the transport lost it", gotQuery)
+	up.mu.Lock()
+	query, traceparent := up.lastQuery, up.lastTraceparent
+	up.mu.Unlock()
+	if !strings.Contains(query, "signature=") || !strings.Contains(query, "access_key_id=AKID") {
+		t.Fatalf("upstream got query %q: the transport lost it", query)
 	}
 	var client0 sdktrace.ReadOnlySpan
 	for _, s := range rec.Ended() {
@@ -151,73 +149,125 @@ func TestTransportHidesQueryFromSpansAndCounts(t *testing.T) {
 		t.Errorf("client span name %q", client0.Name())
 	}
 	for _, a := range client0.Attributes() {
-		if v := a.Value.Emit(); strings.Contains(v, "SIGVALUE") || strings.Contains(v, "AKID") {
+		if v := a.Value.Emit(); strings.Contains(v, "signature") || strings.Contains(v, "AKID") {
 			t.Errorf("span attribute %s = %q reveals the signed query", a.Key, v)
 		}
 	}
-	if want := client0.SpanContext().SpanID().String(); !strings.Contains(gotTraceparent, want) {
-		t.Errorf("upstream traceparent %q, want span id %s", gotTraceparent, want)
-	}
-	if got := testutil.ToFloat64(tel.metrics.upRetCodes.WithLabelValues("DescribeZones", "0")); got != 1 {
-		t.Errorf("ret_code 0 counted %v times", got)
-	}
-	if got := testutil.ToFloat64(tel.metrics.upRequests.WithLabelValues("DescribeZones", "user", "200")); got != 1 {
-		t.Errorf("requests counted %v times", got)
+	if want := client0.SpanContext().SpanID().String(); !strings.Contains(traceparent, want) {
+		t.Errorf("upstream traceparent %q, want span id %s", traceparent, want)
 	}
 
-	// A poll call outside any trace gets no span, but is counted; a POST's action comes from its form.
+	// A poll call outside any trace gets no span.
 	n := len(rec.Ended())
-	pctx := callclass.With(context.Background(), callclass.Poll)
-	req, _ = http.NewRequestWithContext(pctx, "POST", up.URL+"/iaas/", strings.NewReader("action=DescribeJobs&signature=S"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err = client.Do(req)
-	if err != nil {
+	if _, err := c.Call(callclass.With(context.Background(), callclass.Poll), "DescribeJobs", nil, false); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if len(rec.Ended()) != n {
 		t.Errorf("a poll call outside a trace was traced")
 	}
-	if got := testutil.ToFloat64(tel.metrics.upRequests.WithLabelValues("DescribeJobs", "poll", "200")); got != 1 {
-		t.Errorf("poll request counted %v times", got)
+}
+
+// TestUpstreamMetrics: what the backend reports becomes metrics labelled by profile, with actions
+// outside the typed API counted as "other".
+func TestUpstreamMetrics(t *testing.T) {
+	tel, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := newUpstreamServer(t, 200, `{"action":"DescribeZonesResponse","ret_code":0}`)
+	busy := newUpstreamServer(t, 200, `{"ret_code":5100,"message":"ServerBusy"}`)
+	broken := newUpstreamServer(t, 502, `<html>bad gateway</html>`)
+	b, err := budget.New(budget.Config{Limit: 1000, Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := tel.Upstream("team-a", b)
+	ctx := context.Background()
+	c := newBackend(t, tel, ok.srv.URL, obs, b)
+	for range 3 {
+		if _, err := c.Call(ctx, "DescribeZones", nil, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Call(callclass.With(ctx, callclass.Poll), "DescribeJobs", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := c.Call(ctx, fmt.Sprintf("DescribeNoSuchThing%d", i), nil, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = newBackend(t, tel, busy.srv.URL, obs, b).Call(ctx, "DescribeInstances", nil, false) // 2 attempts
+	_, _ = newBackend(t, tel, broken.srv.URL, obs, b).Call(ctx, "DescribeVolumes", nil, false) // 2 attempts
+
+	m := tel.metrics
+	for _, tc := range []struct {
+		name string
+		got  prometheus.Collector
+		want float64
+	}{
+		{"requests DescribeZones 200", m.upRequests.WithLabelValues("team-a", "DescribeZones", "user", "200"), 3},
+		{"requests DescribeJobs poll", m.upRequests.WithLabelValues("team-a", "DescribeJobs", "poll", "200"), 1},
+		{"requests other", m.upRequests.WithLabelValues("team-a", OtherAction, "user", "200"), 3},
+		{"requests DescribeVolumes 502", m.upRequests.WithLabelValues("team-a", "DescribeVolumes", "user", "502"), 2},
+		{"ret_code 0", m.upRetCodes.WithLabelValues("team-a", "DescribeZones", "0"), 3},
+		{"ret_code 5100", m.upRetCodes.WithLabelValues("team-a", "DescribeInstances", "5100"), 2},
+		{"transport failures", m.upTransportFailures.WithLabelValues("team-a", "DescribeVolumes", "user"), 2},
+		{"no transport failure", m.upTransportFailures.WithLabelValues("team-a", "DescribeZones", "user"), 0},
+		{"calls", m.upCalls.WithLabelValues("team-a", "DescribeZones"), 3},
+		{"calls other", m.upCalls.WithLabelValues("team-a", OtherAction), 3},
+		{"retries", m.upRetries.WithLabelValues("team-a", "DescribeInstances"), 1},
+	} {
+		if got := testutil.ToFloat64(tc.got); got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.upSeconds); n != 5 { // DescribeZones, DescribeJobs, other, DescribeInstances, DescribeVolumes
+		t.Errorf("%d duration series, want 5", n)
+	}
+
+	// The budget is read at scrape time, under the profile's name.
+	want := `
+# HELP qingcloud_quota_budget_limit Requests allowed per quota budget window.
+# TYPE qingcloud_quota_budget_limit gauge
+qingcloud_quota_budget_limit{profile="team-a"} 1000
+`
+	if err := testutil.GatherAndCompare(tel.Registry(), strings.NewReader(want), MetricBudgetLimit); err != nil {
+		t.Fatal(err)
+	}
+	if v := b.Stats().Remaining; v != 1000-11 {
+		t.Errorf("budget remaining %d, want %d (11 attempts)", v, 1000-11)
 	}
 }
 
-func TestStatsCollector(t *testing.T) {
-	c := &StatsCollector{
-		Upstream: func() []UpstreamStats {
-			return []UpstreamStats{{
-				Actions: map[string]UpstreamActionStats{
-					"DescribeInstances": {Calls: 10, Retries: 2, Coalesced: 3, Refused: 1},
-					"NoSuchAction1":     {Calls: 1},
-					"NoSuchAction2":     {Calls: 2},
-				},
-				Budget: &BudgetStats{Limit: 2000, Remaining: 1990, Classes: map[string]BudgetClassStats{"user": {Remaining: 1500, Refused: 4}, "poll": {Remaining: 490}, "evil": {}}},
-			}}
-		},
-		Watch: func() WatchStats { return WatchStats{Watches: 5, Pollers: 2, Jobs: 7, Calls: 40, Saved: 60} },
-	}
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	want := `
-# HELP qingcloud_upstream_calls_total Calls asked of the upstream client, before coalescing, retries and the quota budget.
-# TYPE qingcloud_upstream_calls_total counter
-qingcloud_upstream_calls_total{action="DescribeInstances",profile="default"} 10
-qingcloud_upstream_calls_total{action="other",profile="default"} 3
-# HELP qingcloud_quota_budget_class_remaining Requests of a call class (user, poll) the quota budget would admit now.
-# TYPE qingcloud_quota_budget_class_remaining gauge
-qingcloud_quota_budget_class_remaining{class="poll",profile="default"} 490
-qingcloud_quota_budget_class_remaining{class="user",profile="default"} 1500
-# HELP qingcloud_watch_streams Open watch streams (WatchService).
-# TYPE qingcloud_watch_streams gauge
-qingcloud_watch_streams 5
-# HELP qingcloud_watch_upstream_calls_saved_total Upstream calls saved by batching watched ids into shared polls.
-# TYPE qingcloud_watch_upstream_calls_saved_total counter
-qingcloud_watch_upstream_calls_saved_total 60
-`
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), MetricUpstreamCalls, MetricBudgetClassLeft, MetricWatchStreams, MetricWatchSaved); err != nil {
+// TestBudgetRefusalsAndCoalescing: the calls the budget refused and those that shared another
+// call's request are counted per action.
+func TestBudgetRefusalsAndCoalescing(t *testing.T) {
+	tel, err := New(context.Background(), Options{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	up := newUpstreamServer(t, 200, `{"action":"DescribeZonesResponse","ret_code":0}`)
+	b, err := budget.New(budget.Config{Limit: 1, Window: time.Hour, PollReserve: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newBackend(t, tel, up.srv.URL, tel.Upstream("", b), b)
+	_, _ = c.Call(context.Background(), "DescribeZones", nil, false)
+	_, err = c.Call(context.Background(), "DescribeZones", nil, false)
+	if err == nil {
+		t.Fatal("a second call within a budget of 1 was not refused")
+	}
+	m := tel.metrics
+	if got := testutil.ToFloat64(m.upRefused.WithLabelValues("default", "DescribeZones")); got != 1 {
+		t.Errorf("refused = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.upCoalesced.WithLabelValues("default", "DescribeZones")); got != 0 {
+		t.Errorf("coalesced = %v, want 0", got)
+	}
+	var nilTel *Telemetry
+	if nilTel.Upstream("x", nil) != nil {
+		t.Error("a nil Telemetry returned an observer")
 	}
 }
 

@@ -2,24 +2,86 @@ package telemetry
 
 import (
 	"context"
-	"go.opentelemetry.io/otel/propagation"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
 )
 
-// maxFormPeek bounds how much of a POST form is read to find its action parameter.
-const maxFormPeek = 64 << 10
+// Upstream returns the backend.Observer of one credential profile's upstream client (for
+// backend.Config.Observer): its calls, coalesced calls, budget refusals and every attempt (by
+// action, call class, HTTP status, ret_code and outcome, with its duration) are counted under the
+// profile's name. b, when set, is the profile's quota budget, whose limit and remaining requests are
+// read at every scrape; profiles that share an access key share its budget. The profile name is a
+// label: never pass an access key id. On a nil Telemetry it returns nil (nothing is reported).
+func (t *Telemetry) Upstream(profile string, b *budget.Budget) backend.Observer {
+	if t == nil {
+		return nil
+	}
+	if profile == "" {
+		profile = "default"
+	}
+	if b != nil {
+		t.budgets.add(profile, b)
+	}
+	return &upstreamObserver{profile: profile, m: t.metrics}
+}
+
+// upstreamObserver turns what a backend.Client reports into metrics. Action labels are bounded by
+// ActionLabel, since CallService may name any action.
+type upstreamObserver struct {
+	profile string
+	m       *metrics
+}
+
+// ObserveCall implements backend.Observer.
+func (o *upstreamObserver) ObserveCall(action string, _ callclass.Class, shared bool) {
+	a := ActionLabel(action)
+	o.m.upCalls.WithLabelValues(o.profile, a).Inc()
+	coalesced := o.m.upCoalesced.WithLabelValues(o.profile, a)
+	if shared {
+		coalesced.Inc()
+	}
+	// The per-action series start at 0 with the first call, so rates work from the start.
+	o.m.upRetries.WithLabelValues(o.profile, a)
+	o.m.upRefused.WithLabelValues(o.profile, a)
+}
+
+// ObserveRefusal implements backend.Observer.
+func (o *upstreamObserver) ObserveRefusal(action string, _ callclass.Class) {
+	o.m.upRefused.WithLabelValues(o.profile, ActionLabel(action)).Inc()
+}
+
+// ObserveAttempt implements backend.Observer.
+func (o *upstreamObserver) ObserveAttempt(at backend.Attempt) {
+	if at.Outcome == backend.OutcomeLocal {
+		return // never sent
+	}
+	a, class := ActionLabel(at.Action), at.Class.String()
+	code := "error"
+	if at.HTTPStatus != 0 {
+		code = codeLabel(at.HTTPStatus)
+	}
+	o.m.upRequests.WithLabelValues(o.profile, a, class, code).Inc()
+	o.m.upSeconds.WithLabelValues(o.profile, a, class).Observe(at.Duration.Seconds())
+	if at.Retry {
+		o.m.upRetries.WithLabelValues(o.profile, a).Inc()
+	}
+	switch at.Outcome {
+	case backend.OutcomeOK, backend.OutcomeAnswer:
+		o.m.upRetCodes.WithLabelValues(o.profile, a, strconv.Itoa(at.RetCode)).Inc()
+	case backend.OutcomeTransportFailure:
+		o.m.upTransportFailures.WithLabelValues(o.profile, a, class).Inc()
+	}
+}
 
 // HTTPClient returns a client for backend.Config.HTTPClient whose transport is Transport(nil).
 func (t *Telemetry) HTTPClient() *http.Client {
@@ -27,14 +89,12 @@ func (t *Telemetry) HTTPClient() *http.Client {
 }
 
 // Transport wraps base (nil: http.DefaultTransport; the server passes backend.NewTransport) for the
-// upstream QingCloud client:
-//   - every request (attempt) is counted and timed by action, call class and HTTP status, and each
-//     QingCloud answer by its ret_code (read from the body as the backend reads it, without buffering);
-//   - user calls, and poll calls that belong to a trace, get an OpenTelemetry client span, and the W3C
-//     traceparent header is sent upstream. The span records the URL without its query, because the
-//     query of a GET is the signed request (access key id, signature).
-//
-// Error texts that would contain the signed query are scrubbed.
+// upstream QingCloud client, for tracing:
+// user calls, and poll calls that belong to a trace, get an OpenTelemetry client span named after
+// the action (backend.ActionFrom), and the W3C traceparent header is sent upstream. The span records
+// the URL without its query, because the query of a GET is the signed request (access key id,
+// signature); error texts that would contain it are scrubbed. It counts nothing: the backend reports
+// attempts to its Observer ([Telemetry.Upstream]).
 func (t *Telemetry) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -47,127 +107,51 @@ func (t *Telemetry) Transport(base http.RoundTripper) http.RoundTripper {
 			return callclass.From(r.Context()) != callclass.Poll || trace.SpanContextFromContext(r.Context()).IsValid()
 		}),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-			if u, ok := r.Context().Value(upstreamKey{}).(*upstreamRequest); ok && u.action != "" {
-				return "QingCloud " + u.action
+			if a := backend.ActionFrom(r.Context()); a != "" {
+				return "QingCloud " + a
 			}
 			return "QingCloud " + r.Method
 		}),
 	)
-	return &upstreamTransport{m: t.metrics, next: traced}
+	return hideQuery{next: traced}
 }
 
-type upstreamKey struct{}
+// queryKey carries the signed query from hideQuery to restoreQuery, past the tracing layer.
+type queryKey struct{}
 
-// upstreamRequest travels in the request context from upstreamTransport to restoreQuery.
-type upstreamRequest struct {
-	query  string // the signed query, hidden from the tracing layer
-	action string // the QingCloud action ("" when not found)
-}
+// hideQuery takes the (signed) query off the URL the tracing transport inside it sees.
+type hideQuery struct{ next http.RoundTripper }
 
-// upstreamTransport measures requests and hides their query from the tracing transport inside it.
-type upstreamTransport struct {
-	m    *metrics
-	next http.RoundTripper
-}
-
-func (u *upstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	info := &upstreamRequest{query: r.URL.RawQuery, action: requestAction(r)}
-	label := OtherAction
-	if info.action != "" {
-		label = ActionLabel(info.action)
-	}
-	class := callclass.From(r.Context()).String()
-	stripped := r.WithContext(context.WithValue(r.Context(), upstreamKey{}, info))
+func (h hideQuery) RoundTrip(r *http.Request) (*http.Response, error) {
+	query := r.URL.RawQuery
+	stripped := r.WithContext(context.WithValue(r.Context(), queryKey{}, query))
 	bare := *r.URL
 	bare.RawQuery = ""
 	bare.ForceQuery = false
 	stripped.URL = &bare
-
-	start := time.Now()
-	resp, err := u.next.RoundTrip(stripped)
+	resp, err := h.next.RoundTrip(stripped)
 	if err != nil {
-		u.m.upRequests.WithLabelValues(label, class, "error").Inc()
-		u.m.upSeconds.WithLabelValues(label, class).Observe(time.Since(start).Seconds())
-		return nil, scrubError(err, info.query)
+		return nil, scrubError(err, query)
 	}
-	u.m.upRequests.WithLabelValues(label, class, codeLabel(resp.StatusCode)).Inc()
-	status := resp.StatusCode
-	resp.Body = &sniffBody{body: resp.Body, finish: func(retCode string) {
-		u.m.upSeconds.WithLabelValues(label, class).Observe(time.Since(start).Seconds())
-		if status == http.StatusOK && retCode != "" {
-			u.m.upRetCodes.WithLabelValues(label, retCode).Inc()
-		}
-	}}
 	return resp, nil
-}
-
-// requestAction finds the action parameter of a QingCloud request: in the query of a GET, in the
-// form body of a POST (read through GetBody, so the body sent is untouched).
-func requestAction(r *http.Request) string {
-	if a := actionParam(r.URL.RawQuery); a != "" {
-		return a
-	}
-	if r.GetBody == nil {
-		return ""
-	}
-	body, err := r.GetBody()
-	if err != nil || body == nil {
-		return ""
-	}
-	defer body.Close()
-	b, _ := io.ReadAll(io.LimitReader(body, maxFormPeek))
-	return actionParam(string(b))
-}
-
-// actionParam returns the value of the action parameter of a query string if it is a well-formed
-// action name.
-func actionParam(q string) string {
-	for q != "" {
-		var kv string
-		kv, q, _ = strings.Cut(q, "&")
-		k, v, _ := strings.Cut(kv, "=")
-		if k != "action" {
-			continue
-		}
-		if v, err := url.QueryUnescape(v); err == nil && wellFormedAction(v) {
-			return v
-		}
-		return ""
-	}
-	return ""
-}
-
-// wellFormedAction matches QingCloud action names: PascalCase ASCII letters and digits, at most 80.
-func wellFormedAction(s string) bool {
-	if len(s) < 2 || len(s) > 80 || s[0] < 'A' || s[0] > 'Z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // restoreQuery puts the query back under the tracing transport and tags the client span.
 type restoreQuery struct{ next http.RoundTripper }
 
 func (q restoreQuery) RoundTrip(r *http.Request) (*http.Response, error) {
-	info, ok := r.Context().Value(upstreamKey{}).(*upstreamRequest)
-	if !ok {
-		return q.next.RoundTrip(r)
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		if a := backend.ActionFrom(r.Context()); a != "" {
+			span.SetAttributes(attribute.String("qingcloud.action", a))
+		}
 	}
-	if span := trace.SpanFromContext(r.Context()); span.IsRecording() && info.action != "" {
-		span.SetAttributes(attribute.String("qingcloud.action", info.action))
-	}
-	if info.query == "" {
+	query, _ := r.Context().Value(queryKey{}).(string)
+	if query == "" {
 		return q.next.RoundTrip(r)
 	}
 	full := r.WithContext(r.Context())
 	u := *r.URL
-	u.RawQuery = info.query
+	u.RawQuery = query
 	full.URL = &u
 	return q.next.RoundTrip(full)
 }
@@ -195,131 +179,3 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
-
-// sniffBody passes an answer body through, finding its ret_code on the way, and calls finish once,
-// at EOF or Close, with the ret_code ("" when none was found).
-type sniffBody struct {
-	body   io.ReadCloser
-	finish func(retCode string)
-
-	mu   sync.Mutex
-	m    retCodeMatcher
-	done bool
-}
-
-func (b *sniffBody) Read(p []byte) (int, error) {
-	n, err := b.body.Read(p)
-	b.mu.Lock()
-	b.m.feed(p[:n])
-	b.mu.Unlock()
-	if err == io.EOF {
-		b.end()
-	}
-	return n, err
-}
-
-func (b *sniffBody) Close() error {
-	b.end()
-	return b.body.Close()
-}
-
-func (b *sniffBody) end() {
-	b.mu.Lock()
-	if b.done {
-		b.mu.Unlock()
-		return
-	}
-	b.done = true
-	code := b.m.result()
-	b.mu.Unlock()
-	b.finish(code)
-}
-
-// retCodeMatcher finds the first "ret_code": <integer> (also a quoted integer) in a JSON stream fed
-// in pieces, without buffering the stream.
-type retCodeMatcher struct {
-	phase  int // 0 key, 1 before colon, 2 before value, 3 digits, 4 found
-	i      int // bytes of the key matched
-	quoted bool
-	neg    bool
-	n      int // digits read
-	code   int
-}
-
-const retCodeKey = `"ret_code"`
-
-func (m *retCodeMatcher) feed(p []byte) {
-	for _, c := range p {
-		if m.phase == 4 {
-			return
-		}
-		m.step(c)
-	}
-}
-
-func (m *retCodeMatcher) step(c byte) {
-	switch m.phase {
-	case 0:
-		switch {
-		case c == retCodeKey[m.i]:
-			m.i++
-			if m.i == len(retCodeKey) {
-				m.phase, m.i = 1, 0
-			}
-		case c == '"':
-			m.i = 1
-		default:
-			m.i = 0
-		}
-	case 1:
-		switch c {
-		case ' ', '\t', '\r', '\n':
-		case ':':
-			m.phase = 2
-		default:
-			m.reset(c)
-		}
-	case 2:
-		switch {
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-		case c == '"' && !m.quoted && !m.neg:
-			m.quoted = true
-		case c == '-' && !m.neg:
-			m.neg = true
-		case c >= '0' && c <= '9':
-			m.phase, m.n, m.code = 3, 1, int(c-'0')
-		default:
-			m.reset(c)
-		}
-	case 3:
-		if c >= '0' && c <= '9' {
-			if m.n >= 9 {
-				m.reset(c)
-				return
-			}
-			m.n++
-			m.code = m.code*10 + int(c-'0')
-			return
-		}
-		m.phase = 4
-	}
-}
-
-// reset restarts the search at c.
-func (m *retCodeMatcher) reset(c byte) {
-	*m = retCodeMatcher{}
-	if c == '"' {
-		m.i = 1
-	}
-}
-
-// result returns the ret_code found, as a label value, or "".
-func (m *retCodeMatcher) result() string {
-	if m.phase != 3 && m.phase != 4 {
-		return ""
-	}
-	if m.neg {
-		return strconv.Itoa(-m.code)
-	}
-	return strconv.Itoa(m.code)
-}

@@ -23,15 +23,18 @@ type Set struct {
 	emu      *emulator.Server
 }
 
-// Backend is one profile's upstream client, for its counters.
+// Backend is one profile's upstream client and the quota budget it spends (shared by the profiles
+// of one access key).
 type Backend struct {
 	Profile string
 	Client  *backend.Client
+	Budget  *budget.Budget
 }
 
 // Options are what Build takes besides the configuration.
 type Options struct {
-	// Telemetry, when set, measures and traces every upstream request (Telemetry.Transport).
+	// Telemetry, when set, counts every profile's upstream calls and attempts (Telemetry.Upstream)
+	// and traces them (Telemetry.Transport).
 	Telemetry *telemetry.Telemetry
 	// Logger receives the upstream endpoints and profiles at start, and each client's warnings
 	// (never secrets). nil discards.
@@ -122,11 +125,13 @@ func Build(cfg *config.Config, opts Options) (*Set, error) {
 			Timeout:        cfg.AttemptTimeout,
 			Budget:         b,
 			Logger:         log.With("component", "backend", "profile", p.Name),
+			// Metrics under the profile's name, never the access key's.
+			Observer: opts.Telemetry.Upstream(p.Name, b),
 		})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("profile %s: %w", p.Name, err), s.Close())
 		}
-		s.backends = append(s.backends, Backend{Profile: p.Name, Client: be})
+		s.backends = append(s.backends, Backend{Profile: p.Name, Client: be, Budget: b})
 		tenants = append(tenants, Tenant{Profile: p.Name, Upstream: be, Zone: p.Zone})
 	}
 	dir, err := NewDirectory(tenants...)

@@ -116,7 +116,7 @@ qingcloud_grpc:
 	}
 	used := map[string]int{}
 	for _, b := range s.Backends() {
-		used[b.Profile] = b.Client.Stats().Budget.Used
+		used[b.Profile] = b.Budget.Stats().Used
 	}
 	// a1 and a2 share KEYA's budget (one call each seen by both), b has its own.
 	if used["a1"] != 1 || used["a2"] != 1 || used["b"] != 1 {
@@ -126,7 +126,7 @@ qingcloud_grpc:
 		t.Fatal(err)
 	}
 	for _, b := range s.Backends() {
-		used[b.Profile] = b.Client.Stats().Budget.Used
+		used[b.Profile] = b.Budget.Stats().Used
 	}
 	if used["a1"] != 2 || used["a2"] != 2 || used["b"] != 1 {
 		t.Fatalf("budget use by profile = %v, want a1=2 a2=2 (KEYA) b=1", used)
