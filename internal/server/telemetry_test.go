@@ -397,6 +397,11 @@ func TestMetricsRetriesAndCoalescing(t *testing.T) {
 	if _, err := iaasv1.NewKeyPairServiceClient(s.conn).DescribeKeyPairs(ctx, &iaasv1.DescribeKeyPairsRequest{}); status.Code(err) != codes.Internal {
 		t.Fatalf("DescribeKeyPairs under ret_code 5000: %v", err)
 	}
+	// Every attempt of DescribeImages answers HTTP 502: transport failures, as the backend saw them.
+	s.emu.SetFaults(emulator.Faults{HTTP502: 1, Actions: []string{"DescribeImages"}})
+	if _, err := iaasv1.NewImageServiceClient(s.conn).DescribeImages(ctx, &iaasv1.DescribeImagesRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("DescribeImages under HTTP 502: %v", err)
+	}
 	// Identical concurrent reads of a slow action share upstream requests.
 	s.emu.SetFaults(emulator.Faults{Latency: 200 * time.Millisecond, Actions: []string{"DescribeVolumes"}})
 	const n = 6
@@ -418,6 +423,11 @@ func TestMetricsRetriesAndCoalescing(t *testing.T) {
 	wantMetric(t, m, telemetry.MetricUpstreamRequests, map[string]string{"action": "DescribeKeyPairs", "class": "user", "code": "200"}, 5)
 	wantMetric(t, m, telemetry.MetricUpstreamRetCodes, map[string]string{"action": "DescribeKeyPairs", "ret_code": "5000"}, 5)
 	wantMetric(t, m, telemetry.MetricUpstreamRetries, map[string]string{"profile": "default", "action": "DescribeKeyPairs"}, 4)
+	wantMetric(t, m, telemetry.MetricUpstreamRequests, map[string]string{"profile": "default", "action": "DescribeImages", "code": "502"}, 5)
+	wantMetric(t, m, telemetry.MetricUpstreamTransportFailures, map[string]string{"profile": "default", "action": "DescribeImages", "class": "user"}, 5)
+	if _, ok := metricValue(t, m, telemetry.MetricUpstreamRetCodes, map[string]string{"action": "DescribeImages"}); ok {
+		t.Errorf("HTTP 502 answers counted as ret_codes")
+	}
 	wantMetric(t, m, telemetry.MetricUpstreamCalls, map[string]string{"profile": "default", "action": "DescribeVolumes"}, n)
 	coalesced, _ := metricValue(t, m, telemetry.MetricUpstreamCoalesced, map[string]string{"profile": "default", "action": "DescribeVolumes"})
 	sent, _ := metricValue(t, m, telemetry.MetricUpstreamRequests, map[string]string{"action": "DescribeVolumes", "class": "user"})
