@@ -14,6 +14,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/coord"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/idempotency"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
 // redisHealthService is the gRPC health service name that reports Redis: SERVING while every
@@ -72,6 +73,14 @@ func (c *coordination) idempotencyStore(retention time.Duration) idempotency.Sto
 	return idempotency.NewRedis(c.co.Client(), idempotency.RedisOptions{
 		Retention: retention, CommandTimeout: c.co.Timeout(), Fallback: c.co.Component("idempotency"),
 	})
+}
+
+// watchShared returns the Shared settings of the watch hub: nil without Redis.
+func (c *coordination) watchShared() *watch.Shared {
+	if c == nil {
+		return nil
+	}
+	return &watch.Shared{Client: c.co.Client(), Replica: c.co.ID(), Timeout: c.co.Timeout(), Fallback: c.co.Component("watch")}
 }
 
 // setHealth reports Redis's state on h, now and on every change.

@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	if err != nil {
 		return err
 	}
-	hub, err := watch.New(watch.Options{Tenants: tenants, Logger: log.With("component", "watch")})
+	hub, err := watch.New(watch.Options{Tenants: tenants, Logger: log.With("component", "watch"), Shared: co.watchShared()})
 	if err != nil {
 		return err
 	}

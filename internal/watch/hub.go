@@ -67,6 +67,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock times the polls. nil means the real clock.
 	Clock Clock
+	// Shared, when set, keeps one poller per account and zone across the replicas that use the same
+	// Redis (see [Shared]); nil polls for this process alone.
+	Shared *Shared
 }
 
 // Defaults of Options.

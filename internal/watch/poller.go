@@ -51,14 +51,22 @@ type poller struct {
 	blockedUntil time.Time          // after a failed poll: no calls before then
 	failures     int                // consecutive failed rounds
 	notice       *iaasv1.PollNotice // while backing off: the notice new watchers get too
+
+	sh        *shared     // nil without Options.Shared
+	recording bool        // this round's changes are published (the poller owns the shared lease)
+	outbox    []wireState // changes to publish at the end of the round
 }
 
 func newPoller(h *Hub, key pollerKey, up tenant.Caller) *poller {
-	return &poller{
+	p := &poller{
 		h: h, key: key, up: up, wake: make(chan struct{}, 1),
 		targets: map[targetKey]*target{}, watchers: map[*watcher]struct{}{},
 		interval: h.opts.MinInterval, next: h.opts.Clock.Now().Add(h.opts.MinInterval),
 	}
+	if h.opts.Shared != nil {
+		p.sh = newShared(p, *h.opts.Shared)
+	}
+	return p
 }
 
 // poke wakes the poll loop without blocking.
@@ -73,6 +81,10 @@ func (p *poller) poke() {
 // adaptive schedule. It ends when the Hub closes or the last watcher leaves.
 func (p *poller) run() {
 	defer p.h.wg.Done()
+	if p.sh != nil {
+		go p.sh.run()
+		defer p.sh.close()
+	}
 	clock := p.h.opts.Clock
 	timer := clock.NewTimer(p.h.opts.MinInterval)
 	defer timer.Stop()
@@ -278,7 +290,28 @@ func (p *poller) plan(fresh bool) []batch {
 // then schedules the next round: back off after a failure (and tell the watchers), otherwise reset to
 // MinInterval after changes or grow the interval towards MaxInterval.
 func (p *poller) round(fresh bool) {
+	var token int64 // the shared lease's token while this replica owns it
+	if p.sh != nil {
+		alone, owner, tok := p.sh.polling()
+		switch {
+		case alone: // Redis is down: poll this replica's ids
+		case owner:
+			token = tok
+			if err := p.sh.refreshUnion(); err != nil {
+				p.h.opts.Logger.Warn("watch: polling this replica's ids only this round", "zone", p.key.zone, "error", err)
+			}
+		default: // another replica polls: take the states it published
+			if err := p.sh.readStates(!fresh); err != nil {
+				p.h.opts.Logger.Warn("watch: reading published states failed; retrying next round", "zone", p.key.zone, "error", err)
+			}
+			if !fresh {
+				p.schedule(false, false, nil)
+			}
+			return
+		}
+	}
 	p.mu.Lock()
+	p.recording, p.outbox = token != 0, nil
 	batches := p.plan(fresh)
 	naive := p.naiveCalls(batches)
 	p.mu.Unlock()
@@ -323,6 +356,17 @@ func (p *poller) round(fresh bool) {
 		}()
 	}
 	wg.Wait()
+	if token != 0 {
+		p.mu.Lock()
+		out := p.outbox
+		p.recording, p.outbox = false, nil
+		p.mu.Unlock()
+		if len(out) > 0 {
+			if err := p.sh.publish(token, out); err != nil {
+				p.h.opts.Logger.Warn("watch: states not published to the other replicas", "zone", p.key.zone, "error", err)
+			}
+		}
+	}
 	n := calls.Load()
 	if saved := naive - n; saved > 0 {
 		p.h.stats.saved.Add(saved)
@@ -562,6 +606,7 @@ func (p *poller) applyJobs(b batch, evs map[string]*iaasv1.JobEvent, now time.Ti
 			continue
 		}
 		t.job, t.seen, changed = ev, true, true
+		p.record(t, nil)
 		for w := range t.watchers {
 			p.emit(t, w)
 		}
@@ -587,6 +632,7 @@ func (p *poller) applyResources(b batch, states map[string]*resourceState, now t
 			continue
 		}
 		t.res, t.seen, changed = s, true, true
+		p.record(t, nil)
 		for w := range t.watchers {
 			p.emit(t, w)
 		}
@@ -614,6 +660,7 @@ func (p *poller) missingJob(t *target) {
 		msg = fmt.Sprintf("job %s is no longer listed by DescribeJobs in zone %s", t.key.id, p.key.zone)
 	}
 	err := errNotFound(msg, t.key.id, p.key.zone)
+	p.record(t, err)
 	for w := range t.watchers {
 		p.fail(w, err)
 	}
@@ -628,11 +675,31 @@ func (p *poller) failIDs(b batch, err error) {
 	}
 	for _, id := range b.ids {
 		if t := p.targets[targetKey{kindName, id}]; t != nil {
+			p.record(t, err)
 			for w := range t.watchers {
 				p.fail(w, err)
 			}
 		}
 	}
+}
+
+// record queues t's new state (or err, which ends its watches) for the other replicas, while this
+// poller owns the shared lease; p.mu is held.
+func (p *poller) record(t *target, err error) {
+	if !p.recording {
+		return
+	}
+	if err != nil {
+		st := status.Convert(err)
+		p.outbox = append(p.outbox, wireState{Kind: t.key.kind, ID: t.key.id, Code: int(st.Code()), Message: st.Message()})
+		return
+	}
+	ws, e := encodeState(t)
+	if e != nil {
+		p.h.opts.Logger.Warn("watch: a state could not be encoded for the other replicas", "error", e)
+		return
+	}
+	p.outbox = append(p.outbox, ws)
 }
 
 // errNotFound is NOT_FOUND naming the job, with an ErrorInfo.
