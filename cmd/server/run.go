@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
@@ -99,7 +97,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	if err != nil {
 		return err
 	}
-	dr := newDrain()
 	scfg := server.Config{
 		Tenants:            tenants,
 		Watch:              hub,
@@ -108,8 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 		Logger:             log.With("component", "grpc"),
 		Telemetry:          tel,
 		WatchStats:         hub.Stats,
-		UnaryInterceptors:  []grpc.UnaryServerInterceptor{dr.unary(), authn.UnaryInterceptor()},
-		StreamInterceptors: []grpc.StreamServerInterceptor{dr.stream(), authn.StreamInterceptor()},
+		UnaryInterceptors:  []grpc.UnaryServerInterceptor{authn.UnaryInterceptor()},
+		StreamInterceptors: []grpc.StreamServerInterceptor{authn.StreamInterceptor()},
 	}
 	// Callers are checked from their headers before any body or message is read, then again by the
 	// interceptors.
@@ -181,27 +178,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	go func() { errc <- srv.Serve(gl) }()
 	if tlsCfg != nil {
 		hs.TLSConfig = tlsCfg.Clone()
-		go func() { errc <- hs.ServeTLS(hl, "", "") }()
-	} else {
-		go func() { errc <- hs.Serve(hl) }()
 	}
+	go func() { errc <- srv.ServeHTTP(hs, hl) }()
 	// The health-only listener shares the main server's health status, so it turns NOT_SERVING at
 	// shutdown too; it serves nothing else and needs neither TLS nor a token.
-	var healthSrv *grpc.Server
 	if healthLn != nil {
-		healthSrv = grpc.NewServer(grpc.Creds(insecure.NewCredentials()))
-		healthpb.RegisterHealthServer(healthSrv, srv.Health())
-		go func() { errc <- healthSrv.Serve(healthLn) }()
-		defer healthSrv.Stop()
+		go func() { errc <- srv.ServeHealth(healthLn) }()
 	}
-
 	// The metrics-only listener: plaintext scrapes, nothing else, stopped with the rest at shutdown.
 	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", srv.MetricsHandler())
 		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- ms.Serve(metricsLn) }()
-		defer ms.Close()
+		go func() { errc <- srv.ServeHTTP(ms, metricsLn) }()
 	}
 
 	addrs := listening{GRPC: gl.Addr().String(), HTTP: hl.Addr().String()}
@@ -228,48 +217,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 			log.Error("a listener failed; shutting down", "error", err)
 		}
 	}
-	shutdown(log, cfg.ShutdownGrace, srv, hs, hub, dr)
-	if healthSrv != nil {
-		healthSrv.Stop()
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn(err.Error(), "grace", cfg.ShutdownGrace)
+	} else {
+		log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	}
 	return serveErr
-}
-
-// shutdown stops the server within grace: health NOT_SERVING (load balancers stop sending calls),
-// new calls refused, watch streams ended with UNAVAILABLE (clients resume elsewhere), then in-flight
-// calls drained; whatever is still running when grace ends is cut.
-func shutdown(log *slog.Logger, grace time.Duration, srv *server.Server, hs *http.Server, hub *watch.Hub, dr *drain) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	srv.Health().Shutdown()
-	dr.begin()
-	hub.Close()
-
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- hs.Shutdown(ctx) }()
-	grpcDone := make(chan struct{})
-	go func() {
-		srv.GracefulStop()
-		close(grpcDone)
-	}()
-	forced := false
-	select {
-	case <-grpcDone:
-	case <-ctx.Done():
-		forced = true
-		srv.Stop()
-		<-grpcDone
-	}
-	if err := <-httpDone; err != nil {
-		forced = true
-		_ = hs.Close()
-	}
-	if forced {
-		log.Warn("shutdown grace period ended; closed the connections of calls still running", "grace", grace)
-		return
-	}
-	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

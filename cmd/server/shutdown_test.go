@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -18,24 +21,51 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 )
 
-// slowUpstream is an emulator whose DescribeZones takes latency, and whose jobs stay pending for a
-// minute (so job watches stay open); it returns the server arguments that use it.
-func slowUpstream(t *testing.T, latency time.Duration) []string {
+// upstream is an emulator whose listed actions take latency, and whose jobs stay pending for a
+// minute (so job watches stay open). It reports each request's action when it arrives and when it
+// has been served, so that tests wait on these events rather than on time.
+type upstream struct {
+	emu             *emulator.Emulator
+	arrived, served chan string
+	args            []string // the server arguments that use it
+}
+
+func slowUpstream(t *testing.T, latency time.Duration, actions ...string) *upstream {
 	t.Helper()
-	emu, err := emulator.Listen("127.0.0.1:0", emulator.Options{
-		JobPending: time.Minute, Quota: -1,
-		Faults: emulator.Faults{Latency: latency, Actions: []string{"DescribeZones"}},
-	})
-	if err != nil {
-		t.Fatal(err)
+	u := &upstream{
+		emu: emulator.New(emulator.Options{JobPending: time.Minute, Quota: -1,
+			Faults: emulator.Faults{Latency: latency, Actions: actions}}),
+		arrived: make(chan string, 256), served: make(chan string, 256),
 	}
-	t.Cleanup(func() { emu.Close() })
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		action := r.URL.Query().Get("action") // GET requests; POST forms are not read here
+		u.arrived <- action
+		defer func() { u.served <- action }()
+		u.emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
 	secret := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secret, []byte(emulator.DefaultSecretAccessKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return []string{"-endpoint", emu.Endpoint(), "-access-key", emulator.DefaultAccessKeyID, "-secret-key-file", secret,
+	u.args = []string{"-endpoint", hs.URL + "/iaas/", "-access-key", emulator.DefaultAccessKeyID, "-secret-key-file", secret,
 		"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-health-addr", "127.0.0.1:0"}
+	return u
+}
+
+// wait returns once n events of action came from ch (others are skipped), or fails the test.
+func wait(t *testing.T, ctx context.Context, ch <-chan string, action string, n int) {
+	t.Helper()
+	for seen := 0; seen < n; {
+		select {
+		case a := <-ch:
+			if a == action {
+				seen++
+			}
+		case <-ctx.Done():
+			t.Fatalf("%d of %d %s requests seen upstream: %v", seen, n, action, ctx.Err())
+		}
+	}
 }
 
 type result struct {
@@ -50,7 +80,8 @@ type result struct {
 func TestGracefulShutdown(t *testing.T) {
 	const latency = 1500 * time.Millisecond
 	const grace = 10 * time.Second
-	r := start(t, append(slowUpstream(t, latency), "-shutdown-grace", grace.String()), nil)
+	up := slowUpstream(t, latency, "DescribeZones")
+	r := start(t, append(up.args, "-shutdown-grace", grace.String()), nil)
 	ctx := ctxT(t)
 	conn := dial(t, r.addrs.GRPC, nil)
 
@@ -80,7 +111,8 @@ func TestGracefulShutdown(t *testing.T) {
 	}()
 	slowREST := make(chan result, 1)
 	go func() {
-		resp, err := http.Get("http://" + r.addrs.HTTP + "/v1/iaas/DescribeZones")
+		// Not the gRPC call's request, which identical reads in flight would share.
+		resp, err := http.Get("http://" + r.addrs.HTTP + "/v1/iaas/DescribeZones?status=active")
 		if err != nil {
 			slowREST <- result{err: err}
 			return
@@ -89,7 +121,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		slowREST <- result{code: resp.StatusCode}
 	}()
-	time.Sleep(300 * time.Millisecond) // both slow calls are now waiting on the upstream
+	wait(t, ctx, up.arrived, "DescribeZones", 2) // both slow calls are now waiting on the upstream
 
 	began := time.Now()
 	r.cancel()
@@ -142,14 +174,15 @@ func TestGracefulShutdown(t *testing.T) {
 // returns right after the grace period.
 func TestShutdownGraceCutsStragglers(t *testing.T) {
 	const grace = 500 * time.Millisecond
-	r := start(t, append(slowUpstream(t, 10*time.Second), "-shutdown-grace", grace.String()), nil)
+	up := slowUpstream(t, 10*time.Second, "DescribeZones")
+	r := start(t, append(up.args, "-shutdown-grace", grace.String()), nil)
 	conn := dial(t, r.addrs.GRPC, nil)
 	slow := make(chan error, 1)
 	go func() {
 		_, err := iaasv1.NewZoneServiceClient(conn).DescribeZones(ctxT(t), &iaasv1.DescribeZonesRequest{})
 		slow <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	wait(t, ctxT(t), up.arrived, "DescribeZones", 1)
 	began := time.Now()
 	if err := r.stop(t); err != nil {
 		t.Fatalf("run = %v", err)
@@ -168,30 +201,125 @@ func TestShutdownGraceCutsStragglers(t *testing.T) {
 // TestShutdownHealthListener: the plaintext health listener reports NOT_SERVING while the server
 // drains.
 func TestShutdownHealthListener(t *testing.T) {
-	r := start(t, append(slowUpstream(t, 2*time.Second), "-shutdown-grace", "10s"), nil)
+	up := slowUpstream(t, 2*time.Second, "DescribeZones")
+	r := start(t, append(up.args, "-shutdown-grace", "10s"), nil)
 	conn := dial(t, r.addrs.GRPC, nil)
+	ctx := ctxT(t)
 	go func() {
-		_, _ = iaasv1.NewZoneServiceClient(conn).DescribeZones(context.Background(), &iaasv1.DescribeZonesRequest{})
+		_, _ = iaasv1.NewZoneServiceClient(conn).DescribeZones(ctx, &iaasv1.DescribeZonesRequest{})
 	}()
-	time.Sleep(300 * time.Millisecond)
-	hconn := dial(t, r.addrs.Health, nil)
-	health := healthpb.NewHealthClient(hconn)
-	if st, err := health.Check(ctxT(t), &healthpb.HealthCheckRequest{}); err != nil || st.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+	wait(t, ctx, up.arrived, "DescribeZones", 1)
+	hw, err := healthpb.NewHealthClient(dial(t, r.addrs.Health, nil)).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := hw.Recv(); err != nil || st.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("before: %v, %v", st, err)
 	}
 	r.cancel()
-	deadline := time.Now().Add(time.Second)
-	for {
-		st, err := health.Check(ctxT(t), &healthpb.HealthCheckRequest{})
-		if err == nil && st.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the health listener still says %v, %v", st, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if st, err := hw.Recv(); err != nil || st.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("the health listener after the cancel: %v, %v", st, err)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestShutdownDeliversMutationOutcomes is issue #11's target: with -shutdown-grace 1s and an upstream
+// that takes 4 s, every RunInstances in flight at SIGTERM, over gRPC and REST, gets its answer or an
+// error carrying may_have_applied=true (CANCELED, REST 499 with the ErrorInfo in the body), never a
+// bare UNAVAILABLE from a closed connection; and the instances were indeed created.
+func TestShutdownDeliversMutationOutcomes(t *testing.T) {
+	const latency, grace = 4 * time.Second, time.Second
+	up := slowUpstream(t, latency, "RunInstances")
+	r := start(t, append(up.args, "-shutdown-grace", grace.String()), nil)
+	conn := dial(t, r.addrs.GRPC, nil)
+	ctx := ctxT(t)
+
+	const grpcRuns, restRuns = 3, 2
+	grpcErrs := make(chan error, grpcRuns)
+	for range grpcRuns {
+		go func() {
+			_, err := iaasv1.NewInstanceServiceClient(conn).RunInstances(ctx, runReq)
+			grpcErrs <- err
+		}()
+	}
+	type restAnswer struct {
+		code int
+		body []byte
+		err  error
+	}
+	restAnswers := make(chan restAnswer, restRuns)
+	for range restRuns {
+		go func() {
+			resp, err := http.Post("http://"+r.addrs.HTTP+"/v1/iaas/RunInstances", "application/json",
+				strings.NewReader(`{"image_id":"centos7x64d","instance_type":"c1m1","login_mode":"passwd","login_passwd":"Passw0rd1","vxnets":["vxnet-0"]}`))
+			if err != nil {
+				restAnswers <- restAnswer{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			restAnswers <- restAnswer{code: resp.StatusCode, body: b, err: err}
+		}()
+	}
+	wait(t, ctx, up.arrived, "RunInstances", grpcRuns+restRuns)
+	r.cancel() // SIGTERM
+
+	for range grpcRuns {
+		err := <-grpcErrs
+		if err == nil {
+			continue
+		}
+		var meta map[string]string
+		for _, d := range status.Convert(err).Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok {
+				meta = info.GetMetadata()
+			}
+		}
+		if status.Code(err) != codes.Canceled || meta["may_have_applied"] != "true" {
+			t.Errorf("gRPC RunInstances in flight at shutdown: %v (metadata %v), want its answer or CANCELED with may_have_applied=true", err, meta)
+		}
+	}
+	for range restRuns {
+		a := <-restAnswers
+		if a.err != nil {
+			t.Errorf("REST RunInstances in flight at shutdown: %v", a.err)
+			continue
+		}
+		if a.code == http.StatusOK {
+			continue
+		}
+		var body struct {
+			Error struct {
+				Status  string
+				Details []struct {
+					Type     string            `json:"@type"`
+					Metadata map[string]string `json:"metadata"`
+				}
+			}
+		}
+		if err := json.Unmarshal(a.body, &body); err != nil {
+			t.Errorf("REST RunInstances in flight at shutdown: HTTP %d, body %q", a.code, a.body)
+			continue
+		}
+		mayHaveApplied := false
+		for _, d := range body.Error.Details {
+			mayHaveApplied = mayHaveApplied || (d.Type == "type.googleapis.com/google.rpc.ErrorInfo" && d.Metadata["may_have_applied"] == "true")
+		}
+		if a.code != 499 || body.Error.Status != "CANCELLED" || !mayHaveApplied {
+			t.Errorf("REST RunInstances in flight at shutdown: HTTP %d %s, want 200 or 499 CANCELLED with may_have_applied=true", a.code, a.body)
+		}
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("run = %v", err)
+	}
+	if strings.Contains(r.logs.String(), "closed the connections") {
+		t.Errorf("connections were closed under calls still running:\n%s", r.logs)
+	}
+	// QingCloud (the emulator) created every instance, as may_have_applied warned.
+	wait(t, ctx, up.served, "RunInstances", grpcRuns+restRuns)
+	if n := up.emu.Stats().Keys[emulator.DefaultAccessKeyID].Resources["instance"]; n != grpcRuns+restRuns {
+		t.Errorf("the emulator holds %d instances, want %d", n, grpcRuns+restRuns)
 	}
 }

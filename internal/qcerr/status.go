@@ -10,7 +10,8 @@ import (
 )
 
 // ReasonShuttingDown: the server is shutting down and refused or ended the call; retrying (on another
-// instance) helps.
+// instance) helps, unless the ErrorInfo says may_have_applied=true (a mutation canceled after it was
+// sent): then check its result first.
 const ReasonShuttingDown = "SHUTTING_DOWN"
 
 // Status is the one builder of this service's status errors: code and msg, exactly one ErrorInfo

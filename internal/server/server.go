@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
@@ -55,7 +56,8 @@ type Config struct {
 	// calls (watch.Hub.Stats). The backend reports its own figures (Telemetry.Upstream).
 	WatchStats func() watch.Stats
 	// UnaryInterceptors and StreamInterceptors run after the built-in ones, in this order: the
-	// telemetry interceptor (request id, metrics), logging, recovery, then these (auth, rate limits).
+	// telemetry interceptor (request id, metrics), logging, recovery, the drain (refusals and
+	// cancellations of Shutdown), then these (auth, rate limits).
 	// The otelgrpc stats handler sees every call before any interceptor.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
@@ -66,7 +68,8 @@ type Config struct {
 	// Authenticator.CheckHTTP); the gRPC status it returns is the answer, and the body is never read.
 	// GET /healthz, /openapi.json and /metrics are not checked.
 	CheckCaller func(*http.Request) error
-	// Watch serves WatchService (job and resource streams). nil leaves it unimplemented.
+	// Watch serves WatchService (job and resource streams). nil leaves it unimplemented. Shutdown
+	// closes it when it has a Close method (as *watch.Hub does), which ends its streams.
 	Watch iaasv1.WatchServiceServer
 	// Operations serves google.longrunning.Operations (package operations), over gRPC and REST
 	// (/v1/operations). nil leaves it unimplemented.
@@ -89,6 +92,12 @@ type Server struct {
 	tel     *telemetry.Telemetry
 	inproc  *bufconn.Listener
 	limits  Limits
+	drain   *drain
+
+	mu         sync.Mutex
+	stopping   bool           // Shutdown has begun
+	https      []*http.Server // served by ServeHTTP, stopped by Shutdown
+	healthOnly []*grpc.Server // served by ServeHealth, stopped by Shutdown
 }
 
 // New builds the gRPC server and registers every action RPC, CallService, health and reflection.
@@ -120,7 +129,7 @@ func New(cfg Config) (*Server, error) {
 	if len(methods) == 0 {
 		return nil, errors.New("server: no action RPCs registered (is the generated package linked?)")
 	}
-	s := &Server{cfg: cfg, log: log, methods: methods, tel: tel, health: health.NewServer(), limits: cfg.Limits.withDefaults()}
+	s := &Server{cfg: cfg, log: log, methods: methods, tel: tel, health: health.NewServer(), limits: cfg.Limits.withDefaults(), drain: newDrain()}
 
 	rec := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic serving a call", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -141,11 +150,12 @@ func New(cfg Config) (*Server, error) {
 	// Order (conventions §4): the otelgrpc stats handler (outside every interceptor), then request
 	// ids and metrics, logging, and recovery. Recovery sits right after logging rather than last so
 	// that it also covers the interceptors of Config (auth, rate limits): grpc-go does not recover
-	// panics, and metrics and logs still see a panic as INTERNAL.
+	// panics, and metrics and logs still see a panic as INTERNAL. The drain (Shutdown) comes next.
 	unary := append([]grpc.UnaryServerInterceptor{
 		tel.UnaryServerInterceptor(s.resolveAction),
 		logging.UnaryServerInterceptor(logger, logOpts...),
 		recovery.UnaryServerInterceptor(rec),
+		s.drain.unary(),
 	}, cfg.UnaryInterceptors...)
 	// After authentication (cfg's interceptors): operation names on delayed actions' answers, replayed
 	// answers included, then idempotency keys.
@@ -161,6 +171,7 @@ func New(cfg Config) (*Server, error) {
 		tel.StreamServerInterceptor(s.resolveAction),
 		logging.StreamServerInterceptor(logger, logOpts...),
 		recovery.StreamServerInterceptor(rec),
+		s.drain.stream(),
 	}, cfg.StreamInterceptors...)
 	opts := append([]grpc.ServerOption{
 		grpc.StatsHandler(tel.GRPCServerHandler()),
@@ -270,16 +281,10 @@ func (s *Server) MetricsHandler() http.Handler { return s.tel.MetricsHandler() }
 // Health returns the health server, to flip statuses (e.g. NOT_SERVING during shutdown).
 func (s *Server) Health() *health.Server { return s.health }
 
-// Serve accepts gRPC connections on l until Stop or GracefulStop.
+// Serve accepts gRPC connections on l until Shutdown or Stop.
 func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
 
-// GracefulStop marks every service NOT_SERVING, stops accepting calls and waits for in-flight calls.
-func (s *Server) GracefulStop() {
-	s.health.Shutdown()
-	s.grpc.GracefulStop()
-}
-
-// Stop closes every connection and listener at once.
+// Stop closes every gRPC connection and listener at once (Shutdown is the graceful way).
 func (s *Server) Stop() {
 	s.health.Shutdown()
 	s.grpc.Stop()
