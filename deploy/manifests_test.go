@@ -38,12 +38,18 @@ type manifests struct {
 	services    []*corev1.Service
 	pdbs        []*policyv1.PodDisruptionBudget
 	secrets     []*corev1.Secret
+	statefuls   []*appsv1.StatefulSet
 	kustomize   map[string]any
 }
 
 func load(t *testing.T) *manifests {
 	t.Helper()
-	files, err := filepath.Glob("*.yaml")
+	return loadDir(t, ".")
+}
+
+func loadDir(t *testing.T, dir string) *manifests {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests: %v", err)
 	}
@@ -108,6 +114,10 @@ func (m *manifests) add(doc []byte) error {
 	case "policy/v1 PodDisruptionBudget":
 		var o policyv1.PodDisruptionBudget
 		m.pdbs = append(m.pdbs, &o)
+		return strict(&o)
+	case "apps/v1 StatefulSet":
+		var o appsv1.StatefulSet
+		m.statefuls = append(m.statefuls, &o)
 		return strict(&o)
 	case "v1 Secret":
 		var o corev1.Secret
@@ -205,7 +215,7 @@ func TestDeployment(t *testing.T) {
 	// Keys from the Secret that secret.example.yaml shows.
 	secret := m.secrets[0]
 	// The server refuses a non-loopback bind without caller auth, so the token hash must come too.
-	for _, key := range []string{"QINGCLOUD_ACCESS_KEY", "QINGCLOUD_SECRET_KEY", "QINGCLOUD_TOKEN_SHA256"} {
+	for _, key := range []string{"QINGCLOUD_ACCESS_KEY", "QINGCLOUD_SECRET_KEY", "QINGCLOUD_TOKEN_SHA256", "QINGCLOUD_GRPC_REDIS_URL"} {
 		var ref *corev1.SecretKeySelector
 		for _, e := range c.Env {
 			if e.Name == key && e.ValueFrom != nil {
@@ -316,5 +326,50 @@ func TestKustomization(t *testing.T) {
 		if _, err := os.Stat(r); err != nil {
 			t.Errorf("kustomization resource %s: %v", r, err)
 		}
+	}
+}
+
+// TestRedisForTrying checks deploy/redis/: one Redis pod, non-root and read-only, without
+// persistence or eviction, behind a Service that selects it on 6379, applied by its kustomization.
+func TestRedisForTrying(t *testing.T) {
+	m := loadDir(t, "redis")
+	if len(m.statefuls) != 1 || len(m.services) != 1 || m.kustomize == nil {
+		t.Fatalf("want a StatefulSet, a Service and a kustomization; got %d/%d/%v", len(m.statefuls), len(m.services), m.kustomize != nil)
+	}
+	ss, svc := m.statefuls[0], m.services[0]
+	if ss.Spec.Replicas == nil || *ss.Spec.Replicas != 1 || ss.Spec.ServiceName != svc.Name {
+		t.Errorf("StatefulSet: want 1 replica governed by Service %s", svc.Name)
+	}
+	pod := ss.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("want one container, found %d", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if psc := pod.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Error("pod securityContext: want runAsNonRoot")
+	}
+	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("container securityContext: want a read-only root filesystem and no privilege escalation")
+	}
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"--maxmemory-policy noeviction", "--appendonly no"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("redis args %q: want %s", args, want)
+		}
+	}
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(ss.Spec.Template.Labels)) {
+		t.Errorf("Service %s does not select the Redis pod", svc.Name)
+	}
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 6379 || c.Ports[0].ContainerPort != 6379 {
+		t.Errorf("want Redis on 6379")
+	}
+	// The server Deployment's pods must not be selected by the Redis Service, nor the reverse.
+	d, _ := load(t).deployment(t)
+	if labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+		t.Error("the Redis Service selects the server pods")
+	}
+	if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+		t.Error("resources.limits.memory missing")
 	}
 }

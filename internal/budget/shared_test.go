@@ -196,6 +196,14 @@ func TestSharedFallbackAndRejoin(t *testing.T) {
 	if st := budgets[2].Stats(); st.Fallback || st.Used != 60 {
 		t.Fatalf("stats after rejoining: %+v; want the shared log's 60", st)
 	}
+	// What Redis holds per request in the window (docs/scale-out.md quotes this log line).
+	rc := srv.Client()
+	var mem int64
+	for _, k := range []string{"user", "poll"} {
+		n, _ := rc.MemoryUsage(context.Background(), "qcg:"+budget.RedisKeyTag("QYACCESSKEYIDEXAMPLE")+":budget:"+k).Result()
+		mem += n
+	}
+	t.Logf("Redis memory: %d bytes for a window of 60 requests (%d per request)", mem, mem/60)
 	// Copying again adds nothing: the members are the same.
 	n, err := srv.Client().ZCard(context.Background(), "qcg:"+budget.RedisKeyTag("QYACCESSKEYIDEXAMPLE")+":budget:user").Result()
 	if err != nil || n != 60 {

@@ -136,6 +136,15 @@ func TestSharedOnePoller(t *testing.T) {
 			t.Fatalf("owner's rounds: last %d, max %d calls; want 3 (300 jobs / 100)", st.LastRoundCalls, st.MaxRoundCalls)
 		}
 	}
+	// What Redis holds per watched id (docs/scale-out.md quotes this log line).
+	rc := srv.Client()
+	keys, _ := rc.Keys(ctx, "qcg:*").Result()
+	var mem int64
+	for _, k := range keys {
+		n, _ := rc.MemoryUsage(ctx, k).Result()
+		mem += n
+	}
+	t.Logf("Redis memory: %d keys, %d bytes for 300 jobs watched on 3 replicas (%d bytes per job)", len(keys), mem, mem/300)
 	for _, c := range up.callLog()[callsBefore:] {
 		if len(c.ids) > BatchSize {
 			t.Fatalf("a call named %d ids", len(c.ids))
