@@ -29,7 +29,7 @@ type account struct {
 	sgRules    map[string]*sgRule
 	snapshots  map[string]*snapshot
 	images     map[string]*image
-	tags       map[string]*tag
+	tagLinks   map[string][]tagLink // tag id -> attached resources, in attach order
 	routers    map[string]*router
 	lbs        map[string]*loadBalancer
 	listeners  map[string]*lbListener
@@ -54,7 +54,7 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		sgRules:    make(map[string]*sgRule),
 		snapshots:  make(map[string]*snapshot),
 		images:     make(map[string]*image),
-		tags:       make(map[string]*tag),
+		tagLinks:   make(map[string][]tagLink),
 		routers:    make(map[string]*router),
 		lbs:        make(map[string]*loadBalancer),
 		listeners:  make(map[string]*lbListener),
@@ -327,6 +327,9 @@ func (a *account) describeFilter(r *request, idsParam string) func(b *base) bool
 	idOK := idFilter(r.list(idsParam))
 	statusOK := idFilter(r.list("status"))
 	tagIDs := r.list("tags")
+	if idsParam == "tags" {
+		tagIDs = nil // DescribeTags: tags.N are the ids listed, not a filter by tag
+	}
 	return func(b *base) bool {
 		return r.inZone(b.zone) && idOK(b.id) && statusOK(b.status) &&
 			r.searchMatch(b.id, b.name) && a.hasAnyTag(b.id, tagIDs)

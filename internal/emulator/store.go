@@ -45,11 +45,14 @@ type kindRow struct {
 	create func(a *account, r *request, s *stored, res result) *apiError
 	// deletable, when set, refuses to delete an item (1400 saying why).
 	deletable func(a *account, s *stored) *apiError
+	// describe, when set, adds what relations say to an item rendered for the Describe action.
+	describe func(a *account, r *request, s *stored, out map[string]any)
 }
 
 // kindRows are the kinds whose id prefix, status or hooks differ from the defaults.
 var kindRows = map[string]kindRow{
 	"keypair":                  keypairRow,
+	"tag":                      tagRow,
 	"server_certificate":       {prefix: "sc"},
 	"loadbalancer_policy":      {prefix: "lbp"},
 	"loadbalancer_policy_rule": {prefix: "lbpr"},
@@ -213,6 +216,9 @@ func (s *stored) field(name string) protoreflect.FieldDescriptor {
 	return fd
 }
 
+// str returns a string field of s's item.
+func (s *stored) str(name string) string { return s.msg.ProtoReflect().Get(s.field(name)).String() }
+
 // setStr sets a string field of s's item.
 func (s *stored) setStr(name, v string) {
 	s.msg.ProtoReflect().Set(s.field(name), protoreflect.ValueOfString(v))
@@ -292,7 +298,13 @@ func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (resu
 		}
 		return true
 	})
-	return describeResult(r, k.SetField, items, func(s *stored) map[string]any { return a.renderStored(s) })
+	return describeResult(r, k.SetField, items, func(s *stored) map[string]any {
+		out := a.renderStored(s)
+		if k.row.describe != nil {
+			k.row.describe(a, r, s, out)
+		}
+		return out
+	})
 }
 
 func listHas(l protoreflect.List, v string) bool {

@@ -5,16 +5,11 @@ import (
 	"strings"
 )
 
-// tag has no status; links are the attached resources in attach order.
-type tag struct {
-	base
-	color string
-	links []tagLink
-}
+// Tags are a kind of the generic store (CreateTag, DescribeTags, DeleteTags and ModifyTagAttributes are
+// answered there, with the hooks of its kindRows row below); this file keeps their links to other
+// resources (AttachTags, DetachTags) and the tags every other resource embeds.
 
 type tagLink struct{ resourceID, resourceType string }
-
-func tagBase(v *tag) *base { return &v.base }
 
 // tagOut is a tag as embedded in other resources.
 type tagOut struct {
@@ -23,45 +18,51 @@ type tagOut struct {
 	Color   string `json:"color"`
 }
 
-type resourceTagPairOut struct {
-	TagID        string `json:"tag_id"`
-	ResourceType string `json:"resource_type"`
-	ResourceID   string `json:"resource_id"`
-}
-
-type resourceTypeCountOut struct {
-	Count        int    `json:"count"`
-	ResourceType string `json:"resource_type"`
-}
-
-type tagFullOut struct {
-	TagID             string                 `json:"tag_id"`
-	TagName           string                 `json:"tag_name"`
-	Description       string                 `json:"description"`
-	Color             string                 `json:"color"`
-	CreateTime        jtime                  `json:"create_time"`
-	Owner             string                 `json:"owner"`
-	ResourceCount     int                    `json:"resource_count"`
-	ResourceTypeCount []resourceTypeCountOut `json:"resource_type_count,omitempty"`
-	ResourceTagPairs  []resourceTagPairOut   `json:"resource_tag_pairs,omitempty"`
-}
-
 func init() {
-	register("CreateTag", createTag)
-	register("DescribeTags", describeTags)
-	register("DeleteTags", deleteTags)
-	register("ModifyTagAttributes", modifyTagAttributes)
 	register("AttachTags", attachTags)
 	register("DetachTags", detachTags)
 }
 
+// tagRow is the generic store's row of tags: a default color, and the links in DescribeTags.
+var tagRow = kindRow{prefix: "tag",
+	create: func(a *account, r *request, t *stored, res result) *apiError {
+		if strings.TrimSpace(r.str("color")) == "" {
+			t.setStr("color", "#9f9bb7")
+		}
+		return nil
+	},
+	describe: func(a *account, r *request, t *stored, out map[string]any) {
+		links := a.tagLinks[t.id]
+		out["resource_count"] = len(links)
+		if verbose, _ := r.flag("verbose"); !verbose {
+			return
+		}
+		pairs, counts, order := []map[string]any{}, map[string]int{}, []string{}
+		for _, l := range links {
+			pairs = append(pairs, map[string]any{"tag_id": t.id, "resource_type": l.resourceType, "resource_id": l.resourceID})
+			if counts[l.resourceType] == 0 {
+				order = append(order, l.resourceType)
+			}
+			counts[l.resourceType]++
+		}
+		typeCounts := []map[string]any{}
+		for _, typ := range order {
+			typeCounts = append(typeCounts, map[string]any{"count": counts[typ], "resource_type": typ})
+		}
+		out["resource_tag_pairs"], out["resource_type_count"] = pairs, typeCounts
+	},
+}
+
+// tags returns the tags of the account by id.
+func (a *account) tags() map[string]*stored { return a.storeOf(storeKinds()["tag"]) }
+
 // tagsOf returns the tags attached to a resource, in tag creation order.
 func (a *account) tagsOf(resourceID string) []tagOut {
 	out := []tagOut{}
-	for _, t := range filterSorted(a.tags, tagBase, func(t *tag) bool {
-		return slices.ContainsFunc(t.links, func(l tagLink) bool { return l.resourceID == resourceID })
+	for _, t := range filterSorted(a.tags(), storedBase, func(t *stored) bool {
+		return slices.ContainsFunc(a.tagLinks[t.id], func(l tagLink) bool { return l.resourceID == resourceID })
 	}) {
-		out = append(out, tagOut{TagID: t.id, TagName: t.name, Color: t.color})
+		out = append(out, tagOut{TagID: t.id, TagName: t.name, Color: t.str("color")})
 	}
 	slices.Reverse(out)
 	return out
@@ -73,18 +74,18 @@ func (a *account) hasAnyTag(resourceID string, tagIDs []string) bool {
 		return true
 	}
 	for _, id := range tagIDs {
-		if t := a.tags[id]; t != nil &&
-			slices.ContainsFunc(t.links, func(l tagLink) bool { return l.resourceID == resourceID }) {
+		if slices.ContainsFunc(a.tagLinks[id], func(l tagLink) bool { return l.resourceID == resourceID }) {
 			return true
 		}
 	}
 	return false
 }
 
-// dropTags detaches every tag from a removed resource.
+// dropTags detaches every tag from a removed resource (and, for a removed tag, its links).
 func (a *account) dropTags(resourceID string) {
-	for _, t := range a.tags {
-		t.links = slices.DeleteFunc(t.links, func(l tagLink) bool { return l.resourceID == resourceID })
+	delete(a.tagLinks, resourceID)
+	for id, links := range a.tagLinks {
+		a.tagLinks[id] = slices.DeleteFunc(links, func(l tagLink) bool { return l.resourceID == resourceID })
 	}
 }
 
@@ -143,86 +144,13 @@ func (a *account) taggable(r *request, typ, id string) *apiError {
 	return nil
 }
 
-func createTag(a *account, r *request) (result, *apiError) {
-	color := strings.TrimSpace(r.str("color"))
-	if color == "" {
-		color = "#9f9bb7"
-	}
-	t := &tag{base: a.newBase(r, "tag", "tag", r.str("tag_name"), ""), color: color}
-	a.tags[t.id] = t
-	return result{"tag_id": t.id}, nil
-}
-
-func describeTags(a *account, r *request) (result, *apiError) {
-	verbose, err := r.flag("verbose")
-	if err != nil {
-		return nil, err
-	}
-	idOK := idFilter(r.list("tags"))
-	items := filterSorted(a.tags, tagBase, func(v *tag) bool {
-		return r.inZone(v.zone) && idOK(v.id) && r.searchMatch(v.id, v.name)
-	})
-	return describeResult(r, "tag_set", items, func(v *tag) tagFullOut {
-		out := tagFullOut{TagID: v.id, TagName: v.name, Description: v.description, Color: v.color,
-			CreateTime: jtime(v.created), Owner: a.owner, ResourceCount: len(v.links)}
-		if verbose {
-			out.ResourceTagPairs = []resourceTagPairOut{}
-			counts := map[string]int{}
-			var order []string
-			for _, l := range v.links {
-				out.ResourceTagPairs = append(out.ResourceTagPairs,
-					resourceTagPairOut{TagID: v.id, ResourceType: l.resourceType, ResourceID: l.resourceID})
-				if counts[l.resourceType] == 0 {
-					order = append(order, l.resourceType)
-				}
-				counts[l.resourceType]++
-			}
-			out.ResourceTypeCount = []resourceTypeCountOut{}
-			for _, typ := range order {
-				out.ResourceTypeCount = append(out.ResourceTypeCount, resourceTypeCountOut{Count: counts[typ], ResourceType: typ})
-			}
-		}
-		return out
-	})
-}
-
-func deleteTags(a *account, r *request) (result, *apiError) {
-	idl, err := r.requiredList("tags")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := lookup(r, a.tags, idl, tagBase); err != nil {
-		return nil, err
-	}
-	for _, id := range idl {
-		delete(a.tags, id)
-	}
-	return result{"tags": idl}, nil
-}
-
-func modifyTagAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("tag")
-	if err != nil {
-		return nil, err
-	}
-	t, err := lookupOne(r, a.tags, id, tagBase)
-	if err != nil {
-		return nil, err
-	}
-	t.modify(r, "tag_name")
-	if c := strings.TrimSpace(r.str("color")); c != "" {
-		t.color = c
-	}
-	return result{}, nil
-}
-
 // tagPairs parses resource_tag_pairs.N.{tag_id,resource_type,resource_id}.
-func tagPairs(a *account, r *request) ([]*tag, []tagLink, *apiError) {
+func tagPairs(a *account, r *request) ([]*stored, []tagLink, *apiError) {
 	objs := r.objects("resource_tag_pairs")
 	if len(objs) == 0 {
 		return nil, nil, errMissing("resource_tag_pairs.1.tag_id")
 	}
-	tags := make([]*tag, len(objs))
+	tags := make([]*stored, len(objs))
 	links := make([]tagLink, len(objs))
 	for i, o := range objs {
 		for _, f := range []string{"tag_id", "resource_type", "resource_id"} {
@@ -230,7 +158,7 @@ func tagPairs(a *account, r *request) ([]*tag, []tagLink, *apiError) {
 				return nil, nil, errMissing("resource_tag_pairs.N." + f)
 			}
 		}
-		t, err := lookupOne(r, a.tags, strings.TrimSpace(o["tag_id"]), tagBase)
+		t, err := lookupOne(r, a.tags(), strings.TrimSpace(o["tag_id"]), storedBase)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -249,8 +177,8 @@ func attachTags(a *account, r *request) (result, *apiError) {
 		return nil, err
 	}
 	for i, t := range tags {
-		if !slices.Contains(t.links, links[i]) {
-			t.links = append(t.links, links[i])
+		if !slices.Contains(a.tagLinks[t.id], links[i]) {
+			a.tagLinks[t.id] = append(a.tagLinks[t.id], links[i])
 		}
 	}
 	return result{}, nil
@@ -263,7 +191,7 @@ func detachTags(a *account, r *request) (result, *apiError) {
 	}
 	for i, t := range tags {
 		l := links[i]
-		t.links = slices.DeleteFunc(t.links, func(x tagLink) bool { return x == l })
+		a.tagLinks[t.id] = slices.DeleteFunc(a.tagLinks[t.id], func(x tagLink) bool { return x == l })
 	}
 	return result{}, nil
 }
