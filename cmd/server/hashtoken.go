@@ -16,17 +16,20 @@ import (
 // shell history and process lists.
 func hashToken(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("hash-token", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	// The flag package's own messages quote the argument, which may be a token that starts with '-'.
+	fs.SetOutput(io.Discard)
 	generate := fs.Bool("generate", false, "generate a new random token and print it with its hash")
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "Usage: server hash-token [-generate]  (reads the token from stdin)")
+		fs.SetOutput(stdout)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return fmt.Errorf("hash-token: %w", err)
+		return errors.New("hash-token: the only flag is -generate; the token is read from stdin, not from arguments (e.g. `server hash-token < token.txt`)")
 	}
 	if fs.NArg() > 0 {
 		return errors.New("hash-token: the token is read from stdin, not from arguments (e.g. `server hash-token < token.txt`)")

@@ -42,18 +42,23 @@ func TestHashTokenCommand(t *testing.T) {
 		stdin string
 		want  string
 	}{
-		"empty stdin":      {nil, "\n", "no token on stdin"},
-		"short token":      {nil, "hunter2\n", "at least 32"},
-		"two lines":        {nil, token + "\n" + token + "\n", "more than one line"},
-		"token as an arg":  {[]string{token}, "", "read from stdin, not from arguments"},
-		"space in a token": {nil, token + " x\n", "not a letter"},
+		"empty stdin":       {nil, "\n", "no token on stdin"},
+		"short token":       {nil, "hunter2\n", "at least 32"},
+		"two lines":         {nil, token + "\n" + token + "\n", "more than one line"},
+		"token as an arg":   {[]string{token}, "", "read from stdin, not from arguments"},
+		"token like a flag": {[]string{"-" + token}, "", "read from stdin, not from arguments"},
+		"space in a token":  {nil, token + " x\n", "not a letter"},
 	} {
-		err := hashToken(tc.args, strings.NewReader(tc.stdin), &bytes.Buffer{})
+		var out bytes.Buffer
+		err := hashToken(tc.args, strings.NewReader(tc.stdin), &out)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 		if err != nil && strings.Contains(err.Error(), token) {
 			t.Errorf("%s: the error holds the token", name)
+		}
+		if strings.Contains(out.String(), token) {
+			t.Errorf("%s: the output holds the token: %q", name, out.String())
 		}
 	}
 }
