@@ -504,3 +504,66 @@ func TestOnePollerAcrossReplicas(t *testing.T) {
 		t.Fatalf("%d streams ended with their terminal event, %d otherwise (first: %v); want the 2,000 on surviving replicas terminal", ok, failedOther, firstErr)
 	}
 }
+
+// TestRedisRestartMidRun kills Redis under three replicas serving watch streams and calls, then
+// restarts it empty: no stream ends with an error, calls go on, nothing upstream answers 2500, and
+// every replica's qingcloud_redis_fallback goes up, then down again.
+func TestRedisRestartMidRun(t *testing.T) {
+	srv := redistest.Start(t)
+	e := startEmulator(t, "-quota", "1200", "-quota-window", "1m", "-job-pending", "500ms", "-job-working", "12s")
+	ids := createJobs(t, e, 30)
+	var reps []*replica
+	for range 3 {
+		reps = append(reps, startReplica(t, e, srv.URL(), "-quota-requests", "600", "-quota-window", "1m"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var first atomic.Int64
+	results := watchAll(ctx, t, reps, ids, 300, &first)
+	waitFor(t, "every stream's first state", time.Minute, func() bool { return first.Load() == 300 })
+	for i, r := range reps {
+		if v := r.metric(t, "qingcloud_redis_fallback"); v != 0 {
+			t.Fatalf("replica %d: qingcloud_redis_fallback = %v before the outage; want 0", i, v)
+		}
+	}
+
+	srv.Kill()
+	call := func(i int) {
+		_, err := iaasv1.NewVolumeServiceClient(reps[i%3].conn).DescribeVolumes(ctx, &iaasv1.DescribeVolumesRequest{Offset: proto.Int32(int32(1000 + i))})
+		if c := status.Code(err); c != codes.OK && c != codes.ResourceExhausted {
+			t.Errorf("a call during the outage: %v", err)
+		}
+	}
+	for i := range 30 {
+		call(i)
+	}
+	for i, r := range reps {
+		waitFor(t, fmt.Sprintf("replica %d to report the fallback", i), time.Minute, func() bool { return r.metric(t, "qingcloud_redis_fallback") >= 1 })
+	}
+	srv.Restart()
+	for i := range 30 {
+		call(100 + i)
+	}
+	for i, r := range reps {
+		waitFor(t, fmt.Sprintf("replica %d to rejoin", i), time.Minute, func() bool { return r.metric(t, "qingcloud_redis_fallback") == 0 })
+		if n := r.metric(t, "qingcloud_redis_fallbacks_total"); n < 1 {
+			t.Fatalf("replica %d: qingcloud_redis_fallbacks_total = %v; want at least 1", i, n)
+		}
+	}
+	for range 300 {
+		select {
+		case r := <-results:
+			if !r.terminal {
+				t.Fatalf("a stream ended without its terminal event: %v", r.err)
+			}
+		case <-ctx.Done():
+			t.Fatal("streams still open after 3 minutes")
+		}
+	}
+	_, codes := e.stats(t)
+	for action, byCode := range codes {
+		if byCode["2500"] != 0 {
+			t.Fatalf("%s answered ret_code 2500 %d times", action, byCode["2500"])
+		}
+	}
+}
