@@ -189,7 +189,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", srv.MetricsHandler())
-		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		ms := &http.Server{Handler: mux}
+		srv.ConfigureHTTP(ms)
 		go func() { errc <- srv.ServeHTTP(ms, metricsLn) }()
 	}
 

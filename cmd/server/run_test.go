@@ -411,6 +411,10 @@ func TestRunTLS(t *testing.T) {
 	if _, err := iaasv1.NewZoneServiceClient(hconn).DescribeZones(withToken(ctx, tt.tokA), &iaasv1.DescribeZonesRequest{}); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("DescribeZones on the health listener: %v", err)
 	}
+	// Anyone may reach it, so it reads no large messages (a health check request is a service name).
+	if _, err := healthpb.NewHealthClient(hconn).Check(ctx, &healthpb.HealthCheckRequest{Service: strings.Repeat("a", 1<<20)}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a 1 MiB health check on the health listener: %v, want RESOURCE_EXHAUSTED", err)
+	}
 	if !strings.Contains(tt.r.logs.String(), "tls=mutual") || !strings.Contains(tt.r.logs.String(), `caller_auth="bearer tokens (2) + client certificates"`) {
 		t.Fatalf("logs:\n%s", tt.r.logs)
 	}

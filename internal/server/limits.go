@@ -91,6 +91,10 @@ func (l Limits) grpcOptions() []grpc.ServerOption {
 	}
 }
 
+// MaxHealthMessageBytes bounds the messages of the health-only listener (ServeHealth), which anyone
+// may reach: a health check request is a service name.
+const MaxHealthMessageBytes = 4 << 10
+
 // ConfigureHTTP sets the timeouts and header limits of the server's Limits on hs, the REST listener's
 // server (the body timeout is applied by HTTPHandler).
 func (s *Server) ConfigureHTTP(hs *http.Server) {

@@ -53,7 +53,8 @@ func (s *Server) ServeHTTP(hs *http.Server, l net.Listener) error {
 // ServeHealth serves only the health service on l, in plaintext and without a token, until Shutdown;
 // it shares the server's statuses, so it reports NOT_SERVING as soon as shutdown begins.
 func (s *Server) ServeHealth(l net.Listener) error {
-	hs := grpc.NewServer(grpc.Creds(insecure.NewCredentials()))
+	// The connection limits of the API's listeners, and small messages only: anyone may reach it.
+	hs := grpc.NewServer(append(s.limits.grpcOptions(), grpc.Creds(insecure.NewCredentials()), grpc.MaxRecvMsgSize(MaxHealthMessageBytes))...)
 	healthpb.RegisterHealthServer(hs, s.health)
 	s.mu.Lock()
 	if s.stopping {
