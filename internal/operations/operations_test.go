@@ -315,3 +315,26 @@ func TestOperationErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitOperationDoneWithFailure: a job that ends "done with failure" is done with an error whose
+// ErrorInfo says so.
+func TestWaitOperationDoneWithFailure(t *testing.T) {
+	e := newEnv(t)
+	e.emu.SetFaults(emulator.Faults{DoneWithFailure: []string{"RunInstances"}})
+	ctx := ctxT(t)
+	job, _ := e.runInstances(t, 2)
+	op, err := e.ops.WaitOperation(ctx, &longrunningpb.WaitOperationRequest{Name: "operations/" + job})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := status.FromProto(op.GetError())
+	if !op.GetDone() || st.Code() != codes.Aborted {
+		t.Fatalf("operation = %v, want done with ABORTED", op)
+	}
+	for _, d := range st.Details() {
+		if i, ok := d.(*errdetails.ErrorInfo); ok && i.GetReason() == "JOB_DONE_WITH_FAILURE" && i.GetMetadata()["job_status"] == "done with failure" {
+			return
+		}
+	}
+	t.Errorf("details = %v, want ErrorInfo JOB_DONE_WITH_FAILURE", st.Details())
+}
