@@ -79,7 +79,8 @@ type Answer struct {
 //
 //   - JSON keys are matched to fields by wire name (also by proto and JSON name); unknown keys are ignored;
 //   - null, and "" for a non-string field, leave the field unset;
-//   - a number into a string field becomes its text, an object or list its compact JSON text;
+//   - a number into a string field becomes its text, an object or list its compact JSON text, except
+//     that a one-element list of a string into a singular *_id field (job_id) is that string;
 //   - a numeric string into a numeric field is parsed, as is an integral float ("5.0", "1e3") into an
 //     integer field; true/false become 1/0 there;
 //   - 0, 1, "0", "1", "true", "false" (and true/false) fill a bool;
@@ -853,6 +854,12 @@ func scalarValue(sc *scalarSpec, v *jval) (protoreflect.Value, string) {
 		case jsonBool:
 			return protoreflect.ValueOfString(strconv.FormatBool(v.b)), ""
 		case jsonObject, jsonArray:
+			if sc.id && v.kind == jsonArray {
+				var one []string
+				if json.Unmarshal(v.raw, &one) == nil && len(one) == 1 {
+					return protoreflect.ValueOfString(one[0]), ""
+				}
+			}
 			text, err := compactText(v.raw)
 			if err != nil {
 				return protoreflect.Value{}, "cannot render the value as text: " + err.Error()

@@ -1,10 +1,13 @@
 package codec
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 )
 
 // msgPlan is what Decode needs to know about a message type, worked out once per type: how each JSON
@@ -87,6 +90,9 @@ type fieldPlan struct {
 type scalarSpec struct {
 	kind protoreflect.Kind
 	enum protoreflect.EnumDescriptor
+	// id is set on a singular string field named *_id (job_id, instance_id): QingCloud answers some
+	// of them as a one-element list (CreateSnapshots' job_id since 2024), which means its element.
+	id bool
 }
 
 var (
@@ -162,7 +168,8 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Mess
 		if isMessage(el) {
 			fp.msg = buildPlan(el.Message(), building)
 		} else {
-			fp.sc = scalarSpec{kind: el.Kind(), enum: el.Enum()}
+			fp.sc = scalarSpec{kind: el.Kind(), enum: el.Enum(),
+				id: el.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap() && strings.HasSuffix(api.WireName(fd), "_id")}
 		}
 	}
 	ix := indexOf(md)
