@@ -23,7 +23,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
@@ -90,7 +89,7 @@ type Server struct {
 	health  *health.Server
 	methods []*api.Method
 	tel     *telemetry.Telemetry
-	inproc  *bufconn.Listener
+	inproc  *inProcess
 	limits  Limits
 	drain   *drain
 
@@ -173,33 +172,33 @@ func New(cfg Config) (*Server, error) {
 		recovery.StreamServerInterceptor(rec),
 		s.drain.stream(),
 	}, cfg.StreamInterceptors...)
+	serverStats := tel.GRPCServerHandler()
+	s.inproc = newInProcess(unary, stream, tel.GRPCClientHandler(), serverStats)
 	opts := append([]grpc.ServerOption{
-		grpc.StatsHandler(tel.GRPCServerHandler()),
+		grpc.StatsHandler(serverStats),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}, s.limits.grpcOptions()...)
 	opts = append(opts, cfg.ServerOptions...)
 
 	s.grpc = grpc.NewServer(opts...)
+	reg := inprocRegistrar{srv: s.grpc, p: s.inproc} // the gateway calls these services in process
 	for _, sd := range serviceDescs(methods, s.serveAction, s.serveAllPages) {
-		s.grpc.RegisterService(sd, struct{}{})
+		reg.RegisterService(sd, struct{}{})
 		s.health.SetServingStatus(sd.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}
-	iaasv1.RegisterCallServiceServer(s.grpc, &callService{s: s})
+	iaasv1.RegisterCallServiceServer(reg, &callService{s: s})
 	s.health.SetServingStatus(iaasv1.CallService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if cfg.Watch != nil {
-		iaasv1.RegisterWatchServiceServer(s.grpc, cfg.Watch)
+		iaasv1.RegisterWatchServiceServer(reg, cfg.Watch)
 		s.health.SetServingStatus(iaasv1.WatchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}
 	if cfg.Operations != nil {
-		longrunningpb.RegisterOperationsServer(s.grpc, cfg.Operations)
+		longrunningpb.RegisterOperationsServer(reg, cfg.Operations)
 		s.health.SetServingStatus(longrunningpb.Operations_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}
-	healthpb.RegisterHealthServer(s.grpc, s.health)
+	healthpb.RegisterHealthServer(reg, s.health)
 	reflection.Register(s.grpc)
-
-	s.inproc = bufconn.Listen(1 << 20)
-	go func() { _ = s.grpc.Serve(s.inproc) }()
 	return s, nil
 }
 
@@ -284,17 +283,15 @@ func (s *Server) Health() *health.Server { return s.health }
 // Serve accepts gRPC connections on l until Shutdown or Stop.
 func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
 
-// Stop closes every gRPC connection and listener at once (Shutdown is the graceful way).
+// Stop closes every gRPC connection and listener at once, and cancels the REST calls in flight
+// (Shutdown is the graceful way).
 func (s *Server) Stop() {
 	s.health.Shutdown()
+	s.inproc.stop()
 	s.grpc.Stop()
 }
 
-// dialInProcess opens a client connection to this server without a network listener.
-func (s *Server) dialInProcess() (*grpc.ClientConn, error) {
-	return grpc.NewClient("passthrough:///in-process",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecureCreds()),
-		grpc.WithStatsHandler(s.tel.GRPCClientHandler()),
-	)
-}
+// dialInProcess opens a client connection to this server that serves every call in process (see
+// inProcess): the gateway's calls go through the same interceptors and stats handlers as a network
+// client's, without serializing their messages.
+func (s *Server) dialInProcess() (*grpc.ClientConn, error) { return s.inproc.dial() }

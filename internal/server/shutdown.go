@@ -155,6 +155,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				// The grace period is over: close every connection. GracefulStop returns only once
 				// the cut calls' handlers have, which is not waited for.
 				s.grpc.Stop()
+				s.inproc.stop() // the REST calls, as closing the in-process connection did
 				for _, hs := range https {
 					_ = hs.Close()
 				}
