@@ -27,8 +27,8 @@ func TestBenchScaleOut(t *testing.T) {
 	t.Run("calls per round", func(t *testing.T) {
 		for _, shared := range []bool{false, true} {
 			for n := 1; n <= 3; n++ {
-				steps := pollRounds(t, n, shared)
-				t.Logf("BENCH replicas=%d redis=%v DescribeJobs per round (300 jobs, 3,000 streams): %v", n, shared, steps)
+				steps, total, polling := pollRounds(t, n, shared)
+				t.Logf("BENCH replicas=%d redis=%v (300 jobs, 3,000 streams): %d replicas polling, %d DescribeJobs in 20 s, increments between quiet moments %v", n, shared, polling, total, steps)
 			}
 		}
 	})
@@ -121,8 +121,9 @@ func commands(t *testing.T, rc interface {
 }
 
 // pollRounds runs n replicas (sharing Redis or not), 3,000 streams of 300 jobs, and returns the
-// DescribeJobs per poll round observed across them.
-func pollRounds(t *testing.T, n int, shared bool) []int64 {
+// DescribeJobs increments between quiet moments, the DescribeJobs of a 20 s window, and how many
+// replicas called upstream.
+func pollRounds(t *testing.T, n int, shared bool) (steps []int64, total int64, polling int) {
 	url := ""
 	if shared {
 		url = redistest.Start(t).URL()
@@ -138,9 +139,14 @@ func pollRounds(t *testing.T, n int, shared bool) []int64 {
 	var first atomic.Int64
 	watchAll(ctx, t, reps, ids, 3000, &first)
 	waitFor(t, fmt.Sprintf("first states on %d replicas", n), 2*time.Minute, func() bool { return first.Load() == 3000 })
-	steps := upstreamPlateaus(t, e, 10*time.Second)
+	before, _ := e.stats(t)
+	steps = upstreamPlateaus(t, e, 20*time.Second)
+	after, _ := e.stats(t)
 	for _, r := range reps {
+		if r.metric(t, "qingcloud_watch_upstream_calls_total") > 0 {
+			polling++
+		}
 		r.kill()
 	}
-	return steps
+	return steps, after["DescribeJobs"] - before["DescribeJobs"], polling
 }
