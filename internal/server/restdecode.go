@@ -112,6 +112,9 @@ func diagnose(raw []byte, md protoreflect.MessageDescriptor, prefix string, opts
 	var out []*errdetails.BadRequest_FieldViolation
 	for _, k := range keys {
 		name := prefix + qcerr.Clip(k, qcerr.MaxEcho)
+		if k == "" {
+			name = prefix + `""`
+		}
 		fd := md.Fields().ByName(protoreflect.Name(k))
 		if fd == nil {
 			fd = md.Fields().ByJSONName(k)

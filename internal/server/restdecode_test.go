@@ -1,0 +1,67 @@
+package server
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+)
+
+func TestJSONDepth(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{`1`, 0},
+		{`{}`, 1},
+		{`{"a":[1,{"b":[]}]}`, 4},
+		{`{"a":"[[[[{{{{"}`, 1},       // brackets in strings do not count
+		{`{"a":"\"[[[","b":[[]]}`, 3}, // nor after an escaped quote
+		{strings.Repeat("[", 100) + strings.Repeat("]", 100), 100},
+	} {
+		if got := jsonDepth([]byte(tc.in)); got != tc.want {
+			t.Errorf("jsonDepth(%s) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzDiagnose: whatever the body, diagnosing it never panics, and every violation it reports names
+// a field and says something.
+func FuzzDiagnose(f *testing.F) {
+	for _, s := range []string{`{"vxnets":"vxnet-0"}`, `{"count":"x","nope":1}`, `{"rules":[{"priority":"x"}]}`,
+		`[1,2]`, `{"a":` + strings.Repeat("[", 80), `{"image_id":null}`, `{"login_mode":{}}`} {
+		f.Add([]byte(s))
+	}
+	md := (&iaasv1.RunInstancesRequest{}).ProtoReflect().Descriptor()
+	opts := protojson.UnmarshalOptions{RecursionLimit: recursionLimit}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for _, v := range diagnose(raw, md, "", opts, 0) {
+			if v.GetField() == "" || v.GetDescription() == "" {
+				t.Fatalf("diagnose(%q): violation %v", raw, v)
+			}
+		}
+	})
+}
+
+// FuzzQueryParser: whatever the query, parsing it never panics, and an unknown parameter is always
+// refused.
+func FuzzQueryParser(f *testing.F) {
+	for _, s := range []string{"limit=3", "instanse=i-x", "limit=abc", "instances=i-1&instances=i-2", "tags[a]=b", "a.b.c=1", "=", "verbose=1"} {
+		f.Add(s)
+	}
+	p := &queryParser{}
+	f.Fuzz(func(t *testing.T, q string) {
+		values, err := url.ParseQuery(q)
+		if err != nil {
+			return
+		}
+		err = p.Parse(&iaasv1.DescribeInstancesRequest{}, values, utilities.NewDoubleArray(nil))
+		if _, ok := values["instanse"]; ok && err == nil {
+			t.Fatalf("Parse(%q) accepted an unknown parameter", q)
+		}
+	})
+}
