@@ -185,13 +185,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	if healthLn != nil {
 		go func() { errc <- srv.ServeHealth(healthLn) }()
 	}
-	// The metrics-only listener: plaintext scrapes, nothing else, stopped with the rest at shutdown.
+	// The metrics-only listener: plaintext scrapes, nothing else, stopped last at shutdown.
 	if metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", srv.MetricsHandler())
-		ms := &http.Server{Handler: mux}
-		srv.ConfigureHTTP(ms)
-		go func() { errc <- srv.ServeHTTP(ms, metricsLn) }()
+		go func() { errc <- srv.ServeMetrics(metricsLn) }()
 	}
 
 	addrs := listening{GRPC: gl.Addr().String(), HTTP: hl.Addr().String()}

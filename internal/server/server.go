@@ -93,10 +93,11 @@ type Server struct {
 	limits  Limits
 	drain   *drain
 
-	mu         sync.Mutex
-	stopping   bool           // Shutdown has begun
-	https      []*http.Server // served by ServeHTTP, stopped by Shutdown
-	healthOnly []*grpc.Server // served by ServeHealth, stopped by Shutdown
+	mu          sync.Mutex
+	stopping    bool           // Shutdown has begun
+	https       []*http.Server // served by ServeHTTP, stopped by Shutdown
+	healthOnly  []*grpc.Server // served by ServeHealth, stopped by Shutdown
+	metricsOnly []*http.Server // served by ServeMetrics, stopped by Shutdown
 }
 
 // New builds the gRPC server and registers every action RPC, CallService, health and reflection.

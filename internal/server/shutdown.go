@@ -67,6 +67,24 @@ func (s *Server) ServeHealth(l net.Listener) error {
 	return hs.Serve(l)
 }
 
+// ServeMetrics serves only GET /metrics on l, in plaintext, until Shutdown, which stops it last so
+// that scrapes see the drain.
+func (s *Server) ServeMetrics(l net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.MetricsHandler())
+	ms := &http.Server{Handler: mux}
+	s.ConfigureHTTP(ms) // the connection limits of the API's listeners
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		_ = l.Close()
+		return http.ErrServerClosed
+	}
+	s.metricsOnly = append(s.metricsOnly, ms)
+	s.mu.Unlock()
+	return ms.Serve(l)
+}
+
 // Shutdown stops the server; it is the one shutdown sequence of the process:
 //
 //  1. health turns NOT_SERVING (load balancers stop sending calls), on the plaintext health listener
@@ -79,7 +97,7 @@ func (s *Server) ServeHealth(l net.Listener) error {
 //     are canceled, and each answers within the reserve: a mutation that may have reached QingCloud
 //     with CANCELED and ErrorInfo may_have_applied=true (check before repeating it), anything else
 //     with UNAVAILABLE (safe to retry); REST callers get the same in the JSON body;
-//  6. when ctx ends, connections still open are closed.
+//  6. when ctx ends, connections still open are closed; the health and metrics listeners close last.
 //
 // Without a deadline, the calls are canceled when ctx ends and then get the reserve to answer.
 // Shutdown returns nil when every call ended before the connections were closed (having been
@@ -94,8 +112,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping = true // ServeHTTP and ServeHealth serve no more
 	https := append([]*http.Server(nil), s.https...)
 	healthOnly := append([]*grpc.Server(nil), s.healthOnly...)
+	metricsOnly := append([]*http.Server(nil), s.metricsOnly...)
 	s.mu.Unlock()
-	defer stopHealth(healthOnly)
+	defer func() {
+		for _, hs := range healthOnly {
+			hs.Stop()
+		}
+		for _, ms := range metricsOnly {
+			_ = ms.Close()
+		}
+	}()
 
 	// Stop gracefully: refuse new connections, let the calls in flight finish. http.Server.Shutdown
 	// notices idle connections by polling at growing intervals (up to 500 ms), so once no call is in
@@ -169,12 +195,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), reserve)
 			defer cancel()
 		}
-	}
-}
-
-func stopHealth(servers []*grpc.Server) {
-	for _, hs := range servers {
-		hs.Stop()
 	}
 }
 

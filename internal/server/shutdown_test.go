@@ -63,8 +63,8 @@ func wait(t *testing.T, ctx context.Context, ch <-chan struct{}, n int, what str
 type shutdownStack struct {
 	srv              *server.Server
 	conn, healthConn *grpc.ClientConn
-	rest             string
-	served           chan error // what ServeHTTP, Serve and ServeHealth returned
+	rest, metrics    string
+	served           chan error // what ServeHTTP, Serve, ServeHealth and ServeMetrics returned
 }
 
 func newShutdownStack(t *testing.T, up tenant.Upstream) *shutdownStack {
@@ -87,11 +87,12 @@ func newShutdownStack(t *testing.T, up tenant.Upstream) *shutdownStack {
 		}
 		return l
 	}
-	gl, hl, healthLn := listen(), listen(), listen()
-	s := &shutdownStack{srv: srv, rest: "http://" + hl.Addr().String(), served: make(chan error, 3)}
+	gl, hl, healthLn, metricsLn := listen(), listen(), listen(), listen()
+	s := &shutdownStack{srv: srv, rest: "http://" + hl.Addr().String(), metrics: "http://" + metricsLn.Addr().String() + "/metrics", served: make(chan error, 4)}
 	go func() { s.served <- srv.Serve(gl) }()
 	go func() { s.served <- srv.ServeHTTP(&http.Server{Handler: h}, hl) }()
 	go func() { s.served <- srv.ServeHealth(healthLn) }()
+	go func() { s.served <- srv.ServeMetrics(metricsLn) }()
 	dial := func(addr string) *grpc.ClientConn {
 		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -190,6 +191,13 @@ func TestShutdownAnswersInFlightMutations(t *testing.T) {
 		t.Fatalf("a new call during shutdown: %v, want UNAVAILABLE", err)
 	}
 
+	// The metrics listener still answers while the server drains.
+	if resp, err := http.Get(s.metrics); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a scrape during shutdown: %v, %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	for range grpcRuns {
 		err := <-grpcErrs
 		if err == nil {
@@ -232,7 +240,7 @@ func TestShutdownAnswersInFlightMutations(t *testing.T) {
 	if took := time.Since(began); took >= latency {
 		t.Errorf("Shutdown took %v, not bounded by the grace period", took)
 	}
-	for range 3 {
+	for range 4 {
 		if err := <-s.served; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
 			t.Errorf("a listener ended with %v", err)
 		}
