@@ -22,6 +22,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -66,6 +67,13 @@ func newClient(t testing.TB, endpoint string, mod ...func(*backend.Config)) *bac
 		t.Fatal(err)
 	}
 	return c
+}
+
+// memUpstream serves h in memory, for tests in a testing/synctest bubble: the endpoint, and the
+// option that makes newClient reach it.
+func memUpstream(t testing.TB, h http.Handler) (string, func(*backend.Config)) {
+	s := testutil.NewMemServer(t, h)
+	return s.URL + "/iaas/", func(cfg *backend.Config) { cfg.HTTPClient = s.Client() }
 }
 
 // escape is an independent RFC 3986 encoder for the test's signature check.
@@ -342,13 +350,21 @@ func TestInvokeMethodErrors(t *testing.T) {
 
 // rawServer accepts TCP connections and hands each to handle.
 func rawServer(t *testing.T, handle func(net.Conn)) string {
+	endpoint, _ := rawServerStop(t, handle)
+	return endpoint
+}
+
+// rawServerStop is rawServer with a stop function that closes the listener and waits for every
+// connection's handle to return.
+func rawServerStop(t *testing.T, handle func(net.Conn)) (string, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	stop := func() { ln.Close(); wg.Wait() }
+	t.Cleanup(stop)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -365,7 +381,7 @@ func rawServer(t *testing.T, handle func(net.Conn)) string {
 			}()
 		}
 	}()
-	return "http://" + ln.Addr().String() + "/iaas/"
+	return "http://" + ln.Addr().String() + "/iaas/", stop
 }
 
 // reset closes conn with a TCP RST.
@@ -525,7 +541,7 @@ func TestConnectionResetAfterWriteMayHaveApplied(t *testing.T) {
 // change state) when a kept-alive connection closes after the request was written.
 func TestReusedConnectionNotReplayed(t *testing.T) {
 	var requests atomic.Int32
-	endpoint := rawServer(t, func(conn net.Conn) {
+	endpoint, stop := rawServerStop(t, func(conn net.Conn) {
 		br := bufio.NewReader(conn)
 		for {
 			if _, err := http.ReadRequest(br); err != nil {
@@ -539,7 +555,13 @@ func TestReusedConnectionNotReplayed(t *testing.T) {
 			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		}
 	})
-	c := newClient(t, endpoint)
+	// A replay needs a new connection (the first one was reset): count the dials.
+	var dials atomic.Int32
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	c := newClient(t, endpoint, func(cfg *backend.Config) { cfg.HTTPClient = &http.Client{Transport: tr} })
 	if _, err := c.Call(context.Background(), "DescribeZones", nil, false); err != nil {
 		t.Fatal(err)
 	}
@@ -550,26 +572,39 @@ func TestReusedConnectionNotReplayed(t *testing.T) {
 	if _, ei := info(t, err); ei.GetMetadata()["may_have_applied"] != "true" {
 		t.Errorf("metadata %v", ei.GetMetadata())
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The transport re-sends, if at all, before Call returns; every request it sent is read once the
+	// server's connections have ended.
+	tr.CloseIdleConnections()
+	stop()
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d connections dialed, want 1 (the failed request must not be replayed)", n)
+	}
 	if n := requests.Load(); n != 2 {
 		t.Errorf("upstream saw %d requests, want 2 (the failed one must not be replayed)", n)
 	}
 }
 
+// TestDeadlines runs each case in a synctest bubble with the upstream in memory: deadlines and the
+// upstream's delay are on the bubble's clock.
 func TestDeadlines(t *testing.T) {
-	canceled := make(chan struct{}, 4)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-			canceled <- struct{}{}
-		case <-time.After(5 * time.Second):
-			writeJSON(w, `{"ret_code":0}`)
-		}
-	}))
-	defer up.Close()
+	// upstream answers after 5 s, unless the request is canceled first (it then says so on canceled).
+	upstream := func(t *testing.T) (string, func(*backend.Config), chan struct{}) {
+		canceled := make(chan struct{}, 4)
+		endpoint, mem := memUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+				canceled <- struct{}{}
+			case <-time.After(5 * time.Second):
+				writeJSON(w, `{"ret_code":0}`)
+			}
+		}))
+		return endpoint, mem, canceled
+	}
+	bubble := func(name string, f func(t *testing.T)) { t.Run(name, func(t *testing.T) { synctest.Test(t, f) }) }
 
-	t.Run("caller deadline", func(t *testing.T) {
-		c := newClient(t, up.URL+"/iaas/")
+	bubble("caller deadline", func(t *testing.T) {
+		endpoint, mem, canceled := upstream(t)
+		c := newClient(t, endpoint, mem)
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -586,8 +621,9 @@ func TestDeadlines(t *testing.T) {
 			t.Error("the upstream request was not canceled")
 		}
 	})
-	t.Run("caller cancel", func(t *testing.T) {
-		c := newClient(t, up.URL+"/iaas/")
+	bubble("caller cancel", func(t *testing.T) {
+		endpoint, mem, canceled := upstream(t)
+		c := newClient(t, endpoint, mem)
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		_, err := c.Call(ctx, "DescribeInstances", nil, false)
@@ -596,8 +632,9 @@ func TestDeadlines(t *testing.T) {
 		}
 		<-canceled
 	})
-	t.Run("already expired", func(t *testing.T) {
-		c := newClient(t, up.URL+"/iaas/")
+	bubble("already expired", func(t *testing.T) {
+		endpoint, mem, _ := upstream(t)
+		c := newClient(t, endpoint, mem)
 		ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
 		defer cancel()
 		_, err := c.Call(ctx, "RunInstances", nil, false)
@@ -605,16 +642,18 @@ func TestDeadlines(t *testing.T) {
 			t.Errorf("got %v %v", code, ei)
 		}
 	})
-	t.Run("client timeout without caller deadline", func(t *testing.T) {
-		c := newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) { cfg.Timeout = 100 * time.Millisecond; cfg.MaxAttempts = 1 })
+	bubble("client timeout without caller deadline", func(t *testing.T) {
+		endpoint, mem, canceled := upstream(t)
+		c := newClient(t, endpoint, mem, func(cfg *backend.Config) { cfg.Timeout = 100 * time.Millisecond; cfg.MaxAttempts = 1 })
 		_, err := c.Call(context.Background(), "DescribeInstances", nil, false)
 		if code, ei := info(t, err); code != codes.Unavailable || !strings.Contains(err.Error(), "did not answer within 100ms") || ei.GetMetadata()["may_have_applied"] != "true" {
 			t.Errorf("got %v", err)
 		}
 		<-canceled
 	})
-	t.Run("earlier caller deadline wins over the client timeout", func(t *testing.T) {
-		c := newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) { cfg.Timeout = time.Minute })
+	bubble("earlier caller deadline wins over the client timeout", func(t *testing.T) {
+		endpoint, mem, canceled := upstream(t)
+		c := newClient(t, endpoint, mem, func(cfg *backend.Config) { cfg.Timeout = time.Minute })
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		_, err := c.Call(ctx, "DescribeInstances", nil, false)

@@ -91,7 +91,7 @@ func TestHTTP2MutationNotReplayed(t *testing.T) {
 			c := newClient(t, endpoint, func(cfg *backend.Config) {
 				cfg.HTTPClient = &http.Client{Transport: &http.Transport{Protocols: &protocols}}
 			})
-			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // bounds a hang only
 			defer cancel()
 			_, err := c.Call(ctx, "RunInstances", map[string]string{"image_id": "centos7x64d"}, tt.post)
 			if err == nil {

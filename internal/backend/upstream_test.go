@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -298,8 +299,14 @@ func newClientDefaultAttempts(t *testing.T, endpoint string) int64 {
 }
 
 func TestRetriesStayInsideTheDeadline(t *testing.T) {
-	f, endpoint := newFlaky(t, 1000, answer(5100, "ServerBusy"))
-	c := newClient(t, endpoint, func(cfg *backend.Config) {
+	synctest.Test(t, testRetriesStayInsideTheDeadline)
+}
+
+func testRetriesStayInsideTheDeadline(t *testing.T) {
+	f := &flaky{fail: answer(5100, "ServerBusy")}
+	f.n.Store(1000)
+	endpoint, mem := memUpstream(t, f)
+	c := newClient(t, endpoint, mem, func(cfg *backend.Config) {
 		cfg.MaxAttempts = 1000
 		cfg.RetryBaseDelay = 40 * time.Millisecond
 		cfg.RetryMaxDelay = 200 * time.Millisecond
@@ -320,16 +327,17 @@ func TestRetriesStayInsideTheDeadline(t *testing.T) {
 	}
 }
 
-func TestDefaultTimeout(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func TestDefaultTimeout(t *testing.T) { synctest.Test(t, testDefaultTimeout) }
+
+func testDefaultTimeout(t *testing.T) {
+	endpoint, mem := memUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(300 * time.Millisecond):
 			writeJSON(w, `{"ret_code":0}`)
 		}
 	}))
-	defer up.Close()
-	c := newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) { cfg.DefaultTimeout = 100 * time.Millisecond })
+	c := newClient(t, endpoint, mem, func(cfg *backend.Config) { cfg.DefaultTimeout = 100 * time.Millisecond })
 	start := time.Now()
 	_, err := c.Call(context.Background(), "DescribeInstances", nil, false)
 	if code, ei := info(t, err); code != codes.DeadlineExceeded || ei.GetReason() != "DEADLINE_EXCEEDED" {
@@ -345,7 +353,7 @@ func TestDefaultTimeout(t *testing.T) {
 		t.Errorf("with a 2 s caller deadline: %v", err)
 	}
 	// A negative default means none.
-	c = newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) { cfg.DefaultTimeout = -1 })
+	c = newClient(t, endpoint, mem, func(cfg *backend.Config) { cfg.DefaultTimeout = -1 })
 	if _, err := c.Call(context.Background(), "DescribeInstances", nil, false); err != nil {
 		t.Errorf("without a default deadline: %v", err)
 	}
@@ -419,11 +427,14 @@ func (s *slow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestCoalescingSharesIdenticalReads(t *testing.T) {
+	synctest.Test(t, testCoalescingSharesIdenticalReads)
+}
+
+func testCoalescingSharesIdenticalReads(t *testing.T) {
 	s := &slow{delay: 100 * time.Millisecond}
-	up := httptest.NewServer(s)
-	defer up.Close()
+	endpoint, mem := memUpstream(t, s)
 	rec := &backendtest.Recorder{}
-	c := newClient(t, up.URL+"/iaas/", observe(rec))
+	c := newClient(t, endpoint, mem, observe(rec))
 	const n = 50
 	bodies := make([][]byte, n)
 	var wg sync.WaitGroup
@@ -459,11 +470,14 @@ func TestCoalescingSharesIdenticalReads(t *testing.T) {
 // the caller whose call ran gets the message decoded in the pass that checked ret_code, the others
 // decode their copy of the body; every caller gets a complete message of its own.
 func TestCoalescedTypedCallsGetTheirOwnMessages(t *testing.T) {
+	synctest.Test(t, testCoalescedTypedCallsGetTheirOwnMessages)
+}
+
+func testCoalescedTypedCallsGetTheirOwnMessages(t *testing.T) {
 	s := &slow{delay: 100 * time.Millisecond}
-	up := httptest.NewServer(s)
-	defer up.Close()
+	endpoint, mem := memUpstream(t, s)
 	rec := &backendtest.Recorder{}
-	c := newClient(t, up.URL+"/iaas/", observe(rec))
+	c := newClient(t, endpoint, mem, observe(rec))
 	md := methodByAction(t, "DescribeInstances")
 	const n = 20
 	resps := make([]*iaasv1.DescribeInstancesResponse, n)
@@ -500,10 +514,13 @@ func TestCoalescedTypedCallsGetTheirOwnMessages(t *testing.T) {
 }
 
 func TestCoalescingOnlyIdenticalReads(t *testing.T) {
+	synctest.Test(t, testCoalescingOnlyIdenticalReads)
+}
+
+func testCoalescingOnlyIdenticalReads(t *testing.T) {
 	s := &slow{delay: 50 * time.Millisecond}
-	up := httptest.NewServer(s)
-	defer up.Close()
-	c := newClient(t, up.URL+"/iaas/")
+	endpoint, mem := memUpstream(t, s)
+	c := newClient(t, endpoint, mem)
 	calls := []struct {
 		action string
 		params map[string]string
@@ -536,11 +553,14 @@ func TestCoalescingOnlyIdenticalReads(t *testing.T) {
 }
 
 func TestCoalescedCallerCancelDoesNotCancelOthers(t *testing.T) {
+	synctest.Test(t, testCoalescedCallerCancelDoesNotCancelOthers)
+}
+
+func testCoalescedCallerCancelDoesNotCancelOthers(t *testing.T) {
 	s := &slow{delay: 500 * time.Millisecond}
-	up := httptest.NewServer(s)
-	defer up.Close()
+	endpoint, mem := memUpstream(t, s)
 	rec := &backendtest.Recorder{}
-	c := newClient(t, up.URL+"/iaas/", observe(rec))
+	c := newClient(t, endpoint, mem, observe(rec))
 	leaderCtx, cancelLeader := context.WithCancel(context.Background())
 	leaderErr := make(chan error, 1)
 	go func() {
@@ -553,7 +573,7 @@ func TestCoalescedCallerCancelDoesNotCancelOthers(t *testing.T) {
 		_, err := c.Call(context.Background(), "DescribeInstances", nil, false)
 		followerErr <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // the follower joins the leader's call
+	synctest.Wait() // the follower has joined the leader's call and waits for it
 	cancelLeader()
 	if err := <-leaderErr; status.Code(err) != codes.Canceled {
 		t.Errorf("leader: %v, want CANCELED", err)
@@ -568,10 +588,13 @@ func TestCoalescedCallerCancelDoesNotCancelOthers(t *testing.T) {
 }
 
 func TestCoalescedCallUsesLongestDeadline(t *testing.T) {
+	synctest.Test(t, testCoalescedCallUsesLongestDeadline)
+}
+
+func testCoalescedCallUsesLongestDeadline(t *testing.T) {
 	s := &slow{delay: 200 * time.Millisecond}
-	up := httptest.NewServer(s)
-	defer up.Close()
-	c := newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) { cfg.MaxAttempts = 1 })
+	endpoint, mem := memUpstream(t, s)
+	c := newClient(t, endpoint, mem, func(cfg *backend.Config) { cfg.MaxAttempts = 1 })
 	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	shortErr := make(chan error, 1)
@@ -594,10 +617,13 @@ func TestCoalescedCallUsesLongestDeadline(t *testing.T) {
 }
 
 func TestCoalescedCallStopsWhenEveryoneLeaves(t *testing.T) {
+	synctest.Test(t, testCoalescedCallStopsWhenEveryoneLeaves)
+}
+
+func testCoalescedCallStopsWhenEveryoneLeaves(t *testing.T) {
 	s := &slow{delay: 5 * time.Second}
-	up := httptest.NewServer(s)
-	defer up.Close()
-	c := newClient(t, up.URL+"/iaas/")
+	endpoint, mem := memUpstream(t, s)
+	c := newClient(t, endpoint, mem)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := c.Call(ctx, "DescribeInstances", nil, false); status.Code(err) != codes.DeadlineExceeded {
@@ -611,11 +637,12 @@ func TestCoalescedCallStopsWhenEveryoneLeaves(t *testing.T) {
 	}
 }
 
-func TestCoalescingDisabled(t *testing.T) {
+func TestCoalescingDisabled(t *testing.T) { synctest.Test(t, testCoalescingDisabled) }
+
+func testCoalescingDisabled(t *testing.T) {
 	s := &slow{delay: 50 * time.Millisecond}
-	up := httptest.NewServer(s)
-	defer up.Close()
-	c := newClient(t, up.URL+"/iaas/", func(cfg *backend.Config) { cfg.DisableCoalescing = true })
+	endpoint, mem := memUpstream(t, s)
+	c := newClient(t, endpoint, mem, func(cfg *backend.Config) { cfg.DisableCoalescing = true })
 	var wg sync.WaitGroup
 	for range 5 {
 		wg.Add(1)
@@ -693,14 +720,20 @@ func TestObserver(t *testing.T) {
 	}
 }
 
+// waitFor waits, in a synctest bubble, until cond holds once every goroutine of the bubble is
+// blocked, letting the bubble's clock run for up to 5 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
+	for {
+		synctest.Wait()
+		if cond() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met within 5 s")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // advances the bubble's clock
 	}
 }
 
@@ -726,17 +759,20 @@ func TestEndedContextSpendsNoBudget(t *testing.T) {
 		{"expired mutation", expired, "RunInstances", false, codes.DeadlineExceeded},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			f, endpoint := newFlaky(t, 0, nil)
-			b, _ := budget.New(budget.Config{Limit: 10, Window: time.Minute})
-			c := newClient(t, endpoint, func(cfg *backend.Config) { cfg.Budget = b; cfg.DisableCoalescing = !tt.coalesce })
-			_, err := c.Call(tt.ctx, tt.action, nil, false)
-			if status.Code(err) != tt.want {
-				t.Fatalf("got %v, want %v", err, tt.want)
-			}
-			time.Sleep(20 * time.Millisecond) // a coalesced call runs in its own goroutine
-			if used := b.Stats().Used; used != 0 || f.seen.Load() != 0 {
-				t.Errorf("budget used %d, upstream saw %d; want 0, 0", used, f.seen.Load())
-			}
+			synctest.Test(t, func(t *testing.T) {
+				f := &flaky{}
+				endpoint, mem := memUpstream(t, f)
+				b, _ := budget.New(budget.Config{Limit: 10, Window: time.Minute})
+				c := newClient(t, endpoint, mem, func(cfg *backend.Config) { cfg.Budget = b; cfg.DisableCoalescing = !tt.coalesce })
+				_, err := c.Call(tt.ctx, tt.action, nil, false)
+				if status.Code(err) != tt.want {
+					t.Fatalf("got %v, want %v", err, tt.want)
+				}
+				synctest.Wait() // a coalesced call runs in its own goroutine: it has ended or is blocked
+				if used := b.Stats().Used; used != 0 || f.seen.Load() != 0 {
+					t.Errorf("budget used %d, upstream saw %d; want 0, 0", used, f.seen.Load())
+				}
+			})
 		})
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,13 +15,13 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
@@ -41,23 +39,16 @@ var (
 		FirstPollDelay: 2 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 )
 
-// The emulator is served in memory (bufconn) rather than on loopback, so that the tests can run in a
+// The emulator is served in memory rather than on loopback, so that the tests can run in a
 // testing/synctest bubble: on the bubble's fake clock, jobs and polls keep their timing whatever the
 // machine's load.
 func newEnv(t testing.TB, eo emulator.Options, ho watch.Options) *env {
 	t.Helper()
 	emu := emulator.New(eo)
-	lis := bufconn.Listen(1 << 20)
-	srv := &http.Server{Handler: emu}
-	go func() { _ = srv.Serve(lis) }()
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return lis.DialContext(ctx) }}
-	t.Cleanup(func() {
-		_ = srv.Close()
-		tr.CloseIdleConnections()
-	})
+	up := testutil.NewMemServer(t, emu)
 	be, err := backend.New(backend.Config{
-		Endpoint:    "http://emulator/iaas/",
-		HTTPClient:  &http.Client{Transport: tr},
+		Endpoint:    up.URL + "/iaas/",
+		HTTPClient:  up.Client(),
 		Credentials: signer.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey},
 	})
 	if err != nil {
