@@ -414,20 +414,24 @@ func TestServerCredentialsPlaintextInProcessOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	handshook := make(chan struct{}) // the client stays connected until the server's handshake is over
 	go func() {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err == nil {
 			_, _ = c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
-			time.Sleep(100 * time.Millisecond)
+			<-handshook
 			c.Close()
 		}
 	}()
 	tc, err := ln.Accept()
 	if err != nil {
+		close(handshook)
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	if _, _, err := creds.ServerHandshake(tc); err == nil {
+	_, _, err = creds.ServerHandshake(tc)
+	close(handshook)
+	if err == nil {
 		t.Fatal("a plaintext TCP client passed the TLS handshake")
 	}
 	if _, _, err := creds.ClientHandshake(context.Background(), "x", tc); err == nil || errors.Is(err, nil) {

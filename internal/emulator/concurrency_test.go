@@ -6,18 +6,25 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 )
 
-// TestConcurrentClients runs many clients against one account on the real clock with tiny job
-// durations (run with -race): every job completes, and the emulator starts no goroutines of its
-// own for jobs.
-func TestConcurrentClients(t *testing.T) {
-	emu := emulator.New(emulator.Options{JobPending: 5 * time.Millisecond, JobWorking: 10 * time.Millisecond, Quota: -1})
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
+// TestConcurrentClients runs many clients against one account with tiny job durations (run with
+// -race): every job completes, and the emulator starts no goroutines of its own for jobs. It runs in
+// a synctest bubble, the emulator served in memory: the jobs' timing is on the bubble's clock.
+func TestConcurrentClients(t *testing.T) { synctest.Test(t, testConcurrentClients) }
+
+func testConcurrentClients(t *testing.T) {
+	const pending, working = 5 * time.Millisecond, 10 * time.Millisecond
+	emu := emulator.New(emulator.Options{JobPending: pending, JobWorking: working, Quota: -1})
+	srv := testutil.NewMemServer(t, emu)
+	memClient := func() *client {
+		return newClient(t, srv.URL, time.Now).with(func(c *client) { c.httpc = srv.Client() })
+	}
 	const workers, rounds = 8, 5
 	var wg sync.WaitGroup
 	errs := make(chan string, workers*rounds)
@@ -25,7 +32,7 @@ func TestConcurrentClients(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newClient(t, srv.URL, time.Now)
+			c := memClient()
 			for i := 0; i < rounds; i++ {
 				out := c.call("RunInstances", append(append([]string{}, runArgs...), "count", "2")...)
 				if code(out) != 0 {
@@ -43,7 +50,7 @@ func TestConcurrentClients(t *testing.T) {
 						errs <- "job " + job + " did not finish"
 						break
 					}
-					time.Sleep(2 * time.Millisecond)
+					time.Sleep(2 * time.Millisecond) // the bubble's clock: the job moves on
 				}
 				ids := strs(out["instances"])
 				if out := c.call("TerminateInstances", "instances.1", ids[0], "instances.2", ids[1]); code(out) != 0 {
@@ -57,7 +64,7 @@ func TestConcurrentClients(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(pending + working) // the bubble's clock: the last TerminateInstances jobs end
 	st := emu.Stats().Keys[emulator.DefaultAccessKeyID]
 	if st.Jobs["successful"] != 2*workers*rounds || st.Resources["instance"] != 0 {
 		t.Fatalf("jobs %v, live instances %d", st.Jobs, st.Resources["instance"])
@@ -65,7 +72,7 @@ func TestConcurrentClients(t *testing.T) {
 
 	// Thousands of pending jobs cost no goroutines.
 	before := runtime.NumGoroutine()
-	c := newClient(t, srv.URL, time.Now)
+	c := memClient()
 	for i := 0; i < 200; i++ {
 		c.ok("CreateVolumes", "size", "10", "count", "5")
 	}
