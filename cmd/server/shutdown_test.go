@@ -76,10 +76,11 @@ type result struct {
 // TestGracefulShutdown cancels run's context (what SIGTERM does) while a slow call is in flight over
 // gRPC and over REST, a job watch is open and a client watches health: health turns NOT_SERVING, the
 // watch ends UNAVAILABLE, new calls are refused, the slow calls complete OK, and run returns well
-// within the grace period.
+// within the grace period: once they complete, not when the grace period (longer than r.stop waits)
+// ends.
 func TestGracefulShutdown(t *testing.T) {
 	const latency = 1500 * time.Millisecond
-	const grace = 10 * time.Second
+	const grace = 10 * time.Minute
 	up := slowUpstream(t, latency, "DescribeZones")
 	r := start(t, append(up.args, "-shutdown-grace", grace.String()), nil)
 	ctx := ctxT(t)
@@ -122,8 +123,6 @@ func TestGracefulShutdown(t *testing.T) {
 		slowREST <- result{code: resp.StatusCode}
 	}()
 	wait(t, ctx, up.arrived, "DescribeZones", 2) // both slow calls are now waiting on the upstream
-
-	began := time.Now()
 	r.cancel()
 
 	// Health turns NOT_SERVING (seen by the health watch, and by the plaintext health listener).
@@ -158,12 +157,9 @@ func TestGracefulShutdown(t *testing.T) {
 	if res := <-slowREST; res.err != nil || res.code != 200 {
 		t.Fatalf("the in-flight REST call: %d, %v", res.code, res.err)
 	}
-	// run returns, well within the grace period.
+	// run returns, well within the grace period: r.stop waits far less than the grace.
 	if err := r.stop(t); err != nil {
 		t.Fatalf("run = %v", err)
-	}
-	if took := time.Since(began); took > grace/2 {
-		t.Fatalf("shutdown took %v", took)
 	}
 	if !strings.Contains(r.logs.String(), "msg=stopped") {
 		t.Fatalf("logs:\n%s", r.logs)
@@ -171,10 +167,11 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 // TestShutdownGraceCutsStragglers: a call still running when the grace period ends is cut, and run
-// returns right after the grace period.
+// returns right after the grace period, not when the straggler's upstream answers (later than r.stop
+// waits).
 func TestShutdownGraceCutsStragglers(t *testing.T) {
 	const grace = 500 * time.Millisecond
-	up := slowUpstream(t, 10*time.Second, "DescribeZones")
+	up := slowUpstream(t, 10*time.Minute, "DescribeZones")
 	r := start(t, append(up.args, "-shutdown-grace", grace.String()), nil)
 	conn := dial(t, r.addrs.GRPC, nil)
 	slow := make(chan error, 1)
@@ -183,12 +180,8 @@ func TestShutdownGraceCutsStragglers(t *testing.T) {
 		slow <- err
 	}()
 	wait(t, ctxT(t), up.arrived, "DescribeZones", 1)
-	began := time.Now()
 	if err := r.stop(t); err != nil {
 		t.Fatalf("run = %v", err)
-	}
-	if took := time.Since(began); took > grace+2*time.Second {
-		t.Fatalf("run returned %v after the cancel, grace %v", took, grace)
 	}
 	if err := <-slow; status.Code(err) != codes.Unavailable {
 		t.Fatalf("the straggler: %v, want UNAVAILABLE", err)
