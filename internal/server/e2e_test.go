@@ -22,6 +22,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/backend"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 )
 
 // stack is a facade wired to an emulator: a gRPC client over bufconn and a REST base URL over httptest.
@@ -37,6 +38,18 @@ func newStack(t *testing.T, secret string) *stack {
 	emu := emulator.New(emulator.Options{JobPending: 20 * time.Millisecond, JobWorking: 50 * time.Millisecond, Quota: -1})
 	return newUpStackOn(t, emu, func(c *backend.Config) { c.Credentials.SecretAccessKey = secret }).stack
 }
+
+// newClockedStack is newStack with the emulator on a clock of the test's own: its jobs end when the
+// test advances the clock past jobTime, not after a wait on the machine's clock.
+func newClockedStack(t *testing.T) (*stack, *testutil.ManualClock) {
+	t.Helper()
+	clock := testutil.NewManualClock(time.Now()) // near the real time: the emulator checks request time stamps
+	emu := emulator.New(emulator.Options{JobPending: 20 * time.Millisecond, JobWorking: 50 * time.Millisecond, Quota: -1, Now: clock.Now})
+	return newUpStackOn(t, emu, nil).stack, clock
+}
+
+// jobTime is how long the jobs of newClockedStack take.
+const jobTime = 70 * time.Millisecond
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -71,7 +84,7 @@ func waitJob(t *testing.T, ctx context.Context, jobs iaasv1.JobServiceClient, id
 }
 
 func TestGRPCInstanceLifecycle(t *testing.T) {
-	s := newStack(t, emulator.DefaultSecretAccessKey)
+	s, clock := newClockedStack(t)
 	ctx := ctxT(t)
 	inst := iaasv1.NewInstanceServiceClient(s.conn)
 	jobs := iaasv1.NewJobServiceClient(s.conn)
@@ -90,6 +103,7 @@ func TestGRPCInstanceLifecycle(t *testing.T) {
 	if len(run.GetInstances()) != 2 || run.GetJobId() == "" {
 		t.Fatalf("RunInstances = %v, want 2 instances and a job", run)
 	}
+	clock.Advance(jobTime)
 	if got := waitJob(t, ctx, jobs, run.GetJobId()); got != "successful" {
 		t.Fatalf("RunInstances job ended %q", got)
 	}
@@ -113,6 +127,7 @@ func TestGRPCInstanceLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TerminateInstances: %v", err)
 	}
+	clock.Advance(jobTime)
 	if got := waitJob(t, ctx, jobs, term.GetJobId()); got != "successful" {
 		t.Fatalf("TerminateInstances job ended %q", got)
 	}
@@ -215,7 +230,7 @@ func restCall(t *testing.T, method, u, body string) (int, map[string]any) {
 }
 
 func TestRESTInstanceLifecycle(t *testing.T) {
-	s := newStack(t, emulator.DefaultSecretAccessKey)
+	s, clock := newClockedStack(t)
 	code, run := restCall(t, "POST", s.rest+"/v1/iaas/RunInstances",
 		`{"image_id":"centos7x64d","instance_type":"c1m1","login_mode":"passwd","login_passwd":"Passw0rd1","vxnets":["vxnet-0"]}`)
 	if code != 200 {
@@ -227,20 +242,13 @@ func TestRESTInstanceLifecycle(t *testing.T) {
 		t.Fatalf("RunInstances = %v, want job_id and one instance", run)
 	}
 	id := ids[0].(string)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		code, jobs := restCall(t, "GET", s.rest+"/v1/iaas/DescribeJobs?jobs="+url.QueryEscape(jobID), "")
-		if code != 200 {
-			t.Fatalf("GET DescribeJobs: %d %v", code, jobs)
-		}
-		set, _ := jobs["job_set"].([]any)
-		if len(set) == 1 && set[0].(map[string]any)["status"] == "successful" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s not successful: %v", jobID, jobs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	clock.Advance(jobTime)
+	code, jobs := restCall(t, "GET", s.rest+"/v1/iaas/DescribeJobs?jobs="+url.QueryEscape(jobID), "")
+	if code != 200 {
+		t.Fatalf("GET DescribeJobs: %d %v", code, jobs)
+	}
+	if set, _ := jobs["job_set"].([]any); len(set) != 1 || set[0].(map[string]any)["status"] != "successful" {
+		t.Fatalf("job %s not successful: %v", jobID, jobs)
 	}
 	code, desc := restCall(t, "GET", s.rest+"/v1/iaas/DescribeInstances?instances="+id, "")
 	if code != 200 {

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -166,11 +165,16 @@ func TestNoSecretInLogsErrorsMetricsOrTraces(t *testing.T) {
 		}
 	}
 
-	// Let the watch pollers' and servers' last lines land, then collect logs, metrics and spans.
-	time.Sleep(50 * time.Millisecond)
+	// Scrape, then stop the pollers and servers: once every call has finished, their spans have ended
+	// and their last log lines are in. Then collect logs, metrics and spans.
+	scrapes := map[*obsStack]string{}
+	for _, s := range []*obsStack{good, wrong} {
+		scrapes[s] = s.scrape(t)
+		s.quiesce()
+	}
 	var telemetryOut strings.Builder
 	for _, s := range []*obsStack{good, wrong} {
-		m := s.scrape(t)
+		m := scrapes[s]
 		telemetryOut.WriteString(m)
 		for _, sp := range s.spans.Ended() {
 			fmt.Fprintf(&telemetryOut, "span %q %v %q\n", sp.Name(), sp.Status().Code, sp.Status().Description)

@@ -94,6 +94,7 @@ type obsStack struct {
 	upstream *observedUpstream
 	conn     *grpc.ClientConn
 	rest     string
+	restSrv  *httptest.Server
 	srv      *server.Server
 	tel      *telemetry.Telemetry
 	spans    *tracetest.SpanRecorder
@@ -175,8 +176,16 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 	}
 	rest := httptest.NewServer(h)
 	t.Cleanup(rest.Close)
-	s.rest = rest.URL
+	s.rest, s.restSrv = rest.URL, rest
 	return s
+}
+
+// quiesce waits until every call has finished (REST requests, gRPC calls, watches: the Hub is
+// closed), so that their spans have ended and their log lines are written. The stack serves no more.
+func (s *obsStack) quiesce() {
+	s.hub.Close()
+	s.restSrv.Close()
+	s.srv.GracefulStop()
 }
 
 // get performs a REST request and returns the response (body read) and the body.
@@ -372,18 +381,12 @@ func TestMetricsContent(t *testing.T) {
 	}
 
 	stopWatch()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		m = s.scrape(t)
-		v, _ := metricValue(t, m, telemetry.MetricWatchStreams, nil)
-		f, _ := metricValue(t, m, telemetry.MetricRPCInFlight, map[string]string{"grpc_method": "WatchJobs"})
-		if v == 0 && f == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the watch ended: %v watch streams, %v in flight", v, f)
-		}
-		time.Sleep(10 * time.Millisecond)
+	s.srv.GracefulStop() // returns once the canceled watch's handler and its telemetry are done
+	m = s.scrape(t)
+	v, _ := metricValue(t, m, telemetry.MetricWatchStreams, nil)
+	f, _ := metricValue(t, m, telemetry.MetricRPCInFlight, map[string]string{"grpc_method": "WatchJobs"})
+	if v != 0 || f != 0 {
+		t.Fatalf("after the watch ended: %v watch streams, %v in flight", v, f)
 	}
 	wantMetric(t, m, handled, map[string]string{"grpc_method": "WatchJobs", "grpc_type": "server_stream", "grpc_code": "Canceled"}, 1)
 }
@@ -436,29 +439,24 @@ func TestMetricsRetriesAndCoalescing(t *testing.T) {
 	}
 }
 
-// spansOf waits until the recorder holds spans of trace id matching pred, and returns them.
-func waitSpans(t *testing.T, rec *tracetest.SpanRecorder, tid trace.TraceID, ok func([]sdktrace.ReadOnlySpan) bool) []sdktrace.ReadOnlySpan {
+// spansOf returns the ended spans of trace id tid, which must satisfy ok; call it once the calls of
+// the trace have finished (obsStack.quiesce).
+func spansOf(t *testing.T, rec *tracetest.SpanRecorder, tid trace.TraceID, ok func([]sdktrace.ReadOnlySpan) bool) []sdktrace.ReadOnlySpan {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var got []sdktrace.ReadOnlySpan
-		for _, s := range rec.Ended() {
-			if s.SpanContext().TraceID() == tid {
-				got = append(got, s)
-			}
+	var got []sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.SpanContext().TraceID() == tid {
+			got = append(got, s)
 		}
-		if ok(got) {
-			return got
-		}
-		if time.Now().After(deadline) {
-			var names []string
-			for _, s := range got {
-				names = append(names, s.SpanKind().String()+" "+s.Name())
-			}
-			t.Fatalf("spans of trace %s: %v", tid, names)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	if !ok(got) {
+		var names []string
+		for _, s := range got {
+			names = append(names, s.SpanKind().String()+" "+s.Name())
+		}
+		t.Fatalf("spans of trace %s: %v", tid, names)
+	}
+	return got
 }
 
 func findSpan(spans []sdktrace.ReadOnlySpan, kind trace.SpanKind, name string) sdktrace.ReadOnlySpan {
@@ -478,6 +476,7 @@ func TestTracePropagationRESTToUpstream(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET DescribeZones: %d %s", resp.StatusCode, body)
 	}
+	s.quiesce()
 	tid, _ := trace.TraceIDFromHex(callerTrace)
 	want := []struct {
 		kind trace.SpanKind
@@ -488,7 +487,7 @@ func TestTracePropagationRESTToUpstream(t *testing.T) {
 		{trace.SpanKindServer, "qingcloud.iaas.v1.ZoneService/DescribeZones"}, // otelgrpc on the server
 		{trace.SpanKindClient, "QingCloud DescribeZones"},                     // the backend's transport
 	}
-	spans := waitSpans(t, s.spans, tid, func(got []sdktrace.ReadOnlySpan) bool {
+	spans := spansOf(t, s.spans, tid, func(got []sdktrace.ReadOnlySpan) bool {
 		for _, w := range want {
 			if findSpan(got, w.kind, w.name) == nil {
 				return false
@@ -544,8 +543,16 @@ func TestTracePropagationGRPC(t *testing.T) {
 	if _, err := iaasv1.NewZoneServiceClient(s.conn).DescribeZones(ctx, &iaasv1.DescribeZonesRequest{}); err != nil {
 		t.Fatal(err)
 	}
+	// Probes, which must not be traced.
+	if _, err := healthpb.NewHealthClient(s.conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := s.do(t, "GET", "/healthz", "", nil); resp.StatusCode != 200 {
+		t.Fatalf("GET /healthz: %d", resp.StatusCode)
+	}
+	s.quiesce()
 	tid, _ := trace.TraceIDFromHex(callerTrace)
-	spans := waitSpans(t, s.spans, tid, func(got []sdktrace.ReadOnlySpan) bool {
+	spans := spansOf(t, s.spans, tid, func(got []sdktrace.ReadOnlySpan) bool {
 		return findSpan(got, trace.SpanKindServer, "qingcloud.iaas.v1.ZoneService/DescribeZones") != nil &&
 			findSpan(got, trace.SpanKindClient, "QingCloud DescribeZones") != nil
 	})
@@ -556,12 +563,6 @@ func TestTracePropagationGRPC(t *testing.T) {
 	}
 
 	// Probes are not traced.
-	if _, err := healthpb.NewHealthClient(s.conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	if resp, _ := s.do(t, "GET", "/healthz", "", nil); resp.StatusCode != 200 {
-		t.Fatalf("GET /healthz: %d", resp.StatusCode)
-	}
 	for _, sp := range s.spans.Ended() {
 		if strings.Contains(sp.Name(), "Health") || strings.Contains(sp.Name(), "healthz") {
 			t.Errorf("a probe was traced: %s %q", sp.SpanKind(), sp.Name())
