@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/grpc"
@@ -34,6 +35,22 @@ type served struct {
 
 func serve(t *testing.T, e *env) *served {
 	t.Helper()
+	srv, s := serveGRPC(t, e)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h, err := srv.HTTPHandler(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := httptest.NewServer(h)
+	t.Cleanup(rest.Close)
+	s.rest = rest.URL
+	return s
+}
+
+// serveGRPC is serve without the REST listener (all in memory, so it can run in a synctest bubble).
+func serveGRPC(t *testing.T, e *env) (*server.Server, *served) {
+	t.Helper()
 	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: e.be, Zone: "pek3a"}, Watch: e.hub.Service()})
 	if err != nil {
 		t.Fatal(err)
@@ -48,15 +65,7 @@ func serve(t *testing.T, e *env) *served {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	h, err := srv.HTTPHandler(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rest := httptest.NewServer(h)
-	t.Cleanup(rest.Close)
-	return &served{rest: rest.URL, grpc: iaasv1.NewWatchServiceClient(conn)}
+	return srv, &served{grpc: iaasv1.NewWatchServiceClient(conn)}
 }
 
 // ndjsonLine is one line of a REST stream.
@@ -202,12 +211,15 @@ func TestRESTWaitJobsAndWatchResources(t *testing.T) {
 	}
 }
 
-func TestGRPCWatchJobs(t *testing.T) {
+// TestGRPCWatchJobs runs in a synctest bubble: the 300 ms deadline is on the bubble's clock.
+func TestGRPCWatchJobs(t *testing.T) { synctest.Test(t, testGRPCWatchJobs) }
+
+func testGRPCWatchJobs(t *testing.T) {
 	eo := quickJobs
 	eo.JobWorking = time.Minute
 	e := newEnv(t, eo, quickHub)
 	job, _ := e.runInstances(t, 1)
-	s := serve(t, e)
+	_, s := serveGRPC(t, e)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
