@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -25,11 +24,14 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 )
 
-// served is the facade server with the Hub as its WatchService: a REST base URL and a gRPC client.
+// served is the facade server with the Hub as its WatchService: a REST base URL with its HTTP client,
+// and a gRPC client.
 type served struct {
 	rest string
+	http *http.Client
 	grpc iaasv1.WatchServiceClient
 }
 
@@ -42,13 +44,12 @@ func serve(t *testing.T, e *env) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rest := httptest.NewServer(h)
-	t.Cleanup(rest.Close)
-	s.rest = rest.URL
+	rest := testutil.NewMemServer(t, h) // in memory, like gRPC: the tests can run in a synctest bubble
+	s.rest, s.http = rest.URL, rest.Client()
 	return s
 }
 
-// serveGRPC is serve without the REST listener (all in memory, so it can run in a synctest bubble).
+// serveGRPC is serve without the REST listener.
 func serveGRPC(t *testing.T, e *env) (*server.Server, *served) {
 	t.Helper()
 	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: e.be, Zone: "pek3a"}, Watch: e.hub.Service()})
@@ -87,9 +88,9 @@ type ndjsonLine struct {
 }
 
 // getNDJSON GETs a stream and returns its lines, checking the status and content type.
-func getNDJSON(t *testing.T, u string) []ndjsonLine {
+func getNDJSON(t *testing.T, c *http.Client, u string) []ndjsonLine {
 	t.Helper()
-	resp, err := http.Get(u)
+	resp, err := c.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,9 @@ func getNDJSON(t *testing.T, u string) []ndjsonLine {
 	return lines
 }
 
-func TestRESTWatchJobsNDJSON(t *testing.T) {
+func TestRESTWatchJobsNDJSON(t *testing.T) { synctest.Test(t, testRESTWatchJobsNDJSON) }
+
+func testRESTWatchJobsNDJSON(t *testing.T) {
 	e := newEnv(t, quickJobs, quickHub)
 	ok, _ := e.runInstances(t, 1)
 	e.emu.SetFaults(emulator.Faults{FailActions: []string{"RunInstances"}})
@@ -128,7 +131,7 @@ func TestRESTWatchJobsNDJSON(t *testing.T) {
 	e.emu.SetFaults(emulator.Faults{})
 	s := serve(t, e)
 
-	lines := getNDJSON(t, s.rest+"/v1/iaas/jobs:watch?job_ids="+ok+"&job_ids="+bad)
+	lines := getNDJSON(t, s.http, s.rest+"/v1/iaas/jobs:watch?job_ids="+ok+"&job_ids="+bad)
 	seen := map[string]int{}
 	final := map[string]bool{}
 	for i, l := range lines {
@@ -170,7 +173,7 @@ func TestRESTWatchJobsNDJSON(t *testing.T) {
 	}
 
 	// An unknown job: the stream fails before its first message, so the gateway answers an error.
-	resp, err := http.Get(s.rest + "/v1/iaas/jobs:watch?job_ids=j-nosuchjob")
+	resp, err := s.http.Get(s.rest + "/v1/iaas/jobs:watch?job_ids=j-nosuchjob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +185,15 @@ func TestRESTWatchJobsNDJSON(t *testing.T) {
 }
 
 func TestRESTWaitJobsAndWatchResources(t *testing.T) {
+	synctest.Test(t, testRESTWaitJobsAndWatchResources)
+}
+
+func testRESTWaitJobsAndWatchResources(t *testing.T) {
 	e := newEnv(t, quickJobs, quickHub)
 	job, insts := e.runInstances(t, 1)
 	s := serve(t, e)
 
-	resp, err := http.Post(s.rest+"/v1/iaas/jobs:wait", "application/json", strings.NewReader(`{"job_ids":["`+job+`"]}`))
+	resp, err := s.http.Post(s.rest+"/v1/iaas/jobs:wait", "application/json", strings.NewReader(`{"job_ids":["`+job+`"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +211,7 @@ func TestRESTWaitJobsAndWatchResources(t *testing.T) {
 	}
 
 	q := url.Values{"kind": {"instance"}, "resource_ids": insts, "target_status": {"running"}}
-	lines := getNDJSON(t, s.rest+"/v1/iaas/resources:watch?"+q.Encode())
+	lines := getNDJSON(t, s.http, s.rest+"/v1/iaas/resources:watch?"+q.Encode())
 	last := lines[len(lines)-1]
 	if last.Result == nil || last.Result.Resource["settled"] != true || last.Result.Resource["private_ip"] == "" {
 		t.Fatalf("last line %+v, want the instance settled with a private IP", last)
