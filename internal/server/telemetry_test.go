@@ -185,7 +185,7 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 func (s *obsStack) quiesce() {
 	s.hub.Close()
 	s.restSrv.Close()
-	s.srv.GracefulStop()
+	s.srv.GRPC().GracefulStop()
 }
 
 // get performs a REST request and returns the response (body read) and the body.
@@ -381,7 +381,7 @@ func TestMetricsContent(t *testing.T) {
 	}
 
 	stopWatch()
-	s.srv.GracefulStop() // returns once the canceled watch's handler and its telemetry are done
+	s.srv.GRPC().GracefulStop() // returns once the canceled watch's handler and its telemetry are done
 	m = s.scrape(t)
 	v, _ := metricValue(t, m, telemetry.MetricWatchStreams, nil)
 	f, _ := metricValue(t, m, telemetry.MetricRPCInFlight, map[string]string{"grpc_method": "WatchJobs"})
