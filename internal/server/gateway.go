@@ -30,6 +30,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/idempotency"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/operations"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/restjson"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 )
 
@@ -79,7 +80,7 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 	}()
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &jsonMarshaler{runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true},
+			MarshalOptions:   restjson.Options,
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false, RecursionLimit: recursionLimit},
 		}}),
 		runtime.WithErrorHandler(writeError),
@@ -204,7 +205,16 @@ func outgoingHeader(k string) (string, bool) {
 const StreamContentType = "application/x-ndjson"
 
 // jsonMarshaler is grpc-gateway's JSONPb with QingCloud's snake_case names, announcing NDJSON for streams.
+// It writes messages with package restjson: the same JSON as JSONPb's protojson, without its reflection.
 type jsonMarshaler struct{ runtime.JSONPb }
+
+// Marshal implements runtime.Marshaler.
+func (j *jsonMarshaler) Marshal(v any) ([]byte, error) {
+	if m, ok := v.(proto.Message); ok && m != nil {
+		return restjson.Marshal(m)
+	}
+	return j.JSONPb.Marshal(v)
+}
 
 // StreamContentType implements runtime.StreamContentType.
 func (*jsonMarshaler) StreamContentType(any) string { return StreamContentType }

@@ -1,0 +1,482 @@
+// Package restjson writes messages as the REST API's JSON: the same JSON as protojson with
+// UseProtoNames and EmitDefaultValues (QingCloud's snake_case names; scalars without presence always,
+// unset fields with presence never, empty lists and maps as [] and {}), from a plan compiled once per
+// message type instead of protojson's per-call reflection, field sorting and closures. The output
+// differs from protojson's only in whitespace, which protojson randomizes on purpose: restjson writes
+// none. Whatever the plan does not cover (well-known types other than Timestamp, Struct, Value and
+// ListValue; extensions; values protojson refuses, such as invalid UTF-8) is left to protojson, so the
+// answer or the error is protojson's.
+package restjson
+
+import (
+	"encoding/base64"
+	"errors"
+	"math"
+	"math/bits"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Options are the protojson options whose output restjson reproduces.
+var Options = protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true}
+
+// errFallback makes Marshal hand the message to protojson.
+var errFallback = errors.New("restjson: left to protojson")
+
+// Marshal returns the JSON of m, in a buffer of the size of the last answer of its type.
+func Marshal(m proto.Message) ([]byte, error) {
+	if m == nil || !m.ProtoReflect().IsValid() {
+		return Options.Marshal(m)
+	}
+	rm := m.ProtoReflect()
+	p := planOf(rm.Descriptor())
+	out, err := p.append(make([]byte, 0, min(max(p.lastSize.Load(), 256), 4<<20)), rm)
+	if err != nil {
+		return Options.Marshal(m)
+	}
+	p.lastSize.Store(int64(len(out) + len(out)/8))
+	return out, nil
+}
+
+// Append appends the JSON of m to b.
+func Append(b []byte, m proto.Message) ([]byte, error) {
+	if m == nil || !m.ProtoReflect().IsValid() { // a nil message
+		return Options.MarshalAppend(b, m)
+	}
+	rm := m.ProtoReflect()
+	out, err := planOf(rm.Descriptor()).append(b, rm)
+	if err != nil {
+		return Options.MarshalAppend(b, m)
+	}
+	return out, nil
+}
+
+// kind is how a message type is written.
+type kind uint8
+
+const (
+	kindObject    kind = iota // its fields, as an object
+	kindTimestamp             // RFC 3339, Z, 0/3/6/9 fractional digits
+	kindStruct                // google.protobuf.Struct: an object of Values
+	kindValue                 // google.protobuf.Value: the JSON value of its kind
+	kindList                  // google.protobuf.ListValue: an array of Values
+	kindOther                 // another well-known type, or extensions: protojson
+)
+
+// plan is how to write one message type.
+type plan struct {
+	lastSize atomic.Int64 // bytes: the size of the last JSON written (plus an eighth), to size the next buffer
+
+	kind   kind
+	fields []field
+	// For Timestamp: seconds and nanos. For Struct: fields. For Value: its oneof. For ListValue: values.
+	a, b protoreflect.FieldDescriptor
+	od   protoreflect.OneofDescriptor
+}
+
+// field is one field of a kindObject message, in declaration order.
+type field struct {
+	fd       protoreflect.FieldDescriptor
+	name     string // `"name":`
+	optional bool   // skipped when unset: it has presence or belongs to a oneof
+	elem     *plan  // the plan of a message field, list element or map value
+}
+
+var plans sync.Map // protoreflect.FullName → *plan
+
+func planOf(md protoreflect.MessageDescriptor) *plan {
+	if p, ok := plans.Load(md.FullName()); ok {
+		return p.(*plan)
+	}
+	building := map[protoreflect.FullName]*plan{}
+	p := compile(md, building)
+	for n, q := range building {
+		plans.LoadOrStore(n, q)
+	}
+	return p
+}
+
+func compile(md protoreflect.MessageDescriptor, building map[protoreflect.FullName]*plan) *plan {
+	if p, ok := building[md.FullName()]; ok {
+		return p // a recursive type: the plan is being filled
+	}
+	if p, ok := plans.Load(md.FullName()); ok {
+		return p.(*plan)
+	}
+	p := &plan{}
+	building[md.FullName()] = p
+	fds := md.Fields()
+	switch md.FullName() {
+	case "google.protobuf.Timestamp":
+		p.kind, p.a, p.b = kindTimestamp, fds.ByName("seconds"), fds.ByName("nanos")
+		return p
+	case "google.protobuf.Struct":
+		p.kind, p.a = kindStruct, fds.ByName("fields")
+		return p
+	case "google.protobuf.Value":
+		p.kind, p.od = kindValue, md.Oneofs().ByName("kind")
+		return p
+	case "google.protobuf.ListValue":
+		p.kind, p.a = kindList, fds.ByName("values")
+		return p
+	}
+	if md.ParentFile().Package() == "google.protobuf" || md.ExtensionRanges().Len() > 0 {
+		p.kind = kindOther
+		return p
+	}
+	for i := 0; i < fds.Len(); i++ {
+		fd := fds.Get(i)
+		if fd.Cardinality() == protoreflect.Required {
+			p.kind, p.fields = kindOther, nil // protojson checks that required fields are set
+			return p
+		}
+		f := field{fd: fd, name: quotedName(fd.TextName()), optional: fd.HasPresence() || fd.ContainingOneof() != nil}
+		vd := fd
+		if fd.IsMap() {
+			vd = fd.MapValue()
+		}
+		if vd.Kind() == protoreflect.MessageKind || vd.Kind() == protoreflect.GroupKind {
+			f.elem = compile(vd.Message(), building)
+		}
+		p.fields = append(p.fields, f)
+	}
+	return p
+}
+
+// quotedName is `"name":`. Field names are ASCII identifiers: nothing to escape.
+func quotedName(name string) string { return strconv.Quote(name) + ":" }
+
+func (p *plan) append(b []byte, m protoreflect.Message) ([]byte, error) {
+	switch p.kind {
+	case kindTimestamp:
+		return appendTimestamp(b, m.Get(p.a).Int(), m.Get(p.b).Int())
+	case kindStruct:
+		return appendStruct(b, m.Get(p.a).Map())
+	case kindValue:
+		return appendValue(b, m, p.od)
+	case kindList:
+		return appendList(b, m.Get(p.a).List())
+	case kindOther:
+		return nil, errFallback
+	}
+	b = append(b, '{')
+	first := true
+	var err error
+	for i := range p.fields {
+		f := &p.fields[i]
+		if f.optional && !m.Has(f.fd) {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, f.name...)
+		switch {
+		case f.fd.IsList():
+			b, err = appendListField(b, m.Get(f.fd).List(), f)
+		case f.fd.IsMap():
+			b, err = appendMapField(b, m.Get(f.fd).Map(), f)
+		default:
+			b, err = appendSingular(b, m.Get(f.fd), f.fd, f.elem)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+func appendListField(b []byte, l protoreflect.List, f *field) ([]byte, error) {
+	b = append(b, '[')
+	var err error
+	for i := 0; i < l.Len(); i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendSingular(b, l.Get(i), f.fd, f.elem); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+// mapEntry is a map entry, for sorting.
+type mapEntry struct {
+	k protoreflect.MapKey
+	v protoreflect.Value
+}
+
+// sortedEntries returns the entries of m in protojson's order: false before true, numbers
+// ascending, strings by UTF-8 bytes.
+func sortedEntries(m protoreflect.Map) []mapEntry {
+	es := make([]mapEntry, 0, m.Len())
+	m.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+		es = append(es, mapEntry{k, v})
+		return true
+	})
+	slices.SortFunc(es, func(x, y mapEntry) int {
+		switch xv := x.k.Interface().(type) {
+		case bool:
+			yv := y.k.Bool()
+			switch {
+			case xv == yv:
+				return 0
+			case !xv:
+				return -1
+			}
+			return 1
+		case int32, int64:
+			return cmpOrdered(x.k.Int(), y.k.Int())
+		case uint32, uint64:
+			return cmpOrdered(x.k.Uint(), y.k.Uint())
+		}
+		return cmpOrdered(x.k.String(), y.k.String())
+	})
+	return es
+}
+
+func cmpOrdered[T int64 | uint64 | string](x, y T) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func appendMapField(b []byte, m protoreflect.Map, f *field) ([]byte, error) {
+	b = append(b, '{')
+	var err error
+	for i, e := range sortedEntries(m) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendString(b, e.k.String()); err != nil {
+			return nil, err
+		}
+		b = append(b, ':')
+		if b, err = appendSingular(b, e.v, f.fd.MapValue(), f.elem); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+func appendSingular(b []byte, v protoreflect.Value, fd protoreflect.FieldDescriptor, elem *plan) ([]byte, error) {
+	switch fd.Kind() {
+	case protoreflect.BoolKind:
+		return strconv.AppendBool(b, v.Bool()), nil
+	case protoreflect.StringKind:
+		return appendString(b, v.String())
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		return strconv.AppendInt(b, v.Int(), 10), nil
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return strconv.AppendUint(b, v.Uint(), 10), nil
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		b = append(b, '"')
+		return append(strconv.AppendInt(b, v.Int(), 10), '"'), nil
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		b = append(b, '"')
+		return append(strconv.AppendUint(b, v.Uint(), 10), '"'), nil
+	case protoreflect.FloatKind:
+		return appendFloat(b, v.Float(), 32), nil
+	case protoreflect.DoubleKind:
+		return appendFloat(b, v.Float(), 64), nil
+	case protoreflect.BytesKind:
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, v.Bytes())
+		return append(b, '"'), nil
+	case protoreflect.EnumKind:
+		if fd.Enum().FullName() == "google.protobuf.NullValue" {
+			return append(b, "null"...), nil
+		}
+		if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
+			return appendString(b, string(ev.Name()))
+		}
+		return strconv.AppendInt(b, int64(v.Enum()), 10), nil
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		if elem == nil {
+			return nil, errFallback
+		}
+		return elem.append(b, v.Message())
+	}
+	return nil, errFallback
+}
+
+// Timestamp bounds: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+const (
+	minTimestampSeconds = -62135596800
+	maxTimestampSeconds = 253402300799
+)
+
+func appendTimestamp(b []byte, secs, nanos int64) ([]byte, error) {
+	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos > 999999999 {
+		return nil, errFallback
+	}
+	b = append(b, '"')
+	b = time.Unix(secs, 0).UTC().AppendFormat(b, "2006-01-02T15:04:05")
+	switch {
+	case nanos == 0:
+	case nanos%1e6 == 0:
+		b = appendFraction(b, nanos/1e6, 3)
+	case nanos%1e3 == 0:
+		b = appendFraction(b, nanos/1e3, 6)
+	default:
+		b = appendFraction(b, nanos, 9)
+	}
+	return append(b, 'Z', '"'), nil
+}
+
+// appendFraction appends "." and n in exactly digits digits.
+func appendFraction(b []byte, n int64, digits int) []byte {
+	b = append(b, '.')
+	var buf [9]byte
+	for i := digits - 1; i >= 0; i-- {
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, buf[:digits]...)
+}
+
+func appendStruct(b []byte, m protoreflect.Map) ([]byte, error) {
+	b = append(b, '{')
+	var err error
+	for i, e := range sortedEntries(m) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendString(b, e.k.String()); err != nil {
+			return nil, err
+		}
+		b = append(b, ':')
+		vm := e.v.Message()
+		if b, err = appendValue(b, vm, vm.Descriptor().Oneofs().ByName("kind")); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+func appendList(b []byte, l protoreflect.List) ([]byte, error) {
+	b = append(b, '[')
+	var err error
+	for i := 0; i < l.Len(); i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		vm := l.Get(i).Message()
+		if b, err = appendValue(b, vm, vm.Descriptor().Oneofs().ByName("kind")); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+func appendValue(b []byte, m protoreflect.Message, od protoreflect.OneofDescriptor) ([]byte, error) {
+	fd := m.WhichOneof(od)
+	if fd == nil {
+		return nil, errFallback // protojson refuses a Value without a kind
+	}
+	v := m.Get(fd)
+	switch fd.Name() {
+	case "null_value":
+		return append(b, "null"...), nil
+	case "number_value":
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, errFallback
+		}
+		return appendFloat(b, v.Float(), 64), nil
+	case "string_value":
+		return appendString(b, v.String())
+	case "bool_value":
+		return strconv.AppendBool(b, v.Bool()), nil
+	case "struct_value":
+		return appendStruct(b, v.Message().Get(v.Message().Descriptor().Fields().ByName("fields")).Map())
+	case "list_value":
+		return appendList(b, v.Message().Get(v.Message().Descriptor().Fields().ByName("values")).List())
+	}
+	return nil, errFallback
+}
+
+// appendFloat writes n as protojson does: NaN and infinities as strings, else the shortest
+// representation, in exponent form below 1e-6 and from 1e21.
+func appendFloat(b []byte, n float64, bitSize int) []byte {
+	switch {
+	case math.IsNaN(n):
+		return append(b, `"NaN"`...)
+	case math.IsInf(n, +1):
+		return append(b, `"Infinity"`...)
+	case math.IsInf(n, -1):
+		return append(b, `"-Infinity"`...)
+	}
+	format := byte('f')
+	if abs := math.Abs(n); abs != 0 {
+		if bitSize == 64 && (abs < 1e-6 || abs >= 1e21) || bitSize == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	b = strconv.AppendFloat(b, n, format, -1, bitSize)
+	if format == 'e' { // e-07 → e-7
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// appendString writes s as a JSON string with protojson's escapes (\" \\ \b \f \n \r \t, other
+// control characters as \u00XX in lower case, nothing else); invalid UTF-8 is left to protojson.
+func appendString(b []byte, s string) ([]byte, error) {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				return nil, errFallback
+			}
+			i += n
+			continue
+		}
+		if c >= ' ' && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
+		b = append(b, '\\')
+		switch c {
+		case '"', '\\':
+			b = append(b, c)
+		case '\b':
+			b = append(b, 'b')
+		case '\f':
+			b = append(b, 'f')
+		case '\n':
+			b = append(b, 'n')
+		case '\r':
+			b = append(b, 'r')
+		case '\t':
+			b = append(b, 't')
+		default:
+			b = append(b, 'u')
+			b = append(b, "0000"[1+(bits.Len32(uint32(c))-1)/4:]...)
+			b = strconv.AppendUint(b, uint64(c), 16)
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"'), nil
+}
