@@ -27,7 +27,6 @@ type account struct {
 	vxnets     map[string]*vxnet
 	sgs        map[string]*securityGroup
 	sgRules    map[string]*sgRule
-	snapshots  map[string]*snapshot
 	images     map[string]*image
 	tagLinks   map[string][]tagLink // tag id -> attached resources, in attach order
 	routers    map[string]*router
@@ -52,7 +51,6 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		vxnets:     make(map[string]*vxnet),
 		sgs:        make(map[string]*securityGroup),
 		sgRules:    make(map[string]*sgRule),
-		snapshots:  make(map[string]*snapshot),
 		images:     make(map[string]*image),
 		tagLinks:   make(map[string][]tagLink),
 		routers:    make(map[string]*router),

@@ -311,6 +311,15 @@ func TestSnapshotLifecycle(t *testing.T) {
 	if n := num(f.c.ok("DescribeSnapshots", "resource_id", inst)["total_count"]); n != 1 {
 		t.Fatalf("snapshots of the instance: %d", n)
 	}
+	// snapshot_type is an integer filter of the generic store, resource_id a field of the nested resource.
+	for typ, want := range map[string]int{"1": 2, "0": 0} {
+		if n := num(f.c.ok("DescribeSnapshots", "snapshot_type", typ)["total_count"]); n != want {
+			t.Fatalf("snapshots of type %s: %v, want %v", typ, n, want)
+		}
+	}
+	if s["is_taken"] != float64(1) || s["root_id"] != snaps[0] || len(s["tags"].([]any)) != 0 {
+		t.Fatalf("snapshot is_taken, root_id, tags: %v", s)
+	}
 	f.c.fail(1400, "CreateVolumeFromSnapshot", "snapshot", snaps[1]) // an instance snapshot
 	nv := f.c.ok("CreateVolumeFromSnapshot", "snapshot", snaps[0], "volume_name", "restored")["volume_id"].(string)
 	img := f.c.ok("CaptureInstanceFromSnapshot", "snapshot", snaps[1], "image_name", "golden")["image_id"].(string)

@@ -2,21 +2,33 @@ package emulator
 
 import (
 	"strings"
-	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
-// snapshot statuses: pending, available, suspended, deleted, ceased.
-type snapshot struct {
-	base
-	snapshotType int // 1 full, 0 incremental
-	resourceID   string
-	resourceType string
-	resourceName string
-	size         int
-	snapshotTime time.Time
+// Snapshots are a kind of the generic store (DescribeSnapshots, DeleteSnapshots and
+// ModifySnapshotAttributes are answered there, with the hooks of its kindRows row below); this file
+// keeps what relates them to instances and volumes: CreateSnapshots takes them of resources,
+// ApplySnapshots restores the resources, CreateVolumeFromSnapshot and CaptureInstanceFromSnapshot
+// make new resources of them. Snapshot statuses: pending, available, suspended, deleted, ceased.
+
+// snapshotRow is the generic store's row of snapshots: is_taken follows the status, and only
+// available snapshots can be deleted.
+var snapshotRow = kindRow{prefix: "ss", status: "available",
+	deletable: func(a *account, s *stored) *apiError { return s.need("deleted", "available") },
+	describe: func(a *account, r *request, s *stored, out map[string]any) {
+		out["is_taken"] = b2i(s.status == "available")
+	},
 }
 
-func snapBase(v *snapshot) *base { return &v.base }
+// snapshots returns the snapshots of the account by id.
+func (a *account) snapshots() map[string]*stored { return a.storeOf(storeKinds()["snapshot"]) }
+
+// snapshotMsg returns the item message of a stored snapshot.
+func snapshotMsg(s *stored) *iaasv1.Snapshot { return s.msg.(*iaasv1.Snapshot) }
 
 // image statuses: pending, available, deprecated, suspended, deleted, ceased. System images are
 // shared by all accounts and never change.
@@ -63,35 +75,6 @@ func (a *account) findImage(r *request, id string) (*image, *apiError) {
 	return lookupOne(r, a.images, id, imgBase)
 }
 
-type snapshotResourceOut struct {
-	ResourceID   string `json:"resource_id"`
-	ResourceName string `json:"resource_name"`
-	ResourceType string `json:"resource_type"`
-}
-
-type snapshotOut struct {
-	SnapshotID       string              `json:"snapshot_id"`
-	SnapshotName     string              `json:"snapshot_name"`
-	Description      string              `json:"description"`
-	SnapshotType     int                 `json:"snapshot_type"`
-	Status           string              `json:"status"`
-	TransitionStatus string              `json:"transition_status"`
-	CreateTime       jtime               `json:"create_time"`
-	StatusTime       jtime               `json:"status_time"`
-	SnapshotTime     jtime               `json:"snapshot_time"`
-	IsTaken          int                 `json:"is_taken"`
-	IsHead           int                 `json:"is_head"`
-	RootID           string              `json:"root_id"`
-	ParentID         string              `json:"parent_id"`
-	Size             int                 `json:"size"`
-	TotalSize        int                 `json:"total_size"`
-	Provider         string              `json:"provider"`
-	Visibility       string              `json:"visibility"`
-	Resource         snapshotResourceOut `json:"resource"`
-	SubCode          int                 `json:"sub_code"`
-	Tags             []tagOut            `json:"tags"`
-}
-
 type imageOut struct {
 	ImageID          string   `json:"image_id"`
 	ImageName        string   `json:"image_name"`
@@ -115,10 +98,7 @@ type imageOut struct {
 
 func init() {
 	register("CreateSnapshots", createSnapshots)
-	register("DescribeSnapshots", describeSnapshots)
-	register("DeleteSnapshots", deleteSnapshots)
 	register("ApplySnapshots", applySnapshots)
-	register("ModifySnapshotAttributes", modifySnapshotAttributes)
 	register("CreateVolumeFromSnapshot", createVolumeFromSnapshot)
 	register("CaptureInstanceFromSnapshot", captureInstanceFromSnapshot)
 	register("DescribeImages", describeImages)
@@ -169,17 +149,22 @@ func createSnapshots(a *account, r *request) (result, *apiError) {
 	}
 	j := a.newJob(r, nil)
 	out := make([]string, len(targets))
+	k := storeKinds()["snapshot"]
 	for i, t := range targets {
 		t := t
-		s := &snapshot{base: a.newBase(r, "snapshot", "ss", r.str("snapshot_name"), "pending"), snapshotType: b2i(full),
-			resourceID: t.b.id, resourceType: t.typ, resourceName: t.b.name, size: t.size, snapshotTime: r.now}
-		a.snapshots[s.id] = s
+		s := &stored{base: a.newBase(r, "snapshot", k.prefix, r.str("snapshot_name"), "pending"), kind: k}
+		s.msg = &iaasv1.Snapshot{SnapshotType: proto.Int32(int32(b2i(full))), IsHead: proto.Int32(1), RootId: proto.String(s.id),
+			ParentId: proto.String(""), Size: proto.Int64(int64(t.size)), TotalSize: proto.Int64(int64(t.size)),
+			Provider: proto.String("self"), Visibility: proto.String("private"), SubCode: proto.Int32(0),
+			SnapshotTime: timestamppb.New(r.now), Resource: &iaasv1.Resource{ResourceId: proto.String(t.b.id),
+				ResourceName: proto.String(t.b.name), ResourceType: proto.String(t.typ)}}
+		a.snapshots()[s.id] = s
 		out[i] = s.id
 		a.begin(&s.base, j, i, len(targets), op{transition: "creating", to: "available", failTo: "ceased", ok: func() {
 			if t.vol != nil {
 				t.vol.lastSnapshot = j.end
 			}
-		}}, remover(a, a.snapshots, s.id))
+		}}, remover(a, a.snapshots(), s.id))
 	}
 	j.resourceIDs = append(append([]string{}, idl...), out...)
 	// Production answers job_id as a one-element list here (the 2013 spec says a string; QingCloud's
@@ -187,49 +172,13 @@ func createSnapshots(a *account, r *request) (result, *apiError) {
 	return result{"snapshots": out, "job_id": []string{j.id}}, nil
 }
 
-func describeSnapshots(a *account, r *request) (result, *apiError) {
-	if _, err := r.flag("verbose"); err != nil {
-		return nil, err
-	}
-	typ, err := r.integer("snapshot_type", -1)
-	if err != nil {
-		return nil, err
-	}
-	keep := a.describeFilter(r, "snapshots")
-	res := strings.TrimSpace(r.str("resource_id"))
-	items := filterSorted(a.snapshots, snapBase, func(v *snapshot) bool {
-		return keep(&v.base) && (typ < 0 || v.snapshotType == typ) && (res == "" || v.resourceID == res)
-	})
-	return describeResult(r, "snapshot_set", items, func(v *snapshot) snapshotOut {
-		return snapshotOut{SnapshotID: v.id, SnapshotName: v.name, Description: v.description, SnapshotType: v.snapshotType,
-			Status: v.status, TransitionStatus: v.transition, CreateTime: jtime(v.created), StatusTime: jtime(v.statusTime),
-			SnapshotTime: jtime(v.snapshotTime), IsTaken: b2i(v.status == "available"), IsHead: 1, RootID: v.id,
-			Size: v.size, TotalSize: v.size, Provider: "self", Visibility: "private", Tags: a.tagsOf(v.id),
-			Resource: snapshotResourceOut{ResourceID: v.resourceID, ResourceName: v.resourceName, ResourceType: v.resourceType}}
-	})
-}
-
-func snapshotsParam(a *account, r *request) ([]*snapshot, *apiError) {
+// applySnapshots restores resources from snapshots: instances must be stopped, volumes available.
+func applySnapshots(a *account, r *request) (result, *apiError) {
 	idl, err := r.requiredList("snapshots")
 	if err != nil {
 		return nil, err
 	}
-	snaps, err := lookup(r, a.snapshots, idl, snapBase)
-	if err != nil {
-		return nil, err
-	}
-	return snaps, nil
-}
-
-func deleteSnapshots(a *account, r *request) (result, *apiError) {
-	return jobOnEach(a, r, "snapshots", a.snapshots, snapBase, "deleted", []string{"available"}, nil, func(*snapshot) op {
-		return op{transition: "deleting", to: "deleted"}
-	})
-}
-
-// applySnapshots restores resources from snapshots: instances must be stopped, volumes available.
-func applySnapshots(a *account, r *request) (result, *apiError) {
-	snaps, err := snapshotsParam(a, r)
+	snaps, err := lookup(r, a.snapshots(), idl, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -238,20 +187,21 @@ func applySnapshots(a *account, r *request) (result, *apiError) {
 		if err := s.need("applied", "available"); err != nil {
 			return nil, err
 		}
-		switch s.resourceType {
+		res := snapshotMsg(s).GetResource()
+		switch res.GetResourceType() {
 		case "instance":
-			inst := a.instances[s.resourceID]
+			inst := a.instances[res.GetResourceId()]
 			if inst == nil {
-				return nil, errNotFound(s.resourceID)
+				return nil, errNotFound(res.GetResourceId())
 			}
 			if err := inst.need("restored", "stopped"); err != nil {
 				return nil, err
 			}
 			targets = append(targets, &inst.base)
 		case "volume":
-			v := a.volumes[s.resourceID]
+			v := a.volumes[res.GetResourceId()]
 			if v == nil {
-				return nil, errNotFound(s.resourceID)
+				return nil, errNotFound(res.GetResourceId())
 			}
 			if err := v.need("restored", "available"); err != nil {
 				return nil, err
@@ -259,36 +209,20 @@ func applySnapshots(a *account, r *request) (result, *apiError) {
 			targets = append(targets, &v.base)
 		}
 	}
-	j := a.newJob(r, ids(snaps, snapBase))
+	j := a.newJob(r, idl)
 	for i, b := range targets {
 		a.begin(b, j, i, len(targets), op{label: "applying snapshot"}, nil)
 	}
 	return result{"job_id": j.id}, nil
 }
 
-func modifySnapshotAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("snapshot")
-	if err != nil {
-		return nil, err
-	}
-	s, err := lookupOne(r, a.snapshots, id, snapBase)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.alive(); err != nil {
-		return nil, err
-	}
-	s.modify(r, "snapshot_name")
-	return result{}, nil
-}
-
 // snapshotOf looks up the snapshot parameter, which must be available and of resource type typ.
-func (a *account) snapshotOf(r *request, typ, verb string) (*snapshot, *apiError) {
+func (a *account) snapshotOf(r *request, typ, verb string) (*stored, *apiError) {
 	id, err := r.required("snapshot")
 	if err != nil {
 		return nil, err
 	}
-	s, err := lookupOne(r, a.snapshots, id, snapBase)
+	s, err := lookupOne(r, a.snapshots(), id, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -298,8 +232,8 @@ func (a *account) snapshotOf(r *request, typ, verb string) (*snapshot, *apiError
 		}
 		return nil, errDenied("snapshot [%s] is not available, can not %s from it", s.id, verb)
 	}
-	if s.resourceType != typ {
-		return nil, errDenied("snapshot [%s] is a snapshot of a %s, can not %s from it", s.id, s.resourceType, verb)
+	if rt := snapshotMsg(s).GetResource().GetResourceType(); rt != typ {
+		return nil, errDenied("snapshot [%s] is a snapshot of a %s, can not %s from it", s.id, rt, verb)
 	}
 	return s, nil
 }
@@ -310,7 +244,7 @@ func createVolumeFromSnapshot(a *account, r *request) (result, *apiError) {
 		return nil, err
 	}
 	j := a.newJob(r, nil)
-	v := a.createVolume(r, r.str("volume_name"), s.size, 0, j, 0, 1)
+	v := a.createVolume(r, r.str("volume_name"), int(snapshotMsg(s).GetSize()), 0, j, 0, 1)
 	j.resourceIDs = []string{s.id, v.id}
 	return result{"volume_id": v.id, "job_id": j.id}, nil
 }
@@ -333,11 +267,11 @@ func captureInstanceFromSnapshot(a *account, r *request) (result, *apiError) {
 		return nil, err
 	}
 	var from *image
-	if inst := a.instances[s.resourceID]; inst != nil {
+	if inst := a.instances[snapshotMsg(s).GetResource().GetResourceId()]; inst != nil {
 		from = a.imageByID(inst.imageID)
 	}
 	j := a.newJob(r, nil)
-	img := a.createImage(r, r.str("image_name"), s.size, from, j)
+	img := a.createImage(r, r.str("image_name"), int(snapshotMsg(s).GetSize()), from, j)
 	j.resourceIDs = []string{s.id, img.id}
 	return result{"image_id": img.id, "job_id": j.id}, nil
 }

@@ -191,9 +191,6 @@ func (a *account) counts() (map[string]int, map[string]int) {
 			add(kind, &v.base)
 		}
 	}
-	for _, v := range a.snapshots {
-		add("snapshot", &v.base)
-	}
 	for _, v := range a.images {
 		add("image", &v.base)
 	}

@@ -53,6 +53,7 @@ type kindRow struct {
 var kindRows = map[string]kindRow{
 	"keypair":                  keypairRow,
 	"tag":                      tagRow,
+	"snapshot":                 snapshotRow,
 	"server_certificate":       {prefix: "sc"},
 	"loadbalancer_policy":      {prefix: "lbp"},
 	"loadbalancer_policy_rule": {prefix: "lbpr"},
@@ -149,8 +150,8 @@ var storeKinds = sync.OnceValue(func() map[string]*storeKind {
 		}
 		out[k.Name] = sk
 	}
-	for _, sa := range specActions() {
-		if _, modelled := actions[sa.name]; modelled || !isCreateVerb(verbOf(sa.name)) {
+	for _, sa := range specActions() { // a handler may create a stored kind too (CreateSnapshots)
+		if !isCreateVerb(verbOf(sa.name)) {
 			continue
 		}
 		fields := sa.out.Fields()
@@ -268,8 +269,9 @@ var standardParams = map[string]bool{
 func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (result, *apiError) {
 	keep := a.describeFilter(r, k.IDParam)
 	type eq struct {
-		fd protoreflect.FieldDescriptor // a string field equal to v, or a string list holding v
-		v  string
+		in *protoreflect.FieldDescriptor // the message field of the item that holds fd, or nil
+		fd protoreflect.FieldDescriptor  // a scalar field equal to v, or a string list holding v
+		v  protoreflect.Value
 	}
 	var filters []eq
 	fields := sa.in.Fields()
@@ -277,22 +279,29 @@ func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (resu
 		fd := fields.Get(i)
 		name := api.WireName(fd)
 		v := strings.TrimSpace(r.params[name])
-		if fd.IsList() || fd.Kind() != protoreflect.StringKind || standardParams[name] || v == "" {
+		if fd.IsList() || fd.IsMap() || fd.Kind() == protoreflect.MessageKind || standardParams[name] || v == "" {
 			continue
 		}
-		if target := itemField(k.item.Descriptor(), name); target != nil && target.Kind() == protoreflect.StringKind {
-			filters = append(filters, eq{target, v})
-		} else if l := api.FieldByWireName(k.item.Descriptor(), name+"s"); l != nil && l.IsList() && l.Kind() == protoreflect.StringKind {
-			filters = append(filters, eq{l, v}) // instance_id of DescribeKeyPairs: one of instance_ids
+		in, target := itemFilterField(k.item.Descriptor(), name)
+		if target == nil {
+			continue
 		}
+		val, err := scalarOf(target, v)
+		if err != nil || !val.IsValid() {
+			return nil, errInvalid("parameter [%s] is not a valid %s", name, target.Kind())
+		}
+		filters = append(filters, eq{in, target, val})
 	}
 	items := filterSorted(a.storeOf(k), storedBase, func(s *stored) bool {
 		if !keep(&s.base) {
 			return false
 		}
-		m := s.msg.ProtoReflect()
 		for _, f := range filters {
-			if !f.fd.IsList() && m.Get(f.fd).String() != f.v || f.fd.IsList() && !listHas(m.Get(f.fd).List(), f.v) {
+			m := s.msg.ProtoReflect()
+			if f.in != nil {
+				m = m.Get(*f.in).Message()
+			}
+			if !f.fd.IsList() && !m.Get(f.fd).Equal(f.v) || f.fd.IsList() && !listHas(m.Get(f.fd).List(), f.v.String()) {
 				return false
 			}
 		}
@@ -316,16 +325,38 @@ func listHas(l protoreflect.List, v string) bool {
 	return false
 }
 
-// itemField returns the field of an item that a request parameter names: the same wire name, or
-// the name plus _id (router → router_id).
+// itemField returns the scalar field of an item that a request parameter names: the same wire name,
+// or the name plus _id (router → router_id).
 func itemField(md protoreflect.MessageDescriptor, param string) protoreflect.FieldDescriptor {
-	if fd := api.FieldByWireName(md, param); fd != nil && !fd.IsList() && !fd.IsMap() {
-		return fd
-	}
-	if fd := api.FieldByWireName(md, param+"_id"); fd != nil && !fd.IsList() && !fd.IsMap() {
-		return fd
+	for _, name := range []string{param, param + "_id"} {
+		if fd := api.FieldByWireName(md, name); fd != nil && !fd.IsList() && !fd.IsMap() && fd.Kind() != protoreflect.MessageKind {
+			return fd
+		}
 	}
 	return nil
+}
+
+// itemFilterField returns the field of an item that a Describe parameter filters on: a scalar field
+// of the item (itemField), a string list named the parameter plus s (instance_id of DescribeKeyPairs:
+// one of instance_ids), or a scalar field of one of the item's message fields (resource_id of
+// DescribeSnapshots: resource.resource_id), which in then names.
+func itemFilterField(md protoreflect.MessageDescriptor, param string) (in *protoreflect.FieldDescriptor, fd protoreflect.FieldDescriptor) {
+	if fd := itemField(md, param); fd != nil {
+		return nil, fd
+	}
+	if l := api.FieldByWireName(md, param+"s"); l != nil && l.IsList() && l.Kind() == protoreflect.StringKind {
+		return nil, l
+	}
+	for i := 0; i < md.Fields().Len(); i++ {
+		m := md.Fields().Get(i)
+		if m.Kind() != protoreflect.MessageKind || m.IsList() || m.IsMap() || m.Message().FullName() == "google.protobuf.Timestamp" {
+			continue
+		}
+		if fd := itemField(m.Message(), param); fd != nil {
+			return &m, fd
+		}
+	}
+	return nil, nil
 }
 
 // secretField reports whether an item field holds a secret that answers never carry.

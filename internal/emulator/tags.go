@@ -113,10 +113,6 @@ func (a *account) taggable(r *request, typ, id string) *apiError {
 		if v := a.sgs[id]; v != nil {
 			b = &v.base
 		}
-	case "snapshot":
-		if v := a.snapshots[id]; v != nil {
-			b = &v.base
-		}
 	case "image":
 		if v := a.images[id]; v != nil {
 			b = &v.base
