@@ -155,19 +155,23 @@ func (it *idTest) make(k api.ResourceKind) string {
 			continue
 		}
 		it.f.finish()
-		if fd.IsList() {
-			return strs(out[fieldWireName(fd)])[0]
-		}
-		return out[fieldWireName(fd)].(string)
+		return answerIDs(out, fd, k)[0]
 	}
 	return "x-nomaker1" // no action creates the kind: the emulator does not check its ids
 }
 
-// answerFieldOf returns the field of an answer that holds ids of kind k.
+// answerFieldOf returns the field of an answer that holds ids of kind k: a string, a list of
+// strings, or a list of objects with a <kind>_id (nics of CreateNics).
 func answerFieldOf(out protoreflect.MessageDescriptor, k api.ResourceKind) protoreflect.FieldDescriptor {
 	for i := 0; i < out.Fields().Len(); i++ {
 		fd := out.Fields().Get(i)
 		name := fieldWireName(fd)
+		if fd.IsList() && fd.Kind() == protoreflect.MessageKind {
+			if idf := fd.Message().Fields().ByName(protoreflect.Name(k.Name + "_id")); idf != nil && !idf.IsList() {
+				return fd
+			}
+			continue
+		}
 		if fd.Kind() != protoreflect.StringKind {
 			continue
 		}
@@ -176,6 +180,39 @@ func answerFieldOf(out protoreflect.MessageDescriptor, k api.ResourceKind) proto
 		}
 	}
 	return nil
+}
+
+// answerIDs returns the ids of kind k that an answer field holds (the <kind>_id of each object of a
+// list of objects).
+func answerIDs(out map[string]any, fd protoreflect.FieldDescriptor, k api.ResourceKind) []string {
+	v := out[fieldWireName(fd)]
+	switch {
+	case fd.Kind() == protoreflect.MessageKind:
+		objs, _ := v.([]any)
+		ids := make([]string, len(objs))
+		for i, o := range objs {
+			m, _ := o.(map[string]any)
+			ids[i], _ = m[k.Name+"_id"].(string)
+		}
+		return ids
+	case fd.IsList():
+		return strs(v)
+	}
+	if s, _ := v.(string); s != "" {
+		return []string{s}
+	}
+	return nil
+}
+
+// names reports whether a request has a parameter for resources of kind k.
+func (it *idTest) names(in protoreflect.MessageDescriptor, k api.ResourceKind) bool {
+	for i := 0; i < in.Fields().Len(); i++ {
+		fd := in.Fields().Get(i)
+		if kk, ok := it.kindOfParam(fieldWireName(fd), fd.IsList()); ok && kk.Name == k.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // requires reports whether a request needs a resource of kind k.
@@ -283,6 +320,16 @@ func (it *idTest) idAnswerFields(ra registryAction) []protoreflect.FieldDescript
 	for i := 0; i < ra.out.Fields().Len(); i++ {
 		fd := ra.out.Fields().Get(i)
 		name := fieldWireName(fd)
+		if fd.IsList() && fd.Kind() == protoreflect.MessageKind && creates(ra.name) {
+			// A list of objects naming resources of a kind the request names none of: created ones.
+			for _, k := range it.kinds {
+				if answerFieldOf(ra.out, k) == fd && !it.requires(ra.in, k) && !it.names(ra.in, k) {
+					ids = append(ids, fd)
+					break
+				}
+			}
+			continue
+		}
 		if fd.Kind() != protoreflect.StringKind {
 			continue
 		}
@@ -362,22 +409,20 @@ func TestEveryIDAnswered(t *testing.T) {
 		checked++
 		for _, fd := range ids {
 			wn := fieldWireName(fd)
-			var got []string
-			if fd.IsList() || wn == "job_id" && name == "CreateSnapshots" { // a list in production
-				got = strs(out[wn])
-			} else if s, _ := out[wn].(string); s != "" {
-				got = []string{s}
-			}
-			if len(got) == 0 || slices.Contains(got, "") {
-				t.Errorf("%s: %s = %#v, want an id", name, wn, out[wn])
-				continue
-			}
 			var k api.ResourceKind
 			found := false
 			for _, kk := range kinds {
 				if answerFieldOf(ra.out, kk) == fd {
 					k, found = kk, true
 				}
+			}
+			got := answerIDs(out, fd, k)
+			if wn == "job_id" && name == "CreateSnapshots" { // a list in production
+				got = strs(out[wn])
+			}
+			if len(got) == 0 || slices.Contains(got, "") {
+				t.Errorf("%s: %s = %#v, want an id", name, wn, out[wn])
+				continue
 			}
 			if !found || !creates(name) || wn == "job_id" || it.given[got[0]] {
 				continue

@@ -270,17 +270,24 @@ func runInstances(a *account, r *request) (result, *apiError) {
 
 // newNic creates a nic of v; the private IP becomes visible at readyAt.
 func (a *account) newNic(v *vxnet, ip string, readyAt time.Time) *nic {
-	n := &nic{vxnetID: v.id, nicID: randomMAC(), readyAt: readyAt}
-	switch {
-	case ip != "":
-		n.ip = ip
-	case v.id == vxnet0:
-		a.ipSeq++
-		n.ip = fmt.Sprintf("10.70.%d.%d", (a.ipSeq/250)%256, a.ipSeq%250+2)
-	case v.vxnetType == 1 && v.routerID != "":
-		n.ip = v.nextIP()
+	n := &nic{vxnetID: v.id, nicID: randomMAC(), readyAt: readyAt, ip: ip}
+	if ip == "" {
+		n.ip = a.allocIP(v)
 	}
 	return n
+}
+
+// allocIP hands out the next private address of a vxnet: the basic network's, or the ip_network of a
+// managed vxnet joined to a router ("" otherwise: unmanaged vxnets have no DHCP).
+func (a *account) allocIP(v *vxnet) string {
+	switch {
+	case v.id == vxnet0:
+		a.ipSeq++
+		return fmt.Sprintf("10.70.%d.%d", (a.ipSeq/250)%256, a.ipSeq%250+2)
+	case v.vxnetType == 1 && v.routerID != "":
+		return v.nextIP()
+	}
+	return ""
 }
 
 func randomMAC() string {

@@ -33,7 +33,7 @@ func randomB64(n int) string {
 
 // createKeyPair completes a new key pair: mode system generates a placeholder key pair and answers
 // its private_key, mode user takes public_key.
-func createKeyPair(a *account, r *request, kp *stored, res result) *apiError {
+func createKeyPair(a *account, r *request, kp *stored, _ int, res result) *apiError {
 	mode, err := r.oneOf("mode", "system", "system", "user")
 	if err != nil {
 		return err

@@ -40,9 +40,9 @@ import (
 type kindRow struct {
 	prefix string // id prefix; default: the initials of the kind's words
 	status string // status once created; default "active" for kinds with a status
-	// create, when set, checks the create request further and completes the new item; it may add
-	// fields to the answer res.
-	create func(a *account, r *request, s *stored, res result) *apiError
+	// create, when set, checks the create request further and completes the new item (the i-th of
+	// the request); it may add fields to the answer res or set the item's id.
+	create func(a *account, r *request, s *stored, i int, res result) *apiError
 	// deletable, when set, refuses to delete an item (1400 saying why).
 	deletable func(a *account, s *stored) *apiError
 	// describe, when set, adds what relations say to an item rendered for the Describe action.
@@ -69,7 +69,7 @@ var kindRows = map[string]kindRow{
 	"mongo":                    {prefix: "mongo"},
 	"rdb":                      {prefix: "rdb"},
 	"s2_server":                {prefix: "s2"},
-	"nic":                      {prefix: "nic", status: "available"},
+	"nic":                      nicRow,
 	"notification_list":        {prefix: "nl"},
 	"access_key":               {prefix: "ak"},
 }
@@ -559,7 +559,7 @@ func (a *account) create(r *request, k *storeKind, j *job, n int, res result) ([
 			return nil, err
 		}
 		if k.row.create != nil {
-			if err := k.row.create(a, r, s, res); err != nil {
+			if err := k.row.create(a, r, s, i, res); err != nil {
 				return nil, err
 			}
 		}
@@ -684,6 +684,14 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
 		name := api.WireName(fd)
+		if k := kindOfObjects(kinds, fd); k != nil && isCreateVerb(verb) {
+			objs, err := a.createObjects(r, sa, k, j, fd.Message(), res)
+			if err != nil {
+				return nil, err
+			}
+			res[name] = objs
+			continue
+		}
 		if fd.Kind() != protoreflect.StringKind || name == "job_id" || name == "job_ids" {
 			continue
 		}
@@ -716,6 +724,52 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 		res[name] = oneOrList(fd, created)
 	}
 	return res, nil
+}
+
+// kindOfObjects returns the stored kind of an answer field that is a list of objects naming items of
+// the kind by <kind>_id (nics of CreateNics: nic_id and private_ip), or nil.
+func kindOfObjects(kinds map[string]*storeKind, fd protoreflect.FieldDescriptor) *storeKind {
+	if !fd.IsList() || fd.Kind() != protoreflect.MessageKind {
+		return nil
+	}
+	fields := fd.Message().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		if k := kindOfIDField(kinds, fields.Get(i)); k != nil && !fields.Get(i).IsList() {
+			return k
+		}
+	}
+	return nil
+}
+
+// createObjects creates the items of a list of objects of kind k (count of them when the action
+// takes a count) and answers each as the object md: the item's fields of the same names.
+func (a *account) createObjects(r *request, sa *specAction, k *storeKind, j *job, md protoreflect.MessageDescriptor, res result) ([]any, *apiError) {
+	n := 1
+	if api.FieldByWireName(sa.in, "count") != nil {
+		var err *apiError
+		if n, err = r.count(); err != nil {
+			return nil, err
+		}
+	}
+	ids, err := a.create(r, k, j, n, res)
+	if err != nil {
+		return nil, err
+	}
+	if j != nil {
+		j.resourceIDs = append(j.resourceIDs, ids...)
+	}
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		item, obj := a.renderStored(a.storeOf(k)[id]), map[string]any{}
+		for f := 0; f < md.Fields().Len(); f++ {
+			name := api.WireName(md.Fields().Get(f))
+			if v, ok := item[name]; ok {
+				obj[name] = v
+			}
+		}
+		out[i] = obj
+	}
+	return out, nil
 }
 
 // idAnswerField reports whether an answer field that repeats no request parameter holds ids: the

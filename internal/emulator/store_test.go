@@ -3,6 +3,7 @@ package emulator_test
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,4 +126,48 @@ func FuzzGenericStore(f *testing.F) {
 			t.Fatalf("%s %s=%q: %v", p["action"], name, value, out)
 		}
 	})
+}
+
+// TestStoreCreateNics: CreateNics answers its list of objects (nic_id, private_ip) per the spec, one
+// per count, and the NICs exist for DescribeNics and DeleteNics; the vxnet must exist and the
+// private_ips must be addresses, at most count of them.
+func TestStoreCreateNics(t *testing.T) {
+	f := newFixture(t, nil)
+	out := f.c.ok("CreateNics", "vxnet", "vxnet-0", "count", "2", "nic_name", "data", "private_ips.1", "10.70.9.9")
+	nics, _ := out["nics"].([]any)
+	if len(nics) != 2 {
+		t.Fatalf("CreateNics nics %#v, want 2 objects", out["nics"])
+	}
+	mac := regexp.MustCompile(`^52:54:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$`)
+	for i, o := range nics {
+		n := o.(map[string]any)
+		id, _ := n["nic_id"].(string)
+		if !mac.MatchString(id) || len(n) != 2 {
+			t.Fatalf("nic %d: %v, want nic_id (a MAC address) and private_ip", i, n)
+		}
+		ip := n["private_ip"].(string)
+		if i == 0 && ip != "10.70.9.9" || i == 1 && (ip == "" || ip == "10.70.9.9") {
+			t.Fatalf("nic %d private_ip %q", i, ip)
+		}
+		d := f.c.one("DescribeNics", "nic_set", "nics", id)
+		if d["status"] != "available" || d["vxnet_id"] != "vxnet-0" || d["private_ip"] != ip || d["nic_name"] != "data" {
+			t.Fatalf("described nic %v", d)
+		}
+	}
+	if n := num(f.c.ok("DescribeNics", "nic_name", "data")["total_count"]); n != 2 {
+		t.Fatalf("DescribeNics nic_name: %d", n)
+	}
+	id := nics[0].(map[string]any)["nic_id"].(string)
+	f.c.ok("DeleteNics", "nics.1", id)
+	f.finish()
+	if d := f.c.one("DescribeNics", "nic_set", "nics", id); d["status"] != "deleted" {
+		t.Fatalf("deleted nic %v", d)
+	}
+	f.c.fail(2100, "CreateNics", "vxnet", "vxnet-nothere1")
+	f.c.fail(1100, "CreateNics", "vxnet", "vxnet-0", "private_ips.1", "10.70.9.10", "private_ips.2", "10.70.9.11")
+	f.c.fail(1100, "CreateNics", "vxnet", "vxnet-0", "private_ips.1", "not-an-ip")
+	f.c.fail(1100, "CreateNics", "vxnet", "vxnet-0", "count", "0")
+	if n := num(f.c.ok("DescribeNics")["total_count"]); n != 2 {
+		t.Fatalf("refused creates left NICs: %d listed", n)
+	}
 }

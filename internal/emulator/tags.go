@@ -25,7 +25,7 @@ func init() {
 
 // tagRow is the generic store's row of tags: a default color, and the links in DescribeTags.
 var tagRow = kindRow{prefix: "tag",
-	create: func(a *account, r *request, t *stored, res result) *apiError {
+	create: func(a *account, r *request, t *stored, _ int, res result) *apiError {
 		if strings.TrimSpace(r.str("color")) == "" {
 			t.setStr("color", "#9f9bb7")
 		}
