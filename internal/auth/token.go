@@ -7,6 +7,10 @@
 // budget. The interceptors put the caller's [Identity] in the call's context; package tenant then
 // picks the profile's upstream from it ([Profile]), so no caller can act with another's keys.
 //
+// The token is checked first from the headers alone, before any request body or message is read
+// ([Authenticator.CheckHTTP] for REST, [Authenticator.TapHandle] for gRPC), so that a caller without a
+// valid token costs the server its headers only; the interceptors then check it again.
+//
 // Health checking and server reflection are reachable without a token ([Exempt]): load balancers and
 // kubelet probe health without credentials, and reflection only describes the public API schema.
 //

@@ -144,7 +144,10 @@ func typeName(fd protoreflect.FieldDescriptor) string {
 		t = fd.Kind().String()
 	}
 	if fd.IsList() {
-		return "list of " + t
+		if fd.Kind() == protoreflect.MessageKind {
+			return "list of objects (" + string(fd.Message().Name()) + ")"
+		}
+		return "list of " + t + "s"
 	}
 	return t
 }

@@ -45,7 +45,7 @@ func TestRESTErrorShapes(t *testing.T) {
 	}{
 		{"unknown query parameter", "GET", "/v1/iaas/DescribeInstances?instanse=i-x", "", 400, []string{"instanse"}, []string{`unknown query parameter "instanse"`}, nil},
 		{"query value of the wrong type", "GET", "/v1/iaas/DescribeInstances?limit=abc", "", 400, []string{"limit"}, []string{`"limit" must be an integer`}, []string{"strconv"}},
-		{"a string for a list", "POST", "/v1/iaas/RunInstances", `{"image_id":"x","vxnets":"vxnet-0"}`, 400, []string{"vxnets"}, []string{"vxnets must be a list", "not a string"}, []string{"proto:", "syntax error", "body"}},
+		{"a string for a list", "POST", "/v1/iaas/RunInstances", `{"image_id":"x","vxnets":"vxnet-0"}`, 400, []string{"vxnets"}, []string{"vxnets must be a list of strings, not a string"}, []string{"proto:", "syntax error", "body"}},
 		{"every bad field", "POST", "/v1/iaas/RunInstances", `{"count":"many","vxnets":"vxnet-0","nope":1}`, 400, []string{"count", "nope", "vxnets"}, []string{"count must be an integer", "nope is not a field"}, []string{"proto:"}},
 		{"a bad field inside a list of objects", "POST", "/v1/iaas/AddSecurityGroupRules", `{"security_group":"sg-1","rules":[{"protocol":"tcp"},{"priority":"high"}]}`, 400, []string{"rules.2.priority"}, []string{"rules.2.priority must be an integer"}, nil},
 		{"JSON nested 5000 deep", "POST", "/v1/iaas:call", deep, 400, []string{"body"}, []string{"nested more than 64 levels"}, nil},
