@@ -69,6 +69,10 @@ type Options struct {
 	// RunTimeout bounds a keyed call after its caller went away; default DefaultRunTimeout. It should
 	// be at least the upstream call timeout.
 	RunTimeout time.Duration
+	// Detach returns the context a keyed call runs with: free of its caller's cancellation, but still
+	// canceled by the server's shutdown (whose drain then waits for it). nil means
+	// context.WithoutCancel.
+	Detach func(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // Guard applies idempotency keys to unary calls.
@@ -142,7 +146,12 @@ func (g *Guard) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 // run runs the first call of a key detached from its caller's cancellation, and records or frees
 // the key by its outcome.
 func (g *Guard) run(ctx context.Context, skey string, req any, handler grpc.UnaryHandler) (any, error) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opts.RunTimeout)
+	dctx, release := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if g.opts.Detach != nil {
+		dctx, release = g.opts.Detach(ctx)
+	}
+	defer release()
+	rctx, cancel := context.WithTimeout(dctx, g.opts.RunTimeout)
 	defer cancel()
 	resp, herr := handler(rctx, req)
 	// The store's own calls must not depend on the caller either.
@@ -238,6 +247,24 @@ func record(resp any, err error) (*Outcome, error) {
 		return nil, err
 	}
 	return &Outcome{Response: b}, nil
+}
+
+// ReasonInterrupted is the ErrorInfo reason of the outcome of a key whose first call never reported
+// back (its server stopped while it ran).
+const ReasonInterrupted = "IDEMPOTENT_CALL_INTERRUPTED"
+
+// interrupted is the recorded outcome of a claim that outlived its TTL: the call that held it never
+// reported (its server stopped while it ran), so it may have been applied. A repeat must not run it
+// again blindly.
+func interrupted() *Outcome {
+	st := qcerr.Status(codes.Aborted, ReasonInterrupted,
+		"the first call with this idempotency key was interrupted (its server stopped) after it may have reached QingCloud; check the resources before repeating the change with a new key",
+		map[string]string{"may_have_applied": "true"})
+	b, err := proto.Marshal(st.Proto())
+	if err != nil {
+		panic("idempotency: marshal a status: " + err.Error())
+	}
+	return &Outcome{Status: b}
 }
 
 // replay returns a recorded outcome as the call's result.

@@ -263,11 +263,6 @@ func TestMemoryExpiry(t *testing.T) {
 	if o, err := m.Begin(ctx, "k", "other", time.Minute); o != nil || err != nil {
 		t.Fatalf("after retention, the key is free: %v, %v", o, err)
 	}
-	// A claim that outlives its TTL (its owner crashed) frees the key.
-	now = now.Add(2 * time.Minute)
-	if o, err := m.Begin(ctx, "k", "third", time.Minute); o != nil || err != nil {
-		t.Fatalf("after the claim's TTL: %v, %v", o, err)
-	}
 	if m.Finish(ctx, "nope", &Outcome{}) == nil {
 		t.Error("Finish of an unclaimed key succeeded")
 	}
@@ -288,4 +283,29 @@ func TestMemoryFull(t *testing.T) {
 
 func metadataCtx(kv ...string) context.Context {
 	return metadata.NewIncomingContext(context.Background(), metadata.Pairs(kv...))
+}
+
+// TestInterruptedClaimIsNotRunAgain: a claim whose call never reported back (its server stopped) is
+// answered as interrupted, with may_have_applied, never run again.
+func TestInterruptedClaimIsNotRunAgain(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMemory(MemoryOptions{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	if o, err := m.Begin(ctx, "k", "fp", time.Minute); o != nil || err != nil {
+		t.Fatalf("claim: %v, %v", o, err)
+	}
+	now = now.Add(2 * time.Minute) // the claimer died without Finish or Abandon
+	o, err := m.Begin(ctx, "k", "fp", time.Minute)
+	if err != nil || o == nil {
+		t.Fatalf("after the claim's TTL: %v, %v; want the interrupted outcome", o, err)
+	}
+	_, rerr := replay(o)
+	if status.Code(rerr) != codes.Aborted || qcerr.Info(rerr).GetReason() != ReasonInterrupted || !qcerr.MayHaveApplied(rerr) {
+		t.Errorf("replayed %v, want ABORTED %s with may_have_applied", rerr, ReasonInterrupted)
+	}
+	// Still the same answer later, within the retention.
+	now = now.Add(time.Hour)
+	if o2, err := m.Begin(ctx, "k", "fp", time.Minute); err != nil || o2 == nil || string(o2.Status) != string(o.Status) {
+		t.Errorf("later: %v, %v", o2, err)
+	}
 }

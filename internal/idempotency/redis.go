@@ -74,24 +74,32 @@ func NewRedis(rdb redis.UniversalClient, o RedisOptions) *Redis {
 		local: NewMemory(MemoryOptions{Retention: o.Retention}), isLocal: map[string]bool{}}
 }
 
-// beginScript claims KEYS[1] for fingerprint ARGV[1] for ARGV[2] ms, or reports what holds it:
-// {"run"}, {"conflict"}, {"running"} or {"done", out}.
+// beginScript claims KEYS[1] for fingerprint ARGV[1] for ARGV[2] ms (Redis's clock), or reports what
+// holds it: {"run"}, {"conflict"}, {"running"} or {"done", out}. A claim past its deadline (its server
+// stopped while the call ran) becomes the interrupted outcome ARGV[3], kept ARGV[4] ms.
 var beginScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local fp = redis.call('HGET', KEYS[1], 'fp')
 if not fp then
-  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running')
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'deadline', now + tonumber(ARGV[2]))
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[4]))
   return {'run'}
 end
 if fp ~= ARGV[1] then return {'conflict'} end
 if redis.call('HGET', KEYS[1], 'state') == 'done' then
   return {'done', redis.call('HGET', KEYS[1], 'out')}
 end
+if now > tonumber(redis.call('HGET', KEYS[1], 'deadline')) then
+  redis.call('HSET', KEYS[1], 'state', 'done', 'out', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return {'done', ARGV[3]}
+end
 return {'running'}
 `)
 
-// finishScript records ARGV[2] as the outcome of KEYS[1] when it is still claimed for fingerprint
-// ARGV[1], kept ARGV[3] ms.
+// finishScript records ARGV[2] as the outcome of KEYS[1] when it is still running (not yet declared
+// interrupted), kept ARGV[3] ms.
 var finishScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'done', 'out', ARGV[2])
@@ -112,7 +120,8 @@ func (r *Redis) Begin(ctx context.Context, key, fp string, claimTTL time.Duratio
 	wait := 10 * time.Millisecond
 	for {
 		cctx, cancel := context.WithTimeout(ctx, r.timeout)
-		res, err := beginScript.Run(cctx, r.rdb, []string{redisKey(key)}, fp, claimTTL.Milliseconds()).StringSlice()
+		res, err := beginScript.Run(cctx, r.rdb, []string{redisKey(key)}, fp, claimTTL.Milliseconds(),
+			encodeOutcome(interrupted()), r.retention.Milliseconds()).StringSlice()
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {

@@ -130,3 +130,34 @@ func TestRedisDownFallsBackLocally(t *testing.T) {
 		t.Errorf("runs = %d, want 2", runs.Load())
 	}
 }
+
+// TestRedisInterruptedClaim: a claim left running past its deadline (its replica died) is answered
+// as interrupted on every replica, never run again.
+func TestRedisInterruptedClaim(t *testing.T) {
+	rs := redistest.Start(t)
+	store := NewRedis(rs.Client(), RedisOptions{})
+	ctx := context.Background()
+	if o, err := store.Begin(ctx, "k", "fp", 50*time.Millisecond); o != nil || err != nil {
+		t.Fatalf("claim: %v, %v", o, err)
+	}
+	// The claimer dies. Another replica's repeat waits for the claim, then gets the interrupted outcome
+	// once the claim's deadline (on Redis's clock) has passed.
+	other := NewRedis(rs.Client(), RedisOptions{PollInterval: 10 * time.Millisecond})
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	o, err := other.Begin(wctx, "k", "fp", time.Minute)
+	if err != nil || o == nil {
+		t.Fatalf("repeat: %v, %v", o, err)
+	}
+	_, rerr := replay(o)
+	if status.Code(rerr) != codes.Aborted || qcerr.Info(rerr).GetReason() != ReasonInterrupted || !qcerr.MayHaveApplied(rerr) {
+		t.Errorf("repeat got %v, want ABORTED %s with may_have_applied", rerr, ReasonInterrupted)
+	}
+	// The late Finish of the dead claimer does not overwrite it.
+	if err := store.Finish(ctx, "k", &Outcome{Response: []byte("late")}); err != nil {
+		t.Fatal(err)
+	}
+	if o2, err := other.Begin(ctx, "k", "fp", time.Minute); err != nil || string(o2.Status) != string(o.Status) {
+		t.Errorf("after a late Finish: %v, %v", o2, err)
+	}
+}

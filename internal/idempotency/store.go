@@ -23,11 +23,12 @@ var ErrFull = errors.New("idempotency store is full")
 
 // Store keeps the outcomes of calls by key. Keys given to a Store are already scoped per tenant.
 type Store interface {
-	// Begin claims key for a call whose request has fingerprint fp, for at most claimTTL (after which
-	// a crashed claimer's key is free again). It returns (nil, nil) when the caller must run the call
-	// and then Finish or Abandon; the recorded Outcome when a call with the same fingerprint finished;
-	// ErrConflict when the key was used for another fingerprint. While a call with the same key runs,
-	// Begin waits for it until ctx ends (then ctx's error).
+	// Begin claims key for a call whose request has fingerprint fp, for at most claimTTL. It returns
+	// (nil, nil) when the caller must run the call and then Finish or Abandon; the recorded Outcome
+	// when a call with the same fingerprint finished; ErrConflict when the key was used for another
+	// fingerprint. While a call with the same key runs, Begin waits for it until ctx ends (then ctx's
+	// error). A claim that outlives claimTTL (its server stopped while the call ran) is recorded as
+	// interrupted: ABORTED with may_have_applied=true, never run again.
 	Begin(ctx context.Context, key, fp string, claimTTL time.Duration) (*Outcome, error)
 	// Finish records the outcome of a claimed key, kept for the store's retention.
 	Finish(ctx context.Context, key string, o *Outcome) error
@@ -91,10 +92,14 @@ func (m *Memory) Begin(ctx context.Context, key, fp string, claimTTL time.Durati
 		e := m.entries[key]
 		if e != nil && !now.Before(e.expires) {
 			if e.outcome == nil {
-				close(e.done) // a claim that outlived its TTL: its waiters look again
+				// A claim that outlived its TTL: its call never reported back, and may have applied.
+				e.outcome = interrupted()
+				e.expires = now.Add(m.retention)
+				close(e.done)
+			} else {
+				delete(m.entries, key)
+				e = nil
 			}
-			delete(m.entries, key)
-			e = nil
 		}
 		if e == nil {
 			m.sweep(now)
@@ -144,7 +149,7 @@ func (m *Memory) Finish(_ context.Context, key string, o *Outcome) error {
 	defer m.mu.Unlock()
 	e := m.entries[key]
 	if e == nil || e.outcome != nil {
-		return fmt.Errorf("idempotency: finish %q: the key is not claimed", key)
+		return fmt.Errorf("idempotency: finish %q: the key is not claimed (any more)", key)
 	}
 	e.outcome = o
 	e.expires = m.now().Add(m.retention)

@@ -60,6 +60,7 @@ func (h *holdUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // opsStack is a facade with the Operations service and idempotency keys, on an emulator.
 type opsStack struct {
+	srv  *server.Server
 	conn *grpc.ClientConn
 	rest string
 }
@@ -103,7 +104,7 @@ func newOpsStack(t *testing.T, upstream string, store idempotency.Store) *opsSta
 	}
 	rest := httptest.NewServer(h)
 	t.Cleanup(rest.Close)
-	return &opsStack{conn: conn, rest: rest.URL}
+	return &opsStack{srv: srv, conn: conn, rest: rest.URL}
 }
 
 // newOpsEmulator serves an emulator whose RunInstances requests the test can hold.
@@ -345,5 +346,41 @@ func TestIdempotencyKeyAcrossReplicas(t *testing.T) {
 	_, err = iaasv1.NewInstanceServiceClient(b.conn).RunInstances(ctx, other)
 	if status.Code(err) != codes.FailedPrecondition || qcerr.Info(err).GetReason() != idempotency.ReasonKeyReused {
 		t.Errorf("reused key: %v", err)
+	}
+}
+
+// TestIdempotencyKeyAtShutdown: a keyed RunInstances still running when the shutdown grace ends is
+// canceled like any call (its caller learns it may have applied), and its outcome is recorded, so that
+// the retry on another replica sharing the store does not send it again.
+func TestIdempotencyKeyAtShutdown(t *testing.T) {
+	up, url := newOpsEmulator(t)
+	store := idempotency.NewMemory(idempotency.MemoryOptions{})
+	a := newOpsStack(t, url, store)
+	b := newOpsStack(t, url, store)
+	up.mu.Lock()
+	up.hold = true
+	up.mu.Unlock()
+	t.Cleanup(func() { close(up.release) })
+
+	ctx := metadata.AppendToOutgoingContext(ctxT(t), idempotency.MetadataKey, "shutdown-1")
+	first := make(chan error, 1)
+	go func() {
+		_, err := iaasv1.NewInstanceServiceClient(a.conn).RunInstances(ctx, runVxnetRequest())
+		first <- err
+	}()
+	<-up.arrived // QingCloud has the request, and holds its answer
+	sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_ = a.srv.Shutdown(sctx)
+	err := <-first
+	if status.Code(err) != codes.Canceled || !qcerr.MayHaveApplied(err) {
+		t.Fatalf("keyed call cut by shutdown: %v, want CANCELED with may_have_applied", err)
+	}
+	_, err = iaasv1.NewInstanceServiceClient(b.conn).RunInstances(ctx, runVxnetRequest())
+	if !qcerr.MayHaveApplied(err) {
+		t.Errorf("retry on the other replica: %v, want the recorded may-have-applied error", err)
+	}
+	if got := up.emu.Stats().Requests["RunInstances"]; got > 1 {
+		t.Errorf("upstream RunInstances requests = %d, want at most the first", got)
 	}
 }

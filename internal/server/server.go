@@ -161,7 +161,7 @@ func New(cfg Config) (*Server, error) {
 	// answers included, then idempotency keys.
 	unary = append(unary, operations.HeaderInterceptor(s.defaultZone))
 	if cfg.Idempotency != nil {
-		g, err := idempotency.New(idempotency.Options{Store: cfg.Idempotency, Tenant: s.tenantName, Mutation: mutation})
+		g, err := idempotency.New(idempotency.Options{Store: cfg.Idempotency, Tenant: s.tenantName, Mutation: mutation, Detach: s.drain.detach})
 		if err != nil {
 			return nil, err
 		}

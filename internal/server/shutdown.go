@@ -253,6 +253,24 @@ func (d *drain) enter(ctx context.Context) (context.Context, func()) {
 	}
 }
 
+// detach returns a context for work a call goes on with after its caller went away (the first call of
+// an idempotency key): free of the caller's cancellation, but canceled by cutCalls like a call, and
+// waited for by the drain until its release.
+func (d *drain) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	key := new(int)
+	d.calls[key] = cancel
+	return ctx, func() {
+		cancel(nil)
+		d.mu.Lock()
+		delete(d.calls, key)
+		d.checkIdleLocked()
+		d.mu.Unlock()
+	}
+}
+
 // cutCalls cancels every call in flight and returns how many there were.
 func (d *drain) cutCalls() int {
 	d.mu.Lock()
