@@ -359,15 +359,16 @@ type streamResult struct {
 }
 
 // watchAll opens n WatchJobs streams of one job each spread over the replicas
-// (several connections each: a connection carries at most 256 streams), and reports each stream's
+// (several connections each: the server allows 256 streams per connection), and reports each stream's
 // end. firstSeen counts the streams that got their first state.
 func watchAll(ctx context.Context, t *testing.T, reps []*replica, ids []string, n int, firstSeen *atomic.Int64) <-chan streamResult {
 	t.Helper()
 	out := make(chan streamResult, n)
 	var conns [][]*grpc.ClientConn
+	perConn := 200 // below the server's 256 concurrent streams per connection
 	for _, r := range reps {
 		var cs []*grpc.ClientConn
-		for range 6 {
+		for range (n/len(reps))/perConn + 1 {
 			c, err := grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				t.Fatal(err)
