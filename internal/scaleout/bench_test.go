@@ -140,7 +140,7 @@ func pollRounds(t *testing.T, n int, shared bool) (steps []int64, total int64, p
 	watchAll(ctx, t, reps, ids, 3000, &first)
 	waitFor(t, fmt.Sprintf("first states on %d replicas", n), 2*time.Minute, func() bool { return first.Load() == 3000 })
 	before, _ := e.stats(t)
-	steps = upstreamPlateaus(t, e, 20*time.Second)
+	steps = upstreamPlateaus(t, e, 20*time.Second, 0)
 	after, _ := e.stats(t)
 	for _, r := range reps {
 		if r.metric(t, "qingcloud_watch_upstream_calls_total") > 0 {

@@ -418,22 +418,22 @@ func watchAll(ctx context.Context, t *testing.T, reps []*replica, ids []string, 
 	return out
 }
 
-// upstreamPlateaus samples the emulator's DescribeJobs count for d and returns the increments
-// between plateaus (counts unchanged for at least 200ms): the calls of one poll round across every
-// replica.
-func upstreamPlateaus(t *testing.T, e *emu, d time.Duration) []int64 {
+// upstreamPlateaus samples the emulator's DescribeJobs count for at most d, or until it has seen
+// enough increments (0: sample for all of d), and returns the increments between plateaus (counts
+// unchanged for at least 300ms): the calls of one poll round across every replica.
+func upstreamPlateaus(t *testing.T, e *emu, d time.Duration, enough int) []int64 {
 	t.Helper()
 	var steps []int64
 	last, lastPlateau := int64(-1), int64(-1)
 	since := time.Now()
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(d); time.Now().Before(end) && (enough == 0 || len(steps) < enough); time.Sleep(20 * time.Millisecond) {
 		reqs, _ := e.stats(t)
 		n := reqs["DescribeJobs"]
 		if n != last {
 			last, since = n, time.Now()
 			continue
 		}
-		if time.Since(since) >= 200*time.Millisecond && n != lastPlateau {
+		if time.Since(since) >= 300*time.Millisecond && n != lastPlateau {
 			if lastPlateau >= 0 {
 				steps = append(steps, n-lastPlateau)
 			}
@@ -449,22 +449,23 @@ func upstreamPlateaus(t *testing.T, e *emu, d time.Duration) []int64 {
 // with every terminal event.
 func TestOnePollerAcrossReplicas(t *testing.T) {
 	srv := redistest.Start(t)
-	e := startEmulator(t, "-quota", "-1", "-job-pending", "1s", "-job-working", "40s")
+	// The jobs work long enough for a few rounds at the pollers' longest interval (10 s).
+	e := startEmulator(t, "-quota", "-1", "-job-pending", "1s", "-job-working", "90s")
 	ids := createJobs(t, e, 300)
 	var reps []*replica
 	for range 3 {
 		reps = append(reps, startReplica(t, e, srv.URL(), "-quota-requests", "-1"))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var first atomic.Int64
 	results := watchAll(ctx, t, reps, ids, 3000, &first)
 	waitFor(t, "every stream's first state", 2*time.Minute, func() bool { return first.Load() == 3000 })
 
-	steps := upstreamPlateaus(t, e, 12*time.Second)
+	steps := upstreamPlateaus(t, e, 45*time.Second, 3)
 	t.Logf("DescribeJobs per poll round across 3 replicas: %v", steps)
 	if len(steps) < 2 {
-		t.Fatalf("saw %d poll rounds in 12s; want at least 2", len(steps))
+		t.Fatalf("saw %d poll rounds in 45s; want at least 2", len(steps))
 	}
 	for _, s := range steps {
 		if s != 3 {
@@ -498,7 +499,7 @@ func TestOnePollerAcrossReplicas(t *testing.T) {
 		select {
 		case r = <-results:
 		case <-ctx.Done():
-			t.Fatalf("streams still open after 4 minutes: %d terminal so far", ok)
+			t.Fatalf("streams still open after 5 minutes: %d terminal so far", ok)
 		}
 		switch {
 		case r.terminal:
