@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +79,35 @@ func TestRunReplicasShareTheBudget(t *testing.T) {
 	}
 	if logs := replicas[0].logs.String(); strings.Count(logs, `msg="Redis unreachable`) < 1 {
 		t.Fatalf("logs do not tell that Redis is unreachable:\n%s", logs)
+	}
+}
+
+// TestRunRedisDownAtStartHidesThePassword starts a server whose Redis is unreachable: it serves
+// anyway (within its fallback share), and neither its logs nor /metrics show the URL's password.
+func TestRunRedisDownAtStartHidesThePassword(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Kill() // a port where nothing listens now
+	url := "redis://:hunter2-not-logged@" + srv.Addr
+	r := start(t, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-redis-url", url}, nil)
+	ctx := ctxT(t)
+	conn := dial(t, r.addrs.GRPC, nil)
+	if _, err := iaasv1.NewZoneServiceClient(conn).DescribeZones(ctx, &iaasv1.DescribeZonesRequest{}); err != nil {
+		t.Fatalf("DescribeZones with Redis down: %v", err)
+	}
+	resp, err := http.Get("http://" + r.addrs.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	logs := r.logs.String()
+	if !strings.Contains(logs, "redis://:xxxxx@"+srv.Addr) {
+		t.Errorf("logs do not name the Redis URL with its password masked:\n%s", logs)
+	}
+	if strings.Contains(logs, "hunter2") || strings.Contains(string(metrics), "hunter2") {
+		t.Fatalf("the Redis password leaked into logs or metrics:\n%s", logs)
+	}
+	if !strings.Contains(string(metrics), `qingcloud_redis_fallback{component="budget"} 1`) {
+		t.Errorf("metrics do not show the budget in fallback:\n%s", metrics)
 	}
 }
