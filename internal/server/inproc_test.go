@@ -437,3 +437,47 @@ func TestInProcessStop(t *testing.T) {
 		t.Errorf("call after stop: %v, want UNAVAILABLE", err)
 	}
 }
+
+// Cancelling a stream's caller ends its handler: a handler blocked sending gets its context's error.
+func TestInProcessStreamCancel(t *testing.T) {
+	tw := newTwin(t)
+	handlerErr := make(chan error, 1)
+	desc := &grpc.StreamDesc{StreamName: "Endless", ServerStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
+		if err := ss.RecvMsg(new(structpb.Struct)); err != nil {
+			handlerErr <- err
+			return err
+		}
+		for {
+			if err := ss.SendMsg(&structpb.Struct{}); err != nil {
+				handlerErr <- err
+				return err
+			}
+		}
+	}}
+	tw.p.methods["/test.Echo/Endless"] = inprocMethod{impl: tw.svc, stream: desc}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cs, err := tw.inproc.NewStream(ctx, desc, "/test.Echo/Endless")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(&structpb.Struct{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = cs.CloseSend()
+	if err := cs.RecvMsg(new(structpb.Struct)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-handlerErr; status.Code(err) != codes.Canceled {
+		t.Errorf("handler's send after the caller cancelled: %v, want CANCELED", err)
+	}
+	for {
+		if err := cs.RecvMsg(new(structpb.Struct)); err != nil {
+			if status.Code(err) != codes.Canceled {
+				t.Errorf("caller's receive after cancelling: %v, want CANCELED", err)
+			}
+			break
+		}
+	}
+}
