@@ -17,36 +17,30 @@ type eip struct {
 
 func eipBase(v *eip) *base { return &v.base }
 
-type eipResourceOut struct {
-	ResourceID   string `json:"resource_id"`
-	ResourceName string `json:"resource_name"`
-	ResourceType string `json:"resource_type"`
-}
-
 type eipGroupOut struct {
 	EipGroupID   string `json:"eip_group_id"`
 	EipGroupName string `json:"eip_group_name"`
 }
 
 type eipOut struct {
-	EipID            string         `json:"eip_id"`
-	EipName          string         `json:"eip_name"`
-	Description      string         `json:"description"`
-	EipAddr          string         `json:"eip_addr"`
-	Bandwidth        int            `json:"bandwidth"`
-	BillingMode      string         `json:"billing_mode"`
-	Status           string         `json:"status"`
-	TransitionStatus string         `json:"transition_status"`
-	ICPCodes         string         `json:"icp_codes"`
-	CreateTime       jtime          `json:"create_time"`
-	StatusTime       jtime          `json:"status_time"`
-	Resource         eipResourceOut `json:"resource"`
-	EipGroup         eipGroupOut    `json:"eip_group"`
-	AlarmStatus      string         `json:"alarm_status"`
-	AssociateMode    int            `json:"associate_mode"`
-	NeedICP          int            `json:"need_icp"`
-	SubCode          int            `json:"sub_code"`
-	Tags             []tagOut       `json:"tags"`
+	EipID            string      `json:"eip_id"`
+	EipName          string      `json:"eip_name"`
+	Description      string      `json:"description"`
+	EipAddr          string      `json:"eip_addr"`
+	Bandwidth        int         `json:"bandwidth"`
+	BillingMode      string      `json:"billing_mode"`
+	Status           string      `json:"status"`
+	TransitionStatus string      `json:"transition_status"`
+	ICPCodes         string      `json:"icp_codes"`
+	CreateTime       jtime       `json:"create_time"`
+	StatusTime       jtime       `json:"status_time"`
+	Resource         resourceOut `json:"resource"`
+	EipGroup         eipGroupOut `json:"eip_group"`
+	AlarmStatus      string      `json:"alarm_status"`
+	AssociateMode    int         `json:"associate_mode"`
+	NeedICP          int         `json:"need_icp"`
+	SubCode          int         `json:"sub_code"`
+	Tags             []tagOut    `json:"tags"`
 }
 
 func init() {
@@ -121,7 +115,7 @@ func (a *account) renderEip(v *eip) eipOut {
 		EipID: v.id, EipName: v.name, Description: v.description, EipAddr: v.addr, Bandwidth: v.bandwidth,
 		BillingMode: v.billingMode, Status: v.status, TransitionStatus: v.transition, CreateTime: jtime(v.created),
 		StatusTime: jtime(v.statusTime), AssociateMode: v.associateMode, NeedICP: v.needICP, Tags: a.tagsOf(v.id),
-		Resource: eipResourceOut{ResourceID: v.resourceID, ResourceName: v.resourceName, ResourceType: v.resourceType},
+		Resource: resourceOut{ResourceID: v.resourceID, ResourceName: v.resourceName, ResourceType: v.resourceType},
 	}
 }
 

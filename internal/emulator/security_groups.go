@@ -28,6 +28,8 @@ type sgRule struct {
 	val3      string
 }
 
+// resourceOut is a resource that another one names (the resource of an EIP, the instances of a
+// security group).
 type resourceOut struct {
 	ResourceID   string `json:"resource_id"`
 	ResourceName string `json:"resource_name"`
