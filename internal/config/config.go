@@ -5,8 +5,9 @@
 // ~/.qingcloud/config.yaml (the one the official SDK and CLI read: qy_access_key_id,
 // qy_secret_access_key, zone, host, port, protocol, uri, connection_retries, connection_timeout), or
 // the one -config or QINGCLOUD_CONFIG names. This server's own settings (listen addresses, TLS,
-// credential profiles, bearer tokens) live in the same file under the top-level key "qingcloud_grpc",
-// which the official tools ignore. The file is only ever read.
+// credential profiles, bearer tokens) live under the top-level key "qingcloud_grpc", which the Go SDK
+// ignores but qingcloud-cli refuses (so give the server a -config file of its own where the CLI reads
+// ~/.qingcloud/config.yaml). The file is only ever read.
 //
 // Every error names the setting at fault the way it was given: the flag (-zone), the variable
 // (QINGCLOUD_ZONE) or the file, line and key (/home/me/.qingcloud/config.yaml:3: zone). Errors never

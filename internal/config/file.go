@@ -10,7 +10,9 @@ import (
 )
 
 // Section is the top-level key of the configuration file that holds this server's own settings.
-// QingCloud's SDKs and CLI ignore it, so one file serves both.
+// QingCloud's Go SDK ignores it; qingcloud-cli does not (it passes every top-level key to its
+// connection), so the server's settings belong in a file of its own (-config) when the CLI reads
+// ~/.qingcloud/config.yaml (docs/configuration.md).
 const Section = "qingcloud_grpc"
 
 // officialKeys are the top-level keys of QingCloud's own config.yaml that this server reads. Every
