@@ -30,7 +30,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func open(t *testing.T, cfg coord.Config) *coord.Coord {
 	t.Helper()
 	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = 50 * time.Millisecond
+		cfg.Heartbeat = 200 * time.Millisecond
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
@@ -54,10 +54,7 @@ func TestReplicasShareTheLimit(t *testing.T) {
 	defer cs[0].Close()
 	defer cs[1].Close()
 	for _, c := range cs {
-		waitFor(t, "three replicas", func() bool { return c.Replicas() == 3 })
-	}
-	if s := cs[0].Share(); s != 1.0/3 {
-		t.Fatalf("share with 3 replicas = %v, want 1/3", s)
+		waitFor(t, "three replicas, so a share of 1/3", func() bool { return c.Replicas() == 3 && c.Share() == 1.0/3 })
 	}
 	if cs[0].ID() == cs[1].ID() {
 		t.Fatalf("two replicas have the id %s", cs[0].ID())
@@ -81,7 +78,6 @@ func TestHeartbeatFallsBackAndRejoins(t *testing.T) {
 	var mu sync.Mutex
 	var changes []bool
 	c := open(t, coord.Config{URL: srv.URL(), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		Timeout: 200 * time.Millisecond,
 		OnChange: func(s coord.Status) {
 			mu.Lock()
 			changes = append(changes, s.Fallback())

@@ -36,8 +36,8 @@ import (
 // state first) and once per round (so a lost message costs a round, not a state). When the owner
 // leaves or dies, another replica with watchers takes the lease within LeaseTTL and a third of it.
 //
-// When Redis is unreachable a replica polls its own watchers' ids alone (Fallback.Down), and rejoins
-// when Redis answers again (Fallback.Up); no watch ends because of Redis.
+// When Redis is unreachable for two beats in a row a replica polls its own watchers' ids alone
+// (Fallback.Down), and rejoins when Redis answers again (Fallback.Up); no watch ends because of Redis.
 //
 // Keys, all under the hash tag of the account and zone (so the scripts work on Redis Cluster),
 // "qcg:{w:<16 hex digits of SHA-256(account "/" zone)>}:" followed by lease, fence, replicas (sorted
@@ -135,6 +135,7 @@ type shared struct {
 	owner   bool
 	token   int64
 	down    bool
+	failed  int    // consecutive failed beats
 	lastIDs string // signature of the ids last registered
 
 	stop chan struct{}
@@ -221,9 +222,17 @@ func (s *shared) beat() {
 	s.mu.Lock()
 	wasDown, wasOwner := s.down, s.owner
 	if err != nil {
+		s.failed++
+	}
+	switch {
+	case err == nil:
+		s.down, s.failed = false, 0
+	case s.failed < 2 && !wasDown:
+		// One slow or failed beat is a blink: the lease (3 beats long) still holds; try again.
+		s.mu.Unlock()
+		return
+	default:
 		s.down, s.owner = true, false
-	} else {
-		s.down = false
 	}
 	becameOwner := !wasOwner && s.owner
 	s.mu.Unlock()

@@ -25,7 +25,7 @@ func sharedHubs(t *testing.T, srv *redistest.Server, up *fakeUpstream, n int) []
 		c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, ContextTimeoutEnabled: true})
 		t.Cleanup(func() { _ = c.Close() })
 		opts := Options{MinInterval: 100 * time.Millisecond, MaxInterval: 300 * time.Millisecond, Jitter: -1,
-			Shared: &Shared{Client: c, Replica: fmt.Sprintf("replica-%d", i), LeaseTTL: 1500 * time.Millisecond, Timeout: 2 * time.Second}}
+			Shared: &Shared{Client: c, Replica: fmt.Sprintf("replica-%d", i), LeaseTTL: 3 * time.Second, Timeout: 2 * time.Second}}
 		h := NewSingle(up, "pek3a", opts)
 		t.Cleanup(h.Close)
 		hubs = append(hubs, h)
