@@ -172,7 +172,8 @@ func (p *plan) append(b []byte, m protoreflect.Message) ([]byte, error) {
 	var err error
 	for i := range p.fields {
 		f := &p.fields[i]
-		if f.optional && !m.Has(f.fd) {
+		has := m.Has(f.fd)
+		if f.optional && !has {
 			continue
 		}
 		if !first {
@@ -181,6 +182,10 @@ func (p *plan) append(b []byte, m protoreflect.Message) ([]byte, error) {
 		first = false
 		b = append(b, f.name...)
 		switch {
+		case f.fd.IsList() && !has: // empty: no need for the list's reflection wrapper
+			b = append(b, '[', ']')
+		case f.fd.IsMap() && !has:
+			b = append(b, '{', '}')
 		case f.fd.IsList():
 			b, err = appendListField(b, m.Get(f.fd).List(), f)
 		case f.fd.IsMap():
