@@ -139,6 +139,8 @@ type Config struct {
 // Client calls QingCloud. It is safe for concurrent use.
 type Client struct {
 	endpoint    url.URL // without query
+	endpointStr string  // endpoint.String()
+	endpointLen int     // len(endpointStr)
 	path        string  // the path that is signed (as sent)
 	signer      signer.Signer
 	http        *http.Client
@@ -220,6 +222,8 @@ func New(cfg Config) (*Client, error) {
 		log:         cfg.Logger,
 		obs:         cfg.Observer,
 	}
+	c.endpointStr = c.endpoint.String()
+	c.endpointLen = len(c.endpointStr)
 	if c.maxAttempts == 0 {
 		c.maxAttempts = DefaultMaxAttempts
 	}
@@ -340,21 +344,23 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 	var err error
 	var attempts int
 	shared := false
-	if uerr := c.checkURL(action, p, post); uerr != nil {
+	// signed is the first attempt's signed query, made by the URL check (GETs only): its time_stamp
+	// is the moment the call starts, and later attempts sign again.
+	if signed, uerr := c.checkURL(action, p, post); uerr != nil {
 		err = uerr
 	} else if cerr := ctx.Err(); cerr != nil {
 		// Checked before coalescing, whose shared call does not inherit this caller's cancellation.
 		err = qcerr.Context(action, cerr, false)
 	} else if readOnly && c.flights != nil {
 		key := flightKey(c.signer.Credentials.AccessKeyID, callclass.From(ctx).String(), post, p)
-		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) { return c.send(fctx, action, p, post, true, into) })
+		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) { return c.send(fctx, action, p, post, true, into, signed) })
 		body, attempts, err = r.body, r.attempts, r.err
 		shared = r.shared
 		if r.left {
 			err = qcerr.Context(action, ctx.Err(), true)
 		}
 	} else {
-		body, attempts, err = c.send(ctx, action, p, post, readOnly, into)
+		body, attempts, err = c.send(ctx, action, p, post, readOnly, into, signed)
 	}
 	c.obs.ObserveCall(action, callclass.From(ctx), shared)
 	c.logCall(ctx, action, post, time.Since(start), attempts, err)
@@ -362,8 +368,9 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 }
 
 // send makes the attempts of one call under the retry policy and the quota budget. It returns the
-// body or the error of the last attempt, and the number of attempts made.
-func (c *Client) send(ctx context.Context, action string, p map[string]string, post, readOnly bool, into *answerInto) ([]byte, int, error) {
+// body or the error of the last attempt, and the number of attempts made. A non-empty presigned is
+// p already signed, for the first attempt; every other attempt signs p again.
+func (c *Client) send(ctx context.Context, action string, p map[string]string, post, readOnly bool, into *answerInto, presigned string) ([]byte, int, error) {
 	class := callclass.From(ctx)
 	resigned := false
 	var last error
@@ -380,7 +387,11 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 			})
 		}
 		start := time.Now()
-		body, o, err := c.attempt(withAction(ctx, action), action, p, post, readOnly, into)
+		signed := ""
+		if n == 1 {
+			signed = presigned
+		}
+		body, o, err := c.attempt(withAction(ctx, action), action, p, post, readOnly, into, signed)
 		c.observeAttempt(action, class, n, o, time.Since(start))
 		if err == nil {
 			return body, n, nil
@@ -407,8 +418,9 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 	}
 }
 
-// attempt signs and sends one request and checks the answer.
-func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post, readOnly bool, into *answerInto) (_ []byte, o outcome, _ error) {
+// attempt signs (unless signed is already params signed) and sends one request and checks the
+// answer.
+func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post, readOnly bool, into *answerInto, signed string) (_ []byte, o outcome, _ error) {
 	method := http.MethodGet
 	if post {
 		method = http.MethodPost
@@ -416,9 +428,11 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 	if err := ctx.Err(); err != nil {
 		return nil, outcome{kind: outcomeContext}, qcerr.Context(action, err, false)
 	}
-	signed, err := c.signer.Sign(method, c.path, params)
-	if err != nil {
-		return nil, outcome{kind: outcomeLocal}, internalError(action, "SIGNING_FAILED", "signing the request failed: "+err.Error())
+	if signed == "" {
+		var err error
+		if signed, err = c.signer.Sign(method, c.path, params); err != nil {
+			return nil, outcome{kind: outcomeLocal}, internalError(action, "SIGNING_FAILED", "signing the request failed: "+err.Error())
+		}
 	}
 
 	actx := ctx
@@ -484,19 +498,21 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 	return c.checkAnswer(action, body, readOnly, into)
 }
 
-// checkURL refuses a GET call whose signed URL would be longer than MaxURLBytes.
-func (c *Client) checkURL(action string, p map[string]string, post bool) error {
+// checkURL refuses a GET call whose signed URL would be longer than MaxURLBytes. It returns the
+// signed query it measured (for the first attempt), or "" for a POST or when signing failed (the
+// attempt then signs, and reports the failure).
+func (c *Client) checkURL(action string, p map[string]string, post bool) (string, error) {
 	if post {
-		return nil
+		return "", nil
 	}
 	signed, err := c.signer.Sign(http.MethodGet, c.path, p)
 	if err != nil {
-		return nil // the attempt reports it
+		return "", nil
 	}
-	if n := len(c.endpoint.String()) + 1 + len(signed); n > MaxURLBytes {
-		return qcerr.InvalidRequest(action, fmt.Sprintf("its parameters make a request URL of %d bytes, and at most %d are sent: split it into calls with fewer items", n, MaxURLBytes))
+	if n := c.endpointLen + 1 + len(signed); n > MaxURLBytes {
+		return "", qcerr.InvalidRequest(action, fmt.Sprintf("its parameters make a request URL of %d bytes, and at most %d are sent: split it into calls with fewer items", n, MaxURLBytes))
 	}
-	return nil
+	return signed, nil
 }
 
 // refusedBeforeAPI reports whether an HTTP status says QingCloud's front end refused the request
@@ -525,21 +541,22 @@ const ReasonUpstreamRefused = "UPSTREAM_REFUSED"
 
 // newRequest builds the HTTP request for a signed parameter string.
 func (c *Client) newRequest(ctx context.Context, method, signed string) (*http.Request, error) {
-	u := c.endpoint
 	var req *http.Request
 	var err error
 	if method == http.MethodPost {
-		req, err = http.NewRequestWithContext(ctx, method, u.String(), strings.NewReader(signed))
+		req, err = http.NewRequestWithContext(ctx, method, c.endpointStr, strings.NewReader(signed))
 		if err != nil {
 			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	} else {
-		u.RawQuery = signed
-		req, err = http.NewRequestWithContext(ctx, method, u.String(), nil)
+		// The signed query is already escaped (unreserved bytes, %XX, '=' and '&'): it is the raw
+		// query as sent, and parsing it again would give back the same string.
+		req, err = http.NewRequestWithContext(ctx, method, c.endpointStr, nil)
 		if err != nil {
 			return nil, err
 		}
+		req.URL.RawQuery = signed
 		// net/http silently re-sends a body-less GET on a new connection when a reused connection
 		// closes after the request was written. QingCloud's GETs change things (RunInstances), so such
 		// a replay could apply an action twice. A body without GetBody makes the request non-replayable;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -171,6 +172,60 @@ func actionLabel(action string) string {
 	return ActionLabel(action)
 }
 
+// rpcKey names the metric series of one RPC method, stream type and action.
+type rpcKey struct {
+	fullMethod, typ, action string
+}
+
+// rpcSeries are the metric children of one rpcKey, looked up once: WithLabelValues hashes the label
+// values and takes the vector's lock on every call.
+type rpcSeries struct {
+	inFlight prometheus.Gauge
+	seconds  prometheus.Observer
+	sent     prometheus.Counter // streams only
+	svc      string
+	method   string
+	action   string                 // label value
+	handled  [17]prometheus.Counter // by codes.Code (0..16); others through the vector
+	mu       sync.Mutex
+}
+
+// series returns the metric children of k, creating them on first use. Methods and actions come
+// from the registered services, so the set is bounded.
+func (t *Telemetry) series(k rpcKey) *rpcSeries {
+	if v, ok := t.rpcs.Load(k); ok {
+		return v.(*rpcSeries)
+	}
+	svc, method := splitMethod(k.fullMethod)
+	s := &rpcSeries{svc: svc, method: method, action: actionLabel(k.action)}
+	s.inFlight = t.metrics.rpcInFlight.WithLabelValues(svc, method, k.typ)
+	s.seconds = t.metrics.rpcSeconds.WithLabelValues(svc, method, k.typ, s.action)
+	if k.typ != "unary" {
+		s.sent = t.metrics.rpcMsgSent.WithLabelValues(svc, method)
+	}
+	v, _ := t.rpcs.LoadOrStore(k, s)
+	return v.(*rpcSeries)
+}
+
+// done records a finished call: its duration and its status code.
+func (t *Telemetry) done(s *rpcSeries, typ string, start time.Time, err error) {
+	s.seconds.Observe(time.Since(start).Seconds())
+	code := status.Code(err)
+	if int(code) >= len(s.handled) {
+		t.metrics.rpcHandled.WithLabelValues(s.svc, s.method, typ, s.action, code.String()).Inc()
+	} else {
+		s.mu.Lock()
+		c := s.handled[code]
+		if c == nil {
+			c = t.metrics.rpcHandled.WithLabelValues(s.svc, s.method, typ, s.action, code.String())
+			s.handled[code] = c
+		}
+		s.mu.Unlock()
+		c.Inc()
+	}
+	s.inFlight.Dec() // last: a scrape that sees the call gone also sees it counted
+}
+
 // UnaryServerInterceptor gives every unary call its request id (see begin) and records it in the
 // RPC metrics. It belongs first in the chain, after the otelgrpc stats handler and before logging.
 func (t *Telemetry) UnaryServerInterceptor(resolve ActionResolver) grpc.UnaryServerInterceptor {
@@ -180,15 +235,11 @@ func (t *Telemetry) UnaryServerInterceptor(resolve ActionResolver) grpc.UnarySer
 			action = resolve(info.FullMethod, req)
 		}
 		ctx, _ = begin(ctx, action, func(md metadata.MD) error { return grpc.SetHeader(ctx, md) })
-		svc, method := splitMethod(info.FullMethod)
-		inFlight := t.metrics.rpcInFlight.WithLabelValues(svc, method, "unary")
-		inFlight.Inc()
+		s := t.series(rpcKey{info.FullMethod, "unary", action})
+		s.inFlight.Inc()
 		start := time.Now()
 		resp, err := handler(ctx, req)
-		al := actionLabel(action)
-		t.metrics.rpcSeconds.WithLabelValues(svc, method, "unary", al).Observe(time.Since(start).Seconds())
-		t.metrics.rpcHandled.WithLabelValues(svc, method, "unary", al, status.Code(err).String()).Inc()
-		inFlight.Dec() // last: a scrape that sees the call gone also sees it counted
+		t.done(s, "unary", start, err)
 		return resp, err
 	}
 }
@@ -202,16 +253,12 @@ func (t *Telemetry) StreamServerInterceptor(resolve ActionResolver) grpc.StreamS
 			action = resolve(info.FullMethod, nil)
 		}
 		ctx, _ := begin(ss.Context(), action, ss.SetHeader)
-		svc, method := splitMethod(info.FullMethod)
 		typ := streamType(info)
-		inFlight := t.metrics.rpcInFlight.WithLabelValues(svc, method, typ)
-		inFlight.Inc()
+		s := t.series(rpcKey{info.FullMethod, typ, action})
+		s.inFlight.Inc()
 		start := time.Now()
-		err := handler(srv, &observedStream{ServerStream: ss, ctx: ctx, sent: t.metrics.rpcMsgSent.WithLabelValues(svc, method)})
-		al := actionLabel(action)
-		t.metrics.rpcSeconds.WithLabelValues(svc, method, typ, al).Observe(time.Since(start).Seconds())
-		t.metrics.rpcHandled.WithLabelValues(svc, method, typ, al, status.Code(err).String()).Inc()
-		inFlight.Dec() // last: a scrape that sees the stream gone also sees it counted
+		err := handler(srv, &observedStream{ServerStream: ss, ctx: ctx, sent: s.sent})
+		t.done(s, typ, start, err)
 		return err
 	}
 }

@@ -82,6 +82,6 @@ func pickRequestID(ids ...string) string {
 
 // incomingRequestID returns the request id of the incoming gRPC metadata of ctx, or a new one.
 func incomingRequestID(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	return pickRequestID(md.Get(RequestIDHeader)...)
+	// Not FromIncomingContext, which copies the whole metadata.
+	return pickRequestID(metadata.ValueFromIncomingContext(ctx, RequestIDHeader)...)
 }

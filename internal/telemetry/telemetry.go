@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -83,6 +84,7 @@ type Telemetry struct {
 	prop    propagation.TextMapPropagator
 	metrics *metrics
 	budgets *budgets
+	rpcs    sync.Map // rpcKey -> *rpcSeries
 }
 
 // New builds the metrics registry and the tracer provider described by opts. Call Shutdown at exit
