@@ -353,7 +353,9 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		err = qcerr.Context(action, cerr, false)
 	} else if readOnly && c.flights != nil {
 		key := flightKey(c.signer.Credentials.AccessKeyID, callclass.From(ctx).String(), post, p)
-		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) { return c.send(fctx, action, p, post, true, into, signed) })
+		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) {
+			return c.send(fctx, action, p, post, true, into, signed)
+		})
 		body, attempts, err = r.body, r.attempts, r.err
 		shared = r.shared
 		if r.left {
