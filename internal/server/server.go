@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"sync"
 
@@ -189,6 +190,10 @@ func New(cfg Config) (*Server, error) {
 	s.inproc = newInProcess(unary, stream, tel.GRPCClientHandler(), serverStats)
 	opts := append([]grpc.ServerOption{
 		grpc.StatsHandler(serverStats),
+		// Calls run on a pool of GOMAXPROCS goroutines (a new one only when all are busy) instead
+		// of a new goroutine each: a small call 2.11–2.23 → 1.98–2.02 × the direct call
+		// (docs/bench-upstream.md); a long-lived watch stream simply keeps its worker.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}, s.limits.grpcOptions()...)
