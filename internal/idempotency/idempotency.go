@@ -36,6 +36,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/qcerr"
@@ -238,6 +239,7 @@ func record(resp any, err error) (*Outcome, error) {
 	if !ok {
 		return nil, fmt.Errorf("response %T is not a proto message", resp)
 	}
+	m = withoutSecrets(m)
 	a, err := anypb.New(m)
 	if err != nil {
 		return nil, err
@@ -265,6 +267,59 @@ func interrupted() *Outcome {
 		panic("idempotency: marshal a status: " + err.Error())
 	}
 	return &Outcome{Status: b}
+}
+
+// secretFields are the names of answer fields that carry one-time secrets (CreateKeyPair's
+// private_key): they are never recorded, so no store (Redis included) ever holds them. A replay has
+// the field empty: the resource exists, and its secret was delivered to the first call only.
+var secretFields = map[protoreflect.Name]bool{
+	"private_key": true, "priv_key": true, "secret_access_key": true,
+}
+
+// withoutSecrets returns m, or a copy of it with every secret field cleared (nested messages too).
+func withoutSecrets(m proto.Message) proto.Message {
+	if !hasSecret(m.ProtoReflect()) {
+		return m
+	}
+	c := proto.Clone(m)
+	clearSecrets(c.ProtoReflect())
+	return c
+}
+
+// hasSecret reports whether m or a message inside it has a secret field set.
+func hasSecret(m protoreflect.Message) bool {
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case secretFields[fd.Name()]:
+			found = true
+		case fd.Message() != nil && fd.IsList():
+			for i := 0; i < v.List().Len() && !found; i++ {
+				found = hasSecret(v.List().Get(i).Message())
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			found = hasSecret(v.Message())
+		}
+		return !found
+	})
+	return found
+}
+
+// clearSecrets clears every secret field of m and the messages inside it.
+func clearSecrets(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case secretFields[fd.Name()]:
+			m.Clear(fd)
+		case fd.Message() != nil && fd.IsList():
+			for i := 0; i < v.List().Len(); i++ {
+				clearSecrets(v.List().Get(i).Message())
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			clearSecrets(v.Message())
+		}
+		return true
+	})
 }
 
 // replay returns a recorded outcome as the call's result.

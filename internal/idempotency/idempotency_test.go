@@ -3,6 +3,7 @@ package idempotency
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,5 +308,42 @@ func TestInterruptedClaimIsNotRunAgain(t *testing.T) {
 	now = now.Add(time.Hour)
 	if o2, err := m.Begin(ctx, "k", "fp", time.Minute); err != nil || o2 == nil || string(o2.Status) != string(o.Status) {
 		t.Errorf("later: %v, %v", o2, err)
+	}
+}
+
+// TestSecretsAreNotRecorded: CreateKeyPair's private key goes to the first caller only; the store
+// never holds it, and a replay has it empty.
+func TestSecretsAreNotRecorded(t *testing.T) {
+	const method = "/qingcloud.iaas.v1.KeyPairService/CreateKeyPair"
+	store := NewMemory(MemoryOptions{})
+	g, err := New(Options{Store: store, Tenant: func(context.Context) (string, error) { return "alice", nil },
+		Mutation: func(string, any) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	handler := func(context.Context, any) (any, error) {
+		runs++
+		return &iaasv1.CreateKeyPairResponse{KeypairId: proto.String("kp-1"), PrivateKey: proto.String("-----BEGIN PRIVATE KEY-----x")}, nil
+	}
+	call := func() *iaasv1.CreateKeyPairResponse {
+		resp, err := g.UnaryServerInterceptor()(metadataCtx(MetadataKey, "kp"), &iaasv1.CreateKeyPairRequest{KeypairName: proto.String("k")},
+			&grpc.UnaryServerInfo{FullMethod: method}, handler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*iaasv1.CreateKeyPairResponse)
+	}
+	if first := call(); first.GetPrivateKey() == "" {
+		t.Fatal("the first caller did not get the private key")
+	}
+	replayed := call()
+	if runs != 1 || replayed.GetKeypairId() != "kp-1" || replayed.GetPrivateKey() != "" {
+		t.Errorf("replay = %v after %d runs; want kp-1 without the private key, 1 run", replayed, runs)
+	}
+	for _, e := range store.entries {
+		if strings.Contains(string(e.outcome.Response), "PRIVATE KEY") {
+			t.Error("the store holds the private key")
+		}
 	}
 }
