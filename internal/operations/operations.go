@@ -193,10 +193,10 @@ func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 	if err != nil {
 		return nil, err
 	}
-	up, zone := t.Upstream, zoneOr(f.Zone, t.Zone)
+	up, z := t.Upstream, zone.Resolve(f.Zone, t.Zone)
 	params := map[string]string{"offset": strconv.Itoa(offset), "limit": strconv.Itoa(size), "verbose": "1"}
-	if zone != "" {
-		params["zone"] = zone
+	if z != "" {
+		params["zone"] = z
 	}
 	for i, st := range f.Statuses {
 		params["status."+strconv.Itoa(i+1)] = st
@@ -217,7 +217,7 @@ func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 		}
 		// Listing does not describe each finished job's resources (that would be one call per job):
 		// listed operations carry metadata and error; GetOperation adds the response.
-		op, err := operation(n, watchEvent(j), nil)
+		op, err := operation(n, watch.JobEventOf(j), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -227,19 +227,6 @@ func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 		out.NextPageToken = encodePageToken(next, req.GetFilter())
 	}
 	return out, nil
-}
-
-// watchEvent classifies a listed job like the watch hub does.
-func watchEvent(j *iaasv1.Job) *iaasv1.JobEvent {
-	ev := &iaasv1.JobEvent{Job: j}
-	switch j.GetStatus() {
-	case "successful":
-		ev.Terminal = true
-	case "failed", "done with failure":
-		ev.Terminal, ev.Failed = true, true
-		ev.FailureMessage = fmt.Sprintf("job %s (%s) ended %s", j.GetJobId(), j.GetJobAction(), j.GetStatus())
-	}
-	return ev
 }
 
 // CancelOperation is UNIMPLEMENTED: QingCloud cannot cancel a job.
@@ -308,7 +295,7 @@ func jobError(ev *iaasv1.JobEvent) *spb.Status {
 
 // resources describes the resources a successful job names, by the Describe action of their kind: the
 // kind of the first resource id with a known prefix, and every id of that kind.
-func (s *Server) resources(ctx context.Context, zone string, job *iaasv1.Job) (proto.Message, error) {
+func (s *Server) resources(ctx context.Context, requested string, job *iaasv1.Job) (proto.Message, error) {
 	var kind api.ResourceKind
 	var ids []string
 	for _, id := range strings.Fields(strings.ReplaceAll(job.GetResourceIds(), ",", " ")) {
@@ -328,10 +315,10 @@ func (s *Server) resources(ctx context.Context, zone string, job *iaasv1.Job) (p
 		return nil, err
 	}
 	up := t.Upstream
-	zone = zoneOr(zone, t.Zone)
+	z := zone.Resolve(requested, t.Zone)
 	params := map[string]string{"verbose": "1", "limit": strconv.Itoa(len(ids))}
-	if zone != "" {
-		params["zone"] = zone
+	if z != "" {
+		params["zone"] = z
 	}
 	for i, id := range ids {
 		params[kind.IDParam+"."+strconv.Itoa(i+1)] = id
@@ -346,9 +333,6 @@ func (s *Server) resources(ctx context.Context, zone string, job *iaasv1.Job) (p
 	}
 	return resp, nil
 }
-
-// zoneOr is the zone of a call by the one zone rule: the requested one, else the tenant's.
-func zoneOr(requested, fallback string) string { return zone.Resolve(requested, fallback) }
 
 // decode decodes a QingCloud answer, keeping what fits when some values do not.
 func decode(body []byte, m proto.Message) error {

@@ -36,6 +36,10 @@ func jobEvent(job *iaasv1.Job, errorCodes string) *iaasv1.JobEvent {
 	return ev
 }
 
+// JobEventOf classifies a job as DescribeJobs describes it, as watchers see it: terminal, failed, and
+// a failure message for a failed job.
+func JobEventOf(job *iaasv1.Job) *iaasv1.JobEvent { return jobEvent(job, "") }
+
 // failureMessage says in plain words how a job ended badly.
 func failureMessage(job *iaasv1.Job, errorCodes string) string {
 	var b strings.Builder
