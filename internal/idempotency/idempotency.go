@@ -121,8 +121,8 @@ func (g *Guard) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 		switch {
 		case errors.Is(err, ErrConflict):
 			return nil, qcerr.New(codes.FailedPrecondition, ReasonKeyReused,
-				fmt.Sprintf("idempotency key %q was first used for another request (another method or other parameters); use a new key for a new request", clip(key)),
-				map[string]string{"idempotency_key": clip(key), "method": info.FullMethod})
+				fmt.Sprintf("idempotency key %q was first used for another request (another method or other parameters); use a new key for a new request", qcerr.Clip(key, qcerr.MaxEcho)),
+				map[string]string{"idempotency_key": qcerr.Clip(key, qcerr.MaxEcho), "method": info.FullMethod})
 		case errors.Is(err, ErrFull):
 			return nil, qcerr.New(codes.ResourceExhausted, "IDEMPOTENCY_STORE_FULL",
 				"the server holds as many idempotency keys as it may; retry later or without a key", nil)
@@ -132,8 +132,8 @@ func (g *Guard) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 				c = codes.Canceled
 			}
 			return nil, qcerr.New(c, ReasonStillRunning,
-				fmt.Sprintf("the first call with idempotency key %q is still running; repeat the call with the same key to get its outcome", clip(key)),
-				map[string]string{"idempotency_key": clip(key)})
+				fmt.Sprintf("the first call with idempotency key %q is still running; repeat the call with the same key to get its outcome", qcerr.Clip(key, qcerr.MaxEcho)),
+				map[string]string{"idempotency_key": qcerr.Clip(key, qcerr.MaxEcho)})
 		case err != nil:
 			return nil, qcerr.New(codes.Unavailable, "IDEMPOTENCY_STORE_UNAVAILABLE", fmt.Sprintf("idempotency store: %v", err), nil)
 		case o != nil:
@@ -340,12 +340,4 @@ func replay(o *Outcome) (any, error) {
 		return nil, qcerr.New(codes.Internal, "INTERNAL", fmt.Sprintf("idempotency: recorded answer unreadable: %v", err), nil)
 	}
 	return m, nil
-}
-
-// clip shortens caller input quoted in errors.
-func clip(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	return s[:64] + "..."
 }

@@ -170,7 +170,7 @@ func nextJob(ctx context.Context, w *watch.Watch[*iaasv1.WatchJobsResponse]) (*i
 // ListOperations pages the jobs of the caller's account (newest first, as DescribeJobs answers).
 func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
 	if n := req.GetName(); n != "" && n != Collection {
-		return nil, badField("name", fmt.Sprintf("name is %q; list operations with name %q (or leave it empty)", clip(n), Collection))
+		return nil, badField("name", fmt.Sprintf("name is %q; list operations with name %q (or leave it empty)", qcerr.Clip(n, qcerr.MaxEcho), Collection))
 	}
 	f, err := ParseFilter(req.GetFilter())
 	if err != nil {
@@ -385,12 +385,4 @@ func decodePageToken(tok, filter string) (int, error) {
 // badField is INVALID_ARGUMENT naming one request field.
 func badField(field, msg string) error {
 	return qcerr.BadRequest(qcerr.Violation(field, msg))
-}
-
-// clip shortens caller input quoted in an error.
-func clip(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	return s[:64] + "..."
 }
