@@ -36,14 +36,9 @@ var errCallsCut = errors.New("server shutting down: the grace period ended befor
 // the rest of the server. hs is usually built around HTTPHandler (or MetricsHandler) and
 // ConfigureHTTP.
 func (s *Server) ServeHTTP(hs *http.Server, l net.Listener) error {
-	s.mu.Lock()
-	if s.stopping {
-		s.mu.Unlock()
-		_ = l.Close()
+	if !s.track(l, func() { s.https = append(s.https, hs) }) {
 		return http.ErrServerClosed
 	}
-	s.https = append(s.https, hs)
-	s.mu.Unlock()
 	if hs.TLSConfig != nil {
 		return hs.ServeTLS(l, "", "")
 	}
@@ -56,14 +51,9 @@ func (s *Server) ServeHealth(l net.Listener) error {
 	// The connection limits of the API's listeners, and small messages only: anyone may reach it.
 	hs := grpc.NewServer(append(s.limits.grpcOptions(), grpc.Creds(insecure.NewCredentials()), grpc.MaxRecvMsgSize(MaxHealthMessageBytes))...)
 	healthpb.RegisterHealthServer(hs, s.health)
-	s.mu.Lock()
-	if s.stopping {
-		s.mu.Unlock()
-		_ = l.Close()
+	if !s.track(l, func() { s.healthOnly = append(s.healthOnly, hs) }) {
 		return grpc.ErrServerStopped
 	}
-	s.healthOnly = append(s.healthOnly, hs)
-	s.mu.Unlock()
 	return hs.Serve(l)
 }
 
@@ -74,15 +64,23 @@ func (s *Server) ServeMetrics(l net.Listener) error {
 	mux.Handle("GET /metrics", s.MetricsHandler())
 	ms := &http.Server{Handler: mux}
 	s.ConfigureHTTP(ms) // the connection limits of the API's listeners
-	s.mu.Lock()
-	if s.stopping {
-		s.mu.Unlock()
-		_ = l.Close()
+	if !s.track(l, func() { s.metricsOnly = append(s.metricsOnly, ms) }) {
 		return http.ErrServerClosed
 	}
-	s.metricsOnly = append(s.metricsOnly, ms)
-	s.mu.Unlock()
 	return ms.Serve(l)
+}
+
+// track records a listener's server for Shutdown with add (run under s.mu); once shutdown has begun
+// it closes l instead and reports false.
+func (s *Server) track(l net.Listener, add func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		_ = l.Close()
+		return false
+	}
+	add()
+	return true
 }
 
 // Shutdown stops the server; it is the one shutdown sequence of the process:
@@ -241,16 +239,8 @@ func (d *drain) enter(ctx context.Context) (context.Context, func()) {
 	if d.draining {
 		return nil, nil
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	key := new(int)
-	d.calls[key] = cancel
-	return ctx, func() {
-		cancel(nil)
-		d.mu.Lock()
-		delete(d.calls, key)
-		d.checkIdleLocked()
-		d.mu.Unlock()
-	}
+	ctx, release := d.trackLocked(ctx)
+	return ctx, release
 }
 
 // detach returns a context for work a call goes on with after its caller went away (the first call of
@@ -259,7 +249,13 @@ func (d *drain) enter(ctx context.Context) (context.Context, func()) {
 func (d *drain) detach(ctx context.Context) (context.Context, context.CancelFunc) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	return d.trackLocked(context.WithoutCancel(ctx))
+}
+
+// trackLocked derives a context that cutCalls cancels and that the drain counts as in flight until
+// its release is called. d.mu is held.
+func (d *drain) trackLocked(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
 	key := new(int)
 	d.calls[key] = cancel
 	return ctx, func() {
