@@ -83,16 +83,7 @@ func (s *Server) GetOperation(ctx context.Context, req *longrunningpb.GetOperati
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.hub.Jobs(ctx, n.Zone, []string{n.JobID})
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	ev, err := nextJob(ctx, w)
-	if err != nil {
-		return nil, err
-	}
-	return s.operation(ctx, n, ev)
+	return s.follow(ctx, n, nil)
 }
 
 // WaitOperation waits until the job is terminal, the request's timeout passes or the call's deadline
@@ -108,22 +99,28 @@ func (s *Server) WaitOperation(ctx context.Context, req *longrunningpb.WaitOpera
 			return nil, badField("timeout", "timeout must be a non-negative duration")
 		}
 	}
+	wctx, cancel := waitContext(ctx, req)
+	defer cancel()
+	return s.follow(ctx, n, wctx)
+}
+
+// follow watches the job through the hub: its current state, which comes at once whatever the wait
+// (a caller always learns something), then, when until is not nil, its changes until it is terminal
+// or until ends.
+func (s *Server) follow(ctx context.Context, n Name, until context.Context) (*longrunningpb.Operation, error) {
 	w, err := s.hub.Jobs(ctx, n.Zone, []string{n.JobID})
 	if err != nil {
 		return nil, err
 	}
 	defer w.Close()
-	// The first state comes at once, whatever the timeout: a caller always learns something.
 	ev, err := nextJob(ctx, w)
 	if err != nil {
 		return nil, err
 	}
-	wctx, cancel := waitContext(ctx, req)
-	defer cancel()
-	for !ev.GetTerminal() {
-		next, err := nextJob(wctx, w)
+	for until != nil && !ev.GetTerminal() {
+		next, err := nextJob(until, w)
 		if err != nil {
-			if ctx.Err() == nil && wctx.Err() != nil {
+			if ctx.Err() == nil && until.Err() != nil {
 				break // the wait's own time is up: answer the latest state
 			}
 			return nil, err
