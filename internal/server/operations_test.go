@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
@@ -34,6 +32,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/server"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
@@ -89,13 +88,7 @@ func newOpsStack(t *testing.T, upstream string, store idempotency.Store) *opsSta
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testutil.DialBufconn(t, lis)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h, err := srv.HTTPHandler(ctx)
@@ -369,7 +362,9 @@ func TestIdempotencyKeyAtShutdown(t *testing.T) {
 		first <- err
 	}()
 	<-up.arrived // QingCloud has the request, and holds its answer
-	sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	// A 4 s grace keeps a 2 s reserve for the cut call to answer (the upstream holds it forever), so
+	// the answer's timing does not depend on the machine's load.
+	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	_ = a.srv.Shutdown(sctx)
 	err := <-first

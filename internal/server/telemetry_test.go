@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,7 +21,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -39,6 +36,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/telemetry"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/tenant"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/watch"
 )
 
@@ -161,13 +159,7 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = s.srv.Serve(lis) }()
 	t.Cleanup(s.srv.Stop)
-	s.conn, err = grpc.NewClient("passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.conn.Close() })
+	s.conn = testutil.DialBufconn(t, lis)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h, err := s.srv.HTTPHandler(ctx)
