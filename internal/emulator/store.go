@@ -47,6 +47,22 @@ type kindRow struct {
 	deletable func(a *account, s *stored) *apiError
 	// describe, when set, adds what relations say to an item rendered for the Describe action.
 	describe func(a *account, r *request, s *stored, out map[string]any)
+	// verbs are the kind's rules for the lifecycle verbs and Modify on its items, by verb.
+	verbs map[string]verbRule
+	// statusless kinds have a status field but no lifecycle: their describe hook says the status,
+	// and Delete removes them at once (load balancer backends).
+	statusless bool
+}
+
+// verbRule is what a kind adds to a verb of the generic store on one of its items.
+type verbRule struct {
+	from       []string // the statuses the item must be in; 1400 "can not be <past>" otherwise
+	past       string   // the verb in that message: "started"
+	transition string   // transition_status while the verb's job runs, instead of verbOps'
+	// check, when set, refuses the request on the item further (bad parameters, a relation).
+	check func(a *account, r *request, s *stored) *apiError
+	// done, when set, runs when the verb takes effect on the item: when its job succeeds, or at once.
+	done func(a *account, r *request, s *stored)
 }
 
 // kindRows are the kinds whose id prefix, status or hooks differ from the defaults.
@@ -145,7 +161,7 @@ var storeKinds = sync.OnceValue(func() map[string]*storeKind {
 		if k.HasStatus && sk.status == "" {
 			sk.status = "active"
 		}
-		if !k.HasStatus {
+		if !k.HasStatus || row.statusless {
 			sk.status = ""
 		}
 		out[k.Name] = sk
@@ -572,54 +588,72 @@ func (a *account) create(r *request, k *storeKind, j *job, n int, res result) ([
 	return out, nil
 }
 
-// check refuses the lifecycle verb of the request on a stored item: busy, deleted, or refused by
-// the kind's deletable hook.
-func (a *account) check(ref storedRef, verb string) *apiError {
+// check refuses the lifecycle verb of the request on a stored item: busy, deleted, not in a status
+// of the kind's rule for the verb, or refused by the rule's check or the kind's deletable hook.
+func (a *account) check(r *request, ref storedRef, verb string) *apiError {
 	s := ref.it
-	if verb == "Modify" && !ref.list {
-		return s.idle()
-	}
-	if _, ok := verbOps[verb]; !ok || !ref.list {
+	_, lifecycle := verbOps[verb]
+	if !(verb == "Modify" && !ref.list || lifecycle && ref.list) {
 		return nil
 	}
 	if err := s.idle(); err != nil {
 		return err
 	}
-	if s.gone {
+	rule := s.kind.row.verbs[verb]
+	switch {
+	case len(rule.from) > 0:
+		if err := s.need(rule.past, rule.from...); err != nil {
+			return err
+		}
+	case s.gone && verb != "Modify":
 		return errDenied("%s [%s] has been deleted", s.kind.Name, s.id)
 	}
 	if verb == "Delete" && s.kind.row.deletable != nil {
-		return s.kind.row.deletable(a, s)
+		if err := s.kind.row.deletable(a, s); err != nil {
+			return err
+		}
+	}
+	if rule.check != nil {
+		return rule.check(a, r, s)
 	}
 	return nil
 }
 
-// apply moves a stored item through the lifecycle verb of the request (under job j when delayed);
-// check has accepted it.
+// apply moves a stored item through the lifecycle verb of the request (under job j when delayed),
+// then runs the done of the kind's rule for the verb; check has accepted it.
 func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int) *apiError {
 	s := ref.it
-	switch {
-	case verb == "Modify" && !ref.list:
-		return s.fill(r)
-	case !ref.list:
-		return nil
+	var done func()
+	if rule := s.kind.row.verbs[verb]; rule.done != nil {
+		done = func() { rule.done(a, r, s) }
 	}
 	o, ok := verbOps[verb]
-	if !ok {
-		return nil
-	}
-	rm := remover(a, a.storeOf(s.kind), s.id)
 	switch {
-	case s.kind.status == "" && verb == "Delete":
-		rm()
+	case verb == "Modify" && !ref.list:
+		if err := s.fill(r); err != nil {
+			return err
+		}
+	case !ref.list || !ok:
+		return nil
 	case s.kind.status == "":
+		if verb == "Delete" {
+			remover(a, a.storeOf(s.kind), s.id)()
+		}
 	case j != nil:
-		a.begin(&s.base, j, i, n, o, rm)
+		if t := s.kind.row.verbs[verb].transition; t != "" {
+			o.transition = t
+		}
+		o.ok = done
+		a.begin(&s.base, j, i, n, o, remover(a, a.storeOf(s.kind), s.id))
+		return nil
 	case o.to != "":
 		s.status, s.statusTime = o.to, r.now
 		if terminal(s.status) {
-			a.retire(&s.base, r.now, rm)
+			a.retire(&s.base, r.now, remover(a, a.storeOf(s.kind), s.id))
 		}
+	}
+	if done != nil {
+		done()
 	}
 	return nil
 }
@@ -636,7 +670,7 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 	}
 	verb := verbOf(sa.name)
 	for _, ref := range refs { // all or nothing: every named item is checked before any changes
-		if err := a.check(ref, verb); err != nil {
+		if err := a.check(r, ref, verb); err != nil {
 			return nil, err
 		}
 	}
