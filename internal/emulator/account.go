@@ -320,7 +320,8 @@ func filterSorted[T any](m map[string]*T, b func(*T) *base, keep func(*T) bool) 
 	return items
 }
 
-// describeFilter is the common filter of Describe actions: zone, ids, status.N, search_word, tags.N.
+// describeFilter is the common filter of Describe actions: zone (a resource without one, such as a
+// system image, is in every zone), ids, status.N, search_word, tags.N.
 func (a *account) describeFilter(r *request, idsParam string) func(b *base) bool {
 	idOK := idFilter(r.list(idsParam))
 	statusOK := idFilter(r.list("status"))
@@ -329,7 +330,7 @@ func (a *account) describeFilter(r *request, idsParam string) func(b *base) bool
 		tagIDs = nil // DescribeTags: tags.N are the ids listed, not a filter by tag
 	}
 	return func(b *base) bool {
-		return r.inZone(b.zone) && idOK(b.id) && statusOK(b.status) &&
+		return (b.zone == "" || r.inZone(b.zone)) && idOK(b.id) && statusOK(b.status) &&
 			r.searchMatch(b.id, b.name) && a.hasAnyTag(b.id, tagIDs)
 	}
 }

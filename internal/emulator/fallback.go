@@ -180,17 +180,18 @@ func checkScalar(fd protoreflect.FieldDescriptor, key, v string) *apiError {
 	return nil
 }
 
-// requestIDs collects the values of the required string parameters (the resources a delayed
-// action acts on), for the job's resource_ids.
+// requestIDs collects the values of the required string parameters that name resources (lists, a
+// kind's name, *_id, resource), for the job's resource_ids.
 func requestIDs(sa *specAction, params map[string]string) []string {
 	var out []string
 	fields := sa.in.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
-		if fd.Kind() != protoreflect.StringKind || !api.IsRequired(fd) || fd.Name() == "zone" {
+		name := api.WireName(fd)
+		if fd.Kind() != protoreflect.StringKind || !api.IsRequired(fd) || name == "zone" ||
+			!fd.IsList() && !kindNames()[name] && !strings.HasSuffix(name, "_id") && name != "resource" {
 			continue
 		}
-		name := api.WireName(fd)
 		if fd.IsList() {
 			for _, n := range listIndexes(params, name, false) {
 				out = append(out, strings.TrimSpace(params[name+"."+n]))
@@ -201,3 +202,12 @@ func requestIDs(sa *specAction, params map[string]string) []string {
 	}
 	return out
 }
+
+// kindNames are the names of the kinds of resources of the descriptors.
+var kindNames = sync.OnceValue(func() map[string]bool {
+	out := map[string]bool{}
+	for _, k := range api.ResourceKinds() {
+		out[k.Name] = true
+	}
+	return out
+})

@@ -77,6 +77,14 @@ func (a *account) newJob(r *request, resourceIDs []string) *job {
 	return j
 }
 
+// dropJob forgets j, the job of a request that was refused after it was made.
+func (a *account) dropJob(j *job) {
+	delete(a.jobs, j.id)
+	if n := len(a.jobOrder); n > 0 && a.jobOrder[n-1] == j {
+		a.jobOrder = a.jobOrder[:n-1]
+	}
+}
+
 type jobOut struct {
 	JobID       string `json:"job_id"`
 	JobAction   string `json:"job_action"`

@@ -27,9 +27,11 @@ import (
 //     the items; the request's parameters fill the item's fields of the same name (or of the same name
 //     plus _id, as router fills router_id); a delayed action starts them pending and its job makes
 //     them active;
-//   - Delete, Start, Stop, Restart, Resize, Update on a list of ids move the named items through the
-//     verb's transition (with the action's job when it is delayed); Modify...Attributes sets the
-//     fields its parameters name;
+//   - Delete, Start, Stop, Restart, Resize, Update, Release on a list of ids move the named items
+//     through the verb's transition (with the action's job when it is delayed), Change sets the
+//     fields its parameters name when its job ends; Modify...Attributes sets the fields its
+//     parameters name at once;
+//   - an item without a zone (a system image) is seen in every zone and can not be changed;
 //   - the named ids of a kind that can be created must exist (2100 otherwise);
 //   - every other id of the answer echoes the request parameter it names (router_id ← router,
 //     cache_ids ← caches), or is a fresh id.
@@ -52,12 +54,18 @@ type kindRow struct {
 	// statusless kinds have a status field but no lifecycle: their describe hook says the status,
 	// and Delete removes them at once (load balancer backends).
 	statusless bool
+	// filter, when set, is a further filter of the Describe action (a parameter that names a
+	// relation, not a field).
+	filter func(a *account, r *request, s *stored) bool
+	// valid, when set, checks the parameters of an action that names or creates items of the kind,
+	// before anything is looked up or changed (1100 saying what to fix).
+	valid func(r *request) *apiError
 }
 
 // verbRule is what a kind adds to a verb of the generic store on one of its items.
 type verbRule struct {
 	from       []string // the statuses the item must be in; 1400 "can not be <past>" otherwise
-	past       string   // the verb in that message: "started"
+	past       string   // the verb in that message: "started"; default: the verb's participle
 	transition string   // transition_status while the verb's job runs, instead of verbOps'
 	// check, when set, refuses the request on the item further (bad parameters, a relation).
 	check func(a *account, r *request, s *stored) *apiError
@@ -111,6 +119,20 @@ var verbOps = map[string]op{
 	"Restart": {transition: "restarting", to: "active"},
 	"Resize":  {transition: "resizing"},
 	"Update":  {transition: "updating"},
+	"Release": {transition: "releasing", to: "released"},
+	"Change":  {label: "updating"}, // sets the fields the parameters name when the job ends
+}
+
+// participle is the past participle of a verb, for messages ("can not be stopped").
+func participle(verb string) string {
+	v := strings.ToLower(verb)
+	switch {
+	case strings.HasSuffix(v, "e"):
+		return v + "d"
+	case strings.HasSuffix(v, "op"):
+		return v + "ped"
+	}
+	return v + "ed"
 }
 
 // verbOf returns the leading verb of an action name ("Delete" of "DeleteCaches").
@@ -309,7 +331,7 @@ func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (resu
 		filters = append(filters, eq{in, target, val})
 	}
 	items := filterSorted(a.storeOf(k), storedBase, func(s *stored) bool {
-		if !keep(&s.base) {
+		if !keep(&s.base) || k.row.filter != nil && !k.row.filter(a, r, s) {
 			return false
 		}
 		for _, f := range filters {
@@ -471,7 +493,9 @@ func (a *account) renderStored(s *stored) map[string]any {
 	set(s.kind.Name+"_name", s.name)
 	set("description", s.description)
 	set("zone_id", s.zone)
-	set("owner", a.owner)
+	if fd := api.FieldByWireName(md, "owner"); fd != nil && !m.Has(fd) {
+		set("owner", a.owner) // a system item has its own
+	}
 	if s.kind.HasStatus {
 		set("status", s.status)
 		set("transition_status", s.transition)
@@ -549,7 +573,7 @@ func (a *account) refs(r *request, sa *specAction) ([]storedRef, *apiError) {
 		}
 		for _, id := range ids {
 			it := a.storeOf(k)[id]
-			if it == nil || !r.inZone(it.zone) {
+			if it == nil || it.zone != "" && !r.inZone(it.zone) {
 				if k.creatable {
 					return nil, errNotFound(id)
 				}
@@ -581,7 +605,7 @@ func (a *account) create(r *request, k *storeKind, j *job, n int, res result) ([
 		}
 		a.storeOf(k)[s.id] = s
 		if j != nil && status != "" {
-			a.begin(&s.base, j, i, n, op{transition: "creating", to: k.status}, remover(a, a.storeOf(k), s.id))
+			a.begin(&s.base, j, i, n, op{transition: "creating", to: k.status, failTo: "ceased"}, remover(a, a.storeOf(k), s.id))
 		}
 		out = append(out, s.id)
 	}
@@ -596,17 +620,22 @@ func (a *account) check(r *request, ref storedRef, verb string) *apiError {
 	if !(verb == "Modify" && !ref.list || lifecycle && ref.list) {
 		return nil
 	}
-	if err := s.idle(); err != nil {
-		return err
+	if s.zone == "" {
+		return errDenied("%s [%s] is a system %s, can not be changed", s.kind.Name, s.id, s.kind.Name)
 	}
 	rule := s.kind.row.verbs[verb]
-	switch {
-	case len(rule.from) > 0:
-		if err := s.need(rule.past, rule.from...); err != nil {
+	if len(rule.from) > 0 {
+		past := rule.past
+		if past == "" {
+			past = participle(verb)
+		}
+		if err := s.need(past, rule.from...); err != nil {
 			return err
 		}
-	case s.gone && verb != "Modify":
-		return errDenied("%s [%s] has been deleted", s.kind.Name, s.id)
+	} else if err := s.idle(); err != nil {
+		return err
+	} else if err := s.alive(); err != nil {
+		return err
 	}
 	if verb == "Delete" && s.kind.row.deletable != nil {
 		if err := s.kind.row.deletable(a, s); err != nil {
@@ -623,9 +652,14 @@ func (a *account) check(r *request, ref storedRef, verb string) *apiError {
 // then runs the done of the kind's rule for the verb; check has accepted it.
 func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int) *apiError {
 	s := ref.it
-	var done func()
-	if rule := s.kind.row.verbs[verb]; rule.done != nil {
-		done = func() { rule.done(a, r, s) }
+	rule := s.kind.row.verbs[verb]
+	done := func() {
+		if verb == "Change" {
+			_ = s.fill(r) // the parameters' syntax was checked by validate and the kind's valid
+		}
+		if rule.done != nil {
+			rule.done(a, r, s)
+		}
 	}
 	o, ok := verbOps[verb]
 	switch {
@@ -633,6 +667,7 @@ func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int
 		if err := s.fill(r); err != nil {
 			return err
 		}
+		s.modify(r, s.kind.Name+"_name")
 	case !ref.list || !ok:
 		return nil
 	case s.kind.status == "":
@@ -652,17 +687,18 @@ func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int
 			a.retire(&s.base, r.now, remover(a, a.storeOf(s.kind), s.id))
 		}
 	}
-	if done != nil {
-		done()
-	}
+	done()
 	return nil
 }
 
 // genericAnswer answers an action that no handler models, from its descriptors and the generic
 // store.
-func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) {
+func (a *account) genericAnswer(r *request, sa *specAction) (_ result, err *apiError) {
 	if k := describeStoreKind(sa.name); k != nil {
 		return a.describeStored(r, sa, k)
+	}
+	if err := validKinds(r, sa); err != nil {
+		return nil, err
 	}
 	refs, err := a.refs(r, sa)
 	if err != nil {
@@ -690,6 +726,11 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 	if sa.jobID {
 		j = a.newJob(r, requestIDs(sa, r.params))
 		res["job_id"] = j.id
+		defer func() {
+			if err != nil {
+				a.dropJob(j) // a refused request leaves no job
+			}
+		}()
 	}
 	if sa.jobIDs {
 		// job_ids maps each resource of the request to its own job (the cluster actions).
@@ -738,9 +779,9 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 		}
 		var created []string
 		if k := kindOfIDField(kinds, fd); k != nil && isCreateVerb(verb) {
-			n := 1
-			if c, _ := r.integer("node_count", 1); fd.IsList() && c > 1 && c <= maxCount {
-				n = c
+			n, err := createCount(r, sa, fd)
+			if err != nil {
+				return nil, err
 			}
 			if created, err = a.create(r, k, j, n, res); err != nil {
 				return nil, err
@@ -758,6 +799,47 @@ func (a *account) genericAnswer(r *request, sa *specAction) (result, *apiError) 
 		res[name] = oneOrList(fd, created)
 	}
 	return res, nil
+}
+
+// createCount is how many items a create action makes for the answer field fd (nil: a list of
+// objects): its count parameter when it takes one, else node_count for a list of ids, else 1.
+func createCount(r *request, sa *specAction, fd protoreflect.FieldDescriptor) (int, *apiError) {
+	switch {
+	case fd != nil && !fd.IsList():
+		return 1, nil
+	case api.FieldByWireName(sa.in, "count") != nil:
+		return r.count()
+	}
+	if c, _ := r.integer("node_count", 1); fd != nil && c > 1 && c <= maxCount {
+		return c, nil
+	}
+	return 1, nil
+}
+
+// validKinds runs the valid hook of every stored kind the action names (an id parameter) or
+// creates (an id of its answer).
+func validKinds(r *request, sa *specAction) *apiError {
+	kinds, seen := storeKinds(), map[*storeKind]bool{}
+	for _, md := range []protoreflect.MessageDescriptor{sa.in, sa.out} {
+		for i := 0; i < md.Fields().Len(); i++ {
+			fd := md.Fields().Get(i)
+			k := kindOfIDField(kinds, fd)
+			if k == nil && md == sa.in {
+				k = kinds[api.WireName(fd)]
+			}
+			if k == nil && md == sa.out {
+				k = kindOfObjects(kinds, fd)
+			}
+			if k == nil || seen[k] || k.row.valid == nil {
+				continue
+			}
+			seen[k] = true
+			if err := k.row.valid(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // kindOfObjects returns the stored kind of an answer field that is a list of objects naming items of
@@ -778,12 +860,9 @@ func kindOfObjects(kinds map[string]*storeKind, fd protoreflect.FieldDescriptor)
 // createObjects creates the items of a list of objects of kind k (count of them when the action
 // takes a count) and answers each as the object md: the item's fields of the same names.
 func (a *account) createObjects(r *request, sa *specAction, k *storeKind, j *job, md protoreflect.MessageDescriptor, res result) ([]any, *apiError) {
-	n := 1
-	if api.FieldByWireName(sa.in, "count") != nil {
-		var err *apiError
-		if n, err = r.count(); err != nil {
-			return nil, err
-		}
+	n, err := createCount(r, sa, nil)
+	if err != nil {
+		return nil, err
 	}
 	ids, err := a.create(r, k, j, n, res)
 	if err != nil {
