@@ -86,6 +86,33 @@ func (l *pollLog) log() []loggedCall {
 	return slices.Clone(l.calls)
 }
 
+// openStreams counts the WatchJobs calls in progress and the most at once.
+type openStreams struct{ open, peak atomic.Int64 }
+
+// enter counts a call in; the caller calls leave when it returns.
+func (o *openStreams) enter() {
+	n := o.open.Add(1)
+	for m := o.peak.Load(); n > m && !o.peak.CompareAndSwap(m, n); m = o.peak.Load() {
+	}
+}
+
+func (o *openStreams) leave() { o.open.Add(-1) }
+
+// countingHub is the Hub as the child server's WatchService, counting the WatchJobs streams its
+// handler holds at once (a stream the client has opened but the server's per-connection stream limit
+// holds back is not counted: its handler has not started).
+type countingHub struct {
+	*watch.Hub
+	streams openStreams
+}
+
+// WatchJobs implements iaasv1.WatchServiceServer.
+func (c *countingHub) WatchJobs(req *iaasv1.WatchJobsRequest, s grpc.ServerStreamingServer[iaasv1.WatchJobsResponse]) error {
+	c.streams.enter()
+	defer c.streams.leave()
+	return c.Hub.WatchJobs(req, s)
+}
+
 // procStatus returns VmRSS and VmHWM in bytes of a process ("self" or a pid); 0 where /proc is missing.
 func procStatus(pid string) (rss, hwm int64) {
 	b, err := os.ReadFile("/proc/" + pid + "/status")
@@ -111,14 +138,18 @@ func procStatus(pid string) (rss, hwm int64) {
 
 // scaleResult are the figures of one run.
 type scaleResult struct {
-	mode                         string
-	streams, jobs                int
-	setup, run                   time.Duration
-	stats                        watch.Stats
-	describeJobs                 int64
-	rssBefore, rssPeak, hwm      int64  // bytes, of the process that serves the streams
-	heapPeak                     uint64 // hub mode only
-	goroutinesPeak               int    // hub mode only
+	mode                    string
+	streams, jobs           int
+	setup, run              time.Duration
+	stats                   watch.Stats
+	describeJobs            int64
+	rssBefore, rssPeak, hwm int64  // bytes, of the process that serves the streams
+	heapPeak                uint64 // hub mode only
+	goroutinesPeak          int    // hub mode only
+	// conns are the gRPC connections of the streams (grpc mode); openPeak is the most streams the
+	// server held at once, which must be all of them for the delays to mean anything: a stream that
+	// starts after its job ended watches a finished job, and its "delay" is its own late start.
+	conns, openPeak              int
 	delayP50, delayP99, delayMax time.Duration
 	intervalP50, intervalMax     time.Duration
 	fanoutP50, fanoutP99         time.Duration
@@ -135,6 +166,11 @@ func (r scaleResult) String() string {
 	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 	s := fmt.Sprintf("mode=%s streams=%d jobs=%d: setup %v, run %v\n", r.mode, r.streams, r.jobs, ms(r.setup), ms(r.run))
+	s += fmt.Sprintf("  streams open at once: at most %d", r.openPeak)
+	if r.conns > 0 {
+		s += fmt.Sprintf(" (over %d gRPC connections)", r.conns)
+	}
+	s += "\n"
 	s += fmt.Sprintf("  upstream: %d DescribeJobs over %d full rounds + %d first looks; at most %d per round\n",
 		r.describeJobs, r.stats.Rounds, r.stats.FreshRounds, r.stats.MaxRoundCalls)
 	s += fmt.Sprintf("  server memory: RSS %s before the streams, peak %s (VmHWM %s)", mib(r.rssBefore), mib(r.rssPeak), mib(r.hwm))
@@ -270,10 +306,13 @@ func runScaleHub(tb testing.TB, streams int) scaleResult {
 	defer cancel()
 	errs := make(chan error, streams)
 	var wg sync.WaitGroup
+	var open openStreams
 	for i := range streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			open.enter()
+			defer open.leave()
 			s := &recordingStream{ctx: ctx, onSend: func(m *iaasv1.WatchJobsResponse) {
 				if m.GetJob().GetTerminal() {
 					received[i].Store(time.Now().UnixNano())
@@ -300,6 +339,7 @@ func runScaleHub(tb testing.TB, streams int) scaleResult {
 		}
 	}
 	_, r.hwm = procStatus("self")
+	r.openPeak = int(open.peak.Load())
 	r.stats = hub.Stats()
 	r.describeJobs = e.describeJobs() - describeBefore
 	r.analyse(tb, ids, ends, received, plog.log())
@@ -330,6 +370,7 @@ type scaleServerReport struct {
 	Calls        []loggedCall `json:"calls"`
 	Stats        watch.Stats  `json:"stats"`
 	DescribeJobs int64        `json:"describe_jobs"`
+	OpenPeak     int64        `json:"open_peak"` // the most WatchJobs streams served at once
 }
 
 // TestWatchScaleServer is the child process of the "grpc" mode: the facade with the Hub over an
@@ -350,7 +391,8 @@ func TestWatchScaleServer(t *testing.T) {
 	plog := &pollLog{up: be}
 	hub := watch.NewSingle(plog, "pek3a", watch.Options{})
 	defer hub.Close()
-	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: be, Zone: "pek3a"}, Watch: hub})
+	counted := &countingHub{Hub: hub}
+	srv, err := server.New(server.Config{Tenants: tenant.Single{Upstream: be, Zone: "pek3a"}, Watch: counted})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +404,8 @@ func TestWatchScaleServer(t *testing.T) {
 	go func() { _ = srv.Serve(lis) }()
 	fmt.Printf("ADDR %s\n", lis.Addr())
 	_, _ = io.Copy(io.Discard, os.Stdin)
-	b, _ := json.Marshal(scaleServerReport{Calls: plog.log(), Stats: hub.Stats(), DescribeJobs: emu.Stats().Requests["DescribeJobs"]})
+	b, _ := json.Marshal(scaleServerReport{Calls: plog.log(), Stats: hub.Stats(), DescribeJobs: emu.Stats().Requests["DescribeJobs"],
+		OpenPeak: counted.streams.peak.Load()})
 	fmt.Printf("REPORT %s\n", b)
 }
 
@@ -410,7 +453,13 @@ func runScaleGRPC(tb testing.TB, streams int) scaleResult {
 		tb.Fatal("the server process printed no address")
 	}
 
-	const conns = 16
+	// The server holds at most Limits.MaxConcurrentStreams streams per connection (default 256, #11);
+	// a client holds back the streams beyond that until earlier ones end, that is until their jobs
+	// end. So the streams get enough connections to be open all at once: 16, or more for more than
+	// 16 × 256 streams (40 for 10,000).
+	perConn := int(server.DefaultLimits().MaxConcurrentStreams)
+	conns := max(16, (streams+perConn-1)/perConn)
+	r.conns = conns
 	var clients []*grpc.ClientConn
 	for range conns {
 		conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -481,7 +530,7 @@ func runScaleGRPC(tb testing.TB, streams int) scaleResult {
 			break
 		}
 	}
-	r.stats, r.describeJobs = rep.Stats, rep.DescribeJobs
+	r.stats, r.describeJobs, r.openPeak = rep.Stats, rep.DescribeJobs, int(rep.OpenPeak)
 	r.analyse(tb, ids, ends, received, rep.Calls)
 	return r
 }
@@ -509,6 +558,9 @@ func TestWatchScale(t *testing.T) {
 		t.Fatalf("WATCH_SCALE=%q: want hub or grpc", mode)
 	}
 	t.Log(r)
+	if r.openPeak < streams {
+		t.Errorf("at most %d of the %d streams were open at once; every figure assumes all of them are (a stream held back until others end watches a job that has ended)", r.openPeak, streams)
+	}
 	if r.stats.MaxRoundCalls > 10 {
 		t.Errorf("a round made %d DescribeJobs calls; target at most 10", r.stats.MaxRoundCalls)
 	}
