@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/config"
@@ -114,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logw io
 	scfg.CheckCaller = authn.CheckHTTP
 	scfg.Limits = server.Limits{HeaderTimeout: cfg.HeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.IdleTimeout}
 	if tlsCfg != nil {
-		scfg.ServerOptions = append(scfg.ServerOptions, grpc.Creds(auth.ServerCredentials(tlsCfg)))
+		scfg.ServerOptions = append(scfg.ServerOptions, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}
 	scfg.MetricsElsewhere = cfg.MetricsAddr != ""
 	srv, err := server.New(scfg)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -19,7 +18,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	grpctap "google.golang.org/grpc/tap"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/auth/authtest"
 )
@@ -376,66 +374,6 @@ func TestCertificateReload(t *testing.T) {
 	kp.lastCheck = time.Time{}
 	if c3, err := kp.get(nil); err != nil || c3 != c2 {
 		t.Fatalf("after a broken renewal: %v, same certificate: %v", err, c3 == c2)
-	}
-}
-
-func TestServerCredentialsPlaintextInProcessOnly(t *testing.T) {
-	ca := authtest.NewCA(t, "ca")
-	srv := ca.Server(t, "server")
-	cfg, err := ServerTLS(TLSFiles{CertFile: srv.CertFile, KeyFile: srv.KeyFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds := ServerCredentials(cfg)
-	if creds.Info().SecurityProtocol != "tls" {
-		t.Fatalf("Info = %+v", creds.Info())
-	}
-
-	// In-process (bufconn): no handshake at all.
-	bl := bufconn.Listen(1 << 16)
-	go func() {
-		c, err := bl.Dial()
-		if err == nil {
-			_, _ = c.Write([]byte("PRI * HTTP/2.0"))
-			c.Close()
-		}
-	}()
-	conn, err := bl.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, info, err := creds.ServerHandshake(conn); err != nil || info.AuthType() != "insecure" {
-		t.Fatalf("bufconn handshake: %v, %v", info, err)
-	}
-
-	// Network connections must speak TLS: a plaintext client fails the handshake.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	handshook := make(chan struct{}) // the client stays connected until the server's handshake is over
-	go func() {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err == nil {
-			_, _ = c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
-			<-handshook
-			c.Close()
-		}
-	}()
-	tc, err := ln.Accept()
-	if err != nil {
-		close(handshook)
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	_, _, err = creds.ServerHandshake(tc)
-	close(handshook)
-	if err == nil {
-		t.Fatal("a plaintext TCP client passed the TLS handshake")
-	}
-	if _, _, err := creds.ClientHandshake(context.Background(), "x", tc); err == nil || errors.Is(err, nil) {
-		t.Fatal("server credentials worked as client credentials")
 	}
 }
 

@@ -1,19 +1,14 @@
 package auth
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"time"
-
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TLSFiles names the PEM files of a server's TLS setup.
@@ -126,43 +121,3 @@ func (k *keyPair) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	}
 	return k.cert, nil
 }
-
-// ServerCredentials returns gRPC transport credentials that speak TLS with cfg on every network
-// connection, and plaintext on the server's in-process connection (the REST gateway dials the gRPC
-// server through an in-memory bufconn listener; such a connection never leaves the process, and its
-// callers were already checked by the HTTP listener's TLS).
-//
-// A connection counts as in-process only when its local address is a bufconn address, which no
-// network peer can produce.
-func ServerCredentials(cfg *tls.Config) credentials.TransportCredentials {
-	return &tlsExceptInProcess{tls: credentials.NewTLS(cfg), plain: insecure.NewCredentials()}
-}
-
-type tlsExceptInProcess struct {
-	tls, plain credentials.TransportCredentials
-}
-
-func inProcess(conn net.Conn) bool {
-	a := conn.LocalAddr()
-	return a != nil && a.Network() == "bufconn"
-}
-
-func (c *tlsExceptInProcess) ClientHandshake(context.Context, string, net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	return nil, nil, errors.New("auth: server credentials used by a client")
-}
-
-func (c *tlsExceptInProcess) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	if inProcess(conn) {
-		return c.plain.ServerHandshake(conn)
-	}
-	return c.tls.ServerHandshake(conn)
-}
-
-func (c *tlsExceptInProcess) Info() credentials.ProtocolInfo { return c.tls.Info() }
-
-func (c *tlsExceptInProcess) Clone() credentials.TransportCredentials {
-	return &tlsExceptInProcess{tls: c.tls.Clone(), plain: c.plain.Clone()}
-}
-
-// OverrideServerName is unused by gRPC (deprecated); servers have no server name to override.
-func (c *tlsExceptInProcess) OverrideServerName(string) error { return nil }
