@@ -23,7 +23,6 @@ type account struct {
 
 	instances  map[string]*instance
 	volumes    map[string]*volume
-	eips       map[string]*eip
 	vxnets     map[string]*vxnet
 	sgs        map[string]*securityGroup
 	sgRules    map[string]*sgRule
@@ -47,7 +46,6 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		jobs:       make(map[string]*job),
 		instances:  make(map[string]*instance),
 		volumes:    make(map[string]*volume),
-		eips:       make(map[string]*eip),
 		vxnets:     make(map[string]*vxnet),
 		sgs:        make(map[string]*securityGroup),
 		sgRules:    make(map[string]*sgRule),

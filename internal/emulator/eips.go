@@ -1,122 +1,72 @@
 package emulator
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
 
-// eip statuses: pending, available, associated, suspended, released, ceased.
-type eip struct {
-	base
-	addr          string
-	bandwidth     int
-	billingMode   string
-	needICP       int
-	associateMode int
-	resourceID    string
-	resourceType  string
-	resourceName  string
-}
+	"google.golang.org/protobuf/proto"
 
-func eipBase(v *eip) *base { return &v.base }
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+)
 
-type eipGroupOut struct {
-	EipGroupID   string `json:"eip_group_id"`
-	EipGroupName string `json:"eip_group_name"`
-}
-
-type eipOut struct {
-	EipID            string      `json:"eip_id"`
-	EipName          string      `json:"eip_name"`
-	Description      string      `json:"description"`
-	EipAddr          string      `json:"eip_addr"`
-	Bandwidth        int         `json:"bandwidth"`
-	BillingMode      string      `json:"billing_mode"`
-	Status           string      `json:"status"`
-	TransitionStatus string      `json:"transition_status"`
-	ICPCodes         string      `json:"icp_codes"`
-	CreateTime       jtime       `json:"create_time"`
-	StatusTime       jtime       `json:"status_time"`
-	Resource         resourceOut `json:"resource"`
-	EipGroup         eipGroupOut `json:"eip_group"`
-	AlarmStatus      string      `json:"alarm_status"`
-	AssociateMode    int         `json:"associate_mode"`
-	NeedICP          int         `json:"need_icp"`
-	SubCode          int         `json:"sub_code"`
-	Tags             []tagOut    `json:"tags"`
-}
+// EIPs are a kind of the generic store (AllocateEips, DescribeEips, ReleaseEips, ChangeEipsBandwidth,
+// ChangeEipsBillingMode and ModifyEipAttributes are answered there, with the hooks of its kindRows
+// row below); this file keeps their association with instances and the link that load balancers and
+// routers use. EIP statuses: pending, available, associated, suspended, released, ceased.
 
 func init() {
-	register("AllocateEips", allocateEips)
-	register("DescribeEips", describeEips)
 	register("AssociateEip", associateEip)
 	register("DissociateEips", dissociateEips)
-	register("ReleaseEips", releaseEips)
-	register("ChangeEipsBandwidth", changeEipsBandwidth)
-	register("ChangeEipsBillingMode", changeEipsBillingMode)
-	registerNoZone("ModifyEipAttributes", modifyEipAttributes)
 }
 
-func validBandwidth(bw int) *apiError {
+// eipRow is the generic store's row of EIPs: valid parameters, an address at allocation (no job:
+// available at once), the instance_id filter of DescribeEips, and the statuses each verb needs.
+var eipRow = kindRow{prefix: "eip", status: "available", valid: validEip, create: allocateEip,
+	filter: func(a *account, r *request, s *stored) bool {
+		id := strings.TrimSpace(r.str("instance_id"))
+		return id == "" || eipMsg(s).GetResource().GetResourceId() == id
+	},
+	verbs: map[string]verbRule{"Release": {from: []string{"available"}}, "Change": {from: []string{"available", "associated"}}},
+}
+
+// eips returns the EIPs of the account by id.
+func (a *account) eips() map[string]*stored { return a.storeOf(storeKinds()["eip"]) }
+
+// eipMsg returns the item message of a stored EIP.
+func eipMsg(s *stored) *iaasv1.Eip { return s.msg.(*iaasv1.Eip) }
+
+// validEip checks the parameters of the EIP actions: bandwidth 1..1000, a known billing mode.
+func validEip(r *request) *apiError {
+	bw, err := r.integer("bandwidth", 1)
+	if err != nil {
+		return err
+	}
 	if bw < 1 || bw > 1000 {
 		return errInvalid("parameter [bandwidth] should be between 1 and 1000, got [%d]", bw)
 	}
+	if _, err := r.oneOf("billing_mode", "", "bandwidth", "traffic"); err != nil {
+		return err
+	}
+	if _, err := r.flag("need_icp"); err != nil {
+		return err
+	}
+	_, err = r.integer("associate_mode", 0)
+	return err
+}
+
+// allocateEip completes a new EIP: the next public address, and every field QingCloud answers.
+func allocateEip(a *account, r *request, s *stored, _ int, _ result) *apiError {
+	a.eipSeq++
+	m := eipMsg(s)
+	m.EipAddr = proto.String(fmt.Sprintf("139.198.%d.%d", 1+(a.eipSeq/250)%250, a.eipSeq%250+2))
+	if m.BillingMode == nil {
+		m.BillingMode = proto.String("bandwidth")
+	}
+	m.NeedIcp, m.AssociateMode = proto.Int32(m.GetNeedIcp()), proto.Int32(m.GetAssociateMode())
+	m.AlarmStatus, m.IcpCodes, m.SubCode = proto.String(""), proto.String(""), proto.Int32(0)
+	m.EipGroup = &iaasv1.EipGroup{EipGroupId: proto.String(""), EipGroupName: proto.String("")}
+	a.linkEip(s, "", "", "")
 	return nil
-}
-
-// allocateEips is real-time (no job): the EIPs are available at once.
-func allocateEips(a *account, r *request) (result, *apiError) {
-	bw, err := r.requiredInt("bandwidth")
-	if err != nil {
-		return nil, err
-	}
-	if err := validBandwidth(bw); err != nil {
-		return nil, err
-	}
-	mode, err := r.oneOf("billing_mode", "bandwidth", "bandwidth", "traffic")
-	if err != nil {
-		return nil, err
-	}
-	icp, err := r.flag("need_icp")
-	if err != nil {
-		return nil, err
-	}
-	assoc, err := r.integer("associate_mode", 0)
-	if err != nil {
-		return nil, err
-	}
-	count, err := r.count()
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, count)
-	for i := range ids {
-		a.eipSeq++
-		e := &eip{base: a.newBase(r, "eip", "eip", r.str("eip_name"), "available"), bandwidth: bw, billingMode: mode,
-			needICP: b2i(icp), associateMode: assoc,
-			addr: fmt.Sprintf("139.198.%d.%d", 1+(a.eipSeq/250)%250, a.eipSeq%250+2)}
-		a.eips[e.id] = e
-		ids[i] = e.id
-	}
-	return result{"eips": ids}, nil
-}
-
-func describeEips(a *account, r *request) (result, *apiError) {
-	if _, err := r.integer("verbose", 0); err != nil {
-		return nil, err
-	}
-	keep := a.describeFilter(r, "eips")
-	inst := r.str("instance_id")
-	items := filterSorted(a.eips, eipBase, func(v *eip) bool {
-		return keep(&v.base) && (inst == "" || v.resourceID == inst)
-	})
-	return describeResult(r, "eip_set", items, func(v *eip) eipOut { return a.renderEip(v) })
-}
-
-func (a *account) renderEip(v *eip) eipOut {
-	return eipOut{
-		EipID: v.id, EipName: v.name, Description: v.description, EipAddr: v.addr, Bandwidth: v.bandwidth,
-		BillingMode: v.billingMode, Status: v.status, TransitionStatus: v.transition, CreateTime: jtime(v.created),
-		StatusTime: jtime(v.statusTime), AssociateMode: v.associateMode, NeedICP: v.needICP, Tags: a.tagsOf(v.id),
-		Resource: resourceOut{ResourceID: v.resourceID, ResourceName: v.resourceName, ResourceType: v.resourceType},
-	}
 }
 
 func associateEip(a *account, r *request) (result, *apiError) {
@@ -128,7 +78,7 @@ func associateEip(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := lookupOne(r, a.eips, eid, eipBase)
+	e, err := lookupOne(r, a.eips(), eid, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -150,88 +100,40 @@ func associateEip(a *account, r *request) (result, *apiError) {
 	inst.eipID = e.id
 	a.begin(&e.base, j, 0, 1, op{transition: "associating", to: "associated", undo: func() {
 		a.unlinkEip(e)
-	}}, remover(a, a.eips, e.id))
+	}}, remover(a, a.eips(), e.id))
 	return result{"job_id": j.id}, nil
 }
 
-func (a *account) linkEip(e *eip, typ, id, name string) {
-	e.resourceType, e.resourceID, e.resourceName = typ, id, name
+// linkEip names the resource an EIP is associated with ("" for none).
+func (a *account) linkEip(e *stored, typ, id, name string) {
+	eipMsg(e).Resource = &iaasv1.EipResource{ResourceId: proto.String(id), ResourceName: proto.String(name),
+		ResourceType: proto.String(typ)}
 }
 
 // unlinkEip clears both sides of an EIP association.
-func (a *account) unlinkEip(e *eip) {
-	switch e.resourceType {
+func (a *account) unlinkEip(e *stored) {
+	res := eipMsg(e).GetResource()
+	switch res.GetResourceType() {
 	case "instance":
-		if inst := a.instances[e.resourceID]; inst != nil && inst.eipID == e.id {
+		if inst := a.instances[res.GetResourceId()]; inst != nil && inst.eipID == e.id {
 			inst.eipID = ""
 		}
 	case "loadbalancer":
-		if lb := a.lbs[e.resourceID]; lb != nil {
+		if lb := a.lbs[res.GetResourceId()]; lb != nil {
 			lb.eipIDs = removeString(lb.eipIDs, e.id)
 		}
 	case "router":
-		if rt := a.routers[e.resourceID]; rt != nil && rt.eipID == e.id {
+		if rt := a.routers[res.GetResourceId()]; rt != nil && rt.eipID == e.id {
 			rt.eipID = ""
 		}
 	}
-	e.resourceType, e.resourceID, e.resourceName = "", "", ""
+	a.linkEip(e, "", "", "")
 }
 
 func dissociateEips(a *account, r *request) (result, *apiError) {
-	return jobOnEach(a, r, "eips", a.eips, eipBase, "dissociated", []string{"associated"}, nil, func(e *eip) op {
+	return jobOnEach(a, r, "eips", a.eips(), storedBase, "dissociated", []string{"associated"}, nil, func(e *stored) op {
 		return op{transition: "dissociating", to: "available", ok: func() { a.unlinkEip(e) }}
 	})
-}
-
-func releaseEips(a *account, r *request) (result, *apiError) {
-	return jobOnEach(a, r, "eips", a.eips, eipBase, "released", []string{"available"}, nil, func(*eip) op {
-		return op{transition: "releasing", to: "released"}
-	})
-}
-
-// eipChange is the shape of ChangeEipsBandwidth/ChangeEipsBillingMode: a job, no transition.
-func eipChange(a *account, r *request, apply func(*eip)) (result, *apiError) {
-	return jobOnEach(a, r, "eips", a.eips, eipBase, "changed", []string{"available", "associated"}, nil, func(e *eip) op {
-		return op{label: "updating", ok: func() { apply(e) }}
-	})
-}
-
-func changeEipsBandwidth(a *account, r *request) (result, *apiError) {
-	bw, err := r.requiredInt("bandwidth")
-	if err != nil {
-		return nil, err
-	}
-	if err := validBandwidth(bw); err != nil {
-		return nil, err
-	}
-	return eipChange(a, r, func(e *eip) { e.bandwidth = bw })
-}
-
-func changeEipsBillingMode(a *account, r *request) (result, *apiError) {
-	if _, err := r.required("billing_mode"); err != nil {
-		return nil, err
-	}
-	mode, err := r.oneOf("billing_mode", "", "bandwidth", "traffic")
-	if err != nil {
-		return nil, err
-	}
-	return eipChange(a, r, func(e *eip) { e.billingMode = mode })
-}
-
-func modifyEipAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("eip")
-	if err != nil {
-		return nil, err
-	}
-	e, err := lookupOne(r, a.eips, id, eipBase)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.alive(); err != nil {
-		return nil, err
-	}
-	e.modify(r, "eip_name")
-	return result{"eip_id": e.id}, nil
 }
 
 func removeString(l []string, s string) []string {

@@ -305,8 +305,8 @@ func (a *account) releaseInstance(inst *instance) {
 		}
 	}
 	inst.volumeIDs = nil
-	if e := a.eips[inst.eipID]; e != nil && e.resourceID == inst.id {
-		e.resourceID, e.resourceType, e.resourceName = "", "", ""
+	if e := a.eips()[inst.eipID]; e != nil && eipMsg(e).GetResource().GetResourceId() == inst.id {
+		a.linkEip(e, "", "", "")
 		if e.status == "associated" {
 			e.status, e.statusTime = "available", inst.statusTime
 		}
@@ -367,9 +367,9 @@ func (a *account) renderInstance(r *request, v *instance, verbose bool) instance
 		}
 		out.Vxnets = append(out.Vxnets, no)
 	}
-	if e := a.eips[v.eipID]; e != nil {
-		bw := e.bandwidth
-		out.EIP = eipRef{EipID: e.id, EipAddr: e.addr, Bandwidth: &bw}
+	if e := a.eips()[v.eipID]; e != nil {
+		bw := int(eipMsg(e).GetBandwidth())
+		out.EIP = eipRef{EipID: e.id, EipAddr: eipMsg(e).GetEipAddr(), Bandwidth: &bw}
 	}
 	if sg := a.sgs[v.sgID]; sg != nil {
 		out.SecurityGroup = &sgRef{SecurityGroupID: sg.id, SecurityGroupName: sg.name, IsDefault: b2i(sg.isDefault)}

@@ -128,12 +128,12 @@ func lbType(r *request, def int) (int, *apiError) {
 }
 
 // lbEips looks up eips.N that must be available.
-func (a *account) lbEips(r *request, required bool) ([]*eip, *apiError) {
+func (a *account) lbEips(r *request, required bool) ([]*stored, *apiError) {
 	idl := r.list("eips")
 	if required && len(idl) == 0 {
 		return nil, errMissing("eips.1")
 	}
-	eips, err := lookup(r, a.eips, idl, eipBase)
+	eips, err := lookup(r, a.eips(), idl, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -141,13 +141,13 @@ func (a *account) lbEips(r *request, required bool) ([]*eip, *apiError) {
 }
 
 // associateLBEips links available eips to lb with the job j.
-func (a *account) associateLBEips(lb *loadBalancer, eips []*eip, j *job) {
+func (a *account) associateLBEips(lb *loadBalancer, eips []*stored, j *job) {
 	for i, e := range eips {
 		e := e
 		a.linkEip(e, "loadbalancer", lb.id, lb.name)
 		lb.eipIDs = append(lb.eipIDs, e.id)
 		a.begin(&e.base, j, i, len(eips), op{transition: "associating", to: "associated", undo: func() { a.unlinkEip(e) }},
-			remover(a, a.eips, e.id))
+			remover(a, a.eips(), e.id))
 	}
 }
 
@@ -199,7 +199,7 @@ func createLoadBalancer(a *account, r *request) (result, *apiError) {
 		}
 	}
 	a.lbs[lb.id] = lb
-	j := a.newJob(r, append([]string{lb.id}, ids(eips, eipBase)...))
+	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
 	a.begin(&lb.base, j, 0, 1, op{transition: "creating", to: "active", failTo: "ceased",
 		undo: func() { a.releaseLB(lb) }}, remover(a, a.lbs, lb.id))
 	a.associateLBEips(lb, eips, j)
@@ -209,7 +209,7 @@ func createLoadBalancer(a *account, r *request) (result, *apiError) {
 // releaseLB frees the eips, listeners and backends of a deleted load balancer.
 func (a *account) releaseLB(lb *loadBalancer) {
 	for _, eid := range slices.Clone(lb.eipIDs) {
-		if e := a.eips[eid]; e != nil {
+		if e := a.eips()[eid]; e != nil {
 			a.unlinkEip(e)
 			if e.status == "associated" {
 				e.status, e.statusTime = "available", lb.statusTime
@@ -245,8 +245,8 @@ func describeLoadBalancers(a *account, r *request) (result, *apiError) {
 			out.PrivateIPs = []string{v.privateIP}
 		}
 		for _, eid := range v.eipIDs {
-			if e := a.eips[eid]; e != nil {
-				out.Eips = append(out.Eips, lbEipOut{EipID: e.id, EipName: e.name, EipAddr: e.addr})
+			if e := a.eips()[eid]; e != nil {
+				out.Eips = append(out.Eips, lbEipOut{EipID: e.id, EipName: e.name, EipAddr: eipMsg(e).GetEipAddr()})
 			}
 		}
 		if verbose {
@@ -317,7 +317,7 @@ func resizeLoadBalancers(a *account, r *request) (result, *apiError) {
 	})
 }
 
-func lbAndEips(a *account, r *request) (*loadBalancer, []*eip, *apiError) {
+func lbAndEips(a *account, r *request) (*loadBalancer, []*stored, *apiError) {
 	id, err := r.required("loadbalancer")
 	if err != nil {
 		return nil, nil, err
@@ -346,7 +346,7 @@ func associateEipsToLoadBalancer(a *account, r *request) (result, *apiError) {
 			return nil, err
 		}
 	}
-	j := a.newJob(r, append([]string{lb.id}, ids(eips, eipBase)...))
+	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
 	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.lbs, lb.id))
 	a.associateLBEips(lb, eips, j)
 	return result{"job_id": j.id}, nil
@@ -361,16 +361,16 @@ func dissociateEipsFromLoadBalancer(a *account, r *request) (result, *apiError) 
 		if err := e.need("dissociated", "associated"); err != nil {
 			return nil, err
 		}
-		if e.resourceID != lb.id {
+		if eipMsg(e).GetResource().GetResourceId() != lb.id {
 			return nil, errDenied("eip [%s] is not associated with loadbalancer [%s]", e.id, lb.id)
 		}
 	}
-	j := a.newJob(r, append([]string{lb.id}, ids(eips, eipBase)...))
+	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
 	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.lbs, lb.id))
 	for i, e := range eips {
 		e := e
 		a.begin(&e.base, j, i, len(eips), op{transition: "dissociating", to: "available", ok: func() { a.unlinkEip(e) }},
-			remover(a, a.eips, e.id))
+			remover(a, a.eips(), e.id))
 	}
 	return result{"job_id": j.id}, nil
 }

@@ -135,9 +135,9 @@ func describeRouters(a *account, r *request) (result, *apiError) {
 			PrivateIP: v.privateIP, VpcNetwork: v.vpcNetwork, IsApplied: b2i(v.applied), Status: v.status,
 			TransitionStatus: v.transition, SecurityGroupID: v.sgID, CreateTime: jtime(v.created),
 			StatusTime: jtime(v.statusTime), Tags: a.tagsOf(v.id), Vxnets: []routerVxnetRef{}}
-		if e := a.eips[v.eipID]; e != nil {
-			bw := e.bandwidth
-			out.EIP = eipRef{EipID: e.id, EipAddr: e.addr, Bandwidth: &bw}
+		if e := a.eips()[v.eipID]; e != nil {
+			bw := int(eipMsg(e).GetBandwidth())
+			out.EIP = eipRef{EipID: e.id, EipAddr: eipMsg(e).GetEipAddr(), Bandwidth: &bw}
 		}
 		for _, x := range a.routerVxnets(v.id) {
 			out.Vxnets = append(out.Vxnets, routerVxnetRef{VxnetID: x.id, VxnetName: x.name, VxnetType: x.vxnetType})
@@ -160,7 +160,7 @@ func deleteRouters(a *account, r *request) (result, *apiError) {
 		return nil
 	}, func(rt *router) op {
 		return op{transition: "deleting", to: "deleted", ok: func() {
-			if e := a.eips[rt.eipID]; e != nil {
+			if e := a.eips()[rt.eipID]; e != nil {
 				a.unlinkEip(e)
 				e.status = "available"
 			}
@@ -313,15 +313,15 @@ func modifyRouterAttributes(a *account, r *request) (result, *apiError) {
 		rt.sgID, rt.applied = sg.id, false
 	}
 	if eid := strings.TrimSpace(r.str("eip")); eid != "" {
-		e, err := lookupOne(r, a.eips, eid, eipBase)
+		e, err := lookupOne(r, a.eips(), eid, storedBase)
 		if err != nil {
 			return nil, err
 		}
-		if e.resourceID != rt.id {
+		if eipMsg(e).GetResource().GetResourceId() != rt.id {
 			if err := e.need("associated", "available"); err != nil {
 				return nil, err
 			}
-			if old := a.eips[rt.eipID]; old != nil {
+			if old := a.eips()[rt.eipID]; old != nil {
 				a.unlinkEip(old)
 				old.status = "available"
 			}

@@ -175,9 +175,6 @@ func (a *account) counts() (map[string]int, map[string]int) {
 	for _, v := range a.volumes {
 		add("volume", &v.base)
 	}
-	for _, v := range a.eips {
-		add("eip", &v.base)
-	}
 	for _, v := range a.vxnets {
 		if v.id != vxnet0 {
 			add("vxnet", &v.base)

@@ -94,6 +94,7 @@ var kindRows = map[string]kindRow{
 	"rdb":                      {prefix: "rdb"},
 	"s2_server":                {prefix: "s2"},
 	"nic":                      nicRow,
+	"eip":                      eipRow,
 	"notification_list":        {prefix: "nl"},
 	"access_key":               {prefix: "ak"},
 }
@@ -493,8 +494,8 @@ func (a *account) renderStored(s *stored) map[string]any {
 	set(s.kind.Name+"_name", s.name)
 	set("description", s.description)
 	set("zone_id", s.zone)
-	if fd := api.FieldByWireName(md, "owner"); fd != nil && !m.Has(fd) {
-		set("owner", a.owner) // a system item has its own
+	if s.zone != "" {
+		set("owner", a.owner) // a system item (no zone) has its own
 	}
 	if s.kind.HasStatus {
 		set("status", s.status)
@@ -632,9 +633,9 @@ func (a *account) check(r *request, ref storedRef, verb string) *apiError {
 		if err := s.need(past, rule.from...); err != nil {
 			return err
 		}
-	} else if err := s.idle(); err != nil {
-		return err
 	} else if err := s.alive(); err != nil {
+		return err
+	} else if err := s.idle(); err != nil && verb != "Modify" { // attributes change at any time
 		return err
 	}
 	if verb == "Delete" && s.kind.row.deletable != nil {
