@@ -97,6 +97,9 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		}),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithHealthzEndpoint(healthpb.NewHealthClient(conn)),
+		// An answer is marshalled whole before it is written: saying its length spares net/http
+		// the chunked encoding of answers over its 2 KiB buffer, and the caller the de-chunking.
+		runtime.WithWriteContentLength(),
 	)
 	for _, register := range iaasv1.GatewayHandlers {
 		if err := register(ctx, gw, conn); err != nil {
