@@ -17,12 +17,14 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // inProcess serves the REST gateway's gRPC calls without a transport: the handlers of the services
 // registered on the server run in the caller's process and goroutine (a goroutine per stream), through
 // the server's interceptor chains and the otelgrpc stats handlers of both ends, with the messages
-// copied (proto.Merge) rather than serialized and framed. A call sees what it would see over a
+// copied (proto.Merge) rather than serialized and framed, and a unary answer handed over without a
+// copy (handOver). A call sees what it would see over a
 // connection: incoming metadata (the gateway's outgoing metadata plus :authority, content-type and
 // user-agent), the caller's deadline and cancellation but none of its context values, a peer, header
 // and trailer metadata set with grpc.SetHeader/SetTrailer or the stream's, the status conversion of
@@ -339,6 +341,35 @@ func copyOut(reply, resp any) error {
 	return nil
 }
 
+// handOver fills reply, the caller's message, with the fields of resp, the answer of a unary
+// handler, without copying what they hold: lists, maps and messages are shared. A unary handler
+// is done with its answer when it returns, and neither the gateway nor grpc-go's server ever
+// changes an answer (they only read it to write it), so sharing it is safe where the stream's
+// messages, which a handler may reuse once SendMsg returns, are copied. An answer of another type
+// than reply is copied by proto.Merge, which refuses it as before.
+func handOver(reply, resp any) error {
+	d, ok1 := reply.(proto.Message)
+	s, ok2 := resp.(proto.Message)
+	if !ok1 || !ok2 || s == nil {
+		return status.Errorf(codes.Internal, "grpc: error while marshaling: the answer is %T, want a message", resp)
+	}
+	dm, sm := d.ProtoReflect(), s.ProtoReflect()
+	if dm.Descriptor() != sm.Descriptor() {
+		proto.Reset(d)
+		proto.Merge(d, s)
+		return nil
+	}
+	proto.Reset(d)
+	sm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dm.Set(fd, v)
+		return true
+	})
+	if u := sm.GetUnknown(); len(u) > 0 {
+		dm.SetUnknown(u)
+	}
+	return nil
+}
+
 func unknownMethod(method string) error {
 	svc, m := "", method
 	if i := strings.LastIndex(method, "/"); i > 0 {
@@ -369,7 +400,7 @@ func (p *inProcess) invoke(ctx context.Context, method string, req, reply any, _
 	resp, appErr := m.unary(m.impl, c.sctx, func(dst any) error { return p.copyIn(dst, req) }, p.unary)
 	appErr = appStatus(appErr)
 	if appErr == nil {
-		appErr = copyOut(reply, resp)
+		appErr = handOver(reply, resp)
 	}
 	if co.header != nil {
 		*co.header = c.clientHeader(appErr != nil)

@@ -20,8 +20,12 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
 // The in-process connection is checked against the real thing: the same services and interceptors
@@ -345,7 +349,8 @@ func TestInProcessMatchesLoopback(t *testing.T) {
 	}
 }
 
-// The handler's request and answer are not the caller's: changes on either side stay there.
+// The handler's request is not the caller's: the handler's changes stay on its side. A unary answer
+// is handed over (handOver): the caller gets the handler's answer, field for field, without a copy.
 func TestInProcessCopiesMessages(t *testing.T) {
 	tw := newTwin(t)
 	req, _ := structpb.NewStruct(map[string]any{"mutate": true, "echo": "mine"})
@@ -356,9 +361,8 @@ func TestInProcessCopiesMessages(t *testing.T) {
 	if got := req.GetFields()["echo"].GetStringValue(); got != "mine" {
 		t.Errorf("the handler changed the caller's request: echo = %q", got)
 	}
-	reply.Fields["echo"] = structpb.NewStringValue("changed by the caller")
-	if kept := tw.svc.kept[len(tw.svc.kept)-1]; kept.GetFields()["echo"].GetStringValue() != "mine" {
-		t.Errorf("the caller changed the handler's answer: %v", kept)
+	if kept := tw.svc.kept[len(tw.svc.kept)-1]; !proto.Equal(reply, kept) || reply.GetFields()["echo"].GetStringValue() != "mine" {
+		t.Errorf("the caller got %v, the handler answered %v", reply, kept)
 	}
 	// A stream handler reuses its message after each SendMsg; each message received is its own.
 	req, _ = structpb.NewStruct(map[string]any{"n": 3})
@@ -478,6 +482,53 @@ func TestInProcessStreamCancel(t *testing.T) {
 				t.Errorf("caller's receive after cancelling: %v, want CANCELED", err)
 			}
 			break
+		}
+	}
+}
+
+// handOver gives the caller every field the handler set, presence included, and its unknown fields;
+// a nil answer of the right type is an empty message, as it is over a connection.
+func TestHandOver(t *testing.T) {
+	full := &iaasv1.DescribeInstancesResponse{
+		Action:     proto.String("DescribeInstancesResponse"),
+		RetCode:    proto.Int32(0), // set to its zero value: present
+		TotalCount: proto.Int32(2),
+		InstanceSet: []*iaasv1.Instance{
+			{InstanceId: proto.String("i-1"), CreateTime: timestamppb.New(time.Unix(1700000000, 5)), DnsAliases: []*iaasv1.DnsAlias{}},
+			{InstanceId: proto.String("i-2"), Eip: &iaasv1.Eip{EipId: proto.String("eip-1")}},
+		},
+	}
+	withUnknown := proto.Clone(full).(*iaasv1.DescribeInstancesResponse)
+	withUnknown.ProtoReflect().SetUnknown(protowire.AppendString(protowire.AppendTag(nil, 99, protowire.BytesType), "later field"))
+	for _, tc := range []struct {
+		name string
+		resp proto.Message
+		want proto.Message
+	}{
+		{"every kind of field", full, full},
+		{"unknown fields", withUnknown, withUnknown},
+		{"empty", &iaasv1.DescribeInstancesResponse{}, &iaasv1.DescribeInstancesResponse{}},
+		{"nil of the right type", (*iaasv1.DescribeInstancesResponse)(nil), &iaasv1.DescribeInstancesResponse{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reply := &iaasv1.DescribeInstancesResponse{Action: proto.String("stale"), InstanceSet: []*iaasv1.Instance{{}}}
+			if err := handOver(reply, tc.resp); err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(reply, tc.want) {
+				t.Errorf("reply %v, want %v", reply, tc.want)
+			}
+			if string(reply.ProtoReflect().GetUnknown()) != string(tc.want.ProtoReflect().GetUnknown()) {
+				t.Errorf("unknown fields %q, want %q", reply.ProtoReflect().GetUnknown(), tc.want.ProtoReflect().GetUnknown())
+			}
+			if tc.want == full && (reply.RetCode == nil || reply.InstanceSet[0] != full.InstanceSet[0]) {
+				t.Errorf("ret_code present %v, first instance handed over %v", reply.RetCode != nil, reply.InstanceSet[0] == full.InstanceSet[0])
+			}
+		})
+	}
+	for _, resp := range []any{nil, "not a message"} {
+		if err := handOver(new(iaasv1.DescribeInstancesResponse), resp); status.Code(err) != codes.Internal {
+			t.Errorf("handOver of %v: %v, want INTERNAL", resp, err)
 		}
 	}
 }
