@@ -43,9 +43,21 @@ func insecureCreds() credentials.TransportCredentials { return insecure.NewCrede
 // Trace context (traceparent, tracestate) is not among them: the otelgrpc client handler of the
 // in-process connection sends the context of the HTTP server span, which continues the caller's.
 // Idempotency-Key is forwarded as the idempotency-key metadata (package idempotency).
-var forwardedHeaders = map[string]bool{
-	telemetry.RequestIDHeader: true,
-	idempotency.MetadataKey:   true,
+var forwardedHeaders = []string{telemetry.RequestIDHeader, idempotency.MetadataKey}
+
+// incomingHeader maps an HTTP request header to gRPC metadata: forwardedHeaders under their own
+// (lower case) names, Grpc-Metadata-Authorization nowhere, the rest as grpc-gateway's default does.
+// It is called for every header of every request, hence no lower-casing copy of each name.
+func incomingHeader(k string) (string, bool) {
+	for _, f := range forwardedHeaders {
+		if strings.EqualFold(k, f) {
+			return f, true
+		}
+	}
+	if strings.EqualFold(k, "grpc-metadata-authorization") {
+		return "", false
+	}
+	return runtime.DefaultHeaderMatcher(k)
 }
 
 // plainHeaders are the response header metadata a REST caller gets as plain HTTP headers (not
@@ -86,15 +98,7 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		runtime.WithErrorHandler(writeError),
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.SetQueryParameterParser(&queryParser{}), // process-wide in grpc-gateway; ours is the only gateway
-		runtime.WithIncomingHeaderMatcher(func(k string) (string, bool) {
-			switch lk := strings.ToLower(k); {
-			case forwardedHeaders[lk]:
-				return lk, true
-			case lk == "grpc-metadata-authorization":
-				return "", false
-			}
-			return runtime.DefaultHeaderMatcher(k)
-		}),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithHealthzEndpoint(healthpb.NewHealthClient(conn)),
 		// An answer is marshalled whole before it is written: saying its length spares net/http

@@ -179,10 +179,9 @@ func (p *inProcess) start(ctx context.Context, method string, serverStreams, cli
 	if err := ctx.Err(); err != nil {
 		return c, status.FromContextError(err).Err()
 	}
-	md, _ := metadata.FromOutgoingContext(ctx)
-	in := make(metadata.MD, len(md)+3)
-	for k, vs := range md {
-		in[strings.ToLower(k)] = append(in[strings.ToLower(k)], vs...)
+	in, _ := metadata.FromOutgoingContext(ctx) // a copy, keys in lower case
+	if in == nil {
+		in = make(metadata.MD, 3)
 	}
 	in[":authority"] = []string{"in-process"}
 	in["content-type"] = []string{"application/grpc"}

@@ -65,3 +65,29 @@ func FuzzQueryParser(f *testing.F) {
 		}
 	})
 }
+
+// incomingHeader forwards the request id and the idempotency key under their metadata names in any
+// case, never Grpc-Metadata-Authorization, and leaves the rest to grpc-gateway's default.
+func TestIncomingHeader(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		want   string
+		ok     bool
+	}{
+		{"X-Request-Id", "x-request-id", true},
+		{"x-request-id", "x-request-id", true},
+		{"Idempotency-Key", "idempotency-key", true},
+		{"IDEMPOTENCY-KEY", "idempotency-key", true},
+		{"Grpc-Metadata-Authorization", "", false},
+		{"grpc-metadata-authorization", "", false},
+		{"Grpc-Metadata-Tenant", "", false}, // grpc-gateway's default forwards no other Grpc-Metadata- header
+		{"Authorization", "grpcgateway-Authorization", true},
+		{"User-Agent", "grpcgateway-User-Agent", true},
+		{"X-Other", "", false},
+	} {
+		got, ok := incomingHeader(tc.header)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("incomingHeader(%q) = %q, %v; want %q, %v", tc.header, got, ok, tc.want, tc.ok)
+		}
+	}
+}
