@@ -13,9 +13,11 @@ import (
 // untracedServices get no spans: probes and tooling would drown the traces of real calls.
 var untracedServices = []string{"/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/", "/grpc.reflection.v1alpha.ServerReflection/"}
 
-func traced(info *stats.RPCTagInfo) bool {
+func traced(info *stats.RPCTagInfo) bool { return tracedMethod(info.FullMethodName) }
+
+func tracedMethod(fullMethod string) bool {
 	for _, p := range untracedServices {
-		if strings.HasPrefix(info.FullMethodName, p) {
+		if strings.HasPrefix(fullMethod, p) {
 			return false
 		}
 	}
@@ -28,8 +30,10 @@ func traced(info *stats.RPCTagInfo) bool {
 // When no span is recorded (Tracing is false) it is a handler that only takes the caller's trace
 // context and baggage from the request metadata into the call's context, so that the trace still
 // continues to QingCloud: the same context otelgrpc would give the call with a no-op tracer, without
-// otelgrpc's per-call and per-message work (a call that carries no trace context costs one map
-// lookup).
+// otelgrpc's per-call and per-message work (a call that carries no trace context costs three map
+// lookups). The server interceptors (UnaryServerInterceptor, StreamServerInterceptor) do the same
+// when tracing is off, so a server that has them needs no stats handler then: package server
+// installs this one only with tracing on.
 func (t *Telemetry) GRPCServerHandler() stats.Handler {
 	if t.sdk == nil {
 		return propagateOnly{prop: t.prop}
@@ -53,16 +57,50 @@ var propagatedKeys = []string{"traceparent", "tracestate", "baggage"}
 
 // TagRPC extracts the caller's trace context, if the call carries any.
 func (h propagateOnly) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok || !traced(info) {
-		return ctx
-	}
+	return continueTrace(ctx, h.prop, info.FullMethodName)
+}
+
+// continueTrace returns ctx with the caller's trace context and baggage from the incoming metadata,
+// when the call carries any and its method is traced; otherwise ctx itself. It reads the three keys
+// without copying the metadata, so a call without trace context costs three map lookups.
+func continueTrace(ctx context.Context, prop propagation.TextMapPropagator, fullMethod string) context.Context {
 	for _, k := range propagatedKeys {
-		if len(md[k]) > 0 {
-			return h.prop.Extract(ctx, mdCarrier(md))
+		if len(metadata.ValueFromIncomingContext(ctx, k)) > 0 {
+			if !tracedMethod(fullMethod) {
+				return ctx
+			}
+			return prop.Extract(ctx, incomingCarrier{ctx})
 		}
 	}
 	return ctx
+}
+
+// continueTrace is continueTrace with t's propagator.
+func (t *Telemetry) continueTrace(ctx context.Context, fullMethod string) context.Context {
+	return continueTrace(ctx, t.prop, fullMethod)
+}
+
+// incomingCarrier reads the incoming gRPC metadata of a context for a propagator, without copying it.
+type incomingCarrier struct{ ctx context.Context }
+
+func (c incomingCarrier) Get(key string) string {
+	if v := metadata.ValueFromIncomingContext(c.ctx, key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Set does nothing: incoming metadata is not written.
+func (incomingCarrier) Set(string, string) {}
+
+func (c incomingCarrier) Keys() []string {
+	var keys []string
+	for _, k := range propagatedKeys {
+		if len(metadata.ValueFromIncomingContext(c.ctx, k)) > 0 {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // HandleRPC does nothing: no span is recorded.
@@ -73,23 +111,3 @@ func (propagateOnly) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.
 
 // HandleConn does nothing.
 func (propagateOnly) HandleConn(context.Context, stats.ConnStats) {}
-
-// mdCarrier reads and writes gRPC metadata for a propagator (metadata keys are lower case).
-type mdCarrier metadata.MD
-
-func (c mdCarrier) Get(key string) string {
-	if v := metadata.MD(c).Get(key); len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func (c mdCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
-
-func (c mdCarrier) Keys() []string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	return keys
-}

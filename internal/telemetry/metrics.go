@@ -1,17 +1,13 @@
 package telemetry
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -150,21 +146,6 @@ func streamType(info *grpc.StreamServerInfo) string {
 	}
 }
 
-// begin assigns the call its request id (the caller's x-request-id when sane, else a new one), sends
-// it back as response header metadata, and annotates the current span.
-func begin(ctx context.Context, action string, setHeader func(metadata.MD) error) (context.Context, *Call) {
-	c := &Call{RequestID: incomingRequestID(ctx), Action: action}
-	_ = setHeader(metadata.Pairs(RequestIDHeader, c.RequestID))
-	span := trace.SpanFromContext(ctx)
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String("request_id", c.RequestID))
-		if action != "" {
-			span.SetAttributes(attribute.String("qingcloud.action", action))
-		}
-	}
-	return WithCall(ctx, c), c
-}
-
 func actionLabel(action string) string {
 	if action == "" {
 		return ""
@@ -208,8 +189,8 @@ func (t *Telemetry) series(k rpcKey) *rpcSeries {
 }
 
 // done records a finished call: its duration and its status code.
-func (t *Telemetry) done(s *rpcSeries, typ string, start time.Time, err error) {
-	s.seconds.Observe(time.Since(start).Seconds())
+func (t *Telemetry) done(s *rpcSeries, typ string, d time.Duration, err error) {
+	s.seconds.Observe(d.Seconds())
 	code := status.Code(err)
 	if int(code) >= len(s.handled) {
 		t.metrics.rpcHandled.WithLabelValues(s.svc, s.method, typ, s.action, code.String()).Inc()
@@ -224,60 +205,6 @@ func (t *Telemetry) done(s *rpcSeries, typ string, start time.Time, err error) {
 		c.Inc()
 	}
 	s.inFlight.Dec() // last: a scrape that sees the call gone also sees it counted
-}
-
-// UnaryServerInterceptor gives every unary call its request id (see begin) and records it in the
-// RPC metrics. It belongs first in the chain, after the otelgrpc stats handler and before logging.
-func (t *Telemetry) UnaryServerInterceptor(resolve ActionResolver) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		action := ""
-		if resolve != nil {
-			action = resolve(info.FullMethod, req)
-		}
-		ctx, _ = begin(ctx, action, func(md metadata.MD) error { return grpc.SetHeader(ctx, md) })
-		s := t.series(rpcKey{info.FullMethod, "unary", action})
-		s.inFlight.Inc()
-		start := time.Now()
-		resp, err := handler(ctx, req)
-		t.done(s, "unary", start, err)
-		return resp, err
-	}
-}
-
-// StreamServerInterceptor is the streaming counterpart of UnaryServerInterceptor; it also counts the
-// messages each stream sends.
-func (t *Telemetry) StreamServerInterceptor(resolve ActionResolver) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		action := ""
-		if resolve != nil {
-			action = resolve(info.FullMethod, nil)
-		}
-		ctx, _ := begin(ss.Context(), action, ss.SetHeader)
-		typ := streamType(info)
-		s := t.series(rpcKey{info.FullMethod, typ, action})
-		s.inFlight.Inc()
-		start := time.Now()
-		err := handler(srv, &observedStream{ServerStream: ss, ctx: ctx, sent: s.sent})
-		t.done(s, typ, start, err)
-		return err
-	}
-}
-
-// observedStream carries the call's context and counts sent messages.
-type observedStream struct {
-	grpc.ServerStream
-	ctx  context.Context
-	sent prometheus.Counter
-}
-
-func (s *observedStream) Context() context.Context { return s.ctx }
-
-func (s *observedStream) SendMsg(m any) error {
-	err := s.ServerStream.SendMsg(m)
-	if err == nil {
-		s.sent.Inc()
-	}
-	return err
 }
 
 // httpMethodLabel bounds the method label of HTTP metrics.
