@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,6 +78,7 @@ type verbRule struct {
 var kindRows = map[string]kindRow{
 	"keypair":                  keypairRow,
 	"tag":                      tagRow,
+	"loadbalancer":             loadbalancerRow,
 	"snapshot":                 snapshotRow,
 	"server_certificate":       {prefix: "sc"},
 	"loadbalancer_policy":      {prefix: "lbp"},
@@ -235,11 +237,15 @@ type stored struct {
 }
 
 // storeOf returns the items of kind k in a, creating the map.
-func (a *account) storeOf(k *storeKind) map[string]*stored {
-	m := a.store[k.Name]
+func (a *account) storeOf(k *storeKind) map[string]*stored { return a.storeNamed(k.Name) }
+
+// storeNamed returns the items of the kind named kind, creating the map (for the hooks of kindRows,
+// which can not call storeKinds).
+func (a *account) storeNamed(kind string) map[string]*stored {
+	m := a.store[kind]
 	if m == nil {
 		m = map[string]*stored{}
-		a.store[k.Name] = m
+		a.store[kind] = m
 	}
 	return m
 }
@@ -572,6 +578,9 @@ func (a *account) refs(r *request, sa *specAction) ([]storedRef, *apiError) {
 		if k == nil {
 			continue
 		}
+		if _, ruled := k.row.verbs[verbOf(sa.name)]; ruled && len(ids) == 0 && list {
+			return nil, errMissing(name + ".1") // a verb the kind rules acts on named items
+		}
 		for _, id := range ids {
 			it := a.storeOf(k)[id]
 			if it == nil || it.zone != "" && !r.inZone(it.zone) {
@@ -725,7 +734,13 @@ func (a *account) genericAnswer(r *request, sa *specAction) (_ result, err *apiE
 	}
 	var j *job
 	if sa.jobID {
-		j = a.newJob(r, requestIDs(sa, r.params))
+		ids := requestIDs(sa, r.params)
+		for _, ref := range refs {
+			if ref.list && !slices.Contains(ids, ref.it.id) {
+				ids = append(ids, ref.it.id) // the items acted on, named in an optional list
+			}
+		}
+		j = a.newJob(r, ids)
 		res["job_id"] = j.id
 		defer func() {
 			if err != nil {
