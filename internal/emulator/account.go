@@ -29,7 +29,6 @@ type account struct {
 	images     map[string]*image
 	tagLinks   map[string][]tagLink // tag id -> attached resources, in attach order
 	routers    map[string]*router
-	lbs        map[string]*loadBalancer
 	listeners  map[string]*lbListener
 	backends   map[string]*lbBackend
 	store      map[string]map[string]*stored // generic store: kind -> id -> item
@@ -52,7 +51,6 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		images:     make(map[string]*image),
 		tagLinks:   make(map[string][]tagLink),
 		routers:    make(map[string]*router),
-		lbs:        make(map[string]*loadBalancer),
 		listeners:  make(map[string]*lbListener),
 		backends:   make(map[string]*lbBackend),
 		store:      make(map[string]map[string]*stored),

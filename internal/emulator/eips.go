@@ -119,9 +119,7 @@ func (a *account) unlinkEip(e *stored) {
 			inst.eipID = ""
 		}
 	case "loadbalancer":
-		if lb := a.lbs[res.GetResourceId()]; lb != nil {
-			lb.eipIDs = removeString(lb.eipIDs, e.id)
-		}
+		a.dropLBEip(res.GetResourceId(), e.id)
 	case "router":
 		if rt := a.routers[res.GetResourceId()]; rt != nil && rt.eipID == e.id {
 			rt.eipID = ""

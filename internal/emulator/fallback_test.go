@@ -118,7 +118,9 @@ func TestSpecFallback(t *testing.T) {
 	}
 	names := make([]string, 0, len(reg))
 	for name := range reg {
-		if !slices.Contains(modeled, name) {
+		// A generic-store action that needs an item in a particular state (stateBound: a stopped load
+		// balancer to start) is checked by the lifecycle test stateBound names.
+		if !slices.Contains(modeled, name) && stateBound[name] == "" {
 			names = append(names, name)
 		}
 	}

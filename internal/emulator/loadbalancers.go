@@ -4,22 +4,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
-
-// loadBalancer statuses: pending, active, stopped, suspended, deleted, ceased. Listener and
-// backend changes set is_applied to 0 until UpdateLoadBalancers completes.
-type loadBalancer struct {
-	base
-	lbType    int
-	vxnetID   string
-	privateIP string
-	sgID      string
-	eipIDs    []string
-	nodeCount int
-	applied   bool
-}
-
-func lbBase(v *loadBalancer) *base { return &v.base }
 
 type lbListener struct {
 	id, lbID, name                       string
@@ -70,42 +59,10 @@ type lbListenerOut struct {
 	Backends                 []lbBackendOut `json:"backends,omitempty"`
 }
 
-type lbEipOut struct {
-	EipID   string `json:"eip_id"`
-	EipName string `json:"eip_name"`
-	EipAddr string `json:"eip_addr"`
-}
-
-type loadBalancerOut struct {
-	LoadbalancerID   string          `json:"loadbalancer_id"`
-	LoadbalancerName string          `json:"loadbalancer_name"`
-	LoadbalancerType int             `json:"loadbalancer_type"`
-	Description      string          `json:"description"`
-	Listeners        []lbListenerOut `json:"listeners,omitempty"`
-	IsApplied        int             `json:"is_applied"`
-	Status           string          `json:"status"`
-	TransitionStatus string          `json:"transition_status"`
-	Eips             []lbEipOut      `json:"eips"`
-	VxnetID          string          `json:"vxnet_id"`
-	CreateTime       jtime           `json:"create_time"`
-	StatusTime       jtime           `json:"status_time"`
-	SecurityGroupID  string          `json:"security_group_id"`
-	PrivateIPs       []string        `json:"private_ips"`
-	NodeCount        int             `json:"node_count"`
-	Tags             []tagOut        `json:"tags"`
-}
-
 func init() {
 	register("CreateLoadBalancer", createLoadBalancer)
-	register("DescribeLoadBalancers", describeLoadBalancers)
-	register("DeleteLoadBalancers", deleteLoadBalancers)
-	register("StartLoadBalancers", startLoadBalancers)
-	register("StopLoadBalancers", stopLoadBalancers)
-	register("UpdateLoadBalancers", updateLoadBalancers)
-	register("ResizeLoadBalancers", resizeLoadBalancers)
 	register("AssociateEipsToLoadBalancer", associateEipsToLoadBalancer)
 	register("DissociateEipsFromLoadBalancer", dissociateEipsFromLoadBalancer)
-	register("ModifyLoadBalancerAttributes", modifyLoadBalancerAttributes)
 	register("AddLoadBalancerListeners", addLoadBalancerListeners)
 	register("DescribeLoadBalancerListeners", describeLoadBalancerListeners)
 	register("DeleteLoadBalancerListeners", deleteLoadBalancerListeners)
@@ -114,6 +71,93 @@ func init() {
 	register("DescribeLoadBalancerBackends", describeLoadBalancerBackends)
 	register("DeleteLoadBalancerBackends", deleteLoadBalancerBackends)
 	register("ModifyLoadBalancerBackendAttributes", modifyLoadBalancerBackendAttributes)
+}
+
+// loadbalancerRow is the generic store's row of load balancers (DescribeLoadBalancers, the lifecycle
+// verbs and ModifyLoadBalancerAttributes are answered there): their EIPs and, verbose, listeners are
+// relations; Update applies the listener and backend changes (is_applied), Resize changes the type,
+// Delete frees the EIPs, listeners and backends. Statuses: pending, active, stopped, suspended,
+// deleted, ceased.
+var loadbalancerRow = kindRow{prefix: "lb", describe: describeLB, verbs: map[string]verbRule{
+	"Delete": {from: []string{"active", "stopped"}, past: "deleted",
+		done: func(a *account, _ *request, s *stored) { a.releaseLB(s) }},
+	"Start": {from: []string{"stopped"}, past: "started"},
+	"Stop":  {from: []string{"active"}, past: "stopped"},
+	"Update": {from: []string{"active"}, past: "updated",
+		done: func(_ *account, _ *request, s *stored) { lbMsg(s).IsApplied = proto.Int32(1) }},
+	"Resize": {from: []string{"active", "stopped"}, past: "resized", transition: "updating",
+		check: func(_ *account, r *request, _ *stored) *apiError {
+			if !r.has("loadbalancer_type") {
+				return errMissing("loadbalancer_type")
+			}
+			_, err := lbType(r, 0)
+			return err
+		},
+		done: func(_ *account, r *request, s *stored) {
+			t, _ := lbType(r, 0)
+			lbMsg(s).LoadbalancerType = proto.Int32(int32(t))
+		}},
+	"Modify": {check: func(a *account, r *request, s *stored) *apiError {
+		if err := s.alive(); err != nil {
+			return err
+		}
+		if id := strings.TrimSpace(r.str("security_group")); id != "" {
+			_, err := lookupOne(r, a.sgs, id, sgBase)
+			return err
+		}
+		return nil
+	}, done: func(_ *account, r *request, s *stored) {
+		if strings.TrimSpace(r.str("security_group")) != "" {
+			lbMsg(s).IsApplied = proto.Int32(0)
+		}
+		if ip := strings.TrimSpace(r.str("private_ip")); ip != "" {
+			lbMsg(s).PrivateIps = []string{ip}
+		}
+	}},
+}}
+
+// lbMsg returns the item message of a stored load balancer.
+func lbMsg(s *stored) *iaasv1.Loadbalancer { return s.msg.(*iaasv1.Loadbalancer) }
+
+// loadbalancers returns the load balancers of the account by id.
+func (a *account) loadbalancers() map[string]*stored { return a.storeNamed("loadbalancer") }
+
+// describeLB adds to a described load balancer its EIPs and, verbose, its listeners with their
+// backends.
+func describeLB(a *account, r *request, s *stored, out map[string]any) {
+	eips := []any{}
+	for _, e := range a.lbEipsOf(s) {
+		eips = append(eips, map[string]any{"eip_id": e.id, "eip_name": e.name, "eip_addr": eipMsg(e).GetEipAddr()})
+	}
+	out["eips"] = eips
+	if v, _ := r.integer("verbose", 0); v != 0 {
+		ls := []lbListenerOut{}
+		for _, l := range a.lbListeners(s.id) {
+			ls = append(ls, a.renderListener(l, true))
+		}
+		if len(ls) > 0 {
+			out["listeners"] = ls
+		}
+	}
+}
+
+// lbEipsOf returns the EIPs associated (or associating) with a load balancer, in association order
+// (its eips hold their ids; unlinkEip removes them).
+func (a *account) lbEipsOf(lb *stored) []*stored {
+	var l []*stored
+	for _, x := range lbMsg(lb).Eips {
+		if e := a.storeNamed("eip")[x.GetEipId()]; e != nil {
+			l = append(l, e)
+		}
+	}
+	return l
+}
+
+// dropLBEip removes an EIP from the EIPs of a load balancer (for unlinkEip).
+func (a *account) dropLBEip(lbID, eipID string) {
+	if lb := a.loadbalancers()[lbID]; lb != nil {
+		lbMsg(lb).Eips = slices.DeleteFunc(lbMsg(lb).Eips, func(x *iaasv1.Eip) bool { return x.GetEipId() == eipID })
+	}
 }
 
 func lbType(r *request, def int) (int, *apiError) {
@@ -141,11 +185,11 @@ func (a *account) lbEips(r *request, required bool) ([]*stored, *apiError) {
 }
 
 // associateLBEips links available eips to lb with the job j.
-func (a *account) associateLBEips(lb *loadBalancer, eips []*stored, j *job) {
+func (a *account) associateLBEips(lb *stored, eips []*stored, j *job) {
 	for i, e := range eips {
 		e := e
 		a.linkEip(e, "loadbalancer", lb.id, lb.name)
-		lb.eipIDs = append(lb.eipIDs, e.id)
+		lbMsg(lb).Eips = append(lbMsg(lb).Eips, &iaasv1.Eip{EipId: proto.String(e.id)})
 		a.begin(&e.base, j, i, len(eips), op{transition: "associating", to: "associated", undo: func() { a.unlinkEip(e) }},
 			remover(a, a.eips(), e.id))
 	}
@@ -191,32 +235,34 @@ func createLoadBalancer(a *account, r *request) (result, *apiError) {
 		}
 		sgID = sg.id
 	}
-	lb := &loadBalancer{base: a.newBase(r, "loadbalancer", "lb", r.str("loadbalancer_name"), "pending"), lbType: typ,
-		vxnetID: vxID, sgID: sgID, nodeCount: nodes, applied: true, privateIP: strings.TrimSpace(r.str("private_ip"))}
-	if lb.privateIP == "" && vxID != "" {
-		if v, _ := a.findVxnet(r, vxID); v != nil {
-			lb.privateIP = a.newNic(v, "", r.now).ip
+	k := storeKinds()["loadbalancer"]
+	lb := &stored{base: a.newBase(r, k.Name, k.prefix, r.str("loadbalancer_name"), "pending"), kind: k}
+	m := &iaasv1.Loadbalancer{LoadbalancerType: proto.Int32(int32(typ)), VxnetId: proto.String(vxID),
+		SecurityGroupId: proto.String(sgID), NodeCount: proto.Int32(int32(nodes)), IsApplied: proto.Int32(1)}
+	if ip := strings.TrimSpace(r.str("private_ip")); ip != "" {
+		m.PrivateIps = []string{ip}
+	} else if v, _ := a.findVxnet(r, vxID); vxID != "" && v != nil {
+		if ip := a.newNic(v, "", r.now).ip; ip != "" {
+			m.PrivateIps = []string{ip}
 		}
 	}
-	a.lbs[lb.id] = lb
+	lb.msg = m
+	a.loadbalancers()[lb.id] = lb
 	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
 	a.begin(&lb.base, j, 0, 1, op{transition: "creating", to: "active", failTo: "ceased",
-		undo: func() { a.releaseLB(lb) }}, remover(a, a.lbs, lb.id))
+		undo: func() { a.releaseLB(lb) }}, remover(a, a.loadbalancers(), lb.id))
 	a.associateLBEips(lb, eips, j)
 	return result{"loadbalancer_id": lb.id, "job_id": j.id}, nil
 }
 
 // releaseLB frees the eips, listeners and backends of a deleted load balancer.
-func (a *account) releaseLB(lb *loadBalancer) {
-	for _, eid := range slices.Clone(lb.eipIDs) {
-		if e := a.eips()[eid]; e != nil {
-			a.unlinkEip(e)
-			if e.status == "associated" {
-				e.status, e.statusTime = "available", lb.statusTime
-			}
+func (a *account) releaseLB(lb *stored) {
+	for _, e := range a.lbEipsOf(lb) {
+		a.unlinkEip(e)
+		if e.status == "associated" {
+			e.status, e.statusTime = "available", lb.statusTime
 		}
 	}
-	lb.eipIDs = nil
 	for id, l := range a.listeners {
 		if l.lbID == lb.id {
 			delete(a.listeners, id)
@@ -227,36 +273,6 @@ func (a *account) releaseLB(lb *loadBalancer) {
 			delete(a.backends, id)
 		}
 	}
-}
-
-func describeLoadBalancers(a *account, r *request) (result, *apiError) {
-	verbose, err := r.flag("verbose")
-	if err != nil {
-		return nil, err
-	}
-	keep := a.describeFilter(r, "loadbalancers")
-	items := filterSorted(a.lbs, lbBase, func(v *loadBalancer) bool { return keep(&v.base) })
-	return describeResult(r, "loadbalancer_set", items, func(v *loadBalancer) loadBalancerOut {
-		out := loadBalancerOut{LoadbalancerID: v.id, LoadbalancerName: v.name, LoadbalancerType: v.lbType,
-			Description: v.description, IsApplied: b2i(v.applied), Status: v.status, TransitionStatus: v.transition,
-			Eips: []lbEipOut{}, VxnetID: v.vxnetID, CreateTime: jtime(v.created), StatusTime: jtime(v.statusTime),
-			SecurityGroupID: v.sgID, PrivateIPs: []string{}, NodeCount: v.nodeCount, Tags: a.tagsOf(v.id)}
-		if v.privateIP != "" {
-			out.PrivateIPs = []string{v.privateIP}
-		}
-		for _, eid := range v.eipIDs {
-			if e := a.eips()[eid]; e != nil {
-				out.Eips = append(out.Eips, lbEipOut{EipID: e.id, EipName: e.name, EipAddr: eipMsg(e).GetEipAddr()})
-			}
-		}
-		if verbose {
-			out.Listeners = []lbListenerOut{}
-			for _, l := range a.lbListeners(v.id) {
-				out.Listeners = append(out.Listeners, a.renderListener(l, true))
-			}
-		}
-		return out
-	})
 }
 
 func (a *account) lbListeners(lbID string) []*lbListener {
@@ -270,54 +286,7 @@ func (a *account) lbListeners(lbID string) []*lbListener {
 	return out
 }
 
-// lbAction is the common shape of the loadbalancers.N actions with a job.
-func (a *account) lbAction(r *request, verb string, allowed []string, o func(*loadBalancer) op) (result, *apiError) {
-	return jobOnEach(a, r, "loadbalancers", a.lbs, lbBase, verb, allowed, nil, o)
-}
-
-func deleteLoadBalancers(a *account, r *request) (result, *apiError) {
-	res, err := a.lbAction(r, "deleted", []string{"active", "stopped"}, func(lb *loadBalancer) op {
-		return op{transition: "deleting", to: "deleted", ok: func() { a.releaseLB(lb) }}
-	})
-	if err != nil {
-		return nil, err
-	}
-	res["loadbalancers"] = r.list("loadbalancers")
-	return res, nil
-}
-
-func startLoadBalancers(a *account, r *request) (result, *apiError) {
-	return a.lbAction(r, "started", []string{"stopped"}, func(*loadBalancer) op {
-		return op{transition: "starting", to: "active"}
-	})
-}
-
-func stopLoadBalancers(a *account, r *request) (result, *apiError) {
-	return a.lbAction(r, "stopped", []string{"active"}, func(*loadBalancer) op {
-		return op{transition: "stopping", to: "stopped"}
-	})
-}
-
-func updateLoadBalancers(a *account, r *request) (result, *apiError) {
-	return a.lbAction(r, "updated", []string{"active"}, func(lb *loadBalancer) op {
-		return op{transition: "updating", ok: func() { lb.applied = true }}
-	})
-}
-
-func resizeLoadBalancers(a *account, r *request) (result, *apiError) {
-	typ, err := lbType(r, -1)
-	if err != nil {
-		return nil, err
-	}
-	if typ < 0 {
-		return nil, errMissing("loadbalancer_type")
-	}
-	return a.lbAction(r, "resized", []string{"active", "stopped"}, func(lb *loadBalancer) op {
-		return op{transition: "updating", ok: func() { lb.lbType = typ }}
-	})
-}
-
-func lbAndEips(a *account, r *request) (*loadBalancer, []*stored, *apiError) {
+func lbAndEips(a *account, r *request) (*stored, []*stored, *apiError) {
 	id, err := r.required("loadbalancer")
 	if err != nil {
 		return nil, nil, err
@@ -326,7 +295,7 @@ func lbAndEips(a *account, r *request) (*loadBalancer, []*stored, *apiError) {
 	if err != nil {
 		return nil, nil, err
 	}
-	lb, err := lookupOne(r, a.lbs, id, lbBase)
+	lb, err := lookupOne(r, a.loadbalancers(), id, storedBase)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -347,7 +316,7 @@ func associateEipsToLoadBalancer(a *account, r *request) (result, *apiError) {
 		}
 	}
 	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
-	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.lbs, lb.id))
+	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.loadbalancers(), lb.id))
 	a.associateLBEips(lb, eips, j)
 	return result{"job_id": j.id}, nil
 }
@@ -366,7 +335,7 @@ func dissociateEipsFromLoadBalancer(a *account, r *request) (result, *apiError) 
 		}
 	}
 	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
-	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.lbs, lb.id))
+	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.loadbalancers(), lb.id))
 	for i, e := range eips {
 		e := e
 		a.begin(&e.base, j, i, len(eips), op{transition: "dissociating", to: "available", ok: func() { a.unlinkEip(e) }},
@@ -375,47 +344,13 @@ func dissociateEipsFromLoadBalancer(a *account, r *request) (result, *apiError) 
 	return result{"job_id": j.id}, nil
 }
 
-func modifyLoadBalancerAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("loadbalancer")
-	if err != nil {
-		return nil, err
-	}
-	lb, err := lookupOne(r, a.lbs, id, lbBase)
-	if err != nil {
-		return nil, err
-	}
-	if err := lb.alive(); err != nil {
-		return nil, err
-	}
-	nodes, err := r.integer("node_count", lb.nodeCount)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := r.integer("http_header_size", 0); err != nil {
-		return nil, err
-	}
-	if sid := strings.TrimSpace(r.str("security_group")); sid != "" {
-		sg, err := lookupOne(r, a.sgs, sid, sgBase)
-		if err != nil {
-			return nil, err
-		}
-		lb.sgID, lb.applied = sg.id, false
-	}
-	if ip := strings.TrimSpace(r.str("private_ip")); ip != "" {
-		lb.privateIP = ip
-	}
-	lb.nodeCount = nodes
-	lb.modify(r, "loadbalancer_name")
-	return result{}, nil
-}
-
 // findListener looks up a listener whose load balancer is in the request zone.
-func (a *account) findListener(r *request, id string) (*lbListener, *loadBalancer, *apiError) {
+func (a *account) findListener(r *request, id string) (*lbListener, *stored, *apiError) {
 	l := a.listeners[id]
 	if l == nil {
 		return nil, nil, errNotFound(id)
 	}
-	lb := a.lbs[l.lbID]
+	lb := a.loadbalancers()[l.lbID]
 	if lb == nil || !r.inZone(lb.zone) {
 		return nil, nil, errNotFound(id)
 	}
@@ -433,7 +368,7 @@ func addLoadBalancerListeners(a *account, r *request) (result, *apiError) {
 	if len(objs) == 0 {
 		return nil, errMissing("listeners.1.listener_port")
 	}
-	lb, err := lookupOne(r, a.lbs, id, lbBase)
+	lb, err := lookupOne(r, a.loadbalancers(), id, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +432,7 @@ func addLoadBalancerListeners(a *account, r *request) (result, *apiError) {
 		a.listeners[l.id] = l
 		out[i] = l.id
 	}
-	lb.applied = false
+	lbMsg(lb).IsApplied = proto.Int32(0)
 	return result{"loadbalancer_listeners": out}, nil
 }
 
@@ -528,7 +463,7 @@ func describeLoadBalancerListeners(a *account, r *request) (result, *apiError) {
 	lbID := strings.TrimSpace(r.str("loadbalancer"))
 	var items []*lbListener
 	for _, l := range a.listeners {
-		lb := a.lbs[l.lbID]
+		lb := a.loadbalancers()[l.lbID]
 		if lb != nil && r.inZone(lb.zone) && idOK(l.id) && (lbID == "" || l.lbID == lbID) {
 			items = append(items, l)
 		}
@@ -550,8 +485,8 @@ func deleteLoadBalancerListeners(a *account, r *request) (result, *apiError) {
 		}
 	}
 	for _, id := range idl {
-		if lb := a.lbs[a.listeners[id].lbID]; lb != nil {
-			lb.applied = false
+		if lb := a.loadbalancers()[a.listeners[id].lbID]; lb != nil {
+			lbMsg(lb).IsApplied = proto.Int32(0)
 		}
 		delete(a.listeners, id)
 		for bid, b := range a.backends {
@@ -592,7 +527,7 @@ func modifyLoadBalancerListenerAttributes(a *account, r *request) (result, *apiE
 	if certs := r.list("server_certificate_id"); len(certs) > 0 {
 		l.certs = certs
 	}
-	lb.applied = false
+	lbMsg(lb).IsApplied = proto.Int32(0)
 	return result{}, nil
 }
 
@@ -662,7 +597,7 @@ func addLoadBalancerBackends(a *account, r *request) (result, *apiError) {
 		a.backends[b.id] = b
 		out[i] = b.id
 	}
-	lb.applied = false
+	lbMsg(lb).IsApplied = proto.Int32(0)
 	return result{"loadbalancer_backends": out}, nil
 }
 
@@ -674,7 +609,7 @@ func describeLoadBalancerBackends(a *account, r *request) (result, *apiError) {
 	lid, lbID := strings.TrimSpace(r.str("loadbalancer_listener")), strings.TrimSpace(r.str("loadbalancer"))
 	var items []*lbBackend
 	for _, b := range a.backends {
-		lb := a.lbs[b.lbID]
+		lb := a.loadbalancers()[b.lbID]
 		if lb != nil && r.inZone(lb.zone) && idOK(b.id) && (lid == "" || b.listenerID == lid) && (lbID == "" || b.lbID == lbID) {
 			items = append(items, b)
 		}
@@ -688,7 +623,7 @@ func (a *account) findBackend(r *request, id string) (*lbBackend, *apiError) {
 	if b == nil {
 		return nil, errNotFound(id)
 	}
-	if lb := a.lbs[b.lbID]; lb == nil || !r.inZone(lb.zone) {
+	if lb := a.loadbalancers()[b.lbID]; lb == nil || !r.inZone(lb.zone) {
 		return nil, errNotFound(id)
 	}
 	return b, nil
@@ -705,8 +640,8 @@ func deleteLoadBalancerBackends(a *account, r *request) (result, *apiError) {
 		}
 	}
 	for _, id := range idl {
-		if lb := a.lbs[a.backends[id].lbID]; lb != nil {
-			lb.applied = false
+		if lb := a.loadbalancers()[a.backends[id].lbID]; lb != nil {
+			lbMsg(lb).IsApplied = proto.Int32(0)
 		}
 		delete(a.backends, id)
 	}
@@ -732,8 +667,8 @@ func modifyLoadBalancerBackendAttributes(a *account, r *request) (result, *apiEr
 			*dst = strings.TrimSpace(r.str(name))
 		}
 	}
-	if lb := a.lbs[b.lbID]; lb != nil {
-		lb.applied = false
+	if lb := a.loadbalancers()[b.lbID]; lb != nil {
+		lbMsg(lb).IsApplied = proto.Int32(0)
 	}
 	return result{}, nil
 }

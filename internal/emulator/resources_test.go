@@ -503,6 +503,17 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 	f.c.fail(1400, "StopLoadBalancers", "loadbalancers.1", lb)
 	f.c.ok("StartLoadBalancers", "loadbalancers.1", lb)
 	f.finish()
+	f.c.fail(1100, "ResizeLoadBalancers", "loadbalancers.1", lb) // loadbalancer_type is needed
+	f.c.fail(1100, "StartLoadBalancers")                         // so is a load balancer
+	job := f.c.ok("ResizeLoadBalancers", "loadbalancers.1", lb, "loadbalancer_type", "3")["job_id"].(string)
+	expectState(t, "resizing", describe(), "active", "updating")
+	f.finish()
+	if l := describe(); num(l["loadbalancer_type"]) != 3 {
+		t.Fatalf("resized lb %v", l)
+	}
+	if j := f.c.one("DescribeJobs", "job_set", "jobs", job); j["resource_ids"] != lb {
+		t.Fatalf("resize job %v", j)
+	}
 	f.c.ok("DeleteLoadBalancerBackends", "loadbalancer_backends.1", bks[0])
 	f.c.ok("DeleteLoadBalancerListeners", "loadbalancer_listeners.1", lis[0])
 	f.c.ok("ModifyLoadBalancerAttributes", "loadbalancer", lb, "loadbalancer_name", "renamed")

@@ -106,8 +106,8 @@ func (a *account) sgInUse(id string) bool {
 			return true
 		}
 	}
-	for _, lb := range a.lbs {
-		if lb.sgID == id && !terminal(lb.status) {
+	for _, lb := range a.loadbalancers() {
+		if lbMsg(lb).GetSecurityGroupId() == id && !terminal(lb.status) {
 			return true
 		}
 	}

@@ -194,9 +194,6 @@ func (a *account) counts() (map[string]int, map[string]int) {
 	for _, v := range a.routers {
 		add("router", &v.base)
 	}
-	for _, v := range a.lbs {
-		add("loadbalancer", &v.base)
-	}
 	jobs := map[string]int{}
 	for _, j := range a.jobOrder {
 		st, _ := j.status(t)

@@ -117,10 +117,6 @@ func (a *account) taggable(r *request, typ, id string) *apiError {
 		if v := a.routers[id]; v != nil {
 			b = &v.base
 		}
-	case "loadbalancer":
-		if v := a.lbs[id]; v != nil {
-			b = &v.base
-		}
 	default:
 		k := storeKinds()[typ]
 		if k == nil {
