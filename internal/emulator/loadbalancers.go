@@ -98,9 +98,6 @@ var loadbalancerRow = kindRow{prefix: "lb", describe: describeLB, verbs: map[str
 			lbMsg(s).LoadbalancerType = proto.Int32(int32(t))
 		}},
 	"Modify": {check: func(a *account, r *request, s *stored) *apiError {
-		if err := s.alive(); err != nil {
-			return err
-		}
 		if id := strings.TrimSpace(r.str("security_group")); id != "" {
 			_, err := lookupOne(r, a.sgs, id, sgBase)
 			return err
