@@ -61,6 +61,8 @@ type kindRow struct {
 	// valid, when set, checks the parameters of an action that names or creates items of the kind,
 	// before anything is looked up or changed (1100 saying what to fix).
 	valid func(r *request) *apiError
+	// less, when set, orders the items of a Describe answer (default: newest first, then by id).
+	less func(x, y *stored) bool
 }
 
 // verbRule is what a kind adds to a verb of the generic store on one of its items.
@@ -352,6 +354,9 @@ func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (resu
 		}
 		return true
 	})
+	if k.row.less != nil {
+		sort.SliceStable(items, func(i, j int) bool { return k.row.less(items[i], items[j]) })
+	}
 	return describeResult(r, k.SetField, items, func(s *stored) map[string]any {
 		out := a.renderStored(s)
 		if k.row.describe != nil {
@@ -414,21 +419,31 @@ func secretField(name string) bool {
 	return false
 }
 
-// fill sets the scalar fields of s's message that the request's parameters name.
+// fill sets the scalar fields of s's message that the request's parameters name; only parameters of
+// the action's request message count (never action, zone or an unknown extra parameter). An empty
+// value is no value, but for the strings of a Modify action, which it clears.
 func (s *stored) fill(r *request) *apiError {
+	modify := verbOf(r.action) == "Modify"
 	m := s.msg.ProtoReflect()
 	fields := m.Descriptor().Fields()
+	param := func(name string) (string, bool) {
+		if sa := specActions()[r.action]; sa == nil || api.FieldByWireName(sa.in, name) == nil || name == "zone" {
+			return "", false
+		}
+		v, ok := r.params[name]
+		return v, ok
+	}
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
 		name := api.WireName(fd)
 		if fd.IsList() || fd.IsMap() || fd.Kind() == protoreflect.MessageKind || secretField(name) || name == s.kind.IDField {
 			continue
 		}
-		v, ok := r.params[name]
+		v, ok := param(name)
 		if !ok && strings.HasSuffix(name, "_id") {
-			v, ok = r.params[strings.TrimSuffix(name, "_id")]
+			v, ok = param(strings.TrimSuffix(name, "_id"))
 		}
-		if !ok || strings.TrimSpace(v) == "" {
+		if !ok || strings.TrimSpace(v) == "" && (!modify || fd.Kind() != protoreflect.StringKind) {
 			continue
 		}
 		val, err := scalarOf(fd, strings.TrimSpace(v))
@@ -437,10 +452,10 @@ func (s *stored) fill(r *request) *apiError {
 		}
 		m.Set(fd, val)
 	}
-	if v := r.str(s.kind.Name + "_name"); v != "" {
+	if v, _ := param(s.kind.Name + "_name"); v != "" {
 		s.name = v
 	}
-	if v, ok := r.params["description"]; ok {
+	if v, ok := param("description"); ok {
 		s.description = v
 	}
 	return nil
