@@ -24,8 +24,6 @@ type account struct {
 	instances  map[string]*instance
 	volumes    map[string]*volume
 	vxnets     map[string]*vxnet
-	sgs        map[string]*securityGroup
-	sgRules    map[string]*sgRule
 	images     map[string]*image
 	tagLinks   map[string][]tagLink // tag id -> attached resources, in attach order
 	routers    map[string]*router
@@ -46,8 +44,6 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		instances:  make(map[string]*instance),
 		volumes:    make(map[string]*volume),
 		vxnets:     make(map[string]*vxnet),
-		sgs:        make(map[string]*securityGroup),
-		sgRules:    make(map[string]*sgRule),
 		images:     make(map[string]*image),
 		tagLinks:   make(map[string][]tagLink),
 		routers:    make(map[string]*router),

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
 // zoneSeed is a zone of the seeded catalog.
@@ -179,22 +183,20 @@ func describeInstanceTypes(a *account, r *request) (result, *apiError) {
 // seed creates the per-account defaults: a default security group in every zone.
 func (a *account) seed(now time.Time) {
 	for _, z := range zoneCatalog {
-		sg := &securityGroup{base: base{
-			kind: "security_group", id: a.newID("sg"), name: "default security group",
-			zone: z.id, created: now, statusTime: now,
-		}, isDefault: true, applied: true}
-		a.sgs[sg.id] = sg
+		sg := a.addSecurityGroup(base{id: a.newID("sg"), name: "default security group", zone: z.id, created: now,
+			statusTime: now}, true)
 		a.defaultSGs[z.id] = sg.id
 		for _, rule := range []struct {
 			name, proto, val1 string
 			prio              int
 		}{{"ssh", "tcp", "22", 0}, {"ping", "icmp", "8", 1}} {
-			sr := &sgRule{id: a.newID("sgr"), sgID: sg.id, name: rule.name, protocol: rule.proto,
-				priority: rule.prio, action: "accept", direction: 0, val1: rule.val1}
+			m := &iaasv1.SecurityGroupRule{Protocol: proto.String(rule.proto), Priority: proto.Int32(int32(rule.prio)),
+				Action: proto.String("accept"), Direction: proto.Int32(0), Val1: proto.String(rule.val1),
+				Val2: proto.String(""), Val3: proto.String("")}
 			if rule.proto == "icmp" {
-				sr.val2 = "0"
+				m.Val2 = proto.String("0")
 			}
-			a.sgRules[sr.id] = sr
+			a.addRule(sg, rule.name, m)
 		}
 	}
 }

@@ -215,7 +215,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 	}
 	sgID := a.defaultSGs[a.createZone(r)]
 	if id := strings.TrimSpace(r.str("security_group")); id != "" {
-		sg, err := lookupOne(r, a.sgs, id, sgBase)
+		sg, err := a.findSecurityGroup(r, id)
 		if err != nil {
 			return nil, err
 		}
@@ -371,8 +371,8 @@ func (a *account) renderInstance(r *request, v *instance, verbose bool) instance
 		bw := int(eipMsg(e).GetBandwidth())
 		out.EIP = eipRef{EipID: e.id, EipAddr: eipMsg(e).GetEipAddr(), Bandwidth: &bw}
 	}
-	if sg := a.sgs[v.sgID]; sg != nil {
-		out.SecurityGroup = &sgRef{SecurityGroupID: sg.id, SecurityGroupName: sg.name, IsDefault: b2i(sg.isDefault)}
+	if sg := a.securityGroups()[v.sgID]; sg != nil {
+		out.SecurityGroup = &sgRef{SecurityGroupID: sg.id, SecurityGroupName: sg.name, IsDefault: int(sgMsg(sg).GetIsDefault())}
 	}
 	if verbose {
 		vols, kps := append([]string{}, v.volumeIDs...), append([]string{}, v.keypairIDs...)

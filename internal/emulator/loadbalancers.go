@@ -99,7 +99,7 @@ var loadbalancerRow = kindRow{prefix: "lb", describe: describeLB, verbs: map[str
 		}},
 	"Modify": {check: func(a *account, r *request, s *stored) *apiError {
 		if id := strings.TrimSpace(r.str("security_group")); id != "" {
-			_, err := lookupOne(r, a.sgs, id, sgBase)
+			_, err := a.findSecurityGroup(r, id)
 			return err
 		}
 		return nil
@@ -226,7 +226,7 @@ func createLoadBalancer(a *account, r *request) (result, *apiError) {
 	}
 	sgID := a.defaultSGs[a.createZone(r)]
 	if id := strings.TrimSpace(r.str("security_group")); id != "" {
-		sg, err := lookupOne(r, a.sgs, id, sgBase)
+		sg, err := a.findSecurityGroup(r, id)
 		if err != nil {
 			return nil, err
 		}

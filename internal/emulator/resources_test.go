@@ -247,6 +247,43 @@ func TestSecurityGroupLifecycle(t *testing.T) {
 	f.c.fail(1100, "AddSecurityGroupRules", "security_group", def, "rules.1.protocol", "tcp", "rules.1.priority", "high")
 }
 
+// TestSecurityGroupRuleChanges: rules are listed by priority, Modify clears a value given empty,
+// names no other group and makes the group not applied, and a deleted group takes its rules along.
+func TestSecurityGroupRuleChanges(t *testing.T) {
+	f := newFixture(t, nil)
+	sg := f.c.ok("CreateSecurityGroup", "security_group_name", "db")["security_group_id"].(string)
+	other := f.c.ok("CreateSecurityGroup")["security_group_id"].(string)
+	rules := strs(f.c.ok("AddSecurityGroupRules", "security_group", sg,
+		"rules.1.protocol", "tcp", "rules.1.priority", "9", "rules.1.val1", "5432", "rules.1.val2", "5433",
+		"rules.2.protocol", "tcp", "rules.2.priority", "3", "rules.2.val1", "22")["security_group_rules"])
+	listed := func() []map[string]any {
+		return set(t, f.c.ok("DescribeSecurityGroupRules", "security_group", sg), "security_group_rule_set")
+	}
+	if got := listed(); len(got) != 2 || got[0]["security_group_rule_id"] != rules[1] || num(got[1]["priority"]) != 9 {
+		t.Fatalf("rules not ordered by priority: %v", got)
+	}
+	f.c.ok("ApplySecurityGroup", "security_group", sg)
+	f.finish()
+	if msg := f.c.fail(1400, "ModifySecurityGroupRuleAttributes", "security_group_rule", rules[0], "security_group", other,
+		"val2", ""); !strings.Contains(msg, "not a rule of") {
+		t.Fatalf("rule of another group: %q", msg)
+	}
+	f.c.fail(1100, "ModifySecurityGroupRuleAttributes", "security_group_rule", rules[0], "rule_action", "reject")
+	f.c.ok("ModifySecurityGroupRuleAttributes", "security_group_rule", rules[0], "security_group", sg, "val2", "",
+		"rule_action", "drop")
+	if r := listed()[1]; r["val2"] != "" || r["val1"] != "5432" || r["action"] != "drop" {
+		t.Fatalf("modified rule %v", r)
+	}
+	if g := f.c.one("DescribeSecurityGroups", "security_group_set", "security_groups", sg); num(g["is_applied"]) != 0 {
+		t.Fatalf("group applied after a rule changed: %v", g)
+	}
+	f.c.ok("DeleteSecurityGroups", "security_groups.1", sg)
+	if n := num(f.c.ok("DescribeSecurityGroupRules", "security_group_rules.1", rules[0])["total_count"]); n != 0 {
+		t.Fatalf("rules of a deleted group listed: %d", n)
+	}
+	f.c.fail(2100, "DeleteSecurityGroupRules", "security_group_rules.1", rules[1])
+}
+
 // TestKeyPairLifecycle: create, attach, detach, delete.
 func TestKeyPairLifecycle(t *testing.T) {
 	f := newFixture(t, nil)

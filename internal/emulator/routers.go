@@ -88,7 +88,7 @@ func createRouters(a *account, r *request) (result, *apiError) {
 	}
 	sgID := a.defaultSGs[a.createZone(r)]
 	if id := strings.TrimSpace(r.str("security_group")); id != "" {
-		sg, err := lookupOne(r, a.sgs, id, sgBase)
+		sg, err := a.findSecurityGroup(r, id)
 		if err != nil {
 			return nil, err
 		}
@@ -306,7 +306,7 @@ func modifyRouterAttributes(a *account, r *request) (result, *apiError) {
 		return nil, err
 	}
 	if sid := strings.TrimSpace(r.str("security_group")); sid != "" {
-		sg, err := lookupOne(r, a.sgs, sid, sgBase)
+		sg, err := a.findSecurityGroup(r, sid)
 		if err != nil {
 			return nil, err
 		}

@@ -2,101 +2,134 @@ package emulator
 
 import (
 	"strings"
-	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
-// securityGroup has no status; is_applied turns 0 when its rules change and 1 when an
-// ApplySecurityGroup job completes.
-type securityGroup struct {
-	base
-	isDefault bool
-	applied   bool
-}
+// Security groups and their rules are kinds of the generic store: CreateSecurityGroup,
+// DescribeSecurityGroups, ModifySecurityGroupAttributes, DeleteSecurityGroups,
+// DescribeSecurityGroupRules, ModifySecurityGroupRuleAttributes and DeleteSecurityGroupRules are
+// answered there, with the hooks of the rows below. This file keeps what the descriptors cannot say:
+// rules are the objects of AddSecurityGroupRules, ApplySecurityGroup moves instances to a group, a
+// group lists the instances that use it and can not be deleted while in use or the default one.
+// A group's is_applied turns 0 when its rules change and 1 when an ApplySecurityGroup job ends.
 
-func sgBase(v *securityGroup) *base { return &v.base }
-
-type sgRule struct {
-	id        string
-	sgID      string
-	name      string
-	protocol  string
-	priority  int
-	action    string
-	direction int
-	val1      string
-	val2      string
-	val3      string
-}
-
-// resourceOut is a resource that another one names (the resource of an EIP, the instances of a
-// security group).
+// resourceOut is a resource that another one names (the resource of an EIP).
 type resourceOut struct {
 	ResourceID   string `json:"resource_id"`
 	ResourceName string `json:"resource_name"`
 	ResourceType string `json:"resource_type"`
 }
 
-type securityGroupOut struct {
-	SecurityGroupID   string        `json:"security_group_id"`
-	SecurityGroupName string        `json:"security_group_name"`
-	Description       string        `json:"description"`
-	IsApplied         int           `json:"is_applied"`
-	IsDefault         int           `json:"is_default"`
-	CreateTime        jtime         `json:"create_time"`
-	Resources         []resourceOut `json:"resources"`
-	Tags              []tagOut      `json:"tags"`
-}
-
-type sgRuleOut struct {
-	SecurityGroupID       string `json:"security_group_id"`
-	SecurityGroupRuleID   string `json:"security_group_rule_id"`
-	SecurityGroupRuleName string `json:"security_group_rule_name"`
-	Direction             int    `json:"direction"`
-	Priority              int    `json:"priority"`
-	Protocol              string `json:"protocol"`
-	Action                string `json:"action"`
-	Val1                  string `json:"val1"`
-	Val2                  string `json:"val2"`
-	Val3                  string `json:"val3"`
-}
-
 func init() {
-	register("CreateSecurityGroup", createSecurityGroup)
-	register("DescribeSecurityGroups", describeSecurityGroups)
-	register("DeleteSecurityGroups", deleteSecurityGroups)
-	register("ModifySecurityGroupAttributes", modifySecurityGroupAttributes)
 	register("ApplySecurityGroup", applySecurityGroup)
 	register("AddSecurityGroupRules", addSecurityGroupRules)
-	register("DescribeSecurityGroupRules", describeSecurityGroupRules)
-	register("DeleteSecurityGroupRules", deleteSecurityGroupRules)
-	register("ModifySecurityGroupRuleAttributes", modifySecurityGroupRuleAttributes)
 }
 
-func createSecurityGroup(a *account, r *request) (result, *apiError) {
-	sg := &securityGroup{base: a.newBase(r, "security_group", "sg", r.str("security_group_name"), "")}
-	a.sgs[sg.id] = sg
-	return result{"security_group_id": sg.id}, nil
-}
-
-func describeSecurityGroups(a *account, r *request) (result, *apiError) {
-	if _, err := r.integer("verbose", 0); err != nil {
-		return nil, err
-	}
-	keep := a.describeFilter(r, "security_groups")
-	items := filterSorted(a.sgs, sgBase, func(v *securityGroup) bool { return keep(&v.base) })
-	return describeResult(r, "security_group_set", items, func(v *securityGroup) securityGroupOut {
-		out := securityGroupOut{
-			SecurityGroupID: v.id, SecurityGroupName: v.name, Description: v.description,
-			IsApplied: b2i(v.applied), IsDefault: b2i(v.isDefault), CreateTime: jtime(v.created),
-			Resources: []resourceOut{}, Tags: a.tagsOf(v.id),
+// securityGroupRow is the generic store's row of security groups.
+var securityGroupRow = kindRow{prefix: "sg",
+	create: func(a *account, r *request, s *stored, _ int, _ result) *apiError {
+		m := sgMsg(s)
+		m.IsApplied, m.IsDefault = proto.Int32(0), proto.Int32(0)
+		return nil
+	},
+	deletable: func(a *account, s *stored) *apiError {
+		if sgMsg(s).GetIsDefault() == 1 {
+			return errDenied("security_group [%s] is the default security group, can not be deleted", s.id)
 		}
+		if a.sgInUse(s.id) {
+			return errDenied("security_group [%s] is in use, can not be deleted", s.id)
+		}
+		return nil
+	},
+	verbs: map[string]verbRule{"Delete": {done: func(a *account, r *request, s *stored) {
+		for id, rule := range a.sgRules() {
+			if sgRuleMsg(rule).GetSecurityGroupId() == s.id {
+				delete(a.sgRules(), id)
+			}
+		}
+	}}},
+	describe: func(a *account, r *request, s *stored, out map[string]any) {
+		res := []any{}
 		for _, inst := range filterSorted(a.instances, instBase, func(i *instance) bool {
-			return i.sgID == v.id && !terminal(i.status)
+			return i.sgID == s.id && !terminal(i.status)
 		}) {
-			out.Resources = append(out.Resources, resourceOut{ResourceID: inst.id, ResourceName: inst.name, ResourceType: "instance"})
+			res = append(res, map[string]any{"resource_id": inst.id, "resource_name": inst.name, "resource_type": "instance"})
 		}
-		return out
-	})
+		out["resources"] = res
+	},
+}
+
+// sgRuleRow is the generic store's row of security group rules: ordered by priority, in the zone
+// of their group, and a change makes the group not applied.
+var sgRuleRow = kindRow{prefix: "sgr",
+	less: func(x, y *stored) bool {
+		px, py := sgRuleMsg(x).GetPriority(), sgRuleMsg(y).GetPriority()
+		return px < py || px == py && x.id < y.id
+	},
+	verbs: map[string]verbRule{
+		"Modify": {check: func(a *account, r *request, s *stored) *apiError {
+			if _, err := r.oneOf("rule_action", "accept", "accept", "drop"); err != nil {
+				return err
+			}
+			if g := strings.TrimSpace(r.str("security_group")); g != "" && g != sgRuleMsg(s).GetSecurityGroupId() {
+				return errDenied("security_group_rule [%s] is not a rule of security_group [%s]", s.id, clip(g))
+			}
+			return nil
+		}, done: func(a *account, r *request, s *stored) {
+			if act := strings.TrimSpace(r.str("rule_action")); act != "" {
+				sgRuleMsg(s).Action = proto.String(act)
+			}
+			a.unapply(s)
+		}},
+		"Delete": {done: func(a *account, r *request, s *stored) { a.unapply(s) }},
+	},
+}
+
+// unapply marks the group of a changed rule not applied.
+func (a *account) unapply(rule *stored) {
+	if sg := a.securityGroups()[sgRuleMsg(rule).GetSecurityGroupId()]; sg != nil {
+		sgMsg(sg).IsApplied = proto.Int32(0)
+	}
+}
+
+// securityGroups returns the security groups of the account by id.
+func (a *account) securityGroups() map[string]*stored { return a.storeNamed("security_group") }
+
+// sgRules returns the security group rules of the account by id.
+func (a *account) sgRules() map[string]*stored { return a.storeNamed("security_group_rule") }
+
+// sgMsg returns the item message of a stored security group.
+func sgMsg(s *stored) *iaasv1.SecurityGroup { return s.msg.(*iaasv1.SecurityGroup) }
+
+// sgRuleMsg returns the item message of a stored security group rule.
+func sgRuleMsg(s *stored) *iaasv1.SecurityGroupRule { return s.msg.(*iaasv1.SecurityGroupRule) }
+
+// findSecurityGroup looks a security group up in the request zone (2100 if unknown).
+func (a *account) findSecurityGroup(r *request, id string) (*stored, *apiError) {
+	return lookupOne(r, a.securityGroups(), id, storedBase)
+}
+
+// addSecurityGroup stores a security group of b (its id, zone and times set) and returns it.
+func (a *account) addSecurityGroup(b base, isDefault bool) *stored {
+	k := storeKinds()["security_group"]
+	sg := &stored{base: b, kind: k, msg: &iaasv1.SecurityGroup{IsApplied: proto.Int32(int32(b2i(isDefault))),
+		IsDefault: proto.Int32(int32(b2i(isDefault)))}}
+	sg.base.kind = k.Name
+	a.securityGroups()[sg.id] = sg
+	return sg
+}
+
+// addRule stores rule m of security group sg, named name.
+func (a *account) addRule(sg *stored, name string, m *iaasv1.SecurityGroupRule) string {
+	k := storeKinds()["security_group_rule"]
+	m.SecurityGroupId = proto.String(sg.id)
+	rule := &stored{base: base{kind: k.Name, id: a.newID(k.prefix), name: name, zone: sg.zone, created: sg.created,
+		statusTime: sg.created}, kind: k, msg: m}
+	a.sgRules()[rule.id] = rule
+	return rule.id
 }
 
 // sgInUse reports whether a live resource uses the security group.
@@ -119,57 +152,12 @@ func (a *account) sgInUse(id string) bool {
 	return false
 }
 
-func deleteSecurityGroups(a *account, r *request) (result, *apiError) {
-	idl, err := r.requiredList("security_groups")
-	if err != nil {
-		return nil, err
-	}
-	sgs, err := lookup(r, a.sgs, idl, sgBase)
-	if err != nil {
-		return nil, err
-	}
-	for _, sg := range sgs {
-		if err := sg.idle(); err != nil {
-			return nil, err
-		}
-		if sg.isDefault {
-			return nil, errDenied("security_group [%s] is the default security group, can not be deleted", sg.id)
-		}
-		if a.sgInUse(sg.id) {
-			return nil, errDenied("security_group [%s] is in use, can not be deleted", sg.id)
-		}
-	}
-	for _, sg := range sgs {
-		delete(a.sgs, sg.id)
-		a.dropTags(sg.id)
-		for id, rule := range a.sgRules {
-			if rule.sgID == sg.id {
-				delete(a.sgRules, id)
-			}
-		}
-	}
-	return result{"security_groups": idl}, nil
-}
-
-func modifySecurityGroupAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("security_group")
-	if err != nil {
-		return nil, err
-	}
-	sg, err := lookupOne(r, a.sgs, id, sgBase)
-	if err != nil {
-		return nil, err
-	}
-	sg.modify(r, "security_group_name")
-	return result{"security_group_id": sg.id}, nil
-}
-
 func applySecurityGroup(a *account, r *request) (result, *apiError) {
 	id, err := r.required("security_group")
 	if err != nil {
 		return nil, err
 	}
-	sg, err := lookupOne(r, a.sgs, id, sgBase)
+	sg, err := a.findSecurityGroup(r, id)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +180,7 @@ func applySecurityGroup(a *account, r *request) (result, *apiError) {
 		inst.sgID = sg.id
 	}
 	a.begin(&sg.base, j, 0, 1, op{label: "applying",
-		ok: func() { sg.applied = true },
+		ok: func() { sgMsg(sg).IsApplied = proto.Int32(1) },
 		undo: func() {
 			for inst, old := range prev {
 				inst.sgID = old
@@ -210,14 +198,14 @@ func addSecurityGroupRules(a *account, r *request) (result, *apiError) {
 	if len(objs) == 0 {
 		return nil, errMissing("rules.1.protocol")
 	}
-	sg, err := lookupOne(r, a.sgs, id, sgBase)
+	sg, err := a.findSecurityGroup(r, id)
 	if err != nil {
 		return nil, err
 	}
-	var rules []*sgRule
-	for _, o := range objs {
-		proto := strings.TrimSpace(o["protocol"])
-		if proto == "" {
+	rules := make([]*iaasv1.SecurityGroupRule, len(objs))
+	for i, o := range objs {
+		proto_ := strings.TrimSpace(o["protocol"])
+		if proto_ == "" {
 			return nil, errMissing("rules.N.protocol")
 		}
 		prio, err := objInt(o, "rules", "priority", 0)
@@ -241,108 +229,14 @@ func addSecurityGroupRules(a *account, r *request) (result, *apiError) {
 		if act != "accept" && act != "drop" {
 			return nil, errInvalid("parameter [rules.N.action] should be accept or drop, got [%s]", clip(act))
 		}
-		rules = append(rules, &sgRule{sgID: sg.id, name: o["security_group_rule_name"], protocol: proto, priority: prio,
-			action: act, direction: dir, val1: o["val1"], val2: o["val2"], val3: o["val3"]})
+		rules[i] = &iaasv1.SecurityGroupRule{Protocol: proto.String(proto_), Priority: proto.Int32(int32(prio)),
+			Action: proto.String(act), Direction: proto.Int32(int32(dir)), Val1: proto.String(o["val1"]),
+			Val2: proto.String(o["val2"]), Val3: proto.String(o["val3"])}
 	}
 	out := make([]string, len(rules))
-	for i, rule := range rules {
-		rule.id = a.newID("sgr")
-		a.sgRules[rule.id] = rule
-		out[i] = rule.id
+	for i, m := range rules {
+		out[i] = a.addRule(sg, objs[i]["security_group_rule_name"], m)
 	}
-	sg.applied = false
+	sgMsg(sg).IsApplied = proto.Int32(0)
 	return result{"security_group_rules": out}, nil
-}
-
-func describeSecurityGroupRules(a *account, r *request) (result, *apiError) {
-	dir, err := r.integer("direction", -1)
-	if err != nil {
-		return nil, err
-	}
-	sgID := strings.TrimSpace(r.str("security_group"))
-	idOK := idFilter(r.list("security_group_rules"))
-	var items []*sgRule
-	for _, rule := range a.sgRules {
-		sg := a.sgs[rule.sgID]
-		if sg == nil || !r.inZone(sg.zone) || !idOK(rule.id) || (sgID != "" && rule.sgID != sgID) ||
-			(dir >= 0 && rule.direction != dir) {
-			continue
-		}
-		items = append(items, rule)
-	}
-	// Rules have no create time: order by priority, then id.
-	sortByCreated(items, func(v *sgRule) time.Time { return time.Unix(int64(-v.priority), 0) },
-		func(v *sgRule) string { return v.id })
-	return describeResult(r, "security_group_rule_set", items, func(v *sgRule) sgRuleOut {
-		return sgRuleOut{SecurityGroupID: v.sgID, SecurityGroupRuleID: v.id, SecurityGroupRuleName: v.name,
-			Direction: v.direction, Priority: v.priority, Protocol: v.protocol, Action: v.action,
-			Val1: v.val1, Val2: v.val2, Val3: v.val3}
-	})
-}
-
-// findRule looks a rule up in the request zone.
-func (a *account) findRule(r *request, id string) (*sgRule, *apiError) {
-	rule := a.sgRules[id]
-	if rule == nil {
-		return nil, errNotFound(id)
-	}
-	if sg := a.sgs[rule.sgID]; sg == nil || !r.inZone(sg.zone) {
-		return nil, errNotFound(id)
-	}
-	return rule, nil
-}
-
-func deleteSecurityGroupRules(a *account, r *request) (result, *apiError) {
-	idl, err := r.requiredList("security_group_rules")
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range idl {
-		if _, err := a.findRule(r, id); err != nil {
-			return nil, err
-		}
-	}
-	for _, id := range idl {
-		if sg := a.sgs[a.sgRules[id].sgID]; sg != nil {
-			sg.applied = false
-		}
-		delete(a.sgRules, id)
-	}
-	return result{"security_group_rules": idl}, nil
-}
-
-func modifySecurityGroupRuleAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("security_group_rule")
-	if err != nil {
-		return nil, err
-	}
-	rule, err := a.findRule(r, id)
-	if err != nil {
-		return nil, err
-	}
-	prio, err := r.integer("priority", rule.priority)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := r.integer("direction", rule.direction)
-	if err != nil {
-		return nil, err
-	}
-	act, err := r.oneOf("rule_action", rule.action, "accept", "drop")
-	if err != nil {
-		return nil, err
-	}
-	rule.priority, rule.direction, rule.action = prio, dir, act
-	for name, dst := range map[string]*string{
-		"security_group_rule_name": &rule.name, "protocol": &rule.protocol,
-		"val1": &rule.val1, "val2": &rule.val2, "val3": &rule.val3,
-	} {
-		if r.has(name) {
-			*dst = strings.TrimSpace(r.str(name))
-		}
-	}
-	if sg := a.sgs[rule.sgID]; sg != nil {
-		sg.applied = false
-	}
-	return result{"security_group_rule_id": rule.id}, nil
 }

@@ -180,9 +180,6 @@ func (a *account) counts() (map[string]int, map[string]int) {
 			add("vxnet", &v.base)
 		}
 	}
-	for _, v := range a.sgs {
-		add("security_group", &v.base)
-	}
 	for kind, m := range a.store {
 		for _, v := range m {
 			add(kind, &v.base)

@@ -82,6 +82,8 @@ var kindRows = map[string]kindRow{
 	"tag":                      tagRow,
 	"loadbalancer":             loadbalancerRow,
 	"snapshot":                 snapshotRow,
+	"security_group":           securityGroupRow,
+	"security_group_rule":      sgRuleRow,
 	"server_certificate":       {prefix: "sc"},
 	"loadbalancer_policy":      {prefix: "lbp"},
 	"loadbalancer_policy_rule": {prefix: "lbpr"},

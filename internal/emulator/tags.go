@@ -105,10 +105,6 @@ func (a *account) taggable(r *request, typ, id string) *apiError {
 		if v := a.vxnets[id]; v != nil && id != vxnet0 {
 			b = &v.base
 		}
-	case "security_group":
-		if v := a.sgs[id]; v != nil {
-			b = &v.base
-		}
 	case "image":
 		if v := a.images[id]; v != nil {
 			b = &v.base
