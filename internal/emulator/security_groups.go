@@ -16,13 +16,6 @@ import (
 // group lists the instances that use it and can not be deleted while in use or the default one.
 // A group's is_applied turns 0 when its rules change and 1 when an ApplySecurityGroup job ends.
 
-// resourceOut is a resource that another one names (the resource of an EIP).
-type resourceOut struct {
-	ResourceID   string `json:"resource_id"`
-	ResourceName string `json:"resource_name"`
-	ResourceType string `json:"resource_type"`
-}
-
 func init() {
 	register("ApplySecurityGroup", applySecurityGroup)
 	register("AddSecurityGroupRules", addSecurityGroupRules)
