@@ -23,7 +23,7 @@ type account struct {
 
 	instances  map[string]*instance
 	volumes    map[string]*volume
-	vxnets     map[string]*vxnet
+	joins      map[string]*routerJoin // vxnet id -> its join to a router
 	images     map[string]*image
 	tagLinks   map[string][]tagLink // tag id -> attached resources, in attach order
 	routers    map[string]*router
@@ -43,7 +43,7 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		jobs:       make(map[string]*job),
 		instances:  make(map[string]*instance),
 		volumes:    make(map[string]*volume),
-		vxnets:     make(map[string]*vxnet),
+		joins:      make(map[string]*routerJoin),
 		images:     make(map[string]*image),
 		tagLinks:   make(map[string][]tagLink),
 		routers:    make(map[string]*router),

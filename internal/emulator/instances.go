@@ -201,7 +201,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		}
 	}
 	type vxnetReq struct {
-		v  *vxnet
+		v  *stored
 		ip string
 	}
 	var vxReqs []vxnetReq
@@ -269,7 +269,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 }
 
 // newNic creates a nic of v; the private IP becomes visible at readyAt.
-func (a *account) newNic(v *vxnet, ip string, readyAt time.Time) *nic {
+func (a *account) newNic(v *stored, ip string, readyAt time.Time) *nic {
 	n := &nic{vxnetID: v.id, nicID: randomMAC(), readyAt: readyAt, ip: ip}
 	if ip == "" {
 		n.ip = a.allocIP(v)
@@ -279,13 +279,13 @@ func (a *account) newNic(v *vxnet, ip string, readyAt time.Time) *nic {
 
 // allocIP hands out the next private address of a vxnet: the basic network's, or the ip_network of a
 // managed vxnet joined to a router ("" otherwise: unmanaged vxnets have no DHCP).
-func (a *account) allocIP(v *vxnet) string {
+func (a *account) allocIP(v *stored) string {
 	switch {
 	case v.id == vxnet0:
 		a.ipSeq++
 		return fmt.Sprintf("10.70.%d.%d", (a.ipSeq/250)%256, a.ipSeq%250+2)
-	case v.vxnetType == 1 && v.routerID != "":
-		return v.nextIP()
+	case vxnetMsg(v).GetVxnetType() == 1 && a.joins[v.id] != nil:
+		return a.joins[v.id].nextIP()
 	}
 	return ""
 }
@@ -354,13 +354,13 @@ func (a *account) renderInstance(r *request, v *instance, verbose bool) instance
 			ProcessorType: img.processor, Provider: img.provider, Size: img.size, DefaultUser: img.defaultUser}
 	}
 	for i, n := range v.nics {
-		vx := a.vxnets[n.vxnetID]
+		vx := a.vxnets()[n.vxnetID]
 		no := nicVxnetOut{NicID: n.nicID, VxnetID: n.vxnetID, Role: 0}
 		if i == 0 {
 			no.Role = 1
 		}
 		if vx != nil {
-			no.VxnetName, no.VxnetType = vx.name, vx.vxnetType
+			no.VxnetName, no.VxnetType = vx.name, int(vxnetMsg(vx).GetVxnetType())
 		}
 		if v.status != "pending" && !r.now.Before(n.readyAt) {
 			no.PrivateIP = n.ip

@@ -3,6 +3,11 @@ package emulator
 import (
 	"fmt"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
 // router statuses: pending, active, poweroffed, suspended, deleted, ceased.
@@ -17,17 +22,6 @@ type router struct {
 }
 
 func rtBase(v *router) *base { return &v.base }
-
-type routerVxnetOut struct {
-	RouterID   string `json:"router_id"`
-	VxnetID    string `json:"vxnet_id"`
-	ManagerIP  string `json:"manager_ip"`
-	IPNetwork  string `json:"ip_network"`
-	DynIPStart string `json:"dyn_ip_start"`
-	DynIPEnd   string `json:"dyn_ip_end"`
-	Features   int    `json:"features"`
-	CreateTime jtime  `json:"create_time"`
-}
 
 type routerVxnetRef struct {
 	VxnetID   string `json:"vxnet_id"`
@@ -110,8 +104,10 @@ func createRouters(a *account, r *request) (result, *apiError) {
 }
 
 // routerVxnets returns the vxnets joined to router id, newest first.
-func (a *account) routerVxnets(id string) []*vxnet {
-	return filterSorted(a.vxnets, vxBase, func(v *vxnet) bool { return v.routerID == id })
+func (a *account) routerVxnets(id string) []*stored {
+	return filterSorted(a.vxnets(), storedBase, func(v *stored) bool {
+		return a.joins[v.id] != nil && a.joins[v.id].msg.GetRouterId() == id
+	})
 }
 
 func describeRouters(a *account, r *request) (result, *apiError) {
@@ -125,8 +121,7 @@ func describeRouters(a *account, r *request) (result, *apiError) {
 			return false
 		}
 		if vx != "" {
-			x := a.vxnets[vx]
-			return x != nil && x.routerID == v.id
+			return a.joins[vx] != nil && a.joins[vx].msg.GetRouterId() == v.id
 		}
 		return true
 	})
@@ -140,7 +135,7 @@ func describeRouters(a *account, r *request) (result, *apiError) {
 			out.EIP = eipRef{EipID: e.id, EipAddr: eipMsg(e).GetEipAddr(), Bandwidth: &bw}
 		}
 		for _, x := range a.routerVxnets(v.id) {
-			out.Vxnets = append(out.Vxnets, routerVxnetRef{VxnetID: x.id, VxnetName: x.name, VxnetType: x.vxnetType})
+			out.Vxnets = append(out.Vxnets, routerVxnetRef{VxnetID: x.id, VxnetName: x.name, VxnetType: int(vxnetMsg(x).GetVxnetType())})
 		}
 		return out
 	})
@@ -223,7 +218,7 @@ func joinRouter(a *account, r *request) (result, *apiError) {
 	if vid == vxnet0 {
 		return nil, errDenied("vxnet [%s] is the basic network, can not join a router", vid)
 	}
-	v, err := lookupOne(r, a.vxnets, vid, vxBase)
+	v, err := lookupOne(r, a.vxnets(), vid, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -234,21 +229,23 @@ func joinRouter(a *account, r *request) (result, *apiError) {
 	if err := rt.need("joined", "active", "poweroffed"); err != nil {
 		return nil, err
 	}
-	if v.vxnetType != 1 {
+	if vxnetMsg(v).GetVxnetType() != 1 {
 		return nil, errDenied("vxnet [%s] is not a managed vxnet, can not join a router", v.id)
 	}
-	if v.routerID != "" {
-		return nil, errDenied("vxnet [%s] is already joined to router [%s]", v.id, v.routerID)
+	if j := a.joins[v.id]; j != nil {
+		return nil, errDenied("vxnet [%s] is already joined to router [%s]", v.id, j.msg.GetRouterId())
 	}
 	for _, other := range a.routerVxnets(rt.id) {
-		if other.ipNetwork == network {
+		if a.joins[other.id].msg.GetIpNetwork() == network {
 			return nil, errDenied("ip_network [%s] is already used by vxnet [%s] of router [%s]", network, other.id, rt.id)
 		}
 	}
 	j := a.newJob(r, []string{v.id, rt.id})
-	v.routerID, v.ipNetwork, v.managerIP, v.dynStart, v.dynEnd, v.features, v.joinedAt, v.nextHost =
-		rt.id, network, manager, start, end, features, r.now, 2
-	a.begin(&rt.base, j, 0, 1, op{transition: "updating", undo: func() { v.routerID, v.ipNetwork = "", "" }},
+	a.joins[v.id] = &routerJoin{nextHost: 2, msg: &iaasv1.RouterVxnet{RouterId: proto.String(rt.id),
+		VxnetId: proto.String(v.id), IpNetwork: proto.String(network), ManagerIp: proto.String(manager),
+		DynIpStart: proto.String(start), DynIpEnd: proto.String(end), Features: proto.Int32(int32(features)),
+		CreateTime: timestamppb.New(r.now)}}
+	a.begin(&rt.base, j, 0, 1, op{transition: "updating", undo: func() { delete(a.joins, v.id) }},
 		remover(a, a.routers, rt.id))
 	return result{"vxnet_id": v.id, "router_id": rt.id, "job_id": j.id}, nil
 }
@@ -262,7 +259,7 @@ func leaveRouter(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	vxs, err := lookup(r, a.vxnets, vids, vxBase)
+	vxs, err := lookup(r, a.vxnets(), vids, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +271,7 @@ func leaveRouter(a *account, r *request) (result, *apiError) {
 		return nil, err
 	}
 	for _, v := range vxs {
-		if v.routerID != rt.id {
+		if j := a.joins[v.id]; j == nil || j.msg.GetRouterId() != rt.id {
 			return nil, errDenied("vxnet [%s] is not joined to router [%s]", v.id, rt.id)
 		}
 		if n := len(a.vxnetInstances(r, v.id)); n > 0 {
@@ -284,7 +281,7 @@ func leaveRouter(a *account, r *request) (result, *apiError) {
 	j := a.newJob(r, append(append([]string{}, vids...), rt.id))
 	a.begin(&rt.base, j, 0, 1, op{transition: "updating", ok: func() {
 		for _, v := range vxs {
-			v.routerID, v.ipNetwork, v.managerIP, v.dynStart, v.dynEnd = "", "", "", "", ""
+			delete(a.joins, v.id)
 		}
 	}}, remover(a, a.routers, rt.id))
 	return result{"vxnets": vids, "router_id": rt.id, "job_id": j.id}, nil
@@ -347,14 +344,13 @@ func describeRouterVxnets(a *account, r *request) (result, *apiError) {
 		return nil, err
 	}
 	vx := strings.TrimSpace(r.str("vxnet"))
-	var items []*vxnet
+	var items []*stored
 	for _, v := range a.routerVxnets(rt.id) {
 		if vx == "" || v.id == vx {
 			items = append(items, v)
 		}
 	}
-	return describeResult(r, "router_vxnet_set", items, func(v *vxnet) routerVxnetOut {
-		return routerVxnetOut{RouterID: rt.id, VxnetID: v.id, ManagerIP: v.managerIP, IPNetwork: v.ipNetwork,
-			DynIPStart: v.dynStart, DynIPEnd: v.dynEnd, Features: v.features, CreateTime: jtime(v.joinedAt)}
+	return describeResult(r, "router_vxnet_set", items, func(v *stored) map[string]any {
+		return render(a.joins[v.id].msg.ProtoReflect())
 	})
 }

@@ -175,14 +175,11 @@ func (a *account) counts() (map[string]int, map[string]int) {
 	for _, v := range a.volumes {
 		add("volume", &v.base)
 	}
-	for _, v := range a.vxnets {
-		if v.id != vxnet0 {
-			add("vxnet", &v.base)
-		}
-	}
 	for kind, m := range a.store {
 		for _, v := range m {
-			add(kind, &v.base)
+			if v.zone != "" { // not a system item (vxnet-0)
+				add(kind, &v.base)
+			}
 		}
 	}
 	for _, v := range a.images {

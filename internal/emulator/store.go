@@ -84,6 +84,7 @@ var kindRows = map[string]kindRow{
 	"snapshot":                 snapshotRow,
 	"security_group":           securityGroupRow,
 	"security_group_rule":      sgRuleRow,
+	"vxnet":                    vxnetRow,
 	"server_certificate":       {prefix: "sc"},
 	"loadbalancer_policy":      {prefix: "lbp"},
 	"loadbalancer_policy_rule": {prefix: "lbpr"},

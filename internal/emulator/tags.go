@@ -101,10 +101,6 @@ func (a *account) taggable(r *request, typ, id string) *apiError {
 		if v := a.volumes[id]; v != nil {
 			b = &v.base
 		}
-	case "vxnet":
-		if v := a.vxnets[id]; v != nil && id != vxnet0 {
-			b = &v.base
-		}
 	case "image":
 		if v := a.images[id]; v != nil {
 			b = &v.base

@@ -5,43 +5,86 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
 // vxnet0 is the basic network every account can use in every zone.
 const vxnet0 = "vxnet-0"
 
-// vxnet: type 0 unmanaged, 1 managed, 2 the basic network vxnet-0. Vxnets have no status; a
-// deleted vxnet disappears at once.
-type vxnet struct {
-	base
-	vxnetType int
-	routerID  string
-	ipNetwork string
-	managerIP string
-	dynStart  string
-	dynEnd    string
-	features  int
-	joinedAt  time.Time
-	nextHost  int
+// Vxnets are a kind of the generic store: CreateVxnets, DescribeVxnets, ModifyVxnetAttributes and
+// DeleteVxnets are answered there, with the hooks of vxnetRow. This file keeps their relations:
+// instances join and leave them (their NICs), a managed vxnet joins a router (a routerJoin), and a
+// vxnet lists its instances and its router. Types: 0 unmanaged, 1 managed, 2 the basic network
+// vxnet-0, which has no zone (it is in every zone) and can not be changed. Vxnets have no status;
+// a deleted vxnet disappears at once.
+
+// vxnetRow is the generic store's row of vxnets.
+var vxnetRow = kindRow{prefix: "vxnet",
+	create: func(a *account, r *request, s *stored, _ int, _ result) *apiError {
+		m := vxnetMsg(s)
+		if t := m.GetVxnetType(); t != 0 && t != 1 {
+			return errInvalid("parameter [vxnet_type] should be 0 or 1, got [%d]", t)
+		}
+		m.VpcRouterId, m.AvailableIpCount = proto.String(""), proto.Int32(0)
+		return nil
+	},
+	deletable: func(a *account, s *stored) *apiError {
+		if n := len(a.vxnetInstances(nil, s.id)); n > 0 {
+			return errDenied("vxnet [%s] still has %d instances, can not be deleted", s.id, n)
+		}
+		if j := a.joins[s.id]; j != nil {
+			return errDenied("vxnet [%s] is joined to router [%s], can not be deleted", s.id, j.msg.GetRouterId())
+		}
+		return nil
+	},
+	describe: func(a *account, r *request, s *stored, out map[string]any) {
+		if s.zone == "" {
+			out["zone_id"] = a.createZone(r)
+		}
+		ids := []string{}
+		for _, inst := range a.vxnetInstances(r, s.id) {
+			ids = append(ids, inst.id)
+		}
+		out["instance_ids"] = ids
+		if j := a.joins[s.id]; j != nil {
+			rt := a.routers[j.msg.GetRouterId()]
+			out["router"] = map[string]any{"router_id": rt.id, "router_name": rt.name, "manager_ip": j.msg.GetManagerIp(),
+				"ip_network": j.msg.GetIpNetwork(), "dyn_ip_start": j.msg.GetDynIpStart(), "dyn_ip_end": j.msg.GetDynIpEnd(), "mode": 0}
+			out["vpc_router_id"], out["available_ip_count"] = rt.id, max(0, 252-len(ids))
+		}
+	},
 }
 
-func vxBase(v *vxnet) *base { return &v.base }
+// vxnets returns the vxnets of the account by id (vxnet-0 included).
+func (a *account) vxnets() map[string]*stored { return a.storeNamed("vxnet") }
 
-// nextIP hands out the next host address of the vxnet's ip_network (from .2; .1 is the router).
-func (v *vxnet) nextIP() string {
-	p, err := netip.ParsePrefix(v.ipNetwork)
+// vxnetMsg returns the item message of a stored vxnet.
+func vxnetMsg(s *stored) *iaasv1.Vxnet { return s.msg.(*iaasv1.Vxnet) }
+
+// routerJoin is a managed vxnet's join to a router: the generated RouterVxnet that
+// DescribeRouterVxnets answers, and the next host address to hand out in its ip_network.
+type routerJoin struct {
+	msg      *iaasv1.RouterVxnet
+	nextHost int
+}
+
+// nextIP hands out the next host address of the join's ip_network (from .2; .1 is the router).
+func (j *routerJoin) nextIP() string {
+	p, err := netip.ParsePrefix(j.msg.GetIpNetwork())
 	if err != nil {
 		return ""
 	}
 	addr := p.Masked().Addr()
-	if v.nextHost < 2 {
-		v.nextHost = 2
+	if j.nextHost < 2 {
+		j.nextHost = 2
 	}
-	for i := 0; i < v.nextHost; i++ {
+	for i := 0; i < j.nextHost; i++ {
 		addr = addr.Next()
 	}
-	v.nextHost++
+	j.nextHost++
 	if !p.Contains(addr) {
 		return ""
 	}
@@ -65,7 +108,7 @@ var nicRow = kindRow{prefix: "nic", status: "available", create: func(a *account
 		return errInvalid("parameter [private_ips] has %d addresses for count [%d]", len(ips), n)
 	}
 	for _, ip := range ips {
-		if addr, perr := netip.ParseAddr(ip); perr != nil || !addr.Is4() || v.ipNetwork != "" && !ipInNetwork(ip, v.ipNetwork) {
+		if addr, perr := netip.ParseAddr(ip); perr != nil || !addr.Is4() || a.joins[v.id] != nil && !ipInNetwork(ip, a.joins[v.id].msg.GetIpNetwork()) {
 			return errInvalid("parameter [private_ips]: [%s] is not an address of vxnet [%s]", clip(ip), v.id)
 		}
 	}
@@ -86,166 +129,42 @@ var nicRow = kindRow{prefix: "nic", status: "available", create: func(a *account
 	return nil
 }}
 
-type routerRef struct {
-	RouterID   string `json:"router_id"`
-	RouterName string `json:"router_name"`
-	ManagerIP  string `json:"manager_ip"`
-	IPNetwork  string `json:"ip_network"`
-	DynIPStart string `json:"dyn_ip_start"`
-	DynIPEnd   string `json:"dyn_ip_end"`
-	Mode       int    `json:"mode"`
-}
-
-type vxnetOut struct {
-	VxnetID          string     `json:"vxnet_id"`
-	VxnetName        string     `json:"vxnet_name"`
-	VxnetType        int        `json:"vxnet_type"`
-	Description      string     `json:"description"`
-	ZoneID           string     `json:"zone_id"`
-	CreateTime       jtime      `json:"create_time"`
-	InstanceIDs      []string   `json:"instance_ids"`
-	Router           *routerRef `json:"router,omitempty"`
-	VpcRouterID      string     `json:"vpc_router_id"`
-	AvailableIPCount int        `json:"available_ip_count"`
-	Owner            string     `json:"owner"`
-	Tags             []tagOut   `json:"tags"`
-}
-
 func init() {
-	register("CreateVxnets", createVxnets)
-	register("DescribeVxnets", describeVxnets)
-	register("DeleteVxnets", deleteVxnets)
 	register("JoinVxnet", joinVxnet)
 	register("LeaveVxnet", leaveVxnet)
-	register("ModifyVxnetAttributes", modifyVxnetAttributes)
 	register("DescribeVxnetInstances", describeVxnetInstances)
 }
 
-// basicNetwork returns the account's vxnet-0, creating it on first use.
-func (a *account) basicNetwork() *vxnet {
-	v := a.vxnets[vxnet0]
-	if v == nil {
-		v = &vxnet{base: base{kind: "vxnet", id: vxnet0, name: "Basic Network", created: catalogEpoch,
-			statusTime: catalogEpoch}, vxnetType: 2}
-		a.vxnets[vxnet0] = v
-	}
-	return v
+// seedBasicNetwork stores the account's vxnet-0: no zone, so it is in every zone, and owned by the
+// system.
+func (a *account) seedBasicNetwork() {
+	k := storeKinds()["vxnet"]
+	a.vxnets()[vxnet0] = &stored{base: base{kind: k.Name, id: vxnet0, name: "Basic Network", created: catalogEpoch,
+		statusTime: catalogEpoch}, kind: k, msg: &iaasv1.Vxnet{VxnetType: proto.Int32(2), Owner: proto.String("system"),
+		VpcRouterId: proto.String(""), AvailableIpCount: proto.Int32(0)}}
 }
 
-// findVxnet looks a vxnet up in the request zone; vxnet-0 exists in every zone.
-func (a *account) findVxnet(r *request, id string) (*vxnet, *apiError) {
+// findVxnet looks a vxnet up in the request zone; vxnet-0 is in every zone.
+func (a *account) findVxnet(r *request, id string) (*stored, *apiError) {
 	if id == vxnet0 {
-		return a.basicNetwork(), nil
+		return a.vxnets()[vxnet0], nil
 	}
-	return lookupOne(r, a.vxnets, id, vxBase)
+	return lookupOne(r, a.vxnets(), id, storedBase)
 }
 
-// vxnetInstances returns the live instances with a nic in vxnet id, within the request zones.
+// vxnetInstances returns the live instances with a nic in vxnet id, within the request zones (r
+// nil: in any zone).
 func (a *account) vxnetInstances(r *request, id string) []*instance {
 	return filterSorted(a.instances, instBase, func(v *instance) bool {
-		if !r.inZone(v.zone) || terminal(v.status) {
+		if r != nil && !r.inZone(v.zone) || terminal(v.status) {
 			return false
 		}
 		return slices.ContainsFunc(v.nics, func(n *nic) bool { return n.vxnetID == id })
 	})
 }
 
-func createVxnets(a *account, r *request) (result, *apiError) {
-	typ, err := r.requiredInt("vxnet_type")
-	if err != nil {
-		return nil, err
-	}
-	if typ != 0 && typ != 1 {
-		return nil, errInvalid("parameter [vxnet_type] should be 0 or 1, got [%d]", typ)
-	}
-	count, err := r.count()
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, count)
-	for i := range ids {
-		v := &vxnet{base: a.newBase(r, "vxnet", "vxnet", r.str("vxnet_name"), ""), vxnetType: typ}
-		a.vxnets[v.id] = v
-		ids[i] = v.id
-	}
-	return result{"vxnets": ids}, nil
-}
-
-func describeVxnets(a *account, r *request) (result, *apiError) {
-	if _, err := r.flag("verbose"); err != nil {
-		return nil, err
-	}
-	typ, err := r.integer("vxnet_type", -1)
-	if err != nil {
-		return nil, err
-	}
-	keep := a.describeFilter(r, "vxnets")
-	a.basicNetwork()
-	items := filterSorted(a.vxnets, vxBase, func(v *vxnet) bool {
-		b := v.base
-		if v.id == vxnet0 {
-			b.zone = a.createZone(r)
-		}
-		return keep(&b) && (typ < 0 || v.vxnetType == typ)
-	})
-	return describeResult(r, "vxnet_set", items, func(v *vxnet) vxnetOut { return a.renderVxnet(r, v) })
-}
-
-func (a *account) renderVxnet(r *request, v *vxnet) vxnetOut {
-	out := vxnetOut{
-		VxnetID: v.id, VxnetName: v.name, VxnetType: v.vxnetType, Description: v.description, ZoneID: v.zone,
-		CreateTime: jtime(v.created), InstanceIDs: []string{}, Owner: a.owner, Tags: a.tagsOf(v.id),
-	}
-	if v.id == vxnet0 {
-		out.ZoneID = a.createZone(r)
-		out.Owner = "system"
-	}
-	for _, inst := range a.vxnetInstances(r, v.id) {
-		out.InstanceIDs = append(out.InstanceIDs, inst.id)
-	}
-	if rt := a.routers[v.routerID]; rt != nil {
-		out.Router = &routerRef{RouterID: rt.id, RouterName: rt.name, ManagerIP: v.managerIP, IPNetwork: v.ipNetwork,
-			DynIPStart: v.dynStart, DynIPEnd: v.dynEnd, Mode: 0}
-		out.VpcRouterID = rt.id
-		out.AvailableIPCount = max(0, 252-len(out.InstanceIDs))
-	}
-	return out
-}
-
-func deleteVxnets(a *account, r *request) (result, *apiError) {
-	ids, err := r.requiredList("vxnets")
-	if err != nil {
-		return nil, err
-	}
-	var vxs []*vxnet
-	for _, id := range ids {
-		if id == vxnet0 {
-			return nil, errDenied("vxnet [%s] is the basic network, can not be deleted", id)
-		}
-		v, err := lookupOne(r, a.vxnets, id, vxBase)
-		if err != nil {
-			return nil, err
-		}
-		if err := v.idle(); err != nil {
-			return nil, err
-		}
-		if n := len(a.vxnetInstances(r, id)); n > 0 {
-			return nil, errDenied("vxnet [%s] still has %d instances, can not be deleted", id, n)
-		}
-		if v.routerID != "" {
-			return nil, errDenied("vxnet [%s] is joined to router [%s], can not be deleted", id, v.routerID)
-		}
-		vxs = append(vxs, v)
-	}
-	for _, v := range vxs {
-		delete(a.vxnets, v.id)
-		a.dropTags(v.id)
-	}
-	return result{"vxnets": ids}, nil
-}
-
 // vxnetMembers parses vxnet and instances.N of JoinVxnet/LeaveVxnet.
-func vxnetMembers(a *account, r *request) (*vxnet, []*instance, *apiError) {
+func vxnetMembers(a *account, r *request) (*stored, []*instance, *apiError) {
 	id, err := r.required("vxnet")
 	if err != nil {
 		return nil, nil, err
@@ -319,22 +238,6 @@ func leaveVxnet(a *account, r *request) (result, *apiError) {
 		}}, remover(a, a.instances, inst.id))
 	}
 	return result{"job_id": j.id}, nil
-}
-
-func modifyVxnetAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("vxnet")
-	if err != nil {
-		return nil, err
-	}
-	if id == vxnet0 {
-		return nil, errDenied("vxnet [%s] is the basic network, can not be modified", id)
-	}
-	v, err := lookupOne(r, a.vxnets, id, vxBase)
-	if err != nil {
-		return nil, err
-	}
-	v.modify(r, "vxnet_name")
-	return result{}, nil
 }
 
 func describeVxnetInstances(a *account, r *request) (result, *apiError) {
