@@ -81,6 +81,8 @@ var kindRows = map[string]kindRow{
 	"keypair":                  keypairRow,
 	"tag":                      tagRow,
 	"loadbalancer":             loadbalancerRow,
+	"loadbalancer_listener":    listenerRow,
+	"loadbalancer_backend":     backendRow,
 	"snapshot":                 snapshotRow,
 	"security_group":           securityGroupRow,
 	"security_group_rule":      sgRuleRow,
@@ -598,6 +600,8 @@ func (a *account) refs(r *request, sa *specAction) ([]storedRef, *apiError) {
 		}
 		if _, ruled := k.row.verbs[verbOf(sa.name)]; ruled && len(ids) == 0 && list {
 			return nil, errMissing(name + ".1") // a verb the kind rules acts on named items
+		} else if ruled && len(ids) == 0 && verbOf(sa.name) == "Modify" {
+			return nil, errMissing(name)
 		}
 		for _, id := range ids {
 			it := a.storeOf(k)[id]

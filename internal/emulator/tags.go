@@ -54,7 +54,7 @@ var tagRow = kindRow{prefix: "tag",
 }
 
 // tags returns the tags of the account by id.
-func (a *account) tags() map[string]*stored { return a.storeOf(storeKinds()["tag"]) }
+func (a *account) tags() map[string]*stored { return a.storeNamed("tag") }
 
 // tagsOf returns the tags attached to a resource, in tag creation order.
 func (a *account) tagsOf(resourceID string) []tagOut {
