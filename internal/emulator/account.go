@@ -27,8 +27,6 @@ type account struct {
 	images     map[string]*image
 	tagLinks   map[string][]tagLink // tag id -> attached resources, in attach order
 	routers    map[string]*router
-	listeners  map[string]*lbListener
-	backends   map[string]*lbBackend
 	store      map[string]map[string]*stored // generic store: kind -> id -> item
 	defaultSGs map[string]string             // zone -> default security group id
 	ipSeq      int                           // private IPs handed out in vxnet-0
@@ -47,8 +45,6 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		images:     make(map[string]*image),
 		tagLinks:   make(map[string][]tagLink),
 		routers:    make(map[string]*router),
-		listeners:  make(map[string]*lbListener),
-		backends:   make(map[string]*lbBackend),
 		store:      make(map[string]map[string]*stored),
 		defaultSGs: make(map[string]string),
 	}

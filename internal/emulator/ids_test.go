@@ -88,6 +88,8 @@ var alsoRequired = map[string][]string{
 	"CreateLoadBalancer":       {"eips"},
 	"AddLoadBalancerListeners": {"loadbalancer", "listeners"},
 	"ResizeLoadBalancers":      {"loadbalancer_type", "loadbalancers"},
+	// The backend to change (a rule of the backends' store row).
+	"ModifyLoadBalancerBackendAttributes": {"loadbalancer_backend"},
 }
 
 // idTest drives one action with valid parameters.

@@ -1,76 +1,21 @@
 package emulator
 
 import (
+	"cmp"
 	"slices"
 	"strings"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
-type lbListener struct {
-	id, lbID, name                       string
-	protocol, backendProtocol            string
-	balanceMode, sessionSticky           string
-	healthyCheckMethod, healthyCheckOpts string
-	port, forwardfor, option, timeout    int
-	certs                                []string
-	created                              time.Time
-}
-
-type lbBackend struct {
-	id, name, listenerID, lbID string
-	resourceID, policyID       string
-	port, weight, disabled     int
-	created                    time.Time
-}
-
-type lbBackendOut struct {
-	LoadbalancerBackendID   string `json:"loadbalancer_backend_id"`
-	LoadbalancerBackendName string `json:"loadbalancer_backend_name"`
-	LoadbalancerListenerID  string `json:"loadbalancer_listener_id"`
-	LoadbalancerPolicyID    string `json:"loadbalancer_policy_id"`
-	LoadbalancerID          string `json:"loadbalancer_id"`
-	Port                    int    `json:"port"`
-	Weight                  int    `json:"weight"`
-	ResourceID              string `json:"resource_id"`
-	Status                  string `json:"status"`
-	CreateTime              jtime  `json:"create_time"`
-}
-
-type lbListenerOut struct {
-	LoadbalancerListenerID   string         `json:"loadbalancer_listener_id"`
-	LoadbalancerListenerName string         `json:"loadbalancer_listener_name"`
-	LoadbalancerID           string         `json:"loadbalancer_id"`
-	ListenerPort             int            `json:"listener_port"`
-	ListenerProtocol         string         `json:"listener_protocol"`
-	BackendProtocol          string         `json:"backend_protocol"`
-	BalanceMode              string         `json:"balance_mode"`
-	SessionSticky            string         `json:"session_sticky"`
-	Forwardfor               int            `json:"forwardfor"`
-	HealthyCheckMethod       string         `json:"healthy_check_method"`
-	HealthyCheckOption       string         `json:"healthy_check_option"`
-	ListenerOption           int            `json:"listener_option"`
-	ServerCertificateID      []string       `json:"server_certificate_id"`
-	Timeout                  int            `json:"timeout"`
-	CreateTime               jtime          `json:"create_time"`
-	Backends                 []lbBackendOut `json:"backends,omitempty"`
-}
-
 func init() {
 	register("CreateLoadBalancer", createLoadBalancer)
 	register("AssociateEipsToLoadBalancer", associateEipsToLoadBalancer)
 	register("DissociateEipsFromLoadBalancer", dissociateEipsFromLoadBalancer)
 	register("AddLoadBalancerListeners", addLoadBalancerListeners)
-	register("DescribeLoadBalancerListeners", describeLoadBalancerListeners)
-	register("DeleteLoadBalancerListeners", deleteLoadBalancerListeners)
-	register("ModifyLoadBalancerListenerAttributes", modifyLoadBalancerListenerAttributes)
 	register("AddLoadBalancerBackends", addLoadBalancerBackends)
-	register("DescribeLoadBalancerBackends", describeLoadBalancerBackends)
-	register("DeleteLoadBalancerBackends", deleteLoadBalancerBackends)
-	register("ModifyLoadBalancerBackendAttributes", modifyLoadBalancerBackendAttributes)
 }
 
 // loadbalancerRow is the generic store's row of load balancers (DescribeLoadBalancers, the lifecycle
@@ -79,13 +24,13 @@ func init() {
 // Delete frees the EIPs, listeners and backends. Statuses: pending, active, stopped, suspended,
 // deleted, ceased.
 var loadbalancerRow = kindRow{prefix: "lb", describe: describeLB, verbs: map[string]verbRule{
-	"Delete": {from: []string{"active", "stopped"}, past: "deleted",
+	"Delete": {from: []string{"active", "stopped"},
 		done: func(a *account, _ *request, s *stored) { a.releaseLB(s) }},
-	"Start": {from: []string{"stopped"}, past: "started"},
-	"Stop":  {from: []string{"active"}, past: "stopped"},
-	"Update": {from: []string{"active"}, past: "updated",
+	"Start": {from: []string{"stopped"}},
+	"Stop":  {from: []string{"active"}},
+	"Update": {from: []string{"active"},
 		done: func(_ *account, _ *request, s *stored) { lbMsg(s).IsApplied = proto.Int32(1) }},
-	"Resize": {from: []string{"active", "stopped"}, past: "resized", transition: "updating",
+	"Resize": {from: []string{"active", "stopped"}, transition: "updating",
 		check: func(_ *account, r *request, _ *stored) *apiError {
 			if !r.has("loadbalancer_type") {
 				return errMissing("loadbalancer_type")
@@ -128,12 +73,8 @@ func describeLB(a *account, r *request, s *stored, out map[string]any) {
 	}
 	out["eips"] = eips
 	if v, _ := r.integer("verbose", 0); v != 0 {
-		ls := []lbListenerOut{}
-		for _, l := range a.lbListeners(s.id) {
-			ls = append(ls, a.renderListener(l, true))
-		}
-		if len(ls) > 0 {
-			out["listeners"] = ls
+		if ls := a.ofParent("loadbalancer_listener", "loadbalancer_id", s.id); len(ls) > 0 {
+			out["listeners"] = a.renderListeners(ls)
 		}
 	}
 }
@@ -260,27 +201,11 @@ func (a *account) releaseLB(lb *stored) {
 			e.status, e.statusTime = "available", lb.statusTime
 		}
 	}
-	for id, l := range a.listeners {
-		if l.lbID == lb.id {
-			delete(a.listeners, id)
+	for _, kind := range []string{"loadbalancer_listener", "loadbalancer_backend"} {
+		for _, x := range a.ofParent(kind, "loadbalancer_id", lb.id) {
+			delete(a.storeNamed(kind), x.id)
 		}
 	}
-	for id, b := range a.backends {
-		if b.lbID == lb.id {
-			delete(a.backends, id)
-		}
-	}
-}
-
-func (a *account) lbListeners(lbID string) []*lbListener {
-	var out []*lbListener
-	for _, l := range a.listeners {
-		if l.lbID == lbID {
-			out = append(out, l)
-		}
-	}
-	sortByCreated(out, func(l *lbListener) time.Time { return l.created }, func(l *lbListener) string { return l.id })
-	return out
 }
 
 func lbAndEips(a *account, r *request) (*stored, []*stored, *apiError) {
@@ -341,20 +266,113 @@ func dissociateEipsFromLoadBalancer(a *account, r *request) (result, *apiError) 
 	return result{"job_id": j.id}, nil
 }
 
-// findListener looks up a listener whose load balancer is in the request zone.
-func (a *account) findListener(r *request, id string) (*lbListener, *stored, *apiError) {
-	l := a.listeners[id]
-	if l == nil {
-		return nil, nil, errNotFound(id)
+// Listeners and backends are kinds of the generic store too (DescribeLoadBalancerListeners and
+// ...Backends, Delete... and Modify...Attributes are answered there, with the hooks of their rows
+// below); what is relational is the load balancer a listener belongs to, the listener a backend
+// belongs to, and is_applied, which every change of them clears until UpdateLoadBalancers.
+
+// listenerRow is the generic store's row of listeners: verbose, they embed their backends; a deleted
+// listener takes its backends with it.
+var listenerRow = kindRow{prefix: "lbl",
+	describe: func(a *account, r *request, s *stored, out map[string]any) {
+		if v, _ := r.integer("verbose", 0); v != 0 {
+			out["backends"] = a.renderBackends(a.ofParent("loadbalancer_backend", "loadbalancer_listener_id", s.id))
+		}
+	},
+	verbs: map[string]verbRule{
+		"Delete": {done: func(a *account, _ *request, s *stored) {
+			for _, b := range a.ofParent("loadbalancer_backend", "loadbalancer_listener_id", s.id) {
+				delete(a.storeNamed("loadbalancer_backend"), b.id)
+			}
+			a.unapply(s)
+		}},
+		"Modify": {check: func(_ *account, r *request, _ *stored) *apiError {
+			_, err := balanceMode(r.str("balance_mode"), "balance_mode")
+			return err
+		}, done: func(a *account, r *request, s *stored) {
+			if certs := r.list("server_certificate_id"); len(certs) > 0 {
+				s.setStrs("server_certificate_id", certs)
+			}
+			a.unapply(s)
+		}},
+	}}
+
+// backendRow is the generic store's row of backends. A backend's own status is "" or, once
+// ModifyLoadBalancerBackendAttributes disabled it, "disabled"; it is answered active when it is
+// enabled and its instance runs, down otherwise.
+var backendRow = kindRow{prefix: "lbb", statusless: true,
+	describe: func(a *account, _ *request, s *stored, out map[string]any) { out["status"] = a.backendStatus(s) },
+	verbs: map[string]verbRule{
+		"Delete": {done: func(a *account, _ *request, s *stored) { a.unapply(s) }},
+		"Modify": {done: func(a *account, r *request, s *stored) {
+			if d, _ := r.integer("disabled", -1); d >= 0 {
+				s.status = map[bool]string{true: "disabled"}[d != 0]
+			}
+			a.unapply(s)
+		}},
+	}}
+
+// ofParent returns the items of a kind whose parent field names id (the listeners of a load
+// balancer, the backends of a listener), newest first.
+func (a *account) ofParent(kind, field, id string) []*stored {
+	return filterSorted(a.storeNamed(kind), storedBase, func(s *stored) bool { return s.str(field) == id })
+}
+
+// unapply clears is_applied of the load balancer of a listener or backend that changed.
+func (a *account) unapply(s *stored) {
+	if lb := a.loadbalancers()[s.str("loadbalancer_id")]; lb != nil {
+		lbMsg(lb).IsApplied = proto.Int32(0)
 	}
-	lb := a.loadbalancers()[l.lbID]
-	if lb == nil || !r.inZone(lb.zone) {
-		return nil, nil, errNotFound(id)
+}
+
+func (a *account) backendStatus(b *stored) string {
+	if inst := a.instances[b.str("resource_id")]; inst != nil && inst.status == "running" && b.status == "" {
+		return "active"
 	}
-	return l, lb, nil
+	return "down"
+}
+
+// renderListeners renders listeners with their backends, for a verbose Describe.
+func (a *account) renderListeners(ls []*stored) []any {
+	out := make([]any, len(ls))
+	for i, l := range ls {
+		m := a.renderStored(l)
+		m["backends"] = a.renderBackends(a.ofParent("loadbalancer_backend", "loadbalancer_listener_id", l.id))
+		out[i] = m
+	}
+	return out
+}
+
+func (a *account) renderBackends(bs []*stored) []any {
+	out := make([]any, len(bs))
+	for i, b := range bs {
+		m := a.renderStored(b)
+		m["status"] = a.backendStatus(b)
+		out[i] = m
+	}
+	return out
 }
 
 var listenerProtocols = []string{"http", "https", "tcp", "udp", "ssl"}
+
+// balanceMode checks a balance mode (roundrobin when empty).
+func balanceMode(v, param string) (string, *apiError) {
+	switch v = strings.TrimSpace(v); v {
+	case "":
+		return "roundrobin", nil
+	case "roundrobin", "leastconn", "source":
+		return v, nil
+	}
+	return "", errInvalid("parameter [%s] should be roundrobin, leastconn or source, got [%s]", param, clip(v))
+}
+
+// child returns a new listener or backend of parent (in its zone) made by r.
+func (a *account) child(r *request, kind, name string, parent *stored, msg proto.Message) *stored {
+	k := storeKinds()[kind]
+	s := &stored{base: a.newBase(r, kind, k.prefix, name, ""), kind: k, msg: msg}
+	s.zone = parent.zone
+	return s
+}
 
 func addLoadBalancerListeners(a *account, r *request) (result, *apiError) {
 	id, err := r.required("loadbalancer")
@@ -372,11 +390,11 @@ func addLoadBalancerListeners(a *account, r *request) (result, *apiError) {
 	if err := lb.alive(); err != nil {
 		return nil, err
 	}
-	used := map[int]bool{}
-	for _, l := range a.lbListeners(lb.id) {
-		used[l.port] = true
+	used := map[int32]bool{}
+	for _, l := range a.ofParent("loadbalancer_listener", "loadbalancer_id", lb.id) {
+		used[l.msg.(*iaasv1.LoadbalancerListener).GetListenerPort()] = true
 	}
-	var ls []*lbListener
+	var ls []*stored
 	for _, o := range objs {
 		port, err := objInt(o, "listeners", "listener_port", 0)
 		if err != nil {
@@ -385,168 +403,42 @@ func addLoadBalancerListeners(a *account, r *request) (result, *apiError) {
 		if port < 1 || port > 65535 {
 			return nil, errInvalid("parameter [listeners.N.listener_port] should be between 1 and 65535, got [%d]", port)
 		}
-		if used[port] {
+		if used[int32(port)] {
 			return nil, errDenied("listener port [%d] is already used in loadbalancer [%s]", port, lb.id)
 		}
-		used[port] = true
-		proto := strings.TrimSpace(o["listener_protocol"])
-		if !slices.Contains(listenerProtocols, proto) {
-			return nil, errInvalid("parameter [listeners.N.listener_protocol] should be one of %v, got [%s]", listenerProtocols, clip(proto))
+		used[int32(port)] = true
+		protocol := strings.TrimSpace(o["listener_protocol"])
+		if !slices.Contains(listenerProtocols, protocol) {
+			return nil, errInvalid("parameter [listeners.N.listener_protocol] should be one of %v, got [%s]", listenerProtocols, clip(protocol))
 		}
-		backend := strings.TrimSpace(o["backend_protocol"])
-		if backend == "" {
-			backend = proto
+		mode, err := balanceMode(o["balance_mode"], "listeners.N.balance_mode")
+		if err != nil {
+			return nil, err
 		}
-		mode := strings.TrimSpace(o["balance_mode"])
-		if mode == "" {
-			mode = "roundrobin"
-		}
-		if !slices.Contains([]string{"roundrobin", "leastconn", "source"}, mode) {
-			return nil, errInvalid("parameter [listeners.N.balance_mode] should be roundrobin, leastconn or source, got [%s]", clip(mode))
-		}
-		l := &lbListener{lbID: lb.id, name: o["loadbalancer_listener_name"], protocol: proto, backendProtocol: backend,
-			balanceMode: mode, sessionSticky: o["session_sticky"], healthyCheckMethod: o["healthy_check_method"],
-			healthyCheckOpts: o["healthy_check_option"], port: port, created: r.now}
-		if l.healthyCheckMethod == "" {
-			l.healthyCheckMethod = "tcp"
-		}
-		if l.healthyCheckOpts == "" {
-			l.healthyCheckOpts = "10|5|2|5"
-		}
-		for field, dst := range map[string]*int{"forwardfor": &l.forwardfor, "listener_option": &l.option, "timeout": &l.timeout} {
-			if *dst, err = objInt(o, "listeners", field, 0); err != nil {
+		m := &iaasv1.LoadbalancerListener{LoadbalancerId: proto.String(lb.id), ListenerPort: proto.Int32(int32(port)),
+			ListenerProtocol: proto.String(protocol), BackendProtocol: proto.String(cmp.Or(strings.TrimSpace(o["backend_protocol"]), protocol)),
+			BalanceMode: proto.String(mode), SessionSticky: proto.String(o["session_sticky"]),
+			HealthyCheckMethod: proto.String(cmp.Or(o["healthy_check_method"], "tcp")),
+			HealthyCheckOption: proto.String(cmp.Or(o["healthy_check_option"], "10|5|2|5"))}
+		for field, dst := range map[string]**int32{"forwardfor": &m.Forwardfor, "listener_option": &m.ListenerOption, "timeout": &m.Timeout} {
+			n, err := objInt(o, "listeners", field, 0)
+			if err != nil {
 				return nil, err
 			}
+			*dst = proto.Int32(int32(n))
 		}
 		if c := strings.TrimSpace(o["server_certificate_id"]); c != "" {
-			l.certs = strings.Split(c, ",")
+			m.ServerCertificateId = strings.Split(c, ",")
 		}
-		ls = append(ls, l)
+		ls = append(ls, a.child(r, "loadbalancer_listener", o["loadbalancer_listener_name"], lb, m))
 	}
 	out := make([]string, len(ls))
 	for i, l := range ls {
-		l.id = a.newID("lbl")
-		a.listeners[l.id] = l
+		a.storeNamed("loadbalancer_listener")[l.id] = l
 		out[i] = l.id
 	}
 	lbMsg(lb).IsApplied = proto.Int32(0)
 	return result{"loadbalancer_listeners": out}, nil
-}
-
-func (a *account) renderListener(l *lbListener, withBackends bool) lbListenerOut {
-	out := lbListenerOut{LoadbalancerListenerID: l.id, LoadbalancerListenerName: l.name, LoadbalancerID: l.lbID,
-		ListenerPort: l.port, ListenerProtocol: l.protocol, BackendProtocol: l.backendProtocol, BalanceMode: l.balanceMode,
-		SessionSticky: l.sessionSticky, Forwardfor: l.forwardfor, HealthyCheckMethod: l.healthyCheckMethod,
-		HealthyCheckOption: l.healthyCheckOpts, ListenerOption: l.option, ServerCertificateID: slices.Clone(l.certs),
-		Timeout: l.timeout, CreateTime: jtime(l.created)}
-	if out.ServerCertificateID == nil {
-		out.ServerCertificateID = []string{}
-	}
-	if withBackends {
-		out.Backends = []lbBackendOut{}
-		for _, b := range a.listenerBackends(l.id) {
-			out.Backends = append(out.Backends, a.renderBackend(b))
-		}
-	}
-	return out
-}
-
-func describeLoadBalancerListeners(a *account, r *request) (result, *apiError) {
-	verbose, err := r.flag("verbose")
-	if err != nil {
-		return nil, err
-	}
-	idOK := idFilter(r.list("loadbalancer_listeners"))
-	lbID := strings.TrimSpace(r.str("loadbalancer"))
-	var items []*lbListener
-	for _, l := range a.listeners {
-		lb := a.loadbalancers()[l.lbID]
-		if lb != nil && r.inZone(lb.zone) && idOK(l.id) && (lbID == "" || l.lbID == lbID) {
-			items = append(items, l)
-		}
-	}
-	sortByCreated(items, func(l *lbListener) time.Time { return l.created }, func(l *lbListener) string { return l.id })
-	return describeResult(r, "loadbalancer_listener_set", items, func(l *lbListener) lbListenerOut {
-		return a.renderListener(l, verbose)
-	})
-}
-
-func deleteLoadBalancerListeners(a *account, r *request) (result, *apiError) {
-	idl, err := r.requiredList("loadbalancer_listeners")
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range idl {
-		if _, _, err := a.findListener(r, id); err != nil {
-			return nil, err
-		}
-	}
-	for _, id := range idl {
-		if lb := a.loadbalancers()[a.listeners[id].lbID]; lb != nil {
-			lbMsg(lb).IsApplied = proto.Int32(0)
-		}
-		delete(a.listeners, id)
-		for bid, b := range a.backends {
-			if b.listenerID == id {
-				delete(a.backends, bid)
-			}
-		}
-	}
-	return result{"loadbalancer_listeners": idl}, nil
-}
-
-func modifyLoadBalancerListenerAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("loadbalancer_listener")
-	if err != nil {
-		return nil, err
-	}
-	l, lb, err := a.findListener(r, id)
-	if err != nil {
-		return nil, err
-	}
-	for name, dst := range map[string]*int{"forwardfor": &l.forwardfor, "listener_option": &l.option, "timeout": &l.timeout} {
-		if *dst, err = r.integer(name, *dst); err != nil {
-			return nil, err
-		}
-	}
-	if mode := strings.TrimSpace(r.str("balance_mode")); mode != "" {
-		if !slices.Contains([]string{"roundrobin", "leastconn", "source"}, mode) {
-			return nil, errInvalid("parameter [balance_mode] should be roundrobin, leastconn or source, got [%s]", clip(mode))
-		}
-		l.balanceMode = mode
-	}
-	for name, dst := range map[string]*string{"loadbalancer_listener_name": &l.name, "session_sticky": &l.sessionSticky,
-		"healthy_check_method": &l.healthyCheckMethod, "healthy_check_option": &l.healthyCheckOpts} {
-		if r.has(name) {
-			*dst = strings.TrimSpace(r.str(name))
-		}
-	}
-	if certs := r.list("server_certificate_id"); len(certs) > 0 {
-		l.certs = certs
-	}
-	lbMsg(lb).IsApplied = proto.Int32(0)
-	return result{}, nil
-}
-
-func (a *account) listenerBackends(listenerID string) []*lbBackend {
-	var out []*lbBackend
-	for _, b := range a.backends {
-		if b.listenerID == listenerID {
-			out = append(out, b)
-		}
-	}
-	sortByCreated(out, func(b *lbBackend) time.Time { return b.created }, func(b *lbBackend) string { return b.id })
-	return out
-}
-
-func (a *account) renderBackend(b *lbBackend) lbBackendOut {
-	status := "down"
-	if inst := a.instances[b.resourceID]; inst != nil && inst.status == "running" && b.disabled == 0 {
-		status = "active"
-	}
-	return lbBackendOut{LoadbalancerBackendID: b.id, LoadbalancerBackendName: b.name, LoadbalancerListenerID: b.listenerID,
-		LoadbalancerPolicyID: b.policyID, LoadbalancerID: b.lbID, Port: b.port, Weight: b.weight, ResourceID: b.resourceID,
-		Status: status, CreateTime: jtime(b.created)}
 }
 
 func addLoadBalancerBackends(a *account, r *request) (result, *apiError) {
@@ -558,11 +450,11 @@ func addLoadBalancerBackends(a *account, r *request) (result, *apiError) {
 	if len(objs) == 0 {
 		return nil, errMissing("backends.1.resource_id")
 	}
-	l, lb, err := a.findListener(r, id)
+	l, err := lookupOne(r, a.storeNamed("loadbalancer_listener"), id, storedBase)
 	if err != nil {
 		return nil, err
 	}
-	var bs []*lbBackend
+	var bs []*stored
 	for _, o := range objs {
 		rid := strings.TrimSpace(o["resource_id"])
 		if rid == "" {
@@ -585,87 +477,16 @@ func addLoadBalancerBackends(a *account, r *request) (result, *apiError) {
 		if weight < 1 || weight > 100 {
 			return nil, errInvalid("parameter [backends.N.weight] should be between 1 and 100, got [%d]", weight)
 		}
-		bs = append(bs, &lbBackend{name: o["loadbalancer_backend_name"], listenerID: l.id, lbID: lb.id, resourceID: rid,
-			policyID: o["loadbalancer_policy_id"], port: port, weight: weight, created: r.now})
+		m := &iaasv1.LoadbalancerBackend{LoadbalancerListenerId: proto.String(l.id), LoadbalancerId: proto.String(l.str("loadbalancer_id")),
+			ResourceId: proto.String(rid), LoadbalancerPolicyId: proto.String(o["loadbalancer_policy_id"]),
+			Port: proto.Int32(int32(port)), Weight: proto.Int32(int32(weight))}
+		bs = append(bs, a.child(r, "loadbalancer_backend", o["loadbalancer_backend_name"], l, m))
 	}
 	out := make([]string, len(bs))
 	for i, b := range bs {
-		b.id = a.newID("lbb")
-		a.backends[b.id] = b
+		a.storeNamed("loadbalancer_backend")[b.id] = b
 		out[i] = b.id
 	}
-	lbMsg(lb).IsApplied = proto.Int32(0)
+	a.unapply(l)
 	return result{"loadbalancer_backends": out}, nil
-}
-
-func describeLoadBalancerBackends(a *account, r *request) (result, *apiError) {
-	if _, err := r.integer("verbose", 0); err != nil {
-		return nil, err
-	}
-	idOK := idFilter(r.list("loadbalancer_backends"))
-	lid, lbID := strings.TrimSpace(r.str("loadbalancer_listener")), strings.TrimSpace(r.str("loadbalancer"))
-	var items []*lbBackend
-	for _, b := range a.backends {
-		lb := a.loadbalancers()[b.lbID]
-		if lb != nil && r.inZone(lb.zone) && idOK(b.id) && (lid == "" || b.listenerID == lid) && (lbID == "" || b.lbID == lbID) {
-			items = append(items, b)
-		}
-	}
-	sortByCreated(items, func(b *lbBackend) time.Time { return b.created }, func(b *lbBackend) string { return b.id })
-	return describeResult(r, "loadbalancer_backend_set", items, a.renderBackend)
-}
-
-func (a *account) findBackend(r *request, id string) (*lbBackend, *apiError) {
-	b := a.backends[id]
-	if b == nil {
-		return nil, errNotFound(id)
-	}
-	if lb := a.loadbalancers()[b.lbID]; lb == nil || !r.inZone(lb.zone) {
-		return nil, errNotFound(id)
-	}
-	return b, nil
-}
-
-func deleteLoadBalancerBackends(a *account, r *request) (result, *apiError) {
-	idl, err := r.requiredList("loadbalancer_backends")
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range idl {
-		if _, err := a.findBackend(r, id); err != nil {
-			return nil, err
-		}
-	}
-	for _, id := range idl {
-		if lb := a.loadbalancers()[a.backends[id].lbID]; lb != nil {
-			lbMsg(lb).IsApplied = proto.Int32(0)
-		}
-		delete(a.backends, id)
-	}
-	return result{"loadbalancer_backends": idl}, nil
-}
-
-func modifyLoadBalancerBackendAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("loadbalancer_backend")
-	if err != nil {
-		return nil, err
-	}
-	b, err := a.findBackend(r, id)
-	if err != nil {
-		return nil, err
-	}
-	for name, dst := range map[string]*int{"port": &b.port, "weight": &b.weight, "disabled": &b.disabled} {
-		if *dst, err = r.integer(name, *dst); err != nil {
-			return nil, err
-		}
-	}
-	for name, dst := range map[string]*string{"loadbalancer_backend_name": &b.name, "loadbalancer_policy_id": &b.policyID} {
-		if r.has(name) {
-			*dst = strings.TrimSpace(r.str(name))
-		}
-	}
-	if lb := a.loadbalancers()[b.lbID]; lb != nil {
-		lbMsg(lb).IsApplied = proto.Int32(0)
-	}
-	return result{}, nil
 }

@@ -525,7 +525,11 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 	if got := describe("verbose", "1")["listeners"].([]any); len(got) != 1 {
 		t.Fatalf("verbose lb listeners %v", got)
 	}
-	f.c.ok("ModifyLoadBalancerBackendAttributes", "loadbalancer_backend", bks[0], "weight", "20")
+	f.c.ok("ModifyLoadBalancerBackendAttributes", "loadbalancer_backend", bks[0], "weight", "20", "disabled", "1")
+	if b := f.c.one("DescribeLoadBalancerBackends", "loadbalancer_backend_set", "loadbalancer_backends", bks[0]); num(b["weight"]) != 20 || b["status"] != "down" {
+		t.Fatalf("disabled backend %v", b)
+	}
+	f.c.ok("ModifyLoadBalancerBackendAttributes", "loadbalancer_backend", bks[0], "disabled", "0")
 	f.c.ok("ModifyLoadBalancerListenerAttributes", "loadbalancer_listener", lis[0], "balance_mode", "leastconn")
 	f.c.ok("UpdateLoadBalancers", "loadbalancers.1", lb)
 	expectState(t, "updating", describe(), "active", "updating")
@@ -552,7 +556,10 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 		t.Fatalf("resize job %v", j)
 	}
 	f.c.ok("DeleteLoadBalancerBackends", "loadbalancer_backends.1", bks[0])
+	bks = strs(f.c.ok("AddLoadBalancerBackends", "loadbalancer_listener", lis[0],
+		"backends.1.resource_id", inst, "backends.1.port", "8081")["loadbalancer_backends"])
 	f.c.ok("DeleteLoadBalancerListeners", "loadbalancer_listeners.1", lis[0])
+	f.c.fail(2100, "ModifyLoadBalancerBackendAttributes", "loadbalancer_backend", bks[0], "weight", "3") // went with its listener
 	f.c.ok("ModifyLoadBalancerAttributes", "loadbalancer", lb, "loadbalancer_name", "renamed")
 	f.c.ok("DissociateEipsFromLoadBalancer", "loadbalancer", lb, "eips.1", eip)
 	f.finish()
