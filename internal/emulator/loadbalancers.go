@@ -284,7 +284,7 @@ var listenerRow = kindRow{prefix: "lbl",
 			for _, b := range a.ofParent("loadbalancer_backend", "loadbalancer_listener_id", s.id) {
 				delete(a.storeNamed("loadbalancer_backend"), b.id)
 			}
-			a.unapply(s)
+			a.unapplyLB(s)
 		}},
 		"Modify": {check: func(_ *account, r *request, _ *stored) *apiError {
 			_, err := balanceMode(r.str("balance_mode"), "balance_mode")
@@ -293,7 +293,7 @@ var listenerRow = kindRow{prefix: "lbl",
 			if certs := r.list("server_certificate_id"); len(certs) > 0 {
 				s.setStrs("server_certificate_id", certs)
 			}
-			a.unapply(s)
+			a.unapplyLB(s)
 		}},
 	}}
 
@@ -303,12 +303,12 @@ var listenerRow = kindRow{prefix: "lbl",
 var backendRow = kindRow{prefix: "lbb", statusless: true,
 	describe: func(a *account, _ *request, s *stored, out map[string]any) { out["status"] = a.backendStatus(s) },
 	verbs: map[string]verbRule{
-		"Delete": {done: func(a *account, _ *request, s *stored) { a.unapply(s) }},
+		"Delete": {done: func(a *account, _ *request, s *stored) { a.unapplyLB(s) }},
 		"Modify": {done: func(a *account, r *request, s *stored) {
 			if d, _ := r.integer("disabled", -1); d >= 0 {
 				s.status = map[bool]string{true: "disabled"}[d != 0]
 			}
-			a.unapply(s)
+			a.unapplyLB(s)
 		}},
 	}}
 
@@ -318,8 +318,8 @@ func (a *account) ofParent(kind, field, id string) []*stored {
 	return filterSorted(a.storeNamed(kind), storedBase, func(s *stored) bool { return s.str(field) == id })
 }
 
-// unapply clears is_applied of the load balancer of a listener or backend that changed.
-func (a *account) unapply(s *stored) {
+// unapplyLB clears is_applied of the load balancer of a listener or backend that changed.
+func (a *account) unapplyLB(s *stored) {
 	if lb := a.loadbalancers()[s.str("loadbalancer_id")]; lb != nil {
 		lbMsg(lb).IsApplied = proto.Int32(0)
 	}
@@ -487,6 +487,6 @@ func addLoadBalancerBackends(a *account, r *request) (result, *apiError) {
 		a.storeNamed("loadbalancer_backend")[b.id] = b
 		out[i] = b.id
 	}
-	a.unapply(l)
+	a.unapplyLB(l)
 	return result{"loadbalancer_backends": out}, nil
 }
