@@ -127,8 +127,29 @@ func (s *Server) HTTPHandler(ctx context.Context) (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(doc)
 	})
-	mux.Handle("/", keepViolations(aip193Streams(gw)))
-	return s.tel.HTTPHandler(s.checkCaller(limitBody(s.limitBodyTime(mux))), s.log, untracedPaths...), nil
+	api := keepViolations(aip193Streams(gw))
+	mux.Handle("/", api)
+	return s.tel.HTTPHandler(s.checkCaller(limitBody(s.limitBodyTime(apiFirst(mux, api)))), s.log, untracedPaths...), nil
+}
+
+// apiFirst sends a request for a clean path under /v1/ straight to api, the handler mux has for
+// "/" and would pick for it too (mux's other patterns are fixed paths outside /v1/), sparing every
+// API call mux's routing; anything else (other paths, paths mux would clean and redirect, CONNECT)
+// goes to mux.
+func apiFirst(mux *http.ServeMux, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; strings.HasPrefix(p, "/v1/") && r.Method != http.MethodConnect && cleanPath(p) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath reports whether http.ServeMux would leave p as it is (path.Clean, a final slash kept).
+func cleanPath(p string) bool {
+	return !strings.Contains(p, "//") && !strings.Contains(p, "/./") && !strings.Contains(p, "/../") &&
+		!strings.HasSuffix(p, "/.") && !strings.HasSuffix(p, "/..")
 }
 
 // OpenAPITitle and OpenAPIVersion are the info of the served OpenAPI document. protoc-gen-openapiv2
@@ -183,8 +204,15 @@ func (s *Server) checkCaller(next http.Handler) http.Handler {
 // limitBody refuses request bodies larger than MaxRequestBodyBytes: at once when the declared length
 // says so, else when reading passes the limit (grpc-gateway then answers INVALID_ARGUMENT "http:
 // request body too large"). Either way the server stops reading and closes the connection.
+//
+// A request without a body (net/http gives it http.NoBody) passes as it is, so that the layers
+// below, which wrap a body (limitBodyTime, keepViolations), have nothing to do for a GET either.
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.ContentLength > MaxRequestBodyBytes {
 			writeError(r.Context(), nil, nil, w, r, qcerr.BadRequest(qcerr.Violation("body",
 				fmt.Sprintf("the request body is too large: %d bytes, at most %d", r.ContentLength, MaxRequestBodyBytes))))

@@ -1,7 +1,11 @@
 package server
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -88,6 +92,64 @@ func TestIncomingHeader(t *testing.T) {
 		got, ok := incomingHeader(tc.header)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("incomingHeader(%q) = %q, %v; want %q, %v", tc.header, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// limitBody leaves a request without a body as net/http gives it (http.NoBody), so the layers below
+// skip their per-body work, and bounds a request with one.
+func TestLimitBodyPassesNoBody(t *testing.T) {
+	var got []io.ReadCloser
+	srv := httptest.NewServer(limitBody(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Body)
+		_, _ = io.Copy(io.Discard, r.Body)
+	})))
+	defer srv.Close()
+	for _, req := range []func() (*http.Response, error){
+		func() (*http.Response, error) { return http.Get(srv.URL + "/v1/iaas/DescribeZones") },
+		func() (*http.Response, error) {
+			return http.Post(srv.URL+"/v1/iaas/RunInstances", "application/json", strings.NewReader("{}"))
+		},
+	} {
+		resp, err := req()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if len(got) != 2 || got[0] != http.NoBody || got[1] == http.NoBody || reflect.TypeOf(got[1]).String() != "*http.maxBytesReader" {
+		t.Errorf("bodies seen: %T", got)
+	}
+}
+
+// apiFirst answers a clean /v1/ path with the API handler, as http.ServeMux would, and leaves every
+// other request to the mux (its own routes, cleaning redirects).
+func TestAPIFirst(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(299) })
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(298) })
+	mux.Handle("/", api)
+	h := apiFirst(mux, api)
+	for _, tc := range []struct {
+		method, target string
+	}{
+		{"GET", "/v1/iaas/DescribeZones"},
+		{"POST", "/v1/iaas/RunInstances"},
+		{"GET", "/v1/iaas/DescribeZones/"},
+		{"GET", "/v1//iaas/DescribeZones"},
+		{"GET", "/v1/iaas/../metrics"},
+		{"GET", "/v1/iaas/./DescribeZones"},
+		{"GET", "/v1/iaas/x/.."},
+		{"GET", "/metrics"},
+		{"POST", "/metrics"},
+		{"GET", "/v2/other"},
+		{"GET", "/v1"},
+	} {
+		want, got := httptest.NewRecorder(), httptest.NewRecorder()
+		mux.ServeHTTP(want, httptest.NewRequest(tc.method, tc.target, nil))
+		h.ServeHTTP(got, httptest.NewRequest(tc.method, tc.target, nil))
+		if got.Code != want.Code || got.Header().Get("Location") != want.Header().Get("Location") {
+			t.Errorf("%s %s: %d %q, the mux answers %d %q", tc.method, tc.target, got.Code, got.Header().Get("Location"), want.Code, want.Header().Get("Location"))
 		}
 	}
 }
