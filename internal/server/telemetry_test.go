@@ -82,6 +82,7 @@ type obsOptions struct {
 	jobPending  time.Duration
 	unary       []grpc.UnaryServerInterceptor
 	stream      []grpc.StreamServerInterceptor
+	noTracing   bool // no span processor: tracing off, as in production without an exporter
 }
 
 // obsStack is a facade with telemetry wired as cmd/server wires it (one Telemetry for the server and
@@ -119,7 +120,11 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 	t.Cleanup(up.Close)
 
 	var err error
-	s.tel, err = telemetry.New(context.Background(), telemetry.Options{SpanProcessors: []sdktrace.SpanProcessor{s.spans}})
+	topts := telemetry.Options{SpanProcessors: []sdktrace.SpanProcessor{s.spans}}
+	if o.noTracing {
+		topts.SpanProcessors = nil
+	}
+	s.tel, err = telemetry.New(context.Background(), topts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,6 +530,44 @@ func TestTracePropagationRESTToUpstream(t *testing.T) {
 	}
 	if rid == "" || rid != resp.Header.Get("X-Request-Id") {
 		t.Errorf("gRPC span request_id %q, response X-Request-Id %q", rid, resp.Header.Get("X-Request-Id"))
+	}
+}
+
+// With tracing off nothing is recorded, but a REST caller's trace still continues to QingCloud: the
+// upstream request carries the caller's trace id and span id (no span of ours in between), never
+// its baggage; and the gRPC log line carries the trace id.
+func TestTracePropagationRESTWithoutTracing(t *testing.T) {
+	s := newObsStack(t, obsOptions{noTracing: true})
+	if s.tel.Tracing() {
+		t.Fatal("tracing is on")
+	}
+	const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	resp, body := s.do(t, "GET", "/v1/iaas/DescribeZones", "", map[string]string{"traceparent": caller, "baggage": "team=a"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET DescribeZones: %d %s", resp.StatusCode, body)
+	}
+	// And a call without trace context sends none.
+	if resp, body := s.do(t, "GET", "/v1/iaas/DescribeZones", "", nil); resp.StatusCode != 200 {
+		t.Fatalf("GET DescribeZones: %d %s", resp.StatusCode, body)
+	}
+	s.quiesce()
+	var tps []string
+	for _, r := range s.upstream.requests() {
+		if r.action == "DescribeZones" {
+			tps = append(tps, r.traceparent)
+			if r.baggage != "" {
+				t.Errorf("the caller's baggage %q reached QingCloud", r.baggage)
+			}
+		}
+	}
+	if len(tps) != 2 || tps[0] != caller || tps[1] != "" {
+		t.Errorf("upstream traceparents %q, want [%q \"\"]", tps, caller)
+	}
+	if n := len(s.spans.Ended()); n != 0 {
+		t.Errorf("%d spans recorded with tracing off", n)
+	}
+	if n := len(logLines(s.logs.String(), `"msg":"finished call"`, `"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"`)); n != 1 {
+		t.Errorf("%d finished-call lines with the caller's trace id, want 1:\n%s", n, s.logs.String())
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 )
@@ -43,7 +45,15 @@ func (t *Telemetry) GRPCServerHandler() stats.Handler {
 
 // GRPCClientHandler is the stats handler for grpc.WithStatsHandler on a client connection (the
 // gateway's in-process connection): a client span per call, whose context it sends as traceparent.
+//
+// When no span is recorded (Tracing is false) it is a handler that only sends the trace context and
+// baggage of the call's context (the REST caller's, see HTTPHandler) in the outgoing metadata: what
+// otelgrpc sends with a no-op tracer, without its per-call work (a call without trace context or
+// baggage costs two context lookups).
 func (t *Telemetry) GRPCClientHandler() stats.Handler {
+	if t.sdk == nil {
+		return injectOnly{prop: t.prop}
+	}
 	return otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(t.tp), otelgrpc.WithPropagators(t.prop), otelgrpc.WithFilter(traced))
 }
 
@@ -111,3 +121,52 @@ func (propagateOnly) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.
 
 // HandleConn does nothing.
 func (propagateOnly) HandleConn(context.Context, stats.ConnStats) {}
+
+// injectOnly is the client stats handler while tracing is off (see GRPCClientHandler).
+type injectOnly struct {
+	prop propagation.TextMapPropagator
+}
+
+// TagRPC sends the trace context and baggage of ctx, if it has any, as otelgrpc does for every
+// method: into a copy of the outgoing metadata, replacing keys of the same name. The propagator
+// (W3C trace context and baggage, see New) writes nothing for a context with neither.
+func (h injectOnly) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
+		return ctx
+	}
+	md, ok := metadata.FromOutgoingContext(ctx)
+	if !ok {
+		md = metadata.MD{}
+	}
+	h.prop.Inject(ctx, outgoingCarrier(md))
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// HandleRPC does nothing: no span is recorded.
+func (injectOnly) HandleRPC(context.Context, stats.RPCStats) {}
+
+// TagConn returns ctx.
+func (injectOnly) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+// HandleConn does nothing.
+func (injectOnly) HandleConn(context.Context, stats.ConnStats) {}
+
+// outgoingCarrier writes outgoing gRPC metadata for a propagator.
+type outgoingCarrier metadata.MD
+
+func (c outgoingCarrier) Get(key string) string {
+	if v := metadata.MD(c).Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (c outgoingCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
+
+func (c outgoingCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}

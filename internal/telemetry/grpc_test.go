@@ -2,7 +2,12 @@ package telemetry
 
 import (
 	"context"
+	"reflect"
 	"testing"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"go.opentelemetry.io/otel/baggage"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -69,5 +74,53 @@ func TestServerHandlerWithoutTracing(t *testing.T) {
 	}
 	if _, ok := traced.GRPCServerHandler().(propagateOnly); ok {
 		t.Error("with tracing on the server handler records no spans")
+	}
+}
+
+// TestClientHandlerWithoutTracing: with tracing off the client handler is the light one, and it
+// sends the same outgoing metadata as otelgrpc's client handler with a no-op tracer would.
+func TestClientHandlerWithoutTracing(t *testing.T) {
+	tel, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tel.GRPCClientHandler()
+	if _, ok := h.(injectOnly); !ok {
+		t.Fatalf("handler with tracing off is %T, want the injection-only handler", h)
+	}
+	ref := otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(noop.NewTracerProvider()), otelgrpc.WithPropagators(tel.prop))
+	caller := tel.prop.Extract(context.Background(), propagation.MapCarrier{
+		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate": "vendor=x", "baggage": "team=a"})
+	onlyBaggage := tel.prop.Extract(context.Background(), propagation.MapCarrier{"baggage": "team=b"})
+	info := &stats.RPCTagInfo{FullMethodName: "/qingcloud.iaas.v1.ZoneService/DescribeZones"}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		info *stats.RPCTagInfo
+	}{
+		{"trace context and baggage", caller, info},
+		{"baggage only", onlyBaggage, info},
+		{"nothing", context.Background(), info},
+		{"other outgoing metadata", metadata.AppendToOutgoingContext(caller, "x-request-id", "r1", "Traceparent", "00-stale"), info},
+		{"nothing, other outgoing metadata", metadata.AppendToOutgoingContext(context.Background(), "x-request-id", "r1"), info},
+		{"health check", caller, &stats.RPCTagInfo{FullMethodName: "/grpc.health.v1.Health/Check"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := metadata.FromOutgoingContext(h.TagRPC(tc.ctx, tc.info))
+			want, _ := metadata.FromOutgoingContext(ref.TagRPC(tc.ctx, tc.info))
+			if len(got) == 0 && len(want) == 0 {
+				return
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("outgoing metadata %v, otelgrpc's %v", got, want)
+			}
+		})
+	}
+	traced, err := New(context.Background(), Options{SpanProcessors: []sdktrace.SpanProcessor{tracetest.NewSpanRecorder()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := traced.GRPCClientHandler().(injectOnly); ok {
+		t.Error("with tracing on the client handler records no spans")
 	}
 }
