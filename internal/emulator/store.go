@@ -559,6 +559,9 @@ func listFieldsOf(md protoreflect.MessageDescriptor) []protoreflect.FieldDescrip
 type storedRef struct {
 	it   *stored
 	list bool
+	// target is set for the item of a required singular parameter: the one a Modify changes (not
+	// the security group that ModifyRouterAttributes names).
+	target bool
 }
 
 // refs returns the stored items the request names: a list parameter named a kind's id parameter, or
@@ -611,7 +614,7 @@ func (a *account) refs(r *request, sa *specAction) ([]storedRef, *apiError) {
 				}
 				continue
 			}
-			out = append(out, storedRef{it: it, list: list})
+			out = append(out, storedRef{it: it, list: list, target: !list && api.IsRequired(fd)})
 		}
 	}
 	return out, nil
@@ -649,7 +652,7 @@ func (a *account) create(r *request, k *storeKind, j *job, n int, res result) ([
 func (a *account) check(r *request, ref storedRef, verb string) *apiError {
 	s := ref.it
 	_, lifecycle := verbOps[verb]
-	if !(verb == "Modify" && !ref.list || lifecycle && ref.list) {
+	if !(verb == "Modify" && ref.target || lifecycle && ref.list) {
 		return nil
 	}
 	if s.zone == "" {
@@ -695,7 +698,7 @@ func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int
 	}
 	o, ok := verbOps[verb]
 	switch {
-	case verb == "Modify" && !ref.list:
+	case verb == "Modify" && ref.target:
 		if err := s.fill(r); err != nil {
 			return err
 		}

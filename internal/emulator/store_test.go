@@ -171,3 +171,21 @@ func TestStoreCreateNics(t *testing.T) {
 		t.Fatalf("refused creates left NICs: %d listed", n)
 	}
 }
+
+// TestStoreModifyChangesItsTargetOnly: a Modify action changes the item of its required id parameter,
+// not another item it names (the security group of ModifyLoadBalancerAttributes keeps its description).
+func TestStoreModifyChangesItsTargetOnly(t *testing.T) {
+	f := newFixture(t, nil)
+	sg := f.c.ok("CreateSecurityGroup", "security_group_name", "web")["security_group_id"].(string)
+	f.c.ok("ModifySecurityGroupAttributes", "security_group", sg, "description", "the web tier")
+	eip := strs(f.c.ok("AllocateEips", "bandwidth", "2")["eips"])[0]
+	lb := f.c.ok("CreateLoadBalancer", "eips.1", eip, "loadbalancer_name", "front")["loadbalancer_id"].(string)
+	f.finish()
+	f.c.ok("ModifyLoadBalancerAttributes", "loadbalancer", lb, "security_group", sg, "description", "the balancer")
+	if g := f.c.one("DescribeSecurityGroups", "security_group_set", "security_groups", sg); g["description"] != "the web tier" {
+		t.Fatalf("security group changed by a Modify of a load balancer: %v", g)
+	}
+	if l := f.c.one("DescribeLoadBalancers", "loadbalancer_set", "loadbalancers", lb); l["description"] != "the balancer" {
+		t.Fatalf("load balancer not modified: %v", l)
+	}
+}
