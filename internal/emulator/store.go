@@ -559,8 +559,9 @@ func listFieldsOf(md protoreflect.MessageDescriptor) []protoreflect.FieldDescrip
 type storedRef struct {
 	it   *stored
 	list bool
-	// target is set for the item of a required singular parameter: the one a Modify changes (not
-	// the security group that ModifyRouterAttributes names).
+	// target is set for the item a Modify changes: of the kind the action names
+	// (ModifyLoadBalancerAttributes: the load balancer, not the security group it names), or of any
+	// singular parameter when the action names none of them.
 	target bool
 }
 
@@ -614,7 +615,13 @@ func (a *account) refs(r *request, sa *specAction) ([]storedRef, *apiError) {
 				}
 				continue
 			}
-			out = append(out, storedRef{it: it, list: list, target: !list && api.IsRequired(fd)})
+			out = append(out, storedRef{it: it, list: list, target: !list})
+		}
+	}
+	named := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(sa.name, "Modify"), "Attributes"))
+	if slices.ContainsFunc(out, func(ref storedRef) bool { return strings.ReplaceAll(ref.it.kind.Name, "_", "") == named }) {
+		for i := range out {
+			out[i].target = out[i].target && strings.ReplaceAll(out[i].it.kind.Name, "_", "") == named
 		}
 	}
 	return out, nil
