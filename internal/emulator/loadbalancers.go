@@ -125,7 +125,6 @@ func (a *account) lbEips(r *request, required bool) ([]*stored, *apiError) {
 // associateLBEips links available eips to lb with the job j.
 func (a *account) associateLBEips(lb *stored, eips []*stored, j *job) {
 	for i, e := range eips {
-		e := e
 		a.linkEip(e, "loadbalancer", lb.id, lb.name)
 		lbMsg(lb).Eips = append(lbMsg(lb).Eips, &iaasv1.Eip{EipId: proto.String(e.id)})
 		a.begin(&e.base, j, i, len(eips), op{transition: "associating", to: "associated", undo: func() { a.unlinkEip(e) }},
@@ -138,15 +137,7 @@ func createLoadBalancer(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"http_header_size", "mode", "cluster_mode"} {
-		if _, err := r.integer(name, 0); err != nil {
-			return nil, err
-		}
-	}
-	nodes, err := r.integer("node_count", 2)
-	if err != nil {
-		return nil, err
-	}
+	nodes, _ := r.integer("node_count", 2) // its syntax, and that of the other integers, was checked by validate
 	eips, err := a.lbEips(r, false)
 	if err != nil {
 		return nil, err
@@ -228,38 +219,37 @@ func lbAndEips(a *account, r *request) (*stored, []*stored, *apiError) {
 }
 
 func associateEipsToLoadBalancer(a *account, r *request) (result, *apiError) {
-	lb, eips, err := lbAndEips(a, r)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range eips {
-		if err := e.need("associated", "available"); err != nil {
-			return nil, err
-		}
-	}
-	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
-	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.loadbalancers(), lb.id))
-	a.associateLBEips(lb, eips, j)
-	return result{"job_id": j.id}, nil
+	return lbEipsAction(a, r, true)
 }
 
 func dissociateEipsFromLoadBalancer(a *account, r *request) (result, *apiError) {
+	return lbEipsAction(a, r, false)
+}
+
+// lbEipsAction associates available EIPs with a load balancer, or dissociates EIPs associated with
+// it, under one job during which the load balancer is updating.
+func lbEipsAction(a *account, r *request, associate bool) (result, *apiError) {
 	lb, eips, err := lbAndEips(a, r)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range eips {
-		if err := e.need("dissociated", "associated"); err != nil {
-			return nil, err
+		if associate {
+			err = e.need("associated", "available")
+		} else if err = e.need("dissociated", "associated"); err == nil && eipMsg(e).GetResource().GetResourceId() != lb.id {
+			err = errDenied("eip [%s] is not associated with loadbalancer [%s]", e.id, lb.id)
 		}
-		if eipMsg(e).GetResource().GetResourceId() != lb.id {
-			return nil, errDenied("eip [%s] is not associated with loadbalancer [%s]", e.id, lb.id)
+		if err != nil {
+			return nil, err
 		}
 	}
 	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
 	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.loadbalancers(), lb.id))
+	if associate {
+		a.associateLBEips(lb, eips, j)
+		return result{"job_id": j.id}, nil
+	}
 	for i, e := range eips {
-		e := e
 		a.begin(&e.base, j, i, len(eips), op{transition: "dissociating", to: "available", ok: func() { a.unlinkEip(e) }},
 			remover(a, a.eips(), e.id))
 	}
