@@ -152,8 +152,11 @@ type scaleResult struct {
 	conns, openPeak int
 	// allFirst is from the first stream's start to the last stream's first event; lateStartJobs
 	// counts the jobs first looked at after they ended (see analyse).
-	allFirst                     time.Duration
-	lateStartJobs                int
+	allFirst      time.Duration
+	lateStartJobs int
+	// endSpreadP50 and endSpreadMax are the RunInstances round trips: how much earlier than the
+	// true end the delays may start counting.
+	endSpreadP50, endSpreadMax   time.Duration
 	delayP50, delayP99, delayMax time.Duration
 	intervalP50, intervalMax     time.Duration
 	fanoutP50, fanoutP99         time.Duration
@@ -182,7 +185,8 @@ func (r scaleResult) String() string {
 	if r.heapPeak > 0 {
 		s += fmt.Sprintf("; heap in use peak %.1f MiB; goroutines peak %d", float64(r.heapPeak)/(1<<20), r.goroutinesPeak)
 	}
-	s += fmt.Sprintf("\n  job end -> terminal event at every watcher: p50 %v, p99 %v, max %v\n", ms(r.delayP50), ms(r.delayP99), ms(r.delayMax))
+	s += fmt.Sprintf("\n  job end -> terminal event at every watcher: p50 %v, p99 %v, max %v (from RunInstances sent + %v; its round trip p50 %v, max %v)\n",
+		ms(r.delayP50), ms(r.delayP99), ms(r.delayMax), scalePending+scaleWorking, ms(r.endSpreadP50), ms(r.endSpreadMax))
 	s += fmt.Sprintf("  poll interval in effect when the jobs ended: p50 %v, max %v\n", ms(r.intervalP50), ms(r.intervalMax))
 	s += fmt.Sprintf("  jobs whose delay exceeded their poll interval: %d (by at most %v); by more than the poll's own duration + 100ms: %d\n",
 		r.lateJobs, ms(r.excessMax), r.slowJobs)
@@ -215,11 +219,12 @@ func quantiles(ds []time.Duration) (p50, p99, maxd time.Duration) {
 	return ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1]
 }
 
-// analyse computes the delays of a run. ends[j] is no later than job j's end. A job with a stream
+// analyse computes the delays of a run. ends[j] is no later than job j's end, endsBy[j] no earlier
+// (the delays count from ends[j]; endsBy[j]-ends[j] is reported as their uncertainty). A job with a stream
 // whose first event was already the terminal one was first looked at after it ended (the stream
 // opened late, or its first look came late): its delay says nothing about the poll schedule, so it
 // is counted in lateStartJobs and left out of the delay figures.
-func (r *scaleResult) analyse(tb testing.TB, ids []string, ends []time.Time, sl *streamLog, calls []loggedCall) {
+func (r *scaleResult) analyse(tb testing.TB, ids []string, ends, endsBy []time.Time, sl *streamLog, calls []loggedCall) {
 	last := make([]int64, len(ids))
 	lateStart := make([]bool, len(ids))
 	var firstMax int64
@@ -241,7 +246,7 @@ func (r *scaleResult) analyse(tb testing.TB, ids []string, ends []time.Time, sl 
 			byJob[id] = append(byJob[id], c)
 		}
 	}
-	var delays, intervals, fanouts []time.Duration
+	var delays, intervals, fanouts, spreads []time.Duration
 	for j, id := range ids {
 		if lateStart[j] {
 			r.lateStartJobs++
@@ -250,6 +255,7 @@ func (r *scaleResult) analyse(tb testing.TB, ids []string, ends []time.Time, sl 
 		got := time.Unix(0, last[j])
 		delay := max(0, got.Sub(ends[j]))
 		delays = append(delays, delay)
+		spreads = append(spreads, endsBy[j].Sub(ends[j]))
 		// A job leaves the batches once terminal: the last call naming it saw it end, and the one
 		// before it did not; the gap between them is the poll interval in effect.
 		cs := byJob[id]
@@ -274,6 +280,7 @@ func (r *scaleResult) analyse(tb testing.TB, ids []string, ends []time.Time, sl 
 	r.delayP50, r.delayP99, r.delayMax = quantiles(delays)
 	r.intervalP50, _, r.intervalMax = quantiles(intervals)
 	r.fanoutP50, r.fanoutP99, r.fanoutMax = quantiles(fanouts)
+	r.endSpreadP50, _, r.endSpreadMax = quantiles(spreads)
 }
 
 // createJobs runs create(i) for i < n with 8 workers and returns the job ids with bounds of their
@@ -333,7 +340,7 @@ func runScaleHub(tb testing.TB, streams int) scaleResult {
 	plog := &pollLog{up: e.be}
 	hub := watch.NewSingle(plog, "pek3a", watch.Options{})
 	defer hub.Close()
-	ids, ends, _ := createJobs(tb, scaleJobs, func() (string, error) {
+	ids, ends, endsBy := createJobs(tb, scaleJobs, func() (string, error) {
 		id, _ := e.runInstances(tb, 1)
 		return id, nil
 	})
@@ -378,7 +385,7 @@ func runScaleHub(tb testing.TB, streams int) scaleResult {
 	r.openPeak = int(open.peak.Load())
 	r.stats = hub.Stats()
 	r.describeJobs = e.describeJobs() - describeBefore
-	r.analyse(tb, ids, ends, sl, plog.log())
+	r.analyse(tb, ids, ends, endsBy, sl, plog.log())
 	return r
 }
 
@@ -506,7 +513,7 @@ func runScaleGRPC(tb testing.TB, streams int) scaleResult {
 		clients = append(clients, conn)
 	}
 	inst := iaasv1.NewInstanceServiceClient(clients[0])
-	ids, ends, _ := createJobs(tb, scaleJobs, func() (string, error) {
+	ids, ends, endsBy := createJobs(tb, scaleJobs, func() (string, error) {
 		resp, err := inst.RunInstances(context.Background(), &iaasv1.RunInstancesRequest{
 			ImageId: proto.String("centos7x64d"), InstanceType: proto.String("c1m1"),
 			LoginMode: proto.String("passwd"), LoginPasswd: proto.String("Passw0rd1"),
@@ -565,7 +572,7 @@ func runScaleGRPC(tb testing.TB, streams int) scaleResult {
 		}
 	}
 	r.stats, r.describeJobs, r.openPeak = rep.Stats, rep.DescribeJobs, int(rep.OpenPeak)
-	r.analyse(tb, ids, ends, sl, rep.Calls)
+	r.analyse(tb, ids, ends, endsBy, sl, rep.Calls)
 	return r
 }
 
