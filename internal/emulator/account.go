@@ -22,7 +22,6 @@ type account struct {
 	jobOrder []*job
 
 	instances  map[string]*instance
-	volumes    map[string]*volume
 	joins      map[string]*routerJoin // vxnet id -> its join to a router
 	images     map[string]*image
 	tagLinks   map[string][]tagLink // tag id -> attached resources, in attach order
@@ -40,7 +39,6 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		ids:        make(map[string]struct{}),
 		jobs:       make(map[string]*job),
 		instances:  make(map[string]*instance),
-		volumes:    make(map[string]*volume),
 		joins:      make(map[string]*routerJoin),
 		images:     make(map[string]*image),
 		tagLinks:   make(map[string][]tagLink),

@@ -221,7 +221,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		}
 		sgID = sg.id
 	}
-	vols, err := lookup(r, a.volumes, r.list("volumes"), volBase)
+	vols, err := lookup(r, a.volumes(), r.list("volumes"), storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -297,8 +297,8 @@ func randomMAC() string {
 // releaseInstance detaches everything from an instance that is terminated or failed to create.
 func (a *account) releaseInstance(inst *instance) {
 	for _, vid := range inst.volumeIDs {
-		if v := a.volumes[vid]; v != nil && v.instanceID == inst.id {
-			v.instanceID, v.device = "", ""
+		if v := a.volumes()[vid]; v != nil && volMsg(v).GetInstance().GetInstanceId() == inst.id {
+			detachVolume(v)
 			if v.status == "in-use" {
 				v.status, v.statusTime = "available", inst.statusTime
 			}

@@ -99,7 +99,6 @@ type imageOut struct {
 func init() {
 	register("CreateSnapshots", createSnapshots)
 	register("ApplySnapshots", applySnapshots)
-	register("CreateVolumeFromSnapshot", createVolumeFromSnapshot)
 	register("CaptureInstanceFromSnapshot", captureInstanceFromSnapshot)
 	register("DescribeImages", describeImages)
 	register("CaptureInstance", captureInstance)
@@ -113,7 +112,7 @@ type snapshotTarget struct {
 	b    *base
 	typ  string
 	size int
-	vol  *volume
+	vol  *stored
 }
 
 func (a *account) snapshotTarget(r *request, id string) (snapshotTarget, *apiError) {
@@ -123,11 +122,11 @@ func (a *account) snapshotTarget(r *request, id string) (snapshotTarget, *apiErr
 		}
 		return snapshotTarget{b: &inst.base, typ: "instance", size: inst.osDiskSize}, nil
 	}
-	if v := a.volumes[id]; v != nil && r.inZone(v.zone) {
+	if v := a.volumes()[id]; v != nil && r.inZone(v.zone) {
 		if err := v.need("snapshotted", "available", "in-use"); err != nil {
 			return snapshotTarget{}, err
 		}
-		return snapshotTarget{b: &v.base, typ: "volume", size: v.size, vol: v}, nil
+		return snapshotTarget{b: &v.base, typ: "volume", size: int(volMsg(v).GetSize()), vol: v}, nil
 	}
 	return snapshotTarget{}, errNotFound(id)
 }
@@ -162,7 +161,7 @@ func createSnapshots(a *account, r *request) (result, *apiError) {
 		out[i] = s.id
 		a.begin(&s.base, j, i, len(targets), op{transition: "creating", to: "available", failTo: "ceased", ok: func() {
 			if t.vol != nil {
-				t.vol.lastSnapshot = j.end
+				volMsg(t.vol).LastestSnapshotTime = timestamppb.New(j.end)
 			}
 		}}, remover(a, a.snapshots(), s.id))
 	}
@@ -199,7 +198,7 @@ func applySnapshots(a *account, r *request) (result, *apiError) {
 			}
 			targets = append(targets, &inst.base)
 		case "volume":
-			v := a.volumes[res.GetResourceId()]
+			v := a.volumes()[res.GetResourceId()]
 			if v == nil {
 				return nil, errNotFound(res.GetResourceId())
 			}
@@ -236,17 +235,6 @@ func (a *account) snapshotOf(r *request, typ, verb string) (*stored, *apiError) 
 		return nil, errDenied("snapshot [%s] is a snapshot of a %s, can not %s from it", s.id, rt, verb)
 	}
 	return s, nil
-}
-
-func createVolumeFromSnapshot(a *account, r *request) (result, *apiError) {
-	s, err := a.snapshotOf(r, "volume", "create volume")
-	if err != nil {
-		return nil, err
-	}
-	j := a.newJob(r, nil)
-	v := a.createVolume(r, r.str("volume_name"), int(snapshotMsg(s).GetSize()), 0, j, 0, 1)
-	j.resourceIDs = []string{s.id, v.id}
-	return result{"volume_id": v.id, "job_id": j.id}, nil
 }
 
 // createImage creates a private image, available when j ends.

@@ -172,9 +172,6 @@ func (a *account) counts() (map[string]int, map[string]int) {
 	for _, v := range a.instances {
 		add("instance", &v.base)
 	}
-	for _, v := range a.volumes {
-		add("volume", &v.base)
-	}
 	for kind, m := range a.store {
 		for _, v := range m {
 			if v.zone != "" { // not a system item (vxnet-0)

@@ -29,8 +29,8 @@ import (
 //     plus _id, as router fills router_id); a delayed action starts them pending and its job makes
 //     them active;
 //   - Delete, Start, Stop, Restart, Resize, Update, Release on a list of ids move the named items
-//     through the verb's transition (with the action's job when it is delayed), Change sets the
-//     fields its parameters name when its job ends; Modify...Attributes sets the fields its
+//     through the verb's transition (with the action's job when it is delayed), Change and Resize
+//     set the fields their parameters name when the job ends; Modify...Attributes sets the fields its
 //     parameters name at once;
 //   - an item without a zone (a system image) is seen in every zone and can not be changed;
 //   - the named ids of a kind that can be created must exist (2100 otherwise);
@@ -70,6 +70,7 @@ type verbRule struct {
 	from       []string // the statuses the item must be in; 1400 "can not be <past>" otherwise
 	past       string   // the verb in that message: "started"; default: the verb's participle
 	transition string   // transition_status while the verb's job runs, instead of verbOps'
+	quiet      bool     // no transition_status while the job runs (the transition is only its busy label)
 	// check, when set, refuses the request on the item further (bad parameters, a relation).
 	check func(a *account, r *request, s *stored) *apiError
 	// done, when set, runs when the verb takes effect on the item: when its job succeeds, or at once.
@@ -696,7 +697,7 @@ func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int
 	s := ref.it
 	rule := s.kind.row.verbs[verb]
 	done := func() {
-		if verb == "Change" {
+		if verb == "Change" || verb == "Resize" {
 			_ = s.fill(r) // the parameters' syntax was checked by validate and the kind's valid
 		}
 		if rule.done != nil {
@@ -717,8 +718,11 @@ func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int
 			remover(a, a.storeOf(s.kind), s.id)()
 		}
 	case j != nil:
-		if t := s.kind.row.verbs[verb].transition; t != "" {
-			o.transition = t
+		if rule.transition != "" {
+			o.transition = rule.transition
+		}
+		if rule.quiet {
+			o.label, o.transition = o.transition, ""
 		}
 		o.ok = done
 		a.begin(&s.base, j, i, n, o, remover(a, a.storeOf(s.kind), s.id))

@@ -2,183 +2,123 @@ package emulator
 
 import (
 	"slices"
+	"strings"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
-// volume statuses: pending, available, in-use, suspended, deleted, ceased.
-type volume struct {
-	base
-	size         int
-	volumeType   int
-	instanceID   string
-	device       string
-	lastSnapshot time.Time
-}
-
-func volBase(v *volume) *base { return &v.base }
-
-type volumeInstanceRef struct {
-	InstanceID   string `json:"instance_id"`
-	InstanceName string `json:"instance_name"`
-	Device       string `json:"device"`
-}
-
-type volumeOut struct {
-	VolumeID            string             `json:"volume_id"`
-	VolumeName          string             `json:"volume_name"`
-	Description         string             `json:"description"`
-	Size                int                `json:"size"`
-	VolumeType          int                `json:"volume_type"`
-	Status              string             `json:"status"`
-	TransitionStatus    string             `json:"transition_status"`
-	SubCode             int                `json:"sub_code"`
-	Instance            *volumeInstanceRef `json:"instance"`
-	CreateTime          jtime              `json:"create_time"`
-	StatusTime          jtime              `json:"status_time"`
-	LastestSnapshotTime jtime              `json:"lastest_snapshot_time"` // the spec's spelling
-	LatestSnapshotTime  jtime              `json:"latest_snapshot_time"`  // what clients read
-	Owner               string             `json:"owner"`
-	Device              string             `json:"device"`
-	Tags                []tagOut           `json:"tags"`
-	ZoneID              string             `json:"zone_id"`
-}
+// Volumes are a kind of the generic store (CreateVolumes, CloneVolumes, CreateVolumeFromSnapshot,
+// DescribeVolumes, ResizeVolumes, DeleteVolumes and ModifyVolumeAttributes are answered there, with
+// the hooks of its kindRows row below); this file keeps their attachment to instances. The instance a
+// volume is attached to is its item's instance.instance_id, its device the item's device. Volume
+// statuses: pending, available, in-use, suspended, deleted, ceased.
 
 var validVolumeTypes = []int{0, 1, 2, 3, 4, 5, 6, 10, 100, 200}
 
 func init() {
-	register("CreateVolumes", createVolumes)
-	register("CloneVolumes", cloneVolumes)
-	register("DescribeVolumes", describeVolumes)
-	register("DeleteVolumes", deleteVolumes)
+	kindRows["volume"] = volumeRow // here: its create hook reads the store's snapshots
 	register("AttachVolumes", attachVolumes)
 	register("DetachVolumes", detachVolumes)
-	register("ResizeVolumes", resizeVolumes)
-	register("ModifyVolumeAttributes", modifyVolumeAttributes)
 }
 
-func validSize(size int) *apiError {
+// volumeRow is the generic store's row of volumes: a valid size and type, what a clone or a volume
+// of a snapshot copies, the attached instance and both spellings of the snapshot time in Describe,
+// available-only deletion, and resizes (no visible transition) that never shrink.
+var volumeRow = kindRow{prefix: "vol", status: "available", valid: validVolume, create: createVolume,
+	describe: func(a *account, r *request, s *stored, out map[string]any) {
+		m, ref := volMsg(s), map[string]any{"instance_id": "", "instance_name": "", "device": ""}
+		if inst := a.instances[m.GetInstance().GetInstanceId()]; inst != nil {
+			ref = map[string]any{"instance_id": inst.id, "instance_name": inst.name, "device": m.GetDevice()}
+		}
+		t := jtime(time.Time{})
+		if m.LastestSnapshotTime != nil {
+			t = jtime(m.LastestSnapshotTime.AsTime())
+		}
+		// lastest_snapshot_time is the spec's spelling, latest_snapshot_time what clients read.
+		out["instance"], out["lastest_snapshot_time"], out["latest_snapshot_time"] = ref, t, t
+	},
+	verbs: map[string]verbRule{"Delete": {from: []string{"available"}},
+		"Resize": {from: []string{"available"}, quiet: true, check: func(a *account, r *request, s *stored) *apiError {
+			if size, _ := r.integer("size", 0); int64(size) < volMsg(s).GetSize() {
+				return errDenied("volume [%s] has size %d, can not be shrunk to %d", s.id, volMsg(s).GetSize(), size)
+			}
+			return nil
+		}}},
+}
+
+// volumes returns the volumes of the account by id.
+func (a *account) volumes() map[string]*stored { return a.storeOf(storeKinds()["volume"]) }
+
+// volMsg returns the item message of a stored volume.
+func volMsg(s *stored) *iaasv1.Volume { return s.msg.(*iaasv1.Volume) }
+
+// validVolume checks the size (a multiple of 10 in 10..5000) and the type of the volume actions.
+func validVolume(r *request) *apiError {
+	size, err := r.integer("size", 10)
+	if err != nil {
+		return err
+	}
 	if size < 10 || size > 5000 || size%10 != 0 {
 		return errInvalid("parameter [size] should be a multiple of 10 between 10 and 5000, got [%d]", size)
 	}
+	typ, err := r.integer("volume_type", 0)
+	if err == nil && !slices.Contains(validVolumeTypes, typ) {
+		err = errInvalid("parameter [volume_type] should be one of %v, got [%d]", validVolumeTypes, typ)
+	}
+	return err
+}
+
+// createVolume completes a new volume: a clone has its source's size, type and name unless given
+// (the source must be available or in-use), a volume of a snapshot the snapshot's size.
+func createVolume(a *account, r *request, s *stored, _ int, _ result) *apiError {
+	m := volMsg(s)
+	switch r.action {
+	case "CloneVolumes":
+		src := a.volumes()[strings.TrimSpace(r.str("volume"))] // the store found it
+		if err := src.need("cloned", "available", "in-use"); err != nil {
+			return err
+		}
+		m.Size = proto.Int64(volMsg(src).GetSize())
+		if m.VolumeType == nil {
+			m.VolumeType = volMsg(src).VolumeType
+		}
+		if s.name == "" {
+			s.name = src.name
+		}
+	case "CreateVolumeFromSnapshot":
+		snap, err := a.snapshotOf(r, "volume", "create volume")
+		if err != nil {
+			return err
+		}
+		m.Size = proto.Int64(snapshotMsg(snap).GetSize())
+	}
+	m.VolumeType, m.Device, m.SubCode = proto.Int32(m.GetVolumeType()), proto.String(""), proto.Int32(0)
 	return nil
 }
 
-// createVolume creates one volume in status pending, available when j ends.
-func (a *account) createVolume(r *request, name string, size, typ int, j *job, i, n int) *volume {
-	v := &volume{base: a.newBase(r, "volume", "vol", name, "pending"), size: size, volumeType: typ}
-	a.volumes[v.id] = v
-	a.begin(&v.base, j, i, n, op{transition: "creating", to: "available", failTo: "ceased"}, remover(a, a.volumes, v.id))
-	return v
-}
-
-func createVolumes(a *account, r *request) (result, *apiError) {
-	size, err := r.requiredInt("size")
-	if err != nil {
-		return nil, err
-	}
-	if err := validSize(size); err != nil {
-		return nil, err
-	}
-	typ, err := r.integer("volume_type", 0)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(validVolumeTypes, typ) {
-		return nil, errInvalid("parameter [volume_type] should be one of %v, got [%d]", validVolumeTypes, typ)
-	}
-	count, err := r.count()
-	if err != nil {
-		return nil, err
-	}
-	// Ids first, so the job lists them; then the volumes.
-	j := a.newJob(r, nil)
-	ids := make([]string, count)
-	for i := range ids {
-		ids[i] = a.createVolume(r, r.str("volume_name"), size, typ, j, i, count).id
-	}
-	j.resourceIDs = ids
-	return result{"volumes": ids, "job_id": j.id}, nil
-}
-
-// cloneVolumes copies an available or in-use volume (count copies, of its size and type unless
-// volume_type is given); the copies are available when the job ends.
-func cloneVolumes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("volume")
-	if err != nil {
-		return nil, err
-	}
-	src, err := lookupOne(r, a.volumes, id, volBase)
-	if err != nil {
-		return nil, err
-	}
-	if err := src.need("cloned", "available", "in-use"); err != nil {
-		return nil, err
-	}
-	typ, err := r.integer("volume_type", src.volumeType)
-	if err != nil {
-		return nil, err
-	}
-	count, err := r.count()
-	if err != nil {
-		return nil, err
-	}
-	name := r.str("volume_name")
-	if name == "" {
-		name = src.name
-	}
-	j := a.newJob(r, nil)
-	ids := make([]string, count)
-	for i := range ids {
-		ids[i] = a.createVolume(r, name, src.size, typ, j, i, count).id
-	}
-	j.resourceIDs = append([]string{src.id}, ids...)
-	return result{"volumes": ids, "job_id": j.id}, nil
-}
-
-func describeVolumes(a *account, r *request) (result, *apiError) {
-	if _, err := r.flag("verbose"); err != nil {
-		return nil, err
-	}
-	typ, err := r.integer("volume_type", -1)
-	if err != nil {
-		return nil, err
-	}
-	keep := a.describeFilter(r, "volumes")
-	items := filterSorted(a.volumes, volBase, func(v *volume) bool {
-		return keep(&v.base) && (typ < 0 || v.volumeType == typ)
-	})
-	return describeResult(r, "volume_set", items, func(v *volume) volumeOut { return a.renderVolume(v) })
-}
-
-func (a *account) renderVolume(v *volume) volumeOut {
-	out := volumeOut{
-		VolumeID: v.id, VolumeName: v.name, Description: v.description, Size: v.size, VolumeType: v.volumeType,
-		Status: v.status, TransitionStatus: v.transition, CreateTime: jtime(v.created), StatusTime: jtime(v.statusTime),
-		LastestSnapshotTime: jtime(v.lastSnapshot), LatestSnapshotTime: jtime(v.lastSnapshot), Owner: a.owner, Device: v.device, Tags: a.tagsOf(v.id), ZoneID: v.zone,
-		Instance: &volumeInstanceRef{},
-	}
-	if inst := a.instances[v.instanceID]; inst != nil {
-		out.Instance = &volumeInstanceRef{InstanceID: inst.id, InstanceName: inst.name, Device: v.device}
-	}
-	return out
-}
-
 // attachVolume links v to inst now; v shows attaching until j ends.
-func (a *account) attachVolume(v *volume, inst *instance, j *job, i, n int) {
-	v.instanceID = inst.id
-	v.device = "/dev/sd" + string(rune('b'+min(len(inst.volumeIDs), 24)))
+func (a *account) attachVolume(v *stored, inst *instance, j *job, i, n int) {
+	volMsg(v).Instance = &iaasv1.Instance{InstanceId: proto.String(inst.id)}
+	volMsg(v).Device = proto.String("/dev/sd" + string(rune('b'+min(len(inst.volumeIDs), 24))))
 	inst.volumeIDs = append(inst.volumeIDs, v.id)
 	a.begin(&v.base, j, i, n, op{transition: "attaching", to: "in-use", undo: func() { a.unlinkVolume(v, inst) }},
-		remover(a, a.volumes, v.id))
+		remover(a, a.volumes(), v.id))
 }
 
-func (a *account) unlinkVolume(v *volume, inst *instance) {
-	v.instanceID, v.device = "", ""
+// unlinkVolume detaches v from inst.
+func (a *account) unlinkVolume(v *stored, inst *instance) {
+	detachVolume(v)
 	inst.volumeIDs = slices.DeleteFunc(inst.volumeIDs, func(s string) bool { return s == v.id })
 }
 
-// volumesAndInstance parses volumes.N and instance.
-func volumesAndInstance(a *account, r *request) ([]*volume, *instance, *apiError) {
+// detachVolume clears the instance and device of v.
+func detachVolume(v *stored) { volMsg(v).Instance, volMsg(v).Device = nil, proto.String("") }
+
+// volumesAndInstance parses volumes.N and instance, which must be running or stopped.
+func volumesAndInstance(a *account, r *request, verb string) ([]*stored, *instance, *apiError) {
 	ids, err := r.requiredList("volumes")
 	if err != nil {
 		return nil, nil, err
@@ -187,7 +127,7 @@ func volumesAndInstance(a *account, r *request) ([]*volume, *instance, *apiError
 	if err != nil {
 		return nil, nil, err
 	}
-	vols, err := lookup(r, a.volumes, ids, volBase)
+	vols, err := lookup(r, a.volumes(), ids, storedBase)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,15 +135,12 @@ func volumesAndInstance(a *account, r *request) ([]*volume, *instance, *apiError
 	if err != nil {
 		return nil, nil, err
 	}
-	return vols, inst, nil
+	return vols, inst, inst.need(verb, "running", "stopped")
 }
 
 func attachVolumes(a *account, r *request) (result, *apiError) {
-	vols, inst, err := volumesAndInstance(a, r)
+	vols, inst, err := volumesAndInstance(a, r, "attached to")
 	if err != nil {
-		return nil, err
-	}
-	if err := inst.need("attached to", "running", "stopped"); err != nil {
 		return nil, err
 	}
 	for _, v := range vols {
@@ -211,7 +148,7 @@ func attachVolumes(a *account, r *request) (result, *apiError) {
 			return nil, err
 		}
 	}
-	j := a.newJob(r, append(ids(vols, volBase), inst.id))
+	j := a.newJob(r, append(ids(vols, storedBase), inst.id))
 	for i, v := range vols {
 		a.attachVolume(v, inst, j, i, len(vols))
 	}
@@ -219,82 +156,24 @@ func attachVolumes(a *account, r *request) (result, *apiError) {
 }
 
 func detachVolumes(a *account, r *request) (result, *apiError) {
-	vols, inst, err := volumesAndInstance(a, r)
+	vols, inst, err := volumesAndInstance(a, r, "detached from")
 	if err != nil {
-		return nil, err
-	}
-	if err := inst.need("detached from", "running", "stopped"); err != nil {
 		return nil, err
 	}
 	for _, v := range vols {
 		if err := v.need("detached", "in-use"); err != nil {
 			return nil, err
 		}
-		if v.instanceID != inst.id {
+		if volMsg(v).GetInstance().GetInstanceId() != inst.id {
 			return nil, errDenied("volume [%s] is not attached to instance [%s]", v.id, inst.id)
 		}
 	}
-	j := a.newJob(r, append(ids(vols, volBase), inst.id))
+	j := a.newJob(r, append(ids(vols, storedBase), inst.id))
 	for i, v := range vols {
-		v := v
 		a.begin(&v.base, j, i, len(vols), op{transition: "detaching", to: "available",
-			ok: func() { a.unlinkVolume(v, inst) }}, remover(a, a.volumes, v.id))
+			ok: func() { a.unlinkVolume(v, inst) }}, remover(a, a.volumes(), v.id))
 	}
 	return result{"job_id": j.id}, nil
-}
-
-func resizeVolumes(a *account, r *request) (result, *apiError) {
-	ids, err := r.requiredList("volumes")
-	if err != nil {
-		return nil, err
-	}
-	size, err := r.requiredInt("size")
-	if err != nil {
-		return nil, err
-	}
-	if err := validSize(size); err != nil {
-		return nil, err
-	}
-	vols, err := lookup(r, a.volumes, ids, volBase)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range vols {
-		if err := v.need("resized", "available"); err != nil {
-			return nil, err
-		}
-		if size < v.size {
-			return nil, errDenied("volume [%s] has size %d, can not be shrunk to %d", v.id, v.size, size)
-		}
-	}
-	j := a.newJob(r, ids)
-	for i, v := range vols {
-		v := v
-		a.begin(&v.base, j, i, len(vols), op{label: "resizing", ok: func() { v.size = size }}, remover(a, a.volumes, v.id))
-	}
-	return result{"job_id": j.id}, nil
-}
-
-func deleteVolumes(a *account, r *request) (result, *apiError) {
-	return jobOnEach(a, r, "volumes", a.volumes, volBase, "deleted", []string{"available"}, nil, func(*volume) op {
-		return op{transition: "deleting", to: "deleted"}
-	})
-}
-
-func modifyVolumeAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("volume")
-	if err != nil {
-		return nil, err
-	}
-	v, err := lookupOne(r, a.volumes, id, volBase)
-	if err != nil {
-		return nil, err
-	}
-	if err := v.alive(); err != nil {
-		return nil, err
-	}
-	v.modify(r, "volume_name")
-	return result{}, nil
 }
 
 // ids returns the ids of resources.
