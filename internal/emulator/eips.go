@@ -62,7 +62,8 @@ func allocateEip(a *account, r *request, s *stored, _ int, _ result) *apiError {
 	if m.BillingMode == nil {
 		m.BillingMode = proto.String("bandwidth")
 	}
-	m.NeedIcp, m.AssociateMode = proto.Int32(m.GetNeedIcp()), proto.Int32(m.GetAssociateMode())
+	mode, _ := r.integer("associate_mode", 0) // not in the spec's request, but QingCloud takes it
+	m.NeedIcp, m.AssociateMode = proto.Int32(m.GetNeedIcp()), proto.Int32(int32(mode))
 	m.AlarmStatus, m.IcpCodes, m.SubCode = proto.String(""), proto.String(""), proto.Int32(0)
 	m.EipGroup = &iaasv1.EipGroup{EipGroupId: proto.String(""), EipGroupName: proto.String("")}
 	a.linkEip(s, "", "", "")
