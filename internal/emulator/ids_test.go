@@ -367,6 +367,7 @@ var stateBound = map[string]string{
 	"DetachVolumes":                  "TestVolumeLifecycle (needs an attached volume)",
 	"DissociateEips":                 "TestEIPLifecycle (needs an associated EIP)",
 	"DissociateEipsFromLoadBalancer": "TestLoadBalancerLifecycle (needs an associated EIP)",
+	"DetachNics":                     "TestNicAttachDetach (needs an attached NIC)",
 	"LeaveRouter":                    "TestRouterLifecycle (needs a joined vxnet)",
 	"LeaveVxnet":                     "TestVxnetLifecycle (needs a joined instance)",
 	"PowerOnRouters":                 "TestRouterLifecycle (needs a powered-off router)",

@@ -318,6 +318,7 @@ func (a *account) releaseInstance(inst *instance) {
 		}
 	}
 	inst.keypairIDs = nil
+	a.freeNics(inst)
 	inst.nics = nil
 }
 

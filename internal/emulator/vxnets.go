@@ -91,44 +91,6 @@ func (j *routerJoin) nextIP() string {
 	return addr.String()
 }
 
-// nicRow is the generic store's row of NICs made by CreateNics (an instance's own NICs are part of
-// the instance): their id is a MAC address, as QingCloud's, and their private_ip the i-th of
-// private_ips.N or the vxnet's next address. The vxnet must exist in the zone.
-var nicRow = kindRow{prefix: "nic", status: "available", create: func(a *account, r *request, s *stored, i int, _ result) *apiError {
-	v, err := a.findVxnet(r, strings.TrimSpace(r.str("vxnet")))
-	if err != nil {
-		return err
-	}
-	n, err := r.count()
-	if err != nil {
-		return err
-	}
-	ips := r.list("private_ips")
-	if len(ips) > n {
-		return errInvalid("parameter [private_ips] has %d addresses for count [%d]", len(ips), n)
-	}
-	for _, ip := range ips {
-		if addr, perr := netip.ParseAddr(ip); perr != nil || !addr.Is4() || a.joins[v.id] != nil && !ipInNetwork(ip, a.joins[v.id].msg.GetIpNetwork()) {
-			return errInvalid("parameter [private_ips]: [%s] is not an address of vxnet [%s]", clip(ip), v.id)
-		}
-	}
-	ip := ""
-	if i < len(ips) {
-		ip = ips[i]
-	} else {
-		ip = a.allocIP(v)
-	}
-	for mac := randomMAC(); ; mac = randomMAC() {
-		if a.storeOf(s.kind)[mac] == nil {
-			s.id = mac
-			break
-		}
-	}
-	s.setStr("vxnet_id", v.id)
-	s.setStr("private_ip", ip)
-	return nil
-}}
-
 func init() {
 	register("JoinVxnet", joinVxnet)
 	register("LeaveVxnet", leaveVxnet)
