@@ -334,12 +334,22 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		p[k] = v
 	}
 	p["action"] = action
-	if _, ok := ctx.Deadline(); !ok && c.callTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.callTimeout)
-		defer cancel()
-	}
 	start := time.Now()
+	coalesce := readOnly && c.flights != nil
+	// callDL is the default deadline of a call that brings none (zero: none, or ctx's own). Each
+	// attempt's timeout stops at it and no retry waits past it, so the call needs no context of its
+	// own for it: one timer per attempt instead of two. Coalesced callers wait on their contexts, and
+	// the shared call takes the latest of their deadlines: they get it as a context.
+	var callDL time.Time
+	if _, ok := ctx.Deadline(); !ok && c.callTimeout > 0 {
+		if coalesce {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, start.Add(c.callTimeout))
+			defer cancel()
+		} else {
+			callDL = start.Add(c.callTimeout)
+		}
+	}
 	var body []byte
 	var err error
 	var attempts int
@@ -351,10 +361,10 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 	} else if cerr := ctx.Err(); cerr != nil {
 		// Checked before coalescing, whose shared call does not inherit this caller's cancellation.
 		err = qcerr.Context(action, cerr, false)
-	} else if readOnly && c.flights != nil {
+	} else if coalesce {
 		key := flightKey(c.signer.Credentials.AccessKeyID, callclass.From(ctx).String(), post, p)
 		r := c.flights.do(ctx, key, func(fctx context.Context) ([]byte, int, error) {
-			return c.send(fctx, action, p, post, true, into, signed)
+			return c.send(fctx, action, p, post, true, into, signed, time.Time{})
 		})
 		body, attempts, err = r.body, r.attempts, r.err
 		shared = r.shared
@@ -362,7 +372,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 			err = qcerr.Context(action, ctx.Err(), true)
 		}
 	} else {
-		body, attempts, err = c.send(ctx, action, p, post, readOnly, into, signed)
+		body, attempts, err = c.send(ctx, action, p, post, readOnly, into, signed, callDL)
 	}
 	c.obs.ObserveCall(action, callclass.From(ctx), shared)
 	c.logCall(ctx, action, post, time.Since(start), attempts, err)
@@ -371,8 +381,9 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 
 // send makes the attempts of one call under the retry policy and the quota budget. It returns the
 // body or the error of the last attempt, and the number of attempts made. A non-empty presigned is
-// p already signed, for the first attempt; every other attempt signs p again.
-func (c *Client) send(ctx context.Context, action string, p map[string]string, post, readOnly bool, into *answerInto, presigned string) ([]byte, int, error) {
+// p already signed, for the first attempt; every other attempt signs p again. A non-zero callDL is
+// the call's default deadline (see call), kept as ctx's deadline would be.
+func (c *Client) send(ctx context.Context, action string, p map[string]string, post, readOnly bool, into *answerInto, presigned string, callDL time.Time) ([]byte, int, error) {
 	class := callclass.From(ctx)
 	resigned := false
 	var last error
@@ -380,6 +391,9 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 		if err := ctx.Err(); err != nil {
 			// Checked before the budget: an attempt that will not be sent spends nothing.
 			return nil, n - 1, qcerr.Context(action, err, false)
+		}
+		if !callDL.IsZero() && !time.Now().Before(callDL) {
+			return nil, n - 1, qcerr.Context(action, context.DeadlineExceeded, false)
 		}
 		if ok, retryAfter := c.budget.Take(class); !ok {
 			c.obs.ObserveRefusal(action, class)
@@ -393,7 +407,7 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 		if n == 1 {
 			signed = presigned
 		}
-		body, o, err := c.attempt(withAction(ctx, action), action, p, post, readOnly, into, signed)
+		body, o, err := c.attempt(withAction(ctx, action), action, p, post, readOnly, into, signed, callDL)
 		c.observeAttempt(action, class, n, o, time.Since(start))
 		if err == nil {
 			return body, n, nil
@@ -414,15 +428,15 @@ func (c *Client) send(ctx context.Context, action string, p map[string]string, p
 		case Backoff:
 			delay = c.backoff(n)
 		}
-		if !wait(ctx, delay) {
+		if !wait(ctx, delay, callDL) {
 			return nil, n, err
 		}
 	}
 }
 
 // attempt signs (unless signed is already params signed) and sends one request and checks the
-// answer.
-func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post, readOnly bool, into *answerInto, signed string) (_ []byte, o outcome, _ error) {
+// answer. A non-zero callDL is the call's default deadline (see call).
+func (c *Client) attempt(ctx context.Context, action string, params map[string]string, post, readOnly bool, into *answerInto, signed string, callDL time.Time) (_ []byte, o outcome, _ error) {
 	method := http.MethodGet
 	if post {
 		method = http.MethodPost
@@ -437,10 +451,16 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 		}
 	}
 
+	// The attempt ends at the earliest of ctx's deadline, the call's default deadline and the
+	// Client's Timeout; the cause tells failure which one it was.
 	actx := ctx
-	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > c.timeout {
+	limit, cause := time.Now().Add(c.timeout), errAttemptTimeout
+	if !callDL.IsZero() && callDL.Before(limit) {
+		limit, cause = callDL, errCallDeadline
+	}
+	if dl, ok := ctx.Deadline(); !ok || dl.After(limit) {
 		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, c.timeout)
+		actx, cancel = context.WithDeadlineCause(ctx, limit, cause)
 		defer cancel()
 	}
 	// wrote turns true as soon as any part of the request may have been handed to the connection;
@@ -490,7 +510,7 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 		}
 		return nil, sent, qcerr.Transport(action, fmt.Sprintf("upstream answered with content type %q, not JSON", clip(ct)), true)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	body, err := readBody(resp.Body, resp.ContentLength)
 	if err != nil {
 		return c.failure(ctx, actx, action, err, true, signed)
 	}
@@ -498,6 +518,32 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 		return nil, sent, qcerr.Transport(action, fmt.Sprintf("upstream answer is larger than the %d MiB limit", MaxResponseBytes>>20), true)
 	}
 	return c.checkAnswer(action, body, readOnly, into)
+}
+
+// readBody reads an answer whose length is n (-1: unknown) up to MaxResponseBytes+1 bytes (more
+// means too large). A known length is read into a buffer of that size at once, instead of one grown
+// by copying, and then to its end, so the connection is reused; a body that ends early is
+// io.ErrUnexpectedEOF.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n < 0 || n > MaxResponseBytes {
+		return io.ReadAll(io.LimitReader(r, MaxResponseBytes+1))
+	}
+	buf := make([]byte, n+1)
+	if _, err := io.ReadFull(r, buf[:n]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if m, err := r.Read(buf[n:]); m > 0 || err != io.EOF {
+		if err == nil || err == io.EOF {
+			// More than the announced length (net/http does not let this happen): read as before.
+			rest, err := io.ReadAll(io.LimitReader(r, MaxResponseBytes-n))
+			return append(buf[:n+int64(m)], rest...), err
+		}
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // checkURL refuses a GET call whose signed URL would be longer than MaxURLBytes. It returns the
@@ -661,11 +707,20 @@ func messageText(raw json.RawMessage) string {
 	return string(raw)
 }
 
+// Causes of the end of an attempt's context (see attempt).
+var (
+	errAttemptTimeout = errors.New("the attempt's timeout passed")
+	errCallDeadline   = errors.New("the call's default deadline passed")
+)
+
 // failure maps an error from sending the request or reading the answer. ctx is the call's context,
-// actx the attempt's (which may carry the Client's own Timeout).
+// actx the attempt's (which may carry the Client's own Timeout or the call's default deadline).
 func (c *Client) failure(ctx, actx context.Context, action string, err error, wrote bool, signed string) ([]byte, outcome, error) {
 	if ctx.Err() != nil {
 		return nil, outcome{kind: outcomeContext, wrote: wrote}, qcerr.Context(action, ctx.Err(), wrote)
+	}
+	if context.Cause(actx) == errCallDeadline {
+		return nil, outcome{kind: outcomeContext, wrote: wrote}, qcerr.Context(action, context.DeadlineExceeded, wrote)
 	}
 	o := outcome{kind: outcomeTransport, wrote: wrote}
 	if actx.Err() != nil {
@@ -718,7 +773,9 @@ func httpStatus(resp *http.Response) string {
 // another's upstream request or was refused by the budget at once.
 func (c *Client) logCall(ctx context.Context, action string, post bool, d time.Duration, attempts int, err error) {
 	if err == nil {
-		c.log.DebugContext(ctx, "qingcloud call", "action", action, "post", post, "duration", d, "attempts", attempts)
+		if c.log.Enabled(ctx, slog.LevelDebug) { // before boxing the values
+			c.log.DebugContext(ctx, "qingcloud call", "action", action, "post", post, "duration", d, "attempts", attempts)
+		}
 		return
 	}
 	attrs := []any{"action", action, "post", post, "duration", d, "attempts", attempts, "code", status.Code(err).String(), "error", status.Convert(err).Message()}

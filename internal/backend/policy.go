@@ -182,10 +182,13 @@ func (c *Client) backoff(n int) time.Duration {
 	return half + rand.N(step-half+1)
 }
 
-// wait sleeps d unless the call's deadline would pass first (or leave too little for an attempt)
-// or ctx ends; it reports whether the retry should go ahead.
-func wait(ctx context.Context, d time.Duration) bool {
+// wait sleeps d unless the call's deadline (ctx's, or callDL when not zero) would pass first (or
+// leave too little for an attempt) or ctx ends; it reports whether the retry should go ahead.
+func wait(ctx context.Context, d time.Duration, callDL time.Time) bool {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl)-d < minAttemptTime {
+		return false
+	}
+	if !callDL.IsZero() && time.Until(callDL)-d < minAttemptTime {
 		return false
 	}
 	if d <= 0 {

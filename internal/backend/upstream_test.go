@@ -325,6 +325,28 @@ func testRetriesStayInsideTheDeadline(t *testing.T) {
 	if n := f.seen.Load(); n < 3 || n > 12 {
 		t.Errorf("%d attempts in 500 ms with 40..200 ms backoff", n)
 	}
+
+	// The same inside the default deadline of a call that brings none, without coalescing (the
+	// deadline is then no context of its own).
+	f.seen.Store(0)
+	c = newClient(t, endpoint, mem, func(cfg *backend.Config) {
+		cfg.MaxAttempts = 1000
+		cfg.RetryBaseDelay = 40 * time.Millisecond
+		cfg.RetryMaxDelay = 200 * time.Millisecond
+		cfg.DefaultTimeout = 500 * time.Millisecond
+		cfg.DisableCoalescing = true
+	})
+	start := time.Now()
+	_, err = c.Call(context.Background(), "DescribeInstances", nil, false)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("returned %v after the default deadline", d-500*time.Millisecond)
+	}
+	if got, _ := qcerr.RetCode(err); got != 5100 || status.Code(err) != codes.Unavailable {
+		t.Errorf("default deadline: got %v, want the 5100 answer", err)
+	}
+	if n := f.seen.Load(); n < 3 || n > 12 {
+		t.Errorf("default deadline: %d attempts in 500 ms with 40..200 ms backoff", n)
+	}
 }
 
 func TestDefaultTimeout(t *testing.T) { synctest.Test(t, testDefaultTimeout) }
@@ -345,6 +367,23 @@ func testDefaultTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < 90*time.Millisecond || d > 400*time.Millisecond {
 		t.Errorf("took %v, want about the 100 ms default deadline", d)
+	}
+	// The same without coalescing, and for a mutation (never coalesced): the default deadline is
+	// then no context of its own but the end of the attempt's, and still ends the call with
+	// DEADLINE_EXCEEDED, not as an attempt timeout.
+	uncoalesced := newClient(t, endpoint, mem, func(cfg *backend.Config) {
+		cfg.DefaultTimeout = 100 * time.Millisecond
+		cfg.DisableCoalescing = true
+	})
+	for _, action := range []string{"DescribeInstances", "RunInstances"} {
+		start := time.Now()
+		_, err := uncoalesced.Call(context.Background(), action, nil, false)
+		if code, ei := info(t, err); code != codes.DeadlineExceeded || ei.GetReason() != "DEADLINE_EXCEEDED" {
+			t.Errorf("%s without coalescing: got %v", action, err)
+		}
+		if d := time.Since(start); d != 100*time.Millisecond {
+			t.Errorf("%s without coalescing took %v, want the 100 ms default deadline", action, d)
+		}
 	}
 	// A caller's own deadline wins over the default.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
