@@ -55,18 +55,24 @@ func serviceDescs(methods []*api.Method, serve unaryFunc, serveStream streamFunc
 }
 
 func methodHandler(m *api.Method, serve unaryFunc) grpc.MethodHandler {
+	// Built once, not per call: the handler the interceptors call, and the info they get for the
+	// service every action is registered with (struct{}{}, the same for the in-process channel).
+	handler := func(ctx context.Context, r any) (any, error) {
+		return serve(ctx, m, r.(proto.Message))
+	}
+	info := &grpc.UnaryServerInfo{Server: struct{}{}, FullMethod: m.FullMethod}
 	return func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 		req := m.Input.New().Interface()
 		if err := dec(req); err != nil {
 			return nil, err
 		}
-		handler := func(ctx context.Context, r any) (any, error) {
-			return serve(ctx, m, r.(proto.Message))
-		}
 		if interceptor == nil {
 			return handler(ctx, req)
 		}
-		return interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: m.FullMethod}, handler)
+		if srv != info.Server {
+			return interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: m.FullMethod}, handler)
+		}
+		return interceptor(ctx, req, info, handler)
 	}
 }
 
