@@ -23,8 +23,7 @@ type account struct {
 
 	instances  map[string]*instance
 	joins      map[string]*routerJoin // vxnet id -> its join to a router
-	images     map[string]*image
-	tagLinks   map[string][]tagLink // tag id -> attached resources, in attach order
+	tagLinks   map[string][]tagLink   // tag id -> attached resources, in attach order
 	routers    map[string]*router
 	store      map[string]map[string]*stored // generic store: kind -> id -> item
 	defaultSGs map[string]string             // zone -> default security group id
@@ -40,7 +39,6 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		jobs:       make(map[string]*job),
 		instances:  make(map[string]*instance),
 		joins:      make(map[string]*routerJoin),
-		images:     make(map[string]*image),
 		tagLinks:   make(map[string][]tagLink),
 		routers:    make(map[string]*router),
 		store:      make(map[string]map[string]*stored),

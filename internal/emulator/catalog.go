@@ -183,6 +183,7 @@ func describeInstanceTypes(a *account, r *request) (result, *apiError) {
 // seed creates the per-account defaults: a default security group in every zone.
 func (a *account) seed(now time.Time) {
 	a.seedBasicNetwork()
+	a.seedImages()
 	for _, z := range zoneCatalog {
 		sg := a.addSecurityGroup(base{id: a.newID("sg"), name: "default security group", zone: z.id, created: now,
 			statusTime: now}, true)

@@ -30,7 +30,7 @@ var eipRow = kindRow{prefix: "eip", status: "available", valid: validEip, create
 }
 
 // eips returns the EIPs of the account by id.
-func (a *account) eips() map[string]*stored { return a.storeOf(storeKinds()["eip"]) }
+func (a *account) eips() map[string]*stored { return a.storeNamed("eip") }
 
 // eipMsg returns the item message of a stored EIP.
 func eipMsg(s *stored) *iaasv1.Eip { return s.msg.(*iaasv1.Eip) }

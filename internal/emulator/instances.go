@@ -191,7 +191,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	diskSize, err := r.integer("os_disk_size", img.size)
+	diskSize, err := r.integer("os_disk_size", int(imageMsg(img).GetSize()))
 	if err != nil {
 		return nil, err
 	}
@@ -350,9 +350,10 @@ func (a *account) renderInstance(r *request, v *instance, verbose bool) instance
 		AlarmStatus: "", Extra: extraOut{OsDiskSize: v.osDiskSize, CPUMax: v.cpu, MemMax: v.memory},
 		Tags: a.tagsOf(v.id), ZoneID: v.zone, Vxnets: []nicVxnetOut{},
 	}
-	if img := a.imageByID(v.imageID); img != nil {
-		out.Image = &imageRef{ImageID: img.id, ImageName: img.name, OsFamily: img.osFamily, Platform: img.platform,
-			ProcessorType: img.processor, Provider: img.provider, Size: img.size, DefaultUser: img.defaultUser}
+	if img := a.images()[v.imageID]; img != nil {
+		m := imageMsg(img)
+		out.Image = &imageRef{ImageID: img.id, ImageName: img.name, OsFamily: m.GetOsFamily(), Platform: m.GetPlatform(),
+			ProcessorType: m.GetProcessorType(), Provider: m.GetProvider(), Size: int(m.GetSize()), DefaultUser: m.GetDefaultUser()}
 	}
 	for i, n := range v.nics {
 		vx := a.vxnets()[n.vxnetID]

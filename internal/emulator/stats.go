@@ -179,9 +179,6 @@ func (a *account) counts() (map[string]int, map[string]int) {
 			}
 		}
 	}
-	for _, v := range a.images {
-		add("image", &v.base)
-	}
 	for _, v := range a.routers {
 		add("router", &v.base)
 	}

@@ -105,6 +105,8 @@ var kindRows = map[string]kindRow{
 	"s2_server":                {prefix: "s2"},
 	"nic":                      nicRow,
 	"eip":                      eipRow,
+	"volume":                   volumeRow,
+	"image":                    imageRow,
 	"notification_list":        {prefix: "nl"},
 	"access_key":               {prefix: "ak"},
 }

@@ -19,7 +19,6 @@ import (
 var validVolumeTypes = []int{0, 1, 2, 3, 4, 5, 6, 10, 100, 200}
 
 func init() {
-	kindRows["volume"] = volumeRow // here: its create hook reads the store's snapshots
 	register("AttachVolumes", attachVolumes)
 	register("DetachVolumes", detachVolumes)
 }
@@ -50,7 +49,7 @@ var volumeRow = kindRow{prefix: "vol", status: "available", valid: validVolume, 
 }
 
 // volumes returns the volumes of the account by id.
-func (a *account) volumes() map[string]*stored { return a.storeOf(storeKinds()["volume"]) }
+func (a *account) volumes() map[string]*stored { return a.storeNamed("volume") }
 
 // volMsg returns the item message of a stored volume.
 func volMsg(s *stored) *iaasv1.Volume { return s.msg.(*iaasv1.Volume) }
