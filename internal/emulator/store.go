@@ -126,14 +126,16 @@ var createVerbs = []string{"Create", "Add", "Upload", "Allocate", "Clone", "Asso
 
 // verbOps are the transitions of the lifecycle verbs on stored items with a status.
 var verbOps = map[string]op{
-	"Delete":  {transition: "deleting", to: "deleted"},
-	"Start":   {transition: "starting", to: "active"},
-	"Stop":    {transition: "stopping", to: "stopped"},
-	"Restart": {transition: "restarting", to: "active"},
-	"Resize":  {transition: "resizing"},
-	"Update":  {transition: "updating"},
-	"Release": {transition: "releasing", to: "released"},
-	"Change":  {label: "updating"}, // sets the fields the parameters name when the job ends
+	"Delete":   {transition: "deleting", to: "deleted"},
+	"Start":    {transition: "starting", to: "active"},
+	"Stop":     {transition: "stopping", to: "stopped"},
+	"Restart":  {transition: "restarting", to: "active"},
+	"Resize":   {transition: "resizing"},
+	"Update":   {transition: "updating"},
+	"Release":  {transition: "releasing", to: "released"},
+	"Change":   {label: "updating"}, // sets the fields the parameters name when the job ends
+	"PowerOff": {transition: "poweroffing", to: "poweroffed"},
+	"PowerOn":  {transition: "poweroning", to: "active"},
 }
 
 // participle is the past participle of a verb, for messages ("can not be stopped").
@@ -150,6 +152,11 @@ func participle(verb string) string {
 
 // verbOf returns the leading verb of an action name ("Delete" of "DeleteCaches").
 func verbOf(action string) string {
+	for _, v := range []string{"PowerOff", "PowerOn"} { // verbs of two words
+		if strings.HasPrefix(action, v) {
+			return v
+		}
+	}
 	for i := 1; i < len(action); i++ {
 		if action[i] >= 'A' && action[i] <= 'Z' {
 			return action[:i]
