@@ -22,9 +22,8 @@ type account struct {
 	jobOrder []*job
 
 	instances  map[string]*instance
-	joins      map[string]*routerJoin // vxnet id -> its join to a router
-	tagLinks   map[string][]tagLink   // tag id -> attached resources, in attach order
-	routers    map[string]*router
+	joins      map[string]*routerJoin        // vxnet id -> its join to a router
+	tagLinks   map[string][]tagLink          // tag id -> attached resources, in attach order
 	store      map[string]map[string]*stored // generic store: kind -> id -> item
 	defaultSGs map[string]string             // zone -> default security group id
 	ipSeq      int                           // private IPs handed out in vxnet-0
@@ -40,7 +39,6 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		instances:  make(map[string]*instance),
 		joins:      make(map[string]*routerJoin),
 		tagLinks:   make(map[string][]tagLink),
-		routers:    make(map[string]*router),
 		store:      make(map[string]map[string]*stored),
 		defaultSGs: make(map[string]string),
 	}

@@ -122,8 +122,8 @@ func (a *account) unlinkEip(e *stored) {
 	case "loadbalancer":
 		a.dropLBEip(res.GetResourceId(), e.id)
 	case "router":
-		if rt := a.routers[res.GetResourceId()]; rt != nil && rt.eipID == e.id {
-			rt.eipID = ""
+		if rt := a.routers()[res.GetResourceId()]; rt != nil && routerMsg(rt).GetEip().GetEipId() == e.id {
+			routerMsg(rt).Eip = nil
 		}
 	}
 	a.linkEip(e, "", "", "")

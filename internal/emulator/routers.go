@@ -10,179 +10,114 @@ import (
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
-// router statuses: pending, active, poweroffed, suspended, deleted, ceased.
-type router struct {
-	base
-	routerType int
-	vpcNetwork string
-	privateIP  string
-	sgID       string
-	eipID      string
-	applied    bool
-}
-
-func rtBase(v *router) *base { return &v.base }
-
-type routerVxnetRef struct {
-	VxnetID   string `json:"vxnet_id"`
-	VxnetName string `json:"vxnet_name"`
-	VxnetType int    `json:"vxnet_type"`
-}
-
-type routerOut struct {
-	RouterID         string           `json:"router_id"`
-	RouterName       string           `json:"router_name"`
-	Description      string           `json:"description"`
-	RouterType       int              `json:"router_type"`
-	PrivateIP        string           `json:"private_ip"`
-	VpcNetwork       string           `json:"vpc_network"`
-	Mode             int              `json:"mode"`
-	IsApplied        int              `json:"is_applied"`
-	Status           string           `json:"status"`
-	TransitionStatus string           `json:"transition_status"`
-	SecurityGroupID  string           `json:"security_group_id"`
-	EIP              eipRef           `json:"eip"`
-	Vxnets           []routerVxnetRef `json:"vxnets"`
-	CreateTime       jtime            `json:"create_time"`
-	StatusTime       jtime            `json:"status_time"`
-	Tags             []tagOut         `json:"tags"`
-}
+// Routers are a kind of the generic store: CreateRouters, DescribeRouters, DeleteRouters,
+// UpdateRouters, PowerOffRouters, PowerOnRouters and ModifyRouterAttributes are answered there, with
+// the hooks of routerRow. This file keeps their relations: managed vxnets join and leave a router
+// (a routerJoin each), and a router holds an EIP and a security group. Router statuses: pending,
+// active, poweroffed, suspended, deleted, ceased.
 
 func init() {
-	register("CreateRouters", createRouters)
-	register("DescribeRouters", describeRouters)
-	register("DeleteRouters", deleteRouters)
-	register("UpdateRouters", updateRouters)
-	register("PowerOffRouters", powerOffRouters)
-	register("PowerOnRouters", powerOnRouters)
 	register("JoinRouter", joinRouter)
 	register("LeaveRouter", leaveRouter)
-	register("ModifyRouterAttributes", modifyRouterAttributes)
 	register("DescribeRouterVxnets", describeRouterVxnets)
 }
 
-func createRouters(a *account, r *request) (result, *apiError) {
-	typ, err := r.integer("router_type", 1)
-	if err != nil {
-		return nil, err
-	}
-	if typ < 0 || typ > 3 {
-		return nil, errInvalid("parameter [router_type] should be between 0 and 3, got [%d]", typ)
-	}
-	vpc := strings.TrimSpace(r.str("vpc_network"))
-	if vpc == "" {
-		vpc = "192.168.0.0/16"
-	}
-	if _, _, _, err := defaultIPs(vpc); err != nil {
-		return nil, errInvalid("%v", err)
-	}
-	count, err := r.count()
-	if err != nil {
-		return nil, err
-	}
-	sgID := a.defaultSGs[a.createZone(r)]
-	if id := strings.TrimSpace(r.str("security_group")); id != "" {
-		sg, err := a.findSecurityGroup(r, id)
-		if err != nil {
-			return nil, err
+// routerRow is the generic store's row of routers.
+var routerRow = kindRow{prefix: "rtr",
+	valid: func(r *request) *apiError {
+		if t, err := r.integer("router_type", 1); err != nil || t < 0 || t > 3 {
+			return errInvalid("parameter [router_type] should be between 0 and 3, got [%s]", clip(r.str("router_type")))
 		}
-		sgID = sg.id
-	}
-	j := a.newJob(r, nil)
-	out := make([]string, count)
-	for i := range out {
+		if vpc := strings.TrimSpace(r.str("vpc_network")); vpc != "" {
+			if _, _, _, err := defaultIPs(vpc); err != nil {
+				return errInvalid("%v", err)
+			}
+		}
+		return nil
+	},
+	create: func(a *account, r *request, s *stored, _ int, _ result) *apiError {
+		m := routerMsg(s)
+		if !r.has("router_type") {
+			m.RouterType = proto.Int32(1)
+		}
+		if m.GetVpcNetwork() == "" {
+			m.VpcNetwork = proto.String("192.168.0.0/16")
+		}
+		if m.GetSecurityGroupId() == "" {
+			m.SecurityGroupId = proto.String(a.defaultSGs[s.zone])
+		}
 		a.ipSeq++
-		rt := &router{base: a.newBase(r, "router", "rtr", r.str("router_name"), "pending"), routerType: typ,
-			vpcNetwork: vpc, sgID: sgID, applied: true,
-			privateIP: fmt.Sprintf("10.70.%d.%d", (a.ipSeq/250)%256, a.ipSeq%250+2)}
-		a.routers[rt.id] = rt
-		out[i] = rt.id
-		a.begin(&rt.base, j, i, count, op{transition: "creating", to: "active", failTo: "ceased"}, remover(a, a.routers, rt.id))
-	}
-	j.resourceIDs = out
-	return result{"routers": out, "job_id": j.id}, nil
+		m.PrivateIp = proto.String(fmt.Sprintf("10.70.%d.%d", (a.ipSeq/250)%256, a.ipSeq%250+2))
+		m.IsApplied, m.Mode = proto.Int32(1), proto.Int32(0)
+		return nil
+	},
+	deletable: func(a *account, s *stored) *apiError {
+		if vs := a.routerVxnets(s.id); len(vs) > 0 {
+			return errDenied("router [%s] still has vxnet [%s], can not be deleted", s.id, vs[0].id)
+		}
+		return nil
+	},
+	filter: func(a *account, r *request, s *stored) bool {
+		vx := strings.TrimSpace(r.str("vxnet"))
+		return vx == "" || a.joins[vx] != nil && a.joins[vx].msg.GetRouterId() == s.id
+	},
+	describe: func(a *account, r *request, s *stored, out map[string]any) {
+		eip := map[string]any{"eip_id": "", "eip_addr": ""}
+		if e := a.storeNamed("eip")[routerMsg(s).GetEip().GetEipId()]; e != nil {
+			eip = map[string]any{"eip_id": e.id, "eip_addr": eipMsg(e).GetEipAddr(), "bandwidth": eipMsg(e).GetBandwidth()}
+		}
+		vxnets := []any{}
+		for _, x := range a.routerVxnets(s.id) {
+			vxnets = append(vxnets, map[string]any{"vxnet_id": x.id, "vxnet_name": x.name, "vxnet_type": vxnetMsg(x).GetVxnetType()})
+		}
+		out["eip"], out["vxnets"] = eip, vxnets
+	},
+	verbs: map[string]verbRule{
+		"Delete": {from: []string{"active", "poweroffed"}, done: func(a *account, r *request, s *stored) {
+			if e := a.storeNamed("eip")[routerMsg(s).GetEip().GetEipId()]; e != nil {
+				a.unlinkEip(e)
+				e.status = "available"
+			}
+		}},
+		"Update":   {from: []string{"active"}, done: func(a *account, r *request, s *stored) { routerMsg(s).IsApplied = proto.Int32(1) }},
+		"PowerOff": {from: []string{"active"}, past: "powered off"},
+		"PowerOn":  {from: []string{"poweroffed"}, past: "powered on"},
+		"Modify": {check: func(a *account, r *request, s *stored) *apiError {
+			if e := a.storeNamed("eip")[strings.TrimSpace(r.str("eip"))]; e != nil && eipMsg(e).GetResource().GetResourceId() != s.id {
+				return e.need("associated", "available")
+			}
+			return nil
+		}, done: func(a *account, r *request, s *stored) {
+			m := routerMsg(s)
+			m.DynIpStart, m.DynIpEnd = nil, nil // a vxnet's, not the router's
+			if strings.TrimSpace(r.str("security_group")) != "" {
+				m.IsApplied = proto.Int32(0)
+			}
+			e := a.storeNamed("eip")[strings.TrimSpace(r.str("eip"))]
+			if e == nil || eipMsg(e).GetResource().GetResourceId() == s.id {
+				return
+			}
+			if old := a.storeNamed("eip")[m.GetEip().GetEipId()]; old != nil {
+				a.unlinkEip(old)
+				old.status = "available"
+			}
+			a.linkEip(e, "router", s.id, s.name)
+			e.status, e.statusTime = "associated", r.now
+			m.Eip, m.IsApplied = &iaasv1.Eip{EipId: proto.String(e.id)}, proto.Int32(0)
+		}},
+	},
 }
+
+// routers returns the routers of the account by id.
+func (a *account) routers() map[string]*stored { return a.storeNamed("router") }
+
+// routerMsg returns the item message of a stored router.
+func routerMsg(s *stored) *iaasv1.Router { return s.msg.(*iaasv1.Router) }
 
 // routerVxnets returns the vxnets joined to router id, newest first.
 func (a *account) routerVxnets(id string) []*stored {
 	return filterSorted(a.vxnets(), storedBase, func(v *stored) bool {
 		return a.joins[v.id] != nil && a.joins[v.id].msg.GetRouterId() == id
-	})
-}
-
-func describeRouters(a *account, r *request) (result, *apiError) {
-	if _, err := r.flag("verbose"); err != nil {
-		return nil, err
-	}
-	keep := a.describeFilter(r, "routers")
-	vx := strings.TrimSpace(r.str("vxnet"))
-	items := filterSorted(a.routers, rtBase, func(v *router) bool {
-		if !keep(&v.base) {
-			return false
-		}
-		if vx != "" {
-			return a.joins[vx] != nil && a.joins[vx].msg.GetRouterId() == v.id
-		}
-		return true
-	})
-	return describeResult(r, "router_set", items, func(v *router) routerOut {
-		out := routerOut{RouterID: v.id, RouterName: v.name, Description: v.description, RouterType: v.routerType,
-			PrivateIP: v.privateIP, VpcNetwork: v.vpcNetwork, IsApplied: b2i(v.applied), Status: v.status,
-			TransitionStatus: v.transition, SecurityGroupID: v.sgID, CreateTime: jtime(v.created),
-			StatusTime: jtime(v.statusTime), Tags: a.tagsOf(v.id), Vxnets: []routerVxnetRef{}}
-		if e := a.eips()[v.eipID]; e != nil {
-			bw := int(eipMsg(e).GetBandwidth())
-			out.EIP = eipRef{EipID: e.id, EipAddr: eipMsg(e).GetEipAddr(), Bandwidth: &bw}
-		}
-		for _, x := range a.routerVxnets(v.id) {
-			out.Vxnets = append(out.Vxnets, routerVxnetRef{VxnetID: x.id, VxnetName: x.name, VxnetType: int(vxnetMsg(x).GetVxnetType())})
-		}
-		return out
-	})
-}
-
-// routerAction is the common shape of the routers.N actions with a job.
-func routerAction(a *account, r *request, verb string, allowed []string, check func(*router) *apiError,
-	o func(*router) op) (result, *apiError) {
-	return jobOnEach(a, r, "routers", a.routers, rtBase, verb, allowed, check, o)
-}
-
-func deleteRouters(a *account, r *request) (result, *apiError) {
-	res, err := routerAction(a, r, "deleted", []string{"active", "poweroffed"}, func(rt *router) *apiError {
-		if vs := a.routerVxnets(rt.id); len(vs) > 0 {
-			return errDenied("router [%s] still has vxnet [%s], can not be deleted", rt.id, vs[0].id)
-		}
-		return nil
-	}, func(rt *router) op {
-		return op{transition: "deleting", to: "deleted", ok: func() {
-			if e := a.eips()[rt.eipID]; e != nil {
-				a.unlinkEip(e)
-				e.status = "available"
-			}
-		}}
-	})
-	if err != nil {
-		return nil, err
-	}
-	res["routers"] = r.list("routers")
-	return res, nil
-}
-
-func updateRouters(a *account, r *request) (result, *apiError) {
-	return routerAction(a, r, "updated", []string{"active"}, nil, func(rt *router) op {
-		return op{transition: "updating", ok: func() { rt.applied = true }}
-	})
-}
-
-func powerOffRouters(a *account, r *request) (result, *apiError) {
-	return routerAction(a, r, "powered off", []string{"active"}, nil, func(*router) op {
-		return op{transition: "poweroffing", to: "poweroffed"}
-	})
-}
-
-func powerOnRouters(a *account, r *request) (result, *apiError) {
-	return routerAction(a, r, "powered on", []string{"poweroffed"}, nil, func(*router) op {
-		return op{transition: "poweroning", to: "active"}
 	})
 }
 
@@ -222,7 +157,7 @@ func joinRouter(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := lookupOne(r, a.routers, rid, rtBase)
+	rt, err := lookupOne(r, a.routers(), rid, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +181,7 @@ func joinRouter(a *account, r *request) (result, *apiError) {
 		DynIpStart: proto.String(start), DynIpEnd: proto.String(end), Features: proto.Int32(int32(features)),
 		CreateTime: timestamppb.New(r.now)}}
 	a.begin(&rt.base, j, 0, 1, op{transition: "updating", undo: func() { delete(a.joins, v.id) }},
-		remover(a, a.routers, rt.id))
+		remover(a, a.routers(), rt.id))
 	return result{"vxnet_id": v.id, "router_id": rt.id, "job_id": j.id}, nil
 }
 
@@ -263,7 +198,7 @@ func leaveRouter(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := lookupOne(r, a.routers, rid, rtBase)
+	rt, err := lookupOne(r, a.routers(), rid, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -283,52 +218,8 @@ func leaveRouter(a *account, r *request) (result, *apiError) {
 		for _, v := range vxs {
 			delete(a.joins, v.id)
 		}
-	}}, remover(a, a.routers, rt.id))
+	}}, remover(a, a.routers(), rt.id))
 	return result{"vxnets": vids, "router_id": rt.id, "job_id": j.id}, nil
-}
-
-func modifyRouterAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("router")
-	if err != nil {
-		return nil, err
-	}
-	rt, err := lookupOne(r, a.routers, id, rtBase)
-	if err != nil {
-		return nil, err
-	}
-	if err := rt.alive(); err != nil {
-		return nil, err
-	}
-	if _, err := r.integer("features", 0); err != nil {
-		return nil, err
-	}
-	if sid := strings.TrimSpace(r.str("security_group")); sid != "" {
-		sg, err := a.findSecurityGroup(r, sid)
-		if err != nil {
-			return nil, err
-		}
-		rt.sgID, rt.applied = sg.id, false
-	}
-	if eid := strings.TrimSpace(r.str("eip")); eid != "" {
-		e, err := lookupOne(r, a.eips(), eid, storedBase)
-		if err != nil {
-			return nil, err
-		}
-		if eipMsg(e).GetResource().GetResourceId() != rt.id {
-			if err := e.need("associated", "available"); err != nil {
-				return nil, err
-			}
-			if old := a.eips()[rt.eipID]; old != nil {
-				a.unlinkEip(old)
-				old.status = "available"
-			}
-			a.linkEip(e, "router", rt.id, rt.name)
-			e.status, e.statusTime = "associated", r.now
-			rt.eipID, rt.applied = e.id, false
-		}
-	}
-	rt.modify(r, "router_name")
-	return result{}, nil
 }
 
 func describeRouterVxnets(a *account, r *request) (result, *apiError) {
@@ -339,7 +230,7 @@ func describeRouterVxnets(a *account, r *request) (result, *apiError) {
 	if _, err := r.flag("verbose"); err != nil {
 		return nil, err
 	}
-	rt, err := lookupOne(r, a.routers, id, rtBase)
+	rt, err := lookupOne(r, a.routers(), id, storedBase)
 	if err != nil {
 		return nil, err
 	}

@@ -137,8 +137,8 @@ func (a *account) sgInUse(id string) bool {
 			return true
 		}
 	}
-	for _, rt := range a.routers {
-		if rt.sgID == id && !terminal(rt.status) {
+	for _, rt := range a.routers() {
+		if routerMsg(rt).GetSecurityGroupId() == id && !terminal(rt.status) {
 			return true
 		}
 	}

@@ -179,9 +179,6 @@ func (a *account) counts() (map[string]int, map[string]int) {
 			}
 		}
 	}
-	for _, v := range a.routers {
-		add("router", &v.base)
-	}
 	jobs := map[string]int{}
 	for _, j := range a.jobOrder {
 		st, _ := j.status(t)

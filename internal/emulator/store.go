@@ -88,6 +88,7 @@ var kindRows = map[string]kindRow{
 	"security_group":           securityGroupRow,
 	"security_group_rule":      sgRuleRow,
 	"vxnet":                    vxnetRow,
+	"router":                   routerRow,
 	"server_certificate":       {prefix: "sc"},
 	"loadbalancer_policy":      {prefix: "lbp"},
 	"loadbalancer_policy_rule": {prefix: "lbpr"},

@@ -97,10 +97,6 @@ func (a *account) taggable(r *request, typ, id string) *apiError {
 		if v := a.instances[id]; v != nil {
 			b = &v.base
 		}
-	case "router":
-		if v := a.routers[id]; v != nil {
-			b = &v.base
-		}
 	default:
 		k := storeKinds()[typ]
 		if k == nil {

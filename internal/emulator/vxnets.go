@@ -50,7 +50,7 @@ var vxnetRow = kindRow{prefix: "vxnet",
 		}
 		out["instance_ids"] = ids
 		if j := a.joins[s.id]; j != nil {
-			rt := a.routers[j.msg.GetRouterId()]
+			rt := a.routers()[j.msg.GetRouterId()]
 			out["router"] = map[string]any{"router_id": rt.id, "router_name": rt.name, "manager_ip": j.msg.GetManagerIp(),
 				"ip_network": j.msg.GetIpNetwork(), "dyn_ip_start": j.msg.GetDynIpStart(), "dyn_ip_end": j.msg.GetDynIpEnd(), "mode": 0}
 			out["vpc_router_id"], out["available_ip_count"] = rt.id, max(0, 252-len(ids))
