@@ -63,7 +63,7 @@ var routerRow = kindRow{prefix: "rtr",
 	},
 	describe: func(a *account, r *request, s *stored, out map[string]any) {
 		eip := map[string]any{"eip_id": "", "eip_addr": ""}
-		if e := a.storeNamed("eip")[routerMsg(s).GetEip().GetEipId()]; e != nil {
+		if e := a.eips()[routerMsg(s).GetEip().GetEipId()]; e != nil {
 			eip = map[string]any{"eip_id": e.id, "eip_addr": eipMsg(e).GetEipAddr(), "bandwidth": eipMsg(e).GetBandwidth()}
 		}
 		vxnets := []any{}
@@ -74,7 +74,7 @@ var routerRow = kindRow{prefix: "rtr",
 	},
 	verbs: map[string]verbRule{
 		"Delete": {from: []string{"active", "poweroffed"}, done: func(a *account, r *request, s *stored) {
-			if e := a.storeNamed("eip")[routerMsg(s).GetEip().GetEipId()]; e != nil {
+			if e := a.eips()[routerMsg(s).GetEip().GetEipId()]; e != nil {
 				a.unlinkEip(e)
 				e.status = "available"
 			}
@@ -83,7 +83,7 @@ var routerRow = kindRow{prefix: "rtr",
 		"PowerOff": {from: []string{"active"}, past: "powered off"},
 		"PowerOn":  {from: []string{"poweroffed"}, past: "powered on"},
 		"Modify": {check: func(a *account, r *request, s *stored) *apiError {
-			if e := a.storeNamed("eip")[strings.TrimSpace(r.str("eip"))]; e != nil && eipMsg(e).GetResource().GetResourceId() != s.id {
+			if e := a.eips()[strings.TrimSpace(r.str("eip"))]; e != nil && eipMsg(e).GetResource().GetResourceId() != s.id {
 				return e.need("associated", "available")
 			}
 			return nil
@@ -93,11 +93,11 @@ var routerRow = kindRow{prefix: "rtr",
 			if strings.TrimSpace(r.str("security_group")) != "" {
 				m.IsApplied = proto.Int32(0)
 			}
-			e := a.storeNamed("eip")[strings.TrimSpace(r.str("eip"))]
+			e := a.eips()[strings.TrimSpace(r.str("eip"))]
 			if e == nil || eipMsg(e).GetResource().GetResourceId() == s.id {
 				return
 			}
-			if old := a.storeNamed("eip")[m.GetEip().GetEipId()]; old != nil {
+			if old := a.eips()[m.GetEip().GetEipId()]; old != nil {
 				a.unlinkEip(old)
 				old.status = "available"
 			}
