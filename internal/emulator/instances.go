@@ -6,6 +6,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
 // instance statuses: pending, running, stopped, suspended, terminated, ceased.
@@ -34,67 +39,11 @@ type nic struct {
 
 func instBase(v *instance) *base { return &v.base }
 
-type imageRef struct {
-	ImageID       string `json:"image_id"`
-	ImageName     string `json:"image_name"`
-	OsFamily      string `json:"os_family"`
-	Platform      string `json:"platform"`
-	ProcessorType string `json:"processor_type"`
-	Provider      string `json:"provider"`
-	Size          int    `json:"size"`
-	DefaultUser   string `json:"default_user,omitempty"`
-}
-
-type nicVxnetOut struct {
-	NicID     string `json:"nic_id"`
-	VxnetID   string `json:"vxnet_id"`
-	VxnetName string `json:"vxnet_name"`
-	VxnetType int    `json:"vxnet_type"`
-	Role      int    `json:"role"`
-	PrivateIP string `json:"private_ip"`
-}
-
+// eipRef is the EIP a router answers.
 type eipRef struct {
 	EipID     string `json:"eip_id"`
 	EipAddr   string `json:"eip_addr"`
 	Bandwidth *int   `json:"bandwidth,omitempty"`
-}
-
-type sgRef struct {
-	SecurityGroupID   string `json:"security_group_id"`
-	SecurityGroupName string `json:"security_group_name"`
-	IsDefault         int    `json:"is_default"`
-}
-
-type extraOut struct {
-	OsDiskSize int `json:"os_disk_size"`
-	CPUMax     int `json:"cpu_max"`
-	MemMax     int `json:"mem_max"`
-}
-
-type instanceOut struct {
-	InstanceID       string        `json:"instance_id"`
-	InstanceName     string        `json:"instance_name"`
-	Description      string        `json:"description"`
-	InstanceType     string        `json:"instance_type"`
-	VcpusCurrent     int           `json:"vcpus_current"`
-	MemoryCurrent    int           `json:"memory_current"`
-	Status           string        `json:"status"`
-	TransitionStatus string        `json:"transition_status"`
-	CreateTime       jtime         `json:"create_time"`
-	StatusTime       jtime         `json:"status_time"`
-	Image            *imageRef     `json:"image"`
-	Vxnets           []nicVxnetOut `json:"vxnets"`
-	EIP              eipRef        `json:"eip"`
-	VolumeIDs        *[]string     `json:"volume_ids,omitempty"`
-	KeypairIDs       *[]string     `json:"keypair_ids,omitempty"`
-	SecurityGroup    *sgRef        `json:"security_group,omitempty"`
-	InstanceClass    int           `json:"instance_class"`
-	SubCode          int           `json:"sub_code"`
-	AlarmStatus      string        `json:"alarm_status"`
-	Extra            extraOut      `json:"extra"`
-	Tags             []tagOut      `json:"tags"`
-	ZoneID           string        `json:"zone_id"`
 }
 
 func init() {
@@ -339,48 +288,58 @@ func describeInstances(a *account, r *request) (result, *apiError) {
 		return keep(&v.base) && imageOK(v.imageID) && typeOK(v.instanceType) &&
 			(!hasClass || fmt.Sprint(v.instanceClass) == strings.TrimSpace(class))
 	})
-	return describeResult(r, "instance_set", items, func(v *instance) instanceOut { return a.renderInstance(r, v, verbose) })
+	return describeResult(r, "instance_set", items, func(v *instance) map[string]any { return a.renderInstance(r, v, verbose) })
 }
 
-func (a *account) renderInstance(r *request, v *instance, verbose bool) instanceOut {
-	out := instanceOut{
-		InstanceID: v.id, InstanceName: v.name, Description: v.description, InstanceType: v.instanceType,
-		VcpusCurrent: v.cpu, MemoryCurrent: v.memory, Status: v.status, TransitionStatus: v.transition,
-		CreateTime: jtime(v.created), StatusTime: jtime(v.statusTime), InstanceClass: v.instanceClass,
-		AlarmStatus: "", Extra: extraOut{OsDiskSize: v.osDiskSize, CPUMax: v.cpu, MemMax: v.memory},
-		Tags: a.tagsOf(v.id), ZoneID: v.zone, Vxnets: []nicVxnetOut{},
-	}
+// renderInstance renders an instance as the generated iaasv1.Instance: its own fields, and what its
+// relations say (image, NICs, EIP, security group; volume and key pair ids when verbose).
+func (a *account) renderInstance(r *request, v *instance, verbose bool) map[string]any {
+	m := &iaasv1.Instance{InstanceId: proto.String(v.id), InstanceName: proto.String(v.name),
+		Description: proto.String(v.description), InstanceType: proto.String(v.instanceType),
+		VcpusCurrent: proto.Int32(int32(v.cpu)), MemoryCurrent: proto.Int64(int64(v.memory)), Status: proto.String(v.status),
+		TransitionStatus: proto.String(v.transition), CreateTime: timestamppb.New(v.created),
+		StatusTime: timestamppb.New(v.statusTime), InstanceClass: proto.Int32(int32(v.instanceClass)),
+		SubCode: proto.Int32(0), AlarmStatus: proto.String(""), ZoneId: proto.String(v.zone),
+		Extra: &iaasv1.Extra{OsDiskSize: proto.Int64(int64(v.osDiskSize)), CpuMax: proto.Int32(int32(v.cpu)),
+			MemMax: proto.Int32(int32(v.memory))},
+		Eip: &iaasv1.Eip{EipId: proto.String(""), EipAddr: proto.String("")}}
 	if img := a.images()[v.imageID]; img != nil {
-		m := imageMsg(img)
-		out.Image = &imageRef{ImageID: img.id, ImageName: img.name, OsFamily: m.GetOsFamily(), Platform: m.GetPlatform(),
-			ProcessorType: m.GetProcessorType(), Provider: m.GetProvider(), Size: int(m.GetSize()), DefaultUser: m.GetDefaultUser()}
+		im := imageMsg(img)
+		m.Image = &iaasv1.Image{ImageId: proto.String(img.id), ImageName: proto.String(img.name), OsFamily: im.OsFamily,
+			Platform: im.Platform, ProcessorType: im.ProcessorType, Provider: im.Provider, Size: im.Size, DefaultUser: im.DefaultUser}
 	}
 	for i, n := range v.nics {
-		vx := a.vxnets()[n.vxnetID]
-		no := nicVxnetOut{NicID: n.nicID, VxnetID: n.vxnetID, Role: 0}
-		if i == 0 {
-			no.Role = 1
-		}
-		if vx != nil {
-			no.VxnetName, no.VxnetType = vx.name, int(vxnetMsg(vx).GetVxnetType())
+		no := &iaasv1.NicVxnet{NicId: proto.String(n.nicID), VxnetId: proto.String(n.vxnetID), Role: proto.Int32(int32(b2i(i == 0))),
+			VxnetName: proto.String(""), VxnetType: proto.Int32(0), PrivateIp: proto.String("")}
+		if vx := a.vxnets()[n.vxnetID]; vx != nil {
+			no.VxnetName, no.VxnetType = proto.String(vx.name), vxnetMsg(vx).VxnetType
 		}
 		if v.status != "pending" && !r.now.Before(n.readyAt) {
-			no.PrivateIP = n.ip
+			no.PrivateIp = proto.String(n.ip)
 		}
-		out.Vxnets = append(out.Vxnets, no)
+		m.Vxnets = append(m.Vxnets, no)
 	}
 	if e := a.eips()[v.eipID]; e != nil {
-		bw := int(eipMsg(e).GetBandwidth())
-		out.EIP = eipRef{EipID: e.id, EipAddr: eipMsg(e).GetEipAddr(), Bandwidth: &bw}
+		m.Eip = &iaasv1.Eip{EipId: proto.String(e.id), EipAddr: eipMsg(e).EipAddr, Bandwidth: eipMsg(e).Bandwidth}
 	}
 	if sg := a.securityGroups()[v.sgID]; sg != nil {
-		out.SecurityGroup = &sgRef{SecurityGroupID: sg.id, SecurityGroupName: sg.name, IsDefault: int(sgMsg(sg).GetIsDefault())}
+		m.SecurityGroup = &iaasv1.SecurityGroup{SecurityGroupId: proto.String(sg.id),
+			SecurityGroupName: proto.String(sg.name), IsDefault: proto.Int32(sgMsg(sg).GetIsDefault())}
 	}
-	if verbose {
-		vols, kps := append([]string{}, v.volumeIDs...), append([]string{}, v.keypairIDs...)
-		out.VolumeIDs, out.KeypairIDs = &vols, &kps
+	out := render(m.ProtoReflect())
+	out["tags"], out["vxnets"], out["image"] = a.tagsOf(v.id), orEmpty(out["vxnets"]), out["image"] // null once the image is gone
+	if verbose {                                                                                    // lists as QingCloud sends them: [] when empty
+		out["volume_ids"], out["keypair_ids"] = append([]string{}, v.volumeIDs...), append([]string{}, v.keypairIDs...)
 	}
 	return out
+}
+
+// orEmpty is a rendered list, [] when absent.
+func orEmpty(v any) any {
+	if v == nil {
+		return []any{}
+	}
+	return v
 }
 
 func b2i(b bool) int {

@@ -220,7 +220,7 @@ func describeVxnetInstances(a *account, r *request) (result, *apiError) {
 			items = append(items, inst)
 		}
 	}
-	return describeResult(r, "instance_set", items, func(v *instance) instanceOut { return a.renderInstance(r, v, false) })
+	return describeResult(r, "instance_set", items, func(v *instance) map[string]any { return a.renderInstance(r, v, false) })
 }
 
 // ipInNetwork reports whether ip is a host address of network.
