@@ -267,7 +267,7 @@ func (a *account) releaseInstance(inst *instance) {
 		}
 	}
 	inst.keypairIDs = nil
-	a.freeNics(inst)
+	a.freeNics(inst, nil)
 	inst.nics = nil
 }
 

@@ -15,7 +15,8 @@ import (
 // RunInstances and JoinVxnet, are part of the instance. This file keeps their relation to instances:
 // AttachNics attaches available NICs to an instance of their zone (the instance lists them in its
 // vxnets, the NIC shows instance_id and turns in-use when the job ends), DetachNics reverses it, and
-// an in-use NIC can not be deleted. NIC statuses: available, in-use.
+// an in-use NIC can not be deleted; terminating the instance or LeaveVxnet frees it. NIC statuses:
+// available, in-use.
 
 func init() {
 	register("AttachNics", attachNics)
@@ -156,11 +157,11 @@ func detachNics(a *account, r *request) (result, *apiError) {
 	return result{"job_id": j.id}, nil
 }
 
-// freeNics makes the stored NICs of an instance that is terminated or failed to create available
-// again.
-func (a *account) freeNics(inst *instance) {
+// freeNics makes the stored NICs of an instance that it loses (terminated, failed to create, or
+// leaving their vxnet: those of which) available again; which nil is all of them.
+func (a *account) freeNics(inst *instance, which func(*nic) bool) {
 	for _, x := range inst.nics {
-		if n := a.nics()[x.nicID]; n != nil && nicMsg(n).GetInstanceId() == inst.id {
+		if n := a.nics()[x.nicID]; n != nil && nicMsg(n).GetInstanceId() == inst.id && (which == nil || which(x)) {
 			nicMsg(n).InstanceId = proto.String("")
 			n.status, n.statusTime = "available", inst.statusTime
 		}

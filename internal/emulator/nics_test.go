@@ -80,6 +80,17 @@ func TestNicAttachDetach(t *testing.T) {
 		t.Fatalf("instance still lists detached nic: %v", ids)
 	}
 
+	// LeaveVxnet takes the instance's NICs in that vxnet along: a stored one is available again.
+	vxu := strs(f.c.ok("CreateVxnets", "vxnet_type", "0")["vxnets"])[0]
+	n3 := f.c.ok("CreateNics", "vxnet", vxu)["nics"].([]any)[0].(map[string]any)["nic_id"].(string)
+	f.c.ok("AttachNics", "instance", inst, "nics.1", n3)
+	f.finish()
+	f.c.ok("LeaveVxnet", "vxnet", vxu, "instances.1", inst)
+	f.finish()
+	if d := nic(n3); d["instance_id"] != "" || d["status"] != "available" || slices.Contains(nicIDsOf(f.instance(inst)), n3) {
+		t.Fatalf("nic of a left vxnet %v", d)
+	}
+
 	f.c.ok("AttachNics", "instance", inst, "nics.1", n1, "nics.2", n2)
 	f.finish()
 	f.c.ok("TerminateInstances", "instances.1", inst)

@@ -196,6 +196,7 @@ func leaveVxnet(a *account, r *request) (result, *apiError) {
 	for i, inst := range insts {
 		inst := inst
 		a.begin(&inst.base, j, i, len(insts), op{label: "leaving vxnet", ok: func() {
+			a.freeNics(inst, func(x *nic) bool { return x.vxnetID == v.id })
 			inst.nics = slices.DeleteFunc(inst.nics, func(x *nic) bool { return x.vxnetID == v.id })
 		}}, remover(a, a.instances, inst.id))
 	}
