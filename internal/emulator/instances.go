@@ -39,13 +39,6 @@ type nic struct {
 
 func instBase(v *instance) *base { return &v.base }
 
-// eipRef is the EIP a router answers.
-type eipRef struct {
-	EipID     string `json:"eip_id"`
-	EipAddr   string `json:"eip_addr"`
-	Bandwidth *int   `json:"bandwidth,omitempty"`
-}
-
 func init() {
 	register("RunInstances", runInstances)
 	register("DescribeInstances", describeInstances)
@@ -327,8 +320,9 @@ func (a *account) renderInstance(r *request, v *instance, verbose bool) map[stri
 			SecurityGroupName: proto.String(sg.name), IsDefault: proto.Int32(sgMsg(sg).GetIsDefault())}
 	}
 	out := render(m.ProtoReflect())
-	out["tags"], out["vxnets"], out["image"] = a.tagsOf(v.id), orEmpty(out["vxnets"]), out["image"] // null once the image is gone
-	if verbose {                                                                                    // lists as QingCloud sends them: [] when empty
+	// Lists are [] when empty and the image null once it is gone, as QingCloud sends them.
+	out["tags"], out["vxnets"], out["image"] = a.tagsOf(v.id), orEmpty(out["vxnets"]), out["image"]
+	if verbose {
 		out["volume_ids"], out["keypair_ids"] = append([]string{}, v.volumeIDs...), append([]string{}, v.keypairIDs...)
 	}
 	return out
