@@ -141,6 +141,8 @@ type Client struct {
 	endpoint    url.URL // without query
 	endpointStr string  // endpoint.String()
 	endpointLen int     // len(endpointStr)
+	getURL      url.URL // endpointStr parsed, as http.NewRequest would: copied by every GET
+	host        string  // the Host of a request to the endpoint (http.NewRequest's)
 	path        string  // the path that is signed (as sent)
 	signer      signer.Signer
 	http        *http.Client
@@ -224,6 +226,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.endpointStr = c.endpoint.String()
 	c.endpointLen = len(c.endpointStr)
+	gu, err := url.Parse(c.endpointStr)
+	if err != nil {
+		return nil, fmt.Errorf("backend: Config.Endpoint %q: %v", u.Redacted(), unwrapURLError(err))
+	}
+	c.host = strings.TrimSuffix(gu.Host, ":") // net/http drops an empty port from the URL and the Host
+	gu.Host = c.host
+	c.getURL = *gu
 	if c.maxAttempts == 0 {
 		c.maxAttempts = DefaultMaxAttempts
 	}
@@ -598,13 +607,15 @@ func (c *Client) newRequest(ctx context.Context, method, signed string) (*http.R
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	} else {
-		// The signed query is already escaped (unreserved bytes, %XX, '=' and '&'): it is the raw
-		// query as sent, and parsing it again would give back the same string.
-		req, err = http.NewRequestWithContext(ctx, method, c.endpointStr, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.URL.RawQuery = signed
+		// The request http.NewRequestWithContext(ctx, GET, endpoint, nil) makes, without parsing the
+		// endpoint again for every call. The signed query is already escaped (unreserved bytes, %XX,
+		// '=' and '&'): it is the raw query as sent, and parsing it again would give back the same
+		// string.
+		u := new(url.URL)
+		*u = c.getURL
+		u.RawQuery = signed
+		req = (&http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: make(http.Header, 2), Host: c.host}).WithContext(ctx)
 		// net/http silently re-sends a body-less GET on a new connection when a reused connection
 		// closes after the request was written. QingCloud's GETs change things (RunInstances), so such
 		// a replay could apply an action twice. A body without GetBody makes the request non-replayable;

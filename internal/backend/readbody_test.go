@@ -94,3 +94,49 @@ func TestReadBodyReusesConnections(t *testing.T) {
 		t.Fatalf("%d connections for 5 calls, want 1", n)
 	}
 }
+
+// TestGetRequestAsNewRequest: the GET built from the endpoint parsed once is the request
+// http.NewRequestWithContext makes from the endpoint's text.
+func TestGetRequestAsNewRequest(t *testing.T) {
+	const signed = "access_key_id=AK&action=DescribeZones&signature=a%2Fb%3D&zone=pek3a"
+	for _, ep := range []string{
+		"https://api.qingcloud.com/iaas/",
+		"http://127.0.0.1:7780/iaas/",
+		"http://example.com:/iaas/",
+		"http://[::1]:8080/iaas/",
+		"http://[::1]/",
+		"https://api.example.com",
+		"http://h/a%2Fb/iaas/",
+		"http://h/a b/",
+	} {
+		c, err := New(Config{Endpoint: ep, Credentials: signer.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}})
+		if err != nil {
+			t.Fatalf("%s: %v", ep, err)
+		}
+		ctx := context.WithValue(context.Background(), struct{}{}, "v")
+		got, err := c.newRequest(ctx, http.MethodGet, signed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpointStr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.URL.RawQuery = signed
+		if got.URL.String() != want.URL.String() || *got.URL != *want.URL || got.Host != want.Host || got.Method != want.Method ||
+			got.Proto != want.Proto || got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor ||
+			got.URL.RequestURI() != want.URL.RequestURI() || got.Context() != ctx || got.ContentLength != 0 || got.GetBody != nil {
+			t.Errorf("%s: built %+v %q, net/http %+v %q", ep, *got.URL, got.Host, *want.URL, want.Host)
+		}
+		if got.Header.Get("Accept") != "application/json" || got.Header.Get("User-Agent") != DefaultUserAgent || len(got.Header) != 2 {
+			t.Errorf("%s: header %v", ep, got.Header)
+		}
+	}
+	// A URL built this way is a copy: the next request does not share it.
+	c, _ := New(Config{Endpoint: "http://h/iaas/", Credentials: signer.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}})
+	a, _ := c.newRequest(context.Background(), http.MethodGet, "a=1")
+	b, _ := c.newRequest(context.Background(), http.MethodGet, "b=2")
+	if a.URL == b.URL || a.URL.RawQuery != "a=1" || c.getURL.RawQuery != "" {
+		t.Error("GET requests share their URL")
+	}
+}
