@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,6 +169,9 @@ type scaleResult struct {
 	// 100ms of fan-out.
 	lateJobs, slowJobs int
 	excessMax          time.Duration
+	// profiled is the child server's memory when it wrote its profiles (grpc mode with
+	// WATCH_SCALE_PROFILE).
+	profiled *profiledMem
 }
 
 func (r scaleResult) String() string {
@@ -184,6 +189,9 @@ func (r scaleResult) String() string {
 	s += fmt.Sprintf("  server memory: RSS %s before the streams, peak %s (VmHWM %s)", mib(r.rssBefore), mib(r.rssPeak), mib(r.hwm))
 	if r.heapPeak > 0 {
 		s += fmt.Sprintf("; heap in use peak %.1f MiB; goroutines peak %d", float64(r.heapPeak)/(1<<20), r.goroutinesPeak)
+	}
+	if r.profiled != nil {
+		s += "\n  " + r.profiled.String()
 	}
 	s += fmt.Sprintf("\n  job end -> terminal event at every watcher: p50 %v, p99 %v, max %v (from RunInstances sent + %v; its round trip p50 %v, max %v)\n",
 		ms(r.delayP50), ms(r.delayP99), ms(r.delayMax), scalePending+scaleWorking, ms(r.endSpreadP50), ms(r.endSpreadMax))
@@ -414,6 +422,51 @@ type scaleServerReport struct {
 	Stats        watch.Stats  `json:"stats"`
 	DescribeJobs int64        `json:"describe_jobs"`
 	OpenPeak     int64        `json:"open_peak"` // the most WatchJobs streams served at once
+	// Profiled is the child's memory when it wrote its profiles (WATCH_SCALE_PROFILE), nil otherwise.
+	Profiled *profiledMem `json:"profiled,omitempty"`
+}
+
+// profiledMem is the child server's memory when every stream was open (after a GC), with
+// WATCH_SCALE_PROFILE set.
+type profiledMem struct {
+	Open       int64  `json:"open"`       // WatchJobs streams its handler held
+	Goroutines int    `json:"goroutines"` // runtime.NumGoroutine
+	HeapInuse  uint64 `json:"heap_inuse"` // runtime.MemStats, bytes
+	StackInuse uint64 `json:"stack_inuse"`
+	Sys        uint64 `json:"sys"`
+	RSS        int64  `json:"rss"` // VmRSS
+}
+
+func (m *profiledMem) String() string {
+	mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+	per := func(b uint64) string { return fmt.Sprintf("%.1f KiB", float64(b)/1024/float64(max(m.Open, 1))) }
+	return fmt.Sprintf("at the profile: %d streams open, %d goroutines (%.2f per stream); heap in use %s, stacks %s (%s per stream), Sys %s, RSS %s",
+		m.Open, m.Goroutines, float64(m.Goroutines)/float64(max(m.Open, 1)), mib(m.HeapInuse), mib(m.StackInuse), per(m.StackInuse), mib(m.Sys), mib(uint64(m.RSS)))
+}
+
+// writeProfiles writes the heap (after a GC) and goroutine profiles of this process to dir as
+// heap.pprof and goroutine.pprof, and returns its memory then.
+func writeProfiles(dir string, open int64) (*profiledMem, error) {
+	runtime.GC()
+	m := &profiledMem{Open: open, Goroutines: runtime.NumGoroutine()}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m.HeapInuse, m.StackInuse, m.Sys = ms.HeapInuse, ms.StackInuse, ms.Sys
+	m.RSS, _ = procStatus("self")
+	for _, name := range []string{"heap", "goroutine"} {
+		f, err := os.Create(filepath.Join(dir, name+".pprof"))
+		if err != nil {
+			return nil, err
+		}
+		err = pprof.Lookup(name).WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write the %s profile: %w", name, err)
+		}
+	}
+	return m, nil
 }
 
 // TestWatchScaleServer is the child process of the "grpc" mode: the facade with the Hub over an
@@ -422,6 +475,9 @@ type scaleServerReport struct {
 func TestWatchScaleServer(t *testing.T) {
 	if os.Getenv("WATCH_SCALE_SERVER") != "1" {
 		t.Skip("the child process of TestWatchScale (WATCH_SCALE=grpc)")
+	}
+	if os.Getenv("WATCH_SCALE_PROFILE") != "" {
+		runtime.MemProfileRate = 512 // the default (512 KiB) samples too few of the streams' small objects
 	}
 	emu := emulator.New(emulator.Options{JobPending: scalePending, JobWorking: scaleWorking, Quota: -1})
 	up := httptest.NewServer(emu)
@@ -446,9 +502,37 @@ func TestWatchScaleServer(t *testing.T) {
 	}
 	go func() { _ = srv.Serve(lis) }()
 	fmt.Printf("ADDR %s\n", lis.Addr())
+	// With WATCH_SCALE_PROFILE, the profiles are written once the handler holds every stream
+	// (WATCH_SCALE_STREAMS, inherited from the parent), before the first jobs end.
+	var profiled atomic.Pointer[profiledMem]
+	if dir := os.Getenv("WATCH_SCALE_PROFILE"); dir != "" {
+		want := int64(scaleStreams)
+		if v, err := strconv.Atoi(os.Getenv("WATCH_SCALE_STREAMS")); err == nil && v > 0 {
+			want = int64(v)
+		}
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for counted.streams.open.Load() < want {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+			m, err := writeProfiles(dir, counted.streams.open.Load())
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return
+			}
+			profiled.Store(m)
+		}()
+	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	b, _ := json.Marshal(scaleServerReport{Calls: plog.log(), Stats: hub.Stats(), DescribeJobs: emu.Stats().Requests["DescribeJobs"],
-		OpenPeak: counted.streams.peak.Load()})
+		OpenPeak: counted.streams.peak.Load(), Profiled: profiled.Load()})
 	fmt.Printf("REPORT %s\n", b)
 }
 
@@ -572,6 +656,7 @@ func runScaleGRPC(tb testing.TB, streams int) scaleResult {
 		}
 	}
 	r.stats, r.describeJobs, r.openPeak = rep.Stats, rep.DescribeJobs, int(rep.OpenPeak)
+	r.profiled = rep.Profiled
 	r.analyse(tb, ids, ends, endsBy, sl, rep.Calls)
 	return r
 }
