@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
 // account is the isolated state of one access key. Every field is guarded by mu.
@@ -21,12 +23,12 @@ type account struct {
 	jobs     map[string]*job
 	jobOrder []*job
 
-	instances  map[string]*instance
-	joins      map[string]*routerJoin        // vxnet id -> its join to a router
-	tagLinks   map[string][]tagLink          // tag id -> attached resources, in attach order
-	store      map[string]map[string]*stored // generic store: kind -> id -> item
-	defaultSGs map[string]string             // zone -> default security group id
-	ipSeq      int                           // private IPs handed out in vxnet-0
+	nicReady   map[*iaasv1.NicVxnet]time.Time // an instance NIC -> when its private IP shows
+	joins      map[string]*routerJoin         // vxnet id -> its join to a router
+	tagLinks   map[string][]tagLink           // tag id -> attached resources, in attach order
+	store      map[string]map[string]*stored  // generic store: kind -> id -> item
+	defaultSGs map[string]string              // zone -> default security group id
+	ipSeq      int                            // private IPs handed out in vxnet-0
 	eipSeq     int
 }
 
@@ -36,7 +38,7 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 		keyID:      keyID,
 		ids:        make(map[string]struct{}),
 		jobs:       make(map[string]*job),
-		instances:  make(map[string]*instance),
+		nicReady:   make(map[*iaasv1.NicVxnet]time.Time),
 		joins:      make(map[string]*routerJoin),
 		tagLinks:   make(map[string][]tagLink),
 		store:      make(map[string]map[string]*stored),

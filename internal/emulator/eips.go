@@ -83,7 +83,7 @@ func associateEip(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	inst, err := lookupOne(r, a.instances, iid, instBase)
+	inst, err := lookupOne(r, a.instances(), iid, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -93,12 +93,12 @@ func associateEip(a *account, r *request) (result, *apiError) {
 	if err := inst.need("associated with an eip", "running", "stopped"); err != nil {
 		return nil, err
 	}
-	if inst.eipID != "" {
-		return nil, errDenied("instance [%s] already has eip [%s]", inst.id, inst.eipID)
+	if id := instMsg(inst).GetEip().GetEipId(); id != "" {
+		return nil, errDenied("instance [%s] already has eip [%s]", inst.id, id)
 	}
 	j := a.newJob(r, []string{e.id, inst.id})
 	a.linkEip(e, "instance", inst.id, inst.name)
-	inst.eipID = e.id
+	instMsg(inst).Eip = &iaasv1.Eip{EipId: proto.String(e.id)}
 	a.begin(&e.base, j, 0, 1, op{transition: "associating", to: "associated", undo: func() {
 		a.unlinkEip(e)
 	}}, remover(a, a.eips(), e.id))
@@ -116,8 +116,8 @@ func (a *account) unlinkEip(e *stored) {
 	res := eipMsg(e).GetResource()
 	switch res.GetResourceType() {
 	case "instance":
-		if inst := a.instances[res.GetResourceId()]; inst != nil && inst.eipID == e.id {
-			inst.eipID = ""
+		if inst := a.instances()[res.GetResourceId()]; inst != nil && instMsg(inst).GetEip().GetEipId() == e.id {
+			instMsg(inst).Eip = nil
 		}
 	case "loadbalancer":
 		a.dropLBEip(res.GetResourceId(), e.id)

@@ -27,8 +27,8 @@ func init() {
 var imageRow = kindRow{prefix: "img", status: "available", create: createImage,
 	describe: func(a *account, r *request, s *stored, out map[string]any) {
 		ids := []string{}
-		for _, inst := range filterSorted(a.instances, instBase, func(i *instance) bool {
-			return i.imageID == s.id && r.inZone(i.zone) && !terminal(i.status)
+		for _, inst := range filterSorted(a.instances(), storedBase, func(i *stored) bool {
+			return instMsg(i).GetImage().GetImageId() == s.id && r.inZone(i.zone) && !terminal(i.status)
 		}) {
 			ids = append(ids, inst.id)
 		}
@@ -92,13 +92,13 @@ func createImage(a *account, r *request, s *stored, _ int, _ result) *apiError {
 			s.name = from.name
 		}
 	case "CaptureInstance":
-		inst := a.instances[param(r.str("instance"))]
-		from, size = a.images()[inst.imageID], int64(inst.osDiskSize)
+		inst := instMsg(a.instances()[param(r.str("instance"))])
+		from, size = a.images()[inst.GetImage().GetImageId()], inst.GetExtra().GetOsDiskSize()
 	case "CaptureInstanceFromSnapshot":
 		snap := a.snapshots()[param(r.str("snapshot"))]
 		size = snapshotMsg(snap).GetSize()
-		if inst := a.instances[snapshotMsg(snap).GetResource().GetResourceId()]; inst != nil {
-			from = a.images()[inst.imageID]
+		if inst := a.instances()[snapshotMsg(snap).GetResource().GetResourceId()]; inst != nil {
+			from = a.images()[instMsg(inst).GetImage().GetImageId()]
 		}
 	}
 	f := &iaasv1.Image{ProcessorType: proto.String("64bit"), Platform: proto.String("linux"),
@@ -135,7 +135,7 @@ func captureInstance(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	inst, err := lookupOne(r, a.instances, id, instBase)
+	inst, err := lookupOne(r, a.instances(), id, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +145,6 @@ func captureInstance(a *account, r *request) (result, *apiError) {
 	j := a.newJob(r, nil)
 	img := a.captureImage(r, j)
 	j.resourceIDs = []string{inst.id, img}
-	a.begin(&inst.base, j, 0, 1, op{label: "capturing"}, remover(a, a.instances, inst.id))
+	a.begin(&inst.base, j, 0, 1, op{label: "capturing"}, remover(a, a.instances(), inst.id))
 	return result{"image_id": img, "job_id": j.id}, nil
 }

@@ -10,34 +10,26 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
+
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
-// instance statuses: pending, running, stopped, suspended, terminated, ceased.
-type instance struct {
-	base
-	instanceType  string
-	cpu, memory   int
-	instanceClass int
-	osDiskSize    int
-	imageID       string
-	nics          []*nic
-	eipID         string
-	volumeIDs     []string
-	keypairIDs    []string
-	sgID          string
-}
+// An instance is an item of the store (a *stored whose msg is the generated iaasv1.Instance) that
+// the handlers below create and change: its size, image (image_id), NICs (vxnets: nic_id, vxnet_id,
+// private_ip), EIP (eip_id), volume_ids, keypair_ids and security group (security_group_id) are
+// fields of its item; what they say of the other resources is added when it is rendered.
+// Statuses: pending, running, stopped, suspended, terminated, ceased.
 
-// nic is an instance's interface in a vxnet; its private IP is shown once the instance is
-// running and the clock has passed readyAt.
-type nic struct {
-	vxnetID string
-	nicID   string
-	ip      string
-	readyAt time.Time
-}
+// instanceKind is the kind of the stored instances (modelled by the handlers, not storeKinds).
+var instanceKind = &storeKind{ResourceKind: api.ResourceKind{Name: "instance", IDParam: "instances",
+	SetField: "instance_set", IDField: "instance_id", HasStatus: true}, prefix: "i", status: "running"}
 
-func instBase(v *instance) *base { return &v.base }
+// instances returns the instances of the account by id.
+func (a *account) instances() map[string]*stored { return a.storeNamed("instance") }
+
+// instMsg returns the item message of a stored instance.
+func instMsg(s *stored) *iaasv1.Instance { return s.msg.(*iaasv1.Instance) }
 
 func init() {
 	register("RunInstances", runInstances)
@@ -176,30 +168,29 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		}
 	}
 
-	insts := make([]*instance, count)
+	insts := make([]*stored, count)
 	ids := make([]string, count)
 	for i := range insts {
-		inst := &instance{
-			base:         a.newBase(r, "instance", "i", r.str("instance_name"), "pending"),
-			instanceType: typ, cpu: cpu, memory: memory, instanceClass: class, osDiskSize: diskSize,
-			imageID: img.id, sgID: sgID,
-		}
+		inst := &stored{base: a.newBase(r, "instance", "i", r.str("instance_name"), "pending"), kind: instanceKind,
+			msg: &iaasv1.Instance{InstanceType: proto.String(typ), VcpusCurrent: proto.Int32(int32(cpu)),
+				MemoryCurrent: proto.Int64(int64(memory)), InstanceClass: proto.Int32(int32(class)),
+				Extra: &iaasv1.Extra{OsDiskSize: proto.Int64(int64(diskSize))}, Image: &iaasv1.Image{ImageId: proto.String(img.id)},
+				SecurityGroup: &iaasv1.SecurityGroup{SecurityGroupId: proto.String(sgID)}}}
 		insts[i], ids[i] = inst, inst.id
 	}
 	j := a.newJob(r, ids)
 	for i, inst := range insts {
-		inst := inst
+		m := instMsg(inst)
 		for _, vr := range vxReqs {
-			n := a.newNic(vr.v, vr.ip, j.end)
-			inst.nics = append(inst.nics, n)
+			m.Vxnets = append(m.Vxnets, a.newNic(vr.v, vr.ip, j.end))
 		}
 		if kp != nil {
-			inst.keypairIDs = []string{kp.id}
+			m.KeypairIds = []string{kp.id}
 			kp.setStrs("instance_ids", append(kp.strs("instance_ids"), inst.id))
 		}
-		a.instances[inst.id] = inst
+		a.instances()[inst.id] = inst
 		a.begin(&inst.base, j, i, count, op{transition: "creating", to: "running", failTo: "ceased",
-			undo: func() { a.releaseInstance(inst) }}, remover(a, a.instances, inst.id))
+			undo: func() { a.releaseInstance(inst) }}, remover(a, a.instances(), inst.id))
 	}
 	if len(vols) > 0 {
 		inst := insts[0]
@@ -210,13 +201,31 @@ func runInstances(a *account, r *request) (result, *apiError) {
 	return result{"instances": ids, "job_id": j.id}, nil
 }
 
-// newNic creates a nic of v; the private IP becomes visible at readyAt.
-func (a *account) newNic(v *stored, ip string, readyAt time.Time) *nic {
-	n := &nic{vxnetID: v.id, nicID: randomMAC(), readyAt: readyAt, ip: ip}
+// newNic creates a NIC of v; its private IP becomes visible at readyAt.
+func (a *account) newNic(v *stored, ip string, readyAt time.Time) *iaasv1.NicVxnet {
 	if ip == "" {
-		n.ip = a.allocIP(v)
+		ip = a.allocIP(v)
 	}
+	return a.nicAt(&iaasv1.NicVxnet{VxnetId: proto.String(v.id), NicId: proto.String(randomMAC()), PrivateIp: proto.String(ip)}, readyAt)
+}
+
+// nicAt records when the private IP of an instance's NIC becomes visible (when the job that adds it
+// ends, and the instance is no longer pending).
+func (a *account) nicAt(n *iaasv1.NicVxnet, readyAt time.Time) *iaasv1.NicVxnet {
+	a.nicReady[n] = readyAt
 	return n
+}
+
+// dropNics removes the NICs of an instance that which selects (nil: all of them).
+func (a *account) dropNics(inst *stored, which func(*iaasv1.NicVxnet) bool) {
+	m := instMsg(inst)
+	m.Vxnets = slices.DeleteFunc(m.Vxnets, func(n *iaasv1.NicVxnet) bool {
+		if which == nil || which(n) {
+			delete(a.nicReady, n)
+			return true
+		}
+		return false
+	})
 }
 
 // allocIP hands out the next private address of a vxnet: the basic network's, or the ip_network of a
@@ -237,8 +246,9 @@ func randomMAC() string {
 }
 
 // releaseInstance detaches everything from an instance that is terminated or failed to create.
-func (a *account) releaseInstance(inst *instance) {
-	for _, vid := range inst.volumeIDs {
+func (a *account) releaseInstance(inst *stored) {
+	m := instMsg(inst)
+	for _, vid := range m.VolumeIds {
 		if v := a.volumes()[vid]; v != nil && volMsg(v).GetInstance().GetInstanceId() == inst.id {
 			detachVolume(v)
 			if v.status == "in-use" {
@@ -246,22 +256,22 @@ func (a *account) releaseInstance(inst *instance) {
 			}
 		}
 	}
-	inst.volumeIDs = nil
-	if e := a.eips()[inst.eipID]; e != nil && eipMsg(e).GetResource().GetResourceId() == inst.id {
+	m.VolumeIds = nil
+	if e := a.eips()[m.GetEip().GetEipId()]; e != nil && eipMsg(e).GetResource().GetResourceId() == inst.id {
 		a.linkEip(e, "", "", "")
 		if e.status == "associated" {
 			e.status, e.statusTime = "available", inst.statusTime
 		}
 	}
-	inst.eipID = ""
-	for _, kid := range inst.keypairIDs {
+	m.Eip = nil
+	for _, kid := range m.KeypairIds {
 		if kp := a.storeOf(storeKinds()["keypair"])[kid]; kp != nil {
 			kp.setStrs("instance_ids", removeString(kp.strs("instance_ids"), inst.id))
 		}
 	}
-	inst.keypairIDs = nil
+	m.KeypairIds = nil
 	a.freeNics(inst, nil)
-	inst.nics = nil
+	a.dropNics(inst, nil)
 }
 
 func describeInstances(a *account, r *request) (result, *apiError) {
@@ -277,45 +287,43 @@ func describeInstances(a *account, r *request) (result, *apiError) {
 	keep := a.describeFilter(r, "instances")
 	imageOK, typeOK := idFilter(r.list("image_id")), idFilter(r.list("instance_type"))
 	class, hasClass := r.str("instance_class"), strings.TrimSpace(r.str("instance_class")) != ""
-	items := filterSorted(a.instances, instBase, func(v *instance) bool {
-		return keep(&v.base) && imageOK(v.imageID) && typeOK(v.instanceType) &&
-			(!hasClass || fmt.Sprint(v.instanceClass) == strings.TrimSpace(class))
+	items := filterSorted(a.instances(), storedBase, func(v *stored) bool {
+		m := instMsg(v)
+		return keep(&v.base) && imageOK(m.GetImage().GetImageId()) && typeOK(m.GetInstanceType()) &&
+			(!hasClass || fmt.Sprint(m.GetInstanceClass()) == strings.TrimSpace(class))
 	})
-	return describeResult(r, "instance_set", items, func(v *instance) map[string]any { return a.renderInstance(r, v, verbose) })
+	return describeResult(r, "instance_set", items, func(v *stored) map[string]any { return a.renderInstance(r, v, verbose) })
 }
 
-// renderInstance renders an instance as the generated iaasv1.Instance: its own fields, and what its
-// relations say (image, NICs, EIP, security group; volume and key pair ids when verbose).
-func (a *account) renderInstance(r *request, v *instance, verbose bool) map[string]any {
-	m := &iaasv1.Instance{InstanceId: proto.String(v.id), InstanceName: proto.String(v.name),
-		Description: proto.String(v.description), InstanceType: proto.String(v.instanceType),
-		VcpusCurrent: proto.Int32(int32(v.cpu)), MemoryCurrent: proto.Int64(int64(v.memory)), Status: proto.String(v.status),
-		TransitionStatus: proto.String(v.transition), CreateTime: timestamppb.New(v.created),
-		StatusTime: timestamppb.New(v.statusTime), InstanceClass: proto.Int32(int32(v.instanceClass)),
-		SubCode: proto.Int32(0), AlarmStatus: proto.String(""), ZoneId: proto.String(v.zone),
-		Extra: &iaasv1.Extra{OsDiskSize: proto.Int64(int64(v.osDiskSize)), CpuMax: proto.Int32(int32(v.cpu)),
-			MemMax: proto.Int32(int32(v.memory))},
-		Eip: &iaasv1.Eip{EipId: proto.String(""), EipAddr: proto.String("")}}
-	if img := a.images()[v.imageID]; img != nil {
+// renderInstance renders an instance: its item, its own base fields, and what its relations say
+// (image, NICs, EIP, security group; volume and key pair ids when verbose).
+func (a *account) renderInstance(r *request, v *stored, verbose bool) map[string]any {
+	m := proto.Clone(instMsg(v)).(*iaasv1.Instance)
+	m.InstanceId, m.InstanceName, m.Description = proto.String(v.id), proto.String(v.name), proto.String(v.description)
+	m.Status, m.TransitionStatus, m.ZoneId = proto.String(v.status), proto.String(v.transition), proto.String(v.zone)
+	m.CreateTime, m.StatusTime = timestamppb.New(v.created), timestamppb.New(v.statusTime)
+	m.SubCode, m.AlarmStatus = proto.Int32(0), proto.String("")
+	m.Extra.CpuMax, m.Extra.MemMax = m.VcpusCurrent, proto.Int32(int32(m.GetMemoryCurrent()))
+	m.Image, m.Eip, m.SecurityGroup = nil, &iaasv1.Eip{EipId: proto.String(""), EipAddr: proto.String("")}, nil
+	m.VolumeIds, m.KeypairIds = nil, nil
+	if img := a.images()[instMsg(v).GetImage().GetImageId()]; img != nil {
 		im := imageMsg(img)
 		m.Image = &iaasv1.Image{ImageId: proto.String(img.id), ImageName: proto.String(img.name), OsFamily: im.OsFamily,
 			Platform: im.Platform, ProcessorType: im.ProcessorType, Provider: im.Provider, Size: im.Size, DefaultUser: im.DefaultUser}
 	}
-	for i, n := range v.nics {
-		no := &iaasv1.NicVxnet{NicId: proto.String(n.nicID), VxnetId: proto.String(n.vxnetID), Role: proto.Int32(int32(b2i(i == 0))),
-			VxnetName: proto.String(""), VxnetType: proto.Int32(0), PrivateIp: proto.String("")}
-		if vx := a.vxnets()[n.vxnetID]; vx != nil {
-			no.VxnetName, no.VxnetType = proto.String(vx.name), vxnetMsg(vx).VxnetType
+	for i, n := range m.Vxnets {
+		n.Role, n.VxnetName, n.VxnetType = proto.Int32(int32(b2i(i == 0))), proto.String(""), proto.Int32(0)
+		if vx := a.vxnets()[n.GetVxnetId()]; vx != nil {
+			n.VxnetName, n.VxnetType = proto.String(vx.name), vxnetMsg(vx).VxnetType
 		}
-		if v.status != "pending" && !r.now.Before(n.readyAt) {
-			no.PrivateIp = proto.String(n.ip)
+		if v.status == "pending" || r.now.Before(a.nicReady[instMsg(v).Vxnets[i]]) {
+			n.PrivateIp = proto.String("")
 		}
-		m.Vxnets = append(m.Vxnets, no)
 	}
-	if e := a.eips()[v.eipID]; e != nil {
+	if e := a.eips()[instMsg(v).GetEip().GetEipId()]; e != nil {
 		m.Eip = &iaasv1.Eip{EipId: proto.String(e.id), EipAddr: eipMsg(e).EipAddr, Bandwidth: eipMsg(e).Bandwidth}
 	}
-	if sg := a.securityGroups()[v.sgID]; sg != nil {
+	if sg := a.securityGroups()[instMsg(v).GetSecurityGroup().GetSecurityGroupId()]; sg != nil {
 		m.SecurityGroup = &iaasv1.SecurityGroup{SecurityGroupId: proto.String(sg.id),
 			SecurityGroupName: proto.String(sg.name), IsDefault: proto.Int32(sgMsg(sg).GetIsDefault())}
 	}
@@ -323,7 +331,8 @@ func (a *account) renderInstance(r *request, v *instance, verbose bool) map[stri
 	// Lists are [] when empty and the image null once it is gone, as QingCloud sends them.
 	out["tags"], out["vxnets"], out["image"] = a.tagsOf(v.id), orEmpty(out["vxnets"]), out["image"]
 	if verbose {
-		out["volume_ids"], out["keypair_ids"] = append([]string{}, v.volumeIDs...), append([]string{}, v.keypairIDs...)
+		out["volume_ids"] = append([]string{}, instMsg(v).VolumeIds...)
+		out["keypair_ids"] = append([]string{}, instMsg(v).KeypairIds...)
 	}
 	return out
 }
@@ -344,18 +353,18 @@ func b2i(b bool) int {
 }
 
 // instanceAction is the common shape of the instances.N actions with a job.
-func instanceAction(a *account, r *request, verb string, allowed []string, o func(*instance) op) (result, *apiError) {
-	return jobOnEach(a, r, "instances", a.instances, instBase, verb, allowed, nil, o)
+func instanceAction(a *account, r *request, verb string, allowed []string, o func(*stored) op) (result, *apiError) {
+	return jobOnEach(a, r, "instances", a.instances(), storedBase, verb, allowed, nil, o)
 }
 
 func terminateInstances(a *account, r *request) (result, *apiError) {
-	return instanceAction(a, r, "terminated", []string{"running", "stopped", "suspended"}, func(inst *instance) op {
+	return instanceAction(a, r, "terminated", []string{"running", "stopped", "suspended"}, func(inst *stored) op {
 		return op{transition: "terminating", to: "terminated", ok: func() { a.releaseInstance(inst) }}
 	})
 }
 
 func startInstances(a *account, r *request) (result, *apiError) {
-	return instanceAction(a, r, "started", []string{"stopped"}, func(*instance) op {
+	return instanceAction(a, r, "started", []string{"stopped"}, func(*stored) op {
 		return op{transition: "starting", to: "running"}
 	})
 }
@@ -364,13 +373,13 @@ func stopInstances(a *account, r *request) (result, *apiError) {
 	if _, err := r.flag("force"); err != nil {
 		return nil, err
 	}
-	return instanceAction(a, r, "stopped", []string{"running"}, func(*instance) op {
+	return instanceAction(a, r, "stopped", []string{"running"}, func(*stored) op {
 		return op{transition: "stopping", to: "stopped"}
 	})
 }
 
 func restartInstances(a *account, r *request) (result, *apiError) {
-	return instanceAction(a, r, "restarted", []string{"running"}, func(*instance) op {
+	return instanceAction(a, r, "restarted", []string{"running"}, func(*stored) op {
 		return op{transition: "restarting", to: "running"}
 	})
 }
@@ -385,7 +394,7 @@ func resetInstances(a *account, r *request) (result, *apiError) {
 	if _, err := r.flag("need_newsid"); err != nil {
 		return nil, err
 	}
-	return instanceAction(a, r, "reset", []string{"running", "stopped"}, func(*instance) op {
+	return instanceAction(a, r, "reset", []string{"running", "stopped"}, func(*stored) op {
 		return op{transition: "resetting"}
 	})
 }
@@ -401,13 +410,16 @@ func resizeInstances(a *account, r *request) (result, *apiError) {
 	if _, err := r.integer("os_disk_size", 0); err != nil {
 		return nil, err
 	}
-	return instanceAction(a, r, "resized", []string{"stopped"}, func(inst *instance) op {
-		return op{label: "resizing", ok: func() { inst.instanceType, inst.cpu, inst.memory = typ, cpu, memory }}
+	return instanceAction(a, r, "resized", []string{"stopped"}, func(inst *stored) op {
+		return op{label: "resizing", ok: func() {
+			m := instMsg(inst)
+			m.InstanceType, m.VcpusCurrent, m.MemoryCurrent = proto.String(typ), proto.Int32(int32(cpu)), proto.Int64(int64(memory))
+		}}
 	})
 }
 
 func ceaseInstances(a *account, r *request) (result, *apiError) {
-	return instanceAction(a, r, "ceased", []string{"terminated"}, func(*instance) op {
+	return instanceAction(a, r, "ceased", []string{"terminated"}, func(*stored) op {
 		return op{label: "ceasing", to: "ceased"}
 	})
 }
@@ -417,7 +429,7 @@ func modifyInstanceAttributes(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	inst, err := lookupOne(r, a.instances, id, instBase)
+	inst, err := lookupOne(r, a.instances(), id, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -445,3 +457,6 @@ func (b *base) modify(r *request, nameParam string) {
 		b.description = strings.TrimSpace(r.str("description"))
 	}
 }
+
+// instSG returns the id of an instance's security group.
+func instSG(s *stored) string { return instMsg(s).GetSecurityGroup().GetSecurityGroupId() }

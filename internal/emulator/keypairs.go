@@ -60,7 +60,7 @@ func createKeyPair(a *account, r *request, kp *stored, _ int, res result) *apiEr
 }
 
 // keypairMembers parses keypairs.N and instances.N.
-func keypairMembers(a *account, r *request) ([]*stored, []*instance, *apiError) {
+func keypairMembers(a *account, r *request) ([]*stored, []*stored, *apiError) {
 	kids, err := r.requiredList("keypairs")
 	if err != nil {
 		return nil, nil, err
@@ -73,7 +73,7 @@ func keypairMembers(a *account, r *request) ([]*stored, []*instance, *apiError) 
 	if err != nil {
 		return nil, nil, err
 	}
-	insts, err := lookup(r, a.instances, iids, instBase)
+	insts, err := lookup(r, a.instances(), iids, storedBase)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -90,23 +90,23 @@ func attachKeyPairs(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	j := a.newJob(r, append(ids(kps, storedBase), ids(insts, instBase)...))
+	j := a.newJob(r, append(ids(kps, storedBase), ids(insts, storedBase)...))
 	for i, inst := range insts {
 		inst := inst
 		var added []*stored
 		for _, kp := range kps {
-			if !slices.Contains(inst.keypairIDs, kp.id) {
-				inst.keypairIDs = append(inst.keypairIDs, kp.id)
+			if m := instMsg(inst); !slices.Contains(m.KeypairIds, kp.id) {
+				m.KeypairIds = append(m.KeypairIds, kp.id)
 				kp.setStrs("instance_ids", append(kp.strs("instance_ids"), inst.id))
 				added = append(added, kp)
 			}
 		}
 		a.begin(&inst.base, j, i, len(insts), op{label: "attaching keypairs", undo: func() {
 			for _, kp := range added {
-				inst.keypairIDs = removeString(inst.keypairIDs, kp.id)
+				instMsg(inst).KeypairIds = removeString(instMsg(inst).KeypairIds, kp.id)
 				kp.setStrs("instance_ids", removeString(kp.strs("instance_ids"), inst.id))
 			}
-		}}, remover(a, a.instances, inst.id))
+		}}, remover(a, a.instances(), inst.id))
 	}
 	return result{"job_id": j.id}, nil
 }
@@ -118,20 +118,20 @@ func detachKeyPairs(a *account, r *request) (result, *apiError) {
 	}
 	for _, inst := range insts {
 		for _, kp := range kps {
-			if !slices.Contains(inst.keypairIDs, kp.id) {
+			if !slices.Contains(instMsg(inst).KeypairIds, kp.id) {
 				return nil, errDenied("keypair [%s] is not attached to instance [%s]", kp.id, inst.id)
 			}
 		}
 	}
-	j := a.newJob(r, append(ids(kps, storedBase), ids(insts, instBase)...))
+	j := a.newJob(r, append(ids(kps, storedBase), ids(insts, storedBase)...))
 	for i, inst := range insts {
 		inst := inst
 		a.begin(&inst.base, j, i, len(insts), op{label: "detaching keypairs", ok: func() {
 			for _, kp := range kps {
-				inst.keypairIDs = removeString(inst.keypairIDs, kp.id)
+				instMsg(inst).KeypairIds = removeString(instMsg(inst).KeypairIds, kp.id)
 				kp.setStrs("instance_ids", removeString(kp.strs("instance_ids"), inst.id))
 			}
-		}}, remover(a, a.instances, inst.id))
+		}}, remover(a, a.instances(), inst.id))
 	}
 	return result{"job_id": j.id}, nil
 }

@@ -171,7 +171,7 @@ func createLoadBalancer(a *account, r *request) (result, *apiError) {
 	if ip := strings.TrimSpace(r.str("private_ip")); ip != "" {
 		m.PrivateIps = []string{ip}
 	} else if v, _ := a.findVxnet(r, vxID); vxID != "" && v != nil {
-		if ip := a.newNic(v, "", r.now).ip; ip != "" {
+		if ip := a.allocIP(v); ip != "" {
 			m.PrivateIps = []string{ip}
 		}
 	}
@@ -316,7 +316,7 @@ func (a *account) unapplyLB(s *stored) {
 }
 
 func (a *account) backendStatus(b *stored) string {
-	if inst := a.instances[b.str("resource_id")]; inst != nil && inst.status == "running" && b.status == "" {
+	if inst := a.instances()[b.str("resource_id")]; inst != nil && inst.status == "running" && b.status == "" {
 		return "active"
 	}
 	return "down"
@@ -450,7 +450,7 @@ func addLoadBalancerBackends(a *account, r *request) (result, *apiError) {
 		if rid == "" {
 			return nil, errMissing("backends.N.resource_id")
 		}
-		if _, err := lookupOne(r, a.instances, rid, instBase); err != nil {
+		if _, err := lookupOne(r, a.instances(), rid, storedBase); err != nil {
 			return nil, err
 		}
 		port, err := objInt(o, "backends", "port", 0)

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"net/netip"
-	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -87,7 +86,7 @@ func attachNics(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	inst, err := lookupOne(r, a.instances, iid, instBase)
+	inst, err := lookupOne(r, a.instances(), iid, storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -107,15 +106,15 @@ func attachNics(a *account, r *request) (result, *apiError) {
 		}
 	}
 	j := a.newJob(r, append([]string{inst.id}, ids...))
-	a.begin(&inst.base, j, 0, 1, op{label: "attaching nics"}, remover(a, a.instances, inst.id))
+	a.begin(&inst.base, j, 0, 1, op{label: "attaching nics"}, remover(a, a.instances(), inst.id))
 	for i, n := range nics {
 		m := nicMsg(n)
 		m.InstanceId = proto.String(inst.id)
-		entry := &nic{vxnetID: m.GetVxnetId(), nicID: n.id, ip: m.GetPrivateIp(), readyAt: j.end}
-		inst.nics = append(inst.nics, entry)
+		entry := a.nicAt(&iaasv1.NicVxnet{VxnetId: proto.String(m.GetVxnetId()), NicId: proto.String(n.id), PrivateIp: proto.String(m.GetPrivateIp())}, j.end)
+		instMsg(inst).Vxnets = append(instMsg(inst).Vxnets, entry)
 		a.begin(&n.base, j, i, len(nics), op{label: "attaching", to: "in-use", undo: func() {
 			m.InstanceId = proto.String("")
-			inst.nics = slices.DeleteFunc(inst.nics, func(x *nic) bool { return x == entry })
+			a.dropNics(inst, func(x *iaasv1.NicVxnet) bool { return x == entry })
 		}}, nil)
 	}
 	return result{"job_id": j.id}, nil
@@ -138,7 +137,7 @@ func detachNics(a *account, r *request) (result, *apiError) {
 		if n.status != "in-use" {
 			return nil, errDenied("nic [%s] is not attached to an instance, can not be detached", n.id)
 		}
-		if inst := a.instances[nicMsg(n).GetInstanceId()]; inst != nil {
+		if inst := a.instances()[nicMsg(n).GetInstanceId()]; inst != nil {
 			if err := inst.idle(); err != nil {
 				return nil, err
 			}
@@ -148,8 +147,8 @@ func detachNics(a *account, r *request) (result, *apiError) {
 	for i, n := range nics {
 		m := nicMsg(n)
 		a.begin(&n.base, j, i, len(nics), op{label: "detaching", to: "available", ok: func() {
-			if inst := a.instances[m.GetInstanceId()]; inst != nil {
-				inst.nics = slices.DeleteFunc(inst.nics, func(x *nic) bool { return x.nicID == n.id })
+			if inst := a.instances()[m.GetInstanceId()]; inst != nil {
+				a.dropNics(inst, func(x *iaasv1.NicVxnet) bool { return x.GetNicId() == n.id })
 			}
 			m.InstanceId = proto.String("")
 		}}, nil)
@@ -159,9 +158,9 @@ func detachNics(a *account, r *request) (result, *apiError) {
 
 // freeNics makes the stored NICs of an instance that it loses (terminated, failed to create, or
 // leaving their vxnet: those of which) available again; which nil is all of them.
-func (a *account) freeNics(inst *instance, which func(*nic) bool) {
-	for _, x := range inst.nics {
-		if n := a.nics()[x.nicID]; n != nil && nicMsg(n).GetInstanceId() == inst.id && (which == nil || which(x)) {
+func (a *account) freeNics(inst *stored, which func(*iaasv1.NicVxnet) bool) {
+	for _, x := range instMsg(inst).Vxnets {
+		if n := a.nics()[x.GetNicId()]; n != nil && nicMsg(n).GetInstanceId() == inst.id && (which == nil || which(x)) {
 			nicMsg(n).InstanceId = proto.String("")
 			n.status, n.statusTime = "available", inst.statusTime
 		}

@@ -46,8 +46,8 @@ var securityGroupRow = kindRow{prefix: "sg",
 	}}},
 	describe: func(a *account, r *request, s *stored, out map[string]any) {
 		res := []any{}
-		for _, inst := range filterSorted(a.instances, instBase, func(i *instance) bool {
-			return i.sgID == s.id && !terminal(i.status)
+		for _, inst := range filterSorted(a.instances(), storedBase, func(i *stored) bool {
+			return instSG(i) == s.id && !terminal(i.status)
 		}) {
 			res = append(res, map[string]any{"resource_id": inst.id, "resource_name": inst.name, "resource_type": "instance"})
 		}
@@ -127,8 +127,8 @@ func (a *account) addRule(sg *stored, name string, m *iaasv1.SecurityGroupRule) 
 
 // sgInUse reports whether a live resource uses the security group.
 func (a *account) sgInUse(id string) bool {
-	for _, inst := range a.instances {
-		if inst.sgID == id && !terminal(inst.status) {
+	for _, inst := range a.instances() {
+		if instSG(inst) == id && !terminal(inst.status) {
 			return true
 		}
 	}
@@ -157,7 +157,7 @@ func applySecurityGroup(a *account, r *request) (result, *apiError) {
 	if err := sg.idle(); err != nil {
 		return nil, err
 	}
-	insts, err := lookup(r, a.instances, r.list("instances"), instBase)
+	insts, err := lookup(r, a.instances(), r.list("instances"), storedBase)
 	if err != nil {
 		return nil, err
 	}
@@ -166,17 +166,17 @@ func applySecurityGroup(a *account, r *request) (result, *apiError) {
 			return nil, err
 		}
 	}
-	j := a.newJob(r, append([]string{sg.id}, ids(insts, instBase)...))
-	prev := make(map[*instance]string, len(insts))
+	j := a.newJob(r, append([]string{sg.id}, ids(insts, storedBase)...))
+	prev := make(map[*stored]*iaasv1.SecurityGroup, len(insts))
 	for _, inst := range insts {
-		prev[inst] = inst.sgID
-		inst.sgID = sg.id
+		prev[inst] = instMsg(inst).SecurityGroup
+		instMsg(inst).SecurityGroup = &iaasv1.SecurityGroup{SecurityGroupId: proto.String(sg.id)}
 	}
 	a.begin(&sg.base, j, 0, 1, op{label: "applying",
 		ok: func() { sgMsg(sg).IsApplied = proto.Int32(1) },
 		undo: func() {
 			for inst, old := range prev {
-				inst.sgID = old
+				instMsg(inst).SecurityGroup = old
 			}
 		}}, nil)
 	return result{"job_id": j.id}, nil

@@ -41,11 +41,11 @@ type snapshotTarget struct {
 }
 
 func (a *account) snapshotTarget(r *request, id string) (snapshotTarget, *apiError) {
-	if inst := a.instances[id]; inst != nil && r.inZone(inst.zone) {
+	if inst := a.instances()[id]; inst != nil && r.inZone(inst.zone) {
 		if err := inst.need("snapshotted", "running", "stopped"); err != nil {
 			return snapshotTarget{}, err
 		}
-		return snapshotTarget{b: &inst.base, typ: "instance", size: inst.osDiskSize}, nil
+		return snapshotTarget{b: &inst.base, typ: "instance", size: int(instMsg(inst).GetExtra().GetOsDiskSize())}, nil
 	}
 	if v := a.volumes()[id]; v != nil && r.inZone(v.zone) {
 		if err := v.need("snapshotted", "available", "in-use"); err != nil {
@@ -114,7 +114,7 @@ func applySnapshots(a *account, r *request) (result, *apiError) {
 		res := snapshotMsg(s).GetResource()
 		switch res.GetResourceType() {
 		case "instance":
-			inst := a.instances[res.GetResourceId()]
+			inst := a.instances()[res.GetResourceId()]
 			if inst == nil {
 				return nil, errNotFound(res.GetResourceId())
 			}

@@ -169,9 +169,6 @@ func (a *account) counts() (map[string]int, map[string]int) {
 			res[kind]++
 		}
 	}
-	for _, v := range a.instances {
-		add("instance", &v.base)
-	}
 	for kind, m := range a.store {
 		for _, v := range m {
 			if v.zone != "" { // not a system item (vxnet-0)

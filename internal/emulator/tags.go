@@ -94,7 +94,7 @@ func (a *account) taggable(r *request, typ, id string) *apiError {
 	var b *base
 	switch typ {
 	case "instance":
-		if v := a.instances[id]; v != nil {
+		if v := a.instances()[id]; v != nil {
 			b = &v.base
 		}
 	default:

@@ -29,7 +29,7 @@ func init() {
 var volumeRow = kindRow{prefix: "vol", status: "available", valid: validVolume, create: createVolume,
 	describe: func(a *account, r *request, s *stored, out map[string]any) {
 		m, ref := volMsg(s), map[string]any{"instance_id": "", "instance_name": "", "device": ""}
-		if inst := a.instances[m.GetInstance().GetInstanceId()]; inst != nil {
+		if inst := a.instances()[m.GetInstance().GetInstanceId()]; inst != nil {
 			ref = map[string]any{"instance_id": inst.id, "instance_name": inst.name, "device": m.GetDevice()}
 		}
 		t := jtime(time.Time{})
@@ -99,25 +99,25 @@ func createVolume(a *account, r *request, s *stored, _ int, _ result) *apiError 
 }
 
 // attachVolume links v to inst now; v shows attaching until j ends.
-func (a *account) attachVolume(v *stored, inst *instance, j *job, i, n int) {
+func (a *account) attachVolume(v *stored, inst *stored, j *job, i, n int) {
 	volMsg(v).Instance = &iaasv1.Instance{InstanceId: proto.String(inst.id)}
-	volMsg(v).Device = proto.String("/dev/sd" + string(rune('b'+min(len(inst.volumeIDs), 24))))
-	inst.volumeIDs = append(inst.volumeIDs, v.id)
+	volMsg(v).Device = proto.String("/dev/sd" + string(rune('b'+min(len(instMsg(inst).VolumeIds), 24))))
+	instMsg(inst).VolumeIds = append(instMsg(inst).VolumeIds, v.id)
 	a.begin(&v.base, j, i, n, op{transition: "attaching", to: "in-use", undo: func() { a.unlinkVolume(v, inst) }},
 		remover(a, a.volumes(), v.id))
 }
 
 // unlinkVolume detaches v from inst.
-func (a *account) unlinkVolume(v *stored, inst *instance) {
+func (a *account) unlinkVolume(v *stored, inst *stored) {
 	detachVolume(v)
-	inst.volumeIDs = slices.DeleteFunc(inst.volumeIDs, func(s string) bool { return s == v.id })
+	instMsg(inst).VolumeIds = slices.DeleteFunc(instMsg(inst).VolumeIds, func(s string) bool { return s == v.id })
 }
 
 // detachVolume clears the instance and device of v.
 func detachVolume(v *stored) { volMsg(v).Instance, volMsg(v).Device = nil, proto.String("") }
 
 // volumesAndInstance parses volumes.N and instance, which must be running or stopped.
-func volumesAndInstance(a *account, r *request, verb string) ([]*stored, *instance, *apiError) {
+func volumesAndInstance(a *account, r *request, verb string) ([]*stored, *stored, *apiError) {
 	ids, err := r.requiredList("volumes")
 	if err != nil {
 		return nil, nil, err
@@ -130,7 +130,7 @@ func volumesAndInstance(a *account, r *request, verb string) ([]*stored, *instan
 	if err != nil {
 		return nil, nil, err
 	}
-	inst, err := lookupOne(r, a.instances, iid, instBase)
+	inst, err := lookupOne(r, a.instances(), iid, storedBase)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -116,17 +116,17 @@ func (a *account) findVxnet(r *request, id string) (*stored, *apiError) {
 
 // vxnetInstances returns the live instances with a nic in vxnet id, within the request zones (r
 // nil: in any zone).
-func (a *account) vxnetInstances(r *request, id string) []*instance {
-	return filterSorted(a.instances, instBase, func(v *instance) bool {
+func (a *account) vxnetInstances(r *request, id string) []*stored {
+	return filterSorted(a.instances(), storedBase, func(v *stored) bool {
 		if r != nil && !r.inZone(v.zone) || terminal(v.status) {
 			return false
 		}
-		return slices.ContainsFunc(v.nics, func(n *nic) bool { return n.vxnetID == id })
+		return hasNic(v, id)
 	})
 }
 
 // vxnetMembers parses vxnet and instances.N of JoinVxnet/LeaveVxnet.
-func vxnetMembers(a *account, r *request) (*stored, []*instance, *apiError) {
+func vxnetMembers(a *account, r *request) (*stored, []*stored, *apiError) {
 	id, err := r.required("vxnet")
 	if err != nil {
 		return nil, nil, err
@@ -139,15 +139,15 @@ func vxnetMembers(a *account, r *request) (*stored, []*instance, *apiError) {
 	if err != nil {
 		return nil, nil, err
 	}
-	insts, err := lookup(r, a.instances, ids, instBase)
+	insts, err := lookup(r, a.instances(), ids, storedBase)
 	if err != nil {
 		return nil, nil, err
 	}
 	return v, insts, nil
 }
 
-func hasNic(inst *instance, vxnetID string) bool {
-	return slices.ContainsFunc(inst.nics, func(n *nic) bool { return n.vxnetID == vxnetID })
+func hasNic(inst *stored, vxnetID string) bool {
+	return slices.ContainsFunc(instMsg(inst).Vxnets, func(n *iaasv1.NicVxnet) bool { return n.GetVxnetId() == vxnetID })
 }
 
 func joinVxnet(a *account, r *request) (result, *apiError) {
@@ -169,10 +169,10 @@ func joinVxnet(a *account, r *request) (result, *apiError) {
 	for i, inst := range insts {
 		inst := inst
 		n := a.newNic(v, "", j.end)
-		inst.nics = append(inst.nics, n)
+		instMsg(inst).Vxnets = append(instMsg(inst).Vxnets, n)
 		a.begin(&inst.base, j, i, len(insts), op{label: "joining vxnet", undo: func() {
-			inst.nics = slices.DeleteFunc(inst.nics, func(x *nic) bool { return x == n })
-		}}, remover(a, a.instances, inst.id))
+			a.dropNics(inst, func(x *iaasv1.NicVxnet) bool { return x == n })
+		}}, remover(a, a.instances(), inst.id))
 	}
 	return result{"job_id": j.id}, nil
 }
@@ -196,9 +196,10 @@ func leaveVxnet(a *account, r *request) (result, *apiError) {
 	for i, inst := range insts {
 		inst := inst
 		a.begin(&inst.base, j, i, len(insts), op{label: "leaving vxnet", ok: func() {
-			a.freeNics(inst, func(x *nic) bool { return x.vxnetID == v.id })
-			inst.nics = slices.DeleteFunc(inst.nics, func(x *nic) bool { return x.vxnetID == v.id })
-		}}, remover(a, a.instances, inst.id))
+			inVxnet := func(x *iaasv1.NicVxnet) bool { return x.GetVxnetId() == v.id }
+			a.freeNics(inst, inVxnet)
+			a.dropNics(inst, inVxnet)
+		}}, remover(a, a.instances(), inst.id))
 	}
 	return result{"job_id": j.id}, nil
 }
@@ -214,14 +215,14 @@ func describeVxnetInstances(a *account, r *request) (result, *apiError) {
 	idOK := idFilter(r.list("instances"))
 	typ, status, img := strings.TrimSpace(r.str("instance_type")), strings.TrimSpace(r.str("status")),
 		strings.TrimSpace(r.str("image"))
-	var items []*instance
+	var items []*stored
 	for _, inst := range a.vxnetInstances(r, id) {
-		if idOK(inst.id) && (typ == "" || inst.instanceType == typ) && (status == "" || inst.status == status) &&
-			(img == "" || inst.imageID == img) {
+		if m := instMsg(inst); idOK(inst.id) && (typ == "" || m.GetInstanceType() == typ) && (status == "" || inst.status == status) &&
+			(img == "" || m.GetImage().GetImageId() == img) {
 			items = append(items, inst)
 		}
 	}
-	return describeResult(r, "instance_set", items, func(v *instance) map[string]any { return a.renderInstance(r, v, false) })
+	return describeResult(r, "instance_set", items, func(v *stored) map[string]any { return a.renderInstance(r, v, false) })
 }
 
 // ipInNetwork reports whether ip is a host address of network.
