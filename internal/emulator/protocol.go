@@ -162,7 +162,7 @@ func encodeSuccess(action string, res result) ([]byte, error) {
 	}
 	out["action"] = action + "Response"
 	out["ret_code"] = 0
-	return json.Marshal(out)
+	return appendJSON(make([]byte, 0, 512), out)
 }
 
 // encodeError renders an error answer.

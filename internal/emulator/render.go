@@ -15,7 +15,7 @@ import (
 // (protojson would quote 64-bit integers), timestamps are RFC 3339 UTC with whole seconds, enums are
 // their names, and Struct, Value and ListValue are their JSON.
 func render(m protoreflect.Message) map[string]any {
-	out := map[string]any{}
+	out := make(map[string]any, m.Descriptor().Fields().Len())
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		out[api.WireName(fd)] = renderField(fd, v)
 		return true
