@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,7 +195,9 @@ func requestIDs(sa *specAction, params map[string]string) []string {
 		}
 		if fd.IsList() {
 			for _, n := range listIndexes(params, name, false) {
-				out = append(out, strings.TrimSpace(params[name+"."+n]))
+				if v := strings.TrimSpace(params[name+"."+n]); !slices.Contains(out, v) { // once, as r.list
+					out = append(out, v)
+				}
 			}
 		} else if v := strings.TrimSpace(params[name]); v != "" {
 			out = append(out, v)

@@ -70,6 +70,8 @@ type verbRule struct {
 	from       []string // the statuses the item must be in; 1400 "can not be <past>" otherwise
 	past       string   // the verb in that message: "started"; default: the verb's participle
 	transition string   // transition_status while the verb's job runs, instead of verbOps'
+	to         string   // the status once the verb is done, instead of verbOps' ("running")
+	op         *op      // the verb's transition when verbOps has none for every kind (Cease, Reset)
 	quiet      bool     // no transition_status while the job runs (the transition is only its busy label)
 	// check, when set, refuses the request on the item further (bad parameters, a relation).
 	check func(a *account, r *request, s *stored) *apiError
@@ -127,16 +129,31 @@ var createVerbs = []string{"Create", "Add", "Upload", "Allocate", "Clone", "Asso
 
 // verbOps are the transitions of the lifecycle verbs on stored items with a status.
 var verbOps = map[string]op{
-	"Delete":   {transition: "deleting", to: "deleted"},
-	"Start":    {transition: "starting", to: "active"},
-	"Stop":     {transition: "stopping", to: "stopped"},
-	"Restart":  {transition: "restarting", to: "active"},
-	"Resize":   {transition: "resizing"},
-	"Update":   {transition: "updating"},
-	"Release":  {transition: "releasing", to: "released"},
-	"Change":   {label: "updating"}, // sets the fields the parameters name when the job ends
-	"PowerOff": {transition: "poweroffing", to: "poweroffed"},
-	"PowerOn":  {transition: "poweroning", to: "active"},
+	"Delete":    {transition: "deleting", to: "deleted"},
+	"Start":     {transition: "starting", to: "active"},
+	"Stop":      {transition: "stopping", to: "stopped"},
+	"Restart":   {transition: "restarting", to: "active"},
+	"Resize":    {transition: "resizing"},
+	"Update":    {transition: "updating"},
+	"Release":   {transition: "releasing", to: "released"},
+	"Change":    {label: "updating"}, // sets the fields the parameters name when the job ends
+	"PowerOff":  {transition: "poweroffing", to: "poweroffed"},
+	"PowerOn":   {transition: "poweroning", to: "active"},
+	"Terminate": {transition: "terminating", to: "terminated"},
+}
+
+// verbOp returns the transition of a lifecycle verb on the items of k: its rule's op, or verbOps'
+// with the rule's target status; false when the verb is no lifecycle verb of k.
+func (k *storeKind) verbOp(verb string) (op, bool) {
+	rule := k.row.verbs[verb]
+	if rule.op != nil {
+		return *rule.op, true
+	}
+	o, ok := verbOps[verb]
+	if rule.to != "" {
+		o.to = rule.to
+	}
+	return o, ok
 }
 
 // participle is the past participle of a verb, for messages ("can not be stopped").
@@ -179,13 +196,15 @@ func isCreateVerb(v string) bool {
 var storeKinds = sync.OnceValue(func() map[string]*storeKind {
 	modelledKind := map[string]bool{}
 	for _, k := range api.ResourceKinds() {
-		if _, ok := actions[k.Action]; ok {
+		// A kind with a row is stored even when a Describe of its items is modelled (a thin handler
+		// of DescribeInstances that validates, DescribeVxnetInstances); its first Describe lists it.
+		if _, rowed := kindRows[k.Name]; !rowed && actions[k.Action].h != nil {
 			modelledKind[k.Name] = true
 		}
 	}
 	out := map[string]*storeKind{}
 	for _, k := range api.ResourceKinds() {
-		if _, ok := actions[k.Action]; ok || modelledKind[k.Name] || out[k.Name] != nil {
+		if _, rowed := kindRows[k.Name]; actions[k.Action].h != nil && !rowed || modelledKind[k.Name] || out[k.Name] != nil {
 			continue
 		}
 		m := api.ByAction(k.Action)
@@ -669,7 +688,7 @@ func (a *account) create(r *request, k *storeKind, j *job, n int, res result) ([
 // of the kind's rule for the verb, or refused by the rule's check or the kind's deletable hook.
 func (a *account) check(r *request, ref storedRef, verb string) *apiError {
 	s := ref.it
-	_, lifecycle := verbOps[verb]
+	_, lifecycle := s.kind.verbOp(verb)
 	if !(verb == "Modify" && ref.target || lifecycle && ref.list) {
 		return nil
 	}
@@ -714,7 +733,7 @@ func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int
 			rule.done(a, r, s)
 		}
 	}
-	o, ok := verbOps[verb]
+	o, ok := s.kind.verbOp(verb)
 	switch {
 	case verb == "Modify" && ref.target:
 		if err := s.fill(r); err != nil {
