@@ -3,6 +3,7 @@ package emulator
 import (
 	"container/heap"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,6 +158,24 @@ func (b *base) need(verb string, allowed ...string) *apiError {
 		return errDenied("%s [%s] is not %s, can not be %s", b.kind, b.id, allowed[0], verb)
 	}
 	return errDenied("%s [%s] is [%s], can not be %s", b.kind, b.id, b.status, verb)
+}
+
+// alive refuses operations on resources in a terminal status.
+func (b *base) alive() *apiError {
+	if terminal(b.status) {
+		return errDenied("%s [%s] has been %s", b.kind, b.id, b.status)
+	}
+	return nil
+}
+
+// modify applies the name parameter and description, when present.
+func (b *base) modify(r *request, nameParam string) {
+	if r.has(nameParam) {
+		b.name = strings.TrimSpace(r.str(nameParam))
+	}
+	if r.has("description") {
+		b.description = strings.TrimSpace(r.str("description"))
+	}
 }
 
 // terminal reports whether status is a terminal (deleted) status.

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -8,22 +9,40 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 )
 
-// An instance is an item of the store (a *stored whose msg is the generated iaasv1.Instance) that
-// the handlers below create and change: its size, image (image_id), NICs (vxnets: nic_id, vxnet_id,
-// private_ip), EIP (eip_id), volume_ids, keypair_ids and security group (security_group_id) are
-// fields of its item; what they say of the other resources is added when it is rendered.
-// Statuses: pending, running, stopped, suspended, terminated, ceased.
+// An instance is an item of the generic store (a *stored whose msg is the generated iaasv1.Instance):
+// RunInstances creates it, the store's verbs (instanceRow) and the relation handlers change it. Its
+// size, image (image_id), NICs (vxnets: nic_id, vxnet_id, private_ip), EIP (eip_id), volume_ids,
+// keypair_ids and security group (security_group_id) are fields of its item; what they say of the
+// other resources is added when it is rendered. Statuses: pending, running, stopped, suspended,
+// terminated, ceased.
 
-// instanceKind is the kind of the stored instances (modelled by the handlers, not storeKinds).
-var instanceKind = &storeKind{ResourceKind: api.ResourceKind{Name: "instance", IDParam: "instances",
-	SetField: "instance_set", IDField: "instance_id", HasStatus: true}, prefix: "i", status: "running"}
+// instanceRow is the generic store's row of instances: what Describe shows of their relations and
+// filters by image and type, and the statuses of the lifecycle verbs (Terminate releases what is
+// attached; Cease removes a terminated instance).
+var instanceRow = kindRow{prefix: "i", status: "running", valid: validInstance, describe: describeInstance,
+	filter: func(a *account, r *request, s *stored) bool {
+		m := instMsg(s)
+		return idFilter(r.list("image_id"))(m.GetImage().GetImageId()) && idFilter(r.list("instance_type"))(m.GetInstanceType())
+	},
+	verbs: map[string]verbRule{
+		"Start":   {from: []string{"stopped"}, to: "running"},
+		"Stop":    {from: []string{"running"}},
+		"Restart": {from: []string{"running"}, to: "running"},
+		"Reset":   {from: []string{"running", "stopped"}, past: "reset", op: &op{transition: "resetting"}},
+		"Resize": {from: []string{"stopped"}, quiet: true, done: func(a *account, r *request, s *stored) {
+			typ, cpu, memory, _, _ := sizing(r) // validInstance checked it
+			setSize(instMsg(s), typ, cpu, memory)
+		}},
+		"Terminate": {from: []string{"running", "stopped", "suspended"},
+			done: func(a *account, r *request, s *stored) { a.releaseInstance(s) }},
+		"Cease":  {from: []string{"terminated"}, op: &op{label: "ceasing", to: "ceased"}},
+		"Modify": {},
+	},
+}
 
 // instances returns the instances of the account by id.
 func (a *account) instances() map[string]*stored { return a.storeNamed("instance") }
@@ -34,14 +53,6 @@ func instMsg(s *stored) *iaasv1.Instance { return s.msg.(*iaasv1.Instance) }
 func init() {
 	register("RunInstances", runInstances)
 	register("DescribeInstances", describeInstances)
-	register("TerminateInstances", terminateInstances)
-	register("StartInstances", startInstances)
-	register("StopInstances", stopInstances)
-	register("RestartInstances", restartInstances)
-	register("ResetInstances", resetInstances)
-	register("ResizeInstances", resizeInstances)
-	register("CeaseInstances", ceaseInstances)
-	register("ModifyInstanceAttributes", modifyInstanceAttributes)
 }
 
 var validCPU = []int{1, 2, 4, 8, 16}
@@ -168,14 +179,15 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		}
 	}
 
+	k := storeKinds()["instance"]
 	insts := make([]*stored, count)
 	ids := make([]string, count)
 	for i := range insts {
-		inst := &stored{base: a.newBase(r, "instance", "i", r.str("instance_name"), "pending"), kind: instanceKind,
-			msg: &iaasv1.Instance{InstanceType: proto.String(typ), VcpusCurrent: proto.Int32(int32(cpu)),
-				MemoryCurrent: proto.Int64(int64(memory)), InstanceClass: proto.Int32(int32(class)),
-				Extra: &iaasv1.Extra{OsDiskSize: proto.Int64(int64(diskSize))}, Image: &iaasv1.Image{ImageId: proto.String(img.id)},
-				SecurityGroup: &iaasv1.SecurityGroup{SecurityGroupId: proto.String(sgID)}}}
+		m := &iaasv1.Instance{InstanceClass: proto.Int32(int32(class)), SubCode: proto.Int32(0), AlarmStatus: proto.String(""),
+			Extra: &iaasv1.Extra{OsDiskSize: proto.Int64(int64(diskSize))}, Image: &iaasv1.Image{ImageId: proto.String(img.id)},
+			SecurityGroup: &iaasv1.SecurityGroup{SecurityGroupId: proto.String(sgID)}}
+		setSize(m, typ, cpu, memory)
+		inst := &stored{base: a.newBase(r, "instance", "i", r.str("instance_name"), "pending"), kind: k, msg: m}
 		insts[i], ids[i] = inst, inst.id
 	}
 	j := a.newJob(r, ids)
@@ -265,7 +277,7 @@ func (a *account) releaseInstance(inst *stored) {
 	}
 	m.Eip = nil
 	for _, kid := range m.KeypairIds {
-		if kp := a.storeOf(storeKinds()["keypair"])[kid]; kp != nil {
+		if kp := a.storeNamed("keypair")[kid]; kp != nil {
 			kp.setStrs("instance_ids", removeString(kp.strs("instance_ids"), inst.id))
 		}
 	}
@@ -274,75 +286,81 @@ func (a *account) releaseInstance(inst *stored) {
 	a.dropNics(inst, nil)
 }
 
+// describeInstances lists the stored instances once verbose is 0 or 1.
 func describeInstances(a *account, r *request) (result, *apiError) {
-	verbose, err := r.flag("verbose")
-	if err != nil {
+	if _, err := r.flag("verbose"); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"instance_class", "is_cluster_node", "without_contract"} {
-		if _, err := r.integer(name, 0); err != nil {
-			return nil, err
-		}
-	}
-	keep := a.describeFilter(r, "instances")
-	imageOK, typeOK := idFilter(r.list("image_id")), idFilter(r.list("instance_type"))
-	class, hasClass := r.str("instance_class"), strings.TrimSpace(r.str("instance_class")) != ""
-	items := filterSorted(a.instances(), storedBase, func(v *stored) bool {
-		m := instMsg(v)
-		return keep(&v.base) && imageOK(m.GetImage().GetImageId()) && typeOK(m.GetInstanceType()) &&
-			(!hasClass || fmt.Sprint(m.GetInstanceClass()) == strings.TrimSpace(class))
-	})
-	return describeResult(r, "instance_set", items, func(v *stored) map[string]any { return a.renderInstance(r, v, verbose) })
+	return a.describeStored(r, specActions()[r.action], storeKinds()["instance"])
 }
 
-// renderInstance renders an instance: its item, its own base fields, and what its relations say
-// (image, NICs, EIP, security group; volume and key pair ids when verbose).
-func (a *account) renderInstance(r *request, v *stored, verbose bool) map[string]any {
-	m := proto.Clone(instMsg(v)).(*iaasv1.Instance)
-	m.InstanceId, m.InstanceName, m.Description = proto.String(v.id), proto.String(v.name), proto.String(v.description)
-	m.Status, m.TransitionStatus, m.ZoneId = proto.String(v.status), proto.String(v.transition), proto.String(v.zone)
-	m.CreateTime, m.StatusTime = timestamppb.New(v.created), timestamppb.New(v.statusTime)
-	m.SubCode, m.AlarmStatus = proto.Int32(0), proto.String("")
-	m.Extra.CpuMax, m.Extra.MemMax = m.VcpusCurrent, proto.Int32(int32(m.GetMemoryCurrent()))
-	m.Image, m.Eip, m.SecurityGroup = nil, &iaasv1.Eip{EipId: proto.String(""), EipAddr: proto.String("")}, nil
-	m.VolumeIds, m.KeypairIds = nil, nil
-	if img := a.images()[instMsg(v).GetImage().GetImageId()]; img != nil {
+// setSize sets the instance type, CPUs and memory of an instance (and the maximums of its extra).
+func setSize(m *iaasv1.Instance, typ string, cpu, memory int) {
+	m.InstanceType, m.VcpusCurrent, m.MemoryCurrent = proto.String(typ), proto.Int32(int32(cpu)), proto.Int64(int64(memory))
+	m.Extra.CpuMax, m.Extra.MemMax = proto.Int32(int32(cpu)), proto.Int32(int32(memory))
+}
+
+// describeInstance adds what an instance's relations say to its rendered item: its image, NICs
+// (a private IP once the instance runs and the job that added the NIC ended), EIP and security
+// group, and its volume and key pair ids when DescribeInstances is verbose.
+func describeInstance(a *account, r *request, s *stored, out map[string]any) {
+	m := instMsg(s)
+	out["image"], out["security_group"] = nil, nil // null once gone, as QingCloud sends them
+	if img := a.images()[m.GetImage().GetImageId()]; img != nil {
 		im := imageMsg(img)
-		m.Image = &iaasv1.Image{ImageId: proto.String(img.id), ImageName: proto.String(img.name), OsFamily: im.OsFamily,
-			Platform: im.Platform, ProcessorType: im.ProcessorType, Provider: im.Provider, Size: im.Size, DefaultUser: im.DefaultUser}
+		out["image"] = render((&iaasv1.Image{ImageId: proto.String(img.id), ImageName: proto.String(img.name), OsFamily: im.OsFamily,
+			Platform: im.Platform, ProcessorType: im.ProcessorType, Provider: im.Provider, Size: im.Size, DefaultUser: im.DefaultUser}).ProtoReflect())
 	}
+	nics := []any{}
 	for i, n := range m.Vxnets {
-		n.Role, n.VxnetName, n.VxnetType = proto.Int32(int32(b2i(i == 0))), proto.String(""), proto.Int32(0)
+		no := &iaasv1.NicVxnet{NicId: n.NicId, VxnetId: n.VxnetId, Role: proto.Int32(int32(b2i(i == 0))),
+			VxnetName: proto.String(""), VxnetType: proto.Int32(0), PrivateIp: proto.String("")}
 		if vx := a.vxnets()[n.GetVxnetId()]; vx != nil {
-			n.VxnetName, n.VxnetType = proto.String(vx.name), vxnetMsg(vx).VxnetType
+			no.VxnetName, no.VxnetType = proto.String(vx.name), vxnetMsg(vx).VxnetType
 		}
-		if v.status == "pending" || r.now.Before(a.nicReady[instMsg(v).Vxnets[i]]) {
-			n.PrivateIp = proto.String("")
+		if s.status != "pending" && !r.now.Before(a.nicReady[n]) {
+			no.PrivateIp = n.PrivateIp
 		}
+		nics = append(nics, render(no.ProtoReflect()))
 	}
-	if e := a.eips()[instMsg(v).GetEip().GetEipId()]; e != nil {
-		m.Eip = &iaasv1.Eip{EipId: proto.String(e.id), EipAddr: eipMsg(e).EipAddr, Bandwidth: eipMsg(e).Bandwidth}
+	e := &iaasv1.Eip{EipId: proto.String(""), EipAddr: proto.String("")}
+	if x := a.eips()[m.GetEip().GetEipId()]; x != nil {
+		e = &iaasv1.Eip{EipId: proto.String(x.id), EipAddr: eipMsg(x).EipAddr, Bandwidth: eipMsg(x).Bandwidth}
 	}
-	if sg := a.securityGroups()[instMsg(v).GetSecurityGroup().GetSecurityGroupId()]; sg != nil {
-		m.SecurityGroup = &iaasv1.SecurityGroup{SecurityGroupId: proto.String(sg.id),
-			SecurityGroupName: proto.String(sg.name), IsDefault: proto.Int32(sgMsg(sg).GetIsDefault())}
+	if sg := a.securityGroups()[instSG(s)]; sg != nil {
+		out["security_group"] = render((&iaasv1.SecurityGroup{SecurityGroupId: proto.String(sg.id),
+			SecurityGroupName: proto.String(sg.name), IsDefault: proto.Int32(sgMsg(sg).GetIsDefault())}).ProtoReflect())
 	}
-	out := render(m.ProtoReflect())
-	// Lists are [] when empty and the image null once it is gone, as QingCloud sends them.
-	out["tags"], out["vxnets"], out["image"] = a.tagsOf(v.id), orEmpty(out["vxnets"]), out["image"]
-	if verbose {
-		out["volume_ids"] = append([]string{}, instMsg(v).VolumeIds...)
-		out["keypair_ids"] = append([]string{}, instMsg(v).KeypairIds...)
+	out["vxnets"], out["eip"] = nics, render(e.ProtoReflect())
+	if verbose, _ := r.flag("verbose"); !verbose || r.action != "DescribeInstances" {
+		delete(out, "volume_ids")
+		delete(out, "keypair_ids")
 	}
-	return out
 }
 
-// orEmpty is a rendered list, [] when absent.
-func orEmpty(v any) any {
-	if v == nil {
-		return []any{}
+// validInstance checks the parameters of the instance actions of the store.
+func validInstance(r *request) *apiError {
+	switch r.action {
+	case "StopInstances":
+		_, err := r.flag("force")
+		return err
+	case "ResetInstances":
+		if _, err := r.required("login_mode"); err != nil {
+			return err
+		}
+		if _, err := r.oneOf("login_mode", "", "keypair", "passwd"); err != nil {
+			return err
+		}
+		_, err := r.flag("need_newsid")
+		return err
+	case "ResizeInstances":
+		if _, _, _, ok, err := sizing(r); err != nil || !ok {
+			return cmp.Or(err, errMissing("instance_type"))
+		}
+		_, err := r.integer("os_disk_size", 0)
+		return err
 	}
-	return v
+	return nil
 }
 
 func b2i(b bool) int {
@@ -350,112 +368,6 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// instanceAction is the common shape of the instances.N actions with a job.
-func instanceAction(a *account, r *request, verb string, allowed []string, o func(*stored) op) (result, *apiError) {
-	return jobOnEach(a, r, "instances", a.instances(), storedBase, verb, allowed, nil, o)
-}
-
-func terminateInstances(a *account, r *request) (result, *apiError) {
-	return instanceAction(a, r, "terminated", []string{"running", "stopped", "suspended"}, func(inst *stored) op {
-		return op{transition: "terminating", to: "terminated", ok: func() { a.releaseInstance(inst) }}
-	})
-}
-
-func startInstances(a *account, r *request) (result, *apiError) {
-	return instanceAction(a, r, "started", []string{"stopped"}, func(*stored) op {
-		return op{transition: "starting", to: "running"}
-	})
-}
-
-func stopInstances(a *account, r *request) (result, *apiError) {
-	if _, err := r.flag("force"); err != nil {
-		return nil, err
-	}
-	return instanceAction(a, r, "stopped", []string{"running"}, func(*stored) op {
-		return op{transition: "stopping", to: "stopped"}
-	})
-}
-
-func restartInstances(a *account, r *request) (result, *apiError) {
-	return instanceAction(a, r, "restarted", []string{"running"}, func(*stored) op {
-		return op{transition: "restarting", to: "running"}
-	})
-}
-
-func resetInstances(a *account, r *request) (result, *apiError) {
-	if _, err := r.required("login_mode"); err != nil {
-		return nil, err
-	}
-	if _, err := r.oneOf("login_mode", "", "keypair", "passwd"); err != nil {
-		return nil, err
-	}
-	if _, err := r.flag("need_newsid"); err != nil {
-		return nil, err
-	}
-	return instanceAction(a, r, "reset", []string{"running", "stopped"}, func(*stored) op {
-		return op{transition: "resetting"}
-	})
-}
-
-func resizeInstances(a *account, r *request) (result, *apiError) {
-	typ, cpu, memory, ok, err := sizing(r)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, errMissing("instance_type")
-	}
-	if _, err := r.integer("os_disk_size", 0); err != nil {
-		return nil, err
-	}
-	return instanceAction(a, r, "resized", []string{"stopped"}, func(inst *stored) op {
-		return op{label: "resizing", ok: func() {
-			m := instMsg(inst)
-			m.InstanceType, m.VcpusCurrent, m.MemoryCurrent = proto.String(typ), proto.Int32(int32(cpu)), proto.Int64(int64(memory))
-		}}
-	})
-}
-
-func ceaseInstances(a *account, r *request) (result, *apiError) {
-	return instanceAction(a, r, "ceased", []string{"terminated"}, func(*stored) op {
-		return op{label: "ceasing", to: "ceased"}
-	})
-}
-
-func modifyInstanceAttributes(a *account, r *request) (result, *apiError) {
-	id, err := r.required("instance")
-	if err != nil {
-		return nil, err
-	}
-	inst, err := lookupOne(r, a.instances(), id, storedBase)
-	if err != nil {
-		return nil, err
-	}
-	if err := inst.alive(); err != nil {
-		return nil, err
-	}
-	inst.modify(r, "instance_name")
-	return result{}, nil
-}
-
-// alive refuses operations on resources in a terminal status.
-func (b *base) alive() *apiError {
-	if terminal(b.status) {
-		return errDenied("%s [%s] has been %s", b.kind, b.id, b.status)
-	}
-	return nil
-}
-
-// modify applies the name parameter and description, when present.
-func (b *base) modify(r *request, nameParam string) {
-	if r.has(nameParam) {
-		b.name = strings.TrimSpace(r.str(nameParam))
-	}
-	if r.has("description") {
-		b.description = strings.TrimSpace(r.str("description"))
-	}
 }
 
 // instSG returns the id of an instance's security group.

@@ -300,3 +300,25 @@ func TestNotFound(t *testing.T) {
 	// Nothing changed.
 	expectState(t, "instance", f.instance(inst), "running", "")
 }
+
+// TestInstancesInTheStore: the store answers the instance verbs by the rules of the instance row
+// (Start ends in running, not active), a job names an instance listed twice once, and an action
+// that only the store answers refuses an unknown instance (2100) but accepts a known one.
+func TestInstancesInTheStore(t *testing.T) {
+	f := newFixture(t, nil)
+	id := f.running()
+	job := f.c.ok("StopInstances", "instances.1", id, "instances.2", id)["job_id"].(string)
+	if got := f.c.one("DescribeJobs", "job_set", "jobs", job)["resource_ids"]; got != id {
+		t.Errorf("resource_ids of a job on %s twice = %v, want it once", id, got)
+	}
+	f.finish()
+	expectState(t, "stopped", f.instance(id), "stopped", "")
+	f.c.ok("StartInstances", "instances.1", id)
+	expectState(t, "starting", f.instance(id), "stopped", "starting")
+	f.finish()
+	expectState(t, "started", f.instance(id), "running", "")
+	if msg := f.c.fail(2100, "CreateBrokers", "instances.1", "i-nothere1"); !strings.Contains(msg, "i-nothere1") {
+		t.Errorf("CreateBrokers of an unknown instance: %q does not name it", msg)
+	}
+	f.c.ok("CreateBrokers", "instances.1", id)
+}

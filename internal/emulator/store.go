@@ -107,6 +107,7 @@ var kindRows = map[string]kindRow{
 	"rdb":                      {prefix: "rdb"},
 	"s2_server":                {prefix: "s2"},
 	"nic":                      nicRow,
+	"instance":                 instanceRow,
 	"eip":                      eipRow,
 	"volume":                   volumeRow,
 	"image":                    imageRow,

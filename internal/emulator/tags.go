@@ -92,19 +92,12 @@ func (a *account) dropTags(resourceID string) {
 // taggable finds a resource of type typ for AttachTags.
 func (a *account) taggable(r *request, typ, id string) *apiError {
 	var b *base
-	switch typ {
-	case "instance":
-		if v := a.instances()[id]; v != nil {
-			b = &v.base
-		}
-	default:
-		k := storeKinds()[typ]
-		if k == nil {
-			return errInvalid("resource_type [%s] can not be tagged", clip(typ))
-		}
-		if v := a.storeOf(k)[id]; v != nil {
-			b = &v.base
-		}
+	k := storeKinds()[typ]
+	if k == nil {
+		return errInvalid("resource_type [%s] can not be tagged", clip(typ))
+	}
+	if v := a.storeOf(k)[id]; v != nil {
+		b = &v.base
 	}
 	if b == nil || !r.inZone(b.zone) {
 		return errNotFound(id)

@@ -222,7 +222,11 @@ func describeVxnetInstances(a *account, r *request) (result, *apiError) {
 			items = append(items, inst)
 		}
 	}
-	return describeResult(r, "instance_set", items, func(v *stored) map[string]any { return a.renderInstance(r, v, false) })
+	return describeResult(r, "instance_set", items, func(v *stored) map[string]any {
+		out := a.renderStored(v)
+		describeInstance(a, r, v, out)
+		return out
+	})
 }
 
 // ipInNetwork reports whether ip is a host address of network.
