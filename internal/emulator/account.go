@@ -8,6 +8,7 @@ import (
 	"time"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 )
 
 // account is the isolated state of one access key. Every field is guarded by mu.
@@ -326,14 +327,24 @@ func filterSorted[T any](m map[string]*T, b func(*T) *base, keep func(*T) bool) 
 // describeFilter is the common filter of Describe actions: zone (a resource without one, such as a
 // system image, is in every zone), ids, status.N, search_word, tags.N.
 func (a *account) describeFilter(r *request, idsParam string) func(b *base) bool {
-	idOK := idFilter(r.list(idsParam))
-	statusOK := idFilter(r.list("status"))
-	tagIDs := r.list("tags")
-	if idsParam == "tags" {
-		tagIDs = nil // DescribeTags: tags.N are the ids listed, not a filter by tag
+	// A filter the action's request does not declare is an unknown parameter, which is ignored
+	// (DescribeLoadBalancerBackends has no status.N, tags.N or search_word).
+	declared := func(name string) bool {
+		sa := specActions()[r.action]
+		return sa == nil || api.FieldByWireName(sa.in, name) != nil
 	}
+	idOK := idFilter(r.list(idsParam))
+	statusOK := idFilter(nil)
+	if declared("status") {
+		statusOK = idFilter(r.list("status"))
+	}
+	var tagIDs []string
+	if idsParam != "tags" && declared("tags") { // DescribeTags: tags.N are the ids listed, not a filter by tag
+		tagIDs = r.list("tags")
+	}
+	search := declared("search_word")
 	return func(b *base) bool {
 		return (b.zone == "" || r.inZone(b.zone)) && idOK(b.id) && statusOK(b.status) &&
-			r.searchMatch(b.id, b.name) && a.hasAnyTag(b.id, tagIDs)
+			(!search || r.searchMatch(b.id, b.name)) && a.hasAnyTag(b.id, tagIDs)
 	}
 }

@@ -42,6 +42,9 @@ import (
 // kindRow is what the descriptors do not say about a kind of the generic store.
 type kindRow struct {
 	prefix string // id prefix; default: the initials of the kind's words
+	// system names an item without a zone in refusals ("the basic network": "vxnet [vxnet-0] is the
+	// basic network, can not be deleted"); default "a system <kind>", "can not be changed".
+	system string
 	status string // status once created; default "active" for kinds with a status
 	// create, when set, checks the create request further and completes the new item (the i-th of
 	// the request); it may add fields to the answer res or set the item's id.
@@ -694,6 +697,13 @@ func (a *account) check(r *request, ref storedRef, verb string) *apiError {
 		return nil
 	}
 	if s.zone == "" {
+		if s.kind.row.system != "" {
+			done := map[string]string{"Delete": "deleted", "Modify": "modified"}[verb]
+			if done == "" {
+				done = "changed"
+			}
+			return errDenied("%s [%s] is %s, can not be %s", s.kind.Name, s.id, s.kind.row.system, done)
+		}
 		return errDenied("%s [%s] is a system %s, can not be changed", s.kind.Name, s.id, s.kind.Name)
 	}
 	rule := s.kind.row.verbs[verb]

@@ -22,7 +22,7 @@ const vxnet0 = "vxnet-0"
 // a deleted vxnet disappears at once.
 
 // vxnetRow is the generic store's row of vxnets.
-var vxnetRow = kindRow{prefix: "vxnet",
+var vxnetRow = kindRow{prefix: "vxnet", system: "the basic network",
 	create: func(a *account, r *request, s *stored, _ int, _ result) *apiError {
 		m := vxnetMsg(s)
 		if t := m.GetVxnetType(); t != 0 && t != 1 {
