@@ -8,26 +8,12 @@ import (
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/callclass"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 )
 
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock returns a manual clock for the budget's Now.
+func newClock() *testutil.ManualClock {
+	return testutil.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 func mustNew(t *testing.T, cfg budget.Config) *budget.Budget {
@@ -78,11 +64,11 @@ func TestUserFloodLeavesPollReserve(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	// The window slides: after 30 s nothing has left; after 60 s everything has.
-	clk.Add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	if ok, wait := b.Take(callclass.User); ok || wait != 30*time.Second {
 		t.Fatalf("at 30 s: ok=%v wait=%v, want a refusal for 30 s", ok, wait)
 	}
-	clk.Add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	if n, _ := take(b, callclass.User, 100); n != 18 {
 		t.Fatalf("after the window admitted %d user calls, want 18", n)
 	}
@@ -110,7 +96,7 @@ func TestSlidingWindowNeverExceedsLimit(t *testing.T) {
 	b := mustNew(t, budget.Config{Limit: limit, Window: window, PollMax: 1, PollReserve: -1, Slack: -1, Now: clk.Now})
 	var admitted []time.Time
 	for i := 0; i < 5000; i++ {
-		clk.Add(37 * time.Millisecond)
+		clk.Advance(37 * time.Millisecond)
 		if ok, _ := b.Take(callclass.User); ok {
 			admitted = append(admitted, clk.Now())
 		}
@@ -137,18 +123,18 @@ func TestRetryAfterIsExact(t *testing.T) {
 		if ok, _ := b.Take(callclass.User); !ok {
 			t.Fatalf("request %d refused", i)
 		}
-		clk.Add(10 * time.Second)
+		clk.Advance(10 * time.Second)
 	}
 	// Requests at 0, 10, 20, 30 s; now 40 s: the first leaves at 60 s.
 	ok, wait := b.Take(callclass.User)
 	if ok || wait != 20*time.Second {
 		t.Fatalf("ok=%v wait=%v, want a refusal for 20 s", ok, wait)
 	}
-	clk.Add(wait - time.Millisecond)
+	clk.Advance(wait - time.Millisecond)
 	if ok, _ := b.Take(callclass.User); ok {
 		t.Fatal("admitted before the wait was over")
 	}
-	clk.Add(time.Millisecond)
+	clk.Advance(time.Millisecond)
 	if ok, _ := b.Take(callclass.User); !ok {
 		t.Fatal("refused after the wait")
 	}
@@ -158,7 +144,7 @@ func TestSlackHoldsSlotsLonger(t *testing.T) {
 	clk := newClock()
 	b := mustNew(t, budget.Config{Limit: 1, Window: time.Minute, PollMax: 1, PollReserve: -1, Now: clk.Now})
 	b.Take(callclass.User)
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	if ok, wait := b.Take(callclass.User); ok || wait != time.Second {
 		t.Fatalf("ok=%v wait=%v: the slot must stay taken for the 1 s slack", ok, wait)
 	}

@@ -173,7 +173,7 @@ func TestSharedFallbackAndRejoin(t *testing.T) {
 		t.Fatal("replica 2 admitted past its share before trying Redis again")
 	}
 	// Replica 0 rejoins on a call; replicas 1 and 2, which get none, rejoin in the background.
-	clk.Add(budget.DefaultRedisRetry)
+	clk.Advance(budget.DefaultRedisRetry)
 	if ok, _ := budgets[0].Take(callclass.User); ok {
 		t.Fatal("replica 0 admitted a request past its share right after rejoining")
 	}
@@ -187,7 +187,7 @@ func TestSharedFallbackAndRejoin(t *testing.T) {
 		}
 	}
 	// Past the settling time, only the shared log decides: it holds the whole window.
-	clk.Add(2 * budget.DefaultRedisRetry)
+	clk.Advance(2 * budget.DefaultRedisRetry)
 	for i, b := range budgets {
 		if ok, _ := b.Take(callclass.User); ok {
 			t.Fatalf("replica %d admitted a request after rejoining a full window", i)

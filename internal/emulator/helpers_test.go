@@ -12,11 +12,11 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 )
 
 // This file signs requests with its own small signer (qingcloud-protocol.md §2.1), independent of
@@ -66,24 +66,9 @@ func testSign(method, path, algo, secret string, params map[string]string) strin
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// clock is a settable fake clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2024, 5, 1, 8, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock returns a manual clock for the emulator's Now.
+func newClock() *testutil.ManualClock {
+	return testutil.NewManualClock(time.Date(2024, 5, 1, 8, 0, 0, 0, time.UTC))
 }
 
 // client sends signed requests to an emulator.
@@ -263,7 +248,7 @@ func num(v any) int {
 type fixture struct {
 	t   *testing.T
 	emu *emulator.Emulator
-	clk *clock
+	clk *testutil.ManualClock
 	srv *httptest.Server
 	c   *client
 }
