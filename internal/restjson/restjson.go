@@ -260,6 +260,14 @@ func cmpOrdered[T int64 | uint64 | string](x, y T) int {
 }
 
 func appendMapField(b []byte, m protoreflect.Map, f *field) ([]byte, error) {
+	return appendObject(b, m, func(b []byte, v protoreflect.Value) ([]byte, error) {
+		return appendSingular(b, v, f.fd.MapValue(), f.elem)
+	})
+}
+
+// appendObject writes the entries of m as a JSON object, keys sorted as protojson sorts them, each
+// value written by value.
+func appendObject(b []byte, m protoreflect.Map, value func([]byte, protoreflect.Value) ([]byte, error)) ([]byte, error) {
 	b = append(b, '{')
 	var err error
 	for i, e := range sortedEntries(m) {
@@ -270,7 +278,7 @@ func appendMapField(b []byte, m protoreflect.Map, f *field) ([]byte, error) {
 			return nil, err
 		}
 		b = append(b, ':')
-		if b, err = appendSingular(b, e.v, f.fd.MapValue(), f.elem); err != nil {
+		if b, err = value(b, e.v); err != nil {
 			return nil, err
 		}
 	}
@@ -354,22 +362,10 @@ func appendFraction(b []byte, n int64, digits int) []byte {
 }
 
 func appendStruct(b []byte, m protoreflect.Map) ([]byte, error) {
-	b = append(b, '{')
-	var err error
-	for i, e := range sortedEntries(m) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		if b, err = appendString(b, e.k.String()); err != nil {
-			return nil, err
-		}
-		b = append(b, ':')
-		vm := e.v.Message()
-		if b, err = appendValue(b, vm, vm.Descriptor().Oneofs().ByName("kind")); err != nil {
-			return nil, err
-		}
-	}
-	return append(b, '}'), nil
+	return appendObject(b, m, func(b []byte, v protoreflect.Value) ([]byte, error) {
+		vm := v.Message()
+		return appendValue(b, vm, vm.Descriptor().Oneofs().ByName("kind"))
+	})
 }
 
 func appendList(b []byte, l protoreflect.List) ([]byte, error) {
