@@ -251,24 +251,33 @@ func (a *account) newBase(r *request, kind, prefix, name, status string) base {
 
 // lookup finds ids in m within the request's zones; the first unknown id is 2100. Gone
 // resources are found too (their status makes the operation fail with 1400).
-func lookup[T any](r *request, m map[string]*T, ids []string, b func(*T) *base) ([]*T, *apiError) {
-	out := make([]*T, 0, len(ids))
+func lookup(r *request, m map[string]*stored, ids []string) ([]*stored, *apiError) {
+	out := make([]*stored, 0, len(ids))
 	for _, id := range ids {
-		v := m[id]
-		if v == nil || !r.inZone(b(v).zone) {
+		s := m[id]
+		if s == nil || !r.inZone(s.zone) {
 			return nil, errNotFound(id)
 		}
-		out = append(out, v)
+		out = append(out, s)
 	}
 	return out, nil
 }
 
-// remover returns a func that deletes id from m and drops the resource's tags, for a resource whose
+// lookupOne finds one id.
+func lookupOne(r *request, m map[string]*stored, id string) (*stored, *apiError) {
+	l, err := lookup(r, m, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	return l[0], nil
+}
+
+// remover returns a func that deletes s from the store and drops its tags, for a resource whose
 // terminal state has outlived the retention period.
-func remover[T any](a *account, m map[string]*T, id string) func() {
+func (a *account) remover(s *stored) func() {
 	return func() {
-		delete(m, id)
-		a.dropTags(id)
+		delete(a.storeOf(s.kind), s.id)
+		a.dropTags(s.id)
 	}
 }
 
@@ -276,18 +285,18 @@ func remover[T any](a *account, m map[string]*T, id string) func() {
 // list parameter param must exist in m (else 2100), be in a state allowed for verb (else 1400) and
 // pass check (when not nil); only then does one job move each resource through the operation o
 // gives it, so a refused request changes nothing.
-func jobOnEach[T any](a *account, r *request, param string, m map[string]*T, b func(*T) *base,
-	verb string, allowed []string, check func(*T) *apiError, o func(*T) op) (result, *apiError) {
+func jobOnEach(a *account, r *request, param string, m map[string]*stored,
+	verb string, allowed []string, check func(*stored) *apiError, o func(*stored) op) (result, *apiError) {
 	idl, err := r.requiredList(param)
 	if err != nil {
 		return nil, err
 	}
-	items, err := lookup(r, m, idl, b)
+	items, err := lookup(r, m, idl)
 	if err != nil {
 		return nil, err
 	}
 	for _, it := range items {
-		if err := b(it).need(verb, allowed...); err != nil {
+		if err := it.need(verb, allowed...); err != nil {
 			return nil, err
 		}
 		if check != nil {
@@ -298,29 +307,20 @@ func jobOnEach[T any](a *account, r *request, param string, m map[string]*T, b f
 	}
 	j := a.newJob(r, idl)
 	for i, it := range items {
-		a.begin(b(it), j, i, len(items), o(it), remover(a, m, b(it).id))
+		a.begin(&it.base, j, i, len(items), o(it), a.remover(it))
 	}
 	return result{"job_id": j.id}, nil
 }
 
-// lookupOne finds one id.
-func lookupOne[T any](r *request, m map[string]*T, id string, b func(*T) *base) (*T, *apiError) {
-	l, err := lookup(r, m, []string{id}, b)
-	if err != nil {
-		return nil, err
-	}
-	return l[0], nil
-}
-
-// filterSorted returns the values of m accepted by keep, newest first.
-func filterSorted[T any](m map[string]*T, b func(*T) *base, keep func(*T) bool) []*T {
-	var items []*T
-	for _, v := range m {
-		if keep(v) {
-			items = append(items, v)
+// filterSorted returns the items of m accepted by keep, newest first.
+func filterSorted(m map[string]*stored, keep func(*stored) bool) []*stored {
+	var items []*stored
+	for _, s := range m {
+		if keep(s) {
+			items = append(items, s)
 		}
 	}
-	sortByCreated(items, func(v *T) time.Time { return b(v).created }, func(v *T) string { return b(v).id })
+	sortByCreated(items, func(s *stored) time.Time { return s.created }, func(s *stored) string { return s.id })
 	return items
 }
 

@@ -79,11 +79,11 @@ func associateEip(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := lookupOne(r, a.eips(), eid, storedBase)
+	e, err := lookupOne(r, a.eips(), eid)
 	if err != nil {
 		return nil, err
 	}
-	inst, err := lookupOne(r, a.instances(), iid, storedBase)
+	inst, err := lookupOne(r, a.instances(), iid)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func associateEip(a *account, r *request) (result, *apiError) {
 	instMsg(inst).Eip = &iaasv1.Eip{EipId: proto.String(e.id)}
 	a.begin(&e.base, j, 0, 1, op{transition: "associating", to: "associated", undo: func() {
 		a.unlinkEip(e)
-	}}, remover(a, a.eips(), e.id))
+	}}, a.remover(e))
 	return result{"job_id": j.id}, nil
 }
 
@@ -130,7 +130,7 @@ func (a *account) unlinkEip(e *stored) {
 }
 
 func dissociateEips(a *account, r *request) (result, *apiError) {
-	return jobOnEach(a, r, "eips", a.eips(), storedBase, "dissociated", []string{"associated"}, nil, func(e *stored) op {
+	return jobOnEach(a, r, "eips", a.eips(), "dissociated", []string{"associated"}, nil, func(e *stored) op {
 		return op{transition: "dissociating", to: "available", ok: func() { a.unlinkEip(e) }}
 	})
 }

@@ -27,7 +27,7 @@ func init() {
 var imageRow = kindRow{prefix: "img", status: "available", create: createImage,
 	describe: func(a *account, r *request, s *stored, out map[string]any) {
 		ids := []string{}
-		for _, inst := range filterSorted(a.instances(), storedBase, func(i *stored) bool {
+		for _, inst := range filterSorted(a.instances(), func(i *stored) bool {
 			return instMsg(i).GetImage().GetImageId() == s.id && r.inZone(i.zone) && !terminal(i.status)
 		}) {
 			ids = append(ids, inst.id)
@@ -135,7 +135,7 @@ func captureInstance(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	inst, err := lookupOne(r, a.instances(), id, storedBase)
+	inst, err := lookupOne(r, a.instances(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +145,6 @@ func captureInstance(a *account, r *request) (result, *apiError) {
 	j := a.newJob(r, nil)
 	img := a.captureImage(r, j)
 	j.resourceIDs = []string{inst.id, img}
-	a.begin(&inst.base, j, 0, 1, op{label: "capturing"}, remover(a, a.instances(), inst.id))
+	a.begin(&inst.base, j, 0, 1, op{label: "capturing"}, a.remover(inst))
 	return result{"image_id": img, "job_id": j.id}, nil
 }

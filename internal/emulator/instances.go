@@ -115,7 +115,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		if err != nil {
 			return nil, err
 		}
-		if kp, err = lookupOne(r, a.storeOf(storeKinds()["keypair"]), id, storedBase); err != nil {
+		if kp, err = lookupOne(r, a.storeOf(storeKinds()["keypair"]), id); err != nil {
 			return nil, err
 		}
 	} else if _, err := r.required("login_passwd"); err != nil {
@@ -166,7 +166,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		}
 		sgID = sg.id
 	}
-	vols, err := lookup(r, a.volumes(), r.list("volumes"), storedBase)
+	vols, err := lookup(r, a.volumes(), r.list("volumes"))
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +202,7 @@ func runInstances(a *account, r *request) (result, *apiError) {
 		}
 		a.instances()[inst.id] = inst
 		a.begin(&inst.base, j, i, count, op{transition: "creating", to: "running", failTo: "ceased",
-			undo: func() { a.releaseInstance(inst) }}, remover(a, a.instances(), inst.id))
+			undo: func() { a.releaseInstance(inst) }}, a.remover(inst))
 	}
 	if len(vols) > 0 {
 		inst := insts[0]

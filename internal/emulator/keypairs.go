@@ -69,11 +69,11 @@ func keypairMembers(a *account, r *request) ([]*stored, []*stored, *apiError) {
 	if err != nil {
 		return nil, nil, err
 	}
-	kps, err := lookup(r, a.storeOf(storeKinds()["keypair"]), kids, storedBase)
+	kps, err := lookup(r, a.storeOf(storeKinds()["keypair"]), kids)
 	if err != nil {
 		return nil, nil, err
 	}
-	insts, err := lookup(r, a.instances(), iids, storedBase)
+	insts, err := lookup(r, a.instances(), iids)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -90,7 +90,7 @@ func attachKeyPairs(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	j := a.newJob(r, append(ids(kps, storedBase), ids(insts, storedBase)...))
+	j := a.newJob(r, append(ids(kps), ids(insts)...))
 	for i, inst := range insts {
 		inst := inst
 		var added []*stored
@@ -106,7 +106,7 @@ func attachKeyPairs(a *account, r *request) (result, *apiError) {
 				instMsg(inst).KeypairIds = removeString(instMsg(inst).KeypairIds, kp.id)
 				kp.setStrs("instance_ids", removeString(kp.strs("instance_ids"), inst.id))
 			}
-		}}, remover(a, a.instances(), inst.id))
+		}}, a.remover(inst))
 	}
 	return result{"job_id": j.id}, nil
 }
@@ -123,7 +123,7 @@ func detachKeyPairs(a *account, r *request) (result, *apiError) {
 			}
 		}
 	}
-	j := a.newJob(r, append(ids(kps, storedBase), ids(insts, storedBase)...))
+	j := a.newJob(r, append(ids(kps), ids(insts)...))
 	for i, inst := range insts {
 		inst := inst
 		a.begin(&inst.base, j, i, len(insts), op{label: "detaching keypairs", ok: func() {
@@ -131,7 +131,7 @@ func detachKeyPairs(a *account, r *request) (result, *apiError) {
 				instMsg(inst).KeypairIds = removeString(instMsg(inst).KeypairIds, kp.id)
 				kp.setStrs("instance_ids", removeString(kp.strs("instance_ids"), inst.id))
 			}
-		}}, remover(a, a.instances(), inst.id))
+		}}, a.remover(inst))
 	}
 	return result{"job_id": j.id}, nil
 }

@@ -115,7 +115,7 @@ func (a *account) lbEips(r *request, required bool) ([]*stored, *apiError) {
 	if required && len(idl) == 0 {
 		return nil, errMissing("eips.1")
 	}
-	eips, err := lookup(r, a.eips(), idl, storedBase)
+	eips, err := lookup(r, a.eips(), idl)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (a *account) associateLBEips(lb *stored, eips []*stored, j *job) {
 		a.linkEip(e, "loadbalancer", lb.id, lb.name)
 		lbMsg(lb).Eips = append(lbMsg(lb).Eips, &iaasv1.Eip{EipId: proto.String(e.id)})
 		a.begin(&e.base, j, i, len(eips), op{transition: "associating", to: "associated", undo: func() { a.unlinkEip(e) }},
-			remover(a, a.eips(), e.id))
+			a.remover(e))
 	}
 }
 
@@ -177,9 +177,9 @@ func createLoadBalancer(a *account, r *request) (result, *apiError) {
 	}
 	lb.msg = m
 	a.loadbalancers()[lb.id] = lb
-	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
+	j := a.newJob(r, append([]string{lb.id}, ids(eips)...))
 	a.begin(&lb.base, j, 0, 1, op{transition: "creating", to: "active", failTo: "ceased",
-		undo: func() { a.releaseLB(lb) }}, remover(a, a.loadbalancers(), lb.id))
+		undo: func() { a.releaseLB(lb) }}, a.remover(lb))
 	a.associateLBEips(lb, eips, j)
 	return result{"loadbalancer_id": lb.id, "job_id": j.id}, nil
 }
@@ -208,7 +208,7 @@ func lbAndEips(a *account, r *request) (*stored, []*stored, *apiError) {
 	if err != nil {
 		return nil, nil, err
 	}
-	lb, err := lookupOne(r, a.loadbalancers(), id, storedBase)
+	lb, err := lookupOne(r, a.loadbalancers(), id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -243,15 +243,15 @@ func lbEipsAction(a *account, r *request, associate bool) (result, *apiError) {
 			return nil, err
 		}
 	}
-	j := a.newJob(r, append([]string{lb.id}, ids(eips, storedBase)...))
-	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, remover(a, a.loadbalancers(), lb.id))
+	j := a.newJob(r, append([]string{lb.id}, ids(eips)...))
+	a.begin(&lb.base, j, 0, 1, op{transition: "updating"}, a.remover(lb))
 	if associate {
 		a.associateLBEips(lb, eips, j)
 		return result{"job_id": j.id}, nil
 	}
 	for i, e := range eips {
 		a.begin(&e.base, j, i, len(eips), op{transition: "dissociating", to: "available", ok: func() { a.unlinkEip(e) }},
-			remover(a, a.eips(), e.id))
+			a.remover(e))
 	}
 	return result{"job_id": j.id}, nil
 }
@@ -305,7 +305,7 @@ var backendRow = kindRow{prefix: "lbb", statusless: true,
 // ofParent returns the items of a kind whose parent field names id (the listeners of a load
 // balancer, the backends of a listener), newest first.
 func (a *account) ofParent(kind, field, id string) []*stored {
-	return filterSorted(a.storeNamed(kind), storedBase, func(s *stored) bool { return s.str(field) == id })
+	return filterSorted(a.storeNamed(kind), func(s *stored) bool { return s.str(field) == id })
 }
 
 // unapplyLB clears is_applied of the load balancer of a listener or backend that changed.
@@ -373,7 +373,7 @@ func addLoadBalancerListeners(a *account, r *request) (result, *apiError) {
 	if len(objs) == 0 {
 		return nil, errMissing("listeners.1.listener_port")
 	}
-	lb, err := lookupOne(r, a.loadbalancers(), id, storedBase)
+	lb, err := lookupOne(r, a.loadbalancers(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +440,7 @@ func addLoadBalancerBackends(a *account, r *request) (result, *apiError) {
 	if len(objs) == 0 {
 		return nil, errMissing("backends.1.resource_id")
 	}
-	l, err := lookupOne(r, a.storeNamed("loadbalancer_listener"), id, storedBase)
+	l, err := lookupOne(r, a.storeNamed("loadbalancer_listener"), id)
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +450,7 @@ func addLoadBalancerBackends(a *account, r *request) (result, *apiError) {
 		if rid == "" {
 			return nil, errMissing("backends.N.resource_id")
 		}
-		if _, err := lookupOne(r, a.instances(), rid, storedBase); err != nil {
+		if _, err := lookupOne(r, a.instances(), rid); err != nil {
 			return nil, err
 		}
 		port, err := objInt(o, "backends", "port", 0)

@@ -86,11 +86,11 @@ func attachNics(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	inst, err := lookupOne(r, a.instances(), iid, storedBase)
+	inst, err := lookupOne(r, a.instances(), iid)
 	if err != nil {
 		return nil, err
 	}
-	nics, err := lookup(r, a.nics(), ids, storedBase)
+	nics, err := lookup(r, a.nics(), ids)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func attachNics(a *account, r *request) (result, *apiError) {
 		}
 	}
 	j := a.newJob(r, append([]string{inst.id}, ids...))
-	a.begin(&inst.base, j, 0, 1, op{label: "attaching nics"}, remover(a, a.instances(), inst.id))
+	a.begin(&inst.base, j, 0, 1, op{label: "attaching nics"}, a.remover(inst))
 	for i, n := range nics {
 		m := nicMsg(n)
 		m.InstanceId = proto.String(inst.id)
@@ -126,7 +126,7 @@ func detachNics(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	nics, err := lookup(r, a.nics(), ids, storedBase)
+	nics, err := lookup(r, a.nics(), ids)
 	if err != nil {
 		return nil, err
 	}

@@ -116,7 +116,7 @@ func routerMsg(s *stored) *iaasv1.Router { return s.msg.(*iaasv1.Router) }
 
 // routerVxnets returns the vxnets joined to router id, newest first.
 func (a *account) routerVxnets(id string) []*stored {
-	return filterSorted(a.vxnets(), storedBase, func(v *stored) bool {
+	return filterSorted(a.vxnets(), func(v *stored) bool {
 		return a.joins[v.id] != nil && a.joins[v.id].msg.GetRouterId() == id
 	})
 }
@@ -153,11 +153,11 @@ func joinRouter(a *account, r *request) (result, *apiError) {
 	if vid == vxnet0 {
 		return nil, errDenied("vxnet [%s] is the basic network, can not join a router", vid)
 	}
-	v, err := lookupOne(r, a.vxnets(), vid, storedBase)
+	v, err := lookupOne(r, a.vxnets(), vid)
 	if err != nil {
 		return nil, err
 	}
-	rt, err := lookupOne(r, a.routers(), rid, storedBase)
+	rt, err := lookupOne(r, a.routers(), rid)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func joinRouter(a *account, r *request) (result, *apiError) {
 		DynIpStart: proto.String(start), DynIpEnd: proto.String(end), Features: proto.Int32(int32(features)),
 		CreateTime: timestamppb.New(r.now)}}
 	a.begin(&rt.base, j, 0, 1, op{transition: "updating", undo: func() { delete(a.joins, v.id) }},
-		remover(a, a.routers(), rt.id))
+		a.remover(rt))
 	return result{"vxnet_id": v.id, "router_id": rt.id, "job_id": j.id}, nil
 }
 
@@ -194,11 +194,11 @@ func leaveRouter(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	vxs, err := lookup(r, a.vxnets(), vids, storedBase)
+	vxs, err := lookup(r, a.vxnets(), vids)
 	if err != nil {
 		return nil, err
 	}
-	rt, err := lookupOne(r, a.routers(), rid, storedBase)
+	rt, err := lookupOne(r, a.routers(), rid)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func leaveRouter(a *account, r *request) (result, *apiError) {
 		for _, v := range vxs {
 			delete(a.joins, v.id)
 		}
-	}}, remover(a, a.routers(), rt.id))
+	}}, a.remover(rt))
 	return result{"vxnets": vids, "router_id": rt.id, "job_id": j.id}, nil
 }
 
@@ -230,7 +230,7 @@ func describeRouterVxnets(a *account, r *request) (result, *apiError) {
 	if _, err := r.flag("verbose"); err != nil {
 		return nil, err
 	}
-	rt, err := lookupOne(r, a.routers(), id, storedBase)
+	rt, err := lookupOne(r, a.routers(), id)
 	if err != nil {
 		return nil, err
 	}

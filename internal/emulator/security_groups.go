@@ -46,7 +46,7 @@ var securityGroupRow = kindRow{prefix: "sg",
 	}}},
 	describe: func(a *account, r *request, s *stored, out map[string]any) {
 		res := []any{}
-		for _, inst := range filterSorted(a.instances(), storedBase, func(i *stored) bool {
+		for _, inst := range filterSorted(a.instances(), func(i *stored) bool {
 			return instSG(i) == s.id && !terminal(i.status)
 		}) {
 			res = append(res, map[string]any{"resource_id": inst.id, "resource_name": inst.name, "resource_type": "instance"})
@@ -102,7 +102,7 @@ func sgRuleMsg(s *stored) *iaasv1.SecurityGroupRule { return s.msg.(*iaasv1.Secu
 
 // findSecurityGroup looks a security group up in the request zone (2100 if unknown).
 func (a *account) findSecurityGroup(r *request, id string) (*stored, *apiError) {
-	return lookupOne(r, a.securityGroups(), id, storedBase)
+	return lookupOne(r, a.securityGroups(), id)
 }
 
 // addSecurityGroup stores a security group of b (its id, zone and times set) and returns it.
@@ -157,7 +157,7 @@ func applySecurityGroup(a *account, r *request) (result, *apiError) {
 	if err := sg.idle(); err != nil {
 		return nil, err
 	}
-	insts, err := lookup(r, a.instances(), r.list("instances"), storedBase)
+	insts, err := lookup(r, a.instances(), r.list("instances"))
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func applySecurityGroup(a *account, r *request) (result, *apiError) {
 			return nil, err
 		}
 	}
-	j := a.newJob(r, append([]string{sg.id}, ids(insts, storedBase)...))
+	j := a.newJob(r, append([]string{sg.id}, ids(insts)...))
 	prev := make(map[*stored]*iaasv1.SecurityGroup, len(insts))
 	for _, inst := range insts {
 		prev[inst] = instMsg(inst).SecurityGroup

@@ -88,7 +88,7 @@ func createSnapshots(a *account, r *request) (result, *apiError) {
 			if t.vol != nil {
 				volMsg(t.vol).LastestSnapshotTime = timestamppb.New(j.end)
 			}
-		}}, remover(a, a.snapshots(), s.id))
+		}}, a.remover(s))
 	}
 	j.resourceIDs = append(append([]string{}, idl...), out...)
 	// Production answers job_id as a one-element list here (the 2013 spec says a string; QingCloud's
@@ -102,7 +102,7 @@ func applySnapshots(a *account, r *request) (result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	snaps, err := lookup(r, a.snapshots(), idl, storedBase)
+	snaps, err := lookup(r, a.snapshots(), idl)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (a *account) snapshotOf(r *request, typ, verb string) (*stored, *apiError) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := lookupOne(r, a.snapshots(), id, storedBase)
+	s, err := lookupOne(r, a.snapshots(), id)
 	if err != nil {
 		return nil, err
 	}

@@ -291,8 +291,6 @@ func (a *account) storeNamed(kind string) map[string]*stored {
 	return m
 }
 
-func storedBase(s *stored) *base { return &s.base }
-
 // field returns the field of s's item named name on the wire; it panics on a name the item does not
 // have (a programming error, caught by run as a 5000).
 func (s *stored) field(name string) protoreflect.FieldDescriptor {
@@ -378,7 +376,7 @@ func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (resu
 		}
 		filters = append(filters, eq{in, target, val})
 	}
-	items := filterSorted(a.storeOf(k), storedBase, func(s *stored) bool {
+	items := filterSorted(a.storeOf(k), func(s *stored) bool {
 		if !keep(&s.base) || k.row.filter != nil && !k.row.filter(a, r, s) {
 			return false
 		}
@@ -681,7 +679,7 @@ func (a *account) create(r *request, k *storeKind, j *job, n int, res result) ([
 		}
 		a.storeOf(k)[s.id] = s
 		if j != nil && status != "" {
-			a.begin(&s.base, j, i, n, op{transition: "creating", to: k.status, failTo: "ceased"}, remover(a, a.storeOf(k), s.id))
+			a.begin(&s.base, j, i, n, op{transition: "creating", to: k.status, failTo: "ceased"}, a.remover(s))
 		}
 		out = append(out, s.id)
 	}
@@ -755,7 +753,7 @@ func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int
 		return nil
 	case s.kind.status == "":
 		if verb == "Delete" {
-			remover(a, a.storeOf(s.kind), s.id)()
+			a.remover(s)()
 		}
 	case j != nil:
 		if rule.transition != "" {
@@ -765,12 +763,12 @@ func (a *account) apply(r *request, ref storedRef, verb string, j *job, i, n int
 			o.label, o.transition = o.transition, ""
 		}
 		o.ok = done
-		a.begin(&s.base, j, i, n, o, remover(a, a.storeOf(s.kind), s.id))
+		a.begin(&s.base, j, i, n, o, a.remover(s))
 		return nil
 	case o.to != "":
 		s.status, s.statusTime = o.to, r.now
 		if terminal(s.status) {
-			a.retire(&s.base, r.now, remover(a, a.storeOf(s.kind), s.id))
+			a.retire(&s.base, r.now, a.remover(s))
 		}
 	}
 	done()

@@ -59,7 +59,7 @@ func (a *account) tags() map[string]*stored { return a.storeNamed("tag") }
 // tagsOf returns the tags attached to a resource, in tag creation order.
 func (a *account) tagsOf(resourceID string) []tagOut {
 	out := []tagOut{}
-	for _, t := range filterSorted(a.tags(), storedBase, func(t *stored) bool {
+	for _, t := range filterSorted(a.tags(), func(t *stored) bool {
 		return slices.ContainsFunc(a.tagLinks[t.id], func(l tagLink) bool { return l.resourceID == resourceID })
 	}) {
 		out = append(out, tagOut{TagID: t.id, TagName: t.name, Color: t.str("color")})
@@ -119,7 +119,7 @@ func tagPairs(a *account, r *request) ([]*stored, []tagLink, *apiError) {
 				return nil, nil, errMissing("resource_tag_pairs.N." + f)
 			}
 		}
-		t, err := lookupOne(r, a.tags(), strings.TrimSpace(o["tag_id"]), storedBase)
+		t, err := lookupOne(r, a.tags(), strings.TrimSpace(o["tag_id"]))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -104,7 +104,7 @@ func (a *account) attachVolume(v *stored, inst *stored, j *job, i, n int) {
 	volMsg(v).Device = proto.String("/dev/sd" + string(rune('b'+min(len(instMsg(inst).VolumeIds), 24))))
 	instMsg(inst).VolumeIds = append(instMsg(inst).VolumeIds, v.id)
 	a.begin(&v.base, j, i, n, op{transition: "attaching", to: "in-use", undo: func() { a.unlinkVolume(v, inst) }},
-		remover(a, a.volumes(), v.id))
+		a.remover(v))
 }
 
 // unlinkVolume detaches v from inst.
@@ -126,11 +126,11 @@ func volumesAndInstance(a *account, r *request, verb string) ([]*stored, *stored
 	if err != nil {
 		return nil, nil, err
 	}
-	vols, err := lookup(r, a.volumes(), ids, storedBase)
+	vols, err := lookup(r, a.volumes(), ids)
 	if err != nil {
 		return nil, nil, err
 	}
-	inst, err := lookupOne(r, a.instances(), iid, storedBase)
+	inst, err := lookupOne(r, a.instances(), iid)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,7 +147,7 @@ func attachVolumes(a *account, r *request) (result, *apiError) {
 			return nil, err
 		}
 	}
-	j := a.newJob(r, append(ids(vols, storedBase), inst.id))
+	j := a.newJob(r, append(ids(vols), inst.id))
 	for i, v := range vols {
 		a.attachVolume(v, inst, j, i, len(vols))
 	}
@@ -167,19 +167,19 @@ func detachVolumes(a *account, r *request) (result, *apiError) {
 			return nil, errDenied("volume [%s] is not attached to instance [%s]", v.id, inst.id)
 		}
 	}
-	j := a.newJob(r, append(ids(vols, storedBase), inst.id))
+	j := a.newJob(r, append(ids(vols), inst.id))
 	for i, v := range vols {
 		a.begin(&v.base, j, i, len(vols), op{transition: "detaching", to: "available",
-			ok: func() { a.unlinkVolume(v, inst) }}, remover(a, a.volumes(), v.id))
+			ok: func() { a.unlinkVolume(v, inst) }}, a.remover(v))
 	}
 	return result{"job_id": j.id}, nil
 }
 
 // ids returns the ids of resources.
-func ids[T any](items []*T, b func(*T) *base) []string {
+func ids(items []*stored) []string {
 	out := make([]string, len(items))
 	for i, it := range items {
-		out[i] = b(it).id
+		out[i] = it.id
 	}
 	return out
 }

@@ -111,13 +111,13 @@ func (a *account) findVxnet(r *request, id string) (*stored, *apiError) {
 	if id == vxnet0 {
 		return a.vxnets()[vxnet0], nil
 	}
-	return lookupOne(r, a.vxnets(), id, storedBase)
+	return lookupOne(r, a.vxnets(), id)
 }
 
 // vxnetInstances returns the live instances with a nic in vxnet id, within the request zones (r
 // nil: in any zone).
 func (a *account) vxnetInstances(r *request, id string) []*stored {
-	return filterSorted(a.instances(), storedBase, func(v *stored) bool {
+	return filterSorted(a.instances(), func(v *stored) bool {
 		if r != nil && !r.inZone(v.zone) || terminal(v.status) {
 			return false
 		}
@@ -139,7 +139,7 @@ func vxnetMembers(a *account, r *request) (*stored, []*stored, *apiError) {
 	if err != nil {
 		return nil, nil, err
 	}
-	insts, err := lookup(r, a.instances(), ids, storedBase)
+	insts, err := lookup(r, a.instances(), ids)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -172,7 +172,7 @@ func joinVxnet(a *account, r *request) (result, *apiError) {
 		instMsg(inst).Vxnets = append(instMsg(inst).Vxnets, n)
 		a.begin(&inst.base, j, i, len(insts), op{label: "joining vxnet", undo: func() {
 			a.dropNics(inst, func(x *iaasv1.NicVxnet) bool { return x == n })
-		}}, remover(a, a.instances(), inst.id))
+		}}, a.remover(inst))
 	}
 	return result{"job_id": j.id}, nil
 }
@@ -199,7 +199,7 @@ func leaveVxnet(a *account, r *request) (result, *apiError) {
 			inVxnet := func(x *iaasv1.NicVxnet) bool { return x.GetVxnetId() == v.id }
 			a.freeNics(inst, inVxnet)
 			a.dropNics(inst, inVxnet)
-		}}, remover(a, a.instances(), inst.id))
+		}}, a.remover(inst))
 	}
 	return result{"job_id": j.id}, nil
 }
