@@ -53,6 +53,10 @@ func newAccount(e *Emulator, keyID string, now time.Time) *account {
 
 const idAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 
+// randIntN is the randomness of ids and MAC addresses: math/rand/v2's, a variable so that a test can
+// make the emulator's answers reproducible.
+var randIntN = rand.IntN
+
 // newID returns a fresh id: prefix, '-', 8 characters of [a-z0-9].
 func (a *account) newID(prefix string) string {
 	for {
@@ -60,7 +64,7 @@ func (a *account) newID(prefix string) string {
 		copy(b, prefix)
 		b[len(prefix)] = '-'
 		for i := len(prefix) + 1; i < len(b); i++ {
-			b[i] = idAlphabet[rand.IntN(len(idAlphabet))]
+			b[i] = idAlphabet[randIntN(len(idAlphabet))]
 		}
 		id := string(b)
 		if _, taken := a.ids[id]; !taken && id != vxnet0 {

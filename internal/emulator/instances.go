@@ -3,7 +3,6 @@ package emulator
 import (
 	"cmp"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -254,7 +253,7 @@ func (a *account) allocIP(v *stored) string {
 }
 
 func randomMAC() string {
-	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", rand.IntN(256), rand.IntN(256), rand.IntN(256), rand.IntN(256))
+	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", randIntN(256), randIntN(256), randIntN(256), randIntN(256))
 }
 
 // releaseInstance detaches everything from an instance that is terminated or failed to create.

@@ -25,9 +25,13 @@ var keypairRow = kindRow{prefix: "kp", create: createKeyPair, deletable: func(a 
 	return nil
 }}
 
+// randRead is the randomness of key material: crypto/rand's, a variable so that a test can make the
+// emulator's answers reproducible.
+var randRead = rand.Read
+
 func randomB64(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b)
+	_, _ = randRead(b)
 	return base64.StdEncoding.EncodeToString(b)
 }
 
