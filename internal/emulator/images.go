@@ -25,14 +25,14 @@ func init() {
 // instances of an image in Describe (private images newest first, then the catalog's), and
 // deletion of available or deprecated images only.
 var imageRow = kindRow{prefix: "img", status: "available", create: createImage,
-	describe: func(a *account, r *request, s *stored, out map[string]any) {
+	describe: func(a *account, r *request, s *stored, out *object) {
 		ids := []string{}
 		for _, inst := range filterSorted(a.instances(), func(i *stored) bool {
 			return instMsg(i).GetImage().GetImageId() == s.id && r.inZone(i.zone) && !terminal(i.status)
 		}) {
 			ids = append(ids, inst.id)
 		}
-		out["instance_ids"] = ids
+		out.set("instance_ids", ids)
 	},
 	less: func(x, y *stored) bool {
 		cx, cy := catalogIndex(x.id), catalogIndex(y.id)

@@ -302,13 +302,14 @@ func setSize(m *iaasv1.Instance, typ string, cpu, memory int) {
 // describeInstance adds what an instance's relations say to its rendered item: its image, NICs
 // (a private IP once the instance runs and the job that added the NIC ended), EIP and security
 // group, and its volume and key pair ids when DescribeInstances is verbose.
-func describeInstance(a *account, r *request, s *stored, out map[string]any) {
+func describeInstance(a *account, r *request, s *stored, out *object) {
 	m := instMsg(s)
-	out["image"], out["security_group"] = nil, nil // null once gone, as QingCloud sends them
+	out.set("image", nil) // null once gone, as QingCloud sends them
+	out.set("security_group", nil)
 	if img := a.images()[m.GetImage().GetImageId()]; img != nil {
 		im := imageMsg(img)
-		out["image"] = render((&iaasv1.Image{ImageId: proto.String(img.id), ImageName: proto.String(img.name), OsFamily: im.OsFamily,
-			Platform: im.Platform, ProcessorType: im.ProcessorType, Provider: im.Provider, Size: im.Size, DefaultUser: im.DefaultUser}).ProtoReflect())
+		out.set("image", messageObject(&iaasv1.Image{ImageId: proto.String(img.id), ImageName: proto.String(img.name), OsFamily: im.OsFamily,
+			Platform: im.Platform, ProcessorType: im.ProcessorType, Provider: im.Provider, Size: im.Size, DefaultUser: im.DefaultUser}))
 	}
 	nics := []any{}
 	for i, n := range m.Vxnets {
@@ -320,20 +321,21 @@ func describeInstance(a *account, r *request, s *stored, out map[string]any) {
 		if s.status != "pending" && !r.now.Before(a.nicReady[n]) {
 			no.PrivateIp = n.PrivateIp
 		}
-		nics = append(nics, render(no.ProtoReflect()))
+		nics = append(nics, messageObject(no))
 	}
 	e := &iaasv1.Eip{EipId: proto.String(""), EipAddr: proto.String("")}
 	if x := a.eips()[m.GetEip().GetEipId()]; x != nil {
 		e = &iaasv1.Eip{EipId: proto.String(x.id), EipAddr: eipMsg(x).EipAddr, Bandwidth: eipMsg(x).Bandwidth}
 	}
 	if sg := a.securityGroups()[instSG(s)]; sg != nil {
-		out["security_group"] = render((&iaasv1.SecurityGroup{SecurityGroupId: proto.String(sg.id),
-			SecurityGroupName: proto.String(sg.name), IsDefault: proto.Int32(sgMsg(sg).GetIsDefault())}).ProtoReflect())
+		out.set("security_group", messageObject(&iaasv1.SecurityGroup{SecurityGroupId: proto.String(sg.id),
+			SecurityGroupName: proto.String(sg.name), IsDefault: proto.Int32(sgMsg(sg).GetIsDefault())}))
 	}
-	out["vxnets"], out["eip"] = nics, render(e.ProtoReflect())
+	out.set("vxnets", nics)
+	out.set("eip", messageObject(e))
 	if verbose, _ := r.flag("verbose"); !verbose || r.action != "DescribeInstances" {
-		delete(out, "volume_ids")
-		delete(out, "keypair_ids")
+		out.remove("volume_ids")
+		out.remove("keypair_ids")
 	}
 }
 

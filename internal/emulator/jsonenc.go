@@ -12,8 +12,8 @@ import (
 // appendJSON appends the JSON of an answer value to b, byte for byte what encoding/json's Marshal
 // writes (keys of maps sorted, HTML characters escaped), without its reflection: answers are trees of
 // map[string]any, []any and scalars, and a page of 100 verbose instances spent more time in
-// Marshal's reflection and map sorting than in building the answer. Types it does not know are
-// handed to encoding/json.
+// Marshal's reflection and map sorting than in building the answer. It writes messages (object,
+// fieldValue) itself too (render.go). Types it does not know are handed to encoding/json.
 func appendJSON(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
@@ -33,12 +33,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	case uint64:
 		return strconv.AppendUint(b, v, 10), nil
 	case jtime:
-		if time.Time(v).IsZero() {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '"')
-		b = time.Time(v).UTC().AppendFormat(b, timeLayout)
-		return append(b, '"'), nil
+		return appendTime(b, time.Time(v)), nil
 	case map[string]any:
 		if v == nil {
 			return append(b, "null"...), nil
@@ -49,10 +44,37 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			return append(b, "null"...), nil
 		}
 		return appendObject(b, v)
+	case *object:
+		if v == nil {
+			return append(b, "null"...), nil
+		}
+		return appendObjectValue(b, v)
+	case fieldValue:
+		return appendField(b, v.fd, v.v)
 	case []any:
+		return appendArray(b, v)
+	case []*object:
 		return appendArray(b, v)
 	case []map[string]any:
 		return appendArray(b, v)
+	case []tagOut:
+		if v == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, t := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"tag_id":`...)
+			b = appendString(b, t.TagID)
+			b = append(b, `,"tag_name":`...)
+			b = appendString(b, t.TagName)
+			b = append(b, `,"color":`...)
+			b = appendString(b, t.Color)
+			b = append(b, '}')
+		}
+		return append(b, ']'), nil
 	case []string:
 		if v == nil {
 			return append(b, "null"...), nil
@@ -118,6 +140,36 @@ func appendObject[M ~map[string]any](b []byte, m M) ([]byte, error) {
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// appendTime appends t as a jtime: a string in timeLayout in UTC, or null when t is zero.
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		b = append(b, '"')
+		b = t.AppendFormat(b, timeLayout)
+		return append(b, '"')
+	}
+	hour, minute, sec := t.Clock()
+	two := func(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+	b = append(b, '"')
+	b = two(b, year/100)
+	b = two(b, year%100)
+	b = append(b, '-')
+	b = two(b, int(month))
+	b = append(b, '-')
+	b = two(b, day)
+	b = append(b, 'T')
+	b = two(b, hour)
+	b = append(b, ':')
+	b = two(b, minute)
+	b = append(b, ':')
+	b = two(b, sec)
+	return append(b, 'Z', '"')
 }
 
 const hexDigits = "0123456789abcdef"

@@ -17,6 +17,7 @@ var jsonCases = []any{
 	[]any{}, []any(nil), []string{}, []string(nil), []string{"a", "<b>"}, []byte("bytes"), []byte(nil),
 	map[string]any{}, map[string]any(nil), result{"b": 1, "a": []any{map[string]any{"z": nil, "y": "<"}}},
 	map[string]string{"k": "v"}, json.RawMessage(`{"raw" : [1, 2]}`), []map[string]any{{"a": 1}, nil}, []map[string]any(nil),
+	[]tagOut{}, []tagOut(nil), []tagOut{{TagID: "tag-1", TagName: "<t>\u2028", Color: "#fff"}, {}},
 }
 
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {

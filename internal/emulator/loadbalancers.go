@@ -66,15 +66,15 @@ func (a *account) loadbalancers() map[string]*stored { return a.storeNamed("load
 
 // describeLB adds to a described load balancer its EIPs and, verbose, its listeners with their
 // backends.
-func describeLB(a *account, r *request, s *stored, out map[string]any) {
+func describeLB(a *account, r *request, s *stored, out *object) {
 	eips := []any{}
 	for _, e := range a.lbEipsOf(s) {
 		eips = append(eips, map[string]any{"eip_id": e.id, "eip_name": e.name, "eip_addr": eipMsg(e).GetEipAddr()})
 	}
-	out["eips"] = eips
+	out.set("eips", eips)
 	if v, _ := r.integer("verbose", 0); v != 0 {
 		if ls := a.ofParent("loadbalancer_listener", "loadbalancer_id", s.id); len(ls) > 0 {
-			out["listeners"] = a.renderListeners(ls)
+			out.set("listeners", a.renderListeners(ls))
 		}
 	}
 }
@@ -264,9 +264,9 @@ func lbEipsAction(a *account, r *request, associate bool) (result, *apiError) {
 // listenerRow is the generic store's row of listeners: verbose, they embed their backends; a deleted
 // listener takes its backends with it.
 var listenerRow = kindRow{prefix: "lbl",
-	describe: func(a *account, r *request, s *stored, out map[string]any) {
+	describe: func(a *account, r *request, s *stored, out *object) {
 		if v, _ := r.integer("verbose", 0); v != 0 {
-			out["backends"] = a.renderBackends(a.ofParent("loadbalancer_backend", "loadbalancer_listener_id", s.id))
+			out.set("backends", a.renderBackends(a.ofParent("loadbalancer_backend", "loadbalancer_listener_id", s.id)))
 		}
 	},
 	verbs: map[string]verbRule{
@@ -291,7 +291,7 @@ var listenerRow = kindRow{prefix: "lbl",
 // ModifyLoadBalancerBackendAttributes disabled it, "disabled"; it is answered active when it is
 // enabled and its instance runs, down otherwise.
 var backendRow = kindRow{prefix: "lbb", statusless: true,
-	describe: func(a *account, _ *request, s *stored, out map[string]any) { out["status"] = a.backendStatus(s) },
+	describe: func(a *account, _ *request, s *stored, out *object) { out.set("status", a.backendStatus(s)) },
 	verbs: map[string]verbRule{
 		"Delete": {done: func(a *account, _ *request, s *stored) { a.unapplyLB(s) }},
 		"Modify": {done: func(a *account, r *request, s *stored) {
@@ -327,7 +327,7 @@ func (a *account) renderListeners(ls []*stored) []any {
 	out := make([]any, len(ls))
 	for i, l := range ls {
 		m := a.renderStored(l)
-		m["backends"] = a.renderBackends(a.ofParent("loadbalancer_backend", "loadbalancer_listener_id", l.id))
+		m.set("backends", a.renderBackends(a.ofParent("loadbalancer_backend", "loadbalancer_listener_id", l.id)))
 		out[i] = m
 	}
 	return out
@@ -337,7 +337,7 @@ func (a *account) renderBackends(bs []*stored) []any {
 	out := make([]any, len(bs))
 	for i, b := range bs {
 		m := a.renderStored(b)
-		m["status"] = a.backendStatus(b)
+		m.set("status", a.backendStatus(b))
 		out[i] = m
 	}
 	return out

@@ -1,7 +1,8 @@
 package emulator
 
 import (
-	"sort"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,12 +35,14 @@ func (r *request) pageParams() (offset, limit int, err *apiError) {
 
 // sortByCreated orders items by create time, newest first, then by id.
 func sortByCreated[T any](items []T, created func(T) time.Time, id func(T) string) {
-	sort.SliceStable(items, func(i, j int) bool {
-		ci, cj := created(items[i]), created(items[j])
-		if !ci.Equal(cj) {
-			return ci.After(cj)
+	slices.SortStableFunc(items, func(x, y T) int {
+		if cx, cy := created(x), created(y); !cx.Equal(cy) {
+			if cx.After(cy) {
+				return -1
+			}
+			return 1
 		}
-		return id(items[i]) < id(items[j])
+		return strings.Compare(id(x), id(y))
 	})
 }
 

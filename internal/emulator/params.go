@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ type request struct {
 	zone   string    // the zone parameter ("" for actions without zone)
 	zones  []string  // zone ids the zone parameter covers (a region alias covers several)
 	faults Faults
+	lists  map[string][]string // list's answers by name (params never change)
 }
 
 // str returns a parameter value, "" when absent.
@@ -82,6 +84,19 @@ func (r *request) oneOf(name, def string, allowed ...string) (string, *apiError)
 // list returns the values of name.1, name.2, ... in index order (any integer index is accepted;
 // empty values are skipped).
 func (r *request) list(name string) []string {
+	if l, ok := r.lists[name]; ok {
+		return slices.Clone(l)
+	}
+	l := r.parseList(name)
+	if r.lists == nil {
+		r.lists = map[string][]string{}
+	}
+	r.lists[name] = l
+	return slices.Clone(l)
+}
+
+// parseList returns the values of name.1, name.2, ... as list does.
+func (r *request) parseList(name string) []string {
 	prefix := name + "."
 	type entry struct {
 		i int

@@ -1,70 +1,340 @@
 package emulator
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 )
 
-// render turns a generated qingcloud.iaas.v1 message into the JSON object QingCloud sends: keys are
-// the fields' wire names, only populated fields are present, integers and floats are JSON numbers
-// (protojson would quote 64-bit integers), timestamps are RFC 3339 UTC with whole seconds, enums are
-// their names, and Struct, Value and ListValue are their JSON.
-func render(m protoreflect.Message) map[string]any {
-	out := make(map[string]any, m.Descriptor().Fields().Len())
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		out[api.WireName(fd)] = renderField(fd, v)
-		return true
-	})
-	return out
+// This file writes generated qingcloud.iaas.v1 messages as the JSON objects QingCloud sends, straight
+// into the answer's bytes: keys are the fields' wire names in sorted order (encoding/json's order of
+// map keys, which answers always had), only populated fields are present, integers and floats are
+// JSON numbers (protojson would quote 64-bit integers), timestamps are RFC 3339 UTC with whole
+// seconds, enums are their names, and Struct, Value and ListValue are their JSON. What is known of a
+// message type (wire names, sorted order, quoted keys) is computed once per descriptor (msgPlan).
+//
+// An item of a Describe answer is an object: its stored message, merged with the keys that the store
+// and the relation hooks set or remove by name.
+
+// object is an answer object: the populated fields of msg (when valid) by their wire names, merged
+// with the keys set or removed by name, which take the place of msg's field of the same name.
+// appendJSON writes it with its keys sorted, byte for byte what encoding/json writes for the
+// map[string]any of the same keys and values.
+type object struct {
+	msg protoreflect.Message
+	// emptyLists writes unset repeated string fields of msg as [] (QingCloud sends an empty list of
+	// ids as [] in the items it describes).
+	emptyLists bool
+	keys       []objectKey // set or removed keys, each once, sorted by name
 }
 
-func renderField(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
+// objectKey is a key of an object set to a value, or removed from it. Strings and times are held
+// unboxed (an item has a dozen of them).
+type objectKey struct {
+	name string
+	kind keyKind
+	v    any       // keyValue
+	s    string    // keyString
+	t    time.Time // keyTime: a jtime
+}
+
+// keyKind says what an objectKey holds.
+type keyKind uint8
+
+const (
+	keyValue   keyKind = iota // v, an answer value
+	keyString                 // s
+	keyTime                   // t, written as a jtime
+	keyRemoved                // nothing: the key is removed
+)
+
+// value returns the key's value as an answer value.
+func (k *objectKey) value() any {
+	switch k.kind {
+	case keyString:
+		return k.s
+	case keyTime:
+		return jtime(k.t)
+	}
+	return k.v
+}
+
+// messageObject returns the object of a message's populated fields.
+func messageObject(m proto.Message) *object { return &object{msg: m.ProtoReflect()} }
+
+// find returns the place of the key name in o.keys, and whether it is there.
+func (o *object) find(name string) (int, bool) {
+	return slices.BinarySearchFunc(o.keys, name, func(k objectKey, name string) int { return strings.Compare(k.name, name) })
+}
+
+// put sets or replaces the key k.name.
+func (o *object) put(k objectKey) {
+	if i, ok := o.find(k.name); ok {
+		o.keys[i] = k
+	} else {
+		o.keys = slices.Insert(o.keys, i, k)
+	}
+}
+
+// set sets the key name to v (an answer value appendJSON writes).
+func (o *object) set(name string, v any) { o.put(objectKey{name: name, v: v}) }
+
+// remove removes the key name.
+func (o *object) remove(name string) { o.put(objectKey{name: name, kind: keyRemoved}) }
+
+// get returns the value of the key name, as appendJSON writes it, and whether the object has it.
+func (o *object) get(name string) (any, bool) {
+	if i, ok := o.find(name); ok {
+		return o.keys[i].value(), o.keys[i].kind != keyRemoved
+	}
+	if o.msg == nil || !o.msg.IsValid() {
+		return nil, false
+	}
+	fd := api.FieldByWireName(o.msg.Descriptor(), name)
+	switch {
+	case fd == nil:
+		return nil, false
+	case o.msg.Has(fd):
+		return fieldValue{fd, o.msg.Get(fd)}, true
+	case o.emptyLists && isStringList(fd):
+		return []any{}, true
+	}
+	return nil, false
+}
+
+// MarshalJSON writes the object as appendJSON does (for an object inside a value that appendJSON
+// hands to encoding/json).
+func (o *object) MarshalJSON() ([]byte, error) { return appendObjectValue(nil, o) }
+
+// fieldValue is the value of a populated field of a message, as an answer value.
+type fieldValue struct {
+	fd protoreflect.FieldDescriptor
+	v  protoreflect.Value
+}
+
+// MarshalJSON writes the value as appendJSON does.
+func (f fieldValue) MarshalJSON() ([]byte, error) { return appendField(nil, f.fd, f.v) }
+
+func isStringList(fd protoreflect.FieldDescriptor) bool {
+	return fd.IsList() && fd.Kind() == protoreflect.StringKind
+}
+
+// msgPlan is what writing the messages of one descriptor needs: its fields in the sorted order of
+// their wire names.
+type msgPlan struct {
+	fields []fieldPlan
+	place  []int // the place in fields of each field, by its index in the descriptor
+}
+
+// fieldPlan is one field of a msgPlan.
+type fieldPlan struct {
+	fd         protoreflect.FieldDescriptor
+	name       string // wire name
+	key        []byte // the quoted name and a colon
+	stringList bool
+}
+
+var plans sync.Map // protoreflect.MessageDescriptor -> *msgPlan
+
+// valuesPool holds the scratch slices of appendObjectValue.
+var valuesPool = sync.Pool{New: func() any { return new([]protoreflect.Value) }}
+
+// planOf returns the plan of md, made once.
+func planOf(md protoreflect.MessageDescriptor) *msgPlan {
+	if p, ok := plans.Load(md); ok {
+		return p.(*msgPlan)
+	}
+	fields := md.Fields()
+	p := &msgPlan{fields: make([]fieldPlan, fields.Len())}
+	for i := range p.fields {
+		fd := fields.Get(i)
+		name := api.WireName(fd)
+		p.fields[i] = fieldPlan{fd: fd, name: name, key: append(appendString(nil, name), ':'), stringList: isStringList(fd)}
+	}
+	slices.SortFunc(p.fields, func(x, y fieldPlan) int { return strings.Compare(x.name, y.name) })
+	p.place = make([]int, len(p.fields))
+	for i, f := range p.fields {
+		p.place[f.fd.Index()] = i
+	}
+	actual, _ := plans.LoadOrStore(md, p)
+	return actual.(*msgPlan)
+}
+
+// appendObjectValue appends the JSON object of o.
+func appendObjectValue(b []byte, o *object) ([]byte, error) {
+	keys := o.keys
+	var fields []fieldPlan
+	var vals []protoreflect.Value // the populated fields' values, by their place in fields
+	if msg := o.msg; msg != nil && msg.IsValid() {
+		p := planOf(msg.Descriptor())
+		fields = p.fields
+		buf := valuesPool.Get().(*[]protoreflect.Value)
+		defer func() {
+			clear(*buf)
+			valuesPool.Put(buf)
+		}()
+		*buf = slices.Grow((*buf)[:0], len(fields))[:len(fields)]
+		vals = *buf
+		msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if !fd.IsExtension() { // the messages of answers have none
+				vals[p.place[fd.Index()]] = v
+			}
+			return true
+		})
+	}
+	b = append(b, '{')
+	first := true
+	sep := func() {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+	}
+	var err error
+	i, j := 0, 0
+	for i < len(fields) || j < len(keys) {
+		if j < len(keys) && (i == len(fields) || keys[j].name <= fields[i].name) {
+			k := keys[j]
+			j++
+			if i < len(fields) && fields[i].name == k.name {
+				i++ // the key takes the field's place
+			}
+			if k.kind == keyRemoved {
+				continue
+			}
+			sep()
+			b = appendString(b, k.name)
+			b = append(b, ':')
+			switch k.kind {
+			case keyString:
+				b = appendString(b, k.s)
+			case keyTime:
+				b = appendTime(b, k.t)
+			default:
+				if b, err = appendJSON(b, k.v); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		f := &fields[i]
+		i++
+		switch {
+		case vals[i-1].IsValid():
+			sep()
+			b = append(b, f.key...)
+			if b, err = appendField(b, f.fd, vals[i-1]); err != nil {
+				return nil, err
+			}
+		case o.emptyLists && f.stringList:
+			sep()
+			b = append(b, f.key...)
+			b = append(b, '[', ']')
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendMessage appends the JSON object of m's populated fields.
+func appendMessage(b []byte, m protoreflect.Message) ([]byte, error) {
+	return appendObjectValue(b, &object{msg: m})
+}
+
+// appendField appends the JSON of the value v of field fd: an array for a list, an object with
+// sorted keys for a map.
+func appendField(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value) ([]byte, error) {
+	var err error
 	switch {
 	case fd.IsList():
 		l := v.List()
-		out := make([]any, l.Len())
-		for i := range out {
-			out[i] = renderValue(fd, l.Get(i))
+		b = append(b, '[')
+		for i := 0; i < l.Len(); i++ {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendValue(b, fd, l.Get(i)); err != nil {
+				return nil, err
+			}
 		}
-		return out
+		return append(b, ']'), nil
 	case fd.IsMap():
-		out := map[string]any{}
-		v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-			out[k.String()] = renderValue(fd.MapValue(), mv)
+		m := v.Map()
+		keys := make([]protoreflect.MapKey, 0, m.Len())
+		m.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+			keys = append(keys, k)
 			return true
 		})
-		return out
+		slices.SortFunc(keys, func(x, y protoreflect.MapKey) int { return strings.Compare(x.String(), y.String()) })
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k.String())
+			b = append(b, ':')
+			if b, err = appendValue(b, fd.MapValue(), m.Get(k)); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
 	}
-	return renderValue(fd, v)
+	return appendValue(b, fd, v)
 }
 
-func renderValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
+// appendValue appends the JSON of one value of field fd (an element, for a list or map field).
+func appendValue(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value) ([]byte, error) {
 	switch fd.Kind() {
+	case protoreflect.StringKind:
+		return appendString(b, v.String()), nil
+	case protoreflect.BoolKind:
+		return strconv.AppendBool(b, v.Bool()), nil
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return strconv.AppendInt(b, v.Int(), 10), nil
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return strconv.AppendUint(b, v.Uint(), 10), nil
+	case protoreflect.EnumKind:
+		if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
+			return appendString(b, string(ev.Name())), nil
+		}
+		return strconv.AppendInt(b, int64(v.Enum()), 10), nil
+	case protoreflect.BytesKind:
+		if v.Bytes() == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, v.Bytes())
+		return append(b, '"'), nil
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		m := v.Message()
 		switch m.Descriptor().FullName() {
 		case "google.protobuf.Timestamp":
-			return jtime(m.Interface().(*timestamppb.Timestamp).AsTime())
+			return appendTime(b, timestampOf(m)), nil
 		case "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue":
-			b, err := protojson.Marshal(m.Interface())
+			raw, err := protojson.Marshal(m.Interface())
 			if err != nil {
-				return nil
+				return append(b, "null"...), nil
 			}
-			return json.RawMessage(b)
+			return appendJSON(b, json.RawMessage(raw))
 		}
-		return render(m)
-	case protoreflect.EnumKind:
-		if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
-			return string(ev.Name())
-		}
-		return int32(v.Enum())
-	case protoreflect.BytesKind:
-		return v.Bytes()
+		return appendMessage(b, m)
 	}
-	return v.Interface() // string, bool, int32/int64/uint32/uint64, float32/float64
+	return appendJSON(b, v.Interface()) // float32, float64: encoding/json's format and errors
+}
+
+// timestampOf returns the time of a google.protobuf.Timestamp message, as its AsTime does.
+func timestampOf(m protoreflect.Message) time.Time {
+	fields := m.Descriptor().Fields()
+	secs, nanos := m.Get(fields.ByNumber(1)).Int(), m.Get(fields.ByNumber(2)).Int()
+	return time.Unix(secs, nanos).UTC()
 }

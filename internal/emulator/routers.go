@@ -61,7 +61,7 @@ var routerRow = kindRow{prefix: "rtr",
 		vx := strings.TrimSpace(r.str("vxnet"))
 		return vx == "" || a.joins[vx] != nil && a.joins[vx].msg.GetRouterId() == s.id
 	},
-	describe: func(a *account, r *request, s *stored, out map[string]any) {
+	describe: func(a *account, r *request, s *stored, out *object) {
 		eip := map[string]any{"eip_id": "", "eip_addr": ""}
 		if e := a.eips()[routerMsg(s).GetEip().GetEipId()]; e != nil {
 			eip = map[string]any{"eip_id": e.id, "eip_addr": eipMsg(e).GetEipAddr(), "bandwidth": eipMsg(e).GetBandwidth()}
@@ -70,7 +70,8 @@ var routerRow = kindRow{prefix: "rtr",
 		for _, x := range a.routerVxnets(s.id) {
 			vxnets = append(vxnets, map[string]any{"vxnet_id": x.id, "vxnet_name": x.name, "vxnet_type": vxnetMsg(x).GetVxnetType()})
 		}
-		out["eip"], out["vxnets"] = eip, vxnets
+		out.set("eip", eip)
+		out.set("vxnets", vxnets)
 	},
 	verbs: map[string]verbRule{
 		"Delete": {from: []string{"active", "poweroffed"}, done: func(a *account, r *request, s *stored) {
@@ -241,7 +242,7 @@ func describeRouterVxnets(a *account, r *request) (result, *apiError) {
 			items = append(items, v)
 		}
 	}
-	return describeResult(r, "router_vxnet_set", items, func(v *stored) map[string]any {
-		return render(a.joins[v.id].msg.ProtoReflect())
+	return describeResult(r, "router_vxnet_set", items, func(v *stored) *object {
+		return messageObject(a.joins[v.id].msg)
 	})
 }

@@ -44,14 +44,14 @@ var securityGroupRow = kindRow{prefix: "sg",
 			}
 		}
 	}}},
-	describe: func(a *account, r *request, s *stored, out map[string]any) {
+	describe: func(a *account, r *request, s *stored, out *object) {
 		res := []any{}
 		for _, inst := range filterSorted(a.instances(), func(i *stored) bool {
 			return instSG(i) == s.id && !terminal(i.status)
 		}) {
 			res = append(res, map[string]any{"resource_id": inst.id, "resource_name": inst.name, "resource_type": "instance"})
 		}
-		out["resources"] = res
+		out.set("resources", res)
 	},
 }
 

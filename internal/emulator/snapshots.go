@@ -16,8 +16,8 @@ import (
 // available snapshots can be deleted.
 var snapshotRow = kindRow{prefix: "ss", status: "available",
 	deletable: func(a *account, s *stored) *apiError { return s.need("deleted", "available") },
-	describe: func(a *account, r *request, s *stored, out map[string]any) {
-		out["is_taken"] = b2i(s.status == "available")
+	describe: func(a *account, r *request, s *stored, out *object) {
+		out.set("is_taken", b2i(s.status == "available"))
 	},
 }
 

@@ -6,12 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 )
@@ -52,7 +51,7 @@ type kindRow struct {
 	// deletable, when set, refuses to delete an item (1400 saying why).
 	deletable func(a *account, s *stored) *apiError
 	// describe, when set, adds what relations say to an item rendered for the Describe action.
-	describe func(a *account, r *request, s *stored, out map[string]any)
+	describe func(a *account, r *request, s *stored, out *object)
 	// verbs are the kind's rules for the lifecycle verbs and Modify on its items, by verb.
 	verbs map[string]verbRule
 	// statusless kinds have a status field but no lifecycle: their describe hook says the status,
@@ -126,6 +125,7 @@ type storeKind struct {
 	prefix    string
 	status    string // "" for kinds without status
 	creatable bool   // some action creates items of this kind
+	plan      atomic.Pointer[itemPlan]
 }
 
 // createVerbs start the name of actions that create the ids of their answer.
@@ -394,7 +394,7 @@ func (a *account) describeStored(r *request, sa *specAction, k *storeKind) (resu
 	if k.row.less != nil {
 		sort.SliceStable(items, func(i, j int) bool { return k.row.less(items[i], items[j]) })
 	}
-	return describeResult(r, k.SetField, items, func(s *stored) map[string]any {
+	return describeResult(r, k.SetField, items, func(s *stored) *object {
 		out := a.renderStored(s)
 		if k.row.describe != nil {
 			k.row.describe(a, r, s, out)
@@ -533,58 +533,144 @@ func scalarOf(fd protoreflect.FieldDescriptor, v string) (protoreflect.Value, er
 	return protoreflect.Value{}, nil
 }
 
-// renderStored renders an item: its message with the fields of base set.
-func (a *account) renderStored(s *stored) map[string]any {
-	m := proto.Clone(s.msg).ProtoReflect()
-	md := m.Descriptor()
-	set := func(name, v string) {
-		if fd := api.FieldByWireName(md, name); fd != nil && fd.Kind() == protoreflect.StringKind && !fd.IsList() {
-			m.Set(fd, protoreflect.ValueOfString(v))
+// renderStored renders an item: its message with the fields of base set, and [] for its unset
+// lists of ids.
+func (a *account) renderStored(s *stored) *object {
+	m := s.msg.ProtoReflect()
+	p := s.kind.itemPlan(m.Descriptor())
+	var slots [16]objectKey
+	var have [16]bool
+	for _, op := range p.ops {
+		k := objectKey{name: p.names[op.slot], kind: keyString}
+		switch op.src {
+		case srcID:
+			k.s = s.id
+		case srcName:
+			k.s = s.name
+		case srcDescription:
+			k.s = s.description
+		case srcZone:
+			k.s = s.zone
+		case srcOwner:
+			if s.zone == "" {
+				continue // a system item (no zone) has its own
+			}
+			k.s = a.owner
+		case srcStatus:
+			k.s = s.status
+		case srcTransition:
+			k.s = s.transition
+		case srcCreated, srcStatusTime:
+			k.kind, k.t = keyTime, s.created
+			if op.src == srcStatusTime {
+				k.t = s.statusTime
+			}
+			if k.t.IsZero() {
+				continue
+			}
+		case srcTags:
+			k.kind, k.v = keyValue, a.tagsOf(s.id)
+		}
+		if op.clearEmpty && k.kind == keyString && k.s == "" {
+			k = objectKey{name: k.name, kind: keyRemoved} // setting "" clears a field without presence
+		}
+		slots[op.slot], have[op.slot] = k, true
+	}
+	o := &object{msg: m, emptyLists: true, keys: make([]objectKey, 0, len(p.names)+8)}
+	for i := range p.names {
+		if have[i] {
+			o.keys = append(o.keys, slots[i])
 		}
 	}
-	setTime := func(name string, t time.Time) {
-		if fd := api.FieldByWireName(md, name); fd != nil && fd.Kind() == protoreflect.MessageKind &&
-			fd.Message().FullName() == "google.protobuf.Timestamp" && !t.IsZero() {
-			m.Set(fd, protoreflect.ValueOfMessage(timestamppb.New(t).ProtoReflect()))
-		}
-	}
-	set(s.kind.IDField, s.id)
-	set(s.kind.Name+"_name", s.name)
-	set("description", s.description)
-	set("zone_id", s.zone)
-	if s.zone != "" {
-		set("owner", a.owner) // a system item (no zone) has its own
-	}
-	if s.kind.HasStatus {
-		set("status", s.status)
-		set("transition_status", s.transition)
-	}
-	setTime("create_time", s.created)
-	setTime("status_time", s.statusTime)
-	out := render(m)
-	if fd := api.FieldByWireName(md, "tags"); fd != nil && fd.IsList() {
-		out["tags"] = a.tagsOf(s.id)
-	}
-	for _, fd := range listFieldsOf(md) {
-		if _, set := out[api.WireName(fd)]; !set {
-			out[api.WireName(fd)] = []any{} // an empty list is [], as QingCloud sends it
-		}
-	}
-	if api.FieldByWireName(md, "transition_status") != nil {
-		out["transition_status"] = s.transition // "" is a value here, not an absent field
-	}
-	return out
+	return o
 }
 
-// listFieldsOf returns the repeated string fields of an item (instance_ids, ...).
-func listFieldsOf(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
-	var out []protoreflect.FieldDescriptor
-	for i := 0; i < md.Fields().Len(); i++ {
-		if fd := md.Fields().Get(i); fd.IsList() && fd.Kind() == protoreflect.StringKind {
-			out = append(out, fd)
+// itemPlan is what renderStored sets on the items of a kind: the keys it may set, sorted, and the
+// operations that set them, in order (a later one overrides an earlier one of the same key).
+type itemPlan struct {
+	md    protoreflect.MessageDescriptor
+	names []string
+	ops   []itemOp
+}
+
+// itemOp sets a key of an item from one of its base fields.
+type itemOp struct {
+	slot       int // the key's place in itemPlan.names
+	src        itemSrc
+	clearEmpty bool // "" removes the key (a string field without presence)
+}
+
+// itemSrc is where an itemOp takes its value from.
+type itemSrc uint8
+
+const (
+	srcID itemSrc = iota
+	srcName
+	srcDescription
+	srcZone
+	srcOwner
+	srcStatus
+	srcTransition
+	srcCreated
+	srcStatusTime
+	srcTags
+)
+
+// itemPlan returns the plan of the items of k whose message is md (made once for k's item type).
+func (k *storeKind) itemPlan(md protoreflect.MessageDescriptor) *itemPlan {
+	if p := k.plan.Load(); p != nil && p.md == md {
+		return p
+	}
+	type named struct {
+		name string
+		op   itemOp
+	}
+	var ops []named
+	str := func(name string, src itemSrc) {
+		if fd := api.FieldByWireName(md, name); fd != nil && fd.Kind() == protoreflect.StringKind && !fd.IsList() {
+			ops = append(ops, named{name, itemOp{src: src, clearEmpty: !fd.HasPresence()}})
 		}
 	}
-	return out
+	tm := func(name string, src itemSrc) {
+		if fd := api.FieldByWireName(md, name); fd != nil && fd.Kind() == protoreflect.MessageKind &&
+			fd.Message().FullName() == "google.protobuf.Timestamp" {
+			ops = append(ops, named{name, itemOp{src: src}})
+		}
+	}
+	str(k.IDField, srcID)
+	str(k.Name+"_name", srcName)
+	str("description", srcDescription)
+	str("zone_id", srcZone)
+	str("owner", srcOwner)
+	if k.HasStatus {
+		str("status", srcStatus)
+		str("transition_status", srcTransition)
+	}
+	tm("create_time", srcCreated)
+	tm("status_time", srcStatusTime)
+	if fd := api.FieldByWireName(md, "tags"); fd != nil && fd.IsList() {
+		ops = append(ops, named{"tags", itemOp{src: srcTags}})
+	}
+	if api.FieldByWireName(md, "transition_status") != nil {
+		// "" is a value here, not an absent field
+		ops = append(ops, named{"transition_status", itemOp{src: srcTransition}})
+	}
+	p := &itemPlan{md: md}
+	for _, op := range ops {
+		if !slices.Contains(p.names, op.name) {
+			p.names = append(p.names, op.name)
+		}
+	}
+	slices.Sort(p.names)
+	if len(p.names) > 16 {
+		panic("emulator: more than 16 base keys of " + k.Name)
+	}
+	for _, op := range ops {
+		op.op.slot = slices.Index(p.names, op.name)
+		p.ops = append(p.ops, op.op)
+	}
+	k.plan.Store(p)
+	return p
 }
 
 // storedRef is a stored item that a request names, and whether it is named in a list parameter.
@@ -966,7 +1052,7 @@ func (a *account) createObjects(r *request, sa *specAction, k *storeKind, j *job
 		item, obj := a.renderStored(a.storeOf(k)[id]), map[string]any{}
 		for f := 0; f < md.Fields().Len(); f++ {
 			name := api.WireName(md.Fields().Get(f))
-			if v, ok := item[name]; ok {
+			if v, ok := item.get(name); ok {
 				obj[name] = v
 			}
 		}

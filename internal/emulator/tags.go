@@ -31,9 +31,9 @@ var tagRow = kindRow{prefix: "tag",
 		}
 		return nil
 	},
-	describe: func(a *account, r *request, t *stored, out map[string]any) {
+	describe: func(a *account, r *request, t *stored, out *object) {
 		links := a.tagLinks[t.id]
-		out["resource_count"] = len(links)
+		out.set("resource_count", len(links))
 		if verbose, _ := r.flag("verbose"); !verbose {
 			return
 		}
@@ -49,7 +49,8 @@ var tagRow = kindRow{prefix: "tag",
 		for _, typ := range order {
 			typeCounts = append(typeCounts, map[string]any{"count": counts[typ], "resource_type": typ})
 		}
-		out["resource_tag_pairs"], out["resource_type_count"] = pairs, typeCounts
+		out.set("resource_tag_pairs", pairs)
+		out.set("resource_type_count", typeCounts)
 	},
 }
 

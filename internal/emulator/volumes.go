@@ -27,7 +27,7 @@ func init() {
 // of a snapshot copies, the attached instance and both spellings of the snapshot time in Describe,
 // available-only deletion, and resizes (no visible transition) that never shrink.
 var volumeRow = kindRow{prefix: "vol", status: "available", valid: validVolume, create: createVolume,
-	describe: func(a *account, r *request, s *stored, out map[string]any) {
+	describe: func(a *account, r *request, s *stored, out *object) {
 		m, ref := volMsg(s), map[string]any{"instance_id": "", "instance_name": "", "device": ""}
 		if inst := a.instances()[m.GetInstance().GetInstanceId()]; inst != nil {
 			ref = map[string]any{"instance_id": inst.id, "instance_name": inst.name, "device": m.GetDevice()}
@@ -37,7 +37,9 @@ var volumeRow = kindRow{prefix: "vol", status: "available", valid: validVolume, 
 			t = jtime(m.LastestSnapshotTime.AsTime())
 		}
 		// lastest_snapshot_time is the spec's spelling, latest_snapshot_time what clients read.
-		out["instance"], out["lastest_snapshot_time"], out["latest_snapshot_time"] = ref, t, t
+		out.set("instance", ref)
+		out.set("lastest_snapshot_time", t)
+		out.set("latest_snapshot_time", t)
 	},
 	verbs: map[string]verbRule{"Delete": {from: []string{"available"}},
 		"Resize": {from: []string{"available"}, quiet: true, check: func(a *account, r *request, s *stored) *apiError {

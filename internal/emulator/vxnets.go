@@ -40,20 +40,21 @@ var vxnetRow = kindRow{prefix: "vxnet", system: "the basic network",
 		}
 		return nil
 	},
-	describe: func(a *account, r *request, s *stored, out map[string]any) {
+	describe: func(a *account, r *request, s *stored, out *object) {
 		if s.zone == "" {
-			out["zone_id"] = a.createZone(r)
+			out.set("zone_id", a.createZone(r))
 		}
 		ids := []string{}
 		for _, inst := range a.vxnetInstances(r, s.id) {
 			ids = append(ids, inst.id)
 		}
-		out["instance_ids"] = ids
+		out.set("instance_ids", ids)
 		if j := a.joins[s.id]; j != nil {
 			rt := a.routers()[j.msg.GetRouterId()]
-			out["router"] = map[string]any{"router_id": rt.id, "router_name": rt.name, "manager_ip": j.msg.GetManagerIp(),
-				"ip_network": j.msg.GetIpNetwork(), "dyn_ip_start": j.msg.GetDynIpStart(), "dyn_ip_end": j.msg.GetDynIpEnd(), "mode": 0}
-			out["vpc_router_id"], out["available_ip_count"] = rt.id, max(0, 252-len(ids))
+			out.set("router", map[string]any{"router_id": rt.id, "router_name": rt.name, "manager_ip": j.msg.GetManagerIp(),
+				"ip_network": j.msg.GetIpNetwork(), "dyn_ip_start": j.msg.GetDynIpStart(), "dyn_ip_end": j.msg.GetDynIpEnd(), "mode": 0})
+			out.set("vpc_router_id", rt.id)
+			out.set("available_ip_count", max(0, 252-len(ids)))
 		}
 	},
 }
@@ -222,7 +223,7 @@ func describeVxnetInstances(a *account, r *request) (result, *apiError) {
 			items = append(items, inst)
 		}
 	}
-	return describeResult(r, "instance_set", items, func(v *stored) map[string]any {
+	return describeResult(r, "instance_set", items, func(v *stored) *object {
 		out := a.renderStored(v)
 		describeInstance(a, r, v, out)
 		return out
