@@ -18,6 +18,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/protolayout"
 )
 
 // maxMismatches bounds how many skipped values a MismatchError lists; the rest are only counted.
@@ -97,7 +99,9 @@ type Answer struct {
 // left empty).
 //
 // Decode reads the body once, filling msg as it goes, with a plan of the message type worked out on
-// first use (see planOf).
+// first use (see planOf). Short strings and the values of optional scalars are copied into shared
+// chunks of memory (protolayout.Slab), a few allocations for a page instead of one per value; a
+// value kept after the message is dropped keeps its chunk (at most 4 KiB) alive, never data.
 func Decode(data []byte, msg proto.Message) error {
 	if msg == nil {
 		return errors.New("codec: Decode into a nil message")
@@ -175,6 +179,8 @@ type decoder struct {
 	stack []pathStep
 	// answer receives ret_code and message of the top-level object; nil once it was entered.
 	answer *Answer
+	// slab holds the values of the proto3 optional scalars this decode sets.
+	slab protolayout.Slab
 }
 
 // mismatchRange is the mismatches recorded by one member of an object.
@@ -322,8 +328,8 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 			}
 			ms, om := d.mark()
 			d.push(pathStep{key: ref.key})
-			if lay != nil && lay.fields[i].op != opReflect {
-				err = d.fastField(fp, &lay.fields[i], unsafe.Add(base, lay.fields[i].off))
+			if lay != nil && lay.Fields[i].Op != protolayout.OpReflect {
+				err = d.fastField(fp, &lay.Fields[i], unsafe.Add(base, lay.Fields[i].Off))
 			} else {
 				err = d.field(fp, m)
 			}
@@ -446,30 +452,30 @@ func (d *decoder) list(keepNull bool, elem func() error) error {
 }
 
 // fastField fills a field of a generated message by writing it at p (see layout).
-func (d *decoder) fastField(fp *fieldPlan, ff *fastField, p unsafe.Pointer) error {
+func (d *decoder) fastField(fp *fieldPlan, ff *protolayout.Field, p unsafe.Pointer) error {
 	s := &d.s
 	if s.peek() == 'n' {
 		return s.literal("null") // unset
 	}
-	switch ff.op {
-	case opMsg:
-		fresh := ff.mt.New()
+	switch ff.Op {
+	case protolayout.OpMsg:
+		fresh := ff.MT.New()
 		ok, err := d.message(fp.msg, fresh)
 		if ok {
-			*(*unsafe.Pointer)(p) = addressOf(fresh)
+			*(*unsafe.Pointer)(p) = protolayout.Address(fresh)
 		}
 		return err
-	case opMsgs:
+	case protolayout.OpMsgs:
 		list := (*[]unsafe.Pointer)(p)
 		return d.list(fp.holdsValue, func() error {
-			fresh := ff.mt.New()
+			fresh := ff.MT.New()
 			ok, err := d.message(fp.msg, fresh)
 			if ok {
-				*list = append(*list, addressOf(fresh))
+				*list = append(*list, protolayout.Address(fresh))
 			}
 			return err
 		})
-	case opStrings:
+	case protolayout.OpStrings:
 		list := (*[]string)(p)
 		return d.list(false, func() error {
 			v, err := s.value()
@@ -487,7 +493,7 @@ func (d *decoder) fastField(fp *fieldPlan, ff *fastField, p unsafe.Pointer) erro
 		return err
 	}
 	if val, ok := d.scalar(&fp.sc, &v); ok {
-		store(ff.op, p, val)
+		d.slab.Store(ff.Op, p, val)
 	}
 	return nil
 }
@@ -827,6 +833,9 @@ func (d *decoder) value(p *msgPlan, m protoreflect.Message) (bool, error) {
 
 // scalar converts v for a non-message field, recording a mismatch when it does not fit.
 func (d *decoder) scalar(sc *scalarSpec, v *jval) (protoreflect.Value, bool) {
+	if sc.kind == protoreflect.StringKind && v.kind == jsonString && plain(v.raw, v.fl) {
+		return protoreflect.ValueOfString(d.slab.String(v.raw)), true // most values: no escapes
+	}
 	val, reason := scalarValue(sc, v)
 	switch reason {
 	case "":

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/protolayout"
 )
 
 // msgPlan is what Decode needs to know about a message type, worked out once per type: how each JSON
@@ -28,7 +29,7 @@ type msgPlan struct {
 	// words is the number of uint64 words of a set of fields.
 	words int
 	// lay is the layout of the generated Go type; nil when none is linked in.
-	lay *layout
+	lay *protolayout.Layout
 
 	// Well-known types. f1 is field 1: Timestamp's seconds, Struct's fields, ListValue's values, a
 	// wrapper's value; f2 is Timestamp's nanos; wrapped the kind of a wrapper's value. value is the
@@ -173,7 +174,7 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Mess
 		}
 	}
 	ix := indexOf(md)
-	p.lay = buildLayout(md)
+	p.lay = protolayout.Of(md)
 	p.byKey = make(map[string]keyRef, len(ix.byKey))
 	for k, ent := range ix.byKey {
 		ref := keyRef{id: len(p.keys), field: ent.fd.Index(), alias: ent.alias, key: k}

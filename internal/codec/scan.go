@@ -156,10 +156,15 @@ func isHex(c byte) bool {
 
 // strValue returns the text of a string's raw content as encoding/json decodes it.
 func strValue(raw []byte, fl strFlags) string {
-	if fl == 0 || (fl == strNonASCII && utf8.Valid(raw)) {
+	if plain(raw, fl) {
 		return string(raw)
 	}
 	return unquote(raw)
+}
+
+// plain reports whether a string's raw content is its text: no escapes, valid UTF-8.
+func plain(raw []byte, fl strFlags) bool {
+	return fl == 0 || (fl == strNonASCII && utf8.Valid(raw))
 }
 
 // unquote decodes the escapes of a valid string's content; invalid UTF-8 and unpaired surrogates
