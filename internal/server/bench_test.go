@@ -12,10 +12,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
@@ -23,6 +28,7 @@ import (
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/budget"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/emulator"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/signer"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 )
 
 // benchStack is a facade on an emulator with 100 instances, without a quota on either side, and a
@@ -229,4 +235,78 @@ func TestBenchPaths(t *testing.T) {
 	if st := s.rec.Total(); st.Attempts != 5 || st.RetCodes[0] != 5 {
 		t.Fatalf("backend stats %+v", st)
 	}
+	// The floor calls each make one direct call.
+	before := s.requests("DescribeZones")
+	viaGRPC, viaREST := floorCalls(t, s.direct, func() error { return s.callDirect(benchCases[0].direct) })
+	for name, call := range map[string]func() error{"gRPC": viaGRPC, "REST": viaREST} {
+		if err := call(); err != nil {
+			t.Fatalf("floor %s: %v", name, err)
+		}
+	}
+	if got := s.requests("DescribeZones") - before; got != 2 {
+		t.Fatalf("the floor calls made %d DescribeZones requests, want 2", got)
+	}
+}
+
+// floorHealth is a gRPC service whose every call makes one direct call (the facade's upstream call
+// at no cost of its own) and answers an empty message.
+type floorHealth struct {
+	healthpb.UnimplementedHealthServer
+	call func() error
+}
+
+func (f floorHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	return &healthpb.HealthCheckResponse{}, f.call()
+}
+
+// floorCalls are the two floor calls of BenchmarkTransportFloor: direct made inside a bare grpc-go
+// handler (bufconn, the server options of the facade that change speed) and inside a bare net/http
+// handler (loopback TCP), each answering an empty message.
+func floorCalls(tb testing.TB, client *http.Client, direct func() error) (viaGRPC, viaREST func() error) {
+	gs := grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
+	healthpb.RegisterHealthServer(gs, floorHealth{call: direct})
+	lis := bufconn.Listen(1 << 20)
+	go func() { _ = gs.Serve(lis) }()
+	tb.Cleanup(gs.Stop)
+	hc := healthpb.NewHealthClient(testutil.DialBufconn(tb, lis))
+
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if err := direct(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, "{}")
+	}))
+	tb.Cleanup(hs.Close)
+
+	viaGRPC = func() error {
+		_, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		return err
+	}
+	viaREST = func() error {
+		resp, err := client.Get(hs.URL + "/")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		var out map[string]any
+		return json.NewDecoder(resp.Body).Decode(&out)
+	}
+	return viaGRPC, viaREST
+}
+
+// BenchmarkTransportFloor measures what a facade whose own work cost nothing would pay (floorCalls),
+// against the same direct call alone, in one run. Its ratio is the lowest BenchmarkFacadeOverhead's
+// could be with grpc-go and net/http; the difference between the two is the facade's own cost.
+func BenchmarkTransportFloor(b *testing.B) {
+	s := newBenchStack(b)
+	bc := benchCases[0] // DescribeZones: a small call, where the fixed costs show
+	direct := func() error { return s.callDirect(bc.direct) }
+	viaGRPC, viaREST := floorCalls(b, s.direct, direct)
+	b.Run(bc.name+"/gRPC", func(b *testing.B) { pair(b, direct, viaGRPC) })
+	b.Run(bc.name+"/REST", func(b *testing.B) { pair(b, direct, viaREST) })
 }
