@@ -169,6 +169,31 @@ func Address(m protoreflect.Message) unsafe.Pointer {
 	return reflect.ValueOf(m.Interface()).UnsafePointer()
 }
 
+// Pointer returns the address of m's struct when m is a message of the layout's Go type (not, say, a
+// dynamicpb message of the same descriptor, nor a nil *T), for its fields to be read with Get.
+func (l *Layout) Pointer(m protoreflect.Message) (unsafe.Pointer, bool) {
+	x := m.Interface()
+	if reflect.TypeOf(x) != l.Type {
+		return nil, false
+	}
+	p := reflect.ValueOf(x).UnsafePointer()
+	return p, p != nil
+}
+
+// Message returns the message whose struct is at p (a non-nil address of a struct of the layout's
+// type), for the fields the layout leaves to protoreflect.
+func (l *Layout) Message(p unsafe.Pointer) protoreflect.Message {
+	return reflect.NewAt(l.Type.Elem(), p).Interface().(protoreflect.ProtoMessage).ProtoReflect()
+}
+
+// Get reads the field at offset off of the struct at p as a T, which must have the memory layout of
+// the field's Go type as its Op says: string, *string, bool, *bool, int32 (OpInt32, OpEnum), *int32
+// (OpPtrInt32, OpPtrEnum), int64, …, []string (OpStrings), unsafe.Pointer (OpMsg: the *M, nil when
+// unset) or []unsafe.Pointer (OpMsgs: the []*M).
+func Get[T any](p unsafe.Pointer, off uintptr) T {
+	return *(*T)(unsafe.Add(p, off))
+}
+
 // Slab hands out the values the OpPtr… fields point to from shared chunks, so that a decoder
 // filling many messages makes one allocation per chunk of values instead of one per field. Each field
 // gets a value of its own (setting one never changes another); a chunk stays alive while any field

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
@@ -203,6 +204,54 @@ func TestSlabString(t *testing.T) {
 				t.Fatalf("round %d, length %d: got %q", round, n, got[i])
 			}
 			i++
+		}
+	}
+}
+
+// TestRead: Pointer gives the struct of a message of the layout's Go type only; Get reads each kind of
+// field there as the generated code does; Message gives back the same message.
+func TestRead(t *testing.T) {
+	inst := &iaasv1.Instance{
+		InstanceId: proto.String("i-1"), VcpusCurrent: proto.Int32(0), KeypairIds: []string{"kp-1", "kp-2"},
+		Eip: &iaasv1.Eip{EipId: proto.String("eip-1")}, Tags: []*iaasv1.Tag{{TagId: proto.String("tag-1")}, nil},
+	}
+	md := inst.ProtoReflect().Descriptor()
+	lay := Of(md)
+	p, ok := lay.Pointer(inst.ProtoReflect())
+	if !ok || p != unsafe.Pointer(inst) {
+		t.Fatalf("Pointer = %p, %v; want %p, true", p, ok, inst)
+	}
+	off := func(name protoreflect.Name) uintptr { return lay.Fields[md.Fields().ByName(name).Index()].Off }
+	if got := Get[*string](p, off("instance_id")); got != inst.InstanceId {
+		t.Errorf("instance_id: %p, want %p", got, inst.InstanceId)
+	}
+	if got := Get[*int32](p, off("vcpus_current")); got == nil || *got != 0 {
+		t.Errorf("vcpus_current: %v, want a pointer to 0", got)
+	}
+	if got := Get[*string](p, off("status")); got != nil {
+		t.Errorf("unset status: %v, want nil", got)
+	}
+	if got := Get[[]string](p, off("keypair_ids")); !slices.Equal(got, inst.KeypairIds) {
+		t.Errorf("keypair_ids: %v", got)
+	}
+	if got := Get[unsafe.Pointer](p, off("eip")); got != unsafe.Pointer(inst.Eip) {
+		t.Errorf("eip: %p, want %p", got, inst.Eip)
+	}
+	if got := Get[unsafe.Pointer](p, off("image")); got != nil {
+		t.Errorf("unset image: %p, want nil", got)
+	}
+	if got := Get[[]unsafe.Pointer](p, off("tags")); len(got) != 2 || got[0] != unsafe.Pointer(inst.Tags[0]) || got[1] != nil {
+		t.Errorf("tags: %v", got)
+	}
+	if got := lay.Message(p).Interface(); got != proto.Message(inst) {
+		t.Errorf("Message: %v, want the instance", got)
+	}
+	// A dynamicpb message of the same type, a nil message and another type have no struct to read.
+	for _, m := range []protoreflect.Message{
+		dynamicpb.NewMessage(md), (*iaasv1.Instance)(nil).ProtoReflect(), (&iaasv1.Eip{}).ProtoReflect(),
+	} {
+		if p, ok := lay.Pointer(m); ok {
+			t.Errorf("Pointer(%T) = %p, true", m.Interface(), p)
 		}
 	}
 }

@@ -1,7 +1,10 @@
 // Package restjson writes messages as the REST API's JSON: the same JSON as protojson with
 // UseProtoNames and EmitDefaultValues (QingCloud's snake_case names; scalars without presence always,
 // unset fields with presence never, empty lists and maps as [] and {}), from a plan compiled once per
-// message type instead of protojson's per-call reflection, field sorting and closures. The output
+// message type instead of protojson's per-call reflection, field sorting and closures. The fields of
+// generated messages are read straight from their Go structs where package protolayout says where
+// they are (scalars, strings, messages and lists of strings or messages); other fields, and messages
+// without generated Go types (dynamicpb), are read through protoreflect. The output
 // differs from protojson's only in whitespace, which protojson randomizes on purpose: restjson writes
 // none. Whatever the plan does not cover (well-known types other than Timestamp, Struct, Value and
 // ListValue; extensions; values protojson refuses, such as invalid UTF-8) is left to protojson, so the
@@ -19,10 +22,13 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/protolayout"
 )
 
 // Options are the protojson options whose output restjson reproduces.
@@ -80,6 +86,12 @@ type plan struct {
 	// For Timestamp: seconds and nanos. For Struct: fields. For Value: its oneof. For ListValue: values.
 	a, b protoreflect.FieldDescriptor
 	od   protoreflect.OneofDescriptor
+	// lay is where the fields of the message type's generated Go struct are (nil without one): the
+	// messages of that Go type are written by appendAt. For Timestamp, offA and offB are the offsets
+	// of seconds and nanos when direct says they can be read straight.
+	lay        *protolayout.Layout
+	direct     bool
+	offA, offB uintptr
 }
 
 // field is one field of a kindObject message, in declaration order.
@@ -88,6 +100,14 @@ type field struct {
 	name     string // `"name":`
 	optional bool   // skipped when unset: it has presence or belongs to a oneof
 	elem     *plan  // the plan of a message field, list element or map value
+	// op says how appendAt reads the field from the Go struct, at offset off; OpReflect: through
+	// protoreflect.
+	op  protolayout.Op
+	off uintptr
+	// enum holds the JSON of the names of an enum field's values (protojson writes a number the
+	// enum does not name as a number).
+	enum map[protoreflect.EnumNumber]string
+	mt   protoreflect.MessageType // the type of an OpMsgs field's elements, for a nil element
 }
 
 var plans sync.Map // protoreflect.FullName → *plan
@@ -111,12 +131,16 @@ func compile(md protoreflect.MessageDescriptor, building map[protoreflect.FullNa
 	if p, ok := plans.Load(md.FullName()); ok {
 		return p.(*plan)
 	}
-	p := &plan{}
+	p := &plan{lay: protolayout.Of(md)}
 	building[md.FullName()] = p
 	fds := md.Fields()
 	switch md.FullName() {
 	case "google.protobuf.Timestamp":
 		p.kind, p.a, p.b = kindTimestamp, fds.ByName("seconds"), fds.ByName("nanos")
+		if p.lay != nil {
+			a, b := p.lay.Fields[p.a.Index()], p.lay.Fields[p.b.Index()]
+			p.direct, p.offA, p.offB = a.Op == protolayout.OpInt64 && b.Op == protolayout.OpInt32, a.Off, b.Off
+		}
 		return p
 	case "google.protobuf.Struct":
 		p.kind, p.a = kindStruct, fds.ByName("fields")
@@ -146,15 +170,213 @@ func compile(md protoreflect.MessageDescriptor, building map[protoreflect.FullNa
 		if vd.Kind() == protoreflect.MessageKind || vd.Kind() == protoreflect.GroupKind {
 			f.elem = compile(vd.Message(), building)
 		}
+		if fd.Kind() == protoreflect.EnumKind && fd.Enum().FullName() != "google.protobuf.NullValue" {
+			f.enum = map[protoreflect.EnumNumber]string{}
+			for j := 0; j < fd.Enum().Values().Len(); j++ {
+				ev := fd.Enum().Values().Get(j)
+				if _, ok := f.enum[ev.Number()]; !ok { // the first name of an alias, as ByNumber
+					f.enum[ev.Number()] = strconv.Quote(string(ev.Name()))
+				}
+			}
+		}
+		if p.lay != nil {
+			f.op, f.off, f.mt = directOp(&f, p.lay.Fields[fd.Index()])
+		}
 		p.fields = append(p.fields, f)
 	}
 	return p
 }
 
+// directOp is how appendAt reads f (lf is its layout): OpReflect unless reading the Go field gives
+// what protoreflect would, presence included (a nil pointer for an unset optional field; no
+// presence for a plain scalar), and a message field's type has a layout too.
+func directOp(f *field, lf protolayout.Field) (protolayout.Op, uintptr, protoreflect.MessageType) {
+	switch lf.Op {
+	case protolayout.OpReflect:
+	case protolayout.OpMsg, protolayout.OpMsgs:
+		if f.elem != nil && f.elem.lay != nil && lf.MT != nil {
+			return lf.Op, lf.Off, lf.MT
+		}
+	case protolayout.OpStrings:
+		return lf.Op, lf.Off, nil
+	case protolayout.OpPtrString, protolayout.OpPtrBool, protolayout.OpPtrInt32, protolayout.OpPtrEnum,
+		protolayout.OpPtrInt64, protolayout.OpPtrUint32, protolayout.OpPtrUint64, protolayout.OpPtrFloat32,
+		protolayout.OpPtrFloat64:
+		if f.optional {
+			return lf.Op, lf.Off, nil
+		}
+	default: // a plain scalar
+		if !f.optional {
+			return lf.Op, lf.Off, nil
+		}
+	}
+	return protolayout.OpReflect, 0, nil
+}
+
 // quotedName is `"name":`. Field names are ASCII identifiers: nothing to escape.
 func quotedName(name string) string { return strconv.Quote(name) + ":" }
 
+// append writes m: straight from its Go struct when it is of p's generated type, else through
+// protoreflect.
 func (p *plan) append(b []byte, m protoreflect.Message) ([]byte, error) {
+	if p.lay != nil {
+		if ptr, ok := p.lay.Pointer(m); ok {
+			return p.appendAt(b, ptr)
+		}
+	}
+	return p.appendReflect(b, m)
+}
+
+// appendAt writes the message whose struct (of p's generated type) is at ptr, reading the fields
+// directOp allows from the struct and the others through protoreflect.
+func (p *plan) appendAt(b []byte, ptr unsafe.Pointer) ([]byte, error) {
+	switch p.kind {
+	case kindObject:
+	case kindTimestamp:
+		if p.direct {
+			return appendTimestamp(b, protolayout.Get[int64](ptr, p.offA), int64(protolayout.Get[int32](ptr, p.offB)))
+		}
+		return p.appendReflect(b, p.lay.Message(ptr))
+	default:
+		return p.appendReflect(b, p.lay.Message(ptr))
+	}
+	b = append(b, '{')
+	first := true
+	var (
+		rm  protoreflect.Message // ptr's message, for the fields left to protoreflect
+		err error
+	)
+	for i := range p.fields {
+		f := &p.fields[i]
+		at := unsafe.Add(ptr, f.off)
+		var v unsafe.Pointer // the value of an OpPtr… or OpMsg field; nil: unset
+		switch f.op {
+		case protolayout.OpReflect:
+			if rm == nil {
+				rm = p.lay.Message(ptr)
+			}
+			has := rm.Has(f.fd)
+			if f.optional && !has {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, f.name...)
+			if b, err = appendReflectField(b, rm, f, has); err != nil {
+				return nil, err
+			}
+			continue
+		case protolayout.OpPtrString, protolayout.OpPtrBool, protolayout.OpPtrInt32, protolayout.OpPtrEnum,
+			protolayout.OpPtrInt64, protolayout.OpPtrUint32, protolayout.OpPtrUint64, protolayout.OpPtrFloat32,
+			protolayout.OpPtrFloat64, protolayout.OpMsg:
+			if v = *(*unsafe.Pointer)(at); v == nil {
+				continue
+			}
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, f.name...)
+		switch f.op {
+		case protolayout.OpString:
+			b, err = appendString(b, *(*string)(at))
+		case protolayout.OpPtrString:
+			b, err = appendString(b, *(*string)(v))
+		case protolayout.OpBool:
+			b = strconv.AppendBool(b, *(*bool)(at))
+		case protolayout.OpPtrBool:
+			b = strconv.AppendBool(b, *(*bool)(v))
+		case protolayout.OpInt32:
+			b = strconv.AppendInt(b, int64(*(*int32)(at)), 10)
+		case protolayout.OpPtrInt32:
+			b = strconv.AppendInt(b, int64(*(*int32)(v)), 10)
+		case protolayout.OpEnum:
+			b = f.appendEnum(b, *(*int32)(at))
+		case protolayout.OpPtrEnum:
+			b = f.appendEnum(b, *(*int32)(v))
+		case protolayout.OpInt64:
+			b = appendQuotedInt(b, *(*int64)(at))
+		case protolayout.OpPtrInt64:
+			b = appendQuotedInt(b, *(*int64)(v))
+		case protolayout.OpUint32:
+			b = strconv.AppendUint(b, uint64(*(*uint32)(at)), 10)
+		case protolayout.OpPtrUint32:
+			b = strconv.AppendUint(b, uint64(*(*uint32)(v)), 10)
+		case protolayout.OpUint64:
+			b = appendQuotedUint(b, *(*uint64)(at))
+		case protolayout.OpPtrUint64:
+			b = appendQuotedUint(b, *(*uint64)(v))
+		case protolayout.OpFloat32:
+			b = appendFloat(b, float64(*(*float32)(at)), 32)
+		case protolayout.OpPtrFloat32:
+			b = appendFloat(b, float64(*(*float32)(v)), 32)
+		case protolayout.OpFloat64:
+			b = appendFloat(b, *(*float64)(at), 64)
+		case protolayout.OpPtrFloat64:
+			b = appendFloat(b, *(*float64)(v), 64)
+		case protolayout.OpStrings:
+			b = append(b, '[')
+			for j, s := range *(*[]string)(at) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				if b, err = appendString(b, s); err != nil {
+					return nil, err
+				}
+			}
+			b = append(b, ']')
+		case protolayout.OpMsg:
+			b, err = f.elem.appendAt(b, v)
+		case protolayout.OpMsgs:
+			b = append(b, '[')
+			for j, e := range *(*[]unsafe.Pointer)(at) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				if e == nil { // a nil element reads as an empty message of its type, unset fields and all
+					b, err = f.elem.appendReflect(b, f.mt.Zero())
+				} else {
+					b, err = f.elem.appendAt(b, e)
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+			b = append(b, ']')
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendEnum writes the name of an enum value, or its number when the enum does not name it.
+func (f *field) appendEnum(b []byte, n int32) []byte {
+	if name, ok := f.enum[protoreflect.EnumNumber(n)]; ok {
+		return append(b, name...)
+	}
+	if f.enum == nil { // google.protobuf.NullValue
+		return append(b, "null"...)
+	}
+	return strconv.AppendInt(b, int64(n), 10)
+}
+
+func appendQuotedInt(b []byte, n int64) []byte {
+	b = append(b, '"')
+	return append(strconv.AppendInt(b, n, 10), '"')
+}
+
+func appendQuotedUint(b []byte, n uint64) []byte {
+	b = append(b, '"')
+	return append(strconv.AppendUint(b, n, 10), '"')
+}
+
+// appendReflect writes m through protoreflect.
+func (p *plan) appendReflect(b []byte, m protoreflect.Message) ([]byte, error) {
 	switch p.kind {
 	case kindTimestamp:
 		return appendTimestamp(b, m.Get(p.a).Int(), m.Get(p.b).Int())
@@ -181,23 +403,26 @@ func (p *plan) append(b []byte, m protoreflect.Message) ([]byte, error) {
 		}
 		first = false
 		b = append(b, f.name...)
-		switch {
-		case f.fd.IsList() && !has: // empty: no need for the list's reflection wrapper
-			b = append(b, '[', ']')
-		case f.fd.IsMap() && !has:
-			b = append(b, '{', '}')
-		case f.fd.IsList():
-			b, err = appendListField(b, m.Get(f.fd).List(), f)
-		case f.fd.IsMap():
-			b, err = appendMapField(b, m.Get(f.fd).Map(), f)
-		default:
-			b, err = appendSingular(b, m.Get(f.fd), f.fd, f.elem)
-		}
-		if err != nil {
+		if b, err = appendReflectField(b, m, f, has); err != nil {
 			return nil, err
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// appendReflectField writes the value of f in m (has: whether m has it) through protoreflect.
+func appendReflectField(b []byte, m protoreflect.Message, f *field, has bool) ([]byte, error) {
+	switch {
+	case f.fd.IsList() && !has: // empty: no need for the list's reflection wrapper
+		return append(b, '[', ']'), nil
+	case f.fd.IsMap() && !has:
+		return append(b, '{', '}'), nil
+	case f.fd.IsList():
+		return appendListField(b, m.Get(f.fd).List(), f)
+	case f.fd.IsMap():
+		return appendMapField(b, m.Get(f.fd).Map(), f)
+	}
+	return appendSingular(b, m.Get(f.fd), f.fd, f.elem)
 }
 
 func appendListField(b []byte, l protoreflect.List, f *field) ([]byte, error) {
