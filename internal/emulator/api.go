@@ -88,6 +88,9 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, req *http.Request) {
 	var body []byte
 	if aerr == nil {
 		body, aerr = e.dispatch(keyID, action, params, faults)
+		if aerr == nil {
+			defer releaseAnswer(body) // written by encodeSuccess; w has copied it once writeBody returns
+		}
 	}
 	code := 0
 	if aerr != nil {

@@ -307,32 +307,86 @@ func describeInstance(a *account, r *request, s *stored, out *object) {
 	out.set("image", nil) // null once gone, as QingCloud sends them
 	out.set("security_group", nil)
 	if img := a.images()[m.GetImage().GetImageId()]; img != nil {
-		im := imageMsg(img)
-		out.set("image", messageObject(&iaasv1.Image{ImageId: proto.String(img.id), ImageName: proto.String(img.name), OsFamily: im.OsFamily,
-			Platform: im.Platform, ProcessorType: im.ProcessorType, Provider: im.Provider, Size: im.Size, DefaultUser: im.DefaultUser}))
+		out.set("image", r.shared(shareKey{"image", img.id}, func() *object {
+			im, o := imageMsg(img), &object{keys: make([]objectKey, 0, 8)}
+			o.str("image_id", img.id)
+			o.str("image_name", img.name)
+			for _, f := range []struct {
+				name string
+				v    *string
+			}{{"os_family", im.OsFamily}, {"platform", im.Platform}, {"processor_type", im.ProcessorType},
+				{"provider", im.Provider}, {"default_user", im.DefaultUser}} {
+				if f.v != nil {
+					o.str(f.name, *f.v)
+				}
+			}
+			if im.Size != nil {
+				o.num("size", *im.Size)
+			}
+			return o
+		}))
 	}
-	nics := []any{}
+	nics := make([]*object, len(m.Vxnets))
 	for i, n := range m.Vxnets {
-		no := &iaasv1.NicVxnet{NicId: n.NicId, VxnetId: n.VxnetId, Role: proto.Int32(int32(b2i(i == 0))),
-			VxnetName: proto.String(""), VxnetType: proto.Int32(0), PrivateIp: proto.String("")}
+		o := &object{keys: make([]objectKey, 0, 6)}
+		if n.NicId != nil {
+			o.str("nic_id", *n.NicId)
+		}
+		if n.VxnetId != nil {
+			o.str("vxnet_id", *n.VxnetId)
+		}
+		o.num("role", int64(b2i(i == 0)))
+		o.str("vxnet_name", "")
+		o.num("vxnet_type", 0)
+		o.str("private_ip", "")
 		if vx := a.vxnets()[n.GetVxnetId()]; vx != nil {
-			no.VxnetName, no.VxnetType = proto.String(vx.name), vxnetMsg(vx).VxnetType
+			o.str("vxnet_name", vx.name)
+			if t := vxnetMsg(vx).VxnetType; t != nil {
+				o.num("vxnet_type", int64(*t))
+			} else {
+				o.remove("vxnet_type")
+			}
 		}
 		if s.status != "pending" && !r.now.Before(a.nicReady[n]) {
-			no.PrivateIp = n.PrivateIp
+			if n.PrivateIp != nil {
+				o.str("private_ip", *n.PrivateIp)
+			} else {
+				o.remove("private_ip")
+			}
 		}
-		nics = append(nics, messageObject(no))
-	}
-	e := &iaasv1.Eip{EipId: proto.String(""), EipAddr: proto.String("")}
-	if x := a.eips()[m.GetEip().GetEipId()]; x != nil {
-		e = &iaasv1.Eip{EipId: proto.String(x.id), EipAddr: eipMsg(x).EipAddr, Bandwidth: eipMsg(x).Bandwidth}
-	}
-	if sg := a.securityGroups()[instSG(s)]; sg != nil {
-		out.set("security_group", messageObject(&iaasv1.SecurityGroup{SecurityGroupId: proto.String(sg.id),
-			SecurityGroupName: proto.String(sg.name), IsDefault: proto.Int32(sgMsg(sg).GetIsDefault())}))
+		nics[i] = o
 	}
 	out.set("vxnets", nics)
-	out.set("eip", messageObject(e))
+	eipID := m.GetEip().GetEipId()
+	if a.eips()[eipID] == nil {
+		eipID = ""
+	}
+	out.set("eip", r.shared(shareKey{"eip", eipID}, func() *object {
+		e := &object{keys: make([]objectKey, 0, 3)}
+		e.str("eip_id", "")
+		e.str("eip_addr", "")
+		if x := a.eips()[eipID]; x != nil {
+			e.str("eip_id", x.id)
+			if em := eipMsg(x); em.EipAddr != nil {
+				e.str("eip_addr", *em.EipAddr)
+			} else {
+				e.remove("eip_addr")
+			}
+			if em := eipMsg(x); em.Bandwidth != nil {
+				e.num("bandwidth", int64(*em.Bandwidth))
+			}
+		}
+		return e
+	}))
+	if sg := a.securityGroups()[instSG(s)]; sg != nil {
+		out.set("security_group", r.shared(shareKey{"security_group", sg.id}, func() *object {
+			o := &object{keys: make([]objectKey, 0, 3)}
+			o.str("security_group_id", sg.id)
+			o.str("security_group_name", sg.name)
+			o.num("is_default", int64(sgMsg(sg).GetIsDefault()))
+			return o
+		}))
+	}
 	if verbose, _ := r.flag("verbose"); !verbose || r.action != "DescribeInstances" {
 		out.remove("volume_ids")
 		out.remove("keypair_ids")

@@ -17,7 +17,26 @@ type request struct {
 	zone   string    // the zone parameter ("" for actions without zone)
 	zones  []string  // zone ids the zone parameter covers (a region alias covers several)
 	faults Faults
-	lists  map[string][]string // list's answers by name (params never change)
+	lists  map[string][]string  // list's answers by name (params never change)
+	shares map[shareKey]*object // shared's objects
+}
+
+// shareKey names an object of shared: what it renders (its kind) and the id it renders.
+type shareKey struct{ kind, id string }
+
+// shared returns the object under key, made by mk the first time this request asks for it: the
+// parts of an answer that many of its items hold alike (the image of a page of instances). The
+// object must not change once made.
+func (r *request) shared(key shareKey, mk func() *object) *object {
+	if o, ok := r.shares[key]; ok {
+		return o
+	}
+	if r.shares == nil {
+		r.shares = map[shareKey]*object{}
+	}
+	o := mk()
+	r.shares[key] = o
+	return o
 }
 
 // str returns a parameter value, "" when absent.

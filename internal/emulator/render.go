@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,7 +36,7 @@ type object struct {
 	// emptyLists writes unset repeated string fields of msg as [] (QingCloud sends an empty list of
 	// ids as [] in the items it describes).
 	emptyLists bool
-	keys       []objectKey // set or removed keys, each once, sorted by name
+	keys       []objectKey // set or removed keys, each once
 }
 
 // objectKey is a key of an object set to a value, or removed from it. Strings and times are held
@@ -43,9 +44,9 @@ type object struct {
 type objectKey struct {
 	name string
 	kind keyKind
-	v    any       // keyValue
-	s    string    // keyString
-	t    time.Time // keyTime: a jtime
+	v    any    // keyValue
+	s    string // keyString
+	n    int64  // keyInt; keyTime: Unix seconds of a time that is not zero
 }
 
 // keyKind says what an objectKey holds.
@@ -54,7 +55,8 @@ type keyKind uint8
 const (
 	keyValue   keyKind = iota // v, an answer value
 	keyString                 // s
-	keyTime                   // t, written as a jtime
+	keyTime                   // n, written as a jtime
+	keyInt                    // n
 	keyRemoved                // nothing: the key is removed
 )
 
@@ -64,7 +66,9 @@ func (k *objectKey) value() any {
 	case keyString:
 		return k.s
 	case keyTime:
-		return jtime(k.t)
+		return jtime(time.Unix(k.n, 0))
+	case keyInt:
+		return k.n
 	}
 	return k.v
 }
@@ -72,29 +76,49 @@ func (k *objectKey) value() any {
 // messageObject returns the object of a message's populated fields.
 func messageObject(m proto.Message) *object { return &object{msg: m.ProtoReflect()} }
 
-// find returns the place of the key name in o.keys, and whether it is there.
-func (o *object) find(name string) (int, bool) {
-	return slices.BinarySearchFunc(o.keys, name, func(k objectKey, name string) int { return strings.Compare(k.name, name) })
+// find returns the place of the key name in o.keys, or -1.
+func (o *object) find(name string) int {
+	for i := range o.keys {
+		if o.keys[i].name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // put sets or replaces the key k.name.
 func (o *object) put(k objectKey) {
-	if i, ok := o.find(k.name); ok {
+	if i := o.find(k.name); i >= 0 {
 		o.keys[i] = k
 	} else {
-		o.keys = slices.Insert(o.keys, i, k)
+		o.keys = append(o.keys, k)
 	}
 }
 
 // set sets the key name to v (an answer value appendJSON writes).
 func (o *object) set(name string, v any) { o.put(objectKey{name: name, v: v}) }
 
+// str sets the key name to the string v.
+func (o *object) str(name, v string) { o.put(objectKey{name: name, kind: keyString, s: v}) }
+
+// num sets the key name to the integer n.
+func (o *object) num(name string, n int64) { o.put(objectKey{name: name, kind: keyInt, n: n}) }
+
+// time sets the key name to t as a jtime (null when t is zero).
+func (o *object) time(name string, t time.Time) {
+	if t.IsZero() {
+		o.set(name, nil)
+		return
+	}
+	o.put(objectKey{name: name, kind: keyTime, n: t.Unix()})
+}
+
 // remove removes the key name.
 func (o *object) remove(name string) { o.put(objectKey{name: name, kind: keyRemoved}) }
 
 // get returns the value of the key name, as appendJSON writes it, and whether the object has it.
 func (o *object) get(name string) (any, bool) {
-	if i, ok := o.find(name); ok {
+	if i := o.find(name); i >= 0 {
 		return o.keys[i].value(), o.keys[i].kind != keyRemoved
 	}
 	if o.msg == nil || !o.msg.IsValid() {
@@ -146,8 +170,25 @@ type fieldPlan struct {
 
 var plans sync.Map // protoreflect.MessageDescriptor -> *msgPlan
 
-// valuesPool holds the scratch slices of appendObjectValue.
-var valuesPool = sync.Pool{New: func() any { return new([]protoreflect.Value) }}
+// fieldValues collects the values of a message's populated fields by their place in a plan; its
+// visit method value is made once, so that Range does not allocate a closure per message.
+type fieldValues struct {
+	place []int
+	vals  []protoreflect.Value
+	visit func(protoreflect.FieldDescriptor, protoreflect.Value) bool
+}
+
+// valuesPool holds the fieldValues of appendObjectValue.
+var valuesPool = sync.Pool{New: func() any {
+	fv := &fieldValues{}
+	fv.visit = func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if !fd.IsExtension() { // the messages of answers have none
+			fv.vals[fv.place[fd.Index()]] = v
+		}
+		return true
+	}
+	return fv
+}}
 
 // planOf returns the plan of md, made once.
 func planOf(md protoreflect.MessageDescriptor) *msgPlan {
@@ -172,25 +213,38 @@ func planOf(md protoreflect.MessageDescriptor) *msgPlan {
 
 // appendObjectValue appends the JSON object of o.
 func appendObjectValue(b []byte, o *object) ([]byte, error) {
-	keys := o.keys
+	// The keys' places in o.keys in the order of their names (insertion sort: a dozen keys, mostly
+	// in order already).
+	var small [32]uint8
+	var order []uint8
+	if len(o.keys) <= len(small) {
+		order = small[:len(o.keys)]
+	} else {
+		order = make([]uint8, len(o.keys))
+		if len(o.keys) > 255 {
+			return nil, fmt.Errorf("emulator: an object of %d keys", len(o.keys))
+		}
+	}
+	for i := range order {
+		order[i] = uint8(i)
+		for j := i; j > 0 && o.keys[order[j]].name < o.keys[order[j-1]].name; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
 	var fields []fieldPlan
 	var vals []protoreflect.Value // the populated fields' values, by their place in fields
 	if msg := o.msg; msg != nil && msg.IsValid() {
 		p := planOf(msg.Descriptor())
 		fields = p.fields
-		buf := valuesPool.Get().(*[]protoreflect.Value)
+		fv := valuesPool.Get().(*fieldValues)
 		defer func() {
-			clear(*buf)
-			valuesPool.Put(buf)
+			clear(fv.vals)
+			fv.place = nil
+			valuesPool.Put(fv)
 		}()
-		*buf = slices.Grow((*buf)[:0], len(fields))[:len(fields)]
-		vals = *buf
-		msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			if !fd.IsExtension() { // the messages of answers have none
-				vals[p.place[fd.Index()]] = v
-			}
-			return true
-		})
+		fv.place, fv.vals = p.place, slices.Grow(fv.vals[:0], len(fields))[:len(fields)]
+		msg.Range(fv.visit)
+		vals = fv.vals
 	}
 	b = append(b, '{')
 	first := true
@@ -202,9 +256,9 @@ func appendObjectValue(b []byte, o *object) ([]byte, error) {
 	}
 	var err error
 	i, j := 0, 0
-	for i < len(fields) || j < len(keys) {
-		if j < len(keys) && (i == len(fields) || keys[j].name <= fields[i].name) {
-			k := keys[j]
+	for i < len(fields) || j < len(order) {
+		if j < len(order) && (i == len(fields) || o.keys[order[j]].name <= fields[i].name) {
+			k := &o.keys[order[j]]
 			j++
 			if i < len(fields) && fields[i].name == k.name {
 				i++ // the key takes the field's place
@@ -219,7 +273,9 @@ func appendObjectValue(b []byte, o *object) ([]byte, error) {
 			case keyString:
 				b = appendString(b, k.s)
 			case keyTime:
-				b = appendTime(b, k.t)
+				b = appendTime(b, time.Unix(k.n, 0))
+			case keyInt:
+				b = strconv.AppendInt(b, k.n, 10)
 			default:
 				if b, err = appendJSON(b, k.v); err != nil {
 					return nil, err

@@ -248,7 +248,7 @@ func checkRender(t *testing.T, s string, seed uint64) {
 	}
 	for range rng.IntN(8) {
 		name := names[rng.IntN(len(names))]
-		switch rng.IntN(5) {
+		switch rng.IntN(7) {
 		case 0:
 			o.remove(name)
 			delete(want, name)
@@ -257,9 +257,16 @@ func checkRender(t *testing.T, s string, seed uint64) {
 			o.put(objectKey{name: name, kind: keyString, s: v})
 			want[name] = v
 		case 2:
-			v := time.Unix(rng.Int64N(1<<36)-1<<35, 0)
-			o.put(objectKey{name: name, kind: keyTime, t: v})
+			v := time.Unix(rng.Int64N(1<<36)-1<<35, rng.Int64N(1e9))
+			if rng.IntN(8) == 0 {
+				v = time.Time{}
+			}
+			o.time(name, v)
 			want[name] = jtime(v)
+		case 5:
+			v := rng.Int64() >> rng.IntN(64)
+			o.num(name, v)
+			want[name] = v
 		case 3:
 			sub := renderRoots[rng.IntN(len(renderRoots))].New()
 			f.fill(sub, 1)

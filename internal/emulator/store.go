@@ -561,22 +561,26 @@ func (a *account) renderStored(s *stored) *object {
 		case srcTransition:
 			k.s = s.transition
 		case srcCreated, srcStatusTime:
-			k.kind, k.t = keyTime, s.created
+			t := s.created
 			if op.src == srcStatusTime {
-				k.t = s.statusTime
+				t = s.statusTime
 			}
-			if k.t.IsZero() {
+			if t.IsZero() {
 				continue
 			}
+			k.kind, k.n = keyTime, t.Unix()
 		case srcTags:
-			k.kind, k.v = keyValue, a.tagsOf(s.id)
+			k.kind, k.v = keyValue, noTags
+			if tags := a.tagsOf(s.id); len(tags) > 0 {
+				k.v = tags
+			}
 		}
 		if op.clearEmpty && k.kind == keyString && k.s == "" {
 			k = objectKey{name: k.name, kind: keyRemoved} // setting "" clears a field without presence
 		}
 		slots[op.slot], have[op.slot] = k, true
 	}
-	o := &object{msg: m, emptyLists: true, keys: make([]objectKey, 0, len(p.names)+8)}
+	o := &object{msg: m, emptyLists: true, keys: make([]objectKey, 0, len(p.names)+6)} // and the hooks' keys
 	for i := range p.names {
 		if have[i] {
 			o.keys = append(o.keys, slots[i])
@@ -584,6 +588,9 @@ func (a *account) renderStored(s *stored) *object {
 	}
 	return o
 }
+
+// noTags is the tags of an item without any: [] (one value for all of them).
+var noTags any = []tagOut{}
 
 // itemPlan is what renderStored sets on the items of a kind: the keys it may set, sorted, and the
 // operations that set them, in order (a later one overrides an earlier one of the same key).
