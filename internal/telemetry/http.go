@@ -54,7 +54,7 @@ func (t *Telemetry) HTTPHandler(h http.Handler, log *slog.Logger, untraced ...st
 		if code == 0 {
 			code = http.StatusOK
 		}
-		t.metrics.httpRequests.WithLabelValues(httpMethodLabel(r.Method), codeLabel(code)).Inc()
+		t.httpCounter(r.Method, code).Inc()
 		if log.Enabled(ctx, slog.LevelDebug) { // the arguments would be boxed for nothing
 			log.DebugContext(ctx, "http request", "http.method", r.Method, "http.path", r.URL.Path, "http.status", code, "duration", time.Since(start))
 		}

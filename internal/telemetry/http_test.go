@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel/baggage"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -110,5 +111,35 @@ func TestHTTPHandlerWithoutTracing(t *testing.T) {
 	}
 	if n := len(spans.Ended()); n != 1 {
 		t.Errorf("%d spans ended, want 1", n)
+	}
+}
+
+// TestHTTPRequestsCounted: every request counts once under its method (unknown ones as "other") and
+// status code, the first and the following ones alike.
+func TestHTTPRequestsCounted(t *testing.T) {
+	tel, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tel.HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+		}
+	}), nil)
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/a"}, {"GET", "/b"}, {"GET", "/a"}, {"POST", "/missing"}, {"BREW", "/a"}, {"GET", "/missing"},
+	} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(req.method, req.path, nil))
+	}
+	for _, want := range []struct {
+		method, code string
+		n            float64
+	}{{"GET", "200", 3}, {"POST", "404", 1}, {"other", "200", 1}, {"GET", "404", 1}} {
+		if got := testutil.ToFloat64(tel.metrics.httpRequests.WithLabelValues(want.method, want.code)); got != want.n {
+			t.Errorf("%s %s: %v requests, want %v", want.method, want.code, got, want.n)
+		}
+	}
+	if n := testutil.CollectAndCount(tel.metrics.httpRequests); n != 4 {
+		t.Errorf("%d series, want 4", n)
 	}
 }

@@ -216,5 +216,23 @@ func httpMethodLabel(m string) string {
 	return "other"
 }
 
+// httpKey names a child of the HTTP request counter.
+type httpKey struct {
+	method string // httpMethodLabel's
+	code   int
+}
+
+// httpCounter returns the HTTP request counter of a method and status code, looked up in the vector
+// once (see rpcSeries). Methods are mapped to a fixed set and status codes are three digits, so the
+// set is bounded.
+func (t *Telemetry) httpCounter(method string, code int) prometheus.Counter {
+	k := httpKey{httpMethodLabel(method), code}
+	if c, ok := t.https.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := t.https.LoadOrStore(k, t.metrics.httpRequests.WithLabelValues(k.method, codeLabel(code)))
+	return c.(prometheus.Counter)
+}
+
 // codeLabel formats an HTTP status code.
 func codeLabel(code int) string { return strconv.Itoa(code) }

@@ -85,6 +85,7 @@ type Telemetry struct {
 	metrics *metrics
 	budgets *budgets
 	rpcs    sync.Map // rpcKey -> *rpcSeries
+	https   sync.Map // httpKey -> prometheus.Counter
 }
 
 // New builds the metrics registry and the tracer provider described by opts. Call Shutdown at exit
