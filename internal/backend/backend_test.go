@@ -537,24 +537,30 @@ func TestConnectionResetAfterWriteMayHaveApplied(t *testing.T) {
 	}
 }
 
-// TestReusedConnectionNotReplayed checks that net/http does not silently re-send a GET (QingCloud's GETs
-// change state) when a kept-alive connection closes after the request was written.
-func TestReusedConnectionNotReplayed(t *testing.T) {
-	var requests atomic.Int32
-	endpoint, stop := rawServerStop(t, func(conn net.Conn) {
+// dropSecond is an upstream that counts the requests it reads and answers each with ret_code 0, but
+// the second: it reads that one and then drops its connection without an answer.
+func dropSecond(t *testing.T, requests *atomic.Int32) (endpoint string, stop func()) {
+	return rawServerStop(t, func(conn net.Conn) {
 		br := bufio.NewReader(conn)
 		for {
 			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			if requests.Add(1) > 1 {
-				reset(conn) // read the request, then drop the connection without an answer
+			if requests.Add(1) == 2 {
+				reset(conn)
 				return
 			}
 			body := `{"ret_code":0}`
 			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		}
 	})
+}
+
+// TestReusedConnectionNotReplayed checks that net/http does not silently re-send a GET (QingCloud's GETs
+// change state) when a kept-alive connection closes after the request was written.
+func TestReusedConnectionNotReplayed(t *testing.T) {
+	var requests atomic.Int32
+	endpoint, stop := dropSecond(t, &requests)
 	// A replay needs a new connection (the first one was reset): count the dials.
 	var dials atomic.Int32
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -588,20 +594,7 @@ func TestReusedConnectionNotReplayed(t *testing.T) {
 // may be re-sent by net/http on a new connection (it changes nothing), and the call then succeeds.
 func TestReusedConnectionReplaysReads(t *testing.T) {
 	var requests atomic.Int32
-	endpoint, stop := rawServerStop(t, func(conn net.Conn) {
-		br := bufio.NewReader(conn)
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			if requests.Add(1) == 2 {
-				reset(conn)
-				return
-			}
-			body := `{"ret_code":0,"zone_set":[]}`
-			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		}
-	})
+	endpoint, stop := dropSecond(t, &requests)
 	tr := &http.Transport{}
 	c := newClient(t, endpoint, func(cfg *backend.Config) { cfg.HTTPClient = &http.Client{Transport: tr}; cfg.MaxAttempts = 1 }) // no retry of ours: the re-send is net/http's
 	for i := range 2 {
