@@ -4,17 +4,21 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/protolayout"
 )
 
 // This file writes generated qingcloud.iaas.v1 messages as the JSON objects QingCloud sends, straight
@@ -154,10 +158,12 @@ func isStringList(fd protoreflect.FieldDescriptor) bool {
 }
 
 // msgPlan is what writing the messages of one descriptor needs: its fields in the sorted order of
-// their wire names.
+// their wire names, and where they live in the Go struct of the generated type (lay, nil for a
+// descriptor without one linked in).
 type msgPlan struct {
 	fields []fieldPlan
 	place  []int // the place in fields of each field, by its index in the descriptor
+	lay    *protolayout.Layout
 }
 
 // fieldPlan is one field of a msgPlan.
@@ -166,9 +172,54 @@ type fieldPlan struct {
 	name       string // wire name
 	key        []byte // the quoted name and a colon
 	stringList bool
+	op         protolayout.Op // how the field is read from the struct; OpReflect: through protoreflect
+	off        uintptr
+	special    special // what a message field is written as
 }
 
+// special is how the messages of a field are written.
+type special uint8
+
+const (
+	specialNone special = iota // an object of its fields
+	specialTime                // google.protobuf.Timestamp: a jtime
+	specialJSON                // Struct, Value, ListValue: their JSON
+)
+
 var plans sync.Map // protoreflect.MessageDescriptor -> *msgPlan
+
+// planOf returns the plan of md, made once.
+func planOf(md protoreflect.MessageDescriptor) *msgPlan {
+	if p, ok := plans.Load(md); ok {
+		return p.(*msgPlan)
+	}
+	fields := md.Fields()
+	p := &msgPlan{fields: make([]fieldPlan, fields.Len()), lay: protolayout.Of(md)}
+	for i := range p.fields {
+		fd := fields.Get(i)
+		name := api.WireName(fd)
+		f := fieldPlan{fd: fd, name: name, key: append(appendString(nil, name), ':'), stringList: isStringList(fd)}
+		if p.lay != nil {
+			f.op, f.off = p.lay.Fields[i].Op, p.lay.Fields[i].Off
+		}
+		if fd.Message() != nil {
+			switch fd.Message().FullName() {
+			case "google.protobuf.Timestamp":
+				f.special = specialTime
+			case "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue":
+				f.special = specialJSON
+			}
+		}
+		p.fields[i] = f
+	}
+	slices.SortFunc(p.fields, func(x, y fieldPlan) int { return strings.Compare(x.name, y.name) })
+	p.place = make([]int, len(p.fields))
+	for i, f := range p.fields {
+		p.place[f.fd.Index()] = i
+	}
+	actual, _ := plans.LoadOrStore(md, p)
+	return actual.(*msgPlan)
+}
 
 // fieldValues collects the values of a message's populated fields by their place in a plan; its
 // visit method value is made once, so that Range does not allocate a closure per message.
@@ -178,7 +229,7 @@ type fieldValues struct {
 	visit func(protoreflect.FieldDescriptor, protoreflect.Value) bool
 }
 
-// valuesPool holds the fieldValues of appendObjectValue.
+// valuesPool holds the fieldValues of messages read through protoreflect.
 var valuesPool = sync.Pool{New: func() any {
 	fv := &fieldValues{}
 	fv.visit = func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
@@ -190,25 +241,144 @@ var valuesPool = sync.Pool{New: func() any {
 	return fv
 }}
 
-// planOf returns the plan of md, made once.
-func planOf(md protoreflect.MessageDescriptor) *msgPlan {
-	if p, ok := plans.Load(md); ok {
-		return p.(*msgPlan)
+// msgReader reads the fields of one message, by their place in its plan: straight from its Go
+// struct p when its type has a layout, or from the values protoreflect's Range gave (vals).
+type msgReader struct {
+	plan *msgPlan
+	p    unsafe.Pointer
+	msg  protoreflect.Message // nil until a field the layout leaves is read
+	vals []protoreflect.Value
+}
+
+// message returns the message read.
+func (r *msgReader) message() protoreflect.Message {
+	if r.msg == nil {
+		r.msg = r.plan.lay.Message(r.p)
 	}
-	fields := md.Fields()
-	p := &msgPlan{fields: make([]fieldPlan, fields.Len())}
-	for i := range p.fields {
-		fd := fields.Get(i)
-		name := api.WireName(fd)
-		p.fields[i] = fieldPlan{fd: fd, name: name, key: append(appendString(nil, name), ':'), stringList: isStringList(fd)}
+	return r.msg
+}
+
+// has reports whether the field at place i is populated, as protoreflect's Has says.
+func (r *msgReader) has(i int) bool {
+	if r.p == nil {
+		return r.vals[i].IsValid()
 	}
-	slices.SortFunc(p.fields, func(x, y fieldPlan) int { return strings.Compare(x.name, y.name) })
-	p.place = make([]int, len(p.fields))
-	for i, f := range p.fields {
-		p.place[f.fd.Index()] = i
+	f, p := &r.plan.fields[i], r.p
+	switch f.op {
+	case protolayout.OpString:
+		return protolayout.Get[string](p, f.off) != ""
+	case protolayout.OpPtrString, protolayout.OpPtrBool, protolayout.OpPtrInt32, protolayout.OpPtrEnum,
+		protolayout.OpPtrInt64, protolayout.OpPtrUint32, protolayout.OpPtrUint64, protolayout.OpPtrFloat32,
+		protolayout.OpPtrFloat64, protolayout.OpMsg:
+		return protolayout.Get[unsafe.Pointer](p, f.off) != nil
+	case protolayout.OpBool:
+		return protolayout.Get[bool](p, f.off)
+	case protolayout.OpInt32, protolayout.OpEnum:
+		return protolayout.Get[int32](p, f.off) != 0
+	case protolayout.OpInt64:
+		return protolayout.Get[int64](p, f.off) != 0
+	case protolayout.OpUint32:
+		return protolayout.Get[uint32](p, f.off) != 0
+	case protolayout.OpUint64:
+		return protolayout.Get[uint64](p, f.off) != 0
+	case protolayout.OpFloat32:
+		return math.Float32bits(protolayout.Get[float32](p, f.off)) != 0
+	case protolayout.OpFloat64:
+		return math.Float64bits(protolayout.Get[float64](p, f.off)) != 0
+	case protolayout.OpStrings:
+		return len(protolayout.Get[[]string](p, f.off)) > 0
+	case protolayout.OpMsgs:
+		return len(protolayout.Get[[]unsafe.Pointer](p, f.off)) > 0
 	}
-	actual, _ := plans.LoadOrStore(md, p)
-	return actual.(*msgPlan)
+	return r.message().Has(f.fd)
+}
+
+// write appends the JSON of the populated field at place i.
+func (r *msgReader) write(b []byte, i int) ([]byte, error) {
+	if r.p == nil {
+		return appendField(b, r.plan.fields[i].fd, r.vals[i])
+	}
+	f, p := &r.plan.fields[i], r.p
+	switch f.op {
+	case protolayout.OpString:
+		return appendString(b, protolayout.Get[string](p, f.off)), nil
+	case protolayout.OpPtrString:
+		return appendString(b, *protolayout.Get[*string](p, f.off)), nil
+	case protolayout.OpBool:
+		return strconv.AppendBool(b, protolayout.Get[bool](p, f.off)), nil
+	case protolayout.OpPtrBool:
+		return strconv.AppendBool(b, *protolayout.Get[*bool](p, f.off)), nil
+	case protolayout.OpInt32:
+		return strconv.AppendInt(b, int64(protolayout.Get[int32](p, f.off)), 10), nil
+	case protolayout.OpPtrInt32:
+		return strconv.AppendInt(b, int64(*protolayout.Get[*int32](p, f.off)), 10), nil
+	case protolayout.OpEnum:
+		return appendValue(b, f.fd, protoreflect.ValueOfEnum(protoreflect.EnumNumber(protolayout.Get[int32](p, f.off))))
+	case protolayout.OpPtrEnum:
+		return appendValue(b, f.fd, protoreflect.ValueOfEnum(protoreflect.EnumNumber(*protolayout.Get[*int32](p, f.off))))
+	case protolayout.OpInt64:
+		return strconv.AppendInt(b, protolayout.Get[int64](p, f.off), 10), nil
+	case protolayout.OpPtrInt64:
+		return strconv.AppendInt(b, *protolayout.Get[*int64](p, f.off), 10), nil
+	case protolayout.OpUint32:
+		return strconv.AppendUint(b, uint64(protolayout.Get[uint32](p, f.off)), 10), nil
+	case protolayout.OpPtrUint32:
+		return strconv.AppendUint(b, uint64(*protolayout.Get[*uint32](p, f.off)), 10), nil
+	case protolayout.OpUint64:
+		return strconv.AppendUint(b, protolayout.Get[uint64](p, f.off), 10), nil
+	case protolayout.OpPtrUint64:
+		return strconv.AppendUint(b, *protolayout.Get[*uint64](p, f.off), 10), nil
+	case protolayout.OpFloat32:
+		return appendJSON(b, protolayout.Get[float32](p, f.off))
+	case protolayout.OpPtrFloat32:
+		return appendJSON(b, *protolayout.Get[*float32](p, f.off))
+	case protolayout.OpFloat64:
+		return appendJSON(b, protolayout.Get[float64](p, f.off))
+	case protolayout.OpPtrFloat64:
+		return appendJSON(b, *protolayout.Get[*float64](p, f.off))
+	case protolayout.OpStrings:
+		b = append(b, '[')
+		for i, s := range protolayout.Get[[]string](p, f.off) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		return append(b, ']'), nil
+	case protolayout.OpMsg:
+		return appendStruct(b, f, protolayout.Get[unsafe.Pointer](p, f.off))
+	case protolayout.OpMsgs:
+		var err error
+		b = append(b, '[')
+		for i, m := range protolayout.Get[[]unsafe.Pointer](p, f.off) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendStruct(b, f, m); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	}
+	return appendField(b, f.fd, r.message().Get(f.fd))
+}
+
+// appendStruct appends the JSON of the message at p (nil: one without fields) of the message field
+// f.
+func appendStruct(b []byte, f *fieldPlan, p unsafe.Pointer) ([]byte, error) {
+	sub := planOf(f.fd.Message())
+	switch {
+	case p == nil && f.special == specialNone:
+		return append(b, '{', '}'), nil
+	case p == nil: // as protoreflect reads a nil *Timestamp (the Unix epoch) or *Struct
+		return appendValue(b, f.fd, protoreflect.ValueOfMessage(sub.lay.Message(p)))
+	case f.special == specialTime:
+		ts := (*timestamppb.Timestamp)(p)
+		return appendTime(b, time.Unix(ts.GetSeconds(), int64(ts.GetNanos())).UTC()), nil
+	case f.special == specialJSON:
+		return appendValue(b, f.fd, protoreflect.ValueOfMessage(sub.lay.Message(p)))
+	}
+	return appendMerged(b, &object{}, nil, &msgReader{plan: sub, p: p})
 }
 
 // appendObjectValue appends the JSON object of o.
@@ -231,29 +401,37 @@ func appendObjectValue(b []byte, o *object) ([]byte, error) {
 			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
-	var fields []fieldPlan
-	var vals []protoreflect.Value // the populated fields' values, by their place in fields
-	if msg := o.msg; msg != nil && msg.IsValid() {
-		p := planOf(msg.Descriptor())
-		fields = p.fields
+	msg := o.msg
+	if msg == nil || !msg.IsValid() {
+		return appendMerged(b, o, order, nil)
+	}
+	rd := &msgReader{plan: planOf(msg.Descriptor()), msg: msg}
+	if rd.plan.lay != nil {
+		rd.p, _ = rd.plan.lay.Pointer(msg)
+	}
+	if rd.p == nil { // a message of another Go type (dynamicpb)
 		fv := valuesPool.Get().(*fieldValues)
 		defer func() {
 			clear(fv.vals)
 			fv.place = nil
 			valuesPool.Put(fv)
 		}()
-		fv.place, fv.vals = p.place, slices.Grow(fv.vals[:0], len(fields))[:len(fields)]
+		fv.place, fv.vals = rd.plan.place, slices.Grow(fv.vals[:0], len(rd.plan.fields))[:len(rd.plan.fields)]
 		msg.Range(fv.visit)
-		vals = fv.vals
+		rd.vals = fv.vals
+	}
+	return appendMerged(b, o, order, rd)
+}
+
+// appendMerged appends the JSON object of the fields rd reads (none when rd is nil) merged with the
+// keys of o, in order.
+func appendMerged(b []byte, o *object, order []uint8, rd *msgReader) ([]byte, error) {
+	var fields []fieldPlan
+	if rd != nil {
+		fields = rd.plan.fields
 	}
 	b = append(b, '{')
 	first := true
-	sep := func() {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-	}
 	var err error
 	i, j := 0, 0
 	for i < len(fields) || j < len(order) {
@@ -266,7 +444,10 @@ func appendObjectValue(b []byte, o *object) ([]byte, error) {
 			if k.kind == keyRemoved {
 				continue
 			}
-			sep()
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
 			b = appendString(b, k.name)
 			b = append(b, ':')
 			switch k.kind {
@@ -286,14 +467,20 @@ func appendObjectValue(b []byte, o *object) ([]byte, error) {
 		f := &fields[i]
 		i++
 		switch {
-		case vals[i-1].IsValid():
-			sep()
+		case rd.has(i - 1):
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
 			b = append(b, f.key...)
-			if b, err = appendField(b, f.fd, vals[i-1]); err != nil {
+			if b, err = rd.write(b, i-1); err != nil {
 				return nil, err
 			}
 		case o.emptyLists && f.stringList:
-			sep()
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
 			b = append(b, f.key...)
 			b = append(b, '[', ']')
 		}

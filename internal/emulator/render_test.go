@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -58,7 +59,9 @@ func renderMapValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
 		m := v.Message()
 		switch m.Descriptor().FullName() {
 		case "google.protobuf.Timestamp":
-			return jtime(m.Interface().(*timestamppb.Timestamp).AsTime())
+			fields := m.Descriptor().Fields() // a generated or a dynamicpb Timestamp
+			ts := &timestamppb.Timestamp{Seconds: m.Get(fields.ByNumber(1)).Int(), Nanos: int32(m.Get(fields.ByNumber(2)).Int())}
+			return jtime(ts.AsTime())
 		case "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue":
 			b, err := protojson.Marshal(m.Interface())
 			if err != nil {
@@ -78,7 +81,9 @@ func renderMapValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
 	return v.Interface()
 }
 
-// renderRoots are the message types the differential test and fuzz target fill: every message of
+// renderRoots are the message types the differential test and fuzz target fill (as generated
+// messages, read straight from their Go structs, or as dynamicpb messages, read through
+// protoreflect): every message of
 // qingcloud.iaas.v1 (maps, Struct, Value, timestamps) and descriptorpb's (enums, bytes, doubles,
 // 64-bit integers, which the answers' messages do not have).
 var renderRoots = func() []protoreflect.MessageType {
@@ -224,6 +229,9 @@ func checkRender(t *testing.T, s string, seed uint64) {
 	f := &filler{rng: rng, s: s}
 	mt := renderRoots[rng.IntN(len(renderRoots))]
 	m := mt.New()
+	if rng.IntN(3) == 0 {
+		m = dynamicpb.NewMessage(mt.Descriptor()) // read through protoreflect, not its Go struct
+	}
 	f.fill(m, 3)
 
 	o := &object{msg: m, emptyLists: rng.IntN(2) == 0}
