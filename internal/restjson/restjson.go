@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -96,14 +95,15 @@ type plan struct {
 
 // field is one field of a kindObject message, in declaration order.
 type field struct {
-	fd       protoreflect.FieldDescriptor
-	name     string // `"name":`
-	optional bool   // skipped when unset: it has presence or belongs to a oneof
-	elem     *plan  // the plan of a message field, list element or map value
 	// op says how appendAt reads the field from the Go struct, at offset off; OpReflect: through
-	// protoreflect.
-	op  protolayout.Op
-	off uintptr
+	// protoreflect. ptr: the Go field is a pointer, nil when the field is unset (OpPtr…, OpMsg).
+	op       protolayout.Op
+	ptr      bool
+	optional bool // skipped when unset: it has presence or belongs to a oneof
+	off      uintptr
+	name     string // `"name":`
+	elem     *plan  // the plan of a message field, list element or map value
+	fd       protoreflect.FieldDescriptor
 	// enum holds the JSON of the names of an enum field's values (protojson writes a number the
 	// enum does not name as a number).
 	enum map[protoreflect.EnumNumber]string
@@ -181,6 +181,7 @@ func compile(md protoreflect.MessageDescriptor, building map[protoreflect.FullNa
 		}
 		if p.lay != nil {
 			f.op, f.off, f.mt = directOp(&f, p.lay.Fields[fd.Index()])
+			f.ptr = f.op == protolayout.OpMsg || f.op != protolayout.OpReflect && f.optional
 		}
 		p.fields = append(p.fields, f)
 	}
@@ -250,8 +251,11 @@ func (p *plan) appendAt(b []byte, ptr unsafe.Pointer) ([]byte, error) {
 		f := &p.fields[i]
 		at := unsafe.Add(ptr, f.off)
 		var v unsafe.Pointer // the value of an OpPtr… or OpMsg field; nil: unset
-		switch f.op {
-		case protolayout.OpReflect:
+		if f.ptr {
+			if v = *(*unsafe.Pointer)(at); v == nil {
+				continue
+			}
+		} else if f.op == protolayout.OpReflect {
 			if rm == nil {
 				rm = p.lay.Message(ptr)
 			}
@@ -268,12 +272,6 @@ func (p *plan) appendAt(b []byte, ptr unsafe.Pointer) ([]byte, error) {
 				return nil, err
 			}
 			continue
-		case protolayout.OpPtrString, protolayout.OpPtrBool, protolayout.OpPtrInt32, protolayout.OpPtrEnum,
-			protolayout.OpPtrInt64, protolayout.OpPtrUint32, protolayout.OpPtrUint64, protolayout.OpPtrFloat32,
-			protolayout.OpPtrFloat64, protolayout.OpMsg:
-			if v = *(*unsafe.Pointer)(at); v == nil {
-				continue
-			}
 		}
 		if !first {
 			b = append(b, ',')
@@ -561,8 +559,7 @@ func appendTimestamp(b []byte, secs, nanos int64) ([]byte, error) {
 	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos > 999999999 {
 		return nil, errFallback
 	}
-	b = append(b, '"')
-	b = time.Unix(secs, 0).UTC().AppendFormat(b, "2006-01-02T15:04:05")
+	b = appendDateTime(append(b, '"'), secs)
 	switch {
 	case nanos == 0:
 	case nanos%1e6 == 0:
@@ -573,6 +570,37 @@ func appendTimestamp(b []byte, secs, nanos int64) ([]byte, error) {
 		b = appendFraction(b, nanos, 9)
 	}
 	return append(b, 'Z', '"'), nil
+}
+
+// appendDateTime writes the UTC time secs seconds after the Unix epoch (years 1 to 9999) as
+// 2006-01-02T15:04:05, as time.Time.AppendFormat would, without its layout parsing: the date from the
+// day number by the civil calendar's 400-year eras (each 146,097 days, starting on March 1st so that
+// leap days end a year).
+func appendDateTime(b []byte, secs int64) []byte {
+	days, rem := secs/86400, secs%86400
+	if rem < 0 {
+		days, rem = days-1, rem+86400
+	}
+	z := days + 719468 // days since 0000-03-01
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097                                  // day of the era, [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of the era, [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // day of the year from March 1st, [0, 365]
+	mp := (5*doy + 2) / 153                                // month from March, [0, 11]
+	day := doy - (153*mp+2)/5 + 1
+	month, year := mp+3, yoe+era*400
+	if month > 12 {
+		month, year = month-12, year+1
+	}
+	hour, minute, sec := rem/3600, rem/60%60, rem%60
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
 }
 
 // appendFraction appends "." and n in exactly digits digits.
@@ -661,6 +689,15 @@ func appendFloat(b []byte, n float64, bitSize int) []byte {
 	return b
 }
 
+// plain marks the bytes appendString copies as they are: ASCII other than control characters, '"' and
+// '\\'.
+var plain = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string with protojson's escapes (\" \\ \b \f \n \r \t, other
 // control characters as \u00XX in lower case, nothing else); invalid UTF-8 is left to protojson.
 func appendString(b []byte, s string) ([]byte, error) {
@@ -668,16 +705,16 @@ func appendString(b []byte, s string) ([]byte, error) {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c >= utf8.RuneSelf {
 			r, n := utf8.DecodeRuneInString(s[i:])
 			if r == utf8.RuneError && n == 1 {
 				return nil, errFallback
 			}
 			i += n
-			continue
-		}
-		if c >= ' ' && c != '"' && c != '\\' {
-			i++
 			continue
 		}
 		b = append(b, s[start:i]...)
