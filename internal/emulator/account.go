@@ -3,6 +3,7 @@ package emulator
 import (
 	"container/heap"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -324,7 +325,13 @@ func filterSorted(m map[string]*stored, keep func(*stored) bool) []*stored {
 			items = append(items, s)
 		}
 	}
-	sortByCreated(items, func(s *stored) time.Time { return s.created }, func(s *stored) string { return s.id })
+	// sortByCreated's order, without its closures; the ids of m's items differ, so the order is total.
+	slices.SortFunc(items, func(x, y *stored) int {
+		if c := y.created.Compare(x.created); c != 0 {
+			return c
+		}
+		return strings.Compare(x.id, y.id)
+	})
 	return items
 }
 

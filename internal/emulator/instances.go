@@ -308,7 +308,7 @@ func describeInstance(a *account, r *request, s *stored, out *object) {
 	out.set("security_group", nil)
 	if img := a.images()[m.GetImage().GetImageId()]; img != nil {
 		out.set("image", r.shared(shareKey{"image", img.id}, func() *object {
-			im, o := imageMsg(img), &object{keys: make([]objectKey, 0, 8)}
+			im, o := imageMsg(img), newObject(nil, 8)
 			o.str("image_id", img.id)
 			o.str("image_name", img.name)
 			for _, f := range []struct {
@@ -328,7 +328,7 @@ func describeInstance(a *account, r *request, s *stored, out *object) {
 	}
 	nics := make([]*object, len(m.Vxnets))
 	for i, n := range m.Vxnets {
-		o := &object{keys: make([]objectKey, 0, 6)}
+		o := newObject(nil, 6)
 		if n.NicId != nil {
 			o.str("nic_id", *n.NicId)
 		}
@@ -362,7 +362,7 @@ func describeInstance(a *account, r *request, s *stored, out *object) {
 		eipID = ""
 	}
 	out.set("eip", r.shared(shareKey{"eip", eipID}, func() *object {
-		e := &object{keys: make([]objectKey, 0, 3)}
+		e := newObject(nil, 3)
 		e.str("eip_id", "")
 		e.str("eip_addr", "")
 		if x := a.eips()[eipID]; x != nil {
@@ -380,7 +380,7 @@ func describeInstance(a *account, r *request, s *stored, out *object) {
 	}))
 	if sg := a.securityGroups()[instSG(s)]; sg != nil {
 		out.set("security_group", r.shared(shareKey{"security_group", sg.id}, func() *object {
-			o := &object{keys: make([]objectKey, 0, 3)}
+			o := newObject(nil, 3)
 			o.str("security_group_id", sg.id)
 			o.str("security_group_name", sg.name)
 			o.num("is_default", int64(sgMsg(sg).GetIsDefault()))

@@ -77,6 +77,35 @@ func (k *objectKey) value() any {
 	return k.v
 }
 
+// newObject returns an object of msg (nil: none) with room for n keys in the same allocation (an
+// answer has an object per item and per NIC of an instance).
+func newObject(msg protoreflect.Message, n int) *object {
+	switch {
+	case n <= 4:
+		x := &struct {
+			o object
+			k [4]objectKey
+		}{}
+		x.o.msg, x.o.keys = msg, x.k[:0]
+		return &x.o
+	case n <= 8:
+		x := &struct {
+			o object
+			k [8]objectKey
+		}{}
+		x.o.msg, x.o.keys = msg, x.k[:0]
+		return &x.o
+	case n <= 16:
+		x := &struct {
+			o object
+			k [16]objectKey
+		}{}
+		x.o.msg, x.o.keys = msg, x.k[:0]
+		return &x.o
+	}
+	return &object{msg: msg, keys: make([]objectKey, 0, n)}
+}
+
 // messageObject returns the object of a message's populated fields.
 func messageObject(m proto.Message) *object { return &object{msg: m.ProtoReflect()} }
 

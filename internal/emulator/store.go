@@ -580,7 +580,8 @@ func (a *account) renderStored(s *stored) *object {
 		}
 		slots[op.slot], have[op.slot] = k, true
 	}
-	o := &object{msg: m, emptyLists: true, keys: make([]objectKey, 0, len(p.names)+6)} // and the hooks' keys
+	o := newObject(m, len(p.names)+6) // and the hooks' keys
+	o.emptyLists = true
 	for i := range p.names {
 		if have[i] {
 			o.keys = append(o.keys, slots[i])
