@@ -305,7 +305,6 @@ func setSize(m *iaasv1.Instance, typ string, cpu, memory int) {
 func describeInstance(a *account, r *request, s *stored, out *object) {
 	m := instMsg(s)
 	out.set("image", nil) // null once gone, as QingCloud sends them
-	out.set("security_group", nil)
 	if img := a.images()[m.GetImage().GetImageId()]; img != nil {
 		out.set("image", r.shared(shareKey{"image", img.id}, func() *object {
 			im, o := imageMsg(img), newObject(nil, 8)
@@ -378,6 +377,7 @@ func describeInstance(a *account, r *request, s *stored, out *object) {
 		}
 		return e
 	}))
+	out.set("security_group", nil)
 	if sg := a.securityGroups()[instSG(s)]; sg != nil {
 		out.set("security_group", r.shared(shareKey{"security_group", sg.id}, func() *object {
 			o := newObject(nil, 3)

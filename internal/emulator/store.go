@@ -538,8 +538,9 @@ func scalarOf(fd protoreflect.FieldDescriptor, v string) (protoreflect.Value, er
 func (a *account) renderStored(s *stored) *object {
 	m := s.msg.ProtoReflect()
 	p := s.kind.itemPlan(m.Descriptor())
-	var slots [16]objectKey
-	var have [16]bool
+	o := newObject(m, len(p.names)+6) // and the hooks' keys
+	o.emptyLists = true
+	slots := o.keys[:len(p.names)] // by place in p.names; unset while the name is ""
 	for _, op := range p.ops {
 		k := objectKey{name: p.names[op.slot], kind: keyString}
 		switch op.src {
@@ -578,15 +579,17 @@ func (a *account) renderStored(s *stored) *object {
 		if op.clearEmpty && k.kind == keyString && k.s == "" {
 			k = objectKey{name: k.name, kind: keyRemoved} // setting "" clears a field without presence
 		}
-		slots[op.slot], have[op.slot] = k, true
+		slots[op.slot] = k
 	}
-	o := newObject(m, len(p.names)+6) // and the hooks' keys
-	o.emptyLists = true
-	for i := range p.names {
-		if have[i] {
-			o.keys = append(o.keys, slots[i])
+	n := 0
+	for _, k := range slots {
+		if k.name != "" {
+			slots[n] = k
+			n++
 		}
 	}
+	clear(slots[n:])
+	o.keys = slots[:n]
 	return o
 }
 
@@ -670,9 +673,6 @@ func (k *storeKind) itemPlan(md protoreflect.MessageDescriptor) *itemPlan {
 		}
 	}
 	slices.Sort(p.names)
-	if len(p.names) > 16 {
-		panic("emulator: more than 16 base keys of " + k.Name)
-	}
 	for _, op := range ops {
 		op.op.slot = slices.Index(p.names, op.name)
 		p.ops = append(p.ops, op.op)
