@@ -26,7 +26,10 @@ import (
 // map keys, which answers always had), only populated fields are present, integers and floats are
 // JSON numbers (protojson would quote 64-bit integers), timestamps are RFC 3339 UTC with whole
 // seconds, enums are their names, and Struct, Value and ListValue are their JSON. What is known of a
-// message type (wire names, sorted order, quoted keys) is computed once per descriptor (msgPlan).
+// message type (wire names, sorted order, quoted keys, where protolayout says its fields live in the
+// generated Go struct) is computed once per descriptor (msgPlan); the fields are read straight from
+// the struct, protoreflect only reads what the layout leaves (maps, bytes, oneofs) and messages of
+// other Go types (dynamicpb).
 //
 // An item of a Describe answer is an object: its stored message, merged with the keys that the store
 // and the relation hooks set or remove by name.

@@ -32,14 +32,14 @@ var volumeRow = kindRow{prefix: "vol", status: "available", valid: validVolume, 
 		if inst := a.instances()[m.GetInstance().GetInstanceId()]; inst != nil {
 			ref = map[string]any{"instance_id": inst.id, "instance_name": inst.name, "device": m.GetDevice()}
 		}
-		t := jtime(time.Time{})
+		var t time.Time
 		if m.LastestSnapshotTime != nil {
-			t = jtime(m.LastestSnapshotTime.AsTime())
+			t = m.LastestSnapshotTime.AsTime()
 		}
 		// lastest_snapshot_time is the spec's spelling, latest_snapshot_time what clients read.
 		out.set("instance", ref)
-		out.set("lastest_snapshot_time", t)
-		out.set("latest_snapshot_time", t)
+		out.time("lastest_snapshot_time", t)
+		out.time("latest_snapshot_time", t)
 	},
 	verbs: map[string]verbRule{"Delete": {from: []string{"available"}},
 		"Resize": {from: []string{"available"}, quiet: true, check: func(a *account, r *request, s *stored) *apiError {
