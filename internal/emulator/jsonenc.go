@@ -174,6 +174,15 @@ func appendTime(b []byte, t time.Time) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plainASCII are the ASCII bytes a JSON string holds as they are: not control characters, quotes,
+// backslashes or the HTML characters encoding/json escapes.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string, escaped as encoding/json escapes it: quotes, backslashes
 // and control characters, <, > and & (as \u003c, \u003e, \u0026), U+2028 and U+2029, and invalid
 // UTF-8 as U+FFFD.
@@ -182,7 +191,7 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
