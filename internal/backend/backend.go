@@ -481,7 +481,7 @@ func (c *Client) attempt(ctx context.Context, action string, params map[string]s
 		WroteRequest:     func(httptrace.WroteRequestInfo) { wrote.Store(true) },
 	})
 
-	req, err := c.newRequest(actx, method, signed, readOnly)
+	req, err := c.newRequest(actx, method, signed)
 	if err != nil {
 		return nil, outcome{kind: outcomeLocal}, internalError(action, "REQUEST_FAILED", "building the HTTP request failed: "+c.scrub(unwrapURLError(err).Error(), signed))
 	}
@@ -597,7 +597,7 @@ func refusedError(action string, resp *http.Response) error {
 const ReasonUpstreamRefused = "UPSTREAM_REFUSED"
 
 // newRequest builds the HTTP request for a signed parameter string.
-func (c *Client) newRequest(ctx context.Context, method, signed string, readOnly bool) (*http.Request, error) {
+func (c *Client) newRequest(ctx context.Context, method, signed string) (*http.Request, error) {
 	var req *http.Request
 	var err error
 	if method == http.MethodPost {
@@ -620,11 +620,9 @@ func (c *Client) newRequest(ctx context.Context, method, signed string, readOnly
 		// closes after the request was written. QingCloud's GETs change things (RunInstances), so such
 		// a replay could apply an action twice. A body without GetBody makes the request non-replayable;
 		// for a GET, net/http finds it empty and sends no body. Repeating is the retry policy's decision.
-		// A read-only action may be re-sent: it keeps no body, which spares it net/http's probe of
-		// the body (a goroutine and a timer per request).
-		if !readOnly {
-			req.Body = emptyBody{}
-		}
+		// Reads keep the body too, although it costs net/http's probe of it (a goroutine and a timer):
+		// a request net/http re-sends is one the quota budget and the metrics never counted.
+		req.Body = emptyBody{}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)

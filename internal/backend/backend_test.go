@@ -590,25 +590,6 @@ func TestReusedConnectionNotReplayed(t *testing.T) {
 	}
 }
 
-// TestReusedConnectionReplaysReads is TestReusedConnectionNotReplayed's other half: a read-only action
-// may be re-sent by net/http on a new connection (it changes nothing), and the call then succeeds.
-func TestReusedConnectionReplaysReads(t *testing.T) {
-	var requests atomic.Int32
-	endpoint, stop := dropSecond(t, &requests)
-	tr := &http.Transport{}
-	c := newClient(t, endpoint, func(cfg *backend.Config) { cfg.HTTPClient = &http.Client{Transport: tr}; cfg.MaxAttempts = 1 }) // no retry of ours: the re-send is net/http's
-	for i := range 2 {
-		if _, err := c.Call(context.Background(), "DescribeZones", nil, false); err != nil {
-			t.Fatalf("call %d: %v", i+1, err)
-		}
-	}
-	tr.CloseIdleConnections()
-	stop()
-	if n := requests.Load(); n != 3 {
-		t.Errorf("upstream saw %d requests, want 3 (the dropped read re-sent once)", n)
-	}
-}
-
 // TestDeadlines runs each case in a synctest bubble with the upstream in memory: deadlines and the
 // upstream's delay are on the bubble's clock.
 func TestDeadlines(t *testing.T) {

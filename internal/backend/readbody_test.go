@@ -114,7 +114,7 @@ func TestGetRequestAsNewRequest(t *testing.T) {
 			t.Fatalf("%s: %v", ep, err)
 		}
 		ctx := context.WithValue(context.Background(), struct{}{}, "v")
-		got, err := c.newRequest(ctx, http.MethodGet, signed, true)
+		got, err := c.newRequest(ctx, http.MethodGet, signed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,14 +134,13 @@ func TestGetRequestAsNewRequest(t *testing.T) {
 	}
 	// A URL built this way is a copy: the next request does not share it.
 	c, _ := New(Config{Endpoint: "http://h/iaas/", Credentials: signer.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}})
-	a, _ := c.newRequest(context.Background(), http.MethodGet, "a=1", true)
-	b, _ := c.newRequest(context.Background(), http.MethodGet, "b=2", false)
+	a, _ := c.newRequest(context.Background(), http.MethodGet, "a=1")
+	b, _ := c.newRequest(context.Background(), http.MethodGet, "b=2")
 	if a.URL == b.URL || a.URL.RawQuery != "a=1" || c.getURL.RawQuery != "" {
 		t.Error("GET requests share their URL")
 	}
-	// A read-only GET has no body (net/http neither probes it nor refuses to re-send it); a GET that
-	// may change something has an empty one that net/http cannot re-send.
-	if a.Body != nil || b.Body == nil || b.GetBody != nil {
-		t.Errorf("bodies: read-only %v, mutation %v (GetBody set: %v)", a.Body, b.Body, b.GetBody != nil)
+	// Every GET has an empty body that net/http cannot re-send.
+	if a.Body == nil || b.Body == nil || a.GetBody != nil || b.GetBody != nil {
+		t.Errorf("bodies %v and %v (GetBody set: %v, %v)", a.Body, b.Body, a.GetBody != nil, b.GetBody != nil)
 	}
 }
