@@ -144,31 +144,32 @@ func (e *Emulator) dispatch(keyID, action string, params map[string]string, f Fa
 	if !modeled {
 		h = func(a *account, r *request) (result, *apiError) { return a.genericAnswer(r, sa) }
 	}
-	res, err := e.run(a, r, h)
-	if err != nil {
-		return nil, err
-	}
-	b, merr := encodeSuccess(action, res)
-	if merr != nil {
-		return nil, newError(5000, "InternalError", "%v", merr)
-	}
-	return b, nil
+	return e.run(a, r, h)
 }
 
-// run calls h under the account lock, after settling deferred changes; a panic becomes a 5000
-// answer.
-func (e *Emulator) run(a *account, r *request, h handler) (res result, err *apiError) {
+// run calls h under the account lock, after settling deferred changes, and writes its answer before
+// the lock is released: the answer's items are the account's stored messages themselves (render.go),
+// which other requests change under the lock. A panic becomes a 5000 answer.
+func (e *Emulator) run(a *account, r *request, h handler) (b []byte, err *apiError) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	defer func() {
 		if p := recover(); p != nil {
 			e.log.Error("emulator handler panic", "action", r.action, "panic", fmt.Sprint(p))
-			res, err = nil, newError(5000, "InternalError", "internal error in [%s]", r.action)
+			b, err = nil, newError(5000, "InternalError", "internal error in [%s]", r.action)
 		}
 	}()
 	r.now = e.now()
 	a.settle(r.now)
-	return h(a, r)
+	res, err := h(a, r)
+	if err != nil {
+		return nil, err
+	}
+	b, merr := encodeSuccess(r.action, res)
+	if merr != nil {
+		return nil, newError(5000, "InternalError", "%v", merr)
+	}
+	return b, nil
 }
 
 // resolveZone validates the zone parameter and sets r.zone and r.zones.

@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"runtime"
 	"sync"
@@ -112,4 +113,41 @@ func BenchmarkDescribeJobs(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestDescribeWhileModified describes an item while other requests change its message (run with
+// -race): an answer is written while the account is locked, so it never reads an item that another
+// request is changing, and every answer holds one of the values set.
+func TestDescribeWhileModified(t *testing.T) {
+	f := newFixture(t, nil)
+	vx := strs(f.c.ok("CreateVxnets", "vxnet_type", "1")["vxnets"])[0]
+	id := f.c.ok("CreateCache", "cache_size", "2", "cache_type", "redis3.0.5", "vxnet", vx)["cache_id"].(string)
+	f.finish()
+	const rounds = 200
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range rounds {
+			if out := f.c.call("ModifyCacheAttributes", "cache", id, "auto_backup_time", fmt.Sprint(i%24)); code(out) != 0 {
+				t.Errorf("ModifyCacheAttributes: %v", out)
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range rounds {
+			out := f.c.call("DescribeCaches", "caches.1", id)
+			items, _ := out["cache_set"].([]any)
+			if code(out) != 0 || len(items) != 1 {
+				t.Errorf("DescribeCaches: %v", out)
+				return
+			}
+			if v, ok := items[0].(map[string]any)["auto_backup_time"].(float64); ok && (v < 0 || v >= 24) {
+				t.Errorf("auto_backup_time %v", v)
+			}
+		}
+	}()
+	wg.Wait()
 }
