@@ -185,6 +185,7 @@ type fieldValue struct {
 // MarshalJSON writes the value as appendJSON does.
 func (f fieldValue) MarshalJSON() ([]byte, error) { return appendField(nil, f.fd, f.v) }
 
+// isStringList reports whether fd is a repeated string field (a list of ids).
 func isStringList(fd protoreflect.FieldDescriptor) bool {
 	return fd.IsList() && fd.Kind() == protoreflect.StringKind
 }
