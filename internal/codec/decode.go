@@ -99,9 +99,11 @@ type Answer struct {
 // left empty).
 //
 // Decode reads the body once, filling msg as it goes, with a plan of the message type worked out on
-// first use (see planOf). Short strings and the values of optional scalars are copied into shared
-// chunks of memory (protolayout.Slab), a few allocations for a page instead of one per value; a
-// value kept after the message is dropped keeps its chunk (at most 4 KiB) alive, never data.
+// first use (see planOf). Short strings, the values of optional scalars, lists of strings and the
+// messages of generated types are made in shared chunks of memory (protolayout.Slab), a few
+// allocations for a page instead of one per value; a value kept after the message is dropped keeps
+// its chunk (at most 4 KiB) alive, and a kept message also what its chunk's other messages point
+// to, never data.
 func Decode(data []byte, msg proto.Message) error {
 	if msg == nil {
 		return errors.New("codec: Decode into a nil message")
@@ -143,7 +145,7 @@ func ReadAnswer(data []byte, msg proto.Message) (Answer, error) {
 	if m != nil {
 		proto.Reset(msg)
 	}
-	err := d.object(p, m)
+	err := d.object(p, target{m: m})
 	if err == nil {
 		if s.ws(); s.pos != len(data) {
 			err = errTrailing
@@ -179,8 +181,28 @@ type decoder struct {
 	stack []pathStep
 	// answer receives ret_code and message of the top-level object; nil once it was entered.
 	answer *Answer
-	// slab holds the values of the proto3 optional scalars this decode sets.
+	// slab holds the values of the proto3 optional scalars this decode sets, its messages of generated
+	// types, and its lists of strings.
 	slab protolayout.Slab
+	// ptrs and strs collect the elements of the lists being read (nested lists above their parents'),
+	// so that each list is made once, at its length.
+	ptrs []unsafe.Pointer
+	strs []string
+}
+
+// target is a message being filled: the address of its struct when its plan's layout covers its Go
+// type (m is then made only if a field needs protoreflect), otherwise m.
+type target struct {
+	m    protoreflect.Message
+	base unsafe.Pointer
+}
+
+// msg returns the target as a protoreflect.Message.
+func (t *target) msg(p *msgPlan) protoreflect.Message {
+	if t.m == nil {
+		t.m = p.lay.Message(t.base)
+	}
+	return t.m
 }
 
 // mismatchRange is the mismatches recorded by one member of an object.
@@ -264,7 +286,7 @@ func (d *decoder) result() *MismatchError {
 
 // object fills m (of plan p) from the object at the read position. With a nil plan it only reads the
 // object (and the answer's members).
-func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
+func (d *decoder) object(p *msgPlan, t target) error {
 	s := &d.s
 	empty, err := s.openObject()
 	if err != nil || empty {
@@ -284,7 +306,13 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 			seen, wire = buf[:p.words], buf[p.words:]
 		}
 	}
-	lay, base := p.structOf(m)
+	var lay *protolayout.Layout
+	if t.base != nil {
+		lay = p.lay
+	} else {
+		lay, t.base = p.structOf(t.m)
+	}
+	base := t.base
 	rbase := len(d.ranges)
 	prev := 0 // the slot of p.next predicting the next key
 	for {
@@ -320,7 +348,7 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 			if seen[i/64]&(1<<(i%64)) != 0 {
 				// The key (or another of the field's keys) was given before: the last one counts.
 				d.forget(rbase, i, "")
-				m.Clear(fp.fd)
+				t.msg(p).Clear(fp.fd)
 			}
 			seen[i/64] |= 1 << (i % 64)
 			if !ref.alias {
@@ -331,7 +359,7 @@ func (d *decoder) object(p *msgPlan, m protoreflect.Message) error {
 			if lay != nil && lay.Fields[i].Op != protolayout.OpReflect {
 				err = d.fastField(fp, &lay.Fields[i], unsafe.Add(base, lay.Fields[i].Off))
 			} else {
-				err = d.field(fp, m)
+				err = d.field(fp, t.msg(p))
 			}
 			d.pop()
 			d.track(i, "", ms, om)
@@ -384,7 +412,7 @@ func (d *decoder) field(fp *fieldPlan, m protoreflect.Message) error {
 	}
 	if fp.msg != nil {
 		fresh := m.NewField(fp.fd)
-		ok, err := d.message(fp.msg, fresh.Message())
+		ok, err := d.message(fp.msg, target{m: fresh.Message()})
 		if ok {
 			m.Set(fp.fd, fresh)
 		}
@@ -459,34 +487,56 @@ func (d *decoder) fastField(fp *fieldPlan, ff *protolayout.Field, p unsafe.Point
 	}
 	switch ff.Op {
 	case protolayout.OpMsg:
-		fresh := ff.MT.New()
-		ok, err := d.message(fp.msg, fresh)
+		t, ptr := d.newMessage(fp, ff)
+		ok, err := d.message(fp.msg, t)
 		if ok {
-			*(*unsafe.Pointer)(p) = protolayout.Address(fresh)
+			*(*unsafe.Pointer)(p) = ptr
 		}
 		return err
 	case protolayout.OpMsgs:
-		list := (*[]unsafe.Pointer)(p)
-		return d.list(fp.holdsValue, func() error {
-			fresh := ff.MT.New()
-			ok, err := d.message(fp.msg, fresh)
+		mark := len(d.ptrs)
+		err := d.list(fp.holdsValue, func() error {
+			t, ptr := d.newMessage(fp, ff)
+			ok, err := d.message(fp.msg, t)
 			if ok {
-				*list = append(*list, protolayout.Address(fresh))
+				d.ptrs = append(d.ptrs, ptr)
 			}
 			return err
 		})
+		if n := len(d.ptrs) - mark; n > 0 && err == nil {
+			list := (*[]unsafe.Pointer)(p)
+			if len(*list) == 0 {
+				*list = d.slab.Pointers(n)
+				copy(*list, d.ptrs[mark:])
+			} else {
+				*list = append(*list, d.ptrs[mark:]...)
+			}
+		}
+		d.ptrs = d.ptrs[:mark]
+		return err
 	case protolayout.OpStrings:
-		list := (*[]string)(p)
-		return d.list(false, func() error {
+		mark := len(d.strs)
+		err := d.list(false, func() error {
 			v, err := s.value()
 			if err != nil {
 				return err
 			}
 			if val, ok := d.scalar(&fp.sc, &v); ok {
-				*list = append(*list, val.String())
+				d.strs = append(d.strs, val.String())
 			}
 			return nil
 		})
+		if n := len(d.strs) - mark; n > 0 && err == nil {
+			list := (*[]string)(p)
+			if len(*list) == 0 {
+				*list = d.slab.Strings(n)
+				copy(*list, d.strs[mark:])
+			} else {
+				*list = append(*list, d.strs[mark:]...)
+			}
+		}
+		d.strs = d.strs[:mark]
+		return err
 	}
 	v, err := s.value()
 	if err != nil {
@@ -498,11 +548,22 @@ func (d *decoder) fastField(fp *fieldPlan, ff *protolayout.Field, p unsafe.Point
 	return nil
 }
 
+// newMessage makes a message for an OpMsg or OpMsgs field: from the slab when the plan's layout is
+// the field's Go type (see fieldPlan.direct), else through its MessageType. ptr is its struct's address.
+func (d *decoder) newMessage(fp *fieldPlan, ff *protolayout.Field) (t target, ptr unsafe.Pointer) {
+	if fp.direct {
+		ptr = d.slab.New(fp.msg.lay)
+		return target{base: ptr}, ptr
+	}
+	fresh := ff.MT.New()
+	return target{m: fresh}, protolayout.Address(fresh)
+}
+
 // element appends one value to a list.
 func (d *decoder) element(fp *fieldPlan, l protoreflect.List) error {
 	if fp.msg != nil {
 		fresh := l.NewElement()
-		ok, err := d.message(fp.msg, fresh.Message())
+		ok, err := d.message(fp.msg, target{m: fresh.Message()})
 		if ok {
 			l.Append(fresh)
 		}
@@ -576,7 +637,7 @@ func (d *decoder) mapEntry(fp *fieldPlan, mp protoreflect.Map, k string) error {
 	}
 	if fp.msg != nil {
 		fresh := mp.NewValue()
-		ok, err := d.message(fp.msg, fresh.Message())
+		ok, err := d.message(fp.msg, target{m: fresh.Message()})
 		if ok {
 			mp.Set(key, fresh)
 		}
@@ -628,13 +689,18 @@ func (d *decoder) objectOr(fill func() error) (bool, error) {
 	return false, nil
 }
 
-// message fills m (of plan p) from the value at the read position and reports whether m should be
+// message fills t (of plan p) from the value at the read position and reports whether t should be
 // stored. null never reaches it except for google.protobuf.Value.
-func (d *decoder) message(p *msgPlan, m protoreflect.Message) (bool, error) {
+func (d *decoder) message(p *msgPlan, t target) (bool, error) {
 	s := &d.s
 	switch p.wkt {
 	case wktNone:
-		return d.objectOr(func() error { return d.object(p, m) })
+		return d.objectOr(func() error { return d.object(p, t) })
+	case wktTimestamp:
+		return d.timestamp(p, t)
+	}
+	m := t.msg(p)
+	switch p.wkt {
 	case wktStruct:
 		return d.objectOr(func() error { return d.structObject(p, m) })
 	case wktValue:
@@ -653,31 +719,6 @@ func (d *decoder) message(p *msgPlan, m protoreflect.Message) (bool, error) {
 			l.Append(el)
 		}
 		return true, err
-	case wktTimestamp:
-		v, err := s.value()
-		if err != nil {
-			return false, err
-		}
-		if v.kind != jsonString {
-			d.skip("want an RFC 3339 timestamp string, got " + describe(&v))
-			return false, nil
-		}
-		text := v.text()
-		if strings.TrimSpace(text) == "" {
-			return false, nil
-		}
-		t, perr := parseTime(text)
-		if perr != nil {
-			d.skip(perr.Error())
-			return false, nil
-		}
-		if ts, ok := m.Interface().(*timestamppb.Timestamp); ok {
-			ts.Seconds, ts.Nanos = t.Unix(), int32(t.Nanosecond())
-		} else {
-			m.Set(p.f1, protoreflect.ValueOfInt64(t.Unix()))
-			m.Set(p.f2, protoreflect.ValueOfInt32(int32(t.Nanosecond())))
-		}
-		return true, nil
 	case wktWrapper:
 		v, err := s.value()
 		if err != nil {
@@ -714,6 +755,45 @@ func (d *decoder) message(p *msgPlan, m protoreflect.Message) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// timestamp fills a google.protobuf.Timestamp (plan p) from the string at the read position.
+func (d *decoder) timestamp(p *msgPlan, t target) (bool, error) {
+	v, err := d.s.value()
+	if err != nil {
+		return false, err
+	}
+	if v.kind != jsonString {
+		d.skip("want an RFC 3339 timestamp string, got " + describe(&v))
+		return false, nil
+	}
+	var tm time.Time
+	if utc, ok := utcSeconds(v.raw); ok && v.fl == 0 {
+		tm = utc
+	} else {
+		text := v.text()
+		if strings.TrimSpace(text) == "" {
+			return false, nil
+		}
+		var perr error
+		if tm, perr = parseTime(text); perr != nil {
+			d.skip(perr.Error())
+			return false, nil
+		}
+	}
+	var ts *timestamppb.Timestamp
+	if t.base != nil && p.timestamppb {
+		ts = (*timestamppb.Timestamp)(t.base)
+	} else if x, ok := t.msg(p).Interface().(*timestamppb.Timestamp); ok {
+		ts = x
+	}
+	if ts != nil {
+		ts.Seconds, ts.Nanos = tm.Unix(), int32(tm.Nanosecond())
+	} else {
+		t.m.Set(p.f1, protoreflect.ValueOfInt64(tm.Unix()))
+		t.m.Set(p.f2, protoreflect.ValueOfInt32(int32(tm.Nanosecond())))
+	}
+	return true, nil
 }
 
 // structObject fills a google.protobuf.Struct from the object at the read position.
@@ -1166,6 +1246,34 @@ var timeLayouts = []string{
 	"2006-01-02 15:04:05Z07:00",
 	"2006-01-02T15:04:05",
 	"2006-01-02 15:04:05",
+}
+
+// utcSeconds parses the form QingCloud uses, 2006-01-02T15:04:05Z, as parseTime does, without
+// copying it; ok is false for any other text (which parseTime then reads).
+func utcSeconds(b []byte) (t time.Time, ok bool) {
+	if len(b) != 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range b[i : i+n] {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	year, month, day := num(0, 4), num(5, 2), num(8, 2)
+	hour, minute, sec := num(11, 2), num(14, 2), num(17, 2)
+	if year < 1 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	t = time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day { // past the month's last day: time.Parse rejects it
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // parseTime parses a QingCloud timestamp; a value without a zone is UTC.

@@ -1,11 +1,13 @@
 package codec
 
 import (
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/api"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/protolayout"
@@ -30,6 +32,8 @@ type msgPlan struct {
 	words int
 	// lay is the layout of the generated Go type; nil when none is linked in.
 	lay *protolayout.Layout
+	// timestamppb is set when lay is the layout of timestamppb.Timestamp.
+	timestamppb bool
 
 	// Well-known types. f1 is field 1: Timestamp's seconds, Struct's fields, ListValue's values, a
 	// wrapper's value; f2 is Timestamp's nanos; wrapped the kind of a wrapper's value. value is the
@@ -85,6 +89,9 @@ type fieldPlan struct {
 	holdsValue bool
 	// keyKind is the kind of a map's keys.
 	keyKind protoreflect.Kind
+	// direct is set on an OpMsg or OpMsgs field whose messages' Go type is msg's layout: the decoder
+	// makes them with protolayout.Slab.New and fills them through the layout.
+	direct bool
 }
 
 // scalarSpec is the kind of a scalar field (and its enum type).
@@ -111,6 +118,9 @@ func planOf(md protoreflect.MessageDescriptor) *msgPlan {
 	defer plansMu.Unlock()
 	building := map[protoreflect.MessageDescriptor]*msgPlan{}
 	p := buildPlan(md, building)
+	for _, v := range building {
+		v.link()
+	}
 	// Published only when the whole graph (recursive types included) is complete.
 	for k, v := range building {
 		plans.Store(k, v)
@@ -183,6 +193,20 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Mess
 	}
 	p.next = make([]atomic.Int32, len(p.keys)+1)
 	return p
+}
+
+// link sets what depends on the layouts of the plans p reaches (complete once the graph is built).
+func (p *msgPlan) link() {
+	if p.lay == nil {
+		return
+	}
+	p.timestamppb = p.lay.Type == reflect.TypeFor[*timestamppb.Timestamp]()
+	for i := range p.fields {
+		fp, ff := &p.fields[i], &p.lay.Fields[i]
+		if (ff.Op == protolayout.OpMsg || ff.Op == protolayout.OpMsgs) && fp.msg != nil && fp.msg.lay != nil {
+			fp.direct = fp.msg.lay.Type == reflect.TypeOf(ff.MT.Zero().Interface())
+		}
+	}
 }
 
 // holdsValue reports whether fd holds google.protobuf.Value, where null is a value of its own.

@@ -208,7 +208,25 @@ type Slab struct {
 	uint64s  chunk[uint64]
 	float32s chunk[float32]
 	float64s chunk[float64]
+	pointers chunk[unsafe.Pointer] // the elements of Pointers' lists
+	// structs holds a chunk of message structs for each layout New was asked for (a decode meets
+	// few types: a short list searched in order).
+	structs []structChunk
 }
+
+// structChunk is the unused part of the last chunk of structs of one layout.
+type structChunk struct {
+	lay  *Layout
+	elem reflect.Type
+	size uintptr
+	free unsafe.Pointer // the next unused struct; nil when none is left
+	left int
+	next int // structs in the next chunk
+}
+
+// maxStructBytes bounds a chunk of structs: a message kept after the others are dropped keeps at most
+// this much memory of its siblings alive (and what they point to).
+const maxStructBytes = 4096
 
 // chunk is the unused part of the last chunk of Ts and the size of the next one.
 type chunk[T any] struct {
@@ -261,6 +279,69 @@ func (s *Slab) String(b []byte) string {
 	}
 	copy(c.free, b)
 	out := unsafe.String(&c.free[0], n)
+	c.free = c.free[n:]
+	return out
+}
+
+// New returns the address of a new zero struct of l's Go type, to be filled and used as a *T (its
+// message state is set on first use, as for a composite literal). Structs come from chunks of up to
+// 4 KiB shared by the messages of one type, so that a decoder making many messages makes one
+// allocation per chunk; each struct is distinct.
+func (s *Slab) New(l *Layout) unsafe.Pointer {
+	var c *structChunk
+	for i := range s.structs {
+		if s.structs[i].lay == l {
+			c = &s.structs[i]
+			break
+		}
+	}
+	if c == nil {
+		elem := l.Type.Elem()
+		s.structs = append(s.structs, structChunk{lay: l, elem: elem, size: elem.Size(), next: 1})
+		c = &s.structs[len(s.structs)-1]
+	}
+	if c.left == 0 {
+		n := c.next
+		c.next = max(1, min(2*n, maxStructBytes/int(max(c.size, 1))))
+		if n == 1 {
+			c.free = reflect.New(c.elem).UnsafePointer()
+		} else {
+			c.free = reflect.New(reflect.ArrayOf(n, c.elem)).UnsafePointer()
+		}
+		c.left = n
+	}
+	p := c.free
+	c.left--
+	if c.left > 0 {
+		c.free = unsafe.Add(p, c.size)
+	} else {
+		c.free = nil // never a pointer past the chunk
+	}
+	return p
+}
+
+// Strings returns a []string of length and capacity n (appending to it copies it) from shared chunks
+// like the values of OpPtrString fields; lists longer than maxChunk get memory of their own.
+func (s *Slab) Strings(n int) []string { return s.strings.list(n) }
+
+// Pointers returns a list of n pointers for an OpMsgs field (the []*M of its messages), of length and
+// capacity n, from shared chunks like Strings. A list kept after the others are dropped keeps its
+// chunk alive and the messages the chunk's other lists point to.
+func (s *Slab) Pointers(n int) []unsafe.Pointer { return s.pointers.list(n) }
+
+// list returns n consecutive zero values of length and capacity n.
+func (c *chunk[T]) list(n int) []T {
+	switch {
+	case n == 0:
+		return nil
+	case n > maxChunk:
+		return make([]T, n)
+	case len(c.free) < n:
+		size := max(c.next, minChunk, n)
+		c.next = min(2*size, maxChunk)
+		c.free = make([]T, size)
+	}
+	out := c.free[:n:n]
 	c.free = c.free[n:]
 	return out
 }

@@ -255,3 +255,115 @@ func TestRead(t *testing.T) {
 		}
 	}
 }
+
+// TestSlabNew: structs from New are zero, distinct across chunk boundaries, usable as messages of
+// their type (the message state set on first use), and a page of them costs an allocation per chunk.
+func TestSlabNew(t *testing.T) {
+	zoneLay := Of((&iaasv1.Zone{}).ProtoReflect().Descriptor())
+	instLay := Of((&iaasv1.Instance{}).ProtoReflect().Descriptor())
+	var s Slab
+	const n = 200
+	zones := make([]*iaasv1.Zone, n)
+	insts := make([]*iaasv1.Instance, n)
+	for i := range n {
+		zones[i] = (*iaasv1.Zone)(s.New(zoneLay))
+		insts[i] = (*iaasv1.Instance)(s.New(instLay)) // interleaved: each layout has chunks of its own
+	}
+	for i := range n {
+		if !proto.Equal(zones[i], &iaasv1.Zone{}) || !proto.Equal(insts[i], &iaasv1.Instance{}) {
+			t.Fatalf("struct %d is not zero", i)
+		}
+		zones[i].ZoneId = proto.String(string(rune('a' + i%26)))
+		insts[i].InstanceId = proto.String("i-" + zones[i].GetZoneId())
+		m := insts[i].ProtoReflect() // the message state is set here
+		m.Set(m.Descriptor().Fields().ByName("alarm_status"), protoreflect.ValueOfString("x"))
+	}
+	for i := range n {
+		want := string(rune('a' + i%26))
+		if zones[i].GetZoneId() != want || insts[i].GetInstanceId() != "i-"+want || insts[i].GetAlarmStatus() != "x" {
+			t.Fatalf("struct %d = %v / %v: a struct shares memory with another", i, zones[i], insts[i])
+		}
+		b, err := proto.Marshal(insts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back iaasv1.Instance
+		if err := proto.Unmarshal(b, &back); err != nil || !proto.Equal(&back, insts[i]) {
+			t.Fatalf("struct %d does not round-trip as a message: %v", i, err)
+		}
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		var s Slab
+		for range 1000 {
+			s.New(zoneLay)
+		}
+	})
+	// A Zone's struct is under 128 bytes: chunks of 1, 2, 4, ... 32 and then of at least 32 structs.
+	if allocs > 40 {
+		t.Errorf("%v allocations for 1000 structs, want at most 40", allocs)
+	}
+}
+
+// TestSlabStrings: lists of strings have the asked length and capacity (appending copies), do not
+// overlap, and a long one gets memory of its own.
+func TestSlabStrings(t *testing.T) {
+	var s Slab
+	if l := s.Strings(0); l != nil {
+		t.Fatalf("Strings(0) = %#v, want nil", l)
+	}
+	var lists [][]string
+	for i := range 100 {
+		n := 1 + i%7
+		l := s.Strings(n)
+		if len(l) != n || cap(l) != n {
+			t.Fatalf("Strings(%d): len %d cap %d", n, len(l), cap(l))
+		}
+		for j := range l {
+			l[j] = string(rune('a'+i%26)) + string(rune('0'+j))
+		}
+		lists = append(lists, l)
+	}
+	grown := append(lists[0], "more")
+	grown[0] = "changed"
+	for i, l := range lists {
+		for j, v := range l {
+			if want := string(rune('a'+i%26)) + string(rune('0'+j)); v != want {
+				t.Fatalf("list %d[%d] = %q, want %q: lists overlap", i, j, v, want)
+			}
+		}
+	}
+	if l := s.Strings(maxChunk + 1); len(l) != maxChunk+1 || cap(l) != maxChunk+1 {
+		t.Fatalf("long list: len %d cap %d", len(l), cap(l))
+	}
+}
+
+// TestSlabPointers: lists of pointers have the asked length and capacity and do not overlap.
+func TestSlabPointers(t *testing.T) {
+	var s Slab
+	vals := make([]int, 300)
+	var lists [][]unsafe.Pointer
+	k := 0
+	for i := range 60 {
+		l := s.Pointers(1 + i%9)
+		if len(l) != 1+i%9 || cap(l) != len(l) {
+			t.Fatalf("Pointers(%d): len %d cap %d", 1+i%9, len(l), cap(l))
+		}
+		for j := range l {
+			if l[j] != nil {
+				t.Fatalf("list %d[%d] is not zero", i, j)
+			}
+			l[j] = unsafe.Pointer(&vals[k])
+			k++
+		}
+		lists = append(lists, l)
+	}
+	k = 0
+	for i, l := range lists {
+		for j := range l {
+			if l[j] != unsafe.Pointer(&vals[k]) {
+				t.Fatalf("list %d[%d] was overwritten: lists overlap", i, j)
+			}
+			k++
+		}
+	}
+}
