@@ -177,8 +177,10 @@ type decoder struct {
 	// ranges remembers which mismatches each member of the objects being decoded recorded, so that a
 	// repeated key can take back those of its earlier value; only members with mismatches are listed.
 	ranges []mismatchRange
-	// stack is the path to the value being decoded; it is rendered only when a mismatch is recorded.
-	stack []pathStep
+	// steps is the path to the value being decoded, rendered only when a mismatch is recorded; keys
+	// holds the keys of its map and Struct steps.
+	steps []step
+	keys  []string
 	// answer receives ret_code and message of the top-level object; nil once it was entered.
 	answer *Answer
 	// slab holds the values of the proto3 optional scalars this decode sets, its messages of generated
@@ -213,23 +215,53 @@ type mismatchRange struct {
 	omitted    int    // how many more were only counted
 }
 
-func (d *decoder) push(s pathStep) { d.stack = append(d.stack, s) }
-func (d *decoder) pop()            { d.stack = d.stack[:len(d.stack)-1] }
+// step is one step of the path to the value being decoded. It holds no pointer, so that pushing it
+// costs no write barrier: n is the index of an indexElem, the name id of a field's key (keyName), or
+// for a dynamic key (of a map or a Struct) its index in decoder.keys.
+type step struct {
+	kind    pathKind
+	dynamic bool
+	n       int
+}
+
+// pushField, pushIndex and pushKey add a step to the path; pop takes the last one off.
+func (d *decoder) pushField(name int) { d.steps = append(d.steps, step{kind: fieldElem, n: name}) }
+func (d *decoder) pushIndex(i int)    { d.steps = append(d.steps, step{kind: indexElem, n: i}) }
+
+func (d *decoder) pushKey(kind pathKind, key string) {
+	d.keys = append(d.keys, key)
+	d.steps = append(d.steps, step{kind: kind, dynamic: true, n: len(d.keys) - 1})
+}
+
+func (d *decoder) pop() {
+	if d.steps[len(d.steps)-1].dynamic {
+		d.keys = d.keys[:len(d.keys)-1]
+	}
+	d.steps = d.steps[:len(d.steps)-1]
+}
 
 // path renders the current path, e.g. instance_set[3].eip.bandwidth or role_count["master"].
 func (d *decoder) path() string {
 	var b strings.Builder
-	for _, s := range d.stack {
+	for _, s := range d.steps {
+		key := ""
+		switch {
+		case s.kind == indexElem:
+		case s.dynamic:
+			key = d.keys[s.n]
+		default:
+			key = keyName(s.n)
+		}
 		switch s.kind {
 		case indexElem:
-			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+			b.WriteString("[" + strconv.Itoa(s.n) + "]")
 		case mapKeyElem:
-			b.WriteString("[" + strconv.Quote(s.key) + "]")
+			b.WriteString("[" + strconv.Quote(key) + "]")
 		default:
 			if b.Len() > 0 {
 				b.WriteByte('.')
 			}
-			b.WriteString(s.key)
+			b.WriteString(key)
 		}
 	}
 	return b.String()
@@ -321,19 +353,20 @@ func (d *decoder) object(p *msgPlan, t target) error {
 			return err
 		}
 		start := s.pos
-		var ref keyRef
+		var ref *keyRef
 		ok := false
 		if p != nil {
-			switch g := p.next[prev].Load(); {
-			case g != 0 && fl == 0 && string(raw) == p.keys[g-1].key:
-				ref, ok = p.keys[g-1], true
+			g := p.next[prev].Load()
+			switch {
+			case g != 0 && fl == 0 && p.keys[g-1].is(raw):
+				ref, ok = &p.keys[g-1], true
 			case fl&strEscaped == 0:
 				ref, ok = p.byKey[string(raw)]
 			default:
 				ref, ok = p.byKey[unquote(raw)]
 			}
 			if ok {
-				if p.next[prev].Load() != int32(ref.id+1) {
+				if g != int32(ref.id+1) {
 					p.next[prev].Store(int32(ref.id + 1))
 				}
 				prev = ref.id + 1
@@ -355,7 +388,7 @@ func (d *decoder) object(p *msgPlan, t target) error {
 				wire[i/64] |= 1 << (i % 64)
 			}
 			ms, om := d.mark()
-			d.push(pathStep{key: ref.key})
+			d.pushField(ref.name)
 			if lay != nil && lay.Fields[i].Op != protolayout.OpReflect {
 				err = d.fastField(fp, &lay.Fields[i], unsafe.Add(base, lay.Fields[i].Off))
 			} else {
@@ -447,7 +480,7 @@ func (d *decoder) list(keepNull bool, elem func() error) error {
 			s.pos += 2
 			return nil
 		}
-		d.push(pathStep{index: 0, kind: indexElem})
+		d.pushIndex(0)
 		err := elem()
 		d.pop()
 		return err
@@ -460,7 +493,7 @@ func (d *decoder) list(keepNull bool, elem func() error) error {
 		if s.peek() == 'n' && !keepNull {
 			err = s.literal("null")
 		} else {
-			d.push(pathStep{index: i, kind: indexElem})
+			d.pushIndex(i)
 			err = elem()
 			d.pop()
 		}
@@ -598,7 +631,7 @@ func (d *decoder) mapObject(fp *fieldPlan, m protoreflect.Message) error {
 			d.forget(base, -1, k)
 		}
 		ms, om := d.mark()
-		d.push(pathStep{key: k, kind: mapKeyElem})
+		d.pushKey(mapKeyElem, k)
 		err = d.mapEntry(fp, mp, k)
 		d.pop()
 		d.track(-1, k, ms, om)
@@ -712,7 +745,7 @@ func (d *decoder) message(p *msgPlan, t target) (bool, error) {
 		// A single value is a one-element list.
 		l := m.Mutable(p.f1).List()
 		el := l.NewElement()
-		d.push(pathStep{index: 0, kind: indexElem})
+		d.pushIndex(0)
 		ok, err := d.value(p.value, el.Message())
 		d.pop()
 		if ok {
@@ -818,7 +851,7 @@ func (d *decoder) structObject(p *msgPlan, m protoreflect.Message) error {
 		fields.Clear(key) // a key given twice: the last one counts
 		ms, om := d.mark()
 		val := fields.NewValue()
-		d.push(pathStep{key: k})
+		d.pushKey(fieldElem, k)
 		ok, err := d.value(p.value, val.Message())
 		d.pop()
 		d.track(-1, k, ms, om)
@@ -851,7 +884,7 @@ func (d *decoder) listValue(p *msgPlan, m protoreflect.Message) error {
 	}
 	for i := 0; ; i++ {
 		el := l.NewElement()
-		d.push(pathStep{index: i, kind: indexElem})
+		d.pushIndex(i)
 		ok, err := d.value(p.value, el.Message())
 		d.pop()
 		if err != nil {

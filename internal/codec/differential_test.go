@@ -113,6 +113,7 @@ var differentialSeeds = []string{
 	`{"instance_set":[{"instance_id":"i-\u00e9\ud83d\ude00\ud800x","image":" {\"image_id\":1} "}],"instanceSet":[{"instance_id":"alias"}]}`,
 	`{"role_count":{"master":"1","slave":2,"bad":{}},"app_info":{"enable":true},"endpoints":"{\"client\":{\"port\":2181}}","backup":{"m":"false"}}`,
 	`{"instance_set":[` + strings.Repeat(`{"vcpus_current":"x"},`, 120) + `{}]}`,
+	strings.Repeat(`{"children":[{},`, 40) + `{"i32":{}}` + strings.Repeat(`]}`, 40),
 	`{"a":1} x`, `[1,2]`, `"str"`, `null`, ` `, `{"a":[1,]}`, `{"s":"\x01"}`, "{\"s\":\"\xff\xfe\"}", `{"s":"\u12"}`,
 	`{"s":01}`, `{"s":-}`, `{"s":1.}`, `{"s":1e}`, `{"s":tru}`, `{"s" 1}`, `{"s":1,}`, `{,}`, `{"s":[1}`,
 }

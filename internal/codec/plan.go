@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"reflect"
 	"strings"
 	"sync"
@@ -21,7 +22,7 @@ type msgPlan struct {
 	// fields is the plan of each field, by fd.Index(); byKey maps the wire name, the proto name and
 	// the JSON name of each field to it.
 	fields []fieldPlan
-	byKey  map[string]keyRef
+	byKey  map[string]*keyRef
 	// keys lists byKey's entries (keyRef.id indexes it); next[i] predicts the key that follows key
 	// i-1 (next[0]: the first key) as its id+1, 0 for no prediction. Documents of one type repeat
 	// their order of keys, so checking the prediction (one comparison) mostly saves the map lookup.
@@ -66,7 +67,24 @@ type keyRef struct {
 	// alias is set when the key is not the field's wire name; a document that carries both the wire
 	// name and an alias is decoded from the wire name.
 	alias bool
-	key   string // the key itself, for mismatch paths
+	key   string // the key itself
+	name  int    // the key's id in keyNames, for mismatch paths
+	// head and tail are the first and the last eight bytes of a key of at least eight bytes.
+	head, tail uint64
+}
+
+// is reports whether raw is the key.
+func (k *keyRef) is(raw []byte) bool {
+	n := len(raw)
+	switch {
+	case n != len(k.key):
+		return false
+	case n < 8:
+		return string(raw) == k.key
+	case binary.LittleEndian.Uint64(raw) != k.head || binary.LittleEndian.Uint64(raw[n-8:]) != k.tail:
+		return false
+	}
+	return n <= 16 || string(raw[8:n-8]) == k.key[8:n-8]
 }
 
 // fieldShape is how a field holds its values.
@@ -185,11 +203,15 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Mess
 	}
 	ix := indexOf(md)
 	p.lay = protolayout.Of(md)
-	p.byKey = make(map[string]keyRef, len(ix.byKey))
+	p.byKey = make(map[string]*keyRef, len(ix.byKey))
+	p.keys = make([]keyRef, 0, len(ix.byKey))
 	for k, ent := range ix.byKey {
-		ref := keyRef{id: len(p.keys), field: ent.fd.Index(), alias: ent.alias, key: k}
+		ref := keyRef{id: len(p.keys), field: ent.fd.Index(), alias: ent.alias, key: k, name: nameID(k)}
+		if len(k) >= 8 {
+			ref.head, ref.tail = binary.LittleEndian.Uint64([]byte(k)), binary.LittleEndian.Uint64([]byte(k[len(k)-8:]))
+		}
 		p.keys = append(p.keys, ref)
-		p.byKey[k] = ref
+		p.byKey[k] = &p.keys[len(p.keys)-1]
 	}
 	p.next = make([]atomic.Int32, len(p.keys)+1)
 	return p
@@ -207,6 +229,35 @@ func (p *msgPlan) link() {
 			fp.direct = fp.msg.lay.Type == reflect.TypeOf(ff.MT.Zero().Interface())
 		}
 	}
+}
+
+// keyNames numbers the keys of every plan, so that a step of a mismatch's path holds a number.
+var keyNames struct {
+	sync.RWMutex
+	list []string
+	ids  map[string]int
+}
+
+// nameID returns the id of a key in keyNames, adding it if needed.
+func nameID(k string) int {
+	keyNames.Lock()
+	defer keyNames.Unlock()
+	if id, ok := keyNames.ids[k]; ok {
+		return id
+	}
+	if keyNames.ids == nil {
+		keyNames.ids = map[string]int{}
+	}
+	keyNames.ids[k] = len(keyNames.list)
+	keyNames.list = append(keyNames.list, k)
+	return len(keyNames.list) - 1
+}
+
+// keyName returns the key of an id from nameID.
+func keyName(id int) string {
+	keyNames.RLock()
+	defer keyNames.RUnlock()
+	return keyNames.list[id]
 }
 
 // holdsValue reports whether fd holds google.protobuf.Value, where null is a value of its own.

@@ -1,7 +1,9 @@
 package codec
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -103,12 +105,24 @@ func (s *scanner) str() ([]byte, strFlags, error) {
 	start := s.pos + 1
 	var fl strFlags
 	i := start
-	for i < len(data) {
-		c := data[i]
-		if !strSpecial[c] {
-			i++
-			continue
+	for {
+		// Eight bytes at a time to the first special one, then byte by byte near the end.
+		if i+8 <= len(data) {
+			m := specials(binary.LittleEndian.Uint64(data[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		} else {
+			for i < len(data) && !strSpecial[data[i]] {
+				i++
+			}
+			if i == len(data) {
+				break
+			}
 		}
+		c := data[i]
 		switch {
 		case c == '"':
 			s.pos = i + 1
@@ -148,6 +162,15 @@ func (s *scanner) str() ([]byte, strFlags, error) {
 	}
 	s.pos = len(data)
 	return nil, 0, s.fail("")
+}
+
+// specials marks the bytes of w (eight bytes, little-endian) that strSpecial marks: below 0x20, from
+// 0x80, '"' or '\\'. The lowest mark (the high bit of its byte) is exact; those above it may not be.
+func specials(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) & ^v } // marks zero bytes (and maybe bytes above one)
+	// w: bytes from 0x80; w-0x20…: bytes below 0x20 (and maybe bytes above one).
+	return (w | (w - 0x20*ones) | zero(w^('"'*ones)) | zero(w^('\\'*ones))) & highs
 }
 
 func isHex(c byte) bool {

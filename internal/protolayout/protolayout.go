@@ -214,13 +214,16 @@ type Slab struct {
 	structs []structChunk
 }
 
-// structChunk is the unused part of the last chunk of structs of one layout.
+// structChunk is the last chunk of structs of one layout and how much of it is used. (Handing out a
+// value only changes integers: a chunk's pointer is written once, when it is made, so that the write
+// barrier is not paid for every value.)
 type structChunk struct {
 	lay  *Layout
 	elem reflect.Type
 	size uintptr
-	free unsafe.Pointer // the next unused struct; nil when none is left
-	left int
+	base unsafe.Pointer // the chunk
+	used int
+	n    int // structs in the chunk
 	next int // structs in the next chunk
 }
 
@@ -228,9 +231,10 @@ type structChunk struct {
 // this much memory of its siblings alive (and what they point to).
 const maxStructBytes = 4096
 
-// chunk is the unused part of the last chunk of Ts and the size of the next one.
+// chunk is the last chunk of Ts, how much of it is used, and the size of the next one.
 type chunk[T any] struct {
-	free []T
+	buf  []T
+	used int
 	next int
 }
 
@@ -242,14 +246,14 @@ const (
 )
 
 func (c *chunk[T]) new(v T) *T {
-	if len(c.free) == 0 {
+	if c.used == len(c.buf) {
 		n := max(c.next, minChunk)
 		c.next = min(2*n, maxChunk)
-		c.free = make([]T, n)
+		c.buf, c.used = make([]T, n), 0
 	}
-	p := &c.free[0]
+	p := &c.buf[c.used]
 	*p = v
-	c.free = c.free[1:]
+	c.used++
 	return p
 }
 
@@ -272,14 +276,14 @@ func (s *Slab) String(b []byte) string {
 		return string(b)
 	}
 	c := &s.text
-	if len(c.free) < n {
+	if len(c.buf)-c.used < n {
 		size := max(c.next, minText, n)
 		c.next = min(2*size, maxText)
-		c.free = make([]byte, size)
+		c.buf, c.used = make([]byte, size), 0
 	}
-	copy(c.free, b)
-	out := unsafe.String(&c.free[0], n)
-	c.free = c.free[n:]
+	copy(c.buf[c.used:], b)
+	out := unsafe.String(&c.buf[c.used], n)
+	c.used += n
 	return out
 }
 
@@ -300,23 +304,18 @@ func (s *Slab) New(l *Layout) unsafe.Pointer {
 		s.structs = append(s.structs, structChunk{lay: l, elem: elem, size: elem.Size(), next: 1})
 		c = &s.structs[len(s.structs)-1]
 	}
-	if c.left == 0 {
+	if c.used == c.n {
 		n := c.next
 		c.next = max(1, min(2*n, maxStructBytes/int(max(c.size, 1))))
 		if n == 1 {
-			c.free = reflect.New(c.elem).UnsafePointer()
+			c.base = reflect.New(c.elem).UnsafePointer()
 		} else {
-			c.free = reflect.New(reflect.ArrayOf(n, c.elem)).UnsafePointer()
+			c.base = reflect.New(reflect.ArrayOf(n, c.elem)).UnsafePointer()
 		}
-		c.left = n
+		c.used, c.n = 0, n
 	}
-	p := c.free
-	c.left--
-	if c.left > 0 {
-		c.free = unsafe.Add(p, c.size)
-	} else {
-		c.free = nil // never a pointer past the chunk
-	}
+	p := unsafe.Add(c.base, uintptr(c.used)*c.size)
+	c.used++
 	return p
 }
 
@@ -336,13 +335,13 @@ func (c *chunk[T]) list(n int) []T {
 		return nil
 	case n > maxChunk:
 		return make([]T, n)
-	case len(c.free) < n:
+	case len(c.buf)-c.used < n:
 		size := max(c.next, minChunk, n)
 		c.next = min(2*size, maxChunk)
-		c.free = make([]T, size)
+		c.buf, c.used = make([]T, size), 0
 	}
-	out := c.free[:n:n]
-	c.free = c.free[n:]
+	out := c.buf[c.used : c.used+n : c.used+n]
+	c.used += n
 	return out
 }
 
