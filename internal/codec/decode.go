@@ -571,9 +571,22 @@ func (d *decoder) fastField(fp *fieldPlan, ff *protolayout.Field, p unsafe.Point
 		d.strs = d.strs[:mark]
 		return err
 	}
-	v, err := s.value()
-	if err != nil {
-		return err
+	var v jval
+	if s.peek() == '"' {
+		raw, fl, err := s.str()
+		if err != nil {
+			return err
+		}
+		if fp.sc.kind == protoreflect.StringKind && plain(raw, fl) { // most values: what scalar does first
+			d.slab.Store(ff.Op, p, protoreflect.ValueOfString(d.slab.String(raw)))
+			return nil
+		}
+		v = jval{kind: jsonString, raw: raw, fl: fl}
+	} else {
+		var err error
+		if v, err = s.value(); err != nil {
+			return err
+		}
 	}
 	if val, ok := d.scalar(&fp.sc, &v); ok {
 		d.slab.Store(ff.Op, p, val)
