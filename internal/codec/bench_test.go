@@ -3,7 +3,6 @@ package codec_test
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/codec"
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 )
 
 // BenchmarkEncode flattens a RunInstances request and an AddSecurityGroupRules request with ten rules.
@@ -40,31 +40,9 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
-// describeInstances100 is a DescribeInstances answer with 100 instances in the documented shape.
-func describeInstances100() []byte {
-	const inst = `{"vcpus_current":1,"instance_id":"i-%08d","image":{"processor_type":"64bit","platform":"linux",
-"image_size":20,"image_name":"CentOS 7.7 64bit","image_id":"centos77x64a","os_family":"centos","provider":"system"},
-"vxnets":[{"vxnet_name":"primary vxnet","vxnet_type":1,"vxnet_id":"vxnet-0","nic_id":"52:54:6d:56:6d:1b","private_ip":"10.50.15.%d"}],
-"memory_current":1024,"sub_code":0,"transition_status":"","instance_name":"web-%d","instance_type":"s1.small.r1",
-"create_time":"2013-08-28T14:26:03Z","status":"running","status_time":"2013-08-29T06:25:56Z","description":null,
-"eip":{"eip_id":"eip-1234abcd","eip_addr":"121.201.7.44","bandwidth":2},
-"security_group":{"is_default":1,"security_group_id":"sg-z13kokni","security_group_name":"default security group"},
-"volume_ids":["vol-g7xy7d6g"],"keypair_ids":["kp-bn2n77ow"],"tags":[{"tag_id":"tag-1","tag_name":"prod"}]}`
-	var b strings.Builder
-	b.WriteString(`{"action":"DescribeInstancesResponse","ret_code":0,"total_count":100,"instance_set":[`)
-	for i := 0; i < 100; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, inst, i, i%250, i)
-	}
-	b.WriteString(`]}`)
-	return []byte(b.String())
-}
-
 // BenchmarkDecode decodes a DescribeInstances answer with 100 instances.
 func BenchmarkDecode(b *testing.B) {
-	data := describeInstances100()
+	data := testutil.InstancesPage(100)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -80,7 +58,7 @@ func BenchmarkDecode(b *testing.B) {
 // (codec ÷ map) comes from one run on one machine state. allocs/op is of the pair; codec-allocs/instance
 // is codec.Decode's alone, divided by the 100 instances.
 func BenchmarkDecodeVsMap(b *testing.B) {
-	data := describeInstances100()
+	data := testutil.InstancesPage(100)
 	var codecTime, mapTime time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
@@ -111,7 +89,7 @@ func BenchmarkDecodeVsMap(b *testing.B) {
 // BenchmarkDecodeJSONMap decodes the same page with encoding/json into map[string]any, the yardstick
 // of BenchmarkDecode.
 func BenchmarkDecodeJSONMap(b *testing.B) {
-	data := describeInstances100()
+	data := testutil.InstancesPage(100)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -124,7 +102,7 @@ func BenchmarkDecodeJSONMap(b *testing.B) {
 
 func TestBenchmarkFixtureDecodes(t *testing.T) {
 	var resp iaasv1.DescribeInstancesResponse
-	if err := codec.Decode(describeInstances100(), &resp); err != nil {
+	if err := codec.Decode(testutil.InstancesPage(100), &resp); err != nil {
 		t.Fatal(err)
 	}
 	if len(resp.GetInstanceSet()) != 100 || resp.GetInstanceSet()[99].GetInstanceId() != "i-00000099" {
@@ -135,7 +113,7 @@ func TestBenchmarkFixtureDecodes(t *testing.T) {
 // TestDecodePageAllocations: the 100-instance page costs chunks, not values: at most two allocations
 // per instance (1.3 when this was written; 14.6 before messages and lists came from the slab).
 func TestDecodePageAllocations(t *testing.T) {
-	data := describeInstances100()
+	data := testutil.InstancesPage(100)
 	allocs := testing.AllocsPerRun(10, func() {
 		var resp iaasv1.DescribeInstancesResponse
 		if err := codec.Decode(data, &resp); err != nil {
