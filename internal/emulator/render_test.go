@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -98,20 +99,10 @@ var renderRoots = func() []protoreflect.MessageType {
 		return true
 	})
 	slices.SortFunc(out, func(x, y protoreflect.MessageType) int {
-		return cmpString(string(x.Descriptor().FullName()), string(y.Descriptor().FullName()))
+		return cmp.Compare(x.Descriptor().FullName(), y.Descriptor().FullName())
 	})
 	return out
 }()
-
-func cmpString(x, y string) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
-}
 
 // filler fills messages with random values, strings cut from s.
 type filler struct {

@@ -12,6 +12,7 @@
 package restjson
 
 import (
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"math"
@@ -259,16 +260,7 @@ func (p *plan) appendAt(b []byte, ptr unsafe.Pointer) ([]byte, error) {
 			if rm == nil {
 				rm = p.lay.Message(ptr)
 			}
-			has := rm.Has(f.fd)
-			if f.optional && !has {
-				continue
-			}
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = append(b, f.name...)
-			if b, err = appendReflectField(b, rm, f, has); err != nil {
+			if b, err = appendReflectMember(b, rm, f, &first); err != nil {
 				return nil, err
 			}
 			continue
@@ -391,21 +383,26 @@ func (p *plan) appendReflect(b []byte, m protoreflect.Message) ([]byte, error) {
 	first := true
 	var err error
 	for i := range p.fields {
-		f := &p.fields[i]
-		has := m.Has(f.fd)
-		if f.optional && !has {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, f.name...)
-		if b, err = appendReflectField(b, m, f, has); err != nil {
+		if b, err = appendReflectMember(b, m, &p.fields[i], &first); err != nil {
 			return nil, err
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// appendReflectMember writes the field f of m, read through protoreflect, as a member of the object
+// being written (a comma first unless *first), or nothing when f has presence and is unset.
+func appendReflectMember(b []byte, m protoreflect.Message, f *field, first *bool) ([]byte, error) {
+	has := m.Has(f.fd)
+	if f.optional && !has {
+		return b, nil
+	}
+	if !*first {
+		b = append(b, ',')
+	}
+	*first = false
+	b = append(b, f.name...)
+	return appendReflectField(b, m, f, has)
 }
 
 // appendReflectField writes the value of f in m (has: whether m has it) through protoreflect.
@@ -463,23 +460,13 @@ func sortedEntries(m protoreflect.Map) []mapEntry {
 			}
 			return 1
 		case int32, int64:
-			return cmpOrdered(x.k.Int(), y.k.Int())
+			return cmp.Compare(x.k.Int(), y.k.Int())
 		case uint32, uint64:
-			return cmpOrdered(x.k.Uint(), y.k.Uint())
+			return cmp.Compare(x.k.Uint(), y.k.Uint())
 		}
-		return cmpOrdered(x.k.String(), y.k.String())
+		return cmp.Compare(x.k.String(), y.k.String())
 	})
 	return es
-}
-
-func cmpOrdered[T int64 | uint64 | string](x, y T) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 func appendMapField(b []byte, m protoreflect.Map, f *field) ([]byte, error) {
