@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/datetime"
 )
 
 // appendJSON appends the JSON of an answer value to b, byte for byte what encoding/json's Marshal
@@ -147,28 +149,13 @@ func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
+	secs := t.Unix()
+	if secs < datetime.MinSeconds || secs > datetime.MaxSeconds {
 		b = append(b, '"')
-		b = t.AppendFormat(b, timeLayout)
+		b = t.UTC().AppendFormat(b, timeLayout)
 		return append(b, '"')
 	}
-	hour, minute, sec := t.Clock()
-	two := func(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
-	b = append(b, '"')
-	b = two(b, year/100)
-	b = two(b, year%100)
-	b = append(b, '-')
-	b = two(b, int(month))
-	b = append(b, '-')
-	b = two(b, day)
-	b = append(b, 'T')
-	b = two(b, hour)
-	b = append(b, ':')
-	b = two(b, minute)
-	b = append(b, ':')
-	b = two(b, sec)
+	b = datetime.Append(append(b, '"'), secs)
 	return append(b, 'Z', '"')
 }
 

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/datetime"
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/protolayout"
 )
 
@@ -536,17 +537,13 @@ func appendSingular(b []byte, v protoreflect.Value, fd protoreflect.FieldDescrip
 	return nil, errFallback
 }
 
-// Timestamp bounds: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-const (
-	minTimestampSeconds = -62135596800
-	maxTimestampSeconds = 253402300799
-)
-
+// appendTimestamp writes a Timestamp as protojson does: RFC 3339 in UTC with 0, 3, 6 or 9 fractional
+// digits; out of range, it leaves the message to protojson (which refuses it).
 func appendTimestamp(b []byte, secs, nanos int64) ([]byte, error) {
-	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos > 999999999 {
+	if secs < datetime.MinSeconds || secs > datetime.MaxSeconds || nanos < 0 || nanos > 999999999 {
 		return nil, errFallback
 	}
-	b = appendDateTime(append(b, '"'), secs)
+	b = datetime.Append(append(b, '"'), secs)
 	switch {
 	case nanos == 0:
 	case nanos%1e6 == 0:
@@ -557,37 +554,6 @@ func appendTimestamp(b []byte, secs, nanos int64) ([]byte, error) {
 		b = appendFraction(b, nanos, 9)
 	}
 	return append(b, 'Z', '"'), nil
-}
-
-// appendDateTime writes the UTC time secs seconds after the Unix epoch (years 1 to 9999) as
-// 2006-01-02T15:04:05, as time.Time.AppendFormat would, without its layout parsing: the date from the
-// day number by the civil calendar's 400-year eras (each 146,097 days, starting on March 1st so that
-// leap days end a year).
-func appendDateTime(b []byte, secs int64) []byte {
-	days, rem := secs/86400, secs%86400
-	if rem < 0 {
-		days, rem = days-1, rem+86400
-	}
-	z := days + 719468 // days since 0000-03-01
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
-	doe := z - era*146097                                  // day of the era, [0, 146096]
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of the era, [0, 399]
-	doy := doe - (365*yoe + yoe/4 - yoe/100)               // day of the year from March 1st, [0, 365]
-	mp := (5*doy + 2) / 153                                // month from March, [0, 11]
-	day := doy - (153*mp+2)/5 + 1
-	month, year := mp+3, yoe+era*400
-	if month > 12 {
-		month, year = month-12, year+1
-	}
-	hour, minute, sec := rem/3600, rem/60%60, rem%60
-	return append(b,
-		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10))
 }
 
 // appendFraction appends "." and n in exactly digits digits.
