@@ -60,35 +60,9 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	case []map[string]any:
 		return appendArray(b, v)
 	case []tagOut:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, t := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"tag_id":`...)
-			b = appendString(b, t.TagID)
-			b = append(b, `,"tag_name":`...)
-			b = appendString(b, t.TagName)
-			b = append(b, `,"color":`...)
-			b = appendString(b, t.Color)
-			b = append(b, '}')
-		}
-		return append(b, ']'), nil
+		return appendEach(b, v, appendTag), nil
 	case []string:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, x := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, x)
-		}
-		return append(b, ']'), nil
+		return appendEach(b, v, appendString), nil
 	case []byte:
 		if v == nil {
 			return append(b, "null"...), nil
@@ -120,6 +94,33 @@ func appendArray[T any](b []byte, l []T) ([]byte, error) {
 		}
 	}
 	return append(b, ']'), nil
+}
+
+// appendEach appends a JSON array of l's elements, each written by elem (which cannot fail, unlike
+// appendArray's appendJSON), or null for a nil slice.
+func appendEach[T any](b []byte, l []T, elem func([]byte, T) []byte) []byte {
+	if l == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, x := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, x)
+	}
+	return append(b, ']')
+}
+
+// appendTag appends a tag as the object encoding/json writes for a tagOut.
+func appendTag(b []byte, t tagOut) []byte {
+	b = append(b, `{"tag_id":`...)
+	b = appendString(b, t.TagID)
+	b = append(b, `,"tag_name":`...)
+	b = appendString(b, t.TagName)
+	b = append(b, `,"color":`...)
+	b = appendString(b, t.Color)
+	return append(b, '}')
 }
 
 // appendObject appends a JSON object with m's keys in sorted order.
