@@ -1,15 +1,12 @@
 package telemetry
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +14,12 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
 )
 
 // lineService is a gRPC service whose calls end as their request says: {"code": n} fails with code n,
@@ -83,32 +81,7 @@ func lineServer(t *testing.T, unary []grpc.UnaryServerInterceptor, stream []grpc
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	return testutil.DialBufconn(t, lis)
 }
 
 // TestFinishedCallLineAsMiddleware checks that the "finished call" line the telemetry interceptors
@@ -127,14 +100,14 @@ func TestFinishedCallLineAsMiddleware(t *testing.T) {
 		}
 		return ""
 	}
-	newLog := func(w *syncBuffer) *slog.Logger {
+	newLog := func(w *testutil.SyncBuffer) *slog.Logger {
 		return WrapLogger(slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}
 	rec := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		return status.Error(codes.Internal, "internal error; the server logged the details")
 	})
 
-	var ours, theirs syncBuffer
+	var ours, theirs testutil.SyncBuffer
 	oursConn := lineServer(t,
 		[]grpc.UnaryServerInterceptor{tel.UnaryServerInterceptor(resolve, newLog(&ours)), recovery.UnaryServerInterceptor(rec)},
 		[]grpc.StreamServerInterceptor{tel.StreamServerInterceptor(resolve, newLog(&ours)), recovery.StreamServerInterceptor(rec)})
@@ -189,7 +162,7 @@ func TestFinishedCallLineAsMiddleware(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var lines [2]map[string]any
 			for i, conn := range []*grpc.ClientConn{oursConn, theirsConn} {
-				buf := []*syncBuffer{&ours, &theirs}[i]
+				buf := []*testutil.SyncBuffer{&ours, &theirs}[i]
 				before := len(buf.String())
 				in, err := structpb.NewStruct(c.req)
 				if err != nil {
