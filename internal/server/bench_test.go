@@ -242,13 +242,15 @@ func TestBenchPaths(t *testing.T) {
 	before := s.requests("DescribeZones")
 	viaGRPC, viaREST := floorCalls(t, s.direct, func() error { return s.callDirect(benchCases[0].direct) }, s.zones(t))
 	viaBackend := floorGRPC(t, s.zones(t), s.backendZones)
-	for name, call := range map[string]func() error{"gRPC": viaGRPC, "REST": viaREST, "gRPC+backend": viaBackend} {
+	viaHandlers := s.bareZones(t)
+	viaRESTBackend := floorREST(t, s.direct, s.backendZonesJSON)
+	for name, call := range map[string]func() error{"gRPC": viaGRPC, "REST": viaREST, "gRPC+backend": viaBackend, "gRPC+handlers": viaHandlers, "REST+backend": viaRESTBackend} {
 		if err := call(); err != nil {
 			t.Fatalf("floor %s: %v", name, err)
 		}
 	}
-	if got := s.requests("DescribeZones") - before; got != 3+2 { // and zones' two calls
-		t.Fatalf("the floor calls made %d DescribeZones requests, want 2", got)
+	if got := s.requests("DescribeZones") - before; got != 5+2 { // and zones' two calls
+		t.Fatalf("the floor calls made %d DescribeZones requests, want 7", got)
 	}
 }
 
@@ -278,29 +280,36 @@ func floorGRPC(tb testing.TB, reply proto.Message, handle func(context.Context) 
 }
 
 // floorCalls are the two floor calls of BenchmarkTransportFloor: a bare grpc-go handler (floorGRPC)
-// and a bare net/http handler (loopback TCP), each making the direct call and answering what the
+// and a bare net/http handler (floorREST), each making the direct call and answering what the
 // facade answers for that call (answer, already made: the caller still receives and decodes it), with
 // none of the facade's own work.
 func floorCalls(tb testing.TB, client *http.Client, direct func() error, answer proto.Message) (viaGRPC, viaREST func() error) {
 	tb.Helper()
 	viaGRPC = floorGRPC(tb, answer, func(context.Context) (proto.Message, error) { return answer, direct() })
-
 	answerJSON, err := restjson.Marshal(answer)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if err := direct(); err != nil {
+	viaREST = floorREST(tb, client, func(context.Context) ([]byte, error) { return answerJSON, direct() })
+	return viaGRPC, viaREST
+}
+
+// floorREST serves handle's JSON from a bare net/http handler (loopback TCP) and returns a call of it
+// by client, which decodes the answer into a map as callREST does.
+func floorREST(tb testing.TB, client *http.Client, handle func(context.Context) ([]byte, error)) func() error {
+	tb.Helper()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := handle(r.Context())
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(answerJSON)))
-		_, _ = w.Write(answerJSON)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
 	}))
 	tb.Cleanup(hs.Close)
-
-	viaREST = func() error {
+	return func() error {
 		resp, err := client.Get(hs.URL + "/")
 		if err != nil {
 			return err
@@ -312,7 +321,15 @@ func floorCalls(tb testing.TB, client *http.Client, direct func() error, answer 
 		var out map[string]any
 		return json.NewDecoder(resp.Body).Decode(&out)
 	}
-	return viaGRPC, viaREST
+}
+
+// backendZonesJSON is backendZones answered as the facade's REST JSON (restjson).
+func (s *benchStack) backendZonesJSON(ctx context.Context) ([]byte, error) {
+	m, err := s.backendZones(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return restjson.Marshal(m)
 }
 
 // zones is the facade's answer to DescribeZones.
@@ -330,12 +347,31 @@ func (s *benchStack) backendZones(ctx context.Context) (proto.Message, error) {
 	return s.be.InvokeMethod(ctx, api.ByAction("DescribeZones"), &iaasv1.DescribeZonesRequest{})
 }
 
+// bareZones serves the facade's action services without its interceptors (Server.BareGRPC, bufconn)
+// and returns a DescribeZones call of it.
+func (s *benchStack) bareZones(tb testing.TB) func() error {
+	tb.Helper()
+	gs := s.srv.BareGRPC()
+	lis := bufconn.Listen(1 << 20)
+	go func() { _ = gs.Serve(lis) }()
+	tb.Cleanup(gs.Stop)
+	client := iaasv1.NewZoneServiceClient(testutil.DialBufconn(tb, lis))
+	return func() error {
+		_, err := client.DescribeZones(context.Background(), &iaasv1.DescribeZonesRequest{})
+		return err
+	}
+}
+
 // BenchmarkTransportFloor measures what a facade whose own work cost nothing would pay (floorCalls),
 // against the same direct call alone, in one run: its gRPC and REST ratios are the lowest
 // BenchmarkFacadeOverhead's could be with grpc-go and net/http. The floor's handler makes the direct
 // call, decoding into a map like the benchmark's direct caller; gRPC+backend makes the facade's own
 // upstream call instead (the backend, which decodes into the typed answer), so that its difference to
-// the facade is what the server adds around the backend (interceptors, handler).
+// the facade is what the server adds around the backend (interceptors, handler). gRPC+handlers
+// serves the facade's own services and handlers without the interceptor chain (Server.BareGRPC):
+// its difference to the facade is what the chain costs. REST+backend makes the backend's call in the
+// bare net/http handler and answers the facade's JSON of it (restjson): its difference to the facade
+// is grpc-gateway, the in-process call, the HTTP middleware and the chain.
 func BenchmarkTransportFloor(b *testing.B) {
 	s := newBenchStack(b)
 	bc := benchCases[0] // DescribeZones: a small call, where the fixed costs show
@@ -343,7 +379,11 @@ func BenchmarkTransportFloor(b *testing.B) {
 	answer := s.zones(b)
 	viaGRPC, viaREST := floorCalls(b, s.direct, direct, answer)
 	viaBackend := floorGRPC(b, answer, s.backendZones)
+	viaHandlers := s.bareZones(b)
+	viaRESTBackend := floorREST(b, s.direct, s.backendZonesJSON)
 	b.Run(bc.name+"/gRPC", func(b *testing.B) { pair(b, direct, viaGRPC) })
 	b.Run(bc.name+"/REST", func(b *testing.B) { pair(b, direct, viaREST) })
 	b.Run(bc.name+"/gRPC+backend", func(b *testing.B) { pair(b, direct, viaBackend) })
+	b.Run(bc.name+"/gRPC+handlers", func(b *testing.B) { pair(b, direct, viaHandlers) })
+	b.Run(bc.name+"/REST+backend", func(b *testing.B) { pair(b, direct, viaRESTBackend) })
 }
