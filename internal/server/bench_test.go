@@ -45,10 +45,7 @@ type benchStack struct {
 
 func newBenchStack(tb testing.TB) *benchStack {
 	tb.Helper()
-	s := newUpStack(tb, emulator.Options{Quota: -1}, func(c *backend.Config) {
-		c.Budget = budget.Unlimited()
-		c.DisableCoalescing = true
-	})
+	s := newUpStack(tb, emulator.Options{Quota: -1}, benchBackend)
 	run, err := iaasv1.NewInstanceServiceClient(s.conn).RunInstances(context.Background(), runRequest(100))
 	if err != nil || len(run.GetInstances()) != 100 {
 		tb.Fatalf("RunInstances: %v", err)
@@ -81,14 +78,23 @@ func (s *benchStack) callDirect(params map[string]string) error {
 	return nil
 }
 
+// benchBackend is the backend configuration of the benchmarks' facades.
+func benchBackend(c *backend.Config) {
+	c.Budget = budget.Unlimited()
+	c.DisableCoalescing = true
+}
+
 // callREST sends one REST GET to the facade and decodes the JSON.
-func (s *benchStack) callREST(path string) error {
-	resp, err := s.direct.Get(s.rest + path)
+func (s *benchStack) callREST(path string) error { return getJSON(s.direct, s.rest+path) }
+
+// getJSON sends one GET by client and decodes the JSON answer into a map.
+func getJSON(client *http.Client, url string) error {
+	resp, err := client.Get(url)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
 	}
@@ -244,13 +250,15 @@ func TestBenchPaths(t *testing.T) {
 	viaBackend := floorGRPC(t, s.zones(t), s.backendZones)
 	viaHandlers := s.bareZones(t)
 	viaRESTBackend := floorREST(t, s.direct, s.backendZonesJSON)
-	for name, call := range map[string]func() error{"gRPC": viaGRPC, "REST": viaREST, "gRPC+backend": viaBackend, "gRPC+handlers": viaHandlers, "REST+backend": viaRESTBackend} {
+	viaRESTHandlers := s.restWithoutChain(t, benchCases[0].rest)
+	for name, call := range map[string]func() error{"gRPC": viaGRPC, "REST": viaREST, "gRPC+backend": viaBackend, "gRPC+handlers": viaHandlers,
+		"REST+backend": viaRESTBackend, "REST+handlers": viaRESTHandlers} {
 		if err := call(); err != nil {
 			t.Fatalf("floor %s: %v", name, err)
 		}
 	}
-	if got := s.requests("DescribeZones") - before; got != 5+2 { // and zones' two calls
-		t.Fatalf("the floor calls made %d DescribeZones requests, want 7", got)
+	if got := s.requests("DescribeZones") - before; got != 6+2 { // and zones' two calls
+		t.Fatalf("the floor calls made %d DescribeZones requests, want 8", got)
 	}
 }
 
@@ -309,18 +317,7 @@ func floorREST(tb testing.TB, client *http.Client, handle func(context.Context) 
 		_, _ = w.Write(body)
 	}))
 	tb.Cleanup(hs.Close)
-	return func() error {
-		resp, err := client.Get(hs.URL + "/")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		var out map[string]any
-		return json.NewDecoder(resp.Body).Decode(&out)
-	}
+	return func() error { return getJSON(client, hs.URL+"/") }
 }
 
 // backendZonesJSON is backendZones answered as the facade's REST JSON (restjson).
@@ -347,6 +344,15 @@ func (s *benchStack) backendZones(ctx context.Context) (proto.Message, error) {
 	return s.be.InvokeMethod(ctx, api.ByAction("DescribeZones"), &iaasv1.DescribeZonesRequest{})
 }
 
+// restWithoutChain is a second facade on the same emulator whose REST calls skip the interceptor
+// chain (Server.DropRESTInterceptors), and a call of path on it.
+func (s *benchStack) restWithoutChain(tb testing.TB, path string) func() error {
+	tb.Helper()
+	bare := newUpStackOn(tb, s.emu, benchBackend)
+	bare.srv.DropRESTInterceptors()
+	return func() error { return getJSON(s.direct, bare.rest+path) }
+}
+
 // bareZones serves the facade's action services without its interceptors (Server.BareGRPC, bufconn)
 // and returns a DescribeZones call of it.
 func (s *benchStack) bareZones(tb testing.TB) func() error {
@@ -371,7 +377,9 @@ func (s *benchStack) bareZones(tb testing.TB) func() error {
 // serves the facade's own services and handlers without the interceptor chain (Server.BareGRPC):
 // its difference to the facade is what the chain costs. REST+backend makes the backend's call in the
 // bare net/http handler and answers the facade's JSON of it (restjson): its difference to the facade
-// is grpc-gateway, the in-process call, the HTTP middleware and the chain.
+// is grpc-gateway, the in-process call, the HTTP middleware and the chain. REST+handlers is the whole
+// REST path of a second facade on the same emulator but without the interceptor chain: its
+// difference to the facade is what the chain costs over REST.
 func BenchmarkTransportFloor(b *testing.B) {
 	s := newBenchStack(b)
 	bc := benchCases[0] // DescribeZones: a small call, where the fixed costs show
@@ -381,9 +389,11 @@ func BenchmarkTransportFloor(b *testing.B) {
 	viaBackend := floorGRPC(b, answer, s.backendZones)
 	viaHandlers := s.bareZones(b)
 	viaRESTBackend := floorREST(b, s.direct, s.backendZonesJSON)
+	viaRESTHandlers := s.restWithoutChain(b, bc.rest)
 	b.Run(bc.name+"/gRPC", func(b *testing.B) { pair(b, direct, viaGRPC) })
 	b.Run(bc.name+"/REST", func(b *testing.B) { pair(b, direct, viaREST) })
 	b.Run(bc.name+"/gRPC+backend", func(b *testing.B) { pair(b, direct, viaBackend) })
 	b.Run(bc.name+"/gRPC+handlers", func(b *testing.B) { pair(b, direct, viaHandlers) })
 	b.Run(bc.name+"/REST+backend", func(b *testing.B) { pair(b, direct, viaRESTBackend) })
+	b.Run(bc.name+"/REST+handlers", func(b *testing.B) { pair(b, direct, viaRESTHandlers) })
 }
