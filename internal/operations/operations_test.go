@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	iaasv1 "github.com/qingcloud-grpc/qingcloud-grpc/gen/qingcloud/iaas/v1"
@@ -63,10 +62,7 @@ func newEnvWith(t *testing.T, eo emulator.Options) *env {
 	}
 	gs := grpc.NewServer()
 	longrunningpb.RegisterOperationsServer(gs, srv)
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn := testutil.DialBufconn(t, lis)
+	conn := testutil.ServeBufconn(t, gs)
 	client, err := lroclient.NewOperationsClient(context.Background(), option.WithGRPCConn(conn))
 	if err != nil {
 		t.Fatal(err)

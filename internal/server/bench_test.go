@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -278,10 +277,7 @@ func floorGRPC(tb testing.TB, reply proto.Message, handle func(context.Context) 
 			return handle(ctx)
 		}}},
 	}, struct{}{})
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = gs.Serve(lis) }()
-	tb.Cleanup(gs.Stop)
-	conn := testutil.DialBufconn(tb, lis)
+	conn := testutil.ServeBufconn(tb, gs)
 	return func() error {
 		return conn.Invoke(context.Background(), "/floor.Floor/Call", &emptypb.Empty{}, reply.ProtoReflect().New().Interface())
 	}
@@ -358,10 +354,7 @@ func (s *benchStack) restWithoutChain(tb testing.TB, path string) func() error {
 func (s *benchStack) bareZones(tb testing.TB) func() error {
 	tb.Helper()
 	gs := s.srv.BareGRPC()
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = gs.Serve(lis) }()
-	tb.Cleanup(gs.Stop)
-	client := iaasv1.NewZoneServiceClient(testutil.DialBufconn(tb, lis))
+	client := iaasv1.NewZoneServiceClient(testutil.ServeBufconn(tb, gs))
 	return func() error {
 		_, err := client.DescribeZones(context.Background(), &iaasv1.DescribeZonesRequest{})
 		return err

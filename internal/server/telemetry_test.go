@@ -24,7 +24,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -161,10 +160,7 @@ func newObsStack(t *testing.T, o obsOptions) *obsStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = s.srv.Serve(lis) }()
-	t.Cleanup(s.srv.Stop)
-	s.conn = testutil.DialBufconn(t, lis)
+	s.conn = testutil.ServeBufconn(t, s.srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h, err := s.srv.HTTPHandler(ctx)

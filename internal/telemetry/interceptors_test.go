@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/qingcloud-grpc/qingcloud-grpc/internal/testutil"
@@ -78,10 +77,7 @@ func lineServer(t *testing.T, unary []grpc.UnaryServerInterceptor, stream []grpc
 	t.Helper()
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
 	srv.RegisterService(&lineService, struct{}{})
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	return testutil.DialBufconn(t, lis)
+	return testutil.ServeBufconn(t, srv)
 }
 
 // TestFinishedCallLineAsMiddleware checks that the "finished call" line the telemetry interceptors

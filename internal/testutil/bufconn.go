@@ -23,3 +23,19 @@ func DialBufconn(t testing.TB, lis *bufconn.Listener) *grpc.ClientConn {
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
+
+// GRPCServer is a gRPC server ServeBufconn can serve: *grpc.Server, or the project's server.
+type GRPCServer interface {
+	Serve(net.Listener) error
+	Stop()
+}
+
+// ServeBufconn serves srv on a new in-memory listener, stops it when t ends, and returns a client
+// connection to it (DialBufconn).
+func ServeBufconn(t testing.TB, srv GRPCServer) *grpc.ClientConn {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return DialBufconn(t, lis)
+}
